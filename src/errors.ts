@@ -1,0 +1,25 @@
+/**
+ * The base of every module's error class. Each module declares its own subclass with a closed
+ * union of stable codes (see policy/errors.ts, secrets/errors.ts, ...), so callers can `switch (err.code)`.
+ * Messages say what failed; `hint` says what to do about it. Neither ever carries a secret value.
+ */
+export class VeilError<C extends string = string> extends Error {
+  readonly code: C;
+  readonly hint: string | undefined;
+
+  constructor(code: C, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = options.hint;
+  }
+
+  /** One line for a terminal: what failed, then what to do. */
+  toLine(): string {
+    return this.hint ? `${this.message} — ${this.hint}` : this.message;
+  }
+}
+
+export function isVeilError(err: unknown): err is VeilError {
+  return err instanceof VeilError;
+}
