@@ -1,0 +1,37 @@
+# Two entry points for a fresh Debian machine (both safe to run twice):
+#   make demo   the main job
+#   make test   the test suite
+SHELL := /bin/bash
+DEBIAN_PACKAGES := openssl curl ca-certificates python3 make g++
+
+.PHONY: demo test deps debs build bench clean
+
+demo: deps build
+	bash scripts/demo.sh
+
+test: deps
+	npm test
+
+deps: debs node_modules/.installed
+
+# Installs only what is missing, so a second run (or CI on a prepared machine) does not touch apt.
+debs:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: deps
+	npm run build
+
+bench: deps
+	npm run bench:cas
+
+clean:
+	rm -rf dist target .veil-demo

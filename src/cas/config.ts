@@ -1,0 +1,86 @@
+import { renderPlaceholders, type Session } from '../policy/index.js';
+import { renderSecret } from '../secrets/index.js';
+import { CasError } from './errors.js';
+import { sessionOf } from './parsed.js';
+import { createSecretView, type SecretLookup } from './secret-view.js';
+import type { Store } from './store/index.js';
+
+/** What a verified service receives: its policy with every placeholder filled (reference §4.6). */
+export interface ServiceConfig {
+  session: string;
+  service: string;
+  command: string[];
+  environment: Record<string, string>;
+  pwd: string;
+  injectionFiles: Array<{ path: string; content: Buffer; mode: number }>;
+  fspf?: { path?: string; key?: string; tag?: string };
+}
+
+/**
+ * Renders the configuration of `<session>/<service>`. Imports are resolved here, at the moment of use,
+ * so an import that is not (or no longer) exported fails now with both sessions named.
+ */
+export function renderServiceConfig(store: Store, sessionName: string, serviceName: string): ServiceConfig {
+  const record = store.current(sessionName);
+  if (!record) throw new CasError('CAS_NOT_FOUND', `session '${sessionName}' does not exist`, { hint: 'check SCONE_CONFIG_ID' });
+  const session = sessionOf(record);
+  const service = session.services?.find((s) => s.name === serviceName);
+  if (!service) {
+    throw new CasError('CAS_NOT_FOUND', `session '${sessionName}' has no service '${serviceName}'`, {
+      hint: `SCONE_CONFIG_ID must be <session>/<service>; services here: ${(session.services ?? []).map((s) => s.name).join(', ') || 'none'}`,
+    });
+  }
+  const fill = filler(createSecretView(store, record, session));
+  return {
+    session: sessionName,
+    service: serviceName,
+    command: commandOf(service.command).map(fill),
+    environment: Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, fill(String(v))])),
+    pwd: service.pwd ?? '/',
+    injectionFiles: injectionFilesOf(session, service.image_name, fill),
+    ...fspfOf(service, fill),
+  };
+}
+
+type Service = NonNullable<Session['services']>[number];
+
+function filler(lookup: SecretLookup): (text: string) => string {
+  return (text) =>
+    renderPlaceholders(text, (p) => {
+      const value = renderSecret(p.secret, p.suffix, lookup);
+      return typeof value === 'string' ? value : value.toString('latin1');
+    });
+}
+
+/** A string command splits on whitespace, with quotes keeping spaces (session language §4.2). */
+export function commandOf(command: string | string[] | undefined): string[] {
+  if (command === undefined) return [];
+  if (Array.isArray(command)) return command;
+  const words = command.match(/"[^"]*"|'[^']*'|\S+/g) ?? [];
+  return words.map((w) => (/^(["']).*\1$/.test(w) ? w.slice(1, -1) : w));
+}
+
+function injectionFilesOf(session: Session, imageName: string | undefined, fill: (t: string) => string): ServiceConfig['injectionFiles'] {
+  const image = session.images?.find((i) => i.name === imageName);
+  return (image?.injection_files ?? []).map((file) => {
+    const entry = typeof file === 'string' ? { path: file } : file;
+    return { path: entry.path, content: Buffer.from(fill(entry.content ?? ''), 'latin1'), mode: modeOf(entry.permission) };
+  });
+}
+
+function modeOf(permission: unknown): number {
+  if (typeof permission === 'number') return permission;
+  if (typeof permission === 'string') return parseInt(permission.replace(/^0o/, ''), 8);
+  return 0o700;
+}
+
+function fspfOf(service: Service, fill: (t: string) => string): Pick<ServiceConfig, 'fspf'> {
+  if (!service.fspf_path && !service.fspf_key && !service.fspf_tag) return {};
+  return {
+    fspf: {
+      ...(service.fspf_path ? { path: service.fspf_path } : {}),
+      ...(service.fspf_key ? { key: fill(service.fspf_key) } : {}),
+      ...(service.fspf_tag ? { tag: service.fspf_tag } : {}),
+    },
+  };
+}

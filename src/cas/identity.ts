@@ -1,0 +1,66 @@
+import { createHash, createPrivateKey } from 'node:crypto';
+import { isIP } from 'node:net';
+import { generatePrivateKey, issueCertificate, pemEncode, type PrivateKeyMaterial } from '../secrets/index.js';
+import type { Store } from './store/index.js';
+
+/**
+ * The CAS's long-lived identity: a CA key and certificate kept (encrypted) in its store across restarts.
+ * Clients pin the CA by the SHA-256 of its DER; the TLS certificate is re-issued by that CA at each start
+ * for the names the CAS is reached by, so changing the listen address never changes the pin.
+ */
+export interface CasIdentity {
+  caCertDer: Buffer;
+  caCertPem: string;
+  /** Hex SHA-256 of the CA certificate's DER: what `veil cas attest -c` and VEIL_CAS_FINGERPRINT compare. */
+  fingerprint: string;
+  tlsCertPem: string;
+  tlsKeyPem: string;
+}
+
+const CA_KEY = 'identity/ca.key';
+const CA_CERT = 'identity/ca.crt';
+const YEAR_MS = 365 * 24 * 3600 * 1000;
+
+export function loadIdentity(store: Store, names: string[], now: Date): CasIdentity {
+  const ca = loadOrCreateCa(store, now);
+  const tlsKey = generatePrivateKey('P-256');
+  const tlsCert = issueCertificate({
+    subjectKey: tlsKey,
+    issuer: { certDer: ca.certDer, key: ca.key },
+    commonName: 'veil-cas',
+    dns: names.filter((n) => isIP(n) === 0),
+    ips: names.filter((n) => isIP(n) !== 0),
+    isCa: false,
+    endpoint: 'server',
+    notBefore: new Date(now.getTime() - 3600_000),
+    notAfter: new Date(now.getTime() + YEAR_MS),
+  });
+  return {
+    caCertDer: ca.certDer,
+    caCertPem: pemEncode('CERTIFICATE', ca.certDer),
+    fingerprint: fingerprintOf(ca.certDer),
+    tlsCertPem: pemEncode('CERTIFICATE', tlsCert) + pemEncode('CERTIFICATE', ca.certDer),
+    tlsKeyPem: createPrivateKey({ key: tlsKey.pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString(),
+  };
+}
+
+export function fingerprintOf(der: Buffer): string {
+  return createHash('sha256').update(der).digest('hex');
+}
+
+function loadOrCreateCa(store: Store, now: Date): { key: PrivateKeyMaterial; certDer: Buffer } {
+  const keyDer = store.getBlob(CA_KEY);
+  const certDer = store.getBlob(CA_CERT);
+  if (keyDer && certDer) return { key: { keyType: 'P-256', pkcs8: keyDer }, certDer };
+  const key = generatePrivateKey('P-256');
+  const cert = issueCertificate({
+    subjectKey: key,
+    commonName: 'Veil CAS CA',
+    isCa: true,
+    notBefore: new Date(now.getTime() - 3600_000),
+    notAfter: new Date(now.getTime() + 20 * YEAR_MS),
+  });
+  store.putBlob(CA_KEY, key.pkcs8);
+  store.putBlob(CA_CERT, cert);
+  return { key, certDer: cert };
+}

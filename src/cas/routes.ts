@@ -1,0 +1,80 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TLSSocket } from 'node:tls';
+import { CasError } from './errors.js';
+import { identityFromDer, type ClientIdentity } from './identity-of.js';
+import { listSessions, readSession, writeSession, type CasContext } from './sessions.js';
+import { publicValue, publicValues } from './values.js';
+
+export const CAS_VERSION = '0.1.0';
+
+/** The client's identity from its TLS certificate, or undefined when it presented none. */
+export function clientOf(request: FastifyRequest): ClientIdentity | undefined {
+  const socket = request.raw.socket as TLSSocket;
+  const cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
+  return cert?.raw ? identityFromDer(cert.raw) : undefined;
+}
+
+function requireClient(request: FastifyRequest): ClientIdentity {
+  const client = clientOf(request);
+  if (!client) {
+    throw new CasError('CAS_UNAUTHENTICATED', 'this request needs a TLS client certificate, and none was presented', {
+      hint: 'pass one with curl --cert/--key (any self-signed certificate is an identity), or use veil session ...',
+    });
+  }
+  return client;
+}
+
+function bodyText(request: FastifyRequest): string {
+  const body = request.body;
+  if (typeof body !== 'string' || body.trim() === '') {
+    throw new CasError('CAS_BAD_REQUEST', 'the request body is empty; it must be the session (YAML)', {
+      hint: 'send the policy file as the body, e.g. curl --data-binary @session.yaml',
+    });
+  }
+  return body;
+}
+
+export function registerRoutes(app: FastifyInstance, ctx: CasContext): void {
+  app.get('/v1/version', async () => ({ version: CAS_VERSION, implementation: 'veil', api: 'v1' }));
+
+  app.post('/v1/sessions', async (request, reply) => {
+    const result = writeSession(ctx, bodyText(request), requireClient(request));
+    return reply.code(result.created ? 201 : 200).send({ hash: result.hash });
+  });
+
+  // SCONE's first API, still used by scripts such as the flask example's create_image.sh.
+  app.post('/session', async (request, reply) => {
+    const result = writeSession(ctx, bodyText(request), requireClient(request));
+    reply.code(result.created ? 201 : 200).type('text/plain');
+    return `Created Session[id=${result.hash}, name='not-supported', status='not-supported']`;
+  });
+
+  app.get('/v1/sessions', async (request) => ({ sessions: listSessions(ctx, clientOf(request)) }));
+
+  app.get<{ Params: { '*': string }; Querystring: { hash?: string } }>('/v1/sessions/*', async (request) => {
+    const name = request.params['*'];
+    return readSession(ctx, name, request.query.hash, requireClient(request));
+  });
+
+  app.get<{ Params: { '*': string } }>('/v1/values/*', async (request) => {
+    const { session, secret } = parseValuesPath(request.params['*']);
+    return secret === undefined ? publicValues(ctx, session) : publicValue(ctx, session, secret);
+  });
+}
+
+/** `session=<name>[,secret=<s>]`, the path form SCONE uses (a leading `/` is tolerated). */
+export function parseValuesPath(path: string): { session: string; secret?: string } {
+  const fields = new Map<string, string>();
+  for (const part of decodeURIComponent(path).replace(/^\/+/, '').split(',')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  const session = fields.get('session');
+  if (!session) {
+    throw new CasError('CAS_BAD_REQUEST', `'/v1/values/${path}' names no session`, {
+      hint: 'use /v1/values/session=<name> or /v1/values/session=<name>,secret=<secret>',
+    });
+  }
+  const secret = fields.get('secret');
+  return secret === undefined ? { session } : { session, secret };
+}

@@ -1,0 +1,66 @@
+import { X509Certificate } from 'node:crypto';
+import type { StoredSecret } from '../secrets/index.js';
+import { pemEncode } from '../secrets/index.js';
+import { CasError } from './errors.js';
+import { sessionOf } from './parsed.js';
+import type { CasContext } from './sessions.js';
+
+/** The public view of one secret, in the shape SCONE's /v1/values answers with. */
+export interface PublicValue {
+  kind: string;
+  value: string;
+  expires: string | null;
+  renew: string | null;
+}
+
+/** GET /v1/values/session=<name>[,secret=<s>]: only `export_public` secrets, to anyone. */
+export function publicValues(ctx: CasContext, name: string): { values: Record<string, PublicValue> } {
+  const { record, publicNames } = publicSecretsOf(ctx, name);
+  const values: Record<string, PublicValue> = {};
+  for (const secret of publicNames) {
+    const stored = record.secrets[secret] as StoredSecret | undefined;
+    if (stored) values[secret] = toPublic(stored);
+  }
+  return { values };
+}
+
+export function publicValue(ctx: CasContext, name: string, secret: string): PublicValue {
+  const { record, publicNames } = publicSecretsOf(ctx, name);
+  const stored = record.secrets[secret] as StoredSecret | undefined;
+  if (!publicNames.includes(secret) || !stored) throw notPublic(name, secret);
+  return toPublic(stored);
+}
+
+function publicSecretsOf(ctx: CasContext, name: string) {
+  const record = ctx.store.current(name);
+  // A missing session and a private one answer alike, so the endpoint does not reveal which sessions exist.
+  if (!record) throw notPublic(name);
+  const publicNames = (sessionOf(record).secrets ?? []).filter((s) => s.export_public && !s.import).map((s) => s.name);
+  return { record, publicNames };
+}
+
+function notPublic(session: string, secret?: string): CasError {
+  const what = secret ? `secret '${secret}' of session '${session}'` : `session '${session}'`;
+  return new CasError('CAS_NOT_PUBLIC', `${what} does not exist or is not visible for a public client`, {
+    hint: "only secrets marked 'export_public: true' can be read without authentication",
+  });
+}
+
+function toPublic(stored: StoredSecret): PublicValue {
+  switch (stored.kind) {
+    case 'ascii':
+      return { kind: 'string', value: stored.value, expires: null, renew: null };
+    case 'binary':
+      return { kind: 'binary', value: stored.value, expires: null, renew: null };
+    case 'x509':
+    case 'x509-ca':
+      return certificateValue(stored.kind, Buffer.from(stored.value, 'base64'));
+    default:
+      throw new CasError('CAS_INTERNAL', `a ${stored.kind} secret cannot be public`);
+  }
+}
+
+function certificateValue(kind: string, der: Buffer): PublicValue {
+  const expires = new Date(new X509Certificate(der).validTo).toISOString();
+  return { kind, value: pemEncode('CERTIFICATE', der), expires, renew: null };
+}

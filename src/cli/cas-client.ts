@@ -1,0 +1,84 @@
+import { Agent, request } from 'undici';
+import { CliError } from './errors.js';
+import type { LocalIdentity, PinnedCas } from './home.js';
+
+/**
+ * A client of one attested CAS: TLS trusts only the pinned CA (so an impostor fails the handshake), and the
+ * local identity's certificate authenticates us.
+ */
+export class CasClient {
+  private readonly agent: Agent;
+
+  constructor(private readonly pin: PinnedCas, identity: LocalIdentity) {
+    this.agent = new Agent({ connect: { ca: pin.caPem, cert: identity.certPem, key: identity.keyPem } });
+  }
+
+  async postSession(text: string): Promise<{ status: number; hash: string }> {
+    const body = await this.call('POST', '/v1/sessions', text);
+    return { status: body.status, hash: String((body.json as { hash: string }).hash) };
+  }
+
+  async readSession(name: string, hash?: string): Promise<{ session: string; hash: string }> {
+    const query = hash ? `?hash=${encodeURIComponent(hash)}` : '';
+    const body = await this.call('GET', `/v1/sessions/${encodePath(name)}${query}`);
+    return body.json as { session: string; hash: string };
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private async call(method: 'GET' | 'POST', path: string, text?: string): Promise<{ status: number; json: unknown }> {
+    const response = await this.send(method, path, text);
+    const raw = await response.body.text();
+    const json = parseJson(raw);
+    if (response.statusCode >= 400) throw casFailure(response.statusCode, json);
+    return { status: response.statusCode, json };
+  }
+
+  private async send(method: 'GET' | 'POST', path: string, text?: string) {
+    try {
+      return await request(`${this.pin.url}${path}`, {
+        method,
+        dispatcher: this.agent,
+        ...(text === undefined ? {} : { body: text, headers: { 'content-type': 'application/yaml' } }),
+      });
+    } catch (err) {
+      throw unreachable(this.pin.url, err);
+    }
+  }
+}
+
+function encodePath(name: string): string {
+  return name.split('/').map(encodeURIComponent).join('/');
+}
+
+function parseJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return { error: { code: 'CAS_BAD_RESPONSE', message: raw.slice(0, 200) } };
+  }
+}
+
+/** The CAS's own code and message pass through: they already say what failed and what to do. */
+function casFailure(status: number, json: unknown): CliError {
+  const error = (json as { error?: { code?: string; message?: string; hint?: string } }).error ?? {};
+  return new CliError('CLI_CAS_ERROR', `CAS refused (${status} ${error.code ?? 'unknown'}): ${error.message ?? 'no message'}`, {
+    ...(error.hint ? { hint: error.hint } : {}),
+  });
+}
+
+function unreachable(url: string, err: unknown): CliError {
+  const code = (err as { code?: string }).code ?? '';
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/i.test(code)) {
+    return new CliError('CLI_CAS_UNTRUSTED', `the CAS at ${url} did not prove the identity that was attested (${code})`, {
+      hint: 'this may be an impostor; if the CAS was legitimately re-created, attest it again with its new fingerprint',
+      cause: err,
+    });
+  }
+  return new CliError('CLI_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${code || (err as Error).message})`, {
+    hint: 'check that it runs (veil cas serve) and that the address and port are right',
+    cause: err,
+  });
+}

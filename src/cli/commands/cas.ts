@@ -1,0 +1,74 @@
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { startCas } from '../../cas/server.js';
+import { attestCas } from '../attest.js';
+import { usage } from '../errors.js';
+import { normalizeCasUrl, pinCas, veilHome } from '../home.js';
+import type { Io } from '../io.js';
+
+export async function casCommand(args: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === 'serve') return serve(rest, io);
+  if (sub === 'attest') return attest(rest, io);
+  throw usage(`unknown command 'veil cas ${sub ?? ''}'`, "use 'veil cas serve' or 'veil cas attest URL -c FINGERPRINT'");
+}
+
+async function serve(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      listen: { type: 'string', default: '127.0.0.1:8081' },
+      data: { type: 'string' },
+      'master-key-file': { type: 'string' },
+      name: { type: 'string', multiple: true },
+      'log-level': { type: 'string', default: 'warn' },
+      'body-limit': { type: 'string' },
+    },
+    strict: true,
+  });
+  const { host, port } = parseListen(values.listen);
+  const cas = await startCas({
+    host,
+    port,
+    dataDir: values.data ?? join(veilHome(io.env), 'cas'),
+    ...(values['master-key-file'] ? { masterKeyFile: values['master-key-file'] } : {}),
+    ...(io.env['VEIL_MASTER_KEY'] ? { masterKeyEnv: io.env['VEIL_MASTER_KEY'] } : {}),
+    names: values.name ?? [],
+    logLevel: values['log-level'],
+    ...(values['body-limit'] ? { bodyLimit: Number(values['body-limit']) } : {}),
+  });
+  io.out(`CAS listening at ${cas.url}\nCA fingerprint (SHA-256): ${cas.identity.fingerprint}\n`);
+  await io.untilSignal();
+  await cas.close();
+  return 0;
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const match = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen);
+  if (!match) throw usage(`--listen '${listen}' is not HOST:PORT`, 'e.g. --listen 127.0.0.1:8081 (port 0 picks a free one)');
+  return { host: match[1]!, port: Number(match[2]) };
+}
+
+async function attest(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      c: { type: 'string' },
+      'only_for_testing-trust-any': { type: 'boolean' },
+      'only_for_testing-debug': { type: 'boolean' },
+      'only_for_testing-ignore-signer': { type: 'boolean' },
+      C: { type: 'boolean' },
+      G: { type: 'boolean' },
+      S: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  const address = positionals[0];
+  if (!address) throw usage('veil cas attest needs the CAS address', 'veil cas attest https://127.0.0.1:8081 -c <fingerprint>');
+  const url = normalizeCasUrl(address);
+  const pin = await attestCas(url, values.c, values['only_for_testing-trust-any'] === true);
+  pinCas(veilHome(io.env), pin);
+  io.out(`CAS ${address} at ${url}/ is trustworthy (CA fingerprint ${pin.fingerprint})\n`);
+  return 0;
+}

@@ -1,0 +1,8 @@
+/** What commands touch of the outside world, so tests can run them in-process. */
+export interface Io {
+  env: NodeJS.ProcessEnv;
+  out(text: string): void;
+  err(text: string): void;
+  readFile(path: string): string;
+  untilSignal(): Promise<void>;
+}

@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import { isVeilError } from '../errors.js';
+import { casCommand } from './commands/cas.js';
+import { selfCommand } from './commands/self.js';
+import { sessionCommand } from './commands/session.js';
+import { CliError } from './errors.js';
+import type { Io } from './io.js';
+
+const HELP = `veil — confidential applications (a SCONE-compatible CAS, runtime and tooling)
+
+Usage:
+  veil cas serve [--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]...
+  veil cas attest URL (-c FINGERPRINT | --only_for_testing-trust-any)
+  veil self show | show-key-hash | show-certificate
+  veil session create|update -f FILE [--cas URL] [-e VAR=VALUE]... [--use-env]
+  veil session read NAME [--hash H] [--cas URL]
+  veil session check|calculate-hash -f FILE [-e VAR=VALUE]... [--use-env]
+
+Environment: VEIL_HOME (default ~/.veil), VEIL_MASTER_KEY (the CAS store's master key).
+`;
+
+type Command = (args: string[], io: Io) => Promise<number>;
+const COMMANDS: Record<string, Command> = { cas: casCommand, self: selfCommand, session: sessionCommand };
+
+export function processIo(): Io {
+  return {
+    env: process.env,
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+    readFile: (path) => readFile(path),
+    untilSignal: () => new Promise((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    }),
+  };
+}
+
+function readFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CliError('CLI_FILE', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+      hint: 'check the path passed with -f', cause: err,
+    });
+  }
+}
+
+export async function main(args: string[], io: Io = processIo()): Promise<number> {
+  const [name, ...rest] = args;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.out(HELP);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  try {
+    if (!command) throw new CliError('CLI_USAGE', `unknown command '${name}'`, { hint: "run 'veil --help'" });
+    return await command(rest, io);
+  } catch (err) {
+    return report(err, io);
+  }
+}
+
+/** One line (more for policy issues): what failed, then what to do; the stable code in brackets. */
+function report(err: unknown, io: Io): number {
+  if (isVeilError(err)) {
+    io.err(`veil: ${err.message}${err.hint ? `\n  → ${err.hint}` : ''} [${err.code}]\n`);
+    return err.code === 'CLI_USAGE' ? 2 : 1;
+  }
+  if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    io.err(`veil: ${(err as Error).message}\n  → run 'veil --help' [CLI_USAGE]\n`);
+    return 2;
+  }
+  throw err;
+}
