@@ -3,14 +3,15 @@ import { join } from 'node:path';
 import { startCas } from '../../cas/server.js';
 import { attestCas } from '../attest.js';
 import { usage } from '../errors.js';
-import { normalizeCasUrl, pinCas, veilHome } from '../home.js';
+import { normalizeCasUrl, pinCas, pinnedCas, veilHome } from '../home.js';
 import type { Io } from '../io.js';
 
 export async function casCommand(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'serve') return serve(rest, io);
   if (sub === 'attest') return attest(rest, io);
-  throw usage(`unknown command 'veil cas ${sub ?? ''}'`, "use 'veil cas serve' or 'veil cas attest URL -c FINGERPRINT'");
+  if (sub === 'show-certificate') return showCertificate(rest, io);
+  throw usage(`unknown command 'veil cas ${sub ?? ''}'`, "use 'veil cas serve', 'veil cas attest URL -c FINGERPRINT' or 'veil cas show-certificate'");
 }
 
 async function serve(args: string[], io: Io): Promise<number> {
@@ -70,5 +71,12 @@ async function attest(args: string[], io: Io): Promise<number> {
   const pin = await attestCas(url, values.c, values['only_for_testing-trust-any'] === true);
   pinCas(veilHome(io.env), pin);
   io.out(`CAS ${address} at ${url}/ is trustworthy (CA fingerprint ${pin.fingerprint})\n`);
+  return 0;
+}
+
+/** `veil cas show-certificate [URL]`: the pinned CA, for `curl --cacert` (SCONE: `scone cas show-certificate`). */
+export async function showCertificate(args: string[], io: Io): Promise<number> {
+  const pin = pinnedCas(veilHome(io.env), args[0]);
+  io.out(pin.caPem.endsWith('\n') ? pin.caPem : `${pin.caPem}\n`);
   return 0;
 }
