@@ -1,0 +1,160 @@
+import Database from 'better-sqlite3';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { StoreError } from './errors.js';
+import type { SessionRecord, Store } from './index.js';
+import { seal, unseal } from './seal.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS versions (
+  name TEXT NOT NULL, hash TEXT NOT NULL, predecessor TEXT, created_at INTEGER NOT NULL,
+  creator TEXT NOT NULL, text BLOB NOT NULL, secrets BLOB NOT NULL, PRIMARY KEY (name, hash));
+CREATE TABLE IF NOT EXISTS heads (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+`;
+
+interface VersionRow {
+  name: string;
+  hash: string;
+  predecessor: string | null;
+  created_at: number;
+  creator: string;
+  text: Buffer;
+  secrets: Buffer;
+}
+
+/** A check value sealed with the master key at creation: a wrong key is detected at open, not at first read. */
+const KEY_CHECK = 'key-check';
+
+export function openSqliteStore(opts: { dataDir: string; masterKey: Buffer }): Store {
+  const db = openDatabase(opts.dataDir);
+  checkMasterKey(db, opts.masterKey);
+  return new SqliteStore(db, opts.masterKey);
+}
+
+function openDatabase(dataDir: string): Database.Database {
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const db = new Database(join(dataDir, 'cas.db'));
+    db.pragma('journal_mode = WAL');
+    // NORMAL syncs the WAL at checkpoints only: a committed transaction survives the death of the process
+    // (kill -9), which is the durability we promise; surviving power loss would need FULL.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.exec(SCHEMA);
+    return db;
+  } catch (err) {
+    throw new StoreError('STORE_OPEN', `cannot open the CAS database in ${dataDir}: ${(err as Error).message}`, {
+      hint: 'check that the data directory is writable and not used by another CAS version',
+      cause: err,
+    });
+  }
+}
+
+function checkMasterKey(db: Database.Database, key: Buffer): void {
+  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(KEY_CHECK) as { value: Buffer } | undefined;
+  const expected = createHash('sha256').update('veil-store-key-check').digest();
+  if (!row) {
+    db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(KEY_CHECK, seal(key, KEY_CHECK, expected));
+    return;
+  }
+  let plain: Buffer;
+  try {
+    plain = unseal(key, KEY_CHECK, row.value, 'the key check');
+  } catch {
+    throw wrongKey();
+  }
+  if (plain.length !== expected.length || !timingSafeEqual(plain, expected)) throw wrongKey();
+}
+
+function wrongKey(): StoreError {
+  return new StoreError('STORE_MASTER_KEY', 'the master key does not match this data directory', {
+    hint: 'pass the key it was created with via --master-key-file or VEIL_MASTER_KEY',
+  });
+}
+
+class SqliteStore implements Store {
+  private readonly stmts;
+
+  constructor(private readonly db: Database.Database, private readonly key: Buffer) {
+    this.stmts = {
+      head: db.prepare('SELECT hash FROM heads WHERE name = ?'),
+      version: db.prepare('SELECT * FROM versions WHERE name = ? AND hash = ?'),
+      insert: db.prepare('INSERT INTO versions (name, hash, predecessor, created_at, creator, text, secrets) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      setHead: db.prepare('INSERT INTO heads (name, hash) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET hash = excluded.hash'),
+      list: db.prepare('SELECT h.name, h.hash, v.created_at FROM heads h JOIN versions v ON v.name = h.name AND v.hash = h.hash ORDER BY h.name'),
+      getBlob: db.prepare('SELECT value FROM blobs WHERE key = ?'),
+      putBlob: db.prepare('INSERT INTO blobs (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+    };
+  }
+
+  current(name: string): SessionRecord | undefined {
+    const head = this.stmts.head.get(name) as { hash: string } | undefined;
+    return head ? this.version(name, head.hash) : undefined;
+  }
+
+  version(name: string, hash: string): SessionRecord | undefined {
+    const row = this.stmts.version.get(name, hash) as VersionRow | undefined;
+    return row ? this.decode(row) : undefined;
+  }
+
+  append(record: SessionRecord, expectedCurrent: string | null): { ok: true } | { ok: false; current: string | null } {
+    // IMMEDIATE takes the write lock before reading the head, so two writers cannot both see the same head.
+    const run = this.db.transaction(() => {
+      const head = (this.stmts.head.get(record.name) as { hash: string } | undefined)?.hash ?? null;
+      if (head !== expectedCurrent) return { ok: false as const, current: head };
+      this.insert(record);
+      this.stmts.setHead.run(record.name, record.hash);
+      return { ok: true as const };
+    });
+    try {
+      return run.immediate();
+    } catch (err) {
+      throw new StoreError('STORE_IO', `cannot store session '${record.name}': ${(err as Error).message}`, {
+        hint: 'check disk space and permissions of the data directory',
+        cause: err,
+      });
+    }
+  }
+
+  list(): Array<{ name: string; hash: string; createdAt: number }> {
+    const rows = this.stmts.list.all() as Array<{ name: string; hash: string; created_at: number }>;
+    return rows.map((r) => ({ name: r.name, hash: r.hash, createdAt: r.created_at }));
+  }
+
+  getBlob(key: string): Buffer | undefined {
+    const row = this.stmts.getBlob.get(key) as { value: Buffer } | undefined;
+    return row ? unseal(this.key, `blob:${key}`, row.value, `blob '${key}'`) : undefined;
+  }
+
+  putBlob(key: string, value: Buffer): void {
+    this.stmts.putBlob.run(key, seal(this.key, `blob:${key}`, value));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private insert(r: SessionRecord): void {
+    const aad = `session:${r.name}:${r.hash}`;
+    const text = seal(this.key, `${aad}:text`, Buffer.from(r.text, 'utf8'));
+    const secrets = seal(this.key, `${aad}:secrets`, Buffer.from(JSON.stringify(r.secrets), 'utf8'));
+    this.stmts.insert.run(r.name, r.hash, r.predecessor, r.createdAt, r.creator, text, secrets);
+  }
+
+  private decode(row: VersionRow): SessionRecord {
+    const aad = `session:${row.name}:${row.hash}`;
+    const what = `session '${row.name}'`;
+    return {
+      name: row.name,
+      hash: row.hash,
+      predecessor: row.predecessor,
+      createdAt: row.created_at,
+      creator: row.creator,
+      text: unseal(this.key, `${aad}:text`, row.text, what).toString('utf8'),
+      secrets: JSON.parse(unseal(this.key, `${aad}:secrets`, row.secrets, what).toString('utf8')) as Record<string, unknown>,
+    };
+  }
+}

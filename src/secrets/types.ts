@@ -1,0 +1,37 @@
+import type { KeyType } from './keys.js';
+
+/** The JSON form the CAS stores (sealed at rest) for each secret of a session. */
+export type StoredSecret =
+  | { kind: 'ascii'; value: string }
+  | { kind: 'binary'; value: string /* hex */ }
+  | { kind: 'private-key'; keyType: KeyType; value: string /* PKCS#8 DER, base64 */ }
+  | {
+      kind: 'x509' | 'x509-ca';
+      value: string /* certificate DER, base64 */;
+      /** Name of the private-key secret of this certificate. */
+      privateKey?: string;
+      /** Name of the issuing x509-ca secret; absent when self-signed. */
+      issuer?: string;
+    };
+
+export type SecretKind = StoredSecret['kind'];
+
+/** A secret as a policy defines it; the policy module's `Secret` is assignable to it. */
+export interface SecretSpec {
+  name: string;
+  kind?: SecretKind | undefined;
+  size?: number | undefined;
+  value?: string | undefined;
+  key_type?: KeyType | undefined;
+  private_key?: string | undefined;
+  issuer?: string | undefined;
+  common_name?: string | undefined;
+  dns?: string[] | undefined;
+  san?: string[] | undefined;
+  endpoint?: 'server' | 'client' | undefined;
+  valid_for?: string | undefined;
+  migrate?: boolean | undefined;
+  import?: { session: string; secret: string } | undefined;
+}
+
+export type SecretLookup = (name: string) => StoredSecret | undefined;
