@@ -1,4 +1,4 @@
-import { renderPlaceholders, type Session } from '../policy/index.js';
+import { findPlaceholders, renderPlaceholders, type Session } from '../policy/index.js';
 import { renderSecret } from '../secrets/index.js';
 import { CasError } from './errors.js';
 import { sessionOf } from './parsed.js';
@@ -30,26 +30,42 @@ export function renderServiceConfig(store: Store, sessionName: string, serviceNa
       hint: `SCONE_CONFIG_ID must be <session>/<service>; services here: ${(session.services ?? []).map((s) => s.name).join(', ') || 'none'}`,
     });
   }
-  const fill = filler(createSecretView(store, record, session));
+  const lookup = createSecretView(store, record, session);
+  const fill = filler(lookup);
   return {
     session: sessionName,
     service: serviceName,
     command: commandOf(service.command).map(fill),
     environment: Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, fill(String(v))])),
     pwd: service.pwd ?? '/',
-    injectionFiles: injectionFilesOf(session, service.image_name, fill),
+    injectionFiles: injectionFilesOf(session, service.image_name, lookup),
     ...fspfOf(service, fill),
   };
 }
 
 type Service = NonNullable<Session['services']>[number];
 
+/** Text fields (arguments, environment) take text forms; binary forms there are refused by the policy check. */
 function filler(lookup: SecretLookup): (text: string) => string {
   return (text) =>
     renderPlaceholders(text, (p) => {
       const value = renderSecret(p.secret, p.suffix, lookup);
       return typeof value === 'string' ? value : value.toString('latin1');
     });
+}
+
+/** Files may hold binary forms (`:der`, `:bin`), so they are assembled as bytes, not through a string. */
+function fileContent(text: string, lookup: SecretLookup): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (const p of findPlaceholders(text)) {
+    const value = renderSecret(p.secret, p.suffix, lookup);
+    const piece = p.escapeJson ? JSON.stringify(value.toString()).slice(1, -1) : value;
+    parts.push(Buffer.from(text.slice(at, p.index), 'utf8'), typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece);
+    at = p.index + p.raw.length;
+  }
+  parts.push(Buffer.from(text.slice(at), 'utf8'));
+  return Buffer.concat(parts);
 }
 
 /** A string command splits on whitespace, with quotes keeping spaces (session language §4.2). */
@@ -60,16 +76,20 @@ export function commandOf(command: string | string[] | undefined): string[] {
   return words.map((w) => (/^(["']).*\1$/.test(w) ? w.slice(1, -1) : w));
 }
 
-function injectionFilesOf(session: Session, imageName: string | undefined, fill: (t: string) => string): ServiceConfig['injectionFiles'] {
+function injectionFilesOf(session: Session, imageName: string | undefined, lookup: SecretLookup): ServiceConfig['injectionFiles'] {
   const image = session.images?.find((i) => i.name === imageName);
   return (image?.injection_files ?? []).map((file) => {
     const entry = typeof file === 'string' ? { path: file } : file;
-    return { path: entry.path, content: Buffer.from(fill(entry.content ?? ''), 'latin1'), mode: modeOf(entry.permission) };
+    return { path: entry.path, content: fileContent(entry.content ?? '', lookup), mode: modeOf(entry.permission) };
   });
 }
 
+/**
+ * YAML 1.2 reads `0600` as the decimal 600; nobody means a decimal file mode, so a number written with octal
+ * digits only is taken as octal.
+ */
 function modeOf(permission: unknown): number {
-  if (typeof permission === 'number') return permission;
+  if (typeof permission === 'number') return /^[0-7]{3,4}$/.test(String(permission)) ? parseInt(String(permission), 8) : permission;
   if (typeof permission === 'string') return parseInt(permission.replace(/^0o/, ''), 8);
   return 0o700;
 }

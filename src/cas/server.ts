@@ -62,7 +62,7 @@ export function buildApp(ctx: CasContext, identity: CasIdentity, options: Pick<C
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.setErrorHandler((error, request, reply) => {
     const casError = toCasError(error);
-    if (casError.status >= 500) request.log.error({ code: casError.code, err: error.message }, 'request failed');
+    if (casError.status >= 500) request.log.error({ code: casError.code, err: (error as Error).message }, 'request failed');
     return reply.code(casError.status).type('application/json').send(casError.toJSON());
   });
   app.setNotFoundHandler((request, reply) => {

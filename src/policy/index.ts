@@ -1,0 +1,8 @@
+export { PolicyError, type PolicyErrorCode, type PolicyIssue } from './errors.js';
+export { parseSession, formatPath } from './parse.js';
+export { sessionHash, serializeSession, sessionNamespace, canonicalJson } from './hash.js';
+export { findPlaceholders, renderPlaceholders, isKnownSuffix, suffixFitsKind, PLACEHOLDER_SUFFIXES, type Placeholder } from './placeholders.js';
+export { substituteVariables } from './template.js';
+export { sessionJsonSchema } from './json-schema.js';
+export { placeholderSites } from './references.js';
+export type { AccessPolicy, ExportTarget, Image, InjectionFile, KeyType, Secret, SecretKind, Security, Service, Session } from './schema.js';

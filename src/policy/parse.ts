@@ -1,0 +1,47 @@
+import type { z } from 'zod';
+import { PolicyError, type PolicyIssue } from './errors.js';
+import { crossReferences, type Finding } from './references.js';
+import { sessionSchema, type Session } from './schema.js';
+import { secretFieldRules } from './secret-rules.js';
+import { parseYaml, type PathSegment, type Source } from './yaml-source.js';
+
+/**
+ * Parses and validates a session in two stages: its shape (every problem at once), then — only when the
+ * shape is right — the references between its parts. Errors carry file, line, column and field path.
+ */
+export function parseSession(text: string, opts: { file?: string } = {}): Session {
+  const file = opts.file ?? '<session>';
+  const source = parseYaml(text, file);
+  if (source.value === null || typeof source.value !== 'object' || Array.isArray(source.value)) {
+    throw new PolicyError('POLICY_SHAPE', [{ path: '', message: 'a session must be a YAML map with at least a name', line: 1, column: 1 }], file);
+  }
+  const parsed = sessionSchema.safeParse(source.value);
+  if (!parsed.success) throw located('POLICY_SHAPE', parsed.error.issues.flatMap(fromZod), source, file);
+  const rules = secretFieldRules(parsed.data);
+  if (rules.length > 0) throw located('POLICY_SHAPE', rules, source, file);
+  const references = crossReferences(parsed.data);
+  if (references.length > 0) throw located('POLICY_REFERENCE', references, source, file);
+  return parsed.data;
+}
+
+function fromZod(issue: z.core.$ZodIssue): Finding[] {
+  const path = issue.path.filter((p): p is PathSegment => typeof p !== 'symbol');
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({ path: [...path, key], message: `unknown field '${key}'`, atKey: true }));
+  }
+  if (issue.code === 'invalid_union') return [{ path, message: 'does not match any accepted form of this field' }];
+  if (issue.code === 'invalid_type' && issue.input === undefined) return [{ path, message: 'is required' }];
+  return [{ path, message: issue.message }];
+}
+
+function located(code: 'POLICY_SHAPE' | 'POLICY_REFERENCE', findings: Finding[], source: Source, file: string): PolicyError {
+  const issues: PolicyIssue[] = findings.map((f) => {
+    const pos = source.locate(f.path, f.atKey);
+    return { path: formatPath(f.path), message: f.message, file, ...(pos ? { line: pos.line, column: pos.column } : {}) };
+  });
+  return new PolicyError(code, issues, file);
+}
+
+export function formatPath(path: PathSegment[]): string {
+  return path.reduce<string>((out, seg) => (typeof seg === 'number' ? `${out}[${seg}]` : out ? `${out}.${seg}` : seg), '');
+}

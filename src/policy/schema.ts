@@ -1,0 +1,133 @@
+import { z } from 'zod';
+
+/** Session language v0.3 (reference §4): the one schema behind validation, types and the published JSON Schema. */
+const COMPONENT = /^[A-Za-z0-9_\-.~]{1,128}$/;
+const PLACEHOLDER = /^\$\$SCONE::[^$]+\$\$$/;
+
+const hex = (n: number) => z.string().regex(new RegExp(`^[0-9a-fA-F]{${n}}$`), `must be ${n} hex digits`);
+const hex64 = hex(64);
+const text = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+const name = z.string().regex(COMPONENT, 'must be 1–128 characters of A-Z a-z 0-9 _ - . ~');
+export const sessionName = z
+  .string()
+  .refine((v) => v.split('/').every((c) => COMPONENT.test(c)), 'each /-separated part must be 1–128 characters of A-Z a-z 0-9 _ - . ~');
+
+const accessList = z.array(z.string()).superRefine((list, ctx) => {
+  for (const special of ['ANY', 'NONE']) {
+    if (list.includes(special) && list.length > 1) ctx.addIssue({ code: 'custom', message: `${special} must be alone in its list` });
+  }
+});
+
+const accessPolicy = z.strictObject({ read: accessList.optional(), update: accessList.optional(), create_sessions: accessList.optional() });
+
+const attestationVariant = z.strictObject({
+  mrenclave: z.array(hex64).optional(),
+  signer: z
+    .strictObject({ mrsigner: hex64, isvprodid: z.number().int().optional(), isvsvn: z.number().int().optional(), isvsvn_min: z.number().int().optional(), isvsvn_max: z.number().int().optional() })
+    .optional(),
+});
+
+const service = z.strictObject({
+  name,
+  command: z.union([z.string(), z.array(z.string())]).optional(),
+  environment: z.record(z.string(), text).optional(),
+  pwd: z.string().optional(),
+  image_name: z.string().optional(),
+  mrenclaves: z.array(hex64).optional(),
+  attestation: z.union([attestationVariant, z.array(attestationVariant)]).optional(),
+  platforms: z.array(z.string()).optional(),
+  fspf_path: z.string().optional(),
+  fspf_key: z.union([hex64, z.string().regex(PLACEHOLDER, 'must be 64 hex digits or a $$SCONE::secret$$ placeholder')]).optional(),
+  fspf_tag: hex(32).optional(),
+  fspf_update_policy: z.enum(['rollback_protected_reinitializable', 'no_rollback_protection']).optional(),
+  one_time_password_shared_secret: z.string().optional(),
+  persistency: z.string().optional(),
+});
+
+const injectionFile = z.union([
+  z.string().startsWith('/', 'must be an absolute path'),
+  z.strictObject({
+    path: z.string().startsWith('/', 'must be an absolute path'),
+    content: z.string().optional(),
+    permission: z.union([z.number().int().min(0).max(0o7777), z.string().regex(/^(0o?)?[0-7]{3,4}$/, 'must be an octal mode such as 0600')]).optional(),
+  }),
+]);
+
+const image = z.strictObject({
+  name,
+  injection_files: z.array(injectionFile).optional(),
+  volumes: z.array(z.strictObject({ name: z.string(), path: z.string(), update_policy: z.string().optional() })).optional(),
+});
+
+const exportTarget = z.union([
+  z.strictObject({ session: z.string(), session_hash: hex64.optional() }),
+  z.strictObject({ namespace: z.string() }),
+]);
+
+export const SECRET_KINDS = ['ascii', 'binary', 'private-key', 'x509', 'x509-ca'] as const;
+export const KEY_TYPES = ['P-256', 'P-384', 'Ed25519', 'RSA-2048', 'RSA-3072'] as const;
+
+const secret = z.strictObject({
+  name,
+  kind: z.enum(SECRET_KINDS).optional(),
+  size: z.number().int().min(1).max(65536).optional(),
+  value: text.optional(),
+  key_type: z.enum(KEY_TYPES).optional(),
+  private_key: z.string().optional(),
+  issuer: z.string().optional(),
+  common_name: z.string().optional(),
+  dns: z.array(z.string()).optional(),
+  san: z.array(z.string().regex(/^(dns:[^\s]+|ip:[0-9a-fA-F.:]+)$/, "must be 'dns:<name>' or 'ip:<address>'")).optional(),
+  endpoint: z.enum(['server', 'client']).optional(),
+  valid_for: z.string().optional(),
+  export: z.union([exportTarget, z.array(exportTarget)]).transform((v) => (Array.isArray(v) ? v : [v])).optional(),
+  export_public: z.boolean().optional(),
+  import: z.strictObject({ session: z.string(), secret: z.string() }).optional(),
+  migrate: z.boolean().optional(),
+});
+
+export const TOLERATIONS = [
+  'debug-mode', 'hyperthreading', 'insecure-igpu', 'software-hardening-needed', 'aepic-leak', 'insecure-configuration', 'outdated-tcb', 'maa-managed-tcb',
+] as const;
+
+const security = z.strictObject({
+  attestation: z
+    .strictObject({
+      mode: z.enum(['hardware', 'maa', 'none']).optional(),
+      tolerate: z.array(z.enum(TOLERATIONS)).optional(),
+      ignore_advisories: z.union([z.literal('*'), z.array(z.string())]).optional(),
+      trusted_scone_qe_pubkeys: z.array(z.string()).optional(),
+      url: z.string().optional(),
+      certificates: z.array(z.string()).optional(),
+      one_time_password_shared_secret: z.string().optional(),
+    })
+    .optional(),
+  singleton_enclaves: z.boolean().optional(),
+  service_access_token: z.string().optional(),
+});
+
+export const sessionSchema = z.strictObject({
+  name: sessionName,
+  version: text.optional(),
+  predecessor: z.union([hex64, z.null()]).optional(),
+  access_policy: accessPolicy.optional(),
+  services: z.array(service).optional(),
+  images: z.array(image).optional(),
+  secrets: z.array(secret).optional(),
+  security: security.optional(),
+  volumes: z.array(z.record(z.string(), z.unknown())).optional(),
+  secret_config: z.record(z.string(), z.unknown()).optional(),
+  /** Added by the CAS on read-back; accepted so a read-back can be uploaded again, and ignored by the hash. */
+  creator: z.string().optional(),
+});
+
+export type Session = z.output<typeof sessionSchema>;
+export type Service = NonNullable<Session['services']>[number];
+export type Image = NonNullable<Session['images']>[number];
+export type InjectionFile = NonNullable<Image['injection_files']>[number];
+export type Secret = NonNullable<Session['secrets']>[number];
+export type SecretKind = (typeof SECRET_KINDS)[number];
+export type KeyType = (typeof KEY_TYPES)[number];
+export type AccessPolicy = NonNullable<Session['access_policy']>;
+export type ExportTarget = NonNullable<Secret['export']>[number];
+export type Security = NonNullable<Session['security']>;
