@@ -84,7 +84,7 @@ describe('veil CLI against a running CAS', () => {
 
   it('reports a bad session with file, line and field path', async () => {
     const file = join(dir.path, 'bad.yaml');
-    writeFileSync(file, 'name: bad\nversion: "0.3"\nsecrets:\n  - name: c\n    kind: x509\n    issuer: nowhere\n');
+    writeFileSync(file, 'name: bad\nversion: "0.3"\nsecrets:\n  - name: c\n    kind: x509\n    issuer: nowhere\n    private_key: k\n  - {name: k, kind: private-key}\n');
     const r = await veil(['session', 'check', '-f', file], env);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /bad\.yaml:6:\d+: secrets\[0\]\.issuer: no secret named 'nowhere'/);
