@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO=${DEMO_DIR:-.veil-demo}
 PORT=${DEMO_PORT:-8081}
-export VEIL_HOME="$DEMO/home"
+export VEIL_HOME="$PWD/$DEMO/home"
 rm -rf "$DEMO"; mkdir -p "$DEMO"
 veil() { node bin/veil.js "$@"; }
 
@@ -34,11 +34,10 @@ veil session read "FlaskSession-$SUFFIX" | head -n 20
 echo "   ..."
 
 echo "== the public API CA certificate, as the example's users fetch it"
-curl -sS --cacert <(veil cas attest "$URL" -c "$FPR" >/dev/null; node -e "
-  const c=require(process.env.VEIL_HOME+'/cas.json'); process.stdout.write(c.cas[c.default].caPem)") \
-  "$URL/v1/values/session=FlaskSession-$SUFFIX" | node -e "
-  let s='';process.stdin.on('data',d=>s+=d).on('end',()=>process.stdout.write(JSON.parse(s).values.api_ca_cert.value))" \
-  > "$DEMO/cacert.pem"
+veil cas show-certificate > "$DEMO/cas-ca.pem"
+curl -sS --cacert "$DEMO/cas-ca.pem" "$URL/v1/values/session=FlaskSession-$SUFFIX" > "$DEMO/values.json"
+node -e "process.stdout.write(JSON.parse(require('fs').readFileSync(process.argv[1],'utf8')).values.api_ca_cert.value)" \
+  "$DEMO/values.json" > "$DEMO/cacert.pem"
 openssl x509 -in "$DEMO/cacert.pem" -noout -subject -ext basicConstraints
 
 echo "== update the Flask session (veil fills in the predecessor)"

@@ -35,7 +35,15 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
   const names = [...new Set([options.host, 'localhost', '127.0.0.1', '::1', 'cas', ...(options.names ?? [])])];
   const identity = loadIdentity(store, names.filter((n) => n !== '0.0.0.0' && n !== '::'), now());
   const app = buildApp({ store, now }, identity, options);
-  await app.listen({ host: options.host, port: options.port });
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (err) {
+    store.close();
+    throw new CasError('CAS_INTERNAL', `cannot listen on ${options.host}:${options.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+      hint: 'another process uses that address; pick another with --listen HOST:PORT (port 0 picks a free one)',
+      cause: err,
+    });
+  }
   const port = portOf(app);
   return {
     url: `https://${urlHost(options.host)}:${port}`,
@@ -53,9 +61,8 @@ export function buildApp(ctx: CasContext, identity: CasIdentity, options: Pick<C
   const app = Fastify({
     https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem, requestCert: true, rejectUnauthorized: false },
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    // Request logs (info) carry method and URL only — never bodies, which may hold explicit secret values.
     logger: { level: options.logLevel ?? 'warn' },
-    // Bodies are never logged: a session may carry explicit secret values.
-    disableRequestLogging: true,
   });
   // Sessions are YAML whatever the client labels them (curl --data-binary says form-urlencoded).
   app.removeAllContentTypeParsers();
