@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { PolicyError, parseSession, sessionHash, sessionJsonSchema, substituteVariables } from './index.js';
+
+const policyFile = (which: string) => fileURLToPath(new URL(`../../examples/flask-redis/policies/${which}-session.yaml`, import.meta.url));
+const VARS = { FLASK_SESSION: 'flask-1', REDIS_SESSION: 'redis-1', MRENCLAVE: 'a'.repeat(64), SCONE_FSPF_KEY: 'b'.repeat(64), SCONE_FSPF_TAG: 'c'.repeat(32) };
+const seed = (which: string) => substituteVariables(readFileSync(policyFile(which), 'utf8'), VARS);
+
+function policyError(text: string): PolicyError {
+  try {
+    parseSession(text, { file: 's.yaml' });
+  } catch (err) {
+    assert.ok(err instanceof PolicyError, String(err));
+    return err;
+  }
+  assert.fail('expected a PolicyError');
+}
+
+describe('parseSession', () => {
+  it("parses both of the seed's policies", () => {
+    const redis = parseSession(seed('redis'));
+    assert.equal(redis.name, 'redis-1');
+    assert.deepEqual(redis.secrets?.find((s) => s.name === 'redis_ca_cert')?.export, [{ session: 'flask-1' }]);
+    const flask = parseSession(seed('flask'));
+    assert.deepEqual(flask.secrets?.find((s) => s.name === 'redis_client_cert')?.import, { session: 'redis-1', secret: 'redis_client_cert' });
+    assert.equal(flask.services?.[0]?.environment?.['SCONE_LOG'], 'TRACE');
+  });
+
+  it('reports every shape error at once, each with its path, line and column', () => {
+    const err = policyError('name: ok\nversion: "0.3"\ncolour: blue\nservices:\n  - name: s\n    comand: x\nsecrets:\n  - name: p\n    kind: password\n');
+    assert.equal(err.code, 'POLICY_SHAPE');
+    const byPath = new Map(err.issues.map((i) => [i.path, i]));
+    assert.deepEqual([...byPath.keys()].sort(), ['colour', 'secrets[0].kind', 'services[0].comand']);
+    assert.equal(byPath.get('colour')?.line, 3);
+    assert.equal(byPath.get('colour')?.column, 1);
+    assert.equal(byPath.get('services[0].comand')?.line, 6);
+    assert.equal(byPath.get('services[0].comand')?.column, 5);
+    assert.match(err.message, /s\.yaml:6:5: services\[0\]\.comand: unknown field 'comand'/);
+  });
+
+  it('refuses bad names, hashes and ANY mixed with other entries', () => {
+    const err = policyError(`name: "bad name/x"\npredecessor: abc\naccess_policy:\n  read: [ANY, CREATOR]\n`);
+    const paths = err.issues.map((i) => i.path).sort();
+    assert.deepEqual(paths, ['access_policy.read', 'name', 'predecessor']);
+  });
+
+  it('reports YAML syntax errors with their position', () => {
+    const err = policyError('name: x\nservices:\n  - name: [unclosed\n');
+    assert.equal(err.code, 'POLICY_YAML_SYNTAX');
+    assert.ok(err.issues[0]?.line !== undefined);
+  });
+
+  it('refuses a billion-laughs alias bomb quickly', () => {
+    const lines = ['a: &a [x,x,x,x,x,x,x,x,x]'];
+    for (let i = 1; i < 10; i++) {
+      const p = String.fromCharCode(96 + i);
+      lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [*${p},*${p},*${p},*${p},*${p},*${p},*${p},*${p},*${p}]`);
+    }
+    const started = Date.now();
+    assert.equal(policyError(`name: x\n${lines.join('\n')}\n`).code, 'POLICY_TOO_COMPLEX');
+    assert.ok(Date.now() - started < 2000);
+  });
+
+  it('refuses nesting 200 levels deep', () => {
+    assert.equal(policyError(`name: x\nsecret_config: {a: ${'['.repeat(200)}${']'.repeat(200)}}\n`).code, 'POLICY_TOO_COMPLEX');
+  });
+
+  it('checks which fields fit which secret kind', () => {
+    const err = policyError('name: x\nsecrets:\n  - {name: a, kind: ascii, key_type: P-256}\n  - {name: k, kind: private-key, dns: [x]}\n  - {name: c, kind: x509-ca, endpoint: server, private_key: k}\n  - {name: i, import: {session: o, secret: i}, size: 3}\n');
+    assert.deepEqual(err.issues.map((i) => i.path), ['secrets[0].key_type', 'secrets[1].dns', 'secrets[2].endpoint', 'secrets[3].size']);
+  });
+});
+
+describe('cross references', () => {
+  it('names unknown secrets in placeholders, with the path of the field', () => {
+    const err = policyError('name: x\nimages:\n  - name: i\n    injection_files:\n      - path: /a\n      - path: /b\n      - path: /tls/ca.crt\n        content: $$SCONE::redis_ca.crt$$\n');
+    assert.equal(err.code, 'POLICY_REFERENCE');
+    assert.equal(err.issues[0]?.path, 'images[0].injection_files[2].content');
+    assert.match(err.issues[0]!.message, /no secret named 'redis_ca'/);
+    assert.equal(err.issues[0]?.line, 8);
+  });
+
+  it('refuses unknown suffixes and suffixes that do not fit the kind', () => {
+    const err = policyError('name: x\nservices:\n  - name: s\n    command: run $$SCONE::pw:crt$$ $$SCONE::pw:frobnicate$$\nsecrets:\n  - {name: pw, kind: ascii}\n');
+    assert.equal(err.issues.length, 2);
+    assert.match(err.message, /':crt' does not fit ascii/);
+    assert.match(err.message, /unknown placeholder suffix ':frobnicate'/);
+  });
+
+  it('finds issuer cycles, non-CA issuers and keys that are not keys', () => {
+    const err = policyError([
+      'name: x', 'secrets:', '  - {name: k, kind: private-key}',
+      '  - {name: a, kind: x509-ca, private_key: k, issuer: b}', '  - {name: b, kind: x509-ca, private_key: k, issuer: a}',
+      '  - {name: self, kind: x509-ca, private_key: k, issuer: self}',
+      '  - {name: pw, kind: ascii}', '  - {name: c, kind: x509, private_key: pw, issuer: pw}', '',
+    ].join('\n'));
+    const messages = err.issues.map((i) => `${i.path}: ${i.message}`);
+    assert.ok(messages.includes("secrets[5].private_key: 'pw' is a ascii, not a private-key"), messages.join('\n'));
+    assert.ok(messages.includes("secrets[5].issuer: 'pw' is a ascii, not an x509-ca"));
+    assert.equal(messages.filter((m) => /cycle/.test(m)).length, 3);
+  });
+
+  it('finds duplicate names and services naming no image', () => {
+    const err = policyError('name: x\nservices:\n  - {name: s, image_name: nope}\n  - {name: s}\n');
+    assert.deepEqual(err.issues.map((i) => i.path), ['services[1].name', 'services[0].image_name']);
+  });
+});
+
+describe('templates and hashes', () => {
+  it('fills $VAR and ${VAR} and leaves $$SCONE::x$$ intact', () => {
+    assert.equal(substituteVariables('a: $A ${B} $$SCONE::x.crt$$', { A: '1', B: '2' }), 'a: 1 2 $$SCONE::x.crt$$');
+  });
+
+  it('names every missing variable with its line', () => {
+    assert.throws(() => substituteVariables('name: $SESSION\nx: ${OTHER}\n', {}), (err: PolicyError) => {
+      assert.equal(err.code, 'POLICY_TEMPLATE_VARIABLE');
+      assert.deepEqual(err.issues.map((i) => [i.message, i.line]), [['variable $SESSION is not defined', 1], ['variable $OTHER is not defined', 2]]);
+      return true;
+    });
+  });
+
+  it('hashes content, not formatting or key order, and ignores the creator', () => {
+    const a = parseSession('name: x\nversion: "0.3"\nsecrets:\n  - {name: p, kind: ascii}\n');
+    const b = parseSession('version: "0.3"\nsecrets:\n- kind: ascii\n  name: p\nname: x\ncreator: someone\n');
+    const c = parseSession('name: x\nversion: "0.3"\nsecrets:\n  - {name: p, kind: ascii, size: 21}\n');
+    assert.equal(sessionHash(a), sessionHash(b));
+    assert.notEqual(sessionHash(a), sessionHash(c));
+    assert.match(sessionHash(a), /^[0-9a-f]{64}$/);
+  });
+
+  it('gives the same answer on the fast and the full YAML path', () => {
+    const plain = parseSession('name: x\nsecrets:\n  - {name: p, kind: ascii}\n');
+    const anchored = parseSession('name: x\nsecrets:\n  - &s {name: p, kind: ascii}\n');
+    assert.equal(sessionHash(plain), sessionHash(anchored));
+  });
+
+  it('publishes a JSON Schema generated from the validator', () => {
+    const schema = sessionJsonSchema() as { properties: Record<string, unknown>; required: string[]; additionalProperties: boolean };
+    assert.ok(schema.properties['secrets'] && schema.properties['services']);
+    assert.deepEqual(schema.required, ['name']);
+    assert.equal(schema.additionalProperties, false);
+  });
+});
