@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
+import { renderServiceConfig } from './config.js';
+import { CasError } from './errors.js';
+import { identityFromPem } from './identity-of.js';
+import { readSession, writeSession, type CasContext } from './sessions.js';
+import { resolveRelative } from './secret-view.js';
+import { loadMasterKey, openSqliteStore } from './store/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'veil-sessions-'));
+const store = openSqliteStore({ dataDir: dir, masterKey: loadMasterKey({ dataDir: dir }) });
+after(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+const ctx: CasContext = { store, now: () => new Date() };
+const key = generatePrivateKey();
+const me = identityFromPem(pemEncode('CERTIFICATE', issueCertificate({ subjectKey: key, commonName: 'me', isCa: false, notBefore: new Date(), notAfter: new Date(Date.now() + 864e5) })));
+
+const importer = (from: string) => [
+  'name: app', 'services:', '  - name: s', '    image_name: i', '    command: run --pw=$$SCONE::pw$$',
+  '    environment: {KEY: "$$SCONE::cert:privatekey$$"}',
+  'images:', '  - name: i', '    injection_files:', '      - {path: /tls/ca.crt, content: "$$SCONE::cert:chain$$", permission: 0600}',
+  'secrets:', `  - {name: pw, import: {session: ${from}, secret: pw}}`, `  - {name: cert, import: {session: ${from}, secret: cert}}`, '',
+].join('\n');
+
+describe('imports are resolved when used', () => {
+  it('lets a session import from one that does not exist yet, and fails naming both when used', () => {
+    writeSession(ctx, importer('lib'), me);
+    assert.throws(() => renderServiceConfig(store, 'app', 's'), (e: CasError) => e.code === 'CAS_IMPORT_DENIED' && /'app'/.test(e.message) && /'lib'/.test(e.message));
+  });
+
+  it('fails naming both sessions when the exporter does not export to the importer', () => {
+    writeSession(ctx, 'name: lib\nsecrets:\n  - {name: pw, kind: ascii, export: {session: someone-else}}\n', me);
+    assert.throws(() => renderServiceConfig(store, 'app', 's'), (e: CasError) => e.code === 'CAS_IMPORT_DENIED' && /'lib' does not export it to 'app'/.test(e.message));
+  });
+
+  it('renders imported secrets, a certificate key only when the key is exported too', () => {
+    const hash = readSession(ctx, 'lib', undefined, me).hash;
+    const lib = (exportKey: boolean) => [
+      'name: lib', `predecessor: ${hash}`, 'secrets:',
+      '  - {name: pw, kind: ascii, value: "p@ss", export: [{session: app}]}',
+      '  - {name: ca_key, kind: private-key}', '  - {name: ca, kind: x509-ca, private_key: ca_key}',
+      `  - {name: cert_key, kind: private-key${exportKey ? ', export: [{session: app}]' : ''}}`,
+      '  - {name: cert, kind: x509, private_key: cert_key, issuer: ca, export: [{session: app}]}', '',
+    ].join('\n');
+    const h2 = writeSession(ctx, lib(false), me).hash;
+    assert.throws(() => renderServiceConfig(store, 'app', 's'), /does not export it to 'app'/);
+    writeSession(ctx, lib(true).replace(hash, h2), me);
+    const config = renderServiceConfig(store, 'app', 's');
+    assert.deepEqual(config.command, ['run', '--pw=p@ss']);
+    assert.match(config.environment['KEY']!, /BEGIN PRIVATE KEY/);
+    assert.match(config.injectionFiles[0]!.content.toString(), /BEGIN CERTIFICATE/);
+    assert.equal(config.injectionFiles[0]!.mode, 0o600);
+  });
+
+  it('resolves namespace exports and relative session paths', () => {
+    assert.equal(resolveRelative('ns/a', '../b'), 'ns/b');
+    assert.equal(resolveRelative('ns/a', './c'), 'ns/a/c');
+    writeSession(ctx, 'name: ns\n', me);
+    writeSession(ctx, 'name: ns/lib\nsecrets:\n  - {name: pw, kind: ascii, export: [{namespace: ns}]}\n  - {name: cert, kind: x509, private_key: k}\n  - {name: k, kind: private-key}\n', me);
+    writeSession(ctx, importer('../lib').replace('name: app', 'name: ns/app').replace(/cert:privatekey/, 'pw').replace(/\$\$SCONE::cert:chain\$\$/, 'x'), me);
+    assert.deepEqual(renderServiceConfig(store, 'ns/app', 's').command.length, 2);
+  });
+});
