@@ -141,5 +141,7 @@ describe('templates and hashes', () => {
     assert.ok(schema.properties['secrets'] && schema.properties['services']);
     assert.deepEqual(schema.required, ['name']);
     assert.equal(schema.additionalProperties, false);
+    const published = fileURLToPath(new URL('../../schemas/session.schema.json', import.meta.url));
+    assert.deepEqual(JSON.parse(readFileSync(published, 'utf8')), schema, 'schemas/ is stale: run npm run schemas');
   });
 });

@@ -10,7 +10,7 @@ const text = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 const name = z.string().regex(COMPONENT, 'must be 1–128 characters of A-Z a-z 0-9 _ - . ~');
 export const sessionName = z
   .string()
-  .refine((v) => v.split('/').every((c) => COMPONENT.test(c)), 'each /-separated part must be 1–128 characters of A-Z a-z 0-9 _ - . ~');
+  .regex(/^[A-Za-z0-9_\-.~]{1,128}(\/[A-Za-z0-9_\-.~]{1,128})*$/, 'each /-separated part must be 1–128 characters of A-Z a-z 0-9 _ - . ~');
 
 const accessList = z.array(z.string()).superRefine((list, ctx) => {
   for (const special of ['ANY', 'NONE']) {
