@@ -1,0 +1,109 @@
+import { createDecipheriv, createHash, timingSafeEqual } from 'node:crypto';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ShieldError } from './errors.js';
+import { CHUNK, FORMAT, META_FILE, chunkAad, chunkNonce, fileKey, metadataKey, paddedLength, type FileEntry, type Metadata } from './format.js';
+
+/**
+ * Decrypts a shielded tree into `out` (the runtime's tmpfs). Nothing is trusted before it is checked: the
+ * metadata must carry the policy's tag, the blobs must be exactly the ones it lists, and each blob must match
+ * its digest and authenticate chunk by chunk. On any failure the partial output is removed and the error
+ * names the file, so the program never starts on a tree that is not the one the policy names.
+ */
+export function decryptTree(shield: string, out: string, expect: { key: string; tag: string }): { files: number; bytes: number } {
+  const volumeKey = hexKey(expect.key, 32, 'fspf_key');
+  const metadata = readMetadata(shield, volumeKey, hexKey(expect.tag, 16, 'fspf_tag'));
+  checkBlobSet(shield, metadata.files);
+  mkdirSync(out, { recursive: true, mode: 0o700 });
+  let bytes = 0;
+  try {
+    for (const file of metadata.files) bytes += decryptFile(shield, out, volumeKey, file);
+  } catch (err) {
+    for (const file of metadata.files) rmSync(join(out, file.path), { force: true });
+    throw err;
+  }
+  return { files: metadata.files.length, bytes };
+}
+
+function hexKey(text: string, bytes: number, what: string): Buffer {
+  if (!new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`).test(text)) {
+    throw new ShieldError('SHIELD_KEY', `${what} must be ${bytes * 2} hex digits`, { hint: "use the values printed by 'veil fspf encrypt'" });
+  }
+  return Buffer.from(text, 'hex');
+}
+
+function readMetadata(shield: string, volumeKey: Buffer, tag: Buffer): Metadata {
+  let sealed: Buffer;
+  try {
+    sealed = readFileSync(join(shield, META_FILE));
+  } catch (err) {
+    throw new ShieldError('SHIELD_MISSING', `the shielded tree ${shield} has no ${META_FILE}`, { hint: 'point fspf_path at the output of veil fspf encrypt', cause: err });
+  }
+  const storedTag = sealed.subarray(12, 28);
+  if (storedTag.length !== 16 || !timingSafeEqual(storedTag, tag)) {
+    throw new ShieldError('SHIELD_TAMPERED', `${META_FILE} does not carry the tag the policy expects`, { hint: 'the tree changed since it was encrypted (or the policy names another one): encrypt it again and update fspf_tag' });
+  }
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', metadataKey(volumeKey), sealed.subarray(0, 12));
+    decipher.setAAD(Buffer.from(FORMAT));
+    decipher.setAuthTag(storedTag);
+    return JSON.parse(Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString('utf8')) as Metadata;
+  } catch (err) {
+    throw new ShieldError('SHIELD_TAMPERED', `${META_FILE} failed authentication`, { hint: 'the metadata was modified, or fspf_key is wrong', cause: err });
+  }
+}
+
+function checkBlobSet(shield: string, files: FileEntry[]): void {
+  const expected = new Map(files.map((f) => [`${f.blob}.enc`, f.path]));
+  const present = new Set(readdirSync(shield).filter((name) => name !== META_FILE));
+  for (const name of present) {
+    if (!expected.has(name)) throw new ShieldError('SHIELD_UNEXPECTED', `the shielded tree contains ${name}, which its metadata does not list`, { hint: 'files were added to the encrypted tree; re-create it with veil fspf encrypt' });
+  }
+  for (const [name, path] of expected) {
+    if (!present.has(name)) throw new ShieldError('SHIELD_MISSING', `'${path}' is missing from the shielded tree (${name})`, { hint: 'files were removed or renamed; re-create the tree with veil fspf encrypt' });
+  }
+}
+
+function tampered(file: FileEntry, why: string): ShieldError {
+  return new ShieldError('SHIELD_TAMPERED', `'${file.path}' ${why}`, { hint: 'the encrypted file was modified or replaced; re-create the tree with veil fspf encrypt' });
+}
+
+function decryptFile(shield: string, out: string, volumeKey: Buffer, file: FileEntry): number {
+  const key = fileKey(volumeKey, file.blob);
+  const input = openSync(join(shield, `${file.blob}.enc`), 'r');
+  const target = join(out, file.path);
+  mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+  const output = openSync(target, 'w', file.mode & 0o777);
+  const digest = createHash('sha256');
+  try {
+    const expectedSize = Array.from({ length: file.chunks }, (_, i) => 28 + paddedLength(file.size, i, file.chunks)).reduce((a, b) => a + b, 0);
+    if (fstatSync(input).size !== expectedSize) throw tampered(file, 'has the wrong length');
+    const buffer = Buffer.alloc(28 + CHUNK);
+    let offset = 0;
+    for (let i = 0; i < file.chunks; i++) {
+      const length = 28 + paddedLength(file.size, i, file.chunks);
+      readSync(input, buffer, 0, length, offset);
+      offset += length;
+      digest.update(buffer.subarray(0, length));
+      const plain = openChunk(key, file, i, buffer.subarray(0, length));
+      writeSync(output, plain, 0, Math.min(plain.length, file.size - i * CHUNK));
+    }
+    if (digest.digest('hex') !== file.digest) throw tampered(file, 'is not the version the metadata names');
+  } finally {
+    closeSync(input);
+    closeSync(output);
+  }
+  return file.size;
+}
+
+function openChunk(key: Buffer, file: FileEntry, index: number, sealed: Buffer): Buffer {
+  if (!sealed.subarray(0, 12).equals(chunkNonce(index))) throw tampered(file, `has chunk ${index} out of place`);
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
+    decipher.setAAD(chunkAad(file.blob, index, file.chunks));
+    decipher.setAuthTag(sealed.subarray(12, 28));
+    return Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]);
+  } catch (err) {
+    throw new ShieldError('SHIELD_TAMPERED', `'${file.path}' failed authentication in chunk ${index}`, { hint: 'the encrypted file was modified; re-create the tree with veil fspf encrypt', cause: err });
+  }
+}

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { META_FILE, ShieldError, decryptTree, encryptTree } from './index.js';
+
+const root = mkdtempSync(join(tmpdir(), 'veil-fspf-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const src = join(root, 'src');
+mkdirSync(join(src, 'pkg', 'sub'), { recursive: true });
+const files: Record<string, Buffer> = {
+  'rest_api.py': Buffer.from('print("patient records")\n'),
+  'pkg/empty.txt': Buffer.alloc(0),
+  'pkg/sub/big.bin': randomBytes(2 * 1024 * 1024 + 123),
+};
+for (const [path, data] of Object.entries(files)) writeFileSync(join(src, path), data);
+const enc = join(root, 'enc');
+const shield = encryptTree(src, enc);
+let n = 0;
+
+function copyShield(): string {
+  const copy = join(root, `copy${n++}`);
+  cpSync(enc, copy, { recursive: true });
+  return copy;
+}
+function refused(dir: string, code: string, pattern: RegExp): void {
+  const out = join(root, `out${n++}`);
+  assert.throws(() => decryptTree(dir, out, shield), (e: ShieldError) => e.code === code && pattern.test(e.message));
+  if (!existsSync(out)) return;
+  const left = readdirSync(out, { recursive: true }).filter((f) => statSync(join(out, String(f))).isFile());
+  assert.deepEqual(left, [], 'nothing decrypted is left behind');
+}
+const blobOf = (dir: string) => readdirSync(dir).filter((f) => f !== META_FILE);
+
+describe('file-system shield', () => {
+  it('round-trips a tree, and hides names, contents and sizes', () => {
+    assert.match(shield.tag, /^[0-9a-f]{32}$/);
+    assert.match(shield.key, /^[0-9a-f]{64}$/);
+    const out = join(root, 'plain');
+    decryptTree(enc, out, shield);
+    for (const [path, data] of Object.entries(files)) assert.deepEqual(readFileSync(join(out, path)), data, path);
+    const stored = readdirSync(enc).join(' ');
+    assert.doesNotMatch(stored, /rest_api|big|empty/);
+    for (const blob of blobOf(enc)) {
+      const bytes = readFileSync(join(enc, blob));
+      assert.ok(!bytes.includes('patient records'));
+      const chunks = Math.ceil(bytes.length / (1024 * 1024 + 28));
+      assert.equal((bytes.length - 28 * chunks) % 4096, 0, 'sizes are padded');
+    }
+  });
+
+  it('refuses a flipped byte, naming the file', () => {
+    const copy = copyShield();
+    const small = blobOf(copy).find((b) => statSync(join(copy, b)).size < 10_000 && statSync(join(copy, b)).size > 0)!;
+    const bytes = readFileSync(join(copy, small));
+    bytes[100] = bytes[100]! ^ 1;
+    writeFileSync(join(copy, small), bytes);
+    refused(copy, 'SHIELD_TAMPERED', /'(rest_api\.py|pkg\/empty\.txt)'/);
+  });
+
+  it('refuses added, removed and renamed files', () => {
+    const added = copyShield();
+    writeFileSync(join(added, 'ffff.enc'), 'x');
+    refused(added, 'SHIELD_UNEXPECTED', /ffff\.enc/);
+    const removed = copyShield();
+    rmSync(join(removed, blobOf(removed)[0]!));
+    refused(removed, 'SHIELD_MISSING', /is missing/);
+    const renamed = copyShield();
+    renameSync(join(renamed, blobOf(renamed)[0]!), join(renamed, '00.enc'));
+    refused(renamed, 'SHIELD_UNEXPECTED', /00\.enc/);
+  });
+
+  it('refuses an older copy of the tree against the newer policy', () => {
+    const v1 = copyShield();
+    writeFileSync(join(src, 'rest_api.py'), 'print("v2")\n');
+    const v2 = encryptTree(src, join(root, 'v2'), Buffer.from(shield.key, 'hex'));
+    writeFileSync(join(src, 'rest_api.py'), files['rest_api.py']!);
+    const out = join(root, `out${n++}`);
+    assert.throws(() => decryptTree(v1, out, v2), (e: ShieldError) => e.code === 'SHIELD_TAMPERED' && /tag/.test(e.message));
+  });
+
+  it('refuses a wrong key or tag without decrypting anything', () => {
+    assert.throws(() => decryptTree(enc, join(root, 'x'), { key: shield.key, tag: '0'.repeat(32) }), /tag/);
+    assert.throws(() => decryptTree(enc, join(root, 'y'), { key: 'f'.repeat(64), tag: shield.tag }), /failed authentication/);
+  });
+});
