@@ -84,7 +84,7 @@ function decryptFile(shield: string, out: string, volumeKey: Buffer, file: FileE
       const length = 28 + paddedLength(file.size, i, file.chunks);
       readSync(input, buffer, 0, length, offset);
       offset += length;
-      digest.update(buffer.subarray(0, length));
+      digest.update(buffer.subarray(12, 28));
       const plain = openChunk(key, file, i, buffer.subarray(0, length));
       writeSync(output, plain, 0, Math.min(plain.length, file.size - i * CHUNK));
     }
@@ -102,7 +102,9 @@ function openChunk(key: Buffer, file: FileEntry, index: number, sealed: Buffer):
     const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
     decipher.setAAD(chunkAad(file.blob, index, file.chunks));
     decipher.setAuthTag(sealed.subarray(12, 28));
-    return Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]);
+    const plain = decipher.update(sealed.subarray(28));
+    decipher.final(); // GCM yields no bytes here; it checks the tag
+    return plain;
   } catch (err) {
     throw new ShieldError('SHIELD_TAMPERED', `'${file.path}' failed authentication in chunk ${index}`, { hint: 'the encrypted file was modified; re-create the tree with veil fspf encrypt', cause: err });
   }

@@ -38,7 +38,7 @@ function encryptFile(root: string, full: string, out: string, volumeKey: Buffer)
       buffer.fill(0, 0, length);
       readSync(input, buffer, 0, Math.min(CHUNK, stat.size - i * CHUNK), i * CHUNK);
       const sealed = sealChunk(key, blob, i, count, buffer.subarray(0, length));
-      digest.update(sealed);
+      digest.update(sealed.subarray(12, 28));
       writeSync(output, sealed);
     }
   } finally {

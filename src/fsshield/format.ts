@@ -21,7 +21,10 @@ export interface FileEntry {
   size: number;
   mode: number;
   chunks: number;
-  /** Hex SHA-256 of the blob: binds the exact ciphertext, so an older copy of the file is refused. */
+  /**
+   * Hex SHA-256 over the blob's chunk tags: each tag is a MAC of its chunk under the file key, so this binds
+   * the exact ciphertext at the cost of hashing 16 bytes a chunk instead of the whole file.
+   */
   digest: string;
 }
 
