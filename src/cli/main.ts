@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isVeilError } from '../errors.js';
 import { casCommand } from './commands/cas.js';
 import { fspfCommand } from './commands/fspf.js';
+import { measureCommand } from './commands/measure.js';
 import { selfCommand } from './commands/self.js';
 import { sessionCommand } from './commands/session.js';
 import { CliError } from './errors.js';
@@ -13,6 +14,7 @@ Usage:
   veil cas serve [--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]...
   veil cas attest URL (-c FINGERPRINT | --only_for_testing-trust-any)
   veil self show | show-key-hash | show-certificate
+  veil measure PROGRAM                 (the simulation measurement a policy lists in mrenclaves)
   veil fspf encrypt SRCDIR OUTDIR      (prints the fspf_tag and fspf_key for the policy)
   veil session create|update -f FILE [--cas URL] [-e VAR=VALUE]... [--use-env]
   veil session read NAME [--hash H] [--cas URL]
@@ -22,7 +24,7 @@ Environment: VEIL_HOME (default ~/.veil), VEIL_MASTER_KEY (the CAS store's maste
 `;
 
 type Command = (args: string[], io: Io) => Promise<number>;
-const COMMANDS: Record<string, Command> = { cas: casCommand, fspf: fspfCommand, self: selfCommand, session: sessionCommand };
+const COMMANDS: Record<string, Command> = { cas: casCommand, fspf: fspfCommand, measure: measureCommand, self: selfCommand, session: sessionCommand };
 
 export function processIo(): Io {
   return {

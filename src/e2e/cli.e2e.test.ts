@@ -90,6 +90,15 @@ describe('veil CLI against a running CAS', () => {
     assert.match(r.stderr, /bad\.yaml:6:\d+: secrets\[0\]\.issuer: no secret named 'nowhere'/);
   });
 
+  it('measures programs: stable for one, different for another', async () => {
+    const a = await veil(['measure', 'sh'], env);
+    const b = await veil(['measure', 'sh'], env);
+    const c = await veil(['measure', 'openssl'], env);
+    assert.match(a.stdout, /^[0-9a-f]{64}\n$/);
+    assert.equal(a.stdout, b.stdout);
+    assert.notEqual(a.stdout, c.stdout);
+  });
+
   it('answers unknown commands and flags with usage errors', async () => {
     assert.equal((await veil(['frobnicate'], env)).code, 2);
     assert.equal((await veil(['session', 'create', '--bogus'], env)).code, 2);

@@ -1,0 +1,56 @@
+import { timingSafeEqual } from 'node:crypto';
+import { AttestationError } from './errors.js';
+import { reportData, type Evidence } from './evidence.js';
+
+/** What a session's `security.attestation` allows, reduced to what verification needs. */
+export interface AttestationPolicy {
+  mode?: 'hardware' | 'maa' | 'none' | undefined;
+  tolerate?: readonly string[] | undefined;
+}
+
+export interface VerifiedEvidence {
+  type: Evidence['type'];
+  measurement: string;
+  /** True for simulation evidence: it proves code identity only as far as the host is trusted. */
+  simulated: boolean;
+}
+
+/**
+ * Default deny: simulation evidence is accepted only when the policy explicitly allows it
+ * (`mode: none`, or `tolerate` containing `debug-mode`), and always must bind this nonce and key.
+ */
+export function verifyEvidence(evidence: Evidence, binding: { nonce: Buffer; spki: Buffer }, policy: AttestationPolicy | undefined): VerifiedEvidence {
+  if (evidence.type !== 'simulation') {
+    throw new AttestationError('ATTESTATION_UNSUPPORTED', `${evidence.type} evidence cannot be verified by this CAS yet`, {
+      hint: 'use simulation evidence with a policy that allows it, or a CAS with a hardware verifier',
+    });
+  }
+  if (!allowsSimulation(policy)) {
+    throw new AttestationError('ATTESTATION_SIMULATION_REFUSED', 'the session does not accept simulation evidence (no hardware attestation was given)', {
+      hint: "only for testing: set security.attestation.mode: none, or add debug-mode to security.attestation.tolerate",
+    });
+  }
+  if (!/^[0-9a-f]{64}$/.test(evidence.measurement) || !/^[0-9a-f]{64}$/.test(evidence.reportData)) {
+    throw new AttestationError('ATTESTATION_MALFORMED', 'simulation evidence needs a 64-hex measurement and report data');
+  }
+  const expected = reportData(binding.nonce, binding.spki);
+  if (!timingSafeEqual(Buffer.from(evidence.reportData, 'hex'), expected)) {
+    throw new AttestationError('ATTESTATION_BINDING', 'the evidence is not bound to this nonce and this connection key', {
+      hint: 'evidence cannot be replayed or moved to another connection; start the program again',
+    });
+  }
+  return { type: 'simulation', measurement: evidence.measurement, simulated: true };
+}
+
+export function allowsSimulation(policy: AttestationPolicy | undefined): boolean {
+  return policy?.mode === 'none' || (policy?.tolerate ?? []).includes('debug-mode');
+}
+
+/** SCONE's diagnostic: `Unexpected enclave measurement (MRENCLAVE, <got>) - Expected <want>`. */
+export function checkMeasurement(got: string, allowed: readonly string[]): void {
+  const wanted = allowed.map((m) => m.toLowerCase());
+  if (wanted.includes(got.toLowerCase())) return;
+  throw new AttestationError('ATTESTATION_MEASUREMENT', `Unexpected enclave measurement (MRENCLAVE, ${got}) - Expected ${wanted.join(' or ') || '(none listed)'}`, {
+    hint: "list the program's measurement (veil measure <program>) in services[].mrenclaves",
+  });
+}
