@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Agent, request } from 'undici';
+import { reportData, simulationMeasurement, type Evidence } from '../attestation/index.js';
+import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
+import { startCas, type RunningCas } from './server.js';
+
+/** A TLS identity as the runtime makes one: a fresh key and a self-signed certificate. */
+function ephemeral() {
+  const key = generatePrivateKey();
+  const certDer = issueCertificate({ subjectKey: key, commonName: 'veil runtime', isCa: false, endpoint: 'client', notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 36e5) });
+  const keyPem = createPrivateKey({ key: key.pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString();
+  return { certPem: pemEncode('CERTIFICATE', certDer), keyPem, spki: new X509Certificate(certDer).publicKey.export({ type: 'spki', format: 'der' }) };
+}
+
+const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('python3'));
+const policy = (name: string, security: string) => [
+  `name: ${name}`, 'services:', '  - name: api', `    mrenclaves: [${program}]`, '    command: python3 /app/api.py --pw $$SCONE::pw$$',
+  '    environment: {GREETING: hello}', '    pwd: /app', '    image_name: img',
+  'images:', '  - name: img', '    injection_files:', '      - {path: /tls/ca.crt, content: "$$SCONE::ca.chain$$", permission: 0600}',
+  'secrets:', '  - {name: pw, kind: ascii, size: 12}', '  - {name: ca_key, kind: private-key}', '  - {name: ca, kind: x509-ca, private_key: ca_key}',
+  security, '',
+].join('\n');
+
+describe('CAS attestation endpoint', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'veil-attest-'));
+  let cas: RunningCas;
+  const owner = ephemeral();
+  const call = async (who: ReturnType<typeof ephemeral>, path: string, body: string) => {
+    const agent = new Agent({ connect: { ca: cas.identity.caCertPem, cert: who.certPem, key: who.keyPem } });
+    try {
+      const res = await request(`${cas.url}${path}`, { method: 'POST', body, dispatcher: agent });
+      return { status: res.statusCode, json: (await res.body.json()) as any };
+    } finally {
+      await agent.close();
+    }
+  };
+  const nonceFor = async (who: ReturnType<typeof ephemeral>) => (await call(who, '/v1/attest/nonce', '')).json.nonce as string;
+  const evidenceFor = (nonce: string, spki: Buffer, measurement = program): Evidence =>
+    ({ type: 'simulation', measurement, reportData: reportData(Buffer.from(nonce, 'hex'), spki).toString('hex') });
+  const attestAs = (who: ReturnType<typeof ephemeral>, configId: string, nonce: string, evidence: Evidence) =>
+    call(who, '/v1/attest', JSON.stringify({ config_id: configId, nonce, evidence }));
+
+  before(async () => {
+    cas = await startCas({ host: '127.0.0.1', port: 0, dataDir: dir });
+    assert.equal((await call(owner, '/v1/sessions', policy('sim', 'security: {attestation: {tolerate: [debug-mode]}}'))).status, 201);
+    assert.equal((await call(owner, '/v1/sessions', policy('hw', 'security: {attestation: {tolerate: [outdated-tcb]}}'))).status, 201);
+  });
+  after(async () => {
+    await cas?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('releases the rendered configuration to matching, bound evidence', async () => {
+    const rt = ephemeral();
+    const nonce = await nonceFor(rt);
+    const res = await attestAs(rt, 'sim/api', nonce, evidenceFor(nonce, rt.spki));
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    assert.equal(res.json.command.length, 4);
+    assert.match(res.json.command[3], /^[\x21-\x7e]{12}$/);
+    assert.deepEqual(res.json.environment, { GREETING: 'hello' });
+    assert.equal(res.json.pwd, '/app');
+    assert.equal(res.json.injectionFiles[0].mode, 0o600);
+    assert.match(Buffer.from(res.json.injectionFiles[0].content, 'base64').toString(), /BEGIN CERTIFICATE/);
+  });
+
+  it('refuses a reused nonce', async () => {
+    const rt = ephemeral();
+    const nonce = await nonceFor(rt);
+    assert.equal((await attestAs(rt, 'sim/api', nonce, evidenceFor(nonce, rt.spki))).status, 200);
+    const again = await attestAs(rt, 'sim/api', nonce, evidenceFor(nonce, rt.spki));
+    assert.equal(again.status, 403);
+    assert.match(again.json.error.message, /nonce is unknown or was already used/);
+  });
+
+  it('refuses a wrong measurement with the SCONE diagnostic', async () => {
+    const rt = ephemeral();
+    const nonce = await nonceFor(rt);
+    const other = 'cd'.repeat(32);
+    const res = await attestAs(rt, 'sim/api', nonce, evidenceFor(nonce, rt.spki, other));
+    assert.equal(res.status, 403);
+    assert.equal(res.json.error.code, 'CAS_ATTESTATION_FAILED');
+    assert.equal(res.json.error.message, `Attestation failed: Unexpected enclave measurement (MRENCLAVE, ${other}) - Expected ${program}`);
+  });
+
+  it('refuses simulation evidence when the session does not allow it', async () => {
+    const rt = ephemeral();
+    const nonce = await nonceFor(rt);
+    const res = await attestAs(rt, 'hw/api', nonce, evidenceFor(nonce, rt.spki));
+    assert.equal(res.status, 403);
+    assert.match(res.json.error.message, /does not accept simulation evidence/);
+  });
+
+  it('refuses evidence moved to another connection, and a nonce issued to another key', async () => {
+    const rt = ephemeral();
+    const thief = ephemeral();
+    const nonce = await nonceFor(rt);
+    const stolen = await attestAs(thief, 'sim/api', nonce, evidenceFor(nonce, rt.spki));
+    assert.equal(stolen.status, 403);
+    assert.match(stolen.json.error.message, /issued to another connection/);
+    const own = await nonceFor(thief);
+    const moved = await attestAs(thief, 'sim/api', own, evidenceFor(own, rt.spki));
+    assert.equal(moved.status, 403);
+    assert.match(moved.json.error.message, /not bound to this nonce and this connection key/);
+  });
+});
