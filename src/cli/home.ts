@@ -16,11 +16,9 @@ export interface LocalIdentity {
   keyHash: string;
 }
 
-export interface PinnedCas {
-  url: string;
-  fingerprint: string;
-  caPem: string;
-}
+import type { PinnedCas } from '../runtime/cas-identity.js';
+
+export type { PinnedCas };
 
 interface Config {
   default?: string;

@@ -33,7 +33,7 @@ describe('veil CLI against a running CAS', () => {
     assert.match(none.stderr, /fingerprint/);
     const impostor = await veil(['cas', 'attest', other.url, '-c', cas.fingerprint], env);
     assert.equal(impostor.code, 1);
-    assert.match(impostor.stderr, /CLI_CAS_UNTRUSTED/);
+    assert.match(impostor.stderr, /RUNTIME_CAS_UNTRUSTED/);
   });
 
   it('refuses to talk to a CAS that was not attested', async () => {

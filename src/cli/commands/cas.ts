@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { startCas } from '../../cas/server.js';
-import { attestCas } from '../attest.js';
+import { attestCas } from '../../runtime/cas-identity.js';
 import { usage } from '../errors.js';
 import { normalizeCasUrl, pinCas, pinnedCas, veilHome } from '../home.js';
 import type { Io } from '../io.js';
@@ -67,6 +67,9 @@ async function attest(args: string[], io: Io): Promise<number> {
   });
   const address = positionals[0];
   if (!address) throw usage('veil cas attest needs the CAS address', 'veil cas attest https://127.0.0.1:8081 -c <fingerprint>');
+  if (!values.c && !values['only_for_testing-trust-any']) {
+    throw usage('no fingerprint given to check the CAS against', "pass -c <fingerprint> (printed by 'veil cas serve'), or --only_for_testing-trust-any for a throw-away test CAS");
+  }
   const url = normalizeCasUrl(address);
   const pin = await attestCas(url, values.c, values['only_for_testing-trust-any'] === true);
   pinCas(veilHome(io.env), pin);

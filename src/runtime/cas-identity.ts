@@ -1,7 +1,12 @@
 import { X509Certificate, createHash, timingSafeEqual } from 'node:crypto';
 import { connect, type PeerCertificate } from 'node:tls';
-import { CliError } from './errors.js';
-import type { PinnedCas } from './home.js';
+import { RuntimeError } from './errors.js';
+
+export interface PinnedCas {
+  url: string;
+  fingerprint: string;
+  caPem: string;
+}
 
 /**
  * Fetches the CAS's CA certificate over TLS and decides whether to trust it: the SHA-256 of its DER must
@@ -10,21 +15,21 @@ import type { PinnedCas } from './home.js';
  */
 export async function attestCas(url: string, expected: string | undefined, trustAny: boolean): Promise<PinnedCas> {
   if (!expected && !trustAny) {
-    throw new CliError('CLI_USAGE', 'no fingerprint given to check the CAS against', {
+    throw new RuntimeError('RUNTIME_CONFIG', 'no fingerprint given to check the CAS against', {
       hint: "pass -c <fingerprint> (printed by 'veil cas serve'), or --only_for_testing-trust-any for a throw-away test CAS",
     });
   }
   const ca = await fetchCa(url);
   const fingerprint = createHash('sha256').update(ca.raw).digest('hex');
   if (expected && !sameHex(expected, fingerprint)) {
-    throw new CliError('CLI_CAS_UNTRUSTED', `the CAS at ${url} presents CA fingerprint ${fingerprint}, not the expected ${expected.toLowerCase()}`, {
+    throw new RuntimeError('RUNTIME_CAS_UNTRUSTED', `the CAS at ${url} presents CA fingerprint ${fingerprint}, not the expected ${expected.toLowerCase()}`, {
       hint: 'do not use this CAS: it is not the one you were told about (or check the fingerprint you passed)',
     });
   }
   return { url, fingerprint, caPem: ca.toString() };
 }
 
-function sameHex(a: string, b: string): boolean {
+export function sameHex(a: string, b: string): boolean {
   const x = Buffer.from(a.trim().toLowerCase().replace(/:/g, ''));
   const y = Buffer.from(b.toLowerCase());
   return x.length === y.length && timingSafeEqual(x, y);
@@ -37,7 +42,7 @@ async function fetchCa(url: string): Promise<X509Certificate> {
   const top = topOf(peer);
   const ca = new X509Certificate(top.raw);
   if (!ca.verify(ca.publicKey) || !leaf.verify(ca.publicKey) || !ca.ca) {
-    throw new CliError('CLI_CAS_UNTRUSTED', `the CAS at ${url} did not present a CA-signed certificate chain`, {
+    throw new RuntimeError('RUNTIME_CAS_UNTRUSTED', `the CAS at ${url} did not present a CA-signed certificate chain`, {
       hint: 'this is not a Veil CAS, or its identity is damaged',
     });
   }
@@ -63,7 +68,7 @@ function peerChain(url: string): Promise<PeerCertificate> {
       resolve(peer);
     });
     socket.setTimeout(10_000, () => socket.destroy(new Error('timed out')));
-    socket.on('error', (err) => reject(new CliError('CLI_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${err.message})`, {
+    socket.on('error', (err) => reject(new RuntimeError('RUNTIME_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${err.message})`, {
       hint: 'check that it runs (veil cas serve) and the address', cause: err,
     })));
   });
