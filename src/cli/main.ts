@@ -3,6 +3,7 @@ import { isVeilError } from '../errors.js';
 import { casCommand } from './commands/cas.js';
 import { fspfCommand } from './commands/fspf.js';
 import { measureCommand } from './commands/measure.js';
+import { runCommand } from './commands/run.js';
 import { selfCommand } from './commands/self.js';
 import { sessionCommand } from './commands/session.js';
 import { CliError } from './errors.js';
@@ -14,6 +15,7 @@ Usage:
   veil cas serve [--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]...
   veil cas attest URL (-c FINGERPRINT | --only_for_testing-trust-any)
   veil self show | show-key-hash | show-certificate
+  SCONE_CONFIG_ID=S/SVC SCONE_CAS_ADDR=H[:P] VEIL_CAS_FINGERPRINT=F veil run -- PROGRAM
   veil measure PROGRAM                 (the simulation measurement a policy lists in mrenclaves)
   veil fspf encrypt SRCDIR OUTDIR      (prints the fspf_tag and fspf_key for the policy)
   veil session create|update -f FILE [--cas URL] [-e VAR=VALUE]... [--use-env]
@@ -24,7 +26,7 @@ Environment: VEIL_HOME (default ~/.veil), VEIL_MASTER_KEY (the CAS store's maste
 `;
 
 type Command = (args: string[], io: Io) => Promise<number>;
-const COMMANDS: Record<string, Command> = { cas: casCommand, fspf: fspfCommand, measure: measureCommand, self: selfCommand, session: sessionCommand };
+const COMMANDS: Record<string, Command> = { cas: casCommand, fspf: fspfCommand, measure: measureCommand, run: runCommand, self: selfCommand, session: sessionCommand };
 
 export function processIo(): Io {
   return {

@@ -1,0 +1,40 @@
+import { parseArgs } from 'node:util';
+import { RuntimeError, launch, obtainConfig, openProgram } from '../../runtime/index.js';
+import { usage } from '../errors.js';
+import type { Io } from '../io.js';
+
+/**
+ * `veil run [flags] -- PROGRAM [ignored...]`: starts PROGRAM only after the CAS verified it, with the
+ * policy's arguments, environment, working directory and injected files — never the host's.
+ */
+export async function runCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { 'only_for_testing-trust-any': { type: 'boolean' }, 'INSECURE-no-namespace': { type: 'boolean' } },
+    strict: true,
+  });
+  const program = positionals[0];
+  if (!program) throw usage('veil run needs the program to start', 'e.g. SCONE_CONFIG_ID=session/service veil run -- python3');
+  const configId = io.env['SCONE_CONFIG_ID'];
+  if (!configId) throw usage('SCONE_CONFIG_ID is not set', 'set it to <session>/<service>; without it nothing is attested and nothing starts');
+  const casAddr = io.env['SCONE_CAS_ADDR'] || 'cas';
+  const opened = openProgram(program, io.env['PATH'] ?? '');
+  try {
+    const config = await obtainConfig({
+      casAddr,
+      configId,
+      measurement: opened.measurement,
+      trust: { fingerprint: io.env['VEIL_CAS_FINGERPRINT'], caFile: io.env['VEIL_CAS_CA_FILE'], trustAny: values['only_for_testing-trust-any'] },
+    });
+    if (values['INSECURE-no-namespace']) io.err('[VEIL|WARNING] INSECURE: no private namespace; injected secrets are written to the host file system\n');
+    return await launch(config, opened.fd, { insecureNoNamespace: values['INSECURE-no-namespace'] === true });
+  } catch (err) {
+    if (err instanceof RuntimeError) {
+      io.err(`[VEIL|FATAL] Could not start ${program}: ${err.message}\nNote: Connecting to CAS at ${casAddr} using service ID ${configId}\n`);
+    }
+    throw err;
+  } finally {
+    opened.close();
+  }
+}

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { VEIL_BIN, curl, opensslIdentity, startCas, tempDir, veil, waitFor, type CasProcess } from './harness.js';
+
+/** `veil run` end to end: a real CAS, a real program (/bin/sh), real namespaces. */
+describe('veil run', () => {
+  const dir = tempDir();
+  const injectDir = join(dir.path, 'inject');
+  let cas: CasProcess;
+  let me: { cert: string; key: string };
+  let measurement: string;
+  let env: NodeJS.ProcessEnv;
+
+  const session = (name: string, opts: { mrenclave?: string; tolerate?: string; script: string }) => [
+    `name: ${name}`, 'services:', '  - name: sh', `    mrenclaves: [${opts.mrenclave ?? measurement}]`,
+    `    command: [sh, -c, ${JSON.stringify(opts.script)}, first-arg]`,
+    '    environment: {GREETING: hello, PW: "$$SCONE::pw$$"}', `    pwd: ${dir.path}`, '    image_name: img',
+    'images:', '  - name: img', '    injection_files:', `      - {path: ${injectDir}/secret.txt, content: "pw=$$SCONE::pw$$", permission: 0600}`,
+    'secrets:', '  - {name: pw, kind: ascii, value: s3cr3t}',
+    `security: {attestation: {tolerate: [${opts.tolerate ?? 'debug-mode'}]}}`, '',
+  ].join('\n');
+  const create = async (name: string, opts: Parameters<typeof session>[1]) => {
+    const res = await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: session(name, opts) });
+    assert.equal(res.status, 201, res.body);
+  };
+  const run = (configId: string, extra: string[] = [], hostEnv: NodeJS.ProcessEnv = {}) =>
+    veil(['run', ...extra, '--', 'sh', 'host-arg-ignored'], { ...env, ...hostEnv, SCONE_CONFIG_ID: configId });
+
+  before(async () => {
+    cas = await startCas(join(dir.path, 'data'), dir.path);
+    me = await opensslIdentity(dir.path, 'me');
+    measurement = (await veil(['measure', 'sh'], {})).stdout.trim();
+    env = { SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint, HOST_SECRET: 'leak' };
+  });
+  after(async () => {
+    await cas?.stop();
+    dir.cleanup();
+  });
+
+  it("gives the program exactly the policy's argv, environment, working directory and files", async () => {
+    await create('ok', { script: 'echo "argv:$0 $#"; echo "env:$GREETING $PW ${HOST_SECRET:-none}"; pwd; cat ' + injectDir + '/secret.txt; echo; stat -c %a ' + injectDir + '/secret.txt; exit 7' });
+    const r = await run('ok/sh');
+    assert.equal(r.code, 7, r.stderr);
+    assert.match(r.stdout, /^argv:first-arg 0$/m);
+    assert.match(r.stdout, /^env:hello s3cr3t none$/m);
+    assert.ok(r.stdout.includes(`\n${dir.path}\n`));
+    assert.match(r.stdout, /^pw=s3cr3t$/m);
+    assert.match(r.stdout, /^600$/m);
+    assert.ok(!existsSync(join(injectDir, 'secret.txt')), 'the injected file is not visible outside the namespace');
+  });
+
+  it('refuses a wrong measurement and starts nothing', async () => {
+    await create('wrong', { mrenclave: 'ab'.repeat(32), script: 'echo STARTED' });
+    const r = await run('wrong/sh');
+    assert.notEqual(r.code, 0);
+    assert.doesNotMatch(r.stdout, /STARTED/);
+    assert.match(r.stderr, new RegExp(`Unexpected enclave measurement \\(MRENCLAVE, ${measurement}\\) - Expected ${'ab'.repeat(32)}`));
+    assert.match(r.stderr, /Note: Connecting to CAS at .* using service ID wrong\/sh/);
+  });
+
+  it('refuses when the session does not allow simulation evidence', async () => {
+    await create('hw', { tolerate: 'outdated-tcb', script: 'echo STARTED' });
+    const r = await run('hw/sh');
+    assert.notEqual(r.code, 0);
+    assert.doesNotMatch(r.stdout, /STARTED/);
+    assert.match(r.stderr, /does not accept simulation evidence/);
+  });
+
+  it('refuses an impostor CAS and an unverifiable one', async () => {
+    const r = await run('ok/sh', [], { VEIL_CAS_FINGERPRINT: 'cd'.repeat(32) });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /RUNTIME_CAS_UNTRUSTED/);
+    const none = await run('ok/sh', [], { VEIL_CAS_FINGERPRINT: '' });
+    assert.match(none.stderr, /neither VEIL_CAS_FINGERPRINT nor VEIL_CAS_CA_FILE/);
+    const down = await run('ok/sh', [], { SCONE_CAS_ADDR: '127.0.0.1:1' });
+    assert.match(down.stderr, /RUNTIME_CAS_UNREACHABLE/);
+  });
+
+  it('forwards signals and passes on how the program ended', async () => {
+    await create('sig', { script: 'trap "echo got-term; exit 42" TERM; echo ready; while :; do sleep 0.05; done' });
+    const child = spawn(process.execPath, [VEIL_BIN, 'run', '--', 'sh'], { env: { ...process.env, ...env, SCONE_CONFIG_ID: 'sig/sh' } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.includes('ready'), 15_000, () => `program did not start: ${out}`);
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    assert.equal(code, 42);
+    assert.match(out, /got-term/);
+  });
+
+  it('keeps the file it measured: the host cannot name another program for the policy', async () => {
+    const r = await veil(['run', '--', 'openssl'], { ...env, SCONE_CONFIG_ID: 'ok/sh' });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Unexpected enclave measurement/);
+  });
+});

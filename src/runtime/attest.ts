@@ -1,0 +1,79 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'undici';
+import { reportData, type Evidence } from '../attestation/index.js';
+import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
+import { attestCas } from './cas-identity.js';
+import { RuntimeError } from './errors.js';
+
+/** The configuration the CAS releases after attestation (injection file contents in base64). */
+export interface RuntimeConfig {
+  command: string[];
+  environment: Record<string, string>;
+  pwd: string;
+  injectionFiles: Array<{ path: string; mode: number; content: string }>;
+  fspf?: { path?: string; key?: string; tag?: string };
+}
+
+export interface CasTrust {
+  fingerprint?: string | undefined;
+  caFile?: string | undefined;
+  trustAny?: boolean | undefined;
+}
+
+/** `host[:port]` → URL; the CAS answers attestation on its API port (8081 unless given). */
+export function casUrl(addr: string): string {
+  const withScheme = /^https:\/\//.test(addr) ? addr : `https://${addr}`;
+  const url = new URL(withScheme);
+  return `https://${url.hostname}:${url.port || '8081'}`;
+}
+
+/**
+ * Verifies the CAS before sending anything, then proves the program's measurement with evidence bound to a
+ * fresh nonce and to this connection's ephemeral key, and receives the configuration on that connection.
+ */
+export async function obtainConfig(opts: { casAddr: string; configId: string; trust: CasTrust; measurement: string }): Promise<RuntimeConfig> {
+  const url = casUrl(opts.casAddr);
+  const caPem = await trustedCa(url, opts.trust);
+  const me = ephemeralIdentity();
+  const agent = new Agent({ connect: { ca: caPem, cert: me.certPem, key: me.keyPem } });
+  try {
+    const { nonce } = (await post(agent, url, '/v1/attest/nonce', '')) as { nonce: string };
+    const evidence: Evidence = { type: 'simulation', measurement: opts.measurement, reportData: reportData(Buffer.from(nonce, 'hex'), me.spki).toString('hex') };
+    return (await post(agent, url, '/v1/attest', JSON.stringify({ config_id: opts.configId, nonce, evidence }))) as RuntimeConfig;
+  } finally {
+    await agent.close();
+  }
+}
+
+async function trustedCa(url: string, trust: CasTrust): Promise<string> {
+  if (trust.caFile) return readFileSync(trust.caFile, 'utf8');
+  if (!trust.fingerprint && !trust.trustAny) {
+    throw new RuntimeError('RUNTIME_CAS_UNTRUSTED', 'no way to verify the CAS: neither VEIL_CAS_FINGERPRINT nor VEIL_CAS_CA_FILE is set', {
+      hint: "set VEIL_CAS_FINGERPRINT to the fingerprint 'veil cas serve' prints (or --only_for_testing-trust-any for throw-away tests)",
+    });
+  }
+  return (await attestCas(url, trust.fingerprint, trust.trustAny === true)).caPem;
+}
+
+function ephemeralIdentity() {
+  const key = generatePrivateKey('P-256');
+  const now = Date.now();
+  const der = issueCertificate({ subjectKey: key, commonName: 'veil runtime', isCa: false, endpoint: 'client', notBefore: new Date(now - 60_000), notAfter: new Date(now + 3_600_000) });
+  const keyPem = createPrivateKey({ key: key.pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString();
+  return { certPem: pemEncode('CERTIFICATE', der), keyPem, spki: new X509Certificate(der).publicKey.export({ type: 'spki', format: 'der' }) };
+}
+
+async function post(agent: Agent, url: string, path: string, body: string): Promise<unknown> {
+  let res;
+  try {
+    res = await request(`${url}${path}`, { method: 'POST', body, dispatcher: agent, headers: { 'content-type': 'application/json' } });
+  } catch (err) {
+    throw new RuntimeError('RUNTIME_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${(err as { code?: string }).code ?? (err as Error).message})`, { hint: 'check SCONE_CAS_ADDR and that the CAS runs', cause: err });
+  }
+  const json = (await res.body.json()) as { error?: { message?: string; hint?: string } };
+  if (res.statusCode >= 400) {
+    throw new RuntimeError('RUNTIME_ATTESTATION', json.error?.message ?? `CAS answered ${res.statusCode}`, json.error?.hint ? { hint: json.error.hint } : {});
+  }
+  return json;
+}

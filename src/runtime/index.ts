@@ -1,0 +1,5 @@
+export { RuntimeError, type RuntimeErrorCode } from './errors.js';
+export { obtainConfig, casUrl, type RuntimeConfig, type CasTrust } from './attest.js';
+export { attestCas, type PinnedCas } from './cas-identity.js';
+export { launch, namespacesWork } from './launch.js';
+export { openProgram, resolveProgram, RUNTIME_ROOT, type OpenedProgram } from './program.js';

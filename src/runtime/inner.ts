@@ -1,0 +1,57 @@
+/**
+ * Runs inside the private mount namespace that `veil run` made: puts the injection files on tmpfs mounts
+ * (so they never touch a disk and nothing outside the namespace sees them), then starts the program — the
+ * very file the runtime measured, inherited as fd 4 — with the policy's arguments, environment and working
+ * directory, forwarding signals and passing its exit status on. The configuration arrives on fd 3.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { RuntimeConfig } from './attest.js';
+
+const CONFIG_FD = 3;
+const PROGRAM_FD = 4;
+const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+function fail(message: string): never {
+  process.stderr.write(`[VEIL|FATAL] ${message}\n`);
+  process.exit(126);
+}
+
+function mountTmpfs(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const result = spawnSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755,size=64m', 'tmpfs', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (result.status !== 0) fail(`cannot mount tmpfs at ${dir}: ${result.stderr?.toString().trim()}`);
+}
+
+function inject(config: RuntimeConfig, secure: boolean): void {
+  const dirs = [...new Set(config.injectionFiles.map((f) => dirname(f.path)))];
+  if (secure) dirs.forEach(mountTmpfs);
+  for (const file of config.injectionFiles) {
+    mkdirSync(dirname(file.path), { recursive: true });
+    writeFileSync(file.path, Buffer.from(file.content, 'base64'), { mode: file.mode });
+    chmodSync(file.path, file.mode);
+  }
+}
+
+function main(): void {
+  const config = JSON.parse(readFileSync(CONFIG_FD, 'utf8')) as RuntimeConfig;
+  inject(config, process.env['VEIL_INNER_INSECURE'] !== '1');
+  const [argv0, ...args] = config.command;
+  const child = spawn(`/proc/self/fd/${PROGRAM_FD}`, args, {
+    argv0: argv0 ?? 'program',
+    cwd: config.pwd,
+    env: config.environment,
+    stdio: ['inherit', 'inherit', 'inherit', 'ignore', PROGRAM_FD],
+  });
+  child.on('error', (err) => fail(`cannot start ${argv0}: ${err.message}`));
+  for (const signal of SIGNALS) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? 128 + (signal ? signalNumber(signal) : 0)));
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  const numbers: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15 };
+  return numbers[signal] ?? 0;
+}
+
+main();
