@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { VEIL_BIN, curl, opensslIdentity, startCas, tempDir, veil, waitFor, type CasProcess } from './harness.js';
@@ -77,6 +77,30 @@ describe('veil run', () => {
     assert.match(none.stderr, /neither VEIL_CAS_FINGERPRINT nor VEIL_CAS_CA_FILE/);
     const down = await run('ok/sh', [], { SCONE_CAS_ADDR: '127.0.0.1:1' });
     assert.match(down.stderr, /RUNTIME_CAS_UNREACHABLE/);
+  });
+
+  it('decrypts a shielded tree for the program only, and refuses a tampered one naming the file', async () => {
+    const src = join(dir.path, 'app-src');
+    const enc = join(dir.path, 'app-enc');
+    mkdirSync(src);
+    writeFileSync(join(src, 'hello.sh'), 'echo "shielded code runs"\n');
+    const printed = await veil(['fspf', 'encrypt', src, enc], {});
+    const [, tag, key] = /tag: ([0-9a-f]{32}) key: ([0-9a-f]{64})/.exec(printed.stdout)!;
+    const text = session('shield', { script: `. ${enc}/hello.sh` }).replace('    image_name: img', `    image_name: img\n    fspf_path: ${enc}/fs.fspf\n    fspf_key: ${key}\n    fspf_tag: ${tag}`);
+    assert.equal((await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: text })).status, 201);
+    const r = await run('shield/sh');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /shielded code runs/);
+    assert.ok(!readdirSync(enc).some((f) => f === 'hello.sh'), 'no plaintext outside the namespace');
+
+    const blob = readdirSync(enc).find((f) => f.endsWith('.enc'))!;
+    const bytes = readFileSync(join(enc, blob));
+    bytes[40] = bytes[40]! ^ 1;
+    writeFileSync(join(enc, blob), bytes);
+    const tampered = await run('shield/sh');
+    assert.notEqual(tampered.code, 0);
+    assert.doesNotMatch(tampered.stdout, /shielded code runs/);
+    assert.match(tampered.stderr, /'hello\.sh' failed authentication/);
   });
 
   it('forwards signals and passes on how the program ended', async () => {

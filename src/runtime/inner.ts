@@ -5,8 +5,10 @@
  * directory, forwarding signals and passing its exit status on. The configuration arrives on fd 3.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { decryptTree } from '../fsshield/index.js';
 import type { RuntimeConfig } from './attest.js';
 
 const CONFIG_FD = 3;
@@ -24,6 +26,28 @@ function mountTmpfs(dir: string): void {
   if (result.status !== 0) fail(`cannot mount tmpfs at ${dir}: ${result.stderr?.toString().trim()}`);
 }
 
+/**
+ * The shielded tree is verified and decrypted into a fresh tmpfs, which is then mounted over the encrypted
+ * directory: the program finds its code in plaintext where the policy's paths say, only in this namespace.
+ */
+function unshield(config: RuntimeConfig, secure: boolean): void {
+  const fspf = config.fspf;
+  if (!fspf?.path) return;
+  if (!fspf.key || !fspf.tag) fail(`the policy names fspf_path ${fspf.path} without fspf_key and fspf_tag`);
+  if (!secure) fail('a shielded file system needs a private namespace; it cannot be used with --INSECURE-no-namespace');
+  const shieldDir = dirname(fspf.path);
+  // One fixed mount point: each namespace mounts its own tmpfs there, so runs leave nothing behind on the host.
+  const staging = join(tmpdir(), '.veil-fspf-staging');
+  mountTmpfs(staging);
+  try {
+    decryptTree(shieldDir, staging, { key: fspf.key, tag: fspf.tag });
+  } catch (err) {
+    fail(`file-system shield: ${(err as Error).message}`);
+  }
+  const bind = spawnSync('mount', ['--bind', staging, shieldDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (bind.status !== 0) fail(`cannot mount the decrypted tree at ${shieldDir}: ${bind.stderr?.toString().trim()}`);
+}
+
 function inject(config: RuntimeConfig, secure: boolean): void {
   const dirs = [...new Set(config.injectionFiles.map((f) => dirname(f.path)))];
   if (secure) dirs.forEach(mountTmpfs);
@@ -36,7 +60,9 @@ function inject(config: RuntimeConfig, secure: boolean): void {
 
 function main(): void {
   const config = JSON.parse(readFileSync(CONFIG_FD, 'utf8')) as RuntimeConfig;
-  inject(config, process.env['VEIL_INNER_INSECURE'] !== '1');
+  const secure = process.env['VEIL_INNER_INSECURE'] !== '1';
+  unshield(config, secure);
+  inject(config, secure);
   const [argv0, ...args] = config.command;
   const child = spawn(`/proc/self/fd/${PROGRAM_FD}`, args, {
     argv0: argv0 ?? 'program',
