@@ -1,11 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { isVeilError } from '../errors.js';
-import { casCommand } from './commands/cas.js';
-import { fspfCommand } from './commands/fspf.js';
-import { measureCommand } from './commands/measure.js';
-import { runCommand } from './commands/run.js';
-import { selfCommand } from './commands/self.js';
-import { sessionCommand } from './commands/session.js';
 import { CliError } from './errors.js';
 import type { Io } from './io.js';
 
@@ -26,7 +20,15 @@ Environment: VEIL_HOME (default ~/.veil), VEIL_MASTER_KEY (the CAS store's maste
 `;
 
 type Command = (args: string[], io: Io) => Promise<number>;
-const COMMANDS: Record<string, Command> = { cas: casCommand, fspf: fspfCommand, measure: measureCommand, run: runCommand, self: selfCommand, session: sessionCommand };
+/** Commands load on demand: `veil run` sits on the launch path and must not pay for the CAS server's modules. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  cas: async () => (await import('./commands/cas.js')).casCommand,
+  fspf: async () => (await import('./commands/fspf.js')).fspfCommand,
+  measure: async () => (await import('./commands/measure.js')).measureCommand,
+  run: async () => (await import('./commands/run.js')).runCommand,
+  self: async () => (await import('./commands/self.js')).selfCommand,
+  session: async () => (await import('./commands/session.js')).sessionCommand,
+};
 
 export function processIo(): Io {
   return {
@@ -60,7 +62,7 @@ export async function main(args: string[], io: Io = processIo()): Promise<number
   const command = COMMANDS[name];
   try {
     if (!command) throw new CliError('CLI_USAGE', `unknown command '${name}'`, { hint: "run 'veil --help'" });
-    return await command(rest, io);
+    return await (await command())(rest, io);
   } catch (err) {
     return report(err, io);
   }

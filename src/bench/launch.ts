@@ -1,0 +1,62 @@
+/**
+ * `npm run bench:launch`: time from starting `veil run` to the program's first output (attestation included),
+ * beside starting the same program directly; medians of repeated runs.
+ */
+import { spawn } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+import { startCas } from '../cas/server.js';
+import { openProgram } from '../runtime/index.js';
+import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
+
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 15);
+const VEIL = fileURLToPath(new URL('../../bin/veil.js', import.meta.url));
+
+function firstOutput(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const started = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.once('data', () => resolve(Number(process.hrtime.bigint() - started) / 1e6));
+    child.on('exit', (code) => code !== 0 && reject(new Error(`${cmd} failed: ${err}`)));
+  });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'veil-bench-launch-'));
+  const cas = await startCas({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'data') });
+  try {
+    const key = generatePrivateKey();
+    const cert = pemEncode('CERTIFICATE', issueCertificate({ subjectKey: key, commonName: 'bench', isCa: false, notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 36e5) }));
+    const keyPem = createPrivateKey({ key: key.pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString();
+    const measurement = openProgram('sh', process.env['PATH'] ?? '').measurement;
+    const session = `name: bench\nservices:\n  - name: sh\n    mrenclaves: [${measurement}]\n    command: [sh, -c, "echo hi"]\n    pwd: /\nsecurity: {attestation: {tolerate: [debug-mode]}}\n`;
+    const agent = new Agent({ connect: { ca: cas.identity.caCertPem, cert, key: keyPem } });
+    await (await request(`${cas.url}/v1/sessions`, { method: 'POST', body: session, dispatcher: agent })).body.text();
+    await agent.close();
+    const env = { ...process.env, SCONE_CONFIG_ID: 'bench/sh', SCONE_CAS_ADDR: `127.0.0.1:${cas.port}`, VEIL_CAS_FINGERPRINT: cas.identity.fingerprint };
+    const veil: number[] = [];
+    const direct: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      veil.push(await firstOutput(process.execPath, [VEIL, 'run', '--', 'sh'], env));
+      direct.push(await firstOutput('sh', ['-c', 'echo hi'], env));
+    }
+    const [v, d] = [median(veil), median(direct)];
+    console.log(`veil launch benchmark (median of ${RUNS} runs, node ${process.version})`);
+    console.log(`  veil run -- sh (attestation, namespace, first output): ${v.toFixed(1)} ms`);
+    console.log(`  sh directly:                                         ${d.toFixed(1)} ms`);
+    console.log(`  added by veil run:                                   ${(v - d).toFixed(1)} ms   target ≤ 100 ms`);
+  } finally {
+    await cas.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
