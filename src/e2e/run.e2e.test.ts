@@ -103,6 +103,14 @@ describe('veil run', () => {
     assert.match(tampered.stderr, /'hello\.sh' failed authentication/);
   });
 
+  it('maps host names in the namespace only', async () => {
+    await create('hosts', { script: 'getent hosts api' });
+    const r = await run('hosts/sh', ['--host', 'api=127.0.0.9']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^127\.0\.0\.9\s+api$/m);
+    assert.doesNotMatch(readFileSync('/etc/hosts', 'utf8'), /127\.0\.0\.9/);
+  });
+
   it('forwards signals and passes on how the program ended', async () => {
     await create('sig', { script: 'trap "echo got-term; exit 42" TERM; echo ready; while :; do sleep 0.05; done' });
     const child = spawn(process.execPath, [VEIL_BIN, 'run', '--', 'sh'], { env: { ...process.env, ...env, SCONE_CONFIG_ID: 'sig/sh' } });

@@ -58,9 +58,22 @@ function inject(config: RuntimeConfig, secure: boolean): void {
   }
 }
 
+/** The namespace's own /etc/hosts: the host's entries plus the mesh's names on loopback addresses. */
+function mapHosts(hosts: Record<string, string> | undefined): void {
+  if (!hosts || Object.keys(hosts).length === 0) return;
+  const dir = join(tmpdir(), '.veil-hosts');
+  mountTmpfs(dir);
+  const lines = Object.entries(hosts).map(([name, address]) => `${address}\t${name}`);
+  writeFileSync(join(dir, 'hosts'), `${readFileSync('/etc/hosts', 'utf8')}\n# veil run\n${lines.join('\n')}\n`, { mode: 0o644 });
+  const bind = spawnSync('mount', ['--bind', join(dir, 'hosts'), '/etc/hosts'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (bind.status !== 0) fail(`cannot map host names in /etc/hosts: ${bind.stderr?.toString().trim()}`);
+}
+
 function main(): void {
-  const config = JSON.parse(readFileSync(CONFIG_FD, 'utf8')) as RuntimeConfig;
+  const config = JSON.parse(readFileSync(CONFIG_FD, 'utf8')) as RuntimeConfig & { hosts?: Record<string, string> };
   const secure = process.env['VEIL_INNER_INSECURE'] !== '1';
+  if (secure) mapHosts(config.hosts);
+  else if (config.hosts) fail('host name mapping needs a private namespace');
   unshield(config, secure);
   inject(config, secure);
   const [argv0, ...args] = config.command;

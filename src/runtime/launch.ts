@@ -20,7 +20,7 @@ export function namespacesWork(): boolean {
  * Starts the program through the namespace helper and resolves with its exit status. Without namespaces
  * it refuses, unless the caller passed the explicitly insecure flag.
  */
-export function launch(config: RuntimeConfig, programFd: number, opts: { insecureNoNamespace: boolean }): Promise<number> {
+export function launch(config: RuntimeConfig, programFd: number, opts: { insecureNoNamespace: boolean; hosts?: Record<string, string> }): Promise<number> {
   const secure = namespacesWork();
   if (!secure && !opts.insecureNoNamespace) {
     throw new RuntimeError('RUNTIME_NAMESPACE', 'cannot create a private mount namespace for the injected files', {
@@ -33,7 +33,7 @@ export function launch(config: RuntimeConfig, programFd: number, opts: { insecur
     env: { ...(secure ? {} : { VEIL_INNER_INSECURE: '1' }), PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
   });
   const pipe = child.stdio[3] as NodeJS.WritableStream;
-  pipe.end(JSON.stringify(config));
+  pipe.end(JSON.stringify(opts.hosts ? { ...config, hosts: opts.hosts } : config));
   for (const signal of SIGNALS) process.on(signal, () => child.kill(signal));
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1))));
 }

@@ -11,7 +11,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { 'only_for_testing-trust-any': { type: 'boolean' }, 'INSECURE-no-namespace': { type: 'boolean' } },
+    options: { 'only_for_testing-trust-any': { type: 'boolean' }, 'INSECURE-no-namespace': { type: 'boolean' }, host: { type: 'string', multiple: true } },
     strict: true,
   });
   const program = positionals[0];
@@ -28,7 +28,8 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
       trust: { fingerprint: io.env['VEIL_CAS_FINGERPRINT'], caFile: io.env['VEIL_CAS_CA_FILE'], trustAny: values['only_for_testing-trust-any'] },
     });
     if (values['INSECURE-no-namespace']) io.err('[VEIL|WARNING] INSECURE: no private namespace; injected secrets are written to the host file system\n');
-    return await launch(config, opened.fd, { insecureNoNamespace: values['INSECURE-no-namespace'] === true });
+    const hosts = parseHosts(values.host ?? []);
+    return await launch(config, opened.fd, { insecureNoNamespace: values['INSECURE-no-namespace'] === true, ...(hosts ? { hosts } : {}) });
   } catch (err) {
     if (err instanceof RuntimeError) {
       io.err(`[VEIL|FATAL] Could not start ${program}: ${err.message}\nNote: Connecting to CAS at ${casAddr} using service ID ${configId}\n`);
@@ -37,4 +38,14 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
   } finally {
     opened.close();
   }
+}
+
+/** `--host NAME=ADDRESS` (repeatable): names the program resolves through the namespace's /etc/hosts. */
+function parseHosts(pairs: string[]): Record<string, string> | undefined {
+  if (pairs.length === 0) return undefined;
+  return Object.fromEntries(pairs.map((pair) => {
+    const match = /^([A-Za-z0-9.-]+)=([0-9a-fA-F.:]+)$/.exec(pair);
+    if (!match) throw usage(`--host '${pair}' is not NAME=ADDRESS`, 'e.g. --host api=127.0.0.2');
+    return [match[1]!, match[2]!];
+  }));
 }
