@@ -8,7 +8,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { decryptTree } from '../fsshield/index.js';
 import type { RuntimeConfig } from './attest.js';
 
 const CONFIG_FD = 3;
@@ -30,7 +29,7 @@ function mountTmpfs(dir: string): void {
  * The shielded tree is verified and decrypted into a fresh tmpfs, which is then mounted over the encrypted
  * directory: the program finds its code in plaintext where the policy's paths say, only in this namespace.
  */
-function unshield(config: RuntimeConfig, secure: boolean): void {
+async function unshield(config: RuntimeConfig, secure: boolean): Promise<void> {
   const fspf = config.fspf;
   if (!fspf?.path) return;
   if (!fspf.key || !fspf.tag) fail(`the policy names fspf_path ${fspf.path} without fspf_key and fspf_tag`);
@@ -39,6 +38,8 @@ function unshield(config: RuntimeConfig, secure: boolean): void {
   // One fixed mount point: each namespace mounts its own tmpfs there, so runs leave nothing behind on the host.
   const staging = join(tmpdir(), '.veil-fspf-staging');
   mountTmpfs(staging);
+  // Loaded only when needed: this process sits on the launch path.
+  const { decryptTree } = await import('../fsshield/index.js');
   try {
     decryptTree(shieldDir, staging, { key: fspf.key, tag: fspf.tag });
   } catch (err) {
@@ -69,12 +70,12 @@ function mapHosts(hosts: Record<string, string> | undefined): void {
   if (bind.status !== 0) fail(`cannot map host names in /etc/hosts: ${bind.stderr?.toString().trim()}`);
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const config = JSON.parse(readFileSync(CONFIG_FD, 'utf8')) as RuntimeConfig & { hosts?: Record<string, string> };
   const secure = process.env['VEIL_INNER_INSECURE'] !== '1';
   if (secure) mapHosts(config.hosts);
   else if (config.hosts) fail('host name mapping needs a private namespace');
-  unshield(config, secure);
+  await unshield(config, secure);
   inject(config, secure);
   const [argv0, ...args] = config.command;
   const child = spawn(`/proc/self/fd/${PROGRAM_FD}`, args, {
@@ -93,4 +94,4 @@ function signalNumber(signal: NodeJS.Signals): number {
   return numbers[signal] ?? 0;
 }
 
-main();
+await main();
