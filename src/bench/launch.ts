@@ -3,7 +3,6 @@
  * beside starting the same program directly; medians of repeated runs.
  */
 import { spawn } from 'node:child_process';
-import { createPrivateKey } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { startCas } from '../cas/server.js';
 import { openProgram } from '../runtime/index.js';
-import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
+import { selfSignedIdentity } from '../secrets/index.js';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 15);
 const VEIL = fileURLToPath(new URL('../../bin/veil.js', import.meta.url));
@@ -33,12 +32,10 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'veil-bench-launch-'));
   const cas = await startCas({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'data') });
   try {
-    const key = generatePrivateKey();
-    const cert = pemEncode('CERTIFICATE', issueCertificate({ subjectKey: key, commonName: 'bench', isCa: false, notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 36e5) }));
-    const keyPem = createPrivateKey({ key: key.pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString();
+    const owner = selfSignedIdentity({ commonName: 'bench', notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 36e5) });
     const measurement = openProgram('sh', process.env['PATH'] ?? '').measurement;
     const session = `name: bench\nservices:\n  - name: sh\n    mrenclaves: [${measurement}]\n    command: [sh, -c, "echo hi"]\n    pwd: /\nsecurity: {attestation: {tolerate: [debug-mode]}}\n`;
-    const agent = new Agent({ connect: { ca: cas.identity.caCertPem, cert, key: keyPem } });
+    const agent = new Agent({ connect: { ca: cas.identity.caCertPem, cert: owner.certPem, key: owner.keyPem } });
     await (await request(`${cas.url}/v1/sessions`, { method: 'POST', body: session, dispatcher: agent })).body.text();
     await agent.close();
     const env = { ...process.env, SCONE_CONFIG_ID: 'bench/sh', SCONE_CAS_ADDR: `127.0.0.1:${cas.port}`, VEIL_CAS_FINGERPRINT: cas.identity.fingerprint };

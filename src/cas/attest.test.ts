@@ -1,20 +1,16 @@
 import assert from 'node:assert/strict';
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { reportData, simulationMeasurement, type Evidence } from '../attestation/index.js';
-import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
+import { selfSignedIdentity } from '../secrets/index.js';
 import { startCas, type RunningCas } from './server.js';
 
 /** A TLS identity as the runtime makes one: a fresh key and a self-signed certificate. */
 function ephemeral() {
-  const key = generatePrivateKey();
-  const certDer = issueCertificate({ subjectKey: key, commonName: 'veil runtime', isCa: false, endpoint: 'client', notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 36e5) });
-  const keyPem = createPrivateKey({ key: key.pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString();
-  return { certPem: pemEncode('CERTIFICATE', certDer), keyPem, spki: new X509Certificate(certDer).publicKey.export({ type: 'spki', format: 'der' }) };
+  return selfSignedIdentity({ commonName: 'veil runtime', endpoint: 'client', notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 36e5) });
 }
 
 const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('python3'));

@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { generatePrivateKey, issueCertificate, pemEncode, type PrivateKeyMaterial } from '../secrets/index.js';
 import type { Store } from './store/index.js';
@@ -40,7 +40,7 @@ export function loadIdentity(store: Store, names: string[], now: Date): CasIdent
     caCertPem: pemEncode('CERTIFICATE', ca.certDer),
     fingerprint: fingerprintOf(ca.certDer),
     tlsCertPem: pemEncode('CERTIFICATE', tlsCert) + pemEncode('CERTIFICATE', ca.certDer),
-    tlsKeyPem: createPrivateKey({ key: tlsKey.pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString(),
+    tlsKeyPem: pemEncode('PRIVATE KEY', tlsKey.pkcs8),
   };
 }
 

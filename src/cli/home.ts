@@ -2,7 +2,7 @@ import { createPrivateKey } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { generatePrivateKey, issueCertificate, keyHash, pemEncode, publicKeySpki } from '../secrets/index.js';
+import { keyHash, publicKeySpki, selfSignedIdentity } from '../secrets/index.js';
 import { CliError } from './errors.js';
 
 /**
@@ -52,17 +52,9 @@ export function loadIdentity(home: string): LocalIdentity {
 
 function createIdentity(home: string, keyPath: string, certPath: string): void {
   ensureHome(home);
-  const key = generatePrivateKey('P-256');
-  const cert = issueCertificate({
-    subjectKey: key,
-    commonName: 'veil cli',
-    isCa: false,
-    endpoint: 'client',
-    notBefore: new Date('2000-01-01T00:00:00Z'),
-    notAfter: new Date('2100-01-01T00:00:00Z'),
-  });
-  writePrivate(keyPath, pemEncode('PRIVATE KEY', key.pkcs8));
-  writeFileSync(certPath, pemEncode('CERTIFICATE', cert), { mode: 0o644 });
+  const identity = selfSignedIdentity({ commonName: 'veil cli', endpoint: 'client', notBefore: new Date('2000-01-01T00:00:00Z'), notAfter: new Date('2100-01-01T00:00:00Z') });
+  writePrivate(keyPath, identity.keyPem);
+  writeFileSync(certPath, identity.certPem, { mode: 0o644 });
 }
 
 function keyHashOfPem(keyPem: string): string {

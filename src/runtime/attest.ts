@@ -1,8 +1,7 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { reportData, type Evidence } from '../attestation/index.js';
-import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
+import { selfSignedIdentity } from '../secrets/index.js';
 import { attestCas } from './cas-identity.js';
 import { RuntimeError } from './errors.js';
 
@@ -57,12 +56,10 @@ async function trustedCa(url: string, trust: CasTrust): Promise<string> {
   return (await attestCas(url, trust.fingerprint, trust.trustAny === true)).caPem;
 }
 
+/** A key that lives only as long as this connection: the one the evidence binds. */
 function ephemeralIdentity() {
-  const key = generatePrivateKey('P-256');
   const now = Date.now();
-  const der = issueCertificate({ subjectKey: key, commonName: 'veil runtime', isCa: false, endpoint: 'client', notBefore: new Date(now - 60_000), notAfter: new Date(now + 3_600_000) });
-  const keyPem = createPrivateKey({ key: key.pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString();
-  return { certPem: pemEncode('CERTIFICATE', der), keyPem, spki: new X509Certificate(der).publicKey.export({ type: 'spki', format: 'der' }) };
+  return selfSignedIdentity({ commonName: 'veil runtime', endpoint: 'client', notBefore: new Date(now - 60_000), notAfter: new Date(now + 3_600_000) });
 }
 
 async function post(agent: Agent, url: string, path: string, body: string): Promise<unknown> {

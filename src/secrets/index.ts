@@ -5,3 +5,4 @@ export { base32, pemDecodeAll, pemEncode } from './encodings.js';
 export { generateSecretSet, randomAscii, type GenerateOptions } from './generate.js';
 export { renderSecret } from './render.js';
 export type { SecretKind, SecretLookup, SecretSpec, StoredSecret } from './types.js';
+export { selfSignedIdentity, type SelfSignedIdentity } from './identity.js';
