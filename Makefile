@@ -2,7 +2,7 @@
 #   make demo   the main job
 #   make test   the test suite
 SHELL := /bin/bash
-DEBIAN_PACKAGES := openssl curl ca-certificates python3 make g++
+DEBIAN_PACKAGES := openssl curl ca-certificates python3 make g++ util-linux mount
 
 .PHONY: demo test deps debs build bench clean
 
