@@ -69,6 +69,18 @@ describe('veil run', () => {
     assert.match(r.stderr, /does not accept simulation evidence/);
   });
 
+  it('refuses an import that is not exported, naming both sessions', async () => {
+    const lib = 'name: lib\nsecrets:\n  - {name: token, kind: ascii, export: [{session: somebody-else}]}\n';
+    assert.equal((await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: lib })).status, 201);
+    const text = session('importer', { script: 'echo STARTED' })
+      .replace('  - {name: pw, kind: ascii, value: s3cr3t}', '  - {name: pw, import: {session: lib, secret: token}}');
+    assert.equal((await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: text })).status, 201);
+    const r = await run('importer/sh');
+    assert.notEqual(r.code, 0);
+    assert.doesNotMatch(r.stdout, /STARTED/);
+    assert.match(r.stderr, /session 'importer' imports secret 'token' from session 'lib', but 'lib' does not export it to 'importer'/);
+  });
+
   it('refuses an impostor CAS and an unverifiable one', async () => {
     const r = await run('ok/sh', [], { VEIL_CAS_FINGERPRINT: 'cd'.repeat(32) });
     assert.notEqual(r.code, 0);
