@@ -10,7 +10,8 @@ export VEIL_HOME="$PWD/$DEMO/home"
 rm -rf "$DEMO"; mkdir -p "$DEMO"
 veil() { node bin/veil.js "$@"; }
 
-veil cas serve --listen "127.0.0.1:$PORT" --data "$DEMO/cas" >"$DEMO/cas.out" 2>"$DEMO/cas.log" &
+# node directly (not the veil function): $! must be the CAS itself, so the trap below stops it.
+node bin/veil.js cas serve --listen "127.0.0.1:$PORT" --data "$DEMO/cas" >"$DEMO/cas.out" 2>"$DEMO/cas.log" &
 CAS_PID=$!
 trap 'kill $CAS_PID 2>/dev/null; wait $CAS_PID 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q fingerprint "$DEMO/cas.out" 2>/dev/null && break; sleep 0.1; done
