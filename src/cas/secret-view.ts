@@ -61,7 +61,7 @@ function qualify(value: StoredSecret, session: string): StoredSecret {
  * private keys only when the exporter exports them to the importer — importing a certificate gives its key
  * only if that key was exported too.
  */
-function qualifiedLookup(store: Store, importer: string, qualified: string): StoredSecret | undefined {
+export function qualifiedLookup(store: Store, importer: string, qualified: string): StoredSecret | undefined {
   const [sessionName, secretName] = qualified.split(SEP) as [string, string];
   const record = store.current(sessionName);
   const value = record?.secrets[secretName] as StoredSecret | undefined;

@@ -58,6 +58,17 @@ describe('imports are resolved when used', () => {
     assert.equal(config.injectionFiles[0]!.mode, 0o600);
   });
 
+  it('signs with an imported CA only when its key is exported too', () => {
+    const ca = (exportKey: boolean, name: string) =>
+      `name: ${name}\nsecrets:\n  - {name: ca_key, kind: private-key${exportKey ? ', export: [{session: leafy}]' : ''}}\n  - {name: ca, kind: x509-ca, private_key: ca_key, export: [{session: leafy}]}\n`;
+    const leaf = (from: string) =>
+      `name: leafy\nsecrets:\n  - {name: k, kind: private-key}\n  - {name: their_ca, import: {session: ${from}, secret: ca}}\n  - {name: mine, kind: x509, private_key: k, issuer: their_ca}\n`;
+    writeSession(ctx, ca(false, 'ca-closed'), me);
+    assert.throws(() => writeSession(ctx, leaf('ca-closed'), me), (e: CasError) => e.code === 'CAS_IMPORT_DENIED' && /'ca-closed' does not export it to 'leafy'/.test(e.message));
+    writeSession(ctx, ca(true, 'ca-open'), me);
+    assert.equal(writeSession(ctx, leaf('ca-open'), me).created, true);
+  });
+
   it('resolves namespace exports and relative session paths', () => {
     assert.equal(resolveRelative('ns/a', '../b'), 'ns/b');
     assert.equal(resolveRelative('ns/a', './c'), 'ns/a/c');

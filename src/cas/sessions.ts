@@ -11,7 +11,7 @@ import { isAllowed } from './access.js';
 import { CasError } from './errors.js';
 import type { ClientIdentity } from './identity-of.js';
 import { sessionOf } from './parsed.js';
-import { importSecret } from './secret-view.js';
+import { importSecret, qualifiedLookup } from './secret-view.js';
 import { checkCasRules } from './rules.js';
 import type { SessionRecord, Store } from './store/index.js';
 
@@ -115,7 +115,9 @@ function generateSecrets(ctx: CasContext, session: Session, current: SessionReco
   const previous = current
     ? { specs: sessionOf(current).secrets ?? [], values: new Map(Object.entries(current.secrets) as [string, StoredSecret][]) }
     : undefined;
+  // Qualified names (`session::key`) are the keys of imported CAs: given only when exported to this session.
   const resolveImport = (name: string): StoredSecret | undefined => {
+    if (name.includes('::')) return qualifiedLookup(ctx.store, session.name, name);
     const spec = session.secrets?.find((s) => s.name === name);
     return spec?.import ? importSecret(ctx.store, session.name, spec) : undefined;
   };

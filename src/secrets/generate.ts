@@ -1,167 +1,102 @@
-import { X509Certificate, randomBytes, randomInt } from 'node:crypto';
-import { isIP } from 'node:net';
-import { pemDecodeAll } from './encodings.js';
+import { certificateSecret, type Dependencies } from './certificates.js';
 import { SecretsError } from './errors.js';
-import { generatePrivateKey, parsePrivateKeyPem, type PrivateKeyMaterial } from './keys.js';
-import type { SecretSpec, StoredSecret } from './types.js';
-import { issueCertificate, parseValidFor } from './x509.js';
+import type { SecretSpec, StoredSecret, StoredSecretWithKey } from './types.js';
+import { asciiSecret, binarySecret, privateKeySecret, sizeOf } from './values.js';
 
 export interface GenerateOptions {
   now: Date;
-  /** Resolves an imported secret (an issuer from another session); undefined when it cannot be had. */
-  resolveImport?: ((name: string) => StoredSecret | undefined) | undefined;
+  /**
+   * Resolves a secret this session does not generate: its imports (by their local names) and, for an imported
+   * CA whose key is not attached, whatever name that CA gives for its key. Undefined when it cannot be had.
+   */
+  resolveImport?: ((name: string) => StoredSecretWithKey | undefined) | undefined;
 }
 
-interface Previous {
+export interface PreviousSecrets {
   specs: SecretSpec[];
   values: Map<string, StoredSecret>;
 }
 
-const DEFAULT_SIZE = 20;
-const YEAR_S = 365 * 24 * 3600;
+/** Generation order: plain values and keys, then CAs, then end-entity certificates (issuers still go first). */
+const RANK: Record<string, number> = { ascii: 0, binary: 0, 'private-key': 1, 'x509-ca': 2, x509: 3 };
 
 /**
- * Every secret a session defines, in dependency order: keys first, then certificates, each issuer before what
- * it signs. Update rules (session language §4.3): ascii and binary keep their values, a private key is kept
- * only with `migrate: true` on both versions, certificates are always issued anew.
+ * Every secret a session defines, imports excepted, applying the update rules of session language §4.3
+ * against the previous version: ascii and binary keep their values while kind and size stay, a private key
+ * is kept only with `migrate: true` on both versions, certificates are always issued anew (so one whose key
+ * or issuer changed is never left signed by the old one).
  */
-export function generateSecretSet(specs: SecretSpec[], previous: Previous | undefined, opts: GenerateOptions): Map<string, StoredSecret> {
-  const out = new Map<string, StoredSecret>();
-  const byName = new Map(specs.map((s) => [s.name, s]));
-  const visiting = new Set<string>();
-  const produce = (name: string): StoredSecret | undefined => {
-    const spec = byName.get(name);
-    if (!spec) return undefined;
-    if (spec.import) return opts.resolveImport?.(name);
-    const done = out.get(name);
-    if (done) return done;
-    if (visiting.has(name)) throw new SecretsError('SECRET_DEPENDENCY', `secret '${name}' depends on itself through its issuer`);
-    visiting.add(name);
-    const value = kept(spec, previous) ?? generateOne(spec, produce, opts);
-    out.set(name, value);
+export function generateSecretSet(specs: SecretSpec[], previous: PreviousSecrets | undefined, opts: GenerateOptions): Map<string, StoredSecret> {
+  const generation = new Generation(specs, previous, opts);
+  const order = specs.filter((s) => !s.import).sort((a, b) => (RANK[a.kind ?? ''] ?? 0) - (RANK[b.kind ?? ''] ?? 0));
+  for (const spec of order) generation.get(spec.name);
+  return generation.out;
+}
+
+class Generation implements Dependencies {
+  readonly out = new Map<string, StoredSecret>();
+  private readonly specs = new Map<string, SecretSpec>();
+  private readonly started = new Set<string>();
+  readonly now: Date;
+
+  constructor(specs: SecretSpec[], private readonly previous: PreviousSecrets | undefined, private readonly opts: GenerateOptions) {
+    for (const spec of specs) {
+      if (this.specs.has(spec.name)) throw new SecretsError('SECRET_DEPENDENCY', `secret '${spec.name}' is defined twice`, { hint: 'give every secret its own name' });
+      this.specs.set(spec.name, spec);
+    }
+    this.now = opts.now;
+  }
+
+  get(name: string): StoredSecretWithKey | undefined {
+    const spec = this.specs.get(name);
+    if (!spec || spec.import) return this.opts.resolveImport?.(name);
+    return this.out.get(name) ?? this.generate(spec);
+  }
+
+  isImport(name: string): boolean {
+    return this.specs.get(name)?.import !== undefined;
+  }
+
+  private generate(spec: SecretSpec): StoredSecret {
+    if (this.started.has(spec.name)) {
+      throw new SecretsError('SECRET_DEPENDENCY', `secret '${spec.name}' depends on itself (through issuer or private_key)`, { hint: 'break the cycle: a CA cannot be issued by a certificate it issues' });
+    }
+    this.started.add(spec.name);
+    const value = kept(spec, this.previous) ?? generateOne(spec, this);
+    this.out.set(spec.name, value);
     return value;
-  };
-  for (const spec of specs) if (!spec.import) produce(spec.name);
-  return out;
+  }
 }
 
-function kept(spec: SecretSpec, previous: Previous | undefined): StoredSecret | undefined {
-  const old = previous?.values.get(spec.name);
-  const oldSpec = previous?.specs.find((s) => s.name === spec.name);
-  if (!old || !oldSpec || oldSpec.kind !== spec.kind || spec.value !== undefined || oldSpec.value !== undefined) return undefined;
-  if (spec.kind === 'ascii' || spec.kind === 'binary') return (oldSpec.size ?? DEFAULT_SIZE) === (spec.size ?? DEFAULT_SIZE) ? old : undefined;
-  if (spec.kind === 'private-key' && spec.migrate && oldSpec.migrate && (oldSpec.key_type ?? 'P-256') === (spec.key_type ?? 'P-256')) return old;
-  return undefined;
-}
-
-type Produce = (name: string) => StoredSecret | undefined;
-
-function generateOne(spec: SecretSpec, produce: Produce, opts: GenerateOptions): StoredSecret {
+function generateOne(spec: SecretSpec, deps: Dependencies): StoredSecret {
   switch (spec.kind) {
     case 'ascii':
-      return { kind: 'ascii', value: spec.value ?? randomAscii(spec.size ?? DEFAULT_SIZE) };
+      return asciiSecret(spec);
     case 'binary':
-      return { kind: 'binary', value: spec.value !== undefined ? hexValue(spec) : randomBytes(spec.size ?? DEFAULT_SIZE).toString('hex') };
+      return binarySecret(spec);
     case 'private-key':
-      return privateKey(spec);
+      return privateKeySecret(spec);
     case 'x509':
     case 'x509-ca':
-      return certificate(spec, produce, opts);
+      return certificateSecret(spec, spec.kind, deps);
     default:
       throw new SecretsError('SECRET_UNSUPPORTED', `secret '${spec.name}' has no kind the CAS can generate`, { hint: 'set kind: ascii, binary, private-key, x509 or x509-ca' });
   }
 }
 
-/** Printable ASCII without space (0x21–0x7e); randomInt draws without modulo bias. */
-export function randomAscii(size: number): string {
-  let out = '';
-  for (let i = 0; i < size; i++) out += String.fromCharCode(0x21 + randomInt(94));
-  return out;
-}
-
-function hexValue(spec: SecretSpec): string {
-  const text = String(spec.value).trim();
-  if (!/^([0-9a-fA-F]{2})*$/.test(text)) {
-    throw new SecretsError('SECRET_INVALID_VALUE', `the value of binary secret '${spec.name}' is not hex`, { hint: 'give binary values as an even number of hex digits' });
+/** The previous value, if the update rules keep it; explicit values are always taken anew from the policy. */
+function kept(spec: SecretSpec, previous: PreviousSecrets | undefined): StoredSecret | undefined {
+  const old = previous?.values.get(spec.name);
+  const oldSpec = previous?.specs.find((s) => s.name === spec.name);
+  if (!old || !oldSpec || oldSpec.import || spec.value !== undefined || oldSpec.value !== undefined) return undefined;
+  if (old.kind !== spec.kind || oldSpec.kind !== spec.kind) return undefined;
+  switch (spec.kind) {
+    case 'ascii':
+    case 'binary':
+      return sizeOf(oldSpec) === sizeOf(spec) ? old : undefined;
+    case 'private-key':
+      return spec.migrate && oldSpec.migrate && (oldSpec.key_type ?? 'P-256') === (spec.key_type ?? 'P-256') ? old : undefined;
+    default:
+      return undefined;
   }
-  return text.toLowerCase();
 }
-
-function privateKey(spec: SecretSpec): StoredSecret {
-  const material = spec.value !== undefined ? parsePrivateKeyPem(spec.value, `secret '${spec.name}'`) : generatePrivateKey(spec.key_type ?? 'P-256');
-  return { kind: 'private-key', keyType: material.keyType, value: material.pkcs8.toString('base64') };
-}
-
-function keyOf(name: string, produce: Produce, owner: string): PrivateKeyMaterial {
-  const key = produce(name);
-  if (!key || key.kind !== 'private-key') {
-    throw new SecretsError('SECRET_DEPENDENCY', `secret '${owner}' names private_key '${name}', which is not an available private key`, {
-      hint: 'define it with kind: private-key (or import it from a session that exports it)',
-    });
-  }
-  return { keyType: key.keyType, pkcs8: Buffer.from(key.value, 'base64') };
-}
-
-function certificate(spec: SecretSpec, produce: Produce, opts: GenerateOptions): StoredSecret {
-  const kind = spec.kind as 'x509' | 'x509-ca';
-  if (spec.value !== undefined) return explicitCertificate(spec, kind);
-  if (!spec.private_key) {
-    throw new SecretsError('SECRET_DEPENDENCY', `certificate '${spec.name}' has no private_key`, { hint: 'name a private-key secret in private_key' });
-  }
-  const subjectKey = keyOf(spec.private_key, produce, spec.name);
-  const issuer = spec.issuer ? issuerOf(spec, produce) : undefined;
-  const { dns, ips } = namesOf(spec);
-  const lifetime = spec.valid_for ? parseValidFor(spec.valid_for) : YEAR_S;
-  if (lifetime === undefined) {
-    throw new SecretsError('SECRET_INVALID_VALUE', `valid_for '${spec.valid_for}' of '${spec.name}' is not a duration`, { hint: 'e.g. "1 year", "59d", "12 hours"' });
-  }
-  const der = issueCertificate({
-    subjectKey,
-    issuer,
-    commonName: spec.common_name ?? dns[0] ?? spec.name,
-    dns,
-    ips,
-    isCa: kind === 'x509-ca',
-    endpoint: spec.endpoint,
-    notBefore: new Date(opts.now.getTime() - 60_000),
-    notAfter: new Date(opts.now.getTime() + lifetime * 1000),
-  });
-  return { kind, value: der.toString('base64'), privateKey: spec.private_key, ...(spec.issuer ? { issuer: spec.issuer } : {}) };
-}
-
-function issuerOf(spec: SecretSpec, produce: Produce): { certDer: Buffer; key: PrivateKeyMaterial } {
-  const ca = produce(spec.issuer!);
-  if (!ca) {
-    throw new SecretsError('SECRET_IMPORT_MISSING', `the issuer '${spec.issuer}' of certificate '${spec.name}' is not available`, {
-      hint: 'an imported issuer must exist and be exported, with its private key, to this session',
-    });
-  }
-  if (ca.kind !== 'x509-ca' || !ca.privateKey) {
-    throw new SecretsError('SECRET_DEPENDENCY', `the issuer '${spec.issuer}' of '${spec.name}' is not a CA with a private key`, { hint: 'issuer must name an x509-ca secret' });
-  }
-  return { certDer: Buffer.from(ca.value, 'base64'), key: keyOf(ca.privateKey, produce, spec.issuer!) };
-}
-
-function namesOf(spec: SecretSpec): { dns: string[]; ips: string[] } {
-  const dns = [...(spec.dns ?? [])];
-  const ips: string[] = [];
-  for (const entry of spec.san ?? []) {
-    const [type, ...rest] = entry.split(':');
-    const value = rest.join(':');
-    if (type === 'ip' && isIP(value)) ips.push(value);
-    else if (type === 'dns') dns.push(value);
-  }
-  return { dns, ips };
-}
-
-function explicitCertificate(spec: SecretSpec, kind: 'x509' | 'x509-ca'): StoredSecret {
-  const der = pemDecodeAll(String(spec.value), 'CERTIFICATE')[0];
-  try {
-    if (!der) throw new Error('no certificate');
-    new X509Certificate(der);
-  } catch (err) {
-    throw new SecretsError('SECRET_INVALID_VALUE', `the value of certificate '${spec.name}' is not a PEM certificate`, { hint: 'give a "BEGIN CERTIFICATE" PEM', cause: err });
-  }
-  return { kind, value: der.toString('base64'), ...(spec.private_key ? { privateKey: spec.private_key } : {}), ...(spec.issuer ? { issuer: spec.issuer } : {}) };
-}
-

@@ -1,8 +1,10 @@
 export { SecretsError, type SecretsErrorCode } from './errors.js';
 export { KEY_TYPES, generatePrivateKey, keyHash, parsePrivateKeyPem, privateKeyObject, publicKeySpki, type KeyType, type PrivateKeyMaterial } from './keys.js';
-export { issueCertificate, parseValidFor, type CertificateRequest } from './x509.js';
-export { base32, pemDecodeAll, pemEncode } from './encodings.js';
-export { generateSecretSet, randomAscii, type GenerateOptions } from './generate.js';
+export { issueCertificate, type CertificateRequest } from './x509.js';
+export { ONE_YEAR_S, parseValidFor } from './cert-fields.js';
+export { base32, base32Decode, encodeBytes, pemBlocks, pemDecode, pemDecodeAll, pemEncode, type ByteEncoding, type PemBlock } from './encodings.js';
+export { generateSecretSet, type GenerateOptions, type PreviousSecrets } from './generate.js';
+export { DEFAULT_SIZE, randomAscii } from './values.js';
 export { renderSecret } from './render.js';
-export type { SecretKind, SecretLookup, SecretSpec, StoredSecret } from './types.js';
+export type { SecretKind, SecretLookup, SecretSpec, StoredCertificate, StoredPrivateKey, StoredSecret, StoredSecretWithKey } from './types.js';
 export { selfSignedIdentity, type SelfSignedIdentity } from './identity.js';

@@ -1,6 +1,7 @@
-import { createECDH, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { bitString, ctx, int, octets, oid, seq } from './der.js';
+import { createECDH, createHash, type ECDH, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { pemBlocks } from './encodings.js';
 import { SecretsError } from './errors.js';
+import { ecPkcs8, ecSpki, ed25519Pkcs8, ed25519Spki, parsePkcs8, type EcCurve, type ParsedPkcs8 } from './key-der.js';
 
 export type KeyType = 'P-256' | 'P-384' | 'Ed25519' | 'RSA-2048' | 'RSA-3072';
 export const KEY_TYPES: readonly KeyType[] = ['P-256', 'P-384', 'Ed25519', 'RSA-2048', 'RSA-3072'];
@@ -11,91 +12,130 @@ export interface PrivateKeyMaterial {
   pkcs8: Buffer;
 }
 
-const CURVE_OID: Record<string, string> = { 'P-256': '1.2.840.10045.3.1.7', 'P-384': '1.3.132.0.34' };
-const EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+/** A small LRU: signing keys (CAs) are few and hot, so a bounded cache keeps each decoded once. */
+class Lru<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly limit: number) {}
 
-/** Public keys and key objects this process has derived, so a CA key is decoded once, not per signature. */
-const spkiCache = boundedMap<Buffer>();
-/** Raw components of keys generated here: importing them as JWK is 5× faster than decoding PKCS#8 DER. */
-const rawCache = boundedMap<{ crv: string; d: Buffer; point: Buffer }>();
-const keyCache = boundedMap<KeyObject>();
+  get(key: string): V | undefined {
+    const value = this.map.get(key);
+    if (value !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, value);
+    }
+    return value;
+  }
 
-function boundedMap<V>(limit = 2048) {
-  const map = new Map<string, V>();
-  return {
-    get: (k: string) => map.get(k),
-    set: (k: string, v: V) => {
-      if (map.size >= limit) map.clear();
-      map.set(k, v);
-    },
-  };
+  set(key: string, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    if (this.map.size > this.limit) this.map.delete(this.map.keys().next().value!);
+  }
+}
+
+const keyObjects = new Lru<KeyObject>(256);
+/** Public keys OpenSSL had to derive (Ed25519, RSA); EC public keys are read from the PKCS#8 itself. */
+const spkis = new Lru<Buffer>(1024);
+
+/** Keyed by a hash so the caches' keys hold no private key material, and equal keys from fresh buffers hit. */
+function cacheKey(pkcs8: Buffer): string {
+  return createHash('sha256').update(pkcs8).digest('base64');
 }
 
 /**
- * EC keys come from ECDH key generation as raw numbers and are encoded here: Node 20 can deadlock when a JWK
- * export of a generated EC key meets a garbage collection, and its DER export is slow. A KeyObject is made
- * only when the key signs (CAs), since a leaf key never does inside the CAS.
+ * EC keys come from ECDH as raw numbers and are DER-encoded here. Not `generateKeyPairSync` + `export({format:
+ * 'jwk'})`: in Node 20 that export holds the key's mutex while it allocates strings, a garbage collection there
+ * finalises the generation job, whose destructor takes the same mutex, and the process hangs (EC and Ed25519,
+ * within a few thousand keys). ECDH is also the fastest generator (70k P-256 keys/s against 25k). Ed25519 asks
+ * the generator itself for JWK, which is encoded inside the job and so never meets that lock.
  */
 export function generatePrivateKey(keyType: KeyType = 'P-256'): PrivateKeyMaterial {
-  if (keyType === 'P-256' || keyType === 'P-384') return generateEc(keyType);
-  const pair =
-    keyType === 'Ed25519'
-      ? generateKeyPairSync('ed25519', { publicKeyEncoding: SPKI, privateKeyEncoding: PKCS8 })
-      : generateKeyPairSync('rsa', { modulusLength: keyType === 'RSA-2048' ? 2048 : 3072, publicKeyEncoding: SPKI, privateKeyEncoding: PKCS8 });
-  spkiCache.set(pair.privateKey.toString('base64'), pair.publicKey);
+  switch (keyType) {
+    case 'P-256':
+    case 'P-384':
+      return generateEc(keyType);
+    case 'Ed25519':
+      return generateEd25519();
+    case 'RSA-2048':
+    case 'RSA-3072':
+      return generateRsa(keyType);
+    default:
+      throw new SecretsError('SECRET_UNSUPPORTED', `key type '${String(keyType)}' is not supported`, { hint: `use one of ${KEY_TYPES.join(', ')}` });
+  }
+}
+
+/** One ECDH object per curve, reused: each generateKeys() makes a fresh key, and construction costs 15%. */
+const ecdhByCurve: Record<EcCurve, ECDH> = { 'P-256': createECDH('prime256v1'), 'P-384': createECDH('secp384r1') };
+
+function generateEc(curve: EcCurve): PrivateKeyMaterial {
+  const ecdh = ecdhByCurve[curve];
+  const point = ecdh.generateKeys();
+  return { keyType: curve, pkcs8: ecPkcs8(curve, ecdh.getPrivateKey(), point) };
+}
+
+const JWK = { format: 'jwk' } as const;
+
+function generateEd25519(): PrivateKeyMaterial {
+  const pair = generateKeyPairSync('ed25519', { publicKeyEncoding: JWK, privateKeyEncoding: JWK }) as unknown as { privateKey: JsonWebKey };
+  const pkcs8 = ed25519Pkcs8(Buffer.from(pair.privateKey.d!, 'base64url'));
+  spkis.set(cacheKey(pkcs8), ed25519Spki(Buffer.from(pair.privateKey.x!, 'base64url')));
+  return { keyType: 'Ed25519', pkcs8 };
+}
+
+/** RSA keygen costs far more than its DER export, so Node's encoder is fine here. */
+function generateRsa(keyType: 'RSA-2048' | 'RSA-3072'): PrivateKeyMaterial {
+  const pair = generateKeyPairSync('rsa', {
+    modulusLength: keyType === 'RSA-2048' ? 2048 : 3072,
+    publicKeyEncoding: { type: 'spki', format: 'der' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+  });
+  spkis.set(cacheKey(pair.privateKey), pair.publicKey);
   return { keyType, pkcs8: pair.privateKey };
 }
 
-const SPKI = { type: 'spki', format: 'der' } as const;
-const PKCS8 = { type: 'pkcs8', format: 'der' } as const;
-
-const ECDH_CURVE = { 'P-256': 'prime256v1', 'P-384': 'secp384r1' } as const;
-const SCALAR_BYTES = { 'P-256': 32, 'P-384': 48 } as const;
-
-function generateEc(keyType: 'P-256' | 'P-384'): PrivateKeyMaterial {
-  const ecdh = createECDH(ECDH_CURVE[keyType]);
-  const point = ecdh.generateKeys();
-  const d = leftPad(ecdh.getPrivateKey(), SCALAR_BYTES[keyType]);
-  const built = ecDer(keyType, d, point);
-  const id = built.pkcs8.toString('base64');
-  spkiCache.set(id, built.spki);
-  rawCache.set(id, { crv: keyType, d, point });
-  return { keyType, pkcs8: built.pkcs8 };
+function parsed(pkcs8: Buffer): ParsedPkcs8 {
+  try {
+    return parsePkcs8(pkcs8);
+  } catch (err) {
+    throw new SecretsError('SECRET_INVALID_VALUE', 'a private key is not well-formed PKCS#8 DER', { cause: err, hint: 'the stored key is damaged; regenerate it' });
+  }
 }
 
-function leftPad(bytes: Buffer, size: number): Buffer {
-  return bytes.length >= size ? bytes : Buffer.concat([Buffer.alloc(size - bytes.length), bytes]);
-}
-
-function ecDer(keyType: KeyType, d: Buffer, point: Buffer): { pkcs8: Buffer; spki: Buffer } {
-  const algorithm = seq(oid(EC_PUBLIC_KEY), oid(CURVE_OID[keyType]!));
-  const ecPrivateKey = seq(int(1), octets(d), ctx(1, bitString(point)));
-  return { pkcs8: seq(int(0), algorithm, octets(ecPrivateKey)), spki: seq(algorithm, bitString(point)) };
-}
-
+/** The signing KeyObject of a PKCS#8 key, decoded once per process (EC via JWK: 5× faster than DER). */
 export function privateKeyObject(pkcs8: Buffer): KeyObject {
-  const id = pkcs8.toString('base64');
-  const hit = keyCache.get(id);
+  const id = cacheKey(pkcs8);
+  const hit = keyObjects.get(id);
   if (hit) return hit;
-  const raw = rawCache.get(id);
-  const key = raw ? importRaw(raw) : createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
-  keyCache.set(id, key);
+  const key = importPkcs8(pkcs8);
+  keyObjects.set(id, key);
   return key;
 }
 
-function importRaw(raw: { crv: string; d: Buffer; point: Buffer }): KeyObject {
-  const half = (raw.point.length - 1) / 2;
-  const b64 = (b: Buffer) => b.toString('base64url');
-  const jwk = { kty: 'EC', crv: raw.crv, d: b64(raw.d), x: b64(raw.point.subarray(1, 1 + half)), y: b64(raw.point.subarray(1 + half)) };
-  return createPrivateKey({ key: jwk, format: 'jwk' });
+function importPkcs8(pkcs8: Buffer): KeyObject {
+  const p = parsed(pkcs8);
+  try {
+    if (p.type === 'ec' && p.point) return createPrivateKey({ key: ecJwk(p.curve, p.d, p.point), format: 'jwk' });
+    return createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+  } catch (err) {
+    throw new SecretsError('SECRET_INVALID_VALUE', 'a private key could not be loaded', { cause: err, hint: 'the stored key is damaged; regenerate it' });
+  }
 }
 
+function ecJwk(curve: EcCurve, d: Buffer, point: Buffer): JsonWebKey {
+  const half = (point.length - 1) / 2;
+  const b64 = (b: Buffer) => b.toString('base64url');
+  return { kty: 'EC', crv: curve, d: b64(d), x: b64(point.subarray(1, 1 + half)), y: b64(point.subarray(1 + half)) };
+}
+
+/** The DER SubjectPublicKeyInfo of a PKCS#8 private key. */
 export function publicKeySpki(pkcs8: Buffer): Buffer {
-  const id = pkcs8.toString('base64');
-  const hit = spkiCache.get(id);
+  const p = parsed(pkcs8);
+  if (p.type === 'ec' && p.point) return ecSpki(p.curve, p.point);
+  const id = cacheKey(pkcs8);
+  const hit = spkis.get(id);
   if (hit) return hit;
   const spki = createPublicKey(privateKeyObject(pkcs8)).export({ type: 'spki', format: 'der' });
-  spkiCache.set(id, spki);
+  spkis.set(id, spki);
   return spki;
 }
 
@@ -104,21 +144,38 @@ export function keyHash(spki: Buffer): string {
   return createHash('sha256').update(spki).digest('hex');
 }
 
-/** An explicit `value:` of a private-key secret: PKCS#8 or SEC1 EC PEM, of a supported type. */
-export function parsePrivateKeyPem(pem: string, name = 'the key'): PrivateKeyMaterial {
+const PEM_TYPES: Record<string, 'pkcs8' | 'sec1'> = { 'PRIVATE KEY': 'pkcs8', 'EC PRIVATE KEY': 'sec1' };
+
+/**
+ * An explicit `value:` of a private-key secret: PKCS#8 or SEC1 EC PEM of a supported key type, returned as
+ * PKCS#8 re-encoded by OpenSSL (so an EC key always carries its public key, which the fast paths read).
+ */
+export function parsePrivateKeyPem(pem: string, name = 'the private key'): PrivateKeyMaterial {
+  const block = pemBlocks(String(pem)).find((b) => b.label.endsWith('PRIVATE KEY'));
+  const type = block ? PEM_TYPES[block.label] : undefined;
+  if (!block || !type) throw pemRefused(name, block?.label);
   let key: KeyObject;
   try {
-    key = createPrivateKey(pem);
+    key = createPrivateKey({ key: block.der, format: 'der', type });
   } catch (err) {
-    throw new SecretsError('SECRET_INVALID_VALUE', `the value of ${name} is not a PEM private key`, {
-      hint: 'give a PKCS#8 ("BEGIN PRIVATE KEY") or EC ("BEGIN EC PRIVATE KEY") PEM, or omit value to let the CAS generate it',
-      cause: err,
-    });
+    throw new SecretsError('SECRET_INVALID_VALUE', `the value of ${name} is not a readable ${block.label} PEM`, { cause: err, hint: PEM_HINT });
   }
   const keyType = keyTypeOf(key, name);
   const pkcs8 = key.export({ type: 'pkcs8', format: 'der' });
-  keyCache.set(pkcs8.toString('base64'), key);
+  keyObjects.set(cacheKey(pkcs8), key);
   return { keyType, pkcs8 };
+}
+
+const PEM_HINT = 'give a PKCS#8 ("BEGIN PRIVATE KEY") or SEC1 EC ("BEGIN EC PRIVATE KEY") PEM, or omit value to have the CAS generate the key';
+
+function pemRefused(name: string, label: string | undefined): SecretsError {
+  if (label === undefined) return new SecretsError('SECRET_INVALID_VALUE', `the value of ${name} is not a PEM private key`, { hint: PEM_HINT });
+  if (label === 'ENCRYPTED PRIVATE KEY') {
+    return new SecretsError('SECRET_UNSUPPORTED', `the value of ${name} is an encrypted private key`, { hint: 'decrypt it first (openssl pkey -in key.pem -out plain.pem)' });
+  }
+  return new SecretsError('SECRET_UNSUPPORTED', `the value of ${name} is a "${label}" PEM, which the CAS does not read`, {
+    hint: 'convert it to PKCS#8: openssl pkcs8 -topk8 -nocrypt -in key.pem',
+  });
 }
 
 function keyTypeOf(key: KeyObject, name: string): KeyType {
@@ -126,11 +183,7 @@ function keyTypeOf(key: KeyObject, name: string): KeyType {
   if (key.asymmetricKeyType === 'ed25519') return 'Ed25519';
   if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1') return 'P-256';
   if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'secp384r1') return 'P-384';
-  if (key.asymmetricKeyType === 'rsa' && (details.modulusLength === 2048 || details.modulusLength === 3072)) {
-    return `RSA-${details.modulusLength}` as KeyType;
-  }
-  throw new SecretsError('SECRET_UNSUPPORTED', `${name} is a ${key.asymmetricKeyType} key of a kind the CAS does not support`, {
-    hint: `use one of ${KEY_TYPES.join(', ')}`,
-  });
+  if (key.asymmetricKeyType === 'rsa' && (details.modulusLength === 2048 || details.modulusLength === 3072)) return `RSA-${details.modulusLength}`;
+  const what = [key.asymmetricKeyType, details.namedCurve, details.modulusLength].filter((v) => v !== undefined).join(' ');
+  throw new SecretsError('SECRET_UNSUPPORTED', `${name} is a ${what} key, a type the CAS does not support`, { hint: `use one of ${KEY_TYPES.join(', ')}` });
 }
-

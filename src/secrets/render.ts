@@ -1,19 +1,17 @@
-import { base32, pemEncode } from './encodings.js';
+import { encodeBytes, pemEncode, type ByteEncoding } from './encodings.js';
 import { SecretsError } from './errors.js';
-import type { SecretLookup, StoredSecret } from './types.js';
-
-type Certificate = Extract<StoredSecret, { kind: 'x509' | 'x509-ca' }>;
+import type { SecretLookup, StoredCertificate } from './types.js';
 
 /**
  * A secret in the form a placeholder suffix asks for (session language §4.3). Text forms come back as
- * strings, DER and raw bytes as Buffers.
+ * strings, DER and raw bytes as Buffers. `lookup` resolves any name, imports included.
  */
 export function renderSecret(name: string, suffix: string, lookup: SecretLookup): string | Buffer {
   const secret = lookup(name);
   if (!secret) throw renderError(name, suffix, 'is not available to this session');
   switch (secret.kind) {
     case 'ascii':
-      return bytesForm(name, suffix, Buffer.from(secret.value, 'utf8'), secret.value);
+      return suffix === '' ? secret.value : bytesForm(name, suffix, Buffer.from(secret.value, 'utf8'));
     case 'binary':
       return bytesForm(name, suffix, Buffer.from(secret.value, 'hex'));
     case 'private-key':
@@ -29,59 +27,59 @@ function renderError(name: string, suffix: string, why: string): SecretsError {
   });
 }
 
-function bytesForm(name: string, suffix: string, bytes: Buffer, text?: string): string | Buffer {
-  switch (suffix) {
-    case '':
-      return text ?? bytes;
-    case ':bin':
-      return bytes;
-    case ':hex':
-    case '.hex':
-      return bytes.toString('hex');
-    case ':base64':
-      return bytes.toString('base64');
-    case ':base64url':
-      return bytes.toString('base64url');
-    case ':base32':
-      return base32(bytes);
-    case ':base32nopad':
-      return base32(bytes, false);
-    default:
-      throw renderError(name, suffix, 'has no such form');
-  }
+const TEXT_ENCODINGS: Record<string, ByteEncoding> = {
+  ':hex': 'hex',
+  '.hex': 'hex',
+  ':base64': 'base64',
+  ':base64url': 'base64url',
+  ':base32': 'base32',
+  ':base32nopad': 'base32nopad',
+};
+
+function bytesForm(name: string, suffix: string, bytes: Buffer): string | Buffer {
+  if (suffix === '' || suffix === ':bin') return bytes;
+  const encoding = TEXT_ENCODINGS[suffix];
+  if (!encoding) throw renderError(name, suffix, 'has no such form');
+  return encodeBytes(bytes, encoding);
 }
 
+// A private key reached through its certificate (`.key`, `:privatekey…`) renders the same as the key itself.
+const KEY_PEM = new Set(['', ':pem', ':pkcs8:pem', '.key', ':privatekey', ':privatekey:pem', ':privatekey:pkcs8:pem']);
+const KEY_DER = new Set([':der', ':pkcs8:der', ':privatekey:der', ':privatekey:pkcs8:der']);
+
 function keyForm(name: string, suffix: string, pkcs8: Buffer): string | Buffer {
-  if (['', ':pem', ':pkcs8:pem', ':privatekey', ':privatekey:pem', ':privatekey:pkcs8:pem', '.key'].includes(suffix)) {
-    return pemEncode('PRIVATE KEY', pkcs8);
-  }
-  if ([':der', ':pkcs8:der', ':privatekey:der', ':privatekey:pkcs8:der'].includes(suffix)) return pkcs8;
+  if (KEY_PEM.has(suffix)) return pemEncode('PRIVATE KEY', pkcs8);
+  if (KEY_DER.has(suffix)) return pkcs8;
   throw renderError(name, suffix, 'is a private key, which has no such form');
 }
 
-function certificateForm(name: string, suffix: string, cert: Certificate, lookup: SecretLookup): string | Buffer {
+const CERT_PEM = new Set(['', '.crt', ':crt', ':crt:pem']);
+const CERT_KEY = new Set(['.key', ':privatekey', ':privatekey:pem', ':privatekey:pkcs8:pem', ':privatekey:der', ':privatekey:pkcs8:der']);
+const pems = (ders: Buffer[]) => ders.map((d) => pemEncode('CERTIFICATE', d)).join('');
+
+function certificateForm(name: string, suffix: string, cert: StoredCertificate, lookup: SecretLookup): string | Buffer {
   const der = Buffer.from(cert.value, 'base64');
-  if (['', '.crt', ':crt', ':crt:pem'].includes(suffix)) return pemEncode('CERTIFICATE', der);
+  if (CERT_PEM.has(suffix)) return pemEncode('CERTIFICATE', der);
   if (suffix === ':crt:der') return der;
-  if (suffix === ':chain') return issuers(name, cert, lookup).map((d) => pemEncode('CERTIFICATE', d)).join('');
+  if (suffix === ':chain') return pems(issuers(name, suffix, cert, lookup));
   // The legacy chain runs the other way, root first, and includes the certificate itself.
-  if (suffix === '.chain') return [...issuers(name, cert, lookup).reverse(), der].map((d) => pemEncode('CERTIFICATE', d)).join('');
-  if (suffix === '.key' || suffix.startsWith(':privatekey')) {
-    if (!cert.privateKey) throw renderError(name, suffix, 'has no private key available');
-    const key = lookup(cert.privateKey);
-    if (!key || key.kind !== 'private-key') throw renderError(name, suffix, 'has no private key available');
-    return keyForm(name, suffix, Buffer.from(key.value, 'base64'));
-  }
-  throw renderError(name, suffix, 'is a certificate, which has no such form');
+  if (suffix === '.chain') return pems([...issuers(name, suffix, cert, lookup).reverse(), der]);
+  if (!CERT_KEY.has(suffix)) throw renderError(name, suffix, 'is a certificate, which has no such form');
+  const key = cert.privateKey ? lookup(cert.privateKey) : undefined;
+  if (!key || key.kind !== 'private-key') throw renderError(name, suffix, 'has no private key available to this session');
+  return keyForm(name, suffix, Buffer.from(key.value, 'base64'));
 }
 
-/** The issuing CAs from the direct issuer up to the root (bounded, so a corrupt loop cannot hang). */
-function issuers(name: string, cert: Certificate, lookup: SecretLookup): Buffer[] {
+/** Longer chains than this are taken for a loop in corrupt data rather than followed forever. */
+const MAX_CHAIN = 32;
+
+/** The issuing CAs, from the direct issuer up to the root. */
+function issuers(name: string, suffix: string, cert: StoredCertificate, lookup: SecretLookup): Buffer[] {
   const chain: Buffer[] = [];
-  let current: Certificate = cert;
-  while (current.issuer && chain.length < 16) {
+  for (let current = cert; current.issuer; ) {
     const next = lookup(current.issuer);
-    if (!next || (next.kind !== 'x509' && next.kind !== 'x509-ca')) throw renderError(name, ':chain', `has an issuer '${current.issuer}' that is not available`);
+    if (!next || (next.kind !== 'x509' && next.kind !== 'x509-ca')) throw renderError(name, suffix, `has an issuer '${current.issuer}' that is not available`);
+    if (chain.length === MAX_CHAIN) throw renderError(name, suffix, `has an issuer chain longer than ${MAX_CHAIN} (a loop?)`);
     chain.push(Buffer.from(next.value, 'base64'));
     current = next;
   }

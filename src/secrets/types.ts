@@ -15,6 +15,15 @@ export type StoredSecret =
     };
 
 export type SecretKind = StoredSecret['kind'];
+export type StoredPrivateKey = Extract<StoredSecret, { kind: 'private-key' }>;
+export type StoredCertificate = Extract<StoredSecret, { kind: 'x509' | 'x509-ca' }>;
+
+/**
+ * What an import resolves to. An imported CA names its private key inside the exporting session, where this
+ * session cannot look it up by name; so when the exporter exports that key too, the resolver attaches it here,
+ * and the CA can sign certificates of the importing session.
+ */
+export type StoredSecretWithKey = StoredSecret & { key?: StoredPrivateKey | undefined };
 
 /** A secret as a policy defines it; the policy module's `Secret` is assignable to it. */
 export interface SecretSpec {
@@ -27,6 +36,7 @@ export interface SecretSpec {
   issuer?: string | undefined;
   common_name?: string | undefined;
   dns?: string[] | undefined;
+  /** 'dns:<name>' or 'ip:<address>' (session language 0.3.10). */
   san?: string[] | undefined;
   endpoint?: 'server' | 'client' | undefined;
   valid_for?: string | undefined;
