@@ -1,7 +1,8 @@
 import { createDecipheriv, createHash, timingSafeEqual } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, read, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ShieldError } from './errors.js';
+import { WriteQueue } from './write-queue.js';
 import { CHUNK, FORMAT, META_FILE, chunkAad, chunkNonce, fileKey, metadataKey, paddedLength, type FileEntry, type Metadata } from './format.js';
 
 /**
@@ -10,15 +11,18 @@ import { CHUNK, FORMAT, META_FILE, chunkAad, chunkNonce, fileKey, metadataKey, p
  * its digest and authenticate chunk by chunk. On any failure the partial output is removed and the error
  * names the file, so the program never starts on a tree that is not the one the policy names.
  */
-export function decryptTree(shield: string, out: string, expect: { key: string; tag: string }): { files: number; bytes: number } {
+export async function decryptTree(shield: string, out: string, expect: { key: string; tag: string }): Promise<{ files: number; bytes: number }> {
   const volumeKey = hexKey(expect.key, 32, 'fspf_key');
   const metadata = readMetadata(shield, volumeKey, hexKey(expect.tag, 16, 'fspf_tag'));
   checkBlobSet(shield, metadata.files);
   mkdirSync(out, { recursive: true, mode: 0o700 });
+  const queue = new WriteQueue();
   let bytes = 0;
   try {
-    for (const file of metadata.files) bytes += decryptFile(shield, out, volumeKey, file);
+    for (const file of metadata.files) bytes += await decryptFile(shield, out, volumeKey, file, queue);
+    await queue.drain();
   } catch (err) {
+    await queue.drain().catch(() => undefined); // nothing may land after the partial output is removed
     for (const file of metadata.files) rmSync(join(out, file.path), { force: true });
     throw err;
   }
@@ -68,32 +72,46 @@ function tampered(file: FileEntry, why: string): ShieldError {
   return new ShieldError('SHIELD_TAMPERED', `'${file.path}' ${why}`, { hint: 'the encrypted file was modified or replaced; re-create the tree with veil fspf encrypt' });
 }
 
-function decryptFile(shield: string, out: string, volumeKey: Buffer, file: FileEntry): number {
+async function decryptFile(shield: string, out: string, volumeKey: Buffer, file: FileEntry, queue: WriteQueue): Promise<number> {
   const key = fileKey(volumeKey, file.blob);
   const input = openSync(join(shield, `${file.blob}.enc`), 'r');
   const target = join(out, file.path);
   mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
-  const output = openSync(target, 'w', file.mode & 0o777);
+  const output = queue.open(openSync(target, 'w', file.mode & 0o777));
   const digest = createHash('sha256');
+  let next: Promise<Buffer> | undefined;
   try {
-    const expectedSize = Array.from({ length: file.chunks }, (_, i) => 28 + paddedLength(file.size, i, file.chunks)).reduce((a, b) => a + b, 0);
-    if (fstatSync(input).size !== expectedSize) throw tampered(file, 'has the wrong length');
-    const buffer = Buffer.alloc(28 + CHUNK);
-    let offset = 0;
-    for (let i = 0; i < file.chunks; i++) {
-      const length = 28 + paddedLength(file.size, i, file.chunks);
-      readSync(input, buffer, 0, length, offset);
-      offset += length;
-      digest.update(buffer.subarray(12, 28));
-      const plain = openChunk(key, file, i, buffer.subarray(0, length));
-      writeSync(output, plain, 0, Math.min(plain.length, file.size - i * CHUNK));
+    if (fstatSync(input).size !== sealedSize(file)) throw tampered(file, 'has the wrong length');
+    // Two buffers: the pool reads chunk i + 1 while this thread decrypts chunk i.
+    const buffers = [Buffer.allocUnsafe(28 + CHUNK), Buffer.allocUnsafe(28 + CHUNK)] as const;
+    const lengths = Array.from({ length: file.chunks }, (_, i) => 28 + paddedLength(file.size, i, file.chunks));
+    next = readAt(input, buffers[0], lengths[0]!, 0);
+    for (let i = 0, offset = 0; i < file.chunks; offset += lengths[i]!, i++) {
+      const sealed = await next;
+      if (i + 1 < file.chunks) next = readAt(input, buffers[(i + 1) % 2]!, lengths[i + 1]!, offset + lengths[i]!);
+      digest.update(sealed.subarray(12, 28));
+      const plain = openChunk(key, file, i, sealed);
+      await queue.write(output, plain.subarray(0, Math.min(plain.length, file.size - i * CHUNK)), i * CHUNK);
     }
     if (digest.digest('hex') !== file.digest) throw tampered(file, 'is not the version the metadata names');
   } finally {
+    await next?.catch(() => undefined); // the descriptor must outlive a prefetch still in the pool
     closeSync(input);
-    closeSync(output);
+    queue.finish(output);
   }
   return file.size;
+}
+
+function readAt(fd: number, buffer: Buffer, length: number, position: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    read(fd, buffer, 0, length, position, (err, got) => (err ? reject(err) : resolve(buffer.subarray(0, got))));
+  });
+}
+
+function sealedSize(file: FileEntry): number {
+  let size = 0;
+  for (let i = 0; i < file.chunks; i++) size += 28 + paddedLength(file.size, i, file.chunks);
+  return size;
 }
 
 function openChunk(key: Buffer, file: FileEntry, index: number, sealed: Buffer): Buffer {

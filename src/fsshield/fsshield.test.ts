@@ -25,9 +25,9 @@ function copyShield(): string {
   cpSync(enc, copy, { recursive: true });
   return copy;
 }
-function refused(dir: string, code: string, pattern: RegExp): void {
+async function refused(dir: string, code: string, pattern: RegExp): Promise<void> {
   const out = join(root, `out${n++}`);
-  assert.throws(() => decryptTree(dir, out, shield), (e: ShieldError) => e.code === code && pattern.test(e.message));
+  await assert.rejects(decryptTree(dir, out, shield), (e: ShieldError) => e.code === code && pattern.test(e.message));
   if (!existsSync(out)) return;
   const left = readdirSync(out, { recursive: true }).filter((f) => statSync(join(out, String(f))).isFile());
   assert.deepEqual(left, [], 'nothing decrypted is left behind');
@@ -35,11 +35,11 @@ function refused(dir: string, code: string, pattern: RegExp): void {
 const blobOf = (dir: string) => readdirSync(dir).filter((f) => f !== META_FILE);
 
 describe('file-system shield', () => {
-  it('round-trips a tree, and hides names, contents and sizes', () => {
+  it('round-trips a tree, and hides names, contents and sizes', async () => {
     assert.match(shield.tag, /^[0-9a-f]{32}$/);
     assert.match(shield.key, /^[0-9a-f]{64}$/);
     const out = join(root, 'plain');
-    decryptTree(enc, out, shield);
+    await decryptTree(enc, out, shield);
     for (const [path, data] of Object.entries(files)) assert.deepEqual(readFileSync(join(out, path)), data, path);
     const stored = readdirSync(enc).join(' ');
     assert.doesNotMatch(stored, /rest_api|big|empty/);
@@ -51,38 +51,47 @@ describe('file-system shield', () => {
     }
   });
 
-  it('refuses a flipped byte, naming the file', () => {
+  it('refuses a flipped byte, naming the file', async () => {
     const copy = copyShield();
     const small = blobOf(copy).find((b) => statSync(join(copy, b)).size < 10_000 && statSync(join(copy, b)).size > 0)!;
     const bytes = readFileSync(join(copy, small));
     bytes[100] = bytes[100]! ^ 1;
     writeFileSync(join(copy, small), bytes);
-    refused(copy, 'SHIELD_TAMPERED', /'(rest_api\.py|pkg\/empty\.txt)'/);
+    await refused(copy, 'SHIELD_TAMPERED', /'(rest_api\.py|pkg\/empty\.txt)'/);
   });
 
-  it('refuses added, removed and renamed files', () => {
+  it('refuses a flipped byte in the last chunk of a large file and removes what was already written', async () => {
+    const copy = copyShield();
+    const large = blobOf(copy).find((b) => statSync(join(copy, b)).size > 2 * 1024 * 1024)!;
+    const bytes = readFileSync(join(copy, large));
+    bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 1;
+    writeFileSync(join(copy, large), bytes);
+    await refused(copy, 'SHIELD_TAMPERED', /'pkg\/sub\/big\.bin' failed authentication in chunk 2/);
+  });
+
+  it('refuses added, removed and renamed files', async () => {
     const added = copyShield();
     writeFileSync(join(added, 'ffff.enc'), 'x');
-    refused(added, 'SHIELD_UNEXPECTED', /ffff\.enc/);
+    await refused(added, 'SHIELD_UNEXPECTED', /ffff\.enc/);
     const removed = copyShield();
     rmSync(join(removed, blobOf(removed)[0]!));
-    refused(removed, 'SHIELD_MISSING', /is missing/);
+    await refused(removed, 'SHIELD_MISSING', /is missing/);
     const renamed = copyShield();
     renameSync(join(renamed, blobOf(renamed)[0]!), join(renamed, '00.enc'));
-    refused(renamed, 'SHIELD_UNEXPECTED', /00\.enc/);
+    await refused(renamed, 'SHIELD_UNEXPECTED', /00\.enc/);
   });
 
-  it('refuses an older copy of the tree against the newer policy', () => {
+  it('refuses an older copy of the tree against the newer policy', async () => {
     const v1 = copyShield();
     writeFileSync(join(src, 'rest_api.py'), 'print("v2")\n');
     const v2 = encryptTree(src, join(root, 'v2'), Buffer.from(shield.key, 'hex'));
     writeFileSync(join(src, 'rest_api.py'), files['rest_api.py']!);
     const out = join(root, `out${n++}`);
-    assert.throws(() => decryptTree(v1, out, v2), (e: ShieldError) => e.code === 'SHIELD_TAMPERED' && /tag/.test(e.message));
+    await assert.rejects(decryptTree(v1, out, v2), (e: ShieldError) => e.code === 'SHIELD_TAMPERED' && /tag/.test(e.message));
   });
 
-  it('refuses a wrong key or tag without decrypting anything', () => {
-    assert.throws(() => decryptTree(enc, join(root, 'x'), { key: shield.key, tag: '0'.repeat(32) }), /tag/);
-    assert.throws(() => decryptTree(enc, join(root, 'y'), { key: 'f'.repeat(64), tag: shield.tag }), /failed authentication/);
+  it('refuses a wrong key or tag without decrypting anything', async () => {
+    await assert.rejects(decryptTree(enc, join(root, 'x'), { key: shield.key, tag: '0'.repeat(32) }), /tag/);
+    await assert.rejects(decryptTree(enc, join(root, 'y'), { key: 'f'.repeat(64), tag: shield.tag }), /failed authentication/);
   });
 });
