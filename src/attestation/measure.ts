@@ -15,7 +15,10 @@ export function simulationMeasurement(runtimeCode: Buffer, program: Buffer): str
     .digest('hex');
 }
 
-/** Digest of a code tree (the runtime's `dist/`): relative paths and contents, sorted. */
+/**
+ * Digest of a code tree (the runtime's `dist/`): relative paths and contents, sorted. Tests and benchmarks
+ * are not code the runtime runs, so they are left out: changing a test does not change every measurement.
+ */
 export function codeTreeDigest(root: string): Buffer {
   const hash = createHash('sha256');
   for (const path of listFiles(root)) {
@@ -25,12 +28,14 @@ export function codeTreeDigest(root: string): Buffer {
   return hash.digest();
 }
 
+const NOT_RUNTIME_DIRS = new Set(['e2e', 'bench']);
+
 function listFiles(root: string, prefix = ''): string[] {
   return readdirSync(join(root, prefix), { withFileTypes: true })
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     .flatMap((e) => {
       const rel = prefix ? `${prefix}/${e.name}` : e.name;
-      if (e.isDirectory()) return listFiles(root, rel);
-      return e.isFile() && e.name.endsWith('.js') ? [rel] : [];
+      if (e.isDirectory()) return NOT_RUNTIME_DIRS.has(rel) ? [] : listFiles(root, rel);
+      return e.isFile() && e.name.endsWith('.js') && !e.name.endsWith('.test.js') ? [rel] : [];
     });
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { reportData, type Evidence } from '../attestation/index.js';
 import { selfSignedIdentity } from '../secrets/index.js';
-import { attestCas } from './cas-identity.js';
+import { connectCas, type CasTrustAnchor } from './cas-identity.js';
 import { RuntimeError } from './errors.js';
 
 /** The configuration the CAS releases after attestation (injection file contents in base64). */
@@ -33,27 +33,38 @@ export function casUrl(addr: string): string {
  */
 export async function obtainConfig(opts: { casAddr: string; configId: string; trust: CasTrust; measurement: string }): Promise<RuntimeConfig> {
   const url = casUrl(opts.casAddr);
-  const caPem = await trustedCa(url, opts.trust);
   const me = ephemeralIdentity();
+  const { socket } = await connectCas(url, trustAnchor(opts.trust), me);
   // node:https rather than undici on this path: undici alone costs ~70 ms to load, and launch time counts.
-  const agent = new Agent({ ca: caPem, cert: me.certPem, key: me.keyPem, keepAlive: true, maxSockets: 1 });
+  // Both requests travel on the connection verified above, the one whose key the evidence binds.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  agent.createConnection = () => socket;
   try {
     const { nonce } = (await post(agent, url, '/v1/attest/nonce', '')) as { nonce: string };
     const evidence: Evidence = { type: 'simulation', measurement: opts.measurement, reportData: reportData(Buffer.from(nonce, 'hex'), me.spki).toString('hex') };
     return (await post(agent, url, '/v1/attest', JSON.stringify({ config_id: opts.configId, nonce, evidence }))) as RuntimeConfig;
   } finally {
     agent.destroy();
+    socket.destroy();
   }
 }
 
-async function trustedCa(url: string, trust: CasTrust): Promise<string> {
-  if (trust.caFile) return readFileSync(trust.caFile, 'utf8');
+function trustAnchor(trust: CasTrust): CasTrustAnchor {
+  if (trust.caFile) return { caPem: readCaFile(trust.caFile) };
   if (!trust.fingerprint && !trust.trustAny) {
     throw new RuntimeError('RUNTIME_CAS_UNTRUSTED', 'no way to verify the CAS: neither VEIL_CAS_FINGERPRINT nor VEIL_CAS_CA_FILE is set', {
       hint: "set VEIL_CAS_FINGERPRINT to the fingerprint 'veil cas serve' prints (or --only_for_testing-trust-any for throw-away tests)",
     });
   }
-  return (await attestCas(url, trust.fingerprint, trust.trustAny === true)).caPem;
+  return { fingerprint: trust.fingerprint, trustAny: trust.trustAny };
+}
+
+function readCaFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new RuntimeError('RUNTIME_CONFIG', `cannot read VEIL_CAS_CA_FILE ${path} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`, { hint: "point it at the CA certificate 'veil cas show-certificate' prints", cause: err });
+  }
 }
 
 /** A key that lives only as long as this connection: the one the evidence binds. */

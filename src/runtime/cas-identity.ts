@@ -1,11 +1,19 @@
 import { X509Certificate, createHash, timingSafeEqual } from 'node:crypto';
-import { connect, type PeerCertificate } from 'node:tls';
+import { isIP } from 'node:net';
+import { connect, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { RuntimeError } from './errors.js';
 
 export interface PinnedCas {
   url: string;
   fingerprint: string;
   caPem: string;
+}
+
+/** How the CAS is recognised: its CA certificate (a pinned file, or a fingerprint), or — tests only — not at all. */
+export interface CasTrustAnchor {
+  caPem?: string | undefined;
+  fingerprint?: string | undefined;
+  trustAny?: boolean | undefined;
 }
 
 /**
@@ -19,14 +27,63 @@ export async function attestCas(url: string, expected: string | undefined, trust
       hint: "pass -c <fingerprint> (printed by 'veil cas serve'), or --only_for_testing-trust-any for a throw-away test CAS",
     });
   }
-  const ca = await fetchCa(url);
-  const fingerprint = createHash('sha256').update(ca.raw).digest('hex');
-  if (expected && !sameHex(expected, fingerprint)) {
-    throw new RuntimeError('RUNTIME_CAS_UNTRUSTED', `the CAS at ${url} presents CA fingerprint ${fingerprint}, not the expected ${expected.toLowerCase()}`, {
-      hint: 'do not use this CAS: it is not the one you were told about (or check the fingerprint you passed)',
+  const { socket, pin } = await connectCas(url, { fingerprint: expected, trustAny });
+  socket.end();
+  return pin;
+}
+
+/**
+ * One TLS connection to the CAS, verified before a byte of application data is sent: the CA is the pinned
+ * one (or the chain's root, whose fingerprint must match), it signed the CAS's certificate, and that
+ * certificate is current and names the host dialled. One handshake instead of a probe plus a second one,
+ * and no root store is loaded: launch time counts.
+ */
+export function connectCas(url: string, trust: CasTrustAnchor, client?: { certPem: string; keyPem: string }): Promise<{ socket: TLSSocket; pin: PinnedCas }> {
+  const { hostname, port } = new URL(url);
+  const host = hostname.replace(/^\[|\]$/g, '');
+  return new Promise((resolve, reject) => {
+    // Trust is decided in trustedCa, by our rules; `ca: []` keeps Node from loading its root store.
+    const socket = connect({
+      host, port: Number(port), ca: [], rejectUnauthorized: false,
+      ...(isIP(host) ? {} : { servername: host }),
+      ...(client ? { cert: client.certPem, key: client.keyPem } : {}),
+    }, () => {
+      try {
+        resolve({ socket, pin: { url, ...trustedCa(url, host, socket.getPeerCertificate(true), trust) } });
+      } catch (err) {
+        socket.destroy();
+        reject(err);
+      }
     });
+    socket.setTimeout(10_000, () => socket.destroy(new Error('timed out')));
+    socket.once('error', (err) => reject(new RuntimeError('RUNTIME_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${err.message})`, {
+      hint: 'check that it runs (veil cas serve) and the address (SCONE_CAS_ADDR)', cause: err,
+    })));
+  });
+}
+
+function trustedCa(url: string, host: string, peer: PeerCertificate, trust: CasTrustAnchor): { fingerprint: string; caPem: string } {
+  const leaf = new X509Certificate(peer.raw);
+  const ca = new X509Certificate(trust.caPem ?? topOf(peer).raw);
+  const fingerprint = createHash('sha256').update(ca.raw).digest('hex');
+  if (trust.fingerprint && !sameHex(trust.fingerprint, fingerprint)) {
+    throw untrusted(`the CAS at ${url} presents CA fingerprint ${fingerprint}, not the expected ${trust.fingerprint.toLowerCase()}`, 'do not use this CAS: it is not the one you were told about (or check the fingerprint you passed)');
   }
-  return { url, fingerprint, caPem: ca.toString() };
+  if (!ca.ca || !ca.verify(ca.publicKey) || !leaf.verify(ca.publicKey)) {
+    throw untrusted(`the CAS at ${url} did not present a certificate signed by ${trust.caPem ? 'the pinned CA' : 'its CA'}`, trust.caPem ? 'this is not the CAS whose CA file you pinned' : 'this is not a Veil CAS, or its identity is damaged');
+  }
+  const now = Date.now();
+  if (now < Date.parse(leaf.validFrom) || now > Date.parse(leaf.validTo)) {
+    throw untrusted(`the CAS at ${url} presents a certificate valid only from ${leaf.validFrom} to ${leaf.validTo}`, "check this machine's clock, or restart the CAS to renew its certificate");
+  }
+  if (!(isIP(host) ? leaf.checkIP(host) : leaf.checkHost(host))) {
+    throw untrusted(`the CAS's certificate does not name ${host}`, "use an address the CAS serves (see 'veil cas serve --name')");
+  }
+  return { fingerprint, caPem: ca.toString() };
+}
+
+function untrusted(message: string, hint: string): RuntimeError {
+  return new RuntimeError('RUNTIME_CAS_UNTRUSTED', message, { hint });
 }
 
 export function sameHex(a: string, b: string): boolean {
@@ -35,45 +92,11 @@ export function sameHex(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** The chain's root as the CAS sends it; its leaf must be signed by it, or the chain proves nothing. */
-async function fetchCa(url: string): Promise<X509Certificate> {
-  const peer = await peerChain(url);
-  const leaf = new X509Certificate(peer.raw);
-  const top = topOf(peer);
-  const ca = new X509Certificate(top.raw);
-  if (!ca.verify(ca.publicKey) || !leaf.verify(ca.publicKey) || !ca.ca) {
-    throw new RuntimeError('RUNTIME_CAS_UNTRUSTED', `the CAS at ${url} did not present a CA-signed certificate chain`, {
-      hint: 'this is not a Veil CAS, or its identity is damaged',
-    });
-  }
-  return ca;
-}
-
+/** The chain's root as the CAS sends it. */
 function topOf(cert: PeerCertificate & { issuerCertificate?: PeerCertificate }): PeerCertificate {
   let current = cert as PeerCertificate & { issuerCertificate?: PeerCertificate };
   while (current.issuerCertificate && current.issuerCertificate !== current) {
     current = current.issuerCertificate as PeerCertificate & { issuerCertificate?: PeerCertificate };
   }
   return current;
-}
-
-function peerChain(url: string): Promise<PeerCertificate> {
-  const { hostname, port } = new URL(url);
-  const host = hostname.replace(/^\[|\]$/g, '');
-  return new Promise((resolve, reject) => {
-    // Trust is decided above, by fingerprint; this connection only fetches what the CAS presents.
-    const socket = connect({ host, port: Number(port), rejectUnauthorized: false, ...(isName(host) ? { servername: host } : {}) }, () => {
-      const peer = socket.getPeerCertificate(true);
-      socket.end();
-      resolve(peer);
-    });
-    socket.setTimeout(10_000, () => socket.destroy(new Error('timed out')));
-    socket.on('error', (err) => reject(new RuntimeError('RUNTIME_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${err.message})`, {
-      hint: 'check that it runs (veil cas serve) and the address', cause: err,
-    })));
-  });
-}
-
-function isName(host: string): boolean {
-  return !/^[0-9.]+$/.test(host) && !host.includes(':');
 }

@@ -1,5 +1,6 @@
 export { RuntimeError, type RuntimeErrorCode } from './errors.js';
 export { obtainConfig, casUrl, type RuntimeConfig, type CasTrust } from './attest.js';
 export { attestCas, type PinnedCas } from './cas-identity.js';
-export { launch, namespacesWork } from './launch.js';
+export { launch, namespacesWork, type LaunchOptions } from './launch.js';
+export { encodePlan, launchPlan, type Step } from './plan.js';
 export { openProgram, resolveProgram, RUNTIME_ROOT, type OpenedProgram } from './program.js';

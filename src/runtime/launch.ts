@@ -1,9 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import type { RuntimeConfig } from './attest.js';
 import { RuntimeError } from './errors.js';
+import { HELPER_SOURCE } from './helper.js';
+import { encodePlan, launchPlan } from './plan.js';
 
-const INNER = fileURLToPath(new URL('./inner.js', import.meta.url));
 const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 /** unshare's arguments for a private mount namespace (inside a user namespace when not root). */
@@ -12,28 +13,49 @@ function unshareArgs(): string[] {
   return process.getuid?.() === 0 ? base : ['--user', '--map-root-user', ...base];
 }
 
-export function namespacesWork(): boolean {
-  return spawnSync('unshare', [...unshareArgs(), 'true'], { stdio: 'ignore' }).status === 0;
+/** Whether a private mount namespace can be made here; started early, it runs while attestation does. */
+export function namespacesWork(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = spawn('unshare', [...unshareArgs(), 'true'], { stdio: 'ignore' });
+    probe.on('error', () => resolve(false));
+    probe.on('exit', (code) => resolve(code === 0));
+  });
+}
+
+export interface LaunchOptions {
+  insecureNoNamespace: boolean;
+  /** The result of namespacesWork(), when the caller started the probe earlier. */
+  namespaces?: Promise<boolean>;
+  hosts?: Record<string, string> | undefined;
 }
 
 /**
- * Starts the program through the namespace helper and resolves with its exit status. Without namespaces
- * it refuses, unless the caller passed the explicitly insecure flag.
+ * Starts the program through the namespace helper and resolves with its exit status (128 + n for signal n).
+ * The program replaces the helper, so it is this process's child: signals go straight to it. Without
+ * namespaces it refuses, unless the caller passed the explicitly insecure flag.
  */
-export function launch(config: RuntimeConfig, programFd: number, opts: { insecureNoNamespace: boolean; hosts?: Record<string, string> }): Promise<number> {
-  const secure = namespacesWork();
+export async function launch(config: RuntimeConfig, programFd: number, opts: LaunchOptions): Promise<number> {
+  const secure = await (opts.namespaces ?? namespacesWork());
   if (!secure && !opts.insecureNoNamespace) {
     throw new RuntimeError('RUNTIME_NAMESPACE', 'cannot create a private mount namespace for the injected files', {
       hint: 'run as root or enable unprivileged user namespaces; --INSECURE-no-namespace writes secrets to the host file system',
     });
   }
-  const command = secure ? ['unshare', [...unshareArgs(), '--', process.execPath, INNER]] as const : [process.execPath, [INNER]] as const;
-  const child = spawn(command[0], [...command[1]], {
+  const plan = encodePlan(launchPlan(config, { secure, hosts: opts.hosts }));
+  const helper = ['perl', '-e', HELPER_SOURCE, 'veil-launch'];
+  const [command, ...args] = secure ? ['unshare', ...unshareArgs(), '--', ...helper] : helper;
+  const child = spawn(command!, args, {
     stdio: ['inherit', 'inherit', 'inherit', 'pipe', programFd],
-    env: { ...(secure ? {} : { VEIL_INNER_INSECURE: '1' }), PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
+    env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
   });
-  const pipe = child.stdio[3] as NodeJS.WritableStream;
-  pipe.end(JSON.stringify(opts.hosts ? { ...config, hosts: opts.hosts } : config));
-  for (const signal of SIGNALS) process.on(signal, () => child.kill(signal));
-  return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1))));
+  (child.stdio[3] as NodeJS.WritableStream).end(plan);
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  for (const signal of SIGNALS) process.on(signal, forward);
+  return new Promise((resolve, reject) => {
+    child.on('error', (err) => reject(new RuntimeError('RUNTIME_NAMESPACE', `cannot start the namespace helper (${err.message})`, { hint: 'install util-linux (unshare) and perl', cause: err })));
+    child.on('exit', (code, signal) => {
+      for (const s of SIGNALS) process.off(s, forward);
+      resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));
+    });
+  });
 }

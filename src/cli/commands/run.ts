@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { RuntimeError, launch, obtainConfig, openProgram } from '../../runtime/index.js';
+import { RuntimeError, launch, namespacesWork, obtainConfig, openProgram } from '../../runtime/index.js';
 import { usage } from '../errors.js';
 import type { Io } from '../io.js';
 
@@ -20,6 +20,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
   if (!configId) throw usage('SCONE_CONFIG_ID is not set', 'set it to <session>/<service>; without it nothing is attested and nothing starts');
   const casAddr = io.env['SCONE_CAS_ADDR'] || 'cas';
   const opened = openProgram(program, io.env['PATH'] ?? '');
+  const namespaces = namespacesWork(); // probed while attestation runs: launch time counts
   try {
     const config = await obtainConfig({
       casAddr,
@@ -29,7 +30,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
     });
     if (values['INSECURE-no-namespace']) io.err('[VEIL|WARNING] INSECURE: no private namespace; injected secrets are written to the host file system\n');
     const hosts = parseHosts(values.host ?? []);
-    return await launch(config, opened.fd, { insecureNoNamespace: values['INSECURE-no-namespace'] === true, ...(hosts ? { hosts } : {}) });
+    return await launch(config, opened.fd, { insecureNoNamespace: values['INSECURE-no-namespace'] === true, namespaces, hosts });
   } catch (err) {
     if (err instanceof RuntimeError) {
       io.err(`[VEIL|FATAL] Could not start ${program}: ${err.message}\nNote: Connecting to CAS at ${casAddr} using service ID ${configId}\n`);

@@ -1,0 +1,58 @@
+/**
+ * The namespace helper: a short Perl program that runs inside the private mount namespace `unshare` made,
+ * carries out the launch plan the runtime wrote on fd 3 (mounts, injected files, working directory,
+ * environment) and then becomes the program — the file the runtime measured, inherited as fd 4 — by exec.
+ *
+ * Why Perl: a second Node.js process cost ≈ 35 ms of every launch here, and only Perl of what every Debian
+ * system has (perl-base is Essential) can exec a file with an argv[0] of our choosing and exactly the
+ * policy's environment (bash's `exec -a` adds SHLVL; dash has no `exec -a`). The helper decides nothing: the
+ * plan is computed and tested in TypeScript (plan.ts); this only executes its steps, in order.
+ */
+export const HELPER_SOURCE = String.raw`
+use strict; use warnings; no warnings 'exec';
+use Fcntl qw(O_WRONLY O_CREAT O_TRUNC O_NOFOLLOW);
+sub fail { print STDERR "[VEIL|FATAL] $_[0]\n"; exit 126 }
+open(my $in, '<&=', 3) or fail("no launch plan on fd 3: $!");
+binmode $in;
+my $plan = do { local $/; <$in> } // '';
+close $in;
+my $at = 0;
+sub field {
+  my $colon = index($plan, ':', $at);
+  my $n = $colon < 0 ? '' : substr($plan, $at, $colon - $at);
+  fail('malformed launch plan') unless $n =~ /\A[0-9]+\z/ && $colon + 1 + $n <= length $plan;
+  $at = $colon + 1 + $n;
+  return substr($plan, $colon + 1, $n);
+}
+sub run { system(@_) == 0 or fail("'@_' failed") }
+my %arity = (mkdir => 1, tmpfs => 1, bind => 2, write => 3, unshield => 5, chdir => 1, env => 2, arg => 1, exec => 0);
+my (@argv, %env);
+while ($at < length $plan) {
+  my $op = field();
+  my $arity = $arity{$op} // fail("unknown launch step '$op'");
+  my @a = map { field() } 1 .. $arity;
+  if ($op eq 'mkdir') { mkdir($a[0], 0755) or $!{EEXIST} or fail("cannot create $a[0]: $!") }
+  elsif ($op eq 'tmpfs') { run('mount', '-t', 'tmpfs', '-o', 'mode=0755,size=64m', 'tmpfs', $a[0]) }
+  elsif ($op eq 'bind') { run('mount', '--bind', $a[0], $a[1]) }
+  elsif ($op eq 'write') {
+    sysopen(my $f, $a[0], O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, $a[1]) or fail("cannot write $a[0]: $!");
+    binmode $f;
+    ((print {$f} $a[2]) && close($f)) or fail("cannot write $a[0]: $!");
+    chmod($a[1], $a[0]) or fail("cannot set the mode of $a[0]: $!");
+  }
+  elsif ($op eq 'unshield') {
+    open(my $shield, '|-', $a[0], $a[1], $a[2], $a[3]) or fail("cannot start the file-system shield: $!");
+    print {$shield} $a[4];
+    close($shield) or exit 126;
+  }
+  elsif ($op eq 'chdir') { chdir($a[0]) or fail("cannot enter the working directory $a[0]: $!") }
+  elsif ($op eq 'env') { $env{$a[0]} = $a[1] }
+  elsif ($op eq 'arg') { push @argv, $a[0] }
+  elsif ($op eq 'exec') {
+    %ENV = %env;
+    exec { '/proc/self/fd/4' } @argv;
+    fail("cannot start $argv[0]: $!");
+  }
+}
+fail('the launch plan ends without starting the program');
+`;

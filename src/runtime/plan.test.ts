@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import type { RuntimeConfig } from './attest.js';
+import { HELPER_SOURCE } from './helper.js';
+import { encodePlan, launchPlan, type Step } from './plan.js';
+import { resolveProgram } from './program.js';
+
+const base: RuntimeConfig = { command: ['prog'], environment: {}, pwd: '/', injectionFiles: [] };
+const file = (path: string, content = 'x') => ({ path, mode: 0o600, content: Buffer.from(content).toString('base64') });
+
+/** Runs the real helper (no namespace: nothing here mounts) with `plan`, exec'ing `program`. */
+function runHelper(plan: Buffer, program: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const fd = openSync(resolveProgram(program, process.env['PATH'] ?? ''), 'r');
+  const child = spawn('perl', ['-e', HELPER_SOURCE, 'veil-launch'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', fd], env: { PATH: process.env['PATH'] ?? '' } });
+  closeSync(fd);
+  (child.stdio[3] as NodeJS.WritableStream).end(plan);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+describe('launch plan', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'veil-plan-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('mounts one tmpfs per injection directory, parents first, none beneath another', () => {
+    const steps = launchPlan({ ...base, injectionFiles: [file('/a/b/x'), file('/a/y'), file('/c/z')] }, { secure: true });
+    const mounts = steps.filter((s) => s.op === 'tmpfs').map((s) => (s as { path: string }).path);
+    assert.deepEqual(mounts, ['/a', '/c']);
+    const order = steps.map((s) => `${s.op}:${'path' in s ? s.path : ''}`);
+    assert.ok(order.indexOf('tmpfs:/a') < order.indexOf('mkdir:/a/b'), 'a mount never hides a directory made before it');
+    assert.deepEqual(steps.slice(-2), [{ op: 'arg', value: 'prog' }, { op: 'exec' }]);
+  });
+
+  it('refuses what only a namespace can do when there is none', () => {
+    assert.throws(() => launchPlan(base, { secure: false, hosts: { api: '127.0.0.2' } }), { code: 'RUNTIME_NAMESPACE' });
+    assert.throws(() => launchPlan({ ...base, fspf: { path: '/app/fs.fspf', key: 'k', tag: 't' } }, { secure: false }), { code: 'RUNTIME_NAMESPACE' });
+    assert.throws(() => launchPlan({ ...base, fspf: { path: '/app/fs.fspf' } }, { secure: true }), { code: 'RUNTIME_CONFIG' });
+    assert.throws(() => launchPlan({ ...base, command: [] }, { secure: true }), { code: 'RUNTIME_CONFIG' });
+  });
+
+  it('maps host names through a file bound over the hosts file', () => {
+    const steps = launchPlan(base, { secure: true, hosts: { api: '127.0.0.2' }, tmp: dir });
+    const write = steps.find((s): s is Extract<Step, { op: 'write' }> => s.op === 'write')!;
+    assert.match(write.content.toString(), /127\.0\.0\.2\tapi\n$/);
+    assert.deepEqual(steps.find((s) => s.op === 'bind'), { op: 'bind', from: write.path, to: '/etc/hosts' });
+  });
+
+  it("makes the program the policy's argv[0], environment, directory and files exactly, by exec", async () => {
+    // PYTHONCOERCECLOCALE=0: otherwise Python itself adds LC_CTYPE to its environment (PEP 538).
+    const env = { A: '1', MULTI: 'two\nlines', EMPTY: '', PYTHONCOERCECLOCALE: '0' };
+    const script = 'import os, sys; print(sys.orig_argv); print(sorted(os.environ.items())); print(os.getcwd()); print(os.getppid())';
+    const config: RuntimeConfig = { command: ['policy-name', '-c', script], environment: env, pwd: dir, injectionFiles: [{ ...file(join(dir, 'inj', 's.bin')), content: Buffer.from([0, 10, 58, 255]).toString('base64'), mode: 0o640 }] };
+    const r = await runHelper(encodePlan(launchPlan(config, { secure: false })), '/usr/bin/python3');
+    assert.equal(r.code, 0, r.stderr);
+    const [argv, environ, cwd] = r.stdout.trim().split('\n');
+    assert.equal(argv, `['policy-name', '-c', ${JSON.stringify(script).replace(/"/g, "'")}]`);
+    assert.equal(environ, "[('A', '1'), ('EMPTY', ''), ('MULTI', 'two\\nlines'), ('PYTHONCOERCECLOCALE', '0')]");
+    assert.equal(cwd, dir);
+    assert.deepEqual(readFileSync(join(dir, 'inj', 's.bin')), Buffer.from([0, 10, 58, 255]));
+    assert.equal(statSync(join(dir, 'inj', 's.bin')).mode & 0o777, 0o640);
+  });
+
+  it('refuses a malformed plan and a missing working directory, starting nothing', async () => {
+    const bad = await runHelper(Buffer.from('5:mkdir999:/x'), 'true');
+    assert.equal(bad.code, 126);
+    assert.match(bad.stderr, /\[VEIL\|FATAL\] malformed launch plan/);
+    const noDir = await runHelper(encodePlan(launchPlan({ ...base, command: ['echo', 'STARTED'], pwd: join(dir, 'nope') }, { secure: false })), 'echo');
+    assert.equal(noDir.code, 126);
+    assert.equal(noDir.stdout, '');
+    assert.match(noDir.stderr, /cannot enter the working directory .*nope/);
+  });
+});

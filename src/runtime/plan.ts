@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RuntimeConfig } from './attest.js';
+import { RuntimeError } from './errors.js';
+
+/** One step of the namespace helper (helper.ts), which runs them in order and ends by exec'ing the program. */
+export type Step =
+  | { op: 'mkdir'; path: string }
+  | { op: 'tmpfs'; path: string }
+  | { op: 'bind'; from: string; to: string }
+  | { op: 'write'; path: string; mode: number; content: Buffer }
+  | { op: 'unshield'; node: string; script: string; shield: string; staging: string; secret: string }
+  | { op: 'chdir'; path: string }
+  | { op: 'env'; name: string; value: string }
+  | { op: 'arg'; value: string }
+  | { op: 'exec' };
+
+export interface PlanOptions {
+  /** false only with --INSECURE-no-namespace: nothing is mounted, files land on the host. */
+  secure: boolean;
+  hosts?: Record<string, string> | undefined;
+  /** Where the helper's own tmpfs mounts go (inside the namespace, so runs leave nothing on the host). */
+  tmp?: string;
+  hostsFile?: string;
+}
+
+const UNSHIELD = fileURLToPath(new URL('./unshield.js', import.meta.url));
+
+/** What the helper must do so the program finds exactly the policy's world, and nothing of the host's. */
+export function launchPlan(config: RuntimeConfig, opts: PlanOptions): Step[] {
+  const [argv0] = config.command;
+  if (argv0 === undefined) throw new RuntimeError('RUNTIME_CONFIG', 'the policy gives no command for this service', { hint: 'add command: to the service in the session' });
+  const tmp = opts.tmp ?? tmpdir();
+  return [
+    ...hostSteps(opts, tmp),
+    ...shieldSteps(config, opts.secure, tmp),
+    ...injectionSteps(config, opts.secure),
+    { op: 'chdir', path: config.pwd },
+    ...Object.entries(config.environment).map(([name, value]): Step => ({ op: 'env', name, value })),
+    ...config.command.map((value): Step => ({ op: 'arg', value })),
+    { op: 'exec' },
+  ];
+}
+
+/** The namespace's own /etc/hosts: the host's entries plus the mesh's names on loopback addresses. */
+function hostSteps(opts: PlanOptions, tmp: string): Step[] {
+  const hosts = Object.entries(opts.hosts ?? {});
+  if (hosts.length === 0) return [];
+  if (!opts.secure) throw new RuntimeError('RUNTIME_NAMESPACE', 'host name mapping (--host) needs a private namespace', { hint: 'drop --INSECURE-no-namespace, or --host' });
+  const hostsFile = opts.hostsFile ?? '/etc/hosts';
+  const dir = posix.join(tmp, '.veil-hosts');
+  const lines = hosts.map(([name, address]) => `${address}\t${name}`).join('\n');
+  const content = Buffer.from(`${readFileSync(hostsFile, 'utf8')}\n# veil run\n${lines}\n`);
+  return [...mkdirs(dir), { op: 'tmpfs', path: dir }, { op: 'write', path: `${dir}/hosts`, mode: 0o644, content }, { op: 'bind', from: `${dir}/hosts`, to: hostsFile }];
+}
+
+/**
+ * The shielded tree is verified and decrypted into a fresh tmpfs, then mounted over the encrypted directory:
+ * the program finds its code in plaintext where the policy's paths say, only in this namespace.
+ */
+function shieldSteps(config: RuntimeConfig, secure: boolean, tmp: string): Step[] {
+  const fspf = config.fspf;
+  if (!fspf?.path) return [];
+  if (!fspf.key || !fspf.tag) throw new RuntimeError('RUNTIME_CONFIG', `the policy names fspf_path ${fspf.path} without fspf_key and fspf_tag`, { hint: "add the values 'veil fspf encrypt' printed" });
+  if (!secure) throw new RuntimeError('RUNTIME_NAMESPACE', 'a shielded file system needs a private namespace', { hint: 'drop --INSECURE-no-namespace' });
+  const shield = dirname(fspf.path);
+  const staging = posix.join(tmp, '.veil-fspf-staging');
+  return [
+    ...mkdirs(staging),
+    { op: 'tmpfs', path: staging },
+    { op: 'unshield', node: process.execPath, script: UNSHIELD, shield, staging, secret: `${fspf.key} ${fspf.tag}` },
+    { op: 'bind', from: staging, to: shield },
+  ];
+}
+
+/**
+ * Each directory holding injection files gets its own tmpfs (one beneath another's needs none): the files
+ * never touch a disk. Parents come first, so no mount hides one made before it.
+ */
+function injectionSteps(config: RuntimeConfig, secure: boolean): Step[] {
+  const dirs = [...new Set(config.injectionFiles.map((f) => posix.resolve(posix.dirname(f.path))))].sort();
+  const mounted: string[] = [];
+  const steps = dirs.flatMap((dir): Step[] => {
+    if (!secure || mounted.some((m) => dir.startsWith(`${m}/`))) return mkdirs(dir);
+    mounted.push(dir);
+    return [...mkdirs(dir), { op: 'tmpfs', path: dir }];
+  });
+  return [...steps, ...config.injectionFiles.map((f): Step => ({ op: 'write', path: f.path, mode: f.mode & 0o7777, content: Buffer.from(f.content, 'base64') }))];
+}
+
+/** `mkdir -p`, one step per ancestor (existing ones are fine). */
+function mkdirs(dir: string): Step[] {
+  const parts = posix.resolve(dir).split('/').filter(Boolean);
+  return parts.map((_, i): Step => ({ op: 'mkdir', path: `/${parts.slice(0, i + 1).join('/')}` }));
+}
+
+/** Netstring-like fields (`<length>:<bytes>`), so paths, values and file contents need no escaping. */
+export function encodePlan(steps: Step[]): Buffer {
+  const parts: Buffer[] = [];
+  const field = (value: string | Buffer) => {
+    const bytes = typeof value === 'string' ? Buffer.from(value) : value;
+    parts.push(Buffer.from(`${bytes.length}:`), bytes);
+  };
+  for (const step of steps) {
+    field(step.op);
+    for (const value of stepFields(step)) field(value);
+  }
+  return Buffer.concat(parts);
+}
+
+function stepFields(step: Step): Array<string | Buffer> {
+  switch (step.op) {
+    case 'mkdir': case 'tmpfs': case 'chdir': return [step.path];
+    case 'bind': return [step.from, step.to];
+    case 'write': return [step.path, String(step.mode), step.content];
+    case 'unshield': return [step.node, step.script, step.shield, step.staging, step.secret];
+    case 'env': return [step.name, step.value];
+    case 'arg': return [step.value];
+    case 'exec': return [];
+  }
+}
