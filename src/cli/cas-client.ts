@@ -24,6 +24,22 @@ export class CasClient {
     return body.json as { session: string; hash: string };
   }
 
+  /** The current hash of a session, or undefined when the CAS has none of that name. */
+  async currentHash(name: string): Promise<string | undefined> {
+    const response = await this.send('GET', `/v1/sessions/${encodePath(name)}`);
+    const raw = await response.body.text();
+    if (response.statusCode === 404) return undefined;
+    const json = parseJson(raw);
+    if (response.statusCode >= 400) throw casFailure(response.statusCode, json);
+    return String((json as { hash: string }).hash);
+  }
+
+  /** `export_public` secrets of a session (GET /v1/values, which needs no client identity). */
+  async publicValues(session: string): Promise<Record<string, { kind: string; value: string }>> {
+    const body = await this.call('GET', `/v1/values/session=${encodeURIComponent(session)}`);
+    return (body.json as { values: Record<string, { kind: string; value: string }> }).values;
+  }
+
   async close(): Promise<void> {
     await this.agent.close();
   }

@@ -6,6 +6,8 @@ import type { Io } from './io.js';
 const HELP = `veil — confidential applications (a SCONE-compatible CAS, runtime and tooling)
 
 Usage:
+  veil apply -f service.yaml|mesh.yaml [-t DIR] [-p] [--dry-run] [--mode production|debug] [--cas URL]
+  veil up [-f mesh.yaml] [-t DIR] [--cas URL]   (the whole mesh on this machine)
   veil cas serve [--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]...
   veil cas attest URL (-c FINGERPRINT | --only_for_testing-trust-any)
   veil self show | show-key-hash | show-certificate
@@ -22,12 +24,14 @@ Environment: VEIL_HOME (default ~/.veil), VEIL_MASTER_KEY (the CAS store's maste
 type Command = (args: string[], io: Io) => Promise<number>;
 /** Commands load on demand: `veil run` sits on the launch path and must not pay for the CAS server's modules. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
+  apply: async () => (await import('./commands/apply.js')).applyCommand,
   cas: async () => (await import('./commands/cas.js')).casCommand,
   fspf: async () => (await import('./commands/fspf.js')).fspfCommand,
   measure: async () => (await import('./commands/measure.js')).measureCommand,
   run: async () => (await import('./commands/run.js')).runCommand,
   self: async () => (await import('./commands/self.js')).selfCommand,
   session: async () => (await import('./commands/session.js')).sessionCommand,
+  up: async () => (await import('./commands/up.js')).upCommand,
 };
 
 export function processIo(): Io {

@@ -1,0 +1,78 @@
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { applyMesh, buildBundle, manifestKind, parseMeshManifest, parseServiceManifest, templateVariables, type ParsedMesh } from '../../manifests/index.js';
+import { textSites } from '../../manifests/service.js';
+import { usage } from '../errors.js';
+import { veilHome } from '../home.js';
+import type { Io } from '../io.js';
+import { meshStore } from '../mesh-cas.js';
+
+const OPTIONS = {
+  f: { type: 'string' }, filename: { type: 'string' },
+  t: { type: 'string' }, 'target-directory': { type: 'string' },
+  p: { type: 'boolean' }, 'print-defaults': { type: 'boolean' },
+  d: { type: 'boolean' }, 'dry-run': { type: 'boolean' },
+  mode: { type: 'string' }, release: { type: 'string' }, cas: { type: 'string' },
+  n: { type: 'boolean' }, 'no-push': { type: 'boolean' }, 'no-pull': { type: 'boolean' },
+  'set-version': { type: 'string' }, 'policy-namespace': { type: 'string' },
+  v: { type: 'boolean', multiple: true }, q: { type: 'boolean', multiple: true },
+} as const;
+
+/**
+ * `veil apply -f service.yaml | mesh.yaml`: SCONE's `sconectl apply`, dispatching on the manifest's kind.
+ * Options are SCONE's (-t, -p, --dry-run, --mode, --release, ...); those about images and registries are
+ * accepted and have no effect until images exist (issue #5).
+ */
+export async function applyCommand(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args, options: OPTIONS, allowPositionals: false, strict: true });
+  const file = values.f ?? values.filename;
+  if (!file) throw usage('no manifest given', 'veil apply -f service.yaml (or mesh.yaml)');
+  const target = resolve(values.t ?? values['target-directory'] ?? 'target');
+  const text = io.readFile(file);
+  const mode = values.mode ?? 'production';
+  if (mode !== 'production' && mode !== 'debug') throw usage(`--mode ${mode} is not production or debug`, 'debug adds the debug-mode toleration (needed for simulation evidence)');
+  const printDefaults = values.p === true || values['print-defaults'] === true;
+  if (manifestKind(text, file) === 'genservice') return applyService(text, file, target, printDefaults, io);
+  const mesh = parseMeshManifest(text, file, target);
+  if (printDefaults) return printMeshDefaults(mesh, io);
+  const dryRun = values.d === true || values['dry-run'] === true || mesh.manifest.cas[0]!.mode === 'NoUpload';
+  return applyMeshCommand(mesh, { target, mode, dryRun, cas: values.cas }, io);
+}
+
+function applyService(text: string, file: string, target: string, printDefaults: boolean, io: Io): number {
+  const parsed = parseServiceManifest(text, file, dirname(resolve(file)));
+  if (printDefaults) {
+    const m = parsed.manifest;
+    for (const v of m.environment.global ?? []) io.out(`${v.name}: ${v.value === undefined ? 'REQUIRED (set it in the mesh env)' : `default ${JSON.stringify(v.value)}`}\n`);
+    for (const site of textSites(m)) for (const v of templateVariables(site.text)) io.out(`{{${v.name}}}: ${v.hasDefault ? `default ${JSON.stringify(v.defaultValue)}` : 'REQUIRED (set it in the mesh env)'}\n`);
+    return 0;
+  }
+  const { bundle, dir } = buildBundle(parsed, { target, keysDir: join(veilHome(io.env), 'shield-keys') });
+  const shield = bundle.shield ? `, ${parsed.manifest.build.copy?.length ?? 0} path(s) encrypted (fspf tag ${bundle.shield.tag})` : '';
+  io.out(`service ${bundle.name}: bundle ${dir} for image ${bundle.image}${shield}\n  program ${bundle.program}, measurement ${bundle.measurement}\n`);
+  return 0;
+}
+
+function printMeshDefaults(mesh: ParsedMesh, io: Io): number {
+  for (const s of mesh.services) {
+    io.out(`service ${s.name} (session ${mesh.namespace}/${s.name}):\n`);
+    for (const v of s.bundle.environment.global) {
+      const value = s.variables.get(v.name);
+      io.out(`  ${v.name}: ${value !== undefined ? `${JSON.stringify(value)} (mesh env)` : v.value !== undefined ? `default ${JSON.stringify(v.value)}` : 'REQUIRED — no value'}\n`);
+    }
+  }
+  return 0;
+}
+
+async function applyMeshCommand(mesh: ParsedMesh, opts: { target: string; mode: 'production' | 'debug'; dryRun: boolean; cas: string | undefined }, io: Io): Promise<number> {
+  const keysDir = join(veilHome(io.env), 'shield-keys');
+  const store = opts.dryRun ? undefined : await meshStore(mesh, opts.cas, io);
+  try {
+    const { sessions } = await applyMesh(mesh, { target: opts.target, keysDir, mode: opts.mode, store: store?.store });
+    for (const s of sessions) io.out(`session ${s.name}: ${s.action}${s.hash ? ` (hash ${s.hash})` : ''}\n`);
+    io.out(`policies written to ${join(opts.target, 'policies')} (secret values left out)\n`);
+    return 0;
+  } finally {
+    await store?.close();
+  }
+}

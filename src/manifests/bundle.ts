@@ -1,0 +1,142 @@
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { encryptTree } from '../fsshield/index.js';
+import { RuntimeError, openProgram } from '../runtime/index.js';
+import { splitCommand } from './command.js';
+import { ManifestError } from './errors.js';
+import type { ParsedService } from './service.js';
+import type { ManifestSecret } from './service-schema.js';
+
+/** PATH for programs of a mesh, at apply time (to measure) and at run time (to start): the system's, not a user's shims. */
+export const SERVICE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const BUNDLE_FORMAT = 'veil-bundle-1';
+
+/**
+ * What `veil apply -f service.yaml` builds under `<target>/services/<name>/`: `bundle.json` (below) and, when
+ * the manifest copies files, `app/`, the files encrypted with the shield. Nothing in it is secret: the
+ * shield's key is kept in the key directory (0600), never in the target directory.
+ */
+export interface Bundle {
+  format: typeof BUNDLE_FORMAT;
+  name: string;
+  image: string;
+  kind: string;
+  /** The working directory the manifest names (the image's); locally the shielded tree stands in for it. */
+  pwd: string;
+  command: string[];
+  /** The program as found on SERVICE_PATH when measured (the host starts it with `veil run -- <argv0>`). */
+  program: string;
+  measurement: string;
+  shield?: { dir: string; tag: string };
+  environment: { local: Array<{ name: string; value: string }>; global: Array<{ name: string; value?: string }> };
+  secrets: { global: ManifestSecret[]; import: string[] };
+  injection_files: Array<{ path: string; content: string }>;
+}
+
+export interface ApplyServiceOptions {
+  target: string;
+  /** Where shield keys are kept (0600 files named by tag), outside the target directory. */
+  keysDir: string;
+}
+
+/** Builds the bundle next to the old one and swaps it in, so a failure leaves the previous bundle intact. */
+export function buildBundle(parsed: ParsedService, opts: ApplyServiceOptions): { bundle: Bundle; dir: string } {
+  const { manifest: m } = parsed;
+  const command = commandOf(parsed);
+  const services = join(opts.target, 'services');
+  mkdirSync(services, { recursive: true });
+  const staging = mkdtempSync(join(services, `.${m.build.name}-`));
+  try {
+    const shield = (m.build.copy ?? []).length > 0 ? shieldFiles(parsed, join(staging, 'app'), opts.keysDir) : undefined;
+    const opened = measure(parsed, command[0]!);
+    const bundle: Bundle = {
+      format: BUNDLE_FORMAT, name: m.build.name, image: m.build.to, kind: m.build.kind, pwd: m.build.pwd ?? '/', command,
+      program: opened.path, measurement: opened.measurement, ...(shield ? { shield } : {}),
+      environment: { local: m.environment.local ?? [], global: m.environment.global ?? [] },
+      secrets: { global: m.secrets?.global ?? [], import: m.secrets?.import ?? [] },
+      injection_files: m.injection_files ?? [],
+    };
+    writeFileSync(join(staging, 'bundle.json'), `${JSON.stringify(bundle, null, 2)}\n`);
+    const dir = join(services, m.build.name);
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(staging, dir);
+    return { bundle, dir };
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function measure(parsed: ParsedService, program: string): { path: string; measurement: string } {
+  try {
+    const opened = openProgram(program, SERVICE_PATH);
+    opened.close();
+    return opened;
+  } catch (err) {
+    if (!(err instanceof RuntimeError)) throw err;
+    throw new ManifestError('MANIFEST_REFERENCE', [{ path: 'build.command', message: `${err.message} (PATH ${SERVICE_PATH})`, ...lineOf(parsed, ['build', 'command']) }], parsed.file, {
+      hint: `install the program (e.g. apt-get install ${program === 'python3' ? 'python3' : program}), or name it by its path`, cause: err,
+    });
+  }
+}
+
+function commandOf(parsed: ParsedService): string[] {
+  try {
+    const argv = splitCommand(parsed.manifest.build.command);
+    if (argv.length === 0) throw new Error('is empty');
+    return argv;
+  } catch (err) {
+    throw new ManifestError('MANIFEST_SHAPE', [{ path: 'build.command', message: (err as Error).message, ...lineOf(parsed, ['build', 'command']) }], parsed.file);
+  }
+}
+
+function lineOf(parsed: ParsedService, path: string[]): { line?: number; column?: number } {
+  const pos = parsed.source.locate(path);
+  return pos ? { line: pos.line, column: pos.column } : {};
+}
+
+/** The copied files, encrypted: plaintext only ever sits in a private temporary directory, removed at once. */
+function shieldFiles(parsed: ParsedService, out: string, keysDir: string): { dir: string; tag: string } {
+  const plain = mkdtempSync(join(tmpdir(), 'veil-apply-'));
+  try {
+    for (const path of parsed.manifest.build.copy ?? []) cpSync(join(parsed.dir, path), join(plain, path), { recursive: true });
+    const { key, tag } = encryptTree(plain, out);
+    saveShieldKey(keysDir, tag, key);
+    return { dir: 'app', tag };
+  } finally {
+    rmSync(plain, { recursive: true, force: true });
+  }
+}
+
+export function saveShieldKey(keysDir: string, tag: string, key: string): void {
+  mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+  const path = join(keysDir, `${tag}.key`);
+  writeFileSync(`${path}.tmp`, `${key}\n`, { mode: 0o600 });
+  chmodSync(`${path}.tmp`, 0o600);
+  renameSync(`${path}.tmp`, path);
+}
+
+export function loadShieldKey(keysDir: string, tag: string, service: string): string {
+  const path = join(keysDir, `${tag}.key`);
+  if (!existsSync(path)) {
+    throw new ManifestError('MANIFEST_BUNDLE', [{ path: '', message: `the key of service '${service}''s shielded files (tag ${tag}) is not in ${keysDir}` }], service, {
+      hint: "apply the service manifest again on this machine (veil apply -f service.yaml), with the same VEIL_HOME",
+    });
+  }
+  return readFileSync(path, 'utf8').trim();
+}
+
+/** Every bundle under the target directory, by the image name its manifest builds (`build.to`). */
+export function bundlesByImage(target: string): Map<string, { bundle: Bundle; dir: string }> {
+  const services = join(target, 'services');
+  const found = new Map<string, { bundle: Bundle; dir: string }>();
+  if (!existsSync(services)) return found;
+  for (const name of readdirSync(services)) {
+    const file = join(services, name, 'bundle.json');
+    if (name.startsWith('.') || !existsSync(file)) continue;
+    const bundle = JSON.parse(readFileSync(file, 'utf8')) as Bundle;
+    if (bundle.format === BUNDLE_FORMAT) found.set(bundle.image, { bundle, dir: resolve(dirname(file)) });
+  }
+  return found;
+}

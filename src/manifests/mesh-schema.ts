@@ -1,0 +1,54 @@
+import { z } from 'zod';
+
+/**
+ * SCONE's mesh manifest (`apiVersion: scone/5.8`, `kind: mesh`; reference §1.4 and
+ * sconedocs-mesh-manifest-openapi.json), accepted unchanged: both the grouped `env` format
+ * (`{service, env: [{name, value}]}`) and the older flat one (`{name, value}`).
+ */
+const text = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+const keyValue = z.strictObject({ name: z.string().min(1), value: text });
+
+const cas = z.strictObject({
+  name: z.string().optional(),
+  alias: z.array(z.string()).optional(),
+  cas_url: z.string().min(1),
+  cas_key: z.string().optional(),
+  cas_software_key: z.string().optional(),
+  cas_encryption_key: z.string().optional(),
+  tolerance: z.string().optional(),
+  mode: z.enum(['Upload', 'SignedManifest', 'EncryptedManifest', 'NoUpload', 'EncryptedOnly', 'SignOnline']).optional(),
+});
+
+const policy = z.strictObject({
+  namespace: z.string().regex(/^[A-Za-z0-9_\-.~]{1,128}$/, 'must be 1–128 characters of A-Z a-z 0-9 _ - . ~'),
+  tolerate: z.string().optional(),
+  ignore_advisories: z.string().optional(),
+  access_policy_name: z.string().optional(),
+  attestation_policy_name: z.string().optional(),
+  security_policy_name: z.string().optional(),
+  image_policy_namespace: z.string().optional(),
+  maa: z.string().optional(),
+});
+
+const service = z.strictObject({
+  name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label: lower-case letters, digits and -').optional(),
+  image: z.string().min(1),
+  image_policy: z.string().optional(),
+  image_secrets: z.string().optional(),
+  helm_chart: z.string().optional(),
+  env: z.string().optional(),
+});
+
+export const meshManifestSchema = z.strictObject({
+  apiVersion: z.string().regex(/^scone\/\d+\.\d+(\.\d+)?$/, "must be 'scone/<VERSION>', e.g. scone/5.8"),
+  kind: z.literal('mesh'),
+  cas: z.array(cas).min(1),
+  policy,
+  env: z.array(z.union([z.strictObject({ service: z.string().min(1), env: z.array(keyValue).optional() }), keyValue])),
+  services: z.array(service).min(1),
+  repo: z.strictObject({ destination: z.string(), squash: z.boolean().optional(), strip: z.boolean().optional(), push: z.boolean().optional(), config_id: z.string().optional(), key_file: z.string().optional() }).optional(),
+  helm_extra_values: z.string().optional(),
+  extra_policies: z.array(z.strictObject({ name: z.string().optional(), mode: z.string().optional() })).optional(),
+});
+
+export type MeshManifest = z.output<typeof meshManifestSchema>;

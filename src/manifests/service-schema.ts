@@ -1,0 +1,95 @@
+import { z } from 'zod';
+
+/**
+ * SCONE's service manifest (`apiVersion: scone/5.8`, `kind: genservice`; reference §1.3 and
+ * sconedocs-service-manifest-openapi.json), accepted unchanged. Fields SCONE knows but Veil does not
+ * implement yet are part of the shape and refused afterwards with a specific message (see UNSUPPORTED).
+ */
+const text = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+const strings = z.array(z.string());
+export const API_VERSION = /^scone\/(\d+)\.(\d+)(\.\d+)?$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SERVICE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+const apiVersion = z.string().regex(API_VERSION, "must be 'scone/<VERSION>', e.g. scone/5.8").refine((v) => {
+  const [, major, minor] = API_VERSION.exec(v)!;
+  return Number(major) > 5 || (Number(major) === 5 && Number(minor) >= 8);
+}, 'the VERSION must be 5.8 or higher');
+
+const localVariable = z.strictObject({ name: z.string().regex(ENV_NAME, 'must be letters, digits and _ (not starting with a digit)'), value: text });
+const globalVariable = z.strictObject({ name: z.string().regex(ENV_NAME, 'must be letters, digits and _ (not starting with a digit)'), value: text.optional() });
+
+export const manifestSecret = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_\-.~]{1,128}$/, 'must be 1–128 characters of A-Z a-z 0-9 _ - . ~'),
+  kind: z.enum(['ascii', 'binary', 'private-key', 'x509', 'x509-ca']).optional(),
+  size: z.union([z.number().int(), z.string().regex(/^\d+$/).transform(Number)]).optional(),
+  value: text.optional(),
+  export_public: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional(),
+  private_key: z.string().optional(),
+  issuer: z.string().optional(),
+  common_name: z.string().optional(),
+  dns: strings.optional(),
+  endpoint: z.enum(['server', 'client']).optional(),
+  key_type: z.enum(['P-256', 'P-384', 'Ed25519', 'RSA-2048', 'RSA-3072']).optional(),
+  migrate: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional(),
+  valid_for: z.string().optional(),
+  tenant_id: z.string().optional(),
+  client_id: z.string().optional(),
+  application_secret: z.string().optional(),
+});
+
+const volume = z.strictObject({
+  name: z.string().optional(),
+  path: z.string().optional(),
+  export: z.array(z.strictObject({ session: z.string().optional(), session_hash: z.string().optional(), update_policy: z.string().optional(), volume_alias: z.string().optional() })).optional(),
+  import: z.strictObject({ session: z.string().optional(), volume: z.string().optional() }).optional(),
+});
+
+const build = z.strictObject({
+  name: z.string().regex(SERVICE_NAME, 'must be a DNS label: lower-case letters, digits and -'),
+  kind: z.string(),
+  to: z.string().min(1),
+  command: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+  from: z.string().optional(),
+  pwd: z.string().startsWith('/', 'must be an absolute path').optional(),
+  copy: strings.optional(),
+  requirements: z.string().optional(),
+  run: strings.optional(),
+  binaries: strings.optional(),
+  dirs: strings.optional(),
+  fs_dirs: strings.optional(),
+  fs_files: strings.optional(),
+  plains: strings.optional(),
+  plain_files: strings.optional(),
+  host_paths: strings.optional(),
+  volumes: z.array(volume).optional(),
+  signature: z.strictObject({ sign: z.boolean().optional(), key: z.string().optional() }).optional(),
+  stable: z.string().optional(),
+  gen_policy: z.strictObject({ policy: z.string().optional() }).optional(),
+});
+
+export const serviceManifestSchema = z.strictObject({
+  apiVersion,
+  kind: z.literal('genservice', "must be 'genservice' for a service manifest ('mesh' manifests are applied the same way)"),
+  environment: z.strictObject({ local: z.array(localVariable).optional(), global: z.array(globalVariable).optional() }),
+  injection_files: z.array(z.strictObject({ path: z.string().startsWith('/', 'must be an absolute path'), content: z.string() })).optional(),
+  secrets: z.strictObject({ global: z.array(manifestSecret).optional(), import: strings.optional() }).optional(),
+  build,
+  requirements: z.string().optional(),
+});
+
+export type ServiceManifest = z.output<typeof serviceManifestSchema>;
+export type ManifestSecret = z.output<typeof manifestSecret>;
+
+/** Build kinds Veil runs: Python programs, and an existing native program (e.g. Debian's redis-server). */
+export const BUILD_KINDS = ['python', 'native'] as const;
+
+/** SCONE fields that are valid but not implemented: each refused by name, so nothing is silently ignored. */
+export const UNSUPPORTED: Array<{ path: string[]; why: string }> = [
+  { path: ['build', 'binaries'], why: 'sconifying binaries of an image is `veil sconify` (issue #5)' },
+  { path: ['build', 'dirs'], why: 'encrypting directories of an image is `veil sconify` (issue #5)' },
+  { path: ['build', 'fs_dirs'], why: 'binary-fs is not supported' },
+  { path: ['build', 'fs_files'], why: 'binary-fs is not supported' },
+  { path: ['build', 'volumes'], why: 'volumes are not supported yet' },
+  { path: ['build', 'gen_policy'], why: 'policy templates are not supported yet; Veil generates the session' },
+];

@@ -1,0 +1,123 @@
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import {
+  SERVICE_PATH, applyMesh, buildBundle, parseMeshManifest, parseServiceManifest, type MeshPlan, type SessionStore,
+} from '../manifests/index.js';
+import { ServiceProcess, describe } from './service-process.js';
+
+/** The CAS as `veil up` uses it: sessions, and the public values (the CA certificates clients need). */
+export interface MeshCas extends SessionStore {
+  url: string;
+  fingerprint: string;
+  publicValues(session: string): Promise<Record<string, { kind: string; value: string }>>;
+}
+
+export interface UpOptions {
+  meshFile: string;
+  target: string;
+  keysDir: string;
+  cas: MeshCas;
+  /** How to start `veil` itself (node and its bin). */
+  veil: string[];
+  log(line: string): void;
+  readyTimeoutMs?: number;
+}
+
+export interface UpInfo {
+  cas_url: string;
+  ca_file: string | null;
+  services: Record<string, { address: string; port: number; names: string[] }>;
+}
+
+export interface RunningMesh {
+  info: UpInfo;
+  /** How to call each service that has a public CA, as ready-to-run curl lines. */
+  howToCall: string[];
+  /** Settles when a service ends by itself: the mesh is then broken. */
+  broken: Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * `veil up`: applies the mesh's service manifests and the mesh (debug mode: simulation evidence) to the CAS,
+ * then starts every service under `veil run`, in dependency order, each on its own loopback address with the
+ * mesh's names mapped in its namespace, and waits until it listens before starting the next.
+ */
+export async function up(opts: UpOptions): Promise<RunningMesh> {
+  const started: ServiceProcess[] = [];
+  const stop = async () => {
+    for (const s of [...started].reverse()) await s.stop();
+  };
+  try {
+    applyServiceManifests(opts);
+    const mesh = parseMeshManifest(readFileSync(opts.meshFile, 'utf8'), opts.meshFile, opts.target);
+    const { plan } = await applyMesh(mesh, { target: opts.target, keysDir: opts.keysDir, mode: 'debug', store: opts.cas });
+    opts.log(`[veil] sessions of ${plan.namespace} uploaded to ${opts.cas.url} (debug mode: simulation evidence accepted)`);
+    const addresses = new Map(plan.services.map((s, i) => [s.name, `127.0.0.${i + 2}`]));
+    const hosts = plan.services.flatMap((s) => s.names.map((n) => `${n}=${addresses.get(s.name)}`));
+    const info: UpInfo = { cas_url: opts.cas.url, ca_file: null, services: {} };
+    for (const service of plan.services) {
+      const running = new ServiceProcess(spec(opts, service, hosts), opts.log);
+      started.push(running);
+      const port = await running.ready(opts.readyTimeoutMs ?? 30_000);
+      info.services[service.name] = { address: addresses.get(service.name)!, port, names: service.names };
+      opts.log(`[veil] ${service.name} is ready on ${addresses.get(service.name)}:${port} (${service.names.join(', ')})`);
+    }
+    const howToCall = await publicCas(opts, plan, info);
+    writeFileSync(join(opts.target, 'up.json'), `${JSON.stringify(info, null, 2)}\n`);
+    const broken = Promise.race(started.map(async (s) => {
+      await s.whenExited();
+      return `${s.spec.name} ended (${describe(s.exit!)})`;
+    }));
+    return { info, howToCall, broken, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function spec(opts: UpOptions, service: MeshPlan['services'][number], hosts: string[]) {
+  return {
+    name: service.name,
+    argv: [...opts.veil, 'run', ...hosts.flatMap((h) => ['--host', h]), '--', service.program],
+    // The host side of a service: only what the runtime needs. The program's own environment comes from the CAS.
+    env: {
+      PATH: SERVICE_PATH,
+      SCONE_CONFIG_ID: service.configId,
+      SCONE_CAS_ADDR: new URL(opts.cas.url).host,
+      VEIL_CAS_FINGERPRINT: opts.cas.fingerprint,
+    },
+  };
+}
+
+/**
+ * The service manifests next to the mesh (`<dir>/service.yaml`, `<dir>/*\/service.yaml`) are applied first,
+ * so `veil up -f mesh.yaml` needs nothing built beforehand.
+ */
+function applyServiceManifests(opts: UpOptions): void {
+  const dir = dirname(resolve(opts.meshFile));
+  const candidates = [join(dir, 'service.yaml'), ...readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(dir, e.name, 'service.yaml'))];
+  for (const file of candidates.filter((f) => existsSync(f))) {
+    const parsed = parseServiceManifest(readFileSync(file, 'utf8'), relative(process.cwd(), file) || file, dirname(file));
+    const { bundle } = buildBundle(parsed, { target: opts.target, keysDir: opts.keysDir });
+    opts.log(`[veil] applied ${relative(process.cwd(), file)}: ${bundle.name} (${bundle.image})`);
+  }
+}
+
+/** Each public CA certificate is written next to up.json, with a curl line for the service it vouches for. */
+async function publicCas(opts: UpOptions, plan: MeshPlan, info: UpInfo): Promise<string[]> {
+  const lines: string[] = [];
+  for (const service of plan.services) {
+    const values = await opts.cas.publicValues(service.session);
+    const ca = Object.entries(values).find(([, v]) => v.kind === 'x509-ca');
+    if (!ca) continue;
+    const file = join(opts.target, 'public', `${service.name}-${ca[0]}.crt`);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, ca[1].value);
+    info.ca_file ??= file;
+    const { address, port, names } = info.services[service.name]!;
+    const name = names.find((n) => n !== service.name) ?? service.name;
+    lines.push(`curl --cacert ${relative(process.cwd(), file)} --resolve ${name}:${port}:${address} https://${name}:${port}/`);
+  }
+  return lines;
+}
