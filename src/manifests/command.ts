@@ -15,7 +15,8 @@ export function splitCommand(command: string | string[]): string[] {
     } else if (c === "'" || c === '"') {
       const end = command.indexOf(c, i + 1);
       if (end < 0) throw new Error(`unterminated ${c} quote`);
-      word = (word ?? '') + command.slice(i + 1, end).replace(c === '"' ? /\\(["\\])/g : /$^/, '$1');
+      const quoted = command.slice(i + 1, end);
+      word = (word ?? '') + (c === '"' ? quoted.replace(/\\(["\\])/g, '$1') : quoted);
       i = end;
     } else if (c === '{' && command[i + 1] === '{' && command.indexOf('}}', i) > 0) {
       const end = command.indexOf('}}', i) + 2; // a mesh variable stays whole, filters and all
