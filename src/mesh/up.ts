@@ -25,6 +25,7 @@ export interface UpOptions {
 
 export interface UpInfo {
   cas_url: string;
+  cas_fingerprint: string;
   ca_file: string | null;
   services: Record<string, { address: string; port: number; names: string[] }>;
 }
@@ -55,7 +56,7 @@ export async function up(opts: UpOptions): Promise<RunningMesh> {
     opts.log(`[veil] sessions of ${plan.namespace} uploaded to ${opts.cas.url} (debug mode: simulation evidence accepted)`);
     const addresses = new Map(plan.services.map((s, i) => [s.name, `127.0.0.${i + 2}`]));
     const hosts = plan.services.flatMap((s) => s.names.map((n) => `${n}=${addresses.get(s.name)}`));
-    const info: UpInfo = { cas_url: opts.cas.url, ca_file: null, services: {} };
+    const info: UpInfo = { cas_url: opts.cas.url, cas_fingerprint: opts.cas.fingerprint, ca_file: null, services: {} };
     for (const service of plan.services) {
       const running = new ServiceProcess(spec(opts, service, hosts), opts.log);
       started.push(running);

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ROOT, VEIL_BIN, run, tempDir, veil, waitFor } from './harness.js';
+
+const SEED_FORM = "fname=Jane&lname=Doe&address='123 Main Street'&city=Richmond&state=Washington&ssn=123-223-2345&email=nr@aaa.com&dob=01/01/2010&contactphone=123-234-3456&drugallergies='Sulpha, Penicillin, Tree Nut'&preexistingconditions='diabetes, hypertension, asthma'&dateadmitted=01/05/2010&insurancedetails='Primera Blue Cross'";
+const MESH = join(ROOT, 'examples', 'flask-redis', 'mesh.yaml');
+
+interface UpJson {
+  cas_url: string;
+  cas_fingerprint: string;
+  ca_file: string;
+  services: Record<string, { address: string; port: number }>;
+}
+
+/** The seed's user, end to end: `veil up` on the example, then what they do with curl and redis-cli. */
+describe('veil up: the confidential patient-records mesh', () => {
+  const dir = tempDir('veil-mesh-');
+  const target = join(dir.path, 'target');
+  const env = { VEIL_HOME: join(dir.path, 'home') };
+  let upProcess: ChildProcess;
+  let output = '';
+  let info: UpJson;
+  let apiCa: string;
+
+  const api = async (method: string, path: string, data?: string) => {
+    const { address, port } = info.services['flask']!;
+    const args = ['-sS', '--cacert', apiCa, '--resolve', `api:${port}:${address}`, '-w', '\n%{http_code}', '-X', method, ...(data ? ['-d', data] : []), `https://api:${port}${path}`];
+    const r = await run('curl', args);
+    assert.equal(r.code, 0, `curl: ${r.stderr}`);
+    const cut = r.stdout.lastIndexOf('\n');
+    return { status: Number(r.stdout.slice(cut + 1)), json: JSON.parse(r.stdout.slice(0, cut)) as Record<string, unknown> };
+  };
+
+  before(async () => {
+    upProcess = spawn(process.execPath, [VEIL_BIN, 'up', '-f', MESH, '-t', target], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    upProcess.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    upProcess.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    await waitFor(() => existsSync(join(target, 'up.json')) || upProcess.exitCode !== null, 90_000, () => `veil up did not come up:\n${output}`);
+    assert.ok(existsSync(join(target, 'up.json')), `veil up ended:\n${output}`);
+    info = JSON.parse(readFileSync(join(target, 'up.json'), 'utf8')) as UpJson;
+    apiCa = await fetchApiCa();
+  });
+
+  /** As the seed's user: the CAS's own CA (after attesting it), then api_ca_cert from /v1/values with curl. */
+  const fetchApiCa = async () => {
+    assert.equal((await veil(['cas', 'attest', info.cas_url, '-c', info.cas_fingerprint], env)).code, 0);
+    const casCa = join(dir.path, 'cas-ca.pem');
+    writeFileSync(casCa, (await veil(['cas', 'show-certificate', info.cas_url], env)).stdout);
+    const values = await run('curl', ['-sS', '--cacert', casCa, `${info.cas_url}/v1/values/session=patient-records/flask`]);
+    const cert = (JSON.parse(values.stdout) as { values: { api_ca_cert: { value: string } } }).values.api_ca_cert.value;
+    assert.equal(cert, readFileSync(info.ca_file, 'utf8'), 'veil up wrote the same CA certificate');
+    writeFileSync(join(dir.path, 'cacert.pem'), cert);
+    return join(dir.path, 'cacert.pem');
+  };
+  after(async () => {
+    if (upProcess.exitCode === null) {
+      upProcess.kill('SIGTERM');
+      await new Promise((r) => upProcess.once('exit', r));
+    }
+    dir.cleanup();
+  });
+
+  it('stores, reads and scores a patient over HTTPS verified with the CA from /v1/values', async () => {
+    const posted = await api('POST', '/patient/patient_3', SEED_FORM);
+    assert.equal(posted.status, 200);
+    assert.equal(posted.json['id'], 'patient_3');
+    assert.equal(posted.json['address'], "'123 Main Street'");
+    const score = posted.json['score'] as number;
+    assert.ok(score >= 0 && score < 1);
+    const read = await api('GET', '/patient/patient_3');
+    assert.deepEqual(read, { status: 200, json: posted.json });
+    assert.deepEqual(await api('GET', '/score/patient_3'), { status: 200, json: { id: 'patient_3', score } });
+    assert.equal((await api('POST', '/patient/patient_3', SEED_FORM)).status, 403);
+    assert.equal((await api('GET', '/patient/nobody')).status, 404);
+    assert.equal((await api('POST', '/patient/p4', 'fname=Jane')).status, 400);
+  });
+
+  it('lets no client without the CAS-issued certificate talk to Redis', async () => {
+    const { address, port } = info.services['redis']!;
+    const r = await run('redis-cli', ['--tls', '--insecure', '-h', address, '-p', String(port), 'PING']);
+    assert.doesNotMatch(r.stdout, /PONG/);
+    const plain = await run('redis-cli', ['-h', address, '-p', String(port), 'PING']);
+    assert.doesNotMatch(plain.stdout, /PONG/);
+  });
+
+  it('keeps the code and every secret value out of the target directory', () => {
+    const code = readFileSync(join(ROOT, 'examples', 'flask-redis', 'flask', 'rest_api.py'));
+    const needles = [code.subarray(0, 64), Buffer.from('def post_patient')];
+    const keys = readdirSync(join(env.VEIL_HOME, 'shield-keys')).map((f) => Buffer.from(readFileSync(join(env.VEIL_HOME, 'shield-keys', f), 'utf8').trim()));
+    for (const file of filesUnder(target)) {
+      const bytes = readFileSync(file);
+      for (const needle of [...needles, ...keys]) assert.ok(!bytes.includes(needle), `${file} holds plaintext it must not`);
+    }
+  });
+
+  it('updates the sessions when the mesh is applied again', async () => {
+    const r = await veil(['apply', '-f', MESH, '-t', target, '--cas', info.cas_url, '--mode', 'debug'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /session patient-records\/flask: updated/);
+    assert.match(r.stdout, /session patient-records\/redis: updated/);
+  });
+
+  it('stops every service on SIGTERM', async () => {
+    upProcess.kill('SIGTERM');
+    const code = await new Promise((r) => upProcess.once('exit', r));
+    assert.equal(code, 0, output);
+    const { address, port } = info.services['redis']!;
+    const r = await run('redis-cli', ['--tls', '--insecure', '-h', address, '-p', String(port), 'PING']);
+    assert.match(r.stdout + r.stderr, /refused/i);
+  });
+});
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
+}
