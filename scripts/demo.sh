@@ -1,46 +1,48 @@
 #!/usr/bin/env bash
-# The main job until the demo mesh exists: start a CAS, attest it, upload the Confidential Flask Example's
-# two policies (Redis first: its exports name a session that does not exist yet), read them back, and
-# fetch the public API CA certificate with curl, as the example's users do.
+# The main job: the confidential patient-records mesh of SCONE's "Confidential Flask Example" on this
+# machine. `veil up` starts an embedded CAS, encrypts the API's code, uploads one session per service and
+# starts Redis and the Flask API under `veil run`; then this script does what the example's user does:
+# POST a patient, read it back, read its score — with curl verifying the API against the CA certificate
+# fetched from the CAS — and shows that Redis refuses a client without the CAS-issued certificate.
+# The mesh keeps running until Ctrl-C; DEMO_STOP=1 stops it after the walkthrough.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO=${DEMO_DIR:-.veil-demo}
-PORT=${DEMO_PORT:-8081}
 export VEIL_HOME="$PWD/$DEMO/home"
-rm -rf "$DEMO"; mkdir -p "$DEMO"
-veil() { node bin/veil.js "$@"; }
+mkdir -p "$DEMO"
+rm -f "$DEMO/target/up.json"
 
-# node directly (not the veil function): $! must be the CAS itself, so the trap below stops it.
-node bin/veil.js cas serve --listen "127.0.0.1:$PORT" --data "$DEMO/cas" >"$DEMO/cas.out" 2>"$DEMO/cas.log" &
-CAS_PID=$!
-trap 'kill $CAS_PID 2>/dev/null; wait $CAS_PID 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q fingerprint "$DEMO/cas.out" 2>/dev/null && break; sleep 0.1; done
-cat "$DEMO/cas.out"
-URL=$(sed -n 's/^CAS listening at //p' "$DEMO/cas.out")
-FPR=$(sed -n 's/^CA fingerprint (SHA-256): //p' "$DEMO/cas.out")
-[ -n "$URL" ] || { echo "the CAS did not start:"; cat "$DEMO/cas.log"; exit 1; }
+node bin/veil.js up -f examples/flask-redis/mesh.yaml -t "$DEMO/target" &
+UP=$!
+trap 'kill -TERM $UP 2>/dev/null || true; wait $UP 2>/dev/null || true' EXIT INT TERM
+for _ in $(seq 600); do [ -f "$DEMO/target/up.json" ] && break; kill -0 $UP 2>/dev/null || exit 1; sleep 0.1; done
+[ -f "$DEMO/target/up.json" ] || { echo "the mesh did not come up"; exit 1; }
 
-echo "== attest the CAS by its fingerprint"
-veil cas attest "$URL" -c "$FPR"
+field() { node -e "const u=require('./$DEMO/target/up.json'); console.log($1)"; }
+CAS=$(field u.cas_url); FPR=$(field u.cas_fingerprint)
+API=$(field u.services.flask.address); PORT=$(field u.services.flask.port)
+REDIS=$(field u.services.redis.address); REDIS_PORT=$(field u.services.redis.port)
 
-SUFFIX="$RANDOM-$RANDOM"
-VARS=(-e "FLASK_SESSION=FlaskSession-$SUFFIX" -e "REDIS_SESSION=RedisSession-$SUFFIX"
-      -e "MRENCLAVE=$(openssl rand -hex 32)" -e "SCONE_FSPF_KEY=$(openssl rand -hex 32)" -e "SCONE_FSPF_TAG=$(openssl rand -hex 16)")
-echo "== upload the Redis policy, then the Flask policy"
-veil session create -f examples/flask-redis/policies/redis-session.yaml "${VARS[@]}"
-veil session create -f examples/flask-redis/policies/flask-session.yaml "${VARS[@]}"
+echo; echo "== the user attests the CAS and fetches the API's CA certificate from /v1/values"
+node bin/veil.js cas attest "$CAS" -c "$FPR"
+node bin/veil.js cas show-certificate "$CAS" > "$DEMO/cas-ca.pem"
+curl -sS --cacert "$DEMO/cas-ca.pem" "$CAS/v1/values/session=patient-records/flask" \
+  | node -e "process.stdout.write(JSON.parse(require('fs').readFileSync(0,'utf8')).values.api_ca_cert.value)" > "$DEMO/cacert.pem"
+openssl x509 -in "$DEMO/cacert.pem" -noout -subject
 
-echo "== read the Flask session back (no secret value in it)"
-veil session read "FlaskSession-$SUFFIX" | head -n 20
-echo "   ..."
+call() { curl -sS --cacert "$DEMO/cacert.pem" --resolve "api:$PORT:$API" -w '  [HTTP %{http_code}]\n' "$@"; }
+PATIENT="patient_$RANDOM"
+echo; echo "== POST /patient/$PATIENT (the seed's form data)"
+call -X POST "https://api:$PORT/patient/$PATIENT" \
+  -d "fname=Jane&lname=Doe&address='123 Main Street'&city=Richmond&state=Washington&ssn=123-223-2345&email=nr@aaa.com&dob=01/01/2010&contactphone=123-234-3456&drugallergies='Sulpha, Penicillin, Tree Nut'&preexistingconditions='diabetes, hypertension, asthma'&dateadmitted=01/05/2010&insurancedetails='Primera Blue Cross'"
+echo "== GET /patient/$PATIENT"
+call "https://api:$PORT/patient/$PATIENT"
+echo "== GET /score/$PATIENT"
+call "https://api:$PORT/score/$PATIENT"
 
-echo "== the public API CA certificate, as the example's users fetch it"
-veil cas show-certificate > "$DEMO/cas-ca.pem"
-curl -sS --cacert "$DEMO/cas-ca.pem" "$URL/v1/values/session=FlaskSession-$SUFFIX" > "$DEMO/values.json"
-node -e "process.stdout.write(JSON.parse(require('fs').readFileSync(process.argv[1],'utf8')).values.api_ca_cert.value)" \
-  "$DEMO/values.json" > "$DEMO/cacert.pem"
-openssl x509 -in "$DEMO/cacert.pem" -noout -subject -ext basicConstraints
+echo; echo "== redis-cli without the CAS-issued client certificate is refused"
+redis-cli --tls --insecure -h "$REDIS" -p "$REDIS_PORT" PING 2>&1 | sed 's/^/   /' || true
 
-echo "== update the Flask session (veil fills in the predecessor)"
-veil session update -f examples/flask-redis/policies/flask-session.yaml "${VARS[@]}"
-echo "demo finished: the CAS keeps its data under $DEMO/cas"
+if [ "${DEMO_STOP:-0}" = 1 ]; then echo; echo "demo finished (DEMO_STOP=1): stopping the mesh"; exit 0; fi
+echo; echo "The mesh keeps running (addresses in $DEMO/target/up.json); Ctrl-C stops it."
+wait $UP

@@ -31,7 +31,7 @@ while ($at < length $plan) {
   my $op = field();
   my $arity = $arity{$op} // fail("unknown launch step '$op'");
   my @a = map { field() } 1 .. $arity;
-  if ($op eq 'mkdir') { mkdir($a[0], 0755) or $!{EEXIST} or fail("cannot create $a[0]: $!") }
+  if ($op eq 'mkdir') { mkdir($a[0], 0755) or $!{EEXIST} or fail("cannot create $a[0]: $! (create it once as root, e.g. sudo mkdir -p $a[0]: it stays empty, the files live on a tmpfs in the namespace)") }
   elsif ($op eq 'tmpfs') { run('mount', '-t', 'tmpfs', '-o', 'mode=0755,size=64m', 'tmpfs', $a[0]) }
   elsif ($op eq 'bind') { run('mount', '--bind', $a[0], $a[1]) }
   elsif ($op eq 'write') {
