@@ -103,6 +103,11 @@ services:
     assert.match(written, /-e VEIL_FSPF_KEY=\.\.\. -e VEIL_SECRET_1=\.\.\./);
   });
 
+  it('reports a broken env entry at its field, in the form it comes closest to', () => {
+    assert.throws(() => parseMeshManifest(mesh('  - service: global\n    env:\n      - name: API_USER'), 'mesh.yaml', target),
+      (e: ManifestError) => e.code === 'MANIFEST_SHAPE' && /mesh\.yaml:8:9: env\[0\]\.env\[0\]\.value: is required/.test(e.message));
+  });
+
   it('refuses a service whose image no applied manifest builds, and an unknown env service', () => {
     const text = mesh('  - service: nobody\n    env: []').replace('repo/hello:1', 'repo/other:2');
     assert.throws(() => parseMeshManifest(text, 'mesh.yaml', target), (e: ManifestError) => /no service manifest applied here builds 'repo\/other:2' \(known: repo\/hello:1\)/.test(e.message) && /'nobody' is not a service of this mesh/.test(e.message));

@@ -28,7 +28,7 @@ export interface ParsedMesh {
 }
 
 /** Parses a mesh manifest and joins it with the service bundles under `target`: shape first, then references. */
-export function parseMeshManifest(text: string, file: string, target: string): ParsedMesh {
+export function parseMeshManifest(text: string, file: string, target: string, opts: { release?: string | undefined } = {}): ParsedMesh {
   const source = readYaml(text, file);
   const manifest = validateShape(meshManifestSchema, source, file);
   const bundles = bundlesByImage(target);
@@ -49,7 +49,7 @@ export function parseMeshManifest(text: string, file: string, target: string): P
   if (findings.length > 0) throw located(findings.some((f) => f.path[0] === 'services') ? 'MANIFEST_BUNDLE' : 'MANIFEST_REFERENCE', findings, source, file);
   const definers = secretOwners(services, source, file);
   for (const service of services) {
-    service.variables = variablesFor(manifest, service.name, namespace);
+    service.variables = variablesFor(manifest, service.name, namespace, opts.release);
     service.dependsOn = [...new Set(service.bundle.secrets.import.map((s) => definers.get(s)!))];
   }
   return { manifest, source, file, namespace, services, definers, tolerate };
@@ -73,8 +73,10 @@ function envFindings(m: MeshManifest, names: string[]): Finding[] {
   return findings;
 }
 
-function variablesFor(m: MeshManifest, service: string, namespace: string): Map<string, string> {
+/** Built-ins first (`namespace`, `service_name`, `session`, `release`, the CAS URLs), then the mesh's env layers. */
+function variablesFor(m: MeshManifest, service: string, namespace: string, release: string | undefined): Map<string, string> {
   const vars = new Map<string, string>([['namespace', namespace], ['service_name', service], ['session', `${namespace}/${service}`]]);
+  if (release) vars.set('release', release).set('RELEASE', release);
   m.cas.forEach((c) => {
     vars.set(`cas.${c.name ?? 'cas'}.cas_url`, c.cas_url);
     vars.set(`cas_${c.name ?? 'cas'}_cas_url`, c.cas_url);

@@ -37,10 +37,22 @@ export function located(code: ManifestErrorCode, findings: Finding[], source: So
   return new ManifestError(code, issues, file);
 }
 
+/**
+ * A union (e.g. mesh `env`: grouped or flat entries) reports the problems of the form the entry comes
+ * closest to — the one with the fewest problems, not counting forms whose own keys it does not have.
+ */
+function closestForm(issue: z.core.$ZodIssue & { code: 'invalid_union' }, path: PathSegment[]): Finding[] {
+  const forms = (issue.errors ?? []).filter((errs) => errs.length > 0);
+  const fitting = forms.filter((errs) => !errs.some((e) => e.code === 'unrecognized_keys' && e.path.length === 0));
+  const best = (fitting.length > 0 ? fitting : forms).sort((a, b) => a.length - b.length)[0];
+  if (!best) return [{ path, message: 'does not match any accepted form of this field' }];
+  return best.flatMap((e) => fromZod({ ...e, path: [...path, ...e.path] } as z.core.$ZodIssue));
+}
+
 function fromZod(issue: z.core.$ZodIssue): Finding[] {
   const path = issue.path.filter((p): p is PathSegment => typeof p !== 'symbol');
   if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ path: [...path, key], message: `unknown field '${key}'`, atKey: true }));
-  if (issue.code === 'invalid_union') return [{ path, message: 'does not match any accepted form of this field' }];
+  if (issue.code === 'invalid_union') return closestForm(issue, path);
   if (issue.code === 'invalid_type' && issue.input === undefined) return [{ path, message: 'is required' }];
   return [{ path, message: issue.message }];
 }

@@ -33,7 +33,7 @@ export async function applyCommand(args: string[], io: Io): Promise<number> {
   if (mode !== 'production' && mode !== 'debug') throw usage(`--mode ${mode} is not production or debug`, 'debug adds the debug-mode toleration (needed for simulation evidence)');
   const printDefaults = values.p === true || values['print-defaults'] === true;
   if (manifestKind(text, file) === 'genservice') return applyService(text, file, target, printDefaults, io);
-  const mesh = parseMeshManifest(text, file, target);
+  const mesh = parseMeshManifest(text, file, target, { release: values.release });
   if (printDefaults) return printMeshDefaults(mesh, io);
   const dryRun = values.d === true || values['dry-run'] === true || mesh.manifest.cas[0]!.mode === 'NoUpload';
   return applyMeshCommand(mesh, { target, mode, dryRun, cas: values.cas }, io);
