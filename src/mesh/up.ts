@@ -99,9 +99,9 @@ function applyServiceManifests(opts: UpOptions): void {
   const dir = dirname(resolve(opts.meshFile));
   const candidates = [join(dir, 'service.yaml'), ...readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(dir, e.name, 'service.yaml'))];
   for (const file of candidates.filter((f) => existsSync(f))) {
-    const parsed = parseServiceManifest(readFileSync(file, 'utf8'), relative(process.cwd(), file) || file, dirname(file));
+    const parsed = parseServiceManifest(readFileSync(file, 'utf8'), shortPath(file), dirname(file));
     const { bundle } = buildBundle(parsed, { target: opts.target, keysDir: opts.keysDir });
-    opts.log(`[veil] applied ${relative(process.cwd(), file)}: ${bundle.name} (${bundle.image})`);
+    opts.log(`[veil] applied ${shortPath(file)}: ${bundle.name} (${bundle.image})`);
   }
 }
 
@@ -118,7 +118,13 @@ async function publicCas(opts: UpOptions, plan: MeshPlan, info: UpInfo): Promise
     info.ca_file ??= file;
     const { address, port, names } = info.services[service.name]!;
     const name = names.find((n) => n !== service.name) ?? service.name;
-    lines.push(`curl --cacert ${relative(process.cwd(), file)} --resolve ${name}:${port}:${address} https://${name}:${port}/`);
+    lines.push(`curl --cacert ${shortPath(file)} --resolve ${name}:${port}:${address} https://${name}:${port}/`);
   }
   return lines;
+}
+
+/** A path as the user would type it from here: relative when below the working directory, else absolute. */
+function shortPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') ? rel : path;
 }
