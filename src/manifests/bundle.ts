@@ -1,4 +1,5 @@
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, createHmac } from 'node:crypto';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { encryptTree } from '../fsshield/index.js';
@@ -28,10 +29,21 @@ export interface Bundle {
   /** The program as found on SERVICE_PATH when measured (the host starts it with `veil run -- <argv0>`). */
   program: string;
   measurement: string;
-  shield?: { dir: string; tag: string };
+  /** `mac`: HMAC of the plaintext under the shield key, to keep the encrypted tree when nothing changed. */
+  shield?: { dir: string; tag: string; mac?: string };
   environment: { local: Array<{ name: string; value: string }>; global: Array<{ name: string; value?: string }> };
   secrets: { global: ManifestSecret[]; import: string[] };
   injection_files: Array<{ path: string; content: string }>;
+  /** The OCI image built from the bundle, when one was: its measurement is of the program inside it. */
+  built?: { reference: string; digest: string; program: string; measurement: string };
+}
+
+/** Records the image built from a bundle (see images/), so a mesh can name its digest and measurement. */
+export function recordImage(dir: string, built: { reference: string; digest: string; program: string; measurement: string }): void {
+  const file = join(dir, 'bundle.json');
+  const bundle = JSON.parse(readFileSync(file, 'utf8')) as Bundle;
+  const { reference, digest, program, measurement } = built;
+  writeFileSync(file, `${JSON.stringify({ ...bundle, built: { reference, digest, program, measurement } }, null, 2)}\n`);
 }
 
 export interface ApplyServiceOptions {
@@ -48,7 +60,8 @@ export function buildBundle(parsed: ParsedService, opts: ApplyServiceOptions): {
   mkdirSync(services, { recursive: true });
   const staging = mkdtempSync(join(services, `.${m.build.name}-`));
   try {
-    const shield = (m.build.copy ?? []).length > 0 ? shieldFiles(parsed, join(staging, 'app'), opts.keysDir) : undefined;
+    const previous = readBundle(join(services, m.build.name));
+    const shield = (m.build.copy ?? []).length > 0 ? shieldFiles(parsed, join(staging, 'app'), opts.keysDir, previous) : undefined;
     const opened = measure(parsed, command[0]!);
     const bundle: Bundle = {
       format: BUNDLE_FORMAT, name: m.build.name, image: m.build.to, kind: m.build.kind, pwd: m.build.pwd ?? '/', command,
@@ -96,17 +109,55 @@ function lineOf(parsed: ParsedService, path: string[]): { line?: number; column?
   return pos ? { line: pos.line, column: pos.column } : {};
 }
 
-/** The copied files, encrypted: plaintext only ever sits in a private temporary directory, removed at once. */
-function shieldFiles(parsed: ParsedService, out: string, keysDir: string): { dir: string; tag: string } {
+/**
+ * The copied files, encrypted: plaintext only ever sits in a private temporary directory, removed at once.
+ * When they have not changed since the last apply (same MAC under the previous key), the previous encrypted
+ * tree is kept as it is, so the image layer made from it keeps its digest: same inputs, same image.
+ */
+function shieldFiles(parsed: ParsedService, out: string, keysDir: string, previous: { bundle: Bundle; dir: string } | undefined): NonNullable<Bundle['shield']> {
   const plain = mkdtempSync(join(tmpdir(), 'veil-apply-'));
   try {
     for (const path of parsed.manifest.build.copy ?? []) cpSync(join(parsed.dir, path), join(plain, path), { recursive: true });
+    const old = previous?.bundle.shield;
+    const oldKey = old?.mac ? readShieldKey(keysDir, old.tag) : undefined;
+    if (old && oldKey && treeMac(plain, oldKey) === old.mac) {
+      cpSync(join(previous.dir, old.dir), out, { recursive: true });
+      return old;
+    }
     const { key, tag } = encryptTree(plain, out);
     saveShieldKey(keysDir, tag, key);
-    return { dir: 'app', tag };
+    return { dir: 'app', tag, mac: treeMac(plain, key) };
   } finally {
     rmSync(plain, { recursive: true, force: true });
   }
+}
+
+/** HMAC (under the shield key, so it says nothing to whoever lacks the key) of the plaintext tree. */
+function treeMac(root: string, key: string): string {
+  const mac = createHmac('sha256', Buffer.from(key, 'hex')).update('veil-shield-source-v1\0');
+  const walk = (rel: string): void => {
+    for (const e of readdirSync(join(root, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const path = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(path);
+      else mac.update(`${path}\0${statSync(join(root, path)).mode & 0o777}\0`).update(createHash('sha256').update(readFileSync(join(root, path))).digest());
+    }
+  };
+  walk('');
+  return mac.digest('hex');
+}
+
+function readBundle(dir: string): { bundle: Bundle; dir: string } | undefined {
+  try {
+    const bundle = JSON.parse(readFileSync(join(dir, 'bundle.json'), 'utf8')) as Bundle;
+    return bundle.format === BUNDLE_FORMAT ? { bundle, dir } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readShieldKey(keysDir: string, tag: string): string | undefined {
+  const path = join(keysDir, `${tag}.key`);
+  return existsSync(path) ? readFileSync(path, 'utf8').trim() : undefined;
 }
 
 export function saveShieldKey(keysDir: string, tag: string, key: string): void {

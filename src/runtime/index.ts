@@ -4,3 +4,4 @@ export { attestCas, type PinnedCas } from './cas-identity.js';
 export { launch, namespacesWork, type LaunchOptions } from './launch.js';
 export { encodePlan, launchPlan, type Step } from './plan.js';
 export { openProgram, resolveProgram, RUNTIME_ROOT, type OpenedProgram } from './program.js';
+export { launchInContainer, readMounts, CONTAINER_SHIELD_ROOT } from './container.js';

@@ -1,6 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { applyMesh, buildBundle, manifestKind, parseMeshManifest, parseServiceManifest, templateVariables, type ParsedMesh } from '../../manifests/index.js';
+import { applyMesh, buildBundle, manifestKind, parseMeshManifest, parseServiceManifest, recordImage, templateVariables, type ParsedMesh } from '../../manifests/index.js';
 import { textSites } from '../../manifests/service.js';
 import { usage } from '../errors.js';
 import { veilHome } from '../home.js';
@@ -13,7 +13,7 @@ const OPTIONS = {
   p: { type: 'boolean' }, 'print-defaults': { type: 'boolean' },
   d: { type: 'boolean' }, 'dry-run': { type: 'boolean' },
   mode: { type: 'string' }, release: { type: 'string' }, cas: { type: 'string' },
-  n: { type: 'boolean' }, 'no-push': { type: 'boolean' }, 'no-pull': { type: 'boolean' },
+  n: { type: 'boolean' }, 'no-push': { type: 'boolean' }, 'no-pull': { type: 'boolean' }, 'no-image': { type: 'boolean' },
   'set-version': { type: 'string' }, 'policy-namespace': { type: 'string' },
   v: { type: 'boolean', multiple: true }, q: { type: 'boolean', multiple: true },
 } as const;
@@ -32,16 +32,19 @@ export async function applyCommand(args: string[], io: Io): Promise<number> {
   const mode = values.mode ?? 'production';
   if (mode !== 'production' && mode !== 'debug') throw usage(`--mode ${mode} is not production or debug`, 'debug adds the debug-mode toleration (needed for simulation evidence)');
   const printDefaults = values.p === true || values['print-defaults'] === true;
-  if (manifestKind(text, file) === 'genservice') return applyService(text, file, target, printDefaults, io);
+  if (manifestKind(text, file) === 'genservice') {
+    const image = values['no-image'] ? undefined : { push: !(values.n === true || values['no-push'] === true) };
+    return applyService(text, file, target, { printDefaults, image }, io);
+  }
   const mesh = parseMeshManifest(text, file, target, { release: values.release });
   if (printDefaults) return printMeshDefaults(mesh, io);
   const dryRun = values.d === true || values['dry-run'] === true || mesh.manifest.cas[0]!.mode === 'NoUpload';
   return applyMeshCommand(mesh, { target, mode, dryRun, cas: values.cas }, io);
 }
 
-function applyService(text: string, file: string, target: string, printDefaults: boolean, io: Io): number {
+async function applyService(text: string, file: string, target: string, opts: { printDefaults: boolean; image: { push: boolean } | undefined }, io: Io): Promise<number> {
   const parsed = parseServiceManifest(text, file, dirname(resolve(file)));
-  if (printDefaults) {
+  if (opts.printDefaults) {
     const m = parsed.manifest;
     for (const v of m.environment.global ?? []) io.out(`${v.name}: ${v.value === undefined ? 'REQUIRED (set it in the mesh env)' : `default ${JSON.stringify(v.value)}`}\n`);
     for (const site of textSites(m)) for (const v of templateVariables(site.text)) io.out(`{{${v.name}}}: ${v.hasDefault ? `default ${JSON.stringify(v.defaultValue)}` : 'REQUIRED (set it in the mesh env)'}\n`);
@@ -50,7 +53,20 @@ function applyService(text: string, file: string, target: string, printDefaults:
   const { bundle, dir } = buildBundle(parsed, { target, keysDir: join(veilHome(io.env), 'shield-keys') });
   const shield = bundle.shield ? `, ${parsed.manifest.build.copy?.length ?? 0} path(s) encrypted (fspf tag ${bundle.shield.tag})` : '';
   io.out(`service ${bundle.name}: bundle ${dir} for image ${bundle.image}${shield}\n  program ${bundle.program}, measurement ${bundle.measurement}\n`);
+  if (!opts.image) return 0;
+  const { buildServiceImage } = await import('../../images/index.js');
+  const built = await buildServiceImage(
+    { name: bundle.name, kind: bundle.kind, from: parsed.manifest.build.from, to: bundle.image, pwd: bundle.pwd, command: bundle.command, shieldDir: bundle.shield ? join(dir, bundle.shield.dir) : undefined },
+    { target, cacheDir: join(veilHome(io.env), 'cache'), push: opts.image.push, env: io.env, progress: progressPrinter(io) },
+  );
+  recordImage(dir, built);
+  io.out(`image ${built.reference}@${built.digest} (${built.pushed ? 'pushed' : 'not pushed'}; OCI layout ${built.layout})\n  program in the image ${built.program}, measurement ${built.measurement}\n`);
   return 0;
+}
+
+/** Progress of pulls and pushes on a terminal; in CI (no terminal) only the summary lines are printed. */
+function progressPrinter(io: Io): ((line: string) => void) | undefined {
+  return process.stderr.isTTY ? (line) => io.err(`  … ${line}\n`) : undefined;
 }
 
 function printMeshDefaults(mesh: ParsedMesh, io: Io): number {

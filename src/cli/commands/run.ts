@@ -11,7 +11,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { 'only_for_testing-trust-any': { type: 'boolean' }, 'INSECURE-no-namespace': { type: 'boolean' }, host: { type: 'string', multiple: true } },
+    options: { 'only_for_testing-trust-any': { type: 'boolean' }, 'INSECURE-no-namespace': { type: 'boolean' }, host: { type: 'string', multiple: true }, container: { type: 'boolean' } },
     strict: true,
   });
   const program = positionals[0];
@@ -20,7 +20,8 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
   if (!configId) throw usage('SCONE_CONFIG_ID is not set', 'set it to <session>/<service>; without it nothing is attested and nothing starts');
   const casAddr = io.env['SCONE_CAS_ADDR'] || 'cas';
   const opened = openProgram(program, io.env['PATH'] ?? '');
-  const namespaces = namespacesWork(); // probed while attestation runs: launch time counts
+  const inContainer = values.container === true;
+  const namespaces = inContainer ? Promise.resolve(false) : namespacesWork(); // probed while attestation runs: launch time counts
   try {
     const config = await obtainConfig({
       casAddr,
@@ -29,6 +30,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
       trust: { fingerprint: io.env['VEIL_CAS_FINGERPRINT'], caFile: io.env['VEIL_CAS_CA_FILE'], trustAny: values['only_for_testing-trust-any'] },
     });
     if (values['INSECURE-no-namespace']) io.err('[VEIL|WARNING] INSECURE: no private namespace; injected secrets are written to the host file system\n');
+    if (inContainer) return await (await import('../../runtime/container.js')).launchInContainer(config, opened.fd);
     const hosts = parseHosts(values.host ?? []);
     return await launch(config, opened.fd, { insecureNoNamespace: values['INSECURE-no-namespace'] === true, namespaces, hosts });
   } catch (err) {

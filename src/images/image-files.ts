@@ -1,0 +1,96 @@
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
+import { extract } from 'tar-stream';
+import { ImageError } from './errors.js';
+
+type Node = { type: 'file' | 'directory' | 'symlink' | 'other'; layer: number; linkname?: string };
+
+/** The merged file tree of an image's layers (whiteouts applied), without contents: enough to resolve paths. */
+export async function indexLayers(layers: Array<{ data: Buffer }>): Promise<Map<string, Node>> {
+  const index = new Map<string, Node>();
+  for (const [layer, { data }] of layers.entries()) {
+    await eachEntry(data, (header) => {
+      const path = `/${header.name.replace(/^\.?\/+/, '').replace(/\/+$/, '')}`;
+      const base = posix.basename(path);
+      if (base === '.wh..wh..opq') {
+        const dir = posix.dirname(path);
+        for (const key of [...index.keys()]) if (key.startsWith(`${dir}/`)) index.delete(key);
+      } else if (base.startsWith('.wh.')) {
+        const gone = posix.join(posix.dirname(path), base.slice(4));
+        for (const key of [...index.keys()]) if (key === gone || key.startsWith(`${gone}/`)) index.delete(key);
+      } else {
+        const type = header.type === 'file' || header.type === 'contiguous-file' ? 'file' : header.type === 'directory' ? 'directory' : header.type === 'symlink' ? 'symlink' : 'other';
+        index.set(path, { type, layer, ...(header.linkname ? { linkname: header.linkname } : {}) });
+      }
+      return false;
+    });
+  }
+  return index;
+}
+
+/** Follows symbolic links (in any component) inside the image, as the kernel would inside the container. */
+export function resolveInImage(index: Map<string, Node>, path: string, hops = 0): string | undefined {
+  if (hops > 32) return undefined;
+  const parts = posix.normalize(path).split('/').filter(Boolean);
+  let current = '';
+  for (let i = 0; i < parts.length; i++) {
+    const candidate = `${current}/${parts[i]}`;
+    const node = index.get(candidate);
+    if (!node) return undefined;
+    if (node.type === 'symlink') {
+      const target = node.linkname!.startsWith('/') ? node.linkname! : posix.join(current || '/', node.linkname!);
+      const resolved = resolveInImage(index, posix.join(target, ...parts.slice(i + 1)), hops + 1);
+      return resolved;
+    }
+    current = candidate;
+  }
+  return current || '/';
+}
+
+/** The program a container would start for `argv0`: searched on the image's PATH, links resolved, bytes read. */
+export async function programInImage(layers: Array<{ data: Buffer }>, argv0: string, pathVar: string): Promise<{ path: string; data: Buffer }> {
+  const index = await indexLayers(layers);
+  const candidates = argv0.includes('/') ? [argv0] : pathVar.split(':').filter(Boolean).map((d) => posix.join(d, argv0));
+  for (const candidate of candidates) {
+    const resolved = resolveInImage(index, candidate);
+    const node = resolved ? index.get(resolved) : undefined;
+    if (resolved && node?.type === 'file') return { path: resolved, data: await fileData(layers[node.layer]!.data, resolved) };
+  }
+  throw new ImageError('IMAGE_PROGRAM', `the image has no program '${argv0}'${argv0.includes('/') ? '' : ` on its PATH (${pathVar})`}`, {
+    hint: 'choose a base image (build.from) that contains it, or name it by its path in the image',
+  });
+}
+
+async function fileData(layer: Buffer, path: string): Promise<Buffer> {
+  let found: Buffer | undefined;
+  await eachEntry(layer, (header, body) => {
+    if (`/${header.name.replace(/^\.?\/+/, '')}` === path) found = body();
+    return found !== undefined;
+  }, true);
+  return found ?? Buffer.alloc(0);
+}
+
+/** Walks a gzipped (or plain) tar; `visit` returns true to stop. Bodies are collected only when asked for. */
+async function eachEntry(layer: Buffer, visit: (header: { name: string; type?: string | null; linkname?: string | null }, body: () => Buffer) => boolean, withBodies = false): Promise<void> {
+  const tar = layer[0] === 0x1f && layer[1] === 0x8b ? gunzipSync(layer) : layer;
+  const ex = extract();
+  let stopped = false;
+  const done = new Promise<void>((resolve, reject) => {
+    ex.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: unknown) => {
+        if (withBodies && !stopped) chunks.push(c as Buffer);
+      });
+      stream.on('end', () => {
+        if (!stopped) stopped = visit(header, () => Buffer.concat(chunks));
+        next();
+      });
+      stream.resume();
+    });
+    ex.on('finish', () => resolve());
+    ex.on('error', reject);
+  });
+  Readable.from([tar]).pipe(ex);
+  await done;
+}
