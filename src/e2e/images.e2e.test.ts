@@ -24,6 +24,8 @@ describe('service images', () => {
       { type: 'symlink', path: '/bin', target: 'usr/bin' },
     ]);
     await pushImage(parseReference(`${registry.address}/base/python:1`), assembleImage(undefined, [base], (c) => ({ ...c, Env: ['PATH=/bin'] }), ['test base']));
+    const redisBase = await buildLayer([{ type: 'file', path: '/usr/bin/redis-server', mode: 0o755, data: readFileSync('/usr/bin/redis-server') }]);
+    await pushImage(parseReference(`${registry.address}/base/redis:1`), assembleImage(undefined, [redisBase], (c) => ({ ...c, Env: ['PATH=/usr/bin'] }), ['test base']));
     const app = join(dir.path, 'app');
     mkdirSync(app);
     copyFileSync(join(ROOT, 'examples', 'flask-redis', 'flask', 'rest_api.py'), join(app, 'rest_api.py'));
@@ -78,6 +80,35 @@ describe('service images', () => {
       for (const needle of needles) assert.ok(!plain.includes(needle), `blob ${blob} holds plaintext it must not`);
     }
     for (const file of filesUnder(join(rootfs, 'opt', 'veil', 'shield'))) for (const needle of needles) assert.ok(!readFileSync(file).includes(needle));
+  });
+
+  it('turns the mesh of images into sessions for the images and a chart whose manifests validate', async () => {
+    const redis = join(dir.path, 'redis');
+    mkdirSync(redis);
+    writeFileSync(join(redis, 'service.yaml'), readFileSync(join(ROOT, 'examples', 'flask-redis', 'redis', 'service.yaml'), 'utf8')
+      .replace('  to: veil/redis:7', `  to: ${registry.address}/patients/redis:7\n  from: ${registry.address}/base/redis:1`));
+    assert.equal((await veil(['apply', '-f', join(redis, 'service.yaml'), '-t', join(dir.path, 'target')], env)).code, 0);
+    const mesh = join(dir.path, 'mesh.yaml');
+    writeFileSync(mesh, readFileSync(join(ROOT, 'examples', 'flask-redis', 'mesh.yaml'), 'utf8')
+      .replace('veil/python_flask_redis:latest', image).replace('veil/redis:7', `${registry.address}/patients/redis:7`));
+    const r = await veil(['apply', '-f', mesh, '-t', join(dir.path, 'target'), '--dry-run', '-o', 'yaml', '--release', 'demo'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /sessions for the images/);
+    const policy = readFileSync(join(dir.path, 'target', 'policies', 'patient-records', 'flask.yaml'), 'utf8');
+    const label = JSON.parse((await run('skopeo', ['inspect', '--tls-verify=false', `docker://${image}`])).stdout).Labels['dev.veil.measurement'] as string;
+    assert.match(policy, new RegExp(`mrenclaves:\\n\\s+- ${label}`));
+    assert.match(policy, /fspf_path: \/opt\/veil\/shield\/app\/fs\.fspf/);
+    assert.match(policy, /pwd: \/app\n/);
+    const { Deployment } = await import('kubernetes-models/apps/v1');
+    const { Service } = await import('kubernetes-models/v1');
+    const { parseAllDocuments } = await import('yaml');
+    const docs = ['flask', 'redis'].flatMap((n) => parseAllDocuments(readFileSync(join(dir.path, 'target', 'manifests', `${n}.yaml`), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: any }));
+    for (const doc of docs) (doc.kind === 'Deployment' ? new Deployment(doc as never) : new Service(doc as never)).validate();
+    assert.deepEqual(docs.map((d) => `${d.kind}/${d.metadata.name}`), ['Deployment/demo-flask', 'Service/demo-flask', 'Deployment/demo-redis', 'Service/demo-redis']);
+    const flask = docs[0]!.spec.template.spec.containers[0];
+    assert.match(flask.image, new RegExp(`^${image.replace(/[.]/g, '\\.')}@sha256:[0-9a-f]{64}$`));
+    assert.deepEqual(flask.volumeMounts.map((m: { mountPath: string }) => m.mountPath), ['/app', '/tls']);
+    assert.ok(existsSync(join(dir.path, 'target', 'helm', 'Chart.yaml')));
   });
 
   it('runs its own runtime inside the image, which measures the program as the label says', { skip: process.getuid?.() !== 0 && 'chroot needs root' }, async () => {

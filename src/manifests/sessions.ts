@@ -20,7 +20,15 @@ export interface SessionOptions {
   keysDir: string;
   /** `debug` adds the debug-mode toleration: simulation evidence is accepted (what `veil up` needs without a TEE). */
   mode: 'production' | 'debug';
+  /**
+   * `local`: services run from their bundles on this machine (`veil up`). `image`: they run from the images
+   * `veil apply -f service.yaml` built (Kubernetes): paths as in the image, the measurement of the program in it.
+   */
+  layout?: 'local' | 'image';
 }
+
+/** In images the shielded copy of a directory D is at this prefix + D (see runtime/container.ts). */
+const IMAGE_SHIELD_ROOT = '/opt/veil/shield';
 
 /** One session per service, named `<namespace>/<service>`, plus the namespace session that holds them. */
 export function generateSessions(mesh: ParsedMesh, opts: SessionOptions): GeneratedSession[] {
@@ -47,16 +55,16 @@ function serviceSession(mesh: ParsedMesh, s: MeshService, opts: SessionOptions, 
     else environment[v.name] = render(value, `environment.global ${v.name}`);
   }
   for (const v of b.environment.local) environment[v.name] = render(v.value, `environment.local ${v.name}`);
-  const local = localPaths(s);
+  const local = opts.layout === 'image' ? imagePaths(s) : localPaths(s);
   const variables: Record<string, string> = {};
   const service: Record<string, unknown> = {
-    name: posix.basename(b.command[0]!), image_name: s.name, mrenclaves: [b.measurement],
+    name: posix.basename(b.command[0]!), image_name: s.name, mrenclaves: [opts.layout === 'image' ? builtImage(s).measurement : b.measurement],
     command: b.command.map((arg, i) => local.rebase(render(arg, `build.command[${i}]`))), environment, pwd: local.pwd,
   };
   const redactedService = { ...service };
   if (b.shield) {
     const key = loadShieldKey(opts.keysDir, b.shield.tag, s.name);
-    Object.assign(service, { fspf_path: posix.join(local.pwd, 'fs.fspf'), fspf_key: key, fspf_tag: b.shield.tag });
+    Object.assign(service, { fspf_path: posix.join(local.shield, 'fs.fspf'), fspf_key: key, fspf_tag: b.shield.tag });
     Object.assign(redactedService, { fspf_path: service['fspf_path'], fspf_key: '$VEIL_FSPF_KEY', fspf_tag: b.shield.tag });
     variables['VEIL_FSPF_KEY'] = key;
   }
@@ -95,14 +103,31 @@ function renderSecret(secret: Record<string, unknown>, render: (t: string, where
  * names a path under it, point into the bundle instead (a program started with `python3 /app/api.py`
  * finds its code). Without a shield the manifest's pwd is used as it is.
  */
-function localPaths(s: MeshService): { pwd: string; rebase(arg: string): string } {
+function localPaths(s: MeshService): { pwd: string; shield: string; rebase(arg: string): string } {
   const image = s.bundle.pwd;
-  if (!s.bundle.shield) return { pwd: image, rebase: (arg) => arg };
+  if (!s.bundle.shield) return { pwd: image, shield: image, rebase: (arg) => arg };
   const here = posix.join(s.bundleDir, s.bundle.shield.dir);
   return {
     pwd: here,
+    shield: here,
     rebase: (arg) => (arg === image ? here : image !== '/' && arg.startsWith(`${image}/`) ? here + arg.slice(image.length) : arg),
   };
+}
+
+/** In the image the program sees the manifest's paths; the shield sits under IMAGE_SHIELD_ROOT. */
+function imagePaths(s: MeshService): { pwd: string; shield: string; rebase(arg: string): string } {
+  builtImage(s);
+  const pwd = s.bundle.pwd;
+  return { pwd, shield: `${IMAGE_SHIELD_ROOT}${pwd === '/' ? '' : pwd}`, rebase: (arg) => arg };
+}
+
+function builtImage(s: MeshService): NonNullable<MeshService['bundle']['built']> {
+  if (!s.bundle.built) {
+    throw new ManifestError('MANIFEST_BUNDLE', [{ path: '', message: `service '${s.name}' has no image built (${s.bundle.image})` }], s.name, {
+      hint: 'run veil apply -f service.yaml for it without --no-image, or use the local mesh (veil up)',
+    });
+  }
+  return s.bundle.built;
 }
 
 function tolerate(mesh: ParsedMesh, opts: SessionOptions): string[] {

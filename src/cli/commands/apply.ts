@@ -12,7 +12,7 @@ const OPTIONS = {
   t: { type: 'string' }, 'target-directory': { type: 'string' },
   p: { type: 'boolean' }, 'print-defaults': { type: 'boolean' },
   d: { type: 'boolean' }, 'dry-run': { type: 'boolean' },
-  mode: { type: 'string' }, release: { type: 'string' }, cas: { type: 'string' },
+  mode: { type: 'string' }, release: { type: 'string' }, cas: { type: 'string' }, o: { type: 'string' }, output: { type: 'string' },
   n: { type: 'boolean' }, 'no-push': { type: 'boolean' }, 'no-pull': { type: 'boolean' }, 'no-image': { type: 'boolean' },
   'set-version': { type: 'string' }, 'policy-namespace': { type: 'string' },
   v: { type: 'boolean', multiple: true }, q: { type: 'boolean', multiple: true },
@@ -39,7 +39,9 @@ export async function applyCommand(args: string[], io: Io): Promise<number> {
   const mesh = parseMeshManifest(text, file, target, { release: values.release });
   if (printDefaults) return printMeshDefaults(mesh, io);
   const dryRun = values.d === true || values['dry-run'] === true || mesh.manifest.cas[0]!.mode === 'NoUpload';
-  return applyMeshCommand(mesh, { target, mode, dryRun, cas: values.cas }, io);
+  const output = values.o ?? values.output ?? 'helm_chart';
+  if (output !== 'helm_chart' && output !== 'yaml') throw usage(`-o ${output} is not helm_chart or yaml`, 'a Helm chart is always written; -o yaml also writes the manifests rendered with the default values');
+  return applyMeshCommand(mesh, { target, mode, dryRun, cas: values.cas, release: values.release ?? 'veil', yaml: output === 'yaml' }, io);
 }
 
 async function applyService(text: string, file: string, target: string, opts: { printDefaults: boolean; image: { push: boolean } | undefined }, io: Io): Promise<number> {
@@ -80,15 +82,28 @@ function printMeshDefaults(mesh: ParsedMesh, io: Io): number {
   return 0;
 }
 
-async function applyMeshCommand(mesh: ParsedMesh, opts: { target: string; mode: 'production' | 'debug'; dryRun: boolean; cas: string | undefined }, io: Io): Promise<number> {
+async function applyMeshCommand(mesh: ParsedMesh, opts: { target: string; mode: 'production' | 'debug'; dryRun: boolean; cas: string | undefined; release: string; yaml: boolean }, io: Io): Promise<number> {
   const keysDir = join(veilHome(io.env), 'shield-keys');
+  // Sessions for the images when every service has one (Kubernetes), else for the bundles on this machine.
+  const layout = mesh.services.every((s) => s.bundle.built) ? 'image' : 'local';
   const store = opts.dryRun ? undefined : await meshStore(mesh, opts.cas, io);
   try {
-    const { sessions } = await applyMesh(mesh, { target: opts.target, keysDir, mode: opts.mode, store: store?.store });
+    const { sessions, plan } = await applyMesh(mesh, { target: opts.target, keysDir, mode: opts.mode, layout, store: store?.store });
     for (const s of sessions) io.out(`session ${s.name}: ${s.action}${s.hash ? ` (hash ${s.hash})` : ''}\n`);
-    io.out(`policies written to ${join(opts.target, 'policies')} (secret values left out)\n`);
+    io.out(`policies written to ${join(opts.target, 'policies')} (secret values left out; sessions for the ${layout === 'image' ? 'images' : 'bundles on this machine'})\n`);
+    const { chartServices, chartValues, pullSecrets, writeChart, writeManifests } = await import('../../helm/index.js');
+    const cas = mesh.manifest.cas.find((c) => (c.name ?? 'cas') === 'cas') ?? mesh.manifest.cas[0]!;
+    const values = chartValues({ casAddress: casAddress(opts.cas ?? cas.cas_url), casFingerprint: store?.fingerprint ?? cas.cas_key, imagePullSecrets: pullSecrets(mesh), services: chartServices(mesh, plan) });
+    writeChart(join(opts.target, 'helm'), mesh.namespace, values);
+    io.out(`Helm chart written to ${join(opts.target, 'helm')} (helm install ${opts.release} ${join(opts.target, 'helm')})\n`);
+    if (opts.yaml) io.out(`manifests written: ${writeManifests(join(opts.target, 'manifests'), values, opts.release).join(', ')}\n`);
     return 0;
   } finally {
     await store?.close();
   }
+}
+
+/** SCONE_CAS_ADDR is host[:port]. */
+function casAddress(url: string): string {
+  return url.replace(/^https?:\/\//, '').replace(/\/+$/, '');
 }

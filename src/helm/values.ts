@@ -1,0 +1,39 @@
+/** The values of a mesh's chart: everything `helm install` needs, and what `--set` may override per service. */
+export interface ChartValues {
+  cas: { address: string; fingerprint: string | null };
+  imagePullSecrets: Array<{ name: string }>;
+  services: Record<string, ServiceValues>;
+}
+
+export interface ServiceValues {
+  enabled: boolean;
+  image: string;
+  imagePullPolicy: string;
+  replicaCount: number;
+  /** SCONE_CONFIG_ID: `<namespace>/<service>/<program>`. */
+  configId: string;
+  port: number | null;
+  /** Directories that receive secrets or decrypted code: memory-backed emptyDirs, so no capability is needed. */
+  memoryVolumes: string[];
+  resources: Record<string, unknown>;
+}
+
+/** A mesh service as the chart needs it. */
+export interface ChartService {
+  name: string;
+  image: string;
+  configId: string;
+  port: number | null;
+  memoryVolumes: string[];
+}
+
+export function chartValues(input: { casAddress: string; casFingerprint?: string | undefined; imagePullSecrets: string[]; services: ChartService[] }): ChartValues {
+  return {
+    cas: { address: input.casAddress, fingerprint: input.casFingerprint ?? null },
+    imagePullSecrets: input.imagePullSecrets.map((name) => ({ name })),
+    services: Object.fromEntries(input.services.map((s) => [s.name, {
+      enabled: true, image: s.image, imagePullPolicy: 'IfNotPresent', replicaCount: 1, configId: s.configId, port: s.port,
+      memoryVolumes: [...s.memoryVolumes].sort(), resources: {},
+    }])),
+  };
+}
