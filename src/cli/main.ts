@@ -8,6 +8,7 @@ const HELP = `veil — confidential applications (a SCONE-compatible CAS, runtim
 Usage:
   veil apply -f service.yaml|mesh.yaml [-t DIR] [-p] [--dry-run] [--mode production|debug] [--cas URL]
   veil up [-f mesh.yaml] [-t DIR] [--cas URL]   (the whole mesh on this machine)
+  veil sconify --from IMAGE --to IMAGE --binary PATH --dir DIR... [--cas URL] [--namespace NS] [--create-namespace]
   veil cas serve [--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]...
   veil cas attest URL (-c FINGERPRINT | --only_for_testing-trust-any)
   veil self show | show-key-hash | show-certificate
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   fspf: async () => (await import('./commands/fspf.js')).fspfCommand,
   measure: async () => (await import('./commands/measure.js')).measureCommand,
   run: async () => (await import('./commands/run.js')).runCommand,
+  sconify: async () => (await import('./commands/sconify.js')).sconifyCommand,
   self: async () => (await import('./commands/self.js')).selfCommand,
   session: async () => (await import('./commands/session.js')).sessionCommand,
   up: async () => (await import('./commands/up.js')).upCommand,

@@ -11,10 +11,12 @@ import { CHUNK, FORMAT, META_FILE, chunkAad, chunkNonce, fileKey, metadataKey, p
  * its digest and authenticate chunk by chunk. On any failure the partial output is removed and the error
  * names the file, so the program never starts on a tree that is not the one the policy names.
  */
-export async function decryptTree(shield: string, out: string, expect: { key: string; tag: string }): Promise<{ files: number; bytes: number }> {
+export async function decryptTree(shield: string, out: string, expect: { key: string; tag: string }, opts: { beforeWrite?: (paths: string[]) => void } = {}): Promise<{ files: number; bytes: number }> {
   const volumeKey = hexKey(expect.key, 32, 'fspf_key');
   const metadata = readMetadata(shield, volumeKey, hexKey(expect.tag, 16, 'fspf_tag'));
   checkBlobSet(shield, metadata.files);
+  // The caller sees where every file will go (authenticated by now) before a byte is written.
+  opts.beforeWrite?.(metadata.files.map((f) => f.path));
   mkdirSync(out, { recursive: true, mode: 0o700 });
   const queue = new WriteQueue();
   let bytes = 0;

@@ -7,3 +7,4 @@ export { parseReference, formatReference, registryUrl, type ImageRef } from './r
 export { RegistryClient } from './registry.js';
 export { runtimeEntrypoint, RUNTIME_DIR } from './runtime-layer.js';
 export { programInImage } from './image-files.js';
+export { sconifyImage, type SconifiedImage, type SconifyInput } from './sconify.js';

@@ -4,10 +4,11 @@ import { sha256, type Digest } from './digest.js';
 import { MEDIA, type Blob } from './oci.js';
 
 /** One file-system entry of a layer. Paths are absolute inside the image. */
-export type LayerEntry =
+export type LayerEntry = (
   | { type: 'file'; path: string; mode: number; data: Buffer }
   | { type: 'directory'; path: string; mode: number }
-  | { type: 'symlink'; path: string; target: string };
+  | { type: 'symlink'; path: string; target: string }
+) & { uid?: number; gid?: number };
 
 export interface Layer extends Blob {
   /** SHA-256 of the uncompressed tar: the image config's `rootfs.diff_ids`. */
@@ -51,8 +52,8 @@ async function tarOf(entries: LayerEntry[]): Promise<Buffer> {
     archive.on('end', () => resolve());
     archive.on('error', reject);
   });
-  const common = { mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' };
   for (const e of entries) {
+    const common = { mtime: new Date(0), uid: e.uid ?? 0, gid: e.gid ?? 0, uname: '', gname: '' };
     if (e.type === 'file') archive.entry({ ...common, name: e.path, mode: e.mode, type: 'file', size: e.data.length }, e.data);
     else if (e.type === 'directory') archive.entry({ ...common, name: `${e.path}/`, mode: e.mode, type: 'directory' });
     else archive.entry({ ...common, name: e.path, mode: 0o777, type: 'symlink', linkname: e.target });

@@ -16,11 +16,12 @@ const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SI
  */
 export async function launchInContainer(config: RuntimeConfig, programFd: number, mounts = readMounts()): Promise<number> {
   const shield = config.fspf?.path ? shieldTarget(config) : undefined;
-  const dirs = [...new Set([...config.injectionFiles.map((f) => posix.dirname(f.path)), ...(shield ? [shield.into] : [])])];
-  for (const dir of dirs) requireMemory(dir, mounts);
+  for (const file of config.injectionFiles) requireMemory(file.path, mounts);
   if (shield) {
     const { decryptTree } = await import('../fsshield/index.js');
-    await decryptTree(shield.from, shield.into, { key: config.fspf!.key!, tag: config.fspf!.tag! }).catch((err: Error) => {
+    const check = (paths: string[]) => paths.forEach((p) => requireMemory(posix.join(shield.into, p), mounts));
+    await decryptTree(shield.from, shield.into, { key: config.fspf!.key!, tag: config.fspf!.tag! }, { beforeWrite: check }).catch((err: Error) => {
+      if (err instanceof RuntimeError) throw err;
       throw new RuntimeError('RUNTIME_CONFIG', `file-system shield: ${err.message}`, { hint: 'the image was changed, or the session names another build', cause: err });
     });
   }
@@ -36,10 +37,10 @@ function shieldTarget(config: RuntimeConfig): { from: string; into: string } {
   const fspf = config.fspf!;
   if (!fspf.key || !fspf.tag) throw new RuntimeError('RUNTIME_CONFIG', `the policy names fspf_path ${fspf.path} without fspf_key and fspf_tag`, { hint: "add the values 'veil fspf encrypt' printed" });
   const from = posix.dirname(fspf.path!);
-  if (!from.startsWith(`${CONTAINER_SHIELD_ROOT}/`)) {
-    throw new RuntimeError('RUNTIME_CONFIG', `in a container the shielded tree must be under ${CONTAINER_SHIELD_ROOT} (fspf_path is ${fspf.path})`, { hint: 'use the session veil apply generates for the image' });
+  if (from !== CONTAINER_SHIELD_ROOT && !from.startsWith(`${CONTAINER_SHIELD_ROOT}/`)) {
+    throw new RuntimeError('RUNTIME_CONFIG', `in a container the shielded tree must be under ${CONTAINER_SHIELD_ROOT} (fspf_path is ${fspf.path})`, { hint: 'use the session veil apply or veil sconify generated for the image' });
   }
-  return { from, into: from.slice(CONTAINER_SHIELD_ROOT.length) };
+  return { from, into: from.slice(CONTAINER_SHIELD_ROOT.length) || '/' };
 }
 
 /** Mount points and their file-system types, from /proc/self/mountinfo. */
@@ -54,11 +55,15 @@ export function readMounts(text = readFileSync('/proc/self/mountinfo', 'utf8')):
   return mounts;
 }
 
-function requireMemory(dir: string, mounts: Map<string, string>): void {
-  const type = mounts.get(posix.normalize(dir));
+/** A file may be written only where the file system that holds it (its longest mount prefix) is memory. */
+function requireMemory(file: string, mounts: Map<string, string>): void {
+  const path = posix.normalize(file);
+  const mountPoint = [...mounts.keys()].filter((m) => m === '/' || path === m || path.startsWith(`${m}/`)).sort((a, b) => b.length - a.length)[0];
+  const type = mountPoint ? mounts.get(mountPoint) : undefined;
   if (type === 'tmpfs' || type === 'ramfs') return;
-  throw new RuntimeError('RUNTIME_NAMESPACE', `${dir} is not a memory file system (${type ? `it is ${type}` : 'nothing is mounted there'}): secrets or decrypted code would reach a disk`, {
-    hint: `mount a memory-backed volume at ${dir} (Kubernetes: emptyDir with medium: Memory; the chart veil apply writes does)`,
+  const dir = posix.dirname(path);
+  throw new RuntimeError('RUNTIME_NAMESPACE', `${dir} is not on a memory file system (${type ? `${mountPoint} is ${type}` : 'nothing is mounted there'}): ${path} would reach a disk`, {
+    hint: `mount a memory-backed volume at ${dir} (Kubernetes: emptyDir with medium: Memory; the charts Veil writes do)`,
   });
 }
 

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import { assembleImage, buildLayer, parseReference, pushImage, type LayerEntry } from '../images/index.js';
+import { run, startCas, tempDir, veil, type CasProcess } from './harness.js';
+import { startRegistry, type RegistryProcess } from './registry.js';
+
+const SECRET = 'TOP SECRET patient data, never in a layer';
+
+/** A native image: dash with the libraries it links, a secret in /app, and an exec-form command. */
+async function nativeLayer(): Promise<LayerEntry[]> {
+  const libs = execFileSync('ldd', ['/bin/dash'], { encoding: 'utf8' }).split('\n').flatMap((l) => {
+    const m = /(\/\S+)\s+\(/.exec(l);
+    return m ? [m[1]!] : [];
+  });
+  return [
+    { type: 'file', path: '/bin/dash', mode: 0o755, data: readFileSync('/bin/dash') },
+    ...libs.map((lib): LayerEntry => ({ type: 'file', path: lib, mode: 0o755, data: readFileSync(lib) })),
+    { type: 'file', path: '/app/secret.txt', mode: 0o640, data: Buffer.from(`${SECRET}\n`) },
+    { type: 'directory', path: '/proc', mode: 0o555 },
+  ];
+}
+
+describe('veil sconify', () => {
+  const dir = tempDir('veil-sconify-');
+  const env = { VEIL_HOME: join(dir.path, 'home') };
+  let registry: RegistryProcess;
+  let cas: CasProcess;
+  let sessionName: string;
+  let to: string;
+
+  before(async () => {
+    registry = await startRegistry(dir.path);
+    cas = await startCas(join(dir.path, 'cas'), dir.path);
+    assert.equal((await veil(['cas', 'attest', cas.url, '-c', cas.fingerprint], env)).code, 0);
+    const image = assembleImage(undefined, [await buildLayer(await nativeLayer())], (c) => ({
+      ...c, Env: ['PATH=/bin', 'GREETING=hello'], WorkingDir: '/app', Cmd: ['/bin/dash', '-c', 'read line < /app/secret.txt; echo "$GREETING: $line"'],
+    }), ['native test image']);
+    await pushImage(parseReference(`${registry.address}/native/app:1`), image);
+    to = `${registry.address}/confidential/app:1`;
+  });
+  after(async () => {
+    await registry?.stop();
+    await cas?.stop();
+    dir.cleanup();
+  });
+
+  it('prints NAMESPACE/SESSION after uploading a session that carries the image command, environment and pwd', async () => {
+    const r = await veil(['sconify', '--from', `${registry.address}/native/app:1`, '--to', to, '--binary', '/bin/dash', '--dir', '/app',
+      '--cas', cas.url, '--namespace', 'clinic', '--create-namespace', '--push-image', '-t', join(dir.path, 'target')], env);
+    assert.equal(r.code, 0, r.stderr);
+    sessionName = r.stdout.trim();
+    assert.match(sessionName, /^clinic\/[A-Za-z0-9_.~-]+$/);
+    const read = await veil(['session', 'read', sessionName, '--cas', cas.url], env);
+    assert.equal(read.code, 0, read.stderr);
+    assert.match(read.stdout, /GREETING: hello/);
+    assert.match(read.stdout, /pwd: \/app/);
+    assert.match(read.stdout, /fspf_path: \/opt\/veil\/shield\/fs\.fspf/);
+  });
+
+  it('keeps the rest of the image but no plaintext of the encrypted directory in any layer', async () => {
+    const layout = join(dir.path, 'pulled');
+    assert.equal((await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${to}`, `oci:${layout}:1`])).code, 0);
+    for (const blob of readdirSync(join(layout, 'blobs', 'sha256'))) {
+      const bytes = readFileSync(join(layout, 'blobs', 'sha256', blob));
+      const plain = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
+      assert.ok(!plain.includes(SECRET), `blob ${blob} holds the secret`);
+    }
+    const r = await run('umoci', ['unpack', '--rootless', '--image', `${layout}:1`, join(dir.path, 'unpacked')]);
+    assert.equal(r.code, 0, r.stderr);
+    const rootfs = join(dir.path, 'unpacked', 'rootfs');
+    assert.ok(existsSync(join(rootfs, 'bin', 'dash')) && existsSync(join(rootfs, 'app')) && !existsSync(join(rootfs, 'app', 'secret.txt')));
+    assert.ok(existsSync(join(rootfs, 'opt', 'veil', 'shield', 'fs.fspf')));
+  });
+
+  it('runs: the image attests to the CAS, its session decrypts the tree into memory, and the program reads it', { skip: process.getuid?.() !== 0 && 'needs root to chroot and mount' }, async () => {
+    const rootfs = join(dir.path, 'unpacked', 'rootfs');
+    const config = JSON.parse((await run('skopeo', ['inspect', '--config', '--tls-verify=false', `docker://${to}`])).stdout) as { config: { Entrypoint: string[]; Cmd: string[] } };
+    const container = [...config.config.Entrypoint, ...config.config.Cmd].map((a) => `'${a}'`).join(' ');
+    // A container as a runtime makes one: a private mount namespace, /proc, and a memory volume at /app.
+    const script = `mount -t tmpfs tmpfs ${rootfs}/app && mount -t proc proc ${rootfs}/proc && exec chroot ${rootfs} ${container}`;
+    const r = await run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', SCONE_CONFIG_ID: `${sessionName}/service`, SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `hello: ${SECRET}\n`);
+  });
+});

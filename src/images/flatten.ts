@@ -1,0 +1,61 @@
+import { posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
+import { extract } from 'tar-stream';
+import type { LayerEntry } from './layer.js';
+
+/**
+ * The merged file tree of an image's layers, with contents: whiteouts applied, hard links resolved to
+ * copies. Sconifying squashes an image into one layer from this, because hiding a directory with a
+ * whiteout would leave its plaintext in the lower layers that are pushed along.
+ */
+export async function mergedTree(layers: Array<{ data: Buffer }>): Promise<Map<string, LayerEntry>> {
+  const tree = new Map<string, LayerEntry>();
+  for (const { data } of layers) {
+    for (const { header, body } of await entries(data)) {
+      const path = `/${header.name.replace(/^\.?\/+/, '').replace(/\/+$/, '')}`;
+      const base = posix.basename(path);
+      const dir = posix.dirname(path);
+      if (base === '.wh..wh..opq') removeUnder(tree, dir, false);
+      else if (base.startsWith('.wh.')) removeUnder(tree, posix.join(dir, base.slice(4)), true);
+      else {
+        const owner = { uid: header.uid ?? 0, gid: header.gid ?? 0 };
+        const mode = (header.mode ?? 0o644) & 0o7777;
+        if (header.type === 'directory') tree.set(path, { type: 'directory', path, mode, ...owner });
+        else if (header.type === 'symlink') tree.set(path, { type: 'symlink', path, target: header.linkname ?? '', ...owner });
+        else if (header.type === 'link') {
+          const target = tree.get(`/${(header.linkname ?? '').replace(/^\.?\/+/, '')}`);
+          if (target?.type === 'file') tree.set(path, { ...target, path });
+        } else if (header.type === 'file' || header.type === 'contiguous-file') tree.set(path, { type: 'file', path, mode, data: body, ...owner });
+      }
+    }
+  }
+  return tree;
+}
+
+function removeUnder(tree: Map<string, LayerEntry>, path: string, itself: boolean): void {
+  for (const key of [...tree.keys()]) if ((itself && key === path) || key.startsWith(`${path}/`)) tree.delete(key);
+}
+
+async function entries(layer: Buffer): Promise<Array<{ header: { name: string; type?: string | null; linkname?: string | null; mode?: number; uid?: number; gid?: number }; body: Buffer }>> {
+  const tar = layer[0] === 0x1f && layer[1] === 0x8b ? gunzipSync(layer) : layer;
+  const out: Array<{ header: { name: string; type?: string | null; linkname?: string | null; mode?: number; uid?: number; gid?: number }; body: Buffer }> = [];
+  const ex = extract();
+  const done = new Promise<void>((resolve, reject) => {
+    ex.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: unknown) => {
+        chunks.push(c as Buffer);
+      });
+      stream.on('end', () => {
+        out.push({ header, body: Buffer.concat(chunks) });
+        next();
+      });
+    });
+    ex.on('finish', () => resolve());
+    ex.on('error', reject);
+  });
+  Readable.from([tar]).pipe(ex);
+  await done;
+  return out;
+}

@@ -1,0 +1,134 @@
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { splitCommand } from '../manifests/command.js';
+import { tmpdir } from 'node:os';
+import { dirname, join, posix } from 'node:path';
+import { codeTreeDigest, simulationMeasurement } from '../attestation/index.js';
+import { encryptTree } from '../fsshield/index.js';
+import { CONTAINER_SHIELD_ROOT, RUNTIME_ROOT } from '../runtime/index.js';
+import { ImageError } from './errors.js';
+import { mergedTree } from './flatten.js';
+import { assembleImage, pullImage, pushImage, readImage, writeImage, type Image } from './image.js';
+import { buildLayer, type LayerEntry } from './layer.js';
+import { ImageLayout } from './layout.js';
+import { formatReference, parseReference } from './reference.js';
+import { runtimeEntrypoint, runtimeLayer } from './runtime-layer.js';
+
+export interface SconifyInput {
+  /** A registry reference, or `oci:<layout dir>:<tag>`. */
+  from: string;
+  to: string;
+  /** The program in the image that runs (and is measured). */
+  binary: string;
+  /** Directories to encrypt and authenticate. */
+  dirs: string[];
+  /** Directories kept as they are (they are anyway; listed ones must not overlap `dirs`). */
+  plain: string[];
+  name: string;
+}
+
+export interface SconifiedImage {
+  reference: string;
+  digest: string;
+  layout: string;
+  measurement: string;
+  /** What the session needs, from the native image: its command, environment and working directory. */
+  command: string[];
+  environment: Record<string, string>;
+  pwd: string;
+  fspf: { path: string; key: string; tag: string };
+  pushed: boolean;
+}
+
+/**
+ * `veil sconify`: the native image squashed into one layer without the plaintext of `dirs`, the Veil
+ * runtime as entrypoint, and `dirs` encrypted under CONTAINER_SHIELD_ROOT (decrypted back into place, in
+ * memory volumes, after attestation). The rest of the image is kept, with its owners and modes.
+ */
+export async function sconifyImage(input: SconifyInput, opts: { target: string; cacheDir: string; push: boolean; env?: NodeJS.ProcessEnv; progress?: (line: string) => void }): Promise<SconifiedImage> {
+  const dirs = checkDirs(input);
+  const native = await loadImage(input.from, opts.env);
+  opts.progress?.(`squashing ${input.from}`);
+  const tree = await mergedTree(native.layers);
+  for (const dir of dirs) if (tree.get(dir)?.type !== 'directory') throw new ImageError('IMAGE_PROGRAM', `${input.from} has no directory ${dir} (--dir)`, { hint: 'name directories that exist in the image' });
+  const binary = resolveFile(tree, input.binary);
+  if (binary.type !== 'file') throw new ImageError('IMAGE_PROGRAM', `${input.from} has no program ${input.binary} (--binary)`, { hint: 'give the path of the program the image runs, e.g. /usr/bin/python3' });
+  const secret = (path: string) => dirs.some((d) => path.startsWith(`${d}/`));
+  const shield = encryptDirs([...tree.values()].filter((e) => e.type === 'file' && secret(e.path)), join(opts.target, 'sconify', input.name, 'shield'));
+  const layers = [
+    await buildLayer([...tree.values()].filter((e) => !(e.type === 'file' && secret(e.path)))),
+    await runtimeLayer(opts.cacheDir),
+    await buildLayer(shield.entries),
+  ];
+  const measurement = simulationMeasurement(codeTreeDigest(RUNTIME_ROOT), binary.data);
+  const nativeConfig = native.config.config;
+  const image = assembleImage(undefined, layers, () => ({
+    ...nativeConfig, Entrypoint: runtimeEntrypoint(), Cmd: [binary.path],
+    Labels: { ...(nativeConfig.Labels ?? {}), 'dev.veil.measurement': measurement, 'dev.veil.program': binary.path, 'dev.veil.sconified-from': input.from },
+  }), [`veil sconify ${input.from} (squashed, ${dirs.join(', ')} shielded)`]);
+  const ref = parseReference(input.to);
+  const layout = join(opts.target, 'oci', input.name);
+  writeImage(new ImageLayout(layout), ref.tag ?? 'latest', image);
+  if (opts.push) await pushImage(ref, image, { ...(opts.env ? { env: opts.env } : {}), ...(opts.progress ? { progress: opts.progress } : {}) });
+  return {
+    reference: formatReference(ref), digest: image.manifest.descriptor.digest, layout, measurement, pushed: opts.push,
+    command: nativeCommand(nativeConfig.Entrypoint, nativeConfig.Cmd, binary.path),
+    environment: Object.fromEntries((nativeConfig.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
+    pwd: nativeConfig.WorkingDir || '/',
+    fspf: { path: `${CONTAINER_SHIELD_ROOT}/fs.fspf`, key: shield.key, tag: shield.tag },
+  };
+}
+
+function checkDirs(input: SconifyInput): string[] {
+  const dirs = input.dirs.map((d) => posix.normalize(d).replace(/\/+$/, ''));
+  if (dirs.length === 0) throw new ImageError('IMAGE_PROGRAM', 'no --dir given: nothing would be encrypted', { hint: 'name the directories that hold the code or data to protect, e.g. --dir /app' });
+  for (const d of [...dirs, ...input.plain]) if (!d.startsWith('/') || d === '/') throw new ImageError('IMAGE_PROGRAM', `'${d}' must be an absolute directory other than /`, { hint: 'e.g. --dir /app' });
+  const overlap = input.plain.find((p) => dirs.some((d) => p === d || p.startsWith(`${d}/`) || d.startsWith(`${p}/`)));
+  if (overlap) throw new ImageError('IMAGE_PROGRAM', `--plain ${overlap} overlaps a --dir`, { hint: 'a directory is either encrypted or kept plain' });
+  return dirs;
+}
+
+async function loadImage(from: string, env?: NodeJS.ProcessEnv): Promise<Image> {
+  const layout = /^oci:(.+?)(?::([^:/]+))?$/.exec(from);
+  if (layout) return readImage(new ImageLayout(layout[1]!), layout[2] ?? 'latest');
+  return pullImage(parseReference(from), env);
+}
+
+function resolveFile(tree: Map<string, LayerEntry>, path: string, hops = 0): LayerEntry & { path: string } | { type: 'missing' } {
+  const entry = tree.get(posix.normalize(path));
+  if (!entry || hops > 32) return { type: 'missing' };
+  if (entry.type !== 'symlink') return entry;
+  return resolveFile(tree, entry.target.startsWith('/') ? entry.target : posix.join(posix.dirname(path), entry.target), hops + 1);
+}
+
+/** The files of `dirs` encrypted as one shielded tree whose paths are relative to / (it decrypts into /). */
+function encryptDirs(files: LayerEntry[], out: string): { key: string; tag: string; entries: LayerEntry[] } {
+  const plain = mkdtempSync(join(tmpdir(), 'veil-sconify-'));
+  try {
+    for (const f of files) {
+      if (f.type !== 'file') continue;
+      const path = join(plain, f.path);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, f.data, { mode: f.mode });
+    }
+    rmSync(out, { recursive: true, force: true });
+    const { key, tag } = encryptTree(plain, out);
+    const entries = readdirSync(out).sort().map((name): LayerEntry => ({ type: 'file', path: `${CONTAINER_SHIELD_ROOT}/${name}`, mode: 0o644, data: readFileSync(join(out, name)) }));
+    return { key, tag, entries };
+  } finally {
+    rmSync(plain, { recursive: true, force: true });
+  }
+}
+
+/** The native image's command: Entrypoint then Cmd; a shell form (`/bin/sh -c "…"`) is split into its words. */
+function nativeCommand(entrypoint: string[] | null | undefined, cmd: string[] | null | undefined, binary: string): string[] {
+  const all = [...(entrypoint ?? []), ...(cmd ?? [])];
+  if (all.length >= 3 && /(^|\/)(ba)?sh$/.test(all[0]!) && all[1] === '-c' && !/(^|\/)(ba)?sh$/.test(binary)) {
+    try {
+      return splitCommand(all[2]!);
+    } catch (err) {
+      throw new ImageError('IMAGE_PROGRAM', `the image's command '${all[2]}' needs a shell: ${(err as Error).message}`, { hint: 'give --binary the shell, or change the image to an exec-form command' });
+    }
+  }
+  return all.length > 0 ? all : [binary];
+}
+
