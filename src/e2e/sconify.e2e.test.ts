@@ -61,6 +61,12 @@ describe('veil sconify', () => {
     assert.match(read.stdout, /fspf_path: \/opt\/veil\/shield\/fs\.fspf/);
   });
 
+  it('gives the same image digest when sconified again', async () => {
+    const args = ['sconify', '--from', `${registry.address}/native/app:1`, '--to', to, '--binary', '/bin/dash', '--dir', '/app', '--dry-run', '-t', join(dir.path, 'target')];
+    const digest = async () => /@(sha256:[0-9a-f]{64})/.exec((await veil(args, env)).stderr)![1];
+    assert.equal(await digest(), await digest());
+  });
+
   it('keeps the rest of the image but no plaintext of the encrypted directory in any layer', async () => {
     const layout = join(dir.path, 'pulled');
     assert.equal((await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${to}`, `oci:${layout}:1`])).code, 0);

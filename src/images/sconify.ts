@@ -3,7 +3,8 @@ import { splitCommand } from '../manifests/command.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { codeTreeDigest, simulationMeasurement } from '../attestation/index.js';
-import { encryptTree } from '../fsshield/index.js';
+import { encryptTree, plainTreeMac } from '../fsshield/index.js';
+import { saveShieldKey } from '../manifests/bundle.js';
 import { CONTAINER_SHIELD_ROOT, RUNTIME_ROOT } from '../runtime/index.js';
 import { ImageError } from './errors.js';
 import { mergedTree } from './flatten.js';
@@ -44,7 +45,7 @@ export interface SconifiedImage {
  * runtime as entrypoint, and `dirs` encrypted under CONTAINER_SHIELD_ROOT (decrypted back into place, in
  * memory volumes, after attestation). The rest of the image is kept, with its owners and modes.
  */
-export async function sconifyImage(input: SconifyInput, opts: { target: string; cacheDir: string; push: boolean; env?: NodeJS.ProcessEnv; progress?: (line: string) => void }): Promise<SconifiedImage> {
+export async function sconifyImage(input: SconifyInput, opts: { target: string; cacheDir: string; keysDir: string; push: boolean; env?: NodeJS.ProcessEnv; progress?: (line: string) => void }): Promise<SconifiedImage> {
   const dirs = checkDirs(input);
   const native = await loadImage(input.from, opts.env);
   opts.progress?.(`squashing ${input.from}`);
@@ -53,7 +54,7 @@ export async function sconifyImage(input: SconifyInput, opts: { target: string; 
   const binary = resolveFile(tree, input.binary);
   if (binary.type !== 'file') throw new ImageError('IMAGE_PROGRAM', `${input.from} has no program ${input.binary} (--binary)`, { hint: 'give the path of the program the image runs, e.g. /usr/bin/python3' });
   const secret = (path: string) => dirs.some((d) => path.startsWith(`${d}/`));
-  const shield = encryptDirs([...tree.values()].filter((e) => e.type === 'file' && secret(e.path)), join(opts.target, 'sconify', input.name, 'shield'));
+  const shield = encryptDirs([...tree.values()].filter((e) => e.type === 'file' && secret(e.path)), join(opts.target, 'sconify', input.name), opts.keysDir);
   const layers = [
     await buildLayer([...tree.values()].filter((e) => !(e.type === 'file' && secret(e.path)))),
     await runtimeLayer(opts.cacheDir),
@@ -100,9 +101,14 @@ function resolveFile(tree: Map<string, LayerEntry>, path: string, hops = 0): Lay
   return resolveFile(tree, entry.target.startsWith('/') ? entry.target : posix.join(posix.dirname(path), entry.target), hops + 1);
 }
 
-/** The files of `dirs` encrypted as one shielded tree whose paths are relative to / (it decrypts into /). */
-function encryptDirs(files: LayerEntry[], out: string): { key: string; tag: string; entries: LayerEntry[] } {
+/**
+ * The files of `dirs` encrypted as one shielded tree whose paths are relative to / (it decrypts into /). The
+ * tree of the last run is kept when the files are the same (MAC under its key, kept 0600 in `keysDir`), so
+ * sconifying the same image twice gives the same digests.
+ */
+function encryptDirs(files: LayerEntry[], workDir: string, keysDir: string): { key: string; tag: string; entries: LayerEntry[] } {
   const plain = mkdtempSync(join(tmpdir(), 'veil-sconify-'));
+  const out = join(workDir, 'shield');
   try {
     for (const f of files) {
       if (f.type !== 'file') continue;
@@ -110,12 +116,29 @@ function encryptDirs(files: LayerEntry[], out: string): { key: string; tag: stri
       mkdirSync(dirname(path), { recursive: true });
       writeFileSync(path, f.data, { mode: f.mode });
     }
-    rmSync(out, { recursive: true, force: true });
-    const { key, tag } = encryptTree(plain, out);
+    const previous = readPrevious(workDir, keysDir);
+    let key: string;
+    let tag: string;
+    if (previous && plainTreeMac(plain, previous.key) === previous.mac) ({ key, tag } = previous);
+    else {
+      rmSync(out, { recursive: true, force: true });
+      ({ key, tag } = encryptTree(plain, out));
+      saveShieldKey(keysDir, tag, key);
+      writeFileSync(join(workDir, 'shield.json'), `${JSON.stringify({ tag, mac: plainTreeMac(plain, key) })}\n`);
+    }
     const entries = readdirSync(out).sort().map((name): LayerEntry => ({ type: 'file', path: `${CONTAINER_SHIELD_ROOT}/${name}`, mode: 0o644, data: readFileSync(join(out, name)) }));
     return { key, tag, entries };
   } finally {
     rmSync(plain, { recursive: true, force: true });
+  }
+}
+
+function readPrevious(workDir: string, keysDir: string): { key: string; tag: string; mac: string } | undefined {
+  try {
+    const { tag, mac } = JSON.parse(readFileSync(join(workDir, 'shield.json'), 'utf8')) as { tag: string; mac: string };
+    return { tag, mac, key: readFileSync(join(keysDir, `${tag}.key`), 'utf8').trim() };
+  } catch {
+    return undefined;
   }
 }
 

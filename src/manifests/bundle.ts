@@ -1,8 +1,7 @@
-import { createHash, createHmac } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { encryptTree } from '../fsshield/index.js';
+import { encryptTree, plainTreeMac } from '../fsshield/index.js';
 import { RuntimeError, openProgram } from '../runtime/index.js';
 import { splitCommand } from './command.js';
 import { ManifestError } from './errors.js';
@@ -120,30 +119,16 @@ function shieldFiles(parsed: ParsedService, out: string, keysDir: string, previo
     for (const path of parsed.manifest.build.copy ?? []) cpSync(join(parsed.dir, path), join(plain, path), { recursive: true });
     const old = previous?.bundle.shield;
     const oldKey = old?.mac ? readShieldKey(keysDir, old.tag) : undefined;
-    if (old && oldKey && treeMac(plain, oldKey) === old.mac) {
+    if (old && oldKey && plainTreeMac(plain, oldKey) === old.mac) {
       cpSync(join(previous.dir, old.dir), out, { recursive: true });
       return old;
     }
     const { key, tag } = encryptTree(plain, out);
     saveShieldKey(keysDir, tag, key);
-    return { dir: 'app', tag, mac: treeMac(plain, key) };
+    return { dir: 'app', tag, mac: plainTreeMac(plain, key) };
   } finally {
     rmSync(plain, { recursive: true, force: true });
   }
-}
-
-/** HMAC (under the shield key, so it says nothing to whoever lacks the key) of the plaintext tree. */
-function treeMac(root: string, key: string): string {
-  const mac = createHmac('sha256', Buffer.from(key, 'hex')).update('veil-shield-source-v1\0');
-  const walk = (rel: string): void => {
-    for (const e of readdirSync(join(root, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const path = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(path);
-      else mac.update(`${path}\0${statSync(join(root, path)).mode & 0o777}\0`).update(createHash('sha256').update(readFileSync(join(root, path))).digest());
-    }
-  };
-  walk('');
-  return mac.digest('hex');
 }
 
 function readBundle(dir: string): { bundle: Bundle; dir: string } | undefined {

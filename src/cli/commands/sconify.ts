@@ -37,7 +37,7 @@ export async function sconifyCommand(args: string[], io: Io): Promise<number> {
   const { sconifyImage } = await import('../../images/index.js');
   const built = await sconifyImage(
     { from: values.from!, to: values.to!, binary: values.binary!, dirs: values.dir ?? [], plain: values.plain ?? [], name },
-    { target, cacheDir: join(veilHome(io.env), 'cache'), push: values['push-image'] === true, env: io.env, ...(process.stderr.isTTY ? { progress: (l: string) => io.err(`  … ${l}\n`) } : {}) },
+    { target, cacheDir: join(veilHome(io.env), 'cache'), keysDir: join(veilHome(io.env), 'shield-keys'), push: values['push-image'] === true, env: io.env, ...(process.stderr.isTTY ? { progress: (l: string) => io.err(`  … ${l}\n`) } : {}) },
   );
   io.err(`image ${built.reference}@${built.digest} (${built.pushed ? 'pushed' : 'not pushed: --push-image pushes it'}; OCI layout ${built.layout})\n`);
   const session = {
