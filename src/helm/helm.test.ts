@@ -3,10 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { Deployment } from 'kubernetes-models/apps/v1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { Service } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
-import { chartValues, renderManifests, writeChart, writeManifests } from './index.js';
+import { casChartValues, chartValues, renderCasManifests, renderManifests, writeCasChart, writeChart, writeManifests } from './index.js';
 
 const values = chartValues({
   casAddress: 'cas.veil-system:8081', casFingerprint: 'ab'.repeat(32), imagePullSecrets: ['regcred'],
@@ -20,6 +20,7 @@ const values = chartValues({
 /** The Kubernetes API's own schemas (kubernetes-models), not hand-written checks. */
 function validate(doc: Record<string, unknown>): void {
   if (doc['kind'] === 'Deployment') new Deployment(doc as never).validate();
+  else if (doc['kind'] === 'StatefulSet') new StatefulSet(doc as never).validate();
   else if (doc['kind'] === 'Service') new Service(doc as never).validate();
   else assert.fail(`unexpected kind ${String(doc['kind'])}`);
 }
@@ -58,5 +59,21 @@ describe('Helm chart of a mesh', () => {
     const files = writeManifests(join(dir, 'manifests'), values, 'demo');
     assert.equal(files.length, 3);
     for (const file of files) for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) validate(doc.toJS() as Record<string, unknown>);
+  });
+
+  it('has a chart for the CAS: a StatefulSet with a volume for its store, ready on /v1/version, and a Service', () => {
+    const values = casChartValues('registry.example/veil/cas:0.1');
+    for (const secret of ['', 'cas-master-key']) {
+      const docs = renderCasManifests({ ...values, masterKey: { existingSecret: secret } }, 'veil', 'veil-system');
+      docs.forEach(validate);
+      const pod = (docs[0] as { spec: { template: { spec: { containers: Array<Record<string, any>> } }; volumeClaimTemplates: unknown[] } }).spec;
+      assert.deepEqual(pod.template.spec.containers[0]!['readinessProbe'].httpGet, { path: '/v1/version', port: 'api', scheme: 'HTTPS' });
+      assert.ok(pod.template.spec.containers[0]!['args'].includes('veil-cas.veil-system.svc'));
+      assert.equal(pod.template.spec.containers[0]!['args'].includes('--master-key-file'), secret !== '');
+      assert.equal(pod.volumeClaimTemplates.length, 1);
+    }
+    writeCasChart(join(dir, 'cas'), values);
+    assert.equal(parse(readFileSync(join(dir, 'cas', 'Chart.yaml'), 'utf8')).apiVersion, 'v2');
+    assert.ok(existsSync(join(dir, 'cas', 'templates', 'statefulset.yaml')));
   });
 });

@@ -8,3 +8,4 @@ export { RegistryClient } from './registry.js';
 export { runtimeEntrypoint, RUNTIME_DIR } from './runtime-layer.js';
 export { programInImage } from './image-files.js';
 export { sconifyImage, type SconifiedImage, type SconifyInput } from './sconify.js';
+export { buildCasImage } from './cas-image.js';

@@ -47,6 +47,7 @@ export interface ImageConfig {
     Labels?: Record<string, string>;
     User?: string;
     ExposedPorts?: Record<string, object>;
+    Volumes?: Record<string, object>;
   };
   rootfs: { type: 'layers'; diff_ids: Digest[] };
   history?: Array<{ created?: string; created_by?: string; comment?: string; empty_layer?: boolean }>;

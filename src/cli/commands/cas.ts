@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { startCas } from '../../cas/server.js';
 import { attestCas } from '../../runtime/cas-identity.js';
 import { usage } from '../errors.js';
@@ -11,7 +12,9 @@ export async function casCommand(args: string[], io: Io): Promise<number> {
   if (sub === 'serve') return serve(rest, io);
   if (sub === 'attest') return attest(rest, io);
   if (sub === 'show-certificate') return showCertificate(rest, io);
-  throw usage(`unknown command 'veil cas ${sub ?? ''}'`, "use 'veil cas serve', 'veil cas attest URL -c FINGERPRINT' or 'veil cas show-certificate'");
+  if (sub === 'image') return casImage(rest, io);
+  if (sub === 'chart') return casChart(rest, io);
+  throw usage(`unknown command 'veil cas ${sub ?? ''}'`, "use 'veil cas serve', 'veil cas attest URL -c FINGERPRINT', 'veil cas show-certificate', 'veil cas image' or 'veil cas chart'");
 }
 
 async function serve(args: string[], io: Io): Promise<number> {
@@ -81,5 +84,34 @@ async function attest(args: string[], io: Io): Promise<number> {
 export async function showCertificate(args: string[], io: Io): Promise<number> {
   const pin = pinnedCas(veilHome(io.env), args[0]);
   io.out(pin.caPem.endsWith('\n') ? pin.caPem : `${pin.caPem}\n`);
+  return 0;
+}
+
+/** `veil cas image --to REF [--push] [-t DIR]`: the CAS as a container image (OCI layout, pushed on request). */
+async function casImage(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args, options: { to: { type: 'string' }, push: { type: 'boolean' }, t: { type: 'string' } }, strict: true });
+  if (!values.to) throw usage('--to is required', 'veil cas image --to registry.example/veil/cas:0.1 [--push]');
+  const { buildCasImage } = await import('../../images/index.js');
+  const built = await buildCasImage({ to: values.to, target: resolve(values.t ?? 'target'), cacheDir: join(veilHome(io.env), 'cache'), push: values.push === true, env: io.env });
+  io.out(`image ${built.reference}@${built.digest} (${values.push ? 'pushed' : 'not pushed'}; OCI layout ${built.layout})\n`);
+  return 0;
+}
+
+/** `veil cas chart --image REF [-o DIR] [--yaml DIR --release R --namespace N]`: the CAS's Helm chart. */
+async function casChart(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args, options: { image: { type: 'string' }, o: { type: 'string' }, yaml: { type: 'string' }, release: { type: 'string' }, namespace: { type: 'string' } }, strict: true });
+  if (!values.image) throw usage('--image is required', "the CAS image, e.g. from 'veil cas image --to ... --push'");
+  const { casChartValues, renderCasManifests, writeCasChart } = await import('../../helm/index.js');
+  const chartValues = casChartValues(values.image);
+  const dir = resolve(values.o ?? join('target', 'helm-cas'));
+  writeCasChart(dir, chartValues);
+  io.out(`CAS chart written to ${dir} (helm install <release> ${dir})\n`);
+  if (values.yaml) {
+    const { stringify } = await import('yaml');
+    mkdirSync(values.yaml, { recursive: true });
+    const docs = renderCasManifests(chartValues, values.release ?? 'veil', values.namespace ?? 'default');
+    writeFileSync(join(values.yaml, 'cas.yaml'), docs.map((d) => `---\n${stringify(d)}`).join(''));
+    io.out(`manifests written to ${join(values.yaml, 'cas.yaml')}\n`);
+  }
   return 0;
 }
