@@ -118,7 +118,7 @@ export class RegistryClient {
       return { status: res.statusCode, headers: res.headers, body: data };
     } catch (err) {
       throw new ImageError('IMAGE_REGISTRY', `cannot reach the registry ${this.registry} (${(err as { code?: string }).code ?? (err as Error).message})`, {
-        hint: 'check the registry address and that it runs', cause: err,
+        hint: 'check the registry address and that it runs; without network access, build the local bundle only (veil apply --no-image) or use a base image from a reachable registry', cause: err,
       });
     }
   }

@@ -56,6 +56,10 @@ async function applyService(text: string, file: string, target: string, opts: { 
   const shield = bundle.shield ? `, ${parsed.manifest.build.copy?.length ?? 0} path(s) encrypted (fspf tag ${bundle.shield.tag})` : '';
   io.out(`service ${bundle.name}: bundle ${dir} for image ${bundle.image}${shield}\n  program ${bundle.program}, measurement ${bundle.measurement}\n`);
   if (!opts.image) return 0;
+  const { build } = parsed.manifest;
+  if ((build.run ?? []).length > 0 || build.requirements || parsed.manifest.requirements) {
+    io.err('[VEIL|WARNING] build.run and requirements are not executed: Veil builds images without a container engine, so the base image (build.from) must already contain what they install\n');
+  }
   const { buildServiceImage } = await import('../../images/index.js');
   const built = await buildServiceImage(
     { name: bundle.name, kind: bundle.kind, from: parsed.manifest.build.from, to: bundle.image, pwd: bundle.pwd, command: bundle.command, shieldDir: bundle.shield ? join(dir, bundle.shield.dir) : undefined },
