@@ -100,6 +100,7 @@ async function applyMeshCommand(mesh: ParsedMesh, opts: { target: string; mode: 
     const values = chartValues({ casAddress: casAddress(opts.cas ?? cas.cas_url), casFingerprint: store?.fingerprint ?? cas.cas_key, imagePullSecrets: pullSecrets(mesh), services: chartServices(mesh, plan) });
     writeChart(join(opts.target, 'helm'), mesh.namespace, values);
     io.out(`Helm chart written to ${join(opts.target, 'helm')} (helm install ${opts.release} ${join(opts.target, 'helm')})\n`);
+    if (layout === 'local') io.out('  note: not every service has an image yet (veil apply -f service.yaml builds them): the chart names unbuilt images, and the sessions are for this machine\n');
     if (opts.yaml) io.out(`manifests written: ${writeManifests(join(opts.target, 'manifests'), values, opts.release).join(', ')}\n`);
     return 0;
   } finally {
