@@ -13,7 +13,8 @@ export async function mergedTree(layers: Array<{ data: Buffer }>): Promise<Map<s
   const tree = new Map<string, LayerEntry>();
   for (const { data } of layers) {
     for (const { header, body } of await entries(data)) {
-      const path = `/${header.name.replace(/^\.?\/+/, '').replace(/\/+$/, '')}`;
+      // Normalised as an absolute path: '..' in a hostile layer cannot climb above the image's root.
+      const path = posix.normalize(`/${header.name}`).replace(/\/+$/, '') || '/';
       const base = posix.basename(path);
       const dir = posix.dirname(path);
       if (base === '.wh..wh..opq') removeUnder(tree, dir, false);
@@ -24,7 +25,7 @@ export async function mergedTree(layers: Array<{ data: Buffer }>): Promise<Map<s
         if (header.type === 'directory') tree.set(path, { type: 'directory', path, mode, ...owner });
         else if (header.type === 'symlink') tree.set(path, { type: 'symlink', path, target: header.linkname ?? '', ...owner });
         else if (header.type === 'link') {
-          const target = tree.get(`/${(header.linkname ?? '').replace(/^\.?\/+/, '')}`);
+          const target = tree.get(posix.normalize(`/${header.linkname ?? ''}`));
           if (target?.type === 'file') tree.set(path, { ...target, path });
         } else if (header.type === 'file' || header.type === 'contiguous-file') tree.set(path, { type: 'file', path, mode, data: body, ...owner });
       }

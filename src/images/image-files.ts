@@ -11,7 +11,7 @@ export async function indexLayers(layers: Array<{ data: Buffer }>): Promise<Map<
   const index = new Map<string, Node>();
   for (const [layer, { data }] of layers.entries()) {
     await eachEntry(data, (header) => {
-      const path = `/${header.name.replace(/^\.?\/+/, '').replace(/\/+$/, '')}`;
+      const path = posix.normalize(`/${header.name}`).replace(/\/+$/, '') || '/';
       const base = posix.basename(path);
       if (base === '.wh..wh..opq') {
         const dir = posix.dirname(path);
@@ -25,6 +25,10 @@ export async function indexLayers(layers: Array<{ data: Buffer }>): Promise<Map<
       }
       return false;
     });
+  }
+  // Layers need not list parent directories: they exist because something is inside them.
+  for (const [path, node] of [...index]) {
+    for (let dir = posix.dirname(path); dir !== '/' && !index.has(dir); dir = posix.dirname(dir)) index.set(dir, { type: 'directory', layer: node.layer });
   }
   return index;
 }
@@ -65,7 +69,7 @@ export async function programInImage(layers: Array<{ data: Buffer }>, argv0: str
 async function fileData(layer: Buffer, path: string): Promise<Buffer> {
   let found: Buffer | undefined;
   await eachEntry(layer, (header, body) => {
-    if (`/${header.name.replace(/^\.?\/+/, '')}` === path) found = body();
+    if (posix.normalize(`/${header.name}`) === path) found = body();
     return found !== undefined;
   }, true);
   return found ?? Buffer.alloc(0);
