@@ -104,7 +104,7 @@ describe('service images', () => {
     const { parseAllDocuments } = await import('yaml');
     const docs = ['flask', 'redis'].flatMap((n) => parseAllDocuments(readFileSync(join(dir.path, 'target', 'manifests', `${n}.yaml`), 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: any }));
     for (const doc of docs) (doc.kind === 'Deployment' ? new Deployment(doc as never) : new Service(doc as never)).validate();
-    assert.deepEqual(docs.map((d) => `${d.kind}/${d.metadata.name}`), ['Deployment/demo-flask', 'Service/demo-flask', 'Deployment/demo-redis', 'Service/demo-redis']);
+    assert.deepEqual(docs.map((d) => `${d.kind}/${d.metadata.name}`), ['Deployment/demo-flask', 'Service/demo-flask', 'Service/flask', 'Service/api', 'Deployment/demo-redis', 'Service/demo-redis', 'Service/redis']);
     const flask = docs[0]!.spec.template.spec.containers[0];
     assert.match(flask.image, new RegExp(`^${image.replace(/[.]/g, '\\.')}@sha256:[0-9a-f]{64}$`));
     assert.deepEqual(flask.volumeMounts.map((m: { mountPath: string }) => m.mountPath), ['/app', '/tls']);

@@ -16,7 +16,8 @@ export function chartServices(mesh: ParsedMesh, plan: MeshPlan): ChartService[] 
     if (b.shield) dirs.add(b.pwd);
     const portText = ['SERVICE_PORT', `${p.name.toUpperCase().replace(/-/g, '_')}_PORT`, 'APP_SERVICE_PORT'].map((v) => s.variables.get(v)).find((v) => v !== undefined);
     const port = portText !== undefined && /^\d+$/.test(portText) ? Number(portText) : null;
-    return { name: p.name, image: b.built ? `${b.built.reference}@${b.built.digest}` : b.image, configId: p.configId, port, memoryVolumes: [...dirs] };
+    const aliases = p.names.filter((n) => /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/.test(n));
+    return { name: p.name, image: b.built ? `${b.built.reference}@${b.built.digest}` : b.image, configId: p.configId, port, memoryVolumes: [...dirs], aliases };
   });
 }
 

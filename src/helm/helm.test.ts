@@ -11,9 +11,9 @@ import { casChartValues, chartValues, renderCasManifests, renderManifests, write
 const values = chartValues({
   casAddress: 'cas.veil-system:8081', casFingerprint: 'ab'.repeat(32), imagePullSecrets: ['regcred'],
   services: [
-    { name: 'flask', image: 'registry.example/patients/api:1@sha256:' + '1'.repeat(64), configId: 'patient-records/flask/python3', port: 4996, memoryVolumes: ['/tls', '/app'] },
-    { name: 'redis', image: 'registry.example/redis:7', configId: 'patient-records/redis/redis-server', port: 6379, memoryVolumes: ['/tls'] },
-    { name: 'worker', image: 'registry.example/worker:1', configId: 'patient-records/worker/python3', port: null, memoryVolumes: [] },
+    { name: 'flask', image: 'registry.example/patients/api:1@sha256:' + '1'.repeat(64), configId: 'patient-records/flask/python3', port: 4996, memoryVolumes: ['/tls', '/app'], aliases: ['api'] },
+    { name: 'redis', image: 'registry.example/redis:7', configId: 'patient-records/redis/redis-server', port: 6379, memoryVolumes: ['/tls'], aliases: ['redis'] },
+    { name: 'worker', image: 'registry.example/worker:1', configId: 'patient-records/worker/python3', port: null, memoryVolumes: [], aliases: ['worker'] },
   ],
 });
 
@@ -32,7 +32,7 @@ describe('Helm chart of a mesh', () => {
   it('renders a Deployment and a Service per serving service that validate against the Kubernetes schemas', () => {
     const docs = renderManifests(values, 'demo');
     assert.deepEqual(docs.map((d) => `${String(d['kind'])}/${String((d['metadata'] as { name: string }).name)}`),
-      ['Deployment/demo-flask', 'Service/demo-flask', 'Deployment/demo-redis', 'Service/demo-redis', 'Deployment/demo-worker']);
+      ['Deployment/demo-flask', 'Service/demo-flask', 'Service/api', 'Deployment/demo-redis', 'Service/demo-redis', 'Service/redis', 'Deployment/demo-worker']);
     docs.forEach(validate);
   });
 
@@ -58,6 +58,8 @@ describe('Helm chart of a mesh', () => {
     for (const t of ['deployment.yaml', 'service.yaml', 'NOTES.txt']) assert.ok(existsSync(join(dir, 'helm', 'templates', t)));
     const files = writeManifests(join(dir, 'manifests'), values, 'demo');
     assert.equal(files.length, 3);
+    const api = parseAllDocuments(readFileSync(files[0]!, 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: { selector?: Record<string, string> } });
+    assert.deepEqual(api.find((d) => d.metadata.name === 'api')?.spec.selector, { 'app.kubernetes.io/name': 'flask', 'app.kubernetes.io/instance': 'demo' }, 'the certificate\'s name reaches the flask pods');
     for (const file of files) for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) validate(doc.toJS() as Record<string, unknown>);
   });
 

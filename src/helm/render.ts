@@ -4,7 +4,7 @@ import type { ChartValues, ServiceValues } from './values.js';
 export function renderManifests(values: ChartValues, release: string): Array<Record<string, unknown>> {
   return Object.entries(values.services).sort(([a], [b]) => (a < b ? -1 : 1)).filter(([, s]) => s.enabled).flatMap(([name, s]) => [
     deployment(values, release, name, s),
-    ...(s.port ? [service(release, name, s.port)] : []),
+    ...(s.port ? [service(release, name, s.port, fullName(release, name)), ...s.aliases.map((alias) => service(release, name, s.port!, alias))] : []),
   ]);
 }
 
@@ -46,10 +46,10 @@ function deployment(values: ChartValues, release: string, name: string, s: Servi
   };
 }
 
-function service(release: string, name: string, port: number): Record<string, unknown> {
+function service(release: string, name: string, port: number, serviceName: string): Record<string, unknown> {
   return {
     apiVersion: 'v1', kind: 'Service',
-    metadata: { name: fullName(release, name), labels: { ...labels(release, name), 'app.kubernetes.io/managed-by': 'Helm' } },
+    metadata: { name: serviceName, labels: { ...labels(release, name), 'app.kubernetes.io/managed-by': 'Helm' } },
     spec: { type: 'ClusterIP', selector: labels(release, name), ports: [{ name: 'service', port, targetPort: 'service' }] },
   };
 }

@@ -88,6 +88,24 @@ ${LABELS('    ')}
     - name: service
       port: {{ $svc.port }}
       targetPort: service
+{{- range $alias := $svc.aliases }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ $alias }}
+  labels:
+${LABELS('    ')}
+    app.kubernetes.io/managed-by: {{ $.Release.Service }}
+spec:
+  type: ClusterIP
+  selector:
+${LABELS('    ')}
+  ports:
+    - name: service
+      port: {{ $svc.port }}
+      targetPort: service
+{{- end }}
 {{- end }}
 {{- end }}
 `;

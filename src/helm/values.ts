@@ -15,6 +15,11 @@ export interface ServiceValues {
   port: number | null;
   /** Directories that receive secrets or decrypted code: memory-backed emptyDirs, so no capability is needed. */
   memoryVolumes: string[];
+  /**
+   * Extra Services named as the mesh knows the service (its name, the DNS names of its certificates: `redis`,
+   * `api`), so peers reach it by the names its certificates carry, as `veil up` maps them locally.
+   */
+  aliases: string[];
   resources: Record<string, unknown>;
 }
 
@@ -25,6 +30,7 @@ export interface ChartService {
   configId: string;
   port: number | null;
   memoryVolumes: string[];
+  aliases: string[];
 }
 
 export function chartValues(input: { casAddress: string; casFingerprint?: string | undefined; imagePullSecrets: string[]; services: ChartService[] }): ChartValues {
@@ -33,7 +39,7 @@ export function chartValues(input: { casAddress: string; casFingerprint?: string
     imagePullSecrets: input.imagePullSecrets.map((name) => ({ name })),
     services: Object.fromEntries(input.services.map((s) => [s.name, {
       enabled: true, image: s.image, imagePullPolicy: 'IfNotPresent', replicaCount: 1, configId: s.configId, port: s.port,
-      memoryVolumes: [...s.memoryVolumes].sort(), resources: {},
+      memoryVolumes: [...s.memoryVolumes].sort(), aliases: [...s.aliases], resources: {},
     }])),
   };
 }
