@@ -21,6 +21,7 @@ describe('veil up: the confidential patient-records mesh', () => {
   const target = join(dir.path, 'target');
   const env = { VEIL_HOME: join(dir.path, 'home') };
   let upProcess: ChildProcess;
+  let systemRedis: ChildProcess;
   let output = '';
   let info: UpJson;
   let apiCa: string;
@@ -35,6 +36,8 @@ describe('veil up: the confidential patient-records mesh', () => {
   };
 
   before(async () => {
+    // As on a fresh Debian machine, where installing redis-server starts the system's Redis on 127.0.0.1:6379.
+    systemRedis = spawn('redis-server', ['--port', '6379', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     upProcess = spawn(process.execPath, [VEIL_BIN, 'up', '-f', MESH, '-t', target], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     upProcess.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     upProcess.stderr!.on('data', (d: Buffer) => (output += d.toString()));
@@ -60,6 +63,7 @@ describe('veil up: the confidential patient-records mesh', () => {
       upProcess.kill('SIGTERM');
       await new Promise((r) => upProcess.once('exit', r));
     }
+    systemRedis?.kill('SIGKILL');
     dir.cleanup();
   });
 

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import {
-  SERVICE_PATH, applyMesh, buildBundle, parseMeshManifest, parseServiceManifest, type MeshPlan, type SessionStore,
+  SERVICE_PATH, applyMesh, buildBundle, parseMeshManifest, parseServiceManifest, startOrder, type MeshPlan, type SessionStore,
 } from '../manifests/index.js';
 import { ServiceProcess, describe } from './service-process.js';
 
@@ -52,9 +52,12 @@ export async function up(opts: UpOptions): Promise<RunningMesh> {
   try {
     applyServiceManifests(opts);
     const mesh = parseMeshManifest(readFileSync(opts.meshFile, 'utf8'), opts.meshFile, opts.target);
+    // Each service gets its own loopback address, offered to its manifests as {{address}} (e.g. redis-server
+    // --bind {{address}}): services then never collide with what else listens on this machine.
+    const addresses = new Map(startOrder(mesh).map((s, i) => [s.name, `127.0.0.${i + 2}`]));
+    for (const s of mesh.services) if (!s.variables.has('address')) s.variables.set('address', addresses.get(s.name)!);
     const { plan } = await applyMesh(mesh, { target: opts.target, keysDir: opts.keysDir, mode: 'debug', store: opts.cas });
     opts.log(`[veil] sessions of ${plan.namespace} uploaded to ${opts.cas.url} (debug mode: simulation evidence accepted)`);
-    const addresses = new Map(plan.services.map((s, i) => [s.name, `127.0.0.${i + 2}`]));
     const hosts = plan.services.flatMap((s) => s.names.map((n) => `${n}=${addresses.get(s.name)}`));
     const info: UpInfo = { cas_url: opts.cas.url, cas_fingerprint: opts.cas.fingerprint, ca_file: null, services: {} };
     for (const service of plan.services) {
