@@ -70,30 +70,15 @@ ${LABELS('        ')}
 {{- end }}
 `;
 
+/** One Service under the release's name for the service, and one under each alias (the names its certificates carry). */
 export const SERVICE_TEMPLATE = `{{- range $name, $svc := .Values.services }}
 {{- if and $svc.enabled $svc.port }}
+{{- range $serviceName := prepend $svc.aliases (printf "%s-%s" $.Release.Name $name | trunc 63 | trimSuffix "-") }}
 ---
 apiVersion: v1
 kind: Service
 metadata:
-  name: {{ printf "%s-%s" $.Release.Name $name | trunc 63 | trimSuffix "-" }}
-  labels:
-${LABELS('    ')}
-    app.kubernetes.io/managed-by: {{ $.Release.Service }}
-spec:
-  type: ClusterIP
-  selector:
-${LABELS('    ')}
-  ports:
-    - name: service
-      port: {{ $svc.port }}
-      targetPort: service
-{{- range $alias := $svc.aliases }}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: {{ $alias }}
+  name: {{ $serviceName }}
   labels:
 ${LABELS('    ')}
     app.kubernetes.io/managed-by: {{ $.Release.Service }}
