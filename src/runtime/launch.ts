@@ -48,7 +48,9 @@ export async function launch(config: RuntimeConfig, programFd: number, opts: Lau
     stdio: ['inherit', 'inherit', 'inherit', 'pipe', programFd],
     env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
   });
-  (child.stdio[3] as NodeJS.WritableStream).end(plan);
+  const planPipe = child.stdio[3] as NodeJS.WritableStream;
+  planPipe.on('error', () => undefined); // a helper that died early (EPIPE) reports through its exit status
+  planPipe.end(plan);
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   for (const signal of SIGNALS) process.on(signal, forward);
   return new Promise((resolve, reject) => {
