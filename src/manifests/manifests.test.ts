@@ -103,6 +103,12 @@ services:
     assert.match(written, /-e VEIL_FSPF_KEY=\.\.\. -e VEIL_SECRET_1=\.\.\./);
   });
 
+  it('takes the namespace from --policy-namespace when given', () => {
+    const parsed = parseMeshManifest(mesh('  - {name: API_USER, value: alice}'), 'mesh.yaml', target, { namespace: 'other' });
+    assert.deepEqual(generateSessions(parsed, { keysDir, mode: 'debug' }).map((g) => g.name), ['other', 'other/hello']);
+    assert.throws(() => parseMeshManifest(mesh(''), 'mesh.yaml', target, { namespace: 'bad name' }), { code: 'MANIFEST_SHAPE' });
+  });
+
   it('reports a broken env entry at its field, in the form it comes closest to', () => {
     assert.throws(() => parseMeshManifest(mesh('  - service: global\n    env:\n      - name: API_USER'), 'mesh.yaml', target),
       (e: ManifestError) => e.code === 'MANIFEST_SHAPE' && /mesh\.yaml:8:9: env\[0\]\.env\[0\]\.value: is required/.test(e.message));

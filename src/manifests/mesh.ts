@@ -28,11 +28,15 @@ export interface ParsedMesh {
 }
 
 /** Parses a mesh manifest and joins it with the service bundles under `target`: shape first, then references. */
-export function parseMeshManifest(text: string, file: string, target: string, opts: { release?: string | undefined } = {}): ParsedMesh {
+export function parseMeshManifest(text: string, file: string, target: string, opts: { release?: string | undefined; namespace?: string | undefined } = {}): ParsedMesh {
   const source = readYaml(text, file);
   const manifest = validateShape(meshManifestSchema, source, file);
   const bundles = bundlesByImage(target);
-  const namespace = manifest.policy.namespace;
+  // --policy-namespace overrides policy.namespace, as in SCONE's scone_mesh.
+  const namespace = opts.namespace ?? manifest.policy.namespace;
+  if (!/^[A-Za-z0-9_\-.~]{1,128}$/.test(namespace)) {
+    throw new ManifestError('MANIFEST_SHAPE', [{ path: 'policy.namespace', message: `--policy-namespace '${namespace}' must be 1–128 characters of A-Z a-z 0-9 _ - . ~` }], file);
+  }
   const findings: Finding[] = [];
   const names = manifest.services.map((s, i) => serviceName(s.name, s.image, i, findings));
   const services = manifest.services.flatMap((s, index): MeshService[] => {

@@ -20,8 +20,8 @@ const OPTIONS = {
 
 /**
  * `veil apply -f service.yaml | mesh.yaml`: SCONE's `sconectl apply`, dispatching on the manifest's kind.
- * Options are SCONE's (-t, -p, --dry-run, --mode, --release, ...); those about images and registries are
- * accepted and have no effect until images exist (issue #5).
+ * Options are SCONE's (-t, -p, --dry-run, --mode, --release, -o, -n/--no-push, --policy-namespace, ...);
+ * `--set-version`, `--no-pull`, `-v` and `-q` are accepted so SCONE's scripts run, and change nothing.
  */
 export async function applyCommand(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args, options: OPTIONS, allowPositionals: false, strict: true });
@@ -36,7 +36,7 @@ export async function applyCommand(args: string[], io: Io): Promise<number> {
     const image = values['no-image'] ? undefined : { push: !(values.n === true || values['no-push'] === true) };
     return applyService(text, file, target, { printDefaults, image }, io);
   }
-  const mesh = parseMeshManifest(text, file, target, { release: values.release });
+  const mesh = parseMeshManifest(text, file, target, { release: values.release, namespace: values['policy-namespace'] });
   if (printDefaults) return printMeshDefaults(mesh, io);
   const dryRun = values.d === true || values['dry-run'] === true || mesh.manifest.cas[0]!.mode === 'NoUpload';
   const output = values.o ?? values.output ?? 'helm_chart';
