@@ -6,11 +6,13 @@ import type { Io } from './io.js';
 const HELP = `veil — confidential applications (a SCONE-compatible CAS, runtime and tooling)
 
 Usage:
-  veil apply -f service.yaml|mesh.yaml [-t DIR] [-p] [--dry-run] [--mode production|debug] [--cas URL]
+  veil apply -f service.yaml [-t DIR] [-p] [--no-push | --no-image]      (bundle + OCI image)
+  veil apply -f mesh.yaml [-t DIR] [-p] [--dry-run] [--mode production|debug] [--cas URL] [--release R] [-o yaml]
   veil up [-f mesh.yaml] [-t DIR] [--cas URL]   (the whole mesh on this machine)
   veil sconify --from IMAGE --to IMAGE --binary PATH --dir DIR... [--cas URL] [--namespace NS] [--create-namespace]
   veil cas serve [--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]...
   veil cas attest URL (-c FINGERPRINT | --only_for_testing-trust-any)
+  veil cas image --to IMAGE [--push]   |   veil cas chart --image IMAGE [-o DIR] [--yaml DIR]
   veil self show | show-key-hash | show-certificate
   SCONE_CONFIG_ID=S/SVC SCONE_CAS_ADDR=H[:P] VEIL_CAS_FINGERPRINT=F veil run -- PROGRAM
   veil measure PROGRAM                 (the simulation measurement a policy lists in mrenclaves)
