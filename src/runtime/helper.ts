@@ -25,7 +25,7 @@ sub field {
   return substr($plan, $colon + 1, $n);
 }
 sub run { system(@_) == 0 or fail("'@_' failed") }
-my %arity = (mkdir => 1, tmpfs => 1, bind => 2, write => 3, unshield => 5, chdir => 1, env => 2, arg => 1, exec => 0);
+my %arity = (mkdir => 1, tmpfs => 1, bind => 2, rbind => 2, symlink => 2, chroot => 1, write => 3, unshield => 5, chdir => 1, env => 2, arg => 1, exec => 0);
 my (@argv, %env);
 while ($at < length $plan) {
   my $op = field();
@@ -34,6 +34,9 @@ while ($at < length $plan) {
   if ($op eq 'mkdir') { mkdir($a[0], 0755) or $!{EEXIST} or fail("cannot create $a[0]: $! (create it once as root, e.g. sudo mkdir -p $a[0]: it stays empty, the files live on a tmpfs in the namespace)") }
   elsif ($op eq 'tmpfs') { run('mount', '-t', 'tmpfs', '-o', 'mode=0755,size=64m', 'tmpfs', $a[0]) }
   elsif ($op eq 'bind') { run('mount', '--bind', $a[0], $a[1]) }
+  elsif ($op eq 'rbind') { run('mount', '--rbind', $a[0], $a[1]) }
+  elsif ($op eq 'symlink') { symlink($a[0], $a[1]) or fail("cannot link $a[1]: $!") }
+  elsif ($op eq 'chroot') { chroot($a[0]) or fail("cannot enter the private root $a[0]: $!") }
   elsif ($op eq 'write') {
     sysopen(my $f, $a[0], O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, $a[1]) or fail("cannot write $a[0]: $!");
     binmode $f;

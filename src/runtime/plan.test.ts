@@ -52,6 +52,17 @@ describe('launch plan', () => {
     assert.deepEqual(steps.find((s) => s.op === 'bind'), { op: 'bind', from: write.path, to: '/etc/hosts' });
   });
 
+  it('moves into a private root when a mount point cannot be made on the host without root', () => {
+    const config = { ...base, injectionFiles: [file('/veil-missing-top/secret')] };
+    assert.ok(!launchPlan(config, { secure: true, uid: 0 }).some((s) => s.op === 'chroot'), 'root makes the directory itself');
+    const steps = launchPlan(config, { secure: true, uid: 65534, tmp: '/tmp', canCreate: (path) => path !== '/veil-missing-top' });
+    const chroot = steps.findIndex((s) => s.op === 'chroot');
+    assert.deepEqual(steps[chroot], { op: 'chroot', path: '/tmp/.veil-root' });
+    assert.ok(steps.some((s) => s.op === 'rbind' && s.from === '/usr' && s.to === '/tmp/.veil-root/usr'), 'the host system is bound in');
+    assert.ok(steps.some((s) => s.op === 'tmpfs' && s.path === '/tmp/.veil-root/veil-missing-top'));
+    assert.deepEqual(steps.slice(chroot + 1).map((s) => s.op), ['chdir', 'arg', 'exec'], 'nothing is mounted after entering it');
+  });
+
   it("makes the program the policy's argv[0], environment, directory and files exactly, by exec", async () => {
     // PYTHONCOERCECLOCALE=0: otherwise Python itself adds LC_CTYPE to its environment (PEP 538).
     const env = { A: '1', MULTI: 'two\nlines', EMPTY: '', PYTHONCOERCECLOCALE: '0' };

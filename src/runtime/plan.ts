@@ -4,12 +4,16 @@ import { dirname, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RuntimeConfig } from './attest.js';
 import { RuntimeError } from './errors.js';
+import { inPrivateRoot, needsPrivateRoot } from './private-root.js';
 
 /** One step of the namespace helper (helper.ts), which runs them in order and ends by exec'ing the program. */
 export type Step =
   | { op: 'mkdir'; path: string }
   | { op: 'tmpfs'; path: string }
   | { op: 'bind'; from: string; to: string }
+  | { op: 'rbind'; from: string; to: string }
+  | { op: 'symlink'; target: string; path: string }
+  | { op: 'chroot'; path: string }
   | { op: 'write'; path: string; mode: number; content: Buffer }
   | { op: 'unshield'; node: string; script: string; shield: string; staging: string; secret: string }
   | { op: 'chdir'; path: string }
@@ -24,6 +28,10 @@ export interface PlanOptions {
   /** Where the helper's own tmpfs mounts go (inside the namespace, so runs leave nothing on the host). */
   tmp?: string;
   hostsFile?: string;
+  /** The user the helper runs as (root needs no private root); defaults to this process's. */
+  uid?: number | undefined;
+  /** Whether a directory exists or can be made on the host (tests answer for another user). */
+  canCreate?: (path: string) => boolean;
 }
 
 const UNSHIELD = fileURLToPath(new URL('./unshield.js', import.meta.url));
@@ -33,7 +41,7 @@ export function launchPlan(config: RuntimeConfig, opts: PlanOptions): Step[] {
   const [argv0] = config.command;
   if (argv0 === undefined) throw new RuntimeError('RUNTIME_CONFIG', 'the policy gives no command for this service', { hint: 'add command: to the service in the session' });
   const tmp = opts.tmp ?? tmpdir();
-  return [
+  const steps: Step[] = [
     ...hostSteps(opts, tmp),
     ...shieldSteps(config, opts.secure, tmp),
     ...injectionSteps(config, opts.secure),
@@ -42,6 +50,8 @@ export function launchPlan(config: RuntimeConfig, opts: PlanOptions): Step[] {
     ...config.command.map((value): Step => ({ op: 'arg', value })),
     { op: 'exec' },
   ];
+  const uid = 'uid' in opts ? opts.uid : process.getuid?.();
+  return opts.secure && needsPrivateRoot(steps, uid, opts.canCreate) ? inPrivateRoot(steps, posix.join(tmp, '.veil-root')) : steps;
 }
 
 /** The namespace's own /etc/hosts: the host's entries plus the mesh's names on loopback addresses. */
@@ -112,8 +122,10 @@ export function encodePlan(steps: Step[]): Buffer {
 
 function stepFields(step: Step): Array<string | Buffer> {
   switch (step.op) {
-    case 'mkdir': case 'tmpfs': case 'chdir': return [step.path];
-    case 'bind': return [step.from, step.to];
+    case 'mkdir': case 'tmpfs': case 'chdir': case 'chroot': return [step.path];
+    case 'bind': case 'rbind': return [step.from, step.to];
+    case 'symlink': return [step.target, step.path];
+    case 'chroot': return [step.path];
     case 'write': return [step.path, String(step.mode), step.content];
     case 'unshield': return [step.node, step.script, step.shield, step.staging, step.secret];
     case 'env': return [step.name, step.value];
