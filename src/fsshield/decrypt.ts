@@ -53,9 +53,19 @@ function readMetadata(shield: string, volumeKey: Buffer, tag: Buffer): Metadata 
     const decipher = createDecipheriv('aes-256-gcm', metadataKey(volumeKey), sealed.subarray(0, 12));
     decipher.setAAD(Buffer.from(FORMAT));
     decipher.setAuthTag(storedTag);
-    return JSON.parse(Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString('utf8')) as Metadata;
+    const metadata = JSON.parse(Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString('utf8')) as Metadata;
+    for (const file of metadata.files) checkRelative(file.path);
+    return metadata;
   } catch (err) {
+    if (err instanceof ShieldError) throw err;
     throw new ShieldError('SHIELD_TAMPERED', `${META_FILE} failed authentication`, { hint: 'the metadata was modified, or fspf_key is wrong', cause: err });
+  }
+}
+
+/** Paths stay inside the output even if whoever held the key wrote '..' or an absolute path. */
+function checkRelative(path: string): void {
+  if (typeof path !== 'string' || path === '' || path.startsWith('/') || path.split('/').some((part) => part === '..' || part === '.' || part === '')) {
+    throw new ShieldError('SHIELD_TAMPERED', `${META_FILE} names a path outside the tree (${JSON.stringify(path)})`, { hint: 'this tree was not made by veil fspf encrypt; do not use it' });
   }
 }
 

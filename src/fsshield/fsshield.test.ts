@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { META_FILE, ShieldError, decryptTree, encryptTree } from './index.js';
+import { FORMAT, metadataKey } from './format.js';
 
 const root = mkdtempSync(join(tmpdir(), 'veil-fspf-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -67,6 +68,26 @@ describe('file-system shield', () => {
     bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 1;
     writeFileSync(join(copy, large), bytes);
     await refused(copy, 'SHIELD_TAMPERED', /'pkg\/sub\/big\.bin' failed authentication in chunk 2/);
+  });
+
+  it("refuses metadata that names a path outside the tree, even when it was sealed with the key", async () => {
+    const copy = copyShield();
+    const volumeKey = Buffer.from(shield.key, 'hex');
+    const sealed = readFileSync(join(copy, META_FILE));
+    const decipher = createDecipheriv('aes-256-gcm', metadataKey(volumeKey), sealed.subarray(0, 12));
+    decipher.setAAD(Buffer.from(FORMAT));
+    decipher.setAuthTag(sealed.subarray(12, 28));
+    const metadata = JSON.parse(Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString()) as { files: Array<{ path: string }> };
+    metadata.files[0]!.path = '../escaped.txt';
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', metadataKey(volumeKey), nonce);
+    cipher.setAAD(Buffer.from(FORMAT));
+    const body = Buffer.concat([cipher.update(JSON.stringify(metadata)), cipher.final()]);
+    const tag = cipher.getAuthTag();
+    writeFileSync(join(copy, META_FILE), Buffer.concat([nonce, tag, body]));
+    const out = join(root, `out${n++}`);
+    await assert.rejects(decryptTree(copy, out, { key: shield.key, tag: tag.toString('hex') }), (e: ShieldError) => e.code === 'SHIELD_TAMPERED' && /outside the tree/.test(e.message));
+    assert.ok(!existsSync(join(root, 'escaped.txt')));
   });
 
   it('refuses added, removed and renamed files', async () => {

@@ -96,6 +96,8 @@ export class RegistryClient {
     const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!.toLowerCase(), m[2]!]));
     if (scheme?.toLowerCase() !== 'bearer' || !params['realm']) throw this.denied(scope);
     const url = new URL(params['realm']);
+    // Credentials go to the realm only over TLS (or to this machine): a registry cannot send them elsewhere in clear.
+    if (basic && url.protocol !== 'https:' && !/^(localhost|127\.[\d.]+|\[::1\])$/.test(url.hostname)) throw this.denied(scope, `its token service ${url.origin} is not HTTPS`);
     if (params['service']) url.searchParams.set('service', params['service']);
     url.searchParams.set('scope', params['scope'] ?? scope);
     const res = await this.raw('GET', url.toString(), basic ? { authorization: basic } : {});
