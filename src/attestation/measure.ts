@@ -16,8 +16,9 @@ export function simulationMeasurement(runtimeCode: Buffer, program: Buffer): str
 }
 
 /**
- * Digest of a code tree (the runtime's `dist/`): relative paths and contents, sorted. Tests and benchmarks
- * are not code the runtime runs, so they are left out: changing a test does not change every measurement.
+ * Digest of the runtime's code in a compiled tree (`dist/`): relative paths and contents, sorted. Only the
+ * parts `veil run` executes count (RUNTIME_PARTS) — not the CAS server, the image and chart builders, tests
+ * or benchmarks — so changing those does not change every service's measurement.
  */
 export function codeTreeDigest(root: string): Buffer {
   const hash = createHash('sha256');
@@ -28,14 +29,16 @@ export function codeTreeDigest(root: string): Buffer {
   return hash.digest();
 }
 
-const NOT_RUNTIME_DIRS = new Set(['e2e', 'bench']);
+/** What `veil run` loads (its imports, checked by a test): the CLI shell, the runtime and what it uses. */
+export const RUNTIME_PARTS = new Set(['attestation', 'cli', 'errors.js', 'fsshield', 'runtime', 'secrets']);
 
 function listFiles(root: string, prefix = ''): string[] {
   return readdirSync(join(root, prefix), { withFileTypes: true })
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .filter((e) => prefix !== '' || RUNTIME_PARTS.has(e.name))
     .flatMap((e) => {
       const rel = prefix ? `${prefix}/${e.name}` : e.name;
-      if (e.isDirectory()) return NOT_RUNTIME_DIRS.has(rel) ? [] : listFiles(root, rel);
+      if (e.isDirectory()) return listFiles(root, rel);
       return e.isFile() && e.name.endsWith('.js') && !e.name.endsWith('.test.js') ? [rel] : [];
     });
 }
