@@ -12,23 +12,25 @@ import type { LayerEntry } from './layer.js';
 export async function mergedTree(layers: Array<{ data: Buffer }>): Promise<Map<string, LayerEntry>> {
   const tree = new Map<string, LayerEntry>();
   for (const { data } of layers) {
-    for (const { header, body } of await entries(data)) {
-      // Normalised as an absolute path: '..' in a hostile layer cannot climb above the image's root.
-      const path = posix.normalize(`/${header.name}`).replace(/\/+$/, '') || '/';
+    const items = (await entries(data)).map((item) => ({ ...item, path: posix.normalize(`/${item.header.name}`).replace(/\/+$/, '') || '/' }));
+    // Whiteouts remove from the layers below, never from their own layer: apply them first.
+    for (const { path } of items) {
       const base = posix.basename(path);
-      const dir = posix.dirname(path);
-      if (base === '.wh..wh..opq') removeUnder(tree, dir, false);
-      else if (base.startsWith('.wh.')) removeUnder(tree, posix.join(dir, base.slice(4)), true);
-      else {
-        const owner = { uid: header.uid ?? 0, gid: header.gid ?? 0 };
-        const mode = (header.mode ?? 0o644) & 0o7777;
-        if (header.type === 'directory') tree.set(path, { type: 'directory', path, mode, ...owner });
-        else if (header.type === 'symlink') tree.set(path, { type: 'symlink', path, target: header.linkname ?? '', ...owner });
-        else if (header.type === 'link') {
-          const target = tree.get(posix.normalize(`/${header.linkname ?? ''}`));
-          if (target?.type === 'file') tree.set(path, { ...target, path });
-        } else if (header.type === 'file' || header.type === 'contiguous-file') tree.set(path, { type: 'file', path, mode, data: body, ...owner });
-      }
+      if (base === '.wh..wh..opq') removeUnder(tree, posix.dirname(path), false);
+      else if (base.startsWith('.wh.')) removeUnder(tree, posix.join(posix.dirname(path), base.slice(4)), true);
+    }
+    for (const { header, body, path } of items) {
+      if (posix.basename(path).startsWith('.wh.')) continue;
+      const owner = { uid: header.uid ?? 0, gid: header.gid ?? 0 };
+      const mode = (header.mode ?? 0o644) & 0o7777;
+      if (header.type !== 'directory') removeUnder(tree, path, false); // a file replacing a directory
+      if (header.type === 'directory') tree.set(path, { type: 'directory', path, mode, ...owner });
+      else if (header.type === 'symlink') tree.set(path, { type: 'symlink', path, target: header.linkname ?? '', ...owner });
+      else if (header.type === 'link') {
+        const linkOf = posix.normalize(`/${header.linkname ?? ''}`);
+        const target = tree.get(linkOf);
+        if (target?.type === 'file') tree.set(path, { ...target, path, linkOf: target.linkOf ?? linkOf });
+      } else if (header.type === 'file' || header.type === 'contiguous-file') tree.set(path, { type: 'file', path, mode, data: body, ...owner });
     }
   }
   return tree;

@@ -4,33 +4,46 @@ import { gunzipSync } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { ImageError } from './errors.js';
 
-type Node = { type: 'file' | 'directory' | 'symlink' | 'other'; layer: number; linkname?: string };
+/** `source`: for a hard link, the path whose entry holds the bytes. */
+type Node = { type: 'file' | 'directory' | 'symlink' | 'other'; layer: number; linkname?: string; source?: string };
 
 /** The merged file tree of an image's layers (whiteouts applied), without contents: enough to resolve paths. */
 export async function indexLayers(layers: Array<{ data: Buffer }>): Promise<Map<string, Node>> {
   const index = new Map<string, Node>();
   for (const [layer, { data }] of layers.entries()) {
+    const headers: Array<{ path: string; type?: string | null; linkname?: string | null }> = [];
     await eachEntry(data, (header) => {
-      const path = posix.normalize(`/${header.name}`).replace(/\/+$/, '') || '/';
-      const base = posix.basename(path);
-      if (base === '.wh..wh..opq') {
-        const dir = posix.dirname(path);
-        for (const key of [...index.keys()]) if (key.startsWith(`${dir}/`)) index.delete(key);
-      } else if (base.startsWith('.wh.')) {
-        const gone = posix.join(posix.dirname(path), base.slice(4));
-        for (const key of [...index.keys()]) if (key === gone || key.startsWith(`${gone}/`)) index.delete(key);
-      } else {
-        const type = header.type === 'file' || header.type === 'contiguous-file' ? 'file' : header.type === 'directory' ? 'directory' : header.type === 'symlink' ? 'symlink' : 'other';
-        index.set(path, { type, layer, ...(header.linkname ? { linkname: header.linkname } : {}) });
-      }
+      headers.push({ path: posix.normalize(`/${header.name}`).replace(/\/+$/, '') || '/', type: header.type, linkname: header.linkname });
       return false;
     });
+    // Whiteouts remove from the layers below, never from their own layer: apply them first.
+    for (const { path } of headers) {
+      const base = posix.basename(path);
+      if (base === '.wh..wh..opq') removeBelow(index, posix.dirname(path), false);
+      else if (base.startsWith('.wh.')) removeBelow(index, posix.join(posix.dirname(path), base.slice(4)), true);
+    }
+    for (const h of headers) {
+      if (posix.basename(h.path).startsWith('.wh.')) continue;
+      const type = h.type === 'file' || h.type === 'contiguous-file' ? 'file' : h.type === 'directory' ? 'directory' : h.type === 'symlink' ? 'symlink' : 'other';
+      if (type !== 'directory') removeBelow(index, h.path, false);
+      if (h.type === 'link') {
+        const source = posix.normalize(`/${h.linkname ?? ''}`);
+        const target = index.get(source);
+        if (target?.type === 'file') index.set(h.path, { ...target, source: target.source ?? source });
+        continue;
+      }
+      index.set(h.path, { type, layer, ...(h.linkname ? { linkname: h.linkname } : {}) });
+    }
   }
   // Layers need not list parent directories: they exist because something is inside them.
   for (const [path, node] of [...index]) {
     for (let dir = posix.dirname(path); dir !== '/' && !index.has(dir); dir = posix.dirname(dir)) index.set(dir, { type: 'directory', layer: node.layer });
   }
   return index;
+}
+
+function removeBelow(index: Map<string, Node>, path: string, itself: boolean): void {
+  for (const key of [...index.keys()]) if ((itself && key === path) || key.startsWith(`${path}/`)) index.delete(key);
 }
 
 /** Follows symbolic links (in any component) inside the image, as the kernel would inside the container. */
@@ -59,7 +72,7 @@ export async function programInImage(layers: Array<{ data: Buffer }>, argv0: str
   for (const candidate of candidates) {
     const resolved = resolveInImage(index, candidate);
     const node = resolved ? index.get(resolved) : undefined;
-    if (resolved && node?.type === 'file') return { path: resolved, data: await fileData(layers[node.layer]!.data, resolved) };
+    if (resolved && node?.type === 'file') return { path: resolved, data: await fileData(layers[node.layer]!.data, node.source ?? resolved) };
   }
   throw new ImageError('IMAGE_PROGRAM', `the image has no program '${argv0}'${argv0.includes('/') ? '' : ` on its PATH (${pathVar})`}`, {
     hint: 'choose a base image (build.from) that contains it, or name it by its path in the image',

@@ -8,7 +8,7 @@ import { buildLayer } from './layer.js';
 import { parseReference, registryUrl } from './reference.js';
 
 /** A layer written by someone else's tool, with whatever names it likes. */
-async function rawLayer(entries: Array<{ name: string; type?: 'file' | 'symlink' | 'directory'; data?: string; linkname?: string }>): Promise<{ data: Buffer }> {
+async function rawLayer(entries: Array<{ name: string; type?: 'file' | 'symlink' | 'directory' | 'link'; data?: string; linkname?: string }>): Promise<{ data: Buffer }> {
   const archive = pack();
   const chunks: Buffer[] = [];
   archive.on('data', (c: unknown) => {
@@ -34,6 +34,8 @@ describe('image layers', () => {
     const upper = await rawLayer([{ name: 'app/.wh.secret.txt' }]);
     const tree = await mergedTree([lower, upper]);
     assert.deepEqual([...tree.keys()].sort(), ['/app/keep.txt', '/etc/evil']);
+    const own = await mergedTree([await rawLayer([{ name: 'x/new.txt', data: 'n' }, { name: 'x/.wh..wh..opq' }])]);
+    assert.deepEqual([...own.keys()], ['/x/new.txt'], 'a whiteout never removes what its own layer adds');
   });
 
   it('find a program through symbolic links, as the kernel would in the container', async () => {
@@ -45,6 +47,8 @@ describe('image layers', () => {
     assert.equal(resolveInImage(index, '/bin/python3'), '/usr/bin/python3.11');
     assert.deepEqual(await programInImage([layer], 'python3', '/usr/local/bin:/bin'), { path: '/usr/bin/python3.11', data: Buffer.from('ELF') });
     await assert.rejects(programInImage([layer], 'ruby', '/bin'), { code: 'IMAGE_PROGRAM' });
+    const linked = await rawLayer([{ name: 'usr/bin/python3.11', data: 'ELF' }, { name: 'usr/bin/python3', type: 'link', linkname: 'usr/bin/python3.11' }]);
+    assert.deepEqual(await programInImage([linked], 'python3', '/usr/bin'), { path: '/usr/bin/python3', data: Buffer.from('ELF') }, 'hard links too');
   });
 });
 

@@ -8,7 +8,7 @@ export type LayerEntry = (
   | { type: 'file'; path: string; mode: number; data: Buffer }
   | { type: 'directory'; path: string; mode: number }
   | { type: 'symlink'; path: string; target: string }
-) & { uid?: number; gid?: number };
+) & { uid?: number; gid?: number; /** For a hard link: the path it links to. */ linkOf?: string };
 
 export interface Layer extends Blob {
   /** SHA-256 of the uncompressed tar: the image config's `rootfs.diff_ids`. */

@@ -38,7 +38,7 @@ export class RegistryClient {
   async blob(repository: string, descriptor: Descriptor): Promise<Buffer> {
     const res = await this.call('GET', repository, `/blobs/${descriptor.digest}`, {}, 'pull');
     this.expect(res, 200, `reading blob ${descriptor.digest} of ${repository}`);
-    if (sha256(res.body) !== descriptor.digest) throw this.digestMismatch(`blob of ${repository}`, sha256(res.body));
+    if (res.body.length !== descriptor.size || sha256(res.body) !== descriptor.digest) throw this.digestMismatch(`blob of ${repository}`, sha256(res.body));
     return res.body;
   }
 
@@ -69,16 +69,18 @@ export class RegistryClient {
   }
 
   private async send(method: Method, url: string, headers: Record<string, string>, body: Buffer | undefined, scope: string): Promise<Answer> {
-    let res = await this.raw(method, url, { ...headers, ...this.authorization(scope) }, body);
-    if (res.status === 401) {
+    let res = await this.raw(method, url, { ...headers, ...this.authorization(scope, url) }, body);
+    if (res.status === 401 && new URL(url).origin === new URL(this.base).origin) {
       await this.authenticate(header(res, 'www-authenticate') ?? '', scope);
-      res = await this.raw(method, url, { ...headers, ...this.authorization(scope) }, body);
+      res = await this.raw(method, url, { ...headers, ...this.authorization(scope, url) }, body);
       if (res.status === 401) throw this.denied(scope);
     }
     return res;
   }
 
-  private authorization(scope: string): Record<string, string> {
+  /** Credentials only to the registry itself: an upload Location on another host gets none. */
+  private authorization(scope: string, url?: string): Record<string, string> {
+    if (url && new URL(url).origin !== new URL(this.base).origin) return {};
     const token = this.tokens.get(scope);
     if (token) return { authorization: token };
     return {};

@@ -54,10 +54,13 @@ export async function sconifyImage(input: SconifyInput, opts: { target: string; 
   for (const dir of dirs) if (!isDir(dir)) throw new ImageError('IMAGE_PROGRAM', `${input.from} has no directory ${dir} (--dir)`, { hint: 'name directories that exist in the image' });
   const binary = resolveFile(tree, input.binary);
   if (binary.type !== 'file') throw new ImageError('IMAGE_PROGRAM', `${input.from} has no program ${input.binary} (--binary)`, { hint: 'give the path of the program the image runs, e.g. /usr/bin/python3' });
-  const secret = (path: string) => dirs.some((d) => path.startsWith(`${d}/`));
-  const shield = encryptDirs([...tree.values()].filter((e) => e.type === 'file' && secret(e.path)), join(opts.target, 'sconify', input.name), opts.keysDir);
+  const inDirs = (path: string) => dirs.some((d) => path.startsWith(`${d}/`));
+  // A hard link elsewhere to a file in a --dir is the same content: it is secret too.
+  const secret = (e: LayerEntry) => e.type === 'file' && (inDirs(e.path) || (e.linkOf !== undefined && inDirs(e.linkOf)));
+  refuseUnsupported(tree, inDirs, binary.path, dirs);
+  const shield = encryptDirs([...tree.values()].filter((e) => secret(e) && inDirs(e.path)), join(opts.target, 'sconify', input.name), opts.keysDir);
   const layers = [
-    await buildLayer([...tree.values()].filter((e) => !(e.type === 'file' && secret(e.path)))),
+    await buildLayer([...tree.values()].filter((e) => !secret(e))),
     await runtimeLayer(opts.cacheDir),
     await buildLayer(shield.entries),
   ];
@@ -78,6 +81,16 @@ export async function sconifyImage(input: SconifyInput, opts: { target: string; 
     pwd: nativeConfig.WorkingDir || '/',
     fspf: { path: `${CONTAINER_SHIELD_ROOT}/fs.fspf`, key: shield.key, tag: shield.tag },
   };
+}
+
+/**
+ * The shield holds regular files: a link inside a --dir would vanish under the memory volume at run time,
+ * and the program cannot be inside what is decrypted only after it was measured and started.
+ */
+function refuseUnsupported(tree: Map<string, LayerEntry>, inDirs: (p: string) => boolean, binary: string, dirs: string[]): void {
+  if (inDirs(binary)) throw new ImageError('IMAGE_PROGRAM', `--binary ${binary} is inside an encrypted directory (${dirs.join(', ')})`, { hint: 'the program starts before the directories are decrypted: keep it outside --dir' });
+  const link = [...tree.values()].find((e) => e.type === 'symlink' && inDirs(e.path));
+  if (link?.type === 'symlink') throw new ImageError('IMAGE_PROGRAM', `${link.path} is a symbolic link (to ${link.target}) inside an encrypted directory`, { hint: 'links inside --dir are not supported yet: replace it by the file, or keep that directory plain' });
 }
 
 function checkDirs(input: SconifyInput): string[] {

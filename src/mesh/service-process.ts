@@ -18,7 +18,9 @@ export class ServiceProcess {
   private readonly exitWaiters: Array<() => void> = [];
 
   constructor(readonly spec: ServiceSpec, log: (line: string) => void) {
-    this.child = spawn(spec.argv[0]!, spec.argv.slice(1), { env: spec.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: a terminal's Ctrl-C reaches veil up only, which stops services in order, and a
+    // last-resort SIGKILL reaches the program under veil run too.
+    this.child = spawn(spec.argv[0]!, spec.argv.slice(1), { env: spec.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     for (const stream of [this.child.stdout!, this.child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {
         this.recent.push(line);
@@ -26,7 +28,8 @@ export class ServiceProcess {
         log(`[${spec.name}] ${line}`);
       });
     }
-    this.child.on('exit', (code, signal) => {
+    // 'close', not 'exit': the last lines of its output are in by then (failure messages quote them).
+    this.child.on('close', (code, signal) => {
       this.exited = { code, signal };
       this.exitWaiters.splice(0).forEach((f) => f());
     });
@@ -57,6 +60,14 @@ export class ServiceProcess {
     }
   }
 
+  private killGroup(): void {
+    try {
+      if (this.child.pid) process.kill(-this.child.pid, 'SIGKILL');
+    } catch {
+      this.child.kill('SIGKILL'); // the group is gone already
+    }
+  }
+
   private failure(code: 'MESH_NOT_READY' | 'MESH_SERVICE_ENDED', message: string): MeshError {
     const log = this.recent.map((l) => `\n  | ${l}`).join('');
     return new MeshError(code, `${message}${log ? `; its last lines:${log}` : ''}`, { hint: 'the lines above say why; fix the service or its manifest and run veil up again' });
@@ -70,7 +81,7 @@ export class ServiceProcess {
   async stop(graceMs = 5000): Promise<void> {
     if (this.exited) return;
     this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    const timer = setTimeout(() => this.killGroup(), graceMs);
     await this.whenExited();
     clearTimeout(timer);
   }

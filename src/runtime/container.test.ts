@@ -30,6 +30,25 @@ describe('veil run --container', () => {
     }
   });
 
+  it('does not follow a link left in the volume to a file on a disk', async () => {
+    const { symlinkSync, writeFileSync: write, readFileSync: read } = await import('node:fs');
+    const volume = join(dir, 'shared');
+    const disk = join(dir, 'disk.txt');
+    write(disk, 'untouched');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(volume, { recursive: true });
+    symlinkSync(disk, join(volume, 'key.pem'));
+    const fd = openSync('/bin/true', 'r');
+    try {
+      const code = await launchInContainer({ ...config, command: ['true'], injectionFiles: [{ path: join(volume, 'key.pem'), mode: 0o600, content: Buffer.from('KEY').toString('base64') }] }, fd, new Map([[volume, 'tmpfs'], [dir, 'ext4']]));
+      assert.equal(code, 0);
+      assert.equal(read(disk, 'utf8'), 'untouched');
+      assert.equal(read(join(volume, 'key.pem'), 'utf8'), 'KEY');
+    } finally {
+      closeSync(fd);
+    }
+  });
+
   it("starts the measured file with the policy's argv[0], environment and injected files", async () => {
     const fd = openSync('/bin/sh', 'r');
     const out = join(dir, 'out');

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fchmodSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, posix } from 'node:path';
 import type { RuntimeConfig } from './attest.js';
 import { RuntimeError } from './errors.js';
+import { cleanPath } from './plan.js';
 
 /** In images, the shielded copy of a directory D is at CONTAINER_SHIELD_ROOT + D; it is decrypted into D. */
 export const CONTAINER_SHIELD_ROOT = '/opt/veil/shield';
@@ -16,7 +17,7 @@ const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SI
  */
 export async function launchInContainer(config: RuntimeConfig, programFd: number, mounts = readMounts()): Promise<number> {
   const shield = config.fspf?.path ? shieldTarget(config) : undefined;
-  for (const file of config.injectionFiles) requireMemory(file.path, mounts);
+  for (const file of config.injectionFiles) requireMemory(cleanPath(file.path, 'injection file'), mounts);
   if (shield) {
     const { decryptTree } = await import('../fsshield/index.js');
     const check = (paths: string[]) => paths.forEach((p) => requireMemory(posix.join(shield.into, p), mounts));
@@ -25,12 +26,26 @@ export async function launchInContainer(config: RuntimeConfig, programFd: number
       throw new RuntimeError('RUNTIME_CONFIG', `file-system shield: ${err.message}`, { hint: 'the image was changed, or the session names another build', cause: err });
     });
   }
-  for (const file of config.injectionFiles) {
-    mkdirSync(dirname(file.path), { recursive: true });
-    writeFileSync(file.path, Buffer.from(file.content, 'base64'), { mode: file.mode });
-    chmodSync(file.path, file.mode);
-  }
+  for (const file of config.injectionFiles) writeSecret(file.path, Buffer.from(file.content, 'base64'), file.mode, mounts);
   return start(config, programFd);
+}
+
+/**
+ * Writes where the path really leads: the directory's real path must be on memory too (a link left in a
+ * shared volume cannot redirect a secret to a disk), and the file is made afresh, never through a link.
+ */
+function writeSecret(path: string, data: Buffer, mode: number, mounts: Map<string, string>): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const real = posix.join(realpathSync(dirname(path)), posix.basename(path));
+  requireMemory(real, mounts);
+  rmSync(real, { force: true });
+  const fd = openSync(real, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY | fsConstants.O_NOFOLLOW, mode & 0o7777);
+  try {
+    writeSync(fd, data);
+    fchmodSync(fd, mode & 0o7777);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function shieldTarget(config: RuntimeConfig): { from: string; into: string } {

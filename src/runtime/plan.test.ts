@@ -45,6 +45,16 @@ describe('launch plan', () => {
     assert.throws(() => launchPlan({ ...base, command: [] }, { secure: true }), { code: 'RUNTIME_CONFIG' });
   });
 
+  it('refuses policy paths that are not plain, and mounts that would hide what a directory holds', () => {
+    for (const path of ['/a/../../home/u/secret', '/tls//key', 'relative/key', '/proc/self/x', '/dev/stdout']) {
+      assert.throws(() => launchPlan({ ...base, injectionFiles: [file(path)] }, { secure: true, tmp: '/tmp' }), { code: 'RUNTIME_CONFIG' }, path);
+    }
+    assert.throws(() => launchPlan({ ...base, injectionFiles: [file('/etc/app.conf')] }, { secure: true, tmp: '/tmp' }), /hiding its \d+ entries on this host/);
+    const shielded = { ...base, fspf: { path: '/app/fs.fspf', key: 'k', tag: 't' } };
+    assert.throws(() => launchPlan({ ...shielded, injectionFiles: [file('/app/config.json')] }, { secure: true, tmp: '/tmp', entriesOf: () => 0 }), /hiding the shielded code/);
+    assert.ok(launchPlan({ ...shielded, injectionFiles: [file('/app/tls/key')] }, { secure: true, tmp: '/tmp', entriesOf: () => 3 }).some((s) => s.op === 'tmpfs' && s.path === '/app/tls'), 'a directory inside the decrypted tree is fine');
+  });
+
   it('maps host names through a file bound over the hosts file', () => {
     const steps = launchPlan(base, { secure: true, hosts: { api: '127.0.0.2' }, tmp: dir });
     const write = steps.find((s): s is Extract<Step, { op: 'write' }> => s.op === 'write')!;

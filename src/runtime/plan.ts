@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,8 @@ export interface PlanOptions {
   uid?: number | undefined;
   /** Whether a directory exists or can be made on the host (tests answer for another user). */
   canCreate?: (path: string) => boolean;
+  /** How many entries a host directory has (0 when it does not exist); a mount would hide them. */
+  entriesOf?: (dir: string) => number;
 }
 
 const UNSHIELD = fileURLToPath(new URL('./unshield.js', import.meta.url));
@@ -40,11 +42,11 @@ const UNSHIELD = fileURLToPath(new URL('./unshield.js', import.meta.url));
 export function launchPlan(config: RuntimeConfig, opts: PlanOptions): Step[] {
   const [argv0] = config.command;
   if (argv0 === undefined) throw new RuntimeError('RUNTIME_CONFIG', 'the policy gives no command for this service', { hint: 'add command: to the service in the session' });
-  const tmp = opts.tmp ?? tmpdir();
+  const tmp = opts.tmp ?? privateTmp();
   const steps: Step[] = [
     ...hostSteps(opts, tmp),
     ...shieldSteps(config, opts.secure, tmp),
-    ...injectionSteps(config, opts.secure),
+    ...injectionSteps(config, opts),
     { op: 'chdir', path: config.pwd },
     ...Object.entries(config.environment).map(([name, value]): Step => ({ op: 'env', name, value })),
     ...config.command.map((value): Step => ({ op: 'arg', value })),
@@ -75,7 +77,7 @@ function shieldSteps(config: RuntimeConfig, secure: boolean, tmp: string): Step[
   if (!fspf?.path) return [];
   if (!fspf.key || !fspf.tag) throw new RuntimeError('RUNTIME_CONFIG', `the policy names fspf_path ${fspf.path} without fspf_key and fspf_tag`, { hint: "add the values 'veil fspf encrypt' printed" });
   if (!secure) throw new RuntimeError('RUNTIME_NAMESPACE', 'a shielded file system needs a private namespace', { hint: 'drop --INSECURE-no-namespace' });
-  const shield = dirname(fspf.path);
+  const shield = dirname(cleanPath(fspf.path, 'fspf_path'));
   const staging = posix.join(tmp, '.veil-fspf-staging');
   return [
     ...mkdirs(staging),
@@ -87,17 +89,64 @@ function shieldSteps(config: RuntimeConfig, secure: boolean, tmp: string): Step[
 
 /**
  * Each directory holding injection files gets its own tmpfs (one beneath another's needs none): the files
- * never touch a disk. Parents come first, so no mount hides one made before it.
+ * never touch a disk. Parents come first, so no mount hides one made before it; a directory the host has
+ * filled (or the shielded code's) is refused, since the mount would hide what is in it.
  */
-function injectionSteps(config: RuntimeConfig, secure: boolean): Step[] {
-  const dirs = [...new Set(config.injectionFiles.map((f) => posix.resolve(posix.dirname(f.path))))].sort();
+function injectionSteps(config: RuntimeConfig, opts: PlanOptions): Step[] {
+  const files = config.injectionFiles.map((f) => ({ ...f, path: cleanPath(f.path, 'injection file') }));
+  const dirs = [...new Set(files.map((f) => posix.dirname(f.path)))].sort();
+  const shield = config.fspf?.path ? posix.dirname(config.fspf.path) : undefined;
   const mounted: string[] = [];
   const steps = dirs.flatMap((dir): Step[] => {
-    if (!secure || mounted.some((m) => dir.startsWith(`${m}/`))) return mkdirs(dir);
+    if (!opts.secure || mounted.some((m) => dir.startsWith(`${m}/`))) return mkdirs(dir);
+    if (shield && (shield === dir || shield.startsWith(`${dir}/`))) throw hides(dir, 'the shielded code');
+    const entries = (opts.entriesOf ?? entriesOnHost)(dir);
+    if (entries > 0 && !(shield && dir.startsWith(`${shield}/`))) throw hides(dir, `its ${entries} entries on this host`);
     mounted.push(dir);
     return [...mkdirs(dir), { op: 'tmpfs', path: dir }];
   });
-  return [...steps, ...config.injectionFiles.map((f): Step => ({ op: 'write', path: f.path, mode: f.mode & 0o7777, content: Buffer.from(f.content, 'base64') }))];
+  return [...steps, ...files.map((f): Step => ({ op: 'write', path: f.path, mode: f.mode & 0o7777, content: Buffer.from(f.content, 'base64') }))];
+}
+
+function hides(dir: string, what: string): RuntimeError {
+  return new RuntimeError('RUNTIME_CONFIG', `injection files in ${dir} would need a memory file system over it, hiding ${what}`, {
+    hint: 'inject into a directory of its own (e.g. /tls or /secrets), not into one that holds other files',
+  });
+}
+
+function entriesOnHost(dir: string): number {
+  try {
+    return readdirSync(dir).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Paths from the policy, as the program will use them: absolute, normal, and not into /proc, /sys or /dev. */
+export function cleanPath(path: string, what: string): string {
+  if (!path.startsWith('/') || posix.normalize(path) !== path || path.endsWith('/') || /^\/(proc|sys|dev)(\/|$)/.test(path)) {
+    throw new RuntimeError('RUNTIME_CONFIG', `${what} path ${JSON.stringify(path)} is not a plain absolute path`, { hint: "write it without '..', '.', '//' or a trailing '/', outside /proc, /sys and /dev" });
+  }
+  return path;
+}
+
+/**
+ * The directory for the helper's own mount points: this user's, 0700, so no other local user can put a
+ * file or a link where a mount will go. (The mounts themselves exist only in the namespace.)
+ */
+function privateTmp(): string {
+  const uid = process.getuid?.() ?? 0;
+  const dir = posix.join(tmpdir(), `veil-${uid}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
+    throw new RuntimeError('RUNTIME_NAMESPACE', `${dir} is not this user's private directory (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)})`, { hint: `remove it; veil run makes it again with mode 0700` });
+  }
+  return dir;
 }
 
 /** `mkdir -p`, one step per ancestor (existing ones are fine). */
