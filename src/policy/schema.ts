@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { z } from 'zod';
 
 /** Session language v0.3 (reference §4): the one schema behind validation, types and the published JSON Schema. */
@@ -44,10 +45,14 @@ const service = z.strictObject({
   persistency: z.string().optional(),
 });
 
+/** Where a secret lands must be said plainly: no '..', '.', '//' or trailing '/' to reinterpret it. */
+const plainPath = z.string().startsWith('/', 'must be an absolute path')
+  .refine((p) => posix.normalize(p) === p && (p === '/' || !p.endsWith('/')), "must be a plain absolute path (no '..', '.', '//' or trailing '/')");
+
 const injectionFile = z.union([
-  z.string().startsWith('/', 'must be an absolute path'),
+  plainPath,
   z.strictObject({
-    path: z.string().startsWith('/', 'must be an absolute path'),
+    path: plainPath,
     content: z.string().optional(),
     permission: z.union([z.number().int().min(0).max(0o7777), z.string().regex(/^(0o?)?[0-7]{3,4}$/, 'must be an octal mode such as 0600')]).optional(),
   }),
