@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { gunzipSync } from 'node:zlib';
+import { gunzipLayer } from './gunzip.js';
 import { extract } from 'tar-stream';
 import type { LayerEntry } from './layer.js';
 
@@ -41,7 +41,7 @@ function removeUnder(tree: Map<string, LayerEntry>, path: string, itself: boolea
 }
 
 async function entries(layer: Buffer): Promise<Array<{ header: { name: string; type?: string | null; linkname?: string | null; mode?: number; uid?: number; gid?: number }; body: Buffer }>> {
-  const tar = layer[0] === 0x1f && layer[1] === 0x8b ? gunzipSync(layer) : layer;
+  const tar = layer[0] === 0x1f && layer[1] === 0x8b ? gunzipLayer(layer) : layer;
   const out: Array<{ header: { name: string; type?: string | null; linkname?: string | null; mode?: number; uid?: number; gid?: number }; body: Buffer }> = [];
   const ex = extract();
   const done = new Promise<void>((resolve, reject) => {

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
-import { gunzipSync } from 'node:zlib';
+import { gunzipLayer } from './gunzip.js';
 import { extract } from 'tar-stream';
 import { ImageError } from './errors.js';
 
@@ -90,7 +90,7 @@ async function fileData(layer: Buffer, path: string): Promise<Buffer> {
 
 /** Walks a gzipped (or plain) tar; `visit` returns true to stop. Bodies are collected only when asked for. */
 async function eachEntry(layer: Buffer, visit: (header: { name: string; type?: string | null; linkname?: string | null }, body: () => Buffer) => boolean, withBodies = false): Promise<void> {
-  const tar = layer[0] === 0x1f && layer[1] === 0x8b ? gunzipSync(layer) : layer;
+  const tar = layer[0] === 0x1f && layer[1] === 0x8b ? gunzipLayer(layer) : layer;
   const ex = extract();
   let stopped = false;
   const done = new Promise<void>((resolve, reject) => {
