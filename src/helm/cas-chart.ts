@@ -21,26 +21,21 @@ export function casChartValues(image: string): CasChartValues {
   };
 }
 
+/** The CAS's labels at an indentation, and the metadata both objects share. */
+const LABELS = (indent: string) => `${indent}app.kubernetes.io/name: cas\n${indent}app.kubernetes.io/instance: {{ .Release.Name }}\n`;
+const METADATA = `metadata:\n  name: {{ .Release.Name }}-cas\n  labels:\n${LABELS('    ')}`;
+
 const STATEFULSET = `apiVersion: apps/v1
 kind: StatefulSet
-metadata:
-  name: {{ .Release.Name }}-cas
-  labels:
-    app.kubernetes.io/name: cas
-    app.kubernetes.io/instance: {{ .Release.Name }}
-spec:
+${METADATA}spec:
   serviceName: {{ .Release.Name }}-cas
   replicas: 1
   selector:
     matchLabels:
-      app.kubernetes.io/name: cas
-      app.kubernetes.io/instance: {{ .Release.Name }}
-  template:
+${LABELS('      ')}  template:
     metadata:
       labels:
-        app.kubernetes.io/name: cas
-        app.kubernetes.io/instance: {{ .Release.Name }}
-    spec:
+${LABELS('        ')}    spec:
       {{- with .Values.imagePullSecrets }}
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}
@@ -114,17 +109,10 @@ spec:
 
 const SERVICE = `apiVersion: v1
 kind: Service
-metadata:
-  name: {{ .Release.Name }}-cas
-  labels:
-    app.kubernetes.io/name: cas
-    app.kubernetes.io/instance: {{ .Release.Name }}
-spec:
+${METADATA}spec:
   type: {{ .Values.service.type }}
   selector:
-    app.kubernetes.io/name: cas
-    app.kubernetes.io/instance: {{ .Release.Name }}
-  ports:
+${LABELS('    ')}  ports:
     - name: api
       port: {{ .Values.service.port }}
       targetPort: api
