@@ -1,12 +1,28 @@
 import { createHash } from 'node:crypto';
 
+/** One event a runtime extended into a TDX runtime measurement register, as the evidence reports it. */
+export interface RtmrEvent {
+  /** Which register (0–3; Veil extends 3). */
+  index: number;
+  /** The 48-byte SHA-384 digest that was extended, hex. */
+  digest: string;
+  /** What was measured, e.g. "veil-runtime" or "program". */
+  description: string;
+}
+
 /**
- * Evidence is a tagged type: the protocol carries it without knowing its kind, and verifiers for hardware
- * evidence (SEV-SNP, TDX, SGX DCAP) plug in beside the simulation verifier.
+ * Evidence is a tagged type: the protocol carries it without knowing its kind. The CAS picks the verifier by
+ * `type` and by what the session allows, never by looking at the bytes.
+ * - simulation: a claim only (no TEE on this host), accepted only where the policy says so.
+ * - tdx / sgx-dcap: an Intel DCAP quote (base64); tdx may carry the RTMR event log the runtime extended.
+ * - sev-snp: the 1184-byte ATTESTATION_REPORT (base64) and, when the host provisioned it, the GHCB
+ *   certificate table (configfs-tsm `auxblob`, base64) carrying the VCEK or VLEK.
  */
 export type Evidence =
   | { type: 'simulation'; measurement: string; reportData: string }
-  | { type: 'sev-snp' | 'tdx' | 'sgx-dcap'; quote: string /* base64 */ };
+  | { type: 'tdx'; quote: string; rtmrLog?: RtmrEvent[] }
+  | { type: 'sgx-dcap'; quote: string }
+  | { type: 'sev-snp'; quote: string; auxblob?: string };
 
 export const EVIDENCE_TYPES = ['simulation', 'sev-snp', 'tdx', 'sgx-dcap'] as const;
 
@@ -18,4 +34,13 @@ export const EVIDENCE_TYPES = ['simulation', 'sev-snp', 'tdx', 'sgx-dcap'] as co
  */
 export function reportData(nonce: Buffer, spki: Buffer): Buffer {
   return createHash('sha256').update(Buffer.from('veil-report-data-v1', 'ascii')).update(nonce).update(spki).digest();
+}
+
+/**
+ * The 64-byte REPORTDATA / REPORT_DATA field of a hardware report: the 32-byte `reportData` above in bytes
+ * 0–31, and 32 zero bytes in 32–63. The zeros are checked too, so no other use of the field (an SGX QE's
+ * layout, a TPM's) can be mistaken for Veil's binding.
+ */
+export function hardwareReportData(nonce: Buffer, spki: Buffer): Buffer {
+  return Buffer.concat([reportData(nonce, spki), Buffer.alloc(32)]);
 }
