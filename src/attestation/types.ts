@@ -212,6 +212,11 @@ export interface AmdCollateralRequest {
   tcb: SnpTcb;
 }
 
+/** One source of Intel collateral (files, a PCS or PCCS); undefined when it has none for the request. */
+export type IntelSource = (request: IntelCollateralRequest) => Promise<IntelCollateral | undefined>;
+/** One source of AMD certificates (files, AMD KDS). */
+export type AmdSource = (request: AmdCollateralRequest) => Promise<AmdCollateral | undefined>;
+
 /** One interface for every source: a directory or files (air-gapped), a cache, Intel PCS / a PCCS, AMD KDS. */
 export interface CollateralProvider {
   intel(request: IntelCollateralRequest): Promise<IntelCollateral | undefined>;

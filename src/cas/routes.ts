@@ -6,6 +6,7 @@ import { NonceStore } from './nonces.js';
 import { identityFromDer, type ClientIdentity } from './identity-of.js';
 import { listSessions, readSession, writeSession, type CasContext } from './sessions.js';
 import { publicValue, publicValues } from './values.js';
+import type { selfAttestation } from './self-attestation.js';
 import { parseAttestRequest } from './wire.js';
 
 export const CAS_VERSION = '0.1.0';
@@ -37,8 +38,10 @@ function bodyText(request: FastifyRequest): string {
   return body;
 }
 
-export function registerRoutes(app: FastifyInstance, ctx: CasContext & AttestationContext): void {
+export function registerRoutes(app: FastifyInstance, ctx: CasContext & AttestationContext, self?: ReturnType<typeof selfAttestation>): void {
   app.get('/v1/version', async () => ({ version: CAS_VERSION, implementation: 'veil', api: 'v1' }));
+
+  if (self) app.get<{ Querystring: { nonce?: unknown } }>('/v1/attestation', async (request) => self(request.query.nonce));
 
   app.post('/v1/sessions', async (request, reply) => {
     const result = writeSession(ctx, bodyText(request), requireClient(request));
