@@ -1,4 +1,4 @@
-import { X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { AttestationError } from '../errors.js';
@@ -17,6 +17,8 @@ export type AmdRole = 'vcek' | 'vlek' | 'ask' | 'asvk' | 'ark' | 'other';
 
 export interface AmdCert {
   cert: X509Certificate;
+  /** The public key, parsed once (node builds a new KeyObject on every `cert.publicKey`). */
+  key: KeyObject;
   /** SHA-256 of the DER, hex: the cache key for everything derived from this certificate. */
   sha256: string;
   cn: string;
@@ -57,6 +59,8 @@ const OID = {
 
 const certCache = new BoundedCache<AmdCert>(1024);
 const extCache = new BoundedCache<VekExtensions>(1024);
+/** Whole inputs (a PEM bundle, a DER file) → their certificates, so a repeated bundle is not re-parsed. */
+const inputCache = new BoundedCache<AmdCert[]>(256);
 
 function chainError(message: string, check: string): AttestationError {
   return new AttestationError('ATTESTATION_CHAIN', message, { check });
@@ -67,14 +71,15 @@ export function amdCert(cert: X509Certificate): AmdCert {
   const sha256 = createHash('sha256').update(cert.raw).digest('hex');
   const cached = certCache.get(sha256);
   if (cached) return cached;
+  let key: KeyObject;
   try {
     // node parses the key lazily and throws a plain Error for a malformed one; refuse it here, once.
-    void cert.publicKey;
+    key = cert.publicKey;
   } catch (err) {
     throw new AttestationError('ATTESTATION_CHAIN', `a certificate's public key does not parse (${(err as Error).message})`, { check: 'AMD certificate', cause: err });
   }
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1] ?? '';
-  const entry: AmdCert = { cert, sha256, cn, ...classify(cn) };
+  const entry: AmdCert = { cert, key, sha256, cn, ...classify(cn) };
   certCache.set(sha256, entry);
   return entry;
 }
@@ -92,7 +97,14 @@ function classify(cn: string): { role: AmdRole; product: SnpProduct | undefined 
 
 /** PEM bundles or single DER certificates, as callers, files and KDS provide them. */
 export function amdCerts(inputs: readonly (Buffer | string)[], check: string): AmdCert[] {
-  return inputs.flatMap((input) => parseCertificates(input, check).map(amdCert));
+  return inputs.flatMap((input) => {
+    const key = createHash('sha256').update(input).digest('hex');
+    const cached = inputCache.get(key);
+    if (cached) return cached;
+    const parsed = parseCertificates(input, check).map(amdCert);
+    inputCache.set(key, parsed);
+    return parsed;
+  });
 }
 
 // ---- VCEK / VLEK extensions -----------------------------------------------------------------------------

@@ -80,7 +80,9 @@ async function chooseProduct(r: SnpReport, given: AmdCert[], source: AmdCollater
   let product = r.product;
   if (!product) {
     // Version 2 does not name its product: the VCEK does (its chain to that product's ARK is checked below).
-    const vek = given.find((c) => c.role === r.signingKey);
+    // A VCEK given for a VLEK-signed report (or the reverse) still names the product, so that the chain
+    // selection below can refuse it by name rather than as missing collateral.
+    const vek = given.find((c) => c.role === r.signingKey) ?? given.find((c) => c.role === 'vcek' || c.role === 'vlek');
     product = vek ? vekExtensions(vek, 'SNP certificates').product : productFromChipId(r.chipId);
   }
   if (product) return { product, collateral: source ? await fetchCollateral(source, request(r, product)) : undefined };
@@ -133,7 +135,7 @@ function dedupe(certs: AmdCert[]): AmdCert[] {
 function refuseForeignArks(certs: AmdCert[], product: SnpProduct, root: PinnedRoot): void {
   for (const c of certs) {
     if (c.role !== 'ark' || c.product !== product) continue;
-    const fp = spkiSha256(c.cert.publicKey);
+    const fp = spkiSha256(c.key);
     if (fp !== root.spkiSha256) {
       throw new AttestationError('ATTESTATION_CHAIN', `the presented '${c.cn}' is not ${root.name} (key SHA-256 ${fp.slice(0, 16)}…, pinned ${root.spkiSha256.slice(0, 16)}…)`, {
         check: 'AMD chain',
@@ -214,8 +216,8 @@ function checkChain(vek: AmdCert, inter: AmdCert, root: PinnedRoot, now: Date): 
 /** The VCEK/VLEK belongs to this product, TCB and (VCEK) chip, and has the key type the signature needs. */
 function checkVek(r: SnpReport, product: SnpProduct, tcb: SnpTcb, vek: AmdCert): VekExtensions {
   const name = r.signingKey.toUpperCase();
-  const details = vek.cert.publicKey.asymmetricKeyDetails;
-  if (vek.cert.publicKey.asymmetricKeyType !== 'ec' || details?.namedCurve !== 'secp384r1') {
+  const details = vek.key.asymmetricKeyDetails;
+  if (vek.key.asymmetricKeyType !== 'ec' || details?.namedCurve !== 'secp384r1') {
     throw new AttestationError('ATTESTATION_CHAIN', `the ${name} key is not an EC P-384 key`, { check: `${name} certificate` });
   }
   const ext = vekExtensions(vek, `${name} certificate`);
@@ -254,7 +256,7 @@ function checkVek(r: SnpReport, product: SnpProduct, tcb: SnpTcb, vek: AmdCert):
 function checkReportSignature(r: SnpReport, vek: AmdCert): void {
   let ok = false;
   try {
-    ok = verifySignature('sha384', r.raw.subarray(0, SNP_SIGNED_SIZE), { key: vek.cert.publicKey, dsaEncoding: 'ieee-p1363' }, r.signature);
+    ok = verifySignature('sha384', r.raw.subarray(0, SNP_SIGNED_SIZE), { key: vek.key, dsaEncoding: 'ieee-p1363' }, r.signature);
   } catch {
     ok = false;
   }
