@@ -1,0 +1,265 @@
+import type { X509Certificate } from 'node:crypto';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fetch as undiciFetch } from 'undici';
+import { AttestationError } from '../errors.js';
+import { parseCertificates, parseCrl, type Crl } from '../pki.js';
+import type { AmdCollateral, AmdCollateralRequest, CollateralProvider } from '../types.js';
+import { BoundedCache } from './cache.js';
+import { amdCert, vekExtensions, type AmdCert } from './certs.js';
+
+/**
+ * Where VCEKs, VLEKs, ASK/ASVK+ARK chains and ARK CRLs come from: files (air-gapped hosts, tests) or AMD's Key
+ * Distribution Service. Sources only find and transport; the verifier checks everything they return, so a
+ * source is never trusted with more than availability.
+ */
+
+export type AmdCollateralProvider = Pick<CollateralProvider, 'amd'>;
+
+const CHECK = 'AMD collateral';
+
+function collateralError(message: string, cause?: unknown, hint?: string): AttestationError {
+  return new AttestationError('ATTESTATION_COLLATERAL', message, { check: CHECK, cause, hint });
+}
+
+function toPem(cert: X509Certificate): string {
+  return cert.toString().trim();
+}
+
+/** The request's VCEK matches by product, hwID and every SPL; a VLEK (no hwID) by product and SPLs. */
+function matches(c: AmdCert, req: AmdCollateralRequest): boolean {
+  if (c.role !== req.signingKey) return false;
+  let ext;
+  try {
+    ext = vekExtensions(c, CHECK);
+  } catch {
+    return false; // a certificate whose extensions do not parse cannot be the one asked for
+  }
+  if (ext.product !== req.product) return false;
+  if (ext.bootloader !== req.tcb.bootloader || ext.tee !== req.tcb.tee || ext.snp !== req.tcb.snp || ext.microcode !== req.tcb.microcode) return false;
+  if (req.product === 'Turin' && ext.fmc !== req.tcb.fmc) return false;
+  if (req.signingKey === 'vcek') return ext.hwId !== undefined && req.hwid !== undefined && ext.hwId.toString('hex') === req.hwid.toLowerCase();
+  return true;
+}
+
+// ---- files -------------------------------------------------------------------------------------------------
+
+/** Directories are read this deep; files larger than this are not collateral (the largest AMD file is ~7 KiB). */
+export const FILES_MAX_DEPTH = 4;
+export const FILES_MAX_BYTES = 1 << 20;
+
+type LoadedCrl = Crl & { der: Buffer };
+
+interface Loaded {
+  certs: AmdCert[];
+  crls: LoadedCrl[];
+}
+
+/**
+ * Files or directories: PEM bundles (KDS cert_chain: ASK/ASVK then ARK; trustee's ASK, ARK, ASVK), single
+ * certificates (DER or PEM), CRLs (DER or PEM). Certificates are recognised by their CN. A file named
+ * explicitly must be one of these; in a directory other files (README, LICENSE, reports) are skipped.
+ * Files are read once, on the first request.
+ */
+export function amdCollateralFromFiles(paths: readonly string[]): AmdCollateralProvider {
+  let loading: Promise<Loaded> | undefined;
+  return {
+    async amd(req: AmdCollateralRequest): Promise<AmdCollateral | undefined> {
+      loading ??= loadFiles(paths);
+      const { certs, crls } = await loading;
+      const inter = certs.find((c) => c.role === (req.signingKey === 'vcek' ? 'ask' : 'asvk') && c.product === req.product);
+      const ark = certs.find((c) => c.role === 'ark' && c.product === req.product);
+      const vek = certs.find((c) => matches(c, req));
+      const crl = crls
+        .filter((c) => c.issuer.split(', ').includes(`2.5.4.3=ARK-${req.product}`))
+        .sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime())[0];
+      if (!inter && !vek && !crl) return undefined;
+      return {
+        chain: inter ? [inter, ark].filter((c) => c !== undefined).map((c) => toPem(c.cert)).join('\n') + '\n' : undefined,
+        vcek: vek ? Buffer.from(vek.cert.raw) : undefined,
+        crl: crl ? Buffer.from(crl.der) : undefined,
+      };
+    },
+  };
+}
+
+async function loadFiles(paths: readonly string[]): Promise<Loaded> {
+  const out: Loaded = { certs: [], crls: [] };
+  for (const p of paths) await loadPath(p, true, 0, out);
+  return out;
+}
+
+async function loadPath(path: string, explicit: boolean, depth: number, out: Loaded): Promise<void> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (err) {
+    throw collateralError(`cannot read ${path} (${(err as Error).message})`, err);
+  }
+  if (info.isDirectory()) {
+    if (depth >= FILES_MAX_DEPTH) return;
+    for (const name of (await readdir(path)).sort()) await loadPath(join(path, name), false, depth + 1, out);
+    return;
+  }
+  if (!info.isFile() || info.size > FILES_MAX_BYTES) {
+    if (explicit) throw collateralError(`${path} is not a collateral file (not a regular file, or larger than ${FILES_MAX_BYTES} bytes)`);
+    return;
+  }
+  const bytes = await readFile(path);
+  const found = parseCollateralFile(bytes);
+  if (!found && explicit) throw collateralError(`${path} holds no certificate or CRL (PEM or DER)`);
+  if (found) {
+    out.certs.push(...found.certs);
+    out.crls.push(...found.crls);
+  }
+}
+
+function parseCollateralFile(bytes: Buffer): Loaded | undefined {
+  const text = bytes.toString('latin1');
+  const out: Loaded = { certs: [], crls: [] };
+  if (text.includes('-----BEGIN CERTIFICATE-----')) out.certs.push(...tryCerts(bytes));
+  if (text.includes('-----BEGIN X509 CRL-----')) out.crls.push(...tryCrl(bytes));
+  if (out.certs.length === 0 && out.crls.length === 0 && bytes[0] === 0x30) {
+    out.certs.push(...tryCerts(bytes));
+    if (out.certs.length === 0) out.crls.push(...tryCrl(bytes));
+  }
+  return out.certs.length + out.crls.length > 0 ? out : undefined;
+}
+
+function tryCerts(bytes: Buffer): AmdCert[] {
+  try {
+    return parseCertificates(bytes, CHECK).map(amdCert);
+  } catch {
+    return [];
+  }
+}
+
+function tryCrl(bytes: Buffer): LoadedCrl[] {
+  try {
+    const pem = /-----BEGIN X509 CRL-----([A-Za-z0-9+/=\s]+)-----END X509 CRL-----/.exec(bytes.toString('latin1'));
+    const der = pem ? Buffer.from(pem[1]!.replace(/\s+/g, ''), 'base64') : bytes;
+    return [{ ...parseCrl(der, CHECK), der }];
+  } catch {
+    return [];
+  }
+}
+
+// ---- AMD KDS ---------------------------------------------------------------------------------------------
+
+/** One request (connect, headers and body) may take this long. KDS answers in well under a second. */
+export const KDS_TIMEOUT_MS = 10_000;
+/** Larger answers are refused: a VCEK is ~1.3 KiB, a cert_chain ~4.6 KiB, a CRL a few KiB. */
+export const KDS_MAX_BYTES = 64 * 1024;
+/** Answers are kept this long (VCEKs and chains never change per URL; the CRL's own window is still checked). */
+export const KDS_CACHE_TTL_MS = 60 * 60 * 1000;
+export const KDS_CACHE_ENTRIES = 256;
+
+export interface KdsResponse {
+  status: number;
+  body: AsyncIterable<Uint8Array> | null;
+}
+export type KdsFetch = (url: string, init: { signal: AbortSignal; headers: Record<string, string> }) => Promise<KdsResponse>;
+
+export interface KdsOptions {
+  baseUrl?: string;
+  /** Defaults to undici's fetch; tests inject their own or point baseUrl at a local server. */
+  fetch?: KdsFetch;
+  timeoutMs?: number;
+  maxBytes?: number;
+  /** Also fetch the ARK-signed CRL (default true). A failed CRL fetch is an error, never a silent skip. */
+  crl?: boolean;
+}
+
+/**
+ * AMD KDS (attestation.md §1.6): `/vcek/v1/{product}/{hwid}?blSPL=&teeSPL=&snpSPL=&ucodeSPL=` (Turin: the
+ * 8-byte hwid and `fmcSPL` first), `/vcek/v1/{product}/cert_chain`, `/vlek/v1/{product}/cert_chain`,
+ * `/vcek/v1/{product}/crl`. KDS does not serve VLEKs (AMD issues them to cloud providers); for a VLEK only the
+ * ASVK chain and the CRL are fetched. Errors name the URL.
+ */
+export function amdCollateralFromKds(options: KdsOptions = {}): AmdCollateralProvider {
+  const base = (options.baseUrl ?? 'https://kdsintf.amd.com').replace(/\/+$/, '');
+  const doFetch: KdsFetch = options.fetch ?? ((url, init) => undiciFetch(url, init) as unknown as Promise<KdsResponse>);
+  const timeoutMs = options.timeoutMs ?? KDS_TIMEOUT_MS;
+  const maxBytes = options.maxBytes ?? KDS_MAX_BYTES;
+  const cache = new BoundedCache<{ at: number; body: Buffer }>(KDS_CACHE_ENTRIES);
+
+  async function get(url: string): Promise<Buffer> {
+    const hit = cache.get(url);
+    if (hit && Date.now() - hit.at < KDS_CACHE_TTL_MS) return hit.body;
+    const body = await download(doFetch, url, timeoutMs, maxBytes);
+    cache.set(url, { at: Date.now(), body });
+    return body;
+  }
+
+  return {
+    async amd(req: AmdCollateralRequest): Promise<AmdCollateral | undefined> {
+      const product = encodeURIComponent(req.product);
+      const chainUrl = `${base}/${req.signingKey}/v1/${product}/cert_chain`;
+      const chain = await get(chainUrl);
+      if (tryCerts(chain).length === 0) throw collateralError(`GET ${chainUrl}: the answer is not a PEM certificate chain`);
+      let vcek: Buffer | undefined;
+      if (req.signingKey === 'vcek' && req.hwid !== undefined) {
+        const url = vcekUrl(base, req);
+        vcek = await get(url);
+        if (tryCerts(vcek).length !== 1 || vcek[0] !== 0x30) throw collateralError(`GET ${url}: the answer is not a DER certificate`);
+      }
+      let crl: Buffer | undefined;
+      if (options.crl ?? true) {
+        const url = `${base}/vcek/v1/${product}/crl`;
+        crl = await get(url);
+        if (tryCrl(crl).length === 0) throw collateralError(`GET ${url}: the answer is not a CRL`);
+      }
+      return { chain: chain.toString('latin1'), vcek, crl };
+    },
+  };
+}
+
+export function vcekUrl(base: string, req: AmdCollateralRequest): string {
+  const size = req.product === 'Turin' ? 16 : 128;
+  const hwid = (req.hwid ?? '').toLowerCase();
+  if (!new RegExp(`^[0-9a-f]{${size}}$`).test(hwid)) throw collateralError(`the hwid for a ${req.product} VCEK must be ${size / 2} bytes of hex`);
+  const { tcb } = req;
+  const spl = (n: number | undefined, name: string) => {
+    if (n === undefined || !Number.isInteger(n) || n < 0 || n > 255) throw collateralError(`${name} ${String(n)} is not 0..255`);
+    return `${name}=${n}`;
+  };
+  const params = [
+    ...(req.product === 'Turin' ? [spl(tcb.fmc, 'fmcSPL')] : []),
+    spl(tcb.bootloader, 'blSPL'),
+    spl(tcb.tee, 'teeSPL'),
+    spl(tcb.snp, 'snpSPL'),
+    spl(tcb.microcode, 'ucodeSPL'),
+  ];
+  return `${base}/vcek/v1/${encodeURIComponent(req.product)}/${hwid}?${params.join('&')}`;
+}
+
+async function download(doFetch: KdsFetch, url: string, timeoutMs: number, maxBytes: number): Promise<Buffer> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    const res = await doFetch(url, { signal, headers: { accept: 'application/octet-stream, application/x-pem-file, */*' } });
+    if (res.status !== 200) {
+      await drain(res.body);
+      throw collateralError(`GET ${url}: HTTP ${res.status}`, undefined, res.status === 404 ? 'AMD KDS does not know this chip, TCB or product' : res.status === 429 ? 'AMD KDS rate-limits requests; retry later or use files' : undefined);
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of res.body ?? []) {
+      total += chunk.length;
+      if (total > maxBytes) throw collateralError(`GET ${url}: the answer is larger than ${maxBytes} bytes`);
+      chunks.push(Buffer.from(chunk));
+    }
+    return Buffer.concat(chunks);
+  } catch (err) {
+    if (err instanceof AttestationError) throw err;
+    const reason = signal.aborted ? `no answer within ${timeoutMs} ms` : (err as Error)?.message ?? String(err);
+    throw collateralError(`GET ${url}: ${reason}`, err);
+  }
+}
+
+async function drain(body: AsyncIterable<Uint8Array> | null): Promise<void> {
+  try {
+    for await (const _ of body ?? []) void _;
+  } catch {
+    // the status is the error; the body does not matter
+  }
+}
