@@ -248,7 +248,13 @@ function signingChain(pem: string, check: string): VerifiedChain {
  */
 function strictCrl(der: Buffer, check: string): Crl {
   if (!Buffer.isBuffer(der) || der.length === 0) throw collateralError(check, 'empty CRL');
-  const parsed = asn1js.fromBER(der);
+  let parsed: ReturnType<typeof asn1js.fromBER>;
+  try {
+    parsed = asn1js.fromBER(der);
+  } catch (err) {
+    // asn1js throws (rather than reporting) on some malformed primitives, e.g. a time.
+    throw collateralError(check, `the CRL does not parse (${(err as Error).message})`, err);
+  }
   if (parsed.offset !== der.length) throw collateralError(check, 'the CRL is not one DER structure (trailing or missing bytes)');
   const top = parsed.result;
   const parts = top instanceof asn1js.Sequence ? top.valueBlock.value : [];
@@ -256,7 +262,13 @@ function strictCrl(der: Buffer, check: string): Crl {
   if (parts.length !== 3 || !(sig instanceof asn1js.BitString) || sig.valueBlock.unusedBits !== 0 || top.lenBlock.isIndefiniteForm) {
     throw collateralError(check, 'the CRL is not a DER CertificateList');
   }
-  return parseCrl(der, check);
+  try {
+    return parseCrl(der, check);
+  } catch (err) {
+    if (err instanceof AttestationError) throw err;
+    // pkijs reports some malformed fields (e.g. a time) with a plain Error.
+    throw collateralError(check, `the CRL does not parse (${(err as Error).message})`, err);
+  }
 }
 
 // ---- the verified bundle --------------------------------------------------------------------------------

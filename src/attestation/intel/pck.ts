@@ -52,7 +52,14 @@ export function parsePckExtension(cert: X509Certificate): PckExtension {
     throw new AttestationError('ATTESTATION_CHAIN', `the certificate does not parse (${(err as Error).message})`, { check: CHECK, cause: err });
   }
   if (!der) throw bad(`no SGX extension (${OID})`);
-  const entries = namedEntries(parseDer(der, CHECK), 'SGX extension');
+  let root: asn1js.AsnType;
+  try {
+    root = parseDer(der, CHECK);
+  } catch (err) {
+    if (err instanceof AttestationError) throw err;
+    throw bad(`the SGX extension does not parse (${(err as Error).message})`);
+  }
+  const entries = namedEntries(root, 'SGX extension');
   const tcb = namedEntries(required(entries, '.2', 'TCB'), 'TCB');
   const compSvn: number[] = [];
   for (let i = 1; i <= 16; i++) compSvn.push(int(required(tcb, `.2.${i}`, `TCB component ${i}`), `TCB component ${i}`, 255));
