@@ -98,9 +98,12 @@ async function fetchCollateral(source: IntelCollateralSource, request: IntelColl
   }
 }
 
+/** Importing a key costs as much as a verification; a QE keeps its attestation key, so keep the imports. */
+const attestKeys = new Lru<KeyObject>(1024);
+
 function rawP256Key(xy: Buffer): KeyObject {
   try {
-    return createPublicKey({ key: Buffer.concat([P256_SPKI_PREFIX, Buffer.from([4]), xy]), format: 'der', type: 'spki' });
+    return attestKeys.memo(xy.toString('hex'), () => createPublicKey({ key: Buffer.concat([P256_SPKI_PREFIX, Buffer.from([4]), xy]), format: 'der', type: 'spki' }));
   } catch (err) {
     throw new AttestationError('ATTESTATION_SIGNATURE', 'the attestation key is not a P-256 point', { check: 'quote signature', cause: err });
   }
