@@ -1,0 +1,403 @@
+import { verify, type KeyObject, type X509Certificate } from 'node:crypto';
+import * as asn1js from 'asn1js';
+import { z } from 'zod';
+import { AttestationError } from '../errors.js';
+import { checkCrl, checkNotRevoked, parseCrl, type Crl } from '../pki.js';
+import { INTEL_SGX_ROOT } from '../roots.js';
+import { TCB_STATUSES, type IntelCollateral, type SignedJson, type TcbStatus } from '../types.js';
+import { Lru, digestOf } from './cache.js';
+import { checkWindows, cnOf, verifiedChain, type VerifiedChain } from './chain.js';
+
+/**
+ * Intel collateral: TCB info and QE identity (signed JSON), their TCB Signing chain, the root CA CRL and the
+ * PCK CRL. Signatures are checked over the exact bytes of the served JSON value and only then is the text
+ * parsed. The time-independent part (signatures, parsing) is cached by the bytes; windows, revocation of
+ * the PCK certificates and the match with the quote are checked on every call.
+ */
+
+// ---- shapes ---------------------------------------------------------------------------------------------
+
+const isoDate = z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, 'an ISO date in UTC').refine((s) => !Number.isNaN(Date.parse(s)));
+const hexOf = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`), `${bytes} bytes hex`);
+const svn = z.number().int().min(0).max(255);
+const pcesvn = z.number().int().min(0).max(0xffff);
+const status = z.enum(TCB_STATUSES);
+const advisories = z.array(z.string()).optional();
+const components = z.array(z.object({ svn })).length(16);
+
+const v2Tcb = z.object({
+  ...Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`sgxtcbcomp${String(i + 1).padStart(2, '0')}svn`, svn])),
+  pcesvn,
+}) as unknown as z.ZodType<Record<string, number>>;
+const v3Tcb = z.object({ sgxtcbcomponents: components, tdxtcbcomponents: components.optional(), pcesvn });
+const levelOf = <T extends z.ZodType>(tcb: T) => z.object({ tcb, tcbDate: isoDate, tcbStatus: status, advisoryIDs: advisories });
+const tdxModule = z.object({ mrsigner: hexOf(48), attributes: hexOf(8), attributesMask: hexOf(8) });
+const isvLevel = z.object({ tcb: z.object({ isvsvn: z.number().int().min(0).max(0xffff) }), tcbDate: isoDate, tcbStatus: status, advisoryIDs: advisories });
+const common = {
+  issueDate: isoDate,
+  nextUpdate: isoDate,
+  fmspc: hexOf(6),
+  pceId: hexOf(2),
+  tcbType: z.literal(0),
+  tcbEvaluationDataNumber: z.number().int().min(0),
+};
+const tcbInfoV2 = z.object({ ...common, id: z.undefined().optional(), version: z.literal(2), tcbLevels: z.array(levelOf(v2Tcb)).min(1) });
+const tcbInfoV3 = z.object({
+  ...common,
+  id: z.enum(['SGX', 'TDX']),
+  version: z.literal(3),
+  tdxModule: tdxModule.optional(),
+  tdxModuleIdentities: z.array(tdxModule.extend({ id: z.string(), tcbLevels: z.array(isvLevel).min(1) })).optional(),
+  tcbLevels: z.array(levelOf(v3Tcb)).min(1),
+});
+const qeIdentityShape = z.object({
+  id: z.enum(['QE', 'TD_QE', 'QVE']),
+  version: z.literal(2),
+  issueDate: isoDate,
+  nextUpdate: isoDate,
+  tcbEvaluationDataNumber: z.number().int().min(0),
+  miscselect: hexOf(4),
+  miscselectMask: hexOf(4),
+  attributes: hexOf(16),
+  attributesMask: hexOf(16),
+  mrsigner: hexOf(32),
+  isvprodid: z.number().int().min(0).max(0xffff),
+  tcbLevels: z.array(isvLevel).min(1),
+});
+
+export interface TcbLevel {
+  sgx: number[];
+  pcesvn: number;
+  /** TDX TCB info only. */
+  tdx?: number[];
+  tcbDate: string;
+  tcbStatus: TcbStatus;
+  advisoryIDs: string[];
+}
+
+export interface IsvLevel {
+  isvsvn: number;
+  tcbDate: string;
+  tcbStatus: TcbStatus;
+  advisoryIDs: string[];
+}
+
+export interface TdxModuleIdentity {
+  id: string;
+  mrsigner: Buffer;
+  attributes: Buffer;
+  attributesMask: Buffer;
+  tcbLevels: IsvLevel[];
+}
+
+export interface TcbInfo {
+  id: 'SGX' | 'TDX';
+  version: 2 | 3;
+  issueDate: Date;
+  nextUpdate: Date;
+  /** Lower-case hex. */
+  fmspc: string;
+  pceId: string;
+  tcbEvaluationDataNumber: number;
+  tcbLevels: TcbLevel[];
+  tdxModule?: { mrsigner: Buffer; attributes: Buffer; attributesMask: Buffer };
+  tdxModuleIdentities?: TdxModuleIdentity[];
+}
+
+export interface QeIdentity {
+  id: 'QE' | 'TD_QE' | 'QVE';
+  version: 2;
+  issueDate: Date;
+  nextUpdate: Date;
+  tcbEvaluationDataNumber: number;
+  miscselect: number;
+  miscselectMask: number;
+  attributes: Buffer;
+  attributesMask: Buffer;
+  mrsigner: Buffer;
+  isvprodid: number;
+  tcbLevels: IsvLevel[];
+}
+
+function collateralError(check: string, message: string, cause?: unknown): AttestationError {
+  return new AttestationError('ATTESTATION_COLLATERAL', message, { check, cause });
+}
+
+function parseJsonText(text: string, check: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw collateralError(check, `is not JSON (${(err as Error).message})`, err);
+  }
+}
+
+function describeZod(err: z.ZodError): string {
+  const issue = err.issues[0];
+  return issue ? `${issue.path.join('.') || '(top)'}: ${issue.message}` : 'invalid';
+}
+
+/** Parses the text of a `tcbInfo` value (SGX v2, SGX v3, TDX v3). */
+export function parseTcbInfo(text: string): TcbInfo {
+  const check = 'TCB info';
+  const json = parseJsonText(text, check) as { version?: unknown };
+  const schema = json && typeof json === 'object' && json.version === 2 ? tcbInfoV2 : tcbInfoV3;
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw collateralError(check, `does not have the expected shape (${describeZod(parsed.error)})`);
+  const d = parsed.data;
+  const info: TcbInfo = {
+    id: 'id' in d && d.id ? d.id : 'SGX',
+    version: d.version,
+    issueDate: new Date(d.issueDate),
+    nextUpdate: new Date(d.nextUpdate),
+    fmspc: d.fmspc.toLowerCase(),
+    pceId: d.pceId.toLowerCase(),
+    tcbEvaluationDataNumber: d.tcbEvaluationDataNumber,
+    tcbLevels: [],
+  };
+  if (d.version === 2) {
+    info.tcbLevels = d.tcbLevels.map((l) => ({
+      sgx: Array.from({ length: 16 }, (_, i) => l.tcb[`sgxtcbcomp${String(i + 1).padStart(2, '0')}svn`] ?? -1),
+      pcesvn: l.tcb['pcesvn'] ?? -1,
+      tcbDate: l.tcbDate,
+      tcbStatus: l.tcbStatus,
+      advisoryIDs: l.advisoryIDs ?? [],
+    }));
+    return info;
+  }
+  const v3 = d as z.infer<typeof tcbInfoV3>;
+  info.tcbLevels = v3.tcbLevels.map((l) => {
+    const level: TcbLevel = {
+      sgx: l.tcb.sgxtcbcomponents.map((c) => c.svn),
+      pcesvn: l.tcb.pcesvn,
+      tcbDate: l.tcbDate,
+      tcbStatus: l.tcbStatus,
+      advisoryIDs: l.advisoryIDs ?? [],
+    };
+    if (l.tcb.tdxtcbcomponents) level.tdx = l.tcb.tdxtcbcomponents.map((c) => c.svn);
+    return level;
+  });
+  if (v3.id === 'TDX') {
+    if (!v3.tdxModule) throw collateralError(check, 'TDX TCB info has no tdxModule');
+    if (info.tcbLevels.some((l) => !l.tdx)) throw collateralError(check, 'a TDX TCB level has no tdxtcbcomponents');
+    info.tdxModule = moduleOf(v3.tdxModule);
+    info.tdxModuleIdentities = (v3.tdxModuleIdentities ?? []).map((m) => ({ ...moduleOf(m), id: m.id, tcbLevels: m.tcbLevels.map(isvLevelOf) }));
+  }
+  return info;
+}
+
+function moduleOf(m: z.infer<typeof tdxModule>): { mrsigner: Buffer; attributes: Buffer; attributesMask: Buffer } {
+  return { mrsigner: Buffer.from(m.mrsigner, 'hex'), attributes: Buffer.from(m.attributes, 'hex'), attributesMask: Buffer.from(m.attributesMask, 'hex') };
+}
+
+function isvLevelOf(l: z.infer<typeof isvLevel>): IsvLevel {
+  return { isvsvn: l.tcb.isvsvn, tcbDate: l.tcbDate, tcbStatus: l.tcbStatus, advisoryIDs: l.advisoryIDs ?? [] };
+}
+
+/** Parses the text of an `enclaveIdentity` value (version 2). */
+export function parseQeIdentity(text: string): QeIdentity {
+  const check = 'QE identity';
+  const parsed = qeIdentityShape.safeParse(parseJsonText(text, check));
+  if (!parsed.success) throw collateralError(check, `does not have the expected shape (${describeZod(parsed.error)})`);
+  const d = parsed.data;
+  return {
+    id: d.id,
+    version: d.version,
+    issueDate: new Date(d.issueDate),
+    nextUpdate: new Date(d.nextUpdate),
+    tcbEvaluationDataNumber: d.tcbEvaluationDataNumber,
+    miscselect: Buffer.from(d.miscselect, 'hex').readUInt32BE(0),
+    miscselectMask: Buffer.from(d.miscselectMask, 'hex').readUInt32BE(0),
+    attributes: Buffer.from(d.attributes, 'hex'),
+    attributesMask: Buffer.from(d.attributesMask, 'hex'),
+    mrsigner: Buffer.from(d.mrsigner, 'hex'),
+    isvprodid: d.isvprodid,
+    tcbLevels: d.tcbLevels.map(isvLevelOf),
+  };
+}
+
+// ---- signatures -----------------------------------------------------------------------------------------
+
+/** Intel serves the signature as lower-case hex r‖s; anything else is refused rather than normalised. */
+function signatureBytes(hex: string, check: string): Buffer {
+  if (typeof hex !== 'string' || !/^[0-9a-f]{128}$/.test(hex)) {
+    throw new AttestationError('ATTESTATION_SIGNATURE', 'the signature is not 128 lower-case hex digits (r‖s)', { check });
+  }
+  return Buffer.from(hex, 'hex');
+}
+
+function verifySignedJson(signed: SignedJson, key: KeyObject, check: string): void {
+  const sig = signatureBytes(signed.signature, check);
+  const ok = verify('sha256', Buffer.from(signed.body, 'utf8'), { key, dsaEncoding: 'ieee-p1363' }, sig);
+  if (!ok) throw new AttestationError('ATTESTATION_SIGNATURE', 'the signature does not verify with the TCB Signing key', { check });
+}
+
+/** The TCB Signing chain: leaf `Intel SGX TCB Signing`, chained to the pinned root. */
+function signingChain(pem: string, check: string): VerifiedChain {
+  if (typeof pem !== 'string' || pem.length === 0) throw collateralError(check, 'no issuer chain');
+  const chain = verifiedChain(Buffer.from(pem, 'latin1'), check, { canonical: false });
+  const leaf = chain.certs[0]!;
+  if (!/(?:^|\n)CN=Intel SGX TCB Signing(?:\n|$)/.test(leaf.subject)) {
+    throw new AttestationError('ATTESTATION_CHAIN', `the signer is ${cnOf(leaf)}, not the Intel SGX TCB Signing certificate`, { check });
+  }
+  return chain;
+}
+
+/**
+ * A CRL in strict DER: the signature BIT STRING has no unused bits and nothing follows the CRL. pkijs reads
+ * BER leniently, which would let such bytes change without changing what is checked.
+ */
+function strictCrl(der: Buffer, check: string): Crl {
+  if (!Buffer.isBuffer(der) || der.length === 0) throw collateralError(check, 'empty CRL');
+  let parsed: ReturnType<typeof asn1js.fromBER>;
+  try {
+    parsed = asn1js.fromBER(der);
+  } catch (err) {
+    // asn1js throws (rather than reporting) on some malformed primitives, e.g. a time.
+    throw collateralError(check, `the CRL does not parse (${(err as Error).message})`, err);
+  }
+  if (parsed.offset !== der.length) throw collateralError(check, 'the CRL is not one DER structure (trailing or missing bytes)');
+  const top = parsed.result;
+  const parts = top instanceof asn1js.Sequence ? top.valueBlock.value : [];
+  const sig = parts[2];
+  if (parts.length !== 3 || !(sig instanceof asn1js.BitString) || sig.valueBlock.unusedBits !== 0 || top.lenBlock.isIndefiniteForm) {
+    throw collateralError(check, 'the CRL is not a DER CertificateList');
+  }
+  try {
+    return parseCrl(der, check);
+  } catch (err) {
+    if (err instanceof AttestationError) throw err;
+    // pkijs reports some malformed fields (e.g. a time) with a plain Error.
+    throw collateralError(check, `the CRL does not parse (${(err as Error).message})`, err);
+  }
+}
+
+// ---- the verified bundle --------------------------------------------------------------------------------
+
+export interface VerifiedCollateral {
+  tcbInfo: TcbInfo;
+  qeIdentity: QeIdentity;
+  tcbChain: VerifiedChain;
+  qeChain: VerifiedChain;
+  rootCrl?: Crl;
+  /** Parsed only: its issuer is the PCK CA of the quote, so its signature is checked per chain. */
+  pckCrl?: Crl;
+  pckCrlBytes?: Buffer;
+}
+
+const bundleCache = new Lru<VerifiedCollateral>(64);
+const pckCrlCache = new Lru<true>(256);
+
+export function clearCollateralCache(): void {
+  bundleCache.clear();
+  pckCrlCache.clear();
+}
+
+/** The signatures, chains and shapes of one collateral set: pure, cached by its exact bytes. */
+export function verifyCollateralBundle(col: IntelCollateral): VerifiedCollateral {
+  if (!col || typeof col !== 'object' || !col.tcbInfo || !col.qeIdentity) throw collateralError('collateral', 'TCB info or QE identity is missing');
+  const key = digestOf(
+    col.tcbInfo.body, col.tcbInfo.signature, col.tcbInfoIssuerChain,
+    col.qeIdentity.body, col.qeIdentity.signature, col.qeIdentityIssuerChain,
+    col.rootCaCrl, col.pckCrl,
+  );
+  return bundleCache.memo(key, () => {
+    const tcbChain = signingChain(col.tcbInfoIssuerChain, 'TCB info issuer chain');
+    verifySignedJson(col.tcbInfo, tcbChain.certs[0]!.publicKey, 'TCB info');
+    const qeChain = signingChain(col.qeIdentityIssuerChain, 'QE identity issuer chain');
+    verifySignedJson(col.qeIdentity, qeChain.certs[0]!.publicKey, 'QE identity');
+    const out: VerifiedCollateral = {
+      tcbInfo: parseTcbInfo(col.tcbInfo.body),
+      qeIdentity: parseQeIdentity(col.qeIdentity.body),
+      tcbChain,
+      qeChain,
+    };
+    if (col.rootCaCrl !== undefined) {
+      const crl = strictCrl(col.rootCaCrl, 'root CA CRL');
+      // The signature does not depend on the time; freshness is checked per call.
+      checkCrl(crl, INTEL_SGX_ROOT.certificate, crl.thisUpdate, 'root CA CRL');
+      out.rootCrl = crl;
+    }
+    if (col.pckCrl !== undefined) {
+      out.pckCrl = strictCrl(col.pckCrl, 'PCK CRL');
+      out.pckCrlBytes = col.pckCrl;
+    }
+    return out;
+  });
+}
+
+/** What the collateral must match and revoke-check, from the verified quote. */
+export interface PckContext {
+  tee: 'sgx' | 'tdx';
+  fmspc: string;
+  pceId: string;
+  leaf: X509Certificate;
+  /** The PCK CA that issued the leaf (from the quote's verified chain). */
+  pckCa: X509Certificate;
+}
+
+/** Checks that depend on the time and on the quote. Returns warnings for what could not be checked. */
+export function checkCollateral(v: VerifiedCollateral, ctx: PckContext, now: Date): string[] {
+  const warnings: string[] = [];
+  matchQuote(v, ctx);
+  checkWindows(v.tcbChain, now, 'TCB info issuer chain');
+  checkWindows(v.qeChain, now, 'QE identity issuer chain');
+  window(v.tcbInfo.issueDate, v.tcbInfo.nextUpdate, now, 'TCB info');
+  window(v.qeIdentity.issueDate, v.qeIdentity.nextUpdate, now, 'QE identity');
+  if (v.rootCrl) {
+    crlWindow(v.rootCrl, now, 'root CA CRL');
+    checkNotRevoked(v.rootCrl, ctx.pckCa, 'PCK CA certificate');
+    for (const c of [v.tcbChain.certs[0]!, v.qeChain.certs[0]!]) checkNotRevoked(v.rootCrl, c, 'TCB Signing certificate');
+  } else {
+    warnings.push('no root CA CRL: revocation of the PCK CA and TCB Signing certificates not checked');
+  }
+  if (v.pckCrl && v.pckCrlBytes) {
+    const crl = v.pckCrl;
+    pckCrlCache.memo(digestOf(v.pckCrlBytes, ctx.pckCa.raw), () => {
+      checkCrl(crl, ctx.pckCa, crl.thisUpdate, 'PCK CRL');
+      return true;
+    });
+    crlWindow(crl, now, 'PCK CRL');
+    checkNotRevoked(crl, ctx.leaf, 'PCK certificate');
+  } else {
+    warnings.push('no PCK CRL: revocation of the PCK certificate not checked');
+  }
+  return warnings;
+}
+
+function matchQuote(v: VerifiedCollateral, ctx: PckContext): void {
+  const t = v.tcbInfo;
+  const wantId = ctx.tee === 'tdx' ? 'TDX' : 'SGX';
+  if (t.id !== wantId) throw collateralError('TCB info', `is for ${t.id}, not ${wantId}`);
+  if (ctx.tee === 'tdx' && t.version !== 3) throw collateralError('TCB info', `version ${t.version} is not 3 (TDX)`);
+  if (t.fmspc !== ctx.fmspc.toLowerCase()) throw collateralError('TCB info', `is for FMSPC ${t.fmspc}, the PCK certificate has ${ctx.fmspc}`);
+  if (t.pceId !== ctx.pceId.toLowerCase()) throw collateralError('TCB info', `is for PCE-ID ${t.pceId}, the PCK certificate has ${ctx.pceId}`);
+  const wantQe = ctx.tee === 'tdx' ? 'TD_QE' : 'QE';
+  if (v.qeIdentity.id !== wantQe) throw collateralError('QE identity', `is for ${v.qeIdentity.id}, not ${wantQe}`);
+}
+
+function window(from: Date, to: Date, now: Date, check: string): void {
+  if (now < from) {
+    throw new AttestationError('ATTESTATION_EXPIRED', `not valid before ${from.toISOString()} (verification time ${now.toISOString()})`, { check });
+  }
+  if (now > to) {
+    throw new AttestationError('ATTESTATION_EXPIRED', `expired at ${to.toISOString()} (verification time ${now.toISOString()})`, {
+      check,
+      hint: 'fetch current collateral or verify at a time inside its window (--at)',
+    });
+  }
+}
+
+function crlWindow(crl: Crl, now: Date, check: string): void {
+  if (!crl.nextUpdate) throw new AttestationError('ATTESTATION_EXPIRED', 'the CRL has no nextUpdate', { check });
+  window(crl.thisUpdate, crl.nextUpdate, now, check);
+}
+
+/** For sources: does this certificate verify the signed JSON (TCB info or QE identity)? */
+export function signsJson(cert: X509Certificate, signed: SignedJson): boolean {
+  try {
+    const sig = signatureBytes(signed.signature, 'collateral');
+    return verify('sha256', Buffer.from(signed.body, 'utf8'), { key: cert.publicKey, dsaEncoding: 'ieee-p1363' }, sig);
+  } catch {
+    return false;
+  }
+}
