@@ -73,7 +73,9 @@ export function verifyChain(chain: X509Certificate[], root: PinnedRoot, now: Dat
   if (top.checkIssued(top) && certs.length > 1) {
     const fp = spkiSha256(top.publicKey);
     if (fp !== root.spkiSha256) {
-      throw new AttestationError('ATTESTATION_CHAIN', `root is not ${root.name} (key fingerprint ${colonHex(fp).slice(0, 11)}…, ${top.subject.replace(/\n/g, ', ')})`, {
+      const subject = top.subject.replace(/\n/g, ', ');
+      const certFp = top.fingerprint256.slice(0, 11);
+      throw new AttestationError('ATTESTATION_CHAIN', `root is not ${root.name} (certificate ${certFp}…, key fingerprint ${colonHex(fp).slice(0, 11)}…, ${subject})`, {
         check,
         hint: `only ${root.name} is trusted; its key is pinned (SHA-256 of the key ${colonHex(root.spkiSha256).slice(0, 11)}…)`,
       });

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import type { EvidenceVerifier } from '../attestation/index.js';
+import { createVerifier } from '../attestation/hardware.js';
+import type { CollateralProvider, EvidenceVerifier } from '../attestation/types.js';
 import type { AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
 import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js';
@@ -19,8 +20,10 @@ export interface CasServerOptions {
   bodyLimit?: number;
   logLevel?: string;
   now?: () => Date;
-  /** Judges hardware evidence (with its collateral); without one, all hardware evidence is refused. */
+  /** Judges hardware evidence; by default Veil's verifiers with `collateral`. */
   verifier?: EvidenceVerifier;
+  /** TCB info, QE identities, CRLs, VCEKs: without them SGX/TDX evidence is refused (TCB status unknown). */
+  collateral?: CollateralProvider | undefined;
   /** Evidence about the CAS itself, when it runs in a TEE (GET /v1/attestation). */
   selfEvidence?: SelfEvidenceSource;
 }
@@ -41,7 +44,8 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
   const now = options.now ?? (() => new Date());
   const names = [...new Set([options.host, 'localhost', '127.0.0.1', '::1', 'cas', ...(options.names ?? [])])];
   const identity = loadIdentity(store, names.filter((n) => n !== '0.0.0.0' && n !== '::'), now());
-  const app = buildApp({ store, now, verifier: options.verifier }, identity, options);
+  const verifier = options.verifier ?? createVerifier({ collateral: options.collateral });
+  const app = buildApp({ store, now, verifier }, identity, options);
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (err) {

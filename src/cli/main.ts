@@ -11,7 +11,9 @@ Usage:
   veil up [-f mesh.yaml] [-t DIR] [--cas URL]   (the whole mesh on this machine)
   veil sconify --from IMAGE --to IMAGE --binary PATH --dir DIR... [--cas URL] [--namespace NS] [--create-namespace]
   veil cas serve [--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]...
-  veil cas attest URL (-c FINGERPRINT | --only_for_testing-trust-any)
+  veil cas attest URL (-c FINGERPRINT | measurement options | --only_for_testing-trust-any) [-C] [-G] [-S]
+  veil attestation verify --type sgx|tdx|snp|az-snp-vtpm|az-tdx-vtpm EVIDENCE [--collateral F|DIR]...
+                          [--certs F]... [--at ISO-TIME] [--json] [--pcs-url URL] [--kds-url URL]
   veil cas image --to IMAGE [--push]   |   veil cas chart --image IMAGE [-o DIR] [--yaml DIR]
   veil self show | show-key-hash | show-certificate
   SCONE_CONFIG_ID=S/SVC SCONE_CAS_ADDR=H[:P] VEIL_CAS_FINGERPRINT=F veil run -- PROGRAM
@@ -28,6 +30,7 @@ type Command = (args: string[], io: Io) => Promise<number>;
 /** Commands load on demand: `veil run` sits on the launch path and must not pay for the CAS server's modules. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   apply: async () => (await import('./commands/apply.js')).applyCommand,
+  attestation: async () => (await import('./commands/attestation.js')).attestationCommand,
   cas: async () => (await import('./commands/cas.js')).casCommand,
   fspf: async () => (await import('./commands/fspf.js')).fspfCommand,
   measure: async () => (await import('./commands/measure.js')).measureCommand,

@@ -45,6 +45,7 @@ describe('veil CLI against a running CAS', () => {
     const r = await veil(['cas', 'attest', cas.url, '-c', cas.fingerprint], env);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /is trustworthy/);
+    assert.match(r.stdout, /no TEE evidence: this CAS runs without a TEE and is trusted only by the CA fingerprint you gave/);
     const self = await veil(['self', 'show'], env);
     assert.match(self.stdout, /key hash: [0-9a-f]{64}/);
     assert.equal(statSync(join(env.VEIL_HOME, 'identity.key')).mode & 0o077, 0);

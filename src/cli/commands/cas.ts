@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startCas } from '../../cas/server.js';
-import { attestCas } from '../../runtime/cas-identity.js';
+import type { AttestationVariant } from '../../attestation/policy.js';
+import { collateralFromFlags, COLLATERAL_OPTIONS } from '../collateral-options.js';
 import { usage } from '../errors.js';
 import { normalizeCasUrl, pinCas, pinnedCas, veilHome } from '../home.js';
 import type { Io } from '../io.js';
@@ -27,10 +28,12 @@ async function serve(args: string[], io: Io): Promise<number> {
       name: { type: 'string', multiple: true },
       'log-level': { type: 'string', default: 'warn' },
       'body-limit': { type: 'string' },
+      ...COLLATERAL_OPTIONS,
     },
     strict: true,
   });
   const { host, port } = parseListen(values.listen);
+  const collateral = collateralFromFlags(values);
   const cas = await startCas({
     host,
     port,
@@ -40,8 +43,10 @@ async function serve(args: string[], io: Io): Promise<number> {
     names: values.name ?? [],
     logLevel: values['log-level'],
     ...(values['body-limit'] ? { bodyLimit: Number(values['body-limit']) } : {}),
+    collateral,
   });
   io.out(`CAS listening at ${cas.url}\nCA fingerprint (SHA-256): ${cas.identity.fingerprint}\n`);
+  if (!collateral) io.err('[VEIL|NOTE] no collateral (--collateral DIR, --pcs-url URL): SGX and TDX evidence will be refused as of unknown TCB status\n');
   await io.untilSignal();
   await cas.close();
   return 0;
@@ -53,6 +58,11 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: match[1]!, port: Number(match[2]) };
 }
 
+/**
+ * `veil cas attest URL`: SCONE's flags. A CAS in a TEE is verified by its evidence (measurement options, -C,
+ * -G, -S, --only_for_testing-debug as tolerations) and its CA pinned; a CAS without one can only be pinned by
+ * the fingerprint the user compared out of band (-c), and the command says so.
+ */
 async function attest(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -65,19 +75,75 @@ async function attest(args: string[], io: Io): Promise<number> {
       C: { type: 'boolean' },
       G: { type: 'boolean' },
       S: { type: 'boolean' },
+      mrenclave: { type: 'string', multiple: true },
+      mrsigner: { type: 'string' },
+      isvprodid: { type: 'string' },
+      isvsvn: { type: 'string' },
+      mrtd: { type: 'string', multiple: true },
+      rtmr3: { type: 'string', multiple: true },
+      measurement: { type: 'string', multiple: true },
+      'host-data': { type: 'string' },
+      ...COLLATERAL_OPTIONS,
     },
     strict: true,
   });
   const address = positionals[0];
   if (!address) throw usage('veil cas attest needs the CAS address', 'veil cas attest https://127.0.0.1:8081 -c <fingerprint>');
-  if (!values.c && !values['only_for_testing-trust-any']) {
-    throw usage('no fingerprint given to check the CAS against', "pass -c <fingerprint> (printed by 'veil cas serve'), or --only_for_testing-trust-any for a throw-away test CAS");
+  if (positionals[1]) values.mrenclave = [...(values.mrenclave ?? []), positionals[1]]; // SCONE: `scone cas attest ADDRESS [mrenclave]`
+  const identity = casIdentityFlags(values);
+  const trustAny = values['only_for_testing-trust-any'] === true;
+  if (!values.c && !trustAny && identity.length === 0) {
+    throw usage('nothing to check the CAS against', "pass -c <fingerprint> (printed by 'veil cas serve'), the CAS's measurement (--mrenclave, --mrtd, --measurement), or --only_for_testing-trust-any for a throw-away test CAS");
   }
   const url = normalizeCasUrl(address);
-  const pin = await attestCas(url, values.c, values['only_for_testing-trust-any'] === true);
+  const tolerate = [
+    ...(values.C ? ['insecure-configuration', 'hyperthreading'] : []),
+    ...(values.G ? ['outdated-tcb'] : []),
+    ...(values.S ? ['software-hardening-needed'] : []),
+    ...(values['only_for_testing-debug'] ? ['debug-mode'] : []),
+  ];
+  const { attestCasTee } = await import('../cas-attestation.js');
+  const { pin, result } = await attestCasTee(url, { fingerprint: values.c, trustAny, tolerate, identity, collateral: collateralFromFlags(values), now: new Date() });
+  if (!result && !values.c && trustAny) io.err(`[VEIL|WARNING] ONLY FOR TESTING: the CAS at ${url} was trusted without any check (--only_for_testing-trust-any)\n`);
   pinCas(veilHome(io.env), pin);
-  io.out(`CAS ${address} at ${url}/ is trustworthy (CA fingerprint ${pin.fingerprint})\n`);
+  const how = result
+    ? `verified ${result.type.toUpperCase()} evidence bound to its CA key${result.tcb ? `, TCB ${result.tcb.status}` : ''}`
+    : values.c
+      ? 'no TEE evidence: this CAS runs without a TEE and is trusted only by the CA fingerprint you gave'
+      : 'no TEE evidence, no fingerprint: NOT VERIFIED';
+  io.out(`CAS ${address} at ${url}/ is trustworthy (${how}; CA fingerprint ${pin.fingerprint})\n`);
   return 0;
+}
+
+function casIdentityFlags(v: {
+  mrenclave?: string[] | undefined; mrsigner?: string | undefined; isvprodid?: string | undefined; isvsvn?: string | undefined;
+  mrtd?: string[] | undefined; rtmr3?: string[] | undefined; measurement?: string[] | undefined; 'host-data'?: string | undefined;
+}): AttestationVariant[] {
+  const hex = (value: string, n: number, flag: string) => {
+    if (!new RegExp(`^[0-9a-fA-F]{${n}}$`).test(value)) throw usage(`${flag} '${value}' is not ${n} hex digits`, `give the value as veil attestation verify prints it`);
+    return value.toLowerCase();
+  };
+  const int = (value: string | undefined, flag: string) => {
+    if (value === undefined) return undefined;
+    if (!/^\d{1,5}$/.test(value)) throw usage(`${flag} '${value}' is not a number`, 'e.g. --isvsvn 3');
+    return Number(value);
+  };
+  const variants: AttestationVariant[] = [];
+  if (v.mrenclave?.length || v.mrsigner) {
+    const isvprodid = int(v.isvprodid, '--isvprodid');
+    const isvsvn = int(v.isvsvn, '--isvsvn');
+    variants.push({
+      ...(v.mrenclave?.length ? { mrenclave: v.mrenclave.map((m) => hex(m, 64, '--mrenclave')) } : {}),
+      ...(v.mrsigner ? { signer: { mrsigner: hex(v.mrsigner, 64, '--mrsigner'), ...(isvprodid === undefined ? {} : { isvprodid }), ...(isvsvn === undefined ? {} : { isvsvn_min: isvsvn }) } } : {}),
+    });
+  }
+  if (v.mrtd?.length || v.rtmr3?.length) {
+    variants.push({ tdx: { ...(v.mrtd?.length ? { mrtd: v.mrtd.map((m) => hex(m, 96, '--mrtd')) } : {}), ...(v.rtmr3?.length ? { rtmr3: v.rtmr3.map((m) => hex(m, 96, '--rtmr3')) } : {}) } });
+  }
+  if (v.measurement?.length || v['host-data']) {
+    variants.push({ snp: { ...(v.measurement?.length ? { measurement: v.measurement.map((m) => hex(m, 96, '--measurement')) } : {}), ...(v['host-data'] ? { host_data: hex(v['host-data'], 64, '--host-data') } : {}) } });
+  }
+  return variants;
 }
 
 /** `veil cas show-certificate [URL]`: the pinned CA, for `curl --cacert` (SCONE: `scone cas show-certificate`). */
