@@ -44,3 +44,14 @@ export function reportData(nonce: Buffer, spki: Buffer): Buffer {
 export function hardwareReportData(nonce: Buffer, spki: Buffer): Buffer {
   return Buffer.concat([reportData(nonce, spki), Buffer.alloc(32)]);
 }
+
+/**
+ * What a CAS running in a TEE binds into its own evidence (`GET /v1/attestation?nonce=`): SHA-256 over
+ * "veil-cas-attestation-v1" (23 bytes ASCII) ‖ the client's nonce (32 bytes) ‖ the SPKI DER of the CAS's CA
+ * key, then 32 zero bytes. A client that verified the evidence can then pin that CA: every CAS certificate
+ * and secret it issues hangs off that key, which never leaves the TEE.
+ */
+export function casReportData(nonce: Buffer, caSpki: Buffer): Buffer {
+  const digest = createHash('sha256').update(Buffer.from('veil-cas-attestation-v1', 'ascii')).update(nonce).update(caSpki).digest();
+  return Buffer.concat([digest, Buffer.alloc(32)]);
+}

@@ -212,8 +212,29 @@ export interface AmdCollateralRequest {
   tcb: SnpTcb;
 }
 
+/** One source of Intel collateral (files, a PCS or PCCS); undefined when it has none for the request. */
+export type IntelSource = (request: IntelCollateralRequest) => Promise<IntelCollateral | undefined>;
+/** One source of AMD certificates (files, AMD KDS). */
+export type AmdSource = (request: AmdCollateralRequest) => Promise<AmdCollateral | undefined>;
+
 /** One interface for every source: a directory or files (air-gapped), a cache, Intel PCS / a PCCS, AMD KDS. */
 export interface CollateralProvider {
   intel(request: IntelCollateralRequest): Promise<IntelCollateral | undefined>;
   amd(request: AmdCollateralRequest): Promise<AmdCollateral | undefined>;
+}
+
+// ---- the CAS's seam -------------------------------------------------------------------------------------
+
+/** Hardware evidence as it arrives (decoded from the wire), with the type the runtime declared. */
+export interface HardwareEvidence {
+  type: HardwareType;
+  /** The quote or report (for Azure: the HCL report). */
+  evidence: Buffer;
+  /** SEV-SNP: the GHCB certificate table (configfs-tsm auxblob). */
+  auxblob?: Buffer | undefined;
+}
+
+/** Verifies hardware evidence at a given time with whatever collateral it was built with. */
+export interface EvidenceVerifier {
+  verify(evidence: HardwareEvidence, now: Date): Promise<VerificationResult>;
 }

@@ -1,12 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { AttestationError } from './errors.js';
 import { reportData, type Evidence } from './evidence.js';
-
-/** What a session's `security.attestation` allows, reduced to what verification needs. */
-export interface AttestationPolicy {
-  mode?: 'hardware' | 'maa' | 'none' | undefined;
-  tolerate?: readonly string[] | undefined;
-}
+import type { AttestationPolicy } from './policy.js';
 
 export interface VerifiedEvidence {
   type: Evidence['type'];
@@ -16,18 +11,18 @@ export interface VerifiedEvidence {
 }
 
 /**
- * Default deny: simulation evidence is accepted only when the policy explicitly allows it
- * (`mode: none`, or `tolerate` containing `debug-mode`), and always must bind this nonce and key.
+ * The simulation verifier, a separate path chosen by the evidence's declared type (never by its bytes).
+ * Default deny: simulation evidence is accepted only by a session that turns hardware attestation off
+ * (`security.attestation.mode: none`). `mode: hardware`, or no mode, never accepts it, whatever it tolerates:
+ * `debug-mode` tolerates debug enclaves, which are still hardware.
  */
-export function verifyEvidence(evidence: Evidence, binding: { nonce: Buffer; spki: Buffer }, policy: AttestationPolicy | undefined): VerifiedEvidence {
+export function verifySimulation(evidence: Evidence, binding: { nonce: Buffer; spki: Buffer }, policy: AttestationPolicy | undefined): VerifiedEvidence {
   if (evidence.type !== 'simulation') {
-    throw new AttestationError('ATTESTATION_UNSUPPORTED', `${evidence.type} evidence cannot be verified by this CAS yet`, {
-      hint: 'use simulation evidence with a policy that allows it, or a CAS with a hardware verifier',
-    });
+    throw new AttestationError('ATTESTATION_UNSUPPORTED', `${evidence.type} evidence is hardware evidence, not simulation`);
   }
   if (!allowsSimulation(policy)) {
     throw new AttestationError('ATTESTATION_SIMULATION_REFUSED', 'the session does not accept simulation evidence (no hardware attestation was given)', {
-      hint: "only for testing: set security.attestation.mode: none, or add debug-mode to security.attestation.tolerate",
+      hint: `only for testing: set security.attestation.mode: none${policy?.tolerate?.includes('debug-mode') ? ' (debug-mode tolerates debug enclaves, not simulation)' : ''}`,
     });
   }
   if (!/^[0-9a-f]{64}$/.test(evidence.measurement) || !/^[0-9a-f]{64}$/.test(evidence.reportData)) {
@@ -43,7 +38,7 @@ export function verifyEvidence(evidence: Evidence, binding: { nonce: Buffer; spk
 }
 
 export function allowsSimulation(policy: AttestationPolicy | undefined): boolean {
-  return policy?.mode === 'none' || (policy?.tolerate ?? []).includes('debug-mode');
+  return policy?.mode === 'none';
 }
 
 /** SCONE's diagnostic: `Unexpected enclave measurement (MRENCLAVE, <got>) - Expected <want>`. */

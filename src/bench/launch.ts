@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   try {
     const owner = selfSignedIdentity({ commonName: 'bench', notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 36e5) });
     const measurement = openProgram('sh', process.env['PATH'] ?? '').measurement;
-    const session = `name: bench\nservices:\n  - name: sh\n    mrenclaves: [${measurement}]\n    command: [sh, -c, "echo hi"]\n    pwd: /\nsecurity: {attestation: {tolerate: [debug-mode]}}\n`;
+    const session = `name: bench\nservices:\n  - name: sh\n    mrenclaves: [${measurement}]\n    command: [sh, -c, "echo hi"]\n    pwd: /\nsecurity: {attestation: {mode: none}}\n`;
     const agent = new Agent({ connect: { ca: cas.identity.caCertPem, cert: owner.certPem, key: owner.keyPem } });
     await (await request(`${cas.url}/v1/sessions`, { method: 'POST', body: session, dispatcher: agent })).body.text();
     await agent.close();

@@ -43,8 +43,11 @@ describe('CAS attestation endpoint', () => {
 
   before(async () => {
     cas = await startCas({ host: '127.0.0.1', port: 0, dataDir: dir });
-    assert.equal((await call(owner, '/v1/sessions', policy('sim', 'security: {attestation: {tolerate: [debug-mode]}}'))).status, 201);
+    assert.equal((await call(owner, '/v1/sessions', policy('sim', 'security: {attestation: {mode: none}}'))).status, 201);
     assert.equal((await call(owner, '/v1/sessions', policy('hw', 'security: {attestation: {tolerate: [outdated-tcb]}}'))).status, 201);
+    const debugHw = 'security: {attestation: {mode: hardware, tolerate: [debug-mode, outdated-tcb]}}';
+    assert.equal((await call(owner, '/v1/sessions', policy('hwdebug', debugHw))).status, 201);
+    assert.equal((await call(owner, '/v1/sessions', policy('debugonly', 'security: {attestation: {tolerate: [debug-mode]}}'))).status, 201);
   });
   after(async () => {
     await cas?.close();
@@ -89,6 +92,35 @@ describe('CAS attestation endpoint', () => {
     const res = await attestAs(rt, 'hw/api', nonce, evidenceFor(nonce, rt.spki));
     assert.equal(res.status, 403);
     assert.match(res.json.error.message, /does not accept simulation evidence/);
+  });
+
+  it('never accepts simulation in hardware mode, whatever the session tolerates', async () => {
+    for (const session of ['hwdebug', 'debugonly']) {
+      const rt = ephemeral();
+      const nonce = await nonceFor(rt);
+      const res = await attestAs(rt, `${session}/api`, nonce, evidenceFor(nonce, rt.spki));
+      assert.equal(res.status, 403, session);
+      assert.match(res.json.error.message, /does not accept simulation evidence/);
+      assert.match(res.json.error.hint, /debug-mode tolerates debug enclaves, not simulation/);
+    }
+  });
+
+  it('refuses malformed evidence with 400 before any work', async () => {
+    const rt = ephemeral();
+    const nonce = await nonceFor(rt);
+    for (const evidence of [{ type: 'simulation', measurement: ['x'], reportData: 'y' }, { type: 'tdx', quote: 'not base64!' }, { type: 'magic' }]) {
+      const res = await call(rt, '/v1/attest', JSON.stringify({ config_id: 'sim/api', nonce, evidence }));
+      assert.equal(res.status, 400, JSON.stringify(evidence));
+      assert.equal(res.json.error.code, 'CAS_BAD_REQUEST');
+    }
+  });
+
+  it('refuses hardware evidence it cannot verify, naming the check', async () => {
+    const rt = ephemeral();
+    const nonce = await nonceFor(rt);
+    const res = await attestAs(rt, 'hw/api', nonce, { type: 'tdx', quote: Buffer.from('not a quote').toString('base64') });
+    assert.equal(res.status, 403);
+    assert.equal(res.json.error.code, 'CAS_ATTESTATION_FAILED');
   });
 
   it('refuses evidence moved to another connection, and a nonce issued to another key', async () => {

@@ -1,5 +1,19 @@
-import { X509Certificate } from 'node:crypto';
-import { AttestationError, checkMeasurement, verifyEvidence, type Evidence } from '../attestation/index.js';
+import { X509Certificate, timingSafeEqual } from 'node:crypto';
+import {
+  AttestationError,
+  checkIdentity,
+  checkMeasurement,
+  checkMode,
+  checkPlatform,
+  hardwareReportData,
+  variantsOf,
+  verifySimulation,
+  type AttestationPolicy,
+  type Evidence,
+  type EvidenceVerifier,
+  type HardwareType,
+  type VerificationResult,
+} from '../attestation/index.js';
 import { renderServiceConfig, type ServiceConfig } from './config.js';
 import { CasError } from './errors.js';
 import type { ClientIdentity } from './identity-of.js';
@@ -13,12 +27,19 @@ export interface AttestRequest {
   evidence: Evidence;
 }
 
+/** What the CAS needs to judge hardware evidence; without a verifier it refuses all hardware evidence. */
+export interface AttestationContext {
+  verifier?: EvidenceVerifier | undefined;
+}
+
+type Service = NonNullable<ReturnType<typeof sessionOf>['services']>[number];
+
 /**
  * A runtime's attestation: the evidence must bind the nonce this CAS issued to this connection's key, the
- * session must accept its kind, and its measurement must be one the service lists. Only then is the
+ * session must accept its kind, and its verified identity must be one the service lists. Only then is the
  * configuration rendered — into the answer on this same connection, the one the evidence is bound to.
  */
-export function attest(ctx: CasContext, nonces: NonceStore, request: AttestRequest, client: ClientIdentity): ServiceConfig {
+export async function attest(ctx: CasContext & AttestationContext, nonces: NonceStore, request: AttestRequest, client: ClientIdentity): Promise<ServiceConfig> {
   const { session: sessionName, service: serviceName } = splitConfigId(request.config_id);
   const outcome = nonces.consume(String(request.nonce), client.keyHash);
   if (outcome !== 'ok') throw attestationFailure(new AttestationError('ATTESTATION_BINDING', nonceMessage(outcome)), request.config_id);
@@ -27,15 +48,57 @@ export function attest(ctx: CasContext, nonces: NonceStore, request: AttestReque
   if (!record || !service) {
     throw new CasError('CAS_NOT_FOUND', `no service '${serviceName}' in session '${sessionName}' (service ID ${request.config_id})`, { hint: 'check SCONE_CONFIG_ID (<session>/<service>)' });
   }
+  const binding = { nonce: Buffer.from(request.nonce, 'hex'), spki: new X509Certificate(client.certPem).publicKey.export({ type: 'spki', format: 'der' }) };
+  const policy = sessionOf(record).security?.attestation;
   try {
-    const spki = new X509Certificate(client.certPem).publicKey.export({ type: 'spki', format: 'der' });
-    const verified = verifyEvidence(request.evidence, { nonce: Buffer.from(request.nonce, 'hex'), spki }, sessionOf(record).security?.attestation);
-    checkMeasurement(verified.measurement, allowedMeasurements(service));
+    if (request.evidence.type === 'simulation') {
+      const verified = verifySimulation(request.evidence, binding, policy);
+      checkMeasurement(verified.measurement, simulationMeasurements(service));
+    } else {
+      await judgeHardware(ctx, request.evidence, binding, policy, service);
+    }
   } catch (err) {
     if (err instanceof AttestationError) throw attestationFailure(err, request.config_id);
     throw err;
   }
   return renderServiceConfig(ctx.store, sessionName, serviceName);
+}
+
+/**
+ * Order matters for what a refusal says: the evidence itself (signatures, chains, collateral), then that it
+ * binds this nonce and key, then the platform (debug, TCB, advisories), then the identity.
+ */
+async function judgeHardware(
+  ctx: AttestationContext & CasContext,
+  evidence: Exclude<Evidence, { type: 'simulation' }>,
+  binding: { nonce: Buffer; spki: Buffer },
+  policy: AttestationPolicy | undefined,
+  service: Service,
+): Promise<VerificationResult> {
+  checkMode(policy);
+  if (!ctx.verifier) throw new AttestationError('ATTESTATION_UNSUPPORTED', `this CAS was started without hardware verifiers; ${evidence.type} evidence cannot be judged`);
+  const result = await ctx.verifier.verify(decodeEvidence(evidence), ctx.now());
+  checkBinding(result.reportData, hardwareReportData(binding.nonce, binding.spki));
+  checkPlatform(result, policy);
+  checkIdentity(result, service);
+  return result;
+}
+
+const WIRE_TYPES: Record<Exclude<Evidence['type'], 'simulation'>, HardwareType> = { tdx: 'tdx', 'sgx-dcap': 'sgx', 'sev-snp': 'snp' };
+
+function decodeEvidence(evidence: Exclude<Evidence, { type: 'simulation' }>) {
+  const type = WIRE_TYPES[evidence.type];
+  const auxblob = evidence.type === 'sev-snp' && evidence.auxblob ? Buffer.from(evidence.auxblob, 'base64') : undefined;
+  return { type, evidence: Buffer.from(evidence.quote, 'base64'), auxblob };
+}
+
+function checkBinding(got: Buffer, want: Buffer): void {
+  if (got.length !== want.length || !timingSafeEqual(got, want)) {
+    throw new AttestationError('ATTESTATION_BINDING', "the evidence's report data does not bind this nonce and this connection key", {
+      check: 'report data',
+      hint: 'evidence cannot be replayed or moved to another connection: it must be made for this nonce (start the program again)',
+    });
+  }
 }
 
 function nonceMessage(outcome: string): string {
@@ -57,9 +120,7 @@ export function splitConfigId(configId: string): { session: string; service: str
   return { session: configId.slice(0, cut), service: configId.slice(cut + 1) };
 }
 
-type Service = NonNullable<ReturnType<typeof sessionOf>['services']>[number];
-
-function allowedMeasurements(service: Service): string[] {
-  const variants = service.attestation === undefined ? [] : Array.isArray(service.attestation) ? service.attestation : [service.attestation];
-  return [...(service.mrenclaves ?? []), ...variants.flatMap((v) => v.mrenclave ?? [])];
+/** Simulation evidence carries a measurement in MRENCLAVE's place: the SGX identities list it. */
+function simulationMeasurements(service: Service): string[] {
+  return variantsOf(service).flatMap((v) => v.mrenclave ?? []);
 }

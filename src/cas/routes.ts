@@ -1,11 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
-import { attest, type AttestRequest } from './attest.js';
+import { attest, type AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
 import { NonceStore } from './nonces.js';
 import { identityFromDer, type ClientIdentity } from './identity-of.js';
 import { listSessions, readSession, writeSession, type CasContext } from './sessions.js';
 import { publicValue, publicValues } from './values.js';
+import type { selfAttestation } from './self-attestation.js';
+import { parseAttestRequest } from './wire.js';
 
 export const CAS_VERSION = '0.1.0';
 
@@ -36,8 +38,10 @@ function bodyText(request: FastifyRequest): string {
   return body;
 }
 
-export function registerRoutes(app: FastifyInstance, ctx: CasContext): void {
+export function registerRoutes(app: FastifyInstance, ctx: CasContext & AttestationContext, self?: ReturnType<typeof selfAttestation>): void {
   app.get('/v1/version', async () => ({ version: CAS_VERSION, implementation: 'veil', api: 'v1' }));
+
+  if (self) app.get<{ Querystring: { nonce?: unknown } }>('/v1/attestation', async (request) => self(request.query.nonce));
 
   app.post('/v1/sessions', async (request, reply) => {
     const result = writeSession(ctx, bodyText(request), requireClient(request));
@@ -87,22 +91,12 @@ export function parseValuesPath(path: string): { session: string; secret?: strin
  * The runtime's side: a nonce for this connection's key, then evidence in exchange for the configuration.
  * Both calls must come over TLS with the runtime's ephemeral certificate, the key its evidence binds.
  */
-function registerAttestation(app: FastifyInstance, ctx: CasContext): void {
+function registerAttestation(app: FastifyInstance, ctx: CasContext & AttestationContext): void {
   const nonces = new NonceStore(ctx.now);
   app.post('/v1/attest/nonce', async (request) => ({ nonce: nonces.issue(requireClient(request).keyHash).toString('hex') }));
   app.post('/v1/attest', async (request) => {
     const client = requireClient(request);
-    const config = attest(ctx, nonces, parseAttestRequest(request.body), client);
+    const config = await attest(ctx, nonces, parseAttestRequest(request.body), client);
     return { ...config, injectionFiles: config.injectionFiles.map((f) => ({ path: f.path, mode: f.mode, content: f.content.toString('base64') })) };
   });
-}
-
-function parseAttestRequest(body: unknown): AttestRequest {
-  try {
-    const parsed = JSON.parse(String(body)) as AttestRequest;
-    if (typeof parsed.config_id === 'string' && typeof parsed.nonce === 'string' && typeof parsed.evidence?.type === 'string') return parsed;
-  } catch {
-    // reported below
-  }
-  throw new CasError('CAS_BAD_REQUEST', 'an attestation request is JSON {config_id, nonce, evidence}', { hint: 'use veil run' });
 }

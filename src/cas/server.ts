@@ -1,5 +1,8 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { EvidenceVerifier } from '../attestation/index.js';
+import type { AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
+import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js';
 import { loadIdentity, type CasIdentity } from './identity.js';
 import { registerRoutes } from './routes.js';
 import type { CasContext } from './sessions.js';
@@ -16,6 +19,10 @@ export interface CasServerOptions {
   bodyLimit?: number;
   logLevel?: string;
   now?: () => Date;
+  /** Judges hardware evidence (with its collateral); without one, all hardware evidence is refused. */
+  verifier?: EvidenceVerifier;
+  /** Evidence about the CAS itself, when it runs in a TEE (GET /v1/attestation). */
+  selfEvidence?: SelfEvidenceSource;
 }
 
 export interface RunningCas {
@@ -34,7 +41,7 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
   const now = options.now ?? (() => new Date());
   const names = [...new Set([options.host, 'localhost', '127.0.0.1', '::1', 'cas', ...(options.names ?? [])])];
   const identity = loadIdentity(store, names.filter((n) => n !== '0.0.0.0' && n !== '::'), now());
-  const app = buildApp({ store, now }, identity, options);
+  const app = buildApp({ store, now, verifier: options.verifier }, identity, options);
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (err) {
@@ -57,7 +64,7 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
   };
 }
 
-export function buildApp(ctx: CasContext, identity: CasIdentity, options: Pick<CasServerOptions, 'bodyLimit' | 'logLevel'>): FastifyInstance {
+export function buildApp(ctx: CasContext & AttestationContext, identity: CasIdentity, options: Pick<CasServerOptions, 'bodyLimit' | 'logLevel' | 'selfEvidence'>): FastifyInstance {
   const app = Fastify({
     https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem, requestCert: true, rejectUnauthorized: false },
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -78,7 +85,7 @@ export function buildApp(ctx: CasContext, identity: CasIdentity, options: Pick<C
     });
     return reply.code(err.status).send(err.toJSON());
   });
-  registerRoutes(app, ctx);
+  registerRoutes(app, ctx, selfAttestation(identity, options.selfEvidence));
   return app;
 }
 

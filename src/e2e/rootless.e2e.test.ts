@@ -25,7 +25,7 @@ describe('veil run without root', async () => {
     const measurement = (await veil(['measure', 'sh'], {})).stdout.trim();
     const session = ['name: rootless', 'services:', '  - name: sh', `    mrenclaves: [${measurement}]`, `    command: [sh, -c, "cat ${top}/secret.txt; id -u"]`, '    pwd: /', '    image_name: img',
       'images:', '  - name: img', '    injection_files:', `      - {path: ${top}/secret.txt, content: "pw=$$SCONE::pw$$"}`,
-      'secrets:', '  - {name: pw, kind: ascii, value: s3cr3t}', 'security: {attestation: {tolerate: [debug-mode]}}', ''].join('\n');
+      'secrets:', '  - {name: pw, kind: ascii, value: s3cr3t}', 'security: {attestation: {mode: none, tolerate: [debug-mode]}}', ''].join('\n');
     assert.equal((await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: session })).status, 201);
   });
   after(async () => {

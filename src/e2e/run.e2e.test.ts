@@ -20,7 +20,7 @@ describe('veil run', () => {
     '    environment: {GREETING: hello, PW: "$$SCONE::pw$$"}', `    pwd: ${dir.path}`, '    image_name: img',
     'images:', '  - name: img', '    injection_files:', `      - {path: ${injectDir}/secret.txt, content: "pw=$$SCONE::pw$$", permission: 0600}`,
     'secrets:', '  - {name: pw, kind: ascii, value: s3cr3t}',
-    `security: {attestation: {tolerate: [${opts.tolerate ?? 'debug-mode'}]}}`, '',
+    `security: {attestation: {${opts.tolerate ? '' : 'mode: none, '}tolerate: [${opts.tolerate ?? 'debug-mode'}]}}`, '',
   ].join('\n');
   const create = async (name: string, opts: Parameters<typeof session>[1]) => {
     const res = await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: session(name, opts) });

@@ -49,7 +49,7 @@ describe('veil sconify', () => {
   });
 
   it('prints NAMESPACE/SESSION after uploading a session that carries the image command, environment and pwd', async () => {
-    const r = await veil(['sconify', '--from', `${registry.address}/native/app:1`, '--to', to, '--binary', '/bin/dash', '--dir', '/app',
+    const r = await veil(['sconify', '--from', `${registry.address}/native/app:1`, '--to', to, '--binary', '/bin/dash', '--dir', '/app', '--mode', 'debug',
       '--cas', cas.url, '--namespace', 'clinic', '--create-namespace', '--push-image', '-t', join(dir.path, 'target')], env);
     assert.equal(r.code, 0, r.stderr);
     sessionName = r.stdout.trim();

@@ -20,13 +20,14 @@ describe('veil run evidence sources', async () => {
   let env: NodeJS.ProcessEnv;
   let standIn: MountedStandIn | undefined;
 
-  // The default attestation (hardware): no toleration, so simulation evidence is refused too.
-  const session = (name: string, security: string) => [
-    `name: ${name}`, 'services:', '  - name: sh', `    mrenclaves: [${measurement}]`,
+  // hw: the default attestation (hardware), the service identified by the TDX RTMR3 veil run extends;
+  // dbg: attestation mode none, the program identified by its simulation measurement.
+  const session = (name: string, identity: string, security: string) => [
+    `name: ${name}`, 'services:', '  - name: sh', `    ${identity}`,
     '    command: [sh, -c, "echo STARTED"]', '    pwd: /', security, '',
   ].join('\n');
-  const create = async (name: string, security = '') => {
-    const res = await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: session(name, security) });
+  const create = async (name: string, identity: string, security = '') => {
+    const res = await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: session(name, identity, security) });
     assert.equal(res.status, 201, res.body);
   };
   const run = (configId: string, extra: string[], hostEnv: NodeJS.ProcessEnv) =>
@@ -39,8 +40,8 @@ describe('veil run evidence sources', async () => {
     measurement = measured[0]!;
     rtmr3 = /^rtmr3 ([0-9a-f]{96})$/.exec(measured[1]!)![1]!;
     env = { SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint, VEIL_EVIDENCE: '', VEIL_TSM_PATH: '', VEIL_TDX_MEASUREMENTS_PATH: '' };
-    await create('hw');
-    await create('dbg', 'security: {attestation: {tolerate: [debug-mode]}}');
+    await create('hw', `attestation: {tdx: {rtmr3: ${rtmr3}}}`);
+    await create('dbg', `mrenclaves: [${measurement}]`, 'security: {attestation: {mode: none}}');
     if (!fuse) {
       mkdirSync(join(dir.path, 'mnt'));
       standIn = await mountTsmStandIn(join(dir.path, 'mnt'), {
@@ -99,6 +100,6 @@ describe('veil run evidence sources', async () => {
     const refused = await run('hw/sh', ['--mode', 'debug'], {});
     assert.notEqual(refused.code, 0);
     assert.doesNotMatch(refused.stdout, /STARTED/);
-    assert.match(refused.stderr, /does not accept simulation evidence/);
+    assert.match(refused.stderr, /Attestation failed: .*simulation/);
   });
 });

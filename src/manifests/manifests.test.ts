@@ -95,7 +95,7 @@ services:
     assert.deepEqual(session.services[0]!['environment'], { API_USER: 'alice', LOG: 'debug', PASSWORD: '$$SCONE::password$$' });
     assert.match(String((session.services[0]!['command'] as string[])[1]), /services\/hello\/app\/app\.py$/);
     assert.deepEqual(session.secrets[0]!['export'], [{ namespace: 'ns' }]);
-    assert.deepEqual(session.security, { attestation: { tolerate: ['debug-mode', 'hyperthreading', 'outdated-tcb'], ignore_advisories: '*' } });
+    assert.deepEqual(session.security, { attestation: { mode: 'none', tolerate: ['debug-mode', 'hyperthreading', 'outdated-tcb'], ignore_advisories: '*' } });
     parseSession(JSON.stringify(session));
     const written = policyText(hello!);
     assert.doesNotMatch(written, /#NOPE!/);

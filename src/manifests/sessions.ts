@@ -18,7 +18,10 @@ export interface GeneratedSession {
 
 export interface SessionOptions {
   keysDir: string;
-  /** `debug` adds the debug-mode toleration: simulation evidence is accepted (what `veil up` needs without a TEE). */
+  /**
+   * `debug` turns hardware attestation off (`mode: none`: simulation evidence is accepted, what `veil up` needs
+   * without a TEE) and adds the debug-mode toleration (debug enclaves and VMs, where there is a TEE).
+   */
   mode: 'production' | 'debug';
   /**
    * `local`: services run from their bundles on this machine (`veil up`). `image`: they run from the images
@@ -78,7 +81,7 @@ function serviceSession(mesh: ParsedMesh, s: MeshService, opts: SessionOptions, 
   const base = {
     name: `${mesh.namespace}/${s.name}`, version: '0.3',
     images: [{ name: s.name, injection_files: b.injection_files.map((f) => ({ path: f.path, content: render(f.content, `injection_files ${f.path}`) })) }],
-    security: { attestation: { tolerate: tolerate(mesh, opts), ...ignoreAdvisories(mesh) } },
+    security: { attestation: { ...(opts.mode === 'debug' ? { mode: 'none' } : {}), tolerate: tolerate(mesh, opts), ...ignoreAdvisories(mesh) } },
   };
   return {
     name: base.name,

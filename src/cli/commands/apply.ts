@@ -30,7 +30,7 @@ export async function applyCommand(args: string[], io: Io): Promise<number> {
   const target = resolve(values.t ?? values['target-directory'] ?? 'target');
   const text = io.readFile(file);
   const mode = values.mode ?? 'production';
-  if (mode !== 'production' && mode !== 'debug') throw usage(`--mode ${mode} is not production or debug`, 'debug adds the debug-mode toleration (needed for simulation evidence)');
+  if (mode !== 'production' && mode !== 'debug') throw usage(`--mode ${mode} is not production or debug`, 'debug accepts simulation evidence (attestation mode none) and debug enclaves');
   const printDefaults = values.p === true || values['print-defaults'] === true;
   if (manifestKind(text, file) === 'genservice') {
     const image = values['no-image'] ? undefined : { push: !(values.n === true || values['no-push'] === true) };

@@ -14,7 +14,7 @@ const OPTIONS = {
   dir: { type: 'string', multiple: true }, plain: { type: 'string', multiple: true },
   name: { type: 'string' }, namespace: { type: 'string' }, 'create-namespace': { type: 'boolean' },
   cas: { type: 'string' }, 'service-name': { type: 'string' }, secrets: { type: 'string' }, injectedfiles: { type: 'string' },
-  'dry-run': { type: 'boolean' }, 'push-image': { type: 'boolean' }, t: { type: 'string' },
+  'dry-run': { type: 'boolean' }, 'push-image': { type: 'boolean' }, t: { type: 'string' }, mode: { type: 'string' },
 } as const;
 
 /** SCONE's own default tolerations for sconified images (session-template.yml). */
@@ -30,6 +30,8 @@ export async function sconifyCommand(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args, options: OPTIONS, strict: true });
   for (const required of ['from', 'to', 'binary'] as const) if (!values[required]) throw usage(`--${required} is required`, 'veil sconify --from NATIVE_IMAGE --to IMAGE --binary /usr/bin/python3 --dir /app --cas HOST:8081');
   if (!values['dry-run'] && !values.cas) throw usage('--cas is required to upload the session', "name the CAS (attested with 'veil cas attest'), or pass --dry-run");
+  const mode = values.mode ?? 'production';
+  if (mode !== 'production' && mode !== 'debug') throw usage(`--mode ${mode} is not production or debug`, 'debug accepts simulation evidence (attestation mode none), for machines without a TEE');
   const target = resolve(values.t ?? 'target');
   const name = sessionPart(values.name ?? values.to!.replace(/\//g, ''));
   const namespace = sessionPart(values.namespace ?? `veil-${randomBytes(4).toString('hex')}`);
@@ -45,7 +47,7 @@ export async function sconifyCommand(args: string[], io: Io): Promise<number> {
     services: [{ name: service, image_name: `${service}_image`, mrenclaves: [built.measurement], command: built.command, environment: built.environment, pwd: built.pwd, fspf_path: built.fspf.path, fspf_key: built.fspf.key, fspf_tag: built.fspf.tag }],
     images: [{ name: `${service}_image`, injection_files: yamlList(values.injectedfiles, io, 'injectedfiles') }],
     secrets: yamlList(values.secrets, io, 'secrets'),
-    security: { attestation: { tolerate: TOLERATE, ignore_advisories: '*' } },
+    security: { attestation: { ...(mode === 'debug' ? { mode: 'none' } : {}), tolerate: TOLERATE, ignore_advisories: '*' } },
   };
   const text = JSON.stringify(session);
   parseSession(text, { file: 'generated session' });

@@ -1,0 +1,50 @@
+import { X509Certificate } from 'node:crypto';
+import { casReportData, type Evidence } from '../attestation/index.js';
+import { CasError } from './errors.js';
+
+/** Where a CAS in a confidential VM gets evidence about itself (configfs-tsm); absent without a TEE. */
+export type SelfEvidenceSource = (reportData: Buffer) => Promise<Exclude<Evidence, { type: 'simulation' }>>;
+
+export interface SelfAttestation {
+  ca_fingerprint: string;
+  /** Null when the CAS has no TEE: then only its CA fingerprint identifies it. */
+  evidence: Exclude<Evidence, { type: 'simulation' }> | null;
+  /** How the evidence's report data was formed, for clients that check it by hand. */
+  binding: string;
+  note?: string;
+}
+
+/** Quote generation waits on the host's quoting service: a few at a time, the rest are told to retry. */
+export const MAX_PENDING_SELF_ATTESTATIONS = 4;
+
+/**
+ * `GET /v1/attestation?nonce=<64 hex>`: evidence binding the client's nonce and the CAS's CA key, so a client
+ * can pin the CA after verifying the TEE it runs in (`veil cas attest`). Unauthenticated, like SCONE's.
+ */
+export function selfAttestation(identity: { caCertPem: string; fingerprint: string }, source: SelfEvidenceSource | undefined) {
+  const caSpki = new X509Certificate(identity.caCertPem).publicKey.export({ type: 'spki', format: 'der' });
+  let pending = 0;
+  return async (nonceHex: unknown): Promise<SelfAttestation> => {
+    if (typeof nonceHex !== 'string' || !/^[0-9a-f]{64}$/.test(nonceHex)) {
+      throw new CasError('CAS_BAD_REQUEST', 'GET /v1/attestation needs ?nonce=<64 lower-case hex digits> (32 random bytes)', { hint: 'veil cas attest makes one' });
+    }
+    const binding = 'SHA-256("veil-cas-attestation-v1" ‖ nonce ‖ SPKI DER of the CA key) ‖ 32 zero bytes';
+    if (!source) {
+      return {
+        ca_fingerprint: identity.fingerprint,
+        evidence: null,
+        binding,
+        note: 'this CAS runs without a TEE: it can be trusted only by its CA fingerprint, compared out of band',
+      };
+    }
+    if (pending >= MAX_PENDING_SELF_ATTESTATIONS) {
+      throw new CasError('CAS_BUSY', 'the CAS is producing other attestation reports', { hint: 'retry in a second' });
+    }
+    pending++;
+    try {
+      return { ca_fingerprint: identity.fingerprint, evidence: await source(casReportData(Buffer.from(nonceHex, 'hex'), caSpki)), binding };
+    } finally {
+      pending--;
+    }
+  };
+}
