@@ -8,11 +8,12 @@ import { join } from 'node:path';
  * changed program gives another measurement, as a changed enclave does.
  */
 export function simulationMeasurement(runtimeCode: Buffer, program: Buffer): string {
-  return createHash('sha256')
-    .update('veil-simulation-measurement-v1\0')
-    .update(runtimeCode)
-    .update(createHash('sha256').update(program).digest())
-    .digest('hex');
+  return simulationMeasurementOf(runtimeCode, createHash('sha256').update(program).digest());
+}
+
+/** The same from the program's SHA-256, which the runtime also extends into RTMR3 (hashed once at launch). */
+export function simulationMeasurementOf(runtimeCode: Buffer, programSha256: Buffer): string {
+  return createHash('sha256').update('veil-simulation-measurement-v1\0').update(runtimeCode).update(programSha256).digest('hex');
 }
 
 /**

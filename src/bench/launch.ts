@@ -47,9 +47,9 @@ async function main(): Promise<void> {
     const direct: number[] = [];
     const withExtraCa: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      veil.push(await firstOutput(process.execPath, [VEIL, 'run', '--', 'sh'], env));
+      veil.push(await firstOutput(process.execPath, [VEIL, 'run', '--mode', 'debug', '--', 'sh'], env));
       direct.push(await firstOutput('sh', ['-c', 'echo hi'], env));
-      if (extraCa) withExtraCa.push(await firstOutput(process.execPath, [VEIL, 'run', '--', 'sh'], { ...env, NODE_EXTRA_CA_CERTS: extraCa }));
+      if (extraCa) withExtraCa.push(await firstOutput(process.execPath, [VEIL, 'run', '--mode', 'debug', '--', 'sh'], { ...env, NODE_EXTRA_CA_CERTS: extraCa }));
     }
     const [v, d] = [median(veil), median(direct)];
     console.log(`veil launch benchmark (median of ${RUNS} runs, node ${process.version})`);

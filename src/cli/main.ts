@@ -16,14 +16,17 @@ Usage:
                           [--certs F]... [--at ISO-TIME] [--json] [--pcs-url URL] [--kds-url URL]
   veil cas image --to IMAGE [--push]   |   veil cas chart --image IMAGE [-o DIR] [--yaml DIR]
   veil self show | show-key-hash | show-certificate
-  SCONE_CONFIG_ID=S/SVC SCONE_CAS_ADDR=H[:P] VEIL_CAS_FINGERPRINT=F veil run -- PROGRAM
-  veil measure PROGRAM                 (the simulation measurement a policy lists in mrenclaves)
+  SCONE_CONFIG_ID=S/SVC SCONE_CAS_ADDR=H[:P] VEIL_CAS_FINGERPRINT=F veil run [--mode hardware|debug] -- PROGRAM
+                                       (hardware: TEE evidence from configfs-tsm; debug: simulation, for testing)
+  veil measure [--rtmr] PROGRAM        (the simulation measurement a policy lists in mrenclaves; --rtmr: TDX RTMR3)
   veil fspf encrypt SRCDIR OUTDIR      (prints the fspf_tag and fspf_key for the policy)
   veil session create|update -f FILE [--cas URL] [-e VAR=VALUE]... [--use-env]
   veil session read NAME [--hash H] [--cas URL]
   veil session check|calculate-hash -f FILE [-e VAR=VALUE]... [--use-env]
 
-Environment: VEIL_HOME (default ~/.veil), VEIL_MASTER_KEY (the CAS store's master key).
+Environment: VEIL_HOME (default ~/.veil), VEIL_MASTER_KEY (the CAS store's master key),
+  VEIL_EVIDENCE=simulation (veil run without a TEE, for testing), VEIL_TSM_PATH (configfs-tsm, default
+  /sys/kernel/config/tsm), VEIL_TDX_MEASUREMENTS_PATH (default /sys/class/misc/tdx_guest/measurements).
 `;
 
 type Command = (args: string[], io: Io) => Promise<number>;

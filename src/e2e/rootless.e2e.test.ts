@@ -35,7 +35,7 @@ describe('veil run without root', async () => {
 
   it('injects into a top-level directory the host does not have, through a private root, leaving nothing behind', { skip: !possible && 'needs root to become nobody, and unprivileged user namespaces' }, async () => {
     const env = `SCONE_CONFIG_ID=rootless/sh SCONE_CAS_ADDR=${new URL(cas.url).host} VEIL_CAS_FINGERPRINT=${cas.fingerprint} PATH=/usr/bin:/bin`;
-    const r = await run('su', ['nobody', '-s', '/bin/sh', '-c', `cd ${ROOT} && env -i ${env} ${process.execPath} bin/veil.js run -- sh`]);
+    const r = await run('su', ['nobody', '-s', '/bin/sh', '-c', `cd ${ROOT} && env -i ${env} ${process.execPath} bin/veil.js run --mode debug -- sh`]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^pw=s3cr3t/);
     assert.ok(!existsSync(top), `${top} must not exist on the host`);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { VEIL_BIN, curl, opensslIdentity, startCas, tempDir, veil, waitFor, type CasProcess } from './harness.js';
 
-/** `veil run` end to end: a real CAS, a real program (/bin/sh), real namespaces. */
+/** `veil run` end to end: a real CAS, a real program (/bin/sh), real namespaces; simulation evidence (--mode debug: no TEE here). */
 describe('veil run', () => {
   const dir = tempDir();
   const injectDir = join(dir.path, 'inject');
@@ -27,7 +27,7 @@ describe('veil run', () => {
     assert.equal(res.status, 201, res.body);
   };
   const run = (configId: string, extra: string[] = [], hostEnv: NodeJS.ProcessEnv = {}) =>
-    veil(['run', ...extra, '--', 'sh', 'host-arg-ignored'], { ...env, ...hostEnv, SCONE_CONFIG_ID: configId });
+    veil(['run', '--mode', 'debug', ...extra, '--', 'sh', 'host-arg-ignored'], { ...env, ...hostEnv, SCONE_CONFIG_ID: configId });
 
   before(async () => {
     cas = await startCas(join(dir.path, 'data'), dir.path);
@@ -125,7 +125,7 @@ describe('veil run', () => {
 
   it('forwards signals and passes on how the program ended', async () => {
     await create('sig', { script: 'trap "echo got-term; exit 42" TERM; echo ready; while :; do sleep 0.05; done' });
-    const child = spawn(process.execPath, [VEIL_BIN, 'run', '--', 'sh'], { env: { ...process.env, ...env, SCONE_CONFIG_ID: 'sig/sh' } });
+    const child = spawn(process.execPath, [VEIL_BIN, 'run', '--mode', 'debug', '--', 'sh'], { env: { ...process.env, ...env, SCONE_CONFIG_ID: 'sig/sh' } });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await waitFor(() => out.includes('ready'), 15_000, () => `program did not start: ${out}`);
@@ -136,7 +136,7 @@ describe('veil run', () => {
   });
 
   it('keeps the file it measured: the host cannot name another program for the policy', async () => {
-    const r = await veil(['run', '--', 'openssl'], { ...env, SCONE_CONFIG_ID: 'ok/sh' });
+    const r = await veil(['run', '--mode', 'debug', '--', 'openssl'], { ...env, SCONE_CONFIG_ID: 'ok/sh' });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /Unexpected enclave measurement/);
   });

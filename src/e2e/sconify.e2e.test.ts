@@ -88,8 +88,9 @@ describe('veil sconify', () => {
     const container = [...config.config.Entrypoint, ...config.config.Cmd].map((a) => `'${a}'`).join(' ');
     // A container as a runtime makes one: a private mount namespace, /proc, and a memory volume at /app.
     const script = `mount -t tmpfs tmpfs ${rootfs}/app && mount -t proc proc ${rootfs}/proc && exec chroot ${rootfs} ${container}`;
+    // Started as a debug deployment starts it (the chart of a --mode debug mesh sets VEIL_EVIDENCE): no TEE here.
     const r = await run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', SCONE_CONFIG_ID: `${sessionName}/service`, SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint },
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', VEIL_EVIDENCE: 'simulation', SCONE_CONFIG_ID: `${sessionName}/service`, SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint },
     });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, `hello: ${SECRET}\n`);

@@ -21,6 +21,7 @@ function deployment(values: ChartValues, release: string, name: string, s: Servi
     { name: 'SCONE_CONFIG_ID', value: s.configId },
     { name: 'SCONE_CAS_ADDR', value: values.cas.address },
     ...(values.cas.fingerprint ? [{ name: 'VEIL_CAS_FINGERPRINT', value: values.cas.fingerprint }] : []),
+    ...(values.evidence === 'simulation' ? [{ name: 'VEIL_EVIDENCE', value: 'simulation' }] : []),
   ];
   const container = {
     name, image: s.image, imagePullPolicy: s.imagePullPolicy, env,

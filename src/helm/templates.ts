@@ -44,6 +44,10 @@ ${LABELS('        ')}
             - name: VEIL_CAS_FINGERPRINT
               value: {{ . | quote }}
             {{- end }}
+            {{- if eq $.Values.evidence "simulation" }}
+            - name: VEIL_EVIDENCE
+              value: "simulation"
+            {{- end }}
           {{- with $svc.port }}
           ports:
             - name: service
@@ -99,4 +103,7 @@ export const NOTES_TEMPLATE = `The confidential mesh {{ .Chart.Name }} is instal
 Each service attests to the CAS at {{ .Values.cas.address }} before its program starts; its secrets and
 decrypted code live only in memory volumes. Watch the pods with:
   kubectl get pods -l app.kubernetes.io/instance={{ .Release.Name }}
+{{- if eq .Values.evidence "simulation" }}
+DEBUG MODE: the runtimes send SIMULATION evidence (VEIL_EVIDENCE=simulation), not a TEE's: for testing only.
+{{- end }}
 `;

@@ -1,6 +1,11 @@
 /** The values of a mesh's chart: everything `helm install` needs, and what `--set` may override per service. */
 export interface ChartValues {
   cas: { address: string; fingerprint: string | null };
+  /**
+   * What the runtimes send: `hardware` (TEE evidence from configfs-tsm; a pod without it does not start) or,
+   * for meshes applied with `--mode debug` only, `simulation` (VEIL_EVIDENCE=simulation in every container).
+   */
+  evidence: 'hardware' | 'simulation';
   imagePullSecrets: Array<{ name: string }>;
   services: Record<string, ServiceValues>;
 }
@@ -33,9 +38,10 @@ export interface ChartService {
   aliases: string[];
 }
 
-export function chartValues(input: { casAddress: string; casFingerprint?: string | undefined; imagePullSecrets: string[]; services: ChartService[] }): ChartValues {
+export function chartValues(input: { casAddress: string; casFingerprint?: string | undefined; imagePullSecrets: string[]; services: ChartService[]; mode?: 'production' | 'debug' }): ChartValues {
   return {
     cas: { address: input.casAddress, fingerprint: input.casFingerprint ?? null },
+    evidence: input.mode === 'debug' ? 'simulation' : 'hardware',
     imagePullSecrets: input.imagePullSecrets.map((name) => ({ name })),
     services: Object.fromEntries(input.services.map((s) => [s.name, {
       enabled: true, image: s.image, imagePullPolicy: 'IfNotPresent', replicaCount: 1, configId: s.configId, port: s.port,

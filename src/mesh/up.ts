@@ -58,6 +58,7 @@ export async function up(opts: UpOptions): Promise<RunningMesh> {
     for (const s of mesh.services) if (!s.variables.has('address')) s.variables.set('address', addresses.get(s.name)!);
     const { plan } = await applyMesh(mesh, { target: opts.target, keysDir: opts.keysDir, mode: 'debug', store: opts.cas });
     opts.log(`[veil] sessions of ${plan.namespace} uploaded to ${opts.cas.url} (debug mode: simulation evidence accepted)`);
+    opts.log('[veil] the mesh runs in debug mode: services attest with SIMULATION evidence (veil run --mode debug), not a TEE');
     const hosts = plan.services.flatMap((s) => s.names.map((n) => `${n}=${addresses.get(s.name)}`));
     const info: UpInfo = { cas_url: opts.cas.url, cas_fingerprint: opts.cas.fingerprint, ca_file: null, services: {} };
     for (const service of plan.services) {
@@ -83,7 +84,8 @@ export async function up(opts: UpOptions): Promise<RunningMesh> {
 function spec(opts: UpOptions, service: MeshPlan['services'][number], hosts: string[]) {
   return {
     name: service.name,
-    argv: [...opts.veil, 'run', ...hosts.flatMap((h) => ['--host', h]), '--', service.program],
+    // Debug mode on both sides: the sessions tolerate simulation, and each runtime asks for it explicitly.
+    argv: [...opts.veil, 'run', '--mode', 'debug', ...hosts.flatMap((h) => ['--host', h]), '--', service.program],
     // The host side of a service: only what the runtime needs. The program's own environment comes from the CAS.
     env: {
       PATH: SERVICE_PATH,

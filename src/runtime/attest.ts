@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
-import { reportData, type Evidence } from '../attestation/index.js';
+import type { Evidence } from '../attestation/index.js';
 import { selfSignedIdentity } from '../secrets/index.js';
 import { connectCas, type CasTrustAnchor } from './cas-identity.js';
 import { RuntimeError } from './errors.js';
+import type { EvidenceSource } from './evidence-source.js';
 
 /** The configuration the CAS releases after attestation (injection file contents in base64). */
 export interface RuntimeConfig {
@@ -28,12 +29,13 @@ export function casUrl(addr: string): string {
 }
 
 /**
- * Verifies the CAS before sending anything, then proves the program's measurement with evidence bound to a
+ * Verifies the CAS before sending anything, then proves what runs with evidence from `evidence` bound to a
  * fresh nonce and to this connection's ephemeral key, and receives the configuration on that connection.
+ * `now` dates the ephemeral certificate.
  */
-export async function obtainConfig(opts: { casAddr: string; configId: string; trust: CasTrust; measurement: string }): Promise<RuntimeConfig> {
+export async function obtainConfig(opts: { casAddr: string; configId: string; trust: CasTrust; evidence: EvidenceSource; now: () => Date }): Promise<RuntimeConfig> {
   const url = casUrl(opts.casAddr);
-  const me = ephemeralIdentity();
+  const me = ephemeralIdentity(opts.now());
   const { socket } = await connectCas(url, trustAnchor(opts.trust), me);
   // node:https rather than undici on this path: undici alone costs ~70 ms to load, and launch time counts.
   // Both requests travel on the connection verified above, the one whose key the evidence binds.
@@ -41,7 +43,7 @@ export async function obtainConfig(opts: { casAddr: string; configId: string; tr
   agent.createConnection = () => socket;
   try {
     const { nonce } = (await post(agent, url, '/v1/attest/nonce', '')) as { nonce: string };
-    const evidence: Evidence = { type: 'simulation', measurement: opts.measurement, reportData: reportData(Buffer.from(nonce, 'hex'), me.spki).toString('hex') };
+    const evidence: Evidence = await opts.evidence.collect({ nonce: Buffer.from(nonce, 'hex'), spki: me.spki });
     return (await post(agent, url, '/v1/attest', JSON.stringify({ config_id: opts.configId, nonce, evidence }))) as RuntimeConfig;
   } finally {
     agent.destroy();
@@ -68,8 +70,8 @@ function readCaFile(path: string): string {
 }
 
 /** A key that lives only as long as this connection: the one the evidence binds. */
-function ephemeralIdentity() {
-  const now = Date.now();
+function ephemeralIdentity(at: Date) {
+  const now = at.getTime();
   return selfSignedIdentity({ commonName: 'veil runtime', endpoint: 'client', notBefore: new Date(now - 60_000), notAfter: new Date(now + 3_600_000) });
 }
 

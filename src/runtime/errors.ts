@@ -5,6 +5,10 @@ export type RuntimeErrorCode =
   | 'RUNTIME_CAS_UNTRUSTED'
   | 'RUNTIME_CAS_UNREACHABLE'
   | 'RUNTIME_ATTESTATION'
+  /** No TEE evidence source on this host, and simulation was not asked for. */
+  | 'RUNTIME_NO_TEE'
+  /** The TEE (configfs-tsm, the RTMR interface) did not give evidence. */
+  | 'RUNTIME_EVIDENCE'
   | 'RUNTIME_NAMESPACE'
   | 'RUNTIME_PROGRAM';
 

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, realpathSync } from 'node:fs';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { codeTreeDigest, simulationMeasurement } from '../attestation/index.js';
+import { codeTreeDigest, simulationMeasurementOf } from '../attestation/index.js';
 import { RuntimeError } from './errors.js';
 
 /** The runtime's own code: the compiled tree it runs from. */
@@ -11,7 +12,11 @@ export const RUNTIME_ROOT = fileURLToPath(new URL('../', import.meta.url));
 export interface OpenedProgram {
   path: string;
   fd: number;
+  /** The simulation measurement (veil measure). */
   measurement: string;
+  /** SHA-256 of the program file and the runtime's code-tree digest: what hardware evidence states (RTMR3). */
+  sha256: Buffer;
+  runtimeCodeDigest: Buffer;
   close(): void;
 }
 
@@ -19,8 +24,9 @@ export function openProgram(program: string, pathVar: string): OpenedProgram {
   const path = resolveProgram(program, pathVar);
   const fd = openSync(path, 'r');
   if (!fstatSync(fd).isFile()) throw new RuntimeError('RUNTIME_PROGRAM', `${path} is not a regular file`, { hint: 'name an executable program' });
-  const measurement = simulationMeasurement(codeTreeDigest(RUNTIME_ROOT), readFileSync(fd));
-  return { path, fd, measurement, close: () => closeSync(fd) };
+  const sha256 = createHash('sha256').update(readFileSync(fd)).digest();
+  const runtimeCodeDigest = codeTreeDigest(RUNTIME_ROOT);
+  return { path, fd, measurement: simulationMeasurementOf(runtimeCodeDigest, sha256), sha256, runtimeCodeDigest, close: () => closeSync(fd) };
 }
 
 /** The file `execvp` would find, with links resolved. */

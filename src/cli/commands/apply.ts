@@ -97,7 +97,7 @@ async function applyMeshCommand(mesh: ParsedMesh, opts: { target: string; mode: 
     io.out(`policies written to ${join(opts.target, 'policies')} (secret values left out; sessions for the ${layout === 'image' ? 'images' : 'bundles on this machine'})\n`);
     const { chartServices, chartValues, pullSecrets, writeChart, writeManifests } = await import('../../helm/index.js');
     const cas = mesh.manifest.cas.find((c) => (c.name ?? 'cas') === 'cas') ?? mesh.manifest.cas[0]!;
-    const values = chartValues({ casAddress: casAddress(opts.cas ?? cas.cas_url), casFingerprint: store?.fingerprint ?? cas.cas_key, imagePullSecrets: pullSecrets(mesh), services: chartServices(mesh, plan) });
+    const values = chartValues({ casAddress: casAddress(opts.cas ?? cas.cas_url), casFingerprint: store?.fingerprint ?? cas.cas_key, imagePullSecrets: pullSecrets(mesh), services: chartServices(mesh, plan), mode: opts.mode });
     writeChart(join(opts.target, 'helm'), mesh.namespace, values);
     io.out(`Helm chart written to ${join(opts.target, 'helm')} (helm install ${opts.release} ${join(opts.target, 'helm')})\n`);
     if (layout === 'local') io.out('  note: not every service has an image yet (veil apply -f service.yaml builds them): the chart names unbuilt images, and the sessions are for this machine\n');

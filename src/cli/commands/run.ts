@@ -1,17 +1,20 @@
 import { parseArgs } from 'node:util';
-import { RuntimeError, launch, namespacesWork, obtainConfig, openProgram } from '../../runtime/index.js';
+import { nodeTsmFs } from '../../attestation/configfs-tsm.js';
+import { RuntimeError, chooseEvidenceSource, launch, namespacesWork, obtainConfig, openProgram, type EvidenceMode } from '../../runtime/index.js';
 import { usage } from '../errors.js';
 import type { Io } from '../io.js';
 
 /**
  * `veil run [flags] -- PROGRAM [ignored...]`: starts PROGRAM only after the CAS verified it, with the
  * policy's arguments, environment, working directory and injected files — never the host's.
+ * `--mode hardware` (the default) sends TEE evidence from configfs-tsm and fails where there is none;
+ * `--mode debug` (or VEIL_EVIDENCE=simulation) sends simulation evidence, for testing only.
  */
 export async function runCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { 'only_for_testing-trust-any': { type: 'boolean' }, 'INSECURE-no-namespace': { type: 'boolean' }, host: { type: 'string', multiple: true }, container: { type: 'boolean' } },
+    options: { 'only_for_testing-trust-any': { type: 'boolean' }, 'INSECURE-no-namespace': { type: 'boolean' }, host: { type: 'string', multiple: true }, container: { type: 'boolean' }, mode: { type: 'string' } },
     strict: true,
   });
   const program = positionals[0];
@@ -19,14 +22,18 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
   const configId = io.env['SCONE_CONFIG_ID'];
   if (!configId) throw usage('SCONE_CONFIG_ID is not set', 'set it to <session>/<service>; without it nothing is attested and nothing starts');
   const casAddr = io.env['SCONE_CAS_ADDR'] || 'cas';
+  const mode = parseMode(values.mode);
   const opened = openProgram(program, io.env['PATH'] ?? '');
   const inContainer = values.container === true;
   const namespaces = inContainer ? Promise.resolve(false) : namespacesWork(); // probed while attestation runs: launch time counts
   try {
+    const program = { measurement: opened.measurement, runtimeCodeDigest: opened.runtimeCodeDigest, programSha256: opened.sha256 };
+    const evidence = await chooseEvidenceSource({ mode, env: io.env, fs: nodeTsmFs, program, log: (line) => io.err(`${line}\n`) });
     const config = await obtainConfig({
       casAddr,
       configId,
-      measurement: opened.measurement,
+      evidence,
+      now: () => new Date(),
       trust: { fingerprint: io.env['VEIL_CAS_FINGERPRINT'], caFile: io.env['VEIL_CAS_CA_FILE'], trustAny: values['only_for_testing-trust-any'] },
     });
     if (values['INSECURE-no-namespace']) io.err('[VEIL|WARNING] INSECURE: no private namespace; injected secrets are written to the host file system\n');
@@ -41,6 +48,11 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
   } finally {
     opened.close();
   }
+}
+
+function parseMode(mode: string | undefined): EvidenceMode | undefined {
+  if (mode === undefined || mode === 'debug' || mode === 'hardware') return mode;
+  throw usage(`--mode ${mode} is not hardware or debug`, 'hardware (the default) sends TEE evidence; debug sends simulation evidence, for testing only');
 }
 
 /** `--host NAME=ADDRESS` (repeatable): names the program resolves through the namespace's /etc/hosts. */
