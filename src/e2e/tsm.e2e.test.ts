@@ -73,8 +73,8 @@ describe('veil run evidence sources', async () => {
       assert.deepEqual(readdirSync(join(standIn!.tsm, 'report')), []);
     });
 
-    it('is refused because the recorded quote cannot bind this nonce', { todo: 'CAS TDX verifier not merged yet' }, () => {
-      assert.match(result.stderr, /report data.*does not bind this nonce/);
+    it('is verified by the CAS up to the binding, and refused because the recorded quote cannot bind this nonce', () => {
+      assert.match(result.stderr, /Attestation failed: report data: the evidence's report data does not bind this nonce and this connection key/);
     });
   });
 

@@ -31,7 +31,7 @@ export async function attestationCommand(args: string[], io: Io): Promise<number
   const result = await verifyHardware(
     {
       type,
-      evidence: readInput(positionals[0]!, 'evidence'),
+      evidence: bytesOrHex(readInput(positionals[0]!, 'evidence')),
       tpmQuote: values['tpm-quote'] === undefined ? undefined : readInput(values['tpm-quote'], '--tpm-quote'),
       tdQuote: values['td-quote'] === undefined ? undefined : readInput(values['td-quote'], '--td-quote'),
     },
@@ -53,6 +53,12 @@ function readInput(path: string, what: string): Buffer {
   } catch (err) {
     throw new CliError('CLI_FILE', `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { hint: 'check the path', cause: err });
   }
+}
+
+/** Evidence as bytes, or as hex text (some vectors and tools write reports that way). */
+function bytesOrHex(data: Buffer): Buffer {
+  const text = data.toString('latin1').replace(/\s+/g, '');
+  return text.length > 0 && text.length % 2 === 0 && /^[0-9a-fA-F]+$/.test(text) ? Buffer.from(text, 'hex') : data;
 }
 
 export function asJson(r: VerificationResult) {
