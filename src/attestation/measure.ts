@@ -33,12 +33,29 @@ export function codeTreeDigest(root: string): Buffer {
 /** What `veil run` loads (its imports, checked by a test): the CLI shell, the runtime and what it uses. */
 export const RUNTIME_PARTS = new Set(['attestation', 'cli', 'errors.js', 'fsshield', 'runtime', 'secrets']);
 
+/**
+ * Inside those parts, what only the CAS and the offline verifier use: the hardware verifiers, their roots and
+ * collateral. Changing a verifier must not change the measurement of every program (the same test checks
+ * that veil run loads none of it).
+ */
+export const NOT_RUNTIME = new Set([
+  'attestation/azure', 'attestation/intel', 'attestation/snp', 'attestation/collateral.js', 'attestation/hardware.js',
+  'attestation/pki.js', 'attestation/roots.js',
+]);
+
+/** Whether a file of the compiled tree (path relative to it) is part of the measured runtime code. */
+export function isRuntimeCode(rel: string): boolean {
+  const parts = rel.split('/');
+  if (!RUNTIME_PARTS.has(parts[0]!)) return false;
+  return !parts.some((_, i) => NOT_RUNTIME.has(parts.slice(0, i + 1).join('/')));
+}
+
 function listFiles(root: string, prefix = ''): string[] {
   return readdirSync(join(root, prefix), { withFileTypes: true })
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .filter((e) => prefix !== '' || RUNTIME_PARTS.has(e.name))
     .flatMap((e) => {
       const rel = prefix ? `${prefix}/${e.name}` : e.name;
+      if (!isRuntimeCode(rel)) return [];
       if (e.isDirectory()) return listFiles(root, rel);
       return e.isFile() && e.name.endsWith('.js') && !e.name.endsWith('.test.js') ? [rel] : [];
     });

@@ -34,15 +34,29 @@ export interface AttestationContext {
 
 type Service = NonNullable<ReturnType<typeof sessionOf>['services']>[number];
 
+/** What the CAS accepted, returned beside the configuration so the runtime can say it (and logs can). */
+export interface AttestationOutcome {
+  evidence: Evidence['type'];
+  simulated: boolean;
+  tcb_status?: string;
+  /** The tolerations the acceptance relied on (debug-mode, outdated-tcb, ...). */
+  tolerated?: string[];
+}
+
 /**
  * A runtime's attestation: the evidence must bind the nonce this CAS issued to this connection's key, the
  * session must accept its kind, and its verified identity must be one the service lists. Only then is the
  * configuration rendered — into the answer on this same connection, the one the evidence is bound to.
  */
-export async function attest(ctx: CasContext & AttestationContext, nonces: NonceStore, request: AttestRequest, client: ClientIdentity): Promise<ServiceConfig> {
+export async function attest(
+  ctx: CasContext & AttestationContext,
+  nonces: NonceStore,
+  request: AttestRequest,
+  client: ClientIdentity,
+): Promise<{ config: ServiceConfig; outcome: AttestationOutcome }> {
   const { session: sessionName, service: serviceName } = splitConfigId(request.config_id);
-  const outcome = nonces.consume(String(request.nonce), client.keyHash);
-  if (outcome !== 'ok') throw attestationFailure(new AttestationError('ATTESTATION_BINDING', nonceMessage(outcome)), request.config_id);
+  const nonce = nonces.consume(String(request.nonce), client.keyHash);
+  if (nonce !== 'ok') throw attestationFailure(new AttestationError('ATTESTATION_BINDING', nonceMessage(nonce)), request.config_id);
   const record = ctx.store.current(sessionName);
   const service = record ? sessionOf(record).services?.find((s) => s.name === serviceName) : undefined;
   if (!record || !service) {
@@ -50,18 +64,21 @@ export async function attest(ctx: CasContext & AttestationContext, nonces: Nonce
   }
   const binding = { nonce: Buffer.from(request.nonce, 'hex'), spki: new X509Certificate(client.certPem).publicKey.export({ type: 'spki', format: 'der' }) };
   const policy = sessionOf(record).security?.attestation;
+  let outcome: AttestationOutcome;
   try {
     if (request.evidence.type === 'simulation') {
       const verified = verifySimulation(request.evidence, binding, policy);
       checkMeasurement(verified.measurement, simulationMeasurements(service));
+      outcome = { evidence: 'simulation', simulated: true };
     } else {
-      await judgeHardware(ctx, request.evidence, binding, policy, service);
+      const { result, tolerated } = await judgeHardware(ctx, request.evidence, binding, policy, service);
+      outcome = { evidence: request.evidence.type, simulated: false, ...(result.tcb ? { tcb_status: result.tcb.status } : {}), tolerated };
     }
   } catch (err) {
     if (err instanceof AttestationError) throw attestationFailure(err, request.config_id);
     throw err;
   }
-  return renderServiceConfig(ctx.store, sessionName, serviceName);
+  return { config: renderServiceConfig(ctx.store, sessionName, serviceName), outcome };
 }
 
 /**
@@ -74,14 +91,14 @@ async function judgeHardware(
   binding: { nonce: Buffer; spki: Buffer },
   policy: AttestationPolicy | undefined,
   service: Service,
-): Promise<VerificationResult> {
+): Promise<{ result: VerificationResult; tolerated: string[] }> {
   checkMode(policy);
   if (!ctx.verifier) throw new AttestationError('ATTESTATION_UNSUPPORTED', `this CAS was started without hardware verifiers; ${evidence.type} evidence cannot be judged`);
   const result = await ctx.verifier.verify(decodeEvidence(evidence), ctx.now());
   checkBinding(result.reportData, hardwareReportData(binding.nonce, binding.spki));
-  checkPlatform(result, policy);
+  const tolerated = checkPlatform(result, policy);
   checkIdentity(result, service);
-  return result;
+  return { result, tolerated };
 }
 
 const WIRE_TYPES: Record<Exclude<Evidence['type'], 'simulation'>, HardwareType> = { tdx: 'tdx', 'sgx-dcap': 'sgx', 'sev-snp': 'snp' };

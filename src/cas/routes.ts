@@ -96,7 +96,8 @@ function registerAttestation(app: FastifyInstance, ctx: CasContext & Attestation
   app.post('/v1/attest/nonce', async (request) => ({ nonce: nonces.issue(requireClient(request).keyHash).toString('hex') }));
   app.post('/v1/attest', async (request) => {
     const client = requireClient(request);
-    const config = await attest(ctx, nonces, parseAttestRequest(request.body), client);
-    return { ...config, injectionFiles: config.injectionFiles.map((f) => ({ path: f.path, mode: f.mode, content: f.content.toString('base64') })) };
+    const { config, outcome } = await attest(ctx, nonces, parseAttestRequest(request.body), client);
+    const injectionFiles = config.injectionFiles.map((f) => ({ path: f.path, mode: f.mode, content: f.content.toString('base64') }));
+    return { ...config, injectionFiles, attestation: outcome };
   });
 }

@@ -73,6 +73,32 @@ describe('parseSession', () => {
   });
 });
 
+describe('attestation variants', () => {
+  const withAttestation = (attestation: string) => `name: s\nservices:\n  - name: api\n    attestation: ${attestation}\n`;
+  const h96 = 'ab'.repeat(48);
+
+  it('accepts SCONE forms (mrenclave as one value or a list, signer) and the tdx / snp / vtpm extensions', () => {
+    const one = parseSession(withAttestation(`{mrenclave: ${'a'.repeat(64)}}`));
+    assert.deepEqual((one.services![0]!.attestation as { mrenclave: string[] }).mrenclave, ['a'.repeat(64)]);
+    const variants = parseSession(withAttestation(`[{signer: {mrsigner: ${'b'.repeat(64)}, isvprodid: 1, isvsvn_min: 2}}, ` +
+      `{tdx: {mrtd: [${h96}], rtmr3: ${h96}}}, {snp: {measurement: ${h96}, min_tcb: {snp: 8}, signing_key: vlek}, vtpm: {pcrs: {'7': ${'c'.repeat(64)}}}}]`));
+    assert.equal((variants.services![0]!.attestation as unknown[]).length, 3);
+  });
+
+  it('refuses, at upload and with paths, variants that mix TEEs, name nothing, or carry bad values', () => {
+    const err = policyError(withAttestation(`[{mrenclave: [${'a'.repeat(64)}], tdx: {mrtd: ${h96}}}, {}, {tdx: {mrtd: abc, rtmr9: ${h96}}}, ` +
+      `{snp: {min_tcb: {snp: 300}}}, {signer: {mrsigner: ${'b'.repeat(64)}, isvsvn: 1, isvsvn_min: 0}}, {vtpm: {pcrs: {'99': ${'c'.repeat(64)}}}}]`));
+    const text = err.issues.map((i) => `${i.path}: ${i.message}`).join('\n');
+    assert.match(text, /services\[0\]\.attestation\[0\]: one variant names one TEE/);
+    assert.match(text, /services\[0\]\.attestation\[1\]: a variant must name mrenclave, signer, tdx or snp/);
+    assert.match(text, /services\[0\]\.attestation\[2\]\.tdx\.mrtd/);
+    assert.match(text, /services\[0\]\.attestation\[2\]\.tdx\.rtmr9: unknown field/);
+    assert.match(text, /services\[0\]\.attestation\[3\]\.snp\.min_tcb\.snp/);
+    assert.match(text, /attestation\[4\]\.signer: give isvsvn or isvsvn_min \/ isvsvn_max, not both/);
+    assert.match(text, /attestation\[5\]/);
+  });
+});
+
 describe('cross references', () => {
   it('names unknown secrets in placeholders, with the path of the field', () => {
     const err = policyError('name: x\nimages:\n  - name: i\n    injection_files:\n      - path: /a\n      - path: /b\n      - path: /tls/ca.crt\n        content: $$SCONE::redis_ca.crt$$\n');

@@ -29,7 +29,12 @@ function fromZod(issue: z.core.$ZodIssue): Finding[] {
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => ({ path: [...path, key], message: `unknown field '${key}'`, atKey: true }));
   }
-  if (issue.code === 'invalid_union') return [{ path, message: 'does not match any accepted form of this field' }];
+  if (issue.code === 'invalid_union') {
+    // Report the problems of the form whose type the value has (a map vs a list), with their own paths.
+    const branch = issue.errors.find((errs) => errs.length > 0 && !errs.some((e) => e.path.length === 0 && e.code === 'invalid_type'));
+    if (!branch) return [{ path, message: 'does not match any accepted form of this field' }];
+    return branch.flatMap((e) => fromZod({ ...e, path: [...path, ...e.path] } as z.core.$ZodIssue));
+  }
   if (issue.code === 'invalid_type' && issue.input === undefined) return [{ path, message: 'is required' }];
   return [{ path, message: issue.message }];
 }

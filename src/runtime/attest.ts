@@ -13,6 +13,8 @@ export interface RuntimeConfig {
   pwd: string;
   injectionFiles: Array<{ path: string; mode: number; content: string }>;
   fspf?: { path?: string; key?: string; tag?: string };
+  /** What the CAS accepted (evidence kind, simulation or not, TCB status), for the runtime to say. */
+  attestation?: { evidence: string; simulated: boolean; tcb_status?: string; tolerated?: string[] };
 }
 
 export interface CasTrust {

@@ -36,6 +36,7 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
       now: () => new Date(),
       trust: { fingerprint: io.env['VEIL_CAS_FINGERPRINT'], caFile: io.env['VEIL_CAS_CA_FILE'], trustAny: values['only_for_testing-trust-any'] },
     });
+    io.err(acceptedLine(config.attestation));
     if (values['INSECURE-no-namespace']) io.err('[VEIL|WARNING] INSECURE: no private namespace; injected secrets are written to the host file system\n');
     if (inContainer) return await (await import('../../runtime/container.js')).launchInContainer(config, opened.fd);
     const hosts = parseHosts(values.host ?? []);
@@ -63,4 +64,13 @@ function parseHosts(pairs: string[]): Record<string, string> | undefined {
     if (!match) throw usage(`--host '${pair}' is not NAME=ADDRESS`, 'e.g. --host api=127.0.0.2');
     return [match[1]!, match[2]!];
   }));
+}
+
+/** Every attestation says what was accepted: simulation is never mistaken for hardware. */
+function acceptedLine(a: { evidence: string; simulated: boolean; tcb_status?: string; tolerated?: string[] } | undefined): string {
+  if (!a) return '[VEIL|WARNING] the CAS did not say what it accepted\n';
+  if (a.simulated) return '[VEIL|WARNING] the CAS accepted SIMULATION evidence: nothing was verified by hardware\n';
+  const tcb = a.tcb_status ? `, TCB ${a.tcb_status}` : '';
+  const tolerated = a.tolerated?.length ? `, tolerating ${a.tolerated.join(', ')}` : '';
+  return `[VEIL|INFO] the CAS verified ${a.evidence} evidence${tcb}${tolerated}\n`;
 }
