@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { DEFAULT_TSM_BASE, nodeTsmFs, tsmReport, type TsmFs } from '../attestation/configfs-tsm.js';
 import { casReportData, type Evidence } from '../attestation/index.js';
 import { CasError } from './errors.js';
 
@@ -47,4 +48,23 @@ export function selfAttestation(identity: { caCertPem: string; fingerprint: stri
       pending--;
     }
   };
+}
+
+/**
+ * The CAS's own evidence from configfs-tsm (the same kernel interface `veil run` uses). In a TDX or SNP guest
+ * the report names the VM (MRTD / launch measurement), which is then the CAS's identity: run it in a VM
+ * image made for it.
+ */
+export function tsmSelfEvidence(opts: { fs: TsmFs; base: string }): SelfEvidenceSource {
+  return async (reportData) => {
+    const report = await tsmReport(reportData, { fs: opts.fs, base: opts.base });
+    if (report.provider === 'tdx_guest') return { type: 'tdx', quote: report.outblob.toString('base64') };
+    return { type: 'sev-snp', quote: report.outblob.toString('base64'), ...(report.auxblob ? { auxblob: report.auxblob.toString('base64') } : {}) };
+  };
+}
+
+/** configfs-tsm when the machine has it (`VEIL_TSM_PATH` overrides where), otherwise none: no TEE. */
+export async function findSelfEvidence(env: NodeJS.ProcessEnv, fs: TsmFs = nodeTsmFs): Promise<{ source?: SelfEvidenceSource; base: string }> {
+  const base = env['VEIL_TSM_PATH'] || DEFAULT_TSM_BASE;
+  return (await fs.exists(`${base}/report`)) ? { source: tsmSelfEvidence({ fs, base }), base } : { base };
 }

@@ -25,9 +25,9 @@ export interface CasProcess {
 }
 
 /** Starts `veil cas serve` on a free loopback port and waits for the line that says where it listens. */
-export async function startCas(dataDir: string, workDir: string, extraArgs: string[] = []): Promise<CasProcess> {
+export async function startCas(dataDir: string, workDir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<CasProcess> {
   const child = spawn(process.execPath, [VEIL_BIN, 'cas', 'serve', '--listen', '127.0.0.1:0', '--data', dataDir, ...extraArgs], {
-    env: { ...process.env, VEIL_HOME: join(workDir, 'cas-home') },
+    env: { ...process.env, VEIL_HOME: join(workDir, 'cas-home'), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

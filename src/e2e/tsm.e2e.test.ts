@@ -78,6 +78,46 @@ describe('veil run evidence sources', async () => {
     });
   });
 
+  describe('the CAS attests itself with configfs-tsm evidence (same stand-in)', { skip: fuse || false }, () => {
+    let teeCas: CasProcess;
+    const V5_MRTD = '7348651a34b2d2d3462822e3a750ec6110125f36757c78480bbfc69cc0d21fb001a1ced3ee19747dda8f750c3bc8f876';
+    before(async () => {
+      teeCas = await startCas(join(dir.path, 'tee-data'), dir.path, [], { VEIL_TSM_PATH: standIn!.tsm });
+    });
+    after(async () => {
+      await teeCas?.stop();
+    });
+
+    it('says so at start and serves its evidence at GET /v1/attestation?nonce=', async () => {
+      assert.match(teeCas.log(), /this CAS attests itself with TEE evidence from configfs-tsm/);
+      const res = await curl(teeCas, `${teeCas.url}/v1/attestation?nonce=${'ab'.repeat(32)}`);
+      assert.equal(res.status, 200, res.body);
+      const body = res.json() as { ca_fingerprint: string; evidence: { type: string; quote: string } };
+      assert.equal(body.ca_fingerprint, teeCas.fingerprint);
+      assert.equal(body.evidence.type, 'tdx');
+      assert.ok(Buffer.from(body.evidence.quote, 'base64').equals(readFileSync(join(ROOT, 'testdata', 'vectors', 'tdx', 'go-tdx-guest', 'quote_v5_sample.dat'))));
+      assert.equal((await curl(teeCas, `${teeCas.url}/v1/attestation?nonce=xyz`)).status, 400);
+    });
+
+    it('veil cas attest verifies the quote and refuses it: it cannot bind the nonce and the CA key', async () => {
+      const home = { VEIL_HOME: join(dir.path, 'attest-home') };
+      const r = await veil(['cas', 'attest', teeCas.url, '--mrtd', V5_MRTD], home);
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stderr, /report data: the CAS's evidence does not bind this nonce and the CA key it presents.*\[ATTESTATION_BINDING\]/s);
+      assert.doesNotMatch(r.stdout, /trustworthy/);
+    });
+
+    it('a CAS without a TEE is not trusted by a measurement, only by its fingerprint', async () => {
+      const home = { VEIL_HOME: join(dir.path, 'attest-home-2') };
+      const r = await veil(['cas', 'attest', cas.url, '--mrtd', V5_MRTD], home);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /has no TEE evidence .*no fingerprint was given/s);
+      const ok = await veil(['cas', 'attest', cas.url, '-c', cas.fingerprint], home);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stdout, /trusted only by the CA fingerprint you gave/);
+    });
+  });
+
   it('refuses to start without a TEE evidence source unless simulation is asked for, and says how to ask', async () => {
     const r = await run('hw/sh', [], { VEIL_TSM_PATH: join(dir.path, 'no-configfs') });
     assert.equal(r.code, 1);

@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startCas } from '../../cas/server.js';
 import type { AttestationVariant } from '../../attestation/policy.js';
+import { findSelfEvidence } from '../../cas/self-attestation.js';
 import { collateralFromFlags, COLLATERAL_OPTIONS } from '../collateral-options.js';
 import { usage } from '../errors.js';
 import { normalizeCasUrl, pinCas, pinnedCas, veilHome } from '../home.js';
@@ -28,12 +29,15 @@ async function serve(args: string[], io: Io): Promise<number> {
       name: { type: 'string', multiple: true },
       'log-level': { type: 'string', default: 'warn' },
       'body-limit': { type: 'string' },
+      tee: { type: 'string', default: 'auto' },
       ...COLLATERAL_OPTIONS,
     },
     strict: true,
   });
   const { host, port } = parseListen(values.listen);
   const collateral = collateralFromFlags(values);
+  if (values.tee !== 'auto' && values.tee !== 'none') throw usage(`--tee ${values.tee} is not auto or none`, 'auto: evidence from configfs-tsm when this is a confidential VM');
+  const self = values.tee === 'auto' ? await findSelfEvidence(io.env) : { base: '' };
   const cas = await startCas({
     host,
     port,
@@ -44,8 +48,12 @@ async function serve(args: string[], io: Io): Promise<number> {
     logLevel: values['log-level'],
     ...(values['body-limit'] ? { bodyLimit: Number(values['body-limit']) } : {}),
     collateral,
+    ...(self.source ? { selfEvidence: self.source } : {}),
   });
   io.out(`CAS listening at ${cas.url}\nCA fingerprint (SHA-256): ${cas.identity.fingerprint}\n`);
+  io.err(self.source
+    ? `[VEIL|INFO] this CAS attests itself with TEE evidence from configfs-tsm (${self.base}); clients verify it with veil cas attest\n`
+    : '[VEIL|NOTE] no TEE here: clients can trust this CAS only by its CA fingerprint\n');
   if (!collateral) io.err('[VEIL|NOTE] no collateral (--collateral DIR, --pcs-url URL): SGX and TDX evidence will be refused as of unknown TCB status\n');
   await io.untilSignal();
   await cas.close();
