@@ -66,6 +66,6 @@ for (const c of cases()) {
   const perQuote = c.type === 'snp' ? 1 : 2;
   const bound = (rates[curve] ?? 0) / perQuote;
   console.log(`${c.label}: ${fmt(r.perCpuSecond)} verifications per CPU-second (${fmt(r.perSecond)}/s wall, ${r.count} runs); ` +
-    `bound from openssl: ${fmt(bound)}/s (${perQuote} ${curve} verify${perQuote > 1 ? 's' : ''} each) → ${(r.perCpuSecond / bound * 100).toFixed(0)} % of it`);
+    `bound from openssl: ${fmt(bound)}/s (${perQuote} ${curve} verification${perQuote > 1 ? 's' : ''} each) → ${(r.perCpuSecond / bound * 100).toFixed(0)} % of it`);
 }
 console.log('goal: ≥ 3,000 SGX/TDX quotes per second per core');
