@@ -31,7 +31,7 @@ export function codeTreeDigest(root: string): Buffer {
 }
 
 /** What `veil run` loads (its imports, checked by a test): the CLI shell, the runtime and what it uses. */
-export const RUNTIME_PARTS = new Set(['attestation', 'cli', 'errors.js', 'fsshield', 'runtime', 'secrets']);
+export const RUNTIME_PARTS = new Set(['attestation', 'cli', 'errors.js', 'fsshield', 'lru.js', 'runtime', 'secrets']);
 
 /**
  * Inside those parts, what only the CAS and the offline verifier use: the hardware verifiers, their roots and
@@ -40,7 +40,7 @@ export const RUNTIME_PARTS = new Set(['attestation', 'cli', 'errors.js', 'fsshie
  */
 export const NOT_RUNTIME = new Set([
   'attestation/azure', 'attestation/intel', 'attestation/snp', 'attestation/collateral.js', 'attestation/hardware.js',
-  'attestation/pki.js', 'attestation/roots.js',
+  'attestation/pki.js', 'attestation/roots.js', 'attestation/testing.js',
 ]);
 
 /** Whether a file of the compiled tree (path relative to it) is part of the measured runtime code. */

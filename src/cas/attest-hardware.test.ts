@@ -5,14 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { Agent, request } from 'undici';
 import { hardwareReportData, type EvidenceVerifier, type VerificationResult } from '../attestation/index.js';
 import { collateralProvider } from '../attestation/collateral.js';
 import { verifyHardware } from '../attestation/hardware.js';
 import { intelCollateralFromFiles } from '../attestation/intel/index.js';
 import type { TdxClaims } from '../attestation/types.js';
-import { selfSignedIdentity } from '../secrets/index.js';
 import { startCas, type RunningCas } from './server.js';
+import { ephemeral, post, type Identity } from './testing.js';
 
 /**
  * The CAS's judgement of hardware evidence, with the verifier as the seam: the Phala TDX and SGX quotes are
@@ -23,9 +22,6 @@ import { startCas, type RunningCas } from './server.js';
 const V = fileURLToPath(new URL('../../testdata/vectors/', import.meta.url));
 const file = (p: string) => readFileSync(join(V, p));
 
-function ephemeral() {
-  return selfSignedIdentity({ commonName: 'veil runtime', endpoint: 'client', notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 36e5) });
-}
 
 describe('CAS: hardware evidence judged against the session', () => {
   const dir = mkdtempSync(join(tmpdir(), 'veil-attest-hw-'));
@@ -44,15 +40,7 @@ describe('CAS: hardware evidence judged against the session', () => {
     },
   };
 
-  const call = async (who: ReturnType<typeof ephemeral>, path: string, body: string) => {
-    const agent = new Agent({ connect: { ca: cas.identity.caCertPem, cert: who.certPem, key: who.keyPem } });
-    try {
-      const res = await request(`${cas.url}${path}`, { method: 'POST', body, dispatcher: agent });
-      return { status: res.statusCode, json: (await res.body.json()) as any };
-    } finally {
-      await agent.close();
-    }
-  };
+  const call = (who: Identity, path: string, body: string) => post(cas, who, path, body);
   /** One attestation as a runtime in a TEE would make it: the quote's report data binds this nonce and key. */
   const attest = async (configId: string, type: 'tdx' | 'sgx-dcap', opts: { bind?: boolean } = {}) => {
     const rt = ephemeral();

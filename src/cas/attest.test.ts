@@ -3,15 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Agent, request } from 'undici';
 import { reportData, simulationMeasurement, type Evidence } from '../attestation/index.js';
-import { selfSignedIdentity } from '../secrets/index.js';
 import { startCas, type RunningCas } from './server.js';
+import { ephemeral, post, type Identity } from './testing.js';
 
-/** A TLS identity as the runtime makes one: a fresh key and a self-signed certificate. */
-function ephemeral() {
-  return selfSignedIdentity({ commonName: 'veil runtime', endpoint: 'client', notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 36e5) });
-}
 
 const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('python3'));
 const policy = (name: string, security: string) => [
@@ -26,19 +21,11 @@ describe('CAS attestation endpoint', () => {
   const dir = mkdtempSync(join(tmpdir(), 'veil-attest-'));
   let cas: RunningCas;
   const owner = ephemeral();
-  const call = async (who: ReturnType<typeof ephemeral>, path: string, body: string) => {
-    const agent = new Agent({ connect: { ca: cas.identity.caCertPem, cert: who.certPem, key: who.keyPem } });
-    try {
-      const res = await request(`${cas.url}${path}`, { method: 'POST', body, dispatcher: agent });
-      return { status: res.statusCode, json: (await res.body.json()) as any };
-    } finally {
-      await agent.close();
-    }
-  };
-  const nonceFor = async (who: ReturnType<typeof ephemeral>) => (await call(who, '/v1/attest/nonce', '')).json.nonce as string;
+  const call = (who: Identity, path: string, body: string) => post(cas, who, path, body);
+  const nonceFor = async (who: Identity) => (await call(who, '/v1/attest/nonce', '')).json.nonce as string;
   const evidenceFor = (nonce: string, spki: Buffer, measurement = program): Evidence =>
     ({ type: 'simulation', measurement, reportData: reportData(Buffer.from(nonce, 'hex'), spki).toString('hex') });
-  const attestAs = (who: ReturnType<typeof ephemeral>, configId: string, nonce: string, evidence: Evidence) =>
+  const attestAs = (who: Identity, configId: string, nonce: string, evidence: Evidence) =>
     call(who, '/v1/attest', JSON.stringify({ config_id: configId, nonce, evidence }));
 
   before(async () => {

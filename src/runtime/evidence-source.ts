@@ -37,7 +37,7 @@ export function simulationSource(measurement: string, log: Log = () => undefined
     kind: 'simulation',
     describe: `simulation evidence (${why})`,
     async collect({ nonce, spki }) {
-      log(`[VEIL|WARNING] evidence: SIMULATION (no TEE): a claim of measurement ${measurement}, not hardware evidence (${why}); only sessions that tolerate debug-mode accept it`);
+      log(`[VEIL|WARNING] evidence: SIMULATION (no TEE): a claim of measurement ${measurement}, not hardware evidence (${why}); only sessions with security.attestation.mode: none accept it`);
       return { type: 'simulation', measurement, reportData: reportData(nonce, spki).toString('hex') };
     },
   };

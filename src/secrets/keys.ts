@@ -1,4 +1,5 @@
 import { createECDH, createHash, type ECDH, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { Lru } from '../lru.js';
 import { pemBlocks } from './encodings.js';
 import { SecretsError } from './errors.js';
 import { ecPkcs8, ecSpki, ed25519Pkcs8, ed25519Spki, parsePkcs8, type EcCurve, type ParsedPkcs8 } from './key-der.js';
@@ -12,26 +13,6 @@ export interface PrivateKeyMaterial {
   pkcs8: Buffer;
 }
 
-/** A small LRU: signing keys (CAs) are few and hot, so a bounded cache keeps each decoded once. */
-class Lru<V> {
-  private readonly map = new Map<string, V>();
-  constructor(private readonly limit: number) {}
-
-  get(key: string): V | undefined {
-    const value = this.map.get(key);
-    if (value !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, value);
-    }
-    return value;
-  }
-
-  set(key: string, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.limit) this.map.delete(this.map.keys().next().value!);
-  }
-}
 
 const keyObjects = new Lru<KeyObject>(256);
 /** Public keys OpenSSL had to derive (Ed25519, RSA); EC public keys are read from the PKCS#8 itself. */

@@ -3,7 +3,8 @@ import { AttestationError } from '../errors.js';
 import { parseCertificates, verifyChain } from '../pki.js';
 import { INTEL_SGX_ROOT } from '../roots.js';
 import type { ChainEntry } from '../types.js';
-import { Lru, digestOf } from './cache.js';
+import { Lru } from '../../lru.js';
+import { digestOf } from './digest.js';
 
 /**
  * Chains to the pinned Intel SGX Root CA, verified once per exact byte string. The signatures and structure

@@ -5,7 +5,8 @@ import { AttestationError } from '../errors.js';
 import { checkCrl, checkNotRevoked, parseCrl, type Crl } from '../pki.js';
 import { INTEL_SGX_ROOT } from '../roots.js';
 import { TCB_STATUSES, type IntelCollateral, type SignedJson, type TcbStatus } from '../types.js';
-import { Lru, digestOf } from './cache.js';
+import { Lru } from '../../lru.js';
+import { digestOf } from './digest.js';
 import { checkWindows, cnOf, verifiedChain, type VerifiedChain } from './chain.js';
 
 /**

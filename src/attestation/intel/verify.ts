@@ -2,7 +2,8 @@ import { createHash, createPublicKey, timingSafeEqual, verify, type KeyObject, t
 import { AttestationError } from '../errors.js';
 import { parseCertificates } from '../pki.js';
 import type { IntelCollateral, IntelCollateralRequest, SgxClaims, TdxClaims, VerificationResult, VerifyOptions } from '../types.js';
-import { Lru, digestOf } from './cache.js';
+import { Lru } from '../../lru.js';
+import { digestOf } from './digest.js';
 import { checkWindows, toPem, verifiedChain, type VerifiedChain } from './chain.js';
 import { checkCollateral, verifyCollateralBundle } from './collateral.js';
 import { isPckLeaf, parsePckExtension, pckCa, type PckExtension } from './pck.js';

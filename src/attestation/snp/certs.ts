@@ -3,7 +3,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { AttestationError } from '../errors.js';
 import { parseCertificates } from '../pki.js';
-import { BoundedCache } from './cache.js';
+import { Lru } from '../../lru.js';
 import { SNP_PRODUCTS, type SnpProduct } from './report.js';
 
 /**
@@ -57,10 +57,10 @@ const OID = {
   cspID: `${AMD_ARC}5`,
 } as const;
 
-const certCache = new BoundedCache<AmdCert>(1024);
-const extCache = new BoundedCache<VekExtensions>(1024);
+const certCache = new Lru<AmdCert>(1024);
+const extCache = new Lru<VekExtensions>(1024);
 /** Whole inputs (a PEM bundle, a DER file) → their certificates, so a repeated bundle is not re-parsed. */
-const inputCache = new BoundedCache<AmdCert[]>(256);
+const inputCache = new Lru<AmdCert[]>(256);
 
 function chainError(message: string, check: string): AttestationError {
   return new AttestationError('ATTESTATION_CHAIN', message, { check });

@@ -5,7 +5,7 @@ import { fetch as undiciFetch } from 'undici';
 import { AttestationError } from '../errors.js';
 import { parseCertificates, parseCrl, type Crl } from '../pki.js';
 import type { AmdCollateral, AmdCollateralRequest, CollateralProvider } from '../types.js';
-import { BoundedCache } from './cache.js';
+import { Lru } from '../../lru.js';
 import { amdCert, vekExtensions, type AmdCert } from './certs.js';
 
 /**
@@ -181,7 +181,7 @@ export function amdCollateralFromKds(options: KdsOptions = {}): AmdCollateralPro
   const doFetch: KdsFetch = options.fetch ?? ((url, init) => undiciFetch(url, init) as unknown as Promise<KdsResponse>);
   const timeoutMs = options.timeoutMs ?? KDS_TIMEOUT_MS;
   const maxBytes = options.maxBytes ?? KDS_MAX_BYTES;
-  const cache = new BoundedCache<{ at: number; body: Buffer }>(KDS_CACHE_ENTRIES);
+  const cache = new Lru<{ at: number; body: Buffer }>(KDS_CACHE_ENTRIES);
 
   async function get(url: string): Promise<Buffer> {
     const hit = cache.get(url);

@@ -3,7 +3,7 @@ import { AttestationError } from '../errors.js';
 import { checkNotRevoked, checkCrl, checkValidity, parseCrl, spkiSha256, verifyChain, type PinnedRoot } from '../pki.js';
 import { AMD_ARKS } from '../roots.js';
 import type { AmdCollateral, AmdCollateralRequest, ChainEntry, CollateralProvider, SnpClaims, SnpTcb, VerificationResult, VerifyOptions } from '../types.js';
-import { BoundedCache } from './cache.js';
+import { Lru } from '../../lru.js';
 import { amdCerts, certsFromTable, vekExtensions, type AmdCert, type VekExtensions } from './certs.js';
 import { SNP_SIGNED_SIZE, decodePolicy, decodeTcb, parseSnpReport, productFromChipId, type SnpProduct, type SnpReport } from './report.js';
 
@@ -28,7 +28,7 @@ export interface SnpVerifyOptions extends Omit<VerifyOptions, 'collateral'> {
 
 const CHECK = 'SNP report';
 /** Successful chain checks (signatures, names, CA bits: everything but validity), by the certificates' bytes. */
-const chainCache = new BoundedCache<ChainEntry[]>(1024);
+const chainCache = new Lru<ChainEntry[]>(1024);
 
 export async function verifySnpReport(report: Buffer, opts: SnpVerifyOptions): Promise<VerificationResult> {
   return verifySnpReportAgainst(report, opts, AMD_ARKS);

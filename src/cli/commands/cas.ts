@@ -104,6 +104,9 @@ async function attest(args: string[], io: Io): Promise<number> {
     throw usage('nothing to check the CAS against', "pass -c <fingerprint> (printed by 'veil cas serve'), the CAS's measurement (--mrenclave, --mrtd, --measurement), or --only_for_testing-trust-any for a throw-away test CAS");
   }
   const url = normalizeCasUrl(address);
+  if (values['only_for_testing-ignore-signer']) {
+    io.err('[VEIL|NOTE] --only_for_testing-ignore-signer changes nothing here: Veil pins no default CAS signer (SCONE checks Scontain\'s MRSIGNER); give the CAS\'s identity with --mrenclave/--mrsigner, --mrtd or --measurement\n');
+  }
   const tolerate = [
     ...(values.C ? ['insecure-configuration', 'hyperthreading'] : []),
     ...(values.G ? ['outdated-tcb'] : []),

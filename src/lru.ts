@@ -1,9 +1,10 @@
 /**
- * A small bounded map for results that are pure functions of exact bytes (certificate parses, chain signature
- * checks). Keys are SHA-256 hex of those bytes, so a hit can only return what the same bytes produced before.
- * Least recently used entries go first; the bound keeps a flood of distinct certificates from growing memory.
+ * A bounded map, least recently used out first (Map iteration order is insertion order). Used for results that
+ * are pure functions of their key: decoded signing keys, and in the verifiers parses and signature checks keyed
+ * by the SHA-256 of the exact input bytes, so a hit can only return what the same bytes produced before. The
+ * bound keeps a flood of distinct inputs from growing memory.
  */
-export class BoundedCache<V> {
+export class Lru<V> {
   private readonly map = new Map<string, V>();
 
   constructor(private readonly max: number) {}
@@ -33,5 +34,13 @@ export class BoundedCache<V> {
 
   clear(): void {
     this.map.clear();
+  }
+
+  memo(key: string, compute: () => V): V {
+    const hit = this.get(key);
+    if (hit !== undefined) return hit;
+    const value = compute();
+    this.set(key, value);
+    return value;
   }
 }
