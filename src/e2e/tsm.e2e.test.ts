@@ -41,7 +41,10 @@ describe('veil run evidence sources', async () => {
     measurement = measured[0]!;
     rtmr3 = /^rtmr3 ([0-9a-f]{96})$/.exec(measured[1]!)![1]!;
     env = { SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint, VEIL_EVIDENCE: '', VEIL_TSM_PATH: '', VEIL_TDX_MEASUREMENTS_PATH: '' };
-    await create('hw', `attestation: {tdx: {rtmr3: ${rtmr3}}}`);
+    // The recorded quote's TD image, firmware and kernel, and the program veil run extends into RTMR3.
+    const q = readFileSync(join(ROOT, 'testdata', 'vectors', 'tdx', 'go-tdx-guest', 'quote_v5_sample.dat'));
+    const reg = (offset: number) => q.subarray(54 + offset, 54 + offset + 48).toString('hex');
+    await create('hw', `attestation: {tdx: {mrtd: ${reg(136)}, rtmr0: ${reg(328)}, rtmr1: ${reg(376)}, rtmr2: ${reg(424)}, rtmr3: ${rtmr3}}}`);
     await create('dbg', `mrenclaves: [${measurement}]`, 'security: {attestation: {mode: none}}');
     if (!fuse) {
       mkdirSync(join(dir.path, 'mnt'));

@@ -81,7 +81,7 @@ describe('attestation variants', () => {
     const one = parseSession(withAttestation(`{mrenclave: ${'a'.repeat(64)}}`));
     assert.deepEqual((one.services![0]!.attestation as { mrenclave: string[] }).mrenclave, ['a'.repeat(64)]);
     const variants = parseSession(withAttestation(`[{signer: {mrsigner: ${'b'.repeat(64)}, isvprodid: 1, isvsvn_min: 2}}, ` +
-      `{tdx: {mrtd: [${h96}], rtmr3: ${h96}}}, {snp: {measurement: ${h96}, min_tcb: {snp: 8}, signing_key: vlek}, vtpm: {pcrs: {'7': ${'c'.repeat(64)}}}}]`));
+      `{tdx: {mrtd: [${h96}], rtmr0: ${h96}, rtmr1: ${h96}, rtmr2: ${h96}, rtmr3: ${h96}}}, {snp: {measurement: ${h96}, min_tcb: {snp: 8}, signing_key: vlek}, vtpm: {pcrs: {'7': ${'c'.repeat(64)}}}}]`));
     assert.equal((variants.services![0]!.attestation as unknown[]).length, 3);
   });
 
@@ -96,6 +96,15 @@ describe('attestation variants', () => {
     assert.match(text, /services\[0\]\.attestation\[3\]\.snp\.min_tcb\.snp/);
     assert.match(text, /attestation\[4\]\.signer: give isvsvn or isvsvn_min \/ isvsvn_max, not both/);
     assert.match(text, /attestation\[5\]/);
+  });
+
+  it('refuses TDX and SNP identities that any VM could match', () => {
+    const text = policyError(withAttestation(`[{tdx: {rtmr0: ${h96}}}, {tdx: {mrtd: ${h96}, rtmr3: ${h96}}}, {snp: {host_data: ${'d'.repeat(64)}}}]`))
+      .issues.map((i) => `${i.path}: ${i.message}`).join('\n');
+    assert.match(text, /attestation\[0\]\.tdx: a tdx variant must give mrtd/);
+    assert.match(text, /attestation\[1\]\.tdx: rtmr3 names the program only with rtmr0, rtmr1 and rtmr2/);
+    assert.match(text, /attestation\[2\]\.snp: an snp variant must give measurement or id_key_digest/);
+    assert.doesNotThrow(() => parseSession(withAttestation(`{snp: {id_key_digest: ${h96}, host_data: ${'d'.repeat(64)}}}`)));
   });
 });
 

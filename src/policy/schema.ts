@@ -96,6 +96,15 @@ const attestationVariant = z
     if (kinds > 1) ctx.addIssue({ code: 'custom', message: 'one variant names one TEE: SGX (mrenclave, signer), tdx or snp; list several variants instead' });
     if (kinds === 0) ctx.addIssue({ code: 'custom', message: 'a variant must name mrenclave, signer, tdx or snp' });
     if (v.vtpm && !v.tdx && !v.snp) ctx.addIssue({ code: 'custom', message: 'vtpm applies to Azure confidential VMs: give it beside snp or tdx' });
+    // A TD's registers are only as good as what extended them: without the VM image (MRTD) any TD matches,
+    // and RTMR3 (the program) means something only when the firmware and kernel that extend it are pinned too.
+    if (v.tdx && v.tdx.mrtd === undefined) ctx.addIssue({ code: 'custom', path: ['tdx'], message: 'a tdx variant must give mrtd (the TD image); otherwise any TD matches' });
+    if (v.tdx?.rtmr3 !== undefined && (v.tdx.rtmr0 === undefined || v.tdx.rtmr1 === undefined || v.tdx.rtmr2 === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['tdx'], message: 'rtmr3 names the program only with rtmr0, rtmr1 and rtmr2 (firmware and kernel, which extend it) pinned too' });
+    }
+    if (v.snp && v.snp.measurement === undefined && v.snp.id_key_digest === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['snp'], message: 'an snp variant must give measurement or id_key_digest (who signed the launch digest); otherwise any VM matches' });
+    }
     const s = v.signer;
     if (s && s.isvsvn !== undefined && (s.isvsvn_min !== undefined || s.isvsvn_max !== undefined)) {
       ctx.addIssue({ code: 'custom', path: ['signer'], message: 'give isvsvn or isvsvn_min / isvsvn_max, not both' });

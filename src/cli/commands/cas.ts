@@ -88,7 +88,9 @@ async function attest(args: string[], io: Io): Promise<number> {
       isvprodid: { type: 'string' },
       isvsvn: { type: 'string' },
       mrtd: { type: 'string', multiple: true },
-      rtmr3: { type: 'string', multiple: true },
+      rtmr0: { type: 'string' },
+      rtmr1: { type: 'string' },
+      rtmr2: { type: 'string' },
       measurement: { type: 'string', multiple: true },
       'host-data': { type: 'string' },
       ...COLLATERAL_OPTIONS,
@@ -128,7 +130,8 @@ async function attest(args: string[], io: Io): Promise<number> {
 
 function casIdentityFlags(v: {
   mrenclave?: string[] | undefined; mrsigner?: string | undefined; isvprodid?: string | undefined; isvsvn?: string | undefined;
-  mrtd?: string[] | undefined; rtmr3?: string[] | undefined; measurement?: string[] | undefined; 'host-data'?: string | undefined;
+  mrtd?: string[] | undefined; rtmr0?: string | undefined; rtmr1?: string | undefined; rtmr2?: string | undefined;
+  measurement?: string[] | undefined; 'host-data'?: string | undefined;
 }): AttestationVariant[] {
   const hex = (value: string, n: number, flag: string) => {
     if (!new RegExp(`^[0-9a-fA-F]{${n}}$`).test(value)) throw usage(`${flag} '${value}' is not ${n} hex digits`, `give the value as veil attestation verify prints it`);
@@ -148,10 +151,13 @@ function casIdentityFlags(v: {
       ...(v.mrsigner ? { signer: { mrsigner: hex(v.mrsigner, 64, '--mrsigner'), ...(isvprodid === undefined ? {} : { isvprodid }), ...(isvsvn === undefined ? {} : { isvsvn_min: isvsvn }) } } : {}),
     });
   }
-  if (v.mrtd?.length || v.rtmr3?.length) {
-    variants.push({ tdx: { ...(v.mrtd?.length ? { mrtd: v.mrtd.map((m) => hex(m, 96, '--mrtd')) } : {}), ...(v.rtmr3?.length ? { rtmr3: v.rtmr3.map((m) => hex(m, 96, '--rtmr3')) } : {}) } });
+  const rtmrs = (['rtmr0', 'rtmr1', 'rtmr2'] as const).filter((r) => v[r] !== undefined);
+  if (rtmrs.length > 0 && !v.mrtd?.length) throw usage('--rtmr0/1/2 need --mrtd', 'the registers mean something only for a known TD image');
+  if (v.mrtd?.length) {
+    variants.push({ tdx: { mrtd: v.mrtd.map((m) => hex(m, 96, '--mrtd')), ...Object.fromEntries(rtmrs.map((r) => [r, hex(v[r]!, 96, `--${r}`)])) } });
   }
-  if (v.measurement?.length || v['host-data']) {
+  if (v['host-data'] && !v.measurement?.length) throw usage('--host-data needs --measurement', 'host data alone would match any VM');
+  if (v.measurement?.length) {
     variants.push({ snp: { ...(v.measurement?.length ? { measurement: v.measurement.map((m) => hex(m, 96, '--measurement')) } : {}), ...(v['host-data'] ? { host_data: hex(v['host-data'], 64, '--host-data') } : {}) } });
   }
   return variants;
