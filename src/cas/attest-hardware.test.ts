@@ -42,13 +42,14 @@ describe('CAS: hardware evidence judged against the session', () => {
 
   const call = (who: Identity, path: string, body: string) => post(cas, who, path, body);
   /** One attestation as a runtime in a TEE would make it: the quote's report data binds this nonce and key. */
-  const attest = async (configId: string, type: 'tdx' | 'sgx-dcap', opts: { bind?: boolean } = {}) => {
+  const attest = async (configId: string, type: 'tdx' | 'sgx-dcap', opts: { bind?: boolean; rtmrLog?: unknown[] } = {}) => {
     const rt = ephemeral();
     const nonce = (await call(rt, '/v1/attest/nonce', '')).json.nonce as string;
     const spki = new X509Certificate(rt.certPem).publicKey.export({ type: 'spki', format: 'der' });
     binding = opts.bind === false ? undefined : hardwareReportData(Buffer.from(nonce, 'hex'), spki);
     const quote = file(type === 'tdx' ? 'tdx/phala-dcap-qvl/tdx_quote' : 'sgx/phala-dcap-qvl/sgx_quote').toString('base64');
-    return call(rt, '/v1/attest', JSON.stringify({ config_id: configId, nonce, evidence: { type, quote } }));
+    const evidence = { type, quote, ...(opts.rtmrLog ? { rtmrLog: opts.rtmrLog } : {}) };
+    return call(rt, '/v1/attest', JSON.stringify({ config_id: configId, nonce, evidence }));
   };
   const session = (name: string, identity: string, security = '') =>
     [`name: ${name}`, 'services:', '  - name: api', `    ${identity}`, '    command: [api, --flag]', '    pwd: /', security, ''].join('\n');
@@ -93,6 +94,9 @@ describe('CAS: hardware evidence judged against the session', () => {
     const other = await attest('td-other/api', 'tdx');
     assert.equal(other.status, 403);
     assert.match(other.json.error.message, /no attestation variant matches: variant 1: mrtd is 91eb2b44/);
+    assert.match(other.json.error.hint, /^the runtime reported no RTMR3 extension/);
+    const logged = await attest('td-other/api', 'tdx', { rtmrLog: [{ index: 3, digest: 'ab'.repeat(48), description: 'program' }] });
+    assert.match(logged.json.error.hint, /extending RTMR3 with program \(its log does NOT replay from zero to the quoted RTMR3/);
     const none = await attest('td-none/api', 'tdx');
     assert.equal(none.status, 403);
     assert.match(none.json.error.message, /lists no measurement/);

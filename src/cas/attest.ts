@@ -12,8 +12,10 @@ import {
   type Evidence,
   type EvidenceVerifier,
   type HardwareType,
+  type RtmrEvent,
   type VerificationResult,
 } from '../attestation/index.js';
+import { replayRtmr } from '../attestation/rtmr.js';
 import { renderServiceConfig, type ServiceConfig } from './config.js';
 import { CasError } from './errors.js';
 import type { ClientIdentity } from './identity-of.js';
@@ -97,8 +99,27 @@ async function judgeHardware(
   const result = await ctx.verifier.verify(decodeEvidence(evidence), ctx.now());
   checkBinding(result.reportData, hardwareReportData(binding.nonce, binding.spki));
   const tolerated = checkPlatform(result, policy);
-  checkIdentity(result, service);
+  try {
+    checkIdentity(result, service);
+  } catch (err) {
+    if (err instanceof AttestationError && evidence.type === 'tdx' && result.type === 'tdx') throw withRtmrLog(err, evidence.rtmrLog ?? [], result.claims.rtmr[3]);
+    throw err;
+  }
   return { result, tolerated };
+}
+
+/**
+ * The RTMR3 log the runtime sent is not evidence (only the quoted register is), but replaying it tells the
+ * operator why RTMR3 differs: another program, another Veil, or earlier extensions in the same TD.
+ */
+function withRtmrLog(err: AttestationError, log: RtmrEvent[], quoted: string): AttestationError {
+  const events = log.filter((e) => e.index === 3);
+  const replayed = replayRtmr(events).toString('hex');
+  const what = events.length === 0
+    ? 'the runtime reported no RTMR3 extension'
+    : `the runtime reports extending RTMR3 with ${events.map((e) => e.description).join(', ')}` +
+      (replayed === quoted ? ' (its log replays from zero to the quoted RTMR3)' : ' (its log does NOT replay from zero to the quoted RTMR3: the TD extended it before)');
+  return new AttestationError(err.code, err.message.replace(/^identity: /, ''), { check: err.check, hint: `${what}; ${err.hint ?? ''}`.trim(), cause: err });
 }
 
 const WIRE_TYPES: Record<Exclude<Evidence['type'], 'simulation'>, HardwareType> = { tdx: 'tdx', 'sgx-dcap': 'sgx', 'sev-snp': 'snp' };
