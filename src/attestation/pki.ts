@@ -89,6 +89,7 @@ export function verifyChain(chain: X509Certificate[], root: PinnedRoot, now: Dat
     if (i === full.length - 1) break;
     const issuer = full[i + 1]!;
     if (!issuer.ca) throw new AttestationError('ATTESTATION_CHAIN', `${name(issuer)} is not a CA but issued ${name(cert)}`, { check });
+    if (!mayCertify(issuer)) throw new AttestationError('ATTESTATION_CHAIN', `${name(issuer)} may not sign certificates (key usage lacks keyCertSign) but issued ${name(cert)}`, { check });
     if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) {
       throw new AttestationError('ATTESTATION_CHAIN', `${name(cert)} is not signed by ${name(issuer)}`, {
         check,
@@ -97,6 +98,23 @@ export function verifyChain(chain: X509Certificate[], root: PinnedRoot, now: Dat
     }
   }
   return full.map(describe);
+}
+
+const KEY_USAGE = '2.5.29.15';
+
+/** RFC 5280: when a CA certificate carries a key usage, it must allow keyCertSign (bit 5). */
+function mayCertify(cert: X509Certificate): boolean {
+  let value: Uint8Array | undefined;
+  try {
+    value = extensionValue(cert, KEY_USAGE);
+  } catch {
+    return false; // node parsed it, pkijs cannot: refuse rather than guess
+  }
+  if (value === undefined) return true;
+  const parsed = asn1js.fromBER(value);
+  if (parsed.offset === -1 || !(parsed.result instanceof asn1js.BitString)) return false;
+  const bits = parsed.result.valueBlock.valueHexView;
+  return bits.length > 0 && (bits[0]! & 0x04) !== 0;
 }
 
 export function checkValidity(cert: X509Certificate, now: Date, check: string): void {
@@ -147,8 +165,20 @@ export function parseCrl(input: Buffer, check: string): Crl {
   };
 }
 
+/**
+ * A serial as the minimal two's-complement bytes DER writes (upper-case hex): both sides of a revocation
+ * check come from DER, so serial 0 ('00') and negative serials ('FF…') compare like any other.
+ */
 export function normaliseSerial(hex: string): string {
-  return hex.toUpperCase().replace(/^(00)+(?=.)/, '');
+  let h = hex.toUpperCase();
+  if (h.length % 2 === 1) h = `0${h}`;
+  while (h.length > 2 && ((h.startsWith('00') && parseInt(h[2]!, 16) < 8) || (h.startsWith('FF') && parseInt(h[2]!, 16) >= 8))) h = h.slice(2);
+  return h;
+}
+
+/** The certificate's serial from its DER (node's serialNumber writes 0 as '0' and negatives with a '-'). */
+export function serialOf(cert: X509Certificate): string {
+  return normaliseSerial(Buffer.from(pkijs.Certificate.fromBER(cert.raw).serialNumber.valueBlock.valueHexView).toString('hex'));
 }
 
 /** The CRL is signed by `issuer` and current at `now`; pkijs checks neither freshness nor (synchronously) signatures. */
@@ -166,8 +196,9 @@ export function checkCrl(crl: Crl, issuer: X509Certificate, now: Date, check: st
 }
 
 export function checkNotRevoked(crl: Crl, cert: X509Certificate, check: string): void {
-  if (crl.revoked.has(normaliseSerial(cert.serialNumber))) {
-    throw new AttestationError('ATTESTATION_REVOKED', `${name(cert)} (serial ${normaliseSerial(cert.serialNumber)}) is revoked by its issuer's CRL`, { check });
+  const serial = serialOf(cert);
+  if (crl.revoked.has(serial)) {
+    throw new AttestationError('ATTESTATION_REVOKED', `${name(cert)} (serial ${serial}) is revoked by its issuer's CRL`, { check });
   }
 }
 

@@ -663,6 +663,23 @@ describe('Turin: refusals', () => {
       await assert.rejects(verifyT(h.report, {}, [h.vcek, notCa, h.ark]), code('ATTESTATION_CHAIN', "'SEV-Turin' is not a CA"));
     });
 
+    it('refuses an ASK whose key usage does not allow signing certificates', async () => {
+      const signOnly = buildCert({
+        serial: ASK_SERIAL,
+        subject: 'SEV-Turin',
+        issuer: 'ARK-Turin',
+        from: ARK_FROM,
+        to: ARK_TO,
+        publicKey: h.askKey.publicKey,
+        signer: h.arkKey.privateKey,
+        extensions: [
+          ext('2.5.29.19', Buffer.from(new pkijs.BasicConstraints({ cA: true, pathLenConstraint: 0 }).toSchema().toBER(false)), true),
+          ext('2.5.29.15', Buffer.from('03020780', 'hex'), true), // digitalSignature only
+        ],
+      });
+      await assert.rejects(verifyT(h.report, {}, [h.vcek, signOnly, h.ark]), code('ATTESTATION_CHAIN', "'SEV-Turin' may not sign certificates"));
+    });
+
     it('refuses a VCEK signed by the ARK directly (no ASK) and one the ASK did not sign', async () => {
       const byArk = buildVcek(h.vcekKey.publicKey, h.arkKey.privateKey);
       await assert.rejects(verifyT(h.report, {}, [byArk, h.ask, h.ark]), code('ATTESTATION_CHAIN', "'SEV-VCEK' is not signed by 'SEV-Turin'"));
@@ -739,13 +756,12 @@ describe('Turin: revocation (ARK-signed CRL from the collateral source)', () => 
   });
 });
 
-describe('Turin: revocation edge cases (production bug, pki.ts normaliseSerial/checkNotRevoked)', () => {
+describe('Turin: revocation edge cases (serials compared as DER bytes)', () => {
   // X509Certificate.serialNumber is OpenSSL's BN_bn2hex of the serial: "0" for zero (one digit) and "-01" for a
   // negative serial, while parseCrl takes the CRL entry's raw INTEGER content bytes ("00", "FF"). normaliseSerial
   // strips only pairs of zeros and only if something follows, so "0" ≠ "00" and "-01" ≠ "FF": a certificate with
   // serial 0 (or a negative serial) is never found on its issuer's CRL. AMD's published ASK/ASVK serials
   // (0x10001, 0x30001, …) are not affected; the same code checks Intel PCK and intermediate serials.
-  const TODO = "pki.ts: checkNotRevoked compares X509Certificate.serialNumber ('0', '-01') with the CRL entry's content bytes ('00', 'FF'); serial 0 and negative serials are never revoked";
 
   it('openssl finds an ASK with serial 0 revoked by the same CRL (the CRL is right)', () => {
     const ask0 = file('ask0.pem', pem(buildAsk(h.askKey.publicKey, h.arkKey, 0)));
@@ -755,14 +771,14 @@ describe('Turin: revocation edge cases (production bug, pki.ts normaliseSerial/c
     assert.match(r.out, /certificate revoked/);
   });
 
-  it('refuses a report whose ASK has serial 0 when the ARK CRL lists serial 0', { todo: TODO }, async () => {
+  it('refuses a report whose ASK has serial 0 when the ARK CRL lists serial 0', async () => {
     const ask0 = buildAsk(h.askKey.publicKey, h.arkKey, 0);
     assert.equal(new X509Certificate(ask0).serialNumber, '0');
     const crl = buildCrl({ revoked: [0], signer: h.arkKey.privateKey });
     await assert.rejects(verifyT(h.report, { collateral: async () => ({ crl }) }, [h.vcek, ask0, h.ark]), code('ATTESTATION_REVOKED'));
   });
 
-  it('refuses a report whose ASK has a negative serial (-1) when the ARK CRL lists it', { todo: TODO }, async () => {
+  it('refuses a report whose ASK has a negative serial (-1) when the ARK CRL lists it', async () => {
     const askNeg = buildAsk(h.askKey.publicKey, h.arkKey, -1);
     assert.equal(new X509Certificate(askNeg).serialNumber, '-01');
     const crl = buildCrl({ revoked: [-1], signer: h.arkKey.privateKey });
@@ -772,6 +788,6 @@ describe('Turin: revocation edge cases (production bug, pki.ts normaliseSerial/c
   it('serials with a leading zero byte (high bit set) do match: 0x8001 is revoked', async () => {
     const ask = buildAsk(h.askKey.publicKey, h.arkKey, 0x8001);
     const crl = buildCrl({ revoked: [0x8001], signer: h.arkKey.privateKey });
-    await assert.rejects(verifyT(h.report, { collateral: async () => ({ crl }) }, [h.vcek, ask, h.ark]), code('ATTESTATION_REVOKED', 'serial 8001'));
+    await assert.rejects(verifyT(h.report, { collateral: async () => ({ crl }) }, [h.vcek, ask, h.ark]), code('ATTESTATION_REVOKED', 'serial 008001'));
   });
 });
