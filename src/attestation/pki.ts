@@ -88,8 +88,8 @@ export function verifyChain(chain: X509Certificate[], root: PinnedRoot, now: Dat
     checkValidity(cert, now, check);
     if (i === full.length - 1) break;
     const issuer = full[i + 1]!;
+    // node's `ca` is OpenSSL's X509_check_ca: basicConstraints CA, and keyCertSign when a key usage is given.
     if (!issuer.ca) throw new AttestationError('ATTESTATION_CHAIN', `${name(issuer)} is not a CA but issued ${name(cert)}`, { check });
-    if (!mayCertify(issuer)) throw new AttestationError('ATTESTATION_CHAIN', `${name(issuer)} may not sign certificates (key usage lacks keyCertSign) but issued ${name(cert)}`, { check });
     if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) {
       throw new AttestationError('ATTESTATION_CHAIN', `${name(cert)} is not signed by ${name(issuer)}`, {
         check,
@@ -98,23 +98,6 @@ export function verifyChain(chain: X509Certificate[], root: PinnedRoot, now: Dat
     }
   }
   return full.map(describe);
-}
-
-const KEY_USAGE = '2.5.29.15';
-
-/** RFC 5280: when a CA certificate carries a key usage, it must allow keyCertSign (bit 5). */
-function mayCertify(cert: X509Certificate): boolean {
-  let value: Uint8Array | undefined;
-  try {
-    value = extensionValue(cert, KEY_USAGE);
-  } catch {
-    return false; // node parsed it, pkijs cannot: refuse rather than guess
-  }
-  if (value === undefined) return true;
-  const parsed = asn1js.fromBER(value);
-  if (parsed.offset === -1 || !(parsed.result instanceof asn1js.BitString)) return false;
-  const bits = parsed.result.valueBlock.valueHexView;
-  return bits.length > 0 && (bits[0]! & 0x04) !== 0;
 }
 
 export function checkValidity(cert: X509Certificate, now: Date, check: string): void {

@@ -663,7 +663,7 @@ describe('Turin: refusals', () => {
       await assert.rejects(verifyT(h.report, {}, [h.vcek, notCa, h.ark]), code('ATTESTATION_CHAIN', "'SEV-Turin' is not a CA"));
     });
 
-    it('refuses an ASK whose key usage does not allow signing certificates', async () => {
+    it('refuses an ASK whose key usage does not allow signing certificates (not a CA)', async () => {
       const signOnly = buildCert({
         serial: ASK_SERIAL,
         subject: 'SEV-Turin',
@@ -677,7 +677,7 @@ describe('Turin: refusals', () => {
           ext('2.5.29.15', Buffer.from('03020780', 'hex'), true), // digitalSignature only
         ],
       });
-      await assert.rejects(verifyT(h.report, {}, [h.vcek, signOnly, h.ark]), code('ATTESTATION_CHAIN', "'SEV-Turin' may not sign certificates"));
+      await assert.rejects(verifyT(h.report, {}, [h.vcek, signOnly, h.ark]), code('ATTESTATION_CHAIN', "'SEV-Turin' is not a CA"));
     });
 
     it('refuses a VCEK signed by the ARK directly (no ASK) and one the ASK did not sign', async () => {
