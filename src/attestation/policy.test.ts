@@ -52,6 +52,8 @@ before(async () => {
   )) as typeof azure;
 });
 
+/** The SNP vectors come without an ARK CRL: judge their other properties as if it had been there. */
+const revoked = (r: VerificationResult): VerificationResult => ({ ...r, revocation: 'checked' });
 const withStatus = (r: VerificationResult, status: TcbStatus, advisoryIds: string[] = []): VerificationResult => ({ ...r, tcb: { status, advisoryIds, parts: { platform: status } } });
 const other = (hex: string) => (hex[0] === '0' ? '1' : '0') + hex.slice(1);
 
@@ -99,16 +101,29 @@ describe('debug and SMT', () => {
     for (const r of [{ ...debugSgx, tcb: sgx.tcb }, { ...debugTd, tcb: tdx.tcb }]) {
       assert.throws(() => checkPlatform(r, { tolerate: ['insecure-configuration', 'software-hardening-needed'], ignore_advisories: '*' }), refusedWith('ATTESTATION_POLICY', /^debug: .*debug mode/, /debug-mode/));
     }
-    assert.ok(checkPlatform({ ...debugTd, tcb: tdx.tcb }, { tolerate: ['debug-mode'] }).includes('debug-mode'));
+    assert.ok(checkPlatform(revoked({ ...debugTd, tcb: tdx.tcb }), { tolerate: ['debug-mode'] }).includes('debug-mode'));
     assert.equal((snpDebug.claims as SnpClaims).policy.debug, true);
     assert.throws(() => checkPlatform(snpDebug, { tolerate: ['hyperthreading'] }), refusedWith('ATTESTATION_POLICY', /SEV-SNP guest runs in debug mode/));
-    assert.deepEqual(checkPlatform(snpDebug, { tolerate: ['hyperthreading', 'debug-mode'] }), ['debug-mode', 'hyperthreading']);
+    assert.deepEqual(checkPlatform(revoked(snpDebug), { tolerate: ['hyperthreading', 'debug-mode'] }), ['debug-mode', 'hyperthreading']);
   });
 
   it('an SNP platform with SMT on needs hyperthreading', () => {
     assert.equal(snp.claims.platform_info.smt_enabled, true);
     assert.throws(() => checkPlatform(snp, undefined), refusedWith('ATTESTATION_POLICY', /^SMT: /, /hyperthreading/));
-    assert.deepEqual(checkPlatform(snp, { tolerate: ['hyperthreading'] }), ['hyperthreading']);
+    assert.deepEqual(checkPlatform(revoked(snp), { tolerate: ['hyperthreading'] }), ['hyperthreading']);
+  });
+
+  it('refuses evidence whose revocation was not checked (no CRL in the collateral)', async () => {
+    // The SNP vectors ship no ARK CRL, the trustee TDX collateral no CRLs at all.
+    assert.equal(snp.revocation, 'unchecked');
+    assert.throws(() => checkPlatform(snp, { tolerate: ['hyperthreading'] }), refusedWith('ATTESTATION_REVOKED', /^revocation: .*not checked/, /CRLs/));
+    const trustee = await verified(
+      { type: 'tdx', evidence: file('tdx/trustee/tdx_quote_6.dat') },
+      { now: new Date('2025-10-28T12:00:00Z'), collateral: collateralProvider({ intel: [intelCollateralFromFiles([join(V, 'tdx/trustee'), join(V, '../intel-tcb-signing-2025.pem')])] }) },
+    );
+    assert.equal(trustee.revocation, 'unchecked');
+    assert.throws(() => checkPlatform(trustee, { tolerate: ['outdated-tcb'] }), refusedWith('ATTESTATION_REVOKED', /^revocation: /));
+    assert.equal(tdx.revocation, 'checked');
   });
 
   it('mode: maa is refused by name', () => {
@@ -188,5 +203,7 @@ describe('SEV-SNP identity (Veil extension)', () => {
     assert.doesNotThrow(() => checkIdentity(azure, { attestation: { snp: { measurement: hw.measurement }, vtpm: { pcrs: { [index]: value } } } }));
     assert.throws(() => checkIdentity(azure, { attestation: { snp: { measurement: hw.measurement }, vtpm: { pcrs: { [index]: other(value) } } } }), refusedWith('ATTESTATION_MEASUREMENT', new RegExp(`PCR ${index} is `)));
     assert.throws(() => checkIdentity(snp, { attestation: { snp: { measurement: snp.claims.measurement }, vtpm: { pcrs: { [index]: value } } } }), refusedWith('ATTESTATION_MEASUREMENT', /vtpm PCRs need Azure vTPM evidence/));
+    const withoutPcrs = { ...azure, claims: { ...azure.claims, pcrs: undefined } };
+    assert.throws(() => checkIdentity(withoutPcrs, { attestation: { snp: { measurement: hw.measurement }, vtpm: { pcrs: { [index]: value } } } }), refusedWith('ATTESTATION_MEASUREMENT', new RegExp(`PCR ${index} is not in the evidence`)));
   });
 });

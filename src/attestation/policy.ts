@@ -84,6 +84,12 @@ export function checkPlatform(result: VerificationResult, policy: AttestationPol
       });
     }
   }
+  if (result.revocation === 'unchecked') {
+    throw new AttestationError('ATTESTATION_REVOKED', 'whether a certificate of the chain is revoked was not checked: the collateral has no CRL for it', {
+      check: 'revocation',
+      hint: "give the CAS the CRLs: Intel's root CA and PCK CRLs, AMD's ARK CRL (--collateral), or --pcs-url / --kds-url",
+    });
+  }
   if (result.tcb) {
     const { status, advisoryIds } = result.tcb;
     const needed = STATUS_TOLERATIONS[status];

@@ -150,6 +150,11 @@ export type VerificationResult = Claims & {
   warnings: string[];
   /** Always false for hardware verifiers; the simulation verifier sets it. */
   simulated: false;
+  /**
+   * Whether every CRL the chain needs was there and checked (set by hardware.ts from the verifiers' warnings);
+   * the CAS refuses 'unchecked'.
+   */
+  revocation?: 'checked' | 'unchecked';
 };
 
 export interface VerifyOptions {

@@ -42,11 +42,12 @@ describe('CAS: hardware evidence judged against the session', () => {
 
   const call = (who: Identity, path: string, body: string) => post(cas, who, path, body);
   /** One attestation as a runtime in a TEE would make it: the quote's report data binds this nonce and key. */
-  const attest = async (configId: string, type: 'tdx' | 'sgx-dcap', opts: { bind?: boolean; rtmrLog?: unknown[] } = {}) => {
+  const attest = async (configId: string, type: 'tdx' | 'sgx-dcap', opts: { bind?: boolean; rtmrLog?: unknown[]; tamper?: (b: Buffer) => Buffer } = {}) => {
     const rt = ephemeral();
     const nonce = (await call(rt, '/v1/attest/nonce', '')).json.nonce as string;
     const spki = new X509Certificate(rt.certPem).publicKey.export({ type: 'spki', format: 'der' });
     binding = opts.bind === false ? undefined : hardwareReportData(Buffer.from(nonce, 'hex'), spki);
+    if (binding && opts.tamper) binding = opts.tamper(binding);
     const quote = file(type === 'tdx' ? 'tdx/phala-dcap-qvl/tdx_quote' : 'sgx/phala-dcap-qvl/sgx_quote').toString('base64');
     const evidence = { type, quote, ...(opts.rtmrLog ? { rtmrLog: opts.rtmrLog } : {}) };
     return call(rt, '/v1/attest', JSON.stringify({ config_id: configId, nonce, evidence }));
@@ -88,6 +89,12 @@ describe('CAS: hardware evidence judged against the session', () => {
     const res = await attest('td/api', 'tdx', { bind: false });
     assert.equal(res.status, 403);
     assert.match(res.json.error.message, /^Attestation failed: report data: the evidence's report data does not bind this nonce/);
+  });
+
+  it('checks all 64 bytes of the report data: the 32 after the binding must be zero', async () => {
+    const res = await attest('td/api', 'tdx', { tamper: (b) => Buffer.concat([b.subarray(0, 63), Buffer.from([1])]) });
+    assert.equal(res.status, 403);
+    assert.match(res.json.error.message, /report data: the evidence's report data does not bind/);
   });
 
   it('refuses another TD, and a service that lists no identity', async () => {

@@ -84,7 +84,14 @@ async function post(agent: Agent, url: string, path: string, body: string): Prom
   } catch (err) {
     throw new RuntimeError('RUNTIME_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${(err as { code?: string }).code ?? (err as Error).message})`, { hint: 'check SCONE_CAS_ADDR and that the CAS runs', cause: err });
   }
-  const json = JSON.parse(res.text) as { error?: { message?: string; hint?: string } };
+  let json: { error?: { message?: string; hint?: string } };
+  try {
+    json = JSON.parse(res.text) as typeof json;
+  } catch (err) {
+    throw new RuntimeError('RUNTIME_ATTESTATION', `the CAS at ${url} answered ${path} with something that is not JSON (HTTP ${res.status})`, {
+      hint: 'check SCONE_CAS_ADDR: it must name a Veil CAS', cause: err,
+    });
+  }
   if (res.status >= 400) {
     throw new RuntimeError('RUNTIME_ATTESTATION', json.error?.message ?? `CAS answered ${res.status}`, json.error?.hint ? { hint: json.error.hint } : {});
   }

@@ -109,4 +109,10 @@ describe('hardware evidence from configfs-tsm', () => {
       return true;
     });
   });
+
+  it('refuses a report whose provider is not the one chosen (the TEE kind changed underneath)', async () => {
+    const { tsm } = setup({ provider: 'tdx_guest', outblob: QUOTE });
+    const source = tsmSource({ fs: tsm.fs, base: tsm.paths.base, provider: 'sev_guest', runtimeCodeDigest: program.runtimeCodeDigest, programSha256: program.programSha256 });
+    await assert.rejects(source.collect(binding), (err: RuntimeError) => err.code === 'RUNTIME_EVIDENCE' && /changed its provider from sev_guest to tdx_guest/.test(err.message));
+  });
 });
