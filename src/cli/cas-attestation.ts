@@ -13,10 +13,14 @@ export interface CasExpectations {
   fingerprint?: string | undefined;
   trustAny: boolean;
   tolerate: string[];
+  /** Advisory IDs to accept (or '*'): `veil cas attest --ignore-advisories`. */
+  ignoreAdvisories?: '*' | string[] | undefined;
   /** The CAS's identity (measurement options); none with --only_for_testing-trust-any. */
   identity: AttestationVariant[];
   collateral?: CollateralProvider | undefined;
   now: Date;
+  /** The verifier (Veil's hardware verifiers unless a test gives its own). */
+  verify?: typeof verifyHardware;
 }
 
 export interface CasAttestation {
@@ -50,7 +54,7 @@ export async function attestCasTee(url: string, want: CasExpectations): Promise<
   const evidence = answer.evidence;
   const type = WIRE[evidence.type];
   if (!type) throw new CliError('CLI_CAS_UNTRUSTED', `the CAS at ${url} sent evidence of an unknown type`, { hint: 'this is not a Veil CAS' });
-  const result = await verifyHardware(
+  const result = await (want.verify ?? verifyHardware)(
     { type, evidence: Buffer.from(evidence.quote, 'base64'), auxblob: evidence.type === 'sev-snp' && evidence.auxblob ? Buffer.from(evidence.auxblob, 'base64') : undefined },
     { now: want.now, collateral: want.collateral },
   );
@@ -59,7 +63,7 @@ export async function attestCasTee(url: string, want: CasExpectations): Promise<
   if (result.reportData.length !== expected.length || !timingSafeEqual(result.reportData, expected)) {
     throw new AttestationError('ATTESTATION_BINDING', "the CAS's evidence does not bind this nonce and the CA key it presents", { check: 'report data' });
   }
-  checkPlatform(result, { tolerate: want.tolerate });
+  checkPlatform(result, { tolerate: want.tolerate, ignore_advisories: want.ignoreAdvisories });
   // The identity is checked when given; a fingerprint alone pins the CA key, whose TEE was just verified.
   if (want.identity.length > 0) checkIdentity(result, { attestation: want.identity });
   else if (!want.fingerprint && !want.trustAny) {

@@ -12,6 +12,7 @@ Usage:
   veil sconify --from IMAGE --to IMAGE --binary PATH --dir DIR... [--cas URL] [--namespace NS] [--create-namespace]
   veil cas serve [--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]...
   veil cas attest URL (-c FINGERPRINT | measurement options | --only_for_testing-trust-any) [-C] [-G] [-S]
+                  [--ignore-advisories IDS] [--collateral F|DIR]... [--pcs-url URL] [--kds-url URL]
   veil attestation verify --type sgx|tdx|snp|az-snp-vtpm|az-tdx-vtpm EVIDENCE [--collateral F|DIR]...
                           [--certs F]... [--at ISO-TIME] [--json] [--pcs-url URL] [--kds-url URL]
   veil cas image --to IMAGE [--push]   |   veil cas chart --image IMAGE [-o DIR] [--yaml DIR]

@@ -93,6 +93,7 @@ async function attest(args: string[], io: Io): Promise<number> {
       rtmr2: { type: 'string' },
       measurement: { type: 'string', multiple: true },
       'host-data': { type: 'string' },
+      'ignore-advisories': { type: 'string' },
       ...COLLATERAL_OPTIONS,
     },
     strict: true,
@@ -116,7 +117,9 @@ async function attest(args: string[], io: Io): Promise<number> {
     ...(values['only_for_testing-debug'] ? ['debug-mode'] : []),
   ];
   const { attestCasTee } = await import('../cas-attestation.js');
-  const { pin, result } = await attestCasTee(url, { fingerprint: values.c, trustAny, tolerate, identity, collateral: collateralFromFlags(values), now: new Date() });
+  const advisories = values['ignore-advisories']?.trim();
+  const ignoreAdvisories = advisories === '*' ? '*' : advisories ? advisories.split(',').map((a) => a.trim()).filter(Boolean) : undefined;
+  const { pin, result } = await attestCasTee(url, { fingerprint: values.c, trustAny, tolerate, ignoreAdvisories, identity, collateral: collateralFromFlags(values), now: new Date() });
   if (!result && !values.c && trustAny) io.err(`[VEIL|WARNING] ONLY FOR TESTING: the CAS at ${url} was trusted without any check (--only_for_testing-trust-any)\n`);
   pinCas(veilHome(io.env), pin);
   const how = result
