@@ -99,12 +99,14 @@ describe('attestation variants', () => {
   });
 
   it('refuses TDX and SNP identities that any VM could match', () => {
-    const text = policyError(withAttestation(`[{tdx: {rtmr0: ${h96}}}, {tdx: {mrtd: ${h96}, rtmr3: ${h96}}}, {snp: {host_data: ${'d'.repeat(64)}}}]`))
+    const text = policyError(withAttestation(`[{tdx: {rtmr0: ${h96}}}, {tdx: {mrtd: ${h96}, rtmr3: ${h96}}}, {snp: {host_data: ${'d'.repeat(64)}, min_tcb: {snp: 1}}}]`))
       .issues.map((i) => `${i.path}: ${i.message}`).join('\n');
     assert.match(text, /attestation\[0\]\.tdx: a tdx variant must give mrtd/);
     assert.match(text, /attestation\[1\]\.tdx: rtmr3 names the program only with rtmr0, rtmr1 and rtmr2/);
     assert.match(text, /attestation\[2\]\.snp: an snp variant must give measurement or id_key_digest/);
-    assert.doesNotThrow(() => parseSession(withAttestation(`{snp: {id_key_digest: ${h96}, host_data: ${'d'.repeat(64)}}}`)));
+    assert.doesNotThrow(() => parseSession(withAttestation(`{snp: {id_key_digest: ${h96}, host_data: ${'d'.repeat(64)}, min_tcb: {snp: 8}}}`)));
+    const noFloor = policyError(withAttestation(`{snp: {measurement: ${h96}}}`)).issues.map((i) => `${i.path}: ${i.message}`).join('\n');
+    assert.match(noFloor, /attestation\.snp: an snp variant must give min_tcb/);
   });
 });
 

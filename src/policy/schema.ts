@@ -102,6 +102,10 @@ const attestationVariant = z
     if (v.tdx?.rtmr3 !== undefined && (v.tdx.rtmr0 === undefined || v.tdx.rtmr1 === undefined || v.tdx.rtmr2 === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['tdx'], message: 'rtmr3 names the program only with rtmr0, rtmr1 and rtmr2 (firmware and kernel, which extend it) pinned too' });
     }
+    // AMD publishes no TCB status: without a floor, firmware with known vulnerabilities would be accepted.
+    if (v.snp && v.snp.min_tcb === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['snp'], message: 'an snp variant must give min_tcb (the lowest firmware accepted: AMD publishes no TCB status to judge it by)' });
+    }
     if (v.snp && v.snp.measurement === undefined && v.snp.id_key_digest === undefined) {
       ctx.addIssue({ code: 'custom', path: ['snp'], message: 'an snp variant must give measurement or id_key_digest (who signed the launch digest); otherwise any VM matches' });
     }
