@@ -17,6 +17,8 @@ export interface SelfAttestation {
 
 /** Quote generation waits on the host's quoting service: a few at a time, the rest are told to retry. */
 export const MAX_PENDING_SELF_ATTESTATIONS = 4;
+/** How long one report may take before the client is told the TEE is unavailable. */
+export const SELF_ATTESTATION_TIMEOUT_MS = 30_000;
 
 /**
  * `GET /v1/attestation?nonce=<64 hex>`: evidence binding the client's nonce and the CAS's CA key, so a client
@@ -42,9 +44,18 @@ export function selfAttestation(identity: { caCertPem: string; fingerprint: stri
       throw new CasError('CAS_BUSY', 'the CAS is producing other attestation reports', { hint: 'retry in a second' });
     }
     pending++;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no report within ${SELF_ATTESTATION_TIMEOUT_MS} ms`)), SELF_ATTESTATION_TIMEOUT_MS);
+      timer.unref(); // the server keeps the process alive; a pending report must not
+    });
     try {
-      return { ca_fingerprint: identity.fingerprint, evidence: await source(casReportData(Buffer.from(nonceHex, 'hex'), caSpki)), binding };
+      const evidence = await Promise.race([source(casReportData(Buffer.from(nonceHex, 'hex'), caSpki)), timeout]);
+      return { ca_fingerprint: identity.fingerprint, evidence, binding };
+    } catch (err) {
+      throw new CasError('CAS_TEE_UNAVAILABLE', `the CAS could not obtain evidence from its TEE (${(err as Error).message})`, { hint: 'retry; if it persists, the host quoting service is down', cause: err });
     } finally {
+      clearTimeout(timer);
       pending--;
     }
   };
