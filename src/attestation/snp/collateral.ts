@@ -153,6 +153,21 @@ export const KDS_MAX_BYTES = 64 * 1024;
 /** Answers are kept this long (VCEKs and chains never change per URL; the CRL's own window is still checked). */
 export const KDS_CACHE_TTL_MS = 60 * 60 * 1000;
 export const KDS_CACHE_ENTRIES = 256;
+/**
+ * At most this many VCEK requests (URLs keyed by a chip ID and TCB, which the verifier asks for before anything
+ * has authenticated them) are in flight at once per source; one more fails at once with ATTESTATION_COLLATERAL
+ * ("busy") instead of queueing. The other URLs (cert_chain and crl, per product: nine in all) are not counted:
+ * concurrent requests for one URL share one fetch, so they add at most nine, and a flood of invented chip IDs
+ * cannot keep the CRL from being fetched.
+ */
+export const KDS_MAX_IN_FLIGHT = 4;
+/**
+ * A failed request (HTTP error, timeout, garbage, refused connection) is remembered per URL for this long and
+ * answered with the same error without asking KDS again. An HTTP 429 also holds back every request to this KDS
+ * for as long: KDS rate-limits the client, not the URL, and retrying only prolongs it.
+ */
+export const KDS_NEGATIVE_TTL_MS = 60 * 1000;
+export const KDS_NEGATIVE_ENTRIES = 1024;
 
 export interface KdsResponse {
   status: number;
@@ -166,47 +181,88 @@ export interface KdsOptions {
   fetch?: KdsFetch;
   timeoutMs?: number;
   maxBytes?: number;
-  /** Also fetch the ARK-signed CRL (default true). A failed CRL fetch is an error, never a silent skip. */
+  /** Also fetch the ARK-signed CRL (default true). A failed CRL fetch is an error here, never a silent skip (the verifier reports it as a missing CRL, with why). */
   crl?: boolean;
+  /** KDS_MAX_IN_FLIGHT unless given. */
+  maxInFlight?: number;
+  /** KDS_NEGATIVE_TTL_MS unless given. */
+  negativeTtlMs?: number;
 }
 
 /**
  * AMD KDS (attestation.md §1.6): `/vcek/v1/{product}/{hwid}?blSPL=&teeSPL=&snpSPL=&ucodeSPL=` (Turin: the
  * 8-byte hwid and `fmcSPL` first), `/vcek/v1/{product}/cert_chain`, `/vlek/v1/{product}/cert_chain`,
  * `/vcek/v1/{product}/crl`. KDS does not serve VLEKs (AMD issues them to cloud providers); for a VLEK only the
- * ASVK chain and the CRL are fetched. Errors name the URL.
+ * ASVK chain and the CRL are fetched, and so for a VCEK request without hwid (the verifier's request for the CRL
+ * of a report that verified with its own certificates). Errors name the URL. Requests are bounded
+ * (KDS_MAX_IN_FLIGHT), failures remembered (KDS_NEGATIVE_TTL_MS), and a 429 holds every request back as long.
  */
 export function amdCollateralFromKds(options: KdsOptions = {}): AmdCollateralProvider {
   const base = (options.baseUrl ?? 'https://kdsintf.amd.com').replace(/\/+$/, '');
   const doFetch: KdsFetch = options.fetch ?? ((url, init) => undiciFetch(url, init) as unknown as Promise<KdsResponse>);
   const timeoutMs = options.timeoutMs ?? KDS_TIMEOUT_MS;
   const maxBytes = options.maxBytes ?? KDS_MAX_BYTES;
+  const maxInFlight = options.maxInFlight ?? KDS_MAX_IN_FLIGHT;
+  const negativeTtlMs = options.negativeTtlMs ?? KDS_NEGATIVE_TTL_MS;
   const cache = new Lru<{ at: number; body: Buffer }>(KDS_CACHE_ENTRIES);
+  const failures = new Lru<{ at: number; error: AttestationError }>(KDS_NEGATIVE_ENTRIES);
+  const pending = new Map<string, Promise<Buffer>>();
+  let chipRequests = 0;
+  let rateLimitedUntil = 0;
 
-  async function get(url: string): Promise<Buffer> {
+  /** byChip: a VCEK URL (counted against maxInFlight); the per-product URLs are not. */
+  async function get(url: string, byChip: boolean): Promise<Buffer> {
+    const now = Date.now();
     const hit = cache.get(url);
-    if (hit && Date.now() - hit.at < KDS_CACHE_TTL_MS) return hit.body;
-    const body = await download(doFetch, url, timeoutMs, maxBytes);
-    cache.set(url, { at: Date.now(), body });
-    return body;
+    if (hit && now - hit.at < KDS_CACHE_TTL_MS) return hit.body;
+    const failed = failures.get(url);
+    if (failed && now - failed.at < negativeTtlMs) throw failed.error;
+    const shared = pending.get(url);
+    if (shared) return shared;
+    if (now < rateLimitedUntil) {
+      throw collateralError(`GET ${url} not sent: AMD KDS answered HTTP 429 less than ${Math.round(negativeTtlMs / 1000)} s ago`, undefined, 'AMD KDS rate-limits requests; retry later or use files');
+    }
+    if (byChip && chipRequests >= maxInFlight) {
+      throw collateralError(`the AMD KDS source is busy (${maxInFlight} VCEK requests in flight); GET ${url} not sent`, undefined, 'retry later, or give the VCEK with the evidence (auxblob)');
+    }
+    if (byChip) chipRequests++;
+    const request = download(doFetch, url, timeoutMs, maxBytes).then(
+      (body) => {
+        cache.set(url, { at: Date.now(), body });
+        return body;
+      },
+      (err: unknown) => {
+        const error = err instanceof AttestationError ? err : collateralError(`GET ${url}: ${String(err)}`, err);
+        failures.set(url, { at: Date.now(), error });
+        if (/: HTTP 429$/.test(error.message)) rateLimitedUntil = Date.now() + negativeTtlMs;
+        throw error;
+      },
+    );
+    pending.set(url, request);
+    try {
+      return await request;
+    } finally {
+      pending.delete(url);
+      if (byChip) chipRequests--;
+    }
   }
 
   return {
     async amd(req: AmdCollateralRequest): Promise<AmdCollateral | undefined> {
       const product = encodeURIComponent(req.product);
       const chainUrl = `${base}/${req.signingKey}/v1/${product}/cert_chain`;
-      const chain = await get(chainUrl);
+      const chain = await get(chainUrl, false);
       if (tryCerts(chain).length === 0) throw collateralError(`GET ${chainUrl}: the answer is not a PEM certificate chain`);
       let vcek: Buffer | undefined;
       if (req.signingKey === 'vcek' && req.hwid !== undefined) {
         const url = vcekUrl(base, req);
-        vcek = await get(url);
+        vcek = await get(url, true);
         if (tryCerts(vcek).length !== 1 || vcek[0] !== 0x30) throw collateralError(`GET ${url}: the answer is not a DER certificate`);
       }
       let crl: Buffer | undefined;
       if (options.crl ?? true) {
         const url = `${base}/vcek/v1/${product}/crl`;
-        crl = await get(url);
+        crl = await get(url, false);
         if (tryCrl(crl).length === 0) throw collateralError(`GET ${url}: the answer is not a CRL`);
       }
       return { chain: chain.toString('latin1'), vcek, crl };

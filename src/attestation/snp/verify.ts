@@ -12,10 +12,30 @@ import { SNP_SIGNED_SIZE, decodePolicy, decodeTcb, parseSnpReport, productFromCh
  * report's SIGNING_KEY selects → validity at `now` → the report's ECDSA P-384 signature → the VCEK/VLEK was
  * issued for exactly this chip (hwID) and this REPORTED_TCB → optional ARK-signed CRL. Policy (debug, VMPL,
  * minimum TCB, measurement) is the caller's: AMD has no TCB status service, so `tcb` is always undefined.
+ *
+ * Collateral and denial of service. The report's CHIP_ID and REPORTED_TCB are attacker-chosen until its
+ * signature has verified, and a collateral source such as AMD KDS turns them into a network request. So:
+ *  - the certificates that came with the evidence (auxblob, `certs`) are tried first, signature included, and
+ *    the collateral source is asked for certificates only when none of them yields a verified report;
+ *  - a report that verifies with its own certificates asks the source for the CRL alone (a request without
+ *    hwid: per product, not per chip), and a source that fails, or a CRL that does not parse, leaves it verified
+ *    with SNP_NO_CRL_WARNING (and SNP_CRL_UNAVAILABLE_WARNING saying why), as when there is no CRL at all;
+ *  - when the evidence's VCEK is for exactly this chip and TCB, only the chain is asked for (no hwid); when it
+ *    also chains to the pinned ARK and the signature still fails, the refusal is final and nothing is asked;
+ *  - the KDS source (collateral.ts) bounds its VCEK requests in flight (KDS_MAX_IN_FLIGHT, beyond which it
+ *    fails at once as busy) and remembers failures per URL (KDS_NEGATIVE_TTL_MS), and backs off after a 429.
+ * Residual risk: a report with no certificates (or with certificates for another chip or TCB, or that are not
+ * AMD's) can only be checked by asking the source for a VCEK, so a CAS that relies on KDS for VCEKs can still be
+ * made to send one KDS request for every distinct chip ID (or TCB) an attacker invents, up to KDS_MAX_IN_FLIGHT
+ * at a time (a new one as each answer or timeout returns), and while those slots are taken, other reports that
+ * need a VCEK from KDS are refused as busy. Reports that carry their VCEK and chain do not depend on KDS
+ * (at most the CRL, whose failure is a warning), so hosts should provision the auxblob.
  */
 
 export const SNP_WARNING = 'SEV-SNP measures the whole VM at launch: measurement and host_data identify the VM image, not a program started inside it';
 export const SNP_NO_CRL_WARNING = 'no AMD CRL: revocation of the ASK/ASVK was not checked';
+/** Follows SNP_NO_CRL_WARNING when the source was asked for the CRL and failed (or gave one that does not parse). */
+export const SNP_CRL_UNAVAILABLE_WARNING = 'the AMD CRL could not be obtained';
 
 /** A collateral source for AMD alone (amdCollateralFromFiles / amdCollateralFromKds), or a plain function. */
 export type AmdCollateralSource = Pick<CollateralProvider, 'amd'> | ((request: AmdCollateralRequest) => Promise<AmdCollateral | undefined>);
@@ -42,33 +62,61 @@ export async function verifySnpReportAgainst(report: Buffer, opts: SnpVerifyOpti
   if (!(opts.now instanceof Date) || Number.isNaN(opts.now.getTime())) throw new AttestationError('ATTESTATION_MALFORMED', 'the verification time is not a valid date', { check: CHECK });
   const r = parseSnpReport(report);
   if (r.maskChipKey) throw new AttestationError('ATTESTATION_SIGNATURE', 'MASK_CHIP_KEY is set: the firmware did not sign the report', { check: 'report signature' });
-  const given = [...(opts.auxblob ? certsFromTable(opts.auxblob) : []), ...amdCerts(opts.certs ?? [], 'SNP certificates')];
-  const { product, collateral } = await chooseProduct(r, given, opts.collateral);
-  const fromCollateral = collateral ? collateralCerts(collateral) : [];
-  const all = dedupe([...given, ...fromCollateral]);
+  const given = dedupe([...(opts.auxblob ? certsFromTable(opts.auxblob) : []), ...amdCerts(opts.certs ?? [], 'SNP certificates')]);
+  const source = opts.collateral;
+
+  // 1. The certificates that came with the evidence, and nothing else: no request leaves the process.
+  const givenProduct = productOf(r, given);
+  let outcome = givenProduct ? attempt(r, givenProduct, given, roots[givenProduct], opts.now) : undefined;
+  // 2. Only if they do not yield a verified report (and the failure is not final): the collateral source.
+  let collateral: AmdCollateral | undefined;
+  if (!outcome?.selected) {
+    if (!source || outcome?.final) throw outcome?.error ?? noProductError(r);
+    ({ outcome, collateral } = await withCollateral(r, givenProduct, given, source, roots, opts.now, outcome));
+  }
+  const { product, selected } = outcome as Outcome & { selected: Selected };
   const root = roots[product];
-  refuseForeignArks(all, product, root);
 
-  const tcb = decodeTcb(r.reportedTcb, product);
-  const { vek, ext, chain, inter } = selectChain(r, product, tcb, all, root, opts.now);
-  checkReportSignature(r, vek);
-
+  // 3. The CRL. A verified report stays verified when the CRL cannot be had (the source fails, or what it gives
+  // does not parse): that is reported as a missing CRL, which the CAS's policy judges. A CRL that parses is
+  // checked in full (ARK signature, window, the ASK/ASVK serial), and its failures refuse.
   const warnings = [SNP_WARNING];
-  if (collateral?.crl) {
-    const crl = parseCrl(collateral.crl, 'AMD CRL');
-    checkCrl(crl, root.certificate, opts.now, 'AMD CRL');
-    // The ARK's CRL lists what the ARK issued: ASKs and ASVKs. VCEKs are issued by the ASK (and all carry serial
-    // 0), so their serials are not looked up in it.
-    checkNotRevoked(crl, inter.cert, 'AMD CRL');
-  } else {
+  let crlBytes = collateral?.crl;
+  let unavailable: string | undefined;
+  if (!collateral && source) {
+    try {
+      crlBytes = (await fetchCollateral(source, request(r, product, false)))?.crl;
+    } catch (err) {
+      unavailable = (err as Error).message;
+    }
+  }
+  let checked = false;
+  if (crlBytes) {
+    let crl: ReturnType<typeof parseCrl> | undefined;
+    try {
+      crl = parseCrl(crlBytes, 'AMD CRL');
+    } catch (err) {
+      if (!(err instanceof AttestationError) || err.code !== 'ATTESTATION_COLLATERAL') throw err;
+      unavailable = err.message;
+    }
+    if (crl) {
+      checkCrl(crl, root.certificate, opts.now, 'AMD CRL');
+      // The ARK's CRL lists what the ARK issued: ASKs and ASVKs. VCEKs are issued by the ASK (and all carry serial
+      // 0), so their serials are not looked up in it.
+      checkNotRevoked(crl, selected.inter.cert, 'AMD CRL');
+      checked = true;
+    }
+  }
+  if (!checked) {
     warnings.push(SNP_NO_CRL_WARNING);
+    if (unavailable) warnings.push(`${SNP_CRL_UNAVAILABLE_WARNING} (${unavailable})`);
   }
   return {
     type: 'snp',
-    claims: claims(r, product, ext),
+    claims: claims(r, product, selected.ext),
     reportData: Buffer.from(r.reportData),
     tcb: undefined,
-    chain,
+    chain: selected.chain,
     warnings,
     simulated: false,
   };
@@ -76,37 +124,85 @@ export async function verifySnpReportAgainst(report: Buffer, opts: SnpVerifyOpti
 
 // ---- product and collateral ------------------------------------------------------------------------------
 
-async function chooseProduct(r: SnpReport, given: AmdCert[], source: AmdCollateralSource | undefined): Promise<{ product: SnpProduct; collateral: AmdCollateral | undefined }> {
-  let product = r.product;
-  if (!product) {
-    // Version 2 does not name its product: the VCEK does (its chain to that product's ARK is checked below).
-    // A VCEK given for a VLEK-signed report (or the reverse) still names the product, so that the chain
-    // selection below can refuse it by name rather than as missing collateral.
-    const vek = given.find((c) => c.role === r.signingKey) ?? given.find((c) => c.role === 'vcek' || c.role === 'vlek');
-    product = vek ? vekExtensions(vek, 'SNP certificates').product : productFromChipId(r.chipId);
-  }
-  if (product) return { product, collateral: source ? await fetchCollateral(source, request(r, product)) : undefined };
-  if (!source) {
-    throw new AttestationError('ATTESTATION_COLLATERAL', `a version ${r.version} report does not name its product and no ${r.signingKey.toUpperCase()} was given`, {
-      check: CHECK,
-      hint: 'pass the VCEK (certs or auxblob) or a collateral source',
-    });
-  }
-  let firstError: unknown;
-  for (const p of ['Milan', 'Genoa'] as const) {
-    try {
-      const collateral = await fetchCollateral(source, request(r, p));
-      if (collateral?.vcek) return { product: p, collateral };
-    } catch (err) {
-      firstError ??= err;
-    }
-  }
-  if (firstError) throw firstError;
-  throw new AttestationError('ATTESTATION_COLLATERAL', `no ${r.signingKey.toUpperCase()} for this chip and TCB from the collateral source (tried Milan and Genoa)`, { check: CHECK });
+/**
+ * The product the report is from: its CPUID fields (version ≥ 3); for version 2 the given VCEK/VLEK names it (its
+ * chain to that product's ARK is checked later), else the CHIP_ID heuristic (Turin) or undefined. A VCEK given
+ * for a VLEK-signed report (or the reverse) still names the product, so that the chain selection can refuse it
+ * by name rather than as missing collateral.
+ */
+function productOf(r: SnpReport, given: AmdCert[]): SnpProduct | undefined {
+  if (r.product) return r.product;
+  const vek = given.find((c) => c.role === r.signingKey) ?? given.find((c) => c.role === 'vcek' || c.role === 'vlek');
+  return vek ? vekExtensions(vek, 'SNP certificates').product : productFromChipId(r.chipId);
 }
 
-function request(r: SnpReport, product: SnpProduct): AmdCollateralRequest {
-  const hwid = r.signingKey === 'vcek' ? r.chipId.subarray(0, product === 'Turin' ? 8 : 64).toString('hex') : undefined;
+function noProductError(r: SnpReport): AttestationError {
+  return new AttestationError('ATTESTATION_COLLATERAL', `a version ${r.version} report does not name its product and no ${r.signingKey.toUpperCase()} was given`, {
+    check: CHECK,
+    hint: 'pass the VCEK (certs or auxblob) or a collateral source',
+  });
+}
+
+/**
+ * The collateral source, after the evidence's own certificates did not verify the report. Requests keyed by
+ * the chip (a VCEK: CHIP_ID and REPORTED_TCB, which nothing has authenticated yet) are made only when they can
+ * help: when the evidence carried a VCEK for exactly this chip and TCB, only the chain and CRL are asked for
+ * (AMD issues one key per chip and TCB, so the source's VCEK could not verify a signature the given one did
+ * not); when that VCEK also chained to the pinned ARK, attempt() has already made the refusal final.
+ */
+async function withCollateral(
+  r: SnpReport,
+  product: SnpProduct | undefined,
+  given: AmdCert[],
+  source: AmdCollateralSource,
+  roots: Record<SnpProduct, PinnedRoot>,
+  now: Date,
+  first: Outcome | undefined,
+): Promise<{ outcome: Outcome; collateral: AmdCollateral | undefined }> {
+  let last = first;
+  let sourceError: unknown;
+  const tryWith = async (p: SnpProduct, withChip: boolean, needVek: boolean) => {
+    let collateral: AmdCollateral | undefined;
+    try {
+      collateral = await fetchCollateral(source, request(r, p, withChip));
+    } catch (err) {
+      sourceError ??= err;
+      return undefined;
+    }
+    if (needVek && !collateral?.vcek) return undefined;
+    const outcome = attempt(r, p, dedupe([...given, ...collateralCerts(collateral)]), roots[p], now);
+    last = outcome;
+    return { outcome, collateral };
+  };
+  if (product) {
+    if (r.signingKey === 'vcek' && first?.vekMatches) {
+      const got = await tryWith(product, false, false);
+      if (got?.outcome.selected) return got;
+      if (got?.outcome.final) throw got.outcome.error;
+    }
+    // For a VCEK, the request by chip; a VLEK request never names a chip (KDS does not serve VLEKs).
+    const got = await tryWith(product, true, false);
+    if (got?.outcome.selected) return got;
+  } else {
+    // Version 2 without a VCEK names no product: ask for Milan, then Genoa, and take the first that has one.
+    for (const p of ['Milan', 'Genoa'] as const) {
+      const got = await tryWith(p, true, true);
+      if (got?.outcome.selected) return got;
+      if (got) throw got.outcome.error;
+    }
+    if (!sourceError) throw new AttestationError('ATTESTATION_COLLATERAL', `no ${r.signingKey.toUpperCase()} for this chip and TCB from the collateral source (tried Milan and Genoa)`, { check: CHECK });
+  }
+  const own = last?.error;
+  if (sourceError === undefined) throw own;
+  // The source failed. The certificates' own reason is the better one, unless it was only "missing".
+  if (!(own instanceof AttestationError) || own.code === 'ATTESTATION_COLLATERAL') throw sourceError;
+  const text = own.check && own.message.startsWith(`${own.check}: `) ? own.message.slice(own.check.length + 2) : own.message;
+  throw new AttestationError(own.code, `${text}; the collateral source could not supply other certificates (${(sourceError as Error).message})`, { check: own.check, hint: own.hint, cause: sourceError });
+}
+
+/** withChip false: the chain and CRL only (no hwid), a request keyed by product alone. */
+function request(r: SnpReport, product: SnpProduct, withChip: boolean): AmdCollateralRequest {
+  const hwid = withChip && r.signingKey === 'vcek' ? r.chipId.subarray(0, product === 'Turin' ? 8 : 64).toString('hex') : undefined;
   return { product, signingKey: r.signingKey, hwid, tcb: decodeTcb(r.reportedTcb, product) };
 }
 
@@ -119,10 +215,10 @@ async function fetchCollateral(source: AmdCollateralSource, req: AmdCollateralRe
   }
 }
 
-function collateralCerts(c: AmdCollateral): AmdCert[] {
+function collateralCerts(c: AmdCollateral | undefined): AmdCert[] {
   const out: AmdCert[] = [];
-  if (c.vcek) out.push(...amdCerts([c.vcek], 'AMD collateral'));
-  if (c.chain) out.push(...amdCerts([c.chain], 'AMD collateral'));
+  if (c?.vcek) out.push(...amdCerts([c.vcek], 'AMD collateral'));
+  if (c?.chain) out.push(...amdCerts([c.chain], 'AMD collateral'));
   return out;
 }
 
@@ -154,50 +250,88 @@ interface Selected {
   chain: ChainEntry[];
 }
 
+interface Outcome {
+  product: SnpProduct;
+  /** The VCEK/VLEK and ASK/ASVK the report verified with. */
+  selected?: Selected | undefined;
+  /** Why not (the first candidate's reason). */
+  error?: unknown;
+  /**
+   * A VCEK for exactly this product, TCB and chip chained to the pinned ARK, and the report's signature did not
+   * verify with it: no other certificate can change that (AMD derives one VCEK key per chip and TCB), so the
+   * collateral source is not asked. (Never for a VLEK: those are per cloud provider, and never fetched by chip.)
+   */
+  final: boolean;
+  /** Some VCEK/VLEK was for this product, TCB and chip (whether or not it chained). */
+  vekMatches: boolean;
+}
+
 /**
  * Every VCEK/VLEK candidate (certificate table first, then `certs`, then collateral) is tried against every
- * ASK/ASVK candidate; the first pair that is for this chip and TCB and chains to the pinned ARK wins. A host may
- * well provision a stale VCEK after a TCB update, so a later source can still supply the right one. When none
- * works, the first candidate's reason is the error.
+ * ASK/ASVK candidate; the first pair that is for this chip and TCB, chains to the pinned ARK and verifies the
+ * report's signature wins. A host may well provision a stale VCEK after a TCB update, so a later source can
+ * still supply the right one. When none works, the first candidate's reason is the error.
  */
-function selectChain(r: SnpReport, product: SnpProduct, tcb: SnpTcb, all: AmdCert[], root: PinnedRoot, now: Date): Selected {
+function attempt(r: SnpReport, product: SnpProduct, all: AmdCert[], root: PinnedRoot, now: Date): Outcome {
+  refuseForeignArks(all, product, root);
+  const tcb = decodeTcb(r.reportedTcb, product);
   const keyName = r.signingKey.toUpperCase();
   const interRole = r.signingKey === 'vcek' ? 'ask' : 'asvk';
   const interName = r.signingKey === 'vcek' ? `SEV-${product}` : `SEV-VLEK-${product}`;
+  const fail = (error: unknown, extra: Partial<Outcome> = {}): Outcome => ({ product, error, final: false, vekMatches: false, ...extra });
   const veks = all.filter((c) => c.role === r.signingKey);
   if (veks.length === 0) {
     const other = all.find((c) => c.role === (r.signingKey === 'vcek' ? 'vlek' : 'vcek'));
-    if (other) throw new AttestationError('ATTESTATION_CHAIN', `the report is signed by a ${keyName} but only a ${other.role.toUpperCase()} certificate was given`, { check: 'signing key' });
-    throw new AttestationError('ATTESTATION_COLLATERAL', `no ${keyName} certificate: neither the certificate table, the given certificates nor the collateral source had one`, {
-      check: CHECK,
-      hint: `pass the ${keyName} (DER or PEM) in certs, or a collateral source (files or AMD KDS)`,
-    });
+    if (other) return fail(new AttestationError('ATTESTATION_CHAIN', `the report is signed by a ${keyName} but only a ${other.role.toUpperCase()} certificate was given`, { check: 'signing key' }));
+    return fail(
+      new AttestationError('ATTESTATION_COLLATERAL', `no ${keyName} certificate: neither the certificate table, the given certificates nor the collateral source had one`, {
+        check: CHECK,
+        hint: `pass the ${keyName} (DER or PEM) in certs, or a collateral source (files or AMD KDS)`,
+      }),
+    );
   }
   const inters = all.filter((c) => c.role === interRole && c.product === product);
-  if (inters.length === 0) {
-    const other = all.find((c) => c.role === interRole || c.role === (interRole === 'ask' ? 'asvk' : 'ask'));
-    if (other) throw new AttestationError('ATTESTATION_CHAIN', `the chain has '${other.cn}', but a ${product} ${keyName} needs '${interName}'`, { check: 'AMD chain' });
-    throw new AttestationError('ATTESTATION_COLLATERAL', `no '${interName}' certificate to chain the ${keyName} to ${root.name}`, {
-      check: 'AMD chain',
-      hint: `pass the ${product} cert_chain (${interName} then ARK, PEM) in certs, or a collateral source`,
-    });
-  }
   let firstError: unknown;
+  let final = false;
+  let vekMatches = false;
   for (const vek of veks) {
+    let ext: VekExtensions;
     try {
-      const ext = checkVek(r, product, tcb, vek);
-      for (const inter of inters) {
-        try {
-          return { vek, inter, ext, chain: checkChain(vek, inter, root, now) };
-        } catch (err) {
-          firstError ??= err;
-        }
-      }
+      ext = checkVek(r, product, tcb, vek);
     } catch (err) {
       firstError ??= err;
+      continue;
+    }
+    vekMatches = true;
+    for (const inter of inters) {
+      let chain: ChainEntry[];
+      try {
+        chain = checkChain(vek, inter, root, now);
+      } catch (err) {
+        firstError ??= err;
+        continue;
+      }
+      try {
+        checkReportSignature(r, vek);
+      } catch (err) {
+        firstError ??= err;
+        // One VCEK key per chip and TCB; VLEKs are per cloud provider, so another VLEK (from a source) might do.
+        final ||= r.signingKey === 'vcek';
+        break; // the signature depends on the VCEK/VLEK key alone
+      }
+      return { product, selected: { vek, inter, ext, chain }, final: false, vekMatches };
     }
   }
-  throw firstError;
+  if (inters.length === 0) {
+    const other = all.find((c) => c.role === interRole || c.role === (interRole === 'ask' ? 'asvk' : 'ask'));
+    firstError = other
+      ? new AttestationError('ATTESTATION_CHAIN', `the chain has '${other.cn}', but a ${product} ${keyName} needs '${interName}'`, { check: 'AMD chain' })
+      : new AttestationError('ATTESTATION_COLLATERAL', `no '${interName}' certificate to chain the ${keyName} to ${root.name}`, {
+          check: 'AMD chain',
+          hint: `pass the ${product} cert_chain (${interName} then ARK, PEM) in certs, or a collateral source`,
+        });
+  }
+  return fail(firstError, { final, vekMatches });
 }
 
 function checkChain(vek: AmdCert, inter: AmdCert, root: PinnedRoot, now: Date): ChainEntry[] {
