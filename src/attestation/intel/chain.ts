@@ -1,13 +1,14 @@
 import type { X509Certificate } from 'node:crypto';
 import { AttestationError } from '../errors.js';
-import { parseCertificates, verifyChain } from '../pki.js';
-import { INTEL_SGX_ROOT } from '../roots.js';
+import { parseCertificates, verifyChain, type PinnedRoot } from '../pki.js';
 import type { ChainEntry } from '../types.js';
 import { Lru } from '../../lru.js';
 import { digestOf } from './digest.js';
 
 /**
- * Chains to the pinned Intel SGX Root CA, verified once per exact byte string. The signatures and structure
+ * Chains to a pinned root (in production always INTEL_SGX_ROOT, which verify.ts passes), verified once per exact
+ * byte string and root: the cache is keyed by the root's key and certificate too, so a chain verified against
+ * another root (a test hierarchy) is never found by a lookup for the Intel root. The signatures and structure
  * do not depend on the time, so they are checked at an instant inside every certificate's window and cached;
  * the validity windows are checked against the caller's time on every use.
  */
@@ -33,13 +34,13 @@ export function clearChainCache(): void {
  * optional NUL padding. Used for chains inside quotes, where every byte is meant to be checked: otherwise a
  * changed line break or an unused base64 bit would pass as the same certificate.
  */
-export function verifiedChain(bytes: Buffer, check: string, opts: { canonical: boolean }): VerifiedChain {
-  const key = digestOf(opts.canonical ? 'canonical' : 'lenient', bytes);
+export function verifiedChain(bytes: Buffer, check: string, opts: { canonical: boolean }, root: PinnedRoot): VerifiedChain {
+  const key = digestOf(opts.canonical ? 'canonical' : 'lenient', rootKey(root), bytes);
   const hit = cache.get(key);
   if (hit) return hit;
   const certs = parseCertificates(bytes, check);
   if (opts.canonical) checkCanonicalPem(bytes, certs, check);
-  const windows = [...certs, INTEL_SGX_ROOT.certificate].map((c) => ({
+  const windows = [...certs, root.certificate].map((c) => ({
     name: cnOf(c),
     from: new Date(c.validFrom),
     to: new Date(c.validTo),
@@ -48,7 +49,7 @@ export function verifiedChain(bytes: Buffer, check: string, opts: { canonical: b
   const earliestEnd = Math.min(...windows.map((w) => w.to.getTime()));
   // No instant lies in every window: let verifyChain report what it finds at that instant (it will throw).
   const at = latestStart.getTime() <= earliestEnd ? latestStart : new Date(earliestEnd);
-  const entries = verifyChain(certs, INTEL_SGX_ROOT, at, check);
+  const entries = verifyChain(certs, root, at, check);
   const top = certs[certs.length - 1];
   // verifyChain compares an included root by key only and then sets it aside: insist it is itself intact.
   if (top && certs.length > 1 && top.checkIssued(top) && !top.verify(top.publicKey)) {
@@ -57,6 +58,11 @@ export function verifiedChain(bytes: Buffer, check: string, opts: { canonical: b
   const result = { certs, entries, windows };
   cache.set(key, result);
   return result;
+}
+
+/** A cache key part naming the root: its pinned key and its exact certificate (whose window is checked). */
+export function rootKey(root: PinnedRoot): string {
+  return `${root.spkiSha256}:${root.certificate.fingerprint256}`;
 }
 
 /** The windows checked at `now`, leaf first, with the messages pki.checkValidity gives. */

@@ -2,12 +2,11 @@ import { verify, type KeyObject, type X509Certificate } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import { z } from 'zod';
 import { AttestationError } from '../errors.js';
-import { checkCrl, checkNotRevoked, parseCrl, type Crl } from '../pki.js';
-import { INTEL_SGX_ROOT } from '../roots.js';
+import { checkCrl, checkNotRevoked, parseCrl, type Crl, type PinnedRoot } from '../pki.js';
 import { TCB_STATUSES, type IntelCollateral, type SignedJson, type TcbStatus } from '../types.js';
 import { Lru } from '../../lru.js';
 import { digestOf } from './digest.js';
-import { checkWindows, cnOf, verifiedChain, type VerifiedChain } from './chain.js';
+import { checkWindows, cnOf, rootKey, verifiedChain, type VerifiedChain } from './chain.js';
 
 /**
  * Intel collateral: TCB info and QE identity (signed JSON), their TCB Signing chain, the root CA CRL and the
@@ -233,9 +232,9 @@ function verifySignedJson(signed: SignedJson, key: KeyObject, check: string): vo
 }
 
 /** The TCB Signing chain: leaf `Intel SGX TCB Signing`, chained to the pinned root. */
-function signingChain(pem: string, check: string): VerifiedChain {
+function signingChain(pem: string, check: string, root: PinnedRoot): VerifiedChain {
   if (typeof pem !== 'string' || pem.length === 0) throw collateralError(check, 'no issuer chain');
-  const chain = verifiedChain(Buffer.from(pem, 'latin1'), check, { canonical: false });
+  const chain = verifiedChain(Buffer.from(pem, 'latin1'), check, { canonical: false }, root);
   const leaf = chain.certs[0]!;
   if (!/(?:^|\n)CN=Intel SGX TCB Signing(?:\n|$)/.test(leaf.subject)) {
     throw new AttestationError('ATTESTATION_CHAIN', `the signer is ${cnOf(leaf)}, not the Intel SGX TCB Signing certificate`, { check });
@@ -293,18 +292,23 @@ export function clearCollateralCache(): void {
   pckCrlCache.clear();
 }
 
-/** The signatures, chains and shapes of one collateral set: pure, cached by its exact bytes. */
-export function verifyCollateralBundle(col: IntelCollateral): VerifiedCollateral {
+/**
+ * The signatures, chains and shapes of one collateral set: pure, cached by its exact bytes and the root (in
+ * production INTEL_SGX_ROOT, passed by verify.ts), so a set verified against a test root never satisfies a
+ * lookup for the Intel root.
+ */
+export function verifyCollateralBundle(col: IntelCollateral, root: PinnedRoot): VerifiedCollateral {
   if (!col || typeof col !== 'object' || !col.tcbInfo || !col.qeIdentity) throw collateralError('collateral', 'TCB info or QE identity is missing');
   const key = digestOf(
+    rootKey(root),
     col.tcbInfo.body, col.tcbInfo.signature, col.tcbInfoIssuerChain,
     col.qeIdentity.body, col.qeIdentity.signature, col.qeIdentityIssuerChain,
     col.rootCaCrl, col.pckCrl,
   );
   return bundleCache.memo(key, () => {
-    const tcbChain = signingChain(col.tcbInfoIssuerChain, 'TCB info issuer chain');
+    const tcbChain = signingChain(col.tcbInfoIssuerChain, 'TCB info issuer chain', root);
     verifySignedJson(col.tcbInfo, tcbChain.certs[0]!.publicKey, 'TCB info');
-    const qeChain = signingChain(col.qeIdentityIssuerChain, 'QE identity issuer chain');
+    const qeChain = signingChain(col.qeIdentityIssuerChain, 'QE identity issuer chain', root);
     verifySignedJson(col.qeIdentity, qeChain.certs[0]!.publicKey, 'QE identity');
     const out: VerifiedCollateral = {
       tcbInfo: parseTcbInfo(col.tcbInfo.body),
@@ -315,7 +319,7 @@ export function verifyCollateralBundle(col: IntelCollateral): VerifiedCollateral
     if (col.rootCaCrl !== undefined) {
       const crl = strictCrl(col.rootCaCrl, 'root CA CRL');
       // The signature does not depend on the time; freshness is checked per call.
-      checkCrl(crl, INTEL_SGX_ROOT.certificate, crl.thisUpdate, 'root CA CRL');
+      checkCrl(crl, root.certificate, crl.thisUpdate, 'root CA CRL');
       out.rootCrl = crl;
     }
     if (col.pckCrl !== undefined) {

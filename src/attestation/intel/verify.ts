@@ -1,10 +1,11 @@
 import { createHash, createPublicKey, timingSafeEqual, verify, type KeyObject, type X509Certificate } from 'node:crypto';
 import { AttestationError } from '../errors.js';
-import { parseCertificates } from '../pki.js';
+import { parseCertificates, type PinnedRoot } from '../pki.js';
+import { INTEL_SGX_ROOT } from '../roots.js';
 import type { IntelCollateral, IntelCollateralRequest, SgxClaims, TdxClaims, VerificationResult, VerifyOptions } from '../types.js';
 import { Lru } from '../../lru.js';
 import { digestOf } from './digest.js';
-import { checkWindows, toPem, verifiedChain, type VerifiedChain } from './chain.js';
+import { checkWindows, rootKey, toPem, verifiedChain, type VerifiedChain } from './chain.js';
 import { checkCollateral, verifyCollateralBundle } from './collateral.js';
 import { isPckLeaf, parsePckExtension, pckCa, type PckExtension } from './pck.js';
 import { CERT_PCK_CHAIN, parseQuote, sgxReportFields, tdReportFields, type ParsedQuote, type SgxReportFields } from './quote.js';
@@ -43,7 +44,18 @@ interface PckChain {
 
 const pckCache = new Lru<PckChain>(256);
 
+/** Verifies against the pinned Intel SGX Root CA, always: the entry every production caller uses. */
 export async function verifyIntelQuote(quote: Buffer, opts: IntelVerifyOptions): Promise<VerificationResult> {
+  return verifyIntelQuoteAgainst(quote, opts, INTEL_SGX_ROOT);
+}
+
+/**
+ * The same with the root as a parameter, so tests can build an Intel-like hierarchy of their own (synthetic.ts):
+ * nobody can sign as Intel, so some checks are reachable only that way. Production code calls verifyIntelQuote;
+ * this is not exported from index.ts. Every cache below is keyed by the root as well, so a chain or collateral
+ * verified against another root is never found by verifyIntelQuote.
+ */
+export async function verifyIntelQuoteAgainst(quote: Buffer, opts: IntelVerifyOptions, root: PinnedRoot): Promise<VerificationResult> {
   if (!(opts?.now instanceof Date) || Number.isNaN(opts.now.getTime())) {
     throw new AttestationError('ATTESTATION_MALFORMED', 'a verification time (now) is required', { check: 'options' });
   }
@@ -56,7 +68,7 @@ export async function verifyIntelQuote(quote: Buffer, opts: IntelVerifyOptions):
   if (q.trailing > 0) warnings.push(`quote: ${q.trailing} bytes after the signature data were ignored`);
 
   verifyP1363(rawP256Key(q.attestKey), q.signedBytes, q.signature, 'quote signature', 'does not verify with the attestation key');
-  const pck = pckChain(q, opts.certs);
+  const pck = pckChain(q, opts.certs, root);
   verifyP1363(pck.leaf.publicKey, q.qeReport, q.qeReportSignature, 'QE report', 'signature does not verify with the PCK certificate key');
   const qe = sgxReportFields(q.qeReport);
   checkBinding(q, qe);
@@ -68,7 +80,7 @@ export async function verifyIntelQuote(quote: Buffer, opts: IntelVerifyOptions):
     const request: IntelCollateralRequest = { tee: q.tee, fmspc: pck.ext.fmspc, ca: pck.caKind };
     const col = await fetchCollateral(opts.collateral, request);
     if (col) {
-      const verified = verifyCollateralBundle(col);
+      const verified = verifyCollateralBundle(col, root);
       warnings.push(...checkCollateral(verified, { tee: q.tee, fmspc: pck.ext.fmspc, pceId: pck.ext.pceId, leaf: pck.leaf, pckCa: pck.ca }, now));
       tcb = evaluateTcb({
         tcbInfo: verified.tcbInfo,
@@ -139,7 +151,7 @@ function checkPinnedQe(qe: SgxReportFields, tee: 'sgx' | 'tdx'): void {
 }
 
 /** The PCK chain: from the quote (type 5) or, for types 1–4, from the certificates given out of band. */
-function pckChain(q: ParsedQuote, certs: Buffer[] | undefined): PckChain {
+function pckChain(q: ParsedQuote, certs: Buffer[] | undefined, root: PinnedRoot): PckChain {
   const check = 'PCK chain';
   let bytes: Buffer;
   let canonical: boolean;
@@ -156,8 +168,8 @@ function pckChain(q: ParsedQuote, certs: Buffer[] | undefined): PckChain {
     bytes = orderedPem(certs, check);
     canonical = false;
   }
-  return pckCache.memo(digestOf(canonical ? 'quote' : 'given', bytes), () => {
-    const chain = verifiedChain(bytes, check, { canonical });
+  return pckCache.memo(digestOf(canonical ? 'quote' : 'given', rootKey(root), bytes), () => {
+    const chain = verifiedChain(bytes, check, { canonical }, root);
     const leaf = chain.certs[0]!;
     const ca = chain.certs[1];
     if (!isPckLeaf(leaf)) throw new AttestationError('ATTESTATION_CHAIN', `the leaf is not an Intel SGX PCK Certificate (${leaf.subject.replace(/\n/g, ', ')})`, { check });
