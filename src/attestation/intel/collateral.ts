@@ -239,6 +239,11 @@ function signingChain(pem: string, check: string, root: PinnedRoot): VerifiedCha
   if (!/(?:^|\n)CN=Intel SGX TCB Signing(?:\n|$)/.test(leaf.subject)) {
     throw new AttestationError('ATTESTATION_CHAIN', `the signer is ${cnOf(leaf)}, not the Intel SGX TCB Signing certificate`, { check });
   }
+  // Intel issues it from the root, whose CRL is the one checked for it: an issuing CA below the root (a PCK CA,
+  // a far more exposed key) must not be able to vouch for every platform's TCB.
+  if (chain.entries.length !== 2) {
+    throw new AttestationError('ATTESTATION_CHAIN', `the TCB Signing certificate must be issued by the root itself, not through ${chain.entries.length - 2} intermediate CA(s)`, { check });
+  }
   return chain;
 }
 

@@ -174,6 +174,11 @@ function pckChain(q: ParsedQuote, certs: Buffer[] | undefined, root: PinnedRoot)
     const ca = chain.certs[1];
     if (!isPckLeaf(leaf)) throw new AttestationError('ATTESTATION_CHAIN', `the leaf is not an Intel SGX PCK Certificate (${leaf.subject.replace(/\n/g, ', ')})`, { check });
     if (!ca) throw new AttestationError('ATTESTATION_CHAIN', 'the chain has no PCK CA certificate', { check });
+    // Exactly leaf ← PCK CA ← root, as Intel issues it: the root CRL is checked for the PCK CA, the PCK CRL for
+    // the leaf, so any further CA in between would go unchecked.
+    if (chain.entries.length !== 3) {
+      throw new AttestationError('ATTESTATION_CHAIN', `the PCK chain must be PCK certificate ← PCK CA ← root; this one has ${chain.entries.length - 3} more CA(s)`, { check });
+    }
     const caKind = pckCa(leaf);
     return { chain, leaf, ca, caKind, ext: parsePckExtension(leaf) };
   });
