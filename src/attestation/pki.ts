@@ -161,8 +161,16 @@ export function normaliseSerial(hex: string): string {
 
 /** The certificate's serial from its DER (node's serialNumber writes 0 as '0' and negatives with a '-'). */
 export function serialOf(cert: X509Certificate): string {
-  return normaliseSerial(Buffer.from(pkijs.Certificate.fromBER(cert.raw).serialNumber.valueBlock.valueHexView).toString('hex'));
+  let serial = serials.get(cert);
+  if (serial === undefined) {
+    serial = normaliseSerial(Buffer.from(pkijs.Certificate.fromBER(cert.raw).serialNumber.valueBlock.valueHexView).toString('hex'));
+    serials.set(cert, serial);
+  }
+  return serial;
 }
+
+/** pkijs parses a certificate in ~1 ms; the verifiers keep their certificate objects, so remember by object. */
+const serials = new WeakMap<X509Certificate, string>();
 
 /** The CRL is signed by `issuer` and current at `now`; pkijs checks neither freshness nor (synchronously) signatures. */
 export function checkCrl(crl: Crl, issuer: X509Certificate, now: Date, check: string): void {
