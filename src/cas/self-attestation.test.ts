@@ -31,6 +31,9 @@ describe('GET /v1/attestation', () => {
     for (let i = 0; i < MAX_PENDING_SELF_ATTESTATIONS; i++) void self(nonce);
     await assert.rejects(self(nonce), (e: CasError) => e.code === 'CAS_BUSY' && e.status === 429);
     const failing = selfAttestation(identity, async () => { throw new Error('QGS unreachable'); });
+    for (let i = 0; i < MAX_PENDING_SELF_ATTESTATIONS + 2; i++) {
+      await assert.rejects(failing(nonce), (e: CasError) => e.code === 'CAS_TEE_UNAVAILABLE', 'a settled call frees its slot');
+    }
     await assert.rejects(failing(nonce), (e: CasError) => e.code === 'CAS_TEE_UNAVAILABLE' && e.status === 503 && /QGS unreachable/.test(e.message));
   });
 });

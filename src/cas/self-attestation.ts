@@ -44,19 +44,22 @@ export function selfAttestation(identity: { caCertPem: string; fingerprint: stri
       throw new CasError('CAS_BUSY', 'the CAS is producing other attestation reports', { hint: 'retry in a second' });
     }
     pending++;
+    // The slot is held until the TEE call itself settles, not just until the client is answered: a hung
+    // quoting service must not pile up calls behind the timeout.
+    const call = source(casReportData(Buffer.from(nonceHex, 'hex'), caSpki));
+    void call.then(() => pending--, () => pending--);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no report within ${SELF_ATTESTATION_TIMEOUT_MS} ms`)), SELF_ATTESTATION_TIMEOUT_MS);
       timer.unref(); // the server keeps the process alive; a pending report must not
     });
     try {
-      const evidence = await Promise.race([source(casReportData(Buffer.from(nonceHex, 'hex'), caSpki)), timeout]);
+      const evidence = await Promise.race([call, timeout]);
       return { ca_fingerprint: identity.fingerprint, evidence, binding };
     } catch (err) {
-      throw new CasError('CAS_TEE_UNAVAILABLE', `the CAS could not obtain evidence from its TEE (${(err as Error).message})`, { hint: 'retry; if it persists, the host quoting service is down', cause: err });
+      throw new CasError('CAS_TEE_UNAVAILABLE', `the CAS could not obtain evidence from its TEE (${err instanceof Error ? err.message : String(err)})`, { hint: 'retry; if it persists, the host quoting service is down', cause: err });
     } finally {
       clearTimeout(timer);
-      pending--;
     }
   };
 }

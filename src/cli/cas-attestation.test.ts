@@ -22,6 +22,25 @@ const MRENCLAVE = '33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452
 const MRSIGNER = '815f42f11cf64430c30bab7816ba596a1da0130c3b028b673133a66cf9a3e0e6';
 const collateral = collateralProvider({ intel: [intelCollateralFromFiles([join(V, 'sgx/phala-dcap-qvl/sgx_quote_collateral.json')])] });
 
+describe('veil cas attest: a CAS without a TEE', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'veil-cas-notee-'));
+  let cas: RunningCas;
+  before(async () => {
+    cas = await startCas({ host: '127.0.0.1', port: 0, dataDir: dir });
+  });
+  after(async () => {
+    await cas?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is pinned by its fingerprint alone, but never when a measurement was asked for', async () => {
+    const base = { trustAny: false, tolerate: [], identity: [], now: new Date(), fingerprint: cas.identity.fingerprint };
+    assert.equal((await attestCasTee(cas.url, base)).result, undefined);
+    await assert.rejects(attestCasTee(cas.url, { ...base, identity: [{ mrenclave: [MRENCLAVE] }] }), /has no TEE evidence, so the measurement you gave cannot be checked/);
+    await assert.rejects(attestCasTee(cas.url, { ...base, fingerprint: undefined, identity: [{ mrenclave: [MRENCLAVE] }] }), /has no TEE evidence/);
+  });
+});
+
 describe('veil cas attest: a CAS in a TEE', () => {
   const dir = mkdtempSync(join(tmpdir(), 'veil-cas-tee-'));
   let cas: RunningCas;

@@ -46,6 +46,11 @@ export async function attestCasTee(url: string, want: CasExpectations): Promise<
     socket.destroy();
   }
   if (!answer.evidence) {
+    if (want.identity.length > 0) {
+      throw new CliError('CLI_CAS_UNTRUSTED', `the CAS at ${url} has no TEE evidence, so the measurement you gave cannot be checked`, {
+        hint: 'leave out the measurement options to trust it by its fingerprint (-c) alone, knowingly',
+      });
+    }
     if (want.fingerprint || want.trustAny) return { pin }; // connectCas compared the fingerprint already
     throw new CliError('CLI_CAS_UNTRUSTED', `the CAS at ${url} has no TEE evidence (${answer.note ?? 'none given'}), and no fingerprint was given to check it by`, {
       hint: "pass -c <fingerprint> as 'veil cas serve' printed it, compared out of band",
