@@ -141,8 +141,8 @@ function checkBinding(got: Buffer, want: Buffer): void {
 
 function nonceMessage(outcome: string): string {
   if (outcome === 'expired') return 'the attestation nonce has expired';
-  if (outcome === 'other-key') return 'the attestation nonce was issued to another connection';
-  return 'the attestation nonce is unknown or was already used';
+  if (outcome === 'used') return 'the attestation nonce was already used';
+  return 'the attestation nonce is unknown: not issued by this CAS, or issued to another connection';
 }
 
 function attestationFailure(err: AttestationError, configId: string): CasError {

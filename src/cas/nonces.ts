@@ -1,62 +1,52 @@
-import { randomBytes } from 'node:crypto';
-import { CasError } from './errors.js';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
-/** Outstanding nonces one connection key may hold; a runtime needs one per attestation. */
-export const NONCES_PER_KEY = 8;
-/** Outstanding nonces in all. */
-export const NONCES_TOTAL = 10_000;
+/** Used nonces remembered (until they expire) to refuse a second use; past this the oldest is forgotten. */
+export const USED_NONCES_KEPT = 100_000;
+const LABEL = Buffer.from('veil-attestation-nonce-v1', 'ascii');
 
 /**
- * Single-use attestation nonces, each issued to one connection key and valid for a short time. Reuse,
- * expiry and use from another key are all refused: evidence cannot be replayed. One key's requests never
- * evict another key's nonce: past its own limit a key loses its own oldest, and when the store is full new
- * nonces are refused (429) until old ones expire or are used.
+ * Attestation nonces that cost the CAS nothing to issue: 32 bytes = expiry (8, ms, big-endian) ‖ random (8) ‖
+ * HMAC-SHA256(secret of this CAS process, label ‖ expiry ‖ random ‖ the connection key's hash), first 16 bytes.
+ * Nothing is stored at issue, so no client — however many keys it makes — can fill a store and stall the
+ * others. A nonce is good only for the key it was issued to and until it expires; once presented it is
+ * remembered until its expiry so that it cannot be used twice. Forgetting a used nonce early (past
+ * USED_NONCES_KEPT) would only let its own key present it again — and the evidence binds that key too.
  */
 export class NonceStore {
-  private readonly issued = new Map<string, { keyHash: string; expires: number }>();
-  private readonly byKey = new Map<string, string[]>();
+  private readonly secret = randomBytes(32);
+  private readonly used = new Map<string, number>();
 
-  constructor(
-    private readonly now: () => Date,
-    private readonly ttlMs = 60_000,
-    private readonly limit = NONCES_TOTAL,
-    private readonly perKey = NONCES_PER_KEY,
-  ) {}
+  constructor(private readonly now: () => Date, private readonly ttlMs = 60_000, private readonly kept = USED_NONCES_KEPT) {}
 
   issue(keyHash: string): Buffer {
-    this.sweep();
-    const own = this.byKey.get(keyHash) ?? [];
-    if (own.length >= this.perKey) this.forget(own[0]!);
-    else if (this.issued.size >= this.limit) {
-      throw new CasError('CAS_BUSY', 'the CAS has issued as many attestation nonces as it keeps; none is free', { hint: 'retry in a few seconds' });
-    }
-    const nonce = randomBytes(32);
-    const hex = nonce.toString('hex');
-    this.issued.set(hex, { keyHash, expires: this.now().getTime() + this.ttlMs });
-    this.byKey.set(keyHash, [...(this.byKey.get(keyHash) ?? []), hex]);
-    return nonce;
+    const head = Buffer.alloc(16);
+    head.writeBigUInt64BE(BigInt(this.now().getTime() + this.ttlMs), 0);
+    randomBytes(8).copy(head, 8);
+    return Buffer.concat([head, this.tag(head, keyHash)]);
   }
 
-  /** Removes the nonce whatever the outcome, so a failed attempt cannot be retried with it. */
-  consume(nonceHex: string, keyHash: string): 'ok' | 'unknown' | 'expired' | 'other-key' {
-    const entry = this.issued.get(nonceHex);
-    if (!entry) return 'unknown';
-    this.forget(nonceHex);
-    if (entry.expires < this.now().getTime()) return 'expired';
-    return entry.keyHash === keyHash ? 'ok' : 'other-key';
-  }
-
-  private forget(nonceHex: string): void {
-    const entry = this.issued.get(nonceHex);
-    if (!entry) return;
-    this.issued.delete(nonceHex);
-    const rest = (this.byKey.get(entry.keyHash) ?? []).filter((n) => n !== nonceHex);
-    if (rest.length === 0) this.byKey.delete(entry.keyHash);
-    else this.byKey.set(entry.keyHash, rest);
-  }
-
-  private sweep(): void {
+  /** A presented nonce is spent whatever the outcome, so a failed attempt cannot be retried with it. */
+  consume(nonceHex: string, keyHash: string): 'ok' | 'unknown' | 'expired' | 'used' {
+    const nonce = /^[0-9a-f]{64}$/.test(nonceHex) ? Buffer.from(nonceHex, 'hex') : undefined;
+    if (!nonce || !timingSafeEqual(nonce.subarray(16), this.tag(nonce.subarray(0, 16), keyHash))) return 'unknown';
+    const expires = Number(nonce.readBigUInt64BE(0));
     const now = this.now().getTime();
-    for (const [nonce, entry] of this.issued) if (entry.expires < now) this.forget(nonce);
+    if (expires < now) return 'expired';
+    if (this.used.has(nonceHex)) return 'used';
+    this.remember(nonceHex, expires, now);
+    return 'ok';
+  }
+
+  private tag(head: Buffer, keyHash: string): Buffer {
+    return createHmac('sha256', this.secret).update(LABEL).update(head).update(keyHash).digest().subarray(0, 16);
+  }
+
+  private remember(nonceHex: string, expires: number, now: number): void {
+    // Insertion order is nearly expiry order (one TTL for all): drop expired entries from the front.
+    for (const [old, until] of this.used) {
+      if (until >= now && this.used.size < this.kept) break;
+      this.used.delete(old);
+    }
+    this.used.set(nonceHex, expires);
   }
 }
