@@ -23,7 +23,7 @@ export interface CollateralFlags {
  * Files and directories first (air-gapped operation), then Intel PCS / a PCCS and AMD KDS when their URLs are
  * given. Nothing is fetched unless a URL is named: a CAS never reaches out on its own.
  */
-export function collateralFromFlags(flags: CollateralFlags): CollateralProvider | undefined {
+export function collateralFromFlags(flags: CollateralFlags, opts: { warm?: boolean } = {}): CollateralProvider | undefined {
   const intel: IntelSource[] = [];
   const amd: AmdSource[] = [];
   if (flags.collateral?.length) {
@@ -34,6 +34,8 @@ export function collateralFromFlags(flags: CollateralFlags): CollateralProvider 
   if (flags['pcs-url']) intel.push(intelCollateralFromPcs({ baseUrl: httpsUrl(flags['pcs-url'], '--pcs-url') }));
   if (flags['kds-url']) {
     const kds = amdCollateralFromKds({ baseUrl: httpsUrl(flags['kds-url'], '--kds-url') });
+    // A CAS fetches AMD's chains and CRLs at start: then it can check revocation even if KDS later rate-limits it.
+    if (opts.warm) void kds.warm?.();
     amd.push((r) => kds.amd(r));
   }
   if (intel.length === 0 && amd.length === 0) return undefined;

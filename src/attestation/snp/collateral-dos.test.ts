@@ -198,3 +198,31 @@ describe('KDS: valid reports while KDS refuses', () => {
     assert.match(r.warnings[2] ?? '', /KDS down/);
   });
 });
+
+describe('KDS: the CRL survives an attacker who gets the CAS rate-limited', () => {
+  /** KDS as it behaves: it throttles the client after a few requests, whatever the URL. */
+  const throttling = (allowed: number) => {
+    let served = 0;
+    return fakeKds((url) => (++served > allowed ? { status: 429 } : kdsAnswers(() => ({ status: 404 }))(url)));
+  };
+
+  it('forged reports that get KDS to answer 429 do not cost a genuine report its CRL, once the CRL was fetched (warm)', async () => {
+    const kds = throttling(9);
+    const source = amdCollateralFromKds({ baseUrl: 'https://kds.test', fetch: kds.fetch });
+    await source.warm!();
+    for (let i = 0; i < 6; i++) await verify(forged(), { collateral: source }).catch(() => undefined);
+    assert.ok(kds.stats.urls.length > 9, 'the forged reports made KDS throttle');
+    const r = await verify(h.report, { auxblob: fullAuxblob(), collateral: source });
+    assert.ok(!r.warnings.includes(SNP_NO_CRL_WARNING), r.warnings.join(' | '));
+  });
+
+  it('a per-product answer falls back to the last good one when its refresh fails; a VCEK answer does not', async () => {
+    const kds = throttling(9);
+    const source = amdCollateralFromKds({ baseUrl: 'https://kds.test', fetch: kds.fetch, cacheTtlMs: 0, negativeTtlMs: 0 });
+    await source.warm!();
+    const r = await verify(h.report, { auxblob: fullAuxblob(), collateral: source });
+    assert.ok(kds.stats.urls.length > 9, 'the refresh was asked for, and refused');
+    assert.ok(!r.warnings.includes(SNP_NO_CRL_WARNING), r.warnings.join(' | '));
+    await assert.rejects(verify(forged(), { collateral: source }), (e: unknown) => e instanceof AttestationError);
+  });
+});

@@ -7,6 +7,7 @@ import { parseCertificates, parseCrl, type Crl } from '../pki.js';
 import type { AmdCollateral, AmdCollateralRequest, CollateralProvider } from '../types.js';
 import { Lru } from '../../lru.js';
 import { amdCert, vekExtensions, type AmdCert } from './certs.js';
+import { SNP_PRODUCTS } from './report.js';
 
 /**
  * Where VCEKs, VLEKs, ASK/ASVK+ARK chains and ARK CRLs come from: files (air-gapped hosts, tests) or AMD's Key
@@ -14,7 +15,7 @@ import { amdCert, vekExtensions, type AmdCert } from './certs.js';
  * source is never trusted with more than availability.
  */
 
-export type AmdCollateralProvider = Pick<CollateralProvider, 'amd'>;
+export type AmdCollateralProvider = Pick<CollateralProvider, 'amd'> & { warm?(): Promise<void> };
 
 const CHECK = 'AMD collateral';
 
@@ -187,6 +188,8 @@ export interface KdsOptions {
   maxInFlight?: number;
   /** KDS_NEGATIVE_TTL_MS unless given. */
   negativeTtlMs?: number;
+  /** KDS_CACHE_TTL_MS unless given. */
+  cacheTtlMs?: number;
 }
 
 /**
@@ -204,22 +207,40 @@ export function amdCollateralFromKds(options: KdsOptions = {}): AmdCollateralPro
   const maxBytes = options.maxBytes ?? KDS_MAX_BYTES;
   const maxInFlight = options.maxInFlight ?? KDS_MAX_IN_FLIGHT;
   const negativeTtlMs = options.negativeTtlMs ?? KDS_NEGATIVE_TTL_MS;
+  const cacheTtlMs = options.cacheTtlMs ?? KDS_CACHE_TTL_MS;
   const cache = new Lru<{ at: number; body: Buffer }>(KDS_CACHE_ENTRIES);
   const failures = new Lru<{ at: number; error: AttestationError }>(KDS_NEGATIVE_ENTRIES);
   const pending = new Map<string, Promise<Buffer>>();
+  const stale = new Map<string, Buffer>(); // per-product URLs only: at most 2 × 3 products + 3 CRLs
   let chipRequests = 0;
   let rateLimitedUntil = 0;
 
-  /** byChip: a VCEK URL (counted against maxInFlight); the per-product URLs are not. */
+  /**
+   * byChip: a VCEK URL (counted against maxInFlight, held back after a 429). The per-product URLs (cert_chain,
+   * crl) are neither: an attacker's invented chip IDs must not cost the CRL. They also fall back to their last
+   * good answer when a refresh fails — safe, since the verifier checks the chain's validity and the CRL's
+   * window itself — so a CAS that fetched them once (see `warm`) keeps checking revocation through a KDS outage.
+   */
   async function get(url: string, byChip: boolean): Promise<Buffer> {
+    if (byChip) return fetchOnce(url, true);
+    const last = stale.get(url);
+    try {
+      return await fetchOnce(url, false);
+    } catch (err) {
+      if (last) return last;
+      throw err;
+    }
+  }
+
+  async function fetchOnce(url: string, byChip: boolean): Promise<Buffer> {
     const now = Date.now();
     const hit = cache.get(url);
-    if (hit && now - hit.at < KDS_CACHE_TTL_MS) return hit.body;
+    if (hit && now - hit.at < cacheTtlMs) return hit.body;
     const failed = failures.get(url);
     if (failed && now - failed.at < negativeTtlMs) throw failed.error;
     const shared = pending.get(url);
     if (shared) return shared;
-    if (now < rateLimitedUntil) {
+    if (byChip && now < rateLimitedUntil) {
       throw collateralError(`GET ${url} not sent: AMD KDS answered HTTP 429 less than ${Math.round(negativeTtlMs / 1000)} s ago`, undefined, 'AMD KDS rate-limits requests; retry later or use files');
     }
     if (byChip && chipRequests >= maxInFlight) {
@@ -229,6 +250,7 @@ export function amdCollateralFromKds(options: KdsOptions = {}): AmdCollateralPro
     const request = download(doFetch, url, timeoutMs, maxBytes).then(
       (body) => {
         cache.set(url, { at: Date.now(), body });
+        if (!byChip) stale.set(url, body);
         return body;
       },
       (err: unknown) => {
@@ -248,6 +270,11 @@ export function amdCollateralFromKds(options: KdsOptions = {}): AmdCollateralPro
   }
 
   return {
+    /** Fetches every product's chains and CRL now (best effort), so revocation can be checked from the start. */
+    async warm(): Promise<void> {
+      const urls = SNP_PRODUCTS.flatMap((p) => [`${base}/vcek/v1/${p}/cert_chain`, `${base}/vlek/v1/${p}/cert_chain`, `${base}/vcek/v1/${p}/crl`]);
+      await Promise.allSettled(urls.map((url) => get(url, false)));
+    },
     async amd(req: AmdCollateralRequest): Promise<AmdCollateral | undefined> {
       const product = encodeURIComponent(req.product);
       const chainUrl = `${base}/${req.signingKey}/v1/${product}/cert_chain`;

@@ -35,7 +35,7 @@ async function serve(args: string[], io: Io): Promise<number> {
     strict: true,
   });
   const { host, port } = parseListen(values.listen);
-  const collateral = collateralFromFlags(values);
+  const collateral = collateralFromFlags(values, { warm: true });
   if (values.tee !== 'auto' && values.tee !== 'none') throw usage(`--tee ${values.tee} is not auto or none`, 'auto: evidence from configfs-tsm when this is a confidential VM');
   const self = values.tee === 'auto' ? await findSelfEvidence(io.env) : { base: '' };
   const cas = await startCas({
