@@ -30,6 +30,17 @@ describe('collateral provider', () => {
     assert.equal(fetches, 3);
   });
 
+  it('serves the last good answer when a refresh fails or comes back empty', async () => {
+    let clock = 0;
+    let down = false;
+    const provider = collateralProvider({ intel: [async () => { if (down) throw new Error('PCS down'); return answer; }], maxAgeMs: 1000, now: () => clock });
+    assert.equal(await provider.intel(req), answer);
+    down = true;
+    clock = 5000;
+    assert.equal(await provider.intel(req), answer);
+    await assert.rejects(provider.intel({ ...req, fmspc: 'ffffffffffff' }), /PCS down/, 'nothing to fall back on');
+  });
+
   it('does not keep failures or empty answers', async () => {
     let calls = 0;
     const provider = collateralProvider({ intel: [async () => { calls++; if (calls === 1) throw new Error('PCS down'); return calls === 2 ? undefined : answer; }] });

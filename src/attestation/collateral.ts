@@ -4,7 +4,8 @@ import type { AmdCollateral, AmdCollateralRequest, AmdSource, CollateralProvider
  * Collateral from several sources, asked in order (e.g. a local directory before Intel PCS), behind a cache.
  * The cache holds answers for at most `maxAgeMs` — Intel's TCB info and CRLs change about monthly, and the
  * verifier checks every window against the verification time anyway, so the age bounds how late a newly
- * published revocation or TCB recovery is noticed. Failures are not cached: the next request asks again.
+ * published revocation or TCB recovery is noticed. Failures are not cached: the next request asks again, and
+ * meanwhile the last answer that did come is served.
  */
 export interface CollateralOptions {
   intel?: IntelSource[];
@@ -45,10 +46,13 @@ class AnswerCache {
 
   constructor(private readonly maxAgeMs: number, private readonly maxEntries: number, private readonly now: () => number) {}
 
+  /** The last answer that came back, per key: served when a later refresh fails (stale-if-error). */
+  private readonly lastGood = new Map<string, IntelCollateral | AmdCollateral>();
+
   get<T extends IntelCollateral | AmdCollateral>(key: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
     const hit = this.entries.get(key);
     if (hit && this.now() - hit.at < this.maxAgeMs) return hit.value as Promise<T | undefined>;
-    const value = load();
+    const value = this.withFallback(key, load);
     if (this.maxAgeMs <= 0) return value;
     this.entries.delete(key);
     this.entries.set(key, { at: this.now(), value });
@@ -56,5 +60,24 @@ class AnswerCache {
     // Concurrent requests share one fetch; a failed one is forgotten so that the next request retries.
     value.then((v) => (v === undefined ? this.entries.delete(key) : undefined), () => this.entries.delete(key));
     return value;
+  }
+
+  /**
+   * A PCS or KDS outage (or an attacker who got this CAS rate-limited) must not turn into refusals while the
+   * last collateral is still good: its windows are checked by the verifier, so serving it late is safe.
+   */
+  private async withFallback<T extends IntelCollateral | AmdCollateral>(key: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
+    try {
+      const value = await load();
+      if (value !== undefined) {
+        this.lastGood.delete(key);
+        this.lastGood.set(key, value);
+        if (this.lastGood.size > this.maxEntries) this.lastGood.delete(this.lastGood.keys().next().value!);
+        return value;
+      }
+    } catch (err) {
+      if (!this.lastGood.has(key)) throw err;
+    }
+    return this.lastGood.get(key) as T | undefined;
   }
 }
