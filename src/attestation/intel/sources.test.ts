@@ -6,7 +6,8 @@ import { AttestationError } from '../errors.js';
 import type { IntelCollateral } from '../types.js';
 import { COLLATERAL_CASES, VECTORS, collateralOf, vector } from './fixtures.js';
 import { rawMember } from './rawjson.js';
-import { intelCollateralFromFiles, intelCollateralFromPcs } from './sources.js';
+import { intelCollateralFromPcs } from './pcs.js';
+import { intelCollateralFromFiles } from './sources.js';
 import { verifyIntelQuote } from './verify.js';
 
 /** A local PCS serving the dcap-rs TDX collateral files (real bytes) with Intel's headers. */
