@@ -390,34 +390,22 @@ describe('Turin: refusals', () => {
       await assert.rejects(verifyT(h.report, {}, [h.vcek, h.ask, vector('snp/virtee-sev/ark_turin.pem')]), code('ATTESTATION_CHAIN', 'is not the synthetic ARK-Turin'));
     });
 
+    /** The ASK's key, name and issuer, with other extensions. */
+    const askWith = (extensions: ReturnType<typeof ext>[]) => buildCert({
+      serial: ASK_SERIAL, subject: 'SEV-Turin', issuer: 'ARK-Turin', from: ARK_FROM, to: ARK_TO,
+      publicKey: h.askKey.publicKey, signer: h.arkKey.privateKey, extensions,
+    });
+
     it('refuses an ASK that is not a CA (no basicConstraints)', async () => {
-      const notCa = buildCert({
-        serial: ASK_SERIAL,
-        subject: 'SEV-Turin',
-        issuer: 'ARK-Turin',
-        from: ARK_FROM,
-        to: ARK_TO,
-        publicKey: h.askKey.publicKey,
-        signer: h.arkKey.privateKey,
-        extensions: [ext('2.5.29.15', Buffer.from('03020204', 'hex'), true)],
-      });
+      const notCa = askWith([ext('2.5.29.15', Buffer.from('03020204', 'hex'), true)]);
       await assert.rejects(verifyT(h.report, {}, [h.vcek, notCa, h.ark]), code('ATTESTATION_CHAIN', "'SEV-Turin' is not a CA"));
     });
 
     it('refuses an ASK whose key usage does not allow signing certificates (not a CA)', async () => {
-      const signOnly = buildCert({
-        serial: ASK_SERIAL,
-        subject: 'SEV-Turin',
-        issuer: 'ARK-Turin',
-        from: ARK_FROM,
-        to: ARK_TO,
-        publicKey: h.askKey.publicKey,
-        signer: h.arkKey.privateKey,
-        extensions: [
-          ext('2.5.29.19', Buffer.from(new pkijs.BasicConstraints({ cA: true, pathLenConstraint: 0 }).toSchema().toBER(false)), true),
-          ext('2.5.29.15', Buffer.from('03020780', 'hex'), true), // digitalSignature only
-        ],
-      });
+      const signOnly = askWith([
+        ext('2.5.29.19', Buffer.from(new pkijs.BasicConstraints({ cA: true, pathLenConstraint: 0 }).toSchema().toBER(false)), true),
+        ext('2.5.29.15', Buffer.from('03020780', 'hex'), true), // digitalSignature only
+      ]);
       await assert.rejects(verifyT(h.report, {}, [h.vcek, signOnly, h.ark]), code('ATTESTATION_CHAIN', "'SEV-Turin' is not a CA"));
     });
 
