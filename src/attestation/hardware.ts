@@ -17,14 +17,6 @@ export interface HardwareInput extends HardwareEvidence {
 }
 
 export async function verifyHardware(input: HardwareInput, opts: VerifyOptions): Promise<VerificationResult> {
-  const result = await verifyByType(input, opts);
-  return { ...result, revocation: result.warnings.some((w) => REVOCATION_UNCHECKED.test(w)) ? 'unchecked' : 'checked' };
-}
-
-/** How every verifier says that a CRL was missing (intel/collateral.ts, intel/verify.ts, snp/verify.ts). */
-export const REVOCATION_UNCHECKED = /\brevocation\b.*\bnot checked\b/;
-
-async function verifyByType(input: HardwareInput, opts: VerifyOptions): Promise<VerificationResult> {
   const intel = opts.collateral ? (r: Parameters<CollateralProvider['intel']>[0]) => opts.collateral!.intel(r) : undefined;
   switch (input.type) {
     case 'sgx':

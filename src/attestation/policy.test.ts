@@ -124,6 +124,9 @@ describe('debug and SMT', () => {
     assert.equal(trustee.revocation, 'unchecked');
     assert.throws(() => checkPlatform(trustee, { tolerate: ['outdated-tcb'] }), refusedWith('ATTESTATION_REVOKED', /^revocation: /));
     assert.equal(tdx.revocation, 'checked');
+    // Azure takes it from the hardware report's verification (here SNP, without an ARK CRL).
+    assert.equal(azure.revocation, 'unchecked');
+    assert.throws(() => checkPlatform(azure, { tolerate: ['hyperthreading'] }), refusedWith('ATTESTATION_REVOKED', /^revocation: /));
   });
 
   it('mode: maa is refused by name', () => {

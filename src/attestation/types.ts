@@ -150,11 +150,8 @@ export type VerificationResult = Claims & {
   warnings: string[];
   /** Always false for hardware verifiers; the simulation verifier sets it. */
   simulated: false;
-  /**
-   * Whether every CRL the chain needs was there and checked (set by hardware.ts from the verifiers' warnings);
-   * the CAS refuses 'unchecked'.
-   */
-  revocation?: 'checked' | 'unchecked';
+  /** Whether every CRL the chain needs was there and every serial looked up in it; the CAS refuses 'unchecked'. */
+  revocation: 'checked' | 'unchecked';
 };
 
 export interface VerifyOptions {

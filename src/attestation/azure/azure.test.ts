@@ -32,7 +32,7 @@ async function tdxStandIn(quote: Buffer, _opts: VerifyOptions): Promise<Verifica
     rtmr: [h(328, 48), h(376, 48), h(424, 48), h(472, 48)],
     debug: (b[120]! & 1) === 1,
   };
-  return { type: 'tdx', claims, reportData: Buffer.from(b.subarray(520, 584)), tcb: undefined, chain: [], warnings: ['TDX stand-in: nothing verified'], simulated: false };
+  return { type: 'tdx', claims, reportData: Buffer.from(b.subarray(520, 584)), tcb: undefined, chain: [], warnings: ['TDX stand-in: nothing verified'], simulated: false, revocation: 'unchecked' };
 }
 
 const SNP = 'azure/trustee-az-snp-vtpm/';

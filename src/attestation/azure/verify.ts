@@ -78,8 +78,8 @@ export async function verifyAzureVtpm(evidence: AzureEvidence, opts: AzureVerify
   if (!pcrValues) warnings.push(AZURE_NO_PCRS_WARNING);
   const result: VerificationResult =
     opts.type === 'az-snp-vtpm'
-      ? { type: 'az-snp-vtpm', claims, reportData: quote.extraData, tcb: hardware.tcb, chain: hardware.chain, warnings, simulated: false }
-      : { type: 'az-tdx-vtpm', claims, reportData: quote.extraData, tcb: hardware.tcb, chain: hardware.chain, warnings, simulated: false };
+      ? { type: 'az-snp-vtpm', claims, reportData: quote.extraData, tcb: hardware.tcb, chain: hardware.chain, warnings, simulated: false, revocation: hardware.revocation }
+      : { type: 'az-tdx-vtpm', claims, reportData: quote.extraData, tcb: hardware.tcb, chain: hardware.chain, warnings, simulated: false, revocation: hardware.revocation };
   return result;
 }
 

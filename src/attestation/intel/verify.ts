@@ -76,12 +76,15 @@ export async function verifyIntelQuoteAgainst(quote: Buffer, opts: IntelVerifyOp
   checkPinnedQe(qe, q.tee);
 
   let tcb: VerificationResult['tcb'];
+  // Checked only when both CRLs came with the collateral (checkCollateral then looked every serial up).
+  let revocation: VerificationResult['revocation'] = 'unchecked';
   if (opts.collateral) {
     const request: IntelCollateralRequest = { tee: q.tee, fmspc: pck.ext.fmspc, ca: pck.caKind };
     const col = await fetchCollateral(opts.collateral, request);
     if (col) {
       const verified = verifyCollateralBundle(col, root);
       warnings.push(...checkCollateral(verified, { tee: q.tee, fmspc: pck.ext.fmspc, pceId: pck.ext.pceId, leaf: pck.leaf, pckCa: pck.ca }, now));
+      if (verified.rootCrl && verified.pckCrl) revocation = 'checked';
       tcb = evaluateTcb({
         tcbInfo: verified.tcbInfo,
         qeIdentity: verified.qeIdentity,
@@ -98,7 +101,7 @@ export async function verifyIntelQuoteAgainst(quote: Buffer, opts: IntelVerifyOp
   } else {
     warnings.push('no collateral: TCB status, QE identity and revocation not checked (QE identity pinned)');
   }
-  const common = { reportData: Buffer.from(reportDataOf(q)), tcb, chain: pck.chain.entries, warnings, simulated: false as const };
+  const common = { reportData: Buffer.from(reportDataOf(q)), tcb, chain: pck.chain.entries, warnings, simulated: false as const, revocation };
   return q.tee === 'tdx' ? { type: 'tdx', claims: tdxClaims(q), ...common } : { type: 'sgx', claims: sgxClaims(q.body), ...common };
 }
 

@@ -116,6 +116,7 @@ export async function verifySnpReportAgainst(report: Buffer, opts: SnpVerifyOpti
     chain: selected.chain,
     warnings,
     simulated: false,
+    revocation: checked ? 'checked' : 'unchecked',
   };
 }
 
