@@ -1,6 +1,7 @@
 import { X509Certificate, constants, createHash, verify, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { Lru } from '../lru.js';
 import { AttestationError } from './errors.js';
 import type { ChainEntry } from './types.js';
 
@@ -115,6 +116,8 @@ function name(cert: X509Certificate): string {
 // ---- CRLs -----------------------------------------------------------------------------------------------
 
 export interface Crl {
+  /** SHA-256 of the bytes it was parsed from: what its verified signature is remembered by. */
+  digest: string;
   issuer: string;
   thisUpdate: Date;
   nextUpdate: Date | undefined;
@@ -126,7 +129,20 @@ export interface Crl {
   signature: Uint8Array;
 }
 
+const signedCrls = new Lru<true>(256);
+const parsedCrls = new Lru<Crl>(64);
+
+/** Parsed once per distinct input (pkijs takes milliseconds for a CRL); the result is read-only data. */
 export function parseCrl(input: Buffer, check: string): Crl {
+  const key = createHash('sha256').update(input).digest('hex');
+  const hit = parsedCrls.get(key);
+  if (hit) return hit;
+  const crl = { ...parseCrlUncached(input, check), digest: key };
+  parsedCrls.set(key, crl);
+  return crl;
+}
+
+function parseCrlUncached(input: Buffer, check: string): Omit<Crl, 'digest'> {
   let der = input;
   const pem = /-----BEGIN X509 CRL-----([A-Za-z0-9+/=\s]+)-----END X509 CRL-----/.exec(input.toString('latin1'));
   if (pem) der = Buffer.from(pem[1]!.replace(/\s+/g, ''), 'base64');
@@ -174,8 +190,13 @@ const serials = new WeakMap<X509Certificate, string>();
 
 /** The CRL is signed by `issuer` and current at `now`; pkijs checks neither freshness nor (synchronously) signatures. */
 export function checkCrl(crl: Crl, issuer: X509Certificate, now: Date, check: string): void {
-  if (!verifySignature(crl.signatureOid, crl.signatureParams, issuer.publicKey, crl.tbs, crl.signature)) {
-    throw new AttestationError('ATTESTATION_SIGNATURE', `the CRL is not signed by ${name(issuer)}`, { check });
+  // The signature (an RSA-4096 PSS verify for AMD) is a pure function of the bytes: checked once per CRL and issuer.
+  const key = `${crl.digest}:${createHash('sha256').update(issuer.raw).digest('hex')}`;
+  if (!signedCrls.get(key)) {
+    if (!verifySignature(crl.signatureOid, crl.signatureParams, issuer.publicKey, crl.tbs, crl.signature)) {
+      throw new AttestationError('ATTESTATION_SIGNATURE', `the CRL is not signed by ${name(issuer)}`, { check });
+    }
+    signedCrls.set(key, true);
   }
   if (now < crl.thisUpdate) throw new AttestationError('ATTESTATION_EXPIRED', `the CRL is not valid before ${crl.thisUpdate.toISOString()} (verification time ${now.toISOString()})`, { check });
   if (!crl.nextUpdate || now > crl.nextUpdate) {
