@@ -1,4 +1,4 @@
-import { X509Certificate, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import {
   AttestationError,
   checkIdentity,
@@ -64,7 +64,7 @@ export async function attest(
   if (!record || !service) {
     throw new CasError('CAS_NOT_FOUND', `no service '${serviceName}' in session '${sessionName}' (service ID ${request.config_id})`, { hint: 'check SCONE_CONFIG_ID (<session>/<service>)' });
   }
-  const binding = { nonce: Buffer.from(request.nonce, 'hex'), spki: new X509Certificate(client.certPem).publicKey.export({ type: 'spki', format: 'der' }) };
+  const binding = { nonce: Buffer.from(request.nonce, 'hex'), spki: client.spki };
   const policy = sessionOf(record).security?.attestation;
   let outcome: AttestationOutcome;
   try {

@@ -9,6 +9,8 @@ export interface ClientIdentity {
   certPem: string;
   /** Hex SHA-256 of the DER SubjectPublicKeyInfo: the "key hash" access policies may name. */
   keyHash: string;
+  /** DER SubjectPublicKeyInfo of the certificate's key (what attestation evidence binds). */
+  spki: Buffer;
 }
 
 const cache = new Map<string, ClientIdentity>();
@@ -30,7 +32,7 @@ export function identityFromPem(pem: string): ClientIdentity {
 
 function identityFromCert(cert: X509Certificate): ClientIdentity {
   const spki = cert.publicKey.export({ type: 'spki', format: 'der' });
-  return { certPem: cert.toString(), keyHash: createHash('sha256').update(spki).digest('hex') };
+  return { certPem: cert.toString(), keyHash: createHash('sha256').update(spki).digest('hex'), spki };
 }
 
 /** Constant-time equality of two hex key hashes (they are identities, treated like secrets). */
