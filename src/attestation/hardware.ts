@@ -1,5 +1,5 @@
 import { AttestationError } from './errors.js';
-import { parseAzureEvidence, verifyAzureVtpm, type AzureEvidence } from './azure/verify.js';
+import { parseAzureEvidence, parseTpmQuoteJson, verifyAzureVtpm, type AzureEvidence } from './azure/verify.js';
 import { verifyIntelQuote } from './intel/verify.js';
 import { verifySnpReport } from './snp/verify.js';
 import type { CollateralProvider, EvidenceVerifier, HardwareEvidence, VerificationResult, VerifyOptions } from './types.js';
@@ -41,18 +41,7 @@ export async function verifyHardware(input: HardwareInput, opts: VerifyOptions):
 /** trustee's JSON envelope, or the HCL report with the TPM quote (and the TD quote) beside it. */
 function azureEvidence(input: HardwareInput): AzureEvidence {
   if (!input.tpmQuote) return parseAzureEvidence(input.evidence);
-  let quote: { message?: unknown; signature?: unknown; pcrs?: unknown };
-  try {
-    quote = JSON.parse(input.tpmQuote.toString('utf8')) as typeof quote;
-  } catch (err) {
-    throw new AttestationError('ATTESTATION_MALFORMED', `the TPM quote is not JSON (${(err as Error).message})`, { check: 'TPM quote' });
-  }
-  const hex = (v: unknown, what: string) => {
-    if (typeof v !== 'string' || !/^(?:[0-9a-fA-F]{2})*$/.test(v)) throw new AttestationError('ATTESTATION_MALFORMED', `${what} must be hex`, { check: 'TPM quote' });
-    return Buffer.from(v, 'hex');
-  };
-  const pcrs = quote.pcrs === undefined ? undefined : Array.isArray(quote.pcrs) ? quote.pcrs.map((p, i) => hex(p, `pcrs[${i}]`)) : [hex(undefined, 'pcrs')];
-  return { hclReport: input.evidence, tpmQuote: { message: hex(quote.message, 'message'), signature: hex(quote.signature, 'signature'), pcrs }, tdQuote: input.tdQuote };
+  return { hclReport: input.evidence, tpmQuote: parseTpmQuoteJson(input.tpmQuote), tdQuote: input.tdQuote };
 }
 
 /** The CAS's verifier: the declared type, the injected time, and the collateral it was started with. */

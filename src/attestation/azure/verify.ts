@@ -163,6 +163,23 @@ const b64String = (max: number) => z.string().max(Math.ceil((max * 4) / 3) + 4).
 
 const quoteV0 = z.strictObject({ message: byteArray(MAX.message), signature: byteArray(MAX.signature), pcrs: z.array(byteArray(MAX.pcr)).max(32).optional() });
 const quoteHex = z.strictObject({ message: hexString(MAX.message), signature: hexString(MAX.signature), pcrs: z.array(hexString(MAX.pcr)).max(32).optional() });
+/** The TPM quote as trustee's tpm-quote-v1.json writes it (`{message, signature, pcrs}`, hex), bounded. */
+export function parseTpmQuoteJson(input: Buffer): AzureEvidence['tpmQuote'] {
+  let json: unknown;
+  try {
+    json = JSON.parse(input.toString('utf8'));
+  } catch (err) {
+    throw new AttestationError('ATTESTATION_MALFORMED', `the TPM quote is not JSON (${(err as Error).message})`, { check: 'TPM quote' });
+  }
+  const parsed = quoteHex.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new AttestationError('ATTESTATION_MALFORMED', `the TPM quote is not {message, signature, pcrs} in hex (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'})`, { check: 'TPM quote' });
+  }
+  const q = parsed.data;
+  return { message: Buffer.from(q.message, 'hex'), signature: Buffer.from(q.signature, 'hex'), pcrs: q.pcrs?.map((p) => Buffer.from(p, 'hex')) };
+}
+
 const envelope = z.union([
   // v0, SNP: {quote, report, vcek(PEM)}
   z.strictObject({ quote: quoteV0, report: byteArray(MAX.hcl), vcek: z.string().max(MAX.vcek * 2).optional() }),
