@@ -25,16 +25,21 @@ export class NonceStore {
     return Buffer.concat([head, this.tag(head, keyHash)]);
   }
 
-  /** A presented nonce is spent whatever the outcome, so a failed attempt cannot be retried with it. */
+  /**
+   * A presented nonce is spent whatever the outcome, so a failed attempt cannot be retried with it — also
+   * one made from another key, whose tag cannot be checked: then its expiry field is the presenter's word,
+   * so it is remembered one TTL at most.
+   */
   consume(nonceHex: string, keyHash: string): 'ok' | 'unknown' | 'expired' | 'used' {
     const nonce = /^[0-9a-f]{64}$/.test(nonceHex) ? Buffer.from(nonceHex, 'hex') : undefined;
-    if (!nonce || !timingSafeEqual(nonce.subarray(16), this.tag(nonce.subarray(0, 16), keyHash))) return 'unknown';
+    if (!nonce) return 'unknown';
+    const genuine = timingSafeEqual(nonce.subarray(16), this.tag(nonce.subarray(0, 16), keyHash));
     const expires = Number(nonce.readBigUInt64BE(0));
     const now = this.now().getTime();
-    if (expires < now) return 'expired';
-    if (this.used.has(nonceHex)) return 'used';
-    this.remember(nonceHex, expires, now);
-    return 'ok';
+    if (expires < now) return genuine ? 'expired' : 'unknown';
+    if (this.used.has(nonceHex)) return genuine ? 'used' : 'unknown';
+    this.remember(nonceHex, Math.min(expires, now + this.ttlMs), now);
+    return genuine ? 'ok' : 'unknown';
   }
 
   private tag(head: Buffer, keyHash: string): Buffer {
