@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { isAllowed } from './access.js';
+import { renderServiceConfig } from './config.js';
+import type { CasError } from './errors.js';
+import { identityFromPem, type ClientIdentity } from './identity-of.js';
+import { listSessions, readSession, writeSession, type CasContext } from './sessions.js';
+import { loadMasterKey, openSqliteStore } from './store/index.js';
+import { ephemeral } from './testing.js';
+import { publicValues } from './values.js';
+
+/** The CAS's access rules, each with a case that passes only while the rule holds. */
+const dir = mkdtempSync(join(tmpdir(), 'veil-access-rules-'));
+const store = openSqliteStore({ dataDir: dir, masterKey: loadMasterKey({ dataDir: dir }) });
+after(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+const ctx: CasContext = { store, now: () => new Date() };
+const someone = (): ClientIdentity => identityFromPem(ephemeral().certPem);
+const [alice, bob, carol] = [someone(), someone(), someone()];
+const code = (want: string, pattern?: RegExp) => (e: CasError) => e.code === want && (!pattern || pattern.test(e.message));
+
+describe('access: NONE, ANY and default deny', () => {
+  const creator = alice.certPem;
+  it('NONE denies everyone, the creator included, whatever else the list holds', () => {
+    for (const list of [['NONE'], ['ANY', 'NONE'], ['NONE', 'ANY'], ['CREATOR', 'NONE'], [bob.keyHash, 'NONE']]) {
+      assert.equal(isAllowed({ read: list }, 'read', alice, creator), false, list.join(','));
+      assert.equal(isAllowed({ read: list }, 'read', bob, creator), false, list.join(','));
+    }
+  });
+
+  it('the session language refuses NONE or ANY beside other entries', () => {
+    for (const list of ['[CREATOR, NONE]', '[NONE, ANY]', '[ANY, CREATOR]']) {
+      assert.throws(() => writeSession(ctx, `name: mixed\naccess_policy: {read: ${list}}\n`, alice), code('CAS_POLICY_INVALID', /must be alone in its list/));
+    }
+  });
+
+  it('without a policy only the creator may read or update; create_sessions follows update', () => {
+    for (const permission of ['read', 'update', 'create_sessions'] as const) {
+      assert.equal(isAllowed(undefined, permission, alice, creator), true, permission);
+      assert.equal(isAllowed(undefined, permission, bob, creator), false, permission);
+      assert.equal(isAllowed({}, permission, bob, creator), false, permission);
+      assert.equal(isAllowed(undefined, permission, undefined, creator), false, permission);
+    }
+    assert.equal(isAllowed({ update: [bob.keyHash] }, 'create_sessions', bob, creator), true);
+    assert.equal(isAllowed({ update: [bob.keyHash] }, 'create_sessions', carol, creator), false);
+  });
+
+  it('an entry names one key: a key hash, a certificate; anything else names nobody', () => {
+    const policy = (entry: string) => ({ read: [entry] });
+    assert.equal(isAllowed(policy(bob.keyHash), 'read', bob, creator), true);
+    assert.equal(isAllowed(policy(bob.keyHash.toUpperCase()), 'read', bob, creator), true);
+    assert.equal(isAllowed(policy(bob.keyHash), 'read', carol, creator), false);
+    const sameLength = bob.keyHash.slice(0, -1) + (bob.keyHash.endsWith('0') ? '1' : '0');
+    assert.equal(isAllowed(policy(sameLength), 'read', bob, creator), false, 'a hash one digit off');
+    assert.equal(isAllowed(policy(bob.certPem), 'read', bob, creator), true);
+    assert.equal(isAllowed(policy(bob.certPem), 'read', carol, creator), false);
+    assert.equal(isAllowed(policy('bob'), 'read', bob, creator), false);
+    assert.equal(isAllowed(policy('-----BEGIN CERTIFICATE-----\nbroken'), 'read', bob, creator), false);
+  });
+
+  it('ANY admits a client without a certificate only where it is listed', () => {
+    assert.equal(isAllowed({ read: ['ANY'] }, 'read', undefined, creator), true);
+    assert.equal(isAllowed({ read: ['ANY'] }, 'update', undefined, creator), false);
+  });
+});
+
+describe('access: reading sessions', () => {
+  it('old versions are judged by the current read policy: revoking read access reaches them', () => {
+    const v1 = writeSession(ctx, `name: revoked\naccess_policy: {read: [CREATOR, ${bob.keyHash}]}\n`, alice).hash;
+    assert.equal(readSession(ctx, 'revoked', v1, bob).hash, v1);
+    const v2 = writeSession(ctx, `name: revoked\npredecessor: ${v1}\naccess_policy: {read: [CREATOR]}\n`, alice).hash;
+    assert.throws(() => readSession(ctx, 'revoked', v1, bob), code('CAS_FORBIDDEN'));
+    assert.throws(() => readSession(ctx, 'revoked', v2, bob), code('CAS_FORBIDDEN'));
+    assert.equal(readSession(ctx, 'revoked', v1, alice).hash, v1);
+  });
+
+  it('granting read access now does not need an old version to have granted it', () => {
+    const v1 = writeSession(ctx, 'name: granted\n', alice).hash;
+    writeSession(ctx, `name: granted\npredecessor: ${v1}\naccess_policy: {read: [CREATOR, ${bob.keyHash}]}\n`, alice);
+    assert.equal(readSession(ctx, 'granted', v1, bob).hash, v1);
+  });
+
+  it('the list shows only what the client may read', () => {
+    writeSession(ctx, 'name: private-list\n', alice);
+    assert.ok(listSessions(ctx, alice).some((s) => s.name === 'private-list'));
+    assert.ok(!listSessions(ctx, bob).some((s) => s.name === 'private-list'));
+    assert.ok(!listSessions(ctx, undefined).some((s) => s.name === 'private-list'));
+  });
+
+  it('only a client the update policy names may update', () => {
+    const v1 = writeSession(ctx, 'name: guarded\n', alice).hash;
+    assert.throws(() => writeSession(ctx, `name: guarded\npredecessor: ${v1}\n`, bob), code('CAS_FORBIDDEN', /may not update/));
+  });
+
+  it('an explicit value never appears in a read-back, of the current or an old version', () => {
+    const secret = 'Sup3r-s3cret-v4lue';
+    const v1 = writeSession(ctx, `name: valued\nsecrets:\n  - {name: pw, kind: ascii, value: "${secret}"}\n  - {name: bin, kind: binary, value: "${Buffer.from(secret).toString('hex')}"}\n`, alice).hash;
+    const v2 = writeSession(ctx, `name: valued\npredecessor: ${v1}\nsecrets:\n  - {name: pw, kind: ascii, value: "${secret}2"}\n`, alice).hash;
+    for (const hash of [undefined, v1, v2]) {
+      const { session } = readSession(ctx, 'valued', hash, alice);
+      assert.ok(!session.includes(secret), `version ${hash ?? 'current'}`);
+      assert.ok(!session.includes(Buffer.from(secret).toString('hex')), `version ${hash ?? 'current'}`);
+      assert.match(session, /name: pw/);
+    }
+  });
+});
+
+describe('access: exports, imports and public values', () => {
+  const lib = 'name: ns/lib\nsecrets:\n  - {name: pw, kind: ascii, value: "ns-only", export: [{namespace: ns}]}\n';
+  const app = (name: string) => `name: ${name}\nservices:\n  - {name: s, command: "run $$SCONE::pw$$"}\nsecrets:\n  - {name: pw, import: {session: ns/lib, secret: pw}}\n`;
+
+  it('an export to namespace ns reaches sessions in ns, and not ns-evil/…', () => {
+    writeSession(ctx, 'name: ns\n', alice);
+    writeSession(ctx, lib, alice);
+    writeSession(ctx, app('ns/app'), alice);
+    assert.deepEqual(renderServiceConfig(store, 'ns/app', 's').command, ['run', 'ns-only']);
+    writeSession(ctx, 'name: ns-evil\n', bob);
+    writeSession(ctx, app('ns-evil/app'), bob);
+    assert.throws(() => renderServiceConfig(store, 'ns-evil/app', 's'), code('CAS_IMPORT_DENIED', /does not export it to 'ns-evil\/app'/));
+    writeSession(ctx, app('nsx'), bob);
+    assert.throws(() => renderServiceConfig(store, 'nsx', 's'), code('CAS_IMPORT_DENIED'));
+  });
+
+  it('an export to a session reaches that session only', () => {
+    writeSession(ctx, 'name: one-lib\nsecrets:\n  - {name: pw, kind: ascii, export: [{session: one-app}]}\n', alice);
+    const importer = (name: string) => app(name).replace('ns/lib', 'one-lib');
+    writeSession(ctx, importer('one-app'), alice);
+    assert.equal(renderServiceConfig(store, 'one-app', 's').command.length, 2);
+    writeSession(ctx, importer('one-app2'), bob);
+    assert.throws(() => renderServiceConfig(store, 'one-app2', 's'), code('CAS_IMPORT_DENIED'));
+  });
+
+  it('/v1/values shows only secrets marked export_public', () => {
+    writeSession(ctx, 'name: pub\nsecrets:\n  - {name: open, kind: ascii, value: "o", export_public: true}\n  - {name: closed, kind: ascii, value: "c"}\n', alice);
+    assert.deepEqual(Object.keys(publicValues(ctx, 'pub').values), ['open']);
+  });
+
+  it('a private key is never made public', () => {
+    assert.throws(() => writeSession(ctx, 'name: leaky\nsecrets:\n  - {name: k, kind: private-key, export_public: true}\n', alice),
+      code('CAS_POLICY_INVALID', /private key 'k' cannot be public/));
+  });
+});
