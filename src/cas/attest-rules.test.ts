@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import {
+  hardwareReportData,
+  reportData,
+  simulationMeasurement,
+  type Evidence,
+  type EvidenceVerifier,
+  type VerificationResult,
+} from '../attestation/index.js';
+import type { TdxClaims } from '../attestation/types.js';
+import { attest, type AttestationContext } from './attest.js';
+import type { CasError } from './errors.js';
+import { loadIdentity } from './identity.js';
+import { identityFromPem, type ClientIdentity } from './identity-of.js';
+import { NonceStore } from './nonces.js';
+import { buildApp } from './server.js';
+import { writeSession, type CasContext } from './sessions.js';
+import { loadMasterKey, openSqliteStore } from './store/index.js';
+import { ephemeral } from './testing.js';
+
+/**
+ * attest()'s rules, each with a case that passes only while the rule holds. Hardware verification itself is
+ * the verifier's (tested with real quotes elsewhere); here a verifier stand-in returns chosen claims, so that
+ * what the CAS does with a verified result is what is judged.
+ */
+const dir = mkdtempSync(join(tmpdir(), 'veil-attest-rules-'));
+const store = openSqliteStore({ dataDir: dir, masterKey: loadMasterKey({ dataDir: dir }) });
+after(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+const MRTD = 'a1'.repeat(48);
+const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('python3'));
+let reported: ((nonce: Buffer, spki: Buffer) => Buffer) | undefined;
+let lastBinding: { nonce: Buffer; spki: Buffer } | undefined;
+const claims = { mrtd: MRTD, rtmr: ['00', '00', '00', '00'], debug: false } as unknown as TdxClaims;
+const verifier: EvidenceVerifier = {
+  verify: async () => {
+    const { nonce, spki } = lastBinding!;
+    const data = (reported ?? hardwareReportData)(nonce, spki);
+    return {
+      type: 'tdx', claims, reportData: data, chain: [], warnings: [], simulated: false, revocation: 'checked',
+      tcb: { status: 'UpToDate', advisoryIds: [], parts: { platform: 'UpToDate' } },
+    } as VerificationResult;
+  },
+};
+const ctx: CasContext & AttestationContext = { store, now: () => new Date(), verifier };
+const owner = identityFromPem(ephemeral().certPem);
+const session = (name: string, identity: string, security: string) =>
+  writeSession(ctx, `name: ${name}\nservices:\n  - {name: api, command: run${identity}}\n${security}\n`, owner);
+session('sim', `, mrenclaves: [${program}]`, 'security: {attestation: {mode: none}}');
+session('sim-none', '', 'security: {attestation: {mode: none}}');
+session('hw', `, mrenclaves: [${program}], attestation: {tdx: {mrtd: ${MRTD}}}`, 'security: {attestation: {mode: hardware}}');
+session('hw-default', `, mrenclaves: [${program}], attestation: {tdx: {mrtd: ${MRTD}}}`, '');
+session('hw-debug', `, mrenclaves: [${program}]`, 'security: {attestation: {tolerate: [debug-mode, outdated-tcb]}}');
+session('hw-none', '', '');
+
+const nonces = new NonceStore(ctx.now);
+const client = (): ClientIdentity => identityFromPem(ephemeral().certPem);
+const simulation = (nonce: string, spki: Buffer, measurement = program): Evidence =>
+  ({ type: 'simulation', measurement, reportData: reportData(Buffer.from(nonce, 'hex'), spki).toString('hex') });
+const tdxEvidence: Evidence = { type: 'tdx', quote: Buffer.from('a quote').toString('base64') };
+
+async function attestAs(configId: string, make: (nonce: string, rt: ClientIdentity) => Evidence, rt = client()) {
+  const nonce = nonces.issue(rt.keyHash).toString('hex');
+  lastBinding = { nonce: Buffer.from(nonce, 'hex'), spki: rt.spki };
+  return attest(ctx, nonces, { config_id: configId, nonce, evidence: make(nonce, rt) }, rt);
+}
+const refused = (pattern: RegExp) => (e: CasError) => {
+  assert.equal(e.code, 'CAS_ATTESTATION_FAILED', e.message);
+  assert.match(e.message, pattern);
+  return true;
+};
+
+describe('attest: simulation evidence', () => {
+  it('is accepted only by a session that turns hardware attestation off', async () => {
+    assert.equal((await attestAs('sim/api', (n, rt) => simulation(n, rt.spki))).outcome.simulated, true);
+    for (const id of ['hw/api', 'hw-default/api', 'hw-debug/api']) {
+      await assert.rejects(attestAs(id, (n, rt) => simulation(n, rt.spki)), refused(/does not accept simulation evidence/), id);
+    }
+  });
+
+  it('must bind this nonce and this connection key', async () => {
+    const other = client();
+    await assert.rejects(attestAs('sim/api', (n) => simulation(n, other.spki)), refused(/not bound to this nonce/));
+    await assert.rejects(attestAs('sim/api', (_n, rt) => simulation('ab'.repeat(32), rt.spki)), refused(/not bound to this nonce/));
+  });
+
+  it('a service that lists no measurement accepts none', async () => {
+    await assert.rejects(attestAs('sim-none/api', (n, rt) => simulation(n, rt.spki)), refused(/Unexpected enclave measurement.*\(none listed\)/));
+  });
+
+  it('a measurement the service does not list is refused', async () => {
+    await assert.rejects(attestAs('sim/api', (n, rt) => simulation(n, rt.spki, 'cd'.repeat(32))), refused(/Unexpected enclave measurement/));
+  });
+});
+
+describe('attest: hardware evidence', () => {
+  it('is accepted when it binds this nonce and key and matches the identity', async () => {
+    reported = undefined;
+    const { outcome } = await attestAs('hw/api', () => tdxEvidence);
+    assert.deepEqual(outcome, { evidence: 'tdx', simulated: false, tcb_status: 'UpToDate', tolerated: [] });
+    assert.equal((await attestAs('hw-default/api', () => tdxEvidence)).outcome.simulated, false);
+  });
+
+  it("is refused when its report data binds another nonce or key", async () => {
+    const other = client();
+    reported = (nonce) => hardwareReportData(nonce, other.spki);
+    await assert.rejects(attestAs('hw/api', () => tdxEvidence), refused(/does not bind this nonce and this connection key/));
+    reported = (_nonce, spki) => hardwareReportData(Buffer.alloc(32, 7), spki);
+    await assert.rejects(attestAs('hw/api', () => tdxEvidence), refused(/does not bind this nonce/));
+    reported = () => Buffer.alloc(32);
+    await assert.rejects(attestAs('hw/api', () => tdxEvidence), refused(/does not bind this nonce/));
+    reported = undefined;
+  });
+
+  it('a service that lists no identity accepts none', async () => {
+    await assert.rejects(attestAs('hw-none/api', () => tdxEvidence), refused(/lists no measurement/));
+  });
+
+  it('is refused by a CAS started without hardware verifiers', async () => {
+    const rt = client();
+    const nonce = nonces.issue(rt.keyHash).toString('hex');
+    const bare = { store, now: ctx.now };
+    await assert.rejects(attest(bare, nonces, { config_id: 'hw/api', nonce, evidence: tdxEvidence }, rt), refused(/without hardware verifiers/));
+  });
+});
+
+describe('CAS routes: a TLS client certificate is required', () => {
+  const identity = loadIdentity(store, ['127.0.0.1'], new Date());
+  const app = buildApp(ctx, identity, { logLevel: 'silent' });
+  after(() => app.close());
+
+  it('refuses to write, read or attest without one, and answers 401 (never a 5xx)', async () => {
+    const calls = [
+      { method: 'POST' as const, url: '/v1/sessions', payload: 'name: anon\n' },
+      { method: 'POST' as const, url: '/session', payload: 'name: anon\n' },
+      { method: 'GET' as const, url: '/v1/sessions/sim' },
+      { method: 'POST' as const, url: '/v1/attest/nonce', payload: '' },
+      { method: 'POST' as const, url: '/v1/attest', payload: '{}' },
+    ];
+    for (const call of calls) {
+      const res = await app.inject(call);
+      assert.equal(res.statusCode, 401, `${call.method} ${call.url}: ${res.body}`);
+      assert.equal(res.json().error.code, 'CAS_UNAUTHENTICATED', call.url);
+    }
+    assert.equal(store.current('anon'), undefined);
+  });
+});
