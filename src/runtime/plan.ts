@@ -124,8 +124,15 @@ function entriesOnHost(dir: string): number {
 
 /** Paths from the policy, as the program will use them: absolute, normal, and not into /proc, /sys or /dev. */
 export function cleanPath(path: string, what: string): string {
-  if (!path.startsWith('/') || posix.normalize(path) !== path || path.endsWith('/') || /^\/(proc|sys|dev)(\/|$)/.test(path)) {
-    throw new RuntimeError('RUNTIME_CONFIG', `${what} path ${JSON.stringify(path)} is not a plain absolute path`, { hint: "write it without '..', '.', '//' or a trailing '/', outside /proc, /sys and /dev" });
+  if (!path.startsWith('/') || posix.normalize(path) !== path || path.endsWith('/')) {
+    throw new RuntimeError('RUNTIME_CONFIG', `${what} path ${JSON.stringify(path)} is not a plain absolute path`, { hint: "write it without '..', '.', '//' or a trailing '/'" });
+  }
+  // What the kernel serves there is not a file the policy may replace (/proc/self/..., /dev/stdout, ...).
+  const kernel = /^\/(proc|sys|dev)(\/|$)/.exec(path);
+  if (kernel) {
+    throw new RuntimeError('RUNTIME_CONFIG', `${what} path ${JSON.stringify(path)} is inside /${kernel[1]}, which the kernel provides`, {
+      hint: 'inject into a directory of its own (e.g. /secrets), outside /proc, /sys and /dev',
+    });
   }
   return path;
 }
