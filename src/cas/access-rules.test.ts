@@ -97,6 +97,12 @@ describe('access: reading sessions', () => {
     assert.throws(() => writeSession(ctx, `name: guarded\npredecessor: ${v1}\n`, bob), code('CAS_FORBIDDEN', /may not update/));
   });
 
+  it('only a client the namespace names in create_sessions may create a session in it', () => {
+    writeSession(ctx, `name: team\naccess_policy: {create_sessions: [CREATOR, ${carol.keyHash}]}\n`, alice);
+    assert.throws(() => writeSession(ctx, 'name: team/bobs\n', bob), code('CAS_FORBIDDEN', /may not create sessions in namespace 'team'/));
+    assert.equal(writeSession(ctx, 'name: team/carols\n', carol).created, true);
+  });
+
   it('an explicit value never appears in a read-back, of the current or an old version', () => {
     const secret = 'Sup3r-s3cret-v4lue';
     const v1 = writeSession(ctx, `name: valued\nsecrets:\n  - {name: pw, kind: ascii, value: "${secret}"}\n  - {name: bin, kind: binary, value: "${Buffer.from(secret).toString('hex')}"}\n`, alice).hash;
