@@ -43,11 +43,13 @@ function loadMutations(filters) {
 /** The one place `find` occurs; anything else is drift between this list and the code, so an error. */
 function mutatedSource(m) {
   const path = join(root, m.file);
-  if (!m.file.startsWith('src/') || !m.file.endsWith('.ts') || !existsSync(path)) fail(`${m.name}: no source file ${m.file}`);
+  if (!m.file.startsWith('src/') || !m.file.endsWith('.ts') || !existsSync(path)) {
+    fail(`${m.name}: no source file ${m.file}`);
+  }
   const source = readFileSync(path, 'utf8');
   const at = source.indexOf(m.find);
-  if (at < 0) fail(`${m.name}: the find text does not occur in ${m.file} (the code changed: update scripts/mutations.json)`);
-  if (source.indexOf(m.find, at + 1) >= 0) fail(`${m.name}: the find text occurs more than once in ${m.file}; make it longer`);
+  if (at < 0) fail(`${m.name}: the find text is not in ${m.file} (the code changed: update scripts/mutations.json)`);
+  if (source.indexOf(m.find, at + 1) >= 0) fail(`${m.name}: the find text occurs more than once in ${m.file}`);
   return source.slice(0, at) + m.replace + source.slice(at + m.find.length);
 }
 
@@ -64,7 +66,10 @@ const withoutMapLine = (js) => js.replace(/\n\/\/# sourceMappingURL=.*\n?$/, '\n
 function transpile(m, text, options) {
   const out = ts.transpileModule(text, { compilerOptions: options, fileName: m.file, reportDiagnostics: true });
   const errors = out.diagnostics?.filter((d) => d.category === ts.DiagnosticCategory.Error) ?? [];
-  if (errors.length > 0) fail(`${m.name}: the mutated ${m.file} does not parse: ${ts.flattenDiagnosticMessageText(errors[0].messageText, ' ')}`);
+  if (errors.length > 0) {
+    const why = ts.flattenDiagnosticMessageText(errors[0].messageText, ' ');
+    fail(`${m.name}: ${m.file} does not parse (mutated or not): ${why}`);
+  }
   return out.outputText;
 }
 
@@ -109,7 +114,50 @@ function failures(tap) {
 }
 
 function testRun(dir, tests) {
-  return run(process.execPath, ['--test', '--test-reporter=tap', '--test-concurrency=2', ...tests], dir, TEST_TIMEOUT_MS);
+  const args = ['--test', '--test-reporter=tap', '--test-concurrency=2', ...tests];
+  return run(process.execPath, args, dir, TEST_TIMEOUT_MS);
+}
+
+const seconds = (since) => `${((Date.now() - since) / 1000).toFixed(1)} s`;
+
+/** The copy built once, and the listed tests passing there unmutated (else a failure would prove nothing). */
+async function build(dir, tests) {
+  const tsc = join(dir, 'node_modules', 'typescript', 'bin', 'tsc');
+  const built = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], dir, 300_000);
+  if (built.code !== 0) fail(`the unmutated tree does not build:\n${built.output}`);
+  for (const t of tests) {
+    if (!existsSync(join(dir, t))) fail(`no compiled test ${t} (give paths like dist/cas/x.test.js)`);
+  }
+  const baseline = await testRun(dir, tests);
+  if (baseline.code !== 0) {
+    fail(`the tests fail without any mutation, so they prove nothing:\n${failures(baseline.output).join('\n')}`);
+  }
+}
+
+/** Runs one mutation's tests with its compiled file replaced; true when they all still pass. */
+async function survives(dir, m, js, options) {
+  const compiled = join(dir, 'dist', relative('src', m.file).replace(/\.ts$/, '.js'));
+  const original = readFileSync(compiled);
+  // The file transpiled alone stands in for tsc's: unmutated, the two must be the same program.
+  const plain = transpile(m, readFileSync(join(root, m.file), 'utf8'), options);
+  if (withoutMapLine(plain) !== withoutMapLine(original.toString('utf8'))) {
+    fail(`${m.name}: ${m.file} transpiled alone differs from tsc's output`);
+  }
+  writeFileSync(compiled, js);
+  const t0 = Date.now();
+  try {
+    const result = await testRun(dir, m.tests);
+    if (result.code === 0) {
+      console.log(`SURVIVED ${m.name} (${seconds(t0)}): ${m.rule ?? ''}`);
+      return true;
+    }
+    const caught = result.timedOut ? ['(timed out)'] : failures(result.output);
+    const more = caught.length > 3 ? ` (+${caught.length - 3})` : '';
+    console.log(`killed   ${m.name} (${seconds(t0)}) by: ${caught.slice(0, 3).join(' | ')}${more}`);
+    return false;
+  } finally {
+    writeFileSync(compiled, original);
+  }
 }
 
 async function main() {
@@ -120,36 +168,14 @@ async function main() {
   const prepared = mutations.map((m) => ({ m, js: transpile(m, mutatedSource(m), options) }));
   const dir = prepare();
   try {
-    const tsc = await run(process.execPath, [join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], dir, 300_000);
-    if (tsc.code !== 0) fail(`the unmutated tree does not build:\n${tsc.output}`);
-    const tests = [...new Set(mutations.flatMap((m) => m.tests))];
-    for (const t of tests) if (!existsSync(join(dir, t))) fail(`no compiled test ${t} (give paths like dist/cas/x.test.js)`);
-    const baseline = await testRun(dir, tests);
-    if (baseline.code !== 0) fail(`the tests fail without any mutation, so they prove nothing:\n${failures(baseline.output).join('\n')}`);
+    await build(dir, [...new Set(mutations.flatMap((m) => m.tests))]);
+    console.log(`built and ran the tests unmutated in ${seconds(started)}`);
     const survivors = [];
-    for (const { m, js } of prepared) {
-      const compiled = join(dir, 'dist', relative('src', m.file).replace(/\.ts$/, '.js'));
-      const original = readFileSync(compiled);
-      // The transpiled file stands in for tsc's: unmutated, the two must be the same program.
-      const plain = transpile(m, readFileSync(join(root, m.file), 'utf8'), options);
-      if (withoutMapLine(plain) !== withoutMapLine(original.toString('utf8'))) fail(`${m.name}: ${m.file} transpiled alone differs from tsc's output`);
-      writeFileSync(compiled, js);
-      const t0 = Date.now();
-      const result = await testRun(dir, m.tests);
-      writeFileSync(compiled, original);
-      const took = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
-      if (result.code === 0) {
-        survivors.push(m);
-        console.log(`SURVIVED ${m.name} (${took}): ${m.rule ?? ''}`);
-      } else {
-        const caught = result.timedOut ? ['(timed out)'] : failures(result.output);
-        console.log(`killed   ${m.name} (${took}) by: ${caught.slice(0, 3).join(' | ')}${caught.length > 3 ? ` (+${caught.length - 3})` : ''}`);
-      }
-    }
-    const seconds = ((Date.now() - started) / 1000).toFixed(0);
-    console.log(`\n${mutations.length - survivors.length}/${mutations.length} mutations killed in ${seconds} s`);
+    for (const { m, js } of prepared) if (await survives(dir, m, js, options)) survivors.push(m);
+    console.log(`\n${mutations.length - survivors.length}/${mutations.length} mutations killed in ${seconds(started)}`);
     if (survivors.length > 0) {
-      console.log(`survivors (rules no listed test protects):\n${survivors.map((m) => `  ${m.name}: ${m.file}`).join('\n')}`);
+      console.log('survivors (rules no listed test protects):');
+      for (const m of survivors) console.log(`  ${m.name}: ${m.file}`);
       process.exitCode = 1;
     }
   } finally {

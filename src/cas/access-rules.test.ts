@@ -22,7 +22,8 @@ after(() => {
 const ctx: CasContext = { store, now: () => new Date() };
 const someone = (): ClientIdentity => identityFromPem(ephemeral().certPem);
 const [alice, bob, carol] = [someone(), someone(), someone()];
-const code = (want: string, pattern?: RegExp) => (e: CasError) => e.code === want && (!pattern || pattern.test(e.message));
+const code = (want: string, pattern?: RegExp) => (e: CasError) =>
+  e.code === want && (!pattern || pattern.test(e.message));
 
 describe('access: NONE, ANY and default deny', () => {
   const creator = alice.certPem;
@@ -35,7 +36,8 @@ describe('access: NONE, ANY and default deny', () => {
 
   it('the session language refuses NONE or ANY beside other entries', () => {
     for (const list of ['[CREATOR, NONE]', '[NONE, ANY]', '[ANY, CREATOR]']) {
-      assert.throws(() => writeSession(ctx, `name: mixed\naccess_policy: {read: ${list}}\n`, alice), code('CAS_POLICY_INVALID', /must be alone in its list/));
+      const mixed = `name: mixed\naccess_policy: {read: ${list}}\n`;
+      assert.throws(() => writeSession(ctx, mixed, alice), code('CAS_POLICY_INVALID', /must be alone in its list/));
     }
   });
 
@@ -94,19 +96,24 @@ describe('access: reading sessions', () => {
 
   it('only a client the update policy names may update', () => {
     const v1 = writeSession(ctx, 'name: guarded\n', alice).hash;
-    assert.throws(() => writeSession(ctx, `name: guarded\npredecessor: ${v1}\n`, bob), code('CAS_FORBIDDEN', /may not update/));
+    const update = `name: guarded\npredecessor: ${v1}\n`;
+    assert.throws(() => writeSession(ctx, update, bob), code('CAS_FORBIDDEN', /may not update/));
   });
 
   it('only a client the namespace names in create_sessions may create a session in it', () => {
     writeSession(ctx, `name: team\naccess_policy: {create_sessions: [CREATOR, ${carol.keyHash}]}\n`, alice);
-    assert.throws(() => writeSession(ctx, 'name: team/bobs\n', bob), code('CAS_FORBIDDEN', /may not create sessions in namespace 'team'/));
+    const refusal = code('CAS_FORBIDDEN', /may not create sessions in namespace 'team'/);
+    assert.throws(() => writeSession(ctx, 'name: team/bobs\n', bob), refusal);
     assert.equal(writeSession(ctx, 'name: team/carols\n', carol).created, true);
   });
 
   it('an explicit value never appears in a read-back, of the current or an old version', () => {
     const secret = 'Sup3r-s3cret-v4lue';
-    const v1 = writeSession(ctx, `name: valued\nsecrets:\n  - {name: pw, kind: ascii, value: "${secret}"}\n  - {name: bin, kind: binary, value: "${Buffer.from(secret).toString('hex')}"}\n`, alice).hash;
-    const v2 = writeSession(ctx, `name: valued\npredecessor: ${v1}\nsecrets:\n  - {name: pw, kind: ascii, value: "${secret}2"}\n`, alice).hash;
+    const ascii = `  - {name: pw, kind: ascii, value: "${secret}"}\n`;
+    const binary = `  - {name: bin, kind: binary, value: "${Buffer.from(secret).toString('hex')}"}\n`;
+    const v1 = writeSession(ctx, `name: valued\nsecrets:\n${ascii}${binary}`, alice).hash;
+    const changed = ascii.replace(secret, `${secret}2`);
+    const v2 = writeSession(ctx, `name: valued\npredecessor: ${v1}\nsecrets:\n${changed}`, alice).hash;
     for (const hash of [undefined, v1, v2]) {
       const { session } = readSession(ctx, 'valued', hash, alice);
       assert.ok(!session.includes(secret), `version ${hash ?? 'current'}`);
@@ -118,7 +125,8 @@ describe('access: reading sessions', () => {
 
 describe('access: exports, imports and public values', () => {
   const lib = 'name: ns/lib\nsecrets:\n  - {name: pw, kind: ascii, value: "ns-only", export: [{namespace: ns}]}\n';
-  const app = (name: string) => `name: ${name}\nservices:\n  - {name: s, command: "run $$SCONE::pw$$"}\nsecrets:\n  - {name: pw, import: {session: ns/lib, secret: pw}}\n`;
+  const app = (name: string) => `name: ${name}\nservices:\n  - {name: s, command: "run $$SCONE::pw$$"}\n` +
+    'secrets:\n  - {name: pw, import: {session: ns/lib, secret: pw}}\n';
 
   it('an export to namespace ns reaches sessions in ns, and not ns-evil/…', () => {
     writeSession(ctx, 'name: ns\n', alice);
@@ -127,7 +135,8 @@ describe('access: exports, imports and public values', () => {
     assert.deepEqual(renderServiceConfig(store, 'ns/app', 's').command, ['run', 'ns-only']);
     writeSession(ctx, 'name: ns-evil\n', bob);
     writeSession(ctx, app('ns-evil/app'), bob);
-    assert.throws(() => renderServiceConfig(store, 'ns-evil/app', 's'), code('CAS_IMPORT_DENIED', /does not export it to 'ns-evil\/app'/));
+    const denied = code('CAS_IMPORT_DENIED', /does not export it to 'ns-evil\/app'/);
+    assert.throws(() => renderServiceConfig(store, 'ns-evil/app', 's'), denied);
     writeSession(ctx, app('nsx'), bob);
     assert.throws(() => renderServiceConfig(store, 'nsx', 's'), code('CAS_IMPORT_DENIED'));
   });
@@ -142,12 +151,15 @@ describe('access: exports, imports and public values', () => {
   });
 
   it('/v1/values shows only secrets marked export_public', () => {
-    writeSession(ctx, 'name: pub\nsecrets:\n  - {name: open, kind: ascii, value: "o", export_public: true}\n  - {name: closed, kind: ascii, value: "c"}\n', alice);
+    const secrets = '  - {name: open, kind: ascii, value: "o", export_public: true}\n' +
+      '  - {name: closed, kind: ascii, value: "c"}\n';
+    writeSession(ctx, `name: pub\nsecrets:\n${secrets}`, alice);
     assert.deepEqual(Object.keys(publicValues(ctx, 'pub').values), ['open']);
   });
 
   it('a private key is never made public', () => {
-    assert.throws(() => writeSession(ctx, 'name: leaky\nsecrets:\n  - {name: k, kind: private-key, export_public: true}\n', alice),
+    const leaky = 'name: leaky\nsecrets:\n  - {name: k, kind: private-key, export_public: true}\n';
+    assert.throws(() => writeSession(ctx, leaky, alice),
       code('CAS_POLICY_INVALID', /private key 'k' cannot be public/));
   });
 });

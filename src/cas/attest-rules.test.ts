@@ -54,8 +54,9 @@ const session = (name: string, identity: string, security: string) =>
   writeSession(ctx, `name: ${name}\nservices:\n  - {name: api, command: run${identity}}\n${security}\n`, owner);
 session('sim', `, mrenclaves: [${program}]`, 'security: {attestation: {mode: none}}');
 session('sim-none', '', 'security: {attestation: {mode: none}}');
-session('hw', `, mrenclaves: [${program}], attestation: {tdx: {mrtd: ${MRTD}}}`, 'security: {attestation: {mode: hardware}}');
-session('hw-default', `, mrenclaves: [${program}], attestation: {tdx: {mrtd: ${MRTD}}}`, '');
+const tdxIdentity = `, mrenclaves: [${program}], attestation: {tdx: {mrtd: ${MRTD}}}`;
+session('hw', tdxIdentity, 'security: {attestation: {mode: hardware}}');
+session('hw-default', tdxIdentity, '');
 session('hw-debug', `, mrenclaves: [${program}]`, 'security: {attestation: {tolerate: [debug-mode, outdated-tcb]}}');
 session('hw-none', '', '');
 
@@ -80,22 +81,26 @@ describe('attest: simulation evidence', () => {
   it('is accepted only by a session that turns hardware attestation off', async () => {
     assert.equal((await attestAs('sim/api', (n, rt) => simulation(n, rt.spki))).outcome.simulated, true);
     for (const id of ['hw/api', 'hw-default/api', 'hw-debug/api']) {
-      await assert.rejects(attestAs(id, (n, rt) => simulation(n, rt.spki)), refused(/does not accept simulation evidence/), id);
+      const refusal = refused(/does not accept simulation evidence/);
+      await assert.rejects(attestAs(id, (n, rt) => simulation(n, rt.spki)), refusal, id);
     }
   });
 
   it('must bind this nonce and this connection key', async () => {
     const other = client();
     await assert.rejects(attestAs('sim/api', (n) => simulation(n, other.spki)), refused(/not bound to this nonce/));
-    await assert.rejects(attestAs('sim/api', (_n, rt) => simulation('ab'.repeat(32), rt.spki)), refused(/not bound to this nonce/));
+    const otherNonce = (_n: string, rt: ClientIdentity) => simulation('ab'.repeat(32), rt.spki);
+    await assert.rejects(attestAs('sim/api', otherNonce), refused(/not bound to this nonce/));
   });
 
   it('a service that lists no measurement accepts none', async () => {
-    await assert.rejects(attestAs('sim-none/api', (n, rt) => simulation(n, rt.spki)), refused(/Unexpected enclave measurement.*\(none listed\)/));
+    const refusal = refused(/Unexpected enclave measurement.*\(none listed\)/);
+    await assert.rejects(attestAs('sim-none/api', (n, rt) => simulation(n, rt.spki)), refusal);
   });
 
   it('a measurement the service does not list is refused', async () => {
-    await assert.rejects(attestAs('sim/api', (n, rt) => simulation(n, rt.spki, 'cd'.repeat(32))), refused(/Unexpected enclave measurement/));
+    const unlisted = (n: string, rt: ClientIdentity) => simulation(n, rt.spki, 'cd'.repeat(32));
+    await assert.rejects(attestAs('sim/api', unlisted), refused(/Unexpected enclave measurement/));
   });
 });
 
@@ -110,7 +115,8 @@ describe('attest: hardware evidence', () => {
   it("is refused when its report data binds another nonce or key", async () => {
     const other = client();
     reported = (nonce) => hardwareReportData(nonce, other.spki);
-    await assert.rejects(attestAs('hw/api', () => tdxEvidence), refused(/does not bind this nonce and this connection key/));
+    const refusal = refused(/does not bind this nonce and this connection key/);
+    await assert.rejects(attestAs('hw/api', () => tdxEvidence), refusal);
     reported = (_nonce, spki) => hardwareReportData(Buffer.alloc(32, 7), spki);
     await assert.rejects(attestAs('hw/api', () => tdxEvidence), refused(/does not bind this nonce/));
     reported = () => Buffer.alloc(32);
@@ -126,7 +132,8 @@ describe('attest: hardware evidence', () => {
     const rt = client();
     const nonce = nonces.issue(rt.keyHash).toString('hex');
     const bare = { store, now: ctx.now };
-    await assert.rejects(attest(bare, nonces, { config_id: 'hw/api', nonce, evidence: tdxEvidence }, rt), refused(/without hardware verifiers/));
+    const request = { config_id: 'hw/api', nonce, evidence: tdxEvidence };
+    await assert.rejects(attest(bare, nonces, request, rt), refused(/without hardware verifiers/));
   });
 });
 

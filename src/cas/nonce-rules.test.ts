@@ -24,7 +24,8 @@ const ctx: CasContext = { store, now: () => new Date(clock) };
 const TTL = 60_000;
 const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('python3'));
 const owner = identityFromPem(ephemeral().certPem);
-writeSession(ctx, `name: sim\nservices:\n  - {name: api, mrenclaves: [${program}], command: run}\nsecurity: {attestation: {mode: none}}\n`, owner);
+const services = `services:\n  - {name: api, mrenclaves: [${program}], command: run}\n`;
+writeSession(ctx, `name: sim\n${services}security: {attestation: {mode: none}}\n`, owner);
 
 const client = (): ClientIdentity => identityFromPem(ephemeral().certPem);
 const evidence = (nonce: string, who: ClientIdentity, measurement = program): Evidence =>
@@ -81,7 +82,8 @@ describe('attestation nonces: a presented nonce is spent whatever the outcome', 
     const nonces = new NonceStore(ctx.now, TTL);
     const rt = client();
     const nonce = nonces.issue(rt.keyHash).toString('hex');
-    await assert.rejects(attestWith(nonces, rt, nonce, evidence(nonce, rt, 'ab'.repeat(32))), refused(/Unexpected enclave measurement/));
+    const wrong = evidence(nonce, rt, 'ab'.repeat(32));
+    await assert.rejects(attestWith(nonces, rt, nonce, wrong), refused(/Unexpected enclave measurement/));
     await assert.rejects(attestWith(nonces, rt, nonce), refused(/already used/));
   });
 
