@@ -129,7 +129,12 @@ describe('CAS attestation endpoint', () => {
     const good = evidenceFor(nonce, rt.spki);
     const unsigned = { type: 'simulation', measurement: good.measurement, reportData: good.reportData };
     const oversized = { ...good, hostSpki: 'A'.repeat(200) };
-    for (const evidence of [{ type: 'simulation', measurement: ['x'], reportData: 'y' }, { type: 'tdx', quote: 'not base64!' }, { type: 'magic' }, unsigned, oversized]) {
+    const { signature: _signature, ...noSignature } = good;
+    const malformed = [
+      { type: 'simulation', measurement: ['x'], reportData: 'y' }, { type: 'tdx', quote: 'not base64!' }, { type: 'magic' },
+      unsigned, noSignature, oversized, { ...good, signature: 'not base64!' },
+    ];
+    for (const evidence of malformed) {
       const res = await call(rt, '/v1/attest', JSON.stringify({ config_id: 'sim/api', nonce, evidence }));
       assert.equal(res.status, 400, JSON.stringify(evidence));
       assert.equal(res.json.error.code, 'CAS_BAD_REQUEST');
