@@ -35,7 +35,8 @@ export function testHost(): TestHost {
 export function signedSimulation(host: TestHost, measurement: string, binding: { nonce: Buffer; spki: Buffer },
   opts: { signed?: Buffer; as?: Buffer } = {}): Extract<Evidence, { type: 'simulation' }> {
   const bound = reportData(binding.nonce, binding.spki);
-  const signature = sign(null, simulationMessage(Buffer.from(measurement, 'hex'), opts.signed ?? bound), host.privateKey);
+  const message = simulationMessage(Buffer.from(measurement, 'hex'), opts.signed ?? bound);
+  const signature = sign(null, message, host.privateKey);
   return {
     type: 'simulation', measurement, reportData: bound.toString('hex'),
     hostSpki: (opts.as ?? host.spki).toString('base64'), signature: signature.toString('base64'),

@@ -36,24 +36,28 @@ export async function verifySimulation(
   service: SimulationService,
 ): Promise<VerifiedEvidence> {
   if (evidence.type !== 'simulation') {
-    throw new AttestationError('ATTESTATION_UNSUPPORTED', `${evidence.type} evidence is hardware evidence, not simulation`);
+    throw new AttestationError('ATTESTATION_UNSUPPORTED',
+      `${evidence.type} evidence is hardware evidence, not simulation`);
   }
   if (!allowsSimulation(policy)) {
-    const debug = policy?.tolerate?.includes('debug-mode') ? ' (debug-mode tolerates debug enclaves, not simulation)' : '';
+    const debug = policy?.tolerate?.includes('debug-mode')
+      ? ' (debug-mode tolerates debug enclaves, not simulation)' : '';
     throw new AttestationError('ATTESTATION_SIMULATION_REFUSED',
       'the session does not accept simulation evidence (no hardware attestation was given)', {
         hint: `only for testing: set security.attestation.mode: none${debug}`,
       });
   }
   if (!/^[0-9a-f]{64}$/.test(evidence.measurement) || !/^[0-9a-f]{64}$/.test(evidence.reportData)) {
-    throw new AttestationError('ATTESTATION_MALFORMED', 'simulation evidence needs a 64-hex measurement and report data');
+    throw new AttestationError('ATTESTATION_MALFORMED',
+      'simulation evidence needs a 64-hex measurement and report data');
   }
   const measurement = Buffer.from(evidence.measurement, 'hex');
   const claimed = Buffer.from(evidence.reportData, 'hex');
   const spki = Buffer.from(evidence.hostSpki, 'base64');
   await checkHostSignature(hostKeyOf(spki), simulationMessage(measurement, claimed), evidence.signature);
   if (!timingSafeEqual(claimed, reportData(binding.nonce, binding.spki))) {
-    throw new AttestationError('ATTESTATION_BINDING', 'the evidence is not bound to this nonce and this connection key', {
+    throw new AttestationError('ATTESTATION_BINDING',
+      'the evidence is not bound to this nonce and this connection key', {
       hint: 'evidence cannot be replayed or moved to another connection; start the program again',
     });
   }
@@ -71,7 +75,8 @@ function hostKeyOf(spki: Buffer): KeyObject {
   try {
     key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
   } catch (err) {
-    throw new AttestationError('ATTESTATION_MALFORMED', 'the host key of the simulation evidence is not a DER SubjectPublicKeyInfo', {
+    throw new AttestationError('ATTESTATION_MALFORMED',
+      'the host key of the simulation evidence is not a DER SubjectPublicKeyInfo', {
       check: 'host key', hint: 'use veil run', cause: err,
     });
   }
@@ -93,7 +98,8 @@ async function checkHostSignature(key: KeyObject, message: Buffer, signatureBase
     throw new AttestationError('ATTESTATION_SIGNATURE',
       'the host key signature over the measurement and report data does not verify', {
         check: 'host signature',
-        hint: 'simulation evidence must be signed by the host key it names (veil run does this); start the program again',
+        hint: 'simulation evidence must be signed by the host key it names (veil run does this); '
+          + 'start the program again',
       });
   }
 }

@@ -8,7 +8,7 @@ import { CasError } from './errors.js';
  */
 export const MAX_QUOTE_BASE64 = 64 * 1024;
 export const MAX_RTMR_EVENTS = 16;
-/** An Ed25519 SPKI is 44 bytes (60 base64 characters) and its signature 64 (88); the bounds leave room only for that. */
+/** An Ed25519 SPKI is 44 bytes (60 base64 characters) and its signature 64 (88): little room beyond. */
 export const MAX_HOST_SPKI_BASE64 = 128;
 export const MAX_HOST_SIGNATURE_BASE64 = 128;
 

@@ -59,7 +59,9 @@ export async function up(opts: UpOptions): Promise<RunningMesh> {
     // --bind {{address}}): services then never collide with what else listens on this machine.
     const addresses = new Map(startOrder(mesh).map((s, i) => [s.name, `127.0.0.${i + 2}`]));
     for (const s of mesh.services) if (!s.variables.has('address')) s.variables.set('address', addresses.get(s.name)!);
-    const { plan } = await applyMesh(mesh, { target: opts.target, keysDir: opts.keysDir, mode: 'debug', platforms: [opts.hostKey.id], store: opts.cas });
+    const { plan } = await applyMesh(mesh, {
+      target: opts.target, keysDir: opts.keysDir, mode: 'debug', platforms: [opts.hostKey.id], store: opts.cas,
+    });
     opts.log(`[veil] sessions of ${plan.namespace} uploaded to ${opts.cas.url} (debug mode: simulation evidence accepted)`);
     opts.log('[veil] the mesh runs in debug mode: services attest with SIMULATION evidence (veil run --mode debug), ' +
       `not a TEE, signed by this host's key (platform ${opts.hostKey.id}, the one host the sessions list)`);

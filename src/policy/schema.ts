@@ -123,8 +123,10 @@ export const MAX_PLATFORMS = 256;
  * the hex SHA-256 of a host key's SPKI (`veil host id`). A placeholder is accepted as SCONE accepts it, and
  * matches no host.
  */
-const platforms = z.array(z.union([hex64, z.string().regex(PLACEHOLDER, 'must be 64 hex digits or a $$SCONE::secret$$ placeholder')]))
-  .max(MAX_PLATFORMS);
+const platformId = z.union([
+  hex64, z.string().regex(PLACEHOLDER, 'must be 64 hex digits or a $$SCONE::secret$$ placeholder'),
+]);
+const platforms = z.array(platformId).max(MAX_PLATFORMS);
 
 const service = z.strictObject({
   name,

@@ -37,14 +37,16 @@ type Log = (line: string) => void;
  * Simulation evidence: the measurement and the report data (nonce and connection key), signed by this host's
  * key, so that a CAS accepts it only for sessions that list this host in `platforms`.
  */
-export function simulationSource(measurement: string, hostKey: HostKey, log: Log = () => undefined, why = 'asked for'): EvidenceSource {
+export function simulationSource(
+  measurement: string, hostKey: HostKey, log: Log = () => undefined, why = 'asked for',
+): EvidenceSource {
   return {
     kind: 'simulation',
     describe: `simulation evidence (${why}; host ${hostKey.id})`,
     async collect({ nonce, spki }) {
-      log(`[VEIL|WARNING] evidence: SIMULATION (no TEE): a claim of measurement ${measurement}, not hardware evidence ` +
-        `(${why}), signed by host key ${hostKey.id} (${hostKey.path}); only sessions with security.attestation.mode: none ` +
-        'that list this host in platforms accept it');
+      log(`[VEIL|WARNING] evidence: SIMULATION (no TEE): a claim of measurement ${measurement}, not hardware ` +
+        `evidence (${why}), signed by host key ${hostKey.id} (${hostKey.path}); only sessions with ` +
+        'security.attestation.mode: none that list this host in platforms accept it');
       const bound = reportData(nonce, spki);
       const signature = await hostKey.sign(simulationMessage(Buffer.from(measurement, 'hex'), bound));
       return {

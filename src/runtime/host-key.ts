@@ -65,16 +65,22 @@ async function readKeyFile(path: string): Promise<string | undefined> {
   }
   try {
     const st = await handle.stat();
-    if (!st.isFile()) throw keyError(`the host key ${path} is not a regular file`, 'delete it; veil run makes a new key');
+    if (!st.isFile()) {
+      throw keyError(`the host key ${path} is not a regular file`, 'delete it; veil run makes a new key');
+    }
     checkOwnership(st, path, 'file', 0o600);
-    if (st.size > MAX_KEY_FILE) throw keyError(`the host key ${path} is larger than ${MAX_KEY_FILE} bytes`, 'it is not a host key: delete it');
+    if (st.size > MAX_KEY_FILE) {
+      throw keyError(`the host key ${path} is larger than ${MAX_KEY_FILE} bytes`, 'it is not a host key: delete it');
+    }
     return await handle.readFile('utf8');
   } finally {
     await handle.close();
   }
 }
 
-function checkOwnership(st: { mode: number; uid: number }, path: string, what: 'file' | 'directory', want: number): void {
+type Kind = 'file' | 'directory';
+
+function checkOwnership(st: { mode: number; uid: number }, path: string, what: Kind, want: number): void {
   const octal = (st.mode & 0o777).toString(8).padStart(4, '0');
   if ((st.mode & 0o077) !== 0) {
     throw keyError(`the host key ${what} ${path} is accessible by group or others (mode ${octal})`,
@@ -125,7 +131,8 @@ function hostKeyOf(pem: string, path: string): HostKey {
   try {
     key = createPrivateKey(pem);
   } catch (err) {
-    throw keyError(`the host key ${path} is not a PEM private key`, 'delete it; veil run makes a new key (then list the new id)', err);
+    throw keyError(`the host key ${path} is not a PEM private key`,
+      'delete it; veil run makes a new key (then list the new id)', err);
   }
   if (key.asymmetricKeyType !== 'ed25519') {
     throw keyError(`the host key ${path} is ${key.asymmetricKeyType ?? 'an unknown key'}, not Ed25519`,

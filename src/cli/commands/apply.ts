@@ -15,7 +15,8 @@ const OPTIONS = {
   d: { type: 'boolean' }, 'dry-run': { type: 'boolean' },
   mode: { type: 'string' }, release: { type: 'string' }, cas: { type: 'string' }, o: { type: 'string' }, output: { type: 'string' },
   n: { type: 'boolean' }, 'no-push': { type: 'boolean' }, 'no-pull': { type: 'boolean' }, 'no-image': { type: 'boolean' },
-  'set-version': { type: 'string' }, 'policy-namespace': { type: 'string' }, platform: { type: 'string', multiple: true },
+  'set-version': { type: 'string' }, 'policy-namespace': { type: 'string' },
+  platform: { type: 'string', multiple: true },
   v: { type: 'boolean', multiple: true }, q: { type: 'boolean', multiple: true },
 } as const;
 
@@ -43,7 +44,9 @@ export async function applyCommand(args: string[], io: Io): Promise<number> {
   const output = values.o ?? values.output ?? 'helm_chart';
   if (output !== 'helm_chart' && output !== 'yaml') throw usage(`-o ${output} is not helm_chart or yaml`, 'a Helm chart is always written; -o yaml also writes the manifests rendered with the default values');
   const platforms = await debugPlatforms(mode, values.platform, io.env);
-  return applyMeshCommand(mesh, { target, mode, platforms, dryRun, cas: values.cas, release: values.release ?? 'veil', yaml: output === 'yaml' }, io);
+  const release = values.release ?? 'veil';
+  const yaml = output === 'yaml';
+  return applyMeshCommand(mesh, { target, mode, platforms, dryRun, cas: values.cas, release, yaml }, io);
 }
 
 async function applyService(text: string, file: string, target: string, opts: { printDefaults: boolean; image: { push: boolean } | undefined }, io: Io): Promise<number> {
