@@ -106,6 +106,12 @@ describe('CAS attestation endpoint', () => {
       assert.match(res.json.error.message, new RegExp(`platform: simulation evidence from host ${by.id}, which service 'api'`));
       assert.match(res.json.error.hint, new RegExp(`platforms: \\[${by.id}\\]; 'veil host id' on that host prints it`));
     }
+    // The platform is judged before the identity: an unlisted host learns nothing about the measurement.
+    const rt = ephemeral();
+    const nonce = await nonceFor(rt);
+    const res = await attestAs(rt, 'sim/api', nonce, evidenceFor(nonce, rt.spki, 'cd'.repeat(32), stranger));
+    assert.match(res.json.error.message, /platform: simulation evidence from host/);
+    assert.doesNotMatch(res.json.error.message, new RegExp(program));
   });
 
   it('refuses evidence under a listed host key that this key did not sign, naming the check', async () => {

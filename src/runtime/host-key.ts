@@ -32,7 +32,16 @@ const signAsync = promisify(sign);
 export function hostKeyPath(env: NodeJS.ProcessEnv): string {
   const override = env[HOST_KEY_ENV];
   if (override) return resolve(override);
-  return join(env['VEIL_HOME'] || join(homedir(), '.veil'), 'host', 'host-key.pem');
+  return join(env['VEIL_HOME'] || join(home(), '.veil'), 'host', 'host-key.pem');
+}
+
+function home(): string {
+  try {
+    return homedir();
+  } catch (err) {
+    // No HOME and no passwd entry (a bare container): say where the key could go instead of a system error.
+    throw keyError('cannot find a home directory for the host key', `set ${HOST_KEY_ENV} (or VEIL_HOME)`, err);
+  }
 }
 
 /** This host's key, made on first use. Two processes starting at once end up with the same key. */
