@@ -47,8 +47,12 @@ export async function sconifyCommand(args: string[], io: Io): Promise<number> {
   io.err(`image ${built.reference}@${built.digest} (${built.pushed ? 'pushed' : 'not pushed: --push-image pushes it'}; OCI layout ${built.layout})\n`);
   const session = {
     name: `${namespace}/${name}`, version: '0.3', access_policy: { read: ['CREATOR'], update: ['CREATOR'] },
-    services: [{ name: service, image_name: `${service}_image`, mrenclaves: [built.measurement], command: built.command, environment: built.environment, pwd: built.pwd, fspf_path: built.fspf.path, fspf_key: built.fspf.key, fspf_tag: built.fspf.tag,
-      ...(platforms.length ? { platforms } : {}) }],
+    services: [{
+      name: service, image_name: `${service}_image`, mrenclaves: [built.measurement], command: built.command,
+      environment: built.environment, pwd: built.pwd,
+      fspf_path: built.fspf.path, fspf_key: built.fspf.key, fspf_tag: built.fspf.tag,
+      ...(platforms.length ? { platforms } : {}),
+    }],
     images: [{ name: `${service}_image`, injection_files: yamlList(values.injectedfiles, io, 'injectedfiles') }],
     secrets: yamlList(values.secrets, io, 'secrets'),
     security: { attestation: { ...(mode === 'debug' ? { mode: 'none' } : {}), tolerate: TOLERATE, ignore_advisories: '*' } },
