@@ -8,6 +8,7 @@ const HELP = `veil — confidential applications (a SCONE-compatible CAS, runtim
 Usage:
   veil apply -f service.yaml [-t DIR] [-p] [--no-push | --no-image]      (bundle + OCI image)
   veil apply -f mesh.yaml [-t DIR] [-p] [--dry-run] [--mode production|debug] [--cas URL] [--release R] [-o yaml]
+                        [--platform HOST-ID]...   (debug: hosts accepted besides this one)
   veil up [-f mesh.yaml] [-t DIR] [--cas URL]   (the whole mesh on this machine)
   veil sconify --from IMAGE --to IMAGE --binary PATH --dir DIR... [--cas URL] [--namespace NS] [--create-namespace]
   veil cas serve [--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]...
