@@ -7,6 +7,8 @@ export type AttestationErrorCode =
   | 'ATTESTATION_BINDING'
   | 'ATTESTATION_SIMULATION_REFUSED'
   | 'ATTESTATION_MEASUREMENT'
+  /** The evidence comes from a host (platform) the service does not list in `platforms`. */
+  | 'ATTESTATION_PLATFORM'
   /** The bytes do not parse as the evidence kind claims (lengths, versions, key types). */
   | 'ATTESTATION_MALFORMED'
   /** A signature over the evidence, a report or collateral does not verify. */

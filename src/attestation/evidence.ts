@@ -13,13 +13,15 @@ export interface RtmrEvent {
 /**
  * Evidence is a tagged type: the protocol carries it without knowing its kind. The CAS picks the verifier by
  * `type` and by what the session allows, never by looking at the bytes.
- * - simulation: a claim only (no TEE on this host), accepted only where the policy says so.
+ * - simulation: no TEE on this host; the runtime's claim of a measurement, signed by the host's key
+ *   (`hostSpki`: DER SubjectPublicKeyInfo, base64; `signature` over `simulationMessage`, base64), accepted
+ *   only where the policy says so and lists the host (`platforms`).
  * - tdx / sgx-dcap: an Intel DCAP quote (base64); tdx may carry the RTMR event log the runtime extended.
  * - sev-snp: the 1184-byte ATTESTATION_REPORT (base64) and, when the host provisioned it, the GHCB
  *   certificate table (configfs-tsm `auxblob`, base64) carrying the VCEK or VLEK.
  */
 export type Evidence =
-  | { type: 'simulation'; measurement: string; reportData: string }
+  | { type: 'simulation'; measurement: string; reportData: string; hostSpki: string; signature: string }
   | { type: 'tdx'; quote: string; rtmrLog?: RtmrEvent[] }
   | { type: 'sgx-dcap'; quote: string }
   | { type: 'sev-snp'; quote: string; auxblob?: string };
@@ -54,4 +56,27 @@ export function hardwareReportData(nonce: Buffer, spki: Buffer): Buffer {
 export function casReportData(nonce: Buffer, caSpki: Buffer): Buffer {
   const digest = createHash('sha256').update(Buffer.from('veil-cas-attestation-v1', 'ascii')).update(nonce).update(caSpki).digest();
   return Buffer.concat([digest, Buffer.alloc(32)]);
+}
+
+/**
+ * What a host key signs for simulation evidence: "veil-simulation-evidence-v1" (27 bytes ASCII) ‖ 0x00 ‖
+ * measurement (32 bytes) ‖ reportData (32 bytes). Both fields have a fixed length and the report data already
+ * binds the CAS's nonce and the connection's key, so a signature cannot be replayed onto another connection,
+ * and the label keeps it from being taken for anything else the key could sign.
+ */
+export function simulationMessage(measurement: Buffer, reportDataBytes: Buffer): Buffer {
+  if (measurement.length !== 32 || reportDataBytes.length !== 32) {
+    throw new RangeError('simulationMessage: measurement and report data are 32 bytes each');
+  }
+  return Buffer.concat([SIMULATION_LABEL, Buffer.of(0), measurement, reportDataBytes]);
+}
+
+const SIMULATION_LABEL = Buffer.from('veil-simulation-evidence-v1', 'ascii');
+
+/**
+ * A simulation host's platform ID, as sessions list it in `services[].platforms`: the lower-case hex SHA-256
+ * of the DER SubjectPublicKeyInfo of its host key (64 hex digits, the shape of SCONE's platform IDs).
+ */
+export function hostId(spki: Buffer): string {
+  return createHash('sha256').update(spki).digest('hex');
 }

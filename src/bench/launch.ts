@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { startCas } from '../cas/server.js';
-import { openProgram } from '../runtime/index.js';
+import { loadHostKey, openProgram } from '../runtime/index.js';
 import { selfSignedIdentity } from '../secrets/index.js';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 15);
@@ -34,11 +34,18 @@ async function main(): Promise<void> {
   try {
     const owner = selfSignedIdentity({ commonName: 'bench', notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 36e5) });
     const measurement = openProgram('sh', process.env['PATH'] ?? '').measurement;
-    const session = `name: bench\nservices:\n  - name: sh\n    mrenclaves: [${measurement}]\n    command: [sh, -c, "echo hi"]\n    pwd: /\nsecurity: {attestation: {mode: none}}\n`;
+    // The runtime signs with this host key (VEIL_HOST_KEY below); the session lists its ID.
+    const hostKey = join(dir, 'host', 'host-key.pem');
+    const host = await loadHostKey(hostKey);
+    const session = `name: bench\nservices:\n  - name: sh\n    mrenclaves: [${measurement}]\n` +
+      `    platforms: [${host.id}]\n    command: [sh, -c, "echo hi"]\n    pwd: /\nsecurity: {attestation: {mode: none}}\n`;
     const agent = new Agent({ connect: { ca: cas.identity.caCertPem, cert: owner.certPem, key: owner.keyPem } });
     await (await request(`${cas.url}/v1/sessions`, { method: 'POST', body: session, dispatcher: agent })).body.text();
     await agent.close();
-    const env: NodeJS.ProcessEnv = { ...process.env, SCONE_CONFIG_ID: 'bench/sh', SCONE_CAS_ADDR: `127.0.0.1:${cas.port}`, VEIL_CAS_FINGERPRINT: cas.identity.fingerprint };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env, SCONE_CONFIG_ID: 'bench/sh', SCONE_CAS_ADDR: `127.0.0.1:${cas.port}`,
+      VEIL_CAS_FINGERPRINT: cas.identity.fingerprint, VEIL_HOST_KEY: hostKey,
+    };
     // NODE_EXTRA_CA_CERTS makes Node parse that bundle at start, before any of Veil's code runs (≈ 50 ms for
     // Debian's); Veil never uses it. Measured without it (as `veil up` starts services), and with it if set.
     const extraCa = env['NODE_EXTRA_CA_CERTS'];

@@ -40,6 +40,8 @@ type Service = NonNullable<ReturnType<typeof sessionOf>['services']>[number];
 export interface AttestationOutcome {
   evidence: Evidence['type'];
   simulated: boolean;
+  /** Simulation: the platform ID of the host whose key signed the evidence. */
+  platform?: string;
   tcb_status?: string;
   /** The tolerations the acceptance relied on (debug-mode, outdated-tcb, ...). */
   tolerated?: string[];
@@ -69,9 +71,10 @@ export async function attest(
   let outcome: AttestationOutcome;
   try {
     if (request.evidence.type === 'simulation') {
-      const verified = verifySimulation(request.evidence, binding, policy);
+      // Evidence (host signature), binding, platform (a listed host), then identity (the measurement).
+      const verified = await verifySimulation(request.evidence, binding, policy, service);
       checkMeasurement(verified.measurement, simulationMeasurements(service));
-      outcome = { evidence: 'simulation', simulated: true };
+      outcome = { evidence: 'simulation', simulated: true, platform: verified.platform };
     } else {
       const { result, tolerated } = await judgeHardware(ctx, request.evidence, binding, policy, service);
       outcome = { evidence: request.evidence.type, simulated: false, ...(result.tcb ? { tcb_status: result.tcb.status } : {}), tolerated };

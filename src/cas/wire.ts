@@ -8,12 +8,18 @@ import { CasError } from './errors.js';
  */
 export const MAX_QUOTE_BASE64 = 64 * 1024;
 export const MAX_RTMR_EVENTS = 16;
+/** An Ed25519 SPKI is 44 bytes (60 base64 characters) and its signature 64 (88): little room beyond. */
+export const MAX_HOST_SPKI_BASE64 = 128;
+export const MAX_HOST_SIGNATURE_BASE64 = 128;
 
 const hex = (n: number) => z.string().regex(new RegExp(`^[0-9a-f]{${n}}$`), `must be ${n} lower-case hex digits`);
 const base64 = (max: number) => z.string().max(max).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
 
 const evidence = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('simulation'), measurement: hex(64), reportData: hex(64) }),
+  z.strictObject({
+    type: z.literal('simulation'), measurement: hex(64), reportData: hex(64),
+    hostSpki: base64(MAX_HOST_SPKI_BASE64), signature: base64(MAX_HOST_SIGNATURE_BASE64),
+  }),
   z.strictObject({
     type: z.literal('tdx'),
     quote: base64(MAX_QUOTE_BASE64),

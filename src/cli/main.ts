@@ -8,6 +8,7 @@ const HELP = `veil — confidential applications (a SCONE-compatible CAS, runtim
 Usage:
   veil apply -f service.yaml [-t DIR] [-p] [--no-push | --no-image]      (bundle + OCI image)
   veil apply -f mesh.yaml [-t DIR] [-p] [--dry-run] [--mode production|debug] [--cas URL] [--release R] [-o yaml]
+                        [--platform HOST-ID]...   (debug: hosts accepted besides this one)
   veil up [-f mesh.yaml] [-t DIR] [--cas URL]   (the whole mesh on this machine)
   veil sconify --from IMAGE --to IMAGE --binary PATH --dir DIR... [--cas URL] [--namespace NS] [--create-namespace]
   veil cas serve [--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]...
@@ -17,6 +18,7 @@ Usage:
                           [--certs F]... [--at ISO-TIME] [--json] [--pcs-url URL] [--kds-url URL]
   veil cas image --to IMAGE [--push]   |   veil cas chart --image IMAGE [-o DIR] [--yaml DIR]
   veil self show | show-key-hash | show-certificate
+  veil host id | show                  (this host's platform ID: sessions list it in platforms for simulation)
   SCONE_CONFIG_ID=S/SVC SCONE_CAS_ADDR=H[:P] VEIL_CAS_FINGERPRINT=F veil run [--mode hardware|debug] -- PROGRAM
                                        (hardware: TEE evidence from configfs-tsm; debug: simulation, for testing)
   veil measure [--rtmr] PROGRAM        (the simulation measurement a policy lists in mrenclaves; --rtmr: TDX RTMR3)
@@ -26,6 +28,7 @@ Usage:
   veil session check|calculate-hash -f FILE [-e VAR=VALUE]... [--use-env]
 
 Environment: VEIL_HOME (default ~/.veil), VEIL_MASTER_KEY (the CAS store's master key),
+  VEIL_HOST_KEY (the host key signing simulation evidence, default $VEIL_HOME/host/host-key.pem),
   VEIL_EVIDENCE=simulation (veil run without a TEE, for testing), VEIL_TSM_PATH (configfs-tsm, default
   /sys/kernel/config/tsm), VEIL_TDX_MEASUREMENTS_PATH (default /sys/class/misc/tdx_guest/measurements).
 `;
@@ -37,6 +40,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   attestation: async () => (await import('./commands/attestation.js')).attestationCommand,
   cas: async () => (await import('./commands/cas.js')).casCommand,
   fspf: async () => (await import('./commands/fspf.js')).fspfCommand,
+  host: async () => (await import('./commands/host.js')).hostCommand,
   measure: async () => (await import('./commands/measure.js')).measureCommand,
   run: async () => (await import('./commands/run.js')).runCommand,
   sconify: async () => (await import('./commands/sconify.js')).sconifyCommand,

@@ -51,6 +51,20 @@ describe('veil CLI against a running CAS', () => {
     assert.equal(statSync(join(env.VEIL_HOME, 'identity.key')).mode & 0o077, 0);
   });
 
+  it("prints this host's platform ID, the same every time, from a private host key", async () => {
+    const id = await veil(['host', 'id'], env);
+    assert.equal(id.code, 0, id.stderr);
+    assert.match(id.stdout, /^[0-9a-f]{64}\n$/);
+    assert.equal((await veil(['host', 'id'], env)).stdout, id.stdout);
+    const show = await veil(['host', 'show'], env);
+    assert.ok(show.stdout.includes(`platform id: ${id.stdout.trim()}\nhost key: ${join(env.VEIL_HOME, 'host', 'host-key.pem')}\n`));
+    assert.equal(statSync(join(env.VEIL_HOME, 'host', 'host-key.pem')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(env.VEIL_HOME, 'host')).mode & 0o777, 0o700);
+    const bad = await veil(['host', 'nope'], env);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /veil host id/);
+  });
+
   it('creates, reads and updates sessions; calculate-hash agrees with the CAS', async () => {
     const redis = await veil(['session', 'create', '-f', policy('redis'), ...vars], env);
     assert.equal(redis.code, 0, redis.stderr);

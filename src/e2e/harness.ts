@@ -125,3 +125,14 @@ export function seedPolicy(which: 'flask' | 'redis', vars: Record<string, string
   const text = readText(join(ROOT, 'examples', 'flask-redis', 'policies', `${which}-session.yaml`));
   return text.replace(/(?<!\$)\$([A-Z_][A-Z0-9_]*)/g, (m, name: string) => vars[name] ?? m);
 }
+
+/**
+ * The host key a simulated `veil run` signs with (VEIL_HOST_KEY in `dir`) and its platform ID, from `veil host
+ * id` as a user gets it: simulation policies list it in `platforms`, or the CAS refuses the evidence.
+ */
+export async function simulationHost(dir: string): Promise<{ env: { VEIL_HOST_KEY: string }; id: string }> {
+  const env = { VEIL_HOST_KEY: join(dir, 'host', 'host-key.pem') };
+  const r = await veil(['host', 'id'], env);
+  if (r.code !== 0 || !/^[0-9a-f]{64}\n$/.test(r.stdout)) throw new Error(`veil host id failed: ${r.stderr}`);
+  return { env, id: r.stdout.trim() };
+}

@@ -105,6 +105,9 @@ describe('veil up: the confidential patient-records mesh', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /session patient-records\/flask: updated/);
     assert.match(r.stdout, /session patient-records\/redis: updated/);
+    // Debug mode lists this host (veil host id), whose key signed the services' simulation evidence.
+    const host = (await veil(['host', 'id'], env)).stdout.trim();
+    assert.match(readFileSync(join(target, 'policies', 'patient-records', 'flask.yaml'), 'utf8'), new RegExp(`platforms:\\n\\s+- ${host}`));
   });
 
   it('stops every service on SIGTERM', async () => {

@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { VEIL_BIN, curl, opensslIdentity, startCas, tempDir, veil, waitFor, type CasProcess } from './harness.js';
+import {
+  VEIL_BIN, curl, opensslIdentity, simulationHost, startCas, tempDir, veil, waitFor, type CasProcess,
+} from './harness.js';
 
 /** `veil run` end to end: a real CAS, a real program (/bin/sh), real namespaces; simulation evidence (--mode debug: no TEE here). */
 describe('veil run', () => {
@@ -13,9 +15,11 @@ describe('veil run', () => {
   let me: { cert: string; key: string };
   let measurement: string;
   let env: NodeJS.ProcessEnv;
+  let hostId: string;
 
-  const session = (name: string, opts: { mrenclave?: string; tolerate?: string; script: string }) => [
+  const session = (name: string, opts: { mrenclave?: string; tolerate?: string; script: string; platforms?: string[] }) => [
     `name: ${name}`, 'services:', '  - name: sh', `    mrenclaves: [${opts.mrenclave ?? measurement}]`,
+    `    platforms: [${(opts.platforms ?? [hostId]).join(', ')}]`,
     `    command: [sh, -c, ${JSON.stringify(opts.script)}, first-arg]`,
     '    environment: {GREETING: hello, PW: "$$SCONE::pw$$"}', `    pwd: ${dir.path}`, '    image_name: img',
     'images:', '  - name: img', '    injection_files:', `      - {path: ${injectDir}/secret.txt, content: "pw=$$SCONE::pw$$", permission: 0600}`,
@@ -33,7 +37,9 @@ describe('veil run', () => {
     cas = await startCas(join(dir.path, 'data'), dir.path);
     me = await opensslIdentity(dir.path, 'me');
     measurement = (await veil(['measure', 'sh'], {})).stdout.trim();
-    env = { SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint, HOST_SECRET: 'leak' };
+    const host = await simulationHost(dir.path);
+    hostId = host.id;
+    env = { SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint, HOST_SECRET: 'leak', ...host.env };
   });
   after(async () => {
     await cas?.stop();
@@ -67,6 +73,21 @@ describe('veil run', () => {
     assert.notEqual(r.code, 0);
     assert.doesNotMatch(r.stdout, /STARTED/);
     assert.match(r.stderr, /does not accept simulation evidence/);
+  });
+
+  it('refuses simulation from a host the session does not list, naming the id veil host id prints', async () => {
+    await create('elsewhere', { script: 'echo STARTED', platforms: ['ab'.repeat(32)] });
+    const r = await run('elsewhere/sh');
+    assert.notEqual(r.code, 0);
+    assert.doesNotMatch(r.stdout, /STARTED/);
+    assert.match(r.stderr, new RegExp(`simulation evidence from host ${hostId}, which service 'sh' does not trust`));
+    assert.match(r.stderr, /'veil host id' on that host prints it/);
+    // Another host key (another machine) is refused by a session that lists this one.
+    await create('here', { script: 'echo STARTED' });
+    const other = await run('here/sh', [], { VEIL_HOST_KEY: join(dir.path, 'other-host', 'host-key.pem') });
+    assert.notEqual(other.code, 0);
+    assert.match(other.stderr, /ATTESTATION_PLATFORM|does not trust/);
+    assert.equal((await run('here/sh')).code, 0);
   });
 
   it('refuses an import that is not exported, naming both sessions', async () => {

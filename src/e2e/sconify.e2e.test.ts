@@ -59,6 +59,9 @@ describe('veil sconify', () => {
     assert.match(read.stdout, /GREETING: hello/);
     assert.match(read.stdout, /pwd: \/app/);
     assert.match(read.stdout, /fspf_path: \/opt\/veil\/shield\/fs\.fspf/);
+    // Debug mode lists this host: its key signs the simulation evidence the container sends.
+    const host = await veil(['host', 'id'], env);
+    assert.ok(read.stdout.includes(`platforms:\n      - ${host.stdout.trim()}`), read.stdout);
   });
 
   it('gives the same image digest when sconified again', async () => {
@@ -87,10 +90,12 @@ describe('veil sconify', () => {
     const config = JSON.parse((await run('skopeo', ['inspect', '--config', '--tls-verify=false', `docker://${to}`])).stdout) as { config: { Entrypoint: string[]; Cmd: string[] } };
     const container = [...config.config.Entrypoint, ...config.config.Cmd].map((a) => `'${a}'`).join(' ');
     // A container as a runtime makes one: a private mount namespace, /proc, and a memory volume at /app.
-    const script = `mount -t tmpfs tmpfs ${rootfs}/app && mount -t proc proc ${rootfs}/proc && exec chroot ${rootfs} ${container}`;
+    // …and this host's key directory, which the session lists (a debug deployment mounts it from the node).
+    const hostKeys = `mkdir -p ${rootfs}/veil-host && mount --bind ${join(env.VEIL_HOME, 'host')} ${rootfs}/veil-host`;
+    const script = `mount -t tmpfs tmpfs ${rootfs}/app && mount -t proc proc ${rootfs}/proc && ${hostKeys} && exec chroot ${rootfs} ${container}`;
     // Started as a debug deployment starts it (the chart of a --mode debug mesh sets VEIL_EVIDENCE): no TEE here.
     const r = await run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', VEIL_EVIDENCE: 'simulation', SCONE_CONFIG_ID: `${sessionName}/service`, SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint },
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', VEIL_EVIDENCE: 'simulation', VEIL_HOST_KEY: '/veil-host/host-key.pem', SCONE_CONFIG_ID: `${sessionName}/service`, SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint },
     });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, `hello: ${SECRET}\n`);

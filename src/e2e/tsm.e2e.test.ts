@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ROOT, curl, opensslIdentity, startCas, tempDir, veil, type CasProcess } from './harness.js';
+import { ROOT, curl, opensslIdentity, simulationHost, startCas, tempDir, veil, type CasProcess } from './harness.js';
 import { fuseStandInPossible, mountTsmStandIn, type MountedStandIn } from './tsm-standin.js';
 
 /**
@@ -40,12 +40,13 @@ describe('veil run evidence sources', async () => {
     const measured = (await veil(['measure', '--rtmr', 'sh'], {})).stdout.split('\n');
     measurement = measured[0]!;
     rtmr3 = /^rtmr3 ([0-9a-f]{96})$/.exec(measured[1]!)![1]!;
-    env = { SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint, VEIL_EVIDENCE: '', VEIL_TSM_PATH: '', VEIL_TDX_MEASUREMENTS_PATH: '' };
+    const host = await simulationHost(dir.path);
+    env = { SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint, VEIL_EVIDENCE: '', VEIL_TSM_PATH: '', VEIL_TDX_MEASUREMENTS_PATH: '', ...host.env };
     // The recorded quote's TD image, firmware and kernel, and the program veil run extends into RTMR3.
     const q = readFileSync(join(ROOT, 'testdata', 'vectors', 'tdx', 'go-tdx-guest', 'quote_v5_sample.dat'));
     const reg = (offset: number) => q.subarray(54 + offset, 54 + offset + 48).toString('hex');
     await create('hw', `attestation: {tdx: {mrtd: ${reg(136)}, rtmr0: ${reg(328)}, rtmr1: ${reg(376)}, rtmr2: ${reg(424)}, rtmr3: ${rtmr3}}}`);
-    await create('dbg', `mrenclaves: [${measurement}]`, 'security: {attestation: {mode: none}}');
+    await create('dbg', `mrenclaves: [${measurement}]\n    platforms: [${host.id}]`, 'security: {attestation: {mode: none}}');
     if (!fuse) {
       mkdirSync(join(dir.path, 'mnt'));
       standIn = await mountTsmStandIn(join(dir.path, 'mnt'), {

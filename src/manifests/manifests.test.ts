@@ -88,13 +88,18 @@ services:
 
   it('generates one session per service plus the namespace, with secrets exported and values kept out of the written policy', () => {
     const parsed = parseMeshManifest(mesh('  - {name: API_USER, value: alice}\n  - service: hello\n    env: [{name: LOG_LEVEL, value: debug}]'), 'mesh.yaml', target);
-    const [ns, hello] = generateSessions(parsed, { keysDir, mode: 'debug' });
+    const host = 'ab'.repeat(32);
+    const [ns, hello] = generateSessions(parsed, { keysDir, mode: 'debug', platforms: [host] });
     assert.equal(ns!.name, 'ns');
     const session = hello!.session as { services: Array<Record<string, unknown>>; secrets: Array<Record<string, unknown>>; security: unknown };
     assert.equal(hello!.name, 'ns/hello');
     assert.deepEqual(session.services[0]!['environment'], { API_USER: 'alice', LOG: 'debug', PASSWORD: '$$SCONE::password$$' });
     assert.match(String((session.services[0]!['command'] as string[])[1]), /services\/hello\/app\/app\.py$/);
     assert.deepEqual(session.secrets[0]!['export'], [{ namespace: 'ns' }]);
+    assert.deepEqual(session.services[0]!['platforms'], [host], 'debug mode lists the hosts whose simulation it accepts');
+    assert.deepEqual((hello!.redacted as typeof session).services[0]!['platforms'], [host]);
+    const production = generateSessions(parsed, { keysDir, mode: 'production', platforms: [host] })[1]!.session as typeof session;
+    assert.equal(production.services[0]!['platforms'], undefined, 'platforms mean something for simulation only');
     assert.deepEqual(session.security, { attestation: { mode: 'none', tolerate: ['debug-mode', 'hyperthreading', 'outdated-tcb'], ignore_advisories: '*' } });
     parseSession(JSON.stringify(session));
     const written = policyText(hello!);

@@ -24,6 +24,11 @@ export interface SessionOptions {
    */
   mode: 'production' | 'debug';
   /**
+   * Debug mode: the hosts whose simulation evidence each service accepts (`platforms`, host IDs as `veil host
+   * id` prints them); a CAS refuses simulation from any other host, and from every host when none is listed.
+   */
+  platforms?: readonly string[] | undefined;
+  /**
    * `local`: services run from their bundles on this machine (`veil up`). `image`: they run from the images
    * `veil apply -f service.yaml` built (Kubernetes): paths as in the image, the measurement of the program in it.
    */
@@ -63,6 +68,7 @@ function serviceSession(mesh: ParsedMesh, s: MeshService, opts: SessionOptions, 
   const service: Record<string, unknown> = {
     name: posix.basename(b.command[0]!), image_name: s.name, mrenclaves: [opts.layout === 'image' ? builtImage(s).measurement : b.measurement],
     command: b.command.map((arg, i) => local.rebase(render(arg, `build.command[${i}]`))), environment, pwd: local.pwd,
+    ...(opts.mode === 'debug' && opts.platforms?.length ? { platforms: [...opts.platforms] } : {}),
   };
   const redactedService = { ...service };
   if (b.shield) {

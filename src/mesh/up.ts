@@ -3,6 +3,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import {
   SERVICE_PATH, applyMesh, buildBundle, parseMeshManifest, parseServiceManifest, startOrder, type MeshPlan, type SessionStore,
 } from '../manifests/index.js';
+import { HOST_KEY_ENV } from '../runtime/host-key.js';
 import { ServiceProcess, describe } from './service-process.js';
 
 /** The CAS as `veil up` uses it: sessions, and the public values (the CA certificates clients need). */
@@ -21,6 +22,8 @@ export interface UpOptions {
   veil: string[];
   log(line: string): void;
   readyTimeoutMs?: number;
+  /** This machine's host key (runtime/host-key.ts): its ID goes into the sessions, its path to every runtime. */
+  hostKey: { id: string; path: string };
 }
 
 export interface UpInfo {
@@ -56,9 +59,12 @@ export async function up(opts: UpOptions): Promise<RunningMesh> {
     // --bind {{address}}): services then never collide with what else listens on this machine.
     const addresses = new Map(startOrder(mesh).map((s, i) => [s.name, `127.0.0.${i + 2}`]));
     for (const s of mesh.services) if (!s.variables.has('address')) s.variables.set('address', addresses.get(s.name)!);
-    const { plan } = await applyMesh(mesh, { target: opts.target, keysDir: opts.keysDir, mode: 'debug', store: opts.cas });
+    const { plan } = await applyMesh(mesh, {
+      target: opts.target, keysDir: opts.keysDir, mode: 'debug', platforms: [opts.hostKey.id], store: opts.cas,
+    });
     opts.log(`[veil] sessions of ${plan.namespace} uploaded to ${opts.cas.url} (debug mode: simulation evidence accepted)`);
-    opts.log('[veil] the mesh runs in debug mode: services attest with SIMULATION evidence (veil run --mode debug), not a TEE');
+    opts.log('[veil] the mesh runs in debug mode: services attest with SIMULATION evidence (veil run --mode debug), ' +
+      `not a TEE, signed by this host's key (platform ${opts.hostKey.id}, the one host the sessions list)`);
     const hosts = plan.services.flatMap((s) => s.names.map((n) => `${n}=${addresses.get(s.name)}`));
     const info: UpInfo = { cas_url: opts.cas.url, cas_fingerprint: opts.cas.fingerprint, ca_file: null, services: {} };
     for (const service of plan.services) {
@@ -92,6 +98,8 @@ function spec(opts: UpOptions, service: MeshPlan['services'][number], hosts: str
       SCONE_CONFIG_ID: service.configId,
       SCONE_CAS_ADDR: new URL(opts.cas.url).host,
       VEIL_CAS_FINGERPRINT: opts.cas.fingerprint,
+      // The key whose ID the sessions list: the services' environment has no HOME or VEIL_HOME to find it by.
+      [HOST_KEY_ENV]: opts.hostKey.path,
     },
   };
 }

@@ -115,6 +115,19 @@ const attestationVariant = z
     }
   });
 
+/** A service lists at most this many platforms (host IDs). */
+export const MAX_PLATFORMS = 256;
+
+/**
+ * SCONE's platform IDs (64 hex digits; in SCONE, SGX platforms). Veil checks them for simulation evidence only:
+ * the hex SHA-256 of a host key's SPKI (`veil host id`). A placeholder is accepted as SCONE accepts it, and
+ * matches no host.
+ */
+const platformId = z.union([
+  hex64, z.string().regex(PLACEHOLDER, 'must be 64 hex digits or a $$SCONE::secret$$ placeholder'),
+]);
+const platforms = z.array(platformId).max(MAX_PLATFORMS);
+
 const service = z.strictObject({
   name,
   command: z.union([z.string(), z.array(z.string())]).optional(),
@@ -123,7 +136,7 @@ const service = z.strictObject({
   image_name: z.string().optional(),
   mrenclaves: z.array(hex64).optional(),
   attestation: z.union([attestationVariant, z.array(attestationVariant)]).optional(),
-  platforms: z.array(z.string()).optional(),
+  platforms: platforms.optional(),
   fspf_path: z.string().optional(),
   fspf_key: z.union([hex64, z.string().regex(PLACEHOLDER, 'must be 64 hex digits or a $$SCONE::secret$$ placeholder')]).optional(),
   fspf_tag: hex(32).optional(),

@@ -9,6 +9,8 @@ export type RuntimeErrorCode =
   | 'RUNTIME_NO_TEE'
   /** The TEE (configfs-tsm, the RTMR interface) did not give evidence. */
   | 'RUNTIME_EVIDENCE'
+  /** The host key that signs simulation evidence cannot be used (permissions, owner, contents). */
+  | 'RUNTIME_HOST_KEY'
   | 'RUNTIME_NAMESPACE'
   | 'RUNTIME_PROGRAM';
 

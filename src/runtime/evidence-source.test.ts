@@ -1,21 +1,29 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import { hardwareReportData, reportData } from '../attestation/evidence.js';
+import { verifySimulation } from '../attestation/verify.js';
 import { expectedRtmr3 } from '../attestation/rtmr.js';
 import { memoryTsm, type StandInRecording } from '../e2e/tsm-standin.js';
 import { RuntimeError } from './errors.js';
 import { chooseEvidenceSource, tsmSource } from './evidence-source.js';
+import { hostKeyPath, loadHostKey } from './host-key.js';
 
 const program = { measurement: 'ab'.repeat(32), runtimeCodeDigest: Buffer.alloc(32, 1), programSha256: Buffer.alloc(32, 2) };
 const binding = { nonce: Buffer.alloc(32, 7), spki: Buffer.from('spki der') };
 const QUOTE = Buffer.from('a recorded TDX quote');
+const hostDir = mkdtempSync(join(tmpdir(), 'veil-host-'));
+const VEIL_HOST_KEY = join(hostDir, 'host', 'host-key.pem');
+after(() => rmSync(hostDir, { recursive: true, force: true }));
 
 function setup(recording: StandInRecording) {
   const tsm = memoryTsm(recording);
   const lines: string[] = [];
   let inblob: Buffer | undefined;
   tsm.hooks.beforeOutblobRead = (dir) => void (inblob = tsm.objects.get(dir.split('/').pop()!)!.inblob);
-  const env = { VEIL_TSM_PATH: tsm.paths.base, VEIL_TDX_MEASUREMENTS_PATH: tsm.paths.measurements };
+  const env = { VEIL_TSM_PATH: tsm.paths.base, VEIL_TDX_MEASUREMENTS_PATH: tsm.paths.measurements, VEIL_HOST_KEY };
   const choose = (mode?: 'debug' | 'hardware', extra: NodeJS.ProcessEnv = {}) => chooseEvidenceSource({ mode, env: { ...env, ...extra }, fs: tsm.fs, program, log: (l) => lines.push(l) });
   return { tsm, lines, choose, inblob: () => inblob };
 }
@@ -34,8 +42,16 @@ describe('choosing the evidence source', () => {
       const { choose, lines, tsm } = setup({ provider: 'tdx_guest', outblob: QUOTE });
       const source = await choose(mode, env);
       assert.equal(source.kind, 'simulation');
-      assert.deepEqual(await source.collect(binding), { type: 'simulation', measurement: program.measurement, reportData: reportData(binding.nonce, binding.spki).toString('hex') });
-      assert.match(lines.join('\n'), /^\[VEIL\|WARNING\] evidence: SIMULATION \(no TEE\)/);
+      const evidence = await source.collect(binding);
+      assert.ok(evidence.type === 'simulation');
+      assert.equal(evidence.measurement, program.measurement);
+      assert.equal(evidence.reportData, reportData(binding.nonce, binding.spki).toString('hex'));
+      // Signed by this host's key (the one `veil host id` names): the CAS's verifier accepts it for that host.
+      const host = await loadHostKey(hostKeyPath({ VEIL_HOST_KEY }));
+      assert.equal(Buffer.from(evidence.hostSpki, 'base64').equals(host.spki), true);
+      const verified = await verifySimulation(evidence, binding, { mode: 'none' }, { name: 'sh', platforms: [host.id] });
+      assert.equal(verified.platform, host.id);
+      assert.match(lines.join('\n'), new RegExp(`^\\[VEIL\\|WARNING\\] evidence: SIMULATION \\(no TEE\\): .*signed by host key ${host.id}`));
       assert.deepEqual(tsm.log, [], 'simulation does not touch configfs-tsm, even where it exists');
     }
   });

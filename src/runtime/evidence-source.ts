@@ -1,11 +1,12 @@
 import type { RtmrEvent } from '../attestation/evidence.js';
-import { hardwareReportData, reportData, type Evidence } from '../attestation/evidence.js';
+import { hardwareReportData, reportData, simulationMessage, type Evidence } from '../attestation/evidence.js';
 import { AttestationError } from '../attestation/errors.js';
 import { DEFAULT_TSM_BASE, tsmProvider, tsmReport, type TsmFs, type TsmProvider } from '../attestation/configfs-tsm.js';
 import {
   DEFAULT_TDX_MEASUREMENTS, ZERO_RTMR, extendRtmrThroughKernel, readRtmr, replayRtmr, rtmrInterfacePresent, rtmrPath, veilRtmr3Events, type RtmrFs,
 } from '../attestation/rtmr.js';
 import { RuntimeError } from './errors.js';
+import { hostKeyPath, loadHostKey, type HostKey } from './host-key.js';
 
 /**
  * Where the runtime's evidence comes from. The runtime never picks simulation by itself: it is used only when
@@ -32,13 +33,26 @@ export interface ProgramIdentity {
 
 type Log = (line: string) => void;
 
-export function simulationSource(measurement: string, log: Log = () => undefined, why = 'asked for'): EvidenceSource {
+/**
+ * Simulation evidence: the measurement and the report data (nonce and connection key), signed by this host's
+ * key, so that a CAS accepts it only for sessions that list this host in `platforms`.
+ */
+export function simulationSource(
+  measurement: string, hostKey: HostKey, log: Log = () => undefined, why = 'asked for',
+): EvidenceSource {
   return {
     kind: 'simulation',
-    describe: `simulation evidence (${why})`,
+    describe: `simulation evidence (${why}; host ${hostKey.id})`,
     async collect({ nonce, spki }) {
-      log(`[VEIL|WARNING] evidence: SIMULATION (no TEE): a claim of measurement ${measurement}, not hardware evidence (${why}); only sessions with security.attestation.mode: none accept it`);
-      return { type: 'simulation', measurement, reportData: reportData(nonce, spki).toString('hex') };
+      log(`[VEIL|WARNING] evidence: SIMULATION (no TEE): a claim of measurement ${measurement}, not hardware ` +
+        `evidence (${why}), signed by host key ${hostKey.id} (${hostKey.path}); only sessions with ` +
+        'security.attestation.mode: none that list this host in platforms accept it');
+      const bound = reportData(nonce, spki);
+      const signature = await hostKey.sign(simulationMessage(Buffer.from(measurement, 'hex'), bound));
+      return {
+        type: 'simulation', measurement, reportData: bound.toString('hex'),
+        hostSpki: hostKey.spki.toString('base64'), signature: signature.toString('base64'),
+      };
     },
   };
 }
@@ -139,7 +153,8 @@ export async function chooseEvidenceSource(opts: { mode?: EvidenceMode | undefin
     throw new RuntimeError('RUNTIME_CONFIG', `--mode ${opts.mode} contradicts VEIL_EVIDENCE=${asked}`, { hint: 'say one of them' });
   }
   if (opts.mode === 'debug' || asked === 'simulation') {
-    return simulationSource(opts.program.measurement, opts.log, opts.mode === 'debug' ? 'veil run --mode debug' : 'VEIL_EVIDENCE=simulation');
+    const why = opts.mode === 'debug' ? 'veil run --mode debug' : 'VEIL_EVIDENCE=simulation';
+    return simulationSource(opts.program.measurement, await loadHostKey(hostKeyPath(opts.env)), opts.log, why);
   }
   const override = opts.env['VEIL_TSM_PATH'] || undefined;
   const base = override ?? DEFAULT_TSM_BASE;

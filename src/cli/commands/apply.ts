@@ -4,6 +4,7 @@ import { applyMesh, buildBundle, manifestKind, parseMeshManifest, parseServiceMa
 import { textSites } from '../../manifests/service.js';
 import { usage } from '../errors.js';
 import { veilHome } from '../home.js';
+import { debugPlatforms } from './host.js';
 import type { Io } from '../io.js';
 import { meshStore } from '../mesh-cas.js';
 
@@ -15,6 +16,7 @@ const OPTIONS = {
   mode: { type: 'string' }, release: { type: 'string' }, cas: { type: 'string' }, o: { type: 'string' }, output: { type: 'string' },
   n: { type: 'boolean' }, 'no-push': { type: 'boolean' }, 'no-pull': { type: 'boolean' }, 'no-image': { type: 'boolean' },
   'set-version': { type: 'string' }, 'policy-namespace': { type: 'string' },
+  platform: { type: 'string', multiple: true },
   v: { type: 'boolean', multiple: true }, q: { type: 'boolean', multiple: true },
 } as const;
 
@@ -41,7 +43,10 @@ export async function applyCommand(args: string[], io: Io): Promise<number> {
   const dryRun = values.d === true || values['dry-run'] === true || mesh.manifest.cas[0]!.mode === 'NoUpload';
   const output = values.o ?? values.output ?? 'helm_chart';
   if (output !== 'helm_chart' && output !== 'yaml') throw usage(`-o ${output} is not helm_chart or yaml`, 'a Helm chart is always written; -o yaml also writes the manifests rendered with the default values');
-  return applyMeshCommand(mesh, { target, mode, dryRun, cas: values.cas, release: values.release ?? 'veil', yaml: output === 'yaml' }, io);
+  const platforms = await debugPlatforms(mode, values.platform, io.env);
+  const release = values.release ?? 'veil';
+  const yaml = output === 'yaml';
+  return applyMeshCommand(mesh, { target, mode, platforms, dryRun, cas: values.cas, release, yaml }, io);
 }
 
 async function applyService(text: string, file: string, target: string, opts: { printDefaults: boolean; image: { push: boolean } | undefined }, io: Io): Promise<number> {
@@ -86,13 +91,15 @@ function printMeshDefaults(mesh: ParsedMesh, io: Io): number {
   return 0;
 }
 
-async function applyMeshCommand(mesh: ParsedMesh, opts: { target: string; mode: 'production' | 'debug'; dryRun: boolean; cas: string | undefined; release: string; yaml: boolean }, io: Io): Promise<number> {
+async function applyMeshCommand(mesh: ParsedMesh, opts: { target: string; mode: 'production' | 'debug'; platforms: string[]; dryRun: boolean; cas: string | undefined; release: string; yaml: boolean }, io: Io): Promise<number> {
   const keysDir = join(veilHome(io.env), 'shield-keys');
   // Sessions for the images when every service has one (Kubernetes), else for the bundles on this machine.
   const layout = mesh.services.every((s) => s.bundle.built) ? 'image' : 'local';
   const store = opts.dryRun ? undefined : await meshStore(mesh, opts.cas, io);
   try {
-    const { sessions, plan } = await applyMesh(mesh, { target: opts.target, keysDir, mode: opts.mode, layout, store: store?.store });
+    const { sessions, plan } = await applyMesh(mesh, {
+      target: opts.target, keysDir, mode: opts.mode, platforms: opts.platforms, layout, store: store?.store,
+    });
     for (const s of sessions) io.out(`session ${s.name}: ${s.action}${s.hash ? ` (hash ${s.hash})` : ''}\n`);
     io.out(`policies written to ${join(opts.target, 'policies')} (secret values left out; sessions for the ${layout === 'image' ? 'images' : 'bundles on this machine'})\n`);
     const { chartServices, chartValues, pullSecrets, writeChart, writeManifests } = await import('../../helm/index.js');

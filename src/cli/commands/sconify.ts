@@ -8,6 +8,7 @@ import { CasClient } from '../cas-client.js';
 import { CliError, usage } from '../errors.js';
 import { loadIdentity, pinnedCas, veilHome } from '../home.js';
 import type { Io } from '../io.js';
+import { debugPlatforms } from './host.js';
 
 const OPTIONS = {
   from: { type: 'string' }, to: { type: 'string' }, binary: { type: 'string' },
@@ -15,6 +16,7 @@ const OPTIONS = {
   name: { type: 'string' }, namespace: { type: 'string' }, 'create-namespace': { type: 'boolean' },
   cas: { type: 'string' }, 'service-name': { type: 'string' }, secrets: { type: 'string' }, injectedfiles: { type: 'string' },
   'dry-run': { type: 'boolean' }, 'push-image': { type: 'boolean' }, t: { type: 'string' }, mode: { type: 'string' },
+  platform: { type: 'string', multiple: true },
 } as const;
 
 /** SCONE's own default tolerations for sconified images (session-template.yml). */
@@ -32,6 +34,7 @@ export async function sconifyCommand(args: string[], io: Io): Promise<number> {
   if (!values['dry-run'] && !values.cas) throw usage('--cas is required to upload the session', "name the CAS (attested with 'veil cas attest'), or pass --dry-run");
   const mode = values.mode ?? 'production';
   if (mode !== 'production' && mode !== 'debug') throw usage(`--mode ${mode} is not production or debug`, 'debug accepts simulation evidence (attestation mode none), for machines without a TEE');
+  const platforms = await debugPlatforms(mode, values.platform, io.env);
   const target = resolve(values.t ?? 'target');
   const name = sessionPart(values.name ?? values.to!.replace(/\//g, ''));
   const namespace = sessionPart(values.namespace ?? `veil-${randomBytes(4).toString('hex')}`);
@@ -44,7 +47,12 @@ export async function sconifyCommand(args: string[], io: Io): Promise<number> {
   io.err(`image ${built.reference}@${built.digest} (${built.pushed ? 'pushed' : 'not pushed: --push-image pushes it'}; OCI layout ${built.layout})\n`);
   const session = {
     name: `${namespace}/${name}`, version: '0.3', access_policy: { read: ['CREATOR'], update: ['CREATOR'] },
-    services: [{ name: service, image_name: `${service}_image`, mrenclaves: [built.measurement], command: built.command, environment: built.environment, pwd: built.pwd, fspf_path: built.fspf.path, fspf_key: built.fspf.key, fspf_tag: built.fspf.tag }],
+    services: [{
+      name: service, image_name: `${service}_image`, mrenclaves: [built.measurement], command: built.command,
+      environment: built.environment, pwd: built.pwd,
+      fspf_path: built.fspf.path, fspf_key: built.fspf.key, fspf_tag: built.fspf.tag,
+      ...(platforms.length ? { platforms } : {}),
+    }],
     images: [{ name: `${service}_image`, injection_files: yamlList(values.injectedfiles, io, 'injectedfiles') }],
     secrets: yamlList(values.secrets, io, 'secrets'),
     security: { attestation: { ...(mode === 'debug' ? { mode: 'none' } : {}), tolerate: TOLERATE, ignore_advisories: '*' } },

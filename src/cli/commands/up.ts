@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startCas, type RunningCas } from '../../cas/server.js';
 import { up, type MeshCas, type RunningMesh } from '../../mesh/up.js';
-import { attestCas } from '../../runtime/index.js';
+import { attestCas, hostKeyPath, loadHostKey } from '../../runtime/index.js';
 import { CasClient } from '../cas-client.js';
 import { loadIdentity, normalizeCasUrl, pinnedCas, veilHome } from '../home.js';
 import type { Io } from '../io.js';
@@ -24,6 +24,7 @@ export async function upCommand(args: string[], io: Io): Promise<number> {
   const meshFile = values.f ?? values.filename ?? 'mesh.yaml';
   const target = resolve(values.t ?? 'target');
   const home = veilHome(io.env);
+  const hostKey = await loadHostKey(hostKeyPath(io.env));
   const embedded = values.cas ? undefined : await startCas({ host: '127.0.0.1', port: 0, dataDir: join(target, 'cas'), logLevel: 'warn' });
   const cas = await meshCas(embedded, values.cas, values.c, home);
   const log = (line: string) => io.out(`${line}\n`);
@@ -31,7 +32,7 @@ export async function upCommand(args: string[], io: Io): Promise<number> {
   try {
     log(`[veil] ${embedded ? 'embedded CAS' : 'CAS'} at ${cas.url} (CA fingerprint ${cas.fingerprint})`);
     mesh = await up({
-      meshFile, target, keysDir: join(home, 'shield-keys'), cas, veil: [process.execPath, VEIL_BIN], log,
+      meshFile, target, keysDir: join(home, 'shield-keys'), cas, veil: [process.execPath, VEIL_BIN], log, hostKey,
       ...(values['ready-timeout'] ? { readyTimeoutMs: Number(values['ready-timeout']) * 1000 } : {}),
     });
     log(`[veil] the mesh is up; ${join(target, 'up.json')} lists its addresses. Call it with:`);
