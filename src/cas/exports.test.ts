@@ -22,7 +22,8 @@ const ctx: CasContext = { store, now: () => new Date() };
 
 function identity(commonName: string): ClientIdentity {
   const subjectKey = generatePrivateKey();
-  const cert = issueCertificate({ subjectKey, commonName, isCa: false, notBefore: new Date(), notAfter: new Date(Date.now() + 864e5) });
+  const notAfter = new Date(Date.now() + 864e5);
+  const cert = issueCertificate({ subjectKey, commonName, isCa: false, notBefore: new Date(), notAfter });
   return identityFromPem(pemEncode('CERTIFICATE', cert));
 }
 const owner = identity('owner');
@@ -43,7 +44,8 @@ const flask = (name: string, from: string, extra = '') => [
 ].join('\n');
 
 const refusal = (re: RegExp) => (e: CasError) => e.code === 'CAS_IMPORT_DENIED' && re.test(e.message);
-const RULE = /without session_hash reaches only a session whose creator and every identity in its access_policy.update the exporter trusts/;
+const RULE = new RegExp('without session_hash reaches only a session whose creator and every identity in its '
+  + 'access_policy.update the exporter trusts');
 
 describe('exports by name cannot be squatted', () => {
   it('refuses the key to a Flask session a stranger created first, naming the rule', () => {
@@ -77,7 +79,8 @@ describe('exports by name cannot be squatted', () => {
   });
 
   it('applies the rule to private keys reached through an imported certificate too', () => {
-    writeSession(ctx, redis('redis7', 'flask7').replace('{name: redis_ca_key, kind: private-key}', '{name: redis_ca_key, kind: private-key, export: [{session: flask7}]}'), owner);
+    const caKey = '{name: redis_ca_key, kind: private-key';
+    writeSession(ctx, redis('redis7', 'flask7').replace(`${caKey}}`, `${caKey}, export: [{session: flask7}]}`), owner);
     const leaf = [
       'name: flask7', 'secrets:', '  - {name: ca, import: {session: redis7, secret: redis_ca_cert}}',
       '  - {name: k, kind: private-key}', '  - {name: mine, kind: x509, private_key: k, issuer: ca}', '',
@@ -88,7 +91,8 @@ describe('exports by name cannot be squatted', () => {
 });
 
 describe('session_hash pins', () => {
-  const pinned = (target: string, hash: string) => redis(`exp-${target}`, target).replaceAll(`{session: ${target}}`, `{session: ${target}, session_hash: ${hash}}`);
+  const pinned = (target: string, hash: string) =>
+    redis(`exp-${target}`, target).replaceAll(`{session: ${target}}`, `{session: ${target}, session_hash: ${hash}}`);
 
   it('release the secret only while the importer\'s current hash is the pinned one, whoever created it', () => {
     const importer = flask('pin-a', 'exp-pin-a');
@@ -115,7 +119,8 @@ describe('session_hash pins', () => {
 
 describe('namespace exports and what import errors tell', () => {
   it('an export to namespace ns reaches ns/… only, never ns itself or ns-evil/…', () => {
-    const spec = parseSession('name: lib\nsecrets:\n  - {name: pw, kind: ascii, export: {namespace: ns}}\n').secrets![0] as Secret;
+    const text = 'name: lib\nsecrets:\n  - {name: pw, kind: ascii, export: {namespace: ns}}\n';
+    const spec = parseSession(text).secrets![0] as Secret;
     assert.equal(isExportedTo(spec, 'lib', 'ns/app'), true);
     assert.equal(isExportedTo(spec, 'lib', 'ns/deep/app'), true);
     assert.equal(isExportedTo(spec, 'lib', 'ns-evil/app'), false);
@@ -123,10 +128,18 @@ describe('namespace exports and what import errors tell', () => {
     assert.equal(isExportedTo(spec, 'lib', 'ns'), false);
   });
 
-  it('tells why only to a reader of the exporter; others get one answer for missing, not exported and untrusted', () => {
-    writeSession(ctx, 'name: closed\nsecrets:\n  - {name: ca_key, kind: private-key}\n  - {name: ca, kind: x509-ca, private_key: ca_key}\n', owner);
-    writeSession(ctx, 'name: open\nsecrets:\n  - {name: ca_key, kind: private-key, export: [{session: probe}]}\n  - {name: ca, kind: x509-ca, private_key: ca_key, export: [{session: probe}]}\n', owner);
-    const leaf = (from: string) => `name: probe\nsecrets:\n  - {name: k, kind: private-key}\n  - {name: c, import: {session: ${from}, secret: ca}}\n  - {name: l, kind: x509, private_key: k, issuer: c}\n`;
+  it('tells why only to a reader of the exporter; one answer to others for missing, not exported, untrusted', () => {
+    const ca = (name: string, exports: string) => [
+      `name: ${name}`, 'secrets:', `  - {name: ca_key, kind: private-key${exports}}`,
+      `  - {name: ca, kind: x509-ca, private_key: ca_key${exports}}`, '',
+    ].join('\n');
+    writeSession(ctx, ca('closed', ''), owner);
+    writeSession(ctx, ca('open', ', export: [{session: probe}]'), owner);
+    const leaf = (from: string) => [
+      'name: probe', 'secrets:', '  - {name: k, kind: private-key}',
+      `  - {name: c, import: {session: ${from}, secret: ca}}`,
+      '  - {name: l, kind: x509, private_key: k, issuer: c}', '',
+    ].join('\n');
     const messageOf = (from: string, who: ClientIdentity) => {
       try {
         writeSession(ctx, leaf(from), who);

@@ -24,7 +24,8 @@ const ctx: CasContext = { store, now: () => new Date() };
 
 function identity(commonName: string): ClientIdentity {
   const subjectKey = generatePrivateKey();
-  const cert = issueCertificate({ subjectKey, commonName, isCa: false, notBefore: new Date(), notAfter: new Date(Date.now() + 864e5) });
+  const notAfter = new Date(Date.now() + 864e5);
+  const cert = issueCertificate({ subjectKey, commonName, isCa: false, notBefore: new Date(), notAfter });
   return identityFromPem(pemEncode('CERTIFICATE', cert));
 }
 const owner = identity('owner');
@@ -75,17 +76,21 @@ describe('read-back', () => {
     const pem = pemEncode('PRIVATE KEY', generatePrivateKey().pkcs8);
     const text = [
       'name: explicit', 'secrets:', '  - {name: a, kind: ascii, value: "s3cr3t-ascii-value"}',
-      '  - {name: b, kind: binary, value: "c0ffee00c0ffee"}', `  - {name: k, kind: private-key, value: ${JSON.stringify(pem)}}`, '',
+      '  - {name: b, kind: binary, value: "c0ffee00c0ffee"}',
+      `  - {name: k, kind: private-key, value: ${JSON.stringify(pem)}}`, '',
     ].join('\n');
     writeSession(ctx, text, owner);
     const back = readSession(ctx, 'explicit', undefined, owner).session;
-    for (const secret of ['s3cr3t-ascii-value', 'c0ffee00c0ffee', pem.split('\n')[1]!]) assert.ok(!back.includes(secret), back);
+    for (const secret of ['s3cr3t-ascii-value', 'c0ffee00c0ffee', pem.split('\n')[1]!]) {
+      assert.ok(!back.includes(secret), back);
+    }
   });
 
   it('uploaded again as an update keeps the explicit values (read-modify-write)', () => {
     const fspf = randomBytes(32).toString('hex');
     const text = [
-      'name: round-trip', 'services:', '  - {name: s, command: "run $$SCONE::a$$", fspf_path: /f, fspf_key: ' + fspf + ', fspf_tag: ' + 'a'.repeat(32) + '}',
+      'name: round-trip', 'services:',
+      `  - {name: s, command: "run $$SCONE::a$$", fspf_path: /f, fspf_key: ${fspf}, fspf_tag: ${'a'.repeat(32)}}`,
       'secrets:', '  - {name: a, kind: ascii, value: "kept-across-updates"}', '  - {name: g, kind: ascii}', '',
     ].join('\n');
     writeSession(ctx, text, owner);
@@ -101,7 +106,8 @@ describe('read-back', () => {
   });
 
   it('refuses the placeholder where there is nothing to keep', () => {
-    assert.throws(() => writeSession(ctx, `name: fresh\nsecrets:\n  - {name: a, kind: ascii, value: "${REDACTED}"}\n`, owner),
+    const fresh = `name: fresh\nsecrets:\n  - {name: a, kind: ascii, value: "${REDACTED}"}\n`;
+    assert.throws(() => writeSession(ctx, fresh, owner),
       (e: CasError) => e.code === 'CAS_POLICY_INVALID' && /secrets\[0\]\.value/.test(e.message));
   });
 });
@@ -115,9 +121,10 @@ describe('hashes', () => {
 
   it('still differ between versions that change only a value (each names its predecessor)', () => {
     const h1 = store.current('hashed')!.hash;
-    const h2 = writeSession(ctx, `name: hashed\npredecessor: ${h1}\nsecrets:\n  - {name: a, kind: ascii, value: "5678"}\n`, owner).hash;
+    const next = `name: hashed\npredecessor: ${h1}\nsecrets:\n  - {name: a, kind: ascii, value: "5678"}\n`;
+    const h2 = writeSession(ctx, next, owner).hash;
     assert.notEqual(h1, h2);
-    assert.equal(store.current('hashed')!.secrets['a'] && (store.current('hashed')!.secrets['a'] as { value: string }).value, '5678');
+    assert.equal((store.current('hashed')!.secrets['a'] as { value: string }).value, '5678');
   });
 
   it('are told only to clients that may update: a 409 never reaches a stranger', () => {
@@ -142,7 +149,8 @@ describe('read permission', () => {
   });
 
   it('NONE mixed with other entries is refused at upload, and denies even if it got through', () => {
-    assert.throws(() => writeSession(ctx, 'name: mixed\naccess_policy: {read: [NONE, CREATOR]}\n', owner), code('CAS_POLICY_INVALID'));
+    const mixed = 'name: mixed\naccess_policy: {read: [NONE, CREATOR]}\n';
+    assert.throws(() => writeSession(ctx, mixed, owner), code('CAS_POLICY_INVALID'));
     assert.throws(() => parseSession('name: mixed\naccess_policy: {update: [CREATOR, NONE]}\n'), PolicyError);
     assert.equal(isAllowed({ read: ['NONE', 'CREATOR'] }, 'read', owner, owner.certPem), false);
     assert.equal(isAllowed({ read: ['CREATOR', 'NONE', owner.keyHash] }, 'read', owner, owner.certPem), false);

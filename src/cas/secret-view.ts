@@ -56,8 +56,12 @@ export function importSecret(store: Store, importer: Importer, spec: Secret, vie
   const exporter = store.current(exporterName);
   const exporterSpec = exporter ? specOf(exporter, from.secret) : undefined;
   const value = exporter ? ownSecret(exporter, from.secret) : undefined;
-  const refusal = !exporter ? 'missing' : !exporterSpec || !value ? 'not-exported' : releaseTo(exporterSpec, exporter, importer);
-  if (refusal !== undefined) throw importDenied(refusal, { importer: importer.name, exporter: exporterName, secret: from.secret }, mayKnow(exporter, viewer));
+  let refusal: Refusal | undefined = 'missing';
+  if (exporter) refusal = exporterSpec && value ? releaseTo(exporterSpec, exporter, importer) : 'not-exported';
+  if (refusal !== undefined) {
+    const at = { importer: importer.name, exporter: exporterName, secret: from.secret };
+    throw importDenied(refusal, at, mayKnow(exporter, viewer));
+  }
   return qualify(value!, exporterName);
 }
 
@@ -67,25 +71,48 @@ function mayKnow(exporter: SessionRecord | undefined, viewer: ClientIdentity | u
   return exporter !== undefined && isAllowed(sessionOf(exporter).access_policy, 'read', viewer, exporter.creator);
 }
 
-const TRUST_RULE = "an export by session name without session_hash reaches only a session whose creator and every identity in "
-  + "its access_policy.update the exporter trusts (the exporter's creator or its access_policy.update); "
-  + "a session_hash pin must equal the importing session's current hash";
+const TRUST_RULE = 'an export by session name without session_hash reaches only a session whose creator and '
+  + "every identity in its access_policy.update the exporter trusts (the exporter's creator or its "
+  + "access_policy.update); a session_hash pin must equal the importing session's current hash";
 
-function importDenied(refusal: Refusal, at: { importer: string; exporter: string; secret: string }, detailed: boolean): CasError {
-  const { importer, exporter, secret } = at;
-  const head = `session '${importer}' cannot import secret '${secret}' from session '${exporter}'`;
+interface ImportAt {
+  importer: string;
+  exporter: string;
+  secret: string;
+}
+
+function importDenied(refusal: Refusal, at: ImportAt, detailed: boolean): CasError {
+  const head = `session '${at.importer}' cannot import secret '${at.secret}' from session '${at.exporter}'`;
   if (!detailed) {
-    return new CasError('CAS_IMPORT_DENIED', `${head}: it does not exist there, is not exported to '${importer}', or the export does not trust '${importer}' (${TRUST_RULE})`, {
-      hint: `ask the owner of '${exporter}' to export '${secret}' to '${importer}', created by an identity they trust, or pinned by its session_hash`,
+    const all = `it does not exist there, is not exported to '${at.importer}', or the export does not trust it`;
+    return new CasError('CAS_IMPORT_DENIED', `${head}: ${all} (${TRUST_RULE})`, {
+      hint: `ask the owner of '${at.exporter}' to export '${at.secret}' to '${at.importer}', `
+        + 'created by an identity they trust, or pinned by its session_hash',
     });
   }
-  const why: Record<Refusal, [string, string]> = {
-    missing: [`session '${exporter}' does not exist`, `create session '${exporter}' (with the secret exported to '${importer}') first`],
-    'not-exported': [`'${exporter}' does not export it to '${importer}'`, `add 'export: [{session: ${importer}}]' to secret '${secret}' in session '${exporter}'`],
-    pin: [`the session_hash pin of the export to '${importer}' is not its current hash`, `set session_hash to the current hash of '${importer}' (a pin does not follow updates), or remove it`],
-    untrusted: [`the export does not trust '${importer}': ${TRUST_RULE}`, `create '${importer}' with an identity '${exporter}' trusts, or pin it with session_hash: <its hash>`],
+  const [why, hint] = reasons(at)[refusal];
+  return new CasError('CAS_IMPORT_DENIED', `${head}: ${why}`, { hint });
+}
+
+function reasons({ importer, exporter, secret }: ImportAt): Record<Refusal, [string, string]> {
+  return {
+    missing: [
+      `session '${exporter}' does not exist`,
+      `create session '${exporter}' (with the secret exported to '${importer}') first`,
+    ],
+    'not-exported': [
+      `'${exporter}' does not export it to '${importer}'`,
+      `add 'export: [{session: ${importer}}]' to secret '${secret}' in session '${exporter}'`,
+    ],
+    pin: [
+      `the session_hash pin of the export to '${importer}' is not its current hash`,
+      `set session_hash to the current hash of '${importer}' (a pin does not follow updates), or remove it`,
+    ],
+    untrusted: [
+      `the export does not trust '${importer}': ${TRUST_RULE}`,
+      `create '${importer}' with an identity '${exporter}' trusts, or pin it with session_hash: <its hash>`,
+    ],
   };
-  return new CasError('CAS_IMPORT_DENIED', `${head}: ${why[refusal][0]}`, { hint: why[refusal][1] });
 }
 
 /**
@@ -112,8 +139,9 @@ function sameHash(a: string, b: string): boolean {
 
 function governedByTrusted(exporter: SessionRecord, importer: Importer): boolean {
   const exporterPolicy = sessionOf(exporter).access_policy;
+  const exporterCreator = identityFromPem(exporter.creator).keyHash;
   const trusted = (id: ClientIdentity) =>
-    sameKeyHash(identityFromPem(exporter.creator).keyHash, id.keyHash) || isAllowed(exporterPolicy, 'update', id, exporter.creator);
+    sameKeyHash(exporterCreator, id.keyHash) || isAllowed(exporterPolicy, 'update', id, exporter.creator);
   if (!trusted(identityFromPem(importer.creator))) return false;
   return entriesFor(importer.policy, 'update').every((entry) => {
     if (entry === 'NONE' || entry === 'CREATOR') return true;
@@ -148,7 +176,12 @@ function qualify(value: StoredSecret, session: string): StoredSecret {
  * private keys only when the exporter exports them to the importer — importing a certificate gives its key
  * only if that key was exported too.
  */
-export function qualifiedLookup(store: Store, importer: Importer, qualified: string, viewer?: ClientIdentity): StoredSecret | undefined {
+export function qualifiedLookup(
+  store: Store,
+  importer: Importer,
+  qualified: string,
+  viewer?: ClientIdentity,
+): StoredSecret | undefined {
   const [sessionName, secretName] = qualified.split(SEP) as [string, string];
   const record = store.current(sessionName);
   const value = record ? ownSecret(record, secretName) : undefined;
@@ -157,7 +190,8 @@ export function qualifiedLookup(store: Store, importer: Importer, qualified: str
   const spec = specOf(record, secretName);
   const refusal = spec ? releaseTo(spec, record, importer) : 'not-exported';
   if (refusal !== undefined) {
-    throw importDenied(refusal, { importer: importer.name, exporter: sessionName, secret: secretName }, mayKnow(record, viewer));
+    const at = { importer: importer.name, exporter: sessionName, secret: secretName };
+    throw importDenied(refusal, at, mayKnow(record, viewer));
   }
   return value;
 }

@@ -47,12 +47,18 @@ export function writeSession(ctx: CasContext, text: string, client: ClientIdenti
  * A read-back shows REDACTED in every secret-bearing field; uploading it as an update keeps the stored
  * values there (read-modify-write). The stored text then carries them, since attestation renders from it.
  */
-function keepRedacted(uploaded: Session, text: string, current: SessionRecord | undefined): { session: Session; stored: string } {
+function keepRedacted(
+  uploaded: Session,
+  text: string,
+  current: SessionRecord | undefined,
+): { session: Session; stored: string } {
   const { session, kept, missing } = restoreRedacted(uploaded, current ? sessionOf(current) : undefined);
   if (missing.length > 0) {
-    const issues = missing.map((path) => ({ path, message: `is '${REDACTED}', but ${current ? 'the current version' : 'a new session'} has no value there to keep` }));
+    const where = current ? 'the current version' : 'a new session';
+    const message = `is '${REDACTED}', but ${where} has no value there to keep`;
+    const issues = missing.map((path) => ({ path, message }));
     throw new CasError('CAS_POLICY_INVALID', issues.map((x) => `${x.path}: ${x.message}`).join('\n'), {
-      hint: `'${REDACTED}' (from a read-back) keeps the stored value on update; give the value itself, or remove the field`,
+      hint: `'${REDACTED}' (from a read-back) keeps the stored value on update; give the value, or remove the field`,
       issues,
     });
   }
@@ -136,14 +142,15 @@ function buildRecord(
   client: ClientIdentity,
 ): SessionRecord {
   const hash = sessionHash(session);
-  const importer: Importer = { name: session.name, hash, creator: current?.creator ?? client.certPem, policy: session.access_policy };
+  const creator = current?.creator ?? client.certPem;
+  const importer: Importer = { name: session.name, hash, creator, policy: session.access_policy };
   const secrets = generateSecrets(ctx, session, current, importer, client);
   return {
     name: session.name,
     hash,
     predecessor: session.predecessor ?? null,
     text,
-    creator: current?.creator ?? client.certPem,
+    creator,
     createdAt: ctx.now().getTime(),
     secrets: Object.fromEntries(secrets),
   };

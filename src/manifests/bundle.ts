@@ -103,7 +103,8 @@ export function loadSecretValues(keysDir: string, bundle: Bundle, service: strin
   if (ref === undefined) return new Map();
   const path = join(keysDir, `values-${ref}.json`);
   if (!/^[0-9a-f]{32}$/.test(ref) || !existsSync(path)) {
-    throw new ManifestError('MANIFEST_BUNDLE', [{ path: '', message: `the explicit secret values of service '${service}' (${ref}) are not in ${keysDir}` }], service, {
+    const message = `the explicit secret values of service '${service}' (${ref}) are not in ${keysDir}`;
+    throw new ManifestError('MANIFEST_BUNDLE', [{ path: '', message }], service, {
       hint: 'apply the service manifest again on this machine (veil apply -f service.yaml), with the same VEIL_HOME',
     });
   }

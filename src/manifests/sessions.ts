@@ -74,7 +74,8 @@ function serviceSession(mesh: ParsedMesh, s: MeshService, opts: SessionOptions, 
   const values = loadSecretValues(opts.keysDir, b, s.name);
   const secrets = b.secrets.global.map((secret): Record<string, unknown> => {
     const value = values.get(secret.name);
-    return { ...renderSecret(sessionSecret({ ...secret, ...(value !== undefined ? { value } : {}) }), render), export: [{ namespace: mesh.namespace }] };
+    const spec = sessionSecret({ ...secret, ...(value !== undefined ? { value } : {}) });
+    return { ...renderSecret(spec, render), export: [{ namespace: mesh.namespace }] };
   });
   const redactedSecrets = secrets.map((secret, i) => {
     if (secret['value'] === undefined) return secret;

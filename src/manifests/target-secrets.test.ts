@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -42,20 +44,24 @@ services:
 `;
 
 function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]));
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]));
 }
 
 describe('veil apply writes nothing secret under target/', () => {
-  it('keeps explicit values and the shield key out of every file, and puts them into the uploaded policy only', async () => {
-    const { bundle } = buildBundle(parseServiceManifest(service, join(root, 'service.yaml'), root), { target, keysDir });
-    buildBundle(parseServiceManifest(service, join(root, 'service.yaml'), root), { target, keysDir }); // again: same ref
+  it('keeps explicit values and the shield key out of every file, and in the uploaded policy only', async () => {
+    const parsed = parseServiceManifest(service, join(root, 'service.yaml'), root);
+    const { bundle } = buildBundle(parsed, { target, keysDir });
+    buildBundle(parsed, { target, keysDir }); // again: the same values file
     const uploaded: string[] = [];
-    const store = { currentHash: async () => undefined, postSession: async (text: string) => (uploaded.push(text), { status: 201, hash: 'h' }) };
+    const postSession = async (text: string) => (uploaded.push(text), { status: 201, hash: 'h' });
+    const store = { currentHash: async () => undefined, postSession };
     await applyMesh(parseMeshManifest(mesh, 'mesh.yaml', target), { target, keysDir, mode: 'debug', store });
     const shieldKey = readFileSync(join(keysDir, `${bundle.shield!.tag}.key`), 'utf8').trim();
     const secrets = [ASCII, BINARY, KEY_PEM.split('\n')[1]!, shieldKey];
     const files = filesUnder(target);
-    assert.ok(files.some((f) => f.endsWith('bundle.json')) && files.some((f) => f.endsWith('ns/hello.yaml')), files.join('\n'));
+    assert.ok(files.some((f) => f.endsWith('bundle.json')), files.join('\n'));
+    assert.ok(files.some((f) => f.endsWith('ns/hello.yaml')), files.join('\n'));
     for (const file of files) {
       const text = readFileSync(file).toString('latin1');
       for (const secret of secrets) assert.ok(!text.includes(secret), `${file} holds a secret`);
@@ -74,14 +80,19 @@ describe('veil apply writes nothing secret under target/', () => {
   it('says what to do when the values are not in the key directory', async () => {
     const elsewhere = join(root, 'other-keys');
     mkdirSync(elsewhere);
-    for (const f of readdirSync(keysDir).filter((n) => n.endsWith('.key'))) copyFileSync(join(keysDir, f), join(elsewhere, f));
-    await assert.rejects(applyMesh(parseMeshManifest(mesh, 'mesh.yaml', target), { target, keysDir: elsewhere, mode: 'debug' }),
+    for (const f of readdirSync(keysDir).filter((n) => n.endsWith('.key'))) {
+      copyFileSync(join(keysDir, f), join(elsewhere, f));
+    }
+    const parsed = parseMeshManifest(mesh, 'mesh.yaml', target);
+    const applying = applyMesh(parsed, { target, keysDir: elsewhere, mode: 'debug' });
+    await assert.rejects(applying,
       (e: ManifestError) => e instanceof ManifestError && /explicit secret values of service 'hello'/.test(e.message));
   });
 
   it('refuses __proto__ as a variable or secret name (it would vanish from the environment)', () => {
-    const proto = service.replace('name: MODE', 'name: __proto__');
-    assert.throws(() => parseServiceManifest(proto, 'service.yaml', root), /__proto__/);
-    assert.throws(() => parseServiceManifest(service.replace('name: generated', 'name: __proto__'), 'service.yaml', root), /__proto__/);
+    const variable = service.replace('name: MODE', 'name: __proto__');
+    assert.throws(() => parseServiceManifest(variable, 'service.yaml', root), /__proto__/);
+    const secret = service.replace('name: generated', 'name: __proto__');
+    assert.throws(() => parseServiceManifest(secret, 'service.yaml', root), /__proto__/);
   });
 });

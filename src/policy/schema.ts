@@ -134,6 +134,8 @@ const attestationVariant = z
     }
   });
 
+const FSPF_KEY_FORM = 'must be 64 hex digits or a $$SCONE::secret$$ placeholder';
+
 const service = z.strictObject({
   name,
   command: z.union([z.string(), z.array(z.string())]).optional(),
@@ -144,7 +146,7 @@ const service = z.strictObject({
   attestation: z.union([attestationVariant, z.array(attestationVariant)]).optional(),
   platforms: z.array(z.string()).optional(),
   fspf_path: z.string().optional(),
-  fspf_key: secretField(z.union([hex64, z.string().regex(PLACEHOLDER, 'must be 64 hex digits or a $$SCONE::secret$$ placeholder')])).optional(),
+  fspf_key: secretField(z.union([hex64, z.string().regex(PLACEHOLDER, FSPF_KEY_FORM)])).optional(),
   fspf_tag: hex(32).optional(),
   fspf_update_policy: z.enum(['rollback_protected_reinitializable', 'no_rollback_protection']).optional(),
   one_time_password_shared_secret: secretField(z.string()).optional(),
@@ -227,7 +229,8 @@ export const sessionSchema = z.strictObject({
   secrets: z.array(secret).optional(),
   security: security.optional(),
   // Volumes are accepted, not implemented; their fspf_key is a secret like a service's.
-  volumes: z.array(z.looseObject({ name: z.string().optional(), fspf_key: secretField(z.string()).optional() })).optional(),
+  volumes: z.array(z.looseObject({ name: z.string().optional(), fspf_key: secretField(z.string()).optional() }))
+    .optional(),
   // `store_in: !akv {token, vault}`: the whole section can carry credentials.
   secret_config: secretField(z.record(z.string(), z.unknown())).optional(),
   /** Added by the CAS on read-back; accepted so a read-back can be uploaded again, and ignored by the hash. */

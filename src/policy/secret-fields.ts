@@ -22,7 +22,9 @@ function collect(schema: z.ZodType, path: FieldStep[], out: FieldStep[][]): Fiel
   const inner = (key: string) => def[key] as z.ZodType;
   switch (def.type) {
     case 'object':
-      for (const [key, field] of Object.entries(def['shape'] as Record<string, z.ZodType>)) collect(field, [...path, key], out);
+      for (const [key, field] of Object.entries(def['shape'] as Record<string, z.ZodType>)) {
+        collect(field, [...path, key], out);
+      }
       break;
     case 'array':
       collect(inner('element'), [...path, LIST], out);
@@ -74,7 +76,10 @@ function mapAt(value: Data, path: readonly FieldStep[], fn: (old: Data) => Data)
  * list elements are matched by `name` (secrets, services, volumes), map values by key. Returns the session
  * with the stored values put back, and the paths where there was nothing to keep.
  */
-export function restoreRedacted(next: Session, current: Session | undefined): { session: Session; kept: number; missing: string[] } {
+export function restoreRedacted(
+  next: Session,
+  current: Session | undefined,
+): { session: Session; kept: number; missing: string[] } {
   const missing: string[] = [];
   const seen = { kept: 0 };
   let out: Data = next;
@@ -84,8 +89,16 @@ export function restoreRedacted(next: Session, current: Session | undefined): { 
 
 type Seen = { kept: number };
 
-function restoreAt(value: Data, old: Data, path: readonly FieldStep[], where: string, missing: string[], seen: Seen): Data {
+function restoreAt(
+  value: Data,
+  old: Data,
+  path: readonly FieldStep[],
+  where: string,
+  missing: string[],
+  seen: Seen,
+): Data {
   const [step, ...rest] = path;
+  const down = (v: Data, o: Data, at: string) => restoreAt(v, o, rest, at, missing, seen);
   if (step === undefined) {
     if (value !== REDACTED) return value;
     if (old === undefined || old === REDACTED) {
@@ -97,16 +110,16 @@ function restoreAt(value: Data, old: Data, path: readonly FieldStep[], where: st
   }
   if (step === LIST) {
     if (!Array.isArray(value)) return value;
-    return value.map((v, i) => restoreAt(v, counterpart(v, old, i), rest, `${where}[${i}]`, missing, seen));
+    return value.map((v, i) => down(v, counterpart(v, old, i), `${where}[${i}]`));
   }
   if (!isMap(value)) return value;
   const oldMap = isMap(old) ? old : {};
   if (step === MAP) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, restoreAt(v, own(oldMap, k), rest, `${where}.${k}`, missing, seen)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, down(v, own(oldMap, k), `${where}.${k}`)]));
   }
   if (!Object.hasOwn(value, step) || value[step] === undefined) return value;
   const at = where ? `${where}.${step}` : step;
-  return { ...value, [step]: restoreAt(value[step], own(oldMap, step), rest, at, missing, seen) };
+  return { ...value, [step]: down(value[step], own(oldMap, step), at) };
 }
 
 /** The element of the old list that stands for `v`: the one with the same name, else the same position. */

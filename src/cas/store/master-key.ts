@@ -26,8 +26,10 @@ export function loadMasterKey(opts: { dataDir: string; file?: string | undefined
 function refuseLostKey(dataDir: string, path: string): void {
   const existing = DATABASE_FILES.filter((f) => existsSync(join(dataDir, f)));
   if (existing.length === 0) return;
-  throw new StoreError('STORE_MASTER_KEY', `${path} is missing, but ${dataDir} holds a CAS database (${existing.join(', ')}) sealed with it`, {
-    hint: 'restore master.key (mode 0600) from your backup, or pass the key with --master-key-file or VEIL_MASTER_KEY; nothing was written',
+  const what = `${path} is missing, but ${dataDir} holds a CAS database (${existing.join(', ')}) sealed with it`;
+  throw new StoreError('STORE_MASTER_KEY', what, {
+    hint: 'restore master.key (mode 0600) from your backup, or pass the key with --master-key-file or '
+      + 'VEIL_MASTER_KEY; nothing was written',
   });
 }
 

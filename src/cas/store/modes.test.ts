@@ -8,7 +8,9 @@ import { StoreError, loadMasterKey, openSqliteStore, type SessionRecord } from '
 const root = mkdtempSync(join(tmpdir(), 'veil-store-modes-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 const modeOf = (path: string) => statSync(path).mode & 0o777;
-const record: SessionRecord = { name: 'a', hash: 'h1', predecessor: null, text: 'name: a\n', creator: 'PEM', createdAt: 1, secrets: {} };
+const record: SessionRecord = {
+  name: 'a', hash: 'h1', predecessor: null, text: 'name: a\n', creator: 'PEM', createdAt: 1, secrets: {},
+};
 
 describe('data directory files', () => {
   it('are the owner\'s only: directory 0700, database, -wal and -shm 0600 (whatever the umask)', () => {
@@ -17,7 +19,9 @@ describe('data directory files', () => {
       const dataDir = join(root, 'fresh');
       const store = openSqliteStore({ dataDir, masterKey: loadMasterKey({ dataDir }) });
       store.append(record, null);
-      for (const f of ['cas.db', 'cas.db-wal', 'cas.db-shm', 'master.key']) assert.equal(modeOf(join(dataDir, f)), 0o600, f);
+      for (const f of ['cas.db', 'cas.db-wal', 'cas.db-shm', 'master.key']) {
+        assert.equal(modeOf(join(dataDir, f)), 0o600, f);
+      }
       assert.equal(modeOf(dataDir), 0o700);
       store.close();
     } finally {
@@ -46,7 +50,8 @@ describe('a missing master.key', () => {
     store.append(record, null);
     store.close();
     renameSync(join(dataDir, 'master.key'), join(root, 'backup.key'));
-    assert.throws(() => loadMasterKey({ dataDir }), (e: StoreError) => e.code === 'STORE_MASTER_KEY' && /master\.key is missing/.test(e.message) && /backup/.test(e.hint ?? ''));
+    assert.throws(() => loadMasterKey({ dataDir }), (e: StoreError) =>
+      e.code === 'STORE_MASTER_KEY' && /master\.key is missing/.test(e.message) && /backup/.test(e.hint ?? ''));
     assert.equal(existsSync(join(dataDir, 'master.key')), false);
     assert.deepEqual(readdirSync(dataDir).filter((f) => f.includes('key')), []);
     renameSync(join(root, 'backup.key'), join(dataDir, 'master.key'));
