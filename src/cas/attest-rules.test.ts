@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
   hardwareReportData,
-  reportData,
   simulationMeasurement,
   type Evidence,
   type EvidenceVerifier,
   type VerificationResult,
 } from '../attestation/index.js';
+import { signedSimulation, testHost } from '../attestation/testing.js';
 import type { TdxClaims } from '../attestation/types.js';
 import { attest, type AttestationContext } from './attest.js';
 import type { CasError } from './errors.js';
@@ -35,6 +35,7 @@ after(() => {
 });
 const MRTD = 'a1'.repeat(48);
 const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('python3'));
+const host = testHost();
 let reported: ((nonce: Buffer, spki: Buffer) => Buffer) | undefined;
 let lastBinding: { nonce: Buffer; spki: Buffer } | undefined;
 const claims = { mrtd: MRTD, rtmr: ['00', '00', '00', '00'], debug: false } as unknown as TdxClaims;
@@ -51,7 +52,7 @@ const verifier: EvidenceVerifier = {
 const ctx: CasContext & AttestationContext = { store, now: () => new Date(), verifier };
 const owner = identityFromPem(ephemeral().certPem);
 const session = (name: string, identity: string, security: string) =>
-  writeSession(ctx, `name: ${name}\nservices:\n  - {name: api, command: run${identity}}\n${security}\n`, owner);
+  writeSession(ctx, `name: ${name}\nservices:\n  - {name: api, command: run, platforms: [${host.id}]${identity}}\n${security}\n`, owner);
 session('sim', `, mrenclaves: [${program}]`, 'security: {attestation: {mode: none}}');
 session('sim-none', '', 'security: {attestation: {mode: none}}');
 const tdxIdentity = `, mrenclaves: [${program}], attestation: {tdx: {mrtd: ${MRTD}}}`;
@@ -63,7 +64,7 @@ session('hw-none', '', '');
 const nonces = new NonceStore(ctx.now);
 const client = (): ClientIdentity => identityFromPem(ephemeral().certPem);
 const simulation = (nonce: string, spki: Buffer, measurement = program): Evidence =>
-  ({ type: 'simulation', measurement, reportData: reportData(Buffer.from(nonce, 'hex'), spki).toString('hex') });
+  signedSimulation(host, measurement, { nonce: Buffer.from(nonce, 'hex'), spki });
 const tdxEvidence: Evidence = { type: 'tdx', quote: Buffer.from('a quote').toString('base64') };
 
 async function attestAs(configId: string, make: (nonce: string, rt: ClientIdentity) => Evidence, rt = client()) {

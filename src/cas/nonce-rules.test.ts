@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { reportData, simulationMeasurement, type Evidence } from '../attestation/index.js';
+import { simulationMeasurement, type Evidence } from '../attestation/index.js';
+import { signedSimulation, testHost } from '../attestation/testing.js';
 import { attest } from './attest.js';
 import type { CasError } from './errors.js';
 import { identityFromPem, type ClientIdentity } from './identity-of.js';
@@ -24,12 +25,13 @@ const ctx: CasContext = { store, now: () => new Date(clock) };
 const TTL = 60_000;
 const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('python3'));
 const owner = identityFromPem(ephemeral().certPem);
-const services = `services:\n  - {name: api, mrenclaves: [${program}], command: run}\n`;
+const host = testHost();
+const services = `services:\n  - {name: api, mrenclaves: [${program}], platforms: [${host.id}], command: run}\n`;
 writeSession(ctx, `name: sim\n${services}security: {attestation: {mode: none}}\n`, owner);
 
 const client = (): ClientIdentity => identityFromPem(ephemeral().certPem);
 const evidence = (nonce: string, who: ClientIdentity, measurement = program): Evidence =>
-  ({ type: 'simulation', measurement, reportData: reportData(Buffer.from(nonce, 'hex'), who.spki).toString('hex') });
+  signedSimulation(host, measurement, { nonce: Buffer.from(nonce, 'hex'), spki: who.spki });
 const attestWith = (nonces: NonceStore, who: ClientIdentity, nonce: string, ev = evidence(nonce, who)) =>
   attest(ctx, nonces, { config_id: 'sim/api', nonce, evidence: ev }, who);
 const refused = (pattern: RegExp) => (e: CasError) => e.code === 'CAS_ATTESTATION_FAILED' && pattern.test(e.message);

@@ -1,6 +1,9 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { Store, SessionRecord } from './store/index.js';
 import type { StoredSecret } from '../secrets/index.js';
-import type { Secret, Session } from '../policy/index.js';
+import type { ExportTarget, Secret, Session } from '../policy/index.js';
+import { entriesFor, isAllowed, type AccessPolicyLike } from './access.js';
+import { identityFromPem, sameKeyHash, type ClientIdentity } from './identity-of.js';
 import { sessionOf } from './parsed.js';
 import { CasError } from './errors.js';
 
@@ -13,38 +16,150 @@ export type SecretLookup = (name: string) => StoredSecret | undefined;
 
 const SEP = '::';
 
+/**
+ * The importing session as an export judges it: its name and current hash (for `session_hash` pins), and who
+ * wrote it and may change it (its creator and its access_policy.update), for exports without a pin.
+ */
+export interface Importer {
+  name: string;
+  hash: string;
+  creator: string;
+  policy: AccessPolicyLike | undefined;
+}
+
+export function importerOf(record: SessionRecord): Importer {
+  return { name: record.name, hash: record.hash, creator: record.creator, policy: sessionOf(record).access_policy };
+}
+
 export function createSecretView(store: Store, record: SessionRecord, session: Session): SecretLookup {
+  const importer = importerOf(record);
   return (name) => {
-    if (name.includes(SEP)) return qualifiedLookup(store, record.name, name);
+    if (name.includes(SEP)) return qualifiedLookup(store, importer, name);
     const spec = session.secrets?.find((s) => s.name === name);
-    if (spec?.import) return importSecret(store, record.name, spec);
-    return record.secrets[name] as StoredSecret | undefined;
+    if (spec?.import) return importSecret(store, importer, spec);
+    return ownSecret(record, name);
   };
 }
 
-/** Resolves `import: {session, secret}` or fails naming both sessions, as a user needs to fix either side. */
-export function importSecret(store: Store, importer: string, spec: Secret): StoredSecret {
-  const from = spec.import!;
-  const exporterName = resolveRelative(importer, from.session);
-  const exporter = store.current(exporterName);
-  if (!exporter) {
-    throw new CasError('CAS_IMPORT_DENIED', `session '${importer}' imports secret '${from.secret}' from session '${exporterName}', which does not exist`, {
-      hint: `create session '${exporterName}' (with the secret exported to '${importer}') first`,
-    });
-  }
-  const exporterSpec = specOf(exporter, from.secret);
-  if (!exporterSpec || !isExportedTo(exporterSpec, exporterName, importer)) {
-    throw notExported(importer, exporterName, from.secret);
-  }
-  const value = exporter.secrets[from.secret] as StoredSecret | undefined;
-  if (!value) throw notExported(importer, exporterName, from.secret);
-  return qualify(value, exporterName);
+function ownSecret(record: SessionRecord, name: string): StoredSecret | undefined {
+  return Object.hasOwn(record.secrets, name) ? (record.secrets[name] as StoredSecret) : undefined;
 }
 
-function notExported(importer: string, exporter: string, secret: string): CasError {
-  return new CasError('CAS_IMPORT_DENIED', `session '${importer}' imports secret '${secret}' from session '${exporter}', but '${exporter}' does not export it to '${importer}'`, {
-    hint: `add 'export: [{session: ${importer}}]' to secret '${secret}' in session '${exporter}'`,
+/**
+ * Resolves `import: {session, secret}`. Why an import fails (no such session, not exported, not trusted) is
+ * told only to a `viewer` who may read the exporting session; anyone else — an attesting service, a stranger
+ * uploading — gets one answer for all three, so imports cannot probe which sessions exist or export what.
+ */
+export function importSecret(store: Store, importer: Importer, spec: Secret, viewer?: ClientIdentity): StoredSecret {
+  const from = spec.import!;
+  const exporterName = resolveRelative(importer.name, from.session);
+  const exporter = store.current(exporterName);
+  const exporterSpec = exporter ? specOf(exporter, from.secret) : undefined;
+  const value = exporter ? ownSecret(exporter, from.secret) : undefined;
+  let refusal: Refusal | undefined = 'missing';
+  if (exporter) refusal = exporterSpec && value ? releaseTo(exporterSpec, exporter, importer) : 'not-exported';
+  if (refusal !== undefined) {
+    const at = { importer: importer.name, exporter: exporterName, secret: from.secret };
+    throw importDenied(refusal, at, mayKnow(exporter, viewer));
+  }
+  return qualify(value!, exporterName);
+}
+
+type Refusal = 'missing' | 'not-exported' | 'pin' | 'untrusted';
+
+function mayKnow(exporter: SessionRecord | undefined, viewer: ClientIdentity | undefined): boolean {
+  return exporter !== undefined && isAllowed(sessionOf(exporter).access_policy, 'read', viewer, exporter.creator);
+}
+
+const TRUST_RULE = 'an export by session name without session_hash reaches only a session whose creator and '
+  + "every identity in its access_policy.update the exporter trusts (the exporter's creator or its "
+  + "access_policy.update); a session_hash pin must equal the importing session's current hash";
+
+interface ImportAt {
+  importer: string;
+  exporter: string;
+  secret: string;
+}
+
+function importDenied(refusal: Refusal, at: ImportAt, detailed: boolean): CasError {
+  const head = `session '${at.importer}' cannot import secret '${at.secret}' from session '${at.exporter}'`;
+  if (!detailed) {
+    const all = `it does not exist there, is not exported to '${at.importer}', or the export does not trust it`;
+    return new CasError('CAS_IMPORT_DENIED', `${head}: ${all} (${TRUST_RULE})`, {
+      hint: `ask the owner of '${at.exporter}' to export '${at.secret}' to '${at.importer}', `
+        + 'created by an identity they trust, or pinned by its session_hash',
+    });
+  }
+  const [why, hint] = reasons(at)[refusal];
+  return new CasError('CAS_IMPORT_DENIED', `${head}: ${why}`, { hint });
+}
+
+function reasons({ importer, exporter, secret }: ImportAt): Record<Refusal, [string, string]> {
+  return {
+    missing: [
+      `session '${exporter}' does not exist`,
+      `create session '${exporter}' (with the secret exported to '${importer}') first`,
+    ],
+    'not-exported': [
+      `'${exporter}' does not export it to '${importer}'`,
+      `add 'export: [{session: ${importer}}]' to secret '${secret}' in session '${exporter}'`,
+    ],
+    pin: [
+      `the session_hash pin of the export to '${importer}' is not its current hash`,
+      `set session_hash to the current hash of '${importer}' (a pin does not follow updates), or remove it`,
+    ],
+    untrusted: [
+      `the export does not trust '${importer}': ${TRUST_RULE}`,
+      `create '${importer}' with an identity '${exporter}' trusts, or pin it with session_hash: <its hash>`,
+    ],
+  };
+}
+
+/**
+ * Whether an exporter releases `spec` to the importer, or why not. A pin releases exactly the version it
+ * names — whoever created it, since the hash fixes its content (measurements, access policy) — and does not
+ * follow updates: the exporter reviews each new version. Without a pin the name alone would let anyone who
+ * creates it first (a squatter) receive the secret, so the importer must be governed by identities the
+ * exporter already trusts with its own export list.
+ */
+function releaseTo(spec: Secret, exporter: SessionRecord, importer: Importer): Refusal | undefined {
+  const targets = (spec.export ?? []).filter((t) => targetMatches(t, exporter.name, importer.name));
+  if (targets.length === 0) return 'not-exported';
+  const pins = targets.flatMap((t) => ('session_hash' in t && t.session_hash !== undefined ? [t.session_hash] : []));
+  if (pins.some((pin) => sameHash(pin, importer.hash))) return undefined;
+  if (targets.length > pins.length && governedByTrusted(exporter, importer)) return undefined;
+  return pins.length === targets.length ? 'pin' : 'untrusted';
+}
+
+function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a.toLowerCase());
+  const y = Buffer.from(b.toLowerCase());
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function governedByTrusted(exporter: SessionRecord, importer: Importer): boolean {
+  const exporterPolicy = sessionOf(exporter).access_policy;
+  const exporterCreator = identityFromPem(exporter.creator).keyHash;
+  const trusted = (id: ClientIdentity) =>
+    sameKeyHash(exporterCreator, id.keyHash) || isAllowed(exporterPolicy, 'update', id, exporter.creator);
+  if (!trusted(identityFromPem(importer.creator))) return false;
+  return entriesFor(importer.policy, 'update').every((entry) => {
+    if (entry === 'NONE' || entry === 'CREATOR') return true;
+    if (entry === 'ANY') return false;
+    const id = identityOfEntry(entry);
+    // An entry that names no identity (unparsable, or a form Veil does not implement) lets nobody update.
+    return id === undefined || trusted(id);
   });
+}
+
+function identityOfEntry(entry: string): ClientIdentity | undefined {
+  if (/^[0-9a-fA-F]{64}$/.test(entry)) return { certPem: '', keyHash: entry.toLowerCase(), spki: Buffer.alloc(0) };
+  if (!entry.includes('-----BEGIN CERTIFICATE-----')) return undefined;
+  try {
+    return identityFromPem(entry);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Certificates name their key and issuer inside the exporter; keep those references pointing there. */
@@ -61,14 +176,23 @@ function qualify(value: StoredSecret, session: string): StoredSecret {
  * private keys only when the exporter exports them to the importer — importing a certificate gives its key
  * only if that key was exported too.
  */
-export function qualifiedLookup(store: Store, importer: string, qualified: string): StoredSecret | undefined {
+export function qualifiedLookup(
+  store: Store,
+  importer: Importer,
+  qualified: string,
+  viewer?: ClientIdentity,
+): StoredSecret | undefined {
   const [sessionName, secretName] = qualified.split(SEP) as [string, string];
   const record = store.current(sessionName);
-  const value = record?.secrets[secretName] as StoredSecret | undefined;
+  const value = record ? ownSecret(record, secretName) : undefined;
   if (!record || !value) return undefined;
   if (value.kind === 'x509' || value.kind === 'x509-ca') return qualify(value, sessionName);
   const spec = specOf(record, secretName);
-  if (!spec || !isExportedTo(spec, sessionName, importer)) throw notExported(importer, sessionName, secretName);
+  const refusal = spec ? releaseTo(spec, record, importer) : 'not-exported';
+  if (refusal !== undefined) {
+    const at = { importer: importer.name, exporter: sessionName, secret: secretName };
+    throw importDenied(refusal, at, mayKnow(record, viewer));
+  }
   return value;
 }
 
@@ -76,13 +200,16 @@ function specOf(record: SessionRecord, secret: string): Secret | undefined {
   return sessionOf(record).secrets?.find((s) => s.name === secret);
 }
 
+/** A namespace target reaches the sessions below it (`ns/…`), never `ns` itself or a sibling like `ns-evil/…`. */
+function targetMatches(target: ExportTarget, exporter: string, importer: string): boolean {
+  if ('namespace' in target && target.namespace !== undefined) {
+    return importer.startsWith(`${resolveRelative(exporter, target.namespace)}/`);
+  }
+  return 'session' in target && resolveRelative(exporter, target.session) === importer;
+}
+
 export function isExportedTo(spec: Secret, exporter: string, importer: string): boolean {
-  return (spec.export ?? []).some((target) => {
-    if ('namespace' in target && target.namespace !== undefined) {
-      return importer.startsWith(`${resolveRelative(exporter, target.namespace)}/`);
-    }
-    return 'session' in target && resolveRelative(exporter, target.session) === importer;
-  });
+  return (spec.export ?? []).some((target) => targetMatches(target, exporter, importer));
 }
 
 /** `./child` and `../sibling` are relative to the exporting session's path (session language ≥ 5.8). */

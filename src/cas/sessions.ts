@@ -1,6 +1,9 @@
 import {
   PolicyError,
+  REDACTED,
   parseSession,
+  redactSession,
+  restoreRedacted,
   serializeSession,
   sessionHash,
   sessionNamespace,
@@ -11,7 +14,7 @@ import { isAllowed } from './access.js';
 import { CasError } from './errors.js';
 import type { ClientIdentity } from './identity-of.js';
 import { sessionOf } from './parsed.js';
-import { importSecret, qualifiedLookup } from './secret-view.js';
+import { importSecret, qualifiedLookup, type Importer } from './secret-view.js';
 import { checkCasRules } from './rules.js';
 import type { SessionRecord, Store } from './store/index.js';
 
@@ -28,15 +31,40 @@ export interface WriteResult {
 
 /** POST /v1/sessions: create (no predecessor) or update (predecessor = the current hash). */
 export function writeSession(ctx: CasContext, text: string, client: ClientIdentity): WriteResult {
-  const session = parsePolicy(text);
-  checkCasRules(session);
-  const current = ctx.store.current(session.name);
-  if (current) authorizeUpdate(ctx, session, current, client);
-  else authorizeCreate(ctx, session, client);
-  const record = buildRecord(ctx, session, text, current, client);
+  const uploaded = parsePolicy(text);
+  checkCasRules(uploaded);
+  const current = ctx.store.current(uploaded.name);
+  if (current) authorizeUpdate(ctx, uploaded, current, client);
+  else authorizeCreate(ctx, uploaded, client);
+  const { session, stored } = keepRedacted(uploaded, text, current);
+  const record = buildRecord(ctx, session, stored, current, client);
   const outcome = ctx.store.append(record, current?.hash ?? null);
-  if (!outcome.ok) throw staleWrite(session.name, outcome.current);
+  if (!outcome.ok) throw lostRace(ctx, session.name, client);
   return { hash: record.hash, created: !current };
+}
+
+/**
+ * A read-back shows REDACTED in every secret-bearing field; uploading it as an update keeps the stored
+ * values there (read-modify-write). The stored text then carries them, since attestation renders from it.
+ */
+function keepRedacted(
+  uploaded: Session,
+  text: string,
+  current: SessionRecord | undefined,
+): { session: Session; stored: string } {
+  const { session, kept, missing } = restoreRedacted(uploaded, current ? sessionOf(current) : undefined);
+  if (missing.length > 0) {
+    const where = current ? 'the current version' : 'a new session';
+    const message = `is '${REDACTED}', but ${where} has no value there to keep`;
+    const issues = missing.map((path) => ({ path, message }));
+    throw new CasError('CAS_POLICY_INVALID', issues.map((x) => `${x.path}: ${x.message}`).join('\n'), {
+      hint: `'${REDACTED}' (from a read-back) keeps the stored value on update; give the value, or remove the field`,
+      issues,
+    });
+  }
+  if (kept === 0) return { session, stored: text };
+  const { creator: _creator, ...content } = session;
+  return { session, stored: serializeSession(content as Session) };
 }
 
 function parsePolicy(text: string): Session {
@@ -71,19 +99,33 @@ function authorizeCreate(ctx: CasContext, session: Session, client: ClientIdenti
   }
 }
 
+/** Permission first: the current hash is told only to a client that may update the session. */
 function authorizeUpdate(ctx: CasContext, session: Session, current: SessionRecord, client: ClientIdentity): void {
+  if (!mayUpdate(current, client)) throw updateForbidden(session.name);
   if (!session.predecessor) {
     throw new CasError('CAS_SESSION_EXISTS', `session '${session.name}' already exists (current hash ${current.hash})`, {
       hint: `to update it, set 'predecessor: ${current.hash}' (veil session update does this for you)`,
     });
   }
   if (session.predecessor !== current.hash) throw staleWrite(session.name, current.hash);
-  if (!isAllowed(sessionOf(current).access_policy, 'update', client, current.creator)) {
-    throw new CasError('CAS_FORBIDDEN', `this client may not update session '${session.name}'`, {
-      hint: "ask the session's owner to add your certificate or key hash to its access_policy.update",
-    });
-  }
   void ctx;
+}
+
+function mayUpdate(current: SessionRecord, client: ClientIdentity): boolean {
+  return isAllowed(sessionOf(current).access_policy, 'update', client, current.creator);
+}
+
+function updateForbidden(name: string): CasError {
+  return new CasError('CAS_FORBIDDEN', `this client may not update session '${name}'`, {
+    hint: "ask the session's owner to add your certificate or key hash to its access_policy.update",
+  });
+}
+
+/** Another write came first: its hash is news only for a client that may update what is there now. */
+function lostRace(ctx: CasContext, name: string, client: ClientIdentity): CasError {
+  const now = ctx.store.current(name);
+  if (now && !mayUpdate(now, client)) return updateForbidden(name);
+  return staleWrite(name, now?.hash ?? null);
 }
 
 function staleWrite(name: string, current: string | null): CasError {
@@ -99,27 +141,36 @@ function buildRecord(
   current: SessionRecord | undefined,
   client: ClientIdentity,
 ): SessionRecord {
-  const secrets = generateSecrets(ctx, session, current);
+  const hash = sessionHash(session);
+  const creator = current?.creator ?? client.certPem;
+  const importer: Importer = { name: session.name, hash, creator, policy: session.access_policy };
+  const secrets = generateSecrets(ctx, session, current, importer, client);
   return {
     name: session.name,
-    hash: sessionHash(session),
+    hash,
     predecessor: session.predecessor ?? null,
     text,
-    creator: current?.creator ?? client.certPem,
+    creator,
     createdAt: ctx.now().getTime(),
     secrets: Object.fromEntries(secrets),
   };
 }
 
-function generateSecrets(ctx: CasContext, session: Session, current: SessionRecord | undefined): Map<string, StoredSecret> {
+function generateSecrets(
+  ctx: CasContext,
+  session: Session,
+  current: SessionRecord | undefined,
+  importer: Importer,
+  client: ClientIdentity,
+): Map<string, StoredSecret> {
   const previous = current
     ? { specs: sessionOf(current).secrets ?? [], values: new Map(Object.entries(current.secrets) as [string, StoredSecret][]) }
     : undefined;
   // Qualified names (`session::key`) are the keys of imported CAs: given only when exported to this session.
   const resolveImport = (name: string): StoredSecret | undefined => {
-    if (name.includes('::')) return qualifiedLookup(ctx.store, session.name, name);
+    if (name.includes('::')) return qualifiedLookup(ctx.store, importer, name, client);
     const spec = session.secrets?.find((s) => s.name === name);
-    return spec?.import ? importSecret(ctx.store, session.name, spec) : undefined;
+    return spec?.import ? importSecret(ctx.store, importer, spec, client) : undefined;
   };
   try {
     return generateSecretSet(session.secrets ?? [], previous, { now: ctx.now(), resolveImport });
@@ -134,28 +185,33 @@ function generateSecrets(ctx: CasContext, session: Session, current: SessionReco
 /** GET /v1/sessions/<name>[?hash=]: the session as stored, with `creator`, and no secret value in it. */
 export function readSession(ctx: CasContext, name: string, hash: string | undefined, client: ClientIdentity | undefined): { session: string; hash: string } {
   const current = ctx.store.current(name);
-  const record = hash === undefined ? current : ctx.store.version(name, hash);
-  if (!current || !record) {
-    throw new CasError('CAS_NOT_FOUND', hash ? `session '${name}' has no version ${hash}` : `session '${name}' does not exist`, {
-      hint: 'check the name (and hash); sessions are never deleted, so a missing one was never created',
+  if (!current) {
+    throw new CasError('CAS_NOT_FOUND', `session '${name}' does not exist`, {
+      hint: 'check the name; sessions are never deleted, so a missing one was never created',
     });
   }
   // The current policy decides who may read any version: revoking read access must reach old versions too.
+  // It is checked before looking the version up, so which hashes exist is told to readers only.
   if (!isAllowed(sessionOf(current).access_policy, 'read', client, current.creator)) {
     throw new CasError('CAS_FORBIDDEN', `this client may not read session '${name}'`, {
       hint: "ask the session's owner to add your certificate or key hash to its access_policy.read",
     });
   }
-  return { session: serializeSession(redacted(sessionOf(record), record.creator)), hash: record.hash };
+  const record = hash === undefined ? current : ctx.store.version(name, hash);
+  if (!record) {
+    throw new CasError('CAS_NOT_FOUND', `session '${name}' has no version ${hash}`, {
+      hint: 'check the hash; every version stays readable, so a missing one never existed',
+    });
+  }
+  return { session: serializeSession(readBack(sessionOf(record), record.creator)), hash: record.hash };
 }
 
 /**
- * Explicit `value:`s are secrets too, so a read-back leaves them out. Re-uploading it as an update keeps
- * ascii and binary values (update rules), so a read-modify-write cycle does not lose them.
+ * Every secret-bearing field the schema marks comes back as REDACTED; uploading the read-back as an update
+ * keeps the stored values there (keepRedacted), so a read-modify-write cycle loses nothing.
  */
-function redacted(session: Session, creator: string): Session {
-  const secrets = session.secrets?.map(({ value: _value, ...rest }) => rest);
-  return { ...session, ...(secrets ? { secrets } : {}), creator } as Session;
+function readBack(session: Session, creator: string): Session {
+  return { ...redactSession(session), creator };
 }
 
 /** GET /v1/sessions: the sessions this client may read, names and hashes only. */

@@ -1,4 +1,5 @@
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { encryptTree, plainTreeMac } from '../fsshield/index.js';
@@ -31,7 +32,11 @@ export interface Bundle {
   /** `mac`: HMAC of the plaintext under the shield key, to keep the encrypted tree when nothing changed. */
   shield?: { dir: string; tag: string; mac?: string };
   environment: { local: Array<{ name: string; value: string }>; global: Array<{ name: string; value?: string }> };
-  secrets: { global: ManifestSecret[]; import: string[] };
+  /**
+   * The secrets without their explicit values: those are kept beside the shield keys (0600, `values`
+   * names the file) and go only into the policy uploaded to the CAS.
+   */
+  secrets: { global: ManifestSecret[]; import: string[]; values?: string };
   injection_files: Array<{ path: string; content: string }>;
   /** The OCI image built from the bundle, when one was: its measurement is of the program inside it. */
   built?: { reference: string; digest: string; program: string; measurement: string };
@@ -66,7 +71,7 @@ export function buildBundle(parsed: ParsedService, opts: ApplyServiceOptions): {
       format: BUNDLE_FORMAT, name: m.build.name, image: m.build.to, kind: m.build.kind, pwd: m.build.pwd ?? '/', command,
       program: opened.path, measurement: opened.measurement, ...(shield ? { shield } : {}),
       environment: { local: m.environment.local ?? [], global: m.environment.global ?? [] },
-      secrets: { global: m.secrets?.global ?? [], import: m.secrets?.import ?? [] },
+      secrets: secretsOf(parsed, opts.keysDir, previous?.bundle),
       injection_files: m.injection_files ?? [],
     };
     writeFileSync(join(staging, 'bundle.json'), `${JSON.stringify(bundle, null, 2)}\n`);
@@ -78,6 +83,32 @@ export function buildBundle(parsed: ParsedService, opts: ApplyServiceOptions): {
     rmSync(staging, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** The bundle's secrets: explicit values moved to `<keysDir>/values-<ref>.json` (0600), the ref kept across applies. */
+function secretsOf(parsed: ParsedService, keysDir: string, previous: Bundle | undefined): Bundle['secrets'] {
+  const global = parsed.manifest.secrets?.global ?? [];
+  const imports = parsed.manifest.secrets?.import ?? [];
+  const values = Object.fromEntries(global.flatMap((s) => (s.value === undefined ? [] : [[s.name, s.value]])));
+  const stripped = global.map(({ value: _value, ...rest }) => rest);
+  if (Object.keys(values).length === 0) return { global: stripped, import: imports };
+  const ref = previous?.secrets.values ?? randomBytes(16).toString('hex');
+  writePrivate(keysDir, `values-${ref}.json`, `${JSON.stringify(values)}\n`);
+  return { global: stripped, import: imports, values: ref };
+}
+
+/** The explicit secret values of a bundle (by secret name), from the key directory. */
+export function loadSecretValues(keysDir: string, bundle: Bundle, service: string): Map<string, string> {
+  const ref = bundle.secrets.values;
+  if (ref === undefined) return new Map();
+  const path = join(keysDir, `values-${ref}.json`);
+  if (!/^[0-9a-f]{32}$/.test(ref) || !existsSync(path)) {
+    const message = `the explicit secret values of service '${service}' (${ref}) are not in ${keysDir}`;
+    throw new ManifestError('MANIFEST_BUNDLE', [{ path: '', message }], service, {
+      hint: 'apply the service manifest again on this machine (veil apply -f service.yaml), with the same VEIL_HOME',
+    });
+  }
+  return new Map(Object.entries(JSON.parse(readFileSync(path, 'utf8')) as Record<string, string>));
 }
 
 function measure(parsed: ParsedService, program: string): { path: string; measurement: string } {
@@ -146,9 +177,13 @@ function readShieldKey(keysDir: string, tag: string): string | undefined {
 }
 
 export function saveShieldKey(keysDir: string, tag: string, key: string): void {
+  writePrivate(keysDir, `${tag}.key`, `${key}\n`);
+}
+
+function writePrivate(keysDir: string, file: string, content: string): void {
   mkdirSync(keysDir, { recursive: true, mode: 0o700 });
-  const path = join(keysDir, `${tag}.key`);
-  writeFileSync(`${path}.tmp`, `${key}\n`, { mode: 0o600 });
+  const path = join(keysDir, file);
+  writeFileSync(`${path}.tmp`, content, { mode: 0o600 });
   chmodSync(`${path}.tmp`, 0o600);
   renameSync(`${path}.tmp`, path);
 }

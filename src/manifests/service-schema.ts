@@ -16,11 +16,19 @@ const apiVersion = z.string().regex(API_VERSION, "must be 'scone/<VERSION>', e.g
   return Number(major) > 5 || (Number(major) === 5 && Number(minor) >= 8);
 }, 'the VERSION must be 5.8 or higher');
 
-const localVariable = z.strictObject({ name: z.string().regex(ENV_NAME, 'must be letters, digits and _ (not starting with a digit)'), value: text });
-const globalVariable = z.strictObject({ name: z.string().regex(ENV_NAME, 'must be letters, digits and _ (not starting with a digit)'), value: text.optional() });
+/** Variables and secrets become keys of plain objects, where `__proto__` would silently vanish. */
+const NOT_PROTO = [
+  (v: string) => v !== '__proto__',
+  "'__proto__' is not accepted as a name (it would be lost)",
+] as const;
+const envName = z.string().regex(ENV_NAME, 'must be letters, digits and _ (not starting with a digit)')
+  .refine(...NOT_PROTO);
+const localVariable = z.strictObject({ name: envName, value: text });
+const globalVariable = z.strictObject({ name: envName, value: text.optional() });
 
 export const manifestSecret = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_\-.~]{1,128}$/, 'must be 1–128 characters of A-Z a-z 0-9 _ - . ~'),
+  name: z.string().regex(/^[A-Za-z0-9_\-.~]{1,128}$/, 'must be 1–128 characters of A-Z a-z 0-9 _ - . ~')
+    .refine(...NOT_PROTO),
   kind: z.enum(['ascii', 'binary', 'private-key', 'x509', 'x509-ca']).optional(),
   size: z.union([z.number().int(), z.string().regex(/^\d+$/).transform(Number)]).optional(),
   value: text.optional(),

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { stringify } from 'yaml';
-import { loadShieldKey } from './bundle.js';
+import { loadSecretValues, loadShieldKey } from './bundle.js';
 import { ManifestError } from './errors.js';
 import type { MeshService, ParsedMesh } from './mesh.js';
 import { sessionSecret } from './service.js';
@@ -77,7 +77,12 @@ function serviceSession(mesh: ParsedMesh, s: MeshService, opts: SessionOptions, 
     Object.assign(redactedService, { fspf_path: service['fspf_path'], fspf_key: '$VEIL_FSPF_KEY', fspf_tag: b.shield.tag });
     variables['VEIL_FSPF_KEY'] = key;
   }
-  const secrets = b.secrets.global.map((secret): Record<string, unknown> => ({ ...renderSecret(sessionSecret(secret), render), export: [{ namespace: mesh.namespace }] }));
+  const values = loadSecretValues(opts.keysDir, b, s.name);
+  const secrets = b.secrets.global.map((secret): Record<string, unknown> => {
+    const value = values.get(secret.name);
+    const spec = sessionSecret({ ...secret, ...(value !== undefined ? { value } : {}) });
+    return { ...renderSecret(spec, render), export: [{ namespace: mesh.namespace }] };
+  });
   const redactedSecrets = secrets.map((secret, i) => {
     if (secret['value'] === undefined) return secret;
     variables[`VEIL_SECRET_${i}`] = String(secret['value']);

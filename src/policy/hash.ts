@@ -1,13 +1,17 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import type { Session } from './schema.js';
+import { redactSession } from './secret-fields.js';
 
 /**
- * The session hash: SHA-256 over a canonical JSON form (keys sorted, `creator` left out, as the CAS adds it).
+ * The session hash: SHA-256 over a canonical JSON form (keys sorted, `creator` left out, as the CAS adds it)
+ * of the redacted session: secret-bearing fields count only as present, never by their values. Whoever may
+ * learn a hash (readers, exporters pinning it) could otherwise test guesses of a weak explicit value against
+ * it with the redacted policy at hand. Versions still differ: each names its predecessor's hash.
  * It depends on content only, so `veil session calculate-hash` gives the CAS's answer offline.
  */
 export function sessionHash(session: Session): string {
-  const { creator: _creator, ...content } = session;
+  const { creator: _creator, ...content } = redactSession(session);
   return createHash('sha256').update(canonicalJson(content)).digest('hex');
 }
 

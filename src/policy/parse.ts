@@ -15,6 +15,8 @@ export function parseSession(text: string, opts: { file?: string } = {}): Sessio
   if (source.value === null || typeof source.value !== 'object' || Array.isArray(source.value)) {
     throw new PolicyError('POLICY_SHAPE', [{ path: '', message: 'a session must be a YAML map with at least a name', line: 1, column: 1 }], file);
   }
+  const proto = protoKeys(source.value, []);
+  if (proto.length > 0) throw located('POLICY_SHAPE', proto, source, file);
   const parsed = sessionSchema.safeParse(source.value);
   if (!parsed.success) throw located('POLICY_SHAPE', parsed.error.issues.flatMap(fromZod), source, file);
   const rules = secretFieldRules(parsed.data);
@@ -22,6 +24,16 @@ export function parseSession(text: string, opts: { file?: string } = {}): Sessio
   const references = crossReferences(parsed.data);
   if (references.length > 0) throw located('POLICY_REFERENCE', references, source, file);
   return parsed.data;
+}
+
+/** Maps become plain objects (zod records, environments), where a `__proto__` key would silently vanish. */
+function protoKeys(value: unknown, path: PathSegment[]): Finding[] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => protoKeys(v, [...path, i]));
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) =>
+    k === '__proto__'
+      ? [{ path: [...path, k], message: "a key named '__proto__' is not accepted (it would be lost)", atKey: true }]
+      : protoKeys(v, [...path, k]));
 }
 
 function fromZod(issue: z.core.$ZodIssue): Finding[] {

@@ -8,7 +8,26 @@ const PLACEHOLDER = /^\$\$SCONE::[^$]+\$\$$/;
 const hex = (n: number) => z.string().regex(new RegExp(`^[0-9a-fA-F]{${n}}$`), `must be ${n} hex digits`);
 const hex64 = hex(64);
 const text = z.union([z.string(), z.number(), z.boolean()]).transform(String);
-const name = z.string().regex(COMPONENT, 'must be 1–128 characters of A-Z a-z 0-9 _ - . ~');
+/** Names become keys of maps (secrets by name, environments); `__proto__` would vanish from a plain object. */
+const notProto = (v: string) => v !== '__proto__';
+const name = z.string().regex(COMPONENT, 'must be 1–128 characters of A-Z a-z 0-9 _ - . ~')
+  .refine(notProto, "'__proto__' is not accepted as a name");
+
+/**
+ * What a read-back shows in place of a secret-bearing field, and what an update may send to keep the stored
+ * value (a read-modify-write cycle keeps explicit values). Reserved: no secret may have this literal value.
+ */
+export const REDACTED = '<redacted>';
+
+/** The one list of secret-bearing fields: every schema registered here (found by walking the session schema). */
+export const secretFields = z.registry<{ secret: true }>();
+
+/** A secret-bearing field: redacted in read-backs, left out of the hash, kept on update when sent as REDACTED. */
+function secretField<T extends z.ZodType>(schema: T) {
+  const field = z.union([schema, z.literal(REDACTED)]);
+  secretFields.add(field as z.ZodType, { secret: true });
+  return field;
+}
 export const sessionName = z
   .string()
   .regex(/^[A-Za-z0-9_\-.~]{1,128}(\/[A-Za-z0-9_\-.~]{1,128})*$/, 'each /-separated part must be 1–128 characters of A-Z a-z 0-9 _ - . ~');
@@ -128,6 +147,8 @@ const platformId = z.union([
 ]);
 const platforms = z.array(platformId).max(MAX_PLATFORMS);
 
+const FSPF_KEY_FORM = 'must be 64 hex digits or a $$SCONE::secret$$ placeholder';
+
 const service = z.strictObject({
   name,
   command: z.union([z.string(), z.array(z.string())]).optional(),
@@ -138,10 +159,10 @@ const service = z.strictObject({
   attestation: z.union([attestationVariant, z.array(attestationVariant)]).optional(),
   platforms: platforms.optional(),
   fspf_path: z.string().optional(),
-  fspf_key: z.union([hex64, z.string().regex(PLACEHOLDER, 'must be 64 hex digits or a $$SCONE::secret$$ placeholder')]).optional(),
+  fspf_key: secretField(z.union([hex64, z.string().regex(PLACEHOLDER, FSPF_KEY_FORM)])).optional(),
   fspf_tag: hex(32).optional(),
   fspf_update_policy: z.enum(['rollback_protected_reinitializable', 'no_rollback_protection']).optional(),
-  one_time_password_shared_secret: z.string().optional(),
+  one_time_password_shared_secret: secretField(z.string()).optional(),
   persistency: z.string().optional(),
 });
 
@@ -176,7 +197,7 @@ const secret = z.strictObject({
   name,
   kind: z.enum(SECRET_KINDS).optional(),
   size: z.number().int().min(1).max(65536).optional(),
-  value: text.optional(),
+  value: secretField(text).optional(),
   key_type: z.enum(KEY_TYPES).optional(),
   private_key: z.string().optional(),
   issuer: z.string().optional(),
@@ -204,11 +225,11 @@ const security = z.strictObject({
       trusted_scone_qe_pubkeys: z.array(z.string()).optional(),
       url: z.string().optional(),
       certificates: z.array(z.string()).optional(),
-      one_time_password_shared_secret: z.string().optional(),
+      one_time_password_shared_secret: secretField(z.string()).optional(),
     })
     .optional(),
   singleton_enclaves: z.boolean().optional(),
-  service_access_token: z.string().optional(),
+  service_access_token: secretField(z.string()).optional(),
 });
 
 export const sessionSchema = z.strictObject({
@@ -220,8 +241,11 @@ export const sessionSchema = z.strictObject({
   images: z.array(image).optional(),
   secrets: z.array(secret).optional(),
   security: security.optional(),
-  volumes: z.array(z.record(z.string(), z.unknown())).optional(),
-  secret_config: z.record(z.string(), z.unknown()).optional(),
+  // Volumes are accepted, not implemented; their fspf_key is a secret like a service's.
+  volumes: z.array(z.looseObject({ name: z.string().optional(), fspf_key: secretField(z.string()).optional() }))
+    .optional(),
+  // `store_in: !akv {token, vault}`: the whole section can carry credentials.
+  secret_config: secretField(z.record(z.string(), z.unknown())).optional(),
   /** Added by the CAS on read-back; accepted so a read-back can be uploaded again, and ignored by the hash. */
   creator: z.string().optional(),
 });

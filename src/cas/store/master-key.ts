@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError } from './errors.js';
+import { DATABASE_FILES } from './sqlite.js';
 
 /**
  * The key that seals everything the CAS stores. Precedence: an explicit file, then the environment value,
@@ -11,8 +12,25 @@ export function loadMasterKey(opts: { dataDir: string; file?: string | undefined
   if (opts.file) return readKeyFile(opts.file);
   if (opts.env) return decodeKey(opts.env, 'VEIL_MASTER_KEY');
   const path = join(opts.dataDir, 'master.key');
-  if (!existsSync(path)) createKeyFile(opts.dataDir, path);
+  if (!existsSync(path)) {
+    refuseLostKey(opts.dataDir, path);
+    createKeyFile(opts.dataDir, path);
+  }
   return readKeyFile(path);
+}
+
+/**
+ * A new key can only be right for an empty data directory: a database already there was sealed with a key
+ * that is not at hand, and writing a fresh one would only hide that (and stand in the way of the real one).
+ */
+function refuseLostKey(dataDir: string, path: string): void {
+  const existing = DATABASE_FILES.filter((f) => existsSync(join(dataDir, f)));
+  if (existing.length === 0) return;
+  const what = `${path} is missing, but ${dataDir} holds a CAS database (${existing.join(', ')}) sealed with it`;
+  throw new StoreError('STORE_MASTER_KEY', what, {
+    hint: 'restore master.key (mode 0600) from your backup, or pass the key with --master-key-file or '
+      + 'VEIL_MASTER_KEY; nothing was written',
+  });
 }
 
 function createKeyFile(dataDir: string, path: string): void {

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError } from './errors.js';
 import type { SessionRecord, Store } from './index.js';
@@ -34,9 +34,27 @@ export function openSqliteStore(opts: { dataDir: string; masterKey: Buffer }): S
   return new SqliteStore(db, opts.masterKey);
 }
 
+/** The database and the files SQLite keeps beside it in WAL mode. */
+export const DATABASE_FILES = ['cas.db', 'cas.db-wal', 'cas.db-shm'] as const;
+
+/**
+ * Everything in the data directory is sealed, but its files still say how many sessions there are and when
+ * they changed: owner only. SQLite gives -wal and -shm the mode of the database file, so creating that
+ * 0600 before SQLite opens it covers all three; files left wider by an older version are narrowed.
+ */
+function privateFiles(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if ((statSync(dataDir).mode & 0o077) !== 0) chmodSync(dataDir, 0o700);
+  closeSync(openSync(join(dataDir, 'cas.db'), 'a', 0o600));
+  for (const file of DATABASE_FILES) {
+    const path = join(dataDir, file);
+    if (existsSync(path) && (statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+  }
+}
+
 function openDatabase(dataDir: string): Database.Database {
   try {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    privateFiles(dataDir);
     const db = new Database(join(dataDir, 'cas.db'));
     db.pragma('journal_mode = WAL');
     // NORMAL syncs the WAL at checkpoints only: a committed transaction survives the death of the process

@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import { PolicyError, REDACTED, SECRET_FIELD_PATHS, parseSession, sessionHash } from '../policy/index.js';
+import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
+import { isAllowed } from './access.js';
+import { renderServiceConfig } from './config.js';
+import type { CasError } from './errors.js';
+import { identityFromPem, type ClientIdentity } from './identity-of.js';
+import { readSession, writeSession, type CasContext } from './sessions.js';
+import { loadMasterKey, openSqliteStore } from './store/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'veil-readback-'));
+const store = openSqliteStore({ dataDir: dir, masterKey: loadMasterKey({ dataDir: dir }) });
+after(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+const ctx: CasContext = { store, now: () => new Date() };
+
+function identity(commonName: string): ClientIdentity {
+  const subjectKey = generatePrivateKey();
+  const notAfter = new Date(Date.now() + 864e5);
+  const cert = issueCertificate({ subjectKey, commonName, isCa: false, notBefore: new Date(), notAfter });
+  return identityFromPem(pemEncode('CERTIFICATE', cert));
+}
+const owner = identity('owner');
+const other = identity('other');
+const code = (c: string) => (e: CasError) => e.code === c;
+
+/** A session with every field the schema marks as secret-bearing filled with a value of its own. */
+function everySecretField(name: string): { text: string; values: string[] } {
+  const session: Record<string, unknown> = {
+    name, services: [{ name: 's', command: 'run' }], secrets: [{ name: 'pw', kind: 'ascii' }],
+    security: { attestation: { mode: 'none' } }, volumes: [{ name: 'v' }],
+  };
+  const values: string[] = [];
+  for (const path of SECRET_FIELD_PATHS) {
+    const value = randomBytes(32).toString('hex');
+    values.push(value);
+    setAt(session, path, value);
+  }
+  return { text: stringify(session), values };
+}
+
+function setAt(at: Record<string, unknown>, path: readonly string[], value: string): void {
+  const [step, ...rest] = path;
+  if (rest.length === 0) {
+    // A marked map (secret_config) is secret as a whole: fill it with one entry.
+    at[step!] = step === 'secret_config' ? { token: value } : value;
+    return;
+  }
+  if (rest[0] === '[]') {
+    const list = (at[step!] ??= [{}]) as Array<Record<string, unknown>>;
+    setAt(list[0]!, rest.slice(1), value);
+    return;
+  }
+  setAt((at[step!] ??= {}) as Record<string, unknown>, rest, value);
+}
+
+describe('read-back', () => {
+  it('redacts every secret-bearing field the schema marks', () => {
+    assert.ok(SECRET_FIELD_PATHS.length >= 6, SECRET_FIELD_PATHS.map((p) => p.join('.')).join(', '));
+    const { text, values } = everySecretField('all-fields');
+    writeSession(ctx, text, owner);
+    const back = readSession(ctx, 'all-fields', undefined, owner).session;
+    for (const value of values) assert.ok(!back.includes(value), `a marked field came back in clear:\n${back}`);
+    assert.equal(back.split(REDACTED).length - 1, SECRET_FIELD_PATHS.length);
+  });
+
+  it('never shows an explicit value: ascii, binary, private key', () => {
+    const pem = pemEncode('PRIVATE KEY', generatePrivateKey().pkcs8);
+    const text = [
+      'name: explicit', 'secrets:', '  - {name: a, kind: ascii, value: "s3cr3t-ascii-value"}',
+      '  - {name: b, kind: binary, value: "c0ffee00c0ffee"}',
+      `  - {name: k, kind: private-key, value: ${JSON.stringify(pem)}}`, '',
+    ].join('\n');
+    writeSession(ctx, text, owner);
+    const back = readSession(ctx, 'explicit', undefined, owner).session;
+    for (const secret of ['s3cr3t-ascii-value', 'c0ffee00c0ffee', pem.split('\n')[1]!]) {
+      assert.ok(!back.includes(secret), back);
+    }
+  });
+
+  it('uploaded again as an update keeps the explicit values (read-modify-write)', () => {
+    const fspf = randomBytes(32).toString('hex');
+    const text = [
+      'name: round-trip', 'services:',
+      `  - {name: s, command: "run $$SCONE::a$$", fspf_path: /f, fspf_key: ${fspf}, fspf_tag: ${'a'.repeat(32)}}`,
+      'secrets:', '  - {name: a, kind: ascii, value: "kept-across-updates"}', '  - {name: g, kind: ascii}', '',
+    ].join('\n');
+    writeSession(ctx, text, owner);
+    const before = store.current('round-trip')!.secrets;
+    const back = readSession(ctx, 'round-trip', undefined, owner);
+    const edited = `${back.session}predecessor: ${back.hash}\nversion: "0.3"\n`;
+    const { hash } = writeSession(ctx, edited, owner);
+    assert.deepEqual(store.current('round-trip')!.secrets, before);
+    const config = renderServiceConfig(store, 'round-trip', 's');
+    assert.deepEqual(config.command, ['run', 'kept-across-updates']);
+    assert.equal(config.fspf?.key, fspf);
+    assert.equal(readSession(ctx, 'round-trip', undefined, owner).hash, hash);
+  });
+
+  it('refuses the placeholder where there is nothing to keep', () => {
+    const fresh = `name: fresh\nsecrets:\n  - {name: a, kind: ascii, value: "${REDACTED}"}\n`;
+    assert.throws(() => writeSession(ctx, fresh, owner),
+      (e: CasError) => e.code === 'CAS_POLICY_INVALID' && /secrets\[0\]\.value/.test(e.message));
+  });
+});
+
+describe('hashes', () => {
+  it('do not depend on explicit values, and the CAS agrees with the offline hash', () => {
+    const text = (v: string) => `name: hashed\nsecrets:\n  - {name: a, kind: ascii, value: "${v}"}\n`;
+    assert.equal(sessionHash(parseSession(text('1234'))), sessionHash(parseSession(text('9999'))));
+    assert.equal(writeSession(ctx, text('1234'), owner).hash, sessionHash(parseSession(text('1234'))));
+  });
+
+  it('still differ between versions that change only a value (each names its predecessor)', () => {
+    const h1 = store.current('hashed')!.hash;
+    const next = `name: hashed\npredecessor: ${h1}\nsecrets:\n  - {name: a, kind: ascii, value: "5678"}\n`;
+    const h2 = writeSession(ctx, next, owner).hash;
+    assert.notEqual(h1, h2);
+    assert.equal((store.current('hashed')!.secrets['a'] as { value: string }).value, '5678');
+  });
+
+  it('are told only to clients that may update: a 409 never reaches a stranger', () => {
+    const { hash } = writeSession(ctx, 'name: guarded\n', owner);
+    const leaks = (e: CasError) => e.message.includes(hash) || (e.hint ?? '').includes(hash);
+    for (const upload of ['name: guarded\n', `name: guarded\npredecessor: ${'a'.repeat(64)}\n`]) {
+      assert.throws(() => writeSession(ctx, upload, other), (e: CasError) => e.code === 'CAS_FORBIDDEN' && !leaks(e));
+      assert.throws(() => writeSession(ctx, upload, owner), (e: CasError) => e.status === 409 && leaks(e));
+    }
+  });
+});
+
+describe('read permission', () => {
+  it('judges old versions by the current policy, before saying whether a version exists', () => {
+    const v1 = writeSession(ctx, `name: revoked\naccess_policy: {read: [CREATOR, ${other.keyHash}]}\n`, owner).hash;
+    assert.equal(readSession(ctx, 'revoked', v1, other).hash, v1);
+    writeSession(ctx, `name: revoked\npredecessor: ${v1}\naccess_policy: {read: [CREATOR]}\n`, owner);
+    assert.throws(() => readSession(ctx, 'revoked', v1, other), code('CAS_FORBIDDEN'));
+    assert.throws(() => readSession(ctx, 'revoked', 'f'.repeat(64), other), code('CAS_FORBIDDEN'));
+    assert.throws(() => readSession(ctx, 'revoked', 'f'.repeat(64), owner), code('CAS_NOT_FOUND'));
+    assert.equal(readSession(ctx, 'revoked', v1, owner).hash, v1);
+  });
+
+  it('NONE mixed with other entries is refused at upload, and denies even if it got through', () => {
+    const mixed = 'name: mixed\naccess_policy: {read: [NONE, CREATOR]}\n';
+    assert.throws(() => writeSession(ctx, mixed, owner), code('CAS_POLICY_INVALID'));
+    assert.throws(() => parseSession('name: mixed\naccess_policy: {update: [CREATOR, NONE]}\n'), PolicyError);
+    assert.equal(isAllowed({ read: ['NONE', 'CREATOR'] }, 'read', owner, owner.certPem), false);
+    assert.equal(isAllowed({ read: ['CREATOR', 'NONE', owner.keyHash] }, 'read', owner, owner.certPem), false);
+    assert.equal(isAllowed({ update: ['NONE', 'ANY'] }, 'update', owner, owner.certPem), false);
+  });
+});
