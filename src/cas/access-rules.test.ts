@@ -133,11 +133,12 @@ describe('access: exports, imports and public values', () => {
     writeSession(ctx, lib, alice);
     writeSession(ctx, app('ns/app'), alice);
     assert.deepEqual(renderServiceConfig(store, 'ns/app', 's').command, ['run', 'ns-only']);
-    writeSession(ctx, 'name: ns-evil\n', bob);
-    writeSession(ctx, app('ns-evil/app'), bob);
-    const denied = code('CAS_IMPORT_DENIED', /does not export it to 'ns-evil\/app'/);
+    // Created by the exporter's own owner, so that only the namespace rule stands between it and the secret.
+    writeSession(ctx, 'name: ns-evil\n', alice);
+    writeSession(ctx, app('ns-evil/app'), alice);
+    const denied = code('CAS_IMPORT_DENIED', /is not exported to 'ns-evil\/app'/);
     assert.throws(() => renderServiceConfig(store, 'ns-evil/app', 's'), denied);
-    writeSession(ctx, app('nsx'), bob);
+    writeSession(ctx, app('nsx'), alice);
     assert.throws(() => renderServiceConfig(store, 'nsx', 's'), code('CAS_IMPORT_DENIED'));
   });
 
