@@ -1,5 +1,7 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
+import { KEY_TYPES, type KeyType } from '../key-types.js';
+import { commandProblem } from './command.js';
 
 /** Session language v0.3 (reference §4): the one schema behind validation, types and the published JSON Schema. */
 const COMPONENT = /^[A-Za-z0-9_\-.~]{1,128}$/;
@@ -8,6 +10,11 @@ const PLACEHOLDER = /^\$\$SCONE::[^$]+\$\$$/;
 const hex = (n: number) => z.string().regex(new RegExp(`^[0-9a-fA-F]{${n}}$`), `must be ${n} hex digits`);
 const hex64 = hex(64);
 const text = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+/** A command string splits into words without a shell (the runtime starts the program directly). */
+const commandString = z.string().superRefine((value, ctx) => {
+  const problem = commandProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 const name = z.string().regex(COMPONENT, 'must be 1–128 characters of A-Z a-z 0-9 _ - . ~');
 export const sessionName = z
   .string()
@@ -117,7 +124,7 @@ const attestationVariant = z
 
 const service = z.strictObject({
   name,
-  command: z.union([z.string(), z.array(z.string())]).optional(),
+  command: z.union([commandString, z.array(z.string())]).optional(),
   environment: z.record(z.string(), text).optional(),
   pwd: z.string().optional(),
   image_name: z.string().optional(),
@@ -157,7 +164,7 @@ const exportTarget = z.union([
 ]);
 
 export const SECRET_KINDS = ['ascii', 'binary', 'private-key', 'x509', 'x509-ca'] as const;
-export const KEY_TYPES = ['P-256', 'P-384', 'Ed25519', 'RSA-2048', 'RSA-3072'] as const;
+export { KEY_TYPES };
 
 const secret = z.strictObject({
   name,
@@ -219,7 +226,7 @@ export type Image = NonNullable<Session['images']>[number];
 export type InjectionFile = NonNullable<Image['injection_files']>[number];
 export type Secret = NonNullable<Session['secrets']>[number];
 export type SecretKind = (typeof SECRET_KINDS)[number];
-export type KeyType = (typeof KEY_TYPES)[number];
+export type { KeyType };
 export type AccessPolicy = NonNullable<Session['access_policy']>;
 export type ExportTarget = NonNullable<Secret['export']>[number];
 export type Security = NonNullable<Session['security']>;
