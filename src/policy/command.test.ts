@@ -6,7 +6,9 @@ import { parseSession } from './parse.js';
 describe('splitCommand', () => {
   it('splits words and honours quotes and backslashes', () => {
     assert.deepEqual(splitCommand('python3  /app/rest_api.py'), ['python3', '/app/rest_api.py']);
-    assert.deepEqual(splitCommand(`redis-server --save '' --x "a b" c\\ d`), ['redis-server', '--save', '', '--x', 'a b', 'c d']);
+    assert.deepEqual(splitCommand(`redis-server --save '' --x "a b" c\\ d`), [
+      'redis-server', '--save', '', '--x', 'a b', 'c d',
+    ]);
     assert.deepEqual(splitCommand(['a b', 'c']), ['a b', 'c']);
     assert.deepEqual(splitCommand('run --x="a b"c'), ['run', '--x=a bc']);
   });
@@ -15,15 +17,14 @@ describe('splitCommand', () => {
     assert.deepEqual(splitCommand('redis-server --port {{ PORT | default(value="1 2") }}'), [
       'redis-server', '--port', '{{ PORT | default(value="1 2") }}',
     ]);
-    assert.deepEqual(splitCommand('redis-server --requirepass $$SCONE::pw$$'), ['redis-server', '--requirepass', '$$SCONE::pw$$']);
-    assert.deepEqual(splitCommand('app --cfg=$$SCONE::cfg|escape(json)$$'), ['app', '--cfg=$$SCONE::cfg|escape(json)$$']);
+    assert.deepEqual(splitCommand('redis --requirepass $$SCONE::pw$$'), ['redis', '--requirepass', '$$SCONE::pw$$']);
+    assert.deepEqual(splitCommand('app --cfg=$$SCONE::c|escape(json)$$'), ['app', '--cfg=$$SCONE::c|escape(json)$$']);
   });
 
   it('refuses what only a shell would understand, with a policy error at the path given', () => {
-    assert.throws(() => splitCommand('python3 app.py | tee log'), { code: 'POLICY_SHAPE', message: /would need a shell/ });
-    assert.throws(() => splitCommand('python3 app.py > log', 'build.command'), (err: { issues: Array<{ path: string }> }) => {
-      return err.issues[0]!.path === 'build.command';
-    });
+    assert.throws(() => splitCommand('python3 app.py | tee log'), { code: 'POLICY_SHAPE', message: /need a shell/ });
+    const at = (path: string) => (err: { issues: Array<{ path: string }> }) => err.issues[0]!.path === path;
+    assert.throws(() => splitCommand('python3 app.py > log', 'build.command'), at('build.command'));
     assert.equal(commandProblem("echo 'open"), 'unterminated \' quote');
     assert.equal(commandProblem('echo "a | b"'), undefined);
   });
