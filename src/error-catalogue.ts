@@ -1,5 +1,6 @@
 import { ATTESTATION_CATALOGUE } from './attestation/errors.js';
 import { CAS_CATALOGUE } from './cas/errors.js';
+import { STORE_CATALOGUE } from './cas/store/errors.js';
 import { CLI_CATALOGUE } from './cli/errors.js';
 import type { ErrorEntry } from './errors.js';
 import { SHIELD_CATALOGUE } from './fsshield/errors.js';
@@ -23,6 +24,7 @@ export const CATALOGUES: readonly ModuleCatalogue[] = [
   { module: 'secrets', errorClass: 'SecretsError', entries: SECRETS_CATALOGUE },
   { module: 'attestation', errorClass: 'AttestationError', entries: ATTESTATION_CATALOGUE },
   { module: 'fsshield', errorClass: 'ShieldError', entries: SHIELD_CATALOGUE },
+  { module: 'cas/store', errorClass: 'StoreError', entries: STORE_CATALOGUE },
   { module: 'cas', errorClass: 'CasError', entries: CAS_CATALOGUE },
   { module: 'runtime', errorClass: 'RuntimeError', entries: RUNTIME_CATALOGUE },
   { module: 'manifests', errorClass: 'ManifestError', entries: MANIFEST_CATALOGUE },

@@ -58,6 +58,12 @@ describe('the error catalogues', () => {
     }
   });
 
+  it('cover every module error class', () => {
+    const classes = all.filter(({ file, text }) => file.endsWith('errors.ts') && /extends VeilError</.test(text));
+    const modules = classes.map(({ file }) => file.slice(0, -'/errors.ts'.length));
+    assert.deepEqual(modules.sort(), CATALOGUES.map((c) => c.module).sort(), 'a module error class has no catalogue');
+  });
+
   it('hold every code the sources use (no made-up code)', () => {
     const prefixes = [...new Set([...catalogued].map((code) => code.slice(0, code.indexOf('_') + 1)))];
     const literal = new RegExp(`['"\`]((?:${prefixes.join('|')})[A-Z0-9_]+)['"\`]`, 'g');

@@ -35,7 +35,8 @@ export function parseAttestRequest(body: unknown): AttestRequest {
   }
   const parsed = attestRequestSchema.safeParse(json);
   if (!parsed.success) {
-    const issues = locateFindings(findingsOfZod(parsed.error.issues, json)).map((i) => ({ ...i, path: i.path || '(request)' }));
+    const found = locateFindings(findingsOfZod(parsed.error.issues, json));
+    const issues = found.map((i) => ({ ...i, path: i.path || '(request)' }));
     throw new CasError('CAS_BAD_REQUEST', `the attestation request is malformed: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { hint: 'use veil run', issues });
   }
   return parsed.data as AttestRequest;

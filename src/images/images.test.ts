@@ -39,13 +39,17 @@ describe('image layers', () => {
   });
 
   it('are merged by one walk, for squashing and for finding programs alike', async () => {
-    const lower = await rawLayer([{ name: 'usr/bin/tool', data: 'old' }, { name: 'etc/x', data: 'x' }, { name: 'etc/y', data: 'y' }]);
+    const lower = await rawLayer([
+      { name: 'usr/bin/tool', data: 'old' }, { name: 'etc/x', data: 'x' }, { name: 'etc/y', data: 'y' },
+    ]);
     const upper = await rawLayer([
-      { name: 'etc/x', type: 'link', linkname: 'nowhere' }, { name: 'etc/.wh.y' }, { name: 'usr/bin/tool', data: 'new' },
+      { name: 'etc/x', type: 'link', linkname: 'nowhere' }, { name: 'etc/.wh.y' },
+      { name: 'usr/bin/tool', data: 'new' },
     ]);
     const tree = await mergedTree([lower, upper]);
     assert.deepEqual([...tree.keys()].sort(), ['/usr/bin/tool'], 'a link to nothing replaces the lower file');
-    assert.deepEqual(await programInImage([lower, upper], 'tool', '/usr/bin'), { path: '/usr/bin/tool', data: Buffer.from('new') });
+    const found = await programInImage([lower, upper], 'tool', '/usr/bin');
+    assert.deepEqual(found, { path: '/usr/bin/tool', data: Buffer.from('new') });
     const index = await indexLayers([lower, upper]);
     assert.deepEqual([...index.keys()].sort(), ['/usr', '/usr/bin', '/usr/bin/tool']);
     const twice = await rawLayer([{ name: 'bin/run', data: 'first' }, { name: 'bin/run', data: 'second' }]);

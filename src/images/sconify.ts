@@ -164,7 +164,8 @@ function nativeCommand(entrypoint: string[] | null | undefined, cmd: string[] | 
       return splitCommand(all[2]!);
     } catch (err) {
       if (!(err instanceof PolicyError)) throw err;
-      throw new ImageError('IMAGE_PROGRAM', `the image's command '${all[2]}' needs a shell: ${err.issues[0]!.message}`, {
+      const why = err.issues[0]!.message;
+      throw new ImageError('IMAGE_PROGRAM', `the image's command '${all[2]}' needs a shell: ${why}`, {
         hint: 'give --binary the shell, or change the image to an exec-form command', cause: err,
       });
     }
