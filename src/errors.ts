@@ -23,3 +23,15 @@ export class VeilError<C extends string = string> extends Error {
 export function isVeilError(err: unknown): err is VeilError {
   return err instanceof VeilError;
 }
+
+/**
+ * One code of a module's error catalogue: what it means, for docs/errors.md (generated from the catalogues), and
+ * the hint its errors get when the place that throws gives none.
+ */
+export interface ErrorEntry {
+  summary: string;
+  hint?: string;
+}
+
+/** A module's catalogue: every code of its closed union, and nothing else (the compiler checks both ways). */
+export type ErrorCatalogue<C extends string> = { readonly [K in C]: ErrorEntry };

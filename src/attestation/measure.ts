@@ -31,7 +31,9 @@ export function codeTreeDigest(root: string): Buffer {
 }
 
 /** What `veil run` loads (its imports, checked by a test): the CLI shell, the runtime and what it uses. */
-export const RUNTIME_PARTS = new Set(['attestation', 'cli', 'errors.js', 'fsshield', 'lru.js', 'runtime', 'secrets']);
+export const RUNTIME_PARTS = new Set([
+  'attestation', 'cli', 'errors.js', 'fsshield', 'key-types.js', 'lru.js', 'runtime', 'secrets',
+]);
 
 /**
  * Inside those parts, what only the CAS and the offline verifier use: the hardware verifiers, their roots and

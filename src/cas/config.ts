@@ -1,4 +1,4 @@
-import { findPlaceholders, renderPlaceholders, type Session } from '../policy/index.js';
+import { findPlaceholders, renderPlaceholders, splitCommand, type Session } from '../policy/index.js';
 import { renderSecret } from '../secrets/index.js';
 import { CasError } from './errors.js';
 import { sessionOf } from './parsed.js';
@@ -68,12 +68,9 @@ function fileContent(text: string, lookup: SecretLookup): Buffer {
   return Buffer.concat(parts);
 }
 
-/** A string command splits on whitespace, with quotes keeping spaces (session language §4.2). */
+/** A string command splits as the session language says (§4.2; the schema refused what does not split). */
 export function commandOf(command: string | string[] | undefined): string[] {
-  if (command === undefined) return [];
-  if (Array.isArray(command)) return command;
-  const words = command.match(/"[^"]*"|'[^']*'|\S+/g) ?? [];
-  return words.map((w) => (/^(["']).*\1$/.test(w) ? w.slice(1, -1) : w));
+  return command === undefined ? [] : splitCommand(command);
 }
 
 function injectionFilesOf(session: Session, imageName: string | undefined, lookup: SecretLookup): ServiceConfig['injectionFiles'] {

@@ -1,36 +1,43 @@
-import { VeilError } from '../errors.js';
+import { VeilError, type ErrorEntry } from '../errors.js';
+import type { Issue } from '../issues.js';
+
+/** A CAS code's entry: its HTTP status beside its meaning. */
+export interface CasErrorEntry extends ErrorEntry {
+  status: number;
+}
 
 /**
- * The CAS's error catalogue: every code the HTTP API can answer with, and its status.
+ * The CAS's error catalogue: every code the HTTP API can answer with, its status and its meaning.
  * Clients switch on `code`; the status follows HTTP semantics so curl users see the right class of failure.
+ * Only what the CAS itself fails at is a 5xx: no input may give one.
  */
-export const CAS_ERRORS = {
-  CAS_BAD_REQUEST: 400,
-  CAS_POLICY_INVALID: 400,
-  CAS_UNAUTHENTICATED: 401,
-  CAS_FORBIDDEN: 403,
-  CAS_NOT_FOUND: 404,
-  CAS_NOT_PUBLIC: 404,
-  CAS_METHOD_NOT_ALLOWED: 405,
-  CAS_SESSION_EXISTS: 409,
-  CAS_STALE_PREDECESSOR: 409,
-  CAS_PAYLOAD_TOO_LARGE: 413,
-  CAS_SECRET_GENERATION: 422,
-  CAS_IMPORT_DENIED: 403,
-  CAS_ATTESTATION_FAILED: 403,
-  CAS_BUSY: 429,
-  CAS_TEE_UNAVAILABLE: 503,
-  CAS_INTERNAL: 500,
-} as const;
+export const CAS_CATALOGUE = {
+  CAS_BAD_REQUEST: { status: 400, summary: 'the request is malformed (body, path, query or headers)' },
+  CAS_POLICY_INVALID: { status: 400, summary: 'the session is not valid, or breaks a rule the CAS adds' },
+  CAS_UNAUTHENTICATED: { status: 401, summary: 'the request needs a TLS client certificate, and none was presented' },
+  CAS_FORBIDDEN: { status: 403, summary: "the session's access policy does not allow the client's identity this" },
+  CAS_NOT_FOUND: { status: 404, summary: 'no such session, version or route' },
+  CAS_NOT_PUBLIC: { status: 404, summary: 'the value does not exist or is not visible without authentication' },
+  CAS_SESSION_EXISTS: { status: 409, summary: 'a session of this name exists, and the request names no predecessor' },
+  CAS_STALE_PREDECESSOR: { status: 409, summary: 'the predecessor named is not the current version of the session' },
+  CAS_PAYLOAD_TOO_LARGE: { status: 413, summary: 'the request body is larger than the CAS accepts' },
+  CAS_SECRET_GENERATION: { status: 422, summary: "the session's secrets cannot be generated as it asks" },
+  CAS_IMPORT_DENIED: { status: 403, summary: 'an imported secret does not exist or is not exported to this session' },
+  CAS_ATTESTATION_FAILED: { status: 403, summary: 'the evidence, or what it proves, does not satisfy the session' },
+  CAS_BUSY: { status: 429, summary: 'the CAS is busy with the same kind of work; retry shortly' },
+  CAS_TEE_UNAVAILABLE: { status: 503, summary: 'the CAS could not obtain evidence from its own TEE' },
+  CAS_INTERNAL: { status: 500, summary: 'the CAS failed on its side (a bug or its store); nothing was changed' },
+} as const satisfies Record<string, CasErrorEntry>;
 
-export type CasErrorCode = keyof typeof CAS_ERRORS;
+export type CasErrorCode = keyof typeof CAS_CATALOGUE;
 
-export interface CasIssue {
-  path: string;
-  message: string;
-  line?: number;
-  column?: number;
-}
+/** Each code's HTTP status, from the catalogue. */
+export const CAS_ERRORS = Object.fromEntries(
+  Object.entries(CAS_CATALOGUE).map(([code, entry]) => [code, entry.status]),
+) as { readonly [K in CasErrorCode]: (typeof CAS_CATALOGUE)[K]['status'] };
+
+/** One finding of a request or session the CAS refused. */
+export type CasIssue = Omit<Issue, 'file'>;
 
 export class CasError extends VeilError<CasErrorCode> {
   readonly status: number;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { findingsOfZod, locateFindings } from '../issues.js';
 import type { AttestRequest } from './attest.js';
 import { CasError } from './errors.js';
 
@@ -40,7 +41,8 @@ export function parseAttestRequest(body: unknown): AttestRequest {
   }
   const parsed = attestRequestSchema.safeParse(json);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(request)', message: i.message }));
+    const found = locateFindings(findingsOfZod(parsed.error.issues, json));
+    const issues = found.map((i) => ({ ...i, path: i.path || '(request)' }));
     throw new CasError('CAS_BAD_REQUEST', `the attestation request is malformed: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { hint: 'use veil run', issues });
   }
   return parsed.data as AttestRequest;

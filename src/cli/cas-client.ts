@@ -29,7 +29,7 @@ export class CasClient {
     const response = await this.send('GET', `/v1/sessions/${encodePath(name)}`);
     const raw = await response.body.text();
     if (response.statusCode === 404) return undefined;
-    const json = parseJson(raw);
+    const json = this.parseJson(raw, response.statusCode);
     if (response.statusCode >= 400) throw casFailure(response.statusCode, json);
     return String((json as { hash: string }).hash);
   }
@@ -47,9 +47,22 @@ export class CasClient {
   private async call(method: 'GET' | 'POST', path: string, text?: string): Promise<{ status: number; json: unknown }> {
     const response = await this.send(method, path, text);
     const raw = await response.body.text();
-    const json = parseJson(raw);
+    const json = this.parseJson(raw, response.statusCode);
     if (response.statusCode >= 400) throw casFailure(response.statusCode, json);
     return { status: response.statusCode, json };
+  }
+
+  /** The body is not echoed: whatever answered is not the CAS API, and its text may be anything. */
+  private parseJson(raw: string, status: number): unknown {
+    try {
+      return JSON.parse(raw);
+    } catch (err) {
+      const what = `the CAS at ${this.pin.url} answered with something that is not JSON (HTTP ${status})`;
+      throw new CliError('CLI_CAS_ERROR', what, {
+        hint: 'check that the address is a Veil CAS and not a proxy in front of it',
+        cause: err,
+      });
+    }
   }
 
   private async send(method: 'GET' | 'POST', path: string, text?: string) {
@@ -67,14 +80,6 @@ export class CasClient {
 
 function encodePath(name: string): string {
   return name.split('/').map(encodeURIComponent).join('/');
-}
-
-function parseJson(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch {
-    return { error: { code: 'CAS_BAD_RESPONSE', message: raw.slice(0, 200) } };
-  }
 }
 
 /** The CAS's own code and message pass through: they already say what failed and what to do. */

@@ -1,4 +1,4 @@
-import { VeilError } from '../errors.js';
+import { VeilError, type ErrorCatalogue } from '../errors.js';
 
 export type CliErrorCode =
   | 'CLI_USAGE'
@@ -8,6 +8,16 @@ export type CliErrorCode =
   | 'CLI_CAS_UNREACHABLE'
   | 'CLI_CAS_ERROR'
   | 'CLI_HOME';
+
+export const CLI_CATALOGUE: ErrorCatalogue<CliErrorCode> = {
+  CLI_USAGE: { summary: 'the command line is not one veil understands (exit code 2)' },
+  CLI_FILE: { summary: 'a file named on the command line cannot be read' },
+  CLI_NOT_ATTESTED: { summary: 'no CAS (or not the one named) has been attested with veil cas attest' },
+  CLI_CAS_UNTRUSTED: { summary: 'the CAS did not prove the identity that was attested, or gave nothing to check' },
+  CLI_CAS_UNREACHABLE: { summary: 'the CAS cannot be reached at its address' },
+  CLI_CAS_ERROR: { summary: 'the CAS refused the request (its code and message follow), or did not answer JSON' },
+  CLI_HOME: { summary: "veil's own state (the attested CASes) cannot be read" },
+};
 
 /** Errors of the command line itself; errors of the library pass through with their own codes. */
 export class CliError extends VeilError<CliErrorCode> {}

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { RUNTIME_ROOT } from '../runtime/index.js';
 import { assembleImage, pushImage, writeImage } from './image.js';
-import { buildLayer, type Layer, type LayerEntry } from './layer.js';
+import { buildLayer, cachedLayer, type Layer, type LayerEntry } from './layer.js';
 import { ImageLayout } from './layout.js';
 import { formatReference, parseReference } from './reference.js';
 import { RUNTIME_DIR, runtimeEntrypoint, runtimeLayer } from './runtime-layer.js';
@@ -35,19 +35,17 @@ async function dependencyLayer(cacheDir: string): Promise<Layer> {
   const root = join(RUNTIME_ROOT, '..');
   const lock = readFileSync(join(root, 'package-lock.json'));
   const key = createHash('sha256').update(lock).update(process.version).digest('hex').slice(0, 32);
-  const cached = join(cacheDir, `cas-deps-${key}`);
-  if (existsSync(`${cached}.json`) && existsSync(`${cached}.tgz`)) return { ...(JSON.parse(readFileSync(`${cached}.json`, 'utf8')) as Omit<Layer, 'data'>), data: readFileSync(`${cached}.tgz`) };
+  return cachedLayer(cacheDir, `cas-deps-${key}`, () => buildDependencyLayer(root, lock));
+}
+
+async function buildDependencyLayer(root: string, lock: Buffer): Promise<Layer> {
   const packages = (JSON.parse(lock.toString('utf8')) as { packages: Record<string, { dev?: boolean }> }).packages;
   const dirs = Object.entries(packages).filter(([path, p]) => path.startsWith('node_modules/') && !p.dev).map(([path]) => path);
   const entries = dirs.flatMap((dir) => filesUnder(join(root, dir))).map((file): LayerEntry => {
     const rel = relative(join(root, 'node_modules'), file);
     return { type: 'file', path: `${RUNTIME_DIR}/node_modules/${rel}`, mode: statSync(file).mode & 0o755, data: readFileSync(file) };
   }).filter((e) => !SKIP.some((re) => re.test(e.path.slice(`${RUNTIME_DIR}/node_modules/`.length))));
-  const layer = await buildLayer(entries);
-  mkdirSync(cacheDir, { recursive: true });
-  writeFileSync(`${cached}.tgz`, layer.data);
-  writeFileSync(`${cached}.json`, JSON.stringify({ diffId: layer.diffId, descriptor: layer.descriptor }));
-  return layer;
+  return buildLayer(entries);
 }
 
 function filesUnder(dir: string): string[] {

@@ -1,4 +1,4 @@
-import { VeilError } from '../errors.js';
+import { VeilError, type ErrorCatalogue } from '../errors.js';
 
 export type ImageErrorCode =
   | 'IMAGE_REFERENCE'
@@ -8,6 +8,16 @@ export type ImageErrorCode =
   | 'IMAGE_DIGEST'
   | 'IMAGE_FORMAT'
   | 'IMAGE_PROGRAM';
+
+export const IMAGE_CATALOGUE: ErrorCatalogue<ImageErrorCode> = {
+  IMAGE_REFERENCE: { summary: 'an image reference is not valid, or names no base image' },
+  IMAGE_REGISTRY: { summary: 'the registry cannot be reached or answered with an error' },
+  IMAGE_AUTH: { summary: 'the registry refused the credentials, or the Docker config holding them is unreadable' },
+  IMAGE_NOT_FOUND: { summary: 'the image, a platform of it, or a blob does not exist' },
+  IMAGE_DIGEST: { summary: 'content does not have the digest it was asked for (altered or corrupt)' },
+  IMAGE_FORMAT: { summary: 'a layer is not valid gzip, or unpacks to more than Veil holds in memory' },
+  IMAGE_PROGRAM: { summary: 'the image lacks the program or directory named, or it cannot be shielded as asked' },
+};
 
 /** Building, pulling or pushing an image failed; never carries a credential. */
 export class ImageError extends VeilError<ImageErrorCode> {}

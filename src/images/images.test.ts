@@ -38,6 +38,26 @@ describe('image layers', () => {
     assert.deepEqual([...own.keys()], ['/x/new.txt'], 'a whiteout never removes what its own layer adds');
   });
 
+  it('are merged by one walk, for squashing and for finding programs alike', async () => {
+    const lower = await rawLayer([
+      { name: 'usr/bin/tool', data: 'old' }, { name: 'etc/x', data: 'x' }, { name: 'etc/y', data: 'y' },
+    ]);
+    const upper = await rawLayer([
+      { name: 'etc/x', type: 'link', linkname: 'nowhere' }, { name: 'etc/.wh.y' },
+      { name: 'usr/bin/tool', data: 'new' },
+    ]);
+    const tree = await mergedTree([lower, upper]);
+    assert.deepEqual([...tree.keys()].sort(), ['/usr/bin/tool'], 'a link to nothing replaces the lower file');
+    const found = await programInImage([lower, upper], 'tool', '/usr/bin');
+    assert.deepEqual(found, { path: '/usr/bin/tool', data: Buffer.from('new') });
+    const index = await indexLayers([lower, upper]);
+    assert.deepEqual([...index.keys()].sort(), ['/usr', '/usr/bin', '/usr/bin/tool']);
+    const twice = await rawLayer([{ name: 'bin/run', data: 'first' }, { name: 'bin/run', data: 'second' }]);
+    const kept = (await mergedTree([twice])).get('/bin/run');
+    assert.deepEqual(await programInImage([twice], 'run', '/bin'), { path: '/bin/run', data: Buffer.from('second') });
+    assert.equal(kept?.type === 'file' && kept.data.toString(), 'second', 'the later entry wins in both');
+  });
+
   it('find a program through symbolic links, as the kernel would in the container', async () => {
     const layer = await rawLayer([
       { name: 'usr/bin/python3.11', data: 'ELF' }, { name: 'usr/bin/python3', type: 'symlink', linkname: 'python3.11' },

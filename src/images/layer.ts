@@ -1,3 +1,5 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import { sha256, type Digest } from './digest.js';
@@ -13,6 +15,23 @@ export type LayerEntry = (
 export interface Layer extends Blob {
   /** SHA-256 of the uncompressed tar: the image config's `rootfs.diff_ids`. */
   diffId: Digest;
+}
+
+/**
+ * A layer kept in `cacheDir` as `<name>.tgz` (the bytes) and `<name>.json` (digests and descriptor), built by `build`
+ * when either is missing. `name` carries the digest of whatever the layer is made from.
+ */
+export async function cachedLayer(cacheDir: string, name: string, build: () => Promise<Layer>): Promise<Layer> {
+  const cached = join(cacheDir, name);
+  if (existsSync(`${cached}.json`) && existsSync(`${cached}.tgz`)) {
+    const meta = JSON.parse(readFileSync(`${cached}.json`, 'utf8')) as Omit<Layer, 'data'>;
+    return { ...meta, data: readFileSync(`${cached}.tgz`) };
+  }
+  const layer = await build();
+  mkdirSync(cacheDir, { recursive: true });
+  writeFileSync(`${cached}.tgz`, layer.data);
+  writeFileSync(`${cached}.json`, JSON.stringify({ diffId: layer.diffId, descriptor: layer.descriptor }));
+  return layer;
 }
 
 /**

@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { codeTreeDigest } from '../attestation/index.js';
 import { RUNTIME_ROOT } from '../runtime/index.js';
-import { buildLayer, type Layer, type LayerEntry } from './layer.js';
+import { buildLayer, cachedLayer, type Layer, type LayerEntry } from './layer.js';
 
 /** Where the runtime lives in an image: its own Node.js, the C libraries that Node needs, and Veil's code. */
 export const RUNTIME_DIR = '/opt/veil/runtime';
@@ -25,16 +25,7 @@ export async function runtimeLayer(cacheDir: string): Promise<Layer> {
   const node = realpathSync(process.execPath);
   const stat = statSync(node);
   const key = createHash('sha256').update(`${node}\0${stat.size}\0${stat.mtimeMs}\0`).update(codeTreeDigest(RUNTIME_ROOT)).digest('hex').slice(0, 32);
-  const cached = join(cacheDir, `runtime-${key}`);
-  if (existsSync(`${cached}.json`) && existsSync(`${cached}.tgz`)) {
-    const meta = JSON.parse(readFileSync(`${cached}.json`, 'utf8')) as Omit<Layer, 'data'>;
-    return { ...meta, data: readFileSync(`${cached}.tgz`) };
-  }
-  const layer = await buildLayer(runtimeEntries(node));
-  mkdirSync(cacheDir, { recursive: true });
-  writeFileSync(`${cached}.tgz`, layer.data);
-  writeFileSync(`${cached}.json`, JSON.stringify({ diffId: layer.diffId, descriptor: layer.descriptor }));
-  return layer;
+  return cachedLayer(cacheDir, `runtime-${key}`, () => buildLayer(runtimeEntries(node)));
 }
 
 function runtimeEntries(node: string): LayerEntry[] {

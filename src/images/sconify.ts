@@ -1,10 +1,10 @@
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { splitCommand } from '../manifests/command.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { codeTreeDigest, simulationMeasurement } from '../attestation/index.js';
 import { encryptTree, plainTreeMac } from '../fsshield/index.js';
 import { saveShieldKey } from '../manifests/bundle.js';
+import { PolicyError, splitCommand } from '../policy/index.js';
 import { CONTAINER_SHIELD_ROOT, RUNTIME_ROOT } from '../runtime/index.js';
 import { ImageError } from './errors.js';
 import { mergedTree } from './flatten.js';
@@ -163,7 +163,11 @@ function nativeCommand(entrypoint: string[] | null | undefined, cmd: string[] | 
     try {
       return splitCommand(all[2]!);
     } catch (err) {
-      throw new ImageError('IMAGE_PROGRAM', `the image's command '${all[2]}' needs a shell: ${(err as Error).message}`, { hint: 'give --binary the shell, or change the image to an exec-form command' });
+      if (!(err instanceof PolicyError)) throw err;
+      const why = err.issues[0]!.message;
+      throw new ImageError('IMAGE_PROGRAM', `the image's command '${all[2]}' needs a shell: ${why}`, {
+        hint: 'give --binary the shell, or change the image to an exec-form command', cause: err,
+      });
     }
   }
   return all.length > 0 ? all : [binary];

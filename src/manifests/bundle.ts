@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { encryptTree, plainTreeMac } from '../fsshield/index.js';
 import { RuntimeError, openProgram } from '../runtime/index.js';
-import { splitCommand } from './command.js';
+import { PolicyError, splitCommand } from '../policy/index.js';
 import { ManifestError } from './errors.js';
 import type { ParsedService } from './service.js';
 import type { ManifestSecret } from './service-schema.js';
@@ -125,12 +125,17 @@ function measure(parsed: ParsedService, program: string): { path: string; measur
 }
 
 function commandOf(parsed: ParsedService): string[] {
+  const refuse = (message: string, cause?: unknown) => {
+    const issue = { path: 'build.command', message, ...lineOf(parsed, ['build', 'command']) };
+    return new ManifestError('MANIFEST_SHAPE', [issue], parsed.file, { cause });
+  };
   try {
-    const argv = splitCommand(parsed.manifest.build.command);
-    if (argv.length === 0) throw new Error('is empty');
+    const argv = splitCommand(parsed.manifest.build.command, 'build.command');
+    if (argv.length === 0) throw refuse('is empty');
     return argv;
   } catch (err) {
-    throw new ManifestError('MANIFEST_SHAPE', [{ path: 'build.command', message: (err as Error).message, ...lineOf(parsed, ['build', 'command']) }], parsed.file);
+    if (err instanceof PolicyError) throw refuse(err.issues[0]!.message, err);
+    throw err;
   }
 }
 

@@ -5,5 +5,5 @@ export { buildBundle, bundlesByImage, recordImage, SERVICE_PATH, type Bundle } f
 export { generateSessions, policyText, type GeneratedSession } from './sessions.js';
 export { applyMesh, type AppliedSession, type MeshPlan, type SessionStore } from './apply-mesh.js';
 export { renderTemplate, templateVariables } from './template.js';
-export { splitCommand } from './command.js';
+export { splitCommand } from '../policy/command.js';
 export { manifestKind } from './kind.js';

@@ -1,6 +1,11 @@
-import { VeilError } from '../errors.js';
+import { VeilError, type ErrorCatalogue } from '../errors.js';
 
 export type MeshErrorCode = 'MESH_NOT_READY' | 'MESH_SERVICE_ENDED';
+
+export const MESH_CATALOGUE: ErrorCatalogue<MeshErrorCode> = {
+  MESH_NOT_READY: { summary: 'a service did not listen on any port in time' },
+  MESH_SERVICE_ENDED: { summary: 'a service ended before it was ready' },
+};
 
 /** Why the local mesh did not come up (or fell apart), with the service's last log lines. */
 export class MeshError extends VeilError<MeshErrorCode> {}

@@ -1,4 +1,5 @@
-import { VeilError } from '../errors.js';
+import { VeilError, type ErrorCatalogue } from '../errors.js';
+import { issueLines, type Issue } from '../issues.js';
 
 export type PolicyErrorCode =
   | 'POLICY_YAML_SYNTAX'
@@ -8,20 +9,26 @@ export type PolicyErrorCode =
   | 'POLICY_TEMPLATE_VARIABLE';
 
 /** One finding in a session, located by field path and (when known) file position. */
-export interface PolicyIssue {
-  path: string;
-  message: string;
-  line?: number;
-  column?: number;
-  file?: string;
-}
+export type PolicyIssue = Issue;
 
-const HINTS: Record<PolicyErrorCode, string> = {
-  POLICY_YAML_SYNTAX: 'fix the YAML syntax at the position shown',
-  POLICY_TOO_COMPLEX: 'sessions need no YAML aliases chains or deep nesting; write the values out',
-  POLICY_SHAPE: 'fix the fields listed (session language v0.3); unknown fields are refused so typos do not pass silently',
-  POLICY_REFERENCE: 'define the secrets, images and issuers the session refers to, or correct the names',
-  POLICY_TEMPLATE_VARIABLE: 'pass each variable with -e VAR=VALUE, or set it and use --use-env',
+export const POLICY_CATALOGUE: ErrorCatalogue<PolicyErrorCode> = {
+  POLICY_YAML_SYNTAX: { summary: 'the session is not valid YAML', hint: 'fix the YAML syntax at the position shown' },
+  POLICY_TOO_COMPLEX: {
+    summary: 'the session uses more YAML aliases or deeper nesting than allowed',
+    hint: 'sessions need no YAML aliases chains or deep nesting; write the values out',
+  },
+  POLICY_SHAPE: {
+    summary: 'fields of the session are missing, unknown, of the wrong type or do not fit together',
+    hint: 'fix the fields listed (session language v0.3); unknown fields are refused so typos do not pass silently',
+  },
+  POLICY_REFERENCE: {
+    summary: 'the session names secrets, images or issuers it does not define, or defines a name twice',
+    hint: 'define the secrets, images and issuers the session refers to, or correct the names',
+  },
+  POLICY_TEMPLATE_VARIABLE: {
+    summary: 'the session template uses variables that were not given',
+    hint: 'pass each variable with -e VAR=VALUE, or set it and use --use-env',
+  },
 };
 
 /** Every problem of a session at once: the message lists them one per line as file:line:col: path: message. */
@@ -30,16 +37,12 @@ export class PolicyError extends VeilError<PolicyErrorCode> {
 
   constructor(code: PolicyErrorCode, issues: PolicyIssue[], file = '<session>') {
     const located = issues.map((i) => ({ ...i, file: i.file ?? file }));
-    super(code, formatIssues(located, file), { hint: HINTS[code] });
+    super(code, formatIssues(located, file), { hint: POLICY_CATALOGUE[code].hint });
     this.issues = located;
   }
 }
 
 function formatIssues(issues: PolicyIssue[], file: string): string {
   const head = `${file}: ${issues.length} ${issues.length === 1 ? 'error' : 'errors'} in the session`;
-  const lines = issues.map((i) => {
-    const where = i.line !== undefined ? `${i.file}:${i.line}:${i.column ?? 1}` : `${i.file}`;
-    return `  ${where}: ${i.path ? `${i.path}: ` : ''}${i.message}`;
-  });
-  return [head, ...lines].join('\n');
+  return [head, ...issueLines(issues, file)].join('\n');
 }

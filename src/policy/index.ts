@@ -2,6 +2,7 @@ export { PolicyError, type PolicyErrorCode, type PolicyIssue } from './errors.js
 export { parseSession, formatPath } from './parse.js';
 export { REDACTED } from './schema.js';
 export { SECRET_FIELD_PATHS, redactSession, restoreRedacted } from './secret-fields.js';
+export { splitCommand } from './command.js';
 export { sessionHash, serializeSession, sessionNamespace, canonicalJson } from './hash.js';
 export { findPlaceholders, renderPlaceholders, isKnownSuffix, suffixFitsKind, PLACEHOLDER_SUFFIXES, type Placeholder } from './placeholders.js';
 export { substituteVariables } from './template.js';

@@ -1,9 +1,9 @@
-import type { z } from 'zod';
-import { PolicyError, type PolicyIssue } from './errors.js';
-import { crossReferences, type Finding } from './references.js';
+import { findingsOfZod, locateFindings, type Finding, type PathSegment } from '../issues.js';
+import { PolicyError } from './errors.js';
+import { crossReferences } from './references.js';
 import { sessionSchema, type Session } from './schema.js';
 import { secretFieldRules } from './secret-rules.js';
-import { parseYaml, type PathSegment, type Source } from './yaml-source.js';
+import { parseYaml, type Source } from './yaml-source.js';
 
 /**
  * Parses and validates a session in two stages: its shape (every problem at once), then — only when the
@@ -18,7 +18,7 @@ export function parseSession(text: string, opts: { file?: string } = {}): Sessio
   const proto = protoKeys(source.value, []);
   if (proto.length > 0) throw located('POLICY_SHAPE', proto, source, file);
   const parsed = sessionSchema.safeParse(source.value);
-  if (!parsed.success) throw located('POLICY_SHAPE', parsed.error.issues.flatMap(fromZod), source, file);
+  if (!parsed.success) throw located('POLICY_SHAPE', findingsOfZod(parsed.error.issues, source.value), source, file);
   const rules = secretFieldRules(parsed.data);
   if (rules.length > 0) throw located('POLICY_SHAPE', rules, source, file);
   const references = crossReferences(parsed.data);
@@ -36,29 +36,8 @@ function protoKeys(value: unknown, path: PathSegment[]): Finding[] {
       : protoKeys(v, [...path, k]));
 }
 
-function fromZod(issue: z.core.$ZodIssue): Finding[] {
-  const path = issue.path.filter((p): p is PathSegment => typeof p !== 'symbol');
-  if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => ({ path: [...path, key], message: `unknown field '${key}'`, atKey: true }));
-  }
-  if (issue.code === 'invalid_union') {
-    // Report the problems of the form whose type the value has (a map vs a list), with their own paths.
-    const branch = issue.errors.find((errs) => errs.length > 0 && !errs.some((e) => e.path.length === 0 && e.code === 'invalid_type'));
-    if (!branch) return [{ path, message: 'does not match any accepted form of this field' }];
-    return branch.flatMap((e) => fromZod({ ...e, path: [...path, ...e.path] } as z.core.$ZodIssue));
-  }
-  if (issue.code === 'invalid_type' && issue.input === undefined) return [{ path, message: 'is required' }];
-  return [{ path, message: issue.message }];
-}
-
 function located(code: 'POLICY_SHAPE' | 'POLICY_REFERENCE', findings: Finding[], source: Source, file: string): PolicyError {
-  const issues: PolicyIssue[] = findings.map((f) => {
-    const pos = source.locate(f.path, f.atKey);
-    return { path: formatPath(f.path), message: f.message, file, ...(pos ? { line: pos.line, column: pos.column } : {}) };
-  });
-  return new PolicyError(code, issues, file);
+  return new PolicyError(code, locateFindings(findings, source), file);
 }
 
-export function formatPath(path: PathSegment[]): string {
-  return path.reduce<string>((out, seg) => (typeof seg === 'number' ? `${out}[${seg}]` : out ? `${out}.${seg}` : seg), '');
-}
+export { formatPath } from '../issues.js';

@@ -1,12 +1,8 @@
 import { findPlaceholders, isKnownSuffix, suffixFitsKind } from './placeholders.js';
 import type { Secret, Session } from './schema.js';
-import type { PathSegment } from './yaml-source.js';
+import type { Finding, PathSegment } from '../issues.js';
 
-export interface Finding {
-  path: PathSegment[];
-  message: string;
-  atKey?: boolean;
-}
+export type { Finding };
 
 /** Stage 2: names that must refer to something, checked once the shape is right. All findings at once. */
 export function crossReferences(session: Session): Finding[] {

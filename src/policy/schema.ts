@@ -1,5 +1,7 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
+import { KEY_TYPES, type KeyType } from '../key-types.js';
+import { commandProblem } from './command.js';
 
 /** Session language v0.3 (reference §4): the one schema behind validation, types and the published JSON Schema. */
 const COMPONENT = /^[A-Za-z0-9_\-.~]{1,128}$/;
@@ -28,6 +30,11 @@ function secretField<T extends z.ZodType>(schema: T) {
   secretFields.add(field as z.ZodType, { secret: true });
   return field;
 }
+/** A command string splits into words without a shell (the runtime starts the program directly). */
+const commandString = z.string().superRefine((value, ctx) => {
+  const problem = commandProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 export const sessionName = z
   .string()
   .regex(/^[A-Za-z0-9_\-.~]{1,128}(\/[A-Za-z0-9_\-.~]{1,128})*$/, 'each /-separated part must be 1–128 characters of A-Z a-z 0-9 _ - . ~');
@@ -151,7 +158,7 @@ const FSPF_KEY_FORM = 'must be 64 hex digits or a $$SCONE::secret$$ placeholder'
 
 const service = z.strictObject({
   name,
-  command: z.union([z.string(), z.array(z.string())]).optional(),
+  command: z.union([commandString, z.array(z.string())]).optional(),
   environment: z.record(z.string(), text).optional(),
   pwd: z.string().optional(),
   image_name: z.string().optional(),
@@ -191,7 +198,7 @@ const exportTarget = z.union([
 ]);
 
 export const SECRET_KINDS = ['ascii', 'binary', 'private-key', 'x509', 'x509-ca'] as const;
-export const KEY_TYPES = ['P-256', 'P-384', 'Ed25519', 'RSA-2048', 'RSA-3072'] as const;
+export { KEY_TYPES };
 
 const secret = z.strictObject({
   name,
@@ -256,7 +263,7 @@ export type Image = NonNullable<Session['images']>[number];
 export type InjectionFile = NonNullable<Image['injection_files']>[number];
 export type Secret = NonNullable<Session['secrets']>[number];
 export type SecretKind = (typeof SECRET_KINDS)[number];
-export type KeyType = (typeof KEY_TYPES)[number];
+export type { KeyType };
 export type AccessPolicy = NonNullable<Session['access_policy']>;
 export type ExportTarget = NonNullable<Secret['export']>[number];
 export type Security = NonNullable<Session['security']>;

@@ -1,11 +1,12 @@
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
 import jsYaml from 'js-yaml';
+import type { PathSegment } from '../issues.js';
 import { PolicyError } from './errors.js';
 
 export const MAX_ALIASES = 100;
 export const MAX_DEPTH = 64;
 
-export type PathSegment = string | number;
+export type { PathSegment };
 
 /** A parsed YAML text that can say where each field path sits in it. */
 export interface Source {

@@ -1,11 +1,11 @@
 import { createECDH, createHash, type ECDH, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { KEY_TYPES, type KeyType } from '../key-types.js';
 import { Lru } from '../lru.js';
 import { pemBlocks } from './encodings.js';
 import { SecretsError } from './errors.js';
 import { ecPkcs8, ecSpki, ed25519Pkcs8, ed25519Spki, parsePkcs8, type EcCurve, type ParsedPkcs8 } from './key-der.js';
 
-export type KeyType = 'P-256' | 'P-384' | 'Ed25519' | 'RSA-2048' | 'RSA-3072';
-export const KEY_TYPES: readonly KeyType[] = ['P-256', 'P-384', 'Ed25519', 'RSA-2048', 'RSA-3072'];
+export { KEY_TYPES, type KeyType };
 
 export interface PrivateKeyMaterial {
   keyType: KeyType;

@@ -1,6 +1,15 @@
-import { VeilError } from '../../errors.js';
+import { VeilError, type ErrorCatalogue } from '../../errors.js';
 
-export type StoreErrorCode = 'STORE_OPEN' | 'STORE_MASTER_KEY' | 'STORE_CORRUPT' | 'STORE_CONFLICT' | 'STORE_IO';
+export type StoreErrorCode = 'STORE_OPEN' | 'STORE_MASTER_KEY' | 'STORE_CORRUPT' | 'STORE_IO';
+
+export const STORE_CATALOGUE: ErrorCatalogue<StoreErrorCode> = {
+  STORE_OPEN: { summary: "the CAS's database cannot be opened in its data directory" },
+  STORE_MASTER_KEY: {
+    summary: "the master key cannot be read, is readable by others, is not 32 bytes, or is another store's",
+  },
+  STORE_CORRUPT: { summary: 'stored data failed authentication under the master key' },
+  STORE_IO: { summary: 'a session cannot be written to the database' },
+};
 
 /** Errors of the CAS store. Messages name sessions and files, never their contents or keys. */
 export class StoreError extends VeilError<StoreErrorCode> {}

@@ -1,0 +1,105 @@
+import type { z } from 'zod';
+
+type ZodIssue = z.core.$ZodIssue;
+
+/**
+ * Issues: the findings of the documents Veil validates (sessions, manifests, API requests). Top level, beside
+ * errors.ts, so that policy/, manifests/ and cas/ share one type and one reading of zod's issues.
+ */
+
+/** A step of a field path: a map key or a list index. */
+export type PathSegment = string | number;
+
+/** One finding, located by field path (`secrets[3].issuer`) and, when known, by file and position. */
+export interface Issue {
+  path: string;
+  message: string;
+  line?: number;
+  column?: number;
+  file?: string;
+}
+
+/** A finding before it is located in the text; `atKey` points at the key rather than at its value. */
+export interface Finding {
+  path: PathSegment[];
+  message: string;
+  atKey?: boolean;
+}
+
+/** Whatever knows where a path is in the text (the YAML source). */
+export interface Locator {
+  locate(path: PathSegment[], atKey?: boolean): { line: number; column: number } | undefined;
+}
+
+/**
+ * zod's issues as findings: every unknown key on its own (pointing at the key), a missing field as "is required",
+ * and a union by the problems of the form the value comes closest to. `input` is what was parsed: zod's issues do
+ * not carry the values, so whether a field is missing is read there.
+ */
+export function findingsOfZod(issues: readonly ZodIssue[], input: unknown, base: PathSegment[] = []): Finding[] {
+  return issues.flatMap((issue) => findingsOf(issue, input, base));
+}
+
+function findingsOf(issue: ZodIssue, input: unknown, base: PathSegment[]): Finding[] {
+  const path = [...base, ...issue.path.filter((p): p is PathSegment => typeof p !== 'symbol')];
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({ path: [...path, key], message: `unknown field '${key}'`, atKey: true }));
+  }
+  if (isMissing(input, path) && (issue.code === 'invalid_type' || issue.code === 'invalid_union')) {
+    return [{ path, message: 'is required' }];
+  }
+  if (issue.code === 'invalid_union') return closestForm(issue.errors ?? [], input, path);
+  return [{ path, message: issue.message }];
+}
+
+function isMissing(input: unknown, path: readonly PathSegment[]): boolean {
+  let at = input;
+  for (const seg of path) {
+    if (at === null || typeof at !== 'object' || !Object.hasOwn(at, seg)) return true;
+    at = (at as Record<PathSegment, unknown>)[seg];
+  }
+  return at === undefined;
+}
+
+/**
+ * A form whose type the value does not have (a list where a map is accepted) is no candidate; among the others,
+ * the forms whose keys the value has are preferred, then the one with the fewest problems (the first on a tie).
+ */
+function closestForm(forms: readonly (readonly ZodIssue[])[], input: unknown, path: PathSegment[]): Finding[] {
+  const typed = forms.filter((errs) => errs.length > 0 && !wrongType(errs));
+  if (typed.length === 0) return [{ path, message: 'does not match any accepted form of this field' }];
+  const fitting = typed.filter((errs) => !errs.some((e) => e.path.length === 0 && e.code === 'unrecognized_keys'));
+  const best = (fitting.length > 0 ? fitting : typed).sort((a, b) => a.length - b.length)[0]!;
+  return findingsOfZod(best, input, path);
+}
+
+/** The value is not of the form's type: at its root, an invalid type, or a union none of whose forms fit. */
+function wrongType(errs: readonly ZodIssue[]): boolean {
+  const atRoot = errs.filter((e) => e.path.length === 0);
+  return atRoot.some((e) => e.code === 'invalid_type' || (e.code === 'invalid_union' && e.errors.every(wrongType)));
+}
+
+/** `secrets[3].issuer`: keys joined by dots, indices in brackets. */
+export function formatPath(path: readonly PathSegment[]): string {
+  const step = (out: string, seg: PathSegment) => {
+    if (typeof seg === 'number') return `${out}[${seg}]`;
+    return out ? `${out}.${seg}` : seg;
+  };
+  return path.reduce<string>(step, '');
+}
+
+/** Findings as issues, with their positions when a source is given (and knows them). */
+export function locateFindings(findings: readonly Finding[], source?: Locator): Issue[] {
+  return findings.map((f) => {
+    const pos = source?.locate(f.path, f.atKey);
+    return { path: formatPath(f.path), message: f.message, ...(pos ? { line: pos.line, column: pos.column } : {}) };
+  });
+}
+
+/** One line an issue, indented: `file:line:col: path: message` (`file` for issues that name none). */
+export function issueLines(issues: readonly Issue[], file: string): string[] {
+  return issues.map((i) => {
+    const where = `${i.file ?? file}${i.line !== undefined ? `:${i.line}:${i.column ?? 1}` : ''}`;
+    return `  ${where}: ${i.path ? `${i.path}: ` : ''}${i.message}`;
+  });
+}
