@@ -3,7 +3,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import {
   SERVICE_PATH, applyMesh, buildBundle, parseMeshManifest, parseServiceManifest, startOrder, type MeshPlan, type SessionStore,
 } from '../manifests/index.js';
-import { ServiceProcess, describe } from './service-process.js';
+import { freeLoopbackAddresses } from './addresses.js';
+import { ServiceProcess, describe, stopped } from './service-process.js';
 
 /** The CAS as `veil up` uses it: sessions, and the public values (the CA certificates clients need). */
 export interface MeshCas extends SessionStore {
@@ -21,6 +22,8 @@ export interface UpOptions {
   veil: string[];
   log(line: string): void;
   readyTimeoutMs?: number;
+  /** Aborted (by a signal) while the mesh comes up: what was started is stopped, and up() rejects. */
+  abort?: AbortSignal;
 }
 
 export interface UpInfo {
@@ -54,9 +57,12 @@ export async function up(opts: UpOptions): Promise<RunningMesh> {
     const mesh = parseMeshManifest(readFileSync(opts.meshFile, 'utf8'), opts.meshFile, opts.target);
     // Each service gets its own loopback address, offered to its manifests as {{address}} (e.g. redis-server
     // --bind {{address}}): services then never collide with what else listens on this machine.
-    const addresses = new Map(startOrder(mesh).map((s, i) => [s.name, `127.0.0.${i + 2}`]));
+    const order = startOrder(mesh);
+    const free = freeLoopbackAddresses(order.length);
+    const addresses = new Map(order.map((s, i) => [s.name, s.variables.get('address') ?? free[i]!]));
     for (const s of mesh.services) if (!s.variables.has('address')) s.variables.set('address', addresses.get(s.name)!);
     const { plan } = await applyMesh(mesh, { target: opts.target, keysDir: opts.keysDir, mode: 'debug', store: opts.cas });
+    if (opts.abort?.aborted) throw stopped('before its services started');
     opts.log(`[veil] sessions of ${plan.namespace} uploaded to ${opts.cas.url} (debug mode: simulation evidence accepted)`);
     opts.log('[veil] the mesh runs in debug mode: services attest with SIMULATION evidence (veil run --mode debug), not a TEE');
     const hosts = plan.services.flatMap((s) => s.names.map((n) => `${n}=${addresses.get(s.name)}`));
@@ -64,7 +70,7 @@ export async function up(opts: UpOptions): Promise<RunningMesh> {
     for (const service of plan.services) {
       const running = new ServiceProcess(spec(opts, service, hosts), opts.log);
       started.push(running);
-      const port = await running.ready(opts.readyTimeoutMs ?? 30_000);
+      const port = await running.ready(opts.readyTimeoutMs ?? 30_000, opts.abort);
       info.services[service.name] = { address: addresses.get(service.name)!, port, names: service.names };
       opts.log(`[veil] ${service.name} is ready on ${addresses.get(service.name)}:${port} (${service.names.join(', ')})`);
     }
