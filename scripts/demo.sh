@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO=${DEMO_DIR:-.veil-demo}
-export VEIL_HOME="$PWD/$DEMO/home"
 mkdir -p "$DEMO"
+export VEIL_HOME="$(cd "$DEMO" && pwd)/home"
 rm -f "$DEMO/target/up.json"
 
 node bin/veil.js up -f examples/flask-redis/mesh.yaml -t "$DEMO/target" &
