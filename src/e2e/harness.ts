@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,4 +124,28 @@ export function readText(path: string): string {
 export function seedPolicy(which: 'flask' | 'redis', vars: Record<string, string>): string {
   const text = readText(join(ROOT, 'examples', 'flask-redis', 'policies', `${which}-session.yaml`));
   return text.replace(/(?<!\$)\$([A-Z_][A-Z0-9_]*)/g, (m, name: string) => vars[name] ?? m);
+}
+
+/**
+ * Some thread of it still runs. A zombie waiting to be reaped (state Z) does not count, but a process whose main
+ * thread is a zombie while other threads still exit does: its sockets close with the last thread.
+ */
+export function alive(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/task`).some((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    });
+  } catch {
+    return false;
+  }
+}
+
+/** A process's command line from /proc, '' once it has ended. */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
 }

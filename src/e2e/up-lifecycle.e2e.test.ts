@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { freeLoopbackAddresses } from '../mesh/addresses.js';
 import { descendants } from '../mesh/procfs.js';
-import { ROOT, VEIL_BIN, tempDir, waitFor } from './harness.js';
+import { ROOT, VEIL_BIN, alive, commandLine, tempDir, waitFor } from './harness.js';
 
 /**
  * What ends the processes `veil up` starts, with real processes: signals to its process group (as a terminal or a
@@ -118,29 +118,6 @@ function writeMesh(dir: string, address: string): string {
   ].join('\n');
   writeFileSync(join(dir, 'mesh.yaml'), mesh);
   return join(dir, 'mesh.yaml');
-}
-
-/**
- * Some thread of it still runs. A zombie waiting to be reaped (state Z) does not count, but a process whose main
- * thread is a zombie while other threads still exit does: its sockets close with the last thread.
- */
-function alive(pid: number): boolean {
-  try {
-    return readdirSync(`/proc/${pid}/task`).some((tid) => {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-    });
-  } catch {
-    return false;
-  }
-}
-
-function commandLine(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-  } catch {
-    return '';
-  }
 }
 
 /** Polls /proc until none of `pids` is alive; the milliseconds it took, or a failure after `ms`. */
