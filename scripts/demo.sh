@@ -25,7 +25,7 @@ trap 'exit 143' TERM
 for _ in $(seq 600); do [ -f "$DEMO/target/up.json" ] && break; kill -0 $UP 2>/dev/null || exit 1; sleep 0.1; done
 [ -f "$DEMO/target/up.json" ] || { echo "the mesh did not come up"; exit 1; }
 
-field() { node -e "const u=JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')); console.log($1)" "$DEMO/target/up.json"; }
+field() { node -e "const u=JSON.parse(require('fs').readFileSync(0)); console.log($1)" < "$DEMO/target/up.json"; }
 CAS=$(field u.cas_url); FPR=$(field u.cas_fingerprint)
 API=$(field u.services.flask.address); PORT=$(field u.services.flask.port)
 REDIS=$(field u.services.redis.address); REDIS_PORT=$(field u.services.redis.port)

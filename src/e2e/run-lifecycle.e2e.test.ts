@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { descendants } from '../mesh/procfs.js';
-import { ROOT, VEIL_BIN, alive, commandLine, curl, opensslIdentity, run, startCas, tempDir, veil, waitFor, type CasProcess } from './harness.js';
+import {
+  ROOT, VEIL_BIN, alive, commandLine, curl, opensslIdentity, run, startCas, tempDir, veil, waitFor, type CasProcess,
+} from './harness.js';
 
 /**
  * kill -9 of `veil run`: no handler of it runs, only the kernel's parent-death signal ends its program. Both
@@ -23,10 +25,15 @@ describe('veil run: its program dies with it, even by kill -9', async () => {
     cas = await startCas(join(dir.path, 'data'), dir.path);
     const me = await opensslIdentity(dir.path, 'me');
     const measurement = (await veil(['measure', 'sh'], {})).stdout.trim();
-    const session = ['name: life', 'services:', '  - name: sh', `    mrenclaves: [${measurement}]`, '    command: [sh, -c, "exec sleep 60"]',
-      '    pwd: /', 'security: {attestation: {mode: none, tolerate: [debug-mode]}}', ''].join('\n');
+    const session = ['name: life', 'services:', '  - name: sh', `    mrenclaves: [${measurement}]`,
+      '    command: [sh, -c, "exec sleep 60"]', '    pwd: /',
+      'security: {attestation: {mode: none, tolerate: [debug-mode]}}', '',
+    ].join('\n');
     assert.equal((await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: session })).status, 201);
-    env = { SCONE_CONFIG_ID: 'life/sh', SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint, PATH: '/usr/bin:/bin' };
+    env = {
+      SCONE_CONFIG_ID: 'life/sh', SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint,
+      PATH: '/usr/bin:/bin',
+    };
   });
   after(async () => {
     for (const child of started) if (child.exitCode === null) child.kill('SIGKILL');
@@ -43,7 +50,7 @@ describe('veil run: its program dies with it, even by kill -9', async () => {
     await waitFor(() => {
       const tree = descendants(starter.pid!);
       runtime = tree.find((p) => commandLine(p).startsWith(`${process.execPath} `)); // not su, whose line names it too
-      program = runtime === undefined ? undefined : descendants(runtime).find((p) => commandLine(p).startsWith('sleep'));
+      program = runtime && descendants(runtime).find((p) => commandLine(p).startsWith('sleep'));
       return program !== undefined || starter.exitCode !== null;
     }, 30_000, () => `${how}: the program did not start`);
     assert.ok(program !== undefined, `${how}: veil run ended early`);
@@ -51,8 +58,9 @@ describe('veil run: its program dies with it, even by kill -9', async () => {
     const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${program}/status`, 'utf8'))![1];
     process.kill(runtime!, 'SIGKILL');
     const t0 = Date.now();
-    await waitFor(() => !alive(program!), 2000, () => `${how}: the program (pid ${program}) still runs 2 s after kill -9 of veil run`);
-    console.log(`${how}: kill -9 of veil run (pid ${runtime}); its program (pid ${program}, host uid ${uid}) gone after ${Date.now() - t0} ms`);
+    await waitFor(() => !alive(program!), 2000, () => `${how}: the program (${program}) runs 2 s after veil run died`);
+    const ms = Date.now() - t0;
+    console.log(`${how}: kill -9 of veil run (pid ${runtime}); its program (${program}, uid ${uid}) gone in ${ms} ms`);
   };
 
   it('as root: a private mount namespace', async () => {
@@ -60,9 +68,11 @@ describe('veil run: its program dies with it, even by kill -9', async () => {
     await killRuntime(child, 'root');
   });
 
-  it('as a normal user: a user namespace, then the mount namespace', { skip: !rootless && 'needs root to become nobody, and unprivileged user namespaces' }, async () => {
+  const skip = !rootless && 'needs root to become nobody, and unprivileged user namespaces';
+  it('as a normal user: a user namespace, then the mount namespace', { skip }, async () => {
     const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
-    const child = spawn('su', ['nobody', '-s', '/bin/sh', '-c', `cd ${ROOT} && exec env -i ${vars} ${process.execPath} bin/veil.js run --mode debug -- sh`], { stdio: 'ignore' });
+    const line = `cd ${ROOT} && exec env -i ${vars} ${process.execPath} bin/veil.js run --mode debug -- sh`;
+    const child = spawn('su', ['nobody', '-s', '/bin/sh', '-c', line], { stdio: 'ignore' });
     await killRuntime(child, 'nobody');
   });
 });

@@ -30,7 +30,8 @@ describe('veil up: every process it started ends when it ends', () => {
   /** veil up as the leader of its own process group (as `make demo` is in a terminal). */
   const start = () => {
     rmSync(join(target, 'up.json'), { force: true });
-    const child = spawn(process.execPath, [VEIL_BIN, 'up', '-f', meshFile, '-t', target], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const args = [VEIL_BIN, 'up', '-f', meshFile, '-t', target];
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let output = '';
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
@@ -39,7 +40,8 @@ describe('veil up: every process it started ends when it ends', () => {
   };
   const startUp = async () => {
     const up = start();
-    await waitFor(() => existsSync(join(target, 'up.json')) || up.child.exitCode !== null, 60_000, () => `veil up did not come up:\n${up.output()}`);
+    const done = () => existsSync(join(target, 'up.json')) || up.child.exitCode !== null;
+    await waitFor(done, 60_000, () => `veil up did not come up:\n${up.output()}`);
     assert.ok(existsSync(join(target, 'up.json')), `veil up ended:\n${up.output()}`);
     const tree = processTree(up.child);
     tree.forEach((p) => everyPid.add(p.pid));
@@ -47,7 +49,7 @@ describe('veil up: every process it started ends when it ends', () => {
   };
   const processTree = (child: ChildProcess) => descendants(child.pid!).map((pid) => ({ pid, cmd: commandLine(pid) }));
 
-  it('SIGTERM to the process group, twice (a shell trap adds one): exit 143, nothing remains, the port is free', async () => {
+  it('SIGTERM to the process group, twice (a shell trap): exit 143, nothing remains, the port is free', async () => {
     const up = await startUp();
     assert.ok(up.tree.some((p) => p.cmd.startsWith('redis-server')), `redis-server runs: ${JSON.stringify(up.tree)}`);
     assert.ok(up.tree.some((p) => p.cmd.includes(' run ')), 'veil run runs');
@@ -57,14 +59,15 @@ describe('veil up: every process it started ends when it ends', () => {
     signal(up.child.pid!, 'SIGTERM');
     assert.equal(await up.exited, 143, up.output());
     const left = up.tree.filter((p) => alive(p.pid));
-    console.log(`SIGTERM: ${up.tree.length} processes before (${up.tree.map((p) => p.cmd.split(' ')[0]).join(', ')}), ${left.length} after`);
+    const names = up.tree.map((p) => p.cmd.split(' ')[0]).join(', ');
+    console.log(`SIGTERM: ${up.tree.length} processes before (${names}), ${left.length} after`);
     assert.deepEqual(left, [], 'veil up waited for every service before it exited');
     assert.ok(await bindable(address, 6379), `${address}:6379 is free again`);
   });
 
-  it('a second veil up on the same address and port comes up; SIGHUP (a closed terminal) stops it: exit 129', async () => {
+  it('a second veil up on the same address and port comes up; SIGHUP (terminal closed): exit 129', async () => {
     const up = await startUp();
-    const info = JSON.parse(readFileSync(join(target, 'up.json'), 'utf8')) as { services: Record<string, { address: string; port: number }> };
+    const info = JSON.parse(readFileSync(join(target, 'up.json'), 'utf8')) as { services: Record<string, unknown> };
     assert.deepEqual(info.services['redis'], { address, port: 6379, names: ['redis'] });
     process.kill(-up.child.pid!, 'SIGHUP');
     assert.equal(await up.exited, 129, up.output());
@@ -73,13 +76,15 @@ describe('veil up: every process it started ends when it ends', () => {
 
   it('SIGINT while the mesh comes up stops what was started: exit 130, nothing remains', async () => {
     const up = start();
-    await waitFor(() => descendants(up.child.pid!).length > 1 || up.child.exitCode !== null, 60_000, () => `no service started:\n${up.output()}`);
+    const started = () => descendants(up.child.pid!).length > 1 || up.child.exitCode !== null;
+    await waitFor(started, 60_000, () => `no service started:\n${up.output()}`);
     const tree = processTree(up.child);
     tree.forEach((p) => everyPid.add(p.pid));
     const wasUp = existsSync(join(target, 'up.json'));
     process.kill(-up.child.pid!, 'SIGINT');
     assert.equal(await up.exited, 130, up.output());
-    console.log(`SIGINT ${wasUp ? 'after' : 'while'} the mesh came up, with ${tree.length} processes: ${tree.filter((p) => alive(p.pid)).length} left`);
+    const left = tree.filter((p) => alive(p.pid)).length;
+    console.log(`SIGINT ${wasUp ? 'after' : 'while'} the mesh came up, with ${tree.length} processes: ${left} left`);
     assert.deepEqual(tree.filter((p) => alive(p.pid)), []);
   });
 
@@ -123,7 +128,8 @@ function writeMesh(dir: string, address: string): string {
 /** Polls /proc until none of `pids` is alive; the milliseconds it took, or a failure after `ms`. */
 async function untilGone(pids: number[], ms: number): Promise<number> {
   const started = Date.now();
-  await waitFor(() => pids.every((p) => !alive(p)), ms, () => `still running after ${ms} ms: ${pids.filter(alive).map((p) => `${p} ${commandLine(p)}`).join('; ')}`);
+  const left = () => pids.filter(alive).map((p) => `${p} ${commandLine(p)}`).join('; ');
+  await waitFor(() => pids.every((p) => !alive(p)), ms, () => `still running after ${ms} ms: ${left()}`);
   return Date.now() - started;
 }
 

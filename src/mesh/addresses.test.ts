@@ -24,7 +24,9 @@ describe('freeLoopbackAddresses', () => {
   });
 
   it('gives up with a hint rather than looping when nothing is free', () => {
-    assert.throws(() => freeLoopbackAddresses(1, new Set(['127.1.1.1']), () => '127.1.1.1'), { code: 'MESH_ADDRESS', message: /1000 random tries/ });
+    const always = () => '127.1.1.1';
+    const expected = { code: 'MESH_ADDRESS', message: /1000 random tries/ };
+    assert.throws(() => freeLoopbackAddresses(1, new Set(['127.1.1.1']), always), expected);
   });
 });
 

@@ -8,7 +8,11 @@ import { listeningAddresses } from './procfs.js';
  * addresses other tools pick by habit live), and one nothing listens on yet. Two meshes on one machine, or a
  * mesh and a system service, then do not collide; a listener on the wildcard address (0.0.0.0) still would.
  */
-export function freeLoopbackAddresses(count: number, taken: Set<string> = listeningAddresses(), pick = randomAddress): string[] {
+export function freeLoopbackAddresses(
+  count: number,
+  taken: Set<string> = listeningAddresses(),
+  pick = randomAddress,
+): string[] {
   const out: string[] = [];
   for (let tries = 0; out.length < count; tries++) {
     if (tries > 1000) {

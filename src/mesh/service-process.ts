@@ -51,7 +51,7 @@ export class ServiceProcess {
     return [...this.recent];
   }
 
-  /** Resolves with the first port the service listens on; rejects if it ends first, takes too long or `abort` fires. */
+  /** The first port the service listens on; rejects if it ends first, takes too long or `abort` fires. */
   async ready(timeoutMs: number, abort?: AbortSignal): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -93,7 +93,9 @@ export class ServiceProcess {
 
 /** veil up was told to stop (a signal) before the mesh was up. */
 export function stopped(when: string): MeshError {
-  return new MeshError('MESH_STOPPED', `veil up was stopped ${when}`, { hint: 'nothing was left running; run veil up again' });
+  return new MeshError('MESH_STOPPED', `veil up was stopped ${when}`, {
+    hint: 'nothing was left running; run veil up again',
+  });
 }
 
 export function describe(exit: { code: number | null; signal: NodeJS.Signals | null }): string {

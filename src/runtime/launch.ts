@@ -57,7 +57,9 @@ export async function launch(config: RuntimeConfig, programFd: number, opts: Lau
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   for (const signal of SIGNALS) process.on(signal, forward);
   return new Promise((resolve, reject) => {
-    child.on('error', (err) => reject(new RuntimeError('RUNTIME_NAMESPACE', `cannot start the namespace helper (${err.message})`, { hint: 'install util-linux ≥ 2.33 (unshare, setpriv) and perl', cause: err })));
+    const hint = 'install util-linux ≥ 2.33 (unshare, setpriv) and perl';
+    const helperError = (err: Error) => `cannot start the namespace helper (${err.message})`;
+    child.on('error', (err) => reject(new RuntimeError('RUNTIME_NAMESPACE', helperError(err), { hint, cause: err })));
     child.on('exit', (code, signal) => {
       for (const s of SIGNALS) process.off(s, forward);
       resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));

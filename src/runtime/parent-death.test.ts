@@ -25,7 +25,8 @@ describe('dieWithParent', () => {
   });
 
   it('the namespace helper, too, checks its parent before it reads the launch plan', async () => {
-    assert.equal(await status(['perl', '-e', HELPER_SOURCE, 'veil-launch', String(process.pid + 1)]), 125);
-    assert.equal(await status(['perl', '-e', HELPER_SOURCE, 'veil-launch', String(process.pid)]), 126, 'an empty plan, then');
+    const helper = ['perl', '-e', HELPER_SOURCE, 'veil-launch'];
+    assert.equal(await status([...helper, String(process.pid + 1)]), 125);
+    assert.equal(await status([...helper, String(process.pid)]), 126, 'an empty plan, then');
   });
 });

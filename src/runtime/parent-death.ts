@@ -15,5 +15,6 @@ export const PARENT_CHECK = 'getppid() == shift(@ARGV) or exit 125;';
 
 /** `argv` started so that it ends when this process ends, however this process ends. */
 export function dieWithParent(argv: string[]): string[] {
-  return [...PDEATHSIG, 'perl', '-e', `${PARENT_CHECK} exec { $ARGV[0] } @ARGV; exit 127`, String(process.pid), ...argv];
+  const exec = `${PARENT_CHECK} exec { $ARGV[0] } @ARGV; exit 127`;
+  return [...PDEATHSIG, 'perl', '-e', exec, String(process.pid), ...argv];
 }

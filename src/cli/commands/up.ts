@@ -39,11 +39,14 @@ export async function upCommand(args: string[], io: Io): Promise<number> {
   let cas: Awaited<ReturnType<typeof meshCas>> | undefined;
   let mesh: RunningMesh | undefined;
   try {
-    embedded = values.cas ? undefined : await startCas({ host: '127.0.0.1', port: 0, dataDir: join(target, 'cas'), logLevel: 'warn' });
+    embedded = values.cas
+      ? undefined
+      : await startCas({ host: '127.0.0.1', port: 0, dataDir: join(target, 'cas'), logLevel: 'warn' });
     cas = await meshCas(embedded, values.cas, values.c, home);
     log(`[veil] ${embedded ? 'embedded CAS' : 'CAS'} at ${cas.url} (CA fingerprint ${cas.fingerprint})`);
     mesh = await up({
-      meshFile, target, keysDir: join(home, 'shield-keys'), cas, veil: [process.execPath, VEIL_BIN], log, abort: abort.signal,
+      meshFile, target, keysDir: join(home, 'shield-keys'), cas, veil: [process.execPath, VEIL_BIN], log,
+      abort: abort.signal,
       ...(values['ready-timeout'] ? { readyTimeoutMs: Number(values['ready-timeout']) * 1000 } : {}),
     });
     log(`[veil] the mesh is up; ${join(target, 'up.json')} lists its addresses. Call it with:`);
