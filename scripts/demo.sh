@@ -8,17 +8,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO=${DEMO_DIR:-.veil-demo}
-export VEIL_HOME="$PWD/$DEMO/home"
 mkdir -p "$DEMO"
+export VEIL_HOME="$(cd "$DEMO" && pwd)/home"
 rm -f "$DEMO/target/up.json"
 
 node bin/veil.js up -f examples/flask-redis/mesh.yaml -t "$DEMO/target" &
 UP=$!
-trap 'kill -TERM $UP 2>/dev/null || true; wait $UP 2>/dev/null || true' EXIT INT TERM
+# However this script ends, veil up is told to stop and waited for: it stops every service before it exits
+# (and the kernel ends them if veil up itself is killed), so the next run finds the ports free. A signal
+# ends the script with the shell's status for it; the EXIT trap then does the stopping.
+stop_mesh() { kill -TERM $UP 2>/dev/null || true; wait $UP 2>/dev/null || true; }
+trap stop_mesh EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 for _ in $(seq 600); do [ -f "$DEMO/target/up.json" ] && break; kill -0 $UP 2>/dev/null || exit 1; sleep 0.1; done
 [ -f "$DEMO/target/up.json" ] || { echo "the mesh did not come up"; exit 1; }
 
-field() { node -e "const u=require('./$DEMO/target/up.json'); console.log($1)"; }
+field() { node -e "const u=JSON.parse(require('fs').readFileSync(0)); console.log($1)" < "$DEMO/target/up.json"; }
 CAS=$(field u.cas_url); FPR=$(field u.cas_fingerprint)
 API=$(field u.services.flask.address); PORT=$(field u.services.flask.port)
 REDIS=$(field u.services.redis.address); REDIS_PORT=$(field u.services.redis.port)

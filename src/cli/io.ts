@@ -4,5 +4,6 @@ export interface Io {
   out(text: string): void;
   err(text: string): void;
   readFile(path: string): string;
-  untilSignal(): Promise<void>;
+  /** Settles with the first SIGINT, SIGTERM or SIGHUP; the ones after it are absorbed (the command is ending). */
+  untilSignal(): Promise<NodeJS.Signals>;
 }

@@ -55,11 +55,20 @@ export function processIo(): Io {
     out: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text),
     readFile: (path) => readFile(path),
-    untilSignal: () => new Promise((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
-    }),
+    untilSignal,
   };
+}
+
+const TERMINATING: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * The handlers stay installed: a second signal (a supervisor that sends SIGTERM to the process group and then
+ * to the process, as a shell's trap does) must not kill the command while it stops what it started.
+ */
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    for (const signal of TERMINATING) process.on(signal, () => resolve(signal));
+  });
 }
 
 function readFile(path: string): string {

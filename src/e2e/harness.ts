@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,4 +135,28 @@ export async function simulationHost(dir: string): Promise<{ env: { VEIL_HOST_KE
   const r = await veil(['host', 'id'], env);
   if (r.code !== 0 || !/^[0-9a-f]{64}\n$/.test(r.stdout)) throw new Error(`veil host id failed: ${r.stderr}`);
   return { env, id: r.stdout.trim() };
+}
+
+/**
+ * Some thread of it still runs. A zombie waiting to be reaped (state Z) does not count, but a process whose main
+ * thread is a zombie while other threads still exit does: its sockets close with the last thread.
+ */
+export function alive(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/task`).some((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    });
+  } catch {
+    return false;
+  }
+}
+
+/** A process's command line from /proc, '' once it has ended. */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
 }

@@ -110,10 +110,10 @@ describe('veil up: the confidential patient-records mesh', () => {
     assert.match(readFileSync(join(target, 'policies', 'patient-records', 'flask.yaml'), 'utf8'), new RegExp(`platforms:\\n\\s+- ${host}`));
   });
 
-  it('stops every service on SIGTERM', async () => {
+  it('stops every service on SIGTERM, and exits with 128 + 15', async () => {
     upProcess.kill('SIGTERM');
     const code = await new Promise((r) => upProcess.once('exit', r));
-    assert.equal(code, 0, output);
+    assert.equal(code, 143, output);
     const { address, port } = info.services['redis']!;
     const r = await run('redis-cli', ['--tls', '--insecure', '-h', address, '-p', String(port), 'PING']);
     assert.match(r.stdout + r.stderr, /refused/i);

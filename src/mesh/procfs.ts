@@ -54,7 +54,17 @@ function socketInodes(pid: number): string[] {
   });
 }
 
-function listenEntries(table: string): Array<{ port: number; inode: string }> {
+/** The IPv4 addresses with a listening TCP socket on them, from /proc/net/tcp (every process's, not only ours). */
+export function listeningAddresses(table = '/proc/net/tcp'): Set<string> {
+  return new Set(listenEntries(table).map((e) => e.address));
+}
+
+/** /proc/net/tcp writes an IPv4 address as 8 hex digits in host (little-endian) order: 0100007F is 127.0.0.1. */
+function ipv4(hex: string): string {
+  return [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join('.');
+}
+
+function listenEntries(table: string): Array<{ port: number; inode: string; address: string }> {
   let text: string;
   try {
     text = readFileSync(table, 'utf8');
@@ -64,7 +74,8 @@ function listenEntries(table: string): Array<{ port: number; inode: string }> {
   return text.split('\n').slice(1).flatMap((line) => {
     const f = line.trim().split(/\s+/);
     if (f.length < 10 || f[3] !== '0A') return []; // 0A: LISTEN
-    return [{ port: parseInt(f[1]!.split(':')[1]!, 16), inode: f[9]! }];
+    const [address, port] = f[1]!.split(':') as [string, string];
+    return [{ port: parseInt(port, 16), inode: f[9]!, address: address.length === 8 ? ipv4(address) : address }];
   });
 }
 

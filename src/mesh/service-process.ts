@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { dieWithParent } from '../runtime/parent-death.js';
 import { MeshError } from './errors.js';
 import { listeningPorts } from './procfs.js';
 
@@ -19,8 +20,10 @@ export class ServiceProcess {
 
   constructor(readonly spec: ServiceSpec, log: (line: string) => void) {
     // Its own process group: a terminal's Ctrl-C reaches veil up only, which stops services in order, and a
-    // last-resort SIGKILL reaches the program under veil run too.
-    this.child = spawn(spec.argv[0]!, spec.argv.slice(1), { env: spec.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // last-resort SIGKILL reaches the program under veil run too. If veil up dies without stopping it (kill -9),
+    // the kernel kills veil run, and veil run's program with it.
+    const [command, ...args] = dieWithParent(spec.argv);
+    this.child = spawn(command!, args, { env: spec.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     for (const stream of [this.child.stdout!, this.child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {
         this.recent.push(line);
@@ -48,11 +51,12 @@ export class ServiceProcess {
     return [...this.recent];
   }
 
-  /** Resolves with the first port the service listens on; rejects if it ends first or takes too long. */
-  async ready(timeoutMs: number): Promise<number> {
+  /** The first port the service listens on; rejects if it ends first, takes too long or `abort` fires. */
+  async ready(timeoutMs: number, abort?: AbortSignal): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (this.exited) throw this.failure('MESH_SERVICE_ENDED', `${this.spec.name} ended before it was ready (${describe(this.exited)})`);
+      if (abort?.aborted) throw stopped(`while ${this.spec.name} was starting`);
       const ports = this.child.pid ? listeningPorts(this.child.pid) : [];
       if (ports.length > 0) return ports[0]!;
       if (Date.now() > deadline) throw this.failure('MESH_NOT_READY', `${this.spec.name} did not listen on any port within ${timeoutMs / 1000} s`);
@@ -85,6 +89,13 @@ export class ServiceProcess {
     await this.whenExited();
     clearTimeout(timer);
   }
+}
+
+/** veil up was told to stop (a signal) before the mesh was up. */
+export function stopped(when: string): MeshError {
+  return new MeshError('MESH_STOPPED', `veil up was stopped ${when}`, {
+    hint: 'nothing was left running; run veil up again',
+  });
 }
 
 export function describe(exit: { code: number | null; signal: NodeJS.Signals | null }): string {

@@ -4,7 +4,8 @@ import {
   SERVICE_PATH, applyMesh, buildBundle, parseMeshManifest, parseServiceManifest, startOrder, type MeshPlan, type SessionStore,
 } from '../manifests/index.js';
 import { HOST_KEY_ENV } from '../runtime/host-key.js';
-import { ServiceProcess, describe } from './service-process.js';
+import { freeLoopbackAddresses } from './addresses.js';
+import { ServiceProcess, describe, stopped } from './service-process.js';
 
 /** The CAS as `veil up` uses it: sessions, and the public values (the CA certificates clients need). */
 export interface MeshCas extends SessionStore {
@@ -24,6 +25,8 @@ export interface UpOptions {
   readyTimeoutMs?: number;
   /** This machine's host key (runtime/host-key.ts): its ID goes into the sessions, its path to every runtime. */
   hostKey: { id: string; path: string };
+  /** Aborted (by a signal) while the mesh comes up: what was started is stopped, and up() rejects. */
+  abort?: AbortSignal;
 }
 
 export interface UpInfo {
@@ -57,11 +60,14 @@ export async function up(opts: UpOptions): Promise<RunningMesh> {
     const mesh = parseMeshManifest(readFileSync(opts.meshFile, 'utf8'), opts.meshFile, opts.target);
     // Each service gets its own loopback address, offered to its manifests as {{address}} (e.g. redis-server
     // --bind {{address}}): services then never collide with what else listens on this machine.
-    const addresses = new Map(startOrder(mesh).map((s, i) => [s.name, `127.0.0.${i + 2}`]));
+    const order = startOrder(mesh);
+    const free = freeLoopbackAddresses(order.length);
+    const addresses = new Map(order.map((s, i) => [s.name, s.variables.get('address') ?? free[i]!]));
     for (const s of mesh.services) if (!s.variables.has('address')) s.variables.set('address', addresses.get(s.name)!);
     const { plan } = await applyMesh(mesh, {
       target: opts.target, keysDir: opts.keysDir, mode: 'debug', platforms: [opts.hostKey.id], store: opts.cas,
     });
+    if (opts.abort?.aborted) throw stopped('before its services started');
     opts.log(`[veil] sessions of ${plan.namespace} uploaded to ${opts.cas.url} (debug mode: simulation evidence accepted)`);
     opts.log('[veil] the mesh runs in debug mode: services attest with SIMULATION evidence (veil run --mode debug), ' +
       `not a TEE, signed by this host's key (platform ${opts.hostKey.id}, the one host the sessions list)`);
@@ -70,7 +76,7 @@ export async function up(opts: UpOptions): Promise<RunningMesh> {
     for (const service of plan.services) {
       const running = new ServiceProcess(spec(opts, service, hosts), opts.log);
       started.push(running);
-      const port = await running.ready(opts.readyTimeoutMs ?? 30_000);
+      const port = await running.ready(opts.readyTimeoutMs ?? 30_000, opts.abort);
       info.services[service.name] = { address: addresses.get(service.name)!, port, names: service.names };
       opts.log(`[veil] ${service.name} is ready on ${addresses.get(service.name)}:${port} (${service.names.join(', ')})`);
     }

@@ -1,3 +1,5 @@
+import { PARENT_CHECK } from './parent-death.js';
+
 /**
  * The namespace helper: a short Perl program that runs inside the private mount namespace `unshare` made,
  * carries out the launch plan the runtime wrote on fd 3 (mounts, injected files, working directory,
@@ -7,11 +9,15 @@
  * system has (perl-base is Essential) can exec a file with an argv[0] of our choosing and exactly the
  * policy's environment (bash's `exec -a` adds SHLVL; dash has no `exec -a`). The helper decides nothing: the
  * plan is computed and tested in TypeScript (plan.ts); this only executes its steps, in order.
+ * It runs under `setpriv --pdeathsig KILL` and first checks that the runtime that started it is still its
+ * parent (see parent-death.ts): the program it becomes then ends when the runtime ends, even by kill -9.
  */
 export const HELPER_SOURCE = String.raw`
 use strict; use warnings; no warnings 'exec';
 use Fcntl qw(O_WRONLY O_CREAT O_TRUNC O_NOFOLLOW);
 sub fail { print STDERR "[VEIL|FATAL] $_[0]\n"; exit 126 }
+shift @ARGV;
+${PARENT_CHECK}
 open(my $in, '<&=', 3) or fail("no launch plan on fd 3: $!");
 binmode $in;
 my $plan = do { local $/; <$in> } // '';

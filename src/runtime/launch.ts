@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import type { RuntimeConfig } from './attest.js';
 import { RuntimeError } from './errors.js';
 import { HELPER_SOURCE } from './helper.js';
+import { PDEATHSIG } from './parent-death.js';
 import { encodePlan, launchPlan } from './plan.js';
 
 const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -31,7 +32,8 @@ export interface LaunchOptions {
 
 /**
  * Starts the program through the namespace helper and resolves with its exit status (128 + n for signal n).
- * The program replaces the helper, so it is this process's child: signals go straight to it. Without
+ * The program replaces the helper, so it is this process's child: signals go straight to it, and it gets
+ * SIGKILL from the kernel if this process dies without passing one on (parent-death.ts). Without
  * namespaces it refuses, unless the caller passed the explicitly insecure flag.
  */
 export async function launch(config: RuntimeConfig, programFd: number, opts: LaunchOptions): Promise<number> {
@@ -42,8 +44,9 @@ export async function launch(config: RuntimeConfig, programFd: number, opts: Lau
     });
   }
   const plan = encodePlan(launchPlan(config, { secure, hosts: opts.hosts }));
-  const helper = ['perl', '-e', HELPER_SOURCE, 'veil-launch'];
-  const [command, ...args] = secure ? ['unshare', ...unshareArgs(), '--', ...helper] : helper;
+  // The helper checks that its parent is still this process: the death signal then certainly applies.
+  const helper = ['perl', '-e', HELPER_SOURCE, 'veil-launch', String(process.pid)];
+  const [command, ...args] = [...PDEATHSIG, ...(secure ? ['unshare', ...unshareArgs(), '--'] : []), ...helper];
   const child = spawn(command!, args, {
     stdio: ['inherit', 'inherit', 'inherit', 'pipe', programFd],
     env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
@@ -54,7 +57,9 @@ export async function launch(config: RuntimeConfig, programFd: number, opts: Lau
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   for (const signal of SIGNALS) process.on(signal, forward);
   return new Promise((resolve, reject) => {
-    child.on('error', (err) => reject(new RuntimeError('RUNTIME_NAMESPACE', `cannot start the namespace helper (${err.message})`, { hint: 'install util-linux (unshare) and perl', cause: err })));
+    const hint = 'install util-linux ≥ 2.33 (unshare, setpriv) and perl';
+    const helperError = (err: Error) => `cannot start the namespace helper (${err.message})`;
+    child.on('error', (err) => reject(new RuntimeError('RUNTIME_NAMESPACE', helperError(err), { hint, cause: err })));
     child.on('exit', (code, signal) => {
       for (const s of SIGNALS) process.off(s, forward);
       resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));

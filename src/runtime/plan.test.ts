@@ -15,7 +15,9 @@ const file = (path: string, content = 'x') => ({ path, mode: 0o600, content: Buf
 /** Runs the real helper (no namespace: nothing here mounts) with `plan`, exec'ing `program`. */
 function runHelper(plan: Buffer, program: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const fd = openSync(resolveProgram(program, process.env['PATH'] ?? ''), 'r');
-  const child = spawn('perl', ['-e', HELPER_SOURCE, 'veil-launch'], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', fd], env: { PATH: process.env['PATH'] ?? '' } });
+  const child = spawn('perl', ['-e', HELPER_SOURCE, 'veil-launch', String(process.pid)], {
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe', fd], env: { PATH: process.env['PATH'] ?? '' },
+  });
   closeSync(fd);
   (child.stdio[3] as NodeJS.WritableStream).end(plan);
   let stdout = '';

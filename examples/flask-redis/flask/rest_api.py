@@ -86,4 +86,6 @@ def get_score(patient_id):
 
 if __name__ == "__main__":
     db = connect()
-    app.run(host="0.0.0.0", port=4996, threaded=True, ssl_context=("/tls/flask.crt", "/tls/flask.key"))
+    host = os.environ.get("APP_SERVICE_HOST", "0.0.0.0")
+    port = int(os.environ.get("APP_SERVICE_PORT", "4996"))
+    app.run(host=host, port=port, threaded=True, ssl_context=("/tls/flask.crt", "/tls/flask.key"))

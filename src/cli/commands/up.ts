@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -12,8 +13,9 @@ const VEIL_BIN = fileURLToPath(new URL('../../../bin/veil.js', import.meta.url))
 
 /**
  * `veil up [-f mesh.yaml] [-t DIR] [--cas URL [-c FINGERPRINT]]`: the whole mesh on this machine. Without
- * --cas it starts an embedded CAS whose store lives in `<target>/cas`. Runs until SIGINT or SIGTERM, or
- * until a service ends by itself (exit code 1).
+ * --cas it starts an embedded CAS whose store lives in `<target>/cas`. Runs until SIGINT, SIGTERM or SIGHUP
+ * (exit status 128 + the signal's number, after every service has stopped), or until a service ends by itself
+ * (exit code 1). Services die with it even when it is killed with SIGKILL (parent-death.ts).
  */
 export async function upCommand(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
@@ -25,27 +27,51 @@ export async function upCommand(args: string[], io: Io): Promise<number> {
   const target = resolve(values.t ?? 'target');
   const home = veilHome(io.env);
   const hostKey = await loadHostKey(hostKeyPath(io.env));
-  const embedded = values.cas ? undefined : await startCas({ host: '127.0.0.1', port: 0, dataDir: join(target, 'cas'), logLevel: 'warn' });
-  const cas = await meshCas(embedded, values.cas, values.c, home);
+  // Listening from the start: a signal while the mesh comes up stops what was started, too.
+  const abort = new AbortController();
+  let signal: NodeJS.Signals | undefined;
+  const signalled = io.untilSignal().then((s) => {
+    signal = s;
+    abort.abort();
+    return s;
+  });
   const log = (line: string) => io.out(`${line}\n`);
+  let embedded: RunningCas | undefined;
+  let cas: Awaited<ReturnType<typeof meshCas>> | undefined;
   let mesh: RunningMesh | undefined;
   try {
+    embedded = values.cas
+      ? undefined
+      : await startCas({ host: '127.0.0.1', port: 0, dataDir: join(target, 'cas'), logLevel: 'warn' });
+    cas = await meshCas(embedded, values.cas, values.c, home);
     log(`[veil] ${embedded ? 'embedded CAS' : 'CAS'} at ${cas.url} (CA fingerprint ${cas.fingerprint})`);
     mesh = await up({
       meshFile, target, keysDir: join(home, 'shield-keys'), cas, veil: [process.execPath, VEIL_BIN], log, hostKey,
+      abort: abort.signal,
       ...(values['ready-timeout'] ? { readyTimeoutMs: Number(values['ready-timeout']) * 1000 } : {}),
     });
     log(`[veil] the mesh is up; ${join(target, 'up.json')} lists its addresses. Call it with:`);
     for (const line of mesh.howToCall) log(`  ${line}`);
     log('[veil] Ctrl-C stops everything.');
-    const outcome = await Promise.race([io.untilSignal().then(() => 'signal'), mesh.broken]);
-    if (outcome !== 'signal') io.err(`veil up: ${outcome}; stopping the mesh\n`);
-    return outcome === 'signal' ? 0 : 1;
+    const outcome = await Promise.race([signalled, mesh.broken.then((why) => ({ why }))]);
+    if (typeof outcome === 'object') io.err(`veil up: ${outcome.why}; stopping the mesh\n`);
+    return exitStatus(signal) ?? 1;
+  } catch (err) {
+    // Stopped by a signal while coming up: the conventional status, not an error report.
+    const status = exitStatus(signal);
+    if (status === undefined) throw err;
+    return status;
   } finally {
+    if (signal) log(`[veil] ${signal}: stopping the mesh`);
     await mesh?.stop();
-    await cas.close();
+    await cas?.close();
     await embedded?.close();
   }
+}
+
+/** 128 + the signal's number, as a shell reports a command a signal ended. */
+function exitStatus(signal: NodeJS.Signals | undefined): number | undefined {
+  return signal ? 128 + constants.signals[signal] : undefined;
 }
 
 async function meshCas(embedded: RunningCas | undefined, url: string | undefined, fingerprint: string | undefined, home: string): Promise<MeshCas & { close(): Promise<void> }> {
