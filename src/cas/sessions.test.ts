@@ -29,17 +29,17 @@ const importer = (from: string) => [
 ].join('\n');
 
 describe('imports are resolved when used', () => {
-  it('lets a session import from one that does not exist yet, and fails naming both when used', () => {
-    writeSession(ctx, importer('lib'), me);
+  it('lets a session import from one that does not exist yet, and fails naming both when used', async () => {
+    await writeSession(ctx, importer('lib'), me);
     assert.throws(() => renderServiceConfig(store, 'app', 's'), (e: CasError) => e.code === 'CAS_IMPORT_DENIED' && /'app'/.test(e.message) && /'lib'/.test(e.message));
   });
 
-  it('fails naming both sessions when the exporter does not export to the importer', () => {
-    writeSession(ctx, 'name: lib\nsecrets:\n  - {name: pw, kind: ascii, export: {session: someone-else}}\n', me);
+  it('fails naming both sessions when the exporter does not export to the importer', async () => {
+    await writeSession(ctx, 'name: lib\nsecrets:\n  - {name: pw, kind: ascii, export: {session: someone-else}}\n', me);
     assert.throws(() => renderServiceConfig(store, 'app', 's'), (e: CasError) => e.code === 'CAS_IMPORT_DENIED' && /'lib' does not export it to 'app'/.test(e.message));
   });
 
-  it('renders imported secrets, a certificate key only when the key is exported too', () => {
+  it('renders imported secrets, a certificate key only when the key is exported too', async () => {
     const hash = readSession(ctx, 'lib', undefined, me).hash;
     const lib = (exportKey: boolean) => [
       'name: lib', `predecessor: ${hash}`, 'secrets:',
@@ -48,9 +48,9 @@ describe('imports are resolved when used', () => {
       `  - {name: cert_key, kind: private-key${exportKey ? ', export: [{session: app}]' : ''}}`,
       '  - {name: cert, kind: x509, private_key: cert_key, issuer: ca, export: [{session: app}]}', '',
     ].join('\n');
-    const h2 = writeSession(ctx, lib(false), me).hash;
+    const h2 = (await writeSession(ctx, lib(false), me)).hash;
     assert.throws(() => renderServiceConfig(store, 'app', 's'), /does not export it to 'app'/);
-    writeSession(ctx, lib(true).replace(hash, h2), me);
+    await writeSession(ctx, lib(true).replace(hash, h2), me);
     const config = renderServiceConfig(store, 'app', 's');
     assert.deepEqual(config.command, ['run', '--pw=p@ss']);
     assert.match(config.environment['KEY']!, /BEGIN PRIVATE KEY/);
@@ -58,23 +58,23 @@ describe('imports are resolved when used', () => {
     assert.equal(config.injectionFiles[0]!.mode, 0o600);
   });
 
-  it('signs with an imported CA only when its key is exported too', () => {
+  it('signs with an imported CA only when its key is exported too', async () => {
     const ca = (exportKey: boolean, name: string) =>
       `name: ${name}\nsecrets:\n  - {name: ca_key, kind: private-key${exportKey ? ', export: [{session: leafy}]' : ''}}\n  - {name: ca, kind: x509-ca, private_key: ca_key, export: [{session: leafy}]}\n`;
     const leaf = (from: string) =>
       `name: leafy\nsecrets:\n  - {name: k, kind: private-key}\n  - {name: their_ca, import: {session: ${from}, secret: ca}}\n  - {name: mine, kind: x509, private_key: k, issuer: their_ca}\n`;
-    writeSession(ctx, ca(false, 'ca-closed'), me);
-    assert.throws(() => writeSession(ctx, leaf('ca-closed'), me), (e: CasError) => e.code === 'CAS_IMPORT_DENIED' && /'ca-closed' does not export it to 'leafy'/.test(e.message));
-    writeSession(ctx, ca(true, 'ca-open'), me);
-    assert.equal(writeSession(ctx, leaf('ca-open'), me).created, true);
+    await writeSession(ctx, ca(false, 'ca-closed'), me);
+    await assert.rejects(writeSession(ctx, leaf('ca-closed'), me), (e: CasError) => e.code === 'CAS_IMPORT_DENIED' && /'ca-closed' does not export it to 'leafy'/.test(e.message));
+    await writeSession(ctx, ca(true, 'ca-open'), me);
+    assert.equal((await writeSession(ctx, leaf('ca-open'), me)).created, true);
   });
 
-  it('resolves namespace exports and relative session paths', () => {
+  it('resolves namespace exports and relative session paths', async () => {
     assert.equal(resolveRelative('ns/a', '../b'), 'ns/b');
     assert.equal(resolveRelative('ns/a', './c'), 'ns/a/c');
-    writeSession(ctx, 'name: ns\n', me);
-    writeSession(ctx, 'name: ns/lib\nsecrets:\n  - {name: pw, kind: ascii, export: [{namespace: ns}]}\n  - {name: cert, kind: x509, private_key: k}\n  - {name: k, kind: private-key}\n', me);
-    writeSession(ctx, importer('../lib').replace('name: app', 'name: ns/app').replace(/cert:privatekey/, 'pw').replace(/\$\$SCONE::cert:chain\$\$/, 'x'), me);
+    await writeSession(ctx, 'name: ns\n', me);
+    await writeSession(ctx, 'name: ns/lib\nsecrets:\n  - {name: pw, kind: ascii, export: [{namespace: ns}]}\n  - {name: cert, kind: x509, private_key: k}\n  - {name: k, kind: private-key}\n', me);
+    await writeSession(ctx, importer('../lib').replace('name: app', 'name: ns/app').replace(/cert:privatekey/, 'pw').replace(/\$\$SCONE::cert:chain\$\$/, 'x'), me);
     assert.deepEqual(renderServiceConfig(store, 'ns/app', 's').command.length, 2);
   });
 });

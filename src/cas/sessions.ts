@@ -26,14 +26,17 @@ export interface WriteResult {
   created: boolean;
 }
 
-/** POST /v1/sessions: create (no predecessor) or update (predecessor = the current hash). */
-export function writeSession(ctx: CasContext, text: string, client: ClientIdentity): WriteResult {
+/**
+ * POST /v1/sessions: create (no predecessor) or update (predecessor = the current hash). Secrets are generated
+ * asynchronously, so another write may land meanwhile: the store's append compares the predecessor again.
+ */
+export async function writeSession(ctx: CasContext, text: string, client: ClientIdentity): Promise<WriteResult> {
   const session = parsePolicy(text);
   checkCasRules(session);
   const current = ctx.store.current(session.name);
   if (current) authorizeUpdate(ctx, session, current, client);
   else authorizeCreate(ctx, session, client);
-  const record = buildRecord(ctx, session, text, current, client);
+  const record = await buildRecord(ctx, session, text, current, client);
   const outcome = ctx.store.append(record, current?.hash ?? null);
   if (!outcome.ok) throw staleWrite(session.name, outcome.current);
   return { hash: record.hash, created: !current };
@@ -92,14 +95,14 @@ function staleWrite(name: string, current: string | null): CasError {
   });
 }
 
-function buildRecord(
+async function buildRecord(
   ctx: CasContext,
   session: Session,
   text: string,
   current: SessionRecord | undefined,
   client: ClientIdentity,
-): SessionRecord {
-  const secrets = generateSecrets(ctx, session, current);
+): Promise<SessionRecord> {
+  const secrets = await generateSecrets(ctx, session, current);
   return {
     name: session.name,
     hash: sessionHash(session),
@@ -111,7 +114,7 @@ function buildRecord(
   };
 }
 
-function generateSecrets(ctx: CasContext, session: Session, current: SessionRecord | undefined): Map<string, StoredSecret> {
+async function generateSecrets(ctx: CasContext, session: Session, current: SessionRecord | undefined): Promise<Map<string, StoredSecret>> {
   const previous = current
     ? { specs: sessionOf(current).secrets ?? [], values: new Map(Object.entries(current.secrets) as [string, StoredSecret][]) }
     : undefined;
@@ -122,7 +125,7 @@ function generateSecrets(ctx: CasContext, session: Session, current: SessionReco
     return spec?.import ? importSecret(ctx.store, session.name, spec) : undefined;
   };
   try {
-    return generateSecretSet(session.secrets ?? [], previous, { now: ctx.now(), resolveImport });
+    return await generateSecretSet(session.secrets ?? [], previous, { now: ctx.now(), resolveImport });
   } catch (err) {
     if (err instanceof SecretsError) {
       throw new CasError('CAS_SECRET_GENERATION', err.message, { hint: err.hint, cause: err });
