@@ -1,5 +1,6 @@
 export { PolicyError, type PolicyErrorCode, type PolicyIssue } from './errors.js';
 export { parseSession, formatPath } from './parse.js';
+export { SESSION_LIMITS } from './limits.js';
 export { sessionHash, serializeSession, sessionNamespace, canonicalJson } from './hash.js';
 export { findPlaceholders, renderPlaceholders, isKnownSuffix, suffixFitsKind, PLACEHOLDER_SUFFIXES, type Placeholder } from './placeholders.js';
 export { substituteVariables } from './template.js';

@@ -1,13 +1,15 @@
 import type { z } from 'zod';
 import { PolicyError, type PolicyIssue } from './errors.js';
+import { limitFindings } from './limits.js';
 import { crossReferences, type Finding } from './references.js';
 import { sessionSchema, type Session } from './schema.js';
 import { secretFieldRules } from './secret-rules.js';
 import { parseYaml, type PathSegment, type Source } from './yaml-source.js';
 
 /**
- * Parses and validates a session in two stages: its shape (every problem at once), then — only when the
- * shape is right — the references between its parts. Errors carry file, line, column and field path.
+ * Parses and validates a session in two stages: its shape (every problem at once) and the session limits,
+ * then — only when both are right — the references between its parts. Errors carry file, line, column and
+ * field path. Every step is linear in the text.
  */
 export function parseSession(text: string, opts: { file?: string } = {}): Session {
   const file = opts.file ?? '<session>';
@@ -17,6 +19,8 @@ export function parseSession(text: string, opts: { file?: string } = {}): Sessio
   }
   const parsed = sessionSchema.safeParse(source.value);
   if (!parsed.success) throw located('POLICY_SHAPE', parsed.error.issues.flatMap(fromZod), source, file);
+  const limits = limitFindings(parsed.data);
+  if (limits.length > 0) throw located('POLICY_LIMIT', limits, source, file);
   const rules = secretFieldRules(parsed.data);
   if (rules.length > 0) throw located('POLICY_SHAPE', rules, source, file);
   const references = crossReferences(parsed.data);
@@ -39,9 +43,12 @@ function fromZod(issue: z.core.$ZodIssue): Finding[] {
   return [{ path, message: issue.message }];
 }
 
-function located(code: 'POLICY_SHAPE' | 'POLICY_REFERENCE', findings: Finding[], source: Source, file: string): PolicyError {
-  const issues: PolicyIssue[] = findings.map((f) => {
-    const pos = source.locate(f.path, f.atKey);
+/** Locating walks the document from its root, so only the first findings get a line: the rest keep their path. */
+export const MAX_LOCATED = 100;
+
+function located(code: 'POLICY_SHAPE' | 'POLICY_REFERENCE' | 'POLICY_LIMIT', findings: Finding[], source: Source, file: string): PolicyError {
+  const issues: PolicyIssue[] = findings.map((f, i) => {
+    const pos = i < MAX_LOCATED ? source.locate(f.path, f.atKey) : undefined;
     return { path: formatPath(f.path), message: f.message, file, ...(pos ? { line: pos.line, column: pos.column } : {}) };
   });
   return new PolicyError(code, issues, file);
