@@ -78,3 +78,13 @@ describe('imports are resolved when used', () => {
     assert.deepEqual(renderServiceConfig(store, 'ns/app', 's').command.length, 2);
   });
 });
+
+describe('concurrent writes', () => {
+  it('two uploads creating the same session while their secrets are generated: one is created, the other is stale', async () => {
+    const text = 'name: raced\nsecrets:\n  - {name: k, kind: private-key}\n  - {name: c, kind: x509-ca, private_key: k}\n';
+    const results = await Promise.allSettled([writeSession(ctx, text, me), writeSession(ctx, text, me)]);
+    assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+    const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    assert.equal((refused.reason as CasError).code, 'CAS_STALE_PREDECESSOR');
+  });
+});

@@ -1,6 +1,7 @@
 import {
   createECDH, createHash, type ECDH, createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, type JsonWebKey, type KeyObject,
 } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import { Lru } from '../lru.js';
 import { pemBlocks } from './encodings.js';
@@ -82,10 +83,11 @@ function generateEd25519(): PrivateKeyMaterial {
 }
 
 /**
- * RSA generations in the pool at once, for the whole process. libuv's pool has 4 threads, shared with file
- * system calls, DNS look-ups and other crypto: two are left for them however many RSA keys are asked for.
+ * RSA generations in the pool at once, for the whole process: one core stays for the event loop, and of
+ * libuv's 4 pool threads (shared with file system calls, DNS look-ups and other crypto) at least two stay free,
+ * however many RSA keys are asked for.
  */
-export const RSA_GENERATIONS_AT_ONCE = 2;
+export const RSA_GENERATIONS_AT_ONCE = Math.min(2, Math.max(1, availableParallelism() - 1));
 const rsaSlots = new Slots(RSA_GENERATIONS_AT_ONCE);
 const generateKeyPairInPool = promisify(generateKeyPair);
 
