@@ -80,7 +80,7 @@ describe('imports are resolved when used', () => {
 });
 
 describe('concurrent writes', () => {
-  it('two uploads creating the same session while their secrets are generated: one is created, the other is stale', async () => {
+  it('two uploads create the same session while their secrets are generated: one lands, the other is stale', async () => {
     const text = 'name: raced\nsecrets:\n  - {name: k, kind: private-key}\n  - {name: c, kind: x509-ca, private_key: k}\n';
     const results = await Promise.allSettled([writeSession(ctx, text, me), writeSession(ctx, text, me)]);
     assert.deepEqual(results.map((r) => r.status).sort(), ['fulfilled', 'rejected']);

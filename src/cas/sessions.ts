@@ -114,7 +114,11 @@ async function buildRecord(
   };
 }
 
-async function generateSecrets(ctx: CasContext, session: Session, current: SessionRecord | undefined): Promise<Map<string, StoredSecret>> {
+async function generateSecrets(
+  ctx: CasContext,
+  session: Session,
+  current: SessionRecord | undefined,
+): Promise<Map<string, StoredSecret>> {
   const previous = current
     ? { specs: sessionOf(current).secrets ?? [], values: new Map(Object.entries(current.secrets) as [string, StoredSecret][]) }
     : undefined;

@@ -23,7 +23,8 @@ const HINTS: Record<PolicyErrorCode, string> = {
   POLICY_SHAPE: 'fix the fields listed (session language v0.3); unknown fields are refused so typos do not pass silently',
   POLICY_REFERENCE: 'define the secrets, images and issuers the session refers to, or correct the names',
   POLICY_LIMIT:
-    'split the session into several (secrets can be exported to and imported from other sessions); the limits are in the README, "Limits"',
+    'split the session into several (secrets can be exported to and imported from other sessions); ' +
+    'the limits are in the README, "Limits"',
   POLICY_TEMPLATE_VARIABLE: 'pass each variable with -e VAR=VALUE, or set it and use --use-env',
 };
 

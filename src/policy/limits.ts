@@ -33,7 +33,13 @@ const WHAT: Record<Counted, string> = {
   injectionFiles: 'injection files (over all images)',
 };
 
-const PATH: Record<Counted, string> = { secrets: 'secrets', rsaKeys: 'secrets', services: 'services', images: 'images', injectionFiles: 'images' };
+const PATH: Record<Counted, string> = {
+  secrets: 'secrets',
+  rsaKeys: 'secrets',
+  services: 'services',
+  images: 'images',
+  injectionFiles: 'images',
+};
 
 /** One finding per limit the session exceeds; counting is linear in the session. */
 export function limitFindings(session: Session): Finding[] {
@@ -47,6 +53,7 @@ export function limitFindings(session: Session): Finding[] {
   return (Object.keys(counts) as Counted[]).flatMap((limit) => {
     const max = SESSION_LIMITS[limit];
     if (counts[limit] <= max) return [];
-    return [{ path: [PATH[limit]], message: `${counts[limit]} ${WHAT[limit]}, more than the limit ${limit} = ${max} allows`, atKey: true }];
+    const message = `${counts[limit]} ${WHAT[limit]}, more than the limit ${limit} = ${max} allows`;
+    return [{ path: [PATH[limit]], message, atKey: true }];
   });
 }

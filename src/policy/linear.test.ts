@@ -40,7 +40,11 @@ function failure(run: () => unknown): PolicyError {
 function assertLinear(label: string, adversarial: () => unknown, benign: () => unknown, factor: number): void {
   const base = best(benign);
   const took = best(adversarial);
-  assert.ok(took <= factor * base + 20, `${label}: ${took.toFixed(1)} ms of CPU, benign input of the same size ${base.toFixed(1)} ms`);
+  assert.ok(took <= factor * base + 20, timing(label, took, base));
+}
+
+function timing(label: string, took: number, base: number): string {
+  return `${label}: ${took.toFixed(1)} ms of CPU, benign input of the same size ${base.toFixed(1)} ms`;
 }
 
 const padTo = (head: string, line: (i: number) => string, bytes: number) => {
@@ -52,14 +56,11 @@ const padTo = (head: string, line: (i: number) => string, bytes: number) => {
 
 describe('issuer cycles are found in linear time', () => {
   const N = 16_000;
-  const session = (issuer: (i: number) => string | undefined) =>
-    ({
-      name: 'x',
-      secrets: [
-        { name: 'k', kind: 'private-key' },
-        ...Array.from({ length: N }, (_, i) => ({ name: `c${i}`, kind: 'x509-ca', private_key: 'k', ...(issuer(i) ? { issuer: issuer(i) } : {}) })),
-      ],
-    }) as unknown as Session;
+  const session = (issuer: (i: number) => string | undefined) => {
+    const ca = (i: number) => ({ name: `c${i}`, kind: 'x509-ca', private_key: 'k', issuer: issuer(i) });
+    const secrets = [{ name: 'k', kind: 'private-key' }, ...Array.from({ length: N }, (_, i) => ca(i))];
+    return { name: 'x', secrets } as unknown as Session;
+  };
   const chain = session((i) => (i === 0 ? undefined : `c${i - 1}`));
   const loop = session((i) => `c${(i + 1) % N}`);
   const flat = session(() => undefined);
@@ -68,7 +69,8 @@ describe('issuer cycles are found in linear time', () => {
     assert.deepEqual(crossReferences(chain), []);
     const findings = crossReferences(loop);
     assert.equal(findings.length, N);
-    assert.equal(findings[0]!.message, `issuer cycle: c0 → c1 → c2 → … (${N} certificates) → c${N - 1} → c0`);
+    const shortened = `issuer cycle: c0 → c1 → c2 → … (${N} certificates) → c${N - 1} → c0`;
+    assert.equal(findings[0]!.message, shortened);
   });
 
   it('costs about what the same CAs without issuers cost', () => {
@@ -77,7 +79,8 @@ describe('issuer cycles are found in linear time', () => {
   });
 
   it('refuses such a session at upload by the secrets limit, before any reference is followed', () => {
-    const text = padTo('name: x\nsecrets:\n  - {name: c0, kind: x509-ca, private_key: c0}\n', (i) => `  - {name: c${i + 1}, kind: x509-ca, private_key: k, issuer: c${i}}\n`, MiB);
+    const ca = (i: number) => `  - {name: c${i + 1}, kind: x509-ca, private_key: k, issuer: c${i}}\n`;
+    const text = padTo('name: x\nsecrets:\n  - {name: c0, kind: x509-ca, private_key: c0}\n', ca, MiB);
     const err = failure(() => parseSession(text));
     assert.equal(err.code, 'POLICY_LIMIT');
     assert.match(err.message, new RegExp(`secrets = ${SESSION_LIMITS.secrets}`));
@@ -85,7 +88,8 @@ describe('issuer cycles are found in linear time', () => {
 });
 
 describe('nesting is refused while parsing, with the same error as before', () => {
-  const deep = (err: PolicyError) => err.code === 'POLICY_TOO_COMPLEX' && err.issues[0]!.message === `nesting deeper than ${MAX_DEPTH} levels`;
+  const deep = (err: PolicyError) =>
+    err.code === 'POLICY_TOO_COMPLEX' && err.issues[0]!.message === `nesting deeper than ${MAX_DEPTH} levels`;
   const flowBenign = padTo('name: x\nsecret_config:\n  a: [', () => '[1], ', MiB) + '[1]]\n';
   const blockBenign = padTo('name: x\nsecret_config:\n  a:\n', (i) => `    - {k: ${i}}\n`, MiB);
 
@@ -116,16 +120,18 @@ describe('nesting is refused while parsing, with the same error as before', () =
       assert.ok(deep(err), err.message);
       assert.ok(err.issues[0]!.line !== undefined, 'located');
       const took = best(() => parseYaml(text, 's.yaml'));
-      assert.ok(took <= base / 2 + 5, `yaml path: ${took.toFixed(1)} ms of CPU, benign input of the same size ${base.toFixed(1)} ms`);
+      assert.ok(took <= base / 2 + 5, timing('yaml path', took, base));
     }
   });
 
   it(`accepts exactly ${MAX_DEPTH} levels and refuses ${MAX_DEPTH + 1}, on both paths, flow and block`, () => {
     // `levels` is the depth of the deepest node: the root map is 0, secret_config 1, its key `a` holds the rest.
     const head = (anchor: boolean) => `name: x\n${anchor ? 'version: &v "1"\n' : ''}secret_config:\n  a:`;
-    const flow = (levels: number, anchor: boolean) => `${head(anchor)} ${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}\n`;
+    const flow = (levels: number, anchor: boolean) =>
+      `${head(anchor)} ${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}\n`;
+    const item = (i: number, levels: number) => `${' '.repeat(2 + 2 * i)}- ${i === levels - 3 ? '[]' : ''}`;
     const block = (levels: number, anchor: boolean) =>
-      `${head(anchor)}\n${Array.from({ length: levels - 2 }, (_, i) => `${' '.repeat(2 + 2 * i)}- ${i === levels - 3 ? '[]' : ''}`).join('\n')}\n`;
+      `${head(anchor)}\n${Array.from({ length: levels - 2 }, (_, i) => item(i, levels)).join('\n')}\n`;
     for (const make of [flow, block]) {
       for (const anchor of [false, true]) {
         assert.doesNotThrow(() => parseSession(make(MAX_DEPTH, anchor)), `${make.name} ${anchor}`);

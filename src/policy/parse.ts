@@ -46,7 +46,9 @@ function fromZod(issue: z.core.$ZodIssue): Finding[] {
 /** Locating walks the document from its root, so only the first findings get a line: the rest keep their path. */
 export const MAX_LOCATED = 100;
 
-function located(code: 'POLICY_SHAPE' | 'POLICY_REFERENCE' | 'POLICY_LIMIT', findings: Finding[], source: Source, file: string): PolicyError {
+type LocatedCode = 'POLICY_SHAPE' | 'POLICY_REFERENCE' | 'POLICY_LIMIT';
+
+function located(code: LocatedCode, findings: Finding[], source: Source, file: string): PolicyError {
   const issues: PolicyIssue[] = findings.map((f, i) => {
     const pos = i < MAX_LOCATED ? source.locate(f.path, f.atKey) : undefined;
     return { path: formatPath(f.path), message: f.message, file, ...(pos ? { line: pos.line, column: pos.column } : {}) };

@@ -70,7 +70,8 @@ function issuerCycles(secrets: Secret[]): Finding[] {
   }
   return secrets.flatMap((s, i) => {
     const cycle = cycleOf.get(s.name);
-    return cycle && s.issuer !== undefined ? [{ path: ['secrets', i, 'issuer'], message: `issuer cycle: ${describeCycle(cycle.names, cycle.at)}` }] : [];
+    if (!cycle || s.issuer === undefined) return [];
+    return [{ path: ['secrets', i, 'issuer'], message: `issuer cycle: ${describeCycle(cycle.names, cycle.at)}` }];
   });
 }
 
@@ -78,7 +79,8 @@ function issuerCycles(secrets: Secret[]): Finding[] {
 function describeCycle(names: string[], at: number): string {
   const from = (k: number) => names[(at + k) % names.length]!;
   if (names.length <= 8) return [...names.map((_, k) => from(k)), from(0)].join(' → ');
-  return `${[from(0), from(1), from(2)].join(' → ')} → … (${names.length} certificates) → ${from(names.length - 1)} → ${from(0)}`;
+  const start = [from(0), from(1), from(2)].join(' → ');
+  return `${start} → … (${names.length} certificates) → ${from(names.length - 1)} → ${from(0)}`;
 }
 
 function placeholderReferences(session: Session, secrets: Map<string, Secret>): Finding[] {

@@ -29,15 +29,21 @@ export function parseYaml(text: string, file: string): Source {
   const small = text.length <= SESSION_LIMITS.fullParseBytes;
   if ('error' in fast) {
     if (small) return fullParse(text, file); // the full parser reports it, or accepts what js-yaml does not
-    throw new PolicyError('POLICY_YAML_SYNTAX', [{ path: '', message: fast.error.reason, ...markOf(fast.error) }], file);
+    const issue = { path: '', message: fast.error.reason, ...markOf(fast.error) };
+    throw new PolicyError('POLICY_YAML_SYNTAX', [issue], file);
   }
   if (ALIAS_OR_ANCHOR.test(text)) {
     if (small) return fullParse(text, file);
-    throw new PolicyError('POLICY_TOO_COMPLEX', [{ path: '', message: `YAML anchors and aliases are accepted in sessions up to ${SESSION_LIMITS.fullParseBytes} bytes` }], file);
+    const message = `YAML anchors and aliases are accepted in sessions up to ${SESSION_LIMITS.fullParseBytes} bytes`;
+    throw new PolicyError('POLICY_TOO_COMPLEX', [{ path: '', message }], file);
   }
   checkValueDepth(fast.value, file);
   let full: Source | undefined;
-  return { value: fast.value, locate: (path, atKey) => (small ? (full ??= fullParse(text, file)).locate(path, atKey) : undefined) };
+  const locate = (path: PathSegment[], atKey?: boolean) => {
+    if (!small) return undefined;
+    return (full ??= fullParse(text, file)).locate(path, atKey);
+  };
+  return { value: fast.value, locate };
 }
 
 const ALIAS_OR_ANCHOR = /(^|[\s[{,:-])[&*][^\s,[\]{}]/m;
@@ -47,7 +53,8 @@ const JS_YAML_MAX_DEPTH = MAX_DEPTH + 16;
 
 function fastParse(text: string, file: string): { value: unknown } | { error: jsYaml.YAMLException } {
   try {
-    return { value: jsYaml.load(text, { schema: jsYaml.CORE_SCHEMA, maxDepth: JS_YAML_MAX_DEPTH } as jsYaml.LoadOptions) };
+    const options = { schema: jsYaml.CORE_SCHEMA, maxDepth: JS_YAML_MAX_DEPTH } as jsYaml.LoadOptions;
+    return { value: jsYaml.load(text, options) };
   } catch (err) {
     if (!(err instanceof jsYaml.YAMLException)) throw err;
     if (err.reason.startsWith('nesting exceeded maxDepth')) throw tooDeep(file, markOf(err));
@@ -60,7 +67,8 @@ function markOf(err: jsYaml.YAMLException): { line?: number; column?: number } {
 }
 
 function tooDeep(file: string, pos: { line?: number; column?: number }): PolicyError {
-  return new PolicyError('POLICY_TOO_COMPLEX', [{ path: '', message: `nesting deeper than ${MAX_DEPTH} levels`, ...pos }], file);
+  const issue = { path: '', message: `nesting deeper than ${MAX_DEPTH} levels`, ...pos };
+  return new PolicyError('POLICY_TOO_COMPLEX', [issue], file);
 }
 
 function checkValueDepth(value: unknown, file: string): void {
@@ -105,8 +113,9 @@ function parseOne(text: string, lineCounter: LineCounter, file: string): Documen
   }
   const docs = [...new Composer({ uniqueKeys: false }).compose(tokens(), true, text.length)];
   const doc = docs[0]!;
-  const errors = doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0]!, ...position(lineCounter, e.pos[0]) }));
-  if (docs.length > 1) errors.push({ path: '', message: 'a session is one YAML document', ...position(lineCounter, docs[1]!.range[0]) });
+  const at = (offset: number) => position(lineCounter, offset);
+  const errors = doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0]!, ...at(e.pos[0]) }));
+  if (docs.length > 1) errors.push({ path: '', message: 'a session is one YAML document', ...at(docs[1]!.range[0]) });
   if (errors.length > 0) throw new PolicyError('POLICY_YAML_SYNTAX', errors, file);
   return doc;
 }

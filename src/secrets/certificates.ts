@@ -19,7 +19,13 @@ export interface Dependencies {
 /** Backdated a little, so a peer whose clock lags behind the CAS's still accepts a fresh certificate. */
 const BACKDATE_MS = 60_000;
 
-export async function certificateSecret(spec: SecretSpec, kind: 'x509' | 'x509-ca', deps: Dependencies): Promise<StoredCertificate> {
+type CertificateKind = 'x509' | 'x509-ca';
+
+export async function certificateSecret(
+  spec: SecretSpec,
+  kind: CertificateKind,
+  deps: Dependencies,
+): Promise<StoredCertificate> {
   if (spec.value !== undefined) return explicitCertificate(spec, kind, deps);
   if (!spec.private_key) {
     throw new SecretsError('SECRET_DEPENDENCY', `certificate '${spec.name}' has no private_key`, { hint: 'name a private-key secret in private_key' });
@@ -66,6 +72,7 @@ function asKey(secret: StoredSecretWithKey, name: string, owner: string): Privat
 }
 
 type CaWithKey = StoredCertificate & { key?: StoredPrivateKey | undefined };
+type Issuer = { certDer: Buffer; key: PrivateKeyMaterial };
 
 async function caNamed(name: string, owner: string, deps: Dependencies): Promise<CaWithKey> {
   const ca = await deps.get(name);
@@ -77,7 +84,7 @@ async function caNamed(name: string, owner: string, deps: Dependencies): Promise
 }
 
 /** The CA certificate and its key; an imported CA brings its key along, or names one the resolver can find. */
-async function issuerNamed(name: string, owner: string, deps: Dependencies): Promise<{ certDer: Buffer; key: PrivateKeyMaterial }> {
+async function issuerNamed(name: string, owner: string, deps: Dependencies): Promise<Issuer> {
   const ca = await caNamed(name, owner, deps);
   const key = ca.key ?? (ca.privateKey ? await deps.get(ca.privateKey) : undefined);
   if (!key) {
@@ -89,12 +96,17 @@ async function issuerNamed(name: string, owner: string, deps: Dependencies): Pro
 }
 
 /** An explicit PEM certificate: it must parse, be a CA if it says so, and match its key and issuer. */
-async function explicitCertificate(spec: SecretSpec, kind: 'x509' | 'x509-ca', deps: Dependencies): Promise<StoredCertificate> {
+async function explicitCertificate(
+  spec: SecretSpec,
+  kind: CertificateKind,
+  deps: Dependencies,
+): Promise<StoredCertificate> {
   const der = pemDecode(String(spec.value), 'CERTIFICATE');
   const cert = der ? parseCertificate(der) : undefined;
   if (!der || !cert) throw invalid(spec, 'is not a PEM certificate', 'give a "BEGIN CERTIFICATE" PEM');
   if (kind === 'x509-ca' && !cert.ca) throw invalid(spec, 'is not a CA certificate', 'an x509-ca value needs basicConstraints CA:TRUE');
-  if (spec.private_key && !certificateParts(der).spki.equals(publicKeySpki((await keyNamed(spec.private_key, spec.name, deps)).pkcs8))) {
+  const key = spec.private_key ? await keyNamed(spec.private_key, spec.name, deps) : undefined;
+  if (spec.private_key && key && !certificateParts(der).spki.equals(publicKeySpki(key.pkcs8))) {
     throw invalid(spec, `is not the certificate of private_key '${spec.private_key}'`, 'give the certificate issued for that key');
   }
   const issuerCa = spec.issuer ? await caNamed(spec.issuer, spec.name, deps) : undefined;

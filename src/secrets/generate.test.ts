@@ -223,8 +223,9 @@ describe('generateSecretSet: imports and dependencies', () => {
     for (const [specs, code, names] of cases) await assert.rejects(generateSecretSet(specs, undefined, opts), fails(code, ...names), JSON.stringify(specs));
   });
 
-  it('leaves no unhandled rejection when a key fails after an earlier secret has failed (keys start first)', async () => {
-    const specs: SecretSpec[] = [{ name: 'a', kind: 'ascii', size: 0 }, { name: 'k', kind: 'private-key', key_type: 'P-521' as 'P-256' }];
+  it('leaves no unhandled rejection when a key fails after an earlier secret failed (keys start first)', async () => {
+    const badKey: SecretSpec = { name: 'k', kind: 'private-key', key_type: 'P-521' as 'P-256' };
+    const specs: SecretSpec[] = [{ name: 'a', kind: 'ascii', size: 0 }, badKey];
     await assert.rejects(generateSecretSet(specs, undefined, opts), fails('SECRET_INVALID_VALUE', 'a'));
     await new Promise((resolve) => setImmediate(resolve));
   });

@@ -1,6 +1,7 @@
 export { SecretsError, type SecretsErrorCode } from './errors.js';
 export {
-  KEY_TYPES, RSA_GENERATIONS_AT_ONCE, generatePrivateKey, generatePrivateKeyAsync, keyHash, parsePrivateKeyPem, privateKeyObject, publicKeySpki,
+  KEY_TYPES, RSA_GENERATIONS_AT_ONCE, generatePrivateKey, generatePrivateKeyAsync, keyHash, parsePrivateKeyPem, privateKeyObject,
+  publicKeySpki,
   type KeyType, type PrivateKeyMaterial,
 } from './keys.js';
 export { issueCertificate, issueCertificateAsync, type CertificateRequest } from './x509.js';

@@ -4,7 +4,9 @@ import { describe, it } from 'node:test';
 import { int, oid, seq, time, tlv, uint } from './der.js';
 import { pemEncode } from './encodings.js';
 import { SecretsError } from './errors.js';
-import { generatePrivateKey, generatePrivateKeyAsync, keyHash, parsePrivateKeyPem, privateKeyObject, publicKeySpki, type KeyType } from './keys.js';
+import {
+  generatePrivateKey, generatePrivateKeyAsync, keyHash, parsePrivateKeyPem, privateKeyObject, publicKeySpki, type KeyType,
+} from './keys.js';
 import { openssl, scratch } from './testkit.js';
 
 const { file } = scratch();
@@ -45,7 +47,8 @@ describe('generated keys, checked with openssl and Node', () => {
 
   it('generates RSA only in the thread pool: the synchronous call refuses it', () => {
     for (const keyType of ['RSA-2048', 'RSA-3072'] as KeyType[]) {
-      assert.throws(() => generatePrivateKey(keyType), (e: SecretsError) => refused('SECRET_UNSUPPORTED')(e) && /generatePrivateKeyAsync/.test(e.hint!));
+      const inPool = (e: SecretsError) => refused('SECRET_UNSUPPORTED')(e) && /generatePrivateKeyAsync/.test(e.hint!);
+      assert.throws(() => generatePrivateKey(keyType), inPool);
     }
   });
 });

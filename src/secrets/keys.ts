@@ -1,5 +1,6 @@
 import {
-  createECDH, createHash, type ECDH, createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, type JsonWebKey, type KeyObject,
+  createECDH, createHash, type ECDH, createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync,
+  type JsonWebKey, type KeyObject,
 } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
@@ -47,7 +48,8 @@ export function generatePrivateKey(keyType: KeyType = 'P-256'): PrivateKeyMateri
       return generateEd25519();
     case 'RSA-2048':
     case 'RSA-3072':
-      throw new SecretsError('SECRET_UNSUPPORTED', `${keyType} keys are not generated on the calling thread (they take up to a second)`, {
+      const what = `${keyType} keys are not made on the calling thread (up to a second each)`;
+      throw new SecretsError('SECRET_UNSUPPORTED', what, {
         hint: 'use generatePrivateKeyAsync, which generates RSA keys in the thread pool',
       });
     default:
@@ -57,11 +59,13 @@ export function generatePrivateKey(keyType: KeyType = 'P-256'): PrivateKeyMateri
 
 /** Any supported key; RSA in libuv's thread pool, the fast types on this thread (a hop to the pool costs more). */
 export async function generatePrivateKeyAsync(keyType: KeyType = 'P-256'): Promise<PrivateKeyMaterial> {
-  return keyType === 'RSA-2048' || keyType === 'RSA-3072' ? rsaSlots.run(() => generateRsa(keyType)) : generatePrivateKey(keyType);
+  if (keyType === 'RSA-2048' || keyType === 'RSA-3072') return rsaSlots.run(() => generateRsa(keyType));
+  return generatePrivateKey(keyType);
 }
 
 function unsupportedType(keyType: unknown): SecretsError {
-  return new SecretsError('SECRET_UNSUPPORTED', `key type '${String(keyType)}' is not supported`, { hint: `use one of ${KEY_TYPES.join(', ')}` });
+  const hint = `use one of ${KEY_TYPES.join(', ')}`;
+  return new SecretsError('SECRET_UNSUPPORTED', `key type '${String(keyType)}' is not supported`, { hint });
 }
 
 /** One ECDH object per curve, reused: each generateKeys() makes a fresh key, and construction costs 15%. */

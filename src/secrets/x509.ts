@@ -68,7 +68,8 @@ export function issueCertificate(req: CertificateRequest): Buffer {
 export async function issueCertificateAsync(req: CertificateRequest): Promise<Buffer> {
   const { tbs, signature, signer } = toBeSigned(req);
   const key = privateKeyObject(signer.pkcs8);
-  const bits = signer.keyType.startsWith('RSA') ? await signInPool(signature.hash, tbs, key) : sign(signature.hash, tbs, key);
+  const inPool = signer.keyType.startsWith('RSA');
+  const bits = inPool ? await signInPool(signature.hash, tbs, key) : sign(signature.hash, tbs, key);
   return seq(tbs, signature.algorithm, bitString(bits));
 }
 
@@ -82,7 +83,8 @@ function toBeSigned(req: CertificateRequest): { tbs: Buffer; signature: Signatur
   const signature = SIGNATURES[signer.keyType];
   if (!signature) {
     const type = String(signer.keyType);
-    throw new SecretsError('SECRET_UNSUPPORTED', `certificate '${req.commonName}' would be signed by a key of unknown type '${type}'`);
+    const what = `certificate '${req.commonName}' would be signed by a key of unknown type '${type}'`;
+    throw new SecretsError('SECRET_UNSUPPORTED', what);
   }
   const subjectSpki = publicKeySpki(req.subjectKey.pkcs8);
   const subjectKeyId = keyId(subjectSpki);
