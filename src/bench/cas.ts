@@ -30,7 +30,7 @@ function client() {
 }
 
 /** Sessions/s through the CAS's session layer: parse, validate, access control, secrets, hash, encrypted store. */
-function benchSessions(): { perSecond: number; count: number } {
+async function benchSessions(): Promise<{ perSecond: number; count: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'veil-bench-'));
   const store = openSqliteStore({ dataDir: dir, masterKey: loadMasterKey({ dataDir: dir }) });
   const ctx: CasContext = { store, now: () => new Date() };
@@ -41,8 +41,8 @@ function benchSessions(): { perSecond: number; count: number } {
   const started = process.hrtime.bigint();
   while (Date.now() < end) {
     const vars = { ...fixed, FLASK_SESSION: `flask-${count}`, REDIS_SESSION: 'redis-shared' };
-    if (count === 0) writeSession(ctx, policy('redis', vars), me);
-    writeSession(ctx, policy('flask', vars), me);
+    if (count === 0) await writeSession(ctx, policy('redis', vars), me);
+    await writeSession(ctx, policy('flask', vars), me);
     count++;
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -62,9 +62,9 @@ function opensslSpeed(): number | undefined {
   }
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-  const sessions = benchSessions();
+  const sessions = await benchSessions();
   const certs = benchCertificates(SECONDS);
   const sign = opensslSpeed();
   console.log(`veil CAS benchmark (one core, ${SECONDS} s each, node ${process.version})`);
@@ -73,4 +73,4 @@ function main(): void {
   console.log(`  bound: openssl speed ecdsap256 signatures/s:                    ${sign ? fmt(sign) : 'unavailable'}`);
 }
 
-main();
+await main();

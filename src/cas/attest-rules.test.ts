@@ -53,13 +53,13 @@ const ctx: CasContext & AttestationContext = { store, now: () => new Date(), ver
 const owner = identityFromPem(ephemeral().certPem);
 const session = (name: string, identity: string, security: string) =>
   writeSession(ctx, `name: ${name}\nservices:\n  - {name: api, command: run, platforms: [${host.id}]${identity}}\n${security}\n`, owner);
-session('sim', `, mrenclaves: [${program}]`, 'security: {attestation: {mode: none}}');
-session('sim-none', '', 'security: {attestation: {mode: none}}');
+await session('sim', `, mrenclaves: [${program}]`, 'security: {attestation: {mode: none}}');
+await session('sim-none', '', 'security: {attestation: {mode: none}}');
 const tdxIdentity = `, mrenclaves: [${program}], attestation: {tdx: {mrtd: ${MRTD}}}`;
-session('hw', tdxIdentity, 'security: {attestation: {mode: hardware}}');
-session('hw-default', tdxIdentity, '');
-session('hw-debug', `, mrenclaves: [${program}]`, 'security: {attestation: {tolerate: [debug-mode, outdated-tcb]}}');
-session('hw-none', '', '');
+await session('hw', tdxIdentity, 'security: {attestation: {mode: hardware}}');
+await session('hw-default', tdxIdentity, '');
+await session('hw-debug', `, mrenclaves: [${program}]`, 'security: {attestation: {tolerate: [debug-mode, outdated-tcb]}}');
+await session('hw-none', '', '');
 
 const nonces = new NonceStore(ctx.now);
 const client = (): ClientIdentity => identityFromPem(ephemeral().certPem);

@@ -48,45 +48,45 @@ const RULE = new RegExp('without session_hash reaches only a session whose creat
   + 'access_policy.update the exporter trusts');
 
 describe('exports by name cannot be squatted', () => {
-  it('refuses the key to a Flask session a stranger created first, naming the rule', () => {
-    writeSession(ctx, redis('redis', 'flask'), owner);
-    writeSession(ctx, flask('flask', 'redis'), attacker);
+  it('refuses the key to a Flask session a stranger created first, naming the rule', async () => {
+    await writeSession(ctx, redis('redis', 'flask'), owner);
+    await writeSession(ctx, flask('flask', 'redis'), attacker);
     assert.throws(() => renderServiceConfig(store, 'flask', 's'), refusal(RULE));
   });
 
-  it('releases it to the session the exporter\'s owner created (the seed\'s upload order)', () => {
-    writeSession(ctx, redis('redis2', 'flask2'), owner);
-    writeSession(ctx, flask('flask2', 'redis2'), owner);
+  it('releases it to the session the exporter\'s owner created (the seed\'s upload order)', async () => {
+    await writeSession(ctx, redis('redis2', 'flask2'), owner);
+    await writeSession(ctx, flask('flask2', 'redis2'), owner);
     assert.match(renderServiceConfig(store, 'flask2', 's').command[1]!, /BEGIN PRIVATE KEY/);
   });
 
-  it('refuses an importer that someone the exporter does not trust may update', () => {
-    writeSession(ctx, redis('redis3', 'flask3'), owner);
-    writeSession(ctx, flask('flask3', 'redis3', `access_policy: {update: [CREATOR, ${attacker.keyHash}]}`), owner);
+  it('refuses an importer that someone the exporter does not trust may update', async () => {
+    await writeSession(ctx, redis('redis3', 'flask3'), owner);
+    await writeSession(ctx, flask('flask3', 'redis3', `access_policy: {update: [CREATOR, ${attacker.keyHash}]}`), owner);
     assert.throws(() => renderServiceConfig(store, 'flask3', 's'), refusal(RULE));
-    writeSession(ctx, redis('redis4', 'flask4'), owner);
-    writeSession(ctx, flask('flask4', 'redis4', 'access_policy: {update: [ANY]}'), owner);
+    await writeSession(ctx, redis('redis4', 'flask4'), owner);
+    await writeSession(ctx, flask('flask4', 'redis4', 'access_policy: {update: [ANY]}'), owner);
     assert.throws(() => renderServiceConfig(store, 'flask4', 's'), refusal(RULE));
-    writeSession(ctx, redis('redis5', 'flask5'), owner);
-    writeSession(ctx, flask('flask5', 'redis5', 'access_policy: {update: [NONE]}'), owner);
+    await writeSession(ctx, redis('redis5', 'flask5'), owner);
+    await writeSession(ctx, flask('flask5', 'redis5', 'access_policy: {update: [NONE]}'), owner);
     assert.match(renderServiceConfig(store, 'flask5', 's').command[1]!, /BEGIN PRIVATE KEY/);
   });
 
-  it('trusts the identities the exporter lets update it', () => {
-    writeSession(ctx, redis('redis6', 'flask6', `access_policy: {update: [CREATOR, ${team.keyHash}]}`), owner);
-    writeSession(ctx, flask('flask6', 'redis6'), team);
+  it('trusts the identities the exporter lets update it', async () => {
+    await writeSession(ctx, redis('redis6', 'flask6', `access_policy: {update: [CREATOR, ${team.keyHash}]}`), owner);
+    await writeSession(ctx, flask('flask6', 'redis6'), team);
     assert.match(renderServiceConfig(store, 'flask6', 's').command[1]!, /BEGIN PRIVATE KEY/);
   });
 
-  it('applies the rule to private keys reached through an imported certificate too', () => {
+  it('applies the rule to private keys reached through an imported certificate too', async () => {
     const caKey = '{name: redis_ca_key, kind: private-key';
-    writeSession(ctx, redis('redis7', 'flask7').replace(`${caKey}}`, `${caKey}, export: [{session: flask7}]}`), owner);
+    await writeSession(ctx, redis('redis7', 'flask7').replace(`${caKey}}`, `${caKey}, export: [{session: flask7}]}`), owner);
     const leaf = [
       'name: flask7', 'secrets:', '  - {name: ca, import: {session: redis7, secret: redis_ca_cert}}',
       '  - {name: k, kind: private-key}', '  - {name: mine, kind: x509, private_key: k, issuer: ca}', '',
     ].join('\n');
-    assert.throws(() => writeSession(ctx, leaf, attacker), refusal(RULE));
-    assert.equal(writeSession(ctx, leaf, owner).created, true);
+    await assert.rejects(writeSession(ctx, leaf, attacker), refusal(RULE));
+    assert.equal((await writeSession(ctx, leaf, owner)).created, true);
   });
 });
 
@@ -94,31 +94,31 @@ describe('session_hash pins', () => {
   const pinned = (target: string, hash: string) =>
     redis(`exp-${target}`, target).replaceAll(`{session: ${target}}`, `{session: ${target}, session_hash: ${hash}}`);
 
-  it('release the secret only while the importer\'s current hash is the pinned one, whoever created it', () => {
+  it('release the secret only while the importer\'s current hash is the pinned one, whoever created it', async () => {
     const importer = flask('pin-a', 'exp-pin-a');
     const expected = sessionHash(parseSession(importer)); // what veil session calculate-hash prints
-    writeSession(ctx, pinned('pin-a', expected), owner);
-    assert.equal(writeSession(ctx, importer, team).hash, expected);
+    await writeSession(ctx, pinned('pin-a', expected), owner);
+    assert.equal((await writeSession(ctx, importer, team)).hash, expected);
     assert.match(renderServiceConfig(store, 'pin-a', 's').command[1]!, /BEGIN PRIVATE KEY/);
     // A pin does not follow updates: the exporter reviews each new version and pins it again.
-    writeSession(ctx, `${importer}predecessor: ${expected}\n`, team);
+    await writeSession(ctx, `${importer}predecessor: ${expected}\n`, team);
     assert.throws(() => renderServiceConfig(store, 'pin-a', 's'), refusal(/session_hash pin must equal/));
     const exporterHash = readSession(ctx, 'exp-pin-a', undefined, owner).hash;
     const next = store.current('pin-a')!.hash;
-    writeSession(ctx, `${pinned('pin-a', next)}predecessor: ${exporterHash}\n`, owner);
+    await writeSession(ctx, `${pinned('pin-a', next)}predecessor: ${exporterHash}\n`, owner);
     assert.match(renderServiceConfig(store, 'pin-a', 's').command[1]!, /BEGIN PRIVATE KEY/);
   });
 
-  it('refuse a squatter whose session does not have the pinned hash, even when created first', () => {
+  it('refuse a squatter whose session does not have the pinned hash, even when created first', async () => {
     const legit = flask('pin-b', 'exp-pin-b');
-    writeSession(ctx, pinned('pin-b', sessionHash(parseSession(legit))), owner);
-    writeSession(ctx, flask('pin-b', 'exp-pin-b', 'security: {attestation: {mode: none}}'), attacker);
+    await writeSession(ctx, pinned('pin-b', sessionHash(parseSession(legit))), owner);
+    await writeSession(ctx, flask('pin-b', 'exp-pin-b', 'security: {attestation: {mode: none}}'), attacker);
     assert.throws(() => renderServiceConfig(store, 'pin-b', 's'), refusal(/session_hash pin must equal/));
   });
 });
 
 describe('namespace exports and what import errors tell', () => {
-  it('an export to namespace ns reaches ns/… only, never ns itself or ns-evil/…', () => {
+  it('an export to namespace ns reaches ns/… only, never ns itself or ns-evil/…', async () => {
     const text = 'name: lib\nsecrets:\n  - {name: pw, kind: ascii, export: {namespace: ns}}\n';
     const spec = parseSession(text).secrets![0] as Secret;
     assert.equal(isExportedTo(spec, 'lib', 'ns/app'), true);
@@ -128,29 +128,29 @@ describe('namespace exports and what import errors tell', () => {
     assert.equal(isExportedTo(spec, 'lib', 'ns'), false);
   });
 
-  it('tells why only to a reader of the exporter; one answer to others for missing, not exported, untrusted', () => {
+  it('tells why only to a reader of the exporter; one answer to others for missing, not exported, untrusted', async () => {
     const ca = (name: string, exports: string) => [
       `name: ${name}`, 'secrets:', `  - {name: ca_key, kind: private-key${exports}}`,
       `  - {name: ca, kind: x509-ca, private_key: ca_key${exports}}`, '',
     ].join('\n');
-    writeSession(ctx, ca('closed', ''), owner);
-    writeSession(ctx, ca('open', ', export: [{session: probe}]'), owner);
+    await writeSession(ctx, ca('closed', ''), owner);
+    await writeSession(ctx, ca('open', ', export: [{session: probe}]'), owner);
     const leaf = (from: string) => [
       'name: probe', 'secrets:', '  - {name: k, kind: private-key}',
       `  - {name: c, import: {session: ${from}, secret: ca}}`,
       '  - {name: l, kind: x509, private_key: k, issuer: c}', '',
     ].join('\n');
-    const messageOf = (from: string, who: ClientIdentity) => {
+    const messageOf = async (from: string, who: ClientIdentity) => {
       try {
-        writeSession(ctx, leaf(from), who);
+        await writeSession(ctx, leaf(from), who);
       } catch (e) {
         return (e as CasError).message.replaceAll(`'${from}'`, "'X'");
       }
       return 'accepted';
     };
-    const stranger = ['nowhere', 'closed', 'open'].map((from) => messageOf(from, attacker));
+    const stranger = await Promise.all(['nowhere', 'closed', 'open'].map((from) => messageOf(from, attacker)));
     assert.equal(new Set(stranger).size, 1, stranger.join('\n'));
     assert.match(stranger[0]!, RULE);
-    assert.match(messageOf('closed', owner), /'X' does not export it to 'probe'/);
+    assert.match(await messageOf('closed', owner), /'X' does not export it to 'probe'/);
   });
 });

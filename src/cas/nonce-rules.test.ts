@@ -27,7 +27,7 @@ const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('pytho
 const owner = identityFromPem(ephemeral().certPem);
 const host = testHost();
 const services = `services:\n  - {name: api, mrenclaves: [${program}], platforms: [${host.id}], command: run}\n`;
-writeSession(ctx, `name: sim\n${services}security: {attestation: {mode: none}}\n`, owner);
+await writeSession(ctx, `name: sim\n${services}security: {attestation: {mode: none}}\n`, owner);
 
 const client = (): ClientIdentity => identityFromPem(ephemeral().certPem);
 const evidence = (nonce: string, who: ClientIdentity, measurement = program): Evidence =>
@@ -37,7 +37,7 @@ const attestWith = (nonces: NonceStore, who: ClientIdentity, nonce: string, ev =
 const refused = (pattern: RegExp) => (e: CasError) => e.code === 'CAS_ATTESTATION_FAILED' && pattern.test(e.message);
 
 describe('attestation nonces: expiry', () => {
-  it('a nonce is good up to its expiry and refused one millisecond after', () => {
+  it('a nonce is good up to its expiry and refused one millisecond after', async () => {
     const store = new NonceStore(ctx.now, TTL);
     const atEnd = store.issue('k').toString('hex');
     const late = store.issue('k').toString('hex');
@@ -65,7 +65,7 @@ describe('attestation nonces: expiry', () => {
 });
 
 describe('attestation nonces: a presented nonce is spent whatever the outcome', () => {
-  it('a failed attempt from another key burns the nonce for its own key too', () => {
+  it('a failed attempt from another key burns the nonce for its own key too', async () => {
     const store = new NonceStore(ctx.now, TTL);
     const nonce = store.issue('victim').toString('hex');
     assert.equal(store.consume(nonce, 'thief'), 'unknown');
@@ -97,7 +97,7 @@ describe('attestation nonces: a presented nonce is spent whatever the outcome', 
     await assert.rejects(attestWith(nonces, rt, nonce), refused(/already used/));
   });
 
-  it('a nonce altered or presented with another key is unknown, never "expired" or "used"', () => {
+  it('a nonce altered or presented with another key is unknown, never "expired" or "used"', async () => {
     const store = new NonceStore(ctx.now, TTL);
     const nonce = store.issue('k').toString('hex');
     assert.equal(store.consume(nonce, 'k'), 'ok');

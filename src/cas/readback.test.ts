@@ -63,41 +63,41 @@ function setAt(at: Record<string, unknown>, path: readonly string[], value: stri
 }
 
 describe('read-back', () => {
-  it('redacts every secret-bearing field the schema marks', () => {
+  it('redacts every secret-bearing field the schema marks', async () => {
     assert.ok(SECRET_FIELD_PATHS.length >= 6, SECRET_FIELD_PATHS.map((p) => p.join('.')).join(', '));
     const { text, values } = everySecretField('all-fields');
-    writeSession(ctx, text, owner);
+    await writeSession(ctx, text, owner);
     const back = readSession(ctx, 'all-fields', undefined, owner).session;
     for (const value of values) assert.ok(!back.includes(value), `a marked field came back in clear:\n${back}`);
     assert.equal(back.split(REDACTED).length - 1, SECRET_FIELD_PATHS.length);
   });
 
-  it('never shows an explicit value: ascii, binary, private key', () => {
+  it('never shows an explicit value: ascii, binary, private key', async () => {
     const pem = pemEncode('PRIVATE KEY', generatePrivateKey().pkcs8);
     const text = [
       'name: explicit', 'secrets:', '  - {name: a, kind: ascii, value: "s3cr3t-ascii-value"}',
       '  - {name: b, kind: binary, value: "c0ffee00c0ffee"}',
       `  - {name: k, kind: private-key, value: ${JSON.stringify(pem)}}`, '',
     ].join('\n');
-    writeSession(ctx, text, owner);
+    await writeSession(ctx, text, owner);
     const back = readSession(ctx, 'explicit', undefined, owner).session;
     for (const secret of ['s3cr3t-ascii-value', 'c0ffee00c0ffee', pem.split('\n')[1]!]) {
       assert.ok(!back.includes(secret), back);
     }
   });
 
-  it('uploaded again as an update keeps the explicit values (read-modify-write)', () => {
+  it('uploaded again as an update keeps the explicit values (read-modify-write)', async () => {
     const fspf = randomBytes(32).toString('hex');
     const text = [
       'name: round-trip', 'services:',
       `  - {name: s, command: "run $$SCONE::a$$", fspf_path: /f, fspf_key: ${fspf}, fspf_tag: ${'a'.repeat(32)}}`,
       'secrets:', '  - {name: a, kind: ascii, value: "kept-across-updates"}', '  - {name: g, kind: ascii}', '',
     ].join('\n');
-    writeSession(ctx, text, owner);
+    await writeSession(ctx, text, owner);
     const before = store.current('round-trip')!.secrets;
     const back = readSession(ctx, 'round-trip', undefined, owner);
     const edited = `${back.session}predecessor: ${back.hash}\nversion: "0.3"\n`;
-    const { hash } = writeSession(ctx, edited, owner);
+    const { hash } = await writeSession(ctx, edited, owner);
     assert.deepEqual(store.current('round-trip')!.secrets, before);
     const config = renderServiceConfig(store, 'round-trip', 's');
     assert.deepEqual(config.command, ['run', 'kept-across-updates']);
@@ -105,52 +105,52 @@ describe('read-back', () => {
     assert.equal(readSession(ctx, 'round-trip', undefined, owner).hash, hash);
   });
 
-  it('refuses the placeholder where there is nothing to keep', () => {
+  it('refuses the placeholder where there is nothing to keep', async () => {
     const fresh = `name: fresh\nsecrets:\n  - {name: a, kind: ascii, value: "${REDACTED}"}\n`;
-    assert.throws(() => writeSession(ctx, fresh, owner),
+    await assert.rejects(writeSession(ctx, fresh, owner),
       (e: CasError) => e.code === 'CAS_POLICY_INVALID' && /secrets\[0\]\.value/.test(e.message));
   });
 });
 
 describe('hashes', () => {
-  it('do not depend on explicit values, and the CAS agrees with the offline hash', () => {
+  it('do not depend on explicit values, and the CAS agrees with the offline hash', async () => {
     const text = (v: string) => `name: hashed\nsecrets:\n  - {name: a, kind: ascii, value: "${v}"}\n`;
     assert.equal(sessionHash(parseSession(text('1234'))), sessionHash(parseSession(text('9999'))));
-    assert.equal(writeSession(ctx, text('1234'), owner).hash, sessionHash(parseSession(text('1234'))));
+    assert.equal((await writeSession(ctx, text('1234'), owner)).hash, sessionHash(parseSession(text('1234'))));
   });
 
-  it('still differ between versions that change only a value (each names its predecessor)', () => {
+  it('still differ between versions that change only a value (each names its predecessor)', async () => {
     const h1 = store.current('hashed')!.hash;
     const next = `name: hashed\npredecessor: ${h1}\nsecrets:\n  - {name: a, kind: ascii, value: "5678"}\n`;
-    const h2 = writeSession(ctx, next, owner).hash;
+    const h2 = (await writeSession(ctx, next, owner)).hash;
     assert.notEqual(h1, h2);
     assert.equal((store.current('hashed')!.secrets['a'] as { value: string }).value, '5678');
   });
 
-  it('are told only to clients that may update: a 409 never reaches a stranger', () => {
-    const { hash } = writeSession(ctx, 'name: guarded\n', owner);
+  it('are told only to clients that may update: a 409 never reaches a stranger', async () => {
+    const { hash } = await writeSession(ctx, 'name: guarded\n', owner);
     const leaks = (e: CasError) => e.message.includes(hash) || (e.hint ?? '').includes(hash);
     for (const upload of ['name: guarded\n', `name: guarded\npredecessor: ${'a'.repeat(64)}\n`]) {
-      assert.throws(() => writeSession(ctx, upload, other), (e: CasError) => e.code === 'CAS_FORBIDDEN' && !leaks(e));
-      assert.throws(() => writeSession(ctx, upload, owner), (e: CasError) => e.status === 409 && leaks(e));
+      await assert.rejects(writeSession(ctx, upload, other), (e: CasError) => e.code === 'CAS_FORBIDDEN' && !leaks(e));
+      await assert.rejects(writeSession(ctx, upload, owner), (e: CasError) => e.status === 409 && leaks(e));
     }
   });
 });
 
 describe('read permission', () => {
-  it('judges old versions by the current policy, before saying whether a version exists', () => {
-    const v1 = writeSession(ctx, `name: revoked\naccess_policy: {read: [CREATOR, ${other.keyHash}]}\n`, owner).hash;
+  it('judges old versions by the current policy, before saying whether a version exists', async () => {
+    const v1 = (await writeSession(ctx, `name: revoked\naccess_policy: {read: [CREATOR, ${other.keyHash}]}\n`, owner)).hash;
     assert.equal(readSession(ctx, 'revoked', v1, other).hash, v1);
-    writeSession(ctx, `name: revoked\npredecessor: ${v1}\naccess_policy: {read: [CREATOR]}\n`, owner);
+    await writeSession(ctx, `name: revoked\npredecessor: ${v1}\naccess_policy: {read: [CREATOR]}\n`, owner);
     assert.throws(() => readSession(ctx, 'revoked', v1, other), code('CAS_FORBIDDEN'));
     assert.throws(() => readSession(ctx, 'revoked', 'f'.repeat(64), other), code('CAS_FORBIDDEN'));
     assert.throws(() => readSession(ctx, 'revoked', 'f'.repeat(64), owner), code('CAS_NOT_FOUND'));
     assert.equal(readSession(ctx, 'revoked', v1, owner).hash, v1);
   });
 
-  it('NONE mixed with other entries is refused at upload, and denies even if it got through', () => {
+  it('NONE mixed with other entries is refused at upload, and denies even if it got through', async () => {
     const mixed = 'name: mixed\naccess_policy: {read: [NONE, CREATOR]}\n';
-    assert.throws(() => writeSession(ctx, mixed, owner), code('CAS_POLICY_INVALID'));
+    await assert.rejects(writeSession(ctx, mixed, owner), code('CAS_POLICY_INVALID'));
     assert.throws(() => parseSession('name: mixed\naccess_policy: {update: [CREATOR, NONE]}\n'), PolicyError);
     assert.equal(isAllowed({ read: ['NONE', 'CREATOR'] }, 'read', owner, owner.certPem), false);
     assert.equal(isAllowed({ read: ['CREATOR', 'NONE', owner.keyHash] }, 'read', owner, owner.certPem), false);

@@ -44,13 +44,13 @@ export function registerRoutes(app: FastifyInstance, ctx: CasContext & Attestati
   if (self) app.get<{ Querystring: { nonce?: unknown } }>('/v1/attestation', async (request) => self(request.query.nonce));
 
   app.post('/v1/sessions', async (request, reply) => {
-    const result = writeSession(ctx, bodyText(request), requireClient(request));
+    const result = await writeSession(ctx, bodyText(request), requireClient(request));
     return reply.code(result.created ? 201 : 200).send({ hash: result.hash });
   });
 
   // SCONE's first API, still used by scripts such as the flask example's create_image.sh.
   app.post('/session', async (request, reply) => {
-    const result = writeSession(ctx, bodyText(request), requireClient(request));
+    const result = await writeSession(ctx, bodyText(request), requireClient(request));
     reply.code(result.created ? 201 : 200).type('text/plain');
     return `Created Session[id=${result.hash}, name='not-supported', status='not-supported']`;
   });

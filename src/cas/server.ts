@@ -1,5 +1,6 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { createVerifier } from '../attestation/hardware.js';
+import { SESSION_LIMITS } from '../policy/index.js';
 import type { CollateralProvider, EvidenceVerifier } from '../attestation/types.js';
 import type { AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
@@ -36,7 +37,7 @@ export interface RunningCas {
   close(): Promise<void>;
 }
 
-const DEFAULT_BODY_LIMIT = 1024 * 1024;
+const DEFAULT_BODY_LIMIT = SESSION_LIMITS.bodyBytes;
 
 export async function startCas(options: CasServerOptions): Promise<RunningCas> {
   const masterKey = loadMasterKey({ dataDir: options.dataDir, file: options.masterKeyFile, env: options.masterKeyEnv });

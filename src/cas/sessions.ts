@@ -29,15 +29,18 @@ export interface WriteResult {
   created: boolean;
 }
 
-/** POST /v1/sessions: create (no predecessor) or update (predecessor = the current hash). */
-export function writeSession(ctx: CasContext, text: string, client: ClientIdentity): WriteResult {
+/**
+ * POST /v1/sessions: create (no predecessor) or update (predecessor = the current hash). Secrets are generated
+ * asynchronously, so another write may land meanwhile: the store's append compares the predecessor again.
+ */
+export async function writeSession(ctx: CasContext, text: string, client: ClientIdentity): Promise<WriteResult> {
   const uploaded = parsePolicy(text);
   checkCasRules(uploaded);
   const current = ctx.store.current(uploaded.name);
   if (current) authorizeUpdate(ctx, uploaded, current, client);
   else authorizeCreate(ctx, uploaded, client);
   const { session, stored } = keepRedacted(uploaded, text, current);
-  const record = buildRecord(ctx, session, stored, current, client);
+  const record = await buildRecord(ctx, session, stored, current, client);
   const outcome = ctx.store.append(record, current?.hash ?? null);
   if (!outcome.ok) throw lostRace(ctx, session.name, client);
   return { hash: record.hash, created: !current };
@@ -134,17 +137,17 @@ function staleWrite(name: string, current: string | null): CasError {
   });
 }
 
-function buildRecord(
+async function buildRecord(
   ctx: CasContext,
   session: Session,
   text: string,
   current: SessionRecord | undefined,
   client: ClientIdentity,
-): SessionRecord {
+): Promise<SessionRecord> {
   const hash = sessionHash(session);
   const creator = current?.creator ?? client.certPem;
   const importer: Importer = { name: session.name, hash, creator, policy: session.access_policy };
-  const secrets = generateSecrets(ctx, session, current, importer, client);
+  const secrets = await generateSecrets(ctx, session, current, importer, client);
   return {
     name: session.name,
     hash,
@@ -156,13 +159,13 @@ function buildRecord(
   };
 }
 
-function generateSecrets(
+async function generateSecrets(
   ctx: CasContext,
   session: Session,
   current: SessionRecord | undefined,
   importer: Importer,
   client: ClientIdentity,
-): Map<string, StoredSecret> {
+): Promise<Map<string, StoredSecret>> {
   const previous = current
     ? { specs: sessionOf(current).secrets ?? [], values: new Map(Object.entries(current.secrets) as [string, StoredSecret][]) }
     : undefined;
@@ -173,7 +176,7 @@ function generateSecrets(
     return spec?.import ? importSecret(ctx.store, importer, spec, client) : undefined;
   };
   try {
-    return generateSecretSet(session.secrets ?? [], previous, { now: ctx.now(), resolveImport });
+    return await generateSecretSet(session.secrets ?? [], previous, { now: ctx.now(), resolveImport });
   } catch (err) {
     if (err instanceof SecretsError) {
       throw new CasError('CAS_SECRET_GENERATION', err.message, { hint: err.hint, cause: err });

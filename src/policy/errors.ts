@@ -6,6 +6,7 @@ export type PolicyErrorCode =
   | 'POLICY_TOO_COMPLEX'
   | 'POLICY_SHAPE'
   | 'POLICY_REFERENCE'
+  | 'POLICY_LIMIT'
   | 'POLICY_TEMPLATE_VARIABLE';
 
 /** One finding in a session, located by field path and (when known) file position. */
@@ -24,6 +25,12 @@ export const POLICY_CATALOGUE: ErrorCatalogue<PolicyErrorCode> = {
   POLICY_REFERENCE: {
     summary: 'the session names secrets, images or issuers it does not define, or defines a name twice',
     hint: 'define the secrets, images and issuers the session refers to, or correct the names',
+  },
+  POLICY_LIMIT: {
+    summary: 'the session is over one of the documented session limits (secrets, RSA keys, services, images, files)',
+    hint:
+      'split the session into several (secrets can be exported to and imported from other sessions); ' +
+      'the limits are in the README, "Limits"',
   },
   POLICY_TEMPLATE_VARIABLE: {
     summary: 'the session template uses variables that were not given',

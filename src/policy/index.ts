@@ -3,6 +3,7 @@ export { parseSession, formatPath } from './parse.js';
 export { REDACTED } from './schema.js';
 export { SECRET_FIELD_PATHS, redactSession, restoreRedacted } from './secret-fields.js';
 export { splitCommand } from './command.js';
+export { SESSION_LIMITS } from './limits.js';
 export { sessionHash, serializeSession, sessionNamespace, canonicalJson } from './hash.js';
 export { findPlaceholders, renderPlaceholders, isKnownSuffix, suffixFitsKind, PLACEHOLDER_SUFFIXES, type Placeholder } from './placeholders.js';
 export { substituteVariables } from './template.js';

@@ -1,13 +1,15 @@
 import { findingsOfZod, locateFindings, type Finding, type PathSegment } from '../issues.js';
 import { PolicyError } from './errors.js';
 import { crossReferences } from './references.js';
+import { limitFindings } from './limits.js';
 import { sessionSchema, type Session } from './schema.js';
 import { secretFieldRules } from './secret-rules.js';
 import { parseYaml, type Source } from './yaml-source.js';
 
 /**
- * Parses and validates a session in two stages: its shape (every problem at once), then — only when the
- * shape is right — the references between its parts. Errors carry file, line, column and field path.
+ * Parses and validates a session in two stages: its shape (every problem at once) and the session limits,
+ * then — only when both are right — the references between its parts. Errors carry file, line, column and
+ * field path. Every step is linear in the text.
  */
 export function parseSession(text: string, opts: { file?: string } = {}): Session {
   const file = opts.file ?? '<session>';
@@ -19,6 +21,8 @@ export function parseSession(text: string, opts: { file?: string } = {}): Sessio
   if (proto.length > 0) throw located('POLICY_SHAPE', proto, source, file);
   const parsed = sessionSchema.safeParse(source.value);
   if (!parsed.success) throw located('POLICY_SHAPE', findingsOfZod(parsed.error.issues, source.value), source, file);
+  const limits = limitFindings(parsed.data);
+  if (limits.length > 0) throw located('POLICY_LIMIT', limits, source, file);
   const rules = secretFieldRules(parsed.data);
   if (rules.length > 0) throw located('POLICY_SHAPE', rules, source, file);
   const references = crossReferences(parsed.data);
@@ -36,8 +40,15 @@ function protoKeys(value: unknown, path: PathSegment[]): Finding[] {
       : protoKeys(v, [...path, k]));
 }
 
-function located(code: 'POLICY_SHAPE' | 'POLICY_REFERENCE', findings: Finding[], source: Source, file: string): PolicyError {
-  return new PolicyError(code, locateFindings(findings, source), file);
+/** Locating walks the document from its root, so only the first findings get a line: the rest keep their path. */
+export const MAX_LOCATED = 100;
+
+type LocatedCode = 'POLICY_SHAPE' | 'POLICY_REFERENCE' | 'POLICY_LIMIT';
+
+function located(code: LocatedCode, findings: Finding[], source: Source, file: string): PolicyError {
+  const first = locateFindings(findings.slice(0, MAX_LOCATED), source);
+  const rest = locateFindings(findings.slice(MAX_LOCATED));
+  return new PolicyError(code, [...first, ...rest], file);
 }
 
 export { formatPath } from '../issues.js';

@@ -42,19 +42,41 @@ function secretReferences(s: Secret, i: number, secrets: Map<string, Secret>): F
   return out;
 }
 
-/** An issuer chain that comes back to where it started can never be issued. */
+/**
+ * An issuer chain that comes back to where it started can never be issued. Every secret names at most one
+ * issuer, so each name is walked once (on the current path, then done): linear, however long the chains.
+ */
 function issuerCycles(secrets: Secret[]): Finding[] {
   const issuerOf = new Map(secrets.map((s) => [s.name, s.issuer]));
-  return secrets.flatMap((s, i) => {
-    const seen = new Set<string>([s.name]);
-    for (let next = s.issuer; next !== undefined; next = issuerOf.get(next)) {
-      if (seen.has(next)) {
-        return next === s.name ? [{ path: ['secrets', i, 'issuer'], message: `issuer cycle: ${[...seen, next].join(' → ')}` }] : [];
-      }
-      seen.add(next);
+  const done = new Set<string>();
+  const cycleOf = new Map<string, { names: string[]; at: number }>();
+  for (const start of issuerOf.keys()) {
+    const path = new Map<string, number>();
+    let next: string | undefined = start;
+    while (next !== undefined && !done.has(next) && !path.has(next)) {
+      path.set(next, path.size);
+      next = issuerOf.get(next);
     }
-    return [];
+    const names = [...path.keys()];
+    if (next !== undefined && path.has(next)) {
+      const cycle = names.slice(path.get(next));
+      cycle.forEach((name, at) => cycleOf.set(name, { names: cycle, at }));
+    }
+    for (const name of names) done.add(name);
+  }
+  return secrets.flatMap((s, i) => {
+    const cycle = cycleOf.get(s.name);
+    if (!cycle || s.issuer === undefined) return [];
+    return [{ path: ['secrets', i, 'issuer'], message: `issuer cycle: ${describeCycle(cycle.names, cycle.at)}` }];
   });
+}
+
+/** The cycle from one of its members back to it; long ones shortened, so the findings stay linear in size. */
+function describeCycle(names: string[], at: number): string {
+  const from = (k: number) => names[(at + k) % names.length]!;
+  if (names.length <= 8) return [...names.map((_, k) => from(k)), from(0)].join(' → ');
+  const start = [from(0), from(1), from(2)].join(' → ');
+  return `${start} → … (${names.length} certificates) → ${from(names.length - 1)} → ${from(0)}`;
 }
 
 function placeholderReferences(session: Session, secrets: Map<string, Secret>): Finding[] {

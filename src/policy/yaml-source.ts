@@ -1,7 +1,8 @@
-import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
+import { Composer, Lexer, LineCounter, Parser, isMap, isPair, isScalar, isSeq, type Document, type Node } from 'yaml';
 import jsYaml from 'js-yaml';
 import type { PathSegment } from '../issues.js';
 import { PolicyError } from './errors.js';
+import { SESSION_LIMITS } from './limits.js';
 
 export const MAX_ALIASES = 100;
 export const MAX_DEPTH = 64;
@@ -15,43 +16,76 @@ export interface Source {
 }
 
 /**
- * Sessions are parsed with js-yaml when they use no anchors or aliases: it is 7× faster than `yaml`
- * (95 µs against 680 µs for the seed's Flask policy), and parsing was the CAS's bottleneck. `yaml`, whose
- * source positions make good errors, parses a text again only when there is something to locate, and
- * always handles anchors and aliases, because it bounds their expansion.
+ * Sessions are parsed with js-yaml: it is 7× faster than `yaml` (95 µs against 680 µs for the seed's Flask
+ * policy; 60 ms against 1.5 s for 1 MiB), and parsing was the CAS's bottleneck. `yaml`, whose source positions
+ * make good errors, parses a text again only when there is something to locate, and handles anchors and aliases,
+ * because it bounds their expansion — both only up to `fullParseBytes`, since it is slow.
+ *
+ * js-yaml reads every text first, also those with anchors (it shares aliased nodes, so expansion costs it
+ * nothing): it stops at a depth of MAX_DEPTH + 16 within microseconds, where `yaml` spent seconds on 1 MiB of
+ * `[` (and ran out of memory on 1 MiB of `- `), so no text too deep for js-yaml ever reaches `yaml`.
  */
 export function parseYaml(text: string, file: string): Source {
-  const fast = ALIAS_OR_ANCHOR.test(text) ? undefined : fastParse(text);
-  if (!fast) return fullParse(text, file);
+  const fast = fastParse(text, file);
+  const small = text.length <= SESSION_LIMITS.fullParseBytes;
+  if ('error' in fast) {
+    if (small) return fullParse(text, file); // the full parser reports it, or accepts what js-yaml does not
+    const issue = { path: '', message: fast.error.reason, ...markOf(fast.error) };
+    throw new PolicyError('POLICY_YAML_SYNTAX', [issue], file);
+  }
+  if (ALIAS_OR_ANCHOR.test(text)) {
+    if (small) return fullParse(text, file);
+    const message = `YAML anchors and aliases are accepted in sessions up to ${SESSION_LIMITS.fullParseBytes} bytes`;
+    throw new PolicyError('POLICY_TOO_COMPLEX', [{ path: '', message }], file);
+  }
   checkValueDepth(fast.value, file);
   let full: Source | undefined;
-  return { value: fast.value, locate: (path, atKey) => (full ??= fullParse(text, file)).locate(path, atKey) };
+  const locate = (path: PathSegment[], atKey?: boolean) => {
+    if (!small) return undefined;
+    return (full ??= fullParse(text, file)).locate(path, atKey);
+  };
+  return { value: fast.value, locate };
 }
 
 const ALIAS_OR_ANCHOR = /(^|[\s[{,:-])[&*][^\s,[\]{}]/m;
 
-function fastParse(text: string): { value: unknown } | undefined {
+/** js-yaml counts every node it opens, scalars too: a margin over MAX_DEPTH, whose exact check comes after. */
+const JS_YAML_MAX_DEPTH = MAX_DEPTH + 16;
+
+function fastParse(text: string, file: string): { value: unknown } | { error: jsYaml.YAMLException } {
   try {
-    return { value: jsYaml.load(text, { schema: jsYaml.CORE_SCHEMA }) };
-  } catch {
-    return undefined; // the full parser reports it, with a position
+    const options = { schema: jsYaml.CORE_SCHEMA, maxDepth: JS_YAML_MAX_DEPTH } as jsYaml.LoadOptions;
+    return { value: jsYaml.load(text, options) };
+  } catch (err) {
+    if (!(err instanceof jsYaml.YAMLException)) throw err;
+    if (err.reason.startsWith('nesting exceeded maxDepth')) throw tooDeep(file, markOf(err));
+    return { error: err };
   }
+}
+
+function markOf(err: jsYaml.YAMLException): { line?: number; column?: number } {
+  return err.mark ? { line: err.mark.line + 1, column: err.mark.column + 1 } : {};
+}
+
+function tooDeep(file: string, pos: { line?: number; column?: number }): PolicyError {
+  const issue = { path: '', message: `nesting deeper than ${MAX_DEPTH} levels`, ...pos };
+  return new PolicyError('POLICY_TOO_COMPLEX', [issue], file);
 }
 
 function checkValueDepth(value: unknown, file: string): void {
   const stack: Array<{ node: unknown; depth: number }> = [{ node: value, depth: 0 }];
   while (stack.length > 0) {
     const { node, depth } = stack.pop()!;
-    if (depth > MAX_DEPTH) throw new PolicyError('POLICY_TOO_COMPLEX', [{ path: '', message: `nesting deeper than ${MAX_DEPTH} levels` }], file);
+    if (depth > MAX_DEPTH) throw tooDeep(file, {});
     if (node !== null && typeof node === 'object') for (const child of Object.values(node)) stack.push({ node: child, depth: depth + 1 });
   }
 }
 
 function fullParse(text: string, file: string): Source {
   const lineCounter = new LineCounter();
-  const docs = parseAll(text, lineCounter, file);
-  const doc = docs[0]!;
+  const doc = parseOne(text, lineCounter, file);
   checkDepth(doc, lineCounter, file);
+  checkUniqueKeys(doc, lineCounter, file);
   const value = toValue(doc, file);
   const locate = (path: PathSegment[], atKey = false) => {
     const offset = offsetOf(doc, path, atKey);
@@ -60,14 +94,36 @@ function fullParse(text: string, file: string): Source {
   return { value, locate };
 }
 
-function parseAll(text: string, lineCounter: LineCounter, file: string): Document[] {
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const errors = doc.errors.map((e) => {
-    const pos = lineCounter.linePos(e.pos[0]);
-    return { path: '', message: e.message.split('\n')[0]!, line: pos.line, column: pos.col };
-  });
+/** The parser's stack holds the document, the open collections and a scalar: a margin over MAX_DEPTH. */
+const PARSER_MAX_STACK = MAX_DEPTH + 8;
+
+/**
+ * `parseDocument`, with the parser fed one token at a time so that nesting is refused as it opens (its cost per
+ * token grows with the depth). Keys are checked for uniqueness afterwards, in linear time: `uniqueKeys`
+ * compares every key of a map with every other (8 s for a 256 KiB map).
+ */
+function parseOne(text: string, lineCounter: LineCounter, file: string): Document {
+  const parser = new Parser(lineCounter.addNewLine);
+  function* tokens() {
+    lineCounter.addNewLine(0);
+    for (const lexeme of new Lexer().lex(text)) {
+      yield* parser.next(lexeme);
+      if (parser.stack.length > PARSER_MAX_STACK) throw tooDeep(file, position(lineCounter, parser.offset));
+    }
+    yield* parser.end();
+  }
+  const docs = [...new Composer({ uniqueKeys: false }).compose(tokens(), true, text.length)];
+  const doc = docs[0]!;
+  const at = (offset: number) => position(lineCounter, offset);
+  const errors = doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0]!, ...at(e.pos[0]) }));
+  if (docs.length > 1) errors.push({ path: '', message: 'a session is one YAML document', ...at(docs[1]!.range[0]) });
   if (errors.length > 0) throw new PolicyError('POLICY_YAML_SYNTAX', errors, file);
-  return [doc];
+  return doc;
+}
+
+function position(lineCounter: LineCounter, offset: number): { line: number; column: number } {
+  const pos = lineCounter.linePos(offset);
+  return { line: pos.line, column: pos.col };
 }
 
 /** Refuses deep nesting before anything walks the tree recursively. */
@@ -77,11 +133,31 @@ function checkDepth(doc: Document, lineCounter: LineCounter, file: string): void
     const { node, depth } = stack.pop()!;
     if (depth > MAX_DEPTH) {
       const range = (node as Node).range;
-      const pos = range ? lineCounter.linePos(range[0]) : undefined;
-      throw new PolicyError('POLICY_TOO_COMPLEX', [{ path: '', message: `nesting deeper than ${MAX_DEPTH} levels`, ...(pos ? { line: pos.line, column: pos.col } : {}) }], file);
+      throw tooDeep(file, range ? position(lineCounter, range[0]) : {});
     }
     if (isMap(node) || isSeq(node)) {
       for (const item of node.items) stack.push({ node: isPair(item) ? item.value : item, depth: depth + 1 });
+    }
+  }
+}
+
+/** Scalar keys of each map, compared by value through a Set (the depth is already bounded). */
+function checkUniqueKeys(doc: Document, lineCounter: LineCounter, file: string): void {
+  const stack: unknown[] = [doc.contents];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isSeq(node)) stack.push(...node.items);
+    if (!isMap(node)) continue;
+    const seen = new Set<unknown>();
+    for (const pair of node.items) {
+      if (isScalar(pair.key)) {
+        if (seen.has(pair.key.value)) {
+          const pos = pair.key.range ? position(lineCounter, pair.key.range[0]) : {};
+          throw new PolicyError('POLICY_YAML_SYNTAX', [{ path: '', message: 'Map keys must be unique', ...pos }], file);
+        }
+        seen.add(pair.key.value);
+      }
+      stack.push(pair.value);
     }
   }
 }

@@ -5,12 +5,12 @@ import { pemDecode } from './encodings.js';
 import { SecretsError } from './errors.js';
 import { publicKeySpki, type PrivateKeyMaterial } from './keys.js';
 import type { SecretSpec, StoredCertificate, StoredPrivateKey, StoredSecretWithKey } from './types.js';
-import { issueCertificate } from './x509.js';
+import { issueCertificateAsync } from './x509.js';
 
 /** How a certificate reaches the keys and CAs it names. */
 export interface Dependencies {
   /** A secret of this session (generated on demand) or an import as resolved; undefined if neither. */
-  get(name: string): StoredSecretWithKey | undefined;
+  get(name: string): Promise<StoredSecretWithKey | undefined>;
   /** Whether the session defines `name` as an import (a missing import is reported as such). */
   isImport(name: string): boolean;
   now: Date;
@@ -19,15 +19,21 @@ export interface Dependencies {
 /** Backdated a little, so a peer whose clock lags behind the CAS's still accepts a fresh certificate. */
 const BACKDATE_MS = 60_000;
 
-export function certificateSecret(spec: SecretSpec, kind: 'x509' | 'x509-ca', deps: Dependencies): StoredCertificate {
+type CertificateKind = 'x509' | 'x509-ca';
+
+export async function certificateSecret(
+  spec: SecretSpec,
+  kind: CertificateKind,
+  deps: Dependencies,
+): Promise<StoredCertificate> {
   if (spec.value !== undefined) return explicitCertificate(spec, kind, deps);
   if (!spec.private_key) {
     throw new SecretsError('SECRET_DEPENDENCY', `certificate '${spec.name}' has no private_key`, { hint: 'name a private-key secret in private_key' });
   }
   const { dns, ips } = subjectNames(spec.name, spec.dns, spec.san);
-  const der = issueCertificate({
-    subjectKey: keyNamed(spec.private_key, spec.name, deps),
-    issuer: spec.issuer ? issuerNamed(spec.issuer, spec.name, deps) : undefined,
+  const der = await issueCertificateAsync({
+    subjectKey: await keyNamed(spec.private_key, spec.name, deps),
+    issuer: spec.issuer ? await issuerNamed(spec.issuer, spec.name, deps) : undefined,
     commonName: spec.common_name ?? dns[0] ?? spec.name,
     dns,
     ips,
@@ -52,8 +58,8 @@ function unavailable(name: string, role: string, owner: string, deps: Dependenci
   return new SecretsError('SECRET_DEPENDENCY', `'${owner}' names ${role} '${name}', which this session does not define`, { hint: `define secret '${name}'` });
 }
 
-function keyNamed(name: string, owner: string, deps: Dependencies): PrivateKeyMaterial {
-  const key = deps.get(name);
+async function keyNamed(name: string, owner: string, deps: Dependencies): Promise<PrivateKeyMaterial> {
+  const key = await deps.get(name);
   if (!key) throw unavailable(name, 'private_key', owner, deps);
   return asKey(key, name, owner);
 }
@@ -65,8 +71,11 @@ function asKey(secret: StoredSecretWithKey, name: string, owner: string): Privat
   return { keyType: secret.keyType, pkcs8: Buffer.from(secret.value, 'base64') };
 }
 
-function caNamed(name: string, owner: string, deps: Dependencies): StoredCertificate & { key?: StoredPrivateKey | undefined } {
-  const ca = deps.get(name);
+type CaWithKey = StoredCertificate & { key?: StoredPrivateKey | undefined };
+type Issuer = { certDer: Buffer; key: PrivateKeyMaterial };
+
+async function caNamed(name: string, owner: string, deps: Dependencies): Promise<CaWithKey> {
+  const ca = await deps.get(name);
   if (!ca) throw unavailable(name, 'issuer', owner, deps);
   if (ca.kind !== 'x509-ca') {
     throw new SecretsError('SECRET_DEPENDENCY', `the issuer '${name}' of '${owner}' is a ${ca.kind} secret, not an x509-ca`, { hint: 'issuer must name an x509-ca secret' });
@@ -75,9 +84,9 @@ function caNamed(name: string, owner: string, deps: Dependencies): StoredCertifi
 }
 
 /** The CA certificate and its key; an imported CA brings its key along, or names one the resolver can find. */
-function issuerNamed(name: string, owner: string, deps: Dependencies): { certDer: Buffer; key: PrivateKeyMaterial } {
-  const ca = caNamed(name, owner, deps);
-  const key = ca.key ?? (ca.privateKey ? deps.get(ca.privateKey) : undefined);
+async function issuerNamed(name: string, owner: string, deps: Dependencies): Promise<Issuer> {
+  const ca = await caNamed(name, owner, deps);
+  const key = ca.key ?? (ca.privateKey ? await deps.get(ca.privateKey) : undefined);
   if (!key) {
     throw new SecretsError('SECRET_IMPORT_MISSING', `the issuer '${name}' of '${owner}' is available without its private key`, {
       hint: 'a CA signs here only if its private key is defined in, or exported to, this session as well',
@@ -87,15 +96,21 @@ function issuerNamed(name: string, owner: string, deps: Dependencies): { certDer
 }
 
 /** An explicit PEM certificate: it must parse, be a CA if it says so, and match its key and issuer. */
-function explicitCertificate(spec: SecretSpec, kind: 'x509' | 'x509-ca', deps: Dependencies): StoredCertificate {
+async function explicitCertificate(
+  spec: SecretSpec,
+  kind: CertificateKind,
+  deps: Dependencies,
+): Promise<StoredCertificate> {
   const der = pemDecode(String(spec.value), 'CERTIFICATE');
   const cert = der ? parseCertificate(der) : undefined;
   if (!der || !cert) throw invalid(spec, 'is not a PEM certificate', 'give a "BEGIN CERTIFICATE" PEM');
   if (kind === 'x509-ca' && !cert.ca) throw invalid(spec, 'is not a CA certificate', 'an x509-ca value needs basicConstraints CA:TRUE');
-  if (spec.private_key && !certificateParts(der).spki.equals(publicKeySpki(keyNamed(spec.private_key, spec.name, deps).pkcs8))) {
+  const key = spec.private_key ? await keyNamed(spec.private_key, spec.name, deps) : undefined;
+  if (spec.private_key && key && !certificateParts(der).spki.equals(publicKeySpki(key.pkcs8))) {
     throw invalid(spec, `is not the certificate of private_key '${spec.private_key}'`, 'give the certificate issued for that key');
   }
-  if (spec.issuer && !cert.verify(new X509Certificate(Buffer.from(caNamed(spec.issuer, spec.name, deps).value, 'base64')).publicKey)) {
+  const issuerCa = spec.issuer ? await caNamed(spec.issuer, spec.name, deps) : undefined;
+  if (issuerCa && !cert.verify(new X509Certificate(Buffer.from(issuerCa.value, 'base64')).publicKey)) {
     throw invalid(spec, `is not signed by issuer '${spec.issuer}'`, 'give a certificate that CA issued, or drop issuer');
   }
   return stored(spec, kind, der);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { pemEncode } from './encodings.js';
 import { SecretsError, type SecretsErrorCode } from './errors.js';
 import { generateSecretSet, type GenerateOptions } from './generate.js';
@@ -32,7 +32,10 @@ describe('generateSecretSet: generation', () => {
     { name: 'self', kind: 'x509', private_key: 'leaf_key', san: ['dns:self.local'] },
     { name: 'nameless', kind: 'x509', private_key: 'leaf_key', endpoint: 'client' },
   ];
-  const set = generateSecretSet(specs, undefined, opts);
+  let set: Map<string, StoredSecret>;
+  before(async () => {
+    set = await generateSecretSet(specs, undefined, opts);
+  });
 
   it('generates keys first, then CAs (issuers before what they sign), then certificates', () => {
     const order = [...set.keys()];
@@ -62,11 +65,11 @@ describe('generateSecretSet: generation', () => {
     assert.deepEqual(x509(set, 'leaf').publicKey.export({ type: 'spki', format: 'der' }), publicKeySpki(der(set, 'leaf_key')));
   });
 
-  it('ascii: size (default 20) printable characters without space; binary: size (default 20) bytes', () => {
+  it('ascii: size (default 20) printable characters without space; binary: size (default 20) bytes', async () => {
     assert.match(value(set, 'pw'), /^[\x21-\x7e]{20}$/);
     assert.match(value(set, 'bin'), /^[0-9a-f]{64}$/);
-    assert.match(value(generateSecretSet([{ name: 'b', kind: 'binary' }], undefined, opts), 'b'), /^[0-9a-f]{40}$/);
-    assert.equal(value(generateSecretSet([{ name: 'a', kind: 'ascii', size: 7 }], undefined, opts), 'a').length, 7);
+    assert.match(value(await generateSecretSet([{ name: 'b', kind: 'binary' }], undefined, opts), 'b'), /^[0-9a-f]{40}$/);
+    assert.equal(value(await generateSecretSet([{ name: 'a', kind: 'ascii', size: 7 }], undefined, opts), 'a').length, 7);
   });
 
   it('random ascii covers all 94 characters evenly', () => {
@@ -82,8 +85,8 @@ describe('generateSecretSet: explicit values', () => {
   const caPem = pemEncode('CERTIFICATE', issueCertificate({ subjectKey: caKey, commonName: 'theirs', isCa: true, notBefore: now, notAfter: new Date(now.getTime() + 864e5) }));
   const sec1 = createPrivateKey({ key: caKey.pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'sec1', format: 'pem' }).toString();
 
-  it('takes ascii as is, binary as hex, a key as PEM, a certificate as PEM that fits its key', () => {
-    const set = generateSecretSet(
+  it('takes ascii as is, binary as hex, a key as PEM, a certificate as PEM that fits its key', async () => {
+    const set = await generateSecretSet(
       [
         { name: 'a', kind: 'ascii', value: ' p@ss word ' },
         { name: 'b', kind: 'binary', value: 'DEADbeef' },
@@ -102,7 +105,7 @@ describe('generateSecretSet: explicit values', () => {
     assert.ok(x509(set, 'leaf').verify(x509(set, 'ca').publicKey), 'an explicit CA with its key signs');
   });
 
-  it('refuses values that are not what the kind needs, without echoing them', () => {
+  it('refuses values that are not what the kind needs, without echoing them', async () => {
     const cases: Array<[SecretSpec[], SecretsErrorCode]> = [
       [[{ name: 'b', kind: 'binary', value: 'c0ffee-secret' }], 'SECRET_INVALID_VALUE'],
       [[{ name: 'k', kind: 'private-key', value: 'c0ffee-secret' }], 'SECRET_INVALID_VALUE'],
@@ -113,16 +116,16 @@ describe('generateSecretSet: explicit values', () => {
     for (const [specs, code] of cases) {
       const name = specs[specs.length - 1]!.name;
       const leaked = (e: SecretsError) => ['c0ffee', caPem.split('\n')[1]!, sec1.split('\n')[1]!].some((v) => `${e.message} ${e.hint}`.includes(v));
-      assert.throws(() => generateSecretSet(specs, undefined, opts), (e: SecretsError) => fails(code, name)(e) && !leaked(e), name);
+      await assert.rejects(generateSecretSet(specs, undefined, opts), (e: SecretsError) => fails(code, name)(e) && !leaked(e), name);
     }
   });
 
-  it('refuses a non-CA certificate as x509-ca, and a certificate its issuer did not sign', () => {
+  it('refuses a non-CA certificate as x509-ca, and a certificate its issuer did not sign', async () => {
     const k = generatePrivateKey();
     const leafPem = pemEncode('CERTIFICATE', issueCertificate({ subjectKey: k, commonName: 'l', isCa: false, notBefore: now, notAfter: new Date(now.getTime() + 864e5) }));
-    assert.throws(() => generateSecretSet([{ name: 'c', kind: 'x509-ca', value: leafPem }], undefined, opts), /not a CA certificate/);
+    await assert.rejects(generateSecretSet([{ name: 'c', kind: 'x509-ca', value: leafPem }], undefined, opts), /not a CA certificate/);
     const specs: SecretSpec[] = [{ name: 'ca_key', kind: 'private-key' }, { name: 'ca', kind: 'x509-ca', private_key: 'ca_key' }, { name: 'c', kind: 'x509', value: leafPem, issuer: 'ca' }];
-    assert.throws(() => generateSecretSet(specs, undefined, opts), /not signed by issuer 'ca'/);
+    await assert.rejects(generateSecretSet(specs, undefined, opts), /not signed by issuer 'ca'/);
   });
 });
 
@@ -135,12 +138,15 @@ describe('generateSecretSet: update rules', () => {
     { name: 'ca', kind: 'x509-ca', private_key: 'fresh_key' },
     { name: 'cert', kind: 'x509', private_key: 'kept_key', issuer: 'ca' },
   ];
-  const first = generateSecretSet(v1, undefined, opts);
+  let first: Map<string, StoredSecret>;
+  before(async () => {
+    first = await generateSecretSet(v1, undefined, opts);
+  });
   const update = (v2: SecretSpec[]) => generateSecretSet(v2, { specs: v1, values: first }, opts);
   const change = (name: string, patch: Partial<SecretSpec>) => v1.map((s) => (s.name === name ? { ...s, ...patch } : s));
 
-  it('keeps ascii, binary and migrated keys; regenerates other keys and every certificate, consistently', () => {
-    const next = update(v1);
+  it('keeps ascii, binary and migrated keys; regenerates other keys and every certificate, consistently', async () => {
+    const next = await update(v1);
     for (const name of ['pw', 'bin', 'kept_key']) assert.deepEqual(next.get(name), first.get(name), name);
     for (const name of ['fresh_key', 'ca', 'cert']) assert.notEqual(value(next, name), value(first, name), name);
     assert.ok(x509(next, 'cert').verify(x509(next, 'ca').publicKey), 're-signed by the new CA');
@@ -148,58 +154,62 @@ describe('generateSecretSet: update rules', () => {
     assert.deepEqual(x509(next, 'cert').publicKey.export({ type: 'spki', format: 'der' }), publicKeySpki(der(first, 'kept_key')), 'for the kept key');
   });
 
-  it('regenerates ascii and binary when size or kind change', () => {
-    assert.equal(value(update(change('pw', { size: 10 })), 'pw').length, 10);
-    assert.notEqual(value(update(change('bin', { size: 21 })), 'bin'), value(first, 'bin'));
-    assert.notEqual(value(update(change('bin', { kind: 'ascii' })), 'bin'), value(first, 'bin'));
-    assert.deepEqual(update(change('bin', { size: 20 })).get('bin'), first.get('bin'), 'the default size is 20');
+  it('regenerates ascii and binary when size or kind change', async () => {
+    assert.equal(value(await update(change('pw', { size: 10 })), 'pw').length, 10);
+    assert.notEqual(value(await update(change('bin', { size: 21 })), 'bin'), value(first, 'bin'));
+    assert.notEqual(value(await update(change('bin', { kind: 'ascii' })), 'bin'), value(first, 'bin'));
+    assert.deepEqual((await update(change('bin', { size: 20 }))).get('bin'), first.get('bin'), 'the default size is 20');
   });
 
-  it('keeps a private key only with migrate on both versions and the same key type', () => {
-    assert.notEqual(value(update(change('kept_key', { migrate: false })), 'kept_key'), value(first, 'kept_key'));
-    assert.notEqual(value(update(change('kept_key', { key_type: 'P-384' })), 'kept_key'), value(first, 'kept_key'));
-    assert.notEqual(value(update(change('fresh_key', { migrate: true })), 'fresh_key'), value(first, 'fresh_key'), 'migrate on the new version only');
+  it('keeps a private key only with migrate on both versions and the same key type', async () => {
+    assert.notEqual(value(await update(change('kept_key', { migrate: false })), 'kept_key'), value(first, 'kept_key'));
+    assert.notEqual(value(await update(change('kept_key', { key_type: 'P-384' })), 'kept_key'), value(first, 'kept_key'));
+    assert.notEqual(value(await update(change('fresh_key', { migrate: true })), 'fresh_key'), value(first, 'fresh_key'), 'migrate on the new version only');
   });
 
-  it('an explicit value replaces a kept one', () => {
-    assert.equal(value(update(change('pw', { value: 'given' })), 'pw'), 'given');
+  it('an explicit value replaces a kept one', async () => {
+    assert.equal(value(await update(change('pw', { value: 'given' })), 'pw'), 'given');
   });
 });
 
 describe('generateSecretSet: imports and dependencies', () => {
-  const theirs = generateSecretSet([{ name: 'ca_key', kind: 'private-key' }, { name: 'ca', kind: 'x509-ca', private_key: 'ca_key' }], undefined, opts);
-  const importedCa = { ...theirs.get('ca')!, privateKey: 'other::ca_key' } as StoredSecretWithKey;
+  let theirs: Map<string, StoredSecret>;
+  let importedCa: StoredSecretWithKey;
+  before(async () => {
+    theirs = await generateSecretSet([{ name: 'ca_key', kind: 'private-key' }, { name: 'ca', kind: 'x509-ca', private_key: 'ca_key' }], undefined, opts);
+    importedCa = { ...theirs.get('ca')!, privateKey: 'other::ca_key' } as StoredSecretWithKey;
+  });
   const specs: SecretSpec[] = [
     { name: 'k', kind: 'private-key' },
     { name: 'c', kind: 'x509', private_key: 'k', issuer: 'their_ca' },
     { name: 'their_ca', import: { session: 'other', secret: 'ca' } },
   ];
 
-  it('signs with an imported CA whose key the resolver attaches, and does not store imports', () => {
+  it('signs with an imported CA whose key the resolver attaches, and does not store imports', async () => {
     const key = theirs.get('ca_key') as StoredSecretWithKey['key'];
-    const set = generateSecretSet(specs, undefined, { now, resolveImport: (n) => (n === 'their_ca' ? { ...importedCa, key } : undefined) });
+    const set = await generateSecretSet(specs, undefined, { now, resolveImport: (n) => (n === 'their_ca' ? { ...importedCa, key } : undefined) });
     assert.ok(x509(set, 'c').verify(x509(theirs, 'ca').publicKey));
     const cert = set.get('c')!;
     assert.equal(cert.kind === 'x509' && cert.issuer, 'their_ca');
     assert.deepEqual([...set.keys()].sort(), ['c', 'k']);
   });
 
-  it("or whose key the resolver finds under the CA's own key name", () => {
+  it("or whose key the resolver finds under the CA's own key name", async () => {
     const resolve = (n: string) => (n === 'their_ca' ? importedCa : n === 'other::ca_key' ? theirs.get('ca_key') : undefined);
-    assert.ok(x509(generateSecretSet(specs, undefined, { now, resolveImport: resolve }), 'c').verify(x509(theirs, 'ca').publicKey));
+    assert.ok(x509(await generateSecretSet(specs, undefined, { now, resolveImport: resolve }), 'c').verify(x509(theirs, 'ca').publicKey));
   });
 
-  it('names the secret when an import cannot be had, or comes without the key it needs', () => {
-    assert.throws(() => generateSecretSet(specs, undefined, opts), fails('SECRET_IMPORT_MISSING', 'their_ca', 'c'));
+  it('names the secret when an import cannot be had, or comes without the key it needs', async () => {
+    await assert.rejects(generateSecretSet(specs, undefined, opts), fails('SECRET_IMPORT_MISSING', 'their_ca', 'c'));
     const withoutKey = (n: string) => (n === 'their_ca' ? importedCa : undefined);
-    assert.throws(() => generateSecretSet(specs, undefined, { now, resolveImport: withoutKey }), fails('SECRET_IMPORT_MISSING', 'their_ca', 'c'));
+    await assert.rejects(generateSecretSet(specs, undefined, { now, resolveImport: withoutKey }), fails('SECRET_IMPORT_MISSING', 'their_ca', 'c'));
     const keyImported: SecretSpec[] = [{ name: 'k', import: { session: 'other', secret: 'k' } }, { name: 'c', kind: 'x509', private_key: 'k' }];
-    assert.throws(() => generateSecretSet(keyImported, undefined, opts), fails('SECRET_IMPORT_MISSING', 'k', 'c'));
-    const resolved = generateSecretSet(keyImported, undefined, { now, resolveImport: () => theirs.get('ca_key') });
+    await assert.rejects(generateSecretSet(keyImported, undefined, opts), fails('SECRET_IMPORT_MISSING', 'k', 'c'));
+    const resolved = await generateSecretSet(keyImported, undefined, { now, resolveImport: () => theirs.get('ca_key') });
     assert.deepEqual(x509(resolved, 'c').publicKey.export({ type: 'spki', format: 'der' }), publicKeySpki(der(theirs, 'ca_key')));
   });
 
-  it('refuses missing, mistyped and circular references', () => {
+  it('refuses missing, mistyped and circular references', async () => {
     const cases: Array<[SecretSpec[], SecretsErrorCode, string[]]> = [
       [[{ name: 'c', kind: 'x509' }], 'SECRET_DEPENDENCY', ['c']],
       [[{ name: 'c', kind: 'x509', private_key: 'nope' }], 'SECRET_DEPENDENCY', ['c', 'nope']],
@@ -210,6 +220,13 @@ describe('generateSecretSet: imports and dependencies', () => {
       [[{ name: 'x' }], 'SECRET_UNSUPPORTED', ['x']],
       [[{ name: 'x', kind: 'ascii', size: 0 }], 'SECRET_INVALID_VALUE', ['x']],
     ];
-    for (const [specs, code, names] of cases) assert.throws(() => generateSecretSet(specs, undefined, opts), fails(code, ...names), JSON.stringify(specs));
+    for (const [specs, code, names] of cases) await assert.rejects(generateSecretSet(specs, undefined, opts), fails(code, ...names), JSON.stringify(specs));
+  });
+
+  it('leaves no unhandled rejection when a key fails after an earlier secret failed (keys start first)', async () => {
+    const badKey: SecretSpec = { name: 'k', kind: 'private-key', key_type: 'P-521' as 'P-256' };
+    const specs: SecretSpec[] = [{ name: 'a', kind: 'ascii', size: 0 }, badKey];
+    await assert.rejects(generateSecretSet(specs, undefined, opts), fails('SECRET_INVALID_VALUE', 'a'));
+    await new Promise((resolve) => setImmediate(resolve));
   });
 });

@@ -1,7 +1,7 @@
 import { certificateSecret, type Dependencies } from './certificates.js';
 import { SecretsError } from './errors.js';
 import type { SecretSpec, StoredSecret, StoredSecretWithKey } from './types.js';
-import { asciiSecret, binarySecret, privateKeySecret, sizeOf } from './values.js';
+import { asciiSecret, binarySecret, generatedKeySecret, privateKeySecret, sizeOf } from './values.js';
 
 export interface GenerateOptions {
   now: Date;
@@ -20,16 +20,35 @@ export interface PreviousSecrets {
 /** Generation order: plain values and keys, then CAs, then end-entity certificates (issuers still go first). */
 const RANK: Record<string, number> = { ascii: 0, binary: 0, 'private-key': 1, 'x509-ca': 2, x509: 3 };
 
+/** The longest stretch generation runs before it lets the event loop serve other clients. */
+export const YIELD_AFTER_MS = 4;
+
 /**
  * Every secret a session defines, imports excepted, applying the update rules of session language §4.3
  * against the previous version: ascii and binary keep their values while kind and size stay, a private key
  * is kept only with `migrate: true` on both versions, certificates are always issued anew (so one whose key
  * or issuer changed is never left signed by the old one).
+ *
+ * Keys do not depend on anything, so all of them are started first, concurrently (RSA in libuv's pool); the
+ * rest follows one by one in dependency order, giving the event loop a turn every few milliseconds.
  */
-export function generateSecretSet(specs: SecretSpec[], previous: PreviousSecrets | undefined, opts: GenerateOptions): Map<string, StoredSecret> {
+export async function generateSecretSet(
+  specs: SecretSpec[],
+  previous: PreviousSecrets | undefined,
+  opts: GenerateOptions,
+): Promise<Map<string, StoredSecret>> {
   const generation = new Generation(specs, previous, opts);
-  const order = specs.filter((s) => !s.import).sort((a, b) => (RANK[a.kind ?? ''] ?? 0) - (RANK[b.kind ?? ''] ?? 0));
-  for (const spec of order) generation.get(spec.name);
+  const own = specs.filter((s) => !s.import);
+  generation.startKeys(own);
+  const order = own.sort((a, b) => (RANK[a.kind ?? ''] ?? 0) - (RANK[b.kind ?? ''] ?? 0));
+  let since = performance.now();
+  for (const spec of order) {
+    await generation.get(spec.name);
+    if (performance.now() - since >= YIELD_AFTER_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      since = performance.now();
+    }
+  }
   return generation.out;
 }
 
@@ -37,17 +56,32 @@ class Generation implements Dependencies {
   readonly out = new Map<string, StoredSecret>();
   private readonly specs = new Map<string, SecretSpec>();
   private readonly started = new Set<string>();
+  /** Keys being generated, by secret name. */
+  private readonly keys = new Map<string, Promise<StoredSecret>>();
+  private readonly previous: PreviousLookup;
   readonly now: Date;
 
-  constructor(specs: SecretSpec[], private readonly previous: PreviousSecrets | undefined, private readonly opts: GenerateOptions) {
+  constructor(specs: SecretSpec[], previous: PreviousSecrets | undefined, private readonly opts: GenerateOptions) {
     for (const spec of specs) {
       if (this.specs.has(spec.name)) throw new SecretsError('SECRET_DEPENDENCY', `secret '${spec.name}' is defined twice`, { hint: 'give every secret its own name' });
       this.specs.set(spec.name, spec);
     }
+    this.previous = previousLookup(previous);
     this.now = opts.now;
   }
 
-  get(name: string): StoredSecretWithKey | undefined {
+  /** Starts every key that must be generated anew; explicit values are read later, in order. */
+  startKeys(own: SecretSpec[]): void {
+    for (const spec of own) {
+      if (spec.kind !== 'private-key' || spec.value !== undefined || kept(spec, this.previous)) continue;
+      const key = generatedKeySecret(spec);
+      // Awaited in order below; until then a failure must not count as unhandled (which ends the process).
+      key.catch(() => undefined);
+      this.keys.set(spec.name, key);
+    }
+  }
+
+  async get(name: string): Promise<StoredSecretWithKey | undefined> {
     const spec = this.specs.get(name);
     if (!spec || spec.import) return this.opts.resolveImport?.(name);
     return this.out.get(name) ?? this.generate(spec);
@@ -57,18 +91,18 @@ class Generation implements Dependencies {
     return this.specs.get(name)?.import !== undefined;
   }
 
-  private generate(spec: SecretSpec): StoredSecret {
+  private async generate(spec: SecretSpec): Promise<StoredSecret> {
     if (this.started.has(spec.name)) {
       throw new SecretsError('SECRET_DEPENDENCY', `secret '${spec.name}' depends on itself (through issuer or private_key)`, { hint: 'break the cycle: a CA cannot be issued by a certificate it issues' });
     }
     this.started.add(spec.name);
-    const value = kept(spec, this.previous) ?? generateOne(spec, this);
+    const value = kept(spec, this.previous) ?? (await (this.keys.get(spec.name) ?? generateOne(spec, this)));
     this.out.set(spec.name, value);
     return value;
   }
 }
 
-function generateOne(spec: SecretSpec, deps: Dependencies): StoredSecret {
+async function generateOne(spec: SecretSpec, deps: Dependencies): Promise<StoredSecret> {
   switch (spec.kind) {
     case 'ascii':
       return asciiSecret(spec);
@@ -84,10 +118,21 @@ function generateOne(spec: SecretSpec, deps: Dependencies): StoredSecret {
   }
 }
 
+interface PreviousLookup {
+  specs: Map<string, SecretSpec>;
+  values: Map<string, StoredSecret>;
+}
+
+function previousLookup(previous: PreviousSecrets | undefined): PreviousLookup {
+  const specs = new Map<string, SecretSpec>();
+  for (const spec of previous?.specs ?? []) if (!specs.has(spec.name)) specs.set(spec.name, spec);
+  return { specs, values: previous?.values ?? new Map() };
+}
+
 /** The previous value, if the update rules keep it; explicit values are always taken anew from the policy. */
-function kept(spec: SecretSpec, previous: PreviousSecrets | undefined): StoredSecret | undefined {
-  const old = previous?.values.get(spec.name);
-  const oldSpec = previous?.specs.find((s) => s.name === spec.name);
+function kept(spec: SecretSpec, previous: PreviousLookup): StoredSecret | undefined {
+  const old = previous.values.get(spec.name);
+  const oldSpec = previous.specs.get(spec.name);
   if (!old || !oldSpec || oldSpec.import || spec.value !== undefined || oldSpec.value !== undefined) return undefined;
   if (old.kind !== spec.kind || oldSpec.kind !== spec.kind) return undefined;
   switch (spec.kind) {

@@ -4,7 +4,9 @@ import { describe, it } from 'node:test';
 import { int, oid, seq, time, tlv, uint } from './der.js';
 import { pemEncode } from './encodings.js';
 import { SecretsError } from './errors.js';
-import { generatePrivateKey, keyHash, parsePrivateKeyPem, privateKeyObject, publicKeySpki, type KeyType } from './keys.js';
+import {
+  generatePrivateKey, generatePrivateKeyAsync, keyHash, parsePrivateKeyPem, privateKeyObject, publicKeySpki, type KeyType,
+} from './keys.js';
 import { openssl, scratch } from './testkit.js';
 
 const { file } = scratch();
@@ -13,8 +15,8 @@ const refused = (code: string, ...mustNotContain: string[]) => (e: unknown) =>
 
 describe('generated keys, checked with openssl and Node', () => {
   for (const keyType of ['P-256', 'P-384', 'Ed25519', 'RSA-2048', 'RSA-3072'] as KeyType[]) {
-    it(`${keyType}: a PKCS#8 both accept, with the public key openssl derives`, () => {
-      const key = generatePrivateKey(keyType);
+    it(`${keyType}: a PKCS#8 both accept, with the public key openssl derives`, async () => {
+      const key = await generatePrivateKeyAsync(keyType);
       const pem = file(`${keyType}.key`, pemEncode('PRIVATE KEY', key.pkcs8));
       openssl('pkey', '-in', pem, '-noout');
       assert.equal(openssl('pkey', '-in', pem, '-pubout'), pemEncode('PUBLIC KEY', publicKeySpki(key.pkcs8)));
@@ -38,8 +40,16 @@ describe('generated keys, checked with openssl and Node', () => {
     assert.equal(keyHash(spki), expected);
   });
 
-  it('refuses an unknown key type', () => {
+  it('refuses an unknown key type', async () => {
     assert.throws(() => generatePrivateKey('P-521' as KeyType), refused('SECRET_UNSUPPORTED'));
+    await assert.rejects(generatePrivateKeyAsync('P-521' as KeyType), refused('SECRET_UNSUPPORTED'));
+  });
+
+  it('generates RSA only in the thread pool: the synchronous call refuses it', () => {
+    for (const keyType of ['RSA-2048', 'RSA-3072'] as KeyType[]) {
+      const inPool = (e: SecretsError) => refused('SECRET_UNSUPPORTED')(e) && /generatePrivateKeyAsync/.test(e.hint!);
+      assert.throws(() => generatePrivateKey(keyType), inPool);
+    }
   });
 });
 

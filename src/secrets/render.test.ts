@@ -13,8 +13,8 @@ import type { SecretLookup, SecretSpec, StoredSecret } from './types.js';
 const { file } = scratch();
 const now = new Date();
 
-describe('renderSecret: every suffix', () => {
-  const values = generateSecretSet(
+describe('renderSecret: every suffix', async () => {
+  const values = await generateSecretSet(
     [
       { name: 'ca_key', kind: 'private-key' }, { name: 'ca', kind: 'x509-ca', private_key: 'ca_key' },
       { name: 'mid_key', kind: 'private-key' }, { name: 'mid', kind: 'x509-ca', private_key: 'mid_key', issuer: 'ca' },
@@ -80,8 +80,8 @@ describe('renderSecret: every suffix', () => {
   });
 });
 
-describe('the flask/redis policies (reference §2.3): imports across sessions, mutual TLS', () => {
-  const redis = generateSecretSet(
+describe('the flask/redis policies (reference §2.3): imports across sessions, mutual TLS', async () => {
+  const redis = await generateSecretSet(
     [
       { name: 'redis_key', kind: 'private-key' },
       { name: 'redis', kind: 'x509', private_key: 'redis_key', issuer: 'redis_ca_cert', dns: ['redis'] },
@@ -105,7 +105,7 @@ describe('the flask/redis policies (reference §2.3): imports across sessions, m
   const qualified = (s: StoredSecret): StoredSecret =>
     s.kind === 'x509' || s.kind === 'x509-ca' ? { ...s, ...(s.privateKey ? { privateKey: `redis::${s.privateKey}` } : {}), ...(s.issuer ? { issuer: `redis::${s.issuer}` } : {}) } : s;
   const resolveImport = (name: string) => (imports.includes(name) ? qualified(redis.get(name)!) : undefined);
-  const flask = generateSecretSet(flaskSpecs, undefined, { now, resolveImport });
+  const flask = await generateSecretSet(flaskSpecs, undefined, { now, resolveImport });
   const flaskLookup: SecretLookup = (n) => (n.startsWith('redis::') ? redis.get(n.slice(7)) : (resolveImport(n) ?? flask.get(n)));
   const redisLookup: SecretLookup = (n) => redis.get(n);
   const render = (lookup: SecretLookup, placeholder: string) => {

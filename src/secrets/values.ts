@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { SecretsError } from './errors.js';
-import { generatePrivateKey, parsePrivateKeyPem } from './keys.js';
+import { generatePrivateKeyAsync, parsePrivateKeyPem, type PrivateKeyMaterial } from './keys.js';
 import type { SecretSpec, StoredSecret } from './types.js';
 
 /** ascii, binary and private-key secrets: generated, or taken from an explicit `value` after checking it. */
@@ -41,11 +41,21 @@ export function binarySecret(spec: SecretSpec): StoredSecret {
   return { kind: 'binary', value: hex.toLowerCase() };
 }
 
-export function privateKeySecret(spec: SecretSpec): StoredSecret {
-  const material = spec.value === undefined ? generatePrivateKey(spec.key_type ?? 'P-256') : parsePrivateKeyPem(spec.value, `secret '${spec.name}'`);
-  if (spec.value !== undefined && spec.key_type !== undefined && spec.key_type !== material.keyType) {
+/** A private key: generated (RSA off the event loop), or read from an explicit PEM `value` and checked. */
+export async function privateKeySecret(spec: SecretSpec): Promise<StoredSecret> {
+  if (spec.value === undefined) return generatedKeySecret(spec);
+  const material = parsePrivateKeyPem(spec.value, `secret '${spec.name}'`);
+  if (spec.key_type !== undefined && spec.key_type !== material.keyType) {
     throw invalid(spec, `is a ${material.keyType} key, but key_type says ${spec.key_type}`, 'make key_type match the key, or drop it');
   }
+  return stored(material);
+}
+
+export async function generatedKeySecret(spec: SecretSpec): Promise<StoredSecret> {
+  return stored(await generatePrivateKeyAsync(spec.key_type ?? 'P-256'));
+}
+
+function stored(material: PrivateKeyMaterial): StoredSecret {
   return { kind: 'private-key', keyType: material.keyType, value: material.pkcs8.toString('base64') };
 }
 

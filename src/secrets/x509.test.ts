@@ -4,9 +4,11 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseValidFor, subjectNames } from './cert-fields.js';
 import { SecretsError } from './errors.js';
-import { generatePrivateKey, parsePrivateKeyPem, type KeyType, type PrivateKeyMaterial } from './keys.js';
+import {
+  generatePrivateKey, generatePrivateKeyAsync, parsePrivateKeyPem, type KeyType, type PrivateKeyMaterial,
+} from './keys.js';
 import { openssl, scratch } from './testkit.js';
-import { issueCertificate, type CertificateRequest } from './x509.js';
+import { issueCertificate, issueCertificateAsync, type CertificateRequest } from './x509.js';
 
 const { file, certFile } = scratch();
 const now = new Date();
@@ -59,10 +61,16 @@ describe('issueCertificate, checked with openssl', () => {
     assert.throws(() => verify(root.certDer, cert), /unable to get local issuer certificate/);
   });
 
-  for (const [keyType, algorithm] of [['P-384', 'ecdsa-with-SHA384'], ['Ed25519', 'ED25519'], ['RSA-2048', 'sha256WithRSAEncryption']] as Array<[KeyType, string]>) {
-    it(`a ${keyType} CA signs with ${algorithm}, and what it signs verifies`, () => {
-      const authority = ca(generatePrivateKey(keyType), `${keyType} CA`);
-      const cert = leaf(authority, { subjectKey: keyType.startsWith('RSA') ? authority.key : generatePrivateKey(keyType) });
+  const rsa = 'sha256WithRSAEncryption';
+  const pairs = [['P-384', 'ecdsa-with-SHA384'], ['Ed25519', 'ED25519'], ['RSA-2048', rsa], ['RSA-3072', rsa]];
+  for (const [keyType, algorithm] of pairs as Array<[KeyType, string]>) {
+    it(`a ${keyType} CA signs with ${algorithm} (sync and in the pool), and what it signs verifies`, async () => {
+      const authority = ca(await generatePrivateKeyAsync(keyType), `${keyType} CA`);
+      const subjectKey = keyType.startsWith('RSA') ? authority.key : generatePrivateKey(keyType);
+      const request = { subjectKey, issuer: authority, commonName: 'pool', isCa: false, notBefore: now, notAfter: later };
+      const inPool = await issueCertificateAsync(request);
+      assert.match(verify(authority.certDer, inPool), /OK/);
+      const cert = leaf(authority, { subjectKey });
       assert.match(verify(authority.certDer, cert), /OK/);
       assert.equal(openssl('x509', '-in', certFile('x.pem', cert), '-noout', '-text').match(/Signature Algorithm: (\S+)/)![1], algorithm);
       if (keyType.startsWith('RSA')) assert.match(extensions(cert), /Digital Signature, Key Encipherment/);

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { PolicyError, parseSession, substituteVariables } from './index.js';
+import { SESSION_LIMITS } from './limits.js';
+
+const list = (n: number, item: (i: number) => string) => Array.from({ length: n }, (_, i) => item(i)).join('\n');
+const secrets = (n: number, item = (i: number) => `  - {name: s${i}, kind: ascii}`) => `secrets:\n${list(n, item)}\n`;
+const rsaKey = (i: number) => `  - {name: k${i}, kind: private-key, key_type: RSA-${i % 2 ? 2048 : 3072}}`;
+const rsa = (n: number) => secrets(n, rsaKey);
+const services = (n: number) => `services:\n${list(n, (i) => `  - {name: svc${i}}`)}\n`;
+const paths = (n: number) => Array.from({ length: n }, (_, j) => `/f${j}`).join(', ');
+const images = (n: number, files = 0) =>
+  `images:\n${list(n, (i) => `  - name: img${i}\n    injection_files: [${paths(i === 0 ? files : 0)}]`)}\n`;
+
+function limitError(text: string): PolicyError {
+  try {
+    parseSession(text, { file: 's.yaml' });
+  } catch (err) {
+    assert.ok(err instanceof PolicyError, String(err));
+    return err;
+  }
+  assert.fail('expected a PolicyError');
+}
+
+describe('session limits (SESSION_LIMITS)', () => {
+  const cases: Array<[keyof typeof SESSION_LIMITS, (n: number) => string, string]> = [
+    ['secrets', (n) => secrets(n), 'secrets'],
+    ['rsaKeys', rsa, 'RSA keys'],
+    ['services', services, 'services'],
+    ['images', (n) => images(n), 'images'],
+    ['injectionFiles', (n) => images(2, n), 'injection files'],
+  ];
+  for (const [limit, make, what] of cases) {
+    const max = SESSION_LIMITS[limit];
+    it(`${limit}: ${max} are accepted, ${max + 1} refused naming the limit, its value and the count`, () => {
+      assert.doesNotThrow(() => parseSession(`name: x\n${make(max)}`));
+      const err = limitError(`name: x\n${make(max + 1)}`);
+      assert.equal(err.code, 'POLICY_LIMIT');
+      assert.equal(err.issues.length, 1);
+      assert.match(err.issues[0]!.message, new RegExp(`^${max + 1} ${what}.* limit ${limit} = ${max}`));
+      assert.match(err.hint!, /split the session/);
+    });
+  }
+
+  it('reports every limit exceeded at once, before any cross reference is looked at', () => {
+    const dangling = secrets(SESSION_LIMITS.secrets + 1, (i) => `  - {name: c${i}, kind: x509, private_key: nowhere}`);
+    const err = limitError(`name: x\n${dangling}${services(SESSION_LIMITS.services + 1)}`);
+    assert.equal(err.code, 'POLICY_LIMIT');
+    assert.deepEqual(err.issues.map((i) => i.path), ['secrets', 'services']);
+    assert.equal(err.issues[0]!.line, 2, 'small sessions get a line');
+  });
+
+  it('lets the seed policies stay well within every limit', () => {
+    const vars = { FLASK_SESSION: 'f', REDIS_SESSION: 'r', MRENCLAVE: 'a'.repeat(64), SCONE_FSPF_KEY: 'b'.repeat(64) };
+    Object.assign(vars, { SCONE_FSPF_TAG: 'c'.repeat(32) });
+    for (const which of ['flask', 'redis']) {
+      const file = fileURLToPath(new URL(`../../examples/flask-redis/policies/${which}-session.yaml`, import.meta.url));
+      const session = parseSession(substituteVariables(readFileSync(file, 'utf8'), vars));
+      const files = (session.images ?? []).reduce((n, i) => n + (i.injection_files?.length ?? 0), 0);
+      assert.ok((session.secrets?.length ?? 0) * 8 <= SESSION_LIMITS.secrets, which);
+      assert.ok((session.services?.length ?? 0) * 8 <= SESSION_LIMITS.services, which);
+      assert.ok(files * 8 <= SESSION_LIMITS.injectionFiles, which);
+    }
+  });
+});

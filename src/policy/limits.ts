@@ -1,0 +1,59 @@
+import type { Finding } from './references.js';
+import type { Session } from './schema.js';
+
+/**
+ * What one session may hold, documented in the README ("Limits"). A session over any of them is refused right
+ * after its shape is checked, before anything is generated, so that one upload cannot keep the CAS busy. RSA
+ * keys are counted apart: each takes 0.2–0.8 s of a thread-pool thread to generate, an EC key 14 µs.
+ */
+export const SESSION_LIMITS = {
+  /** The CAS's default request body limit (`veil cas serve --body-limit`), which every session passes first. */
+  bodyBytes: 1024 * 1024,
+  secrets: 256,
+  /** private-key secrets with key_type RSA-2048 or RSA-3072. */
+  rsaKeys: 8,
+  services: 64,
+  images: 64,
+  /** Over all images of the session. */
+  injectionFiles: 256,
+  /**
+   * Sessions with YAML anchors or aliases are parsed by the `yaml` package, ≈ 30× slower than the plain path,
+   * so only up to this size; larger sessions' errors are reported by field path, without line and column.
+   */
+  fullParseBytes: 64 * 1024,
+} as const;
+
+type Counted = Exclude<keyof typeof SESSION_LIMITS, 'bodyBytes' | 'fullParseBytes'>;
+
+const WHAT: Record<Counted, string> = {
+  secrets: 'secrets',
+  rsaKeys: 'RSA keys (private-key secrets with key_type RSA-2048 or RSA-3072)',
+  services: 'services',
+  images: 'images',
+  injectionFiles: 'injection files (over all images)',
+};
+
+const PATH: Record<Counted, string> = {
+  secrets: 'secrets',
+  rsaKeys: 'secrets',
+  services: 'services',
+  images: 'images',
+  injectionFiles: 'images',
+};
+
+/** One finding per limit the session exceeds; counting is linear in the session. */
+export function limitFindings(session: Session): Finding[] {
+  const counts: Record<Counted, number> = {
+    secrets: session.secrets?.length ?? 0,
+    rsaKeys: (session.secrets ?? []).filter((s) => s.kind === 'private-key' && s.key_type?.startsWith('RSA')).length,
+    services: session.services?.length ?? 0,
+    images: session.images?.length ?? 0,
+    injectionFiles: (session.images ?? []).reduce((n, image) => n + (image.injection_files?.length ?? 0), 0),
+  };
+  return (Object.keys(counts) as Counted[]).flatMap((limit) => {
+    const max = SESSION_LIMITS[limit];
+    if (counts[limit] <= max) return [];
+    const message = `${counts[limit]} ${WHAT[limit]}, more than the limit ${limit} = ${max} allows`;
+    return [{ path: [PATH[limit]], message, atKey: true }];
+  });
+}
