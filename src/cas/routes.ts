@@ -7,7 +7,25 @@ import { identityFromDer, type ClientIdentity } from './identity-of.js';
 import { listSessions, readSession, writeSession, type CasContext } from './sessions.js';
 import { publicValue, publicValues } from './values.js';
 import type { selfAttestation } from './self-attestation.js';
-import { parseAttestRequest } from './wire.js';
+import { answer, jsonBody } from './wire.js';
+import {
+  attestAnswerOf,
+  attestAnswerSchema,
+  attestationQuerySchema,
+  attestRequestSchema,
+  emptyBodySchema,
+  noQuerySchema,
+  nonceAnswerSchema,
+  sessionBodySchema,
+  sessionListSchema,
+  sessionParamsSchema,
+  sessionQuerySchema,
+  sessionReadSchema,
+  sessionWrittenSchema,
+  valuesParamsSchema,
+  versionAnswerSchema,
+  type AttestRequest,
+} from '../contract/index.js';
 
 export const CAS_VERSION = '0.1.0';
 
@@ -28,43 +46,41 @@ function requireClient(request: FastifyRequest): ClientIdentity {
   return client;
 }
 
-function bodyText(request: FastifyRequest): string {
-  const body = request.body;
-  if (typeof body !== 'string' || body.trim() === '') {
-    throw new CasError('CAS_BAD_REQUEST', 'the request body is empty; it must be the session (YAML)', {
-      hint: 'send the policy file as the body, e.g. curl --data-binary @session.yaml',
-    });
-  }
-  return body;
-}
+/** For routes that act for a client: refused before the body is even parsed when no certificate came. */
+const authenticated = { onRequest: async (request: FastifyRequest) => void requireClient(request) };
 
 export function registerRoutes(app: FastifyInstance, ctx: CasContext & AttestationContext, self?: ReturnType<typeof selfAttestation>): void {
-  app.get('/v1/version', async () => ({ version: CAS_VERSION, implementation: 'veil', api: 'v1' }));
+  // GET bodies are never read by fastify; queries and paths are.
+  const noInput = { querystring: noQuerySchema };
+  app.get('/v1/version', { schema: { ...noInput, response: { 200: answer(versionAnswerSchema) } } }, async () => ({ version: CAS_VERSION, implementation: 'veil', api: 'v1' }));
 
-  if (self) app.get<{ Querystring: { nonce?: unknown } }>('/v1/attestation', async (request) => self(request.query.nonce));
+  if (self) {
+    app.get<{ Querystring: { nonce: string } }>('/v1/attestation', { schema: { querystring: attestationQuerySchema } }, async (request) => self(request.query.nonce));
+  }
 
-  app.post('/v1/sessions', async (request, reply) => {
-    const result = writeSession(ctx, bodyText(request), requireClient(request));
+  const upload = { ...authenticated, schema: { querystring: noQuerySchema, body: sessionBodySchema } };
+  app.post<{ Body: string }>('/v1/sessions', { ...upload, schema: { ...upload.schema, response: { '2xx': answer(sessionWrittenSchema) } } }, async (request, reply) => {
+    const result = writeSession(ctx, request.body, requireClient(request));
     return reply.code(result.created ? 201 : 200).send({ hash: result.hash });
   });
 
   // SCONE's first API, still used by scripts such as the flask example's create_image.sh.
-  app.post('/session', async (request, reply) => {
-    const result = writeSession(ctx, bodyText(request), requireClient(request));
+  app.post<{ Body: string }>('/session', upload, async (request, reply) => {
+    const result = writeSession(ctx, request.body, requireClient(request));
     reply.code(result.created ? 201 : 200).type('text/plain');
     return `Created Session[id=${result.hash}, name='not-supported', status='not-supported']`;
   });
 
-  app.get('/v1/sessions', async (request) => ({ sessions: listSessions(ctx, clientOf(request)) }));
+  app.get('/v1/sessions', { schema: { ...noInput, response: { 200: answer(sessionListSchema) } } }, async (request) => ({ sessions: listSessions(ctx, clientOf(request)) }));
 
-  app.get<{ Params: { '*': string }; Querystring: { hash?: string } }>('/v1/sessions/*', async (request) => {
-    const name = request.params['*'];
-    return readSession(ctx, name, request.query.hash, requireClient(request));
+  const readSchema = { params: sessionParamsSchema, querystring: sessionQuerySchema, response: { 200: answer(sessionReadSchema) } };
+  app.get<{ Params: { '*': string }; Querystring: { hash?: string } }>('/v1/sessions/*', { ...authenticated, schema: readSchema }, async (request) => {
+    return readSession(ctx, request.params['*'], request.query.hash, requireClient(request));
   });
 
   registerAttestation(app, ctx);
 
-  app.get<{ Params: { '*': string } }>('/v1/values/*', async (request) => {
+  app.get<{ Params: { '*': string } }>('/v1/values/*', { schema: { params: valuesParamsSchema, ...noInput } }, async (request) => {
     const { session, secret } = parseValuesPath(request.params['*']);
     return secret === undefined ? publicValues(ctx, session) : publicValue(ctx, session, secret);
   });
@@ -73,7 +89,8 @@ export function registerRoutes(app: FastifyInstance, ctx: CasContext & Attestati
 /** `session=<name>[,secret=<s>]`, the path form SCONE uses (a leading `/` is tolerated). */
 export function parseValuesPath(path: string): { session: string; secret?: string } {
   const fields = new Map<string, string>();
-  for (const part of decodeURIComponent(path).replace(/^\/+/, '').split(',')) {
+  // The router decoded the path once already; decoding again would turn `%25` into a URIError.
+  for (const part of path.replace(/^\/+/, '').split(',')) {
     const eq = part.indexOf('=');
     if (eq > 0) fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
   }
@@ -93,11 +110,11 @@ export function parseValuesPath(path: string): { session: string; secret?: strin
  */
 function registerAttestation(app: FastifyInstance, ctx: CasContext & AttestationContext): void {
   const nonces = new NonceStore(ctx.now);
-  app.post('/v1/attest/nonce', async (request) => ({ nonce: nonces.issue(requireClient(request).keyHash).toString('hex') }));
-  app.post('/v1/attest', async (request) => {
-    const client = requireClient(request);
-    const { config, outcome } = await attest(ctx, nonces, parseAttestRequest(request.body), client);
-    const injectionFiles = config.injectionFiles.map((f) => ({ path: f.path, mode: f.mode, content: f.content.toString('base64') }));
-    return { ...config, injectionFiles, attestation: outcome };
+  const nonceRoute = { ...authenticated, schema: { querystring: noQuerySchema, body: emptyBodySchema, response: { 200: answer(nonceAnswerSchema) } } };
+  app.post('/v1/attest/nonce', nonceRoute, async (request) => ({ nonce: nonces.issue(requireClient(request).keyHash).toString('hex') }));
+  const attestRoute = { ...authenticated, schema: { querystring: noQuerySchema, body: jsonBody(attestRequestSchema), response: { 200: answer(attestAnswerSchema) } } };
+  app.post<{ Body: AttestRequest }>('/v1/attest', attestRoute, async (request) => {
+    const { config, outcome } = await attest(ctx, nonces, request.body, requireClient(request));
+    return attestAnswerOf(config, outcome);
   });
 }
