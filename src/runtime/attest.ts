@@ -1,21 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import type { Evidence } from '../attestation/index.js';
+import type { AttestationOutcome, CasErrorBody, ReleasedConfig } from '../contract/index.js';
 import { selfSignedIdentity } from '../secrets/index.js';
 import { connectCas, type CasTrustAnchor } from './cas-identity.js';
 import { RuntimeError } from './errors.js';
 import type { EvidenceSource } from './evidence-source.js';
 
-/** The configuration the CAS releases after attestation (injection file contents in base64). */
-export interface RuntimeConfig {
-  command: string[];
-  environment: Record<string, string>;
-  pwd: string;
-  injectionFiles: Array<{ path: string; mode: number; content: string }>;
-  fspf?: { path?: string; key?: string; tag?: string };
-  /** What the CAS accepted (evidence kind, simulation or not, TCB status), for the runtime to say. */
-  attestation?: { evidence: string; simulated: boolean; tcb_status?: string; tolerated?: string[] };
-}
+/**
+ * The configuration the CAS releases after attestation (injection file contents in base64), as the wire
+ * contract defines it, and what the CAS accepted (evidence kind, simulation or not, TCB status) to say.
+ */
+export type RuntimeConfig = ReleasedConfig & { attestation?: AttestationOutcome };
+
+type Contract = typeof import('../contract/index.js');
 
 export interface CasTrust {
   fingerprint?: string | undefined;
@@ -36,6 +34,9 @@ export function casUrl(addr: string): string {
  * `now` dates the ephemeral certificate.
  */
 export async function obtainConfig(opts: { casAddr: string; configId: string; trust: CasTrust; evidence: EvidenceSource; now: () => Date }): Promise<RuntimeConfig> {
+  // zod takes ~50 ms to load: it loads while the connection is made and the CAS judges the evidence.
+  const contract: Promise<Contract> = import('../contract/index.js');
+  contract.catch(() => undefined);
   const url = casUrl(opts.casAddr);
   const me = ephemeralIdentity(opts.now());
   const { socket } = await connectCas(url, trustAnchor(opts.trust), me);
@@ -44,9 +45,11 @@ export async function obtainConfig(opts: { casAddr: string; configId: string; tr
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   agent.createConnection = () => socket;
   try {
-    const { nonce } = (await post(agent, url, '/v1/attest/nonce', '')) as { nonce: string };
+    const nonceAnswer = await post(agent, url, '/v1/attest/nonce', '', contract);
+    const { nonce } = checked(await contract, 'nonceAnswerSchema', nonceAnswer, `${url}/v1/attest/nonce`);
     const evidence: Evidence = await opts.evidence.collect({ nonce: Buffer.from(nonce, 'hex'), spki: me.spki });
-    return (await post(agent, url, '/v1/attest', JSON.stringify({ config_id: opts.configId, nonce, evidence }))) as RuntimeConfig;
+    const answer = await post(agent, url, '/v1/attest', JSON.stringify({ config_id: opts.configId, nonce, evidence }), contract);
+    return checked(await contract, 'attestAnswerSchema', answer, `${url}/v1/attest`);
   } finally {
     agent.destroy();
     socket.destroy();
@@ -77,25 +80,45 @@ function ephemeralIdentity(at: Date) {
   return selfSignedIdentity({ commonName: 'veil runtime', endpoint: 'client', notBefore: new Date(now - 60_000), notAfter: new Date(now + 3_600_000) });
 }
 
-async function post(agent: Agent, url: string, path: string, body: string): Promise<unknown> {
+/**
+ * The CAS's answer as the contract says, or an error naming the fields that differ — never their values,
+ * which may be secrets.
+ */
+function checked<K extends 'nonceAnswerSchema' | 'attestAnswerSchema'>(contract: Contract, schema: K, json: unknown, where: string) {
+  const parsed = contract[schema].safeParse(json);
+  if (parsed.success) return parsed.data as ReturnType<Contract[K]['parse']>;
+  const issues = contract.describeIssues(contract.issuesOf(parsed.error, 'answer'));
+  throw new RuntimeError('RUNTIME_ATTESTATION', `the CAS's answer to ${where} is not what the protocol defines: ${issues}`, {
+    hint: 'veil run and the CAS must be compatible Veil versions; check that SCONE_CAS_ADDR names a Veil CAS',
+  });
+}
+
+async function post(agent: Agent, url: string, path: string, body: string, contract: Promise<Contract>): Promise<unknown> {
   let res: { status: number; text: string };
   try {
     res = await send(agent, `${url}${path}`, body);
   } catch (err) {
     throw new RuntimeError('RUNTIME_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${(err as { code?: string }).code ?? (err as Error).message})`, { hint: 'check SCONE_CAS_ADDR and that the CAS runs', cause: err });
   }
-  let json: { error?: { message?: string; hint?: string } };
+  let json: unknown;
   try {
-    json = JSON.parse(res.text) as typeof json;
+    json = JSON.parse(res.text);
   } catch (err) {
     throw new RuntimeError('RUNTIME_ATTESTATION', `the CAS at ${url} answered ${path} with something that is not JSON (HTTP ${res.status})`, {
       hint: 'check SCONE_CAS_ADDR: it must name a Veil CAS', cause: err,
     });
   }
-  if (res.status >= 400) {
-    throw new RuntimeError('RUNTIME_ATTESTATION', json.error?.message ?? `CAS answered ${res.status}`, json.error?.hint ? { hint: json.error.hint } : {});
-  }
+  if (res.status >= 400) throw refusal((await contract).casErrorBodySchema.safeParse(json).data, res.status, `${url}${path}`);
   return json;
+}
+
+function refusal(body: CasErrorBody | undefined, status: number, where: string): RuntimeError {
+  if (!body) {
+    return new RuntimeError('RUNTIME_ATTESTATION', `the CAS answered ${where} with HTTP ${status} and no error in its format`, {
+      hint: 'check that SCONE_CAS_ADDR names a Veil CAS',
+    });
+  }
+  return new RuntimeError('RUNTIME_ATTESTATION', body.error.message, body.error.hint ? { hint: body.error.hint } : {});
 }
 
 function send(agent: Agent, url: string, body: string): Promise<{ status: number; text: string }> {

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
-import { isRuntimeCode } from '../attestation/measure.js';
+import { isRuntimeCode, runtimePackageFiles } from '../attestation/measure.js';
 import { RUNTIME_ROOT } from './program.js';
 
 /** Every module `veil run` can load (static imports, and dynamic ones on its own path). */
@@ -24,5 +27,23 @@ describe('the measured runtime code', () => {
     const outside = [...files].map((f) => relative(RUNTIME_ROOT, f)).filter((rel) => !isRuntimeCode(rel));
     assert.deepEqual(outside, [], 'a module veil run loads is not measured: add its directory to RUNTIME_PARTS (or take it out of NOT_RUNTIME)');
     assert.ok(files.size > 10);
+  });
+
+  it('covers every file of an npm package that veil run loads (and the image layer ships)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'veil-parts-'));
+    try {
+      const hook = join(dir, 'hook.mjs');
+      writeFileSync(hook, 'export async function resolve(s, c, next) { const r = await next(s, c); ' +
+        "if (r.url.includes('/node_modules/')) process.stdout.write(r.url + '\\n'); return r; }\n");
+      const entries = ['cli/commands/run.js', 'contract/index.js'].map((e) => pathToFileURL(join(RUNTIME_ROOT, e)).href);
+      const script = entries.map((e) => `await import(${JSON.stringify(e)});`).join('');
+      const out = execFileSync(process.execPath, ['--no-warnings', '--experimental-loader', pathToFileURL(hook).href, '--input-type=module', '-e', script], { encoding: 'utf8' });
+      const loaded = [...new Set(out.split('\n').filter((l) => l.startsWith('file:')).map((l) => realpathSync(fileURLToPath(l))))];
+      const measured = new Set(runtimePackageFiles().map((f) => realpathSync(f.path)));
+      assert.ok(loaded.length > 10, 'zod is loaded');
+      assert.deepEqual(loaded.filter((f) => !measured.has(f)), [], 'a package file veil run loads is not measured: extend RUNTIME_PACKAGES');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
