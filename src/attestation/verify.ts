@@ -25,7 +25,8 @@ export function verifySimulation(evidence: Evidence, binding: { nonce: Buffer; s
       hint: `only for testing: set security.attestation.mode: none${policy?.tolerate?.includes('debug-mode') ? ' (debug-mode tolerates debug enclaves, not simulation)' : ''}`,
     });
   }
-  if (!/^[0-9a-f]{64}$/.test(evidence.measurement) || !/^[0-9a-f]{64}$/.test(evidence.reportData)) {
+  // typeof first: a regex test stringifies its argument, so ['<64 hex>'] would pass it.
+  if (!isHex64(evidence.measurement) || !isHex64(evidence.reportData)) {
     throw new AttestationError('ATTESTATION_MALFORMED', 'simulation evidence needs a 64-hex measurement and report data');
   }
   const expected = reportData(binding.nonce, binding.spki);
@@ -36,6 +37,8 @@ export function verifySimulation(evidence: Evidence, binding: { nonce: Buffer; s
   }
   return { type: 'simulation', measurement: evidence.measurement, simulated: true };
 }
+
+const isHex64 = (value: unknown): value is string => typeof value === 'string' && /^[0-9a-f]{64}$/.test(value);
 
 export function allowsSimulation(policy: AttestationPolicy | undefined): boolean {
   return policy?.mode === 'none';

@@ -9,7 +9,6 @@ import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js'
 import { loadIdentity, type CasIdentity } from './identity.js';
 import { registerRoutes } from './routes.js';
 import { zodValidatorCompiler } from './wire.js';
-import { MAX_PATH_PARAM } from '../contract/index.js';
 import type { CasContext } from './sessions.js';
 import { loadMasterKey, openSqliteStore, type Store } from './store/index.js';
 
@@ -78,8 +77,6 @@ export function buildApp(ctx: CasContext & AttestationContext, identity: CasIden
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Request logs (info) carry method and URL only — never bodies, which may hold explicit secret values.
     logger: { level: options.logLevel ?? 'warn' },
-    // Session names in paths may be long (namespaces); the contract bounds them, not the router's default 100.
-    routerOptions: { maxParamLength: MAX_PATH_PARAM },
     // Errors the router and the HTTP parser find before any route runs answer in the CAS's format too.
     frameworkErrors: (error, _request, reply) => void sendError(reply as unknown as FastifyReply, toCasError(error)),
     clientErrorHandler: answerClientError,
@@ -132,9 +129,6 @@ function toCasError(error: unknown): CasError {
   }
   if (code === 'FST_ERR_BAD_URL') {
     return new CasError('CAS_BAD_REQUEST', 'the request path is not valid percent-encoding', { hint: 'encode each path part with encodeURIComponent' });
-  }
-  if (code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    return new CasError('CAS_BAD_REQUEST', `a path part is longer than ${MAX_PATH_PARAM} characters`, { hint: 'session names are at most that long' });
   }
   const status = (error as FastifyError).statusCode;
   if (status !== undefined && status >= 400 && status < 500) {

@@ -1,3 +1,4 @@
+import { connect } from 'node:tls';
 import { Agent, request } from 'undici';
 import { selfSignedIdentity } from '../secrets/index.js';
 import type { RunningCas } from './server.js';
@@ -17,5 +18,53 @@ export async function post(cas: RunningCas, who: Identity, path: string, body: s
     return { status: res.statusCode, json: (await res.body.json()) as any };
   } finally {
     await agent.close();
+  }
+}
+
+/** A raw HTTP/1.1 exchange over TLS: for requests no client library would send (odd paths, methods, headers). */
+export function rawExchange(cas: RunningCas, who: Identity | undefined, request: Buffer, timeoutMs = 10_000): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: cas.host, port: cas.port, ca: cas.identity.caCertPem, servername: 'localhost', ...(who ? { cert: who.certPem, key: who.keyPem } : {}) });
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    socket.on('secureConnect', () => socket.end(request));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', (err) => (chunks.length > 0 ? undefined : (clearTimeout(timer), reject(err))));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(parseRaw(Buffer.concat(chunks)));
+    });
+  });
+}
+
+export interface RawAnswer {
+  /** 0 when the server closed without an HTTP answer. */
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The first HTTP response in `data` (content-length or chunked bodies). */
+export function parseRaw(data: Buffer): RawAnswer {
+  const end = data.indexOf('\r\n\r\n');
+  if (end < 0) return { status: 0, headers: {}, body: data.toString('latin1') };
+  const [statusLine, ...lines] = data.subarray(0, end).toString('latin1').split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const line of lines) headers[line.slice(0, line.indexOf(':')).toLowerCase()] = line.slice(line.indexOf(':') + 1).trim();
+  let body = data.subarray(end + 4);
+  if (headers['transfer-encoding'] === 'chunked') body = dechunk(body);
+  else if (headers['content-length'] !== undefined) body = body.subarray(0, Number(headers['content-length']));
+  return { status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine ?? '')?.[1] ?? 0), headers, body: body.toString('utf8') };
+}
+
+function dechunk(data: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const eol = data.indexOf('\r\n', at);
+    const size = eol < 0 ? 0 : parseInt(data.subarray(at, eol).toString('latin1'), 16);
+    if (!size) return Buffer.concat(parts);
+    parts.push(data.subarray(eol + 2, eol + 2 + size));
+    at = eol + 2 + size + 2;
   }
 }

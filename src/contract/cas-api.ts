@@ -6,7 +6,7 @@ import { hardwareEvidenceSchema, hex } from './evidence.js';
  * path and query, and what it answers. Unknown query fields are refused like unknown body fields.
  */
 
-/** Longest path part the CAS reads (session names, `session=…,secret=…`); the router is configured to match. */
+/** Longest path part the CAS reads (session names, `session=…,secret=…`). */
 export const MAX_PATH_PARAM = 4096;
 
 /** A session name as a path: `/`-separated parts of SCONE's name characters (the policy schema's rule). */
