@@ -67,7 +67,7 @@ describe('CAS routes: input validated before the handlers', () => {
   it('answers what the router and the HTTP parser refuse in the CAS error format', async () => {
     casError(await get('/v1/values/session=%E0%A4%A'), 400, 'CAS_BAD_REQUEST', /percent-encoding/);
     casError(await send(owner, 'GET /v1/version HTTP/1.1\r\nBad Header Line'), 400, 'CAS_BAD_REQUEST', /not valid HTTP/);
-    casError(await get(`/v1/values/${'x'.repeat(5000)}`), 400, 'CAS_BAD_REQUEST', /path: Too big|longer than/);
+    casError(await get(`/v1/values/${'x'.repeat(5000)}`), 400, 'CAS_BAD_REQUEST', /path: Too big/);
   });
 
   it('reads sessions whose path is longer than the router default of 100 characters', async () => {

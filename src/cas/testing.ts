@@ -46,6 +46,8 @@ export interface RawAnswer {
 
 /** The first HTTP response in `data` (content-length or chunked bodies). */
 export function parseRaw(data: Buffer): RawAnswer {
+  // Interim answers (100 Continue) come before the real one.
+  while (/^HTTP\/1\.[01] 1\d\d /.test(data.subarray(0, 13).toString('latin1')) && data.indexOf('\r\n\r\n') > 0) data = data.subarray(data.indexOf('\r\n\r\n') + 4);
   const end = data.indexOf('\r\n\r\n');
   if (end < 0) return { status: 0, headers: {}, body: data.toString('latin1') };
   const [statusLine, ...lines] = data.subarray(0, end).toString('latin1').split('\r\n');
