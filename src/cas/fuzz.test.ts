@@ -17,7 +17,7 @@ import { ephemeral, post, rawExchange, type RawAnswer } from './testing.js';
  * VEIL_FUZZ_SEED=<n> VEIL_FUZZ_REQUESTS=<n> node --test dist/cas/fuzz.test.js
  */
 const SEED = Number(process.env['VEIL_FUZZ_SEED'] ?? 20261201);
-const REQUESTS = Number(process.env['VEIL_FUZZ_REQUESTS'] ?? 300);
+const REQUESTS = Number(process.env['VEIL_FUZZ_REQUESTS'] ?? 250);
 const PARALLEL = 4;
 
 const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('program'));

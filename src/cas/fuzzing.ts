@@ -82,7 +82,9 @@ function query(rng: Rng): string {
   const parts: string[] = [];
   for (let n = 1 + int(rng, 4); n > 0; n--) {
     const value = pick(rng, ['', '0'.repeat(64), 'a'.repeat(64), randomText(rng, 8), '%zz', '%00', 'x'.repeat(int(rng, 5000))]);
-    parts.push(`${pick(rng, QUERY_KEYS)}=${value}`);
+    // A key given twice arrives as an array.
+    const key = parts.length > 0 && chance(rng, 0.3) ? parts[parts.length - 1]!.split('=')[0]! : pick(rng, QUERY_KEYS);
+    parts.push(`${key}=${value}`);
   }
   return `?${parts.join(pick(rng, ['&', '&', ';', '&&']))}`;
 }
