@@ -49,38 +49,59 @@ function requireClient(request: FastifyRequest): ClientIdentity {
 /** For routes that act for a client: refused before the body is even parsed when no certificate came. */
 const authenticated = { onRequest: async (request: FastifyRequest) => void requireClient(request) };
 
-export function registerRoutes(app: FastifyInstance, ctx: CasContext & AttestationContext, self?: ReturnType<typeof selfAttestation>): void {
-  // GET bodies are never read by fastify; queries and paths are.
-  const noInput = { querystring: noQuerySchema };
-  app.get('/v1/version', { schema: { ...noInput, response: { 200: answer(versionAnswerSchema) } } }, async () => ({ version: CAS_VERSION, implementation: 'veil', api: 'v1' }));
+// GET bodies are never read by fastify; queries and paths are. Answers are serialized from the contract.
+const ROUTES = {
+  version: { schema: { querystring: noQuerySchema, response: { 200: answer(versionAnswerSchema) } } },
+  selfAttestation: { schema: { querystring: attestationQuerySchema } },
+  upload: { ...authenticated, schema: { querystring: noQuerySchema, body: sessionBodySchema } },
+  list: { schema: { querystring: noQuerySchema, response: { 200: answer(sessionListSchema) } } },
+  read: {
+    ...authenticated,
+    schema: {
+      params: sessionParamsSchema,
+      querystring: sessionQuerySchema,
+      response: { 200: answer(sessionReadSchema) },
+    },
+  },
+  values: { schema: { params: valuesParamsSchema, querystring: noQuerySchema } },
+};
+const WRITTEN = {
+  ...ROUTES.upload,
+  schema: { ...ROUTES.upload.schema, response: { '2xx': answer(sessionWrittenSchema) } },
+};
+
+type Self = ReturnType<typeof selfAttestation>;
+
+export function registerRoutes(app: FastifyInstance, ctx: CasContext & AttestationContext, self?: Self): void {
+  app.get('/v1/version', ROUTES.version, async () => ({ version: CAS_VERSION, implementation: 'veil', api: 'v1' }));
 
   if (self) {
-    app.get<{ Querystring: { nonce: string } }>('/v1/attestation', { schema: { querystring: attestationQuerySchema } }, async (request) => self(request.query.nonce));
+    type Nonce = { Querystring: { nonce: string } };
+    app.get<Nonce>('/v1/attestation', ROUTES.selfAttestation, async (request) => self(request.query.nonce));
   }
 
-  const upload = { ...authenticated, schema: { querystring: noQuerySchema, body: sessionBodySchema } };
-  app.post<{ Body: string }>('/v1/sessions', { ...upload, schema: { ...upload.schema, response: { '2xx': answer(sessionWrittenSchema) } } }, async (request, reply) => {
+  app.post<{ Body: string }>('/v1/sessions', WRITTEN, async (request, reply) => {
     const result = writeSession(ctx, request.body, requireClient(request));
     return reply.code(result.created ? 201 : 200).send({ hash: result.hash });
   });
 
   // SCONE's first API, still used by scripts such as the flask example's create_image.sh.
-  app.post<{ Body: string }>('/session', upload, async (request, reply) => {
+  app.post<{ Body: string }>('/session', ROUTES.upload, async (request, reply) => {
     const result = writeSession(ctx, request.body, requireClient(request));
     reply.code(result.created ? 201 : 200).type('text/plain');
     return `Created Session[id=${result.hash}, name='not-supported', status='not-supported']`;
   });
 
-  app.get('/v1/sessions', { schema: { ...noInput, response: { 200: answer(sessionListSchema) } } }, async (request) => ({ sessions: listSessions(ctx, clientOf(request)) }));
+  app.get('/v1/sessions', ROUTES.list, async (request) => ({ sessions: listSessions(ctx, clientOf(request)) }));
 
-  const readSchema = { params: sessionParamsSchema, querystring: sessionQuerySchema, response: { 200: answer(sessionReadSchema) } };
-  app.get<{ Params: { '*': string }; Querystring: { hash?: string } }>('/v1/sessions/*', { ...authenticated, schema: readSchema }, async (request) => {
+  type Read = { Params: { '*': string }; Querystring: { hash?: string } };
+  app.get<Read>('/v1/sessions/*', ROUTES.read, async (request) => {
     return readSession(ctx, request.params['*'], request.query.hash, requireClient(request));
   });
 
   registerAttestation(app, ctx);
 
-  app.get<{ Params: { '*': string } }>('/v1/values/*', { schema: { params: valuesParamsSchema, ...noInput } }, async (request) => {
+  app.get<{ Params: { '*': string } }>('/v1/values/*', ROUTES.values, async (request) => {
     const { session, secret } = parseValuesPath(request.params['*']);
     return secret === undefined ? publicValues(ctx, session) : publicValue(ctx, session, secret);
   });
@@ -104,16 +125,27 @@ export function parseValuesPath(path: string): { session: string; secret?: strin
   return secret === undefined ? { session } : { session, secret };
 }
 
+const NONCE_ROUTE = {
+  ...authenticated,
+  schema: { querystring: noQuerySchema, body: emptyBodySchema, response: { 200: answer(nonceAnswerSchema) } },
+};
+const ATTEST_ROUTE = {
+  ...authenticated,
+  schema: {
+    querystring: noQuerySchema,
+    body: jsonBody(attestRequestSchema),
+    response: { 200: answer(attestAnswerSchema) },
+  },
+};
+
 /**
  * The runtime's side: a nonce for this connection's key, then evidence in exchange for the configuration.
  * Both calls must come over TLS with the runtime's ephemeral certificate, the key its evidence binds.
  */
 function registerAttestation(app: FastifyInstance, ctx: CasContext & AttestationContext): void {
   const nonces = new NonceStore(ctx.now);
-  const nonceRoute = { ...authenticated, schema: { querystring: noQuerySchema, body: emptyBodySchema, response: { 200: answer(nonceAnswerSchema) } } };
-  app.post('/v1/attest/nonce', nonceRoute, async (request) => ({ nonce: nonces.issue(requireClient(request).keyHash).toString('hex') }));
-  const attestRoute = { ...authenticated, schema: { querystring: noQuerySchema, body: jsonBody(attestRequestSchema), response: { 200: answer(attestAnswerSchema) } } };
-  app.post<{ Body: AttestRequest }>('/v1/attest', attestRoute, async (request) => {
+  app.post('/v1/attest/nonce', NONCE_ROUTE, async (request) => ({ nonce: nonces.issue(requireClient(request).keyHash).toString('hex') }));
+  app.post<{ Body: AttestRequest }>('/v1/attest', ATTEST_ROUTE, async (request) => {
     const { config, outcome } = await attest(ctx, nonces, request.body, requireClient(request));
     return attestAnswerOf(config, outcome);
   });

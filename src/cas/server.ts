@@ -91,12 +91,16 @@ export function buildApp(ctx: CasContext & AttestationContext, identity: CasIden
     return sendError(reply, casError);
   });
   const routes: Array<{ method: string; url: string }> = [];
-  app.addHook('onRoute', (route) => void [route.method].flat().forEach((method) => routes.push({ method, url: route.url })));
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
     const allowed = allowedMethods(routes, path);
     if (allowed.length === 0) return sendError(reply, notFound(`${request.method} ${path}`));
-    const err = new CasError('CAS_METHOD_NOT_ALLOWED', `${path} does not answer ${request.method}`, { hint: `use ${allowed.join(' or ')}` });
+    const err = new CasError('CAS_METHOD_NOT_ALLOWED', `${path} does not answer ${request.method}`, {
+      hint: `use ${allowed.join(' or ')}`,
+    });
     return sendError(reply.header('allow', allowed.join(', ')), err);
   });
   registerRoutes(app, ctx, selfAttestation(identity, options.selfEvidence));
@@ -128,7 +132,9 @@ function toCasError(error: unknown): CasError {
     });
   }
   if (code === 'FST_ERR_BAD_URL') {
-    return new CasError('CAS_BAD_REQUEST', 'the request path is not valid percent-encoding', { hint: 'encode each path part with encodeURIComponent' });
+    return new CasError('CAS_BAD_REQUEST', 'the request path is not valid percent-encoding', {
+      hint: 'encode each path part with encodeURIComponent',
+    });
   }
   const status = (error as FastifyError).statusCode;
   if (status !== undefined && status >= 400 && status < 500) {
@@ -146,20 +152,31 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   const casError = clientError(err.code);
   if (socket.writable) {
     const body = JSON.stringify(casError.toJSON());
-    const head = `HTTP/1.1 ${casError.status} ${STATUS_CODES[casError.status] ?? 'Error'}\r\nContent-Type: application/json`;
-    socket.write(`${head}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const head = [
+      `HTTP/1.1 ${casError.status} ${STATUS_CODES[casError.status] ?? 'Error'}`,
+      'Content-Type: application/json',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      'Connection: close',
+    ];
+    socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
   }
   socket.destroy(err);
 }
 
 function clientError(code: string | undefined): CasError {
   if (code === 'HPE_HEADER_OVERFLOW') {
-    return new CasError('CAS_HEADERS_TOO_LARGE', 'the request headers are larger than this CAS accepts (16 KiB in all)', { hint: 'send fewer or shorter headers' });
+    return new CasError('CAS_HEADERS_TOO_LARGE', 'the request headers are larger than this CAS accepts (16 KiB in all)', {
+      hint: 'send fewer or shorter headers',
+    });
   }
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    return new CasError('CAS_REQUEST_TIMEOUT', 'the request did not arrive in time', { hint: 'send the whole request at once' });
+    return new CasError('CAS_REQUEST_TIMEOUT', 'the request did not arrive in time', {
+      hint: 'send the whole request at once',
+    });
   }
-  return new CasError('CAS_BAD_REQUEST', `the request is not valid HTTP/1.1 (${code ?? 'unparseable'})`, { hint: 'use an HTTP client such as curl or veil' });
+  return new CasError('CAS_BAD_REQUEST', `the request is not valid HTTP/1.1 (${code ?? 'unparseable'})`, {
+    hint: 'use an HTTP client such as curl or veil',
+  });
 }
 
 function portOf(app: FastifyInstance): number {

@@ -22,9 +22,11 @@ export async function post(cas: RunningCas, who: Identity, path: string, body: s
 }
 
 /** A raw HTTP/1.1 exchange over TLS: for requests no client library would send (odd paths, methods, headers). */
-export function rawExchange(cas: RunningCas, who: Identity | undefined, request: Buffer, timeoutMs = 10_000): Promise<RawAnswer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: cas.host, port: cas.port, ca: cas.identity.caCertPem, servername: 'localhost', ...(who ? { cert: who.certPem, key: who.keyPem } : {}) });
+export function rawExchange(cas: RunningCas, who: Identity | undefined, request: Buffer, timeoutMs = 10_000) {
+  return new Promise<RawAnswer>((resolve, reject) => {
+    const cert = who ? { cert: who.certPem, key: who.keyPem } : {};
+    const ca = cas.identity.caCertPem;
+    const socket = connect({ host: cas.host, port: cas.port, ca, servername: 'localhost', ...cert });
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     socket.on('secureConnect', () => socket.end(request));
@@ -47,16 +49,22 @@ export interface RawAnswer {
 /** The first HTTP response in `data` (content-length or chunked bodies). */
 export function parseRaw(data: Buffer): RawAnswer {
   // Interim answers (100 Continue) come before the real one.
-  while (/^HTTP\/1\.[01] 1\d\d /.test(data.subarray(0, 13).toString('latin1')) && data.indexOf('\r\n\r\n') > 0) data = data.subarray(data.indexOf('\r\n\r\n') + 4);
+  while (/^HTTP\/1\.[01] 1\d\d /.test(data.subarray(0, 13).toString('latin1')) && data.indexOf('\r\n\r\n') > 0) {
+    data = data.subarray(data.indexOf('\r\n\r\n') + 4);
+  }
   const end = data.indexOf('\r\n\r\n');
   if (end < 0) return { status: 0, headers: {}, body: data.toString('latin1') };
   const [statusLine, ...lines] = data.subarray(0, end).toString('latin1').split('\r\n');
   const headers: Record<string, string> = {};
-  for (const line of lines) headers[line.slice(0, line.indexOf(':')).toLowerCase()] = line.slice(line.indexOf(':') + 1).trim();
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+  }
   let body = data.subarray(end + 4);
   if (headers['transfer-encoding'] === 'chunked') body = dechunk(body);
   else if (headers['content-length'] !== undefined) body = body.subarray(0, Number(headers['content-length']));
-  return { status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine ?? '')?.[1] ?? 0), headers, body: body.toString('utf8') };
+  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine ?? '')?.[1] ?? 0);
+  return { status, headers, body: body.toString('utf8') };
 }
 
 function dechunk(data: Buffer): Buffer {

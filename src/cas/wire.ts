@@ -8,7 +8,12 @@ import { CasError } from './errors.js';
  * handler runs, and answers are serialized from the same schemas turned into JSON Schema.
  */
 
-const PART_NAMES: Record<string, string> = { body: 'body', querystring: 'querystring', params: 'path', headers: 'headers' };
+const PART_NAMES: Record<string, string> = {
+  body: 'body',
+  querystring: 'querystring',
+  params: 'path',
+  headers: 'headers',
+};
 
 /** Runs zod for every request part with a schema; a failure is CAS_BAD_REQUEST naming the field path. */
 export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema, httpPart }) => {
@@ -18,7 +23,8 @@ export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema,
     if (parsed.success) return { value: parsed.data };
     // The router calls a wildcard path part `*`; the client wrote a path.
     const issues = issuesOf(parsed.error, part).map((i) => ({ ...i, path: i.path.replace(/^path\.\*$/, 'path') }));
-    return { error: new CasError('CAS_BAD_REQUEST', `invalid request: ${describeIssues(issues)}`, { hint: HINTS[part], issues }) };
+    const message = `invalid request: ${describeIssues(issues)}`;
+    return { error: new CasError('CAS_BAD_REQUEST', message, { hint: HINTS[part], issues }) };
   };
 };
 
@@ -46,5 +52,6 @@ export function jsonBody<T extends z.ZodType>(schema: T) {
 
 /** A response schema for fastify's serializer: only the contract's fields are ever written out. */
 export function answer(schema: z.ZodType): Record<string, unknown> {
-  return z.toJSONSchema(schema, { target: 'draft-7', io: 'output', unrepresentable: 'throw' }) as Record<string, unknown>;
+  const json = z.toJSONSchema(schema, { target: 'draft-7', io: 'output', unrepresentable: 'throw' });
+  return json as Record<string, unknown>;
 }

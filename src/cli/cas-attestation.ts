@@ -84,7 +84,8 @@ export async function attestCasTee(url: string, want: CasExpectations): Promise<
 function selfAttestationOf(json: unknown, url: string): SelfAttestationAnswer {
   const parsed = selfAttestationSchema.safeParse(json);
   if (parsed.success) return parsed.data;
-  throw new CliError('CLI_CAS_ERROR', `the answer of ${url}/v1/attestation is not what the CAS API defines: ${describeIssues(issuesOf(parsed.error, 'answer'))}`, {
+  const issues = describeIssues(issuesOf(parsed.error, 'answer'));
+  throw new CliError('CLI_CAS_ERROR', `${url}/v1/attestation answered outside the CAS API: ${issues}`, {
     hint: 'the CLI and the CAS must be compatible Veil versions; check that the address names a Veil CAS',
   });
 }

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import {
   casErrorBodySchema,
   describeIssues,
+  type CasErrorBody,
   issuesOf,
   publicValuesSchema,
   sessionReadSchema,
@@ -44,14 +45,15 @@ export class CasClient {
 
   /** `export_public` secrets of a session (GET /v1/values, which needs no client identity). */
   async publicValues(session: string): Promise<Record<string, { kind: string; value: string }>> {
-    return (await this.call('GET', `/v1/values/session=${encodeURIComponent(session)}`, publicValuesSchema)).json.values;
+    const path = `/v1/values/session=${encodeURIComponent(session)}`;
+    return (await this.call('GET', path, publicValuesSchema)).json.values;
   }
 
   async close(): Promise<void> {
     await this.agent.close();
   }
 
-  private async call<T>(method: 'GET' | 'POST', path: string, schema: z.ZodType<T>, text?: string): Promise<{ status: number; json: T }> {
+  private async call<T>(method: 'GET' | 'POST', path: string, schema: z.ZodType<T>, text?: string) {
     const response = await this.send(method, path, text);
     const raw = await response.body.text();
     const json = parseJson(raw);
@@ -88,14 +90,15 @@ function parseJson(raw: string): unknown {
 function answerOf<T>(schema: z.ZodType<T>, json: unknown, what: string): T {
   const parsed = schema.safeParse(json);
   if (parsed.success) return parsed.data;
-  throw new CliError('CLI_CAS_ERROR', `the CAS's answer to ${what} is not what its API defines: ${describeIssues(issuesOf(parsed.error, 'answer'))}`, {
+  const issues = describeIssues(issuesOf(parsed.error, 'answer'));
+  throw new CliError('CLI_CAS_ERROR', `the CAS's answer to ${what} is not what its API defines: ${issues}`, {
     hint: 'the CLI and the CAS must be compatible Veil versions; check that the address names a Veil CAS',
   });
 }
 
 /** The CAS's own code and message pass through: they already say what failed and what to do. */
 function casFailure(status: number, json: unknown): CliError {
-  const error = casErrorBodySchema.safeParse(json).data?.error ?? { code: undefined, message: undefined, hint: undefined };
+  const error: Partial<CasErrorBody['error']> = casErrorBodySchema.safeParse(json).data?.error ?? {};
   return new CliError('CLI_CAS_ERROR', `CAS refused (${status} ${error.code ?? 'unknown'}): ${error.message ?? 'no message'}`, {
     ...(error.hint ? { hint: error.hint } : {}),
   });

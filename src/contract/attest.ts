@@ -14,7 +14,11 @@ export type NonceAnswer = z.infer<typeof nonceAnswerSchema>;
 export const MAX_CONFIG_ID = 1024;
 
 /** `POST /v1/attest` body: the service ID (`<session>/<service>`), the nonce and evidence binding it. */
-export const attestRequestSchema = z.strictObject({ config_id: z.string().min(1).max(MAX_CONFIG_ID), nonce: hex(64), evidence: evidenceSchema });
+export const attestRequestSchema = z.strictObject({
+  config_id: z.string().min(1).max(MAX_CONFIG_ID),
+  nonce: hex(64),
+  evidence: evidenceSchema,
+});
 export type AttestRequest = z.infer<typeof attestRequestSchema>;
 
 // exec(2) and the launch plan's fields cannot carry a NUL; `=` would split an environment entry elsewhere.
@@ -29,7 +33,11 @@ export const injectionFileSchema = z.strictObject({
   content: base64(Number.MAX_SAFE_INTEGER),
 });
 
-export const fspfSchema = z.strictObject({ path: noNul.optional(), key: anyHex(64).optional(), tag: anyHex(32).optional() });
+export const fspfSchema = z.strictObject({
+  path: noNul.optional(),
+  key: anyHex(64).optional(),
+  tag: anyHex(32).optional(),
+});
 
 /** What a verified service receives: its policy's command, environment, pwd, injected files and shield key. */
 export const releasedConfigSchema = z.strictObject({
@@ -67,6 +75,10 @@ export type ServiceConfig = Omit<ReleasedConfig, 'injectionFiles'> & {
 };
 
 export function attestAnswerOf(config: ServiceConfig, attestation: AttestationOutcome): AttestAnswer {
-  const injectionFiles = config.injectionFiles.map((f) => ({ path: f.path, mode: f.mode, content: f.content.toString('base64') }));
+  const injectionFiles = config.injectionFiles.map((f) => ({
+    path: f.path,
+    mode: f.mode,
+    content: f.content.toString('base64'),
+  }));
   return { ...config, injectionFiles, attestation };
 }

@@ -13,7 +13,10 @@ export const MAX_PATH_PARAM = 4096;
 export const sessionPathSchema = z
   .string()
   .max(MAX_PATH_PARAM)
-  .regex(/^[A-Za-z0-9_\-.~]{1,128}(\/[A-Za-z0-9_\-.~]{1,128})*$/, 'must be a session name: /-separated parts of A-Z a-z 0-9 _ - . ~');
+  .regex(
+    /^[A-Za-z0-9_\-.~]{1,128}(\/[A-Za-z0-9_\-.~]{1,128})*$/,
+    'must be a session name: /-separated parts of A-Z a-z 0-9 _ - . ~',
+  );
 
 export const sessionParamsSchema = z.strictObject({ '*': sessionPathSchema });
 export const sessionQuerySchema = z.strictObject({ hash: hex(64).optional() });
@@ -27,23 +30,36 @@ export const sessionBodySchema = z
   .string({ error: 'must be the session (YAML); the body is empty' })
   .refine((text) => text.trim() !== '', 'must be the session (YAML); the body is empty');
 
+const issue = z.object({ path: z.string(), message: z.string(), line: z.number().optional(), column: z.number().optional() });
+
 /** Every failed request: `{"error": {"code", "message", "hint"?, "issues"?}}` (CasError.toJSON). */
 export const casErrorBodySchema = z.object({
   error: z.object({
     code: z.string(),
     message: z.string(),
     hint: z.string().optional(),
-    issues: z.array(z.object({ path: z.string(), message: z.string(), line: z.number().optional(), column: z.number().optional() })).optional(),
+    issues: z.array(issue).optional(),
   }),
 });
 export type CasErrorBody = z.infer<typeof casErrorBodySchema>;
 
-export const versionAnswerSchema = z.strictObject({ version: z.string(), implementation: z.string(), api: z.string() });
+export const versionAnswerSchema = z.strictObject({
+  version: z.string(),
+  implementation: z.string(),
+  api: z.string(),
+});
 export const sessionWrittenSchema = z.strictObject({ hash: hex(64) });
 export const sessionReadSchema = z.strictObject({ session: z.string(), hash: hex(64) });
-export const sessionListSchema = z.strictObject({ sessions: z.array(z.strictObject({ name: z.string(), hash: hex(64) })) });
+export const sessionListSchema = z.strictObject({
+  sessions: z.array(z.strictObject({ name: z.string(), hash: hex(64) })),
+});
 
-export const publicValueSchema = z.strictObject({ kind: z.string(), value: z.string(), expires: z.string().nullable(), renew: z.string().nullable() });
+export const publicValueSchema = z.strictObject({
+  kind: z.string(),
+  value: z.string(),
+  expires: z.string().nullable(),
+  renew: z.string().nullable(),
+});
 export type PublicValue = z.infer<typeof publicValueSchema>;
 export const publicValuesSchema = z.strictObject({ values: z.record(z.string(), publicValueSchema) });
 

@@ -8,15 +8,22 @@ import type { Evidence } from '../attestation/evidence.js';
 export const MAX_QUOTE_BASE64 = 64 * 1024;
 export const MAX_RTMR_EVENTS = 16;
 
-export const hex = (n: number) => z.string().regex(new RegExp(`^[0-9a-f]{${n}}$`), `must be ${n} lower-case hex digits`);
-export const base64 = (max: number) => z.string().max(max).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
+export const hex = (n: number) =>
+  z.string().regex(new RegExp(`^[0-9a-f]{${n}}$`), `must be ${n} lower-case hex digits`);
+export const base64 = (max: number) =>
+  z.string().max(max).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
 
-const rtmrEvent = z.strictObject({ index: z.number().int().min(0).max(3), digest: hex(96), description: z.string().max(200) });
+const rtmrEvent = z.strictObject({
+  index: z.number().int().min(0).max(3),
+  digest: hex(96),
+  description: z.string().max(200),
+});
+const quote = base64(MAX_QUOTE_BASE64);
 
 export const hardwareEvidenceSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('tdx'), quote: base64(MAX_QUOTE_BASE64), rtmrLog: z.array(rtmrEvent).max(MAX_RTMR_EVENTS).optional() }),
-  z.strictObject({ type: z.literal('sgx-dcap'), quote: base64(MAX_QUOTE_BASE64) }),
-  z.strictObject({ type: z.literal('sev-snp'), quote: base64(MAX_QUOTE_BASE64), auxblob: base64(MAX_QUOTE_BASE64).optional() }),
+  z.strictObject({ type: z.literal('tdx'), quote, rtmrLog: z.array(rtmrEvent).max(MAX_RTMR_EVENTS).optional() }),
+  z.strictObject({ type: z.literal('sgx-dcap'), quote }),
+  z.strictObject({ type: z.literal('sev-snp'), quote, auxblob: base64(MAX_QUOTE_BASE64).optional() }),
 ]);
 
 export const evidenceSchema = z.discriminatedUnion('type', [

@@ -43,7 +43,12 @@ function runtimeEntries(node: string): LayerEntry[] {
   const root = RUNTIME_ROOT.replace(/\/$/, '');
   const code = codeFiles(root).map((rel): LayerEntry => ({ type: 'file', path: `${RUNTIME_DIR}/dist/${rel}`, mode: 0o644, data: readFileSync(join(root, rel)) }));
   // Beside dist/, where Node resolves them from the runtime's code; measured with it (codeTreeDigest).
-  const packages = runtimePackageFiles().map((f): LayerEntry => ({ type: 'file', path: `${RUNTIME_DIR}/${f.rel}`, mode: 0o644, data: readFileSync(f.path) }));
+  const packages = runtimePackageFiles().map((f): LayerEntry => ({
+    type: 'file',
+    path: `${RUNTIME_DIR}/${f.rel}`,
+    mode: 0o644,
+    data: readFileSync(f.path),
+  }));
   return [
     { type: 'file', path: `${RUNTIME_DIR}/bin/node`, mode: 0o755, data: readFileSync(node) },
     { type: 'file', path: `${RUNTIME_DIR}/bin/veil.js`, mode: 0o755, data: readFileSync(join(root, '..', 'bin', 'veil.js')) },

@@ -29,7 +29,9 @@ export interface SconifyInput {
 }
 
 /** What the session needs, from the native image: its command, environment, working directory and shield. */
-type SessionPart = Pick<ReleasedConfig, 'command' | 'environment' | 'pwd'> & { fspf: Required<NonNullable<ReleasedConfig['fspf']>> };
+type SessionPart = Pick<ReleasedConfig, 'command' | 'environment' | 'pwd'> & {
+  fspf: Required<NonNullable<ReleasedConfig['fspf']>>;
+};
 
 export interface SconifiedImage extends SessionPart {
   reference: string;

@@ -48,7 +48,8 @@ export async function obtainConfig(opts: { casAddr: string; configId: string; tr
     const nonceAnswer = await post(agent, url, '/v1/attest/nonce', '', contract);
     const { nonce } = checked(await contract, 'nonceAnswerSchema', nonceAnswer, `${url}/v1/attest/nonce`);
     const evidence: Evidence = await opts.evidence.collect({ nonce: Buffer.from(nonce, 'hex'), spki: me.spki });
-    const answer = await post(agent, url, '/v1/attest', JSON.stringify({ config_id: opts.configId, nonce, evidence }), contract);
+    const request = JSON.stringify({ config_id: opts.configId, nonce, evidence });
+    const answer = await post(agent, url, '/v1/attest', request, contract);
     return checked(await contract, 'attestAnswerSchema', answer, `${url}/v1/attest`);
   } finally {
     agent.destroy();
@@ -84,16 +85,19 @@ function ephemeralIdentity(at: Date) {
  * The CAS's answer as the contract says, or an error naming the fields that differ — never their values,
  * which may be secrets.
  */
-function checked<K extends 'nonceAnswerSchema' | 'attestAnswerSchema'>(contract: Contract, schema: K, json: unknown, where: string) {
+type AnswerSchema = 'nonceAnswerSchema' | 'attestAnswerSchema';
+
+function checked<K extends AnswerSchema>(contract: Contract, schema: K, json: unknown, where: string) {
   const parsed = contract[schema].safeParse(json);
   if (parsed.success) return parsed.data as ReturnType<Contract[K]['parse']>;
   const issues = contract.describeIssues(contract.issuesOf(parsed.error, 'answer'));
-  throw new RuntimeError('RUNTIME_ATTESTATION', `the CAS's answer to ${where} is not what the protocol defines: ${issues}`, {
+  const message = `the CAS's answer to ${where} is not what the protocol defines: ${issues}`;
+  throw new RuntimeError('RUNTIME_ATTESTATION', message, {
     hint: 'veil run and the CAS must be compatible Veil versions; check that SCONE_CAS_ADDR names a Veil CAS',
   });
 }
 
-async function post(agent: Agent, url: string, path: string, body: string, contract: Promise<Contract>): Promise<unknown> {
+async function post(agent: Agent, url: string, path: string, body: string, contract: Promise<Contract>) {
   let res: { status: number; text: string };
   try {
     res = await send(agent, `${url}${path}`, body);
@@ -108,13 +112,16 @@ async function post(agent: Agent, url: string, path: string, body: string, contr
       hint: 'check SCONE_CAS_ADDR: it must name a Veil CAS', cause: err,
     });
   }
-  if (res.status >= 400) throw refusal((await contract).casErrorBodySchema.safeParse(json).data, res.status, `${url}${path}`);
+  if (res.status >= 400) {
+    throw refusal((await contract).casErrorBodySchema.safeParse(json).data, res.status, `${url}${path}`);
+  }
   return json;
 }
 
 function refusal(body: CasErrorBody | undefined, status: number, where: string): RuntimeError {
   if (!body) {
-    return new RuntimeError('RUNTIME_ATTESTATION', `the CAS answered ${where} with HTTP ${status} and no error in its format`, {
+    const message = `the CAS answered ${where} with HTTP ${status} and no error in its format`;
+    return new RuntimeError('RUNTIME_ATTESTATION', message, {
       hint: 'check that SCONE_CAS_ADDR names a Veil CAS',
     });
   }

@@ -35,13 +35,17 @@ describe('the measured runtime code', () => {
       const hook = join(dir, 'hook.mjs');
       writeFileSync(hook, 'export async function resolve(s, c, next) { const r = await next(s, c); ' +
         "if (r.url.includes('/node_modules/')) process.stdout.write(r.url + '\\n'); return r; }\n");
-      const entries = ['cli/commands/run.js', 'contract/index.js'].map((e) => pathToFileURL(join(RUNTIME_ROOT, e)).href);
-      const script = entries.map((e) => `await import(${JSON.stringify(e)});`).join('');
-      const out = execFileSync(process.execPath, ['--no-warnings', '--experimental-loader', pathToFileURL(hook).href, '--input-type=module', '-e', script], { encoding: 'utf8' });
-      const loaded = [...new Set(out.split('\n').filter((l) => l.startsWith('file:')).map((l) => realpathSync(fileURLToPath(l))))];
+      const entries = ['cli/commands/run.js', 'contract/index.js'].map((e) => pathToFileURL(join(RUNTIME_ROOT, e)));
+      const script = entries.map((e) => `await import(${JSON.stringify(e.href)});`).join('');
+      const loader = pathToFileURL(hook).href;
+      const args = ['--no-warnings', '--experimental-loader', loader, '--input-type=module', '-e', script];
+      const out = execFileSync(process.execPath, args, { encoding: 'utf8' });
+      const urls = out.split('\n').filter((l) => l.startsWith('file:'));
+      const loaded = [...new Set(urls.map((l) => realpathSync(fileURLToPath(l))))];
       const measured = new Set(runtimePackageFiles().map((f) => realpathSync(f.path)));
       assert.ok(loaded.length > 10, 'zod is loaded');
-      assert.deepEqual(loaded.filter((f) => !measured.has(f)), [], 'a package file veil run loads is not measured: extend RUNTIME_PACKAGES');
+      const unmeasured = loaded.filter((f) => !measured.has(f));
+      assert.deepEqual(unmeasured, [], 'a package file veil run loads is not measured: extend RUNTIME_PACKAGES');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
