@@ -22,17 +22,25 @@ const PARALLEL = 4;
 
 const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('program'));
 const SIMULATED = [
-  'name: sim', 'version: "0.3"', 'services:', '  - name: api', `    mrenclaves: [${program}]`, '    command: prog --pw $$SCONE::pw$$',
-  '    image_name: img', 'images:', '  - name: img', '    injection_files:', '      - {path: /tls/ca.crt, content: "$$SCONE::ca.crt$$", permission: 0600}',
-  'secrets:', '  - {name: pw, kind: ascii, size: 12}', '  - {name: ca_key, kind: private-key}', '  - {name: ca, kind: x509-ca, private_key: ca_key, export_public: true}',
+  'name: sim', 'version: "0.3"', 'services:', '  - name: api', `    mrenclaves: [${program}]`,
+  '    command: prog --pw $$SCONE::pw$$', '    image_name: img', 'images:', '  - name: img', '    injection_files:',
+  '      - {path: /tls/ca.crt, content: "$$SCONE::ca.crt$$", permission: 0600}',
+  'secrets:', '  - {name: pw, kind: ascii, size: 12}', '  - {name: ca_key, kind: private-key}',
+  '  - {name: ca, kind: x509-ca, private_key: ca_key, export_public: true}',
   'security: {attestation: {mode: none}}', '',
 ].join('\n');
 
 /** The example's policies with their `$VARIABLES` filled, as `veil session create -e` would. */
 function examplePolicies(): string[] {
-  const files = ['flask-session.yaml', 'redis-session.yaml'].map((f) => new URL(`../../examples/flask-redis/policies/${f}`, import.meta.url));
-  const values: Record<string, string> = { MRENCLAVE: program, SCONE_FSPF_KEY: 'a'.repeat(64), SCONE_FSPF_TAG: 'b'.repeat(32) };
-  return files.map((f) => readFileSync(f, 'utf8').replace(/\$([A-Z][A-Z0-9_]*)/g, (_, name: string) => values[name] ?? name.toLowerCase()));
+  const dir = new URL('../../examples/flask-redis/policies/', import.meta.url);
+  const files = ['flask-session.yaml', 'redis-session.yaml'].map((f) => new URL(f, dir));
+  const values: Record<string, string> = {
+    MRENCLAVE: program,
+    SCONE_FSPF_KEY: 'a'.repeat(64),
+    SCONE_FSPF_TAG: 'b'.repeat(32),
+  };
+  const fill = (_: string, name: string) => values[name] ?? name.toLowerCase();
+  return files.map((f) => readFileSync(f, 'utf8').replace(/\$([A-Z][A-Z0-9_]*)/g, fill));
 }
 
 describe(`CAS fuzz: no input gives a 5xx or an error outside the JSON format (seed ${SEED})`, () => {
@@ -47,7 +55,9 @@ describe(`CAS fuzz: no input gives a 5xx or an error outside the JSON format (se
   before(async () => {
     cas = await startCas({ host: '127.0.0.1', port: 0, dataDir: dir, bodyLimit: 64 * 1024 });
     agent = new Agent({ connect: { ca: cas.identity.caCertPem, cert: owner.certPem, key: owner.keyPem } });
-    for (const text of policies) assert.ok([200, 201].includes((await post(cas, owner, '/v1/sessions', text)).status), text.slice(0, 80));
+    for (const text of policies) {
+      assert.ok([200, 201].includes((await post(cas, owner, '/v1/sessions', text)).status), text.slice(0, 80));
+    }
   });
   after(async () => {
     await agent?.close();
@@ -61,24 +71,28 @@ describe(`CAS fuzz: no input gives a 5xx or an error outside the JSON format (se
     attest: async () => {
       const res = await request(`${cas.url}/v1/attest/nonce`, { method: 'POST', dispatcher: agent });
       const nonce = ((await res.body.json()) as { nonce: string }).nonce;
-      const evidence = { type: 'simulation', measurement: program, reportData: reportData(Buffer.from(nonce, 'hex'), owner.spki).toString('hex') };
+      const bound = reportData(Buffer.from(nonce, 'hex'), owner.spki).toString('hex');
+      const evidence = { type: 'simulation', measurement: program, reportData: bound };
       return { config_id: 'sim/api', nonce, evidence };
     },
   };
 
   function judge(req: FuzzRequest, res: RawAnswer): string | undefined {
-    const what = `${req.who} ${req.method} ${req.target.slice(0, 120)} (${req.body.length} bytes${req.chunked ? `, chunked ${req.chunked}` : ''})`;
+    const chunked = req.chunked ? `, chunked ${req.chunked}` : '';
+    const what = `${req.who} ${req.method} ${req.target.slice(0, 120)} (${req.body.length} bytes${chunked})`;
     if (res.status === 0) return `${what}: no HTTP answer`;
     if (res.status >= 500) return `${what}: ${res.status} ${res.body.slice(0, 200)}`;
     if (res.status < 400 || req.method === 'HEAD') return undefined;
-    if (!/^application\/json/.test(res.headers['content-type'] ?? '')) return `${what}: ${res.status} with content-type ${res.headers['content-type']}`;
+    const type = res.headers['content-type'];
+    if (!/^application\/json/.test(type ?? '')) return `${what}: ${res.status} with content-type ${type}`;
     let json: unknown;
     try {
       json = JSON.parse(res.body);
     } catch {
       return `${what}: ${res.status} with a body that is not JSON: ${res.body.slice(0, 200)}`;
     }
-    return casErrorBodySchema.safeParse(json).success ? undefined : `${what}: ${res.status} not in the CAS error format: ${res.body.slice(0, 200)}`;
+    if (casErrorBodySchema.safeParse(json).success) return undefined;
+    return `${what}: ${res.status} not in the CAS error format: ${res.body.slice(0, 200)}`;
   }
 
   it(`${REQUESTS} requests`, async (t) => {

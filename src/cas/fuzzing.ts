@@ -29,9 +29,12 @@ const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[Math.floor(rng() * xs.leng
 const int = (rng: Rng, max: number) => Math.floor(rng() * max);
 const chance = (rng: Rng, p: number) => rng() < p;
 
-const METHODS = ['GET', 'GET', 'POST', 'POST', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'X-VEIL', 'get'];
-const ROUTES = ['/v1/version', '/v1/attestation', '/v1/sessions', '/v1/sessions/', '/session', '/v1/attest/nonce', '/v1/attest', '/v1/values/'];
-const ODD = ['%', '%25', '%2', '%zz', '%00', '%E0%A4%A', '%C0%AF', '%2F', '%2C', '..', '//', '\u00e9', '\u202e', '~', ',', '=', ';', '*', '?', '#', ' '];
+const METHODS = ['GET', 'GET', 'POST', 'POST', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'X-VEIL',
+  'get'];
+const ROUTES = ['/v1/version', '/v1/attestation', '/v1/sessions', '/v1/sessions/', '/session', '/v1/attest/nonce',
+  '/v1/attest', '/v1/values/'];
+const ODD = ['%', '%25', '%2', '%zz', '%00', '%E0%A4%A', '%C0%AF', '%2F', '%2C', '..', '//', '\u00e9', '\u202e', '~',
+  ',', '=', ';', '*', '?', '#', ' '];
 const QUERY_KEYS = ['hash', 'nonce', 'hash[]', 'nonce[0]', '__proto__', 'constructor', 'x', ''];
 
 /** One request against some route of the API, mutated. */
@@ -40,7 +43,10 @@ export async function fuzzRequest(rng: Rng, seeds: FuzzSeeds): Promise<FuzzReque
   const path = route + routeSuffix(rng, route, seeds);
   const method = (route.includes('attest') && route !== '/v1/attestation') || route.endsWith('sion') ? 'POST' : 'GET';
   // A quarter of the requests are well-formed, so that the handlers behind the validators are reached too.
-  if (chance(rng, 0.25)) return { method, target: path + (route === '/v1/attestation' ? `?nonce=${'0'.repeat(64)}` : ''), headers: [], body: await body(rng, route, seeds, false), who: 'owner' };
+  if (chance(rng, 0.25)) {
+    const target = path + (route === '/v1/attestation' ? `?nonce=${'0'.repeat(64)}` : '');
+    return { method, target, headers: [], body: await body(rng, route, seeds, false), who: 'owner' };
+  }
   const request: FuzzRequest = {
     method: chance(rng, 0.85) ? method : pick(rng, METHODS),
     target: mutatePath(rng, path) + query(rng),
@@ -74,14 +80,16 @@ function mutatePath(rng: Rng, path: string): string {
 }
 
 function encodeAll(rng: Rng, text: string): string {
-  return [...text].map((c) => (c !== '/' && chance(rng, 0.3) ? `%${c.charCodeAt(0).toString(16).padStart(2, '0')}` : c)).join('');
+  const hex = (c: string) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  return [...text].map((c) => (c !== '/' && chance(rng, 0.3) ? hex(c) : c)).join('');
 }
 
 function query(rng: Rng): string {
   if (chance(rng, 0.5)) return '';
   const parts: string[] = [];
   for (let n = 1 + int(rng, 4); n > 0; n--) {
-    const value = pick(rng, ['', '0'.repeat(64), 'a'.repeat(64), randomText(rng, 8), '%zz', '%00', 'x'.repeat(int(rng, 5000))]);
+    const values = ['', '0'.repeat(64), 'a'.repeat(64), randomText(rng, 8), '%zz', '%00', 'x'.repeat(int(rng, 5000))];
+    const value = pick(rng, values);
     // A key given twice arrives as an array.
     const key = parts.length > 0 && chance(rng, 0.3) ? parts[parts.length - 1]!.split('=')[0]! : pick(rng, QUERY_KEYS);
     parts.push(`${key}=${value}`);
@@ -89,9 +97,12 @@ function query(rng: Rng): string {
   return `?${parts.join(pick(rng, ['&', '&', ';', '&&']))}`;
 }
 
+const CONTENT_TYPES = ['application/json', 'application/yaml', 'text/plain; charset=latin1', ';;;',
+  'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', '\u00ff'];
+
 function headers(rng: Rng): Array<[string, string]> {
   const out: Array<[string, string]> = [];
-  if (chance(rng, 0.3)) out.push(['Content-Type', pick(rng, ['application/json', 'application/yaml', 'text/plain; charset=latin1', ';;;', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', '\u00ff'])]);
+  if (chance(rng, 0.3)) out.push(['Content-Type', pick(rng, CONTENT_TYPES)]);
   if (chance(rng, 0.1)) out.push(['Content-Type', 'application/json']);
   if (chance(rng, 0.05)) out.push(['X-Big', 'a'.repeat(int(rng, 24_000))]);
   if (chance(rng, 0.05)) for (let i = 0; i < 200; i++) out.push([`X-H${i}`, randomText(rng, 20)]);
@@ -104,7 +115,8 @@ function headers(rng: Rng): Array<[string, string]> {
 async function body(rng: Rng, route: string, seeds: FuzzSeeds, mutate: boolean): Promise<Buffer> {
   if (!mutate) {
     if (route === '/v1/attest') return Buffer.from(JSON.stringify(await seeds.attest()));
-    return route.endsWith('sion') || route === '/v1/sessions' ? Buffer.from(pick(rng, seeds.policies)) : Buffer.alloc(0);
+    const upload = route.endsWith('sion') || route === '/v1/sessions';
+    return upload ? Buffer.from(pick(rng, seeds.policies)) : Buffer.alloc(0);
   }
   const kind = rng();
   if (kind < 0.15) return Buffer.from(Array.from({ length: int(rng, 2000) }, () => int(rng, 256)));
@@ -113,7 +125,8 @@ async function body(rng: Rng, route: string, seeds: FuzzSeeds, mutate: boolean):
   return Buffer.from(mutateYaml(rng, pick(rng, seeds.policies)));
 }
 
-const ODD_VALUES: unknown[] = [null, true, 0, -1, 1e308, 0.5, '', 'x'.repeat(70_000), [], [[]], {}, { a: 1 }, ['0'.repeat(64)], '0'.repeat(64), '\u0000', { __proto__: 1 }];
+const ODD_VALUES: unknown[] = [null, true, 0, -1, 1e308, 0.5, '', 'x'.repeat(70_000), [], [[]], {}, { a: 1 },
+  ['0'.repeat(64)], '0'.repeat(64), '\u0000', { __proto__: 1 }];
 
 /** A copy of `value` with a few leaves replaced by values of another type (or removed, or an extra key added). */
 export function confuse(rng: Rng, value: unknown, depth = 0): unknown {
@@ -130,7 +143,8 @@ export function confuse(rng: Rng, value: unknown, depth = 0): unknown {
   return chance(rng, 0.1) ? pick(rng, ODD_VALUES) : value;
 }
 
-const YAML_PIECES = ['[', ']', '{', '}', ':', '- ', '&a ', '*a', '!!binary ', '!!js/function ', '|', '>', '"', "'", '\t', '\n  ', '#', '$$SCONE::', '$$', '0o777', '~', 'null', '<<: *a', '%YAML 1.1\n', '---\n', '...\n'];
+const YAML_PIECES = ['[', ']', '{', '}', ':', '- ', '&a ', '*a', '!!binary ', '!!js/function ', '|', '>', '"', "'",
+  '\t', '\n  ', '#', '$$SCONE::', '$$', '0o777', '~', 'null', '<<: *a', '%YAML 1.1\n', '---\n', '...\n'];
 
 function mutateYaml(rng: Rng, text: string): string {
   let lines = text.split('\n');
@@ -157,7 +171,8 @@ function randomText(rng: Rng, max: number): string {
 
 /** The request's bytes on the wire, with a correct Content-Length unless it is sent chunked. */
 export function wireBytes(req: FuzzRequest): Buffer {
-  const lines = [`${req.method} ${req.target} HTTP/1.1`, 'Host: localhost', ...req.headers.map(([k, v]) => `${k}: ${v}`)];
+  const fields = req.headers.map(([k, v]) => `${k}: ${v}`);
+  const lines = [`${req.method} ${req.target} HTTP/1.1`, 'Host: localhost', ...fields];
   if (!req.chunked) {
     if (req.body.length > 0 || req.method === 'POST') lines.push(`Content-Length: ${req.body.length}`);
     return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), req.body]);

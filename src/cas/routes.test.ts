@@ -14,14 +14,18 @@ describe('CAS routes: input validated before the handlers', () => {
   const owner = ephemeral();
   const long = `${'n'.repeat(120)}/${'s'.repeat(120)}`;
   const send = (who: Identity | undefined, head: string, body = '') =>
-    rawExchange(cas, who, Buffer.from(`${head}\r\nHost: localhost\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`));
-  const get = (path: string, who: Identity | undefined = owner, headers = '') => send(who, `GET ${path} HTTP/1.1${headers}`);
+    rawExchange(cas, who, Buffer.from(
+      `${head}\r\nHost: localhost\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    ));
+  const get = (path: string, who: Identity | undefined = owner, headers = '') =>
+    send(who, `GET ${path} HTTP/1.1${headers}`);
 
   before(async () => {
     cas = await startCas({ host: '127.0.0.1', port: 0, dataDir: dir });
     assert.equal((await post(cas, owner, '/v1/sessions', 'name: app\nversion: "0.3"\n')).status, 201);
     const ns = long.split('/')[0]!;
-    assert.equal((await post(cas, owner, '/v1/sessions', `name: ${ns}\nversion: "0.3"\naccess_policy: {create_sessions: [CREATOR]}\n`)).status, 201);
+    const namespace = `name: ${ns}\nversion: "0.3"\naccess_policy: {create_sessions: [CREATOR]}\n`;
+    assert.equal((await post(cas, owner, '/v1/sessions', namespace)).status, 201);
     assert.equal((await post(cas, owner, '/v1/sessions', `name: ${long}\nversion: "0.3"\n`)).status, 201);
   });
   after(async () => {
@@ -44,7 +48,8 @@ describe('CAS routes: input validated before the handlers', () => {
 
   it('a repeated ?hash= is refused naming the field (an array reached SQLite: 500)', async () => {
     casError(await get('/v1/sessions/app?hash=a&hash=b'), 400, 'CAS_BAD_REQUEST', /querystring\.hash/);
-    casError(await get(`/v1/sessions/app?hash=${'0'.repeat(64)}&colour=blue`), 400, 'CAS_BAD_REQUEST', /querystring: Unrecognized key: "colour"/);
+    const unknown = await get(`/v1/sessions/app?hash=${'0'.repeat(64)}&colour=blue`);
+    casError(unknown, 400, 'CAS_BAD_REQUEST', /querystring: Unrecognized key: "colour"/);
     casError(await get('/v1/attestation?nonce=a&nonce=b'), 400, 'CAS_BAD_REQUEST', /querystring\.nonce/);
   });
 
@@ -57,7 +62,8 @@ describe('CAS routes: input validated before the handlers', () => {
     assert.match(res.json.error.message, /body\.evidence\.measurement: .*array.*body\.evidence\.reportData/);
     // The verifier itself, behind the schema: a regex test passes ['<64 hex>'] (it is stringified).
     const binding = { nonce: Buffer.alloc(32), spki: Buffer.alloc(10) };
-    assert.throws(() => verifySimulation(evidence as never, binding, { mode: 'none' }), { code: 'ATTESTATION_MALFORMED' });
+    const judged = () => verifySimulation(evidence as never, binding, { mode: 'none' });
+    assert.throws(judged, { code: 'ATTESTATION_MALFORMED' });
   });
 
   it('answers 431 (headers too large) in the CAS error format', async () => {
@@ -66,7 +72,8 @@ describe('CAS routes: input validated before the handlers', () => {
 
   it('answers what the router and the HTTP parser refuse in the CAS error format', async () => {
     casError(await get('/v1/values/session=%E0%A4%A'), 400, 'CAS_BAD_REQUEST', /percent-encoding/);
-    casError(await send(owner, 'GET /v1/version HTTP/1.1\r\nBad Header Line'), 400, 'CAS_BAD_REQUEST', /not valid HTTP/);
+    const garbled = await send(owner, 'GET /v1/version HTTP/1.1\r\nBad Header Line');
+    casError(garbled, 400, 'CAS_BAD_REQUEST', /not valid HTTP/);
     casError(await get(`/v1/values/${'x'.repeat(5000)}`), 400, 'CAS_BAD_REQUEST', /path: Too big/);
   });
 
@@ -85,13 +92,15 @@ describe('CAS routes: input validated before the handlers', () => {
 
   it('checks the client certificate before the body: unauthenticated garbage is a 401', async () => {
     casError(await send(undefined, 'POST /v1/attest HTTP/1.1', '{not json'), 401, 'CAS_UNAUTHENTICATED');
-    casError(await send(owner, 'POST /v1/attest HTTP/1.1', '{not json'), 400, 'CAS_BAD_REQUEST', /^invalid request: body: is not JSON/);
+    const notJson = await send(owner, 'POST /v1/attest HTTP/1.1', '{not json');
+    casError(notJson, 400, 'CAS_BAD_REQUEST', /^invalid request: body: is not JSON/);
     casError(await send(owner, 'POST /v1/attest/nonce HTTP/1.1', 'x'), 400, 'CAS_BAD_REQUEST', /body: must be empty/);
   });
 
   it('refuses bad session paths and empty uploads by field', async () => {
     casError(await get('/v1/sessions/a%00b'), 400, 'CAS_BAD_REQUEST', /^invalid request: path: must be a session name/);
-    casError(await send(owner, 'POST /v1/sessions HTTP/1.1', '  \n'), 400, 'CAS_BAD_REQUEST', /body: must be the session/);
+    const empty = await send(owner, 'POST /v1/sessions HTTP/1.1', '  \n');
+    casError(empty, 400, 'CAS_BAD_REQUEST', /body: must be the session/);
   });
 
   it('serializes answers from the contract', async () => {

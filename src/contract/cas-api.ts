@@ -30,7 +30,12 @@ export const sessionBodySchema = z
   .string({ error: 'must be the session (YAML); the body is empty' })
   .refine((text) => text.trim() !== '', 'must be the session (YAML); the body is empty');
 
-const issue = z.object({ path: z.string(), message: z.string(), line: z.number().optional(), column: z.number().optional() });
+const issue = z.object({
+  path: z.string(),
+  message: z.string(),
+  line: z.number().optional(),
+  column: z.number().optional(),
+});
 
 /** Every failed request: `{"error": {"code", "message", "hint"?, "issues"?}}` (CasError.toJSON). */
 export const casErrorBodySchema = z.object({

@@ -25,7 +25,10 @@ describe('veil run parses the CAS answers against the wire contract', () => {
     describe: 'test',
     collect: async () => ({ type: 'simulation', measurement: '0'.repeat(64), reportData: '0'.repeat(64) }),
   };
-  const run = () => obtainConfig({ casAddr: `127.0.0.1:${(server.address() as { port: number }).port}`, configId: 's/x', trust: { caFile }, evidence, now: () => new Date() });
+  const run = () => {
+    const casAddr = `127.0.0.1:${(server.address() as { port: number }).port}`;
+    return obtainConfig({ casAddr, configId: 's/x', trust: { caFile }, evidence, now: () => new Date() });
+  };
 
   before(async () => {
     const cas = await startCas({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'data') });
@@ -36,7 +39,7 @@ describe('veil run parses the CAS answers against the wire contract', () => {
     server = createServer({ key: identity.tlsKeyPem, cert: identity.tlsCertPem }, (req, res) => {
       req.resume();
       const [status, body] = req.url === '/v1/attest/nonce' ? answers.nonce : answers.attest;
-      res.writeHead(status, { 'content-type': 'application/json' }).end(typeof body === 'string' ? body : JSON.stringify(body));
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   });
@@ -51,7 +54,8 @@ describe('veil run parses the CAS answers against the wire contract', () => {
   });
 
   it('names the fields of an answer that does not fit, never their values', async () => {
-    const bad = { ...good, environment: { DB_PASSWORD: 42, OK: SECRET }, command: ['prog', `${SECRET}\0`], extra: SECRET };
+    const environment = { DB_PASSWORD: 42, OK: SECRET };
+    const bad = { ...good, environment, command: ['prog', `${SECRET}\0`], extra: SECRET };
     answers = { nonce: [200, { nonce: 'a'.repeat(64) }], attest: [200, bad] };
     await assert.rejects(run(), (err: Error & { code: string }) => {
       assert.equal(err.code, 'RUNTIME_ATTESTATION');
@@ -69,7 +73,8 @@ describe('veil run parses the CAS answers against the wire contract', () => {
   });
 
   it("passes the CAS's error on, and says when an error is not in its format", async () => {
-    answers = { nonce: [200, { nonce: 'a'.repeat(64) }], attest: [403, { error: { code: 'CAS_ATTESTATION_FAILED', message: 'Attestation failed: no', hint: 'h' } }] };
+    const refused = { error: { code: 'CAS_ATTESTATION_FAILED', message: 'Attestation failed: no', hint: 'h' } };
+    answers = { nonce: [200, { nonce: 'a'.repeat(64) }], attest: [403, refused] };
     await assert.rejects(run(), { code: 'RUNTIME_ATTESTATION', message: 'Attestation failed: no', hint: 'h' });
     answers = { nonce: [200, { nonce: 'a'.repeat(64) }], attest: [400, { error: 'Bad Request', statusCode: 400 }] };
     await assert.rejects(run(), /HTTP 400 and no error in its format/);
