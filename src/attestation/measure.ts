@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 
 /**
  * The simulation analogue of MRENCLAVE: SHA-256 over the runtime's own code (every file of its code tree, in
@@ -24,41 +23,11 @@ export function simulationMeasurementOf(runtimeCode: Buffer, programSha256: Buff
  */
 export function codeTreeDigest(root: string): Buffer {
   const hash = createHash('sha256');
-  const files = [...listFiles(root).map((rel) => ({ rel, path: join(root, rel) })), ...runtimePackageFiles()];
-  for (const { rel, path } of files) {
-    hash.update(`${rel}\0`);
-    hash.update(createHash('sha256').update(readFileSync(path)).digest());
+  for (const path of listFiles(root)) {
+    hash.update(`${path}\0`);
+    hash.update(createHash('sha256').update(readFileSync(join(root, path))).digest());
   }
   return hash.digest();
-}
-
-/**
- * npm packages `veil run` executes (zod parses the CAS's answer: `src/contract/`). They run in the attested
- * process like Veil's own code, so they are measured with it and shipped in the image's runtime layer.
- */
-export const RUNTIME_PACKAGES: Record<string, string[]> = {
-  // What `import('zod')` loads (a test follows the imports): its ESM entry, v4's classic API, core and locales.
-  zod: ['package.json', 'index.js', 'v4/classic', 'v4/core', 'v4/locales'],
-};
-
-/** The files of each runtime package that `veil run` can load (.js, no typings or CommonJS twins), sorted. */
-export function runtimePackageFiles(): Array<{ rel: string; path: string }> {
-  const require = createRequire(import.meta.url);
-  return Object.entries(RUNTIME_PACKAGES).flatMap(([name, parts]) => {
-    const dir = dirname(require.resolve(`${name}/package.json`));
-    const files = parts.flatMap((part) => (part.includes('.') ? [part] : packageJs(dir, part)));
-    return files.map((rel) => ({ rel: `node_modules/${name}/${rel}`, path: join(dir, rel) }));
-  });
-}
-
-function packageJs(root: string, prefix: string): string[] {
-  return readdirSync(join(root, prefix), { withFileTypes: true })
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .flatMap((e) => {
-      const rel = `${prefix}/${e.name}`;
-      if (e.isDirectory()) return packageJs(root, rel);
-      return e.isFile() && e.name.endsWith('.js') ? [rel] : [];
-    });
 }
 
 /** What `veil run` loads (its imports, checked by a test): the CLI shell, the runtime and what it uses. */

@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { codeTreeDigest } from '../attestation/index.js';
-import { runtimePackageFiles } from '../attestation/measure.js';
 import { RUNTIME_ROOT } from '../runtime/index.js';
 import { buildLayer, type Layer, type LayerEntry } from './layer.js';
 
@@ -42,20 +41,12 @@ function runtimeEntries(node: string): LayerEntry[] {
   const libs = sharedLibraries(node).map((lib): LayerEntry => ({ type: 'file', path: `${RUNTIME_DIR}/lib/${basename(lib.name)}`, mode: 0o755, data: readFileSync(lib.path) }));
   const root = RUNTIME_ROOT.replace(/\/$/, '');
   const code = codeFiles(root).map((rel): LayerEntry => ({ type: 'file', path: `${RUNTIME_DIR}/dist/${rel}`, mode: 0o644, data: readFileSync(join(root, rel)) }));
-  // Beside dist/, where Node resolves them from the runtime's code; measured with it (codeTreeDigest).
-  const packages = runtimePackageFiles().map((f): LayerEntry => ({
-    type: 'file',
-    path: `${RUNTIME_DIR}/${f.rel}`,
-    mode: 0o644,
-    data: readFileSync(f.path),
-  }));
   return [
     { type: 'file', path: `${RUNTIME_DIR}/bin/node`, mode: 0o755, data: readFileSync(node) },
     { type: 'file', path: `${RUNTIME_DIR}/bin/veil.js`, mode: 0o755, data: readFileSync(join(root, '..', 'bin', 'veil.js')) },
     { type: 'file', path: `${RUNTIME_DIR}/package.json`, mode: 0o644, data: Buffer.from('{"type":"module"}\n') },
     ...libs,
     ...code,
-    ...packages,
   ];
 }
 

@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import type { Evidence } from '../attestation/index.js';
-import type { AttestationOutcome, CasErrorBody, ReleasedConfig } from '../contract/index.js';
+// Not the zod schemas: veil run checks the CAS's answers with their generated JSON Schema (see json-check.ts).
+import { ATTEST_ANSWER, CAS_ERROR_BODY, NONCE_ANSWER } from '../contract/answer-schemas.js';
+import { checkJson, type JsonSchema } from '../contract/json-check.js';
+import { describeIssues } from '../contract/issues.js';
+import type { AttestAnswer, AttestationOutcome, CasErrorBody, NonceAnswer, ReleasedConfig } from '../contract/index.js';
 import { selfSignedIdentity } from '../secrets/index.js';
 import { connectCas, type CasTrustAnchor } from './cas-identity.js';
 import { RuntimeError } from './errors.js';
@@ -12,8 +16,6 @@ import type { EvidenceSource } from './evidence-source.js';
  * contract defines it, and what the CAS accepted (evidence kind, simulation or not, TCB status) to say.
  */
 export type RuntimeConfig = ReleasedConfig & { attestation?: AttestationOutcome };
-
-type Contract = typeof import('../contract/index.js');
 
 export interface CasTrust {
   fingerprint?: string | undefined;
@@ -34,9 +36,6 @@ export function casUrl(addr: string): string {
  * `now` dates the ephemeral certificate.
  */
 export async function obtainConfig(opts: { casAddr: string; configId: string; trust: CasTrust; evidence: EvidenceSource; now: () => Date }): Promise<RuntimeConfig> {
-  // zod takes ~50 ms to load: it loads while the connection is made and the CAS judges the evidence.
-  const contract: Promise<Contract> = import('../contract/index.js');
-  contract.catch(() => undefined);
   const url = casUrl(opts.casAddr);
   const me = ephemeralIdentity(opts.now());
   const { socket } = await connectCas(url, trustAnchor(opts.trust), me);
@@ -45,12 +44,11 @@ export async function obtainConfig(opts: { casAddr: string; configId: string; tr
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   agent.createConnection = () => socket;
   try {
-    const nonceAnswer = await post(agent, url, '/v1/attest/nonce', '', contract);
-    const { nonce } = checked(await contract, 'nonceAnswerSchema', nonceAnswer, `${url}/v1/attest/nonce`);
+    const nonceAnswer = await post(agent, url, '/v1/attest/nonce', '');
+    const { nonce } = checked<NonceAnswer>(NONCE_ANSWER, nonceAnswer, `${url}/v1/attest/nonce`);
     const evidence: Evidence = await opts.evidence.collect({ nonce: Buffer.from(nonce, 'hex'), spki: me.spki });
     const request = JSON.stringify({ config_id: opts.configId, nonce, evidence });
-    const answer = await post(agent, url, '/v1/attest', request, contract);
-    return checked(await contract, 'attestAnswerSchema', answer, `${url}/v1/attest`);
+    return checked<AttestAnswer>(ATTEST_ANSWER, await post(agent, url, '/v1/attest', request), `${url}/v1/attest`);
   } finally {
     agent.destroy();
     socket.destroy();
@@ -85,19 +83,17 @@ function ephemeralIdentity(at: Date) {
  * The CAS's answer as the contract says, or an error naming the fields that differ — never their values,
  * which may be secrets.
  */
-type AnswerSchema = 'nonceAnswerSchema' | 'attestAnswerSchema';
-
-function checked<K extends AnswerSchema>(contract: Contract, schema: K, json: unknown, where: string) {
-  const parsed = contract[schema].safeParse(json);
-  if (parsed.success) return parsed.data as ReturnType<Contract[K]['parse']>;
-  const issues = contract.describeIssues(contract.issuesOf(parsed.error, 'answer'));
+function checked<T>(schema: JsonSchema, json: unknown, where: string): T {
+  const found = checkJson(schema, json);
+  if (found.length === 0) return json as T;
+  const issues = describeIssues(found);
   const message = `the CAS's answer to ${where} is not what the protocol defines: ${issues}`;
   throw new RuntimeError('RUNTIME_ATTESTATION', message, {
     hint: 'veil run and the CAS must be compatible Veil versions; check that SCONE_CAS_ADDR names a Veil CAS',
   });
 }
 
-async function post(agent: Agent, url: string, path: string, body: string, contract: Promise<Contract>) {
+async function post(agent: Agent, url: string, path: string, body: string) {
   let res: { status: number; text: string };
   try {
     res = await send(agent, `${url}${path}`, body);
@@ -113,7 +109,8 @@ async function post(agent: Agent, url: string, path: string, body: string, contr
     });
   }
   if (res.status >= 400) {
-    throw refusal((await contract).casErrorBodySchema.safeParse(json).data, res.status, `${url}${path}`);
+    const error = checkJson(CAS_ERROR_BODY, json).length === 0 ? (json as CasErrorBody) : undefined;
+    throw refusal(error, res.status, `${url}${path}`);
   }
   return json;
 }
