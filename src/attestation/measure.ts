@@ -41,6 +41,8 @@ export const RUNTIME_PARTS = new Set(['attestation', 'cli', 'contract', 'errors.
 export const NOT_RUNTIME = new Set([
   'attestation/azure', 'attestation/intel', 'attestation/snp', 'attestation/collateral.js', 'attestation/hardware.js',
   'attestation/pki.js', 'attestation/roots.js', 'attestation/testing.js',
+  // The contract's zod schemas serve the CAS and the CLI; veil run reads only their generated JSON Schema.
+  'contract/attest.js', 'contract/cas-api.js', 'contract/evidence.js', 'contract/index.js',
 ]);
 
 /** Whether a file of the compiled tree (path relative to it) is part of the measured runtime code. */
