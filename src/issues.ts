@@ -48,6 +48,8 @@ function findingsOf(issue: ZodIssue, input: unknown, base: PathSegment[]): Findi
   if (isMissing(input, path) && (issue.code === 'invalid_type' || issue.code === 'invalid_union')) {
     return [{ path, message: 'is required' }];
   }
+  // A union the schema gave its own message to says it; otherwise the problems of the closest form are told.
+  if (issue.code === 'invalid_union' && issue.message !== 'Invalid input') return [{ path, message: issue.message }];
   if (issue.code === 'invalid_union') return closestForm(issue.errors ?? [], input, path);
   return [{ path, message: issue.message }];
 }
@@ -102,4 +104,10 @@ export function issueLines(issues: readonly Issue[], file: string): string[] {
     const where = `${i.file ?? file}${i.line !== undefined ? `:${i.line}:${i.column ?? 1}` : ''}`;
     return `  ${where}: ${i.path ? `${i.path}: ` : ''}${i.message}`;
   });
+}
+
+/** Issues on one line, the first `max` of them (`path: message; path: message; and 3 more`). */
+export function describeIssues(issues: readonly Pick<Issue, 'path' | 'message'>[], max = 5): string {
+  const shown = issues.slice(0, max).map((i) => `${i.path}: ${i.message}`);
+  return issues.length > max ? `${shown.join('; ')}; and ${issues.length - max} more` : shown.join('; ');
 }

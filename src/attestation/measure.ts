@@ -32,7 +32,7 @@ export function codeTreeDigest(root: string): Buffer {
 
 /** What `veil run` loads (its imports, checked by a test): the CLI shell, the runtime and what it uses. */
 export const RUNTIME_PARTS = new Set([
-  'attestation', 'cli', 'errors.js', 'fsshield', 'key-types.js', 'lru.js', 'runtime', 'secrets',
+  'attestation', 'cli', 'contract', 'errors.js', 'fsshield', 'issues.js', 'key-types.js', 'lru.js', 'runtime', 'secrets',
 ]);
 
 /**
@@ -43,6 +43,8 @@ export const RUNTIME_PARTS = new Set([
 export const NOT_RUNTIME = new Set([
   'attestation/azure', 'attestation/intel', 'attestation/snp', 'attestation/collateral.js', 'attestation/hardware.js',
   'attestation/pki.js', 'attestation/roots.js', 'attestation/testing.js',
+  // The contract's zod schemas serve the CAS and the CLI; veil run reads only their generated JSON Schema.
+  'contract/attest.js', 'contract/cas-api.js', 'contract/evidence.js', 'contract/index.js',
 ]);
 
 /** Whether a file of the compiled tree (path relative to it) is part of the measured runtime code. */

@@ -47,7 +47,8 @@ export async function verifySimulation(
         hint: `only for testing: set security.attestation.mode: none${debug}`,
       });
   }
-  if (!/^[0-9a-f]{64}$/.test(evidence.measurement) || !/^[0-9a-f]{64}$/.test(evidence.reportData)) {
+  // typeof first: a regex test stringifies its argument, so ['<64 hex>'] would pass it.
+  if (!isHex64(evidence.measurement) || !isHex64(evidence.reportData)) {
     throw new AttestationError('ATTESTATION_MALFORMED',
       'simulation evidence needs a 64-hex measurement and report data');
   }
@@ -126,6 +127,8 @@ export function checkSimulationPlatform(platform: string, service: SimulationSer
       check: 'platform', hint: `simulation is accepted only from listed hosts: ${add}`,
     });
 }
+
+const isHex64 = (value: unknown): value is string => typeof value === 'string' && /^[0-9a-f]{64}$/.test(value);
 
 export function allowsSimulation(policy: AttestationPolicy | undefined): boolean {
   return policy?.mode === 'none';

@@ -16,6 +16,7 @@ import {
   type VerificationResult,
 } from '../attestation/index.js';
 import { replayRtmr } from '../attestation/rtmr.js';
+import type { AttestRequest, AttestationOutcome } from '../contract/index.js';
 import { renderServiceConfig, type ServiceConfig } from './config.js';
 import { CasError } from './errors.js';
 import type { ClientIdentity } from './identity-of.js';
@@ -23,11 +24,7 @@ import type { NonceStore } from './nonces.js';
 import { sessionOf } from './parsed.js';
 import type { CasContext } from './sessions.js';
 
-export interface AttestRequest {
-  config_id: string;
-  nonce: string;
-  evidence: Evidence;
-}
+export type { AttestRequest, AttestationOutcome } from '../contract/index.js';
 
 /** What the CAS needs to judge hardware evidence; without a verifier it refuses all hardware evidence. */
 export interface AttestationContext {
@@ -36,16 +33,6 @@ export interface AttestationContext {
 
 type Service = NonNullable<ReturnType<typeof sessionOf>['services']>[number];
 
-/** What the CAS accepted, returned beside the configuration so the runtime can say it (and logs can). */
-export interface AttestationOutcome {
-  evidence: Evidence['type'];
-  simulated: boolean;
-  /** Simulation: the platform ID of the host whose key signed the evidence. */
-  platform?: string;
-  tcb_status?: string;
-  /** The tolerations the acceptance relied on (debug-mode, outdated-tcb, ...). */
-  tolerated?: string[];
-}
 
 /**
  * A runtime's attestation: the evidence must bind the nonce this CAS issued to this connection's key, the

@@ -1,20 +1,13 @@
 import { findPlaceholders, renderPlaceholders, splitCommand, type Session } from '../policy/index.js';
 import { renderSecret } from '../secrets/index.js';
+import type { ServiceConfig } from '../contract/index.js';
 import { CasError } from './errors.js';
 import { sessionOf } from './parsed.js';
 import { createSecretView, type SecretLookup } from './secret-view.js';
 import type { Store } from './store/index.js';
 
 /** What a verified service receives: its policy with every placeholder filled (reference §4.6). */
-export interface ServiceConfig {
-  session: string;
-  service: string;
-  command: string[];
-  environment: Record<string, string>;
-  pwd: string;
-  injectionFiles: Array<{ path: string; content: Buffer; mode: number }>;
-  fspf?: { path?: string; key?: string; tag?: string };
-}
+export type { ServiceConfig } from '../contract/index.js';
 
 /**
  * Renders the configuration of `<session>/<service>`. Imports are resolved here, at the moment of use,

@@ -7,7 +7,25 @@ import { identityFromDer, type ClientIdentity } from './identity-of.js';
 import { listSessions, readSession, writeSession, type CasContext } from './sessions.js';
 import { publicValue, publicValues } from './values.js';
 import type { selfAttestation } from './self-attestation.js';
-import { parseAttestRequest } from './wire.js';
+import { answer, jsonBody } from './wire.js';
+import {
+  attestAnswerOf,
+  attestAnswerSchema,
+  attestationQuerySchema,
+  attestRequestSchema,
+  emptyBodySchema,
+  noQuerySchema,
+  nonceAnswerSchema,
+  sessionBodySchema,
+  sessionListSchema,
+  sessionParamsSchema,
+  sessionQuerySchema,
+  sessionReadSchema,
+  sessionWrittenSchema,
+  valuesParamsSchema,
+  versionAnswerSchema,
+  type AttestRequest,
+} from '../contract/index.js';
 
 export const CAS_VERSION = '0.1.0';
 
@@ -28,43 +46,62 @@ function requireClient(request: FastifyRequest): ClientIdentity {
   return client;
 }
 
-function bodyText(request: FastifyRequest): string {
-  const body = request.body;
-  if (typeof body !== 'string' || body.trim() === '') {
-    throw new CasError('CAS_BAD_REQUEST', 'the request body is empty; it must be the session (YAML)', {
-      hint: 'send the policy file as the body, e.g. curl --data-binary @session.yaml',
-    });
+/** For routes that act for a client: refused before the body is even parsed when no certificate came. */
+const authenticated = { onRequest: async (request: FastifyRequest) => void requireClient(request) };
+
+// GET bodies are never read by fastify; queries and paths are. Answers are serialized from the contract.
+const ROUTES = {
+  version: { schema: { querystring: noQuerySchema, response: { 200: answer(versionAnswerSchema) } } },
+  selfAttestation: { schema: { querystring: attestationQuerySchema } },
+  upload: { ...authenticated, schema: { querystring: noQuerySchema, body: sessionBodySchema } },
+  list: { schema: { querystring: noQuerySchema, response: { 200: answer(sessionListSchema) } } },
+  read: {
+    ...authenticated,
+    schema: {
+      params: sessionParamsSchema,
+      querystring: sessionQuerySchema,
+      response: { 200: answer(sessionReadSchema) },
+    },
+  },
+  values: { schema: { params: valuesParamsSchema, querystring: noQuerySchema } },
+};
+const WRITTEN = {
+  ...ROUTES.upload,
+  schema: { ...ROUTES.upload.schema, response: { '2xx': answer(sessionWrittenSchema) } },
+};
+
+type Self = ReturnType<typeof selfAttestation>;
+
+export function registerRoutes(app: FastifyInstance, ctx: CasContext & AttestationContext, self?: Self): void {
+  app.get('/v1/version', ROUTES.version, async () => ({ version: CAS_VERSION, implementation: 'veil', api: 'v1' }));
+
+  if (self) {
+    type Nonce = { Querystring: { nonce: string } };
+    app.get<Nonce>('/v1/attestation', ROUTES.selfAttestation, async (request) => self(request.query.nonce));
   }
-  return body;
-}
 
-export function registerRoutes(app: FastifyInstance, ctx: CasContext & AttestationContext, self?: ReturnType<typeof selfAttestation>): void {
-  app.get('/v1/version', async () => ({ version: CAS_VERSION, implementation: 'veil', api: 'v1' }));
-
-  if (self) app.get<{ Querystring: { nonce?: unknown } }>('/v1/attestation', async (request) => self(request.query.nonce));
-
-  app.post('/v1/sessions', async (request, reply) => {
-    const result = await writeSession(ctx, bodyText(request), requireClient(request));
+  app.post<{ Body: string }>('/v1/sessions', WRITTEN, async (request, reply) => {
+    const result = await writeSession(ctx, request.body, requireClient(request));
     return reply.code(result.created ? 201 : 200).send({ hash: result.hash });
   });
 
   // SCONE's first API, still used by scripts such as the flask example's create_image.sh.
-  app.post('/session', async (request, reply) => {
-    const result = await writeSession(ctx, bodyText(request), requireClient(request));
+  app.post<{ Body: string }>('/session', ROUTES.upload, async (request, reply) => {
+    const result = await writeSession(ctx, request.body, requireClient(request));
     reply.code(result.created ? 201 : 200).type('text/plain');
     return `Created Session[id=${result.hash}, name='not-supported', status='not-supported']`;
   });
 
-  app.get('/v1/sessions', async (request) => ({ sessions: listSessions(ctx, clientOf(request)) }));
+  app.get('/v1/sessions', ROUTES.list, async (request) => ({ sessions: listSessions(ctx, clientOf(request)) }));
 
-  app.get<{ Params: { '*': string }; Querystring: { hash?: string } }>('/v1/sessions/*', async (request) => {
-    const name = request.params['*'];
-    return readSession(ctx, name, request.query.hash, requireClient(request));
+  type Read = { Params: { '*': string }; Querystring: { hash?: string } };
+  app.get<Read>('/v1/sessions/*', ROUTES.read, async (request) => {
+    return readSession(ctx, request.params['*'], request.query.hash, requireClient(request));
   });
 
   registerAttestation(app, ctx);
 
-  app.get<{ Params: { '*': string } }>('/v1/values/*', async (request) => {
+  app.get<{ Params: { '*': string } }>('/v1/values/*', ROUTES.values, async (request) => {
     const { session, secret } = parseValuesPath(request.params['*']);
     return secret === undefined ? publicValues(ctx, session) : publicValue(ctx, session, secret);
   });
@@ -73,7 +110,8 @@ export function registerRoutes(app: FastifyInstance, ctx: CasContext & Attestati
 /** `session=<name>[,secret=<s>]`, the path form SCONE uses (a leading `/` is tolerated). */
 export function parseValuesPath(path: string): { session: string; secret?: string } {
   const fields = new Map<string, string>();
-  for (const part of decodeURIComponent(path).replace(/^\/+/, '').split(',')) {
+  // The router decoded the path once already; decoding again would turn `%25` into a URIError.
+  for (const part of path.replace(/^\/+/, '').split(',')) {
     const eq = part.indexOf('=');
     if (eq > 0) fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
   }
@@ -87,17 +125,28 @@ export function parseValuesPath(path: string): { session: string; secret?: strin
   return secret === undefined ? { session } : { session, secret };
 }
 
+const NONCE_ROUTE = {
+  ...authenticated,
+  schema: { querystring: noQuerySchema, body: emptyBodySchema, response: { 200: answer(nonceAnswerSchema) } },
+};
+const ATTEST_ROUTE = {
+  ...authenticated,
+  schema: {
+    querystring: noQuerySchema,
+    body: jsonBody(attestRequestSchema),
+    response: { 200: answer(attestAnswerSchema) },
+  },
+};
+
 /**
  * The runtime's side: a nonce for this connection's key, then evidence in exchange for the configuration.
  * Both calls must come over TLS with the runtime's ephemeral certificate, the key its evidence binds.
  */
 function registerAttestation(app: FastifyInstance, ctx: CasContext & AttestationContext): void {
   const nonces = new NonceStore(ctx.now);
-  app.post('/v1/attest/nonce', async (request) => ({ nonce: nonces.issue(requireClient(request).keyHash).toString('hex') }));
-  app.post('/v1/attest', async (request) => {
-    const client = requireClient(request);
-    const { config, outcome } = await attest(ctx, nonces, parseAttestRequest(request.body), client);
-    const injectionFiles = config.injectionFiles.map((f) => ({ path: f.path, mode: f.mode, content: f.content.toString('base64') }));
-    return { ...config, injectionFiles, attestation: outcome };
+  app.post('/v1/attest/nonce', NONCE_ROUTE, async (request) => ({ nonce: nonces.issue(requireClient(request).keyHash).toString('hex') }));
+  app.post<{ Body: AttestRequest }>('/v1/attest', ATTEST_ROUTE, async (request) => {
+    const { config, outcome } = await attest(ctx, nonces, request.body, requireClient(request));
+    return attestAnswerOf(config, outcome);
   });
 }

@@ -1,4 +1,6 @@
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createVerifier } from '../attestation/hardware.js';
 import { SESSION_LIMITS } from '../policy/index.js';
 import type { CollateralProvider, EvidenceVerifier } from '../attestation/types.js';
@@ -7,6 +9,7 @@ import { CasError } from './errors.js';
 import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js';
 import { loadIdentity, type CasIdentity } from './identity.js';
 import { registerRoutes } from './routes.js';
+import { zodValidatorCompiler } from './wire.js';
 import type { CasContext } from './sessions.js';
 import { loadMasterKey, openSqliteStore, type Store } from './store/index.js';
 
@@ -75,23 +78,50 @@ export function buildApp(ctx: CasContext & AttestationContext, identity: CasIden
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Request logs (info) carry method and URL only — never bodies, which may hold explicit secret values.
     logger: { level: options.logLevel ?? 'warn' },
+    // Errors the router and the HTTP parser find before any route runs answer in the CAS's format too.
+    frameworkErrors: (error, _request, reply) => void sendError(reply as unknown as FastifyReply, toCasError(error)),
+    clientErrorHandler: answerClientError,
   });
+  app.setValidatorCompiler(zodValidatorCompiler);
   // Sessions are YAML whatever the client labels them (curl --data-binary says form-urlencoded).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.setErrorHandler((error, request, reply) => {
     const casError = toCasError(error);
     if (casError.status >= 500) request.log.error({ code: casError.code, err: (error as Error).message }, 'request failed');
-    return reply.code(casError.status).type('application/json').send(casError.toJSON());
+    return sendError(reply, casError);
+  });
+  const routes: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
   });
   app.setNotFoundHandler((request, reply) => {
-    const err = new CasError('CAS_NOT_FOUND', `no endpoint ${request.method} ${request.url.split('?')[0]}`, {
-      hint: 'see GET /v1/version, POST /v1/sessions, GET /v1/sessions/<name>, GET /v1/values/session=<name>',
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = allowedMethods(routes, path);
+    if (allowed.length === 0) return sendError(reply, notFound(`${request.method} ${path}`));
+    const err = new CasError('CAS_METHOD_NOT_ALLOWED', `${path} does not answer ${request.method}`, {
+      hint: `use ${allowed.join(' or ')}`,
     });
-    return reply.code(err.status).send(err.toJSON());
+    return sendError(reply.header('allow', allowed.join(', ')), err);
   });
   registerRoutes(app, ctx, selfAttestation(identity, options.selfEvidence));
   return app;
+}
+
+/** The methods some route answers at `path` (a 405 rather than a 404 when the path exists). */
+function allowedMethods(routes: Array<{ method: string; url: string }>, path: string): string[] {
+  const matches = routes.filter((r) => (r.url.endsWith('*') ? path.startsWith(r.url.slice(0, -1)) : path === r.url));
+  return [...new Set(matches.map((r) => r.method))];
+}
+
+function notFound(what: string): CasError {
+  return new CasError('CAS_NOT_FOUND', `no endpoint ${what}`, {
+    hint: 'see GET /v1/version, POST /v1/sessions, GET /v1/sessions/<name>, GET /v1/values/session=<name>',
+  });
+}
+
+function sendError(reply: FastifyReply, err: CasError): FastifyReply {
+  return reply.code(err.status).type('application/json').send(err.toJSON());
 }
 
 function toCasError(error: unknown): CasError {
@@ -102,11 +132,52 @@ function toCasError(error: unknown): CasError {
       hint: 'sessions are small; split large injection files or raise --body-limit',
     });
   }
+  if (code === 'FST_ERR_BAD_URL') {
+    return new CasError('CAS_BAD_REQUEST', 'the request path is not valid percent-encoding', {
+      hint: 'encode each path part with encodeURIComponent',
+    });
+  }
   const status = (error as FastifyError).statusCode;
   if (status !== undefined && status >= 400 && status < 500) {
     return new CasError('CAS_BAD_REQUEST', `bad request: ${(error as Error).message}`);
   }
   return new CasError('CAS_INTERNAL', 'internal error in the CAS (details are in its log)', { cause: error });
+}
+
+/**
+ * What the HTTP parser refuses (headers too large, malformed requests, timeouts) never reaches fastify's
+ * routes; the answer is still the CAS's JSON error, then the connection closes as Node's own handler does.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const casError = clientError(err.code);
+  if (socket.writable) {
+    const body = JSON.stringify(casError.toJSON());
+    const head = [
+      `HTTP/1.1 ${casError.status} ${STATUS_CODES[casError.status] ?? 'Error'}`,
+      'Content-Type: application/json',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      'Connection: close',
+    ];
+    socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
+function clientError(code: string | undefined): CasError {
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return new CasError('CAS_HEADERS_TOO_LARGE', 'the request headers are larger than this CAS accepts (16 KiB in all)', {
+      hint: 'send fewer or shorter headers',
+    });
+  }
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return new CasError('CAS_REQUEST_TIMEOUT', 'the request did not arrive in time', {
+      hint: 'send the whole request at once',
+    });
+  }
+  return new CasError('CAS_BAD_REQUEST', `the request is not valid HTTP/1.1 (${code ?? 'unparseable'})`, {
+    hint: 'use an HTTP client such as curl or veil',
+  });
 }
 
 function portOf(app: FastifyInstance): number {

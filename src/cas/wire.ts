@@ -1,49 +1,67 @@
+import type { FastifySchemaCompiler } from 'fastify';
 import { z } from 'zod';
-import { findingsOfZod, locateFindings } from '../issues.js';
-import type { AttestRequest } from './attest.js';
+import { describeIssues, issuesOf } from '../contract/index.js';
 import { CasError } from './errors.js';
 
 /**
- * The runtime → CAS attestation request, checked before any work: sizes are bounded here so that no
- * verifier ever sees an oversized quote (configfs-tsm's outblob is at most 32 KiB; the limits leave room).
+ * Fastify ↔ the wire contract (`src/contract/`): request parts are validated by their zod schemas before any
+ * handler runs, and answers are serialized from the same schemas turned into JSON Schema.
  */
-export const MAX_QUOTE_BASE64 = 64 * 1024;
-export const MAX_RTMR_EVENTS = 16;
-/** An Ed25519 SPKI is 44 bytes (60 base64 characters) and its signature 64 (88): little room beyond. */
-export const MAX_HOST_SPKI_BASE64 = 128;
-export const MAX_HOST_SIGNATURE_BASE64 = 128;
 
-const hex = (n: number) => z.string().regex(new RegExp(`^[0-9a-f]{${n}}$`), `must be ${n} lower-case hex digits`);
-const base64 = (max: number) => z.string().max(max).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
+const PART_NAMES: Record<string, string> = {
+  body: 'body',
+  querystring: 'querystring',
+  params: 'path',
+  headers: 'headers',
+};
 
-const evidence = z.discriminatedUnion('type', [
-  z.strictObject({
-    type: z.literal('simulation'), measurement: hex(64), reportData: hex(64),
-    hostSpki: base64(MAX_HOST_SPKI_BASE64), signature: base64(MAX_HOST_SIGNATURE_BASE64),
-  }),
-  z.strictObject({
-    type: z.literal('tdx'),
-    quote: base64(MAX_QUOTE_BASE64),
-    rtmrLog: z.array(z.strictObject({ index: z.number().int().min(0).max(3), digest: hex(96), description: z.string().max(200) })).max(MAX_RTMR_EVENTS).optional(),
-  }),
-  z.strictObject({ type: z.literal('sgx-dcap'), quote: base64(MAX_QUOTE_BASE64) }),
-  z.strictObject({ type: z.literal('sev-snp'), quote: base64(MAX_QUOTE_BASE64), auxblob: base64(MAX_QUOTE_BASE64).optional() }),
-]);
+/** Runs zod for every request part with a schema; a failure is CAS_BAD_REQUEST naming the field path. */
+export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema, httpPart }) => {
+  const part = PART_NAMES[httpPart ?? ''] ?? String(httpPart);
+  return (data: unknown) => {
+    const parsed = schema.safeParse(data);
+    if (parsed.success) return { value: parsed.data };
+    // The router calls a wildcard path part `*`; the client wrote a path.
+    const issues = issuesOf(parsed.error, part, jsonView(data)).map((i) => ({ ...i, path: i.path.replace(/^path\.\*$/, 'path') }));
+    const message = `invalid request: ${describeIssues(issues)}`;
+    return { error: new CasError('CAS_BAD_REQUEST', message, { hint: HINTS[part], issues }) };
+  };
+};
 
-export const attestRequestSchema = z.strictObject({ config_id: z.string().min(1).max(1024), nonce: hex(64), evidence });
-
-export function parseAttestRequest(body: unknown): AttestRequest {
-  let json: unknown;
+/** Bodies arrive as text: their issues are read against the JSON they hold (a missing field vs a wrong one). */
+function jsonView(data: unknown): unknown {
+  if (typeof data !== 'string') return data;
   try {
-    json = JSON.parse(String(body));
+    return JSON.parse(data);
   } catch {
-    throw new CasError('CAS_BAD_REQUEST', 'an attestation request is JSON {config_id, nonce, evidence}', { hint: 'use veil run' });
+    return data;
   }
-  const parsed = attestRequestSchema.safeParse(json);
-  if (!parsed.success) {
-    const found = locateFindings(findingsOfZod(parsed.error.issues, json));
-    const issues = found.map((i) => ({ ...i, path: i.path || '(request)' }));
-    throw new CasError('CAS_BAD_REQUEST', `the attestation request is malformed: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { hint: 'use veil run', issues });
-  }
-  return parsed.data as AttestRequest;
+}
+
+const HINTS: Record<string, string> = {
+  body: 'see the API in the README (POST /v1/attest takes JSON {config_id, nonce, evidence}; veil run sends it)',
+  querystring: 'give each query field once, only the ones the route takes (GET /v1/sessions/<name>?hash=<64 hex>)',
+  path: 'see the API in the README: /v1/sessions/<session name>, /v1/values/session=<name>[,secret=<name>]',
+  headers: 'send standard HTTP headers',
+};
+
+/** A body that is JSON text (every body arrives as a string) and then must match `schema`. */
+export function jsonBody<T extends z.ZodType>(schema: T) {
+  return z
+    .string({ error: 'must be JSON' })
+    .transform((text, ctx): unknown => {
+      try {
+        return JSON.parse(text);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+}
+
+/** A response schema for fastify's serializer: only the contract's fields are ever written out. */
+export function answer(schema: z.ZodType): Record<string, unknown> {
+  const json = z.toJSONSchema(schema, { target: 'draft-7', io: 'output', unrepresentable: 'throw' });
+  return json as Record<string, unknown>;
 }

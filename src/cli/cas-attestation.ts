@@ -6,6 +6,7 @@ import { AttestationError } from '../attestation/errors.js';
 import { verifyHardware } from '../attestation/hardware.js';
 import type { CollateralProvider, HardwareType, VerificationResult } from '../attestation/types.js';
 import { connectCas, sameHex, type PinnedCas } from '../runtime/cas-identity.js';
+import { describeIssues, issuesOf, selfAttestationSchema, type SelfAttestationAnswer } from '../contract/index.js';
 import { CliError } from './errors.js';
 
 /** What `veil cas attest` accepts of the CAS's TEE, from SCONE's flags (-C, -G, -S, --only_for_testing-*). */
@@ -39,9 +40,9 @@ const WIRE: Record<Exclude<Evidence['type'], 'simulation'>, HardwareType> = { td
 export async function attestCasTee(url: string, want: CasExpectations): Promise<CasAttestation> {
   const { socket, pin } = await connectCas(url, { fingerprint: want.fingerprint, trustAny: true });
   const nonce = randomBytes(32);
-  let answer: { evidence?: Exclude<Evidence, { type: 'simulation' }> | null; note?: string };
+  let answer: SelfAttestationAnswer;
   try {
-    answer = await getJson(socket, `${url}/v1/attestation?nonce=${nonce.toString('hex')}`);
+    answer = selfAttestationOf(await getJson(socket, `${url}/v1/attestation?nonce=${nonce.toString('hex')}`), url);
   } finally {
     socket.destroy();
   }
@@ -78,6 +79,15 @@ export async function attestCasTee(url: string, want: CasExpectations): Promise<
     throw new CliError('CLI_CAS_UNTRUSTED', `the CAS at ${url} presents CA fingerprint ${pin.fingerprint}, not ${want.fingerprint}`, { hint: 'do not use this CAS' });
   }
   return { pin, result };
+}
+
+function selfAttestationOf(json: unknown, url: string): SelfAttestationAnswer {
+  const parsed = selfAttestationSchema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const issues = describeIssues(issuesOf(parsed.error, 'answer', json));
+  throw new CliError('CLI_CAS_ERROR', `${url}/v1/attestation answered outside the CAS API: ${issues}`, {
+    hint: 'the CLI and the CAS must be compatible Veil versions; check that the address names a Veil CAS',
+  });
 }
 
 function getJson(socket: import('node:tls').TLSSocket, url: string): Promise<any> {

@@ -1,4 +1,14 @@
 import { Agent, request } from 'undici';
+import type { z } from 'zod';
+import {
+  casErrorBodySchema,
+  describeIssues,
+  type CasErrorBody,
+  issuesOf,
+  publicValuesSchema,
+  sessionReadSchema,
+  sessionWrittenSchema,
+} from '../contract/index.js';
 import { CliError } from './errors.js';
 import type { LocalIdentity, PinnedCas } from './home.js';
 
@@ -14,14 +24,13 @@ export class CasClient {
   }
 
   async postSession(text: string): Promise<{ status: number; hash: string }> {
-    const body = await this.call('POST', '/v1/sessions', text);
-    return { status: body.status, hash: String((body.json as { hash: string }).hash) };
+    const body = await this.call('POST', '/v1/sessions', sessionWrittenSchema, text);
+    return { status: body.status, hash: body.json.hash };
   }
 
   async readSession(name: string, hash?: string): Promise<{ session: string; hash: string }> {
     const query = hash ? `?hash=${encodeURIComponent(hash)}` : '';
-    const body = await this.call('GET', `/v1/sessions/${encodePath(name)}${query}`);
-    return body.json as { session: string; hash: string };
+    return (await this.call('GET', `/v1/sessions/${encodePath(name)}${query}`, sessionReadSchema)).json;
   }
 
   /** The current hash of a session, or undefined when the CAS has none of that name. */
@@ -31,25 +40,25 @@ export class CasClient {
     if (response.statusCode === 404) return undefined;
     const json = this.parseJson(raw, response.statusCode);
     if (response.statusCode >= 400) throw casFailure(response.statusCode, json);
-    return String((json as { hash: string }).hash);
+    return answerOf(sessionReadSchema, json, `GET /v1/sessions/${name}`).hash;
   }
 
   /** `export_public` secrets of a session (GET /v1/values, which needs no client identity). */
   async publicValues(session: string): Promise<Record<string, { kind: string; value: string }>> {
-    const body = await this.call('GET', `/v1/values/session=${encodeURIComponent(session)}`);
-    return (body.json as { values: Record<string, { kind: string; value: string }> }).values;
+    const path = `/v1/values/session=${encodeURIComponent(session)}`;
+    return (await this.call('GET', path, publicValuesSchema)).json.values;
   }
 
   async close(): Promise<void> {
     await this.agent.close();
   }
 
-  private async call(method: 'GET' | 'POST', path: string, text?: string): Promise<{ status: number; json: unknown }> {
+  private async call<T>(method: 'GET' | 'POST', path: string, schema: z.ZodType<T>, text?: string) {
     const response = await this.send(method, path, text);
     const raw = await response.body.text();
     const json = this.parseJson(raw, response.statusCode);
     if (response.statusCode >= 400) throw casFailure(response.statusCode, json);
-    return { status: response.statusCode, json };
+    return { status: response.statusCode, json: answerOf(schema, json, `${method} ${path}`) };
   }
 
   /** The body is not echoed: whatever answered is not the CAS API, and its text may be anything. */
@@ -82,9 +91,19 @@ function encodePath(name: string): string {
   return name.split('/').map(encodeURIComponent).join('/');
 }
 
+/** The answer as the CAS API's contract defines it, or an error naming the fields that differ. */
+function answerOf<T>(schema: z.ZodType<T>, json: unknown, what: string): T {
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const issues = describeIssues(issuesOf(parsed.error, 'answer', json));
+  throw new CliError('CLI_CAS_ERROR', `the CAS's answer to ${what} is not what its API defines: ${issues}`, {
+    hint: 'the CLI and the CAS must be compatible Veil versions; check that the address names a Veil CAS',
+  });
+}
+
 /** The CAS's own code and message pass through: they already say what failed and what to do. */
 function casFailure(status: number, json: unknown): CliError {
-  const error = (json as { error?: { code?: string; message?: string; hint?: string } }).error ?? {};
+  const error: Partial<CasErrorBody['error']> = casErrorBodySchema.safeParse(json).data?.error ?? {};
   return new CliError('CLI_CAS_ERROR', `CAS refused (${status} ${error.code ?? 'unknown'}): ${error.message ?? 'no message'}`, {
     ...(error.hint ? { hint: error.hint } : {}),
   });

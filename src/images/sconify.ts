@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { codeTreeDigest, simulationMeasurement } from '../attestation/index.js';
+import type { ReleasedConfig } from '../contract/index.js';
 import { encryptTree, plainTreeMac } from '../fsshield/index.js';
 import { saveShieldKey } from '../manifests/bundle.js';
 import { PolicyError, splitCommand } from '../policy/index.js';
@@ -27,16 +28,16 @@ export interface SconifyInput {
   name: string;
 }
 
-export interface SconifiedImage {
+/** What the session needs, from the native image: its command, environment, working directory and shield. */
+type SessionPart = Pick<ReleasedConfig, 'command' | 'environment' | 'pwd'> & {
+  fspf: Required<NonNullable<ReleasedConfig['fspf']>>;
+};
+
+export interface SconifiedImage extends SessionPart {
   reference: string;
   digest: string;
   layout: string;
   measurement: string;
-  /** What the session needs, from the native image: its command, environment and working directory. */
-  command: string[];
-  environment: Record<string, string>;
-  pwd: string;
-  fspf: { path: string; key: string; tag: string };
   pushed: boolean;
 }
 

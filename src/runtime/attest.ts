@@ -1,21 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import type { Evidence } from '../attestation/index.js';
+// Not the zod schemas: veil run checks the CAS's answers with their generated JSON Schema (see json-check.ts).
+import { ATTEST_ANSWER, CAS_ERROR_BODY, NONCE_ANSWER } from '../contract/answer-schemas.js';
+import { checkJson, type JsonSchema } from '../contract/json-check.js';
+import { describeIssues } from '../contract/issues.js';
+import type { AttestAnswer, AttestationOutcome, CasErrorBody, NonceAnswer, ReleasedConfig } from '../contract/index.js';
 import { selfSignedIdentity } from '../secrets/index.js';
 import { connectCas, type CasTrustAnchor } from './cas-identity.js';
 import { RuntimeError } from './errors.js';
 import type { EvidenceSource } from './evidence-source.js';
 
-/** The configuration the CAS releases after attestation (injection file contents in base64). */
-export interface RuntimeConfig {
-  command: string[];
-  environment: Record<string, string>;
-  pwd: string;
-  injectionFiles: Array<{ path: string; mode: number; content: string }>;
-  fspf?: { path?: string; key?: string; tag?: string };
-  /** What the CAS accepted (evidence kind, simulation or not, TCB status), for the runtime to say. */
-  attestation?: { evidence: string; simulated: boolean; tcb_status?: string; tolerated?: string[] };
-}
+/**
+ * The configuration the CAS releases after attestation (injection file contents in base64), as the wire
+ * contract defines it, and what the CAS accepted (evidence kind, simulation or not, TCB status) to say.
+ */
+export type RuntimeConfig = ReleasedConfig & { attestation?: AttestationOutcome };
 
 export interface CasTrust {
   fingerprint?: string | undefined;
@@ -44,9 +44,11 @@ export async function obtainConfig(opts: { casAddr: string; configId: string; tr
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   agent.createConnection = () => socket;
   try {
-    const { nonce } = (await post(agent, url, '/v1/attest/nonce', '')) as { nonce: string };
+    const nonceAnswer = await post(agent, url, '/v1/attest/nonce', '');
+    const { nonce } = checked<NonceAnswer>(NONCE_ANSWER, nonceAnswer, `${url}/v1/attest/nonce`);
     const evidence: Evidence = await opts.evidence.collect({ nonce: Buffer.from(nonce, 'hex'), spki: me.spki });
-    return (await post(agent, url, '/v1/attest', JSON.stringify({ config_id: opts.configId, nonce, evidence }))) as RuntimeConfig;
+    const request = JSON.stringify({ config_id: opts.configId, nonce, evidence });
+    return checked<AttestAnswer>(ATTEST_ANSWER, await post(agent, url, '/v1/attest', request), `${url}/v1/attest`);
   } finally {
     agent.destroy();
     socket.destroy();
@@ -77,25 +79,50 @@ function ephemeralIdentity(at: Date) {
   return selfSignedIdentity({ commonName: 'veil runtime', endpoint: 'client', notBefore: new Date(now - 60_000), notAfter: new Date(now + 3_600_000) });
 }
 
-async function post(agent: Agent, url: string, path: string, body: string): Promise<unknown> {
+/**
+ * The CAS's answer as the contract says, or an error naming the fields that differ — never their values,
+ * which may be secrets.
+ */
+function checked<T>(schema: JsonSchema, json: unknown, where: string): T {
+  const found = checkJson(schema, json);
+  if (found.length === 0) return json as T;
+  const issues = describeIssues(found);
+  const message = `the CAS's answer to ${where} is not what the protocol defines: ${issues}`;
+  throw new RuntimeError('RUNTIME_ATTESTATION', message, {
+    hint: 'veil run and the CAS must be compatible Veil versions; check that SCONE_CAS_ADDR names a Veil CAS',
+  });
+}
+
+async function post(agent: Agent, url: string, path: string, body: string) {
   let res: { status: number; text: string };
   try {
     res = await send(agent, `${url}${path}`, body);
   } catch (err) {
     throw new RuntimeError('RUNTIME_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${(err as { code?: string }).code ?? (err as Error).message})`, { hint: 'check SCONE_CAS_ADDR and that the CAS runs', cause: err });
   }
-  let json: { error?: { message?: string; hint?: string } };
+  let json: unknown;
   try {
-    json = JSON.parse(res.text) as typeof json;
+    json = JSON.parse(res.text);
   } catch (err) {
     throw new RuntimeError('RUNTIME_ATTESTATION', `the CAS at ${url} answered ${path} with something that is not JSON (HTTP ${res.status})`, {
       hint: 'check SCONE_CAS_ADDR: it must name a Veil CAS', cause: err,
     });
   }
   if (res.status >= 400) {
-    throw new RuntimeError('RUNTIME_ATTESTATION', json.error?.message ?? `CAS answered ${res.status}`, json.error?.hint ? { hint: json.error.hint } : {});
+    const error = checkJson(CAS_ERROR_BODY, json).length === 0 ? (json as CasErrorBody) : undefined;
+    throw refusal(error, res.status, `${url}${path}`);
   }
   return json;
+}
+
+function refusal(body: CasErrorBody | undefined, status: number, where: string): RuntimeError {
+  if (!body) {
+    const message = `the CAS answered ${where} with HTTP ${status} and no error in its format`;
+    return new RuntimeError('RUNTIME_ATTESTATION', message, {
+      hint: 'check that SCONE_CAS_ADDR names a Veil CAS',
+    });
+  }
+  return new RuntimeError('RUNTIME_ATTESTATION', body.error.message, body.error.hint ? { hint: body.error.hint } : {});
 }
 
 function send(agent: Agent, url: string, body: string): Promise<{ status: number; text: string }> {

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
 import { isRuntimeCode } from '../attestation/measure.js';
 import { RUNTIME_ROOT } from './program.js';
@@ -24,5 +27,24 @@ describe('the measured runtime code', () => {
     const outside = [...files].map((f) => relative(RUNTIME_ROOT, f)).filter((rel) => !isRuntimeCode(rel));
     assert.deepEqual(outside, [], 'a module veil run loads is not measured: add its directory to RUNTIME_PARTS (or take it out of NOT_RUNTIME)');
     assert.ok(files.size > 10);
+  });
+
+  it('loads no npm package (the image runtime layer ships none, and the measurement covers only dist/)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'veil-parts-'));
+    try {
+      const hook = join(dir, 'hook.mjs');
+      writeFileSync(hook, 'export async function resolve(s, c, next) { const r = await next(s, c); ' +
+        "if (r.url.includes('/node_modules/')) process.stdout.write(r.url + '\\n'); return r; }\n");
+      const entries = ['cli/commands/run.js', 'runtime/container.js'].map((e) => pathToFileURL(join(RUNTIME_ROOT, e)));
+      const script = entries.map((e) => `await import(${JSON.stringify(e.href)});`).join('');
+      const loader = pathToFileURL(hook).href;
+      const args = ['--no-warnings', '--experimental-loader', loader, '--input-type=module', '-e', script];
+      const out = execFileSync(process.execPath, args, { encoding: 'utf8' });
+      const urls = out.split('\n').filter((l) => l.startsWith('file:'));
+      const loaded = [...new Set(urls.map((l) => realpathSync(fileURLToPath(l))))];
+      assert.deepEqual(loaded, [], 'veil run loads an npm package: it would be unmeasured, and missing in images');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,4 @@
+export * from './attest.js';
+export * from './cas-api.js';
+export * from './evidence.js';
+export * from './issues.js';
