@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
 import { attest, type AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
-import { NonceStore } from './nonces.js';
+import { NonceStore, type NonceLimits } from './nonces.js';
 import { identityFromDer, type ClientIdentity } from './identity-of.js';
 import { listSessions, readSession, writeSession, type CasContext } from './sessions.js';
 import { publicValue, publicValues } from './values.js';
@@ -38,7 +38,12 @@ function bodyText(request: FastifyRequest): string {
   return body;
 }
 
-export function registerRoutes(app: FastifyInstance, ctx: CasContext & AttestationContext, self?: ReturnType<typeof selfAttestation>): void {
+export function registerRoutes(
+  app: FastifyInstance,
+  ctx: CasContext & AttestationContext,
+  self?: ReturnType<typeof selfAttestation>,
+  nonceLimits?: Partial<NonceLimits>,
+): void {
   app.get('/v1/version', async () => ({ version: CAS_VERSION, implementation: 'veil', api: 'v1' }));
 
   if (self) app.get<{ Querystring: { nonce?: unknown } }>('/v1/attestation', async (request) => self(request.query.nonce));
@@ -62,7 +67,7 @@ export function registerRoutes(app: FastifyInstance, ctx: CasContext & Attestati
     return readSession(ctx, name, request.query.hash, requireClient(request));
   });
 
-  registerAttestation(app, ctx);
+  registerAttestation(app, ctx, nonceLimits);
 
   app.get<{ Params: { '*': string } }>('/v1/values/*', async (request) => {
     const { session, secret } = parseValuesPath(request.params['*']);
@@ -91,8 +96,8 @@ export function parseValuesPath(path: string): { session: string; secret?: strin
  * The runtime's side: a nonce for this connection's key, then evidence in exchange for the configuration.
  * Both calls must come over TLS with the runtime's ephemeral certificate, the key its evidence binds.
  */
-function registerAttestation(app: FastifyInstance, ctx: CasContext & AttestationContext): void {
-  const nonces = new NonceStore(ctx.now);
+function registerAttestation(app: FastifyInstance, ctx: CasContext & AttestationContext, limits?: Partial<NonceLimits>): void {
+  const nonces = new NonceStore(ctx.now, limits);
   app.post('/v1/attest/nonce', async (request) => ({ nonce: nonces.issue(requireClient(request).keyHash).toString('hex') }));
   app.post('/v1/attest', async (request) => {
     const client = requireClient(request);

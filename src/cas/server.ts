@@ -3,6 +3,8 @@ import { createVerifier } from '../attestation/hardware.js';
 import type { CollateralProvider, EvidenceVerifier } from '../attestation/types.js';
 import type { AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
+import { capConnections, checkingIntervalMs, connectionLimits, type ConnectionLimits } from './limits.js';
+import type { NonceLimits } from './nonces.js';
 import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js';
 import { loadIdentity, type CasIdentity } from './identity.js';
 import { registerRoutes } from './routes.js';
@@ -26,6 +28,10 @@ export interface CasServerOptions {
   collateral?: CollateralProvider | undefined;
   /** Evidence about the CAS itself, when it runs in a TEE (GET /v1/attestation). */
   selfEvidence?: SelfEvidenceSource;
+  /** Timeouts and connection caps (README "Limits: connections and nonces"); unset ones take the defaults. */
+  limits?: Partial<ConnectionLimits>;
+  /** Caps on spent attestation nonces, per client key and in all. */
+  nonceLimits?: Partial<NonceLimits>;
 }
 
 export interface RunningCas {
@@ -68,9 +74,20 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
   };
 }
 
-export function buildApp(ctx: CasContext & AttestationContext, identity: CasIdentity, options: Pick<CasServerOptions, 'bodyLimit' | 'logLevel' | 'selfEvidence'>): FastifyInstance {
+type AppOptions = Pick<CasServerOptions, 'bodyLimit' | 'logLevel' | 'selfEvidence' | 'limits' | 'nonceLimits'>;
+
+export function buildApp(ctx: CasContext & AttestationContext, identity: CasIdentity, options: AppOptions): FastifyInstance {
+  const limits = connectionLimits(options.limits);
   const app = Fastify({
-    https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem, requestCert: true, rejectUnauthorized: false },
+    https: {
+      key: identity.tlsKeyPem, cert: identity.tlsCertPem, requestCert: true, rejectUnauthorized: false,
+      handshakeTimeout: limits.handshakeTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: checkingIntervalMs(limits),
+    },
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Request logs (info) carry method and URL only — never bodies, which may hold explicit secret values.
     logger: { level: options.logLevel ?? 'warn' },
@@ -89,7 +106,8 @@ export function buildApp(ctx: CasContext & AttestationContext, identity: CasIden
     });
     return reply.code(err.status).send(err.toJSON());
   });
-  registerRoutes(app, ctx, selfAttestation(identity, options.selfEvidence));
+  capConnections(app.server, limits);
+  registerRoutes(app, ctx, selfAttestation(identity, options.selfEvidence), options.nonceLimits);
   return app;
 }
 

@@ -1,0 +1,98 @@
+import { isIPv6, type Server, type Socket } from 'node:net';
+import { CasError } from './errors.js';
+
+/**
+ * What one client may hold of the CAS's connections and time (README "Limits: connections and nonces").
+ * Every value is a startCas option and a `veil cas serve` flag.
+ */
+export interface ConnectionLimits {
+  /** The TLS handshake must finish within this (tls handshakeTimeout). */
+  handshakeTimeoutMs: number;
+  /** All request headers must arrive within this, from the first byte of the request (headersTimeout). */
+  headersTimeoutMs: number;
+  /** The whole request, headers and body, must arrive within this (requestTimeout). */
+  requestTimeoutMs: number;
+  /** A kept-alive connection with no request in flight is closed after this (keepAliveTimeout). */
+  keepAliveTimeoutMs: number;
+  /** A connection on which nothing moves for this long is closed, whatever its state (socket timeout). */
+  idleTimeoutMs: number;
+  /** Open connections from one client address (IPv6: per /64); the next one is closed at once. */
+  maxConnectionsPerAddress: number;
+  /** Open connections in all; the next one is closed at once. */
+  maxConnections: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  handshakeTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 30_000,
+  maxConnectionsPerAddress: 64,
+  maxConnections: 1024,
+};
+
+/** The limits with `given` overriding the defaults; a non-positive or non-integer value is refused. */
+export function connectionLimits(given: Partial<ConnectionLimits> | undefined): ConnectionLimits {
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...given };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value <= 0) {
+      throw new CasError('CAS_BAD_REQUEST', `connection limit ${name} must be a positive integer, not ${value}`, {
+        hint: 'give milliseconds for timeouts and counts for connection caps',
+      });
+    }
+  }
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new CasError('CAS_BAD_REQUEST', `the headers timeout (${limits.headersTimeoutMs} ms) exceeds the request timeout (${limits.requestTimeoutMs} ms)`, {
+      hint: 'the headers are part of the request: make the headers timeout at most the request timeout',
+    });
+  }
+  return limits;
+}
+
+/** Node checks headersTimeout and requestTimeout on a timer; this keeps the check's slack a fraction of them. */
+export function checkingIntervalMs(limits: ConnectionLimits): number {
+  return Math.max(10, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 10));
+}
+
+/**
+ * Counts TCP connections as they arrive — before the TLS handshake, which is where a slow client would
+ * otherwise sit — and destroys those over a cap at once, so one address cannot take every socket.
+ */
+export function capConnections(server: Server, limits: Pick<ConnectionLimits, 'maxConnections' | 'maxConnectionsPerAddress'>): void {
+  const perAddress = new Map<string, number>();
+  let total = 0;
+  server.prependListener('connection', (socket: Socket) => {
+    const address = addressKey(socket.remoteAddress);
+    const mine = perAddress.get(address) ?? 0;
+    if (total >= limits.maxConnections || mine >= limits.maxConnectionsPerAddress) {
+      socket.destroy();
+      return;
+    }
+    total++;
+    perAddress.set(address, mine + 1);
+    socket.once('close', () => {
+      total--;
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(address);
+      else perAddress.set(address, left);
+    });
+  });
+}
+
+/** IPv4 (also IPv4-mapped IPv6) by address; IPv6 by its /64, which one client usually holds whole. */
+export function addressKey(remote: string | undefined): string {
+  if (!remote) return '?';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(remote);
+  if (mapped) return mapped[1]!;
+  if (!isIPv6(remote)) return remote;
+  return `${expandIPv6(remote).slice(0, 4).join(':')}::/64`;
+}
+
+function expandIPv6(address: string): string[] {
+  const [head = '', tail] = address.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const missing = tail === undefined ? [] : new Array<string>(8 - left.length - right.length).fill('0');
+  return [...left, ...missing, ...right].map((group) => group.toLowerCase().replace(/^0+(?=.)/, ''));
+}
