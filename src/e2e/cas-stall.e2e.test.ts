@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Agent, request } from 'undici';
+import { reportData, simulationMeasurement } from '../attestation/index.js';
+import { ephemeral, type Identity } from '../cas/testing.js';
+import { ROOT, startCas, tempDir, waitFor, type CasProcess } from './harness.js';
+
+/** The goal of issue #10: whatever one client sends within the limits, another is answered within this. */
+const P99_GOAL_MS = 100;
+const MEASURE_MS = 15_000;
+const VICTIM_ADDRESS = '127.0.0.2';
+const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('python3'));
+const victimPolicy = ['name: victim', 'services:', '  - name: api', `    mrenclaves: [${program}]`,
+  '    command: python3 /app/api.py --pw $$SCONE::pw$$', 'secrets:', '  - {name: pw, kind: ascii, size: 16}',
+  'security: {attestation: {mode: none}}', ''].join('\n');
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function summary(name: string, samples: number[]): { p50: number; p99: number } {
+  const sorted = [...samples].sort((x, y) => x - y);
+  const [p50, p99] = [percentile(sorted, 50), percentile(sorted, 99)];
+  process.stdout.write(`# ${name}: n=${samples.length} p50=${p50.toFixed(1)} ms p99=${p99.toFixed(1)} ms max=${sorted.at(-1)!.toFixed(1)} ms\n`);
+  return { p50, p99 };
+}
+
+describe('one client cannot stall the CAS or other clients (issue #10)', () => {
+  const dir = tempDir('veil-stall-');
+  let cas: CasProcess;
+  let ca: string;
+  let load: ChildProcess | undefined;
+  const agentFor = (who: Identity) => new Agent({ connect: { ca, cert: who.certPem, key: who.keyPem, localAddress: VICTIM_ADDRESS } });
+  const post = async (agent: Agent, path: string, body: string) => {
+    const res = await request(`${cas.url}${path}`, { method: 'POST', body, dispatcher: agent });
+    return { status: res.statusCode, json: (await res.body.json()) as any };
+  };
+
+  /** What a runtime does at start: a new key and connection, a nonce, evidence bound to both. */
+  async function attestOnce(): Promise<number> {
+    const started = performance.now();
+    const runtime = ephemeral();
+    const agent = agentFor(runtime);
+    try {
+      const { nonce } = (await post(agent, '/v1/attest/nonce', '')).json;
+      const evidence = { type: 'simulation', measurement: program, reportData: reportData(Buffer.from(nonce, 'hex'), runtime.spki).toString('hex') };
+      const res = await post(agent, '/v1/attest', JSON.stringify({ config_id: 'victim/api', nonce, evidence }));
+      assert.equal(res.status, 200, JSON.stringify(res.json));
+      return performance.now() - started;
+    } finally {
+      await agent.destroy();
+    }
+  }
+
+  before(async () => {
+    // The documented defaults, given as flags so that the flags are exercised too.
+    cas = await startCas(join(dir.path, 'data'), dir.path, ['--max-connections-per-address', '64', '--headers-timeout', '10000']);
+    ca = readFileSync(cas.caFile, 'utf8');
+    const owner = agentFor(ephemeral());
+    assert.equal((await post(owner, '/v1/sessions', victimPolicy)).status, 201);
+    await owner.close();
+  });
+  after(async () => {
+    load?.kill('SIGKILL');
+    await cas?.stop();
+    dir.cleanup();
+  });
+
+  it(`answers GET /v1/version and an attestation within ${P99_GOAL_MS} ms p99 while another address floods it`, { timeout: 120_000 }, async () => {
+    // RSA case: see TODO(stall-rsa) in stall-load.ts — the load adds RSA keys once their generation is async.
+    const script = join(ROOT, 'dist', 'e2e', 'stall-load.js');
+    const child = spawn(process.execPath, [script, cas.url, cas.caFile, '127.0.0.1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    load = child;
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise((r) => child.once('exit', r));
+    await waitFor(() => out.includes('load running'), 10_000, () => 'the load did not start');
+    await new Promise((r) => setTimeout(r, 2000)); // let the slow connections and uploads fill up
+
+    const version = agentFor(ephemeral());
+    const versionMs: number[] = [];
+    const attestMs: number[] = [];
+    const end = Date.now() + MEASURE_MS;
+    while (Date.now() < end) {
+      const started = performance.now();
+      const res = await request(`${cas.url}/v1/version`, { dispatcher: version });
+      assert.equal(res.statusCode, 200);
+      await res.body.json();
+      versionMs.push(performance.now() - started);
+      if (versionMs.length % 2 === 0) attestMs.push(await attestOnce());
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await version.close();
+
+    child.kill('SIGTERM');
+    await exited;
+    const counts = JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, number>;
+    process.stdout.write(`# load from 127.0.0.1 over the run: ${JSON.stringify(counts)}\n`);
+    const v = summary('GET /v1/version (kept-alive connection)', versionMs);
+    const a = summary('attestation (new key: handshake, nonce, attest)', attestMs);
+    assert.ok((counts['upload 201'] ?? 0) > 0, 'the load uploaded sessions');
+    assert.ok((counts['same-key nonce 429'] ?? 0) + (counts['same-key attest 429'] ?? 0) > 0, 'one key hit its nonce cap');
+    assert.ok((counts['slow connection closed by the CAS'] ?? 0) > 0, 'slow connections were cut off');
+    assert.ok(v.p99 < P99_GOAL_MS, `version p99 ${v.p99.toFixed(1)} ms`);
+    assert.ok(a.p99 < P99_GOAL_MS, `attestation p99 ${a.p99.toFixed(1)} ms`);
+  });
+});
