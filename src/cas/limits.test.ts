@@ -16,6 +16,7 @@ const LIMITS = {
   idleTimeoutMs: 10_000,
   maxConnectionsPerAddress: 3,
   maxConnections: 5,
+  maxWritesPerAddress: 1,
 };
 
 /** Resolves when the socket closes, with the time it stayed open and whether it got through the handshake. */
@@ -107,6 +108,29 @@ describe('CAS connection limits (real sockets)', () => {
     mine[0]!.destroy();
     await new Promise((r) => setTimeout(r, 50));
     await secured(tls()); // a slot freed by a close is usable again
+    await closeAll();
+  });
+
+  it('answers 429 to a session upload while the same address has one in progress, not to another address', async () => {
+    const request = (length: number) => `POST /v1/sessions HTTP/1.1\r\nHost: cas\r\nContent-Length: ${length}\r\n\r\n`;
+    const first = tls();
+    await secured(first);
+    first.write(`${request(8)}name`); // in progress: its body is not complete
+    await new Promise((r) => setTimeout(r, 100));
+    const answer = async (socket: TLSSocket, text: string) => {
+      const closed = lifetime(socket);
+      await secured(socket);
+      socket.end(text.replace('Host: cas', 'Host: cas\r\nConnection: close'));
+      return (await closed).data;
+    };
+    const body = 'name: w\n';
+    const second = await answer(tls(), `${request(body.length)}${body}`);
+    assert.match(second, /^HTTP\/1.1 429[\s\S]*"code":"CAS_BUSY"/);
+    assert.match(await answer(tls('127.0.0.2'), `${request(body.length)}${body}`), /^HTTP\/1.1 401/, 'another address: no 429');
+    const done = lifetime(first);
+    first.end(': a\n');
+    assert.match((await done).data, /^HTTP\/1.1 401/);
+    assert.match(await answer(tls(), `${request(body.length)}${body}`), /^HTTP\/1.1 401/, 'room again');
     await closeAll();
   });
 

@@ -1,3 +1,4 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isIPv6, type Server, type Socket } from 'node:net';
 import { CasError } from './errors.js';
 
@@ -20,6 +21,11 @@ export interface ConnectionLimits {
   maxConnectionsPerAddress: number;
   /** Open connections in all; the next one is closed at once. */
   maxConnections: number;
+  /**
+   * Session uploads in progress from one address; the next gets 429 at once. A write runs on the event loop
+   * (parse, keys, certificates, seal), so this bounds how much of it queued uploads of one client can hold.
+   */
+  maxWritesPerAddress: number;
 }
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
@@ -30,6 +36,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   idleTimeoutMs: 30_000,
   maxConnectionsPerAddress: 64,
   maxConnections: 1024,
+  maxWritesPerAddress: 2,
 };
 
 /** The limits with `given` overriding the defaults; a non-positive or non-integer value is refused. */
@@ -95,4 +102,31 @@ function expandIPv6(address: string): string[] {
   const right = tail ? tail.split(':') : [];
   const missing = tail === undefined ? [] : new Array<string>(8 - left.length - right.length).fill('0');
   return [...left, ...missing, ...right].map((group) => group.toLowerCase().replace(/^0+(?=.)/, ''));
+}
+
+const WRITE_ROUTES = new Set(['/v1/sessions', '/session']);
+
+/**
+ * An onRequest hook (it runs once the headers are in, before the body is read) refusing a session upload
+ * when its address already has `max` in progress; the count drops when the response is done or the
+ * connection goes, whichever comes first.
+ */
+export function limitWrites(max: number): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  const inProgress = new Map<string, number>();
+  return async (request, reply) => {
+    if (request.method !== 'POST' || !WRITE_ROUTES.has(request.routeOptions.url ?? '')) return;
+    const address = addressKey(request.socket.remoteAddress);
+    const mine = inProgress.get(address) ?? 0;
+    if (mine >= max) {
+      throw new CasError('CAS_BUSY', `this client address already has ${max} session uploads in progress`, {
+        hint: 'wait for the earlier uploads to be answered, then retry',
+      });
+    }
+    inProgress.set(address, mine + 1);
+    reply.raw.once('close', () => {
+      const left = (inProgress.get(address) ?? 1) - 1;
+      if (left <= 0) inProgress.delete(address);
+      else inProgress.set(address, left);
+    });
+  };
 }

@@ -3,7 +3,7 @@ import { createVerifier } from '../attestation/hardware.js';
 import type { CollateralProvider, EvidenceVerifier } from '../attestation/types.js';
 import type { AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
-import { capConnections, checkingIntervalMs, connectionLimits, type ConnectionLimits } from './limits.js';
+import { capConnections, checkingIntervalMs, connectionLimits, limitWrites, type ConnectionLimits } from './limits.js';
 import type { NonceLimits } from './nonces.js';
 import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js';
 import { loadIdentity, type CasIdentity } from './identity.js';
@@ -107,6 +107,7 @@ export function buildApp(ctx: CasContext & AttestationContext, identity: CasIden
     return reply.code(err.status).send(err.toJSON());
   });
   capConnections(app.server, limits);
+  app.addHook('onRequest', limitWrites(limits.maxWritesPerAddress));
   registerRoutes(app, ctx, selfAttestation(identity, options.selfEvidence), options.nonceLimits);
   return app;
 }

@@ -9,7 +9,9 @@ import { connect, type ConnectionOptions } from 'node:tls';
 import { Agent, request } from 'undici';
 import { ephemeral, type Identity } from '../cas/testing.js';
 
-const LOAD_SHAPE = { uploads: 16, slow: 40, sameKeyNonces: 4, freshKeyNonces: 4 };
+/** 64 connections in all, the per-address cap; STALL_LOAD_<PART>=n changes a part when looking for a cost. */
+const LOAD_SHAPE = Object.fromEntries(Object.entries({ uploads: 16, slow: 40, sameKeyNonces: 4, freshKeyNonces: 4 })
+  .map(([part, n]) => [part, Number(process.env[`STALL_LOAD_${part.toUpperCase()}`] ?? n)])) as Record<string, number>;
 
 const [url = '', caFile = '', localAddress = '127.0.0.1'] = process.argv.slice(2);
 const ca = readFileSync(caFile, 'utf8');
@@ -18,20 +20,20 @@ const count = (what: string) => (counts[what] = (counts[what] ?? 0) + 1);
 let running = true;
 const held = new Set<{ destroy(): void }>();
 
-/** Many keys and certificates per upload: the session writes that cost the CAS most, RSA apart. */
+/** Many keys and certificates per upload: the costliest session writes while key generation blocks. */
 function expensiveSession(name: string): string {
   const leaves = Array.from({ length: 6 }, (_, i) => [
-    `  - {name: k${i}, kind: private-key, key_type: P-384}`,
+    `  - {name: k${i}, kind: private-key}`,
     `  - {name: c${i}, kind: x509, private_key: k${i}, issuer: ca, dns: [s${i}.example]}`,
   ]).flat();
-  // TODO(stall-rsa): once writeSession generates keys off the event loop, add `key_type: RSA-3072` keys here
-  // (the costliest upload) and keep the victim's p99 assertion of cas-stall.e2e.test unchanged.
-  return [`name: ${name}`, 'secrets:', '  - {name: ca_key, kind: private-key, key_type: P-384}',
+  // TODO(stall-rsa): once writeSession generates keys off the event loop, make these `key_type: RSA-3072`
+  // (and P-384) keys — the costliest upload — and keep the victim's p99 assertion of cas-stall.e2e.test.
+  return [`name: ${name}`, 'secrets:', '  - {name: ca_key, kind: private-key}',
     '  - {name: ca, kind: x509-ca, private_key: ca_key}', '  - {name: pw, kind: ascii, size: 32}', ...leaves, ''].join('\n');
 }
 
 function agentFor(who: Identity, connections: number): Agent {
-  return new Agent({ connections, connect: { ca, cert: who.certPem, key: who.keyPem, localAddress } });
+  return new Agent({ connections, localAddress, connect: { ca, cert: who.certPem, key: who.keyPem } });
 }
 
 async function call(agent: Agent, path: string, body: string, what: string): Promise<any> {
@@ -48,9 +50,9 @@ async function call(agent: Agent, path: string, body: string, what: string): Pro
 }
 
 async function uploads(): Promise<void> {
-  const agent = agentFor(ephemeral(), LOAD_SHAPE.uploads);
+  const agent = agentFor(ephemeral(), LOAD_SHAPE['uploads']!);
   let n = 0;
-  await Promise.all(Array.from({ length: LOAD_SHAPE.uploads }, async () => {
+  await Promise.all(Array.from({ length: LOAD_SHAPE['uploads']! }, async () => {
     while (running) await call(agent, '/v1/sessions', expensiveSession(`load-${process.pid}-${n++}`), 'upload');
   }));
   await agent.close();
@@ -60,13 +62,13 @@ async function uploads(): Promise<void> {
 async function nonceRound(agent: Agent, what: string): Promise<void> {
   const nonce = (await call(agent, '/v1/attest/nonce', '', `${what} nonce`))?.nonce;
   if (typeof nonce !== 'string') return;
-  const evidence = { type: 'simulation', measurement: '00'.repeat(32), reportData: '00'.repeat(64) };
+  const evidence = { type: 'simulation', measurement: '00'.repeat(32), reportData: '00'.repeat(32) };
   await call(agent, '/v1/attest', JSON.stringify({ config_id: 'victim/api', nonce, evidence }), `${what} attest`);
 }
 
 async function sameKeyNonces(): Promise<void> {
-  const agent = agentFor(ephemeral(), LOAD_SHAPE.sameKeyNonces);
-  await Promise.all(Array.from({ length: LOAD_SHAPE.sameKeyNonces }, async () => {
+  const agent = agentFor(ephemeral(), LOAD_SHAPE['sameKeyNonces']!);
+  await Promise.all(Array.from({ length: LOAD_SHAPE['sameKeyNonces']! }, async () => {
     while (running) await nonceRound(agent, 'same-key');
   }));
   await agent.close();
@@ -74,7 +76,7 @@ async function sameKeyNonces(): Promise<void> {
 
 /** A fresh key per round: a new TLS handshake each time, and a nonce spent under a new key. */
 async function freshKeyNonces(): Promise<void> {
-  await Promise.all(Array.from({ length: LOAD_SHAPE.freshKeyNonces }, async () => {
+  await Promise.all(Array.from({ length: LOAD_SHAPE['freshKeyNonces']! }, async () => {
     while (running) {
       const agent = agentFor(ephemeral(), 1);
       await nonceRound(agent, 'fresh-key');
@@ -101,7 +103,7 @@ function slowConnection(): Promise<void> {
 }
 
 async function slow(): Promise<void> {
-  await Promise.all(Array.from({ length: LOAD_SHAPE.slow }, async () => {
+  await Promise.all(Array.from({ length: LOAD_SHAPE['slow']! }, async () => {
     while (running) {
       await slowConnection();
       if (running) await new Promise((r) => setTimeout(r, 50));

@@ -75,6 +75,7 @@ const LIMIT_FLAGS = {
   'idle-timeout': 'idleTimeoutMs',
   'max-connections': 'maxConnections',
   'max-connections-per-address': 'maxConnectionsPerAddress',
+  'max-writes-per-address': 'maxWritesPerAddress',
 } as const satisfies Record<string, keyof ConnectionLimits>;
 const NONCE_FLAGS = { 'max-nonces-per-client': 'perClient', 'max-nonces': 'max' } as const satisfies Record<string, keyof NonceLimits>;
 const LIMIT_OPTIONS = Object.fromEntries(
