@@ -36,7 +36,8 @@ describe('CAS connection limits (real sockets)', () => {
   const open: Socket[] = [];
   const tls = (localAddress = '127.0.0.1'): TLSSocket => {
     // tls.connect hands localAddress on to net.connect; its type does not list it.
-    const options = { host: '127.0.0.1', port: cas.port, localAddress, ca: cas.identity.caCertPem, servername: 'localhost' };
+    const ca = cas.identity.caCertPem;
+    const options = { host: '127.0.0.1', port: cas.port, localAddress, ca, servername: 'localhost' };
     const socket = tlsConnect(options as ConnectionOptions);
     open.push(socket);
     return socket;
@@ -78,7 +79,7 @@ describe('CAS connection limits (real sockets)', () => {
     const socket = tls();
     const closed = lifetime(socket);
     await secured(socket);
-    socket.write('POST /v1/sessions HTTP/1.1\r\nHost: cas\r\nContent-Type: text/yaml\r\nContent-Length: 100000\r\n\r\nname: x\n');
+    socket.write('POST /v1/sessions HTTP/1.1\r\nHost: cas\r\nContent-Length: 100000\r\n\r\nname: x\n');
     drip(socket, '#', 50);
     const { ms } = await closed;
     assert.ok(ms >= LIMITS.requestTimeoutMs - 50 && ms < LIMITS.requestTimeoutMs + 300, `open ${ms} ms`);
@@ -126,7 +127,8 @@ describe('CAS connection limits (real sockets)', () => {
     const body = 'name: w\n';
     const second = await answer(tls(), `${request(body.length)}${body}`);
     assert.match(second, /^HTTP\/1.1 429[\s\S]*"code":"CAS_BUSY"/);
-    assert.match(await answer(tls('127.0.0.2'), `${request(body.length)}${body}`), /^HTTP\/1.1 401/, 'another address: no 429');
+    const other = await answer(tls('127.0.0.2'), `${request(body.length)}${body}`);
+    assert.match(other, /^HTTP\/1.1 401/, 'another address: no 429');
     const done = lifetime(first);
     first.end(': a\n');
     assert.match((await done).data, /^HTTP\/1.1 401/);
@@ -149,7 +151,8 @@ describe('connection limit values', () => {
   it('are positive integers, the header timeout within the request timeout', () => {
     assert.throws(() => connectionLimits({ maxConnections: 0 }), /maxConnections must be a positive integer/);
     assert.throws(() => connectionLimits({ idleTimeoutMs: 1.5 }), /idleTimeoutMs/);
-    assert.throws(() => connectionLimits({ headersTimeoutMs: 2000, requestTimeoutMs: 1000 }), /exceeds the request timeout/);
+    const inverted = { headersTimeoutMs: 2000, requestTimeoutMs: 1000 };
+    assert.throws(() => connectionLimits(inverted), /exceeds the request timeout/);
     assert.equal(connectionLimits({}).maxConnectionsPerAddress, 64);
   });
 

@@ -50,7 +50,8 @@ export function connectionLimits(given: Partial<ConnectionLimits> | undefined): 
     }
   }
   if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
-    throw new CasError('CAS_BAD_REQUEST', `the headers timeout (${limits.headersTimeoutMs} ms) exceeds the request timeout (${limits.requestTimeoutMs} ms)`, {
+    const what = `the headers timeout (${limits.headersTimeoutMs} ms)`;
+    throw new CasError('CAS_BAD_REQUEST', `${what} exceeds the request timeout (${limits.requestTimeoutMs} ms)`, {
       hint: 'the headers are part of the request: make the headers timeout at most the request timeout',
     });
   }
@@ -66,7 +67,10 @@ export function checkingIntervalMs(limits: ConnectionLimits): number {
  * Counts TCP connections as they arrive — before the TLS handshake, which is where a slow client would
  * otherwise sit — and destroys those over a cap at once, so one address cannot take every socket.
  */
-export function capConnections(server: Server, limits: Pick<ConnectionLimits, 'maxConnections' | 'maxConnectionsPerAddress'>): void {
+export function capConnections(
+  server: Server,
+  limits: Pick<ConnectionLimits, 'maxConnections' | 'maxConnectionsPerAddress'>,
+): void {
   const perAddress = new Map<string, number>();
   let total = 0;
   server.prependListener('connection', (socket: Socket) => {

@@ -75,7 +75,8 @@ export class NonceStore {
 
   private checkRoom(keyHash: string): void {
     if ((this.perKey.get(keyHash) ?? 0) >= this.limits.perClient) {
-      throw busy(`this client key has ${this.limits.perClient} attestation nonces spent within the last ${this.limits.ttlMs / 1000} s`);
+      const within = `within the last ${this.limits.ttlMs / 1000} s`;
+      throw busy(`this client key has ${this.limits.perClient} attestation nonces spent ${within}`);
     }
     if (this.used.size >= this.limits.max) {
       throw busy(`the CAS remembers ${this.limits.max} spent attestation nonces, its limit, until they expire`);

@@ -16,11 +16,13 @@ after(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 
 function open(dataDir = join(root, `d${n++}`)): { ctx: CasContext; dataDir: string } {
-  return { ctx: { store: openSqliteStore({ dataDir, masterKey: loadMasterKey({ dataDir }) }), now: () => new Date() }, dataDir };
+  const store = openSqliteStore({ dataDir, masterKey: loadMasterKey({ dataDir }) });
+  return { ctx: { store, now: () => new Date() }, dataDir };
 }
 
 const [a, b, c] = [ephemeral(), ephemeral(), ephemeral()];
-const [idA, idB, idC] = [a, b, c].map((x) => identityFromPem(x.certPem)) as [ClientIdentity, ClientIdentity, ClientIdentity];
+const ids = [a, b, c].map((x) => identityFromPem(x.certPem));
+const [idA, idB, idC] = ids as [ClientIdentity, ClientIdentity, ClientIdentity];
 const pemEntry = (pem: string) => ['    - |', ...pem.trim().split('\n').map((l) => `      ${l}`)].join('\n');
 
 const SESSIONS: Record<string, string | undefined> = {
@@ -33,8 +35,12 @@ const SESSIONS: Record<string, string | undefined> = {
   'creator-and-b': `  read: [CREATOR, ${idB.keyHash}]`,
 };
 
-const text = (name: string, read: string | undefined, predecessor?: string) =>
-  [`name: ${name}`, ...(predecessor ? [`predecessor: ${predecessor}`] : []), ...(read ? ['access_policy:', read] : []), ''].join('\n');
+const text = (name: string, read: string | undefined, predecessor?: string) => [
+  `name: ${name}`,
+  ...(predecessor ? [`predecessor: ${predecessor}`] : []),
+  ...(read ? ['access_policy:', read] : []),
+  '',
+].join('\n');
 
 function writeAll(ctx: CasContext): void {
   for (const [name, read] of Object.entries(SESSIONS)) writeSession(ctx, text(name, read), idA);
@@ -59,7 +65,8 @@ describe('GET /v1/sessions from the read index', () => {
     assert.deepEqual(names(ctx, idC), ['by-any', 'by-cert']);
     assert.deepEqual(names(ctx, undefined), ['by-any']);
     for (const client of [idA, idB, idC, undefined]) assert.deepEqual(names(ctx, client), expected(ctx.store, client));
-    assert.deepEqual(listSessions(ctx, idB).find((s) => s.name === 'by-hash')?.hash, ctx.store.current('by-hash')?.hash);
+    const listed = listSessions(ctx, idB).find((s) => s.name === 'by-hash');
+    assert.deepEqual(listed?.hash, ctx.store.current('by-hash')?.hash);
     ctx.store.close();
   });
 
@@ -87,7 +94,9 @@ describe('GET /v1/sessions from the read index', () => {
     db.close();
     const reopened = open(dataDir).ctx;
     assert.deepEqual(names(reopened, idB), ['by-any', 'by-hash', 'creator-and-b']);
-    for (const client of [idA, idB, idC, undefined]) assert.deepEqual(names(reopened, client), expected(reopened.store, client));
+    for (const client of [idA, idB, idC, undefined]) {
+      assert.deepEqual(names(reopened, client), expected(reopened.store, client));
+    }
     reopened.store.close();
   });
 

@@ -96,7 +96,11 @@ export function parseValuesPath(path: string): { session: string; secret?: strin
  * The runtime's side: a nonce for this connection's key, then evidence in exchange for the configuration.
  * Both calls must come over TLS with the runtime's ephemeral certificate, the key its evidence binds.
  */
-function registerAttestation(app: FastifyInstance, ctx: CasContext & AttestationContext, limits?: Partial<NonceLimits>): void {
+function registerAttestation(
+  app: FastifyInstance,
+  ctx: CasContext & AttestationContext,
+  limits?: Partial<NonceLimits>,
+): void {
   const nonces = new NonceStore(ctx.now, limits);
   app.post('/v1/attest/nonce', async (request) => ({ nonce: nonces.issue(requireClient(request).keyHash).toString('hex') }));
   app.post('/v1/attest', async (request) => {

@@ -76,7 +76,11 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
 
 type AppOptions = Pick<CasServerOptions, 'bodyLimit' | 'logLevel' | 'selfEvidence' | 'limits' | 'nonceLimits'>;
 
-export function buildApp(ctx: CasContext & AttestationContext, identity: CasIdentity, options: AppOptions): FastifyInstance {
+export function buildApp(
+  ctx: CasContext & AttestationContext,
+  identity: CasIdentity,
+  options: AppOptions,
+): FastifyInstance {
   const limits = connectionLimits(options.limits);
   const app = Fastify({
     https: {

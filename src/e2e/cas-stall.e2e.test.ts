@@ -25,7 +25,9 @@ function percentile(sorted: number[], p: number): number {
 function summary(name: string, samples: number[]): { p50: number; p99: number } {
   const sorted = [...samples].sort((x, y) => x - y);
   const [p50, p99] = [percentile(sorted, 50), percentile(sorted, 99)];
-  process.stdout.write(`# ${name}: n=${samples.length} p50=${p50.toFixed(1)} ms p99=${p99.toFixed(1)} ms max=${sorted.at(-1)!.toFixed(1)} ms\n`);
+  const max = sorted.at(-1)!;
+  const figures = `p50=${p50.toFixed(1)} p99=${p99.toFixed(1)} max=${max.toFixed(1)} ms`;
+  process.stdout.write(`# ${name}: n=${samples.length} ${figures}\n`);
   return { p50, p99 };
 }
 
@@ -34,7 +36,8 @@ describe('one client cannot stall the CAS or other clients (issue #10)', () => {
   let cas: CasProcess;
   let ca: string;
   let load: ChildProcess | undefined;
-  const agentFor = (who: Identity) => new Agent({ localAddress: VICTIM_ADDRESS, connect: { ca, cert: who.certPem, key: who.keyPem } });
+  const agentFor = (who: Identity) =>
+    new Agent({ localAddress: VICTIM_ADDRESS, connect: { ca, cert: who.certPem, key: who.keyPem } });
   const post = async (agent: Agent, path: string, body: string) => {
     const res = await request(`${cas.url}${path}`, { method: 'POST', body, dispatcher: agent });
     return { status: res.statusCode, json: (await res.body.json()) as any };
@@ -46,7 +49,8 @@ describe('one client cannot stall the CAS or other clients (issue #10)', () => {
     const agent = agentFor(runtime);
     try {
       const { nonce } = (await post(agent, '/v1/attest/nonce', '')).json;
-      const evidence = { type: 'simulation', measurement: program, reportData: reportData(Buffer.from(nonce, 'hex'), runtime.spki).toString('hex') };
+      const bound = reportData(Buffer.from(nonce, 'hex'), runtime.spki).toString('hex');
+      const evidence = { type: 'simulation', measurement: program, reportData: bound };
       const res = await post(agent, '/v1/attest', JSON.stringify({ config_id: 'victim/api', nonce, evidence }));
       assert.equal(res.status, 200, JSON.stringify(res.json));
       return performance.now() - started;
@@ -78,7 +82,9 @@ describe('one client cannot stall the CAS or other clients (issue #10)', () => {
 
   before(async () => {
     // The documented defaults, given as flags so that the flags are exercised too.
-    cas = await startCas(join(dir.path, 'data'), dir.path, ['--max-connections-per-address', '64', '--headers-timeout', '10000']);
+    const flags = ['--max-connections-per-address', '64', '--headers-timeout', '10000'];
+    flags.push('--max-writes-per-address', '2');
+    cas = await startCas(join(dir.path, 'data'), dir.path, flags);
     ca = readFileSync(cas.caFile, 'utf8');
     const owner = agentFor(ephemeral());
     assert.equal((await post(owner, '/v1/sessions', victimPolicy)).status, 201);
@@ -90,11 +96,14 @@ describe('one client cannot stall the CAS or other clients (issue #10)', () => {
     dir.cleanup();
   });
 
-  it(`answers GET /v1/version and an attestation within ${P99_GOAL_MS} ms p99 while another address floods it`, { timeout: 120_000 }, async () => {
+  const title = `answers /v1/version and attestations within ${P99_GOAL_MS} ms p99 while another address floods`;
+  it(title, { timeout: 120_000 }, async () => {
     // RSA case: see TODO(stall-rsa) in stall-load.ts — the load adds RSA keys once their generation is async.
     const quiet = await measure(BASELINE_MS);
     const script = join(ROOT, 'dist', 'e2e', 'stall-load.js');
-    const child = spawn(process.execPath, [script, cas.url, cas.caFile, '127.0.0.1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [script, cas.url, cas.caFile, '127.0.0.1'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     load = child;
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -111,16 +120,19 @@ describe('one client cannot stall the CAS or other clients (issue #10)', () => {
     const v = summary('GET /v1/version (kept-alive connection)', versionMs);
     const a = summary('attestation (new key: handshake, nonce, attest)', attestMs);
     assert.ok((counts['upload 201'] ?? 0) > 0, 'the load uploaded sessions');
-    assert.ok((counts['same-key nonce 429'] ?? 0) + (counts['same-key attest 429'] ?? 0) > 0, 'one key hit its nonce cap');
+    const nonce429 = (counts['same-key nonce 429'] ?? 0) + (counts['same-key attest 429'] ?? 0);
+    assert.ok(nonce429 > 0, 'one key hit its nonce cap');
     assert.ok((counts['slow connection closed by the CAS'] ?? 0) > 0, 'slow connections were cut off');
     // The goal can be judged only where the CAS answers within it when nobody loads it: on a machine shared with
     // other work the quiet p99 alone can exceed it, and the run then says so instead of blaming the CAS.
-    const quietP99 = Math.max(summary('without load: GET /v1/version', quiet.versionMs).p99, summary('without load: attestation', quiet.attestMs).p99);
+    const quietVersion = summary('without load: GET /v1/version', quiet.versionMs);
+    const quietP99 = Math.max(quietVersion.p99, summary('without load: attestation', quiet.attestMs).p99);
     if (quietP99 < P99_GOAL_MS / 2) {
       assert.ok(v.p99 < P99_GOAL_MS, `version p99 ${v.p99.toFixed(1)} ms`);
       assert.ok(a.p99 < P99_GOAL_MS, `attestation p99 ${a.p99.toFixed(1)} ms`);
     } else {
-      process.stdout.write(`# NOT JUDGED: this machine answers in ${quietP99.toFixed(1)} ms p99 without load (goal ${P99_GOAL_MS} ms)\n`);
+      const why = `this machine answers in ${quietP99.toFixed(1)} ms p99 without load`;
+      process.stdout.write(`# NOT JUDGED: ${why} (goal ${P99_GOAL_MS} ms)\n`);
     }
   });
 });

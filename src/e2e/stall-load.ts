@@ -29,7 +29,8 @@ function expensiveSession(name: string): string {
   // TODO(stall-rsa): once writeSession generates keys off the event loop, make these `key_type: RSA-3072`
   // (and P-384) keys — the costliest upload — and keep the victim's p99 assertion of cas-stall.e2e.test.
   return [`name: ${name}`, 'secrets:', '  - {name: ca_key, kind: private-key}',
-    '  - {name: ca, kind: x509-ca, private_key: ca_key}', '  - {name: pw, kind: ascii, size: 32}', ...leaves, ''].join('\n');
+    '  - {name: ca, kind: x509-ca, private_key: ca_key}', '  - {name: pw, kind: ascii, size: 32}', ...leaves, '',
+  ].join('\n');
 }
 
 function agentFor(who: Identity, connections: number): Agent {
@@ -88,7 +89,10 @@ async function freshKeyNonces(): Promise<void> {
 /** Header bytes dripped once a second: held until the header timeout cuts it, then opened again. */
 function slowConnection(): Promise<void> {
   return new Promise((resolve) => {
-    const socket = connect({ host: new URL(url).hostname, port: Number(new URL(url).port), ca, localAddress, servername: 'localhost' } as ConnectionOptions);
+    const { hostname: host, port } = new URL(url);
+    // tls.connect hands localAddress on to net.connect; its type does not list it.
+    const options = { host, port: Number(port), ca, localAddress, servername: 'localhost' };
+    const socket = connect(options as ConnectionOptions);
     const timer = setInterval(() => socket.writable && socket.write('X-Slow: 1\r\n'), 1000);
     socket.once('secureConnect', () => socket.write('POST /v1/sessions HTTP/1.1\r\nHost: cas\r\n'));
     socket.on('error', () => {});

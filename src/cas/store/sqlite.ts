@@ -100,7 +100,11 @@ class SqliteStore implements Store {
    */
   private readonly indexKey: Buffer;
 
-  constructor(private readonly db: Database.Database, private readonly key: Buffer, private readonly readers: (r: SessionRecord) => Readers) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly key: Buffer,
+    private readonly readers: (r: SessionRecord) => Readers,
+  ) {
     this.indexKey = createHmac('sha256', key).update('veil-store-readers-index-v1').digest();
     this.stmts = {
       head: db.prepare('SELECT hash FROM heads WHERE name = ?'),
@@ -108,13 +112,14 @@ class SqliteStore implements Store {
       insert: db.prepare('INSERT INTO versions (name, hash, predecessor, created_at, creator, text, secrets) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       setHead: db.prepare('INSERT INTO heads (name, hash) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET hash = excluded.hash'),
       list: db.prepare('SELECT h.name, h.hash, v.created_at FROM heads h JOIN versions v ON v.name = h.name AND v.hash = h.hash ORDER BY h.name'),
-      listReadable: db.prepare(`SELECT h.name, h.hash, v.created_at FROM heads h JOIN versions v ON v.name = h.name AND v.hash = h.hash
+      listReadable: db.prepare(`SELECT h.name, h.hash, v.created_at
+        FROM heads h JOIN versions v ON v.name = h.name AND v.hash = h.hash
         WHERE h.name IN (SELECT name FROM session_readers WHERE principal IN (?, ?)) ORDER BY h.name`),
       clearReaders: db.prepare('DELETE FROM session_readers WHERE name = ?'),
       addReader: db.prepare('INSERT OR IGNORE INTO session_readers (principal, name) VALUES (?, ?)'),
       heads: db.prepare('SELECT name, hash FROM heads'),
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
-      setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING'),
       getBlob: db.prepare('SELECT value FROM blobs WHERE key = ?'),
       putBlob: db.prepare('INSERT INTO blobs (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
     };

@@ -77,17 +77,23 @@ const LIMIT_FLAGS = {
   'max-connections-per-address': 'maxConnectionsPerAddress',
   'max-writes-per-address': 'maxWritesPerAddress',
 } as const satisfies Record<string, keyof ConnectionLimits>;
-const NONCE_FLAGS = { 'max-nonces-per-client': 'perClient', 'max-nonces': 'max' } as const satisfies Record<string, keyof NonceLimits>;
+const NONCE_FLAGS = {
+  'max-nonces-per-client': 'perClient',
+  'max-nonces': 'max',
+} as const satisfies Record<string, keyof NonceLimits>;
 const LIMIT_OPTIONS = Object.fromEntries(
   [...Object.keys(LIMIT_FLAGS), ...Object.keys(NONCE_FLAGS)].map((flag) => [flag, { type: 'string' as const }]),
 ) as Record<keyof typeof LIMIT_FLAGS | keyof typeof NONCE_FLAGS, { type: 'string' }>;
 
-export function limitsFromFlags(values: Partial<Record<string, unknown>>): { limits: Partial<ConnectionLimits>; nonceLimits: Partial<NonceLimits> } {
+export function limitsFromFlags(
+  values: Partial<Record<string, unknown>>,
+): { limits: Partial<ConnectionLimits>; nonceLimits: Partial<NonceLimits> } {
   const count = (flag: string): number | undefined => {
     const value = values[flag];
     if (value === undefined) return undefined;
     if (typeof value !== 'string' || !/^[1-9]\d{0,8}$/.test(value)) {
-      throw usage(`--${flag} '${String(value)}' is not a positive whole number`, 'timeouts are in milliseconds, caps are counts (see README, Limits)');
+      throw usage(`--${flag} '${String(value)}' is not a positive whole number`,
+        'timeouts are in milliseconds, caps are counts (see README, Limits)');
     }
     return Number(value);
   };
