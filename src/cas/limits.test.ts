@@ -70,7 +70,8 @@ describe('CAS connection limits (real sockets)', () => {
     await secured(socket);
     socket.write('GET /v1/version HTTP/1.1\r\nHost: cas\r\n');
     drip(socket, 'X', 50);
-    const { ms } = await closed;
+    const { ms, data } = await closed;
+    assert.match(data, /^HTTP\/1.1 408 [\s\S]*"code":"CAS_REQUEST_TIMEOUT"[\s\S]*"hint":"send the headers within 600/);
     assert.ok(ms >= LIMITS.headersTimeoutMs - 50 && ms < LIMITS.headersTimeoutMs + 300, `open ${ms} ms`);
     await closeAll();
   });
@@ -81,7 +82,8 @@ describe('CAS connection limits (real sockets)', () => {
     await secured(socket);
     socket.write('POST /v1/sessions HTTP/1.1\r\nHost: cas\r\nContent-Length: 100000\r\n\r\nname: x\n');
     drip(socket, '#', 50);
-    const { ms } = await closed;
+    const { ms, data } = await closed;
+    assert.match(data, /^HTTP\/1.1 408 [\s\S]*"code":"CAS_REQUEST_TIMEOUT"/);
     assert.ok(ms >= LIMITS.requestTimeoutMs - 50 && ms < LIMITS.requestTimeoutMs + 300, `open ${ms} ms`);
     await closeAll();
   });

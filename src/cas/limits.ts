@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
 import { isIPv6, type Server, type Socket } from 'node:net';
 import { CasError } from './errors.js';
 
@@ -33,7 +34,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
-  idleTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
   maxConnectionsPerAddress: 64,
   maxConnections: 1024,
   maxWritesPerAddress: 2,
@@ -106,6 +107,31 @@ function expandIPv6(address: string): string[] {
   const right = tail ? tail.split(':') : [];
   const missing = tail === undefined ? [] : new Array<string>(8 - left.length - right.length).fill('0');
   return [...left, ...missing, ...right].map((group) => group.toLowerCase().replace(/^0+(?=.)/, ''));
+}
+
+/**
+ * Errors Node raises before a request reaches fastify (timeouts, malformed HTTP) answered in the CAS's own
+ * error shape, then the connection closed: what fastify's default does, with a stable code and a hint.
+ */
+export function clientErrorHandler(limits: ConnectionLimits): (err: NodeJS.ErrnoException, socket: Socket) => void {
+  return (err, socket) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const headers = `send the headers within ${limits.headersTimeoutMs} ms`;
+    const error = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new CasError('CAS_REQUEST_TIMEOUT', 'the request did not arrive in the time this CAS allows', {
+        hint: `${headers}, the whole request within ${limits.requestTimeoutMs} ms`,
+      })
+      : new CasError('CAS_BAD_REQUEST', `the request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`, {
+        hint: 'send one HTTP/1.1 request with headers of at most 16 KiB',
+      });
+    const body = JSON.stringify(error.toJSON());
+    if (socket.writable) {
+      const head = `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\nConnection: close\r\n`;
+      const type = `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+      socket.write(`${head}${type}${body}`);
+    }
+    socket.destroy();
+  };
 }
 
 const WRITE_ROUTES = new Set(['/v1/sessions', '/session']);

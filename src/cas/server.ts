@@ -3,7 +3,14 @@ import { createVerifier } from '../attestation/hardware.js';
 import type { CollateralProvider, EvidenceVerifier } from '../attestation/types.js';
 import type { AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
-import { capConnections, checkingIntervalMs, connectionLimits, limitWrites, type ConnectionLimits } from './limits.js';
+import {
+  capConnections,
+  checkingIntervalMs,
+  clientErrorHandler,
+  connectionLimits,
+  limitWrites,
+  type ConnectionLimits,
+} from './limits.js';
 import type { NonceLimits } from './nonces.js';
 import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js';
 import { loadIdentity, type CasIdentity } from './identity.js';
@@ -92,6 +99,7 @@ export function buildApp(
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     connectionTimeout: limits.idleTimeoutMs,
+    clientErrorHandler: clientErrorHandler(limits),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Request logs (info) carry method and URL only — never bodies, which may hold explicit secret values.
     logger: { level: options.logLevel ?? 'warn' },
