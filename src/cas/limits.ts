@@ -37,7 +37,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   idleTimeoutMs: 60_000,
   maxConnectionsPerAddress: 64,
   maxConnections: 1024,
-  maxWritesPerAddress: 2,
+  maxWritesPerAddress: 1,
 };
 
 /** The limits with `given` overriding the defaults; a non-positive or non-integer value is refused. */

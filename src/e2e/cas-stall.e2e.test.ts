@@ -83,7 +83,7 @@ describe('one client cannot stall the CAS or other clients (issue #10)', () => {
   before(async () => {
     // The documented defaults, given as flags so that the flags are exercised too.
     const flags = ['--max-connections-per-address', '64', '--headers-timeout', '10000'];
-    flags.push('--max-writes-per-address', '2');
+    flags.push('--max-writes-per-address', '1');
     cas = await startCas(join(dir.path, 'data'), dir.path, flags);
     ca = readFileSync(cas.caFile, 'utf8');
     const owner = agentFor(ephemeral());
