@@ -4,7 +4,7 @@ import { isIPv6, type Server, type Socket } from 'node:net';
 import { CasError } from './errors.js';
 
 /**
- * What one client may hold of the CAS's connections and time (README "Limits: connections and nonces").
+ * What one client may hold of the CAS's connections and time (README "Limits").
  * Every value is a startCas option and a `veil cas serve` flag.
  */
 export interface ConnectionLimits {

@@ -35,7 +35,7 @@ export interface CasServerOptions {
   collateral?: CollateralProvider | undefined;
   /** Evidence about the CAS itself, when it runs in a TEE (GET /v1/attestation). */
   selfEvidence?: SelfEvidenceSource;
-  /** Timeouts and connection caps (README "Limits: connections and nonces"); unset ones take the defaults. */
+  /** Timeouts and connection caps (README "Limits"); unset ones take the defaults. */
   limits?: Partial<ConnectionLimits>;
   /** Caps on spent attestation nonces, per client key and in all. */
   nonceLimits?: Partial<NonceLimits>;

@@ -66,7 +66,7 @@ async function serve(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
-/** `veil cas serve` flags for the limits of README "Limits: connections and nonces" (unset: the defaults). */
+/** `veil cas serve` flags for the limits of README "Limits" (unset: the defaults). */
 const LIMIT_FLAGS = {
   'handshake-timeout': 'handshakeTimeoutMs',
   'headers-timeout': 'headersTimeoutMs',
