@@ -90,13 +90,37 @@ describe('GET /v1/sessions from the read index', () => {
     writeAll(ctx);
     ctx.store.close();
     const db = new Database(join(dataDir, 'cas.db'));
-    db.exec("DROP TABLE session_readers; DELETE FROM meta WHERE key LIKE 'readers-index%'");
+    db.exec('DROP TABLE session_readers; DROP TABLE session_readers_of');
     db.close();
     const reopened = open(dataDir).ctx;
     assert.deepEqual(names(reopened, idB), ['by-any', 'by-hash', 'creator-and-b']);
     for (const client of [idA, idB, idC, undefined]) {
       assert.deepEqual(names(reopened, client), expected(reopened.store, client));
     }
+    reopened.store.close();
+  });
+
+  it('indexes again a head written by a CAS that did not keep the index', () => {
+    const { ctx, dataDir } = open();
+    writeAll(ctx);
+    const raw = new Database(join(dataDir, 'cas.db'));
+    type Row = Record<string, unknown>;
+    const rows = (table: string) => raw.prepare(`SELECT * FROM ${table} WHERE name = 'by-any'`).all() as Row[];
+    const [readers, of] = [rows('session_readers'), rows('session_readers_of')];
+    writeSession(ctx, text('by-any', `  read: [${idC.keyHash}]`, ctx.store.current('by-any')!.hash), idA);
+    ctx.store.close();
+    // What an older CAS leaves behind: the new head, and the index rows of the version before.
+    for (const table of ['session_readers', 'session_readers_of']) {
+      raw.exec(`DELETE FROM ${table} WHERE name = 'by-any'`);
+    }
+    const insert = (table: string, row: Row) =>
+      raw.prepare(`INSERT INTO ${table} VALUES (?, ?)`).run(...Object.values(row));
+    for (const row of readers) insert('session_readers', row);
+    for (const row of of) insert('session_readers_of', row);
+    raw.close();
+    const reopened = open(dataDir).ctx;
+    assert.deepEqual(names(reopened, idB), ['by-hash', 'creator-and-b'], 'no longer by-any');
+    assert.deepEqual(names(reopened, idC), ['by-any', 'by-cert']);
     reopened.store.close();
   });
 

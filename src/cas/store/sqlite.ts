@@ -16,10 +16,8 @@ CREATE TABLE IF NOT EXISTS heads (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS session_readers (principal BLOB NOT NULL, name TEXT NOT NULL, PRIMARY KEY (principal, name));
 CREATE INDEX IF NOT EXISTS session_readers_name ON session_readers (name);
+CREATE TABLE IF NOT EXISTS session_readers_of (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
 `;
-
-/** Set once session_readers holds every head's readers; a database without it is indexed at open. */
-const READERS_INDEX = 'readers-index-v1';
 
 interface VersionRow {
   name: string;
@@ -45,7 +43,7 @@ export function openSqliteStore(opts: SqliteStoreOptions): Store {
   const db = openDatabase(opts.dataDir);
   checkMasterKey(db, opts.masterKey);
   const store = new SqliteStore(db, opts.masterKey, opts.readers ?? readersOf);
-  store.indexReadersIfMissing();
+  store.indexStaleReaders();
   return store;
 }
 
@@ -117,9 +115,10 @@ class SqliteStore implements Store {
         WHERE h.name IN (SELECT name FROM session_readers WHERE principal IN (?, ?)) ORDER BY h.name`),
       clearReaders: db.prepare('DELETE FROM session_readers WHERE name = ?'),
       addReader: db.prepare('INSERT OR IGNORE INTO session_readers (principal, name) VALUES (?, ?)'),
-      heads: db.prepare('SELECT name, hash FROM heads'),
-      getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
-      setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING'),
+      readersOf: db.prepare(`INSERT INTO session_readers_of (name, hash) VALUES (?, ?)
+        ON CONFLICT(name) DO UPDATE SET hash = excluded.hash`),
+      staleHeads: db.prepare(`SELECT h.name, h.hash FROM heads h
+        LEFT JOIN session_readers_of r ON r.name = h.name AND r.hash = h.hash WHERE r.name IS NULL`),
       getBlob: db.prepare('SELECT value FROM blobs WHERE key = ?'),
       putBlob: db.prepare('INSERT INTO blobs (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
     };
@@ -144,7 +143,7 @@ class SqliteStore implements Store {
       if (head !== expectedCurrent) return { ok: false as const, current: head };
       this.insert(record);
       this.stmts.setHead.run(record.name, record.hash);
-      this.setReaders(record.name, readers);
+      this.setReaders(record.name, record.hash, readers);
       return { ok: true as const };
     });
     try {
@@ -169,15 +168,16 @@ class SqliteStore implements Store {
     return rows.map((r) => ({ name: r.name, hash: r.hash, createdAt: r.created_at }));
   }
 
-  /** Databases written before the index (or by a CAS that lost it) get it built from their heads, once. */
-  indexReadersIfMissing(): void {
-    if (this.stmts.getMeta.get(READERS_INDEX)) return;
+  /**
+   * Each head's readers are recorded with the hash they were computed for: a head without a matching record
+   * (a database from before the index, or one an older CAS wrote to) is indexed again at open.
+   */
+  indexStaleReaders(): void {
     const build = this.db.transaction(() => {
-      for (const { name, hash } of this.stmts.heads.all() as Array<{ name: string; hash: string }>) {
+      for (const { name, hash } of this.stmts.staleHeads.all() as Array<{ name: string; hash: string }>) {
         const record = this.version(name, hash);
-        if (record) this.setReaders(name, this.readers(record));
+        if (record) this.setReaders(name, hash, this.readers(record));
       }
-      this.stmts.setMeta.run(READERS_INDEX, Buffer.from('1'));
     });
     try {
       build.immediate();
@@ -203,8 +203,9 @@ class SqliteStore implements Store {
     this.db.close();
   }
 
-  private setReaders(name: string, readers: Readers): void {
+  private setReaders(name: string, hash: string, readers: Readers): void {
     this.stmts.clearReaders.run(name);
+    this.stmts.readersOf.run(name, hash);
     if (readers.any) this.stmts.addReader.run(this.principal('any'), name);
     for (const hash of readers.keyHashes) this.stmts.addReader.run(this.principal(`key:${hash.toLowerCase()}`), name);
   }
