@@ -17,6 +17,7 @@ const LIMITS = {
   maxConnectionsPerAddress: 3,
   maxConnections: 5,
   maxWritesPerAddress: 1,
+  maxWrites: 2,
 };
 
 /** Resolves when the socket closes, with the time it stayed open and whether it got through the handshake. */
@@ -135,6 +136,20 @@ describe('CAS connection limits (real sockets)', () => {
     first.end(': a\n');
     assert.match((await done).data, /^HTTP\/1.1 401/);
     assert.match(await answer(tls(), `${request(body.length)}${body}`), /^HTTP\/1.1 401/, 'room again');
+    await closeAll();
+  });
+
+  it('answers 429 to a session upload from any address while the CAS has its cap in progress', async () => {
+    const head = (length: number) => `POST /session HTTP/1.1\r\nHost: cas\r\nContent-Length: ${length}\r\n\r\n`;
+    const pending = [tls('127.0.0.1'), tls('127.0.0.2')];
+    await Promise.all(pending.map(secured));
+    for (const socket of pending) socket.write(`${head(8)}name`);
+    await new Promise((r) => setTimeout(r, 100));
+    const third = tls('127.0.0.3');
+    const answered = lifetime(third);
+    await secured(third);
+    third.end(`${head(8).replace('Host: cas', 'Host: cas\r\nConnection: close')}name: x\n`);
+    assert.match((await answered).data, /^HTTP\/1.1 429[\s\S]*the CAS already has 2 session uploads in progress/);
     await closeAll();
   });
 

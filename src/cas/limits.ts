@@ -27,6 +27,8 @@ export interface ConnectionLimits {
    * (parse, keys, certificates, seal), so this bounds how much of it queued uploads of one client can hold.
    */
   maxWritesPerAddress: number;
+  /** Session uploads in progress in all: bounds what clients from many addresses together make others wait. */
+  maxWrites: number;
 }
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
@@ -38,6 +40,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxConnectionsPerAddress: 64,
   maxConnections: 1024,
   maxWritesPerAddress: 1,
+  maxWrites: 4,
 };
 
 /** The limits with `given` overriding the defaults; a non-positive or non-integer value is refused. */
@@ -138,25 +141,33 @@ const WRITE_ROUTES = new Set(['/v1/sessions', '/session']);
 
 /**
  * An onRequest hook (it runs once the headers are in, before the body is read) refusing a session upload
- * when its address already has `max` in progress; the count drops when the response is done or the
- * connection goes, whichever comes first.
+ * when its address, or the CAS in all, already has its cap in progress; the counts drop when the response
+ * is done or the connection goes, whichever comes first.
  */
-export function limitWrites(max: number): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+export function limitWrites(
+  limits: Pick<ConnectionLimits, 'maxWrites' | 'maxWritesPerAddress'>,
+): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
   const inProgress = new Map<string, number>();
+  let total = 0;
   return async (request, reply) => {
     if (request.method !== 'POST' || !WRITE_ROUTES.has(request.routeOptions.url ?? '')) return;
     const address = addressKey(request.socket.remoteAddress);
     const mine = inProgress.get(address) ?? 0;
-    if (mine >= max) {
-      throw new CasError('CAS_BUSY', `this client address already has ${max} session uploads in progress`, {
-        hint: 'wait for the earlier uploads to be answered, then retry',
-      });
+    if (mine >= limits.maxWritesPerAddress) {
+      throw busyWriting(`this client address already has ${mine} session uploads in progress`);
     }
+    if (total >= limits.maxWrites) throw busyWriting(`the CAS already has ${total} session uploads in progress`);
+    total++;
     inProgress.set(address, mine + 1);
     reply.raw.once('close', () => {
+      total--;
       const left = (inProgress.get(address) ?? 1) - 1;
       if (left <= 0) inProgress.delete(address);
       else inProgress.set(address, left);
     });
   };
+}
+
+function busyWriting(message: string): CasError {
+  return new CasError('CAS_BUSY', message, { hint: 'wait for the earlier uploads to be answered, then retry' });
 }

@@ -119,7 +119,7 @@ export function buildApp(
     return reply.code(err.status).send(err.toJSON());
   });
   capConnections(app.server, limits);
-  app.addHook('onRequest', limitWrites(limits.maxWritesPerAddress));
+  app.addHook('onRequest', limitWrites(limits));
   registerRoutes(app, ctx, selfAttestation(identity, options.selfEvidence), options.nonceLimits);
   return app;
 }

@@ -76,6 +76,7 @@ const LIMIT_FLAGS = {
   'max-connections': 'maxConnections',
   'max-connections-per-address': 'maxConnectionsPerAddress',
   'max-writes-per-address': 'maxWritesPerAddress',
+  'max-writes': 'maxWrites',
 } as const satisfies Record<string, keyof ConnectionLimits>;
 const NONCE_FLAGS = {
   'max-nonces-per-client': 'perClient',
