@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { addressKey, connectionLimits } from './limits.js';
+import { WriteBudget, addressKey, connectionLimits } from './limits.js';
 import { startCas, type RunningCas } from './server.js';
 
 const LIMITS = {
@@ -18,6 +18,7 @@ const LIMITS = {
   maxConnections: 5,
   maxWritesPerAddress: 1,
   maxWrites: 2,
+  writeMsPerSecondPerAddress: 1_000_000, // the slow-body test would spend 127.0.0.1's budget: WriteBudget below
 };
 
 /** Resolves when the socket closes, with the time it stayed open and whether it got through the handshake. */
@@ -164,6 +165,32 @@ describe('CAS connection limits (real sockets)', () => {
   });
 });
 
+describe('CAS upload time per address (real sockets)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'veil-budget-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('answers 429 to an address that has used its upload time, and not to another', async () => {
+    const cas = await startCas({ host: '127.0.0.1', port: 0, dataDir: dir, limits: { writeMsPerSecondPerAddress: 100 } });
+    const upload = async (localAddress: string, pauseMs: number) => {
+      const options = { host: '127.0.0.1', port: cas.port, localAddress, ca: cas.identity.caCertPem, servername: 'localhost' };
+      const socket = tlsConnect(options as ConnectionOptions);
+      const closed = lifetime(socket);
+      await new Promise((r) => socket.once('secureConnect', r));
+      socket.write('POST /v1/sessions HTTP/1.1\r\nHost: cas\r\nConnection: close\r\nContent-Length: 8\r\n\r\nname');
+      await new Promise((r) => setTimeout(r, pauseMs));
+      socket.end(': x\n');
+      return (await closed).data;
+    };
+    try {
+      assert.match(await upload('127.0.0.1', 500), /^HTTP\/1.1 401/, 'in progress 500 ms: more than its 400 ms burst');
+      assert.match(await upload('127.0.0.1', 0), /^HTTP\/1.1 429[\s\S]*has used its upload time \(100 ms per second\)/);
+      assert.match(await upload('127.0.0.2', 0), /^HTTP\/1.1 401/);
+    } finally {
+      await cas.close();
+    }
+  });
+});
+
 describe('connection limit values', () => {
   it('are positive integers, the header timeout within the request timeout', () => {
     assert.throws(() => connectionLimits({ maxConnections: 0 }), /maxConnections must be a positive integer/);
@@ -171,6 +198,22 @@ describe('connection limit values', () => {
     const inverted = { headersTimeoutMs: 2000, requestTimeoutMs: 1000 };
     assert.throws(() => connectionLimits(inverted), /exceeds the request timeout/);
     assert.equal(connectionLimits({}).maxConnectionsPerAddress, 64);
+  });
+
+  it('give an address upload time at its rate, bursts of 4 s of it, and never touch another address', () => {
+    let t = 0;
+    const budget = new WriteBudget(250, () => t);
+    assert.equal(budget.waitMs('a'), 0);
+    budget.charge('a', 1200);
+    assert.ok(budget.waitMs('a') > 800 && budget.waitMs('a') <= 801, `wait ${budget.waitMs('a')}`);
+    assert.equal(budget.waitMs('b'), 0, 'another address keeps its budget');
+    t = 801;
+    assert.equal(budget.waitMs('a'), 0);
+    t = 100_000;
+    budget.charge('a', 10);
+    assert.equal(budget.waitMs('a'), 0, 'refilled, capped at the burst');
+    budget.charge('a', 990);
+    assert.ok(budget.waitMs('a') > 0, 'the burst is 4 × 250 ms');
   });
 
   it('count IPv4-mapped addresses as IPv4 and IPv6 clients by their /64', () => {

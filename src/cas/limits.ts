@@ -29,6 +29,11 @@ export interface ConnectionLimits {
   maxWritesPerAddress: number;
   /** Session uploads in progress in all: bounds what clients from many addresses together make others wait. */
   maxWrites: number;
+  /**
+   * Time one address may have uploads in progress, per second on average (bursts up to 4 s' worth): its
+   * share of the event loop. Past it, its uploads get 429 until the budget refills.
+   */
+  writeMsPerSecondPerAddress: number;
 }
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
@@ -41,6 +46,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxConnections: 1024,
   maxWritesPerAddress: 1,
   maxWrites: 4,
+  writeMsPerSecondPerAddress: 250,
 };
 
 /** The limits with `given` overriding the defaults; a non-positive or non-integer value is refused. */
@@ -145,9 +151,10 @@ const WRITE_ROUTES = new Set(['/v1/sessions', '/session']);
  * is done or the connection goes, whichever comes first.
  */
 export function limitWrites(
-  limits: Pick<ConnectionLimits, 'maxWrites' | 'maxWritesPerAddress'>,
+  limits: Pick<ConnectionLimits, 'maxWrites' | 'maxWritesPerAddress' | 'writeMsPerSecondPerAddress'>,
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
   const inProgress = new Map<string, number>();
+  const budget = new WriteBudget(limits.writeMsPerSecondPerAddress);
   let total = 0;
   return async (request, reply) => {
     if (request.method !== 'POST' || !WRITE_ROUTES.has(request.routeOptions.url ?? '')) return;
@@ -157,15 +164,53 @@ export function limitWrites(
       throw busyWriting(`this client address already has ${mine} session uploads in progress`);
     }
     if (total >= limits.maxWrites) throw busyWriting(`the CAS already has ${total} session uploads in progress`);
+    const waitMs = budget.waitMs(address);
+    if (waitMs > 0) {
+      const share = `${limits.writeMsPerSecondPerAddress} ms per second`;
+      throw busyWriting(`this client address has used its upload time (${share}); room again in ${Math.ceil(waitMs)} ms`);
+    }
     total++;
     inProgress.set(address, mine + 1);
+    const started = performance.now();
     reply.raw.once('close', () => {
+      budget.charge(address, performance.now() - started);
       total--;
       const left = (inProgress.get(address) ?? 1) - 1;
       if (left <= 0) inProgress.delete(address);
       else inProgress.set(address, left);
     });
   };
+}
+
+/** A token bucket per address, in milliseconds of uploads in progress; full buckets are forgotten. */
+export class WriteBudget {
+  private readonly buckets = new Map<string, { ms: number; at: number }>();
+  private readonly burstMs: number;
+
+  constructor(private readonly msPerSecond: number, private readonly now = () => performance.now()) {
+    this.burstMs = msPerSecond * 4;
+  }
+
+  /** How long until the address has budget again (0: now). */
+  waitMs(address: string): number {
+    const ms = this.level(address);
+    return ms > 0 ? 0 : (-ms / this.msPerSecond) * 1000 + 1;
+  }
+
+  charge(address: string, ms: number): void {
+    this.buckets.set(address, { ms: this.level(address) - ms, at: this.now() });
+    if (this.buckets.size > 4096) this.forgetFull();
+  }
+
+  private level(address: string): number {
+    const bucket = this.buckets.get(address);
+    if (!bucket) return this.burstMs;
+    return Math.min(this.burstMs, bucket.ms + ((this.now() - bucket.at) * this.msPerSecond) / 1000);
+  }
+
+  private forgetFull(): void {
+    for (const address of this.buckets.keys()) if (this.level(address) >= this.burstMs) this.buckets.delete(address);
+  }
 }
 
 function busyWriting(message: string): CasError {

@@ -77,6 +77,7 @@ const LIMIT_FLAGS = {
   'max-connections-per-address': 'maxConnectionsPerAddress',
   'max-writes-per-address': 'maxWritesPerAddress',
   'max-writes': 'maxWrites',
+  'write-ms-per-second-per-address': 'writeMsPerSecondPerAddress',
 } as const satisfies Record<string, keyof ConnectionLimits>;
 const NONCE_FLAGS = {
   'max-nonces-per-client': 'perClient',
