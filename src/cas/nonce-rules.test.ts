@@ -38,7 +38,7 @@ const refused = (pattern: RegExp) => (e: CasError) => e.code === 'CAS_ATTESTATIO
 
 describe('attestation nonces: expiry', () => {
   it('a nonce is good up to its expiry and refused one millisecond after', async () => {
-    const store = new NonceStore(ctx.now, TTL);
+    const store = new NonceStore(ctx.now, { ttlMs: TTL });
     const atEnd = store.issue('k').toString('hex');
     const late = store.issue('k').toString('hex');
     clock += TTL;
@@ -48,7 +48,7 @@ describe('attestation nonces: expiry', () => {
   });
 
   it('attest refuses an expired nonce, saying so', async () => {
-    const nonces = new NonceStore(ctx.now, TTL);
+    const nonces = new NonceStore(ctx.now, { ttlMs: TTL });
     const rt = client();
     const nonce = nonces.issue(rt.keyHash).toString('hex');
     clock += TTL + 1;
@@ -66,14 +66,14 @@ describe('attestation nonces: expiry', () => {
 
 describe('attestation nonces: a presented nonce is spent whatever the outcome', () => {
   it('a failed attempt from another key burns the nonce for its own key too', async () => {
-    const store = new NonceStore(ctx.now, TTL);
+    const store = new NonceStore(ctx.now, { ttlMs: TTL });
     const nonce = store.issue('victim').toString('hex');
     assert.equal(store.consume(nonce, 'thief'), 'unknown');
     assert.equal(store.consume(nonce, 'victim'), 'used');
   });
 
   it('attest: a nonce presented on another connection cannot be used afterwards', async () => {
-    const nonces = new NonceStore(ctx.now, TTL);
+    const nonces = new NonceStore(ctx.now, { ttlMs: TTL });
     const [rt, thief] = [client(), client()];
     const nonce = nonces.issue(rt.keyHash).toString('hex');
     await assert.rejects(attestWith(nonces, thief, nonce), refused(/nonce is unknown/));
@@ -81,7 +81,7 @@ describe('attestation nonces: a presented nonce is spent whatever the outcome', 
   });
 
   it('attest: evidence that fails burns the nonce, so the attempt cannot be retried with it', async () => {
-    const nonces = new NonceStore(ctx.now, TTL);
+    const nonces = new NonceStore(ctx.now, { ttlMs: TTL });
     const rt = client();
     const nonce = nonces.issue(rt.keyHash).toString('hex');
     const wrong = evidence(nonce, rt, 'ab'.repeat(32));
@@ -90,7 +90,7 @@ describe('attestation nonces: a presented nonce is spent whatever the outcome', 
   });
 
   it('attest: a nonce is single use', async () => {
-    const nonces = new NonceStore(ctx.now, TTL);
+    const nonces = new NonceStore(ctx.now, { ttlMs: TTL });
     const rt = client();
     const nonce = nonces.issue(rt.keyHash).toString('hex');
     assert.equal((await attestWith(nonces, rt, nonce)).outcome.simulated, true);
@@ -98,7 +98,7 @@ describe('attestation nonces: a presented nonce is spent whatever the outcome', 
   });
 
   it('a nonce altered or presented with another key is unknown, never "expired" or "used"', async () => {
-    const store = new NonceStore(ctx.now, TTL);
+    const store = new NonceStore(ctx.now, { ttlMs: TTL });
     const nonce = store.issue('k').toString('hex');
     assert.equal(store.consume(nonce, 'k'), 'ok');
     assert.equal(store.consume(nonce, 'other'), 'unknown');

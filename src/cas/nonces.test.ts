@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { CasError } from './errors.js';
 import { NonceStore } from './nonces.js';
 
 describe('attestation nonces', () => {
   it('are single use, good only for the key they were issued to, and expire', () => {
     let t = 0;
-    const store = new NonceStore(() => new Date(t), 1000);
+    const store = new NonceStore(() => new Date(t), { ttlMs: 1000 });
     const a = store.issue('a').toString('hex');
     assert.equal(store.consume(a, 'a'), 'ok');
     assert.equal(store.consume(a, 'a'), 'used');
@@ -38,17 +39,52 @@ describe('attestation nonces', () => {
     assert.equal(store.consume(victim, 'victim'), 'ok');
   });
 
-  it('remembers used nonces until they expire, within a bound', () => {
+  const isBusy = (e: CasError) => e.code === 'CAS_BUSY' && e.status === 429;
+
+  it("one client's flood never evicts another's nonce: its own cap refuses it with 429", () => {
     let t = 0;
-    const store = new NonceStore(() => new Date(t), 1000, 3);
-    const spent = [0, 1, 2].map(() => store.issue('k').toString('hex'));
-    for (const n of spent) assert.equal(store.consume(n, 'k'), 'ok');
-    const fourth = store.issue('k').toString('hex');
-    assert.equal(store.consume(fourth, 'k'), 'ok');
-    assert.equal(store.consume(spent[1]!, 'k'), 'used');
-    assert.equal(store.consume(fourth, 'k'), 'used');
-    t = 2000;
-    const fresh = store.issue('k').toString('hex');
-    assert.equal(store.consume(fresh, 'k'), 'ok');
+    const store = new NonceStore(() => new Date(t), { ttlMs: 1000, perClient: 3, max: 100 });
+    const victim = store.issue('b').toString('hex');
+    const spentByB = store.issue('b').toString('hex');
+    assert.equal(store.consume(spentByB, 'b'), 'ok');
+    const flood = [0, 1, 2].map(() => store.issue('a').toString('hex'));
+    for (const n of flood) assert.equal(store.consume(n, 'a'), 'ok');
+    assert.throws(() => store.issue('a'), isBusy, 'over its own cap, at issue');
+    t = 10;
+    assert.equal(store.consume(victim, 'b'), 'ok', "b's earlier nonce still works");
+    assert.equal(store.consume(spentByB, 'b'), 'used', "b's spent nonce is still remembered");
+    t = 1001;
+    assert.equal(store.consume(store.issue('a').toString('hex'), 'a'), 'ok', 'room again once its own expire');
+  });
+
+  it('a client over its cap when presenting a nonce is refused and the nonce stays unspent', () => {
+    let t = 0;
+    const store = new NonceStore(() => new Date(t), { ttlMs: 1000, perClient: 1, max: 100 });
+    const first = store.issue('a').toString('hex');
+    t = 500;
+    const second = store.issue('a').toString('hex');
+    assert.equal(store.consume(first, 'a'), 'ok');
+    assert.throws(() => store.consume(second, 'a'), isBusy);
+    t = 1001;
+    assert.equal(store.consume(second, 'a'), 'ok', 'retried once the first expired');
+    assert.equal(store.consume(second, 'a'), 'used');
+  });
+
+  it('the global cap refuses new nonces instead of forgetting spent ones', () => {
+    let t = 0;
+    const store = new NonceStore(() => new Date(t), { ttlMs: 1000, perClient: 2, max: 4 });
+    const early = store.issue('victim').toString('hex');
+    const spent = [0, 1, 2, 3].map((i) => {
+      const n = store.issue(`k${i}`).toString('hex');
+      assert.equal(store.consume(n, `k${i}`), 'ok');
+      return [n, `k${i}`] as const;
+    });
+    assert.throws(() => store.issue('fresh'), isBusy);
+    assert.throws(() => store.consume(early, 'victim'), isBusy);
+    for (const [n, k] of spent) assert.equal(store.consume(n, k), 'used', 'no spent nonce was evicted');
+    assert.equal(store.size, 4);
+    t = 1001;
+    assert.equal(store.consume(store.issue('fresh').toString('hex'), 'fresh'), 'ok');
+    assert.equal(store.size, 1, 'expired entries are dropped');
   });
 });

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
 import { attest, type AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
-import { NonceStore } from './nonces.js';
+import { NonceStore, type NonceLimits } from './nonces.js';
 import { identityFromDer, type ClientIdentity } from './identity-of.js';
 import { listSessions, readSession, writeSession, type CasContext } from './sessions.js';
 import { publicValue, publicValues } from './values.js';
@@ -72,7 +72,12 @@ const WRITTEN = {
 
 type Self = ReturnType<typeof selfAttestation>;
 
-export function registerRoutes(app: FastifyInstance, ctx: CasContext & AttestationContext, self?: Self): void {
+export function registerRoutes(
+  app: FastifyInstance,
+  ctx: CasContext & AttestationContext,
+  self?: Self,
+  nonceLimits?: Partial<NonceLimits>,
+): void {
   app.get('/v1/version', ROUTES.version, async () => ({ version: CAS_VERSION, implementation: 'veil', api: 'v1' }));
 
   if (self) {
@@ -99,7 +104,7 @@ export function registerRoutes(app: FastifyInstance, ctx: CasContext & Attestati
     return readSession(ctx, request.params['*'], request.query.hash, requireClient(request));
   });
 
-  registerAttestation(app, ctx);
+  registerAttestation(app, ctx, nonceLimits);
 
   app.get<{ Params: { '*': string } }>('/v1/values/*', ROUTES.values, async (request) => {
     const { session, secret } = parseValuesPath(request.params['*']);
@@ -142,9 +147,15 @@ const ATTEST_ROUTE = {
  * The runtime's side: a nonce for this connection's key, then evidence in exchange for the configuration.
  * Both calls must come over TLS with the runtime's ephemeral certificate, the key its evidence binds.
  */
-function registerAttestation(app: FastifyInstance, ctx: CasContext & AttestationContext): void {
-  const nonces = new NonceStore(ctx.now);
-  app.post('/v1/attest/nonce', NONCE_ROUTE, async (request) => ({ nonce: nonces.issue(requireClient(request).keyHash).toString('hex') }));
+function registerAttestation(
+  app: FastifyInstance,
+  ctx: CasContext & AttestationContext,
+  limits?: Partial<NonceLimits>,
+): void {
+  const nonces = new NonceStore(ctx.now, limits);
+  app.post('/v1/attest/nonce', NONCE_ROUTE, async (request) => ({
+    nonce: nonces.issue(requireClient(request).keyHash).toString('hex'),
+  }));
   app.post<{ Body: AttestRequest }>('/v1/attest', ATTEST_ROUTE, async (request) => {
     const { config, outcome } = await attest(ctx, nonces, request.body, requireClient(request));
     return attestAnswerOf(config, outcome);

@@ -6,6 +6,14 @@ import { SESSION_LIMITS } from '../policy/index.js';
 import type { CollateralProvider, EvidenceVerifier } from '../attestation/types.js';
 import type { AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
+import {
+  capConnections,
+  checkingIntervalMs,
+  connectionLimits,
+  limitWrites,
+  type ConnectionLimits,
+} from './limits.js';
+import type { NonceLimits } from './nonces.js';
 import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js';
 import { loadIdentity, type CasIdentity } from './identity.js';
 import { registerRoutes } from './routes.js';
@@ -30,6 +38,10 @@ export interface CasServerOptions {
   collateral?: CollateralProvider | undefined;
   /** Evidence about the CAS itself, when it runs in a TEE (GET /v1/attestation). */
   selfEvidence?: SelfEvidenceSource;
+  /** Timeouts and connection caps (README "Limits"); unset ones take the defaults. */
+  limits?: Partial<ConnectionLimits>;
+  /** Caps on spent attestation nonces, per client key and in all. */
+  nonceLimits?: Partial<NonceLimits>;
 }
 
 export interface RunningCas {
@@ -72,15 +84,30 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
   };
 }
 
-export function buildApp(ctx: CasContext & AttestationContext, identity: CasIdentity, options: Pick<CasServerOptions, 'bodyLimit' | 'logLevel' | 'selfEvidence'>): FastifyInstance {
+type AppOptions = Pick<CasServerOptions, 'bodyLimit' | 'logLevel' | 'selfEvidence' | 'limits' | 'nonceLimits'>;
+
+export function buildApp(
+  ctx: CasContext & AttestationContext,
+  identity: CasIdentity,
+  options: AppOptions,
+): FastifyInstance {
+  const limits = connectionLimits(options.limits);
   const app = Fastify({
-    https: { key: identity.tlsKeyPem, cert: identity.tlsCertPem, requestCert: true, rejectUnauthorized: false },
+    https: {
+      key: identity.tlsKeyPem, cert: identity.tlsCertPem, requestCert: true, rejectUnauthorized: false,
+      handshakeTimeout: limits.handshakeTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: checkingIntervalMs(limits),
+    },
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Request logs (info) carry method and URL only — never bodies, which may hold explicit secret values.
     logger: { level: options.logLevel ?? 'warn' },
     // Errors the router and the HTTP parser find before any route runs answer in the CAS's format too.
     frameworkErrors: (error, _request, reply) => void sendError(reply as unknown as FastifyReply, toCasError(error)),
-    clientErrorHandler: answerClientError,
+    clientErrorHandler: answerClientError(limits),
   });
   app.setValidatorCompiler(zodValidatorCompiler);
   // Sessions are YAML whatever the client labels them (curl --data-binary says form-urlencoded).
@@ -104,7 +131,9 @@ export function buildApp(ctx: CasContext & AttestationContext, identity: CasIden
     });
     return sendError(reply.header('allow', allowed.join(', ')), err);
   });
-  registerRoutes(app, ctx, selfAttestation(identity, options.selfEvidence));
+  capConnections(app.server, limits);
+  app.addHook('onRequest', limitWrites(limits));
+  registerRoutes(app, ctx, selfAttestation(identity, options.selfEvidence), options.nonceLimits);
   return app;
 }
 
@@ -148,9 +177,13 @@ function toCasError(error: unknown): CasError {
  * What the HTTP parser refuses (headers too large, malformed requests, timeouts) never reaches fastify's
  * routes; the answer is still the CAS's JSON error, then the connection closes as Node's own handler does.
  */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+/** What the HTTP parser and the timeouts refuse, answered in the CAS's error format on the raw socket. */
+function answerClientError(limits: ConnectionLimits) {
+  return (err: NodeJS.ErrnoException, socket: Duplex): void => answerRaw(err, socket, clientError(err.code, limits));
+}
+
+function answerRaw(err: NodeJS.ErrnoException, socket: Duplex, casError: CasError): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const casError = clientError(err.code);
   if (socket.writable) {
     const body = JSON.stringify(casError.toJSON());
     const head = [
@@ -164,15 +197,15 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   socket.destroy(err);
 }
 
-function clientError(code: string | undefined): CasError {
+function clientError(code: string | undefined, limits: ConnectionLimits): CasError {
   if (code === 'HPE_HEADER_OVERFLOW') {
     return new CasError('CAS_HEADERS_TOO_LARGE', 'the request headers are larger than this CAS accepts (16 KiB in all)', {
       hint: 'send fewer or shorter headers',
     });
   }
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    return new CasError('CAS_REQUEST_TIMEOUT', 'the request did not arrive in time', {
-      hint: 'send the whole request at once',
+    return new CasError('CAS_REQUEST_TIMEOUT', 'the request did not arrive in the time this CAS allows', {
+      hint: `send the headers within ${limits.headersTimeoutMs} ms, the whole request within ${limits.requestTimeoutMs} ms`,
     });
   }
   return new CasError('CAS_BAD_REQUEST', `the request is not valid HTTP/1.1 (${code ?? 'unparseable'})`, {

@@ -20,6 +20,8 @@ export interface Store {
   /** Adds a version iff the current hash is `expectedCurrent` (null: the name must not exist). Never overwrites. */
   append(record: SessionRecord, expectedCurrent: string | null): { ok: true } | { ok: false; current: string | null };
   list(): Array<{ name: string; hash: string; createdAt: number }>;
+  /** The current sessions whose current policy lets this key (or anyone: undefined) read them, from an index. */
+  listReadable(keyHash: string | undefined): Array<{ name: string; hash: string; createdAt: number }>;
   getBlob(key: string): Buffer | undefined;
   putBlob(key: string, value: Buffer): void;
   close(): void;

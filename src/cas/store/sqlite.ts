@@ -1,8 +1,9 @@
 import Database from 'better-sqlite3';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError } from './errors.js';
+import { readersOf, type Readers } from '../readers.js';
 import type { SessionRecord, Store } from './index.js';
 import { seal, unseal } from './seal.js';
 
@@ -13,6 +14,9 @@ CREATE TABLE IF NOT EXISTS versions (
   creator TEXT NOT NULL, text BLOB NOT NULL, secrets BLOB NOT NULL, PRIMARY KEY (name, hash));
 CREATE TABLE IF NOT EXISTS heads (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS session_readers (principal BLOB NOT NULL, name TEXT NOT NULL, PRIMARY KEY (principal, name));
+CREATE INDEX IF NOT EXISTS session_readers_name ON session_readers (name);
+CREATE TABLE IF NOT EXISTS session_readers_of (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
 `;
 
 interface VersionRow {
@@ -28,10 +32,19 @@ interface VersionRow {
 /** A check value sealed with the master key at creation: a wrong key is detected at open, not at first read. */
 const KEY_CHECK = 'key-check';
 
-export function openSqliteStore(opts: { dataDir: string; masterKey: Buffer }): Store {
+export interface SqliteStoreOptions {
+  dataDir: string;
+  masterKey: Buffer;
+  /** Who may read a record (the read index); by default its policy's access_policy.read. */
+  readers?: (record: SessionRecord) => Readers;
+}
+
+export function openSqliteStore(opts: SqliteStoreOptions): Store {
   const db = openDatabase(opts.dataDir);
   checkMasterKey(db, opts.masterKey);
-  return new SqliteStore(db, opts.masterKey);
+  const store = new SqliteStore(db, opts.masterKey, opts.readers ?? readersOf);
+  store.indexStaleReaders();
+  return store;
 }
 
 /** The database and the files SQLite keeps beside it in WAL mode. */
@@ -96,13 +109,34 @@ function wrongKey(): StoreError {
 class SqliteStore implements Store {
   private readonly stmts;
 
-  constructor(private readonly db: Database.Database, private readonly key: Buffer) {
+  /**
+   * Readers are indexed as HMACs under a key derived from the master key: listing needs no decryption, yet
+   * the database file alone does not tell whose keys may read what. A lookup by HMAC reveals nothing by its
+   * timing that the 256-bit key hash looked up did not already hold.
+   */
+  private readonly indexKey: Buffer;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly key: Buffer,
+    private readonly readers: (r: SessionRecord) => Readers,
+  ) {
+    this.indexKey = createHmac('sha256', key).update('veil-store-readers-index-v1').digest();
     this.stmts = {
       head: db.prepare('SELECT hash FROM heads WHERE name = ?'),
       version: db.prepare('SELECT * FROM versions WHERE name = ? AND hash = ?'),
       insert: db.prepare('INSERT INTO versions (name, hash, predecessor, created_at, creator, text, secrets) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       setHead: db.prepare('INSERT INTO heads (name, hash) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET hash = excluded.hash'),
       list: db.prepare('SELECT h.name, h.hash, v.created_at FROM heads h JOIN versions v ON v.name = h.name AND v.hash = h.hash ORDER BY h.name'),
+      listReadable: db.prepare(`SELECT h.name, h.hash, v.created_at
+        FROM heads h JOIN versions v ON v.name = h.name AND v.hash = h.hash
+        WHERE h.name IN (SELECT name FROM session_readers WHERE principal IN (?, ?)) ORDER BY h.name`),
+      clearReaders: db.prepare('DELETE FROM session_readers WHERE name = ?'),
+      addReader: db.prepare('INSERT OR IGNORE INTO session_readers (principal, name) VALUES (?, ?)'),
+      readersOf: db.prepare(`INSERT INTO session_readers_of (name, hash) VALUES (?, ?)
+        ON CONFLICT(name) DO UPDATE SET hash = excluded.hash`),
+      staleHeads: db.prepare(`SELECT h.name, h.hash FROM heads h
+        LEFT JOIN session_readers_of r ON r.name = h.name AND r.hash = h.hash WHERE r.name IS NULL`),
       getBlob: db.prepare('SELECT value FROM blobs WHERE key = ?'),
       putBlob: db.prepare('INSERT INTO blobs (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
     };
@@ -119,12 +153,15 @@ class SqliteStore implements Store {
   }
 
   append(record: SessionRecord, expectedCurrent: string | null): { ok: true } | { ok: false; current: string | null } {
+    const readers = this.readers(record);
     // IMMEDIATE takes the write lock before reading the head, so two writers cannot both see the same head.
+    // The read index changes in the same transaction as the head: it can never name a reader of another version.
     const run = this.db.transaction(() => {
       const head = (this.stmts.head.get(record.name) as { hash: string } | undefined)?.hash ?? null;
       if (head !== expectedCurrent) return { ok: false as const, current: head };
       this.insert(record);
       this.stmts.setHead.run(record.name, record.hash);
+      this.setReaders(record.name, record.hash, readers);
       return { ok: true as const };
     });
     try {
@@ -142,6 +179,35 @@ class SqliteStore implements Store {
     return rows.map((r) => ({ name: r.name, hash: r.hash, createdAt: r.created_at }));
   }
 
+  listReadable(keyHash: string | undefined): Array<{ name: string; hash: string; createdAt: number }> {
+    const any = this.principal('any');
+    const mine = keyHash === undefined ? any : this.principal(`key:${keyHash.toLowerCase()}`);
+    const rows = this.stmts.listReadable.all(any, mine) as Array<{ name: string; hash: string; created_at: number }>;
+    return rows.map((r) => ({ name: r.name, hash: r.hash, createdAt: r.created_at }));
+  }
+
+  /**
+   * Each head's readers are recorded with the hash they were computed for: a head without a matching record
+   * (a database from before the index, or one an older CAS wrote to) is indexed again at open.
+   */
+  indexStaleReaders(): void {
+    const build = this.db.transaction(() => {
+      for (const { name, hash } of this.stmts.staleHeads.all() as Array<{ name: string; hash: string }>) {
+        const record = this.version(name, hash);
+        if (record) this.setReaders(name, hash, this.readers(record));
+      }
+    });
+    try {
+      build.immediate();
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new StoreError('STORE_IO', `cannot build the read index of the CAS database: ${(err as Error).message}`, {
+        hint: 'check disk space and permissions of the data directory',
+        cause: err,
+      });
+    }
+  }
+
   getBlob(key: string): Buffer | undefined {
     const row = this.stmts.getBlob.get(key) as { value: Buffer } | undefined;
     return row ? unseal(this.key, `blob:${key}`, row.value, `blob '${key}'`) : undefined;
@@ -153,6 +219,17 @@ class SqliteStore implements Store {
 
   close(): void {
     this.db.close();
+  }
+
+  private setReaders(name: string, hash: string, readers: Readers): void {
+    this.stmts.clearReaders.run(name);
+    this.stmts.readersOf.run(name, hash);
+    if (readers.any) this.stmts.addReader.run(this.principal('any'), name);
+    for (const hash of readers.keyHashes) this.stmts.addReader.run(this.principal(`key:${hash.toLowerCase()}`), name);
+  }
+
+  private principal(what: string): Buffer {
+    return createHmac('sha256', this.indexKey).update(what).digest();
   }
 
   private insert(r: SessionRecord): void {

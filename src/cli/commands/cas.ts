@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { ConnectionLimits } from '../../cas/limits.js';
+import type { NonceLimits } from '../../cas/nonces.js';
 import { startCas } from '../../cas/server.js';
 import type { AttestationVariant } from '../../attestation/policy.js';
 import { findSelfEvidence } from '../../cas/self-attestation.js';
@@ -30,11 +32,13 @@ async function serve(args: string[], io: Io): Promise<number> {
       'log-level': { type: 'string', default: 'warn' },
       'body-limit': { type: 'string' },
       tee: { type: 'string', default: 'auto' },
+      ...LIMIT_OPTIONS,
       ...COLLATERAL_OPTIONS,
     },
     strict: true,
   });
   const { host, port } = parseListen(values.listen);
+  const { limits, nonceLimits } = limitsFromFlags(values);
   const collateral = collateralFromFlags(values, { warm: true });
   if (values.tee !== 'auto' && values.tee !== 'none') throw usage(`--tee ${values.tee} is not auto or none`, 'auto: evidence from configfs-tsm when this is a confidential VM');
   const self = values.tee === 'auto' ? await findSelfEvidence(io.env) : { base: '' };
@@ -49,6 +53,8 @@ async function serve(args: string[], io: Io): Promise<number> {
     ...(values['body-limit'] ? { bodyLimit: Number(values['body-limit']) } : {}),
     collateral,
     ...(self.source ? { selfEvidence: self.source } : {}),
+    limits,
+    nonceLimits,
   });
   io.out(`CAS listening at ${cas.url}\nCA fingerprint (SHA-256): ${cas.identity.fingerprint}\n`);
   io.err(self.source
@@ -58,6 +64,47 @@ async function serve(args: string[], io: Io): Promise<number> {
   await io.untilSignal();
   await cas.close();
   return 0;
+}
+
+/** `veil cas serve` flags for the limits of README "Limits" (unset: the defaults). */
+const LIMIT_FLAGS = {
+  'handshake-timeout': 'handshakeTimeoutMs',
+  'headers-timeout': 'headersTimeoutMs',
+  'request-timeout': 'requestTimeoutMs',
+  'keep-alive-timeout': 'keepAliveTimeoutMs',
+  'idle-timeout': 'idleTimeoutMs',
+  'max-connections': 'maxConnections',
+  'max-connections-per-address': 'maxConnectionsPerAddress',
+  'max-writes-per-address': 'maxWritesPerAddress',
+  'max-writes': 'maxWrites',
+  'write-ms-per-second-per-address': 'writeMsPerSecondPerAddress',
+} as const satisfies Record<string, keyof ConnectionLimits>;
+const NONCE_FLAGS = {
+  'max-nonces-per-client': 'perClient',
+  'max-nonces': 'max',
+} as const satisfies Record<string, keyof NonceLimits>;
+const LIMIT_OPTIONS = Object.fromEntries(
+  [...Object.keys(LIMIT_FLAGS), ...Object.keys(NONCE_FLAGS)].map((flag) => [flag, { type: 'string' as const }]),
+) as Record<keyof typeof LIMIT_FLAGS | keyof typeof NONCE_FLAGS, { type: 'string' }>;
+
+export function limitsFromFlags(
+  values: Partial<Record<string, unknown>>,
+): { limits: Partial<ConnectionLimits>; nonceLimits: Partial<NonceLimits> } {
+  const count = (flag: string): number | undefined => {
+    const value = values[flag];
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || !/^[1-9]\d{0,8}$/.test(value)) {
+      throw usage(`--${flag} '${String(value)}' is not a positive whole number`,
+        'timeouts are in milliseconds, caps are counts (see README, Limits)');
+    }
+    return Number(value);
+  };
+  const pick = <K extends string>(flags: Record<string, K>) =>
+    Object.fromEntries(Object.entries(flags).flatMap(([flag, key]) => {
+      const value = count(flag);
+      return value === undefined ? [] : [[key, value]];
+    })) as Partial<Record<K, number>>;
+  return { limits: pick(LIMIT_FLAGS), nonceLimits: pick(NONCE_FLAGS) };
 }
 
 export function parseListen(listen: string): { host: string; port: number } {

@@ -1,0 +1,192 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { isIPv6, type Server, type Socket } from 'node:net';
+import { CasError } from './errors.js';
+
+/**
+ * What one client may hold of the CAS's connections and time (README "Limits").
+ * Every value is a startCas option and a `veil cas serve` flag.
+ */
+export interface ConnectionLimits {
+  /** The TLS handshake must finish within this (tls handshakeTimeout). */
+  handshakeTimeoutMs: number;
+  /** All request headers must arrive within this, from the first byte of the request (headersTimeout). */
+  headersTimeoutMs: number;
+  /** The whole request, headers and body, must arrive within this (requestTimeout). */
+  requestTimeoutMs: number;
+  /** A kept-alive connection with no request in flight is closed after this (keepAliveTimeout). */
+  keepAliveTimeoutMs: number;
+  /** A connection on which nothing moves for this long is closed, whatever its state (socket timeout). */
+  idleTimeoutMs: number;
+  /** Open connections from one client address (IPv6: per /64); the next one is closed at once. */
+  maxConnectionsPerAddress: number;
+  /** Open connections in all; the next one is closed at once. */
+  maxConnections: number;
+  /**
+   * Session uploads in progress from one address; the next gets 429 at once. A write runs on the event loop
+   * (parse, keys, certificates, seal), so this bounds how much of it queued uploads of one client can hold.
+   */
+  maxWritesPerAddress: number;
+  /** Session uploads in progress in all: bounds what clients from many addresses together make others wait. */
+  maxWrites: number;
+  /**
+   * Time one address may have uploads in progress, per second on average (bursts up to 4 s' worth): its
+   * share of the event loop. Past it, its uploads get 429 until the budget refills.
+   */
+  writeMsPerSecondPerAddress: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  handshakeTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 60_000,
+  maxConnectionsPerAddress: 64,
+  maxConnections: 1024,
+  maxWritesPerAddress: 1,
+  maxWrites: 4,
+  writeMsPerSecondPerAddress: 250,
+};
+
+/** The limits with `given` overriding the defaults; a non-positive or non-integer value is refused. */
+export function connectionLimits(given: Partial<ConnectionLimits> | undefined): ConnectionLimits {
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...given };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value <= 0) {
+      throw new CasError('CAS_BAD_REQUEST', `connection limit ${name} must be a positive integer, not ${value}`, {
+        hint: 'give milliseconds for timeouts and counts for connection caps',
+      });
+    }
+  }
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    const what = `the headers timeout (${limits.headersTimeoutMs} ms)`;
+    throw new CasError('CAS_BAD_REQUEST', `${what} exceeds the request timeout (${limits.requestTimeoutMs} ms)`, {
+      hint: 'the headers are part of the request: make the headers timeout at most the request timeout',
+    });
+  }
+  return limits;
+}
+
+/** Node checks headersTimeout and requestTimeout on a timer; this keeps the check's slack a fraction of them. */
+export function checkingIntervalMs(limits: ConnectionLimits): number {
+  return Math.max(10, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 10));
+}
+
+/**
+ * Counts TCP connections as they arrive — before the TLS handshake, which is where a slow client would
+ * otherwise sit — and destroys those over a cap at once, so one address cannot take every socket.
+ */
+export function capConnections(
+  server: Server,
+  limits: Pick<ConnectionLimits, 'maxConnections' | 'maxConnectionsPerAddress'>,
+): void {
+  const perAddress = new Map<string, number>();
+  let total = 0;
+  server.prependListener('connection', (socket: Socket) => {
+    const address = addressKey(socket.remoteAddress);
+    const mine = perAddress.get(address) ?? 0;
+    if (total >= limits.maxConnections || mine >= limits.maxConnectionsPerAddress) {
+      socket.destroy();
+      return;
+    }
+    total++;
+    perAddress.set(address, mine + 1);
+    socket.once('close', () => {
+      total--;
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(address);
+      else perAddress.set(address, left);
+    });
+  });
+}
+
+/** IPv4 (also IPv4-mapped IPv6) by address; IPv6 by its /64, which one client usually holds whole. */
+export function addressKey(remote: string | undefined): string {
+  if (!remote) return '?';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(remote);
+  if (mapped) return mapped[1]!;
+  if (!isIPv6(remote)) return remote;
+  return `${expandIPv6(remote).slice(0, 4).join(':')}::/64`;
+}
+
+function expandIPv6(address: string): string[] {
+  const [head = '', tail] = address.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const missing = tail === undefined ? [] : new Array<string>(8 - left.length - right.length).fill('0');
+  return [...left, ...missing, ...right].map((group) => group.toLowerCase().replace(/^0+(?=.)/, ''));
+}
+
+const WRITE_ROUTES = new Set(['/v1/sessions', '/session']);
+
+/**
+ * An onRequest hook (it runs once the headers are in, before the body is read) refusing a session upload
+ * when its address, or the CAS in all, already has its cap in progress; the counts drop when the response
+ * is done or the connection goes, whichever comes first.
+ */
+export function limitWrites(
+  limits: Pick<ConnectionLimits, 'maxWrites' | 'maxWritesPerAddress' | 'writeMsPerSecondPerAddress'>,
+): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  const inProgress = new Map<string, number>();
+  const budget = new WriteBudget(limits.writeMsPerSecondPerAddress);
+  let total = 0;
+  return async (request, reply) => {
+    if (request.method !== 'POST' || !WRITE_ROUTES.has(request.routeOptions.url ?? '')) return;
+    const address = addressKey(request.socket.remoteAddress);
+    const mine = inProgress.get(address) ?? 0;
+    if (mine >= limits.maxWritesPerAddress) {
+      throw busyWriting(`this client address already has ${mine} session uploads in progress`);
+    }
+    if (total >= limits.maxWrites) throw busyWriting(`the CAS already has ${total} session uploads in progress`);
+    const waitMs = budget.waitMs(address);
+    if (waitMs > 0) {
+      const share = `${limits.writeMsPerSecondPerAddress} ms per second`;
+      throw busyWriting(`this client address has used its upload time (${share}); room again in ${Math.ceil(waitMs)} ms`);
+    }
+    total++;
+    inProgress.set(address, mine + 1);
+    const started = performance.now();
+    reply.raw.once('close', () => {
+      budget.charge(address, performance.now() - started);
+      total--;
+      const left = (inProgress.get(address) ?? 1) - 1;
+      if (left <= 0) inProgress.delete(address);
+      else inProgress.set(address, left);
+    });
+  };
+}
+
+/** A token bucket per address, in milliseconds of uploads in progress; full buckets are forgotten. */
+export class WriteBudget {
+  private readonly buckets = new Map<string, { ms: number; at: number }>();
+  private readonly burstMs: number;
+
+  constructor(private readonly msPerSecond: number, private readonly now = () => performance.now()) {
+    this.burstMs = msPerSecond * 4;
+  }
+
+  /** How long until the address has budget again (0: now). */
+  waitMs(address: string): number {
+    const ms = this.level(address);
+    return ms > 0 ? 0 : (-ms / this.msPerSecond) * 1000 + 1;
+  }
+
+  charge(address: string, ms: number): void {
+    this.buckets.set(address, { ms: this.level(address) - ms, at: this.now() });
+    if (this.buckets.size > 4096) this.forgetFull();
+  }
+
+  private level(address: string): number {
+    const bucket = this.buckets.get(address);
+    if (!bucket) return this.burstMs;
+    return Math.min(this.burstMs, bucket.ms + ((this.now() - bucket.at) * this.msPerSecond) / 1000);
+  }
+
+  private forgetFull(): void {
+    for (const address of this.buckets.keys()) if (this.level(address) >= this.burstMs) this.buckets.delete(address);
+  }
+}
+
+function busyWriting(message: string): CasError {
+  return new CasError('CAS_BUSY', message, { hint: 'wait for the earlier uploads to be answered, then retry' });
+}
