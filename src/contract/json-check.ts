@@ -23,8 +23,18 @@ export interface JsonSchema {
 }
 
 export const JSON_CHECK_KEYWORDS = new Set([
-  '$schema', 'type', 'properties', 'required', 'additionalProperties', 'propertyNames', 'items', 'enum', 'pattern',
-  'maxLength', 'minimum', 'maximum',
+  '$schema',
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'propertyNames',
+  'items',
+  'enum',
+  'pattern',
+  'maxLength',
+  'minimum',
+  'maximum',
 ]);
 
 /** Every way `value` differs from `schema`, by field path from `path`; empty when it fits. */

@@ -17,9 +17,18 @@ const BASELINE_MS = 4_000;
 const VICTIM_ADDRESS = '127.0.0.2';
 const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('python3'));
 const host = testHost();
-const victimPolicy = ['name: victim', 'services:', '  - name: api', `    mrenclaves: [${program}]`, `    platforms: [${host.id}]`,
-  '    command: python3 /app/api.py --pw $$SCONE::pw$$', 'secrets:', '  - {name: pw, kind: ascii, size: 16}',
-  'security: {attestation: {mode: none}}', ''].join('\n');
+const victimPolicy = [
+  'name: victim',
+  'services:',
+  '  - name: api',
+  `    mrenclaves: [${program}]`,
+  `    platforms: [${host.id}]`,
+  '    command: python3 /app/api.py --pw $$SCONE::pw$$',
+  'secrets:',
+  '  - {name: pw, kind: ascii, size: 16}',
+  'security: {attestation: {mode: none}}',
+  '',
+].join('\n');
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -112,7 +121,11 @@ describe('one client cannot stall the CAS or other clients (issue #10)', () => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise((r) => child.once('exit', r));
-    await waitFor(() => out.includes('load running'), 10_000, () => 'the load did not start');
+    await waitFor(
+      () => out.includes('load running'),
+      10_000,
+      () => 'the load did not start',
+    );
     await new Promise((r) => setTimeout(r, 2000)); // let the slow connections and uploads fill up
 
     const { versionMs, attestMs } = await measure(MEASURE_MS);

@@ -39,7 +39,8 @@ describe('parseQuote refuses malformed input', () => {
   it('every truncation of a v3 and a v5 quote', () => {
     for (const q of [v3, v5]) {
       const end = q.length - parseQuote(q).trailing;
-      for (let n = 0; n < end; n++) malformed(() => parseQuote(q.subarray(0, n)), /^quote: .* at offset \d+|^quote: signature_data_len/);
+      for (let n = 0; n < end; n++)
+        malformed(() => parseQuote(q.subarray(0, n)), /^quote: .* at offset \d+|^quote: signature_data_len/);
     }
   });
 
@@ -83,7 +84,10 @@ describe('parseQuote refuses malformed input', () => {
       try {
         parseQuote(b);
       } catch (err) {
-        assert.ok(err instanceof AttestationError && err.code === 'ATTESTATION_MALFORMED', `input ${i}: ${String(err)}`);
+        assert.ok(
+          err instanceof AttestationError && err.code === 'ATTESTATION_MALFORMED',
+          `input ${i}: ${String(err)}`,
+        );
       }
     }
   });

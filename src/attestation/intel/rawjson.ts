@@ -30,7 +30,9 @@ export function rawMember(text: string, name: string): string | undefined {
 }
 
 function bad(at: number): AttestationError {
-  return new AttestationError('ATTESTATION_COLLATERAL', `the JSON document does not parse at offset ${at}`, { check: 'collateral' });
+  return new AttestationError('ATTESTATION_COLLATERAL', `the JSON document does not parse at offset ${at}`, {
+    check: 'collateral',
+  });
 }
 
 function skipWs(t: string, i: number): number {
