@@ -11,9 +11,18 @@ describe('collateral provider', () => {
     const asked: string[] = [];
     const provider = collateralProvider({
       intel: [
-        async () => (asked.push('dir'), undefined),
-        async () => (asked.push('pcs'), answer),
-        async () => (asked.push('never'), answer),
+        async () => {
+          asked.push('dir');
+          return undefined;
+        },
+        async () => {
+          asked.push('pcs');
+          return answer;
+        },
+        async () => {
+          asked.push('never');
+          return answer;
+        },
       ],
     });
     assert.equal(await provider.intel(req), answer);
@@ -23,7 +32,16 @@ describe('collateral provider', () => {
   it('reuses an answer for at most its maximum age', async () => {
     let clock = 0;
     let fetches = 0;
-    const provider = collateralProvider({ intel: [async () => (fetches++, answer)], maxAgeMs: 1000, now: () => clock });
+    const provider = collateralProvider({
+      intel: [
+        async () => {
+          fetches++;
+          return answer;
+        },
+      ],
+      maxAgeMs: 1000,
+      now: () => clock,
+    });
     await provider.intel(req);
     await provider.intel({ ...req, fmspc: req.fmspc.toUpperCase() });
     assert.equal(fetches, 1);
@@ -74,7 +92,15 @@ describe('collateral provider', () => {
 
   it('is bounded', async () => {
     let fetches = 0;
-    const provider = collateralProvider({ intel: [async () => (fetches++, answer)], maxEntries: 2 });
+    const provider = collateralProvider({
+      intel: [
+        async () => {
+          fetches++;
+          return answer;
+        },
+      ],
+      maxEntries: 2,
+    });
     for (const fmspc of ['a', 'b', 'c', 'a']) await provider.intel({ ...req, fmspc });
     assert.equal(fetches, 4);
   });

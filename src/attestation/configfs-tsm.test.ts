@@ -21,7 +21,9 @@ describe('configfs-tsm reports (against the in-memory stand-in of the kernel ABI
   it('writes exactly the 64 bytes to inblob of a fresh report object, reads provider and outblob, and removes the object', async () => {
     const tsm = memoryTsm({ provider: 'tdx_guest', outblob: QUOTE });
     let seen: Buffer | undefined;
-    tsm.hooks.beforeOutblobRead = (dir) => void (seen = tsm.objects.get(dir.split('/').pop()!)!.inblob);
+    tsm.hooks.beforeOutblobRead = (dir) => {
+      seen = tsm.objects.get(dir.split('/').pop()!)!.inblob;
+    };
     const report = await tsmReport(inblob, { fs: tsm.fs, base: '/tsm' });
     assert.equal(report.provider, 'tdx_guest');
     assert.deepEqual(report.outblob, QUOTE);

@@ -143,7 +143,7 @@ export function checkPlatform(result: VerificationResult, policy: AttestationPol
         },
       );
     }
-    needed.forEach((t) => used.add(t));
+    for (const t of needed) used.add(t);
     const ignored = policy?.ignore_advisories;
     const open =
       ignored === '*'

@@ -58,11 +58,13 @@ function setAt(at: Record<string, unknown>, path: readonly string[], value: stri
     return;
   }
   if (rest[0] === '[]') {
-    const list = (at[step!] ??= [{}]) as Array<Record<string, unknown>>;
+    at[step!] ??= [{}];
+    const list = at[step!] as Array<Record<string, unknown>>;
     setAt(list[0]!, rest.slice(1), value);
     return;
   }
-  setAt((at[step!] ??= {}) as Record<string, unknown>, rest, value);
+  at[step!] ??= {};
+  setAt(at[step!] as Record<string, unknown>, rest, value);
 }
 
 describe('read-back', () => {

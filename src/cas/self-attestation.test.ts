@@ -24,7 +24,10 @@ describe('GET /v1/attestation', () => {
 
   it('asks the TEE to bind the nonce and the CA key', async () => {
     let asked: Buffer | undefined;
-    const answer = await selfAttestation(identity, async (rd) => ((asked = rd), { type: 'tdx', quote: 'AA==' }))(nonce);
+    const answer = await selfAttestation(identity, async (rd) => {
+      asked = rd;
+      return { type: 'tdx', quote: 'AA==' };
+    })(nonce);
     assert.deepEqual(answer.evidence, { type: 'tdx', quote: 'AA==' });
     const spki = new X509Certificate(ca.certPem).publicKey.export({ type: 'spki', format: 'der' });
     assert.ok(asked?.equals(casReportData(Buffer.from(nonce, 'hex'), spki)));

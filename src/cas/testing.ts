@@ -15,17 +15,21 @@ export function ephemeral() {
 
 export type Identity = ReturnType<typeof ephemeral>;
 
+/** A JSON answer as the tests read it. */
+// biome-ignore lint/suspicious/noExplicitAny: tests reach deep into answers of many shapes; their assertions check them
+export type TestJson = any;
+
 /** POST `body` to the CAS as `who`, trusting only the CAS's CA. */
 export async function post(
   cas: RunningCas,
   who: Identity,
   path: string,
   body: string,
-): Promise<{ status: number; json: any }> {
+): Promise<{ status: number; json: TestJson }> {
   const agent = new Agent({ connect: { ca: cas.identity.caCertPem, cert: who.certPem, key: who.keyPem } });
   try {
     const res = await request(`${cas.url}${path}`, { method: 'POST', body, dispatcher: agent });
-    return { status: res.statusCode, json: (await res.body.json()) as any };
+    return { status: res.statusCode, json: (await res.body.json()) as TestJson };
   } finally {
     await agent.close();
   }
@@ -52,7 +56,11 @@ export function rawExchange(cas: RunningCas, who: Identity | undefined, request:
       if (answered(Buffer.concat(chunks))) socket.end();
     });
     socket.on('close', () => clearTimeout(halfClose));
-    socket.on('error', (err) => (chunks.length > 0 ? undefined : (clearTimeout(timer), reject(err))));
+    socket.on('error', (err) => {
+      if (chunks.length > 0) return;
+      clearTimeout(timer);
+      reject(err);
+    });
     socket.on('close', () => {
       clearTimeout(timer);
       resolve(parseRaw(Buffer.concat(chunks)));
@@ -79,7 +87,8 @@ function answered(data: Buffer): boolean {
 }
 
 /** The first HTTP response in `data` (content-length or chunked bodies). */
-export function parseRaw(data: Buffer): RawAnswer {
+export function parseRaw(answer: Buffer): RawAnswer {
+  let data = answer;
   // Interim answers (100 Continue) come before the real one.
   while (/^HTTP\/1\.[01] 1\d\d /.test(data.subarray(0, 13).toString('latin1')) && data.indexOf('\r\n\r\n') > 0) {
     data = data.subarray(data.indexOf('\r\n\r\n') + 4);

@@ -79,7 +79,10 @@ describe('veil cas attest: a CAS in a TEE', () => {
       host: '127.0.0.1',
       port: 0,
       dataDir: dir,
-      selfEvidence: async (reportData) => ((asked = reportData), { type: 'sgx-dcap', quote: QUOTE.toString('base64') }),
+      selfEvidence: async (reportData) => {
+        asked = reportData;
+        return { type: 'sgx-dcap', quote: QUOTE.toString('base64') };
+      },
     });
   });
   after(async () => {

@@ -121,7 +121,7 @@ function selfAttestationOf(json: unknown, url: string): SelfAttestationAnswer {
   });
 }
 
-function getJson(socket: import('node:tls').TLSSocket, url: string): Promise<any> {
+function getJson(socket: import('node:tls').TLSSocket, url: string): Promise<unknown> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   agent.createConnection = () => socket;
   return new Promise((resolve, reject) => {

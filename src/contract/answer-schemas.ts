@@ -3,161 +3,191 @@
 import type { JsonSchema } from './json-check.js';
 
 export const NONCE_ANSWER: JsonSchema = {
-  type: 'object',
-  properties: {
-    nonce: {
-      type: 'string',
-      pattern: '^[0-9a-f]{64}$',
-    },
+  "type": "object",
+  "properties": {
+    "nonce": {
+      "type": "string",
+      "pattern": "^[0-9a-f]{64}$"
+    }
   },
-  required: ['nonce'],
-  additionalProperties: false,
+  "required": [
+    "nonce"
+  ],
+  "additionalProperties": false
 };
 
 export const ATTEST_ANSWER: JsonSchema = {
-  type: 'object',
-  properties: {
-    command: {
-      type: 'array',
-      items: {
-        type: 'string',
-        pattern: '^[^\\0]*$',
-      },
+  "type": "object",
+  "properties": {
+    "command": {
+      "type": "array",
+      "items": {
+        "type": "string",
+        "pattern": "^[^\\0]*$"
+      }
     },
-    environment: {
-      type: 'object',
-      propertyNames: {
-        type: 'string',
-        pattern: '^[^=\\0]+$',
+    "environment": {
+      "type": "object",
+      "propertyNames": {
+        "type": "string",
+        "pattern": "^[^=\\0]+$"
       },
-      additionalProperties: {
-        type: 'string',
-        pattern: '^[^\\0]*$',
-      },
+      "additionalProperties": {
+        "type": "string",
+        "pattern": "^[^\\0]*$"
+      }
     },
-    pwd: {
-      type: 'string',
-      pattern: '^[^\\0]*$',
+    "pwd": {
+      "type": "string",
+      "pattern": "^[^\\0]*$"
     },
-    injectionFiles: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          path: {
-            type: 'string',
-            pattern: '^[^\\0]*$',
+    "injectionFiles": {
+      "type": "array",
+      "items": {
+        "type": "object",
+        "properties": {
+          "path": {
+            "type": "string",
+            "pattern": "^[^\\0]*$"
           },
-          mode: {
-            type: 'integer',
-            minimum: 0,
-            maximum: 4095,
+          "mode": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 4095
           },
-          content: {
-            type: 'string',
-            maxLength: 9007199254740991,
-            pattern: '^[A-Za-z0-9+/]*={0,2}$',
-          },
+          "content": {
+            "type": "string",
+            "maxLength": 9007199254740991,
+            "pattern": "^[A-Za-z0-9+/]*={0,2}$"
+          }
         },
-        required: ['path', 'mode', 'content'],
-        additionalProperties: false,
+        "required": [
+          "path",
+          "mode",
+          "content"
+        ],
+        "additionalProperties": false
+      }
+    },
+    "fspf": {
+      "type": "object",
+      "properties": {
+        "path": {
+          "type": "string",
+          "pattern": "^[^\\0]*$"
+        },
+        "key": {
+          "type": "string",
+          "pattern": "^[0-9a-fA-F]{64}$"
+        },
+        "tag": {
+          "type": "string",
+          "pattern": "^[0-9a-fA-F]{32}$"
+        }
       },
+      "additionalProperties": false
     },
-    fspf: {
-      type: 'object',
-      properties: {
-        path: {
-          type: 'string',
-          pattern: '^[^\\0]*$',
+    "session": {
+      "type": "string"
+    },
+    "service": {
+      "type": "string"
+    },
+    "attestation": {
+      "type": "object",
+      "properties": {
+        "evidence": {
+          "type": "string",
+          "enum": [
+            "simulation",
+            "sev-snp",
+            "tdx",
+            "sgx-dcap"
+          ]
         },
-        key: {
-          type: 'string',
-          pattern: '^[0-9a-fA-F]{64}$',
+        "simulated": {
+          "type": "boolean"
         },
-        tag: {
-          type: 'string',
-          pattern: '^[0-9a-fA-F]{32}$',
+        "platform": {
+          "type": "string",
+          "pattern": "^[0-9a-f]{64}$"
         },
+        "tcb_status": {
+          "type": "string"
+        },
+        "tolerated": {
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        }
       },
-      additionalProperties: false,
-    },
-    session: {
-      type: 'string',
-    },
-    service: {
-      type: 'string',
-    },
-    attestation: {
-      type: 'object',
-      properties: {
-        evidence: {
-          type: 'string',
-          enum: ['simulation', 'sev-snp', 'tdx', 'sgx-dcap'],
-        },
-        simulated: {
-          type: 'boolean',
-        },
-        platform: {
-          type: 'string',
-          pattern: '^[0-9a-f]{64}$',
-        },
-        tcb_status: {
-          type: 'string',
-        },
-        tolerated: {
-          type: 'array',
-          items: {
-            type: 'string',
-          },
-        },
-      },
-      required: ['evidence', 'simulated'],
-      additionalProperties: false,
-    },
+      "required": [
+        "evidence",
+        "simulated"
+      ],
+      "additionalProperties": false
+    }
   },
-  required: ['command', 'environment', 'pwd', 'injectionFiles', 'session', 'service', 'attestation'],
-  additionalProperties: false,
+  "required": [
+    "command",
+    "environment",
+    "pwd",
+    "injectionFiles",
+    "session",
+    "service",
+    "attestation"
+  ],
+  "additionalProperties": false
 };
 
 export const CAS_ERROR_BODY: JsonSchema = {
-  type: 'object',
-  properties: {
-    error: {
-      type: 'object',
-      properties: {
-        code: {
-          type: 'string',
+  "type": "object",
+  "properties": {
+    "error": {
+      "type": "object",
+      "properties": {
+        "code": {
+          "type": "string"
         },
-        message: {
-          type: 'string',
+        "message": {
+          "type": "string"
         },
-        hint: {
-          type: 'string',
+        "hint": {
+          "type": "string"
         },
-        issues: {
-          type: 'array',
-          items: {
-            type: 'object',
-            properties: {
-              path: {
-                type: 'string',
+        "issues": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "properties": {
+              "path": {
+                "type": "string"
               },
-              message: {
-                type: 'string',
+              "message": {
+                "type": "string"
               },
-              line: {
-                type: 'number',
+              "line": {
+                "type": "number"
               },
-              column: {
-                type: 'number',
-              },
+              "column": {
+                "type": "number"
+              }
             },
-            required: ['path', 'message'],
-          },
-        },
+            "required": [
+              "path",
+              "message"
+            ]
+          }
+        }
       },
-      required: ['code', 'message'],
-    },
+      "required": [
+        "code",
+        "message"
+      ]
+    }
   },
-  required: ['error'],
+  "required": [
+    "error"
+  ]
 };

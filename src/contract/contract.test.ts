@@ -40,8 +40,9 @@ function keywords(schema: unknown, out = new Set<string>()): Set<string> {
   if (!schema || typeof schema !== 'object') return out;
   for (const [key, value] of Object.entries(schema)) {
     out.add(key);
-    if (key === 'properties') Object.values(value as object).forEach((v) => keywords(v, out));
-    else if (typeof value === 'object' && key !== 'enum' && key !== 'required') keywords(value, out);
+    if (key === 'properties') {
+      for (const v of Object.values(value as object)) keywords(v, out);
+    } else if (typeof value === 'object' && key !== 'enum' && key !== 'required') keywords(value, out);
   }
   return out;
 }

@@ -48,7 +48,9 @@ export function checkJson(schema: JsonSchema, value: unknown, path = 'answer'): 
   if (typeof value === 'string') issues.push(...checkString(schema, value, path));
   if (typeof value === 'number') issues.push(...checkNumber(schema, value, path));
   const items = schema.items;
-  if (Array.isArray(value) && items) value.forEach((v, i) => issues.push(...checkJson(items, v, `${path}.${i}`)));
+  if (Array.isArray(value) && items) {
+    for (const [i, v] of value.entries()) issues.push(...checkJson(items, v, `${path}.${i}`));
+  }
   if (isObject(value)) issues.push(...checkObject(schema, value, path));
   return issues;
 }

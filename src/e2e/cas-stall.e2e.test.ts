@@ -52,7 +52,7 @@ describe('one client cannot stall the CAS or other clients (issue #10)', () => {
     new Agent({ localAddress: VICTIM_ADDRESS, connect: { ca, cert: who.certPem, key: who.keyPem } });
   const post = async (agent: Agent, path: string, body: string) => {
     const res = await request(`${cas.url}${path}`, { method: 'POST', body, dispatcher: agent });
-    return { status: res.statusCode, json: (await res.body.json()) as any };
+    return { status: res.statusCode, json: await res.body.json() };
   };
 
   /** What a runtime does at start: a new key and connection, a nonce, evidence bound to both. */
@@ -60,7 +60,7 @@ describe('one client cannot stall the CAS or other clients (issue #10)', () => {
     const started = performance.now();
     const agent = agentFor(runtime);
     try {
-      const { nonce } = (await post(agent, '/v1/attest/nonce', '')).json;
+      const { nonce } = (await post(agent, '/v1/attest/nonce', '')).json as { nonce: string };
       const evidence = signedSimulation(host, program, { nonce: Buffer.from(nonce, 'hex'), spki: runtime.spki });
       const res = await post(agent, '/v1/attest', JSON.stringify({ config_id: 'victim/api', nonce, evidence }));
       assert.equal(res.status, 200, JSON.stringify(res.json));

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import type { TestJson } from '../cas/testing.js';
 
 /** Shared plumbing of the end-to-end tests: real `veil` processes, real `curl` and `openssl`. */
 export const ROOT = resolve(fileURLToPath(new URL('../../', import.meta.url)));
@@ -125,7 +126,7 @@ export async function opensslIdentity(dir: string, name: string): Promise<{ cert
 export interface CurlResult {
   status: number;
   body: string;
-  json(): any;
+  json(): TestJson;
 }
 
 /** curl against the CAS, verifying it with its CA (never -k). */

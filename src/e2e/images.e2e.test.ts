@@ -140,7 +140,7 @@ describe('service images', () => {
     const { parseAllDocuments } = await import('yaml');
     const docs = ['flask', 'redis'].flatMap((n) =>
       parseAllDocuments(readFileSync(join(dir.path, 'target', 'manifests', `${n}.yaml`), 'utf8')).map(
-        (d) => d.toJS() as { kind: string; metadata: { name: string }; spec: any },
+        (d) => d.toJS() as { kind: string; metadata: { name: string }; spec: unknown },
       ),
     );
     for (const doc of docs)
@@ -157,10 +157,13 @@ describe('service images', () => {
         'Service/redis',
       ],
     );
-    const flask = docs[0]!.spec.template.spec.containers[0];
+    const deployment = docs[0]!.spec as {
+      template: { spec: { containers: Array<{ image: string; volumeMounts: Array<{ mountPath: string }> }> } };
+    };
+    const flask = deployment.template.spec.containers[0]!;
     assert.match(flask.image, new RegExp(`^${image.replace(/[.]/g, '\\.')}@sha256:[0-9a-f]{64}$`));
     assert.deepEqual(
-      flask.volumeMounts.map((m: { mountPath: string }) => m.mountPath),
+      flask.volumeMounts.map((m) => m.mountPath),
       ['/app', '/tls'],
     );
     assert.ok(existsSync(join(dir.path, 'target', 'helm', 'Chart.yaml')));

@@ -80,6 +80,7 @@ describe('veil run', () => {
   it("gives the program exactly the policy's argv, environment, working directory and files", async () => {
     await create('ok', {
       script:
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a JS template
         'echo "argv:$0 $#"; echo "env:$GREETING $PW ${HOST_SECRET:-none}"; pwd; cat ' +
         injectDir +
         '/secret.txt; echo; stat -c %a ' +

@@ -48,7 +48,7 @@ function agentFor(who: Identity, connections: number): Agent {
   return new Agent({ connections, localAddress, connect: { ca, cert: who.certPem, key: who.keyPem } });
 }
 
-async function call(agent: Agent, path: string, body: string, what: string): Promise<any> {
+async function call(agent: Agent, path: string, body: string, what: string): Promise<unknown> {
   try {
     const res = await request(`${url}${path}`, { method: 'POST', body, dispatcher: agent });
     const json = await res.body.json().catch(() => undefined);
@@ -74,7 +74,8 @@ async function uploads(): Promise<void> {
 
 /** Nonce, then an attestation with that nonce and worthless evidence: each spends a nonce. */
 async function nonceRound(agent: Agent, what: string): Promise<void> {
-  const nonce = (await call(agent, '/v1/attest/nonce', '', `${what} nonce`))?.nonce;
+  const answer = (await call(agent, '/v1/attest/nonce', '', `${what} nonce`)) as { nonce?: unknown } | undefined;
+  const nonce = answer?.nonce;
   if (typeof nonce !== 'string') return;
   const evidence = {
     type: 'simulation',

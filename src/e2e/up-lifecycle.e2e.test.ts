@@ -44,7 +44,7 @@ describe('veil up: every process it started ends when it ends', () => {
     await waitFor(done, 60_000, () => `veil up did not come up:\n${up.output()}`);
     assert.ok(existsSync(join(target, 'up.json')), `veil up ended:\n${up.output()}`);
     const tree = processTree(up.child);
-    tree.forEach((p) => everyPid.add(p.pid));
+    for (const p of tree) everyPid.add(p.pid);
     return { ...up, tree };
   };
   const processTree = (child: ChildProcess) => descendants(child.pid!).map((pid) => ({ pid, cmd: commandLine(pid) }));
@@ -92,7 +92,7 @@ describe('veil up: every process it started ends when it ends', () => {
     const started = () => descendants(up.child.pid!).length > 1 || up.child.exitCode !== null;
     await waitFor(started, 60_000, () => `no service started:\n${up.output()}`);
     const tree = processTree(up.child);
-    tree.forEach((p) => everyPid.add(p.pid));
+    for (const p of tree) everyPid.add(p.pid);
     const wasUp = existsSync(join(target, 'up.json'));
     process.kill(-up.child.pid!, 'SIGINT');
     assert.equal(await up.exited, 130, up.output());

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
-import { Service } from 'kubernetes-models/v1';
+import { Service, type IContainer, type IPodSpec } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import {
   casChartValues,
@@ -79,7 +79,7 @@ describe('Helm chart of a mesh', () => {
 
   it('gives each container the CAS settings, and memory volumes where secrets and code go', () => {
     const flask = renderManifests(values, 'demo')[0] as {
-      spec: { template: { metadata: { labels: Record<string, string> }; spec: Record<string, any> } };
+      spec: { template: { metadata: { labels: Record<string, string> }; spec: IPodSpec } };
     };
     const pod = flask.spec.template.spec;
     assert.deepEqual(flask.spec.template.metadata.labels, {
@@ -87,12 +87,12 @@ describe('Helm chart of a mesh', () => {
       'app.kubernetes.io/instance': 'demo',
     });
     assert.deepEqual(pod['imagePullSecrets'], [{ name: 'regcred' }]);
-    assert.deepEqual(pod['containers'][0].env, [
+    assert.deepEqual(pod['containers'][0]!.env, [
       { name: 'SCONE_CONFIG_ID', value: 'patient-records/flask/python3' },
       { name: 'SCONE_CAS_ADDR', value: 'cas.veil-system:8081' },
       { name: 'VEIL_CAS_FINGERPRINT', value: 'ab'.repeat(32) },
     ]);
-    assert.deepEqual(pod['containers'][0].volumeMounts, [
+    assert.deepEqual(pod['containers'][0]!.volumeMounts, [
       { name: 'memory-0', mountPath: '/app' },
       { name: 'memory-1', mountPath: '/tls' },
     ]);
@@ -100,7 +100,7 @@ describe('Helm chart of a mesh', () => {
       { name: 'memory-0', emptyDir: { medium: 'Memory' } },
       { name: 'memory-1', emptyDir: { medium: 'Memory' } },
     ]);
-    assert.equal(pod['containers'][0].securityContext, undefined, 'no extra capability');
+    assert.equal(pod['containers'][0]!.securityContext, undefined, 'no extra capability');
   });
 
   it('sends hardware evidence unless the mesh was applied in debug mode, which asks for simulation by name', () => {
@@ -153,16 +153,16 @@ describe('Helm chart of a mesh', () => {
       docs.forEach(validate);
       const pod = (
         docs[0] as {
-          spec: { template: { spec: { containers: Array<Record<string, any>> } }; volumeClaimTemplates: unknown[] };
+          spec: { template: { spec: { containers: IContainer[] } }; volumeClaimTemplates: unknown[] };
         }
       ).spec;
-      assert.deepEqual(pod.template.spec.containers[0]!['readinessProbe'].httpGet, {
+      assert.deepEqual(pod.template.spec.containers[0]!['readinessProbe']!.httpGet, {
         path: '/v1/version',
         port: 'api',
         scheme: 'HTTPS',
       });
-      assert.ok(pod.template.spec.containers[0]!['args'].includes('veil-cas.veil-system.svc'));
-      assert.equal(pod.template.spec.containers[0]!['args'].includes('--master-key-file'), secret !== '');
+      assert.ok(pod.template.spec.containers[0]!['args']!.includes('veil-cas.veil-system.svc'));
+      assert.equal(pod.template.spec.containers[0]!['args']!.includes('--master-key-file'), secret !== '');
       assert.equal(pod.volumeClaimTemplates.length, 1);
     }
     writeCasChart(join(dir, 'cas'), values);

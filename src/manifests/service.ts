@@ -89,11 +89,15 @@ function nameFindings(m: ServiceManifest): Finding[] {
     if (seen.has(name)) found.push({ path, message: `${what} '${name}' is already defined (${seen.get(name)})` });
     else seen.set(name, what);
   };
-  (m.environment.local ?? []).forEach((v, i) => check(v.name, ['environment', 'local', i, 'name'], 'variable'));
-  (m.environment.global ?? []).forEach((v, i) => check(v.name, ['environment', 'global', i, 'name'], 'variable'));
+  for (const [i, v] of (m.environment.local ?? []).entries()) {
+    check(v.name, ['environment', 'local', i, 'name'], 'variable');
+  }
+  for (const [i, v] of (m.environment.global ?? []).entries()) {
+    check(v.name, ['environment', 'global', i, 'name'], 'variable');
+  }
   seen.clear();
-  (m.secrets?.global ?? []).forEach((s, i) => check(s.name, ['secrets', 'global', i, 'name'], 'secret'));
-  (m.secrets?.import ?? []).forEach((s, i) => check(s, ['secrets', 'import', i], 'secret'));
+  for (const [i, s] of (m.secrets?.global ?? []).entries()) check(s.name, ['secrets', 'global', i, 'name'], 'secret');
+  for (const [i, s] of (m.secrets?.import ?? []).entries()) check(s, ['secrets', 'import', i], 'secret');
   return found;
 }
 

@@ -61,11 +61,11 @@ function serviceSession(mesh: ParsedMesh, s: MeshService, opts: SessionOptions, 
   const b = s.bundle;
   const render = (text: string, where: string) => {
     const r = renderTemplate(text, (name) => s.variables.get(name));
-    r.missing.forEach((name) =>
+    for (const name of r.missing) {
       missing.push(
         `service '${s.name}': ${where} uses {{${name}}}, which has no value in the mesh's env and no default`,
-      ),
-    );
+      );
+    }
     return r.text;
   };
   const environment: Record<string, string> = {};

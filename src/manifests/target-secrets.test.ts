@@ -62,7 +62,10 @@ describe('veil apply writes nothing secret under target/', () => {
     const { bundle } = buildBundle(parsed, { target, keysDir });
     buildBundle(parsed, { target, keysDir }); // again: the same values file
     const uploaded: string[] = [];
-    const postSession = async (text: string) => (uploaded.push(text), { status: 201, hash: 'h' });
+    const postSession = async (text: string) => {
+      uploaded.push(text);
+      return { status: 201, hash: 'h' };
+    };
     const store = { currentHash: async () => undefined, postSession };
     await applyMesh(parseMeshManifest(mesh, 'mesh.yaml', target), { target, keysDir, mode: 'debug', store });
     const shieldKey = readFileSync(join(keysDir, `${bundle.shield!.tag}.key`), 'utf8').trim();

@@ -37,12 +37,12 @@ export class ServiceProcess {
     // 'close', not 'exit': the last lines of its output are in by then (failure messages quote them).
     this.child.on('close', (code, signal) => {
       this.exited = { code, signal };
-      this.exitWaiters.splice(0).forEach((f) => f());
+      for (const f of this.exitWaiters.splice(0)) f();
     });
     this.child.on('error', (err) => {
       log(`[${spec.name}] cannot start: ${err.message}`);
       this.exited ??= { code: 127, signal: null };
-      this.exitWaiters.splice(0).forEach((f) => f());
+      for (const f of this.exitWaiters.splice(0)) f();
     });
   }
 

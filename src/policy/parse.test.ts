@@ -200,12 +200,15 @@ describe('cross references', () => {
 });
 
 describe('templates and hashes', () => {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: ${VAR} is the session-template syntax under test
   it('fills $VAR and ${VAR} and leaves $$SCONE::x$$ intact', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${VAR} is the session-template syntax under test
     assert.equal(substituteVariables('a: $A ${B} $$SCONE::x.crt$$', { A: '1', B: '2' }), 'a: 1 2 $$SCONE::x.crt$$');
   });
 
   it('names every missing variable with its line', () => {
     assert.throws(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: ${VAR} is the session-template syntax under test
       () => substituteVariables('name: $SESSION\nx: ${OTHER}\n', {}),
       (err: PolicyError) => {
         assert.equal(err.code, 'POLICY_TEMPLATE_VARIABLE');

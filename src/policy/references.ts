@@ -25,7 +25,10 @@ function duplicates(session: Session): Finding[] {
   return lists.flatMap(([key, list]) => {
     const seen = new Set<string>();
     return (list ?? []).flatMap((item, i) => {
-      if (!seen.has(item.name)) return (seen.add(item.name), []);
+      if (!seen.has(item.name)) {
+        seen.add(item.name);
+        return [];
+      }
       return [{ path: [key, i, 'name'], message: `'${item.name}' is defined twice` }];
     });
   });
@@ -69,7 +72,7 @@ function issuerCycles(secrets: Secret[]): Finding[] {
     const names = [...path.keys()];
     if (next !== undefined && path.has(next)) {
       const cycle = names.slice(path.get(next));
-      cycle.forEach((name, at) => cycleOf.set(name, { names: cycle, at }));
+      for (const [at, name] of cycle.entries()) cycleOf.set(name, { names: cycle, at });
     }
     for (const name of names) done.add(name);
   }
@@ -104,20 +107,22 @@ function placeholderReferences(session: Session, secrets: Map<string, Secret>): 
 /** Every field where the CAS fills in placeholders (§4.6). */
 export function placeholderSites(session: Session): Array<{ path: PathSegment[]; text: string }> {
   const sites: Array<{ path: PathSegment[]; text: string }> = [];
-  (session.services ?? []).forEach((s, i) => {
+  for (const [i, s] of (session.services ?? []).entries()) {
     const command = s.command;
     if (typeof command === 'string') sites.push({ path: ['services', i, 'command'], text: command });
-    else command?.forEach((arg, j) => sites.push({ path: ['services', i, 'command', j], text: arg }));
+    else {
+      for (const [j, arg] of (command ?? []).entries()) sites.push({ path: ['services', i, 'command', j], text: arg });
+    }
     for (const [k, v] of Object.entries(s.environment ?? {}))
       sites.push({ path: ['services', i, 'environment', k], text: v });
     if (s.fspf_key) sites.push({ path: ['services', i, 'fspf_key'], text: s.fspf_key });
-  });
-  (session.images ?? []).forEach((img, i) =>
-    img.injection_files?.forEach((f, j) => {
+  }
+  for (const [i, img] of (session.images ?? []).entries()) {
+    for (const [j, f] of (img.injection_files ?? []).entries()) {
       if (typeof f !== 'string' && f.content !== undefined)
         sites.push({ path: ['images', i, 'injection_files', j, 'content'], text: f.content });
-    }),
-  );
+    }
+  }
   return sites;
 }
 

@@ -42,7 +42,8 @@ export function parseYaml(text: string, file: string): Source {
   let full: Source | undefined;
   const locate = (path: PathSegment[], atKey?: boolean) => {
     if (!small) return undefined;
-    return (full ??= fullParse(text, file)).locate(path, atKey);
+    full ??= fullParse(text, file);
+    return full.locate(path, atKey);
   };
   return { value: fast.value, locate };
 }

@@ -34,7 +34,9 @@ export async function launchInContainer(
   for (const file of config.injectionFiles) requireMemory(cleanPath(file.path, 'injection file'), mounts);
   if (shield) {
     const { decryptTree } = await import('../fsshield/index.js');
-    const check = (paths: string[]) => paths.forEach((p) => requireMemory(posix.join(shield.into, p), mounts));
+    const check = (paths: string[]) => {
+      for (const p of paths) requireMemory(posix.join(shield.into, p), mounts);
+    };
     await decryptTree(
       shield.from,
       shield.into,

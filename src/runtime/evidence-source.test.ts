@@ -26,7 +26,9 @@ function setup(recording: StandInRecording) {
   const tsm = memoryTsm(recording);
   const lines: string[] = [];
   let inblob: Buffer | undefined;
-  tsm.hooks.beforeOutblobRead = (dir) => void (inblob = tsm.objects.get(dir.split('/').pop()!)!.inblob);
+  tsm.hooks.beforeOutblobRead = (dir) => {
+    inblob = tsm.objects.get(dir.split('/').pop()!)!.inblob;
+  };
   const env = { VEIL_TSM_PATH: tsm.paths.base, VEIL_TDX_MEASUREMENTS_PATH: tsm.paths.measurements, VEIL_HOST_KEY };
   const choose = (mode?: 'debug' | 'hardware', extra: NodeJS.ProcessEnv = {}) =>
     chooseEvidenceSource({ mode, env: { ...env, ...extra }, fs: tsm.fs, program, log: (l) => lines.push(l) });

@@ -227,8 +227,6 @@ function stepFields(step: Step): Array<string | Buffer> {
       return [step.from, step.to];
     case 'symlink':
       return [step.target, step.path];
-    case 'chroot':
-      return [step.path];
     case 'write':
       return [step.path, String(step.mode), step.content];
     case 'unshield':

@@ -18,7 +18,7 @@ function loadedBy(entries: string[]): Set<string> {
     for (const m of source.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+'(\.[^']+)'|import\('(\.[^']+)'\)/g))
       visit(resolve(dirname(file), (m[1] ?? m[2])!));
   };
-  entries.forEach((e) => visit(join(RUNTIME_ROOT, e)));
+  for (const e of entries) visit(join(RUNTIME_ROOT, e));
   return seen;
 }
 

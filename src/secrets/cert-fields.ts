@@ -57,7 +57,8 @@ function ipv6Bytes(ip: string): Buffer {
   const groups = (s: string | undefined) => (s ? s.split(':') : []);
   const zeros = tail === undefined ? [] : Array<string>(8 - groups(head).length - groups(tail).length).fill('0');
   const out = Buffer.alloc(16);
-  [...groups(head), ...zeros, ...groups(tail)].forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  for (const [i, g] of [...groups(head), ...zeros, ...groups(tail)].entries())
+    out.writeUInt16BE(parseInt(g, 16), i * 2);
   return out;
 }
 

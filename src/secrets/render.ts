@@ -73,8 +73,7 @@ function certificateForm(name: string, suffix: string, cert: StoredCertificate, 
   if (suffix === '.chain') return pems([...issuers(name, suffix, cert, lookup).reverse(), der]);
   if (!CERT_KEY.has(suffix)) throw renderError(name, suffix, 'is a certificate, which has no such form');
   const key = cert.privateKey ? lookup(cert.privateKey) : undefined;
-  if (!key || key.kind !== 'private-key')
-    throw renderError(name, suffix, 'has no private key available to this session');
+  if (key?.kind !== 'private-key') throw renderError(name, suffix, 'has no private key available to this session');
   return keyForm(name, suffix, Buffer.from(key.value, 'base64'));
 }
 

@@ -1,7 +1,7 @@
 import { createHash, type KeyObject, randomBytes, sign } from 'node:crypto';
 import { dnsBytes, ipBytes } from './cert-fields.js';
 import { NULL, TRUE, bitString, ctx, implicit, int, octets, oid, seq, set, time, tlv, uint, utf8 } from './der.js';
-import { certificateParts, publicKeyBits } from './der-read.js';
+import { type CertificateParts, certificateParts, publicKeyBits } from './der-read.js';
 import { SecretsError } from './errors.js';
 import { privateKeyObject, publicKeySpki, type KeyType, type PrivateKeyMaterial } from './keys.js';
 
@@ -113,7 +113,7 @@ function issuerOf(
   issuer: { certDer: Buffer; key: PrivateKeyMaterial },
   subject: string,
 ): { name: Buffer; keyId: Buffer } {
-  let parts;
+  let parts: CertificateParts;
   try {
     parts = certificateParts(issuer.certDer);
   } catch (err) {
@@ -145,7 +145,8 @@ function serial(): Buffer {
     serialPool = randomBytes(4096);
     serialAt = 0;
   }
-  const bytes = Buffer.from(serialPool.subarray(serialAt, (serialAt += 16)));
+  const bytes = Buffer.from(serialPool.subarray(serialAt, serialAt + 16));
+  serialAt += 16;
   bytes[0] = (bytes[0]! & 0x7f) | 0x40;
   return bytes;
 }

@@ -159,8 +159,7 @@ export function checkPcrs(quote: TpmsAttest, values: readonly Buffer[]): Record<
   const hash = createHash('sha256');
   for (const i of bank.pcrs) {
     const v = values[i];
-    if (!v || v.length !== 32)
-      throw fail(`PCR ${i} is selected but its value is ${v ? `${v.length} bytes` : 'missing'}`);
+    if (v?.length !== 32) throw fail(`PCR ${i} is selected but its value is ${v ? `${v.length} bytes` : 'missing'}`);
     hash.update(v);
     out[String(i)] = v.toString('hex');
   }

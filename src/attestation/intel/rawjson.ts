@@ -35,7 +35,8 @@ function bad(at: number): AttestationError {
   });
 }
 
-function skipWs(t: string, i: number): number {
+function skipWs(t: string, from: number): number {
+  let i = from;
   while (i < t.length && (t[i] === ' ' || t[i] === '\n' || t[i] === '\r' || t[i] === '\t')) i++;
   return i;
 }

@@ -1,4 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AttestationError } from '../errors.js';
@@ -80,7 +81,7 @@ async function loadPool(paths: string[]): Promise<Pool> {
 async function expand(paths: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const p of paths) {
-    let s;
+    let s: Stats;
     try {
       s = await stat(p);
     } catch (err) {
@@ -104,9 +105,9 @@ async function expand(paths: string[]): Promise<string[]> {
 function addBlob(pool: Pool, bytes: Buffer, name: string): void {
   const text = bytes.toString('utf8');
   const trimmed = text.trimStart();
-  if (trimmed.startsWith('{')) return addJson(pool, text, name);
-  if (text.includes('-----BEGIN CERTIFICATE-----')) return addPem(pool, text, name);
-  if (text.includes('-----BEGIN X509 CRL-----') || bytes[0] === 0x30) addCrl(pool, bytes);
+  if (trimmed.startsWith('{')) addJson(pool, text, name);
+  else if (text.includes('-----BEGIN CERTIFICATE-----')) addPem(pool, text, name);
+  else if (text.includes('-----BEGIN X509 CRL-----') || bytes[0] === 0x30) addCrl(pool, bytes);
 }
 
 function addJson(pool: Pool, text: string, name: string): void {
@@ -117,7 +118,10 @@ function addJson(pool: Pool, text: string, name: string): void {
     return;
   }
   if (!doc || typeof doc !== 'object') return;
-  if (typeof doc['tcb_info'] === 'string') return addPhala(pool, doc, name);
+  if (typeof doc['tcb_info'] === 'string') {
+    addPhala(pool, doc, name);
+    return;
+  }
   for (const [member, list] of [
     ['tcbInfo', pool.tcbInfos],
     ['enclaveIdentity', pool.qeIdentities],

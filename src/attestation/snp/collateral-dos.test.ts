@@ -116,7 +116,12 @@ describe('KDS: forged reports without certificates', () => {
   it(`${KDS_MAX_IN_FLIGHT * 10} forged reports with distinct chip IDs make at most ${KDS_MAX_IN_FLIGHT} VCEK requests at once; the rest fail at once as busy`, async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const kds = fakeKds(kdsAnswers(async () => (await gate, { status: 404 })));
+    const kds = fakeKds(
+      kdsAnswers(async () => {
+        await gate;
+        return { status: 404 };
+      }),
+    );
     const source = amdCollateralFromKds({ baseUrl: 'https://kds.test', fetch: kds.fetch });
     const n = KDS_MAX_IN_FLIGHT * 10;
     const chips = Array.from({ length: n }, () => randomBytes(8));
@@ -225,7 +230,12 @@ describe('KDS: valid reports while KDS refuses', () => {
   it('a report with a full auxblob checks the KDS CRL and never asks for its VCEK; the same while KDS is busy with forged reports', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const kds = fakeKds(kdsAnswers(async () => (await gate, { status: 404 })));
+    const kds = fakeKds(
+      kdsAnswers(async () => {
+        await gate;
+        return { status: 404 };
+      }),
+    );
     const source = amdCollateralFromKds({ baseUrl: 'https://kds.test', fetch: kds.fetch });
     const flood = Promise.allSettled(
       Array.from({ length: KDS_MAX_IN_FLIGHT * 2 }, () => verify(forged(), { collateral: source })),

@@ -1,4 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fetch as undiciFetch } from 'undici';
@@ -6,7 +7,7 @@ import { AttestationError } from '../errors.js';
 import { parseCertificates, parseCrl, type Crl } from '../pki.js';
 import type { AmdCollateral, AmdCollateralRequest, CollateralProvider } from '../types.js';
 import { Lru } from '../../lru.js';
-import { amdCert, vekExtensions, type AmdCert } from './certs.js';
+import { amdCert, vekExtensions, type AmdCert, type VekExtensions } from './certs.js';
 import { SNP_PRODUCTS } from './report.js';
 
 /**
@@ -30,7 +31,7 @@ function toPem(cert: X509Certificate): string {
 /** The request's VCEK matches by product, hwID and every SPL; a VLEK (no hwID) by product and SPLs. */
 function matches(c: AmdCert, req: AmdCollateralRequest): boolean {
   if (c.role !== req.signingKey) return false;
-  let ext;
+  let ext: VekExtensions;
   try {
     ext = vekExtensions(c, CHECK);
   } catch {
@@ -105,7 +106,7 @@ async function loadFiles(paths: readonly string[]): Promise<Loaded> {
 }
 
 async function loadPath(path: string, explicit: boolean, depth: number, out: Loaded): Promise<void> {
-  let info;
+  let info: Stats;
   try {
     info = await stat(path);
   } catch (err) {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { AttestationError } from '../errors.js';
-import { VECTORS, snpCases } from './fixtures.js';
+import { VECTORS, snpCases, type SnpSummary } from './fixtures.js';
 import {
   SNP_REPORT_SIZE,
   decodePolicy,
@@ -13,7 +13,7 @@ import {
 } from './report.js';
 
 const summary = JSON.parse(readFileSync(new URL('SUMMARY.json', VECTORS), 'utf8')) as {
-  amd: Record<string, { report: Record<string, unknown> }>;
+  amd: Record<string, SnpSummary>;
 };
 const malformed = (field: string) => (e: unknown) =>
   e instanceof AttestationError && e.code === 'ATTESTATION_MALFORMED' && e.message.includes(field);
@@ -30,7 +30,7 @@ describe('parseSnpReport', () => {
   for (const c of snpCases()) {
     it(`reads every field of ${c.name} as SUMMARY.json lists it`, () => {
       const r = parseSnpReport(c.report);
-      const s = summary.amd[c.summary]!.report as Record<string, any>;
+      const s = summary.amd[c.summary]!.report;
       assert.equal(r.version, s.version);
       assert.equal(r.guestSvn, s.guestSvn);
       assert.equal(`0x${r.policy.toString(16)}`, s.policy);

@@ -317,7 +317,13 @@ describe('Turin: reports that verify', () => {
     await assert.rejects(
       verifySnpReportAgainst(
         report({ version: 2, chipId }),
-        { now: NOW, collateral: async (req) => (seen.push(req.product), undefined) },
+        {
+          now: NOW,
+          collateral: async (req) => {
+            seen.push(req.product);
+            return undefined;
+          },
+        },
         h.roots,
       ),
       code('ATTESTATION_COLLATERAL', 'tried Milan and Genoa'),

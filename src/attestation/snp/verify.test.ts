@@ -9,11 +9,11 @@ import { AttestationError } from '../errors.js';
 import { AMD_ARKS } from '../roots.js';
 import type { AmdCollateralRequest } from '../types.js';
 import { CERT_TABLE_GUIDS, buildCertTable } from './certs.js';
-import { VECTORS, pemToDer, prng, snpCases, vector, type SnpCase } from './fixtures.js';
+import { VECTORS, pemToDer, prng, snpCases, vector, type SnpCase, type SnpSummary } from './fixtures.js';
 import { SNP_NO_CRL_WARNING, SNP_WARNING, verifySnpReport } from './verify.js';
 
 const summary = JSON.parse(readFileSync(new URL('SUMMARY.json', VECTORS), 'utf8')) as {
-  amd: Record<string, { report: Record<string, any>; vekExtensions: Record<string, any> }>;
+  amd: Record<string, SnpSummary>;
 };
 const code =
   (c: string, ...parts: string[]) =>
@@ -136,7 +136,13 @@ describe('verifySnpReport: the vectors', () => {
     // a v2 report names no product: without a VCEK, Milan then Genoa are asked for
     seen.length = 0;
     await assert.rejects(
-      verifySnpReport(c.report, { now: c.at, collateral: async (req) => (seen.push(req), undefined) }),
+      verifySnpReport(c.report, {
+        now: c.at,
+        collateral: async (req) => {
+          seen.push(req);
+          return undefined;
+        },
+      }),
       code('ATTESTATION_COLLATERAL', 'tried Milan and Genoa'),
     );
     assert.deepEqual(
@@ -356,8 +362,14 @@ async function rsaKeys(): Promise<CryptoKeyPair> {
 
 let fakeKeys: Promise<CryptoKeyPair> | undefined;
 
+/** One key pair for every fake: RSA generation is slow. */
+function sharedKeys(): Promise<CryptoKeyPair> {
+  fakeKeys ??= rsaKeys();
+  return fakeKeys;
+}
+
 async function fakeRoot(realDer: Buffer): Promise<Buffer> {
-  const keys = await (fakeKeys ??= rsaKeys());
+  const keys = await sharedKeys();
   const real = pkijs.Certificate.fromBER(realDer);
   const cert = new pkijs.Certificate();
   cert.version = 2;
@@ -379,7 +391,7 @@ async function fakeRoot(realDer: Buffer): Promise<Buffer> {
 }
 
 async function fakeCrl(realDer: Buffer): Promise<Buffer> {
-  const keys = await (fakeKeys ??= rsaKeys());
+  const keys = await sharedKeys();
   const real = pkijs.Certificate.fromBER(realDer);
   const crl = new pkijs.CertificateRevocationList();
   crl.version = 1;
