@@ -3,6 +3,11 @@
 import { main } from '../dist/cli/main.js';
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err) => { console.error(`veil: internal error: ${err?.message ?? err}`); process.exitCode = 70; },
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(`veil: internal error: ${err?.message ?? err}`);
+    process.exitCode = 70;
+  },
 );

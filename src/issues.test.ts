@@ -19,7 +19,8 @@ describe('issues from zod', () => {
       'items[0].name: Invalid input: expected string, received array',
     ]);
     assert.deepEqual(findings(schema, { items: [{ name: 'a', nmae: 'b', x: 1 }] }), [
-      "items[0].nmae: unknown field 'nmae'", "items[0].x: unknown field 'x'",
+      "items[0].nmae: unknown field 'nmae'",
+      "items[0].x: unknown field 'x'",
     ]);
     const union = z.strictObject({ value: z.union([z.string(), z.number()]) });
     assert.deepEqual(findings(union, {}), ['value: is required']);
@@ -35,16 +36,27 @@ describe('issues from zod', () => {
     assert.deepEqual(findings(list, { export: { namespace: 'ns', session_hash: 'x' } }), [
       "export.session_hash: unknown field 'session_hash'",
     ]);
-    assert.deepEqual(findings(list, { export: [{ sesion: 'a' }] }), [
-      'export[0].session: is required', "export[0].sesion: unknown field 'sesion'",
-    ], 'a list of the nested union is judged by its items');
+    assert.deepEqual(
+      findings(list, { export: [{ sesion: 'a' }] }),
+      ['export[0].session: is required', "export[0].sesion: unknown field 'sesion'"],
+      'a list of the nested union is judged by its items',
+    );
   });
 
   it('are located and printed one a line', () => {
-    const located = locateFindings([{ path: ['a', 0], message: 'bad' }, { path: [], message: 'worse' }], {
-      locate: (path) => (path.length > 0 ? { line: 3, column: 5 } : undefined),
-    });
-    assert.deepEqual(located, [{ path: 'a[0]', message: 'bad', line: 3, column: 5 }, { path: '', message: 'worse' }]);
+    const located = locateFindings(
+      [
+        { path: ['a', 0], message: 'bad' },
+        { path: [], message: 'worse' },
+      ],
+      {
+        locate: (path) => (path.length > 0 ? { line: 3, column: 5 } : undefined),
+      },
+    );
+    assert.deepEqual(located, [
+      { path: 'a[0]', message: 'bad', line: 3, column: 5 },
+      { path: '', message: 'worse' },
+    ]);
     assert.deepEqual(issueLines(located, 'f.yaml'), ['  f.yaml:3:5: a[0]: bad', '  f.yaml: worse']);
   });
 });

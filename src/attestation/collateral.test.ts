@@ -10,7 +10,20 @@ describe('collateral provider', () => {
   it('asks its sources in order and takes the first answer', async () => {
     const asked: string[] = [];
     const provider = collateralProvider({
-      intel: [async () => (asked.push('dir'), undefined), async () => (asked.push('pcs'), answer), async () => (asked.push('never'), answer)],
+      intel: [
+        async () => {
+          asked.push('dir');
+          return undefined;
+        },
+        async () => {
+          asked.push('pcs');
+          return answer;
+        },
+        async () => {
+          asked.push('never');
+          return answer;
+        },
+      ],
     });
     assert.equal(await provider.intel(req), answer);
     assert.deepEqual(asked, ['dir', 'pcs']);
@@ -19,7 +32,16 @@ describe('collateral provider', () => {
   it('reuses an answer for at most its maximum age', async () => {
     let clock = 0;
     let fetches = 0;
-    const provider = collateralProvider({ intel: [async () => (fetches++, answer)], maxAgeMs: 1000, now: () => clock });
+    const provider = collateralProvider({
+      intel: [
+        async () => {
+          fetches++;
+          return answer;
+        },
+      ],
+      maxAgeMs: 1000,
+      now: () => clock,
+    });
     await provider.intel(req);
     await provider.intel({ ...req, fmspc: req.fmspc.toUpperCase() });
     assert.equal(fetches, 1);
@@ -33,7 +55,16 @@ describe('collateral provider', () => {
   it('serves the last good answer when a refresh fails or comes back empty', async () => {
     let clock = 0;
     let down = false;
-    const provider = collateralProvider({ intel: [async () => { if (down) throw new Error('PCS down'); return answer; }], maxAgeMs: 1000, now: () => clock });
+    const provider = collateralProvider({
+      intel: [
+        async () => {
+          if (down) throw new Error('PCS down');
+          return answer;
+        },
+      ],
+      maxAgeMs: 1000,
+      now: () => clock,
+    });
     assert.equal(await provider.intel(req), answer);
     down = true;
     clock = 5000;
@@ -43,7 +74,15 @@ describe('collateral provider', () => {
 
   it('does not keep failures or empty answers', async () => {
     let calls = 0;
-    const provider = collateralProvider({ intel: [async () => { calls++; if (calls === 1) throw new Error('PCS down'); return calls === 2 ? undefined : answer; }] });
+    const provider = collateralProvider({
+      intel: [
+        async () => {
+          calls++;
+          if (calls === 1) throw new Error('PCS down');
+          return calls === 2 ? undefined : answer;
+        },
+      ],
+    });
     await assert.rejects(provider.intel(req), /PCS down/);
     assert.equal(await provider.intel(req), undefined);
     assert.equal(await provider.intel(req), answer);
@@ -53,7 +92,15 @@ describe('collateral provider', () => {
 
   it('is bounded', async () => {
     let fetches = 0;
-    const provider = collateralProvider({ intel: [async () => (fetches++, answer)], maxEntries: 2 });
+    const provider = collateralProvider({
+      intel: [
+        async () => {
+          fetches++;
+          return answer;
+        },
+      ],
+      maxEntries: 2,
+    });
     for (const fmspc of ['a', 'b', 'c', 'a']) await provider.intel({ ...req, fmspc });
     assert.equal(fetches, 4);
   });

@@ -1,4 +1,12 @@
-import type { AmdCollateral, AmdCollateralRequest, AmdSource, CollateralProvider, IntelCollateral, IntelCollateralRequest, IntelSource } from './types.js';
+import type {
+  AmdCollateral,
+  AmdCollateralRequest,
+  AmdSource,
+  CollateralProvider,
+  IntelCollateral,
+  IntelCollateralRequest,
+  IntelSource,
+} from './types.js';
 
 /**
  * Collateral from several sources, asked in order (e.g. a local directory before Intel PCS), behind a cache.
@@ -21,19 +29,39 @@ export const DEFAULT_COLLATERAL_MAX_AGE_MS = 3600_000;
 const DEFAULT_MAX_ENTRIES = 256;
 
 export function collateralProvider(options: CollateralOptions): CollateralProvider {
-  const cache = new AnswerCache(options.maxAgeMs ?? DEFAULT_COLLATERAL_MAX_AGE_MS, options.maxEntries ?? DEFAULT_MAX_ENTRIES, options.now ?? Date.now);
+  const cache = new AnswerCache(
+    options.maxAgeMs ?? DEFAULT_COLLATERAL_MAX_AGE_MS,
+    options.maxEntries ?? DEFAULT_MAX_ENTRIES,
+    options.now ?? Date.now,
+  );
   return {
-    intel: (request: IntelCollateralRequest) => cache.get(`intel:${request.tee}:${request.fmspc.toLowerCase()}:${request.ca}`, () => firstOf(options.intel ?? [], request)),
-    amd: (request: AmdCollateralRequest) => cache.get(`amd:${amdKey(request)}`, () => firstOf(options.amd ?? [], request)),
+    intel: (request: IntelCollateralRequest) =>
+      cache.get(`intel:${request.tee}:${request.fmspc.toLowerCase()}:${request.ca}`, () =>
+        firstOf(options.intel ?? [], request),
+      ),
+    amd: (request: AmdCollateralRequest) =>
+      cache.get(`amd:${amdKey(request)}`, () => firstOf(options.amd ?? [], request)),
   };
 }
 
 function amdKey(r: AmdCollateralRequest): string {
   const t = r.tcb;
-  return [r.product, r.signingKey, r.hwid?.toLowerCase() ?? '', t.bootloader, t.tee, t.snp, t.microcode, t.fmc ?? ''].join(':');
+  return [
+    r.product,
+    r.signingKey,
+    r.hwid?.toLowerCase() ?? '',
+    t.bootloader,
+    t.tee,
+    t.snp,
+    t.microcode,
+    t.fmc ?? '',
+  ].join(':');
 }
 
-async function firstOf<R, T>(sources: Array<(request: R) => Promise<T | undefined>>, request: R): Promise<T | undefined> {
+async function firstOf<R, T>(
+  sources: Array<(request: R) => Promise<T | undefined>>,
+  request: R,
+): Promise<T | undefined> {
   for (const source of sources) {
     const found = await source(request);
     if (found !== undefined) return found;
@@ -42,14 +70,24 @@ async function firstOf<R, T>(sources: Array<(request: R) => Promise<T | undefine
 }
 
 class AnswerCache {
-  private readonly entries = new Map<string, { at: number; value: Promise<IntelCollateral | AmdCollateral | undefined> }>();
+  private readonly entries = new Map<
+    string,
+    { at: number; value: Promise<IntelCollateral | AmdCollateral | undefined> }
+  >();
 
-  constructor(private readonly maxAgeMs: number, private readonly maxEntries: number, private readonly now: () => number) {}
+  constructor(
+    private readonly maxAgeMs: number,
+    private readonly maxEntries: number,
+    private readonly now: () => number,
+  ) {}
 
   /** The last answer that came back, per key: served when a later refresh fails (stale-if-error). */
   private readonly lastGood = new Map<string, IntelCollateral | AmdCollateral>();
 
-  get<T extends IntelCollateral | AmdCollateral>(key: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
+  get<T extends IntelCollateral | AmdCollateral>(
+    key: string,
+    load: () => Promise<T | undefined>,
+  ): Promise<T | undefined> {
     const hit = this.entries.get(key);
     if (hit && this.now() - hit.at < this.maxAgeMs) return hit.value as Promise<T | undefined>;
     const value = this.withFallback(key, load);
@@ -58,7 +96,10 @@ class AnswerCache {
     this.entries.set(key, { at: this.now(), value });
     if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     // Concurrent requests share one fetch; a failed one is forgotten so that the next request retries.
-    value.then((v) => (v === undefined ? this.entries.delete(key) : undefined), () => this.entries.delete(key));
+    value.then(
+      (v) => (v === undefined ? this.entries.delete(key) : undefined),
+      () => this.entries.delete(key),
+    );
     return value;
   }
 
@@ -66,7 +107,10 @@ class AnswerCache {
    * A PCS or KDS outage (or an attacker who got this CAS rate-limited) must not turn into refusals while the
    * last collateral is still good: its windows are checked by the verifier, so serving it late is safe.
    */
-  private async withFallback<T extends IntelCollateral | AmdCollateral>(key: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
+  private async withFallback<T extends IntelCollateral | AmdCollateral>(
+    key: string,
+    load: () => Promise<T | undefined>,
+  ): Promise<T | undefined> {
     try {
       const value = await load();
       if (value !== undefined) {

@@ -21,7 +21,9 @@ describe('configfs-tsm reports (against the in-memory stand-in of the kernel ABI
   it('writes exactly the 64 bytes to inblob of a fresh report object, reads provider and outblob, and removes the object', async () => {
     const tsm = memoryTsm({ provider: 'tdx_guest', outblob: QUOTE });
     let seen: Buffer | undefined;
-    tsm.hooks.beforeOutblobRead = (dir) => void (seen = tsm.objects.get(dir.split('/').pop()!)!.inblob);
+    tsm.hooks.beforeOutblobRead = (dir) => {
+      seen = tsm.objects.get(dir.split('/').pop()!)!.inblob;
+    };
     const report = await tsmReport(inblob, { fs: tsm.fs, base: '/tsm' });
     assert.equal(report.provider, 'tdx_guest');
     assert.deepEqual(report.outblob, QUOTE);
@@ -29,11 +31,18 @@ describe('configfs-tsm reports (against the in-memory stand-in of the kernel ABI
     assert.deepEqual(seen, inblob);
     assert.equal(tsm.objects.size, 0, 'the report object is removed');
     assert.match(tsm.log[0]!, /^mkdir \/tsm\/report\/veil-\d+-[0-9a-f]{12}$/);
-    assert.deepEqual(tsm.log.filter((l) => l.startsWith('write')).map((l) => l.split('/').pop()), ['inblob 64']);
+    assert.deepEqual(
+      tsm.log.filter((l) => l.startsWith('write')).map((l) => l.split('/').pop()),
+      ['inblob 64'],
+    );
   });
 
   it('for sev_guest also writes privlevel and returns the certificate table from auxblob', async () => {
-    const tsm = memoryTsm({ provider: 'sev_guest', outblob: Buffer.alloc(1184, 1), auxblob: Buffer.from('cert table') });
+    const tsm = memoryTsm({
+      provider: 'sev_guest',
+      outblob: Buffer.alloc(1184, 1),
+      auxblob: Buffer.from('cert table'),
+    });
     const report = await tsmReport(inblob, { fs: tsm.fs, base: '/tsm', privlevel: 2 });
     assert.equal(report.provider, 'sev_guest');
     assert.equal(report.outblob.length, 1184);
@@ -48,19 +57,28 @@ describe('configfs-tsm reports (against the in-memory stand-in of the kernel ABI
   it('detects a concurrent writer through generation, and still removes the object', async () => {
     const tsm = memoryTsm({ provider: 'tdx_guest', outblob: QUOTE });
     tsm.hooks.beforeOutblobRead = (dir) => tsm.fs.writeFile(`${dir}/inblob`, Buffer.alloc(64, 0xcd)); // someone else
-    await assert.rejects(tsmReport(inblob, { fs: tsm.fs, base: '/tsm' }), collectFailure(/written by someone else .*generation 0 → 2, expected 1/));
+    await assert.rejects(
+      tsmReport(inblob, { fs: tsm.fs, base: '/tsm' }),
+      collectFailure(/written by someone else .*generation 0 → 2, expected 1/),
+    );
     assert.equal(tsm.objects.size, 0);
   });
 
   it('refuses report data that is not 64 bytes before touching the file system', async () => {
     const tsm = memoryTsm({ provider: 'tdx_guest', outblob: QUOTE });
-    await assert.rejects(tsmReport(Buffer.alloc(32), { fs: tsm.fs, base: '/tsm' }), collectFailure(/exactly 64 bytes, not 32/));
+    await assert.rejects(
+      tsmReport(Buffer.alloc(32), { fs: tsm.fs, base: '/tsm' }),
+      collectFailure(/exactly 64 bytes, not 32/),
+    );
     assert.deepEqual(tsm.log, []);
   });
 
   it('names the path and errno when configfs-tsm is not there', async () => {
     const tsm = memoryTsm({ provider: 'tdx_guest', outblob: QUOTE });
-    await assert.rejects(tsmReport(inblob, { fs: tsm.fs, base: '/elsewhere' }), collectFailure(/cannot create the report object \/elsewhere\/report\/veil-\S+ \(ENOENT\)/));
+    await assert.rejects(
+      tsmReport(inblob, { fs: tsm.fs, base: '/elsewhere' }),
+      collectFailure(/cannot create the report object \/elsewhere\/report\/veil-\S+ \(ENOENT\)/),
+    );
   });
 
   it('names outblob and the errno when the TEE cannot produce a quote', async () => {
@@ -79,7 +97,10 @@ describe('configfs-tsm reports (against the in-memory stand-in of the kernel ABI
   it('refuses a provider it cannot send, and an invalid privlevel', async () => {
     const tsm = memoryTsm({ provider: 'arm_cca_guest' as 'tdx_guest', outblob: QUOTE });
     await assert.rejects(tsmReport(inblob, { fs: tsm.fs, base: '/tsm' }), collectFailure(/provider 'arm_cca_guest'/));
-    await assert.rejects(tsmReport(inblob, { fs: tsm.fs, base: '/tsm', privlevel: 4 }), collectFailure(/privlevel must be 0–3/));
+    await assert.rejects(
+      tsmReport(inblob, { fs: tsm.fs, base: '/tsm', privlevel: 4 }),
+      collectFailure(/privlevel must be 0–3/),
+    );
   });
 
   it('tells the provider without asking for evidence', async () => {

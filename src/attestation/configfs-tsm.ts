@@ -48,7 +48,11 @@ export const nodeTsmFs: TsmFs = {
   rmdir: (path) => rmdir(path),
   readFile: (path) => readFile(path),
   writeFile: (path, data) => writeFile(path, data),
-  exists: (path) => access(path).then(() => true, () => false),
+  exists: (path) =>
+    access(path).then(
+      () => true,
+      () => false,
+    ),
 };
 
 /**
@@ -56,11 +60,20 @@ export const nodeTsmFs: TsmFs = {
  * given), reads provider, outblob and (sev_guest) auxblob, checks that nobody else wrote to the object
  * meanwhile, and removes it. Every failure is an ATTESTATION_COLLECT error naming the path and errno.
  */
-export async function tsmReport(reportData64: Buffer, opts: { fs: TsmFs; base?: string; privlevel?: number }): Promise<TsmReport> {
+export async function tsmReport(
+  reportData64: Buffer,
+  opts: { fs: TsmFs; base?: string; privlevel?: number },
+): Promise<TsmReport> {
   if (reportData64.length !== TSM_INBLOB_BYTES) {
-    throw collectError(`report data must be exactly ${TSM_INBLOB_BYTES} bytes, not ${reportData64.length}`, 'pass hardwareReportData(nonce, spki)');
+    throw collectError(
+      `report data must be exactly ${TSM_INBLOB_BYTES} bytes, not ${reportData64.length}`,
+      'pass hardwareReportData(nonce, spki)',
+    );
   }
-  if (opts.privlevel !== undefined && !(Number.isInteger(opts.privlevel) && opts.privlevel >= 0 && opts.privlevel <= 3)) {
+  if (
+    opts.privlevel !== undefined &&
+    !(Number.isInteger(opts.privlevel) && opts.privlevel >= 0 && opts.privlevel <= 3)
+  ) {
     throw collectError(`privlevel must be 0–3, not ${opts.privlevel}`, 'give the SNP VMPL the report is for');
   }
   const { fs } = opts;
@@ -71,7 +84,9 @@ export async function tsmReport(reportData64: Buffer, opts: { fs: TsmFs; base?: 
     await step('write', `${dir}/inblob`, () => fs.writeFile(`${dir}/inblob`, reportData64));
     let writes = 1;
     if (opts.privlevel !== undefined) {
-      await step('write', `${dir}/privlevel`, () => fs.writeFile(`${dir}/privlevel`, Buffer.from(`${opts.privlevel}\n`)));
+      await step('write', `${dir}/privlevel`, () =>
+        fs.writeFile(`${dir}/privlevel`, Buffer.from(`${opts.privlevel}\n`)),
+      );
       writes++;
     }
     const provider = await readProvider(fs, dir);
@@ -79,10 +94,13 @@ export async function tsmReport(reportData64: Buffer, opts: { fs: TsmFs; base?: 
     const auxblob = provider === 'sev_guest' ? await readAuxblob(fs, dir) : undefined;
     const after = await readGeneration(fs, dir);
     if (after !== before + writes) {
-      throw collectError(`${dir} was written by someone else while this report was made (generation ${before} → ${after}, expected ${before + writes}): the outblob may not carry this report data`,
-        'another process uses the same report object; start the program again');
+      throw collectError(
+        `${dir} was written by someone else while this report was made (generation ${before} → ${after}, expected ${before + writes}): the outblob may not carry this report data`,
+        'another process uses the same report object; start the program again',
+      );
     }
-    if (outblob.length === 0) throw collectError(`${dir}/outblob is empty`, 'the TEE produced no evidence; check the kernel log (dmesg)');
+    if (outblob.length === 0)
+      throw collectError(`${dir}/outblob is empty`, 'the TEE produced no evidence; check the kernel log (dmesg)');
     return { provider, outblob, ...(auxblob && auxblob.length > 0 ? { auxblob } : {}) };
   } finally {
     // Best effort: a left-over object holds no secret (the report data is public), only a name.
@@ -110,15 +128,26 @@ function reportObject(base = DEFAULT_TSM_BASE): string {
 }
 
 async function readGeneration(fs: TsmFs, dir: string): Promise<number> {
-  const text = (await step('read', `${dir}/generation`, () => fs.readFile(`${dir}/generation`))).toString('ascii').trim();
-  if (!/^\d+$/.test(text)) throw collectError(`${dir}/generation reads '${text.slice(0, 20)}', not a number`, 'is this configfs-tsm? check VEIL_TSM_PATH');
+  const text = (await step('read', `${dir}/generation`, () => fs.readFile(`${dir}/generation`)))
+    .toString('ascii')
+    .trim();
+  if (!/^\d+$/.test(text))
+    throw collectError(
+      `${dir}/generation reads '${text.slice(0, 20)}', not a number`,
+      'is this configfs-tsm? check VEIL_TSM_PATH',
+    );
   return Number(text);
 }
 
 async function readProvider(fs: TsmFs, dir: string): Promise<TsmProvider> {
-  const provider = (await step('read', `${dir}/provider`, () => fs.readFile(`${dir}/provider`))).toString('ascii').trim();
+  const provider = (await step('read', `${dir}/provider`, () => fs.readFile(`${dir}/provider`)))
+    .toString('ascii')
+    .trim();
   if (provider !== 'tdx_guest' && provider !== 'sev_guest') {
-    throw collectError(`provider '${provider.slice(0, 40)}' at ${dir} is not one Veil can send (tdx_guest, sev_guest)`, 'run in a TDX or SEV-SNP guest');
+    throw collectError(
+      `provider '${provider.slice(0, 40)}' at ${dir} is not one Veil can send (tdx_guest, sev_guest)`,
+      'run in a TDX or SEV-SNP guest',
+    );
   }
   return provider;
 }
@@ -142,11 +171,17 @@ async function step<T>(what: string, path: string, f: () => Promise<T>): Promise
 
 function hintFor(code: string, path: string): string {
   if (code === 'EACCES' || code === 'EPERM') return 'configfs-tsm needs root (or write access to the report directory)';
-  if (code === 'ENOENT') return 'is configfs mounted (mount -t configfs none /sys/kernel/config) and the TEE guest driver loaded? VEIL_TSM_PATH names another base';
-  if (path.endsWith('/outblob')) return 'the TEE could not produce evidence: for TDX the host needs a reachable Quote Generation Service; check the kernel log (dmesg)';
+  if (code === 'ENOENT')
+    return 'is configfs mounted (mount -t configfs none /sys/kernel/config) and the TEE guest driver loaded? VEIL_TSM_PATH names another base';
+  if (path.endsWith('/outblob'))
+    return 'the TEE could not produce evidence: for TDX the host needs a reachable Quote Generation Service; check the kernel log (dmesg)';
   return 'check the kernel log (dmesg)';
 }
 
 function collectError(message: string, hint: string, cause?: unknown): AttestationError {
-  return new AttestationError('ATTESTATION_COLLECT', message, { check: 'configfs-tsm', hint, ...(cause === undefined ? {} : { cause }) });
+  return new AttestationError('ATTESTATION_COLLECT', message, {
+    check: 'configfs-tsm',
+    hint,
+    ...(cause === undefined ? {} : { cause }),
+  });
 }

@@ -54,7 +54,11 @@ export function hardwareReportData(nonce: Buffer, spki: Buffer): Buffer {
  * and secret it issues hangs off that key, which never leaves the TEE.
  */
 export function casReportData(nonce: Buffer, caSpki: Buffer): Buffer {
-  const digest = createHash('sha256').update(Buffer.from('veil-cas-attestation-v1', 'ascii')).update(nonce).update(caSpki).digest();
+  const digest = createHash('sha256')
+    .update(Buffer.from('veil-cas-attestation-v1', 'ascii'))
+    .update(nonce)
+    .update(caSpki)
+    .digest();
   return Buffer.concat([digest, Buffer.alloc(32)]);
 }
 

@@ -2,7 +2,13 @@ import { AttestationError } from './errors.js';
 import { parseAzureEvidence, parseTpmQuoteJson, verifyAzureVtpm, type AzureEvidence } from './azure/verify.js';
 import { verifyIntelQuote } from './intel/verify.js';
 import { verifySnpReport } from './snp/verify.js';
-import type { CollateralProvider, EvidenceVerifier, HardwareEvidence, VerificationResult, VerifyOptions } from './types.js';
+import type {
+  CollateralProvider,
+  EvidenceVerifier,
+  HardwareEvidence,
+  VerificationResult,
+  VerifyOptions,
+} from './types.js';
 
 /**
  * The one entry to the hardware verifiers, used by the CAS, `veil attestation verify` and `veil cas attest`.
@@ -17,13 +23,20 @@ export interface HardwareInput extends HardwareEvidence {
 }
 
 export async function verifyHardware(input: HardwareInput, opts: VerifyOptions): Promise<VerificationResult> {
-  const intel = opts.collateral ? (r: Parameters<CollateralProvider['intel']>[0]) => opts.collateral!.intel(r) : undefined;
+  const intel = opts.collateral
+    ? (r: Parameters<CollateralProvider['intel']>[0]) => opts.collateral!.intel(r)
+    : undefined;
   switch (input.type) {
     case 'sgx':
     case 'tdx':
       return verifyIntelQuote(input.evidence, { now: opts.now, certs: opts.certs, tee: input.type, collateral: intel });
     case 'snp':
-      return verifySnpReport(input.evidence, { now: opts.now, certs: opts.certs, auxblob: input.auxblob, collateral: opts.collateral });
+      return verifySnpReport(input.evidence, {
+        now: opts.now,
+        certs: opts.certs,
+        auxblob: input.auxblob,
+        collateral: opts.collateral,
+      });
     case 'az-snp-vtpm':
     case 'az-tdx-vtpm':
       return verifyAzureVtpm(azureEvidence(input), {
@@ -31,10 +44,15 @@ export async function verifyHardware(input: HardwareInput, opts: VerifyOptions):
         now: opts.now,
         certs: opts.certs,
         collateral: opts.collateral,
-        verifyTdxQuote: (quote, o) => verifyIntelQuote(quote, { now: o.now, certs: o.certs, tee: 'tdx', collateral: intel }),
+        verifyTdxQuote: (quote, o) =>
+          verifyIntelQuote(quote, { now: o.now, certs: o.certs, tee: 'tdx', collateral: intel }),
       });
     default:
-      throw new AttestationError('ATTESTATION_UNSUPPORTED', `unknown evidence type '${String((input as { type: unknown }).type)}'`, { check: 'evidence type' });
+      throw new AttestationError(
+        'ATTESTATION_UNSUPPORTED',
+        `unknown evidence type '${String((input as { type: unknown }).type)}'`,
+        { check: 'evidence type' },
+      );
   }
 }
 

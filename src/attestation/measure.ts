@@ -13,7 +13,11 @@ export function simulationMeasurement(runtimeCode: Buffer, program: Buffer): str
 
 /** The same from the program's SHA-256, which the runtime also extends into RTMR3 (hashed once at launch). */
 export function simulationMeasurementOf(runtimeCode: Buffer, programSha256: Buffer): string {
-  return createHash('sha256').update('veil-simulation-measurement-v1\0').update(runtimeCode).update(programSha256).digest('hex');
+  return createHash('sha256')
+    .update('veil-simulation-measurement-v1\0')
+    .update(runtimeCode)
+    .update(programSha256)
+    .digest('hex');
 }
 
 /**
@@ -25,14 +29,27 @@ export function codeTreeDigest(root: string): Buffer {
   const hash = createHash('sha256');
   for (const path of listFiles(root)) {
     hash.update(`${path}\0`);
-    hash.update(createHash('sha256').update(readFileSync(join(root, path))).digest());
+    hash.update(
+      createHash('sha256')
+        .update(readFileSync(join(root, path)))
+        .digest(),
+    );
   }
   return hash.digest();
 }
 
 /** What `veil run` loads (its imports, checked by a test): the CLI shell, the runtime and what it uses. */
 export const RUNTIME_PARTS = new Set([
-  'attestation', 'cli', 'contract', 'errors.js', 'fsshield', 'issues.js', 'key-types.js', 'lru.js', 'runtime', 'secrets',
+  'attestation',
+  'cli',
+  'contract',
+  'errors.js',
+  'fsshield',
+  'issues.js',
+  'key-types.js',
+  'lru.js',
+  'runtime',
+  'secrets',
 ]);
 
 /**
@@ -41,10 +58,19 @@ export const RUNTIME_PARTS = new Set([
  * that veil run loads none of it).
  */
 export const NOT_RUNTIME = new Set([
-  'attestation/azure', 'attestation/intel', 'attestation/snp', 'attestation/collateral.js', 'attestation/hardware.js',
-  'attestation/pki.js', 'attestation/roots.js', 'attestation/testing.js',
+  'attestation/azure',
+  'attestation/intel',
+  'attestation/snp',
+  'attestation/collateral.js',
+  'attestation/hardware.js',
+  'attestation/pki.js',
+  'attestation/roots.js',
+  'attestation/testing.js',
   // The contract's zod schemas serve the CAS and the CLI; veil run reads only their generated JSON Schema.
-  'contract/attest.js', 'contract/cas-api.js', 'contract/evidence.js', 'contract/index.js',
+  'contract/attest.js',
+  'contract/cas-api.js',
+  'contract/evidence.js',
+  'contract/index.js',
 ]);
 
 /** Whether a file of the compiled tree (path relative to it) is part of the measured runtime code. */

@@ -28,19 +28,25 @@ export function parseCertificates(input: Buffer | string, check: string): X509Ce
     if (pems) return pems.map((pem) => new X509Certificate(pem));
     if (typeof input !== 'string' && input[0] === 0x30) return [new X509Certificate(input)];
   } catch (err) {
-    throw new AttestationError('ATTESTATION_CHAIN', `a certificate does not parse (${(err as Error).message})`, { check, cause: err });
+    throw new AttestationError('ATTESTATION_CHAIN', `a certificate does not parse (${(err as Error).message})`, {
+      check,
+      cause: err,
+    });
   }
   throw new AttestationError('ATTESTATION_CHAIN', 'no certificate found (expected PEM or DER)', { check });
 }
 
 export function spkiSha256(key: KeyObject): string {
-  return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha256')
+    .update(key.export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 export function pinRoot(name: string, pem: string, spkiHex: string): PinnedRoot {
   const certificate = new X509Certificate(pem);
   // A mistyped constant must fail loudly at start, not silently pin another key.
-  if (spkiSha256(certificate.publicKey) !== spkiHex) throw new Error(`pinned root ${name}: embedded certificate does not have the pinned key`);
+  if (spkiSha256(certificate.publicKey) !== spkiHex)
+    throw new Error(`pinned root ${name}: embedded certificate does not have the pinned key`);
   return { name, spkiSha256: spkiHex, certificate };
 }
 
@@ -76,10 +82,14 @@ export function verifyChain(chain: X509Certificate[], root: PinnedRoot, now: Dat
     if (fp !== root.spkiSha256) {
       const subject = top.subject.replace(/\n/g, ', ');
       const certFp = top.fingerprint256.slice(0, 11);
-      throw new AttestationError('ATTESTATION_CHAIN', `root is not ${root.name} (certificate ${certFp}…, key fingerprint ${colonHex(fp).slice(0, 11)}…, ${subject})`, {
-        check,
-        hint: `only ${root.name} is trusted; its key is pinned (SHA-256 of the key ${colonHex(root.spkiSha256).slice(0, 11)}…)`,
-      });
+      throw new AttestationError(
+        'ATTESTATION_CHAIN',
+        `root is not ${root.name} (certificate ${certFp}…, key fingerprint ${colonHex(fp).slice(0, 11)}…, ${subject})`,
+        {
+          check,
+          hint: `only ${root.name} is trusted; its key is pinned (SHA-256 of the key ${colonHex(root.spkiSha256).slice(0, 11)}…)`,
+        },
+      );
     }
     certs.pop();
   }
@@ -90,7 +100,10 @@ export function verifyChain(chain: X509Certificate[], root: PinnedRoot, now: Dat
     if (i === full.length - 1) break;
     const issuer = full[i + 1]!;
     // node's `ca` is OpenSSL's X509_check_ca: basicConstraints CA, and keyCertSign when a key usage is given.
-    if (!issuer.ca) throw new AttestationError('ATTESTATION_CHAIN', `${name(issuer)} is not a CA but issued ${name(cert)}`, { check });
+    if (!issuer.ca)
+      throw new AttestationError('ATTESTATION_CHAIN', `${name(issuer)} is not a CA but issued ${name(cert)}`, {
+        check,
+      });
     if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) {
       throw new AttestationError('ATTESTATION_CHAIN', `${name(cert)} is not signed by ${name(issuer)}`, {
         check,
@@ -104,8 +117,18 @@ export function verifyChain(chain: X509Certificate[], root: PinnedRoot, now: Dat
 export function checkValidity(cert: X509Certificate, now: Date, check: string): void {
   const from = new Date(cert.validFrom);
   const to = new Date(cert.validTo);
-  if (now < from) throw new AttestationError('ATTESTATION_EXPIRED', `${name(cert)} is not valid before ${from.toISOString()} (verification time ${now.toISOString()})`, { check });
-  if (now > to) throw new AttestationError('ATTESTATION_EXPIRED', `${name(cert)} expired at ${to.toISOString()} (verification time ${now.toISOString()})`, { check, hint: 'fetch fresh certificates or verify at a time inside their validity (--at)' });
+  if (now < from)
+    throw new AttestationError(
+      'ATTESTATION_EXPIRED',
+      `${name(cert)} is not valid before ${from.toISOString()} (verification time ${now.toISOString()})`,
+      { check },
+    );
+  if (now > to)
+    throw new AttestationError(
+      'ATTESTATION_EXPIRED',
+      `${name(cert)} expired at ${to.toISOString()} (verification time ${now.toISOString()})`,
+      { check, hint: 'fetch fresh certificates or verify at a time inside their validity (--at)' },
+    );
 }
 
 function name(cert: X509Certificate): string {
@@ -150,13 +173,20 @@ function parseCrlUncached(input: Buffer, check: string): Omit<Crl, 'digest'> {
   try {
     crl = pkijs.CertificateRevocationList.fromBER(der);
   } catch (err) {
-    throw new AttestationError('ATTESTATION_COLLATERAL', `the CRL does not parse (${(err as Error).message})`, { check, cause: err });
+    throw new AttestationError('ATTESTATION_COLLATERAL', `the CRL does not parse (${(err as Error).message})`, {
+      check,
+      cause: err,
+    });
   }
   return {
     issuer: crl.issuer.typesAndValues.map((tv) => `${tv.type}=${tv.value.valueBlock.value}`).join(', '),
     thisUpdate: crl.thisUpdate.value,
     nextUpdate: crl.nextUpdate?.value,
-    revoked: new Set((crl.revokedCertificates ?? []).map((r) => normaliseSerial(Buffer.from(r.userCertificate.valueBlock.valueHexView).toString('hex')))),
+    revoked: new Set(
+      (crl.revokedCertificates ?? []).map((r) =>
+        normaliseSerial(Buffer.from(r.userCertificate.valueBlock.valueHexView).toString('hex')),
+      ),
+    ),
     tbs: crl.tbsView,
     signatureOid: crl.signatureAlgorithm.algorithmId,
     signatureParams: crl.signatureAlgorithm.algorithmParams as asn1js.AsnType | undefined,
@@ -171,7 +201,11 @@ function parseCrlUncached(input: Buffer, check: string): Omit<Crl, 'digest'> {
 export function normaliseSerial(hex: string): string {
   let h = hex.toUpperCase();
   if (h.length % 2 === 1) h = `0${h}`;
-  while (h.length > 2 && ((h.startsWith('00') && parseInt(h[2]!, 16) < 8) || (h.startsWith('FF') && parseInt(h[2]!, 16) >= 8))) h = h.slice(2);
+  while (
+    h.length > 2 &&
+    ((h.startsWith('00') && parseInt(h[2]!, 16) < 8) || (h.startsWith('FF') && parseInt(h[2]!, 16) >= 8))
+  )
+    h = h.slice(2);
   return h;
 }
 
@@ -179,7 +213,9 @@ export function normaliseSerial(hex: string): string {
 export function serialOf(cert: X509Certificate): string {
   let serial = serials.get(cert);
   if (serial === undefined) {
-    serial = normaliseSerial(Buffer.from(pkijs.Certificate.fromBER(cert.raw).serialNumber.valueBlock.valueHexView).toString('hex'));
+    serial = normaliseSerial(
+      Buffer.from(pkijs.Certificate.fromBER(cert.raw).serialNumber.valueBlock.valueHexView).toString('hex'),
+    );
     serials.set(cert, serial);
   }
   return serial;
@@ -198,19 +234,32 @@ export function checkCrl(crl: Crl, issuer: X509Certificate, now: Date, check: st
     }
     signedCrls.set(key, true);
   }
-  if (now < crl.thisUpdate) throw new AttestationError('ATTESTATION_EXPIRED', `the CRL is not valid before ${crl.thisUpdate.toISOString()} (verification time ${now.toISOString()})`, { check });
+  if (now < crl.thisUpdate)
+    throw new AttestationError(
+      'ATTESTATION_EXPIRED',
+      `the CRL is not valid before ${crl.thisUpdate.toISOString()} (verification time ${now.toISOString()})`,
+      { check },
+    );
   if (!crl.nextUpdate || now > crl.nextUpdate) {
-    throw new AttestationError('ATTESTATION_EXPIRED', `the CRL expired at ${crl.nextUpdate?.toISOString() ?? '(no nextUpdate)'} (verification time ${now.toISOString()})`, {
-      check,
-      hint: 'fetch a current CRL or verify at a time inside its window (--at)',
-    });
+    throw new AttestationError(
+      'ATTESTATION_EXPIRED',
+      `the CRL expired at ${crl.nextUpdate?.toISOString() ?? '(no nextUpdate)'} (verification time ${now.toISOString()})`,
+      {
+        check,
+        hint: 'fetch a current CRL or verify at a time inside its window (--at)',
+      },
+    );
   }
 }
 
 export function checkNotRevoked(crl: Crl, cert: X509Certificate, check: string): void {
   const serial = serialOf(cert);
   if (crl.revoked.has(serial)) {
-    throw new AttestationError('ATTESTATION_REVOKED', `${name(cert)} (serial ${serial}) is revoked by its issuer's CRL`, { check });
+    throw new AttestationError(
+      'ATTESTATION_REVOKED',
+      `${name(cert)} (serial ${serial}) is revoked by its issuer's CRL`,
+      { check },
+    );
   }
 }
 
@@ -221,15 +270,30 @@ const SIGNATURE_HASHES: Record<string, string> = {
   '1.2.840.113549.1.1.12': 'sha384',
 };
 const RSA_PSS = '1.2.840.113549.1.1.10';
-const HASH_OIDS: Record<string, string> = { '2.16.840.1.101.3.4.2.1': 'sha256', '2.16.840.1.101.3.4.2.2': 'sha384', '2.16.840.1.101.3.4.2.3': 'sha512' };
+const HASH_OIDS: Record<string, string> = {
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+};
 
-function verifySignature(oid: string, params: asn1js.AsnType | undefined, key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
+function verifySignature(
+  oid: string,
+  params: asn1js.AsnType | undefined,
+  key: KeyObject,
+  data: Uint8Array,
+  signature: Uint8Array,
+): boolean {
   try {
     if (oid === RSA_PSS) {
       const pss = new pkijs.RSASSAPSSParams({ schema: params });
       const hash = HASH_OIDS[pss.hashAlgorithm.algorithmId];
       if (!hash) return false;
-      return verify(hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: pss.saltLength }, signature);
+      return verify(
+        hash,
+        data,
+        { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: pss.saltLength },
+        signature,
+      );
     }
     const hash = SIGNATURE_HASHES[oid];
     return hash !== undefined && verify(hash, data, key, signature);
@@ -248,6 +312,9 @@ export function extensionValue(cert: X509Certificate, oid: string): Uint8Array |
 
 export function parseDer(bytes: Uint8Array, check: string): asn1js.AsnType {
   const result = asn1js.fromBER(bytes);
-  if (result.offset === -1) throw new AttestationError('ATTESTATION_CHAIN', `an extension does not parse as DER (${result.result.error})`, { check });
+  if (result.offset === -1)
+    throw new AttestationError('ATTESTATION_CHAIN', `an extension does not parse as DER (${result.result.error})`, {
+      check,
+    });
   return result.result;
 }

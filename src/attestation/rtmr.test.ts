@@ -5,12 +5,23 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ROOT } from '../e2e/harness.js';
 import { memoryTsm } from '../e2e/tsm-standin.js';
-import { AttestationError } from './errors.js';
-import { ZERO_RTMR, expectedRtmr3, extendRtmr, extendRtmrThroughKernel, readRtmr, replayRtmr, rtmrInterfacePresent, veilRtmr3Events } from './rtmr.js';
+import type { AttestationError } from './errors.js';
+import {
+  ZERO_RTMR,
+  expectedRtmr3,
+  extendRtmr,
+  extendRtmrThroughKernel,
+  readRtmr,
+  replayRtmr,
+  rtmrInterfacePresent,
+  veilRtmr3Events,
+} from './rtmr.js';
 
 /** An independent SHA-384: openssl's, over the bytes given on stdin. */
 function opensslSha384(...parts: Array<Buffer | string>): Buffer {
-  return execFileSync('openssl', ['dgst', '-sha384', '-binary'], { input: Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'ascii') : p))) });
+  return execFileSync('openssl', ['dgst', '-sha384', '-binary'], {
+    input: Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'ascii') : p))),
+  });
 }
 
 const runtimeDigest = Buffer.alloc(32, 0x11);
@@ -25,8 +36,16 @@ describe('RTMR extension and replay', () => {
 
   it("defines Veil's two RTMR3 events as SHA-384 over a label and the value, checked against openssl", () => {
     const [runtime, program] = veilRtmr3Events(runtimeDigest, programSha);
-    assert.deepEqual(runtime, { index: 3, digest: opensslSha384('veil-rtmr3-runtime-v1\0', runtimeDigest).toString('hex'), description: `veil-runtime sha256:${'11'.repeat(32)}` });
-    assert.deepEqual(program, { index: 3, digest: opensslSha384('veil-rtmr3-program-v1\0', programSha).toString('hex'), description: `program sha256:${'22'.repeat(32)}` });
+    assert.deepEqual(runtime, {
+      index: 3,
+      digest: opensslSha384('veil-rtmr3-runtime-v1\0', runtimeDigest).toString('hex'),
+      description: `veil-runtime sha256:${'11'.repeat(32)}`,
+    });
+    assert.deepEqual(program, {
+      index: 3,
+      digest: opensslSha384('veil-rtmr3-program-v1\0', programSha).toString('hex'),
+      description: `program sha256:${'22'.repeat(32)}`,
+    });
   });
 
   it('replays the log from zero to the expected RTMR3 (openssl, step by step)', () => {
@@ -37,9 +56,18 @@ describe('RTMR extension and replay', () => {
     assert.deepEqual(replayRtmr(events), step2);
     // Hand-checked with a shell pipeline (printf label; 32 bytes of 0x11 / 0x22 | openssl dgst -sha384 -binary,
     // then the two extensions from 48 zero bytes): the value is fixed by the definition, not by this code.
-    assert.equal(events[0]!.digest, '30e97db0971dd48bca151254651c8cdd487716f7fb116904fef71fcf0246cf667798a4d6d023baec33babe1f0590fdcb');
-    assert.equal(events[1]!.digest, '22900b086466238751a9157bfa74296d48ef2614efaa7573fdbb9c48fab53b45bfc60c794e7a3653e1f8f7649d6824b3');
-    assert.equal(step2.toString('hex'), '60b9e810a90614cf66394daf4bab48d6b46862004e812f882458c60e47e90c47881972ce1133ffb7eb7ffbdb5da99eb4');
+    assert.equal(
+      events[0]!.digest,
+      '30e97db0971dd48bca151254651c8cdd487716f7fb116904fef71fcf0246cf667798a4d6d023baec33babe1f0590fdcb',
+    );
+    assert.equal(
+      events[1]!.digest,
+      '22900b086466238751a9157bfa74296d48ef2614efaa7573fdbb9c48fab53b45bfc60c794e7a3653e1f8f7649d6824b3',
+    );
+    assert.equal(
+      step2.toString('hex'),
+      '60b9e810a90614cf66394daf4bab48d6b46862004e812f882458c60e47e90c47881972ce1133ffb7eb7ffbdb5da99eb4',
+    );
   });
 
   it('replays only the events of the register asked for, from a given start', () => {
@@ -51,7 +79,10 @@ describe('RTMR extension and replay', () => {
   });
 
   it('refuses digests of the wrong size', () => {
-    assert.throws(() => replayRtmr([{ index: 3, digest: 'ab'.repeat(32), description: 'sha256?' }]), (err: AttestationError) => err.code === 'ATTESTATION_MALFORMED');
+    assert.throws(
+      () => replayRtmr([{ index: 3, digest: 'ab'.repeat(32), description: 'sha256?' }]),
+      (err: AttestationError) => err.code === 'ATTESTATION_MALFORMED',
+    );
     assert.throws(() => extendRtmr(ZERO_RTMR, Buffer.alloc(32)), /48 bytes, not 32/);
     assert.throws(() => veilRtmr3Events(Buffer.alloc(48), programSha), /32 bytes/);
   });
@@ -63,9 +94,11 @@ describe('RTMR extension and replay', () => {
    * do not replay to the quoted values). What the vectors do show: none of those TDs extended RTMR3, which
    * reads zeros at TD body offset 472 — the replay of an empty log. That is all that is checked here.
    */
-  it("reads zeros in RTMR3 of every TDX vector, the replay of an empty log (none carries an RTMR3 event log)", () => {
+  it('reads zeros in RTMR3 of every TDX vector, the replay of an empty log (none carries an RTMR3 event log)', () => {
     const dir = join(ROOT, 'testdata', 'vectors', 'tdx');
-    const quotes = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /quote.*\.dat$|tdx_quote_\d\.dat$/.test(f));
+    const quotes = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) =>
+      /quote.*\.dat$|tdx_quote_\d\.dat$/.test(f),
+    );
     assert.ok(quotes.length >= 5, quotes.join(', '));
     for (const file of quotes) {
       const quote = readFileSync(join(dir, file));
@@ -88,10 +121,13 @@ describe('the kernel RTMR interface (in-memory stand-in of sysfs rtmr3:sha384)',
   it('says when the interface is absent, and names the path and errno of a failed extension', async () => {
     const tsm = memoryTsm({ provider: 'tdx_guest', outblob: Buffer.alloc(1) });
     assert.equal(await rtmrInterfacePresent(tsm.fs, tsm.paths.measurements), false);
-    await assert.rejects(extendRtmrThroughKernel(tsm.fs, Buffer.alloc(48), tsm.paths.measurements), (err: AttestationError) => {
-      assert.equal(err.code, 'ATTESTATION_COLLECT');
-      assert.match(err.message, /^TDX RTMR: cannot extend \/tdx_guest\/measurements\/rtmr3:sha384 \(ENOENT\)$/);
-      return true;
-    });
+    await assert.rejects(
+      extendRtmrThroughKernel(tsm.fs, Buffer.alloc(48), tsm.paths.measurements),
+      (err: AttestationError) => {
+        assert.equal(err.code, 'ATTESTATION_COLLECT');
+        assert.match(err.message, /^TDX RTMR: cannot extend \/tdx_guest\/measurements\/rtmr3:sha384 \(ENOENT\)$/);
+        return true;
+      },
+    );
   });
 });

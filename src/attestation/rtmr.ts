@@ -45,8 +45,16 @@ export function veilRtmr3Events(runtimeCodeDigest: Buffer, programSha256: Buffer
   requireLength(runtimeCodeDigest, 32, 'runtime code digest');
   requireLength(programSha256, 32, 'program SHA-256');
   return [
-    { index: VEIL_RTMR_INDEX, digest: labelled(RUNTIME_LABEL, runtimeCodeDigest), description: `veil-runtime sha256:${runtimeCodeDigest.toString('hex')}` },
-    { index: VEIL_RTMR_INDEX, digest: labelled(PROGRAM_LABEL, programSha256), description: `program sha256:${programSha256.toString('hex')}` },
+    {
+      index: VEIL_RTMR_INDEX,
+      digest: labelled(RUNTIME_LABEL, runtimeCodeDigest),
+      description: `veil-runtime sha256:${runtimeCodeDigest.toString('hex')}`,
+    },
+    {
+      index: VEIL_RTMR_INDEX,
+      digest: labelled(PROGRAM_LABEL, programSha256),
+      description: `program sha256:${programSha256.toString('hex')}`,
+    },
   ];
 }
 
@@ -60,12 +68,20 @@ function labelled(label: string, value: Buffer): string {
 }
 
 function hexDigest(hex: string): Buffer {
-  if (!/^[0-9a-fA-F]{96}$/.test(hex)) throw new AttestationError('ATTESTATION_MALFORMED', `an RTMR event digest must be 96 hex digits (SHA-384), got ${hex.length} characters`, { check: 'RTMR event log' });
+  if (!/^[0-9a-fA-F]{96}$/.test(hex))
+    throw new AttestationError(
+      'ATTESTATION_MALFORMED',
+      `an RTMR event digest must be 96 hex digits (SHA-384), got ${hex.length} characters`,
+      { check: 'RTMR event log' },
+    );
   return Buffer.from(hex, 'hex');
 }
 
 function requireLength(buf: Buffer, bytes: number, what: string): void {
-  if (buf.length !== bytes) throw new AttestationError('ATTESTATION_MALFORMED', `${what} must be ${bytes} bytes, not ${buf.length}`, { check: 'RTMR' });
+  if (buf.length !== bytes)
+    throw new AttestationError('ATTESTATION_MALFORMED', `${what} must be ${bytes} bytes, not ${buf.length}`, {
+      check: 'RTMR',
+    });
 }
 
 /**
@@ -88,19 +104,32 @@ export function rtmrPath(base: string, index: number): string {
 }
 
 /** Whether this kernel lets user space extend RTMR `index`. */
-export function rtmrInterfacePresent(fs: RtmrFs, base = DEFAULT_TDX_MEASUREMENTS, index = VEIL_RTMR_INDEX): Promise<boolean> {
+export function rtmrInterfacePresent(
+  fs: RtmrFs,
+  base = DEFAULT_TDX_MEASUREMENTS,
+  index = VEIL_RTMR_INDEX,
+): Promise<boolean> {
   return fs.exists(rtmrPath(base, index));
 }
 
 export async function readRtmr(fs: RtmrFs, base = DEFAULT_TDX_MEASUREMENTS, index = VEIL_RTMR_INDEX): Promise<Buffer> {
   const path = rtmrPath(base, index);
   const value = await kernelStep('read', path, () => fs.readFile(path));
-  if (value.length !== RTMR_BYTES) throw rtmrError(`${path} reads ${value.length} bytes, not ${RTMR_BYTES}`, 'is this the tdx_guest measurements directory? check VEIL_TDX_MEASUREMENTS_PATH');
+  if (value.length !== RTMR_BYTES)
+    throw rtmrError(
+      `${path} reads ${value.length} bytes, not ${RTMR_BYTES}`,
+      'is this the tdx_guest measurements directory? check VEIL_TDX_MEASUREMENTS_PATH',
+    );
   return value;
 }
 
 /** Extends RTMR `index` with one 48-byte digest, in a single write at offset 0 as the ABI requires. */
-export async function extendRtmrThroughKernel(fs: RtmrFs, digest48: Buffer, base = DEFAULT_TDX_MEASUREMENTS, index = VEIL_RTMR_INDEX): Promise<void> {
+export async function extendRtmrThroughKernel(
+  fs: RtmrFs,
+  digest48: Buffer,
+  base = DEFAULT_TDX_MEASUREMENTS,
+  index = VEIL_RTMR_INDEX,
+): Promise<void> {
   requireLength(digest48, RTMR_BYTES, 'RTMR event digest');
   const path = rtmrPath(base, index);
   await kernelStep('extend', path, () => fs.writeFile(path, digest48));
@@ -111,10 +140,18 @@ async function kernelStep<T>(what: string, path: string, f: () => Promise<T>): P
     return await f();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw rtmrError(`cannot ${what} ${path} (${code})`, code === 'EACCES' || code === 'EPERM' ? 'extending an RTMR needs root' : 'check the kernel log (dmesg)', err);
+    throw rtmrError(
+      `cannot ${what} ${path} (${code})`,
+      code === 'EACCES' || code === 'EPERM' ? 'extending an RTMR needs root' : 'check the kernel log (dmesg)',
+      err,
+    );
   }
 }
 
 function rtmrError(message: string, hint: string, cause?: unknown): AttestationError {
-  return new AttestationError('ATTESTATION_COLLECT', message, { check: 'TDX RTMR', hint, ...(cause === undefined ? {} : { cause }) });
+  return new AttestationError('ATTESTATION_COLLECT', message, {
+    check: 'TDX RTMR',
+    hint,
+    ...(cause === undefined ? {} : { cause }),
+  });
 }

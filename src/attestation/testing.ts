@@ -32,13 +32,20 @@ export function testHost(): TestHost {
  * Simulation evidence as `veil run` makes it, signed by `host` for this nonce and connection key. `signed`
  * replaces what the signature covers (to sign one report data and send another); `as` sends another SPKI.
  */
-export function signedSimulation(host: TestHost, measurement: string, binding: { nonce: Buffer; spki: Buffer },
-  opts: { signed?: Buffer; as?: Buffer } = {}): Extract<Evidence, { type: 'simulation' }> {
+export function signedSimulation(
+  host: TestHost,
+  measurement: string,
+  binding: { nonce: Buffer; spki: Buffer },
+  opts: { signed?: Buffer; as?: Buffer } = {},
+): Extract<Evidence, { type: 'simulation' }> {
   const bound = reportData(binding.nonce, binding.spki);
   const message = simulationMessage(Buffer.from(measurement, 'hex'), opts.signed ?? bound);
   const signature = sign(null, message, host.privateKey);
   return {
-    type: 'simulation', measurement, reportData: bound.toString('hex'),
-    hostSpki: (opts.as ?? host.spki).toString('base64'), signature: signature.toString('base64'),
+    type: 'simulation',
+    measurement,
+    reportData: bound.toString('hex'),
+    hostSpki: (opts.as ?? host.spki).toString('base64'),
+    signature: signature.toString('base64'),
   };
 }

@@ -36,31 +36,42 @@ export async function verifySimulation(
   service: SimulationService,
 ): Promise<VerifiedEvidence> {
   if (evidence.type !== 'simulation') {
-    throw new AttestationError('ATTESTATION_UNSUPPORTED',
-      `${evidence.type} evidence is hardware evidence, not simulation`);
+    throw new AttestationError(
+      'ATTESTATION_UNSUPPORTED',
+      `${evidence.type} evidence is hardware evidence, not simulation`,
+    );
   }
   if (!allowsSimulation(policy)) {
     const debug = policy?.tolerate?.includes('debug-mode')
-      ? ' (debug-mode tolerates debug enclaves, not simulation)' : '';
-    throw new AttestationError('ATTESTATION_SIMULATION_REFUSED',
-      'the session does not accept simulation evidence (no hardware attestation was given)', {
+      ? ' (debug-mode tolerates debug enclaves, not simulation)'
+      : '';
+    throw new AttestationError(
+      'ATTESTATION_SIMULATION_REFUSED',
+      'the session does not accept simulation evidence (no hardware attestation was given)',
+      {
         hint: `only for testing: set security.attestation.mode: none${debug}`,
-      });
+      },
+    );
   }
   // typeof first: a regex test stringifies its argument, so ['<64 hex>'] would pass it.
   if (!isHex64(evidence.measurement) || !isHex64(evidence.reportData)) {
-    throw new AttestationError('ATTESTATION_MALFORMED',
-      'simulation evidence needs a 64-hex measurement and report data');
+    throw new AttestationError(
+      'ATTESTATION_MALFORMED',
+      'simulation evidence needs a 64-hex measurement and report data',
+    );
   }
   const measurement = Buffer.from(evidence.measurement, 'hex');
   const claimed = Buffer.from(evidence.reportData, 'hex');
   const spki = Buffer.from(evidence.hostSpki, 'base64');
   await checkHostSignature(hostKeyOf(spki), simulationMessage(measurement, claimed), evidence.signature);
   if (!timingSafeEqual(claimed, reportData(binding.nonce, binding.spki))) {
-    throw new AttestationError('ATTESTATION_BINDING',
-      'the evidence is not bound to this nonce and this connection key', {
-      hint: 'evidence cannot be replayed or moved to another connection; start the program again',
-    });
+    throw new AttestationError(
+      'ATTESTATION_BINDING',
+      'the evidence is not bound to this nonce and this connection key',
+      {
+        hint: 'evidence cannot be replayed or moved to another connection; start the program again',
+      },
+    );
   }
   const platform = hostId(spki);
   checkSimulationPlatform(platform, service);
@@ -76,17 +87,26 @@ function hostKeyOf(spki: Buffer): KeyObject {
   try {
     key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
   } catch (err) {
-    throw new AttestationError('ATTESTATION_MALFORMED',
-      'the host key of the simulation evidence is not a DER SubjectPublicKeyInfo', {
-      check: 'host key', hint: 'use veil run', cause: err,
-    });
+    throw new AttestationError(
+      'ATTESTATION_MALFORMED',
+      'the host key of the simulation evidence is not a DER SubjectPublicKeyInfo',
+      {
+        check: 'host key',
+        hint: 'use veil run',
+        cause: err,
+      },
+    );
   }
   const canonical = key.asymmetricKeyType === 'ed25519' && key.export({ type: 'spki', format: 'der' }).equals(spki);
   if (!canonical) {
-    throw new AttestationError('ATTESTATION_MALFORMED',
-      `the host key of the simulation evidence is ${key.asymmetricKeyType ?? 'unknown'}, not an Ed25519 key in DER`, {
-        check: 'host key', hint: 'use veil run (its host keys are Ed25519)',
-      });
+    throw new AttestationError(
+      'ATTESTATION_MALFORMED',
+      `the host key of the simulation evidence is ${key.asymmetricKeyType ?? 'unknown'}, not an Ed25519 key in DER`,
+      {
+        check: 'host key',
+        hint: 'use veil run (its host keys are Ed25519)',
+      },
+    );
   }
   return key;
 }
@@ -96,12 +116,16 @@ async function checkHostSignature(key: KeyObject, message: Buffer, signatureBase
   // Ed25519 verification runs in libuv's pool (the callback form of crypto.verify), off the event loop.
   const ok = signature.length === 64 && (await verifyAsync(null, message, key, signature));
   if (!ok) {
-    throw new AttestationError('ATTESTATION_SIGNATURE',
-      'the host key signature over the measurement and report data does not verify', {
+    throw new AttestationError(
+      'ATTESTATION_SIGNATURE',
+      'the host key signature over the measurement and report data does not verify',
+      {
         check: 'host signature',
-        hint: 'simulation evidence must be signed by the host key it names (veil run does this); '
-          + 'start the program again',
-      });
+        hint:
+          'simulation evidence must be signed by the host key it names (veil run does this); ' +
+          'start the program again',
+      },
+    );
   }
 }
 
@@ -119,13 +143,18 @@ export function checkSimulationPlatform(platform: string, service: SimulationSer
     if (timingSafeEqual(Buffer.from(entry, 'hex'), mine)) found = true;
   }
   if (found) return;
-  const add = `if you trust that host, add its id to services[${service.name}].platforms ` +
+  const add =
+    `if you trust that host, add its id to services[${service.name}].platforms ` +
     `(platforms: [${platform}]; 'veil host id' on that host prints it)`;
   const lists = listed.length === 0 ? 'lists no platforms' : `lists ${listed.length} other platform(s)`;
-  throw new AttestationError('ATTESTATION_PLATFORM',
-    `simulation evidence from host ${platform}, which service '${service.name}' does not trust (it ${lists})`, {
-      check: 'platform', hint: `simulation is accepted only from listed hosts: ${add}`,
-    });
+  throw new AttestationError(
+    'ATTESTATION_PLATFORM',
+    `simulation evidence from host ${platform}, which service '${service.name}' does not trust (it ${lists})`,
+    {
+      check: 'platform',
+      hint: `simulation is accepted only from listed hosts: ${add}`,
+    },
+  );
 }
 
 const isHex64 = (value: unknown): value is string => typeof value === 'string' && /^[0-9a-f]{64}$/.test(value);
@@ -138,7 +167,11 @@ export function allowsSimulation(policy: AttestationPolicy | undefined): boolean
 export function checkMeasurement(got: string, allowed: readonly string[]): void {
   const wanted = allowed.map((m) => m.toLowerCase());
   if (wanted.includes(got.toLowerCase())) return;
-  throw new AttestationError('ATTESTATION_MEASUREMENT', `Unexpected enclave measurement (MRENCLAVE, ${got}) - Expected ${wanted.join(' or ') || '(none listed)'}`, {
-    hint: "list the program's measurement (veil measure <program>) in services[].mrenclaves",
-  });
+  throw new AttestationError(
+    'ATTESTATION_MEASUREMENT',
+    `Unexpected enclave measurement (MRENCLAVE, ${got}) - Expected ${wanted.join(' or ') || '(none listed)'}`,
+    {
+      hint: "list the program's measurement (veil measure <program>) in services[].mrenclaves",
+    },
+  );
 }

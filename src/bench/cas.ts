@@ -25,7 +25,13 @@ function policy(which: 'flask' | 'redis', vars: Record<string, string>): string 
 
 function client() {
   const key = generatePrivateKey('P-256');
-  const cert = issueCertificate({ subjectKey: key, commonName: 'bench', isCa: false, notBefore: new Date(), notAfter: new Date(Date.now() + 864e5) });
+  const cert = issueCertificate({
+    subjectKey: key,
+    commonName: 'bench',
+    isCa: false,
+    notBefore: new Date(),
+    notAfter: new Date(Date.now() + 864e5),
+  });
   return identityFromPem(pemEncode('CERTIFICATE', cert));
 }
 
@@ -35,7 +41,11 @@ async function benchSessions(): Promise<{ perSecond: number; count: number }> {
   const store = openSqliteStore({ dataDir: dir, masterKey: loadMasterKey({ dataDir: dir }) });
   const ctx: CasContext = { store, now: () => new Date() };
   const me = client();
-  const fixed = { MRENCLAVE: randomBytes(32).toString('hex'), SCONE_FSPF_KEY: randomBytes(32).toString('hex'), SCONE_FSPF_TAG: randomBytes(16).toString('hex') };
+  const fixed = {
+    MRENCLAVE: randomBytes(32).toString('hex'),
+    SCONE_FSPF_KEY: randomBytes(32).toString('hex'),
+    SCONE_FSPF_TAG: randomBytes(16).toString('hex'),
+  };
   let count = 0;
   const end = Date.now() + SECONDS * 1000;
   const started = process.hrtime.bigint();
@@ -53,7 +63,10 @@ async function benchSessions(): Promise<{ perSecond: number; count: number }> {
 
 function opensslSpeed(): number | undefined {
   try {
-    const out = execFileSync('openssl', ['speed', '-seconds', String(SECONDS), 'ecdsap256'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync('openssl', ['speed', '-seconds', String(SECONDS), 'ecdsap256'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const line = out.split('\n').find((l) => /256 bits ecdsa \(nistp256\)/.test(l));
     const fields = line?.trim().split(/\s+/) ?? [];
     return Number(fields[fields.length - 2]);
@@ -68,8 +81,12 @@ async function main(): Promise<void> {
   const certs = benchCertificates(SECONDS);
   const sign = opensslSpeed();
   console.log(`veil CAS benchmark (one core, ${SECONDS} s each, node ${process.version})`);
-  console.log(`  sessions created/s (seed Flask policy, 2 keys + CA + leaf each): ${fmt(sessions.perSecond)}   target ≥ 1,000`);
-  console.log(`  x509 leaf certificates issued/s (fresh P-256 key + signature):  ${fmt(certs.perSecond)}   target ≥ 5,000`);
+  console.log(
+    `  sessions created/s (seed Flask policy, 2 keys + CA + leaf each): ${fmt(sessions.perSecond)}   target ≥ 1,000`,
+  );
+  console.log(
+    `  x509 leaf certificates issued/s (fresh P-256 key + signature):  ${fmt(certs.perSecond)}   target ≥ 5,000`,
+  );
   console.log(`  bound: openssl speed ecdsap256 signatures/s:                    ${sign ? fmt(sign) : 'unavailable'}`);
 }
 

@@ -31,7 +31,11 @@ async function timeAsync<T>(f: () => Promise<T>): Promise<{ seconds: number; res
 
 function opensslGcm(): number | undefined {
   try {
-    const out = execFileSync('openssl', ['speed', '-seconds', '2', '-bytes', String(1024 * 1024), '-evp', 'aes-256-gcm'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync(
+      'openssl',
+      ['speed', '-seconds', '2', '-bytes', String(1024 * 1024), '-evp', 'aes-256-gcm'],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     const line = out.split('\n').find((l) => /^aes-256-gcm/i.test(l.trim()));
     const kbps = line?.trim().split(/\s+/).pop()?.replace(/k$/, '');
     return kbps ? (Number(kbps) * 1000) / 1e6 : undefined;
@@ -72,7 +76,9 @@ async function main(): Promise<void> {
     const share = bound ? ` = ${Math.round((100 * mbs(dec.seconds)) / bound)}% of the bound` : '';
     console.log(`  decrypt (verify + write, median of 3): ${mbs(dec.seconds)} MB/s${share}   target ≥ 70%`);
     console.log(`  node's own aes-256-gcm (1 MiB buffers, one core): ${Math.round(nodeGcm())} MB/s`);
-    console.log(`  bound: openssl speed -evp aes-256-gcm (1 MiB blocks): ${bound ? Math.round(bound) : 'unavailable'} MB/s`);
+    console.log(
+      `  bound: openssl speed -evp aes-256-gcm (1 MiB blocks): ${bound ? Math.round(bound) : 'unavailable'} MB/s`,
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -20,18 +20,41 @@ async function once(): Promise<{ upJson: number; firstRequest: number }> {
   const target = join(dir, 'target');
   const started = process.hrtime.bigint();
   const since = () => Number(process.hrtime.bigint() - started) / 1e9;
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'veil.js'), 'up', '-f', join(ROOT, 'examples', 'flask-redis', 'mesh.yaml'), '-t', target], {
-    env: { ...process.env, VEIL_HOME: join(dir, 'home') }, stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bin', 'veil.js'), 'up', '-f', join(ROOT, 'examples', 'flask-redis', 'mesh.yaml'), '-t', target],
+    {
+      env: { ...process.env, VEIL_HOME: join(dir, 'home') },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   try {
     while (!existsSync(join(target, 'up.json'))) {
       if (child.exitCode !== null) throw new Error('veil up ended before the mesh was up');
       await new Promise((r) => setTimeout(r, 10));
     }
     const upJson = since();
-    const info = JSON.parse(readFileSync(join(target, 'up.json'), 'utf8')) as { ca_file: string; services: Record<string, { address: string; port: number }> };
+    const info = JSON.parse(readFileSync(join(target, 'up.json'), 'utf8')) as {
+      ca_file: string;
+      services: Record<string, { address: string; port: number }>;
+    };
     const { address, port } = info.services['flask']!;
-    const { stdout } = await exec('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', info.ca_file, '--resolve', `api:${port}:${address}`, '-X', 'POST', `https://api:${port}/patient/bench`, '-d', 'fname=a&lname=b&address=c&city=d&state=e&ssn=f&email=g&dob=h&contactphone=i&drugallergies=j&preexistingconditions=k&dateadmitted=l&insurancedetails=m']);
+    const { stdout } = await exec('curl', [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--cacert',
+      info.ca_file,
+      '--resolve',
+      `api:${port}:${address}`,
+      '-X',
+      'POST',
+      `https://api:${port}/patient/bench`,
+      '-d',
+      'fname=a&lname=b&address=c&city=d&state=e&ssn=f&email=g&dob=h&contactphone=i&drugallergies=j&preexistingconditions=k&dateadmitted=l&insurancedetails=m',
+    ]);
     if (stdout !== '200') throw new Error(`POST /patient answered ${stdout}`);
     return { upJson, firstRequest: since() };
   } finally {
@@ -46,10 +69,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main(): Promise<void> {
   const runs: Array<{ upJson: number; firstRequest: number }> = [];
   for (let i = 0; i < RUNS; i++) runs.push(await once());
-  console.log(`veil up benchmark: the example mesh from nothing to its first request (median of ${RUNS}, node ${process.version})`);
+  console.log(
+    `veil up benchmark: the example mesh from nothing to its first request (median of ${RUNS}, node ${process.version})`,
+  );
   console.log(`  mesh up (up.json written):      ${median(runs.map((r) => r.upJson)).toFixed(2)} s`);
-  console.log(`  first successful POST /patient: ${median(runs.map((r) => r.firstRequest)).toFixed(2)} s   target ≤ 3 s`);
-  console.log('  (SCONE\'s tutorial builds and pushes images and installs a Helm chart first: minutes)');
+  console.log(
+    `  first successful POST /patient: ${median(runs.map((r) => r.firstRequest)).toFixed(2)} s   target ≤ 3 s`,
+  );
+  console.log("  (SCONE's tutorial builds and pushes images and installs a Helm chart first: minutes)");
 }
 
 await main();

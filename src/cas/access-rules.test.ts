@@ -73,9 +73,11 @@ describe('access: NONE, ANY and default deny', () => {
 
 describe('access: reading sessions', () => {
   it('old versions are judged by the current read policy: revoking read access reaches them', async () => {
-    const v1 = (await writeSession(ctx, `name: revoked\naccess_policy: {read: [CREATOR, ${bob.keyHash}]}\n`, alice)).hash;
+    const v1 = (await writeSession(ctx, `name: revoked\naccess_policy: {read: [CREATOR, ${bob.keyHash}]}\n`, alice))
+      .hash;
     assert.equal(readSession(ctx, 'revoked', v1, bob).hash, v1);
-    const v2 = (await writeSession(ctx, `name: revoked\npredecessor: ${v1}\naccess_policy: {read: [CREATOR]}\n`, alice)).hash;
+    const v2 = (await writeSession(ctx, `name: revoked\npredecessor: ${v1}\naccess_policy: {read: [CREATOR]}\n`, alice))
+      .hash;
     assert.throws(() => readSession(ctx, 'revoked', v1, bob), code('CAS_FORBIDDEN'));
     assert.throws(() => readSession(ctx, 'revoked', v2, bob), code('CAS_FORBIDDEN'));
     assert.equal(readSession(ctx, 'revoked', v1, alice).hash, v1);
@@ -83,7 +85,11 @@ describe('access: reading sessions', () => {
 
   it('granting read access now does not need an old version to have granted it', async () => {
     const v1 = (await writeSession(ctx, 'name: granted\n', alice)).hash;
-    await writeSession(ctx, `name: granted\npredecessor: ${v1}\naccess_policy: {read: [CREATOR, ${bob.keyHash}]}\n`, alice);
+    await writeSession(
+      ctx,
+      `name: granted\npredecessor: ${v1}\naccess_policy: {read: [CREATOR, ${bob.keyHash}]}\n`,
+      alice,
+    );
     assert.equal(readSession(ctx, 'granted', v1, bob).hash, v1);
   });
 
@@ -125,7 +131,8 @@ describe('access: reading sessions', () => {
 
 describe('access: exports, imports and public values', () => {
   const lib = 'name: ns/lib\nsecrets:\n  - {name: pw, kind: ascii, value: "ns-only", export: [{namespace: ns}]}\n';
-  const app = (name: string) => `name: ${name}\nservices:\n  - {name: s, command: "run $$SCONE::pw$$"}\n` +
+  const app = (name: string) =>
+    `name: ${name}\nservices:\n  - {name: s, command: "run $$SCONE::pw$$"}\n` +
     'secrets:\n  - {name: pw, import: {session: ns/lib, secret: pw}}\n';
 
   it('an export to namespace ns reaches sessions in ns, and not ns-evil/…', async () => {
@@ -143,7 +150,11 @@ describe('access: exports, imports and public values', () => {
   });
 
   it('an export to a session reaches that session only', async () => {
-    await writeSession(ctx, 'name: one-lib\nsecrets:\n  - {name: pw, kind: ascii, export: [{session: one-app}]}\n', alice);
+    await writeSession(
+      ctx,
+      'name: one-lib\nsecrets:\n  - {name: pw, kind: ascii, export: [{session: one-app}]}\n',
+      alice,
+    );
     const importer = (name: string) => app(name).replace('ns/lib', 'one-lib');
     await writeSession(ctx, importer('one-app'), alice);
     assert.equal(renderServiceConfig(store, 'one-app', 's').command.length, 2);
@@ -152,7 +163,8 @@ describe('access: exports, imports and public values', () => {
   });
 
   it('/v1/values shows only secrets marked export_public', async () => {
-    const secrets = '  - {name: open, kind: ascii, value: "o", export_public: true}\n' +
+    const secrets =
+      '  - {name: open, kind: ascii, value: "o", export_public: true}\n' +
       '  - {name: closed, kind: ascii, value: "c"}\n';
     await writeSession(ctx, `name: pub\nsecrets:\n${secrets}`, alice);
     assert.deepEqual(Object.keys(publicValues(ctx, 'pub').values), ['open']);
@@ -160,7 +172,9 @@ describe('access: exports, imports and public values', () => {
 
   it('a private key is never made public', async () => {
     const leaky = 'name: leaky\nsecrets:\n  - {name: k, kind: private-key, export_public: true}\n';
-    await assert.rejects(writeSession(ctx, leaky, alice),
-      code('CAS_POLICY_INVALID', /private key 'k' cannot be public/));
+    await assert.rejects(
+      writeSession(ctx, leaky, alice),
+      code('CAS_POLICY_INVALID', /private key 'k' cannot be public/),
+    );
   });
 });

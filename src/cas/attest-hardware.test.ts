@@ -22,7 +22,6 @@ import { ephemeral, post, type Identity } from './testing.js';
 const V = fileURLToPath(new URL('../../testdata/vectors/', import.meta.url));
 const file = (p: string) => readFileSync(join(V, p));
 
-
 describe('CAS: hardware evidence judged against the session', () => {
   const dir = mkdtempSync(join(tmpdir(), 'veil-attest-hw-'));
   let cas: RunningCas;
@@ -33,27 +32,53 @@ describe('CAS: hardware evidence judged against the session', () => {
   const verifier: EvidenceVerifier = {
     verify: async (evidence, now) => {
       lastNow = now;
-      const real = evidence.type === 'sgx'
-        ? await verifyHardware(evidence, { now: new Date('2025-06-19T11:56:00Z'), collateral: collateralProvider({ intel: [intelCollateralFromFiles([join(V, 'sgx/phala-dcap-qvl/sgx_quote_collateral.json')])] }) })
-        : await verifyHardware(evidence, { now: new Date('2025-06-19T11:16:00Z'), collateral: collateralProvider({ intel: [intelCollateralFromFiles([join(V, 'tdx/phala-dcap-qvl/tdx_quote_collateral.json')])] }) });
+      const real =
+        evidence.type === 'sgx'
+          ? await verifyHardware(evidence, {
+              now: new Date('2025-06-19T11:56:00Z'),
+              collateral: collateralProvider({
+                intel: [intelCollateralFromFiles([join(V, 'sgx/phala-dcap-qvl/sgx_quote_collateral.json')])],
+              }),
+            })
+          : await verifyHardware(evidence, {
+              now: new Date('2025-06-19T11:16:00Z'),
+              collateral: collateralProvider({
+                intel: [intelCollateralFromFiles([join(V, 'tdx/phala-dcap-qvl/tdx_quote_collateral.json')])],
+              }),
+            });
       return { ...real, reportData: binding ?? real.reportData };
     },
   };
 
   const call = (who: Identity, path: string, body: string) => post(cas, who, path, body);
   /** One attestation as a runtime in a TEE would make it: the quote's report data binds this nonce and key. */
-  const attest = async (configId: string, type: 'tdx' | 'sgx-dcap', opts: { bind?: boolean; rtmrLog?: unknown[]; tamper?: (b: Buffer) => Buffer } = {}) => {
+  const attest = async (
+    configId: string,
+    type: 'tdx' | 'sgx-dcap',
+    opts: { bind?: boolean; rtmrLog?: unknown[]; tamper?: (b: Buffer) => Buffer } = {},
+  ) => {
     const rt = ephemeral();
     const nonce = (await call(rt, '/v1/attest/nonce', '')).json.nonce as string;
     const spki = new X509Certificate(rt.certPem).publicKey.export({ type: 'spki', format: 'der' });
     binding = opts.bind === false ? undefined : hardwareReportData(Buffer.from(nonce, 'hex'), spki);
     if (binding && opts.tamper) binding = opts.tamper(binding);
-    const quote = file(type === 'tdx' ? 'tdx/phala-dcap-qvl/tdx_quote' : 'sgx/phala-dcap-qvl/sgx_quote').toString('base64');
+    const quote = file(type === 'tdx' ? 'tdx/phala-dcap-qvl/tdx_quote' : 'sgx/phala-dcap-qvl/sgx_quote').toString(
+      'base64',
+    );
     const evidence = { type, quote, ...(opts.rtmrLog ? { rtmrLog: opts.rtmrLog } : {}) };
     return call(rt, '/v1/attest', JSON.stringify({ config_id: configId, nonce, evidence }));
   };
   const session = (name: string, identity: string, security = '') =>
-    [`name: ${name}`, 'services:', '  - name: api', `    ${identity}`, '    command: [api, --flag]', '    pwd: /', security, ''].join('\n');
+    [
+      `name: ${name}`,
+      'services:',
+      '  - name: api',
+      `    ${identity}`,
+      '    command: [api, --flag]',
+      '    pwd: /',
+      security,
+      '',
+    ].join('\n');
 
   before(async () => {
     tdx = await verifier.verify({ type: 'tdx', evidence: file('tdx/phala-dcap-qvl/tdx_quote') }, new Date());
@@ -66,8 +91,16 @@ describe('CAS: hardware evidence judged against the session', () => {
       session('td-none', 'environment: {A: b}'),
       session('td-sim', `attestation: {tdx: {mrtd: ${mrtd}}}`, 'security: {attestation: {mode: none}}'),
       session('enclave', sgxIdentity),
-      session('enclave-tolerant', sgxIdentity, 'security: {attestation: {tolerate: [insecure-configuration, software-hardening-needed]}}'),
-      session('enclave-ok', sgxIdentity, 'security: {attestation: {tolerate: [insecure-configuration, software-hardening-needed], ignore_advisories: [INTEL-SA-00289, INTEL-SA-00615]}}'),
+      session(
+        'enclave-tolerant',
+        sgxIdentity,
+        'security: {attestation: {tolerate: [insecure-configuration, software-hardening-needed]}}',
+      ),
+      session(
+        'enclave-ok',
+        sgxIdentity,
+        'security: {attestation: {tolerate: [insecure-configuration, software-hardening-needed], ignore_advisories: [INTEL-SA-00289, INTEL-SA-00615]}}',
+      ),
       session('maa', sgxIdentity, 'security: {attestation: {mode: maa}}'),
     ];
     for (const text of sessions) assert.equal((await call(owner, '/v1/sessions', text)).status, 201, text);
@@ -81,14 +114,22 @@ describe('CAS: hardware evidence judged against the session', () => {
     const res = await attest('td/api', 'tdx');
     assert.equal(res.status, 200, JSON.stringify(res.json));
     assert.deepEqual(res.json.command, ['api', '--flag']);
-    assert.deepEqual(res.json.attestation, { evidence: 'tdx', simulated: false, tcb_status: 'UpToDate', tolerated: [] });
+    assert.deepEqual(res.json.attestation, {
+      evidence: 'tdx',
+      simulated: false,
+      tcb_status: 'UpToDate',
+      tolerated: [],
+    });
     assert.ok(lastNow && Math.abs(lastNow.getTime() - Date.now()) < 60_000, 'the CAS verifies at its own clock');
   });
 
   it('refuses evidence whose report data does not bind this nonce and key', async () => {
     const res = await attest('td/api', 'tdx', { bind: false });
     assert.equal(res.status, 403);
-    assert.match(res.json.error.message, /^Attestation failed: report data: the evidence's report data does not bind this nonce/);
+    assert.match(
+      res.json.error.message,
+      /^Attestation failed: report data: the evidence's report data does not bind this nonce/,
+    );
   });
 
   it('checks all 64 bytes of the report data: the 32 after the binding must be zero', async () => {
@@ -102,8 +143,13 @@ describe('CAS: hardware evidence judged against the session', () => {
     assert.equal(other.status, 403);
     assert.match(other.json.error.message, /no attestation variant matches: variant 1: mrtd is 91eb2b44/);
     assert.match(other.json.error.hint, /^the runtime reported no RTMR3 extension/);
-    const logged = await attest('td-other/api', 'tdx', { rtmrLog: [{ index: 3, digest: 'ab'.repeat(48), description: 'program' }] });
-    assert.match(logged.json.error.hint, /extending RTMR3 with program \(its log does NOT replay from zero to the quoted RTMR3/);
+    const logged = await attest('td-other/api', 'tdx', {
+      rtmrLog: [{ index: 3, digest: 'ab'.repeat(48), description: 'program' }],
+    });
+    assert.match(
+      logged.json.error.hint,
+      /extending RTMR3 with program \(its log does NOT replay from zero to the quoted RTMR3/,
+    );
     const none = await attest('td-none/api', 'tdx');
     assert.equal(none.status, 403);
     assert.match(none.json.error.message, /lists no measurement/);
@@ -125,7 +171,15 @@ describe('CAS: hardware evidence judged against the session', () => {
   it('refuses evidence of another kind than its declared type, and mode: maa by name', async () => {
     const rt = ephemeral();
     const nonce = (await call(rt, '/v1/attest/nonce', '')).json.nonce as string;
-    const sgxAsTdx = await call(rt, '/v1/attest', JSON.stringify({ config_id: 'td/api', nonce, evidence: { type: 'tdx', quote: file('sgx/phala-dcap-qvl/sgx_quote').toString('base64') } }));
+    const sgxAsTdx = await call(
+      rt,
+      '/v1/attest',
+      JSON.stringify({
+        config_id: 'td/api',
+        nonce,
+        evidence: { type: 'tdx', quote: file('sgx/phala-dcap-qvl/sgx_quote').toString('base64') },
+      }),
+    );
     assert.equal(sgxAsTdx.status, 403);
     assert.match(sgxAsTdx.json.error.message, /SGX quote, but TDX evidence was expected/);
     const maa = await attest('maa/api', 'sgx-dcap');

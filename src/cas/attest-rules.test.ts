@@ -44,7 +44,13 @@ const verifier: EvidenceVerifier = {
     const { nonce, spki } = lastBinding!;
     const data = (reported ?? hardwareReportData)(nonce, spki);
     return {
-      type: 'tdx', claims, reportData: data, chain: [], warnings: [], simulated: false, revocation: 'checked',
+      type: 'tdx',
+      claims,
+      reportData: data,
+      chain: [],
+      warnings: [],
+      simulated: false,
+      revocation: 'checked',
       tcb: { status: 'UpToDate', advisoryIds: [], parts: { platform: 'UpToDate' } },
     } as VerificationResult;
   },
@@ -52,13 +58,21 @@ const verifier: EvidenceVerifier = {
 const ctx: CasContext & AttestationContext = { store, now: () => new Date(), verifier };
 const owner = identityFromPem(ephemeral().certPem);
 const session = (name: string, identity: string, security: string) =>
-  writeSession(ctx, `name: ${name}\nservices:\n  - {name: api, command: run, platforms: [${host.id}]${identity}}\n${security}\n`, owner);
+  writeSession(
+    ctx,
+    `name: ${name}\nservices:\n  - {name: api, command: run, platforms: [${host.id}]${identity}}\n${security}\n`,
+    owner,
+  );
 await session('sim', `, mrenclaves: [${program}]`, 'security: {attestation: {mode: none}}');
 await session('sim-none', '', 'security: {attestation: {mode: none}}');
 const tdxIdentity = `, mrenclaves: [${program}], attestation: {tdx: {mrtd: ${MRTD}}}`;
 await session('hw', tdxIdentity, 'security: {attestation: {mode: hardware}}');
 await session('hw-default', tdxIdentity, '');
-await session('hw-debug', `, mrenclaves: [${program}]`, 'security: {attestation: {tolerate: [debug-mode, outdated-tcb]}}');
+await session(
+  'hw-debug',
+  `, mrenclaves: [${program}]`,
+  'security: {attestation: {tolerate: [debug-mode, outdated-tcb]}}',
+);
 await session('hw-none', '', '');
 
 const nonces = new NonceStore(ctx.now);
@@ -83,20 +97,30 @@ describe('attest: simulation evidence', () => {
     assert.equal((await attestAs('sim/api', (n, rt) => simulation(n, rt.spki))).outcome.simulated, true);
     for (const id of ['hw/api', 'hw-default/api', 'hw-debug/api']) {
       const refusal = refused(/does not accept simulation evidence/);
-      await assert.rejects(attestAs(id, (n, rt) => simulation(n, rt.spki)), refusal, id);
+      await assert.rejects(
+        attestAs(id, (n, rt) => simulation(n, rt.spki)),
+        refusal,
+        id,
+      );
     }
   });
 
   it('must bind this nonce and this connection key', async () => {
     const other = client();
-    await assert.rejects(attestAs('sim/api', (n) => simulation(n, other.spki)), refused(/not bound to this nonce/));
+    await assert.rejects(
+      attestAs('sim/api', (n) => simulation(n, other.spki)),
+      refused(/not bound to this nonce/),
+    );
     const otherNonce = (_n: string, rt: ClientIdentity) => simulation('ab'.repeat(32), rt.spki);
     await assert.rejects(attestAs('sim/api', otherNonce), refused(/not bound to this nonce/));
   });
 
   it('a service that lists no measurement accepts none', async () => {
     const refusal = refused(/Unexpected enclave measurement.*\(none listed\)/);
-    await assert.rejects(attestAs('sim-none/api', (n, rt) => simulation(n, rt.spki)), refusal);
+    await assert.rejects(
+      attestAs('sim-none/api', (n, rt) => simulation(n, rt.spki)),
+      refusal,
+    );
   });
 
   it('a measurement the service does not list is refused', async () => {
@@ -113,20 +137,32 @@ describe('attest: hardware evidence', () => {
     assert.equal((await attestAs('hw-default/api', () => tdxEvidence)).outcome.simulated, false);
   });
 
-  it("is refused when its report data binds another nonce or key", async () => {
+  it('is refused when its report data binds another nonce or key', async () => {
     const other = client();
     reported = (nonce) => hardwareReportData(nonce, other.spki);
     const refusal = refused(/does not bind this nonce and this connection key/);
-    await assert.rejects(attestAs('hw/api', () => tdxEvidence), refusal);
+    await assert.rejects(
+      attestAs('hw/api', () => tdxEvidence),
+      refusal,
+    );
     reported = (_nonce, spki) => hardwareReportData(Buffer.alloc(32, 7), spki);
-    await assert.rejects(attestAs('hw/api', () => tdxEvidence), refused(/does not bind this nonce/));
+    await assert.rejects(
+      attestAs('hw/api', () => tdxEvidence),
+      refused(/does not bind this nonce/),
+    );
     reported = () => Buffer.alloc(32);
-    await assert.rejects(attestAs('hw/api', () => tdxEvidence), refused(/does not bind this nonce/));
+    await assert.rejects(
+      attestAs('hw/api', () => tdxEvidence),
+      refused(/does not bind this nonce/),
+    );
     reported = undefined;
   });
 
   it('a service that lists no identity accepts none', async () => {
-    await assert.rejects(attestAs('hw-none/api', () => tdxEvidence), refused(/lists no measurement/));
+    await assert.rejects(
+      attestAs('hw-none/api', () => tdxEvidence),
+      refused(/lists no measurement/),
+    );
   });
 
   it('is refused by a CAS started without hardware verifiers', async () => {

@@ -8,16 +8,30 @@ import { signedSimulation, testHost } from '../attestation/testing.js';
 import { startCas, type RunningCas } from './server.js';
 import { ephemeral, post, type Identity } from './testing.js';
 
-
 const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('python3'));
 const host = testHost();
-const policy = (name: string, security: string, platforms: string[] = [host.id]) => [
-  `name: ${name}`, 'services:', '  - name: api', `    mrenclaves: [${program}]`, `    platforms: [${platforms.join(', ')}]`, '    command: python3 /app/api.py --pw $$SCONE::pw$$',
-  '    environment: {GREETING: hello}', '    pwd: /app', '    image_name: img',
-  'images:', '  - name: img', '    injection_files:', '      - {path: /tls/ca.crt, content: "$$SCONE::ca.chain$$", permission: 0600}',
-  'secrets:', '  - {name: pw, kind: ascii, size: 12}', '  - {name: ca_key, kind: private-key}', '  - {name: ca, kind: x509-ca, private_key: ca_key}',
-  security, '',
-].join('\n');
+const policy = (name: string, security: string, platforms: string[] = [host.id]) =>
+  [
+    `name: ${name}`,
+    'services:',
+    '  - name: api',
+    `    mrenclaves: [${program}]`,
+    `    platforms: [${platforms.join(', ')}]`,
+    '    command: python3 /app/api.py --pw $$SCONE::pw$$',
+    '    environment: {GREETING: hello}',
+    '    pwd: /app',
+    '    image_name: img',
+    'images:',
+    '  - name: img',
+    '    injection_files:',
+    '      - {path: /tls/ca.crt, content: "$$SCONE::ca.chain$$", permission: 0600}',
+    'secrets:',
+    '  - {name: pw, kind: ascii, size: 12}',
+    '  - {name: ca_key, kind: private-key}',
+    '  - {name: ca, kind: x509-ca, private_key: ca_key}',
+    security,
+    '',
+  ].join('\n');
 
 describe('CAS attestation endpoint', () => {
   const dir = mkdtempSync(join(tmpdir(), 'veil-attest-'));
@@ -25,19 +39,37 @@ describe('CAS attestation endpoint', () => {
   const owner = ephemeral();
   const call = (who: Identity, path: string, body: string) => post(cas, who, path, body);
   const nonceFor = async (who: Identity) => (await call(who, '/v1/attest/nonce', '')).json.nonce as string;
-  const evidenceFor = (nonce: string, spki: Buffer, measurement = program, by = host): Extract<Evidence, { type: 'simulation' }> =>
+  const evidenceFor = (
+    nonce: string,
+    spki: Buffer,
+    measurement = program,
+    by = host,
+  ): Extract<Evidence, { type: 'simulation' }> =>
     signedSimulation(by, measurement, { nonce: Buffer.from(nonce, 'hex'), spki });
   const attestAs = (who: Identity, configId: string, nonce: string, evidence: Evidence) =>
     call(who, '/v1/attest', JSON.stringify({ config_id: configId, nonce, evidence }));
 
   before(async () => {
     cas = await startCas({ host: '127.0.0.1', port: 0, dataDir: dir });
-    assert.equal((await call(owner, '/v1/sessions', policy('sim', 'security: {attestation: {mode: none}}'))).status, 201);
-    assert.equal((await call(owner, '/v1/sessions', policy('hw', 'security: {attestation: {tolerate: [outdated-tcb]}}'))).status, 201);
+    assert.equal(
+      (await call(owner, '/v1/sessions', policy('sim', 'security: {attestation: {mode: none}}'))).status,
+      201,
+    );
+    assert.equal(
+      (await call(owner, '/v1/sessions', policy('hw', 'security: {attestation: {tolerate: [outdated-tcb]}}'))).status,
+      201,
+    );
     const debugHw = 'security: {attestation: {mode: hardware, tolerate: [debug-mode, outdated-tcb]}}';
     assert.equal((await call(owner, '/v1/sessions', policy('hwdebug', debugHw))).status, 201);
-    assert.equal((await call(owner, '/v1/sessions', policy('debugonly', 'security: {attestation: {tolerate: [debug-mode]}}'))).status, 201);
-    assert.equal((await call(owner, '/v1/sessions', policy('nohosts', 'security: {attestation: {mode: none}}', []))).status, 201);
+    assert.equal(
+      (await call(owner, '/v1/sessions', policy('debugonly', 'security: {attestation: {tolerate: [debug-mode]}}')))
+        .status,
+      201,
+    );
+    assert.equal(
+      (await call(owner, '/v1/sessions', policy('nohosts', 'security: {attestation: {mode: none}}', []))).status,
+      201,
+    );
   });
   after(async () => {
     await cas?.close();
@@ -73,7 +105,10 @@ describe('CAS attestation endpoint', () => {
     const res = await attestAs(rt, 'sim/api', nonce, evidenceFor(nonce, rt.spki, other));
     assert.equal(res.status, 403);
     assert.equal(res.json.error.code, 'CAS_ATTESTATION_FAILED');
-    assert.equal(res.json.error.message, `Attestation failed: Unexpected enclave measurement (MRENCLAVE, ${other}) - Expected ${program}`);
+    assert.equal(
+      res.json.error.message,
+      `Attestation failed: Unexpected enclave measurement (MRENCLAVE, ${other}) - Expected ${program}`,
+    );
   });
 
   it('refuses simulation evidence when the session does not allow it', async () => {
@@ -97,13 +132,19 @@ describe('CAS attestation endpoint', () => {
 
   it('refuses simulation from a host the service does not list, naming the host and how to list it', async () => {
     const stranger = testHost();
-    for (const [session, by] of [['sim', stranger], ['nohosts', host]] as const) {
+    for (const [session, by] of [
+      ['sim', stranger],
+      ['nohosts', host],
+    ] as const) {
       const rt = ephemeral();
       const nonce = await nonceFor(rt);
       const res = await attestAs(rt, `${session}/api`, nonce, evidenceFor(nonce, rt.spki, program, by));
       assert.equal(res.status, 403, session);
       assert.equal(res.json.error.code, 'CAS_ATTESTATION_FAILED');
-      assert.match(res.json.error.message, new RegExp(`platform: simulation evidence from host ${by.id}, which service 'api'`));
+      assert.match(
+        res.json.error.message,
+        new RegExp(`platform: simulation evidence from host ${by.id}, which service 'api'`),
+      );
       assert.match(res.json.error.hint, new RegExp(`platforms: \\[${by.id}\\]; 'veil host id' on that host prints it`));
     }
     // The platform is judged before the identity: an unlisted host learns nothing about the measurement.
@@ -117,14 +158,23 @@ describe('CAS attestation endpoint', () => {
   it('refuses evidence under a listed host key that this key did not sign, naming the check', async () => {
     const rt = ephemeral();
     const nonce = await nonceFor(rt);
-    const forged = signedSimulation(testHost(), program, { nonce: Buffer.from(nonce, 'hex'), spki: rt.spki }, { as: host.spki });
+    const forged = signedSimulation(
+      testHost(),
+      program,
+      { nonce: Buffer.from(nonce, 'hex'), spki: rt.spki },
+      { as: host.spki },
+    );
     const res = await attestAs(rt, 'sim/api', nonce, forged);
     assert.equal(res.status, 403);
     assert.match(res.json.error.message, /host signature: the host key signature .* does not verify/);
   });
 
   it('refuses a policy whose platforms are not host IDs', async () => {
-    const res = await call(owner, '/v1/sessions', policy('badhosts', 'security: {attestation: {mode: none}}', ['not-an-id']));
+    const res = await call(
+      owner,
+      '/v1/sessions',
+      policy('badhosts', 'security: {attestation: {mode: none}}', ['not-an-id']),
+    );
     assert.equal(res.status, 400, JSON.stringify(res.json));
     assert.match(JSON.stringify(res.json), /platforms/);
   });
@@ -137,8 +187,13 @@ describe('CAS attestation endpoint', () => {
     const oversized = { ...good, hostSpki: 'A'.repeat(200) };
     const { signature: _signature, ...noSignature } = good;
     const malformed = [
-      { type: 'simulation', measurement: ['x'], reportData: 'y' }, { type: 'tdx', quote: 'not base64!' }, { type: 'magic' },
-      unsigned, noSignature, oversized, { ...good, signature: 'not base64!' },
+      { type: 'simulation', measurement: ['x'], reportData: 'y' },
+      { type: 'tdx', quote: 'not base64!' },
+      { type: 'magic' },
+      unsigned,
+      noSignature,
+      oversized,
+      { ...good, signature: 'not base64!' },
     ];
     for (const evidence of malformed) {
       const res = await call(rt, '/v1/attest', JSON.stringify({ config_id: 'sim/api', nonce, evidence }));
@@ -150,7 +205,10 @@ describe('CAS attestation endpoint', () => {
   it('refuses hardware evidence it cannot verify, naming the check', async () => {
     const rt = ephemeral();
     const nonce = await nonceFor(rt);
-    const res = await attestAs(rt, 'hw/api', nonce, { type: 'tdx', quote: Buffer.from('not a quote').toString('base64') });
+    const res = await attestAs(rt, 'hw/api', nonce, {
+      type: 'tdx',
+      quote: Buffer.from('not a quote').toString('base64'),
+    });
     assert.equal(res.status, 403);
     assert.equal(res.json.error.code, 'CAS_ATTESTATION_FAILED');
   });

@@ -33,7 +33,6 @@ export interface AttestationContext {
 
 type Service = NonNullable<ReturnType<typeof sessionOf>['services']>[number];
 
-
 /**
  * A runtime's attestation: the evidence must bind the nonce this CAS issued to this connection's key, the
  * session must accept its kind, and its verified identity must be one the service lists. Only then is the
@@ -47,11 +46,16 @@ export async function attest(
 ): Promise<{ config: ServiceConfig; outcome: AttestationOutcome }> {
   const { session: sessionName, service: serviceName } = splitConfigId(request.config_id);
   const nonce = nonces.consume(String(request.nonce), client.keyHash);
-  if (nonce !== 'ok') throw attestationFailure(new AttestationError('ATTESTATION_BINDING', nonceMessage(nonce)), request.config_id);
+  if (nonce !== 'ok')
+    throw attestationFailure(new AttestationError('ATTESTATION_BINDING', nonceMessage(nonce)), request.config_id);
   const record = ctx.store.current(sessionName);
   const service = record ? sessionOf(record).services?.find((s) => s.name === serviceName) : undefined;
   if (!record || !service) {
-    throw new CasError('CAS_NOT_FOUND', `no service '${serviceName}' in session '${sessionName}' (service ID ${request.config_id})`, { hint: 'check SCONE_CONFIG_ID (<session>/<service>)' });
+    throw new CasError(
+      'CAS_NOT_FOUND',
+      `no service '${serviceName}' in session '${sessionName}' (service ID ${request.config_id})`,
+      { hint: 'check SCONE_CONFIG_ID (<session>/<service>)' },
+    );
   }
   const binding = { nonce: Buffer.from(request.nonce, 'hex'), spki: client.spki };
   const policy = sessionOf(record).security?.attestation;
@@ -64,7 +68,12 @@ export async function attest(
       outcome = { evidence: 'simulation', simulated: true, platform: verified.platform };
     } else {
       const { result, tolerated } = await judgeHardware(ctx, request.evidence, binding, policy, service);
-      outcome = { evidence: request.evidence.type, simulated: false, ...(result.tcb ? { tcb_status: result.tcb.status } : {}), tolerated };
+      outcome = {
+        evidence: request.evidence.type,
+        simulated: false,
+        ...(result.tcb ? { tcb_status: result.tcb.status } : {}),
+        tolerated,
+      };
     }
   } catch (err) {
     if (err instanceof AttestationError) throw attestationFailure(err, request.config_id);
@@ -85,14 +94,19 @@ async function judgeHardware(
   service: Service,
 ): Promise<{ result: VerificationResult; tolerated: string[] }> {
   checkMode(policy);
-  if (!ctx.verifier) throw new AttestationError('ATTESTATION_UNSUPPORTED', `this CAS was started without hardware verifiers; ${evidence.type} evidence cannot be judged`);
+  if (!ctx.verifier)
+    throw new AttestationError(
+      'ATTESTATION_UNSUPPORTED',
+      `this CAS was started without hardware verifiers; ${evidence.type} evidence cannot be judged`,
+    );
   const result = await ctx.verifier.verify(decodeEvidence(evidence), ctx.now());
   checkBinding(result.reportData, hardwareReportData(binding.nonce, binding.spki));
   const tolerated = checkPlatform(result, policy);
   try {
     checkIdentity(result, service);
   } catch (err) {
-    if (err instanceof AttestationError && evidence.type === 'tdx' && result.type === 'tdx') throw withRtmrLog(err, evidence.rtmrLog ?? [], result.claims.rtmr[3]);
+    if (err instanceof AttestationError && evidence.type === 'tdx' && result.type === 'tdx')
+      throw withRtmrLog(err, evidence.rtmrLog ?? [], result.claims.rtmr[3]);
     throw err;
   }
   return { result, tolerated };
@@ -105,14 +119,25 @@ async function judgeHardware(
 function withRtmrLog(err: AttestationError, log: RtmrEvent[], quoted: string): AttestationError {
   const events = log.filter((e) => e.index === 3);
   const replayed = replayRtmr(events).toString('hex');
-  const what = events.length === 0
-    ? 'the runtime reported no RTMR3 extension'
-    : `the runtime reports extending RTMR3 with ${events.map((e) => e.description).join(', ')}` +
-      (replayed === quoted ? ' (its log replays from zero to the quoted RTMR3)' : ' (its log does NOT replay from zero to the quoted RTMR3: the TD extended it before)');
-  return new AttestationError(err.code, err.message.replace(/^identity: /, ''), { check: err.check, hint: `${what}; ${err.hint ?? ''}`.trim(), cause: err });
+  const what =
+    events.length === 0
+      ? 'the runtime reported no RTMR3 extension'
+      : `the runtime reports extending RTMR3 with ${events.map((e) => e.description).join(', ')}` +
+        (replayed === quoted
+          ? ' (its log replays from zero to the quoted RTMR3)'
+          : ' (its log does NOT replay from zero to the quoted RTMR3: the TD extended it before)');
+  return new AttestationError(err.code, err.message.replace(/^identity: /, ''), {
+    check: err.check,
+    hint: `${what}; ${err.hint ?? ''}`.trim(),
+    cause: err,
+  });
 }
 
-const WIRE_TYPES: Record<Exclude<Evidence['type'], 'simulation'>, HardwareType> = { tdx: 'tdx', 'sgx-dcap': 'sgx', 'sev-snp': 'snp' };
+const WIRE_TYPES: Record<Exclude<Evidence['type'], 'simulation'>, HardwareType> = {
+  tdx: 'tdx',
+  'sgx-dcap': 'sgx',
+  'sev-snp': 'snp',
+};
 
 function decodeEvidence(evidence: Exclude<Evidence, { type: 'simulation' }>) {
   const type = WIRE_TYPES[evidence.type];
@@ -122,10 +147,14 @@ function decodeEvidence(evidence: Exclude<Evidence, { type: 'simulation' }>) {
 
 function checkBinding(got: Buffer, want: Buffer): void {
   if (got.length !== want.length || !timingSafeEqual(got, want)) {
-    throw new AttestationError('ATTESTATION_BINDING', "the evidence's report data does not bind this nonce and this connection key", {
-      check: 'report data',
-      hint: 'evidence cannot be replayed or moved to another connection: it must be made for this nonce (start the program again)',
-    });
+    throw new AttestationError(
+      'ATTESTATION_BINDING',
+      "the evidence's report data does not bind this nonce and this connection key",
+      {
+        check: 'report data',
+        hint: 'evidence cannot be replayed or moved to another connection: it must be made for this nonce (start the program again)',
+      },
+    );
   }
 }
 
@@ -136,14 +165,19 @@ function nonceMessage(outcome: string): string {
 }
 
 function attestationFailure(err: AttestationError, configId: string): CasError {
-  return new CasError('CAS_ATTESTATION_FAILED', `Attestation failed: ${err.message}`, { hint: err.hint ?? `service ID ${configId}`, cause: err });
+  return new CasError('CAS_ATTESTATION_FAILED', `Attestation failed: ${err.message}`, {
+    hint: err.hint ?? `service ID ${configId}`,
+    cause: err,
+  });
 }
 
 /** `<session>/<service>`, where the session name may itself contain `/` (namespaces). */
 export function splitConfigId(configId: string): { session: string; service: string } {
   const cut = configId.lastIndexOf('/');
   if (cut <= 0 || cut === configId.length - 1) {
-    throw new CasError('CAS_BAD_REQUEST', `service ID '${configId}' is not <session>/<service>`, { hint: 'set SCONE_CONFIG_ID=<session>/<service>' });
+    throw new CasError('CAS_BAD_REQUEST', `service ID '${configId}' is not <session>/<service>`, {
+      hint: 'set SCONE_CONFIG_ID=<session>/<service>',
+    });
   }
   return { session: configId.slice(0, cut), service: configId.slice(cut + 1) };
 }

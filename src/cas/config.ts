@@ -15,7 +15,8 @@ export type { ServiceConfig } from '../contract/index.js';
  */
 export function renderServiceConfig(store: Store, sessionName: string, serviceName: string): ServiceConfig {
   const record = store.current(sessionName);
-  if (!record) throw new CasError('CAS_NOT_FOUND', `session '${sessionName}' does not exist`, { hint: 'check SCONE_CONFIG_ID' });
+  if (!record)
+    throw new CasError('CAS_NOT_FOUND', `session '${sessionName}' does not exist`, { hint: 'check SCONE_CONFIG_ID' });
   const session = sessionOf(record);
   const service = session.services?.find((s) => s.name === serviceName);
   if (!service) {
@@ -54,7 +55,10 @@ function fileContent(text: string, lookup: SecretLookup): Buffer {
   for (const p of findPlaceholders(text)) {
     const value = renderSecret(p.secret, p.suffix, lookup);
     const piece = p.escapeJson ? JSON.stringify(value.toString()).slice(1, -1) : value;
-    parts.push(Buffer.from(text.slice(at, p.index), 'utf8'), typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece);
+    parts.push(
+      Buffer.from(text.slice(at, p.index), 'utf8'),
+      typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece,
+    );
     at = p.index + p.raw.length;
   }
   parts.push(Buffer.from(text.slice(at), 'utf8'));
@@ -66,7 +70,11 @@ export function commandOf(command: string | string[] | undefined): string[] {
   return command === undefined ? [] : splitCommand(command);
 }
 
-function injectionFilesOf(session: Session, imageName: string | undefined, lookup: SecretLookup): ServiceConfig['injectionFiles'] {
+function injectionFilesOf(
+  session: Session,
+  imageName: string | undefined,
+  lookup: SecretLookup,
+): ServiceConfig['injectionFiles'] {
   const image = session.images?.find((i) => i.name === imageName);
   return (image?.injection_files ?? []).map((file) => {
     const entry = typeof file === 'string' ? { path: file } : file;
@@ -79,7 +87,8 @@ function injectionFilesOf(session: Session, imageName: string | undefined, looku
  * digits only is taken as octal.
  */
 function modeOf(permission: unknown): number {
-  if (typeof permission === 'number') return /^[0-7]{3,4}$/.test(String(permission)) ? parseInt(String(permission), 8) : permission;
+  if (typeof permission === 'number')
+    return /^[0-7]{3,4}$/.test(String(permission)) ? parseInt(String(permission), 8) : permission;
   if (typeof permission === 'string') return parseInt(permission.replace(/^0o/, ''), 8);
   return 0o700;
 }

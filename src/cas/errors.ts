@@ -19,7 +19,10 @@ export const CAS_CATALOGUE = {
   CAS_NOT_FOUND: { status: 404, summary: 'no such session, version or route' },
   CAS_NOT_PUBLIC: { status: 404, summary: 'the value does not exist or is not visible without authentication' },
   CAS_METHOD_NOT_ALLOWED: { status: 405, summary: 'the path exists, but not for this method (see the Allow header)' },
-  CAS_REQUEST_TIMEOUT: { status: 408, summary: 'the request did not arrive within the CAS\'s header or request timeout' },
+  CAS_REQUEST_TIMEOUT: {
+    status: 408,
+    summary: "the request did not arrive within the CAS's header or request timeout",
+  },
   CAS_SESSION_EXISTS: { status: 409, summary: 'a session of this name exists, and the request names no predecessor' },
   CAS_STALE_PREDECESSOR: { status: 409, summary: 'the predecessor named is not the current version of the session' },
   CAS_PAYLOAD_TOO_LARGE: { status: 413, summary: 'the request body is larger than the CAS accepts' },

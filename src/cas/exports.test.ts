@@ -31,21 +31,34 @@ const attacker = identity('attacker');
 const team = identity('team');
 
 /** The seed's Redis side: the client key exported by name to a Flask session that may not exist yet. */
-const redis = (name: string, target: string, extra = '') => [
-  `name: ${name}`, extra, 'secrets:',
-  `  - {name: redis_client_key, kind: private-key, export: [{session: ${target}}]}`,
-  '  - {name: redis_ca_key, kind: private-key}',
-  `  - {name: redis_ca_cert, kind: x509-ca, private_key: redis_ca_key, export: [{session: ${target}}]}`, '',
-].join('\n');
+const redis = (name: string, target: string, extra = '') =>
+  [
+    `name: ${name}`,
+    extra,
+    'secrets:',
+    `  - {name: redis_client_key, kind: private-key, export: [{session: ${target}}]}`,
+    '  - {name: redis_ca_key, kind: private-key}',
+    `  - {name: redis_ca_cert, kind: x509-ca, private_key: redis_ca_key, export: [{session: ${target}}]}`,
+    '',
+  ].join('\n');
 
-const flask = (name: string, from: string, extra = '') => [
-  `name: ${name}`, extra, 'services:', '  - name: s', '    command: run $$SCONE::key$$',
-  'secrets:', `  - {name: key, import: {session: ${from}, secret: redis_client_key}}`, '',
-].join('\n');
+const flask = (name: string, from: string, extra = '') =>
+  [
+    `name: ${name}`,
+    extra,
+    'services:',
+    '  - name: s',
+    '    command: run $$SCONE::key$$',
+    'secrets:',
+    `  - {name: key, import: {session: ${from}, secret: redis_client_key}}`,
+    '',
+  ].join('\n');
 
 const refusal = (re: RegExp) => (e: CasError) => e.code === 'CAS_IMPORT_DENIED' && re.test(e.message);
-const RULE = new RegExp('without session_hash reaches only a session whose creator and every identity in its '
-  + 'access_policy.update the exporter trusts');
+const RULE = new RegExp(
+  'without session_hash reaches only a session whose creator and every identity in its ' +
+    'access_policy.update the exporter trusts',
+);
 
 describe('exports by name cannot be squatted', () => {
   it('refuses the key to a Flask session a stranger created first, naming the rule', async () => {
@@ -54,7 +67,7 @@ describe('exports by name cannot be squatted', () => {
     assert.throws(() => renderServiceConfig(store, 'flask', 's'), refusal(RULE));
   });
 
-  it('releases it to the session the exporter\'s owner created (the seed\'s upload order)', async () => {
+  it("releases it to the session the exporter's owner created (the seed's upload order)", async () => {
     await writeSession(ctx, redis('redis2', 'flask2'), owner);
     await writeSession(ctx, flask('flask2', 'redis2'), owner);
     assert.match(renderServiceConfig(store, 'flask2', 's').command[1]!, /BEGIN PRIVATE KEY/);
@@ -62,7 +75,11 @@ describe('exports by name cannot be squatted', () => {
 
   it('refuses an importer that someone the exporter does not trust may update', async () => {
     await writeSession(ctx, redis('redis3', 'flask3'), owner);
-    await writeSession(ctx, flask('flask3', 'redis3', `access_policy: {update: [CREATOR, ${attacker.keyHash}]}`), owner);
+    await writeSession(
+      ctx,
+      flask('flask3', 'redis3', `access_policy: {update: [CREATOR, ${attacker.keyHash}]}`),
+      owner,
+    );
     assert.throws(() => renderServiceConfig(store, 'flask3', 's'), refusal(RULE));
     await writeSession(ctx, redis('redis4', 'flask4'), owner);
     await writeSession(ctx, flask('flask4', 'redis4', 'access_policy: {update: [ANY]}'), owner);
@@ -80,10 +97,18 @@ describe('exports by name cannot be squatted', () => {
 
   it('applies the rule to private keys reached through an imported certificate too', async () => {
     const caKey = '{name: redis_ca_key, kind: private-key';
-    await writeSession(ctx, redis('redis7', 'flask7').replace(`${caKey}}`, `${caKey}, export: [{session: flask7}]}`), owner);
+    await writeSession(
+      ctx,
+      redis('redis7', 'flask7').replace(`${caKey}}`, `${caKey}, export: [{session: flask7}]}`),
+      owner,
+    );
     const leaf = [
-      'name: flask7', 'secrets:', '  - {name: ca, import: {session: redis7, secret: redis_ca_cert}}',
-      '  - {name: k, kind: private-key}', '  - {name: mine, kind: x509, private_key: k, issuer: ca}', '',
+      'name: flask7',
+      'secrets:',
+      '  - {name: ca, import: {session: redis7, secret: redis_ca_cert}}',
+      '  - {name: k, kind: private-key}',
+      '  - {name: mine, kind: x509, private_key: k, issuer: ca}',
+      '',
     ].join('\n');
     await assert.rejects(writeSession(ctx, leaf, attacker), refusal(RULE));
     assert.equal((await writeSession(ctx, leaf, owner)).created, true);
@@ -94,7 +119,7 @@ describe('session_hash pins', () => {
   const pinned = (target: string, hash: string) =>
     redis(`exp-${target}`, target).replaceAll(`{session: ${target}}`, `{session: ${target}, session_hash: ${hash}}`);
 
-  it('release the secret only while the importer\'s current hash is the pinned one, whoever created it', async () => {
+  it("release the secret only while the importer's current hash is the pinned one, whoever created it", async () => {
     const importer = flask('pin-a', 'exp-pin-a');
     const expected = sessionHash(parseSession(importer)); // what veil session calculate-hash prints
     await writeSession(ctx, pinned('pin-a', expected), owner);
@@ -129,17 +154,25 @@ describe('namespace exports and what import errors tell', () => {
   });
 
   it('tells why only to a reader of the exporter; one answer to others for missing, not exported, untrusted', async () => {
-    const ca = (name: string, exports: string) => [
-      `name: ${name}`, 'secrets:', `  - {name: ca_key, kind: private-key${exports}}`,
-      `  - {name: ca, kind: x509-ca, private_key: ca_key${exports}}`, '',
-    ].join('\n');
+    const ca = (name: string, exports: string) =>
+      [
+        `name: ${name}`,
+        'secrets:',
+        `  - {name: ca_key, kind: private-key${exports}}`,
+        `  - {name: ca, kind: x509-ca, private_key: ca_key${exports}}`,
+        '',
+      ].join('\n');
     await writeSession(ctx, ca('closed', ''), owner);
     await writeSession(ctx, ca('open', ', export: [{session: probe}]'), owner);
-    const leaf = (from: string) => [
-      'name: probe', 'secrets:', '  - {name: k, kind: private-key}',
-      `  - {name: c, import: {session: ${from}, secret: ca}}`,
-      '  - {name: l, kind: x509, private_key: k, issuer: c}', '',
-    ].join('\n');
+    const leaf = (from: string) =>
+      [
+        'name: probe',
+        'secrets:',
+        '  - {name: k, kind: private-key}',
+        `  - {name: c, import: {session: ${from}, secret: ca}}`,
+        '  - {name: l, kind: x509, private_key: k, issuer: c}',
+        '',
+      ].join('\n');
     const messageOf = async (from: string, who: ClientIdentity) => {
       try {
         await writeSession(ctx, leaf(from), who);

@@ -24,12 +24,24 @@ const PARALLEL = 4;
 const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('program'));
 const host = testHost();
 const SIMULATED = [
-  'name: sim', 'version: "0.3"', 'services:', '  - name: api', `    mrenclaves: [${program}]`, `    platforms: [${host.id}]`,
-  '    command: prog --pw $$SCONE::pw$$', '    image_name: img', 'images:', '  - name: img', '    injection_files:',
+  'name: sim',
+  'version: "0.3"',
+  'services:',
+  '  - name: api',
+  `    mrenclaves: [${program}]`,
+  `    platforms: [${host.id}]`,
+  '    command: prog --pw $$SCONE::pw$$',
+  '    image_name: img',
+  'images:',
+  '  - name: img',
+  '    injection_files:',
   '      - {path: /tls/ca.crt, content: "$$SCONE::ca.crt$$", permission: 0600}',
-  'secrets:', '  - {name: pw, kind: ascii, size: 12}', '  - {name: ca_key, kind: private-key}',
+  'secrets:',
+  '  - {name: pw, kind: ascii, size: 12}',
+  '  - {name: ca_key, kind: private-key}',
   '  - {name: ca, kind: x509-ca, private_key: ca_key, export_public: true}',
-  'security: {attestation: {mode: none}}', '',
+  'security: {attestation: {mode: none}}',
+  '',
 ].join('\n');
 
 /** The example's policies with their `$VARIABLES` filled, as `veil session create -e` would. */
@@ -116,7 +128,12 @@ describe(`CAS fuzz: no input gives a 5xx or an error outside the JSON format (se
       }
     };
     await Promise.all(Array.from({ length: PARALLEL }, worker));
-    t.diagnostic(`statuses: ${[...statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(' ')}`);
+    t.diagnostic(
+      `statuses: ${[...statuses]
+        .sort(([a], [b]) => a - b)
+        .map(([s, n]) => `${s}×${n}`)
+        .join(' ')}`,
+    );
     assert.deepEqual(failures.slice(0, 20), [], `seed ${SEED}: ${failures.length} bad answers`);
     // The generator must reach the handlers, not only the validators: some requests succeed.
     assert.ok((statuses.get(200) ?? 0) + (statuses.get(201) ?? 0) > 10, 'too few requests got through');

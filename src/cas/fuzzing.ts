@@ -29,12 +29,54 @@ const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[Math.floor(rng() * xs.leng
 const int = (rng: Rng, max: number) => Math.floor(rng() * max);
 const chance = (rng: Rng, p: number) => rng() < p;
 
-const METHODS = ['GET', 'GET', 'POST', 'POST', 'POST', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'X-VEIL',
-  'get'];
-const ROUTES = ['/v1/version', '/v1/attestation', '/v1/sessions', '/v1/sessions/', '/session', '/v1/attest/nonce',
-  '/v1/attest', '/v1/values/'];
-const ODD = ['%', '%25', '%2', '%zz', '%00', '%E0%A4%A', '%C0%AF', '%2F', '%2C', '..', '//', '\u00e9', '\u202e', '~',
-  ',', '=', ';', '*', '?', '#', ' '];
+const METHODS = [
+  'GET',
+  'GET',
+  'POST',
+  'POST',
+  'POST',
+  'HEAD',
+  'PUT',
+  'DELETE',
+  'OPTIONS',
+  'PATCH',
+  'TRACE',
+  'X-VEIL',
+  'get',
+];
+const ROUTES = [
+  '/v1/version',
+  '/v1/attestation',
+  '/v1/sessions',
+  '/v1/sessions/',
+  '/session',
+  '/v1/attest/nonce',
+  '/v1/attest',
+  '/v1/values/',
+];
+const ODD = [
+  '%',
+  '%25',
+  '%2',
+  '%zz',
+  '%00',
+  '%E0%A4%A',
+  '%C0%AF',
+  '%2F',
+  '%2C',
+  '..',
+  '//',
+  '\u00e9',
+  '\u202e',
+  '~',
+  ',',
+  '=',
+  ';',
+  '*',
+  '?',
+  '#',
+  ' ',
+];
 const QUERY_KEYS = ['hash', 'nonce', 'hash[]', 'nonce[0]', '__proto__', 'constructor', 'x', ''];
 
 /** One request against some route of the API, mutated. */
@@ -97,8 +139,15 @@ function query(rng: Rng): string {
   return `?${parts.join(pick(rng, ['&', '&', ';', '&&']))}`;
 }
 
-const CONTENT_TYPES = ['application/json', 'application/yaml', 'text/plain; charset=latin1', ';;;',
-  'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', '\u00ff'];
+const CONTENT_TYPES = [
+  'application/json',
+  'application/yaml',
+  'text/plain; charset=latin1',
+  ';;;',
+  'multipart/form-data; boundary=x',
+  'application/x-www-form-urlencoded',
+  '\u00ff',
+];
 
 function headers(rng: Rng): Array<[string, string]> {
   const out: Array<[string, string]> = [];
@@ -125,8 +174,24 @@ async function body(rng: Rng, route: string, seeds: FuzzSeeds, mutate: boolean):
   return Buffer.from(mutateYaml(rng, pick(rng, seeds.policies)));
 }
 
-const ODD_VALUES: unknown[] = [null, true, 0, -1, 1e308, 0.5, '', 'x'.repeat(70_000), [], [[]], {}, { a: 1 },
-  ['0'.repeat(64)], '0'.repeat(64), '\u0000', { __proto__: 1 }];
+const ODD_VALUES: unknown[] = [
+  null,
+  true,
+  0,
+  -1,
+  1e308,
+  0.5,
+  '',
+  'x'.repeat(70_000),
+  [],
+  [[]],
+  {},
+  { a: 1 },
+  ['0'.repeat(64)],
+  '0'.repeat(64),
+  '\u0000',
+  { __proto__: 1 },
+];
 
 /** A copy of `value` with a few leaves replaced by values of another type (or removed, or an extra key added). */
 export function confuse(rng: Rng, value: unknown, depth = 0): unknown {
@@ -143,8 +208,34 @@ export function confuse(rng: Rng, value: unknown, depth = 0): unknown {
   return chance(rng, 0.1) ? pick(rng, ODD_VALUES) : value;
 }
 
-const YAML_PIECES = ['[', ']', '{', '}', ':', '- ', '&a ', '*a', '!!binary ', '!!js/function ', '|', '>', '"', "'",
-  '\t', '\n  ', '#', '$$SCONE::', '$$', '0o777', '~', 'null', '<<: *a', '%YAML 1.1\n', '---\n', '...\n'];
+const YAML_PIECES = [
+  '[',
+  ']',
+  '{',
+  '}',
+  ':',
+  '- ',
+  '&a ',
+  '*a',
+  '!!binary ',
+  '!!js/function ',
+  '|',
+  '>',
+  '"',
+  "'",
+  '\t',
+  '\n  ',
+  '#',
+  '$$SCONE::',
+  '$$',
+  '0o777',
+  '~',
+  'null',
+  '<<: *a',
+  '%YAML 1.1\n',
+  '---\n',
+  '...\n',
+];
 
 function mutateYaml(rng: Rng, text: string): string {
   let lines = text.split('\n');

@@ -43,16 +43,23 @@ describe('CAS connection limits (real sockets)', () => {
     // tls.connect hands localAddress on to net.connect; its type does not list it.
     const ca = cas.identity.caCertPem;
     const options = {
-      host: '127.0.0.1', port: cas.port, localAddress, ca, servername: 'localhost', cert: me.certPem, key: me.keyPem,
+      host: '127.0.0.1',
+      port: cas.port,
+      localAddress,
+      ca,
+      servername: 'localhost',
+      cert: me.certPem,
+      key: me.keyPem,
     };
     const socket = tlsConnect(options as ConnectionOptions);
     open.push(socket);
     return socket;
   };
-  const secured = (socket: TLSSocket) => new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', resolve);
-    socket.once('error', reject);
-  });
+  const secured = (socket: TLSSocket) =>
+    new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve);
+      socket.once('error', reject);
+    });
   const drip = (socket: Socket, text: string, everyMs: number) => {
     const timer = setInterval(() => socket.writable && socket.write(text), everyMs);
     socket.once('close', () => clearInterval(timer));
@@ -175,12 +182,22 @@ describe('CAS upload time per address (real sockets)', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('answers 429 to an address that has used its upload time, and not to another', async () => {
-    const cas = await startCas({ host: '127.0.0.1', port: 0, dataDir: dir, limits: { writeMsPerSecondPerAddress: 100 } });
+    const cas = await startCas({
+      host: '127.0.0.1',
+      port: 0,
+      dataDir: dir,
+      limits: { writeMsPerSecondPerAddress: 100 },
+    });
     const upload = async (localAddress: string, pauseMs: number) => {
       const me = ephemeral();
       const options = {
-        host: '127.0.0.1', port: cas.port, localAddress, ca: cas.identity.caCertPem, servername: 'localhost',
-        cert: me.certPem, key: me.keyPem,
+        host: '127.0.0.1',
+        port: cas.port,
+        localAddress,
+        ca: cas.identity.caCertPem,
+        servername: 'localhost',
+        cert: me.certPem,
+        key: me.keyPem,
       };
       const socket = tlsConnect(options as ConnectionOptions);
       const closed = lifetime(socket);
@@ -191,7 +208,11 @@ describe('CAS upload time per address (real sockets)', () => {
       return (await closed).data;
     };
     try {
-      assert.match(await upload('127.0.0.1', 500), /^HTTP\/1.1 (?!429)\d{3}/, 'in progress 500 ms: more than its 400 ms burst');
+      assert.match(
+        await upload('127.0.0.1', 500),
+        /^HTTP\/1.1 (?!429)\d{3}/,
+        'in progress 500 ms: more than its 400 ms burst',
+      );
       assert.match(await upload('127.0.0.1', 0), /^HTTP\/1.1 429[\s\S]*has used its upload time \(100 ms per second\)/);
       assert.match(await upload('127.0.0.2', 0), /^HTTP\/1.1 (?!429)\d{3}/);
     } finally {

@@ -141,7 +141,9 @@ export function limitWrites(
     const waitMs = budget.waitMs(address);
     if (waitMs > 0) {
       const share = `${limits.writeMsPerSecondPerAddress} ms per second`;
-      throw busyWriting(`this client address has used its upload time (${share}); room again in ${Math.ceil(waitMs)} ms`);
+      throw busyWriting(
+        `this client address has used its upload time (${share}); room again in ${Math.ceil(waitMs)} ms`,
+      );
     }
     total++;
     inProgress.set(address, mine + 1);
@@ -161,7 +163,10 @@ export class WriteBudget {
   private readonly buckets = new Map<string, { ms: number; at: number }>();
   private readonly burstMs: number;
 
-  constructor(private readonly msPerSecond: number, private readonly now = () => performance.now()) {
+  constructor(
+    private readonly msPerSecond: number,
+    private readonly now = () => performance.now(),
+  ) {
     this.burstMs = msPerSecond * 4;
   }
 

@@ -32,7 +32,10 @@ export class NonceStore {
   private readonly perKey = new Map<string, number>();
   private readonly limits: NonceLimits;
 
-  constructor(private readonly now: () => Date, limits: Partial<NonceLimits> = {}) {
+  constructor(
+    private readonly now: () => Date,
+    limits: Partial<NonceLimits> = {},
+  ) {
     this.limits = { ...DEFAULT_NONCE_LIMITS, ...limits };
   }
 

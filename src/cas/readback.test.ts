@@ -35,8 +35,11 @@ const code = (c: string) => (e: CasError) => e.code === c;
 /** A session with every field the schema marks as secret-bearing filled with a value of its own. */
 function everySecretField(name: string): { text: string; values: string[] } {
   const session: Record<string, unknown> = {
-    name, services: [{ name: 's', command: 'run' }], secrets: [{ name: 'pw', kind: 'ascii' }],
-    security: { attestation: { mode: 'none' } }, volumes: [{ name: 'v' }],
+    name,
+    services: [{ name: 's', command: 'run' }],
+    secrets: [{ name: 'pw', kind: 'ascii' }],
+    security: { attestation: { mode: 'none' } },
+    volumes: [{ name: 'v' }],
   };
   const values: string[] = [];
   for (const path of SECRET_FIELD_PATHS) {
@@ -55,11 +58,13 @@ function setAt(at: Record<string, unknown>, path: readonly string[], value: stri
     return;
   }
   if (rest[0] === '[]') {
-    const list = (at[step!] ??= [{}]) as Array<Record<string, unknown>>;
+    at[step!] ??= [{}];
+    const list = at[step!] as Array<Record<string, unknown>>;
     setAt(list[0]!, rest.slice(1), value);
     return;
   }
-  setAt((at[step!] ??= {}) as Record<string, unknown>, rest, value);
+  at[step!] ??= {};
+  setAt(at[step!] as Record<string, unknown>, rest, value);
 }
 
 describe('read-back', () => {
@@ -75,9 +80,12 @@ describe('read-back', () => {
   it('never shows an explicit value: ascii, binary, private key', async () => {
     const pem = pemEncode('PRIVATE KEY', generatePrivateKey().pkcs8);
     const text = [
-      'name: explicit', 'secrets:', '  - {name: a, kind: ascii, value: "s3cr3t-ascii-value"}',
+      'name: explicit',
+      'secrets:',
+      '  - {name: a, kind: ascii, value: "s3cr3t-ascii-value"}',
       '  - {name: b, kind: binary, value: "c0ffee00c0ffee"}',
-      `  - {name: k, kind: private-key, value: ${JSON.stringify(pem)}}`, '',
+      `  - {name: k, kind: private-key, value: ${JSON.stringify(pem)}}`,
+      '',
     ].join('\n');
     await writeSession(ctx, text, owner);
     const back = readSession(ctx, 'explicit', undefined, owner).session;
@@ -89,9 +97,13 @@ describe('read-back', () => {
   it('uploaded again as an update keeps the explicit values (read-modify-write)', async () => {
     const fspf = randomBytes(32).toString('hex');
     const text = [
-      'name: round-trip', 'services:',
+      'name: round-trip',
+      'services:',
       `  - {name: s, command: "run $$SCONE::a$$", fspf_path: /f, fspf_key: ${fspf}, fspf_tag: ${'a'.repeat(32)}}`,
-      'secrets:', '  - {name: a, kind: ascii, value: "kept-across-updates"}', '  - {name: g, kind: ascii}', '',
+      'secrets:',
+      '  - {name: a, kind: ascii, value: "kept-across-updates"}',
+      '  - {name: g, kind: ascii}',
+      '',
     ].join('\n');
     await writeSession(ctx, text, owner);
     const before = store.current('round-trip')!.secrets;
@@ -107,8 +119,10 @@ describe('read-back', () => {
 
   it('refuses the placeholder where there is nothing to keep', async () => {
     const fresh = `name: fresh\nsecrets:\n  - {name: a, kind: ascii, value: "${REDACTED}"}\n`;
-    await assert.rejects(writeSession(ctx, fresh, owner),
-      (e: CasError) => e.code === 'CAS_POLICY_INVALID' && /secrets\[0\]\.value/.test(e.message));
+    await assert.rejects(
+      writeSession(ctx, fresh, owner),
+      (e: CasError) => e.code === 'CAS_POLICY_INVALID' && /secrets\[0\]\.value/.test(e.message),
+    );
   });
 });
 
@@ -139,7 +153,8 @@ describe('hashes', () => {
 
 describe('read permission', () => {
   it('judges old versions by the current policy, before saying whether a version exists', async () => {
-    const v1 = (await writeSession(ctx, `name: revoked\naccess_policy: {read: [CREATOR, ${other.keyHash}]}\n`, owner)).hash;
+    const v1 = (await writeSession(ctx, `name: revoked\naccess_policy: {read: [CREATOR, ${other.keyHash}]}\n`, owner))
+      .hash;
     assert.equal(readSession(ctx, 'revoked', v1, other).hash, v1);
     await writeSession(ctx, `name: revoked\npredecessor: ${v1}\naccess_policy: {read: [CREATOR]}\n`, owner);
     assert.throws(() => readSession(ctx, 'revoked', v1, other), code('CAS_FORBIDDEN'));

@@ -23,7 +23,14 @@ function open(dataDir = join(root, `d${n++}`)): { ctx: CasContext; dataDir: stri
 const [a, b, c] = [ephemeral(), ephemeral(), ephemeral()];
 const ids = [a, b, c].map((x) => identityFromPem(x.certPem));
 const [idA, idB, idC] = ids as [ClientIdentity, ClientIdentity, ClientIdentity];
-const pemEntry = (pem: string) => ['    - |', ...pem.trim().split('\n').map((l) => `      ${l}`)].join('\n');
+const pemEntry = (pem: string) =>
+  [
+    '    - |',
+    ...pem
+      .trim()
+      .split('\n')
+      .map((l) => `      ${l}`),
+  ].join('\n');
 
 const SESSIONS: Record<string, string | undefined> = {
   'by-creator': undefined,
@@ -35,12 +42,13 @@ const SESSIONS: Record<string, string | undefined> = {
   'creator-and-b': `  read: [CREATOR, ${idB.keyHash}]`,
 };
 
-const text = (name: string, read: string | undefined, predecessor?: string) => [
-  `name: ${name}`,
-  ...(predecessor ? [`predecessor: ${predecessor}`] : []),
-  ...(read ? ['access_policy:', read] : []),
-  '',
-].join('\n');
+const text = (name: string, read: string | undefined, predecessor?: string) =>
+  [
+    `name: ${name}`,
+    ...(predecessor ? [`predecessor: ${predecessor}`] : []),
+    ...(read ? ['access_policy:', read] : []),
+    '',
+  ].join('\n');
 
 async function writeAll(ctx: CasContext): Promise<void> {
   for (const [name, read] of Object.entries(SESSIONS)) await writeSession(ctx, text(name, read), idA);
@@ -48,10 +56,13 @@ async function writeAll(ctx: CasContext): Promise<void> {
 
 /** What isAllowed says, session by session: the index must agree with it for every client. */
 function expected(store: Store, client: ClientIdentity | undefined): string[] {
-  return store.list().filter((e) => {
-    const record = store.current(e.name)!;
-    return isAllowed(sessionOf(record).access_policy, 'read', client, record.creator);
-  }).map((e) => e.name);
+  return store
+    .list()
+    .filter((e) => {
+      const record = store.current(e.name)!;
+      return isAllowed(sessionOf(record).access_policy, 'read', client, record.creator);
+    })
+    .map((e) => e.name);
 }
 
 const names = (ctx: CasContext, client: ClientIdentity | undefined) => listSessions(ctx, client).map((s) => s.name);

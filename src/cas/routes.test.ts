@@ -14,9 +14,11 @@ describe('CAS routes: input validated before the handlers', () => {
   const owner = ephemeral();
   const long = `${'n'.repeat(120)}/${'s'.repeat(120)}`;
   const send = (who: Identity | undefined, head: string, body = '') =>
-    rawExchange(cas, who, Buffer.from(
-      `${head}\r\nHost: localhost\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    ));
+    rawExchange(
+      cas,
+      who,
+      Buffer.from(`${head}\r\nHost: localhost\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`),
+    );
   const get = (path: string, who: Identity | undefined = owner, headers = '') =>
     send(who, `GET ${path} HTTP/1.1${headers}`);
 

@@ -71,9 +71,10 @@ function mayKnow(exporter: SessionRecord | undefined, viewer: ClientIdentity | u
   return exporter !== undefined && isAllowed(sessionOf(exporter).access_policy, 'read', viewer, exporter.creator);
 }
 
-const TRUST_RULE = 'an export by session name without session_hash reaches only a session whose creator and '
-  + "every identity in its access_policy.update the exporter trusts (the exporter's creator or its "
-  + "access_policy.update); a session_hash pin must equal the importing session's current hash";
+const TRUST_RULE =
+  'an export by session name without session_hash reaches only a session whose creator and ' +
+  "every identity in its access_policy.update the exporter trusts (the exporter's creator or its " +
+  "access_policy.update); a session_hash pin must equal the importing session's current hash";
 
 interface ImportAt {
   importer: string;
@@ -86,8 +87,9 @@ function importDenied(refusal: Refusal, at: ImportAt, detailed: boolean): CasErr
   if (!detailed) {
     const all = `it does not exist there, is not exported to '${at.importer}', or the export does not trust it`;
     return new CasError('CAS_IMPORT_DENIED', `${head}: ${all} (${TRUST_RULE})`, {
-      hint: `ask the owner of '${at.exporter}' to export '${at.secret}' to '${at.importer}', `
-        + 'created by an identity they trust, or pinned by its session_hash',
+      hint:
+        `ask the owner of '${at.exporter}' to export '${at.secret}' to '${at.importer}', ` +
+        'created by an identity they trust, or pinned by its session_hash',
     });
   }
   const [why, hint] = reasons(at)[refusal];

@@ -24,12 +24,19 @@ export const SELF_ATTESTATION_TIMEOUT_MS = 30_000;
  * `GET /v1/attestation?nonce=<64 hex>`: evidence binding the client's nonce and the CAS's CA key, so a client
  * can pin the CA after verifying the TEE it runs in (`veil cas attest`). Unauthenticated, like SCONE's.
  */
-export function selfAttestation(identity: { caCertPem: string; fingerprint: string }, source: SelfEvidenceSource | undefined) {
+export function selfAttestation(
+  identity: { caCertPem: string; fingerprint: string },
+  source: SelfEvidenceSource | undefined,
+) {
   const caSpki = new X509Certificate(identity.caCertPem).publicKey.export({ type: 'spki', format: 'der' });
   let pending = 0;
   return async (nonceHex: unknown): Promise<SelfAttestation> => {
     if (typeof nonceHex !== 'string' || !/^[0-9a-f]{64}$/.test(nonceHex)) {
-      throw new CasError('CAS_BAD_REQUEST', 'GET /v1/attestation needs ?nonce=<64 lower-case hex digits> (32 random bytes)', { hint: 'veil cas attest makes one' });
+      throw new CasError(
+        'CAS_BAD_REQUEST',
+        'GET /v1/attestation needs ?nonce=<64 lower-case hex digits> (32 random bytes)',
+        { hint: 'veil cas attest makes one' },
+      );
     }
     const binding = 'SHA-256("veil-cas-attestation-v1" ‖ nonce ‖ SPKI DER of the CA key) ‖ 32 zero bytes';
     if (!source) {
@@ -47,17 +54,27 @@ export function selfAttestation(identity: { caCertPem: string; fingerprint: stri
     // The slot is held until the TEE call itself settles, not just until the client is answered: a hung
     // quoting service must not pile up calls behind the timeout.
     const call = source(casReportData(Buffer.from(nonceHex, 'hex'), caSpki));
-    void call.then(() => pending--, () => pending--);
+    void call.then(
+      () => pending--,
+      () => pending--,
+    );
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no report within ${SELF_ATTESTATION_TIMEOUT_MS} ms`)), SELF_ATTESTATION_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new Error(`no report within ${SELF_ATTESTATION_TIMEOUT_MS} ms`)),
+        SELF_ATTESTATION_TIMEOUT_MS,
+      );
       timer.unref(); // the server keeps the process alive; a pending report must not
     });
     try {
       const evidence = await Promise.race([call, timeout]);
       return { ca_fingerprint: identity.fingerprint, evidence, binding };
     } catch (err) {
-      throw new CasError('CAS_TEE_UNAVAILABLE', `the CAS could not obtain evidence from its TEE (${err instanceof Error ? err.message : String(err)})`, { hint: 'retry; if it persists, the host quoting service is down', cause: err });
+      throw new CasError(
+        'CAS_TEE_UNAVAILABLE',
+        `the CAS could not obtain evidence from its TEE (${err instanceof Error ? err.message : String(err)})`,
+        { hint: 'retry; if it persists, the host quoting service is down', cause: err },
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -73,12 +90,19 @@ export function tsmSelfEvidence(opts: { fs: TsmFs; base: string }): SelfEvidence
   return async (reportData) => {
     const report = await tsmReport(reportData, { fs: opts.fs, base: opts.base });
     if (report.provider === 'tdx_guest') return { type: 'tdx', quote: report.outblob.toString('base64') };
-    return { type: 'sev-snp', quote: report.outblob.toString('base64'), ...(report.auxblob ? { auxblob: report.auxblob.toString('base64') } : {}) };
+    return {
+      type: 'sev-snp',
+      quote: report.outblob.toString('base64'),
+      ...(report.auxblob ? { auxblob: report.auxblob.toString('base64') } : {}),
+    };
   };
 }
 
 /** configfs-tsm when the machine has it (`VEIL_TSM_PATH` overrides where), otherwise none: no TEE. */
-export async function findSelfEvidence(env: NodeJS.ProcessEnv, fs: TsmFs = nodeTsmFs): Promise<{ source?: SelfEvidenceSource; base: string }> {
+export async function findSelfEvidence(
+  env: NodeJS.ProcessEnv,
+  fs: TsmFs = nodeTsmFs,
+): Promise<{ source?: SelfEvidenceSource; base: string }> {
   const base = env['VEIL_TSM_PATH'] || DEFAULT_TSM_BASE;
   return (await fs.exists(`${base}/report`)) ? { source: tsmSelfEvidence({ fs, base }), base } : { base };
 }

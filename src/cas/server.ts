@@ -6,13 +6,7 @@ import { SESSION_LIMITS } from '../policy/index.js';
 import type { CollateralProvider, EvidenceVerifier } from '../attestation/types.js';
 import type { AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
-import {
-  capConnections,
-  checkingIntervalMs,
-  connectionLimits,
-  limitWrites,
-  type ConnectionLimits,
-} from './limits.js';
+import { capConnections, checkingIntervalMs, connectionLimits, limitWrites, type ConnectionLimits } from './limits.js';
 import type { NonceLimits } from './nonces.js';
 import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js';
 import { loadIdentity, type CasIdentity } from './identity.js';
@@ -59,17 +53,25 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
   const store = openSqliteStore({ dataDir: options.dataDir, masterKey });
   const now = options.now ?? (() => new Date());
   const names = [...new Set([options.host, 'localhost', '127.0.0.1', '::1', 'cas', ...(options.names ?? [])])];
-  const identity = loadIdentity(store, names.filter((n) => n !== '0.0.0.0' && n !== '::'), now());
+  const identity = loadIdentity(
+    store,
+    names.filter((n) => n !== '0.0.0.0' && n !== '::'),
+    now(),
+  );
   const verifier = options.verifier ?? createVerifier({ collateral: options.collateral });
   const app = buildApp({ store, now, verifier }, identity, options);
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (err) {
     store.close();
-    throw new CasError('CAS_INTERNAL', `cannot listen on ${options.host}:${options.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      hint: 'another process uses that address; pick another with --listen HOST:PORT (port 0 picks a free one)',
-      cause: err,
-    });
+    throw new CasError(
+      'CAS_INTERNAL',
+      `cannot listen on ${options.host}:${options.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      {
+        hint: 'another process uses that address; pick another with --listen HOST:PORT (port 0 picks a free one)',
+        cause: err,
+      },
+    );
   }
   const port = portOf(app);
   return {
@@ -94,7 +96,10 @@ export function buildApp(
   const limits = connectionLimits(options.limits);
   const app = Fastify({
     https: {
-      key: identity.tlsKeyPem, cert: identity.tlsCertPem, requestCert: true, rejectUnauthorized: false,
+      key: identity.tlsKeyPem,
+      cert: identity.tlsCertPem,
+      requestCert: true,
+      rejectUnauthorized: false,
       handshakeTimeout: limits.handshakeTimeoutMs,
       headersTimeout: limits.headersTimeoutMs,
       connectionsCheckingInterval: checkingIntervalMs(limits),
@@ -115,7 +120,8 @@ export function buildApp(
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.setErrorHandler((error, request, reply) => {
     const casError = toCasError(error);
-    if (casError.status >= 500) request.log.error({ code: casError.code, err: (error as Error).message }, 'request failed');
+    if (casError.status >= 500)
+      request.log.error({ code: casError.code, err: (error as Error).message }, 'request failed');
     return sendError(reply, casError);
   });
   const routes: Array<{ method: string; url: string }> = [];
@@ -199,9 +205,13 @@ function answerRaw(err: NodeJS.ErrnoException, socket: Duplex, casError: CasErro
 
 function clientError(code: string | undefined, limits: ConnectionLimits): CasError {
   if (code === 'HPE_HEADER_OVERFLOW') {
-    return new CasError('CAS_HEADERS_TOO_LARGE', 'the request headers are larger than this CAS accepts (16 KiB in all)', {
-      hint: 'send fewer or shorter headers',
-    });
+    return new CasError(
+      'CAS_HEADERS_TOO_LARGE',
+      'the request headers are larger than this CAS accepts (16 KiB in all)',
+      {
+        hint: 'send fewer or shorter headers',
+      },
+    );
   }
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     return new CasError('CAS_REQUEST_TIMEOUT', 'the request did not arrive in the time this CAS allows', {

@@ -83,17 +83,25 @@ function parsePolicy(text: string): Session {
 
 function authorizeCreate(ctx: CasContext, session: Session, client: ClientIdentity): void {
   if (session.predecessor) {
-    throw new CasError('CAS_STALE_PREDECESSOR', `session '${session.name}' does not exist, but the upload names predecessor ${session.predecessor}`, {
-      hint: 'remove predecessor to create the session',
-    });
+    throw new CasError(
+      'CAS_STALE_PREDECESSOR',
+      `session '${session.name}' does not exist, but the upload names predecessor ${session.predecessor}`,
+      {
+        hint: 'remove predecessor to create the session',
+      },
+    );
   }
   const parentName = sessionNamespace(session.name);
   if (parentName === undefined) return;
   const parent = ctx.store.current(parentName);
   if (!parent) {
-    throw new CasError('CAS_NOT_FOUND', `namespace session '${parentName}' does not exist, so '${session.name}' cannot be created in it`, {
-      hint: `create session '${parentName}' first (its access_policy.create_sessions decides who may add sessions to it)`,
-    });
+    throw new CasError(
+      'CAS_NOT_FOUND',
+      `namespace session '${parentName}' does not exist, so '${session.name}' cannot be created in it`,
+      {
+        hint: `create session '${parentName}' first (its access_policy.create_sessions decides who may add sessions to it)`,
+      },
+    );
   }
   if (!isAllowed(sessionOf(parent).access_policy, 'create_sessions', client, parent.creator)) {
     throw new CasError('CAS_FORBIDDEN', `this client may not create sessions in namespace '${parentName}'`, {
@@ -106,9 +114,13 @@ function authorizeCreate(ctx: CasContext, session: Session, client: ClientIdenti
 function authorizeUpdate(ctx: CasContext, session: Session, current: SessionRecord, client: ClientIdentity): void {
   if (!mayUpdate(current, client)) throw updateForbidden(session.name);
   if (!session.predecessor) {
-    throw new CasError('CAS_SESSION_EXISTS', `session '${session.name}' already exists (current hash ${current.hash})`, {
-      hint: `to update it, set 'predecessor: ${current.hash}' (veil session update does this for you)`,
-    });
+    throw new CasError(
+      'CAS_SESSION_EXISTS',
+      `session '${session.name}' already exists (current hash ${current.hash})`,
+      {
+        hint: `to update it, set 'predecessor: ${current.hash}' (veil session update does this for you)`,
+      },
+    );
   }
   if (session.predecessor !== current.hash) throw staleWrite(session.name, current.hash);
   void ctx;
@@ -132,9 +144,13 @@ function lostRace(ctx: CasContext, name: string, client: ClientIdentity): CasErr
 }
 
 function staleWrite(name: string, current: string | null): CasError {
-  return new CasError('CAS_STALE_PREDECESSOR', `the predecessor does not match session '${name}': its current hash is ${current ?? '(none)'}`, {
-    hint: 'read the session again, apply your change to that version and upload it with the current hash as predecessor',
-  });
+  return new CasError(
+    'CAS_STALE_PREDECESSOR',
+    `the predecessor does not match session '${name}': its current hash is ${current ?? '(none)'}`,
+    {
+      hint: 'read the session again, apply your change to that version and upload it with the current hash as predecessor',
+    },
+  );
 }
 
 async function buildRecord(
@@ -167,7 +183,10 @@ async function generateSecrets(
   client: ClientIdentity,
 ): Promise<Map<string, StoredSecret>> {
   const previous = current
-    ? { specs: sessionOf(current).secrets ?? [], values: new Map(Object.entries(current.secrets) as [string, StoredSecret][]) }
+    ? {
+        specs: sessionOf(current).secrets ?? [],
+        values: new Map(Object.entries(current.secrets) as [string, StoredSecret][]),
+      }
     : undefined;
   // Qualified names (`session::key`) are the keys of imported CAs: given only when exported to this session.
   const resolveImport = (name: string): StoredSecret | undefined => {
@@ -186,7 +205,12 @@ async function generateSecrets(
 }
 
 /** GET /v1/sessions/<name>[?hash=]: the session as stored, with `creator`, and no secret value in it. */
-export function readSession(ctx: CasContext, name: string, hash: string | undefined, client: ClientIdentity | undefined): { session: string; hash: string } {
+export function readSession(
+  ctx: CasContext,
+  name: string,
+  hash: string | undefined,
+  client: ClientIdentity | undefined,
+): { session: string; hash: string } {
   const current = ctx.store.current(name);
   if (!current) {
     throw new CasError('CAS_NOT_FOUND', `session '${name}' does not exist`, {
@@ -221,6 +245,9 @@ function readBack(session: Session, creator: string): Session {
  * GET /v1/sessions: the sessions this client may read, names and hashes only. The store's read index answers
  * it (kept with each head by append), so a listing decrypts and parses nothing however many sessions exist.
  */
-export function listSessions(ctx: CasContext, client: ClientIdentity | undefined): Array<{ name: string; hash: string }> {
+export function listSessions(
+  ctx: CasContext,
+  client: ClientIdentity | undefined,
+): Array<{ name: string; hash: string }> {
   return ctx.store.listReadable(client?.keyHash).map(({ name, hash }) => ({ name, hash }));
 }

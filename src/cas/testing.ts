@@ -5,17 +5,31 @@ import type { RunningCas } from './server.js';
 
 /** Shared by the CAS's tests. A TLS identity as the runtime makes one: a fresh key, a self-signed certificate. */
 export function ephemeral() {
-  return selfSignedIdentity({ commonName: 'veil runtime', endpoint: 'client', notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 36e5) });
+  return selfSignedIdentity({
+    commonName: 'veil runtime',
+    endpoint: 'client',
+    notBefore: new Date(Date.now() - 6e4),
+    notAfter: new Date(Date.now() + 36e5),
+  });
 }
 
 export type Identity = ReturnType<typeof ephemeral>;
 
+/** A JSON answer as the tests read it. */
+// biome-ignore lint/suspicious/noExplicitAny: tests reach deep into answers of many shapes; their assertions check them
+export type TestJson = any;
+
 /** POST `body` to the CAS as `who`, trusting only the CAS's CA. */
-export async function post(cas: RunningCas, who: Identity, path: string, body: string): Promise<{ status: number; json: any }> {
+export async function post(
+  cas: RunningCas,
+  who: Identity,
+  path: string,
+  body: string,
+): Promise<{ status: number; json: TestJson }> {
   const agent = new Agent({ connect: { ca: cas.identity.caCertPem, cert: who.certPem, key: who.keyPem } });
   try {
     const res = await request(`${cas.url}${path}`, { method: 'POST', body, dispatcher: agent });
-    return { status: res.statusCode, json: (await res.body.json()) as any };
+    return { status: res.statusCode, json: (await res.body.json()) as TestJson };
   } finally {
     await agent.close();
   }
@@ -42,7 +56,11 @@ export function rawExchange(cas: RunningCas, who: Identity | undefined, request:
       if (answered(Buffer.concat(chunks))) socket.end();
     });
     socket.on('close', () => clearTimeout(halfClose));
-    socket.on('error', (err) => (chunks.length > 0 ? undefined : (clearTimeout(timer), reject(err))));
+    socket.on('error', (err) => {
+      if (chunks.length > 0) return;
+      clearTimeout(timer);
+      reject(err);
+    });
     socket.on('close', () => {
       clearTimeout(timer);
       resolve(parseRaw(Buffer.concat(chunks)));
@@ -69,7 +87,8 @@ function answered(data: Buffer): boolean {
 }
 
 /** The first HTTP response in `data` (content-length or chunked bodies). */
-export function parseRaw(data: Buffer): RawAnswer {
+export function parseRaw(answer: Buffer): RawAnswer {
+  let data = answer;
   // Interim answers (100 Continue) come before the real one.
   while (/^HTTP\/1\.[01] 1\d\d /.test(data.subarray(0, 13).toString('latin1')) && data.indexOf('\r\n\r\n') > 0) {
     data = data.subarray(data.indexOf('\r\n\r\n') + 4);

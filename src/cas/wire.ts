@@ -22,7 +22,10 @@ export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema,
     const parsed = schema.safeParse(data);
     if (parsed.success) return { value: parsed.data };
     // The router calls a wildcard path part `*`; the client wrote a path.
-    const issues = issuesOf(parsed.error, part, jsonView(data)).map((i) => ({ ...i, path: i.path.replace(/^path\.\*$/, 'path') }));
+    const issues = issuesOf(parsed.error, part, jsonView(data)).map((i) => ({
+      ...i,
+      path: i.path.replace(/^path\.\*$/, 'path'),
+    }));
     const message = `invalid request: ${describeIssues(issues)}`;
     return { error: new CasError('CAS_BAD_REQUEST', message, { hint: HINTS[part], issues }) };
   };

@@ -20,7 +20,9 @@ const V = fileURLToPath(new URL('../../testdata/vectors/', import.meta.url));
 const QUOTE = readFileSync(join(V, 'sgx/phala-dcap-qvl/sgx_quote'));
 const MRENCLAVE = '33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb';
 const MRSIGNER = '815f42f11cf64430c30bab7816ba596a1da0130c3b028b673133a66cf9a3e0e6';
-const collateral = collateralProvider({ intel: [intelCollateralFromFiles([join(V, 'sgx/phala-dcap-qvl/sgx_quote_collateral.json')])] });
+const collateral = collateralProvider({
+  intel: [intelCollateralFromFiles([join(V, 'sgx/phala-dcap-qvl/sgx_quote_collateral.json')])],
+});
 
 describe('veil cas attest: a CAS without a TEE', () => {
   const dir = mkdtempSync(join(tmpdir(), 'veil-cas-notee-'));
@@ -34,10 +36,22 @@ describe('veil cas attest: a CAS without a TEE', () => {
   });
 
   it('is pinned by its fingerprint alone, but never when a measurement was asked for', async () => {
-    const base = { trustAny: false, tolerate: [], identity: [], now: new Date(), fingerprint: cas.identity.fingerprint };
+    const base = {
+      trustAny: false,
+      tolerate: [],
+      identity: [],
+      now: new Date(),
+      fingerprint: cas.identity.fingerprint,
+    };
     assert.equal((await attestCasTee(cas.url, base)).result, undefined);
-    await assert.rejects(attestCasTee(cas.url, { ...base, identity: [{ mrenclave: [MRENCLAVE] }] }), /has no TEE evidence, so the measurement you gave cannot be checked/);
-    await assert.rejects(attestCasTee(cas.url, { ...base, fingerprint: undefined, identity: [{ mrenclave: [MRENCLAVE] }] }), /has no TEE evidence/);
+    await assert.rejects(
+      attestCasTee(cas.url, { ...base, identity: [{ mrenclave: [MRENCLAVE] }] }),
+      /has no TEE evidence, so the measurement you gave cannot be checked/,
+    );
+    await assert.rejects(
+      attestCasTee(cas.url, { ...base, fingerprint: undefined, identity: [{ mrenclave: [MRENCLAVE] }] }),
+      /has no TEE evidence/,
+    );
   });
 });
 
@@ -50,15 +64,25 @@ describe('veil cas attest: a CAS in a TEE', () => {
     return { ...real, reportData: asked! };
   };
   const want = (over: Partial<Parameters<typeof attestCasTee>[1]> = {}) => ({
-    trustAny: false, tolerate: ['insecure-configuration', 'software-hardening-needed'], ignoreAdvisories: ['INTEL-SA-00289', 'INTEL-SA-00615'],
+    trustAny: false,
+    tolerate: ['insecure-configuration', 'software-hardening-needed'],
+    ignoreAdvisories: ['INTEL-SA-00289', 'INTEL-SA-00615'],
     identity: [{ mrenclave: [MRENCLAVE] }],
-    collateral, now: new Date(), verify, ...over,
+    collateral,
+    now: new Date(),
+    verify,
+    ...over,
   });
 
   before(async () => {
     cas = await startCas({
-      host: '127.0.0.1', port: 0, dataDir: dir,
-      selfEvidence: async (reportData) => ((asked = reportData), { type: 'sgx-dcap', quote: QUOTE.toString('base64') }),
+      host: '127.0.0.1',
+      port: 0,
+      dataDir: dir,
+      selfEvidence: async (reportData) => {
+        asked = reportData;
+        return { type: 'sgx-dcap', quote: QUOTE.toString('base64') };
+      },
     });
   });
   after(async () => {
@@ -74,13 +98,25 @@ describe('veil cas attest: a CAS in a TEE', () => {
   });
 
   it("refuses a TCB status the flags do not tolerate (SCONE's -C -S)", async () => {
-    await assert.rejects(attestCasTee(cas.url, want({ tolerate: ['insecure-configuration'] })), /TCB status: the TCB status is ConfigurationAndSWHardeningNeeded/);
-    await assert.rejects(attestCasTee(cas.url, want({ ignoreAdvisories: ['INTEL-SA-00289'] })), /advisories INTEL-SA-00615 apply/);
+    await assert.rejects(
+      attestCasTee(cas.url, want({ tolerate: ['insecure-configuration'] })),
+      /TCB status: the TCB status is ConfigurationAndSWHardeningNeeded/,
+    );
+    await assert.rejects(
+      attestCasTee(cas.url, want({ ignoreAdvisories: ['INTEL-SA-00289'] })),
+      /advisories INTEL-SA-00615 apply/,
+    );
   });
 
   it('refuses another identity than the one given', async () => {
-    await assert.rejects(attestCasTee(cas.url, want({ identity: [{ mrenclave: ['0'.repeat(64)] }] })), /Unexpected enclave measurement \(MRENCLAVE, 33d8736d/);
-    await assert.rejects(attestCasTee(cas.url, want({ identity: [{ signer: { mrsigner: MRSIGNER, isvsvn_min: 1 } }] })), /isvsvn is 0, below isvsvn_min 1/);
+    await assert.rejects(
+      attestCasTee(cas.url, want({ identity: [{ mrenclave: ['0'.repeat(64)] }] })),
+      /Unexpected enclave measurement \(MRENCLAVE, 33d8736d/,
+    );
+    await assert.rejects(
+      attestCasTee(cas.url, want({ identity: [{ signer: { mrsigner: MRSIGNER, isvsvn_min: 1 } }] })),
+      /isvsvn is 0, below isvsvn_min 1/,
+    );
   });
 
   it('refuses when nothing says which CAS it must be, unless a fingerprint is given (and then checks it)', async () => {
@@ -90,7 +126,13 @@ describe('veil cas attest: a CAS in a TEE', () => {
   });
 
   it('refuses evidence that binds another CA key or nonce', async () => {
-    const stale: typeof verifyHardware = async (input, opts) => ({ ...(await verify(input, opts)), reportData: Buffer.alloc(64) });
-    await assert.rejects(attestCasTee(cas.url, want({ verify: stale })), /report data: the CAS's evidence does not bind this nonce and the CA key/);
+    const stale: typeof verifyHardware = async (input, opts) => ({
+      ...(await verify(input, opts)),
+      reportData: Buffer.alloc(64),
+    });
+    await assert.rejects(
+      attestCasTee(cas.url, want({ verify: stale })),
+      /report data: the CAS's evidence does not bind this nonce and the CA key/,
+    );
   });
 });

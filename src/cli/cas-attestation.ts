@@ -30,7 +30,11 @@ export interface CasAttestation {
   result?: VerificationResult;
 }
 
-const WIRE: Record<Exclude<Evidence['type'], 'simulation'>, HardwareType> = { tdx: 'tdx', 'sgx-dcap': 'sgx', 'sev-snp': 'snp' };
+const WIRE: Record<Exclude<Evidence['type'], 'simulation'>, HardwareType> = {
+  tdx: 'tdx',
+  'sgx-dcap': 'sgx',
+  'sev-snp': 'snp',
+};
 
 /**
  * Asks the CAS for evidence binding a fresh nonce and its CA key, over the TLS connection whose CA we then
@@ -48,35 +52,62 @@ export async function attestCasTee(url: string, want: CasExpectations): Promise<
   }
   if (!answer.evidence) {
     if (want.identity.length > 0) {
-      throw new CliError('CLI_CAS_UNTRUSTED', `the CAS at ${url} has no TEE evidence, so the measurement you gave cannot be checked`, {
-        hint: 'leave out the measurement options to trust it by its fingerprint (-c) alone, knowingly',
-      });
+      throw new CliError(
+        'CLI_CAS_UNTRUSTED',
+        `the CAS at ${url} has no TEE evidence, so the measurement you gave cannot be checked`,
+        {
+          hint: 'leave out the measurement options to trust it by its fingerprint (-c) alone, knowingly',
+        },
+      );
     }
     if (want.fingerprint || want.trustAny) return { pin }; // connectCas compared the fingerprint already
-    throw new CliError('CLI_CAS_UNTRUSTED', `the CAS at ${url} has no TEE evidence (${answer.note ?? 'none given'}), and no fingerprint was given to check it by`, {
-      hint: "pass -c <fingerprint> as 'veil cas serve' printed it, compared out of band",
-    });
+    throw new CliError(
+      'CLI_CAS_UNTRUSTED',
+      `the CAS at ${url} has no TEE evidence (${answer.note ?? 'none given'}), and no fingerprint was given to check it by`,
+      {
+        hint: "pass -c <fingerprint> as 'veil cas serve' printed it, compared out of band",
+      },
+    );
   }
   const evidence = answer.evidence;
   const type = WIRE[evidence.type];
-  if (!type) throw new CliError('CLI_CAS_UNTRUSTED', `the CAS at ${url} sent evidence of an unknown type`, { hint: 'this is not a Veil CAS' });
+  if (!type)
+    throw new CliError('CLI_CAS_UNTRUSTED', `the CAS at ${url} sent evidence of an unknown type`, {
+      hint: 'this is not a Veil CAS',
+    });
   const result = await (want.verify ?? verifyHardware)(
-    { type, evidence: Buffer.from(evidence.quote, 'base64'), auxblob: evidence.type === 'sev-snp' && evidence.auxblob ? Buffer.from(evidence.auxblob, 'base64') : undefined },
+    {
+      type,
+      evidence: Buffer.from(evidence.quote, 'base64'),
+      auxblob: evidence.type === 'sev-snp' && evidence.auxblob ? Buffer.from(evidence.auxblob, 'base64') : undefined,
+    },
     { now: want.now, collateral: want.collateral },
   );
   const caSpki = new X509Certificate(pin.caPem).publicKey.export({ type: 'spki', format: 'der' });
   const expected = casReportData(nonce, caSpki);
   if (result.reportData.length !== expected.length || !timingSafeEqual(result.reportData, expected)) {
-    throw new AttestationError('ATTESTATION_BINDING', "the CAS's evidence does not bind this nonce and the CA key it presents", { check: 'report data' });
+    throw new AttestationError(
+      'ATTESTATION_BINDING',
+      "the CAS's evidence does not bind this nonce and the CA key it presents",
+      { check: 'report data' },
+    );
   }
   checkPlatform(result, { tolerate: want.tolerate, ignore_advisories: want.ignoreAdvisories });
   // The identity is checked when given; a fingerprint alone pins the CA key, whose TEE was just verified.
   if (want.identity.length > 0) checkIdentity(result, { attestation: want.identity });
   else if (!want.fingerprint && !want.trustAny) {
-    throw new CliError('CLI_CAS_UNTRUSTED', `the CAS at ${url} sent valid evidence, but nothing says which CAS it must be`, { hint: 'pass its measurement (--mrenclave, --mrtd, --measurement) or -c <fingerprint>' });
+    throw new CliError(
+      'CLI_CAS_UNTRUSTED',
+      `the CAS at ${url} sent valid evidence, but nothing says which CAS it must be`,
+      { hint: 'pass its measurement (--mrenclave, --mrtd, --measurement) or -c <fingerprint>' },
+    );
   }
   if (want.fingerprint && !sameHex(want.fingerprint, pin.fingerprint)) {
-    throw new CliError('CLI_CAS_UNTRUSTED', `the CAS at ${url} presents CA fingerprint ${pin.fingerprint}, not ${want.fingerprint}`, { hint: 'do not use this CAS' });
+    throw new CliError(
+      'CLI_CAS_UNTRUSTED',
+      `the CAS at ${url} presents CA fingerprint ${pin.fingerprint}, not ${want.fingerprint}`,
+      { hint: 'do not use this CAS' },
+    );
   }
   return { pin, result };
 }
@@ -90,7 +121,7 @@ function selfAttestationOf(json: unknown, url: string): SelfAttestationAnswer {
   });
 }
 
-function getJson(socket: import('node:tls').TLSSocket, url: string): Promise<any> {
+function getJson(socket: import('node:tls').TLSSocket, url: string): Promise<unknown> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   agent.createConnection = () => socket;
   return new Promise((resolve, reject) => {
@@ -104,15 +135,32 @@ function getJson(socket: import('node:tls').TLSSocket, url: string): Promise<any
       res.on('end', () => {
         try {
           const json = JSON.parse(text);
-          if ((res.statusCode ?? 500) >= 400) reject(new CliError('CLI_CAS_ERROR', json?.error?.message ?? `the CAS answered ${res.statusCode}`, { hint: json?.error?.hint ?? 'see the CAS log' }));
+          if ((res.statusCode ?? 500) >= 400)
+            reject(
+              new CliError('CLI_CAS_ERROR', json?.error?.message ?? `the CAS answered ${res.statusCode}`, {
+                hint: json?.error?.hint ?? 'see the CAS log',
+              }),
+            );
           else resolve(json);
         } catch (err) {
-          reject(new CliError('CLI_CAS_ERROR', `the CAS at ${url} did not answer JSON`, { hint: 'is this a Veil CAS?', cause: err }));
+          reject(
+            new CliError('CLI_CAS_ERROR', `the CAS at ${url} did not answer JSON`, {
+              hint: 'is this a Veil CAS?',
+              cause: err,
+            }),
+          );
         }
       });
     });
     req.setTimeout(30_000, () => req.destroy(new Error('timed out')));
-    req.on('error', (err) => reject(new CliError('CLI_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${err.message})`, { hint: 'check the address', cause: err })));
+    req.on('error', (err) =>
+      reject(
+        new CliError('CLI_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${err.message})`, {
+          hint: 'check the address',
+          cause: err,
+        }),
+      ),
+    );
     req.end();
   });
 }

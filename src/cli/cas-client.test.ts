@@ -11,8 +11,25 @@ import { CasClient } from './cas-client.js';
 async function notACas(status: number): Promise<{ url: string; caPem: string; close: () => void }> {
   const { file } = scratch();
   const [key, cert] = [file('key.pem', ''), file('cert.pem', '')];
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=proxy',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert);
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    '/CN=proxy',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-days',
+    '1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  );
   const caPem = readFileSync(cert, 'utf8');
   const server = createServer({ key: readFileSync(key), cert: caPem }, (_req, res) => {
     res.writeHead(status, { 'content-type': 'text/html' }).end('<html>secret=hunter2 bad gateway</html>');

@@ -19,7 +19,10 @@ import type { LocalIdentity, PinnedCas } from './home.js';
 export class CasClient {
   private readonly agent: Agent;
 
-  constructor(private readonly pin: PinnedCas, identity: LocalIdentity) {
+  constructor(
+    private readonly pin: PinnedCas,
+    identity: LocalIdentity,
+  ) {
     this.agent = new Agent({ connect: { ca: pin.caPem, cert: identity.certPem, key: identity.keyPem } });
   }
 
@@ -104,18 +107,26 @@ function answerOf<T>(schema: z.ZodType<T>, json: unknown, what: string): T {
 /** The CAS's own code and message pass through: they already say what failed and what to do. */
 function casFailure(status: number, json: unknown): CliError {
   const error: Partial<CasErrorBody['error']> = casErrorBodySchema.safeParse(json).data?.error ?? {};
-  return new CliError('CLI_CAS_ERROR', `CAS refused (${status} ${error.code ?? 'unknown'}): ${error.message ?? 'no message'}`, {
-    ...(error.hint ? { hint: error.hint } : {}),
-  });
+  return new CliError(
+    'CLI_CAS_ERROR',
+    `CAS refused (${status} ${error.code ?? 'unknown'}): ${error.message ?? 'no message'}`,
+    {
+      ...(error.hint ? { hint: error.hint } : {}),
+    },
+  );
 }
 
 function unreachable(url: string, err: unknown): CliError {
   const code = (err as { code?: string }).code ?? '';
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/i.test(code)) {
-    return new CliError('CLI_CAS_UNTRUSTED', `the CAS at ${url} did not prove the identity that was attested (${code})`, {
-      hint: 'this may be an impostor; if the CAS was legitimately re-created, attest it again with its new fingerprint',
-      cause: err,
-    });
+    return new CliError(
+      'CLI_CAS_UNTRUSTED',
+      `the CAS at ${url} did not prove the identity that was attested (${code})`,
+      {
+        hint: 'this may be an impostor; if the CAS was legitimately re-created, attest it again with its new fingerprint',
+        cause: err,
+      },
+    );
   }
   return new CliError('CLI_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${code || (err as Error).message})`, {
     hint: 'check that it runs (veil cas serve) and that the address and port are right',

@@ -23,7 +23,10 @@ export interface CollateralFlags {
  * Files and directories first (air-gapped operation), then Intel PCS / a PCCS and AMD KDS when their URLs are
  * given. Nothing is fetched unless a URL is named: a CAS never reaches out on its own.
  */
-export function collateralFromFlags(flags: CollateralFlags, opts: { warm?: boolean } = {}): CollateralProvider | undefined {
+export function collateralFromFlags(
+  flags: CollateralFlags,
+  opts: { warm?: boolean } = {},
+): CollateralProvider | undefined {
   const intel: IntelSource[] = [];
   const amd: AmdSource[] = [];
   if (flags.collateral?.length) {
@@ -51,7 +54,10 @@ function httpsUrl(value: string, flag: string): string {
   }
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
-    throw usage(`${flag} must be https (plain http only on loopback)`, 'collateral is signed, but a network attacker could still withhold or swap it');
+    throw usage(
+      `${flag} must be https (plain http only on loopback)`,
+      'collateral is signed, but a network attacker could still withhold or swap it',
+    );
   }
   return value.replace(/\/+$/, '');
 }

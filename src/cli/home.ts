@@ -52,7 +52,12 @@ export function loadIdentity(home: string): LocalIdentity {
 
 function createIdentity(home: string, keyPath: string, certPath: string): void {
   ensureHome(home);
-  const identity = selfSignedIdentity({ commonName: 'veil cli', endpoint: 'client', notBefore: new Date('2000-01-01T00:00:00Z'), notAfter: new Date('2100-01-01T00:00:00Z') });
+  const identity = selfSignedIdentity({
+    commonName: 'veil cli',
+    endpoint: 'client',
+    notBefore: new Date('2000-01-01T00:00:00Z'),
+    notAfter: new Date('2100-01-01T00:00:00Z'),
+  });
   writePrivate(keyPath, identity.keyPem);
   writeFileSync(certPath, identity.certPem, { mode: 0o644 });
 }
@@ -72,7 +77,10 @@ function readConfig(home: string): Config {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as Config;
   } catch (err) {
-    throw new CliError('CLI_HOME', `${path} is not valid JSON`, { hint: 'fix or delete it, then attest the CAS again', cause: err });
+    throw new CliError('CLI_HOME', `${path} is not valid JSON`, {
+      hint: 'fix or delete it, then attest the CAS again',
+      cause: err,
+    });
   }
 }
 
@@ -101,6 +109,9 @@ export function pinnedCas(home: string, url: string | undefined): PinnedCas {
 export function normalizeCasUrl(address: string): string {
   const withScheme = /^[a-z]+:\/\//i.test(address) ? address : `https://${address}`;
   const url = new URL(withScheme);
-  if (url.protocol !== 'https:') throw new CliError('CLI_USAGE', `CAS address ${address} is not https`, { hint: 'the CAS API is served over HTTPS only' });
+  if (url.protocol !== 'https:')
+    throw new CliError('CLI_USAGE', `CAS address ${address} is not https`, {
+      hint: 'the CAS API is served over HTTPS only',
+    });
   return `https://${url.hostname}:${url.port || '8081'}`;
 }

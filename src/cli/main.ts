@@ -75,9 +75,14 @@ function readFile(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new CliError('CLI_FILE', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      hint: 'check the path passed with -f', cause: err,
-    });
+    throw new CliError(
+      'CLI_FILE',
+      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      {
+        hint: 'check the path passed with -f',
+        cause: err,
+      },
+    );
   }
 }
 

@@ -9,10 +9,19 @@ import type { Io } from './io.js';
  * `cas_key` say — `--only_for_testing-trust-any` accepts any CAS (tests only); a `cas_key` is the CA
  * fingerprint to check; otherwise the CAS must have been attested with `veil cas attest`.
  */
-export async function meshStore(mesh: ParsedMesh, override: string | undefined, io: Io): Promise<{ store: SessionStore; fingerprint: string; close(): Promise<void> }> {
+export async function meshStore(
+  mesh: ParsedMesh,
+  override: string | undefined,
+  io: Io,
+): Promise<{ store: SessionStore; fingerprint: string; close(): Promise<void> }> {
   const cas = mesh.manifest.cas.find((c) => (c.name ?? 'cas') === 'cas') ?? mesh.manifest.cas[0]!;
   const url = normalizeCasUrl(override ?? cas.cas_url);
-  const pin = await trust(url, cas.cas_key, (cas.tolerance ?? '').split(/\s+/).includes('--only_for_testing-trust-any'), io);
+  const pin = await trust(
+    url,
+    cas.cas_key,
+    (cas.tolerance ?? '').split(/\s+/).includes('--only_for_testing-trust-any'),
+    io,
+  );
   const client = new CasClient(pin, loadIdentity(veilHome(io.env)));
   return { store: client, fingerprint: pin.fingerprint, close: () => client.close() };
 }

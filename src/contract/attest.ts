@@ -54,7 +54,10 @@ export const attestationOutcomeSchema = z.strictObject({
   evidence: z.enum(EVIDENCE_TYPES),
   simulated: z.boolean(),
   /** Simulation: the platform ID of the host whose key signed the evidence. */
-  platform: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  platform: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
   tcb_status: z.string().optional(),
   /** The tolerations the acceptance relied on (debug-mode, outdated-tcb, ...). */
   tolerated: z.array(z.string()).optional(),

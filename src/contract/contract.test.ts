@@ -40,8 +40,9 @@ function keywords(schema: unknown, out = new Set<string>()): Set<string> {
   if (!schema || typeof schema !== 'object') return out;
   for (const [key, value] of Object.entries(schema)) {
     out.add(key);
-    if (key === 'properties') Object.values(value as object).forEach((v) => keywords(v, out));
-    else if (typeof value === 'object' && key !== 'enum' && key !== 'required') keywords(value, out);
+    if (key === 'properties') {
+      for (const v of Object.values(value as object)) keywords(v, out);
+    } else if (typeof value === 'object' && key !== 'enum' && key !== 'required') keywords(value, out);
   }
   return out;
 }
@@ -55,14 +56,21 @@ describe('the wire contract as veil run checks it', () => {
 
   it('the generated schemas use only the keywords checkJson implements', () => {
     for (const schema of Object.values(CHECKED)) {
-      assert.deepEqual([...keywords(schema)].filter((k) => !JSON_CHECK_KEYWORDS.has(k)), []);
+      assert.deepEqual(
+        [...keywords(schema)].filter((k) => !JSON_CHECK_KEYWORDS.has(k)),
+        [],
+      );
     }
   });
 
   it('checkJson and zod agree on type-confused answers', () => {
     const rng = prng(7);
     const good = {
-      command: ['prog', '-c'], environment: { A: 'b' }, pwd: '/', session: 's', service: 'x',
+      command: ['prog', '-c'],
+      environment: { A: 'b' },
+      pwd: '/',
+      session: 's',
+      service: 'x',
       injectionFiles: [{ path: '/tls/key', mode: 0o600, content: 'S0VZ' }],
       fspf: { path: '/app/fs.fspf', key: 'a'.repeat(64), tag: 'b'.repeat(32) },
       attestation: { evidence: 'sev-snp', simulated: false, tcb_status: 'UpToDate', tolerated: ['debug-mode'] },

@@ -14,7 +14,10 @@ export const MAX_HOST_SIGNATURE_BASE64 = 128;
 export const hex = (n: number) =>
   z.string().regex(new RegExp(`^[0-9a-f]{${n}}$`), `must be ${n} lower-case hex digits`);
 export const base64 = (max: number) =>
-  z.string().max(max).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
+  z
+    .string()
+    .max(max)
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
 
 const rtmrEvent = z.strictObject({
   index: z.number().int().min(0).max(3),
@@ -31,8 +34,11 @@ export const hardwareEvidenceSchema = z.discriminatedUnion('type', [
 
 export const evidenceSchema = z.discriminatedUnion('type', [
   z.strictObject({
-    type: z.literal('simulation'), measurement: hex(64), reportData: hex(64),
-    hostSpki: base64(MAX_HOST_SPKI_BASE64), signature: base64(MAX_HOST_SIGNATURE_BASE64),
+    type: z.literal('simulation'),
+    measurement: hex(64),
+    reportData: hex(64),
+    hostSpki: base64(MAX_HOST_SPKI_BASE64),
+    signature: base64(MAX_HOST_SIGNATURE_BASE64),
   }),
   ...hardwareEvidenceSchema.options,
 ]);

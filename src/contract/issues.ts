@@ -11,6 +11,7 @@ export type WireIssue = Omit<Issue, 'file' | 'line' | 'column'>;
  * document's issues are (`src/issues.ts`): `input` is what was parsed, so a missing field says "is required".
  */
 export function issuesOf(error: z.ZodError, root: string, input: unknown): WireIssue[] {
-  return locateFindings(findingsOfZod(error.issues, input === undefined ? undefined : { [root]: input }, [root]))
-    .map(({ path, message }) => ({ path, message }));
+  return locateFindings(findingsOfZod(error.issues, input === undefined ? undefined : { [root]: input }, [root])).map(
+    ({ path, message }) => ({ path, message }),
+  );
 }

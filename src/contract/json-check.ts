@@ -23,8 +23,18 @@ export interface JsonSchema {
 }
 
 export const JSON_CHECK_KEYWORDS = new Set([
-  '$schema', 'type', 'properties', 'required', 'additionalProperties', 'propertyNames', 'items', 'enum', 'pattern',
-  'maxLength', 'minimum', 'maximum',
+  '$schema',
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'propertyNames',
+  'items',
+  'enum',
+  'pattern',
+  'maxLength',
+  'minimum',
+  'maximum',
 ]);
 
 /** Every way `value` differs from `schema`, by field path from `path`; empty when it fits. */
@@ -38,7 +48,9 @@ export function checkJson(schema: JsonSchema, value: unknown, path = 'answer'): 
   if (typeof value === 'string') issues.push(...checkString(schema, value, path));
   if (typeof value === 'number') issues.push(...checkNumber(schema, value, path));
   const items = schema.items;
-  if (Array.isArray(value) && items) value.forEach((v, i) => issues.push(...checkJson(items, v, `${path}.${i}`)));
+  if (Array.isArray(value) && items) {
+    for (const [i, v] of value.entries()) issues.push(...checkJson(items, v, `${path}.${i}`));
+  }
   if (isObject(value)) issues.push(...checkObject(schema, value, path));
   return issues;
 }

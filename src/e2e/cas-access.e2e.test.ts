@@ -22,7 +22,10 @@ describe('CAS access control, predecessors and namespaces (curl, two identities)
     cas = await startCas(join(dir.path, 'data'), dir.path);
     alice = await opensslIdentity(dir.path, 'alice');
     bob = await opensslIdentity(dir.path, 'bob');
-    const spki = await run('sh', ['-c', `openssl x509 -in ${bob.cert} -noout -pubkey | openssl pkey -pubin -outform DER | openssl dgst -sha256 -r`]);
+    const spki = await run('sh', [
+      '-c',
+      `openssl x509 -in ${bob.cert} -noout -pubkey | openssl pkey -pubin -outform DER | openssl dgst -sha256 -r`,
+    ]);
     bobKeyHash = spki.stdout.split(' ')[0]!;
   });
   after(async () => {
@@ -43,7 +46,11 @@ describe('CAS access control, predecessors and namespaces (curl, two identities)
   });
 
   it('grants access to a PEM certificate and to a key hash named in the policy', async () => {
-    const pem = readFileSync(bob.cert, 'utf8').trim().split('\n').map((l) => `      ${l}`).join('\n');
+    const pem = readFileSync(bob.cert, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => `      ${l}`)
+      .join('\n');
     const yaml = `name: shared-pem\nversion: "0.3"\naccess_policy:\n  read:\n    - CREATOR\n    - |\n${pem}\n  update: [CREATOR]\n`;
     assert.equal((await post(alice, yaml)).status, 201);
     assert.equal((await read(bob, 'shared-pem')).status, 200);
@@ -59,7 +66,10 @@ describe('CAS access control, predecessors and namespaces (curl, two identities)
   });
 
   it('honours ANY and NONE', async () => {
-    const created = await post(alice, 'name: open-read\nversion: "0.3"\naccess_policy:\n  read: [ANY]\n  update: [NONE]\n');
+    const created = await post(
+      alice,
+      'name: open-read\nversion: "0.3"\naccess_policy:\n  read: [ANY]\n  update: [NONE]\n',
+    );
     assert.equal(created.status, 201, created.body);
     assert.equal((await read(bob, 'open-read')).status, 200);
     const frozen = await post(alice, `name: open-read\nversion: "0.3"\npredecessor: ${created.json().hash}\n`);
@@ -77,7 +87,10 @@ describe('CAS access control, predecessors and namespaces (curl, two identities)
     assert.equal(again.json().error.code, 'CAS_SESSION_EXISTS');
     assert.match(again.json().error.message, new RegExp(first.json().hash));
     const h1 = first.json().hash;
-    const second = await post(alice, `name: versions\nversion: "0.3"\npredecessor: ${h1}\nsecrets:\n  - name: pw\n    kind: ascii\n`);
+    const second = await post(
+      alice,
+      `name: versions\nversion: "0.3"\npredecessor: ${h1}\nsecrets:\n  - name: pw\n    kind: ascii\n`,
+    );
     assert.equal(second.status, 200, second.body);
     const h2 = second.json().hash;
     assert.notEqual(h1, h2);
@@ -98,7 +111,10 @@ describe('CAS access control, predecessors and namespaces (curl, two identities)
     assert.equal((await post(alice, 'name: team\nversion: "0.3"\n')).status, 201);
     assert.equal((await post(bob, 'name: team/bobs\nversion: "0.3"\n')).status, 403);
     assert.equal((await post(alice, 'name: team/app\nversion: "0.3"\n')).status, 201);
-    assert.equal((await post(alice, 'name: open\nversion: "0.3"\naccess_policy:\n  create_sessions: [ANY]\n')).status, 201);
+    assert.equal(
+      (await post(alice, 'name: open\nversion: "0.3"\naccess_policy:\n  create_sessions: [ANY]\n')).status,
+      201,
+    );
     assert.equal((await post(bob, 'name: open/bobs\nversion: "0.3"\n')).status, 201);
     assert.equal((await read(alice, 'open/bobs')).status, 403, 'the namespace owner does not read what bob created');
   });

@@ -43,7 +43,8 @@ describe('CAS bad input: clear JSON errors, nothing lost', () => {
   });
 
   it('refuses a placeholder naming an unknown secret when the session is created', async () => {
-    const yaml = 'name: x\nversion: "0.3"\nimages:\n  - name: i\n    injection_files:\n      - path: /tls/ca.crt\n        content: $$SCONE::redis_ca.crt$$\n';
+    const yaml =
+      'name: x\nversion: "0.3"\nimages:\n  - name: i\n    injection_files:\n      - path: /tls/ca.crt\n        content: $$SCONE::redis_ca.crt$$\n';
     const res = await post(yaml);
     assert.equal(res.status, 400);
     assert.match(res.json().error.message, /images\[0\]\.injection_files\[0\]\.content: .*redis_ca/);
@@ -51,7 +52,9 @@ describe('CAS bad input: clear JSON errors, nothing lost', () => {
 
   it('refuses issuer cycles, a non-CA issuer and a private_key that is no key', async () => {
     const cycle = [
-      'name: x', 'version: "0.3"', 'secrets:',
+      'name: x',
+      'version: "0.3"',
+      'secrets:',
       '  - {name: k, kind: private-key}',
       '  - {name: a, kind: x509-ca, private_key: k, issuer: b}',
       '  - {name: b, kind: x509-ca, private_key: k, issuer: a}',
@@ -91,7 +94,9 @@ describe('CAS bad input: clear JSON errors, nothing lost', () => {
   });
 
   it('refuses to make a private key public', async () => {
-    const res = await post('name: pub\nversion: "0.3"\nsecrets:\n  - name: k\n    kind: private-key\n    export_public: true\n');
+    const res = await post(
+      'name: pub\nversion: "0.3"\nsecrets:\n  - name: k\n    kind: private-key\n    export_public: true\n',
+    );
     assert.equal(res.status, 400);
     assert.match(res.json().error.message, /secrets\[0\]\.export_public/);
   });

@@ -11,7 +11,8 @@ describe('CAS persistence', () => {
   it('keeps sessions, secrets and its identity across a restart', async () => {
     const me = await opensslIdentity(dir.path, 'me');
     const first = await startCas(dataDir, dir.path);
-    const yaml = 'name: kept\nversion: "0.3"\nsecrets:\n  - {name: ca_key, kind: private-key}\n  - {name: ca, kind: x509-ca, private_key: ca_key, export_public: true}\n';
+    const yaml =
+      'name: kept\nversion: "0.3"\nsecrets:\n  - {name: ca_key, kind: private-key}\n  - {name: ca, kind: x509-ca, private_key: ca_key, export_public: true}\n';
     const created = await curl(first, `${first.url}/v1/sessions`, { identity: me, data: yaml });
     assert.equal(created.status, 201);
     const before = (await curl(first, `${first.url}/v1/values/session=kept`)).json().values.ca.value;
@@ -34,7 +35,10 @@ describe('CAS persistence', () => {
     for (let round = 0; round < 3; round++) {
       const cas = await startCas(dataDir, dir.path);
       const name = `killed-${round}`;
-      const created = await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: `name: ${name}\nversion: "0.3"\nsecrets:\n  - {name: pw, kind: ascii}\n` });
+      const created = await curl(cas, `${cas.url}/v1/sessions`, {
+        identity: me,
+        data: `name: ${name}\nversion: "0.3"\nsecrets:\n  - {name: pw, kind: ascii}\n`,
+      });
       assert.equal(created.status, 201);
       await cas.stop('SIGKILL');
       const again = await startCas(dataDir, dir.path);
@@ -50,7 +54,10 @@ describe('CAS persistence', () => {
 
   it('refuses to start with the wrong master key, naming the fix', async () => {
     const { veil } = await import('./harness.js');
-    const r = await veil(['cas', 'serve', '--listen', '127.0.0.1:0', '--data', dataDir], { VEIL_MASTER_KEY: 'ab'.repeat(32), VEIL_HOME: join(dir.path, 'h') });
+    const r = await veil(['cas', 'serve', '--listen', '127.0.0.1:0', '--data', dataDir], {
+      VEIL_MASTER_KEY: 'ab'.repeat(32),
+      VEIL_HOME: join(dir.path, 'h'),
+    });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /STORE_MASTER_KEY/);
   });

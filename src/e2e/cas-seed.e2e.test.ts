@@ -8,7 +8,10 @@ import { loadMasterKey, openSqliteStore } from '../cas/store/index.js';
 import { curl, opensslIdentity, run, seedPolicy, startCas, tempDir, type CasProcess } from './harness.js';
 
 /** The seed's user journey with curl and openssl as the only clients, in both upload orders. */
-for (const order of [['redis', 'flask'], ['flask', 'redis']] as const) {
+for (const order of [
+  ['redis', 'flask'],
+  ['flask', 'redis'],
+] as const) {
   describe(`the Confidential Flask Example's policies, uploaded ${order.join(' then ')}`, () => {
     const dir = tempDir();
     const dataDir = join(dir.path, 'data');

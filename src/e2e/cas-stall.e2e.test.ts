@@ -17,9 +17,18 @@ const BASELINE_MS = 4_000;
 const VICTIM_ADDRESS = '127.0.0.2';
 const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('python3'));
 const host = testHost();
-const victimPolicy = ['name: victim', 'services:', '  - name: api', `    mrenclaves: [${program}]`, `    platforms: [${host.id}]`,
-  '    command: python3 /app/api.py --pw $$SCONE::pw$$', 'secrets:', '  - {name: pw, kind: ascii, size: 16}',
-  'security: {attestation: {mode: none}}', ''].join('\n');
+const victimPolicy = [
+  'name: victim',
+  'services:',
+  '  - name: api',
+  `    mrenclaves: [${program}]`,
+  `    platforms: [${host.id}]`,
+  '    command: python3 /app/api.py --pw $$SCONE::pw$$',
+  'secrets:',
+  '  - {name: pw, kind: ascii, size: 16}',
+  'security: {attestation: {mode: none}}',
+  '',
+].join('\n');
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -43,7 +52,7 @@ describe('one client cannot stall the CAS or other clients (issue #10)', () => {
     new Agent({ localAddress: VICTIM_ADDRESS, connect: { ca, cert: who.certPem, key: who.keyPem } });
   const post = async (agent: Agent, path: string, body: string) => {
     const res = await request(`${cas.url}${path}`, { method: 'POST', body, dispatcher: agent });
-    return { status: res.statusCode, json: (await res.body.json()) as any };
+    return { status: res.statusCode, json: await res.body.json() };
   };
 
   /** What a runtime does at start: a new key and connection, a nonce, evidence bound to both. */
@@ -51,7 +60,7 @@ describe('one client cannot stall the CAS or other clients (issue #10)', () => {
     const started = performance.now();
     const agent = agentFor(runtime);
     try {
-      const { nonce } = (await post(agent, '/v1/attest/nonce', '')).json;
+      const { nonce } = (await post(agent, '/v1/attest/nonce', '')).json as { nonce: string };
       const evidence = signedSimulation(host, program, { nonce: Buffer.from(nonce, 'hex'), spki: runtime.spki });
       const res = await post(agent, '/v1/attest', JSON.stringify({ config_id: 'victim/api', nonce, evidence }));
       assert.equal(res.status, 200, JSON.stringify(res.json));
@@ -112,7 +121,11 @@ describe('one client cannot stall the CAS or other clients (issue #10)', () => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise((r) => child.once('exit', r));
-    await waitFor(() => out.includes('load running'), 10_000, () => 'the load did not start');
+    await waitFor(
+      () => out.includes('load running'),
+      10_000,
+      () => 'the load did not start',
+    );
     await new Promise((r) => setTimeout(r, 2000)); // let the slow connections and uploads fill up
 
     const { versionMs, attestMs } = await measure(MEASURE_MS);

@@ -12,8 +12,16 @@ describe('veil CLI against a running CAS', () => {
   let other: CasProcess;
   const suffix = randomBytes(3).toString('hex');
   const vars = [
-    '-e', `FLASK_SESSION=cli-flask-${suffix}`, '-e', `REDIS_SESSION=cli-redis-${suffix}`,
-    '-e', `MRENCLAVE=${'a'.repeat(64)}`, '-e', `SCONE_FSPF_KEY=${'b'.repeat(64)}`, '-e', `SCONE_FSPF_TAG=${'c'.repeat(32)}`,
+    '-e',
+    `FLASK_SESSION=cli-flask-${suffix}`,
+    '-e',
+    `REDIS_SESSION=cli-redis-${suffix}`,
+    '-e',
+    `MRENCLAVE=${'a'.repeat(64)}`,
+    '-e',
+    `SCONE_FSPF_KEY=${'b'.repeat(64)}`,
+    '-e',
+    `SCONE_FSPF_TAG=${'c'.repeat(32)}`,
   ];
   const policy = (which: string) => join(ROOT, 'examples', 'flask-redis', 'policies', `${which}-session.yaml`);
 
@@ -45,7 +53,10 @@ describe('veil CLI against a running CAS', () => {
     const r = await veil(['cas', 'attest', cas.url, '-c', cas.fingerprint], env);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /is trustworthy/);
-    assert.match(r.stdout, /no TEE evidence: this CAS runs without a TEE and is trusted only by the CA fingerprint you gave/);
+    assert.match(
+      r.stdout,
+      /no TEE evidence: this CAS runs without a TEE and is trusted only by the CA fingerprint you gave/,
+    );
     const self = await veil(['self', 'show'], env);
     assert.match(self.stdout, /key hash: [0-9a-f]{64}/);
     assert.equal(statSync(join(env.VEIL_HOME, 'identity.key')).mode & 0o077, 0);
@@ -57,7 +68,11 @@ describe('veil CLI against a running CAS', () => {
     assert.match(id.stdout, /^[0-9a-f]{64}\n$/);
     assert.equal((await veil(['host', 'id'], env)).stdout, id.stdout);
     const show = await veil(['host', 'show'], env);
-    assert.ok(show.stdout.includes(`platform id: ${id.stdout.trim()}\nhost key: ${join(env.VEIL_HOME, 'host', 'host-key.pem')}\n`));
+    assert.ok(
+      show.stdout.includes(
+        `platform id: ${id.stdout.trim()}\nhost key: ${join(env.VEIL_HOME, 'host', 'host-key.pem')}\n`,
+      ),
+    );
     assert.equal(statSync(join(env.VEIL_HOME, 'host', 'host-key.pem')).mode & 0o777, 0o600);
     assert.equal(statSync(join(env.VEIL_HOME, 'host')).mode & 0o777, 0o700);
     const bad = await veil(['host', 'nope'], env);
@@ -88,18 +103,28 @@ describe('veil CLI against a running CAS', () => {
 
   it('fills $VAR templates from the environment with --use-env, and names every missing one', async () => {
     const file = join(dir.path, 'templ.yaml');
-    writeFileSync(file, 'name: $NAME\nversion: "0.3"\nservices:\n  - name: s\n    command: echo $$SCONE::pw$$ $OTHER\nsecrets:\n  - {name: pw, kind: ascii}\n');
+    writeFileSync(
+      file,
+      'name: $NAME\nversion: "0.3"\nservices:\n  - name: s\n    command: echo $$SCONE::pw$$ $OTHER\nsecrets:\n  - {name: pw, kind: ascii}\n',
+    );
     const missing = await veil(['session', 'check', '-f', file], env);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /\$NAME/);
     assert.match(missing.stderr, /\$OTHER/);
-    const ok = await veil(['session', 'check', '-f', file, '--use-env'], { ...env, NAME: `templ-${suffix}`, OTHER: 'x' });
+    const ok = await veil(['session', 'check', '-f', file, '--use-env'], {
+      ...env,
+      NAME: `templ-${suffix}`,
+      OTHER: 'x',
+    });
     assert.equal(ok.code, 0, ok.stderr);
   });
 
   it('reports a bad session with file, line and field path', async () => {
     const file = join(dir.path, 'bad.yaml');
-    writeFileSync(file, 'name: bad\nversion: "0.3"\nsecrets:\n  - name: c\n    kind: x509\n    issuer: nowhere\n    private_key: k\n  - {name: k, kind: private-key}\n');
+    writeFileSync(
+      file,
+      'name: bad\nversion: "0.3"\nsecrets:\n  - name: c\n    kind: x509\n    issuer: nowhere\n    private_key: k\n  - {name: k, kind: private-key}\n',
+    );
     const r = await veil(['session', 'check', '-f', file], env);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /bad\.yaml:6:\d+: secrets\[0\]\.issuer: no secret named 'nowhere'/);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import type { TestJson } from '../cas/testing.js';
 
 /** Shared plumbing of the end-to-end tests: real `veil` processes, real `curl` and `openssl`. */
 export const ROOT = resolve(fileURLToPath(new URL('../../', import.meta.url)));
@@ -25,17 +26,30 @@ export interface CasProcess {
 }
 
 /** Starts `veil cas serve` on a free loopback port and waits for the line that says where it listens. */
-export async function startCas(dataDir: string, workDir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<CasProcess> {
-  const child = spawn(process.execPath, [VEIL_BIN, 'cas', 'serve', '--listen', '127.0.0.1:0', '--data', dataDir, ...extraArgs], {
-    env: { ...process.env, VEIL_HOME: join(workDir, 'cas-home'), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export async function startCas(
+  dataDir: string,
+  workDir: string,
+  extraArgs: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<CasProcess> {
+  const child = spawn(
+    process.execPath,
+    [VEIL_BIN, 'cas', 'serve', '--listen', '127.0.0.1:0', '--data', dataDir, ...extraArgs],
+    {
+      env: { ...process.env, VEIL_HOME: join(workDir, 'cas-home'), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
-  await waitFor(() => /fingerprint/.test(out) || child.exitCode !== null, 15_000, () => `CAS did not start: ${err}`);
+  await waitFor(
+    () => /fingerprint/.test(out) || child.exitCode !== null,
+    15_000,
+    () => `CAS did not start: ${err}`,
+  );
   if (child.exitCode !== null) throw new Error(`CAS exited: ${err}`);
   const url = /CAS listening at (\S+)/.exec(out)![1]!;
   const fingerprint = /fingerprint \(SHA-256\): ([0-9a-f]{64})/.exec(out)![1]!;
@@ -57,7 +71,10 @@ export async function startCas(dataDir: string, workDir: string, extraArgs: stri
 /** The CA as a curl user gets it: the last certificate of the chain the server presents (checked by fingerprint in tests). */
 async function fetchCaPem(url: string): Promise<string> {
   const { hostname, port } = new URL(url);
-  const { stdout } = await run('sh', ['-c', `openssl s_client -connect ${hostname}:${port} -showcerts </dev/null 2>/dev/null`]);
+  const { stdout } = await run('sh', [
+    '-c',
+    `openssl s_client -connect ${hostname}:${port} -showcerts </dev/null 2>/dev/null`,
+  ]);
   const pems = stdout.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   if (pems.length < 2) throw new Error(`expected a chain of 2 certificates from ${url}, got ${pems.length}`);
   return `${pems[pems.length - 1]}\n`;
@@ -85,8 +102,23 @@ export async function run(cmd: string, args: string[], options: { env?: NodeJS.P
 export async function opensslIdentity(dir: string, name: string): Promise<{ cert: string; key: string }> {
   const cert = join(dir, `${name}.pem`);
   const key = join(dir, `${name}-key.pem`);
-  const r = await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-days', '365', '-subj', `/CN=${name}`, '-out', cert, '-keyout', key]);
+  const r = await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '365',
+    '-subj',
+    `/CN=${name}`,
+    '-out',
+    cert,
+    '-keyout',
+    key,
+  ]);
   if (r.code !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
   return { cert, key };
 }
@@ -94,11 +126,15 @@ export async function opensslIdentity(dir: string, name: string): Promise<{ cert
 export interface CurlResult {
   status: number;
   body: string;
-  json(): any;
+  json(): TestJson;
 }
 
 /** curl against the CAS, verifying it with its CA (never -k). */
-export async function curl(cas: { caFile: string }, url: string, opts: { identity?: { cert: string; key: string }; data?: string; dataFile?: string; method?: string } = {}): Promise<CurlResult> {
+export async function curl(
+  cas: { caFile: string },
+  url: string,
+  opts: { identity?: { cert: string; key: string }; data?: string; dataFile?: string; method?: string } = {},
+): Promise<CurlResult> {
   const args = ['-sS', '--cacert', cas.caFile, '-w', '\n%{http_code}'];
   if (opts.identity) args.push('--cert', opts.identity.cert, '--key', opts.identity.key);
   if (opts.method) args.push('-X', opts.method);

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ROOT, VEIL_BIN, run, tempDir, veil, waitFor } from './harness.js';
 
-const SEED_FORM = "fname=Jane&lname=Doe&address='123 Main Street'&city=Richmond&state=Washington&ssn=123-223-2345&email=nr@aaa.com&dob=01/01/2010&contactphone=123-234-3456&drugallergies='Sulpha, Penicillin, Tree Nut'&preexistingconditions='diabetes, hypertension, asthma'&dateadmitted=01/05/2010&insurancedetails='Primera Blue Cross'";
+const SEED_FORM =
+  "fname=Jane&lname=Doe&address='123 Main Street'&city=Richmond&state=Washington&ssn=123-223-2345&email=nr@aaa.com&dob=01/01/2010&contactphone=123-234-3456&drugallergies='Sulpha, Penicillin, Tree Nut'&preexistingconditions='diabetes, hypertension, asthma'&dateadmitted=01/05/2010&insurancedetails='Primera Blue Cross'";
 const MESH = join(ROOT, 'examples', 'flask-redis', 'mesh.yaml');
 
 interface UpJson {
@@ -28,20 +29,44 @@ describe('veil up: the confidential patient-records mesh', () => {
 
   const api = async (method: string, path: string, data?: string) => {
     const { address, port } = info.services['flask']!;
-    const args = ['-sS', '--cacert', apiCa, '--resolve', `api:${port}:${address}`, '-w', '\n%{http_code}', '-X', method, ...(data ? ['-d', data] : []), `https://api:${port}${path}`];
+    const args = [
+      '-sS',
+      '--cacert',
+      apiCa,
+      '--resolve',
+      `api:${port}:${address}`,
+      '-w',
+      '\n%{http_code}',
+      '-X',
+      method,
+      ...(data ? ['-d', data] : []),
+      `https://api:${port}${path}`,
+    ];
     const r = await run('curl', args);
     assert.equal(r.code, 0, `curl: ${r.stderr}`);
     const cut = r.stdout.lastIndexOf('\n');
-    return { status: Number(r.stdout.slice(cut + 1)), json: JSON.parse(r.stdout.slice(0, cut)) as Record<string, unknown> };
+    return {
+      status: Number(r.stdout.slice(cut + 1)),
+      json: JSON.parse(r.stdout.slice(0, cut)) as Record<string, unknown>,
+    };
   };
 
   before(async () => {
     // As on a fresh Debian machine, where installing redis-server starts the system's Redis on 127.0.0.1:6379.
-    systemRedis = spawn('redis-server', ['--port', '6379', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    upProcess = spawn(process.execPath, [VEIL_BIN, 'up', '-f', MESH, '-t', target], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    systemRedis = spawn('redis-server', ['--port', '6379', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    upProcess = spawn(process.execPath, [VEIL_BIN, 'up', '-f', MESH, '-t', target], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     upProcess.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     upProcess.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    await waitFor(() => existsSync(join(target, 'up.json')) || upProcess.exitCode !== null, 90_000, () => `veil up did not come up:\n${output}`);
+    await waitFor(
+      () => existsSync(join(target, 'up.json')) || upProcess.exitCode !== null,
+      90_000,
+      () => `veil up did not come up:\n${output}`,
+    );
     assert.ok(existsSync(join(target, 'up.json')), `veil up ended:\n${output}`);
     info = JSON.parse(readFileSync(join(target, 'up.json'), 'utf8')) as UpJson;
     apiCa = await fetchApiCa();
@@ -52,7 +77,12 @@ describe('veil up: the confidential patient-records mesh', () => {
     assert.equal((await veil(['cas', 'attest', info.cas_url, '-c', info.cas_fingerprint], env)).code, 0);
     const casCa = join(dir.path, 'cas-ca.pem');
     writeFileSync(casCa, (await veil(['cas', 'show-certificate', info.cas_url], env)).stdout);
-    const values = await run('curl', ['-sS', '--cacert', casCa, `${info.cas_url}/v1/values/session=patient-records/flask`]);
+    const values = await run('curl', [
+      '-sS',
+      '--cacert',
+      casCa,
+      `${info.cas_url}/v1/values/session=patient-records/flask`,
+    ]);
     const cert = (JSON.parse(values.stdout) as { values: { api_ca_cert: { value: string } } }).values.api_ca_cert.value;
     assert.equal(cert, readFileSync(info.ca_file, 'utf8'), 'veil up wrote the same CA certificate');
     writeFileSync(join(dir.path, 'cacert.pem'), cert);
@@ -93,10 +123,13 @@ describe('veil up: the confidential patient-records mesh', () => {
   it('keeps the code and every secret value out of the target directory', () => {
     const code = readFileSync(join(ROOT, 'examples', 'flask-redis', 'flask', 'rest_api.py'));
     const needles = [code.subarray(0, 64), Buffer.from('def post_patient')];
-    const keys = readdirSync(join(env.VEIL_HOME, 'shield-keys')).map((f) => Buffer.from(readFileSync(join(env.VEIL_HOME, 'shield-keys', f), 'utf8').trim()));
+    const keys = readdirSync(join(env.VEIL_HOME, 'shield-keys')).map((f) =>
+      Buffer.from(readFileSync(join(env.VEIL_HOME, 'shield-keys', f), 'utf8').trim()),
+    );
     for (const file of filesUnder(target)) {
       const bytes = readFileSync(file);
-      for (const needle of [...needles, ...keys]) assert.ok(!bytes.includes(needle), `${file} holds plaintext it must not`);
+      for (const needle of [...needles, ...keys])
+        assert.ok(!bytes.includes(needle), `${file} holds plaintext it must not`);
     }
   });
 
@@ -107,7 +140,10 @@ describe('veil up: the confidential patient-records mesh', () => {
     assert.match(r.stdout, /session patient-records\/redis: updated/);
     // Debug mode lists this host (veil host id), whose key signed the services' simulation evidence.
     const host = (await veil(['host', 'id'], env)).stdout.trim();
-    assert.match(readFileSync(join(target, 'policies', 'patient-records', 'flask.yaml'), 'utf8'), new RegExp(`platforms:\\n\\s+- ${host}`));
+    assert.match(
+      readFileSync(join(target, 'policies', 'patient-records', 'flask.yaml'), 'utf8'),
+      new RegExp(`platforms:\\n\\s+- ${host}`),
+    );
   });
 
   it('stops every service on SIGTERM, and exits with 128 + 15', async () => {

@@ -25,17 +25,33 @@ export function freePort(): Promise<number> {
 export async function startRegistry(dir: string, extraConfig = ''): Promise<RegistryProcess> {
   const port = await freePort();
   const config = join(dir, 'registry.yml');
-  writeFileSync(config, [
-    'version: 0.1', 'log:', '  level: error', 'storage:', '  filesystem:', `    rootdirectory: ${join(dir, 'storage')}`,
-    '  delete:', '    enabled: true', 'http:', `  addr: 127.0.0.1:${port}`, extraConfig, '',
-  ].join('\n'));
+  writeFileSync(
+    config,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${join(dir, 'storage')}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      extraConfig,
+      '',
+    ].join('\n'),
+  );
   const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   const address = `127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`docker-registry ended: ${log}`);
-    const up = await fetch(`http://${address}/v2/`).then((r) => r.status === 200 || r.status === 401, () => false);
+    const up = await fetch(`http://${address}/v2/`).then(
+      (r) => r.status === 200 || r.status === 401,
+      () => false,
+    );
     if (up) return { address, stop: () => stopChild(child) };
     await new Promise((r) => setTimeout(r, 50));
   }

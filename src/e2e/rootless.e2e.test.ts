@@ -30,11 +30,32 @@ describe('veil run without root', async () => {
     hostDir = mkdtempSync(join(tmpdir(), 'veil-rootless-host-'));
     const nobody = Number((await run('id', ['-u', 'nobody'])).stdout.trim());
     chownSync(hostDir, nobody, nobody);
-    const id = await run('su', ['nobody', '-s', '/bin/sh', '-c', `cd ${ROOT} && env -i ${hostEnv()} ${process.execPath} bin/veil.js host id`]);
+    const id = await run('su', [
+      'nobody',
+      '-s',
+      '/bin/sh',
+      '-c',
+      `cd ${ROOT} && env -i ${hostEnv()} ${process.execPath} bin/veil.js host id`,
+    ]);
     assert.equal(id.code, 0, id.stderr);
-    const session = ['name: rootless', 'services:', '  - name: sh', `    mrenclaves: [${measurement}]`, `    platforms: [${id.stdout.trim()}]`, `    command: [sh, -c, "cat ${top}/secret.txt; id -u"]`, '    pwd: /', '    image_name: img',
-      'images:', '  - name: img', '    injection_files:', `      - {path: ${top}/secret.txt, content: "pw=$$SCONE::pw$$"}`,
-      'secrets:', '  - {name: pw, kind: ascii, value: s3cr3t}', 'security: {attestation: {mode: none, tolerate: [debug-mode]}}', ''].join('\n');
+    const session = [
+      'name: rootless',
+      'services:',
+      '  - name: sh',
+      `    mrenclaves: [${measurement}]`,
+      `    platforms: [${id.stdout.trim()}]`,
+      `    command: [sh, -c, "cat ${top}/secret.txt; id -u"]`,
+      '    pwd: /',
+      '    image_name: img',
+      'images:',
+      '  - name: img',
+      '    injection_files:',
+      `      - {path: ${top}/secret.txt, content: "pw=$$SCONE::pw$$"}`,
+      'secrets:',
+      '  - {name: pw, kind: ascii, value: s3cr3t}',
+      'security: {attestation: {mode: none, tolerate: [debug-mode]}}',
+      '',
+    ].join('\n');
     assert.equal((await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: session })).status, 201);
   });
   after(async () => {
@@ -43,9 +64,17 @@ describe('veil run without root', async () => {
     if (hostDir) rmSync(hostDir, { recursive: true, force: true });
   });
 
-  it('injects into a top-level directory the host does not have, through a private root, leaving nothing behind', { skip: !possible && 'needs root to become nobody, and unprivileged user namespaces' }, async () => {
+  it('injects into a top-level directory the host does not have, through a private root, leaving nothing behind', {
+    skip: !possible && 'needs root to become nobody, and unprivileged user namespaces',
+  }, async () => {
     const env = `SCONE_CONFIG_ID=rootless/sh SCONE_CAS_ADDR=${new URL(cas.url).host} VEIL_CAS_FINGERPRINT=${cas.fingerprint} ${hostEnv()}`;
-    const r = await run('su', ['nobody', '-s', '/bin/sh', '-c', `cd ${ROOT} && env -i ${env} ${process.execPath} bin/veil.js run --mode debug -- sh`]);
+    const r = await run('su', [
+      'nobody',
+      '-s',
+      '/bin/sh',
+      '-c',
+      `cd ${ROOT} && env -i ${env} ${process.execPath} bin/veil.js run --mode debug -- sh`,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^pw=s3cr3t/);
     assert.ok(!existsSync(top), `${top} must not exist on the host`);

@@ -6,7 +6,18 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { descendants } from '../mesh/procfs.js';
 import {
-  ROOT, VEIL_BIN, alive, commandLine, curl, opensslIdentity, run, simulationHost, startCas, tempDir, veil, waitFor,
+  ROOT,
+  VEIL_BIN,
+  alive,
+  commandLine,
+  curl,
+  opensslIdentity,
+  run,
+  simulationHost,
+  startCas,
+  tempDir,
+  veil,
+  waitFor,
   type CasProcess,
 } from './harness.js';
 
@@ -42,15 +53,24 @@ describe('veil run: its program dies with it, even by kill -9', async () => {
       assert.equal(id.code, 0, id.stderr);
       platforms.push(id.stdout.trim());
     }
-    const session = ['name: life', 'services:', '  - name: sh', `    mrenclaves: [${measurement}]`,
+    const session = [
+      'name: life',
+      'services:',
+      '  - name: sh',
+      `    mrenclaves: [${measurement}]`,
       `    platforms: [${platforms.join(', ')}]`,
-      '    command: [sh, -c, "exec sleep 60"]', '    pwd: /',
-      'security: {attestation: {mode: none, tolerate: [debug-mode]}}', '',
+      '    command: [sh, -c, "exec sleep 60"]',
+      '    pwd: /',
+      'security: {attestation: {mode: none, tolerate: [debug-mode]}}',
+      '',
     ].join('\n');
     assert.equal((await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: session })).status, 201);
     env = {
-      SCONE_CONFIG_ID: 'life/sh', SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint,
-      PATH: '/usr/bin:/bin', ...host.env,
+      SCONE_CONFIG_ID: 'life/sh',
+      SCONE_CAS_ADDR: new URL(cas.url).host,
+      VEIL_CAS_FINGERPRINT: cas.fingerprint,
+      PATH: '/usr/bin:/bin',
+      ...host.env,
     };
   });
   after(async () => {
@@ -66,18 +86,26 @@ describe('veil run: its program dies with it, even by kill -9', async () => {
     started.push(starter);
     let runtime: number | undefined;
     let program: number | undefined;
-    await waitFor(() => {
-      const tree = descendants(starter.pid!);
-      runtime = tree.find((p) => commandLine(p).startsWith(`${process.execPath} `)); // not su, whose line names it too
-      program = runtime && descendants(runtime).find((p) => commandLine(p).startsWith('sleep'));
-      return program !== undefined || starter.exitCode !== null;
-    }, 30_000, () => `${how}: the program did not start`);
+    await waitFor(
+      () => {
+        const tree = descendants(starter.pid!);
+        runtime = tree.find((p) => commandLine(p).startsWith(`${process.execPath} `)); // not su, whose line names it too
+        program = runtime && descendants(runtime).find((p) => commandLine(p).startsWith('sleep'));
+        return program !== undefined || starter.exitCode !== null;
+      },
+      30_000,
+      () => `${how}: the program did not start`,
+    );
     assert.ok(program !== undefined, `${how}: veil run ended early`);
     programs.push(program);
     const uid = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${program}/status`, 'utf8'))![1];
     process.kill(runtime!, 'SIGKILL');
     const t0 = Date.now();
-    await waitFor(() => !alive(program!), 2000, () => `${how}: the program (${program}) runs 2 s after veil run died`);
+    await waitFor(
+      () => !alive(program!),
+      2000,
+      () => `${how}: the program (${program}) runs 2 s after veil run died`,
+    );
     const ms = Date.now() - t0;
     console.log(`${how}: kill -9 of veil run (pid ${runtime}); its program (${program}, uid ${uid}) gone in ${ms} ms`);
   };
@@ -89,7 +117,9 @@ describe('veil run: its program dies with it, even by kill -9', async () => {
 
   const skip = !rootless && 'needs root to become nobody, and unprivileged user namespaces';
   it('as a normal user: a user namespace, then the mount namespace', { skip }, async () => {
-    const vars = Object.entries({ ...env, VEIL_HOST_KEY: nobodyKey! }).map(([k, v]) => `${k}=${v}`).join(' ');
+    const vars = Object.entries({ ...env, VEIL_HOST_KEY: nobodyKey! })
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
     const line = `cd ${ROOT} && exec env -i ${vars} ${process.execPath} bin/veil.js run --mode debug -- sh`;
     const child = spawn('su', ['nobody', '-s', '/bin/sh', '-c', line], { stdio: 'ignore' });
     await killRuntime(child, 'nobody');
@@ -100,4 +130,3 @@ async function rootlessPossible(): Promise<boolean> {
   if (process.getuid?.() !== 0) return false;
   return (await run('su', ['nobody', '-s', '/bin/sh', '-c', 'unshare --user --map-root-user --mount true'])).code === 0;
 }
-

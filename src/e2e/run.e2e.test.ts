@@ -4,7 +4,15 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  VEIL_BIN, curl, opensslIdentity, simulationHost, startCas, tempDir, veil, waitFor, type CasProcess,
+  VEIL_BIN,
+  curl,
+  opensslIdentity,
+  simulationHost,
+  startCas,
+  tempDir,
+  veil,
+  waitFor,
+  type CasProcess,
 } from './harness.js';
 
 /** `veil run` end to end: a real CAS, a real program (/bin/sh), real namespaces; simulation evidence (--mode debug: no TEE here). */
@@ -17,21 +25,39 @@ describe('veil run', () => {
   let env: NodeJS.ProcessEnv;
   let hostId: string;
 
-  const session = (name: string, opts: { mrenclave?: string; tolerate?: string; script: string; platforms?: string[] }) => [
-    `name: ${name}`, 'services:', '  - name: sh', `    mrenclaves: [${opts.mrenclave ?? measurement}]`,
-    `    platforms: [${(opts.platforms ?? [hostId]).join(', ')}]`,
-    `    command: [sh, -c, ${JSON.stringify(opts.script)}, first-arg]`,
-    '    environment: {GREETING: hello, PW: "$$SCONE::pw$$"}', `    pwd: ${dir.path}`, '    image_name: img',
-    'images:', '  - name: img', '    injection_files:', `      - {path: ${injectDir}/secret.txt, content: "pw=$$SCONE::pw$$", permission: 0600}`,
-    'secrets:', '  - {name: pw, kind: ascii, value: s3cr3t}',
-    `security: {attestation: {${opts.tolerate ? '' : 'mode: none, '}tolerate: [${opts.tolerate ?? 'debug-mode'}]}}`, '',
-  ].join('\n');
+  const session = (
+    name: string,
+    opts: { mrenclave?: string; tolerate?: string; script: string; platforms?: string[] },
+  ) =>
+    [
+      `name: ${name}`,
+      'services:',
+      '  - name: sh',
+      `    mrenclaves: [${opts.mrenclave ?? measurement}]`,
+      `    platforms: [${(opts.platforms ?? [hostId]).join(', ')}]`,
+      `    command: [sh, -c, ${JSON.stringify(opts.script)}, first-arg]`,
+      '    environment: {GREETING: hello, PW: "$$SCONE::pw$$"}',
+      `    pwd: ${dir.path}`,
+      '    image_name: img',
+      'images:',
+      '  - name: img',
+      '    injection_files:',
+      `      - {path: ${injectDir}/secret.txt, content: "pw=$$SCONE::pw$$", permission: 0600}`,
+      'secrets:',
+      '  - {name: pw, kind: ascii, value: s3cr3t}',
+      `security: {attestation: {${opts.tolerate ? '' : 'mode: none, '}tolerate: [${opts.tolerate ?? 'debug-mode'}]}}`,
+      '',
+    ].join('\n');
   const create = async (name: string, opts: Parameters<typeof session>[1]) => {
     const res = await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: session(name, opts) });
     assert.equal(res.status, 201, res.body);
   };
   const run = (configId: string, extra: string[] = [], hostEnv: NodeJS.ProcessEnv = {}) =>
-    veil(['run', '--mode', 'debug', ...extra, '--', 'sh', 'host-arg-ignored'], { ...env, ...hostEnv, SCONE_CONFIG_ID: configId });
+    veil(['run', '--mode', 'debug', ...extra, '--', 'sh', 'host-arg-ignored'], {
+      ...env,
+      ...hostEnv,
+      SCONE_CONFIG_ID: configId,
+    });
 
   before(async () => {
     cas = await startCas(join(dir.path, 'data'), dir.path);
@@ -39,7 +65,12 @@ describe('veil run', () => {
     measurement = (await veil(['measure', 'sh'], {})).stdout.trim();
     const host = await simulationHost(dir.path);
     hostId = host.id;
-    env = { SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint, HOST_SECRET: 'leak', ...host.env };
+    env = {
+      SCONE_CAS_ADDR: new URL(cas.url).host,
+      VEIL_CAS_FINGERPRINT: cas.fingerprint,
+      HOST_SECRET: 'leak',
+      ...host.env,
+    };
   });
   after(async () => {
     await cas?.stop();
@@ -47,7 +78,15 @@ describe('veil run', () => {
   });
 
   it("gives the program exactly the policy's argv, environment, working directory and files", async () => {
-    await create('ok', { script: 'echo "argv:$0 $#"; echo "env:$GREETING $PW ${HOST_SECRET:-none}"; pwd; cat ' + injectDir + '/secret.txt; echo; stat -c %a ' + injectDir + '/secret.txt; exit 7' });
+    await create('ok', {
+      script:
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a JS template
+        'echo "argv:$0 $#"; echo "env:$GREETING $PW ${HOST_SECRET:-none}"; pwd; cat ' +
+        injectDir +
+        '/secret.txt; echo; stat -c %a ' +
+        injectDir +
+        '/secret.txt; exit 7',
+    });
     const r = await run('ok/sh');
     assert.equal(r.code, 7, r.stderr);
     assert.match(r.stdout, /^argv:first-arg 0$/m);
@@ -63,7 +102,10 @@ describe('veil run', () => {
     const r = await run('wrong/sh');
     assert.notEqual(r.code, 0);
     assert.doesNotMatch(r.stdout, /STARTED/);
-    assert.match(r.stderr, new RegExp(`Unexpected enclave measurement \\(MRENCLAVE, ${measurement}\\) - Expected ${'ab'.repeat(32)}`));
+    assert.match(
+      r.stderr,
+      new RegExp(`Unexpected enclave measurement \\(MRENCLAVE, ${measurement}\\) - Expected ${'ab'.repeat(32)}`),
+    );
     assert.match(r.stderr, /Note: Connecting to CAS at .* using service ID wrong\/sh/);
   });
 
@@ -93,14 +135,19 @@ describe('veil run', () => {
   it('refuses an import that is not exported, naming both sessions', async () => {
     const lib = 'name: lib\nsecrets:\n  - {name: token, kind: ascii, export: [{session: somebody-else}]}\n';
     assert.equal((await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: lib })).status, 201);
-    const text = session('importer', { script: 'echo STARTED' })
-      .replace('  - {name: pw, kind: ascii, value: s3cr3t}', '  - {name: pw, import: {session: lib, secret: token}}');
+    const text = session('importer', { script: 'echo STARTED' }).replace(
+      '  - {name: pw, kind: ascii, value: s3cr3t}',
+      '  - {name: pw, import: {session: lib, secret: token}}',
+    );
     assert.equal((await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: text })).status, 201);
     const r = await run('importer/sh');
     assert.notEqual(r.code, 0);
     assert.doesNotMatch(r.stdout, /STARTED/);
     // The attesting service is told the rule, not whether 'lib' exists (only readers of 'lib' learn why).
-    assert.match(r.stderr, /session 'importer' cannot import secret 'token' from session 'lib': it does not exist there/);
+    assert.match(
+      r.stderr,
+      /session 'importer' cannot import secret 'token' from session 'lib': it does not exist there/,
+    );
   });
 
   it('refuses an impostor CAS and an unverifiable one', async () => {
@@ -120,7 +167,10 @@ describe('veil run', () => {
     writeFileSync(join(src, 'hello.sh'), 'echo "shielded code runs"\n');
     const printed = await veil(['fspf', 'encrypt', src, enc], {});
     const [, tag, key] = /tag: ([0-9a-f]{32}) key: ([0-9a-f]{64})/.exec(printed.stdout)!;
-    const text = session('shield', { script: `. ${enc}/hello.sh` }).replace('    image_name: img', `    image_name: img\n    fspf_path: ${enc}/fs.fspf\n    fspf_key: ${key}\n    fspf_tag: ${tag}`);
+    const text = session('shield', { script: `. ${enc}/hello.sh` }).replace(
+      '    image_name: img',
+      `    image_name: img\n    fspf_path: ${enc}/fs.fspf\n    fspf_key: ${key}\n    fspf_tag: ${tag}`,
+    );
     assert.equal((await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: text })).status, 201);
     const r = await run('shield/sh');
     assert.equal(r.code, 0, r.stderr);
@@ -147,10 +197,16 @@ describe('veil run', () => {
 
   it('forwards signals and passes on how the program ended', async () => {
     await create('sig', { script: 'trap "echo got-term; exit 42" TERM; echo ready; while :; do sleep 0.05; done' });
-    const child = spawn(process.execPath, [VEIL_BIN, 'run', '--mode', 'debug', '--', 'sh'], { env: { ...process.env, ...env, SCONE_CONFIG_ID: 'sig/sh' } });
+    const child = spawn(process.execPath, [VEIL_BIN, 'run', '--mode', 'debug', '--', 'sh'], {
+      env: { ...process.env, ...env, SCONE_CONFIG_ID: 'sig/sh' },
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(() => out.includes('ready'), 15_000, () => `program did not start: ${out}`);
+    await waitFor(
+      () => out.includes('ready'),
+      15_000,
+      () => `program did not start: ${out}`,
+    );
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     assert.equal(code, 42);

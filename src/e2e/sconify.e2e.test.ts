@@ -12,10 +12,12 @@ const SECRET = 'TOP SECRET patient data, never in a layer';
 
 /** A native image: dash with the libraries it links, a secret in /app, and an exec-form command. */
 async function nativeLayer(): Promise<LayerEntry[]> {
-  const libs = execFileSync('ldd', ['/bin/dash'], { encoding: 'utf8' }).split('\n').flatMap((l) => {
-    const m = /(\/\S+)\s+\(/.exec(l);
-    return m ? [m[1]!] : [];
-  });
+  const libs = execFileSync('ldd', ['/bin/dash'], { encoding: 'utf8' })
+    .split('\n')
+    .flatMap((l) => {
+      const m = /(\/\S+)\s+\(/.exec(l);
+      return m ? [m[1]!] : [];
+    });
   return [
     { type: 'file', path: '/bin/dash', mode: 0o755, data: readFileSync('/bin/dash') },
     ...libs.map((lib): LayerEntry => ({ type: 'file', path: lib, mode: 0o755, data: readFileSync(lib) })),
@@ -36,9 +38,17 @@ describe('veil sconify', () => {
     registry = await startRegistry(dir.path);
     cas = await startCas(join(dir.path, 'cas'), dir.path);
     assert.equal((await veil(['cas', 'attest', cas.url, '-c', cas.fingerprint], env)).code, 0);
-    const image = assembleImage(undefined, [await buildLayer(await nativeLayer())], (c) => ({
-      ...c, Env: ['PATH=/bin', 'GREETING=hello'], WorkingDir: '/app', Cmd: ['/bin/dash', '-c', 'read line < /app/secret.txt; echo "$GREETING: $line"'],
-    }), ['native test image']);
+    const image = assembleImage(
+      undefined,
+      [await buildLayer(await nativeLayer())],
+      (c) => ({
+        ...c,
+        Env: ['PATH=/bin', 'GREETING=hello'],
+        WorkingDir: '/app',
+        Cmd: ['/bin/dash', '-c', 'read line < /app/secret.txt; echo "$GREETING: $line"'],
+      }),
+      ['native test image'],
+    );
     await pushImage(parseReference(`${registry.address}/native/app:1`), image);
     to = `${registry.address}/confidential/app:1`;
   });
@@ -49,8 +59,30 @@ describe('veil sconify', () => {
   });
 
   it('prints NAMESPACE/SESSION after uploading a session that carries the image command, environment and pwd', async () => {
-    const r = await veil(['sconify', '--from', `${registry.address}/native/app:1`, '--to', to, '--binary', '/bin/dash', '--dir', '/app', '--mode', 'debug',
-      '--cas', cas.url, '--namespace', 'clinic', '--create-namespace', '--push-image', '-t', join(dir.path, 'target')], env);
+    const r = await veil(
+      [
+        'sconify',
+        '--from',
+        `${registry.address}/native/app:1`,
+        '--to',
+        to,
+        '--binary',
+        '/bin/dash',
+        '--dir',
+        '/app',
+        '--mode',
+        'debug',
+        '--cas',
+        cas.url,
+        '--namespace',
+        'clinic',
+        '--create-namespace',
+        '--push-image',
+        '-t',
+        join(dir.path, 'target'),
+      ],
+      env,
+    );
     assert.equal(r.code, 0, r.stderr);
     sessionName = r.stdout.trim();
     assert.match(sessionName, /^clinic\/[A-Za-z0-9_.~-]+$/);
@@ -65,14 +97,30 @@ describe('veil sconify', () => {
   });
 
   it('gives the same image digest when sconified again', async () => {
-    const args = ['sconify', '--from', `${registry.address}/native/app:1`, '--to', to, '--binary', '/bin/dash', '--dir', '/app', '--dry-run', '-t', join(dir.path, 'target')];
+    const args = [
+      'sconify',
+      '--from',
+      `${registry.address}/native/app:1`,
+      '--to',
+      to,
+      '--binary',
+      '/bin/dash',
+      '--dir',
+      '/app',
+      '--dry-run',
+      '-t',
+      join(dir.path, 'target'),
+    ];
     const digest = async () => /@(sha256:[0-9a-f]{64})/.exec((await veil(args, env)).stderr)![1];
     assert.equal(await digest(), await digest());
   });
 
   it('keeps the rest of the image but no plaintext of the encrypted directory in any layer', async () => {
     const layout = join(dir.path, 'pulled');
-    assert.equal((await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${to}`, `oci:${layout}:1`])).code, 0);
+    assert.equal(
+      (await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${to}`, `oci:${layout}:1`])).code,
+      0,
+    );
     for (const blob of readdirSync(join(layout, 'blobs', 'sha256'))) {
       const bytes = readFileSync(join(layout, 'blobs', 'sha256', blob));
       const plain = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
@@ -81,13 +129,21 @@ describe('veil sconify', () => {
     const r = await run('umoci', ['unpack', '--rootless', '--image', `${layout}:1`, join(dir.path, 'unpacked')]);
     assert.equal(r.code, 0, r.stderr);
     const rootfs = join(dir.path, 'unpacked', 'rootfs');
-    assert.ok(existsSync(join(rootfs, 'bin', 'dash')) && existsSync(join(rootfs, 'app')) && !existsSync(join(rootfs, 'app', 'secret.txt')));
+    assert.ok(
+      existsSync(join(rootfs, 'bin', 'dash')) &&
+        existsSync(join(rootfs, 'app')) &&
+        !existsSync(join(rootfs, 'app', 'secret.txt')),
+    );
     assert.ok(existsSync(join(rootfs, 'opt', 'veil', 'shield', 'fs.fspf')));
   });
 
-  it('runs: the image attests to the CAS, its session decrypts the tree into memory, and the program reads it', { skip: process.getuid?.() !== 0 && 'needs root to chroot and mount' }, async () => {
+  it('runs: the image attests to the CAS, its session decrypts the tree into memory, and the program reads it', {
+    skip: process.getuid?.() !== 0 && 'needs root to chroot and mount',
+  }, async () => {
     const rootfs = join(dir.path, 'unpacked', 'rootfs');
-    const config = JSON.parse((await run('skopeo', ['inspect', '--config', '--tls-verify=false', `docker://${to}`])).stdout) as { config: { Entrypoint: string[]; Cmd: string[] } };
+    const config = JSON.parse(
+      (await run('skopeo', ['inspect', '--config', '--tls-verify=false', `docker://${to}`])).stdout,
+    ) as { config: { Entrypoint: string[]; Cmd: string[] } };
     const container = [...config.config.Entrypoint, ...config.config.Cmd].map((a) => `'${a}'`).join(' ');
     // A container as a runtime makes one: a private mount namespace, /proc, and a memory volume at /app.
     // …and this host's key directory, which the session lists (a debug deployment mounts it from the node).
@@ -95,7 +151,14 @@ describe('veil sconify', () => {
     const script = `mount -t tmpfs tmpfs ${rootfs}/app && mount -t proc proc ${rootfs}/proc && ${hostKeys} && exec chroot ${rootfs} ${container}`;
     // Started as a debug deployment starts it (the chart of a --mode debug mesh sets VEIL_EVIDENCE): no TEE here.
     const r = await run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', VEIL_EVIDENCE: 'simulation', VEIL_HOST_KEY: '/veil-host/host-key.pem', SCONE_CONFIG_ID: `${sessionName}/service`, SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint },
+      env: {
+        PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+        VEIL_EVIDENCE: 'simulation',
+        VEIL_HOST_KEY: '/veil-host/host-key.pem',
+        SCONE_CONFIG_ID: `${sessionName}/service`,
+        SCONE_CAS_ADDR: new URL(cas.url).host,
+        VEIL_CAS_FINGERPRINT: cas.fingerprint,
+      },
     });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, `hello: ${SECRET}\n`);

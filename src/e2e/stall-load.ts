@@ -10,8 +10,12 @@ import { Agent, request } from 'undici';
 import { ephemeral, type Identity } from '../cas/testing.js';
 
 /** 64 connections in all, the per-address cap; STALL_LOAD_<PART>=n changes a part when looking for a cost. */
-const LOAD_SHAPE = Object.fromEntries(Object.entries({ uploads: 16, slow: 40, sameKeyNonces: 4, freshKeyNonces: 4 })
-  .map(([part, n]) => [part, Number(process.env[`STALL_LOAD_${part.toUpperCase()}`] ?? n)])) as Record<string, number>;
+const LOAD_SHAPE = Object.fromEntries(
+  Object.entries({ uploads: 16, slow: 40, sameKeyNonces: 4, freshKeyNonces: 4 }).map(([part, n]) => [
+    part,
+    Number(process.env[`STALL_LOAD_${part.toUpperCase()}`] ?? n),
+  ]),
+) as Record<string, number>;
 
 const [url = '', caFile = '', localAddress = '127.0.0.1'] = process.argv.slice(2);
 const ca = readFileSync(caFile, 'utf8');
@@ -29,8 +33,14 @@ function expensiveSession(name: string): string {
     `  - {name: k${i}, kind: private-key, key_type: RSA-3072}`,
     `  - {name: c${i}, kind: x509, private_key: k${i}, issuer: ca, dns: [s${i}.example]}`,
   ]).flat();
-  return [`name: ${name}`, 'secrets:', '  - {name: ca_key, kind: private-key, key_type: RSA-3072}',
-    '  - {name: ca, kind: x509-ca, private_key: ca_key}', '  - {name: pw, kind: ascii, size: 32}', ...leaves, '',
+  return [
+    `name: ${name}`,
+    'secrets:',
+    '  - {name: ca_key, kind: private-key, key_type: RSA-3072}',
+    '  - {name: ca, kind: x509-ca, private_key: ca_key}',
+    '  - {name: pw, kind: ascii, size: 32}',
+    ...leaves,
+    '',
   ].join('\n');
 }
 
@@ -38,7 +48,7 @@ function agentFor(who: Identity, connections: number): Agent {
   return new Agent({ connections, localAddress, connect: { ca, cert: who.certPem, key: who.keyPem } });
 }
 
-async function call(agent: Agent, path: string, body: string, what: string): Promise<any> {
+async function call(agent: Agent, path: string, body: string, what: string): Promise<unknown> {
   try {
     const res = await request(`${url}${path}`, { method: 'POST', body, dispatcher: agent });
     const json = await res.body.json().catch(() => undefined);
@@ -54,39 +64,50 @@ async function call(agent: Agent, path: string, body: string, what: string): Pro
 async function uploads(): Promise<void> {
   const agent = agentFor(ephemeral(), LOAD_SHAPE['uploads']!);
   let n = 0;
-  await Promise.all(Array.from({ length: LOAD_SHAPE['uploads']! }, async () => {
-    while (running) await call(agent, '/v1/sessions', expensiveSession(`load-${process.pid}-${n++}`), 'upload');
-  }));
+  await Promise.all(
+    Array.from({ length: LOAD_SHAPE['uploads']! }, async () => {
+      while (running) await call(agent, '/v1/sessions', expensiveSession(`load-${process.pid}-${n++}`), 'upload');
+    }),
+  );
   await agent.close();
 }
 
 /** Nonce, then an attestation with that nonce and worthless evidence: each spends a nonce. */
 async function nonceRound(agent: Agent, what: string): Promise<void> {
-  const nonce = (await call(agent, '/v1/attest/nonce', '', `${what} nonce`))?.nonce;
+  const answer = (await call(agent, '/v1/attest/nonce', '', `${what} nonce`)) as { nonce?: unknown } | undefined;
+  const nonce = answer?.nonce;
   if (typeof nonce !== 'string') return;
   const evidence = {
-    type: 'simulation', measurement: '00'.repeat(32), reportData: '00'.repeat(32), hostSpki: 'AA==', signature: 'AA==',
+    type: 'simulation',
+    measurement: '00'.repeat(32),
+    reportData: '00'.repeat(32),
+    hostSpki: 'AA==',
+    signature: 'AA==',
   };
   await call(agent, '/v1/attest', JSON.stringify({ config_id: 'victim/api', nonce, evidence }), `${what} attest`);
 }
 
 async function sameKeyNonces(): Promise<void> {
   const agent = agentFor(ephemeral(), LOAD_SHAPE['sameKeyNonces']!);
-  await Promise.all(Array.from({ length: LOAD_SHAPE['sameKeyNonces']! }, async () => {
-    while (running) await nonceRound(agent, 'same-key');
-  }));
+  await Promise.all(
+    Array.from({ length: LOAD_SHAPE['sameKeyNonces']! }, async () => {
+      while (running) await nonceRound(agent, 'same-key');
+    }),
+  );
   await agent.close();
 }
 
 /** A fresh key per round: a new TLS handshake each time, and a nonce spent under a new key. */
 async function freshKeyNonces(): Promise<void> {
-  await Promise.all(Array.from({ length: LOAD_SHAPE['freshKeyNonces']! }, async () => {
-    while (running) {
-      const agent = agentFor(ephemeral(), 1);
-      await nonceRound(agent, 'fresh-key');
-      await agent.destroy();
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: LOAD_SHAPE['freshKeyNonces']! }, async () => {
+      while (running) {
+        const agent = agentFor(ephemeral(), 1);
+        await nonceRound(agent, 'fresh-key');
+        await agent.destroy();
+      }
+    }),
+  );
 }
 
 /** Header bytes dripped once a second: held until the header timeout cuts it, then opened again. */
@@ -110,12 +131,14 @@ function slowConnection(): Promise<void> {
 }
 
 async function slow(): Promise<void> {
-  await Promise.all(Array.from({ length: LOAD_SHAPE['slow']! }, async () => {
-    while (running) {
-      await slowConnection();
-      if (running) await new Promise((r) => setTimeout(r, 50));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: LOAD_SHAPE['slow']! }, async () => {
+      while (running) {
+        await slowConnection();
+        if (running) await new Promise((r) => setTimeout(r, 50));
+      }
+    }),
+  );
 }
 
 process.once('SIGTERM', () => {

@@ -45,7 +45,10 @@ function errno(code: string, path: string): NodeJS.ErrnoException {
 }
 
 /** In-memory configfs-tsm (at `base`) and RTMR interface (at `measurements`), with hooks for tests. */
-export function memoryTsm(recording: StandInRecording, paths = { base: '/tsm', measurements: '/tdx_guest/measurements' }) {
+export function memoryTsm(
+  recording: StandInRecording,
+  paths = { base: '/tsm', measurements: '/tdx_guest/measurements' },
+) {
   const objects = new Map<string, ReportObject>();
   const rtmrs = [0, 1, 2, 3].map(() => Buffer.alloc(48));
   const hooks: { beforeOutblobRead?: (objectDir: string) => Promise<void> | void } = {};
@@ -94,7 +97,8 @@ export function memoryTsm(recording: StandInRecording, paths = { base: '/tsm', m
       if (attr === 'provider') return Buffer.from(`${recording.provider}\n`);
       if (attr === 'generation') return Buffer.from(`${object.generation}\n`);
       if (attr === 'privlevel_floor') return Buffer.from('0\n');
-      if (attr === 'auxblob') return recording.provider === 'sev_guest' ? Buffer.from(recording.auxblob ?? Buffer.alloc(0)) : Buffer.alloc(0);
+      if (attr === 'auxblob')
+        return recording.provider === 'sev_guest' ? Buffer.from(recording.auxblob ?? Buffer.alloc(0)) : Buffer.alloc(0);
       await hooks.beforeOutblobRead?.(dir);
       return Buffer.from(recording.outblob);
     },
@@ -147,7 +151,11 @@ export interface MountedStandIn {
 }
 
 /** Mounts tsm-standin.py on `mountPoint` (an empty directory) with the recording, until unmount(). */
-export async function mountTsmStandIn(mountPoint: string, recording: StandInRecording, scratch: string): Promise<MountedStandIn> {
+export async function mountTsmStandIn(
+  mountPoint: string,
+  recording: StandInRecording,
+  scratch: string,
+): Promise<MountedStandIn> {
   const outblob = join(scratch, 'standin-outblob');
   writeFileSync(outblob, recording.outblob);
   const args = [join(ROOT, 'src', 'e2e', 'tsm-standin.py'), '--provider', recording.provider, '--outblob', outblob];
@@ -162,7 +170,11 @@ export async function mountTsmStandIn(mountPoint: string, recording: StandInReco
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const tsm = join(mountPoint, 'tsm');
-  await waitFor(() => existsSync(join(tsm, 'report')) || child.exitCode !== null, 10_000, () => `the FUSE stand-in did not mount: ${out}`);
+  await waitFor(
+    () => existsSync(join(tsm, 'report')) || child.exitCode !== null,
+    10_000,
+    () => `the FUSE stand-in did not mount: ${out}`,
+  );
   if (child.exitCode !== null) throw new Error(`the FUSE stand-in exited: ${out}`);
   return {
     tsm,

@@ -23,10 +23,17 @@ describe('veil run evidence sources', async () => {
 
   // hw: the default attestation (hardware), the service identified by the TDX RTMR3 veil run extends;
   // dbg: attestation mode none, the program identified by its simulation measurement.
-  const session = (name: string, identity: string, security: string) => [
-    `name: ${name}`, 'services:', '  - name: sh', `    ${identity}`,
-    '    command: [sh, -c, "echo STARTED"]', '    pwd: /', security, '',
-  ].join('\n');
+  const session = (name: string, identity: string, security: string) =>
+    [
+      `name: ${name}`,
+      'services:',
+      '  - name: sh',
+      `    ${identity}`,
+      '    command: [sh, -c, "echo STARTED"]',
+      '    pwd: /',
+      security,
+      '',
+    ].join('\n');
   const create = async (name: string, identity: string, security = '') => {
     const res = await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: session(name, identity, security) });
     assert.equal(res.status, 201, res.body);
@@ -41,17 +48,37 @@ describe('veil run evidence sources', async () => {
     measurement = measured[0]!;
     rtmr3 = /^rtmr3 ([0-9a-f]{96})$/.exec(measured[1]!)![1]!;
     const host = await simulationHost(dir.path);
-    env = { SCONE_CAS_ADDR: new URL(cas.url).host, VEIL_CAS_FINGERPRINT: cas.fingerprint, VEIL_EVIDENCE: '', VEIL_TSM_PATH: '', VEIL_TDX_MEASUREMENTS_PATH: '', ...host.env };
+    env = {
+      SCONE_CAS_ADDR: new URL(cas.url).host,
+      VEIL_CAS_FINGERPRINT: cas.fingerprint,
+      VEIL_EVIDENCE: '',
+      VEIL_TSM_PATH: '',
+      VEIL_TDX_MEASUREMENTS_PATH: '',
+      ...host.env,
+    };
     // The recorded quote's TD image, firmware and kernel, and the program veil run extends into RTMR3.
     const q = readFileSync(join(ROOT, 'testdata', 'vectors', 'tdx', 'go-tdx-guest', 'quote_v5_sample.dat'));
     const reg = (offset: number) => q.subarray(54 + offset, 54 + offset + 48).toString('hex');
-    await create('hw', `attestation: {tdx: {mrtd: ${reg(136)}, rtmr0: ${reg(328)}, rtmr1: ${reg(376)}, rtmr2: ${reg(424)}, rtmr3: ${rtmr3}}}`);
-    await create('dbg', `mrenclaves: [${measurement}]\n    platforms: [${host.id}]`, 'security: {attestation: {mode: none}}');
+    await create(
+      'hw',
+      `attestation: {tdx: {mrtd: ${reg(136)}, rtmr0: ${reg(328)}, rtmr1: ${reg(376)}, rtmr2: ${reg(424)}, rtmr3: ${rtmr3}}}`,
+    );
+    await create(
+      'dbg',
+      `mrenclaves: [${measurement}]\n    platforms: [${host.id}]`,
+      'security: {attestation: {mode: none}}',
+    );
     if (!fuse) {
       mkdirSync(join(dir.path, 'mnt'));
-      standIn = await mountTsmStandIn(join(dir.path, 'mnt'), {
-        provider: 'tdx_guest', outblob: readFileSync(join(ROOT, 'testdata', 'vectors', 'tdx', 'go-tdx-guest', 'quote_v5_sample.dat')), rtmr: true,
-      }, dir.path);
+      standIn = await mountTsmStandIn(
+        join(dir.path, 'mnt'),
+        {
+          provider: 'tdx_guest',
+          outblob: readFileSync(join(ROOT, 'testdata', 'vectors', 'tdx', 'go-tdx-guest', 'quote_v5_sample.dat')),
+          rtmr: true,
+        },
+        dir.path,
+      );
     }
   });
   after(async () => {
@@ -60,14 +87,22 @@ describe('veil run evidence sources', async () => {
     dir.cleanup();
   });
 
-  describe('TDX hardware evidence from configfs-tsm (FUSE stand-in with a recorded quote)', { skip: fuse || false }, () => {
+  describe('TDX hardware evidence from configfs-tsm (FUSE stand-in with a recorded quote)', {
+    skip: fuse || false,
+  }, () => {
     let result: { code: number; stdout: string; stderr: string };
     before(async () => {
-      result = await run('hw/sh', [], { VEIL_TSM_PATH: standIn!.tsm, VEIL_TDX_MEASUREMENTS_PATH: standIn!.measurements });
+      result = await run('hw/sh', [], {
+        VEIL_TSM_PATH: standIn!.tsm,
+        VEIL_TDX_MEASUREMENTS_PATH: standIn!.measurements,
+      });
     });
 
     it('sends a TDX quote from configfs-tsm, having extended RTMR3 with the runtime and the program, and the CAS refuses it: nothing starts', async () => {
-      assert.match(result.stderr, /^\[VEIL\|INFO\] evidence: TDX quote from configfs-tsm \(provider tdx_guest; 5006 bytes; RTMR3 extended with the runtime and the program\)$/m);
+      assert.match(
+        result.stderr,
+        /^\[VEIL\|INFO\] evidence: TDX quote from configfs-tsm \(provider tdx_guest; 5006 bytes; RTMR3 extended with the runtime and the program\)$/m,
+      );
       assert.doesNotMatch(result.stderr, /SIMULATION/);
       assert.notEqual(result.code, 0);
       assert.doesNotMatch(result.stdout, /STARTED/);
@@ -79,7 +114,10 @@ describe('veil run evidence sources', async () => {
     });
 
     it('is verified by the CAS up to the binding, and refused because the recorded quote cannot bind this nonce', () => {
-      assert.match(result.stderr, /Attestation failed: report data: the evidence's report data does not bind this nonce and this connection key/);
+      assert.match(
+        result.stderr,
+        /Attestation failed: report data: the evidence's report data does not bind this nonce and this connection key/,
+      );
     });
   });
 
@@ -100,7 +138,11 @@ describe('veil run evidence sources', async () => {
       const body = res.json() as { ca_fingerprint: string; evidence: { type: string; quote: string } };
       assert.equal(body.ca_fingerprint, teeCas.fingerprint);
       assert.equal(body.evidence.type, 'tdx');
-      assert.ok(Buffer.from(body.evidence.quote, 'base64').equals(readFileSync(join(ROOT, 'testdata', 'vectors', 'tdx', 'go-tdx-guest', 'quote_v5_sample.dat'))));
+      assert.ok(
+        Buffer.from(body.evidence.quote, 'base64').equals(
+          readFileSync(join(ROOT, 'testdata', 'vectors', 'tdx', 'go-tdx-guest', 'quote_v5_sample.dat')),
+        ),
+      );
       assert.equal((await curl(teeCas, `${teeCas.url}/v1/attestation?nonce=xyz`)).status, 400);
     });
 
@@ -108,7 +150,10 @@ describe('veil run evidence sources', async () => {
       const home = { VEIL_HOME: join(dir.path, 'attest-home') };
       const r = await veil(['cas', 'attest', teeCas.url, '--mrtd', V5_MRTD], home);
       assert.equal(r.code, 1, r.stdout);
-      assert.match(r.stderr, /report data: the CAS's evidence does not bind this nonce and the CA key it presents.*\[ATTESTATION_BINDING\]/s);
+      assert.match(
+        r.stderr,
+        /report data: the CAS's evidence does not bind this nonce and the CA key it presents.*\[ATTESTATION_BINDING\]/s,
+      );
       assert.doesNotMatch(r.stdout, /trustworthy/);
     });
 
@@ -127,14 +172,22 @@ describe('veil run evidence sources', async () => {
     const r = await run('hw/sh', [], { VEIL_TSM_PATH: join(dir.path, 'no-configfs') });
     assert.equal(r.code, 1);
     assert.doesNotMatch(r.stdout, /STARTED/);
-    assert.match(r.stderr, /\[VEIL\|FATAL\] Could not start sh: no TEE evidence source found: \S+\/no-configfs\/report does not exist \(VEIL_TSM_PATH\)/);
+    assert.match(
+      r.stderr,
+      /\[VEIL\|FATAL\] Could not start sh: no TEE evidence source found: \S+\/no-configfs\/report does not exist \(VEIL_TSM_PATH\)/,
+    );
     assert.match(r.stderr, /→ .*veil run --mode debug or VEIL_EVIDENCE=simulation .*\[RUNTIME_NO_TEE\]/);
   });
 
-  it('refuses without VEIL_TSM_PATH on a host without configfs-tsm', { skip: existsSync('/sys/kernel/config/tsm/report') && 'this host has configfs-tsm' }, async () => {
+  it('refuses without VEIL_TSM_PATH on a host without configfs-tsm', {
+    skip: existsSync('/sys/kernel/config/tsm/report') && 'this host has configfs-tsm',
+  }, async () => {
     const r = await run('hw/sh', [], {});
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /no TEE evidence source found: \/sys\/kernel\/config\/tsm\/report does not exist.*\[RUNTIME_NO_TEE\]/s);
+    assert.match(
+      r.stderr,
+      /no TEE evidence source found: \/sys\/kernel\/config\/tsm\/report does not exist.*\[RUNTIME_NO_TEE\]/s,
+    );
   });
 
   it('with --mode debug sends simulation evidence and says so; a hardware session refuses it', async () => {

@@ -44,18 +44,28 @@ describe('veil up: every process it started ends when it ends', () => {
     await waitFor(done, 60_000, () => `veil up did not come up:\n${up.output()}`);
     assert.ok(existsSync(join(target, 'up.json')), `veil up ended:\n${up.output()}`);
     const tree = processTree(up.child);
-    tree.forEach((p) => everyPid.add(p.pid));
+    for (const p of tree) everyPid.add(p.pid);
     return { ...up, tree };
   };
   const processTree = (child: ChildProcess) => descendants(child.pid!).map((pid) => ({ pid, cmd: commandLine(pid) }));
 
   it('SIGTERM to the process group, twice (a shell trap): exit 143, nothing remains, the port is free', async () => {
     const up = await startUp();
-    assert.ok(up.tree.some((p) => p.cmd.startsWith('redis-server')), `redis-server runs: ${JSON.stringify(up.tree)}`);
-    assert.ok(up.tree.some((p) => p.cmd.includes(' run ')), 'veil run runs');
+    assert.ok(
+      up.tree.some((p) => p.cmd.startsWith('redis-server')),
+      `redis-server runs: ${JSON.stringify(up.tree)}`,
+    );
+    assert.ok(
+      up.tree.some((p) => p.cmd.includes(' run ')),
+      'veil run runs',
+    );
     process.kill(-up.child.pid!, 'SIGTERM');
     // The second one once the first is being handled (two at once are one pending signal to the kernel).
-    await waitFor(() => /SIGTERM: stopping the mesh/.test(up.output()), 10_000, () => `no stop:\n${up.output()}`);
+    await waitFor(
+      () => /SIGTERM: stopping the mesh/.test(up.output()),
+      10_000,
+      () => `no stop:\n${up.output()}`,
+    );
     signal(up.child.pid!, 'SIGTERM');
     assert.equal(await up.exited, 143, up.output());
     const left = up.tree.filter((p) => alive(p.pid));
@@ -71,7 +81,10 @@ describe('veil up: every process it started ends when it ends', () => {
     assert.deepEqual(info.services['redis'], { address, port: 6379, names: ['redis'] });
     process.kill(-up.child.pid!, 'SIGHUP');
     assert.equal(await up.exited, 129, up.output());
-    assert.deepEqual(up.tree.filter((p) => alive(p.pid)), []);
+    assert.deepEqual(
+      up.tree.filter((p) => alive(p.pid)),
+      [],
+    );
   });
 
   it('SIGINT while the mesh comes up stops what was started: exit 130, nothing remains', async () => {
@@ -79,20 +92,26 @@ describe('veil up: every process it started ends when it ends', () => {
     const started = () => descendants(up.child.pid!).length > 1 || up.child.exitCode !== null;
     await waitFor(started, 60_000, () => `no service started:\n${up.output()}`);
     const tree = processTree(up.child);
-    tree.forEach((p) => everyPid.add(p.pid));
+    for (const p of tree) everyPid.add(p.pid);
     const wasUp = existsSync(join(target, 'up.json'));
     process.kill(-up.child.pid!, 'SIGINT');
     assert.equal(await up.exited, 130, up.output());
     const left = tree.filter((p) => alive(p.pid)).length;
     console.log(`SIGINT ${wasUp ? 'after' : 'while'} the mesh came up, with ${tree.length} processes: ${left} left`);
-    assert.deepEqual(tree.filter((p) => alive(p.pid)), []);
+    assert.deepEqual(
+      tree.filter((p) => alive(p.pid)),
+      [],
+    );
   });
 
   it('kill -9 of veil up: the kernel ends its veil run and redis-server', async () => {
     const up = await startUp();
     const services = up.tree.filter((p) => p.pid !== up.child.pid);
     up.child.kill('SIGKILL');
-    const ms = await untilGone(services.map((p) => p.pid), 2000);
+    const ms = await untilGone(
+      services.map((p) => p.pid),
+      2000,
+    );
     console.log(`kill -9 of veil up: ${services.map((p) => p.cmd.split(' ')[0]).join(', ')} gone after ${ms} ms`);
     assert.ok(await bindable(address, 6379), `${address}:6379 is free again`);
   });
@@ -106,7 +125,10 @@ describe('veil up: every process it started ends when it ends', () => {
     console.log(`kill -9 of veil run: redis-server (pid ${redis.pid}) gone after ${ms} ms`);
     assert.equal(await up.exited, 1, up.output());
     assert.match(up.output(), /veil up: redis ended \(killed by SIGKILL\); stopping the mesh/);
-    assert.deepEqual(up.tree.filter((p) => alive(p.pid)), []);
+    assert.deepEqual(
+      up.tree.filter((p) => alive(p.pid)),
+      [],
+    );
   });
 });
 
@@ -115,11 +137,17 @@ function writeMesh(dir: string, address: string): string {
   mkdirSync(join(dir, 'redis'), { recursive: true });
   copyFileSync(join(ROOT, 'examples', 'flask-redis', 'redis', 'service.yaml'), join(dir, 'redis', 'service.yaml'));
   const mesh = [
-    'apiVersion: scone/5.8', 'kind: mesh',
-    'cas:', '  - {name: cas, alias: [image, security, access, attestation], cas_url: "localhost:8081", mode: Upload}',
+    'apiVersion: scone/5.8',
+    'kind: mesh',
+    'cas:',
+    '  - {name: cas, alias: [image, security, access, attestation], cas_url: "localhost:8081", mode: Upload}',
     'policy: {namespace: lifecycle, tolerate: "hyperthreading, outdated-tcb", ignore_advisories: "*"}',
-    'env:', '  - service: redis', `    env: [{name: address, value: "${address}"}]`,
-    'services:', '  - {name: redis, image: "veil/redis:7"}', '',
+    'env:',
+    '  - service: redis',
+    `    env: [{name: address, value: "${address}"}]`,
+    'services:',
+    '  - {name: redis, image: "veil/redis:7"}',
+    '',
   ].join('\n');
   writeFileSync(join(dir, 'mesh.yaml'), mesh);
   return join(dir, 'mesh.yaml');
@@ -128,8 +156,16 @@ function writeMesh(dir: string, address: string): string {
 /** Polls /proc until none of `pids` is alive; the milliseconds it took, or a failure after `ms`. */
 async function untilGone(pids: number[], ms: number): Promise<number> {
   const started = Date.now();
-  const left = () => pids.filter(alive).map((p) => `${p} ${commandLine(p)}`).join('; ');
-  await waitFor(() => pids.every((p) => !alive(p)), ms, () => `still running after ${ms} ms: ${left()}`);
+  const left = () =>
+    pids
+      .filter(alive)
+      .map((p) => `${p} ${commandLine(p)}`)
+      .join('; ');
+  await waitFor(
+    () => pids.every((p) => !alive(p)),
+    ms,
+    () => `still running after ${ms} ms: ${left()}`,
+  );
   return Date.now() - started;
 }
 

@@ -3,7 +3,18 @@ import { closeSync, fstatSync, mkdirSync, openSync, read, readFileSync, readdirS
 import { dirname, join } from 'node:path';
 import { ShieldError } from './errors.js';
 import { WriteQueue } from './write-queue.js';
-import { CHUNK, FORMAT, META_FILE, chunkAad, chunkNonce, fileKey, metadataKey, paddedLength, type FileEntry, type Metadata } from './format.js';
+import {
+  CHUNK,
+  FORMAT,
+  META_FILE,
+  chunkAad,
+  chunkNonce,
+  fileKey,
+  metadataKey,
+  paddedLength,
+  type FileEntry,
+  type Metadata,
+} from './format.js';
 
 /**
  * Decrypts a shielded tree into `out` (the runtime's tmpfs). Nothing is trusted before it is checked: the
@@ -11,7 +22,12 @@ import { CHUNK, FORMAT, META_FILE, chunkAad, chunkNonce, fileKey, metadataKey, p
  * its digest and authenticate chunk by chunk. On any failure the partial output is removed and the error
  * names the file, so the program never starts on a tree that is not the one the policy names.
  */
-export async function decryptTree(shield: string, out: string, expect: { key: string; tag: string }, opts: { beforeWrite?: (paths: string[]) => void } = {}): Promise<{ files: number; bytes: number }> {
+export async function decryptTree(
+  shield: string,
+  out: string,
+  expect: { key: string; tag: string },
+  opts: { beforeWrite?: (paths: string[]) => void } = {},
+): Promise<{ files: number; bytes: number }> {
   const volumeKey = hexKey(expect.key, 32, 'fspf_key');
   const metadata = readMetadata(shield, volumeKey, hexKey(expect.tag, 16, 'fspf_tag'));
   checkBlobSet(shield, metadata.files);
@@ -33,7 +49,9 @@ export async function decryptTree(shield: string, out: string, expect: { key: st
 
 function hexKey(text: string, bytes: number, what: string): Buffer {
   if (!new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`).test(text)) {
-    throw new ShieldError('SHIELD_KEY', `${what} must be ${bytes * 2} hex digits`, { hint: "use the values printed by 'veil fspf encrypt'" });
+    throw new ShieldError('SHIELD_KEY', `${what} must be ${bytes * 2} hex digits`, {
+      hint: "use the values printed by 'veil fspf encrypt'",
+    });
   }
   return Buffer.from(text, 'hex');
 }
@@ -43,29 +61,46 @@ function readMetadata(shield: string, volumeKey: Buffer, tag: Buffer): Metadata 
   try {
     sealed = readFileSync(join(shield, META_FILE));
   } catch (err) {
-    throw new ShieldError('SHIELD_MISSING', `the shielded tree ${shield} has no ${META_FILE}`, { hint: 'point fspf_path at the output of veil fspf encrypt', cause: err });
+    throw new ShieldError('SHIELD_MISSING', `the shielded tree ${shield} has no ${META_FILE}`, {
+      hint: 'point fspf_path at the output of veil fspf encrypt',
+      cause: err,
+    });
   }
   const storedTag = sealed.subarray(12, 28);
   if (storedTag.length !== 16 || !timingSafeEqual(storedTag, tag)) {
-    throw new ShieldError('SHIELD_TAMPERED', `${META_FILE} does not carry the tag the policy expects`, { hint: 'the tree changed since it was encrypted (or the policy names another one): encrypt it again and update fspf_tag' });
+    throw new ShieldError('SHIELD_TAMPERED', `${META_FILE} does not carry the tag the policy expects`, {
+      hint: 'the tree changed since it was encrypted (or the policy names another one): encrypt it again and update fspf_tag',
+    });
   }
   try {
     const decipher = createDecipheriv('aes-256-gcm', metadataKey(volumeKey), sealed.subarray(0, 12));
     decipher.setAAD(Buffer.from(FORMAT));
     decipher.setAuthTag(storedTag);
-    const metadata = JSON.parse(Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString('utf8')) as Metadata;
+    const metadata = JSON.parse(
+      Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString('utf8'),
+    ) as Metadata;
     for (const file of metadata.files) checkRelative(file.path);
     return metadata;
   } catch (err) {
     if (err instanceof ShieldError) throw err;
-    throw new ShieldError('SHIELD_TAMPERED', `${META_FILE} failed authentication`, { hint: 'the metadata was modified, or fspf_key is wrong', cause: err });
+    throw new ShieldError('SHIELD_TAMPERED', `${META_FILE} failed authentication`, {
+      hint: 'the metadata was modified, or fspf_key is wrong',
+      cause: err,
+    });
   }
 }
 
 /** Paths stay inside the output even if whoever held the key wrote '..' or an absolute path. */
 function checkRelative(path: string): void {
-  if (typeof path !== 'string' || path === '' || path.startsWith('/') || path.split('/').some((part) => part === '..' || part === '.' || part === '')) {
-    throw new ShieldError('SHIELD_TAMPERED', `${META_FILE} names a path outside the tree (${JSON.stringify(path)})`, { hint: 'this tree was not made by veil fspf encrypt; do not use it' });
+  if (
+    typeof path !== 'string' ||
+    path === '' ||
+    path.startsWith('/') ||
+    path.split('/').some((part) => part === '..' || part === '.' || part === '')
+  ) {
+    throw new ShieldError('SHIELD_TAMPERED', `${META_FILE} names a path outside the tree (${JSON.stringify(path)})`, {
+      hint: 'this tree was not made by veil fspf encrypt; do not use it',
+    });
   }
 }
 
@@ -73,18 +108,34 @@ function checkBlobSet(shield: string, files: FileEntry[]): void {
   const expected = new Map(files.map((f) => [`${f.blob}.enc`, f.path]));
   const present = new Set(readdirSync(shield).filter((name) => name !== META_FILE));
   for (const name of present) {
-    if (!expected.has(name)) throw new ShieldError('SHIELD_UNEXPECTED', `the shielded tree contains ${name}, which its metadata does not list`, { hint: 'files were added to the encrypted tree; re-create it with veil fspf encrypt' });
+    if (!expected.has(name))
+      throw new ShieldError(
+        'SHIELD_UNEXPECTED',
+        `the shielded tree contains ${name}, which its metadata does not list`,
+        { hint: 'files were added to the encrypted tree; re-create it with veil fspf encrypt' },
+      );
   }
   for (const [name, path] of expected) {
-    if (!present.has(name)) throw new ShieldError('SHIELD_MISSING', `'${path}' is missing from the shielded tree (${name})`, { hint: 'files were removed or renamed; re-create the tree with veil fspf encrypt' });
+    if (!present.has(name))
+      throw new ShieldError('SHIELD_MISSING', `'${path}' is missing from the shielded tree (${name})`, {
+        hint: 'files were removed or renamed; re-create the tree with veil fspf encrypt',
+      });
   }
 }
 
 function tampered(file: FileEntry, why: string): ShieldError {
-  return new ShieldError('SHIELD_TAMPERED', `'${file.path}' ${why}`, { hint: 'the encrypted file was modified or replaced; re-create the tree with veil fspf encrypt' });
+  return new ShieldError('SHIELD_TAMPERED', `'${file.path}' ${why}`, {
+    hint: 'the encrypted file was modified or replaced; re-create the tree with veil fspf encrypt',
+  });
 }
 
-async function decryptFile(shield: string, out: string, volumeKey: Buffer, file: FileEntry, queue: WriteQueue): Promise<number> {
+async function decryptFile(
+  shield: string,
+  out: string,
+  volumeKey: Buffer,
+  file: FileEntry,
+  queue: WriteQueue,
+): Promise<number> {
   const key = fileKey(volumeKey, file.blob);
   const input = openSync(join(shield, `${file.blob}.enc`), 'r');
   const target = join(out, file.path);
@@ -136,6 +187,9 @@ function openChunk(key: Buffer, file: FileEntry, index: number, sealed: Buffer):
     decipher.final(); // GCM yields no bytes here; it checks the tag
     return plain;
   } catch (err) {
-    throw new ShieldError('SHIELD_TAMPERED', `'${file.path}' failed authentication in chunk ${index}`, { hint: 'the encrypted file was modified; re-create the tree with veil fspf encrypt', cause: err });
+    throw new ShieldError('SHIELD_TAMPERED', `'${file.path}' failed authentication in chunk ${index}`, {
+      hint: 'the encrypted file was modified; re-create the tree with veil fspf encrypt',
+      cause: err,
+    });
   }
 }

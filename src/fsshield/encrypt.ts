@@ -2,10 +2,25 @@ import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { closeSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { ShieldError } from './errors.js';
-import { CHUNK, FORMAT, META_FILE, chunkAad, chunkCount, chunkNonce, fileKey, metadataKey, paddedLength, type FileEntry } from './format.js';
+import {
+  CHUNK,
+  FORMAT,
+  META_FILE,
+  chunkAad,
+  chunkCount,
+  chunkNonce,
+  fileKey,
+  metadataKey,
+  paddedLength,
+  type FileEntry,
+} from './format.js';
 
 /** Encrypts the tree `src` into `out`; returns what the policy needs (fspf_key and fspf_tag, hex). */
-export function encryptTree(src: string, out: string, volumeKey: Buffer = randomBytes(32)): { key: string; tag: string; files: number } {
+export function encryptTree(
+  src: string,
+  out: string,
+  volumeKey: Buffer = randomBytes(32),
+): { key: string; tag: string; files: number } {
   mkdirSync(out, { recursive: true, mode: 0o755 });
   const files = listFiles(src).map((path) => encryptFile(src, path, out, volumeKey));
   const tag = writeMetadata(out, volumeKey, files);
@@ -19,7 +34,9 @@ function listFiles(root: string, dir = root): string[] {
       const full = join(dir, entry.name);
       if (entry.isDirectory()) return listFiles(root, full);
       if (entry.isFile()) return [full];
-      throw new ShieldError('SHIELD_IO', `${full} is neither a file nor a directory`, { hint: 'the shield encrypts regular files; resolve links first' });
+      throw new ShieldError('SHIELD_IO', `${full} is neither a file nor a directory`, {
+        hint: 'the shield encrypts regular files; resolve links first',
+      });
     });
 }
 

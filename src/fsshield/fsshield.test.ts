@@ -1,10 +1,21 @@
 import assert from 'node:assert/strict';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { META_FILE, ShieldError, decryptTree, encryptTree } from './index.js';
+import { META_FILE, type ShieldError, decryptTree, encryptTree } from './index.js';
 import { FORMAT, metadataKey } from './format.js';
 
 const root = mkdtempSync(join(tmpdir(), 'veil-fspf-'));
@@ -70,14 +81,16 @@ describe('file-system shield', () => {
     await refused(copy, 'SHIELD_TAMPERED', /'pkg\/sub\/big\.bin' failed authentication in chunk 2/);
   });
 
-  it("refuses metadata that names a path outside the tree, even when it was sealed with the key", async () => {
+  it('refuses metadata that names a path outside the tree, even when it was sealed with the key', async () => {
     const copy = copyShield();
     const volumeKey = Buffer.from(shield.key, 'hex');
     const sealed = readFileSync(join(copy, META_FILE));
     const decipher = createDecipheriv('aes-256-gcm', metadataKey(volumeKey), sealed.subarray(0, 12));
     decipher.setAAD(Buffer.from(FORMAT));
     decipher.setAuthTag(sealed.subarray(12, 28));
-    const metadata = JSON.parse(Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString()) as { files: Array<{ path: string }> };
+    const metadata = JSON.parse(Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString()) as {
+      files: Array<{ path: string }>;
+    };
     metadata.files[0]!.path = '../escaped.txt';
     const nonce = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', metadataKey(volumeKey), nonce);
@@ -86,7 +99,10 @@ describe('file-system shield', () => {
     const tag = cipher.getAuthTag();
     writeFileSync(join(copy, META_FILE), Buffer.concat([nonce, tag, body]));
     const out = join(root, `out${n++}`);
-    await assert.rejects(decryptTree(copy, out, { key: shield.key, tag: tag.toString('hex') }), (e: ShieldError) => e.code === 'SHIELD_TAMPERED' && /outside the tree/.test(e.message));
+    await assert.rejects(
+      decryptTree(copy, out, { key: shield.key, tag: tag.toString('hex') }),
+      (e: ShieldError) => e.code === 'SHIELD_TAMPERED' && /outside the tree/.test(e.message),
+    );
     assert.ok(!existsSync(join(root, 'escaped.txt')));
   });
 
@@ -108,11 +124,17 @@ describe('file-system shield', () => {
     const v2 = encryptTree(src, join(root, 'v2'), Buffer.from(shield.key, 'hex'));
     writeFileSync(join(src, 'rest_api.py'), files['rest_api.py']!);
     const out = join(root, `out${n++}`);
-    await assert.rejects(decryptTree(v1, out, v2), (e: ShieldError) => e.code === 'SHIELD_TAMPERED' && /tag/.test(e.message));
+    await assert.rejects(
+      decryptTree(v1, out, v2),
+      (e: ShieldError) => e.code === 'SHIELD_TAMPERED' && /tag/.test(e.message),
+    );
   });
 
   it('refuses a wrong key or tag without decrypting anything', async () => {
     await assert.rejects(decryptTree(enc, join(root, 'x'), { key: shield.key, tag: '0'.repeat(32) }), /tag/);
-    await assert.rejects(decryptTree(enc, join(root, 'y'), { key: 'f'.repeat(64), tag: shield.tag }), /failed authentication/);
+    await assert.rejects(
+      decryptTree(enc, join(root, 'y'), { key: 'f'.repeat(64), tag: shield.tag }),
+      /failed authentication/,
+    );
   });
 });

@@ -9,7 +9,12 @@ export function plainTreeMac(root: string, key: string): string {
     for (const e of readdirSync(join(root, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const path = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) walk(path);
-      else mac.update(`${path}\0${statSync(join(root, path)).mode & 0o777}\0`).update(createHash('sha256').update(readFileSync(join(root, path))).digest());
+      else
+        mac.update(`${path}\0${statSync(join(root, path)).mode & 0o777}\0`).update(
+          createHash('sha256')
+            .update(readFileSync(join(root, path)))
+            .digest(),
+        );
     }
   };
   walk('');

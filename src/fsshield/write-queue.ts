@@ -65,7 +65,7 @@ export class WriteQueue {
   }
 
   private wake(): void {
-    this.waiters.splice(0).forEach((resolve) => resolve());
+    for (const resolve of this.waiters.splice(0)) resolve();
   }
 
   private rethrow(): void {

@@ -14,15 +14,29 @@ export function chartServices(mesh: ParsedMesh, plan: MeshPlan): ChartService[] 
     const b = s.bundle;
     const dirs = new Set(b.injection_files.map((f) => posix.dirname(f.path)));
     if (b.shield) dirs.add(b.pwd);
-    const portText = ['SERVICE_PORT', `${p.name.toUpperCase().replace(/-/g, '_')}_PORT`, 'APP_SERVICE_PORT'].map((v) => s.variables.get(v)).find((v) => v !== undefined);
+    const portText = ['SERVICE_PORT', `${p.name.toUpperCase().replace(/-/g, '_')}_PORT`, 'APP_SERVICE_PORT']
+      .map((v) => s.variables.get(v))
+      .find((v) => v !== undefined);
     const port = portText !== undefined && /^\d+$/.test(portText) ? Number(portText) : null;
     const aliases = p.names.filter((n) => /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/.test(n));
-    return { name: p.name, image: b.built ? `${b.built.reference}@${b.built.digest}` : b.image, configId: p.configId, port, memoryVolumes: [...dirs], aliases };
+    return {
+      name: p.name,
+      image: b.built ? `${b.built.reference}@${b.built.digest}` : b.image,
+      configId: p.configId,
+      port,
+      memoryVolumes: [...dirs],
+      aliases,
+    };
   });
 }
 
 /** SCONE meshes name the pull secret with the `imagePullSecrets` variable (global or helm env). */
 export function pullSecrets(mesh: ParsedMesh): string[] {
   const value = mesh.services[0]?.variables.get('imagePullSecrets');
-  return value ? value.split(',').map((v) => v.trim()).filter(Boolean) : [];
+  return value
+    ? value
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean)
+    : [];
 }

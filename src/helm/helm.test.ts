@@ -4,16 +4,47 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
-import { Service } from 'kubernetes-models/v1';
+import { Service, type IContainer, type IPodSpec } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
-import { casChartValues, chartValues, renderCasManifests, renderManifests, writeCasChart, writeChart, writeManifests } from './index.js';
+import {
+  casChartValues,
+  chartValues,
+  renderCasManifests,
+  renderManifests,
+  writeCasChart,
+  writeChart,
+  writeManifests,
+} from './index.js';
 
 const values = chartValues({
-  casAddress: 'cas.veil-system:8081', casFingerprint: 'ab'.repeat(32), imagePullSecrets: ['regcred'],
+  casAddress: 'cas.veil-system:8081',
+  casFingerprint: 'ab'.repeat(32),
+  imagePullSecrets: ['regcred'],
   services: [
-    { name: 'flask', image: 'registry.example/patients/api:1@sha256:' + '1'.repeat(64), configId: 'patient-records/flask/python3', port: 4996, memoryVolumes: ['/tls', '/app'], aliases: ['api'] },
-    { name: 'redis', image: 'registry.example/redis:7', configId: 'patient-records/redis/redis-server', port: 6379, memoryVolumes: ['/tls'], aliases: ['redis'] },
-    { name: 'worker', image: 'registry.example/worker:1', configId: 'patient-records/worker/python3', port: null, memoryVolumes: [], aliases: ['worker'] },
+    {
+      name: 'flask',
+      image: 'registry.example/patients/api:1@sha256:' + '1'.repeat(64),
+      configId: 'patient-records/flask/python3',
+      port: 4996,
+      memoryVolumes: ['/tls', '/app'],
+      aliases: ['api'],
+    },
+    {
+      name: 'redis',
+      image: 'registry.example/redis:7',
+      configId: 'patient-records/redis/redis-server',
+      port: 6379,
+      memoryVolumes: ['/tls'],
+      aliases: ['redis'],
+    },
+    {
+      name: 'worker',
+      image: 'registry.example/worker:1',
+      configId: 'patient-records/worker/python3',
+      port: null,
+      memoryVolumes: [],
+      aliases: ['worker'],
+    },
   ],
 });
 
@@ -31,44 +62,88 @@ describe('Helm chart of a mesh', () => {
 
   it('renders a Deployment and a Service per serving service that validate against the Kubernetes schemas', () => {
     const docs = renderManifests(values, 'demo');
-    assert.deepEqual(docs.map((d) => `${String(d['kind'])}/${String((d['metadata'] as { name: string }).name)}`),
-      ['Deployment/demo-flask', 'Service/demo-flask', 'Service/api', 'Deployment/demo-redis', 'Service/demo-redis', 'Service/redis', 'Deployment/demo-worker']);
+    assert.deepEqual(
+      docs.map((d) => `${String(d['kind'])}/${String((d['metadata'] as { name: string }).name)}`),
+      [
+        'Deployment/demo-flask',
+        'Service/demo-flask',
+        'Service/api',
+        'Deployment/demo-redis',
+        'Service/demo-redis',
+        'Service/redis',
+        'Deployment/demo-worker',
+      ],
+    );
     docs.forEach(validate);
   });
 
   it('gives each container the CAS settings, and memory volumes where secrets and code go', () => {
-    const flask = renderManifests(values, 'demo')[0] as { spec: { template: { metadata: { labels: Record<string, string> }; spec: Record<string, any> } } };
+    const flask = renderManifests(values, 'demo')[0] as {
+      spec: { template: { metadata: { labels: Record<string, string> }; spec: IPodSpec } };
+    };
     const pod = flask.spec.template.spec;
-    assert.deepEqual(flask.spec.template.metadata.labels, { 'app.kubernetes.io/name': 'flask', 'app.kubernetes.io/instance': 'demo' });
+    assert.deepEqual(flask.spec.template.metadata.labels, {
+      'app.kubernetes.io/name': 'flask',
+      'app.kubernetes.io/instance': 'demo',
+    });
     assert.deepEqual(pod['imagePullSecrets'], [{ name: 'regcred' }]);
-    assert.deepEqual(pod['containers'][0].env, [
+    assert.deepEqual(pod['containers'][0]!.env, [
       { name: 'SCONE_CONFIG_ID', value: 'patient-records/flask/python3' },
       { name: 'SCONE_CAS_ADDR', value: 'cas.veil-system:8081' },
       { name: 'VEIL_CAS_FINGERPRINT', value: 'ab'.repeat(32) },
     ]);
-    assert.deepEqual(pod['containers'][0].volumeMounts, [{ name: 'memory-0', mountPath: '/app' }, { name: 'memory-1', mountPath: '/tls' }]);
-    assert.deepEqual(pod['volumes'], [{ name: 'memory-0', emptyDir: { medium: 'Memory' } }, { name: 'memory-1', emptyDir: { medium: 'Memory' } }]);
-    assert.equal(pod['containers'][0].securityContext, undefined, 'no extra capability');
+    assert.deepEqual(pod['containers'][0]!.volumeMounts, [
+      { name: 'memory-0', mountPath: '/app' },
+      { name: 'memory-1', mountPath: '/tls' },
+    ]);
+    assert.deepEqual(pod['volumes'], [
+      { name: 'memory-0', emptyDir: { medium: 'Memory' } },
+      { name: 'memory-1', emptyDir: { medium: 'Memory' } },
+    ]);
+    assert.equal(pod['containers'][0]!.securityContext, undefined, 'no extra capability');
   });
 
   it('sends hardware evidence unless the mesh was applied in debug mode, which asks for simulation by name', () => {
-    const envOf = (v: typeof values) => (renderManifests(v, 'demo')[0] as { spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value: string }> }> } } } }).spec.template.spec.containers[0]!.env;
+    const envOf = (v: typeof values) =>
+      (
+        renderManifests(v, 'demo')[0] as {
+          spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value: string }> }> } } };
+        }
+      ).spec.template.spec.containers[0]!.env;
     assert.equal(values.evidence, 'hardware');
-    assert.equal(envOf(values).find((e) => e.name === 'VEIL_EVIDENCE'), undefined);
+    assert.equal(
+      envOf(values).find((e) => e.name === 'VEIL_EVIDENCE'),
+      undefined,
+    );
     const debug = { ...values, evidence: 'simulation' as const };
     assert.deepEqual(envOf(debug).at(-1), { name: 'VEIL_EVIDENCE', value: 'simulation' });
   });
 
   it('writes an installable chart (apiVersion v2) and, with -o yaml, the rendered manifests', () => {
     writeChart(join(dir, 'helm'), 'patient-records', values);
-    assert.deepEqual(parse(readFileSync(join(dir, 'helm', 'Chart.yaml'), 'utf8')), { apiVersion: 'v2', name: 'patient-records', description: 'A confidential mesh generated by veil apply', type: 'application', version: '0.1.0', appVersion: '0.1.0' });
+    assert.deepEqual(parse(readFileSync(join(dir, 'helm', 'Chart.yaml'), 'utf8')), {
+      apiVersion: 'v2',
+      name: 'patient-records',
+      description: 'A confidential mesh generated by veil apply',
+      type: 'application',
+      version: '0.1.0',
+      appVersion: '0.1.0',
+    });
     assert.deepEqual(parse(readFileSync(join(dir, 'helm', 'values.yaml'), 'utf8')), values);
-    for (const t of ['deployment.yaml', 'service.yaml', 'NOTES.txt']) assert.ok(existsSync(join(dir, 'helm', 'templates', t)));
+    for (const t of ['deployment.yaml', 'service.yaml', 'NOTES.txt'])
+      assert.ok(existsSync(join(dir, 'helm', 'templates', t)));
     const files = writeManifests(join(dir, 'manifests'), values, 'demo');
     assert.equal(files.length, 3);
-    const api = parseAllDocuments(readFileSync(files[0]!, 'utf8')).map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: { selector?: Record<string, string> } });
-    assert.deepEqual(api.find((d) => d.metadata.name === 'api')?.spec.selector, { 'app.kubernetes.io/name': 'flask', 'app.kubernetes.io/instance': 'demo' }, 'the certificate\'s name reaches the flask pods');
-    for (const file of files) for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) validate(doc.toJS() as Record<string, unknown>);
+    const api = parseAllDocuments(readFileSync(files[0]!, 'utf8')).map(
+      (d) => d.toJS() as { kind: string; metadata: { name: string }; spec: { selector?: Record<string, string> } },
+    );
+    assert.deepEqual(
+      api.find((d) => d.metadata.name === 'api')?.spec.selector,
+      { 'app.kubernetes.io/name': 'flask', 'app.kubernetes.io/instance': 'demo' },
+      "the certificate's name reaches the flask pods",
+    );
+    for (const file of files)
+      for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) validate(doc.toJS() as Record<string, unknown>);
   });
 
   it('has a chart for the CAS: a StatefulSet with a volume for its store, ready on /v1/version, and a Service', () => {
@@ -76,10 +151,18 @@ describe('Helm chart of a mesh', () => {
     for (const secret of ['', 'cas-master-key']) {
       const docs = renderCasManifests({ ...values, masterKey: { existingSecret: secret } }, 'veil', 'veil-system');
       docs.forEach(validate);
-      const pod = (docs[0] as { spec: { template: { spec: { containers: Array<Record<string, any>> } }; volumeClaimTemplates: unknown[] } }).spec;
-      assert.deepEqual(pod.template.spec.containers[0]!['readinessProbe'].httpGet, { path: '/v1/version', port: 'api', scheme: 'HTTPS' });
-      assert.ok(pod.template.spec.containers[0]!['args'].includes('veil-cas.veil-system.svc'));
-      assert.equal(pod.template.spec.containers[0]!['args'].includes('--master-key-file'), secret !== '');
+      const pod = (
+        docs[0] as {
+          spec: { template: { spec: { containers: IContainer[] } }; volumeClaimTemplates: unknown[] };
+        }
+      ).spec;
+      assert.deepEqual(pod.template.spec.containers[0]!['readinessProbe']!.httpGet, {
+        path: '/v1/version',
+        port: 'api',
+        scheme: 'HTTPS',
+      });
+      assert.ok(pod.template.spec.containers[0]!['args']!.includes('veil-cas.veil-system.svc'));
+      assert.equal(pod.template.spec.containers[0]!['args']!.includes('--master-key-file'), secret !== '');
       assert.equal(pod.volumeClaimTemplates.length, 1);
     }
     writeCasChart(join(dir, 'cas'), values);

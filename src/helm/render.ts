@@ -2,10 +2,18 @@ import type { ChartValues, ServiceValues } from './values.js';
 
 /** What `helm template <release>` renders from the chart's templates and `values` (see templates.ts). */
 export function renderManifests(values: ChartValues, release: string): Array<Record<string, unknown>> {
-  return Object.entries(values.services).sort(([a], [b]) => (a < b ? -1 : 1)).filter(([, s]) => s.enabled).flatMap(([name, s]) => [
-    deployment(values, release, name, s),
-    ...(s.port ? [service(release, name, s.port, fullName(release, name)), ...s.aliases.map((alias) => service(release, name, s.port!, alias))] : []),
-  ]);
+  return Object.entries(values.services)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .filter(([, s]) => s.enabled)
+    .flatMap(([name, s]) => [
+      deployment(values, release, name, s),
+      ...(s.port
+        ? [
+            service(release, name, s.port, fullName(release, name)),
+            ...s.aliases.map((alias) => service(release, name, s.port!, alias)),
+          ]
+        : []),
+    ]);
 }
 
 function fullName(release: string, name: string): string {
@@ -24,14 +32,23 @@ function deployment(values: ChartValues, release: string, name: string, s: Servi
     ...(values.evidence === 'simulation' ? [{ name: 'VEIL_EVIDENCE', value: 'simulation' }] : []),
   ];
   const container = {
-    name, image: s.image, imagePullPolicy: s.imagePullPolicy, env,
+    name,
+    image: s.image,
+    imagePullPolicy: s.imagePullPolicy,
+    env,
     ...(s.port ? { ports: [{ name: 'service', containerPort: s.port }] } : {}),
-    ...(s.memoryVolumes.length ? { volumeMounts: s.memoryVolumes.map((mountPath, i) => ({ name: `memory-${i}`, mountPath })) } : {}),
+    ...(s.memoryVolumes.length
+      ? { volumeMounts: s.memoryVolumes.map((mountPath, i) => ({ name: `memory-${i}`, mountPath })) }
+      : {}),
     resources: s.resources,
   };
   return {
-    apiVersion: 'apps/v1', kind: 'Deployment',
-    metadata: { name: fullName(release, name), labels: { ...labels(release, name), 'app.kubernetes.io/managed-by': 'Helm' } },
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: fullName(release, name),
+      labels: { ...labels(release, name), 'app.kubernetes.io/managed-by': 'Helm' },
+    },
     spec: {
       replicas: s.replicaCount,
       selector: { matchLabels: labels(release, name) },
@@ -40,7 +57,9 @@ function deployment(values: ChartValues, release: string, name: string, s: Servi
         spec: {
           ...(values.imagePullSecrets.length ? { imagePullSecrets: values.imagePullSecrets } : {}),
           containers: [container],
-          ...(s.memoryVolumes.length ? { volumes: s.memoryVolumes.map((_, i) => ({ name: `memory-${i}`, emptyDir: { medium: 'Memory' } })) } : {}),
+          ...(s.memoryVolumes.length
+            ? { volumes: s.memoryVolumes.map((_, i) => ({ name: `memory-${i}`, emptyDir: { medium: 'Memory' } })) }
+            : {}),
         },
       },
     },
@@ -49,8 +68,13 @@ function deployment(values: ChartValues, release: string, name: string, s: Servi
 
 function service(release: string, name: string, port: number, serviceName: string): Record<string, unknown> {
   return {
-    apiVersion: 'v1', kind: 'Service',
+    apiVersion: 'v1',
+    kind: 'Service',
     metadata: { name: serviceName, labels: { ...labels(release, name), 'app.kubernetes.io/managed-by': 'Helm' } },
-    spec: { type: 'ClusterIP', selector: labels(release, name), ports: [{ name: 'service', port, targetPort: 'service' }] },
+    spec: {
+      type: 'ClusterIP',
+      selector: labels(release, name),
+      ports: [{ name: 'service', port, targetPort: 'service' }],
+    },
   };
 }

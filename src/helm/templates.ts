@@ -2,10 +2,10 @@
  * The chart's Go templates. `render.ts` produces the same objects from the same values (for `-o yaml` and
  * the tests, since no `helm` binary is at hand): change both together.
  */
-const LABELS = (indent: string) => [
-  `${indent}app.kubernetes.io/name: {{ $name }}`,
-  `${indent}app.kubernetes.io/instance: {{ $.Release.Name }}`,
-].join('\n');
+const LABELS = (indent: string) =>
+  [`${indent}app.kubernetes.io/name: {{ $name }}`, `${indent}app.kubernetes.io/instance: {{ $.Release.Name }}`].join(
+    '\n',
+  );
 
 export const DEPLOYMENT_TEMPLATE = `{{- range $name, $svc := .Values.services }}
 {{- if $svc.enabled }}

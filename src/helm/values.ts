@@ -38,14 +38,32 @@ export interface ChartService {
   aliases: string[];
 }
 
-export function chartValues(input: { casAddress: string; casFingerprint?: string | undefined; imagePullSecrets: string[]; services: ChartService[]; mode?: 'production' | 'debug' }): ChartValues {
+export function chartValues(input: {
+  casAddress: string;
+  casFingerprint?: string | undefined;
+  imagePullSecrets: string[];
+  services: ChartService[];
+  mode?: 'production' | 'debug';
+}): ChartValues {
   return {
     cas: { address: input.casAddress, fingerprint: input.casFingerprint ?? null },
     evidence: input.mode === 'debug' ? 'simulation' : 'hardware',
     imagePullSecrets: input.imagePullSecrets.map((name) => ({ name })),
-    services: Object.fromEntries(input.services.map((s) => [s.name, {
-      enabled: true, image: s.image, imagePullPolicy: 'IfNotPresent', replicaCount: 1, configId: s.configId, port: s.port,
-      memoryVolumes: [...s.memoryVolumes].sort(), aliases: [...s.aliases], resources: {},
-    }])),
+    services: Object.fromEntries(
+      input.services.map((s) => [
+        s.name,
+        {
+          enabled: true,
+          image: s.image,
+          imagePullPolicy: 'IfNotPresent',
+          replicaCount: 1,
+          configId: s.configId,
+          port: s.port,
+          memoryVolumes: [...s.memoryVolumes].sort(),
+          aliases: [...s.aliases],
+          resources: {},
+        },
+      ]),
+    ),
   };
 }

@@ -9,24 +9,48 @@ import { formatReference, parseReference } from './reference.js';
 import { RUNTIME_DIR, runtimeEntrypoint, runtimeLayer } from './runtime-layer.js';
 
 /** Parts of a production dependency the CAS never loads: sources of native addons and their build objects. */
-const SKIP = [/^better-sqlite3\/(deps|src)\//, /\/build\/Release\/(obj|obj\.target|\.deps)\//, /\.(md|markdown|ts|map)$/i];
+const SKIP = [
+  /^better-sqlite3\/(deps|src)\//,
+  /\/build\/Release\/(obj|obj\.target|\.deps)\//,
+  /\.(md|markdown|ts|map)$/i,
+];
 
 /**
  * The CAS as a container image, from scratch: the runtime layer (Node.js with its own loader and libraries,
  * Veil's code) plus the production node_modules. `cas serve` keeps its store and master key under /data,
  * the volume the chart mounts.
  */
-export async function buildCasImage(opts: { to: string; target: string; cacheDir: string; push: boolean; env?: NodeJS.ProcessEnv; progress?: (line: string) => void }): Promise<{ reference: string; digest: string; layout: string }> {
+export async function buildCasImage(opts: {
+  to: string;
+  target: string;
+  cacheDir: string;
+  push: boolean;
+  env?: NodeJS.ProcessEnv;
+  progress?: (line: string) => void;
+}): Promise<{ reference: string; digest: string; layout: string }> {
   const layers = [await runtimeLayer(opts.cacheDir), await dependencyLayer(opts.cacheDir)];
   const entrypoint = [...runtimeEntrypoint().slice(0, -3), 'cas'];
-  const image = assembleImage(undefined, layers, () => ({
-    Entrypoint: entrypoint, Cmd: ['serve', '--listen', '0.0.0.0:8081', '--data', '/data'], Env: ['VEIL_HOME=/data/home'],
-    WorkingDir: '/', ExposedPorts: { '8081/tcp': {} }, Labels: { 'org.opencontainers.image.title': 'veil-cas' },
-  }), ['veil cas: runtime', 'veil cas: node_modules']);
+  const image = assembleImage(
+    undefined,
+    layers,
+    () => ({
+      Entrypoint: entrypoint,
+      Cmd: ['serve', '--listen', '0.0.0.0:8081', '--data', '/data'],
+      Env: ['VEIL_HOME=/data/home'],
+      WorkingDir: '/',
+      ExposedPorts: { '8081/tcp': {} },
+      Labels: { 'org.opencontainers.image.title': 'veil-cas' },
+    }),
+    ['veil cas: runtime', 'veil cas: node_modules'],
+  );
   const ref = parseReference(opts.to);
   const layout = join(opts.target, 'oci', 'veil-cas');
   writeImage(new ImageLayout(layout), ref.tag ?? 'latest', image);
-  if (opts.push) await pushImage(ref, image, { ...(opts.env ? { env: opts.env } : {}), ...(opts.progress ? { progress: opts.progress } : {}) });
+  if (opts.push)
+    await pushImage(ref, image, {
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.progress ? { progress: opts.progress } : {}),
+    });
   return { reference: formatReference(ref), digest: image.manifest.descriptor.digest, layout };
 }
 
@@ -40,11 +64,21 @@ async function dependencyLayer(cacheDir: string): Promise<Layer> {
 
 async function buildDependencyLayer(root: string, lock: Buffer): Promise<Layer> {
   const packages = (JSON.parse(lock.toString('utf8')) as { packages: Record<string, { dev?: boolean }> }).packages;
-  const dirs = Object.entries(packages).filter(([path, p]) => path.startsWith('node_modules/') && !p.dev).map(([path]) => path);
-  const entries = dirs.flatMap((dir) => filesUnder(join(root, dir))).map((file): LayerEntry => {
-    const rel = relative(join(root, 'node_modules'), file);
-    return { type: 'file', path: `${RUNTIME_DIR}/node_modules/${rel}`, mode: statSync(file).mode & 0o755, data: readFileSync(file) };
-  }).filter((e) => !SKIP.some((re) => re.test(e.path.slice(`${RUNTIME_DIR}/node_modules/`.length))));
+  const dirs = Object.entries(packages)
+    .filter(([path, p]) => path.startsWith('node_modules/') && !p.dev)
+    .map(([path]) => path);
+  const entries = dirs
+    .flatMap((dir) => filesUnder(join(root, dir)))
+    .map((file): LayerEntry => {
+      const rel = relative(join(root, 'node_modules'), file);
+      return {
+        type: 'file',
+        path: `${RUNTIME_DIR}/node_modules/${rel}`,
+        mode: statSync(file).mode & 0o755,
+        data: readFileSync(file),
+      };
+    })
+    .filter((e) => !SKIP.some((re) => re.test(e.path.slice(`${RUNTIME_DIR}/node_modules/`.length))));
   return buildLayer(entries);
 }
 

@@ -20,15 +20,25 @@ export function dockerCredentials(registry: string, env: NodeJS.ProcessEnv = pro
   try {
     config = JSON.parse(readFileSync(file, 'utf8')) as typeof config;
   } catch (err) {
-    throw new ImageError('IMAGE_AUTH', `${file} is not valid JSON`, { hint: 'fix the Docker config file, or point DOCKER_CONFIG elsewhere', cause: err });
+    throw new ImageError('IMAGE_AUTH', `${file} is not valid JSON`, {
+      hint: 'fix the Docker config file, or point DOCKER_CONFIG elsewhere',
+      cause: err,
+    });
   }
-  const keys = registry === 'docker.io' ? ['https://index.docker.io/v1/', 'docker.io', 'index.docker.io'] : [registry, `https://${registry}`, `http://${registry}`];
+  const keys =
+    registry === 'docker.io'
+      ? ['https://index.docker.io/v1/', 'docker.io', 'index.docker.io']
+      : [registry, `https://${registry}`, `http://${registry}`];
   const entry = keys.map((k) => config.auths?.[k]).find(Boolean);
   if (!entry) return undefined;
-  if (entry.username !== undefined && entry.password !== undefined) return { username: entry.username, password: entry.password };
+  if (entry.username !== undefined && entry.password !== undefined)
+    return { username: entry.username, password: entry.password };
   if (!entry.auth) return undefined;
   const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  if (colon < 0) throw new ImageError('IMAGE_AUTH', `the auth entry for ${registry} in ${file} is not base64 of user:password`, { hint: "log in again (e.g. 'skopeo login'), or fix the entry" });
+  if (colon < 0)
+    throw new ImageError('IMAGE_AUTH', `the auth entry for ${registry} in ${file} is not base64 of user:password`, {
+      hint: "log in again (e.g. 'skopeo login'), or fix the entry",
+    });
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }

@@ -48,10 +48,14 @@ export async function mergeLayers(layers: Layers, opts: { contents: boolean }): 
   const tree = new Map<string, MergedNode>();
   for (const [layer, { data }] of layers.entries()) {
     const items: Item[] = [];
-    await eachEntry(data, (header, body) => {
-      items.push({ header, path: entryPath(header.name), body: opts.contents ? body() : undefined });
-      return false;
-    }, opts.contents);
+    await eachEntry(
+      data,
+      (header, body) => {
+        items.push({ header, path: entryPath(header.name), body: opts.contents ? body() : undefined });
+        return false;
+      },
+      opts.contents,
+    );
     for (const { path } of items) applyWhiteout(tree, path);
     for (const item of items) if (!posix.basename(item.path).startsWith('.wh.')) place(tree, item, layer);
   }

@@ -40,7 +40,12 @@ export async function programInImage(
   pathVar: string,
 ): Promise<{ path: string; data: Buffer }> {
   const index = await indexLayers(layers);
-  const onPath = argv0.includes('/') ? [argv0] : pathVar.split(':').filter(Boolean).map((d) => posix.join(d, argv0));
+  const onPath = argv0.includes('/')
+    ? [argv0]
+    : pathVar
+        .split(':')
+        .filter(Boolean)
+        .map((d) => posix.join(d, argv0));
   for (const candidate of onPath) {
     const resolved = resolveInImage(index, candidate);
     const node = resolved ? index.get(resolved) : undefined;
@@ -57,9 +62,13 @@ export async function programInImage(
 /** The bytes of the layer's last entry at `path`: the one the merged tree kept, as a later entry replaces. */
 async function fileData(layer: Buffer, path: string): Promise<Buffer> {
   let found: Buffer | undefined;
-  await eachEntry(layer, (header, body) => {
-    if (entryPath(header.name) === path) found = body();
-    return false;
-  }, true);
+  await eachEntry(
+    layer,
+    (header, body) => {
+      if (entryPath(header.name) === path) found = body();
+      return false;
+    },
+    true,
+  );
   return found ?? Buffer.alloc(0);
 }

@@ -35,15 +35,32 @@ export async function pullImage(ref: ImageRef, env?: NodeJS.ProcessEnv): Promise
   const config = JSON.parse(configData.toString('utf8')) as ImageConfig;
   const layers = [];
   for (const [i, layer] of manifest.layers.entries()) {
-    layers.push({ descriptor: layer, data: await client.blob(ref.repository, layer), diffId: config.rootfs.diff_ids[i]! });
+    layers.push({
+      descriptor: layer,
+      data: await client.blob(ref.repository, layer),
+      diffId: config.rootfs.diff_ids[i]!,
+    });
   }
-  return { manifest: { descriptor: { mediaType: top.mediaType, digest: top.digest as Descriptor['digest'], size: top.data.length }, data: top.data }, config, configBlob: { descriptor: manifest.config, data: configData }, layers };
+  return {
+    manifest: {
+      descriptor: { mediaType: top.mediaType, digest: top.digest as Descriptor['digest'], size: top.data.length },
+      data: top.data,
+    },
+    config,
+    configBlob: { descriptor: manifest.config, data: configData },
+    layers,
+  };
 }
 
 function pickPlatform(index: ImageIndex, name: string): Descriptor {
   const want = platform();
-  const found = index.manifests.find((m) => m.platform?.os === want.os && m.platform.architecture === want.architecture);
-  if (!found) throw new ImageError('IMAGE_NOT_FOUND', `${name} has no ${want.os}/${want.architecture} image`, { hint: 'choose a base image built for this platform' });
+  const found = index.manifests.find(
+    (m) => m.platform?.os === want.os && m.platform.architecture === want.architecture,
+  );
+  if (!found)
+    throw new ImageError('IMAGE_NOT_FOUND', `${name} has no ${want.os}/${want.architecture} image`, {
+      hint: 'choose a base image built for this platform',
+    });
   return found;
 }
 
@@ -54,28 +71,70 @@ export function readImage(layout: ImageLayout, tag: string): Image {
   const manifest = JSON.parse(data.toString('utf8')) as Manifest;
   const configData = layout.readBlob(manifest.config.digest);
   const config = JSON.parse(configData.toString('utf8')) as ImageConfig;
-  const layers = manifest.layers.map((l, i) => ({ descriptor: l, data: layout.readBlob(l.digest), diffId: config.rootfs.diff_ids[i]! }));
-  return { manifest: { descriptor: { ...descriptor, annotations: {} }, data }, config, configBlob: { descriptor: manifest.config, data: configData }, layers };
+  const layers = manifest.layers.map((l, i) => ({
+    descriptor: l,
+    data: layout.readBlob(l.digest),
+    diffId: config.rootfs.diff_ids[i]!,
+  }));
+  return {
+    manifest: { descriptor: { ...descriptor, annotations: {} }, data },
+    config,
+    configBlob: { descriptor: manifest.config, data: configData },
+    layers,
+  };
 }
 
 /**
  * A new image: the base's layers (or none: `scratch`), then `add`, with the base configuration changed by
  * `patch`. Same inputs, same bytes: keys in fixed order, no timestamps.
  */
-export function assembleImage(base: Image | undefined, add: Layer[], patch: (config: ImageConfig['config']) => ImageConfig['config'], history: string[]): Image {
-  const baseConfig: ImageConfig = base?.config ?? { ...platform(), config: {}, rootfs: { type: 'layers', diff_ids: [] } };
-  const layers = [...(base?.layers ?? []).map((l) => ({ ...l, descriptor: { mediaType: MEDIA.layerGzip, digest: l.descriptor.digest, size: l.descriptor.size } })), ...add];
+export function assembleImage(
+  base: Image | undefined,
+  add: Layer[],
+  patch: (config: ImageConfig['config']) => ImageConfig['config'],
+  history: string[],
+): Image {
+  const baseConfig: ImageConfig = base?.config ?? {
+    ...platform(),
+    config: {},
+    rootfs: { type: 'layers', diff_ids: [] },
+  };
+  const layers = [
+    ...(base?.layers ?? []).map((l) => ({
+      ...l,
+      descriptor: { mediaType: MEDIA.layerGzip, digest: l.descriptor.digest, size: l.descriptor.size },
+    })),
+    ...add,
+  ];
   const config: ImageConfig = {
-    architecture: baseConfig.architecture, os: baseConfig.os, created: EPOCH,
+    architecture: baseConfig.architecture,
+    os: baseConfig.os,
+    created: EPOCH,
     config: patch({ ...baseConfig.config }),
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId as Descriptor['digest']) },
     history: [...(baseConfig.history ?? []), ...history.map((created_by) => ({ created: EPOCH, created_by }))],
   };
   const configData = Buffer.from(JSON.stringify(config));
-  const configBlob = { descriptor: { mediaType: MEDIA.config, digest: sha256(configData), size: configData.length }, data: configData };
-  const manifest: Manifest = { schemaVersion: 2, mediaType: MEDIA.manifest, config: configBlob.descriptor, layers: layers.map((l) => l.descriptor) };
+  const configBlob = {
+    descriptor: { mediaType: MEDIA.config, digest: sha256(configData), size: configData.length },
+    data: configData,
+  };
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MEDIA.manifest,
+    config: configBlob.descriptor,
+    layers: layers.map((l) => l.descriptor),
+  };
   const manifestData = Buffer.from(JSON.stringify(manifest));
-  return { manifest: { descriptor: { mediaType: MEDIA.manifest, digest: sha256(manifestData), size: manifestData.length }, data: manifestData }, config, configBlob, layers };
+  return {
+    manifest: {
+      descriptor: { mediaType: MEDIA.manifest, digest: sha256(manifestData), size: manifestData.length },
+      data: manifestData,
+    },
+    config,
+    configBlob,
+    layers,
+  };
 }
 
 export function writeImage(layout: ImageLayout, tag: string, image: Image): void {
@@ -83,15 +142,30 @@ export function writeImage(layout: ImageLayout, tag: string, image: Image): void
   for (const layer of image.layers) layout.writeBlob(layer.data);
   layout.writeBlob(image.configBlob.data);
   layout.writeBlob(image.manifest.data);
-  layout.tag(tag, { mediaType: image.manifest.descriptor.mediaType, digest: image.manifest.descriptor.digest, size: image.manifest.descriptor.size });
+  layout.tag(tag, {
+    mediaType: image.manifest.descriptor.mediaType,
+    digest: image.manifest.descriptor.digest,
+    size: image.manifest.descriptor.size,
+  });
 }
 
 /** Pushes the blobs the registry lacks, then the manifest under the reference's tag. */
-export async function pushImage(ref: ImageRef, image: Image, opts: { env?: NodeJS.ProcessEnv; progress?: (line: string) => void } = {}): Promise<void> {
+export async function pushImage(
+  ref: ImageRef,
+  image: Image,
+  opts: { env?: NodeJS.ProcessEnv; progress?: (line: string) => void } = {},
+): Promise<void> {
   const client = new RegistryClient(ref.registry, opts.env ? { env: opts.env } : {});
   for (const blob of [...image.layers, image.configBlob]) {
     const result = await client.pushBlob(ref.repository, blob.descriptor, blob.data);
-    opts.progress?.(`${result === 'pushed' ? 'pushed' : 'already there'} ${blob.descriptor.digest.slice(0, 19)} (${(blob.descriptor.size / 1e6).toFixed(1)} MB)`);
+    opts.progress?.(
+      `${result === 'pushed' ? 'pushed' : 'already there'} ${blob.descriptor.digest.slice(0, 19)} (${(blob.descriptor.size / 1e6).toFixed(1)} MB)`,
+    );
   }
-  await client.pushManifest(ref.repository, ref.tag ?? image.manifest.descriptor.digest, image.manifest.descriptor.mediaType, image.manifest.data);
+  await client.pushManifest(
+    ref.repository,
+    ref.tag ?? image.manifest.descriptor.digest,
+    image.manifest.descriptor.mediaType,
+    image.manifest.data,
+  );
 }

@@ -10,7 +10,7 @@ export type LayerEntry = (
   | { type: 'file'; path: string; mode: number; data: Buffer }
   | { type: 'directory'; path: string; mode: number }
   | { type: 'symlink'; path: string; target: string }
-) & { uid?: number; gid?: number; /** For a hard link: the path it links to. */ linkOf?: string };
+) & { uid?: number; gid?: number /** For a hard link: the path it links to. */; linkOf?: string };
 
 export interface Layer extends Blob {
   /** SHA-256 of the uncompressed tar: the image config's `rootfs.diff_ids`. */
@@ -41,7 +41,11 @@ export async function cachedLayer(cacheDir: string, name: string, build: () => P
 export async function buildLayer(entries: LayerEntry[]): Promise<Layer> {
   const tar = await tarOf(withParents(entries));
   const gz = gzipSync(tar, { level: 6 });
-  return { diffId: sha256(tar), data: gz, descriptor: { mediaType: MEDIA.layerGzip, digest: sha256(gz), size: gz.length } };
+  return {
+    diffId: sha256(tar),
+    data: gz,
+    descriptor: { mediaType: MEDIA.layerGzip, digest: sha256(gz), size: gz.length },
+  };
 }
 
 function withParents(entries: LayerEntry[]): LayerEntry[] {
@@ -73,7 +77,8 @@ async function tarOf(entries: LayerEntry[]): Promise<Buffer> {
   });
   for (const e of entries) {
     const common = { mtime: new Date(0), uid: e.uid ?? 0, gid: e.gid ?? 0, uname: '', gname: '' };
-    if (e.type === 'file') archive.entry({ ...common, name: e.path, mode: e.mode, type: 'file', size: e.data.length }, e.data);
+    if (e.type === 'file')
+      archive.entry({ ...common, name: e.path, mode: e.mode, type: 'file', size: e.data.length }, e.data);
     else if (e.type === 'directory') archive.entry({ ...common, name: `${e.path}/`, mode: e.mode, type: 'directory' });
     else archive.entry({ ...common, name: e.path, mode: 0o777, type: 'symlink', linkname: e.target });
   }

@@ -14,7 +14,8 @@ export class ImageLayout {
   init(): void {
     mkdirSync(join(this.dir, 'blobs', 'sha256'), { recursive: true });
     writeFileSync(join(this.dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}\n');
-    if (!existsSync(join(this.dir, 'index.json'))) this.writeIndex({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [] });
+    if (!existsSync(join(this.dir, 'index.json')))
+      this.writeIndex({ schemaVersion: 2, mediaType: MEDIA.index, manifests: [] });
   }
 
   writeBlob(data: Buffer): Digest {
@@ -29,9 +30,15 @@ export class ImageLayout {
 
   readBlob(digest: string): Buffer {
     const path = this.blobPath(digest);
-    if (!existsSync(path)) throw new ImageError('IMAGE_NOT_FOUND', `blob ${digest} is not in the layout ${this.dir}`, { hint: 'the layout is incomplete; build the image again' });
+    if (!existsSync(path))
+      throw new ImageError('IMAGE_NOT_FOUND', `blob ${digest} is not in the layout ${this.dir}`, {
+        hint: 'the layout is incomplete; build the image again',
+      });
     const data = readFileSync(path);
-    if (sha256(data) !== digest) throw new ImageError('IMAGE_DIGEST', `blob ${digest} in ${this.dir} is corrupt`, { hint: 'delete the layout and build again' });
+    if (sha256(data) !== digest)
+      throw new ImageError('IMAGE_DIGEST', `blob ${digest} in ${this.dir} is corrupt`, {
+        hint: 'delete the layout and build again',
+      });
     return data;
   }
 
@@ -45,7 +52,10 @@ export class ImageLayout {
 
   resolve(tag: string): Descriptor {
     const found = this.readIndex().manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === tag);
-    if (!found) throw new ImageError('IMAGE_NOT_FOUND', `no image tagged '${tag}' in the layout ${this.dir}`, { hint: 'name a tag the layout holds (see its index.json)' });
+    if (!found)
+      throw new ImageError('IMAGE_NOT_FOUND', `no image tagged '${tag}' in the layout ${this.dir}`, {
+        hint: 'name a tag the layout holds (see its index.json)',
+      });
     return found;
   }
 
@@ -53,7 +63,8 @@ export class ImageLayout {
   prune(reachable: Set<string>): void {
     for (const m of this.readIndex().manifests) reachable.add(m.digest);
     const dir = join(this.dir, 'blobs', 'sha256');
-    for (const name of existsSync(dir) ? readdirSync(dir) : []) if (!reachable.has(`sha256:${name}`)) rmSync(join(dir, name), { force: true });
+    for (const name of existsSync(dir) ? readdirSync(dir) : [])
+      if (!reachable.has(`sha256:${name}`)) rmSync(join(dir, name), { force: true });
   }
 
   private blobPath(digest: string): string {

@@ -12,7 +12,10 @@ const DOCKER_HUB = 'docker.io';
 
 /** Parses references the way Docker does: a first part with a dot, a colon or `localhost` names a registry. */
 export function parseReference(text: string): ImageRef {
-  const match = /^(?:([^/]+)\/)?([a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(text);
+  const match =
+    /^(?:([^/]+)\/)?([a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(
+      text,
+    );
   if (!match) throw invalid(text);
   let [, first, rest, tag, digest] = match;
   let registry = first ?? DOCKER_HUB;

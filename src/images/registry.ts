@@ -6,7 +6,11 @@ import { MEDIA, type Descriptor } from './oci.js';
 import { registryUrl } from './reference.js';
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'PUT';
-interface Answer { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
 
 const MANIFEST_TYPES = [MEDIA.manifest, MEDIA.index, MEDIA.dockerManifest, MEDIA.dockerList].join(', ');
 
@@ -19,26 +23,38 @@ export class RegistryClient {
   private readonly credentials: Credentials | undefined;
   private readonly tokens = new Map<string, string>();
 
-  constructor(readonly registry: string, opts: { env?: NodeJS.ProcessEnv; dispatcher?: Dispatcher } = {}) {
+  constructor(
+    readonly registry: string,
+    opts: { env?: NodeJS.ProcessEnv; dispatcher?: Dispatcher } = {},
+  ) {
     this.base = registryUrl(registry);
     this.credentials = dockerCredentials(registry, opts.env);
   }
 
   async manifest(repository: string, reference: string): Promise<{ mediaType: string; data: Buffer; digest: string }> {
     const res = await this.call('GET', repository, `/manifests/${reference}`, { accept: MANIFEST_TYPES }, 'pull');
-    if (res.status === 404) throw new ImageError('IMAGE_NOT_FOUND', `${this.registry}/${repository}:${reference} does not exist`, { hint: 'check the image name and tag (and that it was pushed)' });
+    if (res.status === 404)
+      throw new ImageError('IMAGE_NOT_FOUND', `${this.registry}/${repository}:${reference} does not exist`, {
+        hint: 'check the image name and tag (and that it was pushed)',
+      });
     this.expect(res, 200, `reading the manifest of ${repository}:${reference}`);
     const digest = sha256(res.body);
     const claimed = header(res, 'docker-content-digest');
-    if (reference.startsWith('sha256:') && reference !== digest) throw this.digestMismatch(`${repository}@${reference}`, digest);
+    if (reference.startsWith('sha256:') && reference !== digest)
+      throw this.digestMismatch(`${repository}@${reference}`, digest);
     if (claimed && claimed !== digest) throw this.digestMismatch(`${repository}:${reference}`, digest);
-    return { mediaType: header(res, 'content-type')?.split(';')[0] ?? JSON.parse(res.body.toString()).mediaType, data: res.body, digest };
+    return {
+      mediaType: header(res, 'content-type')?.split(';')[0] ?? JSON.parse(res.body.toString()).mediaType,
+      data: res.body,
+      digest,
+    };
   }
 
   async blob(repository: string, descriptor: Descriptor): Promise<Buffer> {
     const res = await this.call('GET', repository, `/blobs/${descriptor.digest}`, {}, 'pull');
     this.expect(res, 200, `reading blob ${descriptor.digest} of ${repository}`);
-    if (res.body.length !== descriptor.size || sha256(res.body) !== descriptor.digest) throw this.digestMismatch(`blob of ${repository}`, sha256(res.body));
+    if (res.body.length !== descriptor.size || sha256(res.body) !== descriptor.digest)
+      throw this.digestMismatch(`blob of ${repository}`, sha256(res.body));
     return res.body;
   }
 
@@ -54,21 +70,53 @@ export class RegistryClient {
     this.expect(start, 202, `starting an upload to ${repository}`);
     const location = new URL(header(start, 'location') ?? '', this.base);
     location.searchParams.set('digest', descriptor.digest);
-    const put = await this.send('PUT', location.toString(), { 'content-type': 'application/octet-stream', 'content-length': String(data.length) }, data, `repository:${repository}:pull,push`);
+    const put = await this.send(
+      'PUT',
+      location.toString(),
+      { 'content-type': 'application/octet-stream', 'content-length': String(data.length) },
+      data,
+      `repository:${repository}:pull,push`,
+    );
     this.expect(put, 201, `uploading ${descriptor.digest} to ${repository}`);
     return 'pushed';
   }
 
   async pushManifest(repository: string, reference: string, mediaType: string, data: Buffer): Promise<void> {
-    const res = await this.call('PUT', repository, `/manifests/${reference}`, { 'content-type': mediaType }, 'pull,push', data);
+    const res = await this.call(
+      'PUT',
+      repository,
+      `/manifests/${reference}`,
+      { 'content-type': mediaType },
+      'pull,push',
+      data,
+    );
     this.expect(res, 201, `pushing the manifest of ${repository}:${reference}`);
   }
 
-  private call(method: Method, repository: string, path: string, headers: Record<string, string>, actions: string, body?: Buffer): Promise<Answer> {
-    return this.send(method, `${this.base}/v2/${repository}${path}`, headers, body, `repository:${repository}:${actions}`);
+  private call(
+    method: Method,
+    repository: string,
+    path: string,
+    headers: Record<string, string>,
+    actions: string,
+    body?: Buffer,
+  ): Promise<Answer> {
+    return this.send(
+      method,
+      `${this.base}/v2/${repository}${path}`,
+      headers,
+      body,
+      `repository:${repository}:${actions}`,
+    );
   }
 
-  private async send(method: Method, url: string, headers: Record<string, string>, body: Buffer | undefined, scope: string): Promise<Answer> {
+  private async send(
+    method: Method,
+    url: string,
+    headers: Record<string, string>,
+    body: Buffer | undefined,
+    scope: string,
+  ): Promise<Answer> {
     let res = await this.raw(method, url, { ...headers, ...this.authorization(scope, url) }, body);
     if (res.status === 401 && new URL(url).origin === new URL(this.base).origin) {
       await this.authenticate(header(res, 'www-authenticate') ?? '', scope);
@@ -89,17 +137,22 @@ export class RegistryClient {
   /** Answers a challenge: Basic with the stored credentials, or a Bearer token from the named realm. */
   private async authenticate(challenge: string, scope: string): Promise<void> {
     const [scheme] = challenge.split(' ');
-    const basic = this.credentials ? `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}` : undefined;
+    const basic = this.credentials
+      ? `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`
+      : undefined;
     if (scheme?.toLowerCase() === 'basic') {
       if (!basic) throw this.denied(scope);
       this.tokens.set(scope, basic);
       return;
     }
-    const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!.toLowerCase(), m[2]!]));
+    const params = Object.fromEntries(
+      [...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!.toLowerCase(), m[2]!]),
+    );
     if (scheme?.toLowerCase() !== 'bearer' || !params['realm']) throw this.denied(scope);
     const url = new URL(params['realm']);
     // Credentials go to the realm only over TLS (or to this machine): a registry cannot send them elsewhere in clear.
-    if (basic && url.protocol !== 'https:' && !/^(localhost|127\.[\d.]+|\[::1\])$/.test(url.hostname)) throw this.denied(scope, `its token service ${url.origin} is not HTTPS`);
+    if (basic && url.protocol !== 'https:' && !/^(localhost|127\.[\d.]+|\[::1\])$/.test(url.hostname))
+      throw this.denied(scope, `its token service ${url.origin} is not HTTPS`);
     if (params['service']) url.searchParams.set('service', params['service']);
     url.searchParams.set('scope', params['scope'] ?? scope);
     const res = await this.raw('GET', url.toString(), basic ? { authorization: basic } : {});
@@ -111,26 +164,44 @@ export class RegistryClient {
   }
 
   /** One exchange; GET redirects (registries may send blobs from elsewhere) are followed without our credentials. */
-  private async raw(method: Method, url: string, headers: Record<string, string>, body?: Buffer, hops = 0): Promise<Answer> {
+  private async raw(
+    method: Method,
+    url: string,
+    headers: Record<string, string>,
+    body?: Buffer,
+    hops = 0,
+  ): Promise<Answer> {
     try {
       const res = await request(url, { method, headers, ...(body ? { body } : {}) });
       const data = Buffer.from(await res.body.arrayBuffer());
       const location = res.headers['location'];
-      if (method === 'GET' && [301, 302, 303, 307, 308].includes(res.statusCode) && typeof location === 'string' && hops < 3) {
+      if (
+        method === 'GET' &&
+        [301, 302, 303, 307, 308].includes(res.statusCode) &&
+        typeof location === 'string' &&
+        hops < 3
+      ) {
         return this.raw('GET', new URL(location, url).toString(), {}, undefined, hops + 1);
       }
       return { status: res.statusCode, headers: res.headers, body: data };
     } catch (err) {
-      throw new ImageError('IMAGE_REGISTRY', `cannot reach the registry ${this.registry} (${(err as { code?: string }).code ?? (err as Error).message})`, {
-        hint: 'check the registry address and that it runs; without network access, build the local bundle only (veil apply --no-image) or use a base image from a reachable registry', cause: err,
-      });
+      throw new ImageError(
+        'IMAGE_REGISTRY',
+        `cannot reach the registry ${this.registry} (${(err as { code?: string }).code ?? (err as Error).message})`,
+        {
+          hint: 'check the registry address and that it runs; without network access, build the local bundle only (veil apply --no-image) or use a base image from a reachable registry',
+          cause: err,
+        },
+      );
     }
   }
 
   private expect(res: Answer, status: number, what: string): void {
     if (res.status === status) return;
     const text = res.body.toString('utf8').slice(0, 300);
-    throw new ImageError('IMAGE_REGISTRY', `${what}: the registry ${this.registry} answered ${res.status} ${text}`, { hint: 'see the registry\'s message; check names, permissions and its storage' });
+    throw new ImageError('IMAGE_REGISTRY', `${what}: the registry ${this.registry} answered ${res.status} ${text}`, {
+      hint: "see the registry's message; check names, permissions and its storage",
+    });
   }
 
   private denied(scope: string, why = 'no credentials were accepted'): ImageError {
@@ -140,7 +211,9 @@ export class RegistryClient {
   }
 
   private digestMismatch(what: string, got: string): ImageError {
-    return new ImageError('IMAGE_DIGEST', `${what} from ${this.registry} has digest ${got}, not the one expected`, { hint: 'the registry or the network altered the content; do not use it' });
+    return new ImageError('IMAGE_DIGEST', `${what} from ${this.registry} has digest ${got}, not the one expected`, {
+      hint: 'the registry or the network altered the content; do not use it',
+    });
   }
 }
 

@@ -17,24 +17,56 @@ export const RUNTIME_DIR = '/opt/veil/runtime';
  */
 export function runtimeEntrypoint(): string[] {
   const loader = basename(dynamicLoader(realpathSync(process.execPath)));
-  return [`${RUNTIME_DIR}/lib/${loader}`, '--library-path', `${RUNTIME_DIR}/lib`, `${RUNTIME_DIR}/bin/node`, `${RUNTIME_DIR}/bin/veil.js`, 'run', '--container', '--'];
+  return [
+    `${RUNTIME_DIR}/lib/${loader}`,
+    '--library-path',
+    `${RUNTIME_DIR}/lib`,
+    `${RUNTIME_DIR}/bin/node`,
+    `${RUNTIME_DIR}/bin/veil.js`,
+    'run',
+    '--container',
+    '--',
+  ];
 }
 
 /** The runtime layer, built once per Node.js binary and Veil code tree and kept in `cacheDir`. */
 export async function runtimeLayer(cacheDir: string): Promise<Layer> {
   const node = realpathSync(process.execPath);
   const stat = statSync(node);
-  const key = createHash('sha256').update(`${node}\0${stat.size}\0${stat.mtimeMs}\0`).update(codeTreeDigest(RUNTIME_ROOT)).digest('hex').slice(0, 32);
+  const key = createHash('sha256')
+    .update(`${node}\0${stat.size}\0${stat.mtimeMs}\0`)
+    .update(codeTreeDigest(RUNTIME_ROOT))
+    .digest('hex')
+    .slice(0, 32);
   return cachedLayer(cacheDir, `runtime-${key}`, () => buildLayer(runtimeEntries(node)));
 }
 
 function runtimeEntries(node: string): LayerEntry[] {
-  const libs = sharedLibraries(node).map((lib): LayerEntry => ({ type: 'file', path: `${RUNTIME_DIR}/lib/${basename(lib.name)}`, mode: 0o755, data: readFileSync(lib.path) }));
+  const libs = sharedLibraries(node).map(
+    (lib): LayerEntry => ({
+      type: 'file',
+      path: `${RUNTIME_DIR}/lib/${basename(lib.name)}`,
+      mode: 0o755,
+      data: readFileSync(lib.path),
+    }),
+  );
   const root = RUNTIME_ROOT.replace(/\/$/, '');
-  const code = codeFiles(root).map((rel): LayerEntry => ({ type: 'file', path: `${RUNTIME_DIR}/dist/${rel}`, mode: 0o644, data: readFileSync(join(root, rel)) }));
+  const code = codeFiles(root).map(
+    (rel): LayerEntry => ({
+      type: 'file',
+      path: `${RUNTIME_DIR}/dist/${rel}`,
+      mode: 0o644,
+      data: readFileSync(join(root, rel)),
+    }),
+  );
   return [
     { type: 'file', path: `${RUNTIME_DIR}/bin/node`, mode: 0o755, data: readFileSync(node) },
-    { type: 'file', path: `${RUNTIME_DIR}/bin/veil.js`, mode: 0o755, data: readFileSync(join(root, '..', 'bin', 'veil.js')) },
+    {
+      type: 'file',
+      path: `${RUNTIME_DIR}/bin/veil.js`,
+      mode: 0o755,
+      data: readFileSync(join(root, '..', 'bin', 'veil.js')),
+    },
     { type: 'file', path: `${RUNTIME_DIR}/package.json`, mode: 0o644, data: Buffer.from('{"type":"module"}\n') },
     ...libs,
     ...code,

@@ -42,9 +42,15 @@ export interface BuiltImage {
  * application. Written as an OCI layout under `<target>/oci/<name>` and pushed to `build.to` unless told not to.
  * The configuration holds the base's environment and no secret: secrets reach the program only from the CAS.
  */
-export async function buildServiceImage(input: ServiceImageInput, opts: { target: string; cacheDir: string; push: boolean; env?: NodeJS.ProcessEnv; progress?: (line: string) => void }): Promise<BuiltImage> {
+export async function buildServiceImage(
+  input: ServiceImageInput,
+  opts: { target: string; cacheDir: string; push: boolean; env?: NodeJS.ProcessEnv; progress?: (line: string) => void },
+): Promise<BuiltImage> {
   const baseName = input.from ?? DEFAULT_BASE[input.kind];
-  if (!baseName) throw new ImageError('IMAGE_REFERENCE', `build.kind '${input.kind}' has no default base image`, { hint: 'give build.from: an image that contains the program' });
+  if (!baseName)
+    throw new ImageError('IMAGE_REFERENCE', `build.kind '${input.kind}' has no default base image`, {
+      hint: 'give build.from: an image that contains the program',
+    });
   const ref = parseReference(input.to);
   const progress = opts.progress ?? (() => undefined);
   progress(`pulling ${baseName}`);
@@ -53,26 +59,58 @@ export async function buildServiceImage(input: ServiceImageInput, opts: { target
   const program = await programInImage(base?.layers ?? [], input.command[0]!, pathVar);
   const measurement = simulationMeasurement(codeTreeDigest(RUNTIME_ROOT), program.data);
   progress('building the runtime and application layers');
-  const layers = [await runtimeLayer(opts.cacheDir), ...(input.shieldDir ? [await buildLayer(shieldEntries(input.shieldDir, input.pwd))] : [])];
-  const image = assembleImage(base, layers, (config) => ({
-    ...config,
-    Entrypoint: runtimeEntrypoint(),
-    Cmd: [input.command[0]!],
-    WorkingDir: input.pwd,
-    Labels: { ...(config.Labels ?? {}), 'org.opencontainers.image.title': input.name, 'dev.veil.measurement': measurement, 'dev.veil.program': program.path },
-  }), [`veil runtime (${RUNTIME_DIR})`, ...(input.shieldDir ? [`veil shield of ${input.pwd} (${SHIELD_ROOT}${input.pwd})`] : [])]);
+  const layers = [
+    await runtimeLayer(opts.cacheDir),
+    ...(input.shieldDir ? [await buildLayer(shieldEntries(input.shieldDir, input.pwd))] : []),
+  ];
+  const image = assembleImage(
+    base,
+    layers,
+    (config) => ({
+      ...config,
+      Entrypoint: runtimeEntrypoint(),
+      Cmd: [input.command[0]!],
+      WorkingDir: input.pwd,
+      Labels: {
+        ...(config.Labels ?? {}),
+        'org.opencontainers.image.title': input.name,
+        'dev.veil.measurement': measurement,
+        'dev.veil.program': program.path,
+      },
+    }),
+    [
+      `veil runtime (${RUNTIME_DIR})`,
+      ...(input.shieldDir ? [`veil shield of ${input.pwd} (${SHIELD_ROOT}${input.pwd})`] : []),
+    ],
+  );
   const layout = join(opts.target, 'oci', input.name);
   writeImage(new ImageLayout(layout), ref.tag ?? 'latest', image);
   if (opts.push) {
     progress(`pushing ${formatReference(ref)}`);
     await pushImage(ref, image, { ...(opts.env ? { env: opts.env } : {}), progress });
   }
-  return { reference: formatReference(ref), digest: image.manifest.descriptor.digest, layout, program: program.path, measurement, pushed: opts.push };
+  return {
+    reference: formatReference(ref),
+    digest: image.manifest.descriptor.digest,
+    layout,
+    program: program.path,
+    measurement,
+    pushed: opts.push,
+  };
 }
 
 function shieldEntries(dir: string, pwd: string): LayerEntry[] {
   const target = `${SHIELD_ROOT}${pwd === '/' ? '' : pwd}`;
-  return readdirSync(dir).sort().map((name): LayerEntry => ({ type: 'file', path: `${target}/${name}`, mode: 0o644, data: readFileSync(join(dir, name)) }));
+  return readdirSync(dir)
+    .sort()
+    .map(
+      (name): LayerEntry => ({
+        type: 'file',
+        path: `${target}/${name}`,
+        mode: 0o644,
+        data: readFileSync(join(dir, name)),
+      }),
+    );
 }
 
 function envValue(env: string[] | undefined, name: string): string | undefined {

@@ -19,7 +19,14 @@ export interface AppliedSession {
 export interface MeshPlan {
   namespace: string;
   /** `configId` is SCONE's `<namespace>/<service>/<program>`: the session and the service in it. */
-  services: Array<{ name: string; session: string; configId: string; program: string; dependsOn: string[]; names: string[] }>;
+  services: Array<{
+    name: string;
+    session: string;
+    configId: string;
+    program: string;
+    dependsOn: string[];
+    names: string[];
+  }>;
 }
 
 /**
@@ -27,13 +34,17 @@ export interface MeshPlan {
  * the namespace first, then each service after those it imports from, each as an update of the version the
  * CAS has (its hash as predecessor) when there is one.
  */
-export async function applyMesh(mesh: ParsedMesh, opts: SessionOptions & { target: string; store?: SessionStore | undefined }): Promise<{ sessions: AppliedSession[]; plan: MeshPlan }> {
+export async function applyMesh(
+  mesh: ParsedMesh,
+  opts: SessionOptions & { target: string; store?: SessionStore | undefined },
+): Promise<{ sessions: AppliedSession[]; plan: MeshPlan }> {
   const generated = generateSessions(mesh, opts);
   for (const g of generated) writePolicy(opts.target, g);
   const plan = meshPlan(mesh);
   writeFileSync(join(opts.target, 'mesh.json'), `${JSON.stringify(plan, null, 2)}\n`);
   const sessions: AppliedSession[] = [];
-  for (const g of uploadOrder(generated, plan)) sessions.push(opts.store ? await upload(opts.store, g) : { name: g.name, action: 'written only' });
+  for (const g of uploadOrder(generated, plan))
+    sessions.push(opts.store ? await upload(opts.store, g) : { name: g.name, action: 'written only' });
   return { sessions, plan };
 }
 
@@ -70,6 +81,11 @@ function meshPlan(mesh: ParsedMesh): MeshPlan {
 }
 
 /** The DNS names a service answers to: those of the certificates it defines for itself (not client ones). */
-function serverNames(secrets: Array<{ kind?: string | undefined; dns?: string[] | undefined; endpoint?: string | undefined }>): string[] {
-  return secrets.filter((s) => s.kind === 'x509' && s.endpoint !== 'client').flatMap((s) => s.dns ?? []).filter((d) => !d.includes('{{'));
+function serverNames(
+  secrets: Array<{ kind?: string | undefined; dns?: string[] | undefined; endpoint?: string | undefined }>,
+): string[] {
+  return secrets
+    .filter((s) => s.kind === 'x509' && s.endpoint !== 'client')
+    .flatMap((s) => s.dns ?? [])
+    .filter((d) => !d.includes('{{'));
 }

@@ -1,4 +1,15 @@
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -43,11 +54,17 @@ export interface Bundle {
 }
 
 /** Records the image built from a bundle (see images/), so a mesh can name its digest and measurement. */
-export function recordImage(dir: string, built: { reference: string; digest: string; program: string; measurement: string }): void {
+export function recordImage(
+  dir: string,
+  built: { reference: string; digest: string; program: string; measurement: string },
+): void {
   const file = join(dir, 'bundle.json');
   const bundle = JSON.parse(readFileSync(file, 'utf8')) as Bundle;
   const { reference, digest, program, measurement } = built;
-  writeFileSync(file, `${JSON.stringify({ ...bundle, built: { reference, digest, program, measurement } }, null, 2)}\n`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ ...bundle, built: { reference, digest, program, measurement } }, null, 2)}\n`,
+  );
 }
 
 export interface ApplyServiceOptions {
@@ -65,11 +82,19 @@ export function buildBundle(parsed: ParsedService, opts: ApplyServiceOptions): {
   const staging = mkdtempSync(join(services, `.${m.build.name}-`));
   try {
     const previous = readBundle(join(services, m.build.name));
-    const shield = (m.build.copy ?? []).length > 0 ? shieldFiles(parsed, join(staging, 'app'), opts.keysDir, previous) : undefined;
+    const shield =
+      (m.build.copy ?? []).length > 0 ? shieldFiles(parsed, join(staging, 'app'), opts.keysDir, previous) : undefined;
     const opened = measure(parsed, command[0]!);
     const bundle: Bundle = {
-      format: BUNDLE_FORMAT, name: m.build.name, image: m.build.to, kind: m.build.kind, pwd: m.build.pwd ?? '/', command,
-      program: opened.path, measurement: opened.measurement, ...(shield ? { shield } : {}),
+      format: BUNDLE_FORMAT,
+      name: m.build.name,
+      image: m.build.to,
+      kind: m.build.kind,
+      pwd: m.build.pwd ?? '/',
+      command,
+      program: opened.path,
+      measurement: opened.measurement,
+      ...(shield ? { shield } : {}),
       environment: { local: m.environment.local ?? [], global: m.environment.global ?? [] },
       secrets: secretsOf(parsed, opts.keysDir, previous?.bundle),
       injection_files: m.injection_files ?? [],
@@ -118,9 +143,21 @@ function measure(parsed: ParsedService, program: string): { path: string; measur
     return opened;
   } catch (err) {
     if (!(err instanceof RuntimeError)) throw err;
-    throw new ManifestError('MANIFEST_REFERENCE', [{ path: 'build.command', message: `${err.message} (PATH ${SERVICE_PATH})`, ...lineOf(parsed, ['build', 'command']) }], parsed.file, {
-      hint: `install the program (e.g. apt-get install ${program === 'python3' ? 'python3' : program}), or name it by its path`, cause: err,
-    });
+    throw new ManifestError(
+      'MANIFEST_REFERENCE',
+      [
+        {
+          path: 'build.command',
+          message: `${err.message} (PATH ${SERVICE_PATH})`,
+          ...lineOf(parsed, ['build', 'command']),
+        },
+      ],
+      parsed.file,
+      {
+        hint: `install the program (e.g. apt-get install ${program === 'python3' ? 'python3' : program}), or name it by its path`,
+        cause: err,
+      },
+    );
   }
 }
 
@@ -149,10 +186,16 @@ function lineOf(parsed: ParsedService, path: string[]): { line?: number; column?
  * When they have not changed since the last apply (same MAC under the previous key), the previous encrypted
  * tree is kept as it is, so the image layer made from it keeps its digest: same inputs, same image.
  */
-function shieldFiles(parsed: ParsedService, out: string, keysDir: string, previous: { bundle: Bundle; dir: string } | undefined): NonNullable<Bundle['shield']> {
+function shieldFiles(
+  parsed: ParsedService,
+  out: string,
+  keysDir: string,
+  previous: { bundle: Bundle; dir: string } | undefined,
+): NonNullable<Bundle['shield']> {
   const plain = mkdtempSync(join(tmpdir(), 'veil-apply-'));
   try {
-    for (const path of parsed.manifest.build.copy ?? []) cpSync(join(parsed.dir, path), join(plain, path), { recursive: true });
+    for (const path of parsed.manifest.build.copy ?? [])
+      cpSync(join(parsed.dir, path), join(plain, path), { recursive: true });
     const old = previous?.bundle.shield;
     const oldKey = old?.mac ? readShieldKey(keysDir, old.tag) : undefined;
     if (old && oldKey && plainTreeMac(plain, oldKey) === old.mac) {
@@ -196,9 +239,14 @@ function writePrivate(keysDir: string, file: string, content: string): void {
 export function loadShieldKey(keysDir: string, tag: string, service: string): string {
   const path = join(keysDir, `${tag}.key`);
   if (!existsSync(path)) {
-    throw new ManifestError('MANIFEST_BUNDLE', [{ path: '', message: `the key of service '${service}''s shielded files (tag ${tag}) is not in ${keysDir}` }], service, {
-      hint: "apply the service manifest again on this machine (veil apply -f service.yaml), with the same VEIL_HOME",
-    });
+    throw new ManifestError(
+      'MANIFEST_BUNDLE',
+      [{ path: '', message: `the key of service '${service}''s shielded files (tag ${tag}) is not in ${keysDir}` }],
+      service,
+      {
+        hint: 'apply the service manifest again on this machine (veil apply -f service.yaml), with the same VEIL_HOME',
+      },
+    );
   }
   return readFileSync(path, 'utf8').trim();
 }

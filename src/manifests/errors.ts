@@ -19,8 +19,9 @@ export const MANIFEST_CATALOGUE: ErrorCatalogue<ManifestErrorCode> = {
   },
   MANIFEST_SHAPE: {
     summary: 'fields of the manifest are missing, unknown or of the wrong type',
-    hint: 'fix the fields listed (SCONE manifest format, apiVersion scone/5.8); '
-      + 'unknown fields are refused so typos do not pass silently',
+    hint:
+      'fix the fields listed (SCONE manifest format, apiVersion scone/5.8); ' +
+      'unknown fields are refused so typos do not pass silently',
   },
   MANIFEST_REFERENCE: {
     summary: 'the manifest names something that is not defined (a secret, a service, a program)',
@@ -28,8 +29,9 @@ export const MANIFEST_CATALOGUE: ErrorCatalogue<ManifestErrorCode> = {
   },
   MANIFEST_VARIABLE: {
     summary: 'a template variable has no value',
-    hint: "give each variable a value in the mesh's env (service, helm or global), "
-      + 'or a default in the service manifest',
+    hint:
+      "give each variable a value in the mesh's env (service, helm or global), " +
+      'or a default in the service manifest',
   },
   MANIFEST_UNSUPPORTED: {
     summary: 'the manifest uses a field that Veil does not support',

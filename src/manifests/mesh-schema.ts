@@ -31,7 +31,10 @@ const policy = z.strictObject({
 });
 
 const service = z.strictObject({
-  name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label: lower-case letters, digits and -').optional(),
+  name: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label: lower-case letters, digits and -')
+    .optional(),
   image: z.string().min(1),
   image_policy: z.string().optional(),
   image_secrets: z.string().optional(),
@@ -46,7 +49,16 @@ export const meshManifestSchema = z.strictObject({
   policy,
   env: z.array(z.union([z.strictObject({ service: z.string().min(1), env: z.array(keyValue).optional() }), keyValue])),
   services: z.array(service).min(1),
-  repo: z.strictObject({ destination: z.string(), squash: z.boolean().optional(), strip: z.boolean().optional(), push: z.boolean().optional(), config_id: z.string().optional(), key_file: z.string().optional() }).optional(),
+  repo: z
+    .strictObject({
+      destination: z.string(),
+      squash: z.boolean().optional(),
+      strip: z.boolean().optional(),
+      push: z.boolean().optional(),
+      config_id: z.string().optional(),
+      key_file: z.string().optional(),
+    })
+    .optional(),
   helm_extra_values: z.string().optional(),
   extra_policies: z.array(z.strictObject({ name: z.string().optional(), mode: z.string().optional() })).optional(),
 });

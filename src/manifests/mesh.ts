@@ -28,14 +28,28 @@ export interface ParsedMesh {
 }
 
 /** Parses a mesh manifest and joins it with the service bundles under `target`: shape first, then references. */
-export function parseMeshManifest(text: string, file: string, target: string, opts: { release?: string | undefined; namespace?: string | undefined } = {}): ParsedMesh {
+export function parseMeshManifest(
+  text: string,
+  file: string,
+  target: string,
+  opts: { release?: string | undefined; namespace?: string | undefined } = {},
+): ParsedMesh {
   const source = readYaml(text, file);
   const manifest = validateShape(meshManifestSchema, source, file);
   const bundles = bundlesByImage(target);
   // --policy-namespace overrides policy.namespace, as in SCONE's scone_mesh.
   const namespace = opts.namespace ?? manifest.policy.namespace;
   if (!/^[A-Za-z0-9_\-.~]{1,128}$/.test(namespace)) {
-    throw new ManifestError('MANIFEST_SHAPE', [{ path: 'policy.namespace', message: `--policy-namespace '${namespace}' must be 1–128 characters of A-Z a-z 0-9 _ - . ~` }], file);
+    throw new ManifestError(
+      'MANIFEST_SHAPE',
+      [
+        {
+          path: 'policy.namespace',
+          message: `--policy-namespace '${namespace}' must be 1–128 characters of A-Z a-z 0-9 _ - . ~`,
+        },
+      ],
+      file,
+    );
   }
   const findings: Finding[] = [];
   const names = manifest.services.map((s, i) => serviceName(s.name, s.image, i, findings));
@@ -43,14 +57,25 @@ export function parseMeshManifest(text: string, file: string, target: string, op
     const found = bundles.get(s.image);
     if (!found) {
       const known = [...bundles.keys()];
-      findings.push({ path: ['services', index, 'image'], message: `no service manifest applied here builds '${s.image}' (${known.length ? `known: ${known.join(', ')}` : 'none applied yet'})` });
+      findings.push({
+        path: ['services', index, 'image'],
+        message: `no service manifest applied here builds '${s.image}' (${known.length ? `known: ${known.join(', ')}` : 'none applied yet'})`,
+      });
       return [];
     }
-    return [{ name: names[index]!, index, bundle: found.bundle, bundleDir: found.dir, variables: new Map(), dependsOn: [] }];
+    return [
+      { name: names[index]!, index, bundle: found.bundle, bundleDir: found.dir, variables: new Map(), dependsOn: [] },
+    ];
   });
   findings.push(...envFindings(manifest, names));
   const tolerate = tolerations(manifest, findings);
-  if (findings.length > 0) throw located(findings.some((f) => f.path[0] === 'services') ? 'MANIFEST_BUNDLE' : 'MANIFEST_REFERENCE', findings, source, file);
+  if (findings.length > 0)
+    throw located(
+      findings.some((f) => f.path[0] === 'services') ? 'MANIFEST_BUNDLE' : 'MANIFEST_REFERENCE',
+      findings,
+      source,
+      file,
+    );
   const definers = secretOwners(services, source, file);
   for (const service of services) {
     service.variables = variablesFor(manifest, service.name, namespace, opts.release);
@@ -62,39 +87,68 @@ export function parseMeshManifest(text: string, file: string, target: string, op
 /** A mesh service is named by `name`, or else by its image (the last path part, without the tag). */
 function serviceName(name: string | undefined, image: string, index: number, findings: Finding[]): string {
   if (name) return name;
-  const derived = (image.split('/').pop() ?? image).split(':')[0]!.toLowerCase().replace(/[^a-z0-9-]/g, '-');
-  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(derived)) findings.push({ path: ['services', index], message: `cannot derive a service name from image '${image}'; give name:` });
+  const derived = (image.split('/').pop() ?? image)
+    .split(':')[0]!
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-');
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(derived))
+    findings.push({
+      path: ['services', index],
+      message: `cannot derive a service name from image '${image}'; give name:`,
+    });
   return derived;
 }
 
 function envFindings(m: MeshManifest, names: string[]): Finding[] {
-  const findings: Finding[] = names.flatMap((n, i) => (names.indexOf(n) !== i ? [{ path: ['services', i, 'name'], message: `service '${n}' is listed twice` }] : []));
+  const findings: Finding[] = names.flatMap((n, i) =>
+    names.indexOf(n) !== i ? [{ path: ['services', i, 'name'], message: `service '${n}' is listed twice` }] : [],
+  );
   m.env.forEach((entry, i) => {
     if ('service' in entry && !['global', 'helm', ...names].includes(entry.service)) {
-      findings.push({ path: ['env', i, 'service'], message: `'${entry.service}' is not a service of this mesh (nor 'global' or 'helm')` });
+      findings.push({
+        path: ['env', i, 'service'],
+        message: `'${entry.service}' is not a service of this mesh (nor 'global' or 'helm')`,
+      });
     }
   });
   return findings;
 }
 
 /** Built-ins first (`namespace`, `service_name`, `session`, `release`, the CAS URLs), then the mesh's env layers. */
-function variablesFor(m: MeshManifest, service: string, namespace: string, release: string | undefined): Map<string, string> {
-  const vars = new Map<string, string>([['namespace', namespace], ['service_name', service], ['session', `${namespace}/${service}`]]);
+function variablesFor(
+  m: MeshManifest,
+  service: string,
+  namespace: string,
+  release: string | undefined,
+): Map<string, string> {
+  const vars = new Map<string, string>([
+    ['namespace', namespace],
+    ['service_name', service],
+    ['session', `${namespace}/${service}`],
+  ]);
   if (release) vars.set('release', release).set('RELEASE', release);
   m.cas.forEach((c) => {
     vars.set(`cas.${c.name ?? 'cas'}.cas_url`, c.cas_url);
     vars.set(`cas_${c.name ?? 'cas'}_cas_url`, c.cas_url);
   });
-  const layer = (scope: string) => m.env.flatMap((e) => ('service' in e ? (e.service === scope ? e.env ?? [] : []) : scope === 'global' ? [e] : []));
+  const layer = (scope: string) =>
+    m.env.flatMap((e) => ('service' in e ? (e.service === scope ? (e.env ?? []) : []) : scope === 'global' ? [e] : []));
   for (const scope of ['global', 'helm', service]) for (const { name, value } of layer(scope)) vars.set(name, value);
   return vars;
 }
 
 /** `policy.tolerate` is a comma-separated list; each entry must be a toleration the CAS knows. */
 function tolerations(m: MeshManifest, findings: Finding[]): string[] {
-  const list = (m.policy.tolerate ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+  const list = (m.policy.tolerate ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   for (const t of list) {
-    if (!(TOLERATIONS as readonly string[]).includes(t)) findings.push({ path: ['policy', 'tolerate'], message: `'${t}' is not a toleration (known: ${TOLERATIONS.join(', ')})` });
+    if (!(TOLERATIONS as readonly string[]).includes(t))
+      findings.push({
+        path: ['policy', 'tolerate'],
+        message: `'${t}' is not a toleration (known: ${TOLERATIONS.join(', ')})`,
+      });
   }
   return list;
 }
@@ -106,15 +160,24 @@ function secretOwners(services: MeshService[], source: Source, file: string): Ma
   for (const s of services) {
     for (const secret of s.bundle.secrets.global) {
       const owner = owners.get(secret.name);
-      if (owner) problems.push({ path: ['services', s.index], message: `services '${owner}' and '${s.name}' both define secret '${secret.name}' (names must be unique in a mesh)` });
+      if (owner)
+        problems.push({
+          path: ['services', s.index],
+          message: `services '${owner}' and '${s.name}' both define secret '${secret.name}' (names must be unique in a mesh)`,
+        });
       else owners.set(secret.name, s.name);
     }
   }
   for (const s of services) {
     for (const name of s.bundle.secrets.import) {
       const owner = owners.get(name);
-      if (!owner) problems.push({ path: ['services', s.index], message: `service '${s.name}' imports secret '${name}', which no service of the mesh defines in secrets.global` });
-      else if (owner === s.name) problems.push({ path: ['services', s.index], message: `service '${s.name}' imports its own secret '${name}'` });
+      if (!owner)
+        problems.push({
+          path: ['services', s.index],
+          message: `service '${s.name}' imports secret '${name}', which no service of the mesh defines in secrets.global`,
+        });
+      else if (owner === s.name)
+        problems.push({ path: ['services', s.index], message: `service '${s.name}' imports its own secret '${name}'` });
     }
   }
   if (problems.length > 0) throw located('MANIFEST_REFERENCE', problems, source, file);
@@ -129,7 +192,17 @@ export function startOrder(mesh: ParsedMesh): MeshService[] {
   const visit = (s: MeshService, chain: string[]) => {
     if (state.get(s.name) === 'done') return;
     if (state.get(s.name) === 'visiting') {
-      throw new ManifestError('MANIFEST_REFERENCE', [{ path: 'services', message: `services import from each other in a cycle: ${[...chain, s.name].join(' → ')}` }], mesh.file, { hint: 'a service can start only after those it imports from; break the cycle' });
+      throw new ManifestError(
+        'MANIFEST_REFERENCE',
+        [
+          {
+            path: 'services',
+            message: `services import from each other in a cycle: ${[...chain, s.name].join(' → ')}`,
+          },
+        ],
+        mesh.file,
+        { hint: 'a service can start only after those it imports from; break the cycle' },
+      );
     }
     state.set(s.name, 'visiting');
     for (const dep of s.dependsOn) visit(byName.get(dep)!, [...chain, s.name]);

@@ -11,23 +11,30 @@ export const API_VERSION = /^scone\/(\d+)\.(\d+)(\.\d+)?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SERVICE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-const apiVersion = z.string().regex(API_VERSION, "must be 'scone/<VERSION>', e.g. scone/5.8").refine((v) => {
-  const [, major, minor] = API_VERSION.exec(v)!;
-  return Number(major) > 5 || (Number(major) === 5 && Number(minor) >= 8);
-}, 'the VERSION must be 5.8 or higher');
+const apiVersion = z
+  .string()
+  .regex(API_VERSION, "must be 'scone/<VERSION>', e.g. scone/5.8")
+  .refine((v) => {
+    const [, major, minor] = API_VERSION.exec(v)!;
+    return Number(major) > 5 || (Number(major) === 5 && Number(minor) >= 8);
+  }, 'the VERSION must be 5.8 or higher');
 
 /** Variables and secrets become keys of plain objects, where `__proto__` would silently vanish. */
 const NOT_PROTO = [
   (v: string) => v !== '__proto__',
   "'__proto__' is not accepted as a name (it would be lost)",
 ] as const;
-const envName = z.string().regex(ENV_NAME, 'must be letters, digits and _ (not starting with a digit)')
+const envName = z
+  .string()
+  .regex(ENV_NAME, 'must be letters, digits and _ (not starting with a digit)')
   .refine(...NOT_PROTO);
 const localVariable = z.strictObject({ name: envName, value: text });
 const globalVariable = z.strictObject({ name: envName, value: text.optional() });
 
 export const manifestSecret = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_\-.~]{1,128}$/, 'must be 1–128 characters of A-Z a-z 0-9 _ - . ~')
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_\-.~]{1,128}$/, 'must be 1–128 characters of A-Z a-z 0-9 _ - . ~')
     .refine(...NOT_PROTO),
   kind: z.enum(['ascii', 'binary', 'private-key', 'x509', 'x509-ca']).optional(),
   size: z.union([z.number().int(), z.string().regex(/^\d+$/).transform(Number)]).optional(),
@@ -49,7 +56,16 @@ export const manifestSecret = z.strictObject({
 const volume = z.strictObject({
   name: z.string().optional(),
   path: z.string().optional(),
-  export: z.array(z.strictObject({ session: z.string().optional(), session_hash: z.string().optional(), update_policy: z.string().optional(), volume_alias: z.string().optional() })).optional(),
+  export: z
+    .array(
+      z.strictObject({
+        session: z.string().optional(),
+        session_hash: z.string().optional(),
+        update_policy: z.string().optional(),
+        volume_alias: z.string().optional(),
+      }),
+    )
+    .optional(),
   import: z.strictObject({ session: z.string().optional(), volume: z.string().optional() }).optional(),
 });
 
@@ -78,9 +94,14 @@ const build = z.strictObject({
 
 export const serviceManifestSchema = z.strictObject({
   apiVersion,
-  kind: z.literal('genservice', "must be 'genservice' for a service manifest ('mesh' manifests are applied the same way)"),
+  kind: z.literal(
+    'genservice',
+    "must be 'genservice' for a service manifest ('mesh' manifests are applied the same way)",
+  ),
   environment: z.strictObject({ local: z.array(localVariable).optional(), global: z.array(globalVariable).optional() }),
-  injection_files: z.array(z.strictObject({ path: z.string().startsWith('/', 'must be an absolute path'), content: z.string() })).optional(),
+  injection_files: z
+    .array(z.strictObject({ path: z.string().startsWith('/', 'must be an absolute path'), content: z.string() }))
+    .optional(),
   secrets: z.strictObject({ global: z.array(manifestSecret).optional(), import: strings.optional() }).optional(),
   build,
   requirements: z.string().optional(),

@@ -43,9 +43,17 @@ export function generateSessions(mesh: ParsedMesh, opts: SessionOptions): Genera
   const missing: string[] = [];
   const sessions = mesh.services.map((s) => serviceSession(mesh, s, opts, missing));
   if (missing.length > 0) {
-    throw new ManifestError('MANIFEST_VARIABLE', missing.map((message) => ({ path: '', message })), mesh.file);
+    throw new ManifestError(
+      'MANIFEST_VARIABLE',
+      missing.map((message) => ({ path: '', message })),
+      mesh.file,
+    );
   }
-  const ns = { name: mesh.namespace, version: '0.3', access_policy: { read: ['CREATOR'], update: ['CREATOR'], create_sessions: ['CREATOR'] } };
+  const ns = {
+    name: mesh.namespace,
+    version: '0.3',
+    access_policy: { read: ['CREATOR'], update: ['CREATOR'], create_sessions: ['CREATOR'] },
+  };
   return [{ name: mesh.namespace, session: ns, redacted: ns, variables: {} }, ...sessions];
 }
 
@@ -53,28 +61,43 @@ function serviceSession(mesh: ParsedMesh, s: MeshService, opts: SessionOptions, 
   const b = s.bundle;
   const render = (text: string, where: string) => {
     const r = renderTemplate(text, (name) => s.variables.get(name));
-    r.missing.forEach((name) => missing.push(`service '${s.name}': ${where} uses {{${name}}}, which has no value in the mesh's env and no default`));
+    for (const name of r.missing) {
+      missing.push(
+        `service '${s.name}': ${where} uses {{${name}}}, which has no value in the mesh's env and no default`,
+      );
+    }
     return r.text;
   };
   const environment: Record<string, string> = {};
   for (const v of b.environment.global) {
     const value = s.variables.get(v.name) ?? v.value;
-    if (value === undefined) missing.push(`service '${s.name}': global variable ${v.name} has no value (set it in the mesh's env for '${s.name}', helm or global)`);
+    if (value === undefined)
+      missing.push(
+        `service '${s.name}': global variable ${v.name} has no value (set it in the mesh's env for '${s.name}', helm or global)`,
+      );
     else environment[v.name] = render(value, `environment.global ${v.name}`);
   }
   for (const v of b.environment.local) environment[v.name] = render(v.value, `environment.local ${v.name}`);
   const local = opts.layout === 'image' ? imagePaths(s) : localPaths(s);
   const variables: Record<string, string> = {};
   const service: Record<string, unknown> = {
-    name: posix.basename(b.command[0]!), image_name: s.name, mrenclaves: [opts.layout === 'image' ? builtImage(s).measurement : b.measurement],
-    command: b.command.map((arg, i) => local.rebase(render(arg, `build.command[${i}]`))), environment, pwd: local.pwd,
+    name: posix.basename(b.command[0]!),
+    image_name: s.name,
+    mrenclaves: [opts.layout === 'image' ? builtImage(s).measurement : b.measurement],
+    command: b.command.map((arg, i) => local.rebase(render(arg, `build.command[${i}]`))),
+    environment,
+    pwd: local.pwd,
     ...(opts.mode === 'debug' && opts.platforms?.length ? { platforms: [...opts.platforms] } : {}),
   };
   const redactedService = { ...service };
   if (b.shield) {
     const key = loadShieldKey(opts.keysDir, b.shield.tag, s.name);
     Object.assign(service, { fspf_path: posix.join(local.shield, 'fs.fspf'), fspf_key: key, fspf_tag: b.shield.tag });
-    Object.assign(redactedService, { fspf_path: service['fspf_path'], fspf_key: '$VEIL_FSPF_KEY', fspf_tag: b.shield.tag });
+    Object.assign(redactedService, {
+      fspf_path: service['fspf_path'],
+      fspf_key: '$VEIL_FSPF_KEY',
+      fspf_tag: b.shield.tag,
+    });
     variables['VEIL_FSPF_KEY'] = key;
   }
   const values = loadSecretValues(opts.keysDir, b, s.name);
@@ -88,11 +111,29 @@ function serviceSession(mesh: ParsedMesh, s: MeshService, opts: SessionOptions, 
     variables[`VEIL_SECRET_${i}`] = String(secret['value']);
     return { ...secret, value: `$VEIL_SECRET_${i}` };
   });
-  const imports = b.secrets.import.map((name) => ({ name, import: { session: `${mesh.namespace}/${mesh.definers.get(name)}`, secret: name } }));
+  const imports = b.secrets.import.map((name) => ({
+    name,
+    import: { session: `${mesh.namespace}/${mesh.definers.get(name)}`, secret: name },
+  }));
   const base = {
-    name: `${mesh.namespace}/${s.name}`, version: '0.3',
-    images: [{ name: s.name, injection_files: b.injection_files.map((f) => ({ path: f.path, content: render(f.content, `injection_files ${f.path}`) })) }],
-    security: { attestation: { ...(opts.mode === 'debug' ? { mode: 'none' } : {}), tolerate: tolerate(mesh, opts), ...ignoreAdvisories(mesh) } },
+    name: `${mesh.namespace}/${s.name}`,
+    version: '0.3',
+    images: [
+      {
+        name: s.name,
+        injection_files: b.injection_files.map((f) => ({
+          path: f.path,
+          content: render(f.content, `injection_files ${f.path}`),
+        })),
+      },
+    ],
+    security: {
+      attestation: {
+        ...(opts.mode === 'debug' ? { mode: 'none' } : {}),
+        tolerate: tolerate(mesh, opts),
+        ...ignoreAdvisories(mesh),
+      },
+    },
   };
   return {
     name: base.name,
@@ -103,13 +144,18 @@ function serviceSession(mesh: ParsedMesh, s: MeshService, opts: SessionOptions, 
 }
 
 /** `{{VAR}}` in a secret's strings (common_name, dns, issuer…) is rendered like any other text. */
-function renderSecret(secret: Record<string, unknown>, render: (t: string, where: string) => string): Record<string, unknown> {
+function renderSecret(
+  secret: Record<string, unknown>,
+  render: (t: string, where: string) => string,
+): Record<string, unknown> {
   const name = String(secret['name']);
-  return Object.fromEntries(Object.entries(secret).map(([k, v]) => {
-    if (typeof v === 'string') return [k, render(v, `secret ${name}.${k}`)];
-    if (Array.isArray(v)) return [k, v.map((x) => (typeof x === 'string' ? render(x, `secret ${name}.${k}`) : x))];
-    return [k, v];
-  }));
+  return Object.fromEntries(
+    Object.entries(secret).map(([k, v]) => {
+      if (typeof v === 'string') return [k, render(v, `secret ${name}.${k}`)];
+      if (Array.isArray(v)) return [k, v.map((x) => (typeof x === 'string' ? render(x, `secret ${name}.${k}`) : x))];
+      return [k, v];
+    }),
+  );
 }
 
 /**
@@ -124,7 +170,8 @@ function localPaths(s: MeshService): { pwd: string; shield: string; rebase(arg: 
   return {
     pwd: here,
     shield: here,
-    rebase: (arg) => (arg === image ? here : image !== '/' && arg.startsWith(`${image}/`) ? here + arg.slice(image.length) : arg),
+    rebase: (arg) =>
+      arg === image ? here : image !== '/' && arg.startsWith(`${image}/`) ? here + arg.slice(image.length) : arg,
   };
 }
 
@@ -137,9 +184,14 @@ function imagePaths(s: MeshService): { pwd: string; shield: string; rebase(arg: 
 
 function builtImage(s: MeshService): NonNullable<MeshService['bundle']['built']> {
   if (!s.bundle.built) {
-    throw new ManifestError('MANIFEST_BUNDLE', [{ path: '', message: `service '${s.name}' has no image built (${s.bundle.image})` }], s.name, {
-      hint: 'run veil apply -f service.yaml for it without --no-image, or use the local mesh (veil up)',
-    });
+    throw new ManifestError(
+      'MANIFEST_BUNDLE',
+      [{ path: '', message: `service '${s.name}' has no image built (${s.bundle.image})` }],
+      s.name,
+      {
+        hint: 'run veil apply -f service.yaml for it without --no-image, or use the local mesh (veil up)',
+      },
+    );
   }
   return s.bundle.built;
 }
@@ -151,7 +203,15 @@ function tolerate(mesh: ParsedMesh, opts: SessionOptions): string[] {
 function ignoreAdvisories(mesh: ParsedMesh): { ignore_advisories?: string | string[] } {
   const value = mesh.manifest.policy.ignore_advisories?.trim();
   if (!value) return {};
-  return { ignore_advisories: value === '*' ? '*' : value.split(',').map((a) => a.trim()).filter(Boolean) };
+  return {
+    ignore_advisories:
+      value === '*'
+        ? '*'
+        : value
+            .split(',')
+            .map((a) => a.trim())
+            .filter(Boolean),
+  };
 }
 
 /** A session as YAML for target/policies (the redacted form), with a header saying how to upload it. */
@@ -159,7 +219,11 @@ export function policyText(generated: GeneratedSession): string {
   const vars = Object.keys(generated.variables);
   const header = [
     `# Session ${generated.name}, generated by 'veil apply -f mesh.yaml'.`,
-    ...(vars.length > 0 ? [`# Secret values are left out; upload with: veil session create -f <this file> ${vars.map((v) => `-e ${v}=...`).join(' ')}`] : []),
+    ...(vars.length > 0
+      ? [
+          `# Secret values are left out; upload with: veil session create -f <this file> ${vars.map((v) => `-e ${v}=...`).join(' ')}`,
+        ]
+      : []),
   ];
   return `${header.join('\n')}\n${stringify(generated.redacted, { lineWidth: 0 })}`;
 }

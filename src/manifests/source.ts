@@ -11,7 +11,13 @@ export function readYaml(text: string, file: string): Source {
   try {
     return parseYaml(text, file);
   } catch (err) {
-    if (err instanceof PolicyError) throw new ManifestError('MANIFEST_YAML', err.issues.map(({ file: _f, ...i }) => i), file, { cause: err });
+    if (err instanceof PolicyError)
+      throw new ManifestError(
+        'MANIFEST_YAML',
+        err.issues.map(({ file: _f, ...i }) => i),
+        file,
+        { cause: err },
+      );
     throw err;
   }
 }
@@ -23,6 +29,11 @@ export function validateShape<T>(schema: z.ZodType<T>, source: Source, file: str
   throw located('MANIFEST_SHAPE', findingsOfZod(parsed.error.issues, source.value), source, file);
 }
 
-export function located(code: ManifestErrorCode, findings: Finding[], source: Source | undefined, file: string): ManifestError {
+export function located(
+  code: ManifestErrorCode,
+  findings: Finding[],
+  source: Source | undefined,
+  file: string,
+): ManifestError {
   return new ManifestError(code, locateFindings(findings, source), file);
 }

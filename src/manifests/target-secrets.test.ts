@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import {
-  copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,8 +51,9 @@ services:
 `;
 
 function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true })
-    .flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)],
+  );
 }
 
 describe('veil apply writes nothing secret under target/', () => {
@@ -54,14 +62,23 @@ describe('veil apply writes nothing secret under target/', () => {
     const { bundle } = buildBundle(parsed, { target, keysDir });
     buildBundle(parsed, { target, keysDir }); // again: the same values file
     const uploaded: string[] = [];
-    const postSession = async (text: string) => (uploaded.push(text), { status: 201, hash: 'h' });
+    const postSession = async (text: string) => {
+      uploaded.push(text);
+      return { status: 201, hash: 'h' };
+    };
     const store = { currentHash: async () => undefined, postSession };
     await applyMesh(parseMeshManifest(mesh, 'mesh.yaml', target), { target, keysDir, mode: 'debug', store });
     const shieldKey = readFileSync(join(keysDir, `${bundle.shield!.tag}.key`), 'utf8').trim();
     const secrets = [ASCII, BINARY, KEY_PEM.split('\n')[1]!, shieldKey];
     const files = filesUnder(target);
-    assert.ok(files.some((f) => f.endsWith('bundle.json')), files.join('\n'));
-    assert.ok(files.some((f) => f.endsWith('ns/hello.yaml')), files.join('\n'));
+    assert.ok(
+      files.some((f) => f.endsWith('bundle.json')),
+      files.join('\n'),
+    );
+    assert.ok(
+      files.some((f) => f.endsWith('ns/hello.yaml')),
+      files.join('\n'),
+    );
     for (const file of files) {
       const text = readFileSync(file).toString('latin1');
       for (const secret of secrets) assert.ok(!text.includes(secret), `${file} holds a secret`);
@@ -85,8 +102,10 @@ describe('veil apply writes nothing secret under target/', () => {
     }
     const parsed = parseMeshManifest(mesh, 'mesh.yaml', target);
     const applying = applyMesh(parsed, { target, keysDir: elsewhere, mode: 'debug' });
-    await assert.rejects(applying,
-      (e: ManifestError) => e instanceof ManifestError && /explicit secret values of service 'hello'/.test(e.message));
+    await assert.rejects(
+      applying,
+      (e: ManifestError) => e instanceof ManifestError && /explicit secret values of service 'hello'/.test(e.message),
+    );
   });
 
   it('refuses __proto__ as a variable or secret name (it would vanish from the environment)', () => {

@@ -7,7 +7,10 @@ describe('mesh templates', () => {
   const lookup = (name: string) => vars[name];
 
   it('fills variables and defaults, and leaves CAS placeholders alone', () => {
-    const r = renderTemplate('{{REDIS_HOST}}:{{ REDIS_PORT | default(value="6379") }} {{LOG|default("error")}} {{N | default(3)}} {{cas.cas.cas_url}} $$SCONE::flask.crt$$', lookup);
+    const r = renderTemplate(
+      '{{REDIS_HOST}}:{{ REDIS_PORT | default(value="6379") }} {{LOG|default("error")}} {{N | default(3)}} {{cas.cas.cas_url}} $$SCONE::flask.crt$$',
+      lookup,
+    );
     assert.deepEqual(r, { text: 'redis:6379 error 3 cas:8081 $$SCONE::flask.crt$$', missing: [], invalid: [] });
   });
 
@@ -22,6 +25,9 @@ describe('mesh templates', () => {
   });
 
   it('lists variables with their defaults', () => {
-    assert.deepEqual(templateVariables('{{A}} {{B|default(value="1")}}'), [{ name: 'A', hasDefault: false }, { name: 'B', hasDefault: true, defaultValue: '1' }]);
+    assert.deepEqual(templateVariables('{{A}} {{B|default(value="1")}}'), [
+      { name: 'A', hasDefault: false },
+      { name: 'B', hasDefault: true, defaultValue: '1' },
+    ]);
   });
 });

@@ -4,7 +4,8 @@
  * placeholders are not templates and pass through untouched.
  */
 const EXPRESSION = /\{\{(.*?)\}\}/gs;
-const VARIABLE = /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\|\s*default\s*\(\s*(?:value\s*=\s*)?("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^()"'\s]+)\s*\)\s*)?$/;
+const VARIABLE =
+  /^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\|\s*default\s*\(\s*(?:value\s*=\s*)?("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^()"'\s]+)\s*\)\s*)?$/;
 
 export interface Rendered {
   text: string;
@@ -35,7 +36,13 @@ export function templateVariables(text: string): Array<{ name: string; hasDefaul
   return [...text.matchAll(EXPRESSION)].flatMap(([, inner]) => {
     const match = VARIABLE.exec(inner!);
     if (!match) return [];
-    return [{ name: match[1]!, hasDefault: match[2] !== undefined, ...(match[2] !== undefined ? { defaultValue: unquote(match[2]) } : {}) }];
+    return [
+      {
+        name: match[1]!,
+        hasDefault: match[2] !== undefined,
+        ...(match[2] !== undefined ? { defaultValue: unquote(match[2]) } : {}),
+      },
+    ];
   });
 }
 

@@ -35,12 +35,16 @@ describe('listeningAddresses', () => {
     const dir = mkdtempSync(join(tmpdir(), 'veil-tcp-'));
     try {
       const table = join(dir, 'tcp');
-      writeFileSync(table, [
-        '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
-        '   0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 101 1',
-        '   1: 0302017F:18EB 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 102 1',
-        '   2: 5609057F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 103 1', '',
-      ].join('\n'));
+      writeFileSync(
+        table,
+        [
+          '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+          '   0: 0100007F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 101 1',
+          '   1: 0302017F:18EB 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 102 1',
+          '   2: 5609057F:18EB 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 103 1',
+          '',
+        ].join('\n'),
+      );
       assert.deepEqual([...listeningAddresses(table)], ['127.0.0.1', '127.5.9.86']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -53,7 +57,10 @@ describe('listeningAddresses', () => {
     await new Promise<void>((r) => server.listen(0, address, r));
     try {
       const picks = [address!, '127.200.0.1'];
-      assert.deepEqual(freeLoopbackAddresses(1, listeningAddresses(), () => picks.shift()!), ['127.200.0.1']);
+      assert.deepEqual(
+        freeLoopbackAddresses(1, listeningAddresses(), () => picks.shift()!),
+        ['127.200.0.1'],
+      );
     } finally {
       server.close();
     }

@@ -71,12 +71,15 @@ function listenEntries(table: string): Array<{ port: number; inode: string; addr
   } catch {
     return [];
   }
-  return text.split('\n').slice(1).flatMap((line) => {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 10 || f[3] !== '0A') return []; // 0A: LISTEN
-    const [address, port] = f[1]!.split(':') as [string, string];
-    return [{ port: parseInt(port, 16), inode: f[9]!, address: address.length === 8 ? ipv4(address) : address }];
-  });
+  return text
+    .split('\n')
+    .slice(1)
+    .flatMap((line) => {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10 || f[3] !== '0A') return []; // 0A: LISTEN
+      const [address, port] = f[1]!.split(':') as [string, string];
+      return [{ port: parseInt(port, 16), inode: f[9]!, address: address.length === 8 ? ipv4(address) : address }];
+    });
 }
 
 function safeReaddir(dir: string): string[] {

@@ -18,7 +18,10 @@ export class ServiceProcess {
   private readonly recent: string[] = [];
   private readonly exitWaiters: Array<() => void> = [];
 
-  constructor(readonly spec: ServiceSpec, log: (line: string) => void) {
+  constructor(
+    readonly spec: ServiceSpec,
+    log: (line: string) => void,
+  ) {
     // Its own process group: a terminal's Ctrl-C reaches veil up only, which stops services in order, and a
     // last-resort SIGKILL reaches the program under veil run too. If veil up dies without stopping it (kill -9),
     // the kernel kills veil run, and veil run's program with it.
@@ -34,12 +37,12 @@ export class ServiceProcess {
     // 'close', not 'exit': the last lines of its output are in by then (failure messages quote them).
     this.child.on('close', (code, signal) => {
       this.exited = { code, signal };
-      this.exitWaiters.splice(0).forEach((f) => f());
+      for (const f of this.exitWaiters.splice(0)) f();
     });
     this.child.on('error', (err) => {
       log(`[${spec.name}] cannot start: ${err.message}`);
       this.exited ??= { code: 127, signal: null };
-      this.exitWaiters.splice(0).forEach((f) => f());
+      for (const f of this.exitWaiters.splice(0)) f();
     });
   }
 
@@ -55,11 +58,19 @@ export class ServiceProcess {
   async ready(timeoutMs: number, abort?: AbortSignal): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (this.exited) throw this.failure('MESH_SERVICE_ENDED', `${this.spec.name} ended before it was ready (${describe(this.exited)})`);
+      if (this.exited)
+        throw this.failure(
+          'MESH_SERVICE_ENDED',
+          `${this.spec.name} ended before it was ready (${describe(this.exited)})`,
+        );
       if (abort?.aborted) throw stopped(`while ${this.spec.name} was starting`);
       const ports = this.child.pid ? listeningPorts(this.child.pid) : [];
       if (ports.length > 0) return ports[0]!;
-      if (Date.now() > deadline) throw this.failure('MESH_NOT_READY', `${this.spec.name} did not listen on any port within ${timeoutMs / 1000} s`);
+      if (Date.now() > deadline)
+        throw this.failure(
+          'MESH_NOT_READY',
+          `${this.spec.name} did not listen on any port within ${timeoutMs / 1000} s`,
+        );
       await new Promise((r) => setTimeout(r, 25));
     }
   }
@@ -74,7 +85,9 @@ export class ServiceProcess {
 
   private failure(code: 'MESH_NOT_READY' | 'MESH_SERVICE_ENDED', message: string): MeshError {
     const log = this.recent.map((l) => `\n  | ${l}`).join('');
-    return new MeshError(code, `${message}${log ? `; its last lines:${log}` : ''}`, { hint: 'the lines above say why; fix the service or its manifest and run veil up again' });
+    return new MeshError(code, `${message}${log ? `; its last lines:${log}` : ''}`, {
+      hint: 'the lines above say why; fix the service or its manifest and run veil up again',
+    });
   }
 
   whenExited(): Promise<void> {

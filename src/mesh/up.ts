@@ -1,7 +1,14 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import {
-  SERVICE_PATH, applyMesh, buildBundle, parseMeshManifest, parseServiceManifest, startOrder, type MeshPlan, type SessionStore,
+  SERVICE_PATH,
+  applyMesh,
+  buildBundle,
+  parseMeshManifest,
+  parseServiceManifest,
+  startOrder,
+  type MeshPlan,
+  type SessionStore,
 } from '../manifests/index.js';
 import { HOST_KEY_ENV } from '../runtime/host-key.js';
 import { freeLoopbackAddresses } from './addresses.js';
@@ -65,12 +72,20 @@ export async function up(opts: UpOptions): Promise<RunningMesh> {
     const addresses = new Map(order.map((s, i) => [s.name, s.variables.get('address') ?? free[i]!]));
     for (const s of mesh.services) if (!s.variables.has('address')) s.variables.set('address', addresses.get(s.name)!);
     const { plan } = await applyMesh(mesh, {
-      target: opts.target, keysDir: opts.keysDir, mode: 'debug', platforms: [opts.hostKey.id], store: opts.cas,
+      target: opts.target,
+      keysDir: opts.keysDir,
+      mode: 'debug',
+      platforms: [opts.hostKey.id],
+      store: opts.cas,
     });
     if (opts.abort?.aborted) throw stopped('before its services started');
-    opts.log(`[veil] sessions of ${plan.namespace} uploaded to ${opts.cas.url} (debug mode: simulation evidence accepted)`);
-    opts.log('[veil] the mesh runs in debug mode: services attest with SIMULATION evidence (veil run --mode debug), ' +
-      `not a TEE, signed by this host's key (platform ${opts.hostKey.id}, the one host the sessions list)`);
+    opts.log(
+      `[veil] sessions of ${plan.namespace} uploaded to ${opts.cas.url} (debug mode: simulation evidence accepted)`,
+    );
+    opts.log(
+      '[veil] the mesh runs in debug mode: services attest with SIMULATION evidence (veil run --mode debug), ' +
+        `not a TEE, signed by this host's key (platform ${opts.hostKey.id}, the one host the sessions list)`,
+    );
     const hosts = plan.services.flatMap((s) => s.names.map((n) => `${n}=${addresses.get(s.name)}`));
     const info: UpInfo = { cas_url: opts.cas.url, cas_fingerprint: opts.cas.fingerprint, ca_file: null, services: {} };
     for (const service of plan.services) {
@@ -78,14 +93,18 @@ export async function up(opts: UpOptions): Promise<RunningMesh> {
       started.push(running);
       const port = await running.ready(opts.readyTimeoutMs ?? 30_000, opts.abort);
       info.services[service.name] = { address: addresses.get(service.name)!, port, names: service.names };
-      opts.log(`[veil] ${service.name} is ready on ${addresses.get(service.name)}:${port} (${service.names.join(', ')})`);
+      opts.log(
+        `[veil] ${service.name} is ready on ${addresses.get(service.name)}:${port} (${service.names.join(', ')})`,
+      );
     }
     const howToCall = await publicCas(opts, plan, info);
     writeFileSync(join(opts.target, 'up.json'), `${JSON.stringify(info, null, 2)}\n`);
-    const broken = Promise.race(started.map(async (s) => {
-      await s.whenExited();
-      return `${s.spec.name} ended (${describe(s.exit!)})`;
-    }));
+    const broken = Promise.race(
+      started.map(async (s) => {
+        await s.whenExited();
+        return `${s.spec.name} ended (${describe(s.exit!)})`;
+      }),
+    );
     return { info, howToCall, broken, stop };
   } catch (err) {
     await stop();
@@ -116,7 +135,12 @@ function spec(opts: UpOptions, service: MeshPlan['services'][number], hosts: str
  */
 function applyServiceManifests(opts: UpOptions): void {
   const dir = dirname(resolve(opts.meshFile));
-  const candidates = [join(dir, 'service.yaml'), ...readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(dir, e.name, 'service.yaml'))];
+  const candidates = [
+    join(dir, 'service.yaml'),
+    ...readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => join(dir, e.name, 'service.yaml')),
+  ];
   for (const file of candidates.filter((f) => existsSync(f))) {
     const parsed = parseServiceManifest(readFileSync(file, 'utf8'), shortPath(file), dirname(file));
     const { bundle } = buildBundle(parsed, { target: opts.target, keysDir: opts.keysDir });

@@ -5,8 +5,26 @@ export { SECRET_FIELD_PATHS, redactSession, restoreRedacted } from './secret-fie
 export { splitCommand } from './command.js';
 export { SESSION_LIMITS } from './limits.js';
 export { sessionHash, serializeSession, sessionNamespace, canonicalJson } from './hash.js';
-export { findPlaceholders, renderPlaceholders, isKnownSuffix, suffixFitsKind, PLACEHOLDER_SUFFIXES, type Placeholder } from './placeholders.js';
+export {
+  findPlaceholders,
+  renderPlaceholders,
+  isKnownSuffix,
+  suffixFitsKind,
+  PLACEHOLDER_SUFFIXES,
+  type Placeholder,
+} from './placeholders.js';
 export { substituteVariables } from './template.js';
 export { sessionJsonSchema } from './json-schema.js';
 export { placeholderSites } from './references.js';
-export type { AccessPolicy, ExportTarget, Image, InjectionFile, KeyType, Secret, SecretKind, Security, Service, Session } from './schema.js';
+export type {
+  AccessPolicy,
+  ExportTarget,
+  Image,
+  InjectionFile,
+  KeyType,
+  Secret,
+  SecretKind,
+  Security,
+  Service,
+  Session,
+} from './schema.js';

@@ -48,7 +48,10 @@ describe('session limits (SESSION_LIMITS)', () => {
     const dangling = secrets(SESSION_LIMITS.secrets + 1, (i) => `  - {name: c${i}, kind: x509, private_key: nowhere}`);
     const err = limitError(`name: x\n${dangling}${services(SESSION_LIMITS.services + 1)}`);
     assert.equal(err.code, 'POLICY_LIMIT');
-    assert.deepEqual(err.issues.map((i) => i.path), ['secrets', 'services']);
+    assert.deepEqual(
+      err.issues.map((i) => i.path),
+      ['secrets', 'services'],
+    );
     assert.equal(err.issues[0]!.line, 2, 'small sessions get a line');
   });
 

@@ -74,8 +74,18 @@ describe('issuer cycles are found in linear time', () => {
   });
 
   it('costs about what the same CAs without issuers cost', () => {
-    assertLinear('chain', () => crossReferences(chain), () => crossReferences(flat), 10);
-    assertLinear('cycle', () => crossReferences(loop), () => crossReferences(flat), 10);
+    assertLinear(
+      'chain',
+      () => crossReferences(chain),
+      () => crossReferences(flat),
+      10,
+    );
+    assertLinear(
+      'cycle',
+      () => crossReferences(loop),
+      () => crossReferences(flat),
+      10,
+    );
   });
 
   it('refuses such a session at upload by the secrets limit, before any reference is followed', () => {
@@ -96,7 +106,12 @@ describe('nesting is refused while parsing, with the same error as before', () =
   it('1 MiB of `[`', () => {
     const text = '['.repeat(MiB);
     assert.ok(deep(failure(() => parseYaml(text, 's.yaml'))));
-    assertLinear('1 MiB of [', () => parseYaml(text, 's.yaml'), () => parseYaml(flowBenign, 's.yaml'), 2);
+    assertLinear(
+      '1 MiB of [',
+      () => parseYaml(text, 's.yaml'),
+      () => parseYaml(flowBenign, 's.yaml'),
+      2,
+    );
   });
 
   it('1 MiB of `- ` (compact block sequences; `yaml` ran out of memory on it) and deeply indented maps', () => {
@@ -104,7 +119,12 @@ describe('nesting is refused while parsing, with the same error as before', () =
     const indented = padTo('name: x\nsecret_config:\n', (i) => `${' '.repeat(i + 2)}a${i}:\n`, MiB);
     for (const text of [compact, indented]) {
       assert.ok(deep(failure(() => parseYaml(text, 's.yaml'))));
-      assertLinear('deep block nesting', () => parseYaml(text, 's.yaml'), () => parseYaml(blockBenign, 's.yaml'), 2);
+      assertLinear(
+        'deep block nesting',
+        () => parseYaml(text, 's.yaml'),
+        () => parseYaml(blockBenign, 's.yaml'),
+        2,
+      );
     }
   });
 
@@ -150,7 +170,12 @@ describe('the `yaml` path stays small and linear', () => {
     assert.equal(err.code, 'POLICY_YAML_SYNTAX');
     assert.match(err.message, /Map keys must be unique/);
     const list = padTo('name: x\nversion: &v "1"\nsecret_config:\n  l:\n', (i) => `    - v${i}\n`, text.length);
-    assertLinear('flat map', () => parseYaml(text, 's.yaml'), () => parseYaml(list, 's.yaml'), 4);
+    assertLinear(
+      'flat map',
+      () => parseYaml(text, 's.yaml'),
+      () => parseYaml(list, 's.yaml'),
+      4,
+    );
   });
 
   it(`refuses anchors above ${SESSION_LIMITS.fullParseBytes} bytes, and reports syntax errors there by js-yaml`, () => {

@@ -15,7 +15,11 @@ export function parseSession(text: string, opts: { file?: string } = {}): Sessio
   const file = opts.file ?? '<session>';
   const source = parseYaml(text, file);
   if (source.value === null || typeof source.value !== 'object' || Array.isArray(source.value)) {
-    throw new PolicyError('POLICY_SHAPE', [{ path: '', message: 'a session must be a YAML map with at least a name', line: 1, column: 1 }], file);
+    throw new PolicyError(
+      'POLICY_SHAPE',
+      [{ path: '', message: 'a session must be a YAML map with at least a name', line: 1, column: 1 }],
+      file,
+    );
   }
   const proto = protoKeys(source.value, []);
   if (proto.length > 0) throw located('POLICY_SHAPE', proto, source, file);
@@ -37,7 +41,8 @@ function protoKeys(value: unknown, path: PathSegment[]): Finding[] {
   return Object.entries(value).flatMap(([k, v]) =>
     k === '__proto__'
       ? [{ path: [...path, k], message: "a key named '__proto__' is not accepted (it would be lost)", atKey: true }]
-      : protoKeys(v, [...path, k]));
+      : protoKeys(v, [...path, k]),
+  );
 }
 
 /** Locating walks the document from its root, so only the first findings get a line: the rest keep their path. */

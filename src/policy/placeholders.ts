@@ -8,11 +8,30 @@ export interface Placeholder {
 }
 
 export const PLACEHOLDER_SUFFIXES = [
-  '', '.crt', '.key', '.chain', '.hex',
-  ':crt', ':crt:pem', ':crt:der', ':chain',
-  ':privatekey', ':privatekey:pem', ':privatekey:pkcs8:pem', ':privatekey:der', ':privatekey:pkcs8:der',
-  ':pem', ':der', ':pkcs8:pem', ':pkcs8:der',
-  ':bin', ':hex', ':base64', ':base64url', ':base32', ':base32nopad',
+  '',
+  '.crt',
+  '.key',
+  '.chain',
+  '.hex',
+  ':crt',
+  ':crt:pem',
+  ':crt:der',
+  ':chain',
+  ':privatekey',
+  ':privatekey:pem',
+  ':privatekey:pkcs8:pem',
+  ':privatekey:der',
+  ':privatekey:pkcs8:der',
+  ':pem',
+  ':der',
+  ':pkcs8:pem',
+  ':pkcs8:der',
+  ':bin',
+  ':hex',
+  ':base64',
+  ':base64url',
+  ':base32',
+  ':base32nopad',
 ] as const;
 
 const PATTERN = /\$\$SCONE::([^$\s]+?)\$\$/g;
@@ -36,13 +55,26 @@ export function isKnownSuffix(suffix: string): boolean {
 }
 
 const CERT = new Set(['', '.crt', ':crt', ':crt:pem', ':crt:der', ':chain', '.chain']);
-const KEY = new Set(['', '.key', ':pem', ':der', ':pkcs8:pem', ':pkcs8:der', ':privatekey', ':privatekey:pem', ':privatekey:pkcs8:pem', ':privatekey:der', ':privatekey:pkcs8:der']);
+const KEY = new Set([
+  '',
+  '.key',
+  ':pem',
+  ':der',
+  ':pkcs8:pem',
+  ':pkcs8:der',
+  ':privatekey',
+  ':privatekey:pem',
+  ':privatekey:pkcs8:pem',
+  ':privatekey:der',
+  ':privatekey:pkcs8:der',
+]);
 const BYTES = new Set(['', '.hex', ':bin', ':hex', ':base64', ':base64url', ':base32', ':base32nopad']);
 
 /** Whether a suffix gives a form of a secret of this kind (undefined kind: imported, checked at use). */
 export function suffixFitsKind(suffix: string, kind: string | undefined): boolean {
   if (kind === undefined) return isKnownSuffix(suffix);
-  if (kind === 'x509' || kind === 'x509-ca') return CERT.has(suffix) || (KEY.has(suffix) && suffix !== '' && !/^:(pem|der|pkcs8)/.test(suffix));
+  if (kind === 'x509' || kind === 'x509-ca')
+    return CERT.has(suffix) || (KEY.has(suffix) && suffix !== '' && !/^:(pem|der|pkcs8)/.test(suffix));
   if (kind === 'private-key') return KEY.has(suffix);
   return BYTES.has(suffix);
 }

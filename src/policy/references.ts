@@ -17,11 +17,18 @@ export function crossReferences(session: Session): Finding[] {
 }
 
 function duplicates(session: Session): Finding[] {
-  const lists = [['secrets', session.secrets], ['services', session.services], ['images', session.images]] as const;
+  const lists = [
+    ['secrets', session.secrets],
+    ['services', session.services],
+    ['images', session.images],
+  ] as const;
   return lists.flatMap(([key, list]) => {
     const seen = new Set<string>();
     return (list ?? []).flatMap((item, i) => {
-      if (!seen.has(item.name)) return seen.add(item.name), [];
+      if (!seen.has(item.name)) {
+        seen.add(item.name);
+        return [];
+      }
       return [{ path: [key, i, 'name'], message: `'${item.name}' is defined twice` }];
     });
   });
@@ -32,12 +39,17 @@ function secretReferences(s: Secret, i: number, secrets: Map<string, Secret>): F
   if (s.private_key !== undefined) {
     const key = secrets.get(s.private_key);
     if (!key) out.push({ path: ['secrets', i, 'private_key'], message: `no secret named '${s.private_key}'` });
-    else if (key.kind !== undefined && key.kind !== 'private-key') out.push({ path: ['secrets', i, 'private_key'], message: `'${s.private_key}' is a ${key.kind}, not a private-key` });
+    else if (key.kind !== undefined && key.kind !== 'private-key')
+      out.push({
+        path: ['secrets', i, 'private_key'],
+        message: `'${s.private_key}' is a ${key.kind}, not a private-key`,
+      });
   }
   if (s.issuer !== undefined) {
     const ca = secrets.get(s.issuer);
     if (!ca) out.push({ path: ['secrets', i, 'issuer'], message: `no secret named '${s.issuer}'` });
-    else if (ca.kind !== undefined && ca.kind !== 'x509-ca') out.push({ path: ['secrets', i, 'issuer'], message: `'${s.issuer}' is a ${ca.kind}, not an x509-ca` });
+    else if (ca.kind !== undefined && ca.kind !== 'x509-ca')
+      out.push({ path: ['secrets', i, 'issuer'], message: `'${s.issuer}' is a ${ca.kind}, not an x509-ca` });
   }
   return out;
 }
@@ -60,7 +72,7 @@ function issuerCycles(secrets: Secret[]): Finding[] {
     const names = [...path.keys()];
     if (next !== undefined && path.has(next)) {
       const cycle = names.slice(path.get(next));
-      cycle.forEach((name, at) => cycleOf.set(name, { names: cycle, at }));
+      for (const [at, name] of cycle.entries()) cycleOf.set(name, { names: cycle, at });
     }
     for (const name of names) done.add(name);
   }
@@ -85,7 +97,8 @@ function placeholderReferences(session: Session, secrets: Map<string, Secret>): 
       const secret = secrets.get(p.secret);
       if (!secret) return [{ path, message: `no secret named '${p.secret}' (in ${p.raw})` }];
       if (!isKnownSuffix(p.suffix)) return [{ path, message: `unknown placeholder suffix '${p.suffix}' in ${p.raw}` }];
-      if (!suffixFitsKind(p.suffix, secret.kind)) return [{ path, message: `'${p.suffix}' does not fit ${secret.kind} secret '${p.secret}' (in ${p.raw})` }];
+      if (!suffixFitsKind(p.suffix, secret.kind))
+        return [{ path, message: `'${p.suffix}' does not fit ${secret.kind} secret '${p.secret}' (in ${p.raw})` }];
       return [];
     }),
   );
@@ -94,24 +107,30 @@ function placeholderReferences(session: Session, secrets: Map<string, Secret>): 
 /** Every field where the CAS fills in placeholders (§4.6). */
 export function placeholderSites(session: Session): Array<{ path: PathSegment[]; text: string }> {
   const sites: Array<{ path: PathSegment[]; text: string }> = [];
-  (session.services ?? []).forEach((s, i) => {
+  for (const [i, s] of (session.services ?? []).entries()) {
     const command = s.command;
     if (typeof command === 'string') sites.push({ path: ['services', i, 'command'], text: command });
-    else command?.forEach((arg, j) => sites.push({ path: ['services', i, 'command', j], text: arg }));
-    for (const [k, v] of Object.entries(s.environment ?? {})) sites.push({ path: ['services', i, 'environment', k], text: v });
+    else {
+      for (const [j, arg] of (command ?? []).entries()) sites.push({ path: ['services', i, 'command', j], text: arg });
+    }
+    for (const [k, v] of Object.entries(s.environment ?? {}))
+      sites.push({ path: ['services', i, 'environment', k], text: v });
     if (s.fspf_key) sites.push({ path: ['services', i, 'fspf_key'], text: s.fspf_key });
-  });
-  (session.images ?? []).forEach((img, i) =>
-    img.injection_files?.forEach((f, j) => {
-      if (typeof f !== 'string' && f.content !== undefined) sites.push({ path: ['images', i, 'injection_files', j, 'content'], text: f.content });
-    }),
-  );
+  }
+  for (const [i, img] of (session.images ?? []).entries()) {
+    for (const [j, f] of (img.injection_files ?? []).entries()) {
+      if (typeof f !== 'string' && f.content !== undefined)
+        sites.push({ path: ['images', i, 'injection_files', j, 'content'], text: f.content });
+    }
+  }
   return sites;
 }
 
 function imageReferences(session: Session): Finding[] {
   const images = new Set((session.images ?? []).map((i) => i.name));
   return (session.services ?? []).flatMap((s, i) =>
-    s.image_name !== undefined && !images.has(s.image_name) ? [{ path: ['services', i, 'image_name'], message: `no image named '${s.image_name}'` }] : [],
+    s.image_name !== undefined && !images.has(s.image_name)
+      ? [{ path: ['services', i, 'image_name'], message: `no image named '${s.image_name}'` }]
+      : [],
   );
 }

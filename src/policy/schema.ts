@@ -12,7 +12,9 @@ const hex64 = hex(64);
 const text = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 /** Names become keys of maps (secrets by name, environments); `__proto__` would vanish from a plain object. */
 const notProto = (v: string) => v !== '__proto__';
-const name = z.string().regex(COMPONENT, 'must be 1–128 characters of A-Z a-z 0-9 _ - . ~')
+const name = z
+  .string()
+  .regex(COMPONENT, 'must be 1–128 characters of A-Z a-z 0-9 _ - . ~')
   .refine(notProto, "'__proto__' is not accepted as a name");
 
 /**
@@ -37,15 +39,23 @@ const commandString = z.string().superRefine((value, ctx) => {
 });
 export const sessionName = z
   .string()
-  .regex(/^[A-Za-z0-9_\-.~]{1,128}(\/[A-Za-z0-9_\-.~]{1,128})*$/, 'each /-separated part must be 1–128 characters of A-Z a-z 0-9 _ - . ~');
+  .regex(
+    /^[A-Za-z0-9_\-.~]{1,128}(\/[A-Za-z0-9_\-.~]{1,128})*$/,
+    'each /-separated part must be 1–128 characters of A-Z a-z 0-9 _ - . ~',
+  );
 
 const accessList = z.array(z.string()).superRefine((list, ctx) => {
   for (const special of ['ANY', 'NONE']) {
-    if (list.includes(special) && list.length > 1) ctx.addIssue({ code: 'custom', message: `${special} must be alone in its list` });
+    if (list.includes(special) && list.length > 1)
+      ctx.addIssue({ code: 'custom', message: `${special} must be alone in its list` });
   }
 });
 
-const accessPolicy = z.strictObject({ read: accessList.optional(), update: accessList.optional(), create_sessions: accessList.optional() });
+const accessPolicy = z.strictObject({
+  read: accessList.optional(),
+  update: accessList.optional(),
+  create_sessions: accessList.optional(),
+});
 
 const hex96 = hex(96);
 /** One value or a list of them: any listed value matches (SCONE writes `mrenclave` either way). */
@@ -107,33 +117,69 @@ const snpIdentity = z.strictObject({
 });
 
 /** Azure confidential VMs: PCR values (index → hex digest) the vTPM quote must cover, beside `snp` / `tdx`. */
-const vtpm = z.strictObject({ pcrs: z.record(z.string().regex(/^(?:[0-9]|1[0-9]|2[0-3])$/, 'must be a PCR index 0–23'), hex64) });
+const vtpm = z.strictObject({
+  pcrs: z.record(z.string().regex(/^(?:[0-9]|1[0-9]|2[0-3])$/, 'must be a PCR index 0–23'), hex64),
+});
 
 const attestationVariant = z
   .strictObject({
-    mrenclave: oneOrMany(hex64).transform((v) => (Array.isArray(v) ? v : [v])).optional(),
+    mrenclave: oneOrMany(hex64)
+      .transform((v) => (Array.isArray(v) ? v : [v]))
+      .optional(),
     signer: sgxSigner.optional(),
     tdx: tdxIdentity.optional(),
     snp: snpIdentity.optional(),
     vtpm: vtpm.optional(),
   })
   .superRefine((v, ctx) => {
-    const kinds = [v.mrenclave !== undefined || v.signer !== undefined, v.tdx !== undefined, v.snp !== undefined].filter(Boolean).length;
-    if (kinds > 1) ctx.addIssue({ code: 'custom', message: 'one variant names one TEE: SGX (mrenclave, signer), tdx or snp; list several variants instead' });
+    const kinds = [
+      v.mrenclave !== undefined || v.signer !== undefined,
+      v.tdx !== undefined,
+      v.snp !== undefined,
+    ].filter(Boolean).length;
+    if (kinds > 1)
+      ctx.addIssue({
+        code: 'custom',
+        message: 'one variant names one TEE: SGX (mrenclave, signer), tdx or snp; list several variants instead',
+      });
     if (kinds === 0) ctx.addIssue({ code: 'custom', message: 'a variant must name mrenclave, signer, tdx or snp' });
-    if (v.vtpm && !v.tdx && !v.snp) ctx.addIssue({ code: 'custom', message: 'vtpm applies to Azure confidential VMs: give it beside snp or tdx' });
+    if (v.vtpm && !v.tdx && !v.snp)
+      ctx.addIssue({ code: 'custom', message: 'vtpm applies to Azure confidential VMs: give it beside snp or tdx' });
     // A TD's registers are only as good as what extended them: without the VM image (MRTD) any TD matches,
     // and RTMR3 (the program) means something only when the firmware and kernel that extend it are pinned too.
-    if (v.tdx && v.tdx.mrtd === undefined) ctx.addIssue({ code: 'custom', path: ['tdx'], message: 'a tdx variant must give mrtd (the TD image); otherwise any TD matches' });
-    if (v.tdx?.rtmr3 !== undefined && (v.tdx.rtmr0 === undefined || v.tdx.rtmr1 === undefined || v.tdx.rtmr2 === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['tdx'], message: 'rtmr3 names the program only with rtmr0, rtmr1 and rtmr2 (firmware and kernel, which extend it) pinned too' });
+    if (v.tdx && v.tdx.mrtd === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tdx'],
+        message: 'a tdx variant must give mrtd (the TD image); otherwise any TD matches',
+      });
+    if (
+      v.tdx?.rtmr3 !== undefined &&
+      (v.tdx.rtmr0 === undefined || v.tdx.rtmr1 === undefined || v.tdx.rtmr2 === undefined)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tdx'],
+        message:
+          'rtmr3 names the program only with rtmr0, rtmr1 and rtmr2 (firmware and kernel, which extend it) pinned too',
+      });
     }
     // AMD publishes no TCB status: without a floor, firmware with known vulnerabilities would be accepted.
     if (v.snp && v.snp.min_tcb === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['snp'], message: 'an snp variant must give min_tcb (the lowest firmware accepted: AMD publishes no TCB status to judge it by)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['snp'],
+        message:
+          'an snp variant must give min_tcb (the lowest firmware accepted: AMD publishes no TCB status to judge it by)',
+      });
     }
     if (v.snp && v.snp.measurement === undefined && v.snp.id_key_digest === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['snp'], message: 'an snp variant must give measurement or id_key_digest (who signed the launch digest); otherwise any VM matches' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['snp'],
+        message:
+          'an snp variant must give measurement or id_key_digest (who signed the launch digest); otherwise any VM matches',
+      });
     }
     const s = v.signer;
     if (s && s.isvsvn !== undefined && (s.isvsvn_min !== undefined || s.isvsvn_max !== undefined)) {
@@ -150,7 +196,8 @@ export const MAX_PLATFORMS = 256;
  * matches no host.
  */
 const platformId = z.union([
-  hex64, z.string().regex(PLACEHOLDER, 'must be 64 hex digits or a $$SCONE::secret$$ placeholder'),
+  hex64,
+  z.string().regex(PLACEHOLDER, 'must be 64 hex digits or a $$SCONE::secret$$ placeholder'),
 ]);
 const platforms = z.array(platformId).max(MAX_PLATFORMS);
 
@@ -174,22 +221,34 @@ const service = z.strictObject({
 });
 
 /** Where a secret lands must be said plainly: no '..', '.', '//' or trailing '/' to reinterpret it. */
-const plainPath = z.string().startsWith('/', 'must be an absolute path')
-  .refine((p) => posix.normalize(p) === p && (p === '/' || !p.endsWith('/')), "must be a plain absolute path (no '..', '.', '//' or trailing '/')");
+const plainPath = z
+  .string()
+  .startsWith('/', 'must be an absolute path')
+  .refine(
+    (p) => posix.normalize(p) === p && (p === '/' || !p.endsWith('/')),
+    "must be a plain absolute path (no '..', '.', '//' or trailing '/')",
+  );
 
 const injectionFile = z.union([
   plainPath,
   z.strictObject({
     path: plainPath,
     content: z.string().optional(),
-    permission: z.union([z.number().int().min(0).max(0o7777), z.string().regex(/^(0o?)?[0-7]{3,4}$/, 'must be an octal mode such as 0600')]).optional(),
+    permission: z
+      .union([
+        z.number().int().min(0).max(0o7777),
+        z.string().regex(/^(0o?)?[0-7]{3,4}$/, 'must be an octal mode such as 0600'),
+      ])
+      .optional(),
   }),
 ]);
 
 const image = z.strictObject({
   name,
   injection_files: z.array(injectionFile).optional(),
-  volumes: z.array(z.strictObject({ name: z.string(), path: z.string(), update_policy: z.string().optional() })).optional(),
+  volumes: z
+    .array(z.strictObject({ name: z.string(), path: z.string(), update_policy: z.string().optional() }))
+    .optional(),
 });
 
 const exportTarget = z.union([
@@ -210,17 +269,29 @@ const secret = z.strictObject({
   issuer: z.string().optional(),
   common_name: z.string().optional(),
   dns: z.array(z.string()).optional(),
-  san: z.array(z.string().regex(/^(dns:[^\s]+|ip:[0-9a-fA-F.:]+)$/, "must be 'dns:<name>' or 'ip:<address>'")).optional(),
+  san: z
+    .array(z.string().regex(/^(dns:[^\s]+|ip:[0-9a-fA-F.:]+)$/, "must be 'dns:<name>' or 'ip:<address>'"))
+    .optional(),
   endpoint: z.enum(['server', 'client']).optional(),
   valid_for: z.string().optional(),
-  export: z.union([exportTarget, z.array(exportTarget)]).transform((v) => (Array.isArray(v) ? v : [v])).optional(),
+  export: z
+    .union([exportTarget, z.array(exportTarget)])
+    .transform((v) => (Array.isArray(v) ? v : [v]))
+    .optional(),
   export_public: z.boolean().optional(),
   import: z.strictObject({ session: z.string(), secret: z.string() }).optional(),
   migrate: z.boolean().optional(),
 });
 
 export const TOLERATIONS = [
-  'debug-mode', 'hyperthreading', 'insecure-igpu', 'software-hardening-needed', 'aepic-leak', 'insecure-configuration', 'outdated-tcb', 'maa-managed-tcb',
+  'debug-mode',
+  'hyperthreading',
+  'insecure-igpu',
+  'software-hardening-needed',
+  'aepic-leak',
+  'insecure-configuration',
+  'outdated-tcb',
+  'maa-managed-tcb',
 ] as const;
 
 const security = z.strictObject({
@@ -249,7 +320,8 @@ export const sessionSchema = z.strictObject({
   secrets: z.array(secret).optional(),
   security: security.optional(),
   // Volumes are accepted, not implemented; their fspf_key is a secret like a service's.
-  volumes: z.array(z.looseObject({ name: z.string().optional(), fspf_key: secretField(z.string()).optional() }))
+  volumes: z
+    .array(z.looseObject({ name: z.string().optional(), fspf_key: secretField(z.string()).optional() }))
     .optional(),
   // `store_in: !akv {token, vault}`: the whole section can carry credentials.
   secret_config: secretField(z.record(z.string(), z.unknown())).optional(),

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  PolicyError, REDACTED, SECRET_FIELD_PATHS, parseSession, redactSession, restoreRedacted, sessionHash,
+  type PolicyError,
+  REDACTED,
+  SECRET_FIELD_PATHS,
+  parseSession,
+  redactSession,
+  restoreRedacted,
+  sessionHash,
 } from './index.js';
 
 const KEY = 'ab'.repeat(32);
@@ -10,19 +16,33 @@ describe('secret-bearing fields', () => {
   it('are found by walking the schema: every field known to carry a secret is marked', () => {
     const paths = SECRET_FIELD_PATHS.map((p) => p.join('.'));
     for (const known of [
-      'secrets.[].value', 'services.[].fspf_key', 'services.[].one_time_password_shared_secret',
+      'secrets.[].value',
+      'services.[].fspf_key',
+      'services.[].one_time_password_shared_secret',
       'security.service_access_token',
-      'security.attestation.one_time_password_shared_secret', 'volumes.[].fspf_key', 'secret_config',
-    ]) assert.ok(paths.includes(known), `${known} is not marked secret (marked: ${paths.join(', ')})`);
+      'security.attestation.one_time_password_shared_secret',
+      'volumes.[].fspf_key',
+      'secret_config',
+    ])
+      assert.ok(paths.includes(known), `${known} is not marked secret (marked: ${paths.join(', ')})`);
   });
 
   it('are all redacted, and only they', () => {
-    const session = parseSession([
-      'name: s', 'services:', `  - {name: a, command: run, fspf_key: "${KEY}", one_time_password_shared_secret: otp1}`,
-      'secrets:', '  - {name: pw, kind: ascii, value: "1234"}', '  - {name: gen, kind: ascii}',
-      'security: {service_access_token: tok-value, attestation: {one_time_password_shared_secret: otp2}}',
-      'volumes:', `  - {name: v, fspf_key: "${KEY}"}`, 'secret_config: {store_in: x}', '',
-    ].join('\n'));
+    const session = parseSession(
+      [
+        'name: s',
+        'services:',
+        `  - {name: a, command: run, fspf_key: "${KEY}", one_time_password_shared_secret: otp1}`,
+        'secrets:',
+        '  - {name: pw, kind: ascii, value: "1234"}',
+        '  - {name: gen, kind: ascii}',
+        'security: {service_access_token: tok-value, attestation: {one_time_password_shared_secret: otp2}}',
+        'volumes:',
+        `  - {name: v, fspf_key: "${KEY}"}`,
+        'secret_config: {store_in: x}',
+        '',
+      ].join('\n'),
+    );
     const text = JSON.stringify(redactSession(session));
     for (const value of [KEY, 'otp1', 'otp2', 'tok-value', '"1234"', 'store_in']) {
       assert.ok(!text.includes(value), `${value} in ${text}`);
@@ -35,10 +55,20 @@ describe('secret-bearing fields', () => {
     const line = ([n, v]: [string, string]) => `  - {name: ${n}, kind: ascii, value: "${v}"}\n`;
     const session = (values: Array<[string, string]>) =>
       parseSession(`name: s\nsecrets:\n${values.map(line).join('')}`);
-    const current = session([['a', 'one'], ['b', 'two']]);
-    const next = session([['b', REDACTED], ['a', REDACTED], ['c', REDACTED]]);
+    const current = session([
+      ['a', 'one'],
+      ['b', 'two'],
+    ]);
+    const next = session([
+      ['b', REDACTED],
+      ['a', REDACTED],
+      ['c', REDACTED],
+    ]);
     const { session: restored, kept, missing } = restoreRedacted(next, current);
-    assert.deepEqual(restored.secrets!.map((s) => s.value), ['two', 'one', REDACTED]);
+    assert.deepEqual(
+      restored.secrets!.map((s) => s.value),
+      ['two', 'one', REDACTED],
+    );
     assert.equal(kept, 2);
     assert.deepEqual(missing, ['secrets[2].value']);
   });
@@ -52,8 +82,11 @@ describe('secret-bearing fields', () => {
 });
 
 describe('__proto__', () => {
-  const refused = (text: string, path: RegExp) => assert.throws(() => parseSession(text),
-    (e: PolicyError) => e.issues.some((i) => path.test(i.path) && /__proto__/.test(i.message)));
+  const refused = (text: string, path: RegExp) =>
+    assert.throws(
+      () => parseSession(text),
+      (e: PolicyError) => e.issues.some((i) => path.test(i.path) && /__proto__/.test(i.message)),
+    );
 
   it('is refused as a key anywhere (it would vanish from the environment) and as a name', () => {
     const env = 'name: s\nservices:\n  - name: a\n    environment: {__proto__: x, B: y}\n';

@@ -6,7 +6,11 @@ const VARIABLE = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)
  * Fills `$VAR` and `${VAR}` templates (scone session create -e / --use-env). `$$` is never the start of a
  * variable, so `$$SCONE::secret$$` placeholders pass through intact. Every undefined variable is reported at once.
  */
-export function substituteVariables(text: string, vars: Record<string, string | undefined>, opts: { file?: string } = {}): string {
+export function substituteVariables(
+  text: string,
+  vars: Record<string, string | undefined>,
+  opts: { file?: string } = {},
+): string {
   const missing: PolicyIssue[] = [];
   const out = text.replace(VARIABLE, (match, braced: string | undefined, bare: string | undefined, offset: number) => {
     const name = braced ?? bare;

@@ -42,7 +42,8 @@ export function parseYaml(text: string, file: string): Source {
   let full: Source | undefined;
   const locate = (path: PathSegment[], atKey?: boolean) => {
     if (!small) return undefined;
-    return (full ??= fullParse(text, file)).locate(path, atKey);
+    full ??= fullParse(text, file);
+    return full.locate(path, atKey);
   };
   return { value: fast.value, locate };
 }
@@ -77,7 +78,8 @@ function checkValueDepth(value: unknown, file: string): void {
   while (stack.length > 0) {
     const { node, depth } = stack.pop()!;
     if (depth > MAX_DEPTH) throw tooDeep(file, {});
-    if (node !== null && typeof node === 'object') for (const child of Object.values(node)) stack.push({ node: child, depth: depth + 1 });
+    if (node !== null && typeof node === 'object')
+      for (const child of Object.values(node)) stack.push({ node: child, depth: depth + 1 });
   }
 }
 
@@ -89,7 +91,9 @@ function fullParse(text: string, file: string): Source {
   const value = toValue(doc, file);
   const locate = (path: PathSegment[], atKey = false) => {
     const offset = offsetOf(doc, path, atKey);
-    return offset === undefined ? undefined : { line: lineCounter.linePos(offset).line, column: lineCounter.linePos(offset).col };
+    return offset === undefined
+      ? undefined
+      : { line: lineCounter.linePos(offset).line, column: lineCounter.linePos(offset).col };
   };
   return { value, locate };
 }
@@ -166,7 +170,11 @@ function toValue(doc: Document, file: string): unknown {
   try {
     return doc.toJS({ maxAliasCount: MAX_ALIASES });
   } catch (err) {
-    throw new PolicyError('POLICY_TOO_COMPLEX', [{ path: '', message: `YAML aliases expand too far (${(err as Error).message})` }], file);
+    throw new PolicyError(
+      'POLICY_TOO_COMPLEX',
+      [{ path: '', message: `YAML aliases expand too far (${(err as Error).message})` }],
+      file,
+    );
   }
 }
 

@@ -10,7 +10,12 @@ import type { EvidenceSource } from './evidence-source.js';
 
 const SECRET = 'S3CRET-do-not-print';
 const good = {
-  command: ['prog'], environment: { A: 'b' }, pwd: '/', injectionFiles: [], session: 's', service: 'x',
+  command: ['prog'],
+  environment: { A: 'b' },
+  pwd: '/',
+  injectionFiles: [],
+  session: 's',
+  service: 'x',
   attestation: { evidence: 'simulation', simulated: true },
 };
 
@@ -24,8 +29,11 @@ describe('veil run parses the CAS answers against the wire contract', () => {
     kind: 'simulation',
     describe: 'test',
     collect: async () => ({
-      type: 'simulation', measurement: '0'.repeat(64), reportData: '0'.repeat(64),
-      hostSpki: 'AA==', signature: 'AA==',
+      type: 'simulation',
+      measurement: '0'.repeat(64),
+      reportData: '0'.repeat(64),
+      hostSpki: 'AA==',
+      signature: 'AA==',
     }),
   };
   const run = () => {

@@ -35,7 +35,13 @@ export function casUrl(addr: string): string {
  * fresh nonce and to this connection's ephemeral key, and receives the configuration on that connection.
  * `now` dates the ephemeral certificate.
  */
-export async function obtainConfig(opts: { casAddr: string; configId: string; trust: CasTrust; evidence: EvidenceSource; now: () => Date }): Promise<RuntimeConfig> {
+export async function obtainConfig(opts: {
+  casAddr: string;
+  configId: string;
+  trust: CasTrust;
+  evidence: EvidenceSource;
+  now: () => Date;
+}): Promise<RuntimeConfig> {
   const url = casUrl(opts.casAddr);
   const me = ephemeralIdentity(opts.now());
   const { socket } = await connectCas(url, trustAnchor(opts.trust), me);
@@ -58,9 +64,13 @@ export async function obtainConfig(opts: { casAddr: string; configId: string; tr
 function trustAnchor(trust: CasTrust): CasTrustAnchor {
   if (trust.caFile) return { caPem: readCaFile(trust.caFile) };
   if (!trust.fingerprint && !trust.trustAny) {
-    throw new RuntimeError('RUNTIME_CAS_UNTRUSTED', 'no way to verify the CAS: neither VEIL_CAS_FINGERPRINT nor VEIL_CAS_CA_FILE is set', {
-      hint: "set VEIL_CAS_FINGERPRINT to the fingerprint 'veil cas serve' prints (or --only_for_testing-trust-any for throw-away tests)",
-    });
+    throw new RuntimeError(
+      'RUNTIME_CAS_UNTRUSTED',
+      'no way to verify the CAS: neither VEIL_CAS_FINGERPRINT nor VEIL_CAS_CA_FILE is set',
+      {
+        hint: "set VEIL_CAS_FINGERPRINT to the fingerprint 'veil cas serve' prints (or --only_for_testing-trust-any for throw-away tests)",
+      },
+    );
   }
   return { fingerprint: trust.fingerprint, trustAny: trust.trustAny };
 }
@@ -69,14 +79,23 @@ function readCaFile(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new RuntimeError('RUNTIME_CONFIG', `cannot read VEIL_CAS_CA_FILE ${path} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`, { hint: "point it at the CA certificate 'veil cas show-certificate' prints", cause: err });
+    throw new RuntimeError(
+      'RUNTIME_CONFIG',
+      `cannot read VEIL_CAS_CA_FILE ${path} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+      { hint: "point it at the CA certificate 'veil cas show-certificate' prints", cause: err },
+    );
   }
 }
 
 /** A key that lives only as long as this connection: the one the evidence binds. */
 function ephemeralIdentity(at: Date) {
   const now = at.getTime();
-  return selfSignedIdentity({ commonName: 'veil runtime', endpoint: 'client', notBefore: new Date(now - 60_000), notAfter: new Date(now + 3_600_000) });
+  return selfSignedIdentity({
+    commonName: 'veil runtime',
+    endpoint: 'client',
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + 3_600_000),
+  });
 }
 
 /**
@@ -98,15 +117,24 @@ async function post(agent: Agent, url: string, path: string, body: string) {
   try {
     res = await send(agent, `${url}${path}`, body);
   } catch (err) {
-    throw new RuntimeError('RUNTIME_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${(err as { code?: string }).code ?? (err as Error).message})`, { hint: 'check SCONE_CAS_ADDR and that the CAS runs', cause: err });
+    throw new RuntimeError(
+      'RUNTIME_CAS_UNREACHABLE',
+      `cannot reach the CAS at ${url} (${(err as { code?: string }).code ?? (err as Error).message})`,
+      { hint: 'check SCONE_CAS_ADDR and that the CAS runs', cause: err },
+    );
   }
   let json: unknown;
   try {
     json = JSON.parse(res.text);
   } catch (err) {
-    throw new RuntimeError('RUNTIME_ATTESTATION', `the CAS at ${url} answered ${path} with something that is not JSON (HTTP ${res.status})`, {
-      hint: 'check SCONE_CAS_ADDR: it must name a Veil CAS', cause: err,
-    });
+    throw new RuntimeError(
+      'RUNTIME_ATTESTATION',
+      `the CAS at ${url} answered ${path} with something that is not JSON (HTTP ${res.status})`,
+      {
+        hint: 'check SCONE_CAS_ADDR: it must name a Veil CAS',
+        cause: err,
+      },
+    );
   }
   if (res.status >= 400) {
     const error = checkJson(CAS_ERROR_BODY, json).length === 0 ? (json as CasErrorBody) : undefined;
@@ -127,13 +155,21 @@ function refusal(body: CasErrorBody | undefined, status: number, where: string):
 
 function send(agent: Agent, url: string, body: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      res.on('error', reject);
-    });
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res.on('error', reject);
+      },
+    );
     req.setTimeout(15_000, () => req.destroy(new Error('timed out')));
     req.on('error', reject);
     req.end(body);

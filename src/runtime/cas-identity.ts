@@ -38,46 +38,80 @@ export async function attestCas(url: string, expected: string | undefined, trust
  * certificate is current and names the host dialled. One handshake instead of a probe plus a second one,
  * and no root store is loaded: launch time counts.
  */
-export function connectCas(url: string, trust: CasTrustAnchor, client?: { certPem: string; keyPem: string }): Promise<{ socket: TLSSocket; pin: PinnedCas }> {
+export function connectCas(
+  url: string,
+  trust: CasTrustAnchor,
+  client?: { certPem: string; keyPem: string },
+): Promise<{ socket: TLSSocket; pin: PinnedCas }> {
   const { hostname, port } = new URL(url);
   const host = hostname.replace(/^\[|\]$/g, '');
   return new Promise((resolve, reject) => {
     // Trust is decided in trustedCa, by our rules; `ca: []` keeps Node from loading its root store.
-    const socket = connect({
-      host, port: Number(port), ca: [], rejectUnauthorized: false,
-      ...(isIP(host) ? {} : { servername: host }),
-      ...(client ? { cert: client.certPem, key: client.keyPem } : {}),
-    }, () => {
-      try {
-        resolve({ socket, pin: { url, ...trustedCa(url, host, socket.getPeerCertificate(true), trust) } });
-      } catch (err) {
-        socket.destroy();
-        reject(err);
-      }
-    });
+    const socket = connect(
+      {
+        host,
+        port: Number(port),
+        ca: [],
+        rejectUnauthorized: false,
+        ...(isIP(host) ? {} : { servername: host }),
+        ...(client ? { cert: client.certPem, key: client.keyPem } : {}),
+      },
+      () => {
+        try {
+          resolve({ socket, pin: { url, ...trustedCa(url, host, socket.getPeerCertificate(true), trust) } });
+        } catch (err) {
+          socket.destroy();
+          reject(err);
+        }
+      },
+    );
     socket.setTimeout(10_000, () => socket.destroy(new Error('timed out')));
-    socket.once('error', (err) => reject(new RuntimeError('RUNTIME_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${err.message})`, {
-      hint: 'check that it runs (veil cas serve) and the address (SCONE_CAS_ADDR)', cause: err,
-    })));
+    socket.once('error', (err) =>
+      reject(
+        new RuntimeError('RUNTIME_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${err.message})`, {
+          hint: 'check that it runs (veil cas serve) and the address (SCONE_CAS_ADDR)',
+          cause: err,
+        }),
+      ),
+    );
   });
 }
 
-function trustedCa(url: string, host: string, peer: PeerCertificate, trust: CasTrustAnchor): { fingerprint: string; caPem: string } {
+function trustedCa(
+  url: string,
+  host: string,
+  peer: PeerCertificate,
+  trust: CasTrustAnchor,
+): { fingerprint: string; caPem: string } {
   const leaf = new X509Certificate(peer.raw);
   const ca = new X509Certificate(trust.caPem ?? topOf(peer).raw);
   const fingerprint = createHash('sha256').update(ca.raw).digest('hex');
   if (trust.fingerprint && !sameHex(trust.fingerprint, fingerprint)) {
-    throw untrusted(`the CAS at ${url} presents CA fingerprint ${fingerprint}, not the expected ${trust.fingerprint.toLowerCase()}`, 'do not use this CAS: it is not the one you were told about (or check the fingerprint you passed)');
+    throw untrusted(
+      `the CAS at ${url} presents CA fingerprint ${fingerprint}, not the expected ${trust.fingerprint.toLowerCase()}`,
+      'do not use this CAS: it is not the one you were told about (or check the fingerprint you passed)',
+    );
   }
   if (!ca.ca || !ca.verify(ca.publicKey) || !leaf.verify(ca.publicKey)) {
-    throw untrusted(`the CAS at ${url} did not present a certificate signed by ${trust.caPem ? 'the pinned CA' : 'its CA'}`, trust.caPem ? 'this is not the CAS whose CA file you pinned' : 'this is not a Veil CAS, or its identity is damaged');
+    throw untrusted(
+      `the CAS at ${url} did not present a certificate signed by ${trust.caPem ? 'the pinned CA' : 'its CA'}`,
+      trust.caPem
+        ? 'this is not the CAS whose CA file you pinned'
+        : 'this is not a Veil CAS, or its identity is damaged',
+    );
   }
   const now = Date.now();
   if (now < Date.parse(leaf.validFrom) || now > Date.parse(leaf.validTo)) {
-    throw untrusted(`the CAS at ${url} presents a certificate valid only from ${leaf.validFrom} to ${leaf.validTo}`, "check this machine's clock, or restart the CAS to renew its certificate");
+    throw untrusted(
+      `the CAS at ${url} presents a certificate valid only from ${leaf.validFrom} to ${leaf.validTo}`,
+      "check this machine's clock, or restart the CAS to renew its certificate",
+    );
   }
   if (!(isIP(host) ? leaf.checkIP(host) : leaf.checkHost(host))) {
-    throw untrusted(`the CAS's certificate does not name ${host}`, "use an address the CAS serves (see 'veil cas serve --name')");
+    throw untrusted(
+      `the CAS's certificate does not name ${host}`,
+      "use an address the CAS serves (see 'veil cas serve --name')",
+    );
   }
   return { fingerprint, caPem: ca.toString() };
 }

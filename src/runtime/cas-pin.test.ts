@@ -6,7 +6,11 @@ import { after, before, describe, it } from 'node:test';
 import { bitString, seq } from '../secrets/der.js';
 import { children, readTlv } from '../secrets/der-read.js';
 import {
-  generatePrivateKey, issueCertificate, pemEncode, privateKeyObject, type PrivateKeyMaterial,
+  generatePrivateKey,
+  issueCertificate,
+  pemEncode,
+  privateKeyObject,
+  type PrivateKeyMaterial,
 } from '../secrets/index.js';
 import { connectCas, type CasTrustAnchor } from './cas-identity.js';
 
@@ -20,8 +24,11 @@ const HOUR = 3600_000;
 const now = Date.now();
 const caKey = generatePrivateKey('P-256');
 const caDer = issueCertificate({
-  subjectKey: caKey, commonName: 'Veil CAS CA', isCa: true,
-  notBefore: new Date(now - HOUR), notAfter: new Date(now + HOUR),
+  subjectKey: caKey,
+  commonName: 'Veil CAS CA',
+  isCa: true,
+  notBefore: new Date(now - HOUR),
+  notAfter: new Date(now + HOUR),
 });
 const caPem = pemEncode('CERTIFICATE', caDer);
 const fingerprint = createHash('sha256').update(caDer).digest('hex');

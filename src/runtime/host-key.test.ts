@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,7 +55,10 @@ describe('the host key', () => {
     await loadHostKey(path);
     for (const mode of [0o644, 0o640, 0o604]) {
       chmodSync(path, mode);
-      await assert.rejects(loadHostKey(path), refused(new RegExp(`host key file .* accessible by group or others \\(mode 0${mode.toString(8)}\\)`)));
+      await assert.rejects(
+        loadHostKey(path),
+        refused(new RegExp(`host key file .* accessible by group or others \\(mode 0${mode.toString(8)}\\)`)),
+      );
     }
   });
 
@@ -53,7 +66,10 @@ describe('the host key', () => {
     const path = fresh();
     await loadHostKey(path);
     chmodSync(join(path, '..'), 0o755);
-    await assert.rejects(loadHostKey(path), refused(/host key directory .* accessible by group or others \(mode 0755\)/));
+    await assert.rejects(
+      loadHostKey(path),
+      refused(/host key directory .* accessible by group or others \(mode 0755\)/),
+    );
   });
 
   it('refuses a symbolic link, a key of another type, and a file owned by another user', async () => {
@@ -82,10 +98,13 @@ describe('the host key', () => {
     assert.equal(new Set(local.map((k) => k.id)).size, 1);
     const other = fresh();
     const module = fileURLToPath(new URL('./host-key.js', import.meta.url));
-    const script = `const { loadHostKey } = await import(${JSON.stringify(module)}); ` +
+    const script =
+      `const { loadHostKey } = await import(${JSON.stringify(module)}); ` +
       `const ks = await Promise.all(Array.from({ length: 8 }, () => loadHostKey(${JSON.stringify(other)}))); ` +
       'console.log([...new Set(ks.map((k) => k.id))].join(","));';
-    const runs = await Promise.all(Array.from({ length: 6 }, () => exec(process.execPath, ['--input-type=module', '-e', script])));
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, () => exec(process.execPath, ['--input-type=module', '-e', script])),
+    );
     const ids = new Set(runs.map((r) => r.stdout.trim()));
     assert.equal(ids.size, 1, [...ids].join(' '));
     assert.match([...ids][0]!, /^[0-9a-f]{64}$/);

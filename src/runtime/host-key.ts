@@ -55,8 +55,11 @@ async function privateDirectory(dir: string): Promise<void> {
   try {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
-    throw keyError(`cannot make the host key directory ${dir}: ${(err as Error).message}`,
-      `set ${HOST_KEY_ENV} to a key file in a directory this user owns (mode 0700)`, err);
+    throw keyError(
+      `cannot make the host key directory ${dir}: ${(err as Error).message}`,
+      `set ${HOST_KEY_ENV} to a key file in a directory this user owns (mode 0700)`,
+      err,
+    );
   }
   const st = await fs.stat(dir);
   checkOwnership(st, dir, 'directory', 0o700);
@@ -69,8 +72,11 @@ async function readKeyFile(path: string): Promise<string | undefined> {
     handle = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw keyError(`cannot open the host key ${path}: ${(err as Error).message}`,
-      'it must be a regular file (not a symbolic link) readable by this user', err);
+    throw keyError(
+      `cannot open the host key ${path}: ${(err as Error).message}`,
+      'it must be a regular file (not a symbolic link) readable by this user',
+      err,
+    );
   }
   try {
     const st = await handle.stat();
@@ -92,15 +98,20 @@ type Kind = 'file' | 'directory';
 function checkOwnership(st: { mode: number; uid: number }, path: string, what: Kind, want: number): void {
   const octal = (st.mode & 0o777).toString(8).padStart(4, '0');
   if ((st.mode & 0o077) !== 0) {
-    throw keyError(`the host key ${what} ${path} is accessible by group or others (mode ${octal})`,
-      `chmod ${want.toString(8)} ${path}` + (what === 'file'
-        ? '; whoever read it can sign simulation evidence for this host: if in doubt, delete it and list the new id'
-        : ''));
+    throw keyError(
+      `the host key ${what} ${path} is accessible by group or others (mode ${octal})`,
+      `chmod ${want.toString(8)} ${path}` +
+        (what === 'file'
+          ? '; whoever read it can sign simulation evidence for this host: if in doubt, delete it and list the new id'
+          : ''),
+    );
   }
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid) {
-    throw keyError(`the host key ${what} ${path} belongs to uid ${st.uid}, not to this user (uid ${uid})`,
-      `run as its owner, or set ${HOST_KEY_ENV} to a key of this user`);
+    throw keyError(
+      `the host key ${what} ${path} belongs to uid ${st.uid}, not to this user (uid ${uid})`,
+      `run as its owner, or set ${HOST_KEY_ENV} to a key of this user`,
+    );
   }
 }
 
@@ -125,8 +136,11 @@ async function createKeyFile(path: string): Promise<string> {
       if (err.code !== 'EEXIST') throw err;
     });
   } catch (err) {
-    throw keyError(`cannot write the host key ${path}: ${(err as Error).message}`,
-      `set ${HOST_KEY_ENV} to a writable place (a directory of this user, mode 0700)`, err);
+    throw keyError(
+      `cannot write the host key ${path}: ${(err as Error).message}`,
+      `set ${HOST_KEY_ENV} to a writable place (a directory of this user, mode 0700)`,
+      err,
+    );
   } finally {
     await fs.rm(tmp, { force: true });
   }
@@ -140,12 +154,17 @@ function hostKeyOf(pem: string, path: string): HostKey {
   try {
     key = createPrivateKey(pem);
   } catch (err) {
-    throw keyError(`the host key ${path} is not a PEM private key`,
-      'delete it; veil run makes a new key (then list the new id)', err);
+    throw keyError(
+      `the host key ${path} is not a PEM private key`,
+      'delete it; veil run makes a new key (then list the new id)',
+      err,
+    );
   }
   if (key.asymmetricKeyType !== 'ed25519') {
-    throw keyError(`the host key ${path} is ${key.asymmetricKeyType ?? 'an unknown key'}, not Ed25519`,
-      'delete it; veil run makes a new Ed25519 key (then list the new id)');
+    throw keyError(
+      `the host key ${path} is ${key.asymmetricKeyType ?? 'an unknown key'}, not Ed25519`,
+      'delete it; veil run makes a new Ed25519 key (then list the new id)',
+    );
   }
   const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
   return { path, id: hostId(spki), spki, sign: (message) => signAsync(null, message, key) };

@@ -5,5 +5,12 @@ export { launch, namespacesWork, type LaunchOptions } from './launch.js';
 export { encodePlan, launchPlan, type Step } from './plan.js';
 export { openProgram, resolveProgram, RUNTIME_ROOT, type OpenedProgram } from './program.js';
 export { launchInContainer, readMounts, CONTAINER_SHIELD_ROOT } from './container.js';
-export { chooseEvidenceSource, simulationSource, tsmSource, type EvidenceSource, type EvidenceMode, type ProgramIdentity } from './evidence-source.js';
+export {
+  chooseEvidenceSource,
+  simulationSource,
+  tsmSource,
+  type EvidenceSource,
+  type EvidenceMode,
+  type ProgramIdentity,
+} from './evidence-source.js';
 export { HOST_KEY_ENV, hostKeyPath, loadHostKey, type HostKey } from './host-key.js';

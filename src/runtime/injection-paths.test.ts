@@ -41,8 +41,12 @@ describe('runtime: injection file paths', () => {
   });
 
   it('applies to the configuration the CAS sends, before anything is mounted', () => {
-    const config = (path: string) =>
-      ({ command: ['prog'], environment: {}, pwd: '/', injectionFiles: [{ path, mode: 0o600, content: '' }] });
+    const config = (path: string) => ({
+      command: ['prog'],
+      environment: {},
+      pwd: '/',
+      injectionFiles: [{ path, mode: 0o600, content: '' }],
+    });
     const secure = { secure: true, tmp: '/tmp' };
     assert.throws(() => launchPlan(config('/sys/kernel/x'), secure), refusedWith(/inside \/sys/));
     assert.throws(() => launchPlan(config('/dev/shm/../x'), { secure: false, tmp: '/tmp' }), refusedWith(notPlain));

@@ -4,12 +4,13 @@ import { describe, it } from 'node:test';
 import { HELPER_SOURCE } from './helper.js';
 import { dieWithParent } from './parent-death.js';
 
-const status = (argv: string[]) => new Promise<number | null>((resolve) => {
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
-  child.stdio[3]!.on('error', () => undefined);
-  (child.stdio[3] as NodeJS.WritableStream).end();
-  child.once('exit', (code) => resolve(code));
-});
+const status = (argv: string[]) =>
+  new Promise<number | null>((resolve) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+    child.stdio[3]!.on('error', () => undefined);
+    (child.stdio[3] as NodeJS.WritableStream).end();
+    child.once('exit', (code) => resolve(code));
+  });
 
 describe('dieWithParent', () => {
   it('runs the command under setpriv --pdeathsig KILL, with its arguments and status', async () => {

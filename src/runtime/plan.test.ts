@@ -16,7 +16,8 @@ const file = (path: string, content = 'x') => ({ path, mode: 0o600, content: Buf
 function runHelper(plan: Buffer, program: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const fd = openSync(resolveProgram(program, process.env['PATH'] ?? ''), 'r');
   const child = spawn('perl', ['-e', HELPER_SOURCE, 'veil-launch', String(process.pid)], {
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe', fd], env: { PATH: process.env['PATH'] ?? '' },
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe', fd],
+    env: { PATH: process.env['PATH'] ?? '' },
   });
   closeSync(fd);
   (child.stdio[3] as NodeJS.WritableStream).end(plan);
@@ -32,54 +33,113 @@ describe('launch plan', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('mounts one tmpfs per injection directory, parents first, none beneath another', () => {
-    const steps = launchPlan({ ...base, injectionFiles: [file('/a/b/x'), file('/a/y'), file('/c/z')] }, { secure: true });
+    const steps = launchPlan(
+      { ...base, injectionFiles: [file('/a/b/x'), file('/a/y'), file('/c/z')] },
+      { secure: true },
+    );
     const mounts = steps.filter((s) => s.op === 'tmpfs').map((s) => (s as { path: string }).path);
     assert.deepEqual(mounts, ['/a', '/c']);
     const order = steps.map((s) => `${s.op}:${'path' in s ? s.path : ''}`);
-    assert.ok(order.indexOf('tmpfs:/a') < order.indexOf('mkdir:/a/b'), 'a mount never hides a directory made before it');
+    assert.ok(
+      order.indexOf('tmpfs:/a') < order.indexOf('mkdir:/a/b'),
+      'a mount never hides a directory made before it',
+    );
     assert.deepEqual(steps.slice(-2), [{ op: 'arg', value: 'prog' }, { op: 'exec' }]);
   });
 
   it('refuses what only a namespace can do when there is none', () => {
-    assert.throws(() => launchPlan(base, { secure: false, hosts: { api: '127.0.0.2' } }), { code: 'RUNTIME_NAMESPACE' });
-    assert.throws(() => launchPlan({ ...base, fspf: { path: '/app/fs.fspf', key: 'k', tag: 't' } }, { secure: false }), { code: 'RUNTIME_NAMESPACE' });
-    assert.throws(() => launchPlan({ ...base, fspf: { path: '/app/fs.fspf' } }, { secure: true }), { code: 'RUNTIME_CONFIG' });
+    assert.throws(() => launchPlan(base, { secure: false, hosts: { api: '127.0.0.2' } }), {
+      code: 'RUNTIME_NAMESPACE',
+    });
+    assert.throws(
+      () => launchPlan({ ...base, fspf: { path: '/app/fs.fspf', key: 'k', tag: 't' } }, { secure: false }),
+      { code: 'RUNTIME_NAMESPACE' },
+    );
+    assert.throws(() => launchPlan({ ...base, fspf: { path: '/app/fs.fspf' } }, { secure: true }), {
+      code: 'RUNTIME_CONFIG',
+    });
     assert.throws(() => launchPlan({ ...base, command: [] }, { secure: true }), { code: 'RUNTIME_CONFIG' });
   });
 
   it('refuses policy paths that are not plain, and mounts that would hide what a directory holds', () => {
     for (const path of ['/a/../../home/u/secret', '/tls//key', 'relative/key', '/proc/self/x', '/dev/stdout']) {
-      assert.throws(() => launchPlan({ ...base, injectionFiles: [file(path)] }, { secure: true, tmp: '/tmp' }), { code: 'RUNTIME_CONFIG' }, path);
+      assert.throws(
+        () => launchPlan({ ...base, injectionFiles: [file(path)] }, { secure: true, tmp: '/tmp' }),
+        { code: 'RUNTIME_CONFIG' },
+        path,
+      );
     }
-    assert.throws(() => launchPlan({ ...base, injectionFiles: [file('/etc/app.conf')] }, { secure: true, tmp: '/tmp' }), /hiding its \d+ entries on this host/);
+    assert.throws(
+      () => launchPlan({ ...base, injectionFiles: [file('/etc/app.conf')] }, { secure: true, tmp: '/tmp' }),
+      /hiding its \d+ entries on this host/,
+    );
     const shielded = { ...base, fspf: { path: '/app/fs.fspf', key: 'k', tag: 't' } };
-    assert.throws(() => launchPlan({ ...shielded, injectionFiles: [file('/app/config.json')] }, { secure: true, tmp: '/tmp', entriesOf: () => 0 }), /hiding the shielded code/);
-    assert.ok(launchPlan({ ...shielded, injectionFiles: [file('/app/tls/key')] }, { secure: true, tmp: '/tmp', entriesOf: () => 3 }).some((s) => s.op === 'tmpfs' && s.path === '/app/tls'), 'a directory inside the decrypted tree is fine');
+    assert.throws(
+      () =>
+        launchPlan(
+          { ...shielded, injectionFiles: [file('/app/config.json')] },
+          { secure: true, tmp: '/tmp', entriesOf: () => 0 },
+        ),
+      /hiding the shielded code/,
+    );
+    assert.ok(
+      launchPlan(
+        { ...shielded, injectionFiles: [file('/app/tls/key')] },
+        { secure: true, tmp: '/tmp', entriesOf: () => 3 },
+      ).some((s) => s.op === 'tmpfs' && s.path === '/app/tls'),
+      'a directory inside the decrypted tree is fine',
+    );
   });
 
   it('maps host names through a file bound over the hosts file', () => {
     const steps = launchPlan(base, { secure: true, hosts: { api: '127.0.0.2' }, tmp: dir });
     const write = steps.find((s): s is Extract<Step, { op: 'write' }> => s.op === 'write')!;
     assert.match(write.content.toString(), /127\.0\.0\.2\tapi\n$/);
-    assert.deepEqual(steps.find((s) => s.op === 'bind'), { op: 'bind', from: write.path, to: '/etc/hosts' });
+    assert.deepEqual(
+      steps.find((s) => s.op === 'bind'),
+      { op: 'bind', from: write.path, to: '/etc/hosts' },
+    );
   });
 
   it('moves into a private root when a mount point cannot be made on the host without root', () => {
     const config = { ...base, injectionFiles: [file('/veil-missing-top/secret')] };
-    assert.ok(!launchPlan(config, { secure: true, uid: 0 }).some((s) => s.op === 'chroot'), 'root makes the directory itself');
-    const steps = launchPlan(config, { secure: true, uid: 65534, tmp: '/tmp', canCreate: (path) => path !== '/veil-missing-top' });
+    assert.ok(
+      !launchPlan(config, { secure: true, uid: 0 }).some((s) => s.op === 'chroot'),
+      'root makes the directory itself',
+    );
+    const steps = launchPlan(config, {
+      secure: true,
+      uid: 65534,
+      tmp: '/tmp',
+      canCreate: (path) => path !== '/veil-missing-top',
+    });
     const chroot = steps.findIndex((s) => s.op === 'chroot');
     assert.deepEqual(steps[chroot], { op: 'chroot', path: '/tmp/.veil-root' });
-    assert.ok(steps.some((s) => s.op === 'rbind' && s.from === '/usr' && s.to === '/tmp/.veil-root/usr'), 'the host system is bound in');
+    assert.ok(
+      steps.some((s) => s.op === 'rbind' && s.from === '/usr' && s.to === '/tmp/.veil-root/usr'),
+      'the host system is bound in',
+    );
     assert.ok(steps.some((s) => s.op === 'tmpfs' && s.path === '/tmp/.veil-root/veil-missing-top'));
-    assert.deepEqual(steps.slice(chroot + 1).map((s) => s.op), ['chdir', 'arg', 'exec'], 'nothing is mounted after entering it');
+    assert.deepEqual(
+      steps.slice(chroot + 1).map((s) => s.op),
+      ['chdir', 'arg', 'exec'],
+      'nothing is mounted after entering it',
+    );
   });
 
   it("makes the program the policy's argv[0], environment, directory and files exactly, by exec", async () => {
     // PYTHONCOERCECLOCALE=0: otherwise Python itself adds LC_CTYPE to its environment (PEP 538).
     const env = { A: '1', MULTI: 'two\nlines', EMPTY: '', PYTHONCOERCECLOCALE: '0' };
-    const script = 'import os, sys; print(sys.orig_argv); print(sorted(os.environ.items())); print(os.getcwd()); print(os.getppid())';
-    const config: RuntimeConfig = { command: ['policy-name', '-c', script], environment: env, pwd: dir, injectionFiles: [{ ...file(join(dir, 'inj', 's.bin')), content: Buffer.from([0, 10, 58, 255]).toString('base64'), mode: 0o640 }] };
+    const script =
+      'import os, sys; print(sys.orig_argv); print(sorted(os.environ.items())); print(os.getcwd()); print(os.getppid())';
+    const config: RuntimeConfig = {
+      command: ['policy-name', '-c', script],
+      environment: env,
+      pwd: dir,
+      injectionFiles: [
+        { ...file(join(dir, 'inj', 's.bin')), content: Buffer.from([0, 10, 58, 255]).toString('base64'), mode: 0o640 },
+      ],
+    };
     const r = await runHelper(encodePlan(launchPlan(config, { secure: false })), '/usr/bin/python3');
     assert.equal(r.code, 0, r.stderr);
     const [argv, environ, cwd] = r.stdout.trim().split('\n');
@@ -94,7 +154,10 @@ describe('launch plan', () => {
     const bad = await runHelper(Buffer.from('5:mkdir999:/x'), 'true');
     assert.equal(bad.code, 126);
     assert.match(bad.stderr, /\[VEIL\|FATAL\] malformed launch plan/);
-    const noDir = await runHelper(encodePlan(launchPlan({ ...base, command: ['echo', 'STARTED'], pwd: join(dir, 'nope') }, { secure: false })), 'echo');
+    const noDir = await runHelper(
+      encodePlan(launchPlan({ ...base, command: ['echo', 'STARTED'], pwd: join(dir, 'nope') }, { secure: false })),
+      'echo',
+    );
     assert.equal(noDir.code, 126);
     assert.equal(noDir.stdout, '');
     assert.match(noDir.stderr, /cannot enter the working directory .*nope/);

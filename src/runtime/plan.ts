@@ -41,7 +41,10 @@ const UNSHIELD = fileURLToPath(new URL('./unshield.js', import.meta.url));
 /** What the helper must do so the program finds exactly the policy's world, and nothing of the host's. */
 export function launchPlan(config: RuntimeConfig, opts: PlanOptions): Step[] {
   const [argv0] = config.command;
-  if (argv0 === undefined) throw new RuntimeError('RUNTIME_CONFIG', 'the policy gives no command for this service', { hint: 'add command: to the service in the session' });
+  if (argv0 === undefined)
+    throw new RuntimeError('RUNTIME_CONFIG', 'the policy gives no command for this service', {
+      hint: 'add command: to the service in the session',
+    });
   const tmp = opts.tmp ?? privateTmp();
   const steps: Step[] = [
     ...hostSteps(opts, tmp),
@@ -53,19 +56,29 @@ export function launchPlan(config: RuntimeConfig, opts: PlanOptions): Step[] {
     { op: 'exec' },
   ];
   const uid = 'uid' in opts ? opts.uid : process.getuid?.();
-  return opts.secure && needsPrivateRoot(steps, uid, opts.canCreate) ? inPrivateRoot(steps, posix.join(tmp, '.veil-root')) : steps;
+  return opts.secure && needsPrivateRoot(steps, uid, opts.canCreate)
+    ? inPrivateRoot(steps, posix.join(tmp, '.veil-root'))
+    : steps;
 }
 
 /** The namespace's own /etc/hosts: the host's entries plus the mesh's names on loopback addresses. */
 function hostSteps(opts: PlanOptions, tmp: string): Step[] {
   const hosts = Object.entries(opts.hosts ?? {});
   if (hosts.length === 0) return [];
-  if (!opts.secure) throw new RuntimeError('RUNTIME_NAMESPACE', 'host name mapping (--host) needs a private namespace', { hint: 'drop --INSECURE-no-namespace, or --host' });
+  if (!opts.secure)
+    throw new RuntimeError('RUNTIME_NAMESPACE', 'host name mapping (--host) needs a private namespace', {
+      hint: 'drop --INSECURE-no-namespace, or --host',
+    });
   const hostsFile = opts.hostsFile ?? '/etc/hosts';
   const dir = posix.join(tmp, '.veil-hosts');
   const lines = hosts.map(([name, address]) => `${address}\t${name}`).join('\n');
   const content = Buffer.from(`${readFileSync(hostsFile, 'utf8')}\n# veil run\n${lines}\n`);
-  return [...mkdirs(dir), { op: 'tmpfs', path: dir }, { op: 'write', path: `${dir}/hosts`, mode: 0o644, content }, { op: 'bind', from: `${dir}/hosts`, to: hostsFile }];
+  return [
+    ...mkdirs(dir),
+    { op: 'tmpfs', path: dir },
+    { op: 'write', path: `${dir}/hosts`, mode: 0o644, content },
+    { op: 'bind', from: `${dir}/hosts`, to: hostsFile },
+  ];
 }
 
 /**
@@ -75,8 +88,14 @@ function hostSteps(opts: PlanOptions, tmp: string): Step[] {
 function shieldSteps(config: RuntimeConfig, secure: boolean, tmp: string): Step[] {
   const fspf = config.fspf;
   if (!fspf?.path) return [];
-  if (!fspf.key || !fspf.tag) throw new RuntimeError('RUNTIME_CONFIG', `the policy names fspf_path ${fspf.path} without fspf_key and fspf_tag`, { hint: "add the values 'veil fspf encrypt' printed" });
-  if (!secure) throw new RuntimeError('RUNTIME_NAMESPACE', 'a shielded file system needs a private namespace', { hint: 'drop --INSECURE-no-namespace' });
+  if (!fspf.key || !fspf.tag)
+    throw new RuntimeError('RUNTIME_CONFIG', `the policy names fspf_path ${fspf.path} without fspf_key and fspf_tag`, {
+      hint: "add the values 'veil fspf encrypt' printed",
+    });
+  if (!secure)
+    throw new RuntimeError('RUNTIME_NAMESPACE', 'a shielded file system needs a private namespace', {
+      hint: 'drop --INSECURE-no-namespace',
+    });
   const shield = dirname(cleanPath(fspf.path, 'fspf_path'));
   const staging = posix.join(tmp, '.veil-fspf-staging');
   return [
@@ -101,17 +120,27 @@ function injectionSteps(config: RuntimeConfig, opts: PlanOptions): Step[] {
     if (!opts.secure || mounted.some((m) => dir.startsWith(`${m}/`))) return mkdirs(dir);
     if (shield && (shield === dir || shield.startsWith(`${dir}/`))) throw hides(dir, 'the shielded code');
     const entries = (opts.entriesOf ?? entriesOnHost)(dir);
-    if (entries > 0 && !(shield && dir.startsWith(`${shield}/`))) throw hides(dir, `its ${entries} entries on this host`);
+    if (entries > 0 && !(shield && dir.startsWith(`${shield}/`)))
+      throw hides(dir, `its ${entries} entries on this host`);
     mounted.push(dir);
     return [...mkdirs(dir), { op: 'tmpfs', path: dir }];
   });
-  return [...steps, ...files.map((f): Step => ({ op: 'write', path: f.path, mode: f.mode & 0o7777, content: Buffer.from(f.content, 'base64') }))];
+  return [
+    ...steps,
+    ...files.map(
+      (f): Step => ({ op: 'write', path: f.path, mode: f.mode & 0o7777, content: Buffer.from(f.content, 'base64') }),
+    ),
+  ];
 }
 
 function hides(dir: string, what: string): RuntimeError {
-  return new RuntimeError('RUNTIME_CONFIG', `injection files in ${dir} would need a memory file system over it, hiding ${what}`, {
-    hint: 'inject into a directory of its own (e.g. /tls or /secrets), not into one that holds other files',
-  });
+  return new RuntimeError(
+    'RUNTIME_CONFIG',
+    `injection files in ${dir} would need a memory file system over it, hiding ${what}`,
+    {
+      hint: 'inject into a directory of its own (e.g. /tls or /secrets), not into one that holds other files',
+    },
+  );
 }
 
 function entriesOnHost(dir: string): number {
@@ -125,14 +154,20 @@ function entriesOnHost(dir: string): number {
 /** Paths from the policy, as the program will use them: absolute, normal, and not into /proc, /sys or /dev. */
 export function cleanPath(path: string, what: string): string {
   if (!path.startsWith('/') || posix.normalize(path) !== path || path.endsWith('/')) {
-    throw new RuntimeError('RUNTIME_CONFIG', `${what} path ${JSON.stringify(path)} is not a plain absolute path`, { hint: "write it without '..', '.', '//' or a trailing '/'" });
+    throw new RuntimeError('RUNTIME_CONFIG', `${what} path ${JSON.stringify(path)} is not a plain absolute path`, {
+      hint: "write it without '..', '.', '//' or a trailing '/'",
+    });
   }
   // What the kernel serves there is not a file the policy may replace (/proc/self/..., /dev/stdout, ...).
   const kernel = /^\/(proc|sys|dev)(\/|$)/.exec(path);
   if (kernel) {
-    throw new RuntimeError('RUNTIME_CONFIG', `${what} path ${JSON.stringify(path)} is inside /${kernel[1]}, which the kernel provides`, {
-      hint: 'inject into a directory of its own (e.g. /secrets), outside /proc, /sys and /dev',
-    });
+    throw new RuntimeError(
+      'RUNTIME_CONFIG',
+      `${what} path ${JSON.stringify(path)} is inside /${kernel[1]}, which the kernel provides`,
+      {
+        hint: 'inject into a directory of its own (e.g. /secrets), outside /proc, /sys and /dev',
+      },
+    );
   }
   return path;
 }
@@ -151,7 +186,11 @@ function privateTmp(): string {
   }
   const st = lstatSync(dir);
   if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
-    throw new RuntimeError('RUNTIME_NAMESPACE', `${dir} is not this user's private directory (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)})`, { hint: `remove it; veil run makes it again with mode 0700` });
+    throw new RuntimeError(
+      'RUNTIME_NAMESPACE',
+      `${dir} is not this user's private directory (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)})`,
+      { hint: `remove it; veil run makes it again with mode 0700` },
+    );
   }
   return dir;
 }
@@ -178,14 +217,25 @@ export function encodePlan(steps: Step[]): Buffer {
 
 function stepFields(step: Step): Array<string | Buffer> {
   switch (step.op) {
-    case 'mkdir': case 'tmpfs': case 'chdir': case 'chroot': return [step.path];
-    case 'bind': case 'rbind': return [step.from, step.to];
-    case 'symlink': return [step.target, step.path];
-    case 'chroot': return [step.path];
-    case 'write': return [step.path, String(step.mode), step.content];
-    case 'unshield': return [step.node, step.script, step.shield, step.staging, step.secret];
-    case 'env': return [step.name, step.value];
-    case 'arg': return [step.value];
-    case 'exec': return [];
+    case 'mkdir':
+    case 'tmpfs':
+    case 'chdir':
+    case 'chroot':
+      return [step.path];
+    case 'bind':
+    case 'rbind':
+      return [step.from, step.to];
+    case 'symlink':
+      return [step.target, step.path];
+    case 'write':
+      return [step.path, String(step.mode), step.content];
+    case 'unshield':
+      return [step.node, step.script, step.shield, step.staging, step.secret];
+    case 'env':
+      return [step.name, step.value];
+    case 'arg':
+      return [step.value];
+    case 'exec':
+      return [];
   }
 }

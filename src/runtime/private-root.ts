@@ -33,11 +33,17 @@ export function inPrivateRoot(steps: Step[], root: string, hostRoot = '/'): Step
   const at = (path: string) => posix.join(root, path);
   const moved = steps.map((s): Step => {
     switch (s.op) {
-      case 'mkdir': case 'tmpfs': return { ...s, path: at(s.path) };
-      case 'write': return { ...s, path: at(s.path) };
-      case 'bind': return { ...s, from: at(s.from), to: at(s.to) };
-      case 'unshield': return { ...s, shield: at(s.shield), staging: at(s.staging) };
-      default: return s;
+      case 'mkdir':
+      case 'tmpfs':
+        return { ...s, path: at(s.path) };
+      case 'write':
+        return { ...s, path: at(s.path) };
+      case 'bind':
+        return { ...s, from: at(s.from), to: at(s.to) };
+      case 'unshield':
+        return { ...s, shield: at(s.shield), staging: at(s.staging) };
+      default:
+        return s;
     }
   });
   const start = moved.findIndex((s) => s.op === 'chdir');

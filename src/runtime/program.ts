@@ -23,18 +23,35 @@ export interface OpenedProgram {
 export function openProgram(program: string, pathVar: string): OpenedProgram {
   const path = resolveProgram(program, pathVar);
   const fd = openSync(path, 'r');
-  if (!fstatSync(fd).isFile()) throw new RuntimeError('RUNTIME_PROGRAM', `${path} is not a regular file`, { hint: 'name an executable program' });
+  if (!fstatSync(fd).isFile())
+    throw new RuntimeError('RUNTIME_PROGRAM', `${path} is not a regular file`, { hint: 'name an executable program' });
   const sha256 = createHash('sha256').update(readFileSync(fd)).digest();
   const runtimeCodeDigest = codeTreeDigest(RUNTIME_ROOT);
-  return { path, fd, measurement: simulationMeasurementOf(runtimeCodeDigest, sha256), sha256, runtimeCodeDigest, close: () => closeSync(fd) };
+  return {
+    path,
+    fd,
+    measurement: simulationMeasurementOf(runtimeCodeDigest, sha256),
+    sha256,
+    runtimeCodeDigest,
+    close: () => closeSync(fd),
+  };
 }
 
 /** The file `execvp` would find, with links resolved. */
 export function resolveProgram(program: string, pathVar: string): string {
-  const candidates = program.includes('/') ? [program] : pathVar.split(delimiter).filter(Boolean).map((d) => join(d, program));
+  const candidates = program.includes('/')
+    ? [program]
+    : pathVar
+        .split(delimiter)
+        .filter(Boolean)
+        .map((d) => join(d, program));
   const found = candidates.find((c) => existsSync(c));
   if (!found) {
-    throw new RuntimeError('RUNTIME_PROGRAM', `program '${program}' was not found${program.includes('/') ? '' : ' on PATH'}`, { hint: 'give a path, or install the program' });
+    throw new RuntimeError(
+      'RUNTIME_PROGRAM',
+      `program '${program}' was not found${program.includes('/') ? '' : ' on PATH'}`,
+      { hint: 'give a path, or install the program' },
+    );
   }
   return realpathSync(isAbsolute(found) ? found : join(process.cwd(), found));
 }

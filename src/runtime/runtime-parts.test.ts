@@ -15,9 +15,10 @@ function loadedBy(entries: string[]): Set<string> {
     if (seen.has(file)) return;
     seen.add(file);
     const source = readFileSync(file, 'utf8');
-    for (const m of source.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+'(\.[^']+)'|import\('(\.[^']+)'\)/g)) visit(resolve(dirname(file), (m[1] ?? m[2])!));
+    for (const m of source.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+'(\.[^']+)'|import\('(\.[^']+)'\)/g))
+      visit(resolve(dirname(file), (m[1] ?? m[2])!));
   };
-  entries.forEach((e) => visit(join(RUNTIME_ROOT, e)));
+  for (const e of entries) visit(join(RUNTIME_ROOT, e));
   return seen;
 }
 
@@ -25,7 +26,11 @@ describe('the measured runtime code', () => {
   it('covers every module veil run loads', () => {
     const files = loadedBy(['cli/commands/run.js', 'runtime/unshield.js', 'runtime/container.js']);
     const outside = [...files].map((f) => relative(RUNTIME_ROOT, f)).filter((rel) => !isRuntimeCode(rel));
-    assert.deepEqual(outside, [], 'a module veil run loads is not measured: add its directory to RUNTIME_PARTS (or take it out of NOT_RUNTIME)');
+    assert.deepEqual(
+      outside,
+      [],
+      'a module veil run loads is not measured: add its directory to RUNTIME_PARTS (or take it out of NOT_RUNTIME)',
+    );
     assert.ok(files.size > 10);
   });
 
@@ -33,8 +38,11 @@ describe('the measured runtime code', () => {
     const dir = mkdtempSync(join(tmpdir(), 'veil-parts-'));
     try {
       const hook = join(dir, 'hook.mjs');
-      writeFileSync(hook, 'export async function resolve(s, c, next) { const r = await next(s, c); ' +
-        "if (r.url.includes('/node_modules/')) process.stdout.write(r.url + '\\n'); return r; }\n");
+      writeFileSync(
+        hook,
+        'export async function resolve(s, c, next) { const r = await next(s, c); ' +
+          "if (r.url.includes('/node_modules/')) process.stdout.write(r.url + '\\n'); return r; }\n",
+      );
       const entries = ['cli/commands/run.js', 'runtime/container.js'].map((e) => pathToFileURL(join(RUNTIME_ROOT, e)));
       const script = entries.map((e) => `await import(${JSON.stringify(e.href)});`).join('');
       const loader = pathToFileURL(hook).href;

@@ -15,9 +15,21 @@ export function benchCertificates(seconds: number): CertificateBench {
   const caKey = generatePrivateKey('P-256');
   const notBefore = new Date();
   const notAfter = new Date(notBefore.getTime() + 365 * 864e5);
-  const ca = { certDer: issueCertificate({ subjectKey: caKey, commonName: 'bench CA', isCa: true, notBefore, notAfter }), key: caKey };
+  const ca = {
+    certDer: issueCertificate({ subjectKey: caKey, commonName: 'bench CA', isCa: true, notBefore, notAfter }),
+    key: caKey,
+  };
   const leaf = (subjectKey: PrivateKeyMaterial) =>
-    issueCertificate({ subjectKey, issuer: ca, commonName: 'api', dns: ['api'], isCa: false, endpoint: 'server', notBefore, notAfter });
+    issueCertificate({
+      subjectKey,
+      issuer: ca,
+      commonName: 'api',
+      dns: ['api'],
+      isCa: false,
+      endpoint: 'server',
+      notBefore,
+      notAfter,
+    });
   const fixedKey = generatePrivateKey('P-256');
   leaf(fixedKey); // decodes and caches the CA key, as a running CAS has
   const full = rate(seconds, () => leaf(generatePrivateKey('P-256')));

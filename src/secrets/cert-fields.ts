@@ -18,15 +18,21 @@ export function subjectNames(owner: string, dns: string[] = [], san: string[] = 
 }
 
 function badName(owner: string, entry: string): SecretsError {
-  return new SecretsError('SECRET_INVALID_VALUE', `san entry '${entry}' of certificate '${owner}' is neither 'dns:<name>' nor 'ip:<address>'`, {
-    hint: "write e.g. 'dns:api.example.com' or 'ip:10.0.0.1'",
-  });
+  return new SecretsError(
+    'SECRET_INVALID_VALUE',
+    `san entry '${entry}' of certificate '${owner}' is neither 'dns:<name>' nor 'ip:<address>'`,
+    {
+      hint: "write e.g. 'dns:api.example.com' or 'ip:10.0.0.1'",
+    },
+  );
 }
 
 /** A dNSName is an IA5String: ASCII only (internationalised names go in as their punycode A-labels). */
 export function dnsBytes(name: string): Buffer {
   if (!/^[\x21-\x7e]+$/.test(name)) {
-    throw new SecretsError('SECRET_INVALID_VALUE', `DNS name '${name}' is not printable ASCII`, { hint: 'write internationalised names as punycode (xn--…)' });
+    throw new SecretsError('SECRET_INVALID_VALUE', `DNS name '${name}' is not printable ASCII`, {
+      hint: 'write internationalised names as punycode (xn--…)',
+    });
   }
   return Buffer.from(name, 'latin1');
 }
@@ -36,17 +42,23 @@ export function ipBytes(ip: string): Buffer {
   const version = ip.includes('%') ? 0 : isIP(ip);
   if (version === 4) return Buffer.from(ip.split('.').map(Number));
   if (version === 6) return ipv6Bytes(ip);
-  throw new SecretsError('SECRET_INVALID_VALUE', `'${ip}' is not an IPv4 or IPv6 address`, { hint: 'give IP SANs as dotted quads or IPv6 text (no zone index)' });
+  throw new SecretsError('SECRET_INVALID_VALUE', `'${ip}' is not an IPv4 or IPv6 address`, {
+    hint: 'give IP SANs as dotted quads or IPv6 text (no zone index)',
+  });
 }
 
 function ipv6Bytes(ip: string): Buffer {
   // A trailing dotted quad (::ffff:10.0.0.1) is the last two groups written in decimal.
-  const text = ip.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`);
+  const text = ip.replace(
+    /(\d+)\.(\d+)\.(\d+)\.(\d+)$/,
+    (_, a, b, c, d) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`,
+  );
   const [head, tail] = text.split('::') as [string, string | undefined];
   const groups = (s: string | undefined) => (s ? s.split(':') : []);
   const zeros = tail === undefined ? [] : Array<string>(8 - groups(head).length - groups(tail).length).fill('0');
   const out = Buffer.alloc(16);
-  [...groups(head), ...zeros, ...groups(tail)].forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  for (const [i, g] of [...groups(head), ...zeros, ...groups(tail)].entries())
+    out.writeUInt16BE(parseInt(g, 16), i * 2);
   return out;
 }
 
@@ -84,5 +96,7 @@ function unitSeconds(unit: string, text: string): number {
 }
 
 function badDuration(text: string): SecretsError {
-  return new SecretsError('SECRET_INVALID_VALUE', `valid_for '${text}' is not a duration`, { hint: 'write e.g. "1 year", "59d", "12 hours", "30 minutes" or "2 weeks"' });
+  return new SecretsError('SECRET_INVALID_VALUE', `valid_for '${text}' is not a duration`, {
+    hint: 'write e.g. "1 year", "59d", "12 hours", "30 minutes" or "2 weeks"',
+  });
 }

@@ -28,7 +28,9 @@ export async function certificateSecret(
 ): Promise<StoredCertificate> {
   if (spec.value !== undefined) return explicitCertificate(spec, kind, deps);
   if (!spec.private_key) {
-    throw new SecretsError('SECRET_DEPENDENCY', `certificate '${spec.name}' has no private_key`, { hint: 'name a private-key secret in private_key' });
+    throw new SecretsError('SECRET_DEPENDENCY', `certificate '${spec.name}' has no private_key`, {
+      hint: 'name a private-key secret in private_key',
+    });
   }
   const { dns, ips } = subjectNames(spec.name, spec.dns, spec.san);
   const der = await issueCertificateAsync({
@@ -46,16 +48,29 @@ export async function certificateSecret(
 }
 
 function stored(spec: SecretSpec, kind: 'x509' | 'x509-ca', der: Buffer): StoredCertificate {
-  return { kind, value: der.toString('base64'), ...(spec.private_key ? { privateKey: spec.private_key } : {}), ...(spec.issuer ? { issuer: spec.issuer } : {}) };
+  return {
+    kind,
+    value: der.toString('base64'),
+    ...(spec.private_key ? { privateKey: spec.private_key } : {}),
+    ...(spec.issuer ? { issuer: spec.issuer } : {}),
+  };
 }
 
 function unavailable(name: string, role: string, owner: string, deps: Dependencies): SecretsError {
   if (deps.isImport(name)) {
-    return new SecretsError('SECRET_IMPORT_MISSING', `the ${role} '${name}' of '${owner}' is imported, but the import is not available`, {
-      hint: `create the exporting session first, and export '${name}' to this session`,
-    });
+    return new SecretsError(
+      'SECRET_IMPORT_MISSING',
+      `the ${role} '${name}' of '${owner}' is imported, but the import is not available`,
+      {
+        hint: `create the exporting session first, and export '${name}' to this session`,
+      },
+    );
   }
-  return new SecretsError('SECRET_DEPENDENCY', `'${owner}' names ${role} '${name}', which this session does not define`, { hint: `define secret '${name}'` });
+  return new SecretsError(
+    'SECRET_DEPENDENCY',
+    `'${owner}' names ${role} '${name}', which this session does not define`,
+    { hint: `define secret '${name}'` },
+  );
 }
 
 async function keyNamed(name: string, owner: string, deps: Dependencies): Promise<PrivateKeyMaterial> {
@@ -66,7 +81,11 @@ async function keyNamed(name: string, owner: string, deps: Dependencies): Promis
 
 function asKey(secret: StoredSecretWithKey, name: string, owner: string): PrivateKeyMaterial {
   if (secret.kind !== 'private-key') {
-    throw new SecretsError('SECRET_DEPENDENCY', `'${owner}' needs private key '${name}', which is a ${secret.kind} secret`, { hint: 'private_key must name a private-key secret' });
+    throw new SecretsError(
+      'SECRET_DEPENDENCY',
+      `'${owner}' needs private key '${name}', which is a ${secret.kind} secret`,
+      { hint: 'private_key must name a private-key secret' },
+    );
   }
   return { keyType: secret.keyType, pkcs8: Buffer.from(secret.value, 'base64') };
 }
@@ -78,7 +97,11 @@ async function caNamed(name: string, owner: string, deps: Dependencies): Promise
   const ca = await deps.get(name);
   if (!ca) throw unavailable(name, 'issuer', owner, deps);
   if (ca.kind !== 'x509-ca') {
-    throw new SecretsError('SECRET_DEPENDENCY', `the issuer '${name}' of '${owner}' is a ${ca.kind} secret, not an x509-ca`, { hint: 'issuer must name an x509-ca secret' });
+    throw new SecretsError(
+      'SECRET_DEPENDENCY',
+      `the issuer '${name}' of '${owner}' is a ${ca.kind} secret, not an x509-ca`,
+      { hint: 'issuer must name an x509-ca secret' },
+    );
   }
   return ca;
 }
@@ -88,9 +111,13 @@ async function issuerNamed(name: string, owner: string, deps: Dependencies): Pro
   const ca = await caNamed(name, owner, deps);
   const key = ca.key ?? (ca.privateKey ? await deps.get(ca.privateKey) : undefined);
   if (!key) {
-    throw new SecretsError('SECRET_IMPORT_MISSING', `the issuer '${name}' of '${owner}' is available without its private key`, {
-      hint: 'a CA signs here only if its private key is defined in, or exported to, this session as well',
-    });
+    throw new SecretsError(
+      'SECRET_IMPORT_MISSING',
+      `the issuer '${name}' of '${owner}' is available without its private key`,
+      {
+        hint: 'a CA signs here only if its private key is defined in, or exported to, this session as well',
+      },
+    );
   }
   return { certDer: Buffer.from(ca.value, 'base64'), key: asKey(key, ca.privateKey ?? name, owner) };
 }
@@ -104,14 +131,23 @@ async function explicitCertificate(
   const der = pemDecode(String(spec.value), 'CERTIFICATE');
   const cert = der ? parseCertificate(der) : undefined;
   if (!der || !cert) throw invalid(spec, 'is not a PEM certificate', 'give a "BEGIN CERTIFICATE" PEM');
-  if (kind === 'x509-ca' && !cert.ca) throw invalid(spec, 'is not a CA certificate', 'an x509-ca value needs basicConstraints CA:TRUE');
+  if (kind === 'x509-ca' && !cert.ca)
+    throw invalid(spec, 'is not a CA certificate', 'an x509-ca value needs basicConstraints CA:TRUE');
   const key = spec.private_key ? await keyNamed(spec.private_key, spec.name, deps) : undefined;
   if (spec.private_key && key && !certificateParts(der).spki.equals(publicKeySpki(key.pkcs8))) {
-    throw invalid(spec, `is not the certificate of private_key '${spec.private_key}'`, 'give the certificate issued for that key');
+    throw invalid(
+      spec,
+      `is not the certificate of private_key '${spec.private_key}'`,
+      'give the certificate issued for that key',
+    );
   }
   const issuerCa = spec.issuer ? await caNamed(spec.issuer, spec.name, deps) : undefined;
   if (issuerCa && !cert.verify(new X509Certificate(Buffer.from(issuerCa.value, 'base64')).publicKey)) {
-    throw invalid(spec, `is not signed by issuer '${spec.issuer}'`, 'give a certificate that CA issued, or drop issuer');
+    throw invalid(
+      spec,
+      `is not signed by issuer '${spec.issuer}'`,
+      'give a certificate that CA issued, or drop issuer',
+    );
   }
   return stored(spec, kind, der);
 }

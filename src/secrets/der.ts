@@ -75,8 +75,15 @@ function base128(n: number): number[] {
 /** RFC 5280 §4.1.2.5: UTCTime for 1950–2049, GeneralizedTime otherwise; whole seconds, always Zulu. */
 export function time(date: Date): Buffer {
   const year = date.getUTCFullYear();
-  const rest = [date.getUTCMonth() + 1, date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()];
+  const rest = [
+    date.getUTCMonth() + 1,
+    date.getUTCDate(),
+    date.getUTCHours(),
+    date.getUTCMinutes(),
+    date.getUTCSeconds(),
+  ];
   const digits = rest.map((n) => String(n).padStart(2, '0')).join('') + 'Z';
-  if (year >= 1950 && year < 2050) return tlv(0x17, Buffer.from(String(year % 100).padStart(2, '0') + digits, 'latin1'));
+  if (year >= 1950 && year < 2050)
+    return tlv(0x17, Buffer.from(String(year % 100).padStart(2, '0') + digits, 'latin1'));
   return tlv(0x18, Buffer.from(String(year).padStart(4, '0') + digits, 'latin1'));
 }

@@ -55,7 +55,10 @@ describe('PEM', () => {
     const text = `subject=CN = x\n${pem}some comment\n${pemEncode('PRIVATE KEY', b)}${pemEncode('CERTIFICATE', b)}`;
     assert.deepEqual(pemDecodeAll(text, 'CERTIFICATE'), [a, b]);
     assert.deepEqual(pemDecode(text, 'PRIVATE KEY'), b);
-    assert.deepEqual(pemBlocks(text).map((blk) => blk.label), ['CERTIFICATE', 'PRIVATE KEY', 'CERTIFICATE']);
+    assert.deepEqual(
+      pemBlocks(text).map((blk) => blk.label),
+      ['CERTIFICATE', 'PRIVATE KEY', 'CERTIFICATE'],
+    );
     assert.equal(pemDecode(text, 'PUBLIC KEY'), undefined);
   });
 

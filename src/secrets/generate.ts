@@ -61,9 +61,16 @@ class Generation implements Dependencies {
   private readonly previous: PreviousLookup;
   readonly now: Date;
 
-  constructor(specs: SecretSpec[], previous: PreviousSecrets | undefined, private readonly opts: GenerateOptions) {
+  constructor(
+    specs: SecretSpec[],
+    previous: PreviousSecrets | undefined,
+    private readonly opts: GenerateOptions,
+  ) {
     for (const spec of specs) {
-      if (this.specs.has(spec.name)) throw new SecretsError('SECRET_DEPENDENCY', `secret '${spec.name}' is defined twice`, { hint: 'give every secret its own name' });
+      if (this.specs.has(spec.name))
+        throw new SecretsError('SECRET_DEPENDENCY', `secret '${spec.name}' is defined twice`, {
+          hint: 'give every secret its own name',
+        });
       this.specs.set(spec.name, spec);
     }
     this.previous = previousLookup(previous);
@@ -93,7 +100,11 @@ class Generation implements Dependencies {
 
   private async generate(spec: SecretSpec): Promise<StoredSecret> {
     if (this.started.has(spec.name)) {
-      throw new SecretsError('SECRET_DEPENDENCY', `secret '${spec.name}' depends on itself (through issuer or private_key)`, { hint: 'break the cycle: a CA cannot be issued by a certificate it issues' });
+      throw new SecretsError(
+        'SECRET_DEPENDENCY',
+        `secret '${spec.name}' depends on itself (through issuer or private_key)`,
+        { hint: 'break the cycle: a CA cannot be issued by a certificate it issues' },
+      );
     }
     this.started.add(spec.name);
     const value = kept(spec, this.previous) ?? (await (this.keys.get(spec.name) ?? generateOne(spec, this)));
@@ -114,7 +125,9 @@ async function generateOne(spec: SecretSpec, deps: Dependencies): Promise<Stored
     case 'x509-ca':
       return certificateSecret(spec, spec.kind, deps);
     default:
-      throw new SecretsError('SECRET_UNSUPPORTED', `secret '${spec.name}' has no kind the CAS can generate`, { hint: 'set kind: ascii, binary, private-key, x509 or x509-ca' });
+      throw new SecretsError('SECRET_UNSUPPORTED', `secret '${spec.name}' has no kind the CAS can generate`, {
+        hint: 'set kind: ascii, binary, private-key, x509 or x509-ca',
+      });
   }
 }
 
@@ -140,7 +153,9 @@ function kept(spec: SecretSpec, previous: PreviousLookup): StoredSecret | undefi
     case 'binary':
       return sizeOf(oldSpec) === sizeOf(spec) ? old : undefined;
     case 'private-key':
-      return spec.migrate && oldSpec.migrate && (oldSpec.key_type ?? 'P-256') === (spec.key_type ?? 'P-256') ? old : undefined;
+      return spec.migrate && oldSpec.migrate && (oldSpec.key_type ?? 'P-256') === (spec.key_type ?? 'P-256')
+        ? old
+        : undefined;
     default:
       return undefined;
   }

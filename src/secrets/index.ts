@@ -1,14 +1,39 @@
 export { SecretsError, type SecretsErrorCode } from './errors.js';
 export {
-  KEY_TYPES, RSA_GENERATIONS_AT_ONCE, generatePrivateKey, generatePrivateKeyAsync, keyHash, parsePrivateKeyPem, privateKeyObject,
+  KEY_TYPES,
+  RSA_GENERATIONS_AT_ONCE,
+  generatePrivateKey,
+  generatePrivateKeyAsync,
+  keyHash,
+  parsePrivateKeyPem,
+  privateKeyObject,
   publicKeySpki,
-  type KeyType, type PrivateKeyMaterial,
+  type KeyType,
+  type PrivateKeyMaterial,
 } from './keys.js';
 export { issueCertificate, issueCertificateAsync, type CertificateRequest } from './x509.js';
 export { ONE_YEAR_S, parseValidFor } from './cert-fields.js';
-export { base32, base32Decode, encodeBytes, pemBlocks, pemDecode, pemDecodeAll, pemEncode, type ByteEncoding, type PemBlock } from './encodings.js';
+export {
+  base32,
+  base32Decode,
+  encodeBytes,
+  pemBlocks,
+  pemDecode,
+  pemDecodeAll,
+  pemEncode,
+  type ByteEncoding,
+  type PemBlock,
+} from './encodings.js';
 export { YIELD_AFTER_MS, generateSecretSet, type GenerateOptions, type PreviousSecrets } from './generate.js';
 export { DEFAULT_SIZE, randomAscii } from './values.js';
 export { renderSecret } from './render.js';
-export type { SecretKind, SecretLookup, SecretSpec, StoredCertificate, StoredPrivateKey, StoredSecret, StoredSecretWithKey } from './types.js';
+export type {
+  SecretKind,
+  SecretLookup,
+  SecretSpec,
+  StoredCertificate,
+  StoredPrivateKey,
+  StoredSecret,
+  StoredSecretWithKey,
+} from './types.js';
 export { selfSignedIdentity, type SelfSignedIdentity } from './identity.js';

@@ -51,7 +51,7 @@ export function parsePkcs8(der: Buffer): ParsedPkcs8 {
   const fields = children(der, readTlv(der, 0));
   const algorithm = fields[1] ? children(der, fields[1]) : [];
   const privateKey = fields[2];
-  if (!privateKey || privateKey.tag !== 0x04 || !algorithm[0]) return { type: 'other' };
+  if (privateKey?.tag !== 0x04 || !algorithm[0]) return { type: 'other' };
   const inner = content(der, privateKey);
   if (algorithm[0].raw.equals(ED25519)) return { type: 'ed25519', seed: content(inner, readTlv(inner, 0)) };
   if (!algorithm[0].raw.equals(EC_PUBLIC_KEY) || !algorithm[1]) return { type: 'other' };

@@ -5,13 +5,23 @@ import { int, oid, seq, time, tlv, uint } from './der.js';
 import { pemEncode } from './encodings.js';
 import { SecretsError } from './errors.js';
 import {
-  generatePrivateKey, generatePrivateKeyAsync, keyHash, parsePrivateKeyPem, privateKeyObject, publicKeySpki, type KeyType,
+  generatePrivateKey,
+  generatePrivateKeyAsync,
+  keyHash,
+  parsePrivateKeyPem,
+  privateKeyObject,
+  publicKeySpki,
+  type KeyType,
 } from './keys.js';
 import { openssl, scratch } from './testkit.js';
 
 const { file } = scratch();
-const refused = (code: string, ...mustNotContain: string[]) => (e: unknown) =>
-  e instanceof SecretsError && e.code === code && mustNotContain.every((s) => !e.message.includes(s) && !(e.hint ?? '').includes(s));
+const refused =
+  (code: string, ...mustNotContain: string[]) =>
+  (e: unknown) =>
+    e instanceof SecretsError &&
+    e.code === code &&
+    mustNotContain.every((s) => !e.message.includes(s) && !(e.hint ?? '').includes(s));
 
 describe('generated keys, checked with openssl and Node', () => {
   for (const keyType of ['P-256', 'P-384', 'Ed25519', 'RSA-2048', 'RSA-3072'] as KeyType[]) {
@@ -22,10 +32,17 @@ describe('generated keys, checked with openssl and Node', () => {
       assert.equal(openssl('pkey', '-in', pem, '-pubout'), pemEncode('PUBLIC KEY', publicKeySpki(key.pkcs8)));
       const node = createPrivateKey({ key: key.pkcs8, format: 'der', type: 'pkcs8' });
       assert.deepEqual(createPublicKey(node).export({ type: 'spki', format: 'der' }), publicKeySpki(key.pkcs8));
-      assert.deepEqual(parsePrivateKeyPem(pemEncode('PRIVATE KEY', key.pkcs8)), key, 'PKCS#8 PEM round-trips unchanged');
+      assert.deepEqual(
+        parsePrivateKeyPem(pemEncode('PRIVATE KEY', key.pkcs8)),
+        key,
+        'PKCS#8 PEM round-trips unchanged',
+      );
       const data = Buffer.from('tbs');
       const hash = keyType === 'Ed25519' ? null : 'sha256';
-      assert.ok(verify(hash, data, createPublicKey(node), sign(hash, data, privateKeyObject(key.pkcs8))), 'the cached signing key is the same key');
+      assert.ok(
+        verify(hash, data, createPublicKey(node), sign(hash, data, privateKeyObject(key.pkcs8))),
+        'the cached signing key is the same key',
+      );
     });
   }
 
@@ -59,26 +76,44 @@ describe('explicit private keys (parsePrivateKeyPem)', () => {
     assert.match(pem, /BEGIN EC PARAMETERS[\s\S]*BEGIN EC PRIVATE KEY/);
     const key = parsePrivateKeyPem(pem);
     assert.equal(key.keyType, 'P-384');
-    assert.equal(pemEncode('PUBLIC KEY', publicKeySpki(key.pkcs8)), openssl('pkey', '-in', file('sec1.pem', pem), '-pubout'));
+    assert.equal(
+      pemEncode('PUBLIC KEY', publicKeySpki(key.pkcs8)),
+      openssl('pkey', '-in', file('sec1.pem', pem), '-pubout'),
+    );
   });
 
   it('reads PKCS#8 written by openssl', () => {
     const pem = openssl('genpkey', '-algorithm', 'ed25519');
     const key = parsePrivateKeyPem(pem);
     assert.equal(key.keyType, 'Ed25519');
-    assert.equal(pemEncode('PUBLIC KEY', publicKeySpki(key.pkcs8)), openssl('pkey', '-in', file('ed.pem', pem), '-pubout'));
+    assert.equal(
+      pemEncode('PUBLIC KEY', publicKeySpki(key.pkcs8)),
+      openssl('pkey', '-in', file('ed.pem', pem), '-pubout'),
+    );
   });
 
   it('refuses other formats and types clearly, never echoing the key', () => {
     const ec = createPrivateKey(pemEncode('PRIVATE KEY', generatePrivateKey('P-256').pkcs8));
     const sec1 = ec.export({ type: 'sec1', format: 'pem' }).toString();
     const body = sec1.split('\n')[1]!;
-    assert.throws(() => parsePrivateKeyPem(sec1.replace(/EC PRIVATE KEY/g, 'RSA PRIVATE KEY'), "secret 'k'"), refused('SECRET_UNSUPPORTED', body));
-    assert.throws(() => parsePrivateKeyPem(sec1.replace(/EC PRIVATE KEY/g, 'ENCRYPTED PRIVATE KEY')), refused('SECRET_UNSUPPORTED', body));
+    assert.throws(
+      () => parsePrivateKeyPem(sec1.replace(/EC PRIVATE KEY/g, 'RSA PRIVATE KEY'), "secret 'k'"),
+      refused('SECRET_UNSUPPORTED', body),
+    );
+    assert.throws(
+      () => parsePrivateKeyPem(sec1.replace(/EC PRIVATE KEY/g, 'ENCRYPTED PRIVATE KEY')),
+      refused('SECRET_UNSUPPORTED', body),
+    );
     assert.throws(() => parsePrivateKeyPem('hunter2 is not a key'), refused('SECRET_INVALID_VALUE', 'hunter2'));
-    assert.throws(() => parsePrivateKeyPem(sec1.replace(/EC PRIVATE KEY/g, 'PRIVATE KEY')), refused('SECRET_INVALID_VALUE', body));
+    assert.throws(
+      () => parsePrivateKeyPem(sec1.replace(/EC PRIVATE KEY/g, 'PRIVATE KEY')),
+      refused('SECRET_INVALID_VALUE', body),
+    );
     assert.throws(() => parsePrivateKeyPem(openssl('genpkey', '-algorithm', 'ed448')), refused('SECRET_UNSUPPORTED'));
-    assert.throws(() => parsePrivateKeyPem(openssl('ecparam', '-name', 'secp256k1', '-genkey', '-noout')), /secp256k1 key/);
+    assert.throws(
+      () => parsePrivateKeyPem(openssl('ecparam', '-name', 'secp256k1', '-genkey', '-noout')),
+      /secp256k1 key/,
+    );
   });
 
   it('names the secret in the message', () => {
@@ -90,7 +125,11 @@ describe('DER writer', () => {
   it('encodes short and long lengths', () => {
     for (const n of [0, 127, 128, 255, 256, 65535, 65536]) {
       const der = tlv(0x04, Buffer.alloc(n, 1));
-      assert.match(openssl('asn1parse', '-inform', 'DER', '-in', file('len.der', der)), new RegExp(`l= *${n} prim: OCTET STRING`), String(n));
+      assert.match(
+        openssl('asn1parse', '-inform', 'DER', '-in', file('len.der', der)),
+        new RegExp(`l= *${n} prim: OCTET STRING`),
+        String(n),
+      );
     }
   });
 

@@ -1,6 +1,13 @@
 import {
-  createECDH, createHash, type ECDH, createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync,
-  type JsonWebKey, type KeyObject,
+  createECDH,
+  createHash,
+  type ECDH,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  generateKeyPairSync,
+  type JsonWebKey,
+  type KeyObject,
 } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
@@ -18,7 +25,6 @@ export interface PrivateKeyMaterial {
   /** PKCS#8 DER. */
   pkcs8: Buffer;
 }
-
 
 const keyObjects = new Lru<KeyObject>(256);
 /** Public keys OpenSSL had to derive (Ed25519, RSA); EC public keys are read from the PKCS#8 itself. */
@@ -47,11 +53,12 @@ export function generatePrivateKey(keyType: KeyType = 'P-256'): PrivateKeyMateri
     case 'Ed25519':
       return generateEd25519();
     case 'RSA-2048':
-    case 'RSA-3072':
+    case 'RSA-3072': {
       const what = `${keyType} keys are not made on the calling thread (up to a second each)`;
       throw new SecretsError('SECRET_UNSUPPORTED', what, {
         hint: 'use generatePrivateKeyAsync, which generates RSA keys in the thread pool',
       });
+    }
     default:
       throw unsupportedType(keyType);
   }
@@ -80,7 +87,9 @@ function generateEc(curve: EcCurve): PrivateKeyMaterial {
 const JWK = { format: 'jwk' } as const;
 
 function generateEd25519(): PrivateKeyMaterial {
-  const pair = generateKeyPairSync('ed25519', { publicKeyEncoding: JWK, privateKeyEncoding: JWK }) as unknown as { privateKey: JsonWebKey };
+  const pair = generateKeyPairSync('ed25519', { publicKeyEncoding: JWK, privateKeyEncoding: JWK }) as unknown as {
+    privateKey: JsonWebKey;
+  };
   const pkcs8 = ed25519Pkcs8(Buffer.from(pair.privateKey.d!, 'base64url'));
   spkis.set(cacheKey(pkcs8), ed25519Spki(Buffer.from(pair.privateKey.x!, 'base64url')));
   return { keyType: 'Ed25519', pkcs8 };
@@ -110,7 +119,10 @@ function parsed(pkcs8: Buffer): ParsedPkcs8 {
   try {
     return parsePkcs8(pkcs8);
   } catch (err) {
-    throw new SecretsError('SECRET_INVALID_VALUE', 'a private key is not well-formed PKCS#8 DER', { cause: err, hint: 'the stored key is damaged; regenerate it' });
+    throw new SecretsError('SECRET_INVALID_VALUE', 'a private key is not well-formed PKCS#8 DER', {
+      cause: err,
+      hint: 'the stored key is damaged; regenerate it',
+    });
   }
 }
 
@@ -130,7 +142,10 @@ function importPkcs8(pkcs8: Buffer): KeyObject {
     if (p.type === 'ec' && p.point) return createPrivateKey({ key: ecJwk(p.curve, p.d, p.point), format: 'jwk' });
     return createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
   } catch (err) {
-    throw new SecretsError('SECRET_INVALID_VALUE', 'a private key could not be loaded', { cause: err, hint: 'the stored key is damaged; regenerate it' });
+    throw new SecretsError('SECRET_INVALID_VALUE', 'a private key could not be loaded', {
+      cause: err,
+      hint: 'the stored key is damaged; regenerate it',
+    });
   }
 }
 
@@ -171,7 +186,10 @@ export function parsePrivateKeyPem(pem: string, name = 'the private key'): Priva
   try {
     key = createPrivateKey({ key: block.der, format: 'der', type });
   } catch (err) {
-    throw new SecretsError('SECRET_INVALID_VALUE', `the value of ${name} is not a readable ${block.label} PEM`, { cause: err, hint: PEM_HINT });
+    throw new SecretsError('SECRET_INVALID_VALUE', `the value of ${name} is not a readable ${block.label} PEM`, {
+      cause: err,
+      hint: PEM_HINT,
+    });
   }
   const keyType = keyTypeOf(key, name);
   const pkcs8 = key.export({ type: 'pkcs8', format: 'der' });
@@ -179,16 +197,26 @@ export function parsePrivateKeyPem(pem: string, name = 'the private key'): Priva
   return { keyType, pkcs8 };
 }
 
-const PEM_HINT = 'give a PKCS#8 ("BEGIN PRIVATE KEY") or SEC1 EC ("BEGIN EC PRIVATE KEY") PEM, or omit value to have the CAS generate the key';
+const PEM_HINT =
+  'give a PKCS#8 ("BEGIN PRIVATE KEY") or SEC1 EC ("BEGIN EC PRIVATE KEY") PEM, or omit value to have the CAS generate the key';
 
 function pemRefused(name: string, label: string | undefined): SecretsError {
-  if (label === undefined) return new SecretsError('SECRET_INVALID_VALUE', `the value of ${name} is not a PEM private key`, { hint: PEM_HINT });
+  if (label === undefined)
+    return new SecretsError('SECRET_INVALID_VALUE', `the value of ${name} is not a PEM private key`, {
+      hint: PEM_HINT,
+    });
   if (label === 'ENCRYPTED PRIVATE KEY') {
-    return new SecretsError('SECRET_UNSUPPORTED', `the value of ${name} is an encrypted private key`, { hint: 'decrypt it first (openssl pkey -in key.pem -out plain.pem)' });
+    return new SecretsError('SECRET_UNSUPPORTED', `the value of ${name} is an encrypted private key`, {
+      hint: 'decrypt it first (openssl pkey -in key.pem -out plain.pem)',
+    });
   }
-  return new SecretsError('SECRET_UNSUPPORTED', `the value of ${name} is a "${label}" PEM, which the CAS does not read`, {
-    hint: 'convert it to PKCS#8: openssl pkcs8 -topk8 -nocrypt -in key.pem',
-  });
+  return new SecretsError(
+    'SECRET_UNSUPPORTED',
+    `the value of ${name} is a "${label}" PEM, which the CAS does not read`,
+    {
+      hint: 'convert it to PKCS#8: openssl pkcs8 -topk8 -nocrypt -in key.pem',
+    },
+  );
 }
 
 function keyTypeOf(key: KeyObject, name: string): KeyType {
@@ -196,7 +224,12 @@ function keyTypeOf(key: KeyObject, name: string): KeyType {
   if (key.asymmetricKeyType === 'ed25519') return 'Ed25519';
   if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'prime256v1') return 'P-256';
   if (key.asymmetricKeyType === 'ec' && details.namedCurve === 'secp384r1') return 'P-384';
-  if (key.asymmetricKeyType === 'rsa' && (details.modulusLength === 2048 || details.modulusLength === 3072)) return `RSA-${details.modulusLength}`;
-  const what = [key.asymmetricKeyType, details.namedCurve, details.modulusLength].filter((v) => v !== undefined).join(' ');
-  throw new SecretsError('SECRET_UNSUPPORTED', `${name} is a ${what} key, a type the CAS does not support`, { hint: `use one of ${KEY_TYPES.join(', ')}` });
+  if (key.asymmetricKeyType === 'rsa' && (details.modulusLength === 2048 || details.modulusLength === 3072))
+    return `RSA-${details.modulusLength}`;
+  const what = [key.asymmetricKeyType, details.namedCurve, details.modulusLength]
+    .filter((v) => v !== undefined)
+    .join(' ');
+  throw new SecretsError('SECRET_UNSUPPORTED', `${name} is a ${what} key, a type the CAS does not support`, {
+    hint: `use one of ${KEY_TYPES.join(', ')}`,
+  });
 }

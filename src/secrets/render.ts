@@ -54,7 +54,14 @@ function keyForm(name: string, suffix: string, pkcs8: Buffer): string | Buffer {
 }
 
 const CERT_PEM = new Set(['', '.crt', ':crt', ':crt:pem']);
-const CERT_KEY = new Set(['.key', ':privatekey', ':privatekey:pem', ':privatekey:pkcs8:pem', ':privatekey:der', ':privatekey:pkcs8:der']);
+const CERT_KEY = new Set([
+  '.key',
+  ':privatekey',
+  ':privatekey:pem',
+  ':privatekey:pkcs8:pem',
+  ':privatekey:der',
+  ':privatekey:pkcs8:der',
+]);
 const pems = (ders: Buffer[]) => ders.map((d) => pemEncode('CERTIFICATE', d)).join('');
 
 function certificateForm(name: string, suffix: string, cert: StoredCertificate, lookup: SecretLookup): string | Buffer {
@@ -66,7 +73,7 @@ function certificateForm(name: string, suffix: string, cert: StoredCertificate, 
   if (suffix === '.chain') return pems([...issuers(name, suffix, cert, lookup).reverse(), der]);
   if (!CERT_KEY.has(suffix)) throw renderError(name, suffix, 'is a certificate, which has no such form');
   const key = cert.privateKey ? lookup(cert.privateKey) : undefined;
-  if (!key || key.kind !== 'private-key') throw renderError(name, suffix, 'has no private key available to this session');
+  if (key?.kind !== 'private-key') throw renderError(name, suffix, 'has no private key available to this session');
   return keyForm(name, suffix, Buffer.from(key.value, 'base64'));
 }
 
@@ -78,8 +85,10 @@ function issuers(name: string, suffix: string, cert: StoredCertificate, lookup: 
   const chain: Buffer[] = [];
   for (let current = cert; current.issuer; ) {
     const next = lookup(current.issuer);
-    if (!next || (next.kind !== 'x509' && next.kind !== 'x509-ca')) throw renderError(name, suffix, `has an issuer '${current.issuer}' that is not available`);
-    if (chain.length === MAX_CHAIN) throw renderError(name, suffix, `has an issuer chain longer than ${MAX_CHAIN} (a loop?)`);
+    if (!next || (next.kind !== 'x509' && next.kind !== 'x509-ca'))
+      throw renderError(name, suffix, `has an issuer '${current.issuer}' that is not available`);
+    if (chain.length === MAX_CHAIN)
+      throw renderError(name, suffix, `has an issuer chain longer than ${MAX_CHAIN} (a loop?)`);
     chain.push(Buffer.from(next.value, 'base64'));
     current = next;
   }

@@ -6,7 +6,10 @@ import { after } from 'node:test';
 import { pemEncode } from './encodings.js';
 
 /** Shared by the secrets tests: the real openssl binary and a temporary directory removed after the file's tests. */
-export function scratch(): { file: (name: string, data: string | Buffer) => string; certFile: (name: string, der: Buffer) => string } {
+export function scratch(): {
+  file: (name: string, data: string | Buffer) => string;
+  certFile: (name: string, der: Buffer) => string;
+} {
   const dir = mkdtempSync(join(tmpdir(), 'veil-secrets-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const file = (name: string, data: string | Buffer) => {

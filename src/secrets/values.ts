@@ -11,7 +11,9 @@ const MAX_SIZE = 65536;
 export function sizeOf(spec: SecretSpec): number {
   const size = spec.size ?? DEFAULT_SIZE;
   if (Number.isInteger(size) && size >= 1 && size <= MAX_SIZE) return size;
-  throw new SecretsError('SECRET_INVALID_VALUE', `size ${size} of secret '${spec.name}' is out of range`, { hint: `give a whole number from 1 to ${MAX_SIZE}` });
+  throw new SecretsError('SECRET_INVALID_VALUE', `size ${size} of secret '${spec.name}' is out of range`, {
+    hint: `give a whole number from 1 to ${MAX_SIZE}`,
+  });
 }
 
 /**
@@ -37,7 +39,8 @@ export function asciiSecret(spec: SecretSpec): StoredSecret {
 export function binarySecret(spec: SecretSpec): StoredSecret {
   if (spec.value === undefined) return { kind: 'binary', value: randomBytes(sizeOf(spec)).toString('hex') };
   const hex = String(spec.value).trim();
-  if (!/^([0-9a-fA-F]{2})*$/.test(hex)) throw invalid(spec, 'is not hex', 'give binary values as an even number of hex digits');
+  if (!/^([0-9a-fA-F]{2})*$/.test(hex))
+    throw invalid(spec, 'is not hex', 'give binary values as an even number of hex digits');
   return { kind: 'binary', value: hex.toLowerCase() };
 }
 
@@ -46,7 +49,11 @@ export async function privateKeySecret(spec: SecretSpec): Promise<StoredSecret> 
   if (spec.value === undefined) return generatedKeySecret(spec);
   const material = parsePrivateKeyPem(spec.value, `secret '${spec.name}'`);
   if (spec.key_type !== undefined && spec.key_type !== material.keyType) {
-    throw invalid(spec, `is a ${material.keyType} key, but key_type says ${spec.key_type}`, 'make key_type match the key, or drop it');
+    throw invalid(
+      spec,
+      `is a ${material.keyType} key, but key_type says ${spec.key_type}`,
+      'make key_type match the key, or drop it',
+    );
   }
   return stored(material);
 }

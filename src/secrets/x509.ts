@@ -1,7 +1,7 @@
 import { createHash, type KeyObject, randomBytes, sign } from 'node:crypto';
 import { dnsBytes, ipBytes } from './cert-fields.js';
 import { NULL, TRUE, bitString, ctx, implicit, int, octets, oid, seq, set, time, tlv, uint, utf8 } from './der.js';
-import { certificateParts, publicKeyBits } from './der-read.js';
+import { type CertificateParts, certificateParts, publicKeyBits } from './der-read.js';
 import { SecretsError } from './errors.js';
 import { privateKeyObject, publicKeySpki, type KeyType, type PrivateKeyMaterial } from './keys.js';
 
@@ -109,17 +109,26 @@ function checkPeriod(req: CertificateRequest): void {
  * The issuer's Name and key identifier, taken from its certificate: the AKI repeats the issuer's own SKI (so
  * path building works for CAs made elsewhere), and the key must be the certificate's or nothing would verify.
  */
-function issuerOf(issuer: { certDer: Buffer; key: PrivateKeyMaterial }, subject: string): { name: Buffer; keyId: Buffer } {
-  let parts;
+function issuerOf(
+  issuer: { certDer: Buffer; key: PrivateKeyMaterial },
+  subject: string,
+): { name: Buffer; keyId: Buffer } {
+  let parts: CertificateParts;
   try {
     parts = certificateParts(issuer.certDer);
   } catch (err) {
-    throw new SecretsError('SECRET_INVALID_VALUE', `the issuer certificate of '${subject}' is not well-formed DER`, { cause: err });
+    throw new SecretsError('SECRET_INVALID_VALUE', `the issuer certificate of '${subject}' is not well-formed DER`, {
+      cause: err,
+    });
   }
   if (!parts.spki.equals(publicKeySpki(issuer.key.pkcs8))) {
-    throw new SecretsError('SECRET_DEPENDENCY', `the issuer key given for '${subject}' does not belong to the issuer certificate`, {
-      hint: "the CA's private_key must be the key its certificate was issued for",
-    });
+    throw new SecretsError(
+      'SECRET_DEPENDENCY',
+      `the issuer key given for '${subject}' does not belong to the issuer certificate`,
+      {
+        hint: "the CA's private_key must be the key its certificate was issued for",
+      },
+    );
   }
   return { name: parts.subject, keyId: parts.subjectKeyId ?? keyId(parts.spki) };
 }
@@ -136,7 +145,8 @@ function serial(): Buffer {
     serialPool = randomBytes(4096);
     serialAt = 0;
   }
-  const bytes = Buffer.from(serialPool.subarray(serialAt, (serialAt += 16)));
+  const bytes = Buffer.from(serialPool.subarray(serialAt, serialAt + 16));
+  serialAt += 16;
   bytes[0] = (bytes[0]! & 0x7f) | 0x40;
   return bytes;
 }
@@ -153,7 +163,10 @@ function keyId(spki: Buffer): Buffer {
 function extensions(req: CertificateRequest, subjectKeyId: Buffer, authorityKeyId: Buffer): Buffer[] {
   const out = [req.isCa ? BASIC_CA : BASIC_LEAF, usageOf(req)];
   if (req.endpoint && !req.isCa) out.push(EXTENDED_USAGE[req.endpoint]);
-  const names = [...(req.dns ?? []).map((d) => implicit(2, dnsBytes(d))), ...(req.ips ?? []).map((ip) => implicit(7, ipBytes(ip)))];
+  const names = [
+    ...(req.dns ?? []).map((d) => implicit(2, dnsBytes(d))),
+    ...(req.ips ?? []).map((ip) => implicit(7, ipBytes(ip))),
+  ];
   if (names.length > 0) out.push(seq(SAN, octets(seq(...names))));
   out.push(seq(SKI, octets(octets(subjectKeyId))), seq(AKI, octets(seq(implicit(0, authorityKeyId)))));
   return out;

@@ -15,7 +15,8 @@ import { AZURE_WARNING, parseAzureEvidence, verifyAzureVtpm, type AzureEvidence 
  * cover only the Azure links: HCL var data ↔ REPORTDATA, TDREPORT ↔ quote, AK ↔ TPM quote.
  */
 async function tdxStandIn(quote: Buffer, _opts: VerifyOptions): Promise<VerificationResult> {
-  if (quote.length < 48 + 584 || quote.readUInt16LE(0) !== 4) throw new AttestationError('ATTESTATION_MALFORMED', 'stand-in: not a v4 quote');
+  if (quote.length < 48 + 584 || quote.readUInt16LE(0) !== 4)
+    throw new AttestationError('ATTESTATION_MALFORMED', 'stand-in: not a v4 quote');
   const b = quote.subarray(48, 48 + 584);
   const h = (o: number, l: number) => b.subarray(o, o + l).toString('hex');
   const claims: TdxClaims = {
@@ -32,23 +33,42 @@ async function tdxStandIn(quote: Buffer, _opts: VerifyOptions): Promise<Verifica
     rtmr: [h(328, 48), h(376, 48), h(424, 48), h(472, 48)],
     debug: (b[120]! & 1) === 1,
   };
-  return { type: 'tdx', claims, reportData: Buffer.from(b.subarray(520, 584)), tcb: undefined, chain: [], warnings: ['TDX stand-in: nothing verified'], simulated: false, revocation: 'unchecked' };
+  return {
+    type: 'tdx',
+    claims,
+    reportData: Buffer.from(b.subarray(520, 584)),
+    tcb: undefined,
+    chain: [],
+    warnings: ['TDX stand-in: nothing verified'],
+    simulated: false,
+    revocation: 'unchecked',
+  };
 }
 
 const SNP = 'azure/trustee-az-snp-vtpm/';
 const TDX = 'azure/trustee-az-tdx-vtpm/';
 const milanChain = vector('snp/go-sev-guest/ask_ark_milan.pem');
 const genoaChain = vector('snp/go-sev-guest/ask_ark_genoa.pem');
-const code = (c: string, ...parts: string[]) => (e: unknown) => {
-  assert.ok(e instanceof AttestationError, `not an AttestationError: ${String(e)}`);
-  assert.equal(e.code, c, e.message);
-  for (const p of parts) assert.ok(e.message.includes(p), `'${e.message}' does not mention '${p}'`);
-  return true;
-};
+const code =
+  (c: string, ...parts: string[]) =>
+  (e: unknown) => {
+    assert.ok(e instanceof AttestationError, `not an AttestationError: ${String(e)}`);
+    assert.equal(e.code, c, e.message);
+    for (const p of parts) assert.ok(e.message.includes(p), `'${e.message}' does not mention '${p}'`);
+    return true;
+  };
 
 function tpmQuoteV1(dir: string): AzureEvidence['tpmQuote'] {
-  const j = JSON.parse(vector(dir + 'tpm-quote-v1.json').toString()) as { message: string; signature: string; pcrs: string[] };
-  return { message: Buffer.from(j.message, 'hex'), signature: Buffer.from(j.signature, 'hex'), pcrs: j.pcrs.map((p) => Buffer.from(p, 'hex')) };
+  const j = JSON.parse(vector(dir + 'tpm-quote-v1.json').toString()) as {
+    message: string;
+    signature: string;
+    pcrs: string[];
+  };
+  return {
+    message: Buffer.from(j.message, 'hex'),
+    signature: Buffer.from(j.signature, 'hex'),
+    pcrs: j.pcrs.map((p) => Buffer.from(p, 'hex')),
+  };
 }
 
 interface AzCase {
@@ -61,17 +81,78 @@ interface AzCase {
 }
 
 const cases: AzCase[] = [
-  { name: 'snp hcl-report.bin + tpm-quote-v1.json + vcek.pem', evidence: () => ({ hclReport: vector(SNP + 'hcl-report.bin'), tpmQuote: tpmQuoteV1(SNP) }), type: 'az-snp-vtpm', at: new Date('2023-06-01'), certs: [vector(SNP + 'vcek.pem')], from: new Date('2023-05-02T21:22:19Z') },
-  { name: 'snp evidence-v0.json', evidence: () => parseAzureEvidence(vector(SNP + 'evidence-v0.json')), type: 'az-snp-vtpm', at: new Date('2025-02-01'), certs: [milanChain], from: new Date('2025-01-28T16:26:55Z') },
-  { name: 'snp evidence-v1.json', evidence: () => parseAzureEvidence(vector(SNP + 'evidence-v1.json')), type: 'az-snp-vtpm', at: new Date('2025-02-01'), certs: [milanChain], from: new Date('2025-01-28T16:26:55Z') },
-  { name: 'snp evidence-v2.json', evidence: () => parseAzureEvidence(vector(SNP + 'evidence-v2.json')), type: 'az-snp-vtpm', at: new Date('2025-02-01'), certs: [milanChain], from: new Date('2025-01-28T16:33:43Z') },
-  { name: 'snp evidence-genoa.json', evidence: () => parseAzureEvidence(vector(SNP + 'evidence-genoa.json')), type: 'az-snp-vtpm', at: new Date('2025-02-01'), certs: [genoaChain], from: new Date('2025-01-24T02:21:48Z') },
-  { name: 'tdx hcl-report.bin + td-quote.bin + tpm-quote-v1.json', evidence: () => ({ hclReport: vector(TDX + 'hcl-report.bin'), tdQuote: vector(TDX + 'td-quote.bin'), tpmQuote: tpmQuoteV1(TDX) }), type: 'az-tdx-vtpm', at: new Date('2025-02-01'), certs: [], from: new Date(0) },
-  { name: 'tdx evidence-v0.json', evidence: () => parseAzureEvidence(vector(TDX + 'evidence-v0.json')), type: 'az-tdx-vtpm', at: new Date('2025-02-01'), certs: [], from: new Date(0) },
-  { name: 'tdx evidence-v1.json', evidence: () => parseAzureEvidence(vector(TDX + 'evidence-v1.json')), type: 'az-tdx-vtpm', at: new Date('2025-02-01'), certs: [], from: new Date(0) },
+  {
+    name: 'snp hcl-report.bin + tpm-quote-v1.json + vcek.pem',
+    evidence: () => ({ hclReport: vector(SNP + 'hcl-report.bin'), tpmQuote: tpmQuoteV1(SNP) }),
+    type: 'az-snp-vtpm',
+    at: new Date('2023-06-01'),
+    certs: [vector(SNP + 'vcek.pem')],
+    from: new Date('2023-05-02T21:22:19Z'),
+  },
+  {
+    name: 'snp evidence-v0.json',
+    evidence: () => parseAzureEvidence(vector(SNP + 'evidence-v0.json')),
+    type: 'az-snp-vtpm',
+    at: new Date('2025-02-01'),
+    certs: [milanChain],
+    from: new Date('2025-01-28T16:26:55Z'),
+  },
+  {
+    name: 'snp evidence-v1.json',
+    evidence: () => parseAzureEvidence(vector(SNP + 'evidence-v1.json')),
+    type: 'az-snp-vtpm',
+    at: new Date('2025-02-01'),
+    certs: [milanChain],
+    from: new Date('2025-01-28T16:26:55Z'),
+  },
+  {
+    name: 'snp evidence-v2.json',
+    evidence: () => parseAzureEvidence(vector(SNP + 'evidence-v2.json')),
+    type: 'az-snp-vtpm',
+    at: new Date('2025-02-01'),
+    certs: [milanChain],
+    from: new Date('2025-01-28T16:33:43Z'),
+  },
+  {
+    name: 'snp evidence-genoa.json',
+    evidence: () => parseAzureEvidence(vector(SNP + 'evidence-genoa.json')),
+    type: 'az-snp-vtpm',
+    at: new Date('2025-02-01'),
+    certs: [genoaChain],
+    from: new Date('2025-01-24T02:21:48Z'),
+  },
+  {
+    name: 'tdx hcl-report.bin + td-quote.bin + tpm-quote-v1.json',
+    evidence: () => ({
+      hclReport: vector(TDX + 'hcl-report.bin'),
+      tdQuote: vector(TDX + 'td-quote.bin'),
+      tpmQuote: tpmQuoteV1(TDX),
+    }),
+    type: 'az-tdx-vtpm',
+    at: new Date('2025-02-01'),
+    certs: [],
+    from: new Date(0),
+  },
+  {
+    name: 'tdx evidence-v0.json',
+    evidence: () => parseAzureEvidence(vector(TDX + 'evidence-v0.json')),
+    type: 'az-tdx-vtpm',
+    at: new Date('2025-02-01'),
+    certs: [],
+    from: new Date(0),
+  },
+  {
+    name: 'tdx evidence-v1.json',
+    evidence: () => parseAzureEvidence(vector(TDX + 'evidence-v1.json')),
+    type: 'az-tdx-vtpm',
+    at: new Date('2025-02-01'),
+    certs: [],
+    from: new Date(0),
+  },
 ];
 
-const run = (c: AzCase, evidence = c.evidence(), at = c.at) => verifyAzureVtpm(evidence, { type: c.type, now: at, certs: c.certs, verifyTdxQuote: tdxStandIn });
+const run = (c: AzCase, evidence = c.evidence(), at = c.at) =>
+  verifyAzureVtpm(evidence, { type: c.type, now: at, certs: c.certs, verifyTdxQuote: tdxStandIn });
 
 describe('verifyAzureVtpm: the vectors', () => {
   for (const c of cases) {
@@ -123,14 +204,18 @@ describe('verifyAzureVtpm: refusals', () => {
 
   it("refuses trustee's tpm-quote.msg/.sig fragment (it verifies against none of the AKs)", async () => {
     for (const c of cases) {
-      const e = { ...c.evidence(), tpmQuote: { message: vector(SNP + 'tpm-quote.msg'), signature: vector(SNP + 'tpm-quote.sig') } };
+      const e = {
+        ...c.evidence(),
+        tpmQuote: { message: vector(SNP + 'tpm-quote.msg'), signature: vector(SNP + 'tpm-quote.sig') },
+      };
       await assert.rejects(run(c, e), code('ATTESTATION_SIGNATURE', 'HCLAkPub'));
     }
   });
 
   it('refuses every swap of HCL report (AK) and TPM quote between vectors', async () => {
     const ev = cases.map((c) => c.evidence());
-    const hcl = (i: number) => createHash('sha256').update(parseHclReport(ev[i]!.hclReport).runtime.akPub.n).digest('hex');
+    const hcl = (i: number) =>
+      createHash('sha256').update(parseHclReport(ev[i]!.hclReport).runtime.akPub.n).digest('hex');
     let refused = 0;
     for (let i = 0; i < cases.length; i++) {
       for (let j = 0; j < cases.length; j++) {
@@ -144,10 +229,25 @@ describe('verifyAzureVtpm: refusals', () => {
   });
 
   it('refuses the wrong report type, and TDX without its quote or verifier', async () => {
-    await assert.rejects(verifyAzureVtpm(snp.evidence(), { type: 'az-tdx-vtpm', now: snp.at, verifyTdxQuote: tdxStandIn }), code('ATTESTATION_UNSUPPORTED', 'SNP report'));
-    await assert.rejects(verifyAzureVtpm(tdx.evidence(), { type: 'az-snp-vtpm', now: tdx.at }), code('ATTESTATION_UNSUPPORTED', 'TDX report'));
-    await assert.rejects(verifyAzureVtpm(tdx.evidence(), { type: 'az-tdx-vtpm', now: tdx.at }), code('ATTESTATION_UNSUPPORTED', 'no TDX quote verifier'));
-    await assert.rejects(verifyAzureVtpm({ ...tdx.evidence(), tdQuote: undefined }, { type: 'az-tdx-vtpm', now: tdx.at, verifyTdxQuote: tdxStandIn }), code('ATTESTATION_MALFORMED', 'TD quote'));
+    await assert.rejects(
+      verifyAzureVtpm(snp.evidence(), { type: 'az-tdx-vtpm', now: snp.at, verifyTdxQuote: tdxStandIn }),
+      code('ATTESTATION_UNSUPPORTED', 'SNP report'),
+    );
+    await assert.rejects(
+      verifyAzureVtpm(tdx.evidence(), { type: 'az-snp-vtpm', now: tdx.at }),
+      code('ATTESTATION_UNSUPPORTED', 'TDX report'),
+    );
+    await assert.rejects(
+      verifyAzureVtpm(tdx.evidence(), { type: 'az-tdx-vtpm', now: tdx.at }),
+      code('ATTESTATION_UNSUPPORTED', 'no TDX quote verifier'),
+    );
+    await assert.rejects(
+      verifyAzureVtpm(
+        { ...tdx.evidence(), tdQuote: undefined },
+        { type: 'az-tdx-vtpm', now: tdx.at, verifyTdxQuote: tdxStandIn },
+      ),
+      code('ATTESTATION_MALFORMED', 'TD quote'),
+    );
   });
 
   it('refuses a TD quote of another TD (REPORTDATA and TDREPORT mismatch)', async () => {
@@ -163,18 +263,30 @@ describe('verifyAzureVtpm: refusals', () => {
     const e = snp.evidence();
     const pcrs = e.tpmQuote.pcrs!.map((p) => Buffer.from(p));
     pcrs[7]![0] = pcrs[7]![0]! ^ 1;
-    await assert.rejects(run(snp, { ...e, tpmQuote: { ...e.tpmQuote, pcrs } }), code('ATTESTATION_SIGNATURE', 'pcrDigest'));
-    await assert.rejects(run(snp, { ...e, tpmQuote: { ...e.tpmQuote, pcrs: pcrs.slice(0, 10) } }), code('ATTESTATION_MALFORMED', 'PCR 10'));
+    await assert.rejects(
+      run(snp, { ...e, tpmQuote: { ...e.tpmQuote, pcrs } }),
+      code('ATTESTATION_SIGNATURE', 'pcrDigest'),
+    );
+    await assert.rejects(
+      run(snp, { ...e, tpmQuote: { ...e.tpmQuote, pcrs: pcrs.slice(0, 10) } }),
+      code('ATTESTATION_MALFORMED', 'PCR 10'),
+    );
     const r = await run(snp, { ...e, tpmQuote: { message: e.tpmQuote.message, signature: e.tpmQuote.signature } });
     assert.ok(r.warnings.some((w) => w.includes('no PCR values')));
   });
 
   it('refuses the SNP evidence outside the VCEK window, and without the chain', async () => {
     for (const c of cases.slice(0, 5)) {
-      await assert.rejects(run(c, c.evidence(), new Date(c.from.getTime() - 1000)), code('ATTESTATION_EXPIRED', 'SEV-VCEK'));
+      await assert.rejects(
+        run(c, c.evidence(), new Date(c.from.getTime() - 1000)),
+        code('ATTESTATION_EXPIRED', 'SEV-VCEK'),
+      );
       await assert.rejects(run(c, c.evidence(), new Date('2033-01-01')), code('ATTESTATION_EXPIRED'));
     }
-    await assert.rejects(verifyAzureVtpm(cases[1]!.evidence(), { type: 'az-snp-vtpm', now: cases[1]!.at }), code('ATTESTATION_COLLATERAL', "no 'SEV-Milan'"));
+    await assert.rejects(
+      verifyAzureVtpm(cases[1]!.evidence(), { type: 'az-snp-vtpm', now: cases[1]!.at }),
+      code('ATTESTATION_COLLATERAL', "no 'SEV-Milan'"),
+    );
   });
 
   it('refuses malformed HCL reports and envelopes', async () => {
@@ -196,8 +308,14 @@ describe('verifyAzureVtpm: refusals', () => {
     bad((b) => (b[HCL_REPORT_SIZE - 1] = 1), 'padding');
     assert.throws(() => parseAzureEvidence('{'), code('ATTESTATION_MALFORMED', 'not JSON'));
     assert.throws(() => parseAzureEvidence({ version: 3 }), code('ATTESTATION_MALFORMED', 'envelope'));
-    assert.throws(() => parseAzureEvidence({ quote: { message: [256], signature: [] }, report: [] }), code('ATTESTATION_MALFORMED'));
-    await assert.rejects(verifyAzureVtpm({ hclReport: hcl } as AzureEvidence, { type: 'az-snp-vtpm', now: snp.at }), code('ATTESTATION_MALFORMED'));
+    assert.throws(
+      () => parseAzureEvidence({ quote: { message: [256], signature: [] }, report: [] }),
+      code('ATTESTATION_MALFORMED'),
+    );
+    await assert.rejects(
+      verifyAzureVtpm({ hclReport: hcl } as AzureEvidence, { type: 'az-snp-vtpm', now: snp.at }),
+      code('ATTESTATION_MALFORMED'),
+    );
   });
 });
 
@@ -237,7 +355,10 @@ describe('verifyAzureVtpm: mutations', () => {
         };
         const certs = [...c.certs];
         if (target === 'hcl') {
-          e.hclReport = flip(base.hclReport, (at) => c.type !== 'az-tdx-vtpm' || !TDREPORT_UNCHECKED.some(([s, t]) => at >= 0x20 + s && at < 0x20 + t));
+          e.hclReport = flip(
+            base.hclReport,
+            (at) => c.type !== 'az-tdx-vtpm' || !TDREPORT_UNCHECKED.some(([s, t]) => at >= 0x20 + s && at < 0x20 + t),
+          );
         } else if (target === 'message') e.tpmQuote.message = flip(base.tpmQuote.message);
         else if (target === 'signature') e.tpmQuote.signature = flip(base.tpmQuote.signature);
         else if (target === 'pcrs') {
@@ -257,7 +378,8 @@ describe('verifyAzureVtpm: mutations', () => {
           await verifyAzureVtpm(e, { type: c.type, now: c.at, certs, verifyTdxQuote: tdxStandIn });
           assert.fail(`${target} mutation ${i} still verified`);
         } catch (err) {
-          if (!(err instanceof AttestationError)) throw new Error(`${target} mutation ${i}: ${String(err)}`, { cause: err });
+          if (!(err instanceof AttestationError))
+            throw new Error(`${target} mutation ${i}: ${String(err)}`, { cause: err });
           refused++;
         }
       }
@@ -267,7 +389,9 @@ describe('verifyAzureVtpm: mutations', () => {
 });
 
 function pemToDers(pem: Buffer): Buffer[] {
-  return (pem.toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []).map((p) => Buffer.from(p.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ''), 'base64'));
+  return (pem.toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []).map((p) =>
+    Buffer.from(p.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ''), 'base64'),
+  );
 }
 
 /** The VCEK as DER, whether it came in the envelope (PEM) or in vcek.pem (VCEK ‖ ASK ‖ ARK). */
@@ -277,6 +401,13 @@ function pemOrDerVcek(e: AzureEvidence, c: AzCase): Buffer {
 }
 
 function chainOnly(c: AzCase): Buffer[] {
-  if (c.certs[0] && pemToDers(c.certs[0]).length === 3) return [Buffer.concat(pemToDers(c.certs[0]).slice(1).map((d) => Buffer.from(`-----BEGIN CERTIFICATE-----\n${d.toString('base64')}\n-----END CERTIFICATE-----\n`)))];
+  if (c.certs[0] && pemToDers(c.certs[0]).length === 3)
+    return [
+      Buffer.concat(
+        pemToDers(c.certs[0])
+          .slice(1)
+          .map((d) => Buffer.from(`-----BEGIN CERTIFICATE-----\n${d.toString('base64')}\n-----END CERTIFICATE-----\n`)),
+      ),
+    ];
   return c.certs;
 }

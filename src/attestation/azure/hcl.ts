@@ -48,11 +48,18 @@ function malformed(message: string): AttestationError {
 }
 
 function zeros(b: Buffer, from: number, to: number, what: string): void {
-  for (let i = from; i < to; i++) if (b[i] !== 0) throw malformed(`${what} (bytes 0x${from.toString(16)}..0x${to.toString(16)}) must be zero, byte 0x${i.toString(16)} is not`);
+  for (let i = from; i < to; i++)
+    if (b[i] !== 0)
+      throw malformed(
+        `${what} (bytes 0x${from.toString(16)}..0x${to.toString(16)}) must be zero, byte 0x${i.toString(16)} is not`,
+      );
 }
 
 export function parseHclReport(bytes: Buffer): HclReport {
-  if (!Buffer.isBuffer(bytes) || bytes.length !== HCL_REPORT_SIZE) throw malformed(`must be exactly ${HCL_REPORT_SIZE} bytes, got ${Buffer.isBuffer(bytes) ? bytes.length : typeof bytes}`);
+  if (!Buffer.isBuffer(bytes) || bytes.length !== HCL_REPORT_SIZE)
+    throw malformed(
+      `must be exactly ${HCL_REPORT_SIZE} bytes, got ${Buffer.isBuffer(bytes) ? bytes.length : typeof bytes}`,
+    );
   const b = Buffer.from(bytes);
   if (b.toString('latin1', 0, 4) !== 'HCLA') throw malformed("does not start with 'HCLA'");
   const version = b.readUInt32LE(4);
@@ -75,7 +82,8 @@ export function parseHclReport(bytes: Buffer): HclReport {
   const varSize = b.readUInt32LE(IGVM_OFFSET + 16);
   const varEnd = IGVM_OFFSET + IGVM_HEADER + varSize;
   if (varSize === 0 || varEnd > HCL_REPORT_SIZE) throw malformed(`var_size ${varSize} does not fit the report`);
-  if (dataSize !== IGVM_HEADER + varSize) throw malformed(`IGVM data_size ${dataSize} is not ${IGVM_HEADER} + var_size ${varSize}`);
+  if (dataSize !== IGVM_HEADER + varSize)
+    throw malformed(`IGVM data_size ${dataSize} is not ${IGVM_HEADER} + var_size ${varSize}`);
   if (reportSize !== varEnd) throw malformed(`report_size ${reportSize} is not the end of the var data (${varEnd})`);
   zeros(b, varEnd, HCL_REPORT_SIZE, 'padding after the var data');
 
@@ -101,7 +109,8 @@ export function parseRuntimeData(varData: Buffer): RuntimeData {
     throw malformed(`the var data is not UTF-8 JSON (${(err as Error).message})`);
   }
   const parsed = runtimeSchema.safeParse(json);
-  if (!parsed.success) throw malformed(`the var data JSON has no valid 'keys' array (${parsed.error.issues[0]?.message ?? 'invalid'})`);
+  if (!parsed.success)
+    throw malformed(`the var data JSON has no valid 'keys' array (${parsed.error.issues[0]?.message ?? 'invalid'})`);
   const aks = parsed.data.keys.filter((k) => k.kid === 'HCLAkPub');
   if (aks.length !== 1) throw malformed(`the var data has ${aks.length} HCLAkPub keys, expected 1`);
   const ak = aks[0]!;

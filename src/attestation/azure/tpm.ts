@@ -37,7 +37,8 @@ class Reader {
   pos = 0;
   constructor(private readonly b: Buffer) {}
   need(n: number, what: string): void {
-    if (this.pos + n > this.b.length) throw malformed(`${what} runs past the end of the message (${this.b.length} bytes)`);
+    if (this.pos + n > this.b.length)
+      throw malformed(`${what} runs past the end of the message (${this.b.length} bytes)`);
   }
   u8(what: string): number {
     this.need(1, what);
@@ -82,7 +83,8 @@ export function parseTpmsAttest(message: Buffer): TpmsAttest {
   if (!Buffer.isBuffer(message)) throw malformed('the message is not a byte buffer');
   const r = new Reader(message);
   const magic = r.u32('magic');
-  if (magic !== TPM_GENERATED_VALUE) throw malformed(`magic 0x${magic.toString(16)} is not TPM_GENERATED_VALUE (0xff544347)`);
+  if (magic !== TPM_GENERATED_VALUE)
+    throw malformed(`magic 0x${magic.toString(16)} is not TPM_GENERATED_VALUE (0xff544347)`);
   const type = r.u16('type');
   if (type !== TPM_ST_ATTEST_QUOTE) throw malformed(`type 0x${type.toString(16)} is not TPM_ST_ATTEST_QUOTE (0x8018)`);
   // TPM2B_NAME: a hash algorithm and its digest (≤ 2 + 64), TPM2B_DATA: ≤ 64 (sizeof TPMT_HA).
@@ -108,20 +110,40 @@ export function parseTpmsAttest(message: Buffer): TpmsAttest {
   }
   const pcrDigest = r.sized(64, 'pcrDigest');
   if (!r.done) throw malformed(`${message.length - r.pos} bytes after the quote info`);
-  return { qualifiedSigner, extraData, clock, resetCount, restartCount, safe: safeByte === 1, firmwareVersion, pcrSelect, pcrDigest };
+  return {
+    qualifiedSigner,
+    extraData,
+    clock,
+    resetCount,
+    restartCount,
+    safe: safeByte === 1,
+    firmwareVersion,
+    pcrSelect,
+    pcrDigest,
+  };
 }
 
 /** RSASSA-PKCS1-v1_5 with SHA-256 over the TPMS_ATTEST bytes; the signature is the bare modulus-sized value. */
 export function verifyQuoteSignature(message: Buffer, signature: Buffer, ak: KeyObject): void {
   const bytes = (ak.asymmetricKeyDetails?.modulusLength ?? 0) / 8;
-  if (signature.length !== bytes) throw new AttestationError('ATTESTATION_MALFORMED', `the signature is ${signature.length} bytes; the AK needs ${bytes}`, { check: 'TPM quote signature' });
+  if (signature.length !== bytes)
+    throw new AttestationError(
+      'ATTESTATION_MALFORMED',
+      `the signature is ${signature.length} bytes; the AK needs ${bytes}`,
+      { check: 'TPM quote signature' },
+    );
   let ok = false;
   try {
     ok = verify('sha256', message, { key: ak, padding: constants.RSA_PKCS1_PADDING }, signature);
   } catch {
     ok = false;
   }
-  if (!ok) throw new AttestationError('ATTESTATION_SIGNATURE', 'does not verify with the attestation key (HCLAkPub) of this HCL report', { check: 'TPM quote signature' });
+  if (!ok)
+    throw new AttestationError(
+      'ATTESTATION_SIGNATURE',
+      'does not verify with the attestation key (HCLAkPub) of this HCL report',
+      { check: 'TPM quote signature' },
+    );
 }
 
 /**
@@ -131,20 +153,25 @@ export function verifyQuoteSignature(message: Buffer, signature: Buffer, ak: Key
 export function checkPcrs(quote: TpmsAttest, values: readonly Buffer[]): Record<string, string> {
   const fail = (m: string) => new AttestationError('ATTESTATION_MALFORMED', m, { check: 'TPM PCRs' });
   const [bank, ...more] = quote.pcrSelect;
-  if (!bank || more.length > 0 || bank.hash !== TPM_ALG_SHA256) throw fail('the quote must select exactly one SHA-256 PCR bank for PCR values to be checked');
+  if (!bank || more.length > 0 || bank.hash !== TPM_ALG_SHA256)
+    throw fail('the quote must select exactly one SHA-256 PCR bank for PCR values to be checked');
   const out: Record<string, string> = {};
   const hash = createHash('sha256');
   for (const i of bank.pcrs) {
     const v = values[i];
-    if (!v || v.length !== 32) throw fail(`PCR ${i} is selected but its value is ${v ? `${v.length} bytes` : 'missing'}`);
+    if (v?.length !== 32) throw fail(`PCR ${i} is selected but its value is ${v ? `${v.length} bytes` : 'missing'}`);
     hash.update(v);
     out[String(i)] = v.toString('hex');
   }
   const digest = hash.digest();
   if (!digest.equals(quote.pcrDigest)) {
-    throw new AttestationError('ATTESTATION_SIGNATURE', `the PCR values do not hash to the quote's pcrDigest (${digest.toString('hex').slice(0, 16)}… ≠ ${quote.pcrDigest.toString('hex').slice(0, 16)}…)`, {
-      check: 'TPM PCRs',
-    });
+    throw new AttestationError(
+      'ATTESTATION_SIGNATURE',
+      `the PCR values do not hash to the quote's pcrDigest (${digest.toString('hex').slice(0, 16)}… ≠ ${quote.pcrDigest.toString('hex').slice(0, 16)}…)`,
+      {
+        check: 'TPM PCRs',
+      },
+    );
   }
   return out;
 }

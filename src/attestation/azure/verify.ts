@@ -44,17 +44,27 @@ function bindingError(message: string): AttestationError {
 }
 
 export async function verifyAzureVtpm(evidence: AzureEvidence, opts: AzureVerifyOptions): Promise<VerificationResult> {
-  if (opts.type !== 'az-snp-vtpm' && opts.type !== 'az-tdx-vtpm') throw new AttestationError('ATTESTATION_UNSUPPORTED', `unknown Azure evidence type ${String(opts.type)}`);
+  if (opts.type !== 'az-snp-vtpm' && opts.type !== 'az-tdx-vtpm')
+    throw new AttestationError('ATTESTATION_UNSUPPORTED', `unknown Azure evidence type ${String(opts.type)}`);
   if (!evidence || typeof evidence !== 'object' || !evidence.tpmQuote || typeof evidence.tpmQuote !== 'object') {
-    throw new AttestationError('ATTESTATION_MALFORMED', 'the evidence needs an HCL report and a TPM quote', { check: 'Azure evidence' });
+    throw new AttestationError('ATTESTATION_MALFORMED', 'the evidence needs an HCL report and a TPM quote', {
+      check: 'Azure evidence',
+    });
   }
   const hcl = parseHclReport(evidence.hclReport);
   const want = opts.type === 'az-snp-vtpm' ? 'snp' : 'tdx';
   if (hcl.hardwareType !== want) {
-    throw new AttestationError('ATTESTATION_UNSUPPORTED', `the HCL report holds a ${hcl.hardwareType.toUpperCase()} report, but ${opts.type} evidence was asked for`, { check: 'HCL report' });
+    throw new AttestationError(
+      'ATTESTATION_UNSUPPORTED',
+      `the HCL report holds a ${hcl.hardwareType.toUpperCase()} report, but ${opts.type} evidence was asked for`,
+      { check: 'HCL report' },
+    );
   }
   const { message, signature, pcrs } = evidence.tpmQuote;
-  if (!Buffer.isBuffer(message) || !Buffer.isBuffer(signature)) throw new AttestationError('ATTESTATION_MALFORMED', 'the TPM quote message and signature must be bytes', { check: 'TPM quote' });
+  if (!Buffer.isBuffer(message) || !Buffer.isBuffer(signature))
+    throw new AttestationError('ATTESTATION_MALFORMED', 'the TPM quote message and signature must be bytes', {
+      check: 'TPM quote',
+    });
   const quote = parseTpmsAttest(message);
   verifyQuoteSignature(message, signature, hcl.runtime.akKey);
   const pcrValues = pcrs ? checkPcrs(quote, pcrs) : undefined;
@@ -63,7 +73,9 @@ export async function verifyAzureVtpm(evidence: AzureEvidence, opts: AzureVerify
   const runtimeHash = createHash('sha256').update(hcl.varData).digest();
   const expected = Buffer.concat([runtimeHash, Buffer.alloc(32)]);
   if (hardware.reportData.length !== 64 || !timingSafeEqual(hardware.reportData, expected)) {
-    throw bindingError(`the hardware report's REPORT_DATA is not SHA-256 of the HCL var data followed by 32 zero bytes (${hardware.reportData.toString('hex').slice(0, 16)}… ≠ ${runtimeHash.toString('hex').slice(0, 16)}…)`);
+    throw bindingError(
+      `the hardware report's REPORT_DATA is not SHA-256 of the HCL var data followed by 32 zero bytes (${hardware.reportData.toString('hex').slice(0, 16)}… ≠ ${runtimeHash.toString('hex').slice(0, 16)}…)`,
+    );
   }
 
   const claims: AzureClaims = {
@@ -78,8 +90,26 @@ export async function verifyAzureVtpm(evidence: AzureEvidence, opts: AzureVerify
   if (!pcrValues) warnings.push(AZURE_NO_PCRS_WARNING);
   const result: VerificationResult =
     opts.type === 'az-snp-vtpm'
-      ? { type: 'az-snp-vtpm', claims, reportData: quote.extraData, tcb: hardware.tcb, chain: hardware.chain, warnings, simulated: false, revocation: hardware.revocation }
-      : { type: 'az-tdx-vtpm', claims, reportData: quote.extraData, tcb: hardware.tcb, chain: hardware.chain, warnings, simulated: false, revocation: hardware.revocation };
+      ? {
+          type: 'az-snp-vtpm',
+          claims,
+          reportData: quote.extraData,
+          tcb: hardware.tcb,
+          chain: hardware.chain,
+          warnings,
+          simulated: false,
+          revocation: hardware.revocation,
+        }
+      : {
+          type: 'az-tdx-vtpm',
+          claims,
+          reportData: quote.extraData,
+          tcb: hardware.tcb,
+          chain: hardware.chain,
+          warnings,
+          simulated: false,
+          revocation: hardware.revocation,
+        };
   return result;
 }
 
@@ -87,7 +117,11 @@ function isAmdSource(c: AzureVerifyOptions['collateral']): c is AmdCollateralSou
   return typeof c === 'function' || (c !== undefined && typeof c.amd === 'function');
 }
 
-async function verifySnpPart(hcl: HclReport, evidence: AzureEvidence, opts: AzureVerifyOptions): Promise<VerificationResult> {
+async function verifySnpPart(
+  hcl: HclReport,
+  evidence: AzureEvidence,
+  opts: AzureVerifyOptions,
+): Promise<VerificationResult> {
   const certs = [...(evidence.vcek ? [evidence.vcek] : []), ...(opts.certs ?? [])];
   const result = await verifySnpReport(hcl.hardware, {
     now: opts.now,
@@ -116,13 +150,27 @@ const TDR = {
 } as const;
 const TDREPORT_TYPE_TDX = 0x81;
 
-async function verifyTdxPart(hcl: HclReport, evidence: AzureEvidence, opts: AzureVerifyOptions): Promise<VerificationResult> {
-  if (!opts.verifyTdxQuote) throw new AttestationError('ATTESTATION_UNSUPPORTED', 'no TDX quote verifier was given', { check: 'TD quote' });
-  if (!Buffer.isBuffer(evidence.tdQuote)) throw new AttestationError('ATTESTATION_MALFORMED', 'az-tdx-vtpm evidence needs the TD quote', { check: 'TD quote' });
+async function verifyTdxPart(
+  hcl: HclReport,
+  evidence: AzureEvidence,
+  opts: AzureVerifyOptions,
+): Promise<VerificationResult> {
+  if (!opts.verifyTdxQuote)
+    throw new AttestationError('ATTESTATION_UNSUPPORTED', 'no TDX quote verifier was given', { check: 'TD quote' });
+  if (!Buffer.isBuffer(evidence.tdQuote))
+    throw new AttestationError('ATTESTATION_MALFORMED', 'az-tdx-vtpm evidence needs the TD quote', {
+      check: 'TD quote',
+    });
   const c = opts.collateral;
-  const collateral = c !== undefined && typeof c !== 'function' && 'intel' in c && typeof c.intel === 'function' ? (c as CollateralProvider) : undefined;
+  const collateral =
+    c !== undefined && typeof c !== 'function' && 'intel' in c && typeof c.intel === 'function'
+      ? (c as CollateralProvider)
+      : undefined;
   const result = await opts.verifyTdxQuote(evidence.tdQuote, { now: opts.now, certs: opts.certs, collateral });
-  if (result.type !== 'tdx') throw new AttestationError('ATTESTATION_UNSUPPORTED', `the TDX verifier returned ${result.type} claims`, { check: 'TD quote' });
+  if (result.type !== 'tdx')
+    throw new AttestationError('ATTESTATION_UNSUPPORTED', `the TDX verifier returned ${result.type} claims`, {
+      check: 'TD quote',
+    });
   checkTdReport(hcl.hardware, result.reportData, result.claims);
   return result;
 }
@@ -134,7 +182,8 @@ async function verifyTdxPart(hcl: HclReport, evidence: AzureEvidence, opts: Azur
  * bytes cannot be checked here.)
  */
 function checkTdReport(tdreport: Buffer, reportData: Buffer, claims: TdxClaims): void {
-  if (tdreport[TDR.type] !== TDREPORT_TYPE_TDX) throw bindingError(`the HCL hardware report is not a TDREPORT (type 0x${tdreport[TDR.type]!.toString(16)})`);
+  if (tdreport[TDR.type] !== TDREPORT_TYPE_TDX)
+    throw bindingError(`the HCL hardware report is not a TDREPORT (type 0x${tdreport[TDR.type]!.toString(16)})`);
   const fields: [string, number, number, string][] = [
     ['REPORTDATA', TDR.reportData, 64, reportData.toString('hex')],
     ['TEE_TCB_SVN', TDR.teeTcbSvn, 16, claims.tee_tcb_svn],
@@ -150,7 +199,8 @@ function checkTdReport(tdreport: Buffer, reportData: Buffer, claims: TdxClaims):
     ...claims.rtmr.map((r, i): [string, number, number, string] => [`RTMR${i}`, TDR.rtmr + 48 * i, 48, r]),
   ];
   for (const [name, off, len, want] of fields) {
-    if (tdreport.subarray(off, off + len).toString('hex') !== String(want).toLowerCase()) throw bindingError(`the HCL report's TDREPORT ${name} differs from the TD quote's`);
+    if (tdreport.subarray(off, off + len).toString('hex') !== String(want).toLowerCase())
+      throw bindingError(`the HCL report's TDREPORT ${name} differs from the TD quote's`);
   }
 }
 
@@ -158,31 +208,64 @@ function checkTdReport(tdreport: Buffer, reportData: Buffer, claims: TdxClaims):
 
 const MAX = { hcl: 4096, tdQuote: 64 * 1024, vcek: 16 * 1024, message: 1024, signature: 1024, pcr: 64 } as const;
 const byteArray = (max: number) => z.array(z.number().int().min(0).max(255)).max(max);
-const hexString = (max: number) => z.string().max(2 * max).regex(/^(?:[0-9a-fA-F]{2})*$/);
-const b64String = (max: number) => z.string().max(Math.ceil((max * 4) / 3) + 4).regex(/^[A-Za-z0-9+/_-]*={0,2}$/);
+const hexString = (max: number) =>
+  z
+    .string()
+    .max(2 * max)
+    .regex(/^(?:[0-9a-fA-F]{2})*$/);
+const b64String = (max: number) =>
+  z
+    .string()
+    .max(Math.ceil((max * 4) / 3) + 4)
+    .regex(/^[A-Za-z0-9+/_-]*={0,2}$/);
 
-const quoteV0 = z.strictObject({ message: byteArray(MAX.message), signature: byteArray(MAX.signature), pcrs: z.array(byteArray(MAX.pcr)).max(32).optional() });
-const quoteHex = z.strictObject({ message: hexString(MAX.message), signature: hexString(MAX.signature), pcrs: z.array(hexString(MAX.pcr)).max(32).optional() });
+const quoteV0 = z.strictObject({
+  message: byteArray(MAX.message),
+  signature: byteArray(MAX.signature),
+  pcrs: z.array(byteArray(MAX.pcr)).max(32).optional(),
+});
+const quoteHex = z.strictObject({
+  message: hexString(MAX.message),
+  signature: hexString(MAX.signature),
+  pcrs: z.array(hexString(MAX.pcr)).max(32).optional(),
+});
 /** The TPM quote as trustee's tpm-quote-v1.json writes it (`{message, signature, pcrs}`, hex), bounded. */
 export function parseTpmQuoteJson(input: Buffer): AzureEvidence['tpmQuote'] {
   let json: unknown;
   try {
     json = JSON.parse(input.toString('utf8'));
   } catch (err) {
-    throw new AttestationError('ATTESTATION_MALFORMED', `the TPM quote is not JSON (${(err as Error).message})`, { check: 'TPM quote' });
+    throw new AttestationError('ATTESTATION_MALFORMED', `the TPM quote is not JSON (${(err as Error).message})`, {
+      check: 'TPM quote',
+    });
   }
   const parsed = quoteHex.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new AttestationError('ATTESTATION_MALFORMED', `the TPM quote is not {message, signature, pcrs} in hex (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'})`, { check: 'TPM quote' });
+    throw new AttestationError(
+      'ATTESTATION_MALFORMED',
+      `the TPM quote is not {message, signature, pcrs} in hex (${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'})`,
+      { check: 'TPM quote' },
+    );
   }
   const q = parsed.data;
-  return { message: Buffer.from(q.message, 'hex'), signature: Buffer.from(q.signature, 'hex'), pcrs: q.pcrs?.map((p) => Buffer.from(p, 'hex')) };
+  return {
+    message: Buffer.from(q.message, 'hex'),
+    signature: Buffer.from(q.signature, 'hex'),
+    pcrs: q.pcrs?.map((p) => Buffer.from(p, 'hex')),
+  };
 }
 
 const envelope = z.union([
   // v0, SNP: {quote, report, vcek(PEM)}
-  z.strictObject({ quote: quoteV0, report: byteArray(MAX.hcl), vcek: z.string().max(MAX.vcek * 2).optional() }),
+  z.strictObject({
+    quote: quoteV0,
+    report: byteArray(MAX.hcl),
+    vcek: z
+      .string()
+      .max(MAX.vcek * 2)
+      .optional(),
+  }),
   // v0, TDX: {tpm_quote, hcl_report, td_quote}
   z.strictObject({ tpm_quote: quoteV0, hcl_report: byteArray(MAX.hcl), td_quote: byteArray(MAX.tdQuote) }),
   // v1 / v2: base64url report and quote, hex TPM quote fields
@@ -210,25 +293,40 @@ export function parseAzureEvidence(input: string | Buffer | unknown): AzureEvide
     }
   }
   const parsed = envelope.safeParse(json);
-  if (!parsed.success) throw fail(`not a known evidence envelope (${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'})`);
+  if (!parsed.success)
+    throw fail(
+      `not a known evidence envelope (${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? 'invalid'})`,
+    );
   const e = parsed.data;
   if ('quote' in e) {
     return {
       hclReport: Buffer.from(e.report),
-      tpmQuote: { message: Buffer.from(e.quote.message), signature: Buffer.from(e.quote.signature), pcrs: e.quote.pcrs?.map((p) => Buffer.from(p)) },
+      tpmQuote: {
+        message: Buffer.from(e.quote.message),
+        signature: Buffer.from(e.quote.signature),
+        pcrs: e.quote.pcrs?.map((p) => Buffer.from(p)),
+      },
       vcek: e.vcek === undefined ? undefined : Buffer.from(e.vcek, 'latin1'),
     };
   }
   if (!('version' in e)) {
     return {
       hclReport: Buffer.from(e.hcl_report),
-      tpmQuote: { message: Buffer.from(e.tpm_quote.message), signature: Buffer.from(e.tpm_quote.signature), pcrs: e.tpm_quote.pcrs?.map((p) => Buffer.from(p)) },
+      tpmQuote: {
+        message: Buffer.from(e.tpm_quote.message),
+        signature: Buffer.from(e.tpm_quote.signature),
+        pcrs: e.tpm_quote.pcrs?.map((p) => Buffer.from(p)),
+      },
       tdQuote: Buffer.from(e.td_quote),
     };
   }
   return {
     hclReport: Buffer.from(e.hcl_report, 'base64url'),
-    tpmQuote: { message: Buffer.from(e.tpm_quote.message, 'hex'), signature: Buffer.from(e.tpm_quote.signature, 'hex'), pcrs: e.tpm_quote.pcrs?.map((p) => Buffer.from(p, 'hex')) },
+    tpmQuote: {
+      message: Buffer.from(e.tpm_quote.message, 'hex'),
+      signature: Buffer.from(e.tpm_quote.signature, 'hex'),
+      pcrs: e.tpm_quote.pcrs?.map((p) => Buffer.from(p, 'hex')),
+    },
     vcek: e.vcek === undefined ? undefined : Buffer.from(e.vcek, 'base64'),
     tdQuote: e.td_quote === undefined ? undefined : Buffer.from(e.td_quote, 'base64url'),
   };

@@ -34,7 +34,12 @@ export function clearChainCache(): void {
  * optional NUL padding. Used for chains inside quotes, where every byte is meant to be checked: otherwise a
  * changed line break or an unused base64 bit would pass as the same certificate.
  */
-export function verifiedChain(bytes: Buffer, check: string, opts: { canonical: boolean }, root: PinnedRoot): VerifiedChain {
+export function verifiedChain(
+  bytes: Buffer,
+  check: string,
+  opts: { canonical: boolean },
+  root: PinnedRoot,
+): VerifiedChain {
   const key = digestOf(opts.canonical ? 'canonical' : 'lenient', rootKey(root), bytes);
   const hit = cache.get(key);
   if (hit) return hit;
@@ -53,7 +58,11 @@ export function verifiedChain(bytes: Buffer, check: string, opts: { canonical: b
   const top = certs[certs.length - 1];
   // verifyChain compares an included root by key only and then sets it aside: insist it is itself intact.
   if (top && certs.length > 1 && top.checkIssued(top) && !top.verify(top.publicKey)) {
-    throw new AttestationError('ATTESTATION_CHAIN', `the included root ${cnOf(top)} does not carry a valid self-signature`, { check });
+    throw new AttestationError(
+      'ATTESTATION_CHAIN',
+      `the included root ${cnOf(top)} does not carry a valid self-signature`,
+      { check },
+    );
   }
   const result = { certs, entries, windows };
   cache.set(key, result);
@@ -70,13 +79,21 @@ export function checkWindows(chain: VerifiedChain, now: Date, check: string): vo
   const t = now.getTime();
   for (const w of chain.windows) {
     if (t < w.from.getTime()) {
-      throw new AttestationError('ATTESTATION_EXPIRED', `${w.name} is not valid before ${w.from.toISOString()} (verification time ${now.toISOString()})`, { check });
+      throw new AttestationError(
+        'ATTESTATION_EXPIRED',
+        `${w.name} is not valid before ${w.from.toISOString()} (verification time ${now.toISOString()})`,
+        { check },
+      );
     }
     if (t > w.to.getTime()) {
-      throw new AttestationError('ATTESTATION_EXPIRED', `${w.name} expired at ${w.to.toISOString()} (verification time ${now.toISOString()})`, {
-        check,
-        hint: 'fetch fresh certificates or verify at a time inside their validity (--at)',
-      });
+      throw new AttestationError(
+        'ATTESTATION_EXPIRED',
+        `${w.name} expired at ${w.to.toISOString()} (verification time ${now.toISOString()})`,
+        {
+          check,
+          hint: 'fetch fresh certificates or verify at a time inside their validity (--at)',
+        },
+      );
     }
   }
 }
@@ -98,8 +115,12 @@ function checkCanonicalPem(bytes: Buffer, certs: X509Certificate[], check: strin
   const head = bytes.subarray(0, expected.length);
   const rest = bytes.subarray(expected.length);
   if (!head.equals(expected) || rest.some((b) => b !== 0)) {
-    throw new AttestationError('ATTESTATION_MALFORMED', 'the certification data is not a canonical PEM chain (64-column base64, LF, then NUL padding only)', {
-      check,
-    });
+    throw new AttestationError(
+      'ATTESTATION_MALFORMED',
+      'the certification data is not a canonical PEM chain (64-column base64, LF, then NUL padding only)',
+      {
+        check,
+      },
+    );
   }
 }

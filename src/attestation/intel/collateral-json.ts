@@ -9,7 +9,10 @@ import { TCB_STATUSES, type TcbStatus } from '../types.js';
 
 // ---- shapes ---------------------------------------------------------------------------------------------
 
-const isoDate = z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, 'an ISO date in UTC').refine((s) => !Number.isNaN(Date.parse(s)));
+const isoDate = z
+  .string()
+  .regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, 'an ISO date in UTC')
+  .refine((s) => !Number.isNaN(Date.parse(s)));
 const hexOf = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`), `${bytes} bytes hex`);
 const svn = z.number().int().min(0).max(255);
 const pcesvn = z.number().int().min(0).max(0xffff);
@@ -22,9 +25,15 @@ const v2Tcb = z.object({
   pcesvn,
 }) as unknown as z.ZodType<Record<string, number>>;
 const v3Tcb = z.object({ sgxtcbcomponents: components, tdxtcbcomponents: components.optional(), pcesvn });
-const levelOf = <T extends z.ZodType>(tcb: T) => z.object({ tcb, tcbDate: isoDate, tcbStatus: status, advisoryIDs: advisories });
+const levelOf = <T extends z.ZodType>(tcb: T) =>
+  z.object({ tcb, tcbDate: isoDate, tcbStatus: status, advisoryIDs: advisories });
 const tdxModule = z.object({ mrsigner: hexOf(48), attributes: hexOf(8), attributesMask: hexOf(8) });
-const isvLevel = z.object({ tcb: z.object({ isvsvn: z.number().int().min(0).max(0xffff) }), tcbDate: isoDate, tcbStatus: status, advisoryIDs: advisories });
+const isvLevel = z.object({
+  tcb: z.object({ isvsvn: z.number().int().min(0).max(0xffff) }),
+  tcbDate: isoDate,
+  tcbStatus: status,
+  advisoryIDs: advisories,
+});
 const common = {
   issueDate: isoDate,
   nextUpdate: isoDate,
@@ -33,7 +42,12 @@ const common = {
   tcbType: z.literal(0),
   tcbEvaluationDataNumber: z.number().int().min(0),
 };
-const tcbInfoV2 = z.object({ ...common, id: z.undefined().optional(), version: z.literal(2), tcbLevels: z.array(levelOf(v2Tcb)).min(1) });
+const tcbInfoV2 = z.object({
+  ...common,
+  id: z.undefined().optional(),
+  version: z.literal(2),
+  tcbLevels: z.array(levelOf(v2Tcb)).min(1),
+});
 const tcbInfoV3 = z.object({
   ...common,
   id: z.enum(['SGX', 'TDX']),
@@ -172,13 +186,21 @@ export function parseTcbInfo(text: string): TcbInfo {
     if (!v3.tdxModule) throw collateralError(check, 'TDX TCB info has no tdxModule');
     if (info.tcbLevels.some((l) => !l.tdx)) throw collateralError(check, 'a TDX TCB level has no tdxtcbcomponents');
     info.tdxModule = moduleOf(v3.tdxModule);
-    info.tdxModuleIdentities = (v3.tdxModuleIdentities ?? []).map((m) => ({ ...moduleOf(m), id: m.id, tcbLevels: m.tcbLevels.map(isvLevelOf) }));
+    info.tdxModuleIdentities = (v3.tdxModuleIdentities ?? []).map((m) => ({
+      ...moduleOf(m),
+      id: m.id,
+      tcbLevels: m.tcbLevels.map(isvLevelOf),
+    }));
   }
   return info;
 }
 
 function moduleOf(m: z.infer<typeof tdxModule>): { mrsigner: Buffer; attributes: Buffer; attributesMask: Buffer } {
-  return { mrsigner: Buffer.from(m.mrsigner, 'hex'), attributes: Buffer.from(m.attributes, 'hex'), attributesMask: Buffer.from(m.attributesMask, 'hex') };
+  return {
+    mrsigner: Buffer.from(m.mrsigner, 'hex'),
+    attributes: Buffer.from(m.attributes, 'hex'),
+    attributesMask: Buffer.from(m.attributesMask, 'hex'),
+  };
 }
 
 function isvLevelOf(l: z.infer<typeof isvLevel>): IsvLevel {
@@ -206,4 +228,3 @@ export function parseQeIdentity(text: string): QeIdentity {
     tcbLevels: d.tcbLevels.map(isvLevelOf),
   };
 }
-

@@ -22,7 +22,9 @@ import { checkWindows, cnOf, rootKey, verifiedChain, type VerifiedChain } from '
 /** Intel serves the signature as lower-case hex r‖s; anything else is refused rather than normalised. */
 function signatureBytes(hex: string, check: string): Buffer {
   if (typeof hex !== 'string' || !/^[0-9a-f]{128}$/.test(hex)) {
-    throw new AttestationError('ATTESTATION_SIGNATURE', 'the signature is not 128 lower-case hex digits (r‖s)', { check });
+    throw new AttestationError('ATTESTATION_SIGNATURE', 'the signature is not 128 lower-case hex digits (r‖s)', {
+      check,
+    });
   }
   return Buffer.from(hex, 'hex');
 }
@@ -30,7 +32,10 @@ function signatureBytes(hex: string, check: string): Buffer {
 function verifySignedJson(signed: SignedJson, key: KeyObject, check: string): void {
   const sig = signatureBytes(signed.signature, check);
   const ok = verify('sha256', Buffer.from(signed.body, 'utf8'), { key, dsaEncoding: 'ieee-p1363' }, sig);
-  if (!ok) throw new AttestationError('ATTESTATION_SIGNATURE', 'the signature does not verify with the TCB Signing key', { check });
+  if (!ok)
+    throw new AttestationError('ATTESTATION_SIGNATURE', 'the signature does not verify with the TCB Signing key', {
+      check,
+    });
 }
 
 /** The TCB Signing chain: leaf `Intel SGX TCB Signing`, chained to the pinned root. */
@@ -39,12 +44,20 @@ function signingChain(pem: string, check: string, root: PinnedRoot): VerifiedCha
   const chain = verifiedChain(Buffer.from(pem, 'latin1'), check, { canonical: false }, root);
   const leaf = chain.certs[0]!;
   if (!/(?:^|\n)CN=Intel SGX TCB Signing(?:\n|$)/.test(leaf.subject)) {
-    throw new AttestationError('ATTESTATION_CHAIN', `the signer is ${cnOf(leaf)}, not the Intel SGX TCB Signing certificate`, { check });
+    throw new AttestationError(
+      'ATTESTATION_CHAIN',
+      `the signer is ${cnOf(leaf)}, not the Intel SGX TCB Signing certificate`,
+      { check },
+    );
   }
   // Intel issues it from the root, whose CRL is the one checked for it: an issuing CA below the root (a PCK CA,
   // a far more exposed key) must not be able to vouch for every platform's TCB.
   if (chain.entries.length !== 2) {
-    throw new AttestationError('ATTESTATION_CHAIN', `the TCB Signing certificate must be issued by the root itself, not through ${chain.entries.length - 2} intermediate CA(s)`, { check });
+    throw new AttestationError(
+      'ATTESTATION_CHAIN',
+      `the TCB Signing certificate must be issued by the root itself, not through ${chain.entries.length - 2} intermediate CA(s)`,
+      { check },
+    );
   }
   return chain;
 }
@@ -62,11 +75,17 @@ function strictCrl(der: Buffer, check: string): Crl {
     // asn1js throws (rather than reporting) on some malformed primitives, e.g. a time.
     throw collateralError(check, `the CRL does not parse (${(err as Error).message})`, err);
   }
-  if (parsed.offset !== der.length) throw collateralError(check, 'the CRL is not one DER structure (trailing or missing bytes)');
+  if (parsed.offset !== der.length)
+    throw collateralError(check, 'the CRL is not one DER structure (trailing or missing bytes)');
   const top = parsed.result;
   const parts = top instanceof asn1js.Sequence ? top.valueBlock.value : [];
   const sig = parts[2];
-  if (parts.length !== 3 || !(sig instanceof asn1js.BitString) || sig.valueBlock.unusedBits !== 0 || top.lenBlock.isIndefiniteForm) {
+  if (
+    parts.length !== 3 ||
+    !(sig instanceof asn1js.BitString) ||
+    sig.valueBlock.unusedBits !== 0 ||
+    top.lenBlock.isIndefiniteForm
+  ) {
     throw collateralError(check, 'the CRL is not a DER CertificateList');
   }
   try {
@@ -105,12 +124,18 @@ export function clearCollateralCache(): void {
  * lookup for the Intel root.
  */
 export function verifyCollateralBundle(col: IntelCollateral, root: PinnedRoot): VerifiedCollateral {
-  if (!col || typeof col !== 'object' || !col.tcbInfo || !col.qeIdentity) throw collateralError('collateral', 'TCB info or QE identity is missing');
+  if (!col || typeof col !== 'object' || !col.tcbInfo || !col.qeIdentity)
+    throw collateralError('collateral', 'TCB info or QE identity is missing');
   const key = digestOf(
     rootKey(root),
-    col.tcbInfo.body, col.tcbInfo.signature, col.tcbInfoIssuerChain,
-    col.qeIdentity.body, col.qeIdentity.signature, col.qeIdentityIssuerChain,
-    col.rootCaCrl, col.pckCrl,
+    col.tcbInfo.body,
+    col.tcbInfo.signature,
+    col.tcbInfoIssuerChain,
+    col.qeIdentity.body,
+    col.qeIdentity.signature,
+    col.qeIdentityIssuerChain,
+    col.rootCaCrl,
+    col.pckCrl,
   );
   return bundleCache.memo(key, () => {
     const tcbChain = signingChain(col.tcbInfoIssuerChain, 'TCB info issuer chain', root);
@@ -158,7 +183,8 @@ export function checkCollateral(v: VerifiedCollateral, ctx: PckContext, now: Dat
   if (v.rootCrl) {
     crlWindow(v.rootCrl, now, 'root CA CRL');
     checkNotRevoked(v.rootCrl, ctx.pckCa, 'PCK CA certificate');
-    for (const c of [v.tcbChain.certs[0]!, v.qeChain.certs[0]!]) checkNotRevoked(v.rootCrl, c, 'TCB Signing certificate');
+    for (const c of [v.tcbChain.certs[0]!, v.qeChain.certs[0]!])
+      checkNotRevoked(v.rootCrl, c, 'TCB Signing certificate');
   } else {
     warnings.push('no root CA CRL: revocation of the PCK CA and TCB Signing certificates not checked');
   }
@@ -181,21 +207,31 @@ function matchQuote(v: VerifiedCollateral, ctx: PckContext): void {
   const wantId = ctx.tee === 'tdx' ? 'TDX' : 'SGX';
   if (t.id !== wantId) throw collateralError('TCB info', `is for ${t.id}, not ${wantId}`);
   if (ctx.tee === 'tdx' && t.version !== 3) throw collateralError('TCB info', `version ${t.version} is not 3 (TDX)`);
-  if (t.fmspc !== ctx.fmspc.toLowerCase()) throw collateralError('TCB info', `is for FMSPC ${t.fmspc}, the PCK certificate has ${ctx.fmspc}`);
-  if (t.pceId !== ctx.pceId.toLowerCase()) throw collateralError('TCB info', `is for PCE-ID ${t.pceId}, the PCK certificate has ${ctx.pceId}`);
+  if (t.fmspc !== ctx.fmspc.toLowerCase())
+    throw collateralError('TCB info', `is for FMSPC ${t.fmspc}, the PCK certificate has ${ctx.fmspc}`);
+  if (t.pceId !== ctx.pceId.toLowerCase())
+    throw collateralError('TCB info', `is for PCE-ID ${t.pceId}, the PCK certificate has ${ctx.pceId}`);
   const wantQe = ctx.tee === 'tdx' ? 'TD_QE' : 'QE';
   if (v.qeIdentity.id !== wantQe) throw collateralError('QE identity', `is for ${v.qeIdentity.id}, not ${wantQe}`);
 }
 
 function window(from: Date, to: Date, now: Date, check: string): void {
   if (now < from) {
-    throw new AttestationError('ATTESTATION_EXPIRED', `not valid before ${from.toISOString()} (verification time ${now.toISOString()})`, { check });
+    throw new AttestationError(
+      'ATTESTATION_EXPIRED',
+      `not valid before ${from.toISOString()} (verification time ${now.toISOString()})`,
+      { check },
+    );
   }
   if (now > to) {
-    throw new AttestationError('ATTESTATION_EXPIRED', `expired at ${to.toISOString()} (verification time ${now.toISOString()})`, {
-      check,
-      hint: 'fetch current collateral or verify at a time inside its window (--at)',
-    });
+    throw new AttestationError(
+      'ATTESTATION_EXPIRED',
+      `expired at ${to.toISOString()} (verification time ${now.toISOString()})`,
+      {
+        check,
+        hint: 'fetch current collateral or verify at a time inside its window (--at)',
+      },
+    );
   }
 }
 

@@ -93,7 +93,12 @@ export const COLLATERAL_CASES: CollateralCase[] = [
       intelCollateralFromBlobs([
         { name: 'tcbinfo', bytes: vector('tdx/go-tdx-guest/sample_tcbinfo_response_v5') },
         { name: 'chain', bytes: Buffer.from(outdated['tcb_info_issuer_chain']!) },
-        { name: 'qe', bytes: Buffer.from(`{"enclaveIdentity":${outdated['qe_identity']},"signature":"${outdated['qe_identity_signature']}"}`) },
+        {
+          name: 'qe',
+          bytes: Buffer.from(
+            `{"enclaveIdentity":${outdated['qe_identity']},"signature":"${outdated['qe_identity_signature']}"}`,
+          ),
+        },
         { name: 'root crl', bytes: Buffer.from(outdated['root_ca_crl']!, 'hex') },
         { name: 'pck crl', bytes: Buffer.from(outdated['pck_crl']!, 'hex') },
       ]),

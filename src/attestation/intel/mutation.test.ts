@@ -66,22 +66,32 @@ function quoteMutator(quote: Buffer, collateral: IntelCollateral | undefined): M
 }
 
 function collateralMutators(quote: Buffer, col: IntelCollateral): Mutator[] {
-  const m = (where: string, change: (rand: () => number) => Partial<IntelCollateral>): Mutator => (rand) => ({ quote, collateral: { ...col, ...change(rand) }, where });
+  const m =
+    (where: string, change: (rand: () => number) => Partial<IntelCollateral>): Mutator =>
+    (rand) => ({ quote, collateral: { ...col, ...change(rand) }, where });
   const out: Mutator[] = [
     m('TCB info text', (r) => ({ tcbInfo: { ...col.tcbInfo, body: flipString(col.tcbInfo.body, r) } })),
     m('TCB info signature', (r) => ({ tcbInfo: { ...col.tcbInfo, signature: flipString(col.tcbInfo.signature, r) } })),
     m('QE identity text', (r) => ({ qeIdentity: { ...col.qeIdentity, body: flipString(col.qeIdentity.body, r) } })),
-    m('QE identity signature', (r) => ({ qeIdentity: { ...col.qeIdentity, signature: flipString(col.qeIdentity.signature, r) } })),
+    m('QE identity signature', (r) => ({
+      qeIdentity: { ...col.qeIdentity, signature: flipString(col.qeIdentity.signature, r) },
+    })),
     m('TCB info issuer chain', (r) => ({ tcbInfoIssuerChain: flipChain(col.tcbInfoIssuerChain, r) })),
     m('QE identity issuer chain', (r) => ({ qeIdentityIssuerChain: flipChain(col.qeIdentityIssuerChain, r) })),
   ];
   const { rootCaCrl, pckCrl } = col;
-  if (rootCaCrl) out.push(m('root CA CRL', (r) => ({ rootCaCrl: flip(rootCaCrl, Math.floor(r() * rootCaCrl.length), r) })));
+  if (rootCaCrl)
+    out.push(m('root CA CRL', (r) => ({ rootCaCrl: flip(rootCaCrl, Math.floor(r() * rootCaCrl.length), r) })));
   if (pckCrl) out.push(m('PCK CRL', (r) => ({ pckCrl: flip(pckCrl, Math.floor(r() * pckCrl.length), r) })));
   return out;
 }
 
-async function expectAllRefused(mutators: Mutator[], seed: number, now: Date, tee: 'sgx' | 'tdx'): Promise<Map<string, number>> {
+async function expectAllRefused(
+  mutators: Mutator[],
+  seed: number,
+  now: Date,
+  tee: 'sgx' | 'tdx',
+): Promise<Map<string, number>> {
   const rand = prng(seed);
   const codes = new Map<string, number>();
   for (let i = 0; i < MUTATIONS; i++) {
@@ -112,7 +122,12 @@ describe('mutations: quote only', () => {
       const quote = vector(path);
       // Unmutated it verifies: the refusals below are due to the mutations.
       await verifyIntelQuote(quote, { now: new Date(e.verifyAt), tee: teeOf(e) });
-      const codes = await expectAllRefused(quoteMutator(quote, undefined), seedOf(path), new Date(e.verifyAt), teeOf(e));
+      const codes = await expectAllRefused(
+        quoteMutator(quote, undefined),
+        seedOf(path),
+        new Date(e.verifyAt),
+        teeOf(e),
+      );
       assert.ok(codes.size > 0);
     });
   }

@@ -49,7 +49,10 @@ export function parsePckExtension(cert: X509Certificate): PckExtension {
   try {
     der = extensionValue(cert, OID);
   } catch (err) {
-    throw new AttestationError('ATTESTATION_CHAIN', `the certificate does not parse (${(err as Error).message})`, { check: CHECK, cause: err });
+    throw new AttestationError('ATTESTATION_CHAIN', `the certificate does not parse (${(err as Error).message})`, {
+      check: CHECK,
+      cause: err,
+    });
   }
   if (!der) throw bad(`no SGX extension (${OID})`);
   let root: asn1js.AsnType;
@@ -62,7 +65,8 @@ export function parsePckExtension(cert: X509Certificate): PckExtension {
   const entries = namedEntries(root, 'SGX extension');
   const tcb = namedEntries(required(entries, '.2', 'TCB'), 'TCB');
   const compSvn: number[] = [];
-  for (let i = 1; i <= 16; i++) compSvn.push(int(required(tcb, `.2.${i}`, `TCB component ${i}`), `TCB component ${i}`, 255));
+  for (let i = 1; i <= 16; i++)
+    compSvn.push(int(required(tcb, `.2.${i}`, `TCB component ${i}`), `TCB component ${i}`, 255));
   const ext: PckExtension = {
     ppid: octets(required(entries, '.1', 'PPID'), 'PPID', 16),
     compSvn,
@@ -86,7 +90,8 @@ function namedEntries(node: asn1js.AsnType, what: string): Map<string, asn1js.As
   for (const item of node.valueBlock.value) {
     const pair = item instanceof asn1js.Sequence ? item.valueBlock.value : [];
     const [id, value] = pair;
-    if (pair.length !== 2 || !(id instanceof asn1js.ObjectIdentifier) || !value) throw bad(`${what} has an entry that is not {OID, value}`);
+    if (pair.length !== 2 || !(id instanceof asn1js.ObjectIdentifier) || !value)
+      throw bad(`${what} has an entry that is not {OID, value}`);
     const oid = id.valueBlock.toString();
     if (!oid.startsWith(OID + '.')) throw bad(`${what} has an entry with a foreign OID ${oid}`);
     const key = oid.slice(OID.length);

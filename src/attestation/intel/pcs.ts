@@ -20,7 +20,10 @@ export interface FetchResponseLike {
   headers: { get(name: string): string | null };
   body: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array> | null;
 }
-export type FetchLike = (url: string, init: { signal: AbortSignal; headers?: Record<string, string> }) => Promise<FetchResponseLike>;
+export type FetchLike = (
+  url: string,
+  init: { signal: AbortSignal; headers?: Record<string, string> },
+) => Promise<FetchResponseLike>;
 
 export interface PcsOptions {
   /** e.g. https://api.trustedservices.intel.com or a PCCS (https://pccs:8081); paths /sgx|tdx/certification/v4/… */
@@ -40,13 +43,17 @@ interface Fetched {
 
 export function intelCollateralFromPcs(opts: PcsOptions): IntelCollateralSource {
   const base = opts.baseUrl.replace(/\/+$/, '');
-  const doFetch: FetchLike = opts.fetch ?? ((url, init) => undiciFetch(url, init) as unknown as Promise<FetchResponseLike>);
+  const doFetch: FetchLike =
+    opts.fetch ?? ((url, init) => undiciFetch(url, init) as unknown as Promise<FetchResponseLike>);
   const timeoutMs = opts.timeoutMs ?? PCS_TIMEOUT_MS;
   const maxBytes = opts.maxBytes ?? PCS_MAX_RESPONSE_BYTES;
   const get = (url: string): Promise<Fetched> => fetchBounded(doFetch, url, timeoutMs, maxBytes);
   return async (req) => {
     const fmspc = req.fmspc.toLowerCase();
-    if (!/^[0-9a-f]{12}$/.test(fmspc)) throw new AttestationError('ATTESTATION_COLLATERAL', `FMSPC ${req.fmspc} is not 12 hex digits`, { check: 'collateral' });
+    if (!/^[0-9a-f]{12}$/.test(fmspc))
+      throw new AttestationError('ATTESTATION_COLLATERAL', `FMSPC ${req.fmspc} is not 12 hex digits`, {
+        check: 'collateral',
+      });
     const tcbUrl = `${base}/${req.tee}/certification/v4/tcb?fmspc=${fmspc}`;
     const qeUrl = `${base}/${req.tee}/certification/v4/qe/identity`;
     const crlUrl = `${base}/sgx/certification/v4/pckcrl?ca=${req.ca}&encoding=der`;
@@ -88,7 +95,9 @@ async function fetchBounded(doFetch: FetchLike, url: string, timeoutMs: number, 
     return { body: Buffer.concat(chunks), headers: res.headers };
   } catch (err) {
     if (err instanceof AttestationError) throw err;
-    const reason = signal.aborted ? `no complete response within ${timeoutMs} ms` : (err as Error)?.message ?? String(err);
+    const reason = signal.aborted
+      ? `no complete response within ${timeoutMs} ms`
+      : ((err as Error)?.message ?? String(err));
     throw pcsError(url, reason, err);
   }
 }
@@ -130,7 +139,8 @@ function signedBody(f: Fetched, member: 'tcbInfo' | 'enclaveIdentity', url: stri
   } catch {
     body = undefined;
   }
-  if (body === undefined || typeof signature !== 'string') throw pcsError(url, `the body has no ${member} and signature`);
+  if (body === undefined || typeof signature !== 'string')
+    throw pcsError(url, `the body has no ${member} and signature`);
   return { body, signature };
 }
 

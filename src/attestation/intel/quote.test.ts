@@ -39,14 +39,15 @@ describe('parseQuote refuses malformed input', () => {
   it('every truncation of a v3 and a v5 quote', () => {
     for (const q of [v3, v5]) {
       const end = q.length - parseQuote(q).trailing;
-      for (let n = 0; n < end; n++) malformed(() => parseQuote(q.subarray(0, n)), /^quote: .* at offset \d+|^quote: signature_data_len/);
+      for (let n = 0; n < end; n++)
+        malformed(() => parseQuote(q.subarray(0, n)), /^quote: .* at offset \d+|^quote: signature_data_len/);
     }
   });
 
   it('header fields', () => {
     const set = (q: Buffer, off: number, bytes: number[]): Buffer => {
       const c = Buffer.from(q);
-      bytes.forEach((b, i) => (c[off + i] = b));
+      for (const [i, b] of bytes.entries()) c[off + i] = b;
       return c;
     };
     malformed(() => parseQuote(set(v3, 0, [6, 0])), /version 6 at offset 0/);
@@ -78,12 +79,18 @@ describe('parseQuote refuses malformed input', () => {
       // Half of them get a plausible header, so the fuzzing reaches the body and signature data.
       if (len >= 48 && i % 2 === 0) {
         v5.copy(b, 0, 0, 48);
-        if (i % 4 === 0) b.writeUInt16LE(3, 0), b.writeUInt32LE(0, 4);
+        if (i % 4 === 0) {
+          b.writeUInt16LE(3, 0);
+          b.writeUInt32LE(0, 4);
+        }
       }
       try {
         parseQuote(b);
       } catch (err) {
-        assert.ok(err instanceof AttestationError && err.code === 'ATTESTATION_MALFORMED', `input ${i}: ${String(err)}`);
+        assert.ok(
+          err instanceof AttestationError && err.code === 'ATTESTATION_MALFORMED',
+          `input ${i}: ${String(err)}`,
+        );
       }
     }
   });

@@ -81,7 +81,8 @@ export function parseQuote(bytes: Buffer): ParsedQuote {
   const r = new Reader(bytes, 0, bytes.length);
   const header = r.take(HEADER_SIZE, 'header');
   const version = header.readUInt16LE(0);
-  if (version !== 3 && version !== 4 && version !== 5) throw malformed(`version ${version} at offset 0 is not 3, 4 or 5`);
+  if (version !== 3 && version !== 4 && version !== 5)
+    throw malformed(`version ${version} at offset 0 is not 3, 4 or 5`);
   const attKeyType = header.readUInt16LE(2);
   if (attKeyType !== ATT_KEY_TYPE_ECDSA_P256) {
     throw malformed(`att_key_type ${attKeyType} at offset 2 is not 2 (ECDSA P-256)`);
@@ -89,7 +90,9 @@ export function parseQuote(bytes: Buffer): ParsedQuote {
   const teeRaw = header.readUInt32LE(4);
   // v3 has no tee_type: the field is reserved and must be 0 (SGX).
   if (teeRaw !== TEE_SGX && (version === 3 || teeRaw !== TEE_TDX)) {
-    throw malformed(`tee_type 0x${teeRaw.toString(16)} at offset 4 is not ${version === 3 ? '0 (v3 is SGX only)' : '0 or 0x81'}`);
+    throw malformed(
+      `tee_type 0x${teeRaw.toString(16)} at offset 4 is not ${version === 3 ? '0 (v3 is SGX only)' : '0 or 0x81'}`,
+    );
   }
   const tee = teeRaw === TEE_TDX ? 'tdx' : 'sgx';
   const vendor = header.subarray(12, 28).toString('hex');
@@ -101,7 +104,9 @@ export function parseQuote(bytes: Buffer): ParsedQuote {
   const sigStart = r.pos;
   const sig = new Reader(bytes, sigStart, sigStart + Math.min(sigLen, bytes.length - sigStart));
   if (sigStart + sigLen > bytes.length) {
-    throw malformed(`signature_data_len ${sigLen} at offset ${sigStart - 4} exceeds the quote (${bytes.length - sigStart} bytes left)`);
+    throw malformed(
+      `signature_data_len ${sigLen} at offset ${sigStart - 4} exceeds the quote (${bytes.length - sigStart} bytes left)`,
+    );
   }
   const signature = sig.take(64, 'quote signature');
   const attestKey = sig.take(64, 'attestation key');
@@ -111,7 +116,8 @@ export function parseQuote(bytes: Buffer): ParsedQuote {
     // v4/v5 wrap the QE report in certification data of type 6 (ECDSA_SIG_AUX_DATA).
     const at = sig.pos;
     const outerType = sig.u16('certification data type');
-    if (outerType !== CERT_QE_REPORT) throw malformed(`certification data type ${outerType} at offset ${at} is not 6 (QE report)`);
+    if (outerType !== CERT_QE_REPORT)
+      throw malformed(`certification data type ${outerType} at offset ${at} is not 6 (QE report)`);
     const outerSize = sig.u32('certification data size');
     inner = new Reader(bytes, sig.pos, sig.pos + outerSize);
     innerEnd = sig.pos + outerSize;
@@ -123,12 +129,15 @@ export function parseQuote(bytes: Buffer): ParsedQuote {
   const qeAuthData = inner.take(authLen, 'QE auth data');
   const certAt = inner.pos;
   const certType = inner.u16('certification data type');
-  if (certType < 1 || certType > 5) throw malformed(`certification data type ${certType} at offset ${certAt} is not 1–5`);
+  if (certType < 1 || certType > 5)
+    throw malformed(`certification data type ${certType} at offset ${certAt} is not 1–5`);
   const certSize = inner.u32('certification data size');
   const certData = inner.take(certSize, 'certification data');
   // The lengths must account for every byte they claim: unexplained bytes inside signed structures are refused.
-  if (inner.pos !== innerEnd) throw malformed(`${innerEnd - inner.pos} unexplained bytes at offset ${inner.pos} in the QE report data`);
-  if (sig.pos !== sigStart + sigLen) throw malformed(`${sigStart + sigLen - sig.pos} unexplained bytes at offset ${sig.pos} in the signature data`);
+  if (inner.pos !== innerEnd)
+    throw malformed(`${innerEnd - inner.pos} unexplained bytes at offset ${inner.pos} in the QE report data`);
+  if (sig.pos !== sigStart + sigLen)
+    throw malformed(`${sigStart + sigLen - sig.pos} unexplained bytes at offset ${sig.pos} in the signature data`);
   return {
     version,
     tee,
@@ -150,7 +159,13 @@ export function parseQuote(bytes: Buffer): ParsedQuote {
 function readBody(r: Reader, version: 3 | 4 | 5, tee: 'sgx' | 'tdx'): { bodyType: 1 | 2 | 3; body: Buffer } {
   if (version !== 5) {
     const bodyType = tee === 'tdx' ? 2 : 1;
-    return { bodyType, body: r.take(bodyType === 2 ? TD10_BODY_SIZE : SGX_REPORT_SIZE, tee === 'tdx' ? 'TD report body' : 'SGX report body') };
+    return {
+      bodyType,
+      body: r.take(
+        bodyType === 2 ? TD10_BODY_SIZE : SGX_REPORT_SIZE,
+        tee === 'tdx' ? 'TD report body' : 'SGX report body',
+      ),
+    };
   }
   const typeAt = r.pos;
   const bodyType = r.u16('body type');
@@ -160,7 +175,8 @@ function readBody(r: Reader, version: 3 | 4 | 5, tee: 'sgx' | 'tdx'): { bodyType
     throw malformed(`body type ${bodyType} at offset ${typeAt} does not fit tee_type ${tee === 'tdx' ? '0x81' : '0'}`);
   }
   const size = r.u32('body size');
-  if (size !== expected) throw malformed(`body size ${size} at offset ${typeAt + 2} is not ${expected} (body type ${bodyType})`);
+  if (size !== expected)
+    throw malformed(`body size ${size} at offset ${typeAt + 2} is not ${expected} (body type ${bodyType})`);
   return { bodyType: bodyType as 1 | 2 | 3, body: r.take(size, 'body') };
 }
 
@@ -219,7 +235,8 @@ export interface TdReportFields {
 }
 
 export function tdReportFields(b: Buffer): TdReportFields {
-  if (b.length !== TD10_BODY_SIZE && b.length !== TD15_BODY_SIZE) throw malformed(`a TD report body is 584 or 648 bytes, not ${b.length}`);
+  if (b.length !== TD10_BODY_SIZE && b.length !== TD15_BODY_SIZE)
+    throw malformed(`a TD report body is 584 or 648 bytes, not ${b.length}`);
   const f: TdReportFields = {
     teeTcbSvn: b.subarray(0, 16),
     mrseam: b.subarray(16, 64),

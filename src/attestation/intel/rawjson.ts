@@ -30,10 +30,13 @@ export function rawMember(text: string, name: string): string | undefined {
 }
 
 function bad(at: number): AttestationError {
-  return new AttestationError('ATTESTATION_COLLATERAL', `the JSON document does not parse at offset ${at}`, { check: 'collateral' });
+  return new AttestationError('ATTESTATION_COLLATERAL', `the JSON document does not parse at offset ${at}`, {
+    check: 'collateral',
+  });
 }
 
-function skipWs(t: string, i: number): number {
+function skipWs(t: string, from: number): number {
+  let i = from;
   while (i < t.length && (t[i] === ' ' || t[i] === '\n' || t[i] === '\r' || t[i] === '\t')) i++;
   return i;
 }

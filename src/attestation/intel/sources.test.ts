@@ -16,11 +16,26 @@ function pcsRoutes(): Record<string, { body: Buffer; headers: Record<string, str
   const signing = enc('sgx/automata-dcap-rs/tcb_signing_cert.pem');
   const pckChain = encodeURIComponent(vector('tdx/go-tdx-guest/pckCrlIssuerChain.pem').toString('latin1'));
   return {
-    '/tdx/certification/v4/tcb?fmspc=00806f050000': { body: vector('tdx/automata-dcap-rs/tcbinfov3_00806f050000.json'), headers: { 'TCB-Info-Issuer-Chain': signing } },
-    '/tdx/certification/v4/qe/identity': { body: vector('tdx/automata-dcap-rs/qeidentityv2_apiv4.json'), headers: { 'SGX-Enclave-Identity-Issuer-Chain': signing } },
-    '/sgx/certification/v4/tcb?fmspc=00606a000000': { body: vector('sgx/automata-dcap-rs/tcbinfov2.json'), headers: { 'SGX-TCB-Info-Issuer-Chain': signing } },
-    '/sgx/certification/v4/qe/identity': { body: vector('sgx/automata-dcap-rs/qeidentityv2.json'), headers: { 'SGX-Enclave-Identity-Issuer-Chain': signing } },
-    '/sgx/certification/v4/pckcrl?ca=platform&encoding=der': { body: vector('sgx/automata-dcap-rs/pck_platform_crl.der'), headers: { 'SGX-PCK-CRL-Issuer-Chain': pckChain } },
+    '/tdx/certification/v4/tcb?fmspc=00806f050000': {
+      body: vector('tdx/automata-dcap-rs/tcbinfov3_00806f050000.json'),
+      headers: { 'TCB-Info-Issuer-Chain': signing },
+    },
+    '/tdx/certification/v4/qe/identity': {
+      body: vector('tdx/automata-dcap-rs/qeidentityv2_apiv4.json'),
+      headers: { 'SGX-Enclave-Identity-Issuer-Chain': signing },
+    },
+    '/sgx/certification/v4/tcb?fmspc=00606a000000': {
+      body: vector('sgx/automata-dcap-rs/tcbinfov2.json'),
+      headers: { 'SGX-TCB-Info-Issuer-Chain': signing },
+    },
+    '/sgx/certification/v4/qe/identity': {
+      body: vector('sgx/automata-dcap-rs/qeidentityv2.json'),
+      headers: { 'SGX-Enclave-Identity-Issuer-Chain': signing },
+    },
+    '/sgx/certification/v4/pckcrl?ca=platform&encoding=der': {
+      body: vector('sgx/automata-dcap-rs/pck_platform_crl.der'),
+      headers: { 'SGX-PCK-CRL-Issuer-Chain': pckChain },
+    },
     '/rootcacrl': { body: vector('sgx/automata-dcap-rs/intel_root_ca_crl.der'), headers: {} },
   };
 }
@@ -38,7 +53,11 @@ describe('Intel PCS source against a local server', () => {
         return;
       }
       if (req.url?.startsWith('/garbage/')) {
-        res.writeHead(200, { 'TCB-Info-Issuer-Chain': 'x', 'SGX-Enclave-Identity-Issuer-Chain': 'x', 'SGX-PCK-CRL-Issuer-Chain': 'x' });
+        res.writeHead(200, {
+          'TCB-Info-Issuer-Chain': 'x',
+          'SGX-Enclave-Identity-Issuer-Chain': 'x',
+          'SGX-PCK-CRL-Issuer-Chain': 'x',
+        });
         res.end('<html>not json</html>');
         return;
       }
@@ -92,17 +111,26 @@ describe('Intel PCS source against a local server', () => {
 
   it('404 names the URL', async () => {
     const pcs = intelCollateralFromPcs({ baseUrl: base, rootCaCrlUrl: `${base}/rootcacrl` });
-    await refused(pcs({ tee: 'tdx', fmspc: '112233445566', ca: 'platform' }), /http:\/\/127\.0\.0\.1:\d+\/tdx\/certification\/v4\/tcb\?fmspc=112233445566: HTTP 404/);
+    await refused(
+      pcs({ tee: 'tdx', fmspc: '112233445566', ca: 'platform' }),
+      /http:\/\/127\.0\.0\.1:\d+\/tdx\/certification\/v4\/tcb\?fmspc=112233445566: HTTP 404/,
+    );
   });
 
   it('a body that is not JSON', async () => {
     const pcs = intelCollateralFromPcs({ baseUrl: `${base}/garbage`, rootCaCrlUrl: `${base}/rootcacrl` });
-    await refused(pcs({ tee: 'tdx', fmspc: '00806f050000', ca: 'platform' }), /garbage\/.*: the body is not (JSON|a CRL)/);
+    await refused(
+      pcs({ tee: 'tdx', fmspc: '00806f050000', ca: 'platform' }),
+      /garbage\/.*: the body is not (JSON|a CRL)/,
+    );
   });
 
   it('a timeout', async () => {
     const pcs = intelCollateralFromPcs({ baseUrl: base, rootCaCrlUrl: `${base}/slow`, timeoutMs: 200 });
-    await refused(pcs({ tee: 'tdx', fmspc: '00806f050000', ca: 'platform' }), /\/slow: no complete response within 200 ms/);
+    await refused(
+      pcs({ tee: 'tdx', fmspc: '00806f050000', ca: 'platform' }),
+      /\/slow: no complete response within 200 ms/,
+    );
   });
 
   it('a response over the size cap', async () => {
@@ -112,7 +140,10 @@ describe('Intel PCS source against a local server', () => {
 
   it('the verifier reports a failing PCS as ATTESTATION_COLLATERAL', async () => {
     const pcs = intelCollateralFromPcs({ baseUrl: `${base}/nothing`, rootCaCrlUrl: `${base}/rootcacrl` });
-    await refused(verifyIntelQuote(vector(dcapTdx.quote), { now: new Date(dcapTdx.at), tee: 'tdx', collateral: pcs }), /^collateral fetch: .*HTTP 404/);
+    await refused(
+      verifyIntelQuote(vector(dcapTdx.quote), { now: new Date(dcapTdx.at), tee: 'tdx', collateral: pcs }),
+      /^collateral fetch: .*HTTP 404/,
+    );
   });
 });
 
@@ -125,7 +156,12 @@ describe('files source', () => {
     const sgx = (await files({ tee: 'sgx', fmspc: '00606a000000', ca: 'platform' })) as IntelCollateral;
     assert.match(sgx.qeIdentity.body, /"id":"QE".*"issueDate":"2025-02-13T03:33:12Z"/);
     assert.ok(sgx.pckCrl && sgx.rootCaCrl);
-    assert.equal(await files({ tee: 'sgx', fmspc: 'ffffffffffff', ca: 'platform' }).then(() => 'x').catch((e: AttestationError) => e.code), 'ATTESTATION_COLLATERAL');
+    assert.equal(
+      await files({ tee: 'sgx', fmspc: 'ffffffffffff', ca: 'platform' })
+        .then(() => 'x')
+        .catch((e: AttestationError) => e.code),
+      'ATTESTATION_COLLATERAL',
+    );
   });
 
   it('nothing for this platform: undefined', async () => {
@@ -135,17 +171,32 @@ describe('files source', () => {
 
   it('a missing path is ATTESTATION_COLLATERAL', async () => {
     const files = intelCollateralFromFiles([VECTORS + 'nope']);
-    await assert.rejects(files({ tee: 'tdx', fmspc: '00806f050000', ca: 'platform' }), (e: unknown) => e instanceof AttestationError && e.code === 'ATTESTATION_COLLATERAL');
+    await assert.rejects(
+      files({ tee: 'tdx', fmspc: '00806f050000', ca: 'platform' }),
+      (e: unknown) => e instanceof AttestationError && e.code === 'ATTESTATION_COLLATERAL',
+    );
   });
 
   it('prefers the TCB Signing certificate valid at issue among several that verify', async () => {
-    const files = intelCollateralFromFiles([VECTORS + 'tdx/trustee/tcbInfo.json', VECTORS + 'tdx/trustee/enclaveIdentity.json', VECTORS + 'tdx/go-tdx-guest/tcbInfoIssuerChain.pem', VECTORS + 'tdx/phala-dcap-qvl/tdx_quote_collateral.json']);
+    const files = intelCollateralFromFiles([
+      VECTORS + 'tdx/trustee/tcbInfo.json',
+      VECTORS + 'tdx/trustee/enclaveIdentity.json',
+      VECTORS + 'tdx/go-tdx-guest/tcbInfoIssuerChain.pem',
+      VECTORS + 'tdx/phala-dcap-qvl/tdx_quote_collateral.json',
+    ]);
     const c = (await files({ tee: 'tdx', fmspc: '00a06d080000', ca: 'platform' })) as IntelCollateral;
     assert.match(c.tcbInfo.body, /"issueDate":"2025-10-27/);
     const trustee = COLLATERAL_CASES.find((x) => x.name === 'trustee TDX')!;
     // The Phala set's CRLs (2025-06) are chosen as the only ones, and are stale in October.
-    await assert.rejects(verifyIntelQuote(vector(trustee.quote), { now: new Date(trustee.at), tee: 'tdx', collateral: async () => c }), /CRL: expired at/);
-    const r = await verifyIntelQuote(vector(trustee.quote), { now: new Date(trustee.at), tee: 'tdx', collateral: async () => ({ ...c, pckCrl: undefined, rootCaCrl: undefined }) });
+    await assert.rejects(
+      verifyIntelQuote(vector(trustee.quote), { now: new Date(trustee.at), tee: 'tdx', collateral: async () => c }),
+      /CRL: expired at/,
+    );
+    const r = await verifyIntelQuote(vector(trustee.quote), {
+      now: new Date(trustee.at),
+      tee: 'tdx',
+      collateral: async () => ({ ...c, pckCrl: undefined, rootCaCrl: undefined }),
+    });
     assert.equal(r.tcb?.status, 'OutOfDate');
   });
 });

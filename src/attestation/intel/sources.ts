@@ -1,4 +1,5 @@
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AttestationError } from '../errors.js';
@@ -67,7 +68,10 @@ async function loadPool(paths: string[]): Promise<Pool> {
     try {
       bytes = await readFile(file);
     } catch (err) {
-      throw new AttestationError('ATTESTATION_COLLATERAL', `cannot read ${file} (${(err as Error).message})`, { check: 'collateral files', cause: err });
+      throw new AttestationError('ATTESTATION_COLLATERAL', `cannot read ${file} (${(err as Error).message})`, {
+        check: 'collateral files',
+        cause: err,
+      });
     }
     addBlob(pool, bytes, file);
   }
@@ -77,11 +81,14 @@ async function loadPool(paths: string[]): Promise<Pool> {
 async function expand(paths: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const p of paths) {
-    let s;
+    let s: Stats;
     try {
       s = await stat(p);
     } catch (err) {
-      throw new AttestationError('ATTESTATION_COLLATERAL', `cannot read ${p} (${(err as Error).message})`, { check: 'collateral files', cause: err });
+      throw new AttestationError('ATTESTATION_COLLATERAL', `cannot read ${p} (${(err as Error).message})`, {
+        check: 'collateral files',
+        cause: err,
+      });
     }
     if (!s.isDirectory()) {
       out.push(p);
@@ -98,9 +105,9 @@ async function expand(paths: string[]): Promise<string[]> {
 function addBlob(pool: Pool, bytes: Buffer, name: string): void {
   const text = bytes.toString('utf8');
   const trimmed = text.trimStart();
-  if (trimmed.startsWith('{')) return addJson(pool, text, name);
-  if (text.includes('-----BEGIN CERTIFICATE-----')) return addPem(pool, text, name);
-  if (text.includes('-----BEGIN X509 CRL-----') || bytes[0] === 0x30) addCrl(pool, bytes);
+  if (trimmed.startsWith('{')) addJson(pool, text, name);
+  else if (text.includes('-----BEGIN CERTIFICATE-----')) addPem(pool, text, name);
+  else if (text.includes('-----BEGIN X509 CRL-----') || bytes[0] === 0x30) addCrl(pool, bytes);
 }
 
 function addJson(pool: Pool, text: string, name: string): void {
@@ -111,8 +118,14 @@ function addJson(pool: Pool, text: string, name: string): void {
     return;
   }
   if (!doc || typeof doc !== 'object') return;
-  if (typeof doc['tcb_info'] === 'string') return addPhala(pool, doc, name);
-  for (const [member, list] of [['tcbInfo', pool.tcbInfos], ['enclaveIdentity', pool.qeIdentities]] as const) {
+  if (typeof doc['tcb_info'] === 'string') {
+    addPhala(pool, doc, name);
+    return;
+  }
+  for (const [member, list] of [
+    ['tcbInfo', pool.tcbInfos],
+    ['enclaveIdentity', pool.qeIdentities],
+  ] as const) {
     const body = rawMember(text, member);
     if (body !== undefined && typeof doc['signature'] === 'string') {
       list.push({ signed: { body, signature: doc['signature'] }, meta: metaOf(doc[member]) });
@@ -125,10 +138,20 @@ function addPhala(pool: Pool, doc: Record<string, unknown>, name: string): void 
   const str = (k: string): string | undefined => (typeof doc[k] === 'string' ? (doc[k] as string) : undefined);
   const tcb = str('tcb_info');
   const tcbSig = str('tcb_info_signature');
-  if (tcb && tcbSig) pool.tcbInfos.push({ signed: { body: tcb, signature: tcbSig }, meta: metaOfText(tcb), ...chainOf(str('tcb_info_issuer_chain')) });
+  if (tcb && tcbSig)
+    pool.tcbInfos.push({
+      signed: { body: tcb, signature: tcbSig },
+      meta: metaOfText(tcb),
+      ...chainOf(str('tcb_info_issuer_chain')),
+    });
   const qe = str('qe_identity');
   const qeSig = str('qe_identity_signature');
-  if (qe && qeSig) pool.qeIdentities.push({ signed: { body: qe, signature: qeSig }, meta: metaOfText(qe), ...chainOf(str('qe_identity_issuer_chain')) });
+  if (qe && qeSig)
+    pool.qeIdentities.push({
+      signed: { body: qe, signature: qeSig },
+      meta: metaOfText(qe),
+      ...chainOf(str('qe_identity_issuer_chain')),
+    });
   for (const k of ['tcb_info_issuer_chain', 'qe_identity_issuer_chain', 'pck_crl_issuer_chain']) {
     const pem = str(k);
     if (pem) addPem(pool, pem, `${name}:${k}`);
@@ -212,15 +235,32 @@ function select(pool: Pool, req: IntelCollateralRequest): IntelCollateral | unde
   const qeId = req.tee === 'tdx' ? 'TD_QE' : 'QE';
   const when = (c: SignedCandidate): number => Date.parse(c.meta.issueDate ?? '') || 0;
   // Several sets may match (a directory of past downloads): the most recently issued wins.
-  const tcb = latest(pool.tcbInfos.filter((c) => c.meta.id === tcbId && c.meta.fmspc === req.fmspc.toLowerCase()), when);
-  const qe = latest(pool.qeIdentities.filter((c) => c.meta.id === qeId), when);
+  const tcb = latest(
+    pool.tcbInfos.filter((c) => c.meta.id === tcbId && c.meta.fmspc === req.fmspc.toLowerCase()),
+    when,
+  );
+  const qe = latest(
+    pool.qeIdentities.filter((c) => c.meta.id === qeId),
+    when,
+  );
   if (!tcb && !qe) return undefined;
   const check = 'collateral files';
-  if (!tcb) throw new AttestationError('ATTESTATION_COLLATERAL', `no ${tcbId} TCB info for FMSPC ${req.fmspc} among the files`, { check });
+  if (!tcb)
+    throw new AttestationError(
+      'ATTESTATION_COLLATERAL',
+      `no ${tcbId} TCB info for FMSPC ${req.fmspc} among the files`,
+      { check },
+    );
   if (!qe) throw new AttestationError('ATTESTATION_COLLATERAL', `no ${qeId} identity among the files`, { check });
   const crlWhen = (c: CrlCandidate): number => c.crl.thisUpdate.getTime();
-  const root = latest(pool.crls.filter((c) => c.issuer === 'root'), crlWhen);
-  const pck = latest(pool.crls.filter((c) => c.issuer === req.ca), crlWhen);
+  const root = latest(
+    pool.crls.filter((c) => c.issuer === 'root'),
+    crlWhen,
+  );
+  const pck = latest(
+    pool.crls.filter((c) => c.issuer === req.ca),
+    crlWhen,
+  );
   return {
     tcbInfo: tcb.signed,
     tcbInfoIssuerChain: signerChain(tcb, pool, 'TCB info'),
@@ -250,9 +290,13 @@ function signerChain(c: SignedCandidate, pool: Pool, what: string): string {
   });
   const chosen = inWindow ?? verifying[0] ?? pool.signingChains[0];
   if (!chosen) {
-    throw new AttestationError('ATTESTATION_COLLATERAL', `no issuer chain for the ${what} among the files (add the TCB Signing certificate PEM)`, {
-      check: 'collateral files',
-    });
+    throw new AttestationError(
+      'ATTESTATION_COLLATERAL',
+      `no issuer chain for the ${what} among the files (add the TCB Signing certificate PEM)`,
+      {
+        check: 'collateral files',
+      },
+    );
   }
   return chosen;
 }

@@ -29,7 +29,8 @@ export const p256 = (): KeyPair => generateKeyPairSync('ec', { namedCurve: 'prim
 
 /** Intel's subject layout: CN, O, L, ST (UTF8String), C (PrintableString), each attribute in its own SET. */
 export function intelName(cn: string): pkijs.RelativeDistinguishedNames {
-  const attr = (type: string, value: asn1js.Utf8String | asn1js.PrintableString) => new asn1js.Set({ value: [new pkijs.AttributeTypeAndValue({ type, value }).toSchema()] });
+  const attr = (type: string, value: asn1js.Utf8String | asn1js.PrintableString) =>
+    new asn1js.Set({ value: [new pkijs.AttributeTypeAndValue({ type, value }).toSchema()] });
   const utf8 = (type: string, value: string) => attr(type, new asn1js.Utf8String({ value }));
   const name = new asn1js.Sequence({
     value: [
@@ -102,7 +103,8 @@ export function buildCert(s: CertSpec): Buffer {
     ext('2.5.29.14', Buffer.concat([Buffer.from([0x04, 20]), keyId(s.publicKey)])),
   ];
   if (s.keyUsage !== null) extensions.push(ext('2.5.29.15', Buffer.from(s.keyUsage ?? KU.ca, 'hex'), true));
-  if (s.basicConstraints !== null) extensions.push(ext('2.5.29.19', Buffer.from(s.basicConstraints ?? BC.ca0, 'hex'), true));
+  if (s.basicConstraints !== null)
+    extensions.push(ext('2.5.29.19', Buffer.from(s.basicConstraints ?? BC.ca0, 'hex'), true));
   cert.extensions = [...extensions, ...(s.extra ?? [])];
   cert.tbsView = new Uint8Array(cert.encodeTBS().toBER(false));
   cert.signatureValue = new asn1js.BitString({ valueHex: ab(sign('sha256', cert.tbsView, s.signer.privateKey)) });
@@ -146,7 +148,8 @@ export const REAL_PCK = {
 /** SEQUENCE OF { OID, value } as Intel encodes it (minimal DER INTEGERs: 255 is 02 02 00 FF). */
 export function pckExtension(p: PckSpec = {}): Buffer {
   const v = { ...REAL_PCK, ...p };
-  const entry = (suffix: string, value: asn1js.AsnType) => new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: SGX_EXT + suffix }), value] });
+  const entry = (suffix: string, value: asn1js.AsnType) =>
+    new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: SGX_EXT + suffix }), value] });
   const octets = (b: Buffer) => new asn1js.OctetString({ valueHex: ab(b) });
   const tcb = [
     ...v.compSvn.map((svn, i) => entry(`.2.${i + 1}`, new asn1js.Integer({ value: svn }))),
@@ -201,11 +204,28 @@ export interface IntelPki {
   pck: Issued;
 }
 
-export const SERIALS = { root: '01', platform: '02', processor: '03', tcbSigning: '04', pck: '00ac0fbdba7bce8ccfb800dd932fa8467e68ea932e' } as const;
+export const SERIALS = {
+  root: '01',
+  platform: '02',
+  processor: '03',
+  tcbSigning: '04',
+  pck: '00ac0fbdba7bce8ccfb800dd932fa8467e68ea932e',
+} as const;
 
 export function createIntelPki(pck: PckSpec = {}): IntelPki {
   const rootKey = p256();
-  const root = issue({ serial: SERIALS.root, subject: ROOT_CN, issuer: ROOT_CN, from: CERT_FROM, to: CERT_TO, signer: rootKey, basicConstraints: BC.ca1 }, rootKey);
+  const root = issue(
+    {
+      serial: SERIALS.root,
+      subject: ROOT_CN,
+      issuer: ROOT_CN,
+      from: CERT_FROM,
+      to: CERT_TO,
+      signer: rootKey,
+      basicConstraints: BC.ca1,
+    },
+    rootKey,
+  );
   const pinned = pinRoot('the synthetic Intel SGX Root CA', root.pem, spkiSha256(root.cert.publicKey));
   const platform = issueCa(root, PLATFORM_CN, SERIALS.platform);
   const processor = issueCa(root, PROCESSOR_CN, SERIALS.processor);
@@ -214,13 +234,38 @@ export function createIntelPki(pck: PckSpec = {}): IntelPki {
 }
 
 /** A CA (Platform / Processor, or any name) issued by `issuer`; the overrides can make it a non-CA. */
-export function issueCa(issuer: Issued, cn: string, serial: string, overrides: Partial<CertSpec> = {}, key = p256()): Issued {
+export function issueCa(
+  issuer: Issued,
+  cn: string,
+  serial: string,
+  overrides: Partial<CertSpec> = {},
+  key = p256(),
+): Issued {
   const issuerCn = /CN=([^\n]+)/.exec(issuer.cert.subject)![1]!;
-  return issue({ serial, subject: cn, issuer: issuerCn, from: CERT_FROM, to: CERT_TO, signer: issuer.key, keyUsage: KU.ca, basicConstraints: BC.ca0, ...overrides }, key);
+  return issue(
+    {
+      serial,
+      subject: cn,
+      issuer: issuerCn,
+      from: CERT_FROM,
+      to: CERT_TO,
+      signer: issuer.key,
+      keyUsage: KU.ca,
+      basicConstraints: BC.ca0,
+      ...overrides,
+    },
+    key,
+  );
 }
 
 /** A leaf (TCB Signing or any name) issued by `issuer`. */
-export function issueLeaf(issuer: Issued, cn: string, serial: string, overrides: Partial<CertSpec> = {}, key = p256()): Issued {
+export function issueLeaf(
+  issuer: Issued,
+  cn: string,
+  serial: string,
+  overrides: Partial<CertSpec> = {},
+  key = p256(),
+): Issued {
   return issueCa(issuer, cn, serial, { keyUsage: KU.leaf, basicConstraints: BC.leaf, ...overrides }, key);
 }
 
@@ -228,7 +273,18 @@ export function issueLeaf(issuer: Issued, cn: string, serial: string, overrides:
 export function issuePck(ca: Issued, pck: PckSpec = {}, overrides: Partial<CertSpec> = {}, key = p256()): Issued {
   const processor = /CN=Intel SGX PCK Processor CA/.test(ca.cert.subject);
   const spec: PckSpec = processor ? { platformInstanceId: null, configuration: null, ...pck } : pck;
-  return issueLeaf(ca, PCK_CN, SERIALS.pck, { from: new Date('2023-08-24T21:35:32Z'), to: new Date('2030-08-24T21:35:32Z'), extra: [ext(SGX_EXT, pckExtension(spec))], ...overrides }, key);
+  return issueLeaf(
+    ca,
+    PCK_CN,
+    SERIALS.pck,
+    {
+      from: new Date('2023-08-24T21:35:32Z'),
+      to: new Date('2030-08-24T21:35:32Z'),
+      extra: [ext(SGX_EXT, pckExtension(spec))],
+      ...overrides,
+    },
+    key,
+  );
 }
 
 /** Leaf ‖ CA ‖ root as canonical PEM, then a NUL, as quotes carry it. */
@@ -262,10 +318,16 @@ export function buildCrl(s: CrlSpec): Buffer {
   if (s.nextUpdate !== null) crl.nextUpdate = time(s.nextUpdate ?? CRL_NEXT);
   if (s.revoked?.length) {
     crl.revokedCertificates = s.revoked.map(
-      (serial) => new pkijs.RevokedCertificate({ userCertificate: new asn1js.Integer({ valueHex: ab(Buffer.from(serial, 'hex')) }), revocationDate: time(new Date('2025-04-01T00:00:00Z')) }),
+      (serial) =>
+        new pkijs.RevokedCertificate({
+          userCertificate: new asn1js.Integer({ valueHex: ab(Buffer.from(serial, 'hex')) }),
+          revocationDate: time(new Date('2025-04-01T00:00:00Z')),
+        }),
     );
   }
   crl.tbsView = new Uint8Array((crl as unknown as { encodeTBS(): asn1js.Sequence }).encodeTBS().toBER(false)); // protected in the typings only
-  crl.signatureValue = new asn1js.BitString({ valueHex: ab(sign('sha256', crl.tbsView, s.signer ?? s.issuer.key.privateKey)) });
+  crl.signatureValue = new asn1js.BitString({
+    valueHex: ab(sign('sha256', crl.tbsView, s.signer ?? s.issuer.key.privateKey)),
+  });
   return Buffer.from(crl.toSchema().toBER(false));
 }

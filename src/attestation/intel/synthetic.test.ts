@@ -54,7 +54,12 @@ before(() => {
 });
 
 /** A quote by the default PCK leaf (Platform CA) unless told otherwise. */
-function quote(tee: 'sgx' | 'tdx', spec: Partial<QuoteSpec> = {}, pck: Issued = pki.pck, ca: Issued = pki.platform): Buffer {
+function quote(
+  tee: 'sgx' | 'tdx',
+  spec: Partial<QuoteSpec> = {},
+  pck: Issued = pki.pck,
+  ca: Issued = pki.platform,
+): Buffer {
   return buildQuote({ tee, pck, chain: pckChainPem(pck, ca, pki.root), ...spec });
 }
 
@@ -85,7 +90,11 @@ async function refused(p: Promise<unknown>, code: string, check: string, message
 
 describe('synthetic Intel PKI: the kit itself', () => {
   it('encodes the SGX extension byte for byte as the real PCK certificate, and names as Intel does', () => {
-    const real = new X509Certificate(vector('sgx/automata-dcap-rs/pck_certchain.pem').toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/)![0]);
+    const real = new X509Certificate(
+      vector('sgx/automata-dcap-rs/pck_certchain.pem')
+        .toString('latin1')
+        .match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/)![0],
+    );
     assert.deepEqual(pckExtension(), Buffer.from(extensionValue(real, SGX_EXT)!));
     assert.equal(pki.pck.cert.subject, real.subject);
     assert.equal(pki.pck.cert.issuer, real.issuer);
@@ -98,7 +107,9 @@ describe('synthetic Intel PKI: the kit itself', () => {
     const processorLeaf = issuePck(pki.processor);
     assert.equal(parsePckExtension(processorLeaf.cert).platformInstanceId, undefined);
     assert.match(pki.root.cert.subject, /^CN=Intel SGX Root CA\nO=Intel Corporation\nL=Santa Clara\nST=CA\nC=US$/);
-    assert.ok(pki.root.cert.ca && pki.platform.cert.ca && pki.processor.cert.ca && !pki.tcbSigning.cert.ca && !pki.pck.cert.ca);
+    assert.ok(
+      pki.root.cert.ca && pki.platform.cert.ca && pki.processor.cert.ca && !pki.tcbSigning.cert.ca && !pki.pck.cert.ca,
+    );
   });
 
   it('is a chain openssl verifies (root, Platform CA, PCK leaf; root, TCB Signing)', (t) => {
@@ -109,10 +120,17 @@ describe('synthetic Intel PKI: the kit itself', () => {
       return join(dir, name);
     };
     const root = f('root.pem', pki.root.pem);
-    const r = spawnSync('openssl', ['verify', '-CAfile', root, '-untrusted', f('ca.pem', pki.platform.pem), f('pck.pem', pki.pck.pem)], { encoding: 'utf8' });
+    const r = spawnSync(
+      'openssl',
+      ['verify', '-CAfile', root, '-untrusted', f('ca.pem', pki.platform.pem), f('pck.pem', pki.pck.pem)],
+      { encoding: 'utf8' },
+    );
     if (r.error) return t.skip('no openssl');
     assert.match(r.stdout, /: OK/, r.stderr);
-    assert.match(spawnSync('openssl', ['verify', '-CAfile', root, f('tcb.pem', pki.tcbSigning.pem)], { encoding: 'utf8' }).stdout, /: OK/);
+    assert.match(
+      spawnSync('openssl', ['verify', '-CAfile', root, f('tcb.pem', pki.tcbSigning.pem)], { encoding: 'utf8' }).stdout,
+      /: OK/,
+    );
   });
 });
 
@@ -124,14 +142,24 @@ describe('synthetic Intel PKI: quotes that verify', () => {
     assert.equal(r.type, 'sgx');
     assert.equal(r.tcb, undefined);
     assert.equal(r.reportData.toString('hex'), '5a'.repeat(64));
-    assert.deepEqual(r.warnings, ['no collateral: TCB status, QE identity and revocation not checked (QE identity pinned)']);
-    assert.deepEqual(r.chain.map((c) => c.subject.split(',')[0]), [`CN=${PCK_CN}`, `CN=${PLATFORM_CN}`, 'CN=Intel SGX Root CA']);
+    assert.deepEqual(r.warnings, [
+      'no collateral: TCB status, QE identity and revocation not checked (QE identity pinned)',
+    ]);
+    assert.deepEqual(
+      r.chain.map((c) => c.subject.split(',')[0]),
+      [`CN=${PCK_CN}`, `CN=${PLATFORM_CN}`, 'CN=Intel SGX Root CA'],
+    );
   });
 
   it('SGX v3 quote + collateral: the matched level decides (SWHardeningNeeded, its advisory), no warnings', async () => {
     const col = collateral('sgx', { tcbInfo: { levels: defaultLevels('sgx', 'SWHardeningNeeded') } });
     const r = await verifyQ(quote('sgx'), 'sgx', col);
-    assert.deepEqual(r.tcb, { status: 'SWHardeningNeeded', advisoryIds: ['INTEL-SA-00001'], parts: { platform: 'SWHardeningNeeded', qe: 'UpToDate' }, tcbDate: '2024-03-13T00:00:00Z' });
+    assert.deepEqual(r.tcb, {
+      status: 'SWHardeningNeeded',
+      advisoryIds: ['INTEL-SA-00001'],
+      parts: { platform: 'SWHardeningNeeded', qe: 'UpToDate' },
+      tcbDate: '2024-03-13T00:00:00Z',
+    });
     assert.deepEqual(r.warnings, []);
   });
 
@@ -155,14 +183,29 @@ describe('synthetic Intel PKI: quotes that verify', () => {
 
 describe('synthetic Intel PKI: QE report data', () => {
   it('bytes 32–63 must be zero, even in a QE report the PCK key signed', async () => {
-    await refused(verifyQ(quote('sgx', { qe: { reportDataTail: Buffer.alloc(32, 1) } }), 'sgx'), 'ATTESTATION_SIGNATURE', 'QE report', 'report data does not bind the attestation key');
+    await refused(
+      verifyQ(quote('sgx', { qe: { reportDataTail: Buffer.alloc(32, 1) } }), 'sgx'),
+      'ATTESTATION_SIGNATURE',
+      'QE report',
+      'report data does not bind the attestation key',
+    );
     const tail = Buffer.alloc(32);
     tail[31] = 1;
-    await refused(verifyQ(quote('tdx', { qe: { reportDataTail: tail } }), 'tdx'), 'ATTESTATION_SIGNATURE', 'QE report', 'report data does not bind the attestation key');
+    await refused(
+      verifyQ(quote('tdx', { qe: { reportDataTail: tail } }), 'tdx'),
+      'ATTESTATION_SIGNATURE',
+      'QE report',
+      'report data does not bind the attestation key',
+    );
   });
 
   it('bytes 0–31 must be SHA-256(attestation key ‖ auth data)', async () => {
-    await refused(verifyQ(quote('sgx', { qe: { reportData: Buffer.alloc(64) } }), 'sgx'), 'ATTESTATION_SIGNATURE', 'QE report', 'report data does not bind the attestation key');
+    await refused(
+      verifyQ(quote('sgx', { qe: { reportData: Buffer.alloc(64) } }), 'sgx'),
+      'ATTESTATION_SIGNATURE',
+      'QE report',
+      'report data does not bind the attestation key',
+    );
   });
 });
 
@@ -171,13 +214,23 @@ describe('synthetic Intel PKI: QE report data', () => {
 describe('synthetic Intel PKI: TCB info and QE identity signers', () => {
   it('TCB info signed by the Platform CA (a certificate chaining to the root) is refused: the signer must be Intel SGX TCB Signing', async () => {
     const col = collateral('sgx', { tcbInfoSigner: pki.platform });
-    await refused(verifyQ(quote('sgx'), 'sgx', col), 'ATTESTATION_CHAIN', 'TCB info issuer chain', `the signer is '${PLATFORM_CN}', not the Intel SGX TCB Signing certificate`);
+    await refused(
+      verifyQ(quote('sgx'), 'sgx', col),
+      'ATTESTATION_CHAIN',
+      'TCB info issuer chain',
+      `the signer is '${PLATFORM_CN}', not the Intel SGX TCB Signing certificate`,
+    );
   });
 
   it('QE identity signed by another root-issued leaf is refused', async () => {
     const other = issueLeaf(pki.root, 'Intel SGX Attestation Report Signing', '11');
     const col = collateral('tdx', { qeIdentitySigner: other });
-    await refused(verifyQ(quote('tdx'), 'tdx', col), 'ATTESTATION_CHAIN', 'QE identity issuer chain', "the signer is 'Intel SGX Attestation Report Signing', not the Intel SGX TCB Signing certificate");
+    await refused(
+      verifyQ(quote('tdx'), 'tdx', col),
+      'ATTESTATION_CHAIN',
+      'QE identity issuer chain',
+      "the signer is 'Intel SGX Attestation Report Signing', not the Intel SGX TCB Signing certificate",
+    );
   });
 });
 
@@ -192,20 +245,46 @@ describe('synthetic Intel PKI: CRL windows', () => {
   ];
   for (const [check, field, issuer] of cases) {
     it(`${check} before its thisUpdate is refused`, async () => {
-      const col = collateral('sgx', { [field]: buildCrl({ issuer: pki[issuer], thisUpdate: before_, nextUpdate: new Date('2025-07-01T00:00:00Z') }) });
-      await refused(verifyQ(quote('sgx'), 'sgx', col), 'ATTESTATION_EXPIRED', check, `not valid before ${before_.toISOString()} (verification time ${NOW.toISOString()})`);
+      const col = collateral('sgx', {
+        [field]: buildCrl({ issuer: pki[issuer], thisUpdate: before_, nextUpdate: new Date('2025-07-01T00:00:00Z') }),
+      });
+      await refused(
+        verifyQ(quote('sgx'), 'sgx', col),
+        'ATTESTATION_EXPIRED',
+        check,
+        `not valid before ${before_.toISOString()} (verification time ${NOW.toISOString()})`,
+      );
     });
     it(`${check} after its nextUpdate is refused`, async () => {
-      const col = collateral('sgx', { [field]: buildCrl({ issuer: pki[issuer], thisUpdate: new Date('2025-05-01T00:00:00Z'), nextUpdate: past }) });
-      await refused(verifyQ(quote('sgx'), 'sgx', col), 'ATTESTATION_EXPIRED', check, `expired at ${past.toISOString()} (verification time ${NOW.toISOString()})`);
+      const col = collateral('sgx', {
+        [field]: buildCrl({ issuer: pki[issuer], thisUpdate: new Date('2025-05-01T00:00:00Z'), nextUpdate: past }),
+      });
+      await refused(
+        verifyQ(quote('sgx'), 'sgx', col),
+        'ATTESTATION_EXPIRED',
+        check,
+        `expired at ${past.toISOString()} (verification time ${NOW.toISOString()})`,
+      );
     });
     it(`${check} without nextUpdate is refused`, async () => {
       const col = collateral('sgx', { [field]: buildCrl({ issuer: pki[issuer], nextUpdate: null }) });
-      await refused(verifyQ(quote('sgx'), 'sgx', col), 'ATTESTATION_EXPIRED', check, /^the CRL expired at \(no nextUpdate\) \(verification time /);
+      await refused(
+        verifyQ(quote('sgx'), 'sgx', col),
+        'ATTESTATION_EXPIRED',
+        check,
+        /^the CRL expired at \(no nextUpdate\) \(verification time /,
+      );
     });
     it(`${check} signed by another key is refused`, async () => {
-      const col = collateral('sgx', { [field]: buildCrl({ issuer: pki[issuer], signer: pki.tcbSigning.key.privateKey }) });
-      await refused(verifyQ(quote('sgx'), 'sgx', col), 'ATTESTATION_SIGNATURE', check, `the CRL is not signed by '${issuer === 'root' ? 'Intel SGX Root CA' : PLATFORM_CN}'`);
+      const col = collateral('sgx', {
+        [field]: buildCrl({ issuer: pki[issuer], signer: pki.tcbSigning.key.privateKey }),
+      });
+      await refused(
+        verifyQ(quote('sgx'), 'sgx', col),
+        'ATTESTATION_SIGNATURE',
+        check,
+        `the CRL is not signed by '${issuer === 'root' ? 'Intel SGX Root CA' : PLATFORM_CN}'`,
+      );
     });
   }
 });
@@ -215,11 +294,18 @@ describe('synthetic Intel PKI: CRL windows', () => {
 describe('synthetic Intel PKI: revocation', () => {
   it('the PCK leaf (a high-bit serial, 00AC0F…, as Intel issues them) listed on the PCK CRL', async () => {
     const col = collateral('sgx', { pckCrl: buildCrl({ issuer: pki.platform, revoked: ['05', pki.pck.serial] }) });
-    await refused(verifyQ(quote('sgx'), 'sgx', col), 'ATTESTATION_REVOKED', 'PCK certificate', `'${PCK_CN}' (serial ${pki.pck.serial.toUpperCase()}) is revoked by its issuer's CRL`);
+    await refused(
+      verifyQ(quote('sgx'), 'sgx', col),
+      'ATTESTATION_REVOKED',
+      'PCK certificate',
+      `'${PCK_CN}' (serial ${pki.pck.serial.toUpperCase()}) is revoked by its issuer's CRL`,
+    );
   });
 
   it('near misses of that serial are not revocations (AC0F… without the 00 is another, negative, serial)', async () => {
-    const col = collateral('sgx', { pckCrl: buildCrl({ issuer: pki.platform, revoked: [pki.pck.serial.slice(2), pki.pck.serial.slice(0, -2)] }) });
+    const col = collateral('sgx', {
+      pckCrl: buildCrl({ issuer: pki.platform, revoked: [pki.pck.serial.slice(2), pki.pck.serial.slice(0, -2)] }),
+    });
     assert.equal((await verifyQ(quote('sgx'), 'sgx', col)).tcb?.status, 'UpToDate');
   });
 
@@ -231,24 +317,47 @@ describe('synthetic Intel PKI: revocation', () => {
     it(`a PCK leaf with ${what} (${serial}) listed on the PCK CRL`, async () => {
       const pck = issuePck(pki.platform, {}, { serial });
       const col = collateral('sgx', { pckCrl: buildCrl({ issuer: pki.platform, revoked: [serial] }) });
-      await refused(verifyQ(quote('sgx', {}, pck), 'sgx', col), 'ATTESTATION_REVOKED', 'PCK certificate', `'${PCK_CN}' (serial ${serial.toUpperCase()}) is revoked by its issuer's CRL`);
+      await refused(
+        verifyQ(quote('sgx', {}, pck), 'sgx', col),
+        'ATTESTATION_REVOKED',
+        'PCK certificate',
+        `'${PCK_CN}' (serial ${serial.toUpperCase()}) is revoked by its issuer's CRL`,
+      );
     });
   }
 
   it('the PCK CA listed on the root CA CRL', async () => {
     const col = collateral('sgx', { rootCaCrl: buildCrl({ issuer: pki.root, revoked: ['03', '02'] }) });
-    await refused(verifyQ(quote('sgx'), 'sgx', col), 'ATTESTATION_REVOKED', 'PCK CA certificate', `'${PLATFORM_CN}' (serial 02) is revoked by its issuer's CRL`);
+    await refused(
+      verifyQ(quote('sgx'), 'sgx', col),
+      'ATTESTATION_REVOKED',
+      'PCK CA certificate',
+      `'${PLATFORM_CN}' (serial 02) is revoked by its issuer's CRL`,
+    );
   });
 
   it('the TCB Signing certificate listed on the root CA CRL', async () => {
     const col = collateral('tdx', { rootCaCrl: buildCrl({ issuer: pki.root, revoked: ['04'] }) });
-    await refused(verifyQ(quote('tdx'), 'tdx', col), 'ATTESTATION_REVOKED', 'TCB Signing certificate', `'${TCB_SIGNING_CN}' (serial 04) is revoked by its issuer's CRL`);
+    await refused(
+      verifyQ(quote('tdx'), 'tdx', col),
+      'ATTESTATION_REVOKED',
+      'TCB Signing certificate',
+      `'${TCB_SIGNING_CN}' (serial 04) is revoked by its issuer's CRL`,
+    );
   });
 
   it('the QE identity signer (another TCB Signing certificate) listed on the root CA CRL', async () => {
     const second = issueLeaf(pki.root, TCB_SIGNING_CN, '00');
-    const col = collateral('sgx', { qeIdentitySigner: second, rootCaCrl: buildCrl({ issuer: pki.root, revoked: ['00'] }) });
-    await refused(verifyQ(quote('sgx'), 'sgx', col), 'ATTESTATION_REVOKED', 'TCB Signing certificate', `'${TCB_SIGNING_CN}' (serial 00) is revoked by its issuer's CRL`);
+    const col = collateral('sgx', {
+      qeIdentitySigner: second,
+      rootCaCrl: buildCrl({ issuer: pki.root, revoked: ['00'] }),
+    });
+    await refused(
+      verifyQ(quote('sgx'), 'sgx', col),
+      'ATTESTATION_REVOKED',
+      'TCB Signing certificate',
+      `'${TCB_SIGNING_CN}' (serial 00) is revoked by its issuer's CRL`,
+    );
   });
 });
 
@@ -267,17 +376,37 @@ describe('synthetic Intel PKI: collateral for another platform or QE', () => {
 
   it('QE identity version 3 is refused', async () => {
     const col = collateral('sgx', { qeIdentity: { patch: { version: 3 } } });
-    await refused(verifyQ(quote('sgx'), 'sgx', col), 'ATTESTATION_COLLATERAL', 'QE identity', /^does not have the expected shape \(version: /);
+    await refused(
+      verifyQ(quote('sgx'), 'sgx', col),
+      'ATTESTATION_COLLATERAL',
+      'QE identity',
+      /^does not have the expected shape \(version: /,
+    );
   });
 
   it('TCB info version 4 is refused', async () => {
     const col = collateral('tdx', { tcbInfo: { patch: { version: 4 } } });
-    await refused(verifyQ(quote('tdx'), 'tdx', col), 'ATTESTATION_COLLATERAL', 'TCB info', /^does not have the expected shape \(version: /);
+    await refused(
+      verifyQ(quote('tdx'), 'tdx', col),
+      'ATTESTATION_COLLATERAL',
+      'TCB info',
+      /^does not have the expected shape \(version: /,
+    );
   });
 
   it('TDX TCB info for an SGX quote, SGX TCB info for a TDX quote', async () => {
-    await refused(verifyQ(quote('sgx'), 'sgx', collateral('sgx', { tcbInfoText: collateral('tdx').tcbInfo.body })), 'ATTESTATION_COLLATERAL', 'TCB info', 'is for TDX, not SGX');
-    await refused(verifyQ(quote('tdx'), 'tdx', collateral('tdx', { tcbInfoText: collateral('sgx').tcbInfo.body })), 'ATTESTATION_COLLATERAL', 'TCB info', 'is for SGX, not TDX');
+    await refused(
+      verifyQ(quote('sgx'), 'sgx', collateral('sgx', { tcbInfoText: collateral('tdx').tcbInfo.body })),
+      'ATTESTATION_COLLATERAL',
+      'TCB info',
+      'is for TDX, not SGX',
+    );
+    await refused(
+      verifyQ(quote('tdx'), 'tdx', collateral('tdx', { tcbInfoText: collateral('sgx').tcbInfo.body })),
+      'ATTESTATION_COLLATERAL',
+      'TCB info',
+      'is for SGX, not TDX',
+    );
   });
 
   it('a version-2 TCB info (no id) for a TDX quote is SGX collateral', async () => {
@@ -289,45 +418,101 @@ describe('synthetic Intel PKI: collateral for another platform or QE', () => {
       pceId: '0000',
       tcbType: 0,
       tcbEvaluationDataNumber: 17,
-      tcbLevels: [{ tcb: { ...Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`sgxtcbcomp${String(i + 1).padStart(2, '0')}svn`, 0])), pcesvn: 0 }, tcbDate: '2024-03-13T00:00:00Z', tcbStatus: 'UpToDate' }],
+      tcbLevels: [
+        {
+          tcb: {
+            ...Object.fromEntries(
+              Array.from({ length: 16 }, (_, i) => [`sgxtcbcomp${String(i + 1).padStart(2, '0')}svn`, 0]),
+            ),
+            pcesvn: 0,
+          },
+          tcbDate: '2024-03-13T00:00:00Z',
+          tcbStatus: 'UpToDate',
+        },
+      ],
     });
-    await refused(verifyQ(quote('tdx'), 'tdx', collateral('tdx', { tcbInfoText: v2 })), 'ATTESTATION_COLLATERAL', 'TCB info', 'is for SGX, not TDX');
+    await refused(
+      verifyQ(quote('tdx'), 'tdx', collateral('tdx', { tcbInfoText: v2 })),
+      'ATTESTATION_COLLATERAL',
+      'TCB info',
+      'is for SGX, not TDX',
+    );
   });
 
   it('PCE-ID of the TCB info differs from the PCK certificate', async () => {
     const col = collateral('sgx', { tcbInfo: { pceId: '0001' } });
-    await refused(verifyQ(quote('sgx'), 'sgx', col), 'ATTESTATION_COLLATERAL', 'TCB info', 'is for PCE-ID 0001, the PCK certificate has 0000');
+    await refused(
+      verifyQ(quote('sgx'), 'sgx', col),
+      'ATTESTATION_COLLATERAL',
+      'TCB info',
+      'is for PCE-ID 0001, the PCK certificate has 0000',
+    );
   });
 
   it('FMSPC of the TCB info differs from the PCK certificate', async () => {
     const col = collateral('tdx', { tcbInfo: { fmspc: '00606a000001' } });
-    await refused(verifyQ(quote('tdx'), 'tdx', col), 'ATTESTATION_COLLATERAL', 'TCB info', 'is for FMSPC 00606a000001, the PCK certificate has 00606a000000');
+    await refused(
+      verifyQ(quote('tdx'), 'tdx', col),
+      'ATTESTATION_COLLATERAL',
+      'TCB info',
+      'is for FMSPC 00606a000001, the PCK certificate has 00606a000000',
+    );
   });
 });
 
 // ---- the QE --------------------------------------------------------------------------------------------------
 
-describe("synthetic Intel PKI: the QE (pinned, without collateral)", () => {
+describe('synthetic Intel PKI: the QE (pinned, without collateral)', () => {
   const debug = Buffer.from('13000000000000000000000000000000', 'hex');
 
   it('a QE in debug mode is refused (SGX and TDX)', async () => {
-    await refused(verifyQ(quote('sgx', { qe: { attributes: debug } }), 'sgx'), 'ATTESTATION_SIGNATURE', 'QE identity', 'the QE runs in debug mode');
-    await refused(verifyQ(quote('tdx', { qe: { attributes: debug } }), 'tdx'), 'ATTESTATION_SIGNATURE', 'QE identity', 'the QE runs in debug mode');
+    await refused(
+      verifyQ(quote('sgx', { qe: { attributes: debug } }), 'sgx'),
+      'ATTESTATION_SIGNATURE',
+      'QE identity',
+      'the QE runs in debug mode',
+    );
+    await refused(
+      verifyQ(quote('tdx', { qe: { attributes: debug } }), 'tdx'),
+      'ATTESTATION_SIGNATURE',
+      'QE identity',
+      'the QE runs in debug mode',
+    );
   });
 
   it('another QE MRSIGNER is refused', async () => {
     const mrsigner = 'ab'.repeat(32);
-    await refused(verifyQ(quote('sgx', { qe: { mrsigner } }), 'sgx'), 'ATTESTATION_SIGNATURE', 'QE identity', `the QE (MRSIGNER ${mrsigner}, ISVPRODID 1) is not Intel's QE3`);
+    await refused(
+      verifyQ(quote('sgx', { qe: { mrsigner } }), 'sgx'),
+      'ATTESTATION_SIGNATURE',
+      'QE identity',
+      `the QE (MRSIGNER ${mrsigner}, ISVPRODID 1) is not Intel's QE3`,
+    );
   });
 
   it('another QE ISVPRODID (with the right MRSIGNER) is refused', async () => {
-    await refused(verifyQ(quote('sgx', { qe: { isvprodid: 2 } }), 'sgx'), 'ATTESTATION_SIGNATURE', 'QE identity', "the QE (MRSIGNER 8c4f5775d796503e96137f77c68a829a0056ac8ded70140b081b094490c57bff, ISVPRODID 2) is not Intel's QE3");
-    await refused(verifyQ(quote('tdx', { qe: { isvprodid: 1 } }), 'tdx'), 'ATTESTATION_SIGNATURE', 'QE identity', "the QE (MRSIGNER dc9e2a7c6f948f17474e34a7fc43ed030f7c1563f1babddf6340c82e0e54a8c5, ISVPRODID 1) is not Intel's TD QE");
+    await refused(
+      verifyQ(quote('sgx', { qe: { isvprodid: 2 } }), 'sgx'),
+      'ATTESTATION_SIGNATURE',
+      'QE identity',
+      "the QE (MRSIGNER 8c4f5775d796503e96137f77c68a829a0056ac8ded70140b081b094490c57bff, ISVPRODID 2) is not Intel's QE3",
+    );
+    await refused(
+      verifyQ(quote('tdx', { qe: { isvprodid: 1 } }), 'tdx'),
+      'ATTESTATION_SIGNATURE',
+      'QE identity',
+      "the QE (MRSIGNER dc9e2a7c6f948f17474e34a7fc43ed030f7c1563f1babddf6340c82e0e54a8c5, ISVPRODID 1) is not Intel's TD QE",
+    );
   });
 
   it('the SGX QE3 does not pass for the TD QE', async () => {
     await refused(
-      verifyQ(quote('tdx', { qe: { mrsigner: '8c4f5775d796503e96137f77c68a829a0056ac8ded70140b081b094490c57bff', isvprodid: 1 } }), 'tdx'),
+      verifyQ(
+        quote('tdx', {
+          qe: { mrsigner: '8c4f5775d796503e96137f77c68a829a0056ac8ded70140b081b094490c57bff', isvprodid: 1 },
+        }),
+        'tdx',
+      ),
       'ATTESTATION_SIGNATURE',
       'QE identity',
       "the QE (MRSIGNER 8c4f5775d796503e96137f77c68a829a0056ac8ded70140b081b094490c57bff, ISVPRODID 1) is not Intel's TD QE",
@@ -340,17 +525,34 @@ describe("synthetic Intel PKI: the QE (pinned, without collateral)", () => {
 describe('synthetic Intel PKI: a TCB level with status Revoked', () => {
   it('the platform level Revoked: the verifier refuses (it does not leave it to policy)', async () => {
     const col = collateral('sgx', { tcbInfo: { levels: defaultLevels('sgx', 'Revoked') } });
-    await refused(verifyQ(quote('sgx'), 'sgx', col), 'ATTESTATION_REVOKED', 'TCB', 'the TCB level is Revoked (platform Revoked, qe UpToDate)');
+    await refused(
+      verifyQ(quote('sgx'), 'sgx', col),
+      'ATTESTATION_REVOKED',
+      'TCB',
+      'the TCB level is Revoked (platform Revoked, qe UpToDate)',
+    );
   });
 
   it('the QE level Revoked', async () => {
     const col = collateral('sgx', { qeIdentity: { levels: [{ isvsvn: 8, status: 'Revoked' as TcbStatus }] } });
-    await refused(verifyQ(quote('sgx'), 'sgx', col), 'ATTESTATION_REVOKED', 'TCB', 'the TCB level is Revoked (platform UpToDate, qe Revoked)');
+    await refused(
+      verifyQ(quote('sgx'), 'sgx', col),
+      'ATTESTATION_REVOKED',
+      'TCB',
+      'the TCB level is Revoked (platform UpToDate, qe Revoked)',
+    );
   });
 
   it('the TDX module level Revoked', async () => {
-    const col = collateral('tdx', { tcbInfo: { tdxModuleIdentities: [{ id: 'TDX_03', levels: [{ isvsvn: 3, status: 'Revoked' }] }] } });
-    await refused(verifyQ(quote('tdx'), 'tdx', col), 'ATTESTATION_REVOKED', 'TCB', 'the TCB level is Revoked (platform UpToDate, tdxModule Revoked, qe UpToDate)');
+    const col = collateral('tdx', {
+      tcbInfo: { tdxModuleIdentities: [{ id: 'TDX_03', levels: [{ isvsvn: 3, status: 'Revoked' }] }] },
+    });
+    await refused(
+      verifyQ(quote('tdx'), 'tdx', col),
+      'ATTESTATION_REVOKED',
+      'TCB',
+      'the TCB level is Revoked (platform UpToDate, tdxModule Revoked, qe UpToDate)',
+    );
   });
 });
 
@@ -376,22 +578,36 @@ describe('synthetic Intel PKI: issuers that are not CAs', () => {
 
   it('a TCB Signing certificate issued by the real TCB Signing certificate (a leaf) is refused', async () => {
     const child = issueLeaf(pki.tcbSigning, TCB_SIGNING_CN, '31');
-    const col = collateral('sgx', { tcbInfoSigner: child, tcbInfoChain: child.pem + pki.tcbSigning.pem + pki.root.pem });
-    await refused(verifyQ(quote('sgx'), 'sgx', col), 'ATTESTATION_CHAIN', 'TCB info issuer chain', `'${TCB_SIGNING_CN}' is not a CA but issued '${TCB_SIGNING_CN}'`);
+    const col = collateral('sgx', {
+      tcbInfoSigner: child,
+      tcbInfoChain: child.pem + pki.tcbSigning.pem + pki.root.pem,
+    });
+    await refused(
+      verifyQ(quote('sgx'), 'sgx', col),
+      'ATTESTATION_CHAIN',
+      'TCB info issuer chain',
+      `'${TCB_SIGNING_CN}' is not a CA but issued '${TCB_SIGNING_CN}'`,
+    );
   });
 
   it('a processor leaf (processor CA without keyCertSign) in the TCB info chain', async () => {
     const ca = issueCa(pki.root, PROCESSOR_CN, '24', { keyUsage: KU.signOnly });
     const child = issueLeaf(ca, TCB_SIGNING_CN, '32');
     const col = collateral('sgx', { qeIdentitySigner: child, qeIdentityChain: child.pem + ca.pem + pki.root.pem });
-    await refused(verifyQ(quote('sgx'), 'sgx', col), 'ATTESTATION_CHAIN', 'QE identity issuer chain', `'${PROCESSOR_CN}' is not a CA but issued '${TCB_SIGNING_CN}'`);
+    await refused(
+      verifyQ(quote('sgx'), 'sgx', col),
+      'ATTESTATION_CHAIN',
+      'QE identity issuer chain',
+      `'${PROCESSOR_CN}' is not a CA but issued '${TCB_SIGNING_CN}'`,
+    );
   });
 });
 
 // ---- the production pin --------------------------------------------------------------------------------------
 
 describe('synthetic Intel PKI: the production pin', () => {
-  const notIntel = /^root is not the Intel SGX Root CA \(certificate [0-9A-F:]+…, key fingerprint [0-9a-f:]+…, CN=Intel SGX Root CA, O=Intel Corporation/;
+  const notIntel =
+    /^root is not the Intel SGX Root CA \(certificate [0-9A-F:]+…, key fingerprint [0-9a-f:]+…, CN=Intel SGX Root CA, O=Intel Corporation/;
 
   it('verifyIntelQuote refuses a root with the pinned name and another key', async () => {
     await refused(verifyIntelQuote(quote('sgx'), { now: NOW, tee: 'sgx' }), 'ATTESTATION_CHAIN', 'PCK chain', notIntel);
@@ -401,12 +617,26 @@ describe('synthetic Intel PKI: the production pin', () => {
     const q = quote('tdx');
     const col = collateral('tdx');
     await verifyQ(q, 'tdx', col);
-    await refused(verifyIntelQuote(q, { now: NOW, tee: 'tdx', collateral: async () => col }), 'ATTESTATION_CHAIN', 'PCK chain', notIntel);
+    await refused(
+      verifyIntelQuote(q, { now: NOW, tee: 'tdx', collateral: async () => col }),
+      'ATTESTATION_CHAIN',
+      'PCK chain',
+      notIntel,
+    );
     const chain = pckChainPem(pki.pck, pki.platform, pki.root);
     verifiedChain(chain, 'PCK chain', { canonical: true }, pki.pinned);
-    assert.throws(() => verifiedChain(chain, 'PCK chain', { canonical: true }, INTEL_SGX_ROOT), (e: unknown) => e instanceof AttestationError && notIntel.test(e.message.slice('PCK chain: '.length)));
+    assert.throws(
+      () => verifiedChain(chain, 'PCK chain', { canonical: true }, INTEL_SGX_ROOT),
+      (e: unknown) => e instanceof AttestationError && notIntel.test(e.message.slice('PCK chain: '.length)),
+    );
     verifyCollateralBundle(col, pki.pinned);
-    assert.throws(() => verifyCollateralBundle(col, INTEL_SGX_ROOT), (e: unknown) => e instanceof AttestationError && e.check === 'TCB info issuer chain' && notIntel.test(e.message.slice('TCB info issuer chain: '.length)));
+    assert.throws(
+      () => verifyCollateralBundle(col, INTEL_SGX_ROOT),
+      (e: unknown) =>
+        e instanceof AttestationError &&
+        e.check === 'TCB info issuer chain' &&
+        notIntel.test(e.message.slice('TCB info issuer chain: '.length)),
+    );
   });
 
   it('synthetic collateral that fits a real quote, once verified against the synthetic root, is refused for that quote by verifyIntelQuote', async () => {
@@ -419,14 +649,27 @@ describe('synthetic Intel PKI: the production pin', () => {
     const zero = new Array(16).fill(0) as number[];
     const col = collateral('sgx', {
       tcbInfo: { ...window, fmspc: e.fmspc, pceId: e.pceId, levels: [{ sgx: zero, pcesvn: 0, status: 'UpToDate' }] },
-      qeIdentity: { ...window, levels: [{ isvsvn: 0, status: 'UpToDate' }], patch: { attributes: '0'.repeat(32), attributesMask: '0'.repeat(32) } },
-      rootCaCrl: buildCrl({ issuer: pki.root, thisUpdate: new Date(at.getTime() - day), nextUpdate: new Date(at.getTime() + day) }),
+      qeIdentity: {
+        ...window,
+        levels: [{ isvsvn: 0, status: 'UpToDate' }],
+        patch: { attributes: '0'.repeat(32), attributesMask: '0'.repeat(32) },
+      },
+      rootCaCrl: buildCrl({
+        issuer: pki.root,
+        thisUpdate: new Date(at.getTime() - day),
+        nextUpdate: new Date(at.getTime() + day),
+      }),
       pckCrl: null,
     });
     // The same collateral verifies a synthetic quote at that time (so it is in the cache, against the synthetic root).
     const r = await verifyQ(quote('sgx'), 'sgx', col, at);
     assert.equal(r.tcb?.status, 'UpToDate');
-    await refused(verifyIntelQuote(vector(path), { now: at, tee: 'sgx', collateral: async () => col }), 'ATTESTATION_CHAIN', 'TCB info issuer chain', notIntel);
+    await refused(
+      verifyIntelQuote(vector(path), { now: at, tee: 'sgx', collateral: async () => col }),
+      'ATTESTATION_CHAIN',
+      'TCB info issuer chain',
+      notIntel,
+    );
   });
 });
 
@@ -434,13 +677,27 @@ describe('synthetic Intel PKI: the production pin', () => {
 
 describe('synthetic Intel PKI: TCB info and QE identity windows', () => {
   it('TCB info past its nextUpdate is refused', async () => {
-    const col = collateral('sgx', { tcbInfo: { issueDate: '2025-05-01T00:00:00Z', nextUpdate: '2025-05-31T00:00:00Z' } });
-    await refused(verifyQ(quote('sgx'), 'sgx', col), 'ATTESTATION_EXPIRED', 'TCB info', `expired at 2025-05-31T00:00:00.000Z (verification time ${NOW.toISOString()})`);
+    const col = collateral('sgx', {
+      tcbInfo: { issueDate: '2025-05-01T00:00:00Z', nextUpdate: '2025-05-31T00:00:00Z' },
+    });
+    await refused(
+      verifyQ(quote('sgx'), 'sgx', col),
+      'ATTESTATION_EXPIRED',
+      'TCB info',
+      `expired at 2025-05-31T00:00:00.000Z (verification time ${NOW.toISOString()})`,
+    );
   });
 
   it('QE identity before its issueDate is refused', async () => {
-    const col = collateral('tdx', { qeIdentity: { issueDate: '2025-06-02T00:00:00Z', nextUpdate: '2025-07-02T00:00:00Z' } });
-    await refused(verifyQ(quote('tdx'), 'tdx', col), 'ATTESTATION_EXPIRED', 'QE identity', `not valid before 2025-06-02T00:00:00.000Z (verification time ${NOW.toISOString()})`);
+    const col = collateral('tdx', {
+      qeIdentity: { issueDate: '2025-06-02T00:00:00Z', nextUpdate: '2025-07-02T00:00:00Z' },
+    });
+    await refused(
+      verifyQ(quote('tdx'), 'tdx', col),
+      'ATTESTATION_EXPIRED',
+      'QE identity',
+      `not valid before 2025-06-02T00:00:00.000Z (verification time ${NOW.toISOString()})`,
+    );
   });
 });
 
@@ -451,25 +708,33 @@ async function refusedAtAll(p: Promise<unknown>, message: RegExp): Promise<void>
 }
 
 describe('synthetic Intel PKI: chain shapes Intel never issues', () => {
-  it(
-    'a PCK chain with an extra CA between the PCK CA and the root (revoked on the root CA CRL) is refused',
-    async () => {
-      const x = issueCa(pki.root, 'Intel SGX Intermediate X', '41', { basicConstraints: BC.ca1 });
-      const ca = issueCa(x, PLATFORM_CN, '42');
-      const pck = issuePck(ca);
-      const chain = Buffer.concat([Buffer.from(pck.pem + ca.pem + x.pem + pki.root.pem, 'latin1'), Buffer.from([0])]);
-      const col = collateral('sgx', { rootCaCrl: buildCrl({ issuer: pki.root, revoked: ['41'] }), pckCrl: buildCrl({ issuer: ca }) });
-      await refusedAtAll(verifyQ(buildQuote({ tee: 'sgx', pck, chain }), 'sgx', col), /PCK chain: the PCK chain must be PCK certificate ← PCK CA ← root; this one has 1 more CA/);
-    },
-  );
+  it('a PCK chain with an extra CA between the PCK CA and the root (revoked on the root CA CRL) is refused', async () => {
+    const x = issueCa(pki.root, 'Intel SGX Intermediate X', '41', { basicConstraints: BC.ca1 });
+    const ca = issueCa(x, PLATFORM_CN, '42');
+    const pck = issuePck(ca);
+    const chain = Buffer.concat([Buffer.from(pck.pem + ca.pem + x.pem + pki.root.pem, 'latin1'), Buffer.from([0])]);
+    const col = collateral('sgx', {
+      rootCaCrl: buildCrl({ issuer: pki.root, revoked: ['41'] }),
+      pckCrl: buildCrl({ issuer: ca }),
+    });
+    await refusedAtAll(
+      verifyQ(buildQuote({ tee: 'sgx', pck, chain }), 'sgx', col),
+      /PCK chain: the PCK chain must be PCK certificate ← PCK CA ← root; this one has 1 more CA/,
+    );
+  });
 
-  it(
-    'an "Intel SGX TCB Signing" certificate issued by the PCK Platform CA (not by the root) is refused',
-    async () => {
-      const signer = issueLeaf(pki.platform, TCB_SIGNING_CN, '43');
-      const chain = signer.pem + pki.platform.pem + pki.root.pem;
-      const col = collateral('sgx', { tcbInfoSigner: signer, tcbInfoChain: chain, qeIdentitySigner: signer, qeIdentityChain: chain });
-      await refusedAtAll(verifyQ(quote('sgx'), 'sgx', col), /the TCB Signing certificate must be issued by the root itself/);
-    },
-  );
+  it('an "Intel SGX TCB Signing" certificate issued by the PCK Platform CA (not by the root) is refused', async () => {
+    const signer = issueLeaf(pki.platform, TCB_SIGNING_CN, '43');
+    const chain = signer.pem + pki.platform.pem + pki.root.pem;
+    const col = collateral('sgx', {
+      tcbInfoSigner: signer,
+      tcbInfoChain: chain,
+      qeIdentitySigner: signer,
+      qeIdentityChain: chain,
+    });
+    await refusedAtAll(
+      verifyQ(quote('sgx'), 'sgx', col),
+      /the TCB Signing certificate must be issued by the root itself/,
+    );
+  });
 });

@@ -55,9 +55,29 @@ export function defaultLevels(tee: 'sgx' | 'tdx', status: TcbStatus = 'UpToDate'
   const tdx = tee === 'tdx' ? { tdx: [3, 3, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] } : {};
   const tdxHigher = tee === 'tdx' ? { tdx: [3, 3, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] } : {};
   return [
-    { sgx: [13, 13, 3, 3, 255, 255, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], pcesvn: 13, ...tdxHigher, status: 'UpToDate', date: '2025-02-12T00:00:00Z' },
-    { sgx: [12, 12, 3, 3, 255, 255, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], pcesvn: 13, ...tdx, status, date: '2024-03-13T00:00:00Z', advisoryIDs: status === 'UpToDate' ? [] : ['INTEL-SA-00001'] },
-    { sgx: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], pcesvn: 0, ...(tee === 'tdx' ? { tdx: new Array(16).fill(0) } : {}), status: 'OutOfDate', date: '2018-01-04T00:00:00Z', advisoryIDs: ['INTEL-SA-00002'] },
+    {
+      sgx: [13, 13, 3, 3, 255, 255, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      pcesvn: 13,
+      ...tdxHigher,
+      status: 'UpToDate',
+      date: '2025-02-12T00:00:00Z',
+    },
+    {
+      sgx: [12, 12, 3, 3, 255, 255, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      pcesvn: 13,
+      ...tdx,
+      status,
+      date: '2024-03-13T00:00:00Z',
+      advisoryIDs: status === 'UpToDate' ? [] : ['INTEL-SA-00001'],
+    },
+    {
+      sgx: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+      pcesvn: 0,
+      ...(tee === 'tdx' ? { tdx: new Array(16).fill(0) } : {}),
+      status: 'OutOfDate',
+      date: '2018-01-04T00:00:00Z',
+      advisoryIDs: ['INTEL-SA-00002'],
+    },
   ];
 }
 
@@ -68,15 +88,25 @@ export function tcbInfoText(s: TcbInfoSpec): string {
     tcbStatus: l.status,
     ...(l.advisoryIDs?.length ? { advisoryIDs: l.advisoryIDs } : {}),
   });
-  const module = (m: ModuleSpec = {}) => ({ mrsigner: m.mrsigner ?? ZERO48, attributes: m.attributes ?? '0000000000000000', attributesMask: m.attributesMask ?? 'FFFFFFFFFFFFFFFF' });
+  const module = (m: ModuleSpec = {}) => ({
+    mrsigner: m.mrsigner ?? ZERO48,
+    attributes: m.attributes ?? '0000000000000000',
+    attributesMask: m.attributesMask ?? 'FFFFFFFFFFFFFFFF',
+  });
   const tdx =
     s.tee === 'tdx'
       ? {
           tdxModule: module(s.tdxModule),
-          tdxModuleIdentities: (s.tdxModuleIdentities ?? [{ id: 'TDX_03', levels: [{ isvsvn: 3, status: 'UpToDate' as TcbStatus }] }]).map((m) => ({
+          tdxModuleIdentities: (
+            s.tdxModuleIdentities ?? [{ id: 'TDX_03', levels: [{ isvsvn: 3, status: 'UpToDate' as TcbStatus }] }]
+          ).map((m) => ({
             id: m.id,
             ...module(s.tdxModule),
-            tcbLevels: m.levels.map((l) => ({ tcb: { isvsvn: l.isvsvn }, tcbDate: '2024-03-13T00:00:00Z', tcbStatus: l.status })),
+            tcbLevels: m.levels.map((l) => ({
+              tcb: { isvsvn: l.isvsvn },
+              tcbDate: '2024-03-13T00:00:00Z',
+              tcbStatus: l.status,
+            })),
           })),
         }
       : {};
@@ -119,7 +149,12 @@ export function qeIdentityText(s: QeIdentitySpec): string {
     attributesMask: 'FBFFFFFFFFFFFFFF0000000000000000',
     mrsigner: (s.mrsigner ?? pin.mrsigner).toUpperCase(),
     isvprodid: s.isvprodid ?? pin.isvprodid,
-    tcbLevels: (s.levels ?? [{ isvsvn: 8, status: 'UpToDate' }, { isvsvn: 6, status: 'OutOfDate' }]).map((l) => ({
+    tcbLevels: (
+      s.levels ?? [
+        { isvsvn: 8, status: 'UpToDate' },
+        { isvsvn: 6, status: 'OutOfDate' },
+      ]
+    ).map((l) => ({
       tcb: { isvsvn: l.isvsvn },
       tcbDate: '2024-03-13T00:00:00Z',
       tcbStatus: l.status,
@@ -218,7 +253,11 @@ export function tdBody(s: TdBodySpec = {}): Buffer {
   (s.tdattributes ?? Buffer.from('0000001000000000', 'hex')).copy(b, 120);
   Buffer.from('e718060000000000', 'hex').copy(b, 128);
   (s.mrtd ?? createHash('sha384').update('synthetic td').digest()).copy(b, 136);
-  for (let i = 0; i < 4; i++) createHash('sha384').update(`rtmr${i}`).digest().copy(b, 328 + 48 * i);
+  for (let i = 0; i < 4; i++)
+    createHash('sha384')
+      .update(`rtmr${i}`)
+      .digest()
+      .copy(b, 328 + 48 * i);
   (s.reportData ?? Buffer.alloc(64, 0x5a)).copy(b, 520);
   return b;
 }
@@ -272,7 +311,11 @@ export function buildQuote(s: QuoteSpec): Buffer {
   const pin = PINNED_QE[s.tee];
   const qe = s.qe ?? {};
   const reportData =
-    qe.reportData ?? Buffer.concat([createHash('sha256').update(attestKey).update(authData).digest(), qe.reportDataTail ?? Buffer.alloc(32)]);
+    qe.reportData ??
+    Buffer.concat([
+      createHash('sha256').update(attestKey).update(authData).digest(),
+      qe.reportDataTail ?? Buffer.alloc(32),
+    ]);
   const qeReport = sgxReport({
     mrsigner: Buffer.from(qe.mrsigner ?? pin.mrsigner, 'hex'),
     isvprodid: qe.isvprodid ?? pin.isvprodid,
@@ -295,7 +338,18 @@ export function buildQuote(s: QuoteSpec): Buffer {
   const body = s.tee === 'tdx' ? tdBody(s.td) : sgxReport(s.sgx);
   const signed = Buffer.concat([header, body]);
   const signature = sign('sha256', signed, { key: attest.privateKey, dsaEncoding: 'ieee-p1363' });
-  const qeData = Buffer.concat([qeReport, qeReportSig, u16(authData.length), authData, u16(CERT_PCK_CHAIN), u32(s.chain.length), s.chain]);
-  const sigData = s.tee === 'tdx' ? Buffer.concat([signature, attestKey, u16(CERT_QE_REPORT), u32(qeData.length), qeData]) : Buffer.concat([signature, attestKey, qeData]);
+  const qeData = Buffer.concat([
+    qeReport,
+    qeReportSig,
+    u16(authData.length),
+    authData,
+    u16(CERT_PCK_CHAIN),
+    u32(s.chain.length),
+    s.chain,
+  ]);
+  const sigData =
+    s.tee === 'tdx'
+      ? Buffer.concat([signature, attestKey, u16(CERT_QE_REPORT), u32(qeData.length), qeData])
+      : Buffer.concat([signature, attestKey, qeData]);
   return Buffer.concat([signed, u32(sigData.length), sigData]);
 }

@@ -10,10 +10,16 @@ describe('convergeStatuses', () => {
     assert.equal(convergeStatuses(['UpToDate', 'UpToDate']), 'UpToDate');
     assert.equal(convergeStatuses(['SWHardeningNeeded', 'UpToDate']), 'SWHardeningNeeded');
     assert.equal(convergeStatuses(['ConfigurationNeeded', 'SWHardeningNeeded']), 'ConfigurationAndSWHardeningNeeded');
-    assert.equal(convergeStatuses(['ConfigurationAndSWHardeningNeeded', 'UpToDate']), 'ConfigurationAndSWHardeningNeeded');
+    assert.equal(
+      convergeStatuses(['ConfigurationAndSWHardeningNeeded', 'UpToDate']),
+      'ConfigurationAndSWHardeningNeeded',
+    );
     assert.equal(convergeStatuses(['OutOfDate', 'UpToDate', 'UpToDate']), 'OutOfDate');
     assert.equal(convergeStatuses(['ConfigurationNeeded', 'OutOfDate']), 'OutOfDateConfigurationNeeded');
-    assert.equal(convergeStatuses(['OutOfDateConfigurationNeeded', 'SWHardeningNeeded']), 'OutOfDateConfigurationNeeded');
+    assert.equal(
+      convergeStatuses(['OutOfDateConfigurationNeeded', 'SWHardeningNeeded']),
+      'OutOfDateConfigurationNeeded',
+    );
     assert.equal(convergeStatuses(['OutOfDate', 'Revoked']), 'Revoked');
   });
 });
@@ -28,10 +34,23 @@ describe('platformLevel', () => {
     advisoryIDs: [],
   });
   const info = (levels: TcbInfo['tcbLevels']): TcbInfo => ({
-    id: 'TDX', version: 3, issueDate: new Date(0), nextUpdate: new Date(0), fmspc: '00', pceId: '0000', tcbEvaluationDataNumber: 1, tcbLevels: levels,
+    id: 'TDX',
+    version: 3,
+    issueDate: new Date(0),
+    nextUpdate: new Date(0),
+    fmspc: '00',
+    pceId: '0000',
+    tcbEvaluationDataNumber: 1,
+    tcbLevels: levels,
   });
   const pck = (svn: number, pce: number): PckExtension => ({
-    ppid: Buffer.alloc(16), compSvn: Array(16).fill(svn) as number[], pceSvn: pce, cpuSvn: Buffer.alloc(16), pceId: '0000', fmspc: '00', sgxType: 0,
+    ppid: Buffer.alloc(16),
+    compSvn: Array(16).fill(svn) as number[],
+    pceSvn: pce,
+    cpuSvn: Buffer.alloc(16),
+    pceId: '0000',
+    fmspc: '00',
+    sgxType: 0,
   });
 
   it('chooses the first level met, in the order given', () => {
@@ -42,7 +61,11 @@ describe('platformLevel', () => {
 
   it('names the SVN that is below every level', () => {
     const i = info([level(5, 10, undefined, 'UpToDate'), level(3, 10, undefined, 'OutOfDate')]);
-    assert.throws(() => platformLevel(i, pck(2, 10)), (e: unknown) => e instanceof AttestationError && e.code === 'ATTESTATION_TCB' && /component 1 SVN 2 < 3/.test(e.message));
+    assert.throws(
+      () => platformLevel(i, pck(2, 10)),
+      (e: unknown) =>
+        e instanceof AttestationError && e.code === 'ATTESTATION_TCB' && /component 1 SVN 2 < 3/.test(e.message),
+    );
     assert.throws(() => platformLevel(i, pck(9, 9)), /PCESVN 9 < 10/);
   });
 
@@ -51,6 +74,9 @@ describe('platformLevel', () => {
     const i = info([level(0, 0, tdx, 'UpToDate')]);
     const tee = Buffer.from([3, 1, 1, ...Array(13).fill(0)]);
     assert.equal(platformLevel(i, pck(0, 0), tee).tcbStatus, 'UpToDate');
-    assert.throws(() => platformLevel(i, pck(0, 0), Buffer.from([3, 0, 1, ...Array(13).fill(0)])), /TEE_TCB_SVN\[0\] 3 < 9/);
+    assert.throws(
+      () => platformLevel(i, pck(0, 0), Buffer.from([3, 0, 1, ...Array(13).fill(0)])),
+      /TEE_TCB_SVN\[0\] 3 < 9/,
+    );
   });
 });

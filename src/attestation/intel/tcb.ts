@@ -25,7 +25,8 @@ interface Flags {
 function flagsOf(s: TcbStatus): Flags {
   return {
     outOfDate: s === 'OutOfDate' || s === 'OutOfDateConfigurationNeeded',
-    configuration: s === 'ConfigurationNeeded' || s === 'ConfigurationAndSWHardeningNeeded' || s === 'OutOfDateConfigurationNeeded',
+    configuration:
+      s === 'ConfigurationNeeded' || s === 'ConfigurationAndSWHardeningNeeded' || s === 'OutOfDateConfigurationNeeded',
     swHardening: s === 'SWHardeningNeeded' || s === 'ConfigurationAndSWHardeningNeeded',
     revoked: s === 'Revoked',
   };
@@ -72,22 +73,31 @@ function whyNoLevel(info: TcbInfo, pck: PckExtension, tee: Buffer | undefined, t
   const below: string[] = [];
   for (let i = 0; i < 16; i++) {
     const have = pck.compSvn[i] ?? -1;
-    if (info.tcbLevels.every((l) => have < (l.sgx[i] ?? 0))) below.push(`PCK SGX component ${i + 1} SVN ${have} < ${Math.min(...info.tcbLevels.map((l) => l.sgx[i] ?? 0))}`);
+    if (info.tcbLevels.every((l) => have < (l.sgx[i] ?? 0)))
+      below.push(`PCK SGX component ${i + 1} SVN ${have} < ${Math.min(...info.tcbLevels.map((l) => l.sgx[i] ?? 0))}`);
   }
-  if (info.tcbLevels.every((l) => pck.pceSvn < l.pcesvn)) below.push(`PCESVN ${pck.pceSvn} < ${Math.min(...info.tcbLevels.map((l) => l.pcesvn))}`);
+  if (info.tcbLevels.every((l) => pck.pceSvn < l.pcesvn))
+    below.push(`PCESVN ${pck.pceSvn} < ${Math.min(...info.tcbLevels.map((l) => l.pcesvn))}`);
   if (tee) {
     for (let i = tdxFrom; i < 16; i++) {
       const have = tee[i]!;
-      if (info.tcbLevels.every((l) => have < (l.tdx?.[i] ?? 0))) below.push(`TEE_TCB_SVN[${i}] ${have} < ${Math.min(...info.tcbLevels.map((l) => l.tdx?.[i] ?? 0))}`);
+      if (info.tcbLevels.every((l) => have < (l.tdx?.[i] ?? 0)))
+        below.push(`TEE_TCB_SVN[${i}] ${have} < ${Math.min(...info.tcbLevels.map((l) => l.tdx?.[i] ?? 0))}`);
     }
   }
   const levels = `${info.tcbLevels.length} levels for FMSPC ${info.fmspc}`;
-  return below.length > 0 ? `${below.join(', ')} in every one of ${levels}` : `no single one of ${levels} is met by all SVNs together`;
+  return below.length > 0
+    ? `${below.join(', ')} in every one of ${levels}`
+    : `no single one of ${levels} is met by all SVNs together`;
 }
 
 function firstIsvLevel(levels: IsvLevel[], isvsvn: number, check: string, what: string): IsvLevel {
   const level = levels.find((l) => l.isvsvn <= isvsvn);
-  if (!level) throw tcbError(check, `no TCB level matches (${what} ISVSVN ${isvsvn} is below every level, lowest ${Math.min(...levels.map((l) => l.isvsvn))})`);
+  if (!level)
+    throw tcbError(
+      check,
+      `no TCB level matches (${what} ISVSVN ${isvsvn} is below every level, lowest ${Math.min(...levels.map((l) => l.isvsvn))})`,
+    );
   return level;
 }
 
@@ -101,7 +111,8 @@ function masked(value: Buffer, mask: Buffer): Buffer {
 export function tdxModuleLevel(info: TcbInfo, td: TdReportFields): { id: string; level: IsvLevel } | undefined {
   const check = 'TDX module';
   const module = info.tdxModule;
-  if (!module) throw new AttestationError('ATTESTATION_COLLATERAL', 'TDX TCB info has no tdxModule', { check: 'TCB info' });
+  if (!module)
+    throw new AttestationError('ATTESTATION_COLLATERAL', 'TDX TCB info has no tdxModule', { check: 'TCB info' });
   checkSeam(module, td, check, 'tdxModule');
   const major = td.teeTcbSvn[1]!;
   if (major === 0) return undefined;
@@ -112,30 +123,55 @@ export function tdxModuleLevel(info: TcbInfo, td: TdReportFields): { id: string;
   return { id, level: firstIsvLevel(identity.tcbLevels, td.teeTcbSvn[0]!, check, `${id} module`) };
 }
 
-function checkSeam(m: { mrsigner: Buffer; attributes: Buffer; attributesMask: Buffer }, td: TdReportFields, check: string, what: string): void {
+function checkSeam(
+  m: { mrsigner: Buffer; attributes: Buffer; attributesMask: Buffer },
+  td: TdReportFields,
+  check: string,
+  what: string,
+): void {
   if (!td.mrsignerseam.equals(m.mrsigner)) {
-    throw tcbError(check, `MRSIGNERSEAM ${td.mrsignerseam.toString('hex')} is not ${what}'s ${m.mrsigner.toString('hex')}`);
+    throw tcbError(
+      check,
+      `MRSIGNERSEAM ${td.mrsignerseam.toString('hex')} is not ${what}'s ${m.mrsigner.toString('hex')}`,
+    );
   }
   if (!masked(td.seamattributes, m.attributesMask).equals(m.attributes)) {
-    throw tcbError(check, `SEAMATTRIBUTES ${td.seamattributes.toString('hex')} (masked) are not ${what}'s ${m.attributes.toString('hex')}`);
+    throw tcbError(
+      check,
+      `SEAMATTRIBUTES ${td.seamattributes.toString('hex')} (masked) are not ${what}'s ${m.attributes.toString('hex')}`,
+    );
   }
 }
 
 /** QE identity (§2.2 step 5): signer, product, masked MISCSELECT and ATTRIBUTES, then the level by ISVSVN. */
 export function qeLevel(identity: QeIdentity, qe: SgxReportFields): IsvLevel {
   const check = 'QE identity';
-  if (!qe.mrsigner.equals(identity.mrsigner)) throw tcbError(check, `QE MRSIGNER ${qe.mrsigner.toString('hex')} is not ${identity.mrsigner.toString('hex')}`);
-  if (qe.isvprodid !== identity.isvprodid) throw tcbError(check, `QE ISVPRODID ${qe.isvprodid} is not ${identity.isvprodid}`);
-  if (((qe.miscselect & identity.miscselectMask) >>> 0) !== identity.miscselect) {
-    throw tcbError(check, `QE MISCSELECT ${qe.miscselect.toString(16)} (masked) is not ${identity.miscselect.toString(16)}`);
+  if (!qe.mrsigner.equals(identity.mrsigner))
+    throw tcbError(check, `QE MRSIGNER ${qe.mrsigner.toString('hex')} is not ${identity.mrsigner.toString('hex')}`);
+  if (qe.isvprodid !== identity.isvprodid)
+    throw tcbError(check, `QE ISVPRODID ${qe.isvprodid} is not ${identity.isvprodid}`);
+  if ((qe.miscselect & identity.miscselectMask) >>> 0 !== identity.miscselect) {
+    throw tcbError(
+      check,
+      `QE MISCSELECT ${qe.miscselect.toString(16)} (masked) is not ${identity.miscselect.toString(16)}`,
+    );
   }
   if (!masked(qe.attributes, identity.attributesMask).equals(identity.attributes)) {
-    throw tcbError(check, `QE ATTRIBUTES ${qe.attributes.toString('hex')} (masked) are not ${identity.attributes.toString('hex')}`);
+    throw tcbError(
+      check,
+      `QE ATTRIBUTES ${qe.attributes.toString('hex')} (masked) are not ${identity.attributes.toString('hex')}`,
+    );
   }
   return firstIsvLevel(identity.tcbLevels, qe.isvsvn, check, 'QE');
 }
 
-export function evaluateTcb(input: { tcbInfo: TcbInfo; qeIdentity: QeIdentity; pck: PckExtension; qe: SgxReportFields; td?: TdReportFields }): TcbResult {
+export function evaluateTcb(input: {
+  tcbInfo: TcbInfo;
+  qeIdentity: QeIdentity;
+  pck: PckExtension;
+  qe: SgxReportFields;
+  td?: TdReportFields;
+}): TcbResult {
   const platform = platformLevel(input.tcbInfo, input.pck, input.td?.teeTcbSvn);
   const module = input.td ? tdxModuleLevel(input.tcbInfo, input.td) : undefined;
   const qe = qeLevel(input.qeIdentity, input.qe);

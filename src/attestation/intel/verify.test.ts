@@ -31,7 +31,10 @@ describe('quote-only verification of every Intel vector', () => {
       assert.equal(r.chain[0]!.subject.includes('Intel SGX PCK Certificate'), true);
       assert.match(r.chain.at(-1)!.subject, /Intel SGX Root CA/);
       assert.ok(r.warnings.some((w) => /no collateral/.test(w)));
-      assert.equal(r.warnings.some((w) => /bytes after the signature data/.test(w)), e.trailingBytes > 0);
+      assert.equal(
+        r.warnings.some((w) => /bytes after the signature data/.test(w)),
+        e.trailingBytes > 0,
+      );
       if (r.type === 'tdx') {
         assert.equal(r.claims.mrtd, e.body['mrTd']);
         assert.deepEqual(r.claims.rtmr, e.body['rtmr']);
@@ -70,22 +73,33 @@ describe('verification with collateral', () => {
       assert.equal(r.tcb.status, c.status);
       assert.deepEqual(r.tcb.advisoryIds, c.advisoryIds);
       assert.deepEqual(r.tcb.parts, c.parts);
-      for (const w of c.warnings ?? []) assert.ok(r.warnings.some((x) => w.test(x)), `warning ${w} in ${r.warnings.join('; ')}`);
+      for (const w of c.warnings ?? [])
+        assert.ok(
+          r.warnings.some((x) => w.test(x)),
+          `warning ${w} in ${r.warnings.join('; ')}`,
+        );
     });
   }
 
   it('the trustee set has no CRLs: both revocation warnings, nothing else about collateral', async () => {
     const c = COLLATERAL_CASES.find((x) => x.name === 'trustee TDX')!;
     const r = await verifyIntelQuote(vector(c.quote), { now: at(c.at), tee: c.tee, collateral: c.source() });
-    assert.deepEqual(r.warnings.filter((w) => /CRL/.test(w)), [
-      'no root CA CRL: revocation of the PCK CA and TCB Signing certificates not checked',
-      'no PCK CRL: revocation of the PCK certificate not checked',
-    ]);
+    assert.deepEqual(
+      r.warnings.filter((w) => /CRL/.test(w)),
+      [
+        'no root CA CRL: revocation of the PCK CA and TCB Signing certificates not checked',
+        'no PCK CRL: revocation of the PCK certificate not checked',
+      ],
+    );
   });
 
   it('a source without collateral for the FMSPC gives quote-only with a warning', async () => {
     const e = SUMMARY['tdx/trustee/tdx_quote_4.dat']!;
-    const r = await verifyIntelQuote(vector('tdx/trustee/tdx_quote_4.dat'), { now: at(e.verifyAt), tee: 'tdx', collateral: async () => undefined });
+    const r = await verifyIntelQuote(vector('tdx/trustee/tdx_quote_4.dat'), {
+      now: at(e.verifyAt),
+      tee: 'tdx',
+      collateral: async () => undefined,
+    });
     assert.equal(r.tcb, undefined);
     assert.ok(r.warnings.some((w) => /no collateral for FMSPC 50806f000000/.test(w)));
   });
@@ -95,13 +109,21 @@ describe('verification with collateral', () => {
     const source = async (): Promise<IntelCollateral> => {
       throw new Error('disk on fire');
     };
-    await refused(verifyIntelQuote(vector('tdx/trustee/tdx_quote_4.dat'), { now: at(e.verifyAt), tee: 'tdx', collateral: source }), 'ATTESTATION_COLLATERAL', /disk on fire/);
+    await refused(
+      verifyIntelQuote(vector('tdx/trustee/tdx_quote_4.dat'), { now: at(e.verifyAt), tee: 'tdx', collateral: source }),
+      'ATTESTATION_COLLATERAL',
+      /disk on fire/,
+    );
   });
 });
 
 describe('negative vectors', () => {
   it('Intel QVL sample: cert type 1 without --certs', async () => {
-    await refused(verifyIntelQuote(vector('sgx/intel-qvl-sampledata/quote.dat'), { now: at('2020-01-01T00:00:00Z'), tee: 'sgx' }), 'ATTESTATION_CHAIN', /PCK chain: .*type 1.*/);
+    await refused(
+      verifyIntelQuote(vector('sgx/intel-qvl-sampledata/quote.dat'), { now: at('2020-01-01T00:00:00Z'), tee: 'sgx' }),
+      'ATTESTATION_CHAIN',
+      /PCK chain: .*type 1.*/,
+    );
     const err = await refused(
       verifyIntelQuote(vector('sgx/intel-qvl-sampledata/quote.dat'), { now: at('2020-01-01T00:00:00Z'), tee: 'sgx' }),
       'ATTESTATION_CHAIN',
@@ -113,7 +135,11 @@ describe('negative vectors', () => {
   it('Intel QVL sample: same root subject, other key → root not pinned', async () => {
     const certs = [vector('sgx/intel-qvl-sampledata/pckCert.pem'), vector('sgx/intel-qvl-sampledata/pckSignChain.pem')];
     await refused(
-      verifyIntelQuote(vector('sgx/intel-qvl-sampledata/quote.dat'), { now: at('2020-01-01T00:00:00Z'), tee: 'sgx', certs }),
+      verifyIntelQuote(vector('sgx/intel-qvl-sampledata/quote.dat'), {
+        now: at('2020-01-01T00:00:00Z'),
+        tee: 'sgx',
+        certs,
+      }),
       'ATTESTATION_CHAIN',
       /^PCK chain: root is not the Intel SGX Root CA \(certificate 84:2A:5B:CB…, key fingerprint/,
     );
@@ -121,7 +147,10 @@ describe('negative vectors', () => {
 
   it('Intel QVL sample TDX quote: type-5 data holding DER, not the PEM chain type 5 means → malformed', async () => {
     await refused(
-      verifyIntelQuote(vector('sgx/intel-qvl-sampledata/tdx/quote.dat'), { now: at('2022-01-01T00:00:00Z'), tee: 'tdx' }),
+      verifyIntelQuote(vector('sgx/intel-qvl-sampledata/tdx/quote.dat'), {
+        now: at('2022-01-01T00:00:00Z'),
+        tee: 'tdx',
+      }),
       'ATTESTATION_MALFORMED',
       /^PCK chain: the certification data is not a canonical PEM chain/,
     );
@@ -136,7 +165,11 @@ describe('negative vectors', () => {
   it('Phala tdx_quote_outdated → no matching TCB level', async () => {
     const files = intelCollateralFromFiles([VECTORS + 'tdx/phala-dcap-qvl/tdx_quote_outdated_collateral.json']);
     await refused(
-      verifyIntelQuote(vector('tdx/phala-dcap-qvl/tdx_quote_outdated'), { now: at('2026-02-19T12:00:00Z'), tee: 'tdx', collateral: files }),
+      verifyIntelQuote(vector('tdx/phala-dcap-qvl/tdx_quote_outdated'), {
+        now: at('2026-02-19T12:00:00Z'),
+        tee: 'tdx',
+        collateral: files,
+      }),
       'ATTESTATION_TCB',
       /^TCB: no TCB level matches \(PCK SGX component 8 SVN 3 < 5 in every one/,
     );
@@ -145,21 +178,40 @@ describe('negative vectors', () => {
   it('go-tdx-guest v4 + 2023 TCB info → no matching level', async () => {
     const files = intelCollateralFromFiles([VECTORS + 'tdx/go-tdx-guest']);
     await refused(
-      verifyIntelQuote(vector('tdx/go-tdx-guest/tdx_prod_quote_SPR_E4.dat'), { now: at('2023-07-01T01:00:00Z'), tee: 'tdx', collateral: files }),
+      verifyIntelQuote(vector('tdx/go-tdx-guest/tdx_prod_quote_SPR_E4.dat'), {
+        now: at('2023-07-01T01:00:00Z'),
+        tee: 'tdx',
+        collateral: files,
+      }),
       'ATTESTATION_TCB',
       /no TCB level matches/,
     );
   });
 
   it('openenclave sgx_report_bad.bin → malformed', async () => {
-    await refused(verifyIntelQuote(vector('sgx/openenclave/host_verify__sgx_report_bad.bin'), { now: at('2023-05-12T00:00:00Z'), tee: 'sgx' }), 'ATTESTATION_MALFORMED', /^quote: /);
+    await refused(
+      verifyIntelQuote(vector('sgx/openenclave/host_verify__sgx_report_bad.bin'), {
+        now: at('2023-05-12T00:00:00Z'),
+        tee: 'sgx',
+      }),
+      'ATTESTATION_MALFORMED',
+      /^quote: /,
+    );
   });
 
   it('an SGX quote given as TDX (and the reverse) is refused', async () => {
     const sgx = SUMMARY['sgx/phala-dcap-qvl/sgx_quote']!;
-    await refused(verifyIntelQuote(vector('sgx/phala-dcap-qvl/sgx_quote'), { now: at(sgx.verifyAt), tee: 'tdx' }), 'ATTESTATION_MALFORMED', /an SGX quote, but TDX evidence was expected/);
+    await refused(
+      verifyIntelQuote(vector('sgx/phala-dcap-qvl/sgx_quote'), { now: at(sgx.verifyAt), tee: 'tdx' }),
+      'ATTESTATION_MALFORMED',
+      /an SGX quote, but TDX evidence was expected/,
+    );
     const tdx = SUMMARY['tdx/phala-dcap-qvl/tdx_quote']!;
-    await refused(verifyIntelQuote(vector('tdx/phala-dcap-qvl/tdx_quote'), { now: at(tdx.verifyAt), tee: 'sgx' }), 'ATTESTATION_MALFORMED', /a TDX quote, but SGX evidence was expected/);
+    await refused(
+      verifyIntelQuote(vector('tdx/phala-dcap-qvl/tdx_quote'), { now: at(tdx.verifyAt), tee: 'sgx' }),
+      'ATTESTATION_MALFORMED',
+      /a TDX quote, but SGX evidence was expected/,
+    );
   });
 
   it('collateral of the other TEE is refused', async () => {
@@ -189,7 +241,11 @@ describe('negative vectors', () => {
     const col = await collateralOf(c);
     const tdx = await collateralOf(COLLATERAL_CASES.find((x) => x.name === 'Phala TDX')!);
     await refused(
-      verifyIntelQuote(vector(c.quote), { now: at(c.at), tee: 'sgx', collateral: async () => ({ ...col, pckCrl: tdx.pckCrl }) }),
+      verifyIntelQuote(vector(c.quote), {
+        now: at(c.at),
+        tee: 'sgx',
+        collateral: async () => ({ ...col, pckCrl: tdx.pckCrl }),
+      }),
       'ATTESTATION_SIGNATURE',
       /^PCK CRL: the CRL is not signed by 'Intel SGX PCK Processor CA'/,
     );
@@ -200,9 +256,17 @@ describe('time', () => {
   for (const [path, e] of Object.entries(SUMMARY)) {
     it(`${path}: before and after the certificate windows`, async () => {
       const before = new Date(new Date(e.chainValidFrom).getTime() - 1000);
-      await refused(verifyIntelQuote(vector(path), { now: before, tee: teeOf(e) }), 'ATTESTATION_EXPIRED', /^PCK chain: 'Intel SGX PCK Certificate' is not valid before /);
+      await refused(
+        verifyIntelQuote(vector(path), { now: before, tee: teeOf(e) }),
+        'ATTESTATION_EXPIRED',
+        /^PCK chain: 'Intel SGX PCK Certificate' is not valid before /,
+      );
       const after = new Date(new Date(e.chainValidTo).getTime() + 1000);
-      await refused(verifyIntelQuote(vector(path), { now: after, tee: teeOf(e) }), 'ATTESTATION_EXPIRED', /^PCK chain: 'Intel SGX PCK Certificate' expired at .* \(verification time /);
+      await refused(
+        verifyIntelQuote(vector(path), { now: after, tee: teeOf(e) }),
+        'ATTESTATION_EXPIRED',
+        /^PCK chain: 'Intel SGX PCK Certificate' expired at .* \(verification time /,
+      );
     });
   }
 
@@ -232,7 +296,11 @@ describe('time', () => {
     const col = await collateralOf(c);
     const old = vector('tdx/go-tdx-guest/tcbInfoIssuerChain.pem').toString('latin1');
     await refused(
-      verifyIntelQuote(vector(c.quote), { now: at(c.at), tee: 'tdx', collateral: async () => ({ ...col, tcbInfoIssuerChain: old }) }),
+      verifyIntelQuote(vector(c.quote), {
+        now: at(c.at),
+        tee: 'tdx',
+        collateral: async () => ({ ...col, tcbInfoIssuerChain: old }),
+      }),
       'ATTESTATION_EXPIRED',
       /^TCB info issuer chain: 'Intel SGX TCB Signing' expired at 2025-05-21T10:50:10.000Z/,
     );
@@ -254,6 +322,10 @@ describe('time', () => {
   });
 
   it('a missing time is refused', async () => {
-    await refused(verifyIntelQuote(vector('sgx/phala-dcap-qvl/sgx_quote'), { now: new Date(NaN), tee: 'sgx' }), 'ATTESTATION_MALFORMED', /verification time/);
+    await refused(
+      verifyIntelQuote(vector('sgx/phala-dcap-qvl/sgx_quote'), { now: new Date(NaN), tee: 'sgx' }),
+      'ATTESTATION_MALFORMED',
+      /verification time/,
+    );
   });
 });

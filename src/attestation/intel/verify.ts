@@ -1,14 +1,35 @@
-import { createHash, createPublicKey, timingSafeEqual, verify, type KeyObject, type X509Certificate } from 'node:crypto';
+import {
+  createHash,
+  createPublicKey,
+  timingSafeEqual,
+  verify,
+  type KeyObject,
+  type X509Certificate,
+} from 'node:crypto';
 import { AttestationError } from '../errors.js';
 import { parseCertificates, type PinnedRoot } from '../pki.js';
 import { INTEL_SGX_ROOT } from '../roots.js';
-import type { IntelCollateral, IntelCollateralRequest, SgxClaims, TdxClaims, VerificationResult, VerifyOptions } from '../types.js';
+import type {
+  IntelCollateral,
+  IntelCollateralRequest,
+  SgxClaims,
+  TdxClaims,
+  VerificationResult,
+  VerifyOptions,
+} from '../types.js';
 import { Lru } from '../../lru.js';
 import { digestOf } from './digest.js';
 import { checkWindows, rootKey, toPem, verifiedChain, type VerifiedChain } from './chain.js';
 import { checkCollateral, verifyCollateralBundle } from './collateral.js';
 import { isPckLeaf, parsePckExtension, pckCa, type PckExtension } from './pck.js';
-import { CERT_PCK_CHAIN, parseQuote, sgxReportFields, tdReportFields, type ParsedQuote, type SgxReportFields } from './quote.js';
+import {
+  CERT_PCK_CHAIN,
+  parseQuote,
+  sgxReportFields,
+  tdReportFields,
+  type ParsedQuote,
+  type SgxReportFields,
+} from './quote.js';
 import { evaluateTcb } from './tcb.js';
 
 /**
@@ -55,21 +76,41 @@ export async function verifyIntelQuote(quote: Buffer, opts: IntelVerifyOptions):
  * this is not exported from index.ts. Every cache below is keyed by the root as well, so a chain or collateral
  * verified against another root is never found by verifyIntelQuote.
  */
-export async function verifyIntelQuoteAgainst(quote: Buffer, opts: IntelVerifyOptions, root: PinnedRoot): Promise<VerificationResult> {
+export async function verifyIntelQuoteAgainst(
+  quote: Buffer,
+  opts: IntelVerifyOptions,
+  root: PinnedRoot,
+): Promise<VerificationResult> {
   if (!(opts?.now instanceof Date) || Number.isNaN(opts.now.getTime())) {
     throw new AttestationError('ATTESTATION_MALFORMED', 'a verification time (now) is required', { check: 'options' });
   }
   const now = opts.now;
   const q = parseQuote(quote);
   if (q.tee !== opts.tee) {
-    throw new AttestationError('ATTESTATION_MALFORMED', `this is ${q.tee === 'tdx' ? 'a TDX' : 'an SGX'} quote, but ${opts.tee === 'tdx' ? 'TDX' : 'SGX'} evidence was expected`, { check: 'quote' });
+    throw new AttestationError(
+      'ATTESTATION_MALFORMED',
+      `this is ${q.tee === 'tdx' ? 'a TDX' : 'an SGX'} quote, but ${opts.tee === 'tdx' ? 'TDX' : 'SGX'} evidence was expected`,
+      { check: 'quote' },
+    );
   }
   const warnings: string[] = [];
   if (q.trailing > 0) warnings.push(`quote: ${q.trailing} bytes after the signature data were ignored`);
 
-  verifyP1363(rawP256Key(q.attestKey), q.signedBytes, q.signature, 'quote signature', 'does not verify with the attestation key');
+  verifyP1363(
+    rawP256Key(q.attestKey),
+    q.signedBytes,
+    q.signature,
+    'quote signature',
+    'does not verify with the attestation key',
+  );
   const pck = pckChain(q, opts.certs, root);
-  verifyP1363(pck.leaf.publicKey, q.qeReport, q.qeReportSignature, 'QE report', 'signature does not verify with the PCK certificate key');
+  verifyP1363(
+    pck.leaf.publicKey,
+    q.qeReport,
+    q.qeReportSignature,
+    'QE report',
+    'signature does not verify with the PCK certificate key',
+  );
   const qe = sgxReportFields(q.qeReport);
   checkBinding(q, qe);
   checkWindows(pck.chain, now, 'PCK chain');
@@ -83,7 +124,13 @@ export async function verifyIntelQuoteAgainst(quote: Buffer, opts: IntelVerifyOp
     const col = await fetchCollateral(opts.collateral, request);
     if (col) {
       const verified = verifyCollateralBundle(col, root);
-      warnings.push(...checkCollateral(verified, { tee: q.tee, fmspc: pck.ext.fmspc, pceId: pck.ext.pceId, leaf: pck.leaf, pckCa: pck.ca }, now));
+      warnings.push(
+        ...checkCollateral(
+          verified,
+          { tee: q.tee, fmspc: pck.ext.fmspc, pceId: pck.ext.pceId, leaf: pck.leaf, pckCa: pck.ca },
+          now,
+        ),
+      );
       if (verified.rootCrl && verified.pckCrl) revocation = 'checked';
       tcb = evaluateTcb({
         tcbInfo: verified.tcbInfo,
@@ -93,7 +140,13 @@ export async function verifyIntelQuoteAgainst(quote: Buffer, opts: IntelVerifyOp
         ...(q.tee === 'tdx' ? { td: tdReportFields(q.body) } : {}),
       });
       if (tcb.status === 'Revoked') {
-        throw new AttestationError('ATTESTATION_REVOKED', `the TCB level is Revoked (${Object.entries(tcb.parts).map(([k, v]) => `${k} ${v}`).join(', ')})`, { check: 'TCB' });
+        throw new AttestationError(
+          'ATTESTATION_REVOKED',
+          `the TCB level is Revoked (${Object.entries(tcb.parts)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')})`,
+          { check: 'TCB' },
+        );
       }
     } else {
       warnings.push(`no collateral for FMSPC ${pck.ext.fmspc}: TCB status not checked`);
@@ -101,16 +154,32 @@ export async function verifyIntelQuoteAgainst(quote: Buffer, opts: IntelVerifyOp
   } else {
     warnings.push('no collateral: TCB status, QE identity and revocation not checked (QE identity pinned)');
   }
-  const common = { reportData: Buffer.from(reportDataOf(q)), tcb, chain: pck.chain.entries, warnings, simulated: false as const, revocation };
-  return q.tee === 'tdx' ? { type: 'tdx', claims: tdxClaims(q), ...common } : { type: 'sgx', claims: sgxClaims(q.body), ...common };
+  const common = {
+    reportData: Buffer.from(reportDataOf(q)),
+    tcb,
+    chain: pck.chain.entries,
+    warnings,
+    simulated: false as const,
+    revocation,
+  };
+  return q.tee === 'tdx'
+    ? { type: 'tdx', claims: tdxClaims(q), ...common }
+    : { type: 'sgx', claims: sgxClaims(q.body), ...common };
 }
 
-async function fetchCollateral(source: IntelCollateralSource, request: IntelCollateralRequest): Promise<IntelCollateral | undefined> {
+async function fetchCollateral(
+  source: IntelCollateralSource,
+  request: IntelCollateralRequest,
+): Promise<IntelCollateral | undefined> {
   try {
     return await source(request);
   } catch (err) {
     if (err instanceof AttestationError) throw err;
-    throw new AttestationError('ATTESTATION_COLLATERAL', `the collateral source failed (${(err as Error)?.message ?? String(err)})`, { check: 'collateral', cause: err });
+    throw new AttestationError(
+      'ATTESTATION_COLLATERAL',
+      `the collateral source failed (${(err as Error)?.message ?? String(err)})`,
+      { check: 'collateral', cause: err },
+    );
   }
 }
 
@@ -119,9 +188,14 @@ const attestKeys = new Lru<KeyObject>(1024);
 
 function rawP256Key(xy: Buffer): KeyObject {
   try {
-    return attestKeys.memo(xy.toString('hex'), () => createPublicKey({ key: Buffer.concat([P256_SPKI_PREFIX, Buffer.from([4]), xy]), format: 'der', type: 'spki' }));
+    return attestKeys.memo(xy.toString('hex'), () =>
+      createPublicKey({ key: Buffer.concat([P256_SPKI_PREFIX, Buffer.from([4]), xy]), format: 'der', type: 'spki' }),
+    );
   } catch (err) {
-    throw new AttestationError('ATTESTATION_SIGNATURE', 'the attestation key is not a P-256 point', { check: 'quote signature', cause: err });
+    throw new AttestationError('ATTESTATION_SIGNATURE', 'the attestation key is not a P-256 point', {
+      check: 'quote signature',
+      cause: err,
+    });
   }
 }
 
@@ -138,15 +212,23 @@ function verifyP1363(key: KeyObject, data: Buffer, signature: Buffer, check: str
 /** QE REPORTDATA = SHA-256(attestation key ‖ QE auth data) ‖ 32 zero bytes. */
 function checkBinding(q: ParsedQuote, qe: SgxReportFields): void {
   const expected = createHash('sha256').update(q.attestKey).update(q.qeAuthData).digest();
-  const ok = timingSafeEqual(qe.reportData.subarray(0, 32), expected) && qe.reportData.subarray(32).every((b) => b === 0);
-  if (!ok) throw new AttestationError('ATTESTATION_SIGNATURE', 'report data does not bind the attestation key', { check: 'QE report' });
+  const ok =
+    timingSafeEqual(qe.reportData.subarray(0, 32), expected) && qe.reportData.subarray(32).every((b) => b === 0);
+  if (!ok)
+    throw new AttestationError('ATTESTATION_SIGNATURE', 'report data does not bind the attestation key', {
+      check: 'QE report',
+    });
 }
 
 function checkPinnedQe(qe: SgxReportFields, tee: 'sgx' | 'tdx'): void {
   const pin = PINNED_QE[tee];
   const check = 'QE identity';
   if (qe.mrsigner.toString('hex') !== pin.mrsigner || qe.isvprodid !== pin.isvprodid) {
-    throw new AttestationError('ATTESTATION_SIGNATURE', `the QE (MRSIGNER ${qe.mrsigner.toString('hex')}, ISVPRODID ${qe.isvprodid}) is not Intel's ${tee === 'tdx' ? 'TD QE' : 'QE3'}`, { check });
+    throw new AttestationError(
+      'ATTESTATION_SIGNATURE',
+      `the QE (MRSIGNER ${qe.mrsigner.toString('hex')}, ISVPRODID ${qe.isvprodid}) is not Intel's ${tee === 'tdx' ? 'TD QE' : 'QE3'}`,
+      { check },
+    );
   }
   if (qe.attributes.readBigUInt64LE(0) & SGX_FLAG_DEBUG) {
     throw new AttestationError('ATTESTATION_SIGNATURE', 'the QE runs in debug mode', { check });
@@ -163,10 +245,14 @@ function pckChain(q: ParsedQuote, certs: Buffer[] | undefined, root: PinnedRoot)
     canonical = true;
   } else {
     if (!certs || certs.length === 0) {
-      throw new AttestationError('ATTESTATION_CHAIN', `the quote carries certification data type ${q.certType}, not the PCK chain`, {
-        check,
-        hint: 'pass the PCK certificate and its chain (--certs pck.pem,chain.pem)',
-      });
+      throw new AttestationError(
+        'ATTESTATION_CHAIN',
+        `the quote carries certification data type ${q.certType}, not the PCK chain`,
+        {
+          check,
+          hint: 'pass the PCK certificate and its chain (--certs pck.pem,chain.pem)',
+        },
+      );
     }
     bytes = orderedPem(certs, check);
     canonical = false;
@@ -175,12 +261,21 @@ function pckChain(q: ParsedQuote, certs: Buffer[] | undefined, root: PinnedRoot)
     const chain = verifiedChain(bytes, check, { canonical }, root);
     const leaf = chain.certs[0]!;
     const ca = chain.certs[1];
-    if (!isPckLeaf(leaf)) throw new AttestationError('ATTESTATION_CHAIN', `the leaf is not an Intel SGX PCK Certificate (${leaf.subject.replace(/\n/g, ', ')})`, { check });
+    if (!isPckLeaf(leaf))
+      throw new AttestationError(
+        'ATTESTATION_CHAIN',
+        `the leaf is not an Intel SGX PCK Certificate (${leaf.subject.replace(/\n/g, ', ')})`,
+        { check },
+      );
     if (!ca) throw new AttestationError('ATTESTATION_CHAIN', 'the chain has no PCK CA certificate', { check });
     // Exactly leaf ← PCK CA ← root, as Intel issues it: the root CRL is checked for the PCK CA, the PCK CRL for
     // the leaf, so any further CA in between would go unchecked.
     if (chain.entries.length !== 3) {
-      throw new AttestationError('ATTESTATION_CHAIN', `the PCK chain must be PCK certificate ← PCK CA ← root; this one has ${chain.entries.length - 3} more CA(s)`, { check });
+      throw new AttestationError(
+        'ATTESTATION_CHAIN',
+        `the PCK chain must be PCK certificate ← PCK CA ← root; this one has ${chain.entries.length - 3} more CA(s)`,
+        { check },
+      );
     }
     const caKind = pckCa(leaf);
     return { chain, leaf, ca, caKind, ext: parsePckExtension(leaf) };
@@ -191,7 +286,10 @@ function pckChain(q: ParsedQuote, certs: Buffer[] | undefined, root: PinnedRoot)
 function orderedPem(certs: Buffer[], check: string): Buffer {
   const all = certs.flatMap((c) => parseCertificates(c, check));
   const leaf = all.find(isPckLeaf);
-  if (!leaf) throw new AttestationError('ATTESTATION_CHAIN', 'no Intel SGX PCK Certificate among the given certificates', { check });
+  if (!leaf)
+    throw new AttestationError('ATTESTATION_CHAIN', 'no Intel SGX PCK Certificate among the given certificates', {
+      check,
+    });
   const ordered = [leaf];
   for (let cur = leaf; ordered.length <= all.length; ) {
     if (cur.checkIssued(cur)) break;

@@ -1,10 +1,18 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { AttestationError } from '../errors.js';
+import type { AttestationError } from '../errors.js';
 import { verifyChain } from '../pki.js';
 import { AMD_ARKS } from '../roots.js';
-import { CERT_TABLE_GUIDS, amdCert, amdCerts, buildCertTable, certsFromTable, parseCertTable, vekExtensions } from './certs.js';
+import {
+  CERT_TABLE_GUIDS,
+  amdCert,
+  amdCerts,
+  buildCertTable,
+  certsFromTable,
+  parseCertTable,
+  vekExtensions,
+} from './certs.js';
 import { pemToDer, vector } from './fixtures.js';
 
 const ext = (path: string) => vekExtensions(amdCert(new X509Certificate(vector(path))), 'test');
@@ -16,7 +24,10 @@ describe('VCEK / VLEK extensions', () => {
     assert.equal(e.productName, 'Milan-B0');
     assert.equal(e.product, 'Milan');
     assert.deepEqual([e.bootloader, e.tee, e.snp, e.microcode, e.fmc], [2, 0, 5, 68, undefined]);
-    assert.equal(e.hwId?.toString('hex'), '3ac3fe21e13fb0990eb28a802e3fb6a29483a6b0753590c951bdd3b8e53786184ca39e359669a2b76a1936776b564ea464cdce40c05f63c9b610c5068b006b5d');
+    assert.equal(
+      e.hwId?.toString('hex'),
+      '3ac3fe21e13fb0990eb28a802e3fb6a29483a6b0753590c951bdd3b8e53786184ca39e359669a2b76a1936776b564ea464cdce40c05f63c9b610c5068b006b5d',
+    );
     assert.equal(e.cspId, undefined);
   });
 
@@ -35,9 +46,15 @@ describe('VCEK / VLEK extensions', () => {
     assert.equal(e.fmc, 0);
     assert.deepEqual([e.bootloader, e.tee, e.snp, e.microcode], [0, 0, 0, 9]);
     assert.equal(e.hwId?.toString('hex'), '1e550a8ee5cf9f4d');
-    const chain = [new X509Certificate(vector('snp/virtee-sev/vcek_turin.der')), ...pemToDer(vector('snp/virtee-sev/cert_chain_turin')).map((d) => new X509Certificate(d))];
+    const chain = [
+      new X509Certificate(vector('snp/virtee-sev/vcek_turin.der')),
+      ...pemToDer(vector('snp/virtee-sev/cert_chain_turin')).map((d) => new X509Certificate(d)),
+    ];
     const entries = verifyChain(chain, AMD_ARKS.Turin, new Date('2025-01-01'), 'test');
-    assert.deepEqual(entries.map((c) => /CN=([^,]+)$/.exec(c.subject)?.[1]), ['SEV-VCEK', 'SEV-Turin', 'ARK-Turin']);
+    assert.deepEqual(
+      entries.map((c) => /CN=([^,]+)$/.exec(c.subject)?.[1]),
+      ['SEV-VCEK', 'SEV-Turin', 'ARK-Turin'],
+    );
   });
 
   it("parses both of trustee's odd encodings: raw hwID with a two-byte ucodeSPL, and an OCTET STRING hwID", () => {
@@ -51,12 +68,22 @@ describe('VCEK / VLEK extensions', () => {
     // Both files carry signatures that do not verify: only the parser accepts them.
     const ask = new X509Certificate(pemToDer(vector('snp/trustee/milan_ask_ark_asvk.pem'))[0]!);
     for (const f of ['snp/trustee/test-vcek-invalid-legacy.der', 'snp/trustee/test-vcek-invalid-new.der']) {
-      assert.throws(() => verifyChain([new X509Certificate(vector(f)), ask], AMD_ARKS.Milan, new Date('2024-01-01'), 'test'), (e: AttestationError) => e.code === 'ATTESTATION_CHAIN');
+      assert.throws(
+        () => verifyChain([new X509Certificate(vector(f)), ask], AMD_ARKS.Milan, new Date('2024-01-01'), 'test'),
+        (e: AttestationError) => e.code === 'ATTESTATION_CHAIN',
+      );
     }
   });
 
   it('classifies AMD certificates by CN', () => {
-    const roles = amdCerts([vector('snp/trustee/milan_ask_ark_asvk.pem'), vector('snp/trustee/test-vcek.der'), vector('snp/trustee/test-vlek.der')], 'test').map((c) => `${c.role}:${c.product ?? ''}`);
+    const roles = amdCerts(
+      [
+        vector('snp/trustee/milan_ask_ark_asvk.pem'),
+        vector('snp/trustee/test-vcek.der'),
+        vector('snp/trustee/test-vlek.der'),
+      ],
+      'test',
+    ).map((c) => `${c.role}:${c.product ?? ''}`);
     assert.deepEqual(roles, ['ask:Milan', 'ark:Milan', 'asvk:Milan', 'vcek:', 'vlek:']);
   });
 });
@@ -73,9 +100,15 @@ describe('GHCB certificate table', () => {
       { guid: '00000000-0000-0000-0000-000000000001', data: Buffer.from('other') },
     ]);
     const entries = parseCertTable(table);
-    assert.deepEqual(entries.map((e) => e.kind), ['vcek', 'ask', 'ark', undefined]);
+    assert.deepEqual(
+      entries.map((e) => e.kind),
+      ['vcek', 'ask', 'ark', undefined],
+    );
     assert.ok(entries[0]!.data.equals(vcek));
-    assert.deepEqual(certsFromTable(table).map((c) => c.role), ['vcek', 'ask', 'ark']);
+    assert.deepEqual(
+      certsFromTable(table).map((c) => c.role),
+      ['vcek', 'ask', 'ark'],
+    );
     // the GUID bytes are stored in RFC 4122 order
     assert.equal(table.subarray(0, 4).toString('hex'), '63da758d');
   });
@@ -83,7 +116,11 @@ describe('GHCB certificate table', () => {
   const bad = (f: (t: Buffer) => void, what: string) => {
     const t = buildCertTable([{ guid: CERT_TABLE_GUIDS.vcek, data: vcek }]);
     f(t);
-    assert.throws(() => parseCertTable(t), (e: AttestationError) => e.code === 'ATTESTATION_MALFORMED' && e.message.includes(what), what);
+    assert.throws(
+      () => parseCertTable(t),
+      (e: AttestationError) => e.code === 'ATTESTATION_MALFORMED' && e.message.includes(what),
+      what,
+    );
   };
 
   it('checks bounds, the terminator and duplicates', () => {
@@ -92,11 +129,23 @@ describe('GHCB certificate table', () => {
     bad((t) => t.writeUInt32LE(0, 16), 'outside the data area'); // overlapping the table itself
     bad((t) => t.writeUInt32LE(0, 20), 'is empty');
     bad((t) => t.fill(0x11, 24, 48), 'no terminating');
-    assert.throws(() => parseCertTable(Buffer.alloc(10)), (e: AttestationError) => e.code === 'ATTESTATION_MALFORMED');
-    const dup = buildCertTable([{ guid: CERT_TABLE_GUIDS.vcek, data: vcek }, { guid: CERT_TABLE_GUIDS.vcek, data: vcek }]);
-    assert.throws(() => parseCertTable(dup), (e: AttestationError) => e.message.includes('appears twice'));
+    assert.throws(
+      () => parseCertTable(Buffer.alloc(10)),
+      (e: AttestationError) => e.code === 'ATTESTATION_MALFORMED',
+    );
+    const dup = buildCertTable([
+      { guid: CERT_TABLE_GUIDS.vcek, data: vcek },
+      { guid: CERT_TABLE_GUIDS.vcek, data: vcek },
+    ]);
+    assert.throws(
+      () => parseCertTable(dup),
+      (e: AttestationError) => e.message.includes('appears twice'),
+    );
     const garbage = buildCertTable([{ guid: CERT_TABLE_GUIDS.vcek, data: Buffer.from('not a certificate') }]);
-    assert.throws(() => certsFromTable(garbage), (e: AttestationError) => e.code === 'ATTESTATION_MALFORMED' && e.message.includes('VCEK entry'));
+    assert.throws(
+      () => certsFromTable(garbage),
+      (e: AttestationError) => e.code === 'ATTESTATION_MALFORMED' && e.message.includes('VCEK entry'),
+    );
     assert.deepEqual(parseCertTable(Buffer.alloc(24)), []);
   });
 });

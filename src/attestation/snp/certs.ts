@@ -1,4 +1,4 @@
-import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
+import { type X509Certificate, createHash, type KeyObject } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { AttestationError } from '../errors.js';
@@ -76,7 +76,11 @@ export function amdCert(cert: X509Certificate): AmdCert {
     // node parses the key lazily and throws a plain Error for a malformed one; refuse it here, once.
     key = cert.publicKey;
   } catch (err) {
-    throw new AttestationError('ATTESTATION_CHAIN', `a certificate's public key does not parse (${(err as Error).message})`, { check: 'AMD certificate', cause: err });
+    throw new AttestationError(
+      'ATTESTATION_CHAIN',
+      `a certificate's public key does not parse (${(err as Error).message})`,
+      { check: 'AMD certificate', cause: err },
+    );
   }
   const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1] ?? '';
   const entry: AmdCert = { cert, key, sha256, cn, ...classify(cn) };
@@ -132,10 +136,12 @@ export function vekExtensions(entry: AmdCert, check: string): VekExtensions {
   };
   const productName = ia5(exts.get(OID.productName), `${entry.cn} productName`, check);
   const family = productName.split('-')[0] as SnpProduct;
-  if (!SNP_PRODUCTS.includes(family)) throw chainError(`the ${entry.cn} productName '${productName}' is not Milan, Genoa or Turin`, check);
+  if (!SNP_PRODUCTS.includes(family))
+    throw chainError(`the ${entry.cn} productName '${productName}' is not Milan, Genoa or Turin`, check);
   const fmcValue = exts.get(OID.fmcSPL);
   const fmc = fmcValue ? derUint(fmcValue, 255, `${entry.cn} fmcSPL`, check) : undefined;
-  if (family === 'Turin' && fmc === undefined) throw chainError(`the ${entry.cn} certificate is for Turin but has no fmcSPL extension`, check);
+  if (family === 'Turin' && fmc === undefined)
+    throw chainError(`the ${entry.cn} certificate is for Turin but has no fmcSPL extension`, check);
   const hwValue = exts.get(OID.hwID);
   const hwId = hwValue ? hwIdBytes(hwValue, family, entry.cn, check) : undefined;
   const cspValue = exts.get(OID.cspID);
@@ -162,7 +168,10 @@ function amdExtensionValues(cert: X509Certificate, check: string): Map<string, U
   try {
     parsed = pkijs.Certificate.fromBER(cert.raw);
   } catch (err) {
-    throw new AttestationError('ATTESTATION_CHAIN', `the certificate does not parse (${(err as Error).message})`, { check, cause: err });
+    throw new AttestationError('ATTESTATION_CHAIN', `the certificate does not parse (${(err as Error).message})`, {
+      check,
+      cause: err,
+    });
   }
   const out = new Map<string, Uint8Array>();
   for (const ext of parsed.extensions ?? []) {
@@ -177,7 +186,8 @@ function amdExtensionValues(cert: X509Certificate, check: string): Map<string, U
 function single(bytes: Uint8Array, what: string, check: string): asn1js.AsnType {
   const result = asn1js.fromBER(bytes);
   if (result.offset === -1) throw chainError(`${what} is not DER (${result.result.error})`, check);
-  if (result.offset !== bytes.length) throw chainError(`${what} has ${bytes.length - result.offset} bytes after its value`, check);
+  if (result.offset !== bytes.length)
+    throw chainError(`${what} has ${bytes.length - result.offset} bytes after its value`, check);
   return result.result;
 }
 
@@ -266,9 +276,13 @@ export function parseCertTable(table: Buffer): CertTableEntry[] {
     seen.add(h.guid);
     if (h.length === 0) throw auxError(`entry ${h.guid} is empty`);
     if (h.offset < end || h.offset + h.length > table.length) {
-      throw auxError(`entry ${h.guid} (offset ${h.offset}, length ${h.length}) lies outside the data area [${end}, ${table.length})`);
+      throw auxError(
+        `entry ${h.guid} (offset ${h.offset}, length ${h.length}) lies outside the data area [${end}, ${table.length})`,
+      );
     }
-    const kind = (Object.keys(CERT_TABLE_GUIDS) as (keyof typeof CERT_TABLE_GUIDS)[]).find((k) => CERT_TABLE_GUIDS[k] === h.guid);
+    const kind = (Object.keys(CERT_TABLE_GUIDS) as (keyof typeof CERT_TABLE_GUIDS)[]).find(
+      (k) => CERT_TABLE_GUIDS[k] === h.guid,
+    );
     entries.push({ guid: h.guid, kind, data: table.subarray(h.offset, h.offset + h.length) });
   }
   return entries;

@@ -22,10 +22,14 @@ function refuseForeignArks(certs: AmdCert[], product: SnpProduct, root: PinnedRo
     if (c.role !== 'ark' || c.product !== product) continue;
     const fp = spkiSha256(c.key);
     if (fp !== root.spkiSha256) {
-      throw new AttestationError('ATTESTATION_CHAIN', `the presented '${c.cn}' is not ${root.name} (key SHA-256 ${fp.slice(0, 16)}…, pinned ${root.spkiSha256.slice(0, 16)}…)`, {
-        check: 'AMD chain',
-        hint: `only ${root.name} is trusted; it is pinned by its key, not its name`,
-      });
+      throw new AttestationError(
+        'ATTESTATION_CHAIN',
+        `the presented '${c.cn}' is not ${root.name} (key SHA-256 ${fp.slice(0, 16)}…, pinned ${root.spkiSha256.slice(0, 16)}…)`,
+        {
+          check: 'AMD chain',
+          hint: `only ${root.name} is trusted; it is pinned by its key, not its name`,
+        },
+      );
     }
   }
 }
@@ -67,16 +71,33 @@ export function attempt(r: SnpReport, product: SnpProduct, all: AmdCert[], root:
   const keyName = r.signingKey.toUpperCase();
   const interRole = r.signingKey === 'vcek' ? 'ask' : 'asvk';
   const interName = r.signingKey === 'vcek' ? `SEV-${product}` : `SEV-VLEK-${product}`;
-  const fail = (error: unknown, extra: Partial<Outcome> = {}): Outcome => ({ product, error, final: false, vekMatches: false, ...extra });
+  const fail = (error: unknown, extra: Partial<Outcome> = {}): Outcome => ({
+    product,
+    error,
+    final: false,
+    vekMatches: false,
+    ...extra,
+  });
   const veks = all.filter((c) => c.role === r.signingKey);
   if (veks.length === 0) {
     const other = all.find((c) => c.role === (r.signingKey === 'vcek' ? 'vlek' : 'vcek'));
-    if (other) return fail(new AttestationError('ATTESTATION_CHAIN', `the report is signed by a ${keyName} but only a ${other.role.toUpperCase()} certificate was given`, { check: 'signing key' }));
+    if (other)
+      return fail(
+        new AttestationError(
+          'ATTESTATION_CHAIN',
+          `the report is signed by a ${keyName} but only a ${other.role.toUpperCase()} certificate was given`,
+          { check: 'signing key' },
+        ),
+      );
     return fail(
-      new AttestationError('ATTESTATION_COLLATERAL', `no ${keyName} certificate: neither the certificate table, the given certificates nor the collateral source had one`, {
-        check: CHECK,
-        hint: `pass the ${keyName} (DER or PEM) in certs, or a collateral source (files or AMD KDS)`,
-      }),
+      new AttestationError(
+        'ATTESTATION_COLLATERAL',
+        `no ${keyName} certificate: neither the certificate table, the given certificates nor the collateral source had one`,
+        {
+          check: CHECK,
+          hint: `pass the ${keyName} (DER or PEM) in certs, or a collateral source (files or AMD KDS)`,
+        },
+      ),
     );
   }
   const inters = all.filter((c) => c.role === interRole && c.product === product);
@@ -114,11 +135,19 @@ export function attempt(r: SnpReport, product: SnpProduct, all: AmdCert[], root:
   if (inters.length === 0) {
     const other = all.find((c) => c.role === interRole || c.role === (interRole === 'ask' ? 'asvk' : 'ask'));
     firstError = other
-      ? new AttestationError('ATTESTATION_CHAIN', `the chain has '${other.cn}', but a ${product} ${keyName} needs '${interName}'`, { check: 'AMD chain' })
-      : new AttestationError('ATTESTATION_COLLATERAL', `no '${interName}' certificate to chain the ${keyName} to ${root.name}`, {
-          check: 'AMD chain',
-          hint: `pass the ${product} cert_chain (${interName} then ARK, PEM) in certs, or a collateral source`,
-        });
+      ? new AttestationError(
+          'ATTESTATION_CHAIN',
+          `the chain has '${other.cn}', but a ${product} ${keyName} needs '${interName}'`,
+          { check: 'AMD chain' },
+        )
+      : new AttestationError(
+          'ATTESTATION_COLLATERAL',
+          `no '${interName}' certificate to chain the ${keyName} to ${root.name}`,
+          {
+            check: 'AMD chain',
+            hint: `pass the ${product} cert_chain (${interName} then ARK, PEM) in certs, or a collateral source`,
+          },
+        );
   }
   return fail(firstError, { final, vekMatches });
 }
@@ -141,11 +170,17 @@ export function checkVek(r: SnpReport, product: SnpProduct, tcb: SnpTcb, vek: Am
   const name = r.signingKey.toUpperCase();
   const details = vek.key.asymmetricKeyDetails;
   if (vek.key.asymmetricKeyType !== 'ec' || details?.namedCurve !== 'secp384r1') {
-    throw new AttestationError('ATTESTATION_CHAIN', `the ${name} key is not an EC P-384 key`, { check: `${name} certificate` });
+    throw new AttestationError('ATTESTATION_CHAIN', `the ${name} key is not an EC P-384 key`, {
+      check: `${name} certificate`,
+    });
   }
   const ext = vekExtensions(vek, `${name} certificate`);
   if (ext.product !== product) {
-    throw new AttestationError('ATTESTATION_CHAIN', `the ${name} is for ${ext.productName}, the report is from a ${product}`, { check: `${name} certificate` });
+    throw new AttestationError(
+      'ATTESTATION_CHAIN',
+      `the ${name} is for ${ext.productName}, the report is from a ${product}`,
+      { check: `${name} certificate` },
+    );
   }
   const mismatches: string[] = [];
   const compare = (field: string, cert: number | undefined, report: number | undefined) => {
@@ -157,21 +192,32 @@ export function checkVek(r: SnpReport, product: SnpProduct, tcb: SnpTcb, vek: Am
   compare('snpSPL', ext.snp, tcb.snp);
   compare('ucodeSPL', ext.microcode, tcb.microcode);
   if (mismatches.length > 0) {
-    throw new AttestationError('ATTESTATION_CHAIN', `the ${name} was issued for another TCB than REPORTED_TCB (certificate ≠ report: ${mismatches.join(', ')})`, {
-      check: `${name} TCB`,
-      hint: `fetch the ${name} for the reported TCB`,
-    });
+    throw new AttestationError(
+      'ATTESTATION_CHAIN',
+      `the ${name} was issued for another TCB than REPORTED_TCB (certificate ≠ report: ${mismatches.join(', ')})`,
+      {
+        check: `${name} TCB`,
+        hint: `fetch the ${name} for the reported TCB`,
+      },
+    );
   }
   if (r.signingKey === 'vcek') {
     const chip = r.chipId.subarray(0, product === 'Turin' ? 8 : 64);
-    if (!ext.hwId) throw new AttestationError('ATTESTATION_CHAIN', 'the VCEK has no hwID extension', { check: 'VCEK hwID' });
+    if (!ext.hwId)
+      throw new AttestationError('ATTESTATION_CHAIN', 'the VCEK has no hwID extension', { check: 'VCEK hwID' });
     if (!ext.hwId.equals(chip)) {
-      throw new AttestationError('ATTESTATION_CHAIN', `the VCEK is for chip ${ext.hwId.toString('hex').slice(0, 16)}…, the report is from chip ${chip.toString('hex').slice(0, 16)}…`, {
-        check: 'VCEK hwID',
-      });
+      throw new AttestationError(
+        'ATTESTATION_CHAIN',
+        `the VCEK is for chip ${ext.hwId.toString('hex').slice(0, 16)}…, the report is from chip ${chip.toString('hex').slice(0, 16)}…`,
+        {
+          check: 'VCEK hwID',
+        },
+      );
     }
   } else if (!ext.cspId) {
-    throw new AttestationError('ATTESTATION_CHAIN', 'the VLEK has no cspID extension (whom AMD issued it to)', { check: 'VLEK certificate' });
+    throw new AttestationError('ATTESTATION_CHAIN', 'the VLEK has no cspID extension (whom AMD issued it to)', {
+      check: 'VLEK certificate',
+    });
   }
   return ext;
 }
@@ -179,12 +225,19 @@ export function checkVek(r: SnpReport, product: SnpProduct, tcb: SnpTcb, vek: Am
 export function checkReportSignature(r: SnpReport, vek: AmdCert): void {
   let ok = false;
   try {
-    ok = verifySignature('sha384', r.raw.subarray(0, SNP_SIGNED_SIZE), { key: vek.key, dsaEncoding: 'ieee-p1363' }, r.signature);
+    ok = verifySignature(
+      'sha384',
+      r.raw.subarray(0, SNP_SIGNED_SIZE),
+      { key: vek.key, dsaEncoding: 'ieee-p1363' },
+      r.signature,
+    );
   } catch {
     ok = false;
   }
-  if (!ok) throw new AttestationError('ATTESTATION_SIGNATURE', `does not verify with the ${r.signingKey.toUpperCase()}`, { check: 'report signature' });
+  if (!ok)
+    throw new AttestationError('ATTESTATION_SIGNATURE', `does not verify with the ${r.signingKey.toUpperCase()}`, {
+      check: 'report signature',
+    });
 }
 
 // ---- claims -------------------------------------------------------------------------------------------------
-

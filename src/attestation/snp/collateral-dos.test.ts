@@ -7,7 +7,22 @@ import { AMD_ARKS } from '../roots.js';
 import { CERT_TABLE_GUIDS, buildCertTable } from './certs.js';
 import { KDS_MAX_IN_FLIGHT, amdCollateralFromKds, type KdsFetch } from './collateral.js';
 import type { SnpProduct } from './report.js';
-import { ASK_SERIAL, HWID, NOW, buildArk, buildAsk, buildCrl, buildVcek, code, p384, pem, reportBody, rsa4096, signReport, type KeyPair } from './synthetic.js';
+import {
+  ASK_SERIAL,
+  HWID,
+  NOW,
+  buildArk,
+  buildAsk,
+  buildCrl,
+  buildVcek,
+  code,
+  p384,
+  pem,
+  reportBody,
+  rsa4096,
+  signReport,
+  type KeyPair,
+} from './synthetic.js';
 import { SNP_CRL_UNAVAILABLE_WARNING, SNP_NO_CRL_WARNING, SNP_WARNING, verifySnpReportAgainst } from './verify.js';
 
 /**
@@ -41,7 +56,11 @@ before(async () => {
     ask: buildAsk(askKey.publicKey, arkKey, ASK_SERIAL),
     vcek: buildVcek(vcekKey.publicKey, askKey.privateKey),
     crl: buildCrl({ signer: arkKey.privateKey }),
-    roots: { Milan: AMD_ARKS.Milan, Genoa: AMD_ARKS.Genoa, Turin: pinRoot('the synthetic ARK-Turin', arkCert.toString(), spkiSha256(arkCert.publicKey)) },
+    roots: {
+      Milan: AMD_ARKS.Milan,
+      Genoa: AMD_ARKS.Genoa,
+      Turin: pinRoot('the synthetic ARK-Turin', arkCert.toString(), spkiSha256(arkCert.publicKey)),
+    },
     report: signReport(reportBody(), vcekKey.privateKey),
   };
 });
@@ -58,7 +77,12 @@ function fakeKds(answer: (url: string) => Answer | Promise<Answer>) {
     try {
       const a = await answer(url);
       const body = Buffer.from(a.body ?? '');
-      return { status: a.status, body: (async function* () { yield body; })() };
+      return {
+        status: a.status,
+        body: (async function* () {
+          yield body;
+        })(),
+      };
     } finally {
       stats.inFlight--;
     }
@@ -68,15 +92,19 @@ function fakeKds(answer: (url: string) => Answer | Promise<Answer>) {
 }
 
 /** cert_chain and crl from the synthetic hierarchy; VCEK URLs as `vcek` says. */
-const kdsAnswers = (vcek: (url: string) => Answer | Promise<Answer>) => (url: string): Answer | Promise<Answer> => {
-  if (url.endsWith('/cert_chain')) return { status: 200, body: pem(h.ask) + pem(h.ark) };
-  if (url.endsWith('/crl')) return { status: 200, body: h.crl };
-  return vcek(url);
-};
+const kdsAnswers =
+  (vcek: (url: string) => Answer | Promise<Answer>) =>
+  (url: string): Answer | Promise<Answer> => {
+    if (url.endsWith('/cert_chain')) return { status: 200, body: pem(h.ask) + pem(h.ark) };
+    if (url.endsWith('/crl')) return { status: 200, body: h.crl };
+    return vcek(url);
+  };
 
 /** A forged Turin report: a random chip ID (the 8-byte Turin hwID), signed by a key no VCEK certifies. */
-const forged = (chip = randomBytes(8)) => signReport(reportBody({ chipId: Buffer.concat([chip, Buffer.alloc(56)]) }), h.otherKey.privateKey);
-const verify = (report: Buffer, extra: Record<string, unknown>) => verifySnpReportAgainst(report, { now: NOW, ...extra }, h.roots);
+const forged = (chip = randomBytes(8)) =>
+  signReport(reportBody({ chipId: Buffer.concat([chip, Buffer.alloc(56)]) }), h.otherKey.privateKey);
+const verify = (report: Buffer, extra: Record<string, unknown>) =>
+  verifySnpReportAgainst(report, { now: NOW, ...extra }, h.roots);
 const fullAuxblob = () =>
   buildCertTable([
     { guid: CERT_TABLE_GUIDS.vcek, data: h.vcek },
@@ -88,7 +116,12 @@ describe('KDS: forged reports without certificates', () => {
   it(`${KDS_MAX_IN_FLIGHT * 10} forged reports with distinct chip IDs make at most ${KDS_MAX_IN_FLIGHT} VCEK requests at once; the rest fail at once as busy`, async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const kds = fakeKds(kdsAnswers(async () => (await gate, { status: 404 })));
+    const kds = fakeKds(
+      kdsAnswers(async () => {
+        await gate;
+        return { status: 404 };
+      }),
+    );
     const source = amdCollateralFromKds({ baseUrl: 'https://kds.test', fetch: kds.fetch });
     const n = KDS_MAX_IN_FLIGHT * 10;
     const chips = Array.from({ length: n }, () => randomBytes(8));
@@ -103,7 +136,10 @@ describe('KDS: forged reports without certificates', () => {
     assert.equal(errors.filter((e) => e.message.includes('busy')).length, n - KDS_MAX_IN_FLIGHT);
     assert.equal(errors.filter((e) => e.message.includes('HTTP 404')).length, KDS_MAX_IN_FLIGHT);
     assert.equal(kds.vcekUrls().length, KDS_MAX_IN_FLIGHT);
-    assert.ok(kds.stats.maxInFlight <= KDS_MAX_IN_FLIGHT + 1, `at most ${KDS_MAX_IN_FLIGHT} VCEK requests and the one cert_chain were in flight (${kds.stats.maxInFlight})`);
+    assert.ok(
+      kds.stats.maxInFlight <= KDS_MAX_IN_FLIGHT + 1,
+      `at most ${KDS_MAX_IN_FLIGHT} VCEK requests and the one cert_chain were in flight (${kds.stats.maxInFlight})`,
+    );
     // concurrent requests for the one cert_chain URL shared one fetch; no CRL was asked for (nothing verified)
     assert.equal(kds.stats.urls.filter((u) => u.endsWith('/cert_chain')).length, 1);
     assert.equal(kds.stats.urls.filter((u) => u.endsWith('/crl')).length, 0);
@@ -113,7 +149,8 @@ describe('KDS: forged reports without certificates', () => {
     const before = kds.stats.urls.length;
     const repeats = chips.filter((c) => [...fetched].some((u) => u.includes(`/${c.toString('hex')}?`)));
     assert.equal(repeats.length, KDS_MAX_IN_FLIGHT);
-    for (const chip of repeats) await assert.rejects(verify(forged(chip), { collateral: source }), code('ATTESTATION_COLLATERAL', 'HTTP 404'));
+    for (const chip of repeats)
+      await assert.rejects(verify(forged(chip), { collateral: source }), code('ATTESTATION_COLLATERAL', 'HTTP 404'));
     assert.equal(kds.stats.urls.length, before);
   });
 
@@ -121,7 +158,8 @@ describe('KDS: forged reports without certificates', () => {
     const kds = fakeKds(kdsAnswers(() => ({ status: 404 })));
     const source = amdCollateralFromKds({ baseUrl: 'https://kds.test', fetch: kds.fetch, negativeTtlMs: 50 });
     const report = forged();
-    for (let i = 0; i < 3; i++) await assert.rejects(verify(report, { collateral: source }), code('ATTESTATION_COLLATERAL', 'HTTP 404'));
+    for (let i = 0; i < 3; i++)
+      await assert.rejects(verify(report, { collateral: source }), code('ATTESTATION_COLLATERAL', 'HTTP 404'));
     assert.equal(kds.vcekUrls().length, 1);
     await new Promise((resolve) => setTimeout(resolve, 80));
     await assert.rejects(verify(report, { collateral: source }), code('ATTESTATION_COLLATERAL', 'HTTP 404'));
@@ -134,8 +172,14 @@ describe('KDS: forged reports with certificates', () => {
     const kds = fakeKds(kdsAnswers(() => ({ status: 200, body: h.vcek })));
     const source = amdCollateralFromKds({ baseUrl: 'https://kds.test', fetch: kds.fetch });
     const bad = forged(HWID); // the chip the VCEK is for, signed by another key
-    await assert.rejects(verify(bad, { auxblob: fullAuxblob(), collateral: source }), code('ATTESTATION_SIGNATURE', 'does not verify with the VCEK'));
-    await assert.rejects(verify(bad, { certs: [h.vcek, h.ask, h.ark], collateral: source }), code('ATTESTATION_SIGNATURE'));
+    await assert.rejects(
+      verify(bad, { auxblob: fullAuxblob(), collateral: source }),
+      code('ATTESTATION_SIGNATURE', 'does not verify with the VCEK'),
+    );
+    await assert.rejects(
+      verify(bad, { certs: [h.vcek, h.ask, h.ark], collateral: source }),
+      code('ATTESTATION_SIGNATURE'),
+    );
     assert.deepEqual(kds.stats.urls, []);
   });
 
@@ -153,7 +197,10 @@ describe('KDS: forged reports with certificates', () => {
   it('residual: certificates for another chip do not spare the request by chip (bounded as without certificates)', async () => {
     const kds = fakeKds(kdsAnswers(() => ({ status: 404 })));
     const source = amdCollateralFromKds({ baseUrl: 'https://kds.test', fetch: kds.fetch });
-    await assert.rejects(verify(forged(), { certs: [h.vcek, h.ask, h.ark], collateral: source }), code('ATTESTATION_CHAIN', 'VCEK hwID', 'could not supply other certificates', 'HTTP 404'));
+    await assert.rejects(
+      verify(forged(), { certs: [h.vcek, h.ask, h.ark], collateral: source }),
+      code('ATTESTATION_CHAIN', 'VCEK hwID', 'could not supply other certificates', 'HTTP 404'),
+    );
     assert.equal(kds.vcekUrls().length, 1);
   });
 });
@@ -167,7 +214,10 @@ describe('KDS: valid reports while KDS refuses', () => {
       assert.ok(r.type === 'snp' && r.claims.product === 'Turin');
       assert.equal(r.warnings[0], SNP_WARNING);
       assert.equal(r.warnings[1], SNP_NO_CRL_WARNING);
-      assert.ok(r.warnings[2]?.startsWith(SNP_CRL_UNAVAILABLE_WARNING) && r.warnings[2].includes('HTTP 429'), r.warnings[2]);
+      assert.ok(
+        r.warnings[2]?.startsWith(SNP_CRL_UNAVAILABLE_WARNING) && r.warnings[2].includes('HTTP 429'),
+        r.warnings[2],
+      );
     }
     // one request (the first URL the CRL request needed); after the 429 nothing more is sent
     assert.equal(kds.stats.urls.length, 1);
@@ -180,9 +230,16 @@ describe('KDS: valid reports while KDS refuses', () => {
   it('a report with a full auxblob checks the KDS CRL and never asks for its VCEK; the same while KDS is busy with forged reports', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const kds = fakeKds(kdsAnswers(async () => (await gate, { status: 404 })));
+    const kds = fakeKds(
+      kdsAnswers(async () => {
+        await gate;
+        return { status: 404 };
+      }),
+    );
     const source = amdCollateralFromKds({ baseUrl: 'https://kds.test', fetch: kds.fetch });
-    const flood = Promise.allSettled(Array.from({ length: KDS_MAX_IN_FLIGHT * 2 }, () => verify(forged(), { collateral: source })));
+    const flood = Promise.allSettled(
+      Array.from({ length: KDS_MAX_IN_FLIGHT * 2 }, () => verify(forged(), { collateral: source })),
+    );
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(kds.vcekUrls().length, KDS_MAX_IN_FLIGHT);
     const r = await verify(h.report, { auxblob: fullAuxblob(), collateral: source });
@@ -193,7 +250,12 @@ describe('KDS: valid reports while KDS refuses', () => {
   });
 
   it('a collateral function that throws does not refuse a report that verifies with its own certificates', async () => {
-    const r = await verify(h.report, { certs: [h.vcek, h.ask, h.ark], collateral: async () => { throw new Error('KDS down'); } });
+    const r = await verify(h.report, {
+      certs: [h.vcek, h.ask, h.ark],
+      collateral: async () => {
+        throw new Error('KDS down');
+      },
+    });
     assert.deepEqual(r.warnings.slice(0, 2), [SNP_WARNING, SNP_NO_CRL_WARNING]);
     assert.match(r.warnings[2] ?? '', /KDS down/);
   });
@@ -218,7 +280,12 @@ describe('KDS: the CRL survives an attacker who gets the CAS rate-limited', () =
 
   it('a per-product answer falls back to the last good one when its refresh fails; a VCEK answer does not', async () => {
     const kds = throttling(9);
-    const source = amdCollateralFromKds({ baseUrl: 'https://kds.test', fetch: kds.fetch, cacheTtlMs: 0, negativeTtlMs: 0 });
+    const source = amdCollateralFromKds({
+      baseUrl: 'https://kds.test',
+      fetch: kds.fetch,
+      cacheTtlMs: 0,
+      negativeTtlMs: 0,
+    });
     await source.warm!();
     const r = await verify(h.report, { auxblob: fullAuxblob(), collateral: source });
     assert.ok(kds.stats.urls.length > 9, 'the refresh was asked for, and refused');

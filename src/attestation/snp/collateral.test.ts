@@ -12,7 +12,10 @@ import { amdCollateralFromFiles, amdCollateralFromKds, vcekUrl } from './collate
 import { VECTORS, snpCases, vector, type SnpCase } from './fixtures.js';
 import { verifySnpReport } from './verify.js';
 
-const code = (c: string, ...parts: string[]) => (e: unknown) => e instanceof AttestationError && e.code === c && parts.every((p) => e.message.includes(p));
+const code =
+  (c: string, ...parts: string[]) =>
+  (e: unknown) =>
+    e instanceof AttestationError && e.code === c && parts.every((p) => e.message.includes(p));
 const [gsg, tr, vlek, virt] = snpCases() as [SnpCase, SnpCase, SnpCase, SnpCase];
 const gsgReq: AmdCollateralRequest = {
   product: 'Milan',
@@ -37,8 +40,14 @@ describe('amdCollateralFromFiles', () => {
   });
 
   it('refuses an explicit file that is not collateral, and a missing path', async () => {
-    await assert.rejects(amdCollateralFromFiles([join(dir, 'go-sev-guest/README.txt')]).amd(gsgReq), code('ATTESTATION_COLLATERAL', 'no certificate or CRL'));
-    await assert.rejects(amdCollateralFromFiles([join(dir, 'nope')]).amd(gsgReq), code('ATTESTATION_COLLATERAL', 'cannot read'));
+    await assert.rejects(
+      amdCollateralFromFiles([join(dir, 'go-sev-guest/README.txt')]).amd(gsgReq),
+      code('ATTESTATION_COLLATERAL', 'no certificate or CRL'),
+    );
+    await assert.rejects(
+      amdCollateralFromFiles([join(dir, 'nope')]).amd(gsgReq),
+      code('ATTESTATION_COLLATERAL', 'cannot read'),
+    );
   });
 
   it('returns nothing for a directory without AMD files', async () => {
@@ -57,14 +66,19 @@ describe('amdCollateralFromKds (local server)', () => {
   let base = '';
   const hits: string[] = [];
   const routes = new Map<string, (res: import('node:http').ServerResponse) => void>();
-  const send = (body: Buffer | string, status = 200) => (res: import('node:http').ServerResponse) => {
-    res.writeHead(status, { 'content-type': 'application/octet-stream' });
-    res.end(body);
-  };
+  const send =
+    (body: Buffer | string, status = 200) =>
+    (res: import('node:http').ServerResponse) => {
+      res.writeHead(status, { 'content-type': 'application/octet-stream' });
+      res.end(body);
+    };
 
   before(async () => {
     routes.set('/vcek/v1/Milan/cert_chain', send(vector('snp/go-sev-guest/milan.testcer')));
-    routes.set(`/vcek/v1/Milan/${gsgReq.hwid}?blSPL=2&teeSPL=0&snpSPL=5&ucodeSPL=68`, send(vector('snp/go-sev-guest/vcek.testcer')));
+    routes.set(
+      `/vcek/v1/Milan/${gsgReq.hwid}?blSPL=2&teeSPL=0&snpSPL=5&ucodeSPL=68`,
+      send(vector('snp/go-sev-guest/vcek.testcer')),
+    );
     routes.set('/vlek/v1/Milan/cert_chain', send(vector('snp/go-sev-guest/milanvlek.testcer')));
     routes.set('/vcek/v1/Genoa/cert_chain', send('not a chain'));
     routes.set('/vcek/v1/Turin/cert_chain', (res) => void setTimeout(() => res.destroyed || send('late')(res), 2000));
@@ -85,13 +99,24 @@ describe('amdCollateralFromKds (local server)', () => {
   });
 
   it('builds the KDS URLs (Turin: 8-byte hwid, fmcSPL first)', () => {
-    assert.equal(vcekUrl('https://kdsintf.amd.com', gsgReq), `https://kdsintf.amd.com/vcek/v1/Milan/${gsgReq.hwid}?blSPL=2&teeSPL=0&snpSPL=5&ucodeSPL=68`);
     assert.equal(
-      vcekUrl('https://kdsintf.amd.com', { product: 'Turin', signingKey: 'vcek', hwid: '1E550A8EE5CF9F4D', tcb: { fmc: 1, bootloader: 2, tee: 3, snp: 4, microcode: 9 } }),
+      vcekUrl('https://kdsintf.amd.com', gsgReq),
+      `https://kdsintf.amd.com/vcek/v1/Milan/${gsgReq.hwid}?blSPL=2&teeSPL=0&snpSPL=5&ucodeSPL=68`,
+    );
+    assert.equal(
+      vcekUrl('https://kdsintf.amd.com', {
+        product: 'Turin',
+        signingKey: 'vcek',
+        hwid: '1E550A8EE5CF9F4D',
+        tcb: { fmc: 1, bootloader: 2, tee: 3, snp: 4, microcode: 9 },
+      }),
       'https://kdsintf.amd.com/vcek/v1/Turin/1e550a8ee5cf9f4d?fmcSPL=1&blSPL=2&teeSPL=3&snpSPL=4&ucodeSPL=9',
     );
     assert.throws(() => vcekUrl('x', { ...gsgReq, hwid: 'abcd' }), code('ATTESTATION_COLLATERAL', '64 bytes'));
-    assert.throws(() => vcekUrl('x', { ...gsgReq, product: 'Turin', tcb: gsgReq.tcb, hwid: '1e550a8ee5cf9f4d' }), code('ATTESTATION_COLLATERAL', 'fmcSPL'));
+    assert.throws(
+      () => vcekUrl('x', { ...gsgReq, product: 'Turin', tcb: gsgReq.tcb, hwid: '1e550a8ee5cf9f4d' }),
+      code('ATTESTATION_COLLATERAL', 'fmcSPL'),
+    );
   });
 
   it('fetches the VCEK and chain, and the report verifies with them; answers are cached', async () => {
@@ -105,24 +130,51 @@ describe('amdCollateralFromKds (local server)', () => {
 
   it('fetches only the ASVK chain for a VLEK (KDS does not serve VLEKs)', async () => {
     const kds = amdCollateralFromKds({ baseUrl: base, crl: false });
-    const got = await kds.amd({ product: 'Milan', signingKey: 'vlek', tcb: { bootloader: 4, tee: 0, snp: 24, microcode: 217 } });
+    const got = await kds.amd({
+      product: 'Milan',
+      signingKey: 'vlek',
+      tcb: { bootloader: 4, tee: 0, snp: 24, microcode: 217 },
+    });
     assert.equal(got?.vcek, undefined);
     const r = await verifySnpReport(vlek.report, { now: vlek.at, certs: [vlek.vek], collateral: kds });
     assert.equal(r.type, 'snp');
   });
 
   it('names the URL on 404, garbage, a timeout, an oversized answer and a refused connection', async () => {
-    await assert.rejects(amdCollateralFromKds({ baseUrl: base, crl: false }).amd({ ...gsgReq, tcb: { ...gsgReq.tcb, microcode: 1 } }), code('ATTESTATION_COLLATERAL', `${base}/vcek/v1/Milan/`, 'HTTP 404'));
-    await assert.rejects(amdCollateralFromKds({ baseUrl: base, crl: false }).amd({ ...gsgReq, product: 'Genoa' }), code('ATTESTATION_COLLATERAL', `${base}/vcek/v1/Genoa/cert_chain`, 'not a PEM'));
-    await assert.rejects(amdCollateralFromKds({ baseUrl: base }).amd(gsgReq), code('ATTESTATION_COLLATERAL', `${base}/vcek/v1/Milan/crl`, 'not a CRL'));
     await assert.rejects(
-      amdCollateralFromKds({ baseUrl: base, timeoutMs: 200, crl: false }).amd({ ...gsgReq, product: 'Turin', hwid: '1e550a8ee5cf9f4d', tcb: { ...gsgReq.tcb, fmc: 0 } }),
+      amdCollateralFromKds({ baseUrl: base, crl: false }).amd({ ...gsgReq, tcb: { ...gsgReq.tcb, microcode: 1 } }),
+      code('ATTESTATION_COLLATERAL', `${base}/vcek/v1/Milan/`, 'HTTP 404'),
+    );
+    await assert.rejects(
+      amdCollateralFromKds({ baseUrl: base, crl: false }).amd({ ...gsgReq, product: 'Genoa' }),
+      code('ATTESTATION_COLLATERAL', `${base}/vcek/v1/Genoa/cert_chain`, 'not a PEM'),
+    );
+    await assert.rejects(
+      amdCollateralFromKds({ baseUrl: base }).amd(gsgReq),
+      code('ATTESTATION_COLLATERAL', `${base}/vcek/v1/Milan/crl`, 'not a CRL'),
+    );
+    await assert.rejects(
+      amdCollateralFromKds({ baseUrl: base, timeoutMs: 200, crl: false }).amd({
+        ...gsgReq,
+        product: 'Turin',
+        hwid: '1e550a8ee5cf9f4d',
+        tcb: { ...gsgReq.tcb, fmc: 0 },
+      }),
       code('ATTESTATION_COLLATERAL', `${base}/vcek/v1/Turin/cert_chain`, 'no answer within 200 ms'),
     );
-    await assert.rejects(amdCollateralFromKds({ baseUrl: `${base}/big`, crl: false }).amd(gsgReq), code('ATTESTATION_COLLATERAL', 'larger than 65536'));
-    await assert.rejects(amdCollateralFromKds({ baseUrl: 'http://127.0.0.1:1', crl: false }).amd(gsgReq), code('ATTESTATION_COLLATERAL', 'http://127.0.0.1:1/vcek/v1/Milan/cert_chain'));
+    await assert.rejects(
+      amdCollateralFromKds({ baseUrl: `${base}/big`, crl: false }).amd(gsgReq),
+      code('ATTESTATION_COLLATERAL', 'larger than 65536'),
+    );
+    await assert.rejects(
+      amdCollateralFromKds({ baseUrl: 'http://127.0.0.1:1', crl: false }).amd(gsgReq),
+      code('ATTESTATION_COLLATERAL', 'http://127.0.0.1:1/vcek/v1/Milan/cert_chain'),
+    );
     // through the verifier the error keeps its code and URL
-    await assert.rejects(verifySnpReport(gsg.report, { now: gsg.at, collateral: amdCollateralFromKds({ baseUrl: base }) }), code('ATTESTATION_COLLATERAL', '/vcek/v1/Milan/crl'));
+    await assert.rejects(
+      verifySnpReport(gsg.report, { now: gsg.at, collateral: amdCollateralFromKds({ baseUrl: base }) }),
+      code('ATTESTATION_COLLATERAL', '/vcek/v1/Milan/crl'),
+    );
   });
 
   it('uses an injected fetch', async () => {
@@ -132,11 +184,21 @@ describe('amdCollateralFromKds (local server)', () => {
       crl: false,
       fetch: async (url) => {
         seen.push(url);
-        const body = url.endsWith('cert_chain') ? vector('snp/go-sev-guest/milan.testcer') : vector('snp/go-sev-guest/vcek.testcer');
-        return { status: 200, body: (async function* () { yield body; })() };
+        const body = url.endsWith('cert_chain')
+          ? vector('snp/go-sev-guest/milan.testcer')
+          : vector('snp/go-sev-guest/vcek.testcer');
+        return {
+          status: 200,
+          body: (async function* () {
+            yield body;
+          })(),
+        };
       },
     });
     assert.ok((await kds.amd(gsgReq))?.vcek);
-    assert.deepEqual(seen, ['https://kds.example/vcek/v1/Milan/cert_chain', `https://kds.example/vcek/v1/Milan/${gsgReq.hwid}?blSPL=2&teeSPL=0&snpSPL=5&ucodeSPL=68`]);
+    assert.deepEqual(seen, [
+      'https://kds.example/vcek/v1/Milan/cert_chain',
+      `https://kds.example/vcek/v1/Milan/${gsgReq.hwid}?blSPL=2&teeSPL=0&snpSPL=5&ucodeSPL=68`,
+    ]);
   });
 });

@@ -1,4 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fetch as undiciFetch } from 'undici';
@@ -6,7 +7,7 @@ import { AttestationError } from '../errors.js';
 import { parseCertificates, parseCrl, type Crl } from '../pki.js';
 import type { AmdCollateral, AmdCollateralRequest, CollateralProvider } from '../types.js';
 import { Lru } from '../../lru.js';
-import { amdCert, vekExtensions, type AmdCert } from './certs.js';
+import { amdCert, vekExtensions, type AmdCert, type VekExtensions } from './certs.js';
 import { SNP_PRODUCTS } from './report.js';
 
 /**
@@ -30,16 +31,23 @@ function toPem(cert: X509Certificate): string {
 /** The request's VCEK matches by product, hwID and every SPL; a VLEK (no hwID) by product and SPLs. */
 function matches(c: AmdCert, req: AmdCollateralRequest): boolean {
   if (c.role !== req.signingKey) return false;
-  let ext;
+  let ext: VekExtensions;
   try {
     ext = vekExtensions(c, CHECK);
   } catch {
     return false; // a certificate whose extensions do not parse cannot be the one asked for
   }
   if (ext.product !== req.product) return false;
-  if (ext.bootloader !== req.tcb.bootloader || ext.tee !== req.tcb.tee || ext.snp !== req.tcb.snp || ext.microcode !== req.tcb.microcode) return false;
+  if (
+    ext.bootloader !== req.tcb.bootloader ||
+    ext.tee !== req.tcb.tee ||
+    ext.snp !== req.tcb.snp ||
+    ext.microcode !== req.tcb.microcode
+  )
+    return false;
   if (req.product === 'Turin' && ext.fmc !== req.tcb.fmc) return false;
-  if (req.signingKey === 'vcek') return ext.hwId !== undefined && req.hwid !== undefined && ext.hwId.toString('hex') === req.hwid.toLowerCase();
+  if (req.signingKey === 'vcek')
+    return ext.hwId !== undefined && req.hwid !== undefined && ext.hwId.toString('hex') === req.hwid.toLowerCase();
   return true;
 }
 
@@ -68,7 +76,9 @@ export function amdCollateralFromFiles(paths: readonly string[]): AmdCollateralP
     async amd(req: AmdCollateralRequest): Promise<AmdCollateral | undefined> {
       loading ??= loadFiles(paths);
       const { certs, crls } = await loading;
-      const inter = certs.find((c) => c.role === (req.signingKey === 'vcek' ? 'ask' : 'asvk') && c.product === req.product);
+      const inter = certs.find(
+        (c) => c.role === (req.signingKey === 'vcek' ? 'ask' : 'asvk') && c.product === req.product,
+      );
       const ark = certs.find((c) => c.role === 'ark' && c.product === req.product);
       const vek = certs.find((c) => matches(c, req));
       const crl = crls
@@ -76,7 +86,12 @@ export function amdCollateralFromFiles(paths: readonly string[]): AmdCollateralP
         .sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime())[0];
       if (!inter && !vek && !crl) return undefined;
       return {
-        chain: inter ? [inter, ark].filter((c) => c !== undefined).map((c) => toPem(c.cert)).join('\n') + '\n' : undefined,
+        chain: inter
+          ? [inter, ark]
+              .filter((c) => c !== undefined)
+              .map((c) => toPem(c.cert))
+              .join('\n') + '\n'
+          : undefined,
         vcek: vek ? Buffer.from(vek.cert.raw) : undefined,
         crl: crl ? Buffer.from(crl.der) : undefined,
       };
@@ -91,7 +106,7 @@ async function loadFiles(paths: readonly string[]): Promise<Loaded> {
 }
 
 async function loadPath(path: string, explicit: boolean, depth: number, out: Loaded): Promise<void> {
-  let info;
+  let info: Stats;
   try {
     info = await stat(path);
   } catch (err) {
@@ -103,7 +118,10 @@ async function loadPath(path: string, explicit: boolean, depth: number, out: Loa
     return;
   }
   if (!info.isFile() || info.size > FILES_MAX_BYTES) {
-    if (explicit) throw collateralError(`${path} is not a collateral file (not a regular file, or larger than ${FILES_MAX_BYTES} bytes)`);
+    if (explicit)
+      throw collateralError(
+        `${path} is not a collateral file (not a regular file, or larger than ${FILES_MAX_BYTES} bytes)`,
+      );
     return;
   }
   const bytes = await readFile(path);
@@ -174,7 +192,10 @@ export interface KdsResponse {
   status: number;
   body: AsyncIterable<Uint8Array> | null;
 }
-export type KdsFetch = (url: string, init: { signal: AbortSignal; headers: Record<string, string> }) => Promise<KdsResponse>;
+export type KdsFetch = (
+  url: string,
+  init: { signal: AbortSignal; headers: Record<string, string> },
+) => Promise<KdsResponse>;
 
 export interface KdsOptions {
   baseUrl?: string;
@@ -241,10 +262,18 @@ export function amdCollateralFromKds(options: KdsOptions = {}): AmdCollateralPro
     const shared = pending.get(url);
     if (shared) return shared;
     if (byChip && now < rateLimitedUntil) {
-      throw collateralError(`GET ${url} not sent: AMD KDS answered HTTP 429 less than ${Math.round(negativeTtlMs / 1000)} s ago`, undefined, 'AMD KDS rate-limits requests; retry later or use files');
+      throw collateralError(
+        `GET ${url} not sent: AMD KDS answered HTTP 429 less than ${Math.round(negativeTtlMs / 1000)} s ago`,
+        undefined,
+        'AMD KDS rate-limits requests; retry later or use files',
+      );
     }
     if (byChip && chipRequests >= maxInFlight) {
-      throw collateralError(`the AMD KDS source is busy (${maxInFlight} VCEK requests in flight); GET ${url} not sent`, undefined, 'retry later, or give the VCEK with the evidence (auxblob)');
+      throw collateralError(
+        `the AMD KDS source is busy (${maxInFlight} VCEK requests in flight); GET ${url} not sent`,
+        undefined,
+        'retry later, or give the VCEK with the evidence (auxblob)',
+      );
     }
     if (byChip) chipRequests++;
     const request = download(doFetch, url, timeoutMs, maxBytes).then(
@@ -272,19 +301,25 @@ export function amdCollateralFromKds(options: KdsOptions = {}): AmdCollateralPro
   return {
     /** Fetches every product's chains and CRL now (best effort), so revocation can be checked from the start. */
     async warm(): Promise<void> {
-      const urls = SNP_PRODUCTS.flatMap((p) => [`${base}/vcek/v1/${p}/cert_chain`, `${base}/vlek/v1/${p}/cert_chain`, `${base}/vcek/v1/${p}/crl`]);
+      const urls = SNP_PRODUCTS.flatMap((p) => [
+        `${base}/vcek/v1/${p}/cert_chain`,
+        `${base}/vlek/v1/${p}/cert_chain`,
+        `${base}/vcek/v1/${p}/crl`,
+      ]);
       await Promise.allSettled(urls.map((url) => get(url, false)));
     },
     async amd(req: AmdCollateralRequest): Promise<AmdCollateral | undefined> {
       const product = encodeURIComponent(req.product);
       const chainUrl = `${base}/${req.signingKey}/v1/${product}/cert_chain`;
       const chain = await get(chainUrl, false);
-      if (tryCerts(chain).length === 0) throw collateralError(`GET ${chainUrl}: the answer is not a PEM certificate chain`);
+      if (tryCerts(chain).length === 0)
+        throw collateralError(`GET ${chainUrl}: the answer is not a PEM certificate chain`);
       let vcek: Buffer | undefined;
       if (req.signingKey === 'vcek' && req.hwid !== undefined) {
         const url = vcekUrl(base, req);
         vcek = await get(url, true);
-        if (tryCerts(vcek).length !== 1 || vcek[0] !== 0x30) throw collateralError(`GET ${url}: the answer is not a DER certificate`);
+        if (tryCerts(vcek).length !== 1 || vcek[0] !== 0x30)
+          throw collateralError(`GET ${url}: the answer is not a DER certificate`);
       }
       let crl: Buffer | undefined;
       if (options.crl ?? true) {
@@ -300,10 +335,12 @@ export function amdCollateralFromKds(options: KdsOptions = {}): AmdCollateralPro
 export function vcekUrl(base: string, req: AmdCollateralRequest): string {
   const size = req.product === 'Turin' ? 16 : 128;
   const hwid = (req.hwid ?? '').toLowerCase();
-  if (!new RegExp(`^[0-9a-f]{${size}}$`).test(hwid)) throw collateralError(`the hwid for a ${req.product} VCEK must be ${size / 2} bytes of hex`);
+  if (!new RegExp(`^[0-9a-f]{${size}}$`).test(hwid))
+    throw collateralError(`the hwid for a ${req.product} VCEK must be ${size / 2} bytes of hex`);
   const { tcb } = req;
   const spl = (n: number | undefined, name: string) => {
-    if (n === undefined || !Number.isInteger(n) || n < 0 || n > 255) throw collateralError(`${name} ${String(n)} is not 0..255`);
+    if (n === undefined || !Number.isInteger(n) || n < 0 || n > 255)
+      throw collateralError(`${name} ${String(n)} is not 0..255`);
     return `${name}=${n}`;
   };
   const params = [
@@ -319,10 +356,21 @@ export function vcekUrl(base: string, req: AmdCollateralRequest): string {
 async function download(doFetch: KdsFetch, url: string, timeoutMs: number, maxBytes: number): Promise<Buffer> {
   const signal = AbortSignal.timeout(timeoutMs);
   try {
-    const res = await doFetch(url, { signal, headers: { accept: 'application/octet-stream, application/x-pem-file, */*' } });
+    const res = await doFetch(url, {
+      signal,
+      headers: { accept: 'application/octet-stream, application/x-pem-file, */*' },
+    });
     if (res.status !== 200) {
       await drain(res.body);
-      throw collateralError(`GET ${url}: HTTP ${res.status}`, undefined, res.status === 404 ? 'AMD KDS does not know this chip, TCB or product' : res.status === 429 ? 'AMD KDS rate-limits requests; retry later or use files' : undefined);
+      throw collateralError(
+        `GET ${url}: HTTP ${res.status}`,
+        undefined,
+        res.status === 404
+          ? 'AMD KDS does not know this chip, TCB or product'
+          : res.status === 429
+            ? 'AMD KDS rate-limits requests; retry later or use files'
+            : undefined,
+      );
     }
     const chunks: Buffer[] = [];
     let total = 0;
@@ -334,7 +382,7 @@ async function download(doFetch: KdsFetch, url: string, timeoutMs: number, maxBy
     return Buffer.concat(chunks);
   } catch (err) {
     if (err instanceof AttestationError) throw err;
-    const reason = signal.aborted ? `no answer within ${timeoutMs} ms` : (err as Error)?.message ?? String(err);
+    const reason = signal.aborted ? `no answer within ${timeoutMs} ms` : ((err as Error)?.message ?? String(err));
     throw collateralError(`GET ${url}: ${reason}`, err);
   }
 }

@@ -7,6 +7,12 @@ export function vector(path: string): Buffer {
   return readFileSync(new URL(path, VECTORS));
 }
 
+/** One report's entry in SUMMARY.json: the tests only compare its values, so only what they reach into is typed. */
+export interface SnpSummary {
+  report: Record<string, unknown> & { signerInfo: { signingKey: number; authorKeyEn: number } };
+  vekExtensions: Record<string, unknown>;
+}
+
 export interface SnpCase {
   name: string;
   report: Buffer;

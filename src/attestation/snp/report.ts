@@ -73,7 +73,11 @@ function malformed(field: string, message: string): AttestationError {
 
 function mbz(raw: Buffer, from: number, to: number, field: string): void {
   for (let i = from; i < to; i++) {
-    if (raw[i] !== 0) throw malformed(field, `(bytes 0x${from.toString(16)}..0x${to.toString(16)}) must be zero, byte 0x${i.toString(16)} is 0x${raw[i]!.toString(16)}`);
+    if (raw[i] !== 0)
+      throw malformed(
+        field,
+        `(bytes 0x${from.toString(16)}..0x${to.toString(16)}) must be zero, byte 0x${i.toString(16)} is 0x${raw[i]!.toString(16)}`,
+      );
   }
 }
 
@@ -84,7 +88,10 @@ function mbz(raw: Buffer, from: number, to: number, field: string): void {
 export function parseSnpReport(bytes: Buffer): SnpReport {
   if (!Buffer.isBuffer(bytes)) throw malformed('report', 'is not a byte buffer');
   if (bytes.length !== SNP_REPORT_SIZE) {
-    throw malformed('report', `must be exactly ${SNP_REPORT_SIZE} bytes, got ${bytes.length}${bytes.length > SNP_REPORT_SIZE ? ' (split report and certificate table first)' : ''}`);
+    throw malformed(
+      'report',
+      `must be exactly ${SNP_REPORT_SIZE} bytes, got ${bytes.length}${bytes.length > SNP_REPORT_SIZE ? ' (split report and certificate table first)' : ''}`,
+    );
   }
   const raw = Buffer.from(bytes);
   const version = raw.readUInt32LE(0x000);
@@ -94,7 +101,8 @@ export function parseSnpReport(bytes: Buffer): SnpReport {
 
   const policy = raw.readBigUInt64LE(0x008);
   if ((policy & POLICY_RESERVED_ONE) === 0n) throw malformed('POLICY', 'reserved bit 17 must be 1');
-  if ((policy & ~POLICY_KNOWN_MASK) !== 0n) throw malformed('POLICY', `has unknown bits set (0x${policy.toString(16)}); refused rather than guessed`);
+  if ((policy & ~POLICY_KNOWN_MASK) !== 0n)
+    throw malformed('POLICY', `has unknown bits set (0x${policy.toString(16)}); refused rather than guessed`);
 
   const vmpl = raw.readUInt32LE(0x030);
   if (vmpl > 3) throw malformed('VMPL', `${vmpl} is not 0..3`);
@@ -171,12 +179,19 @@ export function parseSnpReport(bytes: Buffer): SnpReport {
 function parseSignature(field: Buffer): Buffer {
   const r = field.subarray(0, SIG_COMPONENT);
   const s = field.subarray(SIG_COMPONENT, 2 * SIG_COMPONENT);
-  for (const [name, part] of [['R', r], ['S', s]] as const) {
-    if (!part.subarray(P384_BYTES).every((b) => b === 0)) throw malformed('SIGNATURE', `${name} does not fit 48 bytes (upper 24 bytes of its 72-byte field must be zero)`);
+  for (const [name, part] of [
+    ['R', r],
+    ['S', s],
+  ] as const) {
+    if (!part.subarray(P384_BYTES).every((b) => b === 0))
+      throw malformed('SIGNATURE', `${name} does not fit 48 bytes (upper 24 bytes of its 72-byte field must be zero)`);
   }
   const rest = field.subarray(2 * SIG_COMPONENT);
   if (!rest.every((b) => b === 0)) throw malformed('SIGNATURE', 'reserved bytes after R and S must be zero');
-  return Buffer.concat([Buffer.from(r.subarray(0, P384_BYTES)).reverse(), Buffer.from(s.subarray(0, P384_BYTES)).reverse()]);
+  return Buffer.concat([
+    Buffer.from(r.subarray(0, P384_BYTES)).reverse(),
+    Buffer.from(s.subarray(0, P384_BYTES)).reverse(),
+  ]);
 }
 
 /** CPUID family/model ranges per product (AMD PPRs; as go-sev-guest and virtee map them). */
@@ -184,9 +199,13 @@ export function productFromCpuid(family: number, model: number): SnpProduct {
   if (family === 0x19 && model <= 0x0f) return 'Milan';
   if (family === 0x19 && ((model >= 0x10 && model <= 0x1f) || (model >= 0xa0 && model <= 0xaf))) return 'Genoa';
   if (family === 0x1a && model <= 0x11) return 'Turin';
-  throw new AttestationError('ATTESTATION_UNSUPPORTED', `CPUID family 0x${family.toString(16)} model 0x${model.toString(16)} is not a known SEV-SNP product (Milan, Genoa, Turin)`, {
-    check: 'SNP report',
-  });
+  throw new AttestationError(
+    'ATTESTATION_UNSUPPORTED',
+    `CPUID family 0x${family.toString(16)} model 0x${model.toString(16)} is not a known SEV-SNP product (Milan, Genoa, Turin)`,
+    {
+      check: 'SNP report',
+    },
+  );
 }
 
 /**
@@ -205,7 +224,15 @@ export function decodeTcb(raw: Buffer, product: SnpProduct): SnpTcb {
   return { bootloader: raw[0]!, tee: raw[1]!, snp: raw[6]!, microcode: raw[7]! };
 }
 
-export function decodePolicy(policy: bigint): { raw: string; abi_major: number; abi_minor: number; smt: boolean; migrate_ma: boolean; debug: boolean; single_socket: boolean } {
+export function decodePolicy(policy: bigint): {
+  raw: string;
+  abi_major: number;
+  abi_minor: number;
+  smt: boolean;
+  migrate_ma: boolean;
+  debug: boolean;
+  single_socket: boolean;
+} {
   const bit = (n: number) => ((policy >> BigInt(n)) & 1n) === 1n;
   return {
     raw: `0x${policy.toString(16)}`,

@@ -23,12 +23,14 @@ export const TCB: Required<SnpTcb> = { fmc: 1, bootloader: 2, tee: 3, snp: 4, mi
 export const ARK_SERIAL = 0x30000;
 export const ASK_SERIAL = 0x30001;
 
-export const code = (c: string, ...parts: string[]) => (e: unknown) => {
-  assert.ok(e instanceof AttestationError, `not an AttestationError: ${String(e)}`);
-  assert.equal(e.code, c, e.message);
-  for (const p of parts) assert.ok(e.message.includes(p), `'${e.message}' does not mention '${p}'`);
-  return true;
-};
+export const code =
+  (c: string, ...parts: string[]) =>
+  (e: unknown) => {
+    assert.ok(e instanceof AttestationError, `not an AttestationError: ${String(e)}`);
+    assert.equal(e.code, c, e.message);
+    for (const p of parts) assert.ok(e.message.includes(p), `'${e.message}' does not mention '${p}'`);
+    return true;
+  };
 
 // ---- keys ----------------------------------------------------------------------------------------------------
 
@@ -47,7 +49,8 @@ export const p384 = () => keyPair('ec', { namedCurve: 'secp384r1' }) as Promise<
  * would put all of them in one multi-valued RDN, "OU=… + C=… + CN=…", so the sequence is encoded here.)
  */
 export function amdName(cn: string): pkijs.RelativeDistinguishedNames {
-  const attr = (type: string, value: asn1js.Utf8String | asn1js.PrintableString) => new asn1js.Set({ value: [new pkijs.AttributeTypeAndValue({ type, value }).toSchema()] });
+  const attr = (type: string, value: asn1js.Utf8String | asn1js.PrintableString) =>
+    new asn1js.Set({ value: [new pkijs.AttributeTypeAndValue({ type, value }).toSchema()] });
   const utf8 = (type: string, value: string) => attr(type, new asn1js.Utf8String({ value }));
   const name = new asn1js.Sequence({
     value: [
@@ -64,10 +67,16 @@ export function amdName(cn: string): pkijs.RelativeDistinguishedNames {
 
 /** RSASSA-PSS with SHA-384, MGF1-SHA-384, salt 48, trailer omitted: the AlgorithmIdentifier AMD's certificates carry. */
 export function pss384(): pkijs.AlgorithmIdentifier {
-  const sha384 = new pkijs.AlgorithmIdentifier({ algorithmId: '2.16.840.1.101.3.4.2.2', algorithmParams: new asn1js.Null() });
+  const sha384 = new pkijs.AlgorithmIdentifier({
+    algorithmId: '2.16.840.1.101.3.4.2.2',
+    algorithmParams: new asn1js.Null(),
+  });
   const params = new pkijs.RSASSAPSSParams({
     hashAlgorithm: sha384,
-    maskGenAlgorithm: new pkijs.AlgorithmIdentifier({ algorithmId: '1.2.840.113549.1.1.8', algorithmParams: sha384.toSchema() }),
+    maskGenAlgorithm: new pkijs.AlgorithmIdentifier({
+      algorithmId: '1.2.840.113549.1.1.8',
+      algorithmParams: sha384.toSchema(),
+    }),
     saltLength: 48,
   });
   return new pkijs.AlgorithmIdentifier({ algorithmId: '1.2.840.113549.1.1.10', algorithmParams: params.toSchema() });
@@ -78,8 +87,13 @@ export function pssSign(data: Uint8Array, key: KeyObject): Buffer {
 }
 
 export const ab = (b: Buffer): ArrayBuffer => b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
-export const der = (o: { toSchema(encodeFlag?: boolean): asn1js.AsnType }): Buffer => Buffer.from(o.toSchema().toBER(false));
-export const pem = (d: Buffer, label = 'CERTIFICATE') => `-----BEGIN ${label}-----\n${d.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
+export const der = (o: { toSchema(encodeFlag?: boolean): asn1js.AsnType }): Buffer =>
+  Buffer.from(o.toSchema().toBER(false));
+export const pem = (d: Buffer, label = 'CERTIFICATE') =>
+  `-----BEGIN ${label}-----\n${d
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END ${label}-----\n`;
 
 export function ext(oid: string, value: Buffer, critical = false): pkijs.Extension {
   return new pkijs.Extension({ extnID: oid, critical, extnValue: ab(value) });
@@ -152,7 +166,11 @@ export function buildAsk(key: KeyObject, arkKey: KeyPair, serial = ASK_SERIAL, s
     extensions: [
       ext('2.5.29.14', Buffer.concat([Buffer.from([0x04, 20]), keyId(key)])),
       ext('2.5.29.35', Buffer.concat([Buffer.from([0x30, 22, 0x80, 20]), keyId(arkKey.publicKey)])),
-      ext('2.5.29.19', Buffer.from(new pkijs.BasicConstraints({ cA: true, pathLenConstraint: 0 }).toSchema().toBER(false)), true),
+      ext(
+        '2.5.29.19',
+        Buffer.from(new pkijs.BasicConstraints({ cA: true, pathLenConstraint: 0 }).toSchema().toBER(false)),
+        true,
+      ),
       ext('2.5.29.15', Buffer.from('03020204', 'hex'), true), // keyCertSign
     ],
   });
@@ -298,17 +316,21 @@ export function buildCrl(s: CrlSpec): Buffer {
   crl.signature = pss384();
   crl.signatureAlgorithm = pss384();
   crl.thisUpdate = new pkijs.Time({ type: 0, value: s.thisUpdate ?? new Date('2025-05-01T00:00:00Z') });
-  if (s.nextUpdate !== null) crl.nextUpdate = new pkijs.Time({ type: 0, value: s.nextUpdate ?? new Date('2025-07-01T00:00:00Z') });
+  if (s.nextUpdate !== null)
+    crl.nextUpdate = new pkijs.Time({ type: 0, value: s.nextUpdate ?? new Date('2025-07-01T00:00:00Z') });
   if (s.revoked?.length) {
     crl.revokedCertificates = s.revoked.map(
-      (serial) => new pkijs.RevokedCertificate({ userCertificate: new asn1js.Integer({ value: serial }), revocationDate: new pkijs.Time({ type: 0, value: new Date('2025-04-01T00:00:00Z') }) }),
+      (serial) =>
+        new pkijs.RevokedCertificate({
+          userCertificate: new asn1js.Integer({ value: serial }),
+          revocationDate: new pkijs.Time({ type: 0, value: new Date('2025-04-01T00:00:00Z') }),
+        }),
     );
   }
   crl.tbsView = new Uint8Array((crl as unknown as { encodeTBS(): asn1js.Sequence }).encodeTBS().toBER(false)); // protected in the typings only
   crl.signatureValue = new asn1js.BitString({ valueHex: ab(pssSign(crl.tbsView, s.signer)) });
   return der(crl);
 }
-
 
 // ---- the VLEK, as trustee's test-vlek.der encodes its extensions ------------------------------------------------
 

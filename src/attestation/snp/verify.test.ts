@@ -9,16 +9,20 @@ import { AttestationError } from '../errors.js';
 import { AMD_ARKS } from '../roots.js';
 import type { AmdCollateralRequest } from '../types.js';
 import { CERT_TABLE_GUIDS, buildCertTable } from './certs.js';
-import { VECTORS, pemToDer, prng, snpCases, vector, type SnpCase } from './fixtures.js';
+import { VECTORS, pemToDer, prng, snpCases, vector, type SnpCase, type SnpSummary } from './fixtures.js';
 import { SNP_NO_CRL_WARNING, SNP_WARNING, verifySnpReport } from './verify.js';
 
-const summary = JSON.parse(readFileSync(new URL('SUMMARY.json', VECTORS), 'utf8')) as { amd: Record<string, { report: Record<string, any>; vekExtensions: Record<string, any> }> };
-const code = (c: string, ...parts: string[]) => (e: unknown) => {
-  assert.ok(e instanceof AttestationError, `not an AttestationError: ${String(e)}`);
-  assert.equal(e.code, c, e.message);
-  for (const p of parts) assert.ok(e.message.includes(p), `'${e.message}' does not mention '${p}'`);
-  return true;
+const summary = JSON.parse(readFileSync(new URL('SUMMARY.json', VECTORS), 'utf8')) as {
+  amd: Record<string, SnpSummary>;
 };
+const code =
+  (c: string, ...parts: string[]) =>
+  (e: unknown) => {
+    assert.ok(e instanceof AttestationError, `not an AttestationError: ${String(e)}`);
+    assert.equal(e.code, c, e.message);
+    for (const p of parts) assert.ok(e.message.includes(p), `'${e.message}' does not mention '${p}'`);
+    return true;
+  };
 const ms = (d: Date, delta: number) => new Date(d.getTime() + delta);
 
 /** The intermediate for a case (ASK, or ASVK for the VLEK) and the ARK, as DER. */
@@ -68,7 +72,12 @@ describe('verifySnpReport: the vectors', () => {
       assert.equal(result.simulated, false);
       assert.deepEqual(result.warnings, [SNP_WARNING, SNP_NO_CRL_WARNING]);
       const cns = result.chain.map((e) => /CN=([^,]+)$/.exec(e.subject)?.[1]);
-      assert.deepEqual(cns, cl.signing_key === 'vcek' ? ['SEV-VCEK', 'SEV-Milan', 'ARK-Milan'] : ['SEV-VLEK', 'SEV-VLEK-Milan', 'ARK-Milan']);
+      assert.deepEqual(
+        cns,
+        cl.signing_key === 'vcek'
+          ? ['SEV-VCEK', 'SEV-Milan', 'ARK-Milan']
+          : ['SEV-VLEK', 'SEV-VLEK-Milan', 'ARK-Milan'],
+      );
       assert.equal(result.chain[2]!.fingerprint256, AMD_ARKS.Milan.certificate.fingerprint256);
     });
   }
@@ -97,7 +106,10 @@ describe('verifySnpReport: the vectors', () => {
     const auxblob = buildCertTable([{ guid: CERT_TABLE_GUIDS.vcek, data: vector('snp/trustee/test-vcek.der') }]);
     const r = await verifySnpReport(c.report, { now: c.at, auxblob, certs: [c.vek, c.chain] });
     assert.equal(r.type, 'snp');
-    await assert.rejects(verifySnpReport(c.report, { now: c.at, auxblob, certs: [c.chain] }), code('ATTESTATION_CHAIN', 'VCEK hwID'));
+    await assert.rejects(
+      verifySnpReport(c.report, { now: c.at, auxblob, certs: [c.chain] }),
+      code('ATTESTATION_CHAIN', 'VCEK hwID'),
+    );
   });
 
   it('asks the collateral source for what is missing (a function or a provider)', async () => {
@@ -109,14 +121,43 @@ describe('verifySnpReport: the vectors', () => {
     };
     const r = await verifySnpReport(c.report, { now: c.at, collateral: source });
     assert.equal(r.type, 'snp');
-    assert.deepEqual(seen[0], { product: 'Milan', signingKey: 'vcek', hwid: summary.amd[c.summary]!.report.chipId, tcb: { bootloader: 3, tee: 0, snp: 8, microcode: 115 } });
-    const r2 = await verifySnpReport(c.report, { now: c.at, certs: [c.vek], collateral: { amd: async () => ({ chain: c.chain.toString() }) } });
+    assert.deepEqual(seen[0], {
+      product: 'Milan',
+      signingKey: 'vcek',
+      hwid: summary.amd[c.summary]!.report.chipId,
+      tcb: { bootloader: 3, tee: 0, snp: 8, microcode: 115 },
+    });
+    const r2 = await verifySnpReport(c.report, {
+      now: c.at,
+      certs: [c.vek],
+      collateral: { amd: async () => ({ chain: c.chain.toString() }) },
+    });
     assert.equal(r2.type, 'snp');
     // a v2 report names no product: without a VCEK, Milan then Genoa are asked for
     seen.length = 0;
-    await assert.rejects(verifySnpReport(c.report, { now: c.at, collateral: async (req) => (seen.push(req), undefined) }), code('ATTESTATION_COLLATERAL', 'tried Milan and Genoa'));
-    assert.deepEqual(seen.map((s) => s.product), ['Milan', 'Genoa']);
-    await assert.rejects(verifySnpReport(c.report, { now: c.at, collateral: async () => { throw new Error('boom'); } }), code('ATTESTATION_COLLATERAL', 'boom'));
+    await assert.rejects(
+      verifySnpReport(c.report, {
+        now: c.at,
+        collateral: async (req) => {
+          seen.push(req);
+          return undefined;
+        },
+      }),
+      code('ATTESTATION_COLLATERAL', 'tried Milan and Genoa'),
+    );
+    assert.deepEqual(
+      seen.map((s) => s.product),
+      ['Milan', 'Genoa'],
+    );
+    await assert.rejects(
+      verifySnpReport(c.report, {
+        now: c.at,
+        collateral: async () => {
+          throw new Error('boom');
+        },
+      }),
+      code('ATTESTATION_COLLATERAL', 'boom'),
+    );
   });
 });
 
@@ -124,72 +165,136 @@ describe('verifySnpReport: refusals', () => {
   const [gsg, tr, vlek, virt] = snpCases() as [SnpCase, SnpCase, SnpCase, SnpCase];
 
   it('refuses the VLEK after its expiry, naming it and its end', async () => {
-    await assert.rejects(verifySnpReport(vlek.report, { now: new Date('2025-12-11T00:00:00Z'), certs: [vlek.vek, vlek.chain] }), code('ATTESTATION_EXPIRED', "'SEV-VLEK'", '2025-12-10T22:14:21.000Z'));
+    await assert.rejects(
+      verifySnpReport(vlek.report, { now: new Date('2025-12-11T00:00:00Z'), certs: [vlek.vek, vlek.chain] }),
+      code('ATTESTATION_EXPIRED', "'SEV-VLEK'", '2025-12-10T22:14:21.000Z'),
+    );
   });
 
   for (const c of snpCases()) {
     it(`refuses ${c.name} outside its certificate window`, async () => {
-      await assert.rejects(verifySnpReport(c.report, { now: ms(c.vekFrom, -1000), certs: [c.vek, c.chain] }), code('ATTESTATION_EXPIRED', 'not valid before'));
-      await assert.rejects(verifySnpReport(c.report, { now: ms(c.vekTo, 1000), certs: [c.vek, c.chain] }), code('ATTESTATION_EXPIRED', 'expired'));
-      await assert.rejects(verifySnpReport(c.report, { now: new Date('2046-01-01'), certs: [c.vek, c.chain] }), code('ATTESTATION_EXPIRED'));
-      await assert.rejects(verifySnpReport(c.report, { now: new Date('invalid'), certs: [c.vek, c.chain] }), code('ATTESTATION_MALFORMED'));
+      await assert.rejects(
+        verifySnpReport(c.report, { now: ms(c.vekFrom, -1000), certs: [c.vek, c.chain] }),
+        code('ATTESTATION_EXPIRED', 'not valid before'),
+      );
+      await assert.rejects(
+        verifySnpReport(c.report, { now: ms(c.vekTo, 1000), certs: [c.vek, c.chain] }),
+        code('ATTESTATION_EXPIRED', 'expired'),
+      );
+      await assert.rejects(
+        verifySnpReport(c.report, { now: new Date('2046-01-01'), certs: [c.vek, c.chain] }),
+        code('ATTESTATION_EXPIRED'),
+      );
+      await assert.rejects(
+        verifySnpReport(c.report, { now: new Date('invalid'), certs: [c.vek, c.chain] }),
+        code('ATTESTATION_MALFORMED'),
+      );
     });
   }
 
   it('refuses a VCEK of another chip', async () => {
-    await assert.rejects(verifySnpReport(virt.report, { now: virt.at, certs: [tr.vek, virt.chain] }), code('ATTESTATION_CHAIN', 'VCEK hwID', 'chip'));
+    await assert.rejects(
+      verifySnpReport(virt.report, { now: virt.at, certs: [tr.vek, virt.chain] }),
+      code('ATTESTATION_CHAIN', 'VCEK hwID', 'chip'),
+    );
   });
 
   it('refuses a VCEK for another TCB', async () => {
-    await assert.rejects(verifySnpReport(tr.report, { now: tr.at, certs: [gsg.vek, tr.chain] }), code('ATTESTATION_CHAIN', 'REPORTED_TCB', 'blSPL 2 ≠ 3'));
+    await assert.rejects(
+      verifySnpReport(tr.report, { now: tr.at, certs: [gsg.vek, tr.chain] }),
+      code('ATTESTATION_CHAIN', 'REPORTED_TCB', 'blSPL 2 ≠ 3'),
+    );
   });
 
   it("refuses another product's chain", async () => {
-    await assert.rejects(verifySnpReport(gsg.report, { now: gsg.at, certs: [gsg.vek, vector('snp/go-sev-guest/ask_ark_genoa.pem')] }), code('ATTESTATION_CHAIN', "'SEV-Genoa'", "'SEV-Milan'"));
-    await assert.rejects(verifySnpReport(vlek.report, { now: vlek.at, certs: [vlek.vek, vector('snp/go-sev-guest/ask_ark_genoa_vlek.pem')] }), code('ATTESTATION_CHAIN', "'SEV-VLEK-Genoa'"));
+    await assert.rejects(
+      verifySnpReport(gsg.report, { now: gsg.at, certs: [gsg.vek, vector('snp/go-sev-guest/ask_ark_genoa.pem')] }),
+      code('ATTESTATION_CHAIN', "'SEV-Genoa'", "'SEV-Milan'"),
+    );
+    await assert.rejects(
+      verifySnpReport(vlek.report, {
+        now: vlek.at,
+        certs: [vlek.vek, vector('snp/go-sev-guest/ask_ark_genoa_vlek.pem')],
+      }),
+      code('ATTESTATION_CHAIN', "'SEV-VLEK-Genoa'"),
+    );
   });
 
   it('refuses a VCEK for a VLEK-signed report and a VLEK for a VCEK-signed one', async () => {
-    await assert.rejects(verifySnpReport(vlek.report, { now: vlek.at, certs: [tr.vek, tr.chain] }), code('ATTESTATION_CHAIN', 'signed by a VLEK', 'only a VCEK'));
-    await assert.rejects(verifySnpReport(tr.report, { now: vlek.at, certs: [vlek.vek, vlek.chain] }), code('ATTESTATION_CHAIN', 'signed by a VCEK', 'only a VLEK'));
+    await assert.rejects(
+      verifySnpReport(vlek.report, { now: vlek.at, certs: [tr.vek, tr.chain] }),
+      code('ATTESTATION_CHAIN', 'signed by a VLEK', 'only a VCEK'),
+    );
+    await assert.rejects(
+      verifySnpReport(tr.report, { now: vlek.at, certs: [vlek.vek, vlek.chain] }),
+      code('ATTESTATION_CHAIN', 'signed by a VCEK', 'only a VLEK'),
+    );
   });
 
   it('refuses a report whose signing key field was changed (VCEK → VLEK), by signature', async () => {
     const flipped = Buffer.from(tr.report);
     flipped.writeUInt32LE(1 << 2, 0x48);
-    await assert.rejects(verifySnpReport(flipped, { now: tr.at, certs: [tr.vek, tr.chain] }), code('ATTESTATION_CHAIN', 'signed by a VLEK'));
-    await assert.rejects(verifySnpReport(flipped, { now: vlek.at, certs: [tr.vek, vlek.vek, tr.chain] }), (e: unknown) => e instanceof AttestationError);
+    await assert.rejects(
+      verifySnpReport(flipped, { now: tr.at, certs: [tr.vek, tr.chain] }),
+      code('ATTESTATION_CHAIN', 'signed by a VLEK'),
+    );
+    await assert.rejects(
+      verifySnpReport(flipped, { now: vlek.at, certs: [tr.vek, vlek.vek, tr.chain] }),
+      (e: unknown) => e instanceof AttestationError,
+    );
   });
 
   it('refuses MASK_CHIP_KEY reports as unsigned', async () => {
     const masked = Buffer.from(tr.report);
     masked.writeUInt32LE(2, 0x48);
-    await assert.rejects(verifySnpReport(masked, { now: tr.at, certs: [tr.vek, tr.chain] }), code('ATTESTATION_SIGNATURE', 'MASK_CHIP_KEY'));
+    await assert.rejects(
+      verifySnpReport(masked, { now: tr.at, certs: [tr.vek, tr.chain] }),
+      code('ATTESTATION_SIGNATURE', 'MASK_CHIP_KEY'),
+    );
   });
 
   it('refuses without the VCEK or without the ASK', async () => {
     await assert.rejects(verifySnpReport(tr.report, { now: tr.at, certs: [tr.chain] }), code('ATTESTATION_COLLATERAL'));
-    await assert.rejects(verifySnpReport(tr.report, { now: tr.at, certs: [tr.vek] }), code('ATTESTATION_COLLATERAL', "no 'SEV-Milan'"));
-    await assert.rejects(verifySnpReport(vlek.report, { now: vlek.at, certs: [vlek.vek] }), code('ATTESTATION_COLLATERAL', "no 'SEV-VLEK-Milan'"));
+    await assert.rejects(
+      verifySnpReport(tr.report, { now: tr.at, certs: [tr.vek] }),
+      code('ATTESTATION_COLLATERAL', "no 'SEV-Milan'"),
+    );
+    await assert.rejects(
+      verifySnpReport(vlek.report, { now: vlek.at, certs: [vlek.vek] }),
+      code('ATTESTATION_COLLATERAL', "no 'SEV-VLEK-Milan'"),
+    );
   });
 
   it('refuses the odd-encoding trustee VCEKs (they parse; their signatures do not verify)', async () => {
     for (const f of ['snp/trustee/test-vcek-invalid-legacy.der', 'snp/trustee/test-vcek-invalid-new.der']) {
-      await assert.rejects(verifySnpReport(tr.report, { now: new Date('2024-01-01'), certs: [vector(f), tr.chain] }), (e: unknown) => e instanceof AttestationError && ['ATTESTATION_CHAIN'].includes(e.code));
+      await assert.rejects(
+        verifySnpReport(tr.report, { now: new Date('2024-01-01'), certs: [vector(f), tr.chain] }),
+        (e: unknown) => e instanceof AttestationError && ['ATTESTATION_CHAIN'].includes(e.code),
+      );
     }
   });
 
   it('refuses a chain whose ARK is not the pinned one, by key, even with the same subject', async () => {
     const fake = await fakeRoot(AMD_ARKS.Milan.certificate.raw);
     const { inter } = chainParts(tr);
-    await assert.rejects(verifySnpReport(tr.report, { now: tr.at, certs: [tr.vek, inter, fake] }), code('ATTESTATION_CHAIN', 'is not the AMD root key ARK-Milan', 'key SHA-256'));
+    await assert.rejects(
+      verifySnpReport(tr.report, { now: tr.at, certs: [tr.vek, inter, fake] }),
+      code('ATTESTATION_CHAIN', 'is not the AMD root key ARK-Milan', 'key SHA-256'),
+    );
   });
 
   it('checks a CRL from the collateral: signature by the ARK, and parse errors', async () => {
     const crl = await fakeCrl(AMD_ARKS.Milan.certificate.raw);
-    await assert.rejects(verifySnpReport(tr.report, { now: tr.at, certs: [tr.vek, tr.chain], collateral: async () => ({ crl }) }), code('ATTESTATION_SIGNATURE', 'CRL is not signed'));
+    await assert.rejects(
+      verifySnpReport(tr.report, { now: tr.at, certs: [tr.vek, tr.chain], collateral: async () => ({ crl }) }),
+      code('ATTESTATION_SIGNATURE', 'CRL is not signed'),
+    );
     // a CRL that does not parse is one that could not be had: the report verifies, with the no-CRL warning and why
-    const r = await verifySnpReport(tr.report, { now: tr.at, certs: [tr.vek, tr.chain], collateral: async () => ({ crl: Buffer.from('garbage') }) });
+    const r = await verifySnpReport(tr.report, {
+      now: tr.at,
+      certs: [tr.vek, tr.chain],
+      collateral: async () => ({ crl: Buffer.from('garbage') }),
+    });
     assert.equal(r.warnings[1], SNP_NO_CRL_WARNING);
     assert.match(r.warnings[2] ?? '', /could not be obtained .*CRL does not parse/);
   });
@@ -219,7 +324,8 @@ describe('verifySnpReport: mutations', () => {
             await verifySnpReport(parts.report, { now: c.at, certs: [parts.vek, parts.inter, ark] });
             assert.fail(`${t.name} byte ${at} mutated and still verified`);
           } catch (err) {
-            if (!(err instanceof AttestationError)) throw new Error(`${t.name} byte ${at}: ${String(err)}`, { cause: err });
+            if (!(err instanceof AttestationError))
+              throw new Error(`${t.name} byte ${at}: ${String(err)}`, { cause: err });
             counts[err.code] = (counts[err.code] ?? 0) + 1;
           }
         }
@@ -247,13 +353,23 @@ describe('verifySnpReport: speed', () => {
 // ---- helpers: a self-signed root with ARK-Milan's subject and another key; a CRL it signs ---------------
 
 async function rsaKeys(): Promise<CryptoKeyPair> {
-  return webcrypto.subtle.generateKey({ name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
+  return webcrypto.subtle.generateKey(
+    { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+    true,
+    ['sign', 'verify'],
+  ) as Promise<CryptoKeyPair>;
 }
 
 let fakeKeys: Promise<CryptoKeyPair> | undefined;
 
+/** One key pair for every fake: RSA generation is slow. */
+function sharedKeys(): Promise<CryptoKeyPair> {
+  fakeKeys ??= rsaKeys();
+  return fakeKeys;
+}
+
 async function fakeRoot(realDer: Buffer): Promise<Buffer> {
-  const keys = await (fakeKeys ??= rsaKeys());
+  const keys = await sharedKeys();
   const real = pkijs.Certificate.fromBER(realDer);
   const cert = new pkijs.Certificate();
   cert.version = 2;
@@ -262,14 +378,20 @@ async function fakeRoot(realDer: Buffer): Promise<Buffer> {
   cert.subject = real.subject;
   cert.notBefore.value = new Date('2020-01-01T00:00:00Z');
   cert.notAfter.value = new Date('2045-01-01T00:00:00Z');
-  cert.extensions = [new pkijs.Extension({ extnID: '2.5.29.19', critical: true, extnValue: new pkijs.BasicConstraints({ cA: true }).toSchema().toBER(false) })];
+  cert.extensions = [
+    new pkijs.Extension({
+      extnID: '2.5.29.19',
+      critical: true,
+      extnValue: new pkijs.BasicConstraints({ cA: true }).toSchema().toBER(false),
+    }),
+  ];
   await cert.subjectPublicKeyInfo.importKey(keys.publicKey);
   await cert.sign(keys.privateKey, 'SHA-256');
   return Buffer.from(cert.toSchema(true).toBER(false));
 }
 
 async function fakeCrl(realDer: Buffer): Promise<Buffer> {
-  const keys = await (fakeKeys ??= rsaKeys());
+  const keys = await sharedKeys();
   const real = pkijs.Certificate.fromBER(realDer);
   const crl = new pkijs.CertificateRevocationList();
   crl.version = 1;

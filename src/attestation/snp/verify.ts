@@ -1,10 +1,24 @@
 import { AttestationError } from '../errors.js';
 import { checkNotRevoked, checkCrl, parseCrl, type PinnedRoot } from '../pki.js';
 import { AMD_ARKS } from '../roots.js';
-import type { AmdCollateral, AmdCollateralRequest, CollateralProvider, SnpClaims, VerificationResult, VerifyOptions } from '../types.js';
+import type {
+  AmdCollateral,
+  AmdCollateralRequest,
+  CollateralProvider,
+  SnpClaims,
+  VerificationResult,
+  VerifyOptions,
+} from '../types.js';
 import { attempt, type Outcome, type Selected } from './chain.js';
 import { amdCerts, certsFromTable, vekExtensions, type AmdCert, type VekExtensions } from './certs.js';
-import { decodePolicy, decodeTcb, parseSnpReport, productFromChipId, type SnpProduct, type SnpReport } from './report.js';
+import {
+  decodePolicy,
+  decodeTcb,
+  parseSnpReport,
+  productFromChipId,
+  type SnpProduct,
+  type SnpReport,
+} from './report.js';
 
 /**
  * SEV-SNP report verification (attestation.md §2.3): pinned ARK (by key) → ASK or ASVK → VCEK or VLEK, as the
@@ -31,13 +45,16 @@ import { decodePolicy, decodeTcb, parseSnpReport, productFromChipId, type SnpPro
  * (at most the CRL, whose failure is a warning), so hosts should provision the auxblob.
  */
 
-export const SNP_WARNING = 'SEV-SNP measures the whole VM at launch: measurement and host_data identify the VM image, not a program started inside it';
+export const SNP_WARNING =
+  'SEV-SNP measures the whole VM at launch: measurement and host_data identify the VM image, not a program started inside it';
 export const SNP_NO_CRL_WARNING = 'no AMD CRL: revocation of the ASK/ASVK was not checked';
 /** Follows SNP_NO_CRL_WARNING when the source was asked for the CRL and failed (or gave one that does not parse). */
 export const SNP_CRL_UNAVAILABLE_WARNING = 'the AMD CRL could not be obtained';
 
 /** A collateral source for AMD alone (amdCollateralFromFiles / amdCollateralFromKds), or a plain function. */
-export type AmdCollateralSource = Pick<CollateralProvider, 'amd'> | ((request: AmdCollateralRequest) => Promise<AmdCollateral | undefined>);
+export type AmdCollateralSource =
+  | Pick<CollateralProvider, 'amd'>
+  | ((request: AmdCollateralRequest) => Promise<AmdCollateral | undefined>);
 
 export interface SnpVerifyOptions extends Omit<VerifyOptions, 'collateral'> {
   /** The GHCB certificate table the host provisioned (configfs-tsm auxblob). */
@@ -55,11 +72,22 @@ export async function verifySnpReport(report: Buffer, opts: SnpVerifyOptions): P
  * The same with the roots as a parameter, so tests can build a whole AMD-like hierarchy of their own. Production
  * code calls verifySnpReport, which always uses the pinned AMD_ARKS.
  */
-export async function verifySnpReportAgainst(report: Buffer, opts: SnpVerifyOptions, roots: Record<SnpProduct, PinnedRoot>): Promise<VerificationResult> {
-  if (!(opts.now instanceof Date) || Number.isNaN(opts.now.getTime())) throw new AttestationError('ATTESTATION_MALFORMED', 'the verification time is not a valid date', { check: CHECK });
+export async function verifySnpReportAgainst(
+  report: Buffer,
+  opts: SnpVerifyOptions,
+  roots: Record<SnpProduct, PinnedRoot>,
+): Promise<VerificationResult> {
+  if (!(opts.now instanceof Date) || Number.isNaN(opts.now.getTime()))
+    throw new AttestationError('ATTESTATION_MALFORMED', 'the verification time is not a valid date', { check: CHECK });
   const r = parseSnpReport(report);
-  if (r.maskChipKey) throw new AttestationError('ATTESTATION_SIGNATURE', 'MASK_CHIP_KEY is set: the firmware did not sign the report', { check: 'report signature' });
-  const given = dedupe([...(opts.auxblob ? certsFromTable(opts.auxblob) : []), ...amdCerts(opts.certs ?? [], 'SNP certificates')]);
+  if (r.maskChipKey)
+    throw new AttestationError('ATTESTATION_SIGNATURE', 'MASK_CHIP_KEY is set: the firmware did not sign the report', {
+      check: 'report signature',
+    });
+  const given = dedupe([
+    ...(opts.auxblob ? certsFromTable(opts.auxblob) : []),
+    ...amdCerts(opts.certs ?? [], 'SNP certificates'),
+  ]);
   const source = opts.collateral;
 
   // 1. The certificates that came with the evidence, and nothing else: no request leaves the process.
@@ -135,10 +163,14 @@ function productOf(r: SnpReport, given: AmdCert[]): SnpProduct | undefined {
 }
 
 function noProductError(r: SnpReport): AttestationError {
-  return new AttestationError('ATTESTATION_COLLATERAL', `a version ${r.version} report does not name its product and no ${r.signingKey.toUpperCase()} was given`, {
-    check: CHECK,
-    hint: 'pass the VCEK (certs or auxblob) or a collateral source',
-  });
+  return new AttestationError(
+    'ATTESTATION_COLLATERAL',
+    `a version ${r.version} report does not name its product and no ${r.signingKey.toUpperCase()} was given`,
+    {
+      check: CHECK,
+      hint: 'pass the VCEK (certs or auxblob) or a collateral source',
+    },
+  );
 }
 
 /**
@@ -188,28 +220,48 @@ async function withCollateral(
       if (got?.outcome.selected) return got;
       if (got) throw got.outcome.error;
     }
-    if (!sourceError) throw new AttestationError('ATTESTATION_COLLATERAL', `no ${r.signingKey.toUpperCase()} for this chip and TCB from the collateral source (tried Milan and Genoa)`, { check: CHECK });
+    if (!sourceError)
+      throw new AttestationError(
+        'ATTESTATION_COLLATERAL',
+        `no ${r.signingKey.toUpperCase()} for this chip and TCB from the collateral source (tried Milan and Genoa)`,
+        { check: CHECK },
+      );
   }
   const own = last?.error;
   if (sourceError === undefined) throw own;
   // The source failed. The certificates' own reason is the better one, unless it was only "missing".
   if (!(own instanceof AttestationError) || own.code === 'ATTESTATION_COLLATERAL') throw sourceError;
-  const text = own.check && own.message.startsWith(`${own.check}: `) ? own.message.slice(own.check.length + 2) : own.message;
-  throw new AttestationError(own.code, `${text}; the collateral source could not supply other certificates (${(sourceError as Error).message})`, { check: own.check, hint: own.hint, cause: sourceError });
+  const text =
+    own.check && own.message.startsWith(`${own.check}: `) ? own.message.slice(own.check.length + 2) : own.message;
+  throw new AttestationError(
+    own.code,
+    `${text}; the collateral source could not supply other certificates (${(sourceError as Error).message})`,
+    { check: own.check, hint: own.hint, cause: sourceError },
+  );
 }
 
 /** withChip false: the chain and CRL only (no hwid), a request keyed by product alone. */
 function request(r: SnpReport, product: SnpProduct, withChip: boolean): AmdCollateralRequest {
-  const hwid = withChip && r.signingKey === 'vcek' ? r.chipId.subarray(0, product === 'Turin' ? 8 : 64).toString('hex') : undefined;
+  const hwid =
+    withChip && r.signingKey === 'vcek'
+      ? r.chipId.subarray(0, product === 'Turin' ? 8 : 64).toString('hex')
+      : undefined;
   return { product, signingKey: r.signingKey, hwid, tcb: decodeTcb(r.reportedTcb, product) };
 }
 
-async function fetchCollateral(source: AmdCollateralSource, req: AmdCollateralRequest): Promise<AmdCollateral | undefined> {
+async function fetchCollateral(
+  source: AmdCollateralSource,
+  req: AmdCollateralRequest,
+): Promise<AmdCollateral | undefined> {
   try {
     return typeof source === 'function' ? await source(req) : await source.amd(req);
   } catch (err) {
     if (err instanceof AttestationError) throw err;
-    throw new AttestationError('ATTESTATION_COLLATERAL', `the AMD collateral source failed (${(err as Error)?.message ?? String(err)})`, { check: 'AMD collateral', cause: err });
+    throw new AttestationError(
+      'ATTESTATION_COLLATERAL',
+      `the AMD collateral source failed (${(err as Error)?.message ?? String(err)})`,
+      { check: 'AMD collateral', cause: err },
+    );
   }
 }
 
@@ -242,7 +294,11 @@ function claims(r: SnpReport, product: SnpProduct, ext: VekExtensions): SnpClaim
     guest_svn: r.guestSvn,
     vmpl: r.vmpl,
     policy: decodePolicy(r.policy),
-    platform_info: { smt_enabled: (r.platformInfo & 1n) === 1n, tsme_enabled: (r.platformInfo & 2n) === 2n, raw: `0x${r.platformInfo.toString(16)}` },
+    platform_info: {
+      smt_enabled: (r.platformInfo & 1n) === 1n,
+      tsme_enabled: (r.platformInfo & 2n) === 2n,
+      raw: `0x${r.platformInfo.toString(16)}`,
+    },
     current_tcb: decodeTcb(r.currentTcb, product),
     reported_tcb: decodeTcb(r.reportedTcb, product),
     committed_tcb: decodeTcb(r.committedTcb, product),

@@ -89,13 +89,19 @@ const verify = (report: Buffer, certs: Buffer[]) => verifySnpReportAgainst(repor
 describe('VLEK: the synthetic hierarchy', () => {
   it('encodes the VLEK extensions as trustee test-vlek.der does (given its values), cspID included', () => {
     const real = pkijs.Certificate.fromBER(vector('snp/trustee/test-vlek.der'));
-    const realExts = (real.extensions ?? []).filter((e) => e.extnID.startsWith(AMD_ARC)).map((e) => Buffer.from(e.toSchema().toBER(false)).toString('hex'));
-    const ours = vlekExtensions({ productName: 'Milan', tcb: { bootloader: 4, tee: 0, snp: 24, microcode: 217 } }).map((e) => Buffer.from(e.toSchema().toBER(false)).toString('hex'));
+    const realExts = (real.extensions ?? [])
+      .filter((e) => e.extnID.startsWith(AMD_ARC))
+      .map((e) => Buffer.from(e.toSchema().toBER(false)).toString('hex'));
+    const ours = vlekExtensions({ productName: 'Milan', tcb: { bootloader: 4, tee: 0, snp: 24, microcode: 217 } }).map(
+      (e) => Buffer.from(e.toSchema().toBER(false)).toString('hex'),
+    );
     assert.deepEqual(ours, realExts);
   });
 
   it('chains VLEK → ASVK → ARK and VCEK → ASK → ARK by signature, with the AMD names', () => {
-    const [ark, ask, asvk, vcek, vlek] = [h.ark, h.ask, h.asvk, h.vcek, h.vlek].map((d) => new X509Certificate(d)) as X509Certificate[];
+    const [ark, ask, asvk, vcek, vlek] = [h.ark, h.ask, h.asvk, h.vcek, h.vlek].map(
+      (d) => new X509Certificate(d),
+    ) as X509Certificate[];
     assert.match(asvk!.subject, /CN=SEV-VLEK-Turin$/);
     assert.match(vlek!.subject, /CN=SEV-VLEK$/);
     assert.equal(vlek!.issuer, asvk!.subject);
@@ -116,7 +122,10 @@ describe('VLEK: reports that verify', () => {
     assert.equal(r.claims.csp_id, CSP_ID);
     assert.equal(r.claims.product, 'Turin');
     assert.deepEqual(r.warnings, [SNP_WARNING, SNP_NO_CRL_WARNING]);
-    assert.deepEqual(r.chain.map((c) => /CN=([^,]+)$/.exec(c.subject)?.[1]), ['SEV-VLEK', 'SEV-VLEK-Turin', 'ARK-Turin']);
+    assert.deepEqual(
+      r.chain.map((c) => /CN=([^,]+)$/.exec(c.subject)?.[1]),
+      ['SEV-VLEK', 'SEV-VLEK-Turin', 'ARK-Turin'],
+    );
   });
 
   it('from a certificate table (VLEK GUID; the ASVK under the ASK GUID, as hosts provision it), and with the ASK present too', async () => {
@@ -138,13 +147,19 @@ describe('VLEK: refusals that need their check', () => {
   it('refuses a VLEK report whose VLEK chains through the ASK (SEV-Turin), not an ASVK', async () => {
     const vlekByAsk = buildVlek(h.vlekKey.publicKey, h.askKey.privateKey, { issuer: 'SEV-Turin' });
     assert.ok(new X509Certificate(vlekByAsk).verify(new X509Certificate(h.ask).publicKey));
-    await assert.rejects(verify(h.vlekReport, [vlekByAsk, h.ask, h.ark]), code('ATTESTATION_CHAIN', "the chain has 'SEV-Turin'", "a Turin VLEK needs 'SEV-VLEK-Turin'"));
+    await assert.rejects(
+      verify(h.vlekReport, [vlekByAsk, h.ask, h.ark]),
+      code('ATTESTATION_CHAIN', "the chain has 'SEV-Turin'", "a Turin VLEK needs 'SEV-VLEK-Turin'"),
+    );
   });
 
   it('refuses a VCEK report whose VCEK chains through the ASVK (SEV-VLEK-Turin), not an ASK', async () => {
     const vcekByAsvk = buildVcek(h.vcekKey.publicKey, h.asvkKey.privateKey, { issuer: 'SEV-VLEK-Turin' });
     assert.ok(new X509Certificate(vcekByAsvk).verify(new X509Certificate(h.asvk).publicKey));
-    await assert.rejects(verify(h.vcekReport, [vcekByAsvk, h.asvk, h.ark]), code('ATTESTATION_CHAIN', "the chain has 'SEV-VLEK-Turin'", "a Turin VCEK needs 'SEV-Turin'"));
+    await assert.rejects(
+      verify(h.vcekReport, [vcekByAsvk, h.asvk, h.ark]),
+      code('ATTESTATION_CHAIN', "the chain has 'SEV-VLEK-Turin'", "a Turin VCEK needs 'SEV-Turin'"),
+    );
   });
 
   // Rule (b): the VCEK/VLEK key must be EC P-384. A P-256 key with a valid certificate, and the report signed
@@ -152,14 +167,23 @@ describe('VLEK: refusals that need their check', () => {
   it('refuses a VLEK and a VCEK with an EC P-256 key (certificates valid, reports signed by that key)', async () => {
     const vlek256 = buildVlek(h.p256.publicKey, h.asvkKey.privateKey);
     const vcek256 = buildVcek(h.p256.publicKey, h.askKey.privateKey);
-    await assert.rejects(verify(signReport(reportBody({ signingKey: 'vlek' }), h.p256.privateKey), [vlek256, h.asvk, h.ark]), code('ATTESTATION_CHAIN', 'VLEK certificate', 'the VLEK key is not an EC P-384 key'));
-    await assert.rejects(verify(signReport(reportBody(), h.p256.privateKey), [vcek256, h.ask, h.ark]), code('ATTESTATION_CHAIN', 'VCEK certificate', 'the VCEK key is not an EC P-384 key'));
+    await assert.rejects(
+      verify(signReport(reportBody({ signingKey: 'vlek' }), h.p256.privateKey), [vlek256, h.asvk, h.ark]),
+      code('ATTESTATION_CHAIN', 'VLEK certificate', 'the VLEK key is not an EC P-384 key'),
+    );
+    await assert.rejects(
+      verify(signReport(reportBody(), h.p256.privateKey), [vcek256, h.ask, h.ark]),
+      code('ATTESTATION_CHAIN', 'VCEK certificate', 'the VCEK key is not an EC P-384 key'),
+    );
   });
 
   // Rule (c): a VLEK must say whom AMD issued it to.
   it('refuses a VLEK without cspID (otherwise valid, the report signed by its key)', async () => {
     const noCsp = buildVlek(h.vlekKey.publicKey, h.asvkKey.privateKey, { cspId: undefined });
     assert.equal(vekExtensions(amdCert(new X509Certificate(noCsp)), 'test').cspId, undefined);
-    await assert.rejects(verify(h.vlekReport, [noCsp, h.asvk, h.ark]), code('ATTESTATION_CHAIN', 'the VLEK has no cspID extension'));
+    await assert.rejects(
+      verify(h.vlekReport, [noCsp, h.asvk, h.ark]),
+      code('ATTESTATION_CHAIN', 'the VLEK has no cspID extension'),
+    );
   });
 });

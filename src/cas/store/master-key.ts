@@ -28,8 +28,9 @@ function refuseLostKey(dataDir: string, path: string): void {
   if (existing.length === 0) return;
   const what = `${path} is missing, but ${dataDir} holds a CAS database (${existing.join(', ')}) sealed with it`;
   throw new StoreError('STORE_MASTER_KEY', what, {
-    hint: 'restore master.key (mode 0600) from your backup, or pass the key with --master-key-file or '
-      + 'VEIL_MASTER_KEY; nothing was written',
+    hint:
+      'restore master.key (mode 0600) from your backup, or pass the key with --master-key-file or ' +
+      'VEIL_MASTER_KEY; nothing was written',
   });
 }
 
@@ -47,7 +48,10 @@ function readKeyFile(path: string): Buffer {
   try {
     mode = statSync(path).mode;
   } catch (err) {
-    throw new StoreError('STORE_MASTER_KEY', `cannot read the master key file ${path}`, { hint: 'check the path', cause: err });
+    throw new StoreError('STORE_MASTER_KEY', `cannot read the master key file ${path}`, {
+      hint: 'check the path',
+      cause: err,
+    });
   }
   if ((mode & 0o077) !== 0) {
     throw new StoreError('STORE_MASTER_KEY', `the master key file ${path} is readable by other users`, {

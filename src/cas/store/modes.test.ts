@@ -3,17 +3,23 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { StoreError, loadMasterKey, openSqliteStore, type SessionRecord } from './index.js';
+import { type StoreError, loadMasterKey, openSqliteStore, type SessionRecord } from './index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'veil-store-modes-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 const modeOf = (path: string) => statSync(path).mode & 0o777;
 const record: SessionRecord = {
-  name: 'a', hash: 'h1', predecessor: null, text: 'name: a\n', creator: 'PEM', createdAt: 1, secrets: {},
+  name: 'a',
+  hash: 'h1',
+  predecessor: null,
+  text: 'name: a\n',
+  creator: 'PEM',
+  createdAt: 1,
+  secrets: {},
 };
 
 describe('data directory files', () => {
-  it('are the owner\'s only: directory 0700, database, -wal and -shm 0600 (whatever the umask)', () => {
+  it("are the owner's only: directory 0700, database, -wal and -shm 0600 (whatever the umask)", () => {
     const old = process.umask(0o022);
     try {
       const dataDir = join(root, 'fresh');
@@ -50,10 +56,16 @@ describe('a missing master.key', () => {
     store.append(record, null);
     store.close();
     renameSync(join(dataDir, 'master.key'), join(root, 'backup.key'));
-    assert.throws(() => loadMasterKey({ dataDir }), (e: StoreError) =>
-      e.code === 'STORE_MASTER_KEY' && /master\.key is missing/.test(e.message) && /backup/.test(e.hint ?? ''));
+    assert.throws(
+      () => loadMasterKey({ dataDir }),
+      (e: StoreError) =>
+        e.code === 'STORE_MASTER_KEY' && /master\.key is missing/.test(e.message) && /backup/.test(e.hint ?? ''),
+    );
     assert.equal(existsSync(join(dataDir, 'master.key')), false);
-    assert.deepEqual(readdirSync(dataDir).filter((f) => f.includes('key')), []);
+    assert.deepEqual(
+      readdirSync(dataDir).filter((f) => f.includes('key')),
+      [],
+    );
     renameSync(join(root, 'backup.key'), join(dataDir, 'master.key'));
     const again = openSqliteStore({ dataDir, masterKey: loadMasterKey({ dataDir }) });
     assert.equal(again.current('a')?.hash, 'h1');

@@ -125,9 +125,15 @@ class SqliteStore implements Store {
     this.stmts = {
       head: db.prepare('SELECT hash FROM heads WHERE name = ?'),
       version: db.prepare('SELECT * FROM versions WHERE name = ? AND hash = ?'),
-      insert: db.prepare('INSERT INTO versions (name, hash, predecessor, created_at, creator, text, secrets) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      setHead: db.prepare('INSERT INTO heads (name, hash) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET hash = excluded.hash'),
-      list: db.prepare('SELECT h.name, h.hash, v.created_at FROM heads h JOIN versions v ON v.name = h.name AND v.hash = h.hash ORDER BY h.name'),
+      insert: db.prepare(
+        'INSERT INTO versions (name, hash, predecessor, created_at, creator, text, secrets) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      setHead: db.prepare(
+        'INSERT INTO heads (name, hash) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET hash = excluded.hash',
+      ),
+      list: db.prepare(
+        'SELECT h.name, h.hash, v.created_at FROM heads h JOIN versions v ON v.name = h.name AND v.hash = h.hash ORDER BY h.name',
+      ),
       listReadable: db.prepare(`SELECT h.name, h.hash, v.created_at
         FROM heads h JOIN versions v ON v.name = h.name AND v.hash = h.hash
         WHERE h.name IN (SELECT name FROM session_readers WHERE principal IN (?, ?)) ORDER BY h.name`),
@@ -138,7 +144,9 @@ class SqliteStore implements Store {
       staleHeads: db.prepare(`SELECT h.name, h.hash FROM heads h
         LEFT JOIN session_readers_of r ON r.name = h.name AND r.hash = h.hash WHERE r.name IS NULL`),
       getBlob: db.prepare('SELECT value FROM blobs WHERE key = ?'),
-      putBlob: db.prepare('INSERT INTO blobs (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      putBlob: db.prepare(
+        'INSERT INTO blobs (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      ),
     };
   }
 
@@ -249,7 +257,10 @@ class SqliteStore implements Store {
       createdAt: row.created_at,
       creator: row.creator,
       text: unseal(this.key, `${aad}:text`, row.text, what).toString('utf8'),
-      secrets: JSON.parse(unseal(this.key, `${aad}:secrets`, row.secrets, what).toString('utf8')) as Record<string, unknown>,
+      secrets: JSON.parse(unseal(this.key, `${aad}:secrets`, row.secrets, what).toString('utf8')) as Record<
+        string,
+        unknown
+      >,
     };
   }
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { after, describe, it } from 'node:test';
-import { StoreError, loadMasterKey, openSqliteStore, type SessionRecord } from './index.js';
+import { type StoreError, loadMasterKey, openSqliteStore, type SessionRecord } from './index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'veil-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -14,7 +14,15 @@ let n = 0;
 const freshDir = () => join(root, `d${n++}`);
 
 function record(name: string, hash: string, predecessor: string | null = null): SessionRecord {
-  return { name, hash, predecessor, text: `name: ${name}\n# SECRET-TEXT-${hash}\n`, creator: 'PEM', createdAt: 1, secrets: { pw: { kind: 'ascii', value: `SECRET-VALUE-${hash}` } } };
+  return {
+    name,
+    hash,
+    predecessor,
+    text: `name: ${name}\n# SECRET-TEXT-${hash}\n`,
+    creator: 'PEM',
+    createdAt: 1,
+    secrets: { pw: { kind: 'ascii', value: `SECRET-VALUE-${hash}` } },
+  };
 }
 
 describe('SQLite store', () => {
@@ -28,7 +36,10 @@ describe('SQLite store', () => {
     assert.equal(store.current('ns/a')?.hash, 'h2');
     assert.equal(store.version('ns/a', 'h1')?.text, record('ns/a', 'h1').text);
     assert.deepEqual(store.current('ns/a')?.secrets, record('ns/a', 'h2').secrets);
-    assert.deepEqual(store.list().map((e) => [e.name, e.hash]), [['ns/a', 'h2']]);
+    assert.deepEqual(
+      store.list().map((e) => [e.name, e.hash]),
+      [['ns/a', 'h2']],
+    );
     assert.equal(store.current('missing'), undefined);
     store.putBlob('k', Buffer.from('blob'));
     assert.equal(store.getBlob('k')?.toString(), 'blob');
@@ -53,14 +64,20 @@ describe('SQLite store', () => {
     const store = openSqliteStore({ dataDir, masterKey: key });
     store.append(record('t', 'h1'), null);
     store.close();
-    assert.throws(() => openSqliteStore({ dataDir, masterKey: randomBytes(32) }), (e: StoreError) => e.code === 'STORE_MASTER_KEY');
+    assert.throws(
+      () => openSqliteStore({ dataDir, masterKey: randomBytes(32) }),
+      (e: StoreError) => e.code === 'STORE_MASTER_KEY',
+    );
     const db = new Database(join(dataDir, 'cas.db'));
     const row = db.prepare('SELECT secrets FROM versions').get() as { secrets: Buffer };
     row.secrets[40] = row.secrets[40]! ^ 1;
     db.prepare('UPDATE versions SET secrets = ?').run(row.secrets);
     db.close();
     const reopened = openSqliteStore({ dataDir, masterKey: key });
-    assert.throws(() => reopened.current('t'), (e: StoreError) => e.code === 'STORE_CORRUPT' && /session 't'/.test(e.message));
+    assert.throws(
+      () => reopened.current('t'),
+      (e: StoreError) => e.code === 'STORE_CORRUPT' && /session 't'/.test(e.message),
+    );
     reopened.close();
   });
 
@@ -71,8 +88,14 @@ describe('SQLite store', () => {
     const loose = join(root, 'loose.key');
     writeFileSync(loose, randomBytes(32).toString('hex'));
     chmodSync(loose, 0o644);
-    assert.throws(() => loadMasterKey({ dataDir, file: loose }), (e: StoreError) => e.code === 'STORE_MASTER_KEY' && /chmod 600/.test(e.hint ?? ''));
-    assert.throws(() => loadMasterKey({ dataDir, env: 'abcd' }), (e: StoreError) => e.code === 'STORE_MASTER_KEY');
+    assert.throws(
+      () => loadMasterKey({ dataDir, file: loose }),
+      (e: StoreError) => e.code === 'STORE_MASTER_KEY' && /chmod 600/.test(e.hint ?? ''),
+    );
+    assert.throws(
+      () => loadMasterKey({ dataDir, env: 'abcd' }),
+      (e: StoreError) => e.code === 'STORE_MASTER_KEY',
+    );
   });
 
   it('keeps every acknowledged append when the writer is killed with SIGKILL', async () => {
@@ -80,15 +103,20 @@ describe('SQLite store', () => {
     const key = loadMasterKey({ dataDir });
     const storeUrl = new URL('./index.js', import.meta.url).href;
     const script = join(root, 'writer.mjs');
-    writeFileSync(script, `import { openSqliteStore } from ${JSON.stringify(storeUrl)};
+    writeFileSync(
+      script,
+      `import { openSqliteStore } from ${JSON.stringify(storeUrl)};
 const store = openSqliteStore({ dataDir: process.argv[2], masterKey: Buffer.from(process.argv[3], 'hex') });
 for (let i = 0; ; i++) {
   const name = 's' + process.argv[4] + '-' + i;
   store.append({ name, hash: 'h', predecessor: null, text: 'x'.repeat(3000), creator: 'c', createdAt: i, secrets: { v: 'y'.repeat(2000) } }, null);
   process.stdout.write(name + '\\n');
-}`);
+}`,
+    );
     for (let round = 0; round < 3; round++) {
-      const child = spawn(process.execPath, [script, dataDir, key.toString('hex'), String(round)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [script, dataDir, key.toString('hex'), String(round)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       let out = '';
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();

@@ -14,19 +14,36 @@ import type { Io } from '../io.js';
  */
 export async function attestationCommand(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub !== 'verify') throw usage(`unknown command 'veil attestation ${sub ?? ''}'`, 'use veil attestation verify --type sgx|tdx|snp|az-snp-vtpm|az-tdx-vtpm EVIDENCE');
+  if (sub !== 'verify')
+    throw usage(
+      `unknown command 'veil attestation ${sub ?? ''}'`,
+      'use veil attestation verify --type sgx|tdx|snp|az-snp-vtpm|az-tdx-vtpm EVIDENCE',
+    );
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
     options: {
-      type: { type: 'string' }, certs: { type: 'string', multiple: true }, at: { type: 'string' }, json: { type: 'boolean' },
-      'tpm-quote': { type: 'string' }, 'td-quote': { type: 'string' }, ...COLLATERAL_OPTIONS,
+      type: { type: 'string' },
+      certs: { type: 'string', multiple: true },
+      at: { type: 'string' },
+      json: { type: 'boolean' },
+      'tpm-quote': { type: 'string' },
+      'td-quote': { type: 'string' },
+      ...COLLATERAL_OPTIONS,
     },
     strict: true,
   });
   const type = values.type as HardwareType | undefined;
-  if (!type || !HARDWARE_TYPES.includes(type)) throw usage(`--type must be one of ${HARDWARE_TYPES.join(', ')}`, 'say what the evidence is; Veil never guesses it from the bytes');
-  if (positionals.length !== 1) throw usage('veil attestation verify needs exactly one evidence file', 'e.g. veil attestation verify --type tdx quote.dat --collateral collateral/');
+  if (!type || !HARDWARE_TYPES.includes(type))
+    throw usage(
+      `--type must be one of ${HARDWARE_TYPES.join(', ')}`,
+      'say what the evidence is; Veil never guesses it from the bytes',
+    );
+  if (positionals.length !== 1)
+    throw usage(
+      'veil attestation verify needs exactly one evidence file',
+      'e.g. veil attestation verify --type tdx quote.dat --collateral collateral/',
+    );
   const now = values.at === undefined ? new Date() : parseTime(values.at);
   const result = await verifyHardware(
     {
@@ -43,7 +60,8 @@ export async function attestationCommand(args: string[], io: Io): Promise<number
 
 function parseTime(value: string): Date {
   const at = new Date(value);
-  if (Number.isNaN(at.getTime())) throw usage(`--at '${value}' is not a time`, 'use ISO 8601, e.g. --at 2025-06-19T12:00:00Z');
+  if (Number.isNaN(at.getTime()))
+    throw usage(`--at '${value}' is not a time`, 'use ISO 8601, e.g. --at 2025-06-19T12:00:00Z');
   return at;
 }
 
@@ -51,7 +69,11 @@ function readInput(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new CliError('CLI_FILE', `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { hint: 'check the path', cause: err });
+    throw new CliError(
+      'CLI_FILE',
+      `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { hint: 'check the path', cause: err },
+    );
   }
 }
 
@@ -66,7 +88,14 @@ export function asJson(r: VerificationResult) {
     type: r.type,
     claims: r.claims,
     report_data: r.reportData.toString('hex'),
-    tcb: r.tcb ? { status: r.tcb.status, advisory_ids: r.tcb.advisoryIds, parts: r.tcb.parts, ...(r.tcb.tcbDate ? { tcb_date: r.tcb.tcbDate } : {}) } : null,
+    tcb: r.tcb
+      ? {
+          status: r.tcb.status,
+          advisory_ids: r.tcb.advisoryIds,
+          parts: r.tcb.parts,
+          ...(r.tcb.tcbDate ? { tcb_date: r.tcb.tcbDate } : {}),
+        }
+      : null,
     chain: r.chain,
     warnings: r.warnings,
   };
@@ -82,11 +111,16 @@ const LABELS: Record<HardwareType, string> = {
 
 function describeResult(r: VerificationResult, now: Date): string {
   const lines = [`verified: ${LABELS[r.type]} at ${now.toISOString()}`, 'claims:'];
-  for (const [key, value] of Object.entries(r.claims)) lines.push(`  ${key}: ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`);
+  for (const [key, value] of Object.entries(r.claims))
+    lines.push(`  ${key}: ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`);
   lines.push(`report data: ${r.reportData.toString('hex')}`);
   if (r.tcb) {
-    const parts = Object.entries(r.tcb.parts).map(([k, v]) => `${k} ${v}`).join(', ');
-    lines.push(`tcb: ${r.tcb.status}${parts ? ` (${parts})` : ''}; advisories: ${r.tcb.advisoryIds.join(', ') || 'none'}`);
+    const parts = Object.entries(r.tcb.parts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    lines.push(
+      `tcb: ${r.tcb.status}${parts ? ` (${parts})` : ''}; advisories: ${r.tcb.advisoryIds.join(', ') || 'none'}`,
+    );
   } else {
     lines.push('tcb: not evaluated (no collateral given: only signatures and chains were checked)');
   }

@@ -18,7 +18,10 @@ export async function casCommand(args: string[], io: Io): Promise<number> {
   if (sub === 'show-certificate') return showCertificate(rest, io);
   if (sub === 'image') return casImage(rest, io);
   if (sub === 'chart') return casChart(rest, io);
-  throw usage(`unknown command 'veil cas ${sub ?? ''}'`, "use 'veil cas serve', 'veil cas attest URL -c FINGERPRINT', 'veil cas show-certificate', 'veil cas image' or 'veil cas chart'");
+  throw usage(
+    `unknown command 'veil cas ${sub ?? ''}'`,
+    "use 'veil cas serve', 'veil cas attest URL -c FINGERPRINT', 'veil cas show-certificate', 'veil cas image' or 'veil cas chart'",
+  );
 }
 
 async function serve(args: string[], io: Io): Promise<number> {
@@ -40,7 +43,11 @@ async function serve(args: string[], io: Io): Promise<number> {
   const { host, port } = parseListen(values.listen);
   const { limits, nonceLimits } = limitsFromFlags(values);
   const collateral = collateralFromFlags(values, { warm: true });
-  if (values.tee !== 'auto' && values.tee !== 'none') throw usage(`--tee ${values.tee} is not auto or none`, 'auto: evidence from configfs-tsm when this is a confidential VM');
+  if (values.tee !== 'auto' && values.tee !== 'none')
+    throw usage(
+      `--tee ${values.tee} is not auto or none`,
+      'auto: evidence from configfs-tsm when this is a confidential VM',
+    );
   const self = values.tee === 'auto' ? await findSelfEvidence(io.env) : { base: '' };
   const cas = await startCas({
     host,
@@ -57,10 +64,15 @@ async function serve(args: string[], io: Io): Promise<number> {
     nonceLimits,
   });
   io.out(`CAS listening at ${cas.url}\nCA fingerprint (SHA-256): ${cas.identity.fingerprint}\n`);
-  io.err(self.source
-    ? `[VEIL|INFO] this CAS attests itself with TEE evidence from configfs-tsm (${self.base}); clients verify it with veil cas attest\n`
-    : '[VEIL|NOTE] no TEE here: clients can trust this CAS only by its CA fingerprint\n');
-  if (!collateral) io.err('[VEIL|NOTE] no collateral (--collateral DIR, --pcs-url URL): SGX and TDX evidence will be refused as of unknown TCB status\n');
+  io.err(
+    self.source
+      ? `[VEIL|INFO] this CAS attests itself with TEE evidence from configfs-tsm (${self.base}); clients verify it with veil cas attest\n`
+      : '[VEIL|NOTE] no TEE here: clients can trust this CAS only by its CA fingerprint\n',
+  );
+  if (!collateral)
+    io.err(
+      '[VEIL|NOTE] no collateral (--collateral DIR, --pcs-url URL): SGX and TDX evidence will be refused as of unknown TCB status\n',
+    );
   await io.untilSignal();
   await cas.close();
   return 0;
@@ -87,29 +99,35 @@ const LIMIT_OPTIONS = Object.fromEntries(
   [...Object.keys(LIMIT_FLAGS), ...Object.keys(NONCE_FLAGS)].map((flag) => [flag, { type: 'string' as const }]),
 ) as Record<keyof typeof LIMIT_FLAGS | keyof typeof NONCE_FLAGS, { type: 'string' }>;
 
-export function limitsFromFlags(
-  values: Partial<Record<string, unknown>>,
-): { limits: Partial<ConnectionLimits>; nonceLimits: Partial<NonceLimits> } {
+export function limitsFromFlags(values: Partial<Record<string, unknown>>): {
+  limits: Partial<ConnectionLimits>;
+  nonceLimits: Partial<NonceLimits>;
+} {
   const count = (flag: string): number | undefined => {
     const value = values[flag];
     if (value === undefined) return undefined;
     if (typeof value !== 'string' || !/^[1-9]\d{0,8}$/.test(value)) {
-      throw usage(`--${flag} '${String(value)}' is not a positive whole number`,
-        'timeouts are in milliseconds, caps are counts (see README, Limits)');
+      throw usage(
+        `--${flag} '${String(value)}' is not a positive whole number`,
+        'timeouts are in milliseconds, caps are counts (see README, Limits)',
+      );
     }
     return Number(value);
   };
   const pick = <K extends string>(flags: Record<string, K>) =>
-    Object.fromEntries(Object.entries(flags).flatMap(([flag, key]) => {
-      const value = count(flag);
-      return value === undefined ? [] : [[key, value]];
-    })) as Partial<Record<K, number>>;
+    Object.fromEntries(
+      Object.entries(flags).flatMap(([flag, key]) => {
+        const value = count(flag);
+        return value === undefined ? [] : [[key, value]];
+      }),
+    ) as Partial<Record<K, number>>;
   return { limits: pick(LIMIT_FLAGS), nonceLimits: pick(NONCE_FLAGS) };
 }
 
 export function parseListen(listen: string): { host: string; port: number } {
   const match = /^\[?([^\]]*?)\]?:(\d+)$/.exec(listen);
-  if (!match) throw usage(`--listen '${listen}' is not HOST:PORT`, 'e.g. --listen 127.0.0.1:8081 (port 0 picks a free one)');
+  if (!match)
+    throw usage(`--listen '${listen}' is not HOST:PORT`, 'e.g. --listen 127.0.0.1:8081 (port 0 picks a free one)');
   return { host: match[1]!, port: Number(match[2]) };
 }
 
@@ -146,16 +164,22 @@ async function attest(args: string[], io: Io): Promise<number> {
     strict: true,
   });
   const address = positionals[0];
-  if (!address) throw usage('veil cas attest needs the CAS address', 'veil cas attest https://127.0.0.1:8081 -c <fingerprint>');
+  if (!address)
+    throw usage('veil cas attest needs the CAS address', 'veil cas attest https://127.0.0.1:8081 -c <fingerprint>');
   if (positionals[1]) values.mrenclave = [...(values.mrenclave ?? []), positionals[1]]; // SCONE: `scone cas attest ADDRESS [mrenclave]`
   const identity = casIdentityFlags(values);
   const trustAny = values['only_for_testing-trust-any'] === true;
   if (!values.c && !trustAny && identity.length === 0) {
-    throw usage('nothing to check the CAS against', "pass -c <fingerprint> (printed by 'veil cas serve'), the CAS's measurement (--mrenclave, --mrtd, --measurement), or --only_for_testing-trust-any for a throw-away test CAS");
+    throw usage(
+      'nothing to check the CAS against',
+      "pass -c <fingerprint> (printed by 'veil cas serve'), the CAS's measurement (--mrenclave, --mrtd, --measurement), or --only_for_testing-trust-any for a throw-away test CAS",
+    );
   }
   const url = normalizeCasUrl(address);
   if (values['only_for_testing-ignore-signer']) {
-    io.err('[VEIL|NOTE] --only_for_testing-ignore-signer changes nothing here: Veil pins no default CAS signer (SCONE checks Scontain\'s MRSIGNER); give the CAS\'s identity with --mrenclave/--mrsigner, --mrtd or --measurement\n');
+    io.err(
+      "[VEIL|NOTE] --only_for_testing-ignore-signer changes nothing here: Veil pins no default CAS signer (SCONE checks Scontain's MRSIGNER); give the CAS's identity with --mrenclave/--mrsigner, --mrtd or --measurement\n",
+    );
   }
   const tolerate = [
     ...(values.C ? ['insecure-configuration', 'hyperthreading'] : []),
@@ -165,9 +189,28 @@ async function attest(args: string[], io: Io): Promise<number> {
   ];
   const { attestCasTee } = await import('../cas-attestation.js');
   const advisories = values['ignore-advisories']?.trim();
-  const ignoreAdvisories = advisories === '*' ? '*' : advisories ? advisories.split(',').map((a) => a.trim()).filter(Boolean) : undefined;
-  const { pin, result } = await attestCasTee(url, { fingerprint: values.c, trustAny, tolerate, ignoreAdvisories, identity, collateral: collateralFromFlags(values), now: new Date() });
-  if (!result && !values.c && trustAny) io.err(`[VEIL|WARNING] ONLY FOR TESTING: the CAS at ${url} was trusted without any check (--only_for_testing-trust-any)\n`);
+  const ignoreAdvisories =
+    advisories === '*'
+      ? '*'
+      : advisories
+        ? advisories
+            .split(',')
+            .map((a) => a.trim())
+            .filter(Boolean)
+        : undefined;
+  const { pin, result } = await attestCasTee(url, {
+    fingerprint: values.c,
+    trustAny,
+    tolerate,
+    ignoreAdvisories,
+    identity,
+    collateral: collateralFromFlags(values),
+    now: new Date(),
+  });
+  if (!result && !values.c && trustAny)
+    io.err(
+      `[VEIL|WARNING] ONLY FOR TESTING: the CAS at ${url} was trusted without any check (--only_for_testing-trust-any)\n`,
+    );
   pinCas(veilHome(io.env), pin);
   const how = result
     ? `verified ${result.type.toUpperCase()} evidence bound to its CA key${result.tcb ? `, TCB ${result.tcb.status}` : ''}`
@@ -179,12 +222,20 @@ async function attest(args: string[], io: Io): Promise<number> {
 }
 
 function casIdentityFlags(v: {
-  mrenclave?: string[] | undefined; mrsigner?: string | undefined; isvprodid?: string | undefined; isvsvn?: string | undefined;
-  mrtd?: string[] | undefined; rtmr0?: string | undefined; rtmr1?: string | undefined; rtmr2?: string | undefined;
-  measurement?: string[] | undefined; 'host-data'?: string | undefined;
+  mrenclave?: string[] | undefined;
+  mrsigner?: string | undefined;
+  isvprodid?: string | undefined;
+  isvsvn?: string | undefined;
+  mrtd?: string[] | undefined;
+  rtmr0?: string | undefined;
+  rtmr1?: string | undefined;
+  rtmr2?: string | undefined;
+  measurement?: string[] | undefined;
+  'host-data'?: string | undefined;
 }): AttestationVariant[] {
   const hex = (value: string, n: number, flag: string) => {
-    if (!new RegExp(`^[0-9a-fA-F]{${n}}$`).test(value)) throw usage(`${flag} '${value}' is not ${n} hex digits`, `give the value as veil attestation verify prints it`);
+    if (!new RegExp(`^[0-9a-fA-F]{${n}}$`).test(value))
+      throw usage(`${flag} '${value}' is not ${n} hex digits`, `give the value as veil attestation verify prints it`);
     return value.toLowerCase();
   };
   const int = (value: string | undefined, flag: string) => {
@@ -198,17 +249,37 @@ function casIdentityFlags(v: {
     const isvsvn = int(v.isvsvn, '--isvsvn');
     variants.push({
       ...(v.mrenclave?.length ? { mrenclave: v.mrenclave.map((m) => hex(m, 64, '--mrenclave')) } : {}),
-      ...(v.mrsigner ? { signer: { mrsigner: hex(v.mrsigner, 64, '--mrsigner'), ...(isvprodid === undefined ? {} : { isvprodid }), ...(isvsvn === undefined ? {} : { isvsvn_min: isvsvn }) } } : {}),
+      ...(v.mrsigner
+        ? {
+            signer: {
+              mrsigner: hex(v.mrsigner, 64, '--mrsigner'),
+              ...(isvprodid === undefined ? {} : { isvprodid }),
+              ...(isvsvn === undefined ? {} : { isvsvn_min: isvsvn }),
+            },
+          }
+        : {}),
     });
   }
   const rtmrs = (['rtmr0', 'rtmr1', 'rtmr2'] as const).filter((r) => v[r] !== undefined);
-  if (rtmrs.length > 0 && !v.mrtd?.length) throw usage('--rtmr0/1/2 need --mrtd', 'the registers mean something only for a known TD image');
+  if (rtmrs.length > 0 && !v.mrtd?.length)
+    throw usage('--rtmr0/1/2 need --mrtd', 'the registers mean something only for a known TD image');
   if (v.mrtd?.length) {
-    variants.push({ tdx: { mrtd: v.mrtd.map((m) => hex(m, 96, '--mrtd')), ...Object.fromEntries(rtmrs.map((r) => [r, hex(v[r]!, 96, `--${r}`)])) } });
+    variants.push({
+      tdx: {
+        mrtd: v.mrtd.map((m) => hex(m, 96, '--mrtd')),
+        ...Object.fromEntries(rtmrs.map((r) => [r, hex(v[r]!, 96, `--${r}`)])),
+      },
+    });
   }
-  if (v['host-data'] && !v.measurement?.length) throw usage('--host-data needs --measurement', 'host data alone would match any VM');
+  if (v['host-data'] && !v.measurement?.length)
+    throw usage('--host-data needs --measurement', 'host data alone would match any VM');
   if (v.measurement?.length) {
-    variants.push({ snp: { ...(v.measurement?.length ? { measurement: v.measurement.map((m) => hex(m, 96, '--measurement')) } : {}), ...(v['host-data'] ? { host_data: hex(v['host-data'], 64, '--host-data') } : {}) } });
+    variants.push({
+      snp: {
+        ...(v.measurement?.length ? { measurement: v.measurement.map((m) => hex(m, 96, '--measurement')) } : {}),
+        ...(v['host-data'] ? { host_data: hex(v['host-data'], 64, '--host-data') } : {}),
+      },
+    });
   }
   return variants;
 }
@@ -222,17 +293,39 @@ export async function showCertificate(args: string[], io: Io): Promise<number> {
 
 /** `veil cas image --to REF [--push] [-t DIR]`: the CAS as a container image (OCI layout, pushed on request). */
 async function casImage(args: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args, options: { to: { type: 'string' }, push: { type: 'boolean' }, t: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({
+    args,
+    options: { to: { type: 'string' }, push: { type: 'boolean' }, t: { type: 'string' } },
+    strict: true,
+  });
   if (!values.to) throw usage('--to is required', 'veil cas image --to registry.example/veil/cas:0.1 [--push]');
   const { buildCasImage } = await import('../../images/index.js');
-  const built = await buildCasImage({ to: values.to, target: resolve(values.t ?? 'target'), cacheDir: join(veilHome(io.env), 'cache'), push: values.push === true, env: io.env });
-  io.out(`image ${built.reference}@${built.digest} (${values.push ? 'pushed' : 'not pushed'}; OCI layout ${built.layout})\n`);
+  const built = await buildCasImage({
+    to: values.to,
+    target: resolve(values.t ?? 'target'),
+    cacheDir: join(veilHome(io.env), 'cache'),
+    push: values.push === true,
+    env: io.env,
+  });
+  io.out(
+    `image ${built.reference}@${built.digest} (${values.push ? 'pushed' : 'not pushed'}; OCI layout ${built.layout})\n`,
+  );
   return 0;
 }
 
 /** `veil cas chart --image REF [-o DIR] [--yaml DIR --release R --namespace N]`: the CAS's Helm chart. */
 async function casChart(args: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args, options: { image: { type: 'string' }, o: { type: 'string' }, yaml: { type: 'string' }, release: { type: 'string' }, namespace: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({
+    args,
+    options: {
+      image: { type: 'string' },
+      o: { type: 'string' },
+      yaml: { type: 'string' },
+      release: { type: 'string' },
+      namespace: { type: 'string' },
+    },
+    strict: true,
+  });
   if (!values.image) throw usage('--image is required', "the CAS image, e.g. from 'veil cas image --to ... --push'");
   const { casChartValues, renderCasManifests, writeCasChart } = await import('../../helm/index.js');
   const chartValues = casChartValues(values.image);

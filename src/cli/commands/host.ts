@@ -9,8 +9,10 @@ import type { Io } from '../io.js';
 export async function hostCommand(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
   if ((sub !== 'id' && sub !== 'show') || rest.length > 0) {
-    throw usage(`unknown command 'veil host ${args.join(' ')}'`,
-      "use 'veil host id' (prints this host's platform ID) or 'veil host show'");
+    throw usage(
+      `unknown command 'veil host ${args.join(' ')}'`,
+      "use 'veil host id' (prints this host's platform ID) or 'veil host show'",
+    );
   }
   const key = await loadHostKey(hostKeyPath(io.env));
   io.out(sub === 'id' ? `${key.id}\n` : `platform id: ${key.id}\nhost key: ${key.path}\n`);
@@ -29,14 +31,18 @@ export async function debugPlatforms(
 ): Promise<string[]> {
   for (const id of extra ?? []) {
     if (!/^[0-9a-f]{64}$/.test(id)) {
-      throw usage(`--platform ${id} is not a host ID (64 lower-case hex digits)`,
-        "'veil host id' on that host prints it");
+      throw usage(
+        `--platform ${id} is not a host ID (64 lower-case hex digits)`,
+        "'veil host id' on that host prints it",
+      );
     }
   }
   if (mode === 'production') {
     if (extra?.length) {
-      throw usage('--platform needs --mode debug',
-        'platforms list the hosts whose simulation evidence a session accepts');
+      throw usage(
+        '--platform needs --mode debug',
+        'platforms list the hosts whose simulation evidence a session accepts',
+      );
     }
     return [];
   }

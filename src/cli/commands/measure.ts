@@ -10,15 +10,22 @@ import type { Io } from '../io.js';
  * `veil run` extended it for this program, and the extension log to recompute it (see attestation/rtmr.ts).
  */
 export async function measureCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { rtmr: { type: 'boolean' } }, strict: true });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { rtmr: { type: 'boolean' } },
+    strict: true,
+  });
   const [program, ...rest] = positionals;
-  if (!program || rest.length > 0) throw usage('veil measure needs exactly one program', 'e.g. veil measure python3, or veil measure --rtmr python3');
+  if (!program || rest.length > 0)
+    throw usage('veil measure needs exactly one program', 'e.g. veil measure python3, or veil measure --rtmr python3');
   const opened = openProgram(program, io.env['PATH'] ?? '');
   opened.close();
   io.out(`${opened.measurement}\n`);
   if (values.rtmr) {
     io.out(`rtmr3 ${expectedRtmr3(opened.runtimeCodeDigest, opened.sha256).toString('hex')}\n`);
-    for (const e of veilRtmr3Events(opened.runtimeCodeDigest, opened.sha256)) io.out(`extend rtmr${e.index} ${e.digest} ${e.description}\n`);
+    for (const e of veilRtmr3Events(opened.runtimeCodeDigest, opened.sha256))
+      io.out(`extend rtmr${e.index} ${e.digest} ${e.description}\n`);
   }
   return 0;
 }

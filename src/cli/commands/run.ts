@@ -1,6 +1,14 @@
 import { parseArgs } from 'node:util';
 import { nodeTsmFs } from '../../attestation/configfs-tsm.js';
-import { RuntimeError, chooseEvidenceSource, launch, namespacesWork, obtainConfig, openProgram, type EvidenceMode } from '../../runtime/index.js';
+import {
+  RuntimeError,
+  chooseEvidenceSource,
+  launch,
+  namespacesWork,
+  obtainConfig,
+  openProgram,
+  type EvidenceMode,
+} from '../../runtime/index.js';
 import { usage } from '../errors.js';
 import type { Io } from '../io.js';
 
@@ -14,36 +22,68 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { 'only_for_testing-trust-any': { type: 'boolean' }, 'INSECURE-no-namespace': { type: 'boolean' }, host: { type: 'string', multiple: true }, container: { type: 'boolean' }, mode: { type: 'string' } },
+    options: {
+      'only_for_testing-trust-any': { type: 'boolean' },
+      'INSECURE-no-namespace': { type: 'boolean' },
+      host: { type: 'string', multiple: true },
+      container: { type: 'boolean' },
+      mode: { type: 'string' },
+    },
     strict: true,
   });
   const program = positionals[0];
-  if (!program) throw usage('veil run needs the program to start', 'e.g. SCONE_CONFIG_ID=session/service veil run -- python3');
+  if (!program)
+    throw usage('veil run needs the program to start', 'e.g. SCONE_CONFIG_ID=session/service veil run -- python3');
   const configId = io.env['SCONE_CONFIG_ID'];
-  if (!configId) throw usage('SCONE_CONFIG_ID is not set', 'set it to <session>/<service>; without it nothing is attested and nothing starts');
+  if (!configId)
+    throw usage(
+      'SCONE_CONFIG_ID is not set',
+      'set it to <session>/<service>; without it nothing is attested and nothing starts',
+    );
   const casAddr = io.env['SCONE_CAS_ADDR'] || 'cas';
   const mode = parseMode(values.mode);
   const opened = openProgram(program, io.env['PATH'] ?? '');
   const inContainer = values.container === true;
   const namespaces = inContainer ? Promise.resolve(false) : namespacesWork(); // probed while attestation runs: launch time counts
   try {
-    const program = { measurement: opened.measurement, runtimeCodeDigest: opened.runtimeCodeDigest, programSha256: opened.sha256 };
-    const evidence = await chooseEvidenceSource({ mode, env: io.env, fs: nodeTsmFs, program, log: (line) => io.err(`${line}\n`) });
+    const program = {
+      measurement: opened.measurement,
+      runtimeCodeDigest: opened.runtimeCodeDigest,
+      programSha256: opened.sha256,
+    };
+    const evidence = await chooseEvidenceSource({
+      mode,
+      env: io.env,
+      fs: nodeTsmFs,
+      program,
+      log: (line) => io.err(`${line}\n`),
+    });
     const config = await obtainConfig({
       casAddr,
       configId,
       evidence,
       now: () => new Date(),
-      trust: { fingerprint: io.env['VEIL_CAS_FINGERPRINT'], caFile: io.env['VEIL_CAS_CA_FILE'], trustAny: values['only_for_testing-trust-any'] },
+      trust: {
+        fingerprint: io.env['VEIL_CAS_FINGERPRINT'],
+        caFile: io.env['VEIL_CAS_CA_FILE'],
+        trustAny: values['only_for_testing-trust-any'],
+      },
     });
     io.err(acceptedLine(config.attestation));
-    if (values['INSECURE-no-namespace']) io.err('[VEIL|WARNING] INSECURE: no private namespace; injected secrets are written to the host file system\n');
+    if (values['INSECURE-no-namespace'])
+      io.err('[VEIL|WARNING] INSECURE: no private namespace; injected secrets are written to the host file system\n');
     if (inContainer) return await (await import('../../runtime/container.js')).launchInContainer(config, opened.fd);
     const hosts = parseHosts(values.host ?? []);
-    return await launch(config, opened.fd, { insecureNoNamespace: values['INSECURE-no-namespace'] === true, namespaces, hosts });
+    return await launch(config, opened.fd, {
+      insecureNoNamespace: values['INSECURE-no-namespace'] === true,
+      namespaces,
+      hosts,
+    });
   } catch (err) {
     if (err instanceof RuntimeError) {
-      io.err(`[VEIL|FATAL] Could not start ${program}: ${err.message}\nNote: Connecting to CAS at ${casAddr} using service ID ${configId}\n`);
+      io.err(
+        `[VEIL|FATAL] Could not start ${program}: ${err.message}\nNote: Connecting to CAS at ${casAddr} using service ID ${configId}\n`,
+      );
     }
     throw err;
   } finally {
@@ -53,21 +93,28 @@ export async function runCommand(args: string[], io: Io): Promise<number> {
 
 function parseMode(mode: string | undefined): EvidenceMode | undefined {
   if (mode === undefined || mode === 'debug' || mode === 'hardware') return mode;
-  throw usage(`--mode ${mode} is not hardware or debug`, 'hardware (the default) sends TEE evidence; debug sends simulation evidence, for testing only');
+  throw usage(
+    `--mode ${mode} is not hardware or debug`,
+    'hardware (the default) sends TEE evidence; debug sends simulation evidence, for testing only',
+  );
 }
 
 /** `--host NAME=ADDRESS` (repeatable): names the program resolves through the namespace's /etc/hosts. */
 function parseHosts(pairs: string[]): Record<string, string> | undefined {
   if (pairs.length === 0) return undefined;
-  return Object.fromEntries(pairs.map((pair) => {
-    const match = /^([A-Za-z0-9.-]+)=([0-9a-fA-F.:]+)$/.exec(pair);
-    if (!match) throw usage(`--host '${pair}' is not NAME=ADDRESS`, 'e.g. --host api=127.0.0.2');
-    return [match[1]!, match[2]!];
-  }));
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const match = /^([A-Za-z0-9.-]+)=([0-9a-fA-F.:]+)$/.exec(pair);
+      if (!match) throw usage(`--host '${pair}' is not NAME=ADDRESS`, 'e.g. --host api=127.0.0.2');
+      return [match[1]!, match[2]!];
+    }),
+  );
 }
 
 /** Every attestation says what was accepted: simulation is never mistaken for hardware. */
-function acceptedLine(a: { evidence: string; simulated: boolean; tcb_status?: string; tolerated?: string[] } | undefined): string {
+function acceptedLine(
+  a: { evidence: string; simulated: boolean; tcb_status?: string; tolerated?: string[] } | undefined,
+): string {
   if (!a) return '[VEIL|WARNING] the CAS did not say what it accepted\n';
   if (a.simulated) return '[VEIL|WARNING] the CAS accepted SIMULATION evidence: nothing was verified by hardware\n';
   const tcb = a.tcb_status ? `, TCB ${a.tcb_status}` : '';

@@ -17,5 +17,8 @@ export async function selfCommand(args: string[], io: Io): Promise<number> {
     io.out(identity.certPem);
     return 0;
   }
-  throw usage(`unknown command 'veil self ${sub ?? ''}'`, "use 'veil self show', 'show-key-hash' or 'show-certificate'");
+  throw usage(
+    `unknown command 'veil self ${sub ?? ''}'`,
+    "use 'veil self show', 'show-key-hash' or 'show-certificate'",
+  );
 }

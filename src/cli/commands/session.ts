@@ -18,7 +18,9 @@ const OPTIONS = {
   hash: { type: 'string' },
 } as const;
 
-type Values = ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true }>>['values'];
+type Values = ReturnType<
+  typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true }>
+>['values'];
 
 export async function sessionCommand(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
@@ -81,7 +83,8 @@ async function upload(values: Values, io: Io, update: boolean): Promise<number> 
     if (update) text = withPredecessor(text, (await client.readSession(session.name)).hash);
     return client.postSession(text);
   });
-  if (update && result.status === 201) throw new CliError('CLI_CAS_ERROR', `session '${session.name}' was created, not updated`);
+  if (update && result.status === 201)
+    throw new CliError('CLI_CAS_ERROR', `session '${session.name}' was created, not updated`);
   io.out(`${result.hash}\n`);
   return 0;
 }

@@ -20,7 +20,14 @@ const VEIL_BIN = fileURLToPath(new URL('../../../bin/veil.js', import.meta.url))
 export async function upCommand(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { f: { type: 'string' }, filename: { type: 'string' }, t: { type: 'string' }, cas: { type: 'string' }, c: { type: 'string' }, 'ready-timeout': { type: 'string' } },
+    options: {
+      f: { type: 'string' },
+      filename: { type: 'string' },
+      t: { type: 'string' },
+      cas: { type: 'string' },
+      c: { type: 'string' },
+      'ready-timeout': { type: 'string' },
+    },
     strict: true,
   });
   const meshFile = values.f ?? values.filename ?? 'mesh.yaml';
@@ -46,7 +53,13 @@ export async function upCommand(args: string[], io: Io): Promise<number> {
     cas = await meshCas(embedded, values.cas, values.c, home);
     log(`[veil] ${embedded ? 'embedded CAS' : 'CAS'} at ${cas.url} (CA fingerprint ${cas.fingerprint})`);
     mesh = await up({
-      meshFile, target, keysDir: join(home, 'shield-keys'), cas, veil: [process.execPath, VEIL_BIN], log, hostKey,
+      meshFile,
+      target,
+      keysDir: join(home, 'shield-keys'),
+      cas,
+      veil: [process.execPath, VEIL_BIN],
+      log,
+      hostKey,
       abort: abort.signal,
       ...(values['ready-timeout'] ? { readyTimeoutMs: Number(values['ready-timeout']) * 1000 } : {}),
     });
@@ -74,10 +87,17 @@ function exitStatus(signal: NodeJS.Signals | undefined): number | undefined {
   return signal ? 128 + constants.signals[signal] : undefined;
 }
 
-async function meshCas(embedded: RunningCas | undefined, url: string | undefined, fingerprint: string | undefined, home: string): Promise<MeshCas & { close(): Promise<void> }> {
+async function meshCas(
+  embedded: RunningCas | undefined,
+  url: string | undefined,
+  fingerprint: string | undefined,
+  home: string,
+): Promise<MeshCas & { close(): Promise<void> }> {
   const pin = embedded
     ? { url: embedded.url, fingerprint: embedded.identity.fingerprint, caPem: embedded.identity.caCertPem }
-    : fingerprint ? await attestCas(normalizeCasUrl(url!), fingerprint, false) : pinnedCas(home, url);
+    : fingerprint
+      ? await attestCas(normalizeCasUrl(url!), fingerprint, false)
+      : pinnedCas(home, url);
   const client = new CasClient(pin, loadIdentity(home));
   return {
     url: pin.url,
