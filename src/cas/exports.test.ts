@@ -121,7 +121,7 @@ describe('session_hash pins', () => {
 
   it("release the secret only while the importer's current hash is the pinned one, whoever created it", async () => {
     const importer = flask('pin-a', 'exp-pin-a');
-    const expected = sessionHash(parseSession(importer)); // what veil session calculate-hash prints
+    const expected = sessionHash(parseSession(importer), team.keyHash); // veil session calculate-hash, as team
     await writeSession(ctx, pinned('pin-a', expected), owner);
     assert.equal((await writeSession(ctx, importer, team)).hash, expected);
     assert.match(renderServiceConfig(store, 'pin-a', 's').command[1]!, /BEGIN PRIVATE KEY/);
@@ -136,9 +136,18 @@ describe('session_hash pins', () => {
 
   it('refuse a squatter whose session does not have the pinned hash, even when created first', async () => {
     const legit = flask('pin-b', 'exp-pin-b');
-    await writeSession(ctx, pinned('pin-b', sessionHash(parseSession(legit))), owner);
+    await writeSession(ctx, pinned('pin-b', sessionHash(parseSession(legit), team.keyHash)), owner);
     await writeSession(ctx, flask('pin-b', 'exp-pin-b', 'security: {attestation: {mode: none}}'), attacker);
     assert.throws(() => renderServiceConfig(store, 'pin-b', 's'), refusal(/session_hash pin must equal/));
+  });
+
+  it('refuse a squatter who uploads the pinned text itself, with values of his own: the pin names the owner', async () => {
+    // Explicit values are not in the hash, so without the creator in it the squatter's copy would match.
+    const legit = flask('pin-c', 'exp-pin-c');
+    await writeSession(ctx, pinned('pin-c', sessionHash(parseSession(legit), team.keyHash)), owner);
+    const copy = await writeSession(ctx, legit, attacker);
+    assert.notEqual(copy.hash, sessionHash(parseSession(legit), team.keyHash));
+    assert.throws(() => renderServiceConfig(store, 'pin-c', 's'), refusal(/session_hash pin must equal/));
   });
 });
 

@@ -129,8 +129,14 @@ describe('read-back', () => {
 describe('hashes', () => {
   it('do not depend on explicit values, and the CAS agrees with the offline hash', async () => {
     const text = (v: string) => `name: hashed\nsecrets:\n  - {name: a, kind: ascii, value: "${v}"}\n`;
-    assert.equal(sessionHash(parseSession(text('1234'))), sessionHash(parseSession(text('9999'))));
-    assert.equal((await writeSession(ctx, text('1234'), owner)).hash, sessionHash(parseSession(text('1234'))));
+    assert.equal(
+      sessionHash(parseSession(text('1234')), owner.keyHash),
+      sessionHash(parseSession(text('9999')), owner.keyHash),
+    );
+    assert.equal(
+      (await writeSession(ctx, text('1234'), owner)).hash,
+      sessionHash(parseSession(text('1234')), owner.keyHash),
+    );
   });
 
   it('still differ between versions that change only a value (each names its predecessor)', async () => {

@@ -12,7 +12,7 @@ import {
 import { SecretsError, generateSecretSet, type StoredSecret } from '../secrets/index.js';
 import { isAllowed } from './access.js';
 import { CasError } from './errors.js';
-import type { ClientIdentity } from './identity-of.js';
+import { identityFromPem, type ClientIdentity } from './identity-of.js';
 import { sessionOf } from './parsed.js';
 import { importSecret, qualifiedLookup, type Importer } from './secret-view.js';
 import { checkCasRules } from './rules.js';
@@ -160,8 +160,8 @@ async function buildRecord(
   current: SessionRecord | undefined,
   client: ClientIdentity,
 ): Promise<SessionRecord> {
-  const hash = sessionHash(session);
   const creator = current?.creator ?? client.certPem;
+  const hash = sessionHash(session, current ? identityFromPem(current.creator).keyHash : client.keyHash);
   const importer: Importer = { name: session.name, hash, creator, policy: session.access_policy };
   const secrets = await generateSecrets(ctx, session, current, importer, client);
   return {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ROOT, startCas, tempDir, veil, type CasProcess } from './harness.js';
+import { ROOT, opensslIdentity, startCas, tempDir, veil, type CasProcess } from './harness.js';
 
 describe('veil CLI against a running CAS', () => {
   const dir = tempDir();
@@ -87,6 +87,14 @@ describe('veil CLI against a running CAS', () => {
     assert.equal(flask.code, 0, flask.stderr);
     const offline = await veil(['session', 'calculate-hash', '-f', policy('flask'), ...vars], env);
     assert.equal(offline.stdout.trim(), flask.stdout.trim());
+    // Another creator's session of the same text has another hash: name it with --creator.
+    const other = await opensslIdentity(dir.path, 'other');
+    const theirs = await veil(
+      ['session', 'calculate-hash', '-f', policy('flask'), '--creator', other.cert, ...vars],
+      env,
+    );
+    assert.equal(theirs.code, 0, theirs.stderr);
+    assert.notEqual(theirs.stdout.trim(), flask.stdout.trim());
 
     const read = await veil(['session', 'read', `cli-flask-${suffix}`], env);
     assert.equal(read.code, 0, read.stderr);

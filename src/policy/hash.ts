@@ -4,15 +4,24 @@ import type { Session } from './schema.js';
 import { redactSession } from './secret-fields.js';
 
 /**
- * The session hash: SHA-256 over a canonical JSON form (keys sorted, `creator` left out, as the CAS adds it)
+ * The session hash: SHA-256 over a label, the key hash of the session's creator (the identity that created
+ * its first version, which every version keeps) and a canonical JSON form (keys sorted, `creator` left out)
  * of the redacted session: secret-bearing fields count only as present, never by their values. Whoever may
  * learn a hash (readers, exporters pinning it) could otherwise test guesses of a weak explicit value against
- * it with the redacted policy at hand. Versions still differ: each names its predecessor's hash.
- * It depends on content only, so `veil session calculate-hash` gives the CAS's answer offline.
+ * it with the redacted policy at hand. The creator is in it because the values are not: a `session_hash` pin
+ * names content *and* owner, so a stranger who creates the pinned name first, with the same redacted content
+ * and values of his own, has another hash. Versions differ: each names its predecessor's hash.
+ * `veil session calculate-hash` gives the CAS's answer offline, for the identity that uploads.
  */
-export function sessionHash(session: Session): string {
+export function sessionHash(session: Session, creatorKeyHash: string): string {
+  if (!/^[0-9a-f]{64}$/.test(creatorKeyHash)) throw new TypeError('creatorKeyHash must be 64 lower-case hex digits');
   const { creator: _creator, ...content } = redactSession(session);
-  return createHash('sha256').update(canonicalJson(content)).digest('hex');
+  return createHash('sha256')
+    .update('veil-session-hash-v2\0')
+    .update(creatorKeyHash)
+    .update('\0')
+    .update(canonicalJson(content))
+    .digest('hex');
 }
 
 export function canonicalJson(value: unknown): string {

@@ -4,6 +4,9 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PolicyError, parseSession, sessionHash, sessionJsonSchema, substituteVariables } from './index.js';
 
+/** The key hash of the creator the hashes here are computed for (any will do, the same throughout). */
+const CREATOR = 'c0'.repeat(32);
+
 const policyFile = (which: string) =>
   fileURLToPath(new URL(`../../examples/flask-redis/policies/${which}-session.yaml`, import.meta.url));
 const VARS = {
@@ -228,15 +231,17 @@ describe('templates and hashes', () => {
     const a = parseSession('name: x\nversion: "0.3"\nsecrets:\n  - {name: p, kind: ascii}\n');
     const b = parseSession('version: "0.3"\nsecrets:\n- kind: ascii\n  name: p\nname: x\ncreator: someone\n');
     const c = parseSession('name: x\nversion: "0.3"\nsecrets:\n  - {name: p, kind: ascii, size: 21}\n');
-    assert.equal(sessionHash(a), sessionHash(b));
-    assert.notEqual(sessionHash(a), sessionHash(c));
-    assert.match(sessionHash(a), /^[0-9a-f]{64}$/);
+    assert.equal(sessionHash(a, CREATOR), sessionHash(b, CREATOR));
+    assert.notEqual(sessionHash(a, CREATOR), sessionHash(c, CREATOR));
+    assert.match(sessionHash(a, CREATOR), /^[0-9a-f]{64}$/);
+    // The creator's key hash is part of it (the identity that created the session), not a `creator` field.
+    assert.notEqual(sessionHash(a, CREATOR), sessionHash(a, 'c1'.repeat(32)));
   });
 
   it('gives the same answer on the fast and the full YAML path', () => {
     const plain = parseSession('name: x\nsecrets:\n  - {name: p, kind: ascii}\n');
     const anchored = parseSession('name: x\nsecrets:\n  - &s {name: p, kind: ascii}\n');
-    assert.equal(sessionHash(plain), sessionHash(anchored));
+    assert.equal(sessionHash(plain, CREATOR), sessionHash(anchored, CREATOR));
   });
 
   it('publishes a JSON Schema generated from the validator', () => {

@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseDocument } from 'yaml';
 import { parseSession, sessionHash, substituteVariables } from '../../policy/index.js';
+import { identityFromPem } from '../../cas/identity-of.js';
 import { CasClient } from '../cas-client.js';
 import { CliError, usage } from '../errors.js';
 import { loadIdentity, pinnedCas, veilHome } from '../home.js';
@@ -16,6 +18,7 @@ const OPTIONS = {
   n: { type: 'string' },
   name: { type: 'string' },
   hash: { type: 'string' },
+  creator: { type: 'string' },
 } as const;
 
 type Values = ReturnType<
@@ -29,7 +32,7 @@ export async function sessionCommand(args: string[], io: Io): Promise<number> {
     case 'check':
       return check(values, io);
     case 'calculate-hash':
-      io.out(`${sessionHash(parseSession(template(values, io), { file: fileOf(values) }))}\n`);
+      io.out(`${sessionHash(parseSession(template(values, io), { file: fileOf(values) }), creatorOf(values, io))}\n`);
       return 0;
     case 'create':
       return upload(values, io, false);
@@ -39,6 +42,31 @@ export async function sessionCommand(args: string[], io: Io): Promise<number> {
       return read(values, positionals, io);
     default:
       throw usage(`unknown command 'veil session ${sub ?? ''}'`, 'use create, update, read, check or calculate-hash');
+  }
+}
+
+/**
+ * The hash names the session's creator: `--creator <certificate PEM>` (whoever will create it), by default
+ * this CLI's own identity, the one `veil session create` uploads with.
+ */
+function creatorOf(values: Values, io: Io): string {
+  if (values.creator === undefined) return loadIdentity(veilHome(io.env)).keyHash;
+  let pem: string;
+  try {
+    pem = readFileSync(values.creator, 'utf8');
+  } catch (err) {
+    throw new CliError('CLI_USAGE', `cannot read the creator's certificate ${values.creator}`, {
+      hint: '--creator takes the PEM certificate of the identity that creates the session',
+      cause: err,
+    });
+  }
+  try {
+    return identityFromPem(pem).keyHash;
+  } catch (err) {
+    throw new CliError('CLI_USAGE', `${values.creator} is not a PEM certificate`, {
+      hint: '--creator takes the PEM certificate of the identity that creates the session',
+      cause: err,
+    });
   }
 }
 
