@@ -1,5 +1,5 @@
 import { findPlaceholders, renderPlaceholders, splitCommand, type Session } from '../policy/index.js';
-import { renderSecret } from '../secrets/index.js';
+import { SecretsError, renderSecret } from '../secrets/index.js';
 import type { ServiceConfig } from '../contract/index.js';
 import { CasError } from './errors.js';
 import { sessionOf } from './parsed.js';
@@ -25,43 +25,101 @@ export function renderServiceConfig(store: Store, sessionName: string, serviceNa
     });
   }
   const lookup = createSecretView(store, record, session);
-  const fill = filler(lookup);
-  return {
-    session: sessionName,
-    service: serviceName,
-    command: commandOf(service.command).map(fill),
-    environment: Object.fromEntries(Object.entries(service.environment ?? {}).map(([k, v]) => [k, fill(String(v))])),
-    pwd: service.pwd ?? '/',
-    injectionFiles: injectionFilesOf(session, service.image_name, lookup),
-    ...fspfOf(service, fill),
-  };
+  const meter: Meter = { session: sessionName, service: serviceName, total: 0 };
+  try {
+    return renderService(session, service, lookup, meter);
+  } catch (err) {
+    if (err instanceof SecretsError) {
+      throw new CasError('CAS_RENDER_FAILED', `service '${serviceName}' of session '${sessionName}': ${err.message}`, {
+        hint: err.hint,
+        cause: err,
+      });
+    }
+    throw err;
+  }
 }
 
 type Service = NonNullable<Session['services']>[number];
 
+/**
+ * What one rendered configuration may grow to (README "Limits"). A placeholder can stand for a whole
+ * certificate chain, so a session under the upload limit could otherwise render an answer of many megabytes
+ * on the event loop; rendering counts as it goes and stops at the first limit passed.
+ */
+export const RENDER_LIMITS = {
+  /** Each injection file, after its placeholders are filled. */
+  fileBytes: 1024 * 1024,
+  /** The whole configuration: command, environment, injection files and fspf key together. */
+  totalBytes: 4 * 1024 * 1024,
+} as const;
+
+interface Meter {
+  session: string;
+  service: string;
+  total: number;
+}
+
+/** Adds `bytes` to the configuration's count (and to its file's, `fileBytes`), refusing past a limit. */
+function charge(meter: Meter, bytes: number, where: string, fileBytes?: number): void {
+  meter.total += bytes;
+  if (fileBytes !== undefined && fileBytes > RENDER_LIMITS.fileBytes) throw tooLarge(meter, where, 'fileBytes');
+  if (meter.total > RENDER_LIMITS.totalBytes) throw tooLarge(meter, where, 'totalBytes');
+}
+
+function tooLarge(meter: Meter, where: string, limit: keyof typeof RENDER_LIMITS): CasError {
+  return new CasError(
+    'CAS_CONFIG_TOO_LARGE',
+    `the configuration of service '${meter.service}' of session '${meter.session}' grows past the limit ` +
+      `${limit} = ${RENDER_LIMITS[limit]} bytes while rendering ${where}`,
+    { hint: 'reference fewer or smaller secrets there (a certificate chain is large); see README "Limits"' },
+  );
+}
+
+function renderService(session: Session, service: Service, lookup: SecretLookup, meter: Meter): ServiceConfig {
+  const fill = (where: string) => filler(lookup, meter, where);
+  const environment = Object.entries(service.environment ?? {});
+  return {
+    session: meter.session,
+    service: meter.service,
+    command: commandOf(service.command).map(fill('the command')),
+    environment: Object.fromEntries(environment.map(([k, v]) => [k, fill(`environment ${k}`)(String(v))])),
+    pwd: service.pwd ?? '/',
+    injectionFiles: injectionFilesOf(session, service.image_name, lookup, meter),
+    ...fspfOf(service, fill('fspf_key')),
+  };
+}
+
 /** Text fields (arguments, environment) take text forms; binary forms there are refused by the policy check. */
-function filler(lookup: SecretLookup): (text: string) => string {
-  return (text) =>
-    renderPlaceholders(text, (p) => {
-      const value = renderSecret(p.secret, p.suffix, lookup);
-      return typeof value === 'string' ? value : value.toString('latin1');
+function filler(lookup: SecretLookup, meter: Meter, where: string): (text: string) => string {
+  return (text) => {
+    charge(meter, Buffer.byteLength(text), where);
+    return renderPlaceholders(text, (p) => {
+      const rendered = renderSecret(p.secret, p.suffix, lookup);
+      const value = typeof rendered === 'string' ? rendered : rendered.toString('latin1');
+      charge(meter, p.escapeJson ? JSON.stringify(value).length - 2 : Buffer.byteLength(value), where);
+      return value;
     });
+  };
 }
 
 /** Files may hold binary forms (`:der`, `:bin`), so they are assembled as bytes, not through a string. */
-function fileContent(text: string, lookup: SecretLookup): Buffer {
+function fileContent(text: string, lookup: SecretLookup, meter: Meter, where: string): Buffer {
   const parts: Buffer[] = [];
+  let size = 0;
+  const add = (part: Buffer) => {
+    size += part.length;
+    charge(meter, part.length, where, size);
+    parts.push(part);
+  };
   let at = 0;
   for (const p of findPlaceholders(text)) {
+    add(Buffer.from(text.slice(at, p.index), 'utf8'));
     const value = renderSecret(p.secret, p.suffix, lookup);
     const piece = p.escapeJson ? JSON.stringify(value.toString()).slice(1, -1) : value;
-    parts.push(
-      Buffer.from(text.slice(at, p.index), 'utf8'),
-      typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece,
-    );
+    add(typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece);
     at = p.index + p.raw.length;
   }
-  parts.push(Buffer.from(text.slice(at), 'utf8'));
+  add(Buffer.from(text.slice(at), 'utf8'));
   return Buffer.concat(parts);
 }
 
@@ -74,11 +132,13 @@ function injectionFilesOf(
   session: Session,
   imageName: string | undefined,
   lookup: SecretLookup,
+  meter: Meter,
 ): ServiceConfig['injectionFiles'] {
   const image = session.images?.find((i) => i.name === imageName);
   return (image?.injection_files ?? []).map((file) => {
     const entry = typeof file === 'string' ? { path: file } : file;
-    return { path: entry.path, content: fileContent(entry.content ?? '', lookup), mode: modeOf(entry.permission) };
+    const content = fileContent(entry.content ?? '', lookup, meter, `injection file '${entry.path}'`);
+    return { path: entry.path, content, mode: modeOf(entry.permission) };
   });
 }
 

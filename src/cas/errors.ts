@@ -28,6 +28,14 @@ export const CAS_CATALOGUE = {
   CAS_PAYLOAD_TOO_LARGE: { status: 413, summary: 'the request body is larger than the CAS accepts' },
   CAS_HEADERS_TOO_LARGE: { status: 431, summary: 'the request headers are larger than the CAS accepts' },
   CAS_SECRET_GENERATION: { status: 422, summary: "the session's secrets cannot be generated as it asks" },
+  CAS_RENDER_FAILED: {
+    status: 422,
+    summary: "a placeholder of the service's configuration cannot be rendered from its secret (suffix and kind)",
+  },
+  CAS_CONFIG_TOO_LARGE: {
+    status: 422,
+    summary: "the service's rendered configuration would pass the CAS's limits (per injection file, in all)",
+  },
   CAS_IMPORT_DENIED: { status: 403, summary: 'an imported secret does not exist or is not exported to this session' },
   CAS_ATTESTATION_FAILED: { status: 403, summary: 'the evidence, or what it proves, does not satisfy the session' },
   CAS_BUSY: { status: 429, summary: 'the CAS is busy with the same kind of work; retry shortly' },

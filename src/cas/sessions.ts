@@ -58,10 +58,13 @@ function keepRedacted(
   const { session, kept, missing } = restoreRedacted(uploaded, current ? sessionOf(current) : undefined);
   if (missing.length > 0) {
     const where = current ? 'the current version' : 'a new session';
-    const message = `is '${REDACTED}', but ${where} has no value there to keep`;
+    // One message whether nothing is stored there or the kind changed: the refusal tells nothing of a value.
+    const message = `is '${REDACTED}', but ${where} has no value of this kind, key_type and size there to keep`;
     const issues = missing.map((path) => ({ path, message }));
     throw new CasError('CAS_POLICY_INVALID', issues.map((x) => `${x.path}: ${x.message}`).join('\n'), {
-      hint: `'${REDACTED}' (from a read-back) keeps the stored value on update; give the value, or remove the field`,
+      hint:
+        `'${REDACTED}' (from a read-back) keeps the stored value on update if the secret's kind, key_type, size, ` +
+        'private_key and import stay the same; give the value, or remove the field',
       issues,
     });
   }

@@ -60,7 +60,12 @@ function toPublic(stored: StoredSecret): PublicValue {
   }
 }
 
-function certificateValue(kind: string, der: Buffer): PublicValue {
-  const expires = new Date(new X509Certificate(der).validTo).toISOString();
+/**
+ * Uploads refuse certificates whose dates do not parse, but versions stored before that rule may hold one:
+ * such a certificate is shown without an expiry rather than failing the whole answer.
+ */
+export function certificateValue(kind: string, der: Buffer): PublicValue {
+  const notAfter = new Date(new X509Certificate(der).validTo);
+  const expires = Number.isNaN(notAfter.getTime()) ? null : notAfter.toISOString();
   return { kind, value: pemEncode('CERTIFICATE', der), expires, renew: null };
 }

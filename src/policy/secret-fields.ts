@@ -122,11 +122,24 @@ function restoreAt(
   return { ...value, [step]: down(value[step], own(oldMap, step), at) };
 }
 
+/**
+ * The fields that decide how a secret's value is read and shown. A value kept under another kind would be
+ * read as that kind: an explicit private key kept as an `export_public` ascii secret would be published, and
+ * a failed check of the kept value would tell the updater something about it. So an element whose fields
+ * here changed has no counterpart, and its REDACTED is refused like one with nothing to keep.
+ */
+const VALUE_SHAPING = ['kind', 'key_type', 'size', 'private_key', 'import'] as const;
+
 /** The element of the old list that stands for `v`: the one with the same name, else the same position. */
 function counterpart(v: Data, old: Data, index: number): Data {
   if (!Array.isArray(old)) return undefined;
-  if (isMap(v) && typeof v['name'] === 'string') return old.find((o) => isMap(o) && o['name'] === v['name']);
-  return old[index];
+  const match =
+    isMap(v) && typeof v['name'] === 'string' ? old.find((o) => isMap(o) && o['name'] === v['name']) : old[index];
+  return isMap(v) && isMap(match) && !sameShape(v, match) ? undefined : match;
+}
+
+function sameShape(v: Record<string, Data>, old: Record<string, Data>): boolean {
+  return VALUE_SHAPING.every((field) => JSON.stringify(v[field]) === JSON.stringify(old[field]));
 }
 
 function own(map: Record<string, Data>, key: string): Data {

@@ -131,6 +131,9 @@ async function explicitCertificate(
   const der = pemDecode(String(spec.value), 'CERTIFICATE');
   const cert = der ? parseCertificate(der) : undefined;
   if (!der || !cert) throw invalid(spec, 'is not a PEM certificate', 'give a "BEGIN CERTIFICATE" PEM');
+  if (!hasValidDates(cert)) {
+    throw invalid(spec, 'has a notBefore or notAfter that is not a valid date', 'give a certificate with real dates');
+  }
   if (kind === 'x509-ca' && !cert.ca)
     throw invalid(spec, 'is not a CA certificate', 'an x509-ca value needs basicConstraints CA:TRUE');
   const key = spec.private_key ? await keyNamed(spec.private_key, spec.name, deps) : undefined;
@@ -159,6 +162,11 @@ function parseCertificate(der: Buffer): X509Certificate | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Node parses a time such as month 13 without complaint, and only `new Date` of it is invalid. */
+function hasValidDates(cert: X509Certificate): boolean {
+  return [cert.validFrom, cert.validTo].every((time) => !Number.isNaN(new Date(time).getTime()));
 }
 
 function invalid(spec: SecretSpec, what: string, hint: string): SecretsError {
