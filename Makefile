@@ -12,6 +12,7 @@ demo: deps build
 
 test: deps
 	npm test
+	npm run mutation
 
 deps: debs node_modules/.installed
 
