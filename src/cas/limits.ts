@@ -1,4 +1,3 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isIPv6, type Server, type Socket } from 'node:net';
 import { CasError } from './errors.js';
 
@@ -117,22 +116,22 @@ function expandIPv6(address: string): string[] {
   return [...left, ...missing, ...right].map((group) => group.toLowerCase().replace(/^0+(?=.)/, ''));
 }
 
-const WRITE_ROUTES = new Set(['/v1/sessions', '/session']);
+/** Runs one session upload's work under the write limits (limitWrites). */
+export type WriteGate = <T>(remoteAddress: string | undefined, work: () => Promise<T>) => Promise<T>;
 
 /**
- * An onRequest hook (it runs once the headers are in, before the body is read) refusing a session upload
- * when its address, or the CAS in all, already has its cap in progress; the counts drop when the response
- * is done or the connection goes, whichever comes first.
+ * Refuses a session upload (429) when its address, or the CAS in all, already has its cap in progress, or when
+ * the address has used its time. The route calls it once the body is in, so a slow sender holds a connection
+ * (bounded per address and by the timeouts), never an upload slot. The slot is held, and the time charged,
+ * until the work settles: a client hanging up does not stop key generation, so it must not free the slot.
  */
 export function limitWrites(
   limits: Pick<ConnectionLimits, 'maxWrites' | 'maxWritesPerAddress' | 'writeMsPerSecondPerAddress'>,
-): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+): WriteGate {
   const inProgress = new Map<string, number>();
   const budget = new WriteBudget(limits.writeMsPerSecondPerAddress);
   let total = 0;
-  return async (request, reply) => {
-    if (request.method !== 'POST' || !WRITE_ROUTES.has(request.routeOptions.url ?? '')) return;
-    const address = addressKey(request.socket.remoteAddress);
+  const refuseOrTake = (address: string): void => {
     const mine = inProgress.get(address) ?? 0;
     if (mine >= limits.maxWritesPerAddress) {
       throw busyWriting(`this client address already has ${mine} session uploads in progress`);
@@ -147,14 +146,23 @@ export function limitWrites(
     }
     total++;
     inProgress.set(address, mine + 1);
+  };
+  const release = (address: string): void => {
+    total--;
+    const left = (inProgress.get(address) ?? 1) - 1;
+    if (left <= 0) inProgress.delete(address);
+    else inProgress.set(address, left);
+  };
+  return async (remoteAddress, work) => {
+    const address = addressKey(remoteAddress);
+    refuseOrTake(address);
     const started = performance.now();
-    reply.raw.once('close', () => {
+    try {
+      return await work();
+    } finally {
       budget.charge(address, performance.now() - started);
-      total--;
-      const left = (inProgress.get(address) ?? 1) - 1;
-      if (left <= 0) inProgress.delete(address);
-      else inProgress.set(address, left);
-    });
+      release(address);
+    }
   };
 }
 

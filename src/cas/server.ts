@@ -138,8 +138,8 @@ export function buildApp(
     return sendError(reply.header('allow', allowed.join(', ')), err);
   });
   capConnections(app.server, limits);
-  app.addHook('onRequest', limitWrites(limits));
-  registerRoutes(app, ctx, selfAttestation(identity, options.selfEvidence), options.nonceLimits);
+  const writes = limitWrites(limits);
+  registerRoutes(app, ctx, writes, selfAttestation(identity, options.selfEvidence), options.nonceLimits);
   return app;
 }
 
