@@ -90,8 +90,7 @@ describe('attestation nonces', () => {
   });
 
   it('junk and foreign nonces from many keys never take room from genuine ones, and stay burned', () => {
-    let t = 0;
-    const store = new NonceStore(() => new Date(t), { ttlMs: 1000, perClient: 2, max: 4, presented: 50 });
+    const store = new NonceStore(() => new Date(0), { ttlMs: 1000, perClient: 2, max: 4, presented: 50 });
     const victim = store.issue('victim').toString('hex');
     const stolen = store.issue('owner').toString('hex');
     assert.equal(store.consume(stolen, 'thief'), 'unknown');
