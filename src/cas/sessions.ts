@@ -10,6 +10,7 @@ import {
   type Session,
 } from '../policy/index.js';
 import { SecretsError, generateSecretSet, type StoredSecret } from '../secrets/index.js';
+import { moreIssues, reportedIssues } from '../issues.js';
 import { isAllowed } from './access.js';
 import { CasError } from './errors.js';
 import type { ClientIdentity } from './identity-of.js';
@@ -60,7 +61,8 @@ function keepRedacted(
     const where = current ? 'the current version' : 'a new session';
     const message = `is '${REDACTED}', but ${where} has no value there to keep`;
     const issues = missing.map((path) => ({ path, message }));
-    throw new CasError('CAS_POLICY_INVALID', issues.map((x) => `${x.path}: ${x.message}`).join('\n'), {
+    const lines = [...reportedIssues(issues).map((x) => `${x.path}: ${x.message}`), ...moreIssues(issues)];
+    throw new CasError('CAS_POLICY_INVALID', lines.join('\n'), {
       hint: `'${REDACTED}' (from a read-back) keeps the stored value on update; give the value, or remove the field`,
       issues,
     });
