@@ -6,7 +6,14 @@ import { SESSION_LIMITS } from '../policy/index.js';
 import type { CollateralProvider, EvidenceVerifier } from '../attestation/types.js';
 import type { AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
-import { capConnections, checkingIntervalMs, connectionLimits, limitWrites, type ConnectionLimits } from './limits.js';
+import {
+  capConnections,
+  checkingIntervalMs,
+  connectionLimits,
+  earlyWriteRefusal,
+  limitWrites,
+  type ConnectionLimits,
+} from './limits.js';
 import type { NonceLimits } from './nonces.js';
 import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js';
 import { loadIdentity, type CasIdentity } from './identity.js';
@@ -139,6 +146,7 @@ export function buildApp(
   });
   capConnections(app.server, limits);
   const writes = limitWrites(limits);
+  app.addHook('onRequest', earlyWriteRefusal(writes));
   registerRoutes(app, ctx, writes, selfAttestation(identity, options.selfEvidence), options.nonceLimits);
   return app;
 }

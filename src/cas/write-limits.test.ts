@@ -52,11 +52,16 @@ describe('CAS session upload limits (real sockets)', () => {
   };
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('answers 429 while the same address has an upload in progress, not to another address', async () => {
+  const inTime = { timeout: 20_000 };
+  it('answers 429 while the same address has an upload in progress, not to another address', inTime, async () => {
     await withCas({ writeMsPerSecondPerAddress: 1_000_000 }, async (cas) => {
       const first = upload(cas, '127.0.0.1', SLOW(fresh()));
       await pause(100);
       assert.match(await upload(cas, '127.0.0.1', QUICK(fresh())), /^HTTP\/1.1 429[\s\S]*"code":"CAS_BUSY"/);
+      const early = await connect(cas, '127.0.0.1');
+      early.socket.write(head('/v1/sessions', 100_000)); // no body: a flood is refused before reading one
+      const refusal = await Promise.race([early.answer, pause(3000).then(() => 'no answer within 3 s')]);
+      assert.match(refusal, /^HTTP\/1.1 429[\s\S]*"code":"CAS_BUSY"/);
       assert.match(await upload(cas, '127.0.0.2', QUICK(fresh())), /^HTTP\/1.1 201/, 'another address: no 429');
       assert.match(await first, /^HTTP\/1.1 201/);
       assert.match(await upload(cas, '127.0.0.1', QUICK(fresh())), /^HTTP\/1.1 201/, 'room again');
