@@ -98,12 +98,30 @@ export function locateFindings(findings: readonly Finding[], source?: Locator): 
   });
 }
 
-/** One line an issue, indented: `file:line:col: path: message` (`file` for issues that name none). */
+/**
+ * At most this many issues are reported (in an error's message and its `issues`): a document with a fault in
+ * each of thousands of entries would otherwise make an answer many times its size, and the time to build it.
+ */
+export const MAX_REPORTED_ISSUES = 100;
+
+/** The issues an error carries: the first MAX_REPORTED_ISSUES. */
+export function reportedIssues<T>(issues: readonly T[]): T[] {
+  return issues.slice(0, MAX_REPORTED_ISSUES);
+}
+
+/** `  … and N more` after the reported issues, when some were left out. */
+export function moreIssues(issues: readonly unknown[]): string[] {
+  const more = issues.length - MAX_REPORTED_ISSUES;
+  return more > 0 ? [`  … and ${more} more`] : [];
+}
+
+/** One line per reported issue, indented: `file:line:col: path: message` (`file` for issues that name none). */
 export function issueLines(issues: readonly Issue[], file: string): string[] {
-  return issues.map((i) => {
+  const lines = reportedIssues(issues).map((i) => {
     const where = `${i.file ?? file}${i.line !== undefined ? `:${i.line}:${i.column ?? 1}` : ''}`;
     return `  ${where}: ${i.path ? `${i.path}: ` : ''}${i.message}`;
   });
+  return [...lines, ...moreIssues(issues)];
 }
 
 /** Issues on one line, the first `max` of them (`path: message; path: message; and 3 more`). */

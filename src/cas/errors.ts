@@ -1,5 +1,5 @@
 import { VeilError, type ErrorEntry } from '../errors.js';
-import type { Issue } from '../issues.js';
+import { reportedIssues, type Issue } from '../issues.js';
 
 /** A CAS code's entry: its HTTP status beside its meaning. */
 export interface CasErrorEntry extends ErrorEntry {
@@ -64,7 +64,8 @@ export class CasError extends VeilError<CasErrorCode> {
   ) {
     super(code, message, options);
     this.status = CAS_ERRORS[code];
-    this.issues = options.issues;
+    // At most MAX_REPORTED_ISSUES: the message built from them says how many more (moreIssues).
+    this.issues = options.issues && reportedIssues(options.issues);
   }
 
   /** The JSON body every failed request gets: `{"error": {"code", "message", "hint"?, "issues"?}}`. */

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { isIPv6, type Server, type Socket } from 'node:net';
 import { CasError } from './errors.js';
 
@@ -117,45 +117,74 @@ function expandIPv6(address: string): string[] {
   return [...left, ...missing, ...right].map((group) => group.toLowerCase().replace(/^0+(?=.)/, ''));
 }
 
+/** Runs one session upload's work under the write limits (limitWrites). */
+export type WriteGate = <T>(remoteAddress: string | undefined, work: () => Promise<T>) => Promise<T>;
+
 const WRITE_ROUTES = new Set(['/v1/sessions', '/session']);
 
 /**
- * An onRequest hook (it runs once the headers are in, before the body is read) refusing a session upload
- * when its address, or the CAS in all, already has its cap in progress; the counts drop when the response
- * is done or the connection goes, whichever comes first.
+ * An onRequest hook answering 429 before the body is read when the upload would be refused now anyway: a
+ * flood of uploads then costs no body reading or validation. It takes no slot; `WriteGate` decides.
+ */
+export function earlyWriteRefusal(
+  gate: WriteGate & { refusal(address: string): CasError | undefined },
+): (request: FastifyRequest) => Promise<void> {
+  return async (request) => {
+    if (request.method !== 'POST' || !WRITE_ROUTES.has(request.routeOptions.url ?? '')) return;
+    const refused = gate.refusal(addressKey(request.socket.remoteAddress));
+    if (refused) throw refused;
+  };
+}
+
+/**
+ * Refuses a session upload (429) when its address, or the CAS in all, already has its cap in progress, or when
+ * the address has used its time. The route calls it once the body is in, so a slow sender holds a connection
+ * (bounded per address and by the timeouts), never an upload slot. The slot is held, and the time charged,
+ * until the work settles: a client hanging up does not stop key generation, so it must not free the slot.
  */
 export function limitWrites(
   limits: Pick<ConnectionLimits, 'maxWrites' | 'maxWritesPerAddress' | 'writeMsPerSecondPerAddress'>,
-): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+): WriteGate & { refusal(address: string): CasError | undefined } {
   const inProgress = new Map<string, number>();
   const budget = new WriteBudget(limits.writeMsPerSecondPerAddress);
   let total = 0;
-  return async (request, reply) => {
-    if (request.method !== 'POST' || !WRITE_ROUTES.has(request.routeOptions.url ?? '')) return;
-    const address = addressKey(request.socket.remoteAddress);
+  const refusal = (address: string): CasError | undefined => {
     const mine = inProgress.get(address) ?? 0;
     if (mine >= limits.maxWritesPerAddress) {
-      throw busyWriting(`this client address already has ${mine} session uploads in progress`);
+      return busyWriting(`this client address already has ${mine} session uploads in progress`);
     }
-    if (total >= limits.maxWrites) throw busyWriting(`the CAS already has ${total} session uploads in progress`);
+    if (total >= limits.maxWrites) return busyWriting(`the CAS already has ${total} session uploads in progress`);
     const waitMs = budget.waitMs(address);
-    if (waitMs > 0) {
-      const share = `${limits.writeMsPerSecondPerAddress} ms per second`;
-      throw busyWriting(
-        `this client address has used its upload time (${share}); room again in ${Math.ceil(waitMs)} ms`,
-      );
-    }
-    total++;
-    inProgress.set(address, mine + 1);
-    const started = performance.now();
-    reply.raw.once('close', () => {
-      budget.charge(address, performance.now() - started);
-      total--;
-      const left = (inProgress.get(address) ?? 1) - 1;
-      if (left <= 0) inProgress.delete(address);
-      else inProgress.set(address, left);
-    });
+    if (waitMs <= 0) return undefined;
+    const share = `${limits.writeMsPerSecondPerAddress} ms per second`;
+    return busyWriting(
+      `this client address has used its upload time (${share}); room again in ${Math.ceil(waitMs)} ms`,
+    );
   };
+  const refuseOrTake = (address: string): void => {
+    const refused = refusal(address);
+    if (refused) throw refused;
+    total++;
+    inProgress.set(address, (inProgress.get(address) ?? 0) + 1);
+  };
+  const release = (address: string): void => {
+    total--;
+    const left = (inProgress.get(address) ?? 1) - 1;
+    if (left <= 0) inProgress.delete(address);
+    else inProgress.set(address, left);
+  };
+  const gate: WriteGate = async (remoteAddress, work) => {
+    const address = addressKey(remoteAddress);
+    refuseOrTake(address);
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      budget.charge(address, performance.now() - started);
+      release(address);
+    }
+  };
+  return Object.assign(gate, { refusal });
 }
 
 /** A token bucket per address, in milliseconds of uploads in progress; full buckets are forgotten. */

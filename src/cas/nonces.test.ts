@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { CasError } from './errors.js';
 import { NonceStore } from './nonces.js';
@@ -86,5 +87,26 @@ describe('attestation nonces', () => {
     t = 1001;
     assert.equal(store.consume(store.issue('fresh').toString('hex'), 'fresh'), 'ok');
     assert.equal(store.size, 1, 'expired entries are dropped');
+  });
+
+  it('junk and foreign nonces from many keys never take room from genuine ones, and stay burned', () => {
+    const store = new NonceStore(() => new Date(0), { ttlMs: 1000, perClient: 2, max: 4, presented: 50 });
+    const victim = store.issue('victim').toString('hex');
+    const stolen = store.issue('owner').toString('hex');
+    assert.equal(store.consume(stolen, 'thief'), 'unknown');
+    for (let i = 0; i < 1000; i++) {
+      assert.equal(store.consume(randomBytes(32).toString('hex'), `junk-${i}`), 'unknown');
+      // Junk presented twice from its key: past the per-key cap, were it counted there.
+      assert.equal(store.consume(randomBytes(32).toString('hex'), `junk-${i}`), 'unknown');
+    }
+    assert.equal(store.size, 0, 'none of it is in the spent set');
+    assert.ok(store.burnedSize <= 50, `burned presentations bounded: ${store.burnedSize}`);
+    assert.equal(store.consume(victim, 'victim'), 'ok');
+    // Room for the rest of the genuine cap (4): none of it went to the junk.
+    const fresh = [0, 1].map((i) => store.issue(`k${i}`).toString('hex'));
+    for (const [i, n] of fresh.entries()) assert.equal(store.consume(n, `k${i}`), 'ok');
+    const burned = store.issue('owner2').toString('hex');
+    assert.equal(store.consume(burned, 'thief'), 'unknown');
+    assert.equal(store.consume(burned, 'owner2'), 'used', 'presented from another key: burned for its owner too');
   });
 });

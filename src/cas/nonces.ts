@@ -8,9 +8,14 @@ export interface NonceLimits {
   perClient: number;
   /** Spent, unexpired nonces remembered in all; past it every key gets 429 until some expire. */
   max: number;
+  /**
+   * Presentations whose tag does not verify for the presenting key (junk, or another key's nonce), remembered
+   * apart from the spent nonces; past it the oldest is forgotten, never refused.
+   */
+  presented: number;
 }
 
-export const DEFAULT_NONCE_LIMITS: NonceLimits = { ttlMs: 60_000, perClient: 16, max: 100_000 };
+export const DEFAULT_NONCE_LIMITS: NonceLimits = { ttlMs: 60_000, perClient: 16, max: 100_000, presented: 100_000 };
 const LABEL = Buffer.from('veil-attestation-nonce-v1', 'ascii');
 
 /**
@@ -30,6 +35,14 @@ export class NonceStore {
   /** Spent nonce → expiry and the key it was issued to; insertion order is nearly expiry order. */
   private readonly used = new Map<string, { expires: number; keyHash: string }>();
   private readonly perKey = new Map<string, number>();
+  /**
+   * Nonces presented from a key whose tag does not verify → expiry. They are burned (the owner cannot use one
+   * afterwards) but kept apart: they cost the presenter nothing (any self-signed key will do), so counting them
+   * against the spent set's caps would let junk fill it and get honest runtimes 429. Evicting the oldest when
+   * full is harmless: it only lets a nonce's real owner spend it once after all (then it is in `used`), and no
+   * genuine spend is ever forgotten early, so no replay is opened.
+   */
+  private readonly burned = new Map<string, number>();
   private readonly limits: NonceLimits;
 
   constructor(
@@ -52,8 +65,8 @@ export class NonceStore {
   /**
    * A presented nonce is spent whatever the outcome, so a failed attempt cannot be retried with it — also
    * one made from another key, whose tag cannot be checked: then its expiry field is the presenter's word,
-   * so it is remembered one TTL at most, and counted against the presenter's key. Only a refusal for want of
-   * room (429, thrown) leaves it unspent.
+   * so it is remembered one TTL at most, among the burned ones. Only a refusal for want of room (429,
+   * thrown) leaves a genuine nonce unspent.
    */
   consume(nonceHex: string, keyHash: string): 'ok' | 'unknown' | 'expired' | 'used' {
     const nonce = /^[0-9a-f]{64}$/.test(nonceHex) ? Buffer.from(nonceHex, 'hex') : undefined;
@@ -62,17 +75,35 @@ export class NonceStore {
     const expires = Number(nonce.readBigUInt64BE(0));
     const now = this.now().getTime();
     if (expires < now) return genuine ? 'expired' : 'unknown';
-    if (this.used.has(nonceHex)) return genuine ? 'used' : 'unknown';
+    const spent = this.used.has(nonceHex) || this.burned.has(nonceHex);
+    if (!genuine) {
+      if (!spent) this.burn(nonceHex, Math.min(expires, now + this.limits.ttlMs), now);
+      return 'unknown';
+    }
+    if (spent) return 'used';
     this.prune(now);
     this.checkRoom(keyHash);
     this.used.set(nonceHex, { expires: Math.min(expires, now + this.limits.ttlMs), keyHash });
     this.perKey.set(keyHash, (this.perKey.get(keyHash) ?? 0) + 1);
-    return genuine ? 'ok' : 'unknown';
+    return 'ok';
   }
 
-  /** Spent nonces remembered now (for tests and metrics). */
+  private burn(nonceHex: string, expires: number, now: number): void {
+    for (const [nonce, at] of this.burned) {
+      if (at >= now && this.burned.size < this.limits.presented) break;
+      this.burned.delete(nonce);
+    }
+    this.burned.set(nonceHex, expires);
+  }
+
+  /** Spent nonces remembered now (for tests and metrics); burned presentations are not counted. */
   get size(): number {
     return this.used.size;
+  }
+
+  /** Presentations from the wrong key remembered now (for tests and metrics). */
+  get burnedSize(): number {
+    return this.burned.size;
   }
 
   private tag(head: Buffer, keyHash: string): Buffer {

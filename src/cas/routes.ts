@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
 import { attest, type AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
+import type { WriteGate } from './limits.js';
 import { NonceStore, type NonceLimits } from './nonces.js';
 import { identityFromDer, type ClientIdentity } from './identity-of.js';
 import { listSessions, readSession, writeSession, type CasContext } from './sessions.js';
@@ -75,6 +76,7 @@ type Self = ReturnType<typeof selfAttestation>;
 export function registerRoutes(
   app: FastifyInstance,
   ctx: CasContext & AttestationContext,
+  writes: WriteGate,
   self?: Self,
   nonceLimits?: Partial<NonceLimits>,
 ): void {
@@ -85,14 +87,18 @@ export function registerRoutes(
     app.get<Nonce>('/v1/attestation', ROUTES.selfAttestation, async (request) => self(request.query.nonce));
   }
 
+  const upload = (request: FastifyRequest<{ Body: string }>) => {
+    const client = requireClient(request);
+    return writes(request.socket.remoteAddress, () => writeSession(ctx, request.body, client));
+  };
   app.post<{ Body: string }>('/v1/sessions', WRITTEN, async (request, reply) => {
-    const result = await writeSession(ctx, request.body, requireClient(request));
+    const result = await upload(request);
     return reply.code(result.created ? 201 : 200).send({ hash: result.hash });
   });
 
   // SCONE's first API, still used by scripts such as the flask example's create_image.sh.
   app.post<{ Body: string }>('/session', ROUTES.upload, async (request, reply) => {
-    const result = await writeSession(ctx, request.body, requireClient(request));
+    const result = await upload(request);
     reply.code(result.created ? 201 : 200).type('text/plain');
     return `Created Session[id=${result.hash}, name='not-supported', status='not-supported']`;
   });

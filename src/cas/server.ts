@@ -6,7 +6,14 @@ import { SESSION_LIMITS } from '../policy/index.js';
 import type { CollateralProvider, EvidenceVerifier } from '../attestation/types.js';
 import type { AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
-import { capConnections, checkingIntervalMs, connectionLimits, limitWrites, type ConnectionLimits } from './limits.js';
+import {
+  capConnections,
+  checkingIntervalMs,
+  connectionLimits,
+  earlyWriteRefusal,
+  limitWrites,
+  type ConnectionLimits,
+} from './limits.js';
 import type { NonceLimits } from './nonces.js';
 import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js';
 import { loadIdentity, type CasIdentity } from './identity.js';
@@ -138,8 +145,9 @@ export function buildApp(
     return sendError(reply.header('allow', allowed.join(', ')), err);
   });
   capConnections(app.server, limits);
-  app.addHook('onRequest', limitWrites(limits));
-  registerRoutes(app, ctx, selfAttestation(identity, options.selfEvidence), options.nonceLimits);
+  const writes = limitWrites(limits);
+  app.addHook('onRequest', earlyWriteRefusal(writes));
+  registerRoutes(app, ctx, writes, selfAttestation(identity, options.selfEvidence), options.nonceLimits);
   return app;
 }
 

@@ -10,6 +10,7 @@ import {
   type Session,
 } from '../policy/index.js';
 import { SecretsError, generateSecretSet, type StoredSecret } from '../secrets/index.js';
+import { moreIssues, reportedIssues } from '../issues.js';
 import { isAllowed } from './access.js';
 import { CasError } from './errors.js';
 import { identityFromPem, type ClientIdentity } from './identity-of.js';
@@ -61,7 +62,8 @@ function keepRedacted(
     // One message whether nothing is stored there or the kind changed: the refusal tells nothing of a value.
     const message = `is '${REDACTED}', but ${where} has no value of this kind, key_type and size there to keep`;
     const issues = missing.map((path) => ({ path, message }));
-    throw new CasError('CAS_POLICY_INVALID', issues.map((x) => `${x.path}: ${x.message}`).join('\n'), {
+    const lines = [...reportedIssues(issues).map((x) => `${x.path}: ${x.message}`), ...moreIssues(issues)];
+    throw new CasError('CAS_POLICY_INVALID', lines.join('\n'), {
       hint:
         `'${REDACTED}' (from a read-back) keeps the stored value on update if the secret's kind, key_type, size, ` +
         'private_key and import stay the same; give the value, or remove the field',

@@ -1,5 +1,5 @@
 import { VeilError, type ErrorCatalogue } from '../errors.js';
-import { issueLines, type Issue } from '../issues.js';
+import { issueLines, reportedIssues, type Issue } from '../issues.js';
 
 export type ManifestErrorCode =
   | 'MANIFEST_YAML'
@@ -54,7 +54,7 @@ export class ManifestError extends VeilError<ManifestErrorCode> {
     opts: { hint?: string; cause?: unknown } = {},
   ) {
     super(code, formatIssues(issues, file), { hint: opts.hint ?? MANIFEST_CATALOGUE[code].hint, cause: opts.cause });
-    this.issues = issues;
+    this.issues = reportedIssues(issues);
   }
 }
 

@@ -1,5 +1,5 @@
 import { VeilError, type ErrorCatalogue } from '../errors.js';
-import { issueLines, type Issue } from '../issues.js';
+import { issueLines, reportedIssues, type Issue } from '../issues.js';
 
 export type PolicyErrorCode =
   | 'POLICY_YAML_SYNTAX'
@@ -38,14 +38,17 @@ export const POLICY_CATALOGUE: ErrorCatalogue<PolicyErrorCode> = {
   },
 };
 
-/** Every problem of a session at once: the message lists them one per line as file:line:col: path: message. */
+/**
+ * Every problem of a session at once (up to MAX_REPORTED_ISSUES, then how many more): the message lists them one
+ * per line as file:line:col: path: message.
+ */
 export class PolicyError extends VeilError<PolicyErrorCode> {
   readonly issues: PolicyIssue[];
 
   constructor(code: PolicyErrorCode, issues: PolicyIssue[], file = '<session>') {
     const located = issues.map((i) => ({ ...i, file: i.file ?? file }));
     super(code, formatIssues(located, file), { hint: POLICY_CATALOGUE[code].hint });
-    this.issues = located;
+    this.issues = reportedIssues(located);
   }
 }
 

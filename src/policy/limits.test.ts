@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PolicyError, parseSession, substituteVariables } from './index.js';
-import { SESSION_LIMITS } from './limits.js';
+import { countYamlNodes, SESSION_LIMITS } from './limits.js';
 
 const list = (n: number, item: (i: number) => string) => Array.from({ length: n }, (_, i) => item(i)).join('\n');
 const secrets = (n: number, item = (i: number) => `  - {name: s${i}, kind: ascii}`) => `secrets:\n${list(n, item)}\n`;
@@ -55,6 +55,30 @@ describe('session limits (SESSION_LIMITS)', () => {
     assert.equal(err.issues[0]!.line, 2, 'small sessions get a line');
   });
 
+  it('yamlNodes: a session of exactly 20,000 YAML nodes is accepted, one over refused before its shape', () => {
+    assert.equal(countYamlNodes({ a: [1, 'x'], b: null }), 7, 'a map, its 2 keys, a list, 3 scalars');
+    assert.equal(
+      countYamlNodes(
+        Array.from({ length: 50 }, () => [1]),
+        10,
+      ),
+      11,
+      'counting stops past the limit',
+    );
+    // 10 nodes around the environment (root map, name, services, the service, its keys), 2 per entry.
+    const env = (n: number) =>
+      `name: x\nservices:\n  - name: s\n    environment:\n${list(n, (i) => `      V${i}: v`)}\n`;
+    const entries = (SESSION_LIMITS.yamlNodes - 10) / 2;
+    assert.doesNotThrow(() => parseSession(env(entries)));
+    const err = limitError(`${env(entries + 1)}    bad_field: 1\n`);
+    assert.equal(err.code, 'POLICY_LIMIT');
+    assert.deepEqual(
+      err.issues.map((i) => i.message),
+      [`more than 20000 YAML nodes (maps, lists, keys and scalars), the limit yamlNodes = 20000`],
+      'reported alone: shape validation did not run',
+    );
+  });
+
   it('lets the seed policies stay well within every limit', () => {
     const vars = { FLASK_SESSION: 'f', REDIS_SESSION: 'r', MRENCLAVE: 'a'.repeat(64), SCONE_FSPF_KEY: 'b'.repeat(64) };
     Object.assign(vars, { SCONE_FSPF_TAG: 'c'.repeat(32) });
@@ -65,6 +89,7 @@ describe('session limits (SESSION_LIMITS)', () => {
       assert.ok((session.secrets?.length ?? 0) * 8 <= SESSION_LIMITS.secrets, which);
       assert.ok((session.services?.length ?? 0) * 8 <= SESSION_LIMITS.services, which);
       assert.ok(files * 8 <= SESSION_LIMITS.injectionFiles, which);
+      assert.ok(countYamlNodes(session) * 8 <= SESSION_LIMITS.yamlNodes, which);
     }
   });
 });

@@ -1,7 +1,7 @@
 import { findingsOfZod, locateFindings, type Finding, type PathSegment } from '../issues.js';
 import { PolicyError } from './errors.js';
 import { crossReferences } from './references.js';
-import { limitFindings } from './limits.js';
+import { limitFindings, nodeLimitFindings } from './limits.js';
 import { sessionSchema, type Session } from './schema.js';
 import { secretFieldRules } from './secret-rules.js';
 import { parseYaml, type Source } from './yaml-source.js';
@@ -14,6 +14,8 @@ import { parseYaml, type Source } from './yaml-source.js';
 export function parseSession(text: string, opts: { file?: string } = {}): Session {
   const file = opts.file ?? '<session>';
   const source = parseYaml(text, file);
+  const nodes = nodeLimitFindings(source.value);
+  if (nodes.length > 0) throw located('POLICY_LIMIT', nodes, source, file);
   if (source.value === null || typeof source.value !== 'object' || Array.isArray(source.value)) {
     throw new PolicyError(
       'POLICY_SHAPE',
