@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { isAllowed } from './access.js';
 import { renderServiceConfig } from './config.js';
 import type { CasError } from './errors.js';
 import { identityFromPem, type ClientIdentity } from './identity-of.js';
-import { listSessions, readSession, writeSession, type CasContext } from './sessions.js';
-import { loadMasterKey, openSqliteStore } from './store/index.js';
+import { listSessions, readSession, writeSession } from './sessions.js';
+import { tempStore } from './test-store.js';
 import { ephemeral } from './testing.js';
 import { publicValues } from './values.js';
 
 /** The CAS's access rules, each with a case that passes only while the rule holds. */
-const dir = mkdtempSync(join(tmpdir(), 'veil-access-rules-'));
-const store = openSqliteStore({ dataDir: dir, masterKey: loadMasterKey({ dataDir: dir }) });
-after(() => {
-  store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-const ctx: CasContext = { store, now: () => new Date() };
+const { store, ctx } = tempStore('veil-access-rules-');
 const someone = (): ClientIdentity => identityFromPem(ephemeral().certPem);
 const [alice, bob, carol] = [someone(), someone(), someone()];
 const code = (want: string, pattern?: RegExp) => (e: CasError) =>

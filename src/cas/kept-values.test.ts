@@ -1,23 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { REDACTED } from '../policy/index.js';
 import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
 import type { CasError } from './errors.js';
 import { identityFromPem } from './identity-of.js';
-import { writeSession, type CasContext } from './sessions.js';
-import { loadMasterKey, openSqliteStore } from './store/index.js';
+import { writeSession } from './sessions.js';
+import { tempStore } from './test-store.js';
 import { certificateValue, publicValues } from './values.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'veil-kept-'));
-const store = openSqliteStore({ dataDir: dir, masterKey: loadMasterKey({ dataDir: dir }) });
-after(() => {
-  store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-const ctx: CasContext = { store, now: () => new Date() };
+const { ctx } = tempStore('veil-kept-');
 const key = generatePrivateKey();
 const notBefore = new Date();
 const notAfter = new Date(Date.UTC(2030, 0, 1));

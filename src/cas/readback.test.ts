@@ -1,33 +1,18 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { PolicyError, REDACTED, SECRET_FIELD_PATHS, parseSession, sessionHash } from '../policy/index.js';
-import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
+import { generatePrivateKey, pemEncode } from '../secrets/index.js';
 import { isAllowed } from './access.js';
 import { renderServiceConfig } from './config.js';
 import type { CasError } from './errors.js';
-import { identityFromPem, type ClientIdentity } from './identity-of.js';
-import { readSession, writeSession, type CasContext } from './sessions.js';
-import { loadMasterKey, openSqliteStore } from './store/index.js';
+import { readSession, writeSession } from './sessions.js';
+import { clientIdentity, tempStore } from './test-store.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'veil-readback-'));
-const store = openSqliteStore({ dataDir: dir, masterKey: loadMasterKey({ dataDir: dir }) });
-after(() => {
-  store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-const ctx: CasContext = { store, now: () => new Date() };
+const { store, ctx } = tempStore('veil-readback-');
 
-function identity(commonName: string): ClientIdentity {
-  const subjectKey = generatePrivateKey();
-  const notAfter = new Date(Date.now() + 864e5);
-  const cert = issueCertificate({ subjectKey, commonName, isCa: false, notBefore: new Date(), notAfter });
-  return identityFromPem(pemEncode('CERTIFICATE', cert));
-}
+const identity = clientIdentity;
 const owner = identity('owner');
 const other = identity('other');
 const code = (c: string) => (e: CasError) => e.code === c;

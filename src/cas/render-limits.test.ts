@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
 import { RENDER_LIMITS, renderServiceConfig } from './config.js';
 import type { CasError } from './errors.js';
 import { identityFromPem } from './identity-of.js';
-import { writeSession, type CasContext } from './sessions.js';
-import { loadMasterKey, openSqliteStore } from './store/index.js';
+import { writeSession } from './sessions.js';
+import { tempStore } from './test-store.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'veil-render-'));
-const store = openSqliteStore({ dataDir: dir, masterKey: loadMasterKey({ dataDir: dir }) });
-after(() => {
-  store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-const ctx: CasContext = { store, now: () => new Date() };
+const { store, ctx } = tempStore('veil-render-');
 const key = generatePrivateKey();
 const notAfter = new Date(Date.now() + 864e5);
 const me = identityFromPem(

@@ -1,23 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
 import { renderServiceConfig } from './config.js';
 import type { CasError } from './errors.js';
 import { identityFromPem } from './identity-of.js';
-import { readSession, writeSession, type CasContext } from './sessions.js';
+import { readSession, writeSession } from './sessions.js';
 import { resolveRelative } from './secret-view.js';
-import { loadMasterKey, openSqliteStore } from './store/index.js';
+import { tempStore } from './test-store.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'veil-sessions-'));
-const store = openSqliteStore({ dataDir: dir, masterKey: loadMasterKey({ dataDir: dir }) });
-after(() => {
-  store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-const ctx: CasContext = { store, now: () => new Date() };
+const { store, ctx } = tempStore('veil-sessions-');
 const key = generatePrivateKey();
 const me = identityFromPem(
   pemEncode(
