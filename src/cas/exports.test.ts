@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { parseSession, sessionHash, type Secret } from '../policy/index.js';
 import { renderServiceConfig } from './config.js';
 import type { CasError } from './errors.js';
-import { type ClientIdentity } from './identity-of.js';
+import type { ClientIdentity } from './identity-of.js';
 import { isExportedTo } from './secret-view.js';
 import { readSession, writeSession } from './sessions.js';
 import { clientIdentity, tempStore } from './test-store.js';
