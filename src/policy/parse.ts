@@ -1,6 +1,7 @@
 import { findingsOfZod, locateFindings, type Finding, type PathSegment } from '../issues.js';
 import { PolicyError } from './errors.js';
 import { crossReferences } from './references.js';
+import { oldLanguageFindings } from './old-language.js';
 import { limitFindings, nodeLimitFindings } from './limits.js';
 import { sessionSchema, type Session } from './schema.js';
 import { secretFieldRules } from './secret-rules.js';
@@ -23,6 +24,8 @@ export function parseSession(text: string, opts: { file?: string } = {}): Sessio
       file,
     );
   }
+  const old = oldLanguageFindings(source.value as Record<string, unknown>);
+  if (old.length > 0) throw located('POLICY_SHAPE', old, source, file);
   const proto = protoKeys(source.value, []);
   if (proto.length > 0) throw located('POLICY_SHAPE', proto, source, file);
   const parsed = sessionSchema.safeParse(source.value);

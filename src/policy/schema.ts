@@ -44,12 +44,14 @@ export const sessionName = z
     'each /-separated part must be 1–128 characters of A-Z a-z 0-9 _ - . ~',
   );
 
-const accessList = z.array(z.string()).superRefine((list, ctx) => {
+const accessEntries = z.array(z.string()).superRefine((list, ctx) => {
   for (const special of ['ANY', 'NONE']) {
     if (list.includes(special) && list.length > 1)
       ctx.addIssue({ code: 'custom', message: `${special} must be alone in its list` });
   }
 });
+/** SCONE accepts `read: ANY` as well as `read: [ANY]` (and so for NONE): one form after parsing, the list. */
+const accessList = z.union([z.enum(['ANY', 'NONE']).transform((v) => [v]), accessEntries]);
 
 const accessPolicy = z.strictObject({
   read: accessList.optional(),
@@ -257,11 +259,20 @@ const exportTarget = z.union([
 ]);
 
 export const SECRET_KINDS = ['ascii', 'binary', 'private-key', 'x509', 'x509-ca'] as const;
+
+/** SCONE's secret kinds Veil does not support, refused by name rather than as unknown values. */
+const UNSUPPORTED_KINDS: Record<string, string> = {
+  'aad-token': "kind 'aad-token' (an Azure AD token) needs Azure, which Veil does not support",
+  'config-fragment': "kind 'config-fragment' is SCONE's, and Veil does not support it yet",
+  'pgp-key': "kind 'pgp-key' is SCONE's, and Veil does not support it yet",
+};
+const kindError = (issue: { input?: unknown }) =>
+  typeof issue.input === 'string' ? UNSUPPORTED_KINDS[issue.input] : undefined;
 export { KEY_TYPES };
 
 const secret = z.strictObject({
   name,
-  kind: z.enum(SECRET_KINDS).optional(),
+  kind: z.enum(SECRET_KINDS, { error: kindError }).optional(),
   size: z.number().int().min(1).max(65536).optional(),
   value: secretField(text).optional(),
   key_type: z.enum(KEY_TYPES).optional(),
@@ -281,6 +292,9 @@ const secret = z.strictObject({
   export_public: z.boolean().optional(),
   import: z.strictObject({ session: z.string(), secret: z.string() }).optional(),
   migrate: z.boolean().optional(),
+  import_akv: z
+    .never({ error: 'import_akv (a secret from Azure Key Vault) needs Azure, which Veil does not support' })
+    .optional(),
 });
 
 export const TOLERATIONS = [
