@@ -245,8 +245,18 @@ const injectionFile = z.union([
   }),
 ]);
 
+/**
+ * Image names are arbitrary strings in SCONE (sconedocs names one `registry.scontain.com/…/dapps:copy_demo`):
+ * only a name within the session, unique there (cross-references), never a path.
+ */
+const imageName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(512, 'must be at most 512 characters')
+  .refine(notProto, "'__proto__' is not accepted as a name");
+
 const image = z.strictObject({
-  name,
+  name: imageName,
   injection_files: z.array(injectionFile).optional(),
   volumes: z
     .array(z.strictObject({ name: z.string(), path: z.string(), update_policy: z.string().optional() }))

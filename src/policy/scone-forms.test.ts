@@ -41,3 +41,21 @@ describe("SCONE's forms of the session language", () => {
     assert.throws(() => parseSession(`version: "0.3"\n${old}`), refused(/unknown field 'digest'/, 'digest'));
   });
 });
+
+describe('image names', () => {
+  it('are arbitrary strings, as in sconedocs, and unique within the session', () => {
+    const image = 'registry.scontain.com/sconecuratedimages/dapps:copy_demo';
+    const text = (second: string) =>
+      `name: a\nservices:\n  - {name: s, image_name: "${image}"}\nimages:\n  - {name: "${image}"}\n${second}`;
+    assert.equal(parseSession(text('')).images?.[0]?.name, image);
+    const twice = text(`  - {name: "${image}"}\n`);
+    assert.throws(
+      () => parseSession(twice),
+      (e: PolicyError) => e.code === 'POLICY_REFERENCE',
+    );
+    assert.throws(
+      () => parseSession('name: a\nimages:\n  - {name: ""}\n'),
+      refused(/must not be empty/, 'images[0].name'),
+    );
+  });
+});
