@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { PolicyError, parseSession, substituteVariables } from './index.js';
+import { parseSession, substituteVariables } from './index.js';
 import { countYamlNodes, SESSION_LIMITS } from './limits.js';
+import { policyError } from './test-errors.js';
 
 const list = (n: number, item: (i: number) => string) => Array.from({ length: n }, (_, i) => item(i)).join('\n');
 const secrets = (n: number, item = (i: number) => `  - {name: s${i}, kind: ascii}`) => `secrets:\n${list(n, item)}\n`;
@@ -13,16 +14,6 @@ const services = (n: number) => `services:\n${list(n, (i) => `  - {name: svc${i}
 const paths = (n: number) => Array.from({ length: n }, (_, j) => `/f${j}`).join(', ');
 const images = (n: number, files = 0) =>
   `images:\n${list(n, (i) => `  - name: img${i}\n    injection_files: [${paths(i === 0 ? files : 0)}]`)}\n`;
-
-function limitError(text: string): PolicyError {
-  try {
-    parseSession(text, { file: 's.yaml' });
-  } catch (err) {
-    assert.ok(err instanceof PolicyError, String(err));
-    return err;
-  }
-  assert.fail('expected a PolicyError');
-}
 
 describe('session limits (SESSION_LIMITS)', () => {
   const cases: Array<[keyof typeof SESSION_LIMITS, (n: number) => string, string]> = [
@@ -36,7 +27,7 @@ describe('session limits (SESSION_LIMITS)', () => {
     const max = SESSION_LIMITS[limit];
     it(`${limit}: ${max} are accepted, ${max + 1} refused naming the limit, its value and the count`, () => {
       assert.doesNotThrow(() => parseSession(`name: x\n${make(max)}`));
-      const err = limitError(`name: x\n${make(max + 1)}`);
+      const err = policyError(`name: x\n${make(max + 1)}`);
       assert.equal(err.code, 'POLICY_LIMIT');
       assert.equal(err.issues.length, 1);
       assert.match(err.issues[0]!.message, new RegExp(`^${max + 1} ${what}.* limit ${limit} = ${max}`));
@@ -46,7 +37,7 @@ describe('session limits (SESSION_LIMITS)', () => {
 
   it('reports every limit exceeded at once, before any cross reference is looked at', () => {
     const dangling = secrets(SESSION_LIMITS.secrets + 1, (i) => `  - {name: c${i}, kind: x509, private_key: nowhere}`);
-    const err = limitError(`name: x\n${dangling}${services(SESSION_LIMITS.services + 1)}`);
+    const err = policyError(`name: x\n${dangling}${services(SESSION_LIMITS.services + 1)}`);
     assert.equal(err.code, 'POLICY_LIMIT');
     assert.deepEqual(
       err.issues.map((i) => i.path),
@@ -70,7 +61,7 @@ describe('session limits (SESSION_LIMITS)', () => {
       `name: x\nservices:\n  - name: s\n    environment:\n${list(n, (i) => `      V${i}: v`)}\n`;
     const entries = (SESSION_LIMITS.yamlNodes - 10) / 2;
     assert.doesNotThrow(() => parseSession(env(entries)));
-    const err = limitError(`${env(entries + 1)}    bad_field: 1\n`);
+    const err = policyError(`${env(entries + 1)}    bad_field: 1\n`);
     assert.equal(err.code, 'POLICY_LIMIT');
     assert.deepEqual(
       err.issues.map((i) => i.message),

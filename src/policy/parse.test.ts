@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { PolicyError, parseSession, sessionHash, sessionJsonSchema, substituteVariables } from './index.js';
+import { type PolicyError, parseSession, sessionHash, sessionJsonSchema, substituteVariables } from './index.js';
+import { policyError } from './test-errors.js';
 
 /** The key hash of the creator the hashes here are computed for (any will do, the same throughout). */
 const CREATOR = 'c0'.repeat(32);
@@ -17,16 +18,6 @@ const VARS = {
   SCONE_FSPF_TAG: 'c'.repeat(32),
 };
 const seed = (which: string) => substituteVariables(readFileSync(policyFile(which), 'utf8'), VARS);
-
-function policyError(text: string): PolicyError {
-  try {
-    parseSession(text, { file: 's.yaml' });
-  } catch (err) {
-    assert.ok(err instanceof PolicyError, String(err));
-    return err;
-  }
-  assert.fail('expected a PolicyError');
-}
 
 describe('parseSession', () => {
   it("parses both of the seed's policies", () => {
