@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Mutation check of the security rules: each entry of scripts/mutations.json removes or weakens one rule,
+// Mutation check of the security rules: each entry of scripts/mutations/*.json removes or weakens one rule,
 // and at least one of its tests must then fail. A mutation its tests survive is a rule no test protects.
 //
 //   npm run mutation                 all mutations
@@ -10,7 +10,7 @@
 // applied to its TypeScript source, that one file is transpiled alone (the `find` text may hold types),
 // written over its compiled .js, its tests run, and the compiled file is put back.
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +27,10 @@ function fail(message) {
 }
 
 function loadMutations(filters) {
-  const list = JSON.parse(readFileSync(join(root, 'scripts', 'mutations.json'), 'utf8'));
+  // One file per area (core.json, governance.json, ...): parallel work adds entries without editing one list.
+  const dir = join(root, 'scripts', 'mutations');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const list = files.flatMap((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
   const names = new Set();
   for (const m of list) {
     const keys = Object.keys(m).sort().join(',');
@@ -48,7 +51,7 @@ function mutatedSource(m) {
   }
   const source = readFileSync(path, 'utf8');
   const at = source.indexOf(m.find);
-  if (at < 0) fail(`${m.name}: the find text is not in ${m.file} (the code changed: update scripts/mutations.json)`);
+  if (at < 0) fail(`${m.name}: the find text is not in ${m.file} (the code changed: update scripts/mutations/)`);
   if (source.indexOf(m.find, at + 1) >= 0) fail(`${m.name}: the find text occurs more than once in ${m.file}`);
   return source.slice(0, at) + m.replace + source.slice(at + m.find.length);
 }
