@@ -23,12 +23,15 @@ import type { ClientIdentity } from './identity-of.js';
 import type { NonceStore } from './nonces.js';
 import { sessionOf } from './parsed.js';
 import type { CasContext } from './sessions.js';
+import { fetchRemoteImports, type RemoteFetch } from './remote-import.js';
 
 export type { AttestRequest, AttestationOutcome } from '../contract/index.js';
 
 /** What the CAS needs to judge hardware evidence; without a verifier it refuses all hardware evidence. */
 export interface AttestationContext {
   verifier?: EvidenceVerifier | undefined;
+  /** Fetches imports from other CAS; without it such imports fail (CAS_REMOTE_UNREACHABLE). */
+  remote?: RemoteFetch | undefined;
 }
 
 type Service = NonNullable<ReturnType<typeof sessionOf>['services']>[number];
@@ -79,7 +82,9 @@ export async function attest(
     if (err instanceof AttestationError) throw attestationFailure(err, request.config_id);
     throw err;
   }
-  return { config: renderServiceConfig(ctx.store, sessionName, serviceName), outcome };
+  // Only now, for a verified service, are other CAS dialled: asynchronously, each fetch under a deadline.
+  const remote = await fetchRemoteImports(ctx.remote, record, sessionOf(record));
+  return { config: renderServiceConfig(ctx.store, sessionName, serviceName, remote), outcome };
 }
 
 /**

@@ -5,6 +5,7 @@ import { CasError } from './errors.js';
 import { sessionOf } from './parsed.js';
 import { createSecretView, type SecretLookup } from './secret-view.js';
 import type { Store } from './store/index.js';
+import type { RemoteSecrets } from './remote-import.js';
 
 /** What a verified service receives: its policy with every placeholder filled (reference §4.6). */
 export type { ServiceConfig } from '../contract/index.js';
@@ -13,10 +14,20 @@ export type { ServiceConfig } from '../contract/index.js';
  * Renders the configuration of `<session>/<service>`. Imports are resolved here, at the moment of use,
  * so an import that is not (or no longer) exported fails now with both sessions named.
  */
-export function renderServiceConfig(store: Store, sessionName: string, serviceName: string): ServiceConfig {
+export function renderServiceConfig(
+  store: Store,
+  sessionName: string,
+  serviceName: string,
+  remote?: RemoteSecrets,
+): ServiceConfig {
   const record = store.current(sessionName);
   if (!record)
     throw new CasError('CAS_NOT_FOUND', `session '${sessionName}' does not exist`, { hint: 'check SCONE_CONFIG_ID' });
+  if (remote && remote.hash !== record.hash) {
+    throw new CasError('CAS_BUSY', `session '${sessionName}' changed while its imports from other CAS were fetched`, {
+      hint: 'start the service again',
+    });
+  }
   const session = sessionOf(record);
   const service = session.services?.find((s) => s.name === serviceName);
   if (!service) {
@@ -24,7 +35,7 @@ export function renderServiceConfig(store: Store, sessionName: string, serviceNa
       hint: `SCONE_CONFIG_ID must be <session>/<service>; services here: ${(session.services ?? []).map((s) => s.name).join(', ') || 'none'}`,
     });
   }
-  const lookup = createSecretView(store, record, session);
+  const lookup = createSecretView(store, record, session, remote?.secrets);
   const meter: Meter = { session: sessionName, service: serviceName, total: 0 };
   try {
     return renderService(session, service, lookup, meter);

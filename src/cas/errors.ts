@@ -37,6 +37,18 @@ export const CAS_CATALOGUE = {
     summary: "the service's rendered configuration would pass the CAS's limits (per injection file, in all)",
   },
   CAS_IMPORT_DENIED: { status: 403, summary: 'an imported secret does not exist or is not exported to this session' },
+  CAS_REMOTE_UNTRUSTED: {
+    status: 424,
+    summary: 'the CAS an import names does not present the CA its cas_key pins (or no valid certificate at all)',
+  },
+  CAS_REMOTE_UNREACHABLE: {
+    status: 424,
+    summary: 'the CAS an import names cannot be reached, or did not answer in time (or with too much)',
+  },
+  CAS_REMOTE_REFUSED: {
+    status: 424,
+    summary: 'the CAS an import names refused to release the secret (not exported to this CAS and session)',
+  },
   CAS_ATTESTATION_FAILED: { status: 403, summary: 'the evidence, or what it proves, does not satisfy the session' },
   CAS_BUSY: { status: 429, summary: 'the CAS is busy with the same kind of work; retry shortly' },
   CAS_TEE_UNAVAILABLE: { status: 503, summary: 'the CAS could not obtain evidence from its own TEE' },

@@ -15,6 +15,12 @@ export interface CasIdentity {
   fingerprint: string;
   tlsCertPem: string;
   tlsKeyPem: string;
+  /**
+   * What this CAS presents when it fetches an import from another CAS: a leaf (EKU clientAuth) issued by its CA,
+   * then the CA, so the exporter identifies it by the CA's fingerprint from a chain it verifies.
+   */
+  clientCertPem: string;
+  clientKeyPem: string;
 }
 
 const CA_KEY = 'identity/ca.key';
@@ -35,12 +41,31 @@ export function loadIdentity(store: Store, names: string[], now: Date): CasIdent
     notBefore: new Date(now.getTime() - 3600_000),
     notAfter: new Date(now.getTime() + YEAR_MS),
   });
+  const client = issueClientCertificate(ca, now);
   return {
+    ...client,
     caCertDer: ca.certDer,
     caCertPem: pemEncode('CERTIFICATE', ca.certDer),
     fingerprint: fingerprintOf(ca.certDer),
     tlsCertPem: pemEncode('CERTIFICATE', tlsCert) + pemEncode('CERTIFICATE', ca.certDer),
     tlsKeyPem: pemEncode('PRIVATE KEY', tlsKey.pkcs8),
+  };
+}
+
+function issueClientCertificate(ca: { key: PrivateKeyMaterial; certDer: Buffer }, now: Date) {
+  const key = generatePrivateKey('P-256');
+  const cert = issueCertificate({
+    subjectKey: key,
+    issuer: { certDer: ca.certDer, key: ca.key },
+    commonName: 'veil-cas-importer',
+    isCa: false,
+    endpoint: 'client',
+    notBefore: new Date(now.getTime() - 3600_000),
+    notAfter: new Date(now.getTime() + YEAR_MS),
+  });
+  return {
+    clientCertPem: pemEncode('CERTIFICATE', cert) + pemEncode('CERTIFICATE', ca.certDer),
+    clientKeyPem: pemEncode('PRIVATE KEY', key.pkcs8),
   };
 }
 

@@ -9,12 +9,16 @@ import { listSessions, readSession, writeSession, type CasContext } from './sess
 import { publicValue, publicValues } from './values.js';
 import type { selfAttestation } from './self-attestation.js';
 import { answer, jsonBody } from './wire.js';
+import { callerFingerprint, exportSecret, peerChain } from './remote-export.js';
 import {
   attestAnswerOf,
   attestAnswerSchema,
   attestationQuerySchema,
   attestRequestSchema,
   emptyBodySchema,
+  exportAnswerSchema,
+  exportRequestSchema,
+  type ExportRequest,
   noQuerySchema,
   nonceAnswerSchema,
   sessionBodySchema,
@@ -111,6 +115,7 @@ export function registerRoutes(
   });
 
   registerAttestation(app, ctx, nonceLimits);
+  registerExports(app, ctx);
 
   app.get<{ Params: { '*': string } }>('/v1/values/*', ROUTES.values, async (request) => {
     const { session, secret } = parseValuesPath(request.params['*']);
@@ -165,5 +170,25 @@ function registerAttestation(
   app.post<{ Body: AttestRequest }>('/v1/attest', ATTEST_ROUTE, async (request) => {
     const { config, outcome } = await attest(ctx, nonces, request.body, requireClient(request));
     return attestAnswerOf(config, outcome);
+  });
+}
+
+const EXPORT_ROUTE = {
+  ...authenticated,
+  schema: {
+    querystring: noQuerySchema,
+    body: jsonBody(exportRequestSchema),
+    response: { 200: answer(exportAnswerSchema) },
+  },
+};
+
+/** Another CAS fetching a secret exported to one of its sessions; it is known by its verified CA chain only. */
+function registerExports(app: FastifyInstance, ctx: CasContext): void {
+  app.post<{ Body: ExportRequest }>('/v1/exports', EXPORT_ROUTE, async (request) => {
+    const socket = request.raw.socket as TLSSocket;
+    const { leaf, ca } = peerChain(
+      typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(true) : undefined,
+    );
+    return exportSecret(ctx, request.body, callerFingerprint(leaf, ca, ctx.now()));
   });
 }

@@ -5,6 +5,7 @@ import type { ExportTarget, Secret, Session } from '../policy/index.js';
 import { entriesFor, isAllowed, type AccessPolicyLike } from './access.js';
 import { identityFromPem, sameKeyHash, type ClientIdentity } from './identity-of.js';
 import { sessionOf } from './parsed.js';
+import { isRemoteImport, isRemoteTarget } from '../policy/remote.js';
 import { CasError } from './errors.js';
 
 /**
@@ -31,9 +32,20 @@ export function importerOf(record: SessionRecord): Importer {
   return { name: record.name, hash: record.hash, creator: record.creator, policy: sessionOf(record).access_policy };
 }
 
-export function createSecretView(store: Store, record: SessionRecord, session: Session): SecretLookup {
+/**
+ * `remote` holds what imports from other CAS resolved to, fetched (asynchronously) before rendering, under
+ * their local names and names no session can have (`@remote:…::…`) for their keys and issuers.
+ */
+export function createSecretView(
+  store: Store,
+  record: SessionRecord,
+  session: Session,
+  remote?: ReadonlyMap<string, StoredSecret>,
+): SecretLookup {
   const importer = importerOf(record);
   return (name) => {
+    const fetched = remote?.get(name);
+    if (fetched) return fetched;
     if (name.includes(SEP)) return qualifiedLookup(store, importer, name);
     const spec = session.secrets?.find((s) => s.name === name);
     if (spec?.import) return importSecret(store, importer, spec);
@@ -52,6 +64,7 @@ function ownSecret(record: SessionRecord, name: string): StoredSecret | undefine
  */
 export function importSecret(store: Store, importer: Importer, spec: Secret, viewer?: ClientIdentity): StoredSecret {
   const from = spec.import!;
+  if (isRemoteImport(from)) throw remoteNotHere(spec.name, from.cas_url);
   const exporterName = resolveRelative(importer.name, from.session);
   const exporter = store.current(exporterName);
   const exporterSpec = exporter ? specOf(exporter, from.secret) : undefined;
@@ -63,6 +76,16 @@ export function importSecret(store: Store, importer: Importer, spec: Secret, vie
     throw importDenied(refusal, at, mayKnow(exporter, viewer));
   }
   return qualify(value!, exporterName);
+}
+
+/** Imports from another CAS are fetched only for an attested service (never at upload, never for a stranger). */
+function remoteNotHere(name: string, url: string | undefined): CasError {
+  return new CasError(
+    'CAS_POLICY_INVALID',
+    `secret '${name}' is imported from the CAS at ${url}, which is fetched only when a service attests: ` +
+      'using it to issue or key a certificate of this session is not supported by Veil',
+    { hint: 'use the imported secret in placeholders only, or import the certificate it would issue' },
+  );
 }
 
 type Refusal = 'missing' | 'not-exported' | 'pin' | 'untrusted';
@@ -133,7 +156,7 @@ function releaseTo(spec: Secret, exporter: SessionRecord, importer: Importer): R
   return pins.length === targets.length ? 'pin' : 'untrusted';
 }
 
-function sameHash(a: string, b: string): boolean {
+export function sameHash(a: string, b: string): boolean {
   const x = Buffer.from(a.toLowerCase());
   const y = Buffer.from(b.toLowerCase());
   return x.length === y.length && timingSafeEqual(x, y);
@@ -204,6 +227,8 @@ function specOf(record: SessionRecord, secret: string): Secret | undefined {
 
 /** A namespace target reaches the sessions below it (`ns/…`), never `ns` itself or a sibling like `ns-evil/…`. */
 function targetMatches(target: ExportTarget, exporter: string, importer: string): boolean {
+  // A target on another CAS never names a session of this one, whatever its name.
+  if (isRemoteTarget(target)) return false;
   if ('namespace' in target && target.namespace !== undefined) {
     return importer.startsWith(`${resolveRelative(exporter, target.namespace)}/`);
   }

@@ -18,6 +18,7 @@ import type { NonceLimits } from './nonces.js';
 import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js';
 import { loadIdentity, type CasIdentity } from './identity.js';
 import { registerRoutes } from './routes.js';
+import { remoteFetcher } from './remote-import.js';
 import { zodValidatorCompiler } from './wire.js';
 import type { CasContext } from './sessions.js';
 import { loadMasterKey, openSqliteStore, type Store } from './store/index.js';
@@ -66,7 +67,7 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
     now(),
   );
   const verifier = options.verifier ?? createVerifier({ collateral: options.collateral });
-  const app = buildApp({ store, now, verifier }, identity, options);
+  const app = buildApp({ store, now, verifier, remote: remoteFetcher(identity) }, identity, options);
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (err) {

@@ -16,6 +16,8 @@ export const SESSION_LIMITS = {
   images: 64,
   /** Over all images of the session. */
   injectionFiles: 256,
+  /** Imports from other CAS (`import: {cas_url, cas_key, …}`): each is one fetch when a service attests. */
+  remoteImports: 16,
   /**
    * Sessions with YAML anchors or aliases are parsed by the `yaml` package, ≈ 30× slower than the plain path,
    * so only up to this size; larger sessions' errors are reported by field path, without line and column.
@@ -37,6 +39,7 @@ const WHAT: Record<Counted, string> = {
   services: 'services',
   images: 'images',
   injectionFiles: 'injection files (over all images)',
+  remoteImports: 'imports from other CAS',
 };
 
 const PATH: Record<Counted, string> = {
@@ -45,6 +48,7 @@ const PATH: Record<Counted, string> = {
   services: 'services',
   images: 'images',
   injectionFiles: 'images',
+  remoteImports: 'secrets',
 };
 
 /**
@@ -81,6 +85,7 @@ export function limitFindings(session: Session): Finding[] {
     services: session.services?.length ?? 0,
     images: session.images?.length ?? 0,
     injectionFiles: (session.images ?? []).reduce((n, image) => n + (image.injection_files?.length ?? 0), 0),
+    remoteImports: (session.secrets ?? []).filter((s) => s.import?.cas_key !== undefined).length,
   };
   return (Object.keys(counts) as Counted[]).flatMap((limit) => {
     const max = SESSION_LIMITS[limit];

@@ -5,6 +5,7 @@ import { oldLanguageFindings } from './old-language.js';
 import { limitFindings, nodeLimitFindings } from './limits.js';
 import { sessionSchema, type Session } from './schema.js';
 import { secretFieldRules } from './secret-rules.js';
+import { remoteImportRules } from './remote.js';
 import { parseYaml, type Source } from './yaml-source.js';
 
 /**
@@ -32,7 +33,7 @@ export function parseSession(text: string, opts: { file?: string } = {}): Sessio
   if (!parsed.success) throw located('POLICY_SHAPE', findingsOfZod(parsed.error.issues, source.value), source, file);
   const limits = limitFindings(parsed.data);
   if (limits.length > 0) throw located('POLICY_LIMIT', limits, source, file);
-  const rules = secretFieldRules(parsed.data);
+  const rules = [...secretFieldRules(parsed.data), ...remoteImportRules(parsed.data)];
   if (rules.length > 0) throw located('POLICY_SHAPE', rules, source, file);
   const references = crossReferences(parsed.data);
   if (references.length > 0) throw located('POLICY_REFERENCE', references, source, file);

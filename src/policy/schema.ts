@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import { z } from 'zod';
 import { KEY_TYPES, type KeyType } from '../key-types.js';
 import { commandProblem } from './command.js';
+import { exportSessionObject, exportString, importRef } from './remote.js';
 
 /** Session language v0.3 (reference §4): the one schema behind validation, types and the published JSON Schema. */
 const COMPONENT = /^[A-Za-z0-9_\-.~]{1,128}$/;
@@ -263,10 +264,7 @@ const image = z.strictObject({
     .optional(),
 });
 
-const exportTarget = z.union([
-  z.strictObject({ session: z.string(), session_hash: hex64.optional() }),
-  z.strictObject({ namespace: z.string() }),
-]);
+const exportTarget = z.union([exportSessionObject, z.strictObject({ namespace: z.string() }), exportString]);
 
 export const SECRET_KINDS = ['ascii', 'binary', 'private-key', 'x509', 'x509-ca'] as const;
 
@@ -300,7 +298,7 @@ const secret = z.strictObject({
     .transform((v) => (Array.isArray(v) ? v : [v]))
     .optional(),
   export_public: z.boolean().optional(),
-  import: z.strictObject({ session: z.string(), secret: z.string() }).optional(),
+  import: importRef.optional(),
   migrate: z.boolean().optional(),
   import_akv: z
     .never({ error: 'import_akv (a secret from Azure Key Vault) needs Azure, which Veil does not support' })

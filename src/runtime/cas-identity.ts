@@ -42,6 +42,7 @@ export function connectCas(
   url: string,
   trust: CasTrustAnchor,
   client?: { certPem: string; keyPem: string },
+  timeoutMs = 10_000,
 ): Promise<{ socket: TLSSocket; pin: PinnedCas }> {
   const { hostname, port } = new URL(url);
   const host = hostname.replace(/^\[|\]$/g, '');
@@ -65,7 +66,7 @@ export function connectCas(
         }
       },
     );
-    socket.setTimeout(10_000, () => socket.destroy(new Error('timed out')));
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error('timed out')));
     socket.once('error', (err) =>
       reject(
         new RuntimeError('RUNTIME_CAS_UNREACHABLE', `cannot reach the CAS at ${url} (${err.message})`, {

@@ -1,0 +1,157 @@
+import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
+import type { ExportAnswer, ExportRequest, ExportedSecret } from '../contract/index.js';
+import type { Secret } from '../policy/index.js';
+import { isRemoteTarget } from '../policy/remote.js';
+import type { StoredSecret } from '../secrets/index.js';
+import { CasError } from './errors.js';
+import { fingerprintOf } from './identity.js';
+import { sessionOf } from './parsed.js';
+import { createSecretView, sameHash } from './secret-view.js';
+import type { CasContext } from './sessions.js';
+import type { SessionRecord } from './store/index.js';
+
+/**
+ * The exporting side of imports across CAS: another CAS asks for a secret one of our sessions exports to a
+ * session it serves. The caller is "the CAS whose CA fingerprint is F" only from a chain verified here.
+ */
+
+const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
+const MAX_CHAIN = 8;
+
+/** The session on the calling CAS that imports, as the exporter judges it. */
+export interface RemoteImporter {
+  /** Hex SHA-256 of the calling CAS's CA certificate (from the verified chain). */
+  fingerprint: string;
+  session: string;
+  hash: string;
+}
+
+/**
+ * The calling CAS's fingerprint from the chain it presented on this connection: a leaf for client
+ * authentication, current, signed by the CA presented after it, which is a self-signed CA. The TLS handshake
+ * proved the leaf's key; the signature ties the leaf to that CA, whose fingerprint is then the identity.
+ */
+export function callerFingerprint(leafDer: Buffer | undefined, caDer: Buffer | undefined, now: Date): string {
+  if (!leafDer || !caDer) throw unauthenticated('it presented no certificate chain (a leaf and its CA)');
+  let leaf: X509Certificate;
+  let ca: X509Certificate;
+  try {
+    leaf = new X509Certificate(leafDer);
+    ca = new X509Certificate(caDer);
+  } catch {
+    throw unauthenticated('its certificates do not parse');
+  }
+  if (!ca.ca || !ca.verify(ca.publicKey))
+    throw unauthenticated('the last certificate it presented is no self-signed CA');
+  if (!leaf.verify(ca.publicKey) || !leaf.checkIssued(ca)) {
+    throw unauthenticated('its certificate is not signed by the CA it presented');
+  }
+  if (now < new Date(leaf.validFrom) || now > new Date(leaf.validTo)) {
+    throw unauthenticated(`its certificate is valid only from ${leaf.validFrom} to ${leaf.validTo}`);
+  }
+  if (!(leaf.keyUsage ?? []).includes(CLIENT_AUTH)) {
+    throw unauthenticated('its certificate is not for client authentication (extended key usage clientAuth)');
+  }
+  return fingerprintOf(ca.raw);
+}
+
+/** The leaf and the top of the chain a TLS peer sent (Node links the certificates it received). */
+export function peerChain(peer: PeerCertificate | undefined): { leaf?: Buffer; ca?: Buffer } {
+  if (!peer?.raw) return {};
+  let top = peer as PeerCertificate & { issuerCertificate?: PeerCertificate };
+  for (let i = 0; i < MAX_CHAIN && top.issuerCertificate && top.issuerCertificate !== top; i++) {
+    top = top.issuerCertificate as typeof top;
+  }
+  return { leaf: peer.raw, ...(top !== peer ? { ca: top.raw } : {}) };
+}
+
+function unauthenticated(why: string): CasError {
+  return new CasError(
+    'CAS_UNAUTHENTICATED',
+    `POST /v1/exports is for another CAS, and this caller is not one: ${why}`,
+    {
+      hint: 'a Veil CAS presents a client certificate issued by its own CA, with that CA, when it fetches an import',
+    },
+  );
+}
+
+type Refusal = 'not-exported' | 'pin';
+
+/**
+ * Whether `spec` is released to a session of another CAS. A target must name that CAS by the fingerprint of
+ * its CA and the session by its full name there. A session_hash pin releases exactly that version; without
+ * one the exporter trusts the CAS it names to govern who creates and changes that session (it cannot see
+ * their identities), which is why README advises a pin when that CAS lets strangers create sessions.
+ */
+export function releaseRemote(spec: Secret, importer: RemoteImporter): Refusal | undefined {
+  const targets = (spec.export ?? []).filter(
+    (t) => isRemoteTarget(t) && sameHash(t.cas_key, importer.fingerprint) && t.session === importer.session,
+  );
+  if (targets.length === 0) return 'not-exported';
+  const pins = targets.flatMap((t) => ('session_hash' in t && t.session_hash !== undefined ? [t.session_hash] : []));
+  if (pins.some((pin) => sameHash(pin, importer.hash))) return undefined;
+  return pins.length < targets.length ? undefined : 'pin';
+}
+
+/** POST /v1/exports: the secret, its chain and (when exported too) its key, or why not. */
+export function exportSecret(ctx: CasContext, request: ExportRequest, fingerprint: string): ExportAnswer {
+  const importer = { fingerprint, session: request.importer.session, hash: request.importer.session_hash };
+  const record = ctx.store.current(request.session);
+  const spec = record ? specOf(record, request.secret) : undefined;
+  const value = record && spec && !spec.import ? ownSecret(record, request.secret) : undefined;
+  const refusal = spec && value ? releaseRemote(spec, importer) : 'not-exported';
+  if (refusal !== undefined) throw exportDenied(refusal, request, importer);
+  return { secret: wireSecret(ctx, record!, value!, importer) };
+}
+
+function wireSecret(ctx: CasContext, record: SessionRecord, value: StoredSecret, importer: RemoteImporter) {
+  if (value.kind === 'ascii' || value.kind === 'binary') return { kind: value.kind, value: value.value };
+  if (value.kind === 'private-key') return { kind: value.kind, key_type: value.keyType, value: value.value };
+  const lookup = createSecretView(ctx.store, record, sessionOf(record));
+  const chain: string[] = [];
+  for (let issuer = value.issuer; issuer !== undefined && chain.length < MAX_CHAIN; ) {
+    const next = lookup(issuer);
+    if (!next || (next.kind !== 'x509' && next.kind !== 'x509-ca')) break;
+    chain.push(next.value);
+    issuer = next.issuer;
+  }
+  const key = releasedKey(record, value.privateKey, importer);
+  const out: ExportedSecret = { kind: value.kind, value: value.value, chain };
+  return key ? { ...out, private_key: key } : out;
+}
+
+/** A certificate's key goes along only when the session exports that key to the same importer. */
+function releasedKey(record: SessionRecord, name: string | undefined, importer: RemoteImporter) {
+  const spec = name === undefined ? undefined : specOf(record, name);
+  const key = spec && !spec.import ? ownSecret(record, spec.name) : undefined;
+  if (!spec || key?.kind !== 'private-key' || releaseRemote(spec, importer) !== undefined) return undefined;
+  return { key_type: key.keyType, value: key.value };
+}
+
+function specOf(record: SessionRecord, secret: string): Secret | undefined {
+  return sessionOf(record).secrets?.find((s) => s.name === secret);
+}
+
+function ownSecret(record: SessionRecord, name: string): StoredSecret | undefined {
+  return Object.hasOwn(record.secrets, name) ? (record.secrets[name] as StoredSecret) : undefined;
+}
+
+/**
+ * Refusals say no more than the caller may know: whether the session or secret exists is not told to a CAS
+ * that no export names; a pin mismatch is, since the export names that CAS and session.
+ */
+function exportDenied(refusal: Refusal, request: ExportRequest, importer: RemoteImporter): CasError {
+  const to = `session '${importer.session}' of the CAS with cas_key ${importer.fingerprint}`;
+  const head = `secret '${request.secret}' of session '${request.session}' is not released to ${to}`;
+  if (refusal === 'pin') {
+    return new CasError('CAS_IMPORT_DENIED', `${head}: the export pins another session_hash than ${importer.hash}`, {
+      hint: `the owner of '${request.session}' sets session_hash to the importing session's current hash`,
+    });
+  }
+  return new CasError('CAS_IMPORT_DENIED', `${head}: it does not exist there, or is not exported to it`, {
+    hint:
+      `the owner of '${request.session}' adds 'export: [{session: ${importer.session}, cas_key: ` +
+      `${importer.fingerprint}}]' to secret '${request.secret}'`,
+  });
+}
