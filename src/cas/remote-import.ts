@@ -24,6 +24,8 @@ export const REMOTE_LIMITS = {
   inFlight: 64,
 } as const;
 
+export type RemoteLimits = { [K in keyof typeof REMOTE_LIMITS]: number };
+
 export interface RemoteSource {
   url: string;
   key: string;
@@ -39,18 +41,22 @@ export interface RemoteSecrets {
 }
 
 /** The fetcher a running CAS uses: mutual TLS with its own client certificate, the remote pinned by cas_key. */
-export function remoteFetcher(identity: Pick<CasIdentity, 'clientCertPem' | 'clientKeyPem'>): RemoteFetch {
+export function remoteFetcher(
+  identity: Pick<CasIdentity, 'clientCertPem' | 'clientKeyPem'>,
+  overrides: Partial<RemoteLimits> = {},
+): RemoteFetch {
   const client = { certPem: identity.clientCertPem, keyPem: identity.clientKeyPem };
+  const limits = { ...REMOTE_LIMITS, ...overrides };
   let inFlight = 0;
   return async (from, request) => {
-    if (inFlight >= REMOTE_LIMITS.inFlight) {
-      throw new CasError('CAS_BUSY', `${REMOTE_LIMITS.inFlight} imports from other CAS are being fetched already`, {
+    if (inFlight >= limits.inFlight) {
+      throw new CasError('CAS_BUSY', `${limits.inFlight} imports from other CAS are being fetched already`, {
         hint: 'start the service again shortly (limit inFlight, README "Policies on several CAS")',
       });
     }
     inFlight++;
     try {
-      return await withDeadline(from, (track) => fetchOnce(from, request, client, track));
+      return await withDeadline(from, limits, (track) => fetchOnce(from, request, client, limits, track));
     } finally {
       inFlight--;
     }
@@ -60,14 +66,18 @@ export function remoteFetcher(identity: Pick<CasIdentity, 'clientCertPem' | 'cli
 type Track = (socket: TLSSocket) => void;
 
 /** Runs `work` with one deadline over all of it; the socket it tracks is destroyed when the deadline passes. */
-async function withDeadline<T>(from: RemoteSource, work: (track: Track) => Promise<T>): Promise<T> {
+async function withDeadline<T>(
+  from: RemoteSource,
+  limits: RemoteLimits,
+  work: (track: Track) => Promise<T>,
+): Promise<T> {
   let socket: TLSSocket | undefined;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       socket?.destroy();
-      reject(unreachable(from, `no answer within ${REMOTE_LIMITS.timeoutMs} ms`));
-    }, REMOTE_LIMITS.timeoutMs);
+      reject(unreachable(from, `no answer within ${limits.timeoutMs} ms`));
+    }, limits.timeoutMs);
   });
   const running = work((s) => {
     socket = s;
@@ -85,15 +95,16 @@ async function fetchOnce(
   from: RemoteSource,
   request: ExportRequest,
   client: { certPem: string; keyPem: string },
+  limits: RemoteLimits,
   track: Track,
 ): Promise<ExportedSecret> {
   const url = parseCasUrl(from.url);
   if (!url) throw unreachable(from, 'cas_url is not an address');
-  const { socket } = await connectCas(url.href, { fingerprint: from.key }, client, REMOTE_LIMITS.timeoutMs).catch(
+  const { socket } = await connectCas(url.href, { fingerprint: from.key }, client, limits.timeoutMs).catch(
     (err: unknown) => Promise.reject(connectFailure(from, err)),
   );
   track(socket);
-  const { status, body } = await post(socket, url, JSON.stringify(request), from);
+  const { status, body } = await post(socket, url, JSON.stringify(request), from, limits.answerBytes);
   return answerOf(from, request, status, body);
 }
 
@@ -103,6 +114,7 @@ function post(
   url: URL,
   body: string,
   from: RemoteSource,
+  maxBytes: number,
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -112,22 +124,23 @@ function post(
         path: '/v1/exports',
         headers: { host: url.host, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
       },
-      (res) => readBounded(res, from).then((text) => resolve({ status: res.statusCode ?? 0, body: text }), reject),
+      (res) =>
+        readBounded(res, from, maxBytes).then((text) => resolve({ status: res.statusCode ?? 0, body: text }), reject),
     );
     req.once('error', (err) => reject(unreachable(from, err.message)));
     req.end(body);
   });
 }
 
-function readBounded(res: IncomingMessage, from: RemoteSource): Promise<string> {
+function readBounded(res: IncomingMessage, from: RemoteSource, maxBytes: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     res.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > REMOTE_LIMITS.answerBytes) {
+      if (size > maxBytes) {
         res.destroy();
-        reject(unreachable(from, `it answered more than ${REMOTE_LIMITS.answerBytes} bytes`));
+        reject(unreachable(from, `it answered more than ${maxBytes} bytes`));
       } else chunks.push(chunk);
     });
     res.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
@@ -167,7 +180,7 @@ function connectFailure(from: RemoteSource, err: unknown): CasError {
 
 function unreachable(from: RemoteSource, why: string): CasError {
   return new CasError('CAS_REMOTE_UNREACHABLE', `cannot fetch an import from ${at(from)}: ${why}`, {
-    hint: `check that it runs and that cas_url is its address; it must answer within ${REMOTE_LIMITS.timeoutMs} ms`,
+    hint: 'check that it runs and that cas_url is its address (README "Policies on several CAS": timeoutMs)',
   });
 }
 
