@@ -155,4 +155,20 @@ describe('exporting to another CAS, from the store', () => {
       (e: CasError) => e.code === 'CAS_IMPORT_DENIED',
     );
   });
+
+  it('never resolves an import from another CAS against a local session of the same name', async () => {
+    const local = 'name: lib\nsecrets:\n  - {name: key, kind: private-key, export: [{session: flask3}]}\n';
+    await writeSession(ctx, local, owner);
+    const flask = [
+      'name: flask3',
+      'services: [{name: s, command: "run $$SCONE::k$$"}]',
+      `secrets: [{name: k, import: {cas_url: c.example, cas_key: ${G}, session: lib, secret: key}}]`,
+      '',
+    ].join('\n');
+    await writeSession(ctx, flask, owner);
+    assert.throws(
+      () => renderServiceConfig(ctx.store, 'flask3', 's'),
+      (e: CasError) => e.code === 'CAS_POLICY_INVALID' && /imported from the CAS at c\.example/.test(e.message),
+    );
+  });
 });

@@ -4,7 +4,17 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { ROOT, curl, opensslIdentity, readText, simulationHost, startCas, tempDir, veil, type CasProcess } from './harness.js';
+import {
+  ROOT,
+  curl,
+  opensslIdentity,
+  readText,
+  simulationHost,
+  startCas,
+  tempDir,
+  veil,
+  type CasProcess,
+} from './harness.js';
 
 /**
  * Policies on several CAS, as the seed puts it: the Redis policy on CAS 1 exports Redis's client certificate
