@@ -12,6 +12,11 @@ import type { CasError } from './errors.js';
 import { remoteFetcher } from './remote-import.js';
 import { startCas, type RunningCas } from './server.js';
 import { ephemeral, post, type Identity } from './testing.js';
+import { Agent, request } from 'undici';
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setTimeout(r, 10));
+}
 
 const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('python3'));
 const host = testHost();
@@ -78,7 +83,7 @@ describe('imports across two CAS', () => {
 
   before(async () => {
     cas1 = await startCas({ host: '127.0.0.1', port: 0, dataDir: dirs[0]! });
-    cas2 = await startCas({ host: '127.0.0.1', port: 0, dataDir: dirs[1]! });
+    cas2 = await startCas({ host: '127.0.0.1', port: 0, dataDir: dirs[1]!, remoteLimits: { timeoutMs: 1500 } });
     stall = createServer((socket) => stalled.push(socket));
     await new Promise<void>((resolve) => stall.listen(0, '127.0.0.1', resolve));
     stallUrl = `127.0.0.1:${(stall.address() as { port: number }).port}`;
@@ -151,6 +156,24 @@ describe('imports across two CAS', () => {
     assert.equal(res.json.error.code, 'CAS_ATTESTATION_FAILED');
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(stalled.length, before);
+  });
+
+  it('keeps answering others while a remote CAS stalls an attestation, which then fails naming it', async () => {
+    const key = cas1.identity.fingerprint;
+    await create(cas2, flask('flask-slow', [imp('c', stallUrl, key, 'client')], ['$$SCONE::c:crt$$']));
+    const pending = attest('flask-slow/api');
+    await waitUntil(() => stalled.length > 0);
+    const agent = new Agent({ connect: { ca: cas2.identity.caCertPem } });
+    try {
+      const version = await request(`${cas2.url}/v1/version`, { dispatcher: agent });
+      assert.equal(version.statusCode, 200);
+      await version.body.dump();
+    } finally {
+      await agent.close();
+    }
+    const res = await pending;
+    assert.equal(res.json.error.code, 'CAS_REMOTE_UNREACHABLE');
+    assert.ok(res.json.error.message.includes(`the CAS at ${stallUrl} (cas_key ${key}): no answer within 1500 ms`));
   });
 
   const ask: ExportRequest = {

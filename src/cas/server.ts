@@ -18,7 +18,7 @@ import type { NonceLimits } from './nonces.js';
 import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js';
 import { loadIdentity, type CasIdentity } from './identity.js';
 import { registerRoutes } from './routes.js';
-import { remoteFetcher } from './remote-import.js';
+import { remoteFetcher, type RemoteLimits } from './remote-import.js';
 import { zodValidatorCompiler } from './wire.js';
 import type { CasContext } from './sessions.js';
 import { loadMasterKey, openSqliteStore, type Store } from './store/index.js';
@@ -44,6 +44,8 @@ export interface CasServerOptions {
   limits?: Partial<ConnectionLimits>;
   /** Caps on spent attestation nonces, per client key and in all. */
   nonceLimits?: Partial<NonceLimits>;
+  /** Deadline, answer size and fetches in flight for imports from other CAS (README "Policies on several CAS"). */
+  remoteLimits?: Partial<RemoteLimits>;
 }
 
 export interface RunningCas {
@@ -67,7 +69,11 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
     now(),
   );
   const verifier = options.verifier ?? createVerifier({ collateral: options.collateral });
-  const app = buildApp({ store, now, verifier, remote: remoteFetcher(identity) }, identity, options);
+  const app = buildApp(
+    { store, now, verifier, remote: remoteFetcher(identity, options.remoteLimits) },
+    identity,
+    options,
+  );
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (err) {
