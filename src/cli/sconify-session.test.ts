@@ -45,7 +45,9 @@ describe('the sconify session template', () => {
 
   it('renders only the documented hooks, into a valid session with command, environment and pwd', () => {
     const text = renderTemplate('$SESSION ${NAMESPACE} $HOME $$SCONE::x$$', {
-      ...Object.fromEntries(['SCONE_FSPF_KEY', 'SCONE_FSPF_TAG', 'MRENCLAVE', 'ENVVARS', 'CMD', 'SECRETS'].map((k) => [k, ''])),
+      ...Object.fromEntries(
+        ['SCONE_FSPF_KEY', 'SCONE_FSPF_TAG', 'MRENCLAVE', 'ENVVARS', 'CMD', 'SECRETS'].map((k) => [k, '']),
+      ),
       INJECTED_FILES: '',
       SESSION: 's',
       NAMESPACE: 'n',

@@ -120,16 +120,21 @@ export const verify = defineCommand(
     const withPred = session.predecessor === undefined && typeof predecessor === 'string';
     const local = withPred ? parseSession(withPredecessor(text, predecessor), { file }) : session;
     const hash = sessionHash(local, creatorOf(parsed.values, io));
-    if (hash !== current.hash)
-      throw new CliError(
-        'CLI_SESSION_MISMATCH',
-        `session '${session.name}' on the CAS (hash ${current.hash}) is not the one in ${file} (hash ${hash})`,
-        { hint: `see what the CAS holds with 'veil session read ${session.name}', or upload ${file} with update` },
-      );
+    sameSession(session.name, file, hash, current.hash);
     io.out(`session '${session.name}' on the CAS is the one in ${file} (hash ${hash})\n`);
     return 0;
   },
 );
+
+/** The hashes name every field of the session (secrets included), so equal hashes mean the same session. */
+export function sameSession(name: string, file: string, hash: string, casHash: string): void {
+  if (hash !== casHash)
+    throw new CliError(
+      'CLI_SESSION_MISMATCH',
+      `session '${name}' on the CAS (hash ${casHash}) is not the one in ${file} (hash ${hash})`,
+      { hint: `see what the CAS holds with 'veil session read ${name}', or upload ${file} with update` },
+    );
+}
 
 export const check = defineCommand(
   {
