@@ -44,6 +44,7 @@ describe('the sconify session template', () => {
   });
 
   it('renders only the documented hooks, into a valid session with command, environment and pwd', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: envsubst's braced form, not a JS template
     const text = renderTemplate('$SESSION ${NAMESPACE} $HOME $$SCONE::x$$', {
       ...Object.fromEntries(
         ['SCONE_FSPF_KEY', 'SCONE_FSPF_TAG', 'MRENCLAVE', 'ENVVARS', 'CMD', 'SECRETS'].map((k) => [k, '']),

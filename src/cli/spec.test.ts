@@ -110,11 +110,11 @@ describe('veil apply -f X --help', () => {
     const s = capture();
     assert.equal(await main(['apply', '-f', service, '--help'], s), 0);
     assert.match(s.stdout, /--no-push/);
-    assert.doesNotMatch(s.stdout, /--release|--policy-namespace|^  --no-pull/m);
+    assert.doesNotMatch(s.stdout, /--release|--policy-namespace|^ {2}--no-pull/m);
     const m = capture();
     assert.equal(await main(['apply', '-f', mesh, '--help'], m), 0);
     assert.match(m.stdout, /--release R/);
-    assert.doesNotMatch(m.stdout, /^  --no-push|^  --no-image/m);
+    assert.doesNotMatch(m.stdout, /^ {2}--no-push|^ {2}--no-image/m);
   });
 
   it("refuses an option of the other kind, and SCONE's options Veil lacks, by name", async () => {
