@@ -29,7 +29,7 @@ const OPTIONS = {
   name: { type: 'string', value: 'SESSION', description: 'the session name (default: TO_IMAGE without /)' },
   namespace: { type: 'string', value: 'NAMESPACE', description: 'the namespace (default veil-<random>)' },
   'create-namespace': { type: 'boolean', description: 'create the namespace session first (CREATOR only)' },
-  cas: { type: 'string', value: 'CAS_ADDR', description: 'the CAS (attested with veil cas attest); or --dry-run' },
+  cas: { type: 'string', value: 'ADDR', description: 'the CAS (attested with veil cas attest); or --dry-run' },
   'service-name': { type: 'string', value: 'NAME', description: "the service's name (default service)" },
   template: {
     type: 'string',
