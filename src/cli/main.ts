@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isVeilError } from '../errors.js';
 import { CliError, usage } from './errors.js';
 import type { Io } from './io.js';
-import { COMMANDS, isGroup, type Group } from './registry.js';
+import { COMMANDS, allCommands, isGroup, type Entry, type Group } from './registry.js';
 import type { Command } from './spec.js';
 
 const ENVIRONMENT = `Environment: VEIL_HOME (default ~/.veil), VEIL_MASTER_KEY (the CAS store's master key),
@@ -57,34 +57,33 @@ export async function main(args: string[], io: Io = processIo()): Promise<number
     }
     const entry = COMMANDS[name];
     if (!entry) throw usage(`unknown command '${name}'`, "run 'veil --help'");
-    if (!isGroup(entry)) return await (await entry()).run(rest, io);
-    return await runGroup(name, entry, rest, io);
+    return await runEntry(name, entry, rest, io);
   } catch (err) {
     return report(err, io);
   }
 }
 
-async function runGroup(name: string, group: Group, args: string[], io: Io): Promise<number> {
+export async function runEntry(name: string, entry: Entry, args: string[], io: Io): Promise<number> {
+  if (!isGroup(entry)) return (await entry()).run(args, io);
   const [sub, ...rest] = args;
   if (sub === '--help' || sub === '-h' || sub === 'help') {
-    io.out(await groupHelp(name, group));
+    io.out(await groupHelp(name, entry));
     return 0;
   }
-  const load = sub === undefined ? undefined : group.subcommands[sub];
-  if (!load) {
-    const what = sub === undefined ? 'which command?' : `unknown command '${sub}'`;
-    throw new CliError('CLI_USAGE', `veil ${name}: ${what} — run 'veil ${name} --help'`, {
-      hint: `use ${Object.keys(group.subcommands)
-        .map((s) => `'veil ${name} ${s}'`)
-        .join(', ')}`,
-    });
-  }
-  return (await load()).run(rest, io);
+  const next = sub === undefined ? undefined : entry.subcommands[sub];
+  if (next) return runEntry(`${name} ${sub}`, next, rest, io);
+  if (entry.default) return (await entry.default()).run(args, io);
+  const what = sub === undefined ? 'which command?' : `unknown command '${sub}'`;
+  throw new CliError('CLI_USAGE', `veil ${name}: ${what} — run 'veil ${name} --help'`, {
+    hint: `use ${Object.keys(entry.subcommands)
+      .map((s) => `'veil ${name} ${s}'`)
+      .join(', ')}`,
+  });
 }
 
 async function groupHelp(name: string, group: Group): Promise<string> {
   const lines = [`veil ${name} — ${group.summary}`, '', 'Commands:'];
-  for (const load of Object.values(group.subcommands)) lines.push(...usageLines(await load()));
+  for (const command of await allCommands([group])) lines.push(...usageLines(command));
   lines.push('', `'veil ${name} COMMAND --help' lists the options of each.`);
   return `${lines.join('\n')}\n`;
 }
@@ -97,10 +96,7 @@ function usageLines(command: Command): string[] {
 /** Generated from the specs, so the overview lists what the commands accept. */
 async function overview(): Promise<string> {
   const lines = ['veil — confidential applications (a SCONE-compatible CAS, runtime and tooling)', '', 'Usage:'];
-  for (const entry of Object.values(COMMANDS)) {
-    const loads = isGroup(entry) ? Object.values(entry.subcommands) : [entry];
-    for (const load of loads) lines.push(...usageLines(await load()));
-  }
+  for (const command of await allCommands(Object.values(COMMANDS))) lines.push(...usageLines(command));
   lines.push('', "'veil COMMAND --help' lists the options of each.", '');
   return `${lines.join('\n')}\n${ENVIRONMENT}`;
 }

@@ -1,10 +1,16 @@
 import type { Command } from './spec.js';
 
 type Load = () => Promise<Command>;
+export type Entry = Load | Group;
 
+/**
+ * Subcommands nest (`veil session sign add-signature`); `default` runs when the next word is none of them
+ * (`veil session sign FILE`).
+ */
 export interface Group {
   summary: string;
-  subcommands: Record<string, Load>;
+  subcommands: Record<string, Entry>;
+  default?: Load;
 }
 
 /**
@@ -12,7 +18,7 @@ export interface Group {
  * server's modules. A subcommand is one line here: its module exports a `defineCommand(...)` (docs/architecture.md,
  * cli/).
  */
-export const COMMANDS: Record<string, Load | Group> = {
+export const COMMANDS: Record<string, Entry> = {
   apply: async () => (await import('./commands/apply.js')).apply,
   up: async () => (await import('./commands/up.js')).upCommand,
   sconify: async () => (await import('./commands/sconify.js')).sconify,
@@ -68,6 +74,19 @@ export const COMMANDS: Record<string, Load | Group> = {
   },
 };
 
-export function isGroup(entry: Load | Group): entry is Group {
+export function isGroup(entry: Entry): entry is Group {
   return typeof entry !== 'function';
+}
+
+/** Every command under these entries, depth first (the overview, a group's help, the test that walks them). */
+export async function allCommands(entries: Iterable<Entry>): Promise<Command[]> {
+  const out: Command[] = [];
+  for (const entry of entries) {
+    if (!isGroup(entry)) out.push(await entry());
+    else {
+      if (entry.default) out.push(await entry.default());
+      out.push(...(await allCommands(Object.values(entry.subcommands))));
+    }
+  }
+  return out;
 }

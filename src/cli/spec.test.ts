@@ -5,9 +5,9 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CliError } from './errors.js';
 import type { Io } from './io.js';
-import { main } from './main.js';
-import { COMMANDS, isGroup } from './registry.js';
-import { spellings, type Command } from './spec.js';
+import { main, runEntry } from './main.js';
+import { COMMANDS, allCommands } from './registry.js';
+import { defineCommand, spellings, type Command } from './spec.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -28,13 +28,8 @@ function capture(env: NodeJS.ProcessEnv = {}): Io & { stdout: string; stderr: st
   return io;
 }
 
-async function everyCommand(): Promise<Command[]> {
-  const out: Command[] = [];
-  for (const entry of Object.values(COMMANDS)) {
-    const loads = isGroup(entry) ? Object.values(entry.subcommands) : [entry];
-    for (const load of loads) out.push(await load());
-  }
-  return out;
+function everyCommand(): Promise<Command[]> {
+  return allCommands(Object.values(COMMANDS));
 }
 
 describe('every command', () => {
@@ -124,5 +119,30 @@ describe('veil apply -f X --help', () => {
     const helm = capture();
     assert.equal(await main(['apply', '-f', mesh, '-h', 'templates/'], helm), 2);
     assert.match(helm.stderr, /--helm-template is not supported by Veil/);
+  });
+});
+
+describe('a nested group (veil session sign …)', () => {
+  const leaf = (name: string) =>
+    defineCommand({ name, usage: ['FILE'], summary: name, options: {}, positionals: true }, ({ positionals }, io) => {
+      io.out(`${name}:${positionals.join(',')}`);
+      return 0;
+    });
+  const group = {
+    summary: 'signatures',
+    default: async () => leaf('session sign'),
+    subcommands: { 'add-signature': async () => leaf('session sign add-signature') },
+  };
+
+  it('runs the named subcommand, else the default with every word', async () => {
+    const named = capture();
+    assert.equal(await runEntry('session sign', group, ['add-signature', 'f.yml'], named), 0);
+    assert.equal(named.stdout, 'session sign add-signature:f.yml');
+    const fallback = capture();
+    assert.equal(await runEntry('session sign', group, ['f.yml'], fallback), 0);
+    assert.equal(fallback.stdout, 'session sign:f.yml');
+    const help = capture();
+    assert.equal(await runEntry('session sign', group, ['--help'], help), 0);
+    assert.match(help.stdout, /veil session sign FILE\n[\s\S]*veil session sign add-signature FILE/);
   });
 });
