@@ -109,6 +109,7 @@ describe('veil sconify', () => {
         ...['--namespace', 'clinic', '--name', 'templated', '--template', template, '--session', sessionFile],
         ...['--secrets', secretsFile, "--injectedfiles=- {path: /etc/pw, content: '$$SCONE::api_password$$'}"],
         ...['--heap', '1G', '--stack', '4M', '--dlopen', '1', '-t', join(dir.path, 'target')],
+        ...['--env', 'EXTRA=yes', '--log', '3', '--command', "/bin/dash -c 'echo templated'"],
       ],
       env,
     );
@@ -117,17 +118,21 @@ describe('veil sconify', () => {
     assert.match(r.stderr, /fspf_path \/fspf\/fs\.fspf is \/opt\/veil\/shield\/fs\.fspf in Veil's image/);
     const read = await veil(['session', 'read', 'clinic/templated', '--cas', cas.url], env);
     assert.equal(read.code, 0, read.stderr);
-    for (const expected of [/SCONE_HEAP: 1G/, /SCONE_STACK: 4M/, /SCONE_ALLOW_DLOPEN: "1"/, /SCONE_LOG: "7"/])
+    for (const expected of [/SCONE_HEAP: 1G/, /SCONE_STACK: 4M/, /SCONE_ALLOW_DLOPEN: "1"/, /SCONE_LOG: "3"/])
       assert.match(read.stdout, expected);
     assert.match(read.stdout, /name: api_password/);
     assert.match(read.stdout, /path: \/etc\/pw/);
     assert.match(read.stdout, /GREETING: hello/);
+    assert.match(read.stdout, /EXTRA: yes/);
+    assert.match(read.stdout, /command: .*echo templated/);
     const written = readFileSync(sessionFile, 'utf8');
     assert.match(written, /fspf_key: \$SCONE_FSPF_KEY/);
     assert.doesNotMatch(written, /fspf_key: [0-9a-f]{64}/);
     const bad = await veil(['sconify', '--from', 'x', '--to', 'y', '--binary', 'z', '--base', 'alpine:3.10'], env);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^veil sconify: --base is not supported by Veil/);
+    const las = await veil(['sconify', '--from', 'x', '--to', 'y', '--binary', 'z', '--las', 'las:18766'], env);
+    assert.match(las.stderr, /^veil sconify: --las is not supported by Veil/);
   });
 
   it('gives the same image digest when sconified again', async () => {

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { parseSession } from '../../policy/index.js';
+import { parseSession, splitCommand } from '../../policy/index.js';
 import { CasClient } from '../cas-client.js';
 import { CliError, usage } from '../errors.js';
-import { loadIdentity, pinnedCas, veilHome } from '../home.js';
+import { chosenIdentity, pinnedCas, veilHome, type LocalIdentity } from '../home.js';
 import type { Io } from '../io.js';
 import {
   DEFAULT_TEMPLATE,
@@ -59,9 +59,14 @@ const OPTIONS = {
   t: { type: 'string', value: 'DIR', description: 'target directory (default ./target)' },
   mode: { type: 'string', value: 'MODE', description: 'production (default) or debug (simulation evidence)' },
   platform: { type: 'string', multiple: true, value: 'HOST-ID', description: 'debug: another host to accept' },
+  command: { type: 'string', value: 'COMMAND', description: "the service's command instead of the image's" },
+  env: { type: 'string', multiple: true, value: 'KEY=VALUE', description: "added to the image's environment" },
+  log: { type: 'string', value: 'LEVEL', description: 'SCONE_LOG in the environment (the template says 7)' },
+  identity: { type: 'string', value: 'DIR', description: 'the identity that owns the session (default $VEIL_HOME)' },
   base: { type: 'string', value: 'BASE', description: 'not supported by Veil (see below)' },
   cli: { type: 'string', value: 'CLI', description: 'not supported by Veil (see below)' },
   trace: { type: 'string', value: 'TRACE_FILE', description: 'not supported by Veil (see below)' },
+  las: { type: 'string', value: 'LAS_ADDR', description: 'not supported by Veil (see below)' },
 } as const;
 
 const NOTES = [
@@ -78,7 +83,8 @@ const NOTES = [
   '--base, --cli: not supported by Veil. The script builds FROM the SCONE base image (its runtime) and runs',
   '  scone fspf in the CLI image; Veil keeps the native image (squashed), adds its own runtime layer (with its',
   '  own Node.js and C library) and encrypts in-process, so neither image is used. Drop them.',
-  '--trace: not supported by Veil; the script never reads the trace file either.',
+  '--trace: not supported by Veil; the script never reads the trace file either. --las: not supported by Veil;',
+  '  its runtime collects evidence itself (configfs-tsm) and there is no LAS.',
 ];
 
 /** SCONE's options that cannot apply, and why (the script's help lists them as required or optional). */
@@ -86,6 +92,7 @@ const REFUSED: Record<string, string> = {
   base: "Veil's runtime layer brings its own Node.js and C library, so no SCONE base image is used",
   cli: 'Veil encrypts the directories itself; no SCONE CLI image runs',
   trace: 'the script never reads the trace file; Veil shields the --dir directories whole',
+  las: 'the runtime collects TEE evidence itself (configfs-tsm); there is no LAS',
 };
 
 /**
@@ -131,7 +138,10 @@ async function sconifyCommand(values: Values, io: Io): Promise<number> {
       `--mode ${mode} is not production or debug`,
       'debug accepts simulation evidence (attestation mode none), for machines without a TEE',
     );
-  const settings = sconeSettings(values);
+  const settings = { ...sconeSettings(values), ...(values.log === undefined ? {} : { SCONE_LOG: values.log }) };
+  const extraEnv = keyValues(values.env ?? []);
+  const command = values.command === undefined ? undefined : splitCommand(values.command, '--command');
+  const identity = chosenIdentity(values.identity, io.env);
   const template = values.template === undefined ? DEFAULT_TEMPLATE : io.readFile(values.template);
   const secrets = listHook(values.secrets, io, 'secrets');
   const injected = listHook(values.injectedfiles, io, 'injectedfiles');
@@ -167,8 +177,8 @@ async function sconifyCommand(values: Values, io: Io): Promise<number> {
     SESSION: name,
     NAMESPACE: namespace,
     MRENCLAVE: built.measurement,
-    ENVVARS: envVarsHook(built.environment, built.pwd),
-    CMD: cmdHook(built.command),
+    ENVVARS: envVarsHook({ ...built.environment, ...extraEnv }, built.pwd),
+    CMD: cmdHook(command ?? built.command),
     SECRETS: secrets,
     INJECTED_FILES: injected,
   });
@@ -193,7 +203,7 @@ async function sconifyCommand(values: Values, io: Io): Promise<number> {
     `# upload with: veil session create ${sessionFile} -e SCONE_FSPF_KEY=$(cat $VEIL_HOME/shield-keys/${built.fspf.tag}.key)\n${redactedCopy(doc, built.fspf.tag)}`,
   );
   if (!values['dry-run'])
-    await upload(values.cas!, namespace, session.name, text, values['create-namespace'] === true, io);
+    await upload(values.cas!, namespace, session.name, text, values['create-namespace'] === true, identity, io);
   io.out(`${session.name}\n`);
   return 0;
 }
@@ -204,10 +214,11 @@ async function upload(
   name: string,
   text: string,
   createNamespace: boolean,
+  identity: LocalIdentity,
   io: Io,
 ): Promise<void> {
   const home = veilHome(io.env);
-  const client = new CasClient(pinnedCas(home, cas), loadIdentity(home));
+  const client = new CasClient(pinnedCas(home, cas), identity);
   try {
     if (createNamespace && !(await client.currentHash(namespace))) {
       await client.postSession(
@@ -233,6 +244,18 @@ async function upload(
   } finally {
     await client.close();
   }
+}
+
+/** `--env KEY=VALUE` (repeatable), as sconify_image's Standard Edition takes it. */
+function keyValues(pairs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(pair.slice(0, eq)))
+      throw usage(`--env '${pair}' is not KEY=VALUE`, 'e.g. --env GREETING=hello');
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
 }
 
 function sessionPart(text: string): string {

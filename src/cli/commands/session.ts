@@ -1,11 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Parser, parseDocument } from 'yaml';
 import { parseSession, sessionHash, substituteVariables } from '../../policy/index.js';
 import { identityFromPem } from '../../cas/identity-of.js';
 import { CasClient } from '../cas-client.js';
 import { CliError, usage } from '../errors.js';
-import { loadIdentity, pinnedCas, veilHome, type LocalIdentity } from '../home.js';
+import { chosenIdentity, pinnedCas, veilHome, type LocalIdentity } from '../home.js';
 import type { Io } from '../io.js';
 import { defineCommand, type OptionsSpec, type Parsed } from '../spec.js';
 
@@ -202,16 +201,8 @@ function creatorOf(values: Values, io: Io): string {
   }
 }
 
-/** `--identity DIR` names an existing identity: one is never made there (a typo would make a new owner). */
 function identityOf(values: Values, io: Io): LocalIdentity {
-  const dir = values.identity;
-  if (dir === undefined) return loadIdentity(veilHome(io.env));
-  if (!existsSync(join(dir, 'identity.key')) || !existsSync(join(dir, 'identity.crt')))
-    throw usage(
-      `--identity ${dir} holds no identity.key and identity.crt`,
-      'name a directory holding an identity, e.g. another $VEIL_HOME',
-    );
-  return loadIdentity(dir);
+  return chosenIdentity(values.identity, io.env);
 }
 
 function fileOf({ values, positionals }: Run): string {
