@@ -116,3 +116,30 @@ describe('the sconify session template', () => {
     assert.match(copy, /fspf_key: \$SCONE_FSPF_KEY/);
   });
 });
+
+describe("veil sconify's refusals (before any image work)", () => {
+  it('refuses --base, --cli, --trace and --las saying why, exit 2', async () => {
+    const { main } = await import('./main.js');
+    for (const [option, why] of [
+      ['--base', /--base is not supported by Veil: Veil's runtime layer brings its own/],
+      ['--cli', /--cli is not supported by Veil: Veil encrypts the directories itself/],
+      ['--trace', /--trace is not supported by Veil/],
+      ['--las', /--las is not supported by Veil: the runtime collects TEE evidence itself/],
+    ] as const) {
+      let stderr = '';
+      const io = { ...capture(), err: (t: string) => void (stderr += t) };
+      assert.equal(await main(['sconify', '--from', 'x', '--to', 'y', '--binary', 'z', option, 'v'], io), 2);
+      assert.match(stderr, why);
+    }
+  });
+});
+
+function capture(): Io {
+  return {
+    env: {},
+    out: () => {},
+    err: () => {},
+    readFile: (p: string) => readFileSync(p, 'utf8'),
+    untilSignal: () => new Promise<NodeJS.Signals>(() => {}),
+  };
+}
