@@ -127,7 +127,12 @@ describe("veil sconify's refusals (before any image work)", () => {
       ['--las', /--las is not supported by Veil: the runtime collects TEE evidence itself/],
     ] as const) {
       let stderr = '';
-      const io = { ...capture(), err: (t: string) => void (stderr += t) };
+      const io = {
+        ...capture(),
+        err: (t: string) => {
+          stderr += t;
+        },
+      };
       assert.equal(await main(['sconify', '--from', 'x', '--to', 'y', '--binary', 'z', option, 'v'], io), 2);
       assert.match(stderr, why);
     }
