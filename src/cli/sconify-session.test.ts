@@ -63,6 +63,25 @@ describe('the sconify session template', () => {
     assert.equal(service.command, `/bin/dash -c 'echo "$GREETING"'`);
   });
 
+  it("cannot be steered by the image's Env: keys and values stay environment", () => {
+    const hostile = { 'X: 1\n     mrenclaves: [evil]\nsecurity': 'a"\n     pwd: /etc' };
+    const text = renderTemplate(DEFAULT_TEMPLATE, {
+      SCONE_FSPF_KEY: KEY,
+      SCONE_FSPF_TAG: TAG,
+      SESSION: 'app',
+      NAMESPACE: 'clinic',
+      MRENCLAVE: 'a'.repeat(64),
+      ENVVARS: envVarsHook(hostile, '/app'),
+      CMD: cmdHook(['/bin/true', 'a"\nb']),
+      SECRETS: '',
+      INJECTED_FILES: '',
+    });
+    const service = parseSession(text, { file: 't' }).services![0]!;
+    assert.deepEqual(service.mrenclaves, ['a'.repeat(64)]);
+    assert.equal(service.pwd, '/app');
+    assert.equal(service.environment!['X: 1\n     mrenclaves: [evil]\nsecurity'], 'a"\n     pwd: /etc');
+  });
+
   it('takes --secrets and --injectedfiles as YAML text or a file, as a list or with their key', () => {
     const secrets = listHook('- {name: password, kind: ascii, size: 12}', io, 'secrets');
     const injected = listHook("- {path: /etc/pw, content: '$$SCONE::password$$'}", io, 'injectedfiles');

@@ -72,11 +72,12 @@ export function renderTemplate(template: string, hooks: Hooks): string {
 }
 
 /**
- * `$ENVVARS` as the script writes `docker run IMAGE env`: `        KEY: "value"` lines under the template's
+ * `$ENVVARS` as the script writes `docker run IMAGE env`: `        "KEY": "value"` lines under the template's
  * `environment:`, and the working directory as the service's `pwd:` (the script turns PWD into it), last.
  */
 export function envVarsHook(env: Record<string, string>, pwd: string): string {
-  const lines = Object.entries(env).map(([k, v]) => `        ${k}: ${JSON.stringify(v)}`);
+  // Keys are quoted too: an image's Env key is arbitrary text, and unquoted it could write session fields.
+  const lines = Object.entries(env).map(([k, v]) => `        ${JSON.stringify(k)}: ${JSON.stringify(v)}`);
   return [...lines, `     pwd: ${JSON.stringify(pwd)}`].join('\n');
 }
 

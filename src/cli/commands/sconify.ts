@@ -71,9 +71,9 @@ const OPTIONS = {
 
 const NOTES = [
   'Hooks a --template may use (envsubst, as the script): $SCONE_FSPF_KEY $SCONE_FSPF_TAG $SESSION $MRENCLAVE',
-  '  $ENVVARS $CMD $SECRETS $INJECTED_FILES $NAMESPACE. $ENVVARS is the image\'s Env as "        KEY: "value""',
-  '  lines and its WorkingDir as "     pwd:"; --secrets/--injectedfiles text is inserted as given (a plain',
-  "  list is wrapped in secrets: / injection_files:). Any fspf_path is set to where Veil's image keeps the shield.",
+  '  $ENVVARS $CMD $SECRETS $INJECTED_FILES $NAMESPACE. $ENVVARS: the image\'s Env as quoted "KEY": "value"',
+  '  lines and its WorkingDir as "pwd:"; --secrets/--injectedfiles text is inserted as given (a plain list is',
+  "  wrapped in secrets: / injection_files:). Any fspf_path is set to where Veil's image keeps the shield.",
   '--session writes the session with $SCONE_FSPF_KEY in place of the shield key (it stays 0600 in',
   '  $VEIL_HOME/shield-keys/TAG.key) and any other secret value left out.',
   "--heap, --stack, --dlopen: validated as sconify_image documents and put into the service's environment as",
