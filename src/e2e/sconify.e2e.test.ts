@@ -96,7 +96,7 @@ describe('veil sconify', () => {
     assert.ok(read.stdout.includes(`platforms:\n      - ${host.stdout.trim()}`), read.stdout);
   });
 
-  it("renders the script's session-template.yml with --secrets, --injectedfiles and --heap, and --session", async () => {
+  it("renders the script's session-template.yml: --secrets, --injectedfiles, --heap, --session", async () => {
     const template = join(ROOT, 'testdata', 'scone', 'sconify', 'session-template.yml');
     const secretsFile = join(dir.path, 'secrets.yml');
     writeFileSync(secretsFile, '- name: api_password\n  kind: ascii\n  size: 16\n');

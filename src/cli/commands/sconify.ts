@@ -200,7 +200,8 @@ async function sconifyCommand(values: Values, io: Io): Promise<number> {
   mkdirSync(dirname(resolve(sessionFile)), { recursive: true });
   writeFileSync(
     sessionFile,
-    `# upload with: veil session create ${sessionFile} -e SCONE_FSPF_KEY=$(cat $VEIL_HOME/shield-keys/${built.fspf.tag}.key)\n${redactedCopy(doc, built.fspf.tag)}`,
+    `# upload with: veil session update ${sessionFile} -e SCONE_FSPF_KEY=${keyCommand(built.fspf.tag)}\n` +
+      redactedCopy(doc, built.fspf.tag),
   );
   if (!values['dry-run'])
     await upload(values.cas!, namespace, session.name, text, values['create-namespace'] === true, identity, io);
@@ -244,6 +245,10 @@ async function upload(
   } finally {
     await client.close();
   }
+}
+
+function keyCommand(tag: string): string {
+  return `$(cat $VEIL_HOME/shield-keys/${tag}.key)`;
 }
 
 /** `--env KEY=VALUE` (repeatable), as sconify_image's Standard Edition takes it. */

@@ -169,7 +169,8 @@ export const calculateHash = defineCommand(
 function refuseUnsupported(values: Values & { cas?: string | undefined }, offline = false): void {
   if (values['only_for_testing-disable-attestation-verification'])
     throw usage(
-      '--only_for_testing-disable-attestation-verification is not supported by Veil: the CLI talks only to a CAS it pinned',
+      '--only_for_testing-disable-attestation-verification is not supported by Veil: ' +
+        'the CLI talks only to a CAS it pinned',
       "pin a throw-away test CAS with 'veil cas attest URL --only_for_testing-trust-any' instead",
     );
   if (offline && values.cas !== undefined)
