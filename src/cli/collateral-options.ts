@@ -6,10 +6,19 @@ import { usage } from './errors.js';
 
 /** The command-line options every command that verifies hardware evidence shares. */
 export const COLLATERAL_OPTIONS = {
-  collateral: { type: 'string', multiple: true },
-  'pcs-url': { type: 'string' },
-  'kds-url': { type: 'string' },
-  'collateral-max-age': { type: 'string' },
+  collateral: {
+    type: 'string',
+    multiple: true,
+    value: 'F|DIR',
+    description: 'collateral files (PCS responses, CRLs, issuer chains, VCEK/ASK/ARK), recognised by content',
+  },
+  'pcs-url': { type: 'string', value: 'URL', description: 'Intel PCS or a PCCS to fetch SGX/TDX collateral from' },
+  'kds-url': { type: 'string', value: 'URL', description: 'AMD KDS to fetch SEV-SNP certificates and CRLs from' },
+  'collateral-max-age': {
+    type: 'string',
+    value: 'DURATION',
+    description: 'how long fetched collateral is cached (3600, 60m, 1h; default 1h)',
+  },
 } as const;
 
 export interface CollateralFlags {

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { keyHash, publicKeySpki, selfSignedIdentity } from '../secrets/index.js';
-import { CliError } from './errors.js';
+import { CliError, usage } from './errors.js';
 
 /**
  * The local client identity and the CASes it has attested, under $VEIL_HOME (default ~/.veil).
@@ -48,6 +48,20 @@ export function loadIdentity(home: string): LocalIdentity {
   const keyPem = readFileSync(keyPath, 'utf8');
   const certPem = readFileSync(certPath, 'utf8');
   return { keyPem, certPem, keyHash: keyHashOfPem(keyPem) };
+}
+
+/**
+ * `--identity DIR` (scone's `--identity`): the identity in DIR or, without it, $VEIL_HOME's. One is never made in
+ * DIR: a typo would silently make a new owner.
+ */
+export function chosenIdentity(dir: string | undefined, env: NodeJS.ProcessEnv): LocalIdentity {
+  if (dir === undefined) return loadIdentity(veilHome(env));
+  if (!existsSync(join(dir, 'identity.key')) || !existsSync(join(dir, 'identity.crt')))
+    throw usage(
+      `--identity ${dir} holds no identity.key and identity.crt`,
+      'name a directory holding an identity, e.g. another $VEIL_HOME',
+    );
+  return loadIdentity(dir);
 }
 
 function createIdentity(home: string, keyPath: string, certPath: string): void {

@@ -1,53 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { isVeilError } from '../errors.js';
-import { CliError } from './errors.js';
+import { CliError, usage } from './errors.js';
 import type { Io } from './io.js';
+import { COMMANDS, allCommands, isGroup, type Entry, type Group } from './registry.js';
+import type { Command } from './spec.js';
 
-const HELP = `veil — confidential applications (a SCONE-compatible CAS, runtime and tooling)
-
-Usage:
-  veil apply -f service.yaml [-t DIR] [-p] [--no-push | --no-image]      (bundle + OCI image)
-  veil apply -f mesh.yaml [-t DIR] [-p] [--dry-run] [--mode production|debug] [--cas URL] [--release R] [-o yaml]
-                        [--platform HOST-ID]...   (debug: hosts accepted besides this one)
-  veil up [-f mesh.yaml] [-t DIR] [--cas URL]   (the whole mesh on this machine)
-  veil sconify --from IMAGE --to IMAGE --binary PATH --dir DIR... [--cas URL] [--namespace NS] [--create-namespace]
-  veil cas serve [--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]...
-  veil cas attest URL (-c FINGERPRINT | measurement options | --only_for_testing-trust-any) [-C] [-G] [-S]
-                  [--ignore-advisories IDS] [--collateral F|DIR]... [--pcs-url URL] [--kds-url URL]
-  veil attestation verify --type sgx|tdx|snp|az-snp-vtpm|az-tdx-vtpm EVIDENCE [--collateral F|DIR]...
-                          [--certs F]... [--at ISO-TIME] [--json] [--pcs-url URL] [--kds-url URL]
-  veil cas image --to IMAGE [--push]   |   veil cas chart --image IMAGE [-o DIR] [--yaml DIR]
-  veil self show | show-key-hash | show-certificate
-  veil host id | show                  (this host's platform ID: sessions list it in platforms for simulation)
-  SCONE_CONFIG_ID=S/SVC SCONE_CAS_ADDR=H[:P] VEIL_CAS_FINGERPRINT=F veil run [--mode hardware|debug] -- PROGRAM
-                                       (hardware: TEE evidence from configfs-tsm; debug: simulation, for testing)
-  veil measure [--rtmr] PROGRAM        (the simulation measurement a policy lists in mrenclaves; --rtmr: TDX RTMR3)
-  veil fspf encrypt SRCDIR OUTDIR      (prints the fspf_tag and fspf_key for the policy)
-  veil session create|update -f FILE [--cas URL] [-e VAR=VALUE]... [--use-env]
-  veil session read NAME [--hash H] [--cas URL]
-  veil session check|calculate-hash -f FILE [-e VAR=VALUE]... [--use-env]
-
-Environment: VEIL_HOME (default ~/.veil), VEIL_MASTER_KEY (the CAS store's master key),
+const ENVIRONMENT = `Environment: VEIL_HOME (default ~/.veil), VEIL_MASTER_KEY (the CAS store's master key),
   VEIL_HOST_KEY (the host key signing simulation evidence, default $VEIL_HOME/host/host-key.pem),
   VEIL_EVIDENCE=simulation (veil run without a TEE, for testing), VEIL_TSM_PATH (configfs-tsm, default
   /sys/kernel/config/tsm), VEIL_TDX_MEASUREMENTS_PATH (default /sys/class/misc/tdx_guest/measurements).
 `;
-
-type Command = (args: string[], io: Io) => Promise<number>;
-/** Commands load on demand: `veil run` sits on the launch path and must not pay for the CAS server's modules. */
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  apply: async () => (await import('./commands/apply.js')).applyCommand,
-  attestation: async () => (await import('./commands/attestation.js')).attestationCommand,
-  cas: async () => (await import('./commands/cas.js')).casCommand,
-  fspf: async () => (await import('./commands/fspf.js')).fspfCommand,
-  host: async () => (await import('./commands/host.js')).hostCommand,
-  measure: async () => (await import('./commands/measure.js')).measureCommand,
-  run: async () => (await import('./commands/run.js')).runCommand,
-  sconify: async () => (await import('./commands/sconify.js')).sconifyCommand,
-  self: async () => (await import('./commands/self.js')).selfCommand,
-  session: async () => (await import('./commands/session.js')).sessionCommand,
-  up: async () => (await import('./commands/up.js')).upCommand,
-};
 
 export function processIo(): Io {
   return {
@@ -88,23 +50,62 @@ function readFile(path: string): string {
 
 export async function main(args: string[], io: Io = processIo()): Promise<number> {
   const [name, ...rest] = args;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    io.out(HELP);
-    return name ? 0 : 2;
-  }
-  const command = COMMANDS[name];
   try {
-    if (!command) throw new CliError('CLI_USAGE', `unknown command '${name}'`, { hint: "run 'veil --help'" });
-    return await (await command())(rest, io);
+    if (!name || name === '--help' || name === '-h' || name === 'help') {
+      io.out(await overview());
+      return name ? 0 : 2;
+    }
+    const entry = COMMANDS[name];
+    if (!entry) throw usage(`unknown command '${name}'`, "run 'veil --help'");
+    return await runEntry(name, entry, rest, io);
   } catch (err) {
     return report(err, io);
   }
 }
 
+export async function runEntry(name: string, entry: Entry, args: string[], io: Io): Promise<number> {
+  if (!isGroup(entry)) return (await entry()).run(args, io);
+  const [sub, ...rest] = args;
+  if (sub === '--help' || sub === '-h' || sub === 'help') {
+    io.out(await groupHelp(name, entry));
+    return 0;
+  }
+  const next = sub === undefined ? undefined : entry.subcommands[sub];
+  if (next) return runEntry(`${name} ${sub}`, next, rest, io);
+  if (entry.default) return (await entry.default()).run(args, io);
+  const what = sub === undefined ? 'which command?' : `unknown command '${sub}'`;
+  throw new CliError('CLI_USAGE', `veil ${name}: ${what} — run 'veil ${name} --help'`, {
+    hint: `use ${Object.keys(entry.subcommands)
+      .map((s) => `'veil ${name} ${s}'`)
+      .join(', ')}`,
+  });
+}
+
+async function groupHelp(name: string, group: Group): Promise<string> {
+  const lines = [`veil ${name} — ${group.summary}`, '', 'Commands:'];
+  for (const command of await allCommands([group])) lines.push(...usageLines(command));
+  lines.push('', `'veil ${name} COMMAND --help' lists the options of each.`);
+  return `${lines.join('\n')}\n`;
+}
+
+function usageLines(command: Command): string[] {
+  const { spec } = command;
+  return [...spec.usage.map((u) => `  veil ${spec.name} ${u}`.trimEnd()), `      ${spec.summary}`];
+}
+
+/** Generated from the specs, so the overview lists what the commands accept. */
+async function overview(): Promise<string> {
+  const lines = ['veil — confidential applications (a SCONE-compatible CAS, runtime and tooling)', '', 'Usage:'];
+  for (const command of await allCommands(Object.values(COMMANDS))) lines.push(...usageLines(command));
+  lines.push('', "'veil COMMAND --help' lists the options of each.", '');
+  return `${lines.join('\n')}\n${ENVIRONMENT}`;
+}
+
 /** One line (more for policy issues): what failed, then what to do; the stable code in brackets. */
 function report(err: unknown, io: Io): number {
   if (isVeilError(err)) {
-    io.err(`veil: ${err.message}${err.hint ? `\n  → ${err.hint}` : ''} [${err.code}]\n`);
+    const message = err.message.startsWith('veil ') ? err.message : `veil: ${err.message}`;
+    io.err(`${message}${err.hint ? `\n  → ${err.hint}` : ''} [${err.code}]\n`);
     return err.code === 'CLI_USAGE' ? 2 : 1;
   }
   if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

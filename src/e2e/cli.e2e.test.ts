@@ -150,5 +150,11 @@ describe('veil CLI against a running CAS', () => {
   it('answers unknown commands and flags with usage errors', async () => {
     assert.equal((await veil(['frobnicate'], env)).code, 2);
     assert.equal((await veil(['session', 'create', '--bogus'], env)).code, 2);
+    const chart = await veil(['cas', 'chart', '--foo'], env);
+    assert.equal(chart.code, 2);
+    assert.equal(chart.stderr.split('\n')[0], "veil cas chart: unknown option '--foo' — run 'veil cas chart --help'");
+    const help = await veil(['cas', 'chart', '--help'], env);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^Usage: veil cas chart --image IMAGE/);
   });
 });

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { assembleImage, buildLayer, parseReference, pushImage, type LayerEntry } from '../images/index.js';
-import { run, startCas, tempDir, veil, type CasProcess } from './harness.js';
+import { ROOT, run, startCas, tempDir, veil, type CasProcess } from './harness.js';
 import { startRegistry, type RegistryProcess } from './registry.js';
 
 const SECRET = 'TOP SECRET patient data, never in a layer';
@@ -94,6 +94,45 @@ describe('veil sconify', () => {
     // Debug mode lists this host: its key signs the simulation evidence the container sends.
     const host = await veil(['host', 'id'], env);
     assert.ok(read.stdout.includes(`platforms:\n      - ${host.stdout.trim()}`), read.stdout);
+  });
+
+  it("renders the script's session-template.yml: --secrets, --injectedfiles, --heap, --session", async () => {
+    const template = join(ROOT, 'testdata', 'scone', 'sconify', 'session-template.yml');
+    const secretsFile = join(dir.path, 'secrets.yml');
+    writeFileSync(secretsFile, '- name: api_password\n  kind: ascii\n  size: 16\n');
+    const sessionFile = join(dir.path, 'rendered', 'session.yml');
+    const r = await veil(
+      [
+        'sconify',
+        ...['--from', `${registry.address}/native/app:1`, '--to', `${registry.address}/confidential/tpl:1`],
+        ...['--binary', '/bin/dash', '--dir', '/app', '--mode', 'debug', '--cas', cas.url],
+        ...['--namespace', 'clinic', '--name', 'templated', '--template', template, '--session', sessionFile],
+        ...['--secrets', secretsFile, "--injectedfiles=- {path: /etc/pw, content: '$$SCONE::api_password$$'}"],
+        ...['--heap', '1G', '--stack', '4M', '--dlopen', '1', '-t', join(dir.path, 'target')],
+        ...['--env', 'EXTRA=yes', '--log', '3', '--command', "/bin/dash -c 'echo templated'"],
+      ],
+      env,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'clinic/templated\n');
+    assert.match(r.stderr, /fspf_path \/fspf\/fs\.fspf is \/opt\/veil\/shield\/fs\.fspf in Veil's image/);
+    const read = await veil(['session', 'read', 'clinic/templated', '--cas', cas.url], env);
+    assert.equal(read.code, 0, read.stderr);
+    for (const expected of [/SCONE_HEAP: 1G/, /SCONE_STACK: 4M/, /SCONE_ALLOW_DLOPEN: "1"/, /SCONE_LOG: "3"/])
+      assert.match(read.stdout, expected);
+    assert.match(read.stdout, /name: api_password/);
+    assert.match(read.stdout, /path: \/etc\/pw/);
+    assert.match(read.stdout, /GREETING: hello/);
+    assert.match(read.stdout, /EXTRA: yes/);
+    assert.match(read.stdout, /command: .*echo templated/);
+    const written = readFileSync(sessionFile, 'utf8');
+    assert.match(written, /fspf_key: \$SCONE_FSPF_KEY/);
+    assert.doesNotMatch(written, /fspf_key: [0-9a-f]{64}/);
+    const bad = await veil(['sconify', '--from', 'x', '--to', 'y', '--binary', 'z', '--base', 'alpine:3.10'], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^veil sconify: --base is not supported by Veil/);
+    const las = await veil(['sconify', '--from', 'x', '--to', 'y', '--binary', 'z', '--las', 'las:18766'], env);
+    assert.match(las.stderr, /^veil sconify: --las is not supported by Veil/);
   });
 
   it('gives the same image digest when sconified again', async () => {

@@ -1,5 +1,4 @@
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   applyMesh,
   buildBundle,
@@ -15,43 +14,114 @@ import { usage } from '../errors.js';
 import { veilHome } from '../home.js';
 import { debugPlatforms } from './host.js';
 import type { Io } from '../io.js';
+import { defineCommand, helpText, type Parsed } from '../spec.js';
 import { meshStore } from '../mesh-cas.js';
 
+const SERVICE = ['genservice'];
+const MESH = ['mesh'];
+
 const OPTIONS = {
-  f: { type: 'string' },
-  filename: { type: 'string' },
-  t: { type: 'string' },
-  'target-directory': { type: 'string' },
-  p: { type: 'boolean' },
-  'print-defaults': { type: 'boolean' },
-  d: { type: 'boolean' },
-  'dry-run': { type: 'boolean' },
-  mode: { type: 'string' },
-  release: { type: 'string' },
-  cas: { type: 'string' },
-  o: { type: 'string' },
-  output: { type: 'string' },
-  n: { type: 'boolean' },
-  'no-push': { type: 'boolean' },
-  'no-pull': { type: 'boolean' },
-  'no-image': { type: 'boolean' },
-  'set-version': { type: 'string' },
-  'policy-namespace': { type: 'string' },
-  platform: { type: 'string', multiple: true },
-  v: { type: 'boolean', multiple: true },
-  q: { type: 'boolean', multiple: true },
+  filename: { type: 'string', short: 'f', value: 'FILE', description: 'the manifest (kind: genservice or mesh)' },
+  'target-directory': {
+    type: 'string',
+    short: 't',
+    value: 'DIR',
+    description: 'where bundles, policies and charts go (default ./target)',
+  },
+  'print-defaults': {
+    type: 'boolean',
+    short: 'p',
+    description: 'print every variable: its value, default, or REQUIRED',
+  },
+  'dry-run': { type: 'boolean', short: 'd', description: 'write the sessions, do not upload them' },
+  mode: { type: 'string', value: 'MODE', description: 'production (default) or debug (simulation evidence accepted)' },
+  'no-push': { type: 'boolean', only: SERVICE, description: 'build the image as an OCI layout only' },
+  'no-image': { type: 'boolean', only: SERVICE, description: 'the bundle only, no image' },
+  n: { type: 'boolean', description: 'kind genservice: --no-push; kind mesh: --no-pull' },
+  release: { type: 'string', only: MESH, value: 'R', description: 'the Helm release name (default veil)' },
+  cas: { type: 'string', only: MESH, value: 'URL', description: 'upload to this CAS instead of cas[].cas_url' },
+  output: {
+    type: 'string',
+    short: 'o',
+    only: MESH,
+    value: 'OUT',
+    description: 'helm_chart (default) or yaml (also target/manifests); a Helm chart is always written',
+  },
+  'no-pull': { type: 'boolean', only: MESH, description: 'accepted: Veil pulls no service image to apply a mesh' },
+  'policy-namespace': { type: 'string', only: MESH, value: 'NS', description: 'overrides policy.namespace' },
+  platform: {
+    type: 'string',
+    multiple: true,
+    only: MESH,
+    value: 'HOST-ID',
+    description: 'debug: another host whose simulation evidence the sessions accept',
+  },
+  'set-version': { type: 'string', value: 'V', description: "accepted (SCONE's image version): changes nothing" },
+  v: { type: 'boolean', multiple: true, description: 'accepted: more output (changes nothing)' },
+  q: { type: 'boolean', multiple: true, description: 'accepted: less output (changes nothing)' },
+  'helm-template': {
+    type: 'string',
+    short: 'h',
+    value: 'DIR',
+    description: 'not supported by Veil: its chart comes from built-in templates',
+  },
+  maa: { type: 'string', only: MESH, value: 'URL', description: 'not supported by Veil: Azure MAA attestation' },
+  otp: { type: 'string', only: MESH, value: 'OTP', description: 'not supported by Veil: cosign signing' },
 } as const;
+
+type Values = Parsed<typeof OPTIONS>['values'];
 
 /**
  * `veil apply -f service.yaml | mesh.yaml`: SCONE's `sconectl apply`, dispatching on the manifest's kind.
  * Options are SCONE's (-t, -p, --dry-run, --mode, --release, -o, -n/--no-push, --policy-namespace, ...);
  * `--set-version`, `--no-pull`, `-v` and `-q` are accepted so SCONE's scripts run, and change nothing.
  */
-export async function applyCommand(args: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args, options: OPTIONS, allowPositionals: false, strict: true });
-  const file = values.f ?? values.filename;
+export const apply = defineCommand(
+  {
+    name: 'apply',
+    usage: [
+      '-f service.yaml [-t DIR] [-p] [--no-push | --no-image]      (kind genservice: bundle + OCI image)',
+      '-f mesh.yaml [-t DIR] [-p] [--dry-run] [--mode production|debug] [--cas URL] [--release R] [-o yaml]',
+    ],
+    summary: "SCONE's sconectl apply: a service manifest into a bundle and image, a mesh into sessions and a chart",
+    options: OPTIONS,
+    notes: ["'veil apply -f FILE --help' lists the options of that manifest's kind only."],
+  },
+  (parsed, io) => applyCommand(parsed.values, io),
+  { variantHelp: (parsed, io) => kindHelp(parsed.values, io) },
+);
+
+function kindHelp(values: Values, io: Io): string | undefined {
+  if (!values.filename) return undefined;
+  const kind = manifestKind(io.readFile(values.filename), values.filename);
+  return helpText({ ...apply.spec, usage: [apply.spec.usage[kind === 'mesh' ? 1 : 0]!] }, kind);
+}
+
+const REFUSED = {
+  'helm-template': 'Veil writes its chart from built-in templates (target/helm; override values with --set)',
+  maa: 'Veil verifies Azure evidence itself (az-snp-vtpm, az-tdx-vtpm), it does not call MAA',
+  otp: 'Veil does not sign images with cosign',
+} as const;
+
+/** An option of the other kind is a mistake, never silently ignored; SCONE's options Veil lacks say why. */
+function checkKind(values: Values, kind: 'genservice' | 'mesh'): void {
+  for (const [name, why] of Object.entries(REFUSED))
+    if (values[name as keyof Values] !== undefined)
+      throw usage(`--${name} is not supported by Veil: ${why}`, 'drop the option');
+  for (const name of Object.keys(values)) {
+    const only = (OPTIONS as Record<string, { only?: readonly string[] }>)[name]?.only;
+    if (only && !only.includes(kind))
+      throw usage(
+        `--${name} applies to kind: ${only.join(', ')} manifests, and ${values.filename} is kind: ${kind}`,
+        `'veil apply -f ${values.filename} --help' lists the options of kind ${kind}`,
+      );
+  }
+}
+
+async function applyCommand(values: Values, io: Io): Promise<number> {
+  const file = values.filename;
   if (!file) throw usage('no manifest given', 'veil apply -f service.yaml (or mesh.yaml)');
-  const target = resolve(values.t ?? values['target-directory'] ?? 'target');
+  const target = resolve(values['target-directory'] ?? 'target');
   const text = io.readFile(file);
   const mode = values.mode ?? 'production';
   if (mode !== 'production' && mode !== 'debug')
@@ -59,8 +129,10 @@ export async function applyCommand(args: string[], io: Io): Promise<number> {
       `--mode ${mode} is not production or debug`,
       'debug accepts simulation evidence (attestation mode none) and debug enclaves',
     );
-  const printDefaults = values.p === true || values['print-defaults'] === true;
-  if (manifestKind(text, file) === 'genservice') {
+  const printDefaults = values['print-defaults'] === true;
+  const kind = manifestKind(text, file);
+  checkKind(values, kind);
+  if (kind === 'genservice') {
     const image = values['no-image'] ? undefined : { push: !(values.n === true || values['no-push'] === true) };
     return applyService(text, file, target, { printDefaults, image }, io);
   }
@@ -69,8 +141,8 @@ export async function applyCommand(args: string[], io: Io): Promise<number> {
     namespace: values['policy-namespace'],
   });
   if (printDefaults) return printMeshDefaults(mesh, io);
-  const dryRun = values.d === true || values['dry-run'] === true || mesh.manifest.cas[0]!.mode === 'NoUpload';
-  const output = values.o ?? values.output ?? 'helm_chart';
+  const dryRun = values['dry-run'] === true || mesh.manifest.cas[0]!.mode === 'NoUpload';
+  const output = values.output ?? 'helm_chart';
   if (output !== 'helm_chart' && output !== 'yaml')
     throw usage(
       `-o ${output} is not helm_chart or yaml`,

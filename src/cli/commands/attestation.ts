@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { verifyHardware } from '../../attestation/hardware.js';
 import { HARDWARE_TYPES, type HardwareType, type VerificationResult } from '../../attestation/types.js';
 import { collateralFromFlags, COLLATERAL_OPTIONS } from '../collateral-options.js';
 import { CliError, usage } from '../errors.js';
-import type { Io } from '../io.js';
+import { defineCommand } from '../spec.js';
 
 /**
  * `veil attestation verify --type T EVIDENCE [--collateral F|DIR]... [--certs F]... [--at TIME] [--json]`
@@ -12,51 +11,53 @@ import type { Io } from '../io.js';
  * the CAS's own verifiers, offline. Exit 0 with the claims when every check passes; exit 1 naming the one
  * check that failed. The type is always said, never guessed from the bytes.
  */
-export async function attestationCommand(args: string[], io: Io): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub !== 'verify')
-    throw usage(
-      `unknown command 'veil attestation ${sub ?? ''}'`,
-      'use veil attestation verify --type sgx|tdx|snp|az-snp-vtpm|az-tdx-vtpm EVIDENCE',
-    );
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
+export const verify = defineCommand(
+  {
+    name: 'attestation verify',
+    usage: ['--type sgx|tdx|snp|az-snp-vtpm|az-tdx-vtpm EVIDENCE [--collateral F|DIR]... [--certs F]... [--at TIME]'],
+    summary: "checks TEE evidence offline with the CAS's own verifiers: exit 0 with the claims, 1 naming the check",
     options: {
-      type: { type: 'string' },
-      certs: { type: 'string', multiple: true },
-      at: { type: 'string' },
-      json: { type: 'boolean' },
-      'tpm-quote': { type: 'string' },
-      'td-quote': { type: 'string' },
+      type: { type: 'string', value: 'TYPE', description: 'what the evidence is (never guessed from its bytes)' },
+      certs: {
+        type: 'string',
+        multiple: true,
+        value: 'FILE',
+        description: 'certificates the evidence lacks (PCK, VCEK)',
+      },
+      at: { type: 'string', value: 'ISO-TIME', description: 'verification time (default: now)' },
+      json: { type: 'boolean', description: 'print {type, claims, report_data, tcb, chain, warnings}' },
+      'tpm-quote': { type: 'string', value: 'FILE', description: 'Azure: the TPM quote beside the HCL report' },
+      'td-quote': { type: 'string', value: 'FILE', description: 'Azure TDX: the TD quote beside the HCL report' },
       ...COLLATERAL_OPTIONS,
     },
-    strict: true,
-  });
-  const type = values.type as HardwareType | undefined;
-  if (!type || !HARDWARE_TYPES.includes(type))
-    throw usage(
-      `--type must be one of ${HARDWARE_TYPES.join(', ')}`,
-      'say what the evidence is; Veil never guesses it from the bytes',
+    positionals: true,
+  },
+  async ({ values, positionals }, io) => {
+    const type = values.type as HardwareType | undefined;
+    if (!type || !HARDWARE_TYPES.includes(type))
+      throw usage(
+        `--type must be one of ${HARDWARE_TYPES.join(', ')}`,
+        'say what the evidence is; Veil never guesses it from the bytes',
+      );
+    if (positionals.length !== 1)
+      throw usage(
+        'veil attestation verify needs exactly one evidence file',
+        'e.g. veil attestation verify --type tdx quote.dat --collateral collateral/',
+      );
+    const now = values.at === undefined ? new Date() : parseTime(values.at);
+    const result = await verifyHardware(
+      {
+        type,
+        evidence: bytesOrHex(readInput(positionals[0]!, 'evidence')),
+        tpmQuote: values['tpm-quote'] === undefined ? undefined : readInput(values['tpm-quote'], '--tpm-quote'),
+        tdQuote: values['td-quote'] === undefined ? undefined : readInput(values['td-quote'], '--td-quote'),
+      },
+      { now, collateral: collateralFromFlags(values), certs: (values.certs ?? []).map((f) => readInput(f, '--certs')) },
     );
-  if (positionals.length !== 1)
-    throw usage(
-      'veil attestation verify needs exactly one evidence file',
-      'e.g. veil attestation verify --type tdx quote.dat --collateral collateral/',
-    );
-  const now = values.at === undefined ? new Date() : parseTime(values.at);
-  const result = await verifyHardware(
-    {
-      type,
-      evidence: bytesOrHex(readInput(positionals[0]!, 'evidence')),
-      tpmQuote: values['tpm-quote'] === undefined ? undefined : readInput(values['tpm-quote'], '--tpm-quote'),
-      tdQuote: values['td-quote'] === undefined ? undefined : readInput(values['td-quote'], '--td-quote'),
-    },
-    { now, collateral: collateralFromFlags(values), certs: (values.certs ?? []).map((f) => readInput(f, '--certs')) },
-  );
-  io.out(values.json ? `${JSON.stringify(asJson(result), null, 2)}\n` : describeResult(result, now));
-  return 0;
-}
+    io.out(values.json ? `${JSON.stringify(asJson(result), null, 2)}\n` : describeResult(result, now));
+    return 0;
+  },
+);
 
 function parseTime(value: string): Date {
   const at = new Date(value);

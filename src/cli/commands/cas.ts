@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ConnectionLimits } from '../../cas/limits.js';
@@ -9,74 +8,7 @@ import { findSelfEvidence } from '../../cas/self-attestation.js';
 import { collateralFromFlags, COLLATERAL_OPTIONS } from '../collateral-options.js';
 import { usage } from '../errors.js';
 import { normalizeCasUrl, pinCas, pinnedCas, veilHome } from '../home.js';
-import type { Io } from '../io.js';
-
-export async function casCommand(args: string[], io: Io): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === 'serve') return serve(rest, io);
-  if (sub === 'attest') return attest(rest, io);
-  if (sub === 'show-certificate') return showCertificate(rest, io);
-  if (sub === 'image') return casImage(rest, io);
-  if (sub === 'chart') return casChart(rest, io);
-  throw usage(
-    `unknown command 'veil cas ${sub ?? ''}'`,
-    "use 'veil cas serve', 'veil cas attest URL -c FINGERPRINT', 'veil cas show-certificate', 'veil cas image' or 'veil cas chart'",
-  );
-}
-
-async function serve(args: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      listen: { type: 'string', default: '127.0.0.1:8081' },
-      data: { type: 'string' },
-      'master-key-file': { type: 'string' },
-      name: { type: 'string', multiple: true },
-      'log-level': { type: 'string', default: 'warn' },
-      'body-limit': { type: 'string' },
-      tee: { type: 'string', default: 'auto' },
-      ...LIMIT_OPTIONS,
-      ...COLLATERAL_OPTIONS,
-    },
-    strict: true,
-  });
-  const { host, port } = parseListen(values.listen);
-  const { limits, nonceLimits } = limitsFromFlags(values);
-  const collateral = collateralFromFlags(values, { warm: true });
-  if (values.tee !== 'auto' && values.tee !== 'none')
-    throw usage(
-      `--tee ${values.tee} is not auto or none`,
-      'auto: evidence from configfs-tsm when this is a confidential VM',
-    );
-  const self = values.tee === 'auto' ? await findSelfEvidence(io.env) : { base: '' };
-  const cas = await startCas({
-    host,
-    port,
-    dataDir: values.data ?? join(veilHome(io.env), 'cas'),
-    ...(values['master-key-file'] ? { masterKeyFile: values['master-key-file'] } : {}),
-    ...(io.env['VEIL_MASTER_KEY'] ? { masterKeyEnv: io.env['VEIL_MASTER_KEY'] } : {}),
-    names: values.name ?? [],
-    logLevel: values['log-level'],
-    ...(values['body-limit'] ? { bodyLimit: Number(values['body-limit']) } : {}),
-    collateral,
-    ...(self.source ? { selfEvidence: self.source } : {}),
-    limits,
-    nonceLimits,
-  });
-  io.out(`CAS listening at ${cas.url}\nCA fingerprint (SHA-256): ${cas.identity.fingerprint}\n`);
-  io.err(
-    self.source
-      ? `[VEIL|INFO] this CAS attests itself with TEE evidence from configfs-tsm (${self.base}); clients verify it with veil cas attest\n`
-      : '[VEIL|NOTE] no TEE here: clients can trust this CAS only by its CA fingerprint\n',
-  );
-  if (!collateral)
-    io.err(
-      '[VEIL|NOTE] no collateral (--collateral DIR, --pcs-url URL): SGX and TDX evidence will be refused as of unknown TCB status\n',
-    );
-  await io.untilSignal();
-  await cas.close();
-  return 0;
-}
+import { defineCommand } from '../spec.js';
 
 /** `veil cas serve` flags for the limits of README "Limits" (unset: the defaults). */
 const LIMIT_FLAGS = {
@@ -96,8 +28,83 @@ const NONCE_FLAGS = {
   'max-nonces': 'max',
 } as const satisfies Record<string, keyof NonceLimits>;
 const LIMIT_OPTIONS = Object.fromEntries(
-  [...Object.keys(LIMIT_FLAGS), ...Object.keys(NONCE_FLAGS)].map((flag) => [flag, { type: 'string' as const }]),
-) as Record<keyof typeof LIMIT_FLAGS | keyof typeof NONCE_FLAGS, { type: 'string' }>;
+  [...Object.keys(LIMIT_FLAGS), ...Object.keys(NONCE_FLAGS)].map((flag) => [
+    flag,
+    {
+      type: 'string' as const,
+      value: /timeout/.test(flag) ? 'MS' : 'N',
+      description: `README "Limits": ${flag.replace(/-/g, ' ')} (default there)`,
+    },
+  ]),
+) as unknown as Record<keyof typeof LIMIT_FLAGS | keyof typeof NONCE_FLAGS, { type: 'string'; description: string }>;
+
+export const serve = defineCommand(
+  {
+    name: 'cas serve',
+    usage: ['[--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]... [--collateral F|DIR]...'],
+    summary: 'runs the CAS (HTTPS); prints its URL and CA fingerprint; stops on SIGINT/SIGTERM/SIGHUP',
+    options: {
+      listen: {
+        type: 'string',
+        value: 'HOST:PORT',
+        description: 'where to listen (default 127.0.0.1:8081; port 0: any)',
+      },
+      data: { type: 'string', value: 'DIR', description: 'the store (default $VEIL_HOME/cas)' },
+      'master-key-file': { type: 'string', value: 'FILE', description: "the store's master key (or VEIL_MASTER_KEY)" },
+      name: { type: 'string', multiple: true, value: 'DNS', description: "a DNS name in the CAS's certificate" },
+      'log-level': { type: 'string', value: 'LEVEL', description: 'pino level (default warn)' },
+      'body-limit': { type: 'string', value: 'BYTES', description: 'largest request body' },
+      tee: {
+        type: 'string',
+        value: 'auto|none',
+        description: 'auto: attest itself with configfs-tsm evidence when in a CVM',
+      },
+      ...LIMIT_OPTIONS,
+      ...COLLATERAL_OPTIONS,
+    },
+  },
+  async ({ values }, io) => {
+    values.listen ??= '127.0.0.1:8081';
+    values['log-level'] ??= 'warn';
+    values.tee ??= 'auto';
+    const { host, port } = parseListen(values.listen);
+    const { limits, nonceLimits } = limitsFromFlags(values);
+    const collateral = collateralFromFlags(values, { warm: true });
+    if (values.tee !== 'auto' && values.tee !== 'none')
+      throw usage(
+        `--tee ${values.tee} is not auto or none`,
+        'auto: evidence from configfs-tsm when this is a confidential VM',
+      );
+    const self = values.tee === 'auto' ? await findSelfEvidence(io.env) : { base: '' };
+    const cas = await startCas({
+      host,
+      port,
+      dataDir: values.data ?? join(veilHome(io.env), 'cas'),
+      ...(values['master-key-file'] ? { masterKeyFile: values['master-key-file'] } : {}),
+      ...(io.env['VEIL_MASTER_KEY'] ? { masterKeyEnv: io.env['VEIL_MASTER_KEY'] } : {}),
+      names: values.name ?? [],
+      logLevel: values['log-level'],
+      ...(values['body-limit'] ? { bodyLimit: Number(values['body-limit']) } : {}),
+      collateral,
+      ...(self.source ? { selfEvidence: self.source } : {}),
+      limits,
+      nonceLimits,
+    });
+    io.out(`CAS listening at ${cas.url}\nCA fingerprint (SHA-256): ${cas.identity.fingerprint}\n`);
+    io.err(
+      self.source
+        ? `[VEIL|INFO] this CAS attests itself with TEE evidence from configfs-tsm (${self.base}); clients verify it with veil cas attest\n`
+        : '[VEIL|NOTE] no TEE here: clients can trust this CAS only by its CA fingerprint\n',
+    );
+    if (!collateral)
+      io.err(
+        '[VEIL|NOTE] no collateral (--collateral DIR, --pcs-url URL): SGX and TDX evidence will be refused as of unknown TCB status\n',
+      );
+    await io.untilSignal();
+    await cas.close();
+    return 0;
+  },
+);
 
 export function limitsFromFlags(values: Partial<Record<string, unknown>>): {
   limits: Partial<ConnectionLimits>;
@@ -136,90 +143,97 @@ export function parseListen(listen: string): { host: string; port: number } {
  * -G, -S, --only_for_testing-debug as tolerations) and its CA pinned; a CAS without one can only be pinned by
  * the fingerprint the user compared out of band (-c), and the command says so.
  */
-async function attest(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
+export const attest = defineCommand(
+  {
+    name: 'cas attest',
+    usage: ['ADDRESS [MRENCLAVE] (-c FINGERPRINT | measurement options | --only_for_testing-trust-any) [-C] [-G] [-S]'],
+    summary: 'verifies the CAS (its TEE evidence bound to its CA key, or the fingerprint) and pins its CA',
     options: {
-      c: { type: 'string' },
-      'only_for_testing-trust-any': { type: 'boolean' },
-      'only_for_testing-debug': { type: 'boolean' },
-      'only_for_testing-ignore-signer': { type: 'boolean' },
-      C: { type: 'boolean' },
-      G: { type: 'boolean' },
-      S: { type: 'boolean' },
-      mrenclave: { type: 'string', multiple: true },
-      mrsigner: { type: 'string' },
-      isvprodid: { type: 'string' },
-      isvsvn: { type: 'string' },
-      mrtd: { type: 'string', multiple: true },
-      rtmr0: { type: 'string' },
-      rtmr1: { type: 'string' },
-      rtmr2: { type: 'string' },
-      measurement: { type: 'string', multiple: true },
-      'host-data': { type: 'string' },
-      'ignore-advisories': { type: 'string' },
+      c: {
+        type: 'string',
+        value: 'FINGERPRINT',
+        description: "the CA's SHA-256 fingerprint (veil cas serve prints it)",
+      },
+      'only_for_testing-trust-any': { type: 'boolean', description: 'ONLY FOR TESTING: pin whatever answers' },
+      'only_for_testing-debug': { type: 'boolean', description: 'tolerate a debug TEE' },
+      'only_for_testing-ignore-signer': { type: 'boolean', description: 'accepted; Veil pins no default signer' },
+      C: { type: 'boolean', description: 'tolerate insecure configuration and hyperthreading' },
+      G: { type: 'boolean', description: 'tolerate an outdated TCB' },
+      S: { type: 'boolean', description: 'tolerate software hardening needed' },
+      mrenclave: { type: 'string', multiple: true, value: 'HEX', description: "SGX: the CAS's MRENCLAVE" },
+      mrsigner: { type: 'string', value: 'HEX', description: 'SGX: its MRSIGNER' },
+      isvprodid: { type: 'string', value: 'N', description: 'SGX: with --mrsigner, its ISVPRODID' },
+      isvsvn: { type: 'string', value: 'N', description: 'SGX: with --mrsigner, the lowest ISVSVN' },
+      mrtd: { type: 'string', multiple: true, value: 'HEX', description: 'TDX: the MRTD of its TD' },
+      rtmr0: { type: 'string', value: 'HEX', description: 'TDX: with --mrtd, RTMR0' },
+      rtmr1: { type: 'string', value: 'HEX', description: 'TDX: with --mrtd, RTMR1' },
+      rtmr2: { type: 'string', value: 'HEX', description: 'TDX: with --mrtd, RTMR2' },
+      measurement: { type: 'string', multiple: true, value: 'HEX', description: 'SEV-SNP: the launch measurement' },
+      'host-data': { type: 'string', value: 'HEX', description: 'SEV-SNP: with --measurement, HOST_DATA' },
+      'ignore-advisories': { type: 'string', value: 'IDS|*', description: 'advisories to tolerate (comma-separated)' },
       ...COLLATERAL_OPTIONS,
     },
-    strict: true,
-  });
-  const address = positionals[0];
-  if (!address)
-    throw usage('veil cas attest needs the CAS address', 'veil cas attest https://127.0.0.1:8081 -c <fingerprint>');
-  if (positionals[1]) values.mrenclave = [...(values.mrenclave ?? []), positionals[1]]; // SCONE: `scone cas attest ADDRESS [mrenclave]`
-  const identity = casIdentityFlags(values);
-  const trustAny = values['only_for_testing-trust-any'] === true;
-  if (!values.c && !trustAny && identity.length === 0) {
-    throw usage(
-      'nothing to check the CAS against',
-      "pass -c <fingerprint> (printed by 'veil cas serve'), the CAS's measurement (--mrenclave, --mrtd, --measurement), or --only_for_testing-trust-any for a throw-away test CAS",
-    );
-  }
-  const url = normalizeCasUrl(address);
-  if (values['only_for_testing-ignore-signer']) {
-    io.err(
-      "[VEIL|NOTE] --only_for_testing-ignore-signer changes nothing here: Veil pins no default CAS signer (SCONE checks Scontain's MRSIGNER); give the CAS's identity with --mrenclave/--mrsigner, --mrtd or --measurement\n",
-    );
-  }
-  const tolerate = [
-    ...(values.C ? ['insecure-configuration', 'hyperthreading'] : []),
-    ...(values.G ? ['outdated-tcb'] : []),
-    ...(values.S ? ['software-hardening-needed'] : []),
-    ...(values['only_for_testing-debug'] ? ['debug-mode'] : []),
-  ];
-  const { attestCasTee } = await import('../cas-attestation.js');
-  const advisories = values['ignore-advisories']?.trim();
-  const ignoreAdvisories =
-    advisories === '*'
-      ? '*'
-      : advisories
-        ? advisories
-            .split(',')
-            .map((a) => a.trim())
-            .filter(Boolean)
-        : undefined;
-  const { pin, result } = await attestCasTee(url, {
-    fingerprint: values.c,
-    trustAny,
-    tolerate,
-    ignoreAdvisories,
-    identity,
-    collateral: collateralFromFlags(values),
-    now: new Date(),
-  });
-  if (!result && !values.c && trustAny)
-    io.err(
-      `[VEIL|WARNING] ONLY FOR TESTING: the CAS at ${url} was trusted without any check (--only_for_testing-trust-any)\n`,
-    );
-  pinCas(veilHome(io.env), pin);
-  const how = result
-    ? `verified ${result.type.toUpperCase()} evidence bound to its CA key${result.tcb ? `, TCB ${result.tcb.status}` : ''}`
-    : values.c
-      ? 'no TEE evidence: this CAS runs without a TEE and is trusted only by the CA fingerprint you gave'
-      : 'no TEE evidence, no fingerprint: NOT VERIFIED';
-  io.out(`CAS ${address} at ${url}/ is trustworthy (${how}; CA fingerprint ${pin.fingerprint})\n`);
-  return 0;
-}
+    positionals: true,
+  },
+  async ({ values, positionals }, io) => {
+    const address = positionals[0];
+    if (!address)
+      throw usage('veil cas attest needs the CAS address', 'veil cas attest https://127.0.0.1:8081 -c <fingerprint>');
+    if (positionals[1]) values.mrenclave = [...(values.mrenclave ?? []), positionals[1]]; // SCONE: `scone cas attest ADDRESS [mrenclave]`
+    const identity = casIdentityFlags(values);
+    const trustAny = values['only_for_testing-trust-any'] === true;
+    if (!values.c && !trustAny && identity.length === 0) {
+      throw usage(
+        'nothing to check the CAS against',
+        "pass -c <fingerprint> (printed by 'veil cas serve'), the CAS's measurement (--mrenclave, --mrtd, --measurement), or --only_for_testing-trust-any for a throw-away test CAS",
+      );
+    }
+    const url = normalizeCasUrl(address);
+    if (values['only_for_testing-ignore-signer']) {
+      io.err(
+        "[VEIL|NOTE] --only_for_testing-ignore-signer changes nothing here: Veil pins no default CAS signer (SCONE checks Scontain's MRSIGNER); give the CAS's identity with --mrenclave/--mrsigner, --mrtd or --measurement\n",
+      );
+    }
+    const tolerate = [
+      ...(values.C ? ['insecure-configuration', 'hyperthreading'] : []),
+      ...(values.G ? ['outdated-tcb'] : []),
+      ...(values.S ? ['software-hardening-needed'] : []),
+      ...(values['only_for_testing-debug'] ? ['debug-mode'] : []),
+    ];
+    const { attestCasTee } = await import('../cas-attestation.js');
+    const advisories = values['ignore-advisories']?.trim();
+    const ignoreAdvisories =
+      advisories === '*'
+        ? '*'
+        : advisories
+          ? advisories
+              .split(',')
+              .map((a) => a.trim())
+              .filter(Boolean)
+          : undefined;
+    const { pin, result } = await attestCasTee(url, {
+      fingerprint: values.c,
+      trustAny,
+      tolerate,
+      ignoreAdvisories,
+      identity,
+      collateral: collateralFromFlags(values),
+      now: new Date(),
+    });
+    if (!result && !values.c && trustAny)
+      io.err(
+        `[VEIL|WARNING] ONLY FOR TESTING: the CAS at ${url} was trusted without any check (--only_for_testing-trust-any)\n`,
+      );
+    pinCas(veilHome(io.env), pin);
+    const how = result
+      ? `verified ${result.type.toUpperCase()} evidence bound to its CA key${result.tcb ? `, TCB ${result.tcb.status}` : ''}`
+      : values.c
+        ? 'no TEE evidence: this CAS runs without a TEE and is trusted only by the CA fingerprint you gave'
+        : 'no TEE evidence, no fingerprint: NOT VERIFIED';
+    io.out(`CAS ${address} at ${url}/ is trustworthy (${how}; CA fingerprint ${pin.fingerprint})\n`);
+    return 0;
+  },
+);
 
 function casIdentityFlags(v: {
   mrenclave?: string[] | undefined;
@@ -285,59 +299,78 @@ function casIdentityFlags(v: {
 }
 
 /** `veil cas show-certificate [URL]`: the pinned CA, for `curl --cacert` (SCONE: `scone cas show-certificate`). */
-export async function showCertificate(args: string[], io: Io): Promise<number> {
-  const pin = pinnedCas(veilHome(io.env), args[0]);
-  io.out(pin.caPem.endsWith('\n') ? pin.caPem : `${pin.caPem}\n`);
-  return 0;
-}
+export const showCertificate = defineCommand(
+  {
+    name: 'cas show-certificate',
+    usage: ['[URL]'],
+    summary: "the pinned CA certificate of the CAS (for curl --cacert); SCONE's scone cas show-certificate",
+    options: {},
+    positionals: true,
+  },
+  ({ positionals }, io) => {
+    const pin = pinnedCas(veilHome(io.env), positionals[0]);
+    io.out(pin.caPem.endsWith('\n') ? pin.caPem : `${pin.caPem}\n`);
+    return 0;
+  },
+);
 
 /** `veil cas image --to REF [--push] [-t DIR]`: the CAS as a container image (OCI layout, pushed on request). */
-async function casImage(args: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { to: { type: 'string' }, push: { type: 'boolean' }, t: { type: 'string' } },
-    strict: true,
-  });
-  if (!values.to) throw usage('--to is required', 'veil cas image --to registry.example/veil/cas:0.1 [--push]');
-  const { buildCasImage } = await import('../../images/index.js');
-  const built = await buildCasImage({
-    to: values.to,
-    target: resolve(values.t ?? 'target'),
-    cacheDir: join(veilHome(io.env), 'cache'),
-    push: values.push === true,
-    env: io.env,
-  });
-  io.out(
-    `image ${built.reference}@${built.digest} (${values.push ? 'pushed' : 'not pushed'}; OCI layout ${built.layout})\n`,
-  );
-  return 0;
-}
+export const casImage = defineCommand(
+  {
+    name: 'cas image',
+    usage: ['--to IMAGE [--push] [-t DIR]'],
+    summary: 'the CAS as a container image (from scratch: runtime + production node_modules)',
+    options: {
+      to: { type: 'string', value: 'IMAGE', description: 'the image reference to build' },
+      push: { type: 'boolean', description: 'push it (else: OCI layout only)' },
+      t: { type: 'string', value: 'DIR', description: 'target directory (default ./target)' },
+    },
+  },
+  async ({ values }, io) => {
+    if (!values.to) throw usage('--to is required', 'veil cas image --to registry.example/veil/cas:0.1 [--push]');
+    const { buildCasImage } = await import('../../images/index.js');
+    const built = await buildCasImage({
+      to: values.to,
+      target: resolve(values.t ?? 'target'),
+      cacheDir: join(veilHome(io.env), 'cache'),
+      push: values.push === true,
+      env: io.env,
+    });
+    io.out(
+      `image ${built.reference}@${built.digest} (${values.push ? 'pushed' : 'not pushed'}; OCI layout ${built.layout})\n`,
+    );
+    return 0;
+  },
+);
 
 /** `veil cas chart --image REF [-o DIR] [--yaml DIR --release R --namespace N]`: the CAS's Helm chart. */
-async function casChart(args: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({
-    args,
+export const casChart = defineCommand(
+  {
+    name: 'cas chart',
+    usage: ['--image IMAGE [-o DIR] [--yaml DIR [--release R] [--namespace N]]'],
+    summary: "the CAS's Helm chart: a StatefulSet with a persistent store, probes on /v1/version, a Service on 8081",
     options: {
-      image: { type: 'string' },
-      o: { type: 'string' },
-      yaml: { type: 'string' },
-      release: { type: 'string' },
-      namespace: { type: 'string' },
+      image: { type: 'string', value: 'IMAGE', description: 'the CAS image (veil cas image --to ... --push)' },
+      o: { type: 'string', value: 'DIR', description: 'where the chart goes (default target/helm-cas)' },
+      yaml: { type: 'string', value: 'DIR', description: 'also write the manifests rendered with the defaults' },
+      release: { type: 'string', value: 'R', description: 'with --yaml: the release name (default veil)' },
+      namespace: { type: 'string', value: 'N', description: 'with --yaml: the namespace (default default)' },
     },
-    strict: true,
-  });
-  if (!values.image) throw usage('--image is required', "the CAS image, e.g. from 'veil cas image --to ... --push'");
-  const { casChartValues, renderCasManifests, writeCasChart } = await import('../../helm/index.js');
-  const chartValues = casChartValues(values.image);
-  const dir = resolve(values.o ?? join('target', 'helm-cas'));
-  writeCasChart(dir, chartValues);
-  io.out(`CAS chart written to ${dir} (helm install <release> ${dir})\n`);
-  if (values.yaml) {
-    const { stringify } = await import('yaml');
-    mkdirSync(values.yaml, { recursive: true });
-    const docs = renderCasManifests(chartValues, values.release ?? 'veil', values.namespace ?? 'default');
-    writeFileSync(join(values.yaml, 'cas.yaml'), docs.map((d) => `---\n${stringify(d)}`).join(''));
-    io.out(`manifests written to ${join(values.yaml, 'cas.yaml')}\n`);
-  }
-  return 0;
-}
+  },
+  async ({ values }, io) => {
+    if (!values.image) throw usage('--image is required', "the CAS image, e.g. from 'veil cas image --to ... --push'");
+    const { casChartValues, renderCasManifests, writeCasChart } = await import('../../helm/index.js');
+    const chartValues = casChartValues(values.image);
+    const dir = resolve(values.o ?? join('target', 'helm-cas'));
+    writeCasChart(dir, chartValues);
+    io.out(`CAS chart written to ${dir} (helm install <release> ${dir})\n`);
+    if (values.yaml) {
+      const { stringify } = await import('yaml');
+      mkdirSync(values.yaml, { recursive: true });
+      const docs = renderCasManifests(chartValues, values.release ?? 'veil', values.namespace ?? 'default');
+      writeFileSync(join(values.yaml, 'cas.yaml'), docs.map((d) => `---\n${stringify(d)}`).join(''));
+      io.out(`manifests written to ${join(values.yaml, 'cas.yaml')}\n`);
+    }
+    return 0;
+  },
+);

@@ -1,23 +1,27 @@
 import { hostKeyPath, loadHostKey } from '../../runtime/host-key.js';
 import { usage } from '../errors.js';
-import type { Io } from '../io.js';
+import { defineCommand } from '../spec.js';
 
 /**
  * `veil host id`: this host's platform ID, the one a session lists in `services[].platforms` to accept this
  * host's simulation evidence (the key is made on first use). `veil host show` adds where the key is.
  */
-export async function hostCommand(args: string[], io: Io): Promise<number> {
-  const [sub, ...rest] = args;
-  if ((sub !== 'id' && sub !== 'show') || rest.length > 0) {
-    throw usage(
-      `unknown command 'veil host ${args.join(' ')}'`,
-      "use 'veil host id' (prints this host's platform ID) or 'veil host show'",
-    );
-  }
-  const key = await loadHostKey(hostKeyPath(io.env));
-  io.out(sub === 'id' ? `${key.id}\n` : `platform id: ${key.id}\nhost key: ${key.path}\n`);
-  return 0;
-}
+export const id = defineCommand(
+  { name: 'host id', usage: [''], summary: "prints this host's platform ID (made on first use)", options: {} },
+  async (_, io) => {
+    io.out(`${(await loadHostKey(hostKeyPath(io.env))).id}\n`);
+    return 0;
+  },
+);
+
+export const show = defineCommand(
+  { name: 'host show', usage: [''], summary: "prints this host's platform ID and where its key is", options: {} },
+  async (_, io) => {
+    const key = await loadHostKey(hostKeyPath(io.env));
+    io.out(`platform id: ${key.id}\nhost key: ${key.path}\n`);
+    return 0;
+  },
+);
 
 /**
  * The hosts the policies of `--mode debug` list: this host (its key made on first use) and the IDs given with

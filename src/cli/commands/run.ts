@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { nodeTsmFs } from '../../attestation/configfs-tsm.js';
 import {
   RuntimeError,
@@ -10,7 +9,7 @@ import {
   type EvidenceMode,
 } from '../../runtime/index.js';
 import { usage } from '../errors.js';
-import type { Io } from '../io.js';
+import { defineCommand } from '../spec.js';
 
 /**
  * `veil run [flags] -- PROGRAM [ignored...]`: starts PROGRAM only after the CAS verified it, with the
@@ -18,78 +17,95 @@ import type { Io } from '../io.js';
  * `--mode hardware` (the default) sends TEE evidence from configfs-tsm and fails where there is none;
  * `--mode debug` (or VEIL_EVIDENCE=simulation) sends simulation evidence, for testing only.
  */
-export async function runCommand(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
+export const runCommand = defineCommand(
+  {
+    name: 'run',
+    usage: ['[--mode hardware|debug] [--container] [--host NAME=ADDRESS]... -- PROGRAM'],
+    summary:
+      'starts PROGRAM after the CAS verified it (SCONE_CONFIG_ID, SCONE_CAS_ADDR, VEIL_CAS_FINGERPRINT), ' +
+      "with the policy's arguments, environment and files",
     options: {
-      'only_for_testing-trust-any': { type: 'boolean' },
-      'INSECURE-no-namespace': { type: 'boolean' },
-      host: { type: 'string', multiple: true },
-      container: { type: 'boolean' },
-      mode: { type: 'string' },
-    },
-    strict: true,
-  });
-  const program = positionals[0];
-  if (!program)
-    throw usage('veil run needs the program to start', 'e.g. SCONE_CONFIG_ID=session/service veil run -- python3');
-  const configId = io.env['SCONE_CONFIG_ID'];
-  if (!configId)
-    throw usage(
-      'SCONE_CONFIG_ID is not set',
-      'set it to <session>/<service>; without it nothing is attested and nothing starts',
-    );
-  const casAddr = io.env['SCONE_CAS_ADDR'] || 'cas';
-  const mode = parseMode(values.mode);
-  const opened = openProgram(program, io.env['PATH'] ?? '');
-  const inContainer = values.container === true;
-  const namespaces = inContainer ? Promise.resolve(false) : namespacesWork(); // probed while attestation runs: launch time counts
-  try {
-    const program = {
-      measurement: opened.measurement,
-      runtimeCodeDigest: opened.runtimeCodeDigest,
-      programSha256: opened.sha256,
-    };
-    const evidence = await chooseEvidenceSource({
-      mode,
-      env: io.env,
-      fs: nodeTsmFs,
-      program,
-      log: (line) => io.err(`${line}\n`),
-    });
-    const config = await obtainConfig({
-      casAddr,
-      configId,
-      evidence,
-      now: () => new Date(),
-      trust: {
-        fingerprint: io.env['VEIL_CAS_FINGERPRINT'],
-        caFile: io.env['VEIL_CAS_CA_FILE'],
-        trustAny: values['only_for_testing-trust-any'],
+      mode: {
+        type: 'string',
+        value: 'MODE',
+        description: 'hardware (default): TEE evidence from configfs-tsm; debug: simulation evidence, for testing',
       },
-    });
-    io.err(acceptedLine(config.attestation));
-    if (values['INSECURE-no-namespace'])
-      io.err('[VEIL|WARNING] INSECURE: no private namespace; injected secrets are written to the host file system\n');
-    if (inContainer) return await (await import('../../runtime/container.js')).launchInContainer(config, opened.fd);
-    const hosts = parseHosts(values.host ?? []);
-    return await launch(config, opened.fd, {
-      insecureNoNamespace: values['INSECURE-no-namespace'] === true,
-      namespaces,
-      hosts,
-    });
-  } catch (err) {
-    if (err instanceof RuntimeError) {
-      io.err(
-        `[VEIL|FATAL] Could not start ${program}: ${err.message}\nNote: Connecting to CAS at ${casAddr} using service ID ${configId}\n`,
+      container: { type: 'boolean', description: 'in a pod: no mounts; every written file must be on a memory fs' },
+      host: { type: 'string', multiple: true, value: 'NAME=ADDR', description: "a name in the namespace's /etc/hosts" },
+      'only_for_testing-trust-any': { type: 'boolean', description: 'ONLY FOR TESTING: trust any CAS' },
+      'INSECURE-no-namespace': {
+        type: 'boolean',
+        description: 'INSECURE: no private namespace; injected secrets land on the host file system',
+      },
+    },
+    positionals: true,
+    notes: [
+      'Arguments after PROGRAM are ignored: the policy gives the command line, never the host.',
+      'SCONE_HEAP, SCONE_STACK and SCONE_ALLOW_DLOPEN (veil sconify --heap/--stack/--dlopen) are policy',
+      'environment for the program: Veil runs it as an ordinary process with no enclave heap, stack or dlopen rule.',
+    ],
+  },
+  async ({ values, positionals }, io) => {
+    const program = positionals[0];
+    if (!program)
+      throw usage('veil run needs the program to start', 'e.g. SCONE_CONFIG_ID=session/service veil run -- python3');
+    const configId = io.env['SCONE_CONFIG_ID'];
+    if (!configId)
+      throw usage(
+        'SCONE_CONFIG_ID is not set',
+        'set it to <session>/<service>; without it nothing is attested and nothing starts',
       );
+    const casAddr = io.env['SCONE_CAS_ADDR'] || 'cas';
+    const mode = parseMode(values.mode);
+    const opened = openProgram(program, io.env['PATH'] ?? '');
+    const inContainer = values.container === true;
+    const namespaces = inContainer ? Promise.resolve(false) : namespacesWork(); // probed while attestation runs: launch time counts
+    try {
+      const program = {
+        measurement: opened.measurement,
+        runtimeCodeDigest: opened.runtimeCodeDigest,
+        programSha256: opened.sha256,
+      };
+      const evidence = await chooseEvidenceSource({
+        mode,
+        env: io.env,
+        fs: nodeTsmFs,
+        program,
+        log: (line) => io.err(`${line}\n`),
+      });
+      const config = await obtainConfig({
+        casAddr,
+        configId,
+        evidence,
+        now: () => new Date(),
+        trust: {
+          fingerprint: io.env['VEIL_CAS_FINGERPRINT'],
+          caFile: io.env['VEIL_CAS_CA_FILE'],
+          trustAny: values['only_for_testing-trust-any'],
+        },
+      });
+      io.err(acceptedLine(config.attestation));
+      if (values['INSECURE-no-namespace'])
+        io.err('[VEIL|WARNING] INSECURE: no private namespace; injected secrets are written to the host file system\n');
+      if (inContainer) return await (await import('../../runtime/container.js')).launchInContainer(config, opened.fd);
+      const hosts = parseHosts(values.host ?? []);
+      return await launch(config, opened.fd, {
+        insecureNoNamespace: values['INSECURE-no-namespace'] === true,
+        namespaces,
+        hosts,
+      });
+    } catch (err) {
+      if (err instanceof RuntimeError) {
+        io.err(
+          `[VEIL|FATAL] Could not start ${program}: ${err.message}\nNote: Connecting to CAS at ${casAddr} using service ID ${configId}\n`,
+        );
+      }
+      throw err;
+    } finally {
+      opened.close();
     }
-    throw err;
-  } finally {
-    opened.close();
-  }
-}
+  },
+);
 
 function parseMode(mode: string | undefined): EvidenceMode | undefined {
   if (mode === undefined || mode === 'debug' || mode === 'hardware') return mode;

@@ -1,56 +1,188 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { parseDocument } from 'yaml';
+import { Parser, parseDocument } from 'yaml';
 import { parseSession, sessionHash, substituteVariables } from '../../policy/index.js';
 import { identityFromPem } from '../../cas/identity-of.js';
 import { CasClient } from '../cas-client.js';
 import { CliError, usage } from '../errors.js';
-import { loadIdentity, pinnedCas, veilHome } from '../home.js';
+import { chosenIdentity, pinnedCas, veilHome, type LocalIdentity } from '../home.js';
 import type { Io } from '../io.js';
+import { defineCommand, type OptionsSpec, type Parsed } from '../spec.js';
 
-const OPTIONS = {
-  f: { type: 'string' },
-  file: { type: 'string' },
-  cas: { type: 'string' },
-  c: { type: 'string' },
-  e: { type: 'string', multiple: true },
-  'use-env': { type: 'boolean' },
-  n: { type: 'string' },
-  name: { type: 'string' },
-  hash: { type: 'string' },
-  creator: { type: 'string' },
-} as const;
+/** §5's common options of `scone session …`, each where it applies. */
+const FILE = {
+  file: { type: 'string', short: 'f', value: 'FILE', description: 'the session file (or as the first argument)' },
+  e: {
+    type: 'string',
+    multiple: true,
+    value: 'VAR=VALUE',
+    description: 'fills $VAR (and the braced form) in the file',
+  },
+  'use-env': { type: 'boolean', description: 'fills $VAR from the environment too (-e wins)' },
+  name: { type: 'string', short: 'n', value: 'NAME', description: "the session's name, in place of the file's" },
+  'fail-on-warning': {
+    type: 'boolean',
+    description: 'accepted: Veil reports every finding as an error, so there is no warning to pass',
+  },
+} as const satisfies OptionsSpec;
 
-type Values = ReturnType<
-  typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true }>
->['values'];
+const CAS = {
+  cas: { type: 'string', short: 'c', value: 'URL', description: 'the CAS (attested with veil cas attest)' },
+  identity: {
+    type: 'string',
+    value: 'DIR',
+    description: 'the client identity: a directory with identity.key and identity.crt (default $VEIL_HOME)',
+  },
+  'only_for_testing-disable-attestation-verification': {
+    type: 'boolean',
+    description: 'not supported by Veil: the CAS is always the one pinned by veil cas attest',
+  },
+} as const satisfies OptionsSpec;
 
-export async function sessionCommand(args: string[], io: Io): Promise<number> {
-  const [sub, ...rest] = args;
-  const { values, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
-  switch (sub) {
-    case 'check':
-      return check(values, io);
-    case 'calculate-hash':
-      io.out(`${sessionHash(parseSession(template(values, io), { file: fileOf(values) }), creatorOf(values, io))}\n`);
-      return 0;
-    case 'create':
-      return upload(values, io, false);
-    case 'update':
-      return upload(values, io, true);
-    case 'read':
-      return read(values, positionals, io);
-    default:
-      throw usage(`unknown command 'veil session ${sub ?? ''}'`, 'use create, update, read, check or calculate-hash');
-  }
+const OFFLINE = {
+  cas: { type: 'string', short: 'c', value: 'URL', description: 'not supported by Veil here: this runs offline' },
+} as const satisfies OptionsSpec;
+
+const CREATOR = {
+  creator: {
+    type: 'string',
+    value: 'CERT',
+    description: "the PEM certificate of the session's creator (default: this CLI's identity)",
+  },
+} as const satisfies OptionsSpec;
+
+type Values = Partial<
+  Parsed<typeof FILE & typeof CAS & typeof CREATOR & { hash: { type: 'string'; description: '' } }>['values']
+>;
+type Run = { values: Values; positionals: string[] };
+
+export const create = defineCommand(
+  {
+    name: 'session create',
+    usage: ['FILE [-e VAR=VALUE]... [--use-env] [-c URL]'],
+    summary: 'uploads a new session; prints its hash (fails if the name exists: use update)',
+    options: { ...FILE, ...CAS },
+    positionals: true,
+  },
+  (parsed, io) => upload(parsed, io, false),
+);
+
+export const update = defineCommand(
+  {
+    name: 'session update',
+    usage: ['FILE [-e VAR=VALUE]... [--use-env] [-c URL]'],
+    summary: 'uploads a new version of a session, its predecessor filled in from the CAS; prints the new hash',
+    options: { ...FILE, ...CAS },
+    positionals: true,
+  },
+  (parsed, io) => upload(parsed, io, true),
+);
+
+export const read = defineCommand(
+  {
+    name: 'session read',
+    usage: ['NAME [--hash H] [-c URL]'],
+    summary: 'prints a session as the CAS holds it (secret values left out)',
+    options: {
+      name: { type: 'string', short: 'n', value: 'NAME', description: 'the session (or as the first argument)' },
+      hash: { type: 'string', value: 'H', description: 'an earlier version, by its hash' },
+      ...CAS,
+    },
+    positionals: true,
+  },
+  async ({ values, positionals }, io) => {
+    refuseUnsupported(values);
+    const name = values.name ?? positionals[0];
+    if (!name) throw usage('no session name given', 'veil session read <name> [--hash H]');
+    const result = await withClient(values, io, (client) => client.readSession(name, values.hash));
+    io.out(result.session.endsWith('\n') ? result.session : `${result.session}\n`);
+    return 0;
+  },
+);
+
+/**
+ * `scone session verify`: is the session in FILE the one the CAS holds? The hash of FILE (with the CAS's
+ * predecessor, which `update` adds) against the CAS's current hash; exit 1 when they differ.
+ */
+export const verify = defineCommand(
+  {
+    name: 'session verify',
+    usage: ['FILE [-e VAR=VALUE]... [--use-env] [-c URL] [--creator CERT]'],
+    summary: "checks that the CAS's current version of the session is the one in FILE (same session hash)",
+    options: { ...FILE, ...CAS, ...CREATOR },
+    positionals: true,
+  },
+  async (parsed, io) => {
+    const { text, file } = template(parsed, io);
+    const session = parseSession(text, { file });
+    const current = await withClient(parsed.values, io, (client) => client.readSession(session.name));
+    const predecessor = (parseDocument(current.session).toJS() as { predecessor?: unknown } | null)?.predecessor;
+    const withPred = session.predecessor === undefined && typeof predecessor === 'string';
+    const local = withPred ? parseSession(withPredecessor(text, predecessor), { file }) : session;
+    const hash = sessionHash(local, creatorOf(parsed.values, io));
+    sameSession(session.name, file, hash, current.hash);
+    io.out(`session '${session.name}' on the CAS is the one in ${file} (hash ${hash})\n`);
+    return 0;
+  },
+);
+
+/** The hashes name every field of the session (secrets included), so equal hashes mean the same session. */
+export function sameSession(name: string, file: string, hash: string, casHash: string): void {
+  if (hash !== casHash)
+    throw new CliError(
+      'CLI_SESSION_MISMATCH',
+      `session '${name}' on the CAS (hash ${casHash}) is not the one in ${file} (hash ${hash})`,
+      { hint: `see what the CAS holds with 'veil session read ${name}', or upload ${file} with update` },
+    );
+}
+
+export const check = defineCommand(
+  {
+    name: 'session check',
+    usage: ['FILE [-e VAR=VALUE]... [--use-env]'],
+    summary: 'validates a session file offline, naming every problem with its line',
+    options: { ...FILE, ...OFFLINE },
+    positionals: true,
+  },
+  (parsed, io) => {
+    const { text, file } = template(parsed, io, true);
+    const session = parseSession(text, { file });
+    io.out(`session '${session.name}' in ${file} is valid\n`);
+    return 0;
+  },
+);
+
+export const calculateHash = defineCommand(
+  {
+    name: 'session calculate-hash',
+    usage: ['FILE [-e VAR=VALUE]... [--use-env] [--creator CERT]'],
+    summary: 'the hash the CAS will give the session (offline), for predecessor fields and signatures',
+    options: { ...FILE, ...OFFLINE, ...CREATOR },
+    positionals: true,
+  },
+  (parsed, io) => {
+    const { text, file } = template(parsed, io, true);
+    io.out(`${sessionHash(parseSession(text, { file }), creatorOf(parsed.values, io))}\n`);
+    return 0;
+  },
+);
+
+function refuseUnsupported(values: Values & { cas?: string | undefined }, offline = false): void {
+  if (values['only_for_testing-disable-attestation-verification'])
+    throw usage(
+      '--only_for_testing-disable-attestation-verification is not supported by Veil: ' +
+        'the CLI talks only to a CAS it pinned',
+      "pin a throw-away test CAS with 'veil cas attest URL --only_for_testing-trust-any' instead",
+    );
+  if (offline && values.cas !== undefined)
+    throw usage('--cas is not supported by Veil here: this command runs offline and asks no CAS', 'drop --cas');
 }
 
 /**
  * The hash names the session's creator: `--creator <certificate PEM>` (whoever will create it), by default
- * this CLI's own identity, the one `veil session create` uploads with.
+ * this CLI's own identity (or --identity's), the one `veil session create` uploads with.
  */
 function creatorOf(values: Values, io: Io): string {
-  if (values.creator === undefined) return loadIdentity(veilHome(io.env)).keyHash;
+  if (values.creator === undefined) return identityOf(values, io).keyHash;
   let pem: string;
   try {
     pem = readFileSync(values.creator, 'utf8');
@@ -70,33 +202,70 @@ function creatorOf(values: Values, io: Io): string {
   }
 }
 
-function fileOf(values: Values): string {
-  const file = values.f ?? values.file;
-  if (!file) throw usage('no session file given', 'pass the policy with -f FILE');
+function identityOf(values: Values, io: Io): LocalIdentity {
+  return chosenIdentity(values.identity, io.env);
+}
+
+function fileOf({ values, positionals }: Run): string {
+  if (positionals.length > 1) throw usage(`one session file, not ${positionals.length}`, 'veil session check FILE');
+  const file = values.file ?? positionals[0];
+  if (!file) throw usage('no session file given', 'name the session file: veil session create session.yaml');
+  if (values.file !== undefined && positionals[0] !== undefined)
+    throw usage('the session file is given twice (-f and as an argument)', 'give it once');
   return file;
 }
 
-/** `$VAR` templates are filled from -e and (with --use-env) the environment; `$$SCONE::…$$` stays intact. */
-function template(values: Values, io: Io): string {
-  const file = fileOf(values);
+/**
+ * `$VAR` templates are filled from -e and (with --use-env) the environment; `$$SCONE::…$$` stays intact, and so
+ * does a `$VAR` inside a YAML comment (it is no part of the session).
+ */
+function template(run: Run, io: Io, offline = false): { text: string; file: string } {
+  const { values } = run;
+  refuseUnsupported(values, offline);
+  const file = fileOf(run);
   const vars: Record<string, string | undefined> = values['use-env'] ? { ...io.env } : {};
   for (const pair of values.e ?? []) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw usage(`-e '${pair}' is not VAR=VALUE`, 'e.g. -e SESSION=my-session');
     vars[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  return substituteVariables(io.readFile(file), vars, { file });
+  let text = unmaskComments(substituteVariables(maskComments(io.readFile(file)), vars, { file }));
+  if (values.name !== undefined) {
+    const doc = parseDocument(text);
+    doc.set('name', values.name);
+    text = doc.toString();
+  }
+  return { text, file };
 }
 
-function check(values: Values, io: Io): number {
-  const session = parseSession(template(values, io), { file: fileOf(values) });
-  io.out(`session '${session.name}' in ${fileOf(values)} is valid\n`);
-  return 0;
+/** Same length, so the line and column of a missing variable stay right. `\u0000` never occurs in YAML. */
+const MASK = '\u0000';
+
+function maskComments(text: string): string {
+  const ranges: [number, number][] = [];
+  const walk = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    if (Array.isArray(node)) {
+      for (const item of node) walk(item);
+      return;
+    }
+    const n = node as { type?: string; offset?: number; source?: string };
+    if (n.type === 'comment' && typeof n.offset === 'number' && typeof n.source === 'string')
+      ranges.push([n.offset, n.offset + n.source.length]);
+    for (const [k, v] of Object.entries(node)) if (k !== 'parent') walk(v);
+  };
+  for (const token of new Parser().parse(text)) walk(token);
+  let out = text;
+  for (const [from, to] of ranges) out = out.slice(0, from) + out.slice(from, to).replace(/\$/g, MASK) + out.slice(to);
+  return out;
+}
+
+function unmaskComments(text: string): string {
+  return text.replaceAll(MASK, '$');
 }
 
 async function withClient<T>(values: Values, io: Io, f: (client: CasClient) => Promise<T>): Promise<T> {
-  const home = veilHome(io.env);
-  const client = new CasClient(pinnedCas(home, values.cas ?? values.c), loadIdentity(home));
+  const client = new CasClient(pinnedCas(veilHome(io.env), values.cas), identityOf(values, io));
   try {
     return await f(client);
   } finally {
@@ -104,14 +273,14 @@ async function withClient<T>(values: Values, io: Io, f: (client: CasClient) => P
   }
 }
 
-async function upload(values: Values, io: Io, update: boolean): Promise<number> {
-  let text = template(values, io);
-  const session = parseSession(text, { file: fileOf(values) });
-  const result = await withClient(values, io, async (client) => {
-    if (update) text = withPredecessor(text, (await client.readSession(session.name)).hash);
+async function upload(run: Run, io: Io, isUpdate: boolean): Promise<number> {
+  let { text, file } = template(run, io);
+  const session = parseSession(text, { file });
+  const result = await withClient(run.values, io, async (client) => {
+    if (isUpdate) text = withPredecessor(text, (await client.readSession(session.name)).hash);
     return client.postSession(text);
   });
-  if (update && result.status === 201)
+  if (isUpdate && result.status === 201)
     throw new CliError('CLI_CAS_ERROR', `session '${session.name}' was created, not updated`);
   io.out(`${result.hash}\n`);
   return 0;
@@ -122,12 +291,4 @@ function withPredecessor(text: string, hash: string): string {
   const doc = parseDocument(text);
   doc.set('predecessor', hash);
   return doc.toString();
-}
-
-async function read(values: Values, positionals: string[], io: Io): Promise<number> {
-  const name = values.n ?? values.name ?? positionals[0];
-  if (!name) throw usage('no session name given', 'veil session read <name> [--hash H]');
-  const result = await withClient(values, io, (client) => client.readSession(name, values.hash));
-  io.out(result.session.endsWith('\n') ? result.session : `${result.session}\n`);
-  return 0;
 }
