@@ -7,7 +7,8 @@ export type CliErrorCode =
   | 'CLI_CAS_UNTRUSTED'
   | 'CLI_CAS_UNREACHABLE'
   | 'CLI_CAS_ERROR'
-  | 'CLI_HOME';
+  | 'CLI_HOME'
+  | 'CLI_SIGNATURE';
 
 export const CLI_CATALOGUE: ErrorCatalogue<CliErrorCode> = {
   CLI_USAGE: { summary: 'the command line is not one veil understands (exit code 2)' },
@@ -17,6 +18,9 @@ export const CLI_CATALOGUE: ErrorCatalogue<CliErrorCode> = {
   CLI_CAS_UNREACHABLE: { summary: 'the CAS cannot be reached at its address' },
   CLI_CAS_ERROR: { summary: 'the CAS refused the request (its code and message follow), or did not answer JSON' },
   CLI_HOME: { summary: "veil's own state (the attested CASes) cannot be read" },
+  CLI_SIGNATURE: {
+    summary: 'a session signature (veil session sign) does not verify over the session, or its key cannot sign',
+  },
 };
 
 /** Errors of the command line itself; errors of the library pass through with their own codes. */

@@ -7,6 +7,7 @@ import { CasClient } from '../cas-client.js';
 import { CliError, usage } from '../errors.js';
 import { loadIdentity, pinnedCas, veilHome } from '../home.js';
 import type { Io } from '../io.js';
+import { signaturesFor } from '../session-signing.js';
 
 const OPTIONS = {
   f: { type: 'string' },
@@ -19,6 +20,7 @@ const OPTIONS = {
   name: { type: 'string' },
   hash: { type: 'string' },
   creator: { type: 'string' },
+  signatures: { type: 'string' },
 } as const;
 
 type Values = ReturnType<
@@ -27,6 +29,7 @@ type Values = ReturnType<
 
 export async function sessionCommand(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === 'sign') return (await import('./session-sign.js')).sessionSign(rest, io);
   const { values, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
   switch (sub) {
     case 'check':
@@ -107,9 +110,11 @@ async function withClient<T>(values: Values, io: Io, f: (client: CasClient) => P
 async function upload(values: Values, io: Io, update: boolean): Promise<number> {
   let text = template(values, io);
   const session = parseSession(text, { file: fileOf(values) });
+  // Signed text is uploaded as it was signed: it must name its predecessor itself (the signature covers it).
+  const signatures = signaturesFor(text, session.name, fileOf(values), values.signatures);
   const result = await withClient(values, io, async (client) => {
-    if (update) text = withPredecessor(text, (await client.readSession(session.name)).hash);
-    return client.postSession(text);
+    if (update && signatures.length === 0) text = withPredecessor(text, (await client.readSession(session.name)).hash);
+    return client.postSession(text, signatures);
   });
   if (update && result.status === 201)
     throw new CliError('CLI_CAS_ERROR', `session '${session.name}' was created, not updated`);
