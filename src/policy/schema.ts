@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { KEY_TYPES, type KeyType } from '../key-types.js';
-import { AT_LEAST_KEY, ENTRY_FORMS, countEntries, parseEntry, type Permission } from './access-entries.js';
+import { AT_LEAST_KEY, countEntries, parseEntry, type Permission } from './access-entries.js';
 import { commandProblem } from './command.js';
 import { SESSION_LIMITS } from './limits.js';
 
@@ -47,16 +47,20 @@ export const sessionName = z
   );
 
 /** SCONE's entry forms (checked in full by accessListFor, which parses them as the CAS will use them). */
-const leafShape = z.union([z.string(), z.strictObject({ signer: z.string() })]);
-const memberList = z.array(leafShape);
-const entryShape = z.union(
-  [
-    leafShape,
-    z.strictObject({ 'require-all': memberList }),
-    z.record(z.string().regex(AT_LEAST_KEY, 'must be require-all or require-at-least-N'), memberList),
-  ],
-  { error: `must be ${ENTRY_FORMS}` },
+const signerShape = z.strictObject({ signer: z.string() });
+const memberList = z.array(
+  z.union([z.string(), signerShape], {
+    error:
+      'a group member is a plain entry (certificate, key hash, CREATOR, $$SCONE::secret$$ or {signer: <PEM>}); ' +
+      'groups do not nest in Veil',
+  }),
 );
+const entryShape = z.union([
+  z.string(),
+  signerShape,
+  z.strictObject({ 'require-all': memberList }),
+  z.record(z.string().regex(AT_LEAST_KEY, 'must be require-all or require-at-least-N (N ≥ 1)'), memberList),
+]);
 
 /** One permission's list: shapes first, then each entry parsed as the CAS will read it (bounded by a limit). */
 function accessListFor(permission: Permission) {
@@ -79,7 +83,13 @@ function accessListFor(permission: Permission) {
     }
   });
   /** SCONE accepts `read: ANY` as well as `read: [ANY]` (and so for NONE): one form after parsing, the list. */
-  return z.union([z.enum(['ANY', 'NONE']).transform((v) => [v]), list]);
+  // The scalar is a string first, so that a list never reads as a wrong scalar when its entries are wrong.
+  const scalar = z
+    .string()
+    .pipe(z.enum(['ANY', 'NONE']))
+    .transform((v) => [v])
+    .meta({ enum: ['ANY', 'NONE'] });
+  return z.union([scalar, list]);
 }
 
 const accessPolicy = z.strictObject({
