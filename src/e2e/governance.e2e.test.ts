@@ -152,6 +152,35 @@ describe('governance: require-at-least-2 of three openssl signers', () => {
     assert.match(answer.json().error.message, new RegExp(`signatures\\[1\\] by signer ${hashes[1]}`));
   });
 
+  it('signs with the CLI identity, or with --key, as scone session sign does', async () => {
+    const cliPub = at('cli.pub');
+    await openssl(['pkey', '-in', join(env.VEIL_HOME, 'identity.key'), '-pubout', '-out', cliPub]);
+    const text = (predecessor?: string) =>
+      [
+        'name: cli-signed',
+        ...(predecessor ? [`predecessor: ${predecessor}`] : []),
+        'access_policy:',
+        '  update:',
+        `    - signer: |\n${block(cliPub).replace(/^ {4}/gm, '')}`,
+        `    - signer: |\n${block(signers[0]!.pub).replace(/^ {4}/gm, '')}`,
+        '',
+      ].join('\n');
+    writeFileSync(at('c1.yaml'), text());
+    const created = await veil(['session', 'create', '-f', at('c1.yaml')], env);
+    assert.equal(created.code, 0, created.stderr);
+    writeFileSync(at('c2.yaml'), text(created.stdout.trim()));
+    const creatorAlone = await update(at('c2.yaml'));
+    assert.match(creatorAlone.stderr, /CAS_SIGNATURES_MISSING/, 'the creator is not in update: it must sign');
+    const signed = await veil(['session', 'sign', 'sign-with-cli-identity', at('c2.yaml')], env);
+    assert.equal(signed.code, 0, signed.stderr);
+    const c2 = await update(at('c2.yaml'));
+    assert.equal(c2.code, 0, c2.stderr);
+    writeFileSync(at('c3.yaml'), text(c2.stdout.trim()));
+    const byKey = ['session', 'sign', 'sign-with-cli-identity', at('c3.yaml'), '--key', signers[0]!.key];
+    assert.match((await veil(byKey, env)).stdout, new RegExp(`signer ${hashes[0]} recorded`));
+    assert.equal((await update(at('c3.yaml'))).code, 0);
+  });
+
   async function curlJson(file: string) {
     const id = await opensslIdentity(dir.path, 'curl-user');
     const args = ['-sS', '--cacert', cas.caFile, '--cert', id.cert, '--key', id.key, '-w', '\n%{http_code}'];
