@@ -181,6 +181,23 @@ describe('governance: require-at-least-2 of three openssl signers', () => {
     assert.equal((await update(at('c3.yaml'))).code, 0);
   });
 
+  it('checks the envelope before anything else: signatures bounded, unknown fields refused', async () => {
+    const text = readFileSync(at('v1.yaml'), 'utf8');
+    const sig = { signer: readFileSync(signers[0]!.pub, 'utf8'), signature: 'AAAA' };
+    const cases: Array<[unknown, RegExp]> = [
+      [{ session: text, signatures: Array(17).fill(sig) }, /body\.signatures/],
+      [{ session: text, signatures: [], extra: 1 }, /extra/],
+      [{ session: text, signatures: [{ ...sig, signature: 'not base64!' }] }, /body\.signatures\[0\]\.signature/],
+    ];
+    for (const [body, pattern] of cases) {
+      writeFileSync(at('bad.json'), JSON.stringify(body));
+      const answer = await curlJson(at('bad.json'));
+      assert.equal(answer.status, 400, answer.body);
+      assert.equal(answer.json().error.code, 'CAS_BAD_REQUEST');
+      assert.match(answer.json().error.message, pattern);
+    }
+  });
+
   async function curlJson(file: string) {
     const id = await opensslIdentity(dir.path, 'curl-user');
     const args = ['-sS', '--cacert', cas.caFile, '--cert', id.cert, '--key', id.key, '-w', '\n%{http_code}'];
