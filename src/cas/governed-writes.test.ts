@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import type { UploadSignature } from '../contract/index.js';
 import { signatureOver } from '../cli/session-signing.js';
 import type { CasError } from './errors.js';
-import { readSession, writeSession, writeUpload } from './sessions.js';
+import { listSessions, readSession, writeSession, writeUpload } from './sessions.js';
 import { clientIdentity, tempStore } from './test-store.js';
 
 /** Updates of a governed session and sessions created in a governed namespace, through writeUpload. */
@@ -42,6 +42,22 @@ const signed = (text: string, name: string, keys: string[]): UploadSignature[] =
   keys.map((k) => signatureOver(text, name, k));
 const code = (want: string, pattern?: RegExp) => (e: CasError) =>
   e.code === want && (!pattern || pattern.test(e.message));
+
+describe('a certificate secret as an identity', () => {
+  it('$$SCONE::name$$ in read admits the holder of that certificate, in reads and in the listing', async () => {
+    const pem = bob.certPem
+      .trim()
+      .split('\n')
+      .map((l) => `      ${l}`)
+      .join('\n');
+    const text = `name: by-secret\naccess_policy:\n  read: ["$$SCONE::admin$$"]\nsecrets:\n  - name: admin\n    kind: x509\n    value: |\n${pem}\n`;
+    await writeSession(ctx, text, alice);
+    assert.equal(readSession(ctx, 'by-secret', undefined, bob).hash.length, 64);
+    assert.throws(() => readSession(ctx, 'by-secret', undefined, alice), code('CAS_FORBIDDEN'));
+    assert.ok(listSessions(ctx, bob).some((s) => s.name === 'by-secret'));
+    assert.ok(!listSessions(ctx, alice).some((s) => s.name === 'by-secret'));
+  });
+});
 
 describe('governed writes', () => {
   it('updates with 2 or 3 signatures, refuses 1 naming what is missing, whoever uploads', async () => {
