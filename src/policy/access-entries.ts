@@ -123,7 +123,7 @@ export function signerKeyType(key: KeyObject): SignerKeyType | { problem: string
     return { problem: `an RSA signer key must have ${RSA_BITS.min}–${RSA_BITS.max} bits and an exponent below 2^32` };
   }
   const what = key.asymmetricKeyType === 'ec' ? `EC curve ${details.namedCurve}` : String(key.asymmetricKeyType);
-  return { problem: `signer key type ${what} is not supported: use Ed25519, ECDSA P-256 or P-384, or RSA` };
+  return { problem: `signer key type ${what} is not supported by Veil: use Ed25519, ECDSA P-256 or P-384, or RSA` };
 }
 
 /** One entry of a permission list, or what is wrong with it; `path` locates member problems. */
@@ -182,8 +182,8 @@ function groupMembers(label: string, members: unknown[], permission: Permission,
 }
 
 const nestedProblem = (label: string) =>
-  `${label} lists plain entries (certificates, key hashes, CREATOR, $$SCONE::secret$$, signers); ` +
-  'groups do not nest in Veil';
+  `a group nested in ${label} is not supported by Veil (groups do not nest): list plain entries ` +
+  '(certificates, key hashes, CREATOR, $$SCONE::secret$$, signers)';
 
 /** What makes two members the same identity within one group (before CREATOR or secrets are resolved). */
 function identityKey(entry: LeafEntry): string {

@@ -51,8 +51,8 @@ const signerShape = z.strictObject({ signer: z.string() });
 const memberList = z.array(
   z.union([z.string(), signerShape], {
     error:
-      'a group member is a plain entry (certificate, key hash, CREATOR, $$SCONE::secret$$ or {signer: <PEM>}); ' +
-      'groups do not nest in Veil',
+      'a nested group is not supported by Veil (groups do not nest): a group member is a plain entry ' +
+      '(certificate, key hash, CREATOR, $$SCONE::secret$$ or {signer: <PEM>})',
   }),
 );
 const entryShape = z.union([
