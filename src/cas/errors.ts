@@ -16,6 +16,14 @@ export const CAS_CATALOGUE = {
   CAS_POLICY_INVALID: { status: 400, summary: 'the session is not valid, or breaks a rule the CAS adds' },
   CAS_UNAUTHENTICATED: { status: 401, summary: 'the request needs a TLS client certificate, and none was presented' },
   CAS_FORBIDDEN: { status: 403, summary: "the session's access policy does not allow the client's identity this" },
+  CAS_SIGNATURES_MISSING: {
+    status: 403,
+    summary: "the session's governance (signer entries, require-all, require-at-least-N) needs more signatures",
+  },
+  CAS_SIGNATURE_INVALID: {
+    status: 403,
+    summary: 'a signature sent with the upload does not verify over it, or its signer is not a public key',
+  },
   CAS_NOT_FOUND: { status: 404, summary: 'no such session, version or route' },
   CAS_NOT_PUBLIC: { status: 404, summary: 'the value does not exist or is not visible without authentication' },
   CAS_METHOD_NOT_ALLOWED: { status: 405, summary: 'the path exists, but not for this method (see the Allow header)' },

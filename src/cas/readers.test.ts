@@ -38,7 +38,8 @@ const SESSIONS: Record<string, string | undefined> = {
   'by-none': '  read: [NONE]',
   'by-hash': `  read: [${idB.keyHash.toUpperCase()}]`,
   'by-cert': `  read:\n${pemEntry(c.certPem)}`,
-  'by-nobody': '  read: [not-a-principal]',
+  // The session language refuses entries that are no identity; a key hash nobody holds names nobody.
+  'by-nobody': `  read: [${'ab'.repeat(32)}]`,
   'creator-and-b': `  read: [CREATOR, ${idB.keyHash}]`,
 };
 

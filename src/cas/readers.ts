@@ -1,4 +1,5 @@
-import { entriesFor } from './access.js';
+import type { AccessEntry } from '../policy/index.js';
+import { certificateKeyHash, entriesFor } from './access.js';
 import { identityFromPem } from './identity-of.js';
 import { sessionOf } from './parsed.js';
 import type { SessionRecord } from './store/index.js';
@@ -9,32 +10,42 @@ export interface Readers {
   keyHashes: string[];
 }
 
-const KEY_HASH = /^[0-9a-fA-F]{64}$/;
 const NOBODY: Readers = { any: false, keyHashes: [] };
 
 /**
  * The read entries of the record's own policy as isAllowed judges them (readers.test holds the two together):
- * NONE wins, then ANY; CREATOR, key hashes and certificates become key hashes. A record that
+ * NONE wins, then ANY; CREATOR, key hashes, certificates and certificate secrets become key hashes. A record that
  * does not parse, or an entry that names nobody, gives no reader (default deny).
  */
 export function readersOf(record: SessionRecord): Readers {
-  let entries: string[];
+  let entries: AccessEntry[];
   try {
     entries = entriesFor(sessionOf(record).access_policy, 'read');
   } catch {
     return NOBODY;
   }
-  if (entries.includes('NONE')) return NOBODY;
-  if (entries.includes('ANY')) return { any: true, keyHashes: [] };
-  const hashes = entries.map((entry) => keyHashOf(entry === 'CREATOR' ? record.creator : entry));
+  if (entries.some((e) => e.kind === 'none')) return NOBODY;
+  if (entries.some((e) => e.kind === 'any')) return { any: true, keyHashes: [] };
+  const hashes = entries.map((entry) => keyHashOf(entry, record));
   return { any: false, keyHashes: [...new Set(hashes.filter((h): h is string => h !== undefined))] };
 }
 
-function keyHashOf(entry: string): string | undefined {
-  if (KEY_HASH.test(entry)) return entry.toLowerCase();
-  if (!entry.includes('-----BEGIN CERTIFICATE-----')) return undefined;
+function keyHashOf(entry: AccessEntry, record: SessionRecord): string | undefined {
+  switch (entry.kind) {
+    case 'creator':
+      return creatorKeyHash(record.creator);
+    case 'key':
+      return entry.keyHash;
+    case 'secret':
+      return certificateKeyHash(record.secrets, entry.name);
+    default:
+      return undefined; // signers and groups are not allowed in read; anything else names nobody
+  }
+}
+
+function creatorKeyHash(pem: string): string | undefined {
   try {
-    return identityFromPem(entry).keyHash;
+    return identityFromPem(pem).keyHash;
   } catch {
     return undefined; // an unparsable certificate names nobody
   }

@@ -5,11 +5,11 @@ import { CasError } from './errors.js';
 import type { WriteGate } from './limits.js';
 import { NonceStore, type NonceLimits } from './nonces.js';
 import { identityFromDer, type ClientIdentity } from './identity-of.js';
-import { listSessions, readSession, writeSession, type CasContext } from './sessions.js';
+import { listSessions, readSession, writeUpload, type CasContext, type Upload } from './sessions.js';
 import { publicValue, publicValues } from './values.js';
 import type { selfAttestation } from './self-attestation.js';
-import { answer, jsonBody } from './wire.js';
 import { callerFingerprint, exportSecret, peerChain } from './remote-export.js';
+import { answer, jsonBody, parsePart } from './wire.js';
 import {
   attestAnswerOf,
   attestAnswerSchema,
@@ -22,6 +22,7 @@ import {
   noQuerySchema,
   nonceAnswerSchema,
   sessionBodySchema,
+  sessionEnvelopeSchema,
   sessionListSchema,
   sessionParamsSchema,
   sessionQuerySchema,
@@ -93,7 +94,8 @@ export function registerRoutes(
 
   const upload = (request: FastifyRequest<{ Body: string }>) => {
     const client = requireClient(request);
-    return writes(request.socket.remoteAddress, () => writeSession(ctx, request.body, client));
+    const received = uploadOf(request);
+    return writes(request.socket.remoteAddress, () => writeUpload(ctx, received, client));
   };
   app.post<{ Body: string }>('/v1/sessions', WRITTEN, async (request, reply) => {
     const result = await upload(request);
@@ -121,6 +123,20 @@ export function registerRoutes(
     const { session, secret } = parseValuesPath(request.params['*']);
     return secret === undefined ? publicValues(ctx, session) : publicValue(ctx, session, secret);
   });
+}
+
+/**
+ * What a session upload carries: a JSON body (`content-type: application/json`) is the envelope `{session,
+ * signatures}`; any other body is the session text itself, as SCONE's clients send it.
+ */
+function uploadOf(request: FastifyRequest<{ Body: string }>): Upload {
+  const type = String(request.headers['content-type'] ?? '')
+    .split(';')[0]
+    ?.trim()
+    .toLowerCase();
+  if (type !== 'application/json') return { text: request.body, signatures: [] };
+  const envelope = parsePart(jsonBody(sessionEnvelopeSchema), request.body, 'body');
+  return { text: envelope.session, signatures: envelope.signatures };
 }
 
 /** `session=<name>[,secret=<s>]`, the path form SCONE uses (a leading `/` is tolerated). */

@@ -1,8 +1,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Store, SessionRecord } from './store/index.js';
 import type { StoredSecret } from '../secrets/index.js';
-import type { ExportTarget, Secret, Session } from '../policy/index.js';
-import { entriesFor, isAllowed, type AccessPolicyLike } from './access.js';
+import type { AccessEntry, ExportTarget, Secret, Session } from '../policy/index.js';
+import { entriesFor, isAllowedOn, type AccessPolicyLike } from './access.js';
 import { identityFromPem, sameKeyHash, type ClientIdentity } from './identity-of.js';
 import { sessionOf } from './parsed.js';
 import { isRemoteImport, isRemoteTarget } from '../policy/remote.js';
@@ -91,7 +91,7 @@ function remoteNotHere(name: string, url: string | undefined): CasError {
 type Refusal = 'missing' | 'not-exported' | 'pin' | 'untrusted';
 
 function mayKnow(exporter: SessionRecord | undefined, viewer: ClientIdentity | undefined): boolean {
-  return exporter !== undefined && isAllowed(sessionOf(exporter).access_policy, 'read', viewer, exporter.creator);
+  return exporter !== undefined && isAllowedOn(exporter, 'read', viewer);
 }
 
 const TRUST_RULE =
@@ -163,28 +163,41 @@ export function sameHash(a: string, b: string): boolean {
 }
 
 function governedByTrusted(exporter: SessionRecord, importer: Importer): boolean {
-  const exporterPolicy = sessionOf(exporter).access_policy;
   const exporterCreator = identityFromPem(exporter.creator).keyHash;
-  const trusted = (id: ClientIdentity) =>
-    sameKeyHash(exporterCreator, id.keyHash) || isAllowed(exporterPolicy, 'update', id, exporter.creator);
-  if (!trusted(identityFromPem(importer.creator))) return false;
-  return entriesFor(importer.policy, 'update').every((entry) => {
-    if (entry === 'NONE' || entry === 'CREATOR') return true;
-    if (entry === 'ANY') return false;
-    const id = identityOfEntry(entry);
-    // An entry that names no identity (unparsable, or a form Veil does not implement) lets nobody update.
-    return id === undefined || trusted(id);
-  });
+  const trusted = (keyHash: string) =>
+    sameKeyHash(exporterCreator, keyHash) || isAllowedOn(exporter, 'update', keyOnly(keyHash));
+  if (!trusted(identityFromPem(importer.creator).keyHash)) return false;
+  return entriesFor(importer.policy, 'update').every((entry) => entryTrusted(entry, trusted));
 }
 
-function identityOfEntry(entry: string): ClientIdentity | undefined {
-  if (/^[0-9a-fA-F]{64}$/.test(entry)) return { certPem: '', keyHash: entry.toLowerCase(), spki: Buffer.alloc(0) };
-  if (!entry.includes('-----BEGIN CERTIFICATE-----')) return undefined;
-  try {
-    return identityFromPem(entry);
-  } catch {
-    return undefined;
+/**
+ * Whether an update entry of the importer gives power only to identities the exporter trusts. Signers and
+ * certificate secrets name no TLS identity the exporter's policy could name, so they are not trusted; a
+ * require-all is trusted when one member is (every update needs it), a require-at-least-N when fewer than N of
+ * its members are untrusted (they cannot update without a trusted one).
+ */
+function entryTrusted(entry: AccessEntry, trusted: (keyHash: string) => boolean): boolean {
+  switch (entry.kind) {
+    case 'none':
+    case 'creator':
+    case 'nobody':
+      return true;
+    case 'any':
+    case 'signer':
+    case 'secret':
+      return false;
+    case 'key':
+      return trusted(entry.keyHash);
+    case 'group': {
+      const untrusted = entry.members.filter((m) => !entryTrusted(m, trusted)).length;
+      return entry.label === 'require-all' ? untrusted < entry.members.length : untrusted < entry.need;
+    }
   }
+}
+
+/** A TLS identity known only by its key hash: what access checks compare. */
+function keyOnly(keyHash: string): ClientIdentity {
+  return { certPem: '', keyHash, spki: Buffer.alloc(0) };
 }
 
 /** Certificates name their key and issuer inside the exporter; keep those references pointing there. */

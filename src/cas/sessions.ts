@@ -11,7 +11,10 @@ import {
 } from '../policy/index.js';
 import { SecretsError, generateSecretSet, type StoredSecret } from '../secrets/index.js';
 import { moreIssues, reportedIssues } from '../issues.js';
-import { isAllowed } from './access.js';
+import type { UploadSignature } from '../contract/index.js';
+import { entriesFor, isAllowedOn, ownerOf, type Permission } from './access.js';
+import { namedSigners, shortfall } from './governance.js';
+import { verifiedSigners } from './signatures.js';
 import { CasError } from './errors.js';
 import { identityFromPem, type ClientIdentity } from './identity-of.js';
 import { sessionOf } from './parsed.js';
@@ -30,21 +33,51 @@ export interface WriteResult {
   created: boolean;
 }
 
+/** One upload: the session text exactly as received, and the signatures sent with it (governance). */
+export interface Upload {
+  text: string;
+  signatures: readonly UploadSignature[];
+}
+
+/** writeUpload without signatures (a plain YAML body). */
+export function writeSession(ctx: CasContext, text: string, client: ClientIdentity): Promise<WriteResult> {
+  return writeUpload(ctx, { text, signatures: [] }, client);
+}
+
 /**
- * POST /v1/sessions: create (no predecessor) or update (predecessor = the current hash). Secrets are generated
- * asynchronously, so another write may land meanwhile: the store's append compares the predecessor again.
+ * POST /v1/sessions: an upload from TLS identity `client` creates (no predecessor) or updates (predecessor = the
+ * current hash) a session. Every way of uploading (YAML, the JSON envelope with signatures, decrypted uploads)
+ * comes through here. Secrets are generated asynchronously, so another write may land meanwhile: the store's
+ * append compares the predecessor again.
  */
-export async function writeSession(ctx: CasContext, text: string, client: ClientIdentity): Promise<WriteResult> {
+export async function writeUpload(ctx: CasContext, upload: Upload, client: ClientIdentity): Promise<WriteResult> {
+  const { text } = upload;
   const uploaded = parsePolicy(text);
   checkCasRules(uploaded);
   const current = ctx.store.current(uploaded.name);
-  if (current) authorizeUpdate(ctx, uploaded, current, client);
-  else authorizeCreate(ctx, uploaded, client);
+  const decider = current ?? parentOf(ctx, uploaded);
+  const signers = decider ? await signersFor(decider, permissionOn(current), uploaded.name, upload) : [];
+  if (current) authorizeUpdate(uploaded, current, client, signers);
+  else authorizeCreate(uploaded, decider, client, signers);
   const { session, stored } = keepRedacted(uploaded, text, current);
   const record = await buildRecord(ctx, session, stored, current, client);
   const outcome = ctx.store.append(record, current?.hash ?? null);
-  if (!outcome.ok) throw lostRace(ctx, session.name, client);
+  if (!outcome.ok) throw lostRace(ctx, session.name, client, signers);
   return { hash: record.hash, created: !current };
+}
+
+const permissionOn = (current: SessionRecord | undefined): Permission => (current ? 'update' : 'create_sessions');
+
+/** The signers, among those the deciding list names, whose signatures over this upload verify. */
+function signersFor(decider: SessionRecord, permission: Permission, name: string, upload: Upload): Promise<string[]> {
+  const named = namedSigners(entriesFor(sessionOf(decider).access_policy, permission));
+  return verifiedSigners(name, upload.text, upload.signatures, named);
+}
+
+/** The namespace session that decides whether `session` may be created, when it lives in one. */
+function parentOf(ctx: CasContext, session: Session): SessionRecord | undefined {
+  const parentName = sessionNamespace(session.name);
+  return parentName === undefined ? undefined : ctx.store.current(parentName);
 }
 
 /**
@@ -86,7 +119,12 @@ function parsePolicy(text: string): Session {
   }
 }
 
-function authorizeCreate(ctx: CasContext, session: Session, client: ClientIdentity): void {
+function authorizeCreate(
+  session: Session,
+  parent: SessionRecord | undefined,
+  client: ClientIdentity,
+  signers: readonly string[],
+): void {
   if (session.predecessor) {
     throw new CasError(
       'CAS_STALE_PREDECESSOR',
@@ -98,7 +136,6 @@ function authorizeCreate(ctx: CasContext, session: Session, client: ClientIdenti
   }
   const parentName = sessionNamespace(session.name);
   if (parentName === undefined) return;
-  const parent = ctx.store.current(parentName);
   if (!parent) {
     throw new CasError(
       'CAS_NOT_FOUND',
@@ -108,7 +145,9 @@ function authorizeCreate(ctx: CasContext, session: Session, client: ClientIdenti
       },
     );
   }
-  if (!isAllowed(sessionOf(parent).access_policy, 'create_sessions', client, parent.creator)) {
+  if (!isAllowedOn(parent, 'create_sessions', client, signers)) {
+    const missing = governanceShortfall(parent, 'create_sessions', client, signers);
+    if (missing) throw signaturesMissing(`creating '${session.name}' in namespace '${parentName}'`, missing);
     throw new CasError('CAS_FORBIDDEN', `this client may not create sessions in namespace '${parentName}'`, {
       hint: `ask the owner of '${parentName}' to add your certificate or key hash to its access_policy.create_sessions`,
     });
@@ -116,8 +155,17 @@ function authorizeCreate(ctx: CasContext, session: Session, client: ClientIdenti
 }
 
 /** Permission first: the current hash is told only to a client that may update the session. */
-function authorizeUpdate(ctx: CasContext, session: Session, current: SessionRecord, client: ClientIdentity): void {
-  if (!mayUpdate(current, client)) throw updateForbidden(session.name);
+function authorizeUpdate(
+  session: Session,
+  current: SessionRecord,
+  client: ClientIdentity,
+  signers: readonly string[],
+): void {
+  if (!isAllowedOn(current, 'update', client, signers)) {
+    const missing = governanceShortfall(current, 'update', client, signers);
+    if (missing) throw signaturesMissing(`updating session '${session.name}'`, missing);
+    throw updateForbidden(session.name);
+  }
   if (!session.predecessor) {
     throw new CasError(
       'CAS_SESSION_EXISTS',
@@ -128,11 +176,29 @@ function authorizeUpdate(ctx: CasContext, session: Session, current: SessionReco
     );
   }
   if (session.predecessor !== current.hash) throw staleWrite(session.name, current.hash);
-  void ctx;
 }
 
-function mayUpdate(current: SessionRecord, client: ClientIdentity): boolean {
-  return isAllowed(sessionOf(current).access_policy, 'update', client, current.creator);
+function governanceShortfall(
+  decider: SessionRecord,
+  permission: Permission,
+  client: ClientIdentity,
+  signers: readonly string[],
+): string | undefined {
+  const entries = entriesFor(sessionOf(decider).access_policy, permission);
+  return shortfall(entries, { client, signers }, ownerOf(decider.creator, decider.secrets));
+}
+
+function signaturesMissing(what: string, missing: string): CasError {
+  return new CasError('CAS_SIGNATURES_MISSING', `${what} needs signatures: ${missing}`, {
+    hint:
+      'have the signers sign the session text as uploaded (veil session sign generate-message-to-be-signed FILE, ' +
+      'then veil session sign add-signature FILE --signer PUB.pem --signature SIG) and upload it with its ' +
+      'signatures file (veil session update FILE)',
+  });
+}
+
+function mayUpdate(current: SessionRecord, client: ClientIdentity, signers: readonly string[]): boolean {
+  return isAllowedOn(current, 'update', client, signers);
 }
 
 function updateForbidden(name: string): CasError {
@@ -142,9 +208,9 @@ function updateForbidden(name: string): CasError {
 }
 
 /** Another write came first: its hash is news only for a client that may update what is there now. */
-function lostRace(ctx: CasContext, name: string, client: ClientIdentity): CasError {
+function lostRace(ctx: CasContext, name: string, client: ClientIdentity, signers: readonly string[]): CasError {
   const now = ctx.store.current(name);
-  if (now && !mayUpdate(now, client)) return updateForbidden(name);
+  if (now && !mayUpdate(now, client, signers)) return updateForbidden(name);
   return staleWrite(name, now?.hash ?? null);
 }
 
@@ -224,7 +290,7 @@ export function readSession(
   }
   // The current policy decides who may read any version: revoking read access must reach old versions too.
   // It is checked before looking the version up, so which hashes exist is told to readers only.
-  if (!isAllowed(sessionOf(current).access_policy, 'read', client, current.creator)) {
+  if (!isAllowedOn(current, 'read', client)) {
     throw new CasError('CAS_FORBIDDEN', `this client may not read session '${name}'`, {
       hint: "ask the session's owner to add your certificate or key hash to its access_policy.read",
     });

@@ -31,6 +31,16 @@ export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema,
   };
 };
 
+/** One request part checked against a schema in a handler (where the schema depends on a header). */
+export function parsePart<T extends z.ZodType>(schema: T, data: unknown, httpPart: string): z.output<T> {
+  const result = zodValidatorCompiler({ schema, httpPart, method: '', url: '' })(data) as {
+    value?: z.output<T>;
+    error?: Error;
+  };
+  if (result.error) throw result.error;
+  return result.value as z.output<T>;
+}
+
 /** Bodies arrive as text: their issues are read against the JSON they hold (a missing field vs a wrong one). */
 function jsonView(data: unknown): unknown {
   if (typeof data !== 'string') return data;
@@ -42,7 +52,9 @@ function jsonView(data: unknown): unknown {
 }
 
 const HINTS: Record<string, string> = {
-  body: 'see the API in the README (POST /v1/attest takes JSON {config_id, nonce, evidence}; veil run sends it)',
+  body:
+    'see the API in the README (POST /v1/attest takes JSON {config_id, nonce, evidence}; POST /v1/sessions the ' +
+    'session YAML, or with content-type application/json {session, signatures: [{signer, signature}]})',
   querystring: 'give each query field once, only the ones the route takes (GET /v1/sessions/<name>?hash=<64 hex>)',
   path: 'see the API in the README: /v1/sessions/<session name>, /v1/values/session=<name>[,secret=<name>]',
   headers: 'send standard HTTP headers',

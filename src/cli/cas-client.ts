@@ -8,6 +8,8 @@ import {
   publicValuesSchema,
   sessionReadSchema,
   sessionWrittenSchema,
+  type SessionEnvelope,
+  type UploadSignature,
 } from '../contract/index.js';
 import { CliError } from './errors.js';
 import type { LocalIdentity, PinnedCas } from './home.js';
@@ -26,8 +28,12 @@ export class CasClient {
     this.agent = new Agent({ connect: { ca: pin.caPem, cert: identity.certPem, key: identity.keyPem } });
   }
 
-  async postSession(text: string): Promise<{ status: number; hash: string }> {
-    const body = await this.call('POST', '/v1/sessions', sessionWrittenSchema, text);
+  /** Uploads a session; with signatures, as the JSON envelope `{session, signatures}`. */
+  async postSession(text: string, signatures: UploadSignature[] = []): Promise<{ status: number; hash: string }> {
+    const body =
+      signatures.length === 0
+        ? await this.call('POST', '/v1/sessions', sessionWrittenSchema, text)
+        : await this.call('POST', '/v1/sessions', sessionWrittenSchema, envelopeBody(text, signatures), JSON_TYPE);
     return { status: body.status, hash: body.json.hash };
   }
 
@@ -56,8 +62,8 @@ export class CasClient {
     await this.agent.close();
   }
 
-  private async call<T>(method: 'GET' | 'POST', path: string, schema: z.ZodType<T>, text?: string) {
-    const response = await this.send(method, path, text);
+  private async call<T>(method: 'GET' | 'POST', path: string, schema: z.ZodType<T>, text?: string, type?: string) {
+    const response = await this.send(method, path, text, type);
     const raw = await response.body.text();
     const json = this.parseJson(raw, response.statusCode);
     if (response.statusCode >= 400) throw casFailure(response.statusCode, json);
@@ -77,17 +83,24 @@ export class CasClient {
     }
   }
 
-  private async send(method: 'GET' | 'POST', path: string, text?: string) {
+  private async send(method: 'GET' | 'POST', path: string, text?: string, type = 'application/yaml') {
     try {
       return await request(`${this.pin.url}${path}`, {
         method,
         dispatcher: this.agent,
-        ...(text === undefined ? {} : { body: text, headers: { 'content-type': 'application/yaml' } }),
+        ...(text === undefined ? {} : { body: text, headers: { 'content-type': type } }),
       });
     } catch (err) {
       throw unreachable(this.pin.url, err);
     }
   }
+}
+
+const JSON_TYPE = 'application/json';
+
+function envelopeBody(text: string, signatures: UploadSignature[]): string {
+  const envelope: SessionEnvelope = { session: text, signatures };
+  return JSON.stringify(envelope);
 }
 
 function encodePath(name: string): string {

@@ -8,7 +8,8 @@ export type CliErrorCode =
   | 'CLI_CAS_UNREACHABLE'
   | 'CLI_CAS_ERROR'
   | 'CLI_HOME'
-  | 'CLI_SESSION_MISMATCH';
+  | 'CLI_SESSION_MISMATCH'
+  | 'CLI_SIGNATURE';
 
 export const CLI_CATALOGUE: ErrorCatalogue<CliErrorCode> = {
   CLI_USAGE: { summary: 'the command line is not one veil understands (exit code 2)' },
@@ -20,6 +21,9 @@ export const CLI_CATALOGUE: ErrorCatalogue<CliErrorCode> = {
   CLI_HOME: { summary: "veil's own state (the attested CASes) cannot be read" },
   CLI_SESSION_MISMATCH: {
     summary: "veil session verify: the CAS's current version of the session is not the one in the file",
+  },
+  CLI_SIGNATURE: {
+    summary: 'a session signature (veil session sign) does not verify over the session, or its key cannot sign',
   },
 };
 

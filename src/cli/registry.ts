@@ -49,6 +49,14 @@ export const COMMANDS: Record<string, Entry> = {
       verify: async () => (await import('./commands/session.js')).verify,
       check: async () => (await import('./commands/session.js')).check,
       'calculate-hash': async () => (await import('./commands/session.js')).calculateHash,
+      sign: {
+        summary: 'governance signatures over a session (scone session sign)',
+        subcommands: {
+          'generate-message-to-be-signed': async () => (await import('./commands/session-sign.js')).generate,
+          'add-signature': async () => (await import('./commands/session-sign.js')).add,
+          'sign-with-cli-identity': async () => (await import('./commands/session-sign.js')).withIdentity,
+        },
+      },
     },
   },
   self: {

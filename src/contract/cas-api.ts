@@ -30,6 +30,40 @@ export const sessionBodySchema = z
   .string({ error: 'must be the session (YAML); the body is empty' })
   .refine((text) => text.trim() !== '', 'must be the session (YAML); the body is empty');
 
+/** Signatures one upload may carry: each is verified in the thread pool, so their number is bounded. */
+export const MAX_UPLOAD_SIGNATURES = 16;
+
+/** Domain separation of upload signatures: no other message Veil signs or verifies starts with it. */
+export const UPLOAD_SIGNATURE_LABEL = 'veil-session-upload-signature-v1';
+
+/**
+ * The exact bytes a signer signs for an upload: the label, a zero byte, the session's name, a zero byte and the
+ * session text as uploaded (UTF-8). Session names hold no zero byte, so the parts cannot be shifted; the text
+ * carries `predecessor`, so a signature authorizes one change of one version and cannot be replayed onto another.
+ */
+export function uploadMessage(name: string, text: string): Buffer {
+  return Buffer.from(`${UPLOAD_SIGNATURE_LABEL}\0${name}\0${text}`, 'utf8');
+}
+
+const base64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/** One signature of an upload: the signer's public key (SPKI PEM) and the signature (base64, DER for ECDSA). */
+export const uploadSignatureSchema = z.strictObject({
+  signer: z.string().min(1).max(4096),
+  signature: z.string().min(1).max(2048).regex(base64, 'must be base64'),
+});
+export type UploadSignature = z.infer<typeof uploadSignatureSchema>;
+
+/**
+ * `POST /v1/sessions` with `content-type: application/json`: the session text and the signatures sent with it
+ * (governance: `signer` entries of access_policy). Other content types carry the session text alone.
+ */
+export const sessionEnvelopeSchema = z.strictObject({
+  session: z.string().refine((text) => text.trim() !== '', 'must be the session (YAML); it is empty'),
+  signatures: z.array(uploadSignatureSchema).max(MAX_UPLOAD_SIGNATURES).default([]),
+});
+export type SessionEnvelope = z.input<typeof sessionEnvelopeSchema>;
+
 const issue = z.object({
   path: z.string(),
   message: z.string(),

@@ -4,6 +4,13 @@ export { REDACTED } from './schema.js';
 export { SECRET_FIELD_PATHS, redactSession, restoreRedacted } from './secret-fields.js';
 export { splitCommand } from './command.js';
 export { SESSION_LIMITS } from './limits.js';
+export {
+  accessEntries,
+  type AccessEntry,
+  type LeafEntry,
+  type Permission,
+  type SignerKeyType,
+} from './access-entries.js';
 export { sessionHash, serializeSession, sessionNamespace, canonicalJson } from './hash.js';
 export {
   findPlaceholders,

@@ -29,9 +29,14 @@ export const SESSION_LIMITS = {
    * environment entries took 217 ms to validate and ≈ 200 ms per read-back), far more than with its bytes.
    */
   yamlNodes: 20_000,
+  /**
+   * Entries of one access_policy list (read, update or create_sessions), group members counted: each certificate
+   * or signer key is parsed at upload, and each signer may cost a signature verification.
+   */
+  accessEntries: 64,
 } as const;
 
-type Counted = Exclude<keyof typeof SESSION_LIMITS, 'bodyBytes' | 'fullParseBytes' | 'yamlNodes'>;
+type Counted = Exclude<keyof typeof SESSION_LIMITS, 'bodyBytes' | 'fullParseBytes' | 'yamlNodes' | 'accessEntries'>;
 
 const WHAT: Record<Counted, string> = {
   secrets: 'secrets',

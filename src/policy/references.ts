@@ -1,6 +1,7 @@
 import { findPlaceholders, isKnownSuffix, suffixFitsKind } from './placeholders.js';
 import type { Secret, Session } from './schema.js';
 import type { Finding, PathSegment } from '../issues.js';
+import { accessEntries } from './access-entries.js';
 
 export type { Finding };
 
@@ -13,7 +14,34 @@ export function crossReferences(session: Session): Finding[] {
     ...issuerCycles(session.secrets ?? []),
     ...placeholderReferences(session, secrets),
     ...imageReferences(session),
+    ...accessReferences(session, secrets),
   ];
+}
+
+const PERMISSIONS = ['read', 'update', 'create_sessions'] as const;
+
+/** `$$SCONE::name$$` entries name a certificate of this session: its key is the identity the entry admits. */
+function accessReferences(session: Session, secrets: Map<string, Secret>): Finding[] {
+  const policy = session.access_policy;
+  if (!policy) return [];
+  return PERMISSIONS.flatMap((permission) =>
+    accessEntries(policy[permission] ?? [], permission).flatMap((entry, i): Finding[] => {
+      const base: PathSegment[] = ['access_policy', permission, i];
+      if (entry.kind === 'secret') return secretEntryFinding(entry.name, base, secrets);
+      if (entry.kind !== 'group') return [];
+      return entry.members.flatMap((m, j) =>
+        m.kind === 'secret' ? secretEntryFinding(m.name, [...base, entry.label, j], secrets) : [],
+      );
+    }),
+  );
+}
+
+function secretEntryFinding(name: string, path: PathSegment[], secrets: Map<string, Secret>): Finding[] {
+  const secret = secrets.get(name);
+  if (!secret) return [{ path, message: `no secret named '${name}'` }];
+  if (secret.kind === 'x509' || secret.kind === 'x509-ca') return [];
+  const what = secret.kind === undefined ? 'has no kind' : `is a ${secret.kind}`;
+  return [{ path, message: `'${name}' ${what}: an access entry names an x509 or x509-ca secret (its certificate)` }];
 }
 
 function duplicates(session: Session): Finding[] {

@@ -1,8 +1,10 @@
 import { posix } from 'node:path';
 import { z } from 'zod';
 import { KEY_TYPES, type KeyType } from '../key-types.js';
+import { AT_LEAST_KEY, countEntries, parseEntry, type Permission } from './access-entries.js';
 import { commandProblem } from './command.js';
 import { exportSessionObject, exportString, importRef } from './remote.js';
+import { SESSION_LIMITS } from './limits.js';
 
 /** Session language v0.3 (reference §4): the one schema behind validation, types and the published JSON Schema. */
 const COMPONENT = /^[A-Za-z0-9_\-.~]{1,128}$/;
@@ -45,19 +47,56 @@ export const sessionName = z
     'each /-separated part must be 1–128 characters of A-Z a-z 0-9 _ - . ~',
   );
 
-const accessEntries = z.array(z.string()).superRefine((list, ctx) => {
-  for (const special of ['ANY', 'NONE']) {
-    if (list.includes(special) && list.length > 1)
-      ctx.addIssue({ code: 'custom', message: `${special} must be alone in its list` });
-  }
-});
-/** SCONE accepts `read: ANY` as well as `read: [ANY]` (and so for NONE): one form after parsing, the list. */
-const accessList = z.union([z.enum(['ANY', 'NONE']).transform((v) => [v]), accessEntries]);
+/** SCONE's entry forms (checked in full by accessListFor, which parses them as the CAS will use them). */
+const signerShape = z.strictObject({ signer: z.string() });
+const memberList = z.array(
+  z.union([z.string(), signerShape], {
+    error:
+      'a nested group is not supported by Veil (groups do not nest): a group member is a plain entry ' +
+      '(certificate, key hash, CREATOR, $$SCONE::secret$$ or {signer: <PEM>})',
+  }),
+);
+const entryShape = z.union([
+  z.string(),
+  signerShape,
+  z.strictObject({ 'require-all': memberList }),
+  z.record(z.string().regex(AT_LEAST_KEY, 'must be require-all or require-at-least-N (N ≥ 1)'), memberList),
+]);
+
+/** One permission's list: shapes first, then each entry parsed as the CAS will read it (bounded by a limit). */
+function accessListFor(permission: Permission) {
+  const list = z.array(entryShape).superRefine((entries, ctx) => {
+    for (const special of ['ANY', 'NONE']) {
+      if (entries.includes(special) && entries.length > 1)
+        ctx.addIssue({ code: 'custom', message: `${special} must be alone in its list` });
+    }
+    const max = SESSION_LIMITS.accessEntries;
+    if (countEntries(entries) > max) {
+      const message = `more than ${max} entries (group members counted), the limit accessEntries = ${max}`;
+      ctx.addIssue({ code: 'custom', message });
+      return;
+    }
+    for (const [i, raw] of entries.entries()) {
+      const parsed = parseEntry(raw, permission);
+      if ('problems' in parsed) {
+        for (const p of parsed.problems) ctx.addIssue({ code: 'custom', path: [i, ...p.path], message: p.message });
+      }
+    }
+  });
+  /** SCONE accepts `read: ANY` as well as `read: [ANY]` (and so for NONE): one form after parsing, the list. */
+  // The scalar is a string first, so that a list never reads as a wrong scalar when its entries are wrong.
+  const scalar = z
+    .string()
+    .pipe(z.enum(['ANY', 'NONE']))
+    .transform((v) => [v])
+    .meta({ enum: ['ANY', 'NONE'] });
+  return z.union([scalar, list]);
+}
 
 const accessPolicy = z.strictObject({
-  read: accessList.optional(),
-  update: accessList.optional(),
-  create_sessions: accessList.optional(),
+  read: accessListFor('read').optional(),
+  update: accessListFor('update').optional(),
+  create_sessions: accessListFor('create_sessions').optional(),
 });
 
 const hex96 = hex(96);

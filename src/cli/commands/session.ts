@@ -6,10 +6,11 @@ import { CasClient } from '../cas-client.js';
 import { CliError, usage } from '../errors.js';
 import { chosenIdentity, pinnedCas, veilHome, type LocalIdentity } from '../home.js';
 import type { Io } from '../io.js';
+import { signaturesFor } from '../session-signing.js';
 import { defineCommand, type OptionsSpec, type Parsed } from '../spec.js';
 
 /** §5's common options of `scone session …`, each where it applies. */
-const FILE = {
+export const FILE = {
   file: { type: 'string', short: 'f', value: 'FILE', description: 'the session file (or as the first argument)' },
   e: {
     type: 'string',
@@ -38,6 +39,14 @@ const CAS = {
   },
 } as const satisfies OptionsSpec;
 
+const SIGNATURES = {
+  signatures: {
+    type: 'string',
+    value: 'F',
+    description: 'governance signatures to send (default FILE.signatures when it exists; veil session sign)',
+  },
+} as const satisfies OptionsSpec;
+
 const OFFLINE = {
   cas: { type: 'string', short: 'c', value: 'URL', description: 'not supported by Veil here: this runs offline' },
 } as const satisfies OptionsSpec;
@@ -51,16 +60,18 @@ const CREATOR = {
 } as const satisfies OptionsSpec;
 
 type Values = Partial<
-  Parsed<typeof FILE & typeof CAS & typeof CREATOR & { hash: { type: 'string'; description: '' } }>['values']
+  Parsed<
+    typeof FILE & typeof CAS & typeof CREATOR & typeof SIGNATURES & { hash: { type: 'string'; description: '' } }
+  >['values']
 >;
-type Run = { values: Values; positionals: string[] };
+export type Run = { values: Values; positionals: string[] };
 
 export const create = defineCommand(
   {
     name: 'session create',
     usage: ['FILE [-e VAR=VALUE]... [--use-env] [-c URL]'],
     summary: 'uploads a new session; prints its hash (fails if the name exists: use update)',
-    options: { ...FILE, ...CAS },
+    options: { ...FILE, ...CAS, ...SIGNATURES },
     positionals: true,
   },
   (parsed, io) => upload(parsed, io, false),
@@ -71,7 +82,7 @@ export const update = defineCommand(
     name: 'session update',
     usage: ['FILE [-e VAR=VALUE]... [--use-env] [-c URL]'],
     summary: 'uploads a new version of a session, its predecessor filled in from the CAS; prints the new hash',
-    options: { ...FILE, ...CAS },
+    options: { ...FILE, ...CAS, ...SIGNATURES },
     positionals: true,
   },
   (parsed, io) => upload(parsed, io, true),
@@ -219,7 +230,7 @@ function fileOf({ values, positionals }: Run): string {
  * `$VAR` templates are filled from -e and (with --use-env) the environment; `$$SCONE::…$$` stays intact, and so
  * does a `$VAR` inside a YAML comment (it is no part of the session).
  */
-function template(run: Run, io: Io, offline = false): { text: string; file: string } {
+export function template(run: Run, io: Io, offline = false): { text: string; file: string } {
   const { values } = run;
   refuseUnsupported(values, offline);
   const file = fileOf(run);
@@ -276,9 +287,12 @@ async function withClient<T>(values: Values, io: Io, f: (client: CasClient) => P
 async function upload(run: Run, io: Io, isUpdate: boolean): Promise<number> {
   let { text, file } = template(run, io);
   const session = parseSession(text, { file });
+  // Signed text is uploaded as it was signed: it must name its predecessor itself (the signature covers it).
+  const signatures = signaturesFor(text, session.name, file, run.values.signatures);
   const result = await withClient(run.values, io, async (client) => {
-    if (isUpdate) text = withPredecessor(text, (await client.readSession(session.name)).hash);
-    return client.postSession(text);
+    if (isUpdate && signatures.length === 0)
+      text = withPredecessor(text, (await client.readSession(session.name)).hash);
+    return client.postSession(text, signatures);
   });
   if (isUpdate && result.status === 201)
     throw new CliError('CLI_CAS_ERROR', `session '${session.name}' was created, not updated`);
