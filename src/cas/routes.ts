@@ -9,6 +9,8 @@ import { listSessions, readSession, writeSession, type CasContext } from './sess
 import { publicValue, publicValues } from './values.js';
 import type { selfAttestation } from './self-attestation.js';
 import { answer, jsonBody } from './wire.js';
+import { registerEncryptedUploads, type UploadBody, type UploadHandler } from './encrypted-routes.js';
+import type { SessionRecipient } from '../encryption/index.js';
 import {
   attestAnswerOf,
   attestAnswerSchema,
@@ -79,6 +81,7 @@ export function registerRoutes(
   writes: WriteGate,
   self?: Self,
   nonceLimits?: Partial<NonceLimits>,
+  recipient?: SessionRecipient,
 ): void {
   app.get('/v1/version', ROUTES.version, async () => ({ version: CAS_VERSION, implementation: 'veil', api: 'v1' }));
 
@@ -87,10 +90,15 @@ export function registerRoutes(
     app.get<Nonce>('/v1/attestation', ROUTES.selfAttestation, async (request) => self(request.query.nonce));
   }
 
-  const upload = (request: FastifyRequest<{ Body: string }>) => {
+  // Every upload route ends here, whatever carried the body (plain, or decrypted from PUT /v1/encrypted_sessions).
+  const accept = (client: ClientIdentity, upload: UploadBody) => writeSession(ctx, upload.body, client);
+  const gated: UploadHandler = (request, read) => {
     const client = requireClient(request);
-    return writes(request.socket.remoteAddress, () => writeSession(ctx, request.body, client));
+    return writes(request.socket.remoteAddress, async () => accept(client, await read()));
   };
+  const upload = (request: FastifyRequest<{ Body: string }>) =>
+    gated(request, async () => ({ contentType: request.headers['content-type'] ?? 'application/yaml', body: request.body }));
+  if (recipient) registerEncryptedUploads(app, recipient, gated, authenticated);
   app.post<{ Body: string }>('/v1/sessions', WRITTEN, async (request, reply) => {
     const result = await upload(request);
     return reply.code(result.created ? 201 : 200).send({ hash: result.hash });

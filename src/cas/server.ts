@@ -17,6 +17,8 @@ import {
 import type { NonceLimits } from './nonces.js';
 import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js';
 import { loadIdentity, type CasIdentity } from './identity.js';
+import { loadSessionRecipient } from './session-key.js';
+import type { SessionRecipient } from '../encryption/index.js';
 import { registerRoutes } from './routes.js';
 import { zodValidatorCompiler } from './wire.js';
 import type { CasContext } from './sessions.js';
@@ -66,7 +68,8 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
     now(),
   );
   const verifier = options.verifier ?? createVerifier({ collateral: options.collateral });
-  const app = buildApp({ store, now, verifier }, identity, options);
+  const sessionRecipient = await loadSessionRecipient(store, identity.fingerprint);
+  const app = buildApp({ store, now, verifier }, identity, { ...options, sessionRecipient });
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (err) {
@@ -93,7 +96,10 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
   };
 }
 
-type AppOptions = Pick<CasServerOptions, 'bodyLimit' | 'logLevel' | 'selfEvidence' | 'limits' | 'nonceLimits'>;
+type AppOptions = Pick<CasServerOptions, 'bodyLimit' | 'logLevel' | 'selfEvidence' | 'limits' | 'nonceLimits'> & {
+  /** The session-encryption key: without it, no GET /v1/identity and no PUT /v1/encrypted_sessions. */
+  sessionRecipient?: SessionRecipient;
+};
 
 export function buildApp(
   ctx: CasContext & AttestationContext,
@@ -147,7 +153,8 @@ export function buildApp(
   capConnections(app.server, limits);
   const writes = limitWrites(limits);
   app.addHook('onRequest', earlyWriteRefusal(writes));
-  registerRoutes(app, ctx, writes, selfAttestation(identity, options.selfEvidence), options.nonceLimits);
+  const self = selfAttestation(identity, options.selfEvidence);
+  registerRoutes(app, ctx, writes, self, options.nonceLimits, options.sessionRecipient);
   return app;
 }
 

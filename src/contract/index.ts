@@ -2,3 +2,4 @@ export * from './attest.js';
 export * from './cas-api.js';
 export * from './evidence.js';
 export * from './issues.js';
+export * from './encrypted-session.js';
