@@ -130,7 +130,8 @@ export function earlyWriteRefusal(
   gate: WriteGate & { refusal(address: string): CasError | undefined },
 ): (request: FastifyRequest) => Promise<void> {
   return async (request) => {
-    if ((request.method !== 'POST' && request.method !== 'PUT') || !WRITE_ROUTES.has(request.routeOptions.url ?? '')) return;
+    if ((request.method !== 'POST' && request.method !== 'PUT') || !WRITE_ROUTES.has(request.routeOptions.url ?? ''))
+      return;
     const refused = gate.refusal(addressKey(request.socket.remoteAddress));
     if (refused) throw refused;
   };

@@ -97,7 +97,10 @@ export function registerRoutes(
     return writes(request.socket.remoteAddress, async () => accept(client, await read()));
   };
   const upload = (request: FastifyRequest<{ Body: string }>) =>
-    gated(request, async () => ({ contentType: request.headers['content-type'] ?? 'application/yaml', body: request.body }));
+    gated(request, async () => ({
+      contentType: request.headers['content-type'] ?? 'application/yaml',
+      body: request.body,
+    }));
   if (recipient) registerEncryptedUploads(app, recipient, gated, authenticated);
   app.post<{ Body: string }>('/v1/sessions', WRITTEN, async (request, reply) => {
     const result = await upload(request);

@@ -99,6 +99,8 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
 type AppOptions = Pick<CasServerOptions, 'bodyLimit' | 'logLevel' | 'selfEvidence' | 'limits' | 'nonceLimits'> & {
   /** The session-encryption key: without it, no GET /v1/identity and no PUT /v1/encrypted_sessions. */
   sessionRecipient?: SessionRecipient;
+  /** Where log lines go (tests read them); stdout by default. */
+  logStream?: { write(line: string): void };
 };
 
 export function buildApp(
@@ -122,7 +124,7 @@ export function buildApp(
     connectionTimeout: limits.idleTimeoutMs,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Request logs (info) carry method and URL only — never bodies, which may hold explicit secret values.
-    logger: { level: options.logLevel ?? 'warn' },
+    logger: { level: options.logLevel ?? 'warn', ...(options.logStream ? { stream: options.logStream } : {}) },
     // Errors the router and the HTTP parser find before any route runs answer in the CAS's format too.
     frameworkErrors: (error, _request, reply) => void sendError(reply as unknown as FastifyReply, toCasError(error)),
     clientErrorHandler: answerClientError(limits),

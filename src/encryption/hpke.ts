@@ -5,7 +5,8 @@ import {
   generateKeyPairSync,
   timingSafeEqual,
   type webcrypto,
-} from 'node:crypto';import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
+} from 'node:crypto';
+import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
 import {
   ENCRYPTED_SESSION_VERSION,
   SESSION_ENCRYPTION_SUITE,
@@ -80,8 +81,7 @@ export function parsePublicKey(text: string, where: string): Buffer {
 
 function fromSpki(key: string | Buffer, where: string): Buffer {
   try {
-    const pub =
-      typeof key === 'string' ? createPublicKey(key) : createPublicKey({ key, format: 'der', type: 'spki' });
+    const pub = typeof key === 'string' ? createPublicKey(key) : createPublicKey({ key, format: 'der', type: 'spki' });
     const jwk = pub.export({ format: 'jwk' });
     if (pub.asymmetricKeyType === 'x25519' && jwk.x) return Buffer.from(jwk.x, 'base64url');
   } catch {
