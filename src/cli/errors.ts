@@ -7,7 +7,9 @@ export type CliErrorCode =
   | 'CLI_CAS_UNTRUSTED'
   | 'CLI_CAS_UNREACHABLE'
   | 'CLI_CAS_ERROR'
-  | 'CLI_HOME';
+  | 'CLI_HOME'
+  | 'CLI_ENCRYPTION_KEY_MISMATCH'
+  | 'CLI_UNSUPPORTED';
 
 export const CLI_CATALOGUE: ErrorCatalogue<CliErrorCode> = {
   CLI_USAGE: { summary: 'the command line is not one veil understands (exit code 2)' },
@@ -17,6 +19,10 @@ export const CLI_CATALOGUE: ErrorCatalogue<CliErrorCode> = {
   CLI_CAS_UNREACHABLE: { summary: 'the CAS cannot be reached at its address' },
   CLI_CAS_ERROR: { summary: 'the CAS refused the request (its code and message follow), or did not answer JSON' },
   CLI_HOME: { summary: "veil's own state (the attested CASes) cannot be read" },
+  CLI_ENCRYPTION_KEY_MISMATCH: {
+    summary: "the mesh's cas_encryption_key is not the session-encryption key the pinned CAS publishes",
+  },
+  CLI_UNSUPPORTED: { summary: 'an option or mode that Veil does not support (the message names it and says why)' },
 };
 
 /** Errors of the command line itself; errors of the library pass through with their own codes. */

@@ -16,11 +16,12 @@ export async function casCommand(args: string[], io: Io): Promise<number> {
   if (sub === 'serve') return serve(rest, io);
   if (sub === 'attest') return attest(rest, io);
   if (sub === 'show-certificate') return showCertificate(rest, io);
+  if (sub === 'show-identification') return (await import('./cas-identification.js')).showIdentification(rest, io);
   if (sub === 'image') return casImage(rest, io);
   if (sub === 'chart') return casChart(rest, io);
   throw usage(
     `unknown command 'veil cas ${sub ?? ''}'`,
-    "use 'veil cas serve', 'veil cas attest URL -c FINGERPRINT', 'veil cas show-certificate', 'veil cas image' or 'veil cas chart'",
+    "use 'veil cas serve', 'veil cas attest URL -c FINGERPRINT', 'veil cas show-certificate', 'veil cas show-identification', 'veil cas image' or 'veil cas chart'",
   );
 }
 

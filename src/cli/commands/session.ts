@@ -3,7 +3,9 @@ import { parseArgs } from 'node:util';
 import { parseDocument } from 'yaml';
 import { parseSession, sessionHash, substituteVariables } from '../../policy/index.js';
 import { identityFromPem } from '../../cas/identity-of.js';
+import { readEnvelope } from '../../encryption/index.js';
 import { CasClient } from '../cas-client.js';
+import { encryptUpload, publishedTarget } from '../session-encryption.js';
 import { CliError, usage } from '../errors.js';
 import { loadIdentity, pinnedCas, veilHome } from '../home.js';
 import type { Io } from '../io.js';
@@ -19,6 +21,7 @@ const OPTIONS = {
   name: { type: 'string' },
   hash: { type: 'string' },
   creator: { type: 'string' },
+  encrypt: { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<
@@ -27,6 +30,7 @@ type Values = ReturnType<
 
 export async function sessionCommand(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === 'encrypt') return (await import('./session-encrypt.js')).sessionEncrypt(rest, io);
   const { values, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
   switch (sub) {
     case 'check':
@@ -41,7 +45,10 @@ export async function sessionCommand(args: string[], io: Io): Promise<number> {
     case 'read':
       return read(values, positionals, io);
     default:
-      throw usage(`unknown command 'veil session ${sub ?? ''}'`, 'use create, update, read, check or calculate-hash');
+      throw usage(
+        `unknown command 'veil session ${sub ?? ''}'`,
+        'use create, update, read, check, calculate-hash or encrypt',
+      );
   }
 }
 
@@ -106,13 +113,26 @@ async function withClient<T>(values: Values, io: Io, f: (client: CasClient) => P
 
 async function upload(values: Values, io: Io, update: boolean): Promise<number> {
   let text = template(values, io);
+  // An envelope (veil session encrypt) goes as it is: the CLI cannot read it, so it cannot fill in predecessor.
+  if (readEnvelope(text, fileOf(values))) return uploadEnvelope(values, io, text, update);
   const session = parseSession(text, { file: fileOf(values) });
   const result = await withClient(values, io, async (client) => {
     if (update) text = withPredecessor(text, (await client.readSession(session.name)).hash);
+    if (values.encrypt) return client.putEncryptedSession(await encryptUpload(await publishedTarget(client), text));
     return client.postSession(text);
   });
   if (update && result.status === 201)
     throw new CliError('CLI_CAS_ERROR', `session '${session.name}' was created, not updated`);
+  io.out(`${result.hash}\n`);
+  return 0;
+}
+
+async function uploadEnvelope(values: Values, io: Io, envelope: string, update: boolean): Promise<number> {
+  const result = await withClient(values, io, (client) => client.putEncryptedSession(envelope));
+  if (update && result.status === 201)
+    throw new CliError('CLI_CAS_ERROR', `the encrypted session in ${fileOf(values)} was created, not updated`);
+  if (!update && result.status === 200)
+    io.err(`[VEIL|NOTE] the encrypted session in ${fileOf(values)} names a predecessor: it updated a session\n`);
   io.out(`${result.hash}\n`);
   return 0;
 }

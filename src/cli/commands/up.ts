@@ -8,6 +8,8 @@ import { attestCas, hostKeyPath, loadHostKey } from '../../runtime/index.js';
 import { CasClient } from '../cas-client.js';
 import { loadIdentity, normalizeCasUrl, pinnedCas, veilHome } from '../home.js';
 import type { Io } from '../io.js';
+import { publishedTarget } from '../session-encryption.js';
+import { upEncryption } from '../upload-mode.js';
 
 const VEIL_BIN = fileURLToPath(new URL('../../../bin/veil.js', import.meta.url));
 
@@ -61,6 +63,7 @@ export async function upCommand(args: string[], io: Io): Promise<number> {
       log,
       hostKey,
       abort: abort.signal,
+      encryption: (m) => upEncryption(m, () => publishedTarget(cas!.client), embedded === undefined),
       ...(values['ready-timeout'] ? { readyTimeoutMs: Number(values['ready-timeout']) * 1000 } : {}),
     });
     log(`[veil] the mesh is up; ${join(target, 'up.json')} lists its addresses. Call it with:`);
@@ -92,7 +95,7 @@ async function meshCas(
   url: string | undefined,
   fingerprint: string | undefined,
   home: string,
-): Promise<MeshCas & { close(): Promise<void> }> {
+): Promise<MeshCas & { client: CasClient; close(): Promise<void> }> {
   const pin = embedded
     ? { url: embedded.url, fingerprint: embedded.identity.fingerprint, caPem: embedded.identity.caCertPem }
     : fingerprint
@@ -104,6 +107,8 @@ async function meshCas(
     fingerprint: pin.fingerprint,
     currentHash: (name) => client.currentHash(name),
     postSession: (text) => client.postSession(text),
+    putEncryptedSession: (envelope) => client.putEncryptedSession(envelope),
+    client,
     publicValues: (session) => client.publicValues(session),
     close: () => client.close(),
   };

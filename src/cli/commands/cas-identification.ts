@@ -1,0 +1,67 @@
+import { parseArgs } from 'node:util';
+import { CasClient } from '../cas-client.js';
+import { CliError, usage } from '../errors.js';
+import { loadIdentity, pinnedCas, veilHome } from '../home.js';
+import type { Io } from '../io.js';
+
+export const SHOW_IDENTIFICATION_USAGE = 'veil cas show-identification [URL] [-c] [--session-encryption-key]';
+
+/** SCONE's flags; those naming keys Veil's CAS does not have are refused by name (REFUSED). */
+export const SHOW_IDENTIFICATION_OPTIONS = {
+  c: { type: 'boolean' },
+  'session-encryption-key': { type: 'boolean' },
+  cas: { type: 'string' },
+  s: { type: 'boolean' },
+  C: { type: 'boolean' },
+  S: { type: 'boolean' },
+  T: { type: 'boolean' },
+} as const;
+
+const REFUSED: Record<'s' | 'C' | 'S' | 'T', string> = {
+  s: 'the CAS software key',
+  C: 'the CAS certificate hash',
+  S: 'the CAS software certificate hash',
+  T: 'the CAS TCB information',
+};
+
+/**
+ * `veil cas show-identification` (SCONE: `scone cas show-identification`): asks the pinned CAS (GET /v1/identity
+ * over TLS that trusts only the pinned CA). `-c`: the CAS key, the CA fingerprint a mesh's `cas_key` names;
+ * `--session-encryption-key`: the key sessions are encrypted to (a mesh's `cas_encryption_key`).
+ */
+export async function showIdentification(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: SHOW_IDENTIFICATION_OPTIONS,
+    allowPositionals: true,
+    strict: true,
+  });
+  for (const flag of Object.keys(REFUSED) as Array<keyof typeof REFUSED>) {
+    if (values[flag]) {
+      throw new CliError('CLI_UNSUPPORTED', `-${flag} (${REFUSED[flag]}) is not supported by Veil`, {
+        hint: "Veil's CAS is known by one key, its CA fingerprint (-c), and encrypts to one more (--session-encryption-key)",
+      });
+    }
+  }
+  if (positionals.length > 1) throw usage(`unexpected '${positionals[1]}'`, SHOW_IDENTIFICATION_USAGE);
+  const home = veilHome(io.env);
+  const client = new CasClient(pinnedCas(home, values.cas ?? positionals[0]), loadIdentity(home));
+  try {
+    const identity = await client.identity();
+    const lines: string[] = [];
+    if (values.c) lines.push(identity.ca_fingerprint);
+    if (values['session-encryption-key']) lines.push(identity.session_encryption_key);
+    if (lines.length === 0) {
+      lines.push(
+        `CAS key (CA fingerprint, a mesh's cas_key): ${identity.ca_fingerprint}`,
+        `session encryption key (a mesh's cas_encryption_key): ${identity.session_encryption_key}`,
+        `session encryption key hash: ${identity.session_encryption_key_hash}`,
+        `session encryption suite: ${identity.session_encryption_suite}`,
+      );
+    }
+    io.out(`${lines.join('\n')}\n`);
+    return 0;
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,121 @@
+import { parsePublicKey } from '../encryption/index.js';
+import type { ParsedMesh, UploadEncryption } from '../manifests/index.js';
+import type { CasClient } from './cas-client.js';
+import { CliError, usage } from './errors.js';
+import type { Io } from './io.js';
+import { meshStore } from './mesh-cas.js';
+import { checkExpectedKey, encryptUpload, publishedTarget, type EncryptionTarget } from './session-encryption.js';
+
+type Cas = ParsedMesh['manifest']['cas'][number];
+export type UploadMode = NonNullable<Cas['mode']>;
+
+/** The mesh's CAS for sessions: the entry named `cas`, else the first (its index, for messages). */
+export function meshCasEntry(mesh: ParsedMesh): { cas: Cas; index: number } {
+  const index = Math.max(
+    0,
+    mesh.manifest.cas.findIndex((c) => (c.name ?? 'cas') === 'cas'),
+  );
+  return { cas: mesh.manifest.cas[index]!, index };
+}
+
+/** How `veil apply` / `veil up` hand the sessions to the CAS, as `cas[].mode` says. */
+export interface MeshUpload {
+  mode: UploadMode;
+  store?: CasClient;
+  fingerprint?: string;
+  encryption?: UploadEncryption;
+  /** Said in the output: what this mode did not do. */
+  note?: string;
+  close(): Promise<void>;
+}
+
+const ENCRYPTED: ReadonlySet<UploadMode> = new Set(['EncryptedManifest', 'EncryptedOnly']);
+
+/**
+ * `Upload`: plain (POST /v1/sessions). `EncryptedManifest`: each session encrypted to the key the pinned CAS
+ * publishes (checked against `cas_encryption_key` when given) and sent to PUT /v1/encrypted_sessions.
+ * `EncryptedOnly`: the same, and nothing of the sessions in plaintext under target/. `NoUpload`: written only.
+ * `SignedManifest` and `SignOnline` are refused by name. With --dry-run the encrypted modes encrypt offline when
+ * the mesh gives both `cas_encryption_key` and `cas_key` (the CA fingerprint the envelope binds).
+ */
+export async function meshUpload(
+  mesh: ParsedMesh,
+  opts: { dryRun: boolean; cas: string | undefined },
+  io: Io,
+): Promise<MeshUpload> {
+  const { cas, index } = meshCasEntry(mesh);
+  const mode = cas.mode ?? 'Upload';
+  refuseUnsupported(mode, `cas[${index}].mode`);
+  const none = { mode, close: async () => {} };
+  if (mode === 'NoUpload') return { ...none, note: `cas[${index}].mode NoUpload: nothing was uploaded` };
+  if (opts.dryRun) return dryRun(mode, cas, index);
+  const { store, fingerprint, close } = await meshStore(mesh, opts.cas, io);
+  if (!ENCRYPTED.has(mode)) return { mode, store, fingerprint, close };
+  try {
+    const target = await publishedTarget(store);
+    checkExpectedKey(target, cas.cas_encryption_key, `cas[${index}].cas_encryption_key`);
+    return { mode, store, fingerprint, close, encryption: encryptionTo(target, mode) };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+function encryptionTo(target: EncryptionTarget, mode: UploadMode): UploadEncryption {
+  return { encrypt: (text) => encryptUpload(target, text), only: mode === 'EncryptedOnly' };
+}
+
+function refuseUnsupported(mode: UploadMode, where: string): void {
+  // SignedManifest: the governance branch signs uploads with the CLI identity (signUpload); wired here at merge.
+  if (mode === 'SignedManifest') {
+    throw new CliError('CLI_UNSUPPORTED', `${where} SignedManifest is not supported by Veil yet`, {
+      hint: 'use EncryptedManifest (encrypted to the CAS) or Upload; the uploader is always known by its TLS identity',
+    });
+  }
+  if (mode === 'SignOnline') {
+    throw new CliError('CLI_UNSUPPORTED', `${where} SignOnline is not supported by Veil`, {
+      hint: "SCONE's scripts sign with an online signing service, which Veil does not have: use EncryptedManifest",
+    });
+  }
+}
+
+function dryRun(mode: UploadMode, cas: Cas, index: number): MeshUpload {
+  const close = async () => {};
+  if (!ENCRYPTED.has(mode)) return { mode, close };
+  const fingerprint = cas.cas_key?.trim().toLowerCase();
+  if (cas.cas_encryption_key && fingerprint && /^[0-9a-f]{64}$/.test(fingerprint)) {
+    const publicKey = parsePublicKey(cas.cas_encryption_key, `cas[${index}].cas_encryption_key`);
+    return { mode, close, encryption: encryptionTo({ publicKey, fingerprint }, mode) };
+  }
+  if (mode === 'EncryptedOnly') {
+    throw usage(
+      `cas[${index}].mode EncryptedOnly with --dry-run needs cas_encryption_key and cas_key (the CA fingerprint)`,
+      "encrypting without asking the CAS needs both: 'veil cas show-identification' prints them",
+    );
+  }
+  return { mode, close, note: 'not encrypted (--dry-run, and the mesh gives no cas_encryption_key and cas_key)' };
+}
+
+/**
+ * `veil up`: the same modes against its CAS (embedded, or --cas). The mesh's `cas_encryption_key` is checked only
+ * against a CAS the mesh names (--cas): an embedded CAS is made here, and its key is new.
+ */
+export async function upEncryption(
+  mesh: ParsedMesh,
+  target: () => Promise<EncryptionTarget>,
+  checkKey: boolean,
+): Promise<UploadEncryption | undefined> {
+  const { cas, index } = meshCasEntry(mesh);
+  const mode = cas.mode ?? 'Upload';
+  refuseUnsupported(mode, `cas[${index}].mode`);
+  if (mode === 'NoUpload') {
+    throw usage(
+      `cas[${index}].mode NoUpload uploads nothing, and veil up needs the sessions on its CAS`,
+      'use Upload or EncryptedManifest for veil up; veil apply -f mesh.yaml writes the sessions without uploading',
+    );
+  }
+  if (!ENCRYPTED.has(mode)) return undefined;
+  const published = await target();
+  if (checkKey) checkExpectedKey(published, cas.cas_encryption_key, `cas[${index}].cas_encryption_key`);
+  return encryptionTo(published, mode);
+}
