@@ -64,7 +64,10 @@ export async function applyMesh(
 /** EncryptedOnly leaves no plaintext policy behind, not even one an earlier apply in another mode wrote. */
 function writePolicy(target: string, g: GeneratedSession, encryptedOnly: boolean): void {
   const path = join(target, 'policies', `${g.name}.yaml`);
-  if (encryptedOnly) return rmSync(path, { force: true });
+  if (encryptedOnly) {
+    rmSync(path, { force: true });
+    return;
+  }
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, policyText(g));
 }
