@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startCas, type RunningCas } from '../cas/server.js';
+import { readEnvelope } from '../encryption/index.js';
+import { buildBundle, parseMeshManifest, parseServiceManifest, type ParsedMesh } from '../manifests/index.js';
+import type { CliError } from './errors.js';
+import type { Io } from './io.js';
+import { meshUpload } from './upload-mode.js';
+
+const root = mkdtempSync(join(tmpdir(), 'veil-upload-mode-'));
+const target = join(root, 'target');
+const io: Io = {
+  env: { VEIL_HOME: join(root, 'home') },
+  out: () => {},
+  err: () => {},
+  readFile: () => '',
+  untilSignal: () => new Promise(() => {}),
+};
+
+/** meshUpload against a CAS in this process, trusted by the mesh's cas_key as `veil apply` trusts it. */
+describe('veil apply: cas[].mode decides how sessions reach the CAS', () => {
+  let cas: RunningCas;
+  let key = '';
+  const mesh = (mode: string, extra = ''): ParsedMesh =>
+    parseMeshManifest(
+      `apiVersion: scone/5.8
+kind: mesh
+cas: [{name: cas, cas_url: "${cas.url}", cas_key: ${cas.identity.fingerprint}, mode: ${mode}${extra}}]
+policy: {namespace: ns}
+env: []
+services: [{name: hello, image: repo/hello:1}]
+`,
+      'mesh.yaml',
+      target,
+    );
+  const refused = (code: string, message: RegExp) => (err: CliError) => err.code === code && message.test(err.message);
+
+  before(async () => {
+    cas = await startCas({ host: '127.0.0.1', port: 0, dataDir: join(root, 'data'), logLevel: 'silent' });
+    writeFileSync(join(root, 'app.py'), 'print("hello")\n');
+    const service = `apiVersion: scone/5.8
+kind: genservice
+environment: {local: [{name: MODE, value: test}]}
+build: {name: hello, kind: python, to: repo/hello:1, pwd: /python, command: python3 /python/app.py, copy: [app.py]}
+`;
+    buildBundle(parseServiceManifest(service, join(root, 'service.yaml'), root), {
+      target,
+      keysDir: join(root, 'keys'),
+    });
+  });
+  after(async () => {
+    await cas?.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('EncryptedManifest: encrypts to the key the pinned CAS publishes', async () => {
+    const upload = await meshUpload(mesh('EncryptedManifest'), { dryRun: false, cas: undefined }, io);
+    try {
+      assert.ok(upload.store && upload.encryption, 'an encrypted upload to the CAS');
+      assert.equal(upload.encryption.only, false);
+      const identity = await upload.store.identity();
+      key = identity.session_encryption_key;
+      const envelope = readEnvelope(await upload.encryption.encrypt('name: x\n'), 'envelope')!;
+      assert.equal(envelope.recipient, identity.session_encryption_key_hash);
+      assert.equal(envelope.cas_fingerprint, cas.identity.fingerprint);
+    } finally {
+      await upload.close();
+    }
+  });
+
+  it('EncryptedManifest: a cas_encryption_key that is not the published one is refused, naming both', async () => {
+    const wrong = 'ab'.repeat(32);
+    await assert.rejects(
+      meshUpload(mesh('EncryptedManifest', `, cas_encryption_key: "${wrong}"`), { dryRun: false, cas: undefined }, io),
+      refused('CLI_ENCRYPTION_KEY_MISMATCH', new RegExp(`${wrong}.*${key}`)),
+    );
+    const right = await meshUpload(
+      mesh('EncryptedOnly', `, cas_encryption_key: "${key}"`),
+      { dryRun: false, cas: undefined },
+      io,
+    );
+    assert.equal(right.encryption?.only, true);
+    await right.close();
+  });
+
+  it('Upload is plain; NoUpload uploads nothing and says so', async () => {
+    const plain = await meshUpload(mesh('Upload'), { dryRun: false, cas: undefined }, io);
+    assert.ok(plain.store && !plain.encryption);
+    await plain.close();
+    const none = await meshUpload(mesh('NoUpload'), { dryRun: false, cas: undefined }, io);
+    assert.ok(!none.store && !none.encryption);
+    assert.match(none.note ?? '', /NoUpload: nothing was uploaded/);
+  });
+
+  it('--dry-run encrypts offline only with cas_encryption_key and cas_key; EncryptedOnly needs them', async () => {
+    const offline = await meshUpload(
+      mesh('EncryptedOnly', `, cas_encryption_key: "${key}"`),
+      { dryRun: true, cas: undefined },
+      io,
+    );
+    assert.ok(!offline.store && offline.encryption?.only);
+    await assert.rejects(
+      meshUpload(mesh('EncryptedOnly'), { dryRun: true, cas: undefined }, io),
+      refused('CLI_USAGE', /EncryptedOnly with --dry-run needs cas_encryption_key and cas_key/),
+    );
+    const manifest = await meshUpload(mesh('EncryptedManifest'), { dryRun: true, cas: undefined }, io);
+    assert.ok(!manifest.encryption);
+    assert.match(manifest.note ?? '', /not encrypted/);
+  });
+
+  it('SignedManifest and SignOnline are refused by name', async () => {
+    await assert.rejects(
+      meshUpload(mesh('SignedManifest'), { dryRun: true, cas: undefined }, io),
+      refused('CLI_UNSUPPORTED', /cas\[0\]\.mode SignedManifest is not supported by Veil yet/),
+    );
+    await assert.rejects(
+      meshUpload(mesh('SignOnline'), { dryRun: false, cas: undefined }, io),
+      refused('CLI_UNSUPPORTED', /SignOnline is not supported by Veil/),
+    );
+  });
+});
