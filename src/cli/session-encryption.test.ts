@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { generateSessionKey, openSession, readEnvelope, sessionRecipient } from '../encryption/index.js';
-import { CliError } from './errors.js';
+import type { CliError } from './errors.js';
 import { checkExpectedKey, encryptUpload, INNER_CONTENT_TYPE } from './session-encryption.js';
 
 describe('CLI session encryption', () => {

@@ -31,8 +31,14 @@ function recorder() {
   const encrypted: string[] = [];
   const store = {
     currentHash: async (name: string) => (name === 'ns' ? 'a'.repeat(64) : undefined),
-    postSession: async (text: string) => (plain.push(text), { status: 201, hash: 'h' }),
-    putEncryptedSession: async (envelope: string) => (encrypted.push(envelope), { status: 201, hash: 'h' }),
+    postSession: async (text: string) => {
+      plain.push(text);
+      return { status: 201, hash: 'h' };
+    },
+    putEncryptedSession: async (envelope: string) => {
+      encrypted.push(envelope);
+      return { status: 201, hash: 'h' };
+    },
   };
   return { plain, encrypted, store };
 }
