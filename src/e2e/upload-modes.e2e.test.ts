@@ -147,7 +147,7 @@ describe('veil apply -f mesh.yaml: cas[].mode', () => {
     assert.match(online.stderr, /cas\[0\]\.mode SignOnline is not supported by Veil/);
   });
 
-  it('veil session encrypt --key (offline) makes a file veil session create uploads encrypted', async () => {
+  it('veil session encrypt --key (offline) and create --encrypt upload encrypted', async () => {
     const file = join(dir.path, 'offline.yaml');
     writeFileSync(file, `name: offline-${randomBytes(3).toString('hex')}\nversion: "0.3"\n`);
     const out = join(dir.path, 'offline.json');
@@ -158,6 +158,12 @@ describe('veil apply -f mesh.yaml: cas[].mode', () => {
     assert.equal(created.code, 0, created.stderr);
     assert.match(created.stdout, /^[0-9a-f]{64}\n$/);
     assert.deepEqual(uploads().slice(before), ['"method":"PUT","url":"/v1/encrypted_sessions"']);
+    const plain = join(dir.path, 'online.yaml');
+    writeFileSync(plain, `name: online-${randomBytes(3).toString('hex')}\nversion: "0.3"\n`);
+    const sent = uploads().length;
+    const online = await veil(['session', 'create', '-f', plain, '--encrypt'], env);
+    assert.equal(online.code, 0, online.stderr);
+    assert.deepEqual(uploads().slice(sent), ['"method":"PUT","url":"/v1/encrypted_sessions"']);
     const missing = await veil(['session', 'encrypt', file, '--key', key], env);
     assert.match(missing.stderr, /--key needs --cas-key/);
   });
