@@ -8,7 +8,7 @@ import { readEnvelope } from '../encryption/index.js';
 import { buildBundle, parseMeshManifest, parseServiceManifest, type ParsedMesh } from '../manifests/index.js';
 import type { CliError } from './errors.js';
 import type { Io } from './io.js';
-import { meshUpload } from './upload-mode.js';
+import { meshUpload, upEncryption } from './upload-mode.js';
 
 const root = mkdtempSync(join(tmpdir(), 'veil-upload-mode-'));
 const target = join(root, 'target');
@@ -77,6 +77,11 @@ build: {name: hello, kind: python, to: repo/hello:1, pwd: /python, command: pyth
       meshUpload(mesh('EncryptedManifest', `, cas_encryption_key: "${wrong}"`), { dryRun: false, cas: undefined }, io),
       refused('CLI_ENCRYPTION_KEY_MISMATCH', new RegExp(`${wrong}.*${key}`)),
     );
+    await assert.rejects(
+      meshUpload(mesh('Upload', `, cas_encryption_key: "${wrong}"`), { dryRun: false, cas: undefined }, io),
+      refused('CLI_ENCRYPTION_KEY_MISMATCH', new RegExp(wrong)),
+      'a plain upload checks the key it is given too',
+    );
     const right = await meshUpload(
       mesh('EncryptedOnly', `, cas_encryption_key: "${key}"`),
       { dryRun: false, cas: undefined },
@@ -109,6 +114,15 @@ build: {name: hello, kind: python, to: repo/hello:1, pwd: /python, command: pyth
     const manifest = await meshUpload(mesh('EncryptedManifest'), { dryRun: true, cas: undefined }, io);
     assert.ok(!manifest.encryption);
     assert.match(manifest.note ?? '', /not encrypted/);
+  });
+
+  it('veil up: the same modes; NoUpload is refused, and an embedded CAS is not held to cas_encryption_key', async () => {
+    const published = async () => ({ publicKey: Buffer.from(key, 'hex'), fingerprint: cas.identity.fingerprint });
+    const wrong = `, cas_encryption_key: "${'ab'.repeat(32)}"`;
+    assert.equal(await upEncryption(mesh('Upload'), published, true), undefined);
+    assert.equal((await upEncryption(mesh('EncryptedOnly', wrong), published, false))?.only, true);
+    await assert.rejects(upEncryption(mesh('EncryptedManifest', wrong), published, true), /CLI_ENCRYPTION|publishes/);
+    await assert.rejects(upEncryption(mesh('NoUpload'), published, false), /NoUpload uploads nothing/);
   });
 
   it('SignedManifest and SignOnline are refused by name', async () => {

@@ -50,10 +50,12 @@ export async function meshUpload(
   if (mode === 'NoUpload') return { ...none, note: `cas[${index}].mode NoUpload: nothing was uploaded` };
   if (opts.dryRun) return dryRun(mode, cas, index);
   const { store, fingerprint, close } = await meshStore(mesh, opts.cas, io);
-  if (!ENCRYPTED.has(mode)) return { mode, store, fingerprint, close };
+  // A plain upload needs no key, but a cas_encryption_key given still names the CAS: it is checked, not ignored.
+  if (!ENCRYPTED.has(mode) && cas.cas_encryption_key === undefined) return { mode, store, fingerprint, close };
   try {
     const target = await publishedTarget(store);
     checkExpectedKey(target, cas.cas_encryption_key, `cas[${index}].cas_encryption_key`);
+    if (!ENCRYPTED.has(mode)) return { mode, store, fingerprint, close };
     return { mode, store, fingerprint, close, encryption: encryptionTo(target, mode) };
   } catch (err) {
     await close();
