@@ -6,7 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import { startCas, type RunningCas } from '../cas/server.js';
 import { readEnvelope } from '../encryption/index.js';
 import { buildBundle, parseMeshManifest, parseServiceManifest, type ParsedMesh } from '../manifests/index.js';
+import { CasClient } from './cas-client.js';
 import type { CliError } from './errors.js';
+import { loadIdentity } from './home.js';
 import type { Io } from './io.js';
 import { meshUpload, upEncryption } from './upload-mode.js';
 
@@ -123,6 +125,16 @@ build: {name: hello, kind: python, to: repo/hello:1, pwd: /python, command: pyth
     assert.equal((await upEncryption(mesh('EncryptedOnly', wrong), published, false))?.only, true);
     await assert.rejects(upEncryption(mesh('EncryptedManifest', wrong), published, true), /CLI_ENCRYPTION|publishes/);
     await assert.rejects(upEncryption(mesh('NoUpload'), published, false), /NoUpload uploads nothing/);
+  });
+
+  it("takes the key only from a CAS whose GET /v1/identity names the pinned CA's fingerprint", async () => {
+    const pin = { url: cas.url, caPem: cas.identity.caCertPem, fingerprint: 'e'.repeat(64) };
+    const client = new CasClient(pin, loadIdentity(join(root, 'home')));
+    try {
+      await assert.rejects(client.identity(), refused('CLI_CAS_UNTRUSTED', /not the pinned e{64}/));
+    } finally {
+      await client.close();
+    }
   });
 
   it('SignedManifest and SignOnline are refused by name', async () => {
