@@ -64,7 +64,7 @@ describe('CAS: encrypted session uploads', () => {
     }).then((e) => JSON.stringify({ ...e, ...overrides }));
   const put = async (text: string) => call('PUT', '/v1/encrypted_sessions', text);
 
-  it('publishes its CA fingerprint and session-encryption key at GET /v1/identity, the same after a reload', async () => {
+  it('publishes its CA fingerprint and session-encryption key at GET /v1/identity, kept across loads', async () => {
     const { status, json } = await call('GET', '/v1/identity');
     assert.equal(status, 200);
     assert.equal(json.ca_fingerprint, identity.fingerprint);
@@ -74,7 +74,7 @@ describe('CAS: encrypted session uploads', () => {
     assert.deepEqual(again.publicKey, recipient.publicKey, 'kept in the store, not made anew');
   });
 
-  it('creates the session a plain upload would, and only the envelope crosses the wire or reaches the log', async () => {
+  it('creates the session a plain upload would; only the envelope is on the wire, nothing in the log', async () => {
     received.length = 0;
     const text = session('enc-app');
     const created = await put(await seal(text));

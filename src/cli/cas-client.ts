@@ -45,7 +45,8 @@ export class CasClient {
     if (json.ca_fingerprint !== this.pin.fingerprint) {
       throw new CliError(
         'CLI_CAS_UNTRUSTED',
-        `the CAS at ${this.pin.url} names CA fingerprint ${json.ca_fingerprint}, not the pinned ${this.pin.fingerprint}`,
+        `the CAS at ${this.pin.url} names CA fingerprint ${json.ca_fingerprint}, ` +
+          `not the pinned ${this.pin.fingerprint}`,
         { hint: 'this may be an impostor; attest the CAS again with the fingerprint you expect' },
       );
     }

@@ -118,7 +118,7 @@ build: {name: hello, kind: python, to: repo/hello:1, pwd: /python, command: pyth
     assert.match(manifest.note ?? '', /not encrypted/);
   });
 
-  it('veil up: the same modes; NoUpload is refused, and an embedded CAS is not held to cas_encryption_key', async () => {
+  it('veil up: the same modes, NoUpload refused, an embedded CAS not held to cas_encryption_key', async () => {
     const published = async () => ({ publicKey: Buffer.from(key, 'hex'), fingerprint: cas.identity.fingerprint });
     const wrong = `, cas_encryption_key: "${'ab'.repeat(32)}"`;
     assert.equal(await upEncryption(mesh('Upload'), published, true), undefined);

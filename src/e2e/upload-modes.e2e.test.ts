@@ -9,7 +9,8 @@ const SECRET = `explicit-${randomBytes(6).toString('hex')}`;
 const service = (name: string, image: string, secrets = '') => `apiVersion: scone/5.8
 kind: genservice
 environment: {local: [{name: MODE, value: test}]}
-${secrets}build: {name: ${name}, kind: python, to: ${image}, pwd: /python, command: python3 /python/app.py, copy: [app.py]}
+${secrets}build: {name: ${name}, kind: python, to: ${image}, pwd: /python, command: python3 /python/app.py,
+  copy: [app.py]}
 `;
 
 function filesUnder(dir: string): string[] {

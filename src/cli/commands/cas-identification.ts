@@ -39,7 +39,9 @@ export async function showIdentification(args: string[], io: Io): Promise<number
   for (const flag of Object.keys(REFUSED) as Array<keyof typeof REFUSED>) {
     if (values[flag]) {
       throw new CliError('CLI_UNSUPPORTED', `-${flag} (${REFUSED[flag]}) is not supported by Veil`, {
-        hint: "Veil's CAS is known by one key, its CA fingerprint (-c), and encrypts to one more (--session-encryption-key)",
+        hint:
+          "Veil's CAS is known by one key, its CA fingerprint (-c), and sessions are encrypted to one more " +
+          '(--session-encryption-key)',
       });
     }
   }

@@ -21,7 +21,8 @@ export async function casCommand(args: string[], io: Io): Promise<number> {
   if (sub === 'chart') return casChart(rest, io);
   throw usage(
     `unknown command 'veil cas ${sub ?? ''}'`,
-    "use 'veil cas serve', 'veil cas attest URL -c FINGERPRINT', 'veil cas show-certificate', 'veil cas show-identification', 'veil cas image' or 'veil cas chart'",
+    "use 'veil cas serve', 'veil cas attest URL -c FINGERPRINT', 'veil cas show-certificate', " +
+      "'veil cas show-identification', 'veil cas image' or 'veil cas chart'",
   );
 }
 
