@@ -2,6 +2,7 @@ import { ATTESTATION_CATALOGUE } from './attestation/errors.js';
 import { CAS_CATALOGUE } from './cas/errors.js';
 import { STORE_CATALOGUE } from './cas/store/errors.js';
 import { CLI_CATALOGUE } from './cli/errors.js';
+import { ENCRYPTION_CATALOGUE } from './encryption/errors.js';
 import type { ErrorEntry } from './errors.js';
 import { SHIELD_CATALOGUE } from './fsshield/errors.js';
 import { IMAGE_CATALOGUE } from './images/errors.js';
@@ -24,6 +25,7 @@ export const CATALOGUES: readonly ModuleCatalogue[] = [
   { module: 'secrets', errorClass: 'SecretsError', entries: SECRETS_CATALOGUE },
   { module: 'attestation', errorClass: 'AttestationError', entries: ATTESTATION_CATALOGUE },
   { module: 'fsshield', errorClass: 'ShieldError', entries: SHIELD_CATALOGUE },
+  { module: 'encryption', errorClass: 'EncryptionError', entries: ENCRYPTION_CATALOGUE },
   { module: 'cas/store', errorClass: 'StoreError', entries: STORE_CATALOGUE },
   { module: 'cas', errorClass: 'CasError', entries: CAS_CATALOGUE },
   { module: 'runtime', errorClass: 'RuntimeError', entries: RUNTIME_CATALOGUE },

@@ -69,6 +69,7 @@ export const NOT_RUNTIME = new Set([
   // The contract's zod schemas serve the CAS and the CLI; veil run reads only their generated JSON Schema.
   'contract/attest.js',
   'contract/cas-api.js',
+  'contract/encrypted-session.js',
   'contract/evidence.js',
   'contract/index.js',
 ]);

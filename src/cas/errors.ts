@@ -33,6 +33,18 @@ export const CAS_CATALOGUE = {
   },
   CAS_SESSION_EXISTS: { status: 409, summary: 'a session of this name exists, and the request names no predecessor' },
   CAS_STALE_PREDECESSOR: { status: 409, summary: 'the predecessor named is not the current version of the session' },
+  CAS_WRONG_RECIPIENT: {
+    status: 422,
+    summary: 'the encrypted session was encrypted for another CAS or another session-encryption key',
+  },
+  CAS_DECRYPTION_FAILED: {
+    status: 400,
+    summary: 'the encrypted session does not decrypt (changed or truncated), or its envelope is malformed',
+  },
+  CAS_ENCRYPTION_UNSUPPORTED: {
+    status: 400,
+    summary: 'the encrypted session names an envelope version or suite that Veil does not support',
+  },
   CAS_PAYLOAD_TOO_LARGE: { status: 413, summary: 'the request body is larger than the CAS accepts' },
   CAS_HEADERS_TOO_LARGE: { status: 431, summary: 'the request headers are larger than the CAS accepts' },
   CAS_SECRET_GENERATION: { status: 422, summary: "the session's secrets cannot be generated as it asks" },

@@ -120,7 +120,7 @@ function expandIPv6(address: string): string[] {
 /** Runs one session upload's work under the write limits (limitWrites). */
 export type WriteGate = <T>(remoteAddress: string | undefined, work: () => Promise<T>) => Promise<T>;
 
-const WRITE_ROUTES = new Set(['/v1/sessions', '/session']);
+const WRITE_ROUTES = new Set(['/v1/sessions', '/session', '/v1/encrypted_sessions']);
 
 /**
  * An onRequest hook answering 429 before the body is read when the upload would be refused now anyway: a
@@ -130,7 +130,8 @@ export function earlyWriteRefusal(
   gate: WriteGate & { refusal(address: string): CasError | undefined },
 ): (request: FastifyRequest) => Promise<void> {
   return async (request) => {
-    if (request.method !== 'POST' || !WRITE_ROUTES.has(request.routeOptions.url ?? '')) return;
+    if ((request.method !== 'POST' && request.method !== 'PUT') || !WRITE_ROUTES.has(request.routeOptions.url ?? ''))
+      return;
     const refused = gate.refusal(addressKey(request.socket.remoteAddress));
     if (refused) throw refused;
   };

@@ -10,6 +10,8 @@ import { publicValue, publicValues } from './values.js';
 import type { selfAttestation } from './self-attestation.js';
 import { callerFingerprint, exportSecret, peerChain } from './remote-export.js';
 import { answer, jsonBody, parsePart } from './wire.js';
+import { registerEncryptedUploads, type UploadBody, type UploadHandler } from './encrypted-routes.js';
+import type { SessionRecipient } from '../encryption/index.js';
 import {
   attestAnswerOf,
   attestAnswerSchema,
@@ -84,6 +86,7 @@ export function registerRoutes(
   writes: WriteGate,
   self?: Self,
   nonceLimits?: Partial<NonceLimits>,
+  recipient?: SessionRecipient,
 ): void {
   app.get('/v1/version', ROUTES.version, async () => ({ version: CAS_VERSION, implementation: 'veil', api: 'v1' }));
 
@@ -92,11 +95,18 @@ export function registerRoutes(
     app.get<Nonce>('/v1/attestation', ROUTES.selfAttestation, async (request) => self(request.query.nonce));
   }
 
-  const upload = (request: FastifyRequest<{ Body: string }>) => {
+  // Every upload route ends here, whatever carried the body (plain, or decrypted from PUT /v1/encrypted_sessions).
+  const accept = (client: ClientIdentity, upload: UploadBody) => writeUpload(ctx, uploadOf(upload), client);
+  const gated: UploadHandler = (request, read) => {
     const client = requireClient(request);
-    const received = uploadOf(request);
-    return writes(request.socket.remoteAddress, () => writeUpload(ctx, received, client));
+    return writes(request.socket.remoteAddress, async () => accept(client, await read()));
   };
+  const upload = (request: FastifyRequest<{ Body: string }>) =>
+    gated(request, async () => ({
+      contentType: request.headers['content-type'] ?? 'application/yaml',
+      body: request.body,
+    }));
+  if (recipient) registerEncryptedUploads(app, recipient, gated, authenticated);
   app.post<{ Body: string }>('/v1/sessions', WRITTEN, async (request, reply) => {
     const result = await upload(request);
     return reply.code(result.created ? 201 : 200).send({ hash: result.hash });
@@ -129,13 +139,10 @@ export function registerRoutes(
  * What a session upload carries: a JSON body (`content-type: application/json`) is the envelope `{session,
  * signatures}`; any other body is the session text itself, as SCONE's clients send it.
  */
-function uploadOf(request: FastifyRequest<{ Body: string }>): Upload {
-  const type = String(request.headers['content-type'] ?? '')
-    .split(';')[0]
-    ?.trim()
-    .toLowerCase();
-  if (type !== 'application/json') return { text: request.body, signatures: [] };
-  const envelope = parsePart(jsonBody(sessionEnvelopeSchema), request.body, 'body');
+function uploadOf(upload: UploadBody): Upload {
+  const type = upload.contentType.split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') return { text: upload.body, signatures: [] };
+  const envelope = parsePart(jsonBody(sessionEnvelopeSchema), upload.body, 'body');
   return { text: envelope.session, signatures: envelope.signatures };
 }
 

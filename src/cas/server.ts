@@ -17,6 +17,8 @@ import {
 import type { NonceLimits } from './nonces.js';
 import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js';
 import { loadIdentity, type CasIdentity } from './identity.js';
+import { loadSessionRecipient } from './session-key.js';
+import type { SessionRecipient } from '../encryption/index.js';
 import { registerRoutes } from './routes.js';
 import { remoteFetcher, type RemoteLimits } from './remote-import.js';
 import { zodValidatorCompiler } from './wire.js';
@@ -69,11 +71,11 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
     now(),
   );
   const verifier = options.verifier ?? createVerifier({ collateral: options.collateral });
-  const app = buildApp(
-    { store, now, verifier, remote: remoteFetcher(identity, options.remoteLimits) },
-    identity,
-    options,
-  );
+  const sessionRecipient = await loadSessionRecipient(store, identity.fingerprint);
+  const app = buildApp({ store, now, verifier, remote: remoteFetcher(identity, options.remoteLimits) }, identity, {
+    ...options,
+    sessionRecipient,
+  });
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (err) {
@@ -100,7 +102,12 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
   };
 }
 
-type AppOptions = Pick<CasServerOptions, 'bodyLimit' | 'logLevel' | 'selfEvidence' | 'limits' | 'nonceLimits'>;
+type AppOptions = Pick<CasServerOptions, 'bodyLimit' | 'logLevel' | 'selfEvidence' | 'limits' | 'nonceLimits'> & {
+  /** The session-encryption key: without it, no GET /v1/identity and no PUT /v1/encrypted_sessions. */
+  sessionRecipient?: SessionRecipient;
+  /** Where log lines go (tests read them); stdout by default. */
+  logStream?: { write(line: string): void };
+};
 
 export function buildApp(
   ctx: CasContext & AttestationContext,
@@ -123,7 +130,7 @@ export function buildApp(
     connectionTimeout: limits.idleTimeoutMs,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Request logs (info) carry method and URL only — never bodies, which may hold explicit secret values.
-    logger: { level: options.logLevel ?? 'warn' },
+    logger: { level: options.logLevel ?? 'warn', ...(options.logStream ? { stream: options.logStream } : {}) },
     // Errors the router and the HTTP parser find before any route runs answer in the CAS's format too.
     frameworkErrors: (error, _request, reply) => void sendError(reply as unknown as FastifyReply, toCasError(error)),
     clientErrorHandler: answerClientError(limits),
@@ -154,7 +161,8 @@ export function buildApp(
   capConnections(app.server, limits);
   const writes = limitWrites(limits);
   app.addHook('onRequest', earlyWriteRefusal(writes));
-  registerRoutes(app, ctx, writes, selfAttestation(identity, options.selfEvidence), options.nonceLimits);
+  const self = selfAttestation(identity, options.selfEvidence);
+  registerRoutes(app, ctx, writes, self, options.nonceLimits, options.sessionRecipient);
   return app;
 }
 

@@ -3,7 +3,9 @@ import type { z } from 'zod';
 import {
   casErrorBodySchema,
   describeIssues,
+  identityAnswerSchema,
   type CasErrorBody,
+  type IdentityAnswer,
   issuesOf,
   publicValuesSchema,
   sessionReadSchema,
@@ -37,6 +39,26 @@ export class CasClient {
     return { status: body.status, hash: body.json.hash };
   }
 
+  /** PUT /v1/encrypted_sessions: an envelope (JSON text) only the CAS can open; it creates or updates. */
+  async putEncryptedSession(envelope: string): Promise<{ status: number; hash: string }> {
+    const body = await this.call('PUT', '/v1/encrypted_sessions', sessionWrittenSchema, envelope, 'application/json');
+    return { status: body.status, hash: body.json.hash };
+  }
+
+  /** GET /v1/identity, from the CAS this client pinned: its CA fingerprint must be the pin. */
+  async identity(): Promise<IdentityAnswer> {
+    const { json } = await this.call('GET', '/v1/identity', identityAnswerSchema);
+    if (json.ca_fingerprint !== this.pin.fingerprint) {
+      throw new CliError(
+        'CLI_CAS_UNTRUSTED',
+        `the CAS at ${this.pin.url} names CA fingerprint ${json.ca_fingerprint}, ` +
+          `not the pinned ${this.pin.fingerprint}`,
+        { hint: 'this may be an impostor; attest the CAS again with the fingerprint you expect' },
+      );
+    }
+    return json;
+  }
+
   async readSession(name: string, hash?: string): Promise<{ session: string; hash: string }> {
     const query = hash ? `?hash=${encodeURIComponent(hash)}` : '';
     return (await this.call('GET', `/v1/sessions/${encodePath(name)}${query}`, sessionReadSchema)).json;
@@ -62,7 +84,7 @@ export class CasClient {
     await this.agent.close();
   }
 
-  private async call<T>(method: 'GET' | 'POST', path: string, schema: z.ZodType<T>, text?: string, type?: string) {
+  private async call<T>(method: Method, path: string, schema: z.ZodType<T>, text?: string, type?: string) {
     const response = await this.send(method, path, text, type);
     const raw = await response.body.text();
     const json = this.parseJson(raw, response.statusCode);
@@ -83,7 +105,7 @@ export class CasClient {
     }
   }
 
-  private async send(method: 'GET' | 'POST', path: string, text?: string, type = 'application/yaml') {
+  private async send(method: Method, path: string, text?: string, type = 'application/yaml') {
     try {
       return await request(`${this.pin.url}${path}`, {
         method,
@@ -102,6 +124,7 @@ function envelopeBody(text: string, signatures: UploadSignature[]): string {
   const envelope: SessionEnvelope = { session: text, signatures };
   return JSON.stringify(envelope);
 }
+type Method = 'GET' | 'POST' | 'PUT';
 
 function encodePath(name: string): string {
   return name.split('/').map(encodeURIComponent).join('/');

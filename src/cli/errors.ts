@@ -9,7 +9,9 @@ export type CliErrorCode =
   | 'CLI_CAS_ERROR'
   | 'CLI_HOME'
   | 'CLI_SESSION_MISMATCH'
-  | 'CLI_SIGNATURE';
+  | 'CLI_SIGNATURE'
+  | 'CLI_ENCRYPTION_KEY_MISMATCH'
+  | 'CLI_UNSUPPORTED';
 
 export const CLI_CATALOGUE: ErrorCatalogue<CliErrorCode> = {
   CLI_USAGE: { summary: 'the command line is not one veil understands (exit code 2)' },
@@ -25,6 +27,10 @@ export const CLI_CATALOGUE: ErrorCatalogue<CliErrorCode> = {
   CLI_SIGNATURE: {
     summary: 'a session signature (veil session sign) does not verify over the session, or its key cannot sign',
   },
+  CLI_ENCRYPTION_KEY_MISMATCH: {
+    summary: "the mesh's cas_encryption_key is not the session-encryption key the pinned CAS publishes",
+  },
+  CLI_UNSUPPORTED: { summary: 'an option or mode that Veil does not support (the message names it and says why)' },
 };
 
 /** Errors of the command line itself; errors of the library pass through with their own codes. */

@@ -1,4 +1,4 @@
-import type { ParsedMesh, SessionStore } from '../manifests/index.js';
+import type { ParsedMesh } from '../manifests/index.js';
 import { attestCas, type PinnedCas } from '../runtime/index.js';
 import { CasClient } from './cas-client.js';
 import { loadIdentity, normalizeCasUrl, pinnedCas, veilHome } from './home.js';
@@ -13,7 +13,7 @@ export async function meshStore(
   mesh: ParsedMesh,
   override: string | undefined,
   io: Io,
-): Promise<{ store: SessionStore; fingerprint: string; close(): Promise<void> }> {
+): Promise<{ store: CasClient; fingerprint: string; close(): Promise<void> }> {
   const cas = mesh.manifest.cas.find((c) => (c.name ?? 'cas') === 'cas') ?? mesh.manifest.cas[0]!;
   const url = normalizeCasUrl(override ?? cas.cas_url);
   const pin = await trust(

@@ -36,6 +36,7 @@ export const COMMANDS: Record<string, Entry> = {
       serve: async () => (await import('./commands/cas.js')).serve,
       attest: async () => (await import('./commands/cas.js')).attest,
       'show-certificate': async () => (await import('./commands/cas.js')).showCertificate,
+      'show-identification': async () => (await import('./commands/cas-identification.js')).showIdentification,
       image: async () => (await import('./commands/cas.js')).casImage,
       chart: async () => (await import('./commands/cas.js')).casChart,
     },
@@ -49,6 +50,7 @@ export const COMMANDS: Record<string, Entry> = {
       verify: async () => (await import('./commands/session.js')).verify,
       check: async () => (await import('./commands/session.js')).check,
       'calculate-hash': async () => (await import('./commands/session.js')).calculateHash,
+      encrypt: async () => (await import('./commands/session-encrypt.js')).sessionEncrypt,
       sign: {
         summary: 'governance signatures over a session (scone session sign)',
         subcommands: {

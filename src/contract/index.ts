@@ -3,3 +3,4 @@ export * from './cas-api.js';
 export * from './evidence.js';
 export * from './issues.js';
 export * from './remote.js';
+export * from './encrypted-session.js';

@@ -8,7 +8,9 @@ import {
   parseServiceManifest,
   startOrder,
   type MeshPlan,
+  type ParsedMesh,
   type SessionStore,
+  type UploadEncryption,
 } from '../manifests/index.js';
 import { HOST_KEY_ENV } from '../runtime/host-key.js';
 import { freeLoopbackAddresses } from './addresses.js';
@@ -34,6 +36,8 @@ export interface UpOptions {
   hostKey: { id: string; path: string };
   /** Aborted (by a signal) while the mesh comes up: what was started is stopped, and up() rejects. */
   abort?: AbortSignal;
+  /** The mesh's cas[].mode: how its sessions are encrypted to the CAS (undefined: plain), or a refusal. */
+  encryption?(mesh: ParsedMesh): Promise<UploadEncryption | undefined>;
 }
 
 export interface UpInfo {
@@ -71,12 +75,14 @@ export async function up(opts: UpOptions): Promise<RunningMesh> {
     const free = freeLoopbackAddresses(order.length);
     const addresses = new Map(order.map((s, i) => [s.name, s.variables.get('address') ?? free[i]!]));
     for (const s of mesh.services) if (!s.variables.has('address')) s.variables.set('address', addresses.get(s.name)!);
+    const encryption = await opts.encryption?.(mesh);
     const { plan } = await applyMesh(mesh, {
       target: opts.target,
       keysDir: opts.keysDir,
       mode: 'debug',
       platforms: [opts.hostKey.id],
       store: opts.cas,
+      ...(encryption ? { encryption } : {}),
     });
     if (opts.abort?.aborted) throw stopped('before its services started');
     opts.log(

@@ -7,6 +7,7 @@ import {
   parseServiceManifest,
   recordImage,
   templateVariables,
+  type AppliedSession,
   type ParsedMesh,
 } from '../../manifests/index.js';
 import { textSites } from '../../manifests/service.js';
@@ -15,7 +16,7 @@ import { veilHome } from '../home.js';
 import { debugPlatforms } from './host.js';
 import type { Io } from '../io.js';
 import { defineCommand, helpText, type Parsed } from '../spec.js';
-import { meshStore } from '../mesh-cas.js';
+import { meshCasEntry, meshUpload } from '../upload-mode.js';
 
 const SERVICE = ['genservice'];
 const MESH = ['mesh'];
@@ -141,7 +142,7 @@ async function applyCommand(values: Values, io: Io): Promise<number> {
     namespace: values['policy-namespace'],
   });
   if (printDefaults) return printMeshDefaults(mesh, io);
-  const dryRun = values['dry-run'] === true || mesh.manifest.cas[0]!.mode === 'NoUpload';
+  const dryRun = values['dry-run'] === true;
   const output = values.output ?? 'helm_chart';
   if (output !== 'helm_chart' && output !== 'yaml')
     throw usage(
@@ -249,7 +250,7 @@ async function applyMeshCommand(
   const keysDir = join(veilHome(io.env), 'shield-keys');
   // Sessions for the images when every service has one (Kubernetes), else for the bundles on this machine.
   const layout = mesh.services.every((s) => s.bundle.built) ? 'image' : 'local';
-  const store = opts.dryRun ? undefined : await meshStore(mesh, opts.cas, io);
+  const store = await meshUpload(mesh, { dryRun: opts.dryRun, cas: opts.cas }, io);
   try {
     const { sessions, plan } = await applyMesh(mesh, {
       target: opts.target,
@@ -257,17 +258,23 @@ async function applyMeshCommand(
       mode: opts.mode,
       platforms: opts.platforms,
       layout,
-      store: store?.store,
+      store: store.store,
+      ...(store.encryption ? { encryption: store.encryption } : {}),
     });
-    for (const s of sessions) io.out(`session ${s.name}: ${s.action}${s.hash ? ` (hash ${s.hash})` : ''}\n`);
+    for (const s of sessions) io.out(sessionLine(s));
+    const policies = join(opts.target, 'policies');
+    const forWhat = `sessions for the ${layout === 'image' ? 'images' : 'bundles on this machine'}`;
     io.out(
-      `policies written to ${join(opts.target, 'policies')} (secret values left out; sessions for the ${layout === 'image' ? 'images' : 'bundles on this machine'})\n`,
+      store.encryption?.only
+        ? `encrypted policies written to ${policies} (*.encrypted.json, no plaintext policy; ${forWhat})\n`
+        : `policies written to ${policies} (secret values left out; ${forWhat})\n`,
     );
+    if (store.note) io.out(`  note: ${store.note}\n`);
     const { chartServices, chartValues, pullSecrets, writeChart, writeManifests } = await import('../../helm/index.js');
-    const cas = mesh.manifest.cas.find((c) => (c.name ?? 'cas') === 'cas') ?? mesh.manifest.cas[0]!;
+    const { cas } = meshCasEntry(mesh);
     const values = chartValues({
       casAddress: casAddress(opts.cas ?? cas.cas_url),
-      casFingerprint: store?.fingerprint ?? cas.cas_key,
+      casFingerprint: store.fingerprint ?? cas.cas_key,
       imagePullSecrets: pullSecrets(mesh),
       services: chartServices(mesh, plan),
       mode: opts.mode,
@@ -284,8 +291,14 @@ async function applyMeshCommand(
       io.out(`manifests written: ${writeManifests(join(opts.target, 'manifests'), values, opts.release).join(', ')}\n`);
     return 0;
   } finally {
-    await store?.close();
+    await store.close();
   }
+}
+
+function sessionLine(s: AppliedSession): string {
+  const hash = s.hash ? ` (hash ${s.hash})` : '';
+  const envelope = s.envelope ? `, encrypted to the CAS (${s.envelope})` : '';
+  return `session ${s.name}: ${s.action}${hash}${envelope}\n`;
 }
 
 /** SCONE_CAS_ADDR is host[:port]. */

@@ -6,7 +6,9 @@ import { up, type MeshCas, type RunningMesh } from '../../mesh/up.js';
 import { attestCas, hostKeyPath, loadHostKey } from '../../runtime/index.js';
 import { CasClient } from '../cas-client.js';
 import { loadIdentity, normalizeCasUrl, pinnedCas, veilHome } from '../home.js';
+import { publishedTarget } from '../session-encryption.js';
 import { defineCommand } from '../spec.js';
+import { upEncryption } from '../upload-mode.js';
 
 const VEIL_BIN = fileURLToPath(new URL('../../../bin/veil.js', import.meta.url));
 
@@ -61,6 +63,7 @@ export const upCommand = defineCommand(
         log,
         hostKey,
         abort: abort.signal,
+        encryption: (m) => upEncryption(m, () => publishedTarget(cas!.client), embedded === undefined),
         ...(values['ready-timeout'] ? { readyTimeoutMs: Number(values['ready-timeout']) * 1000 } : {}),
       });
       log(`[veil] the mesh is up; ${join(target, 'up.json')} lists its addresses. Call it with:`);
@@ -93,7 +96,7 @@ async function meshCas(
   url: string | undefined,
   fingerprint: string | undefined,
   home: string,
-): Promise<MeshCas & { close(): Promise<void> }> {
+): Promise<MeshCas & { client: CasClient; close(): Promise<void> }> {
   const pin = embedded
     ? { url: embedded.url, fingerprint: embedded.identity.fingerprint, caPem: embedded.identity.caCertPem }
     : fingerprint
@@ -105,6 +108,8 @@ async function meshCas(
     fingerprint: pin.fingerprint,
     currentHash: (name) => client.currentHash(name),
     postSession: (text) => client.postSession(text),
+    putEncryptedSession: (envelope) => client.putEncryptedSession(envelope),
+    client,
     publicValues: (session) => client.publicValues(session),
     close: () => client.close(),
   };
