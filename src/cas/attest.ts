@@ -22,6 +22,7 @@ import { CasError } from './errors.js';
 import type { ClientIdentity } from './identity-of.js';
 import type { NonceStore } from './nonces.js';
 import { sessionOf } from './parsed.js';
+import { platformsOf } from './platforms.js';
 import type { CasContext } from './sessions.js';
 
 export type { AttestRequest, AttestationOutcome } from '../contract/index.js';
@@ -63,7 +64,8 @@ export async function attest(
   try {
     if (request.evidence.type === 'simulation') {
       // Evidence (host signature), binding, platform (a listed host), then identity (the measurement).
-      const verified = await verifySimulation(request.evidence, binding, policy, service);
+      const platforms = platformsOf(ctx.store, record, sessionOf(record), service);
+      const verified = await verifySimulation(request.evidence, binding, policy, { ...service, platforms });
       checkMeasurement(verified.measurement, simulationMeasurements(service));
       outcome = { evidence: 'simulation', simulated: true, platform: verified.platform };
     } else {

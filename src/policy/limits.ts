@@ -1,5 +1,5 @@
 import type { Finding } from './references.js';
-import type { Session } from './schema.js';
+import type { WrittenSession as Session } from './schema.js';
 
 /**
  * What one session may hold, documented in the README ("Limits"). A session over any of them is refused right

@@ -1,5 +1,5 @@
 import { findPlaceholders, isKnownSuffix, suffixFitsKind } from './placeholders.js';
-import type { Secret, Session } from './schema.js';
+import type { Secret, WrittenSession as Session } from './schema.js';
 import type { Finding, PathSegment } from '../issues.js';
 
 export type { Finding };
@@ -12,6 +12,7 @@ export function crossReferences(session: Session): Finding[] {
     ...(session.secrets ?? []).flatMap((s, i) => secretReferences(s, i, secrets)),
     ...issuerCycles(session.secrets ?? []),
     ...placeholderReferences(session, secrets),
+    ...platformReferences(session, secrets),
     ...imageReferences(session),
   ];
 }
@@ -97,6 +98,8 @@ function placeholderReferences(session: Session, secrets: Map<string, Secret>): 
       const secret = secrets.get(p.secret);
       if (!secret) return [{ path, message: `no secret named '${p.secret}' (in ${p.raw})` }];
       if (!isKnownSuffix(p.suffix)) return [{ path, message: `unknown placeholder suffix '${p.suffix}' in ${p.raw}` }];
+      if (secret.kind === 'config-fragment')
+        return [{ path, message: `${p.raw} is a config-fragment: it fills attestation, security or access_policy` }];
       if (!suffixFitsKind(p.suffix, secret.kind))
         return [{ path, message: `'${p.suffix}' does not fit ${secret.kind} secret '${p.secret}' (in ${p.raw})` }];
       return [];
@@ -124,6 +127,32 @@ export function placeholderSites(session: Session): Array<{ path: PathSegment[];
     }
   }
   return sites;
+}
+
+/**
+ * A platform entry may be a placeholder (§4.2): a config-fragment (filled in as a list), or an ascii or binary
+ * secret whose value is the platform ID (rendered when a service attests). Any other kind could never match.
+ */
+function platformReferences(session: Session, secrets: Map<string, Secret>): Finding[] {
+  return (session.services ?? []).flatMap((s, i) =>
+    (s.platforms ?? []).flatMap((entry, j) =>
+      findPlaceholders(entry).flatMap((p): Finding[] => {
+        const path = ['services', i, 'platforms', j];
+        const secret = secrets.get(p.secret);
+        if (!secret) return [{ path, message: `no secret named '${p.secret}' (in ${p.raw})` }];
+        if (secret.kind === 'config-fragment' && p.suffix === '') return [];
+        const fits = secret.kind === undefined || secret.kind === 'ascii' || secret.kind === 'binary';
+        if (fits && suffixFitsKind(p.suffix, secret.kind)) return [];
+        const what = secret.kind ?? 'imported';
+        return [
+          {
+            path,
+            message: `${p.raw} (${what}) cannot give a platform ID: use an ascii, binary or config-fragment secret`,
+          },
+        ];
+      }),
+    ),
+  );
 }
 
 function imageReferences(session: Session): Finding[] {

@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseDocument } from 'yaml';
-import { parseSession, sessionHash, substituteVariables } from '../../policy/index.js';
+import {
+  parseSession,
+  parseWrittenSession,
+  resolveSession,
+  sessionHash,
+  substituteVariables,
+} from '../../policy/index.js';
 import { identityFromPem } from '../../cas/identity-of.js';
 import { CasClient } from '../cas-client.js';
 import { CliError, usage } from '../errors.js';
@@ -32,7 +38,7 @@ export async function sessionCommand(args: string[], io: Io): Promise<number> {
     case 'check':
       return check(values, io);
     case 'calculate-hash':
-      io.out(`${sessionHash(parseSession(template(values, io), { file: fileOf(values) }), creatorOf(values, io))}\n`);
+      io.out(`${sessionHash(checkedAsWritten(values, io), creatorOf(values, io))}\n`);
       return 0;
     case 'create':
       return upload(values, io, false);
@@ -86,6 +92,13 @@ function template(values: Values, io: Io): string {
     vars[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return substituteVariables(io.readFile(file), vars, { file });
+}
+
+/** The CAS hashes the session as written (config-fragments as placeholders), once it is checked whole. */
+function checkedAsWritten(values: Values, io: Io) {
+  const written = parseWrittenSession(template(values, io), { file: fileOf(values) });
+  resolveSession(written, { unknownImports: 'omit', file: fileOf(values) });
+  return written;
 }
 
 function check(values: Values, io: Io): number {
