@@ -89,9 +89,8 @@ class Generation implements Dependencies {
   /** Starts every key that must be generated anew; explicit values are read later, in order. */
   startKeys(own: SecretSpec[]): void {
     for (const spec of own) {
-      const generated = spec.kind === 'private-key' || spec.kind === 'pgp-key';
-      if (!generated || spec.value !== undefined || kept(spec, this.previous)) continue;
-      const key = spec.kind === 'pgp-key' ? generatePgpKey(spec) : generatedKeySecret(spec);
+      if (spec.kind !== 'private-key' || spec.value !== undefined || kept(spec, this.previous)) continue;
+      const key = generatedKeySecret(spec);
       // Awaited in order below; until then a failure must not count as unhandled (which ends the process).
       key.catch(() => undefined);
       this.keys.set(spec.name, key);

@@ -3,15 +3,17 @@ import { SecretsError } from './errors.js';
 import type { SecretSpec, StoredPgpKey } from './types.js';
 
 /**
- * OpenPGP keys (`kind: pgp-key`, reference §4.3), made with `openpgp`. Curve25519 by default: an EdDSA primary
- * key with an ECDH subkey (v4, which GnuPG ≥ 2.1 reads) takes ≈ 10 ms; an RSA-3072 key ≈ 0.4 s, for no gain
- * in what the key can do. Both run asynchronously (RSA in WebCrypto, off the event loop; the longest pause of
- * the loop measured 6 ms for RSA, 2 ms for Curve25519), and every form a placeholder asks for is kept in
- * the stored secret, so rendering stays synchronous.
+ * OpenPGP keys (`kind: pgp-key`, reference §4.3), made with `openpgp`. Curve25519 in its widely read form (a
+ * v4 EdDSA primary key with an ECDH subkey, `curve25519Legacy`: GnuPG ≥ 2.1 reads it; the RFC 9580 Ed25519
+ * algorithm is refused by GnuPG 2.2) takes ≈ 10 ms; an RSA-3072 key ≈ 0.4 s, for no gain in what it can do. Curve25519 runs on the calling thread (10–30 ms on the
+ * loaded 2-core machine), so generation makes pgp keys one at a time, handing the event loop back between
+ * secrets, and a session holds at most SESSION_LIMITS.pgpKeys of them. Every form a placeholder asks for is
+ * kept in the stored secret, so rendering stays synchronous.
  */
 export async function generatePgpKey(spec: SecretSpec): Promise<StoredPgpKey> {
   const { privateKey } = await generateKey({
-    type: 'curve25519',
+    type: 'ecc',
+    curve: 'curve25519Legacy',
     userIDs: [{ name: spec.name }],
     format: 'object',
   });
@@ -26,7 +28,7 @@ export async function pgpKeyFromValue(spec: SecretSpec): Promise<StoredPgpKey> {
     key = await readPrivateKey({ armoredKey: spec.value });
   } catch {
     // The library's message may quote the input; say only what is wrong.
-    throw invalid(spec, 'is not an ASCII-armored OpenPGP private key (-----BEGIN PGP PRIVATE KEY BLOCK-----)');
+    throw invalid(spec, 'is not an ASCII-armored OpenPGP private key (a PGP PRIVATE KEY BLOCK)');
   }
   if (!key.isDecrypted()) throw invalid(spec, 'is protected by a passphrase, which the CAS cannot remove');
   try {
