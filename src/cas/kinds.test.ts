@@ -8,7 +8,7 @@ import { generateKey } from 'openpgp';
 import { Agent, request } from 'undici';
 import { simulationMeasurement } from '../attestation/index.js';
 import { signedSimulation, testHost } from '../attestation/testing.js';
-import { substituteVariables } from '../policy/index.js';
+import { parseWrittenSession, sessionHash, substituteVariables } from '../policy/index.js';
 import { identityFromPem } from './identity-of.js';
 import { startCas, type RunningCas } from './server.js';
 import { ephemeral, post, type Identity, type TestJson } from './testing.js';
@@ -192,6 +192,32 @@ describe('the CAS with pgp-key and config-fragment secrets', () => {
     const denied = await upload(owner, importer('elsewhere'));
     assert.equal(denied.status, 403);
     assert.equal(denied.json.error.code, 'CAS_IMPORT_DENIED');
+  });
+
+  it('judges an importer whose access_policy an imported fragment fills as one anyone may update', async () => {
+    const acl = (name: string, pin = '') =>
+      [
+        `name: ${name}`,
+        'secrets:',
+        `  - {name: acl, kind: config-fragment, value: {read: [CREATOR]}, export: [{session: acl-user${pin}}]}`,
+        '',
+      ].join('\n');
+    const user =
+      'name: acl-user\naccess_policy: $$SCONE::acl$$\n' +
+      'secrets: [{name: acl, kind: config-fragment, import: {session: acls, secret: acl}}]\n';
+    assert.equal((await upload(owner, acl('acls'))).status, 201);
+    // The same owner, exported by name: still refused, since the fragment could say update: [ANY].
+    const refused = await upload(owner, user);
+    assert.equal(refused.status, 403, JSON.stringify(refused.json));
+    assert.match(refused.json.error.message, /does not trust/);
+    // A session_hash pin names exactly the importer the exporter reviewed.
+    assert.equal((await upload(owner, acl('acls-pinned'))).status, 201);
+    const pinnedUser = user.replace('session: acls,', 'session: acls-pinned,');
+    const userHash = sessionHash(parseWrittenSession(pinnedUser), identityFromPem(owner.certPem).keyHash);
+    const current = (await get(owner, '/v1/sessions/acls-pinned')).json.hash as string;
+    const pinned = `${acl('acls-pinned', `, session_hash: ${userHash}`)}predecessor: ${current}\n`;
+    assert.equal((await upload(owner, pinned)).status, 200);
+    assert.equal((await upload(owner, pinnedUser)).status, 201);
   });
 
   it('renders platform IDs given by binary, ascii and config-fragment secrets', async () => {
