@@ -96,6 +96,7 @@ async function judgeHardware(
   service: Service,
 ): Promise<{ result: VerificationResult; tolerated: string[] }> {
   checkMode(policy);
+  checkNoPlatforms(service, evidence.type);
   if (!ctx.verifier)
     throw new AttestationError(
       'ATTESTATION_UNSUPPORTED',
@@ -112,6 +113,24 @@ async function judgeHardware(
     throw err;
   }
   return { result, tolerated };
+}
+
+/**
+ * SCONE's `platforms` name SGX platforms by their SCONE quoting enclave's key, which hardware evidence judged
+ * by Intel's and AMD's collateral does not carry: a service that lists platforms would have them ignored, so
+ * its hardware evidence is refused instead (Veil checks platforms for simulation evidence).
+ */
+function checkNoPlatforms(service: Service, type: string): void {
+  if ((service.platforms ?? []).length === 0) return;
+  throw new AttestationError(
+    'ATTESTATION_PLATFORM',
+    `service '${service.name}' lists platforms, which are not supported by Veil for hardware evidence (${type}): ` +
+      'Veil matches platform IDs against simulation hosts only',
+    {
+      check: 'platform',
+      hint: `remove services[${service.name}].platforms to accept hardware evidence by its measurements, or use another service for simulation`,
+    },
+  );
 }
 
 /**

@@ -250,6 +250,13 @@ describe('the CAS with pgp-key and config-fragment secrets', () => {
     assert.equal(short.json.error.code, 'CAS_RENDER_FAILED');
     assert.match(short.json.error.message, /platforms\[0\] .* does not give a platform ID/);
     assert.doesNotMatch(short.json.error.message, /not-an-id/);
+    // Hardware evidence carries no platform ID to match: a service listing platforms refuses it, never ignores them.
+    const rt = ephemeral();
+    const nonce = (await post(cas, rt, '/v1/attest/nonce', '')).json.nonce as string;
+    const evidence = { type: 'tdx', quote: Buffer.alloc(64).toString('base64') };
+    const hw = await post(cas, rt, '/v1/attest', JSON.stringify({ config_id: 'p-bin/api', nonce, evidence }));
+    assert.equal(hw.status, 403);
+    assert.match(hw.json.error.message, /lists platforms, which are not supported by Veil for hardware evidence/);
     const key = await upload(owner, text('p-key', '$$SCONE::k$$', '  - {name: k, kind: private-key}'));
     assert.equal(key.status, 400);
     assert.match(key.json.error.message, /cannot give a platform ID/);

@@ -160,4 +160,19 @@ describe('config-fragment secrets', () => {
     const kindless = text.replace('kind: config-fragment, ', '');
     assert.match(policyError(kindless).message, /an import without kind: config-fragment/);
   });
+
+  it('leave mrenclave one value or a list, and merge a platforms fragment beside other placeholders', () => {
+    const session = parseSession(fixture('platforms'));
+    const service = session.services?.[0];
+    assert.deepEqual(service?.attestation, { mrenclave: [hex('4')] });
+    assert.deepEqual(service?.platforms, [
+      hex('5'),
+      '$$SCONE::platform_bin$$',
+      '$$SCONE::platform_text$$',
+      hex('8'),
+      hex('9'),
+    ]);
+    const list = parseSession(`name: a\nservices: [{name: s, attestation: {mrenclave: [${hex('a')}, ${hex('b')}]}}]\n`);
+    assert.deepEqual(list.services?.[0]?.attestation, { mrenclave: [hex('a'), hex('b')] });
+  });
 });
