@@ -1,4 +1,4 @@
-import { generateKey, readPrivateKey, type PrivateKey } from 'openpgp';
+import type { PrivateKey } from 'openpgp';
 import { SecretsError } from './errors.js';
 import type { SecretSpec, StoredPgpKey } from './types.js';
 
@@ -11,6 +11,7 @@ import type { SecretSpec, StoredPgpKey } from './types.js';
  * kept in the stored secret, so rendering stays synchronous.
  */
 export async function generatePgpKey(spec: SecretSpec): Promise<StoredPgpKey> {
+  const { generateKey } = await openpgp();
   const { privateKey } = await generateKey({
     type: 'ecc',
     curve: 'curve25519Legacy',
@@ -23,6 +24,7 @@ export async function generatePgpKey(spec: SecretSpec): Promise<StoredPgpKey> {
 /** An explicit `value`: an ASCII-armored private key without a passphrase (the CAS cannot unlock it). */
 export async function pgpKeyFromValue(spec: SecretSpec): Promise<StoredPgpKey> {
   if (typeof spec.value !== 'string') throw invalid(spec, 'is not an ASCII-armored private key');
+  const { readPrivateKey } = await openpgp();
   let key: PrivateKey;
   try {
     key = await readPrivateKey({ armoredKey: spec.value });
@@ -38,6 +40,12 @@ export async function pgpKeyFromValue(spec: SecretSpec): Promise<StoredPgpKey> {
   }
   return pgpForms(key);
 }
+
+/**
+ * Loaded when a pgp key is made or read, never at import: `veil run` imports this module's neighbours, and the
+ * runtime layer of an image carries Veil's code without node_modules.
+ */
+const openpgp = () => import('openpgp');
 
 function pgpForms(key: PrivateKey): StoredPgpKey {
   const publicKey = key.toPublic();
