@@ -128,7 +128,9 @@ function checkNoPlatforms(service: Service, type: string): void {
       'Veil matches platform IDs against simulation hosts only',
     {
       check: 'platform',
-      hint: `remove services[${service.name}].platforms to accept hardware evidence by its measurements, or use another service for simulation`,
+      hint:
+        `remove services[${service.name}].platforms to accept hardware evidence by its measurements, ` +
+        'or use another service for simulation',
     },
   );
 }

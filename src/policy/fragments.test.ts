@@ -78,7 +78,7 @@ describe('config-fragment secrets', () => {
     assert.ok(policyError(acl).issues.some((i) => /ANY must be alone/.test(i.message)));
   });
 
-  it('refuse a placeholder naming a missing secret, or a secret that is not a fragment, where a fragment stands', () => {
+  it('refuse a placeholder naming a missing secret, or another kind of secret, where a fragment stands', () => {
     const missing = policyError('name: a\nsecurity: $$SCONE::nothing$$\n');
     assert.equal(missing.code, 'POLICY_REFERENCE');
     assert.match(missing.message, /security: no secret named 'nothing'/);

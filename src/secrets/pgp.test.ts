@@ -37,7 +37,7 @@ const one = async (spec: SecretSpec, previous?: Map<string, StoredSecret>, previ
 const lookupOf = (m: Map<string, StoredSecret>) => (n: string) => m.get(n);
 
 describe('pgp-key secrets', () => {
-  it('are generated (Curve25519, as GnuPG 2.2 reads it), render in every form, and GnuPG signs with the private key', async () => {
+  it('are generated (Curve25519, as GnuPG 2.2 reads it), render in every form, and GnuPG signs with them', async () => {
     const set = await one({ name: 'k', kind: 'pgp-key' });
     const render = (suffix: string) => renderSecret('k', suffix, lookupOf(set));
     const armored = render(':privatekey:asciiarmored') as string;

@@ -5,10 +5,11 @@ import type { SecretSpec, StoredPgpKey } from './types.js';
 /**
  * OpenPGP keys (`kind: pgp-key`, reference §4.3), made with `openpgp`. Curve25519 in its widely read form (a
  * v4 EdDSA primary key with an ECDH subkey, `curve25519Legacy`: GnuPG ≥ 2.1 reads it; the RFC 9580 Ed25519
- * algorithm is refused by GnuPG 2.2) takes ≈ 10 ms; an RSA-3072 key ≈ 0.4 s, for no gain in what it can do. Curve25519 runs on the calling thread (10–30 ms on the
- * loaded 2-core machine), so generation makes pgp keys one at a time, handing the event loop back between
- * secrets, and a session holds at most SESSION_LIMITS.pgpKeys of them. Every form a placeholder asks for is
- * kept in the stored secret, so rendering stays synchronous.
+ * algorithm is refused by GnuPG 2.2) takes 10–30 ms; an RSA-3072 key took 3.5–4.3 s on the loaded 2-core
+ * machine, for no gain in what the key can do. Curve25519 runs on the calling thread, so generation makes pgp
+ * keys one at a time, handing the event loop back between secrets, and a session holds at most
+ * SESSION_LIMITS.pgpKeys of them. Every form a placeholder asks for is kept in the stored secret, so rendering
+ * stays synchronous.
  */
 export async function generatePgpKey(spec: SecretSpec): Promise<StoredPgpKey> {
   const { generateKey } = await openpgp();
