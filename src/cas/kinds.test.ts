@@ -93,6 +93,22 @@ describe('the CAS with pgp-key and config-fragment secrets', () => {
     assert.equal(file(again.json, '/keys/private.asc').toString(), armored);
   });
 
+  it('exports a pgp key to another session, which renders the same key from it', async () => {
+    const exporter = 'name: pgp-exporter\nsecrets: [{name: k, kind: pgp-key, export: [{session: pgp-importer}]}]\n';
+    assert.equal((await upload(owner, exporter)).status, 201);
+    const importer = fixture('pgp-key', 'pgp-importer').replace(
+      /secrets:\n {2}- name: signing_key\n {4}kind: pgp-key\n/,
+      'secrets:\n  - {name: signing_key, import: {session: pgp-exporter, secret: k}}\n',
+    );
+    assert.match(importer, /import: \{session: pgp-exporter/);
+    assert.equal((await upload(owner, importer)).status, 201);
+    const res = await attest('pgp-importer/signer');
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    assert.match(file(res.json, '/keys/public.asc').toString(), /^-----BEGIN PGP PUBLIC KEY BLOCK-----/);
+    const other = await attest('pgp/signer');
+    assert.notEqual(file(res.json, '/keys/private.asc').toString(), file(other.json, '/keys/private.asc').toString());
+  });
+
   it('publishes only the public half of an export_public pgp key', async () => {
     const text = 'name: pgp-public\nsecrets: [{name: k, kind: pgp-key, export_public: true}]\n';
     assert.equal((await upload(owner, text)).status, 201);
