@@ -57,10 +57,12 @@ const verifier: EvidenceVerifier = {
 };
 const ctx: CasContext & AttestationContext = { store, now: () => new Date(), verifier };
 const owner = identityFromPem(ephemeral().certPem);
+const platformsOf = (name: string) => (name.startsWith('sim') ? `, platforms: [${host.id}]` : '');
 const session = (name: string, identity: string, security: string) =>
   writeSession(
     ctx,
-    `name: ${name}\nservices:\n  - {name: api, command: run, platforms: [${host.id}]${identity}}\n${security}\n`,
+    // Hardware evidence refuses a service that lists platforms (they would be ignored): simulation ones only.
+    `name: ${name}\nservices:\n  - {name: api, command: run${platformsOf(name)}${identity}}\n${security}\n`,
     owner,
   );
 await session('sim', `, mrenclaves: [${program}]`, 'security: {attestation: {mode: none}}');

@@ -22,6 +22,7 @@ import { CasError } from './errors.js';
 import type { ClientIdentity } from './identity-of.js';
 import type { NonceStore } from './nonces.js';
 import { sessionOf } from './parsed.js';
+import { platformsOf } from './platforms.js';
 import type { CasContext } from './sessions.js';
 import { fetchRemoteImports, type RemoteFetch } from './remote-import.js';
 
@@ -66,7 +67,8 @@ export async function attest(
   try {
     if (request.evidence.type === 'simulation') {
       // Evidence (host signature), binding, platform (a listed host), then identity (the measurement).
-      const verified = await verifySimulation(request.evidence, binding, policy, service);
+      const platforms = platformsOf(ctx.store, record, sessionOf(record), service);
+      const verified = await verifySimulation(request.evidence, binding, policy, { ...service, platforms });
       checkMeasurement(verified.measurement, simulationMeasurements(service));
       outcome = { evidence: 'simulation', simulated: true, platform: verified.platform };
     } else {
@@ -99,6 +101,7 @@ async function judgeHardware(
   service: Service,
 ): Promise<{ result: VerificationResult; tolerated: string[] }> {
   checkMode(policy);
+  checkNoPlatforms(service, evidence.type);
   if (!ctx.verifier)
     throw new AttestationError(
       'ATTESTATION_UNSUPPORTED',
@@ -115,6 +118,26 @@ async function judgeHardware(
     throw err;
   }
   return { result, tolerated };
+}
+
+/**
+ * SCONE's `platforms` name SGX platforms by their SCONE quoting enclave's key, which hardware evidence judged
+ * by Intel's and AMD's collateral does not carry: a service that lists platforms would have them ignored, so
+ * its hardware evidence is refused instead (Veil checks platforms for simulation evidence).
+ */
+function checkNoPlatforms(service: Service, type: string): void {
+  if ((service.platforms ?? []).length === 0) return;
+  throw new AttestationError(
+    'ATTESTATION_PLATFORM',
+    `service '${service.name}' lists platforms, which are not supported by Veil for hardware evidence (${type}): ` +
+      'Veil matches platform IDs against simulation hosts only',
+    {
+      check: 'platform',
+      hint:
+        `remove services[${service.name}].platforms to accept hardware evidence by its measurements, ` +
+        'or use another service for simulation',
+    },
+  );
 }
 
 /**

@@ -1,16 +1,43 @@
-import { parseSession, type Session } from '../policy/index.js';
+import { parseWrittenSession, resolveSession, type Session, type WrittenSession } from '../policy/index.js';
+import type { StoredSecret } from '../secrets/index.js';
 import type { SessionRecord } from './store/index.js';
 
+/**
+ * Imported config-fragments are fetched when a session is uploaded and kept (sealed) with its secrets under
+ * this prefix: `::` cannot occur in a secret name, and a qualified lookup (`session::secret`) never yields
+ * an empty session name, so the copies are neither re-exported nor reachable by name.
+ */
+export const IMPORTED_FRAGMENT = '::fragment::';
+
+/** The value of an imported config-fragment, from the copy kept with the record (undefined: none kept). */
+export function importedFragmentOf(secrets: Record<string, unknown>, name: string): unknown {
+  const stored = secrets[`${IMPORTED_FRAGMENT}${name}`] as StoredSecret | undefined;
+  return stored?.kind === 'config-fragment' ? JSON.parse(stored.value) : undefined;
+}
+
 /** Stored sessions were validated when they were created; parsing them again is only for access, so cache it. */
-const cache = new Map<string, Session>();
+const cache = new Map<string, { written: WrittenSession; session: Session }>();
 const LIMIT = 4096;
 
-export function sessionOf(record: SessionRecord): Session {
+function parsed(record: SessionRecord): { written: WrittenSession; session: Session } {
   const key = `${record.name}\0${record.hash}`;
   const hit = cache.get(key);
   if (hit) return hit;
-  const session = parseSession(record.text);
+  const written = parseWrittenSession(record.text);
+  const imported = (name: string) => importedFragmentOf(record.secrets, name);
+  const session = resolveSession(written, { unknownImports: 'refuse', imported });
   if (cache.size >= LIMIT) cache.clear();
-  cache.set(key, session);
-  return session;
+  const entry = { written, session };
+  cache.set(key, entry);
+  return entry;
+}
+
+/** The session with its config-fragments filled in: what access control, attestation and rendering judge by. */
+export function sessionOf(record: SessionRecord): Session {
+  return parsed(record).session;
+}
+
+/** The session as written (fragments as placeholders): what is read back and what an update's REDACTED keeps. */
+export function writtenOf(record: SessionRecord): WrittenSession {
+  return parsed(record).written;
 }

@@ -108,6 +108,7 @@ export function exportSecret(ctx: CasContext, request: ExportRequest, fingerprin
 function wireSecret(ctx: CasContext, record: SessionRecord, value: StoredSecret, importer: RemoteImporter) {
   if (value.kind === 'ascii' || value.kind === 'binary') return { kind: value.kind, value: value.value };
   if (value.kind === 'private-key') return { kind: value.kind, key_type: value.keyType, value: value.value };
+  if (value.kind === 'pgp-key' || value.kind === 'config-fragment') throw notAcrossCas(value.kind);
   const lookup = createSecretView(ctx.store, record, sessionOf(record));
   const chain: string[] = [];
   for (let issuer = value.issuer; issuer !== undefined && chain.length < MAX_CHAIN; ) {
@@ -141,6 +142,13 @@ function ownSecret(record: SessionRecord, name: string): StoredSecret | undefine
  * Refusals say no more than the caller may know: whether the session or secret exists is not told to a CAS
  * that no export names; a pin mismatch is, since the export names that CAS and session.
  */
+/** Released only within one CAS so far: the wire form carries ascii, binary, keys and certificates. */
+function notAcrossCas(kind: string): CasError {
+  return new CasError('CAS_IMPORT_DENIED', `a ${kind} secret exported to another CAS is not supported by Veil yet`, {
+    hint: `import the ${kind} from a session on the same CAS, or give the importing session its own`,
+  });
+}
+
 function exportDenied(refusal: Refusal, request: ExportRequest, importer: RemoteImporter): CasError {
   const to = `session '${importer.session}' of the CAS with cas_key ${importer.fingerprint}`;
   const head = `secret '${request.secret}' of session '${request.session}' is not released to ${to}`;

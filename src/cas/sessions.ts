@@ -1,13 +1,16 @@
 import {
   PolicyError,
   REDACTED,
-  parseSession,
+  parseWrittenSession,
   redactSession,
+  resolveSession,
   restoreRedacted,
   serializeSession,
   sessionHash,
   sessionNamespace,
+  type Secret,
   type Session,
+  type WrittenSession,
 } from '../policy/index.js';
 import { SecretsError, generateSecretSet, type StoredSecret } from '../secrets/index.js';
 import { moreIssues, reportedIssues } from '../issues.js';
@@ -17,7 +20,7 @@ import { namedSigners, shortfall } from './governance.js';
 import { verifiedSigners } from './signatures.js';
 import { CasError } from './errors.js';
 import { identityFromPem, type ClientIdentity } from './identity-of.js';
-import { sessionOf } from './parsed.js';
+import { IMPORTED_FRAGMENT, importedFragmentOf, sessionOf, writtenOf } from './parsed.js';
 import { importSecret, qualifiedLookup, type Importer } from './secret-view.js';
 import { checkCasRules } from './rules.js';
 import type { SessionRecord, Store } from './store/index.js';
@@ -75,7 +78,7 @@ function signersFor(decider: SessionRecord, permission: Permission, name: string
 }
 
 /** The namespace session that decides whether `session` may be created, when it lives in one. */
-function parentOf(ctx: CasContext, session: Session): SessionRecord | undefined {
+function parentOf(ctx: CasContext, session: { name: string }): SessionRecord | undefined {
   const parentName = sessionNamespace(session.name);
   return parentName === undefined ? undefined : ctx.store.current(parentName);
 }
@@ -85,11 +88,11 @@ function parentOf(ctx: CasContext, session: Session): SessionRecord | undefined 
  * values there (read-modify-write). The stored text then carries them, since attestation renders from it.
  */
 function keepRedacted(
-  uploaded: Session,
+  uploaded: WrittenSession,
   text: string,
   current: SessionRecord | undefined,
-): { session: Session; stored: string } {
-  const { session, kept, missing } = restoreRedacted(uploaded, current ? sessionOf(current) : undefined);
+): { session: WrittenSession; stored: string } {
+  const { session, kept, missing } = restoreRedacted(uploaded, current ? writtenOf(current) : undefined);
   if (missing.length > 0) {
     const where = current ? 'the current version' : 'a new session';
     // One message whether nothing is stored there or the kind changed: the refusal tells nothing of a value.
@@ -105,12 +108,16 @@ function keepRedacted(
   }
   if (kept === 0) return { session, stored: text };
   const { creator: _creator, ...content } = session;
-  return { session, stored: serializeSession(content as Session) };
+  return { session, stored: serializeSession(content as WrittenSession) };
 }
 
-function parsePolicy(text: string): Session {
+function parsePolicy(text: string): WrittenSession {
+  return asPolicyError(() => parseWrittenSession(text));
+}
+
+function asPolicyError<T>(parse: () => T): T {
   try {
-    return parseSession(text);
+    return parse();
   } catch (err) {
     if (err instanceof PolicyError) {
       throw new CasError('CAS_POLICY_INVALID', err.message, { hint: err.hint, cause: err, issues: err.issues });
@@ -120,7 +127,7 @@ function parsePolicy(text: string): Session {
 }
 
 function authorizeCreate(
-  session: Session,
+  session: WrittenSession,
   parent: SessionRecord | undefined,
   client: ClientIdentity,
   signers: readonly string[],
@@ -156,7 +163,7 @@ function authorizeCreate(
 
 /** Permission first: the current hash is told only to a client that may update the session. */
 function authorizeUpdate(
-  session: Session,
+  session: WrittenSession,
   current: SessionRecord,
   client: ClientIdentity,
   signers: readonly string[],
@@ -226,14 +233,19 @@ function staleWrite(name: string, current: string | null): CasError {
 
 async function buildRecord(
   ctx: CasContext,
-  session: Session,
+  written: WrittenSession,
   text: string,
   current: SessionRecord | undefined,
   client: ClientIdentity,
 ): Promise<SessionRecord> {
   const creator = current?.creator ?? client.certPem;
-  const hash = sessionHash(session, current ? identityFromPem(current.creator).keyHash : client.keyHash);
-  const importer: Importer = { name: session.name, hash, creator, policy: session.access_policy };
+  // The hash covers the session as written: a fragment's value counts only as present, like every value.
+  const hash = sessionHash(written, current ? identityFromPem(current.creator).keyHash : client.keyHash);
+  const unresolved: Importer = { name: written.name, hash, creator, policy: policyBeforeImports(written) };
+  const fragments = importFragments(ctx, written, unresolved, client);
+  const imported = (name: string) => importedFragmentOf(fragments, name);
+  const session = asPolicyError(() => resolveSession(written, { unknownImports: 'refuse', imported }));
+  const importer: Importer = { ...unresolved, policy: session.access_policy };
   const secrets = await generateSecrets(ctx, session, current, importer, client);
   return {
     name: session.name,
@@ -242,8 +254,54 @@ async function buildRecord(
     text,
     creator,
     createdAt: ctx.now().getTime(),
-    secrets: Object.fromEntries(secrets),
+    secrets: { ...Object.fromEntries(secrets), ...fragments },
   };
+}
+
+/**
+ * Imported config-fragments are fetched now, under the export rules of any import, and kept with the record:
+ * the sections they fill decide who may read and update the session (its read index is written with it) and
+ * what may attest, so they must be fixed when the session is. An exporter's change reaches the importer
+ * when the importer is uploaded again. The exporter judges the importer by its access_policy as far as it is
+ * known before the imports (policyBeforeImports).
+ */
+function importFragments(
+  ctx: CasContext,
+  session: WrittenSession,
+  importer: Importer,
+  client: ClientIdentity,
+): Record<string, StoredSecret> {
+  const out: Record<string, StoredSecret> = {};
+  for (const spec of session.secrets ?? []) {
+    if (spec.kind !== 'config-fragment' || !spec.import) continue;
+    const value = importSecret(ctx.store, importer, spec, client);
+    if (value.kind !== 'config-fragment') throw notAFragment(session.name, spec, value.kind);
+    out[`${IMPORTED_FRAGMENT}${spec.name}`] = value;
+  }
+  return out;
+}
+
+/**
+ * The access_policy an export judges the importer by, before imported fragments are known: as written, with
+ * local fragments filled in. One that an imported fragment fills could let anyone update the session, so it
+ * is judged as `update: [ANY]`, which only a session_hash pin releases to.
+ */
+function policyBeforeImports(written: WrittenSession): Session['access_policy'] {
+  const imports = (written.secrets ?? []).filter((s) => s.kind === 'config-fragment' && s.import);
+  const policy = JSON.stringify(written.access_policy ?? null);
+  if (imports.some((s) => policy.includes(`$$SCONE::${s.name}$$`))) return { update: ['ANY'] };
+  return asPolicyError(() => resolveSession(written, { unknownImports: 'omit' })).access_policy;
+}
+
+function notAFragment(session: string, spec: Secret, kind: string): CasError {
+  const from = `secret '${spec.import!.secret}' of session '${spec.import!.session}'`;
+  return new CasError(
+    'CAS_POLICY_INVALID',
+    `session '${session}' imports ${from} as a config-fragment, but it is a ${kind}`,
+    {
+      hint: `import it with its own kind (${kind}), or import a config-fragment`,
+    },
+  );
 }
 
 async function generateSecrets(
@@ -301,14 +359,14 @@ export function readSession(
       hint: 'check the hash; every version stays readable, so a missing one never existed',
     });
   }
-  return { session: serializeSession(readBack(sessionOf(record), record.creator)), hash: record.hash };
+  return { session: serializeSession(readBack(writtenOf(record), record.creator)), hash: record.hash };
 }
 
 /**
  * Every secret-bearing field the schema marks comes back as REDACTED; uploading the read-back as an update
  * keeps the stored values there (keepRedacted), so a read-modify-write cycle loses nothing.
  */
-function readBack(session: Session, creator: string): Session {
+function readBack(session: WrittenSession, creator: string): WrittenSession {
   return { ...redactSession(session), creator };
 }
 

@@ -55,6 +55,9 @@ function toPublic(stored: StoredSecret): PublicValue {
     case 'x509':
     case 'x509-ca':
       return certificateValue(stored.kind, Buffer.from(stored.value, 'base64'));
+    case 'pgp-key':
+      // The public half only, ASCII-armored: what `export_public` means for a key pair.
+      return { kind: 'pgp-key', value: stored.publicKey, expires: null, renew: null };
     default:
       throw new CasError('CAS_INTERNAL', `a ${stored.kind} secret cannot be public`);
   }

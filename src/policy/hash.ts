@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
-import type { Session } from './schema.js';
+import type { WrittenSession } from './schema.js';
 import { redactSession } from './secret-fields.js';
 
 /**
@@ -13,7 +13,7 @@ import { redactSession } from './secret-fields.js';
  * and values of his own, has another hash. Versions differ: each names its predecessor's hash.
  * `veil session calculate-hash` gives the CAS's answer offline, for the identity that uploads.
  */
-export function sessionHash(session: Session, creatorKeyHash: string): string {
+export function sessionHash(session: WrittenSession, creatorKeyHash: string): string {
   if (!/^[0-9a-f]{64}$/.test(creatorKeyHash)) throw new TypeError('creatorKeyHash must be 64 lower-case hex digits');
   const { creator: _creator, ...content } = redactSession(session);
   return createHash('sha256')
@@ -35,7 +35,7 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-export function serializeSession(session: Session): string {
+export function serializeSession(session: WrittenSession): string {
   return stringify(session, { lineWidth: 0 });
 }
 

@@ -1,5 +1,6 @@
 export { PolicyError, type PolicyErrorCode, type PolicyIssue } from './errors.js';
-export { parseSession, formatPath } from './parse.js';
+export { parseSession, parseWrittenSession, resolveSession, formatPath } from './parse.js';
+export { fillFragments, type FillOptions } from './fragments.js';
 export { REDACTED } from './schema.js';
 export { SECRET_FIELD_PATHS, redactSession, restoreRedacted } from './secret-fields.js';
 export { splitCommand } from './command.js';
@@ -34,4 +35,5 @@ export type {
   Security,
   Service,
   Session,
+  WrittenSession,
 } from './schema.js';

@@ -1,9 +1,15 @@
 import { z } from 'zod';
-import { sessionSchema } from './schema.js';
+import { writtenSessionSchema } from './schema.js';
 
-/** The JSON Schema editors use to complete and check sessions, generated from the validator's own schema. */
+/**
+ * The JSON Schema editors use to complete and check sessions, generated from the validator's own schema of the
+ * session as written (config-fragment placeholders where SCONE allows them).
+ */
 export function sessionJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(sessionSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  const schema = z.toJSONSchema(writtenSessionSchema, { io: 'input', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
   return {
     ...schema,
     $id: 'https://veil.invalid/schemas/session.schema.json',

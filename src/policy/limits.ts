@@ -1,5 +1,5 @@
 import type { Finding } from './references.js';
-import type { Session } from './schema.js';
+import type { WrittenSession as Session } from './schema.js';
 
 /**
  * What one session may hold, documented in the README ("Limits"). A session over any of them is refused right
@@ -12,6 +12,8 @@ export const SESSION_LIMITS = {
   secrets: 256,
   /** private-key secrets with key_type RSA-2048 or RSA-3072. */
   rsaKeys: 8,
+  /** pgp-key secrets: each is generated on the event loop (10–30 ms), one at a time. */
+  pgpKeys: 16,
   services: 64,
   images: 64,
   /** Over all images of the session. */
@@ -41,6 +43,7 @@ type Counted = Exclude<keyof typeof SESSION_LIMITS, 'bodyBytes' | 'fullParseByte
 const WHAT: Record<Counted, string> = {
   secrets: 'secrets',
   rsaKeys: 'RSA keys (private-key secrets with key_type RSA-2048 or RSA-3072)',
+  pgpKeys: 'pgp-key secrets',
   services: 'services',
   images: 'images',
   injectionFiles: 'injection files (over all images)',
@@ -50,6 +53,7 @@ const WHAT: Record<Counted, string> = {
 const PATH: Record<Counted, string> = {
   secrets: 'secrets',
   rsaKeys: 'secrets',
+  pgpKeys: 'secrets',
   services: 'services',
   images: 'images',
   injectionFiles: 'images',
@@ -87,6 +91,7 @@ export function limitFindings(session: Session): Finding[] {
   const counts: Record<Counted, number> = {
     secrets: session.secrets?.length ?? 0,
     rsaKeys: (session.secrets ?? []).filter((s) => s.kind === 'private-key' && s.key_type?.startsWith('RSA')).length,
+    pgpKeys: (session.secrets ?? []).filter((s) => s.kind === 'pgp-key').length,
     services: session.services?.length ?? 0,
     images: session.images?.length ?? 0,
     injectionFiles: (session.images ?? []).reduce((n, image) => n + (image.injection_files?.length ?? 0), 0),

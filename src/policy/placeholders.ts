@@ -32,6 +32,12 @@ export const PLACEHOLDER_SUFFIXES = [
   ':base64url',
   ':base32',
   ':base32nopad',
+  ':privatekey:asciiarmored',
+  ':privatekey:binary',
+  ':privatekey:base64',
+  ':publickey:asciiarmored',
+  ':publickey:binary',
+  ':publickey:base64',
 ] as const;
 
 const PATTERN = /\$\$SCONE::([^$\s]+?)\$\$/g;
@@ -68,6 +74,15 @@ const KEY = new Set([
   ':privatekey:der',
   ':privatekey:pkcs8:der',
 ]);
+const PGP = new Set([
+  '',
+  ':privatekey:asciiarmored',
+  ':privatekey:binary',
+  ':privatekey:base64',
+  ':publickey:asciiarmored',
+  ':publickey:binary',
+  ':publickey:base64',
+]);
 const BYTES = new Set(['', '.hex', ':bin', ':hex', ':base64', ':base64url', ':base32', ':base32nopad']);
 
 /** Whether a suffix gives a form of a secret of this kind (undefined kind: imported, checked at use). */
@@ -76,6 +91,9 @@ export function suffixFitsKind(suffix: string, kind: string | undefined): boolea
   if (kind === 'x509' || kind === 'x509-ca')
     return CERT.has(suffix) || (KEY.has(suffix) && suffix !== '' && !/^:(pem|der|pkcs8)/.test(suffix));
   if (kind === 'private-key') return KEY.has(suffix);
+  if (kind === 'pgp-key') return PGP.has(suffix);
+  // A fragment is filled into sections (fragments.ts), never rendered into text.
+  if (kind === 'config-fragment') return false;
   return BYTES.has(suffix);
 }
 

@@ -1,5 +1,5 @@
 import { findPlaceholders, isKnownSuffix, suffixFitsKind } from './placeholders.js';
-import type { Secret, Session } from './schema.js';
+import type { Secret, WrittenSession as Session } from './schema.js';
 import type { Finding, PathSegment } from '../issues.js';
 import { accessEntries } from './access-entries.js';
 
@@ -13,6 +13,7 @@ export function crossReferences(session: Session): Finding[] {
     ...(session.secrets ?? []).flatMap((s, i) => secretReferences(s, i, secrets)),
     ...issuerCycles(session.secrets ?? []),
     ...placeholderReferences(session, secrets),
+    ...platformReferences(session, secrets),
     ...imageReferences(session),
     ...accessReferences(session, secrets),
   ];
@@ -23,7 +24,8 @@ const PERMISSIONS = ['read', 'update', 'create_sessions'] as const;
 /** `$$SCONE::name$$` entries name a certificate of this session: its key is the identity the entry admits. */
 function accessReferences(session: Session, secrets: Map<string, Secret>): Finding[] {
   const policy = session.access_policy;
-  if (!policy) return [];
+  // A whole section from a config-fragment is checked once it is filled in (policy/fragments.ts).
+  if (!policy || typeof policy === 'string') return [];
   return PERMISSIONS.flatMap((permission) =>
     accessEntries(policy[permission] ?? [], permission).flatMap((entry, i): Finding[] => {
       const base: PathSegment[] = ['access_policy', permission, i];
@@ -39,7 +41,8 @@ function accessReferences(session: Session, secrets: Map<string, Secret>): Findi
 function secretEntryFinding(name: string, path: PathSegment[], secrets: Map<string, Secret>): Finding[] {
   const secret = secrets.get(name);
   if (!secret) return [{ path, message: `no secret named '${name}'` }];
-  if (secret.kind === 'x509' || secret.kind === 'x509-ca') return [];
+  // A config-fragment entry is merged into the list when the session is filled in (policy/fragments.ts).
+  if (secret.kind === 'x509' || secret.kind === 'x509-ca' || secret.kind === 'config-fragment') return [];
   const what = secret.kind === undefined ? 'has no kind' : `is a ${secret.kind}`;
   return [{ path, message: `'${name}' ${what}: an access entry names an x509 or x509-ca secret (its certificate)` }];
 }
@@ -125,6 +128,8 @@ function placeholderReferences(session: Session, secrets: Map<string, Secret>): 
       const secret = secrets.get(p.secret);
       if (!secret) return [{ path, message: `no secret named '${p.secret}' (in ${p.raw})` }];
       if (!isKnownSuffix(p.suffix)) return [{ path, message: `unknown placeholder suffix '${p.suffix}' in ${p.raw}` }];
+      if (secret.kind === 'config-fragment')
+        return [{ path, message: `${p.raw} is a config-fragment: it fills attestation, security or access_policy` }];
       if (!suffixFitsKind(p.suffix, secret.kind))
         return [{ path, message: `'${p.suffix}' does not fit ${secret.kind} secret '${p.secret}' (in ${p.raw})` }];
       return [];
@@ -152,6 +157,32 @@ export function placeholderSites(session: Session): Array<{ path: PathSegment[];
     }
   }
   return sites;
+}
+
+/**
+ * A platform entry may be a placeholder (§4.2): a config-fragment (filled in as a list), or an ascii or binary
+ * secret whose value is the platform ID (rendered when a service attests). Any other kind could never match.
+ */
+function platformReferences(session: Session, secrets: Map<string, Secret>): Finding[] {
+  return (session.services ?? []).flatMap((s, i) =>
+    (s.platforms ?? []).flatMap((entry, j) =>
+      findPlaceholders(entry).flatMap((p): Finding[] => {
+        const path = ['services', i, 'platforms', j];
+        const secret = secrets.get(p.secret);
+        if (!secret) return [{ path, message: `no secret named '${p.secret}' (in ${p.raw})` }];
+        if (secret.kind === 'config-fragment' && p.suffix === '') return [];
+        const fits = secret.kind === undefined || secret.kind === 'ascii' || secret.kind === 'binary';
+        if (fits && suffixFitsKind(p.suffix, secret.kind)) return [];
+        const what = secret.kind ?? 'imported';
+        return [
+          {
+            path,
+            message: `${p.raw} (${what}) cannot give a platform ID: use an ascii, binary or config-fragment secret`,
+          },
+        ];
+      }),
+    ),
+  );
 }
 
 function imageReferences(session: Session): Finding[] {

@@ -305,14 +305,23 @@ const image = z.strictObject({
 
 const exportTarget = z.union([exportSessionObject, z.strictObject({ namespace: z.string() }), exportString]);
 
-export const SECRET_KINDS = ['ascii', 'binary', 'private-key', 'x509', 'x509-ca'] as const;
+export const SECRET_KINDS = [
+  'ascii',
+  'binary',
+  'private-key',
+  'x509',
+  'x509-ca',
+  'pgp-key',
+  'config-fragment',
+] as const;
 
 /** SCONE's secret kinds Veil does not support, refused by name rather than as unknown values. */
 const UNSUPPORTED_KINDS: Record<string, string> = {
   'aad-token': "kind 'aad-token' (an Azure AD token) needs Azure, which Veil does not support",
-  'config-fragment': "kind 'config-fragment' is SCONE's, and Veil does not support it yet",
-  'pgp-key': "kind 'pgp-key' is SCONE's, and Veil does not support it yet",
 };
+
+/** A config-fragment's value is any YAML (a map, a list, a scalar); what it fills is checked once filled. */
+const fragmentValue = z.union([z.array(z.unknown()), z.record(z.string(), z.unknown())]);
 const kindError = (issue: { input?: unknown }) =>
   typeof issue.input === 'string' ? UNSUPPORTED_KINDS[issue.input] : undefined;
 export { KEY_TYPES };
@@ -321,7 +330,7 @@ const secret = z.strictObject({
   name,
   kind: z.enum(SECRET_KINDS, { error: kindError }).optional(),
   size: z.number().int().min(1).max(65536).optional(),
-  value: secretField(text).optional(),
+  value: secretField(z.union([text, fragmentValue])).optional(),
   key_type: z.enum(KEY_TYPES).optional(),
   private_key: z.string().optional(),
   issuer: z.string().optional(),
@@ -355,18 +364,18 @@ export const TOLERATIONS = [
   'maa-managed-tcb',
 ] as const;
 
+const securityAttestation = z.strictObject({
+  mode: z.enum(['hardware', 'maa', 'none']).optional(),
+  tolerate: z.array(z.enum(TOLERATIONS)).optional(),
+  ignore_advisories: z.union([z.literal('*'), z.array(z.string())]).optional(),
+  trusted_scone_qe_pubkeys: z.array(z.string()).optional(),
+  url: z.string().optional(),
+  certificates: z.array(z.string()).optional(),
+  one_time_password_shared_secret: secretField(z.string()).optional(),
+});
+
 const security = z.strictObject({
-  attestation: z
-    .strictObject({
-      mode: z.enum(['hardware', 'maa', 'none']).optional(),
-      tolerate: z.array(z.enum(TOLERATIONS)).optional(),
-      ignore_advisories: z.union([z.literal('*'), z.array(z.string())]).optional(),
-      trusted_scone_qe_pubkeys: z.array(z.string()).optional(),
-      url: z.string().optional(),
-      certificates: z.array(z.string()).optional(),
-      one_time_password_shared_secret: secretField(z.string()).optional(),
-    })
-    .optional(),
+  attestation: securityAttestation.optional(),
   singleton_enclaves: z.boolean().optional(),
   service_access_token: secretField(z.string()).optional(),
 });
@@ -390,6 +399,45 @@ export const sessionSchema = z.strictObject({
   creator: z.string().optional(),
 });
 
+/**
+ * `$$SCONE::name$$` standing for a config-fragment (reference §4.3: "used in attestation, security,
+ * access_policy; lists are merged"): a whole section, or an entry of one of the section's lists.
+ */
+export const FRAGMENT_REF = /^\$\$SCONE::([A-Za-z0-9_\-.~]{1,128})\$\$$/;
+const ref = z.string().regex(FRAGMENT_REF, 'must be a $$SCONE::name$$ placeholder of a config-fragment');
+
+/**
+ * The session as written: the schema above, where SCONE lets a config-fragment stand for a section or a list
+ * entry. `fillFragments` (fragments.ts) fills them in, and the result must pass `sessionSchema` itself, so a
+ * fragment can bring nothing a written-out section could not.
+ */
+export const writtenSessionSchema = sessionSchema.extend({
+  access_policy: z.union([accessPolicy, ref]).optional(),
+  services: z
+    .array(
+      service.extend({
+        attestation: z.union([attestationVariant, ref, z.array(z.union([attestationVariant, ref]))]).optional(),
+      }),
+    )
+    .optional(),
+  security: z
+    .union([
+      security.extend({
+        attestation: z
+          .union([
+            securityAttestation.extend({ tolerate: z.array(z.union([z.enum(TOLERATIONS), ref])).optional() }),
+            ref,
+          ])
+          .optional(),
+      }),
+      ref,
+    ])
+    .optional(),
+});
+
+/** As written (fragments not filled in): what is stored, hashed and read back. */
+export type WrittenSession = z.output<typeof writtenSessionSchema>;
+/** With its config-fragments filled in: what access control and attestation judge by. */
 export type Session = z.output<typeof sessionSchema>;
 export type Service = NonNullable<Session['services']>[number];
 export type Image = NonNullable<Session['images']>[number];

@@ -24,8 +24,6 @@ describe("SCONE's forms of the session language", () => {
       () => parseSession(akv),
       refused(/import_akv.*Azure Key Vault.*needs Azure/, 'secrets[0].import_akv'),
     );
-    const pgp = 'name: a\nsecrets:\n  - {name: t, kind: pgp-key}\n';
-    assert.throws(() => parseSession(pgp), refused(/'pgp-key' is SCONE's.*not support it yet/, 'secrets[0].kind'));
     const typo = 'name: a\nsecrets:\n  - {name: t, kind: asci}\n';
     assert.throws(() => parseSession(typo), refused(/expected one of/, 'secrets[0].kind'));
   });

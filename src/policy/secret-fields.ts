@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { REDACTED, secretFields, sessionSchema, type Session } from './schema.js';
+import { REDACTED, secretFields, writtenSessionSchema, type WrittenSession } from './schema.js';
 
 /** A step of a field path: an object key, `[]` any element of a list, `{}` any value of a map. */
 export type FieldStep = string;
@@ -11,7 +11,7 @@ const MAP = '{}';
  * `secretFields`: marking a field in the schema is all it takes to redact it, keep it out of the hash and
  * keep it on update.
  */
-export const SECRET_FIELD_PATHS: readonly FieldStep[][] = collect(sessionSchema, [], []);
+export const SECRET_FIELD_PATHS: readonly FieldStep[][] = collect(writtenSessionSchema, [], []);
 
 function collect(schema: z.ZodType, path: FieldStep[], out: FieldStep[][]): FieldStep[][] {
   if (secretFields.has(schema)) {
@@ -55,10 +55,10 @@ type Data = unknown;
 const isMap = (v: Data): v is Record<string, Data> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** The session with every secret-bearing field that is present replaced by REDACTED (a copy). */
-export function redactSession(session: Session): Session {
+export function redactSession<T extends WrittenSession>(session: T): T {
   let out: Data = session;
   for (const path of SECRET_FIELD_PATHS) out = mapAt(out, path, () => REDACTED);
-  return out as Session;
+  return out as T;
 }
 
 function mapAt(value: Data, path: readonly FieldStep[], fn: (old: Data) => Data): Data {
@@ -76,15 +76,15 @@ function mapAt(value: Data, path: readonly FieldStep[], fn: (old: Data) => Data)
  * list elements are matched by `name` (secrets, services, volumes), map values by key. Returns the session
  * with the stored values put back, and the paths where there was nothing to keep.
  */
-export function restoreRedacted(
-  next: Session,
-  current: Session | undefined,
-): { session: Session; kept: number; missing: string[] } {
+export function restoreRedacted<T extends WrittenSession>(
+  next: T,
+  current: WrittenSession | undefined,
+): { session: T; kept: number; missing: string[] } {
   const missing: string[] = [];
   const seen = { kept: 0 };
   let out: Data = next;
   for (const path of SECRET_FIELD_PATHS) out = restoreAt(out, current, path, '', missing, seen);
-  return { session: out as Session, kept: seen.kept, missing };
+  return { session: out as T, kept: seen.kept, missing };
 }
 
 type Seen = { kept: number };

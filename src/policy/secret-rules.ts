@@ -1,4 +1,4 @@
-import type { Secret, Session } from './schema.js';
+import type { Secret, WrittenSession as Session } from './schema.js';
 import type { Finding } from './references.js';
 
 const CERT_FIELDS = ['issuer', 'private_key', 'dns', 'san', 'endpoint', 'common_name', 'valid_for'] as const;
@@ -18,8 +18,11 @@ function rulesFor(s: Secret): Array<[string, string]> {
     }
     return out;
   }
-  if (!s.kind)
-    return [['kind', 'a secret needs a kind (ascii, binary, private-key, x509, x509-ca) unless it is imported']];
+  if (!s.kind) {
+    const kinds = 'ascii, binary, private-key, x509, x509-ca, pgp-key, config-fragment';
+    return [['kind', `a secret needs a kind (${kinds}) unless it is imported`]];
+  }
+  out.push(...fragmentRules(s));
   const isCert = s.kind === 'x509' || s.kind === 'x509-ca';
   if (s.size !== undefined && s.kind !== 'ascii' && s.kind !== 'binary')
     out.push(['size', `size is for ascii and binary secrets, not ${s.kind}`]);
@@ -35,5 +38,19 @@ function rulesFor(s: Secret): Array<[string, string]> {
     out.push(['dns', 'a client certificate (endpoint: client) takes no dns names']);
   if (isCert && s.value === undefined && s.private_key === undefined)
     out.push(['private_key', `certificate '${s.name}' needs a private_key (a private-key secret)`]);
+  return out;
+}
+
+/** A structured value is a fragment's; a fragment fills sections, so it is never published or sized. */
+function fragmentRules(s: Secret): Array<[string, string]> {
+  const structured = s.value !== undefined && typeof s.value === 'object';
+  if (s.kind !== 'config-fragment') {
+    return structured
+      ? [['value', `a structured value (a map or a list) is for config-fragment secrets, not ${s.kind}`]]
+      : [];
+  }
+  const out: Array<[string, string]> = [];
+  if (s.value === undefined) out.push(['value', `config-fragment '${s.name}' needs a value (or an import)`]);
+  if (s.export_public) out.push(['export_public', 'a config-fragment fills sections of sessions and is not published']);
   return out;
 }

@@ -1,7 +1,8 @@
 import { certificateSecret, type Dependencies } from './certificates.js';
 import { SecretsError } from './errors.js';
 import type { SecretSpec, StoredSecret, StoredSecretWithKey } from './types.js';
-import { asciiSecret, binarySecret, generatedKeySecret, privateKeySecret, sizeOf } from './values.js';
+import { generatePgpKey, pgpKeyFromValue } from './pgp.js';
+import { asciiSecret, binarySecret, fragmentSecret, generatedKeySecret, privateKeySecret, sizeOf } from './values.js';
 
 export interface GenerateOptions {
   now: Date;
@@ -18,14 +19,22 @@ export interface PreviousSecrets {
 }
 
 /** Generation order: plain values and keys, then CAs, then end-entity certificates (issuers still go first). */
-const RANK: Record<string, number> = { ascii: 0, binary: 0, 'private-key': 1, 'x509-ca': 2, x509: 3 };
+const RANK: Record<string, number> = {
+  ascii: 0,
+  binary: 0,
+  'config-fragment': 0,
+  'private-key': 1,
+  'pgp-key': 1,
+  'x509-ca': 2,
+  x509: 3,
+};
 
 /** The longest stretch generation runs before it lets the event loop serve other clients. */
 export const YIELD_AFTER_MS = 4;
 
 /**
  * Every secret a session defines, imports excepted, applying the update rules of session language §4.3
- * against the previous version: ascii and binary keep their values while kind and size stay, a private key
+ * against the previous version: ascii, binary and pgp-key keep their values while kind and size stay, a private key
  * is kept only with `migrate: true` on both versions, certificates are always issued anew (so one whose key
  * or issuer changed is never left signed by the old one).
  *
@@ -121,12 +130,16 @@ async function generateOne(spec: SecretSpec, deps: Dependencies): Promise<Stored
       return binarySecret(spec);
     case 'private-key':
       return privateKeySecret(spec);
+    case 'pgp-key':
+      return spec.value === undefined ? generatePgpKey(spec) : pgpKeyFromValue(spec);
+    case 'config-fragment':
+      return fragmentSecret(spec);
     case 'x509':
     case 'x509-ca':
       return certificateSecret(spec, spec.kind, deps);
     default:
       throw new SecretsError('SECRET_UNSUPPORTED', `secret '${spec.name}' has no kind the CAS can generate`, {
-        hint: 'set kind: ascii, binary, private-key, x509 or x509-ca',
+        hint: 'set kind: ascii, binary, private-key, x509, x509-ca, pgp-key or config-fragment',
       });
   }
 }
@@ -152,6 +165,8 @@ function kept(spec: SecretSpec, previous: PreviousLookup): StoredSecret | undefi
     case 'ascii':
     case 'binary':
       return sizeOf(oldSpec) === sizeOf(spec) ? old : undefined;
+    case 'pgp-key':
+      return old;
     case 'private-key':
       return spec.migrate && oldSpec.migrate && (oldSpec.key_type ?? 'P-256') === (spec.key_type ?? 'P-256')
         ? old

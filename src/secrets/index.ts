@@ -32,6 +32,7 @@ export type {
   SecretLookup,
   SecretSpec,
   StoredCertificate,
+  StoredPgpKey,
   StoredPrivateKey,
   StoredSecret,
   StoredSecretWithKey,

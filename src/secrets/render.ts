@@ -1,6 +1,7 @@
 import { encodeBytes, pemEncode, type ByteEncoding } from './encodings.js';
 import { SecretsError } from './errors.js';
-import type { SecretLookup, StoredCertificate } from './types.js';
+import { pgpForm } from './pgp.js';
+import type { SecretLookup, StoredCertificate, StoredPgpKey } from './types.js';
 
 /**
  * A secret in the form a placeholder suffix asks for (session language §4.3). Text forms come back as
@@ -16,6 +17,10 @@ export function renderSecret(name: string, suffix: string, lookup: SecretLookup)
       return bytesForm(name, suffix, Buffer.from(secret.value, 'hex'));
     case 'private-key':
       return keyForm(name, suffix, Buffer.from(secret.value, 'base64'));
+    case 'pgp-key':
+      return pgpKeyForm(name, suffix, secret);
+    case 'config-fragment':
+      throw renderError(name, suffix, 'is a config-fragment, which fills attestation, security or access_policy');
     default:
       return certificateForm(name, suffix, secret, lookup);
   }
@@ -51,6 +56,13 @@ function keyForm(name: string, suffix: string, pkcs8: Buffer): string | Buffer {
   if (KEY_PEM.has(suffix)) return pemEncode('PRIVATE KEY', pkcs8);
   if (KEY_DER.has(suffix)) return pkcs8;
   throw renderError(name, suffix, 'is a private key, which has no such form');
+}
+
+/** The bare `$$SCONE::k$$` is the armored private key, as a private-key's bare placeholder is the key. */
+function pgpKeyForm(name: string, suffix: string, key: StoredPgpKey): string | Buffer {
+  const form = pgpForm(key, suffix === '' ? ':privatekey:asciiarmored' : suffix);
+  if (form === undefined) throw renderError(name, suffix, 'is a pgp-key, which has no such form');
+  return form;
 }
 
 const CERT_PEM = new Set(['', '.crt', ':crt', ':crt:pem']);

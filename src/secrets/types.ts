@@ -12,7 +12,24 @@ export type StoredSecret =
       privateKey?: string;
       /** Name of the issuing x509-ca secret; absent when self-signed. */
       issuer?: string;
+    }
+  | StoredPgpKey
+  | {
+      kind: 'config-fragment';
+      /** The fragment's structured value as JSON (filled into attestation, security, access_policy). */
+      value: string;
     };
+
+/** An OpenPGP key in every form a placeholder asks for, so that rendering needs no asynchronous parsing. */
+export interface StoredPgpKey {
+  kind: 'pgp-key';
+  /** The ASCII-armored private key. */
+  value: string;
+  /** The private key's packets, base64. */
+  binary: string;
+  publicKey: string;
+  publicBinary: string;
+}
 
 export type SecretKind = StoredSecret['kind'];
 export type StoredPrivateKey = Extract<StoredSecret, { kind: 'private-key' }>;
@@ -30,7 +47,8 @@ export interface SecretSpec {
   name: string;
   kind?: SecretKind | undefined;
   size?: number | undefined;
-  value?: string | undefined;
+  /** Text, or the structured value of a config-fragment. */
+  value?: string | unknown[] | Record<string, unknown> | undefined;
   key_type?: KeyType | undefined;
   private_key?: string | undefined;
   issuer?: string | undefined;

@@ -38,7 +38,8 @@ export function asciiSecret(spec: SecretSpec): StoredSecret {
 
 export function binarySecret(spec: SecretSpec): StoredSecret {
   if (spec.value === undefined) return { kind: 'binary', value: randomBytes(sizeOf(spec)).toString('hex') };
-  const hex = String(spec.value).trim();
+  if (typeof spec.value !== 'string') throw invalid(spec, 'is not hex', 'give binary values as hex digits');
+  const hex = spec.value.trim();
   if (!/^([0-9a-fA-F]{2})*$/.test(hex))
     throw invalid(spec, 'is not hex', 'give binary values as an even number of hex digits');
   return { kind: 'binary', value: hex.toLowerCase() };
@@ -47,6 +48,7 @@ export function binarySecret(spec: SecretSpec): StoredSecret {
 /** A private key: generated (RSA off the event loop), or read from an explicit PEM `value` and checked. */
 export async function privateKeySecret(spec: SecretSpec): Promise<StoredSecret> {
   if (spec.value === undefined) return generatedKeySecret(spec);
+  if (typeof spec.value !== 'string') throw invalid(spec, 'is not a PEM private key', 'give a PKCS#8 PEM');
   const material = parsePrivateKeyPem(spec.value, `secret '${spec.name}'`);
   if (spec.key_type !== undefined && spec.key_type !== material.keyType) {
     throw invalid(
@@ -69,4 +71,14 @@ function stored(material: PrivateKeyMaterial): StoredSecret {
 /** The message says what is wrong with the value, never what the value is. */
 function invalid(spec: SecretSpec, what: string, hint: string): SecretsError {
   return new SecretsError('SECRET_INVALID_VALUE', `the value of ${spec.kind} secret '${spec.name}' ${what}`, { hint });
+}
+
+/**
+ * A config-fragment is kept as JSON: its value was checked by the session schema (any YAML), and what it is
+ * filled into is checked again, with the section's own schema, once it is filled in.
+ */
+export function fragmentSecret(spec: SecretSpec): StoredSecret {
+  if (spec.value === undefined || (typeof spec.value === 'string' && spec.value === ''))
+    throw invalid(spec, 'is missing', 'give the fragment as a YAML value (a map or a list), or import it');
+  return { kind: 'config-fragment', value: JSON.stringify(spec.value) };
 }

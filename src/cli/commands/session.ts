@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { Parser, parseDocument } from 'yaml';
-import { parseSession, sessionHash, substituteVariables } from '../../policy/index.js';
+import {
+  parseSession,
+  parseWrittenSession,
+  resolveSession,
+  sessionHash,
+  substituteVariables,
+} from '../../policy/index.js';
 import { identityFromPem } from '../../cas/identity-of.js';
 import { readEnvelope } from '../../encryption/index.js';
 import { CasClient } from '../cas-client.js';
@@ -143,7 +149,7 @@ export const verify = defineCommand(
     const current = await withClient(parsed.values, io, (client) => client.readSession(session.name));
     const predecessor = (parseDocument(current.session).toJS() as { predecessor?: unknown } | null)?.predecessor;
     const withPred = session.predecessor === undefined && typeof predecessor === 'string';
-    const local = withPred ? parseSession(withPredecessor(text, predecessor), { file }) : session;
+    const local = checkedAsWritten(withPred ? withPredecessor(text, predecessor) : text, file);
     const hash = sessionHash(local, creatorOf(parsed.values, io));
     sameSession(session.name, file, hash, current.hash);
     io.out(`session '${session.name}' on the CAS is the one in ${file} (hash ${hash})\n`);
@@ -187,10 +193,17 @@ export const calculateHash = defineCommand(
   },
   (parsed, io) => {
     const { text, file } = template(parsed, io, true);
-    io.out(`${sessionHash(parseSession(text, { file }), creatorOf(parsed.values, io))}\n`);
+    io.out(`${sessionHash(checkedAsWritten(text, file), creatorOf(parsed.values, io))}\n`);
     return 0;
   },
 );
+
+/** The CAS hashes the session as written (config-fragments as placeholders), once it is checked whole. */
+function checkedAsWritten(text: string, file: string) {
+  const written = parseWrittenSession(text, { file });
+  resolveSession(written, { unknownImports: 'omit', file });
+  return written;
+}
 
 function refuseUnsupported(values: Values & { cas?: string | undefined }, offline = false): void {
   if (values['only_for_testing-disable-attestation-verification'])
