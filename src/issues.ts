@@ -1,4 +1,6 @@
 import type { z } from 'zod';
+import { unsupportedConstruct } from './policy/unsupported.js';
+import { allowedKeys, suggestion } from './suggest.js';
 
 type ZodIssue = z.core.$ZodIssue;
 
@@ -24,6 +26,8 @@ export interface Finding {
   path: PathSegment[];
   message: string;
   atKey?: boolean;
+  /** A construct SCONE documents and Veil refuses ("not supported by Veil"), not a fault of the document. */
+  unsupported?: boolean;
 }
 
 /** Whatever knows where a path is in the text (the YAML source). */
@@ -32,26 +36,44 @@ export interface Locator {
 }
 
 /**
- * zod's issues as findings: every unknown key on its own (pointing at the key), a missing field as "is required",
+ * zod's issues as findings: every unknown key on its own (pointing at the key, with the allowed key it is closest
+ * to when `schema` is given), a missing field as "is required", a refusal of what Veil does not support as such,
  * and a union by the problems of the form the value comes closest to. `input` is what was parsed: zod's issues do
  * not carry the values, so whether a field is missing is read there.
  */
-export function findingsOfZod(issues: readonly ZodIssue[], input: unknown, base: PathSegment[] = []): Finding[] {
-  return issues.flatMap((issue) => findingsOf(issue, input, base));
+export function findingsOfZod(
+  issues: readonly ZodIssue[],
+  input: unknown,
+  base: PathSegment[] = [],
+  schema?: z.ZodType,
+): Finding[] {
+  return issues.flatMap((issue) => findingsOf(issue, input, base, schema));
 }
 
-function findingsOf(issue: ZodIssue, input: unknown, base: PathSegment[]): Finding[] {
+function findingsOf(issue: ZodIssue, input: unknown, base: PathSegment[], schema?: z.ZodType): Finding[] {
   const path = [...base, ...issue.path.filter((p): p is PathSegment => typeof p !== 'symbol')];
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => ({ path: [...path, key], message: `unknown field '${key}'`, atKey: true }));
+    const allowed = schema ? allowedKeys(schema, path) : [];
+    return issue.keys.map((key) => ({ path: [...path, key], message: unknownKey(key, allowed), atKey: true }));
   }
+  if (unsupportedConstruct(issue) !== undefined) return [{ path, message: issue.message, unsupported: true }];
   if (isMissing(input, path) && (issue.code === 'invalid_type' || issue.code === 'invalid_union')) {
     return [{ path, message: 'is required' }];
   }
   // A union the schema gave its own message to says it; otherwise the problems of the closest form are told.
   if (issue.code === 'invalid_union' && issue.message !== 'Invalid input') return [{ path, message: issue.message }];
-  if (issue.code === 'invalid_union') return closestForm(issue.errors ?? [], input, path);
+  if (issue.code === 'invalid_union') return closestForm(issue.errors ?? [], input, path, schema);
   return [{ path, message: issue.message }];
+}
+
+function unknownKey(key: string, allowed: readonly string[]): string {
+  const near = suggestion(key, allowed);
+  return near === undefined ? `unknown field '${key}'` : `unknown field '${key}' — did you mean ${near}?`;
+}
+
+/** Only refusals of unsupported constructs: such a document is refused for what Veil lacks, not for a fault. */
+export function onlyUnsupported(findings: readonly Finding[]): boolean {
+  return findings.length > 0 && findings.every((f) => f.unsupported === true);
 }
 
 function isMissing(input: unknown, path: readonly PathSegment[]): boolean {
@@ -67,12 +89,20 @@ function isMissing(input: unknown, path: readonly PathSegment[]): boolean {
  * A form whose type the value does not have (a list where a map is accepted) is no candidate; among the others,
  * the forms whose keys the value has are preferred, then the one with the fewest problems (the first on a tie).
  */
-function closestForm(forms: readonly (readonly ZodIssue[])[], input: unknown, path: PathSegment[]): Finding[] {
+function closestForm(
+  forms: readonly (readonly ZodIssue[])[],
+  input: unknown,
+  path: PathSegment[],
+  schema?: z.ZodType,
+): Finding[] {
+  // A value of a form Veil refuses (`unsupportedValues`) is told so, whatever the other forms say.
+  const refused = forms.find((errs) => errs.length > 0 && errs.every((e) => unsupportedConstruct(e) !== undefined));
+  if (refused) return findingsOfZod(refused, input, path, schema);
   const typed = forms.filter((errs) => errs.length > 0 && !wrongType(errs));
   if (typed.length === 0) return [{ path, message: 'does not match any accepted form of this field' }];
   const fitting = typed.filter((errs) => !errs.some((e) => e.path.length === 0 && e.code === 'unrecognized_keys'));
   const best = (fitting.length > 0 ? fitting : typed).sort((a, b) => a.length - b.length)[0]!;
-  return findingsOfZod(best, input, path);
+  return findingsOfZod(best, input, path, schema);
 }
 
 /** The value is not of the form's type: at its root, an invalid type, or a union none of whose forms fit. */

@@ -28,3 +28,4 @@ export type {
   Service,
   Session,
 } from './schema.js';
+export { unsupported, unsupportedValues, unsupportedMessage, unsupportedConstruct } from './unsupported.js';

@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import { z } from 'zod';
 import { KEY_TYPES, type KeyType } from '../key-types.js';
 import { commandProblem } from './command.js';
+import { unsupported, unsupportedValues } from './unsupported.js';
 
 /** Session language v0.3 (reference §4): the one schema behind validation, types and the published JSON Schema. */
 const COMPONENT = /^[A-Za-z0-9_\-.~]{1,128}$/;
@@ -272,17 +273,15 @@ export const SECRET_KINDS = ['ascii', 'binary', 'private-key', 'x509', 'x509-ca'
 
 /** SCONE's secret kinds Veil does not support, refused by name rather than as unknown values. */
 const UNSUPPORTED_KINDS: Record<string, string> = {
-  'aad-token': "kind 'aad-token' (an Azure AD token) needs Azure, which Veil does not support",
-  'config-fragment': "kind 'config-fragment' is SCONE's, and Veil does not support it yet",
-  'pgp-key': "kind 'pgp-key' is SCONE's, and Veil does not support it yet",
+  'aad-token': 'an Azure AD token needs Azure',
+  'config-fragment': 'not yet (issue #11)',
+  'pgp-key': 'not yet (issue #11)',
 };
-const kindError = (issue: { input?: unknown }) =>
-  typeof issue.input === 'string' ? UNSUPPORTED_KINDS[issue.input] : undefined;
 export { KEY_TYPES };
 
 const secret = z.strictObject({
   name,
-  kind: z.enum(SECRET_KINDS, { error: kindError }).optional(),
+  kind: z.union([z.enum(SECRET_KINDS), unsupportedValues('kind', UNSUPPORTED_KINDS)]).optional(),
   size: z.number().int().min(1).max(65536).optional(),
   value: secretField(text).optional(),
   key_type: z.enum(KEY_TYPES).optional(),
@@ -302,9 +301,7 @@ const secret = z.strictObject({
   export_public: z.boolean().optional(),
   import: z.strictObject({ session: z.string(), secret: z.string() }).optional(),
   migrate: z.boolean().optional(),
-  import_akv: z
-    .never({ error: 'import_akv (a secret from Azure Key Vault) needs Azure, which Veil does not support' })
-    .optional(),
+  import_akv: unsupported('import_akv', 'a secret from Azure Key Vault needs Azure').optional(),
 });
 
 export const TOLERATIONS = [

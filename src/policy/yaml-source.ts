@@ -30,8 +30,9 @@ export function parseYaml(text: string, file: string): Source {
   const small = text.length <= SESSION_LIMITS.fullParseBytes;
   if ('error' in fast) {
     if (small) return fullParse(text, file); // the full parser reports it, or accepts what js-yaml does not
-    const issue = { path: '', message: fast.error.reason, ...markOf(fast.error) };
-    throw new PolicyError('POLICY_YAML_SYNTAX', [issue], file);
+    const at = markOf(fast.error);
+    if (at.line === undefined) throw new PolicyError('POLICY_YAML_SYNTAX', [{ path: '', message: fast.error.reason }], file);
+    throw syntaxError(text, fast.error.reason, { line: at.line, column: at.column ?? 1 }, file);
   }
   if (ALIAS_OR_ANCHOR.test(text)) {
     if (small) return fullParse(text, file);
@@ -118,11 +119,46 @@ function parseOne(text: string, lineCounter: LineCounter, file: string): Documen
   }
   const docs = [...new Composer({ uniqueKeys: false }).compose(tokens(), true, text.length)];
   const doc = docs[0]!;
-  const at = (offset: number) => position(lineCounter, offset);
-  const errors = doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0]!, ...at(e.pos[0]) }));
-  if (docs.length > 1) errors.push({ path: '', message: 'a session is one YAML document', ...at(docs[1]!.range[0]) });
-  if (errors.length > 0) throw new PolicyError('POLICY_YAML_SYNTAX', errors, file);
+  const first = [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0])[0];
+  if (first) throw syntaxError(text, plainWords(first), position(lineCounter, first.pos[0]), file);
+  if (docs.length > 1) {
+    const at = position(lineCounter, docs[1]!.range[0]);
+    throw syntaxError(text, 'a second YAML document starts here (---): a session is one document', at, file);
+  }
   return doc;
+}
+
+/**
+ * Only the first syntax error is reported: the parser's later ones follow from it (one tab indent made 13), and
+ * its position with the line's text says where to look.
+ */
+function syntaxError(text: string, message: string, at: { line: number; column: number }, file: string): PolicyError {
+  const issue = { path: '', message: `${message} — line ${at.line}: ${lineText(text, at.line)}`, ...at };
+  return new PolicyError('POLICY_YAML_SYNTAX', [issue], file);
+}
+
+/** The line as written (tabs shown as \t), cut at 100 characters. */
+function lineText(text: string, line: number): string {
+  const whole = (text.split('\n')[line - 1] ?? '').replace(/\r$/, '');
+  return JSON.stringify(whole.length > 100 ? `${whole.slice(0, 100)}…` : whole);
+}
+
+/** The parser's errors most often met in hand-written files, said in plain words (the others as it says them). */
+const PLAIN: Partial<Record<string, string>> = {
+  TAB_AS_INDENT: 'a tab indents this line; YAML indents with spaces only (replace the tab by spaces)',
+  MULTILINE_IMPLICIT_KEY:
+    "a key runs over more than one line: most likely the ':' after a key is missing here (write key: value)",
+  BLOCK_AS_IMPLICIT_KEY: "a list or map is used as a key: most likely a ':' is missing or misplaced here",
+  BAD_INDENT: 'this line is indented differently from the other entries of its list or map: align it with them',
+  BAD_DQ_ESCAPE: 'a \\ escape in this double-quoted string is not valid YAML (write \\\\ for a backslash)',
+  DUPLICATE_KEY: 'this key appears twice in the same map',
+};
+
+function plainWords(err: { code: string; message: string }): string {
+  const said = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  if (err.code === 'MISSING_CHAR' && /quote/.test(said))
+    return 'a quoted string is opened and not closed on this line (its closing quote is missing)';
+  return PLAIN[err.code] ?? said;
 }
 
 function position(lineCounter: LineCounter, offset: number): { line: number; column: number } {
