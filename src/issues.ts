@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { unsupportedConstruct } from './policy/unsupported.js';
+import { refusesField, unsupportedConstruct } from './policy/unsupported.js';
 import { allowedKeys, suggestion } from './suggest.js';
 
 type ZodIssue = z.core.$ZodIssue;
@@ -56,7 +56,8 @@ function findingsOf(issue: ZodIssue, input: unknown, base: PathSegment[], schema
     const allowed = schema ? allowedKeys(schema, path) : [];
     return issue.keys.map((key) => ({ path: [...path, key], message: unknownKey(key, allowed), atKey: true }));
   }
-  if (unsupportedConstruct(issue) !== undefined) return [{ path, message: issue.message, unsupported: true }];
+  if (unsupportedConstruct(issue) !== undefined)
+    return [{ path, message: issue.message, unsupported: true, atKey: refusesField(issue) }];
   if (isMissing(input, path) && (issue.code === 'invalid_type' || issue.code === 'invalid_union')) {
     return [{ path, message: 'is required' }];
   }

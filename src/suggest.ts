@@ -35,7 +35,8 @@ function objectsAt(schema: z.ZodType, path: readonly PathSegment[], budget = { l
   if (def.type === 'intersection') return [def.left!, def.right!].flatMap((o) => objectsAt(o, path, budget));
   if (path.length === 0) return def.type === 'object' ? [def] : [];
   const [head, ...rest] = path;
-  if (def.type === 'object' && typeof head === 'string' && def.shape?.[head]) return objectsAt(def.shape[head], rest, budget);
+  if (def.type === 'object' && typeof head === 'string' && def.shape?.[head])
+    return objectsAt(def.shape[head], rest, budget);
   if (def.type === 'array' && typeof head === 'number' && def.element) return objectsAt(def.element, rest, budget);
   if (def.type === 'record' && def.valueType) return objectsAt(def.valueType, rest, budget);
   return [];

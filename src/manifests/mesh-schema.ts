@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { unsupported } from '../policy/unsupported.js';
 
 /**
  * SCONE's mesh manifest (`apiVersion: scone/5.8`, `kind: mesh`; reference §1.4 and
@@ -36,10 +37,24 @@ const service = z.strictObject({
     .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label: lower-case letters, digits and -')
     .optional(),
   image: z.string().min(1),
-  image_policy: z.string().optional(),
-  image_secrets: z.string().optional(),
-  helm_chart: z.string().optional(),
-  env: z.string().optional(),
+  // SCONE takes these from a curated image; Veil builds every service from a service manifest, which says them.
+  image_policy: unsupported(
+    'image_policy (a policy template)',
+    "Veil generates each service's session from its service manifest",
+  ).optional(),
+  image_secrets: unsupported(
+    'image_secrets (a secrets template file)',
+    "Veil takes a service's secrets from its service manifest: define them in its secrets.global " +
+      '(they are exported to the policy namespace) and list those of other services in secrets.import',
+  ).optional(),
+  helm_chart: unsupported(
+    'helm_chart (a chart template)',
+    "Veil writes each service's chart into target/helm itself",
+  ).optional(),
+  env: unsupported(
+    'env (a file of variables)',
+    "give the service's variables in the mesh's env, under service: <name>",
+  ).optional(),
 });
 
 export const meshManifestSchema = z.strictObject({

@@ -24,7 +24,8 @@ export const POLICY_CATALOGUE: ErrorCatalogue<PolicyErrorCode> = {
     hint: 'fix the fields listed (session language v0.3); unknown fields are refused so typos do not pass silently',
   },
   POLICY_UNSUPPORTED: {
-    summary: 'the session uses constructs of SCONE\'s session language that Veil does not support (and nothing else is wrong)',
+    summary:
+      "the session uses constructs of SCONE's session language that Veil does not support (and nothing else is wrong)",
     hint:
       'remove the constructs named, or replace them as their message says; the README section ' +
       '"SCONE\'s session language in Veil" lists what Veil supports and what it refuses',

@@ -29,7 +29,8 @@ export function parseSession(text: string, opts: { file?: string } = {}): Sessio
   const proto = protoKeys(source.value, []);
   if (proto.length > 0) throw located('POLICY_SHAPE', proto, source, file);
   const parsed = sessionSchema.safeParse(source.value);
-  if (!parsed.success) throw shapeError(findingsOfZod(parsed.error.issues, source.value, [], sessionSchema), source, file);
+  if (!parsed.success)
+    throw shapeError(findingsOfZod(parsed.error.issues, source.value, [], sessionSchema), source, file);
   const limits = limitFindings(parsed.data);
   if (limits.length > 0) throw located('POLICY_LIMIT', limits, source, file);
   const rules = secretFieldRules(parsed.data);

@@ -21,7 +21,10 @@ describe("SCONE's forms of the session language", () => {
 
   it('refuses the Azure-only secrets by name, and says why', () => {
     const aad = 'name: a\nsecrets:\n  - {name: t, kind: aad-token}\n';
-    assert.throws(() => parseSession(aad), unsupported(/kind 'aad-token' is not supported by Veil: .*needs Azure/, 'secrets[0].kind'));
+    assert.throws(
+      () => parseSession(aad),
+      unsupported(/kind 'aad-token' is not supported by Veil: .*needs Azure/, 'secrets[0].kind'),
+    );
     const akv = 'name: a\nsecrets:\n  - {name: t, import_akv: {name: x, vault: v}}\n';
     assert.throws(
       () => parseSession(akv),
@@ -39,7 +42,10 @@ describe("SCONE's forms of the session language", () => {
       e.issues.length === 3 &&
       e.issues.every((i) => /session language v0\.1/.test(i.message) && /version: "0\.3"/.test(i.message)) &&
       e.issues.some((i) => i.path === 'images[0].mrenclaves' && /services\[\]\.mrenclaves/.test(i.message));
-    assert.throws(() => parseSession(old), (e: PolicyError) => e.code === 'POLICY_UNSUPPORTED' && says(e));
+    assert.throws(
+      () => parseSession(old),
+      (e: PolicyError) => e.code === 'POLICY_UNSUPPORTED' && says(e),
+    );
     // With a version, they are unknown fields of v0.3 as any other.
     assert.throws(() => parseSession(`version: "0.3"\n${old}`), refused(/unknown field 'digest'/, 'digest'));
   });

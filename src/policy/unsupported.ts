@@ -19,9 +19,19 @@ export function unsupportedConstruct(issue: { code: string; params?: unknown }):
   return typeof construct === 'string' ? construct : undefined;
 }
 
-function refusal(construct: string, why: string) {
+/** `field`: the whole field is refused, so its finding points at the key (a refused value, at the value). */
+function refusal(construct: string, why: string, field: boolean) {
   return (_value: unknown, ctx: z.RefinementCtx) =>
-    ctx.addIssue({ code: 'custom', message: unsupportedMessage(construct, why), params: { [UNSUPPORTED_PARAM]: construct } });
+    ctx.addIssue({
+      code: 'custom',
+      message: unsupportedMessage(construct, why),
+      params: { [UNSUPPORTED_PARAM]: construct, field },
+    });
+}
+
+/** Whether a refusal is of a whole field (rather than of one of its values). */
+export function refusesField(issue: object): boolean {
+  return (issue as { params?: Record<string, unknown> }).params?.['field'] === true;
 }
 
 /**
@@ -31,7 +41,7 @@ function refusal(construct: string, why: string) {
 export function unsupported(construct: string, why: string) {
   const schema = z
     .unknown()
-    .superRefine(refusal(construct, why))
+    .superRefine(refusal(construct, why, true))
     .meta({ not: {}, description: unsupportedMessage(construct, why) });
   return schema as unknown as z.ZodType<never, unknown>; // nothing passes: the parsed type has no such value
 }
@@ -44,7 +54,7 @@ export function unsupportedValues(field: string, values: Record<string, string>)
   const names = Object.keys(values) as [string, ...string[]];
   const schema = z
     .enum(names)
-    .superRefine((value, ctx) => refusal(`${field} '${value}'`, values[value]!)(value, ctx))
+    .superRefine((value, ctx) => refusal(`${field} '${value}'`, values[value]!, false)(value, ctx))
     .meta({ not: {}, description: `not supported by Veil: ${names.join(', ')}` });
   return schema as unknown as z.ZodType<never, string>; // nothing passes: the parsed type has no such value
 }

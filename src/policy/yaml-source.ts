@@ -31,7 +31,8 @@ export function parseYaml(text: string, file: string): Source {
   if ('error' in fast) {
     if (small) return fullParse(text, file); // the full parser reports it, or accepts what js-yaml does not
     const at = markOf(fast.error);
-    if (at.line === undefined) throw new PolicyError('POLICY_YAML_SYNTAX', [{ path: '', message: fast.error.reason }], file);
+    if (at.line === undefined)
+      throw new PolicyError('POLICY_YAML_SYNTAX', [{ path: '', message: fast.error.reason }], file);
     throw syntaxError(text, fast.error.reason, { line: at.line, column: at.column ?? 1 }, file);
   }
   if (ALIAS_OR_ANCHOR.test(text)) {
