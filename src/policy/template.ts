@@ -1,5 +1,5 @@
-import { CST, Lexer } from 'yaml';
 import { PolicyError, type PolicyIssue } from './errors.js';
+import { lexemes } from './yaml-lexemes.js';
 
 const VARIABLE = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
 
@@ -30,26 +30,10 @@ export function substituteVariables(
   return out;
 }
 
-/**
- * The lexer's markers that are not text of the source: a document's start, a scalar's start (what follows it is
- * a value, even when it starts with `#`, as a block scalar's line may) and the end of a flow collection in error.
- */
-const MARKERS = new Set(['\u0002', '\u001f', '\u0018']);
-
 /** [start, end) of every comment, from the YAML library's lexer (what a regex cannot tell: `"#"`, `|` blocks). */
 export function commentRanges(text: string): Array<[number, number]> {
   const ranges: Array<[number, number]> = [];
-  let offset = 0;
-  let afterScalarMarker = false;
-  for (const token of new Lexer().lex(text)) {
-    if (MARKERS.has(token)) {
-      afterScalarMarker = token === CST.SCALAR;
-      continue;
-    }
-    if (!afterScalarMarker && CST.tokenType(token) === 'comment') ranges.push([offset, offset + token.length]);
-    afterScalarMarker = false;
-    offset += token.length;
-  }
+  for (const t of lexemes(text)) if (t.type === 'comment') ranges.push([t.offset, t.offset + t.source.length]);
   return ranges;
 }
 

@@ -1,5 +1,6 @@
 import { Composer, Lexer, LineCounter, Parser, isMap, isPair, isScalar, isSeq, type Document, type Node } from 'yaml';
 import jsYaml from 'js-yaml';
+import { lexemes } from './yaml-lexemes.js';
 import type { PathSegment } from '../issues.js';
 import { PolicyError } from './errors.js';
 import { SESSION_LIMITS } from './limits.js';
@@ -120,8 +121,8 @@ function parseOne(text: string, lineCounter: LineCounter, file: string): Documen
   }
   const docs = [...new Composer({ uniqueKeys: false }).compose(tokens(), true, text.length)];
   const doc = docs[0]!;
-  const first = [...doc.errors].sort((a, b) => a.pos[0] - b.pos[0])[0];
-  if (first) throw syntaxError(text, plainWords(first), position(lineCounter, first.pos[0]), file);
+  const first = rootCause(doc.errors);
+  if (first) throw syntaxError(text, plainWords(first), position(lineCounter, startOf(text, first)), file);
   if (docs.length > 1) {
     const at = position(lineCounter, docs[1]!.range[0]);
     throw syntaxError(text, 'a second YAML document starts here (---): a session is one document', at, file);
@@ -144,6 +145,29 @@ function lineText(text: string, line: number): string {
   return JSON.stringify(whole.length > 100 ? `${whole.slice(0, 100)}…` : whole);
 }
 
+/**
+ * Errors the lexer finds where they are (a tab, an unclosed quote, a bad escape) are the cause of the parser's
+ * others, which may come earlier in the text (a tab indenting the first entry of `local:` makes `local:` a bad key):
+ * the first of those, or else the first error.
+ */
+const LEXICAL = new Set(['TAB_AS_INDENT', 'MISSING_CHAR', 'BAD_DQ_ESCAPE']);
+
+function rootCause<E extends { code: string; pos: [number, number] }>(errors: readonly E[]): E | undefined {
+  const sorted = [...errors].sort((a, b) => a.pos[0] - b.pos[0]);
+  return sorted.find((e) => LEXICAL.has(e.code)) ?? sorted[0];
+}
+
+/** An unclosed quote is reported where the quoted string opens, not where the parser gave up on it. */
+function startOf(text: string, err: { code: string; message: string; pos: [number, number] }): number {
+  if (err.code !== 'MISSING_CHAR' || !/quote/.test(err.message)) return err.pos[0];
+  for (const t of lexemes(text)) {
+    const quoted = t.type === 'double-quoted-scalar' || t.type === 'single-quoted-scalar';
+    if (quoted && t.offset <= err.pos[0] && err.pos[0] <= t.offset + t.source.length) return t.offset;
+    if (t.offset > err.pos[0]) break;
+  }
+  return err.pos[0];
+}
+
 /** The parser's errors most often met in hand-written files, said in plain words (the others as it says them). */
 const PLAIN: Partial<Record<string, string>> = {
   TAB_AS_INDENT: 'a tab indents this line; YAML indents with spaces only (replace the tab by spaces)',
@@ -158,7 +182,12 @@ const PLAIN: Partial<Record<string, string>> = {
 function plainWords(err: { code: string; message: string }): string {
   const said = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
   if (err.code === 'MISSING_CHAR' && /quote/.test(said))
-    return 'a quoted string is opened and not closed on this line (its closing quote is missing)';
+    return 'a quoted string opens here and is not closed (its closing quote is missing)';
+  const flow = /^Flow (sequence|mapping)/.exec(said)?.[1];
+  if (err.code === 'BAD_INDENT' && flow) {
+    const [open, close] = flow === 'sequence' ? ['[', ']'] : ['{', '}'];
+    return `a ${open} opened before this line is not closed (its closing ${close} is missing, or the line is not indented under it)`;
+  }
   return PLAIN[err.code] ?? said;
 }
 
