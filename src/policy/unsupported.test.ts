@@ -86,11 +86,11 @@ describe('YAML syntax errors', () => {
     ],
     [
       'unclosed-quote.yaml',
-      /:15:14: a quoted string opens here and is not closed .* line 15: "    command: \\"python3/,
+      /:15:14: a quoted string opens here and is not closed .* line 15: " {4}command: \\"python3/,
     ],
     [
       'missing-colon.yaml',
-      /:13:5: .*the ':' after a key is missing here .* line 13: "    image_name flask_restapi_image"/,
+      /:13:5: .*the ':' after a key is missing here .* line 13: " {4}image_name flask_restapi_image"/,
     ],
   ];
   for (const [file, says] of cases) {
