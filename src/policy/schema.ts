@@ -315,15 +315,20 @@ export const TOLERATIONS = [
   'maa-managed-tcb',
 ] as const;
 
+const MAA = 'it configures Microsoft Azure Attestation (mode: maa), which Veil does not use';
+
 const security = z.strictObject({
   attestation: z
     .strictObject({
       mode: z.enum(['hardware', 'maa', 'none']).optional(),
       tolerate: z.array(z.enum(TOLERATIONS)).optional(),
       ignore_advisories: z.union([z.literal('*'), z.array(z.string())]).optional(),
-      trusted_scone_qe_pubkeys: z.array(z.string()).optional(),
-      url: z.string().optional(),
-      certificates: z.array(z.string()).optional(),
+      trusted_scone_qe_pubkeys: unsupported(
+        'trusted_scone_qe_pubkeys',
+        "SCONE's own quoting enclave is not used: Veil verifies Intel's, AMD's and Azure's evidence against their roots",
+      ).optional(),
+      url: unsupported('attestation.url', MAA).optional(),
+      certificates: unsupported('attestation.certificates', MAA).optional(),
       one_time_password_shared_secret: secretField(z.string()).optional(),
     })
     .optional(),

@@ -24,6 +24,22 @@ describe('constructs Veil does not support', () => {
     assert.match(err.hint ?? '', /SCONE's session language in Veil/);
   });
 
+  it("SCONE's quoting enclave keys and Azure Attestation's settings are refused, not kept and ignored", () => {
+    const err = policyError(
+      'name: a\nsecurity:\n  attestation: {trusted_scone_qe_pubkeys: [k], url: u, certificates: []}\n',
+    );
+    assert.equal(err.code, 'POLICY_UNSUPPORTED');
+    assert.deepEqual(
+      err.issues.map((i) => i.path),
+      [
+        'security.attestation.trusted_scone_qe_pubkeys',
+        'security.attestation.url',
+        'security.attestation.certificates',
+      ],
+    );
+    assert.match(err.message, /attestation\.url is not supported by Veil: it configures Microsoft Azure Attestation/);
+  });
+
   it('are POLICY_SHAPE beside a real fault, which is reported with them', () => {
     const err = policyError('name: a\nsecrets:\n  - {name: t, kind: aad-token}\n  - {name: u, size: many}\n');
     assert.equal(err.code, 'POLICY_SHAPE');
