@@ -153,6 +153,27 @@ describe("the flask tutorial's mesh", () => {
   });
 });
 
+describe('mesh fields SCONE reserves or takes from its own images', () => {
+  it('are refused by name, each at its place', () => {
+    const text = `apiVersion: scone/5.8
+kind: mesh
+cas: [{name: cas, cas_url: "cas:8081"}]
+policy: {namespace: ns, access_policy_name: security/policies/access, maa: "https://maa.example"}
+env: []
+services:
+  - {name: hello, image: repo/hello:1}
+repo: {destination: registry.example/app}
+extra_policies: [{name: x}]
+`;
+    const err = refusal(() => parseMeshManifest(text, 'mesh.yaml', join(root, 'none')), 'MANIFEST_UNSUPPORTED');
+    assert.deepEqual(
+      err.issues.map((i) => `${i.line}:${i.column} ${i.path}`),
+      ['4:25 policy.access_policy_name', '4:71 policy.maa', '8:1 repo', '9:1 extra_policies'],
+    );
+    assert.ok(err.issues.every((i) => / is not supported by Veil: /.test(i.message)));
+  });
+});
+
 describe('broken manifests', () => {
   for (const [file, says] of [
     ['service-tab-indent.yaml', /:7:1: a tab indents this line/],
