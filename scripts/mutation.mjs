@@ -10,7 +10,16 @@
 // applied to its TypeScript source, that one file is transpiled alone (the `find` text may hold types),
 // written over its compiled .js, its tests run, and the compiled file is put back.
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +38,9 @@ function fail(message) {
 function loadMutations(filters) {
   // One file per area (core.json, governance.json, ...): parallel work adds entries without editing one list.
   const dir = join(root, 'scripts', 'mutations');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   const list = files.flatMap((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')));
   const names = new Set();
   for (const m of list) {
