@@ -1,5 +1,4 @@
 import type { z } from 'zod';
-import { refusesField, unsupportedConstruct } from './policy/unsupported.js';
 import { allowedKeys, suggestion } from './suggest.js';
 
 type ZodIssue = z.core.$ZodIssue;
@@ -8,6 +7,24 @@ type ZodIssue = z.core.$ZodIssue;
  * Issues: the findings of the documents Veil validates (sessions, manifests, API requests). Top level, beside
  * errors.ts, so that policy/, manifests/ and cas/ share one type and one reading of zod's issues.
  */
+
+/**
+ * The marker of a refusal of what SCONE documents and Veil does not do (policy/unsupported.ts raises it): the
+ * construct's name in a custom zod issue's params. Read here, without zod, since veil run loads this module.
+ */
+export const UNSUPPORTED_PARAM = 'veilUnsupported';
+
+/** A zod issue's construct, when it is a refusal of something Veil does not support. */
+export function unsupportedConstruct(issue: { code: string; params?: unknown }): string | undefined {
+  if (issue.code !== 'custom' || issue.params === null || typeof issue.params !== 'object') return undefined;
+  const construct = (issue.params as Record<string, unknown>)[UNSUPPORTED_PARAM];
+  return typeof construct === 'string' ? construct : undefined;
+}
+
+/** Whether a refusal is of a whole field (its finding points at the key) rather than of one of its values. */
+export function refusesField(issue: object): boolean {
+  return (issue as { params?: Record<string, unknown> }).params?.['field'] === true;
+}
 
 /** A step of a field path: a map key or a list index. */
 export type PathSegment = string | number;

@@ -1,25 +1,18 @@
 import { z } from 'zod';
+import { UNSUPPORTED_PARAM } from '../issues.js';
 
 /**
  * Refusals of what SCONE documents and Veil does not do. A refusal is a zod issue carrying UNSUPPORTED_PARAM
  * (the construct's name) in its params, so that findings and error codes are told apart by this marker and
  * never by the wording of a message; policy/ and manifests/ share it.
  */
-export const UNSUPPORTED_PARAM = 'veilUnsupported';
+export { UNSUPPORTED_PARAM, refusesField, unsupportedConstruct } from '../issues.js';
 
 /** `<construct> is not supported by Veil: <why>` — the one wording of every refusal. */
 export function unsupportedMessage(construct: string, why: string): string {
   return `${construct} is not supported by Veil: ${why}`;
 }
 
-/** A zod issue's construct, when it is a refusal of something Veil does not support. */
-export function unsupportedConstruct(issue: { code: string; params?: unknown }): string | undefined {
-  if (issue.code !== 'custom' || issue.params === null || typeof issue.params !== 'object') return undefined;
-  const construct = (issue.params as Record<string, unknown>)[UNSUPPORTED_PARAM];
-  return typeof construct === 'string' ? construct : undefined;
-}
-
-/** `field`: the whole field is refused, so its finding points at the key (a refused value, at the value). */
 function refusal(construct: string, why: string, field: boolean) {
   return (_value: unknown, ctx: z.RefinementCtx) =>
     ctx.addIssue({
@@ -27,11 +20,6 @@ function refusal(construct: string, why: string, field: boolean) {
       message: unsupportedMessage(construct, why),
       params: { [UNSUPPORTED_PARAM]: construct, field },
     });
-}
-
-/** Whether a refusal is of a whole field (rather than of one of its values). */
-export function refusesField(issue: object): boolean {
-  return (issue as { params?: Record<string, unknown> }).params?.['field'] === true;
 }
 
 /**
