@@ -81,7 +81,27 @@ function findingsOf(issue: ZodIssue, input: unknown, base: PathSegment[], schema
   // A union the schema gave its own message to says it; otherwise the problems of the closest form are told.
   if (issue.code === 'invalid_union' && issue.message !== 'Invalid input') return [{ path, message: issue.message }];
   if (issue.code === 'invalid_union') return closestForm(issue.errors ?? [], input, path, schema);
+  if (issue.code === 'invalid_value') return [{ path, message: withNearValue(issue, valueAt(input, path)) }];
   return [{ path, message: issue.message }];
+}
+
+/** `kind: asci` → "… — did you mean 'ascii'?" among the values the field takes. */
+function withNearValue(issue: { message: string; values: readonly unknown[] }, value: unknown): string {
+  if (typeof value !== 'string') return issue.message;
+  const near = suggestion(
+    value,
+    issue.values.filter((v): v is string => typeof v === 'string'),
+  );
+  return near === undefined ? issue.message : `${issue.message} — did you mean ${near}?`;
+}
+
+function valueAt(input: unknown, path: readonly PathSegment[]): unknown {
+  let at = input;
+  for (const seg of path) {
+    if (at === null || typeof at !== 'object' || !Object.hasOwn(at, seg)) return undefined;
+    at = (at as Record<PathSegment, unknown>)[seg];
+  }
+  return at;
 }
 
 function unknownKey(key: string, allowed: readonly string[]): string {

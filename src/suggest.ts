@@ -47,15 +47,19 @@ export function allowedKeys(schema: z.ZodType, path: readonly PathSegment[]): st
   return [...new Set(objectsAt(schema, path).flatMap((d) => Object.keys(d.shape ?? {})))];
 }
 
-/** Levenshtein distance, on one row; keys are short (MAX_KEY), so this is cheap. */
+/** Edit distance with transpositions (optimal string alignment): `clinet` is one edit from `client`. */
 function distance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  let before: number[] = [];
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const next = [i];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      next.push(Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + cost));
+      let d = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, before[j - 2]! + 1);
+      next.push(d);
     }
+    before = row;
     row = next;
   }
   return row[b.length]!;

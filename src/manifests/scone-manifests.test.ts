@@ -59,6 +59,15 @@ describe("the mesh tutorial's service manifest", () => {
     assert.doesNotMatch(texts, /NOT_A_VAR/);
   });
 
+  it("refuses SCONE's aad-token secrets by name", () => {
+    const aad = tutorial.replace('sign: true', 'sign: false').replace('      kind: ascii\n', '      kind: aad-token\n');
+    refusal(
+      () => parseTutorial(aad),
+      'MANIFEST_UNSUPPORTED',
+      /secrets\.global\[0\]\.kind: kind 'aad-token' is not supported by Veil/,
+    );
+  });
+
   it('suggests the field a typo is closest to', () => {
     refusal(
       () => parseTutorial(tutorial.replace('injection_files:', 'injection_file:')),

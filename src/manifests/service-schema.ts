@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { unsupported } from '../policy/unsupported.js';
+import { UNSUPPORTED_KINDS } from '../policy/schema.js';
+import { unsupported, unsupportedValues } from '../policy/unsupported.js';
 
 /**
  * SCONE's service manifest (`apiVersion: scone/5.8`, `kind: genservice`; reference §1.3 and
@@ -40,7 +41,12 @@ export const manifestSecret = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_\-.~]{1,128}$/, 'must be 1–128 characters of A-Z a-z 0-9 _ - . ~')
     .refine(...NOT_PROTO),
-  kind: z.enum(['ascii', 'binary', 'private-key', 'x509', 'x509-ca']).optional(),
+  kind: z
+    .union([
+      z.enum(['ascii', 'binary', 'private-key', 'x509', 'x509-ca']),
+      unsupportedValues('kind', UNSUPPORTED_KINDS),
+    ])
+    .optional(),
   size: z.union([z.number().int(), z.string().regex(/^\d+$/).transform(Number)]).optional(),
   value: text.optional(),
   export_public: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional(),

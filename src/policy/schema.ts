@@ -272,7 +272,7 @@ const exportTarget = z.union([
 export const SECRET_KINDS = ['ascii', 'binary', 'private-key', 'x509', 'x509-ca'] as const;
 
 /** SCONE's secret kinds Veil does not support, refused by name rather than as unknown values. */
-const UNSUPPORTED_KINDS: Record<string, string> = {
+export const UNSUPPORTED_KINDS: Record<string, string> = {
   'aad-token': 'an Azure AD token needs Azure',
   'config-fragment': 'not yet (issue #11)',
   'pgp-key': 'not yet (issue #11)',

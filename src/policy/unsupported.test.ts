@@ -94,6 +94,17 @@ describe('unknown keys', () => {
   });
 });
 
+describe('values out of a list', () => {
+  it('get the allowed value they are closest to, transpositions counted as one edit', () => {
+    const err = policyError(
+      'name: a\nsecrets:\n  - {name: t, kind: asci}\n  - {name: u, kind: x509, endpoint: clinet}\n',
+    );
+    assert.match(err.message, /secrets\[0\]\.kind: Invalid option: .* — did you mean 'ascii'\?/);
+    assert.match(err.message, /secrets\[1\]\.endpoint: Invalid option: .* — did you mean 'client'\?/);
+    assert.doesNotMatch(policyError('name: a\nsecrets:\n  - {name: t, kind: zzzz}\n').message, /did you mean/);
+  });
+});
+
 describe('YAML syntax errors', () => {
   const cases: Array<[string, RegExp]> = [
     [
