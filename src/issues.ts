@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { allowedKeys, suggestion } from './suggest.js';
 
 type ZodIssue = z.core.$ZodIssue;
 
@@ -6,6 +7,24 @@ type ZodIssue = z.core.$ZodIssue;
  * Issues: the findings of the documents Veil validates (sessions, manifests, API requests). Top level, beside
  * errors.ts, so that policy/, manifests/ and cas/ share one type and one reading of zod's issues.
  */
+
+/**
+ * The marker of a refusal of what SCONE documents and Veil does not do (policy/unsupported.ts raises it): the
+ * construct's name in a custom zod issue's params. Read here, without zod, since veil run loads this module.
+ */
+export const UNSUPPORTED_PARAM = 'veilUnsupported';
+
+/** A zod issue's construct, when it is a refusal of something Veil does not support. */
+export function unsupportedConstruct(issue: { code: string; params?: unknown }): string | undefined {
+  if (issue.code !== 'custom' || issue.params === null || typeof issue.params !== 'object') return undefined;
+  const construct = (issue.params as Record<string, unknown>)[UNSUPPORTED_PARAM];
+  return typeof construct === 'string' ? construct : undefined;
+}
+
+/** Whether a refusal is of a whole field (its finding points at the key) rather than of one of its values. */
+export function refusesField(issue: object): boolean {
+  return (issue as { params?: Record<string, unknown> }).params?.['field'] === true;
+}
 
 /** A step of a field path: a map key or a list index. */
 export type PathSegment = string | number;
@@ -24,6 +43,8 @@ export interface Finding {
   path: PathSegment[];
   message: string;
   atKey?: boolean;
+  /** A construct SCONE documents and Veil refuses ("not supported by Veil"), not a fault of the document. */
+  unsupported?: boolean;
 }
 
 /** Whatever knows where a path is in the text (the YAML source). */
@@ -32,26 +53,65 @@ export interface Locator {
 }
 
 /**
- * zod's issues as findings: every unknown key on its own (pointing at the key), a missing field as "is required",
+ * zod's issues as findings: every unknown key on its own (pointing at the key, with the allowed key it is closest
+ * to when `schema` is given), a missing field as "is required", a refusal of what Veil does not support as such,
  * and a union by the problems of the form the value comes closest to. `input` is what was parsed: zod's issues do
  * not carry the values, so whether a field is missing is read there.
  */
-export function findingsOfZod(issues: readonly ZodIssue[], input: unknown, base: PathSegment[] = []): Finding[] {
-  return issues.flatMap((issue) => findingsOf(issue, input, base));
+export function findingsOfZod(
+  issues: readonly ZodIssue[],
+  input: unknown,
+  base: PathSegment[] = [],
+  schema?: z.ZodType,
+): Finding[] {
+  return issues.flatMap((issue) => findingsOf(issue, input, base, schema));
 }
 
-function findingsOf(issue: ZodIssue, input: unknown, base: PathSegment[]): Finding[] {
+function findingsOf(issue: ZodIssue, input: unknown, base: PathSegment[], schema?: z.ZodType): Finding[] {
   const path = [...base, ...issue.path.filter((p): p is PathSegment => typeof p !== 'symbol')];
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => ({ path: [...path, key], message: `unknown field '${key}'`, atKey: true }));
+    const allowed = schema ? allowedKeys(schema, path) : [];
+    return issue.keys.map((key) => ({ path: [...path, key], message: unknownKey(key, allowed), atKey: true }));
   }
+  if (unsupportedConstruct(issue) !== undefined)
+    return [{ path, message: issue.message, unsupported: true, atKey: refusesField(issue) }];
   if (isMissing(input, path) && (issue.code === 'invalid_type' || issue.code === 'invalid_union')) {
     return [{ path, message: 'is required' }];
   }
   // A union the schema gave its own message to says it; otherwise the problems of the closest form are told.
   if (issue.code === 'invalid_union' && issue.message !== 'Invalid input') return [{ path, message: issue.message }];
-  if (issue.code === 'invalid_union') return closestForm(issue.errors ?? [], input, path);
+  if (issue.code === 'invalid_union') return closestForm(issue.errors ?? [], input, path, schema);
+  if (issue.code === 'invalid_value') return [{ path, message: withNearValue(issue, valueAt(input, path)) }];
   return [{ path, message: issue.message }];
+}
+
+/** `kind: asci` → "… — did you mean 'ascii'?" among the values the field takes. */
+function withNearValue(issue: { message: string; values: readonly unknown[] }, value: unknown): string {
+  if (typeof value !== 'string') return issue.message;
+  const near = suggestion(
+    value,
+    issue.values.filter((v): v is string => typeof v === 'string'),
+  );
+  return near === undefined ? issue.message : `${issue.message} — did you mean ${near}?`;
+}
+
+function valueAt(input: unknown, path: readonly PathSegment[]): unknown {
+  let at = input;
+  for (const seg of path) {
+    if (at === null || typeof at !== 'object' || !Object.hasOwn(at, seg)) return undefined;
+    at = (at as Record<PathSegment, unknown>)[seg];
+  }
+  return at;
+}
+
+function unknownKey(key: string, allowed: readonly string[]): string {
+  const near = suggestion(key, allowed);
+  return near === undefined ? `unknown field '${key}'` : `unknown field '${key}' — did you mean ${near}?`;
+}
+
+/** Only refusals of unsupported constructs: such a document is refused for what Veil lacks, not for a fault. */
+export function onlyUnsupported(findings: readonly Finding[]): boolean {
+  return findings.length > 0 && findings.every((f) => f.unsupported === true);
 }
 
 function isMissing(input: unknown, path: readonly PathSegment[]): boolean {
@@ -67,12 +127,20 @@ function isMissing(input: unknown, path: readonly PathSegment[]): boolean {
  * A form whose type the value does not have (a list where a map is accepted) is no candidate; among the others,
  * the forms whose keys the value has are preferred, then the one with the fewest problems (the first on a tie).
  */
-function closestForm(forms: readonly (readonly ZodIssue[])[], input: unknown, path: PathSegment[]): Finding[] {
+function closestForm(
+  forms: readonly (readonly ZodIssue[])[],
+  input: unknown,
+  path: PathSegment[],
+  schema?: z.ZodType,
+): Finding[] {
+  // A value of a form Veil refuses (`unsupportedValues`) is told so, whatever the other forms say.
+  const refused = forms.find((errs) => errs.length > 0 && errs.every((e) => unsupportedConstruct(e) !== undefined));
+  if (refused) return findingsOfZod(refused, input, path, schema);
   const typed = forms.filter((errs) => errs.length > 0 && !wrongType(errs));
   if (typed.length === 0) return [{ path, message: 'does not match any accepted form of this field' }];
   const fitting = typed.filter((errs) => !errs.some((e) => e.path.length === 0 && e.code === 'unrecognized_keys'));
   const best = (fitting.length > 0 ? fitting : typed).sort((a, b) => a.length - b.length)[0]!;
-  return findingsOfZod(best, input, path);
+  return findingsOfZod(best, input, path, schema);
 }
 
 /** The value is not of the form's type: at its root, an invalid type, or a union none of whose forms fit. */

@@ -50,6 +50,7 @@ export const RUNTIME_PARTS = new Set([
   'lru.js',
   'runtime',
   'secrets',
+  'suggest.js',
 ]);
 
 /**

@@ -194,8 +194,8 @@ function shieldFiles(
 ): NonNullable<Bundle['shield']> {
   const plain = mkdtempSync(join(tmpdir(), 'veil-apply-'));
   try {
-    for (const path of parsed.manifest.build.copy ?? [])
-      cpSync(join(parsed.dir, path), join(plain, path), { recursive: true });
+    for (const [i, path] of (parsed.manifest.build.copy ?? []).entries())
+      cpSync(parsed.copyFrom[i]!, join(plain, path), { recursive: true });
     const old = previous?.bundle.shield;
     const oldKey = old?.mac ? readShieldKey(keysDir, old.tag) : undefined;
     if (old && oldKey && plainTreeMac(plain, oldKey) === old.mac) {

@@ -34,8 +34,10 @@ export const MANIFEST_CATALOGUE: ErrorCatalogue<ManifestErrorCode> = {
       'or a default in the service manifest',
   },
   MANIFEST_UNSUPPORTED: {
-    summary: 'the manifest uses a field that Veil does not support',
-    hint: 'remove the field, or use a supported alternative (see docs/manifests.md)',
+    summary: "the manifest uses fields or images of SCONE's that Veil does not support (and nothing else is wrong)",
+    hint:
+      'remove the fields named, or replace them as their message says; the README section ' +
+      '"SCONE\'s session language in Veil" lists what Veil refuses in manifests',
   },
   MANIFEST_BUNDLE: {
     summary: 'the mesh names a service whose bundle has not been built',

@@ -88,8 +88,16 @@ describe('service manifests', () => {
   });
 
   it('names what it does not support instead of ignoring it', () => {
-    refused(service('', '  volumes: []\n'), 'MANIFEST_UNSUPPORTED', /build\.volumes: is not supported/);
-    refused(service().replace('kind: python', 'kind: java'), 'MANIFEST_UNSUPPORTED', /kind 'java' is not supported/);
+    refused(
+      service('', '  volumes: []\n'),
+      'MANIFEST_UNSUPPORTED',
+      /:26:3: build\.volumes: volumes is not supported by Veil/,
+    );
+    refused(
+      service().replace('kind: python', 'kind: java'),
+      'MANIFEST_UNSUPPORTED',
+      /build\.kind 'java' is not supported by Veil/,
+    );
   });
 });
 

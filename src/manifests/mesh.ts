@@ -1,8 +1,10 @@
+import { onlyUnsupported } from '../issues.js';
 import { TOLERATIONS } from '../policy/schema.js';
 import { bundlesByImage, type Bundle } from './bundle.js';
 import { located, readYaml, validateShape, type Finding, type Source } from './source.js';
 import { meshManifestSchema, type MeshManifest } from './mesh-schema.js';
 import { ManifestError } from './errors.js';
+import { sconeImage } from './scone-images.js';
 
 /** One service of a mesh, joined with the bundle its image names. */
 export interface MeshService {
@@ -55,6 +57,11 @@ export function parseMeshManifest(
   const names = manifest.services.map((s, i) => serviceName(s.name, s.image, i, findings));
   const services = manifest.services.flatMap((s, index): MeshService[] => {
     const found = bundles.get(s.image);
+    const scone = found ? undefined : sconeImage(s.image);
+    if (scone) {
+      findings.push({ path: ['services', index, 'image'], message: scone, unsupported: true });
+      return [];
+    }
     if (!found) {
       const known = [...bundles.keys()];
       findings.push({
@@ -69,19 +76,18 @@ export function parseMeshManifest(
   });
   findings.push(...envFindings(manifest, names));
   const tolerate = tolerations(manifest, findings);
-  if (findings.length > 0)
-    throw located(
-      findings.some((f) => f.path[0] === 'services') ? 'MANIFEST_BUNDLE' : 'MANIFEST_REFERENCE',
-      findings,
-      source,
-      file,
-    );
+  if (findings.length > 0) throw located(meshCode(findings), findings, source, file);
   const definers = secretOwners(services, source, file);
   for (const service of services) {
     service.variables = variablesFor(manifest, service.name, namespace, opts.release);
     service.dependsOn = [...new Set(service.bundle.secrets.import.map((s) => definers.get(s)!))];
   }
   return { manifest, source, file, namespace, services, definers, tolerate };
+}
+
+function meshCode(findings: Finding[]): 'MANIFEST_UNSUPPORTED' | 'MANIFEST_BUNDLE' | 'MANIFEST_REFERENCE' {
+  if (onlyUnsupported(findings)) return 'MANIFEST_UNSUPPORTED';
+  return findings.some((f) => f.path[0] === 'services' && !f.unsupported) ? 'MANIFEST_BUNDLE' : 'MANIFEST_REFERENCE';
 }
 
 /** A mesh service is named by `name`, or else by its image (the last path part, without the tag). */

@@ -1,9 +1,12 @@
 import { z } from 'zod';
+import { UNSUPPORTED_KINDS } from '../policy/schema.js';
+import { unsupported, unsupportedValues } from '../policy/unsupported.js';
 
 /**
  * SCONE's service manifest (`apiVersion: scone/5.8`, `kind: genservice`; reference §1.3 and
  * sconedocs-service-manifest-openapi.json), accepted unchanged. Fields SCONE knows but Veil does not
- * implement yet are part of the shape and refused afterwards with a specific message (see UNSUPPORTED).
+ * implement are part of the shape, refused by name as "not supported by Veil" (`unsupported`), so that none
+ * is ignored and none is reported as unknown.
  */
 const text = z.union([z.string(), z.number(), z.boolean()]).transform(String);
 const strings = z.array(z.string());
@@ -31,12 +34,19 @@ const envName = z
 const localVariable = z.strictObject({ name: envName, value: text });
 const globalVariable = z.strictObject({ name: envName, value: text.optional() });
 
+const AAD = 'an Azure AD token needs Azure';
+
 export const manifestSecret = z.strictObject({
   name: z
     .string()
     .regex(/^[A-Za-z0-9_\-.~]{1,128}$/, 'must be 1–128 characters of A-Z a-z 0-9 _ - . ~')
     .refine(...NOT_PROTO),
-  kind: z.enum(['ascii', 'binary', 'private-key', 'x509', 'x509-ca']).optional(),
+  kind: z
+    .union([
+      z.enum(['ascii', 'binary', 'private-key', 'x509', 'x509-ca']),
+      unsupportedValues('kind', UNSUPPORTED_KINDS),
+    ])
+    .optional(),
   size: z.union([z.number().int(), z.string().regex(/^\d+$/).transform(Number)]).optional(),
   value: text.optional(),
   export_public: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional(),
@@ -48,26 +58,12 @@ export const manifestSecret = z.strictObject({
   key_type: z.enum(['P-256', 'P-384', 'Ed25519', 'RSA-2048', 'RSA-3072']).optional(),
   migrate: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional(),
   valid_for: z.string().optional(),
-  tenant_id: z.string().optional(),
-  client_id: z.string().optional(),
-  application_secret: z.string().optional(),
+  tenant_id: unsupported('tenant_id (of an aad-token secret)', AAD).optional(),
+  client_id: unsupported('client_id (of an aad-token secret)', AAD).optional(),
+  application_secret: unsupported('application_secret (of an aad-token secret)', AAD).optional(),
 });
 
-const volume = z.strictObject({
-  name: z.string().optional(),
-  path: z.string().optional(),
-  export: z
-    .array(
-      z.strictObject({
-        session: z.string().optional(),
-        session_hash: z.string().optional(),
-        update_policy: z.string().optional(),
-        volume_alias: z.string().optional(),
-      }),
-    )
-    .optional(),
-  import: z.strictObject({ session: z.string().optional(), volume: z.string().optional() }).optional(),
-});
+const BINARY_FS = "binary-fs (SCONE's files linked into the enclave) has no counterpart in Veil";
 
 const build = z.strictObject({
   name: z.string().regex(SERVICE_NAME, 'must be a DNS label: lower-case letters, digits and -'),
@@ -79,17 +75,17 @@ const build = z.strictObject({
   copy: strings.optional(),
   requirements: z.string().optional(),
   run: strings.optional(),
-  binaries: strings.optional(),
-  dirs: strings.optional(),
-  fs_dirs: strings.optional(),
-  fs_files: strings.optional(),
+  binaries: unsupported('binaries', 'sconifying binaries of an image is `veil sconify --binary`').optional(),
+  dirs: unsupported('dirs', 'encrypting directories of an image is `veil sconify --dir`').optional(),
+  fs_dirs: unsupported('fs_dirs', BINARY_FS).optional(),
+  fs_files: unsupported('fs_files', BINARY_FS).optional(),
   plains: strings.optional(),
   plain_files: strings.optional(),
   host_paths: strings.optional(),
-  volumes: z.array(volume).optional(),
+  volumes: unsupported('volumes', 'volumes are not implemented; the service sees its image and tmpfs').optional(),
   signature: z.strictObject({ sign: z.boolean().optional(), key: z.string().optional() }).optional(),
   stable: z.string().optional(),
-  gen_policy: z.strictObject({ policy: z.string().optional() }).optional(),
+  gen_policy: unsupported('gen_policy', 'policy templates are not used: Veil generates the session').optional(),
 });
 
 export const serviceManifestSchema = z.strictObject({
@@ -113,12 +109,10 @@ export type ManifestSecret = z.output<typeof manifestSecret>;
 /** Build kinds Veil runs: Python programs, and an existing native program (e.g. Debian's redis-server). */
 export const BUILD_KINDS = ['python', 'native'] as const;
 
-/** SCONE fields that are valid but not implemented: each refused by name, so nothing is silently ignored. */
-export const UNSUPPORTED: Array<{ path: string[]; why: string }> = [
-  { path: ['build', 'binaries'], why: 'sconifying binaries of an image is `veil sconify` (issue #5)' },
-  { path: ['build', 'dirs'], why: 'encrypting directories of an image is `veil sconify` (issue #5)' },
-  { path: ['build', 'fs_dirs'], why: 'binary-fs is not supported' },
-  { path: ['build', 'fs_files'], why: 'binary-fs is not supported' },
-  { path: ['build', 'volumes'], why: 'volumes are not supported yet' },
-  { path: ['build', 'gen_policy'], why: 'policy templates are not supported yet; Veil generates the session' },
-];
+/**
+ * `build.signature` signs the enclave (SGX's MRSIGNER) with the key given (target/identity.pem by default). Veil
+ * identifies a program by its measurement, which the session pins; nothing would check a signature, so one
+ * asked for is refused rather than made and ignored. `sign: false` asks for nothing and is accepted.
+ */
+export const SIGNATURE_WHY =
+  'Veil signs no enclave: the session pins the measurement of the program instead (remove it, or write sign: false)';

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { isAbsolute, join, normalize } from 'node:path';
+import { isAbsolute, join, normalize, resolve } from 'node:path';
+import { unsupportedMessage } from '../policy/unsupported.js';
 import { findPlaceholders, parseSession, PolicyError } from '../policy/index.js';
 import { located, readYaml, validateShape, type Finding, type Source } from './source.js';
 import {
   BUILD_KINDS,
-  UNSUPPORTED,
+  SIGNATURE_WHY,
   serviceManifestSchema,
   type ManifestSecret,
   type ServiceManifest,
@@ -16,51 +17,61 @@ export interface ParsedService {
   manifest: ServiceManifest;
   source: Source;
   file: string;
-  /** The directory `build.copy` paths are relative to: the manifest's own. */
+  /** The manifest's own directory. */
   dir: string;
+  /** Where each `build.copy` path was found (absolute), in the order of `build.copy`. */
+  copyFrom: string[];
 }
 
-/** Parses a service manifest: its shape (all problems at once), then what it refers to. */
-export function parseServiceManifest(text: string, file: string, dir: string): ParsedService {
+/**
+ * Parses a service manifest: its shape (all problems at once), then what it refers to. `build.copy` paths are
+ * looked up as sconectl does, in the working directory (`cwd`, which sconectl mounts as /wd), then in `dir`.
+ */
+export function parseServiceManifest(
+  text: string,
+  file: string,
+  dir: string,
+  opts: { cwd?: string } = {},
+): ParsedService {
   const source = readYaml(text, file);
   const manifest = validateShape(serviceManifestSchema, source, file);
   const unsupported = unsupportedFields(manifest);
   if (unsupported.length > 0) throw located('MANIFEST_UNSUPPORTED', unsupported, source, file);
+  const roots = [...new Set([resolve(opts.cwd ?? process.cwd()), resolve(dir)])];
+  const copyFrom = (manifest.build.copy ?? []).map(
+    (p) => roots.map((r) => join(r, p)).find((f) => existsSync(f)) ?? '',
+  );
   const findings = [
-    ...buildFindings(manifest, dir),
+    ...buildFindings(manifest, roots, copyFrom),
     ...nameFindings(manifest),
     ...placeholderFindings(manifest),
     ...templateFindings(manifest),
     ...secretFindings(manifest),
   ];
   if (findings.length > 0) throw located('MANIFEST_REFERENCE', findings, source, file);
-  return { manifest, source, file, dir };
+  return { manifest, source, file, dir, copyFrom };
 }
 
+/** What the shape accepts but Veil does not do, by value: a build kind, a signature asked for. */
 function unsupportedFields(m: ServiceManifest): Finding[] {
-  const found: Finding[] = UNSUPPORTED.filter(
-    ({ path }) => (m.build as Record<string, unknown>)[path[1]!] !== undefined,
-  ).map(({ path, why }) => ({ path, message: `is not supported: ${why}`, atKey: true }));
+  const found: Finding[] = [];
   if (!(BUILD_KINDS as readonly string[]).includes(m.build.kind)) {
+    const why = `use ${BUILD_KINDS.map((k) => `'${k}'`).join(' or ')} ('native' runs an existing program such as redis-server)`;
     found.push({
       path: ['build', 'kind'],
-      message: `kind '${m.build.kind}' is not supported; use ${BUILD_KINDS.map((k) => `'${k}'`).join(' or ')} ('native' runs an existing program such as redis-server)`,
+      message: unsupportedMessage(`build.kind '${m.build.kind}'`, why),
+      unsupported: true,
     });
   }
-  (m.secrets?.global ?? []).forEach((s, i) => {
-    for (const field of ['tenant_id', 'client_id', 'application_secret'] as const) {
-      if (s[field] !== undefined)
-        found.push({
-          path: ['secrets', 'global', i, field],
-          message: 'is not supported: aad-token secrets are not implemented',
-          atKey: true,
-        });
-    }
-  });
+  const signature = m.build.signature;
+  if (signature && signature.sign !== false) {
+    const message = unsupportedMessage('signature', SIGNATURE_WHY);
+    found.push({ path: ['build', 'signature'], message, atKey: true, unsupported: true });
+  }
   return found;
 }
 
-function buildFindings(m: ServiceManifest, dir: string): Finding[] {
+function buildFindings(m: ServiceManifest, roots: string[], copyFrom: string[]): Finding[] {
   const copy = m.build.copy ?? [];
   const found: Finding[] = [];
   if (copy.length > 0 && !m.build.pwd)
@@ -70,14 +81,16 @@ function buildFindings(m: ServiceManifest, dir: string): Finding[] {
       path: ['build', 'copy'],
       message: "kind 'native' runs an installed program: it copies no files (use kind 'python' for code of your own)",
     });
+  const places =
+    roots.length > 1 ? `the working directory ${roots[0]} and beside the manifest in ${roots[1]}` : roots[0];
   copy.forEach((path, i) => {
-    if (isAbsolute(path) || normalize(path).startsWith('..'))
+    if (isAbsolute(path) || normalize(path).split(/[\\/]/)[0] === '..')
       found.push({
         path: ['build', 'copy', i],
-        message: `'${path}' must be relative and inside the manifest's directory`,
+        message: `'${path}' must be relative, inside the working directory or the manifest's directory`,
       });
-    else if (!existsSync(join(dir, path)))
-      found.push({ path: ['build', 'copy', i], message: `'${path}' does not exist (looked in ${dir})` });
+    else if (!copyFrom[i])
+      found.push({ path: ['build', 'copy', i], message: `'${path}' does not exist (looked in ${places})` });
   });
   return found;
 }
@@ -162,10 +175,9 @@ function secretFindings(m: ServiceManifest): Finding[] {
   }
 }
 
-/** A manifest secret as a session secret (without the aad-token fields, which are refused earlier). */
+/** A manifest secret as a session secret (the aad-token fields are refused by the shape). */
 export function sessionSecret(s: ManifestSecret): Record<string, unknown> {
-  const { tenant_id: _t, client_id: _c, application_secret: _a, ...rest } = s;
-  return Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+  return Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined));
 }
 
 export { ManifestError };

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { findingsOfZod, locateFindings, type Finding, type PathSegment } from '../issues.js';
+import { findingsOfZod, locateFindings, onlyUnsupported, type Finding, type PathSegment } from '../issues.js';
 import { PolicyError } from '../policy/index.js';
 import { parseYaml, type Source } from '../policy/yaml-source.js';
 import { ManifestError, type ManifestErrorCode } from './errors.js';
@@ -22,11 +22,15 @@ export function readYaml(text: string, file: string): Source {
   }
 }
 
-/** Shape first: every problem at once, each with its path and position. */
+/**
+ * Shape first: every problem at once, each with its path and position (an unknown key with the allowed key it is
+ * closest to); when the only problems are fields Veil does not support, the code says so (MANIFEST_UNSUPPORTED).
+ */
 export function validateShape<T>(schema: z.ZodType<T>, source: Source, file: string): T {
   const parsed = schema.safeParse(source.value);
   if (parsed.success) return parsed.data;
-  throw located('MANIFEST_SHAPE', findingsOfZod(parsed.error.issues, source.value), source, file);
+  const findings = findingsOfZod(parsed.error.issues, source.value, [], schema);
+  throw located(onlyUnsupported(findings) ? 'MANIFEST_UNSUPPORTED' : 'MANIFEST_SHAPE', findings, source, file);
 }
 
 export function located(

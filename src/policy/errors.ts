@@ -5,6 +5,7 @@ export type PolicyErrorCode =
   | 'POLICY_YAML_SYNTAX'
   | 'POLICY_TOO_COMPLEX'
   | 'POLICY_SHAPE'
+  | 'POLICY_UNSUPPORTED'
   | 'POLICY_REFERENCE'
   | 'POLICY_LIMIT'
   | 'POLICY_TEMPLATE_VARIABLE';
@@ -21,6 +22,13 @@ export const POLICY_CATALOGUE: ErrorCatalogue<PolicyErrorCode> = {
   POLICY_SHAPE: {
     summary: 'fields of the session are missing, unknown, of the wrong type or do not fit together',
     hint: 'fix the fields listed (session language v0.3); unknown fields are refused so typos do not pass silently',
+  },
+  POLICY_UNSUPPORTED: {
+    summary:
+      "the session uses constructs of SCONE's session language that Veil does not support (and nothing else is wrong)",
+    hint:
+      'remove the constructs named, or replace them as their message says; the README section ' +
+      '"SCONE\'s session language in Veil" lists what Veil supports and what it refuses',
   },
   POLICY_REFERENCE: {
     summary: 'the session names secrets, images or issuers it does not define, or defines a name twice',

@@ -37,3 +37,4 @@ export type {
   Session,
   WrittenSession,
 } from './schema.js';
+export { unsupported, unsupportedValues, unsupportedMessage, unsupportedConstruct } from './unsupported.js';

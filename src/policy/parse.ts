@@ -1,4 +1,4 @@
-import { findingsOfZod, locateFindings, type Finding, type PathSegment } from '../issues.js';
+import { findingsOfZod, locateFindings, onlyUnsupported, type Finding, type PathSegment } from '../issues.js';
 import { PolicyError } from './errors.js';
 import { crossReferences } from './references.js';
 import { oldLanguageFindings } from './old-language.js';
@@ -60,11 +60,12 @@ export function parseWrittenSession(text: string, opts: { file?: string } = {}):
     );
   }
   const old = oldLanguageFindings(source.value as Record<string, unknown>);
-  if (old.length > 0) throw located('POLICY_SHAPE', old, source, file);
+  if (old.length > 0) throw located('POLICY_UNSUPPORTED', old, source, file);
   const proto = protoKeys(source.value, []);
   if (proto.length > 0) throw located('POLICY_SHAPE', proto, source, file);
   const parsed = writtenSessionSchema.safeParse(source.value);
-  if (!parsed.success) throw located('POLICY_SHAPE', findingsOfZod(parsed.error.issues, source.value), source, file);
+  if (!parsed.success)
+    throw shapeError(findingsOfZod(parsed.error.issues, source.value, [], writtenSessionSchema), source, file);
   const limits = limitFindings(parsed.data);
   if (limits.length > 0) throw located('POLICY_LIMIT', limits, source, file);
   const rules = [...secretFieldRules(parsed.data), ...remoteImportRules(parsed.data)];
@@ -72,6 +73,11 @@ export function parseWrittenSession(text: string, opts: { file?: string } = {}):
   const references = crossReferences(parsed.data);
   if (references.length > 0) throw located('POLICY_REFERENCE', references, source, file);
   return parsed.data;
+}
+
+/** A session whose only problems are constructs Veil does not support is refused as such (POLICY_UNSUPPORTED). */
+function shapeError(findings: Finding[], source: Source, file: string): PolicyError {
+  return located(onlyUnsupported(findings) ? 'POLICY_UNSUPPORTED' : 'POLICY_SHAPE', findings, source, file);
 }
 
 /** Maps become plain objects (zod records, environments), where a `__proto__` key would silently vanish. */
@@ -88,7 +94,7 @@ function protoKeys(value: unknown, path: PathSegment[]): Finding[] {
 /** Locating walks the document from its root, so only the first findings get a line: the rest keep their path. */
 export const MAX_LOCATED = 100;
 
-type LocatedCode = 'POLICY_SHAPE' | 'POLICY_REFERENCE' | 'POLICY_LIMIT';
+type LocatedCode = 'POLICY_SHAPE' | 'POLICY_UNSUPPORTED' | 'POLICY_REFERENCE' | 'POLICY_LIMIT';
 
 function located(code: LocatedCode, findings: Finding[], source: Source | undefined, file: string): PolicyError {
   if (!source) return new PolicyError(code, locateFindings(findings), file);

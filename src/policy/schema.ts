@@ -5,6 +5,7 @@ import { AT_LEAST_KEY, countEntries, parseEntry, type Permission } from './acces
 import { commandProblem } from './command.js';
 import { exportSessionObject, exportString, importRef } from './remote.js';
 import { SESSION_LIMITS } from './limits.js';
+import { unsupported, unsupportedValues } from './unsupported.js';
 
 /** Session language v0.3 (reference §4): the one schema behind validation, types and the published JSON Schema. */
 const COMPONENT = /^[A-Za-z0-9_\-.~]{1,128}$/;
@@ -316,19 +317,17 @@ export const SECRET_KINDS = [
 ] as const;
 
 /** SCONE's secret kinds Veil does not support, refused by name rather than as unknown values. */
-const UNSUPPORTED_KINDS: Record<string, string> = {
-  'aad-token': "kind 'aad-token' (an Azure AD token) needs Azure, which Veil does not support",
+export const UNSUPPORTED_KINDS: Record<string, string> = {
+  'aad-token': 'an Azure AD token needs Azure',
 };
 
 /** A config-fragment's value is any YAML (a map, a list, a scalar); what it fills is checked once filled. */
 const fragmentValue = z.union([z.array(z.unknown()), z.record(z.string(), z.unknown())]);
-const kindError = (issue: { input?: unknown }) =>
-  typeof issue.input === 'string' ? UNSUPPORTED_KINDS[issue.input] : undefined;
 export { KEY_TYPES };
 
 const secret = z.strictObject({
   name,
-  kind: z.enum(SECRET_KINDS, { error: kindError }).optional(),
+  kind: z.union([z.enum(SECRET_KINDS), unsupportedValues('kind', UNSUPPORTED_KINDS)]).optional(),
   size: z.number().int().min(1).max(65536).optional(),
   value: secretField(z.union([text, fragmentValue])).optional(),
   key_type: z.enum(KEY_TYPES).optional(),
@@ -348,9 +347,7 @@ const secret = z.strictObject({
   export_public: z.boolean().optional(),
   import: importRef.optional(),
   migrate: z.boolean().optional(),
-  import_akv: z
-    .never({ error: 'import_akv (a secret from Azure Key Vault) needs Azure, which Veil does not support' })
-    .optional(),
+  import_akv: unsupported('import_akv', 'a secret from Azure Key Vault needs Azure').optional(),
 });
 
 export const TOLERATIONS = [
@@ -364,13 +361,18 @@ export const TOLERATIONS = [
   'maa-managed-tcb',
 ] as const;
 
+const MAA = 'it configures Microsoft Azure Attestation (mode: maa), which Veil does not use';
+
 const securityAttestation = z.strictObject({
   mode: z.enum(['hardware', 'maa', 'none']).optional(),
   tolerate: z.array(z.enum(TOLERATIONS)).optional(),
   ignore_advisories: z.union([z.literal('*'), z.array(z.string())]).optional(),
-  trusted_scone_qe_pubkeys: z.array(z.string()).optional(),
-  url: z.string().optional(),
-  certificates: z.array(z.string()).optional(),
+  trusted_scone_qe_pubkeys: unsupported(
+    'trusted_scone_qe_pubkeys',
+    "SCONE's own quoting enclave is not used: Veil verifies Intel's, AMD's and Azure's evidence against their roots",
+  ).optional(),
+  url: unsupported('attestation.url', MAA).optional(),
+  certificates: unsupported('attestation.certificates', MAA).optional(),
   one_time_password_shared_secret: secretField(z.string()).optional(),
 });
 

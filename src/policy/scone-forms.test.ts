@@ -3,8 +3,11 @@ import { describe, it } from 'node:test';
 import { type PolicyError, parseSession, sessionHash } from './index.js';
 
 const CREATOR = 'c0'.repeat(32);
-const refused = (pattern: RegExp, path: string) => (e: PolicyError) =>
-  e.code === 'POLICY_SHAPE' && e.issues.some((i) => i.path === path && pattern.test(i.message));
+const refused =
+  (pattern: RegExp, path: string, code = 'POLICY_SHAPE') =>
+  (e: PolicyError) =>
+    e.code === code && e.issues.some((i) => i.path === path && pattern.test(i.message));
+const unsupported = (pattern: RegExp, path: string) => refused(pattern, path, 'POLICY_UNSUPPORTED');
 
 describe("SCONE's forms of the session language", () => {
   it('takes ANY and NONE as a scalar as well as a list, and hashes both forms alike', () => {
@@ -18,11 +21,14 @@ describe("SCONE's forms of the session language", () => {
 
   it('refuses the Azure-only secrets by name, and says why', () => {
     const aad = 'name: a\nsecrets:\n  - {name: t, kind: aad-token}\n';
-    assert.throws(() => parseSession(aad), refused(/'aad-token'.*needs Azure/, 'secrets[0].kind'));
+    assert.throws(
+      () => parseSession(aad),
+      unsupported(/kind 'aad-token' is not supported by Veil: .*needs Azure/, 'secrets[0].kind'),
+    );
     const akv = 'name: a\nsecrets:\n  - {name: t, import_akv: {name: x, vault: v}}\n';
     assert.throws(
       () => parseSession(akv),
-      refused(/import_akv.*Azure Key Vault.*needs Azure/, 'secrets[0].import_akv'),
+      unsupported(/import_akv is not supported by Veil: .*Azure Key Vault needs Azure/, 'secrets[0].import_akv'),
     );
     const typo = 'name: a\nsecrets:\n  - {name: t, kind: asci}\n';
     assert.throws(() => parseSession(typo), refused(/expected one of/, 'secrets[0].kind'));
@@ -34,7 +40,10 @@ describe("SCONE's forms of the session language", () => {
       e.issues.length === 3 &&
       e.issues.every((i) => /session language v0\.1/.test(i.message) && /version: "0\.3"/.test(i.message)) &&
       e.issues.some((i) => i.path === 'images[0].mrenclaves' && /services\[\]\.mrenclaves/.test(i.message));
-    assert.throws(() => parseSession(old), says);
+    assert.throws(
+      () => parseSession(old),
+      (e: PolicyError) => e.code === 'POLICY_UNSUPPORTED' && says(e),
+    );
     // With a version, they are unknown fields of v0.3 as any other.
     assert.throws(() => parseSession(`version: "0.3"\n${old}`), refused(/unknown field 'digest'/, 'digest'));
   });

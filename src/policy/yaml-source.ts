@@ -1,5 +1,6 @@
 import { Composer, Lexer, LineCounter, Parser, isMap, isPair, isScalar, isSeq, type Document, type Node } from 'yaml';
 import jsYaml from 'js-yaml';
+import { lexemes } from './yaml-lexemes.js';
 import type { PathSegment } from '../issues.js';
 import { PolicyError } from './errors.js';
 import { SESSION_LIMITS } from './limits.js';
@@ -30,8 +31,10 @@ export function parseYaml(text: string, file: string): Source {
   const small = text.length <= SESSION_LIMITS.fullParseBytes;
   if ('error' in fast) {
     if (small) return fullParse(text, file); // the full parser reports it, or accepts what js-yaml does not
-    const issue = { path: '', message: fast.error.reason, ...markOf(fast.error) };
-    throw new PolicyError('POLICY_YAML_SYNTAX', [issue], file);
+    const at = markOf(fast.error);
+    if (at.line === undefined)
+      throw new PolicyError('POLICY_YAML_SYNTAX', [{ path: '', message: fast.error.reason }], file);
+    throw syntaxError(text, fast.error.reason, { line: at.line, column: at.column ?? 1 }, file);
   }
   if (ALIAS_OR_ANCHOR.test(text)) {
     if (small) return fullParse(text, file);
@@ -118,11 +121,74 @@ function parseOne(text: string, lineCounter: LineCounter, file: string): Documen
   }
   const docs = [...new Composer({ uniqueKeys: false }).compose(tokens(), true, text.length)];
   const doc = docs[0]!;
-  const at = (offset: number) => position(lineCounter, offset);
-  const errors = doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0]!, ...at(e.pos[0]) }));
-  if (docs.length > 1) errors.push({ path: '', message: 'a session is one YAML document', ...at(docs[1]!.range[0]) });
-  if (errors.length > 0) throw new PolicyError('POLICY_YAML_SYNTAX', errors, file);
+  const first = rootCause(doc.errors);
+  if (first) throw syntaxError(text, plainWords(first), position(lineCounter, startOf(text, first)), file);
+  if (docs.length > 1) {
+    const at = position(lineCounter, docs[1]!.range[0]);
+    throw syntaxError(text, 'a second YAML document starts here (---): a session is one document', at, file);
+  }
   return doc;
+}
+
+/**
+ * Only the first syntax error is reported: the parser's later ones follow from it (one tab indent made 13), and
+ * its position with the line's text says where to look.
+ */
+function syntaxError(text: string, message: string, at: { line: number; column: number }, file: string): PolicyError {
+  const issue = { path: '', message: `${message} — line ${at.line}: ${lineText(text, at.line)}`, ...at };
+  return new PolicyError('POLICY_YAML_SYNTAX', [issue], file);
+}
+
+/** The line as written (tabs shown as \t), cut at 100 characters. */
+function lineText(text: string, line: number): string {
+  const whole = (text.split('\n')[line - 1] ?? '').replace(/\r$/, '');
+  return JSON.stringify(whole.length > 100 ? `${whole.slice(0, 100)}…` : whole);
+}
+
+/**
+ * Errors the lexer finds where they are (a tab, an unclosed quote, a bad escape) are the cause of the parser's
+ * others, which may come earlier in the text (a tab indenting the first entry of `local:` makes `local:` a bad key):
+ * the first of those, or else the first error.
+ */
+const LEXICAL = new Set(['TAB_AS_INDENT', 'MISSING_CHAR', 'BAD_DQ_ESCAPE']);
+
+function rootCause<E extends { code: string; pos: [number, number] }>(errors: readonly E[]): E | undefined {
+  const sorted = [...errors].sort((a, b) => a.pos[0] - b.pos[0]);
+  return sorted.find((e) => LEXICAL.has(e.code)) ?? sorted[0];
+}
+
+/** An unclosed quote is reported where the quoted string opens, not where the parser gave up on it. */
+function startOf(text: string, err: { code: string; message: string; pos: [number, number] }): number {
+  if (err.code !== 'MISSING_CHAR' || !/quote/.test(err.message)) return err.pos[0];
+  for (const t of lexemes(text)) {
+    const quoted = t.type === 'double-quoted-scalar' || t.type === 'single-quoted-scalar';
+    if (quoted && t.offset <= err.pos[0] && err.pos[0] <= t.offset + t.source.length) return t.offset;
+    if (t.offset > err.pos[0]) break;
+  }
+  return err.pos[0];
+}
+
+/** The parser's errors most often met in hand-written files, said in plain words (the others as it says them). */
+const PLAIN: Partial<Record<string, string>> = {
+  TAB_AS_INDENT: 'a tab indents this line; YAML indents with spaces only (replace the tab by spaces)',
+  MULTILINE_IMPLICIT_KEY:
+    "a key runs over more than one line: most likely the ':' after a key is missing here (write key: value)",
+  BLOCK_AS_IMPLICIT_KEY: "a list or map is used as a key: most likely a ':' is missing or misplaced here",
+  BAD_INDENT: 'this line is indented differently from the other entries of its list or map: align it with them',
+  BAD_DQ_ESCAPE: 'a \\ escape in this double-quoted string is not valid YAML (write \\\\ for a backslash)',
+  DUPLICATE_KEY: 'this key appears twice in the same map',
+};
+
+function plainWords(err: { code: string; message: string }): string {
+  const said = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  if (err.code === 'MISSING_CHAR' && /quote/.test(said))
+    return 'a quoted string opens here and is not closed (its closing quote is missing)';
+  const flow = /^Flow (sequence|mapping)/.exec(said)?.[1];
+  if (err.code === 'BAD_INDENT' && flow) {
+    const [open, close] = flow === 'sequence' ? ['[', ']'] : ['{', '}'];
+    return `a ${open} opened before this line is not closed (its closing ${close} is missing, or the line is not indented under it)`;
+  }
+  return PLAIN[err.code] ?? said;
 }
 
 function position(lineCounter: LineCounter, offset: number): { line: number; column: number } {
