@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Parser, parseDocument } from 'yaml';
+import { parseDocument } from 'yaml';
 import {
   parseSession,
   parseWrittenSession,
@@ -268,39 +268,13 @@ export function template(run: Run, io: Io, offline = false): { text: string; fil
     if (eq <= 0) throw usage(`-e '${pair}' is not VAR=VALUE`, 'e.g. -e SESSION=my-session');
     vars[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  let text = unmaskComments(substituteVariables(maskComments(io.readFile(file)), vars, { file }));
+  let text = substituteVariables(io.readFile(file), vars, { file });
   if (values.name !== undefined) {
     const doc = parseDocument(text);
     doc.set('name', values.name);
     text = doc.toString();
   }
   return { text, file };
-}
-
-/** Same length, so the line and column of a missing variable stay right. `\u0000` never occurs in YAML. */
-const MASK = '\u0000';
-
-function maskComments(text: string): string {
-  const ranges: [number, number][] = [];
-  const walk = (node: unknown): void => {
-    if (!node || typeof node !== 'object') return;
-    if (Array.isArray(node)) {
-      for (const item of node) walk(item);
-      return;
-    }
-    const n = node as { type?: string; offset?: number; source?: string };
-    if (n.type === 'comment' && typeof n.offset === 'number' && typeof n.source === 'string')
-      ranges.push([n.offset, n.offset + n.source.length]);
-    for (const [k, v] of Object.entries(node)) if (k !== 'parent') walk(v);
-  };
-  for (const token of new Parser().parse(text)) walk(token);
-  let out = text;
-  for (const [from, to] of ranges) out = out.slice(0, from) + out.slice(from, to).replace(/\$/g, MASK) + out.slice(to);
-  return out;
-}
-
-function unmaskComments(text: string): string {
-  return text.replaceAll(MASK, '$');
 }
 
 async function withClient<T>(values: Values, io: Io, f: (client: CasClient) => Promise<T>): Promise<T> {
