@@ -1,34 +1,17 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { sameSession } from './commands/session.js';
 import { chosenIdentity } from './home.js';
-import type { Io } from './io.js';
+import { capture } from './test-io.js';
 import { main } from './main.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURE = join(ROOT, 'testdata', 'scone', 'cli', 'session.yml');
 const VARS = ['-e', 'SESSION=hello', '-e', `MRENCLAVE=${'a'.repeat(64)}`];
-
-function capture(): Io & { stdout: string; stderr: string } {
-  const io = {
-    env: {},
-    stdout: '',
-    stderr: '',
-    out: (t: string) => {
-      io.stdout += t;
-    },
-    err: (t: string) => {
-      io.stderr += t;
-    },
-    readFile: (p: string) => readFileSync(p, 'utf8'),
-    untilSignal: () => new Promise<NodeJS.Signals>(() => {}),
-  };
-  return io;
-}
 
 describe('veil session verify', () => {
   it('accepts the same hash and refuses another, naming both', () => {

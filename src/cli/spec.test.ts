@@ -1,32 +1,14 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CliError } from './errors.js';
-import type { Io } from './io.js';
+import { capture } from './test-io.js';
 import { main, runEntry } from './main.js';
 import { COMMANDS, allCommands } from './registry.js';
 import { defineCommand, spellings, type Command } from './spec.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-function capture(env: NodeJS.ProcessEnv = {}): Io & { stdout: string; stderr: string } {
-  const io = {
-    env,
-    stdout: '',
-    stderr: '',
-    out: (t: string) => {
-      io.stdout += t;
-    },
-    err: (t: string) => {
-      io.stderr += t;
-    },
-    readFile: (p: string) => readFileSync(p, 'utf8'),
-    untilSignal: () => new Promise<NodeJS.Signals>(() => {}),
-  };
-  return io;
-}
 
 function everyCommand(): Promise<Command[]> {
   return allCommands(Object.values(COMMANDS));

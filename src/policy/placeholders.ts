@@ -7,6 +7,16 @@ export interface Placeholder {
   index: number;
 }
 
+/** An OpenPGP key's forms (pgp-key secrets). */
+const PGP_FORMS = [
+  ':privatekey:asciiarmored',
+  ':privatekey:binary',
+  ':privatekey:base64',
+  ':publickey:asciiarmored',
+  ':publickey:binary',
+  ':publickey:base64',
+] as const;
+
 export const PLACEHOLDER_SUFFIXES = [
   '',
   '.crt',
@@ -32,12 +42,7 @@ export const PLACEHOLDER_SUFFIXES = [
   ':base64url',
   ':base32',
   ':base32nopad',
-  ':privatekey:asciiarmored',
-  ':privatekey:binary',
-  ':privatekey:base64',
-  ':publickey:asciiarmored',
-  ':publickey:binary',
-  ':publickey:base64',
+  ...PGP_FORMS,
 ] as const;
 
 const PATTERN = /\$\$SCONE::([^$\s]+?)\$\$/g;
@@ -74,15 +79,7 @@ const KEY = new Set([
   ':privatekey:der',
   ':privatekey:pkcs8:der',
 ]);
-const PGP = new Set([
-  '',
-  ':privatekey:asciiarmored',
-  ':privatekey:binary',
-  ':privatekey:base64',
-  ':publickey:asciiarmored',
-  ':publickey:binary',
-  ':publickey:base64',
-]);
+const PGP = new Set<string>(['', ...PGP_FORMS]);
 const BYTES = new Set(['', '.hex', ':bin', ':hex', ':base64', ':base64url', ':base32', ':base32nopad']);
 
 /** Whether a suffix gives a form of a secret of this kind (undefined kind: imported, checked at use). */
