@@ -112,7 +112,7 @@ describe('read-back', () => {
 });
 
 describe("SCONE's read-back", () => {
-  it('uploads unchanged (version: 0.3.10, predecessor: null, persistency: None, creator), and Veil reads it back', async () => {
+  it('uploads unchanged (version: 0.3.10, predecessor: null, persistency: None, creator)', async () => {
     const text = readFileSync(new URL('../../testdata/scone/readback/redis-session.yaml', import.meta.url), 'utf8');
     const { hash } = await writeSession(ctx, text, owner);
     const back = readSession(ctx, 'redis-session', undefined, owner);

@@ -148,8 +148,8 @@ describe('nesting is refused while parsing, with the same error as before', () =
   it(`accepts exactly ${MAX_DEPTH} levels and refuses ${MAX_DEPTH + 1}, on both paths, flow and block`, () => {
     // `levels` is the depth of the deepest node: the root map is 0, `secrets` 1, the secret 2, a config-fragment's
     // value 3, and its key `a` holds the rest (from depth 4).
-    const head = (anchor: boolean) =>
-      `name: x\n${anchor ? 'version: &v "1"\n' : ''}secrets:\n  - name: f\n    kind: config-fragment\n    value:\n      a:`;
+    const fragment = 'secrets:\n  - name: f\n    kind: config-fragment\n    value:\n      a:';
+    const head = (anchor: boolean) => `name: x\n${anchor ? 'version: &v "1"\n' : ''}${fragment}`;
     const flow = (levels: number, anchor: boolean) =>
       `${head(anchor)} ${'['.repeat(levels - 3)}${']'.repeat(levels - 3)}\n`;
     const item = (i: number, levels: number) => `${' '.repeat(6 + 2 * i)}- ${i === levels - 5 ? '[]' : ''}`;
