@@ -253,6 +253,9 @@ const FSPF_KEY_FORM = 'must be 64 hex digits or a $$SCONE::secret$$ placeholder'
 const OTP =
   "SCONE's second factor (a one-time password in the service ID, <service>@<OTP>) is not implemented: " +
   'Veil releases a configuration on attestation evidence alone; remove the field';
+const ACCESS_TOKEN =
+  "SCONE's service access token (SCONE_SERVICE_ACCESS_TOKEN, a second factor beside attestation) is not " +
+  'implemented: Veil releases a configuration on attestation evidence alone; remove the field';
 const VOLUMES =
   'encrypted volumes (an fspf per volume that the CAS initialises, tracks and exports) are not implemented: ' +
   "a service's files are its shielded tree (fspf_path), and what it writes stays on tmpfs; remove the field";
@@ -409,11 +412,7 @@ const security = z.strictObject({
     'Veil does not limit a service to one running instance: each process that attests gets its configuration ' +
       '(false, the default, is accepted)',
   ).optional(),
-  service_access_token: unsupported(
-    'service_access_token',
-    "SCONE's service access token (SCONE_SERVICE_ACCESS_TOKEN, a second factor beside attestation) is not " +
-      'implemented: Veil releases a configuration on attestation evidence alone; remove the field',
-  ).optional(),
+  service_access_token: unsupported('service_access_token', ACCESS_TOKEN).optional(),
 });
 
 /**
