@@ -89,7 +89,7 @@ describe('CAS bad input: clear JSON errors, nothing lost', () => {
   });
 
   it('refuses deep nesting', async () => {
-    const res = await post(`name: deep\nsecret_config: ${'['.repeat(300)}${']'.repeat(300)}\n`);
+    const res = await post(`name: deep\nsecrets: [{name: f, value: ${'['.repeat(300)}${']'.repeat(300)}}]\n`);
     assert.equal(res.status, 400);
   });
 

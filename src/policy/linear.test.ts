@@ -101,8 +101,8 @@ describe('issuer cycles are found in linear time', () => {
 describe('nesting is refused while parsing, with the same error as before', () => {
   const deep = (err: PolicyError) =>
     err.code === 'POLICY_TOO_COMPLEX' && err.issues[0]!.message === `nesting deeper than ${MAX_DEPTH} levels`;
-  const flowBenign = padTo('name: x\nsecret_config:\n  a: [', () => '[1], ', MiB) + '[1]]\n';
-  const blockBenign = padTo('name: x\nsecret_config:\n  a:\n', (i) => `    - {k: ${i}}\n`, MiB);
+  const flowBenign = padTo('name: x\ndata:\n  a: [', () => '[1], ', MiB) + '[1]]\n';
+  const blockBenign = padTo('name: x\ndata:\n  a:\n', (i) => `    - {k: ${i}}\n`, MiB);
 
   it('1 MiB of `[`', () => {
     const text = '['.repeat(MiB);
@@ -117,7 +117,7 @@ describe('nesting is refused while parsing, with the same error as before', () =
 
   it('1 MiB of `- ` (compact block sequences; `yaml` ran out of memory on it) and deeply indented maps', () => {
     const compact = `${'- '.repeat(MiB / 2)}x\n`;
-    const indented = padTo('name: x\nsecret_config:\n', (i) => `${' '.repeat(i + 2)}a${i}:\n`, MiB);
+    const indented = padTo('name: x\ndata:\n', (i) => `${' '.repeat(i + 2)}a${i}:\n`, MiB);
     for (const text of [compact, indented]) {
       assert.ok(deep(failure(() => parseYaml(text, 's.yaml'))));
       assertLinear(
@@ -131,10 +131,10 @@ describe('nesting is refused while parsing, with the same error as before', () =
 
   it('on the `yaml` path too (anchors, or a syntax error js-yaml stops at first)', () => {
     const size = SESSION_LIMITS.fullParseBytes - 100;
-    const anchoredFlow = `name: x\nversion: &v "1"\nsecret_config: {a: ${'['.repeat(size - 60)}`;
-    const anchoredBlock = `name: x\nversion: &v "1"\nsecret_config:\n  a:\n${'  - '.repeat((size - 60) / 4)}x\n`;
+    const anchoredFlow = `name: x\nversion: &v "1"\ndata: {a: ${'['.repeat(size - 60)}`;
+    const anchoredBlock = `name: x\nversion: &v "1"\ndata:\n  a:\n${'  - '.repeat((size - 60) / 4)}x\n`;
     const syntaxFirst = `a: b: c\nx: ${'['.repeat(size - 20)}`;
-    const benign = padTo('name: x\nversion: &v "1"\nsecret_config:\n  a: [', () => '[1], ', size) + '[1]]\n';
+    const benign = padTo('name: x\nversion: &v "1"\ndata:\n  a: [', () => '[1], ', size) + '[1]]\n';
     const base = best(() => parseYaml(benign, 's.yaml'));
     for (const text of [anchoredFlow, anchoredBlock, syntaxFirst]) {
       const err = failure(() => parseYaml(text, 's.yaml'));
@@ -146,13 +146,15 @@ describe('nesting is refused while parsing, with the same error as before', () =
   });
 
   it(`accepts exactly ${MAX_DEPTH} levels and refuses ${MAX_DEPTH + 1}, on both paths, flow and block`, () => {
-    // `levels` is the depth of the deepest node: the root map is 0, secret_config 1, its key `a` holds the rest.
-    const head = (anchor: boolean) => `name: x\n${anchor ? 'version: &v "1"\n' : ''}secret_config:\n  a:`;
+    // `levels` is the depth of the deepest node: the root map is 0, `secrets` 1, the secret 2, a config-fragment's
+    // value 3, and its key `a` holds the rest (from depth 4).
+    const fragment = 'secrets:\n  - name: f\n    kind: config-fragment\n    value:\n      a:';
+    const head = (anchor: boolean) => `name: x\n${anchor ? 'version: &v "1"\n' : ''}${fragment}`;
     const flow = (levels: number, anchor: boolean) =>
-      `${head(anchor)} ${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}\n`;
-    const item = (i: number, levels: number) => `${' '.repeat(2 + 2 * i)}- ${i === levels - 3 ? '[]' : ''}`;
+      `${head(anchor)} ${'['.repeat(levels - 3)}${']'.repeat(levels - 3)}\n`;
+    const item = (i: number, levels: number) => `${' '.repeat(6 + 2 * i)}- ${i === levels - 5 ? '[]' : ''}`;
     const block = (levels: number, anchor: boolean) =>
-      `${head(anchor)}\n${Array.from({ length: levels - 2 }, (_, i) => item(i, levels)).join('\n')}\n`;
+      `${head(anchor)}\n${Array.from({ length: levels - 4 }, (_, i) => item(i, levels)).join('\n')}\n`;
     for (const make of [flow, block]) {
       for (const anchor of [false, true]) {
         assert.doesNotThrow(() => parseSession(make(MAX_DEPTH, anchor)), `${make.name} ${anchor}`);
@@ -163,14 +165,14 @@ describe('nesting is refused while parsing, with the same error as before', () =
 });
 
 describe('the `yaml` path stays small and linear', () => {
-  const flatMap = (bytes: number) => padTo('name: x\nversion: &v "1"\nsecret_config:\n', (i) => `  k${i}: v\n`, bytes);
+  const flatMap = (bytes: number) => padTo('name: x\nversion: &v "1"\ndata:\n', (i) => `  k${i}: v\n`, bytes);
 
   it('finds duplicate keys without comparing every key with every other', () => {
     const text = flatMap(SESSION_LIMITS.fullParseBytes - 100);
     const err = failure(() => parseYaml(`${text}  k0: again\n`, 's.yaml'));
     assert.equal(err.code, 'POLICY_YAML_SYNTAX');
     assert.match(err.message, /Map keys must be unique/);
-    const list = padTo('name: x\nversion: &v "1"\nsecret_config:\n  l:\n', (i) => `    - v${i}\n`, text.length);
+    const list = padTo('name: x\nversion: &v "1"\ndata:\n  l:\n', (i) => `    - v${i}\n`, text.length);
     assertLinear(
       'flat map',
       () => parseYaml(text, 's.yaml'),

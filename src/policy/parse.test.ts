@@ -73,7 +73,7 @@ describe('parseSession', () => {
 
   it('refuses nesting 200 levels deep', () => {
     assert.equal(
-      policyError(`name: x\nsecret_config: {a: ${'['.repeat(200)}${']'.repeat(200)}}\n`).code,
+      policyError(`name: x\nsecrets: [{name: f, value: {a: ${'['.repeat(200)}${']'.repeat(200)}}}]\n`).code,
       'POLICY_TOO_COMPLEX',
     );
   });

@@ -5,7 +5,7 @@ import { AT_LEAST_KEY, countEntries, parseEntry, type Permission } from './acces
 import { commandProblem } from './command.js';
 import { exportSessionObject, exportString, importRef } from './remote.js';
 import { SESSION_LIMITS } from './limits.js';
-import { unsupported, unsupportedValues } from './unsupported.js';
+import { onlyValue, unsupported, unsupportedValues } from './unsupported.js';
 
 /** Session language v0.3 (reference §4): the one schema behind validation, types and the published JSON Schema. */
 const COMPONENT = /^[A-Za-z0-9_\-.~]{1,128}$/;
@@ -246,6 +246,36 @@ const platforms = z.array(platformId).max(MAX_PLATFORMS);
 
 const FSPF_KEY_FORM = 'must be 64 hex digits or a $$SCONE::secret$$ placeholder';
 
+/**
+ * SCONE's fields for what Veil does not do. Each is refused by name, or accepted only with the value that means
+ * what Veil does anyway, so that nothing is accepted and then ignored (a second factor nobody checks, say).
+ */
+const OTP =
+  "SCONE's second factor (a one-time password in the service ID, <service>@<OTP>) is not implemented: " +
+  'Veil releases a configuration on attestation evidence alone; remove the field';
+const ACCESS_TOKEN =
+  "SCONE's service access token (SCONE_SERVICE_ACCESS_TOKEN, a second factor beside attestation) is not " +
+  'implemented: Veil releases a configuration on attestation evidence alone; remove the field';
+const VOLUMES =
+  'encrypted volumes (an fspf per volume that the CAS initialises, tracks and exports) are not implemented: ' +
+  "a service's files are its shielded tree (fspf_path), and what it writes stays on tmpfs; remove the field";
+/** Veil unshields only the tree whose tag the session pins, and the program's writes never update it. */
+const fspfUpdatePolicy = z.union([
+  z.literal('rollback_protected_reinitializable'),
+  unsupportedValues('fspf_update_policy', {
+    no_rollback_protection:
+      'Veil unshields only the tree whose tag the session pins (fspf_tag), so an older tree is always refused; ' +
+      'remove the field or write rollback_protected_reinitializable (the default)',
+  }),
+]);
+/** SCONE's CAS writes `persistency: None` into every service it reads back; Veil keeps no service state. */
+const persistency = onlyValue(
+  'persistency other than None',
+  z.literal('None'),
+  'Veil keeps no state of a service across runs (what it writes stays on tmpfs); ' +
+    "None, which SCONE's CAS writes in read-backs, is accepted",
+);
+
 const service = z.strictObject({
   name,
   command: z.union([commandString, z.array(z.string())]).optional(),
@@ -258,9 +288,9 @@ const service = z.strictObject({
   fspf_path: z.string().optional(),
   fspf_key: secretField(z.union([hex64, z.string().regex(PLACEHOLDER, FSPF_KEY_FORM)])).optional(),
   fspf_tag: hex(32).optional(),
-  fspf_update_policy: z.enum(['rollback_protected_reinitializable', 'no_rollback_protection']).optional(),
-  one_time_password_shared_secret: secretField(z.string()).optional(),
-  persistency: z.string().optional(),
+  fspf_update_policy: fspfUpdatePolicy.optional(),
+  one_time_password_shared_secret: unsupported('one_time_password_shared_secret', OTP).optional(),
+  persistency: persistency.optional(),
 });
 
 /** Where a secret lands must be said plainly: no '..', '.', '//' or trailing '/' to reinterpret it. */
@@ -299,9 +329,7 @@ const imageName = z
 const image = z.strictObject({
   name: imageName,
   injection_files: z.array(injectionFile).optional(),
-  volumes: z
-    .array(z.strictObject({ name: z.string(), path: z.string(), update_policy: z.string().optional() }))
-    .optional(),
+  volumes: unsupported('images[].volumes', VOLUMES).optional(),
 });
 
 const exportTarget = z.union([exportSessionObject, z.strictObject({ namespace: z.string() }), exportString]);
@@ -373,14 +401,29 @@ const securityAttestation = z.strictObject({
   ).optional(),
   url: unsupported('attestation.url', MAA).optional(),
   certificates: unsupported('attestation.certificates', MAA).optional(),
-  one_time_password_shared_secret: secretField(z.string()).optional(),
+  one_time_password_shared_secret: unsupported('attestation.one_time_password_shared_secret', OTP).optional(),
 });
 
 const security = z.strictObject({
   attestation: securityAttestation.optional(),
-  singleton_enclaves: z.boolean().optional(),
-  service_access_token: secretField(z.string()).optional(),
+  singleton_enclaves: onlyValue(
+    'singleton_enclaves: true',
+    z.literal(false),
+    'Veil does not limit a service to one running instance: each process that attests gets its configuration ' +
+      '(false, the default, is accepted)',
+  ).optional(),
+  service_access_token: unsupported('service_access_token', ACCESS_TOKEN).optional(),
 });
+
+/**
+ * `store_in: !cas` (SCONE's default) is what Veil does: secrets are kept in the CAS. The YAML parser keeps no
+ * tags, so `!cas` reads as an empty value, and `!akv {token, vault}` as a map, which is refused.
+ */
+const secretConfig = onlyValue(
+  'secret_config other than store_in: !cas',
+  z.strictObject({ store_in: z.union([z.literal(''), z.null()]) }),
+  'Veil keeps every secret in the CAS (store_in: !cas, the default) and none in Azure Key Vault (store_in: !akv)',
+);
 
 export const sessionSchema = z.strictObject({
   name: sessionName,
@@ -391,12 +434,8 @@ export const sessionSchema = z.strictObject({
   images: z.array(image).optional(),
   secrets: z.array(secret).optional(),
   security: security.optional(),
-  // Volumes are accepted, not implemented; their fspf_key is a secret like a service's.
-  volumes: z
-    .array(z.looseObject({ name: z.string().optional(), fspf_key: secretField(z.string()).optional() }))
-    .optional(),
-  // `store_in: !akv {token, vault}`: the whole section can carry credentials.
-  secret_config: secretField(z.record(z.string(), z.unknown())).optional(),
+  volumes: unsupported('volumes', VOLUMES).optional(),
+  secret_config: secretConfig.optional(),
   /** Added by the CAS on read-back; accepted so a read-back can be uploaded again, and ignored by the hash. */
   creator: z.string().optional(),
 });

@@ -18,16 +18,11 @@ const KEY = 'ab'.repeat(32);
 describe('secret-bearing fields', () => {
   it('are found by walking the schema: every field known to carry a secret is marked', () => {
     const paths = SECRET_FIELD_PATHS.map((p) => p.join('.'));
-    for (const known of [
-      'secrets.[].value',
-      'services.[].fspf_key',
-      'services.[].one_time_password_shared_secret',
-      'security.service_access_token',
-      'security.attestation.one_time_password_shared_secret',
-      'volumes.[].fspf_key',
-      'secret_config',
-    ])
+    for (const known of ['secrets.[].value', 'services.[].fspf_key'])
       assert.ok(paths.includes(known), `${known} is not marked secret (marked: ${paths.join(', ')})`);
+    // Refused whatever their value (or accepted only as SCONE's default): they never hold a secret to keep.
+    for (const refused of ['service_access_token', 'one_time_password', 'volumes', 'secret_config'])
+      assert.ok(!paths.some((p) => p.includes(refused)), `${refused} is marked secret (marked: ${paths.join(', ')})`);
   });
 
   it('are all redacted, and only they', () => {
@@ -35,22 +30,21 @@ describe('secret-bearing fields', () => {
       [
         'name: s',
         'services:',
-        `  - {name: a, command: run, fspf_key: "${KEY}", one_time_password_shared_secret: otp1}`,
+        `  - {name: a, command: run, fspf_key: "${KEY}"}`,
+        `  - {name: b, command: run, fspf_key: "${'cd'.repeat(32)}"}`,
         'secrets:',
         '  - {name: pw, kind: ascii, value: "1234"}',
         '  - {name: gen, kind: ascii}',
-        'security: {service_access_token: tok-value, attestation: {one_time_password_shared_secret: otp2}}',
-        'volumes:',
-        `  - {name: v, fspf_key: "${KEY}"}`,
-        'secret_config: {store_in: x}',
+        '  - {name: bin, kind: binary, value: "c0ffee00"}',
+        '  - {name: frag, kind: config-fragment, value: {tolerate: [debug-mode]}}',
         '',
       ].join('\n'),
     );
     const text = JSON.stringify(redactSession(session));
-    for (const value of [KEY, 'otp1', 'otp2', 'tok-value', '"1234"', 'store_in']) {
+    for (const value of [KEY, 'cd'.repeat(32), '"1234"', 'c0ffee00', 'debug-mode']) {
       assert.ok(!text.includes(value), `${value} in ${text}`);
     }
-    assert.equal(text.split(REDACTED).length - 1, 7);
+    assert.equal(text.split(REDACTED).length - 1, 5);
     assert.match(text, /"name":"gen","kind":"ascii"\}/);
   });
 
@@ -96,6 +90,7 @@ describe('__proto__', () => {
     refused(env, /^services\[0\]\.environment\.__proto__$/);
     refused('name: s\nsecrets:\n  - {name: __proto__, kind: ascii}\n', /^secrets\[0\]\.name$/);
     refused('name: s\nservices:\n  - {name: __proto__}\n', /^services\[0\]\.name$/);
-    refused('name: s\nsecret_config: {__proto__: {a: 1}}\n', /^secret_config\.__proto__$/);
+    const fragment = 'name: s\nsecrets:\n  - {name: f, kind: config-fragment, value: {__proto__: {a: 1}}}\n';
+    refused(fragment, /^secrets\[0\]\.value\.__proto__$/);
   });
 });

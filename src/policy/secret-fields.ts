@@ -73,7 +73,7 @@ function mapAt(value: Data, path: readonly FieldStep[], fn: (old: Data) => Data)
 
 /**
  * An update that sends REDACTED in a secret-bearing field keeps the value the current version has there:
- * list elements are matched by `name` (secrets, services, volumes), map values by key. Returns the session
+ * list elements are matched by `name` (secrets, services), map values by key. Returns the session
  * with the stored values put back, and the paths where there was nothing to keep.
  */
 export function restoreRedacted<T extends WrittenSession>(

@@ -46,3 +46,15 @@ export function unsupportedValues(field: string, values: Record<string, string>)
     .meta({ not: {}, description: `not supported by Veil: ${names.join(', ')}` });
   return schema as unknown as z.ZodType<never, string>; // nothing passes: the parsed type has no such value
 }
+
+/**
+ * A field SCONE documents that Veil accepts only with the value that means what Veil does anyway (SCONE's
+ * default, or what SCONE's read-backs write): any other value is refused, pointing at the value, with why.
+ */
+export function onlyValue<T extends z.ZodType>(construct: string, accepted: T, why: string) {
+  const other = z
+    .unknown()
+    .superRefine(refusal(construct, why, false))
+    .meta({ not: {}, description: unsupportedMessage(construct, why) });
+  return z.union([accepted, other as unknown as z.ZodType<never, unknown>]);
+}
