@@ -24,6 +24,14 @@ describe('constructs Veil does not support', () => {
     assert.match(err.hint ?? '', /SCONE's session language in Veil/);
   });
 
+  it('a YAML tag the parser would drop is refused by name; store_in: !cas is read', () => {
+    const tagged = 'name: a\nversion: "0.3"\nsecrets:\n  - {name: s, kind: !foo ascii}\n';
+    const err = policyError(tagged);
+    assert.equal(err.code, 'POLICY_UNSUPPORTED');
+    assert.match(err.message, /:4:.*the YAML tag !foo is not supported by Veil/);
+    assert.ok(parseSession('name: a\nversion: "0.3"\nsecret_config:\n  store_in: !cas\n'));
+  });
+
   it("SCONE's quoting enclave keys and Azure Attestation's settings are refused, not kept and ignored", () => {
     const err = policyError(
       'name: a\nsecurity:\n  attestation: {trusted_scone_qe_pubkeys: [k], url: u, certificates: []}\n',

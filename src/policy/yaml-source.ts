@@ -127,7 +127,26 @@ function parseOne(text: string, lineCounter: LineCounter, file: string): Documen
     const at = position(lineCounter, docs[1]!.range[0]);
     throw syntaxError(text, 'a second YAML document starts here (---): a session is one document', at, file);
   }
+  refuseUnknownTags(doc, text, lineCounter, file);
   return doc;
+}
+
+/** SCONE writes one tag, `store_in: !cas` (the default: secrets stay in the CAS); its value reads as empty. */
+const ACCEPTED_TAGS = new Set(['!cas']);
+
+/**
+ * The parser only warns about a tag it cannot resolve and then drops it: `kind: !foo ascii` would read as
+ * `ascii`. A tag says something about the value, so one Veil does not know is refused by name.
+ */
+function refuseUnknownTags(doc: Document, text: string, lineCounter: LineCounter, file: string): void {
+  for (const warning of doc.warnings) {
+    if (warning.code !== 'TAG_RESOLVE_FAILED') continue;
+    const tag = /^!\S*/.exec(text.slice(warning.pos[0]))?.[0] ?? 'tag';
+    if (ACCEPTED_TAGS.has(tag)) continue;
+    const at = position(lineCounter, warning.pos[0]);
+    const message = `the YAML tag ${tag} is not supported by Veil: sessions are plain YAML values (only store_in: !cas)`;
+    throw new PolicyError('POLICY_UNSUPPORTED', [{ path: '', message, ...at }], file);
+  }
 }
 
 /**
