@@ -131,8 +131,11 @@ function parseOne(text: string, lineCounter: LineCounter, file: string): Documen
   return doc;
 }
 
-/** SCONE writes one tag, `store_in: !cas` (the default: secrets stay in the CAS); its value reads as empty. */
-const ACCEPTED_TAGS = new Set(['!cas']);
+/**
+ * SCONE's two tags, `secret_config.store_in: !cas | !akv {…}`: `!cas` reads as empty (the default, accepted),
+ * `!akv` as its map, which the schema refuses by name (Azure Key Vault).
+ */
+const ACCEPTED_TAGS = new Set(['!cas', '!akv']);
 
 /**
  * The parser only warns about a tag it cannot resolve and then drops it: `kind: !foo ascii` would read as
@@ -144,7 +147,7 @@ function refuseUnknownTags(doc: Document, text: string, lineCounter: LineCounter
     const tag = /^!\S*/.exec(text.slice(warning.pos[0]))?.[0] ?? 'tag';
     if (ACCEPTED_TAGS.has(tag)) continue;
     const at = position(lineCounter, warning.pos[0]);
-    const message = `the YAML tag ${tag} is not supported by Veil: sessions are plain YAML values (only store_in: !cas)`;
+    const message = `the YAML tag ${tag} is not supported by Veil: sessions are plain YAML values (SCONE's store_in: !cas is the one tag read)`;
     throw new PolicyError('POLICY_UNSUPPORTED', [{ path: '', message, ...at }], file);
   }
 }
