@@ -16,17 +16,25 @@ import {
   type SessionRecipient,
 } from '../encryption/index.js';
 import { CasError, type CasErrorCode } from './errors.js';
+import type { ClientIdentity } from './identity-of.js';
 import type { WriteResult } from './sessions.js';
 import { answer, jsonBody } from './wire.js';
 
-/** An upload as it reaches the one upload handler: the media type the body is in, and the body. */
+/**
+ * An upload as it reaches the one upload handler: the media type the body is in, and the body. `sealed`: it
+ * arrived encrypted, so its refusals must not show its text to whoever carried it.
+ */
 export interface UploadBody {
   contentType: string;
   body: string;
+  sealed?: boolean;
 }
 
-/** Runs `read` (here: decrypting) and the write inside the write gate, for the request's client. */
-export type UploadHandler = (request: FastifyRequest, read: () => Promise<UploadBody>) => Promise<WriteResult>;
+/** Runs `read` (here: decrypting, for the sending client) and the write inside the write gate. */
+export type UploadHandler = (
+  request: FastifyRequest,
+  read: (client: ClientIdentity) => Promise<UploadBody>,
+) => Promise<WriteResult>;
 
 /**
  * Room for the envelope around a session of `bodyLimit` bytes: base64 grows it by 4/3, the JSON fields
@@ -39,6 +47,7 @@ export function envelopeLimit(bodyLimit: number): number {
 const ENCRYPTED_STATUS: Record<EncryptionErrorCode, CasErrorCode> = {
   ENCRYPTION_UNSUPPORTED: 'CAS_ENCRYPTION_UNSUPPORTED',
   ENCRYPTION_WRONG_RECIPIENT: 'CAS_WRONG_RECIPIENT',
+  ENCRYPTION_WRONG_UPLOADER: 'CAS_WRONG_UPLOADER',
   ENCRYPTION_OPEN_FAILED: 'CAS_DECRYPTION_FAILED',
   ENCRYPTION_ENVELOPE_INVALID: 'CAS_DECRYPTION_FAILED',
   ENCRYPTION_KEY_INVALID: 'CAS_DECRYPTION_FAILED',
@@ -48,7 +57,7 @@ const ENCRYPTED_STATUS: Record<EncryptionErrorCode, CasErrorCode> = {
  * `GET /v1/identity` (what `veil cas show-identification` prints) and `PUT /v1/encrypted_sessions`: the session
  * inside is decrypted and handed to the same handler as a plain upload, so it is created or updated by the same
  * rules (no predecessor: created, 201; predecessor: an update of that version, 200), for the same identity (the
- * TLS client certificate).
+ * TLS client certificate), which must be the uploader the envelope names and binds.
  */
 export function registerEncryptedUploads(
   app: FastifyInstance,
@@ -76,7 +85,7 @@ export function registerEncryptedUploads(
     },
   };
   app.put<{ Body: EncryptedSession }>('/v1/encrypted_sessions', route, async (request, reply) => {
-    const result = await upload(request, () => decrypt(request.body, recipient, bodyLimit));
+    const result = await upload(request, (client) => decrypt(request.body, recipient, bodyLimit, client));
     return reply.code(result.created ? 201 : 200).send({ hash: result.hash });
   });
 }
@@ -85,6 +94,7 @@ async function decrypt(
   envelope: EncryptedSession,
   recipient: SessionRecipient,
   bodyLimit: number,
+  client: ClientIdentity,
 ): Promise<UploadBody> {
   if (plaintextBytes(envelope) > bodyLimit) {
     throw new CasError(
@@ -94,8 +104,8 @@ async function decrypt(
     );
   }
   try {
-    const { contentType, plaintext } = await openSession(envelope, recipient);
-    return { contentType, body: plaintext.toString('utf8') };
+    const { contentType, plaintext } = await openSession(envelope, recipient, client.keyHash);
+    return { contentType, body: plaintext.toString('utf8'), sealed: true };
   } catch (err) {
     if (!(err instanceof EncryptionError)) throw err;
     throw new CasError(ENCRYPTED_STATUS[err.code], err.message, { ...(err.hint ? { hint: err.hint } : {}) });

@@ -55,10 +55,16 @@ describe('CAS: encrypted session uploads', () => {
     const res = await request(`${url}${path}`, { method, dispatcher, ...(body === undefined ? {} : { body }) });
     return { status: res.statusCode, json: (await res.body.json()) as TestJson };
   };
-  const seal = (text: string, to: SessionRecipient = recipient, overrides: Partial<EncryptedSession> = {}) =>
+  const seal = (
+    text: string,
+    to: SessionRecipient = recipient,
+    overrides: Partial<EncryptedSession> = {},
+    uploader = keyHash(owner.spki),
+  ) =>
     sealSession({
       publicKey: to.publicKey,
       casFingerprint: to.casFingerprint,
+      uploader,
       contentType: 'application/yaml',
       plaintext: text,
     }).then((e) => JSON.stringify({ ...e, ...overrides }));
@@ -154,5 +160,43 @@ describe('CAS: encrypted session uploads', () => {
     } finally {
       await anonymous.close();
     }
+  });
+
+  it('is sent by the uploader it names: a carrier with its own certificate is refused, not made CREATOR', async () => {
+    const carrier = ephemeral();
+    const ci = new Agent({ connect: { ca: identity.caCertPem, cert: carrier.certPem, key: carrier.keyPem } });
+    try {
+      const envelope = await seal(session('carried'));
+      const stolen = await call('PUT', '/v1/encrypted_sessions', envelope, ci);
+      assert.equal(stolen.status, 403, JSON.stringify(stolen.json));
+      assert.equal(stolen.json.error.code, 'CAS_WRONG_UPLOADER');
+      const [author, sender] = [keyHash(owner.spki), keyHash(carrier.spki)];
+      assert.match(stolen.json.error.message, new RegExp(`${author}.*${sender}`));
+      const relabelled = JSON.stringify({ ...JSON.parse(envelope), uploader: sender });
+      const forged = await call('PUT', '/v1/encrypted_sessions', relabelled, ci);
+      assert.equal(forged.json.error.code, 'CAS_DECRYPTION_FAILED', 'the uploader is bound, not only named');
+      assert.equal(store.current('carried'), undefined);
+      const forCi = await seal(session('carried'), recipient, {}, sender);
+      const sent = await call('PUT', '/v1/encrypted_sessions', forCi, ci);
+      assert.equal(sent.status, 201, 'an envelope naming the CI identity is sent by CI');
+      assert.equal(store.current('carried')?.creator, carrier.certPem);
+    } finally {
+      await ci.close();
+    }
+  });
+
+  it("refuses an encrypted upload's errors with code, path and position, never its text or values", async () => {
+    const broken = `name: leak1\nsecrets:\n  - name: pw\n    kind: ascii\n    value: "${SECRET}\n`;
+    const plain = await call('POST', '/v1/sessions', broken);
+    assert.ok(JSON.stringify(plain.json).includes(SECRET), 'a plain upload quotes the line (its sender wrote it)');
+    const syntax = await put(await seal(broken));
+    assert.equal(syntax.json.error.code, 'CAS_POLICY_INVALID');
+    assert.ok(!JSON.stringify(syntax.json).includes(SECRET), JSON.stringify(syntax.json));
+    assert.match(syntax.json.error.message, /withheld.*line \d+, column \d+/);
+    assert.equal(typeof syntax.json.error.issues?.[0]?.line, 'number');
+    const schema = await put(await seal(`name: leak2\nversion: "0.3"\nservices: ${SECRET}\n`));
+    assert.equal(schema.json.error.code, 'CAS_POLICY_INVALID');
+    assert.ok(!JSON.stringify(schema.json).includes(SECRET), JSON.stringify(schema.json));
+    assert.equal(schema.json.error.issues?.[0]?.path, 'services');
   });
 });

@@ -37,6 +37,10 @@ export const CAS_CATALOGUE = {
     status: 422,
     summary: 'the encrypted session was encrypted for another CAS or another session-encryption key',
   },
+  CAS_WRONG_UPLOADER: {
+    status: 403,
+    summary: 'the encrypted session names another uploader than the TLS client that sent it (it would be CREATOR)',
+  },
   CAS_DECRYPTION_FAILED: {
     status: 400,
     summary: 'the encrypted session does not decrypt (changed or truncated), or its envelope is malformed',

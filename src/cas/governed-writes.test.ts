@@ -38,8 +38,8 @@ const governed = (name: string, predecessor?: string, extra = '') =>
     extra,
   ].join('\n');
 
-const signed = (text: string, name: string, keys: string[]): UploadSignature[] =>
-  keys.map((k) => signatureOver(text, name, k));
+const signed = (text: string, name: string, keys: string[], creator?: string): UploadSignature[] =>
+  keys.map((k) => signatureOver(text, name, k, creator));
 const code = (want: string, pattern?: RegExp) => (e: CasError) =>
   e.code === want && (!pattern || pattern.test(e.message));
 
@@ -99,11 +99,32 @@ describe('governed writes', () => {
     const child = 'name: team/app\n';
     await assert.rejects(writeSession(ctx, child, alice), code('CAS_SIGNATURES_MISSING', /creating 'team\/app'/));
     await assert.rejects(
-      writeUpload(ctx, { text: child, signatures: signed(child, 'team/app', [k2, k3]) }, bob),
+      writeUpload(ctx, { text: child, signatures: signed(child, 'team/app', [k2, k3], bob.keyHash) }, bob),
       code('CAS_FORBIDDEN'),
       'CREATOR is a member: the namespace creator must upload',
     );
-    const made = await writeUpload(ctx, { text: child, signatures: signed(child, 'team/app', [k2, k3]) }, alice);
+    const forAlice = signed(child, 'team/app', [k2, k3], alice.keyHash);
+    const made = await writeUpload(ctx, { text: child, signatures: forAlice }, alice);
     assert.equal(made.created, true);
+  });
+
+  it('a signed create holds for the uploader it names: whoever else holds the signatures cannot create first', async () => {
+    const ns = `name: org\naccess_policy:\n  create_sessions:\n    - require-all:\n${signerLines([k1, k2])}\n`;
+    await writeSession(ctx, ns, alice);
+    const child = 'name: org/app\n';
+    const forAlice = signed(child, 'org/app', [k1, k2], alice.keyHash);
+    await assert.rejects(
+      writeUpload(ctx, { text: child, signatures: forAlice }, bob),
+      code('CAS_SIGNATURE_INVALID', new RegExp(`org/app' by the client with key hash ${bob.keyHash}`)),
+    );
+    assert.equal(ctx.store.current('org/app'), undefined, 'the front-runner created nothing');
+    await assert.rejects(
+      writeUpload(ctx, { text: child, signatures: signed(child, 'org/app', [k1, k2]) }, alice),
+      code('CAS_SIGNATURE_INVALID'),
+      'a create signed with the update message (no uploader) does not verify',
+    );
+    const made = await writeUpload(ctx, { text: child, signatures: forAlice }, alice);
+    assert.equal(made.created, true);
+    assert.equal(ctx.store.current('org/app')?.creator, alice.certPem);
   });
 });

@@ -10,6 +10,7 @@ import { publicValue, publicValues } from './values.js';
 import type { selfAttestation } from './self-attestation.js';
 import { callerFingerprint, exportSecret, peerChain } from './remote-export.js';
 import { answer, jsonBody, parsePart } from './wire.js';
+import { sealedRefusal } from './sealed-errors.js';
 import { registerEncryptedUploads, type UploadBody, type UploadHandler } from './encrypted-routes.js';
 import type { SessionRecipient } from '../encryption/index.js';
 import {
@@ -96,10 +97,16 @@ export function registerRoutes(
   }
 
   // Every upload route ends here, whatever carried the body (plain, or decrypted from PUT /v1/encrypted_sessions).
-  const accept = (client: ClientIdentity, upload: UploadBody) => writeUpload(ctx, uploadOf(upload), client);
+  const accept = async (client: ClientIdentity, upload: UploadBody) => {
+    try {
+      return await writeUpload(ctx, uploadOf(upload), client);
+    } catch (err) {
+      throw upload.sealed ? sealedRefusal(err) : err;
+    }
+  };
   const gated: UploadHandler = (request, read) => {
     const client = requireClient(request);
-    return writes(request.socket.remoteAddress, async () => accept(client, await read()));
+    return writes(request.socket.remoteAddress, async () => accept(client, await read(client)));
   };
   const upload = (request: FastifyRequest<{ Body: string }>) =>
     gated(request, async () => ({

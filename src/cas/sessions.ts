@@ -59,7 +59,8 @@ export async function writeUpload(ctx: CasContext, upload: Upload, client: Clien
   checkCasRules(uploaded);
   const current = ctx.store.current(uploaded.name);
   const decider = current ?? parentOf(ctx, uploaded);
-  const signers = decider ? await signersFor(decider, permissionOn(current), uploaded.name, upload) : [];
+  const creator = uploaded.predecessor ? undefined : client.keyHash;
+  const signers = decider ? await signersFor(decider, permissionOn(current), uploaded.name, upload, creator) : [];
   if (current) authorizeUpdate(uploaded, current, client, signers);
   else authorizeCreate(uploaded, decider, client, signers);
   const { session, stored } = keepRedacted(uploaded, text, current);
@@ -71,10 +72,19 @@ export async function writeUpload(ctx: CasContext, upload: Upload, client: Clien
 
 const permissionOn = (current: SessionRecord | undefined): Permission => (current ? 'update' : 'create_sessions');
 
-/** The signers, among those the deciding list names, whose signatures over this upload verify. */
-function signersFor(decider: SessionRecord, permission: Permission, name: string, upload: Upload): Promise<string[]> {
+/**
+ * The signers, among those the deciding list names, whose signatures over this upload verify. A text without
+ * predecessor (a create) is signed for its uploader, `creator`: the key hash of the client that becomes CREATOR.
+ */
+function signersFor(
+  decider: SessionRecord,
+  permission: Permission,
+  name: string,
+  upload: Upload,
+  creator: string | undefined,
+): Promise<string[]> {
   const named = namedSigners(entriesFor(sessionOf(decider).access_policy, permission));
-  return verifiedSigners(name, upload.text, upload.signatures, named);
+  return verifiedSigners(name, upload.text, upload.signatures, named, creator);
 }
 
 /** The namespace session that decides whether `session` may be created, when it lives in one. */

@@ -17,14 +17,16 @@ export async function verifiedSigners(
   text: string,
   signatures: readonly UploadSignature[],
   named: ReadonlyMap<string, Signer>,
+  creator?: string,
 ): Promise<string[]> {
   if (signatures.length === 0 || named.size === 0) return [];
-  const message = uploadMessage(name, text);
+  const message = uploadMessage(name, text, creator);
   const checks = signatures.map(async (sig, i) => {
     const keyHash = signerKeyHash(sig.signer, i);
     const signer = named.get(keyHash);
     if (!signer) return undefined;
-    if (!(await verifyAsync(signer, message, Buffer.from(sig.signature, 'base64')))) throw forged(name, keyHash, i);
+    const valid = await verifyAsync(signer, message, Buffer.from(sig.signature, 'base64'));
+    if (!valid) throw forged(name, keyHash, i, creator);
     return keyHash;
   });
   const keys = await Promise.all(checks);
@@ -41,14 +43,16 @@ function signerKeyHash(pem: string, i: number): string {
   }
 }
 
-function forged(name: string, keyHash: string, i: number): CasError {
+function forged(name: string, keyHash: string, i: number, creator: string | undefined): CasError {
+  const by = creator === undefined ? '' : ` by the client with key hash ${creator}`;
   return new CasError(
     'CAS_SIGNATURE_INVALID',
-    `signatures[${i}] by signer ${keyHash} is not a valid signature over this upload of session '${name}'`,
+    `signatures[${i}] by signer ${keyHash} is not a valid signature over this upload of session '${name}'${by}`,
     {
       hint:
         'sign exactly the text uploaded (veil session sign generate-message-to-be-signed FILE gives the message); ' +
-        'a signature over another text or another predecessor does not carry over',
+        'a signature over another text or another predecessor does not carry over, and one over a create ' +
+        '(no predecessor) holds only for the uploader it names (veil session sign … --uploader CERT|KEYHASH)',
     },
   );
 }

@@ -22,11 +22,14 @@ import type { LocalIdentity, PinnedCas } from './home.js';
  */
 export class CasClient {
   private readonly agent: Agent;
+  /** Key hash of the TLS identity this client sends as: the uploader its encrypted uploads name. */
+  readonly uploader: string;
 
   constructor(
     private readonly pin: PinnedCas,
     identity: LocalIdentity,
   ) {
+    this.uploader = identity.keyHash;
     this.agent = new Agent({ connect: { ca: pin.caPem, cert: identity.certPem, key: identity.keyPem } });
   }
 

@@ -2,10 +2,14 @@ import { parsePublicKey, sealSession } from '../encryption/index.js';
 import type { CasClient } from './cas-client.js';
 import { CliError } from './errors.js';
 
-/** The CAS an upload is encrypted to: its session-encryption key (raw X25519) and its CA fingerprint. */
+/**
+ * The CAS an upload is encrypted to: its session-encryption key (raw X25519) and its CA fingerprint; and the key
+ * hash of the TLS identity that will send it (the envelope binds it; the CAS refuses it from anyone else).
+ */
 export interface EncryptionTarget {
   publicKey: Buffer;
   fingerprint: string;
+  uploader: string;
 }
 
 /**
@@ -14,12 +18,16 @@ export interface EncryptionTarget {
  */
 export const INNER_CONTENT_TYPE = 'application/yaml';
 
-/** The key the pinned CAS publishes (GET /v1/identity, its CA fingerprint checked against the pin). */
-export async function publishedTarget(client: CasClient): Promise<EncryptionTarget> {
+/**
+ * The key the pinned CAS publishes (GET /v1/identity, its CA fingerprint checked against the pin); the uploader
+ * is `client`'s own identity unless another is named (`--uploader`: CI sends what a person encrypted).
+ */
+export async function publishedTarget(client: CasClient, uploader = client.uploader): Promise<EncryptionTarget> {
   const identity = await client.identity();
   return {
     publicKey: Buffer.from(identity.session_encryption_key, 'hex'),
     fingerprint: identity.ca_fingerprint,
+    uploader,
   };
 }
 
@@ -45,6 +53,7 @@ export async function encryptUpload(target: EncryptionTarget, text: string): Pro
   const envelope = await sealSession({
     publicKey: target.publicKey,
     casFingerprint: target.fingerprint,
+    uploader: target.uploader,
     contentType: INNER_CONTENT_TYPE,
     plaintext: text,
   });

@@ -70,15 +70,15 @@ describe('signing uploads (CLI)', () => {
 
   it('an upload sends the signatures file beside the session, and refuses one the session no longer fits', () => {
     const file = join(dir, 'u.yaml');
-    assert.deepEqual(signaturesFor(TEXT, 'app', file), [], 'no file: nothing to send');
+    assert.deepEqual(signaturesFor({ text: TEXT, name: 'app' }, file), [], 'no file: nothing to send');
     addSignature(signaturesFileOf(file), signatureOver(TEXT, 'app', keyPem('ed25519')));
-    assert.equal(signaturesFor(TEXT, 'app', file).length, 1);
+    assert.equal(signaturesFor({ text: TEXT, name: 'app' }, file).length, 1);
     assert.throws(
-      () => signaturesFor(`${TEXT}# edited\n`, 'app', file),
+      () => signaturesFor({ text: `${TEXT}# edited\n`, name: 'app' }, file),
       (e: CliError) => e.code === 'CLI_SIGNATURE' && /does not verify over/.test(e.message),
     );
     assert.throws(
-      () => signaturesFor(TEXT, 'app', file, join(dir, 'missing')),
+      () => signaturesFor({ text: TEXT, name: 'app' }, file, join(dir, 'missing')),
       (e: CliError) => e.code === 'CLI_FILE',
     );
   });

@@ -39,21 +39,24 @@ export function signerKeyHash(pem: string): string {
   return sha256Hex(createPublicKey(pem).export({ type: 'spki', format: 'der' }));
 }
 
-/** One signature over the upload of `text` as session `name`, by a private key (PEM). */
-export function signatureOver(text: string, name: string, keyPem: string): UploadSignature {
+/**
+ * One signature over the upload of `text` as session `name`, by a private key (PEM). `creator`: for a create (a
+ * text without predecessor), the key hash of the client that will upload it (contract `uploadMessage`).
+ */
+export function signatureOver(text: string, name: string, keyPem: string, creator?: string): UploadSignature {
   const key = createPrivateKey(keyPem);
   const digest = DIGEST[keyTypeOf(key, 'the signing key')];
-  const signature = sign(digest, uploadMessage(name, text), { key, dsaEncoding: 'der' });
+  const signature = sign(digest, uploadMessage(name, text, creator), { key, dsaEncoding: 'der' });
   return { signer: signerPem(key), signature: signature.toString('base64') };
 }
 
 /** The envelope of an upload signed with one key (the CLI identity, for the mesh's SignedManifest mode). */
-export function signUpload(text: string, name: string, keyPem: string): SessionEnvelope {
-  return { session: text, signatures: [signatureOver(text, name, keyPem)] };
+export function signUpload(text: string, name: string, keyPem: string, creator?: string): SessionEnvelope {
+  return { session: text, signatures: [signatureOver(text, name, keyPem, creator)] };
 }
 
 /** Whether a signature verifies over the upload of `text` as `name` (what the CAS will decide). */
-export function signatureValid(text: string, name: string, sig: UploadSignature): boolean {
+export function signatureValid(text: string, name: string, sig: UploadSignature, creator?: string): boolean {
   let key: KeyObject;
   try {
     key = createPublicKey(sig.signer);
@@ -65,7 +68,7 @@ export function signatureValid(text: string, name: string, sig: UploadSignature)
   try {
     return verify(
       DIGEST[type],
-      uploadMessage(name, text),
+      uploadMessage(name, text, creator),
       { key, dsaEncoding: 'der' },
       Buffer.from(sig.signature, 'base64'),
     );
@@ -118,16 +121,26 @@ export function addSignature(path: string, sig: UploadSignature): number {
  * The signatures an upload sends: `--signatures F`, else `FILE.signatures` when it exists. Each is checked here
  * first, so a session edited after it was signed is named before anything reaches the CAS.
  */
-export function signaturesFor(text: string, name: string, sessionFile: string, given?: string): UploadSignature[] {
+export function signaturesFor(
+  upload: { text: string; name: string; creator?: string | undefined },
+  sessionFile: string,
+  given?: string,
+): UploadSignature[] {
+  const { text, name, creator } = upload;
   const path = given ?? signaturesFileOf(sessionFile);
   if (given === undefined && !existsSync(path)) return [];
   const signatures = readSignatures(path);
   for (const sig of signatures) {
-    if (!signatureValid(text, name, sig)) {
+    if (!signatureValid(text, name, sig, creator)) {
+      const by = creator === undefined ? '' : ` uploaded by this client (key hash ${creator})`;
       throw new CliError(
         'CLI_SIGNATURE',
-        `the signature by signer ${safeKeyHash(sig.signer)} in ${path} does not verify over ${sessionFile}`,
-        { hint: 'the session changed after it was signed (or the signature is not over it): sign it again' },
+        `the signature by signer ${safeKeyHash(sig.signer)} in ${path} does not verify over ${sessionFile}${by}`,
+        {
+          hint:
+            'the session changed after it was signed (or the signature is not over it), or it creates a session ' +
+            'and was signed for another uploader (--uploader): sign it again',
+        },
       );
     }
   }

@@ -120,7 +120,11 @@ build: {name: hello, kind: python, to: repo/hello:1, pwd: /python, command: pyth
   });
 
   it('veil up: the same modes, NoUpload refused, an embedded CAS not held to cas_encryption_key', async () => {
-    const published = async () => ({ publicKey: Buffer.from(key, 'hex'), fingerprint: cas.identity.fingerprint });
+    const published = async () => ({
+      publicKey: Buffer.from(key, 'hex'),
+      fingerprint: cas.identity.fingerprint,
+      uploader: 'a'.repeat(64),
+    });
     const wrong = `, cas_encryption_key: "${'ab'.repeat(32)}"`;
     assert.equal(await upEncryption(mesh('Upload'), published, true), undefined);
     assert.equal((await upEncryption(mesh('EncryptedOnly', wrong), published, false))?.only, true);

@@ -7,6 +7,7 @@ import type { Io } from './io.js';
 import { loadIdentity, veilHome } from './home.js';
 import { meshStore } from './mesh-cas.js';
 import { signatureOver } from './session-signing.js';
+import { creatorBinding } from './uploader.js';
 import { checkExpectedKey, encryptUpload, publishedTarget, type EncryptionTarget } from './session-encryption.js';
 
 type Cas = ParsedMesh['manifest']['cas'][number];
@@ -52,11 +53,11 @@ export async function meshUpload(
   refuseUnsupported(mode, `cas[${index}].mode`);
   const none = { mode, close: async () => {} };
   if (mode === 'NoUpload') return { ...none, note: `cas[${index}].mode NoUpload: nothing was uploaded` };
-  if (opts.dryRun) return dryRun(mode, cas, index);
+  if (opts.dryRun) return dryRun(mode, cas, index, () => loadIdentity(veilHome(io.env)).keyHash);
   const { store, fingerprint, close } = await meshStore(mesh, opts.cas, io);
   if (mode === 'SignedManifest') {
-    const keyPem = loadIdentity(veilHome(io.env)).keyPem;
-    return { mode, store: signingStore(store, keyPem), fingerprint, close };
+    const { keyPem, keyHash } = loadIdentity(veilHome(io.env));
+    return { mode, store: signingStore(store, keyPem, keyHash), fingerprint, close };
   }
   // A plain upload needs no key, but a cas_encryption_key given still names the CAS: it is checked, not ignored.
   if (!ENCRYPTED.has(mode) && cas.cas_encryption_key === undefined) return { mode, store, fingerprint, close };
@@ -75,11 +76,23 @@ function encryptionTo(target: EncryptionTarget, mode: UploadMode): UploadEncrypt
   return { encrypt: (text) => encryptUpload(target, text), only: mode === 'EncryptedOnly' };
 }
 
-/** Every session uploaded with the CLI identity's signature over it (as `veil session sign sign-with-cli-identity`). */
-function signingStore(client: CasClient, keyPem: string): SessionStore {
+/**
+ * Every session uploaded with the CLI identity's signature over it (as `veil session sign sign-with-cli-identity`);
+ * a create's signature names this CLI, which uploads it, as the uploader.
+ */
+function signingStore(client: CasClient, keyPem: string, keyHash: string): SessionStore {
+  const sign = (text: string) => {
+    const session = parseSession(text);
+    return signatureOver(
+      text,
+      session.name,
+      keyPem,
+      creatorBinding(session.predecessor, () => keyHash),
+    );
+  };
   return {
     currentHash: (name) => client.currentHash(name),
-    postSession: (text) => client.postSession(text, [signatureOver(text, parseSession(text).name, keyPem)]),
+    postSession: (text) => client.postSession(text, [sign(text)]),
   };
 }
 
@@ -96,13 +109,14 @@ function refuseUnsupported(mode: UploadMode, where: string, command = 'apply'): 
   }
 }
 
-function dryRun(mode: UploadMode, cas: Cas, index: number): MeshUpload {
+/** Offline, the envelope names this CLI's identity as its uploader: the one `veil apply` would send it with. */
+function dryRun(mode: UploadMode, cas: Cas, index: number, uploader: () => string): MeshUpload {
   const close = async () => {};
   if (!ENCRYPTED.has(mode)) return { mode, close };
   const fingerprint = cas.cas_key?.trim().toLowerCase();
   if (cas.cas_encryption_key && fingerprint && /^[0-9a-f]{64}$/.test(fingerprint)) {
     const publicKey = parsePublicKey(cas.cas_encryption_key, `cas[${index}].cas_encryption_key`);
-    return { mode, close, encryption: encryptionTo({ publicKey, fingerprint }, mode) };
+    return { mode, close, encryption: encryptionTo({ publicKey, fingerprint, uploader: uploader() }, mode) };
   }
   if (mode === 'EncryptedOnly') {
     throw usage(

@@ -36,13 +36,20 @@ export const MAX_UPLOAD_SIGNATURES = 16;
 /** Domain separation of upload signatures: no other message Veil signs or verifies starts with it. */
 export const UPLOAD_SIGNATURE_LABEL = 'veil-session-upload-signature-v1';
 
+/** Domain separation of signatures over a create: the message also names the uploader (who becomes CREATOR). */
+export const CREATE_SIGNATURE_LABEL = 'veil-session-create-signature-v1';
+
 /**
  * The exact bytes a signer signs for an upload: the label, a zero byte, the session's name, a zero byte and the
  * session text as uploaded (UTF-8). Session names hold no zero byte, so the parts cannot be shifted; the text
  * carries `predecessor`, so a signature authorizes one change of one version and cannot be replayed onto another.
+ * A text without `predecessor` creates a session, and its uploader becomes CREATOR: that message is the create
+ * label, the name, the uploader's key hash (hex SHA-256 of its TLS certificate's DER SPKI) and the text, so
+ * whoever else holds the signatures cannot upload them first and own the session.
  */
-export function uploadMessage(name: string, text: string): Buffer {
-  return Buffer.from(`${UPLOAD_SIGNATURE_LABEL}\0${name}\0${text}`, 'utf8');
+export function uploadMessage(name: string, text: string, creator?: string): Buffer {
+  if (creator === undefined) return Buffer.from(`${UPLOAD_SIGNATURE_LABEL}\0${name}\0${text}`, 'utf8');
+  return Buffer.from(`${CREATE_SIGNATURE_LABEL}\0${name}\0${creator.toLowerCase()}\0${text}`, 'utf8');
 }
 
 const base64 = /^[A-Za-z0-9+/]+={0,2}$/;

@@ -8,7 +8,8 @@ import { base64, hex } from './evidence.js';
 
 /** The one suite Veil speaks: base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM. */
 export const SESSION_ENCRYPTION_SUITE = 'HPKE-Base/DHKEM(X25519,HKDF-SHA256)/HKDF-SHA256/AES-256-GCM';
-export const ENCRYPTED_SESSION_VERSION = 1;
+/** 2: the envelope names and binds its uploader (version 1 envelopes, which did not, are refused by name). */
+export const ENCRYPTED_SESSION_VERSION = 2;
 
 /** A media type as HTTP writes it (`type/subtype`, no parameters): what the inner upload is. */
 const mediaType = z
@@ -26,6 +27,11 @@ export const encryptedSessionSchema = z.strictObject({
   suite: z.string().max(200),
   recipient: hex(64),
   cas_fingerprint: hex(64),
+  /**
+   * Key hash (hex SHA-256 of the DER SPKI) of the TLS client identity that must send the envelope: it becomes
+   * the session's CREATOR, so a carrier that sends it with its own certificate is refused (HPKE info binds it).
+   */
+  uploader: hex(64),
   content_type: mediaType,
   /** The KEM's encapsulated key: 32 bytes for X25519. */
   enc: base64(64),

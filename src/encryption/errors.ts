@@ -5,6 +5,7 @@ export type EncryptionErrorCode =
   | 'ENCRYPTION_ENVELOPE_INVALID'
   | 'ENCRYPTION_UNSUPPORTED'
   | 'ENCRYPTION_WRONG_RECIPIENT'
+  | 'ENCRYPTION_WRONG_UPLOADER'
   | 'ENCRYPTION_OPEN_FAILED';
 
 export const ENCRYPTION_CATALOGUE: ErrorCatalogue<EncryptionErrorCode> = {
@@ -23,6 +24,10 @@ export const ENCRYPTION_CATALOGUE: ErrorCatalogue<EncryptionErrorCode> = {
   ENCRYPTION_WRONG_RECIPIENT: {
     summary: 'the session was encrypted for another session-encryption key or another CAS',
     hint: "encrypt it for this CAS: 'veil session encrypt FILE --cas URL'",
+  },
+  ENCRYPTION_WRONG_UPLOADER: {
+    summary: 'the envelope names another uploader (TLS client key hash) than the client that sent it',
+    hint: "send it with the identity it names, or encrypt it again with 'veil session encrypt FILE --uploader'",
   },
   ENCRYPTION_OPEN_FAILED: {
     summary: 'the encrypted session does not decrypt: it was changed or truncated on its way',

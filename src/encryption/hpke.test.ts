@@ -15,6 +15,7 @@ import {
 } from './index.js';
 
 const FINGERPRINT = 'f'.repeat(64);
+const UPLOADER = 'a'.repeat(64);
 const SESSION = 'name: s\nversion: "0.3"\nsecrets:\n  - name: pw\n    kind: ascii\n    value: hunter2-plaintext\n';
 
 async function recipient(fingerprint = FINGERPRINT): Promise<SessionRecipient> {
@@ -22,7 +23,13 @@ async function recipient(fingerprint = FINGERPRINT): Promise<SessionRecipient> {
 }
 
 async function sealed(to: SessionRecipient, contentType = 'application/yaml'): Promise<EncryptedSession> {
-  return sealSession({ publicKey: to.publicKey, casFingerprint: to.casFingerprint, contentType, plaintext: SESSION });
+  return sealSession({
+    publicKey: to.publicKey,
+    casFingerprint: to.casFingerprint,
+    uploader: UPLOADER,
+    contentType,
+    plaintext: SESSION,
+  });
 }
 
 async function refused(promise: Promise<unknown>, code: EncryptionErrorCode, message: RegExp): Promise<void> {
@@ -48,7 +55,7 @@ describe('encrypted sessions (HPKE, RFC 9180)', () => {
     assert.equal(envelope.suite, SESSION_ENCRYPTION_SUITE);
     assert.equal(envelope.recipient, to.keyHash);
     assert.ok(!JSON.stringify(envelope).includes('hunter2'));
-    const opened = await openSession(envelope, to);
+    const opened = await openSession(envelope, to, UPLOADER);
     assert.equal(opened.plaintext.toString('utf8'), SESSION);
     assert.equal(opened.contentType, 'application/yaml');
     assert.deepEqual(readEnvelope(JSON.stringify(envelope), 'f.json'), envelope);
@@ -57,17 +64,25 @@ describe('encrypted sessions (HPKE, RFC 9180)', () => {
   it('refuses an envelope made for another key, naming both key hashes', async () => {
     const to = await recipient();
     const other = await recipient();
-    await refused(openSession(await sealed(other), to), 'ENCRYPTION_WRONG_RECIPIENT', new RegExp(other.keyHash));
+    await refused(
+      openSession(await sealed(other), to, UPLOADER),
+      'ENCRYPTION_WRONG_RECIPIENT',
+      new RegExp(other.keyHash),
+    );
   });
 
   it('refuses an envelope made for another CAS (the fingerprint info binds), even with the same key', async () => {
     const to = await recipient();
     const envelope = await sealed(to);
     const sameKeyOtherCas: SessionRecipient = { ...to, casFingerprint: 'e'.repeat(64) };
-    await refused(openSession(envelope, sameKeyOtherCas), 'ENCRYPTION_WRONG_RECIPIENT', /CA fingerprint f{64}/);
+    await refused(
+      openSession(envelope, sameKeyOtherCas, UPLOADER),
+      'ENCRYPTION_WRONG_RECIPIENT',
+      /CA fingerprint f{64}/,
+    );
     // Relabelled to pass the field check: the key schedule still binds the fingerprint it was made for.
     const relabelled = { ...envelope, cas_fingerprint: 'e'.repeat(64) };
-    await refused(openSession(relabelled, sameKeyOtherCas), 'ENCRYPTION_OPEN_FAILED', /authentication tag/);
+    await refused(openSession(relabelled, sameKeyOtherCas, UPLOADER), 'ENCRYPTION_OPEN_FAILED', /authentication tag/);
   });
 
   it('refuses a tampered ciphertext, enc, or content type (the AEAD tag)', async () => {
@@ -75,11 +90,19 @@ describe('encrypted sessions (HPKE, RFC 9180)', () => {
     const envelope = await sealed(to);
     const ct = envelope.ciphertext;
     for (const at of [0, Math.floor(ct.length / 2), ct.length - 4]) {
-      await refused(openSession({ ...envelope, ciphertext: flip(ct, at) }, to), 'ENCRYPTION_OPEN_FAILED', /tag/);
+      await refused(
+        openSession({ ...envelope, ciphertext: flip(ct, at) }, to, UPLOADER),
+        'ENCRYPTION_OPEN_FAILED',
+        /tag/,
+      );
     }
-    await refused(openSession({ ...envelope, enc: flip(envelope.enc, 3) }, to), 'ENCRYPTION_OPEN_FAILED', /tag/);
+    await refused(
+      openSession({ ...envelope, enc: flip(envelope.enc, 3) }, to, UPLOADER),
+      'ENCRYPTION_OPEN_FAILED',
+      /tag/,
+    );
     const relabelled = { ...envelope, content_type: 'application/json' };
-    await refused(openSession(relabelled, to), 'ENCRYPTION_OPEN_FAILED', /tag/);
+    await refused(openSession(relabelled, to, UPLOADER), 'ENCRYPTION_OPEN_FAILED', /tag/);
   });
 
   it('refuses a truncated ciphertext', async () => {
@@ -87,18 +110,22 @@ describe('encrypted sessions (HPKE, RFC 9180)', () => {
     const envelope = await sealed(to);
     const bytes = Buffer.from(envelope.ciphertext, 'base64');
     const cut = (n: number) => ({ ...envelope, ciphertext: bytes.subarray(0, n).toString('base64') });
-    await refused(openSession(cut(bytes.length - 1), to), 'ENCRYPTION_OPEN_FAILED', /tag/);
-    await refused(openSession(cut(10), to), 'ENCRYPTION_OPEN_FAILED', /shorter than its authentication tag/);
-    await refused(openSession(cut(0), to), 'ENCRYPTION_OPEN_FAILED', /shorter/);
+    await refused(openSession(cut(bytes.length - 1), to, UPLOADER), 'ENCRYPTION_OPEN_FAILED', /tag/);
+    await refused(openSession(cut(10), to, UPLOADER), 'ENCRYPTION_OPEN_FAILED', /shorter than its authentication tag/);
+    await refused(openSession(cut(0), to, UPLOADER), 'ENCRYPTION_OPEN_FAILED', /shorter/);
   });
 
   it('refuses an unknown suite or version by name, as not supported by Veil', async () => {
     const to = await recipient();
     const envelope = await sealed(to);
     const suite = 'HPKE-Base/DHKEM(P-256,HKDF-SHA256)/HKDF-SHA256/AES-128-GCM';
-    await refused(openSession({ ...envelope, suite }, to), 'ENCRYPTION_UNSUPPORTED', /P-256.*not supported by Veil/);
-    const v2 = { ...envelope, veil_encrypted_session: 2 };
-    await refused(openSession(v2, to), 'ENCRYPTION_UNSUPPORTED', /version 2 is not supported by Veil/);
+    await refused(
+      openSession({ ...envelope, suite }, to, UPLOADER),
+      'ENCRYPTION_UNSUPPORTED',
+      /P-256.*not supported by Veil/,
+    );
+    const v1 = { ...envelope, veil_encrypted_session: 1 };
+    await refused(openSession(v1, to, UPLOADER), 'ENCRYPTION_UNSUPPORTED', /version 1 is not supported by Veil/);
   });
 
   it('reads envelopes strictly: unknown fields refused, YAML is not an envelope', async () => {
@@ -113,7 +140,7 @@ describe('encrypted sessions (HPKE, RFC 9180)', () => {
     assert.equal(readEnvelope('{"name": "s", "version": "0.3"}', 'f.json'), undefined);
     const to = await recipient();
     const padded = { ...(await sealed(to)), enc: `${(await sealed(to)).enc.slice(0, -1)}=` };
-    await assert.rejects(openSession(padded, to), EncryptionError);
+    await assert.rejects(openSession(padded, to, UPLOADER), EncryptionError);
   });
 
   it('takes the public key as hex, base64, base64url, PEM or base64 DER, and refuses other keys', async () => {

@@ -20,10 +20,11 @@ type CryptoKey = webcrypto.CryptoKey;
 
 /**
  * Sessions encrypted to a CAS with HPKE (RFC 9180, base mode). `info` binds a label and the CAS's CA
- * fingerprint, so an envelope made for one CAS never opens at another that happened to hold the same key, and
- * the associated data binds the inner content type, so nobody on the way can relabel what the plaintext is.
+ * fingerprint, so an envelope made for one CAS never opens at another that happened to hold the same key, and the
+ * uploader's key hash, so an envelope relabelled for another sender (a carrier) does not open either; the
+ * associated data binds the inner content type, so nobody on the way can relabel what the plaintext is.
  */
-const LABEL = 'veil-encrypted-session-v1';
+const LABEL = 'veil-encrypted-session-v2';
 const ENC_BYTES = 32;
 const TAG_BYTES = 16;
 
@@ -34,7 +35,8 @@ function suite(): CipherSuite {
 }
 
 const bytes = (text: string) => new Uint8Array(Buffer.from(text, 'utf8'));
-const infoFor = (casFingerprint: string) => bytes(`${LABEL}\0cas:${casFingerprint}`);
+const infoFor = (casFingerprint: string, uploader: string) =>
+  bytes(`${LABEL}\0cas:${casFingerprint}\0uploader:${uploader.toLowerCase()}`);
 const aadFor = (contentType: string) => bytes(`${LABEL}\0content-type:${contentType}`);
 
 /** The hash an envelope names its recipient by: SHA-256 of the raw 32-byte X25519 public key, in hex. */
@@ -100,6 +102,8 @@ function invalidKey(where: string): EncryptionError {
 export async function sealSession(opts: {
   publicKey: Buffer;
   casFingerprint: string;
+  /** Key hash of the TLS client identity that will send the envelope (and so create the session). */
+  uploader: string;
   contentType: string;
   plaintext: string | Buffer;
 }): Promise<EncryptedSession> {
@@ -111,13 +115,16 @@ export async function sealSession(opts: {
     throw invalidKey(`the session-encryption key ${opts.publicKey.toString('hex')}`);
   }
   const plaintext = typeof opts.plaintext === 'string' ? Buffer.from(opts.plaintext, 'utf8') : opts.plaintext;
-  const info = infoFor(opts.casFingerprint);
+  const uploader = opts.uploader.toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(uploader)) throw invalidUploader(opts.uploader);
+  const info = infoFor(opts.casFingerprint, uploader);
   const sealed = await s.seal({ recipientPublicKey, info }, new Uint8Array(plaintext), aadFor(opts.contentType));
   return {
     veil_encrypted_session: ENCRYPTED_SESSION_VERSION,
     suite: SESSION_ENCRYPTION_SUITE,
     recipient: recipientHash(opts.publicKey),
     cas_fingerprint: opts.casFingerprint,
+    uploader,
     content_type: opts.contentType,
     enc: Buffer.from(sealed.enc).toString('base64'),
     ciphertext: Buffer.from(sealed.ct).toString('base64'),
@@ -139,15 +146,17 @@ export function plaintextBytes(envelope: EncryptedSession): number {
 export async function openSession(
   envelope: EncryptedSession,
   recipient: SessionRecipient,
+  sender: string,
 ): Promise<{ contentType: string; plaintext: Buffer }> {
   checkVersionAndSuite(envelope);
   checkRecipient(envelope, recipient);
+  checkUploader(envelope, sender);
   const enc = canonicalBase64(envelope.enc, 'enc');
   const ciphertext = canonicalBase64(envelope.ciphertext, 'ciphertext');
   if (enc.length !== ENC_BYTES) throw invalidField('enc', `is ${enc.length} bytes, not ${ENC_BYTES}`);
   if (ciphertext.length < TAG_BYTES) throw openFailed('the ciphertext is shorter than its authentication tag');
   try {
-    const info = infoFor(recipient.casFingerprint);
+    const info = infoFor(recipient.casFingerprint, sender);
     const params = { recipientKey: recipient.privateKey, enc: new Uint8Array(enc), info };
     const plaintext = await suite().open(params, new Uint8Array(ciphertext), aadFor(envelope.content_type));
     return { contentType: envelope.content_type, plaintext: Buffer.from(plaintext) };
@@ -191,6 +200,27 @@ function checkRecipient(envelope: EncryptedSession, recipient: SessionRecipient)
       { hint: "encrypt it again with the key 'veil cas show-identification --session-encryption-key' prints" },
     );
   }
+}
+
+/** The envelope is sent by the identity it names: the one that will be the session's CREATOR. */
+function checkUploader(envelope: EncryptedSession, sender: string): void {
+  if (sameHex(envelope.uploader.toLowerCase(), sender.toLowerCase())) return;
+  throw new EncryptionError(
+    'ENCRYPTION_WRONG_UPLOADER',
+    `the session was encrypted to be uploaded by the client with key hash ${envelope.uploader}, ` +
+      `but the client with key hash ${sender} sent it`,
+    {
+      hint:
+        "send it with the identity it names, or encrypt it again naming the sender: 'veil session encrypt FILE " +
+        "--uploader CERT.pem|KEYHASH' (the uploader becomes the session's CREATOR)",
+    },
+  );
+}
+
+function invalidUploader(given: string): EncryptionError {
+  return new EncryptionError('ENCRYPTION_KEY_INVALID', `the uploader '${given}' is not a key hash (64 hex digits)`, {
+    hint: 'name the uploader by its certificate (CERT.pem) or its key hash (hex SHA-256 of its DER SPKI)',
+  });
 }
 
 function sameHex(a: string, b: string): boolean {

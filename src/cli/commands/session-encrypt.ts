@@ -7,6 +7,7 @@ import { loadIdentity, pinnedCas, veilHome } from '../home.js';
 import type { Io } from '../io.js';
 import { defineCommand } from '../spec.js';
 import { FILE, template } from './session.js';
+import { uploaderKeyHash } from '../uploader.js';
 import { encryptUpload, publishedTarget, type EncryptionTarget } from '../session-encryption.js';
 
 const SESSION_ENCRYPT_USAGE = 'veil session encrypt --help';
@@ -20,7 +21,10 @@ const SESSION_ENCRYPT_USAGE = 'veil session encrypt --help';
 export const sessionEncrypt = defineCommand(
   {
     name: 'session encrypt',
-    usage: ['FILE [-c URL | --key KEY --cas-key FINGERPRINT] [-o OUT] [-e VAR=VALUE]... [--use-env]'],
+    usage: [
+      'FILE [-c URL | --key KEY --cas-key FINGERPRINT] [--uploader CERT.pem|KEYHASH] [-o OUT] [-e VAR=VALUE]... ' +
+        '[--use-env]',
+    ],
     summary: "encrypts a session to a CAS's session-encryption key (upload the result with create or update)",
     options: {
       ...FILE,
@@ -31,6 +35,11 @@ export const sessionEncrypt = defineCommand(
         description: 'offline: the key veil cas show-identification --session-encryption-key prints',
       },
       'cas-key': { type: 'string', value: 'FINGERPRINT', description: "with --key: the CAS's CA fingerprint" },
+      uploader: {
+        type: 'string',
+        value: 'CERT.pem|KEYHASH',
+        description: "the TLS identity that will upload it and become CREATOR (default: this CLI's identity)",
+      },
       output: { type: 'string', short: 'o', value: 'OUT', description: 'write the envelope here (default stdout)' },
     },
     positionals: true,
@@ -42,7 +51,9 @@ export const sessionEncrypt = defineCommand(
     const target = await targetOf(run.values, io);
     const envelope = await encryptUpload(target, text);
     const out = run.values.output;
-    const what = `session '${session.name}' encrypted for the CAS with CA fingerprint ${target.fingerprint}`;
+    const what =
+      `session '${session.name}' encrypted for the CAS with CA fingerprint ${target.fingerprint}, ` +
+      `to be uploaded by key hash ${target.uploader}`;
     if (out === undefined) {
       io.out(envelope);
       io.err(`${what} (key hash ${recipientHash(target.publicKey)})\n`);
@@ -54,7 +65,12 @@ export const sessionEncrypt = defineCommand(
   },
 );
 
-type Values = { cas?: string | undefined; key?: string | undefined; 'cas-key'?: string | undefined };
+type Values = {
+  cas?: string | undefined;
+  key?: string | undefined;
+  'cas-key'?: string | undefined;
+  uploader?: string | undefined;
+};
 
 async function targetOf(values: Values, io: Io): Promise<EncryptionTarget> {
   const cas = values.cas;
@@ -67,13 +83,14 @@ async function targetOf(values: Values, io: Io): Promise<EncryptionTarget> {
         "the CAS's CA fingerprint: 'veil cas show-identification -c', or what 'veil cas serve' prints",
       );
     }
-    return { publicKey: parsePublicKey(values.key, '--key'), fingerprint };
+    const uploader = values.uploader ? uploaderKeyHash(values.uploader) : loadIdentity(veilHome(io.env)).keyHash;
+    return { publicKey: parsePublicKey(values.key, '--key'), fingerprint, uploader };
   }
   if (values['cas-key'] !== undefined) throw usage('--cas-key goes with --key', SESSION_ENCRYPT_USAGE);
   const home = veilHome(io.env);
   const client = new CasClient(pinnedCas(home, cas), loadIdentity(home));
   try {
-    return await publishedTarget(client);
+    return await publishedTarget(client, values.uploader ? uploaderKeyHash(values.uploader) : client.uploader);
   } finally {
     await client.close();
   }

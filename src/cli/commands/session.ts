@@ -15,6 +15,7 @@ import { CliError, usage } from '../errors.js';
 import { chosenIdentity, pinnedCas, veilHome, type LocalIdentity } from '../home.js';
 import type { Io } from '../io.js';
 import { signaturesFor } from '../session-signing.js';
+import { creatorBinding } from '../uploader.js';
 import { defineCommand, type OptionsSpec, type Parsed } from '../spec.js';
 
 /** §5's common options of `scone session …`, each where it applies. */
@@ -292,7 +293,9 @@ async function upload(run: Run, io: Io, isUpdate: boolean): Promise<number> {
   if (readEnvelope(text, file)) return uploadEnvelope(run, io, text, file, isUpdate);
   const session = parseSession(text, { file });
   // Signed text is uploaded as it was signed: it must name its predecessor itself (the signature covers it).
-  const signatures = signaturesFor(text, session.name, file, run.values.signatures);
+  // A signed create binds the uploader, which becomes CREATOR: this client's identity.
+  const creator = creatorBinding(session.predecessor, () => identityOf(run.values, io).keyHash);
+  const signatures = signaturesFor({ text, name: session.name, creator }, file, run.values.signatures);
   const result = await withClient(run.values, io, async (client) => {
     if (isUpdate && signatures.length === 0)
       text = withPredecessor(text, (await client.readSession(session.name)).hash);
