@@ -144,7 +144,7 @@ const ACCEPTED_TAGS = new Set(['!cas', '!akv']);
 function refuseUnknownTags(doc: Document, text: string, lineCounter: LineCounter, file: string): void {
   for (const warning of doc.warnings) {
     if (warning.code !== 'TAG_RESOLVE_FAILED') continue;
-    const tag = /^!\S*/.exec(text.slice(warning.pos[0]))?.[0] ?? 'tag';
+    const tag = /^![^\s,[\]{}]*/.exec(text.slice(warning.pos[0]))?.[0] ?? 'tag';
     if (ACCEPTED_TAGS.has(tag)) continue;
     const at = position(lineCounter, warning.pos[0]);
     const message = `the YAML tag ${tag} is not supported by Veil: sessions are plain YAML values (SCONE's store_in: !cas is the one tag read)`;
