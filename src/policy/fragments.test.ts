@@ -143,7 +143,9 @@ describe('config-fragment secrets', () => {
     const good = sessionHash(written, CREATOR, new Map([['acl', { read: [hex('e')] }]]));
     const evil = sessionHash(written, CREATOR, new Map([['acl', { read: [hex('f')] }]]));
     assert.notEqual(good, evil);
-    assert.throws(() => sessionHash(written, CREATOR), /the value of config-fragment 'acl' is needed/);
+    assert.throws(() => sessionHash(written, CREATOR, new Map()), /the value of config-fragment 'acl' is needed/);
+    // Without the imported values: the hash of the text alone, which fragment imports are judged by.
+    assert.notEqual(sessionHash(written, CREATOR), good);
   });
 
   it('need the value of an imported fragment to judge the session, and leave it out only to check it offline', () => {

@@ -60,11 +60,11 @@ const OMIT = Symbol('omit');
 export function fillFragments(session: WrittenSession, opts: FillOptions): Filled {
   const fragments = fragmentsOf(session, opts);
   const kinds = new Map((session.secrets ?? []).map((s) => [s.name, s.kind ?? 'imported']));
-  const budget = SESSION_LIMITS.yamlNodes - countYamlNodes(session);
+  // Counting the session costs a walk of it: not needed when it has no fragment to fill.
+  const budget = fragments.size === 0 ? 0 : SESSION_LIMITS.yamlNodes - countYamlNodes(session);
   const ctx: Ctx = { fragments, kinds, used: new Set(), findings: [], opts, budget, nodes: new Map() };
   const value = fill(session, SITES, [], ctx);
-  if (ctx.budget < 0) ctx.findings.push(tooLarge());
-  else if (ctx.used.size > 0) ctx.findings.push(...nested(value, ctx), ...sizeFindings(value));
+  if (ctx.used.size > 0) ctx.findings.push(...nested(value, ctx), ...sizeFindings(ctx));
   return { value, used: [...ctx.used], findings: ctx.findings };
 }
 
@@ -170,7 +170,6 @@ function kindName(kind: string): string {
  * it is on the safe side, and the filled session is counted exactly afterwards.
  */
 function pay(name: string, value: unknown, ctx: Ctx): boolean {
-  if (ctx.budget < 0) return false;
   let nodes = ctx.nodes.get(name);
   if (nodes === undefined) {
     nodes = countYamlNodes(value);
@@ -191,12 +190,12 @@ function nested(value: unknown, ctx: Ctx): Finding[] {
   }));
 }
 
-/** One fragment may be named in many places: the filled-in session must stay within the YAML node limit. */
-function sizeFindings(value: unknown): Finding[] {
-  return countYamlNodes(value) <= SESSION_LIMITS.yamlNodes ? [] : [tooLarge()];
-}
-
-function tooLarge(): Finding {
+/**
+ * One fragment may be named in many places: the filled-in session must stay within the YAML node limit. The
+ * budget counts it (at most one node over per list merged), so an overdrawn budget is a session too large.
+ */
+function sizeFindings(ctx: Ctx): Finding[] {
   const max = SESSION_LIMITS.yamlNodes;
-  return { path: [], message: `with its config-fragments filled in, the session has more than ${max} YAML nodes` };
+  if (ctx.budget >= 0) return [];
+  return [{ path: [], message: `with its config-fragments filled in, the session has more than ${max} YAML nodes` }];
 }

@@ -11,7 +11,8 @@ import { redactSession } from './secret-fields.js';
  * could otherwise test guesses of a weak explicit value against it with the redacted policy at hand.
  * Config-fragments carry policy, not secrets, and fill what a pin must fix (attestation, access_policy,
  * security, platforms), so their values count: local ones as written, imported ones as the CAS fetched them
- * (`imported`, by local name; only the CAS knows them). The creator is in it because secret values are not:
+ * (`imported`, by local name; only the CAS knows them). Without `imported` it is the hash of the text alone
+ * (what fragment imports are judged by, before their values are fetched). The creator is in it because secret values are not:
  * a `session_hash` pin names content *and* owner, so a stranger who creates the pinned name first, with the
  * same redacted content and values of his own, has another hash. Versions differ: each names its
  * predecessor's hash. `veil session calculate-hash` gives the CAS's answer offline, for the identity that
@@ -20,7 +21,7 @@ import { redactSession } from './secret-fields.js';
 export function sessionHash(
   session: WrittenSession,
   creatorKeyHash: string,
-  imported: ReadonlyMap<string, unknown> = new Map(),
+  imported?: ReadonlyMap<string, unknown>,
 ): string {
   if (!/^[0-9a-f]{64}$/.test(creatorKeyHash)) throw new TypeError('creatorKeyHash must be 64 lower-case hex digits');
   const { creator: _creator, ...content } = redactSession(session);
@@ -36,15 +37,14 @@ export function sessionHash(
 }
 
 /**
- * Every config-fragment's value, in the order of `secrets`: `[name, value]`. One whose value is neither
- * written (REDACTED counts as written: the CAS has restored it before hashing) nor known as imported is
- * a programming error: its hash could not fix what it fills.
+ * Every config-fragment's value, in the order of `secrets`: `[name, value]`; imported ones only when
+ * `imported` is given, and then each must be in it: a hash that left one out could not fix what it fills.
  */
-function fragmentValues(session: WrittenSession, imported: ReadonlyMap<string, unknown>): [string, unknown][] {
+function fragmentValues(session: WrittenSession, imported?: ReadonlyMap<string, unknown>): [string, unknown][] {
   const out: [string, unknown][] = [];
   for (const s of session.secrets ?? []) {
-    if (s.kind !== 'config-fragment') continue;
-    const value = s.import ? imported.get(s.name) : s.value;
+    if (s.kind !== 'config-fragment' || (s.import && !imported)) continue;
+    const value = s.import ? imported?.get(s.name) : s.value;
     if (value === undefined) throw new TypeError(`the value of config-fragment '${s.name}' is needed for the hash`);
     out.push([s.name, value]);
   }
