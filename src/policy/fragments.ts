@@ -166,8 +166,8 @@ function kindName(kind: string): string {
 
 /**
  * Takes what a copy of the fragment adds (its nodes, less the placeholder's) from the budget; false once the
- * budget is overdrawn, so that the copy is not made. A list merged into a list adds one node less: counting
- * it is on the safe side, and the filled session is counted exactly afterwards.
+ * budget is overdrawn, so that the copy is not made. A list merged into a list adds one node less (its own
+ * list node goes): counting it errs on the safe side, by one node per such placement.
  */
 function pay(name: string, value: unknown, ctx: Ctx): boolean {
   let nodes = ctx.nodes.get(name);
