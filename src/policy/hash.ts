@@ -12,9 +12,9 @@ import { redactSession } from './secret-fields.js';
  * Config-fragments carry policy, not secrets, and fill what a pin must fix (attestation, access_policy,
  * security, platforms), so their values count: local ones as written, imported ones as the CAS fetched them
  * (`imported`, by local name; only the CAS knows them). Without `imported` it is the hash of the text alone
- * (what fragment imports are judged by, before their values are fetched). The creator is in it because secret values are not:
- * a `session_hash` pin names content *and* owner, so a stranger who creates the pinned name first, with the
- * same redacted content and values of his own, has another hash. Versions differ: each names its
+ * (what fragment imports are judged by, before their values are fetched). The creator is in it because
+ * secret values are not: a `session_hash` pin names content *and* owner, so a stranger who creates the
+ * pinned name first, with the same redacted content and values of his own, has another hash. Versions differ: each names its
  * predecessor's hash. `veil session calculate-hash` gives the CAS's answer offline, for the identity that
  * uploads, unless the session imports config-fragments.
  */
