@@ -142,7 +142,8 @@ function reasons({ importer, exporter, secret }: ImportAt): Record<Refusal, [str
 
 /**
  * Whether an exporter releases `spec` to the importer, or why not. A pin releases exactly the version it
- * names — whoever created it, since the hash fixes its content (measurements, access policy) — and does not
+ * names — whoever created it, since the hash fixes its content (measurements, access policy, and the values
+ * of its config-fragments, local and imported, which fill them; secret values only as present) — and does not
  * follow updates: the exporter reviews each new version. Without a pin the name alone would let anyone who
  * creates it first (a squatter) receive the secret, so the importer must be governed by identities the
  * exporter already trusts with its own export list.

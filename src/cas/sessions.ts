@@ -249,13 +249,17 @@ async function buildRecord(
   client: ClientIdentity,
 ): Promise<SessionRecord> {
   const creator = current?.creator ?? client.certPem;
-  // The hash covers the session as written: a fragment's value counts only as present, like every value.
-  const hash = sessionHash(written, current ? identityFromPem(current.creator).keyHash : client.keyHash);
-  const unresolved: Importer = { name: written.name, hash, creator, policy: policyBeforeImports(written) };
+  const creatorKeyHash = current ? identityFromPem(current.creator).keyHash : client.keyHash;
+  // Fragment imports are judged by the hash of the text (local fragments' values in it): the hash covering
+  // imported values cannot exist before they are fetched, and a fragment export releases policy, not a secret.
+  const textHash = sessionHash(written, creatorKeyHash);
+  const unresolved: Importer = { name: written.name, hash: textHash, creator, policy: policyBeforeImports(written) };
   const fragments = importFragments(ctx, written, unresolved, client);
   const imported = (name: string) => importedFragmentOf(fragments, name);
   const session = asPolicyError(() => resolveSession(written, { unknownImports: 'refuse', imported }));
-  const importer: Importer = { ...unresolved, policy: session.access_policy };
+  // The stored hash covers the imported values too: a pin on it fixes what they fill, as it does local ones.
+  const hash = sessionHash(written, creatorKeyHash, importedValues(written, imported));
+  const importer: Importer = { ...unresolved, hash, policy: session.access_policy };
   const secrets = await generateSecrets(ctx, session, current, importer, client);
   return {
     name: session.name,
@@ -289,6 +293,11 @@ function importFragments(
     out[`${IMPORTED_FRAGMENT}${spec.name}`] = value;
   }
   return out;
+}
+
+function importedValues(written: WrittenSession, imported: (name: string) => unknown): Map<string, unknown> {
+  const imports = (written.secrets ?? []).filter((s) => s.kind === 'config-fragment' && s.import);
+  return new Map(imports.map((s) => [s.name, imported(s.name)]));
 }
 
 /**

@@ -11,7 +11,8 @@ export type CliErrorCode =
   | 'CLI_SESSION_MISMATCH'
   | 'CLI_SIGNATURE'
   | 'CLI_ENCRYPTION_KEY_MISMATCH'
-  | 'CLI_UNSUPPORTED';
+  | 'CLI_UNSUPPORTED'
+  | 'CLI_HASH_NOT_LOCAL';
 
 export const CLI_CATALOGUE: ErrorCatalogue<CliErrorCode> = {
   CLI_USAGE: { summary: 'the command line is not one veil understands (exit code 2)' },
@@ -31,6 +32,9 @@ export const CLI_CATALOGUE: ErrorCatalogue<CliErrorCode> = {
     summary: "the mesh's cas_encryption_key is not the session-encryption key the pinned CAS publishes",
   },
   CLI_UNSUPPORTED: { summary: 'an option or mode that Veil does not support (the message names it and says why)' },
+  CLI_HASH_NOT_LOCAL: {
+    summary: "the session's hash covers config-fragment values the file does not hold (imported, or redacted)",
+  },
 };
 
 /** Errors of the command line itself; errors of the library pass through with their own codes. */

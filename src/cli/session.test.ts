@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { ephemeral } from '../cas/testing.js';
+import { parseWrittenSession, sessionHash } from '../policy/index.js';
+import { identityFromPem } from '../cas/identity-of.js';
 import { sameSession } from './commands/session.js';
 import { chosenIdentity } from './home.js';
 import { capture } from './test-io.js';
@@ -44,5 +47,28 @@ describe('veil session check FILE (offline, in-process)', () => {
     const nowhere = join(dir, 'nowhere');
     assert.throws(() => chosenIdentity(nowhere, {}), /--identity .* holds no identity\.key and identity\.crt/);
     assert.equal(existsSync(nowhere), false);
+  });
+
+  it('calculates the hash with local config-fragment values, and refuses one only the CAS can know', async () => {
+    const creator = join(dir, 'creator.crt');
+    const { certPem } = ephemeral();
+    writeFileSync(creator, certPem);
+    const frag = (value: string) =>
+      `name: f\nsecurity: $$SCONE::sec$$\nsecrets: [{name: sec, kind: config-fragment, ${value}}]\n`;
+    const hashOf = async (text: string) => {
+      const file = join(dir, 'frag.yml');
+      writeFileSync(file, text);
+      const io = capture();
+      const code = await main(['session', 'calculate-hash', file, '--creator', creator], io);
+      return { code, out: io.stdout.trim(), err: io.stderr };
+    };
+    const local = frag('value: {attestation: {mode: none}}');
+    const expected = sessionHash(parseWrittenSession(local), identityFromPem(certPem).keyHash);
+    assert.deepEqual(await hashOf(local), { code: 0, out: expected, err: '' });
+    const imported = await hashOf(frag('import: {session: other, secret: sec}'));
+    assert.equal(imported.code, 1);
+    assert.match(imported.err, /imports config-fragments: its hash covers their values, which only the CAS fetches/);
+    const redacted = await hashOf(frag("value: '<redacted>'"));
+    assert.match(redacted.err, /config-fragment 'sec' .* is '<redacted>': the hash covers its value/);
   });
 });

@@ -128,12 +128,24 @@ describe('config-fragment secrets', () => {
     );
   });
 
-  it('are redacted and left out of the hash, as every secret value', () => {
+  it('are redacted in read-backs, but the hash covers their values: a pin fixes what they fill', () => {
     const written = parseWrittenSession(attestationFixture());
     const redacted = redactSession(written);
     assert.equal(redacted.secrets?.[0]?.value, '<redacted>');
     const other = parseWrittenSession(attestationFixture().replace(`[${hex('a')}]`, `[${hex('d')}]`));
-    assert.equal(sessionHash(written, CREATOR), sessionHash(other, CREATOR));
+    assert.notEqual(sessionHash(written, CREATOR), sessionHash(other, CREATOR));
+  });
+
+  it("count an imported fragment's value in the hash as the CAS fetched it", () => {
+    const text =
+      'name: a\naccess_policy: $$SCONE::acl$$\nsecrets: [{name: acl, kind: config-fragment, import: {session: o, secret: acl}}]\n';
+    const written = parseWrittenSession(text);
+    const good = sessionHash(written, CREATOR, new Map([['acl', { read: [hex('e')] }]]));
+    const evil = sessionHash(written, CREATOR, new Map([['acl', { read: [hex('f')] }]]));
+    assert.notEqual(good, evil);
+    assert.throws(() => sessionHash(written, CREATOR, new Map()), /the value of config-fragment 'acl' is needed/);
+    // Without the imported values: the hash of the text alone, which fragment imports are judged by.
+    assert.notEqual(sessionHash(written, CREATOR), good);
   });
 
   it('need the value of an imported fragment to judge the session, and leave it out only to check it offline', () => {

@@ -60,9 +60,11 @@ const OMIT = Symbol('omit');
 export function fillFragments(session: WrittenSession, opts: FillOptions): Filled {
   const fragments = fragmentsOf(session, opts);
   const kinds = new Map((session.secrets ?? []).map((s) => [s.name, s.kind ?? 'imported']));
-  const ctx: Ctx = { fragments, kinds, used: new Set(), findings: [], opts };
+  // Counting the session costs a walk of it: not needed when it has no fragment to fill.
+  const budget = fragments.size === 0 ? 0 : SESSION_LIMITS.yamlNodes - countYamlNodes(session);
+  const ctx: Ctx = { fragments, kinds, used: new Set(), findings: [], opts, budget, nodes: new Map() };
   const value = fill(session, SITES, [], ctx);
-  if (ctx.used.size > 0) ctx.findings.push(...nested(value, ctx), ...sizeFindings(value));
+  if (ctx.used.size > 0) ctx.findings.push(...nested(value, ctx), ...sizeFindings(ctx));
   return { value, used: [...ctx.used], findings: ctx.findings };
 }
 
@@ -73,6 +75,16 @@ interface Ctx {
   used: Set<string>;
   findings: Finding[];
   opts: FillOptions;
+  /**
+   * YAML nodes the filled session may still gain: each placement is paid for before its copy is made, and
+   * once it is overdrawn nothing more is copied (one fragment named in many places could otherwise take
+   * seconds of the event loop to copy before any limit is looked at).
+   */
+  budget: number;
+  /** Each fragment's node count, counted once (up to the limit). */
+  nodes: Map<string, number>;
+  /** Only which fragments are named matters (the check for fragments inside fragments): nothing is copied. */
+  probe?: boolean;
 }
 
 function fragmentsOf(session: WrittenSession, opts: FillOptions): Map<string, FragmentValue> {
@@ -138,6 +150,8 @@ function fragmentAt(value: unknown, path: PathSegment[], ctx: Ctx, fragmentsOnly
   }
   if (fragment.known) {
     ctx.used.add(name);
+    if (ctx.probe) return undefined;
+    if (!pay(name, fragment.value, ctx)) return OMIT;
     return structuredClone(fragment.value);
   }
   if (ctx.opts.unknownImports === 'refuse') {
@@ -150,9 +164,25 @@ function kindName(kind: string): string {
   return kind === 'imported' ? 'an import without kind: config-fragment' : `a ${kind} secret`;
 }
 
+/**
+ * Takes what a copy of the fragment adds (its nodes, less the placeholder's) from the budget; false once the
+ * budget is overdrawn, so that the copy is not made. A list merged into a list adds one node less (its own
+ * list node goes): counting it errs on the safe side, by one node per such placement.
+ */
+function pay(name: string, value: unknown, ctx: Ctx): boolean {
+  let nodes = ctx.nodes.get(name);
+  if (nodes === undefined) {
+    nodes = countYamlNodes(value);
+    ctx.nodes.set(name, nodes);
+  }
+  ctx.budget -= nodes - 1;
+  return ctx.budget >= 0;
+}
+
 /** Fragments are filled in once: a placeholder of a fragment left inside a filled one would mean nothing. */
 function nested(value: unknown, ctx: Ctx): Finding[] {
-  const left: Ctx = { ...ctx, used: new Set(), findings: [], opts: { ...ctx.opts, unknownImports: 'omit' } };
+  const opts: FillOptions = { ...ctx.opts, unknownImports: 'omit' };
+  const left: Ctx = { ...ctx, used: new Set(), findings: [], opts, probe: true };
   fill(value, SITES, [], left);
   return [...left.used].map((name) => ({
     path: [],
@@ -160,9 +190,12 @@ function nested(value: unknown, ctx: Ctx): Finding[] {
   }));
 }
 
-/** One fragment may be named in many places: the filled-in session must stay within the YAML node limit. */
-function sizeFindings(value: unknown): Finding[] {
+/**
+ * One fragment may be named in many places: the filled-in session must stay within the YAML node limit. The
+ * budget counts it (at most one node over per list merged), so an overdrawn budget is a session too large.
+ */
+function sizeFindings(ctx: Ctx): Finding[] {
   const max = SESSION_LIMITS.yamlNodes;
-  if (countYamlNodes(value, max) <= max) return [];
+  if (ctx.budget >= 0) return [];
   return [{ path: [], message: `with its config-fragments filled in, the session has more than ${max} YAML nodes` }];
 }

@@ -5,23 +5,55 @@ import { redactSession } from './secret-fields.js';
 
 /**
  * The session hash: SHA-256 over a label, the key hash of the session's creator (the identity that created
- * its first version, which every version keeps) and a canonical JSON form (keys sorted, `creator` left out)
- * of the redacted session: secret-bearing fields count only as present, never by their values. Whoever may
- * learn a hash (readers, exporters pinning it) could otherwise test guesses of a weak explicit value against
- * it with the redacted policy at hand. The creator is in it because the values are not: a `session_hash` pin
- * names content *and* owner, so a stranger who creates the pinned name first, with the same redacted content
- * and values of his own, has another hash. Versions differ: each names its predecessor's hash.
- * `veil session calculate-hash` gives the CAS's answer offline, for the identity that uploads.
+ * its first version, which every version keeps), a canonical JSON form (keys sorted, `creator` left out)
+ * of the redacted session and, when it has any, the values of its config-fragments. Secret-bearing fields
+ * count only as present, never by their values: whoever may learn a hash (readers, exporters pinning it)
+ * could otherwise test guesses of a weak explicit value against it with the redacted policy at hand.
+ * Config-fragments carry policy, not secrets, and fill what a pin must fix (attestation, access_policy,
+ * security, platforms), so their values count: local ones as written, imported ones as the CAS fetched them
+ * (`imported`, by local name; only the CAS knows them). Without `imported` it is the hash of the text alone
+ * (what fragment imports are judged by, before their values are fetched). The creator is in it because
+ * secret values are not: a `session_hash` pin names content *and* owner, so a stranger who creates the
+ * pinned name first, with the same redacted content and values of his own, has another hash. Versions differ: each names its
+ * predecessor's hash. `veil session calculate-hash` gives the CAS's answer offline, for the identity that
+ * uploads, unless the session imports config-fragments.
  */
-export function sessionHash(session: WrittenSession, creatorKeyHash: string): string {
+export function sessionHash(
+  session: WrittenSession,
+  creatorKeyHash: string,
+  imported?: ReadonlyMap<string, unknown>,
+): string {
   if (!/^[0-9a-f]{64}$/.test(creatorKeyHash)) throw new TypeError('creatorKeyHash must be 64 lower-case hex digits');
   const { creator: _creator, ...content } = redactSession(session);
-  return createHash('sha256')
+  const hash = createHash('sha256')
     .update('veil-session-hash-v2\0')
     .update(creatorKeyHash)
     .update('\0')
-    .update(canonicalJson(content))
-    .digest('hex');
+    .update(canonicalJson(content));
+  const fragments = fragmentValues(session, imported);
+  // Only a session with fragments gets this part; `\0` cannot occur in canonical JSON, so the parts stay apart.
+  if (fragments.length > 0) hash.update('\0config-fragments\0').update(canonicalJson(fragments));
+  return hash.digest('hex');
+}
+
+/**
+ * Every config-fragment's value, in the order of `secrets`: `[name, value]`; imported ones only when
+ * `imported` is given, and then each must be in it: a hash that left one out could not fix what it fills.
+ */
+function fragmentValues(session: WrittenSession, imported?: ReadonlyMap<string, unknown>): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  for (const s of session.secrets ?? []) {
+    if (s.kind !== 'config-fragment' || (s.import && !imported)) continue;
+    const value = s.import ? imported?.get(s.name) : s.value;
+    if (value === undefined) throw new TypeError(`the value of config-fragment '${s.name}' is needed for the hash`);
+    out.push([s.name, value]);
+  }
+  return out;
+}
+
+/** Whether the session's hash covers values only the CAS knows (it imports config-fragments). */
+export function importsFragments(session: WrittenSession): boolean {
+  return (session.secrets ?? []).some((s) => s.kind === 'config-fragment' && s.import !== undefined);
 }
 
 export function canonicalJson(value: unknown): string {

@@ -3,8 +3,11 @@ import { parseDocument } from 'yaml';
 import {
   parseSession,
   parseWrittenSession,
+  REDACTED,
   resolveSession,
   sessionHash,
+  importsFragments,
+  type WrittenSession,
   substituteVariables,
 } from '../../policy/index.js';
 import { identityFromPem } from '../../cas/identity-of.js';
@@ -199,11 +202,32 @@ export const calculateHash = defineCommand(
   },
 );
 
-/** The CAS hashes the session as written (config-fragments as placeholders), once it is checked whole. */
-function checkedAsWritten(text: string, file: string) {
+/**
+ * The CAS hashes the session as written, with its config-fragments' values, once it is checked whole. The
+ * values of imported fragments are fetched by the CAS and are not in the file, so only the CAS knows the hash.
+ */
+function checkedAsWritten(text: string, file: string): WrittenSession {
   const written = parseWrittenSession(text, { file });
   resolveSession(written, { unknownImports: 'omit', file });
+  refuseUnknownFragments(written, file);
   return written;
+}
+
+function refuseUnknownFragments(written: WrittenSession, file: string): void {
+  if (importsFragments(written))
+    throw new CliError(
+      'CLI_HASH_NOT_LOCAL',
+      `session '${written.name}' in ${file} imports config-fragments: its hash covers their values, ` +
+        'which only the CAS fetches, so it cannot be calculated offline',
+      { hint: `upload it, then 'veil session read ${written.name}' shows the hash the CAS gave it` },
+    );
+  const redacted = (written.secrets ?? []).find((s) => s.kind === 'config-fragment' && s.value === REDACTED);
+  if (redacted)
+    throw new CliError(
+      'CLI_HASH_NOT_LOCAL',
+      `config-fragment '${redacted.name}' in ${file} is '${REDACTED}': the hash covers its value`,
+      { hint: `write the fragment's value in the file, or see the hash with 'veil session read ${written.name}'` },
+    );
 }
 
 function refuseUnsupported(values: Values & { cas?: string | undefined }, offline = false): void {
