@@ -88,7 +88,7 @@ describe('the other CAS this CAS may fetch from (remoteCas, default deny)', () =
 
   it('gives up dialling after connectTimeoutMs, well before the whole-fetch deadline', async () => {
     const list = remoteCasList([{ url: stallUrl, key: listedKey }]);
-    const fetch = remoteFetcher(cas.identity, { timeoutMs: 60_000, connectTimeoutMs: 100 }, list);
+    const fetch = remoteFetcher(cas.identity, { timeoutMs: 3000, connectTimeoutMs: 100 }, list);
     await assert.rejects(
       fetch({ url: stallUrl, key: listedKey }, ask('flask')),
       (e: CasError) => e.code === 'CAS_REMOTE_UNREACHABLE' && /no connection within 100 ms/.test(e.message),
