@@ -142,7 +142,7 @@ export function limitsFromFlags(values: Partial<Record<string, unknown>>): {
   return { limits: pick(LIMIT_FLAGS), nonceLimits: pick(NONCE_FLAGS) };
 }
 
-function remoteCasFlags(values: string[]): RemoteSource[] {
+export function remoteCasFlags(values: string[]): RemoteSource[] {
   return values.map((value) => {
     try {
       return parseRemoteCas(value);
