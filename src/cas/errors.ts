@@ -73,6 +73,10 @@ export const CAS_CATALOGUE = {
     status: 424,
     summary: 'the CAS an import names refused to release the secret (not exported to this CAS and session)',
   },
+  CAS_REMOTE_NOT_ALLOWED: {
+    status: 422,
+    summary: 'the session imports from a CAS this CAS was not started to fetch from (--remote-cas)',
+  },
   CAS_ATTESTATION_FAILED: { status: 403, summary: 'the evidence, or what it proves, does not satisfy the session' },
   CAS_BUSY: { status: 429, summary: 'the CAS is busy with the same kind of work; retry shortly' },
   CAS_TEE_UNAVAILABLE: { status: 503, summary: 'the CAS could not obtain evidence from its own TEE' },

@@ -9,6 +9,7 @@ import { fingerprintOf } from './identity.js';
 import { callerFingerprint, exportSecret, releaseRemote } from './remote-export.js';
 import { writeSession } from './sessions.js';
 import { clientIdentity, tempStore } from './test-store.js';
+import { remoteCasList } from './remote-allow.js';
 
 const DAY = 864e5;
 const now = new Date();
@@ -165,7 +166,7 @@ describe('exporting to another CAS, from the store', () => {
       `secrets: [{name: k, import: {cas_url: c.example, cas_key: ${G}, session: lib, secret: key}}]`,
       '',
     ].join('\n');
-    await writeSession(ctx, flask, owner);
+    await writeSession({ ...ctx, remoteCas: remoteCasList([{ url: 'c.example', key: G }]) }, flask, owner);
     assert.throws(
       () => renderServiceConfig(ctx.store, 'flask3', 's'),
       (e: CasError) => e.code === 'CAS_POLICY_INVALID' && /imported from the CAS at c\.example/.test(e.message),

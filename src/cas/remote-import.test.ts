@@ -10,6 +10,7 @@ import { signedSimulation, testHost } from '../attestation/testing.js';
 import type { ExportRequest } from '../contract/index.js';
 import type { CasError } from './errors.js';
 import { remoteFetcher } from './remote-import.js';
+import { remoteCasList } from './remote-allow.js';
 import { startCas, type RunningCas } from './server.js';
 import { ephemeral, post, type Identity } from './testing.js';
 import { Agent, request } from 'undici';
@@ -80,13 +81,19 @@ describe('imports across two CAS', () => {
     assert.equal(res.status, 201, JSON.stringify(res.json));
   };
   const url1 = () => `127.0.0.1:${cas1.port}`;
+  const closed = () => `127.0.0.1:${cas1.port === 1 ? 2 : 1}`;
+  const wrongKey = 'e0'.repeat(32);
 
   before(async () => {
     cas1 = await startCas({ host: '127.0.0.1', port: 0, dataDir: dirs[0]! });
-    cas2 = await startCas({ host: '127.0.0.1', port: 0, dataDir: dirs[1]!, remoteLimits: { timeoutMs: 1500 } });
     stall = createServer((socket) => stalled.push(socket));
     await new Promise<void>((resolve) => stall.listen(0, '127.0.0.1', resolve));
     stallUrl = `127.0.0.1:${(stall.address() as { port: number }).port}`;
+    const key = cas1.identity.fingerprint;
+    const remoteCas = [url1(), stallUrl, closed()].map((url) => ({ url, key }));
+    remoteCas.push({ url: url1(), key: wrongKey });
+    const remoteLimits = { timeoutMs: 1500 };
+    cas2 = await startCas({ host: '127.0.0.1', port: 0, dataDir: dirs[1]!, remoteLimits, remoteCas });
     await create(cas1, redis(cas2.identity.fingerprint));
   });
   after(async () => {
@@ -112,13 +119,15 @@ describe('imports across two CAS', () => {
   });
 
   it('refuses a wrong cas_key, naming the remote CAS and its key', async () => {
-    const wrong = 'e0'.repeat(32);
+    const wrong = wrongKey;
     await create(cas2, flask('flask-wrongkey', [imp('client', url1(), wrong)], ['$$SCONE::client:crt$$']));
     const res = await attest('flask-wrongkey/api');
     assert.equal(res.status, 424);
     assert.equal(res.json.error.code, 'CAS_REMOTE_UNTRUSTED');
     assert.ok(res.json.error.message.includes(`the CAS at ${url1()} (cas_key ${wrong})`), res.json.error.message);
     assert.match(res.json.error.hint, /cas_key/);
+    // What it presents instead would tell the session's writer which service answers there.
+    assert.ok(!JSON.stringify(res.json).includes(cas1.identity.fingerprint), res.json.error.message);
   });
 
   it('refuses a secret not exported to this CAS and session, with what the exporter says', async () => {
@@ -135,13 +144,13 @@ describe('imports across two CAS', () => {
   });
 
   it('refuses an unreachable CAS, naming it', async () => {
-    const closed = `127.0.0.1:${cas1.port === 1 ? 2 : 1}`;
     const key = cas1.identity.fingerprint;
-    await create(cas2, flask('flask-closed', [imp('c', closed, key, 'client')], ['$$SCONE::c:crt$$']));
+    await create(cas2, flask('flask-closed', [imp('c', closed(), key, 'client')], ['$$SCONE::c:crt$$']));
     const res = await attest('flask-closed/api');
     assert.equal(res.status, 424);
     assert.equal(res.json.error.code, 'CAS_REMOTE_UNREACHABLE');
-    assert.ok(res.json.error.message.includes(`the CAS at ${closed} (cas_key ${key})`));
+    assert.ok(res.json.error.message.includes(`the CAS at ${closed()} (cas_key ${key}): it could not be reached`));
+    assert.doesNotMatch(JSON.stringify(res.json), /ECONNREFUSED|connect /);
   });
 
   it('dials no other CAS for evidence it refuses', async () => {
@@ -183,12 +192,13 @@ describe('imports across two CAS', () => {
   };
 
   it('gives up on a CAS that does not answer within timeoutMs, and on an answer past answerBytes', async () => {
-    const fetch = remoteFetcher(cas2.identity, { timeoutMs: 300 });
+    const listed = remoteCasList([stallUrl, url1()].map((url) => ({ url, key: cas1.identity.fingerprint })));
+    const fetch = remoteFetcher(cas2.identity, { timeoutMs: 300 }, listed);
     await assert.rejects(
       fetch({ url: stallUrl, key: cas1.identity.fingerprint }, ask),
       (e: CasError) => e.code === 'CAS_REMOTE_UNREACHABLE' && /no answer within 300 ms/.test(e.message),
     );
-    const small = remoteFetcher(cas2.identity, { answerBytes: 200 });
+    const small = remoteFetcher(cas2.identity, { answerBytes: 200 }, listed);
     await assert.rejects(
       small({ url: url1(), key: cas1.identity.fingerprint }, ask),
       (e: CasError) => e.code === 'CAS_REMOTE_UNREACHABLE' && /more than 200 bytes/.test(e.message),

@@ -8,28 +8,32 @@ import { RuntimeError } from '../runtime/errors.js';
 import type { StoredSecret } from '../secrets/index.js';
 import { CasError } from './errors.js';
 import type { CasIdentity } from './identity.js';
+import { notAllowed, remoteCasList, type RemoteCasList, type RemoteSource } from './remote-allow.js';
 import type { SessionRecord } from './store/index.js';
 
 /**
  * The importing side of imports across CAS. Fetched when a verified service attests, so that the exporter's
  * policy of that moment decides each release (an export withdrawn there stops the next start here), and
- * never at upload: a stranger's session cannot make this CAS dial anything. Only pinned CAS are dialled.
+ * never at upload. Whoever may create a session may name any cas_url in it, so only the CAS the operator lists
+ * (RemoteCasList, `--remote-cas`) are ever dialled, checked at upload and again here; what an attesting service
+ * learns of a failure is its kind (unreachable, timeout, wrong key), never socket errors or the peer's CA.
  */
 export const REMOTE_LIMITS = {
   /** One fetch, from dialling to the last byte of the answer. */
   timeoutMs: 5000,
+  /** Dialling and the TLS handshake: a silent port frees its slot well before the whole fetch would time out. */
+  connectTimeoutMs: 2000,
   /** The answer's body; a certificate with its chain and key is a few KiB. */
   answerBytes: 256 * 1024,
   /** Fetches in flight from this CAS at once, over all attestations; more wait for none and are refused. */
   inFlight: 64,
+  /** Fetches in flight for one importing session: one session (one creator) cannot take all inFlight slots. */
+  inFlightPerSession: 8,
 } as const;
 
 export type RemoteLimits = { [K in keyof typeof REMOTE_LIMITS]: number };
 
-export interface RemoteSource {
-  url: string;
-  key: string;
-}
+export type { RemoteSource };
 
 /** Fetches one secret from another CAS for a session of this one. */
 export type RemoteFetch = (from: RemoteSource, request: ExportRequest) => Promise<ExportedSecret>;
@@ -44,22 +48,43 @@ export interface RemoteSecrets {
 export function remoteFetcher(
   identity: Pick<CasIdentity, 'clientCertPem' | 'clientKeyPem'>,
   overrides: Partial<RemoteLimits> = {},
+  allowed: RemoteCasList = remoteCasList(),
 ): RemoteFetch {
   const client = { certPem: identity.clientCertPem, keyPem: identity.clientKeyPem };
   const limits = { ...REMOTE_LIMITS, ...overrides };
-  let inFlight = 0;
+  const slots = inFlightSlots(limits);
   return async (from, request) => {
-    if (inFlight >= limits.inFlight) {
-      throw new CasError('CAS_BUSY', `${limits.inFlight} imports from other CAS are being fetched already`, {
-        hint: 'start the service again shortly (limit inFlight, README "Policies on several CAS")',
-      });
-    }
-    inFlight++;
+    // Sessions stored before the operator shortened the list are refused here too, never dialled.
+    if (!allowed.has(from)) throw notAllowed(from, request.secret);
+    const release = slots(request.importer.session);
     try {
       return await withDeadline(from, limits, (track) => fetchOnce(from, request, client, limits, track));
     } finally {
-      inFlight--;
+      release();
     }
+  };
+}
+
+/** Takes a slot for one fetch of `session`, or refuses (CAS_BUSY): all slots taken, or that session's share. */
+function inFlightSlots(limits: RemoteLimits): (session: string) => () => void {
+  let inFlight = 0;
+  const perSession = new Map<string, number>();
+  return (session) => {
+    const mine = perSession.get(session) ?? 0;
+    if (inFlight >= limits.inFlight || mine >= limits.inFlightPerSession) {
+      const which = mine >= limits.inFlightPerSession ? `${mine} for session '${session}'` : `${inFlight}`;
+      throw new CasError('CAS_BUSY', `${which} imports from other CAS are being fetched already`, {
+        hint: 'start the service again shortly (limits inFlight, inFlightPerSession: README "Policies on several CAS")',
+      });
+    }
+    inFlight++;
+    perSession.set(session, mine + 1);
+    return () => {
+      inFlight--;
+      const left = (perSession.get(session) ?? 1) - 1;
+      if (left === 0) perSession.delete(session);
+      else perSession.set(session, left);
+    };
   };
 }
 
@@ -100,10 +125,11 @@ async function fetchOnce(
 ): Promise<ExportedSecret> {
   const url = parseCasUrl(from.url);
   if (!url) throw unreachable(from, 'cas_url is not an address');
-  const { socket } = await connectCas(url.href, { fingerprint: from.key }, client, limits.timeoutMs).catch(
-    (err: unknown) => Promise.reject(connectFailure(from, err)),
+  const { socket } = await connectCas(url.href, { fingerprint: from.key }, client, limits.connectTimeoutMs).catch(
+    (err: unknown) => Promise.reject(connectFailure(from, err, limits)),
   );
   track(socket);
+  socket.setTimeout(0); // the connect timeout is done; the whole-fetch deadline bounds the rest
   const { status, body } = await post(socket, url, JSON.stringify(request), from, limits.answerBytes);
   return answerOf(from, request, status, body);
 }
@@ -127,7 +153,7 @@ function post(
       (res) =>
         readBounded(res, from, maxBytes).then((text) => resolve({ status: res.statusCode ?? 0, body: text }), reject),
     );
-    req.once('error', (err) => reject(unreachable(from, err.message)));
+    req.once('error', () => reject(unreachable(from, LOST)));
     req.end(body);
   });
 }
@@ -144,7 +170,7 @@ function readBounded(res: IncomingMessage, from: RemoteSource, maxBytes: number)
       } else chunks.push(chunk);
     });
     res.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    res.once('error', (err) => reject(unreachable(from, err.message)));
+    res.once('error', () => reject(unreachable(from, LOST)));
   });
 }
 
@@ -168,14 +194,20 @@ function answerOf(from: RemoteSource, request: ExportRequest, status: number, bo
 
 const at = (from: RemoteSource) => `the CAS at ${from.url} (cas_key ${from.key})`;
 
-function connectFailure(from: RemoteSource, err: unknown): CasError {
+const LOST = 'the connection failed before it answered';
+
+/**
+ * Only the kind of failure: the socket's error text and the CA the peer presented would tell whoever wrote
+ * the session what answers at that address.
+ */
+function connectFailure(from: RemoteSource, err: unknown, limits: RemoteLimits): CasError {
   if (err instanceof RuntimeError && err.code === 'RUNTIME_CAS_UNTRUSTED') {
-    return new CasError('CAS_REMOTE_UNTRUSTED', `${at(from)} is not the CAS that cas_key pins: ${err.message}`, {
+    return new CasError('CAS_REMOTE_UNTRUSTED', `${at(from)} is not the CAS that cas_key pins`, {
       hint: "check cas_key: it is the CA fingerprint that CAS's 'veil cas serve' prints (and cas_url)",
-      cause: err,
     });
   }
-  return unreachable(from, err instanceof Error ? err.message : String(err));
+  const timedOut = err instanceof Error && (err.cause as Error | undefined)?.message === 'timed out';
+  return unreachable(from, timedOut ? `no connection within ${limits.connectTimeoutMs} ms` : 'it could not be reached');
 }
 
 function unreachable(from: RemoteSource, why: string): CasError {

@@ -21,6 +21,7 @@ import { loadSessionRecipient } from './session-key.js';
 import type { SessionRecipient } from '../encryption/index.js';
 import { registerRoutes } from './routes.js';
 import { remoteFetcher, type RemoteLimits } from './remote-import.js';
+import { remoteCasList, type RemoteSource } from './remote-allow.js';
 import { zodValidatorCompiler } from './wire.js';
 import type { CasContext } from './sessions.js';
 import { loadMasterKey, openSqliteStore, type Store } from './store/index.js';
@@ -48,6 +49,8 @@ export interface CasServerOptions {
   nonceLimits?: Partial<NonceLimits>;
   /** Deadline, answer size and fetches in flight for imports from other CAS (README "Policies on several CAS"). */
   remoteLimits?: Partial<RemoteLimits>;
+  /** The other CAS imports may name (address and CA fingerprint both); none by default, so none is dialled. */
+  remoteCas?: readonly RemoteSource[];
 }
 
 export interface RunningCas {
@@ -72,10 +75,9 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
   );
   const verifier = options.verifier ?? createVerifier({ collateral: options.collateral });
   const sessionRecipient = await loadSessionRecipient(store, identity.fingerprint);
-  const app = buildApp({ store, now, verifier, remote: remoteFetcher(identity, options.remoteLimits) }, identity, {
-    ...options,
-    sessionRecipient,
-  });
+  const remoteCas = remoteCasList(options.remoteCas);
+  const remote = remoteFetcher(identity, options.remoteLimits, remoteCas);
+  const app = buildApp({ store, now, verifier, remote, remoteCas }, identity, { ...options, sessionRecipient });
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (err) {

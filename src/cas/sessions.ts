@@ -23,12 +23,15 @@ import { identityFromPem, type ClientIdentity } from './identity-of.js';
 import { IMPORTED_FRAGMENT, importedFragmentOf, sessionOf, writtenOf } from './parsed.js';
 import { importSecret, qualifiedLookup, type Importer } from './secret-view.js';
 import { checkCasRules } from './rules.js';
+import { checkRemoteCas, type RemoteCasList } from './remote-allow.js';
 import type { SessionRecord, Store } from './store/index.js';
 
 /** What the session operations need from their surroundings; a clock so tests can move time. */
 export interface CasContext {
   store: Store;
   now: () => Date;
+  /** The other CAS remote imports may name; without it, a session with one is refused at upload. */
+  remoteCas?: RemoteCasList;
 }
 
 export interface WriteResult {
@@ -63,6 +66,8 @@ export async function writeUpload(ctx: CasContext, upload: Upload, client: Clien
   const signers = decider ? await signersFor(decider, permissionOn(current), uploaded.name, upload, creator) : [];
   if (current) authorizeUpdate(uploaded, current, client, signers);
   else authorizeCreate(uploaded, decider, client, signers);
+  // After authorization, so that only those who may write the session learn which CAS are listed.
+  checkRemoteCas(ctx.remoteCas, uploaded.secrets);
   const { session, stored } = keepRedacted(uploaded, text, current);
   const record = await buildRecord(ctx, session, stored, current, client);
   const outcome = ctx.store.append(record, current?.hash ?? null);

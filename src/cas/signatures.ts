@@ -1,7 +1,7 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { uploadMessage, type UploadSignature } from '../contract/index.js';
 import type { LeafEntry, SignerKeyType } from '../policy/index.js';
-import { sha256Hex } from '../policy/access-entries.js';
+import { signerKeyHashOf } from '../policy/access-entries.js';
 import { CasError } from './errors.js';
 
 type Signer = Extract<LeafEntry, { kind: 'signer' }>;
@@ -35,7 +35,7 @@ export async function verifiedSigners(
 
 function signerKeyHash(pem: string, i: number): string {
   try {
-    return sha256Hex(createPublicKey(pem).export({ type: 'spki', format: 'der' }));
+    return signerKeyHashOf(createPublicKey(pem));
   } catch {
     throw new CasError('CAS_SIGNATURE_INVALID', `signatures[${i}].signer is not a public key PEM`, {
       hint: 'give the signer as its SubjectPublicKeyInfo PEM (openssl pkey -pubout), as the access policy names it',

@@ -8,7 +8,7 @@ import {
   uploadMessage,
   uploadSignatureSchema,
 } from '../contract/index.js';
-import { sha256Hex, signerKeyType } from '../policy/access-entries.js';
+import { signerKeyHashOf, signerKeyType } from '../policy/access-entries.js';
 import type { SignerKeyType } from '../policy/index.js';
 import { CliError } from './errors.js';
 
@@ -34,9 +34,9 @@ export function signerPem(key: KeyObject): string {
   return createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString();
 }
 
-/** Key hash of a signer (hex SHA-256 of its DER SPKI), the fingerprint messages name signers by. */
+/** Key hash of a signer (hex SHA-256 of its DER SPKI, EC points uncompressed), as messages name signers. */
 export function signerKeyHash(pem: string): string {
-  return sha256Hex(createPublicKey(pem).export({ type: 'spki', format: 'der' }));
+  return signerKeyHashOf(createPublicKey(pem));
 }
 
 /**

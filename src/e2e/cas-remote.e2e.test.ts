@@ -47,6 +47,8 @@ describe('the Confidential Flask Example on two CAS', () => {
   let hostId: string;
   let measurement: string;
   const suffix = randomBytes(4).toString('hex');
+  const wrongKey = randomBytes(32).toString('hex');
+  let closed: string;
   const vars: Record<string, string> = {
     REDIS_SESSION: `RedisSession-${suffix}`,
     FLASK_SESSION: `FlaskSession-${suffix}`,
@@ -82,7 +84,18 @@ describe('the Confidential Flask Example on two CAS', () => {
 
   before(async () => {
     cas1 = await startCas(join(dir.path, 'data1'), dir.path);
-    cas2 = await startCas(join(dir.path, 'data2'), dir.path);
+    closed = `127.0.0.1:${await closedPort()}`;
+    // CAS 2 may fetch from CAS 1 (and, for the failures below, from CAS 1 under a wrong key and a closed port).
+    const listed = [
+      `${hostOf(cas1)}=${cas1.fingerprint}`,
+      `${hostOf(cas1)}=${wrongKey}`,
+      `${closed}=${cas1.fingerprint}`,
+    ];
+    cas2 = await startCas(
+      join(dir.path, 'data2'),
+      dir.path,
+      listed.flatMap((l) => ['--remote-cas', l]),
+    );
     me = await opensslIdentity(dir.path, 'me');
     measurement = (await veil(['measure', 'sh'], {})).stdout.trim();
     const host = await simulationHost(dir.path);
@@ -111,13 +124,14 @@ describe('the Confidential Flask Example on two CAS', () => {
   });
 
   it('fails with a wrong cas_key, naming the remote CAS', async () => {
-    const wrong = randomBytes(32).toString('hex');
+    const wrong = wrongKey;
     const name = `${vars.FLASK_SESSION}-wrongkey`;
     await upload(cas2, flaskSession(name, { REDIS_CAS_KEY: wrong }));
     const r = await run(name);
     assert.notEqual(r.code, 0);
     assert.doesNotMatch(r.stdout, /FLASK-GOT/);
     assert.ok(r.stderr.includes(`the CAS at ${hostOf(cas1)} (cas_key ${wrong}) is not the CAS`), r.stderr);
+    assert.ok(!r.stderr.includes(cas1.fingerprint), r.stderr);
   });
 
   it('fails for a secret the other CAS does not export to it, naming the remote CAS', async () => {
@@ -126,17 +140,25 @@ describe('the Confidential Flask Example on two CAS', () => {
     await upload(cas2, text);
     const r = await run(name);
     assert.notEqual(r.code, 0);
-    console.log(r.stderr);
     assert.ok(r.stderr.includes(`the CAS at ${hostOf(cas1)} (cas_key ${cas1.fingerprint}) refused`), r.stderr);
     assert.match(r.stderr, /secret 'redis_key'/);
   });
 
   it('fails when the other CAS is unreachable, naming it', async () => {
     const name = `${vars.FLASK_SESSION}-unreachable`;
-    const closed = `127.0.0.1:${await closedPort()}`;
     await upload(cas2, flaskSession(name, { REDIS_CAS_URL: closed }));
     const r = await run(name);
     assert.notEqual(r.code, 0);
     assert.ok(r.stderr.includes(`cannot fetch an import from the CAS at ${closed}`), r.stderr);
+    assert.doesNotMatch(r.stderr, /ECONNREFUSED/);
+  });
+
+  it('refuses at upload a session importing from a CAS not listed with --remote-cas', async () => {
+    const unlisted = `127.0.0.1:${await closedPort()}`;
+    const text = flaskSession(`${vars.FLASK_SESSION}-unlisted`, { REDIS_CAS_URL: unlisted });
+    const res = await curl(cas2, `${cas2.url}/v1/sessions`, { identity: me, data: text });
+    assert.equal(res.status, 422, res.body);
+    assert.match(res.body, /CAS_REMOTE_NOT_ALLOWED/);
+    assert.ok(res.body.includes(`the CAS at ${unlisted}`) && res.body.includes('--remote-cas'), res.body);
   });
 });

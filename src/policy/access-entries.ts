@@ -104,8 +104,7 @@ function parseSigner(pem: string): Parsed<LeafEntry> {
   }
   const keyType = signerKeyType(key);
   if (typeof keyType !== 'string' || !isSignerType(keyType)) return { problem: keyType.problem };
-  const keyHash = sha256Hex(key.export({ type: 'spki', format: 'der' }));
-  return { entry: { kind: 'signer', keyHash, key, keyType } };
+  return { entry: { kind: 'signer', keyHash: signerKeyHashOf(key), key, keyType } };
 }
 
 const isSignerType = (t: string): t is SignerKeyType => ['ed25519', 'p256', 'p384', 'rsa'].includes(t);
@@ -229,6 +228,16 @@ export function countEntries(list: readonly unknown[]): number {
     }
   }
   return count;
+}
+
+/**
+ * A signer's key hash, over its SPKI with an EC point uncompressed: a compressed point re-exports compressed,
+ * so the same key would have two hashes and count as two members of a require-at-least-N group.
+ */
+export function signerKeyHashOf(key: KeyObject): string {
+  const canonical =
+    key.asymmetricKeyType === 'ec' ? createPublicKey({ key: key.export({ format: 'jwk' }), format: 'jwk' }) : key;
+  return sha256Hex(canonical.export({ type: 'spki', format: 'der' }));
 }
 
 export function sha256Hex(data: Buffer): string {

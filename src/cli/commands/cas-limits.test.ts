@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { limitsFromFlags } from './cas.js';
+import { limitsFromFlags, remoteCasFlags } from './cas.js';
 
 describe('veil cas serve limit flags', () => {
   it('map to startCas limits, leaving unset ones to the defaults', () => {
@@ -21,6 +21,20 @@ describe('veil cas serve limit flags', () => {
       assert.throws(
         () => limitsFromFlags({ 'idle-timeout': bad }),
         (e: Error) => e.message.includes('--idle-timeout'),
+        bad,
+      );
+    }
+  });
+});
+
+describe('veil cas serve --remote-cas', () => {
+  it('reads HOST[:PORT]=CAS_KEY, and refuses anything else naming the flag', () => {
+    const key = 'ab'.repeat(32);
+    assert.deepEqual(remoteCasFlags([`cas1.example:8081=${key}`]), [{ url: 'cas1.example:8081', key }]);
+    for (const bad of ['cas1.example', `cas1.example=${key.slice(1)}`, `https://a/b=${key}`]) {
+      assert.throws(
+        () => remoteCasFlags([bad]),
+        (e: Error & { code?: string }) => e.code === 'CLI_USAGE' && e.message.includes('--remote-cas'),
         bad,
       );
     }

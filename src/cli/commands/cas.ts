@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { ConnectionLimits } from '../../cas/limits.js';
 import type { NonceLimits } from '../../cas/nonces.js';
 import { startCas } from '../../cas/server.js';
+import { parseRemoteCas, type RemoteSource } from '../../cas/remote-allow.js';
 import type { AttestationVariant } from '../../attestation/policy.js';
 import { findSelfEvidence } from '../../cas/self-attestation.js';
 import { collateralFromFlags, COLLATERAL_OPTIONS } from '../collateral-options.js';
@@ -41,7 +42,10 @@ const LIMIT_OPTIONS = Object.fromEntries(
 export const serve = defineCommand(
   {
     name: 'cas serve',
-    usage: ['[--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]... [--collateral F|DIR]...'],
+    usage: [
+      '[--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]... [--remote-cas HOST:PORT=KEY]... ' +
+        '[--collateral F|DIR]...',
+    ],
     summary: 'runs the CAS (HTTPS); prints its URL and CA fingerprint; stops on SIGINT/SIGTERM/SIGHUP',
     options: {
       listen: {
@@ -52,6 +56,12 @@ export const serve = defineCommand(
       data: { type: 'string', value: 'DIR', description: 'the store (default $VEIL_HOME/cas)' },
       'master-key-file': { type: 'string', value: 'FILE', description: "the store's master key (or VEIL_MASTER_KEY)" },
       name: { type: 'string', multiple: true, value: 'DNS', description: "a DNS name in the CAS's certificate" },
+      'remote-cas': {
+        type: 'string',
+        multiple: true,
+        value: 'HOST:PORT=CAS_KEY',
+        description: 'another CAS imports may fetch from (its address and CA fingerprint); none by default',
+      },
       'log-level': { type: 'string', value: 'LEVEL', description: 'pino level (default warn)' },
       'body-limit': { type: 'string', value: 'BYTES', description: 'largest request body' },
       tee: {
@@ -83,6 +93,7 @@ export const serve = defineCommand(
       ...(values['master-key-file'] ? { masterKeyFile: values['master-key-file'] } : {}),
       ...(io.env['VEIL_MASTER_KEY'] ? { masterKeyEnv: io.env['VEIL_MASTER_KEY'] } : {}),
       names: values.name ?? [],
+      remoteCas: remoteCasFlags(values['remote-cas'] ?? []),
       logLevel: values['log-level'],
       ...(values['body-limit'] ? { bodyLimit: Number(values['body-limit']) } : {}),
       collateral,
@@ -129,6 +140,16 @@ export function limitsFromFlags(values: Partial<Record<string, unknown>>): {
       }),
     ) as Partial<Record<K, number>>;
   return { limits: pick(LIMIT_FLAGS), nonceLimits: pick(NONCE_FLAGS) };
+}
+
+export function remoteCasFlags(values: string[]): RemoteSource[] {
+  return values.map((value) => {
+    try {
+      return parseRemoteCas(value);
+    } catch (err) {
+      throw usage(`--remote-cas '${value}' is not HOST[:PORT]=CAS_KEY`, (err as { hint?: string }).hint ?? '');
+    }
+  });
 }
 
 export function parseListen(listen: string): { host: string; port: number } {
