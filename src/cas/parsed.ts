@@ -1,5 +1,12 @@
-import { parseWrittenSession, resolveSession, type Session, type WrittenSession } from '../policy/index.js';
+import {
+  PolicyError,
+  parseWrittenSession,
+  resolveSession,
+  type Session,
+  type WrittenSession,
+} from '../policy/index.js';
 import type { StoredSecret } from '../secrets/index.js';
+import { CasError } from './errors.js';
 import type { SessionRecord } from './store/index.js';
 
 /**
@@ -23,13 +30,31 @@ function parsed(record: SessionRecord): { written: WrittenSession; session: Sess
   const key = `${record.name}\0${record.hash}`;
   const hit = cache.get(key);
   if (hit) return hit;
-  const written = parseWrittenSession(record.text);
-  const imported = (name: string) => importedFragmentOf(record.secrets, name);
-  const session = resolveSession(written, { unknownImports: 'refuse', imported });
+  const { written, session } = reparsed(record);
   if (cache.size >= LIMIT) cache.clear();
   const entry = { written, session };
   cache.set(key, entry);
   return entry;
+}
+
+/**
+ * A stored session passed the session language of the Veil that stored it; a later one may refuse a field it
+ * took (one now refused by name). That is no fault of the request, and nothing of the session is told.
+ */
+function reparsed(record: SessionRecord): { written: WrittenSession; session: Session } {
+  try {
+    const written = parseWrittenSession(record.text);
+    const imported = (name: string) => importedFragmentOf(record.secrets, name);
+    return { written, session: resolveSession(written, { unknownImports: 'refuse', imported }) };
+  } catch (err) {
+    if (!(err instanceof PolicyError)) throw err;
+    throw new CasError(
+      'CAS_POLICY_INVALID',
+      `session '${record.name}' (hash ${record.hash}) was stored by an earlier Veil and does not pass this version's ` +
+        'session language',
+      { hint: 'the CAS operator runs the earlier Veil to read and correct it, or keeps that version until then' },
+    );
+  }
 }
 
 /** The session with its config-fragments filled in: what access control, attestation and rendering judge by. */
