@@ -33,7 +33,26 @@ export function sessionHash(
   const fragments = fragmentValues(session, imported);
   // Only a session with fragments gets this part; `\0` cannot occur in canonical JSON, so the parts stay apart.
   if (fragments.length > 0) hash.update('\0config-fragments\0').update(canonicalJson(fragments));
+  const platforms = platformSecretValues(session);
+  if (platforms.length > 0) hash.update('\0platform-secrets\0').update(canonicalJson(platforms));
   return hash.digest('hex');
+}
+
+const PLACEHOLDER_NAME = /\$\$SCONE::([^:.|$]+)/g;
+
+/**
+ * The values of the ascii and binary secrets that `services[].platforms` entries name: platform IDs are no
+ * secrets, and they decide which hosts a simulated service may run on, so a pin must fix them as it fixes
+ * measurements. (The references check requires them written in the session.)
+ */
+export function platformSecretValues(session: WrittenSession): [string, unknown][] {
+  const names = new Set<string>();
+  for (const service of session.services ?? [])
+    for (const entry of Array.isArray(service.platforms) ? service.platforms : [])
+      if (typeof entry === 'string') for (const m of entry.matchAll(PLACEHOLDER_NAME)) names.add(m[1]!);
+  return (session.secrets ?? [])
+    .filter((s) => names.has(s.name) && (s.kind === 'ascii' || s.kind === 'binary'))
+    .map((s) => [s.name, s.value ?? null]);
 }
 
 /**

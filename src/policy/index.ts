@@ -12,7 +12,14 @@ export {
   type Permission,
   type SignerKeyType,
 } from './access-entries.js';
-export { sessionHash, importsFragments, serializeSession, sessionNamespace, canonicalJson } from './hash.js';
+export {
+  sessionHash,
+  importsFragments,
+  platformSecretValues,
+  serializeSession,
+  sessionNamespace,
+  canonicalJson,
+} from './hash.js';
 export {
   findPlaceholders,
   renderPlaceholders,

@@ -171,7 +171,17 @@ function platformReferences(session: Session, secrets: Map<string, Secret>): Fin
         const secret = secrets.get(p.secret);
         if (!secret) return [{ path, message: `no secret named '${p.secret}' (in ${p.raw})` }];
         if (secret.kind === 'config-fragment' && p.suffix === '') return [];
-        const fits = secret.kind === undefined || secret.kind === 'ascii' || secret.kind === 'binary';
+        // The session hash counts a platform secret's value (platforms/hash.ts): only one written here is known.
+        if ((secret.kind === 'ascii' || secret.kind === 'binary') && (secret.import || secret.value === undefined))
+          return [
+            {
+              path,
+              message:
+                `${p.raw}: a platform ID must be written in the session (an ascii or binary secret with a value, ` +
+                'or a config-fragment), so that a session_hash pin fixes it — not generated or imported',
+            },
+          ];
+        const fits = secret.kind === 'ascii' || secret.kind === 'binary';
         if (fits && suffixFitsKind(p.suffix, secret.kind)) return [];
         const what = secret.kind ?? 'imported';
         return [

@@ -7,6 +7,7 @@ import {
   resolveSession,
   sessionHash,
   importsFragments,
+  platformSecretValues,
   type WrittenSession,
   substituteVariables,
 } from '../../policy/index.js';
@@ -221,11 +222,14 @@ function refuseUnknownFragments(written: WrittenSession, file: string): void {
         'which only the CAS fetches, so it cannot be calculated offline',
       { hint: `upload it, then 'veil session read ${written.name}' shows the hash the CAS gave it` },
     );
-  const redacted = (written.secrets ?? []).find((s) => s.kind === 'config-fragment' && s.value === REDACTED);
+  const platforms = new Set(platformSecretValues(written).map(([name]) => name));
+  const redacted = (written.secrets ?? []).find(
+    (s) => (s.kind === 'config-fragment' || platforms.has(s.name)) && s.value === REDACTED,
+  );
   if (redacted)
     throw new CliError(
       'CLI_HASH_NOT_LOCAL',
-      `config-fragment '${redacted.name}' in ${file} is '${REDACTED}': the hash covers its value`,
+      `${redacted.kind} '${redacted.name}' in ${file} is '${REDACTED}': the hash covers its value`,
       { hint: `write the fragment's value in the file, or see the hash with 'veil session read ${written.name}'` },
     );
 }
