@@ -55,11 +55,11 @@ describe('veil session check FILE (offline, in-process)', () => {
     writeFileSync(creator, certPem);
     const frag = (value: string) =>
       `name: f\nsecurity: $$SCONE::sec$$\nsecrets: [{name: sec, kind: config-fragment, ${value}}]\n`;
-    const hashOf = async (text: string) => {
+    const hashOf = async (text: string, ...flags: string[]) => {
       const file = join(dir, 'frag.yml');
       writeFileSync(file, text);
       const io = capture();
-      const code = await main(['session', 'calculate-hash', file, '--creator', creator], io);
+      const code = await main(['session', 'calculate-hash', file, '--creator', creator, ...flags], io);
       return { code, out: io.stdout.trim(), err: io.stderr };
     };
     const local = frag('value: {attestation: {mode: none}}');
@@ -68,6 +68,10 @@ describe('veil session check FILE (offline, in-process)', () => {
     const imported = await hashOf(frag('import: {session: other, secret: sec}'));
     assert.equal(imported.code, 1);
     assert.match(imported.err, /imports config-fragments: its hash covers their values, which only the CAS fetches/);
+    // The hash a config-fragment export pins: the text's, since fragment imports are judged before their values.
+    const importing = frag('import: {session: other, secret: sec}');
+    const textHash = sessionHash(parseWrittenSession(importing), identityFromPem(certPem).keyHash);
+    assert.deepEqual(await hashOf(importing, '--for-fragment-exports'), { code: 0, out: textHash, err: '' });
     const redacted = await hashOf(frag("value: '<redacted>'"));
     assert.match(redacted.err, /config-fragment 'sec' .* is '<redacted>': the hash covers its value/);
   });

@@ -104,6 +104,10 @@ describe('imports from another CAS', () => {
     assert.equal(parseCasUrl('cas.example.com')?.href, 'https://cas.example.com:8081/');
     assert.equal(parseCasUrl('https://127.0.0.1:9')?.href, 'https://127.0.0.1:9/');
     assert.equal(parseCasUrl('[::1]:7')?.port, '7');
+    // https's own port is kept (URL leaves it out of the address; the dialer puts it back), not replaced by 8081.
+    assert.equal(parseCasUrl('cas.example:443')?.href, 'https://cas.example/');
+    assert.equal(parseCasUrl('https://cas.example:443')?.href, 'https://cas.example/');
+    assert.equal(parseCasUrl('[::1]')?.port, '8081');
     assert.equal(parseCasUrl('user@c.example'), undefined);
     assert.equal(parseCasUrl('c.example?x=1'), undefined);
   });

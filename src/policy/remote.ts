@@ -36,8 +36,15 @@ export function parseCasUrl(value: string): URL | undefined {
   }
   if (url.protocol !== 'https:' || url.username || url.password || url.search || url.hash) return undefined;
   if (url.pathname !== '/' || url.hostname === '') return undefined;
-  if (!url.port) url.port = String(DEFAULT_CAS_PORT);
+  // URL drops a scheme's default port (443 for https): only a cas_url that names no port gets the CAS's.
+  if (!url.port && !hasPort(value)) url.port = String(DEFAULT_CAS_PORT);
   return url;
+}
+
+/** Whether `host:port` (or `[v6]:port`, after any scheme) names a port. */
+function hasPort(value: string): boolean {
+  const authority = value.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/\/+$/, '');
+  return /:\d+$/.test(authority) && (!authority.startsWith('[') || /\]:\d+$/.test(authority));
 }
 
 type Ctx = z.RefinementCtx;

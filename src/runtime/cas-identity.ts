@@ -51,7 +51,8 @@ export function connectCas(
     const socket = connect(
       {
         host,
-        port: Number(port),
+        // URL leaves out https's default port: an address written with :443 comes here with none.
+        port: Number(port) || 443,
         ca: [],
         rejectUnauthorized: false,
         ...(isIP(host) ? {} : { servername: host }),

@@ -193,12 +193,29 @@ export const calculateHash = defineCommand(
     name: 'session calculate-hash',
     usage: ['FILE [-e VAR=VALUE]... [--use-env] [--creator CERT]'],
     summary: 'the hash the CAS will give the session (offline), for predecessor fields and signatures',
-    options: { ...FILE, ...OFFLINE, ...CREATOR },
+    options: {
+      ...FILE,
+      ...OFFLINE,
+      ...CREATOR,
+      'for-fragment-exports': {
+        type: 'boolean',
+        description:
+          'the hash of the text alone, which a config-fragment export pins (session_hash) for a session importing one',
+      },
+    },
     positionals: true,
   },
   (parsed, io) => {
     const { text, file } = template(parsed, io, true);
-    io.out(`${sessionHash(checkedAsWritten(text, file), creatorOf(parsed.values, io))}\n`);
+    const creator = creatorOf(parsed.values, io);
+    if (!parsed.values['for-fragment-exports']) {
+      io.out(`${sessionHash(checkedAsWritten(text, file), creator)}\n`);
+      return 0;
+    }
+    // Fragment imports are judged by this hash: the values they bring cannot be in a hash before they are fetched.
+    const written = parseWrittenSession(text, { file });
+    resolveSession(written, { unknownImports: 'omit', file });
+    io.out(`${sessionHash(written, creator)}\n`);
     return 0;
   },
 );
@@ -220,7 +237,11 @@ function refuseUnknownFragments(written: WrittenSession, file: string): void {
       'CLI_HASH_NOT_LOCAL',
       `session '${written.name}' in ${file} imports config-fragments: its hash covers their values, ` +
         'which only the CAS fetches, so it cannot be calculated offline',
-      { hint: `upload it, then 'veil session read ${written.name}' shows the hash the CAS gave it` },
+      {
+        hint:
+          `upload it, then 'veil session read ${written.name}' shows the hash the CAS gave it; the hash a ` +
+          'config-fragment export pins is --for-fragment-exports',
+      },
     );
   const platforms = new Set(platformSecretValues(written).map(([name]) => name));
   const redacted = (written.secrets ?? []).find(
