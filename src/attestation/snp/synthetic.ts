@@ -1,9 +1,7 @@
-import assert from 'node:assert/strict';
 import { constants, createHash, generateKeyPair, sign, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { AttestationError } from '../errors.js';
 import type { SnpTcb } from '../types.js';
 
 /**
@@ -23,14 +21,7 @@ export const TCB: Required<SnpTcb> = { fmc: 1, bootloader: 2, tee: 3, snp: 4, mi
 export const ARK_SERIAL = 0x30000;
 export const ASK_SERIAL = 0x30001;
 
-export const code =
-  (c: string, ...parts: string[]) =>
-  (e: unknown) => {
-    assert.ok(e instanceof AttestationError, `not an AttestationError: ${String(e)}`);
-    assert.equal(e.code, c, e.message);
-    for (const p of parts) assert.ok(e.message.includes(p), `'${e.message}' does not mention '${p}'`);
-    return true;
-  };
+export { code } from '../test-errors.js';
 
 // ---- keys ----------------------------------------------------------------------------------------------------
 

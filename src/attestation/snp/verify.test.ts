@@ -11,18 +11,11 @@ import type { AmdCollateralRequest } from '../types.js';
 import { CERT_TABLE_GUIDS, buildCertTable } from './certs.js';
 import { VECTORS, pemToDer, prng, snpCases, vector, type SnpCase, type SnpSummary } from './fixtures.js';
 import { SNP_NO_CRL_WARNING, SNP_WARNING, verifySnpReport } from './verify.js';
+import { code } from '../test-errors.js';
 
 const summary = JSON.parse(readFileSync(new URL('SUMMARY.json', VECTORS), 'utf8')) as {
   amd: Record<string, SnpSummary>;
 };
-const code =
-  (c: string, ...parts: string[]) =>
-  (e: unknown) => {
-    assert.ok(e instanceof AttestationError, `not an AttestationError: ${String(e)}`);
-    assert.equal(e.code, c, e.message);
-    for (const p of parts) assert.ok(e.message.includes(p), `'${e.message}' does not mention '${p}'`);
-    return true;
-  };
 const ms = (d: Date, delta: number) => new Date(d.getTime() + delta);
 
 /** The intermediate for a case (ASK, or ASVK for the VLEK) and the ARK, as DER. */
