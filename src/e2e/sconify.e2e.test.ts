@@ -58,28 +58,17 @@ describe('veil sconify', () => {
     dir.cleanup();
   });
 
+  /** The native image's shell, its /app directory encrypted, into `to`; the build goes under target/. */
+  const sconifyApp = (to: string) => [
+    ...['sconify', '--from', `${registry.address}/native/app:1`, '--to', to],
+    ...['--binary', '/bin/dash', '--dir', '/app', '-t', join(dir.path, 'target')],
+  ];
+
   it('prints NAMESPACE/SESSION after uploading a session that carries the image command, environment and pwd', async () => {
     const r = await veil(
       [
-        'sconify',
-        '--from',
-        `${registry.address}/native/app:1`,
-        '--to',
-        to,
-        '--binary',
-        '/bin/dash',
-        '--dir',
-        '/app',
-        '--mode',
-        'debug',
-        '--cas',
-        cas.url,
-        '--namespace',
-        'clinic',
-        '--create-namespace',
-        '--push-image',
-        '-t',
-        join(dir.path, 'target'),
+        ...sconifyApp(to),
+        ...['--mode', 'debug', '--cas', cas.url, '--namespace', 'clinic', '--create-namespace', '--push-image'],
       ],
       env,
     );
@@ -103,12 +92,11 @@ describe('veil sconify', () => {
     const sessionFile = join(dir.path, 'rendered', 'session.yml');
     const r = await veil(
       [
-        'sconify',
-        ...['--from', `${registry.address}/native/app:1`, '--to', `${registry.address}/confidential/tpl:1`],
-        ...['--binary', '/bin/dash', '--dir', '/app', '--mode', 'debug', '--cas', cas.url],
+        ...sconifyApp(`${registry.address}/confidential/tpl:1`),
+        ...['--mode', 'debug', '--cas', cas.url],
         ...['--namespace', 'clinic', '--name', 'templated', '--template', template, '--session', sessionFile],
         ...['--secrets', secretsFile, "--injectedfiles=- {path: /etc/pw, content: '$$SCONE::api_password$$'}"],
-        ...['--heap', '1G', '--stack', '4M', '--dlopen', '1', '-t', join(dir.path, 'target')],
+        ...['--heap', '1G', '--stack', '4M', '--dlopen', '1'],
         ...['--env', 'EXTRA=yes', '--log', '3', '--command', "/bin/dash -c 'echo templated'"],
       ],
       env,
@@ -136,20 +124,7 @@ describe('veil sconify', () => {
   });
 
   it('gives the same image digest when sconified again', async () => {
-    const args = [
-      'sconify',
-      '--from',
-      `${registry.address}/native/app:1`,
-      '--to',
-      to,
-      '--binary',
-      '/bin/dash',
-      '--dir',
-      '/app',
-      '--dry-run',
-      '-t',
-      join(dir.path, 'target'),
-    ];
+    const args = [...sconifyApp(to), '--dry-run'];
     const digest = async () => /@(sha256:[0-9a-f]{64})/.exec((await veil(args, env)).stderr)![1];
     assert.equal(await digest(), await digest());
   });
