@@ -4,6 +4,17 @@ import { CasClient } from './cas-client.js';
 import { loadIdentity, normalizeCasUrl, pinnedCas, veilHome } from './home.js';
 import type { Io } from './io.js';
 
+type Cas = ParsedMesh['manifest']['cas'][number];
+
+/** The mesh's CAS for sessions: the entry named `cas`, else the first (its index, for messages). */
+export function meshCasEntry(mesh: ParsedMesh): { cas: Cas; index: number } {
+  const index = Math.max(
+    0,
+    mesh.manifest.cas.findIndex((c) => (c.name ?? 'cas') === 'cas'),
+  );
+  return { cas: mesh.manifest.cas[index]!, index };
+}
+
 /**
  * The CAS a mesh is uploaded to: `--cas` or the mesh's first `cas[].cas_url`, trusted as `tolerance` and
  * `cas_key` say — `--only_for_testing-trust-any` accepts any CAS (tests only); a `cas_key` is the CA
@@ -14,7 +25,7 @@ export async function meshStore(
   override: string | undefined,
   io: Io,
 ): Promise<{ store: CasClient; fingerprint: string; close(): Promise<void> }> {
-  const cas = mesh.manifest.cas.find((c) => (c.name ?? 'cas') === 'cas') ?? mesh.manifest.cas[0]!;
+  const { cas } = meshCasEntry(mesh);
   const url = normalizeCasUrl(override ?? cas.cas_url);
   const pin = await trust(
     url,

@@ -5,22 +5,14 @@ import type { CasClient } from './cas-client.js';
 import { CliError, usage } from './errors.js';
 import type { Io } from './io.js';
 import { loadIdentity, veilHome } from './home.js';
-import { meshStore } from './mesh-cas.js';
+import { meshCasEntry, meshStore } from './mesh-cas.js';
+
 import { signatureOver } from './session-signing.js';
 import { creatorBinding } from './uploader.js';
 import { checkExpectedKey, encryptUpload, publishedTarget, type EncryptionTarget } from './session-encryption.js';
 
 type Cas = ParsedMesh['manifest']['cas'][number];
 export type UploadMode = NonNullable<Cas['mode']>;
-
-/** The mesh's CAS for sessions: the entry named `cas`, else the first (its index, for messages). */
-export function meshCasEntry(mesh: ParsedMesh): { cas: Cas; index: number } {
-  const index = Math.max(
-    0,
-    mesh.manifest.cas.findIndex((c) => (c.name ?? 'cas') === 'cas'),
-  );
-  return { cas: mesh.manifest.cas[index]!, index };
-}
 
 /** How `veil apply` / `veil up` hand the sessions to the CAS, as `cas[].mode` says. */
 export interface MeshUpload {

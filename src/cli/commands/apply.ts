@@ -16,7 +16,8 @@ import { veilHome } from '../home.js';
 import { debugPlatforms } from './host.js';
 import type { Io } from '../io.js';
 import { defineCommand, helpText, type Parsed } from '../spec.js';
-import { meshCasEntry, meshUpload } from '../upload-mode.js';
+import { meshCasEntry } from '../mesh-cas.js';
+import { meshUpload } from '../upload-mode.js';
 
 const SERVICE = ['genservice'];
 const MESH = ['mesh'];
