@@ -56,7 +56,7 @@ async function benchSessions(): Promise<{ perSecond: number; count: number }> {
     count++;
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  store.close();
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
   return { perSecond: count / seconds, count };
 }

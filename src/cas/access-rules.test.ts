@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isAllowed } from './access.js';
-import { renderServiceConfig } from './config.js';
+import { renderConfig } from './config.js';
 import type { CasError } from './errors.js';
 import { identityFromPem, type ClientIdentity } from './identity-of.js';
 import { listSessions, readSession, writeSession } from './sessions.js';
@@ -66,12 +66,12 @@ describe('access: reading sessions', () => {
   it('old versions are judged by the current read policy: revoking read access reaches them', async () => {
     const v1 = (await writeSession(ctx, `name: revoked\naccess_policy: {read: [CREATOR, ${bob.keyHash}]}\n`, alice))
       .hash;
-    assert.equal(readSession(ctx, 'revoked', v1, bob).hash, v1);
+    assert.equal((await readSession(ctx, 'revoked', v1, bob)).hash, v1);
     const v2 = (await writeSession(ctx, `name: revoked\npredecessor: ${v1}\naccess_policy: {read: [CREATOR]}\n`, alice))
       .hash;
-    assert.throws(() => readSession(ctx, 'revoked', v1, bob), code('CAS_FORBIDDEN'));
-    assert.throws(() => readSession(ctx, 'revoked', v2, bob), code('CAS_FORBIDDEN'));
-    assert.equal(readSession(ctx, 'revoked', v1, alice).hash, v1);
+    await assert.rejects(() => readSession(ctx, 'revoked', v1, bob), code('CAS_FORBIDDEN'));
+    await assert.rejects(() => readSession(ctx, 'revoked', v2, bob), code('CAS_FORBIDDEN'));
+    assert.equal((await readSession(ctx, 'revoked', v1, alice)).hash, v1);
   });
 
   it('granting read access now does not need an old version to have granted it', async () => {
@@ -81,14 +81,14 @@ describe('access: reading sessions', () => {
       `name: granted\npredecessor: ${v1}\naccess_policy: {read: [CREATOR, ${bob.keyHash}]}\n`,
       alice,
     );
-    assert.equal(readSession(ctx, 'granted', v1, bob).hash, v1);
+    assert.equal((await readSession(ctx, 'granted', v1, bob)).hash, v1);
   });
 
   it('the list shows only what the client may read', async () => {
     await writeSession(ctx, 'name: private-list\n', alice);
-    assert.ok(listSessions(ctx, alice).some((s) => s.name === 'private-list'));
-    assert.ok(!listSessions(ctx, bob).some((s) => s.name === 'private-list'));
-    assert.ok(!listSessions(ctx, undefined).some((s) => s.name === 'private-list'));
+    assert.ok((await listSessions(ctx, alice)).some((s) => s.name === 'private-list'));
+    assert.ok(!(await listSessions(ctx, bob)).some((s) => s.name === 'private-list'));
+    assert.ok(!(await listSessions(ctx, undefined)).some((s) => s.name === 'private-list'));
   });
 
   it('only a client the update policy names may update', async () => {
@@ -112,7 +112,7 @@ describe('access: reading sessions', () => {
     const changed = ascii.replace(secret, `${secret}2`);
     const v2 = (await writeSession(ctx, `name: valued\npredecessor: ${v1}\nsecrets:\n${changed}`, alice)).hash;
     for (const hash of [undefined, v1, v2]) {
-      const { session } = readSession(ctx, 'valued', hash, alice);
+      const { session } = await readSession(ctx, 'valued', hash, alice);
       assert.ok(!session.includes(secret), `version ${hash ?? 'current'}`);
       assert.ok(!session.includes(Buffer.from(secret).toString('hex')), `version ${hash ?? 'current'}`);
       assert.match(session, /name: pw/);
@@ -130,14 +130,14 @@ describe('access: exports, imports and public values', () => {
     await writeSession(ctx, 'name: ns\n', alice);
     await writeSession(ctx, lib, alice);
     await writeSession(ctx, app('ns/app'), alice);
-    assert.deepEqual(renderServiceConfig(store, 'ns/app', 's').command, ['run', 'ns-only']);
+    assert.deepEqual((await renderConfig(store, 'ns/app', 's')).command, ['run', 'ns-only']);
     // Created by the exporter's own owner, so that only the namespace rule stands between it and the secret.
     await writeSession(ctx, 'name: ns-evil\n', alice);
     await writeSession(ctx, app('ns-evil/app'), alice);
     const denied = code('CAS_IMPORT_DENIED', /is not exported to 'ns-evil\/app'/);
-    assert.throws(() => renderServiceConfig(store, 'ns-evil/app', 's'), denied);
+    await assert.rejects(() => renderConfig(store, 'ns-evil/app', 's'), denied);
     await writeSession(ctx, app('nsx'), alice);
-    assert.throws(() => renderServiceConfig(store, 'nsx', 's'), code('CAS_IMPORT_DENIED'));
+    await assert.rejects(() => renderConfig(store, 'nsx', 's'), code('CAS_IMPORT_DENIED'));
   });
 
   it('an export to a session reaches that session only', async () => {
@@ -148,10 +148,10 @@ describe('access: exports, imports and public values', () => {
     );
     const importer = (name: string) => app(name).replace('ns/lib', 'one-lib');
     await writeSession(ctx, importer('one-app'), alice);
-    assert.equal(renderServiceConfig(store, 'one-app', 's').command.length, 2);
+    assert.equal((await renderConfig(store, 'one-app', 's')).command.length, 2);
     // Created by the exporter's own owner, so that only the name rule stands between it and the secret.
     await writeSession(ctx, importer('one-app2'), alice);
-    assert.throws(() => renderServiceConfig(store, 'one-app2', 's'), code('CAS_IMPORT_DENIED', /not exported to/));
+    await assert.rejects(() => renderConfig(store, 'one-app2', 's'), code('CAS_IMPORT_DENIED', /not exported to/));
   });
 
   it('/v1/values shows only secrets marked export_public', async () => {
@@ -159,7 +159,7 @@ describe('access: exports, imports and public values', () => {
       '  - {name: open, kind: ascii, value: "o", export_public: true}\n' +
       '  - {name: closed, kind: ascii, value: "c"}\n';
     await writeSession(ctx, `name: pub\nsecrets:\n${secrets}`, alice);
-    assert.deepEqual(Object.keys(publicValues(ctx, 'pub').values), ['open']);
+    assert.deepEqual(Object.keys((await publicValues(ctx, 'pub')).values), ['open']);
   });
 
   it('a private key is never made public', async () => {

@@ -176,8 +176,8 @@ describe('attest: hardware evidence', () => {
   });
 });
 
-describe('CAS routes: a TLS client certificate is required', () => {
-  const identity = loadIdentity(store, ['127.0.0.1'], new Date());
+describe('CAS routes: a TLS client certificate is required', async () => {
+  const identity = await loadIdentity(store, ['127.0.0.1'], new Date());
   const app = buildApp(ctx, identity, { logLevel: 'silent' });
   after(() => app.close());
 
@@ -194,6 +194,6 @@ describe('CAS routes: a TLS client certificate is required', () => {
       assert.equal(res.statusCode, 401, `${call.method} ${call.url}: ${res.body}`);
       assert.equal(res.json().error.code, 'CAS_UNAUTHENTICATED', call.url);
     }
-    assert.equal(store.current('anon'), undefined);
+    assert.equal(await store.current('anon'), undefined);
   });
 });

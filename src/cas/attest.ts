@@ -23,6 +23,7 @@ import type { ClientIdentity } from './identity-of.js';
 import type { NonceStore } from './nonces.js';
 import { sessionOf } from './parsed.js';
 import { platformsOf } from './platforms.js';
+import { readerFor } from './session-reader.js';
 import type { CasContext } from './sessions.js';
 import { fetchRemoteImports, type RemoteFetch } from './remote-import.js';
 
@@ -52,7 +53,8 @@ export async function attest(
   const nonce = nonces.consume(String(request.nonce), client.keyHash);
   if (nonce !== 'ok')
     throw attestationFailure(new AttestationError('ATTESTATION_BINDING', nonceMessage(nonce)), request.config_id);
-  const record = ctx.store.current(sessionName);
+  const sessions = await readerFor(ctx.store, sessionName);
+  const record = sessions.current(sessionName);
   const service = record ? sessionOf(record).services?.find((s) => s.name === serviceName) : undefined;
   if (!record || !service) {
     throw new CasError(
@@ -67,7 +69,7 @@ export async function attest(
   try {
     if (request.evidence.type === 'simulation') {
       // Evidence (host signature), binding, platform (a listed host), then identity (the measurement).
-      const platforms = platformsOf(ctx.store, record, sessionOf(record), service);
+      const platforms = platformsOf(sessions, record, sessionOf(record), service);
       const verified = await verifySimulation(request.evidence, binding, policy, { ...service, platforms });
       checkMeasurement(verified.measurement, simulationMeasurements(service));
       outcome = { evidence: 'simulation', simulated: true, platform: verified.platform };
@@ -86,7 +88,10 @@ export async function attest(
   }
   // Only now, for a verified service, are other CAS dialled: asynchronously, each fetch under a deadline.
   const remote = await fetchRemoteImports(ctx.remote, record, sessionOf(record));
-  return { config: renderServiceConfig(ctx.store, sessionName, serviceName, remote), outcome };
+  // Read again: the session may have changed while the evidence was verified, and what is released is
+  // rendered from one consistent set of current sessions.
+  const now = await readerFor(ctx.store, sessionName);
+  return { config: renderServiceConfig(now, sessionName, serviceName, remote), outcome };
 }
 
 /**

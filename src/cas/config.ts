@@ -4,18 +4,29 @@ import type { ServiceConfig } from '../contract/index.js';
 import { CasError } from './errors.js';
 import { sessionOf } from './parsed.js';
 import { createSecretView, type SecretLookup } from './secret-view.js';
+import { readerFor, type SessionReader } from './session-reader.js';
 import type { Store } from './store/index.js';
 import type { RemoteSecrets } from './remote-import.js';
 
 /** What a verified service receives: its policy with every placeholder filled (reference §4.6). */
 export type { ServiceConfig } from '../contract/index.js';
 
+/** renderServiceConfig of the sessions as they are in the store now. */
+export async function renderConfig(
+  store: Store,
+  sessionName: string,
+  serviceName: string,
+  remote?: RemoteSecrets,
+): Promise<ServiceConfig> {
+  return renderServiceConfig(await readerFor(store, sessionName), sessionName, serviceName, remote);
+}
+
 /**
  * Renders the configuration of `<session>/<service>`. Imports are resolved here, at the moment of use,
  * so an import that is not (or no longer) exported fails now with both sessions named.
  */
 export function renderServiceConfig(
-  store: Store,
+  store: SessionReader,
   sessionName: string,
   serviceName: string,
   remote?: RemoteSecrets,

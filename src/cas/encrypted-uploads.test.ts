@@ -21,9 +21,9 @@ const BODY_LIMIT = 64 * 1024;
  * PUT /v1/encrypted_sessions against a CAS listening on TLS: what arrives is the envelope (the bytes after TLS are
  * captured at the CAS), the session inside is the one a plain upload makes, and every refusal says why.
  */
-describe('CAS: encrypted session uploads', () => {
+describe('CAS: encrypted session uploads', async () => {
   const { store, ctx } = tempStore('veil-encrypted-');
-  const identity = loadIdentity(store, ['127.0.0.1'], new Date());
+  const identity = await loadIdentity(store, ['127.0.0.1'], new Date());
   const logs: string[] = [];
   const received: Buffer[] = [];
   const owner = ephemeral();
@@ -115,7 +115,7 @@ describe('CAS: encrypted session uploads', () => {
     const otherCas = await put(await seal(session('x2'), { ...recipient, casFingerprint: 'a'.repeat(64) }));
     assert.equal(otherCas.json.error.code, 'CAS_WRONG_RECIPIENT');
     assert.match(otherCas.json.error.message, /a{64}/);
-    assert.equal(store.current('x1'), undefined);
+    assert.equal(await store.current('x1'), undefined);
   });
 
   it('refuses a tampered or truncated ciphertext, an unknown suite and unknown fields', async () => {
@@ -137,7 +137,7 @@ describe('CAS: encrypted session uploads', () => {
     assert.equal(extra.status, 400);
     assert.match(extra.json.error.message, /body\.signer/);
     assert.equal((await put('name: x3\n')).json.error.code, 'CAS_BAD_REQUEST');
-    assert.equal(store.current('x3'), undefined);
+    assert.equal(await store.current('x3'), undefined);
   });
 
   it('holds the session inside to the body limit, and the envelope to its own', async () => {
@@ -175,11 +175,11 @@ describe('CAS: encrypted session uploads', () => {
       const relabelled = JSON.stringify({ ...JSON.parse(envelope), uploader: sender });
       const forged = await call('PUT', '/v1/encrypted_sessions', relabelled, ci);
       assert.equal(forged.json.error.code, 'CAS_DECRYPTION_FAILED', 'the uploader is bound, not only named');
-      assert.equal(store.current('carried'), undefined);
+      assert.equal(await store.current('carried'), undefined);
       const forCi = await seal(session('carried'), recipient, {}, sender);
       const sent = await call('PUT', '/v1/encrypted_sessions', forCi, ci);
       assert.equal(sent.status, 201, 'an envelope naming the CI identity is sent by CI');
-      assert.equal(store.current('carried')?.creator, carrier.certPem);
+      assert.equal((await store.current('carried'))?.creator, carrier.certPem);
     } finally {
       await ci.close();
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseSession, sessionHash, type Secret } from '../policy/index.js';
-import { renderServiceConfig } from './config.js';
+import { renderConfig } from './config.js';
 import type { CasError } from './errors.js';
 import type { ClientIdentity } from './identity-of.js';
 import { isExportedTo } from './secret-view.js';
@@ -49,13 +49,13 @@ describe('exports by name cannot be squatted', () => {
   it('refuses the key to a Flask session a stranger created first, naming the rule', async () => {
     await writeSession(ctx, redis('redis', 'flask'), owner);
     await writeSession(ctx, flask('flask', 'redis'), attacker);
-    assert.throws(() => renderServiceConfig(store, 'flask', 's'), refusal(RULE));
+    await assert.rejects(() => renderConfig(store, 'flask', 's'), refusal(RULE));
   });
 
   it("releases it to the session the exporter's owner created (the seed's upload order)", async () => {
     await writeSession(ctx, redis('redis2', 'flask2'), owner);
     await writeSession(ctx, flask('flask2', 'redis2'), owner);
-    assert.match(renderServiceConfig(store, 'flask2', 's').command[1]!, /BEGIN PRIVATE KEY/);
+    assert.match((await renderConfig(store, 'flask2', 's')).command[1]!, /BEGIN PRIVATE KEY/);
   });
 
   it('refuses an importer that someone the exporter does not trust may update', async () => {
@@ -65,19 +65,19 @@ describe('exports by name cannot be squatted', () => {
       flask('flask3', 'redis3', `access_policy: {update: [CREATOR, ${attacker.keyHash}]}`),
       owner,
     );
-    assert.throws(() => renderServiceConfig(store, 'flask3', 's'), refusal(RULE));
+    await assert.rejects(() => renderConfig(store, 'flask3', 's'), refusal(RULE));
     await writeSession(ctx, redis('redis4', 'flask4'), owner);
     await writeSession(ctx, flask('flask4', 'redis4', 'access_policy: {update: [ANY]}'), owner);
-    assert.throws(() => renderServiceConfig(store, 'flask4', 's'), refusal(RULE));
+    await assert.rejects(() => renderConfig(store, 'flask4', 's'), refusal(RULE));
     await writeSession(ctx, redis('redis5', 'flask5'), owner);
     await writeSession(ctx, flask('flask5', 'redis5', 'access_policy: {update: [NONE]}'), owner);
-    assert.match(renderServiceConfig(store, 'flask5', 's').command[1]!, /BEGIN PRIVATE KEY/);
+    assert.match((await renderConfig(store, 'flask5', 's')).command[1]!, /BEGIN PRIVATE KEY/);
   });
 
   it('trusts the identities the exporter lets update it', async () => {
     await writeSession(ctx, redis('redis6', 'flask6', `access_policy: {update: [CREATOR, ${team.keyHash}]}`), owner);
     await writeSession(ctx, flask('flask6', 'redis6'), team);
-    assert.match(renderServiceConfig(store, 'flask6', 's').command[1]!, /BEGIN PRIVATE KEY/);
+    assert.match((await renderConfig(store, 'flask6', 's')).command[1]!, /BEGIN PRIVATE KEY/);
   });
 
   it('applies the rule to private keys reached through an imported certificate too', async () => {
@@ -109,21 +109,21 @@ describe('session_hash pins', () => {
     const expected = sessionHash(parseSession(importer), team.keyHash); // veil session calculate-hash, as team
     await writeSession(ctx, pinned('pin-a', expected), owner);
     assert.equal((await writeSession(ctx, importer, team)).hash, expected);
-    assert.match(renderServiceConfig(store, 'pin-a', 's').command[1]!, /BEGIN PRIVATE KEY/);
+    assert.match((await renderConfig(store, 'pin-a', 's')).command[1]!, /BEGIN PRIVATE KEY/);
     // A pin does not follow updates: the exporter reviews each new version and pins it again.
     await writeSession(ctx, `${importer}predecessor: ${expected}\n`, team);
-    assert.throws(() => renderServiceConfig(store, 'pin-a', 's'), refusal(/session_hash pin must equal/));
-    const exporterHash = readSession(ctx, 'exp-pin-a', undefined, owner).hash;
-    const next = store.current('pin-a')!.hash;
+    await assert.rejects(() => renderConfig(store, 'pin-a', 's'), refusal(/session_hash pin must equal/));
+    const exporterHash = (await readSession(ctx, 'exp-pin-a', undefined, owner)).hash;
+    const next = (await store.current('pin-a'))!.hash;
     await writeSession(ctx, `${pinned('pin-a', next)}predecessor: ${exporterHash}\n`, owner);
-    assert.match(renderServiceConfig(store, 'pin-a', 's').command[1]!, /BEGIN PRIVATE KEY/);
+    assert.match((await renderConfig(store, 'pin-a', 's')).command[1]!, /BEGIN PRIVATE KEY/);
   });
 
   it('refuse a squatter whose session does not have the pinned hash, even when created first', async () => {
     const legit = flask('pin-b', 'exp-pin-b');
     await writeSession(ctx, pinned('pin-b', sessionHash(parseSession(legit), team.keyHash)), owner);
     await writeSession(ctx, flask('pin-b', 'exp-pin-b', 'security: {attestation: {mode: none}}'), attacker);
-    assert.throws(() => renderServiceConfig(store, 'pin-b', 's'), refusal(/session_hash pin must equal/));
+    await assert.rejects(() => renderConfig(store, 'pin-b', 's'), refusal(/session_hash pin must equal/));
   });
 
   it('refuse a squatter who uploads the pinned text itself, with values of his own: the pin names the owner', async () => {
@@ -132,7 +132,7 @@ describe('session_hash pins', () => {
     await writeSession(ctx, pinned('pin-c', sessionHash(parseSession(legit), team.keyHash)), owner);
     const copy = await writeSession(ctx, legit, attacker);
     assert.notEqual(copy.hash, sessionHash(parseSession(legit), team.keyHash));
-    assert.throws(() => renderServiceConfig(store, 'pin-c', 's'), refusal(/session_hash pin must equal/));
+    await assert.rejects(() => renderConfig(store, 'pin-c', 's'), refusal(/session_hash pin must equal/));
   });
 });
 

@@ -4,7 +4,7 @@ import { CasError } from './errors.js';
 import type { ClientIdentity } from './identity-of.js';
 import { IMPORTED_FRAGMENT } from './parsed.js';
 import { importSecret, type Importer } from './secret-view.js';
-import type { CasContext } from './sessions.js';
+import type { SessionReader } from './session-reader.js';
 
 /** A session the policy module refuses, as the CAS answers it (422, with the issues located). */
 export function asPolicyError<T>(parse: () => T): T {
@@ -26,7 +26,7 @@ export function asPolicyError<T>(parse: () => T): T {
  * known before the imports (policyBeforeImports).
  */
 export function importFragments(
-  ctx: CasContext,
+  ctx: { sessions: SessionReader },
   session: WrittenSession,
   importer: Importer,
   client: ClientIdentity,
@@ -34,7 +34,7 @@ export function importFragments(
   const out: Record<string, StoredSecret> = {};
   for (const spec of session.secrets ?? []) {
     if (spec.kind !== 'config-fragment' || !spec.import) continue;
-    const value = importSecret(ctx.store, importer, spec, client);
+    const value = importSecret(ctx.sessions, importer, spec, client);
     if (value.kind !== 'config-fragment') throw notAFragment(session.name, spec, value.kind);
     out[`${IMPORTED_FRAGMENT}${spec.name}`] = value;
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseWrittenSession, sessionHash } from '../policy/index.js';
-import { renderServiceConfig } from './config.js';
+import { renderConfig } from './config.js';
 import type { CasError } from './errors.js';
 import { readSession, writeSession } from './sessions.js';
 import { clientIdentity, tempStore } from './test-store.js';
@@ -35,7 +35,7 @@ const fragmentSource = (name: string, target: string, mrenclave: string) =>
   `export: [{session: ${target}}]}\n`;
 
 const pinRefused = (e: CasError) => e.code === 'CAS_IMPORT_DENIED' && /session_hash pin must equal/.test(e.message);
-const released = (name: string) => /BEGIN PRIVATE KEY/.test(renderServiceConfig(store, name, 's').command[1]!);
+const released = async (name: string) => /BEGIN PRIVATE KEY/.test((await renderConfig(store, name, 's')).command[1]!);
 
 describe('a session_hash pin fixes the config-fragments of the importer', () => {
   it('local ones: the same text with another attestation fragment has another hash', async () => {
@@ -44,14 +44,14 @@ describe('a session_hash pin fixes the config-fragments of the importer', () => 
     await writeSession(ctx, vault('vault', 'app', pin), owner);
     const evil = await writeSession(ctx, app('app', 'vault', local(EVIL)), mallory);
     assert.notEqual(evil.hash, pin);
-    assert.throws(() => renderServiceConfig(store, 'app', 's'), pinRefused);
+    await assert.rejects(() => renderConfig(store, 'app', 's'), pinRefused);
     // The reviewed text gets the pinned hash (offline and CAS agree) and the key; its read-back stays redacted.
     const good = app('app-ok', 'vault-ok', local(GOOD));
     const goodPin = sessionHash(parseWrittenSession(good), mallory.keyHash);
     await writeSession(ctx, vault('vault-ok', 'app-ok', goodPin), owner);
     assert.equal((await writeSession(ctx, good, mallory)).hash, goodPin);
-    assert.ok(released('app-ok'));
-    assert.doesNotMatch(readSession(ctx, 'app-ok', undefined, mallory).session, new RegExp(GOOD));
+    assert.ok(await released('app-ok'));
+    assert.doesNotMatch((await readSession(ctx, 'app-ok', undefined, mallory)).session, new RegExp(GOOD));
   });
 
   it('imported ones: the stored hash covers the value the CAS fetched', async () => {
@@ -63,13 +63,13 @@ describe('a session_hash pin fixes the config-fragments of the importer', () => 
     await writeSession(ctx, fragmentSource('att2', 'app2', EVIL), mallory);
     const stored = await writeSession(ctx, text, mallory);
     assert.equal(stored.hash, hashWith(EVIL));
-    assert.throws(() => renderServiceConfig(store, 'app2', 's'), pinRefused);
+    await assert.rejects(() => renderConfig(store, 'app2', 's'), pinRefused);
     // With the reviewed value, the pin matches and releases the key.
     const good = app('app3', 'vault3', IMPORTED('att3'));
     const goodPin = sessionHash(parseWrittenSession(good), mallory.keyHash, new Map([['att', { mrenclave: [GOOD] }]]));
     await writeSession(ctx, vault('vault3', 'app3', goodPin), owner);
     await writeSession(ctx, fragmentSource('att3', 'app3', GOOD), mallory);
     assert.equal((await writeSession(ctx, good, mallory)).hash, goodPin);
-    assert.ok(released('app3'));
+    assert.ok(await released('app3'));
   });
 });

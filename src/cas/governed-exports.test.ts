@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { renderServiceConfig } from './config.js';
+import { renderConfig } from './config.js';
 import type { CasError } from './errors.js';
 import { writeSession } from './sessions.js';
 import { clientIdentity, tempStore } from './test-store.js';
@@ -39,7 +39,7 @@ async function released(update: string): Promise<boolean> {
   await writeSession(ctx, exporter(`exp${n}`, `imp${n}`), owner);
   await writeSession(ctx, importer(`imp${n}`, `exp${n}`, update), owner);
   try {
-    return /BEGIN PRIVATE KEY/.test(renderServiceConfig(store, `imp${n}`, 's').command[1] ?? '');
+    return /BEGIN PRIVATE KEY/.test((await renderConfig(store, `imp${n}`, 's')).command[1] ?? '');
   } catch (err) {
     assert.ok(denied(err as CasError), String(err));
     return false;

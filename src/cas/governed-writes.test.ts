@@ -52,10 +52,10 @@ describe('a certificate secret as an identity', () => {
       .join('\n');
     const text = `name: by-secret\naccess_policy:\n  read: ["$$SCONE::admin$$"]\nsecrets:\n  - name: admin\n    kind: x509\n    value: |\n${pem}\n`;
     await writeSession(ctx, text, alice);
-    assert.equal(readSession(ctx, 'by-secret', undefined, bob).hash.length, 64);
-    assert.throws(() => readSession(ctx, 'by-secret', undefined, alice), code('CAS_FORBIDDEN'));
-    assert.ok(listSessions(ctx, bob).some((s) => s.name === 'by-secret'));
-    assert.ok(!listSessions(ctx, alice).some((s) => s.name === 'by-secret'));
+    assert.equal((await readSession(ctx, 'by-secret', undefined, bob)).hash.length, 64);
+    await assert.rejects(() => readSession(ctx, 'by-secret', undefined, alice), code('CAS_FORBIDDEN'));
+    assert.ok((await listSessions(ctx, bob)).some((s) => s.name === 'by-secret'));
+    assert.ok(!(await listSessions(ctx, alice)).some((s) => s.name === 'by-secret'));
   });
 });
 
@@ -70,7 +70,7 @@ describe('governed writes', () => {
     assert.equal(two.created, false);
     const third = governed('app', two.hash, 'services: [] # again\n');
     const three = await writeUpload(ctx, { text: third, signatures: signed(third, 'app', [k1, k2, k3]) }, bob);
-    assert.equal(readSession(ctx, 'app', undefined, bob).hash, three.hash);
+    assert.equal((await readSession(ctx, 'app', undefined, bob)).hash, three.hash);
   });
 
   it('a signed update cannot be replayed onto another version', async () => {
@@ -117,7 +117,7 @@ describe('governed writes', () => {
       writeUpload(ctx, { text: child, signatures: forAlice }, bob),
       code('CAS_SIGNATURE_INVALID', new RegExp(`org/app' by the client with key hash ${bob.keyHash}`)),
     );
-    assert.equal(ctx.store.current('org/app'), undefined, 'the front-runner created nothing');
+    assert.equal(await ctx.store.current('org/app'), undefined, 'the front-runner created nothing');
     await assert.rejects(
       writeUpload(ctx, { text: child, signatures: signed(child, 'org/app', [k1, k2]) }, alice),
       code('CAS_SIGNATURE_INVALID'),
@@ -125,6 +125,6 @@ describe('governed writes', () => {
     );
     const made = await writeUpload(ctx, { text: child, signatures: forAlice }, alice);
     assert.equal(made.created, true);
-    assert.equal(ctx.store.current('org/app')?.creator, alice.certPem);
+    assert.equal((await ctx.store.current('org/app'))?.creator, alice.certPem);
   });
 });

@@ -23,12 +23,13 @@ export interface CasIdentity {
   clientKeyPem: string;
 }
 
-const CA_KEY = 'identity/ca.key';
-const CA_CERT = 'identity/ca.crt';
+const CA = 'identity/ca';
+const OLD_CA_KEY = 'identity/ca.key';
+const OLD_CA_CERT = 'identity/ca.crt';
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 
-export function loadIdentity(store: Store, names: string[], now: Date): CasIdentity {
-  const ca = loadOrCreateCa(store, now);
+export async function loadIdentity(store: Store, names: string[], now: Date): Promise<CasIdentity> {
+  const ca = await loadOrCreateCa(store, now);
   const tlsKey = generatePrivateKey('P-256');
   const tlsCert = issueCertificate({
     subjectKey: tlsKey,
@@ -73,19 +74,39 @@ export function fingerprintOf(der: Buffer): string {
   return createHash('sha256').update(der).digest('hex');
 }
 
-function loadOrCreateCa(store: Store, now: Date): { key: PrivateKeyMaterial; certDer: Buffer } {
-  const keyDer = store.getBlob(CA_KEY);
-  const certDer = store.getBlob(CA_CERT);
-  if (keyDer && certDer) return { key: { keyType: 'P-256', pkcs8: keyDer }, certDer };
+/**
+ * The CA key and certificate are one blob, put only if absent: replicas starting at once on one database
+ * keep whichever came first, and a key can never be paired with another replica's certificate. Stores from
+ * before keep them as two blobs, which are joined into one on first start.
+ */
+async function loadOrCreateCa(store: Store, now: Date): Promise<{ key: PrivateKeyMaterial; certDer: Buffer }> {
+  const stored = (await store.getBlob(CA)) ?? (await joinedOldCa(store));
+  return decodeCa(stored ?? (await store.putBlobIfAbsent(CA, encodeCa(newCa(now)))));
+}
+
+async function joinedOldCa(store: Store): Promise<Buffer | undefined> {
+  const [keyDer, certDer] = await Promise.all([store.getBlob(OLD_CA_KEY), store.getBlob(OLD_CA_CERT)]);
+  if (!keyDer || !certDer) return undefined;
+  return store.putBlobIfAbsent(CA, encodeCa({ key: { keyType: 'P-256', pkcs8: keyDer }, certDer }));
+}
+
+function newCa(now: Date): { key: PrivateKeyMaterial; certDer: Buffer } {
   const key = generatePrivateKey('P-256');
-  const cert = issueCertificate({
+  const certDer = issueCertificate({
     subjectKey: key,
     commonName: 'Veil CAS CA',
     isCa: true,
     notBefore: new Date(now.getTime() - 3600_000),
     notAfter: new Date(now.getTime() + 20 * YEAR_MS),
   });
-  store.putBlob(CA_KEY, key.pkcs8);
-  store.putBlob(CA_CERT, cert);
-  return { key, certDer: cert };
+  return { key, certDer };
+}
+
+function encodeCa(ca: { key: PrivateKeyMaterial; certDer: Buffer }): Buffer {
+  return Buffer.from(JSON.stringify({ key: ca.key.pkcs8.toString('base64'), cert: ca.certDer.toString('base64') }));
+}
+
+function decodeCa(blob: Buffer): { key: PrivateKeyMaterial; certDer: Buffer } {
+  const { key, cert } = JSON.parse(blob.toString('utf8')) as { key: string; cert: string };
+  return { key: { keyType: 'P-256', pkcs8: Buffer.from(key, 'base64') }, certDer: Buffer.from(cert, 'base64') };
 }

@@ -43,7 +43,7 @@ describe('a redacted value is kept only for a secret of the same kind', () => {
     const { hash } = await writeSession(ctx, v1, me);
     const v2 = `name: rk\npredecessor: ${hash}\nsecrets:\n  - {name: k, kind: ascii, export_public: true, value: ${REDACTED}}\n`;
     await assert.rejects(writeSession(ctx, v2, me), uniform);
-    assert.deepEqual(publicValues(ctx, 'rk').values, {});
+    assert.deepEqual((await publicValues(ctx, 'rk')).values, {});
   });
 
   it('refuses alike whatever the stored value is and whatever the new kind', async () => {
@@ -70,7 +70,7 @@ describe('a redacted value is kept only for a secret of the same kind', () => {
     const { hash } = await writeSession(ctx, 'name: same\nsecrets:\n  - {name: p, kind: ascii, value: hunter2}\n', me);
     const next = `name: same\npredecessor: ${hash}\nsecrets:\n  - {name: p, kind: ascii, export_public: true, value: ${REDACTED}}\n`;
     await writeSession(ctx, next, me);
-    assert.equal(publicValues(ctx, 'same').values['p']?.value, 'hunter2');
+    assert.equal((await publicValues(ctx, 'same')).values['p']?.value, 'hunter2');
   });
 });
 
@@ -86,7 +86,7 @@ describe('certificate validity dates', () => {
     );
     const good = text.replace(indent(badPem), indent(pemEncode('CERTIFICATE', certDer)));
     await writeSession(ctx, good, me);
-    assert.equal(publicValues(ctx, 'pub').values['c']?.expires, notAfter.toISOString());
+    assert.equal((await publicValues(ctx, 'pub')).values['c']?.expires, notAfter.toISOString());
   });
 
   it('reads a stored certificate with no valid notAfter without an expiry, not a failure', () => {

@@ -2,7 +2,8 @@ import { renderPlaceholders, type Session } from '../policy/index.js';
 import { SecretsError, renderSecret } from '../secrets/index.js';
 import { CasError } from './errors.js';
 import { createSecretView } from './secret-view.js';
-import type { SessionRecord, Store } from './store/index.js';
+import type { SessionRecord } from './store/index.js';
+import type { SessionReader } from './session-reader.js';
 
 type Service = NonNullable<Session['services']>[number];
 const PLATFORM_ID = /^[0-9a-fA-F]{64}$/;
@@ -13,7 +14,7 @@ const PLATFORM_ID = /^[0-9a-fA-F]{64}$/;
  * 64 hex digits (`:hex`). Config-fragments were filled in when the session was parsed. An entry that gives
  * anything else refuses the attestation: a platform list that silently matched nothing would hide the mistake.
  */
-export function platformsOf(store: Store, record: SessionRecord, session: Session, service: Service): string[] {
+export function platformsOf(store: SessionReader, record: SessionRecord, session: Session, service: Service): string[] {
   const entries = service.platforms ?? [];
   if (!entries.some((e) => e.includes('$$SCONE::'))) return entries;
   const lookup = createSecretView(store, record, session);

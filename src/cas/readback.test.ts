@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import { PolicyError, REDACTED, SECRET_FIELD_PATHS, parseSession, sessionHash } from '../policy/index.js';
 import { generatePrivateKey, pemEncode } from '../secrets/index.js';
 import { isAllowed } from './access.js';
-import { renderServiceConfig } from './config.js';
+import { renderConfig } from './config.js';
 import type { CasError } from './errors.js';
 import { readSession, writeSession } from './sessions.js';
 import { clientIdentity, tempStore } from './test-store.js';
@@ -57,7 +57,7 @@ describe('read-back', () => {
     for (const known of ['secrets.[].value', 'services.[].fspf_key']) assert.ok(marked.includes(known), known);
     const { text, values } = everySecretField('all-fields');
     await writeSession(ctx, text, owner);
-    const back = readSession(ctx, 'all-fields', undefined, owner).session;
+    const back = (await readSession(ctx, 'all-fields', undefined, owner)).session;
     for (const value of values) assert.ok(!back.includes(value), `a marked field came back in clear:\n${back}`);
     assert.equal(back.split(REDACTED).length - 1, SECRET_FIELD_PATHS.length);
   });
@@ -73,7 +73,7 @@ describe('read-back', () => {
       '',
     ].join('\n');
     await writeSession(ctx, text, owner);
-    const back = readSession(ctx, 'explicit', undefined, owner).session;
+    const back = (await readSession(ctx, 'explicit', undefined, owner)).session;
     for (const secret of ['s3cr3t-ascii-value', 'c0ffee00c0ffee', pem.split('\n')[1]!]) {
       assert.ok(!back.includes(secret), back);
     }
@@ -91,15 +91,15 @@ describe('read-back', () => {
       '',
     ].join('\n');
     await writeSession(ctx, text, owner);
-    const before = store.current('round-trip')!.secrets;
-    const back = readSession(ctx, 'round-trip', undefined, owner);
+    const before = (await store.current('round-trip'))!.secrets;
+    const back = await readSession(ctx, 'round-trip', undefined, owner);
     const edited = `${back.session}predecessor: ${back.hash}\nversion: "0.3"\n`;
     const { hash } = await writeSession(ctx, edited, owner);
-    assert.deepEqual(store.current('round-trip')!.secrets, before);
-    const config = renderServiceConfig(store, 'round-trip', 's');
+    assert.deepEqual((await store.current('round-trip'))!.secrets, before);
+    const config = await renderConfig(store, 'round-trip', 's');
     assert.deepEqual(config.command, ['run', 'kept-across-updates']);
     assert.equal(config.fspf?.key, fspf);
-    assert.equal(readSession(ctx, 'round-trip', undefined, owner).hash, hash);
+    assert.equal((await readSession(ctx, 'round-trip', undefined, owner)).hash, hash);
   });
 
   it('refuses the placeholder where there is nothing to keep', async () => {
@@ -115,7 +115,7 @@ describe("SCONE's read-back", () => {
   it('uploads unchanged (version: 0.3.10, predecessor: null, persistency: None, creator)', async () => {
     const text = readFileSync(new URL('../../testdata/scone/readback/redis-session.yaml', import.meta.url), 'utf8');
     const { hash } = await writeSession(ctx, text, owner);
-    const back = readSession(ctx, 'redis-session', undefined, owner);
+    const back = await readSession(ctx, 'redis-session', undefined, owner);
     assert.equal(back.hash, hash);
     assert.match(back.session, /persistency: None/);
     // The creator is the uploader, whatever the read-back said.
@@ -137,11 +137,11 @@ describe('hashes', () => {
   });
 
   it('still differ between versions that change only a value (each names its predecessor)', async () => {
-    const h1 = store.current('hashed')!.hash;
+    const h1 = (await store.current('hashed'))!.hash;
     const next = `name: hashed\npredecessor: ${h1}\nsecrets:\n  - {name: a, kind: ascii, value: "5678"}\n`;
     const h2 = (await writeSession(ctx, next, owner)).hash;
     assert.notEqual(h1, h2);
-    assert.equal((store.current('hashed')!.secrets['a'] as { value: string }).value, '5678');
+    assert.equal(((await store.current('hashed'))!.secrets['a'] as { value: string }).value, '5678');
   });
 
   it('are told only to clients that may update: a 409 never reaches a stranger', async () => {
@@ -158,12 +158,12 @@ describe('read permission', () => {
   it('judges old versions by the current policy, before saying whether a version exists', async () => {
     const v1 = (await writeSession(ctx, `name: revoked\naccess_policy: {read: [CREATOR, ${other.keyHash}]}\n`, owner))
       .hash;
-    assert.equal(readSession(ctx, 'revoked', v1, other).hash, v1);
+    assert.equal((await readSession(ctx, 'revoked', v1, other)).hash, v1);
     await writeSession(ctx, `name: revoked\npredecessor: ${v1}\naccess_policy: {read: [CREATOR]}\n`, owner);
-    assert.throws(() => readSession(ctx, 'revoked', v1, other), code('CAS_FORBIDDEN'));
-    assert.throws(() => readSession(ctx, 'revoked', 'f'.repeat(64), other), code('CAS_FORBIDDEN'));
-    assert.throws(() => readSession(ctx, 'revoked', 'f'.repeat(64), owner), code('CAS_NOT_FOUND'));
-    assert.equal(readSession(ctx, 'revoked', v1, owner).hash, v1);
+    await assert.rejects(() => readSession(ctx, 'revoked', v1, other), code('CAS_FORBIDDEN'));
+    await assert.rejects(() => readSession(ctx, 'revoked', 'f'.repeat(64), other), code('CAS_FORBIDDEN'));
+    await assert.rejects(() => readSession(ctx, 'revoked', 'f'.repeat(64), owner), code('CAS_NOT_FOUND'));
+    assert.equal((await readSession(ctx, 'revoked', v1, owner)).hash, v1);
   });
 
   it('NONE mixed with other entries is refused at upload, and denies even if it got through', async () => {

@@ -56,60 +56,65 @@ async function writeAll(ctx: CasContext): Promise<void> {
 }
 
 /** What isAllowed says, session by session: the index must agree with it for every client. */
-function expected(store: Store, client: ClientIdentity | undefined): string[] {
-  return store
-    .list()
-    .filter((e) => {
-      const record = store.current(e.name)!;
-      return isAllowed(sessionOf(record).access_policy, 'read', client, record.creator);
-    })
-    .map((e) => e.name);
+async function expected(store: Store, client: ClientIdentity | undefined): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await store.list()) {
+    const record = (await store.current(e.name))!;
+    if (isAllowed(sessionOf(record).access_policy, 'read', client, record.creator)) out.push(e.name);
+  }
+  return out;
 }
 
-const names = (ctx: CasContext, client: ClientIdentity | undefined) => listSessions(ctx, client).map((s) => s.name);
+const names = async (ctx: CasContext, client: ClientIdentity | undefined) =>
+  (await listSessions(ctx, client)).map((s) => s.name);
 
 describe('GET /v1/sessions from the read index', () => {
   it('lists exactly the sessions each client may read, as isAllowed judges them', async () => {
     const { ctx } = open();
     await writeAll(ctx);
-    assert.deepEqual(names(ctx, idA), ['by-any', 'by-creator', 'creator-and-b']);
-    assert.deepEqual(names(ctx, idB), ['by-any', 'by-hash', 'creator-and-b']);
-    assert.deepEqual(names(ctx, idC), ['by-any', 'by-cert']);
-    assert.deepEqual(names(ctx, undefined), ['by-any']);
-    for (const client of [idA, idB, idC, undefined]) assert.deepEqual(names(ctx, client), expected(ctx.store, client));
-    const listed = listSessions(ctx, idB).find((s) => s.name === 'by-hash');
-    assert.deepEqual(listed?.hash, ctx.store.current('by-hash')?.hash);
-    ctx.store.close();
+    assert.deepEqual(await names(ctx, idA), ['by-any', 'by-creator', 'creator-and-b']);
+    assert.deepEqual(await names(ctx, idB), ['by-any', 'by-hash', 'creator-and-b']);
+    assert.deepEqual(await names(ctx, idC), ['by-any', 'by-cert']);
+    assert.deepEqual(await names(ctx, undefined), ['by-any']);
+    for (const client of [idA, idB, idC, undefined])
+      assert.deepEqual(await names(ctx, client), await expected(ctx.store, client));
+    const listed = (await listSessions(ctx, idB)).find((s) => s.name === 'by-hash');
+    assert.deepEqual(listed?.hash, (await ctx.store.current('by-hash'))?.hash);
+    await ctx.store.close();
   });
 
   it('follows updates that change the readers, and lists the current hash', async () => {
     const { ctx } = open();
     await writeAll(ctx);
-    const anyHash = ctx.store.current('by-any')!.hash;
+    const anyHash = (await ctx.store.current('by-any'))!.hash;
     await writeSession(ctx, text('by-any', `  read: [${idC.keyHash}]`, anyHash), idA);
-    const hashHash = ctx.store.current('by-hash')!.hash;
+    const hashHash = (await ctx.store.current('by-hash'))!.hash;
     await writeSession(ctx, text('by-hash', '  read: [ANY]', hashHash), idA);
-    assert.deepEqual(names(ctx, idB), ['by-hash', 'creator-and-b'], 'b lost by-any, by-hash is now anyone');
-    assert.deepEqual(names(ctx, idC), ['by-any', 'by-cert', 'by-hash']);
-    assert.deepEqual(names(ctx, undefined), ['by-hash']);
-    assert.equal(listSessions(ctx, idC).find((s) => s.name === 'by-any')?.hash, ctx.store.current('by-any')!.hash);
-    for (const client of [idA, idB, idC, undefined]) assert.deepEqual(names(ctx, client), expected(ctx.store, client));
-    ctx.store.close();
+    assert.deepEqual(await names(ctx, idB), ['by-hash', 'creator-and-b'], 'b lost by-any, by-hash is now anyone');
+    assert.deepEqual(await names(ctx, idC), ['by-any', 'by-cert', 'by-hash']);
+    assert.deepEqual(await names(ctx, undefined), ['by-hash']);
+    assert.equal(
+      (await listSessions(ctx, idC)).find((s) => s.name === 'by-any')?.hash,
+      (await ctx.store.current('by-any'))!.hash,
+    );
+    for (const client of [idA, idB, idC, undefined])
+      assert.deepEqual(await names(ctx, client), await expected(ctx.store, client));
+    await ctx.store.close();
   });
 
   it('builds the index for a database written before it existed', async () => {
     const { ctx, dataDir } = open();
     await writeAll(ctx);
-    ctx.store.close();
+    await ctx.store.close();
     const db = new Database(join(dataDir, 'cas.db'));
     db.exec('DROP TABLE session_readers; DROP TABLE session_readers_of');
     db.close();
     const reopened = open(dataDir).ctx;
-    assert.deepEqual(names(reopened, idB), ['by-any', 'by-hash', 'creator-and-b']);
+    assert.deepEqual(await names(reopened, idB), ['by-any', 'by-hash', 'creator-and-b']);
     for (const client of [idA, idB, idC, undefined]) {
-      assert.deepEqual(names(reopened, client), expected(reopened.store, client));
+      assert.deepEqual(await names(reopened, client), await expected(reopened.store, client));
     }
-    reopened.store.close();
+    await reopened.store.close();
   });
 
   it('indexes again a head written by a CAS that did not keep the index', async () => {
@@ -119,8 +124,8 @@ describe('GET /v1/sessions from the read index', () => {
     type Row = Record<string, unknown>;
     const rows = (table: string) => raw.prepare(`SELECT * FROM ${table} WHERE name = 'by-any'`).all() as Row[];
     const [readers, of] = [rows('session_readers'), rows('session_readers_of')];
-    await writeSession(ctx, text('by-any', `  read: [${idC.keyHash}]`, ctx.store.current('by-any')!.hash), idA);
-    ctx.store.close();
+    await writeSession(ctx, text('by-any', `  read: [${idC.keyHash}]`, (await ctx.store.current('by-any'))!.hash), idA);
+    await ctx.store.close();
     // What an older CAS leaves behind: the new head, and the index rows of the version before.
     for (const table of ['session_readers', 'session_readers_of']) {
       raw.exec(`DELETE FROM ${table} WHERE name = 'by-any'`);
@@ -131,15 +136,15 @@ describe('GET /v1/sessions from the read index', () => {
     for (const row of of) insert('session_readers_of', row);
     raw.close();
     const reopened = open(dataDir).ctx;
-    assert.deepEqual(names(reopened, idB), ['by-hash', 'creator-and-b'], 'no longer by-any');
-    assert.deepEqual(names(reopened, idC), ['by-any', 'by-cert']);
-    reopened.store.close();
+    assert.deepEqual(await names(reopened, idB), ['by-hash', 'creator-and-b'], 'no longer by-any');
+    assert.deepEqual(await names(reopened, idC), ['by-any', 'by-cert']);
+    await reopened.store.close();
   });
 
   it('does not name readers in clear in the database', async () => {
     const { ctx, dataDir } = open();
     await writeAll(ctx);
-    ctx.store.close();
+    await ctx.store.close();
     for (const f of readdirSync(dataDir).filter((x) => x.startsWith('cas.db'))) {
       const bytes = readFileSync(join(dataDir, f)).toString('latin1').toLowerCase();
       assert.ok(!bytes.includes(idB.keyHash), `${f} holds b's key hash`);

@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { parseSession, type Secret } from '../policy/index.js';
 import { generatePrivateKey, issueCertificate, type PrivateKeyMaterial } from '../secrets/index.js';
-import { renderServiceConfig } from './config.js';
+import { renderConfig } from './config.js';
 import type { CasError } from './errors.js';
 import { fingerprintOf } from './identity.js';
 import { callerFingerprint, exportSecret, releaseRemote } from './remote-export.js';
@@ -48,27 +48,27 @@ const refusal = (f: () => unknown, pattern: RegExp) =>
 describe('the calling CAS, from the chain it presents', () => {
   const ca = makeCa();
 
-  it('is the SHA-256 of its CA certificate when the CA signed its client certificate', () => {
+  it('is the SHA-256 of its CA certificate when the CA signed its client certificate', async () => {
     assert.equal(callerFingerprint(leafOf(ca), ca.certDer, now), fingerprintOf(ca.certDer));
   });
 
-  it('is refused when the leaf is not signed by the CA presented (a forged chain)', () => {
+  it('is refused when the leaf is not signed by the CA presented (a forged chain)', async () => {
     const other = makeCa('importer CA');
     refusal(() => callerFingerprint(leafOf(other), ca.certDer, now), /not signed by the CA it presented/);
   });
 
-  it('is refused when what it presents as CA is no self-signed CA', () => {
+  it('is refused when what it presents as CA is no self-signed CA', async () => {
     const leaf = leafOf(ca);
     refusal(() => callerFingerprint(leaf, leaf, now), /no self-signed CA/);
     refusal(() => callerFingerprint(leaf, undefined, now), /no certificate chain/);
   });
 
-  it('is refused for a leaf that is not for client authentication, or not current', () => {
+  it('is refused for a leaf that is not for client authentication, or not current', async () => {
     refusal(() => callerFingerprint(leafOf(ca, { endpoint: 'server' }), ca.certDer, now), /clientAuth/);
     refusal(() => callerFingerprint(leafOf(ca, { days: -1 }), ca.certDer, now), /valid only from/);
   });
 
-  it('names another CAS when its CA differs, even with the same subject', () => {
+  it('names another CAS when its CA differs, even with the same subject', async () => {
     const twin = makeCa('importer CA');
     assert.notEqual(callerFingerprint(leafOf(twin), twin.certDer, now), fingerprintOf(ca.certDer));
     assert.equal(new X509Certificate(twin.certDer).subject, new X509Certificate(ca.certDer).subject);
@@ -84,24 +84,24 @@ const specWith = (exportYaml: string): Secret =>
 describe('the export rule for a session of another CAS', () => {
   const importer = { fingerprint: F, session: 'flask', hash: H };
 
-  it('releases to the session an export names on the CAS it names by cas_key', () => {
+  it('releases to the session an export names on the CAS it names by cas_key', async () => {
     assert.equal(releaseRemote(specWith(`[{session: flask, cas_key: ${F}}]`), importer), undefined);
     assert.equal(releaseRemote(specWith(`[{session: flask, cas_key: ${F.toUpperCase()}}]`), importer), undefined);
     assert.equal(releaseRemote(specWith(`["cas2.example/cas_key=${F},session=flask"]`), importer), undefined);
   });
 
-  it('refuses another CAS (wrong fingerprint) and another session', () => {
+  it('refuses another CAS (wrong fingerprint) and another session', async () => {
     assert.equal(releaseRemote(specWith(`[{session: flask, cas_key: ${G}}]`), importer), 'not-exported');
     assert.equal(releaseRemote(specWith(`[{session: flask2, cas_key: ${F}}]`), importer), 'not-exported');
     assert.equal(releaseRemote(specWith(`[{session: flas, cas_key: ${F}}]`), importer), 'not-exported');
   });
 
-  it('never takes a local target (by session or namespace) for a session of another CAS', () => {
+  it('never takes a local target (by session or namespace) for a session of another CAS', async () => {
     assert.equal(releaseRemote(specWith('[{session: flask}]'), importer), 'not-exported');
     assert.equal(releaseRemote(specWith('[{namespace: fl}]'), { ...importer, session: 'fl/ask' }), 'not-exported');
   });
 
-  it('releases a pinned export only to the version whose hash the importing CAS sends', () => {
+  it('releases a pinned export only to the version whose hash the importing CAS sends', async () => {
     const pinned = specWith(`[{session: flask, cas_key: ${F}, session_hash: ${H}}]`);
     assert.equal(releaseRemote(pinned, importer), undefined);
     assert.equal(releaseRemote(pinned, { ...importer, hash: 'd4'.repeat(32) }), 'pin');
@@ -122,25 +122,25 @@ describe('exporting to another CAS, from the store', () => {
     `  - {name: lone, kind: x509, issuer: ca, private_key: other_key, export: [{session: flask, cas_key: ${F}}]}`,
     '',
   ].join('\n');
-  const ask = (secret: string, fingerprint = F, session = 'flask') =>
-    exportSecret(ctx, { session: 'redis', secret, importer: { session, session_hash: H } }, fingerprint);
+  const ask = async (secret: string, fingerprint = F, session = 'flask') =>
+    await exportSecret(ctx, { session: 'redis', secret, importer: { session, session_hash: H } }, fingerprint);
 
   it('gives a certificate with its chain, and its key when that key is exported too', async () => {
     await writeSession(ctx, redis, owner);
-    const answer = ask('cert').secret;
+    const answer = (await ask('cert')).secret;
     assert.equal(answer.kind, 'x509');
     assert.ok(answer.kind === 'x509' && answer.chain.length === 1 && answer.private_key?.key_type === 'P-256');
-    const lone = ask('lone').secret;
+    const lone = (await ask('lone')).secret;
     assert.ok(lone.kind === 'x509' && lone.private_key === undefined);
   });
 
-  it('refuses, with one answer, a secret not exported, missing, or asked by another CAS or session', () => {
-    const denied = (f: () => unknown) =>
-      assert.throws(f, (e: CasError) => e.code === 'CAS_IMPORT_DENIED' && /is not exported to it/.test(e.message));
-    denied(() => ask('ca_key'));
-    denied(() => ask('nothing'));
-    denied(() => ask('cert', G));
-    denied(() => ask('cert', F, 'other'));
+  it('refuses, with one answer, a secret not exported, missing, or asked by another CAS or session', async () => {
+    const denied = (f: () => Promise<unknown>) =>
+      assert.rejects(f, (e: CasError) => e.code === 'CAS_IMPORT_DENIED' && /is not exported to it/.test(e.message));
+    await denied(() => ask('ca_key'));
+    await denied(() => ask('nothing'));
+    await denied(() => ask('cert', G));
+    await denied(() => ask('cert', F, 'other'));
   });
 
   it('never releases a remote target to a local session of the same name', async () => {
@@ -151,8 +151,8 @@ describe('exporting to another CAS, from the store', () => {
       '',
     ].join('\n');
     await writeSession(ctx, flask, owner);
-    assert.throws(
-      () => renderServiceConfig(ctx.store, 'flask', 's'),
+    await assert.rejects(
+      () => renderConfig(ctx.store, 'flask', 's'),
       (e: CasError) => e.code === 'CAS_IMPORT_DENIED',
     );
   });
@@ -167,8 +167,8 @@ describe('exporting to another CAS, from the store', () => {
       '',
     ].join('\n');
     await writeSession({ ...ctx, remoteCas: remoteCasList([{ url: 'c.example', key: G }]) }, flask, owner);
-    assert.throws(
-      () => renderServiceConfig(ctx.store, 'flask3', 's'),
+    await assert.rejects(
+      () => renderConfig(ctx.store, 'flask3', 's'),
       (e: CasError) => e.code === 'CAS_POLICY_INVALID' && /imported from the CAS at c\.example/.test(e.message),
     );
   });

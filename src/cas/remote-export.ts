@@ -8,6 +8,7 @@ import { CasError } from './errors.js';
 import { fingerprintOf } from './identity.js';
 import { sessionOf } from './parsed.js';
 import { createSecretView, sameHash } from './secret-view.js';
+import { readerFor, type SessionReader } from './session-reader.js';
 import type { CasContext } from './sessions.js';
 import type { SessionRecord } from './store/index.js';
 
@@ -95,21 +96,26 @@ export function releaseRemote(spec: Secret, importer: RemoteImporter): Refusal |
 }
 
 /** POST /v1/exports: the secret, its chain and (when exported too) its key, or why not. */
-export function exportSecret(ctx: CasContext, request: ExportRequest, fingerprint: string): ExportAnswer {
+export async function exportSecret(
+  ctx: CasContext,
+  request: ExportRequest,
+  fingerprint: string,
+): Promise<ExportAnswer> {
   const importer = { fingerprint, session: request.importer.session, hash: request.importer.session_hash };
-  const record = ctx.store.current(request.session);
+  const sessions = await readerFor(ctx.store, request.session);
+  const record = sessions.current(request.session);
   const spec = record ? specOf(record, request.secret) : undefined;
   const value = record && spec && !spec.import ? ownSecret(record, request.secret) : undefined;
   const refusal = spec && value ? releaseRemote(spec, importer) : 'not-exported';
   if (refusal !== undefined) throw exportDenied(refusal, request, importer);
-  return { secret: wireSecret(ctx, record!, value!, importer) };
+  return { secret: wireSecret(sessions, record!, value!, importer) };
 }
 
-function wireSecret(ctx: CasContext, record: SessionRecord, value: StoredSecret, importer: RemoteImporter) {
+function wireSecret(sessions: SessionReader, record: SessionRecord, value: StoredSecret, importer: RemoteImporter) {
   if (value.kind === 'ascii' || value.kind === 'binary') return { kind: value.kind, value: value.value };
   if (value.kind === 'private-key') return { kind: value.kind, key_type: value.keyType, value: value.value };
   if (value.kind === 'pgp-key' || value.kind === 'config-fragment') throw notAcrossCas(value.kind);
-  const lookup = createSecretView(ctx.store, record, sessionOf(record));
+  const lookup = createSecretView(sessions, record, sessionOf(record));
   const chain: string[] = [];
   for (let issuer = value.issuer; issuer !== undefined && chain.length < MAX_CHAIN; ) {
     const next = lookup(issuer);

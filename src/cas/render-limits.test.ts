@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
-import { RENDER_LIMITS, renderServiceConfig } from './config.js';
+import { RENDER_LIMITS, renderConfig } from './config.js';
 import type { CasError } from './errors.js';
 import { identityFromPem } from './identity-of.js';
 import { writeSession } from './sessions.js';
@@ -47,7 +47,7 @@ let measured: number | undefined;
 async function chainBytes(): Promise<number> {
   if (measured === undefined) {
     await writeSession(ctx, chains('one-chain', [1]), me);
-    measured = renderServiceConfig(store, 'one-chain', 's').injectionFiles[0]!.content.length;
+    measured = (await renderConfig(store, 'one-chain', 's')).injectionFiles[0]!.content.length;
   }
   return measured;
 }
@@ -64,7 +64,7 @@ describe('a rendered configuration is bounded', () => {
   it('renders a session under the limits in full', async () => {
     const per = Math.floor((0.9 * RENDER_LIMITS.fileBytes) / (await chainBytes()));
     await writeSession(ctx, chains('under', [per, per]), me);
-    const files = renderServiceConfig(store, 'under', 's').injectionFiles;
+    const files = (await renderConfig(store, 'under', 's')).injectionFiles;
     assert.equal(files.length, 2);
     assert.ok(files.every((f) => f.content.length <= RENDER_LIMITS.fileBytes));
   });
@@ -72,28 +72,28 @@ describe('a rendered configuration is bounded', () => {
   it('refuses an injection file that renders past fileBytes, naming the service and the file', async () => {
     const per = Math.ceil((1.1 * RENDER_LIMITS.fileBytes) / (await chainBytes()));
     await writeSession(ctx, chains('file-cap', [1, per]), me);
-    assert.throws(() => renderServiceConfig(store, 'file-cap', 's'), tooLarge('fileBytes', '/f/1'));
+    await assert.rejects(() => renderConfig(store, 'file-cap', 's'), tooLarge('fileBytes', '/f/1'));
   });
 
   it('refuses files that each fit but together render past totalBytes', async () => {
     const per = Math.floor((0.9 * RENDER_LIMITS.fileBytes) / (await chainBytes()));
     const files = Math.ceil(RENDER_LIMITS.totalBytes / RENDER_LIMITS.fileBytes) + 1;
     await writeSession(ctx, chains('total-cap', Array(files).fill(per)), me);
-    assert.throws(() => renderServiceConfig(store, 'total-cap', 's'), tooLarge('totalBytes', `/f/${files - 1}`));
+    await assert.rejects(() => renderConfig(store, 'total-cap', 's'), tooLarge('totalBytes', `/f/${files - 1}`));
   });
 
   it('stops rendering at the limit: a failing placeholder after it is never reached', async () => {
     const per = Math.ceil((1.1 * RENDER_LIMITS.fileBytes) / (await chainBytes()));
     await writeSession(ctx, chains('stops', [per], UNREACHABLE), me);
-    assert.throws(() => renderServiceConfig(store, 'stops', 's'), tooLarge('fileBytes', '/f/0'));
+    await assert.rejects(() => renderConfig(store, 'stops', 's'), tooLarge('fileBytes', '/f/0'));
   });
 
   it('counts text fields too: a command past totalBytes is refused', async () => {
     const per = Math.ceil((1.1 * RENDER_LIMITS.totalBytes) / (await chainBytes()));
     const text = chains('command-cap', []).replace('command: run', () => `command: "run ${CHAIN.repeat(per)}"`);
     await writeSession(ctx, text.replace('    injection_files:\n', '    injection_files: []\n'), me);
-    assert.throws(
-      () => renderServiceConfig(store, 'command-cap', 's'),
+    await assert.rejects(
+      () => renderConfig(store, 'command-cap', 's'),
       (e: CasError) => e.code === 'CAS_CONFIG_TOO_LARGE' && /totalBytes .* the command$/.test(e.message),
     );
   });
@@ -111,8 +111,8 @@ describe('a placeholder that does not fit its secret at attestation', () => {
       '',
     ].join('\n');
     await writeSession(ctx, importer, me);
-    assert.throws(
-      () => renderServiceConfig(store, 'imp', 's'),
+    await assert.rejects(
+      () => renderConfig(store, 'imp', 's'),
       (e: CasError) =>
         e.code === 'CAS_RENDER_FAILED' &&
         e.status === 422 &&

@@ -126,7 +126,7 @@ export function registerRoutes(
     return `Created Session[id=${result.hash}, name='not-supported', status='not-supported']`;
   });
 
-  app.get('/v1/sessions', ROUTES.list, async (request) => ({ sessions: listSessions(ctx, clientOf(request)) }));
+  app.get('/v1/sessions', ROUTES.list, async (request) => ({ sessions: await listSessions(ctx, clientOf(request)) }));
 
   type Read = { Params: { '*': string }; Querystring: { hash?: string } };
   app.get<Read>('/v1/sessions/*', ROUTES.read, async (request) => {

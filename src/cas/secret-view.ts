@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { Store, SessionRecord } from './store/index.js';
+import type { SessionRecord } from './store/index.js';
+import type { SessionReader } from './session-reader.js';
 import type { StoredSecret } from '../secrets/index.js';
 import type { AccessEntry, ExportTarget, Secret, Session } from '../policy/index.js';
 import { entriesFor, isAllowedOn, type AccessPolicyLike } from './access.js';
@@ -37,7 +38,7 @@ export function importerOf(record: SessionRecord): Importer {
  * their local names and names no session can have (`@remote:…::…`) for their keys and issuers.
  */
 export function createSecretView(
-  store: Store,
+  store: SessionReader,
   record: SessionRecord,
   session: Session,
   remote?: ReadonlyMap<string, StoredSecret>,
@@ -62,7 +63,12 @@ function ownSecret(record: SessionRecord, name: string): StoredSecret | undefine
  * told only to a `viewer` who may read the exporting session; anyone else — an attesting service, a stranger
  * uploading — gets one answer for all three, so imports cannot probe which sessions exist or export what.
  */
-export function importSecret(store: Store, importer: Importer, spec: Secret, viewer?: ClientIdentity): StoredSecret {
+export function importSecret(
+  store: SessionReader,
+  importer: Importer,
+  spec: Secret,
+  viewer?: ClientIdentity,
+): StoredSecret {
   const from = spec.import!;
   if (isRemoteImport(from)) throw remoteNotHere(spec.name, from.cas_url);
   const exporterName = resolveRelative(importer.name, from.session);
@@ -216,7 +222,7 @@ function qualify(value: StoredSecret, session: string): StoredSecret {
  * only if that key was exported too.
  */
 export function qualifiedLookup(
-  store: Store,
+  store: SessionReader,
   importer: Importer,
   qualified: string,
   viewer?: ClientIdentity,

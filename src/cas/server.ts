@@ -68,7 +68,7 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
   const store = openSqliteStore({ dataDir: options.dataDir, masterKey });
   const now = options.now ?? (() => new Date());
   const names = [...new Set([options.host, 'localhost', '127.0.0.1', '::1', 'cas', ...(options.names ?? [])])];
-  const identity = loadIdentity(
+  const identity = await loadIdentity(
     store,
     names.filter((n) => n !== '0.0.0.0' && n !== '::'),
     now(),
@@ -81,7 +81,7 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (err) {
-    store.close();
+    await store.close();
     throw new CasError(
       'CAS_INTERNAL',
       `cannot listen on ${options.host}:${options.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
@@ -99,7 +99,7 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
     identity,
     close: async () => {
       await app.close();
-      store.close();
+      await store.close();
     },
   };
 }

@@ -8,10 +8,6 @@ const SESSION_KEY = 'identity/session-encryption.key';
  * master key like every blob), so encrypted sessions made for this CAS open after a restart too.
  */
 export async function loadSessionRecipient(store: Store, casFingerprint: string): Promise<SessionRecipient> {
-  let pkcs8 = store.getBlob(SESSION_KEY);
-  if (!pkcs8) {
-    pkcs8 = generateSessionKey();
-    store.putBlob(SESSION_KEY, pkcs8);
-  }
+  const pkcs8 = (await store.getBlob(SESSION_KEY)) ?? (await store.putBlobIfAbsent(SESSION_KEY, generateSessionKey()));
   return sessionRecipient(pkcs8, casFingerprint);
 }

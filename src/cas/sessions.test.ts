@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
-import { renderServiceConfig } from './config.js';
+import { renderConfig } from './config.js';
 import type { CasError } from './errors.js';
 import { identityFromPem } from './identity-of.js';
 import { readSession, writeSession } from './sessions.js';
@@ -44,30 +44,30 @@ const importer = (from: string) =>
 describe('imports are resolved when used', () => {
   it('lets a session import from one that does not exist yet, and fails naming both when used', async () => {
     await writeSession(ctx, importer('lib'), me);
-    assert.throws(
-      () => renderServiceConfig(store, 'app', 's'),
+    await assert.rejects(
+      () => renderConfig(store, 'app', 's'),
       (e: CasError) => e.code === 'CAS_IMPORT_DENIED' && /'app'/.test(e.message) && /'lib'/.test(e.message),
     );
   });
 
   it('fails naming both sessions when the exporter does not export to the importer, alike for a missing one', async () => {
-    const messageOf = () => {
+    const messageOf = async () => {
       try {
-        renderServiceConfig(store, 'app', 's');
+        await renderConfig(store, 'app', 's');
       } catch (e) {
         return (e as CasError).message;
       }
       return '';
     };
-    const missing = messageOf();
+    const missing = await messageOf();
     await writeSession(ctx, 'name: lib\nsecrets:\n  - {name: pw, kind: ascii, export: {session: someone-else}}\n', me);
     // An attesting service may not learn which sessions exist: one answer for "missing" and "not exported".
-    assert.equal(messageOf(), missing);
+    assert.equal(await messageOf(), missing);
     assert.match(missing, /session 'app' cannot import secret 'pw' from session 'lib': it does not exist there/);
   });
 
   it('renders imported secrets, a certificate key only when the key is exported too', async () => {
-    const hash = readSession(ctx, 'lib', undefined, me).hash;
+    const hash = (await readSession(ctx, 'lib', undefined, me)).hash;
     const lib = (exportKey: boolean) =>
       [
         'name: lib',
@@ -81,9 +81,9 @@ describe('imports are resolved when used', () => {
         '',
       ].join('\n');
     const h2 = (await writeSession(ctx, lib(false), me)).hash;
-    assert.throws(() => renderServiceConfig(store, 'app', 's'), /cannot import secret 'cert_key' from session 'lib'/);
+    await assert.rejects(() => renderConfig(store, 'app', 's'), /cannot import secret 'cert_key' from session 'lib'/);
     await writeSession(ctx, lib(true).replace(hash, h2), me);
-    const config = renderServiceConfig(store, 'app', 's');
+    const config = await renderConfig(store, 'app', 's');
     assert.deepEqual(config.command, ['run', '--pw=p@ss']);
     assert.match(config.environment['KEY']!, /BEGIN PRIVATE KEY/);
     assert.match(config.injectionFiles[0]!.content.toString(), /BEGIN CERTIFICATE/);
@@ -121,7 +121,7 @@ describe('imports are resolved when used', () => {
         .replace(/\$\$SCONE::cert:chain\$\$/, 'x'),
       me,
     );
-    assert.deepEqual(renderServiceConfig(store, 'ns/app', 's').command.length, 2);
+    assert.deepEqual((await renderConfig(store, 'ns/app', 's')).command.length, 2);
   });
 });
 

@@ -24,6 +24,7 @@ import { importSecret, qualifiedLookup, type Importer } from './secret-view.js';
 import { checkCasRules } from './rules.js';
 import { checkRemoteCas, type RemoteCasList } from './remote-allow.js';
 import type { SessionRecord, Store } from './store/index.js';
+import { loadSessions, sessionsRead, type SessionReader } from './session-reader.js';
 
 /** What the session operations need from their surroundings; a clock so tests can move time. */
 export interface CasContext {
@@ -59,8 +60,9 @@ export async function writeUpload(ctx: CasContext, upload: Upload, client: Clien
   const { text } = upload;
   const uploaded = parsePolicy(text);
   checkCasRules(uploaded);
-  const current = ctx.store.current(uploaded.name);
-  const decider = current ?? parentOf(ctx, uploaded);
+  const sessions = await loadSessions(ctx.store, sessionsRead(uploaded, parentNames(uploaded)));
+  const current = sessions.current(uploaded.name);
+  const decider = current ?? parentOf(sessions, uploaded);
   const creator = uploaded.predecessor ? undefined : client.keyHash;
   const signers = decider ? await signersFor(decider, permissionOn(current), uploaded.name, upload, creator) : [];
   if (current) authorizeUpdate(uploaded, current, client, signers);
@@ -68,9 +70,9 @@ export async function writeUpload(ctx: CasContext, upload: Upload, client: Clien
   // After authorization, so that only those who may write the session learn which CAS are listed.
   checkRemoteCas(ctx.remoteCas, uploaded.secrets);
   const { session, stored } = keepRedacted(uploaded, text, current);
-  const record = await buildRecord(ctx, session, stored, current, client);
-  const outcome = ctx.store.append(record, current?.hash ?? null);
-  if (!outcome.ok) throw lostRace(ctx, session.name, client, signers);
+  const record = await buildRecord({ ...ctx, sessions }, session, stored, current, client);
+  const outcome = await ctx.store.append(record, current?.hash ?? null);
+  if (!outcome.ok) throw await lostRace(ctx, session.name, client, signers);
   return { hash: record.hash, created: !current };
 }
 
@@ -92,9 +94,14 @@ function signersFor(
 }
 
 /** The namespace session that decides whether `session` may be created, when it lives in one. */
-function parentOf(ctx: CasContext, session: { name: string }): SessionRecord | undefined {
+function parentOf(sessions: SessionReader, session: { name: string }): SessionRecord | undefined {
   const parentName = sessionNamespace(session.name);
-  return parentName === undefined ? undefined : ctx.store.current(parentName);
+  return parentName === undefined ? undefined : sessions.current(parentName);
+}
+
+function parentNames(session: { name: string }): string[] {
+  const parentName = sessionNamespace(session.name);
+  return parentName === undefined ? [] : [parentName];
 }
 
 /**
@@ -218,8 +225,13 @@ function updateForbidden(name: string): CasError {
 }
 
 /** Another write came first: its hash is news only for a client that may update what is there now. */
-function lostRace(ctx: CasContext, name: string, client: ClientIdentity, signers: readonly string[]): CasError {
-  const now = ctx.store.current(name);
+async function lostRace(
+  ctx: CasContext,
+  name: string,
+  client: ClientIdentity,
+  signers: readonly string[],
+): Promise<CasError> {
+  const now = await ctx.store.current(name);
   if (now && !mayUpdate(now, client, signers)) return updateForbidden(name);
   return staleWrite(name, now?.hash ?? null);
 }
@@ -234,8 +246,11 @@ function staleWrite(name: string, current: string | null): CasError {
   );
 }
 
+/** The context of one write: the sessions it reads, loaded before it is judged. */
+type WriteContext = CasContext & { sessions: SessionReader };
+
 async function buildRecord(
-  ctx: CasContext,
+  ctx: WriteContext,
   written: WrittenSession,
   text: string,
   current: SessionRecord | undefined,
@@ -266,7 +281,7 @@ async function buildRecord(
 }
 
 async function generateSecrets(
-  ctx: CasContext,
+  ctx: WriteContext,
   session: Session,
   current: SessionRecord | undefined,
   importer: Importer,
@@ -280,9 +295,9 @@ async function generateSecrets(
     : undefined;
   // Qualified names (`session::key`) are the keys of imported CAs: given only when exported to this session.
   const resolveImport = (name: string): StoredSecret | undefined => {
-    if (name.includes('::')) return qualifiedLookup(ctx.store, importer, name, client);
+    if (name.includes('::')) return qualifiedLookup(ctx.sessions, importer, name, client);
     const spec = session.secrets?.find((s) => s.name === name);
-    return spec?.import ? importSecret(ctx.store, importer, spec, client) : undefined;
+    return spec?.import ? importSecret(ctx.sessions, importer, spec, client) : undefined;
   };
   try {
     return await generateSecretSet(session.secrets ?? [], previous, { now: ctx.now(), resolveImport });
@@ -295,13 +310,13 @@ async function generateSecrets(
 }
 
 /** GET /v1/sessions/<name>[?hash=]: the session as stored, with `creator`, and no secret value in it. */
-export function readSession(
+export async function readSession(
   ctx: CasContext,
   name: string,
   hash: string | undefined,
   client: ClientIdentity | undefined,
-): { session: string; hash: string } {
-  const current = ctx.store.current(name);
+): Promise<{ session: string; hash: string }> {
+  const current = await ctx.store.current(name);
   if (!current) {
     throw new CasError('CAS_NOT_FOUND', `session '${name}' does not exist`, {
       hint: 'check the name; sessions are never deleted, so a missing one was never created',
@@ -314,7 +329,7 @@ export function readSession(
       hint: "ask the session's owner to add your certificate or key hash to its access_policy.read",
     });
   }
-  const record = hash === undefined ? current : ctx.store.version(name, hash);
+  const record = hash === undefined ? current : await ctx.store.version(name, hash);
   if (!record) {
     throw new CasError('CAS_NOT_FOUND', `session '${name}' has no version ${hash}`, {
       hint: 'check the hash; every version stays readable, so a missing one never existed',
@@ -335,9 +350,9 @@ function readBack(session: WrittenSession, creator: string): WrittenSession {
  * GET /v1/sessions: the sessions this client may read, names and hashes only. The store's read index answers
  * it (kept with each head by append), so a listing decrypts and parses nothing however many sessions exist.
  */
-export function listSessions(
+export async function listSessions(
   ctx: CasContext,
   client: ClientIdentity | undefined,
-): Array<{ name: string; hash: string }> {
-  return ctx.store.listReadable(client?.keyHash).map(({ name, hash }) => ({ name, hash }));
+): Promise<Array<{ name: string; hash: string }>> {
+  return (await ctx.store.listReadable(client?.keyHash)).map(({ name, hash }) => ({ name, hash }));
 }

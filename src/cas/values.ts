@@ -14,8 +14,8 @@ export interface PublicValue {
 }
 
 /** GET /v1/values/session=<name>[,secret=<s>]: only `export_public` secrets, to anyone. */
-export function publicValues(ctx: CasContext, name: string): { values: Record<string, PublicValue> } {
-  const { record, publicNames } = publicSecretsOf(ctx, name);
+export async function publicValues(ctx: CasContext, name: string): Promise<{ values: Record<string, PublicValue> }> {
+  const { record, publicNames } = await publicSecretsOf(ctx, name);
   const values: Record<string, PublicValue> = {};
   for (const secret of publicNames) {
     const stored = record.secrets[secret] as StoredSecret | undefined;
@@ -24,15 +24,15 @@ export function publicValues(ctx: CasContext, name: string): { values: Record<st
   return { values };
 }
 
-export function publicValue(ctx: CasContext, name: string, secret: string): PublicValue {
-  const { record, publicNames } = publicSecretsOf(ctx, name);
+export async function publicValue(ctx: CasContext, name: string, secret: string): Promise<PublicValue> {
+  const { record, publicNames } = await publicSecretsOf(ctx, name);
   const stored = record.secrets[secret] as StoredSecret | undefined;
   if (!publicNames.includes(secret) || !stored) throw notPublic(name, secret);
   return toPublic(stored);
 }
 
-function publicSecretsOf(ctx: CasContext, name: string) {
-  const record = ctx.store.current(name);
+async function publicSecretsOf(ctx: CasContext, name: string) {
+  const record = await ctx.store.current(name);
   // A missing session and a private one answer alike, so the endpoint does not reveal which sessions exist.
   if (!record) throw notPublic(name);
   const publicNames = (sessionOf(record).secrets ?? []).filter((s) => s.export_public && !s.import).map((s) => s.name);

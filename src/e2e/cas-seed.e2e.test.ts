@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { renderServiceConfig } from '../cas/config.js';
+import { renderConfig } from '../cas/config.js';
 import { loadMasterKey, openSqliteStore } from '../cas/store/index.js';
 import { curl, opensslIdentity, run, seedPolicy, startCas, tempDir, type CasProcess } from './harness.js';
 
@@ -64,7 +64,7 @@ for (const order of [
       const caFile = join(dir.path, 'cacert.pem');
       writeFileSync(caFile, values.api_ca_cert.value);
 
-      const config = withStore(dataDir, (store) => renderServiceConfig(store, vars.FLASK_SESSION, 'flask_restapi'));
+      const config = await withStore(dataDir, (store) => renderConfig(store, vars.FLASK_SESSION, 'flask_restapi'));
       const files = new Map(config.injectionFiles.map((f) => [f.path, f.content]));
       const flaskCrt = join(dir.path, 'flask.crt');
       writeFileSync(flaskCrt, files.get('/tls/flask.crt')!);
@@ -93,7 +93,7 @@ for (const order of [
     });
 
     it('keeps secret values out of its log', async () => {
-      const config = withStore(dataDir, (store) => renderServiceConfig(store, vars.FLASK_SESSION, 'flask_restapi'));
+      const config = await withStore(dataDir, (store) => renderConfig(store, vars.FLASK_SESSION, 'flask_restapi'));
       const key = config.injectionFiles.find((f) => f.path === '/tls/flask.key')!.content.toString();
       const body = key.split('\n')[1]!;
       assert.ok(!cas.log().includes(body));
@@ -101,11 +101,11 @@ for (const order of [
   });
 }
 
-function withStore<T>(dataDir: string, f: (store: ReturnType<typeof openSqliteStore>) => T): T {
+async function withStore<T>(dataDir: string, f: (store: ReturnType<typeof openSqliteStore>) => Promise<T>): Promise<T> {
   const store = openSqliteStore({ dataDir, masterKey: loadMasterKey({ dataDir }) });
   try {
-    return f(store);
+    return await f(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }

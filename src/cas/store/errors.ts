@@ -1,6 +1,12 @@
 import { VeilError, type ErrorCatalogue } from '../../errors.js';
 
-export type StoreErrorCode = 'STORE_OPEN' | 'STORE_MASTER_KEY' | 'STORE_CORRUPT' | 'STORE_IO';
+export type StoreErrorCode =
+  | 'STORE_OPEN'
+  | 'STORE_MASTER_KEY'
+  | 'STORE_CORRUPT'
+  | 'STORE_IO'
+  | 'STORE_NOT_EMPTY'
+  | 'STORE_UNAVAILABLE';
 
 export const STORE_CATALOGUE: ErrorCatalogue<StoreErrorCode> = {
   STORE_OPEN: { summary: "the CAS's database cannot be opened in its data directory" },
@@ -9,6 +15,8 @@ export const STORE_CATALOGUE: ErrorCatalogue<StoreErrorCode> = {
   },
   STORE_CORRUPT: { summary: 'stored data failed authentication under the master key' },
   STORE_IO: { summary: 'a session cannot be written to the database' },
+  STORE_NOT_EMPTY: { summary: 'a restore or migration targets a store that already holds sessions or keys' },
+  STORE_UNAVAILABLE: { summary: 'the database does not answer (down, unreachable, or failing over)' },
 };
 
 /** Errors of the CAS store. Messages name sessions and files, never their contents or keys. */

@@ -1,6 +1,8 @@
 /**
- * The CAS's persistent store. Callers see only the `Store` interface; SQLite is the embedded backend, and a
- * PostgreSQL one (for several CAS replicas) can implement the same interface.
+ * The CAS's persistent store. Callers see only the `Store` interface: SQLite is the embedded backend, PostgreSQL
+ * the shared one (several CAS replicas on one database). Every method is asynchronous so that a store across
+ * the network never blocks the event loop; rendering code that needs synchronous reads gets a `SessionReader`
+ * loaded beforehand (cas/session-reader.ts).
  */
 export interface SessionRecord {
   name: string;
@@ -14,17 +16,35 @@ export interface SessionRecord {
   secrets: Record<string, unknown>;
 }
 
+export type AppendOutcome = { ok: true } | { ok: false; current: string | null };
+
+/** One item of a store's dump: every version (oldest first within a name), then heads, then blobs. */
+export type StoreItem =
+  | { type: 'version'; record: SessionRecord }
+  | { type: 'head'; name: string; hash: string }
+  | { type: 'blob'; key: string; value: Buffer };
+
 export interface Store {
-  current(name: string): SessionRecord | undefined;
-  version(name: string, hash: string): SessionRecord | undefined;
+  current(name: string): Promise<SessionRecord | undefined>;
+  version(name: string, hash: string): Promise<SessionRecord | undefined>;
   /** Adds a version iff the current hash is `expectedCurrent` (null: the name must not exist). Never overwrites. */
-  append(record: SessionRecord, expectedCurrent: string | null): { ok: true } | { ok: false; current: string | null };
-  list(): Array<{ name: string; hash: string; createdAt: number }>;
+  append(record: SessionRecord, expectedCurrent: string | null): Promise<AppendOutcome>;
+  list(): Promise<Array<{ name: string; hash: string; createdAt: number }>>;
   /** The current sessions whose current policy lets this key (or anyone: undefined) read them, from an index. */
-  listReadable(keyHash: string | undefined): Array<{ name: string; hash: string; createdAt: number }>;
-  getBlob(key: string): Buffer | undefined;
-  putBlob(key: string, value: Buffer): void;
-  close(): void;
+  listReadable(keyHash: string | undefined): Promise<Array<{ name: string; hash: string; createdAt: number }>>;
+  getBlob(key: string): Promise<Buffer | undefined>;
+  /**
+   * Stores `value` under `key` unless a value is there already, and returns the one that is stored: replicas
+   * starting at once on one database agree on one CA and one session key.
+   */
+  putBlobIfAbsent(key: string, value: Buffer): Promise<Buffer>;
+  /** Everything in the store, read in one consistent snapshot while writers go on (backups, migration). */
+  dump(): AsyncIterable<StoreItem>;
+  /** Loads a dump into this store, which must be empty (STORE_NOT_EMPTY otherwise); all or nothing. */
+  load(items: AsyncIterable<StoreItem>): Promise<{ versions: number; heads: number; blobs: number }>;
+  /** Answers when the store can serve requests (readiness); throws StoreError STORE_UNAVAILABLE otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
 }
 
 export { StoreError, type StoreErrorCode } from './errors.js';

@@ -19,42 +19,42 @@ const record: SessionRecord = {
 };
 
 describe('data directory files', () => {
-  it("are the owner's only: directory 0700, database, -wal and -shm 0600 (whatever the umask)", () => {
+  it("are the owner's only: directory 0700, database, -wal and -shm 0600 (whatever the umask)", async () => {
     const old = process.umask(0o022);
     try {
       const dataDir = join(root, 'fresh');
       const store = openSqliteStore({ dataDir, masterKey: loadMasterKey({ dataDir }) });
-      store.append(record, null);
+      await store.append(record, null);
       for (const f of ['cas.db', 'cas.db-wal', 'cas.db-shm', 'master.key']) {
         assert.equal(modeOf(join(dataDir, f)), 0o600, f);
       }
       assert.equal(modeOf(dataDir), 0o700);
-      store.close();
+      await store.close();
     } finally {
       process.umask(old);
     }
   });
 
-  it('narrows a directory and database an older version left readable by others', () => {
+  it('narrows a directory and database an older version left readable by others', async () => {
     const dataDir = join(root, 'wide');
     const key = loadMasterKey({ dataDir });
     openSqliteStore({ dataDir, masterKey: key }).close();
     chmodSync(dataDir, 0o755);
     chmodSync(join(dataDir, 'cas.db'), 0o644);
     const store = openSqliteStore({ dataDir, masterKey: key });
-    store.append(record, null);
+    await store.append(record, null);
     assert.equal(modeOf(dataDir), 0o700);
     for (const f of ['cas.db', 'cas.db-wal', 'cas.db-shm']) assert.equal(modeOf(join(dataDir, f)), 0o600, f);
-    store.close();
+    await store.close();
   });
 });
 
 describe('a missing master.key', () => {
-  it('is refused, without writing a new key, when the directory holds a database', () => {
+  it('is refused, without writing a new key, when the directory holds a database', async () => {
     const dataDir = join(root, 'lost');
     const store = openSqliteStore({ dataDir, masterKey: loadMasterKey({ dataDir }) });
-    store.append(record, null);
-    store.close();
+    await store.append(record, null);
+    await store.close();
     renameSync(join(dataDir, 'master.key'), join(root, 'backup.key'));
     assert.throws(
       () => loadMasterKey({ dataDir }),
@@ -68,11 +68,11 @@ describe('a missing master.key', () => {
     );
     renameSync(join(root, 'backup.key'), join(dataDir, 'master.key'));
     const again = openSqliteStore({ dataDir, masterKey: loadMasterKey({ dataDir }) });
-    assert.equal(again.current('a')?.hash, 'h1');
-    again.close();
+    assert.equal((await again.current('a'))?.hash, 'h1');
+    await again.close();
   });
 
-  it('is generated for an empty data directory', () => {
+  it('is generated for an empty data directory', async () => {
     const dataDir = join(root, 'empty');
     mkdirSync(dataDir);
     assert.equal(loadMasterKey({ dataDir }).length, 32);

@@ -4,7 +4,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 
 import { join } from 'node:path';
 import { StoreError } from './errors.js';
 import { readersOf, type Readers } from '../readers.js';
-import type { SessionRecord, Store } from './index.js';
+import type { AppendOutcome, SessionRecord, Store, StoreItem } from './index.js';
 import { seal, unseal } from './seal.js';
 
 const SCHEMA = `
@@ -42,7 +42,7 @@ export interface SqliteStoreOptions {
 export function openSqliteStore(opts: SqliteStoreOptions): Store {
   const db = openDatabase(opts.dataDir);
   checkMasterKey(db, opts.masterKey);
-  const store = new SqliteStore(db, opts.masterKey, opts.readers ?? readersOf);
+  const store = new SqliteStore(db, opts.dataDir, opts.masterKey, opts.readers ?? readersOf);
   store.indexStaleReaders();
   return store;
 }
@@ -100,6 +100,12 @@ function checkMasterKey(db: Database.Database, key: Buffer): void {
   if (plain.length !== expected.length || !timingSafeEqual(plain, expected)) throw wrongKey();
 }
 
+function notEmpty(where: string): StoreError {
+  return new StoreError('STORE_NOT_EMPTY', `the CAS database in ${where} already holds sessions or keys`, {
+    hint: 'restore or migrate into a new, empty data directory or database; nothing was changed',
+  });
+}
+
 function wrongKey(): StoreError {
   return new StoreError('STORE_MASTER_KEY', 'the master key does not match this data directory', {
     hint: 'pass the key it was created with via --master-key-file or VEIL_MASTER_KEY',
@@ -118,6 +124,7 @@ class SqliteStore implements Store {
 
   constructor(
     private readonly db: Database.Database,
+    private readonly dataDir: string,
     private readonly key: Buffer,
     private readonly readers: (r: SessionRecord) => Readers,
   ) {
@@ -144,23 +151,32 @@ class SqliteStore implements Store {
       staleHeads: db.prepare(`SELECT h.name, h.hash FROM heads h
         LEFT JOIN session_readers_of r ON r.name = h.name AND r.hash = h.hash WHERE r.name IS NULL`),
       getBlob: db.prepare('SELECT value FROM blobs WHERE key = ?'),
-      putBlob: db.prepare(
-        'INSERT INTO blobs (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      putBlob: db.prepare('INSERT INTO blobs (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING'),
+      anything: db.prepare(
+        'SELECT 1 FROM versions UNION ALL SELECT 1 FROM heads UNION ALL SELECT 1 FROM blobs LIMIT 1',
       ),
     };
   }
 
-  current(name: string): SessionRecord | undefined {
-    const head = this.stmts.head.get(name) as { hash: string } | undefined;
-    return head ? this.version(name, head.hash) : undefined;
+  async current(name: string): Promise<SessionRecord | undefined> {
+    return this.currentNow(name);
   }
 
-  version(name: string, hash: string): SessionRecord | undefined {
+  async version(name: string, hash: string): Promise<SessionRecord | undefined> {
+    return this.versionNow(name, hash);
+  }
+
+  private currentNow(name: string): SessionRecord | undefined {
+    const head = this.stmts.head.get(name) as { hash: string } | undefined;
+    return head ? this.versionNow(name, head.hash) : undefined;
+  }
+
+  private versionNow(name: string, hash: string): SessionRecord | undefined {
     const row = this.stmts.version.get(name, hash) as VersionRow | undefined;
     return row ? this.decode(row) : undefined;
   }
 
-  append(record: SessionRecord, expectedCurrent: string | null): { ok: true } | { ok: false; current: string | null } {
+  async append(record: SessionRecord, expectedCurrent: string | null): Promise<AppendOutcome> {
     const readers = this.readers(record);
     // IMMEDIATE takes the write lock before reading the head, so two writers cannot both see the same head.
     // The read index changes in the same transaction as the head: it can never name a reader of another version.
@@ -182,12 +198,12 @@ class SqliteStore implements Store {
     }
   }
 
-  list(): Array<{ name: string; hash: string; createdAt: number }> {
+  async list(): Promise<Array<{ name: string; hash: string; createdAt: number }>> {
     const rows = this.stmts.list.all() as Array<{ name: string; hash: string; created_at: number }>;
     return rows.map((r) => ({ name: r.name, hash: r.hash, createdAt: r.created_at }));
   }
 
-  listReadable(keyHash: string | undefined): Array<{ name: string; hash: string; createdAt: number }> {
+  async listReadable(keyHash: string | undefined): Promise<Array<{ name: string; hash: string; createdAt: number }>> {
     const any = this.principal('any');
     const mine = keyHash === undefined ? any : this.principal(`key:${keyHash.toLowerCase()}`);
     const rows = this.stmts.listReadable.all(any, mine) as Array<{ name: string; hash: string; created_at: number }>;
@@ -201,7 +217,7 @@ class SqliteStore implements Store {
   indexStaleReaders(): void {
     const build = this.db.transaction(() => {
       for (const { name, hash } of this.stmts.staleHeads.all() as Array<{ name: string; hash: string }>) {
-        const record = this.version(name, hash);
+        const record = this.versionNow(name, hash);
         if (record) this.setReaders(name, hash, this.readers(record));
       }
     });
@@ -216,17 +232,110 @@ class SqliteStore implements Store {
     }
   }
 
-  getBlob(key: string): Buffer | undefined {
+  async getBlob(key: string): Promise<Buffer | undefined> {
+    return this.blobNow(key);
+  }
+
+  private blobNow(key: string): Buffer | undefined {
     const row = this.stmts.getBlob.get(key) as { value: Buffer } | undefined;
     return row ? unseal(this.key, `blob:${key}`, row.value, `blob '${key}'`) : undefined;
   }
 
-  putBlob(key: string, value: Buffer): void {
+  async putBlobIfAbsent(key: string, value: Buffer): Promise<Buffer> {
     this.stmts.putBlob.run(key, seal(this.key, `blob:${key}`, value));
+    return this.blobNow(key)!;
   }
 
-  close(): void {
+  /**
+   * A second, read-only connection holds one read transaction for the whole dump: in WAL mode it sees the
+   * database as it was at its first read while this CAS goes on writing through the main connection.
+   */
+  async *dump(): AsyncIterable<StoreItem> {
+    const snapshot = new Database(join(this.dataDir, 'cas.db'), { readonly: true, fileMustExist: true });
+    try {
+      snapshot.exec('BEGIN');
+      const versions = snapshot.prepare('SELECT * FROM versions ORDER BY name, created_at, rowid');
+      for (const row of versions.iterate() as IterableIterator<VersionRow>) {
+        yield { type: 'version', record: this.decode(row) };
+      }
+      for (const row of snapshot.prepare('SELECT name, hash FROM heads ORDER BY name').iterate() as IterableIterator<{
+        name: string;
+        hash: string;
+      }>) {
+        yield { type: 'head', name: row.name, hash: row.hash };
+      }
+      const blobs = snapshot.prepare('SELECT key, value FROM blobs ORDER BY key');
+      for (const row of blobs.iterate() as IterableIterator<{ key: string; value: Buffer }>) {
+        yield {
+          type: 'blob',
+          key: row.key,
+          value: unseal(this.key, `blob:${row.key}`, row.value, `blob '${row.key}'`),
+        };
+      }
+      snapshot.exec('COMMIT');
+    } finally {
+      snapshot.close();
+    }
+  }
+
+  /**
+   * The transaction stays open across the awaits of the dump being read: load is for a store that no CAS
+   * serves yet (restore, migrate), so nothing else writes through this connection meanwhile.
+   */
+  async load(items: AsyncIterable<StoreItem>): Promise<{ versions: number; heads: number; blobs: number }> {
+    const counts = { versions: 0, heads: 0, blobs: 0 };
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      if (this.stmts.anything.get() !== undefined) throw notEmpty(this.dataDir);
+      for await (const item of items) this.loadItem(item, counts);
+      this.indexHeads();
+      this.db.exec('COMMIT');
+      return counts;
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      if (err instanceof StoreError) throw err;
+      throw new StoreError(
+        'STORE_IO',
+        `cannot load into the CAS database in ${this.dataDir}: ${(err as Error).message}`,
+        {
+          hint: 'check disk space and permissions of the data directory',
+          cause: err,
+        },
+      );
+    }
+  }
+
+  async ping(): Promise<void> {
+    this.stmts.anything.get();
+  }
+
+  async close(): Promise<void> {
     this.db.close();
+  }
+
+  private loadItem(item: StoreItem, counts: { versions: number; heads: number; blobs: number }): void {
+    if (item.type === 'version') {
+      this.insert(item.record);
+      counts.versions++;
+    } else if (item.type === 'head') {
+      this.stmts.setHead.run(item.name, item.hash);
+      counts.heads++;
+    } else {
+      this.stmts.putBlob.run(item.key, seal(this.key, `blob:${item.key}`, item.value));
+      counts.blobs++;
+    }
+  }
+
+  /** Every head's read index, inside the caller's transaction. */
+  private indexHeads(): void {
+    for (const { name, hash } of this.stmts.staleHeads.all() as Array<{ name: string; hash: string }>) {
+      const record = this.versionNow(name, hash);
+      if (!record)
+        throw new StoreError('STORE_CORRUPT', `session '${name}' has a head (${hash}) but no such version`, {
+          hint: 'the dump is incomplete; take the backup again',
+        });
+      this.setReaders(name, hash, this.readers(record));
+    }
   }
 
   private setReaders(name: string, hash: string, readers: Readers): void {

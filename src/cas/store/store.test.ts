@@ -26,44 +26,44 @@ function record(name: string, hash: string, predecessor: string | null = null): 
 }
 
 describe('SQLite store', () => {
-  it('keeps every version and moves the head only from the expected hash', () => {
+  it('keeps every version and moves the head only from the expected hash', async () => {
     const dataDir = freshDir();
     const store = openSqliteStore({ dataDir, masterKey: loadMasterKey({ dataDir }) });
-    assert.deepEqual(store.append(record('ns/a', 'h1'), null), { ok: true });
-    assert.deepEqual(store.append(record('ns/a', 'h2'), null), { ok: false, current: 'h1' });
-    assert.deepEqual(store.append(record('ns/a', 'h2', 'h1'), 'h0'), { ok: false, current: 'h1' });
-    assert.deepEqual(store.append(record('ns/a', 'h2', 'h1'), 'h1'), { ok: true });
-    assert.equal(store.current('ns/a')?.hash, 'h2');
-    assert.equal(store.version('ns/a', 'h1')?.text, record('ns/a', 'h1').text);
-    assert.deepEqual(store.current('ns/a')?.secrets, record('ns/a', 'h2').secrets);
+    assert.deepEqual(await store.append(record('ns/a', 'h1'), null), { ok: true });
+    assert.deepEqual(await store.append(record('ns/a', 'h2'), null), { ok: false, current: 'h1' });
+    assert.deepEqual(await store.append(record('ns/a', 'h2', 'h1'), 'h0'), { ok: false, current: 'h1' });
+    assert.deepEqual(await store.append(record('ns/a', 'h2', 'h1'), 'h1'), { ok: true });
+    assert.equal((await store.current('ns/a'))?.hash, 'h2');
+    assert.equal((await store.version('ns/a', 'h1'))?.text, record('ns/a', 'h1').text);
+    assert.deepEqual((await store.current('ns/a'))?.secrets, record('ns/a', 'h2').secrets);
     assert.deepEqual(
-      store.list().map((e) => [e.name, e.hash]),
+      (await store.list()).map((e) => [e.name, e.hash]),
       [['ns/a', 'h2']],
     );
-    assert.equal(store.current('missing'), undefined);
-    store.putBlob('k', Buffer.from('blob'));
-    assert.equal(store.getBlob('k')?.toString(), 'blob');
-    store.close();
+    assert.equal(await store.current('missing'), undefined);
+    await store.putBlobIfAbsent('k', Buffer.from('blob'));
+    assert.equal((await store.getBlob('k'))?.toString(), 'blob');
+    await store.close();
   });
 
-  it('writes no session text or secret value in plaintext', () => {
+  it('writes no session text or secret value in plaintext', async () => {
     const dataDir = freshDir();
     const store = openSqliteStore({ dataDir, masterKey: loadMasterKey({ dataDir }) });
-    store.append(record('plain', 'h1'), null);
+    await store.append(record('plain', 'h1'), null);
     for (const f of readdirSync(dataDir).filter((x) => x.startsWith('cas.db'))) {
       const bytes = readFileSync(join(dataDir, f));
       assert.ok(!bytes.includes('SECRET-VALUE'), f);
       assert.ok(!bytes.includes('SECRET-TEXT'), f);
     }
-    store.close();
+    await store.close();
   });
 
-  it('detects a wrong master key at open, and a tampered ciphertext at read', () => {
+  it('detects a wrong master key at open, and a tampered ciphertext at read', async () => {
     const dataDir = freshDir();
     const key = loadMasterKey({ dataDir });
     const store = openSqliteStore({ dataDir, masterKey: key });
-    store.append(record('t', 'h1'), null);
-    store.close();
+    await store.append(record('t', 'h1'), null);
+    await store.close();
     assert.throws(
       () => openSqliteStore({ dataDir, masterKey: randomBytes(32) }),
       (e: StoreError) => e.code === 'STORE_MASTER_KEY',
@@ -74,14 +74,14 @@ describe('SQLite store', () => {
     db.prepare('UPDATE versions SET secrets = ?').run(row.secrets);
     db.close();
     const reopened = openSqliteStore({ dataDir, masterKey: key });
-    assert.throws(
+    await assert.rejects(
       () => reopened.current('t'),
       (e: StoreError) => e.code === 'STORE_CORRUPT' && /session 't'/.test(e.message),
     );
-    reopened.close();
+    await reopened.close();
   });
 
-  it('creates the master key 0600 and refuses one others can read', () => {
+  it('creates the master key 0600 and refuses one others can read', async () => {
     const dataDir = freshDir();
     loadMasterKey({ dataDir });
     assert.equal(statSync(join(dataDir, 'master.key')).mode & 0o777, 0o600);
@@ -109,7 +109,7 @@ describe('SQLite store', () => {
 const store = openSqliteStore({ dataDir: process.argv[2], masterKey: Buffer.from(process.argv[3], 'hex') });
 for (let i = 0; ; i++) {
   const name = 's' + process.argv[4] + '-' + i;
-  store.append({ name, hash: 'h', predecessor: null, text: 'x'.repeat(3000), creator: 'c', createdAt: i, secrets: { v: 'y'.repeat(2000) } }, null);
+  await store.append({ name, hash: 'h', predecessor: null, text: 'x'.repeat(3000), creator: 'c', createdAt: i, secrets: { v: 'y'.repeat(2000) } }, null);
   process.stdout.write(name + '\\n');
 }`,
     );
@@ -125,9 +125,9 @@ for (let i = 0; ; i++) {
       await new Promise((r) => child.once('exit', r));
       const acknowledged = out.split('\n').filter(Boolean);
       const store = openSqliteStore({ dataDir, masterKey: key });
-      for (const name of acknowledged) assert.equal(store.current(name)?.text.length, 3000, name);
-      for (const entry of store.list()) assert.ok(store.current(entry.name)?.secrets['v']);
-      store.close();
+      for (const name of acknowledged) assert.equal((await store.current(name))?.text.length, 3000, name);
+      for (const entry of await store.list()) assert.ok((await store.current(entry.name))?.secrets['v']);
+      await store.close();
     }
   });
 });

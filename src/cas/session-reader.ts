@@ -1,0 +1,57 @@
+import { CasError } from './errors.js';
+import { sessionOf } from './parsed.js';
+import { resolveRelative } from './secret-view.js';
+import type { SessionRecord, Store } from './store/index.js';
+
+/**
+ * Synchronous reads of current sessions, for the code that renders and resolves imports (placeholders,
+ * issuer chains): the store is asynchronous, so the sessions a judgement may need are loaded before it
+ * starts — the session itself, its namespace session, and every session it imports from. Imports do not
+ * chain (an imported value is read from its exporter's own secrets, and names in it are qualified with that
+ * exporter), so this set is closed; a name outside it is refused (fail closed), never read as "absent".
+ */
+export interface SessionReader {
+  current(name: string): SessionRecord | undefined;
+}
+
+interface ImportingSession {
+  name: string;
+  secrets?: ReadonlyArray<{ import?: { session?: string | undefined } | undefined }> | undefined;
+}
+
+/** The sessions a session's judgement reads: itself, the given extra names, and its import sources. */
+export function sessionsRead(session: ImportingSession, extra: readonly string[] = []): string[] {
+  const names = new Set([session.name, ...extra]);
+  for (const spec of session.secrets ?? []) {
+    const from = spec.import?.session;
+    if (from !== undefined) names.add(resolveRelative(session.name, from));
+  }
+  return [...names];
+}
+
+/** Reads `names` (those of `known` are taken as given: read already, they must not change under a judgement). */
+export async function loadSessions(
+  store: Store,
+  names: readonly string[],
+  known: readonly SessionRecord[] = [],
+): Promise<SessionReader> {
+  const records = new Map<string, SessionRecord | undefined>(known.map((r) => [r.name, r]));
+  const missing = names.filter((name) => !records.has(name));
+  const loaded = await Promise.all(missing.map((name) => store.current(name)));
+  for (const [i, name] of missing.entries()) records.set(name, loaded[i]);
+  return {
+    current(name) {
+      if (records.has(name)) return records.get(name);
+      throw new CasError('CAS_INTERNAL', `session '${name}' was read without being loaded first`, {
+        hint: 'this is a defect of the CAS; report it',
+      });
+    },
+  };
+}
+
+/** A session as it is now and the sessions its imports read, loaded together. */
+export async function readerFor(store: Store, name: string): Promise<SessionReader> {
+  const record = await store.current(name);
+  if (!record) return loadSessions(store, [name]);
+  return loadSessions(store, sessionsRead(sessionOf(record)), [record]);
+}
