@@ -306,7 +306,14 @@ class SqliteStore implements Store {
   }
 
   async ping(): Promise<void> {
-    this.stmts.anything.get();
+    try {
+      this.stmts.anything.get();
+    } catch (err) {
+      throw new StoreError('STORE_UNAVAILABLE', `the CAS database in ${this.dataDir} does not answer`, {
+        hint: 'check the data directory (disk, permissions) and restart the CAS',
+        cause: err,
+      });
+    }
   }
 
   async close(): Promise<void> {
