@@ -8,8 +8,12 @@ import { run } from './harness.js';
  */
 const PYTHON = '/usr/bin/python3';
 const STDLIB = '/usr/lib/python3.11';
-/** Parts of the standard library no service imports: test suites, GUIs, bytecode caches (Python rebuilds them). */
-const STDLIB_UNUSED = /\/(__pycache__|test|tests|idlelib|tkinter|turtledemo|ensurepip|lib2to3|pydoc_data)$/;
+/**
+ * Parts of the standard library no service imports: test suites, GUIs, bytecode caches (Python rebuilds them),
+ * and config-3.11-* (the static libpython for building extensions: half of the library's bytes).
+ */
+const STDLIB_UNUSED =
+  /\/(__pycache__|test|tests|idlelib|tkinter|turtledemo|ensurepip|lib2to3|pydoc_data|config-3\.\d+-.*)$/;
 
 /** python3 with its standard library and the Debian packages (python3-flask, python3-redis) the API imports. */
 export async function pythonBase(): Promise<Image> {

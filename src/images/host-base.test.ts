@@ -55,6 +55,22 @@ describe('host base images', () => {
     assert.deepEqual(paths, [tree, join(tree, 'a.py'), join(tree, 'self')]);
   });
 
+  it('refuses a loop of symbolic links instead of following it forever', async () => {
+    symlinkSync('loop-b', join(dir, 'loop-a'));
+    symlinkSync('loop-a', join(dir, 'loop-b'));
+    await assert.rejects(hostEntries([join(dir, 'loop-a')]), (e: unknown) => {
+      return e instanceof ImageError && e.code === 'IMAGE_HOST_FILE' && /more than 40 symbolic links/.test(e.message);
+    });
+  });
+
+  it('refuses more bytes than it holds in memory, naming the file that crossed the limit', async () => {
+    mkdirSync(join(dir, 'big'));
+    writeFileSync(join(dir, 'big', 'one'), Buffer.alloc(8));
+    writeFileSync(join(dir, 'big', 'two'), Buffer.alloc(8));
+    assert.equal((await hostEntries([join(dir, 'big')], undefined, 16)).length, 3);
+    await assert.rejects(hostEntries([join(dir, 'big')], undefined, 15), /exceed 15 bytes at .*big\/two/);
+  });
+
   it('refuses a relative path and a missing file, naming them', async () => {
     await assert.rejects(hostEntries(['usr/bin/x']), /usr\/bin\/x is not an absolute path/);
     await assert.rejects(hostEntries([join(dir, 'missing')]), (e: unknown) => {

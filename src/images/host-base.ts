@@ -22,6 +22,8 @@ export interface HostBaseInput {
   exclude?: (path: string) => boolean;
   /** The image's `Env` (e.g. `PATH=/usr/bin`). */
   env?: string[];
+  /** Lower than HOST_BASE_MAX_BYTES, for tests. */
+  maxBytes?: number;
 }
 
 /**
@@ -32,14 +34,18 @@ export interface HostBaseInput {
  * libraries are missing.
  */
 export async function hostBaseImage(input: HostBaseInput): Promise<Image> {
-  const layer = await buildLayer(await hostEntries(input.paths, input.exclude));
+  const layer = await buildLayer(await hostEntries(input.paths, input.exclude, input.maxBytes));
   const env = input.env ?? ['PATH=/usr/local/bin:/usr/bin:/bin'];
   return assembleImage(undefined, [layer], (c) => ({ ...c, Env: env }), [`veil host base: ${input.paths.join(' ')}`]);
 }
 
 /** The layer entries of `paths` and of everything they need (links' targets, libraries), sorted by path. */
-export async function hostEntries(paths: string[], exclude: (path: string) => boolean = () => false) {
-  const collector = new Collector(exclude);
+export async function hostEntries(
+  paths: string[],
+  exclude: (path: string) => boolean = () => false,
+  maxBytes = HOST_BASE_MAX_BYTES,
+) {
+  const collector = new Collector(exclude, Math.min(maxBytes, HOST_BASE_MAX_BYTES));
   for (const path of paths) await collector.add(path);
   for (let elf = collector.nextElf(); elf; elf = collector.nextElf())
     for (const lib of await sharedLibraries(elf)) await collector.add(lib);
@@ -51,7 +57,10 @@ class Collector {
   private readonly elves: string[] = [];
   private bytes = 0;
 
-  constructor(private readonly exclude: (path: string) => boolean) {}
+  constructor(
+    private readonly exclude: (path: string) => boolean,
+    private readonly maxBytes: number,
+  ) {}
 
   nextElf(): string | undefined {
     return this.elves.shift();
@@ -92,9 +101,9 @@ class Collector {
     }
     if (!stat.isFile()) return; // sockets, devices and FIFOs have no place in an image
     this.bytes += stat.size;
-    if (this.bytes > HOST_BASE_MAX_BYTES)
+    if (this.bytes > this.maxBytes)
       throw hostError(
-        `the host files for the base exceed ${HOST_BASE_MAX_BYTES} bytes at ${path}`,
+        `the host files for the base exceed ${this.maxBytes} bytes at ${path}`,
         'name fewer or smaller directories (exclude caches and test suites)',
       );
     const data = await fs.readFile(path);
