@@ -7,7 +7,6 @@ import { run } from './harness.js';
  * from the tests): each program with its library closure (images/host-base.ts), pushed to a test registry.
  */
 const PYTHON = '/usr/bin/python3';
-const STDLIB = '/usr/lib/python3.11';
 /**
  * Parts of the standard library no service imports: test suites, GUIs, bytecode caches (Python rebuilds them),
  * and config-3.11-* (the static libpython for building extensions: half of the library's bytes).
@@ -18,7 +17,7 @@ const STDLIB_UNUSED =
 /** python3 with its standard library and the Debian packages (python3-flask, python3-redis) the API imports. */
 export async function pythonBase(): Promise<Image> {
   return hostBaseImage({
-    paths: [PYTHON, STDLIB, ...(await importedPackages(['flask', 'redis', 'werkzeug.exceptions']))],
+    paths: [PYTHON, ...(await importedPackages(['flask', 'redis', 'werkzeug.exceptions']))],
     exclude: (p) => STDLIB_UNUSED.test(p),
     env: ['PATH=/usr/bin'],
   });
@@ -38,14 +37,15 @@ export async function bareRedisBase(): Promise<Image> {
 }
 
 /**
- * The top-level package directories under dist-packages that importing `modules` loads, as Debian's python3
- * finds them: whole directories, so what a package imports lazily (werkzeug's routing, redis' ssl) is there too.
+ * The standard library's directory, and the top-level package directories under dist-packages that importing
+ * `modules` loads, as Debian's python3 finds them: whole directories, so what a package imports lazily
+ * (werkzeug's routing, redis' ssl) is there too.
  */
 async function importedPackages(modules: string[]): Promise<string[]> {
   const script = [
-    'import importlib, sys',
+    'import importlib, sys, sysconfig',
     `for m in ${JSON.stringify(modules)}: importlib.import_module(m)`,
-    'roots = set()',
+    'roots = {sysconfig.get_paths()["stdlib"]}',
     'for m in list(sys.modules.values()):',
     '    f = getattr(m, "__file__", None) or ""',
     '    if "/dist-packages/" in f:',

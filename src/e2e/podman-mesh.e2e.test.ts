@@ -234,12 +234,15 @@ describe('the patient-records mesh as images run by podman', {
     assert.match(full.stdout, /Redis server v=/);
   });
 
-  it('stops each container on podman stop: the runtime, PID 1, passes SIGTERM on to its program', async () => {
+  it('stops each container on podman stop: the runtime, PID 1, passes SIGTERM on to its program', async (t) => {
+    const codes: string[] = [];
     for (const name of ['flask', 'redis', 'cas']) {
       const stop = await podman.podman(['stop', '-t', '20', name]);
       assert.equal(stop.code, 0, stop.stderr);
       const state = await podman.podman(['inspect', '-f', '{{.State.ExitCode}}', name]);
       assert.notEqual(state.stdout.trim(), '137', `${name} had to be killed`);
+      codes.push(`${name} ${state.stdout.trim()}`);
     }
+    t.diagnostic(`exit codes after podman stop: ${codes.join(', ')}`);
   });
 });

@@ -11,7 +11,7 @@ import { run } from './harness.js';
 export interface Podman {
   /** `podman <global options> ...args`. */
   podman(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
-  /** Pulls from a loopback registry (plain HTTP) and returns the image ID. */
+  /** Pulls from a loopback registry (plain HTTP) and returns the image ID; a warning about the image fails. */
   pull(reference: string): Promise<string>;
   start(spec: ContainerSpec): Promise<Container>;
   /** Removes every container and image, unmounts what the storage mounted, deletes the directory. */
@@ -68,7 +68,12 @@ export function podmanIn(dir: string, driver = process.env['VEIL_TEST_PODMAN_DRI
   };
   return {
     podman,
-    pull: async (reference) => (await must(['pull', '-q', '--tls-verify=false', reference])).trim(),
+    pull: async (reference) => {
+      const r = await podman(['pull', '--tls-verify=false', reference]);
+      if (r.code !== 0 || /level=warn|WARN/i.test(r.stderr))
+        throw new Error(`podman pull ${reference}: ${r.code === 0 ? 'warned' : `failed (${r.code})`}: ${r.stderr}`);
+      return r.stdout.trim();
+    },
     start: async (spec) => {
       await must(['run', '-d', ...runOptions(spec), spec.image, ...(spec.args ?? [])]);
       return container(spec.name, podman);
