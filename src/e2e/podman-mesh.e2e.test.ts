@@ -142,6 +142,7 @@ describe('the patient-records mesh as images run by podman', {
   /** As the chart runs them: its image, config ID, CAS and memory volumes; this host's key for simulation evidence. */
   const startServices = async (values: ChartValues) => {
     assert.equal(values.cas.fingerprint, fingerprint);
+    assert.equal(values.cas.address, new URL(casUrl).host);
     assert.equal(values.evidence, 'simulation');
     for (const [name, hosts] of [
       ['redis', {}],
@@ -161,7 +162,7 @@ describe('the patient-records mesh as images run by podman', {
       image: svc.image,
       env: {
         SCONE_CONFIG_ID: svc.configId,
-        SCONE_CAS_ADDR: new URL(casUrl).host,
+        SCONE_CAS_ADDR: values.cas.address,
         VEIL_CAS_FINGERPRINT: values.cas.fingerprint!,
         VEIL_EVIDENCE: values.evidence,
         VEIL_HOST_KEY: `${HOST_KEY_MOUNT}/host-key.pem`,
