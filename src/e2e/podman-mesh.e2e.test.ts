@@ -41,6 +41,7 @@ describe('the patient-records mesh as images run by podman', {
   let registry: RegistryProcess;
   let podman: Podman;
   let casUrl: string;
+  let fingerprint = '';
   let apiPort: number;
   let redisPort: number;
   let apiCa: string;
@@ -65,9 +66,8 @@ describe('the patient-records mesh as images run by podman', {
     });
     [casUrl] = await Promise.all([timed('CAS image, pulled and started', startCasContainer), buildBases]);
     assert.equal((await veil(['cas', 'attest', casUrl, '-c', fingerprint], env)).code, 0);
-    const values = await timed('service images and mesh applied', applyMesh);
-    chart = values;
-    await timed('services pulled and started', () => startServices(values));
+    chart = await timed('service images and mesh applied', applyMesh);
+    await timed('services pulled and started', () => startServices(chart));
     apiCa = await fetchApiCa();
   });
   after(async () => {
@@ -76,7 +76,6 @@ describe('the patient-records mesh as images run by podman', {
     dir.cleanup();
   });
 
-  let fingerprint = '';
   const startCasContainer = async () => {
     const ref = `${registry.address}/veil/cas:test`;
     const built = await veil(['cas', 'image', '--to', ref, '--push', '-t', target], env);
