@@ -7,7 +7,8 @@ export type ImageErrorCode =
   | 'IMAGE_NOT_FOUND'
   | 'IMAGE_DIGEST'
   | 'IMAGE_FORMAT'
-  | 'IMAGE_PROGRAM';
+  | 'IMAGE_PROGRAM'
+  | 'IMAGE_HOST_FILE';
 
 export const IMAGE_CATALOGUE: ErrorCatalogue<ImageErrorCode> = {
   IMAGE_REFERENCE: { summary: 'an image reference is not valid, or names no base image' },
@@ -17,6 +18,9 @@ export const IMAGE_CATALOGUE: ErrorCatalogue<ImageErrorCode> = {
   IMAGE_DIGEST: { summary: 'content does not have the digest it was asked for (altered or corrupt)' },
   IMAGE_FORMAT: { summary: 'a layer is not valid gzip, or unpacks to more than Veil holds in memory' },
   IMAGE_PROGRAM: { summary: 'the image lacks the program or directory named, or it cannot be shielded as asked' },
+  IMAGE_HOST_FILE: {
+    summary: 'a host file for a base image is missing or unreadable, or a library it links is missing',
+  },
 };
 
 /** Building, pulling or pushing an image failed; never carries a credential. */

@@ -9,3 +9,4 @@ export { runtimeEntrypoint, RUNTIME_DIR } from './runtime-layer.js';
 export { programInImage } from './image-files.js';
 export { sconifyImage, type SconifiedImage, type SconifyInput } from './sconify.js';
 export { buildCasImage } from './cas-image.js';
+export { hostBaseImage, hostEntries, HOST_BASE_MAX_BYTES, type HostBaseInput } from './host-base.js';
