@@ -380,7 +380,8 @@ export const casChart = defineCommand(
   },
   async ({ values }, io) => {
     if (!values.image) throw usage('--image is required', "the CAS image, e.g. from 'veil cas image --to ... --push'");
-    const { casChartValues, renderCasManifests, writeCasChart } = await import('../../helm/index.js');
+    const { casChartValues, checkRelease, renderCasManifests, writeCasChart } = await import('../../helm/index.js');
+    if (values.release !== undefined) checkRelease(values.release);
     const chartValues = casChartValues(values.image);
     const dir = resolve(values.o ?? join('target', 'helm-cas'));
     writeCasChart(dir, chartValues);
