@@ -73,8 +73,9 @@ function setText(value: unknown): string {
   return value === null ? 'null' : String(value);
 }
 
+/** Read as Kubernetes reads YAML (1.1: `0400` is octal, as in a Secret volume's defaultMode). */
 export function documents(text: string): Doc[] {
-  return parseAllDocuments(text)
+  return parseAllDocuments(text, { version: '1.1' })
     .map((d) => d.toJS() as Doc | null)
     .filter((d): d is Doc => d !== null && typeof d === 'object');
 }

@@ -83,11 +83,22 @@ const CASES: Case[] = [
   { name: 'service removed with null', overrides: { set: [['services.worker', null]] } },
   { name: '--set aliases=null', overrides: { set: [['services.flask.aliases', null]] } },
   { name: 'values file aliases: null', overrides: { files: [{ services: { redis: { aliases: null } } }] } },
-  { name: 'memoryVolumes and resources null', overrides: { files: [{ services: { flask: { memoryVolumes: null } } }] } },
+  {
+    name: 'memoryVolumes and resources null',
+    overrides: { files: [{ services: { flask: { memoryVolumes: null } } }] },
+  },
   { name: 'resources set', overrides: { set: [['services.flask.resources.limits.memory', '512Mi']] } },
   { name: 'more aliases', overrides: { set: [['services.flask.aliases', ['api', 'patients']]] } },
   { name: 'a port for the worker', overrides: { set: [['services.worker.port', 8080]] } },
-  { name: 'no pull secrets, no fingerprint', overrides: { set: [['imagePullSecrets', null], ['cas.fingerprint', null]] } },
+  {
+    name: 'no pull secrets, no fingerprint',
+    overrides: {
+      set: [
+        ['imagePullSecrets', null],
+        ['cas.fingerprint', null],
+      ],
+    },
+  },
   { name: 'simulation evidence', overrides: { set: [['evidence', 'simulation']] } },
   {
     name: 'alias taken by another service',
