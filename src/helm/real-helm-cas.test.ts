@@ -175,6 +175,7 @@ describe('the CAS chart, checked by the real Helm 3 and Helm 4', () => {
   it('renders what Veil renders and refuses what Veil refuses, in the SQLite and the HA form', async (t) => {
     const runs = CASES.flatMap((c) => HELM_VERSIONS.map((version) => ({ c, version })));
     const counts = { compared: 0, refused: 0, linted: 0 };
+    const rendered: Record<string, Doc[]> = Object.fromEntries(HELM_VERSIONS.map((v) => [v, []]));
     await inBatches(runs, 2, async ({ c, version }) => {
       const release = c.release ?? 'veil';
       const real = await helmTemplate(helm[version]!, chart, release, 'veil-system', c.overrides ?? {}, tmp.dir);
@@ -192,13 +193,16 @@ describe('the CAS chart, checked by the real Helm 3 and Helm 4', () => {
       assert.deepEqual(sorted(real.docs), sorted(ours.docs), what);
       counts.compared++;
       checkForm(real.docs, release, effectiveValues(values, c.overrides ?? {}).store.type === 'postgres');
-      const lint = await lintObjects(helm[version]!, real.docs, tmp.dir);
-      assert.ok(lint.ok, `${what}: the rendered objects fail helm lint --strict: ${lint.output}`);
-      counts.linted++;
+      if (real.ok) rendered[version]!.push(...real.docs);
     });
+    for (const version of HELM_VERSIONS) {
+      const named = await lintObjects(helm[version]!, rendered[version]!, tmp.dir);
+      assert.ok(named.ok, `helm ${version}: the rendered objects fail helm lint --strict: ${named.output}`);
+      counts.linted += rendered[version]!.length;
+    }
     t.diagnostic(
       `CAS chart: ${CASES.length} cases x ${HELM_VERSIONS.length} Helm versions: ${counts.compared} renders`,
     );
-    t.diagnostic(`equal to Veil's, ${counts.refused} refusals alike, ${counts.linted} rendered sets linted`);
+    t.diagnostic(`equal to Veil's, ${counts.refused} refusals alike, ${counts.linted} rendered objects linted`);
   });
 });
