@@ -41,7 +41,12 @@ const OPTIONS = {
   'no-push': { type: 'boolean', only: SERVICE, description: 'build the image as an OCI layout only' },
   'no-image': { type: 'boolean', only: SERVICE, description: 'the bundle only, no image' },
   n: { type: 'boolean', description: 'kind genservice: --no-push; kind mesh: --no-pull' },
-  release: { type: 'string', only: MESH, value: 'R', description: 'the Helm release name (default veil)' },
+  release: {
+    type: 'string',
+    only: MESH,
+    value: 'R',
+    description: 'the Helm release name (default veil): a DNS-1035 label of at most 53 characters',
+  },
   cas: { type: 'string', only: MESH, value: 'URL', description: 'upload to this CAS instead of cas[].cas_url' },
   output: {
     type: 'string',
