@@ -4,6 +4,8 @@
  * by `helm template` and by Veil's renderer from the same values, and the objects compared.
  */
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +52,9 @@ export function scratch(): { dir: string; remove(): void } {
 
 let counter = 0;
 
+/** `lookup` asks the cluster; the stub has no OpenAPI document to validate the objects against. */
+const SERVER = ['--dry-run=server', '--disable-openapi-validation'];
+
 /** `helm template <release> <chart> -n <namespace> -f ... --set ...`: its objects, or its error. */
 export async function helmTemplate(
   helm: string,
@@ -58,8 +63,11 @@ export async function helmTemplate(
   namespace: string,
   overrides: Overrides,
   dir: string,
+  cluster?: StubCluster,
 ): Promise<Rendered> {
-  const args = ['template', release, chart, '-n', namespace];
+  const args = ['template', release, chart, '-n', namespace, ...(cluster ? SERVER : [])];
+  // With a cluster, Helm caches its discovery under $HOME: the scratch directory, not the user's.
+  const env = cluster ? { ...process.env, KUBECONFIG: cluster.kubeconfig, HOME: dir } : process.env;
   for (const file of overrides.files ?? []) {
     const path = join(dir, `values-${++counter}.yaml`);
     writeFileSync(path, stringify(file));
@@ -67,7 +75,7 @@ export async function helmTemplate(
   }
   for (const [path, value] of overrides.set ?? []) args.push('--set', `${path}=${setText(value)}`);
   try {
-    const { stdout } = await run(helm, args, { timeout: HELM_TIMEOUT_MS, maxBuffer: 16 << 20 });
+    const { stdout } = await run(helm, args, { timeout: HELM_TIMEOUT_MS, maxBuffer: 16 << 20, env });
     return { ok: true, docs: documents(stdout) };
   } catch (err) {
     return { ok: false, error: String((err as { stderr?: string }).stderr ?? err) };
@@ -155,4 +163,77 @@ export async function inBatches<T, R>(items: T[], width: number, task: (item: T)
   };
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
   return results;
+}
+
+/** A stand-in for the API server with only what Helm's `lookup` of a Service asks: discovery, and GETs. */
+export interface StubCluster {
+  kubeconfig: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Not a Kubernetes API server (none is to be had here): it answers discovery for core/v1 Services and
+ * `GET /api/v1/namespaces/<ns>/services/<name>` from `services` (`<ns>/<name>` → the owning release's label),
+ * 404 for anything else, on a free loopback port.
+ */
+export async function stubCluster(services: Record<string, string>, dir: string): Promise<StubCluster> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0]!;
+    const named = /^\/api\/v1\/namespaces\/([^/]+)\/services\/([^/]+)$/.exec(path);
+    const owner = named ? services[`${named[1]}/${named[2]}`] : undefined;
+    const body = DISCOVERY[path] ?? (owner ? serviceObject(named![2]!, named![1]!, owner) : undefined);
+    res.writeHead(body ? 200 : 404, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify(body ?? { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 }),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const kubeconfig = join(dir, `kubeconfig-${++counter}`);
+  writeFileSync(
+    kubeconfig,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'stub', cluster: { server: `http://127.0.0.1:${port}` } }],
+      users: [{ name: 'stub', user: {} }],
+      contexts: [{ name: 'stub', context: { cluster: 'stub', user: 'stub' } }],
+      'current-context': 'stub',
+    }),
+  );
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  return { kubeconfig, close };
+}
+
+const APPS = { groupVersion: 'apps/v1', version: 'v1' };
+
+const DISCOVERY: Record<string, unknown> = {
+  '/version': { major: '1', minor: '35', gitVersion: 'v1.35.0' },
+  '/api': { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] },
+  '/apis': {
+    kind: 'APIGroupList',
+    apiVersion: 'v1',
+    groups: [{ name: 'apps', versions: [APPS], preferredVersion: APPS }],
+  },
+  '/apis/apps/v1': {
+    kind: 'APIResourceList',
+    groupVersion: 'apps/v1',
+    resources: [{ name: 'deployments', singularName: 'deployment', namespaced: true, kind: 'Deployment', verbs: [] }],
+  },
+  '/api/v1': {
+    kind: 'APIResourceList',
+    groupVersion: 'v1',
+    resources: [{ name: 'services', singularName: 'service', namespaced: true, kind: 'Service', verbs: ['get'] }],
+  },
+};
+
+/** A Service as Helm leaves it: its labels and the ownership annotations Helm checks before taking it over. */
+function serviceObject(name: string, namespace: string, release: string): Doc {
+  const labels = { 'app.kubernetes.io/instance': release, 'app.kubernetes.io/managed-by': 'Helm' };
+  const annotations = { 'meta.helm.sh/release-name': release, 'meta.helm.sh/release-namespace': namespace };
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace, labels, annotations }, spec: {} };
 }

@@ -14,6 +14,7 @@ import {
   lintObjects,
   scratch,
   sorted,
+  stubCluster,
 } from './helm-kit.js';
 import { type ChartValues, HelmError, chartValues, renderManifests, writeChart } from './index.js';
 
@@ -195,6 +196,33 @@ describe('the mesh chart, checked by the real Helm 3 and Helm 4', () => {
     for (const version of HELM_VERSIONS) {
       const named = await lintObjects(helm[version]!, docs, tmp.dir);
       assert.ok(!named.ok && /DNS-1035 label/.test(named.output), `helm ${version}: ${named.output}`);
+    }
+  });
+
+  it("refuses at install an alias Service another release of the namespace owns (the chart's lookup)", async () => {
+    const cluster = await stubCluster({ 'patients/api': 'other', 'patients/redis': 'demo' }, tmp.dir);
+    try {
+      const view = { namespace: 'patients', serviceOwner: (n: string) => ({ api: 'other', redis: 'demo' })[n] };
+      const ours = (() => {
+        try {
+          return renderManifests(values, 'demo', view) && '';
+        } catch (err) {
+          return err instanceof HelmError ? `${err.message}; ${err.hint}` : String(err);
+        }
+      })();
+      assert.match(ours, /"api" .*belongs to release "other"/);
+      for (const version of HELM_VERSIONS) {
+        const taken = await helmTemplate(helm[version]!, chart, 'demo', 'patients', {}, tmp.dir, cluster);
+        assert.ok(!taken.ok && taken.error.includes(ours), `helm ${version}: ${taken.ok || taken.error}`);
+        // Its own Services (an upgrade), and another namespace, are no collision.
+        const own = { set: [['services.flask.aliases', null]] as Array<[string, unknown]> };
+        const upgrade = await helmTemplate(helm[version]!, chart, 'demo', 'patients', own, tmp.dir, cluster);
+        assert.ok(upgrade.ok, upgrade.ok ? '' : upgrade.error);
+        const elsewhere = await helmTemplate(helm[version]!, chart, 'demo', 'clinic-2', {}, tmp.dir, cluster);
+        assert.ok(elsewhere.ok, elsewhere.ok ? '' : elsewhere.error);
+      }
+    } finally {
+      await cluster.close();
     }
   });
 });
