@@ -204,6 +204,7 @@ function podSpec(values: CasChartValues, release: string, namespace: string, pos
   };
   return {
     ...(values.imagePullSecrets?.length ? { imagePullSecrets: values.imagePullSecrets } : {}),
+    ...(postgres ? { affinity: spread(release) } : {}),
     containers: [container],
     ...(secret ? { volumes: [{ name: 'master-key', secret: { secretName: secret, defaultMode: 0o400 } }] } : {}),
   };
@@ -213,4 +214,11 @@ function podSpec(values: CasChartValues, release: string, namespace: string, pos
 function storeEnv(values: CasChartValues) {
   const { existingSecret, key } = values.store.postgres;
   return { name: 'VEIL_CAS_STORE', valueFrom: { secretKeyRef: { name: existingSecret, key } } };
+}
+
+/** Replicas on distinct nodes where the scheduler can: the loss of one node takes one replica. */
+function spread(release: string) {
+  const matchLabels = { 'app.kubernetes.io/name': 'cas', 'app.kubernetes.io/instance': release };
+  const podAffinityTerm = { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels } };
+  return { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm }] } };
 }

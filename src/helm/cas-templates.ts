@@ -69,7 +69,7 @@ ${LABELS('        ')}    spec:
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}
       {{- end }}
-      containers:
+${postgres ? SPREAD : ''}      containers:
         - name: cas
           image: {{ .Values.image | quote }}
           imagePullPolicy: {{ .Values.imagePullPolicy }}
@@ -111,6 +111,17 @@ ${postgres ? '' : '            - name: data\n              mountPath: /data\n'} 
       {{- end }}
 `;
 }
+
+/** Replicas on distinct nodes where the scheduler can: the loss of one node takes one replica. */
+const SPREAD = `      affinity:
+        podAntiAffinity:
+          preferredDuringSchedulingIgnoredDuringExecution:
+            - weight: 100
+              podAffinityTerm:
+                topologyKey: kubernetes.io/hostname
+                labelSelector:
+                  matchLabels:
+${LABELS('                    ')}`;
 
 const POSTGRES_ENV = `          env:
             - name: VEIL_CAS_STORE
