@@ -22,7 +22,9 @@ export function writeChart(dir: string, name: string, values: ChartValues): void
   );
   writeFileSync(
     join(dir, 'values.yaml'),
-    `# Override per service with --set services.<name>.<field>=..., e.g. services.flask.replicaCount=2\n${stringify(values)}`,
+    '# Override per service with --set services.<name>.<field>=..., e.g. services.flask.replicaCount=2\n' +
+      "# The alias Services carry the certificates' names unprefixed: one release of this mesh per namespace.\n" +
+      stringify(values),
   );
   writeFileSync(join(dir, 'templates', '_checks.tpl'), CHECKS_TEMPLATE);
   writeFileSync(join(dir, 'templates', 'deployment.yaml'), DEPLOYMENT_TEMPLATE);

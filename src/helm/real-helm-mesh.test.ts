@@ -113,6 +113,10 @@ const CASES: Case[] = [
   },
   { name: 'alias not a label', overrides: { set: [['services.flask.aliases', ['Api_1']]] }, refused: 'HELM_NAME' },
   {
+    name: 'service name starting with a digit (a DNS-1123 label, as meshes take them)',
+    overrides: { files: [{ services: { '2fa': { ...values.services['redis'], aliases: ['otp'] } } }] },
+  },
+  {
     name: 'service name not a label',
     overrides: { files: [{ services: { new_svc: { ...values.services['redis'], configId: 'p/n/x' } } }] },
     refused: 'HELM_NAME',

@@ -1,4 +1,4 @@
-import { RULES, checkRelease, isLabel, isLoopback, refuse } from './rules.js';
+import { RULES, SERVICE_LABEL, checkRelease, isLabel, isLoopback, refuse } from './rules.js';
 import type { ChartValues, ServiceValues } from './values.js';
 
 /** What the cluster holds, as the templates' `lookup` sees it: the release owning a Service, if any. */
@@ -40,7 +40,7 @@ function check(values: ChartValues, release: string, services: Array<[string, Se
   if (isLoopback(cas)) throw refuse(RULES.loopback, cas);
   const taken = new Map<string, string>();
   for (const [name, s] of services) {
-    if (!isLabel(name)) throw refuse(RULES.service, name);
+    if (!isLabel(name, 63, SERVICE_LABEL)) throw refuse(RULES.service, name);
     if (!s.port) continue;
     serviceNames(release, name, s).forEach((n, i) => {
       if (i > 0 && !isLabel(n)) throw refuse(RULES.alias, n, name);

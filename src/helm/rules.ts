@@ -13,6 +13,11 @@ export interface Rule {
 
 /** Service names (DNS-1035 labels: Kubernetes' rule for Services, the strictest of the objects named). */
 export const LABEL = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
+/**
+ * A mesh service's name (DNS-1123 label, as the mesh manifests take it): it names a container and follows
+ * `<release>-` in the object names, so it may start with a digit.
+ */
+export const SERVICE_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 /** Secret names (DNS-1123 subdomains). */
 export const SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 /** Keys of a Secret's data. */
@@ -32,8 +37,8 @@ export const RULES = {
   },
   service: {
     code: 'HELM_NAME',
-    message: 'service %q of the values is not a DNS-1035 label: its Deployment, container and Service take its name',
-    hint: 'rename it in the mesh (lower-case letters, digits and dashes, starting with a letter, at most 63)',
+    message: 'service %q of the values is not a DNS-1123 label: its Deployment, container and Service take its name',
+    hint: 'rename it in the mesh (lower-case letters, digits and dashes, at most 63)',
   },
   alias: {
     code: 'HELM_NAME',
@@ -112,8 +117,8 @@ export function goFail(rule: Rule, ...args: string[]): string {
   return `{{- fail (printf "${rule.message}; ${rule.hint}" ${args.join(' ')}) }}`;
 }
 
-export function isLabel(name: unknown, max = 63): boolean {
-  return typeof name === 'string' && name.length <= max && new RegExp(LABEL).test(name);
+export function isLabel(name: unknown, max = 63, pattern = LABEL): boolean {
+  return typeof name === 'string' && name.length <= max && new RegExp(pattern).test(name);
 }
 
 export function checkRelease(release: string): void {

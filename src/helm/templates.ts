@@ -1,4 +1,4 @@
-import { GO_CHECK_RELEASE, LABEL, LOOPBACK, RULES, goFail } from './rules.js';
+import { GO_CHECK_RELEASE, LABEL, LOOPBACK, RULES, SERVICE_LABEL, goFail } from './rules.js';
 
 /**
  * The chart's Go templates. `render.ts` produces the same objects from the same values, and refuses the same
@@ -24,7 +24,7 @@ ${goFail(RULES.loopback, '(toString .Values.cas.address)')}
 {{- $taken := dict }}
 {{- range $name, $svc := .Values.services }}
 {{- if and $svc $svc.enabled }}
-{{- if or (gt (len $name) 63) (not (regexMatch \`${LABEL}\` $name)) }}
+{{- if or (gt (len $name) 63) (not (regexMatch \`${SERVICE_LABEL}\` $name)) }}
 ${goFail(RULES.service, '$name')}
 {{- end }}
 {{- if $svc.port }}
