@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const LINKED = ['node_modules', 'examples', 'testdata', 'schemas', 'bin'];
+const LINKED = ['node_modules', 'examples', 'testdata', 'schemas', 'bin', '.cache'];
 const TEST_TIMEOUT_MS = 120_000;
 
 class MutationSetupError extends Error {}

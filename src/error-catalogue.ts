@@ -5,6 +5,7 @@ import { CLI_CATALOGUE } from './cli/errors.js';
 import { ENCRYPTION_CATALOGUE } from './encryption/errors.js';
 import type { ErrorEntry } from './errors.js';
 import { SHIELD_CATALOGUE } from './fsshield/errors.js';
+import { HELM_CATALOGUE } from './helm/errors.js';
 import { IMAGE_CATALOGUE } from './images/errors.js';
 import { MANIFEST_CATALOGUE } from './manifests/errors.js';
 import { MESH_CATALOGUE } from './mesh/errors.js';
@@ -31,6 +32,7 @@ export const CATALOGUES: readonly ModuleCatalogue[] = [
   { module: 'runtime', errorClass: 'RuntimeError', entries: RUNTIME_CATALOGUE },
   { module: 'manifests', errorClass: 'ManifestError', entries: MANIFEST_CATALOGUE },
   { module: 'images', errorClass: 'ImageError', entries: IMAGE_CATALOGUE },
+  { module: 'helm', errorClass: 'HelmError', entries: HELM_CATALOGUE },
   { module: 'mesh', errorClass: 'MeshError', entries: MESH_CATALOGUE },
   { module: 'cli', errorClass: 'CliError', entries: CLI_CATALOGUE },
 ];

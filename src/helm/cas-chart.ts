@@ -1,16 +1,33 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { CAS_CHECKS, CAS_DEPLOYMENT, CAS_NOTES, CAS_PDB, CAS_SERVICE, CAS_STATEFULSET } from './cas-templates.js';
+import { RULES, SECRET_KEY, SUBDOMAIN, checkRelease, refuse } from './rules.js';
+
+type IntOrString = number | string | null | undefined;
 
 /** Values of the CAS chart. */
 export interface CasChartValues {
   image: string;
   imagePullPolicy: string;
   imagePullSecrets: Array<{ name: string }>;
+  /** With store.type postgres only: SQLite's store lives on one replica's volume. */
+  replicaCount: number;
   service: { type: string; port: number };
+  /**
+   * `sqlite`: a StatefulSet of one with a volume. `postgres`: a Deployment of replicaCount replicas that read
+   * the database URL (with its password) from key `key` of Secret `existingSecret` (env VEIL_CAS_STORE).
+   */
+  store: { type: 'sqlite' | 'postgres'; postgres: { existingSecret: string; key: string } };
+  /** With store.type sqlite only. */
   persistence: { size: string; storageClass: string };
-  /** A Secret holding `master.key`; without one the CAS generates its master key on the volume (0600). */
+  /**
+   * A Secret holding `master.key`; without one a SQLite CAS generates its master key on its volume (0600).
+   * Required with postgres: every replica must open what the others sealed.
+   */
   masterKey: { existingSecret: string };
+  /** With store.type postgres: one of the two (maxUnavailable 1 when neither is given). */
+  podDisruptionBudget: { minAvailable?: IntOrString; maxUnavailable?: IntOrString };
   resources: Record<string, unknown>;
 }
 
@@ -19,112 +36,17 @@ export function casChartValues(image: string): CasChartValues {
     image,
     imagePullPolicy: 'IfNotPresent',
     imagePullSecrets: [],
+    replicaCount: 1,
     service: { type: 'ClusterIP', port: 8081 },
+    store: { type: 'sqlite', postgres: { existingSecret: '', key: 'url' } },
     persistence: { size: '1Gi', storageClass: '' },
     masterKey: { existingSecret: '' },
+    podDisruptionBudget: { maxUnavailable: 1 },
     resources: {},
   };
 }
 
-/** The CAS's labels at an indentation, and the metadata both objects share. */
-const LABELS = (indent: string) =>
-  `${indent}app.kubernetes.io/name: cas\n${indent}app.kubernetes.io/instance: {{ .Release.Name }}\n`;
-const METADATA = `metadata:\n  name: {{ .Release.Name }}-cas\n  labels:\n${LABELS('    ')}`;
-
-const STATEFULSET = `apiVersion: apps/v1
-kind: StatefulSet
-${METADATA}spec:
-  serviceName: {{ .Release.Name }}-cas
-  replicas: 1
-  selector:
-    matchLabels:
-${LABELS('      ')}  template:
-    metadata:
-      labels:
-${LABELS('        ')}    spec:
-      {{- with .Values.imagePullSecrets }}
-      imagePullSecrets:
-        {{- toYaml . | nindent 8 }}
-      {{- end }}
-      containers:
-        - name: cas
-          image: {{ .Values.image | quote }}
-          imagePullPolicy: {{ .Values.imagePullPolicy }}
-          args:
-            - serve
-            - --listen
-            - 0.0.0.0:8081
-            - --data
-            - /data
-            - --name
-            - {{ .Release.Name }}-cas
-            - --name
-            - {{ .Release.Name }}-cas.{{ .Release.Namespace }}
-            - --name
-            - {{ .Release.Name }}-cas.{{ .Release.Namespace }}.svc
-            {{- if .Values.masterKey.existingSecret }}
-            - --master-key-file
-            - /master-key/master.key
-            {{- end }}
-          ports:
-            - name: api
-              containerPort: 8081
-          readinessProbe:
-            httpGet:
-              path: /v1/version
-              port: api
-              scheme: HTTPS
-            periodSeconds: 5
-          livenessProbe:
-            httpGet:
-              path: /v1/version
-              port: api
-              scheme: HTTPS
-            initialDelaySeconds: 10
-            periodSeconds: 20
-          volumeMounts:
-            - name: data
-              mountPath: /data
-            {{- if .Values.masterKey.existingSecret }}
-            - name: master-key
-              mountPath: /master-key
-              readOnly: true
-            {{- end }}
-          resources:
-            {{- toYaml .Values.resources | nindent 12 }}
-      {{- if .Values.masterKey.existingSecret }}
-      volumes:
-        - name: master-key
-          secret:
-            secretName: {{ .Values.masterKey.existingSecret }}
-            defaultMode: 0400
-      {{- end }}
-  volumeClaimTemplates:
-    - metadata:
-        name: data
-      spec:
-        accessModes:
-          - ReadWriteOnce
-        {{- with .Values.persistence.storageClass }}
-        storageClassName: {{ . }}
-        {{- end }}
-        resources:
-          requests:
-            storage: {{ .Values.persistence.size }}
-`;
-
-const SERVICE = `apiVersion: v1
-kind: Service
-${METADATA}spec:
-  type: {{ .Values.service.type }}
-  selector:
-${LABELS('    ')}  ports:
-    - name: api
-      port: {{ .Values.service.port }}
-      targetPort: api
-`;
-
-/** Writes the CAS chart: a StatefulSet with a persistent volume for the store and master key, and a Service. */
+/** Writes the CAS chart: see cas-templates.ts for its two forms. */
 export function writeCasChart(dir: string, values: CasChartValues): void {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, 'templates'), { recursive: true });
@@ -139,92 +61,164 @@ export function writeCasChart(dir: string, values: CasChartValues): void {
       appVersion: '0.1.0',
     }),
   );
-  writeFileSync(join(dir, 'values.yaml'), stringify(values));
-  writeFileSync(join(dir, 'templates', 'statefulset.yaml'), STATEFULSET);
-  writeFileSync(join(dir, 'templates', 'service.yaml'), SERVICE);
   writeFileSync(
-    join(dir, 'templates', 'NOTES.txt'),
-    'The CAS answers at https://{{ .Release.Name }}-cas.{{ .Release.Namespace }}:{{ .Values.service.port }}.\nIts CA fingerprint is printed in its log: kubectl logs {{ .Release.Name }}-cas-0\n',
+    join(dir, 'values.yaml'),
+    '# HA: --set store.type=postgres,replicaCount=3,store.postgres.existingSecret=S,masterKey.existingSecret=K\n' +
+      stringify(values),
   );
+  const templates = {
+    '_checks.tpl': CAS_CHECKS,
+    'statefulset.yaml': CAS_STATEFULSET,
+    'deployment.yaml': CAS_DEPLOYMENT,
+    'pdb.yaml': CAS_PDB,
+    'service.yaml': CAS_SERVICE,
+    'NOTES.txt': CAS_NOTES,
+  };
+  for (const [name, text] of Object.entries(templates)) writeFileSync(join(dir, 'templates', name), text);
 }
 
-/** What `helm template <release> -n <namespace>` renders from the templates above (tests and -o yaml). */
+const given = (v: unknown): boolean => v !== undefined && v !== null && String(v) !== '';
+const badSubdomain = (v: unknown) => String(v).length > 253 || !new RegExp(SUBDOMAIN).test(String(v));
+
+/** The checks of CAS_CHECKS, in its order. */
+function checkCas(values: CasChartValues, release: string): void {
+  checkRelease(release);
+  const store = String(values.store?.type);
+  if (store !== 'sqlite' && store !== 'postgres') throw refuse(RULES.storeType, store);
+  const masterKey = values.masterKey?.existingSecret;
+  if (masterKey && badSubdomain(masterKey)) throw refuse(RULES.secretName, 'masterKey.existingSecret', masterKey);
+  if (store === 'sqlite') {
+    if (Math.trunc(Number(values.replicaCount)) !== 1) throw refuse(RULES.sqliteReplicas, values.replicaCount);
+    return;
+  }
+  const pg = values.store.postgres ?? {};
+  if (!pg.existingSecret) throw refuse(RULES.postgresSecret);
+  if (badSubdomain(pg.existingSecret))
+    throw refuse(RULES.secretName, 'store.postgres.existingSecret', pg.existingSecret);
+  if (!new RegExp(SECRET_KEY).test(String(pg.key))) throw refuse(RULES.secretKey, 'store.postgres.key', String(pg.key));
+  if (!masterKey) throw refuse(RULES.postgresMasterKey);
+  const pdb = values.podDisruptionBudget ?? {};
+  if (given(pdb.minAvailable) && given(pdb.maxUnavailable)) throw refuse(RULES.disruption);
+}
+
+/** What `helm template <release> -n <namespace>` renders from the templates (tests and --yaml), or its refusal. */
 export function renderCasManifests(
   values: CasChartValues,
   release: string,
   namespace: string,
 ): Array<Record<string, unknown>> {
+  checkCas(values, release);
+  const postgres = values.store.type === 'postgres';
   const labels = { 'app.kubernetes.io/name': 'cas', 'app.kubernetes.io/instance': release };
-  const secret = values.masterKey.existingSecret;
-  const probe = (extra: Record<string, number>) => ({
-    httpGet: { path: '/v1/version', port: 'api', scheme: 'HTTPS' },
-    ...extra,
-  });
-  const statefulSet = {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    metadata: { name: `${release}-cas`, labels },
-    spec: {
-      serviceName: `${release}-cas`,
-      replicas: 1,
-      selector: { matchLabels: labels },
-      template: {
-        metadata: { labels },
-        spec: {
-          ...(values.imagePullSecrets.length ? { imagePullSecrets: values.imagePullSecrets } : {}),
-          containers: [
-            {
-              name: 'cas',
-              image: values.image,
-              imagePullPolicy: values.imagePullPolicy,
-              args: [
-                'serve',
-                '--listen',
-                '0.0.0.0:8081',
-                '--data',
-                '/data',
-                '--name',
-                `${release}-cas`,
-                '--name',
-                `${release}-cas.${namespace}`,
-                '--name',
-                `${release}-cas.${namespace}.svc`,
-                ...(secret ? ['--master-key-file', '/master-key/master.key'] : []),
-              ],
-              ports: [{ name: 'api', containerPort: 8081 }],
-              readinessProbe: probe({ periodSeconds: 5 }),
-              livenessProbe: probe({ initialDelaySeconds: 10, periodSeconds: 20 }),
-              volumeMounts: [
-                { name: 'data', mountPath: '/data' },
-                ...(secret ? [{ name: 'master-key', mountPath: '/master-key', readOnly: true }] : []),
-              ],
-              resources: values.resources,
-            },
-          ],
-          ...(secret ? { volumes: [{ name: 'master-key', secret: { secretName: secret, defaultMode: 0o400 } }] } : {}),
-        },
-      },
-      volumeClaimTemplates: [
-        {
-          metadata: { name: 'data' },
-          spec: {
-            accessModes: ['ReadWriteOnce'],
-            ...(values.persistence.storageClass ? { storageClassName: values.persistence.storageClass } : {}),
-            resources: { requests: { storage: values.persistence.size } },
-          },
-        },
-      ],
-    },
-  };
+  const metadata = (suffix = '') => ({ name: `${release}-cas${suffix}`, labels });
+  const template = { metadata: { labels }, spec: podSpec(values, release, namespace, postgres) };
   const service = {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: `${release}-cas`, labels },
+    metadata: metadata(),
     spec: {
       type: values.service.type,
       selector: labels,
       ports: [{ name: 'api', port: values.service.port, targetPort: 'api' }],
     },
   };
-  return [statefulSet, service];
+  if (postgres) {
+    const deployment = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: metadata(),
+      spec: { replicas: values.replicaCount, selector: { matchLabels: labels }, template },
+    };
+    const pdb = values.podDisruptionBudget ?? {};
+    const budget = given(pdb.minAvailable)
+      ? { minAvailable: pdb.minAvailable }
+      : { maxUnavailable: given(pdb.maxUnavailable) ? pdb.maxUnavailable : 1 };
+    const disruption = {
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: metadata(),
+      spec: { ...budget, selector: { matchLabels: labels } },
+    };
+    return [deployment, disruption, service];
+  }
+  const statefulSet = {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: metadata(),
+    spec: {
+      serviceName: `${release}-cas-pods`,
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template,
+      volumeClaimTemplates: [volumeClaim(values)],
+    },
+  };
+  const headless = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: metadata('-pods'),
+    spec: { clusterIP: 'None', selector: labels, ports: [{ name: 'api', port: 8081, targetPort: 'api' }] },
+  };
+  return [statefulSet, service, headless];
+}
+
+function volumeClaim(values: CasChartValues) {
+  return {
+    metadata: { name: 'data' },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      ...(values.persistence.storageClass ? { storageClassName: values.persistence.storageClass } : {}),
+      resources: { requests: { storage: values.persistence.size } },
+    },
+  };
+}
+
+function podSpec(values: CasChartValues, release: string, namespace: string, postgres: boolean) {
+  const secret = values.masterKey.existingSecret;
+  const probe = (path: string, extra: Record<string, number>) => ({
+    httpGet: { path, port: 'api', scheme: 'HTTPS' },
+    ...extra,
+  });
+  const names = [`${release}-cas`, `${release}-cas.${namespace}`, `${release}-cas.${namespace}.svc`];
+  const container = {
+    name: 'cas',
+    image: values.image,
+    imagePullPolicy: values.imagePullPolicy,
+    args: [
+      'serve',
+      '--listen',
+      '0.0.0.0:8081',
+      ...(postgres ? [] : ['--data', '/data']),
+      ...names.flatMap((n) => ['--name', n]),
+      ...(secret ? ['--master-key-file', '/master-key/master.key'] : []),
+    ],
+    ...(postgres ? { env: [storeEnv(values)] } : {}),
+    ports: [{ name: 'api', containerPort: 8081 }],
+    readinessProbe: probe(postgres ? '/v1/health/ready' : '/v1/version', { periodSeconds: 5 }),
+    livenessProbe: probe('/v1/version', { initialDelaySeconds: 10, periodSeconds: 20 }),
+    volumeMounts: [
+      ...(postgres ? [] : [{ name: 'data', mountPath: '/data' }]),
+      ...(secret ? [{ name: 'master-key', mountPath: '/master-key', readOnly: true }] : []),
+    ],
+    resources: values.resources ?? {},
+  };
+  return {
+    ...(values.imagePullSecrets?.length ? { imagePullSecrets: values.imagePullSecrets } : {}),
+    ...(postgres ? { affinity: spread(release) } : {}),
+    containers: [container],
+    ...(secret ? { volumes: [{ name: 'master-key', secret: { secretName: secret, defaultMode: 0o400 } }] } : {}),
+  };
+}
+
+/** The database URL holds its password: it comes from the Secret, never from the arguments. */
+function storeEnv(values: CasChartValues) {
+  const { existingSecret, key } = values.store.postgres;
+  return { name: 'VEIL_CAS_STORE', valueFrom: { secretKeyRef: { name: existingSecret, key } } };
+}
+
+/** Replicas on distinct nodes where the scheduler can: the loss of one node takes one replica. */
+function spread(release: string) {
+  const matchLabels = { 'app.kubernetes.io/name': 'cas', 'app.kubernetes.io/instance': release };
+  const podAffinityTerm = { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels } };
+  return { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm }] } };
 }

@@ -2,7 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { renderManifests } from './render.js';
-import { DEPLOYMENT_TEMPLATE, NOTES_TEMPLATE, SERVICE_TEMPLATE } from './templates.js';
+import { CHECKS_TEMPLATE, DEPLOYMENT_TEMPLATE, NOTES_TEMPLATE, SERVICE_TEMPLATE } from './templates.js';
 import type { ChartValues } from './values.js';
 
 /** Writes `<dir>` as a chart `helm install <release> <dir>` installs (apiVersion v2). */
@@ -22,8 +22,11 @@ export function writeChart(dir: string, name: string, values: ChartValues): void
   );
   writeFileSync(
     join(dir, 'values.yaml'),
-    `# Override per service with --set services.<name>.<field>=..., e.g. services.flask.replicaCount=2\n${stringify(values)}`,
+    '# Override per service with --set services.<name>.<field>=..., e.g. services.flask.replicaCount=2\n' +
+      "# The alias Services carry the certificates' names unprefixed: one release of this mesh per namespace.\n" +
+      stringify(values),
   );
+  writeFileSync(join(dir, 'templates', '_checks.tpl'), CHECKS_TEMPLATE);
   writeFileSync(join(dir, 'templates', 'deployment.yaml'), DEPLOYMENT_TEMPLATE);
   writeFileSync(join(dir, 'templates', 'service.yaml'), SERVICE_TEMPLATE);
   writeFileSync(join(dir, 'templates', 'NOTES.txt'), NOTES_TEMPLATE);

@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import type { MeshPlan, ParsedMesh } from '../manifests/index.js';
+import { isLoopback } from './rules.js';
 import type { ChartService } from './values.js';
 
 /**
@@ -39,4 +40,25 @@ export function pullSecrets(mesh: ParsedMesh): string[] {
         .map((v) => v.trim())
         .filter(Boolean)
     : [];
+}
+
+/** The CAS chart's Service for its default release (`veil`), which a mesh in the CAS's namespace reaches. */
+export const DEFAULT_CAS_SERVICE = 'veil-cas';
+
+/**
+ * SCONE_CAS_ADDR for the pods. A loopback CAS (a mesh written for one machine, like the example's
+ * `localhost:8081`) is the pod itself inside a pod: the chart gets the CAS chart's Service instead, with the
+ * same port, and a warning saying so (the chart refuses a loopback address given with --set).
+ */
+export function inClusterCasAddress(address: string): { address: string; warning?: string } {
+  if (!isLoopback(address)) return { address };
+  const port = /:([0-9]+)$/.exec(address)?.[1] ?? '8081';
+  const rewritten = `${DEFAULT_CAS_SERVICE}:${port}`;
+  return {
+    address: rewritten,
+    warning:
+      `the mesh's CAS address ${address} is loopback, which inside a pod is the pod itself: the chart uses ` +
+      `${rewritten} (the Service of 'veil cas chart' installed as release veil in the same namespace); ` +
+      'set another with helm --set cas.address=HOST:PORT',
+  };
 }

@@ -1,5 +1,7 @@
 export { writeChart, writeManifests } from './chart.js';
-export { renderManifests } from './render.js';
+export { renderManifests, type ClusterView } from './render.js';
 export { chartValues, type ChartValues, type ChartService, type ServiceValues } from './values.js';
-export { chartServices, pullSecrets } from './from-mesh.js';
+export { chartServices, inClusterCasAddress, pullSecrets } from './from-mesh.js';
 export { casChartValues, renderCasManifests, writeCasChart, type CasChartValues } from './cas-chart.js';
+export { HelmError, type HelmErrorCode } from './errors.js';
+export { checkRelease, isLoopback } from './rules.js';

@@ -1,23 +1,67 @@
+import { RULES, SERVICE_LABEL, checkRelease, isLabel, isLoopback, refuse } from './rules.js';
 import type { ChartValues, ServiceValues } from './values.js';
 
-/** What `helm template <release>` renders from the chart's templates and `values` (see templates.ts). */
-export function renderManifests(values: ChartValues, release: string): Array<Record<string, unknown>> {
-  return Object.entries(values.services)
-    .sort(([a], [b]) => (a < b ? -1 : 1))
-    .filter(([, s]) => s.enabled)
-    .flatMap(([name, s]) => [
-      deployment(values, release, name, s),
-      ...(s.port
-        ? [
-            service(release, name, s.port, fullName(release, name)),
-            ...s.aliases.map((alias) => service(release, name, s.port!, alias)),
-          ]
-        : []),
-    ]);
+/** What the cluster holds, as the templates' `lookup` sees it: the release owning a Service, if any. */
+export interface ClusterView {
+  namespace: string;
+  serviceOwner(name: string): string | undefined;
 }
 
+/** `helm template` has no cluster: its `lookup` finds nothing. */
+const NO_CLUSTER: ClusterView = { namespace: 'default', serviceOwner: () => undefined };
+
+/**
+ * What `helm template <release>` renders from the chart's templates and `values` (see templates.ts), or the
+ * HelmError its checks fail with. Values may come from user files: a null `aliases` or `resources` is empty.
+ */
+export function renderManifests(
+  values: ChartValues,
+  release: string,
+  cluster: ClusterView = NO_CLUSTER,
+): Array<Record<string, unknown>> {
+  const services = enabled(values);
+  check(values, release, services, cluster);
+  return services.flatMap(([name, s]) => [
+    deployment(values, release, name, s),
+    ...(s.port ? serviceNames(release, name, s).map((n) => service(release, name, s.port!, n)) : []),
+  ]);
+}
+
+function enabled(values: ChartValues): Array<[string, ServiceValues]> {
+  return Object.entries(values.services ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .filter((entry): entry is [string, ServiceValues] => Boolean(entry[1]?.enabled));
+}
+
+/** The checks of templates.ts's `veil.checks`, in its order, so the first refusal is the same one. */
+function check(values: ChartValues, release: string, services: Array<[string, ServiceValues]>, cluster: ClusterView) {
+  checkRelease(release);
+  const cas = String(values.cas?.address);
+  if (isLoopback(cas)) throw refuse(RULES.loopback, cas);
+  const taken = new Map<string, string>();
+  for (const [name, s] of services) {
+    if (!isLabel(name, 63, SERVICE_LABEL)) throw refuse(RULES.service, name);
+    if (!s.port) continue;
+    serviceNames(release, name, s).forEach((n, i) => {
+      if (i > 0 && !isLabel(n)) throw refuse(RULES.alias, n, name);
+      const other = taken.get(n);
+      if (other !== undefined) throw refuse(RULES.taken, release, n, other, name);
+      taken.set(n, name);
+      const owner = i > 0 ? cluster.serviceOwner(n) : undefined;
+      if (owner && owner !== release) throw refuse(RULES.otherRelease, n, name, owner, cluster.namespace);
+    });
+  }
+}
+
+/** The Service under the release's name for the service, then one per alias (the names its certificates carry). */
+function serviceNames(release: string, name: string, s: ServiceValues): string[] {
+  return [fullName(release, name), ...(s.aliases ?? []).map(String)];
+}
+
+/** Helm's `trunc 63 | trimSuffix "-"`: one dash goes, as there. */
 function fullName(release: string, name: string): string {
-  return `${release}-${name}`.slice(0, 63).replace(/-+$/, '');
+  const cut = `${release}-${name}`.slice(0, 63);
+  return cut.endsWith('-') ? cut.slice(0, -1) : cut;
 }
 
 function labels(release: string, name: string): Record<string, string> {
@@ -31,16 +75,15 @@ function deployment(values: ChartValues, release: string, name: string, s: Servi
     ...(values.cas.fingerprint ? [{ name: 'VEIL_CAS_FINGERPRINT', value: values.cas.fingerprint }] : []),
     ...(values.evidence === 'simulation' ? [{ name: 'VEIL_EVIDENCE', value: 'simulation' }] : []),
   ];
+  const memory = s.memoryVolumes ?? [];
   const container = {
     name,
     image: s.image,
     imagePullPolicy: s.imagePullPolicy,
     env,
     ...(s.port ? { ports: [{ name: 'service', containerPort: s.port }] } : {}),
-    ...(s.memoryVolumes.length
-      ? { volumeMounts: s.memoryVolumes.map((mountPath, i) => ({ name: `memory-${i}`, mountPath })) }
-      : {}),
-    resources: s.resources,
+    ...(memory.length ? { volumeMounts: memory.map((mountPath, i) => ({ name: `memory-${i}`, mountPath })) } : {}),
+    resources: s.resources ?? {},
   };
   return {
     apiVersion: 'apps/v1',
@@ -55,10 +98,10 @@ function deployment(values: ChartValues, release: string, name: string, s: Servi
       template: {
         metadata: { labels: labels(release, name) },
         spec: {
-          ...(values.imagePullSecrets.length ? { imagePullSecrets: values.imagePullSecrets } : {}),
+          ...(values.imagePullSecrets?.length ? { imagePullSecrets: values.imagePullSecrets } : {}),
           containers: [container],
-          ...(s.memoryVolumes.length
-            ? { volumes: s.memoryVolumes.map((_, i) => ({ name: `memory-${i}`, emptyDir: { medium: 'Memory' } })) }
+          ...(memory.length
+            ? { volumes: memory.map((_, i) => ({ name: `memory-${i}`, emptyDir: { medium: 'Memory' } })) }
             : {}),
         },
       },

@@ -1,19 +1,63 @@
+import { GO_CHECK_RELEASE, LABEL, LOOPBACK, RULES, SERVICE_LABEL, goFail } from './rules.js';
+
 /**
- * The chart's Go templates. `render.ts` produces the same objects from the same values (for `-o yaml` and
- * the tests, since no `helm` binary is at hand): change both together.
+ * The chart's Go templates. `render.ts` produces the same objects from the same values, and refuses the same
+ * values (for `-o yaml`); the tests run both through the real Helm 3 and 4 and compare: change both together.
  */
 const LABELS = (indent: string) =>
   [`${indent}app.kubernetes.io/name: {{ $name }}`, `${indent}app.kubernetes.io/instance: {{ $.Release.Name }}`].join(
     '\n',
   );
 
-export const DEPLOYMENT_TEMPLATE = `{{- range $name, $svc := .Values.services }}
-{{- if $svc.enabled }}
+const FULLNAME = '(printf "%s-%s" $.Release.Name $name | trunc 63 | trimSuffix "-")';
+
+/**
+ * The checks of rules.ts, run before anything renders. Alias Services are looked up in the cluster (at install:
+ * `helm template` has none and finds nothing): one owned by another release is refused with the reason.
+ */
+export const CHECKS_TEMPLATE = `{{- define "veil.checks" -}}
+${GO_CHECK_RELEASE}
+{{- $cas := regexReplaceAll \`^\\[|\\]$\` (regexReplaceAll ":[0-9]+$" (toString .Values.cas.address) "") "" }}
+{{- if regexMatch \`${LOOPBACK}\` $cas }}
+${goFail(RULES.loopback, '(toString .Values.cas.address)')}
+{{- end }}
+{{- $taken := dict }}
+{{- range $name, $svc := .Values.services }}
+{{- if and $svc $svc.enabled }}
+{{- if or (gt (len $name) 63) (not (regexMatch \`${SERVICE_LABEL}\` $name)) }}
+${goFail(RULES.service, '$name')}
+{{- end }}
+{{- if $svc.port }}
+{{- range $i, $n := prepend (default (list) $svc.aliases) ${FULLNAME} }}
+{{- $n = toString $n }}
+{{- if and (gt $i 0) (or (gt (len $n) 63) (not (regexMatch \`${LABEL}\` $n))) }}
+${goFail(RULES.alias, '$n', '$name')}
+{{- end }}
+{{- if hasKey $taken $n }}
+${goFail(RULES.taken, '$.Release.Name', '$n', '(get $taken $n)', '$name')}
+{{- end }}
+{{- $_ := set $taken $n $name }}
+{{- if gt $i 0 }}
+{{- $owner := dig "metadata" "labels" "app.kubernetes.io/instance" "" (lookup "v1" "Service" $.Release.Namespace $n) }}
+{{- if and $owner (ne $owner $.Release.Name) }}
+${goFail(RULES.otherRelease, '$n', '$name', '$owner', '$.Release.Namespace')}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+`;
+
+export const DEPLOYMENT_TEMPLATE = `{{- include "veil.checks" . }}
+{{- range $name, $svc := .Values.services }}
+{{- if and $svc $svc.enabled }}
 ---
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: {{ printf "%s-%s" $.Release.Name $name | trunc 63 | trimSuffix "-" }}
+  name: {{ ${FULLNAME} }}
   labels:
 ${LABELS('    ')}
     app.kubernetes.io/managed-by: {{ $.Release.Service }}
@@ -61,7 +105,7 @@ ${LABELS('        ')}
             {{- end }}
           {{- end }}
           resources:
-            {{- toYaml $svc.resources | nindent 12 }}
+            {{- toYaml (default (dict) $svc.resources) | nindent 12 }}
       {{- with $svc.memoryVolumes }}
       volumes:
         {{- range $i, $path := . }}
@@ -76,8 +120,8 @@ ${LABELS('        ')}
 
 /** One Service under the release's name for the service, and one under each alias (the names its certificates carry). */
 export const SERVICE_TEMPLATE = `{{- range $name, $svc := .Values.services }}
-{{- if and $svc.enabled $svc.port }}
-{{- range $serviceName := prepend $svc.aliases (printf "%s-%s" $.Release.Name $name | trunc 63 | trimSuffix "-") }}
+{{- if and $svc $svc.enabled $svc.port }}
+{{- range $serviceName := prepend (default (list) $svc.aliases) ${FULLNAME} }}
 ---
 apiVersion: v1
 kind: Service

@@ -11,6 +11,7 @@ import {
   type ParsedMesh,
 } from '../../manifests/index.js';
 import { textSites } from '../../manifests/service.js';
+import { checkRelease } from '../../helm/rules.js';
 import { usage } from '../errors.js';
 import { veilHome } from '../home.js';
 import { debugPlatforms } from './host.js';
@@ -40,7 +41,12 @@ const OPTIONS = {
   'no-push': { type: 'boolean', only: SERVICE, description: 'build the image as an OCI layout only' },
   'no-image': { type: 'boolean', only: SERVICE, description: 'the bundle only, no image' },
   n: { type: 'boolean', description: 'kind genservice: --no-push; kind mesh: --no-pull' },
-  release: { type: 'string', only: MESH, value: 'R', description: 'the Helm release name (default veil)' },
+  release: {
+    type: 'string',
+    only: MESH,
+    value: 'R',
+    description: 'the Helm release name (default veil): a DNS-1035 label of at most 53 characters',
+  },
   cas: { type: 'string', only: MESH, value: 'URL', description: 'upload to this CAS instead of cas[].cas_url' },
   output: {
     type: 'string',
@@ -134,6 +140,8 @@ async function applyCommand(values: Values, io: Io): Promise<number> {
   const printDefaults = values['print-defaults'] === true;
   const kind = manifestKind(text, file);
   checkKind(values, kind);
+  // Before anything is uploaded: the release prefixes the names of the chart's Deployments and Services.
+  if (values.release !== undefined) checkRelease(values.release);
   if (kind === 'genservice') {
     const image = values['no-image'] ? undefined : { push: !(values.n === true || values['no-push'] === true) };
     return applyService(text, file, target, { printDefaults, image }, io);
@@ -271,10 +279,14 @@ async function applyMeshCommand(
         : `policies written to ${policies} (secret values left out; ${forWhat})\n`,
     );
     if (store.note) io.out(`  note: ${store.note}\n`);
-    const { chartServices, chartValues, pullSecrets, writeChart, writeManifests } = await import('../../helm/index.js');
+    const { chartServices, chartValues, inClusterCasAddress, pullSecrets, writeChart, writeManifests } = await import(
+      '../../helm/index.js'
+    );
     const { cas } = meshCasEntry(mesh);
+    const address = inClusterCasAddress(casAddress(opts.cas ?? cas.cas_url));
+    if (address.warning) io.err(`[VEIL|WARNING] ${address.warning}\n`);
     const values = chartValues({
-      casAddress: casAddress(opts.cas ?? cas.cas_url),
+      casAddress: address.address,
       casFingerprint: store.fingerprint ?? cas.cas_key,
       imagePullSecrets: pullSecrets(mesh),
       services: chartServices(mesh, plan),

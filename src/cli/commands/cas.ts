@@ -369,18 +369,25 @@ export const casChart = defineCommand(
   {
     name: 'cas chart',
     usage: ['--image IMAGE [-o DIR] [--yaml DIR [--release R] [--namespace N]]'],
-    summary: "the CAS's Helm chart: a StatefulSet with a persistent store, probes on /v1/version, a Service on 8081",
+    summary:
+      "the CAS's Helm chart: a StatefulSet with a persistent store and a Service on 8081 (HA on PostgreSQL: " +
+      'helm --set store.type=postgres,...)',
     options: {
       image: { type: 'string', value: 'IMAGE', description: 'the CAS image (veil cas image --to ... --push)' },
       o: { type: 'string', value: 'DIR', description: 'where the chart goes (default target/helm-cas)' },
       yaml: { type: 'string', value: 'DIR', description: 'also write the manifests rendered with the defaults' },
-      release: { type: 'string', value: 'R', description: 'with --yaml: the release name (default veil)' },
+      release: {
+        type: 'string',
+        value: 'R',
+        description: 'with --yaml: the release name (default veil; a DNS-1035 label, at most 53 characters)',
+      },
       namespace: { type: 'string', value: 'N', description: 'with --yaml: the namespace (default default)' },
     },
   },
   async ({ values }, io) => {
     if (!values.image) throw usage('--image is required', "the CAS image, e.g. from 'veil cas image --to ... --push'");
-    const { casChartValues, renderCasManifests, writeCasChart } = await import('../../helm/index.js');
+    const { casChartValues, checkRelease, renderCasManifests, writeCasChart } = await import('../../helm/index.js');
+    if (values.release !== undefined) checkRelease(values.release);
     const chartValues = casChartValues(values.image);
     const dir = resolve(values.o ?? join('target', 'helm-cas'));
     writeCasChart(dir, chartValues);
