@@ -37,7 +37,10 @@ describe('file-system shield: deterministic encryption', () => {
     const b = encryptTree(source('c', { 'main.py': 'print(2)\n' }), join(root, 'enc4'), key, { deterministic: true });
     assert.notEqual(a.tag, b.tag);
     assert.notDeepEqual(blobs(join(root, 'enc3')), blobs(join(root, 'enc4')));
-    const meta = (dir: string) => readFileSync(join(root, dir, META_FILE)).subarray(0, 12).toString('hex');
+    const meta = (dir: string) =>
+      readFileSync(join(root, dir, META_FILE))
+        .subarray(0, 12)
+        .toString('hex');
     assert.notEqual(meta('enc3'), meta('enc4'), 'metadata nonces differ');
   });
 

@@ -112,7 +112,10 @@ function sealChunk(key: Buffer, blob: string, index: number, count: number, plai
 function writeMetadata(out: string, volumeKey: Buffer, files: FileEntry[], deterministic: boolean): string {
   const plain = JSON.stringify({ format: FORMAT, files });
   const nonce = deterministic
-    ? createHmac('sha256', syntheticKey(volumeKey)).update(`veil-fspf metadata nonce\0${plain}`).digest().subarray(0, 12)
+    ? createHmac('sha256', syntheticKey(volumeKey))
+        .update(`veil-fspf metadata nonce\0${plain}`)
+        .digest()
+        .subarray(0, 12)
     : randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', metadataKey(volumeKey), nonce);
   cipher.setAAD(Buffer.from(FORMAT));

@@ -7,7 +7,10 @@ export type ImageErrorCode =
   | 'IMAGE_NOT_FOUND'
   | 'IMAGE_DIGEST'
   | 'IMAGE_FORMAT'
-  | 'IMAGE_PROGRAM';
+  | 'IMAGE_PROGRAM'
+  | 'IMAGE_ENGINE'
+  | 'IMAGE_BUILD_STEP'
+  | 'IMAGE_BUILD_CHANGES';
 
 export const IMAGE_CATALOGUE: ErrorCatalogue<ImageErrorCode> = {
   IMAGE_REFERENCE: { summary: 'an image reference is not valid, or names no base image' },
@@ -17,6 +20,13 @@ export const IMAGE_CATALOGUE: ErrorCatalogue<ImageErrorCode> = {
   IMAGE_DIGEST: { summary: 'content does not have the digest it was asked for (altered or corrupt)' },
   IMAGE_FORMAT: { summary: 'a layer is not valid gzip, or unpacks to more than Veil holds in memory' },
   IMAGE_PROGRAM: { summary: 'the image lacks the program or directory named, or it cannot be shielded as asked' },
+  IMAGE_ENGINE: {
+    summary: 'the container engine for build.run and requirements is missing, unknown, or failed to run the base image',
+  },
+  IMAGE_BUILD_STEP: { summary: 'a build.run step or the requirements install exited non-zero in the base image' },
+  IMAGE_BUILD_CHANGES: {
+    summary: "build.run or requirements changed a path that Veil's layers or the decrypted application replace",
+  },
 };
 
 /** Building, pulling or pushing an image failed; never carries a credential. */

@@ -9,3 +9,5 @@ export { runtimeEntrypoint, RUNTIME_DIR } from './runtime-layer.js';
 export { programInImage } from './image-files.js';
 export { sconifyImage, type SconifiedImage, type SconifyInput } from './sconify.js';
 export { buildCasImage } from './cas-image.js';
+export { findEngine, INSTALL_HINT, spawnProcess, type Engine, type Spawner } from './engine.js';
+export { BUILD_CONTEXT, type BuildSteps } from './build-steps.js';

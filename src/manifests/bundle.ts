@@ -195,7 +195,12 @@ function lineOf(parsed: ParsedService, path: string[]): { line?: number; column?
  * is deterministic, so unchanged files give the same encrypted tree — and the image layer made from it the
  * same digest — even in a fresh target directory, while changed files get an unrelated key.
  */
-function shieldFiles(parsed: ParsedService, out: string, keysDir: string, service: string): NonNullable<Bundle['shield']> {
+function shieldFiles(
+  parsed: ParsedService,
+  out: string,
+  keysDir: string,
+  service: string,
+): NonNullable<Bundle['shield']> {
   const plain = mkdtempSync(join(tmpdir(), 'veil-apply-'));
   try {
     for (const [i, path] of (parsed.manifest.build.copy ?? []).entries())
