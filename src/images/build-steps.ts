@@ -233,8 +233,9 @@ export function keptChanges(changes: Change[], forbidden: string[]): Change[] {
 /** The layer entries of the kept changes, read from the container's exported file system. */
 async function changedEntries(exported: string, changes: Change[]): Promise<LayerEntry[]> {
   const wanted = new Set<string>();
-  for (const c of changes.filter((c) => c.kind !== 'D'))
-    for (let p = c.path; p !== '/'; p = posix.dirname(p)) wanted.add(p);
+  // A deletion keeps its directories as they are (a whiteout's parent would otherwise be made 0755: /tmp is 1777).
+  for (const c of changes)
+    for (let p = c.kind === 'D' ? posix.dirname(c.path) : c.path; p !== '/'; p = posix.dirname(p)) wanted.add(p);
   const found = await readEntries(exported, (p) => wanted.has(p));
   const missing = [...found.values()].flatMap((e) => (e.linkOf && !found.has(e.linkOf) ? [e.linkOf] : []));
   const targets = missing.length > 0 ? await readEntries(exported, (p) => missing.includes(p)) : new Map();
