@@ -100,7 +100,7 @@ export async function buildServiceImage(
       },
     }),
     [
-      ...(steps ? ["build.requirements and build.run"] : []),
+      ...(steps ? ['build.requirements and build.run'] : []),
       `veil runtime (${RUNTIME_DIR})`,
       ...(input.shieldDir ? [`veil shield of ${input.pwd} (${SHIELD_ROOT}${input.pwd})`] : []),
     ],
