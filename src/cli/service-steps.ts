@@ -1,4 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, normalize, resolve } from 'node:path';
 import type { BuildSteps } from '../images/build-steps.js';
 import { INSTALL_HINT, findEngine, type Engine } from '../images/engine.js';
@@ -27,8 +28,21 @@ export function serviceSteps(
     );
     return {};
   }
-  if (!requirements) return { steps: { run, context: resolve(parsed.dir) }, engine };
-  return { steps: { run, ...requirementsIn(parsed, requirements, cwd) }, engine };
+  const plaintext = plaintextDigests(parsed);
+  if (!requirements) return { steps: { run, context: resolve(parsed.dir), plaintext }, engine };
+  return { steps: { run, ...requirementsIn(parsed, requirements, cwd), plaintext }, engine };
+}
+
+/** SHA-256 of every file `build.copy` names (directories walked), by its name there. */
+function plaintextDigests(parsed: ParsedService): Map<string, string> {
+  const digests = new Map<string, string>();
+  const walk = (path: string, name: string): void => {
+    const stat = statSync(path);
+    if (stat.isDirectory()) for (const e of readdirSync(path)) walk(join(path, e), `${name}/${e}`);
+    else if (stat.isFile()) digests.set(createHash('sha256').update(readFileSync(path)).digest('hex'), name);
+  };
+  (parsed.manifest.build.copy ?? []).forEach((name, i) => walk(parsed.copyFrom[i]!, name));
+  return digests;
 }
 
 /** Looked up as `build.copy` is: in the working directory, then beside the manifest; that directory is the context. */

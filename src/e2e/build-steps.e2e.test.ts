@@ -132,7 +132,7 @@ describe('build.run and requirements in a real engine', { skip: !hasPodman() && 
     assert.equal(listed.stdout.trim(), 'none', 'the build context is not in the image');
   });
 
-  it('gives the same digests from two checkouts in two fresh target directories', async () => {
+  it('gives the same digests from two checkouts in two fresh target directories', async (t) => {
     const first = await apply(checkout('src-b', STEPS, 0o600, 5), 'target-b');
     const second = await apply(checkout('src-c', STEPS, 0o664, 9_000_000), 'target-c');
     assert.equal(first.code, 0, first.stderr);
@@ -146,8 +146,8 @@ describe('build.run and requirements in a real engine', { skip: !hasPodman() && 
     const [b, d] = [layers('target-b'), layers('target-d')];
     assert.deepEqual(d.slice(0, 3), b.slice(0, 3), 'base, steps and runtime layers do not depend on VEIL_HOME');
     assert.notEqual(d[3], b[3], 'the shield layer is under this VEIL_HOME’s key');
-    console.log(
-      `# same image digest from 2 fresh targets: ${digestOf(first.stdout)}; ${b.length - 1} of ${b.length} layers equal with a fresh VEIL_HOME`,
+    t.diagnostic(
+      `same image digest from 2 fresh targets: ${digestOf(first.stdout)}; ${b.length - 1} of ${b.length} layers equal with a fresh VEIL_HOME`,
     );
   });
 
@@ -165,6 +165,12 @@ describe('build.run and requirements in a real engine', { skip: !hasPodman() && 
     assert.equal(r.code, 1);
     assert.match(r.stderr, /changed \/app, \/app\/cache, under \/opt\/veil or \/app/);
     assert.match(r.stderr, /IMAGE_BUILD_CHANGES/);
+    const copied = await apply(
+      checkout('src-h', ['mkdir -p /srv && cp /.veil-build-context/main.py /srv/']),
+      'target-h',
+    );
+    assert.equal(copied.code, 1);
+    assert.match(copied.stderr, /wrote \/srv\/main\.py, which holds the plaintext of build\.copy's main\.py/);
   });
 
   it('without an engine, builds and warns that the steps were not run, saying how to get one', async () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
@@ -115,6 +116,22 @@ describe('running build steps (an engine stand-in)', async () => {
       ['rm', '-f', 'c0ffee'],
       ['rmi', 'localhost/veil-build/base:x'],
     ]);
+  });
+
+  it('refuses a layer that holds the plaintext of a copied file; mounts no context without requirements', async () => {
+    const calls: string[][] = [];
+    const plaintext = new Map([[createHash('sha256').update('hi\n').digest('hex'), 'app/secret.py']]);
+    await assert.rejects(
+      runBuildSteps(base, { ...steps, plaintext }, engine({ code: 0, stderr: '' }, calls), {
+        env: {},
+        network: 'none',
+      }),
+      refused('IMAGE_BUILD_CHANGES', /wrote \/opt\/x\/f, which holds the plaintext of build\.copy's app\/secret\.py/),
+    );
+    const only = { ...steps, requirements: undefined };
+    await runBuildSteps(base, only, engine({ code: 0, stderr: '' }, calls), { env: {}, network: 'default' });
+    const create = calls.filter((c) => c[0] === 'create').at(-1)!;
+    assert.ok(!create.includes('-v') && !create.includes('--network'), create.join(' '));
   });
 
   it('names the step that failed, by the marker with this build’s nonce only', async () => {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -17,8 +17,13 @@ export interface BuildSteps {
   run: string[];
   /** The pip requirements file, relative to `context`. */
   requirements?: string | undefined;
-  /** The manifest's directory, mounted read-only at BUILD_CONTEXT while the steps run. */
+  /** The directory of the requirements file, mounted read-only at BUILD_CONTEXT while the requirements install. */
   context: string;
+  /**
+   * SHA-256 (hex) of each plaintext file of `build.copy`, with its name: the context may hold them, and a step
+   * that copies one into the layer would publish what the shield encrypts.
+   */
+  plaintext?: Map<string, string> | undefined;
   /** Where the steps may change nothing: what Veil's own layers, or the decrypted application, cover. */
   forbidden: string[];
 }
@@ -83,7 +88,9 @@ export async function runBuildSteps(
     const kept = keptChanges(changes, steps.forbidden);
     const exported = join(tmp, 'fs.tar');
     await must(engine, call(['export', '-o', exported, container]), 'export');
-    return await buildLayer(await changedEntries(exported, kept));
+    const entries = await changedEntries(exported, kept);
+    refusePlaintext(entries, steps.plaintext);
+    return await buildLayer(entries);
   } finally {
     if (container) await call(['rm', '-f', container]).catch(() => undefined);
     if (image) await call(['rmi', image]).catch(() => undefined);
@@ -121,8 +128,8 @@ function createArgs(
     '/bin/sh',
     '-e',
     'SOURCE_DATE_EPOCH=0',
-    '-v',
-    `${steps.context}:${BUILD_CONTEXT}:ro`,
+    // The context only when a requirements file needs it: least of the host the steps see.
+    ...(steps.requirements ? ['-v', `${steps.context}:${BUILD_CONTEXT}:ro`] : []),
     image,
     '-c',
     DRIVER,
@@ -228,6 +235,21 @@ export function keptChanges(changes: Change[], forbidden: string[]): Change[] {
       },
     );
   return kept;
+}
+
+/** A file of the layer with the bytes of a `build.copy` file is refused: the shield exists to keep those out. */
+function refusePlaintext(entries: LayerEntry[], plaintext: Map<string, string> | undefined): void {
+  if (!plaintext || plaintext.size === 0) return;
+  for (const e of entries) {
+    if (e.type !== 'file' || e.data.length === 0) continue;
+    const copied = plaintext.get(createHash('sha256').update(e.data).digest('hex'));
+    if (copied)
+      throw new ImageError(
+        'IMAGE_BUILD_CHANGES',
+        `build.run or requirements wrote ${e.path}, which holds the plaintext of build.copy's ${copied}`,
+        { hint: 'the copied files go into the image only encrypted: do not copy them in a build step' },
+      );
+  }
 }
 
 /** The layer entries of the kept changes, read from the container's exported file system. */
