@@ -14,12 +14,13 @@ export function serviceSteps(
   parsed: ParsedService,
   io: Io,
   cwd = process.cwd(),
+  find: (env: NodeJS.ProcessEnv) => Engine | undefined = findEngine,
 ): { steps?: Omit<BuildSteps, 'forbidden'>; engine?: Engine } {
   const { build } = parsed.manifest;
   const requirements = build.requirements ?? parsed.manifest.requirements;
   const run = build.run ?? [];
   if (run.length === 0 && !requirements) return {};
-  const engine = findEngine(io.env);
+  const engine = find(io.env);
   if (!engine) {
     io.err(
       `[VEIL|WARNING] build.run and requirements are not executed: no container engine (${
