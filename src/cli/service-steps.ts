@@ -42,7 +42,7 @@ function plaintextDigests(parsed: ParsedService): Map<string, string> {
     if (stat.isDirectory()) for (const e of readdirSync(path)) walk(join(path, e), `${name}/${e}`);
     else if (stat.isFile()) digests.set(createHash('sha256').update(readFileSync(path)).digest('hex'), name);
   };
-  (parsed.manifest.build.copy ?? []).forEach((name, i) => walk(parsed.copyFrom[i]!, name));
+  for (const [i, name] of (parsed.manifest.build.copy ?? []).entries()) walk(parsed.copyFrom[i]!, name);
   return digests;
 }
 
