@@ -2,6 +2,7 @@ import {
   chmodSync,
   cpSync,
   existsSync,
+  linkSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -243,10 +244,15 @@ function buildSecret(keysDir: string): string {
   const path = join(keysDir, BUILD_SECRET);
   if (!existsSync(path)) {
     mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+    // Written aside and linked into place: a concurrent apply sees no file or the whole one, and one secret wins.
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
     try {
-      writeFileSync(path, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+      linkSync(tmp, path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      rmSync(tmp, { force: true });
     }
   }
   const secret = readFileSync(path, 'utf8').trim();
