@@ -73,7 +73,7 @@ describe('running build steps (an engine stand-in)', async () => {
     { type: 'file', path: '/usr/bin/sh', mode: 0o755, data: Buffer.from('shell') },
     { type: 'directory', path: '/tmp', mode: 0o1777 },
   ]);
-  const engine = (start: { code: number; stderr: string }, calls: string[][]): Engine => {
+  const engine = (start: { code: number | null; stderr: string }, calls: string[][]): Engine => {
     const spawn: Spawner = async (_file, args) => {
       calls.push(args);
       if (args[0] === 'load') return { code: 0, stdout: 'Loaded image: localhost/veil-build/base:x\n', stderr: '' };
@@ -169,5 +169,10 @@ describe('running build steps (an engine stand-in)', async () => {
       ),
       refused('IMAGE_ENGINE', /could not run the build container/),
     );
+    await assert.rejects(
+      runBuildSteps(base, steps, engine({ code: null, stderr: '' }, calls), { env: {}, network: 'none' }),
+      refused('IMAGE_BUILD_STEP', /did not end within 60 min/),
+    );
+    assert.deepEqual(calls.at(-2), ['rm', '-f', 'c0ffee'], 'a container killed at the timeout is removed');
   });
 });

@@ -82,7 +82,11 @@ export async function runBuildSteps(
     image = loadedName(await must(engine, call(['load', '-i', archive]), 'load the base image'));
     const created = await must(engine, call(createArgs(image, steps, scripts, nonce, opts.network)), 'create');
     container = created.stdout.trim().split('\n').pop()!.trim();
-    const started = await call(['start', '-a', container], STEPS_TIMEOUT_MS);
+    const started = await unstarted(engine, call(['start', '-a', container], STEPS_TIMEOUT_MS));
+    if (started.code === null)
+      throw new ImageError('IMAGE_BUILD_STEP', `the build steps did not end within ${STEPS_TIMEOUT_MS / 60000} min`, {
+        hint: 'make the steps faster (or split the work into the base image)',
+      });
     if (started.code !== 0) throw stepFailure(engine, started, scripts, nonce);
     const changes = parseDiff((await must(engine, call(['diff', container]), 'diff')).stdout);
     const kept = keptChanges(changes, steps.forbidden);
@@ -139,16 +143,20 @@ function createArgs(
   ];
 }
 
-async function must(engine: Engine, pending: Promise<SpawnResult>, what: string): Promise<SpawnResult> {
-  let result: SpawnResult;
+/** The engine's own process failed to start (not the container): named as the engine's failure. */
+async function unstarted(engine: Engine, pending: Promise<SpawnResult>): Promise<SpawnResult> {
   try {
-    result = await pending;
+    return await pending;
   } catch (err) {
     throw new ImageError('IMAGE_ENGINE', `${engine.name} (${engine.path}) could not be started: ${String(err)}`, {
       hint: 'check the engine works: run it yourself (e.g. podman info)',
       cause: err,
     });
   }
+}
+
+async function must(engine: Engine, pending: Promise<SpawnResult>, what: string): Promise<SpawnResult> {
+  const result = await unstarted(engine, pending);
   if (result.code === 0) return result;
   throw new ImageError(
     'IMAGE_ENGINE',
