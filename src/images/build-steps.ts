@@ -149,7 +149,7 @@ async function unstarted(engine: Engine, pending: Promise<SpawnResult>): Promise
     return await pending;
   } catch (err) {
     throw new ImageError('IMAGE_ENGINE', `${engine.name} (${engine.path}) could not be started: ${String(err)}`, {
-      hint: 'check the engine works: run it yourself (e.g. podman info)',
+      hint: `check the engine works (${engine.name} info), or set VEIL_CONTAINER_ENGINE=none to skip the steps`,
       cause: err,
     });
   }
@@ -161,7 +161,9 @@ async function must(engine: Engine, pending: Promise<SpawnResult>, what: string)
   throw new ImageError(
     'IMAGE_ENGINE',
     `${engine.name} could not ${what} (exit ${result.code ?? 'killed'}): ${tailOf(result.stderr || result.stdout)}`,
-    { hint: `see ${engine.name}'s message; rootless podman needs subuids, and some hosts need lower default ulimits` },
+    {
+      hint: `see ${engine.name}'s message (rootless podman needs subuids; some hosts need lower default_ulimits), or set VEIL_CONTAINER_ENGINE=none to skip the steps`,
+    },
   );
 }
 
@@ -192,7 +194,7 @@ function stepFailure(
   const step = marker ? scripts[Number(marker[1])] : undefined;
   if (!step)
     return new ImageError('IMAGE_ENGINE', `${engine.name} could not run the build container: ${tailOf(output)}`, {
-      hint: "the base image needs /bin/sh; where the host refuses the engine's default rlimits, set lower ones in containers.conf (default_ulimits)",
+      hint: "the base image needs /bin/sh; where the host refuses the engine's default rlimits, set lower ones in containers.conf (default_ulimits); VEIL_CONTAINER_ENGINE=none skips the steps",
     });
   return new ImageError(
     'IMAGE_BUILD_STEP',
