@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { keptChanges, parseDiff, runBuildSteps, type Change } from './build-steps.js';
-import { findEngine, type Engine, type Spawner } from './engine.js';
+import { buildNetwork, findEngine, type Engine, type Spawner } from './engine.js';
 import type { ImageError } from './errors.js';
 import { eachEntry } from './flatten.js';
 import { assembleImage } from './image.js';
@@ -23,6 +23,12 @@ describe('container engine discovery', () => {
     );
     assert.equal(findEngine({}, { lookup: lookup([]) }), undefined);
     assert.equal(findEngine({ VEIL_CONTAINER_ENGINE: 'none' }, { lookup: lookup(['podman']) }), undefined);
+  });
+  it('takes the steps’ network from a closed set', () => {
+    assert.equal(buildNetwork({}), 'default');
+    assert.equal(buildNetwork({ VEIL_BUILD_NETWORK: 'none' }), 'none');
+    for (const bad of ['bridge', 'container:x', '--privileged'])
+      assert.throws(() => buildNetwork({ VEIL_BUILD_NETWORK: bad }), refused('IMAGE_ENGINE', /VEIL_BUILD_NETWORK/));
   });
   it('refuses an unknown engine, and a named one that is not on PATH', () => {
     assert.throws(

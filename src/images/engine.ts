@@ -108,3 +108,13 @@ export function findEngine(
   }
   return undefined;
 }
+
+/** `VEIL_BUILD_NETWORK`: the steps' network — the engine's default (as `docker build`), none, or host. */
+export function buildNetwork(env: NodeJS.ProcessEnv): string {
+  const network = env.VEIL_BUILD_NETWORK || 'default';
+  if (!['default', 'none', 'host'].includes(network))
+    throw new ImageError('IMAGE_ENGINE', `VEIL_BUILD_NETWORK is '${network}', not default, none or host`, {
+      hint: 'unset it (the engine default network), or set none (no network) or host',
+    });
+  return network;
+}

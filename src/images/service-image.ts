@@ -6,7 +6,7 @@ import { ImageError } from './errors.js';
 import { assembleImage, pullImage, pushImage, writeImage, type Image } from './image.js';
 import { programInImage } from './image-files.js';
 import { runBuildSteps, type BuildSteps } from './build-steps.js';
-import type { Engine } from './engine.js';
+import { buildNetwork, type Engine } from './engine.js';
 import { buildLayer, type Layer, type LayerEntry } from './layer.js';
 import { ImageLayout } from './layout.js';
 import { formatReference, parseReference } from './reference.js';
@@ -137,16 +137,6 @@ async function stepsLayer(
   const forbidden = [VEIL_ROOT, ...(input.shieldDir && input.pwd !== '/' ? [input.pwd] : [])];
   opts.progress?.(`running build.requirements and build.run with ${engine.name}`);
   return runBuildSteps(base, { ...input.steps!, forbidden }, engine, { env, network });
-}
-
-/** `VEIL_BUILD_NETWORK`: the steps' network — the engine's default (as `docker build`), none, or host. */
-function buildNetwork(env: NodeJS.ProcessEnv): string {
-  const network = env.VEIL_BUILD_NETWORK || 'default';
-  if (!['default', 'none', 'host'].includes(network))
-    throw new ImageError('IMAGE_ENGINE', `VEIL_BUILD_NETWORK is '${network}', not default, none or host`, {
-      hint: 'unset it (the engine default network), or set none (no network) or host',
-    });
-  return network;
 }
 
 function shieldEntries(dir: string, pwd: string): LayerEntry[] {
