@@ -83,7 +83,8 @@ describe('build.run and requirements in a real engine', { skip: !hasPodman() && 
   });
   after(async () => {
     await run('podman', ['rm', '-a', '-f'], { env: { ...process.env, ...engineEnv } });
-    await run('podman', ['system', 'reset', '-f'], { env: { ...process.env, ...engineEnv } });
+    // Not `system reset`: that would also remove the host's podman networks, which other tests may use.
+    await run('podman', ['rmi', '-a', '-f'], { env: { ...process.env, ...engineEnv } });
     await registry?.stop();
     rmSync(storage, { recursive: true, force: true });
     dir.cleanup();
