@@ -8,7 +8,9 @@ import type { Command } from './spec.js';
 const ENVIRONMENT = `Environment: VEIL_HOME (default ~/.veil), VEIL_MASTER_KEY (the CAS store's master key),
   VEIL_HOST_KEY (the host key signing simulation evidence, default $VEIL_HOME/host/host-key.pem),
   VEIL_EVIDENCE=simulation (veil run without a TEE, for testing), VEIL_TSM_PATH (configfs-tsm, default
-  /sys/kernel/config/tsm), VEIL_TDX_MEASUREMENTS_PATH (default /sys/class/misc/tdx_guest/measurements).
+  /sys/kernel/config/tsm), VEIL_TDX_MEASUREMENTS_PATH (default /sys/class/misc/tdx_guest/measurements),
+  VEIL_CONTAINER_ENGINE (podman|docker|none: runs build.run and requirements, default podman then docker on PATH),
+  VEIL_BUILD_NETWORK (default|none|host: the network of those steps).
 `;
 
 export function processIo(): Io {

@@ -1,5 +1,15 @@
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { closeSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import { createCipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { ShieldError } from './errors.js';
 import {
@@ -15,15 +25,23 @@ import {
   type FileEntry,
 } from './format.js';
 
-/** Encrypts the tree `src` into `out`; returns what the policy needs (fspf_key and fspf_tag, hex). */
+/**
+ * Encrypts the tree `src` into `out`; returns what the policy needs (fspf_key and fspf_tag, hex).
+ * `deterministic`: blob names and the metadata nonce are derived from the key and the content (a synthetic
+ * IV, as in SIV modes) instead of drawn at random, so the same key and the same tree give the same bytes —
+ * reproducible image layers. A file key and its chunk nonces then repeat only for the same path and content,
+ * which encrypt to the same ciphertext; equality of whole trees is all that is revealed.
+ */
 export function encryptTree(
   src: string,
   out: string,
   volumeKey: Buffer = randomBytes(32),
+  opts: { deterministic?: boolean } = {},
 ): { key: string; tag: string; files: number } {
   mkdirSync(out, { recursive: true, mode: 0o755 });
-  const files = listFiles(src).map((path) => encryptFile(src, path, out, volumeKey));
-  const tag = writeMetadata(out, volumeKey, files);
+  const name = opts.deterministic ? derivedBlobName(src, volumeKey) : () => randomBytes(16).toString('hex');
+  const files = listFiles(src).map((path) => encryptFile(src, path, out, volumeKey, name(path)));
+  const tag = writeMetadata(out, volumeKey, files, opts.deterministic === true);
   return { key: volumeKey.toString('hex'), tag, files: files.length };
 }
 
@@ -40,9 +58,26 @@ function listFiles(root: string, dir = root): string[] {
     });
 }
 
-function encryptFile(root: string, full: string, out: string, volumeKey: Buffer): FileEntry {
+/** A blob's name from the key, the file's path, mode and content: no two different files share one. */
+function derivedBlobName(root: string, volumeKey: Buffer): (full: string) => string {
+  return (full) => {
+    const path = relative(root, full).split(sep).join('/');
+    const content = createHash('sha256').update(readFileSync(full)).digest('hex');
+    const mode = lstatSync(full).mode & 0o7777;
+    return createHmac('sha256', syntheticKey(volumeKey))
+      .update(`veil-fspf blob\0${path}\0${mode}\0${content}`)
+      .digest('hex')
+      .slice(0, 32);
+  };
+}
+
+/** The key of the synthetic names and nonces: apart from the file and metadata keys. */
+function syntheticKey(volumeKey: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', volumeKey, Buffer.alloc(0), 'veil-fspf synthetic names', 32));
+}
+
+function encryptFile(root: string, full: string, out: string, volumeKey: Buffer, blob: string): FileEntry {
   const stat = lstatSync(full);
-  const blob = randomBytes(16).toString('hex');
   const key = fileKey(volumeKey, blob);
   const count = chunkCount(stat.size);
   const digest = createHash('sha256');
@@ -74,11 +109,17 @@ function sealChunk(key: Buffer, blob: string, index: number, count: number, plai
   return Buffer.concat([nonce, cipher.getAuthTag(), body]);
 }
 
-function writeMetadata(out: string, volumeKey: Buffer, files: FileEntry[]): string {
-  const nonce = randomBytes(12);
+function writeMetadata(out: string, volumeKey: Buffer, files: FileEntry[], deterministic: boolean): string {
+  const plain = JSON.stringify({ format: FORMAT, files });
+  const nonce = deterministic
+    ? createHmac('sha256', syntheticKey(volumeKey))
+        .update(`veil-fspf metadata nonce\0${plain}`)
+        .digest()
+        .subarray(0, 12)
+    : randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', metadataKey(volumeKey), nonce);
   cipher.setAAD(Buffer.from(FORMAT));
-  const body = Buffer.concat([cipher.update(JSON.stringify({ format: FORMAT, files })), cipher.final()]);
+  const body = Buffer.concat([cipher.update(plain), cipher.final()]);
   const tag = cipher.getAuthTag();
   writeFileSync(join(out, META_FILE), Buffer.concat([nonce, tag, body]), { mode: 0o644 });
   return tag.toString('hex');

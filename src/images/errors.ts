@@ -8,7 +8,10 @@ export type ImageErrorCode =
   | 'IMAGE_DIGEST'
   | 'IMAGE_FORMAT'
   | 'IMAGE_PROGRAM'
-  | 'IMAGE_HOST_FILE';
+  | 'IMAGE_HOST_FILE'
+  | 'IMAGE_ENGINE'
+  | 'IMAGE_BUILD_STEP'
+  | 'IMAGE_BUILD_CHANGES';
 
 export const IMAGE_CATALOGUE: ErrorCatalogue<ImageErrorCode> = {
   IMAGE_REFERENCE: { summary: 'an image reference is not valid, or names no base image' },
@@ -20,6 +23,13 @@ export const IMAGE_CATALOGUE: ErrorCatalogue<ImageErrorCode> = {
   IMAGE_PROGRAM: { summary: 'the image lacks the program or directory named, or it cannot be shielded as asked' },
   IMAGE_HOST_FILE: {
     summary: 'a host file for a base image is missing or unreadable, or a library it links is missing',
+  },
+  IMAGE_ENGINE: {
+    summary: 'the container engine for build.run and requirements is missing, unknown, or failed to run the base image',
+  },
+  IMAGE_BUILD_STEP: { summary: 'a build.run step or the requirements install exited non-zero in the base image' },
+  IMAGE_BUILD_CHANGES: {
+    summary: "build.run or requirements changed a path that Veil's layers or the decrypted application replace",
   },
 };
 

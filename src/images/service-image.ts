@@ -5,7 +5,9 @@ import { CONTAINER_SHIELD_ROOT, RUNTIME_ROOT } from '../runtime/index.js';
 import { ImageError } from './errors.js';
 import { assembleImage, pullImage, pushImage, writeImage, type Image } from './image.js';
 import { programInImage } from './image-files.js';
-import { buildLayer, type LayerEntry } from './layer.js';
+import { runBuildSteps, type BuildSteps } from './build-steps.js';
+import { buildNetwork, type Engine } from './engine.js';
+import { buildLayer, type Layer, type LayerEntry } from './layer.js';
 import { ImageLayout } from './layout.js';
 import { formatReference, parseReference } from './reference.js';
 import { RUNTIME_DIR, runtimeEntrypoint, runtimeLayer } from './runtime-layer.js';
@@ -13,6 +15,8 @@ import { RUNTIME_DIR, runtimeEntrypoint, runtimeLayer } from './runtime-layer.js
 /** In images, the shielded copy of a directory D lives at SHIELD_ROOT + D; the runtime decrypts it into D. */
 export const SHIELD_ROOT = CONTAINER_SHIELD_ROOT;
 const DEFAULT_BASE: Record<string, string | undefined> = { python: 'docker.io/library/python:3.11-slim-bookworm' };
+/** Everything Veil adds to an image lives below this. */
+const VEIL_ROOT = '/opt/veil';
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface ServiceImageInput {
@@ -26,6 +30,8 @@ export interface ServiceImageInput {
   command: string[];
   /** The bundle's encrypted tree (`target/services/<name>/app`), if the service copies files. */
   shieldDir?: string | undefined;
+  /** `build.requirements` and `build.run`, run in the base image when an engine is given. */
+  steps?: Omit<BuildSteps, 'forbidden'> | undefined;
 }
 
 export interface BuiltImage {
@@ -44,7 +50,15 @@ export interface BuiltImage {
  */
 export async function buildServiceImage(
   input: ServiceImageInput,
-  opts: { target: string; cacheDir: string; push: boolean; env?: NodeJS.ProcessEnv; progress?: (line: string) => void },
+  opts: {
+    target: string;
+    cacheDir: string;
+    push: boolean;
+    env?: NodeJS.ProcessEnv;
+    progress?: (line: string) => void;
+    /** Runs `input.steps`; without one they are not run (the caller warns). */
+    engine?: Engine | undefined;
+  },
 ): Promise<BuiltImage> {
   const baseName = input.from ?? DEFAULT_BASE[input.kind];
   if (!baseName)
@@ -56,10 +70,17 @@ export async function buildServiceImage(
   progress(`pulling ${baseName}`);
   const base = baseName === 'scratch' ? undefined : await pullImage(parseReference(baseName), opts.env);
   const pathVar = envValue(base?.config.config.Env, 'PATH') ?? DEFAULT_PATH;
-  const program = await programInImage(base?.layers ?? [], input.command[0]!, pathVar);
+  const steps = opts.engine && input.steps ? await stepsLayer(base, input, opts.engine, opts) : undefined;
+  // The program is measured as the container will find it: after the steps, which may install or replace it.
+  const program = await programInImage(
+    [...(base?.layers ?? []), ...(steps ? [steps] : [])],
+    input.command[0]!,
+    pathVar,
+  );
   const measurement = simulationMeasurement(codeTreeDigest(RUNTIME_ROOT), program.data);
   progress('building the runtime and application layers');
   const layers = [
+    ...(steps ? [steps] : []),
     await runtimeLayer(opts.cacheDir),
     ...(input.shieldDir ? [await buildLayer(shieldEntries(input.shieldDir, input.pwd))] : []),
   ];
@@ -79,6 +100,7 @@ export async function buildServiceImage(
       },
     }),
     [
+      ...(steps ? ['build.requirements and build.run'] : []),
       `veil runtime (${RUNTIME_DIR})`,
       ...(input.shieldDir ? [`veil shield of ${input.pwd} (${SHIELD_ROOT}${input.pwd})`] : []),
     ],
@@ -97,6 +119,24 @@ export async function buildServiceImage(
     measurement,
     pushed: opts.push,
   };
+}
+
+async function stepsLayer(
+  base: Image | undefined,
+  input: ServiceImageInput,
+  engine: Engine,
+  opts: { env?: NodeJS.ProcessEnv; progress?: (line: string) => void },
+): Promise<Layer> {
+  if (!base)
+    throw new ImageError('IMAGE_REFERENCE', 'build.run and requirements need a base image with /bin/sh, not scratch', {
+      hint: 'give build.from: an image with a shell and what the steps use',
+    });
+  const env = opts.env ?? process.env;
+  const network = buildNetwork(env);
+  // What Veil's layers bring, and the directory the decrypted application replaces, the steps may not change.
+  const forbidden = [VEIL_ROOT, ...(input.shieldDir && input.pwd !== '/' ? [input.pwd] : [])];
+  opts.progress?.(`running build.requirements and build.run with ${engine.name}`);
+  return runBuildSteps(base, { ...input.steps!, forbidden }, engine, { env, network });
 }
 
 function shieldEntries(dir: string, pwd: string): LayerEntry[] {

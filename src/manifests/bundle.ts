@@ -2,15 +2,17 @@ import {
   chmodSync,
   cpSync,
   existsSync,
+  linkSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { encryptTree, plainTreeMac } from '../fsshield/index.js';
@@ -23,6 +25,8 @@ import type { ManifestSecret } from './service-schema.js';
 /** PATH for programs of a mesh, at apply time (to measure) and at run time (to start): the system's, not a user's shims. */
 export const SERVICE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const BUNDLE_FORMAT = 'veil-bundle-1';
+/** In the key directory: the secret shield keys are derived from (see shieldKeyOf). */
+const BUILD_SECRET = 'build-secret';
 
 /**
  * What `veil apply -f service.yaml` builds under `<target>/services/<name>/`: `bundle.json` (below) and, when
@@ -40,8 +44,8 @@ export interface Bundle {
   /** The program as found on SERVICE_PATH when measured (the host starts it with `veil run -- <argv0>`). */
   program: string;
   measurement: string;
-  /** `mac`: HMAC of the plaintext under the shield key, to keep the encrypted tree when nothing changed. */
-  shield?: { dir: string; tag: string; mac?: string };
+  /** The encrypted tree (`dir`) and its tag; unchanged files give the same tree (see shieldFiles). */
+  shield?: { dir: string; tag: string };
   environment: { local: Array<{ name: string; value: string }>; global: Array<{ name: string; value?: string }> };
   /**
    * The secrets without their explicit values: those are kept beside the shield keys (0600, `values`
@@ -81,9 +85,10 @@ export function buildBundle(parsed: ParsedService, opts: ApplyServiceOptions): {
   mkdirSync(services, { recursive: true });
   const staging = mkdtempSync(join(services, `.${m.build.name}-`));
   try {
-    const previous = readBundle(join(services, m.build.name));
     const shield =
-      (m.build.copy ?? []).length > 0 ? shieldFiles(parsed, join(staging, 'app'), opts.keysDir, previous) : undefined;
+      (m.build.copy ?? []).length > 0
+        ? shieldFiles(parsed, join(staging, 'app'), opts.keysDir, m.build.name)
+        : undefined;
     const opened = measure(parsed, command[0]!);
     const bundle: Bundle = {
       format: BUNDLE_FORMAT,
@@ -96,7 +101,7 @@ export function buildBundle(parsed: ParsedService, opts: ApplyServiceOptions): {
       measurement: opened.measurement,
       ...(shield ? { shield } : {}),
       environment: { local: m.environment.local ?? [], global: m.environment.global ?? [] },
-      secrets: secretsOf(parsed, opts.keysDir, previous?.bundle),
+      secrets: secretsOf(parsed, opts.keysDir),
       injection_files: m.injection_files ?? [],
     };
     writeFileSync(join(staging, 'bundle.json'), `${JSON.stringify(bundle, null, 2)}\n`);
@@ -111,13 +116,17 @@ export function buildBundle(parsed: ParsedService, opts: ApplyServiceOptions): {
 }
 
 /** The bundle's secrets: explicit values moved to `<keysDir>/values-<ref>.json` (0600), the ref kept across applies. */
-function secretsOf(parsed: ParsedService, keysDir: string, previous: Bundle | undefined): Bundle['secrets'] {
+function secretsOf(parsed: ParsedService, keysDir: string): Bundle['secrets'] {
   const global = parsed.manifest.secrets?.global ?? [];
   const imports = parsed.manifest.secrets?.import ?? [];
   const values = Object.fromEntries(global.flatMap((s) => (s.value === undefined ? [] : [[s.name, s.value]])));
   const stripped = global.map(({ value: _value, ...rest }) => rest);
   if (Object.keys(values).length === 0) return { global: stripped, import: imports };
-  const ref = previous?.secrets.values ?? randomBytes(16).toString('hex');
+  // Named by their HMAC under the build secret: the same values, the same file (and bundle), whatever the target.
+  const ref = createHmac('sha256', buildSecret(keysDir))
+    .update(`veil values\0${parsed.manifest.build.name}\0${JSON.stringify(values)}`)
+    .digest('hex')
+    .slice(0, 32);
   writePrivate(keysDir, `values-${ref}.json`, `${JSON.stringify(values)}\n`);
   return { global: stripped, import: imports, values: ref };
 }
@@ -183,45 +192,75 @@ function lineOf(parsed: ParsedService, path: string[]): { line?: number; column?
 
 /**
  * The copied files, encrypted: plaintext only ever sits in a private temporary directory, removed at once.
- * When they have not changed since the last apply (same MAC under the previous key), the previous encrypted
- * tree is kept as it is, so the image layer made from it keeps its digest: same inputs, same image.
+ * The key is derived from the plaintext under this machine's build secret (`shieldKeyOf`) and the encryption
+ * is deterministic, so unchanged files give the same encrypted tree — and the image layer made from it the
+ * same digest — even in a fresh target directory, while changed files get an unrelated key.
  */
 function shieldFiles(
   parsed: ParsedService,
   out: string,
   keysDir: string,
-  previous: { bundle: Bundle; dir: string } | undefined,
+  service: string,
 ): NonNullable<Bundle['shield']> {
   const plain = mkdtempSync(join(tmpdir(), 'veil-apply-'));
   try {
     for (const [i, path] of (parsed.manifest.build.copy ?? []).entries())
       cpSync(parsed.copyFrom[i]!, join(plain, path), { recursive: true });
-    const old = previous?.bundle.shield;
-    const oldKey = old?.mac ? readShieldKey(keysDir, old.tag) : undefined;
-    if (old && oldKey && plainTreeMac(plain, oldKey) === old.mac) {
-      cpSync(join(previous.dir, old.dir), out, { recursive: true });
-      return old;
-    }
-    const { key, tag } = encryptTree(plain, out);
+    normalizeModes(plain);
+    const { key, tag } = encryptTree(plain, out, shieldKeyOf(plain, keysDir, service), { deterministic: true });
     saveShieldKey(keysDir, tag, key);
-    return { dir: 'app', tag, mac: plainTreeMac(plain, key) };
+    return { dir: 'app', tag };
   } finally {
     rmSync(plain, { recursive: true, force: true });
   }
 }
 
-function readBundle(dir: string): { bundle: Bundle; dir: string } | undefined {
-  try {
-    const bundle = JSON.parse(readFileSync(join(dir, 'bundle.json'), 'utf8')) as Bundle;
-    return bundle.format === BUNDLE_FORMAT ? { bundle, dir } : undefined;
-  } catch {
-    return undefined;
+/**
+ * As git keeps them: 0755 where any execute bit is set, else 0644 — so the umask and checkout of the source
+ * tree change neither the decrypted files nor the encrypted tree.
+ */
+function normalizeModes(dir: string): void {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) {
+      chmodSync(path, 0o755);
+      normalizeModes(path);
+    } else if (e.isFile()) chmodSync(path, statSync(path).mode & 0o111 ? 0o755 : 0o644);
   }
 }
 
-function readShieldKey(keysDir: string, tag: string): string | undefined {
-  const path = join(keysDir, `${tag}.key`);
-  return existsSync(path) ? readFileSync(path, 'utf8').trim() : undefined;
+/**
+ * The shield key of a plaintext tree: HKDF of its HMAC under the build secret of this VEIL_HOME. Whoever lacks
+ * the secret learns nothing of the key from the tree; keep `shield-keys/` (a CI secret) to rebuild the same
+ * image elsewhere.
+ */
+function shieldKeyOf(plain: string, keysDir: string, service: string): Buffer {
+  const mac = Buffer.from(plainTreeMac(plain, buildSecret(keysDir)), 'hex');
+  return Buffer.from(hkdfSync('sha256', mac, Buffer.from(service), 'veil-fspf volume key of a tree', 32));
+}
+
+/** 32 random bytes (hex), made on first use; never named like a `<tag>.key`, so no bundle can point at it. */
+function buildSecret(keysDir: string): string {
+  const path = join(keysDir, BUILD_SECRET);
+  if (!existsSync(path)) {
+    mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+    // Written aside and linked into place: a concurrent apply sees no file or the whole one, and one secret wins.
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    try {
+      linkSync(tmp, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  }
+  const secret = readFileSync(path, 'utf8').trim();
+  if (!/^[0-9a-f]{64}$/.test(secret))
+    throw new ManifestError('MANIFEST_BUNDLE', [{ path: '', message: `${path} is not 64 hex digits` }], path, {
+      hint: 'restore it from your backup of the key directory, or delete it (images get new shield keys)',
+    });
+  return secret;
 }
 
 export function saveShieldKey(keysDir: string, tag: string, key: string): void {

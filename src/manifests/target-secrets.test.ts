@@ -69,7 +69,8 @@ describe('veil apply writes nothing secret under target/', () => {
     const store = { currentHash: async () => undefined, postSession };
     await applyMesh(parseMeshManifest(mesh, 'mesh.yaml', target), { target, keysDir, mode: 'debug', store });
     const shieldKey = readFileSync(join(keysDir, `${bundle.shield!.tag}.key`), 'utf8').trim();
-    const secrets = [ASCII, BINARY, KEY_PEM.split('\n')[1]!, shieldKey];
+    const buildSecret = readFileSync(join(keysDir, 'build-secret'), 'utf8').trim();
+    const secrets = [ASCII, BINARY, KEY_PEM.split('\n')[1]!, shieldKey, buildSecret];
     const files = filesUnder(target);
     assert.ok(
       files.some((f) => f.endsWith('bundle.json')),

@@ -19,6 +19,7 @@ import type { Io } from '../io.js';
 import { defineCommand, helpText, type Parsed } from '../spec.js';
 import { meshCasEntry } from '../mesh-cas.js';
 import { meshUpload } from '../upload-mode.js';
+import { serviceSteps } from '../service-steps.js';
 
 const SERVICE = ['genservice'];
 const MESH = ['mesh'];
@@ -193,12 +194,7 @@ async function applyService(
     `service ${bundle.name}: bundle ${dir} for image ${bundle.image}${shield}\n  program ${bundle.program}, measurement ${bundle.measurement}\n`,
   );
   if (!opts.image) return 0;
-  const { build } = parsed.manifest;
-  if ((build.run ?? []).length > 0 || build.requirements || parsed.manifest.requirements) {
-    io.err(
-      '[VEIL|WARNING] build.run and requirements are not executed: Veil builds images without a container engine, so the base image (build.from) must already contain what they install\n',
-    );
-  }
+  const { steps, engine } = serviceSteps(parsed, io);
   const { buildServiceImage } = await import('../../images/index.js');
   const built = await buildServiceImage(
     {
@@ -209,6 +205,7 @@ async function applyService(
       pwd: bundle.pwd,
       command: bundle.command,
       shieldDir: bundle.shield ? join(dir, bundle.shield.dir) : undefined,
+      steps,
     },
     {
       target,
@@ -216,6 +213,7 @@ async function applyService(
       push: opts.image.push,
       env: io.env,
       progress: progressPrinter(io),
+      engine,
     },
   );
   recordImage(dir, built);

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { META_FILE, decryptTree, encryptTree } from './index.js';
+
+const root = mkdtempSync(join(tmpdir(), 'veil-fspf-det-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const key = randomBytes(32);
+
+function source(name: string, files: Record<string, string>): string {
+  const dir = join(root, name);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
+const bytes = (dir: string) => Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))]));
+const blobs = (dir: string) => readdirSync(dir).filter((f) => f !== META_FILE);
+
+describe('file-system shield: deterministic encryption', () => {
+  it('gives the same bytes for the same key and tree, which decrypt', async () => {
+    const src = source('a', { 'main.py': 'print(1)\n', 'pkg/x.py': 'X = 2\n' });
+    const one = encryptTree(src, join(root, 'enc1'), key, { deterministic: true });
+    const two = encryptTree(src, join(root, 'enc2'), key, { deterministic: true });
+    assert.equal(one.tag, two.tag);
+    assert.deepEqual(bytes(join(root, 'enc1')), bytes(join(root, 'enc2')));
+    await decryptTree(join(root, 'enc1'), join(root, 'plain'), one);
+    assert.equal(readFileSync(join(root, 'plain', 'pkg', 'x.py'), 'utf8'), 'X = 2\n');
+  });
+
+  it('never reuses a blob (its file key and nonces) for other content at the same path', () => {
+    const a = encryptTree(source('b', { 'main.py': 'print(1)\n' }), join(root, 'enc3'), key, { deterministic: true });
+    const b = encryptTree(source('c', { 'main.py': 'print(2)\n' }), join(root, 'enc4'), key, { deterministic: true });
+    assert.notEqual(a.tag, b.tag);
+    assert.notDeepEqual(blobs(join(root, 'enc3')), blobs(join(root, 'enc4')));
+    const meta = (dir: string) =>
+      readFileSync(join(root, dir, META_FILE))
+        .subarray(0, 12)
+        .toString('hex');
+    assert.notEqual(meta('enc3'), meta('enc4'), 'metadata nonces differ');
+  });
+
+  it('draws names at random unless asked', () => {
+    const src = join(root, 'a');
+    encryptTree(src, join(root, 'enc5'), key);
+    encryptTree(src, join(root, 'enc6'), key);
+    assert.notDeepEqual(blobs(join(root, 'enc5')), blobs(join(root, 'enc6')));
+  });
+});
