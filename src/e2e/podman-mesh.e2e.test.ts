@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { freeLoopbackAddresses } from '../mesh/addresses.js';
+import { DEFAULT_CAS_SERVICE } from '../helm/from-mesh.js';
 import { ROOT, run, tempDir, veil } from './harness.js';
 import { bareRedisBase, pushBase, pythonBase, redisBase } from './host-bases.js';
 import { podmanAvailable, podmanIn, RLIMITS, runOptions, type Podman } from './podman.js';
@@ -86,7 +87,8 @@ describe('the patient-records mesh as images run by podman', {
       name: 'cas',
       image: ref,
       tmpfs: ['/data'],
-      args: ['serve', '--listen', `127.0.0.1:${port}`, '--data', '/data'],
+      // As the CAS chart starts it for release `veil`: its certificate names the Service the mesh's pods dial.
+      args: ['serve', '--listen', `127.0.0.1:${port}`, '--data', '/data', '--name', DEFAULT_CAS_SERVICE],
     });
     const log = await cas.waitForLog(/fingerprint \(SHA-256\): [0-9a-f]{64}/, 30_000);
     fingerprint = /fingerprint \(SHA-256\): ([0-9a-f]{64})/.exec(log)![1]!;
@@ -141,7 +143,9 @@ describe('the patient-records mesh as images run by podman', {
   /** As the chart runs them: its image, config ID, CAS and memory volumes; this host's key for simulation evidence. */
   const startServices = async (values: ChartValues) => {
     assert.equal(values.cas.fingerprint, fingerprint);
-    assert.equal(values.cas.address, new URL(casUrl).host);
+    // The mesh names its CAS on loopback, which in a pod is the pod itself: the chart names the CAS chart's
+    // Service instead (DEFAULT_CAS_SERVICE), which the containers here resolve to this host, as the cluster would.
+    assert.equal(values.cas.address, `${DEFAULT_CAS_SERVICE}:${new URL(casUrl).port}`);
     assert.equal(values.evidence, 'simulation');
     for (const [name, hosts] of [
       ['redis', {}],
@@ -149,7 +153,8 @@ describe('the patient-records mesh as images run by podman', {
     ] as const) {
       assert.match(values.services[name]!.image, /@sha256:[0-9a-f]{64}$/);
       await podman.pull(values.services[name]!.image);
-      const container = await podman.start({ ...asChartRunsIt(values, name), hosts });
+      const chart = asChartRunsIt(values, name);
+      const container = await podman.start({ ...chart, hosts: { ...chart.hosts, ...hosts } });
       await container.waitForLog(name === 'redis' ? /Ready to accept connections/ : /Running on/, 60_000);
     }
   };
@@ -168,6 +173,7 @@ describe('the patient-records mesh as images run by podman', {
       },
       tmpfs: svc.memoryVolumes,
       volumes: [`${join(env.VEIL_HOME, 'host')}:${HOST_KEY_MOUNT}:ro`],
+      hosts: { [DEFAULT_CAS_SERVICE]: '127.0.0.1' } as Record<string, string>,
     };
   };
 
