@@ -43,7 +43,8 @@ export const serve = defineCommand(
   {
     name: 'cas serve',
     usage: [
-      '[--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]... [--remote-cas HOST:PORT=KEY]... ' +
+      '[--listen HOST:PORT] [--data DIR | --store postgres://USER@HOST:PORT/DB] [--master-key-file F] [--name DNS]... ' +
+        '[--remote-cas HOST:PORT=KEY]... ' +
         '[--collateral F|DIR]...',
     ],
     summary: 'runs the CAS (HTTPS); prints its URL and CA fingerprint; stops on SIGINT/SIGTERM/SIGHUP',
@@ -53,7 +54,14 @@ export const serve = defineCommand(
         value: 'HOST:PORT',
         description: 'where to listen (default 127.0.0.1:8081; port 0: any)',
       },
-      data: { type: 'string', value: 'DIR', description: 'the store (default $VEIL_HOME/cas)' },
+      data: { type: 'string', value: 'DIR', description: 'the embedded SQLite store (default $VEIL_HOME/cas)' },
+      store: {
+        type: 'string',
+        value: 'URL',
+        description:
+          'postgres://USER@HOST:PORT/DB shared by replicas (or VEIL_CAS_STORE; password in it or PGPASSWORD); ' +
+          'needs the master key given',
+      },
       'master-key-file': { type: 'string', value: 'FILE', description: "the store's master key (or VEIL_MASTER_KEY)" },
       name: { type: 'string', multiple: true, value: 'DNS', description: "a DNS name in the CAS's certificate" },
       'remote-cas': {
@@ -90,6 +98,7 @@ export const serve = defineCommand(
       host,
       port,
       dataDir: values.data ?? join(veilHome(io.env), 'cas'),
+      ...storeFlags(values.store, io.env),
       ...(values['master-key-file'] ? { masterKeyFile: values['master-key-file'] } : {}),
       ...(io.env['VEIL_MASTER_KEY'] ? { masterKeyEnv: io.env['VEIL_MASTER_KEY'] } : {}),
       names: values.name ?? [],
@@ -116,6 +125,21 @@ export const serve = defineCommand(
     return 0;
   },
 );
+
+/** The store: --store, else VEIL_CAS_STORE (how a Kubernetes Secret passes it), else SQLite in --data. */
+export function storeFlags(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+): { store?: string; storePassword?: string } {
+  const store = flag ?? (env['VEIL_CAS_STORE'] || undefined);
+  if (store === undefined) return {};
+  if (!/^postgres(ql)?:\/\//.test(store))
+    throw usage(
+      `--store (or VEIL_CAS_STORE) is not a postgres:// URL`,
+      'give postgres://USER@HOST:PORT/DB, or leave it out for the embedded SQLite store in --data',
+    );
+  return { store, ...(env['PGPASSWORD'] ? { storePassword: env['PGPASSWORD'] } : {}) };
+}
 
 export function limitsFromFlags(values: Partial<Record<string, unknown>>): {
   limits: Partial<ConnectionLimits>;
