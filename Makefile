@@ -3,7 +3,7 @@
 #   make test   the test suite
 SHELL := /bin/bash
 DEBIAN_PACKAGES := openssl gnupg curl ca-certificates python3 make g++ util-linux mount perl-base redis-server redis-tools python3-flask python3-redis \
-                   docker-registry skopeo umoci python3-fusepy fuse3
+                   docker-registry skopeo umoci python3-fusepy fuse3 postgresql
 
 .PHONY: demo test deps debs build bench clean
 

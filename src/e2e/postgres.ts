@@ -206,7 +206,7 @@ export async function startStandby(primary: Postgres, opts: { synchronous: boole
   const dir = serverDir('veil-pg-standby-');
   const dataDir = join(dir, 'data');
   const base = ['-D', dataDir, '-h', '127.0.0.1', '-p', String(primary.port), '-U', primary.user];
-  await server('pg_basebackup', [...base, '-R', '-X', 'stream', '--no-sync'], primary.env());
+  await server('pg_basebackup', [...base, '-R', '-X', 'stream', '-c', 'fast', '--no-sync'], primary.env());
   const port = await freePort();
   appendFileSync(join(dataDir, 'postgresql.conf'), settings(dir, port));
   const standby = await started(dir, dataDir, port, primary.password);

@@ -101,7 +101,7 @@ async function createWithRetry(
   counts: WriteCounts,
 ): Promise<void> {
   let answerLost = false;
-  for (let attempt = 0; attempt < 2000; attempt++) {
+  for (let attempt = 0; attempt < 400; attempt++) {
     const set = replicas();
     const replica = set[(start + attempt) % set.length]!;
     try {
@@ -120,7 +120,7 @@ async function createWithRetry(
     counts.retries++;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`${name}: no replica took it in 2000 attempts`);
+  throw new Error(`${name}: no replica took it in 400 attempts`);
 }
 
 /** Acknowledged writes that a replica does not show with the acknowledged hash. */

@@ -61,6 +61,9 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
   // An idle connection that breaks (PostgreSQL restarted, failed over) is reported here; unhandled, it would
   // end the process. The next query gets a fresh connection, or STORE_UNAVAILABLE.
   pool.on('error', () => undefined);
+  // A connection that breaks while checked out (between two statements of a transaction) emits 'error' too;
+  // the statement in flight or the next one fails, and the connection is then dropped, not reused.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   try {
     const client = await pool.connect();
     try {
