@@ -5,6 +5,7 @@ import { startPostgres, type Postgres } from '../../e2e/postgres.js';
 import { record, storeContract, testReaders } from './contract-cases.js';
 import { openPostgresStore, type StoreError } from './index.js';
 import { MIGRATIONS } from './postgres-schema.js';
+import { PgFailures } from './postgres-errors.js';
 
 /** The PostgreSQL store against a real server (a fresh cluster in a temporary directory, one database per case). */
 let server: Postgres;
@@ -88,6 +89,14 @@ describe('PostgreSQL store', () => {
       assert.ok(!`${e.message}${e.hint}`.includes(password));
       return true;
     });
+  });
+
+  it('cuts the password, from the URL or PGPASSWORD, out of every message', () => {
+    const failures = new PgFailures('postgres://veil:p%40ss-URL@db:5432/cas?password=Q-PW', 'ENV-PW');
+    const err = failures.of(new Error('boom p@ss-URL p%40ss-URL Q-PW ENV-PW'), 'read');
+    for (const secret of ['p@ss-URL', 'p%40ss-URL', 'Q-PW', 'ENV-PW'])
+      assert.ok(!err.message.includes(secret), err.message);
+    assert.equal(failures.where, 'postgres://veil@db:5432/cas');
   });
 
   it('refuses what is not a postgres URL without echoing it', async () => {
