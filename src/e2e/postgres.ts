@@ -172,6 +172,16 @@ async function started(dir: string, dataDir: string, port: number, password: str
     }
   };
   let gone = false;
+  const postmaster = () => Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  // A test process that dies without its after hooks (an uncaught error) still takes its server along.
+  const onExit = () => {
+    if (gone) return;
+    try {
+      process.kill(postmaster(), 'SIGQUIT');
+    } catch {}
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   return {
     port,
     dataDir,
@@ -185,13 +195,13 @@ async function started(dir: string, dataDir: string, port: number, password: str
       return url(name);
     },
     crash: async () => {
-      const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-      process.kill(pid, 'SIGKILL');
+      process.kill(postmaster(), 'SIGKILL');
       gone = true;
     },
     stop: async () => {
       if (!gone) await server('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']).catch(() => undefined);
       gone = true;
+      process.removeListener('exit', onExit);
       rmSync(dir, { recursive: true, force: true });
     },
   };

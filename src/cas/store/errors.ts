@@ -9,7 +9,10 @@ export type StoreErrorCode =
   | 'STORE_UNAVAILABLE';
 
 export const STORE_CATALOGUE: ErrorCatalogue<StoreErrorCode> = {
-  STORE_OPEN: { summary: "the CAS's database cannot be opened in its data directory" },
+  STORE_OPEN: {
+    summary:
+      "the CAS's database cannot be opened: its data directory, or the PostgreSQL URL, user, password or schema version",
+  },
   STORE_MASTER_KEY: {
     summary: "the master key cannot be read, is readable by others, is not 32 bytes, or is another store's",
   },
