@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ConnectionLimits } from '../../cas/limits.js';
 import type { NonceLimits } from '../../cas/nonces.js';
+import type { PostgresLimits } from '../../cas/store/index.js';
 import { startCas } from '../../cas/server.js';
 import { parseRemoteCas, type RemoteSource } from '../../cas/remote-allow.js';
 import type { AttestationVariant } from '../../attestation/policy.js';
@@ -28,16 +29,25 @@ const NONCE_FLAGS = {
   'max-nonces-per-client': 'perClient',
   'max-nonces': 'max',
 } as const satisfies Record<string, keyof NonceLimits>;
+/** README "The CAS on PostgreSQL": what one CAS process asks of the database. */
+const STORE_FLAGS = {
+  'store-pool-size': 'poolSize',
+  'store-connect-timeout': 'connectTimeoutMs',
+  'store-statement-timeout': 'statementTimeoutMs',
+} as const satisfies Record<string, keyof PostgresLimits>;
 const LIMIT_OPTIONS = Object.fromEntries(
-  [...Object.keys(LIMIT_FLAGS), ...Object.keys(NONCE_FLAGS)].map((flag) => [
+  [...Object.keys(LIMIT_FLAGS), ...Object.keys(NONCE_FLAGS), ...Object.keys(STORE_FLAGS)].map((flag) => [
     flag,
     {
       type: 'string' as const,
       value: /timeout/.test(flag) ? 'MS' : 'N',
-      description: `README "Limits": ${flag.replace(/-/g, ' ')} (default there)`,
+      description: `README "${flag in STORE_FLAGS ? 'The CAS on PostgreSQL' : 'Limits'}": ${flag.replace(/-/g, ' ')} (default there)`,
     },
   ]),
-) as unknown as Record<keyof typeof LIMIT_FLAGS | keyof typeof NONCE_FLAGS, { type: 'string'; description: string }>;
+) as unknown as Record<
+  keyof typeof LIMIT_FLAGS | keyof typeof NONCE_FLAGS | keyof typeof STORE_FLAGS,
+  { type: 'string'; description: string }
+>;
 
 export const serve = defineCommand(
   {
@@ -86,7 +96,7 @@ export const serve = defineCommand(
     values['log-level'] ??= 'warn';
     values.tee ??= 'auto';
     const { host, port } = parseListen(values.listen);
-    const { limits, nonceLimits } = limitsFromFlags(values);
+    const { limits, nonceLimits, storeLimits } = limitsFromFlags(values);
     const collateral = collateralFromFlags(values, { warm: true });
     if (values.tee !== 'auto' && values.tee !== 'none')
       throw usage(
@@ -99,6 +109,7 @@ export const serve = defineCommand(
       port,
       dataDir: values.data ?? join(veilHome(io.env), 'cas'),
       ...storeFlags(values.store, io.env),
+      storeLimits,
       ...(values['master-key-file'] ? { masterKeyFile: values['master-key-file'] } : {}),
       ...(io.env['VEIL_MASTER_KEY'] ? { masterKeyEnv: io.env['VEIL_MASTER_KEY'] } : {}),
       names: values.name ?? [],
@@ -144,6 +155,7 @@ export function storeFlags(
 export function limitsFromFlags(values: Partial<Record<string, unknown>>): {
   limits: Partial<ConnectionLimits>;
   nonceLimits: Partial<NonceLimits>;
+  storeLimits: Partial<PostgresLimits>;
 } {
   const count = (flag: string): number | undefined => {
     const value = values[flag];
@@ -163,7 +175,7 @@ export function limitsFromFlags(values: Partial<Record<string, unknown>>): {
         return value === undefined ? [] : [[key, value]];
       }),
     ) as Partial<Record<K, number>>;
-  return { limits: pick(LIMIT_FLAGS), nonceLimits: pick(NONCE_FLAGS) };
+  return { limits: pick(LIMIT_FLAGS), nonceLimits: pick(NONCE_FLAGS), storeLimits: pick(STORE_FLAGS) };
 }
 
 export function remoteCasFlags(values: string[]): RemoteSource[] {
