@@ -10,8 +10,7 @@ export type StoreErrorCode =
 
 export const STORE_CATALOGUE: ErrorCatalogue<StoreErrorCode> = {
   STORE_OPEN: {
-    summary:
-      "the CAS's database cannot be opened: its data directory, or the PostgreSQL URL, user, password or schema version",
+    summary: "the CAS's database cannot be opened: its data directory, or PostgreSQL's URL, user, password or schema",
   },
   STORE_MASTER_KEY: {
     summary: "the master key cannot be read, is readable by others, is not 32 bytes, or is another store's",

@@ -80,7 +80,7 @@ function decodeURIComponentSafe(text: string): string {
   }
 }
 
-/** A postgres:// or postgresql:// URL, or STORE_OPEN — whose message never repeats the URL (it may hold a password). */
+/** A postgres:// or postgresql:// URL, or STORE_OPEN: its message never repeats the URL (it may hold a password). */
 export function parseStoreUrl(url: string): URL {
   let parsed: URL;
   try {

@@ -35,13 +35,14 @@ const STORE_FLAGS = {
   'store-connect-timeout': 'connectTimeoutMs',
   'store-statement-timeout': 'statementTimeoutMs',
 } as const satisfies Record<string, keyof PostgresLimits>;
+const sectionOf = (flag: string) => (flag in STORE_FLAGS ? 'The CAS on PostgreSQL' : 'Limits');
 const LIMIT_OPTIONS = Object.fromEntries(
   [...Object.keys(LIMIT_FLAGS), ...Object.keys(NONCE_FLAGS), ...Object.keys(STORE_FLAGS)].map((flag) => [
     flag,
     {
       type: 'string' as const,
       value: /timeout/.test(flag) ? 'MS' : 'N',
-      description: `README "${flag in STORE_FLAGS ? 'The CAS on PostgreSQL' : 'Limits'}": ${flag.replace(/-/g, ' ')} (default there)`,
+      description: `README "${sectionOf(flag)}": ${flag.replace(/-/g, ' ')} (default there)`,
     },
   ]),
 ) as unknown as Record<
@@ -53,8 +54,8 @@ export const serve = defineCommand(
   {
     name: 'cas serve',
     usage: [
-      '[--listen HOST:PORT] [--data DIR | --store postgres://USER@HOST:PORT/DB] [--master-key-file F] [--name DNS]... ' +
-        '[--remote-cas HOST:PORT=KEY]... ' +
+      '[--listen HOST:PORT] [--data DIR | --store postgres://USER@HOST:PORT/DB] [--master-key-file F] ' +
+        '[--name DNS]... [--remote-cas HOST:PORT=KEY]... ' +
         '[--collateral F|DIR]...',
     ],
     summary: 'runs the CAS (HTTPS); prints its URL and CA fingerprint; stops on SIGINT/SIGTERM/SIGHUP',
