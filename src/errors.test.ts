@@ -9,8 +9,12 @@ import { CATALOGUES, errorsMarkdown } from './error-catalogue.js';
 const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 const DOC = fileURLToPath(new URL('../docs/errors.md', import.meta.url));
 
-/** The only codes that may be a 5xx: what the CAS itself fails at, never what a client sent. */
-const SERVER_SIDE = new Set(['CAS_INTERNAL', 'CAS_TEE_UNAVAILABLE']);
+/**
+ * The only codes that may be a 5xx: what the CAS itself fails at, never what a client sent. A store that does not
+ * answer (PostgreSQL down or failing over) is the CAS's side too, and 503 tells clients and load balancers to
+ * retry, possibly on another replica.
+ */
+const SERVER_SIDE = new Set(['CAS_INTERNAL', 'CAS_TEE_UNAVAILABLE', 'CAS_STORE_UNAVAILABLE']);
 
 function sources(dir = SRC): Array<{ file: string; text: string }> {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

@@ -80,6 +80,10 @@ export const CAS_CATALOGUE = {
   CAS_ATTESTATION_FAILED: { status: 403, summary: 'the evidence, or what it proves, does not satisfy the session' },
   CAS_BUSY: { status: 429, summary: 'the CAS is busy with the same kind of work; retry shortly' },
   CAS_TEE_UNAVAILABLE: { status: 503, summary: 'the CAS could not obtain evidence from its own TEE' },
+  CAS_STORE_UNAVAILABLE: {
+    status: 503,
+    summary: "the CAS's database does not answer (down, unreachable, failing over); retry, or use another replica",
+  },
   CAS_INTERNAL: { status: 500, summary: 'the CAS failed on its side (a bug or its store); nothing was changed' },
 } as const satisfies Record<string, CasErrorEntry>;
 

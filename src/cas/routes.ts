@@ -11,6 +11,7 @@ import type { selfAttestation } from './self-attestation.js';
 import { callerFingerprint, exportSecret, peerChain } from './remote-export.js';
 import { answer, jsonBody, parsePart } from './wire.js';
 import { sealedRefusal } from './sealed-errors.js';
+import { checkReady } from './store-choice.js';
 import { registerEncryptedUploads, type UploadBody, type UploadHandler } from './encrypted-routes.js';
 import type { SessionRecipient } from '../encryption/index.js';
 import {
@@ -24,6 +25,7 @@ import {
   type ExportRequest,
   noQuerySchema,
   nonceAnswerSchema,
+  readyAnswerSchema,
   sessionBodySchema,
   sessionEnvelopeSchema,
   sessionListSchema,
@@ -61,6 +63,7 @@ const authenticated = { onRequest: async (request: FastifyRequest) => void requi
 // GET bodies are never read by fastify; queries and paths are. Answers are serialized from the contract.
 const ROUTES = {
   version: { schema: { querystring: noQuerySchema, response: { 200: answer(versionAnswerSchema) } } },
+  ready: { schema: { querystring: noQuerySchema, response: { 200: answer(readyAnswerSchema) } } },
   selfAttestation: { schema: { querystring: attestationQuerySchema } },
   upload: { ...authenticated, schema: { querystring: noQuerySchema, body: sessionBodySchema } },
   list: { schema: { querystring: noQuerySchema, response: { 200: answer(sessionListSchema) } } },
@@ -90,6 +93,9 @@ export function registerRoutes(
   recipient?: SessionRecipient,
 ): void {
   app.get('/v1/version', ROUTES.version, async () => ({ version: CAS_VERSION, implementation: 'veil', api: 'v1' }));
+  // Liveness stays /v1/version (the process answers); readiness includes the store, so a replica whose
+  // database is away leaves the Service until it is back.
+  app.get('/v1/health/ready', ROUTES.ready, async () => checkReady(ctx.store));
 
   if (self) {
     type Nonce = { Querystring: { nonce: string } };

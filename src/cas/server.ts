@@ -24,7 +24,8 @@ import { remoteFetcher, type RemoteLimits } from './remote-import.js';
 import { remoteCasList, type RemoteSource } from './remote-allow.js';
 import { zodValidatorCompiler } from './wire.js';
 import type { CasContext } from './sessions.js';
-import { loadMasterKey, openSqliteStore, type Store } from './store/index.js';
+import { StoreError, type PostgresLimits, type Store } from './store/index.js';
+import { openStore, storeUnavailable } from './store-choice.js';
 
 export interface CasServerOptions {
   host: string;
@@ -32,6 +33,11 @@ export interface CasServerOptions {
   dataDir: string;
   masterKeyFile?: string;
   masterKeyEnv?: string;
+  /** postgres://USER@HOST:PORT/DB: the store shared by several replicas; the embedded SQLite in dataDir without. */
+  store?: string | undefined;
+  /** The database password when the URL has none (PGPASSWORD). */
+  storePassword?: string | undefined;
+  storeLimits?: Partial<PostgresLimits>;
   /** Extra DNS names or addresses the TLS certificate must cover (the listen host is always in it). */
   names?: string[];
   bodyLimit?: number;
@@ -64,17 +70,14 @@ export interface RunningCas {
 const DEFAULT_BODY_LIMIT = SESSION_LIMITS.bodyBytes;
 
 export async function startCas(options: CasServerOptions): Promise<RunningCas> {
-  const masterKey = loadMasterKey({ dataDir: options.dataDir, file: options.masterKeyFile, env: options.masterKeyEnv });
-  const store = openSqliteStore({ dataDir: options.dataDir, masterKey });
+  const store = await openStore(options);
   const now = options.now ?? (() => new Date());
   const names = [...new Set([options.host, 'localhost', '127.0.0.1', '::1', 'cas', ...(options.names ?? [])])];
-  const identity = await loadIdentity(
-    store,
-    names.filter((n) => n !== '0.0.0.0' && n !== '::'),
-    now(),
-  );
+  const { identity, sessionRecipient } = await keysOf(store, names, now()).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
   const verifier = options.verifier ?? createVerifier({ collateral: options.collateral });
-  const sessionRecipient = await loadSessionRecipient(store, identity.fingerprint);
   const remoteCas = remoteCasList(options.remoteCas);
   const remote = remoteFetcher(identity, options.remoteLimits, remoteCas);
   const app = buildApp({ store, now, verifier, remote, remoteCas }, identity, { ...options, sessionRecipient });
@@ -102,6 +105,16 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
       await store.close();
     },
   };
+}
+
+/** The CA and the session-encryption key, shared by every replica of one store. */
+async function keysOf(store: Store, names: string[], now: Date) {
+  const identity = await loadIdentity(
+    store,
+    names.filter((n) => n !== '0.0.0.0' && n !== '::'),
+    now,
+  );
+  return { identity, sessionRecipient: await loadSessionRecipient(store, identity.fingerprint) };
 }
 
 type AppOptions = Pick<CasServerOptions, 'bodyLimit' | 'logLevel' | 'selfEvidence' | 'limits' | 'nonceLimits'> & {
@@ -186,6 +199,8 @@ function sendError(reply: FastifyReply, err: CasError): FastifyReply {
 
 function toCasError(error: unknown): CasError {
   if (error instanceof CasError) return error;
+  // The database's address stays in the CAS's log (without its password): clients learn only to retry.
+  if (error instanceof StoreError && error.code === 'STORE_UNAVAILABLE') return storeUnavailable(error);
   const code = (error as FastifyError).code;
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return new CasError('CAS_PAYLOAD_TOO_LARGE', 'the request body is larger than this CAS accepts', {

@@ -39,6 +39,7 @@ export const COMMANDS: Record<string, Entry> = {
       'show-identification': async () => (await import('./commands/cas-identification.js')).showIdentification,
       image: async () => (await import('./commands/cas.js')).casImage,
       chart: async () => (await import('./commands/cas.js')).casChart,
+      migrate: async () => (await import('./commands/cas-migrate.js')).migrate,
     },
   },
   session: {

@@ -95,6 +95,8 @@ export const versionAnswerSchema = z.strictObject({
   api: z.string(),
 });
 export const sessionWrittenSchema = z.strictObject({ hash: hex(64) });
+/** `GET /v1/health/ready`: the CAS and its store answer (a 503 CAS_STORE_UNAVAILABLE otherwise). */
+export const readyAnswerSchema = z.strictObject({ ready: z.literal(true) });
 export const sessionReadSchema = z.strictObject({ session: z.string(), hash: hex(64) });
 export const sessionListSchema = z.strictObject({
   sessions: z.array(z.strictObject({ name: z.string(), hash: hex(64) })),

@@ -9,7 +9,9 @@ export type StoreErrorCode =
   | 'STORE_UNAVAILABLE';
 
 export const STORE_CATALOGUE: ErrorCatalogue<StoreErrorCode> = {
-  STORE_OPEN: { summary: "the CAS's database cannot be opened in its data directory" },
+  STORE_OPEN: {
+    summary: "the CAS's database cannot be opened: its data directory, or PostgreSQL's URL, user, password or schema",
+  },
   STORE_MASTER_KEY: {
     summary: "the master key cannot be read, is readable by others, is not 32 bytes, or is another store's",
   },

@@ -50,3 +50,4 @@ export interface Store {
 export { StoreError, type StoreErrorCode } from './errors.js';
 export { loadMasterKey } from './master-key.js';
 export { openSqliteStore } from './sqlite.js';
+export { openPostgresStore, POSTGRES_LIMITS, type PostgresLimits } from './postgres.js';

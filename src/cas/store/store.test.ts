@@ -6,46 +6,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { after, describe, it } from 'node:test';
-import { type StoreError, loadMasterKey, openSqliteStore, type SessionRecord } from './index.js';
+import { type StoreError, loadMasterKey, openSqliteStore } from './index.js';
+import { record, storeContract, testReaders } from './contract-cases.js';
 
 const root = mkdtempSync(join(tmpdir(), 'veil-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 const freshDir = () => join(root, `d${n++}`);
 
-function record(name: string, hash: string, predecessor: string | null = null): SessionRecord {
-  return {
-    name,
-    hash,
-    predecessor,
-    text: `name: ${name}\n# SECRET-TEXT-${hash}\n`,
-    creator: 'PEM',
-    createdAt: 1,
-    secrets: { pw: { kind: 'ascii', value: `SECRET-VALUE-${hash}` } },
-  };
-}
+storeContract('SQLite', async () => {
+  const dataDir = freshDir();
+  return { open: async (masterKey) => openSqliteStore({ dataDir, masterKey, readers: testReaders }) };
+});
 
 describe('SQLite store', () => {
-  it('keeps every version and moves the head only from the expected hash', async () => {
-    const dataDir = freshDir();
-    const store = openSqliteStore({ dataDir, masterKey: loadMasterKey({ dataDir }) });
-    assert.deepEqual(await store.append(record('ns/a', 'h1'), null), { ok: true });
-    assert.deepEqual(await store.append(record('ns/a', 'h2'), null), { ok: false, current: 'h1' });
-    assert.deepEqual(await store.append(record('ns/a', 'h2', 'h1'), 'h0'), { ok: false, current: 'h1' });
-    assert.deepEqual(await store.append(record('ns/a', 'h2', 'h1'), 'h1'), { ok: true });
-    assert.equal((await store.current('ns/a'))?.hash, 'h2');
-    assert.equal((await store.version('ns/a', 'h1'))?.text, record('ns/a', 'h1').text);
-    assert.deepEqual((await store.current('ns/a'))?.secrets, record('ns/a', 'h2').secrets);
-    assert.deepEqual(
-      (await store.list()).map((e) => [e.name, e.hash]),
-      [['ns/a', 'h2']],
-    );
-    assert.equal(await store.current('missing'), undefined);
-    await store.putBlobIfAbsent('k', Buffer.from('blob'));
-    assert.equal((await store.getBlob('k'))?.toString(), 'blob');
-    await store.close();
-  });
-
   it('writes no session text or secret value in plaintext', async () => {
     const dataDir = freshDir();
     const store = openSqliteStore({ dataDir, masterKey: loadMasterKey({ dataDir }) });

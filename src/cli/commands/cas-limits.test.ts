@@ -8,12 +8,14 @@ describe('veil cas serve limit flags', () => {
       'headers-timeout': '5000',
       'max-connections-per-address': '8',
       'max-nonces': '10',
+      'store-pool-size': '4',
     });
     assert.deepEqual(parsed, {
       limits: { headersTimeoutMs: 5000, maxConnectionsPerAddress: 8 },
       nonceLimits: { max: 10 },
+      storeLimits: { poolSize: 4 },
     });
-    assert.deepEqual(limitsFromFlags({}), { limits: {}, nonceLimits: {} });
+    assert.deepEqual(limitsFromFlags({}), { limits: {}, nonceLimits: {}, storeLimits: {} });
   });
 
   it('refuse what is not a positive whole number, naming the flag', () => {

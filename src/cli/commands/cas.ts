@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ConnectionLimits } from '../../cas/limits.js';
 import type { NonceLimits } from '../../cas/nonces.js';
+import type { PostgresLimits } from '../../cas/store/index.js';
 import { startCas } from '../../cas/server.js';
 import { parseRemoteCas, type RemoteSource } from '../../cas/remote-allow.js';
 import type { AttestationVariant } from '../../attestation/policy.js';
@@ -28,22 +29,33 @@ const NONCE_FLAGS = {
   'max-nonces-per-client': 'perClient',
   'max-nonces': 'max',
 } as const satisfies Record<string, keyof NonceLimits>;
+/** README "The CAS on PostgreSQL": what one CAS process asks of the database. */
+const STORE_FLAGS = {
+  'store-pool-size': 'poolSize',
+  'store-connect-timeout': 'connectTimeoutMs',
+  'store-statement-timeout': 'statementTimeoutMs',
+} as const satisfies Record<string, keyof PostgresLimits>;
+const sectionOf = (flag: string) => (flag in STORE_FLAGS ? 'The CAS on PostgreSQL' : 'Limits');
 const LIMIT_OPTIONS = Object.fromEntries(
-  [...Object.keys(LIMIT_FLAGS), ...Object.keys(NONCE_FLAGS)].map((flag) => [
+  [...Object.keys(LIMIT_FLAGS), ...Object.keys(NONCE_FLAGS), ...Object.keys(STORE_FLAGS)].map((flag) => [
     flag,
     {
       type: 'string' as const,
       value: /timeout/.test(flag) ? 'MS' : 'N',
-      description: `README "Limits": ${flag.replace(/-/g, ' ')} (default there)`,
+      description: `README "${sectionOf(flag)}": ${flag.replace(/-/g, ' ')} (default there)`,
     },
   ]),
-) as unknown as Record<keyof typeof LIMIT_FLAGS | keyof typeof NONCE_FLAGS, { type: 'string'; description: string }>;
+) as unknown as Record<
+  keyof typeof LIMIT_FLAGS | keyof typeof NONCE_FLAGS | keyof typeof STORE_FLAGS,
+  { type: 'string'; description: string }
+>;
 
 export const serve = defineCommand(
   {
     name: 'cas serve',
     usage: [
-      '[--listen HOST:PORT] [--data DIR] [--master-key-file F] [--name DNS]... [--remote-cas HOST:PORT=KEY]... ' +
+      '[--listen HOST:PORT] [--data DIR | --store postgres://USER@HOST:PORT/DB] [--master-key-file F] ' +
+        '[--name DNS]... [--remote-cas HOST:PORT=KEY]... ' +
         '[--collateral F|DIR]...',
     ],
     summary: 'runs the CAS (HTTPS); prints its URL and CA fingerprint; stops on SIGINT/SIGTERM/SIGHUP',
@@ -53,7 +65,14 @@ export const serve = defineCommand(
         value: 'HOST:PORT',
         description: 'where to listen (default 127.0.0.1:8081; port 0: any)',
       },
-      data: { type: 'string', value: 'DIR', description: 'the store (default $VEIL_HOME/cas)' },
+      data: { type: 'string', value: 'DIR', description: 'the embedded SQLite store (default $VEIL_HOME/cas)' },
+      store: {
+        type: 'string',
+        value: 'URL',
+        description:
+          'postgres://USER@HOST:PORT/DB shared by replicas (or VEIL_CAS_STORE; password in it or PGPASSWORD); ' +
+          'needs the master key given',
+      },
       'master-key-file': { type: 'string', value: 'FILE', description: "the store's master key (or VEIL_MASTER_KEY)" },
       name: { type: 'string', multiple: true, value: 'DNS', description: "a DNS name in the CAS's certificate" },
       'remote-cas': {
@@ -78,7 +97,7 @@ export const serve = defineCommand(
     values['log-level'] ??= 'warn';
     values.tee ??= 'auto';
     const { host, port } = parseListen(values.listen);
-    const { limits, nonceLimits } = limitsFromFlags(values);
+    const { limits, nonceLimits, storeLimits } = limitsFromFlags(values);
     const collateral = collateralFromFlags(values, { warm: true });
     if (values.tee !== 'auto' && values.tee !== 'none')
       throw usage(
@@ -90,6 +109,8 @@ export const serve = defineCommand(
       host,
       port,
       dataDir: values.data ?? join(veilHome(io.env), 'cas'),
+      ...storeFlags(values.store, io.env),
+      storeLimits,
       ...(values['master-key-file'] ? { masterKeyFile: values['master-key-file'] } : {}),
       ...(io.env['VEIL_MASTER_KEY'] ? { masterKeyEnv: io.env['VEIL_MASTER_KEY'] } : {}),
       names: values.name ?? [],
@@ -117,9 +138,25 @@ export const serve = defineCommand(
   },
 );
 
+/** The store: --store, else VEIL_CAS_STORE (how a Kubernetes Secret passes it), else SQLite in --data. */
+export function storeFlags(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+): { store?: string; storePassword?: string } {
+  const store = flag ?? (env['VEIL_CAS_STORE'] || undefined);
+  if (store === undefined) return {};
+  if (!/^postgres(ql)?:\/\//.test(store))
+    throw usage(
+      `--store (or VEIL_CAS_STORE) is not a postgres:// URL`,
+      'give postgres://USER@HOST:PORT/DB, or leave it out for the embedded SQLite store in --data',
+    );
+  return { store, ...(env['PGPASSWORD'] ? { storePassword: env['PGPASSWORD'] } : {}) };
+}
+
 export function limitsFromFlags(values: Partial<Record<string, unknown>>): {
   limits: Partial<ConnectionLimits>;
   nonceLimits: Partial<NonceLimits>;
+  storeLimits: Partial<PostgresLimits>;
 } {
   const count = (flag: string): number | undefined => {
     const value = values[flag];
@@ -139,7 +176,7 @@ export function limitsFromFlags(values: Partial<Record<string, unknown>>): {
         return value === undefined ? [] : [[key, value]];
       }),
     ) as Partial<Record<K, number>>;
-  return { limits: pick(LIMIT_FLAGS), nonceLimits: pick(NONCE_FLAGS) };
+  return { limits: pick(LIMIT_FLAGS), nonceLimits: pick(NONCE_FLAGS), storeLimits: pick(STORE_FLAGS) };
 }
 
 export function remoteCasFlags(values: string[]): RemoteSource[] {

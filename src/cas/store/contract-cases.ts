@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import type { SessionRecord, Store, StoreError, StoreItem } from './index.js';
+
+/**
+ * The `Store` contract, one set of cases run over every backend (store.test.ts for SQLite, postgres.test.ts
+ * for PostgreSQL). A storage is one empty database; open() may be called several times on it, as several CAS
+ * replicas (or restarts) open one database.
+ */
+export interface Storage {
+  open(masterKey: Buffer): Promise<Store>;
+}
+
+export function record(name: string, hash: string, predecessor: string | null = null): SessionRecord {
+  return {
+    name,
+    hash,
+    predecessor,
+    text: `name: ${name}\n# SECRET-TEXT-${hash}\n`,
+    creator: 'PEM',
+    createdAt: 1,
+    secrets: { pw: { kind: 'ascii', value: `SECRET-VALUE-${hash}` } },
+  };
+}
+
+/** A record whose read index lets `readers` (key hashes, or 'any') read it: the policy's text names them. */
+const readable = (name: string, hash: string, readers: string[]): SessionRecord => ({
+  ...record(name, hash),
+  text: `name: ${name}\nreaders: ${readers.join(',')}\n`,
+});
+
+/** The readers function the contract stores are opened with: from the record's `readers:` line. */
+export function testReaders(r: SessionRecord): { any: boolean; keyHashes: string[] } {
+  const line = /^readers: (.*)$/m.exec(r.text)?.[1] ?? '';
+  const names = line.split(',').filter(Boolean);
+  return { any: names.includes('any'), keyHashes: names.filter((n) => n !== 'any') };
+}
+
+const code = (c: string) => (e: StoreError) => e.code === c;
+
+async function collect(items: AsyncIterable<StoreItem>): Promise<StoreItem[]> {
+  const out: StoreItem[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+async function* replay(items: StoreItem[]): AsyncIterable<StoreItem> {
+  yield* items;
+}
+
+export function storeContract(label: string, storage: () => Promise<Storage>): void {
+  describe(`${label} store contract`, () => {
+    it('keeps every version and moves the head only from the expected hash', async () => {
+      const store = await (await storage()).open(randomBytes(32));
+      assert.deepEqual(await store.append(record('ns/a', 'h1'), null), { ok: true });
+      assert.deepEqual(await store.append(record('ns/a', 'h2'), null), { ok: false, current: 'h1' });
+      assert.deepEqual(await store.append(record('ns/a', 'h2', 'h1'), 'h0'), { ok: false, current: 'h1' });
+      assert.deepEqual(await store.append(record('nobody', 'h2', 'h1'), 'h1'), { ok: false, current: null });
+      assert.deepEqual(await store.append(record('ns/a', 'h2', 'h1'), 'h1'), { ok: true });
+      assert.equal((await store.current('ns/a'))?.hash, 'h2');
+      assert.deepEqual(await store.version('ns/a', 'h1'), record('ns/a', 'h1'));
+      assert.deepEqual((await store.current('ns/a'))?.secrets, record('ns/a', 'h2').secrets);
+      assert.deepEqual(
+        (await store.list()).map((e) => [e.name, e.hash, e.createdAt]),
+        [['ns/a', 'h2', 1]],
+      );
+      assert.equal(await store.current('missing'), undefined);
+      assert.equal(await store.version('ns/a', 'h9'), undefined);
+      await store.ping();
+      await store.close();
+    });
+
+    it('lets exactly one of two concurrent writers with the same predecessor win, through two handles', async () => {
+      const s = await storage();
+      const key = randomBytes(32);
+      const [one, two] = [await s.open(key), await s.open(key)];
+      await one.append(record('race', 'h0'), null);
+      for (let round = 1; round <= 5; round++) {
+        const prev = round === 1 ? 'h0' : (await one.current('race'))!.hash;
+        const outcomes = await Promise.all([
+          one.append(record('race', `a${round}`, prev), prev),
+          two.append(record('race', `b${round}`, prev), prev),
+        ]);
+        const winners = outcomes.filter((o) => o.ok);
+        assert.equal(winners.length, 1, JSON.stringify(outcomes));
+        const head = (await two.current('race'))!.hash;
+        assert.deepEqual(
+          outcomes.find((o) => !o.ok),
+          { ok: false, current: head },
+        );
+      }
+      const creates = await Promise.all([one.append(record('new', 'x'), null), two.append(record('new', 'y'), null)]);
+      assert.equal(creates.filter((o) => o.ok).length, 1);
+      await Promise.all([one.close(), two.close()]);
+    });
+
+    it('lists what a key may read from the read index, which follows the head', async () => {
+      const store = await (await storage()).open(randomBytes(32));
+      await store.append(readable('pub', 'p1', ['any']), null);
+      await store.append(readable('mine', 'm1', ['k1']), null);
+      await store.append(readable('none', 'n1', []), null);
+      const names = async (k: string | undefined) => (await store.listReadable(k)).map((e) => e.name);
+      assert.deepEqual(await names(undefined), ['pub']);
+      assert.deepEqual(await names('K1'), ['mine', 'pub']);
+      assert.deepEqual(await names('k2'), ['pub']);
+      await store.append({ ...readable('mine', 'm2', ['k2']), predecessor: 'm1' }, 'm1');
+      assert.deepEqual(await names('k1'), ['pub']);
+      assert.deepEqual(await names('k2'), ['mine', 'pub']);
+      await store.close();
+    });
+
+    it('keeps the first blob put under a key, whoever puts the second', async () => {
+      const s = await storage();
+      const key = randomBytes(32);
+      const [one, two] = [await s.open(key), await s.open(key)];
+      const [a, b] = await Promise.all([
+        one.putBlobIfAbsent('ca', Buffer.from('first')),
+        two.putBlobIfAbsent('ca', Buffer.from('second')),
+      ]);
+      assert.deepEqual(a, b);
+      assert.deepEqual(await one.putBlobIfAbsent('ca', Buffer.from('third')), a);
+      assert.deepEqual(await two.getBlob('ca'), a);
+      assert.equal(await one.getBlob('absent'), undefined);
+      await Promise.all([one.close(), two.close()]);
+    });
+
+    it('refuses a wrong master key at open', async () => {
+      const s = await storage();
+      const key = randomBytes(32);
+      await (await s.open(key)).close();
+      await assert.rejects(s.open(randomBytes(32)), code('STORE_MASTER_KEY'));
+      await (await s.open(key)).close();
+    });
+
+    it('dumps a consistent snapshot while writers go on, and loads it elsewhere with hashes unchanged', async () => {
+      const key = randomBytes(32);
+      const source = await (await storage()).open(key);
+      await source.append(record('a', 'a1'), null);
+      await source.append(record('a', 'a2', 'a1'), 'a1');
+      await source.append(readable('b', 'b1', ['any']), null);
+      await source.putBlobIfAbsent('ca', Buffer.from('the CA'));
+      const items: StoreItem[] = [];
+      for await (const item of source.dump()) {
+        if (items.length === 0) await source.append(record('late', 'l1'), null);
+        items.push(item);
+      }
+      assert.deepEqual(
+        items.map((i) =>
+          i.type === 'version' ? `v ${i.record.hash}` : i.type === 'head' ? `h ${i.hash}` : `b ${i.key}`,
+        ),
+        ['v a1', 'v a2', 'v b1', 'h a2', 'h b1', 'b ca'],
+      );
+      const target = await (await storage()).open(key);
+      assert.deepEqual(await target.load(replay(items)), { versions: 3, heads: 2, blobs: 1 });
+      assert.deepEqual(await target.current('a'), record('a', 'a2', 'a1'));
+      assert.deepEqual(await target.version('a', 'a1'), record('a', 'a1'));
+      assert.deepEqual(
+        (await target.listReadable(undefined)).map((e) => e.name),
+        ['b'],
+      );
+      assert.deepEqual(await target.getBlob('ca'), Buffer.from('the CA'));
+      await assert.rejects(target.load(replay(items)), code('STORE_NOT_EMPTY'));
+      assert.equal((await collect(target.dump())).length, items.length);
+      await Promise.all([source.close(), target.close()]);
+    });
+
+    it('loads all or nothing: a dump with a head but no version leaves the store empty', async () => {
+      const store = await (await storage()).open(randomBytes(32));
+      const broken: StoreItem[] = [
+        { type: 'version', record: record('a', 'a1') },
+        { type: 'head', name: 'b', hash: 'b1' },
+      ];
+      await assert.rejects(store.load(replay(broken)), code('STORE_CORRUPT'));
+      assert.deepEqual(await store.list(), []);
+      assert.equal(await store.version('a', 'a1'), undefined);
+      await store.close();
+    });
+  });
+}

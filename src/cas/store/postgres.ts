@@ -1,0 +1,334 @@
+import pg from 'pg';
+import { StoreError } from './errors.js';
+import type { AppendOutcome, SessionRecord, Store, StoreItem } from './index.js';
+import { readersOf, type Readers } from '../readers.js';
+import { migrateSchema } from './postgres-schema.js';
+import { PgFailures, parseStoreUrl } from './postgres-errors.js';
+import { ReadIndex, sealBlob, sealVersion, unsealBlob, unsealVersion, type VersionRow } from './records.js';
+
+/** README "Limits" (CAS on PostgreSQL): what one CAS process asks of the database. */
+export interface PostgresLimits {
+  /** Connections this CAS keeps open at most; requests beyond wait for one (up to connectTimeoutMs). */
+  poolSize: number;
+  /** How long to wait for a connection (a new one, or a free one of the pool) before STORE_UNAVAILABLE. */
+  connectTimeoutMs: number;
+  /** Longest statement, enforced by PostgreSQL; the client gives up 2 s later (a server that never answers). */
+  statementTimeoutMs: number;
+  /** An idle connection is closed after this. */
+  idleTimeoutMs: number;
+}
+
+export const POSTGRES_LIMITS: PostgresLimits = {
+  poolSize: 10,
+  connectTimeoutMs: 5_000,
+  statementTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+};
+
+export interface PostgresStoreOptions {
+  /** postgres://USER[:PASSWORD]@HOST:PORT/DB; the password may instead be in `password` (PGPASSWORD). */
+  url: string;
+  password?: string | undefined;
+  masterKey: Buffer;
+  limits?: Partial<PostgresLimits>;
+  /** Who may read a record (the read index); by default its policy's access_policy.read. */
+  readers?: (record: SessionRecord) => Readers;
+}
+
+/** Rows a dump reads per query inside its snapshot. */
+const DUMP_BATCH = 256;
+
+type Queryable = pg.Pool | pg.PoolClient;
+type Counts = { versions: number; heads: number; blobs: number };
+
+/**
+ * Opens the store on a PostgreSQL database shared by every CAS replica: creates or migrates its schema, then
+ * checks that the master key is the one the database was sealed with.
+ */
+export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Store> {
+  const failures = new PgFailures(opts.url, opts.password);
+  const limits = { ...POSTGRES_LIMITS, ...opts.limits };
+  const pool = new pg.Pool({
+    connectionString: withPassword(opts.url, opts.password),
+    max: limits.poolSize,
+    connectionTimeoutMillis: limits.connectTimeoutMs,
+    idleTimeoutMillis: limits.idleTimeoutMs,
+    statement_timeout: limits.statementTimeoutMs,
+    query_timeout: limits.statementTimeoutMs + 2_000,
+    keepAlive: true,
+    application_name: 'veil-cas',
+  });
+  // An idle connection that breaks (PostgreSQL restarted, failed over) is reported here; unhandled, it would
+  // end the process. The next query gets a fresh connection, or STORE_UNAVAILABLE.
+  pool.on('error', () => undefined);
+  // A connection that breaks while checked out (between two statements of a transaction) emits 'error' too;
+  // the statement in flight or the next one fails, and the connection is then dropped, not reused.
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  try {
+    const client = await pool.connect();
+    try {
+      await migrateSchema(client, opts.masterKey, failures.where);
+    } finally {
+      client.release(true);
+    }
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw failures.of(err, 'open the CAS database');
+  }
+  return new PostgresStore(pool, opts.masterKey, opts.readers ?? readersOf, failures);
+}
+
+/** pg lets a URL's (absent) password override a separate one, so PGPASSWORD's goes into the URL given to it. */
+function withPassword(url: string, password: string | undefined): string {
+  const parsed = parseStoreUrl(url);
+  if (parsed.password || !password) return url;
+  parsed.password = encodeURIComponent(password);
+  return parsed.toString();
+}
+
+class PostgresStore implements Store {
+  private readonly index: ReadIndex;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly key: Buffer,
+    private readonly readers: (r: SessionRecord) => Readers,
+    private readonly failures: PgFailures,
+  ) {
+    this.index = new ReadIndex(key);
+  }
+
+  async current(name: string): Promise<SessionRecord | undefined> {
+    const sql = 'SELECT v.* FROM heads h JOIN versions v ON v.name = h.name AND v.hash = h.hash WHERE h.name = $1';
+    const rows = await this.rows<VersionRow>(this.pool, sql, [name], `read session '${name}'`);
+    return rows[0] && unsealVersion(this.key, rows[0]);
+  }
+
+  async version(name: string, hash: string): Promise<SessionRecord | undefined> {
+    const sql = 'SELECT * FROM versions WHERE name = $1 AND hash = $2';
+    const rows = await this.rows<VersionRow>(this.pool, sql, [name, hash], `read session '${name}'`);
+    return rows[0] && unsealVersion(this.key, rows[0]);
+  }
+
+  /**
+   * The head moves by compare-and-set in one transaction: a create inserts it unless present, an update sets it
+   * only where it still holds the expected hash. Of two writers with the same predecessor on two replicas, the
+   * second waits for the first's row lock, then finds the hash changed (rowCount 0) and reads the winner's.
+   */
+  async append(record: SessionRecord, expectedCurrent: string | null): Promise<AppendOutcome> {
+    const readers = this.index.entries(this.readers(record));
+    return this.transaction(`store session '${record.name}'`, async (c) => {
+      const moved =
+        expectedCurrent === null
+          ? await c.query('INSERT INTO heads (name, hash) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
+              record.name,
+              record.hash,
+            ])
+          : await c.query('UPDATE heads SET hash = $2 WHERE name = $1 AND hash = $3', [
+              record.name,
+              record.hash,
+              expectedCurrent,
+            ]);
+      if (moved.rowCount !== 1) return { ok: false, current: await this.head(c, record.name) };
+      await this.insertVersion(c, record);
+      await this.setReaders(c, record.name, readers);
+      return { ok: true };
+    });
+  }
+
+  async list(): Promise<Array<{ name: string; hash: string; createdAt: number }>> {
+    return this.listWhere('', []);
+  }
+
+  async listReadable(keyHash: string | undefined): Promise<Array<{ name: string; hash: string; createdAt: number }>> {
+    const where = 'WHERE h.name IN (SELECT name FROM session_readers WHERE principal = ANY($1::bytea[]))';
+    return this.listWhere(where, [this.index.lookup(keyHash)]);
+  }
+
+  async getBlob(key: string): Promise<Buffer | undefined> {
+    const rows = await this.rows<{ value: Buffer }>(this.pool, 'SELECT value FROM blobs WHERE key = $1', [key], 'read');
+    return rows[0] && unsealBlob(this.key, key, rows[0].value);
+  }
+
+  async putBlobIfAbsent(key: string, value: Buffer): Promise<Buffer> {
+    const sql = 'INSERT INTO blobs (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING';
+    await this.rows(this.pool, sql, [key, sealBlob(this.key, key, value)], `store blob '${key}'`);
+    return (await this.getBlob(key))!;
+  }
+
+  /** One REPEATABLE READ READ ONLY transaction: one snapshot however long the reading takes, writers unblocked. */
+  async *dump(): AsyncIterable<StoreItem> {
+    const client = await this.connect('read a dump');
+    let done = false;
+    try {
+      await this.rows(client, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', [], 'begin a dump');
+      yield* this.dumpVersions(client);
+      for await (const row of this.batches<{ name: string; hash: string }>(client, 'heads', 'name', 'name, hash')) {
+        yield { type: 'head', name: row.name, hash: row.hash };
+      }
+      for await (const row of this.batches<{ key: string; value: Buffer }>(client, 'blobs', 'key', 'key, value')) {
+        yield { type: 'blob', key: row.key, value: unsealBlob(this.key, row.key, row.value) };
+      }
+      await this.rows(client, 'COMMIT', [], 'end a dump');
+      done = true;
+    } finally {
+      if (!done) await client.query('ROLLBACK').catch(() => undefined);
+      client.release(!done);
+    }
+  }
+
+  /**
+   * One transaction, the tables locked against writers: all or nothing, and no CAS can write between the
+   * emptiness check and the last item.
+   */
+  async load(items: AsyncIterable<StoreItem>): Promise<Counts> {
+    return this.transaction('load a dump', async (c) => {
+      await c.query('LOCK TABLE versions, heads, blobs IN EXCLUSIVE MODE');
+      const any = await c.query(
+        'SELECT 1 FROM versions UNION ALL SELECT 1 FROM heads UNION ALL SELECT 1 FROM blobs LIMIT 1',
+      );
+      if (any.rowCount) throw this.notEmpty();
+      const counts: Counts = { versions: 0, heads: 0, blobs: 0 };
+      for await (const item of items) await this.loadItem(c, item, counts);
+      await this.indexHeads(c);
+      return counts;
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.rows(this.pool, 'SELECT 1', [], 'reach the database');
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private async *dumpVersions(client: pg.PoolClient): AsyncIterable<StoreItem> {
+    let after: [string, string] | undefined;
+    for (;;) {
+      const sql =
+        'SELECT * FROM versions WHERE $1::text IS NULL OR (name, seq) > ($1, $2::bigint) ORDER BY name, seq LIMIT $3';
+      const rows = await this.rows<VersionRow & { seq: string }>(
+        client,
+        sql,
+        [after?.[0] ?? null, after?.[1] ?? '0', DUMP_BATCH],
+        'read a dump',
+      );
+      for (const row of rows) yield { type: 'version', record: unsealVersion(this.key, row) };
+      if (rows.length < DUMP_BATCH) return;
+      const last = rows[rows.length - 1]!;
+      after = [last.name, last.seq];
+    }
+  }
+
+  /** Keyset pagination over one table's primary key, inside the dump's snapshot. */
+  private async *batches<T>(client: pg.PoolClient, table: string, key: string, columns: string): AsyncIterable<T> {
+    let after: string | null = null;
+    for (;;) {
+      const sql = `SELECT ${columns} FROM ${table} WHERE $1::text IS NULL OR ${key} > $1 ORDER BY ${key} LIMIT $2`;
+      const rows: T[] = await this.rows<T>(client, sql, [after, DUMP_BATCH], 'read a dump');
+      yield* rows;
+      if (rows.length < DUMP_BATCH) return;
+      after = (rows[rows.length - 1] as Record<string, string>)[key]!;
+    }
+  }
+
+  private async loadItem(c: pg.PoolClient, item: StoreItem, counts: Counts): Promise<void> {
+    if (item.type === 'version') {
+      await this.insertVersion(c, item.record);
+      counts.versions++;
+    } else if (item.type === 'head') {
+      await c.query('INSERT INTO heads (name, hash) VALUES ($1, $2)', [item.name, item.hash]);
+      counts.heads++;
+    } else {
+      await c.query('INSERT INTO blobs (key, value) VALUES ($1, $2)', [
+        item.key,
+        sealBlob(this.key, item.key, item.value),
+      ]);
+      counts.blobs++;
+    }
+  }
+
+  /** Every head's read index, inside the caller's transaction. */
+  private async indexHeads(c: pg.PoolClient): Promise<void> {
+    const heads = await c.query<{ name: string; hash: string }>('SELECT name, hash FROM heads ORDER BY name');
+    for (const { name, hash } of heads.rows) {
+      const rows = await c.query<VersionRow>('SELECT * FROM versions WHERE name = $1 AND hash = $2', [name, hash]);
+      if (!rows.rows[0])
+        throw new StoreError('STORE_CORRUPT', `session '${name}' has a head (${hash}) but no such version`, {
+          hint: 'the dump is incomplete; take the backup again',
+        });
+      const record = unsealVersion(this.key, rows.rows[0]);
+      await this.setReaders(c, name, this.index.entries(this.readers(record)));
+    }
+  }
+
+  private async insertVersion(c: pg.PoolClient, r: SessionRecord): Promise<void> {
+    const sealed = sealVersion(this.key, r);
+    await c.query(
+      `INSERT INTO versions (name, hash, predecessor, created_at, creator, text, secrets)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [r.name, r.hash, r.predecessor, r.createdAt, r.creator, sealed.text, sealed.secrets],
+    );
+  }
+
+  /** The read index changes in the same transaction as the head: it never names a reader of another version. */
+  private async setReaders(c: pg.PoolClient, name: string, principals: Buffer[]): Promise<void> {
+    await c.query('DELETE FROM session_readers WHERE name = $1', [name]);
+    if (principals.length === 0) return;
+    await c.query(
+      'INSERT INTO session_readers (principal, name) SELECT unnest($1::bytea[]), $2 ON CONFLICT DO NOTHING',
+      [principals, name],
+    );
+  }
+
+  private async head(c: pg.PoolClient, name: string): Promise<string | null> {
+    const rows = await c.query<{ hash: string }>('SELECT hash FROM heads WHERE name = $1', [name]);
+    return rows.rows[0]?.hash ?? null;
+  }
+
+  private async listWhere(where: string, params: unknown[]) {
+    const sql = `SELECT h.name, h.hash, v.created_at FROM heads h
+      JOIN versions v ON v.name = h.name AND v.hash = h.hash ${where} ORDER BY h.name`;
+    const rows = await this.rows<{ name: string; hash: string; created_at: string }>(this.pool, sql, params, 'list');
+    return rows.map((r) => ({ name: r.name, hash: r.hash, createdAt: Number(r.created_at) }));
+  }
+
+  private async rows<T>(on: Queryable, sql: string, params: unknown[], what: string): Promise<T[]> {
+    try {
+      return (await on.query(sql, params)).rows as T[];
+    } catch (err) {
+      throw this.failures.of(err, what);
+    }
+  }
+
+  private async connect(what: string): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw this.failures.of(err, what);
+    }
+  }
+
+  /** Runs `fn` in a transaction; a failed one is rolled back and its connection dropped (it may be broken). */
+  private async transaction<T>(what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.connect(what);
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release(true);
+      throw this.failures.of(err, what);
+    }
+  }
+
+  private notEmpty(): StoreError {
+    return new StoreError('STORE_NOT_EMPTY', `the CAS database ${this.failures.where} already holds sessions or keys`, {
+      hint: 'restore or migrate into a new, empty database; nothing was changed',
+    });
+  }
+}
