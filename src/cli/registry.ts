@@ -31,7 +31,7 @@ export const COMMANDS: Record<string, Entry> = {
     },
   },
   cas: {
-    summary: 'the CAS: serve it, attest it, build its image and chart',
+    summary: 'the CAS: serve it, attest it, back it up and restore it, build its image and chart',
     subcommands: {
       serve: async () => (await import('./commands/cas.js')).serve,
       attest: async () => (await import('./commands/cas.js')).attest,
@@ -39,6 +39,8 @@ export const COMMANDS: Record<string, Entry> = {
       'show-identification': async () => (await import('./commands/cas-identification.js')).showIdentification,
       image: async () => (await import('./commands/cas.js')).casImage,
       chart: async () => (await import('./commands/cas.js')).casChart,
+      backup: async () => (await import('./commands/cas-backup.js')).backup,
+      restore: async () => (await import('./commands/cas-backup.js')).restore,
     },
   },
   session: {
