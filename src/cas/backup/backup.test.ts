@@ -155,6 +155,26 @@ describe('a backup file', () => {
     await source.close();
   });
 
+  it('that changes between its verification and its load is refused by the load, which writes nothing', async () => {
+    const source = await filledStore(root.dir(), key, 3);
+    const out = join(root.path, 'changed.vbk');
+    await writeBackupFile(source, key, out);
+    const bytes = readFileSync(out);
+    const dataDir = root.dir();
+    await assert.rejects(
+      () =>
+        restoreBackupFile(out, key, async () => {
+          writeFileSync(out, bytes.subarray(0, layout(bytes).at(-1)!.start));
+          return openSqliteStore({ dataDir, masterKey: key });
+        }),
+      (e: BackupError) => e.code === 'BACKUP_TRUNCATED',
+    );
+    const target = openSqliteStore({ dataDir, masterKey: key });
+    assert.deepEqual(await collect(target.dump()), []);
+    await target.close();
+    await source.close();
+  });
+
   it('that cannot be read or written is BACKUP_IO, naming the file', async () => {
     const missing = join(root.path, 'no-such.vbk');
     await assert.rejects(

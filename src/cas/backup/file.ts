@@ -81,7 +81,10 @@ export async function restoreBackupFile(
   const verified = await verifyBackupFile(path, masterKey);
   const store = await openTarget();
   try {
-    const loaded = await store.load(readBackupFile(path, masterKey));
+    const fault: { error?: BackupError } = {};
+    const loaded = await store.load(keepingFault(readBackupFile(path, masterKey), fault)).catch((err: unknown) => {
+      throw fault.error ?? err;
+    });
     if (loaded.versions !== verified.versions || loaded.blobs !== verified.blobs || loaded.heads !== verified.heads) {
       throw new BackupError('BACKUP_INVALID', `${path} changed while it was restored`, {
         hint: 'restore from a copy that nothing writes to',
@@ -104,5 +107,15 @@ async function* fileChunks(path: string): AsyncGenerator<Buffer> {
       hint: 'check the path and its permissions',
       cause: err,
     });
+  }
+}
+
+/** A store may wrap what its items' iterator threw (SQLite: STORE_IO); the backup's own error is the clearer. */
+async function* keepingFault<T>(items: AsyncIterable<T>, fault: { error?: BackupError }): AsyncGenerator<T> {
+  try {
+    yield* items;
+  } catch (err) {
+    if (err instanceof BackupError) fault.error = err;
+    throw err;
   }
 }

@@ -51,6 +51,7 @@ export async function* decryptBackup(
       throw new BackupError(
         'BACKUP_TRAILING_DATA',
         `${where} has bytes after its final chunk (at ${reader.offset - 1})`,
+        { hint: 'the file was appended to after it was written; restore from another copy; nothing was written' },
       );
     }
     records.finish(opts.counts ?? { versions: 0, heads: 0, blobs: 0 });
