@@ -18,16 +18,21 @@ export interface OpenStoreOptions {
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const { location } = opts;
   if ('data' in location) {
-    if (opts.existing && !existsSync(join(location.data, 'cas.db'))) {
-      throw new StoreError('STORE_OPEN', `${location.data} holds no CAS database (cas.db)`, {
-        hint: "give the --data directory 'veil cas serve' runs with",
-      });
-    }
+    if (opts.existing) requireExisting(location);
     return openSqliteStore({ dataDir: location.data, masterKey: opts.masterKey });
   }
   throw new StoreError('STORE_OPEN', `no store backend in this Veil reads ${describeStore(location.store)}`, {
     hint: 'use --data DIR for the embedded SQLite store',
   });
+}
+
+/** Before the master key is looked for: a mistyped directory is named as such, not as a missing key. */
+export function requireExisting(location: StoreLocation): void {
+  if ('data' in location && !existsSync(join(location.data, 'cas.db'))) {
+    throw new StoreError('STORE_OPEN', `${location.data} holds no CAS database (cas.db)`, {
+      hint: "give the --data directory 'veil cas serve' runs with",
+    });
+  }
 }
 
 /** A store URL for messages: scheme, host and path, never a user name or password. */

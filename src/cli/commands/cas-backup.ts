@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadMasterKey } from '../../cas/store/master-key.js';
-import { describeStore, openStore, type StoreLocation } from '../../cas/store/open.js';
+import { describeStore, openStore, requireExisting, type StoreLocation } from '../../cas/store/open.js';
 import { StoreError } from '../../cas/store/errors.js';
 import { usage } from '../errors.js';
 import type { Io } from '../io.js';
@@ -38,6 +38,7 @@ export const backup = defineCommand(
   async ({ values }, io) => {
     if (!values.out) throw usage('--out is required', 'veil cas backup --data DIR --out cas.vbk');
     const location = locationOf(values);
+    requireExisting(location);
     const masterKey = storeMasterKey(location, values, io);
     const { writeBackupFile } = await import('../../cas/backup/index.js');
     const store = await openStore({ location, masterKey, existing: true });
