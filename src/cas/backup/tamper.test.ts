@@ -51,6 +51,15 @@ async function refused(bytes: Buffer, codes: BackupErrorCode[], what: string, wi
   return code;
 }
 
+async function refusal(bytes: Buffer): Promise<string> {
+  try {
+    await collect(decryptBackup(once(bytes), key));
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return 'accepted';
+}
+
 describe('a backup is refused when', () => {
   it('any byte of its header is flipped (magic and version: FORMAT; key id: MASTER_KEY; else TAMPERED)', async () => {
     const seen = new Map<number, string>();
@@ -67,22 +76,31 @@ describe('a backup is refused when', () => {
     assert.equal(seen.get(60), 'BACKUP_MASTER_KEY');
   });
 
-  it('a byte of a chunk is flipped: in its frame, its body or its tag, in the first, a middle or the last', async () => {
+  it('a byte of a chunk is flipped: frame, body or tag, of the first, a middle or the last chunk', async () => {
     for (const chunk of [chunks[0]!, chunks[2]!, chunks.at(-1)!]) {
-      const places = { frame: chunk.start + 3, 'final bit': chunk.start, body: chunk.start + 50, tag: chunk.end - 1 };
+      const places = { frame: chunk.start + 3, body: chunk.start + 50, tag: chunk.end - 1 };
+      const finalBit = Buffer.from(good);
+      finalBit[chunk.start] = finalBit[chunk.start]! ^ 0x80;
+      await refused(finalBit, ['BACKUP_TAMPERED'], `final bit of ${chunk.start}`);
       for (const [what, at] of Object.entries(places)) {
         await refused(flipped(good, at), ['BACKUP_TAMPERED', 'BACKUP_TRUNCATED'], `${what} of ${chunk.start}`);
       }
       await refused(flipped(good, chunk.start + 20), ['BACKUP_TAMPERED'], 'body');
+      const longer = Buffer.from(good);
+      longer[chunk.start + 1] = 0xff;
+      assert.match(await refusal(longer), /declares \d+ bytes/, 'a frame longer than a chunk is refused unread');
       await refused(flipped(good, chunk.end - TAG), ['BACKUP_TAMPERED'], 'tag');
     }
   });
 
-  it('it is truncated anywhere: in the header, in a frame, in a chunk, at a chunk boundary, one byte short', async () => {
+  it('it is truncated: in the header, a frame, a chunk, at a chunk boundary, one byte short', async () => {
     const cuts = [1, 8, 40, HEADER_BYTES, HEADER_BYTES + 2, chunks[1]!.start + 100, chunks[3]!.start];
     cuts.push(chunks.at(-1)!.start, chunks.at(-1)!.start + 7, good.length - 1);
     for (const cut of cuts) await refused(good.subarray(0, cut), ['BACKUP_TRUNCATED'], `cut at ${cut}`);
     await refused(Buffer.alloc(0), ['BACKUP_FORMAT'], 'empty');
+    const cutAndMarked = Buffer.from(good.subarray(0, chunks[3]!.start));
+    cutAndMarked[chunks[2]!.start] = cutAndMarked[chunks[2]!.start]! | 0x80;
+    await refused(cutAndMarked, ['BACKUP_TAMPERED'], 'cut after a chunk marked final');
   });
 
   it('a chunk is dropped, duplicated, or two are swapped', async () => {
@@ -124,6 +142,8 @@ describe('a backup is refused when', () => {
       ['over-long record', [Buffer.from([0x7f, 0xff, 0xff, 0xff])]],
     ];
     for (const [what, plains] of cases) await refused(sealedAround(key, plains), ['BACKUP_INVALID'], what);
+    const overLong = await refusal(sealedAround(key, [Buffer.from([0x7f, 0xff, 0xff, 0xff])]));
+    assert.match(overLong, /declares \d+ bytes, over/, 'a record over the limit is refused before it is read');
   });
 });
 
