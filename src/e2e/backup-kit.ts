@@ -75,8 +75,9 @@ export interface Ack {
 }
 
 /** A client of the CAS as a user's tool is: its own TLS identity, trusting the CAS's CA only. */
-export function client(cas: CasProcess, me: Identity = ephemeral()) {
-  const agent = new Agent({ connect: { ca: readFileSync(cas.caFile, 'utf8'), cert: me.certPem, key: me.keyPem } });
+export function client(cas: CasProcess, me: Identity = ephemeral(), localAddress?: string) {
+  const connect = { ca: readFileSync(cas.caFile, 'utf8'), cert: me.certPem, key: me.keyPem };
+  const agent = new Agent({ connect, ...(localAddress ? { localAddress } : {}) });
   const call = async (path: string, body?: string): Promise<{ status: number; json: TestJson }> => {
     const res = await request(`${cas.url}${path}`, { method: body ? 'POST' : 'GET', body, dispatcher: agent });
     return { status: res.statusCode, json: (await res.body.json()) as TestJson };
@@ -86,11 +87,20 @@ export function client(cas: CasProcess, me: Identity = ephemeral()) {
 
 /**
  * Until `stop()`: sessions created and each updated a few times, every acknowledged version recorded with the
- * time its answer arrived.
+ * time its answer arrived. Each writer is its own client address (the CAS allows one upload in progress per
+ * address) and retries a 429 as a client should; any other refusal ends it, and `stop()` reports it.
  */
 export function writer(cas: CasProcess, id: number, me: Identity, acks: Ack[]) {
-  const c = client(cas, me);
+  const c = client(cas, me, `127.0.0.${10 + id}`);
   let running = true;
+  const write = async (name: string, text: string): Promise<string> => {
+    for (;;) {
+      const r = await c.call('/v1/sessions', text);
+      if (r.status === 201 || r.status === 200) return r.json.hash as string;
+      if (r.status !== 429) throw new Error(`write ${name}: ${r.status} ${JSON.stringify(r.json)}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
   const loop = (async () => {
     for (let n = 0; running; n++) {
       const name = `backup-w${id}-${n}`;
@@ -98,19 +108,21 @@ export function writer(cas: CasProcess, id: number, me: Identity, acks: Ack[]) {
       for (let v = 0; v < 3 && running; v++) {
         const text = [`name: ${name}`, 'version: "0.3"', ...(predecessor ? [`predecessor: ${predecessor}`] : [])];
         text.push('secrets:', `  - {name: pw${v}, kind: ascii, size: 16}`, '');
-        const r = await c.call('/v1/sessions', text.join('\n'));
-        if (r.status !== 201 && r.status !== 200)
-          throw new Error(`write ${name}: ${r.status} ${JSON.stringify(r.json)}`);
-        acks.push({ writer: id, name, hash: r.json.hash as string, at: Date.now() });
-        predecessor = r.json.hash as string;
+        predecessor = await write(name, text.join('\n'));
+        acks.push({ writer: id, name, hash: predecessor, at: Date.now() });
       }
     }
-  })();
+  })().then(
+    () => undefined,
+    (err: Error) => err,
+  );
   return {
-    stop: async () => {
+    /** Ends the loop; the error that ended it early, if one did. */
+    stop: async (): Promise<Error | undefined> => {
       running = false;
-      await loop;
+      const failed = await loop;
       await c.close();
+      return failed;
     },
   };
 }

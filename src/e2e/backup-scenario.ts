@@ -37,7 +37,15 @@ export function backupScenario(kit: () => StoreKit, workDir: () => string) {
       state.kit = kit();
       const source = await state.kit.create('source');
       const cas = await source.serve();
+      t.after(() => cas.stop('SIGKILL'));
       const writers = Array.from({ length: WRITERS }, (_, i) => writer(cas, i, identities[i]!, state.acks));
+      let stopped = false;
+      const stopWriters = async () => {
+        if (stopped) return;
+        stopped = true;
+        const failures = (await Promise.all(writers.map((w) => w.stop()))).filter((e) => e !== undefined);
+        assert.deepEqual(failures, [], 'every write was acknowledged or retried after a 429');
+      };
       try {
         await until(() => state.acks.length >= WRITES_BEFORE);
         state.file = join(workDir(), 'cas.vbk');
@@ -58,9 +66,13 @@ export function backupScenario(kit: () => StoreKit, workDir: () => string) {
         assert.equal(statSync(state.file).mode & 0o777, 0o600);
         state.before = before.length;
         state.fingerprint = cas.fingerprint;
+        await stopWriters();
       } finally {
-        await Promise.all(writers.map((w) => w.stop()));
-        await cas.stop();
+        try {
+          await stopWriters();
+        } finally {
+          await cas.stop();
+        }
       }
     },
 
@@ -71,6 +83,7 @@ export function backupScenario(kit: () => StoreKit, workDir: () => string) {
       const { versions, heads } = await backupContents(state.file!, state.kit!.masterKey);
       assert.match(r.stdout, new RegExp(`${versions.size} versions, ${heads.size} sessions`));
       const cas = await target.serve();
+      t.after(() => cas.stop('SIGKILL'));
       try {
         assert.equal(cas.fingerprint, state.fingerprint, 'the restored CAS has the same identity (CA)');
         const kept = state.acks.filter((a) => versions.has(`${a.name}@${a.hash}`));
