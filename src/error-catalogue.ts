@@ -1,4 +1,5 @@
 import { ATTESTATION_CATALOGUE } from './attestation/errors.js';
+import { BACKUP_CATALOGUE } from './cas/backup/errors.js';
 import { CAS_CATALOGUE } from './cas/errors.js';
 import { STORE_CATALOGUE } from './cas/store/errors.js';
 import { CLI_CATALOGUE } from './cli/errors.js';
@@ -29,6 +30,7 @@ export const CATALOGUES: readonly ModuleCatalogue[] = [
   { module: 'encryption', errorClass: 'EncryptionError', entries: ENCRYPTION_CATALOGUE },
   { module: 'cas/store', errorClass: 'StoreError', entries: STORE_CATALOGUE },
   { module: 'cas', errorClass: 'CasError', entries: CAS_CATALOGUE },
+  { module: 'cas/backup', errorClass: 'BackupError', entries: BACKUP_CATALOGUE },
   { module: 'runtime', errorClass: 'RuntimeError', entries: RUNTIME_CATALOGUE },
   { module: 'manifests', errorClass: 'ManifestError', entries: MANIFEST_CATALOGUE },
   { module: 'images', errorClass: 'ImageError', entries: IMAGE_CATALOGUE },

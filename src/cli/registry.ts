@@ -31,7 +31,7 @@ export const COMMANDS: Record<string, Entry> = {
     },
   },
   cas: {
-    summary: 'the CAS: serve it, attest it, build its image and chart',
+    summary: 'the CAS: serve it, attest it, back it up and restore it, build its image and chart',
     subcommands: {
       serve: async () => (await import('./commands/cas.js')).serve,
       attest: async () => (await import('./commands/cas.js')).attest,
@@ -40,6 +40,8 @@ export const COMMANDS: Record<string, Entry> = {
       image: async () => (await import('./commands/cas.js')).casImage,
       chart: async () => (await import('./commands/cas.js')).casChart,
       migrate: async () => (await import('./commands/cas-migrate.js')).migrate,
+      backup: async () => (await import('./commands/cas-backup.js')).backup,
+      restore: async () => (await import('./commands/cas-backup.js')).restore,
     },
   },
   session: {
