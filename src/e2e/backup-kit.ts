@@ -6,6 +6,7 @@ import { readBackupFile } from '../cas/backup/index.js';
 import { openStore, type StoreLocation } from '../cas/store/open.js';
 import { ephemeral, type Identity, type TestJson } from '../cas/testing.js';
 import { type CasProcess, startCas } from './harness.js';
+import type { Postgres } from './postgres.js';
 
 /**
  * What the backup scenario needs of a store, whatever its kind: a new, empty one (its CLI flags, its location
@@ -22,13 +23,13 @@ export interface StoreKit {
   /** The master key, in a 0600 file: on the command line only its path, never the key. */
   masterKeyFile: string;
   masterKey: Buffer;
+  /** What must appear in no command's output (a database password given in its URL). */
+  secret?: string;
   create(label: string): Promise<KitStore>;
 }
 
 export function sqliteKit(workDir: string): StoreKit {
-  const masterKey = randomBytes(32);
-  const masterKeyFile = join(workDir, 'master.key');
-  writeFileSync(masterKeyFile, `${masterKey.toString('hex')}\n`, { mode: 0o600 });
+  const { masterKey, masterKeyFile } = keyFile(workDir);
   return {
     name: 'SQLite',
     masterKeyFile,
@@ -42,6 +43,38 @@ export function sqliteKit(workDir: string): StoreKit {
       };
     },
   };
+}
+
+/**
+ * Databases of one PostgreSQL server. The password travels in the URL here (the scenario passes no
+ * environment), which also checks that the commands never print it.
+ */
+export function postgresKit(workDir: string, server: Postgres): StoreKit {
+  const { masterKey, masterKeyFile } = keyFile(workDir);
+  return {
+    name: 'PostgreSQL',
+    secret: server.password,
+    masterKeyFile,
+    masterKey,
+    create: async (label) => {
+      const url = new URL(await server.createDatabase(`backup_${label.replace(/[^a-z0-9]/g, '_')}`));
+      url.password = server.password;
+      const store = url.href;
+      return {
+        args: ['--store', store],
+        location: { store },
+        serve: () =>
+          startCas(join(workDir, `data-${label}`), workDir, ['--store', store, '--master-key-file', masterKeyFile]),
+      };
+    },
+  };
+}
+
+function keyFile(workDir: string): { masterKey: Buffer; masterKeyFile: string } {
+  const masterKey = randomBytes(32);
+  const masterKeyFile = join(workDir, 'master.key');
+  writeFileSync(masterKeyFile, `${masterKey.toString('hex')}\n`, { mode: 0o600 });
+  return { masterKey, masterKeyFile };
 }
 
 /** The versions (name → hashes) and heads of a backup file, read with the master key. */

@@ -53,6 +53,7 @@ export function backupScenario(kit: () => StoreKit, workDir: () => string) {
         const r = await veil(['cas', 'backup', ...source.args, ...keyArgs(), '--out', state.file], {});
         const ended = Date.now();
         assert.equal(r.code, 0, r.stderr);
+        assertQuiet(state.kit, r);
         const before = state.acks.filter((a) => a.at < started);
         const during = state.acks.filter((a) => a.at >= started && a.at <= ended);
         const { versions, heads } = await backupContents(state.file, state.kit.masterKey);
@@ -80,6 +81,7 @@ export function backupScenario(kit: () => StoreKit, workDir: () => string) {
       const target = await state.kit!.create('restored');
       const r = await veil(['cas', 'restore', '--in', state.file!, ...target.args, ...keyArgs()], {});
       assert.equal(r.code, 0, r.stderr);
+      assertQuiet(state.kit!, r);
       const { versions, heads } = await backupContents(state.file!, state.kit!.masterKey);
       assert.match(r.stdout, new RegExp(`${versions.size} versions, ${heads.size} sessions`));
       const cas = await target.serve();
@@ -154,3 +156,9 @@ async function until(check: () => boolean): Promise<void> {
 }
 
 export type { KitStore };
+
+/** The store's secret (a database password in its URL) is in no output of the commands. */
+function assertQuiet(kit: StoreKit, r: { stdout: string; stderr: string }): void {
+  if (kit.secret === undefined) return;
+  assert.ok(!r.stdout.includes(kit.secret) && !r.stderr.includes(kit.secret), 'the password is printed');
+}

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError } from './errors.js';
 import type { Store } from './index.js';
+import { openPostgresStore } from './postgres.js';
+import { displayStoreUrl, parseStoreUrl } from './postgres-errors.js';
 import { openSqliteStore } from './sqlite.js';
 
 /** Where a store is: an embedded SQLite data directory (`--data DIR`) or a database URL (`--store URL`). */
@@ -12,6 +14,8 @@ export interface OpenStoreOptions {
   masterKey: Buffer;
   /** Refuse a store that does not exist yet instead of creating it (a backup reads an existing CAS). */
   existing?: boolean;
+  /** The database password when the URL has none (PGPASSWORD). */
+  password?: string | undefined;
 }
 
 /** The one place the CLI's store-using commands open a store; each backend adds its scheme here. */
@@ -21,9 +25,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     if (opts.existing) requireExisting(location);
     return openSqliteStore({ dataDir: location.data, masterKey: opts.masterKey });
   }
-  throw new StoreError('STORE_OPEN', `no store backend in this Veil reads ${describeStore(location.store)}`, {
-    hint: 'use --data DIR for the embedded SQLite store',
-  });
+  return openPostgresStore({ url: location.store, password: opts.password, masterKey: opts.masterKey });
 }
 
 /** Before the master key is looked for: a mistyped directory is named as such, not as a missing key. */
@@ -35,11 +37,10 @@ export function requireExisting(location: StoreLocation): void {
   }
 }
 
-/** A store URL for messages: scheme, host and path, never a user name or password. */
+/** A store URL for messages: scheme, user, host and database, never a password (one that does not parse: said so). */
 export function describeStore(url: string): string {
   try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
+    return displayStoreUrl(parseStoreUrl(url));
   } catch {
     return 'a store URL that does not parse';
   }

@@ -41,7 +41,7 @@ export const backup = defineCommand(
     requireExisting(location);
     const masterKey = storeMasterKey(location, values, io);
     const { writeBackupFile } = await import('../../cas/backup/index.js');
-    const store = await openStore({ location, masterKey, existing: true });
+    const store = await openStore({ location, masterKey, existing: true, password: io.env['PGPASSWORD'] });
     try {
       const written = await writeBackupFile(store, masterKey, values.out);
       io.out(
@@ -72,7 +72,9 @@ export const restore = defineCommand(
     const location = locationOf(values);
     const masterKey = storeMasterKey(location, values, io);
     const { restoreBackupFile } = await import('../../cas/backup/index.js');
-    const counts = await restoreBackupFile(values.in, masterKey, () => openStore({ location, masterKey }));
+    const counts = await restoreBackupFile(values.in, masterKey, () =>
+      openStore({ location, masterKey, password: io.env['PGPASSWORD'] }),
+    );
     io.out(
       `restored ${values.in} into ${where(location)}: ${counts.versions} versions, ${counts.heads} sessions ` +
         `(heads), ${counts.blobs} blobs\n`,
