@@ -1,4 +1,4 @@
-import { RULES, SERVICE_LABEL, checkRelease, isLabel, isLoopback, refuse } from './rules.js';
+import { RULES, SERVICE_LABEL, casAddressProblem, checkRelease, isLabel, refuse } from './rules.js';
 import type { ChartValues, ServiceValues } from './values.js';
 
 /** What the cluster holds, as the templates' `lookup` sees it: the release owning a Service, if any. */
@@ -37,7 +37,8 @@ function enabled(values: ChartValues): Array<[string, ServiceValues]> {
 function check(values: ChartValues, release: string, services: Array<[string, ServiceValues]>, cluster: ClusterView) {
   checkRelease(release);
   const cas = String(values.cas?.address);
-  if (isLoopback(cas)) throw refuse(RULES.loopback, cas);
+  const problem = casAddressProblem(cas);
+  if (problem) throw refuse(problem, cas);
   const taken = new Map<string, string>();
   for (const [name, s] of services) {
     if (!isLabel(name, 63, SERVICE_LABEL)) throw refuse(RULES.service, name);
