@@ -55,6 +55,25 @@ function check(values: ChartValues, release: string, services: Array<[string, Se
 }
 
 /** The Service under the release's name for the service, then one per alias (the names its certificates carry). */
+/** The alias Services (unprefixed names) the values render: where two releases of a namespace can collide. */
+export function aliasServices(values: ChartValues): string[] {
+  return enabled(values).flatMap(([, s]) => (s.port ? (s.aliases ?? []).map(String) : []));
+}
+
+/**
+ * What -o yaml says next to the manifests: only `helm install` (its `lookup`) sees another release's alias
+ * Service; rendered without a cluster (helm template, --dry-run, GitOps renderers, these manifests) nothing does.
+ */
+export function aliasCollisionNote(aliases: string[], release: string): string {
+  const names = aliases.join(' ');
+  return (
+    `alias Services ${aliases.join(', ')} are not prefixed by the release: applied with kubectl (or rendered by ` +
+    'helm template, --dry-run or a GitOps tool, where the chart cannot look) into a namespace where another ' +
+    'release owns one, they take it over unchecked. Give each release its own namespace, and check first: ' +
+    `kubectl get service ${names} -L app.kubernetes.io/instance (each must be absent or show ${release})`
+  );
+}
+
 function serviceNames(release: string, name: string, s: ServiceValues): string[] {
   return [fullName(release, name), ...(s.aliases ?? []).map(String)];
 }
