@@ -16,7 +16,9 @@ export const HELM_CATALOGUE: ErrorCatalogue<HelmErrorCode> = {
     hint: 'install each release of a mesh into a namespace of its own, or drop the alias from the values',
   },
   HELM_CAS_ADDRESS: {
-    summary: "the mesh's CAS address is loopback, which inside a pod is the pod itself, not the CAS",
+    summary:
+      "the mesh's CAS address is loopback (in any spelling, or IPv4 not written a.b.c.d), which inside a pod " +
+      'is the pod itself, not the CAS',
     hint: 'set cas.address to the CAS Service, e.g. --set cas.address=veil-cas.veil-system:8081',
   },
   HELM_VALUES: {

@@ -1,5 +1,5 @@
 export { writeChart, writeManifests } from './chart.js';
-export { renderManifests, type ClusterView } from './render.js';
+export { aliasCollisionNote, aliasServices, renderManifests, type ClusterView } from './render.js';
 export { chartValues, type ChartValues, type ChartService, type ServiceValues } from './values.js';
 export { chartServices, inClusterCasAddress, pullSecrets } from './from-mesh.js';
 export { casChartValues, renderCasManifests, writeCasChart, type CasChartValues } from './cas-chart.js';

@@ -56,6 +56,19 @@ describe('veil apply and veil cas chart, with the real Helm 3 and Helm 4', () =>
     assert.match(manifests, /name: SCONE_CAS_ADDR\n\s+value: veil-cas:8081\n/);
   });
 
+  it('says with -o yaml that kubectl apply has no alias guard, and labels alias Services with the release', () => {
+    assert.match(
+      applied.stderr,
+      /NOTE\] alias Services .*redis.* take it over unchecked.*kubectl get service .*redis.* -L app\.kubernetes\.io\/instance/,
+    );
+    const services = readdirSync(join(target, 'manifests'))
+      .flatMap((f) => documents(readFileSync(join(target, 'manifests', f), 'utf8')))
+      .filter((d) => d['kind'] === 'Service');
+    const labels = services.map((d) => (d['metadata'] as { labels: Record<string, string> }).labels);
+    assert.ok(services.length >= 3);
+    for (const l of labels) assert.equal(l['app.kubernetes.io/instance'], 'demo');
+  });
+
   it('writes a chart that helm lints and renders into exactly the manifests -o yaml wrote', async () => {
     const written = sorted(
       readdirSync(join(target, 'manifests')).flatMap((f) =>

@@ -124,6 +124,31 @@ const CASES: Case[] = [
   { name: 'CAS on localhost', overrides: { set: [['cas.address', 'localhost:8081']] }, refused: 'HELM_CAS_ADDRESS' },
   { name: 'CAS on 127.0.0.1', overrides: { set: [['cas.address', '127.0.0.1:8081']] }, refused: 'HELM_CAS_ADDRESS' },
   { name: 'CAS on [::1]', overrides: { files: [{ cas: { address: '[::1]:8081' } }] }, refused: 'HELM_CAS_ADDRESS' },
+  // Spellings of loopback a resolver accepts, and numeric IPv4 not written a.b.c.d (refused, whatever it reads).
+  ...[
+    'LOCALHOST:8081',
+    'localhost.:8081',
+    'ip6-loopback:8081',
+    '[::ffff:127.0.0.1]:8081',
+    '[::ffff:7f00:1]:8081',
+    '[0:0::1]:8081',
+    '[::1%lo]:8081',
+    '[::]:8081',
+    '2130706433:8081',
+    '127.1:8081',
+    '0x7f.1:8081',
+    '0:8081',
+    '0.0.0.0:8081',
+    '10.1:8081',
+  ].map((address) => ({
+    name: `CAS on ${address}`,
+    overrides: { files: [{ cas: { address } }] },
+    refused: 'HELM_CAS_ADDRESS',
+  })),
+  ...['10.0.0.1:8081', 'cas.example.:8081', '[2001:db8::1]:8081', '[::ffff:10.0.0.1]:8081'].map((address) => ({
+    name: `CAS on ${address} (not loopback)`,
+    overrides: { files: [{ cas: { address } }] },
+  })),
 ];
 
 /** Veil's renderer on the values Helm's templates see, as objects or the code and text it refuses with. */

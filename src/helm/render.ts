@@ -1,4 +1,4 @@
-import { RULES, SERVICE_LABEL, checkRelease, isLabel, isLoopback, refuse } from './rules.js';
+import { RULES, SERVICE_LABEL, casAddressProblem, checkRelease, isLabel, refuse } from './rules.js';
 import type { ChartValues, ServiceValues } from './values.js';
 
 /** What the cluster holds, as the templates' `lookup` sees it: the release owning a Service, if any. */
@@ -37,7 +37,8 @@ function enabled(values: ChartValues): Array<[string, ServiceValues]> {
 function check(values: ChartValues, release: string, services: Array<[string, ServiceValues]>, cluster: ClusterView) {
   checkRelease(release);
   const cas = String(values.cas?.address);
-  if (isLoopback(cas)) throw refuse(RULES.loopback, cas);
+  const problem = casAddressProblem(cas);
+  if (problem) throw refuse(problem, cas);
   const taken = new Map<string, string>();
   for (const [name, s] of services) {
     if (!isLabel(name, 63, SERVICE_LABEL)) throw refuse(RULES.service, name);
@@ -54,6 +55,25 @@ function check(values: ChartValues, release: string, services: Array<[string, Se
 }
 
 /** The Service under the release's name for the service, then one per alias (the names its certificates carry). */
+/** The alias Services (unprefixed names) the values render: where two releases of a namespace can collide. */
+export function aliasServices(values: ChartValues): string[] {
+  return enabled(values).flatMap(([, s]) => (s.port ? (s.aliases ?? []).map(String) : []));
+}
+
+/**
+ * What -o yaml says next to the manifests: only `helm install` (its `lookup`) sees another release's alias
+ * Service; rendered without a cluster (helm template, --dry-run, GitOps renderers, these manifests) nothing does.
+ */
+export function aliasCollisionNote(aliases: string[], release: string): string {
+  const names = aliases.join(' ');
+  return (
+    `alias Services ${aliases.join(', ')} are not prefixed by the release: applied with kubectl (or rendered by ` +
+    'helm template, --dry-run or a GitOps tool, where the chart cannot look) into a namespace where another ' +
+    'release owns one, they take it over unchecked. Give each release its own namespace, and check first: ' +
+    `kubectl get service ${names} -L app.kubernetes.io/instance (each must be absent or show ${release})`
+  );
+}
+
 function serviceNames(release: string, name: string, s: ServiceValues): string[] {
   return [fullName(release, name), ...(s.aliases ?? []).map(String)];
 }

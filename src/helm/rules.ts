@@ -24,8 +24,23 @@ export const SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[
 export const SECRET_KEY = '^[-._a-zA-Z0-9]+$';
 /** Helm's own limit on release names, which leaves room for the suffixes (`-cas-headless`, `-<service>`). */
 export const RELEASE_MAX = 53;
-/** Hosts that inside a pod are the pod itself (host of `host:port`, brackets removed). */
-export const LOOPBACK = '^(localhost|.*[.]localhost|127[.][0-9.]+|::1|0:0:0:0:0:0:0:1|0[.]0[.]0[.]0|::)$';
+/**
+ * Hosts that inside a pod are the pod itself (of `addressHost`: lower case, brackets, zone and trailing dot removed):
+ * localhost and its subdomains, the names kubelet gives ::1 in a pod's /etc/hosts, 127.0.0.0/8 and 0.0.0.0/8
+ * as a.b.c.d, and in IPv6 ::1 and :: in any spelling (only zeros and colons, then an optional 1) and IPv4-mapped
+ * 127/8 and 0/8 (dotted or in hex groups). Numeric IPv4 in other forms is refused before (NUMERIC_HOST).
+ */
+export const LOOPBACK =
+  '^(localhost|.*[.]localhost|ip6-localhost|ip6-loopback|127[.][0-9.]+|0[.][0-9.]+|[0:]*:[0:]*1?|' +
+  '[0:]*:ffff:(127|0)[.][0-9.]+|[0:]*:ffff:(7f[0-9a-f]{2}|0{0,2}[0-9a-f]{1,2}):[0-9a-f]{1,4})$';
+/**
+ * An IPv4 address as the resolvers of Linux read it (inet_aton): one to four parts, each decimal, octal
+ * (leading 0) or hex (0x), so `127.1`, `2130706433`, `0x7f.1` and `0` are addresses too.
+ */
+export const NUMERIC_HOST = '^(0x[0-9a-f]*|[0-9]+)([.](0x[0-9a-f]*|[0-9]+))*$';
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+/** a.b.c.d in decimal without leading zeros: the one numeric form the rules read (net.isIP's). */
+export const CANONICAL_IPV4 = `^(${OCTET}[.]){3}${OCTET}$`;
 
 export const RULES = {
   release: {
@@ -61,6 +76,13 @@ export const RULES = {
     code: 'HELM_CAS_ADDRESS',
     message: 'cas.address %q is loopback: inside a pod that is the pod itself, not the CAS',
     hint: 'set cas.address to the CAS Service, e.g. --set cas.address=veil-cas.veil-system:8081',
+  },
+  numericHost: {
+    code: 'HELM_CAS_ADDRESS',
+    message:
+      'cas.address %q is an IPv4 address not written as a.b.c.d: resolvers read forms like 127.1, 2130706433 ' +
+      'or 0x7f.1 as 127.0.0.1 (loopback, inside a pod the pod itself)',
+    hint: 'set cas.address to the CAS Service, e.g. veil-cas.veil-system:8081, or its address as a.b.c.d',
   },
   secretName: {
     code: 'HELM_NAME',
@@ -125,14 +147,48 @@ export function checkRelease(release: string): void {
   if (!isLabel(release, RELEASE_MAX)) throw refuse(RULES.release, release);
 }
 
-/** The host of `host[:port]`, brackets removed. */
+/**
+ * The host of `host[:port]` as a resolver compares it: brackets, an IPv6 zone (`%eth0`) and one trailing dot
+ * (the root of a fully qualified name) removed, lower case. GO_CAS_HOST does the same in the templates.
+ */
 export function addressHost(address: string): string {
-  return address.replace(/:[0-9]+$/, '').replace(/^\[|\]$/g, '');
+  const host = address.replace(/:[0-9]+$/, '').replace(/^\[|\]$/g, '');
+  return host.toLowerCase().replace(/%.*$/, '').replace(/[.]$/, '');
 }
 
-export function isLoopback(address: string): boolean {
-  return new RegExp(LOOPBACK).test(addressHost(address));
+/** Why a CAS address cannot serve pods (the first of the chart's checks that refuses it), or undefined. */
+export function casAddressProblem(address: string): Rule | undefined {
+  const host = addressHost(address);
+  if (new RegExp(NUMERIC_HOST).test(host) && !new RegExp(CANONICAL_IPV4).test(host)) return RULES.numericHost;
+  if (new RegExp(LOOPBACK).test(host)) return RULES.loopback;
+  return undefined;
 }
+
+/** Whether the address reaches the machine itself: a loopback name or address, numeric forms included. */
+export function isLoopback(address: string): boolean {
+  const host = addressHost(address);
+  if (new RegExp(LOOPBACK).test(host)) return true;
+  const value = inetAton(host);
+  return value !== undefined && (value >>> 24 === 127 || value >>> 24 === 0);
+}
+
+/** The IPv4 address inet_aton reads in `host`, or undefined when it reads none. */
+function inetAton(host: string): number | undefined {
+  const parts = host.split('.').map((p) => {
+    if (/^0x[0-9a-f]*$/.test(p)) return p.length === 2 ? 0 : Number.parseInt(p.slice(2), 16);
+    if (/^0[0-7]*$/.test(p)) return Number.parseInt(p, 8);
+    return /^[1-9][0-9]*$/.test(p) ? Number(p) : Number.NaN;
+  });
+  if (parts.length > 4 || parts.some((n) => !Number.isFinite(n))) return undefined;
+  const last = parts.pop()!;
+  if (parts.some((n) => n > 255) || last >= 2 ** (8 * (4 - parts.length))) return undefined;
+  return parts.reduce((v, n, i) => v + n * 2 ** (8 * (3 - i)), last);
+}
+
+/** Template lines that set `$cas` to the host of .Values.cas.address, as addressHost does. */
+export const GO_CAS_HOST = `{{- $cas := regexReplaceAll ":[0-9]+$" (toString .Values.cas.address) "" }}
+{{- $cas = regexReplaceAll \`^\\[|\\]$\` $cas "" }}
+{{- $cas = regexReplaceAll "[.]$" (regexReplaceAll "%.*$" (lower $cas) "") "" }}`;
 
 /** Template lines that fail unless `.Release.Name` passes checkRelease. */
 export const GO_CHECK_RELEASE = `{{- if or (gt (len .Release.Name) ${RELEASE_MAX}) (not (regexMatch \`${LABEL}\` .Release.Name)) }}

@@ -1,4 +1,14 @@
-import { GO_CHECK_RELEASE, LABEL, LOOPBACK, RULES, SERVICE_LABEL, goFail } from './rules.js';
+import {
+  CANONICAL_IPV4,
+  GO_CAS_HOST,
+  GO_CHECK_RELEASE,
+  LABEL,
+  LOOPBACK,
+  NUMERIC_HOST,
+  RULES,
+  SERVICE_LABEL,
+  goFail,
+} from './rules.js';
 
 /**
  * The chart's Go templates. `render.ts` produces the same objects from the same values, and refuses the same
@@ -17,7 +27,10 @@ const FULLNAME = '(printf "%s-%s" $.Release.Name $name | trunc 63 | trimSuffix "
  */
 export const CHECKS_TEMPLATE = `{{- define "veil.checks" -}}
 ${GO_CHECK_RELEASE}
-{{- $cas := regexReplaceAll \`^\\[|\\]$\` (regexReplaceAll ":[0-9]+$" (toString .Values.cas.address) "") "" }}
+${GO_CAS_HOST}
+{{- if and (regexMatch \`${NUMERIC_HOST}\` $cas) (not (regexMatch \`${CANONICAL_IPV4}\` $cas)) }}
+${goFail(RULES.numericHost, '(toString .Values.cas.address)')}
+{{- end }}
 {{- if regexMatch \`${LOOPBACK}\` $cas }}
 ${goFail(RULES.loopback, '(toString .Values.cas.address)')}
 {{- end }}

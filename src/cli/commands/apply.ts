@@ -54,7 +54,9 @@ const OPTIONS = {
     short: 'o',
     only: MESH,
     value: 'OUT',
-    description: 'helm_chart (default) or yaml (also target/manifests); a Helm chart is always written',
+    description:
+      'helm_chart (default) or yaml (also target/manifests); a Helm chart is always written. Only helm install ' +
+      "checks that no other release of the namespace owns an alias Service; kubectl apply of the yaml doesn't",
   },
   'no-pull': { type: 'boolean', only: MESH, description: 'accepted: Veil pulls no service image to apply a mesh' },
   'policy-namespace': { type: 'string', only: MESH, value: 'NS', description: 'overrides policy.namespace' },
@@ -277,9 +279,9 @@ async function applyMeshCommand(
         : `policies written to ${policies} (secret values left out; ${forWhat})\n`,
     );
     if (store.note) io.out(`  note: ${store.note}\n`);
-    const { chartServices, chartValues, inClusterCasAddress, pullSecrets, writeChart, writeManifests } = await import(
-      '../../helm/index.js'
-    );
+    const helm = await import('../../helm/index.js');
+    const { chartServices, chartValues, inClusterCasAddress, pullSecrets, writeChart, writeManifests } = helm;
+    const { aliasCollisionNote, aliasServices } = helm;
     const { cas } = meshCasEntry(mesh);
     const address = inClusterCasAddress(casAddress(opts.cas ?? cas.cas_url));
     if (address.warning) io.err(`[VEIL|WARNING] ${address.warning}\n`);
@@ -298,8 +300,11 @@ async function applyMeshCommand(
       io.out(
         '  note: not every service has an image yet (veil apply -f service.yaml builds them): the chart names unbuilt images, and the sessions are for this machine\n',
       );
-    if (opts.yaml)
+    if (opts.yaml) {
       io.out(`manifests written: ${writeManifests(join(opts.target, 'manifests'), values, opts.release).join(', ')}\n`);
+      const aliases = aliasServices(values);
+      if (aliases.length) io.err(`[VEIL|NOTE] ${aliasCollisionNote(aliases, opts.release)}\n`);
+    }
     return 0;
   } finally {
     await store.close();
