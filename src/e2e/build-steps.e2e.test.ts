@@ -96,8 +96,7 @@ describe('build.run and requirements in a real engine', { skip: !hasPodman() && 
     mkdirSync(src, { recursive: true });
     writeFileSync(join(src, 'service.yaml'), manifest(registry.address, steps));
     writeFileSync(join(src, 'main.py'), 'print("hello")\n');
-    writeFileSync(join(src, 'requirements.txt'), '--no-index --find-links wheels\nflask\n');
-    mkdirSync(join(src, 'wheels'), { recursive: true });
+    writeFileSync(join(src, 'requirements.txt'), '--no-index\nflask\n');
     chmodSync(join(src, 'main.py'), mode);
     for (const f of ['main.py', 'requirements.txt', 'service.yaml']) utimesSync(join(src, f), mtime, mtime);
     return src;
@@ -126,11 +125,27 @@ describe('build.run and requirements in a real engine', { skip: !hasPodman() && 
       env: { ...process.env, ...engineEnv },
     });
     assert.equal(seen.code, 0, seen.stderr);
-    assert.equal(seen.stdout, 'hi\n/.veil-build-context\n--no-index --find-links wheels\nflask\n');
-    const listed = await run('podman', podmanRun(copy, 'cat /.veil-build-context/main.py || echo none'), {
-      env: { ...process.env, ...engineEnv },
-    });
-    assert.equal(listed.stdout.trim(), 'none', 'the build context is not in the image');
+    assert.equal(seen.stdout, 'hi\n/\n--no-index\nflask\n', 'pip read the requirements on its stdin');
+  });
+
+  it('gives build.run nothing of the working directory (run from a home holding VEIL_HOME)', async (t) => {
+    const src = checkout('src-i', [
+      'mkdir -p /srv && { cat /.veil-build-context/.veil/shield-keys/build-secret /.veil-build-context/planted; cat; }' +
+        ' > /srv/leak 2>/dev/null; echo tried >> /srv/leak',
+    ]);
+    const planted = `planted-${randomBytes(8).toString('hex')}`;
+    writeFileSync(join(src, 'planted'), planted);
+    const r = await apply(src, 'target-i', 'src-i/.veil');
+    assert.equal(r.code, 0, r.stderr);
+    const secret = readFileSync(join(src, '.veil', 'shield-keys', 'build-secret'), 'utf8');
+    const layout = join(dir.path, 'target-i', 'oci', 'steps');
+    const copy = join(storage, `layout-${randomBytes(4).toString('hex')}`);
+    cpSync(layout, copy, { recursive: true });
+    const seen = await run('podman', podmanRun(copy, 'cat /srv/leak'), { env: { ...process.env, ...engineEnv } });
+    assert.equal(seen.code, 0, seen.stderr);
+    assert.equal(seen.stdout, 'tried\n', 'no build secret, planted file or requirements reached the step');
+    assert.ok(secret.length > 0 && !seen.stdout.includes(secret));
+    t.diagnostic(`build.run read ${seen.stdout.length - 'tried\n'.length} bytes of the working directory and stdin`);
   });
 
   it('gives the same digests from two checkouts in two fresh target directories', async (t) => {
@@ -166,8 +181,9 @@ describe('build.run and requirements in a real engine', { skip: !hasPodman() && 
     assert.equal(r.code, 1);
     assert.match(r.stderr, /changed \/app, \/app\/cache, under \/opt\/veil or \/app/);
     assert.match(r.stderr, /IMAGE_BUILD_CHANGES/);
+    // A step that fetched a byte-identical copy (here written out by the step itself) is caught by accident's guard.
     const copied = await apply(
-      checkout('src-h', ['mkdir -p /srv && cp /.veil-build-context/main.py /srv/']),
+      checkout('src-h', ['mkdir -p /srv && echo \'print("hello")\' > /srv/main.py']),
       'target-h',
     );
     assert.equal(copied.code, 1);

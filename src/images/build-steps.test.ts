@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
@@ -43,9 +44,7 @@ describe('container engine discovery', () => {
 });
 
 describe('the changes of build steps', () => {
-  const changes = parseDiff(
-    'A /etc\nA /opt/x/f\nA /opt\nA /opt/x\nC /usr\nD /usr/bin/echo\nA /run/.containerenv\nA /.veil-build-context\n',
-  );
+  const changes = parseDiff('A /etc\nA /opt/x/f\nA /opt\nA /opt/x\nC /usr\nD /usr/bin/echo\nA /run/.containerenv\n');
   it('sorts them and leaves out what the engine makes', () => {
     assert.deepEqual(
       keptChanges(changes, ['/opt/veil']).map((c) => `${c.kind} ${c.path}`),
@@ -79,9 +78,11 @@ describe('running build steps (an engine stand-in)', async () => {
     { type: 'file', path: '/usr/bin/sh', mode: 0o755, data: Buffer.from('shell') },
     { type: 'directory', path: '/tmp', mode: 0o1777 },
   ]);
+  const inputs: Array<Buffer | undefined> = [];
   const engine = (start: { code: number | null; stderr: string }, calls: string[][]): Engine => {
-    const spawn: Spawner = async (_file, args) => {
+    const spawn: Spawner = async (_file, args, opts) => {
       calls.push(args);
+      if (opts.input) inputs.push(opts.input);
       if (args[0] === 'load') return { code: 0, stdout: 'Loaded image: localhost/veil-build/base:x\n', stderr: '' };
       if (args[0] === 'create') return { code: 0, stdout: 'c0ffee\n', stderr: '' };
       if (args[0] === 'start') return { code: start.code, stdout: 'step output\n', stderr: start.stderr };
@@ -92,7 +93,8 @@ describe('running build steps (an engine stand-in)', async () => {
     };
     return { name: 'podman', path: '/usr/bin/podman', spawn };
   };
-  const steps = { run: ['echo hi > /opt/x/f'], requirements: "req's.txt", context: '/src', forbidden: ['/opt/veil'] };
+  const requirements = { name: "req's.txt", content: Buffer.from('flask\n') };
+  const steps = { run: ['echo hi > /opt/x/f'], requirements, forbidden: ['/opt/veil'] };
 
   it('turns the changes into a layer without timestamps or the engine’s files, then removes what it made', async () => {
     const calls: string[][] = [];
@@ -107,24 +109,41 @@ describe('running build steps (an engine stand-in)', async () => {
     });
     assert.deepEqual(names, ['opt/ 755 0', 'opt/x/ 755 0', 'opt/x/f 640 1000', 'tmp/ 1777 0', 'tmp/.wh.old 644 0']);
     const create = calls.find((c) => c[0] === 'create')!;
-    assert.deepEqual(create.slice(1, 9), [
+    assert.deepEqual(create.slice(1, 8), [
       '--network',
       'none',
       '--entrypoint',
       '/bin/sh',
       '-e',
       'SOURCE_DATE_EPOCH=0',
-      '-v',
-      '/src:/.veil-build-context:ro',
+      '-i',
     ]);
-    assert.equal(create.at(-2), `cd /.veil-build-context && python3 -m pip install --no-cache-dir -r 'req'\\''s.txt'`);
+    assert.equal(create.at(-2), 'python3 -m pip install --no-cache-dir -r /dev/stdin');
+    assert.deepEqual(
+      calls.find((c) => c[0] === 'start'),
+      ['start', '-a', '-i', 'c0ffee'],
+    );
+    assert.equal(inputs.at(-1)?.toString(), 'flask\n', 'the requirements reach the container on stdin only');
     assert.deepEqual(calls.slice(-2), [
       ['rm', '-f', 'c0ffee'],
       ['rmi', 'localhost/veil-build/base:x'],
     ]);
   });
 
-  it('refuses a layer that holds the plaintext of a copied file; mounts no context without requirements', async () => {
+  it('mounts nothing of the host; only the first step (requirements) can read stdin', async () => {
+    const calls: string[][] = [];
+    await runBuildSteps(base, steps, engine({ code: 0, stderr: '' }, calls), { env: {}, network: 'none' });
+    const create = calls.find((c) => c[0] === 'create')!;
+    const mounts = create.filter((a) => /^(-v|--volume|--mount|--volumes-from)(=|$)/.test(a));
+    assert.deepEqual(mounts, [], create.join(' '));
+    // The driver itself, in this machine's sh: the requirements step reads one line, build.run tries the rest.
+    const driver = create.slice(create.indexOf('-c') + 1, create.indexOf('veil-build'));
+    const run = (stepsIn: string[]) =>
+      execFileSync('/bin/sh', ['-c', driver[0]!, 'veil-build', 'n', ...stepsIn], { input: 'pkg\nsecret\n' });
+    assert.equal(run(['read -r l; echo "$l"', 'cat; echo end']).toString(), 'pkg\nend\n');
+  });
+
+  it('refuses a layer that holds the plaintext of a copied file; no stdin without requirements', async () => {
     const calls: string[][] = [];
     const plaintext = new Map([[createHash('sha256').update('hi\n').digest('hex'), 'app/secret.py']]);
     await assert.rejects(
@@ -137,7 +156,8 @@ describe('running build steps (an engine stand-in)', async () => {
     const only = { ...steps, requirements: undefined };
     await runBuildSteps(base, only, engine({ code: 0, stderr: '' }, calls), { env: {}, network: 'default' });
     const create = calls.filter((c) => c[0] === 'create').at(-1)!;
-    assert.ok(!create.includes('-v') && !create.includes('--network'), create.join(' '));
+    assert.ok(!create.includes('-i') && !create.includes('--network'), create.join(' '));
+    assert.deepEqual(calls.filter((c) => c[0] === 'start').at(-1), ['start', '-a', 'c0ffee']);
   });
 
   it('names the step that failed, by the marker with this build’s nonce only', async () => {

@@ -15,21 +15,20 @@ import { MEDIA } from './oci.js';
 export interface BuildSteps {
   /** `build.run`, in order: each one a `/bin/sh -c` command line. */
   run: string[];
-  /** The pip requirements file, relative to `context`. */
-  requirements?: string | undefined;
-  /** The directory of the requirements file, mounted read-only at BUILD_CONTEXT while the requirements install. */
-  context: string;
   /**
-   * SHA-256 (hex) of each plaintext file of `build.copy`, with its name: the context may hold them, and a step
-   * that copies one into the layer would publish what the shield encrypts.
+   * The pip requirements file: its name (for messages) and its bytes, which reach pip on its stdin only. No
+   * directory of the host is mounted: the steps and the packages pip installs see nothing of the machine.
+   */
+  requirements?: { name: string; content: Buffer } | undefined;
+  /**
+   * SHA-256 (hex) of each plaintext file of `build.copy`, with its name: a guard against accidents (a step that
+   * fetched a byte-identical copy), not a barrier — an altered copy passes.
    */
   plaintext?: Map<string, string> | undefined;
   /** Where the steps may change nothing: what Veil's own layers, or the decrypted application, cover. */
   forbidden: string[];
 }
 
-/** Where the build context is mounted while the steps run (and what is never taken into the layer). */
-export const BUILD_CONTEXT = '/.veil-build-context';
 /** Time for all the steps of one image; every other engine command gets ENGINE_TIMEOUT_MS. */
 export const STEPS_TIMEOUT_MS = 60 * 60 * 1000;
 export const ENGINE_TIMEOUT_MS = 10 * 60 * 1000;
@@ -37,21 +36,25 @@ export const ENGINE_TIMEOUT_MS = 10 * 60 * 1000;
 const TAIL_LINES = 20;
 
 /**
- * Paths the engine itself creates or mounts in every container (and the build context): never part of what
+ * Paths the engine itself creates or mounts in every container: never part of what
  * the steps changed. Directories the engine makes only to hold them are dropped when nothing else is inside.
  */
 const ENGINE_PATHS = ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/etc/mtab', '/run/.containerenv'];
-const ENGINE_TREES = ['/proc', '/sys', '/dev', '/run/secrets', '/.dockerenv', BUILD_CONTEXT];
+const ENGINE_TREES = ['/proc', '/sys', '/dev', '/run/secrets', '/.dockerenv'];
 const ENGINE_PARENTS = ['/etc', '/run'];
 
 /**
  * Runs each step with `/bin/sh -c`; the first that fails stops the rest and names itself on stderr, with a
- * nonce the steps cannot guess (`veil-build-step NONCE INDEX CODE`).
+ * nonce the steps cannot guess (`veil-build-step NONCE INDEX CODE`). Only the first step has the container's
+ * stdin (the requirements, when there are some): every later one gets /dev/null, so build.run cannot read them.
  */
 const DRIVER = [
   'n="$1"; shift; i=0',
-  'for step do /bin/sh -c "$step" || { c=$?; echo "veil-build-step $n $i $c" >&2; exit $c; }; i=$((i+1)); done',
+  'for step do /bin/sh -c "$step" || { c=$?; echo "veil-build-step $n $i $c" >&2; exit $c; }',
+  'exec </dev/null; i=$((i+1)); done',
 ].join('\n');
+/** Where pip reads the requirements: the container's stdin, as the first step. */
+const REQUIREMENTS_SCRIPT = 'python3 -m pip install --no-cache-dir -r /dev/stdin';
 
 /**
  * The file-system changes of the steps, run in `base` by a container engine, as one reproducible layer:
@@ -82,7 +85,12 @@ export async function runBuildSteps(
     image = loadedName(await must(engine, call(['load', '-i', archive]), 'load the base image'));
     const created = await must(engine, call(createArgs(image, steps, scripts, nonce, opts.network)), 'create');
     container = created.stdout.trim().split('\n').pop()!.trim();
-    const started = await unstarted(engine, call(['start', '-a', container], STEPS_TIMEOUT_MS));
+    const input = steps.requirements?.content;
+    const start = ['start', '-a', ...(input ? ['-i'] : []), container];
+    const started = await unstarted(
+      engine,
+      engine.spawn(engine.path, start, { env: opts.env, timeoutMs: STEPS_TIMEOUT_MS, input }),
+    );
     if (started.code === null)
       throw new ImageError('IMAGE_BUILD_STEP', `the build steps did not end within ${STEPS_TIMEOUT_MS / 60000} min`, {
         hint: 'make the steps faster (or split the work into the base image)',
@@ -104,15 +112,9 @@ export async function runBuildSteps(
 
 /** What the driver runs, labelled as the manifest names it. */
 function stepScripts(steps: BuildSteps): Array<{ label: string; script: string }> {
-  const quoted = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   return [
     ...(steps.requirements
-      ? [
-          {
-            label: `requirements (${steps.requirements})`,
-            script: `cd ${BUILD_CONTEXT} && python3 -m pip install --no-cache-dir -r ${quoted(steps.requirements)}`,
-          },
-        ]
+      ? [{ label: `requirements (${steps.requirements.name})`, script: REQUIREMENTS_SCRIPT }]
       : []),
     ...steps.run.map((script, i) => ({ label: `build.run[${i}]`, script })),
   ];
@@ -132,8 +134,8 @@ function createArgs(
     '/bin/sh',
     '-e',
     'SOURCE_DATE_EPOCH=0',
-    // The context only when a requirements file needs it: least of the host the steps see.
-    ...(steps.requirements ? ['-v', `${steps.context}:${BUILD_CONTEXT}:ro`] : []),
+    // No volume, ever: the requirements come on stdin, so no file of the host is inside the container.
+    ...(steps.requirements ? ['-i'] : []),
     image,
     '-c',
     DRIVER,
@@ -247,7 +249,11 @@ export function keptChanges(changes: Change[], forbidden: string[]): Change[] {
   return kept;
 }
 
-/** A file of the layer with the bytes of a `build.copy` file is refused: the shield exists to keep those out. */
+/**
+ * A file of the layer with the bytes of a `build.copy` file is refused: the shield exists to keep those out. The
+ * steps never see the copied files (nothing of the host is mounted); this catches a byte-identical copy that
+ * came another way (a clone of the same repository), not a determined step.
+ */
 function refusePlaintext(entries: LayerEntry[], plaintext: Map<string, string> | undefined): void {
   if (!plaintext || plaintext.size === 0) return;
   for (const e of entries) {

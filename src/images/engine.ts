@@ -15,12 +15,12 @@ export interface SpawnResult {
 
 /**
  * How engine commands are started: a parameter, so units test the build without an engine. `timeoutMs` ends
- * the command with SIGKILL.
+ * the command with SIGKILL; `input`, when given, is written to its stdin (otherwise stdin is closed).
  */
 export type Spawner = (
   file: string,
   args: string[],
-  opts: { env: NodeJS.ProcessEnv; timeoutMs: number },
+  opts: { env: NodeJS.ProcessEnv; timeoutMs: number; input?: Buffer | undefined },
 ) => Promise<SpawnResult>;
 
 export interface Engine {
@@ -36,11 +36,14 @@ export const OUTPUT_TAIL_BYTES = 64 * 1024;
 /** The one real spawner: no shell, output tails kept, killed at the timeout. */
 export const spawnProcess: Spawner = (file, args, opts) =>
   new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { env: opts.env, stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    // A command that exits before reading all of it is answered by its exit status, not by EPIPE.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(opts.input);
     const out = tail();
     const err = tail();
-    child.stdout.on('data', out.add);
-    child.stderr.on('data', err.add);
+    child.stdout!.on('data', out.add);
+    child.stderr!.on('data', err.add);
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);

@@ -11,4 +11,4 @@ export { sconifyImage, type SconifiedImage, type SconifyInput } from './sconify.
 export { buildCasImage } from './cas-image.js';
 export { hostBaseImage, hostEntries, HOST_BASE_MAX_BYTES, type HostBaseInput } from './host-base.js';
 export { findEngine, INSTALL_HINT, spawnProcess, type Engine, type Spawner } from './engine.js';
-export { BUILD_CONTEXT, type BuildSteps } from './build-steps.js';
+export type { BuildSteps } from './build-steps.js';

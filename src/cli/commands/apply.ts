@@ -196,7 +196,7 @@ async function applyService(
     `service ${bundle.name}: bundle ${dir} for image ${bundle.image}${shield}\n  program ${bundle.program}, measurement ${bundle.measurement}\n`,
   );
   if (!opts.image) return 0;
-  const { steps, engine } = serviceSteps(parsed, io);
+  const { steps, engine } = serviceSteps(parsed, io, process.cwd(), undefined, [veilHome(io.env), target]);
   const { buildServiceImage } = await import('../../images/index.js');
   const built = await buildServiceImage(
     {
