@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  hardwareReportData,
-  simulationMeasurement,
-  type EvidenceVerifier,
-  type VerificationResult,
-} from '../attestation/index.js';
+import { hardwareReportData, simulationMeasurement, type EvidenceVerifier } from '../attestation/index.js';
+import { verifiedTdx } from '../attestation/testing.js';
 import type { TdxClaims } from '../attestation/types.js';
 import { attest, type AttestationContext } from './attest.js';
 import type { CasError } from './errors.js';
@@ -27,16 +23,8 @@ let during: (() => Promise<unknown>) | undefined;
 const verifier: EvidenceVerifier = {
   verify: async () => {
     await during?.();
-    return {
-      type: 'tdx',
-      claims: { mrtd: MRTD, rtmr: ['00', '00', '00', '00'], debug: false } as unknown as TdxClaims,
-      reportData: hardwareReportData(binding!.nonce, binding!.spki),
-      chain: [],
-      warnings: [],
-      simulated: false,
-      revocation: 'checked',
-      tcb: { status: 'UpToDate', advisoryIds: [], parts: { platform: 'UpToDate' } },
-    } as VerificationResult;
+    const claims = { mrtd: MRTD, rtmr: ['00', '00', '00', '00'], debug: false } as unknown as TdxClaims;
+    return verifiedTdx(claims, hardwareReportData(binding!.nonce, binding!.spki));
   },
 };
 const ctx: CasContext & AttestationContext = { store, now: () => new Date(), verifier };

@@ -36,7 +36,8 @@ const busy = (name: string) => (e: CasError) =>
 
 describe('writeUpload: the sessions a write was judged by', () => {
   it('refuses a create when the namespace revokes create_sessions meanwhile', async () => {
-    const ns = (who: string, predecessor = '') => `name: ns\n${predecessor}access_policy: {create_sessions: [${who}]}\n`;
+    const ns = (who: string, predecessor = '') =>
+      `name: ns\n${predecessor}access_policy: {create_sessions: [${who}]}\n`;
     const v1 = await writeSession(direct, ns(bob.keyHash), alice);
     meanwhile = () => writeSession(direct, ns('NONE', `predecessor: ${v1.hash}\n`), alice);
     await assert.rejects(writeSession(ctx, 'name: ns/app\n', bob), busy('ns'));

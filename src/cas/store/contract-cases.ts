@@ -104,10 +104,18 @@ export function storeContract(label: string, storage: () => Promise<Storage>): v
         ['ns/a', null],
       ]);
       await store.append(record('ns', 'p2', 'p1'), 'p1');
-      assert.deepEqual(await store.append(record('ns/a', 'a1'), null, judged), { ok: false, current: null, moved: 'ns' });
+      assert.deepEqual(await store.append(record('ns/a', 'a1'), null, judged), {
+        ok: false,
+        current: null,
+        moved: 'ns',
+      });
       judged.set('ns', 'p2');
       await store.append(record('lib', 'l1'), null);
-      assert.deepEqual(await store.append(record('ns/a', 'a1'), null, judged), { ok: false, current: null, moved: 'lib' });
+      assert.deepEqual(await store.append(record('ns/a', 'a1'), null, judged), {
+        ok: false,
+        current: null,
+        moved: 'lib',
+      });
       assert.equal(await store.current('ns/a'), undefined);
       assert.deepEqual(await store.append(record('ns/a', 'a1'), 'a0', judged), { ok: false, current: null });
       judged.set('lib', 'l1');

@@ -99,7 +99,10 @@ async function lockHeads(c: pg.PoolClient, written: string, read: readonly strin
 }
 
 /** The first of `judged` whose head is no longer the hash given (null: it must still not exist). */
-async function movedHead(c: pg.PoolClient, judged: ReadonlyArray<[string, string | null]>): Promise<string | undefined> {
+async function movedHead(
+  c: pg.PoolClient,
+  judged: ReadonlyArray<[string, string | null]>,
+): Promise<string | undefined> {
   if (judged.length === 0) return undefined;
   const rows = await c.query<{ name: string; hash: string }>('SELECT name, hash FROM heads WHERE name = ANY($1)', [
     judged.map(([name]) => name),
@@ -150,12 +153,17 @@ class PostgresStore implements Store {
     const readers = this.index.entries(this.readers(record));
     const others = [...(judgedBy ?? [])].filter(([name]) => name !== record.name);
     return this.transaction(`store session '${record.name}'`, async (c) => {
-      await lockHeads(c, record.name, others.map(([name]) => name));
+      await lockHeads(
+        c,
+        record.name,
+        others.map(([name]) => name),
+      );
       const head = await this.head(c, record.name);
       if (head !== expectedCurrent) return { ok: false, current: head };
       const moved = await movedHead(c, others);
       if (moved !== undefined) return { ok: false, current: head, moved };
-      if (!(await this.moveHead(c, record, expectedCurrent))) return { ok: false, current: await this.head(c, record.name) };
+      if (!(await this.moveHead(c, record, expectedCurrent)))
+        return { ok: false, current: await this.head(c, record.name) };
       await this.insertVersion(c, record);
       await this.setReaders(c, record.name, readers);
       return { ok: true };
@@ -170,7 +178,11 @@ class PostgresStore implements Store {
             record.name,
             record.hash,
           ])
-        : await c.query('UPDATE heads SET hash = $2 WHERE name = $1 AND hash = $3', [record.name, record.hash, expected]);
+        : await c.query('UPDATE heads SET hash = $2 WHERE name = $1 AND hash = $3', [
+            record.name,
+            record.hash,
+            expected,
+          ]);
     return moved.rowCount === 1;
   }
 

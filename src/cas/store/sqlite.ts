@@ -82,8 +82,8 @@ function openDatabase(dataDir: string): Database.Database {
 
 function checkMasterKey(db: Database.Database, key: Buffer): void {
   const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(KEY_CHECK) as { value: Buffer } | undefined;
-  if (row) return verifyKeyCheck(key, row.value, 'this data directory');
-  db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(KEY_CHECK, sealedKeyCheck(key));
+  if (row) verifyKeyCheck(key, row.value, 'this data directory');
+  else db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(KEY_CHECK, sealedKeyCheck(key));
 }
 
 function notEmpty(where: string): StoreError {
@@ -186,7 +186,11 @@ class SqliteStore implements Store {
 
   async listReadable(keyHash: string | undefined): Promise<Array<{ name: string; hash: string; createdAt: number }>> {
     const [any, mine] = this.index.lookup(keyHash);
-    const rows = this.stmts.listReadable.all(any, mine ?? any) as Array<{ name: string; hash: string; created_at: number }>;
+    const rows = this.stmts.listReadable.all(any, mine ?? any) as Array<{
+      name: string;
+      hash: string;
+      created_at: number;
+    }>;
     return rows.map((r) => ({ name: r.name, hash: r.hash, createdAt: r.created_at }));
   }
 
