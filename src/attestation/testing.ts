@@ -51,7 +51,7 @@ export function signedSimulation(
   };
 }
 
-/** What a verifier stand-in returns for a TDX quote it "verified": up-to-date, with the claims and report data given. */
+/** What a verifier stand-in returns for a TDX quote it "verified": up to date, with these claims and report data. */
 export function verifiedTdx(claims: TdxClaims, reportData: Buffer): VerificationResult {
   return {
     type: 'tdx',

@@ -152,12 +152,9 @@ class PostgresStore implements Store {
   async append(record: SessionRecord, expectedCurrent: string | null, judgedBy?: JudgedBy): Promise<AppendOutcome> {
     const readers = this.index.entries(this.readers(record));
     const others = [...(judgedBy ?? [])].filter(([name]) => name !== record.name);
+    const judgedNames = others.map(([name]) => name);
     return this.transaction(`store session '${record.name}'`, async (c) => {
-      await lockHeads(
-        c,
-        record.name,
-        others.map(([name]) => name),
-      );
+      await lockHeads(c, record.name, judgedNames);
       const head = await this.head(c, record.name);
       if (head !== expectedCurrent) return { ok: false, current: head };
       const moved = await movedHead(c, others);
