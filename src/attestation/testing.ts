@@ -1,5 +1,6 @@
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { hostId, reportData, simulationMessage, type Evidence } from './evidence.js';
+import type { TdxClaims, VerificationResult } from './types.js';
 
 /** Shared by the verifiers' tests (and loaded by nothing else). */
 
@@ -48,4 +49,18 @@ export function signedSimulation(
     hostSpki: (opts.as ?? host.spki).toString('base64'),
     signature: signature.toString('base64'),
   };
+}
+
+/** What a verifier stand-in returns for a TDX quote it "verified": up to date, with these claims and report data. */
+export function verifiedTdx(claims: TdxClaims, reportData: Buffer): VerificationResult {
+  return {
+    type: 'tdx',
+    claims,
+    reportData,
+    chain: [],
+    warnings: [],
+    simulated: false,
+    revocation: 'checked',
+    tcb: { status: 'UpToDate', advisoryIds: [], parts: { platform: 'UpToDate' } },
+  } as VerificationResult;
 }

@@ -8,9 +8,8 @@ import {
   simulationMeasurement,
   type Evidence,
   type EvidenceVerifier,
-  type VerificationResult,
 } from '../attestation/index.js';
-import { signedSimulation, testHost } from '../attestation/testing.js';
+import { signedSimulation, testHost, verifiedTdx } from '../attestation/testing.js';
 import type { TdxClaims } from '../attestation/types.js';
 import { attest, type AttestationContext } from './attest.js';
 import type { CasError } from './errors.js';
@@ -42,17 +41,7 @@ const claims = { mrtd: MRTD, rtmr: ['00', '00', '00', '00'], debug: false } as u
 const verifier: EvidenceVerifier = {
   verify: async () => {
     const { nonce, spki } = lastBinding!;
-    const data = (reported ?? hardwareReportData)(nonce, spki);
-    return {
-      type: 'tdx',
-      claims,
-      reportData: data,
-      chain: [],
-      warnings: [],
-      simulated: false,
-      revocation: 'checked',
-      tcb: { status: 'UpToDate', advisoryIds: [], parts: { platform: 'UpToDate' } },
-    } as VerificationResult;
+    return verifiedTdx(claims, (reported ?? hardwareReportData)(nonce, spki));
   },
 };
 const ctx: CasContext & AttestationContext = { store, now: () => new Date(), verifier };

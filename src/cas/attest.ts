@@ -23,7 +23,7 @@ import type { ClientIdentity } from './identity-of.js';
 import type { NonceStore } from './nonces.js';
 import { sessionOf } from './parsed.js';
 import { platformsOf } from './platforms.js';
-import { readerFor } from './session-reader.js';
+import { movedSince, readerFor } from './session-reader.js';
 import type { CasContext } from './sessions.js';
 import { fetchRemoteImports, type RemoteFetch } from './remote-import.js';
 
@@ -88,10 +88,16 @@ export async function attest(
   }
   // Only now, for a verified service, are other CAS dialled: asynchronously, each fetch under a deadline.
   const remote = await fetchRemoteImports(ctx.remote, record, sessionOf(record));
-  // Read again: the session may have changed while the evidence was verified, and what is released is
-  // rendered from one consistent set of current sessions.
-  const now = await readerFor(ctx.store, sessionName);
-  return { config: renderServiceConfig(now, sessionName, serviceName, remote), outcome };
+  // Judged and rendered from the one read above; what leaves must still be current once rendered, or a
+  // session (this one, or one it imports from) that changed while the evidence was verified would go unseen.
+  const config = renderServiceConfig(sessions, sessionName, serviceName, remote);
+  const moved = await movedSince(ctx.store, sessions);
+  if (moved !== undefined) {
+    throw new CasError('CAS_BUSY', `session '${moved}' changed while the service attested; start it again`, {
+      hint: 'the configuration is released only as judged against the current sessions: start the service again',
+    });
+  }
+  return { config, outcome };
 }
 
 /**

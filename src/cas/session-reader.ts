@@ -12,6 +12,8 @@ import type { SessionRecord, Store } from './store/index.js';
  */
 export interface SessionReader {
   current(name: string): SessionRecord | undefined;
+  /** Every session loaded, with the hash it had then (null: it did not exist): what a judgement read. */
+  loaded(): ReadonlyMap<string, string | null>;
 }
 
 interface ImportingSession {
@@ -46,7 +48,17 @@ export async function loadSessions(
         hint: 'this is a defect of the CAS; report it',
       });
     },
+    loaded() {
+      return new Map([...records].map(([name, r]) => [name, r?.hash ?? null]));
+    },
   };
+}
+
+/** The first session of `reader` whose head is no longer the one it loaded, read from the store now. */
+export async function movedSince(store: Store, reader: SessionReader): Promise<string | undefined> {
+  const judged = [...reader.loaded()];
+  const now = await Promise.all(judged.map(([name]) => store.current(name)));
+  return judged.find(([, hash], i) => (now[i]?.hash ?? null) !== hash)?.[0];
 }
 
 /** A session as it is now and the sessions its imports read, loaded together. */

@@ -71,7 +71,9 @@ export async function writeUpload(ctx: CasContext, upload: Upload, client: Clien
   checkRemoteCas(ctx.remoteCas, uploaded.secrets);
   const { session, stored } = keepRedacted(uploaded, text, current);
   const record = await buildRecord({ ...ctx, sessions }, session, stored, current, client);
-  const outcome = await ctx.store.append(record, current?.hash ?? null);
+  // Judged by the sessions read above (namespace, import sources): the store compares their heads when it writes.
+  const outcome = await ctx.store.append(record, current?.hash ?? null, sessions.loaded());
+  if (!outcome.ok && outcome.moved !== undefined) throw judgedByMoved(outcome.moved);
   if (!outcome.ok) throw await lostRace(ctx, session.name, client, signers);
   return { hash: record.hash, created: !current };
 }
@@ -234,6 +236,17 @@ async function lostRace(
   const now = await ctx.store.current(name);
   if (now && !mayUpdate(now, client, signers)) return updateForbidden(name);
   return staleWrite(name, now?.hash ?? null);
+}
+
+/**
+ * CAS_BUSY, not CAS_STALE_PREDECESSOR: the upload's own predecessor is still right, the same upload may succeed
+ * as it is. The session is named by the upload itself (its namespace or an import source), so naming it tells
+ * nothing new.
+ */
+function judgedByMoved(name: string): CasError {
+  return new CasError('CAS_BUSY', `session '${name}' that this write reads changed meanwhile; upload again`, {
+    hint: 'upload the same session again: it is judged anew against the current version of that session',
+  });
 }
 
 function staleWrite(name: string, current: string | null): CasError {

@@ -95,6 +95,53 @@ export function storeContract(label: string, storage: () => Promise<Storage>): v
       await Promise.all([one.close(), two.close()]);
     });
 
+    it('refuses a write whose judged-by heads moved, naming the session, and writes nothing', async () => {
+      const store = await (await storage()).open(randomBytes(32));
+      await store.append(record('ns', 'p1'), null);
+      const judged = new Map([
+        ['ns', 'p1'],
+        ['lib', null],
+        ['ns/a', null],
+      ]);
+      await store.append(record('ns', 'p2', 'p1'), 'p1');
+      assert.deepEqual(await store.append(record('ns/a', 'a1'), null, judged), {
+        ok: false,
+        current: null,
+        moved: 'ns',
+      });
+      judged.set('ns', 'p2');
+      await store.append(record('lib', 'l1'), null);
+      assert.deepEqual(await store.append(record('ns/a', 'a1'), null, judged), {
+        ok: false,
+        current: null,
+        moved: 'lib',
+      });
+      assert.equal(await store.current('ns/a'), undefined);
+      assert.deepEqual(await store.append(record('ns/a', 'a1'), 'a0', judged), { ok: false, current: null });
+      judged.set('lib', 'l1');
+      assert.deepEqual(await store.append(record('ns/a', 'a1'), null, judged), { ok: true });
+      await store.close();
+    });
+
+    it('lets only one of two writes, each judged by the other session, win through two handles', async (t) => {
+      const s = await storage();
+      const key = randomBytes(32);
+      const [one, two] = [await s.open(key), await s.open(key)];
+      let wins = 0;
+      for (let round = 1; round <= 8; round++) {
+        const [a, b] = [`a${round}`, `b${round}`];
+        // Each write judged by the other's absence (a create meanwhile must conflict too): write skew otherwise.
+        const outcomes = await Promise.all([
+          one.append(record(a, 'x'), null, new Map([[b, null]])),
+          two.append(record(b, 'y'), null, new Map([[a, null]])),
+        ]);
+        assert.equal(outcomes.filter((o) => o.ok).length, 1, JSON.stringify(outcomes));
+        wins += outcomes.filter((o) => o.ok).length;
+      }
+      t.diagnostic(`rounds 8, writes kept ${wins}, write skews 0`);
+      await Promise.all([one.close(), two.close()]);
+    });
+
     it('lists what a key may read from the read index, which follows the head', async () => {
       const store = await (await storage()).open(randomBytes(32));
       await store.append(readable('pub', 'p1', ['any']), null);

@@ -16,7 +16,14 @@ export interface SessionRecord {
   secrets: Record<string, unknown>;
 }
 
-export type AppendOutcome = { ok: true } | { ok: false; current: string | null };
+/**
+ * A refused append: `current` is the session's own head; `moved` names another session the write was judged by
+ * whose head is no longer the one it was judged by (absent when the session's own head moved).
+ */
+export type AppendOutcome = { ok: true } | { ok: false; current: string | null; moved?: string };
+
+/** Heads a write was judged by: session name → the hash read then (null: the session did not exist). */
+export type JudgedBy = ReadonlyMap<string, string | null>;
 
 /** One item of a store's dump: every version (oldest first within a name), then heads, then blobs. */
 export type StoreItem =
@@ -27,8 +34,11 @@ export type StoreItem =
 export interface Store {
   current(name: string): Promise<SessionRecord | undefined>;
   version(name: string, hash: string): Promise<SessionRecord | undefined>;
-  /** Adds a version iff the current hash is `expectedCurrent` (null: the name must not exist). Never overwrites. */
-  append(record: SessionRecord, expectedCurrent: string | null): Promise<AppendOutcome>;
+  /**
+   * Adds a version iff the current hash is `expectedCurrent` (null: the name must not exist) and every head of
+   * `judgedBy` is still the one given, all compared in the transaction that writes. Never overwrites.
+   */
+  append(record: SessionRecord, expectedCurrent: string | null, judgedBy?: JudgedBy): Promise<AppendOutcome>;
   list(): Promise<Array<{ name: string; hash: string; createdAt: number }>>;
   /** The current sessions whose current policy lets this key (or anyone: undefined) read them, from an index. */
   listReadable(keyHash: string | undefined): Promise<Array<{ name: string; hash: string; createdAt: number }>>;

@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { StoreError } from './errors.js';
-import type { AppendOutcome, SessionRecord, Store, StoreItem } from './index.js';
+import type { AppendOutcome, JudgedBy, SessionRecord, Store, StoreItem } from './index.js';
 import { readersOf, type Readers } from '../readers.js';
 import { migrateSchema } from './postgres-schema.js';
 import { PgFailures, parseStoreUrl } from './postgres-errors.js';
@@ -78,6 +79,38 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
   return new PostgresStore(pool, opts.masterKey, opts.readers ?? readersOf, failures);
 }
 
+/** The class (first key) of the advisory locks on session names ('head' in ASCII); schema changes use another. */
+const HEAD_LOCK = 0x68656164;
+
+/** A name's lock key: the same on every replica, whatever the server's hash functions. */
+const lockKey = (name: string): number => createHash('sha256').update(name, 'utf8').digest().readInt32BE(0);
+
+/**
+ * Takes the locks in one order (by key) on every replica, so two appends never wait for each other in a cycle;
+ * two names with one key share a lock, exclusive if either is written.
+ */
+async function lockHeads(c: pg.PoolClient, written: string, read: readonly string[]): Promise<void> {
+  const locks = new Map<number, boolean>(read.map((name) => [lockKey(name), false]));
+  locks.set(lockKey(written), true);
+  for (const [key, exclusive] of [...locks].sort(([a], [b]) => a - b)) {
+    const fn = exclusive ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared';
+    await c.query(`SELECT ${fn}($1, $2)`, [HEAD_LOCK, key]);
+  }
+}
+
+/** The first of `judged` whose head is no longer the hash given (null: it must still not exist). */
+async function movedHead(
+  c: pg.PoolClient,
+  judged: ReadonlyArray<[string, string | null]>,
+): Promise<string | undefined> {
+  if (judged.length === 0) return undefined;
+  const rows = await c.query<{ name: string; hash: string }>('SELECT name, hash FROM heads WHERE name = ANY($1)', [
+    judged.map(([name]) => name),
+  ]);
+  const now = new Map(rows.rows.map((r) => [r.name, r.hash]));
+  return judged.find(([name, hash]) => (now.get(name) ?? null) !== hash)?.[0];
+}
+
 /** pg lets a URL's (absent) password override a separate one, so PGPASSWORD's goes into the URL given to it. */
 function withPassword(url: string, password: string | undefined): string {
   const parsed = parseStoreUrl(url);
@@ -111,29 +144,43 @@ class PostgresStore implements Store {
   }
 
   /**
-   * The head moves by compare-and-set in one transaction: a create inserts it unless present, an update sets it
-   * only where it still holds the expected hash. Of two writers with the same predecessor on two replicas, the
-   * second waits for the first's row lock, then finds the hash changed (rowCount 0) and reads the winner's.
+   * Every append locks the names it writes (exclusive) and the names it was judged by (shared), by advisory
+   * locks held to the end of its transaction: a write judged by session X and a write of X are serialized, even
+   * when X does not exist yet (no row to lock). The heads are compared only once the locks are held, and the
+   * head then still moves by compare-and-set.
    */
-  async append(record: SessionRecord, expectedCurrent: string | null): Promise<AppendOutcome> {
+  async append(record: SessionRecord, expectedCurrent: string | null, judgedBy?: JudgedBy): Promise<AppendOutcome> {
     const readers = this.index.entries(this.readers(record));
+    const others = [...(judgedBy ?? [])].filter(([name]) => name !== record.name);
+    const judgedNames = others.map(([name]) => name);
     return this.transaction(`store session '${record.name}'`, async (c) => {
-      const moved =
-        expectedCurrent === null
-          ? await c.query('INSERT INTO heads (name, hash) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
-              record.name,
-              record.hash,
-            ])
-          : await c.query('UPDATE heads SET hash = $2 WHERE name = $1 AND hash = $3', [
-              record.name,
-              record.hash,
-              expectedCurrent,
-            ]);
-      if (moved.rowCount !== 1) return { ok: false, current: await this.head(c, record.name) };
+      await lockHeads(c, record.name, judgedNames);
+      const head = await this.head(c, record.name);
+      if (head !== expectedCurrent) return { ok: false, current: head };
+      const moved = await movedHead(c, others);
+      if (moved !== undefined) return { ok: false, current: head, moved };
+      if (!(await this.moveHead(c, record, expectedCurrent)))
+        return { ok: false, current: await this.head(c, record.name) };
       await this.insertVersion(c, record);
       await this.setReaders(c, record.name, readers);
       return { ok: true };
     });
+  }
+
+  /** Of two writers with the same predecessor, the second waits for the first's row lock, then matches nothing. */
+  private async moveHead(c: pg.PoolClient, record: SessionRecord, expected: string | null): Promise<boolean> {
+    const moved =
+      expected === null
+        ? await c.query('INSERT INTO heads (name, hash) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
+            record.name,
+            record.hash,
+          ])
+        : await c.query('UPDATE heads SET hash = $2 WHERE name = $1 AND hash = $3', [
+            record.name,
+            record.hash,
+            expected,
+          ]);
+    return moved.rowCount === 1;
   }
 
   async list(): Promise<Array<{ name: string; hash: string; createdAt: number }>> {

@@ -1,11 +1,20 @@
 import Database from 'better-sqlite3';
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError } from './errors.js';
 import { readersOf, type Readers } from '../readers.js';
-import type { AppendOutcome, SessionRecord, Store, StoreItem } from './index.js';
-import { seal, unseal } from './seal.js';
+import type { AppendOutcome, JudgedBy, SessionRecord, Store, StoreItem } from './index.js';
+import {
+  KEY_CHECK,
+  ReadIndex,
+  sealBlob,
+  sealedKeyCheck,
+  sealVersion,
+  unsealBlob,
+  unsealVersion,
+  verifyKeyCheck,
+  type VersionRow,
+} from './records.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -18,19 +27,6 @@ CREATE TABLE IF NOT EXISTS session_readers (principal BLOB NOT NULL, name TEXT N
 CREATE INDEX IF NOT EXISTS session_readers_name ON session_readers (name);
 CREATE TABLE IF NOT EXISTS session_readers_of (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
 `;
-
-interface VersionRow {
-  name: string;
-  hash: string;
-  predecessor: string | null;
-  created_at: number;
-  creator: string;
-  text: Buffer;
-  secrets: Buffer;
-}
-
-/** A check value sealed with the master key at creation: a wrong key is detected at open, not at first read. */
-const KEY_CHECK = 'key-check';
 
 export interface SqliteStoreOptions {
   dataDir: string;
@@ -86,18 +82,8 @@ function openDatabase(dataDir: string): Database.Database {
 
 function checkMasterKey(db: Database.Database, key: Buffer): void {
   const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(KEY_CHECK) as { value: Buffer } | undefined;
-  const expected = createHash('sha256').update('veil-store-key-check').digest();
-  if (!row) {
-    db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(KEY_CHECK, seal(key, KEY_CHECK, expected));
-    return;
-  }
-  let plain: Buffer;
-  try {
-    plain = unseal(key, KEY_CHECK, row.value, 'the key check');
-  } catch {
-    throw wrongKey();
-  }
-  if (plain.length !== expected.length || !timingSafeEqual(plain, expected)) throw wrongKey();
+  if (row) verifyKeyCheck(key, row.value, 'this data directory');
+  else db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(KEY_CHECK, sealedKeyCheck(key));
 }
 
 function notEmpty(where: string): StoreError {
@@ -106,21 +92,9 @@ function notEmpty(where: string): StoreError {
   });
 }
 
-function wrongKey(): StoreError {
-  return new StoreError('STORE_MASTER_KEY', 'the master key does not match this data directory', {
-    hint: 'pass the key it was created with via --master-key-file or VEIL_MASTER_KEY',
-  });
-}
-
 class SqliteStore implements Store {
   private readonly stmts;
-
-  /**
-   * Readers are indexed as HMACs under a key derived from the master key: listing needs no decryption, yet
-   * the database file alone does not tell whose keys may read what. A lookup by HMAC reveals nothing by its
-   * timing that the 256-bit key hash looked up did not already hold.
-   */
-  private readonly indexKey: Buffer;
+  private readonly index: ReadIndex;
 
   constructor(
     private readonly db: Database.Database,
@@ -128,7 +102,7 @@ class SqliteStore implements Store {
     private readonly key: Buffer,
     private readonly readers: (r: SessionRecord) => Readers,
   ) {
-    this.indexKey = createHmac('sha256', key).update('veil-store-readers-index-v1').digest();
+    this.index = new ReadIndex(key);
     this.stmts = {
       head: db.prepare('SELECT hash FROM heads WHERE name = ?'),
       version: db.prepare('SELECT * FROM versions WHERE name = ? AND hash = ?'),
@@ -171,18 +145,25 @@ class SqliteStore implements Store {
     return head ? this.versionNow(name, head.hash) : undefined;
   }
 
-  private versionNow(name: string, hash: string): SessionRecord | undefined {
-    const row = this.stmts.version.get(name, hash) as VersionRow | undefined;
-    return row ? this.decode(row) : undefined;
+  private headNow(name: string): string | null {
+    return (this.stmts.head.get(name) as { hash: string } | undefined)?.hash ?? null;
   }
 
-  async append(record: SessionRecord, expectedCurrent: string | null): Promise<AppendOutcome> {
+  private versionNow(name: string, hash: string): SessionRecord | undefined {
+    const row = this.stmts.version.get(name, hash) as VersionRow | undefined;
+    return row ? unsealVersion(this.key, row) : undefined;
+  }
+
+  async append(record: SessionRecord, expectedCurrent: string | null, judgedBy?: JudgedBy): Promise<AppendOutcome> {
     const readers = this.readers(record);
-    // IMMEDIATE takes the write lock before reading the head, so two writers cannot both see the same head.
-    // The read index changes in the same transaction as the head: it can never name a reader of another version.
-    const run = this.db.transaction(() => {
-      const head = (this.stmts.head.get(record.name) as { hash: string } | undefined)?.hash ?? null;
-      if (head !== expectedCurrent) return { ok: false as const, current: head };
+    // IMMEDIATE takes the write lock before reading the heads, so no writer moves one between the comparison
+    // and the write. The read index changes in the same transaction as the head: it never names a reader of
+    // another version.
+    const run = this.db.transaction((): AppendOutcome => {
+      const head = this.headNow(record.name);
+      if (head !== expectedCurrent) return { ok: false, current: head };
+      const moved = [...(judgedBy ?? [])].find(([name, hash]) => name !== record.name && this.headNow(name) !== hash);
+      if (moved) return { ok: false, current: head, moved: moved[0] };
       this.insert(record);
       this.stmts.setHead.run(record.name, record.hash);
       this.setReaders(record.name, record.hash, readers);
@@ -204,9 +185,12 @@ class SqliteStore implements Store {
   }
 
   async listReadable(keyHash: string | undefined): Promise<Array<{ name: string; hash: string; createdAt: number }>> {
-    const any = this.principal('any');
-    const mine = keyHash === undefined ? any : this.principal(`key:${keyHash.toLowerCase()}`);
-    const rows = this.stmts.listReadable.all(any, mine) as Array<{ name: string; hash: string; created_at: number }>;
+    const [any, mine] = this.index.lookup(keyHash);
+    const rows = this.stmts.listReadable.all(any, mine ?? any) as Array<{
+      name: string;
+      hash: string;
+      created_at: number;
+    }>;
     return rows.map((r) => ({ name: r.name, hash: r.hash, createdAt: r.created_at }));
   }
 
@@ -238,11 +222,11 @@ class SqliteStore implements Store {
 
   private blobNow(key: string): Buffer | undefined {
     const row = this.stmts.getBlob.get(key) as { value: Buffer } | undefined;
-    return row ? unseal(this.key, `blob:${key}`, row.value, `blob '${key}'`) : undefined;
+    return row ? unsealBlob(this.key, key, row.value) : undefined;
   }
 
   async putBlobIfAbsent(key: string, value: Buffer): Promise<Buffer> {
-    this.stmts.putBlob.run(key, seal(this.key, `blob:${key}`, value));
+    this.stmts.putBlob.run(key, sealBlob(this.key, key, value));
     return this.blobNow(key)!;
   }
 
@@ -256,7 +240,7 @@ class SqliteStore implements Store {
       snapshot.exec('BEGIN');
       const versions = snapshot.prepare('SELECT * FROM versions ORDER BY name, created_at, rowid');
       for (const row of versions.iterate() as IterableIterator<VersionRow>) {
-        yield { type: 'version', record: this.decode(row) };
+        yield { type: 'version', record: unsealVersion(this.key, row) };
       }
       for (const row of snapshot.prepare('SELECT name, hash FROM heads ORDER BY name').iterate() as IterableIterator<{
         name: string;
@@ -266,11 +250,7 @@ class SqliteStore implements Store {
       }
       const blobs = snapshot.prepare('SELECT key, value FROM blobs ORDER BY key');
       for (const row of blobs.iterate() as IterableIterator<{ key: string; value: Buffer }>) {
-        yield {
-          type: 'blob',
-          key: row.key,
-          value: unseal(this.key, `blob:${row.key}`, row.value, `blob '${row.key}'`),
-        };
+        yield { type: 'blob', key: row.key, value: unsealBlob(this.key, row.key, row.value) };
       }
       snapshot.exec('COMMIT');
     } finally {
@@ -328,7 +308,7 @@ class SqliteStore implements Store {
       this.stmts.setHead.run(item.name, item.hash);
       counts.heads++;
     } else {
-      this.stmts.putBlob.run(item.key, seal(this.key, `blob:${item.key}`, item.value));
+      this.stmts.putBlob.run(item.key, sealBlob(this.key, item.key, item.value));
       counts.blobs++;
     }
   }
@@ -348,35 +328,11 @@ class SqliteStore implements Store {
   private setReaders(name: string, hash: string, readers: Readers): void {
     this.stmts.clearReaders.run(name);
     this.stmts.readersOf.run(name, hash);
-    if (readers.any) this.stmts.addReader.run(this.principal('any'), name);
-    for (const hash of readers.keyHashes) this.stmts.addReader.run(this.principal(`key:${hash.toLowerCase()}`), name);
-  }
-
-  private principal(what: string): Buffer {
-    return createHmac('sha256', this.indexKey).update(what).digest();
+    for (const principal of this.index.entries(readers)) this.stmts.addReader.run(principal, name);
   }
 
   private insert(r: SessionRecord): void {
-    const aad = `session:${r.name}:${r.hash}`;
-    const text = seal(this.key, `${aad}:text`, Buffer.from(r.text, 'utf8'));
-    const secrets = seal(this.key, `${aad}:secrets`, Buffer.from(JSON.stringify(r.secrets), 'utf8'));
-    this.stmts.insert.run(r.name, r.hash, r.predecessor, r.createdAt, r.creator, text, secrets);
-  }
-
-  private decode(row: VersionRow): SessionRecord {
-    const aad = `session:${row.name}:${row.hash}`;
-    const what = `session '${row.name}'`;
-    return {
-      name: row.name,
-      hash: row.hash,
-      predecessor: row.predecessor,
-      createdAt: row.created_at,
-      creator: row.creator,
-      text: unseal(this.key, `${aad}:text`, row.text, what).toString('utf8'),
-      secrets: JSON.parse(unseal(this.key, `${aad}:secrets`, row.secrets, what).toString('utf8')) as Record<
-        string,
-        unknown
-      >,
-    };
+    const sealed = sealVersion(this.key, r);
+    this.stmts.insert.run(r.name, r.hash, r.predecessor, r.createdAt, r.creator, sealed.text, sealed.secrets);
   }
 }
