@@ -221,6 +221,23 @@ export function storeContract(label: string, storage: () => Promise<Storage>): v
       await assert.rejects(store.load(replay(broken)), code('STORE_CORRUPT'));
       assert.deepEqual(await store.list(), []);
       assert.equal(await store.version('a', 'a1'), undefined);
+      async function* endsEarly(): AsyncIterable<StoreItem> {
+        yield { type: 'version', record: record('x', 'x1') };
+        yield { type: 'head', name: 'x', hash: 'x1' };
+        throw new Error('the backup ended early');
+      }
+      await assert.rejects(store.load(endsEarly()), /ended early/);
+      assert.deepEqual(await store.list(), []);
+      await store.close();
+    });
+
+    it('loads only into an empty store: one blob is enough to refuse, and nothing is changed', async () => {
+      const store = await (await storage()).open(randomBytes(32));
+      await store.putBlobIfAbsent('k', Buffer.from('mine'));
+      const items: StoreItem[] = [{ type: 'version', record: record('x', 'x1') }];
+      await assert.rejects(store.load(replay(items)), code('STORE_NOT_EMPTY'));
+      assert.equal(await store.version('x', 'x1'), undefined);
+      assert.deepEqual(await store.getBlob('k'), Buffer.from('mine'));
       await store.close();
     });
   });
