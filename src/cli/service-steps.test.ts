@@ -17,6 +17,9 @@ writeFileSync(join(app, 'requirements.txt'), 'flask\n');
 writeFileSync(join(app, 'main.py'), 'print(1)\n');
 writeFileSync(join(app, 'nested.txt'), '# web\nflask \\\n  ==3.0\n-r  base.txt\n');
 writeFileSync(join(app, 'big.txt'), 'x'.repeat(REQUIREMENTS_MAX_BYTES + 1));
+mkdirSync(join(app, 'conf'));
+writeFileSync(join(app, '.npmrc'), '//registry.example/:_authToken=npm_TOKEN\n');
+writeFileSync(join(app, 'conf', '.env'), 'TOKEN=x\n');
 mkdirSync(join(app, '.veil', 'shield-keys'), { recursive: true });
 writeFileSync(join(app, '.veil', 'shield-keys', 'build-secret'), 'aa'.repeat(32));
 symlinkSync(join(root, 'project', 'requirements.txt'), join(app, 'outside.txt'));
@@ -50,10 +53,16 @@ describe('the build steps of a service', () => {
   });
 
   it('refuses a requirements file outside the working directory and the manifest’s', () => {
-    for (const bad of ['../requirements.txt', '/etc/passwd', 'missing.txt'])
+    const why = {
+      '../requirements.txt': /must be relative/,
+      '/etc/passwd': /must be relative/,
+      'missing.txt': /not a file/,
+    };
+    for (const [bad, message] of Object.entries(why))
       assert.throws(
         () => serviceSteps(parsed(bad), capture(), app, stand),
-        (e: ManifestError) => e.code === 'MANIFEST_REFERENCE' && e.message.includes('build.requirements'),
+        (e: ManifestError) =>
+          e.code === 'MANIFEST_REFERENCE' && e.message.includes('build.requirements') && message.test(e.message),
         bad,
       );
   });
@@ -64,6 +73,8 @@ describe('the build steps of a service', () => {
       ['.veil/shield-keys/build-secret', /lies in VEIL_HOME or the target directory/],
       ['outside.txt', /is a link to .*, outside/],
       ['big.txt', /larger than 1024 KiB/],
+      ['.npmrc', /is a hidden file/],
+      ['conf/.env', /is a hidden file/],
     ] as const;
     for (const [bad, message] of cases)
       assert.throws(

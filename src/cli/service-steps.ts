@@ -76,6 +76,17 @@ function requirementsIn(
   if (!inside(real, realpathSync(root))) throw refuse(`'${file}' is a link to ${real}, outside ${root}`);
   if (privateDirs.some((d) => existsSync(d) && inside(real, realpathSync(d))))
     throw refuse(`'${file}' lies in VEIL_HOME or the target directory, whose files stay on this machine`);
+  // Its bytes go to the base image's pip, which the manifest names: a dot-file (.npmrc, .env, .git/config) holds
+  // credentials far more often than package names, so it is not taken for a requirements file.
+  if (
+    normalize(file)
+      .split(/[\\/]/)
+      .some((part) => part.startsWith('.') && part !== '.')
+  )
+    throw refuse(
+      `'${file}' is a hidden file (or lies in a hidden directory), which Veil does not hand to the build`,
+      'name a requirements file such as requirements.txt',
+    );
   if (statSync(real).size > REQUIREMENTS_MAX_BYTES)
     throw refuse(
       `'${file}' is larger than ${REQUIREMENTS_MAX_BYTES / 1024} KiB`,

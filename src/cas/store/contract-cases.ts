@@ -172,6 +172,18 @@ export function storeContract(label: string, storage: () => Promise<Storage>): v
       await Promise.all([one.close(), two.close()]);
     });
 
+    it('answers a name with a NUL in it (which no database text holds) as absent, for every read', async () => {
+      const store = await (await storage()).open(randomBytes(32));
+      await store.append(record('a', 'a1'), null);
+      assert.equal(await store.current('a\0b'), undefined);
+      assert.equal(await store.version('a\0b', 'a1'), undefined);
+      assert.equal(await store.version('a', 'a1\0'), undefined);
+      assert.equal(await store.getBlob('k\0'), undefined);
+      const judgedBy = new Map<string, string | null>([['x\0y', null]]);
+      assert.deepEqual(await store.append(record('b', 'b1'), null, judgedBy), { ok: true });
+      await store.close();
+    });
+
     it('refuses a wrong master key at open', async () => {
       const s = await storage();
       const key = randomBytes(32);

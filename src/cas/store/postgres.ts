@@ -8,6 +8,13 @@ import { PgFailures, parseStoreUrl } from './postgres-errors.js';
 import { ReadIndex, sealBlob, sealVersion, unsealBlob, unsealVersion, type VersionRow } from './records.js';
 
 /** README "Limits" (CAS on PostgreSQL): what one CAS process asks of the database. */
+/**
+ * PostgreSQL's text cannot hold NUL, so no session or blob with one in its name can exist there: reads of such a
+ * name (from any request: /v1/values/session=a%00b, an import, a config ID) answer "absent", as SQLite does,
+ * instead of an encoding error becoming a 5xx.
+ */
+const storable = (name: string): boolean => !name.includes('\0');
+
 export interface PostgresLimits {
   /** Connections this CAS keeps open at most; requests beyond wait for one (up to connectTimeoutMs). */
   poolSize: number;
@@ -132,12 +139,14 @@ class PostgresStore implements Store {
   }
 
   async current(name: string): Promise<SessionRecord | undefined> {
+    if (!storable(name)) return undefined;
     const sql = 'SELECT v.* FROM heads h JOIN versions v ON v.name = h.name AND v.hash = h.hash WHERE h.name = $1';
     const rows = await this.rows<VersionRow>(this.pool, sql, [name], `read session '${name}'`);
     return rows[0] && unsealVersion(this.key, rows[0]);
   }
 
   async version(name: string, hash: string): Promise<SessionRecord | undefined> {
+    if (!storable(name) || !storable(hash)) return undefined;
     const sql = 'SELECT * FROM versions WHERE name = $1 AND hash = $2';
     const rows = await this.rows<VersionRow>(this.pool, sql, [name, hash], `read session '${name}'`);
     return rows[0] && unsealVersion(this.key, rows[0]);
@@ -151,36 +160,28 @@ class PostgresStore implements Store {
    */
   async append(record: SessionRecord, expectedCurrent: string | null, judgedBy?: JudgedBy): Promise<AppendOutcome> {
     const readers = this.index.entries(this.readers(record));
-    const others = [...(judgedBy ?? [])].filter(([name]) => name !== record.name);
+    // A name PostgreSQL cannot hold was read as absent, and stays absent: nothing to compare.
+    const others = [...(judgedBy ?? [])].filter(([name]) => name !== record.name && storable(name));
     const judgedNames = others.map(([name]) => name);
     return this.transaction(`store session '${record.name}'`, async (c) => {
+      // Under these locks no other append moves the heads read here until this transaction ends, so each is
+      // compared once, below (one place per rule, so that a test fails when one is weakened).
       await lockHeads(c, record.name, judgedNames);
       const head = await this.head(c, record.name);
       if (head !== expectedCurrent) return { ok: false, current: head };
       const moved = await movedHead(c, others);
       if (moved !== undefined) return { ok: false, current: head, moved };
-      if (!(await this.moveHead(c, record, expectedCurrent)))
-        return { ok: false, current: await this.head(c, record.name) };
+      await this.setHead(c, record);
       await this.insertVersion(c, record);
       await this.setReaders(c, record.name, readers);
       return { ok: true };
     });
   }
 
-  /** Of two writers with the same predecessor, the second waits for the first's row lock, then matches nothing. */
-  private async moveHead(c: pg.PoolClient, record: SessionRecord, expected: string | null): Promise<boolean> {
-    const moved =
-      expected === null
-        ? await c.query('INSERT INTO heads (name, hash) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
-            record.name,
-            record.hash,
-          ])
-        : await c.query('UPDATE heads SET hash = $2 WHERE name = $1 AND hash = $3', [
-            record.name,
-            record.hash,
-            expected,
-          ]);
-    return moved.rowCount === 1;
+  /** The head's compare happened under the name's lock (append): here it only moves. */
+  private async setHead(c: pg.PoolClient, record: SessionRecord): Promise<void> {
+    const sql = 'INSERT INTO heads (name, hash) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET hash = excluded.hash';
+    await c.query(sql, [record.name, record.hash]);
   }
 
   async list(): Promise<Array<{ name: string; hash: string; createdAt: number }>> {
@@ -193,6 +194,7 @@ class PostgresStore implements Store {
   }
 
   async getBlob(key: string): Promise<Buffer | undefined> {
+    if (!storable(key)) return undefined;
     const rows = await this.rows<{ value: Buffer }>(this.pool, 'SELECT value FROM blobs WHERE key = $1', [key], 'read');
     return rows[0] && unsealBlob(this.key, key, rows[0].value);
   }

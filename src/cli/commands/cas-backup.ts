@@ -6,6 +6,7 @@ import { StoreError } from '../../cas/store/errors.js';
 import { usage } from '../errors.js';
 import type { Io } from '../io.js';
 import { defineCommand } from '../spec.js';
+import { warnPasswordInArgs } from '../store-url.js';
 
 const STORE_OPTIONS = {
   data: { type: 'string', value: 'DIR', description: "the CAS's SQLite data directory" },
@@ -38,6 +39,7 @@ export const backup = defineCommand(
   async ({ values }, io) => {
     if (!values.out) throw usage('--out is required', 'veil cas backup --data DIR --out cas.vbk');
     const location = locationOf(values);
+    warnPasswordInArgs(values.store, io);
     requireExisting(location);
     const masterKey = storeMasterKey(location, values, io);
     const { writeBackupFile } = await import('../../cas/backup/index.js');
@@ -70,6 +72,7 @@ export const restore = defineCommand(
   async ({ values }, io) => {
     if (!values.in) throw usage('--in is required', 'veil cas restore --in cas.vbk --data NEW_DIR --master-key-file F');
     const location = locationOf(values);
+    warnPasswordInArgs(values.store, io);
     const masterKey = storeMasterKey(location, values, io);
     const { restoreBackupFile } = await import('../../cas/backup/index.js');
     const counts = await restoreBackupFile(values.in, masterKey, () =>

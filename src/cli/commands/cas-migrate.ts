@@ -4,6 +4,7 @@ import { loadMasterKey, openPostgresStore, openSqliteStore, StoreError } from '.
 import { displayStoreUrl, parseStoreUrl } from '../../cas/store/postgres-errors.js';
 import { usage } from '../errors.js';
 import { defineCommand } from '../spec.js';
+import { warnPasswordInArgs } from '../store-url.js';
 import { storeFlags } from './cas.js';
 
 /**
@@ -33,6 +34,7 @@ export const migrate = defineCommand(
     if (!values.from) throw usage('--from DIR is required', 'the --data directory of the SQLite CAS store');
     if (!values.to) throw usage('--to URL is required', 'an empty PostgreSQL database: postgres://USER@HOST:PORT/DB');
     const { store: url, storePassword: password } = storeFlags(values.to, io.env);
+    warnPasswordInArgs(values.to, io);
     if (!existsSync(join(values.from, 'cas.db')))
       throw new StoreError('STORE_OPEN', `${values.from} holds no CAS database (cas.db)`, {
         hint: "give the SQLite CAS's --data directory (default $VEIL_HOME/cas)",

@@ -10,6 +10,7 @@ import { findSelfEvidence } from '../../cas/self-attestation.js';
 import { collateralFromFlags, COLLATERAL_OPTIONS } from '../collateral-options.js';
 import { usage } from '../errors.js';
 import { normalizeCasUrl, pinCas, pinnedCas, veilHome } from '../home.js';
+import { warnPasswordInArgs } from '../store-url.js';
 import { defineCommand } from '../spec.js';
 
 /** `veil cas serve` flags for the limits of README "Limits" (unset: the defaults). */
@@ -105,6 +106,7 @@ export const serve = defineCommand(
         'auto: evidence from configfs-tsm when this is a confidential VM',
       );
     const self = values.tee === 'auto' ? await findSelfEvidence(io.env) : { base: '' };
+    warnPasswordInArgs(values.store, io);
     const cas = await startCas({
       host,
       port,
