@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { limitsFromFlags, remoteCasFlags } from './cas.js';
+import { limitsFromFlags, remoteCasFlags } from '../serve-flags.js';
 
 describe('veil cas serve limit flags', () => {
   it('map to startCas limits, leaving unset ones to the defaults', () => {

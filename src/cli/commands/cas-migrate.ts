@@ -5,7 +5,7 @@ import { displayStoreUrl, parseStoreUrl } from '../../cas/store/postgres-errors.
 import { usage } from '../errors.js';
 import { defineCommand } from '../spec.js';
 import { warnPasswordInArgs } from '../store-url.js';
-import { storeFlags } from './cas.js';
+import { storeFlags } from '../serve-flags.js';
 
 /**
  * `veil cas migrate`: a SQLite data directory into an empty PostgreSQL database, through the store's dump and
