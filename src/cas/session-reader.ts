@@ -57,8 +57,8 @@ export async function loadSessions(
 /** The first session of `reader` whose head is no longer the one it loaded, read from the store now. */
 export async function movedSince(store: Store, reader: SessionReader): Promise<string | undefined> {
   const judged = [...reader.loaded()];
-  const now = await Promise.all(judged.map(([name]) => store.current(name)));
-  return judged.find(([, hash], i) => (now[i]?.hash ?? null) !== hash)?.[0];
+  const now = await store.heads(judged.map(([name]) => name));
+  return judged.find(([name, hash]) => now.get(name) !== hash)?.[0];
 }
 
 /** A session as it is now and the sessions its imports read, loaded together. */

@@ -184,6 +184,23 @@ export function storeContract(label: string, storage: () => Promise<Storage>): v
       await store.close();
     });
 
+    it('tells the heads of names, null for a missing one (and for a name no database text holds)', async () => {
+      const store = await (await storage()).open(randomBytes(32));
+      await store.append(record('a', 'a1'), null);
+      await store.append(record('a', 'a2', 'a1'), 'a1');
+      const heads = await store.heads(['a', 'missing', 'a\0b']);
+      assert.deepEqual(
+        [...heads],
+        [
+          ['a', 'a2'],
+          ['missing', null],
+          ['a\0b', null],
+        ],
+      );
+      assert.deepEqual([...(await store.heads([]))], []);
+      await store.close();
+    });
+
     it('refuses a wrong master key at open', async () => {
       const s = await storage();
       const key = randomBytes(32);

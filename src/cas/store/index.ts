@@ -33,6 +33,8 @@ export type StoreItem =
 
 export interface Store {
   current(name: string): Promise<SessionRecord | undefined>;
+  /** The current hash of each name (null: no such session), without reading or decrypting the versions. */
+  heads(names: readonly string[]): Promise<Map<string, string | null>>;
   version(name: string, hash: string): Promise<SessionRecord | undefined>;
   /**
    * Adds a version iff the current hash is `expectedCurrent` (null: the name must not exist) and every head of

@@ -145,6 +145,15 @@ class PostgresStore implements Store {
     return rows[0] && unsealVersion(this.key, rows[0]);
   }
 
+  async heads(names: readonly string[]): Promise<Map<string, string | null>> {
+    const asked = names.filter(storable);
+    const sql = 'SELECT name, hash FROM heads WHERE name = ANY($1::text[])';
+    const rows =
+      asked.length === 0 ? [] : await this.rows<{ name: string; hash: string }>(this.pool, sql, [asked], 'read heads');
+    const found = new Map(rows.map((r) => [r.name, r.hash]));
+    return new Map(names.map((n) => [n, found.get(n) ?? null]));
+  }
+
   async version(name: string, hash: string): Promise<SessionRecord | undefined> {
     if (!storable(name) || !storable(hash)) return undefined;
     const sql = 'SELECT * FROM versions WHERE name = $1 AND hash = $2';

@@ -136,6 +136,10 @@ class SqliteStore implements Store {
     return this.currentNow(name);
   }
 
+  async heads(names: readonly string[]): Promise<Map<string, string | null>> {
+    return new Map(names.map((n) => [n, (this.stmts.head.get(n) as { hash: string } | undefined)?.hash ?? null]));
+  }
+
   async version(name: string, hash: string): Promise<SessionRecord | undefined> {
     return this.versionNow(name, hash);
   }
