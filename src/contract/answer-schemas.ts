@@ -127,6 +127,11 @@ export const ATTEST_ANSWER: JsonSchema = {
         "simulated"
       ],
       "additionalProperties": false
+    },
+    "renew_at": {
+      "type": "integer",
+      "minimum": 0,
+      "maximum": 9007199254740991
     }
   },
   "required": [

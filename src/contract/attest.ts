@@ -69,6 +69,11 @@ export const attestAnswerSchema = releasedConfigSchema.extend({
   session: z.string(),
   service: z.string(),
   attestation: attestationOutcomeSchema,
+  /**
+   * When (ms since the epoch) the first certificate released here reaches two thirds of its lifetime: `veil run`
+   * attests again then and receives a renewed one. Absent when nothing released expires.
+   */
+  renew_at: z.number().int().nonnegative().optional(),
 });
 export type AttestAnswer = z.infer<typeof attestAnswerSchema>;
 

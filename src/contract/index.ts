@@ -4,3 +4,4 @@ export * from './evidence.js';
 export * from './issues.js';
 export * from './remote.js';
 export * from './encrypted-session.js';
+export * from './audit.js';

@@ -1,0 +1,23 @@
+import type { AuditEntry, AuditEvent } from '../contract/audit.js';
+
+export type { AuditEntry, AuditEvent };
+
+/** The head of the chain: its last entry's sequence number and hash (seq 0 and the zero hash when empty). */
+export interface AuditHead {
+  seq: number;
+  hash: string;
+}
+
+/**
+ * The CAS's audit log as the CAS uses it. `record` resolves only once the entry is durable in the store, so an
+ * operation answered after it has its entry even if the process is killed the next instant; when it rejects,
+ * the caller fails closed (no secret is released unrecorded).
+ */
+export interface AuditLog {
+  record(event: AuditEvent): Promise<AuditEntry>;
+  /** Entries with seq > after, oldest first, at most `limit`. */
+  read(after: number, limit: number): Promise<AuditEntry[]>;
+  head(): Promise<AuditHead>;
+  /** The PEM certificates of the audit keys (each issued by the CAS's CA), for exports. */
+  certificates(): Promise<string[]>;
+}

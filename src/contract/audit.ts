@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { EVIDENCE_TYPES } from '../attestation/evidence.js';
+
+/**
+ * The CAS's audit log on the wire and on disk: one schema for what the CAS records, what `GET /v1/audit`
+ * answers, what an export file holds and what `veil audit verify` reads. Events name secrets, never values.
+ */
+
+const name = z.string().min(1).max(1024);
+const hash64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
+/** Who acted: the SHA-256 (hex) of the client certificate's public key, as access policies name it. */
+const actor = hash64.nullable();
+
+export const auditEventSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.enum(['session.created', 'session.updated']),
+    session: name,
+    actor,
+    old_hash: hash64.nullable(),
+    new_hash: hash64,
+  }),
+  z.strictObject({ type: z.literal('session.read'), session: name, actor, hash: hash64 }),
+  /** A write the CAS refused for a reason of policy (access, governance, signature, limits), with its code. */
+  z.strictObject({ type: z.literal('session.refused'), session: name, actor, code: z.string(), reason: z.string() }),
+  z.strictObject({
+    type: z.literal('attestation.released'),
+    config_id: name,
+    session: name,
+    service: name,
+    session_hash: hash64,
+    evidence: z.enum(EVIDENCE_TYPES),
+    simulated: z.boolean(),
+    /** The measurement the evidence stated (hex: MRENCLAVE, MEASUREMENT, MRTD or the simulation digest). */
+    measurement: z.string().max(256),
+    platform: z.string().max(256).optional(),
+    tcb_status: z.string().max(64).optional(),
+    /** The secrets whose values went into the released configuration, by name. */
+    secrets: z.array(name),
+    /** Certificates renewed while rendering this release (names). */
+    renewed: z.array(name).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('attestation.refused'),
+    config_id: z.string().max(1024),
+    session: name.optional(),
+    evidence: z.enum(EVIDENCE_TYPES).optional(),
+    /** The refusal's stable error code and the check that failed, in words. */
+    code: z.string(),
+    check: z.string().max(2048),
+  }),
+  z.strictObject({ type: z.literal('value.read'), session: name, secret: name, actor }),
+  z.strictObject({
+    type: z.enum(['cas.started', 'cas.stopped']),
+    /** A random ID per process, so the replicas of one store can be told apart. */
+    replica: z.string().max(64),
+    version: z.string().max(64),
+    ca_fingerprint: hash64,
+  }),
+  z.strictObject({
+    type: z.literal('key.created'),
+    key: z.enum(['ca', 'audit', 'session-encryption', 'master']),
+    fingerprint: hash64,
+  }),
+  z.strictObject({
+    type: z.enum(['backup.made', 'backup.restored']),
+    versions: z.number().int().nonnegative(),
+    heads: z.number().int().nonnegative(),
+    blobs: z.number().int().nonnegative(),
+    /** SHA-256 of the backup file's header: ties the entry to the one file. */
+    backup: hash64,
+  }),
+]);
+export type AuditEvent = z.infer<typeof auditEventSchema>;
+export type AuditEventType = AuditEvent['type'];
+
+/**
+ * One entry of the chain. `hash` = SHA-256 over a label and the canonical JSON of {v, seq, time, prev, key,
+ * event}; `sig` is the audit key's signature of that hash (base64, ECDSA P-256, DER). `key` is the SHA-256 of
+ * the audit certificate that signs, so a verifier picks the certificate (issued by the CAS's CA) by it.
+ */
+export const auditEntrySchema = z.strictObject({
+  v: z.literal(1),
+  seq: z.number().int().positive(),
+  /** ISO 8601, UTC, milliseconds. */
+  time: z.string().max(40),
+  prev: hash64,
+  key: hash64,
+  event: auditEventSchema,
+  hash: hash64,
+  sig: z.string().max(512),
+});
+export type AuditEntry = z.infer<typeof auditEntrySchema>;
