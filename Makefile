@@ -4,6 +4,8 @@
 SHELL := /bin/bash
 DEBIAN_PACKAGES := openssl gnupg curl ca-certificates python3 make g++ util-linux mount perl-base redis-server redis-tools python3-flask python3-redis \
                    docker-registry skopeo umoci python3-fusepy fuse3 podman runc postgresql
+# prometheus: promtool check metrics reads the CAS's /metrics in src/cas/metrics.test.ts
+DEBIAN_PACKAGES += prometheus
 # unzip: scripts/fetch-helm.mjs takes Helm out of the npm package's layer.zip
 DEBIAN_PACKAGES += unzip
 

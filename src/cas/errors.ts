@@ -80,6 +80,7 @@ export const CAS_CATALOGUE = {
   CAS_ATTESTATION_FAILED: { status: 403, summary: 'the evidence, or what it proves, does not satisfy the session' },
   CAS_BUSY: { status: 429, summary: 'the CAS is busy with the same kind of work; retry shortly' },
   CAS_TEE_UNAVAILABLE: { status: 503, summary: 'the CAS could not obtain evidence from its own TEE' },
+  CAS_NOT_READY: { status: 503, summary: "readiness: the CAS's keys are not loaded (yet); retry, or see its log" },
   CAS_STORE_UNAVAILABLE: {
     status: 503,
     summary: "the CAS's database does not answer (down, unreachable, failing over); retry, or use another replica",

@@ -11,7 +11,6 @@ import type { selfAttestation } from './self-attestation.js';
 import { callerFingerprint, exportSecret, peerChain } from './remote-export.js';
 import { answer, jsonBody, parsePart } from './wire.js';
 import { sealedRefusal } from './sealed-errors.js';
-import { checkReady } from './store-choice.js';
 import { registerEncryptedUploads, type UploadBody, type UploadHandler } from './encrypted-routes.js';
 import type { SessionRecipient } from '../encryption/index.js';
 import {
@@ -25,7 +24,6 @@ import {
   type ExportRequest,
   noQuerySchema,
   nonceAnswerSchema,
-  readyAnswerSchema,
   sessionBodySchema,
   sessionEnvelopeSchema,
   sessionListSchema,
@@ -63,7 +61,6 @@ const authenticated = { onRequest: async (request: FastifyRequest) => void requi
 // GET bodies are never read by fastify; queries and paths are. Answers are serialized from the contract.
 const ROUTES = {
   version: { schema: { querystring: noQuerySchema, response: { 200: answer(versionAnswerSchema) } } },
-  ready: { schema: { querystring: noQuerySchema, response: { 200: answer(readyAnswerSchema) } } },
   selfAttestation: { schema: { querystring: attestationQuerySchema } },
   upload: { ...authenticated, schema: { querystring: noQuerySchema, body: sessionBodySchema } },
   list: { schema: { querystring: noQuerySchema, response: { 200: answer(sessionListSchema) } } },
@@ -91,11 +88,8 @@ export function registerRoutes(
   self?: Self,
   nonceLimits?: Partial<NonceLimits>,
   recipient?: SessionRecipient,
-): void {
+): { nonces: NonceStore } {
   app.get('/v1/version', ROUTES.version, async () => ({ version: CAS_VERSION, implementation: 'veil', api: 'v1' }));
-  // Liveness stays /v1/version (the process answers); readiness includes the store, so a replica whose
-  // database is away leaves the Service until it is back.
-  app.get('/v1/health/ready', ROUTES.ready, async () => checkReady(ctx.store));
 
   if (self) {
     type Nonce = { Querystring: { nonce: string } };
@@ -139,13 +133,14 @@ export function registerRoutes(
     return readSession(ctx, request.params['*'], request.query.hash, requireClient(request));
   });
 
-  registerAttestation(app, ctx, nonceLimits);
+  const nonces = registerAttestation(app, ctx, nonceLimits);
   registerExports(app, ctx);
 
   app.get<{ Params: { '*': string } }>('/v1/values/*', ROUTES.values, async (request) => {
     const { session, secret } = parseValuesPath(request.params['*']);
     return secret === undefined ? publicValues(ctx, session) : publicValue(ctx, session, secret);
   });
+  return { nonces };
 }
 
 /**
@@ -198,7 +193,7 @@ function registerAttestation(
   app: FastifyInstance,
   ctx: CasContext & AttestationContext,
   limits?: Partial<NonceLimits>,
-): void {
+): NonceStore {
   const nonces = new NonceStore(ctx.now, limits);
   app.post('/v1/attest/nonce', NONCE_ROUTE, async (request) => ({
     nonce: nonces.issue(requireClient(request).keyHash).toString('hex'),
@@ -207,6 +202,7 @@ function registerAttestation(
     const { config, outcome } = await attest(ctx, nonces, request.body, requireClient(request));
     return attestAnswerOf(config, outcome);
   });
+  return nonces;
 }
 
 const EXPORT_ROUTE = {

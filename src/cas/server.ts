@@ -26,6 +26,9 @@ import { zodValidatorCompiler } from './wire.js';
 import type { CasContext } from './sessions.js';
 import { StoreError, type PostgresLimits, type Store } from './store/index.js';
 import { openStore, storeUnavailable } from './store-choice.js';
+import { CasMetrics, registerMetrics, timedStore } from './metrics.js';
+import { registerHealth } from './health.js';
+import { LOG_SERIALIZERS, logRouted, requestIdOf } from './logging.js';
 
 export interface CasServerOptions {
   host: string;
@@ -130,6 +133,8 @@ export function buildApp(
   options: AppOptions,
 ): FastifyInstance {
   const limits = connectionLimits(options.limits);
+  const metrics = new CasMetrics();
+  const timed = { ...ctx, store: timedStore(ctx.store, metrics) };
   const app = Fastify({
     https: {
       key: identity.tlsKeyPem,
@@ -144,11 +149,17 @@ export function buildApp(
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     connectionTimeout: limits.idleTimeoutMs,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    // Request logs (info) carry method and URL only — never bodies, which may hold explicit secret values.
-    logger: { level: options.logLevel ?? 'warn', ...(options.logStream ? { stream: options.logStream } : {}) },
+    // JSON lines; request lines carry method, path (no query), status and reqId — never bodies or other
+    // headers, which may hold explicit secret values (README "Metrics, health and logs").
+    logger: {
+      level: options.logLevel ?? 'warn',
+      serializers: LOG_SERIALIZERS,
+      ...(options.logStream ? { stream: options.logStream } : {}),
+    },
+    genReqId: requestIdOf,
     // Errors the router and the HTTP parser find before any route runs answer in the CAS's format too.
     frameworkErrors: (error, _request, reply) => void sendError(reply as unknown as FastifyReply, toCasError(error)),
-    clientErrorHandler: answerClientError(limits),
+    clientErrorHandler: answerClientError(limits, metrics),
   });
   app.setValidatorCompiler(zodValidatorCompiler);
   // Sessions are YAML whatever the client labels them (curl --data-binary says form-urlencoded).
@@ -156,6 +167,7 @@ export function buildApp(
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.setErrorHandler((error, request, reply) => {
     const casError = toCasError(error);
+    metrics.noteError(request, casError);
     if (casError.status >= 500)
       request.log.error({ code: casError.code, err: (error as Error).message }, 'request failed');
     return sendError(reply, casError);
@@ -174,10 +186,17 @@ export function buildApp(
     return sendError(reply.header('allow', allowed.join(', ')), err);
   });
   capConnections(app.server, limits);
+  app.addHook('onRequest', async (request, reply) => void reply.header('x-request-id', request.id));
+  app.addHook('preHandler', logRouted);
   const writes = limitWrites(limits);
   app.addHook('onRequest', earlyWriteRefusal(writes));
   const self = selfAttestation(identity, options.selfEvidence);
-  registerRoutes(app, ctx, writes, self, options.nonceLimits, options.sessionRecipient);
+  registerMetrics(app, metrics);
+  registerHealth(app, timed.store, () => Boolean(identity.tlsKeyPem && identity.caCertPem));
+  const { nonces } = registerRoutes(app, timed, writes, self, options.nonceLimits, options.sessionRecipient);
+  metrics.watchNonces(nonces);
+  metrics.watchSessions(timed.store);
+  app.addHook('onClose', async () => metrics.registry.clear());
   return app;
 }
 
@@ -224,8 +243,12 @@ function toCasError(error: unknown): CasError {
  * routes; the answer is still the CAS's JSON error, then the connection closes as Node's own handler does.
  */
 /** What the HTTP parser and the timeouts refuse, answered in the CAS's error format on the raw socket. */
-function answerClientError(limits: ConnectionLimits) {
-  return (err: NodeJS.ErrnoException, socket: Duplex): void => answerRaw(err, socket, clientError(err.code, limits));
+function answerClientError(limits: ConnectionLimits, metrics: CasMetrics) {
+  return (err: NodeJS.ErrnoException, socket: Duplex): void => {
+    const casError = clientError(err.code, limits);
+    if (err.code !== 'ECONNRESET') metrics.clientError(casError.code);
+    answerRaw(err, socket, casError);
+  };
 }
 
 function answerRaw(err: NodeJS.ErrnoException, socket: Duplex, casError: CasError): void {

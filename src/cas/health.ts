@@ -1,0 +1,28 @@
+import type { FastifyInstance } from 'fastify';
+import { aliveAnswerSchema, noQuerySchema, readyzAnswerSchema } from '../contract/index.js';
+import { CasError } from './errors.js';
+import { checkReady } from './store-choice.js';
+import type { Store } from './store/index.js';
+import { answer } from './wire.js';
+
+const ALIVE = { schema: { querystring: noQuerySchema, response: { 200: answer(aliveAnswerSchema) } } };
+const READY = { schema: { querystring: noQuerySchema, response: { 200: answer(readyzAnswerSchema) } } };
+
+/**
+ * Probes, answered without a client certificate: liveness (`/healthz`) checks nothing but the process, so
+ * a database outage takes replicas out of the Service (`/readyz`) without restarting them.
+ */
+export function registerHealth(app: FastifyInstance, store: Store, keysLoaded: () => boolean): void {
+  app.get('/healthz', ALIVE, async () => ({ alive: true as const }));
+  const ready = async () => {
+    if (!keysLoaded()) {
+      throw new CasError('CAS_NOT_READY', "the CAS's keys (CA, TLS, session encryption) are not loaded yet", {
+        hint: 'wait for the CAS to finish starting; its log says what failed if it does not',
+      });
+    }
+    return checkReady(store);
+  };
+  app.get('/readyz', READY, ready);
+  // The first name of readiness, kept for existing probes and scripts.
+  app.get('/v1/health/ready', READY, ready);
+}
