@@ -60,6 +60,8 @@ export interface CasServerOptions {
   remoteLimits?: Partial<RemoteLimits>;
   /** The other CAS imports may name (address and CA fingerprint both); none by default, so none is dialled. */
   remoteCas?: readonly RemoteSource[];
+  /** Where the JSON log lines go (tests read them); stdout by default. */
+  logStream?: { write(line: string): void };
 }
 
 export interface RunningCas {
@@ -120,11 +122,12 @@ async function keysOf(store: Store, names: string[], now: Date) {
   return { identity, sessionRecipient: await loadSessionRecipient(store, identity.fingerprint) };
 }
 
-type AppOptions = Pick<CasServerOptions, 'bodyLimit' | 'logLevel' | 'selfEvidence' | 'limits' | 'nonceLimits'> & {
+type AppOptions = Pick<
+  CasServerOptions,
+  'bodyLimit' | 'logLevel' | 'logStream' | 'selfEvidence' | 'limits' | 'nonceLimits'
+> & {
   /** The session-encryption key: without it, no GET /v1/identity and no PUT /v1/encrypted_sessions. */
   sessionRecipient?: SessionRecipient;
-  /** Where log lines go (tests read them); stdout by default. */
-  logStream?: { write(line: string): void };
 };
 
 export function buildApp(
