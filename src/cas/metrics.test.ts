@@ -29,7 +29,7 @@ const policy = [
 ].join('\n');
 
 /** One sample's value (a counter or gauge), 0 when the series does not exist yet. */
-function valueOf(families: Family[], name: string, labels: Record<string, string> = {}): number {
+function sample(families: Family[], name: string, labels: Record<string, string> = {}): number {
   const family = families.find((f) => f.name === name);
   const sample = family?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
   return Number(sample?.value ?? sample?.count ?? 0);
@@ -99,10 +99,10 @@ describe('GET /metrics of a real CAS', () => {
 
   it('counts requests by route pattern and status, never by path', () => {
     const requests = 'veil_cas_http_requests_total';
-    assert.equal(valueOf(first.families, requests, { route: '/v1/version', method: 'GET', status: '200' }), 3);
-    assert.equal(valueOf(first.families, requests, { route: 'unmatched', status: '404' }), 1);
-    assert.equal(valueOf(first.families, requests, { route: '/v1/sessions/*', status: '200' }), 1);
-    assert.equal(valueOf(first.families, requests, { route: '/v1/sessions', method: 'POST', status: '201' }), 1);
+    assert.equal(sample(first.families, requests, { route: '/v1/version', method: 'GET', status: '200' }), 3);
+    assert.equal(sample(first.families, requests, { route: 'unmatched', status: '404' }), 1);
+    assert.equal(sample(first.families, requests, { route: '/v1/sessions/*', status: '200' }), 1);
+    assert.equal(sample(first.families, requests, { route: '/v1/sessions', method: 'POST', status: '201' }), 1);
     assert.equal(countOf(first.text, 'veil_cas_http_request_duration_seconds', { route: '/v1/version' }), 3);
     assert.ok(!first.text.includes(SESSION), 'no session name in any label');
   });
@@ -110,16 +110,16 @@ describe('GET /metrics of a real CAS', () => {
   it('counts attestations by result, refusal reason and evidence type', () => {
     const name = 'veil_cas_attestations_total';
     const accepted = { result: 'accepted', reason: 'none', evidence_type: 'simulation' };
-    assert.equal(valueOf(first.families, name, accepted), 1);
+    assert.equal(sample(first.families, name, accepted), 1);
     const wrong = { result: 'refused', reason: 'ATTESTATION_MEASUREMENT', evidence_type: 'simulation' };
-    assert.equal(valueOf(first.families, name, wrong), 1);
-    assert.equal(valueOf(first.families, name, { reason: 'CAS_BAD_REQUEST', evidence_type: 'none' }), 1);
-    assert.equal(valueOf(first.families, 'veil_cas_attestation_nonces_issued_total'), 2);
-    assert.equal(valueOf(first.families, 'veil_cas_attestation_nonces_remembered', { kind: 'spent' }), 2);
+    assert.equal(sample(first.families, name, wrong), 1);
+    assert.equal(sample(first.families, name, { reason: 'CAS_BAD_REQUEST', evidence_type: 'none' }), 1);
+    assert.equal(sample(first.families, 'veil_cas_attestation_nonces_issued_total'), 2);
+    assert.equal(sample(first.families, 'veil_cas_attestation_nonces_remembered', { kind: 'spent' }), 2);
   });
 
   it('reports sessions, store latency by operation, the event loop and the process', () => {
-    assert.equal(valueOf(first.families, 'veil_cas_sessions'), 1);
+    assert.equal(sample(first.families, 'veil_cas_sessions'), 1);
     const store = 'veil_cas_store_operation_duration_seconds';
     assert.ok(countOf(first.text, store, { operation: 'append', outcome: 'ok' }) >= 1);
     assert.ok(countOf(first.text, store, { operation: 'current', outcome: 'ok' }) >= 1);
@@ -135,9 +135,9 @@ describe('GET /metrics of a real CAS', () => {
     const second = await scrape();
     const version = { route: '/v1/version', method: 'GET', status: '200' };
     const total = 'veil_cas_http_requests_total';
-    assert.equal(valueOf(second.families, total, version) - valueOf(first.families, total, version), 2);
+    assert.equal(sample(second.families, total, version) - sample(first.families, total, version), 2);
     const scrapes = { route: '/metrics', method: 'GET', status: '200' };
-    assert.equal(valueOf(second.families, total, scrapes) - valueOf(first.families, total, scrapes), 1);
+    assert.equal(sample(second.families, total, scrapes) - sample(first.families, total, scrapes), 1);
   });
 
   it('keeps each CAS in a registry of its own', async () => {
@@ -147,8 +147,8 @@ describe('GET /metrics of a real CAS', () => {
       const res = await request(`${other.url}/metrics`, { dispatcher: agent });
       const families = parse(await res.body.text());
       await agent.close();
-      assert.equal(valueOf(families, 'veil_cas_http_requests_total', { route: '/v1/version' }), 0);
-      assert.equal(valueOf(families, 'veil_cas_sessions'), 0);
+      assert.equal(sample(families, 'veil_cas_http_requests_total', { route: '/v1/version' }), 0);
+      assert.equal(sample(families, 'veil_cas_sessions'), 0);
     } finally {
       await other.close();
     }
