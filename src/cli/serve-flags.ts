@@ -99,3 +99,12 @@ export function parseListen(listen: string): { host: string; port: number } {
     throw usage(`--listen '${listen}' is not HOST:PORT`, 'e.g. --listen 127.0.0.1:8081 (port 0 picks a free one)');
   return { host: match[1]!, port: Number(match[2]) };
 }
+
+/** pino's levels, most to least verbose; silent logs nothing. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+export function logLevelFlag(value: string): (typeof LOG_LEVELS)[number] {
+  const level = LOG_LEVELS.find((l) => l === value);
+  if (!level) throw usage(`--log-level '${value}' is not a log level`, `use one of ${LOG_LEVELS.join(', ')}`);
+  return level;
+}

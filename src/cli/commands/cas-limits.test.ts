@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { limitsFromFlags, remoteCasFlags } from '../serve-flags.js';
+import { limitsFromFlags, logLevelFlag, remoteCasFlags } from '../serve-flags.js';
 
 describe('veil cas serve limit flags', () => {
   it('map to startCas limits, leaving unset ones to the defaults', () => {
@@ -37,6 +37,20 @@ describe('veil cas serve --remote-cas', () => {
       assert.throws(
         () => remoteCasFlags([bad]),
         (e: Error & { code?: string }) => e.code === 'CLI_USAGE' && e.message.includes('--remote-cas'),
+        bad,
+      );
+    }
+  });
+});
+
+describe('veil cas serve --log-level', () => {
+  it("takes pino's levels and refuses anything else, naming the flag and the levels", () => {
+    assert.equal(logLevelFlag('debug'), 'debug');
+    for (const bad of ['verbose', 'DEBUG', '10', '']) {
+      assert.throws(
+        () => logLevelFlag(bad),
+        (e: Error & { code?: string; hint?: string }) =>
+          e.code === 'CLI_USAGE' && e.message.includes('--log-level') && /trace, debug, info/.test(e.hint ?? ''),
         bad,
       );
     }

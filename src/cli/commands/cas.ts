@@ -8,7 +8,15 @@ import { usage } from '../errors.js';
 import { normalizeCasUrl, pinCas, pinnedCas, veilHome } from '../home.js';
 import { warnPasswordInArgs } from '../store-url.js';
 import { defineCommand } from '../spec.js';
-import { LIMIT_OPTIONS, limitsFromFlags, parseListen, remoteCasFlags, storeFlags } from '../serve-flags.js';
+import {
+  LIMIT_OPTIONS,
+  LOG_LEVELS,
+  limitsFromFlags,
+  logLevelFlag,
+  parseListen,
+  remoteCasFlags,
+  storeFlags,
+} from '../serve-flags.js';
 
 export const serve = defineCommand(
   {
@@ -41,7 +49,11 @@ export const serve = defineCommand(
         value: 'HOST:PORT=CAS_KEY',
         description: 'another CAS imports may fetch from (its address and CA fingerprint); none by default',
       },
-      'log-level': { type: 'string', value: 'LEVEL', description: 'pino level (default warn)' },
+      'log-level': {
+        type: 'string',
+        value: 'LEVEL',
+        description: `JSON log lines on stdout from this level on: ${LOG_LEVELS.join(', ')} (default warn)`,
+      },
       'body-limit': { type: 'string', value: 'BYTES', description: 'largest request body' },
       tee: {
         type: 'string',
@@ -57,6 +69,7 @@ export const serve = defineCommand(
     values['log-level'] ??= 'warn';
     values.tee ??= 'auto';
     const { host, port } = parseListen(values.listen);
+    const logLevel = logLevelFlag(values['log-level']);
     const { limits, nonceLimits, storeLimits } = limitsFromFlags(values);
     const collateral = collateralFromFlags(values, { warm: true });
     if (values.tee !== 'auto' && values.tee !== 'none')
@@ -76,7 +89,7 @@ export const serve = defineCommand(
       ...(io.env['VEIL_MASTER_KEY'] ? { masterKeyEnv: io.env['VEIL_MASTER_KEY'] } : {}),
       names: values.name ?? [],
       remoteCas: remoteCasFlags(values['remote-cas'] ?? []),
-      logLevel: values['log-level'],
+      logLevel,
       ...(values['body-limit'] ? { bodyLimit: Number(values['body-limit']) } : {}),
       collateral,
       ...(self.source ? { selfEvidence: self.source } : {}),
