@@ -101,6 +101,14 @@ function checkCas(values: CasChartValues, release: string): void {
   if (given(pdb.minAvailable) && given(pdb.maxUnavailable)) throw refuse(RULES.disruption);
 }
 
+/** Prometheus's pod discovery convention: the CAS's /metrics on its API port, over HTTPS. */
+export const SCRAPE_ANNOTATIONS = {
+  'prometheus.io/scrape': 'true',
+  'prometheus.io/port': '8081',
+  'prometheus.io/path': '/metrics',
+  'prometheus.io/scheme': 'https',
+};
+
 /** What `helm template <release> -n <namespace>` renders from the templates (tests and --yaml), or its refusal. */
 export function renderCasManifests(
   values: CasChartValues,
@@ -111,7 +119,10 @@ export function renderCasManifests(
   const postgres = values.store.type === 'postgres';
   const labels = { 'app.kubernetes.io/name': 'cas', 'app.kubernetes.io/instance': release };
   const metadata = (suffix = '') => ({ name: `${release}-cas${suffix}`, labels });
-  const template = { metadata: { labels }, spec: podSpec(values, release, namespace, postgres) };
+  const template = {
+    metadata: { labels, annotations: SCRAPE_ANNOTATIONS },
+    spec: podSpec(values, release, namespace, postgres),
+  };
   const service = {
     apiVersion: 'v1',
     kind: 'Service',
@@ -194,8 +205,9 @@ function podSpec(values: CasChartValues, release: string, namespace: string, pos
     ],
     ...(postgres ? { env: [storeEnv(values)] } : {}),
     ports: [{ name: 'api', containerPort: 8081 }],
-    readinessProbe: probe(postgres ? '/v1/health/ready' : '/v1/version', { periodSeconds: 5 }),
-    livenessProbe: probe('/v1/version', { initialDelaySeconds: 10, periodSeconds: 20 }),
+    // Liveness checks the process only: a database outage takes replicas out of the Service, never restarts them.
+    readinessProbe: probe('/readyz', { periodSeconds: 5 }),
+    livenessProbe: probe('/healthz', { initialDelaySeconds: 10, periodSeconds: 20 }),
     volumeMounts: [
       ...(postgres ? [] : [{ name: 'data', mountPath: '/data' }]),
       ...(secret ? [{ name: 'master-key', mountPath: '/master-key', readOnly: true }] : []),

@@ -59,12 +59,20 @@ const probe = (path: string, timing: string) => `httpGet:
               scheme: HTTPS
             ${timing}`;
 
+/** Prometheus's pod discovery convention: /metrics on the API port, over HTTPS (README "Metrics, health and logs"). */
+const SCRAPE_ANNOTATIONS = `        prometheus.io/scrape: "true"
+        prometheus.io/port: "8081"
+        prometheus.io/path: /metrics
+        prometheus.io/scheme: https
+`;
+
 /** The pod of either form; `postgres` reads the database URL from its Secret, never from the arguments. */
 function pod(postgres: boolean): string {
   return `  template:
     metadata:
       labels:
-${LABELS('        ')}    spec:
+${LABELS('        ')}      annotations:
+${SCRAPE_ANNOTATIONS}    spec:
       {{- with .Values.imagePullSecrets }}
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}
@@ -91,9 +99,9 @@ ${postgres ? POSTGRES_ENV : ''}          ports:
             - name: api
               containerPort: 8081
           readinessProbe:
-            ${probe(postgres ? '/v1/health/ready' : '/v1/version', 'periodSeconds: 5')}
+            ${probe('/readyz', 'periodSeconds: 5')}
           livenessProbe:
-            ${probe('/v1/version', 'initialDelaySeconds: 10\n            periodSeconds: 20')}
+            ${probe('/healthz', 'initialDelaySeconds: 10\n            periodSeconds: 20')}
           volumeMounts:
 ${postgres ? '' : '            - name: data\n              mountPath: /data\n'}            {{- if .Values.masterKey.existingSecret }}
             - name: master-key

@@ -146,21 +146,27 @@ describe('Helm chart of a mesh', () => {
       for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) validate(doc.toJS() as Record<string, unknown>);
   });
 
-  it('has a chart for the CAS: a StatefulSet with a volume for its store, ready on /v1/version, and a Service', () => {
+  it('has a chart for the CAS: a StatefulSet with a volume for its store, probed on /readyz and /healthz, scraped, and a Service', () => {
     const values = casChartValues('registry.example/veil/cas:0.1');
     for (const secret of ['', 'cas-master-key']) {
       const docs = renderCasManifests({ ...values, masterKey: { existingSecret: secret } }, 'veil', 'veil-system');
       docs.forEach(validate);
       const pod = (
         docs[0] as {
-          spec: { template: { spec: { containers: IContainer[] } }; volumeClaimTemplates: unknown[] };
+          spec: {
+            template: { metadata: { annotations: Record<string, string> }; spec: { containers: IContainer[] } };
+            volumeClaimTemplates: unknown[];
+          };
         }
       ).spec;
       assert.deepEqual(pod.template.spec.containers[0]!['readinessProbe']!.httpGet, {
-        path: '/v1/version',
+        path: '/readyz',
         port: 'api',
         scheme: 'HTTPS',
       });
+      assert.equal(pod.template.spec.containers[0]!['livenessProbe']!.httpGet!.path, '/healthz');
+      assert.equal(pod.template.metadata.annotations['prometheus.io/scrape'], 'true');
+      assert.equal(pod.template.metadata.annotations['prometheus.io/path'], '/metrics');
       assert.ok(pod.template.spec.containers[0]!['args']!.includes('veil-cas.veil-system.svc'));
       assert.equal(pod.template.spec.containers[0]!['args']!.includes('--master-key-file'), secret !== '');
       assert.equal(pod.volumeClaimTemplates.length, 1);

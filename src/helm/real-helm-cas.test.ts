@@ -130,22 +130,30 @@ function checkForm(docs: Doc[], release: string, postgres: boolean): void {
     'one Service name: one CAS identity',
   );
   const workload = named(docs, postgres ? 'Deployment' : 'StatefulSet')[0] as {
-    spec: { serviceName?: string; template: { spec: { containers: Array<Record<string, unknown>> } } } & Doc;
+    spec: {
+      serviceName?: string;
+      template: { metadata: { annotations?: Doc }; spec: { containers: Array<Record<string, unknown>> } };
+    } & Doc;
   };
+  assert.deepEqual(workload.spec.template.metadata.annotations, {
+    'prometheus.io/scrape': 'true',
+    'prometheus.io/port': '8081',
+    'prometheus.io/path': '/metrics',
+    'prometheus.io/scheme': 'https',
+  });
   const container = workload.spec.template.spec.containers[0]!;
   const args = container['args'] as string[];
   assert.ok(args.includes(`${release}-cas`), 'the certificate names the Service');
   const ready = (container['readinessProbe'] as { httpGet: { path: string } }).httpGet.path;
-  assert.equal((container['livenessProbe'] as { httpGet: { path: string } }).httpGet.path, '/v1/version');
+  assert.equal((container['livenessProbe'] as { httpGet: { path: string } }).httpGet.path, '/healthz');
+  assert.equal(ready, '/readyz', 'readiness includes the store and the keys');
   if (!postgres) {
     const governing = named(docs, 'Service', workload.spec.serviceName)[0];
     assert.equal((governing?.['spec'] as Doc | undefined)?.['clusterIP'], 'None', 'serviceName is a headless Service');
-    assert.equal(ready, '/v1/version');
     return;
   }
   assert.equal(named(docs, 'StatefulSet').length, 0);
   assert.equal((workload.spec as Doc)['volumeClaimTemplates'], undefined, 'no PVC in postgres mode');
-  assert.equal(ready, '/v1/health/ready', 'readiness includes the store');
   assert.ok(!args.some((a) => a.includes('postgres')), 'the database URL is never an argument');
   const env = container['env'] as Array<{ name: string; valueFrom?: { secretKeyRef?: unknown } }>;
   assert.ok(env.find((e) => e.name === 'VEIL_CAS_STORE')?.valueFrom?.secretKeyRef, 'VEIL_CAS_STORE from a Secret');
