@@ -112,6 +112,15 @@ describe('veil up: the confidential patient-records mesh', () => {
     assert.equal((await api('POST', '/patient/p4', 'fname=Jane')).status, 400);
   });
 
+  it("prints where the CAS's metrics and audit log are; the metrics count the services' attestations", async () => {
+    assert.match(output, new RegExp(`\\[veil\\] metrics: ${info.cas_url}/metrics `));
+    assert.ok(output.includes(`veil audit export --cas ${info.cas_url} --out audit.jsonl`), output);
+    const casCa = join(dir.path, 'cas-ca.pem');
+    const metrics = await run('curl', ['-sS', '--cacert', casCa, `${info.cas_url}/metrics`]);
+    const accepted = /^veil_cas_attestations_total\{result="accepted",[^}]*\} (\d+)$/m.exec(metrics.stdout);
+    assert.ok(Number(accepted?.[1]) >= 2, `flask and redis attested:\n${metrics.stdout.slice(0, 2000)}`);
+  });
+
   it('lets no client without the CAS-issued certificate talk to Redis', async () => {
     const { address, port } = info.services['redis']!;
     const r = await run('redis-cli', ['--tls', '--insecure', '-h', address, '-p', String(port), 'PING']);

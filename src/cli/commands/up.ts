@@ -2,6 +2,7 @@ import { constants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCas, type RunningCas } from '../../cas/server.js';
+import { operationsLines } from '../../mesh/operations.js';
 import { up, type MeshCas, type RunningMesh } from '../../mesh/up.js';
 import { attestCas, hostKeyPath, loadHostKey } from '../../runtime/index.js';
 import { CasClient } from '../cas-client.js';
@@ -54,6 +55,7 @@ export const upCommand = defineCommand(
         : await startCas({ host: '127.0.0.1', port: 0, dataDir: join(target, 'cas'), logLevel: 'warn' });
       cas = await meshCas(embedded, values.cas, values.c, home);
       log(`[veil] ${embedded ? 'embedded CAS' : 'CAS'} at ${cas.url} (CA fingerprint ${cas.fingerprint})`);
+      for (const line of operationsLines(cas.url)) log(line);
       mesh = await up({
         meshFile,
         target,
