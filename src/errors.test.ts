@@ -15,6 +15,8 @@ const DOC = fileURLToPath(new URL('../docs/errors.md', import.meta.url));
  * retry, possibly on another replica.
  */
 const SERVER_SIDE = new Set(['CAS_INTERNAL', 'CAS_TEE_UNAVAILABLE', 'CAS_STORE_UNAVAILABLE']);
+// Readiness refuses while the CAS's keys are not loaded: the CAS's own state, not the client's request.
+SERVER_SIDE.add('CAS_NOT_READY');
 
 function sources(dir = SRC): Array<{ file: string; text: string }> {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
