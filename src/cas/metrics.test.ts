@@ -9,7 +9,7 @@ import { Agent, request } from 'undici';
 import { simulationMeasurement } from '../attestation/index.js';
 import { signedSimulation, testHost } from '../attestation/testing.js';
 import { startCas, type RunningCas } from './server.js';
-import { ephemeral, post, type Identity } from './testing.js';
+import { ephemeral, post, rawExchange, type Identity } from './testing.js';
 
 const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('python3'));
 const host = testHost();
@@ -82,6 +82,8 @@ describe('GET /metrics of a real CAS', () => {
     assert.equal(await attest(program), 200);
     assert.equal(await attest('cd'.repeat(32)), 403);
     assert.equal((await post(cas, ephemeral(), '/v1/attest', '{"config_id": 1}')).status, 400);
+    const big = `GET /v1/version HTTP/1.1\r\nHost: cas\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`;
+    assert.equal((await rawExchange(cas, undefined, Buffer.from(big))).status, 431);
     first = await scrape();
   });
   after(async () => {
@@ -105,6 +107,7 @@ describe('GET /metrics of a real CAS', () => {
     assert.equal(sample(first.families, requests, { route: '/v1/sessions', method: 'POST', status: '201' }), 1);
     assert.equal(countOf(first.text, 'veil_cas_http_request_duration_seconds', { route: '/v1/version' }), 3);
     assert.ok(!first.text.includes(SESSION), 'no session name in any label');
+    assert.equal(sample(first.families, 'veil_cas_http_client_errors_total', { code: 'CAS_HEADERS_TOO_LARGE' }), 1);
   });
 
   it('counts attestations by result, refusal reason and evidence type', () => {
