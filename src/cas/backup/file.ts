@@ -23,7 +23,7 @@ export async function writeBackupFile(
   opts: { chunkBytes?: number } = {},
 ): Promise<Written> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const counts: BackupCounts = { versions: 0, heads: 0, blobs: 0 };
+  const counts: BackupCounts = { versions: 0, heads: 0, blobs: 0, audits: 0 };
   try {
     const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
     await pipeline(Readable.from(encryptBackup(store.dump(), masterKey, { ...opts, counts })), out);
@@ -57,7 +57,7 @@ function isFsError(err: unknown): boolean {
 
 /** Every chunk and the trailer of a backup file checked, nothing kept: the counts it holds. */
 export async function verifyBackupFile(path: string, masterKey: Buffer): Promise<BackupCounts> {
-  const counts: BackupCounts = { versions: 0, heads: 0, blobs: 0 };
+  const counts: BackupCounts = { versions: 0, heads: 0, blobs: 0, audits: 0 };
   for await (const _ of readBackupFile(path, masterKey, counts)) {
     // Only the checks matter here; the items go by.
   }
@@ -85,7 +85,8 @@ export async function restoreBackupFile(
     const loaded = await store.load(keepingFault(readBackupFile(path, masterKey), fault)).catch((err: unknown) => {
       throw fault.error ?? err;
     });
-    if (loaded.versions !== verified.versions || loaded.blobs !== verified.blobs || loaded.heads !== verified.heads) {
+    const same = (['versions', 'heads', 'blobs', 'audits'] as const).every((k) => loaded[k] === verified[k]);
+    if (!same) {
       throw new BackupError('BACKUP_INVALID', `${path} changed while it was restored`, {
         hint: 'restore from a copy that nothing writes to',
       });
