@@ -49,7 +49,12 @@ describe('a backup', () => {
     const empty = openSqliteStore({ dataDir: root.dir(), masterKey: key });
     const bytes = await bytesOf(encryptBackup(empty.dump(), key));
     const target = openSqliteStore({ dataDir: root.dir(), masterKey: key });
-    assert.deepEqual(await target.load(decryptBackup(once(bytes), key)), { versions: 0, heads: 0, blobs: 0, audits: 0 });
+    assert.deepEqual(await target.load(decryptBackup(once(bytes), key)), {
+      versions: 0,
+      heads: 0,
+      blobs: 0,
+      audits: 0,
+    });
     await empty.close();
     await target.close();
   });

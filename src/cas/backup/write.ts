@@ -21,7 +21,12 @@ export function encryptBackup(
   masterKey: Buffer,
   opts: { chunkBytes?: number; counts?: BackupCounts } = {},
 ): AsyncGenerator<Buffer> {
-  return chunks(items, masterKey, opts.chunkBytes ?? CHUNK_BYTES, opts.counts ?? { versions: 0, heads: 0, blobs: 0, audits: 0 });
+  return chunks(
+    items,
+    masterKey,
+    opts.chunkBytes ?? CHUNK_BYTES,
+    opts.counts ?? { versions: 0, heads: 0, blobs: 0, audits: 0 },
+  );
 }
 
 async function* chunks(
