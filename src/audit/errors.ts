@@ -15,7 +15,8 @@ export type AuditErrorCode =
 
 export const AUDIT_CATALOGUE: ErrorCatalogue<AuditErrorCode> = {
   AUDIT_FORMAT: {
-    summary: 'a line of the audit export is not JSON, does not fit the format, or is too long',
+    summary:
+      'a line of the audit export is not JSON, does not fit the format or is too long (or an event to record does not)',
     hint: 'verify the file exactly as `veil audit export` or GET /v1/audit wrote it',
   },
   AUDIT_CERTIFICATE: {
