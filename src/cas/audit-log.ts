@@ -48,7 +48,7 @@ export async function loadAuditKey(store: Store, now: Date): Promise<AuditKey> {
     signer: { key: fingerprintOf(certDer), privateKey: privateKeyObject(Buffer.from(key, 'base64')) },
     certPem: pemEncode('CERTIFICATE', certDer),
     caFingerprint: fingerprintOf(ca.certDer),
-    created: made !== undefined && made.equals(blob),
+    created: made?.equals(blob) === true,
   };
 }
 
@@ -128,7 +128,7 @@ class GroupCommitLog implements CasAuditLog {
     const events = batch.map((p) => p.event);
     try {
       const entries = await this.store.appendAudit((head) => chainEntries(head, events, this.now(), this.key.signer));
-      batch.forEach((p, i) => p.resolve(entries[i]!));
+      for (const [i, p] of batch.entries()) p.resolve(entries[i]!);
     } catch (err) {
       const failure =
         err instanceof AuditError
