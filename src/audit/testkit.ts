@@ -59,7 +59,12 @@ export function sampleEvent(i: number): AuditEvent {
     case 1:
       return { type: 'value.read', session: `ns/s${i}`, secret: `pw${i}`, actor: null };
     case 2:
-      return { type: 'attestation.refused', config_id: `ns/s${i}/svc`, code: 'CAS_ATTESTATION', check: `check ${i}` };
+      return {
+        type: 'attestation.refused',
+        config_id: `ns/s${i}/svc`,
+        code: 'CAS_ATTESTATION_FAILED',
+        check: `check ${i}`,
+      };
     default:
       return { type: 'backup.made', versions: i, heads: 1, blobs: 2, backup: h(i) };
   }
