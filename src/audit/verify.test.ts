@@ -3,6 +3,8 @@ import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import type { AuditEntry } from '../contract/audit.js';
 import { entryHash, nextEntry, signedTrailer, verifyAuditExport, type AuditError } from './index.js';
+import { pemDecode, pemEncode } from '../secrets/index.js';
+import { sha256Hex } from './certificates.js';
 import { exportText, MemoryLog, sampleEvent, testAuthority, testSigner } from './testkit.js';
 
 /** One rule of the verifier per case, each named by a mutation (scripts/mutations/audit.json). */
@@ -14,6 +16,14 @@ const lines = () => good.trimEnd().split('\n');
 const join = (l: string[]) => `${l.join('\n')}\n`;
 const opts = { caPem: authority.caPem };
 const entryAt = (l: string[], seq: number) => JSON.parse(l[seq]!) as AuditEntry;
+
+/** The CA's name and key identifier, a signature the CA never made (its last byte changed). */
+function forgedSignature(ca: typeof authority) {
+  const { certPem, signer } = testSigner(ca);
+  const der = pemDecode(certPem, 'CERTIFICATE')!;
+  der[der.length - 1]! ^= 0x01;
+  return { certPem: pemEncode('CERTIFICATE', der), signer: { ...signer, key: sha256Hex(der) } };
+}
 
 function refused(code: string, line: number, seq?: number) {
   return (e: AuditError) => {
@@ -105,6 +115,11 @@ describe('verifyAuditExport', () => {
     await noUsage.record(sampleEvent(1));
     const text2 = await exportText(noUsage, { ...authority, ...caCert });
     await assert.rejects(verifyAuditExport(text2, opts), refused('AUDIT_CERTIFICATE', 1));
+    const forged = forgedSignature(authority);
+    const forgedLog = new MemoryLog({ ...authority, ...forged });
+    await forgedLog.record(sampleEvent(1));
+    const text3 = await exportText(forgedLog, { ...authority, ...forged });
+    await assert.rejects(verifyAuditExport(text3, opts), refused('AUDIT_CERTIFICATE', 1));
     const otherCa = verifyAuditExport(good, { caPem: other.caPem });
     await assert.rejects(otherCa, (e: AuditError) => refused('AUDIT_CERTIFICATE', 1)(e) && /names CA/.test(e.message));
   });
