@@ -8,7 +8,8 @@ export const EMPTY: AuditHead = { seq: 0, hash: ZERO_HASH };
 /** The most audit entries one readAudit answers (README "Audit log", Limits); callers page with `after`. */
 export const AUDIT_READ_MAX = 1000;
 
-export const readLimit = (limit: number): number => Math.max(0, Math.min(Math.floor(limit), AUDIT_READ_MAX));
+export const readLimit = (limit: number): number =>
+  Number.isFinite(limit) ? Math.max(0, Math.min(Math.floor(limit), AUDIT_READ_MAX)) : 0;
 
 /**
  * The entries a caller made must continue the tail they were made from: a bug that breaks the chain is refused
