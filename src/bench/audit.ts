@@ -14,8 +14,12 @@ import { openAuditLog } from '../cas/audit-log.js';
 import { openSqliteStore } from '../cas/store/sqlite.js';
 
 const ENTRIES = Number(process.env['ENTRIES'] ?? 2000);
-/** Bounds per entry (µs): what the CAS may spend on its audit entry without being the slow part of a request. */
-const BOUNDS = { sequential: { NORMAL: 1000, FULL: 10_000 }, grouped: { NORMAL: 150, FULL: 500 } };
+/**
+ * Bounds per entry (µs of CPU, which a shared machine does not inflate as it does wall-clock): what the CAS may
+ * spend on an audit entry without being the slow part of the request it records (a session write, a release).
+ * FULL's extra cost is waiting for the fsync (wall-clock), reported as the ratio.
+ */
+const BOUNDS = { sequential: 1000, grouped: 150 };
 
 type Mode = 'NORMAL' | 'FULL';
 type Shape = 'sequential' | 'grouped';
@@ -48,11 +52,11 @@ for (const shape of ['sequential', 'grouped'] as const) {
   for (const mode of ['NORMAL', 'FULL'] as const) {
     const r = await run(mode, shape);
     results.set(`${shape} ${mode}`, r);
-    const bound = BOUNDS[shape][mode];
-    const verdict = r.wall <= bound ? 'within' : 'OVER';
+    const bound = BOUNDS[shape];
+    const verdict = r.cpu <= bound ? 'within' : 'OVER';
     console.log(
       `${shape.padEnd(10)} ${mode.padEnd(6)} ${ENTRIES} entries: ${us(r.wall)} wall/entry, ${us(r.cpu)} CPU/entry ` +
-        `(bound ${bound} µs: ${verdict})`,
+        `(CPU bound ${bound} µs: ${verdict})`,
     );
   }
 }
