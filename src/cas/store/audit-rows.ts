@@ -15,12 +15,16 @@ export const readLimit = (limit: number): number =>
  * The entries a caller made must continue the tail they were made from: a bug that breaks the chain is refused
  * here, before anything is written, rather than found by the next verification.
  */
-export function checkContinues(head: AuditHead, entries: readonly AuditEntry[]): void {
+export function checkContinues(
+  head: AuditHead,
+  entries: readonly AuditEntry[],
+  hint = 'a bug in the caller of appendAudit; nothing was written',
+): void {
   let at = head;
   for (const e of entries) {
     if (e.seq !== at.seq + 1 || e.prev !== at.hash) {
       throw new StoreError('STORE_IO', `audit entry ${e.seq} does not continue the chain at seq ${at.seq}`, {
-        hint: 'a bug in the caller of appendAudit; nothing was written',
+        hint,
       });
     }
     at = { seq: e.seq, hash: e.hash };
@@ -28,3 +32,6 @@ export function checkContinues(head: AuditHead, entries: readonly AuditEntry[]):
 }
 
 export const parseEntry = (json: string): AuditEntry => JSON.parse(json) as AuditEntry;
+
+/** The hint of a dump whose entries do not chain (restore, migrate). */
+export const BROKEN_DUMP = 'the dump does not hold one audit chain; take the backup again; nothing was loaded';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { StoreError } from './errors.js';
 import type { AuditEntry, AuditHead } from '../../audit/types.js';
-import { checkContinues, EMPTY, parseEntry, readLimit } from './audit-rows.js';
+import { BROKEN_DUMP, checkContinues, EMPTY, parseEntry, readLimit } from './audit-rows.js';
 import type { AppendOutcome, JudgedBy, SessionRecord, Store, StoreCounts, StoreItem } from './index.js';
 import { readersOf, type Readers } from '../readers.js';
 import { migrateSchema } from './postgres-schema.js';
@@ -354,7 +354,7 @@ class PostgresStore implements Store {
       counts.heads++;
     } else if (item.type === 'audit') {
       const e = item.entry;
-      checkContinues(tail.head, [e]);
+      checkContinues(tail.head, [e], BROKEN_DUMP);
       await c.query('INSERT INTO audit (seq, hash, entry) VALUES ($1, $2, $3)', [e.seq, e.hash, JSON.stringify(e)]);
       tail.head = { seq: e.seq, hash: e.hash };
       counts.audits++;

@@ -5,7 +5,7 @@ import { VeilError } from '../../errors.js';
 import { StoreError } from './errors.js';
 import { readersOf, type Readers } from '../readers.js';
 import type { AuditEntry, AuditHead } from '../../audit/types.js';
-import { checkContinues, EMPTY, parseEntry, readLimit } from './audit-rows.js';
+import { BROKEN_DUMP, checkContinues, EMPTY, parseEntry, readLimit } from './audit-rows.js';
 import type { AppendOutcome, JudgedBy, SessionRecord, Store, StoreCounts, StoreItem } from './index.js';
 import {
   KEY_CHECK,
@@ -362,7 +362,7 @@ class SqliteStore implements Store {
       this.stmts.setHead.run(item.name, item.hash);
       counts.heads++;
     } else if (item.type === 'audit') {
-      checkContinues(this.auditHeadNow(), [item.entry]);
+      checkContinues(this.auditHeadNow(), [item.entry], BROKEN_DUMP);
       this.stmts.auditInsert.run(item.entry.seq, item.entry.hash, JSON.stringify(item.entry));
       counts.audits++;
     } else {
