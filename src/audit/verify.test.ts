@@ -70,6 +70,8 @@ describe('verifyAuditExport', () => {
     const removed = lines();
     removed.splice(4, 1);
     await assert.rejects(verifyAuditExport(join(removed), opts), refused('AUDIT_REMOVED', 5, 5));
+    removed[5] = JSON.stringify({ ...entryAt(removed, 5), time: '2000-01-01T00:00:00.000Z' });
+    await assert.rejects(verifyAuditExport(join(removed), opts), refused('AUDIT_REMOVED', 5, 5));
     const swapped = lines();
     [swapped[4], swapped[5]] = [swapped[5]!, swapped[4]!];
     await assert.rejects(verifyAuditExport(join(swapped), opts), refused('AUDIT_REORDERED', 5, 5));

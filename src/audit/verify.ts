@@ -132,8 +132,9 @@ class ChainState {
   }
 
   entry(json: unknown, line: number): void {
+    // The entry ahead of its place is the first bad line, whatever this one is.
+    if (this.ahead) throw this.resolveAhead(rawSeq(json));
     const entry = this.authentic(json, line);
-    if (this.ahead) throw this.resolveAhead(entry.seq);
     if (this.opts.partial) this.orderPartial(entry, line);
     else this.orderWhole(entry, line);
     const seen = this.opts.lastSeenHead;
