@@ -1,4 +1,5 @@
 import { ATTESTATION_CATALOGUE } from './attestation/errors.js';
+import { AUDIT_CATALOGUE } from './audit/errors.js';
 import { BACKUP_CATALOGUE } from './cas/backup/errors.js';
 import { CAS_CATALOGUE } from './cas/errors.js';
 import { STORE_CATALOGUE } from './cas/store/errors.js';
@@ -28,6 +29,7 @@ export const CATALOGUES: readonly ModuleCatalogue[] = [
   { module: 'attestation', errorClass: 'AttestationError', entries: ATTESTATION_CATALOGUE },
   { module: 'fsshield', errorClass: 'ShieldError', entries: SHIELD_CATALOGUE },
   { module: 'encryption', errorClass: 'EncryptionError', entries: ENCRYPTION_CATALOGUE },
+  { module: 'audit', errorClass: 'AuditError', entries: AUDIT_CATALOGUE },
   { module: 'cas/store', errorClass: 'StoreError', entries: STORE_CATALOGUE },
   { module: 'cas', errorClass: 'CasError', entries: CAS_CATALOGUE },
   { module: 'cas/backup', errorClass: 'BackupError', entries: BACKUP_CATALOGUE },

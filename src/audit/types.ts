@@ -21,3 +21,6 @@ export interface AuditLog {
   /** The PEM certificates of the audit keys (each issued by the CAS's CA), for exports. */
   certificates(): Promise<string[]>;
 }
+
+/** The log as the CAS holds it (cas/audit-log.ts): close() waits for what is in flight, then refuses. */
+export type CasAuditLog = AuditLog & { close(): Promise<void> };

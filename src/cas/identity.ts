@@ -79,7 +79,7 @@ export function fingerprintOf(der: Buffer): string {
  * keep whichever came first, and a key can never be paired with another replica's certificate. Stores from
  * before keep them as two blobs, which are joined into one on first start.
  */
-async function loadOrCreateCa(store: Store, now: Date): Promise<{ key: PrivateKeyMaterial; certDer: Buffer }> {
+export async function loadOrCreateCa(store: Store, now: Date): Promise<{ key: PrivateKeyMaterial; certDer: Buffer }> {
   const stored = (await store.getBlob(CA)) ?? (await joinedOldCa(store));
   return decodeCa(stored ?? (await store.putBlobIfAbsent(CA, encodeCa(newCa(now)))));
 }

@@ -1,3 +1,4 @@
+import { AUDIT_GROUP } from './commands/audit.js';
 import type { Command } from './spec.js';
 
 type Load = () => Promise<Command>;
@@ -30,6 +31,7 @@ export const COMMANDS: Record<string, Entry> = {
       verify: async () => (await import('./commands/attestation.js')).verify,
     },
   },
+  audit: AUDIT_GROUP,
   cas: {
     summary: 'the CAS: serve it, attest it, back it up and restore it, build its image and chart',
     subcommands: {

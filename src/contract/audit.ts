@@ -90,3 +90,41 @@ export const auditEntrySchema = z.strictObject({
   sig: z.string().max(512),
 });
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
+
+/** The name and version of the export file (JSON lines: header, entries oldest first, trailer). */
+export const AUDIT_EXPORT_FORMAT = 'veil-audit-export';
+export const AUDIT_EXPORT_VERSION = 1;
+/** One PEM certificate, bounded: a header with many or huge certificates is refused, not parsed. */
+const pemCertificate = z
+  .string()
+  .max(16 * 1024)
+  .startsWith('-----BEGIN CERTIFICATE-----');
+
+/** The first line of an export: what it is, whose CAS it is, and the certificates of the keys that signed it. */
+export const auditExportHeaderSchema = z.strictObject({
+  format: z.literal(AUDIT_EXPORT_FORMAT),
+  version: z.literal(AUDIT_EXPORT_VERSION),
+  /** SHA-256 (hex) of the CAS CA certificate's DER, which issued every audit certificate below. */
+  ca_fingerprint: hash64,
+  /** The audit certificates (PEM); an entry's `key` is the SHA-256 of one of their DERs. */
+  certificates: z.array(pemCertificate).min(1).max(64),
+  /** Set on an owner's filtered view (GET /v1/audit by session): entries are a subset, gaps expected. */
+  partial: z.boolean().optional(),
+});
+export type AuditExportHeader = z.infer<typeof auditExportHeaderSchema>;
+
+export const auditHeadSchema = z.strictObject({ seq: z.number().int().nonnegative(), hash: hash64 });
+
+/**
+ * The last line: the chain's head when the export was made, signed by the audit key (signature over the hash of
+ * the canonical JSON of {end, head, time, key}), so a file cut short — with or without this line — is detected.
+ */
+export const auditExportTrailerSchema = z.strictObject({
+  end: z.literal(AUDIT_EXPORT_FORMAT),
+  head: auditHeadSchema,
+  /** When the export was made (ISO 8601, UTC). */
+  time: z.string().max(40),
+  key: hash64,
+  sig: z.string().max(512),
+});
+export type AuditExportTrailer = z.infer<typeof auditExportTrailerSchema>;

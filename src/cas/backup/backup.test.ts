@@ -23,12 +23,12 @@ const key = randomBytes(32);
 describe('a backup', () => {
   it('round-trips every version, head and blob, over many chunks, in the order of the dump', async () => {
     const store = await filledStore(root.dir(), key, 30);
-    const counts = { versions: 0, heads: 0, blobs: 0 };
+    const counts = { versions: 0, heads: 0, blobs: 0, audits: 0 };
     const bytes = await bytesOf(encryptBackup(store.dump(), key, { chunkBytes: 1024, counts }));
-    assert.deepEqual(counts, { versions: 60, heads: 30, blobs: 2 });
+    assert.deepEqual(counts, { versions: 60, heads: 30, blobs: 2, audits: 0 });
     assert.ok(layout(bytes).length > 10, 'many chunks');
     assert.ok(layout(bytes).every((c, i, all) => c.final === (i === all.length - 1)));
-    const read = { versions: 0, heads: 0, blobs: 0 };
+    const read = { versions: 0, heads: 0, blobs: 0, audits: 0 };
     const items = await collect(decryptBackup(once(bytes), key, { counts: read }));
     assert.deepEqual(items, await collect(store.dump()));
     assert.deepEqual(read, counts);
@@ -49,7 +49,12 @@ describe('a backup', () => {
     const empty = openSqliteStore({ dataDir: root.dir(), masterKey: key });
     const bytes = await bytesOf(encryptBackup(empty.dump(), key));
     const target = openSqliteStore({ dataDir: root.dir(), masterKey: key });
-    assert.deepEqual(await target.load(decryptBackup(once(bytes), key)), { versions: 0, heads: 0, blobs: 0 });
+    assert.deepEqual(await target.load(decryptBackup(once(bytes), key)), {
+      versions: 0,
+      heads: 0,
+      blobs: 0,
+      audits: 0,
+    });
     await empty.close();
     await target.close();
   });
@@ -82,7 +87,7 @@ describe('a backup file', () => {
       readdirSync(root.path).filter((f) => f.includes('one.vbk')),
       ['one.vbk'],
     );
-    assert.deepEqual(await verifyBackupFile(out, key), { versions: 10, heads: 5, blobs: 2 });
+    assert.deepEqual(await verifyBackupFile(out, key), { versions: 10, heads: 5, blobs: 2, audits: 0 });
     await store.close();
   });
 
@@ -108,7 +113,9 @@ describe('a backup file', () => {
     await writeBackupFile(source, key, out);
     const dataDir = root.dir();
     const counts = await restoreBackupFile(out, key, async () => openSqliteStore({ dataDir, masterKey: key }));
-    assert.deepEqual(counts, { versions: 8, heads: 4, blobs: 2 });
+    const { header, ...restored } = counts;
+    assert.deepEqual(restored, { versions: 8, heads: 4, blobs: 2, audits: 0 });
+    assert.match(header, /^[0-9a-f]{64}$/);
     const target = openSqliteStore({ dataDir, masterKey: key });
     assert.deepEqual(await collect(target.dump()), await collect(source.dump()));
     assert.deepEqual(await target.list(), await source.list());

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
 import { chmod, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -10,6 +11,23 @@ import { encryptBackup, type BackupCounts } from './write.js';
 
 export interface Written extends BackupCounts {
   bytes: number;
+  /** SHA-256 (hex) of the file's header, unique per backup: what the audit log's backup events name. */
+  header: string;
+}
+
+/** A restore's counts and the SHA-256 of the backup's header. */
+export interface Restored extends BackupCounts {
+  header: string;
+}
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+/** The stream's first buffer is the header (encryptBackup yields it alone): its hash is kept as it goes by. */
+async function* headerTap(chunks: AsyncIterable<Buffer>, seen: { header?: string }): AsyncGenerator<Buffer> {
+  for await (const chunk of chunks) {
+    seen.header ??= sha256(chunk);
+    yield chunk;
+  }
 }
 
 /**
@@ -23,15 +41,17 @@ export async function writeBackupFile(
   opts: { chunkBytes?: number } = {},
 ): Promise<Written> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const counts: BackupCounts = { versions: 0, heads: 0, blobs: 0 };
+  const counts: BackupCounts = { versions: 0, heads: 0, blobs: 0, audits: 0 };
+  const seen: { header?: string } = {};
   try {
     const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
-    await pipeline(Readable.from(encryptBackup(store.dump(), masterKey, { ...opts, counts })), out);
+    const chunks = encryptBackup(store.dump(), masterKey, { ...opts, counts });
+    await pipeline(Readable.from(headerTap(chunks, seen)), out);
     await chmod(tmp, 0o600);
     await syncFile(tmp);
     await rename(tmp, path);
     await syncFile(dirname(path));
-    return { ...counts, bytes: (await stat(path)).size };
+    return { ...counts, bytes: (await stat(path)).size, header: seen.header! };
   } catch (err) {
     await rm(tmp, { force: true });
     if (err instanceof BackupError || !isFsError(err)) throw err;
@@ -57,15 +77,19 @@ function isFsError(err: unknown): boolean {
 
 /** Every chunk and the trailer of a backup file checked, nothing kept: the counts it holds. */
 export async function verifyBackupFile(path: string, masterKey: Buffer): Promise<BackupCounts> {
-  const counts: BackupCounts = { versions: 0, heads: 0, blobs: 0 };
+  const counts: BackupCounts = { versions: 0, heads: 0, blobs: 0, audits: 0 };
   for await (const _ of readBackupFile(path, masterKey, counts)) {
     // Only the checks matter here; the items go by.
   }
   return counts;
 }
 
-export function readBackupFile(path: string, masterKey: Buffer, counts?: BackupCounts) {
-  return decryptBackup(fileChunks(path), masterKey, { where: path, ...(counts ? { counts } : {}) });
+export function readBackupFile(path: string, masterKey: Buffer, counts?: BackupCounts, seen?: { header?: string }) {
+  return decryptBackup(fileChunks(path), masterKey, {
+    where: path,
+    ...(counts ? { counts } : {}),
+    ...(seen ? { header: (h: { bytes: Buffer }) => (seen.header = sha256(h.bytes)) } : {}),
+  });
 }
 
 /**
@@ -77,20 +101,23 @@ export async function restoreBackupFile(
   path: string,
   masterKey: Buffer,
   openTarget: () => Promise<Store>,
-): Promise<BackupCounts> {
+): Promise<Restored> {
   const verified = await verifyBackupFile(path, masterKey);
+  const seen: { header?: string } = {};
   const store = await openTarget();
   try {
     const fault: { error?: BackupError } = {};
-    const loaded = await store.load(keepingFault(readBackupFile(path, masterKey), fault)).catch((err: unknown) => {
+    const items = readBackupFile(path, masterKey, undefined, seen);
+    const loaded = await store.load(keepingFault(items, fault)).catch((err: unknown) => {
       throw fault.error ?? err;
     });
-    if (loaded.versions !== verified.versions || loaded.blobs !== verified.blobs || loaded.heads !== verified.heads) {
+    const same = (['versions', 'heads', 'blobs', 'audits'] as const).every((k) => loaded[k] === verified[k]);
+    if (!same) {
       throw new BackupError('BACKUP_INVALID', `${path} changed while it was restored`, {
         hint: 'restore from a copy that nothing writes to',
       });
     }
-    return loaded;
+    return { ...loaded, header: seen.header! };
   } finally {
     await store.close();
   }

@@ -6,4 +6,11 @@ export { BackupError, type BackupErrorCode } from './errors.js';
 export { CHUNK_BYTES, MAX_RECORD_BYTES } from './format.js';
 export { decryptBackup } from './read.js';
 export { encryptBackup, type BackupCounts } from './write.js';
-export { readBackupFile, restoreBackupFile, verifyBackupFile, writeBackupFile, type Written } from './file.js';
+export {
+  readBackupFile,
+  restoreBackupFile,
+  verifyBackupFile,
+  writeBackupFile,
+  type Restored,
+  type Written,
+} from './file.js';

@@ -54,7 +54,7 @@ export async function* decryptBackup(
         { hint: 'the file was appended to after it was written; restore from another copy; nothing was written' },
       );
     }
-    records.finish(opts.counts ?? { versions: 0, heads: 0, blobs: 0 });
+    records.finish(opts.counts ?? { versions: 0, heads: 0, blobs: 0, audits: 0 });
   } finally {
     await reader.close();
   }
@@ -101,7 +101,7 @@ class RecordStream {
   /** The length of the record being read, once its prefix is in. */
   private need: { prefix: Buffer; length: number } | undefined;
   private readonly digest = createHash('sha256');
-  private readonly seen: BackupCounts = { versions: 0, heads: 0, blobs: 0 };
+  private readonly seen: BackupCounts = { versions: 0, heads: 0, blobs: 0, audits: 0 };
   private trailer: Trailer | undefined;
   private index = 0;
 
@@ -147,11 +147,12 @@ class RecordStream {
 
   finish(counts: BackupCounts): void {
     if (!this.trailer || this.size > 0 || this.need) throw invalid(this.where, 'ends without its trailer record');
-    const { versions, heads, blobs, sha256 } = this.trailer;
+    const { versions, heads, blobs, audits, sha256 } = this.trailer;
     const same =
       versions === this.seen.versions &&
       heads === this.seen.heads &&
       blobs === this.seen.blobs &&
+      (audits ?? 0) === this.seen.audits &&
       sha256 === this.digest.digest('hex');
     if (!same) throw invalid(this.where, 'holds other records than its trailer counts');
     Object.assign(counts, this.seen);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { auditEntrySchema } from '../../contract/audit.js';
 import type { StoreItem } from '../store/index.js';
 import { BackupError } from './errors.js';
 import { MAX_RECORD_BYTES } from './format.js';
@@ -8,6 +9,8 @@ export interface Trailer {
   versions: number;
   heads: number;
   blobs: number;
+  /** Absent in backups written before the audit log: none. */
+  audits?: number | undefined;
   /** SHA-256 (hex) of every record before the trailer, length prefixes included. */
   sha256: string;
 }
@@ -24,15 +27,17 @@ const versionRecord = z.strictObject({
 });
 const headRecord = z.strictObject({ type: z.literal('head'), name: z.string().min(1), hash: z.string().min(1) });
 const blobRecord = z.strictObject({ type: z.literal('blob'), key: z.string().min(1), value: z.base64() });
+const auditRecord = z.strictObject({ type: z.literal('audit'), entry: auditEntrySchema });
 const count = z.number().int().nonnegative();
 const endRecord = z.strictObject({
   type: z.literal('end'),
   versions: count,
   heads: count,
   blobs: count,
+  audits: count.optional(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
-const recordSchema = z.discriminatedUnion('type', [versionRecord, headRecord, blobRecord, endRecord]);
+const recordSchema = z.discriminatedUnion('type', [versionRecord, headRecord, blobRecord, auditRecord, endRecord]);
 
 export type Record_ = { item: StoreItem } | { end: Trailer };
 
@@ -42,16 +47,20 @@ export function encodeItem(item: StoreItem): Buffer {
       ? { type: 'version', ...item.record }
       : item.type === 'head'
         ? { type: 'head', name: item.name, hash: item.hash }
-        : { type: 'blob', key: item.key, value: item.value.toString('base64') };
-  return frame(JSON.stringify(json), item.type === 'blob' ? `blob '${item.key}'` : `session '${nameOf(item)}'`);
+        : item.type === 'blob'
+          ? { type: 'blob', key: item.key, value: item.value.toString('base64') }
+          : { type: 'audit', entry: item.entry };
+  return frame(JSON.stringify(json), describeItem(item));
 }
 
 export function encodeTrailer(trailer: Trailer): Buffer {
   return frame(JSON.stringify({ type: 'end', ...trailer }), 'the trailer');
 }
 
-function nameOf(item: StoreItem): string {
-  return item.type === 'version' ? item.record.name : item.type === 'head' ? item.name : item.key;
+function describeItem(item: StoreItem): string {
+  if (item.type === 'version') return `session '${item.record.name}'`;
+  if (item.type === 'head') return `session '${item.name}'`;
+  return item.type === 'blob' ? `blob '${item.key}'` : `audit entry ${item.entry.seq}`;
 }
 
 function frame(json: string, what: string): Buffer {
@@ -83,6 +92,7 @@ export function decodeRecord(body: Buffer, where: string): Record_ {
   }
   if (r.type === 'head') return { item: { type: 'head', name: r.name, hash: r.hash } };
   if (r.type === 'blob') return { item: { type: 'blob', key: r.key, value: Buffer.from(r.value, 'base64') } };
+  if (r.type === 'audit') return { item: { type: 'audit', entry: r.entry } };
   const { type: _, ...record } = r;
   return { item: { type: 'version', record } };
 }

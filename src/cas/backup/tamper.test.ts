@@ -163,7 +163,12 @@ describe('a refused backup loads nothing', () => {
       await target.close();
     }
     const target = openSqliteStore({ dataDir, masterKey: key });
-    assert.deepEqual(await target.load(decryptBackup(once(good), key)), { versions: 24, heads: 12, blobs: 2 });
+    assert.deepEqual(await target.load(decryptBackup(once(good), key)), {
+      versions: 24,
+      heads: 12,
+      blobs: 2,
+      audits: 0,
+    });
     await target.close();
   });
 });

@@ -7,6 +7,8 @@ export interface BackupCounts {
   versions: number;
   heads: number;
   blobs: number;
+  /** Audit log entries (a backup of an older Veil has none). */
+  audits: number;
 }
 
 /**
@@ -19,7 +21,12 @@ export function encryptBackup(
   masterKey: Buffer,
   opts: { chunkBytes?: number; counts?: BackupCounts } = {},
 ): AsyncGenerator<Buffer> {
-  return chunks(items, masterKey, opts.chunkBytes ?? CHUNK_BYTES, opts.counts ?? { versions: 0, heads: 0, blobs: 0 });
+  return chunks(
+    items,
+    masterKey,
+    opts.chunkBytes ?? CHUNK_BYTES,
+    opts.counts ?? { versions: 0, heads: 0, blobs: 0, audits: 0 },
+  );
 }
 
 async function* chunks(

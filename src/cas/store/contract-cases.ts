@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { auditContract } from './audit-cases.js';
 import type { SessionRecord, Store, StoreError, StoreItem } from './index.js';
 
 /**
@@ -50,6 +51,7 @@ async function* replay(items: StoreItem[]): AsyncIterable<StoreItem> {
 }
 
 export function storeContract(label: string, storage: () => Promise<Storage>): void {
+  auditContract(label, storage);
   describe(`${label} store contract`, () => {
     it('keeps every version and moves the head only from the expected hash', async () => {
       const store = await (await storage()).open(randomBytes(32));
@@ -223,12 +225,12 @@ export function storeContract(label: string, storage: () => Promise<Storage>): v
       }
       assert.deepEqual(
         items.map((i) =>
-          i.type === 'version' ? `v ${i.record.hash}` : i.type === 'head' ? `h ${i.hash}` : `b ${i.key}`,
+          i.type === 'version' ? `v ${i.record.hash}` : i.type === 'head' ? `h ${i.hash}` : `b ${'key' in i && i.key}`,
         ),
         ['v a1', 'v a2', 'v b1', 'h a2', 'h b1', 'b ca'],
       );
       const target = await (await storage()).open(key);
-      assert.deepEqual(await target.load(replay(items)), { versions: 3, heads: 2, blobs: 1 });
+      assert.deepEqual(await target.load(replay(items)), { versions: 3, heads: 2, blobs: 1, audits: 0 });
       assert.deepEqual(await target.current('a'), record('a', 'a2', 'a1'));
       assert.deepEqual(await target.version('a', 'a1'), record('a', 'a1'));
       assert.deepEqual(

@@ -16,7 +16,7 @@ export const STORE_CATALOGUE: ErrorCatalogue<StoreErrorCode> = {
     summary: "the master key cannot be read, is readable by others, is not 32 bytes, or is another store's",
   },
   STORE_CORRUPT: { summary: 'stored data failed authentication under the master key' },
-  STORE_IO: { summary: 'a session cannot be written to the database' },
+  STORE_IO: { summary: 'a session or audit entry cannot be written to the database (or would not continue the chain)' },
   STORE_NOT_EMPTY: { summary: 'a restore or migration targets a store that already holds sessions or keys' },
   STORE_UNAVAILABLE: { summary: 'the database does not answer (down, unreachable, or failing over)' },
 };

@@ -1,3 +1,5 @@
+import type { AuditEntry, AuditHead } from '../../audit/types.js';
+
 /**
  * The CAS's persistent store. Callers see only the `Store` interface: SQLite is the embedded backend, PostgreSQL
  * the shared one (several CAS replicas on one database). Every method is asynchronous so that a store across
@@ -25,11 +27,23 @@ export type AppendOutcome = { ok: true } | { ok: false; current: string | null; 
 /** Heads a write was judged by: session name → the hash read then (null: the session did not exist). */
 export type JudgedBy = ReadonlyMap<string, string | null>;
 
-/** One item of a store's dump: every version (oldest first within a name), then heads, then blobs. */
+/**
+ * One item of a store's dump: every version (oldest first within a name), then heads, then blobs, then the audit
+ * log's entries (by seq), so a backup carries the chain and a restore keeps it verifiable.
+ */
 export type StoreItem =
   | { type: 'version'; record: SessionRecord }
   | { type: 'head'; name: string; hash: string }
-  | { type: 'blob'; key: string; value: Buffer };
+  | { type: 'blob'; key: string; value: Buffer }
+  | { type: 'audit'; entry: AuditEntry };
+
+/** What a load wrote (the backup's counts use the same keys: `${item.type}s`). */
+export interface StoreCounts {
+  versions: number;
+  heads: number;
+  blobs: number;
+  audits: number;
+}
 
 export interface Store {
   current(name: string): Promise<SessionRecord | undefined>;
@@ -53,13 +67,24 @@ export interface Store {
   /** Everything in the store, read in one consistent snapshot while writers go on (backups, migration). */
   dump(): AsyncIterable<StoreItem>;
   /** Loads a dump into this store, which must be empty (STORE_NOT_EMPTY otherwise); all or nothing. */
-  load(items: AsyncIterable<StoreItem>): Promise<{ versions: number; heads: number; blobs: number }>;
+  load(items: AsyncIterable<StoreItem>): Promise<StoreCounts>;
+  /**
+   * Appends to the audit chain: `make` runs inside the write transaction with the chain's tail locked (every
+   * replica on one database, and the CLI's backup, append to ONE chain) and returns the entries that follow
+   * `head`; they are committed together or not at all. Resolves once they are durable (README "Audit log").
+   */
+  appendAudit(make: (head: AuditHead) => AuditEntry[]): Promise<AuditEntry[]>;
+  /** Audit entries with seq > after, oldest first, at most min(limit, AUDIT_READ_MAX). */
+  readAudit(after: number, limit: number): Promise<AuditEntry[]>;
+  /** The chain's last seq and hash (seq 0 and 64 zeros when empty). */
+  auditHead(): Promise<AuditHead>;
   /** Answers when the store can serve requests (readiness); throws StoreError STORE_UNAVAILABLE otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
 export { StoreError, type StoreErrorCode } from './errors.js';
+export { AUDIT_READ_MAX } from './audit-rows.js';
 export { loadMasterKey } from './master-key.js';
 export { openSqliteStore } from './sqlite.js';
 export { openPostgresStore, POSTGRES_LIMITS, type PostgresLimits } from './postgres.js';

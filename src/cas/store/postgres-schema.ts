@@ -20,6 +20,8 @@ export const MIGRATIONS: readonly string[] = [
    CREATE TABLE session_readers (principal bytea NOT NULL, name text COLLATE "C" NOT NULL,
      PRIMARY KEY (principal, name));
    CREATE INDEX session_readers_name ON session_readers (name);`,
+  // The audit chain (README "Audit log"): one row per entry, appended under AUDIT_LOCK (postgres.ts).
+  'CREATE TABLE audit (seq bigint PRIMARY KEY, hash text NOT NULL, entry text NOT NULL);',
 ];
 
 /** The advisory lock of schema changes ('veil' in ASCII): one per database, whatever the replica. */

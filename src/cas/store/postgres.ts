@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { StoreError } from './errors.js';
-import type { AppendOutcome, JudgedBy, SessionRecord, Store, StoreItem } from './index.js';
+import type { AuditEntry, AuditHead } from '../../audit/types.js';
+import { BROKEN_DUMP, checkContinues, EMPTY, parseEntry, readLimit } from './audit-rows.js';
+import type { AppendOutcome, JudgedBy, SessionRecord, Store, StoreCounts, StoreItem } from './index.js';
 import { readersOf, type Readers } from '../readers.js';
 import { migrateSchema } from './postgres-schema.js';
 import { PgFailures, parseStoreUrl } from './postgres-errors.js';
@@ -47,7 +49,7 @@ export interface PostgresStoreOptions {
 const DUMP_BATCH = 256;
 
 type Queryable = pg.Pool | pg.PoolClient;
-type Counts = { versions: number; heads: number; blobs: number };
+type Counts = StoreCounts;
 
 /**
  * Opens the store on a PostgreSQL database shared by every CAS replica: creates or migrates its schema, then
@@ -88,6 +90,9 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
 
 /** The class (first key) of the advisory locks on session names ('head' in ASCII); schema changes use another. */
 const HEAD_LOCK = 0x68656164;
+
+/** The advisory lock of the audit chain's tail ('audt' in ASCII): one chain per database, whatever the replica. */
+const AUDIT_LOCK = 0x61756474;
 
 /** A name's lock key: the same on every replica, whatever the server's hash functions. */
 const lockKey = (name: string): number => createHash('sha256').update(name, 'utf8').digest().readInt32BE(0);
@@ -197,6 +202,43 @@ class PostgresStore implements Store {
     return this.listWhere('', []);
   }
 
+  /**
+   * The tail is read only once the chain's advisory lock is held (to the end of the transaction): every replica
+   * appends after the last committed entry, so the database keeps one chain; the primary key refuses a duplicate
+   * seq should anything bypass the lock.
+   */
+  async appendAudit(make: (head: AuditHead) => AuditEntry[]): Promise<AuditEntry[]> {
+    return this.transaction('append to the audit log', async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
+      const head = await this.auditTail(c);
+      const entries = make(head);
+      checkContinues(head, entries);
+      if (entries.length === 0) return entries;
+      await c.query('INSERT INTO audit (seq, hash, entry) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])', [
+        entries.map((e) => e.seq),
+        entries.map((e) => e.hash),
+        entries.map((e) => JSON.stringify(e)),
+      ]);
+      return entries;
+    });
+  }
+
+  async readAudit(after: number, limit: number): Promise<AuditEntry[]> {
+    const sql = 'SELECT entry FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2';
+    const rows = await this.rows<{ entry: string }>(this.pool, sql, [after, readLimit(limit)], 'read the audit log');
+    return rows.map((r) => parseEntry(r.entry));
+  }
+
+  async auditHead(): Promise<AuditHead> {
+    return this.auditTail(this.pool);
+  }
+
+  private async auditTail(on: Queryable): Promise<AuditHead> {
+    const sql = 'SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1';
+    const rows = await this.rows<{ seq: string; hash: string }>(on, sql, [], 'read the audit head');
+    return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : EMPTY;
+  }
+
   async listReadable(keyHash: string | undefined): Promise<Array<{ name: string; hash: string; createdAt: number }>> {
     const where = 'WHERE h.name IN (SELECT name FROM session_readers WHERE principal = ANY($1::bytea[]))';
     return this.listWhere(where, [this.index.lookup(keyHash)]);
@@ -227,6 +269,7 @@ class PostgresStore implements Store {
       for await (const row of this.batches<{ key: string; value: Buffer }>(client, 'blobs', 'key', 'key, value')) {
         yield { type: 'blob', key: row.key, value: unsealBlob(this.key, row.key, row.value) };
       }
+      yield* this.dumpAudit(client);
       await this.rows(client, 'COMMIT', [], 'end a dump');
       done = true;
     } finally {
@@ -241,13 +284,14 @@ class PostgresStore implements Store {
    */
   async load(items: AsyncIterable<StoreItem>): Promise<Counts> {
     return this.transaction('load a dump', async (c) => {
-      await c.query('LOCK TABLE versions, heads, blobs IN EXCLUSIVE MODE');
+      await c.query('LOCK TABLE versions, heads, blobs, audit IN EXCLUSIVE MODE');
       const any = await c.query(
-        'SELECT 1 FROM versions UNION ALL SELECT 1 FROM heads UNION ALL SELECT 1 FROM blobs LIMIT 1',
+        'SELECT 1 FROM versions UNION ALL SELECT 1 FROM heads UNION ALL SELECT 1 FROM blobs UNION ALL SELECT 1 FROM audit LIMIT 1',
       );
       if (any.rowCount) throw this.notEmpty();
-      const counts: Counts = { versions: 0, heads: 0, blobs: 0 };
-      for await (const item of items) await this.loadItem(c, item, counts);
+      const counts: Counts = { versions: 0, heads: 0, blobs: 0, audits: 0 };
+      const tail = { head: EMPTY };
+      for await (const item of items) await this.loadItem(c, item, counts, tail);
       await this.indexHeads(c);
       return counts;
     });
@@ -259,6 +303,16 @@ class PostgresStore implements Store {
 
   async close(): Promise<void> {
     await this.pool.end();
+  }
+
+  private async *dumpAudit(client: pg.PoolClient): AsyncIterable<StoreItem> {
+    for (let after = 0; ; ) {
+      const sql = 'SELECT seq, entry FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2';
+      const rows = await this.rows<{ seq: string; entry: string }>(client, sql, [after, DUMP_BATCH], 'read a dump');
+      for (const row of rows) yield { type: 'audit', entry: parseEntry(row.entry) };
+      if (rows.length < DUMP_BATCH) return;
+      after = Number(rows[rows.length - 1]!.seq);
+    }
   }
 
   private async *dumpVersions(client: pg.PoolClient): AsyncIterable<StoreItem> {
@@ -291,13 +345,19 @@ class PostgresStore implements Store {
     }
   }
 
-  private async loadItem(c: pg.PoolClient, item: StoreItem, counts: Counts): Promise<void> {
+  private async loadItem(c: pg.PoolClient, item: StoreItem, counts: Counts, tail: { head: AuditHead }): Promise<void> {
     if (item.type === 'version') {
       await this.insertVersion(c, item.record);
       counts.versions++;
     } else if (item.type === 'head') {
       await c.query('INSERT INTO heads (name, hash) VALUES ($1, $2)', [item.name, item.hash]);
       counts.heads++;
+    } else if (item.type === 'audit') {
+      const e = item.entry;
+      checkContinues(tail.head, [e], BROKEN_DUMP);
+      await c.query('INSERT INTO audit (seq, hash, entry) VALUES ($1, $2, $3)', [e.seq, e.hash, JSON.stringify(e)]);
+      tail.head = { seq: e.seq, hash: e.hash };
+      counts.audits++;
     } else {
       await c.query('INSERT INTO blobs (key, value) VALUES ($1, $2)', [
         item.key,

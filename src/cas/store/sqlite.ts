@@ -1,9 +1,12 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { VeilError } from '../../errors.js';
 import { StoreError } from './errors.js';
 import { readersOf, type Readers } from '../readers.js';
-import type { AppendOutcome, JudgedBy, SessionRecord, Store, StoreItem } from './index.js';
+import type { AuditEntry, AuditHead } from '../../audit/types.js';
+import { BROKEN_DUMP, checkContinues, EMPTY, parseEntry, readLimit } from './audit-rows.js';
+import type { AppendOutcome, JudgedBy, SessionRecord, Store, StoreCounts, StoreItem } from './index.js';
 import {
   KEY_CHECK,
   ReadIndex,
@@ -26,6 +29,7 @@ CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS session_readers (principal BLOB NOT NULL, name TEXT NOT NULL, PRIMARY KEY (principal, name));
 CREATE INDEX IF NOT EXISTS session_readers_name ON session_readers (name);
 CREATE TABLE IF NOT EXISTS session_readers_of (name TEXT PRIMARY KEY, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, entry TEXT NOT NULL);
 `;
 
 export interface SqliteStoreOptions {
@@ -33,10 +37,12 @@ export interface SqliteStoreOptions {
   masterKey: Buffer;
   /** Who may read a record (the read index); by default its policy's access_policy.read. */
   readers?: (record: SessionRecord) => Readers;
+  /** SQLite's `synchronous` (README "Audit log", durability): NORMAL by default; FULL also survives power loss. */
+  synchronous?: 'NORMAL' | 'FULL';
 }
 
 export function openSqliteStore(opts: SqliteStoreOptions): Store {
-  const db = openDatabase(opts.dataDir);
+  const db = openDatabase(opts.dataDir, opts.synchronous ?? 'NORMAL');
   checkMasterKey(db, opts.masterKey);
   const store = new SqliteStore(db, opts.dataDir, opts.masterKey, opts.readers ?? readersOf);
   store.indexStaleReaders();
@@ -61,14 +67,15 @@ function privateFiles(dataDir: string): void {
   }
 }
 
-function openDatabase(dataDir: string): Database.Database {
+function openDatabase(dataDir: string, synchronous: 'NORMAL' | 'FULL'): Database.Database {
   try {
     privateFiles(dataDir);
     const db = new Database(join(dataDir, 'cas.db'));
     db.pragma('journal_mode = WAL');
-    // NORMAL syncs the WAL at checkpoints only: a committed transaction survives the death of the process
-    // (kill -9), which is the durability we promise; surviving power loss would need FULL.
-    db.pragma('synchronous = NORMAL');
+    // NORMAL syncs the WAL at checkpoints only: a committed transaction is in the WAL file (the kernel's page
+    // cache) when the commit returns, so it survives the death of the process (kill -9), which is the durability
+    // we promise; surviving power loss would need FULL (an fsync per commit; README "Audit log", durability).
+    db.pragma(`synchronous = ${synchronous}`);
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
     return db;
@@ -127,8 +134,11 @@ class SqliteStore implements Store {
       getBlob: db.prepare('SELECT value FROM blobs WHERE key = ?'),
       putBlob: db.prepare('INSERT INTO blobs (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING'),
       anything: db.prepare(
-        'SELECT 1 FROM versions UNION ALL SELECT 1 FROM heads UNION ALL SELECT 1 FROM blobs LIMIT 1',
+        'SELECT 1 FROM versions UNION ALL SELECT 1 FROM heads UNION ALL SELECT 1 FROM blobs UNION ALL SELECT 1 FROM audit LIMIT 1',
       ),
+      auditTail: db.prepare('SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1'),
+      auditInsert: db.prepare('INSERT INTO audit (seq, hash, entry) VALUES (?, ?, ?)'),
+      auditRead: db.prepare('SELECT entry FROM audit WHERE seq > ? ORDER BY seq LIMIT ?'),
     };
   }
 
@@ -181,6 +191,41 @@ class SqliteStore implements Store {
         cause: err,
       });
     }
+  }
+
+  /** BEGIN IMMEDIATE: the write lock is held from reading the tail to the commit, across processes too. */
+  async appendAudit(make: (head: AuditHead) => AuditEntry[]): Promise<AuditEntry[]> {
+    const run = this.db.transaction((): AuditEntry[] => {
+      const head = this.auditHeadNow();
+      const entries = make(head);
+      checkContinues(head, entries);
+      for (const e of entries) this.stmts.auditInsert.run(e.seq, e.hash, JSON.stringify(e));
+      return entries;
+    });
+    try {
+      return run.immediate();
+    } catch (err) {
+      // What `make` threw (an AuditError, a StoreError) is the caller's to see as it is.
+      if (err instanceof VeilError) throw err;
+      throw new StoreError('STORE_IO', `cannot append to the audit log in ${this.dataDir}: ${(err as Error).message}`, {
+        hint: 'check disk space and permissions of the data directory',
+        cause: err,
+      });
+    }
+  }
+
+  async readAudit(after: number, limit: number): Promise<AuditEntry[]> {
+    const rows = this.stmts.auditRead.all(after, readLimit(limit)) as Array<{ entry: string }>;
+    return rows.map((r) => parseEntry(r.entry));
+  }
+
+  async auditHead(): Promise<AuditHead> {
+    return this.auditHeadNow();
+  }
+
+  private auditHeadNow(): AuditHead {
+    const row = this.stmts.auditTail.get() as { seq: number; hash: string } | undefined;
+    return row ? { seq: row.seq, hash: row.hash } : EMPTY;
   }
 
   async list(): Promise<Array<{ name: string; hash: string; createdAt: number }>> {
@@ -256,6 +301,11 @@ class SqliteStore implements Store {
       for (const row of blobs.iterate() as IterableIterator<{ key: string; value: Buffer }>) {
         yield { type: 'blob', key: row.key, value: unsealBlob(this.key, row.key, row.value) };
       }
+      for (const row of snapshot.prepare('SELECT entry FROM audit ORDER BY seq').iterate() as IterableIterator<{
+        entry: string;
+      }>) {
+        yield { type: 'audit', entry: parseEntry(row.entry) };
+      }
       snapshot.exec('COMMIT');
     } finally {
       snapshot.close();
@@ -266,8 +316,8 @@ class SqliteStore implements Store {
    * The transaction stays open across the awaits of the dump being read: load is for a store that no CAS
    * serves yet (restore, migrate), so nothing else writes through this connection meanwhile.
    */
-  async load(items: AsyncIterable<StoreItem>): Promise<{ versions: number; heads: number; blobs: number }> {
-    const counts = { versions: 0, heads: 0, blobs: 0 };
+  async load(items: AsyncIterable<StoreItem>): Promise<StoreCounts> {
+    const counts: StoreCounts = { versions: 0, heads: 0, blobs: 0, audits: 0 };
     this.db.exec('BEGIN IMMEDIATE');
     try {
       if (this.stmts.anything.get() !== undefined) throw notEmpty(this.dataDir);
@@ -304,13 +354,17 @@ class SqliteStore implements Store {
     this.db.close();
   }
 
-  private loadItem(item: StoreItem, counts: { versions: number; heads: number; blobs: number }): void {
+  private loadItem(item: StoreItem, counts: StoreCounts): void {
     if (item.type === 'version') {
       this.insert(item.record);
       counts.versions++;
     } else if (item.type === 'head') {
       this.stmts.setHead.run(item.name, item.hash);
       counts.heads++;
+    } else if (item.type === 'audit') {
+      checkContinues(this.auditHeadNow(), [item.entry], BROKEN_DUMP);
+      this.stmts.auditInsert.run(item.entry.seq, item.entry.hash, JSON.stringify(item.entry));
+      counts.audits++;
     } else {
       this.stmts.putBlob.run(item.key, sealBlob(this.key, item.key, item.value));
       counts.blobs++;

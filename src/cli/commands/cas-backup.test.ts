@@ -4,7 +4,13 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { verifyAuditExport } from '../../audit/verify.js';
+import { exportLines } from '../../audit/export.js';
+import { loadAuditKey, openAuditLog } from '../../cas/audit-log.js';
+import { loadOrCreateCa } from '../../cas/identity.js';
+import type { Store } from '../../cas/store/index.js';
 import { openSqliteStore } from '../../cas/store/sqlite.js';
+import { pemEncode } from '../../secrets/index.js';
 import { main } from '../main.js';
 import { capture } from '../test-io.js';
 
@@ -15,6 +21,23 @@ async function veil(args: string[], env: NodeJS.ProcessEnv = {}) {
   const io = capture(env);
   const code = await main(args, io);
   return { code, out: io.stdout, err: io.stderr };
+}
+
+/** The store's audit log as an export, verified against its CA: the events, oldest first. */
+async function verifiedEvents(store: Store): Promise<Array<{ type: string; backup?: string }>> {
+  const key = await loadAuditKey(store, new Date());
+  const log = await openAuditLog(store, () => new Date());
+  let text = '';
+  for await (const line of exportLines(log, { caFingerprint: key.caFingerprint, signer: key.signer, now: new Date() }))
+    text += line;
+  await log.close();
+  const caPem = pemEncode('CERTIFICATE', (await loadOrCreateCa(store, new Date())).certDer);
+  await verifyAuditExport(text, { caPem });
+  return text
+    .trimEnd()
+    .split('\n')
+    .slice(1, -1)
+    .map((l) => JSON.parse(l).event);
 }
 
 describe('veil cas backup and restore', () => {
@@ -44,6 +67,36 @@ describe('veil cas backup and restore', () => {
     });
     assert.match(foreign.err, /another master key.*\n.*nothing was written \[BACKUP_MASTER_KEY\]/);
     assert.equal(existsSync(join(root, 'foreign')), false, 'a refused restore creates no data directory');
+  });
+
+  it('record backup.made in the source and backup.restored after the restored chain, which still verifies', async () => {
+    const dir = join(root, 'chained');
+    const key = Buffer.alloc(32, 9);
+    const store = openSqliteStore({ dataDir: dir, masterKey: key });
+    const log = await openAuditLog(store, () => new Date());
+    await log.record({ type: 'value.read', session: 'ns/a', secret: 'pw', actor: null });
+    await log.close();
+    await store.close();
+    const env = { VEIL_MASTER_KEY: key.toString('hex') };
+    const out = join(root, 'chained.vbk');
+    const b = await veil(['cas', 'backup', '--data', dir, '--out', out], env);
+    assert.match(b.out, /2 audit entries, .* recorded as audit entry 3/);
+    const r = await veil(['cas', 'restore', '--in', out, '--data', join(root, 'chained-restored')], env);
+    assert.match(r.out, /2 audit entries; recorded as audit entry 3/);
+    const source = openSqliteStore({ dataDir: dir, masterKey: key });
+    const restored = openSqliteStore({ dataDir: join(root, 'chained-restored'), masterKey: key });
+    const [made, back] = [await verifiedEvents(source), await verifiedEvents(restored)];
+    assert.deepEqual(
+      made.map((e) => e.type),
+      ['key.created', 'value.read', 'backup.made'],
+    );
+    assert.deepEqual(
+      back.map((e) => e.type),
+      ['key.created', 'value.read', 'backup.restored'],
+    );
+    assert.match(made[2]!.backup!, /^[0-9a-f]{64}$/);
+    assert.equal(back[2]!.backup, made[2]!.backup, 'both name the one backup file');
+    await Promise.all([source.close(), restored.close()]);
   });
 
   it('never make a master key: without one, restore refuses and creates nothing', async () => {

@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import type { AuditEvent } from '../../audit/types.js';
+import type { Store } from '../../cas/store/index.js';
 import { join } from 'node:path';
 import { loadMasterKey } from '../../cas/store/master-key.js';
 import { describeStore, openStore, requireExisting, type StoreLocation } from '../../cas/store/open.js';
@@ -46,9 +48,11 @@ export const backup = defineCommand(
     const store = await openStore({ location, masterKey, existing: true, password: io.env['PGPASSWORD'] });
     try {
       const written = await writeBackupFile(store, masterKey, values.out);
+      const entry = await recordBackup(store, { type: 'backup.made', ...countsOf(written) });
       io.out(
         `backup of ${where(location)} written to ${values.out}: ${written.versions} versions, ${written.heads} ` +
-          `sessions (heads), ${written.blobs} blobs, ${written.bytes} bytes\n`,
+          `sessions (heads), ${written.blobs} blobs, ${written.audits} audit entries, ${written.bytes} bytes; ` +
+          `recorded as audit entry ${entry}\n`,
       );
     } finally {
       await store.close();
@@ -75,16 +79,44 @@ export const restore = defineCommand(
     warnPasswordInArgs(values.store, io);
     const masterKey = storeMasterKey(location, values, io);
     const { restoreBackupFile } = await import('../../cas/backup/index.js');
-    const counts = await restoreBackupFile(values.in, masterKey, () =>
-      openStore({ location, masterKey, password: io.env['PGPASSWORD'] }),
-    );
+    const open = () => openStore({ location, masterKey, password: io.env['PGPASSWORD'] });
+    const counts = await restoreBackupFile(values.in, masterKey, open);
+    const store = await open();
+    let entry: number;
+    try {
+      entry = await recordBackup(store, { type: 'backup.restored', ...countsOf(counts) });
+    } finally {
+      await store.close();
+    }
     io.out(
       `restored ${values.in} into ${where(location)}: ${counts.versions} versions, ${counts.heads} sessions ` +
-        `(heads), ${counts.blobs} blobs\n`,
+        `(heads), ${counts.blobs} blobs, ${counts.audits} audit entries; recorded as audit entry ${entry}\n`,
     );
     return 0;
   },
 );
+
+const countsOf = (c: { versions: number; heads: number; blobs: number; header: string }) => ({
+  versions: c.versions,
+  heads: c.heads,
+  blobs: c.blobs,
+  backup: c.header,
+});
+
+/**
+ * The store's own audit log records the backup or restore (this command holds the master key and opens the store
+ * directly; a running CAS appends to the same chain, under the same lock). A restore's entry follows the restored
+ * chain, so the log tells where the restored history ends and the new one begins.
+ */
+async function recordBackup(store: Store, event: AuditEvent): Promise<number> {
+  const { openAuditLog } = await import('../../cas/audit-log.js');
+  const log = await openAuditLog(store, () => new Date());
+  try {
+    return (await log.record(event)).seq;
+  } finally {
+    await log.close();
+  }
+}
 
 function locationOf(values: StoreFlags): StoreLocation {
   if (values.data !== undefined && values.store !== undefined)

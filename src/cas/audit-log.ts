@@ -1,0 +1,163 @@
+import { chainEntries, type AuditSigner } from '../audit/chain.js';
+import { AuditError } from '../audit/errors.js';
+import type { AuditEntry, AuditEvent, AuditHead, CasAuditLog } from '../audit/types.js';
+import { auditEventSchema } from '../contract/audit.js';
+import { generatePrivateKey, issueCertificate, pemEncode, privateKeyObject } from '../secrets/index.js';
+import { fingerprintOf, loadOrCreateCa } from './identity.js';
+import type { Store } from './store/index.js';
+
+/** README "Audit log", Limits. */
+export const AUDIT_LIMITS = {
+  /**
+   * Entries one transaction appends at most: they are signed inside it, on the event loop (≈ 50–90 µs each here),
+   * so a batch holds the loop ≈ 10 ms at most; larger batches gain little once a commit is shared by 128.
+   */
+  batch: 128,
+  /** Events waiting for a transaction at most; past it `record` refuses (AUDIT_QUEUE_FULL), it never buffers. */
+  queue: 10_000,
+};
+
+const AUDIT_KEY = 'identity/audit';
+const YEAR_MS = 365 * 24 * 3600 * 1000;
+
+/** The audit key as the CAS holds it: the signer, its certificate, and whether this call made it. */
+export interface AuditKey {
+  signer: AuditSigner;
+  certPem: string;
+  /** SHA-256 (hex) of the CA certificate's DER: what an export's header names. */
+  caFingerprint: string;
+  created: boolean;
+}
+
+/**
+ * The CAS's audit log on its store. The audit key is made once per store (P-256, a certificate from the CAS's CA,
+ * CN "veil-cas audit", keyUsage digitalSignature), kept as one sealed blob put only if absent, so replicas
+ * starting at once on one database sign with one key; `key.created` is recorded by the one that made it.
+ */
+export async function openAuditLog(store: Store, now: () => Date): Promise<CasAuditLog> {
+  const key = await loadAuditKey(store, now());
+  const log = new GroupCommitLog(store, key, now);
+  if (key.created) await log.record({ type: 'key.created', key: 'audit', fingerprint: key.signer.key });
+  return log;
+}
+
+export async function loadAuditKey(store: Store, now: Date): Promise<AuditKey> {
+  const ca = await loadOrCreateCa(store, now);
+  const made = (await store.getBlob(AUDIT_KEY)) ? undefined : newAuditKey(ca, now);
+  const blob = made ? await store.putBlobIfAbsent(AUDIT_KEY, made) : (await store.getBlob(AUDIT_KEY))!;
+  const { key, cert } = JSON.parse(blob.toString('utf8')) as { key: string; cert: string };
+  const certDer = Buffer.from(cert, 'base64');
+  return {
+    signer: { key: fingerprintOf(certDer), privateKey: privateKeyObject(Buffer.from(key, 'base64')) },
+    certPem: pemEncode('CERTIFICATE', certDer),
+    caFingerprint: fingerprintOf(ca.certDer),
+    created: made?.equals(blob) === true,
+  };
+}
+
+function newAuditKey(ca: Awaited<ReturnType<typeof loadOrCreateCa>>, now: Date): Buffer {
+  const key = generatePrivateKey('P-256');
+  const cert = issueCertificate({
+    subjectKey: key,
+    issuer: { certDer: ca.certDer, key: ca.key },
+    commonName: 'veil-cas audit',
+    isCa: false,
+    notBefore: new Date(now.getTime() - 3600_000),
+    notAfter: new Date(now.getTime() + 20 * YEAR_MS),
+  });
+  return Buffer.from(JSON.stringify({ key: key.pkcs8.toString('base64'), cert: cert.toString('base64') }));
+}
+
+interface Pending {
+  event: AuditEvent;
+  resolve: (entry: AuditEntry) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Group commit: one transaction at a time; events recorded while it is in flight go into the next one (up to
+ * AUDIT_LIMITS.batch), and each caller's promise resolves once the transaction holding its entry committed —
+ * durable as the store's commit is (README "Audit log", durability). A failed transaction rejects its callers,
+ * who fail closed; nothing is retried behind their back.
+ */
+class GroupCommitLog implements CasAuditLog {
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly key: AuditKey,
+    private readonly now: () => Date,
+  ) {}
+
+  record(event: AuditEvent): Promise<AuditEntry> {
+    if (this.closed) return Promise.reject(new AuditError('AUDIT_CLOSED', 'the audit log is closed'));
+    if (this.queue.length >= AUDIT_LIMITS.queue) {
+      return Promise.reject(
+        new AuditError('AUDIT_QUEUE_FULL', `${AUDIT_LIMITS.queue} audit events already wait for the store`),
+      );
+    }
+    const parsed = auditEventSchema.safeParse(event);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.map(String).join('.') || '(root)';
+      return Promise.reject(
+        new AuditError('AUDIT_FORMAT', `the ${event.type} event does not fit the audit schema at ${where}`, {
+          hint: 'a bug in the caller: events are validated before they are signed',
+        }),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ event: parsed.data, resolve, reject });
+      this.flushing ??= this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, AUDIT_LIMITS.batch);
+        await this.commit(batch);
+        // Callers resolved; a long queue still lets other work run between transactions.
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    const events = batch.map((p) => p.event);
+    try {
+      const entries = await this.store.appendAudit((head) => chainEntries(head, events, this.now(), this.key.signer));
+      for (const [i, p] of batch.entries()) p.resolve(entries[i]!);
+    } catch (err) {
+      const failure =
+        err instanceof AuditError
+          ? err
+          : new AuditError('AUDIT_STORE', `cannot append ${batch.length} audit entries: ${(err as Error).message}`, {
+              cause: err,
+            });
+      for (const p of batch) p.reject(failure);
+    }
+  }
+
+  read(after: number, limit: number): Promise<AuditEntry[]> {
+    return this.store.readAudit(after, limit);
+  }
+
+  head(): Promise<AuditHead> {
+    return this.store.auditHead();
+  }
+
+  async certificates(): Promise<string[]> {
+    return [this.key.certPem];
+  }
+
+  /** Entries already queued are still written; new ones are refused. The store stays open (its owner closes it). */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.flushing) await this.flushing;
+  }
+}
