@@ -7,7 +7,7 @@ import type { RuntimeConfig } from './attest.js';
  */
 
 /** Attest this long after `renew_at`: a CAS whose clock is behind ours still finds the certificate due. */
-export const RENEW_MARGIN_MS = 2_000;
+export const RENEW_MARGIN_MS = 1_000;
 /** Retries after a failed renewal: 1 s, doubling, at most this (also the pace after expiry). */
 export const MAX_BACKOFF_MS = 30_000;
 /** setTimeout's delay is a signed 32-bit number of ms (≈ 24.8 days): longer waits are chained. */
@@ -67,10 +67,7 @@ function parseNotAfter(pem: string): number | undefined {
 }
 
 /** What a new answer asks of the running program. */
-export type RenewalAction =
-  | { kind: 'none' }
-  | { kind: 'rewrite' }
-  | { kind: 'restart'; why: string };
+export type RenewalAction = { kind: 'none' } | { kind: 'rewrite' } | { kind: 'restart'; why: string };
 
 /**
  * Only injected file contents can change under a running program. Anything else (command, environment,
@@ -82,7 +79,9 @@ export function renewalAction(old: RuntimeConfig, next: RuntimeConfig): RenewalA
   if (changed) return { kind: 'restart', why: `${changed} changed` };
   const same = old.injectionFiles.every((f, i) => f.content === next.injectionFiles[i]!.content);
   if (same) return { kind: 'none' };
-  return next.renewal === 'restart' ? { kind: 'restart', why: 'the policy says renewal: restart' } : { kind: 'rewrite' };
+  return next.renewal === 'restart'
+    ? { kind: 'restart', why: 'the policy says renewal: restart' }
+    : { kind: 'rewrite' };
 }
 
 function changedField(old: RuntimeConfig, next: RuntimeConfig): string | undefined {

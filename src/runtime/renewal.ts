@@ -165,9 +165,7 @@ export class Supervisor {
     const wait = expiry !== undefined && now >= expiry ? MAX_BACKOFF_MS : backoff(this.failures++);
     const until = expiry !== undefined && now < expiry ? Math.min(now + wait, expiry) : now + wait;
     const expires = expiry === undefined ? '' : `; the certificates expire at ${iso(expiry)}`;
-    this.deps.log(
-      `[VEIL|WARNING] renewal failed (${(err as Error).message}); retrying at ${iso(until)}${expires}`,
-    );
+    this.deps.log(`[VEIL|WARNING] renewal failed (${(err as Error).message}); retrying at ${iso(until)}${expires}`);
     if (expiry !== undefined && now >= expiry && !this.expiredSaid) {
       this.expiredSaid = true;
       this.deps.log(

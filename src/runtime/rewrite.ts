@@ -1,14 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fchmodSync,
-  openSync,
-  renameSync,
-  statfsSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, constants, fchmodSync, openSync, renameSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { RuntimeConfig } from './attest.js';
 import { RuntimeError } from './errors.js';
