@@ -29,8 +29,7 @@ export const realTimers: Timers = {
 export function callAt(timers: Timers, at: number, fn: () => void): () => void {
   let handle: unknown;
   const arm = () => {
-    const delay = at - timers.now();
-    if (delay <= 0) return void (handle = timers.setTimeout(fn, 0));
+    const delay = Math.max(0, at - timers.now());
     handle = delay > MAX_TIMER_MS ? timers.setTimeout(arm, MAX_TIMER_MS) : timers.setTimeout(fn, delay);
   };
   arm();
