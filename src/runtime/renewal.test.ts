@@ -37,14 +37,14 @@ interface FakeProgram extends Running {
   exit(code: number): void;
 }
 
-function fakeProgram(pid: number, ignoresTerm = false): FakeProgram {
+function fakeProgram(pid: number, ignoresTerm = false, started: Promise<void> = Promise.resolve()): FakeProgram {
   let exit!: (code: number) => void;
   const exited = new Promise<number>((resolve) => (exit = resolve));
   const signals: NodeJS.Signals[] = [];
   return {
     pid,
     exited,
-    started: Promise.resolve(),
+    started,
     secure: true,
     signals,
     exit,
@@ -55,7 +55,13 @@ function fakeProgram(pid: number, ignoresTerm = false): FakeProgram {
   };
 }
 
-function harness(first: RuntimeConfig, answers: Array<RuntimeConfig | Error>, opts: { ignoresTerm?: boolean } = {}) {
+interface HarnessOptions {
+  ignoresTerm?: boolean;
+  /** When the first program counts as running (the helper exec'd it); at once unless given. */
+  started?: Promise<void>;
+}
+
+function harness(first: RuntimeConfig, answers: Array<RuntimeConfig | Error>, opts: HarnessOptions = {}) {
   let now = 0;
   const pending: Array<{ at: number; fn: () => void; id: number }> = [];
   let ids = 0;
@@ -79,7 +85,7 @@ function harness(first: RuntimeConfig, answers: Array<RuntimeConfig | Error>, op
   const supervisor = new Supervisor(first, {
     start: async (c) => {
       started.push(c);
-      const p = fakeProgram(100 + programs.length, opts.ignoresTerm);
+      const p = fakeProgram(100 + programs.length, opts.ignoresTerm, programs.length ? undefined : opts.started);
       programs.push(p);
       return p;
     },
@@ -146,6 +152,18 @@ describe('Supervisor: renewal driven by the clock', () => {
       h.log.some((l) => l.includes('1970-01-01T00:00:21.000Z')),
       h.log.join('\n'),
     ); // the next renewal
+  });
+
+  it("rewrites only once the program runs (the helper has exec'd it, its mounts are in place)", async () => {
+    let run!: () => void;
+    const h = harness(config(1), [config(2)], { started: new Promise((r) => (run = r)) });
+    await h.flush();
+    await h.until(11_000);
+    assert.equal(h.attests(), 1);
+    assert.deepEqual(h.rewrites, []);
+    run();
+    await h.flush();
+    assert.deepEqual(h.rewrites, [config(2).injectionFiles]);
   });
 
   it('renewal: restart stops the program (SIGTERM) and starts it with the new configuration', async () => {
