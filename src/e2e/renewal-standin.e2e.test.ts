@@ -106,7 +106,7 @@ async function startStandIn(tmp: string): Promise<StandIn> {
         const count = answered.get(service) ?? 0;
         if (count > 0 && (refuse.get(service) ?? 0) > 0) {
           refuse.set(service, refuse.get(service)! - 1);
-          return send(503, { error: { code: 'CAS_UNAVAILABLE', message: 'the stand-in refuses once', hint: 'wait' } });
+          return send(503, { error: { code: 'CAS_STORE_UNAVAILABLE', message: 'the stand-in refuses once', hint: 'wait' } });
         }
         answered.set(service, count + 1);
         send(200, attest(service));
