@@ -22,6 +22,8 @@ interface StandIn {
   /** Attestations answered, by service; refusals planned per service (the next N re-attestations). */
   answered: Map<string, number>;
   refuse: Map<string, number>;
+  /** From now on an impostor answers: another CA, the same address. */
+  impersonate(): void;
   close(): Promise<void>;
 }
 
@@ -32,7 +34,8 @@ const SERVICES: Record<string, { dir: (tmp: string) => string; renewal?: 'restar
   insecure: { dir: (tmp) => join(tmp, 'insecure-tls') },
 };
 
-async function startStandIn(tmp: string): Promise<StandIn> {
+/** A CA and a server certificate for 127.0.0.1 that it signed: what a CAS presents. */
+function serverChain() {
   const caKey = generatePrivateKey('P-256');
   const now = Date.now();
   const caDer = issueCertificate({
@@ -53,6 +56,15 @@ async function startStandIn(tmp: string): Promise<StandIn> {
     notBefore: new Date(now - HOUR),
     notAfter: new Date(now + HOUR),
   });
+  const tls = {
+    cert: pemEncode('CERTIFICATE', serverDer) + pemEncode('CERTIFICATE', caDer),
+    key: pemEncode('PRIVATE KEY', serverKey.pkcs8),
+  };
+  return { caKey, caDer, tls };
+}
+
+async function startStandIn(tmp: string): Promise<StandIn> {
+  const { caKey, caDer, tls } = serverChain();
   const answered = new Map<string, number>();
   const refuse = new Map<string, number>();
   const issue = () => {
@@ -88,37 +100,34 @@ async function startStandIn(tmp: string): Promise<StandIn> {
       renew_at: notBefore + Math.round((LIFETIME_MS * 2) / 3),
     };
   };
-  const server: Server = createServer(
-    {
-      cert: pemEncode('CERTIFICATE', serverDer) + pemEncode('CERTIFICATE', caDer),
-      key: pemEncode('PRIVATE KEY', serverKey.pkcs8),
-    },
-    (req, res) => {
-      let body = '';
-      req.on('data', (d: Buffer) => (body += d.toString()));
-      req.on('end', () => {
-        const send = (status: number, json: unknown) => {
-          res.writeHead(status, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(json));
-        };
-        if (req.url === '/v1/attest/nonce') return send(200, { nonce: randomBytes(32).toString('hex') });
-        const service = (JSON.parse(body) as { config_id: string }).config_id.split('/')[1]!;
-        const count = answered.get(service) ?? 0;
-        if (count > 0 && (refuse.get(service) ?? 0) > 0) {
-          refuse.set(service, refuse.get(service)! - 1);
-          return send(503, { error: { code: 'CAS_STORE_UNAVAILABLE', message: 'the stand-in refuses once', hint: 'wait' } });
-        }
-        answered.set(service, count + 1);
-        send(200, attest(service));
-      });
-    },
-  );
+  const server: Server = createServer(tls, (req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const send = (status: number, json: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(json));
+      };
+      if (req.url === '/v1/attest/nonce') return send(200, { nonce: randomBytes(32).toString('hex') });
+      const service = (JSON.parse(body) as { config_id: string }).config_id.split('/')[1]!;
+      const count = answered.get(service) ?? 0;
+      if (count > 0 && (refuse.get(service) ?? 0) > 0) {
+        refuse.set(service, refuse.get(service)! - 1);
+        return send(503, {
+          error: { code: 'CAS_STORE_UNAVAILABLE', message: 'the stand-in refuses once', hint: 'wait' },
+        });
+      }
+      answered.set(service, count + 1);
+      send(200, attest(service));
+    });
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
     fingerprint: createHash('sha256').update(caDer).digest('hex'),
     answered,
     refuse,
+    impersonate: () => server.setSecureContext(serverChain().tls),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
@@ -126,11 +135,13 @@ async function startStandIn(tmp: string): Promise<StandIn> {
 describe('veil run renews injected certificates before they expire (stand-in CAS)', () => {
   const dir = tempDir('veil-renewal-standin-');
   let standIn: StandIn;
+  let impostor: StandIn;
   let env: NodeJS.ProcessEnv;
   const watched: Watched[] = [];
 
   before(async () => {
     standIn = await startStandIn(dir.path);
+    impostor = await startStandIn(dir.path);
     const host = await simulationHost(dir.path);
     env = {
       SCONE_CAS_ADDR: `127.0.0.1:${standIn.port}`,
@@ -142,11 +153,13 @@ describe('veil run renews injected certificates before they expire (stand-in CAS
   after(async () => {
     await Promise.all(watched.map((w) => w.stop()));
     await standIn?.close();
+    await impostor?.close();
     dir.cleanup();
   });
 
-  const start = (service: string, args: string[] = []) => {
-    const w = startWatched(args, { ...env, SCONE_CONFIG_ID: `standin/${service}` });
+  const start = (service: string, args: string[] = [], cas = standIn) => {
+    const where = { SCONE_CAS_ADDR: `127.0.0.1:${cas.port}`, VEIL_CAS_FINGERPRINT: cas.fingerprint };
+    const w = startWatched(args, { ...env, ...where, SCONE_CONFIG_ID: `standin/${service}` });
     watched.push(w);
     return w;
   };
@@ -158,6 +171,10 @@ describe('veil run renews injected certificates before they expire (stand-in CAS
       restart: start('restart'),
       insecure: start('insecure', ['--INSECURE-no-namespace']),
     };
+    // Re-attestation checks the CAS as the start did: after the first answer, another CA answers there.
+    const fooled = start('rewrite', [], impostor);
+    await waitForRenewals(fooled, 1, 2 * LIFETIME_MS);
+    impostor.impersonate();
     await Promise.all(Object.values(runs).map((w) => waitForRenewals(w, 3, 4 * LIFETIME_MS)));
     for (const [name, w] of Object.entries(runs)) {
       const readings = w.readings();
@@ -172,5 +189,11 @@ describe('veil run renews injected certificates before they expire (stand-in CAS
     }
     assert.match(runs.rewrite.stderr(), /renewal failed \(the stand-in refuses once\); retrying at/);
     assert.match(runs.restart.stderr(), /restarting the program \(the policy says renewal: restart\)/);
+    assert.match(
+      fooled.stderr(),
+      /renewal failed \(the CAS at \S+ presents CA fingerprint [0-9a-f]{64}, not the expected/,
+    );
+    assert.equal(distinct(fooled.readings().map((r) => r.notAfter)).length, 1, 'nothing from the impostor');
+    assert.equal(impostor.answered.get('rewrite'), 1);
   });
 });
