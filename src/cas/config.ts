@@ -108,6 +108,7 @@ function renderService(session: Session, service: Service, lookup: SecretLookup,
     pwd: service.pwd ?? '/',
     injectionFiles: injectionFilesOf(session, service.image_name, lookup, meter),
     ...fspfOf(service, fill('fspf_key')),
+    ...(service.renewal ? { renewal: service.renewal } : {}),
   };
 }
 

@@ -87,6 +87,13 @@ export const ATTEST_ANSWER: JsonSchema = {
       },
       "additionalProperties": false
     },
+    "renewal": {
+      "type": "string",
+      "enum": [
+        "rewrite",
+        "restart"
+      ]
+    },
     "session": {
       "type": "string"
     },

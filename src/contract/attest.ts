@@ -46,6 +46,8 @@ export const releasedConfigSchema = z.strictObject({
   pwd: noNul,
   injectionFiles: z.array(injectionFileSchema),
   fspf: fspfSchema.optional(),
+  /** Veil's policy field: how veil run applies renewed files (absent: rewrite them in place). */
+  renewal: z.enum(['rewrite', 'restart']).optional(),
 });
 export type ReleasedConfig = z.infer<typeof releasedConfigSchema>;
 

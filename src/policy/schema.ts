@@ -161,6 +161,11 @@ const service = z.strictObject({
   fspf_update_policy: fspfUpdatePolicy.optional(),
   one_time_password_shared_secret: unsupported('one_time_password_shared_secret', OTP).optional(),
   persistency: persistency.optional(),
+  /**
+   * Veil only (SCONE has no such field; SCONE files stay valid without it): how `veil run` hands a long-running
+   * program renewed certificates — rewrite its injected files in place (the default) or restart it.
+   */
+  renewal: z.enum(['rewrite', 'restart']).optional(),
 });
 
 /** Where a secret lands must be said plainly: no '..', '.', '//' or trailing '/' to reinterpret it. */

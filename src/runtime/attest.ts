@@ -13,9 +13,10 @@ import type { EvidenceSource } from './evidence-source.js';
 
 /**
  * The configuration the CAS releases after attestation (injection file contents in base64), as the wire
- * contract defines it, and what the CAS accepted (evidence kind, simulation or not, TCB status) to say.
+ * contract defines it, what the CAS accepted (evidence kind, simulation or not, TCB status) to say, and when
+ * to attest again for renewed certificates.
  */
-export type RuntimeConfig = ReleasedConfig & { attestation?: AttestationOutcome };
+export type RuntimeConfig = ReleasedConfig & { attestation?: AttestationOutcome; renew_at?: number };
 
 export interface CasTrust {
   fingerprint?: string | undefined;

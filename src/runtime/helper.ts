@@ -14,10 +14,12 @@ import { PARENT_CHECK } from './parent-death.js';
  */
 export const HELPER_SOURCE = String.raw`
 use strict; use warnings; no warnings 'exec';
-use Fcntl qw(O_WRONLY O_CREAT O_TRUNC O_NOFOLLOW);
+use Fcntl qw(O_WRONLY O_CREAT O_TRUNC O_NOFOLLOW F_SETFD FD_CLOEXEC);
 sub fail { print STDERR "[VEIL|FATAL] $_[0]\n"; exit 126 }
 shift @ARGV;
 ${PARENT_CHECK}
+# fd 5 closes at exec: the runtime then knows the program runs with every mount in place (renewal.ts).
+open(our $READY, '>&=', 5) and fcntl($READY, F_SETFD, FD_CLOEXEC);
 open(my $in, '<&=', 3) or fail("no launch plan on fd 3: $!");
 binmode $in;
 my $plan = do { local $/; <$in> } // '';

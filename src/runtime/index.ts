@@ -1,7 +1,10 @@
 export { RuntimeError, type RuntimeErrorCode } from './errors.js';
 export { obtainConfig, casUrl, type RuntimeConfig, type CasTrust } from './attest.js';
 export { attestCas, type PinnedCas } from './cas-identity.js';
-export { launch, namespacesWork, type LaunchOptions } from './launch.js';
+export { launch, namespacesWork, startProgram, type LaunchOptions, type Running } from './launch.js';
+export { Supervisor, RESTART_GRACE_MS } from './renewal.js';
+export { realTimers, RENEW_MARGIN_MS } from './renewal-rules.js';
+export { rewriteInjected } from './rewrite.js';
 export { encodePlan, launchPlan, type Step } from './plan.js';
 export { openProgram, resolveProgram, RUNTIME_ROOT, type OpenedProgram } from './program.js';
 export { launchInContainer, readMounts, CONTAINER_SHIELD_ROOT } from './container.js';

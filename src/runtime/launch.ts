@@ -30,6 +30,18 @@ export interface LaunchOptions {
   hosts?: Record<string, string> | undefined;
 }
 
+/** A started program: what renewal needs to rewrite its files, stop it or wait for it. */
+export interface Running {
+  pid: number;
+  /** Its exit status (128 + n for signal n). */
+  exited: Promise<number>;
+  /** Resolves once the helper has exec'd the program: every mount of its namespace is in place. */
+  started: Promise<void>;
+  /** Whether it runs in a private namespace (its files are then reached through /proc/<pid>/root). */
+  secure: boolean;
+  kill(signal: NodeJS.Signals): void;
+}
+
 /**
  * Starts the program through the namespace helper and resolves with its exit status (128 + n for signal n).
  * The program replaces the helper, so it is this process's child: signals go straight to it, and it gets
@@ -37,6 +49,18 @@ export interface LaunchOptions {
  * namespaces it refuses, unless the caller passed the explicitly insecure flag.
  */
 export async function launch(config: RuntimeConfig, programFd: number, opts: LaunchOptions): Promise<number> {
+  const running = await startProgram(config, programFd, opts);
+  const forward = (signal: NodeJS.Signals) => running.kill(signal);
+  for (const signal of SIGNALS) process.on(signal, forward);
+  try {
+    return await running.exited;
+  } finally {
+    for (const s of SIGNALS) process.off(s, forward);
+  }
+}
+
+/** Starts the program as launch() does, and hands it back running (the caller forwards signals). */
+export async function startProgram(config: RuntimeConfig, programFd: number, opts: LaunchOptions): Promise<Running> {
   const secure = await (opts.namespaces ?? namespacesWork());
   if (!secure && !opts.insecureNoNamespace) {
     throw new RuntimeError('RUNTIME_NAMESPACE', 'cannot create a private mount namespace for the injected files', {
@@ -48,21 +72,27 @@ export async function launch(config: RuntimeConfig, programFd: number, opts: Lau
   const helper = ['perl', '-e', HELPER_SOURCE, 'veil-launch', String(process.pid)];
   const [command, ...args] = [...PDEATHSIG, ...(secure ? ['unshare', ...unshareArgs(), '--'] : []), ...helper];
   const child = spawn(command!, args, {
-    stdio: ['inherit', 'inherit', 'inherit', 'pipe', programFd],
+    stdio: ['inherit', 'inherit', 'inherit', 'pipe', programFd, 'pipe'],
     env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
   });
   const planPipe = child.stdio[3] as NodeJS.WritableStream;
   planPipe.on('error', () => undefined); // a helper that died early (EPIPE) reports through its exit status
   planPipe.end(plan);
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  for (const signal of SIGNALS) process.on(signal, forward);
-  return new Promise((resolve, reject) => {
+  const exited = new Promise<number>((resolve, reject) => {
     const hint = 'install util-linux ≥ 2.33 (unshare, setpriv) and perl';
     const helperError = (err: Error) => `cannot start the namespace helper (${err.message})`;
     child.on('error', (err) => reject(new RuntimeError('RUNTIME_NAMESPACE', helperError(err), { hint, cause: err })));
-    child.on('exit', (code, signal) => {
-      for (const s of SIGNALS) process.off(s, forward);
-      resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));
-    });
+    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
   });
+  const ready = (child.stdio as unknown[])[5] as NodeJS.ReadableStream;
+  const started = new Promise<void>((resolve) => {
+    ready.on('error', () => undefined);
+    ready.on('close', () => resolve());
+    ready.resume();
+  });
+  await new Promise<void>((resolve) => {
+    child.once('spawn', resolve);
+    exited.catch(() => resolve());
+  });
+  return { pid: child.pid ?? 0, exited, started, secure, kill: (signal) => void child.kill(signal) };
 }

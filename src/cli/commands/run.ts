@@ -1,12 +1,17 @@
 import { nodeTsmFs } from '../../attestation/configfs-tsm.js';
 import {
   RuntimeError,
+  Supervisor,
   chooseEvidenceSource,
-  launch,
   namespacesWork,
   obtainConfig,
   openProgram,
+  realTimers,
+  rewriteInjected,
+  startProgram,
   type EvidenceMode,
+  type LaunchOptions,
+  type RuntimeConfig,
 } from '../../runtime/index.js';
 import { usage } from '../errors.js';
 import { defineCommand } from '../spec.js';
@@ -73,27 +78,33 @@ export const runCommand = defineCommand(
         program,
         log: (line) => io.err(`${line}\n`),
       });
-      const config = await obtainConfig({
-        casAddr,
-        configId,
-        evidence,
-        now: () => new Date(),
-        trust: {
-          fingerprint: io.env['VEIL_CAS_FINGERPRINT'],
-          caFile: io.env['VEIL_CAS_CA_FILE'],
-          trustAny: values['only_for_testing-trust-any'],
-        },
-      });
+      const attest = () =>
+        obtainConfig({
+          casAddr,
+          configId,
+          evidence,
+          now: () => new Date(),
+          trust: {
+            fingerprint: io.env['VEIL_CAS_FINGERPRINT'],
+            caFile: io.env['VEIL_CAS_CA_FILE'],
+            trustAny: values['only_for_testing-trust-any'],
+          },
+        });
+      const config = await attest();
       io.err(acceptedLine(config.attestation));
       if (values['INSECURE-no-namespace'])
         io.err('[VEIL|WARNING] INSECURE: no private namespace; injected secrets are written to the host file system\n');
-      if (inContainer) return await (await import('../../runtime/container.js')).launchInContainer(config, opened.fd);
-      const hosts = parseHosts(values.host ?? []);
-      return await launch(config, opened.fd, {
+      if (inContainer) {
+        if (config.renew_at !== undefined)
+          io.err('[VEIL|WARNING] --container does not renew certificates: restart the pod before they expire\n');
+        return await (await import('../../runtime/container.js')).launchInContainer(config, opened.fd);
+      }
+      const options: LaunchOptions = {
         insecureNoNamespace: values['INSECURE-no-namespace'] === true,
         namespaces,
-        hosts,
-      });
+        hosts: parseHosts(values.host ?? []),
+      };
+      return await supervise(config, opened.fd, options, attest, io);
     } catch (err) {
       if (err instanceof RuntimeError) {
         io.err(
@@ -106,6 +117,32 @@ export const runCommand = defineCommand(
     }
   },
 );
+
+/** The program under renewal (renewal.ts): signals go to whichever run of it is current. */
+async function supervise(
+  config: RuntimeConfig,
+  fd: number,
+  options: LaunchOptions,
+  reattest: () => Promise<RuntimeConfig>,
+  io: { err(text: string): void },
+): Promise<number> {
+  const supervisor = new Supervisor(config, {
+    start: (next) => startProgram(next, fd, options),
+    reattest,
+    rewrite: (running, files) => rewriteInjected(files, running.secure ? running.pid : undefined),
+    timers: realTimers,
+    log: (line) => io.err(`${line}\n`),
+  });
+  const forward = (signal: NodeJS.Signals) => supervisor.signal(signal);
+  for (const signal of SIGNALS) process.on(signal, forward);
+  try {
+    return await supervisor.run();
+  } finally {
+    for (const signal of SIGNALS) process.off(signal, forward);
+  }
+}
+
+const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 function parseMode(mode: string | undefined): EvidenceMode | undefined {
   if (mode === undefined || mode === 'debug' || mode === 'hardware') return mode;
