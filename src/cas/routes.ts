@@ -47,7 +47,7 @@ export function clientOf(request: FastifyRequest): ClientIdentity | undefined {
   return cert?.raw ? identityFromDer(cert.raw) : undefined;
 }
 
-function requireClient(request: FastifyRequest): ClientIdentity {
+export function requireClient(request: FastifyRequest): ClientIdentity {
   const client = clientOf(request);
   if (!client) {
     throw new CasError('CAS_UNAUTHENTICATED', 'this request needs a TLS client certificate, and none was presented', {
@@ -144,7 +144,8 @@ export function registerRoutes(
 
   app.get<{ Params: { '*': string } }>('/v1/values/*', ROUTES.values, async (request) => {
     const { session, secret } = parseValuesPath(request.params['*']);
-    return secret === undefined ? publicValues(ctx, session) : publicValue(ctx, session, secret);
+    const actor = clientOf(request)?.keyHash ?? null;
+    return secret === undefined ? publicValues(ctx, session, actor) : publicValue(ctx, session, secret, actor);
   });
 }
 

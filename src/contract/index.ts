@@ -5,3 +5,4 @@ export * from './issues.js';
 export * from './remote.js';
 export * from './encrypted-session.js';
 export * from './audit.js';
+export * from './audit-api.js';
