@@ -1,4 +1,5 @@
 import type { AuditEntry, AuditHead, AuditLog } from './types.js';
+import { auditEntrySchema } from '../contract/audit.js';
 
 /**
  * STAND-IN, deleted at the merge of branch `audit` (whose export writer signs the trailer with the audit key):
@@ -38,4 +39,29 @@ export async function* exportLines(source: ExportSource): AsyncGenerator<string>
 
 function trailerOf(head: AuditHead, count: number) {
   return { trailer: true, head, count, sig: '' };
+}
+
+/**
+ * The stand-in's check of an export (until `veil audit verify` replaces it): consecutive seqs from 1, each
+ * entry's prev the hash of the one before, and a trailer naming the last entry and the count. Returns the
+ * entries; throws naming the first line that breaks the chain.
+ */
+export function checkExportLinks(text: string): AuditEntry[] {
+  const lines = text
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const header = lines.shift();
+  const trailer = lines.pop() as { head?: AuditHead; count?: number } | undefined;
+  if (header?.['format'] !== 'veil-audit-export') throw new Error('line 1 is not an export header');
+  const entries = lines.map((line) => auditEntrySchema.parse(line));
+  let prev: AuditHead = { seq: 0, hash: '0'.repeat(64) };
+  for (const [i, entry] of entries.entries()) {
+    if (entry.seq !== prev.seq + 1 || entry.prev !== prev.hash) throw new Error(`line ${i + 2}: the chain breaks`);
+    prev = { seq: entry.seq, hash: entry.hash };
+  }
+  if (trailer?.head?.seq !== prev.seq || trailer.head.hash !== prev.hash || trailer.count !== entries.length) {
+    throw new Error('the trailer does not name the last entry and the count');
+  }
+  return entries;
 }

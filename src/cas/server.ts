@@ -222,7 +222,11 @@ export function buildApp(
   const self = selfAttestation(identity, options.selfEvidence);
   registerRoutes(app, ctx, writes, self, options.nonceLimits, options.sessionRecipient);
   const admins = new Set((options.auditAdmins ?? []).map((k) => k.toLowerCase()));
-  registerAuditRoute(app, ctx, identity, { admins, limits, ...(options.followLimits ? { follow: options.followLimits } : {}) });
+  registerAuditRoute(app, ctx, identity, {
+    admins,
+    limits,
+    ...(options.followLimits ? { follow: options.followLimits } : {}),
+  });
   return app;
 }
 

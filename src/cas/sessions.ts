@@ -376,7 +376,12 @@ export async function readSession(
     });
   }
   const answer = { session: serializeSession(readBack(writtenOf(record), record.creator)), hash: record.hash };
-  await recordOrFail(ctx.audit, { type: 'session.read', session: name, actor: client?.keyHash ?? null, hash: record.hash });
+  await recordOrFail(ctx.audit, {
+    type: 'session.read',
+    session: name,
+    actor: client?.keyHash ?? null,
+    hash: record.hash,
+  });
   return answer;
 }
 
