@@ -27,6 +27,18 @@ export interface AuditRouteOptions {
   follow?: Partial<FollowLimits>;
 }
 
+/** Administrators by key hash; anything else is refused at start, so a typo never silently admits nobody. */
+export function auditAdminSet(keyHashes: readonly string[]): ReadonlySet<string> {
+  for (const k of keyHashes) {
+    if (!/^[0-9a-fA-F]{64}$/.test(k)) {
+      throw new CasError('CAS_BAD_REQUEST', `audit administrator '${k.slice(0, 80)}' is not a key hash`, {
+        hint: 'give the 64 hex digits `veil self show-key-hash` prints for the administrator',
+      });
+    }
+  }
+  return new Set(keyHashes.map((k) => k.toLowerCase()));
+}
+
 const ROUTE = { schema: { querystring: auditQuerySchema, response: { 200: answer(auditPageSchema) } } };
 
 export function registerAuditRoute(

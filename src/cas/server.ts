@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuditLog } from '../audit/types.js';
 import { openAuditLog, type CasAuditLog } from './audit-log.js';
 import { auditUnavailable } from './audit-events.js';
-import { registerAuditRoute } from './audit-route.js';
+import { auditAdminSet, registerAuditRoute } from './audit-route.js';
 import type { FollowLimits } from './audit-follow.js';
 import { remoteFetcher, type RemoteLimits } from './remote-import.js';
 import { remoteCasList, type RemoteSource } from './remote-allow.js';
@@ -221,7 +221,7 @@ export function buildApp(
   app.addHook('onRequest', earlyWriteRefusal(writes));
   const self = selfAttestation(identity, options.selfEvidence);
   registerRoutes(app, ctx, writes, self, options.nonceLimits, options.sessionRecipient);
-  const admins = new Set((options.auditAdmins ?? []).map((k) => k.toLowerCase()));
+  const admins = auditAdminSet(options.auditAdmins ?? []);
   registerAuditRoute(app, ctx, identity, {
     admins,
     limits,

@@ -1,4 +1,5 @@
 import type { Command } from './spec.js';
+import { AUDIT_GROUP } from './commands/audit.js';
 
 type Load = () => Promise<Command>;
 export type Entry = Load | Group;
@@ -44,6 +45,7 @@ export const COMMANDS: Record<string, Entry> = {
       restore: async () => (await import('./commands/cas-backup.js')).restore,
     },
   },
+  audit: AUDIT_GROUP,
   session: {
     summary: 'sessions (policies) on the CAS, as the scone CLI handles them',
     subcommands: {

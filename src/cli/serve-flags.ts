@@ -99,3 +99,21 @@ export function parseListen(listen: string): { host: string; port: number } {
     throw usage(`--listen '${listen}' is not HOST:PORT`, 'e.g. --listen 127.0.0.1:8081 (port 0 picks a free one)');
   return { host: match[1]!, port: Number(match[2]) };
 }
+
+/**
+ * The audit administrators: --audit-admin (repeatable) and VEIL_CAS_AUDIT_ADMINS (comma separated), each a key
+ * hash as `veil self show-key-hash` prints it (64 hex digits).
+ */
+export function auditAdminFlags(flags: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  const fromEnv = (env['VEIL_CAS_AUDIT_ADMINS'] ?? '').split(',').map((s) => s.trim());
+  const all = [...flags, ...fromEnv].filter((s) => s !== '');
+  for (const value of all) {
+    if (!/^[0-9a-fA-F]{64}$/.test(value)) {
+      throw usage(
+        `--audit-admin (or VEIL_CAS_AUDIT_ADMINS) '${value.slice(0, 80)}' is not a key hash`,
+        'give the 64 hex digits `veil self show-key-hash` prints for the administrator',
+      );
+    }
+  }
+  return [...new Set(all.map((k) => k.toLowerCase()))];
+}
