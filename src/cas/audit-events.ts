@@ -2,6 +2,7 @@ import { AttestationError, type VerificationResult } from '../attestation/index.
 import type { EVIDENCE_TYPES } from '../attestation/evidence.js';
 import type { AuditEvent, AuditLog } from '../audit/types.js';
 import { CasError, type CasErrorCode } from './errors.js';
+import { StoreError } from './store/index.js';
 
 /**
  * How the CAS records what it does: every answer comes after its entry is durable. When the log cannot take
@@ -12,6 +13,8 @@ export async function recordOrFail(audit: AuditLog, event: AuditEvent): Promise<
   try {
     await audit.record(event);
   } catch (err) {
+    // A database that does not answer is told as such (503 CAS_STORE_UNAVAILABLE): retry, or another replica.
+    if (err instanceof StoreError && err.code === 'STORE_UNAVAILABLE') throw err;
     throw auditUnavailable(event.type, err);
   }
 }
