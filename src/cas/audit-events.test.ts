@@ -7,7 +7,7 @@ import { failingAuditLog, memoryAuditLog } from './audit-testing.js';
 import type { CasError } from './errors.js';
 import { identityFromPem, type ClientIdentity } from './identity-of.js';
 import { NonceStore } from './nonces.js';
-import { readSession, writeSession, type CasContext } from './sessions.js';
+import { readSession, writeSession, writeUpload, type CasContext } from './sessions.js';
 import { tempStore } from './test-store.js';
 import { ephemeral } from './testing.js';
 import { publicValue, publicValues } from './values.js';
@@ -89,6 +89,14 @@ describe('audit events of session operations', () => {
     );
     await assert.rejects(writeSession(ctx, 'name: [broken\n', bob), code('CAS_POLICY_INVALID'));
     assert.equal(log.entries.length, before + 1);
+  });
+
+  it("an encrypted upload's refusal keeps its code only: no words of the text it came in", async () => {
+    const current = await readSession(ctx, 'ev', undefined, alice);
+    const text = `${session('ev')}predecessor: ${current.hash}\n`;
+    await assert.rejects(writeUpload(ctx, { text, signatures: [], sealed: true }, bob), code('CAS_FORBIDDEN'));
+    const refused = last();
+    assert.equal(refused?.type === 'session.refused' && refused.reason, 'an encrypted upload refused (CAS_FORBIDDEN)');
   });
 
   it('a read and a public value read are recorded (actor null without a certificate)', async () => {

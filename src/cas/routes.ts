@@ -155,9 +155,10 @@ export function registerRoutes(
  */
 function uploadOf(upload: UploadBody): Upload {
   const type = upload.contentType.split(';')[0]?.trim().toLowerCase();
-  if (type !== 'application/json') return { text: upload.body, signatures: [] };
+  const sealed = upload.sealed ? { sealed: true } : {};
+  if (type !== 'application/json') return { text: upload.body, signatures: [], ...sealed };
   const envelope = parsePart(jsonBody(sessionEnvelopeSchema), upload.body, 'body');
-  return { text: envelope.session, signatures: envelope.signatures };
+  return { text: envelope.session, signatures: envelope.signatures, ...sealed };
 }
 
 /** `session=<name>[,secret=<s>]`, the path form SCONE uses (a leading `/` is tolerated). */

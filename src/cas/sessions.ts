@@ -47,6 +47,8 @@ export interface WriteResult {
 export interface Upload {
   text: string;
   signatures: readonly UploadSignature[];
+  /** Decrypted from an encrypted upload: a refusal's entry keeps its code only, never words from the text. */
+  sealed?: boolean;
 }
 
 /** writeUpload without signatures (a plain YAML body). */
@@ -70,7 +72,8 @@ export async function writeUpload(ctx: CasContext, upload: Upload, client: Clien
   } catch (err) {
     if (err instanceof CasError && RECORDED_WRITE_REFUSALS.has(err.code)) {
       const refused = { type: 'session.refused', session: uploaded.name, actor, code: err.code } as const;
-      await recordOrFail(ctx.audit, { ...refused, reason: err.message });
+      const reason = upload.sealed ? `an encrypted upload refused (${err.code})` : err.message;
+      await recordOrFail(ctx.audit, { ...refused, reason });
     }
     throw err;
   }
