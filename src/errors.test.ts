@@ -14,7 +14,7 @@ const DOC = fileURLToPath(new URL('../docs/errors.md', import.meta.url));
  * answer (PostgreSQL down or failing over) is the CAS's side too, and 503 tells clients and load balancers to
  * retry, possibly on another replica.
  */
-const SERVER_SIDE = new Set(['CAS_INTERNAL', 'CAS_TEE_UNAVAILABLE', 'CAS_STORE_UNAVAILABLE']);
+const SERVER_SIDE = new Set(['CAS_INTERNAL', 'CAS_TEE_UNAVAILABLE', 'CAS_STORE_UNAVAILABLE', 'CAS_AUDIT_UNAVAILABLE']);
 // Readiness refuses while the CAS's keys are not loaded: the CAS's own state, not the client's request.
 SERVER_SIDE.add('CAS_NOT_READY');
 

@@ -1,4 +1,5 @@
 import type { AuditEntry, AuditEvent } from '../contract/audit.js';
+import type { AuditSigner } from './chain.js';
 
 export type { AuditEntry, AuditEvent };
 
@@ -20,6 +21,8 @@ export interface AuditLog {
   head(): Promise<AuditHead>;
   /** The PEM certificates of the audit keys (each issued by the CAS's CA), for exports. */
   certificates(): Promise<string[]>;
+  /** The audit key, which signs an export's trailer; absent in logs that sign nothing (unit tests' doubles). */
+  readonly signer?: AuditSigner;
 }
 
 /** The log as the CAS holds it (cas/audit-log.ts): close() waits for what is in flight, then refuses. */

@@ -3,6 +3,7 @@
  * `openssl speed ecdsap256` measured in the same run (a certificate costs at least one ECDSA signature, and a
  * leaf also a key generation, so OpenSSL's sign rate bounds what we can reach).
  */
+import { memoryAuditLog } from '../cas/audit-testing.js';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -39,7 +40,7 @@ function client() {
 async function benchSessions(): Promise<{ perSecond: number; count: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'veil-bench-'));
   const store = openSqliteStore({ dataDir: dir, masterKey: loadMasterKey({ dataDir: dir }) });
-  const ctx: CasContext = { store, now: () => new Date() };
+  const ctx: CasContext = { store, now: () => new Date(), audit: memoryAuditLog() };
   const me = client();
   const fixed = {
     MRENCLAVE: randomBytes(32).toString('hex'),

@@ -1,3 +1,4 @@
+import { memoryAuditLog } from './audit-testing.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { hardwareReportData, simulationMeasurement, type EvidenceVerifier } from '../attestation/index.js';
@@ -27,7 +28,7 @@ const verifier: EvidenceVerifier = {
     return verifiedTdx(claims, hardwareReportData(binding!.nonce, binding!.spki));
   },
 };
-const ctx: CasContext & AttestationContext = { store, now: () => new Date(), verifier };
+const ctx: CasContext & AttestationContext = { store, now: () => new Date(), audit: memoryAuditLog(), verifier };
 const owner = identityFromPem(ephemeral().certPem);
 const nonces = new NonceStore(ctx.now);
 

@@ -1,3 +1,4 @@
+import { memoryAuditLog } from './audit-testing.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,7 +45,7 @@ const verifier: EvidenceVerifier = {
     return verifiedTdx(claims, (reported ?? hardwareReportData)(nonce, spki));
   },
 };
-const ctx: CasContext & AttestationContext = { store, now: () => new Date(), verifier };
+const ctx: CasContext & AttestationContext = { store, now: () => new Date(), audit: memoryAuditLog(), verifier };
 const owner = identityFromPem(ephemeral().certPem);
 const platformsOf = (name: string) => (name.startsWith('sim') ? `, platforms: [${host.id}]` : '');
 const session = (name: string, identity: string, security: string) =>
@@ -159,7 +160,7 @@ describe('attest: hardware evidence', () => {
   it('is refused by a CAS started without hardware verifiers', async () => {
     const rt = client();
     const nonce = nonces.issue(rt.keyHash).toString('hex');
-    const bare = { store, now: ctx.now };
+    const bare = { store, now: ctx.now, audit: ctx.audit };
     const request = { config_id: 'hw/api', nonce, evidence: tdxEvidence };
     await assert.rejects(attest(bare, nonces, request, rt), refused(/without hardware verifiers/));
   });

@@ -26,6 +26,8 @@ import { platformsOf } from './platforms.js';
 import { movedSince, readerFor } from './session-reader.js';
 import type { CasContext } from './sessions.js';
 import { fetchRemoteImports, type RemoteFetch } from './remote-import.js';
+import { measurementOf, recordOrFail, refusalOf } from './audit-events.js';
+import type { AuditEvent } from '../audit/types.js';
 
 export type { AttestRequest, AttestationOutcome } from '../contract/index.js';
 
@@ -49,6 +51,40 @@ export async function attest(
   request: AttestRequest,
   client: ClientIdentity,
 ): Promise<{ config: ServiceConfig; outcome: AttestationOutcome }> {
+  let released: { config: ServiceConfig; outcome: AttestationOutcome; event: AuditEvent };
+  try {
+    released = await judgeAndRender(ctx, nonces, request, client);
+  } catch (err) {
+    if (err instanceof CasError && isRecordedRefusal(err)) {
+      const session = sessionPart(request.config_id);
+      await recordOrFail(ctx.audit, refusalOf(err, request.config_id, session, request.evidence.type));
+    }
+    throw err;
+  }
+  // Durable before the answer: a configuration whose release the log cannot show is not released.
+  await recordOrFail(ctx.audit, released.event);
+  return { config: released.config, outcome: released.outcome };
+}
+
+/**
+ * Refusals of the service's evidence or of what it may receive are recorded; a malformed service ID, a busy
+ * CAS or the CAS's own failures are not decisions about the service.
+ */
+function isRecordedRefusal(err: CasError): boolean {
+  return err.status >= 400 && err.status < 500 && err.code !== 'CAS_BUSY' && err.code !== 'CAS_BAD_REQUEST';
+}
+
+function sessionPart(configId: string): string | undefined {
+  const cut = configId.lastIndexOf('/');
+  return cut > 0 ? configId.slice(0, cut) : undefined;
+}
+
+async function judgeAndRender(
+  ctx: CasContext & AttestationContext,
+  nonces: NonceStore,
+  request: AttestRequest,
+  client: ClientIdentity,
+): Promise<{ config: ServiceConfig; outcome: AttestationOutcome; event: AuditEvent }> {
   const { session: sessionName, service: serviceName } = splitConfigId(request.config_id);
   const nonce = nonces.consume(String(request.nonce), client.keyHash);
   if (nonce !== 'ok')
@@ -66,15 +102,18 @@ export async function attest(
   const binding = { nonce: Buffer.from(request.nonce, 'hex'), spki: client.spki };
   const policy = sessionOf(record).security?.attestation;
   let outcome: AttestationOutcome;
+  let measurement: string;
   try {
     if (request.evidence.type === 'simulation') {
       // Evidence (host signature), binding, platform (a listed host), then identity (the measurement).
       const platforms = platformsOf(sessions, record, sessionOf(record), service);
       const verified = await verifySimulation(request.evidence, binding, policy, { ...service, platforms });
       checkMeasurement(verified.measurement, simulationMeasurements(service));
+      measurement = verified.measurement;
       outcome = { evidence: 'simulation', simulated: true, platform: verified.platform };
     } else {
       const { result, tolerated } = await judgeHardware(ctx, request.evidence, binding, policy, service);
+      measurement = measurementOf(result);
       outcome = {
         evidence: request.evidence.type,
         simulated: false,
@@ -90,14 +129,39 @@ export async function attest(
   const remote = await fetchRemoteImports(ctx.remote, record, sessionOf(record));
   // Judged and rendered from the one read above; what leaves must still be current once rendered, or a
   // session (this one, or one it imports from) that changed while the evidence was verified would go unseen.
-  const config = renderServiceConfig(sessions, sessionName, serviceName, remote);
+  const used = new Set<string>();
+  const config = renderServiceConfig(sessions, sessionName, serviceName, remote, used);
   const moved = await movedSince(ctx.store, sessions);
   if (moved !== undefined) {
     throw new CasError('CAS_BUSY', `session '${moved}' changed while the service attested; start it again`, {
       hint: 'the configuration is released only as judged against the current sessions: start the service again',
     });
   }
-  return { config, outcome };
+  const event = releaseOf(request.config_id, record.hash, outcome, measurement, [...used].sort());
+  return { config, outcome, event };
+}
+
+function releaseOf(
+  configId: string,
+  sessionHash: string,
+  outcome: AttestationOutcome,
+  measurement: string,
+  secrets: string[],
+): AuditEvent {
+  const { session, service } = splitConfigId(configId);
+  return {
+    type: 'attestation.released',
+    config_id: configId,
+    session,
+    service,
+    session_hash: sessionHash,
+    evidence: outcome.evidence,
+    simulated: outcome.simulated,
+    measurement,
+    ...(outcome.platform === undefined ? {} : { platform: outcome.platform }),
+    ...(outcome.tcb_status === undefined ? {} : { tcb_status: outcome.tcb_status }),
+    secrets,
+  };
 }
 
 /**

@@ -18,6 +18,12 @@ after(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
 const newStore = () => openSqliteStore({ dataDir: join(root, `d${n++}`), masterKey: randomBytes(32) });
 const now = () => new Date();
+/** A store whose CA exists, so that opening the log records one key.created (the audit key's) only. */
+const storeWithCa = async () => {
+  const store = newStore();
+  await loadOrCreateCa(store, now());
+  return store;
+};
 
 /** Counts the transactions (appendAudit calls) and their sizes; `gate` holds each until released. */
 function spied(store: Store, gate?: () => Promise<void>) {
@@ -47,14 +53,19 @@ describe('openAuditLog', () => {
   it('makes the audit key once, records key.created once, and its export verifies against the CA', async () => {
     const store = newStore();
     const log = await openAuditLog(store, now);
-    const [first] = await log.read(0, 10);
+    const [ca, first] = await log.read(0, 10);
+    assert.deepEqual(ca?.event, {
+      type: 'key.created',
+      key: 'ca',
+      fingerprint: ca?.event.type === 'key.created' ? ca.event.fingerprint : '',
+    });
     assert.equal(first?.event.type, 'key.created');
     await log.record(sampleEvent(1));
     await log.close();
     const again = await openAuditLog(store, now);
     await again.record(sampleEvent(2));
     const types = (await again.read(0, 10)).map((e) => e.event.type);
-    assert.deepEqual(types, ['key.created', 'value.read', 'attestation.refused']);
+    assert.deepEqual(types, ['key.created', 'key.created', 'value.read', 'attestation.refused']);
     assert.equal(new Set((await again.read(0, 10)).map((e) => e.key)).size, 1);
     const verified = await verifyAuditExport(await exported(store), { caPem: await caPemOf(store) });
     assert.deepEqual(verified.head, await again.head());
@@ -64,7 +75,7 @@ describe('openAuditLog', () => {
   });
 
   it('commits events recorded during a transaction together, at most a batch per transaction', async (t) => {
-    const store = newStore();
+    const store = await storeWithCa();
     const log = await openAuditLog(store, now);
     const sizes = spied(store);
     const events = Array.from({ length: 600 }, (_, i) => sampleEvent(i));
@@ -82,7 +93,7 @@ describe('openAuditLog', () => {
   });
 
   it('refuses events beyond the queue bound, and after close, and events outside the schema', async () => {
-    const store = newStore();
+    const store = await storeWithCa();
     const log = await openAuditLog(store, now);
     let release!: () => void;
     const held = new Promise<void>((r) => {
@@ -117,7 +128,7 @@ describe('openAuditLog', () => {
   });
 
   it('rejects the callers of a failed transaction (they fail closed) and goes on with the next', async () => {
-    const store = newStore();
+    const store = await storeWithCa();
     const log = await openAuditLog(store, now);
     let fail = true;
     spied(store, async () => {

@@ -35,14 +35,23 @@ export interface AuditKey {
  * starting at once on one database sign with one key; `key.created` is recorded by the one that made it.
  */
 export async function openAuditLog(store: Store, now: () => Date): Promise<CasAuditLog> {
-  const key = await loadAuditKey(store, now());
+  // The audit key needs the CA: a store's first start makes the CA here, before any log exists to record it.
+  let caMade: string | undefined;
+  const key = await loadAuditKey(store, now(), (fingerprint) => {
+    caMade = fingerprint;
+  });
   const log = new GroupCommitLog(store, key, now);
+  if (caMade) await log.record({ type: 'key.created', key: 'ca', fingerprint: caMade });
   if (key.created) await log.record({ type: 'key.created', key: 'audit', fingerprint: key.signer.key });
   return log;
 }
 
-export async function loadAuditKey(store: Store, now: Date): Promise<AuditKey> {
-  const ca = await loadOrCreateCa(store, now);
+export async function loadAuditKey(
+  store: Store,
+  now: Date,
+  caCreated?: (fingerprint: string) => void,
+): Promise<AuditKey> {
+  const ca = await loadOrCreateCa(store, now, async (fingerprint) => caCreated?.(fingerprint));
   const made = (await store.getBlob(AUDIT_KEY)) ? undefined : newAuditKey(ca, now);
   const blob = made ? await store.putBlobIfAbsent(AUDIT_KEY, made) : (await store.getBlob(AUDIT_KEY))!;
   const { key, cert } = JSON.parse(blob.toString('utf8')) as { key: string; cert: string };
@@ -90,6 +99,10 @@ class GroupCommitLog implements CasAuditLog {
     private readonly key: AuditKey,
     private readonly now: () => Date,
   ) {}
+
+  get signer(): AuditSigner {
+    return this.key.signer;
+  }
 
   record(event: AuditEvent): Promise<AuditEntry> {
     if (this.closed) return Promise.reject(new AuditError('AUDIT_CLOSED', 'the audit log is closed'));

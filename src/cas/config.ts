@@ -30,6 +30,8 @@ export function renderServiceConfig(
   sessionName: string,
   serviceName: string,
   remote?: RemoteSecrets,
+  /** Filled with the name of every secret a placeholder rendered (the audit entry of the release). */
+  used: Set<string> = new Set(),
 ): ServiceConfig {
   const record = store.current(sessionName);
   if (!record)
@@ -47,7 +49,7 @@ export function renderServiceConfig(
     });
   }
   const lookup = createSecretView(store, record, session, remote?.secrets);
-  const meter: Meter = { session: sessionName, service: serviceName, total: 0 };
+  const meter: Meter = { session: sessionName, service: serviceName, total: 0, used };
   try {
     return renderService(session, service, lookup, meter);
   } catch (err) {
@@ -79,6 +81,7 @@ interface Meter {
   session: string;
   service: string;
   total: number;
+  used: Set<string>;
 }
 
 /** Adds `bytes` to the configuration's count (and to its file's, `fileBytes`), refusing past a limit. */
@@ -117,6 +120,7 @@ function filler(lookup: SecretLookup, meter: Meter, where: string): (text: strin
   return (text) => {
     charge(meter, Buffer.byteLength(text), where);
     return renderPlaceholders(text, (p) => {
+      meter.used.add(p.secret);
       const rendered = renderSecret(p.secret, p.suffix, lookup);
       const value = typeof rendered === 'string' ? rendered : rendered.toString('latin1');
       charge(meter, p.escapeJson ? JSON.stringify(value).length - 2 : Buffer.byteLength(value), where);
@@ -137,6 +141,7 @@ function fileContent(text: string, lookup: SecretLookup, meter: Meter, where: st
   let at = 0;
   for (const p of findPlaceholders(text)) {
     add(Buffer.from(text.slice(at, p.index), 'utf8'));
+    meter.used.add(p.secret);
     const value = renderSecret(p.secret, p.suffix, lookup);
     const piece = p.escapeJson ? JSON.stringify(value.toString()).slice(1, -1) : value;
     add(typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece);

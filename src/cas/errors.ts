@@ -85,6 +85,10 @@ export const CAS_CATALOGUE = {
     status: 503,
     summary: "the CAS's database does not answer (down, unreachable, failing over); retry, or use another replica",
   },
+  CAS_AUDIT_UNAVAILABLE: {
+    status: 503,
+    summary: 'the CAS could not make the audit entry of the operation durable, so it answers nothing (fails closed)',
+  },
   CAS_INTERNAL: { status: 500, summary: 'the CAS failed on its side (a bug or its store); nothing was changed' },
 } as const satisfies Record<string, CasErrorEntry>;
 

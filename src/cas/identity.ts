@@ -28,8 +28,16 @@ const OLD_CA_KEY = 'identity/ca.key';
 const OLD_CA_CERT = 'identity/ca.crt';
 const YEAR_MS = 365 * 24 * 3600 * 1000;
 
-export async function loadIdentity(store: Store, names: string[], now: Date): Promise<CasIdentity> {
-  const ca = await loadOrCreateCa(store, now);
+/** Told the fingerprint of a key this process made and stored first (the audit log's `key.created`). */
+export type KeyCreated = (fingerprint: string) => Promise<void>;
+
+export async function loadIdentity(
+  store: Store,
+  names: string[],
+  now: Date,
+  created?: KeyCreated,
+): Promise<CasIdentity> {
+  const ca = await loadOrCreateCa(store, now, created);
   const tlsKey = generatePrivateKey('P-256');
   const tlsCert = issueCertificate({
     subjectKey: tlsKey,
@@ -79,9 +87,19 @@ export function fingerprintOf(der: Buffer): string {
  * keep whichever came first, and a key can never be paired with another replica's certificate. Stores from
  * before keep them as two blobs, which are joined into one on first start.
  */
-export async function loadOrCreateCa(store: Store, now: Date): Promise<{ key: PrivateKeyMaterial; certDer: Buffer }> {
+export async function loadOrCreateCa(
+  store: Store,
+  now: Date,
+  created?: KeyCreated,
+): Promise<{ key: PrivateKeyMaterial; certDer: Buffer }> {
   const stored = (await store.getBlob(CA)) ?? (await joinedOldCa(store));
-  return decodeCa(stored ?? (await store.putBlobIfAbsent(CA, encodeCa(newCa(now)))));
+  if (stored) return decodeCa(stored);
+  const mine = encodeCa(newCa(now));
+  const kept = await store.putBlobIfAbsent(CA, mine);
+  const ca = decodeCa(kept);
+  // Another replica may have stored its CA first: only the one whose CA is kept made it.
+  if (created && kept.equals(mine)) await created(fingerprintOf(ca.certDer));
+  return ca;
 }
 
 async function joinedOldCa(store: Store): Promise<Buffer | undefined> {

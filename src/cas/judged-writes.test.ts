@@ -1,3 +1,4 @@
+import { memoryAuditLog } from './audit-testing.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CasError } from './errors.js';
@@ -28,7 +29,7 @@ const store = new Proxy(real, {
     return typeof value === 'function' ? value.bind(target) : value;
   },
 });
-const ctx: CasContext = { store, now: () => new Date() };
+const ctx: CasContext = { store, now: () => new Date(), audit: memoryAuditLog() };
 const someone = (): ClientIdentity => identityFromPem(ephemeral().certPem);
 const [alice, bob] = [someone(), someone()];
 const busy = (name: string) => (e: CasError) =>

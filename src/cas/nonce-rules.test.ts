@@ -1,3 +1,4 @@
+import { memoryAuditLog } from './audit-testing.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,7 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 let clock = Date.parse('2026-01-01T00:00:00Z');
-const ctx: CasContext = { store, now: () => new Date(clock) };
+const ctx: CasContext = { store, now: () => new Date(clock), audit: memoryAuditLog() };
 const TTL = 60_000;
 const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('python3'));
 const owner = identityFromPem(ephemeral().certPem);

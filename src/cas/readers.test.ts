@@ -1,3 +1,4 @@
+import { memoryAuditLog } from './audit-testing.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,7 @@ let n = 0;
 
 function open(dataDir = join(root, `d${n++}`)): { ctx: CasContext; dataDir: string } {
   const store = openSqliteStore({ dataDir, masterKey: loadMasterKey({ dataDir }) });
-  return { ctx: { store, now: () => new Date() }, dataDir };
+  return { ctx: { store, now: () => new Date(), audit: memoryAuditLog() }, dataDir };
 }
 
 const [a, b, c] = [ephemeral(), ephemeral(), ephemeral()];

@@ -45,7 +45,7 @@ export function clientOf(request: FastifyRequest): ClientIdentity | undefined {
   return cert?.raw ? identityFromDer(cert.raw) : undefined;
 }
 
-function requireClient(request: FastifyRequest): ClientIdentity {
+export function requireClient(request: FastifyRequest): ClientIdentity {
   const client = clientOf(request);
   if (!client) {
     throw new CasError('CAS_UNAUTHENTICATED', 'this request needs a TLS client certificate, and none was presented', {
@@ -138,7 +138,8 @@ export function registerRoutes(
 
   app.get<{ Params: { '*': string } }>('/v1/values/*', ROUTES.values, async (request) => {
     const { session, secret } = parseValuesPath(request.params['*']);
-    return secret === undefined ? publicValues(ctx, session) : publicValue(ctx, session, secret);
+    const actor = clientOf(request)?.keyHash ?? null;
+    return secret === undefined ? publicValues(ctx, session, actor) : publicValue(ctx, session, secret, actor);
   });
   return { nonces };
 }
@@ -149,9 +150,10 @@ export function registerRoutes(
  */
 function uploadOf(upload: UploadBody): Upload {
   const type = upload.contentType.split(';')[0]?.trim().toLowerCase();
-  if (type !== 'application/json') return { text: upload.body, signatures: [] };
+  const sealed = upload.sealed ? { sealed: true } : {};
+  if (type !== 'application/json') return { text: upload.body, signatures: [], ...sealed };
   const envelope = parsePart(jsonBody(sessionEnvelopeSchema), upload.body, 'body');
-  return { text: envelope.session, signatures: envelope.signatures };
+  return { text: envelope.session, signatures: envelope.signatures, ...sealed };
 }
 
 /** `session=<name>[,secret=<s>]`, the path form SCONE uses (a leading `/` is tolerated). */

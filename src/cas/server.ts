@@ -19,7 +19,14 @@ import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js'
 import { loadIdentity, type CasIdentity } from './identity.js';
 import { loadSessionRecipient } from './session-key.js';
 import type { SessionRecipient } from '../encryption/index.js';
-import { registerRoutes } from './routes.js';
+import { CAS_VERSION, registerRoutes } from './routes.js';
+import { randomBytes } from 'node:crypto';
+import type { AuditLog } from '../audit/types.js';
+import { openAuditLog } from './audit-log.js';
+import type { CasAuditLog } from '../audit/types.js';
+import { auditUnavailable } from './audit-events.js';
+import { auditAdminSet, registerAuditRoute } from './audit-route.js';
+import type { FollowLimits } from './audit-follow.js';
 import { remoteFetcher, type RemoteLimits } from './remote-import.js';
 import { remoteCasList, type RemoteSource } from './remote-allow.js';
 import { zodValidatorCompiler } from './wire.js';
@@ -62,6 +69,10 @@ export interface CasServerOptions {
   remoteCas?: readonly RemoteSource[];
   /** Where the JSON log lines go (tests read them); stdout by default. */
   logStream?: { write(line: string): void };
+  /** Client key hashes that see the whole audit log and may export it (README "Audit log"). */
+  auditAdmins?: readonly string[];
+  /** Caps on followers of GET /v1/audit. */
+  followLimits?: Partial<FollowLimits>;
 }
 
 export interface RunningCas {
@@ -78,18 +89,27 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
   const store = await openStore(options);
   const now = options.now ?? (() => new Date());
   const names = [...new Set([options.host, 'localhost', '127.0.0.1', '::1', 'cas', ...(options.names ?? [])])];
-  const { identity, sessionRecipient } = await keysOf(store, names, now()).catch(async (err: unknown) => {
+  const audit = await openAuditLog(store, now).catch(async (err: unknown) => {
     await store.close();
+    throw err;
+  });
+  const shut = async () => {
+    await audit.close();
+    await store.close();
+  };
+  const { identity, sessionRecipient } = await keysOf(store, names, now(), audit).catch(async (err: unknown) => {
+    await shut();
     throw err;
   });
   const verifier = options.verifier ?? createVerifier({ collateral: options.collateral });
   const remoteCas = remoteCasList(options.remoteCas);
   const remote = remoteFetcher(identity, options.remoteLimits, remoteCas);
-  const app = buildApp({ store, now, verifier, remote, remoteCas }, identity, { ...options, sessionRecipient });
+  const ctx = { store, now, audit, verifier, remote, remoteCas };
+  const app = buildApp(ctx, identity, { ...options, sessionRecipient });
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (err) {
-    await store.close();
+    await shut();
     throw new CasError(
       'CAS_INTERNAL',
       `cannot listen on ${options.host}:${options.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
@@ -99,6 +119,12 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
       },
     );
   }
+  const lifecycle = lifecycleOf(audit, identity.fingerprint);
+  await lifecycle('cas.started').catch(async (err: unknown) => {
+    await app.close();
+    await shut();
+    throw auditUnavailable('cas.started', err);
+  });
   const port = portOf(app);
   return {
     url: `https://${urlHost(options.host)}:${port}`,
@@ -107,24 +133,39 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
     identity,
     close: async () => {
       await app.close();
-      await store.close();
+      // After the last request was answered, before the store goes: the log's last word from this process.
+      await lifecycle('cas.stopped').catch((err: unknown) =>
+        app.log.error({ err: (err as Error).message }, 'cas.stopped not recorded in the audit log'),
+      );
+      await shut();
     },
   };
 }
 
-/** The CA and the session-encryption key, shared by every replica of one store. */
-async function keysOf(store: Store, names: string[], now: Date) {
+/** `cas.started` / `cas.stopped` of this process: a random replica ID tells the processes of one store apart. */
+function lifecycleOf(audit: AuditLog, fingerprint: string) {
+  const replica = randomBytes(8).toString('hex');
+  return async (type: 'cas.started' | 'cas.stopped') =>
+    void (await audit.record({ type, replica, version: CAS_VERSION, ca_fingerprint: fingerprint }));
+}
+
+/** The CA and the session-encryption key, shared by every replica of one store; their creation is recorded. */
+async function keysOf(store: Store, names: string[], now: Date, audit: CasAuditLog) {
+  const created = (key: 'ca' | 'session-encryption') => async (fingerprint: string) =>
+    void (await audit.record({ type: 'key.created', key, fingerprint }));
   const identity = await loadIdentity(
     store,
     names.filter((n) => n !== '0.0.0.0' && n !== '::'),
     now,
+    created('ca'),
   );
-  return { identity, sessionRecipient: await loadSessionRecipient(store, identity.fingerprint) };
+  const sessionRecipient = await loadSessionRecipient(store, identity.fingerprint, created('session-encryption'));
+  return { identity, sessionRecipient };
 }
 
 type AppOptions = Pick<
   CasServerOptions,
-  'bodyLimit' | 'logLevel' | 'logStream' | 'selfEvidence' | 'limits' | 'nonceLimits'
+  'bodyLimit' | 'logLevel' | 'logStream' | 'selfEvidence' | 'limits' | 'nonceLimits' | 'auditAdmins' | 'followLimits'
 > & {
   /** The session-encryption key: without it, no GET /v1/identity and no PUT /v1/encrypted_sessions. */
   sessionRecipient?: SessionRecipient;
@@ -200,6 +241,12 @@ export function buildApp(
   metrics.watchNonces(nonces);
   metrics.watchSessions(timed.store);
   app.addHook('onClose', async () => metrics.registry.clear());
+  const admins = auditAdminSet(options.auditAdmins ?? []);
+  registerAuditRoute(app, timed, identity, {
+    admins,
+    limits,
+    ...(options.followLimits ? { follow: options.followLimits } : {}),
+  });
   return app;
 }
 

@@ -25,11 +25,15 @@ import { checkCasRules } from './rules.js';
 import { checkRemoteCas, type RemoteCasList } from './remote-allow.js';
 import type { SessionRecord, Store } from './store/index.js';
 import { loadSessions, sessionsRead, type SessionReader } from './session-reader.js';
+import type { AuditLog } from '../audit/types.js';
+import { RECORDED_WRITE_REFUSALS, recordOrFail } from './audit-events.js';
 
 /** What the session operations need from their surroundings; a clock so tests can move time. */
 export interface CasContext {
   store: Store;
   now: () => Date;
+  /** Where every operation is recorded before it is answered (README "Audit log"). */
+  audit: AuditLog;
   /** The other CAS remote imports may name; without it, a session with one is refused at upload. */
   remoteCas?: RemoteCasList;
 }
@@ -43,6 +47,8 @@ export interface WriteResult {
 export interface Upload {
   text: string;
   signatures: readonly UploadSignature[];
+  /** Decrypted from an encrypted upload: a refusal's entry keeps its code only, never words from the text. */
+  sealed?: boolean;
 }
 
 /** writeUpload without signatures (a plain YAML body). */
@@ -57,9 +63,33 @@ export function writeSession(ctx: CasContext, text: string, client: ClientIdenti
  * append compares the predecessor again.
  */
 export async function writeUpload(ctx: CasContext, upload: Upload, client: ClientIdentity): Promise<WriteResult> {
-  const { text } = upload;
-  const uploaded = parsePolicy(text);
+  const uploaded = parsePolicy(upload.text);
   checkCasRules(uploaded);
+  const actor = client.keyHash;
+  let written: WriteResult & { old: string | null };
+  try {
+    written = await writeParsed(ctx, uploaded, upload, client);
+  } catch (err) {
+    if (err instanceof CasError && RECORDED_WRITE_REFUSALS.has(err.code)) {
+      const refused = { type: 'session.refused', session: uploaded.name, actor, code: err.code } as const;
+      const reason = upload.sealed ? `an encrypted upload refused (${err.code})` : err.message;
+      await recordOrFail(ctx.audit, { ...refused, reason });
+    }
+    throw err;
+  }
+  const type = written.created ? 'session.created' : 'session.updated';
+  // The session is stored by now: if its entry cannot be written, the client learns that it may not rely on it.
+  await recordOrFail(ctx.audit, { type, session: uploaded.name, actor, old_hash: written.old, new_hash: written.hash });
+  return { hash: written.hash, created: written.created };
+}
+
+async function writeParsed(
+  ctx: CasContext,
+  uploaded: WrittenSession,
+  upload: Upload,
+  client: ClientIdentity,
+): Promise<WriteResult & { old: string | null }> {
+  const { text } = upload;
   const sessions = await loadSessions(ctx.store, sessionsRead(uploaded, parentNames(uploaded)));
   const current = sessions.current(uploaded.name);
   const decider = current ?? parentOf(sessions, uploaded);
@@ -75,7 +105,7 @@ export async function writeUpload(ctx: CasContext, upload: Upload, client: Clien
   const outcome = await ctx.store.append(record, current?.hash ?? null, sessions.loaded());
   if (!outcome.ok && outcome.moved !== undefined) throw judgedByMoved(outcome.moved);
   if (!outcome.ok) throw await lostRace(ctx, session.name, client, signers);
-  return { hash: record.hash, created: !current };
+  return { hash: record.hash, created: !current, old: current?.hash ?? null };
 }
 
 const permissionOn = (current: SessionRecord | undefined): Permission => (current ? 'update' : 'create_sessions');
@@ -348,7 +378,14 @@ export async function readSession(
       hint: 'check the hash; every version stays readable, so a missing one never existed',
     });
   }
-  return { session: serializeSession(readBack(writtenOf(record), record.creator)), hash: record.hash };
+  const answer = { session: serializeSession(readBack(writtenOf(record), record.creator)), hash: record.hash };
+  await recordOrFail(ctx.audit, {
+    type: 'session.read',
+    session: name,
+    actor: client?.keyHash ?? null,
+    hash: record.hash,
+  });
+  return answer;
 }
 
 /**

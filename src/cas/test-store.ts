@@ -5,6 +5,7 @@ import { after } from 'node:test';
 import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
 import { identityFromPem, type ClientIdentity } from './identity-of.js';
 import type { CasContext } from './sessions.js';
+import { memoryAuditLog } from './audit-testing.js';
 import { loadMasterKey, openSqliteStore, type Store } from './store/index.js';
 
 /**
@@ -18,7 +19,7 @@ export function tempStore(prefix: string): { dir: string; store: Store; ctx: Cas
     store.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  return { dir, store, ctx: { store, now: () => new Date() } };
+  return { dir, store, ctx: { store, now: () => new Date(), audit: memoryAuditLog() } };
 }
 
 /** A client identity as the CAS sees it: a fresh P-256 key in a certificate named `commonName`. */

@@ -4,6 +4,7 @@ import { pemEncode } from '../secrets/index.js';
 import { CasError } from './errors.js';
 import { sessionOf } from './parsed.js';
 import type { CasContext } from './sessions.js';
+import { recordOrFail } from './audit-events.js';
 
 /** The public view of one secret, in the shape SCONE's /v1/values answers with. */
 export interface PublicValue {
@@ -13,22 +14,41 @@ export interface PublicValue {
   renew: string | null;
 }
 
-/** GET /v1/values/session=<name>[,secret=<s>]: only `export_public` secrets, to anyone. */
-export async function publicValues(ctx: CasContext, name: string): Promise<{ values: Record<string, PublicValue> }> {
+/**
+ * GET /v1/values/session=<name>[,secret=<s>]: only `export_public` secrets, to anyone. Each value read is an
+ * audit entry (`actor` null without a client certificate), recorded before the answer.
+ */
+export async function publicValues(
+  ctx: CasContext,
+  name: string,
+  actor: string | null = null,
+): Promise<{ values: Record<string, PublicValue> }> {
   const { record, publicNames } = await publicSecretsOf(ctx, name);
   const values: Record<string, PublicValue> = {};
   for (const secret of publicNames) {
     const stored = record.secrets[secret] as StoredSecret | undefined;
     if (stored) values[secret] = toPublic(stored);
   }
+  for (const secret of Object.keys(values)) await recordRead(ctx, name, secret, actor);
   return { values };
 }
 
-export async function publicValue(ctx: CasContext, name: string, secret: string): Promise<PublicValue> {
+export async function publicValue(
+  ctx: CasContext,
+  name: string,
+  secret: string,
+  actor: string | null = null,
+): Promise<PublicValue> {
   const { record, publicNames } = await publicSecretsOf(ctx, name);
   const stored = record.secrets[secret] as StoredSecret | undefined;
   if (!publicNames.includes(secret) || !stored) throw notPublic(name, secret);
-  return toPublic(stored);
+  const value = toPublic(stored);
+  await recordRead(ctx, name, secret, actor);
+  return value;
+}
+
+function recordRead(ctx: CasContext, session: string, secret: string, actor: string | null): Promise<void> {
+  return recordOrFail(ctx.audit, { type: 'value.read', session, secret, actor });
 }
 
 async function publicSecretsOf(ctx: CasContext, name: string) {

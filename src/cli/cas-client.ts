@@ -1,6 +1,8 @@
 import { Agent, request } from 'undici';
 import type { z } from 'zod';
 import {
+  auditPageSchema,
+  type AuditPage,
   casErrorBodySchema,
   describeIssues,
   identityAnswerSchema,
@@ -83,12 +85,34 @@ export class CasClient {
     return (await this.call('GET', path, publicValuesSchema)).json.values;
   }
 
+  /** GET /v1/audit: the entries after `after` this identity may see; with `wait`, held until one comes. */
+  async auditPage(after: number, limit: number, wait = 0, signal?: AbortSignal): Promise<AuditPage> {
+    const path = `/v1/audit?after=${after}&limit=${limit}${wait > 0 ? `&wait=${wait}` : ''}`;
+    return (await this.call('GET', path, auditPageSchema, undefined, undefined, signal)).json;
+  }
+
+  /** GET /v1/audit?format=export: the export file's lines as they arrive (an administrator's identity only). */
+  async auditExport(): Promise<AsyncIterable<Buffer>> {
+    const response = await this.send('GET', '/v1/audit?format=export');
+    if (response.statusCode >= 400) {
+      throw casFailure(response.statusCode, this.parseJson(await response.body.text(), response.statusCode));
+    }
+    return response.body;
+  }
+
   async close(): Promise<void> {
     await this.agent.close();
   }
 
-  private async call<T>(method: Method, path: string, schema: z.ZodType<T>, text?: string, type?: string) {
-    const response = await this.send(method, path, text, type);
+  private async call<T>(
+    method: Method,
+    path: string,
+    schema: z.ZodType<T>,
+    text?: string,
+    type?: string,
+    signal?: AbortSignal,
+  ) {
+    const response = await this.send(method, path, text, type, signal);
     const raw = await response.body.text();
     const json = this.parseJson(raw, response.statusCode);
     if (response.statusCode >= 400) throw casFailure(response.statusCode, json);
@@ -108,11 +132,12 @@ export class CasClient {
     }
   }
 
-  private async send(method: Method, path: string, text?: string, type = 'application/yaml') {
+  private async send(method: Method, path: string, text?: string, type = 'application/yaml', signal?: AbortSignal) {
     try {
       return await request(`${this.pin.url}${path}`, {
         method,
         dispatcher: this.agent,
+        ...(signal ? { signal } : {}),
         ...(text === undefined ? {} : { body: text, headers: { 'content-type': type } }),
       });
     } catch (err) {

@@ -12,7 +12,8 @@ export type CliErrorCode =
   | 'CLI_SIGNATURE'
   | 'CLI_ENCRYPTION_KEY_MISMATCH'
   | 'CLI_UNSUPPORTED'
-  | 'CLI_HASH_NOT_LOCAL';
+  | 'CLI_HASH_NOT_LOCAL'
+  | 'CLI_AUDIT_SHIP';
 
 export const CLI_CATALOGUE: ErrorCatalogue<CliErrorCode> = {
   CLI_USAGE: { summary: 'the command line is not one veil understands (exit code 2)' },
@@ -30,6 +31,9 @@ export const CLI_CATALOGUE: ErrorCatalogue<CliErrorCode> = {
   },
   CLI_ENCRYPTION_KEY_MISMATCH: {
     summary: "the mesh's cas_encryption_key is not the session-encryption key the pinned CAS publishes",
+  },
+  CLI_AUDIT_SHIP: {
+    summary: 'audit entries cannot be shipped: the webhook refuses them for good, or the output is not an audit file',
   },
   CLI_UNSUPPORTED: { summary: 'an option or mode that Veil does not support (the message names it and says why)' },
   CLI_HASH_NOT_LOCAL: {

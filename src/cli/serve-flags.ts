@@ -108,3 +108,21 @@ export function logLevelFlag(value: string): (typeof LOG_LEVELS)[number] {
   if (!level) throw usage(`--log-level '${value}' is not a log level`, `use one of ${LOG_LEVELS.join(', ')}`);
   return level;
 }
+
+/**
+ * The audit administrators: --audit-admin (repeatable) and VEIL_CAS_AUDIT_ADMINS (comma separated), each a key
+ * hash as `veil self show-key-hash` prints it (64 hex digits).
+ */
+export function auditAdminFlags(flags: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  const fromEnv = (env['VEIL_CAS_AUDIT_ADMINS'] ?? '').split(',').map((s) => s.trim());
+  const all = [...flags, ...fromEnv].filter((s) => s !== '');
+  for (const value of all) {
+    if (!/^[0-9a-fA-F]{64}$/.test(value)) {
+      throw usage(
+        `--audit-admin (or VEIL_CAS_AUDIT_ADMINS) '${value.slice(0, 80)}' is not a key hash`,
+        'give the 64 hex digits `veil self show-key-hash` prints for the administrator',
+      );
+    }
+  }
+  return [...new Set(all.map((k) => k.toLowerCase()))];
+}

@@ -6,3 +6,4 @@ export * from './remote.js';
 export * from './encrypted-session.js';
 export * from './audit.js';
 export * from './health.js';
+export * from './audit-api.js';

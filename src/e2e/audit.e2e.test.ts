@@ -160,7 +160,7 @@ describe('audit log, PostgreSQL, two appenders', () => {
     const stored = new Map(entries.map((e) => [e.seq, e.hash]));
     for (const [seq, hash] of [...a, ...b]) assert.equal(stored.get(seq), hash, `acknowledged seq ${seq}`);
     assert.equal(a.size + b.size, 2 * each);
-    const keys = entries.filter((e) => e.event.type === 'key.created');
+    const keys = entries.filter((e) => e.event.type === 'key.created' && e.event.key === 'audit');
     assert.equal(keys.length, 1, 'one audit key for both replicas');
     const r = await veil(['audit', 'verify', file, '--ca', ca()], {});
     assert.equal(r.code, 0, r.stderr);

@@ -9,6 +9,7 @@ import { normalizeCasUrl, pinCas, pinnedCas, veilHome } from '../home.js';
 import { warnPasswordInArgs } from '../store-url.js';
 import { defineCommand } from '../spec.js';
 import {
+  auditAdminFlags,
   LIMIT_OPTIONS,
   LOG_LEVELS,
   limitsFromFlags,
@@ -23,7 +24,7 @@ export const serve = defineCommand(
     name: 'cas serve',
     usage: [
       '[--listen HOST:PORT] [--data DIR | --store postgres://USER@HOST:PORT/DB] [--master-key-file F] ' +
-        '[--name DNS]... [--remote-cas HOST:PORT=KEY]... ' +
+        '[--name DNS]... [--remote-cas HOST:PORT=KEY]... [--audit-admin KEY_HASH]... ' +
         '[--collateral F|DIR]...',
     ],
     summary: 'runs the CAS (HTTPS); prints its URL and CA fingerprint; stops on SIGINT/SIGTERM/SIGHUP',
@@ -48,6 +49,12 @@ export const serve = defineCommand(
         multiple: true,
         value: 'HOST:PORT=CAS_KEY',
         description: 'another CAS imports may fetch from (its address and CA fingerprint); none by default',
+      },
+      'audit-admin': {
+        type: 'string',
+        multiple: true,
+        value: 'KEY_HASH',
+        description: 'a client key hash that sees the whole audit log and may export it (or VEIL_CAS_AUDIT_ADMINS)',
       },
       'log-level': {
         type: 'string',
@@ -89,6 +96,7 @@ export const serve = defineCommand(
       ...(io.env['VEIL_MASTER_KEY'] ? { masterKeyEnv: io.env['VEIL_MASTER_KEY'] } : {}),
       names: values.name ?? [],
       remoteCas: remoteCasFlags(values['remote-cas'] ?? []),
+      auditAdmins: auditAdminFlags(values['audit-admin'] ?? [], io.env),
       logLevel,
       ...(values['body-limit'] ? { bodyLimit: Number(values['body-limit']) } : {}),
       collateral,
