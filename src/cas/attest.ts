@@ -17,7 +17,7 @@ import {
 } from '../attestation/index.js';
 import { replayRtmr } from '../attestation/rtmr.js';
 import type { AttestRequest, AttestationOutcome } from '../contract/index.js';
-import { renderServiceConfig, type ServiceConfig } from './config.js';
+import type { ServiceConfig } from './config.js';
 import { CasError } from './errors.js';
 import type { ClientIdentity } from './identity-of.js';
 import type { NonceStore } from './nonces.js';
@@ -26,6 +26,7 @@ import { platformsOf } from './platforms.js';
 import { movedSince, readerFor } from './session-reader.js';
 import type { CasContext } from './sessions.js';
 import { fetchRemoteImports, type RemoteFetch } from './remote-import.js';
+import { renderRenewed, type RenewalOutcome } from './renewal.js';
 
 export type { AttestRequest, AttestationOutcome } from '../contract/index.js';
 
@@ -48,7 +49,7 @@ export async function attest(
   nonces: NonceStore,
   request: AttestRequest,
   client: ClientIdentity,
-): Promise<{ config: ServiceConfig; outcome: AttestationOutcome }> {
+): Promise<{ config: ServiceConfig; outcome: AttestationOutcome } & RenewalOutcome> {
   const { session: sessionName, service: serviceName } = splitConfigId(request.config_id);
   const nonce = nonces.consume(String(request.nonce), client.keyHash);
   if (nonce !== 'ok')
@@ -90,14 +91,15 @@ export async function attest(
   const remote = await fetchRemoteImports(ctx.remote, record, sessionOf(record));
   // Judged and rendered from the one read above; what leaves must still be current once rendered, or a
   // session (this one, or one it imports from) that changed while the evidence was verified would go unseen.
-  const config = renderServiceConfig(sessions, sessionName, serviceName, remote);
+  // Certificates past two thirds of their lifetime are renewed here (cas/renewal.ts).
+  const { config, renewed, renewAt } = await renderRenewed(ctx, sessions, sessionName, serviceName, remote);
   const moved = await movedSince(ctx.store, sessions);
   if (moved !== undefined) {
     throw new CasError('CAS_BUSY', `session '${moved}' changed while the service attested; start it again`, {
       hint: 'the configuration is released only as judged against the current sessions: start the service again',
     });
   }
-  return { config, outcome };
+  return { config, outcome, renewed, renewAt };
 }
 
 /**

@@ -204,8 +204,8 @@ function registerAttestation(
     nonce: nonces.issue(requireClient(request).keyHash).toString('hex'),
   }));
   app.post<{ Body: AttestRequest }>('/v1/attest', ATTEST_ROUTE, async (request) => {
-    const { config, outcome } = await attest(ctx, nonces, request.body, requireClient(request));
-    return attestAnswerOf(config, outcome);
+    const { config, outcome, renewAt } = await attest(ctx, nonces, request.body, requireClient(request));
+    return { ...attestAnswerOf(config, outcome), ...(renewAt === undefined ? {} : { renew_at: renewAt }) };
   });
 }
 

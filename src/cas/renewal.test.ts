@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { identityFromPem } from './identity-of.js';
+import { casOf, clock, certOf, policy, racing, sharedDir, spkiOf, twoThirds } from './renewal-kit.js';
+import { writeSession } from './sessions.js';
+import { loadMasterKey, openSqliteStore } from './store/index.js';
+import { ephemeral } from './testing.js';
+
+const owner = identityFromPem(ephemeral().certPem);
+const scratch = mkdtempSync(join(tmpdir(), 'veil-renewal-pem-'));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+let files = 0;
+
+/** openssl verify at a given time (ms), the chain given as PEM texts: true iff it verifies. */
+function verifies(at: number, caPem: string, leafPem: string): boolean {
+  const ca = join(scratch, `ca${files}.pem`);
+  const leaf = join(scratch, `leaf${files++}.pem`);
+  writeFileSync(ca, caPem);
+  writeFileSync(leaf, leafPem);
+  try {
+    const args = ['verify', '-attime', String(Math.floor(at / 1000)), '-CAfile', ca, leaf];
+    return execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).includes('OK');
+  } catch {
+    return false;
+  }
+}
+
+const LEAF_SECRETS = [
+  '{name: ca_key, kind: private-key}',
+  '{name: ca, kind: x509-ca, private_key: ca_key, valid_for: 1 hour}',
+  '{name: leaf_key, kind: private-key}',
+  '{name: leaf, kind: x509, private_key: leaf_key, issuer: ca, dns: [api], valid_for: 30s}',
+];
+const FILES = { '/tls/ca.crt': '$$SCONE::ca.crt$$', '/tls/api.crt': '$$SCONE::leaf.crt$$' };
+
+describe('certificate renewal at attestation', () => {
+  const time = clock();
+  const shared = sharedDir('veil-renewal-');
+  const cas = shared.open(time);
+
+  it('renews a certificate only from two thirds of its lifetime on, with the same key, and its chain verifies', async (t) => {
+    await writeSession(cas.ctx, policy('leaf', LEAF_SECRETS, FILES), owner);
+    const first = await cas.attestApi('leaf');
+    const leaf = first.files['/tls/api.crt']!;
+    assert.deepEqual(first.renewed, []);
+    const due = twoThirds(leaf);
+    assert.equal(first.renewAt, Math.floor(due));
+    time.at = due - 1_000;
+    const before = await cas.attestApi('leaf');
+    assert.deepEqual(before.renewed, [], 'not renewed before two thirds of its lifetime');
+    assert.equal(before.files['/tls/api.crt'], leaf);
+    time.at = due + 1;
+    const renewed = await cas.attestApi('leaf');
+    const next = renewed.files['/tls/api.crt'];
+    assert.deepEqual(renewed.renewed, ['leaf']);
+    assert.notEqual(next, leaf);
+    assert.equal(spkiOf(next), spkiOf(leaf), 'the same key');
+    assert.equal(certOf(next).subject, certOf(leaf).subject);
+    assert.equal(certOf(next).subjectAltName, 'DNS:api');
+    assert.ok(renewed.renewAt! > time.at, 'the next renewal lies ahead');
+    const expired = Date.parse(certOf(leaf).validTo) + 1_000;
+    assert.equal(verifies(expired, renewed.files['/tls/ca.crt']!, leaf), false, 'the old one expired');
+    assert.equal(verifies(expired, renewed.files['/tls/ca.crt']!, next!), true, 'the renewed one verifies');
+    t.diagnostic(`renewed at ${Math.round((time.at - Date.parse(certOf(leaf).validFrom)) / 1000)} s of 33 s`);
+    // Released again, the renewal is what every later attestation receives, until it is due itself.
+    assert.deepEqual(await cas.attestApi('leaf'), { ...renewed, renewed: [] });
+  });
+
+  it('renews a CA with its key and subject, so the certificates it issued still verify', async () => {
+    const secrets = [
+      '{name: ca_key, kind: private-key}',
+      '{name: ca, kind: x509-ca, private_key: ca_key, valid_for: 30s}',
+      '{name: leaf_key, kind: private-key}',
+      '{name: leaf, kind: x509, private_key: leaf_key, issuer: ca, dns: [api], valid_for: 1 hour}',
+    ];
+    await writeSession(cas.ctx, policy('ca', secrets, FILES), owner);
+    time.at = Date.now();
+    const first = await cas.attestApi('ca');
+    const [ca, leaf] = [first.files['/tls/ca.crt']!, first.files['/tls/api.crt']!];
+    assert.equal(first.renewAt, Math.floor(twoThirds(ca)), 'the CA is due first');
+    time.at = twoThirds(ca) + 1;
+    const renewed = await cas.attestApi('ca');
+    assert.deepEqual(renewed.renewed, ['ca'], 'the leaf is not due yet');
+    const newCa = renewed.files['/tls/ca.crt']!;
+    assert.equal(renewed.files['/tls/api.crt'], leaf);
+    assert.equal(spkiOf(newCa), spkiOf(ca));
+    assert.equal(certOf(newCa).subject, certOf(ca).subject);
+    const afterOldCa = Date.parse(certOf(ca).validTo) + 1_000;
+    assert.equal(verifies(afterOldCa, ca, leaf), false);
+    assert.equal(verifies(afterOldCa, newCa, leaf), true, 'the old leaf verifies against the renewed CA');
+  });
+
+  it('two replicas renewing at once agree on one certificate', async () => {
+    const wrap = racing(2);
+    const [a, b] = [shared.open(time, wrap), shared.open(time, wrap)];
+    time.at = Date.now();
+    await writeSession(a.ctx, policy('race', LEAF_SECRETS, FILES), owner);
+    const leaf = (await a.attestApi('race')).files['/tls/api.crt'];
+    time.at = twoThirds(leaf) + 1;
+    const [x, y] = await Promise.all([a.attestApi('race'), b.attestApi('race')]);
+    assert.notEqual(x.files['/tls/api.crt'], leaf);
+    assert.equal(x.files['/tls/api.crt'], y.files['/tls/api.crt']);
+    assert.deepEqual([x.renewed, y.renewed], [['leaf'], ['leaf']]);
+    assert.equal((await cas.attestApi('race')).files['/tls/api.crt'], x.files['/tls/api.crt']);
+  });
+
+  it('a session update starts over from its own certificates; a backup keeps the renewal', async () => {
+    time.at = Date.now();
+    const { hash } = await writeSession(cas.ctx, policy('upd', LEAF_SECRETS, FILES), owner);
+    const leaf = (await cas.attestApi('upd')).files['/tls/api.crt'];
+    time.at = twoThirds(leaf) + 1;
+    const renewed = (await cas.attestApi('upd')).files['/tls/api.crt'];
+    const dataDir = join(scratch, 'restored');
+    const restored = openSqliteStore({ dataDir, masterKey: loadMasterKey({ dataDir }) });
+    after(() => restored.close());
+    await restored.load(cas.ctx.store.dump());
+    const fromBackup = await casOf({ store: restored, now: time.now }).attestApi('upd');
+    assert.deepEqual([fromBackup.files['/tls/api.crt'], fromBackup.renewed], [renewed, []]);
+    const update = `${policy('upd', LEAF_SECRETS, FILES)}predecessor: ${hash}\n`;
+    await writeSession(cas.ctx, update, owner);
+    const updated = await cas.attestApi('upd');
+    assert.deepEqual(updated.renewed, []);
+    assert.notEqual(updated.files['/tls/api.crt'], renewed);
+    assert.notEqual(spkiOf(updated.files['/tls/api.crt']), spkiOf(renewed), 'an update issues with a new key');
+    assert.ok(Date.parse(certOf(updated.files['/tls/api.crt']).validFrom) > Date.parse(certOf(leaf).validFrom));
+  });
+});
