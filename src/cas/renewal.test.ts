@@ -9,6 +9,7 @@ import { casOf, clock, certOf, policy, racing, sharedDir, spkiOf, twoThirds } fr
 import { writeSession } from './sessions.js';
 import { loadMasterKey, openSqliteStore } from './store/index.js';
 import { ephemeral } from './testing.js';
+import { publicValue, publicValues } from './values.js';
 
 const owner = identityFromPem(ephemeral().certPem);
 const scratch = mkdtempSync(join(tmpdir(), 'veil-renewal-pem-'));
@@ -127,5 +128,32 @@ describe('certificate renewal at attestation', () => {
     assert.notEqual(updated.files['/tls/api.crt'], renewed);
     assert.notEqual(spkiOf(updated.files['/tls/api.crt']), spkiOf(renewed), 'an update issues with a new key');
     assert.ok(Date.parse(certOf(updated.files['/tls/api.crt']).validFrom) > Date.parse(certOf(leaf).validFrom));
+  });
+});
+
+describe('public certificates renewed when read', () => {
+  const time = clock();
+  const cas = sharedDir('veil-renewal-public-').open(time);
+
+  it('GET /v1/values gives expires and renew, and renews a certificate read past two thirds', async () => {
+    const secrets = [
+      '{name: key, kind: private-key}',
+      '{name: pub, kind: x509-ca, private_key: key, valid_for: 30s, export_public: true}',
+      '{name: pw, kind: ascii, export_public: true}',
+    ];
+    await writeSession(cas.ctx, policy('pub', secrets, { '/pw': '$$SCONE::pw$$' }), owner);
+    const first = (await publicValues(cas.ctx, 'pub')).values;
+    const pub = first['pub']!;
+    assert.equal(pub.expires, new Date(certOf(pub.value).validTo).toISOString());
+    assert.equal(pub.renew, new Date(Math.floor(twoThirds(pub.value))).toISOString());
+    assert.deepEqual([first['pw']?.expires, first['pw']?.renew], [null, null]);
+    time.at = twoThirds(pub.value) - 1_000;
+    assert.equal((await publicValue(cas.ctx, 'pub', 'pub')).value, pub.value);
+    time.at = twoThirds(pub.value) + 1;
+    const renewed = await publicValue(cas.ctx, 'pub', 'pub');
+    assert.notEqual(renewed.value, pub.value);
+    assert.equal(spkiOf(renewed.value), spkiOf(pub.value));
+    assert.ok(Date.parse(renewed.renew!) > time.at);
+    assert.equal((await publicValues(cas.ctx, 'pub')).values['pub']?.value, renewed.value);
   });
 });

@@ -3,9 +3,9 @@ import { isRemoteImport } from '../policy/remote.js';
 import { CasError } from './errors.js';
 import { SecretsError, certificateSecret, type StoredCertificate, type StoredSecret } from '../secrets/index.js';
 import { sessionOf } from './parsed.js';
-import { decodeRenewal, encodeRenewal, renewalPoint } from './renewed.js';
+import { decodeRenewal, encodeRenewal, renewalPoint, renewedRecord } from './renewed.js';
 import { createSecretView, resolveRelative } from './secret-view.js';
-import type { SessionReader } from './session-reader.js';
+import { loadSessions, sessionsRead, type SessionReader } from './session-reader.js';
 import type { CasContext } from './sessions.js';
 import type { SessionRecord } from './store/index.js';
 import { renderServiceConfig, type ServiceConfig } from './config.js';
@@ -128,8 +128,30 @@ function certificateOf(reader: SessionReader, use: CertificateUse): StoredCertif
 function renewableSpec(reader: SessionReader, use: CertificateUse): Secret | undefined {
   const record = reader.current(use.owner);
   const spec = record && sessionOf(record).secrets?.find((s) => s.name === use.secret);
-  if (!spec || spec.import || spec.value !== undefined || !spec.private_key) return undefined;
-  return spec.kind === 'x509' || spec.kind === 'x509-ca' ? spec : undefined;
+  return spec && isRenewable(spec) ? spec : undefined;
+}
+
+export function isRenewable(spec: Secret): boolean {
+  if (spec.import || spec.value !== undefined || !spec.private_key) return false;
+  return spec.kind === 'x509' || spec.kind === 'x509-ca';
+}
+
+/**
+ * `record` (as read now) with the public certificates `names` renewed when due, their issuers first. Nothing
+ * more is read unless one is due: a public read costs one more lookup (the renewals) in the common case.
+ */
+export async function renewPublic(ctx: CasContext, current: SessionRecord, names: string[]): Promise<SessionRecord> {
+  const record = await renewedRecord(ctx.store, current);
+  const now = ctx.now().getTime();
+  const session = sessionOf(record);
+  const due = names.some((name) => {
+    const spec = session.secrets?.find((s) => s.name === name);
+    return spec !== undefined && isRenewable(spec) && isDue(record.secrets[name] as StoredCertificate, now);
+  });
+  if (!due) return record;
+  const reader = new RenewedReader(await loadSessions(ctx.store, sessionsRead(session), [current]));
+  await renewCertificates(ctx, reader, certificateUses(reader, record, names));
+  return reader.current(record.name)!;
 }
 
 /**

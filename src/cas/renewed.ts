@@ -44,7 +44,12 @@ export const RENEW_AFTER = 2 / 3;
 
 /** When (ms since the epoch) a certificate reaches two thirds of its lifetime; undefined if its dates do not parse. */
 export function renewalPoint(der: Buffer): number | undefined {
-  const cert = new X509Certificate(der);
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(der);
+  } catch {
+    return undefined;
+  }
   const from = new Date(cert.validFrom).getTime();
   const to = new Date(cert.validTo).getTime();
   if (Number.isNaN(from) || Number.isNaN(to) || to < from) return undefined;
