@@ -88,15 +88,21 @@ export const MIN_VALID_FOR_S = 10;
  */
 export function parseValidFor(text?: string): number {
   if (text === undefined) return ONE_YEAR_S;
-  const groups = [...text.matchAll(/(\d+)\s*([A-Za-z]+)/g)];
-  const rest = text.replace(/(\d+)\s*([A-Za-z]+)/g, '').replace(/[\s,]+/g, '');
-  const total = groups.reduce((sum, m) => sum + Number(m[1]) * unitSeconds(m[2]!, text), 0);
-  if (groups.length === 0 || rest !== '' || !(total > 0)) throw badDuration(text);
+  const total = parseDuration(text);
   if (total < MIN_VALID_FOR_S) {
     throw new SecretsError('SECRET_INVALID_VALUE', `valid_for '${text}' is shorter than ${MIN_VALID_FOR_S} seconds`, {
       hint: `give at least "${MIN_VALID_FOR_S}s" (certificates are renewed at two thirds of their lifetime)`,
     });
   }
+  return total;
+}
+
+/** A duration in seconds, in valid_for's notation, without its minimum (`veil session read --within`). */
+export function parseDuration(text: string): number {
+  const groups = [...text.matchAll(/(\d+)\s*([A-Za-z]+)/g)];
+  const rest = text.replace(/(\d+)\s*([A-Za-z]+)/g, '').replace(/[\s,]+/g, '');
+  const total = groups.reduce((sum, m) => sum + Number(m[1]) * unitSeconds(m[2]!, text), 0);
+  if (groups.length === 0 || rest !== '' || !(total > 0)) throw badDuration(text);
   return total;
 }
 
