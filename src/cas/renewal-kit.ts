@@ -33,6 +33,11 @@ export function policy(name: string, secrets: string[], files: Record<string, st
   ].join('\n');
 }
 
+/** Simulation evidence from the test host for this nonce and connection key. */
+export function simulationFor(nonce: string, spki: Buffer) {
+  return signedSimulation(host, program, { nonce: Buffer.from(nonce, 'hex'), spki });
+}
+
 export interface Clock {
   at: number;
   now: () => Date;
@@ -79,7 +84,7 @@ export function casOf(ctx: CasContext): Cas {
     async attestApi(session) {
       const rt: ClientIdentity = identityFromPem(ephemeral().certPem);
       const nonce = nonces.issue(rt.keyHash).toString('hex');
-      const evidence = signedSimulation(host, program, { nonce: Buffer.from(nonce, 'hex'), spki: rt.spki });
+      const evidence = simulationFor(nonce, rt.spki);
       const out = await attest(ctx, nonces, { config_id: `${session}/api`, nonce, evidence }, rt);
       const files = Object.fromEntries(out.config.injectionFiles.map((f) => [f.path, f.content.toString()]));
       return { files, renewed: out.renewed, renewAt: out.renewAt };

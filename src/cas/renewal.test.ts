@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { identityFromPem } from './identity-of.js';
-import { casOf, clock, certOf, policy, racing, sharedDir, spkiOf, twoThirds } from './renewal-kit.js';
+import { casOf, clock, certOf, policy, racing, sharedDir, simulationFor, spkiOf, twoThirds } from './renewal-kit.js';
 import { writeSession } from './sessions.js';
 import { loadMasterKey, openSqliteStore } from './store/index.js';
-import { ephemeral } from './testing.js';
+import { ephemeral, post } from './testing.js';
+import { startCas, type RunningCas } from './server.js';
 import { publicValue, publicValues } from './values.js';
 
 const owner = identityFromPem(ephemeral().certPem);
@@ -95,6 +96,25 @@ describe('certificate renewal at attestation', () => {
     assert.equal(verifies(afterOldCa, newCa, leaf), true, 'the old leaf verifies against the renewed CA');
   });
 
+  it("renews an imported certificate in its exporter's session, for the importer and the exporter alike", async () => {
+    time.at = Date.now();
+    const exporter = [
+      '{name: ca_key, kind: private-key}',
+      '{name: ca, kind: x509-ca, private_key: ca_key, valid_for: 30s, export: [{session: imp}]}',
+    ];
+    await writeSession(cas.ctx, policy('exp', exporter, { '/ca.crt': '$$SCONE::ca.crt$$' }), owner);
+    const importer = ['{name: theirs, import: {session: exp, secret: ca}}'];
+    await writeSession(cas.ctx, policy('imp', importer, { '/ca.crt': '$$SCONE::theirs.crt$$' }), owner);
+    const ca = (await cas.attestApi('imp')).files['/ca.crt']!;
+    time.at = twoThirds(ca) + 1;
+    const renewed = await cas.attestApi('imp');
+    assert.deepEqual(renewed.renewed, ['exp::ca']);
+    assert.notEqual(renewed.files['/ca.crt'], ca);
+    assert.equal(spkiOf(renewed.files['/ca.crt']), spkiOf(ca));
+    const theExporter = await cas.attestApi('exp');
+    assert.deepEqual([theExporter.files['/ca.crt'], theExporter.renewed], [renewed.files['/ca.crt'], []]);
+  });
+
   it('two replicas renewing at once agree on one certificate', async () => {
     const wrap = racing(2);
     const [a, b] = [shared.open(time, wrap), shared.open(time, wrap)];
@@ -155,5 +175,33 @@ describe('public certificates renewed when read', () => {
     assert.equal(spkiOf(renewed.value), spkiOf(pub.value));
     assert.ok(Date.parse(renewed.renew!) > time.at);
     assert.equal((await publicValues(cas.ctx, 'pub')).values['pub']?.value, renewed.value);
+  });
+});
+
+describe('renew_at over HTTP', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'veil-renew-at-'));
+  let cas: RunningCas | undefined;
+  after(async () => {
+    await cas?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the attestation answer carries renew_at: the first certificate released at two thirds of its lifetime', async () => {
+    cas = await startCas({ host: '127.0.0.1', port: 0, dataDir: dir, logLevel: 'silent' });
+    const who = ephemeral();
+    const created = await post(cas, who, '/v1/sessions', policy('http', LEAF_SECRETS, FILES));
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    const rt = ephemeral();
+    const nonce = (await post(cas, rt, '/v1/attest/nonce', '')).json.nonce as string;
+    const evidence = simulationFor(nonce, rt.spki);
+    const res = await post(cas, rt, '/v1/attest', JSON.stringify({ config_id: 'http/api', nonce, evidence }));
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    const files = new Map<string, string>(
+      res.json.injectionFiles.map((f: { path: string; content: string }) => [
+        f.path,
+        Buffer.from(f.content, 'base64').toString(),
+      ]),
+    );
+    assert.equal(res.json.renew_at, Math.floor(twoThirds(files.get('/tls/api.crt'))));
   });
 });

@@ -77,8 +77,36 @@ export async function renderRenewed(
   const record = reader.current(sessionName)!;
   const uses = certificateUses(reader, record, namesUsed(sessionOf(record), serviceName), remote?.secrets);
   const outcome = await renewCertificates(ctx, reader, uses);
+  // Certificates from another CAS are renewed there, when fetched again (at this service's next attestation).
+  outcome.renewAt = earliest(outcome.renewAt, remoteRenewal(remote, namesUsed(sessionOf(record), serviceName)));
   if (outcome.renewed.length === 0) return { config, ...outcome };
   return { config: renderServiceConfig(reader, sessionName, serviceName, remote), ...outcome };
+}
+
+function remoteRenewal(remote: RemoteSecrets | undefined, names: string[]): number | undefined {
+  const points = names.flatMap((name) => {
+    const value = remote?.secrets.get(name);
+    const cert = value && (value.kind === 'x509' || value.kind === 'x509-ca') ? value : undefined;
+    const point = cert && renewalPoint(Buffer.from(cert.value, 'base64'));
+    return point === undefined ? [] : [point];
+  });
+  return points.length === 0 ? undefined : Math.min(...points);
+}
+
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+}
+
+/** Before a secret leaves for another CAS: the certificates it is or chains to, renewed when due. */
+export async function renewedForExport(
+  ctx: CasContext,
+  sessions: SessionReader,
+  record: SessionRecord,
+  secret: string,
+): Promise<SessionReader> {
+  const reader = new RenewedReader(sessions);
+  await renewCertificates(ctx, reader, certificateUses(reader, record, [secret]));
+  return reader;
 }
 
 /** Renews what `uses` names and is due; afterwards `reader` holds the certificates to release. */
