@@ -115,6 +115,30 @@ describe('certificate renewal at attestation', () => {
     assert.deepEqual([theExporter.files['/ca.crt'], theExporter.renewed], [renewed.files['/ca.crt'], []]);
   });
 
+  it('a certificate whose issuer key is withdrawn is released as it is, and does not make renew_at "now"', async () => {
+    time.at = Date.now();
+    const exporter = (keyExport: string) => [
+      `{name: ca_key, kind: private-key, migrate: true${keyExport}}`,
+      '{name: ca, kind: x509-ca, private_key: ca_key, valid_for: 1 hour, export: [{session: wd}]}',
+    ];
+    const files = { '/ca.crt': '$$SCONE::ca.crt$$' };
+    const first = await writeSession(cas.ctx, policy('wdx', exporter(', export: [{session: wd}]'), files), owner);
+    const importer = [
+      '{name: ca, import: {session: wdx, secret: ca}}',
+      '{name: key, kind: private-key}',
+      '{name: leaf, kind: x509, private_key: key, issuer: ca, valid_for: 30s}',
+    ];
+    await writeSession(cas.ctx, policy('wd', importer, { '/leaf.crt': '$$SCONE::leaf.crt$$' }), owner);
+    const leaf = (await cas.attestApi('wd')).files['/leaf.crt']!;
+    const update = `${policy('wdx', exporter(''), files)}predecessor: ${first.hash}\n`;
+    await writeSession(cas.ctx, update, owner);
+    time.at = twoThirds(leaf) + 1;
+    const released = await cas.attestApi('wd');
+    assert.deepEqual([released.files['/leaf.crt'], released.renewed], [leaf, []]);
+    // The exporter's CA (its own key at hand) still counts: its renewal point, not "now".
+    assert.ok(released.renewAt! > time.at, `renew_at ${released.renewAt} lies ahead of ${time.at}`);
+  });
+
   it('two replicas renewing at once agree on one certificate', async () => {
     const wrap = racing(2);
     const [a, b] = [shared.open(time, wrap), shared.open(time, wrap)];

@@ -118,15 +118,18 @@ export async function renewCertificates(
   const now = ctx.now().getTime();
   const renewable = uses.filter((use) => renewableSpec(reader, use) !== undefined);
   const renewed: string[] = [];
+  const failed = new Set<CertificateUse>();
   for (const use of [...renewable].sort((a, b) => a.depth - b.depth)) {
     if (renewed.length >= RENEWAL_LIMITS.perRequest) break;
     if (!isDue(certificateOf(reader, use), now)) continue;
     const cert = await renewOne(ctx, reader, use);
-    if (!cert) continue;
-    reader.replace(use.owner, use.secret, cert);
-    renewed.push(use.label);
+    if (!cert) failed.add(use);
+    else reader.replace(use.owner, use.secret, cert);
+    if (cert) renewed.push(use.label);
   }
-  return { renewed, renewAt: renewAtOf(reader, renewable, now) };
+  // One that cannot be renewed now would make renew_at "now" for ever: a runtime would attest again and again.
+  const ahead = renewable.filter((use) => !failed.has(use));
+  return { renewed, renewAt: renewAtOf(reader, ahead, now) };
 }
 
 /** The 2/3 rule: due once now ≥ notBefore + 2/3 · (notAfter − notBefore). */
