@@ -44,7 +44,7 @@ describe('certificate renewal at attestation', () => {
   const shared = sharedDir('veil-renewal-');
   const cas = shared.open(time);
 
-  it('renews a certificate only from two thirds of its lifetime on, with the same key, and its chain verifies', async (t) => {
+  it('renews only from two thirds of the lifetime on, with the same key, and the chain verifies', async (t) => {
     await writeSession(cas.ctx, policy('leaf', LEAF_SECRETS, FILES), owner);
     const first = await cas.attestApi('leaf');
     const leaf = first.files['/tls/api.crt']!;
@@ -210,7 +210,7 @@ describe('renew_at over HTTP', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('the attestation answer carries renew_at: the first certificate released at two thirds of its lifetime', async () => {
+  it('the answer carries renew_at: when the first certificate released is at 2/3 of its lifetime', async () => {
     cas = await startCas({ host: '127.0.0.1', port: 0, dataDir: dir, logLevel: 'silent' });
     const who = ephemeral();
     const created = await post(cas, who, '/v1/sessions', policy('http', LEAF_SECRETS, FILES));

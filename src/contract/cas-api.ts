@@ -19,7 +19,7 @@ export const sessionPathSchema = z
   );
 
 export const sessionParamsSchema = z.strictObject({ '*': sessionPathSchema });
-/** `certificates=true` adds the session's certificates and their dates to the answer (`veil session read --expiring`). */
+/** `certificates=true` adds the session's certificates and their dates (`veil session read --expiring`). */
 export const sessionQuerySchema = z.strictObject({
   hash: hex(64).optional(),
   certificates: z.literal('true').optional(),

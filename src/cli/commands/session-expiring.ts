@@ -51,7 +51,10 @@ function renewalText(c: CertificateDates, now: number): string {
     return 'not renewed by the CAS (an explicit value): update the session with a new certificate';
   }
   const when = Date.parse(c.renew) <= now ? 'now due' : `from ${c.renew}`;
-  return `renewed by the CAS (${when}) when a service using it attests (veil run attests again on time) or it is read as a public value`;
+  return (
+    `renewed by the CAS (${when}) when a service using it attests (veil run attests again on time) ` +
+    'or it is read as a public value'
+  );
 }
 
 function span(ms: number): string {
