@@ -17,7 +17,7 @@ import {
 } from '../attestation/index.js';
 import { replayRtmr } from '../attestation/rtmr.js';
 import type { AttestRequest, AttestationOutcome } from '../contract/index.js';
-import { renderServiceConfig, type ServiceConfig } from './config.js';
+import type { ServiceConfig } from './config.js';
 import { CasError } from './errors.js';
 import type { ClientIdentity } from './identity-of.js';
 import type { NonceStore } from './nonces.js';
@@ -28,6 +28,7 @@ import type { CasContext } from './sessions.js';
 import { fetchRemoteImports, type RemoteFetch } from './remote-import.js';
 import { measurementOf, recordOrFail, refusalOf } from './audit-events.js';
 import type { AuditEvent } from '../audit/types.js';
+import { renderRenewed, type RenewalOutcome } from './renewal.js';
 
 export type { AttestRequest, AttestationOutcome } from '../contract/index.js';
 
@@ -37,6 +38,9 @@ export interface AttestationContext {
   /** Fetches imports from other CAS; without it such imports fail (CAS_REMOTE_UNREACHABLE). */
   remote?: RemoteFetch | undefined;
 }
+
+/** A release as judged and rendered, with its audit entry still to record. */
+type Released = { config: ServiceConfig; outcome: AttestationOutcome; event: AuditEvent } & RenewalOutcome;
 
 type Service = NonNullable<ReturnType<typeof sessionOf>['services']>[number];
 
@@ -50,8 +54,8 @@ export async function attest(
   nonces: NonceStore,
   request: AttestRequest,
   client: ClientIdentity,
-): Promise<{ config: ServiceConfig; outcome: AttestationOutcome }> {
-  let released: { config: ServiceConfig; outcome: AttestationOutcome; event: AuditEvent };
+): Promise<{ config: ServiceConfig; outcome: AttestationOutcome } & RenewalOutcome> {
+  let released: Released;
   try {
     released = await judgeAndRender(ctx, nonces, request, client);
   } catch (err) {
@@ -63,7 +67,8 @@ export async function attest(
   }
   // Durable before the answer: a configuration whose release the log cannot show is not released.
   await recordOrFail(ctx.audit, released.event);
-  return { config: released.config, outcome: released.outcome };
+  const { config, outcome, renewed, renewAt } = released;
+  return { config, outcome, renewed, renewAt };
 }
 
 /**
@@ -84,7 +89,7 @@ async function judgeAndRender(
   nonces: NonceStore,
   request: AttestRequest,
   client: ClientIdentity,
-): Promise<{ config: ServiceConfig; outcome: AttestationOutcome; event: AuditEvent }> {
+): Promise<Released> {
   const { session: sessionName, service: serviceName } = splitConfigId(request.config_id);
   const nonce = nonces.consume(String(request.nonce), client.keyHash);
   if (nonce !== 'ok')
@@ -130,15 +135,17 @@ async function judgeAndRender(
   // Judged and rendered from the one read above; what leaves must still be current once rendered, or a
   // session (this one, or one it imports from) that changed while the evidence was verified would go unseen.
   const used = new Set<string>();
-  const config = renderServiceConfig(sessions, sessionName, serviceName, remote, used);
+  // Certificates past two thirds of their lifetime are renewed here (cas/renewal.ts).
+  const rendered = await renderRenewed(ctx, sessions, sessionName, serviceName, remote, used);
+  const { config, renewed, renewAt } = rendered;
   const moved = await movedSince(ctx.store, sessions);
   if (moved !== undefined) {
     throw new CasError('CAS_BUSY', `session '${moved}' changed while the service attested; start it again`, {
       hint: 'the configuration is released only as judged against the current sessions: start the service again',
     });
   }
-  const event = releaseOf(request.config_id, record.hash, outcome, measurement, [...used].sort());
-  return { config, outcome, event };
+  const event = releaseOf(request.config_id, record.hash, outcome, measurement, [...used].sort(), renewed);
+  return { config, outcome, event, renewed, renewAt };
 }
 
 function releaseOf(
@@ -147,6 +154,7 @@ function releaseOf(
   outcome: AttestationOutcome,
   measurement: string,
   secrets: string[],
+  renewed: string[],
 ): AuditEvent {
   const { session, service } = splitConfigId(configId);
   return {
@@ -161,6 +169,7 @@ function releaseOf(
     ...(outcome.platform === undefined ? {} : { platform: outcome.platform }),
     ...(outcome.tcb_status === undefined ? {} : { tcb_status: outcome.tcb_status }),
     secrets,
+    ...(renewed.length === 0 ? {} : { renewed: [...renewed].sort() }),
   };
 }
 

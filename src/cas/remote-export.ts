@@ -9,6 +9,7 @@ import { fingerprintOf } from './identity.js';
 import { sessionOf } from './parsed.js';
 import { createSecretView, sameHash } from './secret-view.js';
 import { readerFor, type SessionReader } from './session-reader.js';
+import { renewedForExport } from './renewal.js';
 import type { CasContext } from './sessions.js';
 import type { SessionRecord } from './store/index.js';
 
@@ -108,7 +109,10 @@ export async function exportSecret(
   const value = record && spec && !spec.import ? ownSecret(record, request.secret) : undefined;
   const refusal = spec && value ? releaseRemote(spec, importer) : 'not-exported';
   if (refusal !== undefined) throw exportDenied(refusal, request, importer);
-  return { secret: wireSecret(sessions, record!, value!, importer) };
+  // A certificate past two thirds of its lifetime leaves renewed (time, not traffic: cas/renewal.ts).
+  const renewed = await renewedForExport(ctx, sessions, record!, request.secret);
+  const current = renewed.current(request.session)!;
+  return { secret: wireSecret(renewed, current, ownSecret(current, request.secret) ?? value!, importer) };
 }
 
 function wireSecret(sessions: SessionReader, record: SessionRecord, value: StoredSecret, importer: RemoteImporter) {

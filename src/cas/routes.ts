@@ -7,6 +7,7 @@ import { NonceStore, type NonceLimits } from './nonces.js';
 import { identityFromDer, type ClientIdentity } from './identity-of.js';
 import { listSessions, readSession, writeUpload, type CasContext, type Upload } from './sessions.js';
 import { publicValue, publicValues } from './values.js';
+import { certificateDates } from './expiry.js';
 import type { selfAttestation } from './self-attestation.js';
 import { callerFingerprint, exportSecret, peerChain } from './remote-export.js';
 import { answer, jsonBody, parsePart } from './wire.js';
@@ -128,9 +129,11 @@ export function registerRoutes(
 
   app.get('/v1/sessions', ROUTES.list, async (request) => ({ sessions: await listSessions(ctx, clientOf(request)) }));
 
-  type Read = { Params: { '*': string }; Querystring: { hash?: string } };
+  type Read = { Params: { '*': string }; Querystring: { hash?: string; certificates?: 'true' } };
   app.get<Read>('/v1/sessions/*', ROUTES.read, async (request) => {
-    return readSession(ctx, request.params['*'], request.query.hash, requireClient(request));
+    const read = await readSession(ctx, request.params['*'], request.query.hash, requireClient(request));
+    if (request.query.certificates === undefined) return read;
+    return { ...read, certificates: await certificateDates(ctx, request.params['*'], read.hash) };
   });
 
   const nonces = registerAttestation(app, ctx, nonceLimits);
@@ -201,8 +204,8 @@ function registerAttestation(
     nonce: nonces.issue(requireClient(request).keyHash).toString('hex'),
   }));
   app.post<{ Body: AttestRequest }>('/v1/attest', ATTEST_ROUTE, async (request) => {
-    const { config, outcome } = await attest(ctx, nonces, request.body, requireClient(request));
-    return attestAnswerOf(config, outcome);
+    const { config, outcome, renewAt } = await attest(ctx, nonces, request.body, requireClient(request));
+    return { ...attestAnswerOf(config, outcome), ...(renewAt === undefined ? {} : { renew_at: renewAt }) };
   });
   return nonces;
 }

@@ -1,5 +1,6 @@
 import { CasError } from './errors.js';
 import { sessionOf } from './parsed.js';
+import { renewedRecord } from './renewed.js';
 import { resolveRelative } from './secret-view.js';
 import type { SessionRecord, Store } from './store/index.js';
 
@@ -31,7 +32,10 @@ export function sessionsRead(session: ImportingSession, extra: readonly string[]
   return [...names];
 }
 
-/** Reads `names` (those of `known` are taken as given: read already, they must not change under a judgement). */
+/**
+ * Reads `names` (those of `known` are taken as given: read already, they must not change under a judgement),
+ * each with its renewed certificates in place of the version's own (cas/renewed.ts).
+ */
 export async function loadSessions(
   store: Store,
   names: readonly string[],
@@ -41,6 +45,8 @@ export async function loadSessions(
   const missing = names.filter((name) => !records.has(name));
   const loaded = await Promise.all(missing.map((name) => store.current(name)));
   for (const [i, name] of missing.entries()) records.set(name, loaded[i]);
+  const renewed = await Promise.all([...records.values()].map((r) => r && renewedRecord(store, r)));
+  for (const [i, name] of [...records.keys()].entries()) records.set(name, renewed[i]);
   return {
     current(name) {
       if (records.has(name)) return records.get(name);

@@ -1,8 +1,11 @@
 import { X509Certificate } from 'node:crypto';
+import type { Secret } from '../policy/index.js';
 import type { StoredSecret } from '../secrets/index.js';
 import { pemEncode } from '../secrets/index.js';
 import { CasError } from './errors.js';
 import { sessionOf } from './parsed.js';
+import { isRenewable, renewPublic } from './renewal.js';
+import { renewalPoint } from './renewed.js';
 import type { CasContext } from './sessions.js';
 import { recordOrFail } from './audit-events.js';
 
@@ -23,11 +26,11 @@ export async function publicValues(
   name: string,
   actor: string | null = null,
 ): Promise<{ values: Record<string, PublicValue> }> {
-  const { record, publicNames } = await publicSecretsOf(ctx, name);
+  const { record, specs } = await publicSecretsOf(ctx, name);
   const values: Record<string, PublicValue> = {};
-  for (const secret of publicNames) {
-    const stored = record.secrets[secret] as StoredSecret | undefined;
-    if (stored) values[secret] = toPublic(stored);
+  for (const spec of specs) {
+    const stored = record.secrets[spec.name] as StoredSecret | undefined;
+    if (stored) values[spec.name] = toPublic(stored, spec);
   }
   for (const secret of Object.keys(values)) await recordRead(ctx, name, secret, actor);
   return { values };
@@ -39,10 +42,11 @@ export async function publicValue(
   secret: string,
   actor: string | null = null,
 ): Promise<PublicValue> {
-  const { record, publicNames } = await publicSecretsOf(ctx, name);
+  const { record, specs } = await publicSecretsOf(ctx, name, secret);
+  const spec = specs.find((s) => s.name === secret);
   const stored = record.secrets[secret] as StoredSecret | undefined;
-  if (!publicNames.includes(secret) || !stored) throw notPublic(name, secret);
-  const value = toPublic(stored);
+  if (!spec || !stored) throw notPublic(name, secret);
+  const value = toPublic(stored, spec);
   await recordRead(ctx, name, secret, actor);
   return value;
 }
@@ -51,12 +55,14 @@ function recordRead(ctx: CasContext, session: string, secret: string, actor: str
   return recordOrFail(ctx.audit, { type: 'value.read', session, secret, actor });
 }
 
-async function publicSecretsOf(ctx: CasContext, name: string) {
-  const record = await ctx.store.current(name);
+/** The session's public secrets, certificates past two thirds of their lifetime renewed (time, not traffic). */
+async function publicSecretsOf(ctx: CasContext, name: string, only?: string) {
+  const current = await ctx.store.current(name);
   // A missing session and a private one answer alike, so the endpoint does not reveal which sessions exist.
-  if (!record) throw notPublic(name);
-  const publicNames = (sessionOf(record).secrets ?? []).filter((s) => s.export_public && !s.import).map((s) => s.name);
-  return { record, publicNames };
+  if (!current) throw notPublic(name);
+  const specs = (sessionOf(current).secrets ?? []).filter((s) => s.export_public && !s.import);
+  const asked = specs.filter((s) => only === undefined || s.name === only).map((s) => s.name);
+  return { record: await renewPublic(ctx, current, asked), specs };
 }
 
 function notPublic(session: string, secret?: string): CasError {
@@ -66,7 +72,7 @@ function notPublic(session: string, secret?: string): CasError {
   });
 }
 
-function toPublic(stored: StoredSecret): PublicValue {
+function toPublic(stored: StoredSecret, spec: Secret): PublicValue {
   switch (stored.kind) {
     case 'ascii':
       return { kind: 'string', value: stored.value, expires: null, renew: null };
@@ -74,7 +80,7 @@ function toPublic(stored: StoredSecret): PublicValue {
       return { kind: 'binary', value: stored.value, expires: null, renew: null };
     case 'x509':
     case 'x509-ca':
-      return certificateValue(stored.kind, Buffer.from(stored.value, 'base64'));
+      return certificateValue(stored.kind, Buffer.from(stored.value, 'base64'), isRenewable(spec));
     case 'pgp-key':
       // The public half only, ASCII-armored: what `export_public` means for a key pair.
       return { kind: 'pgp-key', value: stored.publicKey, expires: null, renew: null };
@@ -85,10 +91,13 @@ function toPublic(stored: StoredSecret): PublicValue {
 
 /**
  * Uploads refuse certificates whose dates do not parse, but versions stored before that rule may hold one:
- * such a certificate is shown without an expiry rather than failing the whole answer.
+ * such a certificate is shown without an expiry rather than failing the whole answer. `renew` is when the CAS
+ * renews it (two thirds of its lifetime), for certificates it generated; null for explicit ones.
  */
-export function certificateValue(kind: string, der: Buffer): PublicValue {
+export function certificateValue(kind: string, der: Buffer, renewable = false): PublicValue {
   const notAfter = new Date(new X509Certificate(der).validTo);
   const expires = Number.isNaN(notAfter.getTime()) ? null : notAfter.toISOString();
-  return { kind, value: pemEncode('CERTIFICATE', der), expires, renew: null };
+  const point = renewable && expires !== null ? renewalPoint(der) : undefined;
+  const renew = point === undefined ? null : new Date(point).toISOString();
+  return { kind, value: pemEncode('CERTIFICATE', der), expires, renew };
 }

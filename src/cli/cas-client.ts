@@ -7,6 +7,7 @@ import {
   describeIssues,
   identityAnswerSchema,
   type CasErrorBody,
+  type CertificateDates,
   type IdentityAnswer,
   issuesOf,
   publicValuesSchema,
@@ -64,8 +65,15 @@ export class CasClient {
     return json;
   }
 
-  async readSession(name: string, hash?: string): Promise<{ session: string; hash: string }> {
-    const query = hash ? `?hash=${encodeURIComponent(hash)}` : '';
+  async readSession(
+    name: string,
+    hash?: string,
+    opts: { certificates?: boolean } = {},
+  ): Promise<{ session: string; hash: string; certificates?: CertificateDates[] | undefined }> {
+    const params = new URLSearchParams();
+    if (hash) params.set('hash', hash);
+    if (opts.certificates) params.set('certificates', 'true');
+    const query = params.size > 0 ? `?${params}` : '';
     return (await this.call('GET', `/v1/sessions/${encodePath(name)}${query}`, sessionReadSchema)).json;
   }
 

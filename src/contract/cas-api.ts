@@ -19,7 +19,11 @@ export const sessionPathSchema = z
   );
 
 export const sessionParamsSchema = z.strictObject({ '*': sessionPathSchema });
-export const sessionQuerySchema = z.strictObject({ hash: hex(64).optional() });
+/** `certificates=true` adds the session's certificates and their dates (`veil session read --expiring`). */
+export const sessionQuerySchema = z.strictObject({
+  hash: hex(64).optional(),
+  certificates: z.literal('true').optional(),
+});
 export const valuesParamsSchema = z.strictObject({ '*': z.string().max(MAX_PATH_PARAM) });
 export const attestationQuerySchema = z.strictObject({ nonce: hex(64) });
 export const noQuerySchema = z.strictObject({});
@@ -97,7 +101,20 @@ export const versionAnswerSchema = z.strictObject({
 export const sessionWrittenSchema = z.strictObject({ hash: hex(64) });
 /** `GET /v1/health/ready`: the CAS and its store answer (a 503 CAS_STORE_UNAVAILABLE otherwise). */
 export const readyAnswerSchema = z.strictObject({ ready: z.literal(true) });
-export const sessionReadSchema = z.strictObject({ session: z.string(), hash: hex(64) });
+/** A certificate of a session: when it expires, and when the CAS renews it (null: never, an explicit value). */
+export const certificateDatesSchema = z.strictObject({
+  name: z.string(),
+  kind: z.enum(['x509', 'x509-ca']),
+  expires: z.string(),
+  renew: z.string().nullable(),
+});
+export type CertificateDates = z.infer<typeof certificateDatesSchema>;
+export const sessionReadSchema = z.strictObject({
+  session: z.string(),
+  hash: hex(64),
+  /** Only when asked for (`certificates=true`), so that clients that do not know the field never see it. */
+  certificates: z.array(certificateDatesSchema).optional(),
+});
 export const sessionListSchema = z.strictObject({
   sessions: z.array(z.strictObject({ name: z.string(), hash: hex(64) })),
 });

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ROOT, curl, opensslIdentity, simulationHost, startCas, tempDir, veil, type CasProcess } from './harness.js';
+import { curl, opensslIdentity, simulationHost, startCas, tempDir, veil, type CasProcess } from './harness.js';
 import { distinct, staleOrBroken, startWatched, waitForRenewals, watcherCommand, type Watched } from './renewal-kit.js';
 
 /**
@@ -11,14 +10,6 @@ import { distinct, staleOrBroken, startWatched, waitForRenewals, watcherCommand,
  * Nobody sends them a request: the notAfter each prints changes before the old certificate expires.
  */
 const VALID_FOR_S = 12;
-
-/** Until the CAS renews at two thirds of a certificate's lifetime (issue #13), it answers no renew_at. */
-function casRenews(): boolean {
-  const dir = join(ROOT, 'dist', 'cas');
-  return readdirSync(dir, { recursive: true })
-    .filter((f) => String(f).endsWith('.js') && !String(f).endsWith('.test.js'))
-    .some((f) => readFileSync(join(dir, String(f)), 'utf8').includes('renew_at'));
-}
 
 describe('veil run keeps certificates from a real CAS fresh', () => {
   const dir = tempDir('veil-renewal-');
@@ -82,18 +73,12 @@ describe('veil run keeps certificates from a real CAS fresh', () => {
         return [name, w];
       }),
     );
-    if (!casRenews()) {
-      // The session (valid_for in seconds, the renewal field) is accepted and the programs run; renewal waits.
-      await Promise.all(Object.values(runs).map((w) => waitForRenewals(w, 1, 10_000)));
-      for (const w of Object.values(runs)) assert.deepEqual(staleOrBroken(w), []);
-      return t.skip('the CAS does not renew certificates yet (no renew_at in its answers)');
-    }
     await Promise.all(Object.values(runs).map((w) => waitForRenewals(w, 2, 2 * VALID_FOR_S * 1000)));
     for (const [name, w] of Object.entries(runs)) {
       const readings = w.readings();
       const pids = distinct(readings.map((r) => r.pid));
       const certs = distinct(readings.map((r) => r.notAfter));
-      console.log(`# ${name}: ${readings.length} readings, ${certs.length} certificates, ${pids.length} PIDs`);
+      t.diagnostic(`${name}: ${readings.length} readings, ${certs.length} certificates, ${pids.length} PIDs`);
       assert.deepEqual(staleOrBroken(w), [], `${name}: a reading found no current certificate`);
       assert.equal(pids.length, name === 'restart' ? certs.length : 1, `${name}: PIDs ${pids.join(', ')}`);
       assert.match(w.stderr(), /certificates are renewed at/);

@@ -75,12 +75,30 @@ const UNIT_NAMES: Array<[RegExp, string]> = [
 export const ONE_YEAR_S = UNIT_SECONDS.y!;
 
 /**
+ * The shortest `valid_for`: a certificate is renewed at two thirds of its lifetime and `veil run` attests again
+ * then, so anything shorter would keep a service re-attesting every few seconds (README "Certificates renewed
+ * before they expire").
+ */
+export const MIN_VALID_FOR_S = 10;
+
+/**
  * `valid_for` in seconds: one or more "<number> <unit>" groups ("1 year", "59d", "12 hours", "1y 6months").
  * A month is 30 days and a year 365; `m` is minutes and `M` months, as in the humantime notation. Absent means
  * one year (what a certificate gets when the policy says nothing).
  */
 export function parseValidFor(text?: string): number {
   if (text === undefined) return ONE_YEAR_S;
+  const total = parseDuration(text);
+  if (total < MIN_VALID_FOR_S) {
+    throw new SecretsError('SECRET_INVALID_VALUE', `valid_for '${text}' is shorter than ${MIN_VALID_FOR_S} seconds`, {
+      hint: `give at least "${MIN_VALID_FOR_S}s" (certificates are renewed at two thirds of their lifetime)`,
+    });
+  }
+  return total;
+}
+
+/** A duration in seconds, in valid_for's notation, without its minimum (`veil session read --within`). */
+export function parseDuration(text: string): number {
   const groups = [...text.matchAll(/(\d+)\s*([A-Za-z]+)/g)];
   const rest = text.replace(/(\d+)\s*([A-Za-z]+)/g, '').replace(/[\s,]+/g, '');
   const total = groups.reduce((sum, m) => sum + Number(m[1]) * unitSeconds(m[2]!, text), 0);
@@ -97,6 +115,6 @@ function unitSeconds(unit: string, text: string): number {
 
 function badDuration(text: string): SecretsError {
   return new SecretsError('SECRET_INVALID_VALUE', `valid_for '${text}' is not a duration`, {
-    hint: 'write e.g. "1 year", "59d", "12 hours", "30 minutes" or "2 weeks"',
+    hint: 'write e.g. "1 year", "59d", "12 hours", "30 minutes", "2 weeks" or "20s"',
   });
 }

@@ -16,8 +16,12 @@ export interface Dependencies {
   now: Date;
 }
 
-/** Backdated a little, so a peer whose clock lags behind the CAS's still accepts a fresh certificate. */
+/**
+ * Backdated a little, so a peer whose clock lags behind the CAS's still accepts a fresh certificate; by a tenth of
+ * the lifetime at most, so a short-lived one (valid_for "20s") is not at two thirds of it, due for renewal, at once.
+ */
 const BACKDATE_MS = 60_000;
+const BACKDATE_SHARE = 0.1;
 
 type CertificateKind = 'x509' | 'x509-ca';
 
@@ -33,6 +37,7 @@ export async function certificateSecret(
     });
   }
   const { dns, ips } = subjectNames(spec.name, spec.dns, spec.san);
+  const lifetimeMs = parseValidFor(spec.valid_for) * 1000;
   const der = await issueCertificateAsync({
     subjectKey: await keyNamed(spec.private_key, spec.name, deps),
     issuer: spec.issuer ? await issuerNamed(spec.issuer, spec.name, deps) : undefined,
@@ -41,8 +46,8 @@ export async function certificateSecret(
     ips,
     isCa: kind === 'x509-ca',
     endpoint: spec.endpoint,
-    notBefore: new Date(deps.now.getTime() - BACKDATE_MS),
-    notAfter: new Date(deps.now.getTime() + parseValidFor(spec.valid_for) * 1000),
+    notBefore: new Date(deps.now.getTime() - Math.min(BACKDATE_MS, lifetimeMs * BACKDATE_SHARE)),
+    notAfter: new Date(deps.now.getTime() + lifetimeMs),
   });
   return stored(spec, kind, der);
 }

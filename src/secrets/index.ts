@@ -12,7 +12,8 @@ export {
   type PrivateKeyMaterial,
 } from './keys.js';
 export { issueCertificate, issueCertificateAsync, type CertificateRequest } from './x509.js';
-export { ONE_YEAR_S, parseValidFor } from './cert-fields.js';
+export { MIN_VALID_FOR_S, ONE_YEAR_S, parseDuration, parseValidFor } from './cert-fields.js';
+export { certificateSecret, type Dependencies as CertificateDependencies } from './certificates.js';
 export {
   base32,
   base32Decode,

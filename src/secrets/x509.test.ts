@@ -200,9 +200,11 @@ describe('certificate fields of a policy', () => {
       ['3M', 90 * 86400],
       ['5m', 300],
       ['1 Day', 86400],
+      ['20s', 20],
+      ['10 seconds', 10],
     ];
     for (const [text, seconds] of cases) assert.equal(parseValidFor(text), seconds, String(text));
-    for (const bad of ['', 'forever', '1 fortnight', '0d', 'd', '1 year and', '-1d']) {
+    for (const bad of ['', 'forever', '1 fortnight', '0d', 'd', '1 year and', '-1d', '9s', '1s']) {
       assert.throws(
         () => parseValidFor(bad),
         (e: SecretsError) => e.code === 'SECRET_INVALID_VALUE',

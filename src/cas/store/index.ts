@@ -1,4 +1,5 @@
 import type { AuditEntry, AuditHead } from '../../audit/types.js';
+import type { Renewal } from './renewals.js';
 
 /**
  * The CAS's persistent store. Callers see only the `Store` interface: SQLite is the embedded backend, PostgreSQL
@@ -64,6 +65,15 @@ export interface Store {
    * starting at once on one database agree on one CA and one session key.
    */
   putBlobIfAbsent(key: string, value: Buffer): Promise<Buffer>;
+  /** The latest renewal of each renewed certificate of version `hash` of session `name` (secret → renewal). */
+  renewals(name: string, hash: string): Promise<Map<string, Renewal>>;
+  /**
+   * Compare-and-set: stores `renewal` iff no renewal of that secret of that version has its generation or a
+   * later one (the caller asks for the generation after the latest it read), and returns the latest after the
+   * attempt — this one, or the one another replica stored first, which the caller then uses instead. Older
+   * generations than the one before are pruned.
+   */
+  putRenewal(name: string, hash: string, secret: string, renewal: Renewal): Promise<Renewal>;
   /** Everything in the store, read in one consistent snapshot while writers go on (backups, migration). */
   dump(): AsyncIterable<StoreItem>;
   /** Loads a dump into this store, which must be empty (STORE_NOT_EMPTY otherwise); all or nothing. */
@@ -85,6 +95,7 @@ export interface Store {
 
 export { StoreError, type StoreErrorCode } from './errors.js';
 export { AUDIT_READ_MAX } from './audit-rows.js';
+export type { Renewal } from './renewals.js';
 export { loadMasterKey } from './master-key.js';
 export { openSqliteStore } from './sqlite.js';
 export { openPostgresStore, POSTGRES_LIMITS, type PostgresLimits } from './postgres.js';

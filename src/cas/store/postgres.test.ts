@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startPostgres, type Postgres } from '../../e2e/postgres.js';
 import { record, storeContract, testReaders } from './contract-cases.js';
+import { renewalContract } from './renewal-cases.js';
 import { openPostgresStore, type StoreError } from './index.js';
 import { MIGRATIONS } from './postgres-schema.js';
 import { PgFailures } from './postgres-errors.js';
@@ -20,6 +21,11 @@ const open = (url: string, masterKey: Buffer) =>
   openPostgresStore({ url, password: server.password, masterKey, readers: testReaders });
 
 storeContract('PostgreSQL', async () => {
+  const url = await newDatabase();
+  return { open: (masterKey) => open(url, masterKey) };
+});
+
+renewalContract('PostgreSQL', async () => {
   const url = await newDatabase();
   return { open: (masterKey) => open(url, masterKey) };
 });

@@ -8,6 +8,8 @@ import { readersOf, type Readers } from '../readers.js';
 import { migrateSchema } from './postgres-schema.js';
 import { PgFailures, parseStoreUrl } from './postgres-errors.js';
 import { ReadIndex, sealBlob, sealVersion, unsealBlob, unsealVersion, type VersionRow } from './records.js';
+import { KEPT_GENERATIONS, latestOf, renewalKey, secretPrefix, upperBound, versionPrefix } from './renewals.js';
+import type { Renewal } from './renewals.js';
 
 /** README "Limits" (CAS on PostgreSQL): what one CAS process asks of the database. */
 /**
@@ -93,6 +95,8 @@ const HEAD_LOCK = 0x68656164;
 
 /** The advisory lock of the audit chain's tail ('audt' in ASCII): one chain per database, whatever the replica. */
 const AUDIT_LOCK = 0x61756474;
+/** The class of the advisory locks on one certificate's renewals ('renw' in ASCII). */
+const RENEWAL_LOCK = 0x72656e77;
 
 /** A name's lock key: the same on every replica, whatever the server's hash functions. */
 const lockKey = (name: string): number => createHash('sha256').update(name, 'utf8').digest().readInt32BE(0);
@@ -254,6 +258,40 @@ class PostgresStore implements Store {
     const sql = 'INSERT INTO blobs (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING';
     await this.rows(this.pool, sql, [key, sealBlob(this.key, key, value)], `store blob '${key}'`);
     return (await this.getBlob(key))!;
+  }
+
+  async renewals(name: string, hash: string): Promise<Map<string, Renewal>> {
+    if (!storable(name) || !storable(hash)) return new Map();
+    return this.renewalsUnder(this.pool, versionPrefix(name, hash));
+  }
+
+  private async renewalsUnder(on: Queryable, prefix: string): Promise<Map<string, Renewal>> {
+    const sql = 'SELECT key, value FROM blobs WHERE key >= $1 AND key < $2 ORDER BY key';
+    const rows = await this.rows<{ key: string; value: Buffer }>(
+      on,
+      sql,
+      [prefix, upperBound(prefix)],
+      'read renewals',
+    );
+    return latestOf(rows.map((r) => ({ key: r.key, value: unsealBlob(this.key, r.key, r.value) })));
+  }
+
+  /** Under the certificate's advisory lock the latest generation is read, compared and the next one written. */
+  async putRenewal(name: string, hash: string, secret: string, renewal: Renewal): Promise<Renewal> {
+    const prefix = secretPrefix(name, hash, secret);
+    return this.transaction(`store a renewal of '${secret}' in '${name}'`, async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1, $2)', [RENEWAL_LOCK, lockKey(prefix)]);
+      const latest = (await this.renewalsUnder(c, prefix)).get(secret);
+      if (latest && latest.generation >= renewal.generation) return latest;
+      const key = renewalKey(name, hash, secret, renewal.generation);
+      await c.query('INSERT INTO blobs (key, value) VALUES ($1, $2)', [key, sealBlob(this.key, key, renewal.value)]);
+      const oldest = renewal.generation - KEPT_GENERATIONS + 1;
+      if (oldest > 1) {
+        const drop = 'DELETE FROM blobs WHERE key >= $1 AND key < $2';
+        await c.query(drop, [prefix, renewalKey(name, hash, secret, oldest)]);
+      }
+      return renewal;
+    });
   }
 
   /** One REPEATABLE READ READ ONLY transaction: one snapshot however long the reading takes, writers unblocked. */

@@ -18,6 +18,8 @@ import {
   verifyKeyCheck,
   type VersionRow,
 } from './records.js';
+import { KEPT_GENERATIONS, latestOf, renewalKey, secretPrefix, upperBound, versionPrefix } from './renewals.js';
+import type { Renewal } from './renewals.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -133,6 +135,8 @@ class SqliteStore implements Store {
         LEFT JOIN session_readers_of r ON r.name = h.name AND r.hash = h.hash WHERE r.name IS NULL`),
       getBlob: db.prepare('SELECT value FROM blobs WHERE key = ?'),
       putBlob: db.prepare('INSERT INTO blobs (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING'),
+      blobRange: db.prepare('SELECT key, value FROM blobs WHERE key >= ? AND key < ? ORDER BY key'),
+      dropRange: db.prepare('DELETE FROM blobs WHERE key >= ? AND key < ?'),
       anything: db.prepare(
         'SELECT 1 FROM versions UNION ALL SELECT 1 FROM heads UNION ALL SELECT 1 FROM blobs UNION ALL SELECT 1 FROM audit LIMIT 1',
       ),
@@ -277,6 +281,41 @@ class SqliteStore implements Store {
   async putBlobIfAbsent(key: string, value: Buffer): Promise<Buffer> {
     this.stmts.putBlob.run(key, sealBlob(this.key, key, value));
     return this.blobNow(key)!;
+  }
+
+  async renewals(name: string, hash: string): Promise<Map<string, Renewal>> {
+    return this.renewalsUnder(versionPrefix(name, hash));
+  }
+
+  private renewalsUnder(prefix: string): Map<string, Renewal> {
+    const rows = this.stmts.blobRange.all(prefix, upperBound(prefix)) as Array<{ key: string; value: Buffer }>;
+    return latestOf(rows.map((r) => ({ key: r.key, value: unsealBlob(this.key, r.key, r.value) })));
+  }
+
+  /** IMMEDIATE: the latest generation is read and the next one written under the one write lock. */
+  async putRenewal(name: string, hash: string, secret: string, renewal: Renewal): Promise<Renewal> {
+    const prefix = secretPrefix(name, hash, secret);
+    const run = this.db.transaction((): Renewal => {
+      const latest = this.renewalsUnder(prefix).get(secret);
+      if (latest && latest.generation >= renewal.generation) return latest;
+      const key = renewalKey(name, hash, secret, renewal.generation);
+      this.stmts.putBlob.run(key, sealBlob(this.key, key, renewal.value));
+      const oldest = renewal.generation - KEPT_GENERATIONS + 1;
+      if (oldest > 1) this.stmts.dropRange.run(prefix, renewalKey(name, hash, secret, oldest));
+      return renewal;
+    });
+    try {
+      return run.immediate();
+    } catch (err) {
+      throw new StoreError(
+        'STORE_IO',
+        `cannot store a renewal of '${secret}' in '${name}': ${(err as Error).message}`,
+        {
+          hint: 'check disk space and permissions of the data directory',
+          cause: err,
+        },
+      );
+    }
   }
 
   /**

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { after, describe, it } from 'node:test';
 import { type StoreError, loadMasterKey, openSqliteStore } from './index.js';
 import { record, storeContract, testReaders } from './contract-cases.js';
+import { renewalContract } from './renewal-cases.js';
 
 const root = mkdtempSync(join(tmpdir(), 'veil-store-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -15,6 +16,11 @@ let n = 0;
 const freshDir = () => join(root, `d${n++}`);
 
 storeContract('SQLite', async () => {
+  const dataDir = freshDir();
+  return { open: async (masterKey) => openSqliteStore({ dataDir, masterKey, readers: testReaders }) };
+});
+
+renewalContract('SQLite', async () => {
   const dataDir = freshDir();
   return { open: async (masterKey) => openSqliteStore({ dataDir, masterKey, readers: testReaders }) };
 });

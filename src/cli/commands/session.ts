@@ -21,6 +21,7 @@ import type { Io } from '../io.js';
 import { signaturesFor } from '../session-signing.js';
 import { creatorBinding } from '../uploader.js';
 import { defineCommand, type OptionsSpec, type Parsed } from '../spec.js';
+import { EXPIRING_WITHIN_DEFAULT as WITHIN, printExpiring, withinSeconds } from './session-expiring.js';
 
 /** §5's common options of `scone session …`, each where it applies. */
 export const FILE = {
@@ -117,11 +118,16 @@ export const update = defineCommand(
 export const read = defineCommand(
   {
     name: 'session read',
-    usage: ['NAME [--hash H] [-c URL]'],
-    summary: 'prints a session as the CAS holds it (secret values left out)',
+    usage: ['NAME [--hash H] [-c URL]', 'NAME --expiring [--within DURATION] [-c URL]'],
+    summary: 'prints a session as the CAS holds it (secret values left out), or its certificates close to expiry',
     options: {
       name: { type: 'string', short: 'n', value: 'NAME', description: 'the session (or as the first argument)' },
       hash: { type: 'string', value: 'H', description: 'an earlier version, by its hash' },
+      expiring: {
+        type: 'boolean',
+        description: 'lists the certificates that expire soon and what renews them (exit status 1 if any)',
+      },
+      within: { type: 'string', value: 'DURATION', description: `with --expiring: how soon (default ${WITHIN})` },
       ...CAS,
     },
     positionals: true,
@@ -130,6 +136,11 @@ export const read = defineCommand(
     refuseUnsupported(values);
     const name = values.name ?? positionals[0];
     if (!name) throw usage('no session name given', 'veil session read <name> [--hash H]');
+    if (values.expiring || values.within !== undefined) {
+      const within = withinSeconds(values.expiring, values.within);
+      const read = await withClient(values, io, (c) => c.readSession(name, values.hash, { certificates: true }));
+      return printExpiring(io, name, read.certificates ?? [], within);
+    }
     const result = await withClient(values, io, (client) => client.readSession(name, values.hash));
     io.out(result.session.endsWith('\n') ? result.session : `${result.session}\n`);
     return 0;
