@@ -80,22 +80,22 @@ describe('veil cas backup and restore', () => {
     const env = { VEIL_MASTER_KEY: key.toString('hex') };
     const out = join(root, 'chained.vbk');
     const b = await veil(['cas', 'backup', '--data', dir, '--out', out], env);
-    assert.match(b.out, /2 audit entries, .* recorded as audit entry 3/);
+    assert.match(b.out, /3 audit entries, .* recorded as audit entry 4/);
     const r = await veil(['cas', 'restore', '--in', out, '--data', join(root, 'chained-restored')], env);
-    assert.match(r.out, /2 audit entries; recorded as audit entry 3/);
+    assert.match(r.out, /3 audit entries; recorded as audit entry 4/);
     const source = openSqliteStore({ dataDir: dir, masterKey: key });
     const restored = openSqliteStore({ dataDir: join(root, 'chained-restored'), masterKey: key });
     const [made, back] = [await verifiedEvents(source), await verifiedEvents(restored)];
     assert.deepEqual(
       made.map((e) => e.type),
-      ['key.created', 'value.read', 'backup.made'],
+      ['key.created', 'key.created', 'value.read', 'backup.made'],
     );
     assert.deepEqual(
       back.map((e) => e.type),
-      ['key.created', 'value.read', 'backup.restored'],
+      ['key.created', 'key.created', 'value.read', 'backup.restored'],
     );
-    assert.match(made[2]!.backup!, /^[0-9a-f]{64}$/);
-    assert.equal(back[2]!.backup, made[2]!.backup, 'both name the one backup file');
+    assert.match(made[3]!.backup!, /^[0-9a-f]{64}$/);
+    assert.equal(back[3]!.backup, made[3]!.backup, 'both name the one backup file');
     await Promise.all([source.close(), restored.close()]);
   });
 
