@@ -18,4 +18,4 @@ export { auditKeys, parseCa, sha256Hex } from './certificates.js';
 export { EXPORT_PAGE, exportLines, signedTrailer, type ExportOptions } from './export.js';
 export { MAX_LINE_BYTES } from './lines.js';
 export { verifyAuditExport, type VerifiedExport, type VerifyOptions } from './verify.js';
-export type { AuditEntry, AuditEvent, AuditHead, AuditLog, CasAuditLog } from './types.js';
+export type { AuditEntry, AuditEvent, AuditHead, AuditLog, CasAuditLog, EntryMaker } from './types.js';

@@ -3,7 +3,7 @@ import { generatePrivateKey, issueCertificate, pemEncode, privateKeyObject } fro
 import { sha256Hex } from './certificates.js';
 import { chainEntries, EMPTY_HEAD, type AuditSigner } from './chain.js';
 import { exportLines } from './export.js';
-import type { AuditEntry, AuditHead, AuditLog } from './types.js';
+import type { AuditEntry, AuditHead, AuditLog, EntryMaker } from './types.js';
 
 /** Tests only: a CA, an audit certificate it issued, and an in-memory log signed with it. */
 export interface TestAuthority {
@@ -83,6 +83,17 @@ export class MemoryLog implements AuditLog {
     const [entry] = chainEntries(await this.head(), [event], this.now(), this.authority.signer);
     this.entries.push(entry!);
     return entry!;
+  }
+
+  /** The entries are kept here, not in the store the write goes to. */
+  async withEntry<T>(event: AuditEvent, write: (make: EntryMaker) => Promise<T>): Promise<T> {
+    let made = false;
+    const result = await write(() => {
+      made = true;
+      return [];
+    });
+    if (made) await this.record(event);
+    return result;
   }
 
   async read(after: number, limit: number): Promise<AuditEntry[]> {

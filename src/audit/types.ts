@@ -9,6 +9,9 @@ export interface AuditHead {
   hash: string;
 }
 
+/** Makes the entries of one store transaction from the chain's tail, read under the store's lock. */
+export type EntryMaker = (head: AuditHead) => AuditEntry[];
+
 /**
  * The CAS's audit log as the CAS uses it. `record` resolves only once the entry is durable in the store, so an
  * operation answered after it has its entry even if the process is killed the next instant; when it rejects,
@@ -16,6 +19,12 @@ export interface AuditHead {
  */
 export interface AuditLog {
   record(event: AuditEvent): Promise<AuditEntry>;
+  /**
+   * For a change the store makes together with its entry (a session version): `write` runs one store
+   * transaction and calls `make` inside it once the change is sure to commit, so the entry commits with the
+   * change or not at all. Resolves with what `write` resolves; an entry is recorded only if `make` was called.
+   */
+  withEntry<T>(event: AuditEvent, write: (make: EntryMaker) => Promise<T>): Promise<T>;
   /** Entries with seq > after, oldest first, at most `limit`. */
   read(after: number, limit: number): Promise<AuditEntry[]>;
   head(): Promise<AuditHead>;

@@ -1,6 +1,6 @@
 import { chainEntries, type AuditSigner } from '../audit/chain.js';
 import { AuditError } from '../audit/errors.js';
-import type { AuditEntry, AuditEvent, AuditHead, CasAuditLog } from '../audit/types.js';
+import type { AuditEntry, AuditEvent, AuditHead, CasAuditLog, EntryMaker } from '../audit/types.js';
 import { auditEventSchema } from '../contract/audit.js';
 import { generatePrivateKey, issueCertificate, pemEncode, privateKeyObject } from '../secrets/index.js';
 import { fingerprintOf, loadOrCreateCa } from './identity.js';
@@ -87,11 +87,17 @@ interface Pending {
  * Group commit: one transaction at a time; events recorded while it is in flight go into the next one (up to
  * AUDIT_LIMITS.batch), and each caller's promise resolves once the transaction holding its entry committed —
  * durable as the store's commit is (README "Audit log", durability). A failed transaction rejects its callers,
- * who fail closed; nothing is retried behind their back.
+ * who fail closed; nothing is retried behind their back. A write with its own entry (withEntry) is one of these
+ * transactions too: it waits for the one in flight and holds the next batch until it is done, so this process
+ * appends to the chain's one tail from one transaction at a time.
  */
 class GroupCommitLog implements CasAuditLog {
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
+  /** The last transaction on the tail (a batch or a withEntry write), settled or not: the next one waits for it. */
+  private tail: Promise<void> = Promise.resolve();
+  /** withEntry writes waiting for the tail: they count against AUDIT_LIMITS.queue as queued events do. */
+  private writes = 0;
   private closed = false;
 
   constructor(
@@ -105,33 +111,64 @@ class GroupCommitLog implements CasAuditLog {
   }
 
   record(event: AuditEvent): Promise<AuditEntry> {
-    if (this.closed) return Promise.reject(new AuditError('AUDIT_CLOSED', 'the audit log is closed'));
-    if (this.queue.length >= AUDIT_LIMITS.queue) {
-      return Promise.reject(
-        new AuditError('AUDIT_QUEUE_FULL', `${AUDIT_LIMITS.queue} audit events already wait for the store`),
-      );
+    let parsed: AuditEvent;
+    try {
+      parsed = this.admit(event);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ event: parsed, resolve, reject });
+      this.flushing ??= this.drain();
+    });
+  }
+
+  async withEntry<T>(event: AuditEvent, write: (make: EntryMaker) => Promise<T>): Promise<T> {
+    const parsed = this.admit(event);
+    this.writes++;
+    return this.onTail(() => {
+      this.writes--;
+      return write((head) => this.sign(head, [parsed]));
+    });
+  }
+
+  /** The checks before an event waits for a transaction: open, room in the queue, the event fits the schema. */
+  private admit(event: AuditEvent): AuditEvent {
+    if (this.closed) throw new AuditError('AUDIT_CLOSED', 'the audit log is closed');
+    if (this.queue.length + this.writes >= AUDIT_LIMITS.queue) {
+      throw new AuditError('AUDIT_QUEUE_FULL', `${AUDIT_LIMITS.queue} audit events already wait for the store`);
     }
     const parsed = auditEventSchema.safeParse(event);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const where = issue?.path.map(String).join('.') || '(root)';
-      return Promise.reject(
-        new AuditError('AUDIT_FORMAT', `the ${event.type} event does not fit the audit schema at ${where}`, {
-          hint: 'a bug in the caller: events are validated before they are signed',
-        }),
-      );
+      throw new AuditError('AUDIT_FORMAT', `the ${event.type} event does not fit the audit schema at ${where}`, {
+        hint: 'a bug in the caller: events are validated before they are signed',
+      });
     }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ event: parsed.data, resolve, reject });
-      this.flushing ??= this.drain();
-    });
+    return parsed.data;
+  }
+
+  /** Runs `fn` once every transaction before it on the tail settled; the next waits for this one. */
+  private onTail<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn);
+    this.tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Called inside the store's transaction, with the tail locked: the time is taken there, so it follows seq. */
+  private sign(head: AuditHead, events: readonly AuditEvent[]): AuditEntry[] {
+    return chainEntries(head, events, this.now(), this.key.signer);
   }
 
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, AUDIT_LIMITS.batch);
-        await this.commit(batch);
+        // Taken once the tail is free: events recorded meanwhile join this batch.
+        await this.onTail(() => this.commit(this.queue.splice(0, AUDIT_LIMITS.batch)));
         // Callers resolved; a long queue still lets other work run between transactions.
         await new Promise((r) => setImmediate(r));
       }
@@ -141,9 +178,10 @@ class GroupCommitLog implements CasAuditLog {
   }
 
   private async commit(batch: Pending[]): Promise<void> {
+    if (batch.length === 0) return;
     const events = batch.map((p) => p.event);
     try {
-      const entries = await this.store.appendAudit((head) => chainEntries(head, events, this.now(), this.key.signer));
+      const entries = await this.store.appendAudit((head) => this.sign(head, events));
       for (const [i, p] of batch.entries()) p.resolve(entries[i]!);
     } catch (err) {
       const failure =
@@ -168,9 +206,13 @@ class GroupCommitLog implements CasAuditLog {
     return [this.key.certPem];
   }
 
-  /** Entries already queued are still written; new ones are refused. The store stays open (its owner closes it). */
+  /**
+   * Entries already queued (and writes waiting with theirs) are still written; new ones are refused. The store
+   * stays open (its owner closes it).
+   */
   async close(): Promise<void> {
     this.closed = true;
     while (this.flushing) await this.flushing;
+    await this.tail;
   }
 }

@@ -23,10 +23,11 @@ import { importedFragmentOf, sessionOf, writtenOf } from './parsed.js';
 import { importSecret, qualifiedLookup, type Importer } from './secret-view.js';
 import { checkCasRules } from './rules.js';
 import { checkRemoteCas, type RemoteCasList } from './remote-allow.js';
-import type { SessionRecord, Store } from './store/index.js';
+import type { AppendOutcome, SessionRecord, Store } from './store/index.js';
 import { loadSessions, sessionsRead, type SessionReader } from './session-reader.js';
-import type { AuditLog } from '../audit/types.js';
-import { RECORDED_WRITE_REFUSALS, recordOrFail } from './audit-events.js';
+import { AuditError } from '../audit/errors.js';
+import type { AuditEvent, AuditLog, EntryMaker } from '../audit/types.js';
+import { RECORDED_WRITE_REFUSALS, auditUnavailable, recordOrFail } from './audit-events.js';
 
 /** What the session operations need from their surroundings; a clock so tests can move time. */
 export interface CasContext {
@@ -66,9 +67,8 @@ export async function writeUpload(ctx: CasContext, upload: Upload, client: Clien
   const uploaded = parsePolicy(upload.text);
   checkCasRules(uploaded);
   const actor = client.keyHash;
-  let written: WriteResult & { old: string | null };
   try {
-    written = await writeParsed(ctx, uploaded, upload, client);
+    return await writeParsed(ctx, uploaded, upload, client);
   } catch (err) {
     if (err instanceof CasError && RECORDED_WRITE_REFUSALS.has(err.code)) {
       const refused = { type: 'session.refused', session: uploaded.name, actor, code: err.code } as const;
@@ -77,10 +77,6 @@ export async function writeUpload(ctx: CasContext, upload: Upload, client: Clien
     }
     throw err;
   }
-  const type = written.created ? 'session.created' : 'session.updated';
-  // The session is stored by now: if its entry cannot be written, the client learns that it may not rely on it.
-  await recordOrFail(ctx.audit, { type, session: uploaded.name, actor, old_hash: written.old, new_hash: written.hash });
-  return { hash: written.hash, created: written.created };
 }
 
 async function writeParsed(
@@ -88,7 +84,7 @@ async function writeParsed(
   uploaded: WrittenSession,
   upload: Upload,
   client: ClientIdentity,
-): Promise<WriteResult & { old: string | null }> {
+): Promise<WriteResult> {
   const { text } = upload;
   const sessions = await loadSessions(ctx.store, sessionsRead(uploaded, parentNames(uploaded)));
   const current = sessions.current(uploaded.name);
@@ -101,11 +97,45 @@ async function writeParsed(
   checkRemoteCas(ctx.remoteCas, uploaded.secrets);
   const { session, stored } = keepRedacted(uploaded, text, current);
   const record = await buildRecord({ ...ctx, sessions }, session, stored, current, client);
+  const old = current?.hash ?? null;
+  const event = { type: current ? 'session.updated' : 'session.created', actor: client.keyHash } as const;
   // Judged by the sessions read above (namespace, import sources): the store compares their heads when it writes.
-  const outcome = await ctx.store.append(record, current?.hash ?? null, sessions.loaded());
+  const outcome = await appendRecorded(
+    ctx,
+    { ...event, session: record.name, old_hash: old, new_hash: record.hash },
+    (make) => ctx.store.append(record, old, sessions.loaded(), make),
+  );
   if (!outcome.ok && outcome.moved !== undefined) throw judgedByMoved(outcome.moved);
   if (!outcome.ok) throw await lostRace(ctx, session.name, client, signers);
-  return { hash: record.hash, created: !current, old: current?.hash ?? null };
+  return { hash: record.hash, created: !current };
+}
+
+/**
+ * The version and its entry are one store transaction (README "Audit log: events"): a CAS killed at any point
+ * leaves both or neither, and an entry that cannot be made leaves no version (CAS_AUDIT_UNAVAILABLE).
+ */
+async function appendRecorded(
+  ctx: CasContext,
+  event: AuditEvent,
+  append: (make: EntryMaker) => Promise<AppendOutcome>,
+): Promise<AppendOutcome> {
+  const failed = (err: unknown) => (err instanceof CasError ? err : auditUnavailable(event.type, err));
+  try {
+    return await ctx.audit.withEntry(event, (make) =>
+      append((head) => {
+        try {
+          return make(head);
+        } catch (err) {
+          // Thrown inside the store's transaction, which rolls back: the store passes a VeilError on unchanged.
+          throw failed(err);
+        }
+      }),
+    );
+  } catch (err) {
+    // The log refused before the write (closed, queue full, malformed event); store failures stay theirs.
+    if (err instanceof AuditError) throw failed(err);
+    throw err;
+  }
 }
 
 const permissionOn = (current: SessionRecord | undefined): Permission => (current ? 'update' : 'create_sessions');

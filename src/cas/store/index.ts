@@ -1,4 +1,4 @@
-import type { AuditEntry, AuditHead } from '../../audit/types.js';
+import type { AuditEntry, AuditHead, EntryMaker } from '../../audit/types.js';
 import type { Renewal } from './renewals.js';
 
 /**
@@ -53,9 +53,16 @@ export interface Store {
   version(name: string, hash: string): Promise<SessionRecord | undefined>;
   /**
    * Adds a version iff the current hash is `expectedCurrent` (null: the name must not exist) and every head of
-   * `judgedBy` is still the one given, all compared in the transaction that writes. Never overwrites.
+   * `judgedBy` is still the one given, all compared in the transaction that writes. Never overwrites. With
+   * `audit`, the version's audit entries are appended in that same transaction (as appendAudit's, the chain's
+   * tail locked): `audit` is called only once the comparisons passed, and if it throws nothing is written.
    */
-  append(record: SessionRecord, expectedCurrent: string | null, judgedBy?: JudgedBy): Promise<AppendOutcome>;
+  append(
+    record: SessionRecord,
+    expectedCurrent: string | null,
+    judgedBy?: JudgedBy,
+    audit?: EntryMaker,
+  ): Promise<AppendOutcome>;
   list(): Promise<Array<{ name: string; hash: string; createdAt: number }>>;
   /** The current sessions whose current policy lets this key (or anyone: undefined) read them, from an index. */
   listReadable(keyHash: string | undefined): Promise<Array<{ name: string; hash: string; createdAt: number }>>;

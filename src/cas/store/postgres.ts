@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { StoreError } from './errors.js';
-import type { AuditEntry, AuditHead } from '../../audit/types.js';
+import { VeilError } from '../../errors.js';
+import type { AuditEntry, AuditHead, EntryMaker } from '../../audit/types.js';
 import { BROKEN_DUMP, checkContinues, EMPTY, parseEntry, readLimit } from './audit-rows.js';
 import type { AppendOutcome, JudgedBy, SessionRecord, Store, StoreCounts, StoreItem } from './index.js';
 import { readersOf, type Readers } from '../readers.js';
@@ -93,7 +94,11 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
 /** The class (first key) of the advisory locks on session names ('head' in ASCII); schema changes use another. */
 const HEAD_LOCK = 0x68656164;
 
-/** The advisory lock of the audit chain's tail ('audt' in ASCII): one chain per database, whatever the replica. */
+/**
+ * The advisory lock of the audit chain's tail ('audt' in ASCII): one chain per database, whatever the replica.
+ * Lock order: a transaction takes its name locks (HEAD_LOCK, by key) first and the tail's last, and one that
+ * holds the tail's takes no other, so appends of versions with entries and group commits never wait in a cycle.
+ */
 const AUDIT_LOCK = 0x61756474;
 /** The class of the advisory locks on one certificate's renewals ('renw' in ASCII). */
 const RENEWAL_LOCK = 0x72656e77;
@@ -176,7 +181,12 @@ class PostgresStore implements Store {
    * when X does not exist yet (no row to lock). The heads are compared only once the locks are held, and the
    * head then still moves by compare-and-set.
    */
-  async append(record: SessionRecord, expectedCurrent: string | null, judgedBy?: JudgedBy): Promise<AppendOutcome> {
+  async append(
+    record: SessionRecord,
+    expectedCurrent: string | null,
+    judgedBy?: JudgedBy,
+    audit?: EntryMaker,
+  ): Promise<AppendOutcome> {
     const readers = this.index.entries(this.readers(record));
     // A name PostgreSQL cannot hold was read as absent, and stays absent: nothing to compare.
     const others = [...(judgedBy ?? [])].filter(([name]) => name !== record.name && storable(name));
@@ -189,6 +199,8 @@ class PostgresStore implements Store {
       if (head !== expectedCurrent) return { ok: false, current: head };
       const moved = await movedHead(c, others);
       if (moved !== undefined) return { ok: false, current: head, moved };
+      // The tail's lock after the names' (lock order, AUDIT_LOCK), and only for a write that commits.
+      if (audit) await this.insertAudit(c, audit);
       await this.setHead(c, record);
       await this.insertVersion(c, record);
       await this.setReaders(c, record.name, readers);
@@ -212,19 +224,21 @@ class PostgresStore implements Store {
    * seq should anything bypass the lock.
    */
   async appendAudit(make: (head: AuditHead) => AuditEntry[]): Promise<AuditEntry[]> {
-    return this.transaction('append to the audit log', async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
-      const head = await this.auditTail(c);
-      const entries = make(head);
-      checkContinues(head, entries);
-      if (entries.length === 0) return entries;
-      await c.query('INSERT INTO audit (seq, hash, entry) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])', [
-        entries.map((e) => e.seq),
-        entries.map((e) => e.hash),
-        entries.map((e) => JSON.stringify(e)),
-      ]);
-      return entries;
-    });
+    return this.transaction('append to the audit log', (c) => this.insertAudit(c, make));
+  }
+
+  private async insertAudit(c: pg.PoolClient, make: EntryMaker): Promise<AuditEntry[]> {
+    await c.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
+    const head = await this.auditTail(c);
+    const entries = make(head);
+    checkContinues(head, entries);
+    if (entries.length === 0) return entries;
+    await c.query('INSERT INTO audit (seq, hash, entry) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])', [
+      entries.map((e) => e.seq),
+      entries.map((e) => e.hash),
+      entries.map((e) => JSON.stringify(e)),
+    ]);
+    return entries;
   }
 
   async readAudit(after: number, limit: number): Promise<AuditEntry[]> {
@@ -478,7 +492,8 @@ class PostgresStore implements Store {
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       client.release(true);
-      throw this.failures.of(err, what);
+      // What the caller's code threw (an audit maker's AuditError) is theirs to see as it is.
+      throw err instanceof VeilError ? err : this.failures.of(err, what);
     }
   }
 

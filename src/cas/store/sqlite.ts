@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { VeilError } from '../../errors.js';
 import { StoreError } from './errors.js';
 import { readersOf, type Readers } from '../readers.js';
-import type { AuditEntry, AuditHead } from '../../audit/types.js';
+import type { AuditEntry, AuditHead, EntryMaker } from '../../audit/types.js';
 import { BROKEN_DUMP, checkContinues, EMPTY, parseEntry, readLimit } from './audit-rows.js';
 import type { AppendOutcome, JudgedBy, SessionRecord, Store, StoreCounts, StoreItem } from './index.js';
 import {
@@ -172,16 +172,22 @@ class SqliteStore implements Store {
     return row ? unsealVersion(this.key, row) : undefined;
   }
 
-  async append(record: SessionRecord, expectedCurrent: string | null, judgedBy?: JudgedBy): Promise<AppendOutcome> {
+  async append(
+    record: SessionRecord,
+    expectedCurrent: string | null,
+    judgedBy?: JudgedBy,
+    audit?: EntryMaker,
+  ): Promise<AppendOutcome> {
     const readers = this.readers(record);
     // IMMEDIATE takes the write lock before reading the heads, so no writer moves one between the comparison
     // and the write. The read index changes in the same transaction as the head: it never names a reader of
-    // another version.
+    // another version. The lock is the audit tail's too, so the version and its entry commit as one.
     const run = this.db.transaction((): AppendOutcome => {
       const head = this.headNow(record.name);
       if (head !== expectedCurrent) return { ok: false, current: head };
       const moved = [...(judgedBy ?? [])].find(([name, hash]) => name !== record.name && this.headNow(name) !== hash);
       if (moved) return { ok: false, current: head, moved: moved[0] };
+      if (audit) this.insertAudit(audit);
       this.insert(record);
       this.stmts.setHead.run(record.name, record.hash);
       this.setReaders(record.name, record.hash, readers);
@@ -190,6 +196,8 @@ class SqliteStore implements Store {
     try {
       return run.immediate();
     } catch (err) {
+      // What `audit` threw (an AuditError, a StoreError) is the caller's to see as it is.
+      if (err instanceof VeilError) throw err;
       throw new StoreError('STORE_IO', `cannot store session '${record.name}': ${(err as Error).message}`, {
         hint: 'check disk space and permissions of the data directory',
         cause: err,
@@ -199,13 +207,7 @@ class SqliteStore implements Store {
 
   /** BEGIN IMMEDIATE: the write lock is held from reading the tail to the commit, across processes too. */
   async appendAudit(make: (head: AuditHead) => AuditEntry[]): Promise<AuditEntry[]> {
-    const run = this.db.transaction((): AuditEntry[] => {
-      const head = this.auditHeadNow();
-      const entries = make(head);
-      checkContinues(head, entries);
-      for (const e of entries) this.stmts.auditInsert.run(e.seq, e.hash, JSON.stringify(e));
-      return entries;
-    });
+    const run = this.db.transaction((): AuditEntry[] => this.insertAudit(make));
     try {
       return run.immediate();
     } catch (err) {
@@ -216,6 +218,15 @@ class SqliteStore implements Store {
         cause: err,
       });
     }
+  }
+
+  /** Inside the caller's IMMEDIATE transaction, which holds the write lock: the tail cannot move meanwhile. */
+  private insertAudit(make: EntryMaker): AuditEntry[] {
+    const head = this.auditHeadNow();
+    const entries = make(head);
+    checkContinues(head, entries);
+    for (const e of entries) this.stmts.auditInsert.run(e.seq, e.hash, JSON.stringify(e));
+    return entries;
   }
 
   async readAudit(after: number, limit: number): Promise<AuditEntry[]> {
