@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { atomicContract } from './atomic-cases.js';
 import { auditContract } from './audit-cases.js';
 import type { SessionRecord, Store, StoreError, StoreItem } from './index.js';
 
@@ -52,6 +53,7 @@ async function* replay(items: StoreItem[]): AsyncIterable<StoreItem> {
 
 export function storeContract(label: string, storage: () => Promise<Storage>): void {
   auditContract(label, storage);
+  atomicContract(label, storage);
   describe(`${label} store contract`, () => {
     it('keeps every version and moves the head only from the expected hash', async () => {
       const store = await (await storage()).open(randomBytes(32));

@@ -119,6 +119,11 @@ async function lockHeads(c: pg.PoolClient, written: string, read: readonly strin
   }
 }
 
+/** Held to the end of the transaction; the last lock it takes (AUDIT_LOCK's lock order). */
+async function lockTail(c: pg.PoolClient): Promise<void> {
+  await c.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
+}
+
 /** The first of `judged` whose head is no longer the hash given (null: it must still not exist). */
 async function movedHead(
   c: pg.PoolClient,
@@ -200,7 +205,10 @@ class PostgresStore implements Store {
       const moved = await movedHead(c, others);
       if (moved !== undefined) return { ok: false, current: head, moved };
       // The tail's lock after the names' (lock order, AUDIT_LOCK), and only for a write that commits.
-      if (audit) await this.insertAudit(c, audit);
+      if (audit) {
+        await lockTail(c);
+        await this.insertAudit(c, audit);
+      }
       await this.setHead(c, record);
       await this.insertVersion(c, record);
       await this.setReaders(c, record.name, readers);
@@ -224,11 +232,14 @@ class PostgresStore implements Store {
    * seq should anything bypass the lock.
    */
   async appendAudit(make: (head: AuditHead) => AuditEntry[]): Promise<AuditEntry[]> {
-    return this.transaction('append to the audit log', (c) => this.insertAudit(c, make));
+    return this.transaction('append to the audit log', async (c) => {
+      await lockTail(c);
+      return this.insertAudit(c, make);
+    });
   }
 
+  /** Only under the tail's lock (lockTail), so that no other replica reads the same tail meanwhile. */
   private async insertAudit(c: pg.PoolClient, make: EntryMaker): Promise<AuditEntry[]> {
-    await c.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
     const head = await this.auditTail(c);
     const entries = make(head);
     checkContinues(head, entries);
