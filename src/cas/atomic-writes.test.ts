@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -133,5 +134,57 @@ describe('withEntry and the group commit: one transaction on the tail at a time'
     const { later } = await write;
     assert.equal((await later).seq, (await first).seq + 1);
     assert.deepEqual(order, ['batch', 'write', 'write done', 'batch']);
+  });
+});
+
+/** Writes sessions in a loop, printing each acknowledged name, until killed. */
+const WRITER = `
+const [dir, key] = process.argv.slice(2);
+const { openSqliteStore } = await import(new URL('./store/index.js', process.env.BASE).href);
+const { openAuditLog } = await import(new URL('./audit-log.js', process.env.BASE).href);
+const { writeSession } = await import(new URL('./sessions.js', process.env.BASE).href);
+const { identityFromPem } = await import(new URL('./identity-of.js', process.env.BASE).href);
+const { ephemeral } = await import(new URL('./testing.js', process.env.BASE).href);
+const store = openSqliteStore({ dataDir: dir, masterKey: Buffer.from(key, 'hex') });
+const ctx = { store, now: () => new Date(), audit: await openAuditLog(store, () => new Date()) };
+const client = identityFromPem(ephemeral().certPem);
+for (let i = 0; ; i++) {
+  await writeSession(ctx, 'name: k' + i + '\\nservices: []\\n', client);
+  process.stdout.write('k' + i + '\\n');
+}`;
+
+describe('a CAS killed while it writes', () => {
+  it('leaves every version with its entry and no entry without its version (SIGKILL)', async (t) => {
+    const dataDir = join(root, `d${n++}`);
+    const key = randomBytes(32);
+    const script = join(root, 'writer.mjs');
+    writeFileSync(script, WRITER);
+    const env = { ...process.env, BASE: new URL('./', import.meta.url).href };
+    const child = spawn(process.execPath, [script, dataDir, key.toString('hex')], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    t.after(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.split('\n').length > 40) child.kill('SIGKILL');
+    });
+    await new Promise((r) => child.once('exit', r));
+    const store = openSqliteStore({ dataDir, masterKey: key });
+    after(() => store.close());
+    const versions = (await store.list()).map((v) => `${v.name} ${v.hash}`).sort();
+    const entries = writesOf(await store.readAudit(0, 1000))
+      .map((e) => `${e.session} ${e.new_hash}`)
+      .sort();
+    assert.deepEqual(entries, versions);
+    const acknowledged = out.split('\n').filter(Boolean);
+    for (const name of acknowledged)
+      assert.ok(
+        versions.some((v) => v.startsWith(`${name} `)),
+        name,
+      );
+    assert.deepEqual(await verifiedHead(store), await store.auditHead());
+    t.diagnostic(`acknowledged ${acknowledged.length}, versions ${versions.length}, entries ${entries.length}`);
   });
 });

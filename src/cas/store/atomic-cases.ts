@@ -139,7 +139,10 @@ export function atomicContract(label: string, storage: () => Promise<Storage>): 
       await Promise.all(writes);
       const entries = await all(one);
       assert.equal(entries.length, 2 * rounds * 3);
-      entries.forEach((e, i) => assert.equal(e.seq, i + 1));
+      assert.deepEqual(
+        entries.map((e) => e.seq),
+        entries.map((_, i) => i + 1),
+      );
       const created = sessionEvents(entries).filter((e) => e.session.startsWith('r'));
       assert.equal(created.length, 2 * rounds);
       for (const { name, hash } of await one.list()) {
