@@ -116,6 +116,8 @@ describe('the writer spelling of every line', () => {
 
   it('refuses a byte order mark, bytes that are not UTF-8, and a last line without its newline', async () => {
     await assert.rejects(verifyAuditExport(`\uFEFF${good}`, opts), refused('AUDIT_FORMAT', 1));
+    const withBom = Readable.from([Buffer.from(`\uFEFF${good}`)]);
+    await assert.rejects(verifyAuditExport(withBom, opts), refused('AUDIT_FORMAT', 1));
     const bytes = Buffer.from(good);
     const at = bytes.indexOf('ns/s/api');
     const bad = Buffer.concat([bytes.subarray(0, at), Buffer.from([0xff]), bytes.subarray(at + 1)]);
@@ -132,6 +134,15 @@ describe('what the trailer vouches for', () => {
     const header = JSON.parse(l[0]!) as { certificates: string[] };
     l[0] = JSON.stringify({ ...header, certificates: [...header.certificates, header.certificates[0]] });
     await assert.rejects(verifyAuditExport(join(l), opts), refused('AUDIT_EDITED', 1, undefined, /header/));
+  });
+
+  it("refuses a trailer whose header hash, count or digest was changed: its signature covers them", async () => {
+    for (const field of ['header', 'digest', 'entries'] as const) {
+      const l = lines();
+      const t = JSON.parse(l[6]!) as Record<string, unknown>;
+      l[6] = JSON.stringify({ ...t, [field]: field === 'entries' ? 4 : '0'.repeat(64) });
+      await assert.rejects(verifyAuditExport(join(l), opts), refused('AUDIT_EDITED', 7, undefined, /signature/));
+    }
   });
 
   it('refuses a signed trailer that vouches for other entries than the file holds', async () => {
