@@ -136,7 +136,7 @@ describe('what the trailer vouches for', () => {
     await assert.rejects(verifyAuditExport(join(l), opts), refused('AUDIT_EDITED', 1, undefined, /header/));
   });
 
-  it("refuses a trailer whose header hash, count or digest was changed: its signature covers them", async () => {
+  it('refuses a trailer whose header hash, count or digest was changed: its signature covers them', async () => {
     for (const field of ['header', 'digest', 'entries'] as const) {
       const l = lines();
       const t = JSON.parse(l[6]!) as Record<string, unknown>;

@@ -17,7 +17,8 @@ const lines = () => good.trimEnd().split('\n');
 const join = (l: string[]) => `${l.join('\n')}\n`;
 const opts = { caPem: authority.caPem };
 const entryAt = (l: string[], seq: number) => JSON.parse(l[seq]!) as AuditEntry;
-const trailerFor = (header: string, entries: string[], head: AuditHead) => craft(header, entries, head, authority.signer);
+const trailerFor = (header: string, entries: string[], head: AuditHead) =>
+  craft(header, entries, head, authority.signer);
 
 /** The CA's name and key identifier, a signature the CA never made (its last byte changed). */
 function forgedSignature(ca: typeof authority) {
