@@ -7,7 +7,10 @@ import { AuditError } from './errors.js';
 export type AuditKeys = ReadonlyMap<string, KeyObject>;
 
 const KEY_USAGE = '2.5.29.15';
+const EXTENDED_KEY_USAGE = '2.5.29.37';
 const DIGITAL_SIGNATURE = 0x80;
+/** The subject of the audit certificate the CAS issues (cas/audit-log.ts), and of no other certificate of its CA. */
+export const AUDIT_SUBJECT = 'CN=veil-cas audit';
 
 export function sha256Hex(der: Buffer): string {
   return createHash('sha256').update(der).digest('hex');
@@ -25,8 +28,10 @@ export function parseCa(caPem: string): { ca: X509Certificate; fingerprint: stri
 }
 
 /**
- * The export's audit certificates, each issued (name and signature) by `ca` and allowed to sign
- * (keyUsage digitalSignature): a certificate anyone could make cannot vouch for entries. Validity dates are not
+ * The export's audit certificates, each issued (name and signature) by `ca`, allowed to sign (keyUsage
+ * digitalSignature) and an audit certificate as the CAS issues it: subject exactly CN "veil-cas audit" and no
+ * extended key usage. The same CA issues the CAS's TLS certificate (serverAuth) and client certificates
+ * (clientAuth), which sign too: a key that speaks TLS must not vouch for entries. Validity dates are not
  * judged: a log is verified long after its entries were signed, and an expired certificate still names its key.
  */
 export function auditKeys(pems: readonly string[], ca: X509Certificate): AuditKeys {
@@ -41,6 +46,18 @@ export function auditKeys(pems: readonly string[], ca: X509Certificate): AuditKe
     }
     if (!signsDigitally(cert.raw)) {
       throw new AuditError('AUDIT_CERTIFICATE', `${where} does not carry keyUsage digitalSignature`, { line: 1 });
+    }
+    if (cert.subject !== AUDIT_SUBJECT) {
+      throw new AuditError('AUDIT_CERTIFICATE', `${where} is not an audit certificate (subject ${cert.subject})`, {
+        line: 1,
+        hint: `only the CAS's audit certificate (${AUDIT_SUBJECT}) signs its log; the header was modified`,
+      });
+    }
+    if (hasExtendedUsage(cert.raw)) {
+      throw new AuditError('AUDIT_CERTIFICATE', `${where} carries an extended key usage (a TLS certificate?)`, {
+        line: 1,
+        hint: "the CAS's audit certificate has none; a certificate for TLS cannot sign the log",
+      });
     }
     keys.set(sha256Hex(cert.raw), cert.publicKey);
   });
@@ -61,12 +78,24 @@ function parseCertificate(pem: string, where: string, hint: string): X509Certifi
 /** node:crypto exposes extended key usage only: the keyUsage bits are read with pkijs. */
 function signsDigitally(der: Buffer): boolean {
   try {
-    const cert = pkijs.Certificate.fromBER(der);
-    const ext = cert.extensions?.find((e) => e.extnID === KEY_USAGE);
+    const ext = extensionsOf(der).find((e) => e.extnID === KEY_USAGE);
     const bits = ext?.parsedValue as asn1js.BitString | undefined;
     const first = bits?.valueBlock.valueHexView[0];
     return first !== undefined && (first & DIGITAL_SIGNATURE) !== 0;
   } catch {
     return false;
   }
+}
+
+/** Any extended key usage, whatever its purposes (read from the DER, not from node's parsed view of it). */
+function hasExtendedUsage(der: Buffer): boolean {
+  try {
+    return extensionsOf(der).some((e) => e.extnID === EXTENDED_KEY_USAGE);
+  } catch {
+    return true;
+  }
+}
+
+function extensionsOf(der: Buffer): pkijs.Extension[] {
+  return pkijs.Certificate.fromBER(der).extensions ?? [];
 }

@@ -9,7 +9,8 @@ import type { AuditHead } from './types.js';
  * audit key's ECDSA P-256 signature (SHA-256, DER, base64) over the 32 bytes of that hash.
  */
 const ENTRY_LABEL = 'veil-audit-v1\0';
-const TRAILER_LABEL = 'veil-audit-trailer-v1\0';
+const TRAILER_LABEL = 'veil-audit-trailer-v2\0';
+const ENTRIES_LABEL = 'veil-audit-entries-v1\0';
 export const ZERO_HASH = '0'.repeat(64);
 export const EMPTY_HEAD: AuditHead = { seq: 0, hash: ZERO_HASH };
 
@@ -27,8 +28,39 @@ export function entryHash(body: EntryBody): string {
 }
 
 export function trailerHash(t: Omit<AuditExportTrailer, 'sig'>): string {
-  const { end, head, time, key } = t;
-  return labelled(TRAILER_LABEL, { end, head, time, key });
+  const { end, head, time, key, header, entries, digest } = t;
+  return labelled(TRAILER_LABEL, { end, head, time, key, header, entries, digest });
+}
+
+/** What a trailer vouches for besides the head: the header line and the entries of one file. */
+export interface ExportCover {
+  header: string;
+  entries: number;
+  digest: string;
+}
+
+/** SHA-256 of the header line as written (without its newline). */
+export function headerHash(line: string): string {
+  return createHash('sha256').update(line, 'utf8').digest('hex');
+}
+
+/** The running digest of the entries a file holds (writer and verifier feed it the same hashes in order). */
+export class EntryDigest {
+  private readonly hash = createHash('sha256').update(ENTRIES_LABEL, 'utf8');
+  private n = 0;
+
+  add(entryHash: string): void {
+    this.hash.update(Buffer.from(entryHash, 'hex'));
+    this.n++;
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  cover(header: string): ExportCover {
+    return { header, entries: this.n, digest: this.hash.copy().digest('hex') };
+  }
 }
 
 function labelled(label: string, value: unknown): string {

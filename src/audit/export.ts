@@ -1,11 +1,10 @@
 import {
   AUDIT_EXPORT_FORMAT,
   AUDIT_EXPORT_VERSION,
-  type AuditEntry,
   type AuditExportHeader,
   type AuditExportTrailer,
 } from '../contract/audit.js';
-import { signHash, trailerHash, type AuditSigner } from './chain.js';
+import { EntryDigest, headerHash, signHash, trailerHash, type AuditSigner, type ExportCover } from './chain.js';
 import type { AuditHead, AuditLog } from './types.js';
 
 /** Entries read from the log per page while exporting: memory holds one page. */
@@ -18,8 +17,6 @@ export interface ExportOptions {
   signer: AuditSigner;
   /** When the export is made (the trailer's time). */
   now: Date;
-  /** An owner's view: only entries it keeps; the header says `partial` and a verifier expects gaps. */
-  filter?: (entry: AuditEntry) => boolean;
   /** Entries after this seq only (0: the whole log). A whole export starts at 0, or its verifier sees a gap. */
   after?: number;
 }
@@ -35,22 +32,27 @@ export async function* exportLines(log: AuditLog, opts: ExportOptions): AsyncGen
     version: AUDIT_EXPORT_VERSION,
     ca_fingerprint: opts.caFingerprint,
     certificates: await log.certificates(),
-    ...(opts.filter ? { partial: true } : {}),
   };
-  yield `${JSON.stringify(header)}\n`;
+  // Every line is JSON.stringify of its value: the one spelling a verifier accepts.
+  const headerLine = JSON.stringify(header);
+  const digest = new EntryDigest();
+  yield `${headerLine}\n`;
   for (let after = opts.after ?? 0; after < head.seq; ) {
     const page = await log.read(after, Math.min(EXPORT_PAGE, head.seq - after));
     if (page.length === 0) break;
     for (const entry of page) {
       if (entry.seq > head.seq) break;
-      if (!opts.filter || opts.filter(entry)) yield `${JSON.stringify(entry)}\n`;
+      digest.add(entry.hash);
+      yield `${JSON.stringify(entry)}\n`;
     }
     after = page[page.length - 1]!.seq;
   }
-  yield `${JSON.stringify(signedTrailer(head, opts.now, opts.signer))}\n`;
+  const trailer = signedTrailer(head, opts.now, opts.signer, digest.cover(headerHash(headerLine)));
+  yield `${JSON.stringify(trailer)}\n`;
 }
 
-export function signedTrailer(head: AuditHead, now: Date, signer: AuditSigner): AuditExportTrailer {
-  const body = { end: AUDIT_EXPORT_FORMAT, head, time: now.toISOString(), key: signer.key } as const;
+/** The trailer of a file whose header line and entries are `cover`, stating `head`, signed by the audit key. */
+export function signedTrailer(head: AuditHead, now: Date, signer: AuditSigner, cover: ExportCover): AuditExportTrailer {
+  const body = { end: AUDIT_EXPORT_FORMAT, head, time: now.toISOString(), key: signer.key, ...cover } as const;
   return { ...body, sig: signHash(trailerHash(body), signer.privateKey) };
 }

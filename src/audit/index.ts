@@ -7,12 +7,15 @@ export { AuditError, AUDIT_CATALOGUE, type AuditErrorCode } from './errors.js';
 export {
   chainEntries,
   EMPTY_HEAD,
+  EntryDigest,
   entryHash,
+  headerHash,
   nextEntry,
   signatureValid,
   ZERO_HASH,
   type AuditSigner,
   type EntryBody,
+  type ExportCover,
 } from './chain.js';
 export { auditKeys, parseCa, sha256Hex } from './certificates.js';
 export { EXPORT_PAGE, exportLines, signedTrailer, type ExportOptions } from './export.js';

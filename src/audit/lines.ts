@@ -11,14 +11,24 @@ export interface Line {
   terminated: boolean;
 }
 
-/** The lines of a text or a stream, one at a time: memory holds one line and one chunk. */
+/**
+ * The lines of a text or a stream, one at a time: memory holds one line and one chunk. Bytes that are not UTF-8,
+ * and a byte order mark, are refused or kept, never replaced or dropped: other bytes must not read as the same text.
+ */
 export async function* linesOf(input: string | AsyncIterable<string | Buffer>): AsyncGenerator<Line> {
   const source = typeof input === 'string' ? [input] : input;
   let pending = '';
   let number = 0;
-  const decoder = new TextDecoder('utf-8', { fatal: false });
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  const decode = (chunk?: Buffer) => {
+    try {
+      return chunk ? decoder.decode(chunk, { stream: true }) : decoder.decode();
+    } catch {
+      throw notUtf8(number + 1);
+    }
+  };
   for await (const chunk of source) {
-    pending += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    pending += typeof chunk === 'string' ? chunk : decode(chunk);
     let cut = pending.indexOf('\n');
     while (cut >= 0) {
       if (cut > MAX_LINE_BYTES) throw tooLong(number + 1);
@@ -28,8 +38,12 @@ export async function* linesOf(input: string | AsyncIterable<string | Buffer>): 
     }
     if (pending.length > MAX_LINE_BYTES) throw tooLong(number + 1);
   }
-  pending += decoder.decode();
+  pending += decode();
   if (pending.length > 0) yield { text: pending, number: ++number, terminated: false };
+}
+
+function notUtf8(line: number): AuditError {
+  return new AuditError('AUDIT_FORMAT', `the export is not UTF-8 (at line ${line} or a line after it)`, { line });
 }
 
 function tooLong(line: number): AuditError {

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AuditEntry } from '../contract/audit.js';
-import { chainEntries, signedTrailer, verifyAuditExport, type AuditError, type AuditHead } from './index.js';
-import { exportText, MemoryLog, sampleEvent, testAuthority } from './testkit.js';
+import { chainEntries, verifyAuditExport, type AuditError, type AuditHead } from './index.js';
+import { exportText, MemoryLog, sampleEvent, testAuthority, trailerFor } from './testkit.js';
 
 /**
  * Property test: random single changes to a real export of a few hundred entries — edits of any field (any byte of
  * a signature), deletions, swaps, duplications, truncations with and without the trailer, cut lines, rollbacks
- * and forks given the last seen head. Every one is detected and the error names the first bad line (and seq).
+ * and forks given the last seen head, the same values spelled otherwise, a changed header. Every one is
+ * detected and the error names the first bad line (and seq).
  * Seeded, so a failure is reproduced by its trial number.
  */
 const ENTRIES = 200;
@@ -120,11 +121,41 @@ function structuralTrial(r: Rand, kind: string): Trial {
   }
 }
 
+/** The same values spelled otherwise (hashes and signatures still match): refused as not the writer's line. */
+function reencodeTrial(r: Rand): Trial {
+  const seq = r.int(1, ENTRIES);
+  const line = base[seq]!;
+  const spellings = [
+    (l: string) => l.replace(`"seq":${seq},`, `"seq":${seq}.0e0,`),
+    (l: string) => l.replace('{"v":1,', '{"v":1,"v":1,'),
+    (l: string) => l.replace('"prev":', '"prev": '),
+    (l: string) => l.replace(/\}$/, ' }'),
+    (l: string) => l.replace('"event":{"type":', '"event":{"type":"cas.started","type":'),
+  ];
+  const kind = r.int(0, spellings.length - 1);
+  const l = [...base];
+  l[seq] = spellings[kind]!(line);
+  assert.notEqual(l[seq], line, `re-encoding ${kind} changed nothing`);
+  return { kind: `reencode ${kind}`, text: join(l), codes: ['AUDIT_FORMAT'], line: seq + 1, seq };
+}
+
+/** A header changed (a certificate added, a line re-encoded): the trailer signed another header line. */
+function headerTrial(r: Rand): Trial {
+  const header = JSON.parse(base[0]!) as { certificates: string[] };
+  const l = [...base];
+  if (r.int(0, 1) === 0) {
+    l[0] = JSON.stringify({ ...header, certificates: [...header.certificates, header.certificates[0]] });
+    return { kind: 'header added', text: join(l), codes: ['AUDIT_EDITED'], line: 1 };
+  }
+  l[0] = base[0]!.replace('"version":', '"version": ');
+  return { kind: 'header spelled', text: join(l), codes: ['AUDIT_FORMAT'], line: 1 };
+}
+
 /** An older export, signed at the time (a valid prefix), shown to a verifier that saw a later head. */
 function rollbackTrial(r: Rand): Trial {
   const k = r.int(0, ENTRIES - 1);
   const head = k === 0 ? { seq: 0, hash: '0'.repeat(64) } : headAt(k);
-  const older = [...base.slice(0, k + 1), JSON.stringify(signedTrailer(head, new Date(), authority.signer))];
+  const older = [...base.slice(0, k + 1), trailerFor(base[0]!, base.slice(1, k + 1), head, authority.signer)];
   const lastSeen = headAt(r.int(k + 1, ENTRIES));
   return { kind: 'rollback', text: join(older), lastSeen, codes: ['AUDIT_ROLLBACK'], line: k + 2, seq: k + 1 };
 }
@@ -136,8 +167,9 @@ function forkTrial(r: Rand): Trial {
   const events = Array.from({ length: ENTRIES - f }, (_, i) => sampleEvent(i + 1000));
   const fork = chainEntries(from, events, new Date(), authority.signer);
   const last = fork[fork.length - 1]!;
-  const trailer = signedTrailer({ seq: last.seq, hash: last.hash }, new Date(), authority.signer);
-  const lines = [...base.slice(0, f + 1), ...fork.map((e) => JSON.stringify(e)), JSON.stringify(trailer)];
+  const entries = [...base.slice(1, f + 1), ...fork.map((e) => JSON.stringify(e))];
+  const trailer = trailerFor(base[0]!, entries, { seq: last.seq, hash: last.hash }, authority.signer);
+  const lines = [base[0]!, ...entries, trailer];
   const seen = r.int(f + 1, ENTRIES);
   return {
     kind: 'fork',
@@ -157,8 +189,10 @@ function trialOf(n: number): Trial {
     int: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)),
     pick: (xs) => xs[Math.floor(next() * xs.length)]!,
   };
-  const kind = r.pick([...KINDS, 'edit', 'edit', 'rollback', 'fork']);
+  const kind = r.pick([...KINDS, 'edit', 'edit', 'rollback', 'fork', 'reencode', 'header']);
   if (kind === 'edit') return editTrial(r);
+  if (kind === 'reencode') return reencodeTrial(r);
+  if (kind === 'header') return headerTrial(r);
   if (kind === 'rollback') return rollbackTrial(r);
   if (kind === 'fork') return forkTrial(r);
   return structuralTrial(r, kind);

@@ -1,8 +1,8 @@
 import type { AuditEvent } from '../contract/audit.js';
 import { generatePrivateKey, issueCertificate, pemEncode, privateKeyObject } from '../secrets/index.js';
 import { sha256Hex } from './certificates.js';
-import { chainEntries, EMPTY_HEAD, type AuditSigner } from './chain.js';
-import { exportLines } from './export.js';
+import { chainEntries, EMPTY_HEAD, EntryDigest, headerHash, type AuditSigner } from './chain.js';
+import { exportLines, signedTrailer } from './export.js';
 import type { AuditEntry, AuditHead, AuditLog, EntryMaker } from './types.js';
 
 /** Tests only: a CA, an audit certificate it issued, and an in-memory log signed with it. */
@@ -110,9 +110,16 @@ export class MemoryLog implements AuditLog {
   }
 }
 
-export async function exportText(log: AuditLog, authority: TestAuthority, filter?: (e: AuditEntry) => boolean) {
+export async function exportText(log: AuditLog, authority: TestAuthority) {
   let text = '';
   const opts = { caFingerprint: authority.caFingerprint, signer: authority.signer, now: new Date() };
-  for await (const line of exportLines(log, filter ? { ...opts, filter } : opts)) text += line;
+  for await (const line of exportLines(log, opts)) text += line;
   return text;
+}
+
+/** A trailer line for a crafted file (its header line and entry lines), stating `head`, signed by `signer`. */
+export function trailerFor(headerLine: string, entryLines: readonly string[], head: AuditHead, signer: AuditSigner) {
+  const digest = new EntryDigest();
+  for (const line of entryLines) digest.add((JSON.parse(line) as AuditEntry).hash);
+  return JSON.stringify(signedTrailer(head, new Date(), signer, digest.cover(headerHash(headerLine))));
 }

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import type { AuditEntry } from '../contract/audit.js';
-import { entryHash, nextEntry, signedTrailer, verifyAuditExport, type AuditError } from './index.js';
+import type { AuditHead } from './types.js';
+import { entryHash, nextEntry, verifyAuditExport, type AuditError } from './index.js';
 import { pemDecode, pemEncode } from '../secrets/index.js';
 import { sha256Hex } from './certificates.js';
-import { exportText, MemoryLog, sampleEvent, testAuthority, testSigner } from './testkit.js';
+import { exportText, MemoryLog, sampleEvent, testAuthority, testSigner, trailerFor as craft } from './testkit.js';
 
 /** One rule of the verifier per case, each named by a mutation (scripts/mutations/audit.json). */
 const authority = testAuthority();
@@ -16,6 +17,8 @@ const lines = () => good.trimEnd().split('\n');
 const join = (l: string[]) => `${l.join('\n')}\n`;
 const opts = { caPem: authority.caPem };
 const entryAt = (l: string[], seq: number) => JSON.parse(l[seq]!) as AuditEntry;
+const trailerFor = (header: string, entries: string[], head: AuditHead) =>
+  craft(header, entries, head, authority.signer);
 
 /** The CA's name and key identifier, a signature the CA never made (its last byte changed). */
 function forgedSignature(ca: typeof authority) {
@@ -136,27 +139,12 @@ describe('verifyAuditExport', () => {
 
   it('detects a rollback to an older valid export, and a fork at the head seen before', async () => {
     const head = await log.head();
-    const older = join([
-      ...lines().slice(0, 9),
-      JSON.stringify(signedTrailer({ seq: 8, hash: entryAt(lines(), 8).hash }, new Date(), authority.signer)),
-    ]);
+    const l = lines();
+    const older = join([...l.slice(0, 9), trailerFor(l[0]!, l.slice(1, 9), { seq: 8, hash: entryAt(l, 8).hash })]);
     await verifyAuditExport(older, opts);
     await assert.rejects(verifyAuditExport(older, { ...opts, lastSeenHead: head }), refused('AUDIT_ROLLBACK', 10, 9));
     const seen = { seq: 4, hash: 'cd'.repeat(32) };
     await assert.rejects(verifyAuditExport(good, { ...opts, lastSeenHead: seen }), refused('AUDIT_ROLLBACK', 5, 4));
-  });
-
-  it('verifies an owner view with --partial only: gaps pass, order and signatures still count', async () => {
-    const view = await exportText(log, authority, (e) => e.seq % 3 === 0);
-    await assert.rejects(verifyAuditExport(view, opts), refused('AUDIT_FORMAT', 1));
-    assert.equal((await verifyAuditExport(view, { ...opts, partial: true })).entries, 4);
-    const l = view.trimEnd().split('\n');
-    [l[1], l[2]] = [l[2]!, l[1]!];
-    await assert.rejects(verifyAuditExport(join(l), { ...opts, partial: true }), refused('AUDIT_REORDERED', 3, 3));
-    const m = view.trimEnd().split('\n');
-    const e = JSON.parse(m[2]!) as AuditEntry;
-    m[2] = JSON.stringify({ ...e, time: '1999-01-01T00:00:00.000Z' });
-    await assert.rejects(verifyAuditExport(join(m), { ...opts, partial: true }), refused('AUDIT_EDITED', 3, 6));
   });
 
   it('refuses lines that are not entries, and text after the trailer', async () => {

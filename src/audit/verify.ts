@@ -6,7 +6,7 @@ import {
   type AuditExportTrailer,
 } from '../contract/audit.js';
 import { auditKeys, parseCa, type AuditKeys } from './certificates.js';
-import { entryHash, signatureValid, trailerHash, ZERO_HASH } from './chain.js';
+import { EntryDigest, entryHash, headerHash, signatureValid, trailerHash, ZERO_HASH } from './chain.js';
 import { AuditError, type AuditErrorCode } from './errors.js';
 import { linesOf, type Line } from './lines.js';
 import type { AuditHead } from './types.js';
@@ -16,23 +16,22 @@ export interface VerifyOptions {
   caPem: string;
   /** The head kept from the last verification: a log that does not reach it, or differs at it, is a rollback. */
   lastSeenHead?: AuditHead | undefined;
-  /** An owner's filtered view: signatures and increasing seq only, gaps expected, the trailer's head unchecked. */
-  partial?: boolean | undefined;
 }
 
 export interface VerifiedExport {
-  /** The head the trailer states (and, for a whole export, the last entry): keep it for the next --head. */
+  /** The head the trailer states (the last entry's): keep it for the next --head. */
   head: AuditHead;
   entries: number;
   exportedAt: string;
-  partial: boolean;
 }
 
 /**
  * Verifies an export (text, or a stream of its bytes) line by line and throws AuditError naming the FIRST bad
  * line (and its seq): edited (hash, signature), removed (a gap), reordered or duplicated, spliced from another
  * chain (prev), truncated (no trailer, or a head the entries do not reach), rolled back (before lastSeenHead, or
- * a fork at it). Memory holds one line and the header's certificates.
+ * a fork at it), or re-encoded (a line that is not JSON.stringify of its value: duplicate keys, another spelling
+ * of a number, spaces). The signed trailer vouches for this header line and these entries. Memory holds one line
+ * and the header's certificates.
  */
 export async function verifyAuditExport(
   input: string | AsyncIterable<string | Buffer>,
@@ -42,8 +41,8 @@ export async function verifyAuditExport(
   const lines = linesOf(input);
   const first = await lines.next();
   if (first.done) throw fail('AUDIT_FORMAT', 'the export is empty: no header line', 1);
-  const header = parseHeader(first.value, fingerprint, opts.partial === true);
-  const state = new ChainState(auditKeys(header.certificates, ca), opts);
+  const header = parseHeader(first.value, fingerprint);
+  const state = new ChainState(auditKeys(header.certificates, ca), headerHash(first.value.text), opts);
   for await (const line of lines) {
     if (state.done) throw fail('AUDIT_FORMAT', 'text follows the trailer', line.number);
     const json = parseLine(line);
@@ -53,7 +52,7 @@ export async function verifyAuditExport(
   return state.finish();
 }
 
-function parseHeader(line: Line, fingerprint: string, partial: boolean) {
+function parseHeader(line: Line, fingerprint: string) {
   const parsed = auditExportHeaderSchema.safeParse(parseLine(line));
   if (!parsed.success) {
     throw fail('AUDIT_FORMAT', `the header (line 1) is not an audit export's (${issue(parsed.error)})`, 1);
@@ -63,23 +62,31 @@ function parseHeader(line: Line, fingerprint: string, partial: boolean) {
       hint: 'pass the CA certificate of the CAS that wrote this log (--ca)',
     });
   }
-  if (parsed.data.partial && !partial) {
-    throw fail('AUDIT_FORMAT', 'the export is a filtered (partial) view: it has gaps by design', 1, {
-      hint: 'verify it with --partial (signatures and order only), or export the whole log',
-    });
-  }
   return parsed.data;
 }
 
 function parseLine(line: Line): unknown {
+  if (!line.terminated) {
+    throw fail('AUDIT_TRUNCATED', `the export ends inside line ${line.number} (no newline)`, line.number);
+  }
+  let json: unknown;
   try {
-    return JSON.parse(line.text);
+    json = JSON.parse(line.text);
   } catch {
-    if (!line.terminated) {
-      throw fail('AUDIT_TRUNCATED', `the export ends inside line ${line.number} (no newline, not JSON)`, line.number);
-    }
     throw fail('AUDIT_FORMAT', `line ${line.number} is not JSON`, line.number);
   }
+  // Hashes and signatures cover values, not bytes: only the writer's one spelling of them is accepted.
+  if (JSON.stringify(json) !== line.text) {
+    const seq = rawSeq(json);
+    const where = seq === undefined ? `line ${line.number}` : at(line.number, seq);
+    throw fail('AUDIT_FORMAT', `${where} is not as exported: it is not JSON.stringify of its value`, line.number, {
+      seq,
+      hint:
+        'a line was re-encoded or edited (duplicate keys, another spelling of a number, spaces); ' +
+        'verify the file exactly as exported',
+    });
+  }
+  return json;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
@@ -118,12 +125,13 @@ interface Ahead {
 class ChainState {
   private last: AuditHead = { seq: 0, hash: ZERO_HASH };
   private lastLine = 1;
-  private count = 0;
   private ahead: Ahead | undefined;
   private end: AuditExportTrailer | undefined;
+  private readonly digest = new EntryDigest();
 
   constructor(
     private readonly keys: AuditKeys,
+    private readonly header: string,
     private readonly opts: VerifyOptions,
   ) {}
 
@@ -135,8 +143,7 @@ class ChainState {
     // The entry ahead of its place is the first bad line, whatever this one is.
     if (this.ahead) throw this.resolveAhead(rawSeq(json));
     const entry = this.authentic(json, line);
-    if (this.opts.partial) this.orderPartial(entry, line);
-    else this.orderWhole(entry, line);
+    this.order(entry, line);
     const seen = this.opts.lastSeenHead;
     if (seen && entry.seq === seen.seq && entry.hash !== seen.hash) {
       throw fail('AUDIT_ROLLBACK', `${at(line, entry.seq)} is not the entry of the head seen before: a fork`, line, {
@@ -145,7 +152,7 @@ class ChainState {
     }
     this.last = { seq: entry.seq, hash: entry.hash };
     this.lastLine = line;
-    this.count++;
+    this.digest.add(entry.hash);
   }
 
   /** Schema, hash and signature: the entry is as the CAS signed it. */
@@ -176,7 +183,7 @@ class ChainState {
     return entry;
   }
 
-  private orderWhole(entry: AuditEntry, line: number): void {
+  private order(entry: AuditEntry, line: number): void {
     const expected = this.last.seq + 1;
     if (entry.seq > expected) {
       this.ahead = { line, seq: entry.seq, expected };
@@ -187,19 +194,6 @@ class ChainState {
       throw fail('AUDIT_REORDERED', `${at(line, entry.seq)} ${what}`, line, { seq: entry.seq });
     }
     if (entry.prev !== this.last.hash) {
-      throw fail('AUDIT_LINK', `${at(line, entry.seq)}: prev is not the hash of seq ${this.last.seq}`, line, {
-        seq: entry.seq,
-      });
-    }
-  }
-
-  private orderPartial(entry: AuditEntry, line: number): void {
-    if (entry.seq <= this.last.seq) {
-      throw fail('AUDIT_REORDERED', `${at(line, entry.seq)} comes after seq ${this.last.seq}`, line, {
-        seq: entry.seq,
-      });
-    }
-    if (entry.seq === this.last.seq + 1 && this.count > 0 && entry.prev !== this.last.hash) {
       throw fail('AUDIT_LINK', `${at(line, entry.seq)}: prev is not the hash of seq ${this.last.seq}`, line, {
         seq: entry.seq,
       });
@@ -229,7 +223,22 @@ class ChainState {
       throw fail('AUDIT_EDITED', `the trailer (line ${line}) was edited: its signature does not verify`, line);
     }
     this.checkHead(t, line);
+    this.checkCover(t, line);
     this.end = t;
+  }
+
+  /** The trailer signed this header line and these entries, not those of another file of the same log. */
+  private checkCover(t: AuditExportTrailer, line: number): void {
+    if (t.header !== this.header) {
+      throw fail('AUDIT_EDITED', `the header (line 1) is not the one the trailer (line ${line}) signed`, 1, {
+        hint: 'the header was replaced or changed (certificates, CA); take the export from another copy',
+      });
+    }
+    const cover = this.digest.cover(this.header);
+    if (t.entries !== cover.entries || t.digest !== cover.digest) {
+      const what = `vouches for other entries (${t.entries}, another digest) than the ${cover.entries} of this file`;
+      throw fail('AUDIT_EDITED', `the trailer (line ${line}) ${what}`, line);
+    }
   }
 
   private checkHead(t: AuditExportTrailer, line: number): void {
@@ -238,7 +247,7 @@ class ChainState {
       const what = `entries up to seq ${this.last.seq} go beyond the trailer's head (seq ${t.head.seq})`;
       throw fail('AUDIT_EDITED', `${what} (line ${line})`, line, { seq: t.head.seq + 1 });
     }
-    if (!this.opts.partial && t.head.seq > this.last.seq) {
+    if (t.head.seq > this.last.seq) {
       throw fail(
         'AUDIT_TRUNCATED',
         `the trailer (line ${line}) states head seq ${t.head.seq}, but the entries end at seq ${this.last.seq}: ` +
@@ -247,7 +256,7 @@ class ChainState {
         { seq: next },
       );
     }
-    if (!this.opts.partial && t.head.hash !== this.last.hash) {
+    if (t.head.hash !== this.last.hash) {
       throw fail('AUDIT_LINK', `the trailer (line ${line}) states another head hash than seq ${this.last.seq}`, line);
     }
     const seen = this.opts.lastSeenHead;
@@ -272,11 +281,6 @@ class ChainState {
         { seq: this.last.seq + 1 },
       );
     }
-    return {
-      head: this.end.head,
-      entries: this.count,
-      exportedAt: this.end.time,
-      partial: this.opts.partial === true,
-    };
+    return { head: this.end.head, entries: this.digest.count, exportedAt: this.end.time };
   }
 }

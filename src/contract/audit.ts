@@ -93,7 +93,7 @@ export type AuditEntry = z.infer<typeof auditEntrySchema>;
 
 /** The name and version of the export file (JSON lines: header, entries oldest first, trailer). */
 export const AUDIT_EXPORT_FORMAT = 'veil-audit-export';
-export const AUDIT_EXPORT_VERSION = 1;
+export const AUDIT_EXPORT_VERSION = 2;
 /** One PEM certificate, bounded: a header with many or huge certificates is refused, not parsed. */
 const pemCertificate = z
   .string()
@@ -108,8 +108,6 @@ export const auditExportHeaderSchema = z.strictObject({
   ca_fingerprint: hash64,
   /** The audit certificates (PEM); an entry's `key` is the SHA-256 of one of their DERs. */
   certificates: z.array(pemCertificate).min(1).max(64),
-  /** Set on an owner's filtered view (GET /v1/audit by session): entries are a subset, gaps expected. */
-  partial: z.boolean().optional(),
 });
 export type AuditExportHeader = z.infer<typeof auditExportHeaderSchema>;
 
@@ -117,7 +115,8 @@ export const auditHeadSchema = z.strictObject({ seq: z.number().int().nonnegativ
 
 /**
  * The last line: the chain's head when the export was made, signed by the audit key (signature over the hash of
- * the canonical JSON of {end, head, time, key}), so a file cut short — with or without this line — is detected.
+ * the canonical JSON of every field but `sig`), so a file cut short — with or without this line — is detected,
+ * and it vouches for exactly this file: the SHA-256 of its header line and a digest of the entries it holds.
  */
 export const auditExportTrailerSchema = z.strictObject({
   end: z.literal(AUDIT_EXPORT_FORMAT),
@@ -125,6 +124,12 @@ export const auditExportTrailerSchema = z.strictObject({
   /** When the export was made (ISO 8601, UTC). */
   time: z.string().max(40),
   key: hash64,
+  /** SHA-256 (hex) of the header line's bytes (UTF-8, without its newline). */
+  header: hash64,
+  /** How many entries the file holds. */
+  entries: z.number().int().nonnegative(),
+  /** SHA-256 over "veil-audit-entries-v1\0" and the 32 bytes of each entry's `hash`, in file order. */
+  digest: hash64,
   sig: z.string().max(512),
 });
 export type AuditExportTrailer = z.infer<typeof auditExportTrailerSchema>;

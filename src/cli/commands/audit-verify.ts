@@ -4,7 +4,7 @@ import { CliError, usage } from '../errors.js';
 import { defineCommand } from '../spec.js';
 
 /**
- * `veil audit verify FILE --ca cas-ca.pem [--head SEQ:HASH] [--partial]`: an exported audit log checked offline,
+ * `veil audit verify FILE --ca cas-ca.pem [--head SEQ:HASH]`: an exported audit log checked offline,
  * trusting only the CA certificate. Exit 0 printing the head it verified (keep it for the next --head); exit 1
  * naming the first bad line and seq and what is wrong with it (AUDIT_* codes, README "Audit log"); exit 2 for a
  * command line it does not understand.
@@ -12,7 +12,7 @@ import { defineCommand } from '../spec.js';
 export const verify = defineCommand(
   {
     name: 'audit verify',
-    usage: ['FILE --ca CA.pem [--head SEQ:HASH] [--partial]'],
+    usage: ['FILE --ca CA.pem [--head SEQ:HASH]'],
     summary: "checks an exported audit log offline against the CAS's CA: exit 0 with its head, 1 naming the bad line",
     options: {
       ca: { type: 'string', value: 'FILE', description: "the CAS's CA certificate (PEM): the only thing trusted" },
@@ -20,10 +20,6 @@ export const verify = defineCommand(
         type: 'string',
         value: 'SEQ:HASH',
         description: 'the head printed by the last verification: an older or forked log is refused (rollback)',
-      },
-      partial: {
-        type: 'boolean',
-        description: "an owner's filtered view (GET /v1/audit by session): signatures and order only, gaps expected",
       },
     },
     positionals: true,
@@ -39,15 +35,10 @@ export const verify = defineCommand(
     const caPem = readText(values.ca, '--ca');
     readable(file);
     const { verifyAuditExport } = await import('../../audit/verify.js');
-    const verified = await verifyAuditExport(createReadStream(file), {
-      caPem,
-      lastSeenHead,
-      partial: values.partial === true,
-    });
+    const verified = await verifyAuditExport(createReadStream(file), { caPem, lastSeenHead });
     const head = `${verified.head.seq}:${verified.head.hash}`;
-    const kind = verified.partial ? 'partial view' : 'log';
     io.out(
-      `${file}: ${kind} verified, ${verified.entries} entries, exported ${verified.exportedAt}\n` +
+      `${file}: log verified, ${verified.entries} entries, exported ${verified.exportedAt}\n` +
         `head ${head}\n(keep it: the next verification passes --head ${head})\n`,
     );
     return 0;
