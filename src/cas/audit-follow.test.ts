@@ -105,13 +105,16 @@ describe('what one follow request may cost', () => {
       if (!done) setImmediate(turn);
     };
     setImmediate(turn);
-    const page = await follow({ audit: log }, followers, f);
+    let heads = 0;
+    const counted = { ...log, head: () => (heads++, log.head()) };
+    const page = await follow({ audit: counted }, followers, f);
     done = true;
     followers.close();
     console.log(`scanned ${budget.scanned} of ${log.entries.length}, ${turns} turns for other work`);
     assert.ok(turns >= AUDIT_SCAN_LIMIT / 500 - 1, `${turns} turns`);
     assert.deepEqual(page, { entries: [], next: AUDIT_SCAN_LIMIT });
     assert.equal(budget.scanned, AUDIT_SCAN_LIMIT);
+    assert.equal(heads, 0, 'answered at once, neither scanning on nor waiting');
   });
 
   it('asks the store about at most AUDIT_LOOKUP_LIMIT distinct sessions, then answers with next', async () => {
