@@ -44,9 +44,10 @@ export const RECORDED_WRITE_REFUSALS: ReadonlySet<CasErrorCode> = new Set<CasErr
  * Refusal entries (attestation.refused, session.refused, export.refused) one client key may add (README "Audit
  * log", Limits): a token bucket of `burst`, refilled at `perMinute`. Past it a refusal is not recorded but
  * counted, and the count goes into that key's next recorded refusal as `suppressed`. At most `clients` keys are
- * remembered (the oldest forgotten first), so throwaway keys cannot grow the CAS's memory either.
+ * remembered (the oldest forgotten first), so throwaway keys cannot grow the CAS's memory either. Keys cost
+ * nothing to make, so all keys together share one more bucket of `allPerMinute` (burst as large).
  */
-export const REFUSAL_LIMITS = { perMinute: 10, burst: 10, clients: 10_000 };
+export const REFUSAL_LIMITS = { perMinute: 10, burst: 10, clients: 10_000, allPerMinute: 600 };
 
 interface Bucket {
   tokens: number;
@@ -54,20 +55,27 @@ interface Bucket {
   suppressed: number;
 }
 
+function refill(bucket: Bucket, now: number, perMinute: number, cap: number): void {
+  const added = ((now - bucket.at) * perMinute) / 60_000;
+  bucket.tokens = Math.min(cap, bucket.tokens + Math.max(0, added));
+  bucket.at = Math.max(bucket.at, now);
+}
+
 class RefusalLimiter {
   private readonly buckets = new Map<string, Bucket>();
+  private readonly all: Bucket = { tokens: REFUSAL_LIMITS.allPerMinute, at: 0, suppressed: 0 };
 
   /** undefined: not to be recorded; else the refusals suppressed before this one. */
   take(key: string, now: number): number | undefined {
     const bucket = this.bucketOf(key, now);
-    const refill = ((now - bucket.at) * REFUSAL_LIMITS.perMinute) / 60_000;
-    bucket.tokens = Math.min(REFUSAL_LIMITS.burst, bucket.tokens + Math.max(0, refill));
-    bucket.at = now;
-    if (bucket.tokens < 1) {
+    refill(bucket, now, REFUSAL_LIMITS.perMinute, REFUSAL_LIMITS.burst);
+    refill(this.all, now, REFUSAL_LIMITS.allPerMinute, REFUSAL_LIMITS.allPerMinute);
+    if (bucket.tokens < 1 || this.all.tokens < 1) {
       bucket.suppressed++;
       return undefined;
     }
     bucket.tokens--;
+    this.all.tokens--;
     const suppressed = bucket.suppressed;
     bucket.suppressed = 0;
     return suppressed;

@@ -106,7 +106,13 @@ describe('what one follow request may cost', () => {
     };
     setImmediate(turn);
     let heads = 0;
-    const counted = { ...log, head: () => (heads++, log.head()) };
+    const counted = {
+      ...log,
+      head: () => {
+        heads++;
+        return log.head();
+      },
+    };
     const page = await follow({ audit: counted }, followers, f);
     done = true;
     followers.close();

@@ -73,6 +73,19 @@ describe('attestation refusals as entries', async () => {
   });
 });
 
+describe('refusal entries of all keys together', () => {
+  it('stay within REFUSAL_LIMITS.allPerMinute however many throwaway keys send them', async () => {
+    clock += 120_000;
+    const before = log.events('attestation.refused').length;
+    const keys = REFUSAL_LIMITS.allPerMinute / REFUSAL_LIMITS.burst + 5;
+    for (let k = 0; k < keys; k++) await attestMany(REFUSAL_LIMITS.burst, 'victim/api', 'measurement');
+    const added = log.events('attestation.refused').length - before;
+    t_count(`${keys * REFUSAL_LIMITS.burst} refusals from ${keys} keys`, added);
+    assert.equal(added, REFUSAL_LIMITS.allPerMinute);
+    clock += 120_000;
+  });
+});
+
 describe('refused uploads per client key', () => {
   it('records at most the burst of one key, the rest as `suppressed` in its next entry', async () => {
     const mallory = clientIdentity('mallory');
