@@ -26,7 +26,7 @@ import { platformsOf } from './platforms.js';
 import { movedSince, readerFor } from './session-reader.js';
 import type { CasContext } from './sessions.js';
 import { fetchRemoteImports, type RemoteFetch } from './remote-import.js';
-import { measurementOf, recordOrFail, refusalOf } from './audit-events.js';
+import { measurementOf, recordOrFail, recordRefusal, refusalOf } from './audit-events.js';
 import type { AuditEvent } from '../audit/types.js';
 import { renderRenewed, type RenewalOutcome } from './renewal.js';
 
@@ -56,12 +56,13 @@ export async function attest(
   client: ClientIdentity,
 ): Promise<{ config: ServiceConfig; outcome: AttestationOutcome } & RenewalOutcome> {
   let released: Released;
+  const found: Found = {};
   try {
-    released = await judgeAndRender(ctx, nonces, request, client);
+    released = await judgeAndRender(ctx, nonces, request, client, found);
   } catch (err) {
-    if (err instanceof CasError && isRecordedRefusal(err)) {
-      const session = sessionPart(request.config_id);
-      await recordOrFail(ctx.audit, refusalOf(err, request.config_id, session, request.evidence.type));
+    if (err instanceof CasError && found.session !== undefined && isRecordedRefusal(err)) {
+      const event = refusalOf(err, request.config_id, found.session, request.evidence.type);
+      await recordRefusal(ctx, client.keyHash, event);
     }
     throw err;
   }
@@ -71,17 +72,19 @@ export async function attest(
   return { config, outcome, renewed, renewAt };
 }
 
-/**
- * Refusals of the service's evidence or of what it may receive are recorded; a malformed service ID, a busy
- * CAS or the CAS's own failures are not decisions about the service.
- */
-function isRecordedRefusal(err: CasError): boolean {
-  return err.status >= 400 && err.status < 500 && err.code !== 'CAS_BUSY' && err.code !== 'CAS_BAD_REQUEST';
+/** Set once the service attested to exists: only then may a refusal name its session in an entry. */
+interface Found {
+  session?: string;
 }
 
-function sessionPart(configId: string): string | undefined {
-  const cut = configId.lastIndexOf('/');
-  return cut > 0 ? configId.slice(0, cut) : undefined;
+/**
+ * Refusals of the service's evidence or of what it may receive are recorded; a malformed service ID, a busy
+ * CAS or the CAS's own failures are not decisions about the service. Nor is evidence that does not bind this
+ * connection's nonce and key: anyone can send that for any service (the metrics count it by reason).
+ */
+function isRecordedRefusal(err: CasError): boolean {
+  if (err.status < 400 || err.status >= 500 || err.code === 'CAS_BUSY' || err.code === 'CAS_BAD_REQUEST') return false;
+  return !(err.cause instanceof AttestationError && err.cause.code === 'ATTESTATION_BINDING');
 }
 
 async function judgeAndRender(
@@ -89,6 +92,7 @@ async function judgeAndRender(
   nonces: NonceStore,
   request: AttestRequest,
   client: ClientIdentity,
+  found: Found,
 ): Promise<Released> {
   const { session: sessionName, service: serviceName } = splitConfigId(request.config_id);
   const nonce = nonces.consume(String(request.nonce), client.keyHash);
@@ -104,6 +108,7 @@ async function judgeAndRender(
       { hint: 'check SCONE_CONFIG_ID (<session>/<service>)' },
     );
   }
+  found.session = sessionName;
   const binding = { nonce: Buffer.from(request.nonce, 'hex'), spki: client.spki };
   const policy = sessionOf(record).security?.attestation;
   let outcome: AttestationOutcome;

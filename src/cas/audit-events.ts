@@ -40,6 +40,94 @@ export const RECORDED_WRITE_REFUSALS: ReadonlySet<CasErrorCode> = new Set<CasErr
   'CAS_REMOTE_NOT_ALLOWED',
 ]);
 
+/**
+ * Refusal entries (attestation.refused, session.refused, export.refused) one client key may add (README "Audit
+ * log", Limits): a token bucket of `burst`, refilled at `perMinute`. Past it a refusal is not recorded but
+ * counted, and the count goes into that key's next recorded refusal as `suppressed`. At most `clients` keys are
+ * remembered (the oldest forgotten first), so throwaway keys cannot grow the CAS's memory either. Keys cost
+ * nothing to make, so all keys together share one more bucket of `allPerMinute` (burst as large).
+ */
+export const REFUSAL_LIMITS = { perMinute: 10, burst: 10, clients: 10_000, allPerMinute: 600 };
+
+interface Bucket {
+  tokens: number;
+  at: number;
+  suppressed: number;
+}
+
+function refill(bucket: Bucket, now: number, perMinute: number, cap: number): void {
+  const added = ((now - bucket.at) * perMinute) / 60_000;
+  bucket.tokens = Math.min(cap, bucket.tokens + Math.max(0, added));
+  bucket.at = Math.max(bucket.at, now);
+}
+
+class RefusalLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly all: Bucket = { tokens: REFUSAL_LIMITS.allPerMinute, at: 0, suppressed: 0 };
+
+  /** undefined: not to be recorded; else the refusals suppressed before this one. */
+  take(key: string, now: number): number | undefined {
+    const bucket = this.bucketOf(key, now);
+    refill(bucket, now, REFUSAL_LIMITS.perMinute, REFUSAL_LIMITS.burst);
+    refill(this.all, now, REFUSAL_LIMITS.allPerMinute, REFUSAL_LIMITS.allPerMinute);
+    if (bucket.tokens < 1 || this.all.tokens < 1) {
+      bucket.suppressed++;
+      return undefined;
+    }
+    bucket.tokens--;
+    this.all.tokens--;
+    const suppressed = bucket.suppressed;
+    bucket.suppressed = 0;
+    return suppressed;
+  }
+
+  /** An entry that could not be written gives its suppressed count back. */
+  giveBack(key: string, suppressed: number): void {
+    const bucket = this.buckets.get(key);
+    if (bucket) bucket.suppressed += suppressed;
+  }
+
+  private bucketOf(key: string, now: number): Bucket {
+    const known = this.buckets.get(key);
+    if (known) {
+      // Most recently used last: the first key is the one forgotten when the map is full.
+      this.buckets.delete(key);
+      this.buckets.set(key, known);
+      return known;
+    }
+    if (this.buckets.size >= REFUSAL_LIMITS.clients) this.buckets.delete(this.buckets.keys().next().value!);
+    const bucket = { tokens: REFUSAL_LIMITS.burst, at: now, suppressed: 0 };
+    this.buckets.set(key, bucket);
+    return bucket;
+  }
+}
+
+/** One limiter per audit log: every CAS (and every test's CAS) has its own. */
+const limiters = new WeakMap<AuditLog, RefusalLimiter>();
+
+type RefusalEvent = Extract<AuditEvent, { type: 'attestation.refused' | 'session.refused' | 'export.refused' }>;
+
+/** Records a refusal by client `key` within REFUSAL_LIMITS (fail closed as recordOrFail when it is recorded). */
+export async function recordRefusal(
+  ctx: { audit: AuditLog; now: () => Date },
+  key: string,
+  event: RefusalEvent,
+): Promise<void> {
+  let limiter = limiters.get(ctx.audit);
+  if (!limiter) {
+    limiter = new RefusalLimiter();
+    limiters.set(ctx.audit, limiter);
+  }
+  const suppressed = limiter.take(key, ctx.now().getTime());
+  if (suppressed === undefined) return;
+  try {
+    await recordOrFail(ctx.audit, suppressed > 0 ? { ...event, suppressed } : event);
+  } catch (err) {
+    limiter.giveBack(key, suppressed);
+    throw err;
+  }
+}
+
 /** The longest `check` text an entry keeps (the schema's bound). */
 const MAX_CHECK = 2048;
 
@@ -52,7 +140,7 @@ export function refusalOf(
   configId: string,
   session?: string,
   evidence?: (typeof EVIDENCE_TYPES)[number],
-): AuditEvent {
+): Extract<AuditEvent, { type: 'attestation.refused' }> {
   const cause = err.cause instanceof AttestationError ? err.cause : undefined;
   return {
     type: 'attestation.refused',

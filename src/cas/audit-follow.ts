@@ -7,13 +7,21 @@ import type { ConnectionLimits } from './limits.js';
 export interface FollowLimits {
   /** Requests waiting at once per client key; the next gets 429 CAS_BUSY. */
   waitersPerClient: number;
-  /** Requests waiting at once in all. */
+  /** Requests waiting at once in all, administrators not counted (they always find a slot of their own). */
   waiters: number;
+  /**
+   * Of those, requests of clients that may read no session (throwaway keys see nothing): they cannot hold more,
+   * so the other slots stay for session owners.
+   */
+  strangers: number;
   /** How often the log's head is read from the store while someone waits (other replicas write there too). */
   pollMs: number;
 }
 
-export const DEFAULT_FOLLOW_LIMITS: FollowLimits = { waitersPerClient: 4, waiters: 64, pollMs: 250 };
+export const DEFAULT_FOLLOW_LIMITS: FollowLimits = { waitersPerClient: 4, waiters: 64, strangers: 8, pollMs: 250 };
+
+/** Who follows: an audit administrator, a client that may read some session, or one that may read none. */
+export type FollowerKind = 'admin' | 'reader' | 'stranger';
 
 /** A second below the request and idle timeouts: a waiting answer never outlives its connection's limits. */
 export function followWindowMs(limits: Pick<ConnectionLimits, 'requestTimeoutMs' | 'idleTimeoutMs'>): number {
@@ -33,6 +41,7 @@ interface Waiter {
 export class AuditFollowers {
   private readonly waiting = new Set<Waiter>();
   private readonly perClient = new Map<string, number>();
+  private readonly held = { counted: 0, strangers: 0 };
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -42,16 +51,28 @@ export class AuditFollowers {
   ) {}
 
   /** Holds a waiting slot of `client` while `work` runs, or refuses at once past the caps. */
-  async slot<T>(client: string, work: () => Promise<T>): Promise<T> {
+  async slot<T>(client: string, work: () => Promise<T>, kind: FollowerKind = 'reader'): Promise<T> {
     const mine = this.perClient.get(client) ?? 0;
-    if (mine >= this.limits.waitersPerClient || this.total() >= this.limits.waiters) throw tooManyWaiters(this.limits);
+    const counted = kind !== 'admin';
+    const stranger = kind === 'stranger';
+    if (
+      mine >= this.limits.waitersPerClient ||
+      (counted && this.held.counted >= this.limits.waiters) ||
+      (stranger && this.held.strangers >= this.limits.strangers)
+    ) {
+      throw tooManyWaiters(this.limits);
+    }
     this.perClient.set(client, mine + 1);
+    if (counted) this.held.counted++;
+    if (stranger) this.held.strangers++;
     try {
       return await work();
     } finally {
       const left = (this.perClient.get(client) ?? 1) - 1;
       if (left <= 0) this.perClient.delete(client);
       else this.perClient.set(client, left);
+      if (counted) this.held.counted--;
+      if (stranger) this.held.strangers--;
     }
   }
 
@@ -80,12 +101,6 @@ export class AuditFollowers {
     for (const waiter of [...this.waiting]) waiter.wake();
   }
 
-  private total(): number {
-    let sum = 0;
-    for (const n of this.perClient.values()) sum += n;
-    return sum;
-  }
-
   private poll(): void {
     if (this.timer || this.waiting.size === 0) return;
     this.timer = setTimeout(() => void this.tick(), this.limits.pollMs);
@@ -108,7 +123,7 @@ function tooManyWaiters(limits: FollowLimits): CasError {
   return new CasError(
     'CAS_BUSY',
     `too many requests are following the audit log (at most ${limits.waitersPerClient} per client, ` +
-      `${limits.waiters} in all)`,
+      `${limits.waiters} in all, ${limits.strangers} of clients that may read no session)`,
     { hint: 'follow with one request at a time (wait=SECONDS), or retry shortly' },
   );
 }

@@ -15,7 +15,14 @@ export const AUDIT_LIMITS = {
   batch: 128,
   /** Events waiting for a transaction at most; past it `record` refuses (AUDIT_QUEUE_FULL), it never buffers. */
   queue: 10_000,
+  /** How long a failed commit keeps the CAS unready (/readyz) unless a later one succeeds first. */
+  unreadyMs: 30_000,
 };
+
+/** Why the log cannot take entries now, for readiness; undefined when it can (or is no GroupCommitLog). */
+export function auditProblemOf(log: unknown): string | undefined {
+  return log instanceof GroupCommitLog ? log.problem() : undefined;
+}
 
 const AUDIT_KEY = 'identity/audit';
 const YEAR_MS = 365 * 24 * 3600 * 1000;
@@ -99,6 +106,7 @@ class GroupCommitLog implements CasAuditLog {
   /** withEntry writes waiting for the tail: they count against AUDIT_LIMITS.queue as queued events do. */
   private writes = 0;
   private closed = false;
+  private failedAt: number | undefined;
 
   constructor(
     private readonly store: Store,
@@ -182,8 +190,10 @@ class GroupCommitLog implements CasAuditLog {
     const events = batch.map((p) => p.event);
     try {
       const entries = await this.store.appendAudit((head) => this.sign(head, events));
+      this.failedAt = undefined;
       for (const [i, p] of batch.entries()) p.resolve(entries[i]!);
     } catch (err) {
+      this.failedAt = this.now().getTime();
       const failure =
         err instanceof AuditError
           ? err
@@ -192,6 +202,15 @@ class GroupCommitLog implements CasAuditLog {
             });
       for (const p of batch) p.reject(failure);
     }
+  }
+
+  problem(): string | undefined {
+    if (this.queue.length >= AUDIT_LIMITS.queue) return `${AUDIT_LIMITS.queue} audit events wait for the store`;
+    const failed = this.failedAt;
+    if (failed !== undefined && this.now().getTime() - failed < AUDIT_LIMITS.unreadyMs) {
+      return 'its last commit to the store failed';
+    }
+    return undefined;
   }
 
   read(after: number, limit: number): Promise<AuditEntry[]> {

@@ -4,7 +4,13 @@ import type { AuditEntry } from '../audit/types.js';
 import { exportLines } from '../audit/export.js';
 import { auditPageSchema, auditQuerySchema, type AuditPage, type AuditQuery } from '../contract/index.js';
 import { isAllowedOn } from './access.js';
-import { AuditFollowers, DEFAULT_FOLLOW_LIMITS, followWindowMs, type FollowLimits } from './audit-follow.js';
+import {
+  AuditFollowers,
+  DEFAULT_FOLLOW_LIMITS,
+  followWindowMs,
+  type FollowerKind,
+  type FollowLimits,
+} from './audit-follow.js';
 import { CasError } from './errors.js';
 import type { ClientIdentity } from './identity-of.js';
 import type { CasIdentity } from './identity.js';
@@ -18,7 +24,18 @@ import { answer } from './wire.js';
  * with `next` moved on, not a request that reads the whole log.
  */
 export const AUDIT_SCAN_LIMIT = 10_000;
+/**
+ * Distinct sessions one request asks the store about (each one's current read policy decides): past it the
+ * request answers with what it found and `next`, so entries naming many sessions cost a bounded amount.
+ */
+export const AUDIT_LOOKUP_LIMIT = 256;
 const READ_PAGE = 500;
+
+/** What one request has spent, across every pass of a follow: entries scanned and sessions looked up. */
+export interface AuditBudget {
+  scanned: number;
+  lookups: number;
+}
 
 export interface AuditRouteOptions {
   /** Key hashes (hex SHA-256 of the client certificate's public key) that see every entry and may export. */
@@ -55,11 +72,15 @@ export function registerAuditRoute(
     const admin = options.admins.has(client.keyHash);
     const query = request.query;
     if (query.format === 'export') return sendExport(reply, ctx, identity, admin);
-    const visible = visibility(ctx, client, admin);
-    if (query.wait === 0) return pageOf(ctx, visible, query.after, query.limit);
+    const budget = { scanned: 0, lookups: 0 };
+    const visible = visibility(ctx, client, admin, budget);
+    if (query.wait === 0) return (await pageOf(ctx, visible, query.after, query.limit, budget)).page;
     const deadline = Date.now() + Math.min(query.wait * 1_000, windowMs);
-    return followers.slot(client.keyHash, () =>
-      follow(ctx, followers, { visible, deadline, query, signal: closedSignal(request, reply) }),
+    const kind = admin ? 'admin' : await followerKind(ctx, client);
+    return followers.slot(
+      client.keyHash,
+      () => follow(ctx, followers, { visible, budget, deadline, query, signal: closedSignal(request, reply) }),
+      kind,
     );
   });
 }
@@ -85,58 +106,82 @@ function sendExport(
   return reply.type('application/x-ndjson').send(Readable.from(lines));
 }
 
-type Visible = (entry: AuditEntry) => Promise<boolean>;
+/** A client that may read no session sees nothing: its followers share a few slots (FollowLimits.strangers). */
+async function followerKind(ctx: CasContext, client: ClientIdentity): Promise<FollowerKind> {
+  return (await ctx.store.listReadable(client.keyHash)).length > 0 ? 'reader' : 'stranger';
+}
+
+/** Whether a client sees an entry; undefined when deciding would take a lookup past AUDIT_LOOKUP_LIMIT. */
+export type Visible = (entry: AuditEntry) => Promise<boolean | undefined>;
 
 /**
  * An administrator sees every entry; a client the entries about sessions whose current policy lets it read
  * them, and nothing CAS-wide (start, stop, keys, backups) nor about sessions that do not exist.
  */
-function visibility(ctx: CasContext, client: ClientIdentity, admin: boolean): Visible {
+export function visibility(
+  ctx: Pick<CasContext, 'store'>,
+  client: ClientIdentity,
+  admin: boolean,
+  budget: AuditBudget,
+): Visible {
   if (admin) return async () => true;
   const decided = new Map<string, Promise<boolean>>();
-  const mayRead = (name: string) => {
+  return async (entry) => {
+    const name = 'session' in entry.event ? entry.event.session : undefined;
+    if (name === undefined) return false;
     let known = decided.get(name);
     if (!known) {
+      if (budget.lookups >= AUDIT_LOOKUP_LIMIT) return undefined;
+      budget.lookups++;
       known = ctx.store.current(name).then((record) => record !== undefined && isAllowedOn(record, 'read', client));
       decided.set(name, known);
     }
     return known;
   };
-  return async (entry) => {
-    const session = 'session' in entry.event ? entry.event.session : undefined;
-    return session === undefined ? false : mayRead(session);
-  };
 }
 
-async function pageOf(ctx: CasContext, visible: Visible, after: number, limit: number): Promise<AuditPage> {
+/** One page; `spent` when the request's budget ran out (the client asks again from `next`). */
+export async function pageOf(
+  ctx: Pick<CasContext, 'audit'>,
+  visible: Visible,
+  after: number,
+  limit: number,
+  budget: AuditBudget,
+): Promise<{ page: AuditPage; spent: boolean }> {
   const entries: AuditEntry[] = [];
   let next = after;
-  for (let scanned = 0; entries.length < limit && scanned < AUDIT_SCAN_LIMIT; ) {
-    const page = await ctx.audit.read(next, Math.min(READ_PAGE, AUDIT_SCAN_LIMIT - scanned));
-    if (page.length === 0) break;
-    for (const entry of page) {
-      scanned++;
+  while (entries.length < limit) {
+    if (budget.scanned >= AUDIT_SCAN_LIMIT) return { page: { entries, next }, spent: true };
+    const read = await ctx.audit.read(next, Math.min(READ_PAGE, AUDIT_SCAN_LIMIT - budget.scanned));
+    if (read.length === 0) break;
+    for (const entry of read) {
+      const seen = await visible(entry);
+      if (seen === undefined) return { page: { entries, next }, spent: true };
+      budget.scanned++;
       next = entry.seq;
-      if (await visible(entry)) entries.push(entry);
+      if (seen) entries.push(entry);
       if (entries.length === limit) break;
     }
+    // A long scan lets other requests run between its pages.
+    await new Promise((resolve) => setImmediate(resolve));
   }
-  return { entries, next };
+  return { page: { entries, next }, spent: false };
 }
 
-interface Follow {
+export interface Follow {
   visible: Visible;
+  budget: AuditBudget;
   deadline: number;
   query: AuditQuery;
   signal: AbortSignal;
 }
 
 /** Answers as soon as a visible entry after `after` exists, or with none (and `next` moved on) at the deadline. */
-async function follow(ctx: CasContext, followers: AuditFollowers, f: Follow): Promise<AuditPage> {
+export async function follow(ctx: Pick<CasContext, 'audit'>, followers: AuditFollowers, f: Follow): Promise<AuditPage> {
   let after = f.query.after;
   for (;;) {
-    const page = await pageOf(ctx, f.visible, after, f.query.limit);
-    if (page.entries.length > 0 || Date.now() >= f.deadline || f.signal.aborted) return page;
+    const { page, spent } = await pageOf(ctx, f.visible, after, f.query.limit, f.budget);
+    if (page.entries.length > 0 || spent || Date.now() >= f.deadline || f.signal.aborted) return page;
     // Entries scanned but not visible are not scanned again.
     after = page.next;
     if ((await ctx.audit.head()).seq > after) continue;

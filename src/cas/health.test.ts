@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { aliveAnswerSchema, casErrorBodySchema, readyzAnswerSchema } from '../contract/index.js';
+import { openAuditLog } from './audit-log.js';
 import { registerHealth } from './health.js';
 import { loadIdentity } from './identity.js';
 import { buildApp } from './server.js';
@@ -54,5 +55,38 @@ describe('health endpoints', async () => {
   it('refuses a query it does not read', async () => {
     const res = await up.inject({ method: 'GET', url: '/readyz?verbose=1' });
     assert.equal(res.statusCode, 400);
+  });
+});
+
+describe('readiness and the audit log', async () => {
+  const { store: real, ctx: base } = tempStore('veil-health-audit-');
+  await openAuditLog(real, () => new Date());
+  let failing = true;
+  // The store's methods live on its prototype: a proxy fails its audit appends only.
+  const flaky = new Proxy(real, {
+    get(target, prop, receiver) {
+      if (prop === 'appendAudit' && failing) return () => Promise.reject(new Error('disk full'));
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const audit = await openAuditLog(flaky, () => new Date());
+  const identity = await loadIdentity(real, ['127.0.0.1'], new Date());
+  const app = buildApp({ ...base, audit }, identity, { logLevel: 'silent' });
+  after(async () => {
+    await app.close();
+    await audit.close();
+  });
+
+  it('is not ready after a failed audit commit, and ready again once one succeeds', async () => {
+    assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
+    await assert.rejects(audit.record({ type: 'key.created', key: 'master', fingerprint: 'ab'.repeat(32) }));
+    const down = await app.inject({ method: 'GET', url: '/readyz' });
+    assert.equal(down.statusCode, 503);
+    assert.equal(casErrorBodySchema.parse(down.json()).error.code, 'CAS_AUDIT_UNAVAILABLE');
+    assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+    failing = false;
+    await audit.record({ type: 'key.created', key: 'master', fingerprint: 'ab'.repeat(32) });
+    assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
   });
 });

@@ -12,12 +12,24 @@ const READY = { schema: { querystring: noQuerySchema, response: { 200: answer(re
  * Probes, answered without a client certificate: liveness (`/healthz`) checks nothing but the process, so
  * a database outage takes replicas out of the Service (`/readyz`) without restarting them.
  */
-export function registerHealth(app: FastifyInstance, store: Store, keysLoaded: () => boolean): void {
+export function registerHealth(
+  app: FastifyInstance,
+  store: Store,
+  keysLoaded: () => boolean,
+  auditProblem: () => string | undefined = () => undefined,
+): void {
   app.get('/healthz', ALIVE, async () => ({ alive: true as const }));
   const ready = async () => {
     if (!keysLoaded()) {
       throw new CasError('CAS_NOT_READY', "the CAS's keys (CA, TLS, session encryption) are not loaded yet", {
         hint: 'wait for the CAS to finish starting; its log says what failed if it does not',
+      });
+    }
+    // Every operation records before it answers: a replica whose log cannot take entries answers nothing useful.
+    const problem = auditProblem();
+    if (problem !== undefined) {
+      throw new CasError('CAS_AUDIT_UNAVAILABLE', `not ready: the audit log cannot take entries (${problem})`, {
+        hint: 'check the store (the CAS log says why the commit failed); readiness returns once a commit succeeds',
       });
     }
     return checkReady(store);

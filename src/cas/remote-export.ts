@@ -4,6 +4,7 @@ import type { ExportAnswer, ExportRequest, ExportedSecret } from '../contract/in
 import type { Secret } from '../policy/index.js';
 import { isRemoteTarget } from '../policy/remote.js';
 import type { StoredSecret } from '../secrets/index.js';
+import { recordOrFail, recordRefusal } from './audit-events.js';
 import { CasError } from './errors.js';
 import { fingerprintOf } from './identity.js';
 import { sessionOf } from './parsed.js';
@@ -105,14 +106,55 @@ export async function exportSecret(
   const importer = { fingerprint, session: request.importer.session, hash: request.importer.session_hash };
   const sessions = await readerFor(ctx.store, request.session);
   const record = sessions.current(request.session);
+  const about = {
+    session: request.session,
+    secret: request.secret,
+    importer_session: importer.session,
+    importer_cas: fingerprint,
+  };
+  let secret: ExportedSecret;
+  let renewed: string[];
+  try {
+    ({ secret, renewed } = await released(ctx, sessions, record, request, importer));
+  } catch (err) {
+    // Only a session that exists is named in an entry; its owners see who was refused what.
+    if (record && err instanceof CasError && err.code === 'CAS_IMPORT_DENIED') {
+      await recordRefusal(ctx, fingerprint, { type: 'export.refused', ...about, code: err.code, reason: whyNot(err) });
+    }
+    throw err;
+  }
+  // Durable before the answer: a secret that left for another CAS is in the log, or it does not leave.
+  await recordOrFail(ctx.audit, {
+    type: 'export.released',
+    ...about,
+    private_key: 'private_key' in secret && secret.private_key !== undefined,
+    ...(renewed.length === 0 ? {} : { renewed: [...renewed].sort() }),
+  });
+  return { secret };
+}
+
+async function released(
+  ctx: CasContext,
+  sessions: SessionReader,
+  record: SessionRecord | undefined,
+  request: ExportRequest,
+  importer: RemoteImporter,
+): Promise<{ secret: ExportedSecret; renewed: string[] }> {
   const spec = record ? specOf(record, request.secret) : undefined;
   const value = record && spec && !spec.import ? ownSecret(record, request.secret) : undefined;
   const refusal = spec && value ? releaseRemote(spec, importer) : 'not-exported';
   if (refusal !== undefined) throw exportDenied(refusal, request, importer);
   // A certificate past two thirds of its lifetime leaves renewed (time, not traffic: cas/renewal.ts).
-  const renewed = await renewedForExport(ctx, sessions, record!, request.secret);
-  const current = renewed.current(request.session)!;
-  return { secret: wireSecret(renewed, current, ownSecret(current, request.secret) ?? value!, importer) };
+  const { reader, renewed } = await renewedForExport(ctx, sessions, record!, request.secret);
+  const current = reader.current(request.session)!;
+  return { secret: wireSecret(reader, current, ownSecret(current, request.secret) ?? value!, importer), renewed };
+}
+
+/** An entry's reason: the refusal in general words, no more than the exporting session's owners know. */
+const REASONS = new WeakMap<CasError, string>();
+
+function whyNot(err: CasError): string {
+  return REASONS.get(err) ?? 'refused (CAS_IMPORT_DENIED)';
 }
 
 function wireSecret(sessions: SessionReader, record: SessionRecord, value: StoredSecret, importer: RemoteImporter) {
@@ -154,22 +196,37 @@ function ownSecret(record: SessionRecord, name: string): StoredSecret | undefine
  */
 /** Released only within one CAS so far: the wire form carries ascii, binary, keys and certificates. */
 function notAcrossCas(kind: string): CasError {
-  return new CasError('CAS_IMPORT_DENIED', `a ${kind} secret exported to another CAS is not supported by Veil yet`, {
-    hint: `import the ${kind} from a session on the same CAS, or give the importing session its own`,
-  });
+  const message = `a ${kind} secret exported to another CAS is not supported by Veil yet`;
+  return reasoned(
+    new CasError('CAS_IMPORT_DENIED', message, {
+      hint: `import the ${kind} from a session on the same CAS, or give the importing session its own`,
+    }),
+    message,
+  );
+}
+
+function reasoned(err: CasError, reason: string): CasError {
+  REASONS.set(err, reason);
+  return err;
 }
 
 function exportDenied(refusal: Refusal, request: ExportRequest, importer: RemoteImporter): CasError {
   const to = `session '${importer.session}' of the CAS with cas_key ${importer.fingerprint}`;
   const head = `secret '${request.secret}' of session '${request.session}' is not released to ${to}`;
   if (refusal === 'pin') {
-    return new CasError('CAS_IMPORT_DENIED', `${head}: the export pins another session_hash than ${importer.hash}`, {
-      hint: `the owner of '${request.session}' sets session_hash to the importing session's current hash`,
-    });
+    const pin = new CasError(
+      'CAS_IMPORT_DENIED',
+      `${head}: the export pins another session_hash than ${importer.hash}`,
+      {
+        hint: `the owner of '${request.session}' sets session_hash to the importing session's current hash`,
+      },
+    );
+    return reasoned(pin, `the export pins another session_hash than the importer's ${importer.hash}`);
   }
-  return new CasError('CAS_IMPORT_DENIED', `${head}: it does not exist there, or is not exported to it`, {
+  const denied = new CasError('CAS_IMPORT_DENIED', `${head}: it does not exist there, or is not exported to it`, {
     hint:
       `the owner of '${request.session}' adds 'export: [{session: ${importer.session}, cas_key: ` +
       `${importer.fingerprint}}]' to secret '${request.secret}'`,
   });
+  return reasoned(denied, 'the secret does not exist in this session, or is not exported to that CAS and session');
 }

@@ -104,10 +104,10 @@ export async function renewedForExport(
   sessions: SessionReader,
   record: SessionRecord,
   secret: string,
-): Promise<SessionReader> {
+): Promise<{ reader: SessionReader; renewed: string[] }> {
   const reader = new RenewedReader(sessions);
-  await renewCertificates(ctx, reader, certificateUses(reader, record, [secret]));
-  return reader;
+  const { renewed } = await renewCertificates(ctx, reader, certificateUses(reader, record, [secret]));
+  return { reader, renewed };
 }
 
 /** Renews what `uses` names and is due; afterwards `reader` holds the certificates to release. */

@@ -111,18 +111,31 @@ interface ImportAt {
   secret: string;
 }
 
+/**
+ * What an audit entry of the importing session may say of an import refusal: the undetailed message, since
+ * every reader of that session sees the entry and may not be allowed to read the exporter.
+ */
+const undetailed = new WeakMap<CasError, string>();
+
+export function auditReasonOf(err: CasError): string {
+  return undetailed.get(err) ?? err.message;
+}
+
 function importDenied(refusal: Refusal, at: ImportAt, detailed: boolean): CasError {
   const head = `session '${at.importer}' cannot import secret '${at.secret}' from session '${at.exporter}'`;
+  const all = `it does not exist there, is not exported to '${at.importer}', or the export does not trust it`;
+  const plain = `${head}: ${all} (${TRUST_RULE})`;
   if (!detailed) {
-    const all = `it does not exist there, is not exported to '${at.importer}', or the export does not trust it`;
-    return new CasError('CAS_IMPORT_DENIED', `${head}: ${all} (${TRUST_RULE})`, {
+    return new CasError('CAS_IMPORT_DENIED', plain, {
       hint:
         `ask the owner of '${at.exporter}' to export '${at.secret}' to '${at.importer}', ` +
         'created by an identity they trust, or pinned by its session_hash',
     });
   }
   const [why, hint] = reasons(at)[refusal];
-  return new CasError('CAS_IMPORT_DENIED', `${head}: ${why}`, { hint });
+  const err = new CasError('CAS_IMPORT_DENIED', `${head}: ${why}`, { hint });
+  undetailed.set(err, plain);
+  return err;
 }
 
 function reasons({ importer, exporter, secret }: ImportAt): Record<Refusal, [string, string]> {

@@ -22,7 +22,7 @@ import type { SessionRecipient } from '../encryption/index.js';
 import { CAS_VERSION, registerRoutes } from './routes.js';
 import { randomBytes } from 'node:crypto';
 import type { AuditLog } from '../audit/types.js';
-import { openAuditLog } from './audit-log.js';
+import { auditProblemOf, openAuditLog } from './audit-log.js';
 import type { CasAuditLog } from '../audit/types.js';
 import { auditUnavailable } from './audit-events.js';
 import { auditAdminSet, registerAuditRoute } from './audit-route.js';
@@ -236,7 +236,8 @@ export function buildApp(
   app.addHook('onRequest', earlyWriteRefusal(writes));
   const self = selfAttestation(identity, options.selfEvidence);
   registerMetrics(app, metrics);
-  registerHealth(app, timed.store, () => Boolean(identity.tlsKeyPem && identity.caCertPem));
+  const keysLoaded = () => Boolean(identity.tlsKeyPem && identity.caCertPem);
+  registerHealth(app, timed.store, keysLoaded, () => auditProblemOf(ctx.audit));
   const { nonces } = registerRoutes(app, timed, writes, self, options.nonceLimits, options.sessionRecipient);
   metrics.watchNonces(nonces);
   metrics.watchSessions(timed.store);

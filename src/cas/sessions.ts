@@ -20,14 +20,14 @@ import { CasError } from './errors.js';
 import { identityFromPem, type ClientIdentity } from './identity-of.js';
 import { asPolicyError, importFragments, importedValues, policyBeforeImports } from './fragment-imports.js';
 import { importedFragmentOf, sessionOf, writtenOf } from './parsed.js';
-import { importSecret, qualifiedLookup, type Importer } from './secret-view.js';
+import { auditReasonOf, importSecret, qualifiedLookup, type Importer } from './secret-view.js';
 import { checkCasRules } from './rules.js';
 import { checkRemoteCas, type RemoteCasList } from './remote-allow.js';
 import type { AppendOutcome, SessionRecord, Store } from './store/index.js';
 import { loadSessions, sessionsRead, type SessionReader } from './session-reader.js';
 import { AuditError } from '../audit/errors.js';
 import type { AuditEvent, AuditLog, EntryMaker } from '../audit/types.js';
-import { RECORDED_WRITE_REFUSALS, auditUnavailable, recordOrFail } from './audit-events.js';
+import { RECORDED_WRITE_REFUSALS, auditUnavailable, recordOrFail, recordRefusal } from './audit-events.js';
 
 /** What the session operations need from their surroundings; a clock so tests can move time. */
 export interface CasContext {
@@ -72,8 +72,8 @@ export async function writeUpload(ctx: CasContext, upload: Upload, client: Clien
   } catch (err) {
     if (err instanceof CasError && RECORDED_WRITE_REFUSALS.has(err.code)) {
       const refused = { type: 'session.refused', session: uploaded.name, actor, code: err.code } as const;
-      const reason = upload.sealed ? `an encrypted upload refused (${err.code})` : err.message;
-      await recordOrFail(ctx.audit, { ...refused, reason });
+      const reason = upload.sealed ? `an encrypted upload refused (${err.code})` : auditReasonOf(err);
+      await recordRefusal(ctx, actor, { ...refused, reason });
     }
     throw err;
   }

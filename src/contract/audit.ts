@@ -10,6 +10,8 @@ const name = z.string().min(1).max(1024);
 const hash64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
 /** Who acted: the SHA-256 (hex) of the client certificate's public key, as access policies name it. */
 const actor = hash64.nullable();
+/** Refusals of one client past its rate (README "Audit log"), not recorded, counted into its next entry. */
+const suppressed = z.number().int().positive().optional();
 
 export const auditEventSchema = z.discriminatedUnion('type', [
   z.strictObject({
@@ -21,7 +23,14 @@ export const auditEventSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.literal('session.read'), session: name, actor, hash: hash64 }),
   /** A write the CAS refused for a reason of policy (access, governance, signature, limits), with its code. */
-  z.strictObject({ type: z.literal('session.refused'), session: name, actor, code: z.string(), reason: z.string() }),
+  z.strictObject({
+    type: z.literal('session.refused'),
+    session: name,
+    actor,
+    code: z.string(),
+    reason: z.string(),
+    suppressed,
+  }),
   z.strictObject({
     type: z.literal('attestation.released'),
     config_id: name,
@@ -47,6 +56,29 @@ export const auditEventSchema = z.discriminatedUnion('type', [
     /** The refusal's stable error code and the check that failed, in words. */
     code: z.string(),
     check: z.string().max(2048),
+    suppressed,
+  }),
+  /** A secret sent to another CAS (POST /v1/exports); `session` is the exporting one. */
+  z.strictObject({
+    type: z.literal('export.released'),
+    session: name,
+    secret: name,
+    /** The importing session as the request names it, and the SHA-256 of its CAS's CA certificate. */
+    importer_session: name,
+    importer_cas: hash64,
+    /** Whether the certificate's private key went along. */
+    private_key: z.boolean(),
+    renewed: z.array(name).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('export.refused'),
+    session: name,
+    secret: name,
+    importer_session: name,
+    importer_cas: hash64,
+    code: z.string(),
+    reason: z.string().max(2048),
+    suppressed,
   }),
   z.strictObject({ type: z.literal('value.read'), session: name, secret: name, actor }),
   z.strictObject({
