@@ -20,7 +20,7 @@ export interface SupervisorDeps {
   start(config: RuntimeConfig): Promise<Running>;
   /** A fresh attestation (new nonce, new evidence), checked as at start. */
   reattest(): Promise<RuntimeConfig>;
-  rewrite(running: Running, files: RuntimeConfig['injectionFiles']): void;
+  rewrite(running: Running, files: RuntimeConfig['injectionFiles']): Promise<void> | void;
   timers: Timers;
   log(line: string): void;
   graceMs?: number;
@@ -125,7 +125,7 @@ export class Supervisor {
     if (action.kind === 'rewrite') {
       try {
         await running.started;
-        this.deps.rewrite(running, next.injectionFiles);
+        await this.deps.rewrite(running, next.injectionFiles);
         this.config = next;
         this.deps.log(`[VEIL|INFO] renewed: ${next.injectionFiles.length} injected files rewritten in place`);
         return;
