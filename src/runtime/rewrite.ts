@@ -113,7 +113,8 @@ function runWriter(pid: number, input: Buffer): Promise<void> {
   const calls = SYSCALLS[process.arch];
   if (!calls) return Promise.reject(namespaceError(`no fstatfs number known for ${process.arch}`));
   // --user only where unshare made one (veil run is not root): as root the program shares ours (launch.ts).
-  const user = process.getuid?.() === 0 ? [] : ['--user'];
+  // --preserve-credentials: the namespace denies setgroups (unshare --map-root-user), its root is our uid anyway.
+  const user = process.getuid?.() === 0 ? [] : ['--user', '--preserve-credentials'];
   const args = ['--target', String(pid), ...user, '--mount', '--root', '--wd=/', '--', 'perl', '-e', WRITER_SOURCE];
   return new Promise((resolve, reject) => {
     const child = spawn('nsenter', [...args, String(calls.fstatfs)], { stdio: ['pipe', 'ignore', 'pipe'] });
