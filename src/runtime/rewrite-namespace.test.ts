@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statfsSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +27,8 @@ interface Outcome {
   inside: string;
   link: string;
   victim: string;
+  /** The rewrite of a file in a directory on a disk (null where the temporary directory is a tmpfs). */
+  disk: string | null;
 }
 
 const content = Buffer.from('renewed\n').toString('base64');
@@ -46,8 +57,15 @@ async function scenario(base: string): Promise<Outcome> {
       () => 'written',
       (err: { code?: string; message: string }) => `${err.code}: ${err.message}`,
     );
+    const onDisk = statfsSync(base).type !== 0x01021994;
+    const disk = onDisk
+      ? await rewriteInjected([{ path: join(base, 'victim'), mode: 0o600, content }], pid).then(
+          () => 'written',
+          (err: { code?: string; message: string }) => `${err.code}: ${err.message}`,
+        )
+      : null;
     const inside = readFileSync(`/proc/${pid}/root${shm}/cert.pem`, 'utf8');
-    return { onHost: readdirSync(shm), inside, link, victim: readFileSync(victim, 'utf8') };
+    return { onHost: readdirSync(shm), inside, link, victim: readFileSync(victim, 'utf8'), disk };
   } finally {
     child.kill('SIGKILL');
     rmSync(shm, { recursive: true, force: true });
@@ -59,6 +77,7 @@ function check(outcome: Outcome): void {
   assert.equal(outcome.inside, 'renewed\n', "the file is in the program's own world");
   assert.match(outcome.link, /^RUNTIME_NAMESPACE: .*cert\.pem is a link or not a regular file/);
   assert.equal(outcome.victim, 'untouched');
+  if (outcome.disk !== null) assert.match(outcome.disk, /^RUNTIME_NAMESPACE: .* is no longer a memory file system/);
 }
 
 if (process.argv[2] === 'scenario') {
@@ -78,19 +97,20 @@ if (process.argv[2] === 'scenario') {
     it('the same as an ordinary user, in a user namespace (su to nobody)', async (t) => {
       if (process.getuid?.() !== 0) return t.skip('the test above ran unprivileged already');
       const exec = promisify(execFile);
-      const probe = 'unshare --user --map-root-user --mount true';
+      const self = fileURLToPath(import.meta.url);
+      // nobody must reach this file too (a copy in a private temporary directory, as the mutation check makes, is not).
+      const probe = `test -r ${self} && unshare --user --map-root-user --mount true`;
       const possible = await exec('su', ['nobody', '-s', '/bin/sh', '-c', probe]).then(
         () => true,
         () => false,
       );
-      if (!possible) return t.skip('nobody cannot make a user namespace here');
+      if (!possible) return t.skip('nobody cannot read this test or make a user namespace here');
       const base = mkdtempSync(join(tmpdir(), 'veil-escape-'));
       try {
         const { stdout } = await exec('id', ['-u', 'nobody']);
         const nobody = Number(stdout.trim());
         mkdirSync(join(base, 'tls'));
         for (const dir of [base, join(base, 'tls')]) chownSync(dir, nobody, nobody);
-        const self = fileURLToPath(import.meta.url);
         const command = `cd / && PATH=/usr/sbin:/usr/bin:/sbin:/bin ${process.execPath} ${self} scenario ${base}`;
         const out = await exec('su', ['nobody', '-s', '/bin/sh', '-c', command]);
         const outcome = JSON.parse(out.stdout.trim().split('\n').pop()!) as Outcome;
