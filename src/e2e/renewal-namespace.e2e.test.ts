@@ -34,7 +34,7 @@ describe('rewriteInjected: renewed files land in the program namespace, never on
     );
     assert.equal(child.exitCode, null, 'unshare failed');
     const content = Buffer.from('renewed\n').toString('base64');
-    rewriteInjected([{ path: `${tls}/cert.pem`, mode: 0o644, content }], child.pid!);
+    await rewriteInjected([{ path: `${tls}/cert.pem`, mode: 0o644, content }], child.pid!);
     assert.equal(readFileSync(`/proc/${child.pid}/root${tls}/cert.pem`, 'utf8'), 'renewed\n');
     assert.deepEqual(readdirSync(tls), [], 'nothing on the host');
   });

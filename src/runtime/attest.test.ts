@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startCas } from '../cas/server.js';
-import { obtainConfig } from './attest.js';
+import { selfSignedIdentity } from '../secrets/index.js';
+import { obtainConfig, pinnedAttestation } from './attest.js';
 import type { EvidenceSource } from './evidence-source.js';
 
 const SECRET = 'S3CRET-do-not-print';
@@ -89,5 +90,33 @@ describe('veil run parses the CAS answers against the wire contract', () => {
     await assert.rejects(run(), { code: 'RUNTIME_ATTESTATION', message: 'Attestation failed: no', hint: 'h' });
     answers = { nonce: [200, { nonce: 'a'.repeat(64) }], attest: [400, { error: 'Bad Request', statusCode: 400 }] };
     await assert.rejects(run(), /HTTP 400 and no error in its format/);
+  });
+
+  it('re-attestation keeps the CA read at the first attestation: a CA file swapped later is not read', async () => {
+    answers = { nonce: [200, { nonce: 'a'.repeat(64) }], attest: [200, good] };
+    const casAddr = `127.0.0.1:${(server.address() as { port: number }).port}`;
+    const swapped = join(dir, 'swapped-ca.pem');
+    writeFileSync(swapped, readFileSync(caFile));
+    const again = pinnedAttestation({
+      casAddr,
+      configId: 's/x',
+      trust: { caFile: swapped },
+      evidence,
+      now: () => new Date(),
+    });
+    await again();
+    const hour = 3_600_000;
+    const other = selfSignedIdentity({
+      commonName: 'another CAS',
+      endpoint: 'server',
+      notBefore: new Date(Date.now() - hour),
+      notAfter: new Date(Date.now() + hour),
+    });
+    writeFileSync(swapped, other.certPem);
+    // The swapped file alone would not verify this server: the pin is what makes the second attestation pass.
+    await assert.rejects(
+      obtainConfig({ casAddr, configId: 's/x', trust: { caFile: swapped }, evidence, now: () => new Date() }),
+    );
+    assert.deepEqual((await again()).environment, { A: 'b' });
   });
 });

@@ -21,7 +21,24 @@ export type RuntimeConfig = ReleasedConfig & { attestation?: AttestationOutcome;
 export interface CasTrust {
   fingerprint?: string | undefined;
   caFile?: string | undefined;
+  /** The CA certificate itself, read once: wins over caFile (see pinnedAttestation). */
+  caPem?: string | undefined;
   trustAny?: boolean | undefined;
+}
+
+type AttestOptions = Parameters<typeof obtainConfig>[0];
+
+/**
+ * Attestation again and again against the same CAS: the CA file is read at the first attestation and that CA
+ * is used for every later one. A process with veil run's uid that swaps VEIL_CAS_CA_FILE later cannot make a
+ * re-attestation trust another CAS, which would then hand the program certificates and secrets of its choice.
+ */
+export function pinnedAttestation(opts: AttestOptions): () => Promise<RuntimeConfig> {
+  let trust: CasTrust | undefined;
+  return () => {
+    trust ??= opts.trust.caFile ? { ...opts.trust, caPem: readCaFile(opts.trust.caFile) } : opts.trust;
+    return obtainConfig({ ...opts, trust });
+  };
 }
 
 /** `host[:port]` → URL; the CAS answers attestation on its API port (8081 unless given). */
@@ -63,6 +80,7 @@ export async function obtainConfig(opts: {
 }
 
 function trustAnchor(trust: CasTrust): CasTrustAnchor {
+  if (trust.caPem) return { caPem: trust.caPem };
   if (trust.caFile) return { caPem: readCaFile(trust.caFile) };
   if (!trust.fingerprint && !trust.trustAny) {
     throw new RuntimeError(

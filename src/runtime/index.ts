@@ -1,5 +1,5 @@
 export { RuntimeError, type RuntimeErrorCode } from './errors.js';
-export { obtainConfig, casUrl, type RuntimeConfig, type CasTrust } from './attest.js';
+export { obtainConfig, pinnedAttestation, casUrl, type RuntimeConfig, type CasTrust } from './attest.js';
 export { attestCas, type PinnedCas } from './cas-identity.js';
 export { launch, namespacesWork, startProgram, type LaunchOptions, type Running } from './launch.js';
 export { Supervisor, RESTART_GRACE_MS } from './renewal.js';

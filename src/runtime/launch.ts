@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { RuntimeConfig } from './attest.js';
 import { RuntimeError } from './errors.js';
@@ -39,7 +40,10 @@ export interface Running {
   started: Promise<void>;
   /** Whether it runs in a private namespace (its files are then reached through /proc/<pid>/root). */
   secure: boolean;
+  /** Sends `signal` to the program's whole process group: its children too, never only the leader. */
   kill(signal: NodeJS.Signals): void;
+  /** Whether a process of its group is still there (a child that outlived the program, say). */
+  lingering(): boolean;
 }
 
 /**
@@ -71,7 +75,10 @@ export async function startProgram(config: RuntimeConfig, programFd: number, opt
   // The helper checks that its parent is still this process: the death signal then certainly applies.
   const helper = ['perl', '-e', HELPER_SOURCE, 'veil-launch', String(process.pid)];
   const [command, ...args] = [...PDEATHSIG, ...(secure ? ['unshare', ...unshareArgs(), '--'] : []), ...helper];
+  // detached: the helper, and the program it becomes, lead a process group of their own, so a restart or
+  // veil run's end reaches the program's children too (they hold the old secrets and ports).
   const child = spawn(command!, args, {
+    detached: true,
     stdio: ['inherit', 'inherit', 'inherit', 'pipe', programFd, 'pipe'],
     env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
   });
@@ -94,5 +101,37 @@ export async function startProgram(config: RuntimeConfig, programFd: number, opt
     child.once('spawn', resolve);
     exited.catch(() => resolve());
   });
-  return { pid: child.pid ?? 0, exited, started, secure, kill: (signal) => void child.kill(signal) };
+  const pid = child.pid ?? 0;
+  return { pid, exited, started, secure, kill: (signal) => signalGroup(pid, signal), lingering: () => groupAlive(pid) };
+}
+
+/** kill(-pgid): the group the detached helper leads; ESRCH (nobody left) is no error. */
+function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  if (pgid <= 0) return false;
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A live member of the group: kill(-pgid, 0) also succeeds for zombies (an orphan waiting for a reaper that
+ * may never come in a container), which hold no secret or port any more, so /proc tells the states apart.
+ */
+function groupAlive(pgid: number): boolean {
+  if (!signalGroup(pgid, 0)) return false;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // ended meanwhile
+    }
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
+  }
+  return false;
 }

@@ -48,6 +48,7 @@ function fakeProgram(pid: number, ignoresTerm = false, started: Promise<void> = 
     secure: true,
     signals,
     exit,
+    lingering: () => false,
     kill: (signal) => {
       signals.push(signal);
       if (signal === 'SIGKILL' || (signal === 'SIGTERM' && !ignoresTerm)) exit(128 + (signal === 'SIGKILL' ? 9 : 15));

@@ -12,13 +12,15 @@ import {
 
 /** After SIGTERM, a program being restarted gets this long before SIGKILL. */
 export const RESTART_GRACE_MS = 5_000;
+/** How often a stopped program's group is checked for processes that outlived it (during the grace period). */
+export const GROUP_POLL_MS = 100;
 const TERMINATING = new Set<NodeJS.Signals>(['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT']);
 
 export interface SupervisorDeps {
   start(config: RuntimeConfig): Promise<Running>;
   /** A fresh attestation (new nonce, new evidence), checked as at start. */
   reattest(): Promise<RuntimeConfig>;
-  rewrite(running: Running, files: RuntimeConfig['injectionFiles']): void;
+  rewrite(running: Running, files: RuntimeConfig['injectionFiles']): Promise<void> | void;
   timers: Timers;
   log(line: string): void;
   graceMs?: number;
@@ -36,6 +38,8 @@ export class Supervisor {
   private running: Running | undefined;
   private restarting = false;
   private stopping = false;
+  /** A terminating signal came: the program's whole group ends with it (SIGKILL after the grace period). */
+  private signalled = false;
   private cancel: (() => void) | undefined;
   private failures = 0;
   private expiredSaid = false;
@@ -61,6 +65,7 @@ export class Supervisor {
   signal(signal: NodeJS.Signals): void {
     if (TERMINATING.has(signal)) {
       this.stopping = true;
+      this.signalled = true;
       this.cancel?.();
     }
     this.running?.kill(signal);
@@ -69,10 +74,11 @@ export class Supervisor {
   private watch(running: Running): void {
     this.running = running;
     running.exited.then(
-      (code) => {
+      async (code) => {
         if (this.running !== running || this.restarting) return;
         this.stopping = true;
         this.cancel?.();
+        if (this.signalled) await this.drain(running, this.deps.timers.now() + this.grace());
         this.finish?.(code);
       },
       (err) => this.fail?.(err),
@@ -119,7 +125,7 @@ export class Supervisor {
     if (action.kind === 'rewrite') {
       try {
         await running.started;
-        this.deps.rewrite(running, next.injectionFiles);
+        await this.deps.rewrite(running, next.injectionFiles);
         this.config = next;
         this.deps.log(`[VEIL|INFO] renewed: ${next.injectionFiles.length} injected files rewritten in place`);
         return;
@@ -136,11 +142,11 @@ export class Supervisor {
     const old = this.running!;
     this.restarting = true;
     old.kill('SIGTERM');
-    const kill = callAt(this.deps.timers, this.deps.timers.now() + (this.deps.graceMs ?? RESTART_GRACE_MS), () =>
-      old.kill('SIGKILL'),
-    );
+    const deadline = this.deps.timers.now() + this.grace();
+    const kill = callAt(this.deps.timers, deadline, () => old.kill('SIGKILL'));
     const code = await old.exited.catch(() => 1);
     kill();
+    await this.drain(old, deadline);
     if (this.stopping) {
       this.finish?.(code); // a signal came while it stopped: that was its end, not a restart
       return;
@@ -157,6 +163,29 @@ export class Supervisor {
     this.restarting = false;
     this.watch(fresh);
     if (this.stopping) fresh.kill('SIGTERM'); // a signal came while it started
+  }
+
+  private grace(): number {
+    return this.deps.graceMs ?? RESTART_GRACE_MS;
+  }
+
+  /**
+   * Waits until nothing of the program's group is left, up to `deadline`, then SIGKILLs what is: a child that
+   * outlived the program must not keep the old secrets and ports (they had SIGTERM with the program).
+   */
+  private async drain(running: Running, deadline: number): Promise<void> {
+    if (!running.lingering()) return;
+    // The timers are unref'd and the program is gone: this keeps veil run alive until its group is.
+    const hold = setInterval(() => undefined, GROUP_POLL_MS);
+    try {
+      while (running.lingering() && this.deps.timers.now() < deadline) {
+        const next = Math.min(deadline, this.deps.timers.now() + GROUP_POLL_MS);
+        await new Promise<void>((resolve) => callAt(this.deps.timers, next, resolve));
+      }
+      if (running.lingering()) running.kill('SIGKILL');
+    } finally {
+      clearInterval(hold);
+    }
   }
 
   private retry(err: unknown): void {

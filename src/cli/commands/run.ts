@@ -4,8 +4,8 @@ import {
   Supervisor,
   chooseEvidenceSource,
   namespacesWork,
-  obtainConfig,
   openProgram,
+  pinnedAttestation,
   realTimers,
   rewriteInjected,
   startProgram,
@@ -78,18 +78,17 @@ export const runCommand = defineCommand(
         program,
         log: (line) => io.err(`${line}\n`),
       });
-      const attest = () =>
-        obtainConfig({
-          casAddr,
-          configId,
-          evidence,
-          now: () => new Date(),
-          trust: {
-            fingerprint: io.env['VEIL_CAS_FINGERPRINT'],
-            caFile: io.env['VEIL_CAS_CA_FILE'],
-            trustAny: values['only_for_testing-trust-any'],
-          },
-        });
+      const attest = pinnedAttestation({
+        casAddr,
+        configId,
+        evidence,
+        now: () => new Date(),
+        trust: {
+          fingerprint: io.env['VEIL_CAS_FINGERPRINT'],
+          caFile: io.env['VEIL_CAS_CA_FILE'],
+          trustAny: values['only_for_testing-trust-any'],
+        },
+      });
       const config = await attest();
       io.err(acceptedLine(config.attestation));
       if (values['INSECURE-no-namespace'])
