@@ -23,11 +23,11 @@ import { importedFragmentOf, sessionOf, writtenOf } from './parsed.js';
 import { auditReasonOf, importSecret, qualifiedLookup, type Importer } from './secret-view.js';
 import { checkCasRules } from './rules.js';
 import { checkRemoteCas, type RemoteCasList } from './remote-allow.js';
-import type { AppendOutcome, SessionRecord, Store } from './store/index.js';
+import type { SessionRecord, Store } from './store/index.js';
 import { loadSessions, sessionsRead, type SessionReader } from './session-reader.js';
-import { AuditError } from '../audit/errors.js';
-import type { AuditEvent, AuditLog, EntryMaker } from '../audit/types.js';
-import { RECORDED_WRITE_REFUSALS, auditUnavailable, recordOrFail, recordRefusal } from './audit-events.js';
+import type { AuditLog } from '../audit/types.js';
+import { RECORDED_WRITE_REFUSALS, recordOrFail, recordRefusal } from './audit-events.js';
+import { appendRecorded, judgedByMoved, signaturesMissing, staleWrite, updateForbidden } from './session-writes.js';
 
 /** What the session operations need from their surroundings; a clock so tests can move time. */
 export interface CasContext {
@@ -108,34 +108,6 @@ async function writeParsed(
   if (!outcome.ok && outcome.moved !== undefined) throw judgedByMoved(outcome.moved);
   if (!outcome.ok) throw await lostRace(ctx, session.name, client, signers);
   return { hash: record.hash, created: !current };
-}
-
-/**
- * The version and its entry are one store transaction (README "Audit log: events"): a CAS killed at any point
- * leaves both or neither, and an entry that cannot be made leaves no version (CAS_AUDIT_UNAVAILABLE).
- */
-async function appendRecorded(
-  ctx: CasContext,
-  event: AuditEvent,
-  append: (make: EntryMaker) => Promise<AppendOutcome>,
-): Promise<AppendOutcome> {
-  const failed = (err: unknown) => (err instanceof CasError ? err : auditUnavailable(event.type, err));
-  try {
-    return await ctx.audit.withEntry(event, (make) =>
-      append((head) => {
-        try {
-          return make(head);
-        } catch (err) {
-          // Thrown inside the store's transaction, which rolls back: the store passes a VeilError on unchanged.
-          throw failed(err);
-        }
-      }),
-    );
-  } catch (err) {
-    // The log refused before the write (closed, queue full, malformed event); store failures stay theirs.
-    if (err instanceof AuditError) throw failed(err);
-    throw err;
-  }
 }
 
 const permissionOn = (current: SessionRecord | undefined): Permission => (current ? 'update' : 'create_sessions');
@@ -267,23 +239,8 @@ function governanceShortfall(
   return shortfall(entries, { client, signers }, ownerOf(decider.creator, decider.secrets));
 }
 
-function signaturesMissing(what: string, missing: string): CasError {
-  return new CasError('CAS_SIGNATURES_MISSING', `${what} needs signatures: ${missing}`, {
-    hint:
-      'have the signers sign the session text as uploaded (veil session sign generate-message-to-be-signed FILE, ' +
-      'then veil session sign add-signature FILE --signer PUB.pem --signature SIG) and upload it with its ' +
-      'signatures file (veil session update FILE)',
-  });
-}
-
 function mayUpdate(current: SessionRecord, client: ClientIdentity, signers: readonly string[]): boolean {
   return isAllowedOn(current, 'update', client, signers);
-}
-
-function updateForbidden(name: string): CasError {
-  return new CasError('CAS_FORBIDDEN', `this client may not update session '${name}'`, {
-    hint: "ask the session's owner to add your certificate or key hash to its access_policy.update",
-  });
 }
 
 /** Another write came first: its hash is news only for a client that may update what is there now. */
@@ -296,27 +253,6 @@ async function lostRace(
   const now = await ctx.store.current(name);
   if (now && !mayUpdate(now, client, signers)) return updateForbidden(name);
   return staleWrite(name, now?.hash ?? null);
-}
-
-/**
- * CAS_BUSY, not CAS_STALE_PREDECESSOR: the upload's own predecessor is still right, the same upload may succeed
- * as it is. The session is named by the upload itself (its namespace or an import source), so naming it tells
- * nothing new.
- */
-function judgedByMoved(name: string): CasError {
-  return new CasError('CAS_BUSY', `session '${name}' that this write reads changed meanwhile; upload again`, {
-    hint: 'upload the same session again: it is judged anew against the current version of that session',
-  });
-}
-
-function staleWrite(name: string, current: string | null): CasError {
-  return new CasError(
-    'CAS_STALE_PREDECESSOR',
-    `the predecessor does not match session '${name}': its current hash is ${current ?? '(none)'}`,
-    {
-      hint: 'read the session again, apply your change to that version and upload it with the current hash as predecessor',
-    },
-  );
 }
 
 /** The context of one write: the sessions it reads, loaded before it is judged. */

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { StoreError } from './errors.js';
 import { VeilError } from '../../errors.js';
 import type { AuditEntry, AuditHead, EntryMaker } from '../../audit/types.js';
@@ -7,36 +6,22 @@ import { BROKEN_DUMP, checkContinues, EMPTY, parseEntry, readLimit } from './aud
 import type { AppendOutcome, JudgedBy, SessionRecord, Store, StoreCounts, StoreItem } from './index.js';
 import { readersOf, type Readers } from '../readers.js';
 import { migrateSchema } from './postgres-schema.js';
-import { PgFailures, parseStoreUrl } from './postgres-errors.js';
+import { PgFailures } from './postgres-errors.js';
+import { batches, dumpAudit, dumpVersions, type Read } from './postgres-dump.js';
+import { lockHeads, lockKey, lockTail, movedHead, RENEWAL_LOCK } from './postgres-locks.js';
+import { newPool, POSTGRES_LIMITS, withPassword, type PostgresLimits } from './postgres-pool.js';
 import { ReadIndex, sealBlob, sealVersion, unsealBlob, unsealVersion, type VersionRow } from './records.js';
 import { KEPT_GENERATIONS, latestOf, renewalKey, secretPrefix, upperBound, versionPrefix } from './renewals.js';
 import type { Renewal } from './renewals.js';
 
-/** README "Limits" (CAS on PostgreSQL): what one CAS process asks of the database. */
+export { POSTGRES_LIMITS, type PostgresLimits } from './postgres-pool.js';
+
 /**
  * PostgreSQL's text cannot hold NUL, so no session or blob with one in its name can exist there: reads of such a
  * name (from any request: /v1/values/session=a%00b, an import, a config ID) answer "absent", as SQLite does,
  * instead of an encoding error becoming a 5xx.
  */
 const storable = (name: string): boolean => !name.includes('\0');
-
-export interface PostgresLimits {
-  /** Connections this CAS keeps open at most; requests beyond wait for one (up to connectTimeoutMs). */
-  poolSize: number;
-  /** How long to wait for a connection (a new one, or a free one of the pool) before STORE_UNAVAILABLE. */
-  connectTimeoutMs: number;
-  /** Longest statement, enforced by PostgreSQL; the client gives up 2 s later (a server that never answers). */
-  statementTimeoutMs: number;
-  /** An idle connection is closed after this. */
-  idleTimeoutMs: number;
-}
-
-export const POSTGRES_LIMITS: PostgresLimits = {
-  poolSize: 10,
-  connectTimeoutMs: 5_000,
-  statementTimeoutMs: 10_000,
-  idleTimeoutMs: 30_000,
-};
 
 export interface PostgresStoreOptions {
   /** postgres://USER[:PASSWORD]@HOST:PORT/DB; the password may instead be in `password` (PGPASSWORD). */
@@ -48,9 +33,6 @@ export interface PostgresStoreOptions {
   readers?: (record: SessionRecord) => Readers;
 }
 
-/** Rows a dump reads per query inside its snapshot. */
-const DUMP_BATCH = 256;
-
 type Queryable = pg.Pool | pg.PoolClient;
 type Counts = StoreCounts;
 
@@ -61,22 +43,7 @@ type Counts = StoreCounts;
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Store> {
   const failures = new PgFailures(opts.url, opts.password);
   const limits = { ...POSTGRES_LIMITS, ...opts.limits };
-  const pool = new pg.Pool({
-    connectionString: withPassword(opts.url, opts.password),
-    max: limits.poolSize,
-    connectionTimeoutMillis: limits.connectTimeoutMs,
-    idleTimeoutMillis: limits.idleTimeoutMs,
-    statement_timeout: limits.statementTimeoutMs,
-    query_timeout: limits.statementTimeoutMs + 2_000,
-    keepAlive: true,
-    application_name: 'veil-cas',
-  });
-  // An idle connection that breaks (PostgreSQL restarted, failed over) is reported here; unhandled, it would
-  // end the process. The next query gets a fresh connection, or STORE_UNAVAILABLE.
-  pool.on('error', () => undefined);
-  // A connection that breaks while checked out (between two statements of a transaction) emits 'error' too;
-  // the statement in flight or the next one fails, and the connection is then dropped, not reused.
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  const pool = newPool(withPassword(opts.url, opts.password), limits);
   try {
     const client = await pool.connect();
     try {
@@ -89,60 +56,6 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Sto
     throw failures.of(err, 'open the CAS database');
   }
   return new PostgresStore(pool, opts.masterKey, opts.readers ?? readersOf, failures);
-}
-
-/** The class (first key) of the advisory locks on session names ('head' in ASCII); schema changes use another. */
-const HEAD_LOCK = 0x68656164;
-
-/**
- * The advisory lock of the audit chain's tail ('audt' in ASCII): one chain per database, whatever the replica.
- * Lock order: a transaction takes its name locks (HEAD_LOCK, by key) first and the tail's last, and one that
- * holds the tail's takes no other, so appends of versions with entries and group commits never wait in a cycle.
- */
-const AUDIT_LOCK = 0x61756474;
-/** The class of the advisory locks on one certificate's renewals ('renw' in ASCII). */
-const RENEWAL_LOCK = 0x72656e77;
-
-/** A name's lock key: the same on every replica, whatever the server's hash functions. */
-const lockKey = (name: string): number => createHash('sha256').update(name, 'utf8').digest().readInt32BE(0);
-
-/**
- * Takes the locks in one order (by key) on every replica, so two appends never wait for each other in a cycle;
- * two names with one key share a lock, exclusive if either is written.
- */
-async function lockHeads(c: pg.PoolClient, written: string, read: readonly string[]): Promise<void> {
-  const locks = new Map<number, boolean>(read.map((name) => [lockKey(name), false]));
-  locks.set(lockKey(written), true);
-  for (const [key, exclusive] of [...locks].sort(([a], [b]) => a - b)) {
-    const fn = exclusive ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared';
-    await c.query(`SELECT ${fn}($1, $2)`, [HEAD_LOCK, key]);
-  }
-}
-
-/** Held to the end of the transaction; the last lock it takes (AUDIT_LOCK's lock order). */
-async function lockTail(c: pg.PoolClient): Promise<void> {
-  await c.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
-}
-
-/** The first of `judged` whose head is no longer the hash given (null: it must still not exist). */
-async function movedHead(
-  c: pg.PoolClient,
-  judged: ReadonlyArray<[string, string | null]>,
-): Promise<string | undefined> {
-  if (judged.length === 0) return undefined;
-  const rows = await c.query<{ name: string; hash: string }>('SELECT name, hash FROM heads WHERE name = ANY($1)', [
-    judged.map(([name]) => name),
-  ]);
-  const now = new Map(rows.rows.map((r) => [r.name, r.hash]));
-  return judged.find(([name, hash]) => (now.get(name) ?? null) !== hash)?.[0];
-}
-
-/** pg lets a URL's (absent) password override a separate one, so PGPASSWORD's goes into the URL given to it. */
-function withPassword(url: string, password: string | undefined): string {
-  const parsed = parseStoreUrl(url);
-  if (parsed.password || !password) return url;
-  parsed.password = encodeURIComponent(password);
-  return parsed.toString();
 }
 
 class PostgresStore implements Store {
@@ -323,16 +236,17 @@ class PostgresStore implements Store {
   async *dump(): AsyncIterable<StoreItem> {
     const client = await this.connect('read a dump');
     let done = false;
+    const read: Read = (sql, params) => this.rows(client, sql, params, 'read a dump');
     try {
       await this.rows(client, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', [], 'begin a dump');
-      yield* this.dumpVersions(client);
-      for await (const row of this.batches<{ name: string; hash: string }>(client, 'heads', 'name', 'name, hash')) {
+      yield* dumpVersions(read, this.key);
+      for await (const row of batches<{ name: string; hash: string }>(read, 'heads', 'name', 'name, hash')) {
         yield { type: 'head', name: row.name, hash: row.hash };
       }
-      for await (const row of this.batches<{ key: string; value: Buffer }>(client, 'blobs', 'key', 'key, value')) {
+      for await (const row of batches<{ key: string; value: Buffer }>(read, 'blobs', 'key', 'key, value')) {
         yield { type: 'blob', key: row.key, value: unsealBlob(this.key, row.key, row.value) };
       }
-      yield* this.dumpAudit(client);
+      yield* dumpAudit(read);
       await this.rows(client, 'COMMIT', [], 'end a dump');
       done = true;
     } finally {
@@ -366,46 +280,6 @@ class PostgresStore implements Store {
 
   async close(): Promise<void> {
     await this.pool.end();
-  }
-
-  private async *dumpAudit(client: pg.PoolClient): AsyncIterable<StoreItem> {
-    for (let after = 0; ; ) {
-      const sql = 'SELECT seq, entry FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2';
-      const rows = await this.rows<{ seq: string; entry: string }>(client, sql, [after, DUMP_BATCH], 'read a dump');
-      for (const row of rows) yield { type: 'audit', entry: parseEntry(row.entry) };
-      if (rows.length < DUMP_BATCH) return;
-      after = Number(rows[rows.length - 1]!.seq);
-    }
-  }
-
-  private async *dumpVersions(client: pg.PoolClient): AsyncIterable<StoreItem> {
-    let after: [string, string] | undefined;
-    for (;;) {
-      const sql =
-        'SELECT * FROM versions WHERE $1::text IS NULL OR (name, seq) > ($1, $2::bigint) ORDER BY name, seq LIMIT $3';
-      const rows = await this.rows<VersionRow & { seq: string }>(
-        client,
-        sql,
-        [after?.[0] ?? null, after?.[1] ?? '0', DUMP_BATCH],
-        'read a dump',
-      );
-      for (const row of rows) yield { type: 'version', record: unsealVersion(this.key, row) };
-      if (rows.length < DUMP_BATCH) return;
-      const last = rows[rows.length - 1]!;
-      after = [last.name, last.seq];
-    }
-  }
-
-  /** Keyset pagination over one table's primary key, inside the dump's snapshot. */
-  private async *batches<T>(client: pg.PoolClient, table: string, key: string, columns: string): AsyncIterable<T> {
-    let after: string | null = null;
-    for (;;) {
-      const sql = `SELECT ${columns} FROM ${table} WHERE $1::text IS NULL OR ${key} > $1 ORDER BY ${key} LIMIT $2`;
-      const rows: T[] = await this.rows<T>(client, sql, [after, DUMP_BATCH], 'read a dump');
-      yield* rows;
-      if (rows.length < DUMP_BATCH) return;
-      after = (rows[rows.length - 1] as Record<string, string>)[key]!;
-    }
   }
 
   private async loadItem(c: pg.PoolClient, item: StoreItem, counts: Counts, tail: { head: AuditHead }): Promise<void> {
