@@ -28,7 +28,8 @@ export function benchPolicy(root: string, which: 'flask' | 'redis', vars: Record
   const text = readFileSync(join(root, 'examples', 'flask-redis', 'policies', `${which}-session.yaml`), 'utf8');
   const filled = text.replace(/(?<!\$)\$([A-Z_][A-Z0-9_]*)/g, (m, name: string) => vars[name] ?? m);
   const withHost = filled.replace(/^( +)mrenclaves: (.*)$/m, `$1mrenclaves: $2\n$1platforms: [${host}]`);
-  if (/^ {2}attestation:$/m.test(withHost)) return withHost.replace(/^ {2}attestation:$/m, '  attestation:\n    mode: none');
+  if (/^ {2}attestation:$/m.test(withHost))
+    return withHost.replace(/^ {2}attestation:$/m, '  attestation:\n    mode: none');
   return `${withHost}\nsecurity:\n  attestation:\n    mode: none\n`;
 }
 
@@ -64,7 +65,9 @@ export function goalLine(rows: Row[], workers: number[]): string[] {
       return b ? b.cpuMs / r.cpuMs : Number.NaN;
     });
   const best = Math.max(...ratios);
-  out.push(`goal: CPU per attestation ≥ 0.8× the bare server's rate — ${f(best, 2)}× (best level; ${ratios.map((x) => f(x, 2)).join(', ')}) ${mark(best >= 0.8)}`);
+  out.push(
+    `goal: CPU per attestation ≥ 0.8× the bare server's rate — ${f(best, 2)}× (best level; ${ratios.map((x) => f(x, 2)).join(', ')}) ${mark(best >= 0.8)}`,
+  );
   if (workers.length > 1) {
     const levels = [...new Set(rows.map((r) => r.concurrency))].filter((c) => c >= 16);
     const scale = levels.map((c) => (at(many, c)?.perSecond ?? Number.NaN) / (at(one, c)?.perSecond ?? Number.NaN));
@@ -77,6 +80,9 @@ export function goalLine(rows: Row[], workers: number[]): string[] {
     );
   }
   const p = at(many, 64) ?? at(one, 64);
-  if (p) out.push(`goal: p99 ≤ 50 ms at 64 concurrent (${p.server}) — ${f(p.p99)} ms (load ${f(p.load, 2)}) ${mark(p.p99 <= 50)}`);
+  if (p)
+    out.push(
+      `goal: p99 ≤ 50 ms at 64 concurrent (${p.server}) — ${f(p.p99)} ms (load ${f(p.load, 2)}) ${mark(p.p99 <= 50)}`,
+    );
   return out;
 }

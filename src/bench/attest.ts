@@ -80,7 +80,9 @@ async function startCas(dir: string, workers: number): Promise<Server> {
   const args = [join(ROOT, 'bin', 'veil.js'), 'cas', 'serve', '--listen', '127.0.0.1:0', '--data', join(dir, 'data')];
   if (workers > 1) args.push('--workers', String(workers));
   const env = { ...process.env, VEIL_HOME: join(dir, 'home'), VEIL_CAS_WORKERS: String(workers) };
-  const child = track(spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+  // BENCH_CAS_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR' profiles the CAS under this load.
+  const node = (process.env['BENCH_CAS_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const child = track(spawn(process.execPath, [...node, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const m = await lineMatching(child, /CAS listening at (\S+)[\s\S]*fingerprint \(SHA-256\): ([0-9a-f]{64})/, 'CAS');
   return { name: `CAS ×${workers}`, url: m[1]!, trust: { fingerprint: m[2]! }, child, stop: stopper(child) };
 }
