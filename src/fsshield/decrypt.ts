@@ -1,4 +1,4 @@
-import { createDecipheriv, createHash, timingSafeEqual, webcrypto } from 'node:crypto';
+import { createDecipheriv, createHash, timingSafeEqual } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, read, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ShieldError } from './errors.js';
@@ -129,18 +129,6 @@ function tampered(file: FileEntry, why: string): ShieldError {
   });
 }
 
-/**
- * Chunks in flight per file: each is read and then verified + decrypted by WebCrypto in libuv's pool, so
- * several run on other cores at once while this thread only orders them. Results are consumed in index
- * order and a chunk is queued for writing only after its own tag and every earlier chunk's verified.
- */
-export const WINDOW = 4;
-
-interface OpenedChunk {
-  tag: Buffer;
-  plain: Buffer;
-}
-
 async function decryptFile(
   shield: string,
   out: string,
@@ -148,36 +136,29 @@ async function decryptFile(
   file: FileEntry,
   queue: WriteQueue,
 ): Promise<number> {
-  const key = await webcrypto.subtle.importKey('raw', fileKey(volumeKey, file.blob), 'AES-GCM', false, ['decrypt']);
+  const key = fileKey(volumeKey, file.blob);
   const input = openSync(join(shield, `${file.blob}.enc`), 'r');
   const target = join(out, file.path);
   mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
   const output = queue.open(openSync(target, 'w', file.mode & 0o777));
   const digest = createHash('sha256');
-  const inFlight: Promise<OpenedChunk>[] = [];
+  let next: Promise<Buffer> | undefined;
   try {
     if (fstatSync(input).size !== sealedSize(file)) throw tampered(file, 'has the wrong length');
+    // Two buffers: the pool reads chunk i + 1 while this thread decrypts chunk i.
+    const buffers = [Buffer.allocUnsafe(28 + CHUNK), Buffer.allocUnsafe(28 + CHUNK)] as const;
     const lengths = Array.from({ length: file.chunks }, (_, i) => 28 + paddedLength(file.size, i, file.chunks));
-    let launched = 0;
-    let offset = 0;
-    const launch = (): void => {
-      const chunk = openChunkAt(input, key, file, launched, lengths[launched]!, offset);
-      chunk.catch(() => undefined); // a later chunk may fail while an earlier one is awaited: handled there
-      inFlight.push(chunk);
-      offset += lengths[launched]!;
-      launched++;
-    };
-    while (launched < Math.min(WINDOW, file.chunks)) launch();
-    for (let i = 0; i < file.chunks; i++) {
-      const { tag, plain } = await inFlight.shift()!;
-      if (launched < file.chunks) launch();
-      digest.update(tag);
+    next = readAt(input, buffers[0], lengths[0]!, 0);
+    for (let i = 0, offset = 0; i < file.chunks; offset += lengths[i]!, i++) {
+      const sealed = await next;
+      if (i + 1 < file.chunks) next = readAt(input, buffers[(i + 1) % 2]!, lengths[i + 1]!, offset + lengths[i]!);
+      digest.update(sealed.subarray(12, 28));
+      const plain = openChunk(key, file, i, sealed);
       await queue.write(output, plain.subarray(0, Math.min(plain.length, file.size - i * CHUNK)), i * CHUNK);
     }
     if (digest.digest('hex') !== file.digest) throw tampered(file, 'is not the version the metadata names');
   } finally {
-    // Reads and decryptions still in the pool must end before the descriptor closes; their outcome no longer matters.
-    await Promise.allSettled(inFlight);
+    await next?.catch(() => undefined); // the descriptor must outlive a prefetch still in the pool
     closeSync(input);
     queue.finish(output);
   }
@@ -196,34 +177,15 @@ function sealedSize(file: FileEntry): number {
   return size;
 }
 
-/** Reads chunk `index` and verifies + decrypts it; resolves only with plaintext whose tag verified. */
-async function openChunkAt(
-  fd: number,
-  key: webcrypto.CryptoKey,
-  file: FileEntry,
-  index: number,
-  length: number,
-  position: number,
-): Promise<OpenedChunk> {
-  // 16 spare bytes: WebCrypto wants ciphertext | tag, the format stores nonce | tag | ciphertext.
-  const buffer = Buffer.allocUnsafe(length + 16);
-  const sealed = await readAt(fd, buffer, length, position);
-  if (sealed.length !== length || !sealed.subarray(0, 12).equals(chunkNonce(index)))
-    throw tampered(file, `has chunk ${index} out of place`);
-  const tag = Buffer.from(sealed.subarray(12, 28));
-  tag.copy(buffer, length);
+function openChunk(key: Buffer, file: FileEntry, index: number, sealed: Buffer): Buffer {
+  if (!sealed.subarray(0, 12).equals(chunkNonce(index))) throw tampered(file, `has chunk ${index} out of place`);
   try {
-    const plain = await webcrypto.subtle.decrypt(
-      {
-        name: 'AES-GCM',
-        iv: sealed.subarray(0, 12),
-        additionalData: chunkAad(file.blob, index, file.chunks),
-        tagLength: 128,
-      },
-      key,
-      buffer.subarray(28, length + 16),
-    );
-    return { tag, plain: Buffer.from(plain) };
+    const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
+    decipher.setAAD(chunkAad(file.blob, index, file.chunks));
+    decipher.setAuthTag(sealed.subarray(12, 28));
+    const plain = decipher.update(sealed.subarray(28));
+    decipher.final(); // GCM yields no bytes here; it checks the tag
+    return plain;
   } catch (err) {
     throw new ShieldError('SHIELD_TAMPERED', `'${file.path}' failed authentication in chunk ${index}`, {
       hint: 'the encrypted file was modified; re-create the tree with veil fspf encrypt',
