@@ -1,6 +1,7 @@
 /**
- * `npm run bench:fspf`: shield encrypt and decrypt throughput of a 256 MiB tree, beside
- * `openssl speed -evp aes-256-gcm` measured in the same run (the bound: the cipher alone).
+ * `npm run bench:fspf`: shield encrypt and decrypt throughput of a 256 MiB tree, beside node's own
+ * AES-256-GCM (one core) and `openssl speed -evp aes-256-gcm` (one core) measured in the same run, with the
+ * cores decryption used (process CPU time ÷ wall time) and the issue's goal (≥ 50% of openssl on two cores).
  */
 import { execFileSync } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
@@ -62,22 +63,34 @@ async function main(): Promise<void> {
     // Flush the encrypted tree first: decryption measured while the kernel writes it back would measure the disk.
     execFileSync('sync');
     // The runtime decrypts into tmpfs; so does the benchmark, where the machine has one. Median of 3 runs.
-    const runs: number[] = [];
+    const runs: Array<{ seconds: number; cores: number }> = [];
     for (let i = 0; i < 3; i++) {
       const out = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/veil-bench-') : join(root, `out${i}`);
-      runs.push((await timeAsync(() => decryptTree(join(root, 'enc'), out, enc.result))).seconds);
+      const cpu = process.cpuUsage();
+      const { seconds } = await timeAsync(() => decryptTree(join(root, 'enc'), out, enc.result));
+      const used = process.cpuUsage(cpu);
+      runs.push({ seconds, cores: (used.user + used.system) / 1e6 / seconds });
       rmSync(out, { recursive: true, force: true });
     }
-    const dec = { seconds: [...runs].sort((a, b) => a - b)[1]! };
+    const dec = [...runs].sort((a, b) => a.seconds - b.seconds)[1]!;
     const bound = opensslGcm();
+    const node = nodeGcm();
     const mbs = (s: number) => Math.round((TOTAL_MIB * 1.048576) / s);
+    const pct = (of: number | undefined) => (of ? `${Math.round((100 * mbs(dec.seconds)) / of)}%` : 'n/a');
     console.log(`veil file-system shield benchmark (${TOTAL_MIB} MiB tree, node ${process.version})`);
     console.log(`  encrypt: ${mbs(enc.seconds)} MB/s`);
-    const share = bound ? ` = ${Math.round((100 * mbs(dec.seconds)) / bound)}% of the bound` : '';
-    console.log(`  decrypt (verify + write, median of 3): ${mbs(dec.seconds)} MB/s${share}   target ≥ 70%`);
-    console.log(`  node's own aes-256-gcm (1 MiB buffers, one core): ${Math.round(nodeGcm())} MB/s`);
     console.log(
-      `  bound: openssl speed -evp aes-256-gcm (1 MiB blocks): ${bound ? Math.round(bound) : 'unavailable'} MB/s`,
+      `  decrypt (verify + write into tmpfs, median of 3): ${mbs(dec.seconds)} MB/s on ${dec.cores.toFixed(2)} cores (CPU time ÷ wall time)`,
+    );
+    console.log(
+      `  node's own aes-256-gcm (1 MiB buffers, one core): ${Math.round(node)} MB/s; decrypt = ${pct(node)} of it`,
+    );
+    console.log(
+      `  openssl speed -evp aes-256-gcm (1 MiB blocks, one core): ${bound ? Math.round(bound) : 'unavailable'} MB/s; decrypt = ${pct(bound)} of it`,
+    );
+    const met = bound !== undefined && mbs(dec.seconds) >= 0.5 * bound;
+    console.log(
+      `  goal: decrypt ≥ 50% of single-core openssl on two cores: ${pct(bound)} — ${bound ? (met ? 'met' : 'not met') : 'unknown (no openssl)'}`,
     );
   } finally {
     rmSync(root, { recursive: true, force: true });
