@@ -100,7 +100,7 @@ function primary(workers: number, opts: { now?: () => number } = {}) {
     now: opts.now ?? (() => 0),
     out: (t) => void (out += t),
     err: (t) => void (err += t),
-    untilSignal: () => new Promise<void>((r) => (signal = r)),
+    untilSignal: () => new Promise<void>((r) => (signal = () => r())),
     stopTimeoutMs: 50,
   });
   const tick = () => new Promise((r) => setImmediate(r));

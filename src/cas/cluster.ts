@@ -126,7 +126,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const start = (slot: number): Slot => {
     const worker = options.fork(slot);
     let exit: () => void = () => {};
-    const entry: Slot = { worker, pid: worker.process.pid, exited: new Promise<void>((r) => (exit = r)) };
+    const entry: Slot = { worker, pid: worker.process.pid, exited: new Promise<void>((r) => (exit = () => r())) };
     slots.set(slot, entry);
     worker.on('message', (message) => {
       if (!isListening(message)) return;
@@ -234,7 +234,7 @@ export async function serveAsWorker(
   untilSignal: () => Promise<unknown>,
 ): Promise<number> {
   let orphaned: () => void = () => {};
-  const primaryGone = new Promise<void>((resolve) => (orphaned = resolve));
+  const primaryGone = new Promise<void>((resolve) => (orphaned = () => resolve()));
   // Before node:cluster's own listener, which would exit at once without closing the CAS.
   process.prependListener('disconnect', () => {
     if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
