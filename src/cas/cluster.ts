@@ -241,7 +241,15 @@ export async function serveAsWorker(
     setTimeout(() => process.exit(0), ORPHAN_EXIT_MS).unref();
     orphaned();
   });
-  const cas = await start();
+  let cas: Awaited<ReturnType<typeof start>>;
+  try {
+    cas = await start();
+  } catch (err) {
+    // The IPC channel would keep this process alive after the CLI reports the error: the primary waits for
+    // this exit to report a startup failure instead of hanging.
+    if (process.connected) process.disconnect();
+    throw err;
+  }
   const message: ListeningMessage = {
     veil: 'listening',
     url: cas.url,

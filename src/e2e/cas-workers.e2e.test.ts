@@ -165,13 +165,27 @@ describe('the CAS on two worker processes', () => {
     writer.close();
     const victim = pidsOf(cas)[1]!;
     process.kill(victim, 'SIGKILL');
-    await waitFor(() => !alive(victim), 10_000, () => `worker ${victim} still runs`);
-    await waitFor(() => /"msg":"CAS worker exited; replaced"/.test(cas.log()), 10_000, () => cas.log());
-    const line = cas.log().split('\n').find((l) => l.includes('CAS worker exited; replaced'))!;
+    await waitFor(
+      () => !alive(victim),
+      10_000,
+      () => `worker ${victim} still runs`,
+    );
+    await waitFor(
+      () => /"msg":"CAS worker exited; replaced"/.test(cas.log()),
+      10_000,
+      () => cas.log(),
+    );
+    const line = cas
+      .log()
+      .split('\n')
+      .find((l) => l.includes('CAS worker exited; replaced'))!;
     const replaced = JSON.parse(line);
     assert.deepEqual([replaced.pid, replaced.signal, replaced.worker], [victim, 'SIGKILL', 2]);
+    // Until the replacement listens, cluster hands every connection to worker 1: keep writing (each 201 is
+    // acknowledged, hence must survive) until a connection reaches the new worker 2, bounded.
     const workers = new Set<number>();
-    for (let i = 0; i < 50 && workers.size < 2; i++) {
+    const end = Date.now() + 30_000;
+    for (let i = 0; workers.size < 2 && Date.now() < end; i++) {
       try {
         const c = await connect(cas.url, caPem, owner);
         workers.add(c.worker);
@@ -179,8 +193,9 @@ describe('the CAS on two worker processes', () => {
         if (read.status === 201) acknowledged.push(`after-${i}`);
         c.close();
       } catch {
-        await new Promise((r) => setTimeout(r, 50)); // the replacement may still be starting
+        // a connection handed to the dying worker fails: try again
       }
+      await new Promise((r) => setTimeout(r, 50));
     }
     assert.deepEqual([...workers].sort(), [1, 2], 'the new worker 2 answers');
     for (const name of acknowledged) {
@@ -208,7 +223,12 @@ describe('the CAS on two worker processes', () => {
     const pids = [cas.process.pid!, ...currentWorkers(cas)];
     await cas.stop('SIGTERM');
     assert.equal(cas.process.exitCode, 0, cas.log());
-    for (const pid of pids) await waitFor(() => !alive(pid), 15_000, () => `pid ${pid} still runs`);
+    for (const pid of pids)
+      await waitFor(
+        () => !alive(pid),
+        15_000,
+        () => `pid ${pid} still runs`,
+      );
   });
 });
 
@@ -236,7 +256,12 @@ describe('the CAS workers when their primary dies', () => {
       const workers = currentWorkers(cas);
       assert.equal(workers.length, 2);
       await cas.stop('SIGKILL');
-      for (const pid of workers) await waitFor(() => !alive(pid), 15_000, () => `worker ${pid} outlived its primary`);
+      for (const pid of workers)
+        await waitFor(
+          () => !alive(pid),
+          15_000,
+          () => `worker ${pid} outlived its primary`,
+        );
     } finally {
       dir.cleanup();
     }
