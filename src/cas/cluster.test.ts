@@ -98,8 +98,12 @@ function primary(workers: number, opts: { now?: () => number } = {}) {
       return w;
     },
     now: opts.now ?? (() => 0),
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
+    out: (t) => {
+      out += t;
+    },
+    err: (t) => {
+      err += t;
+    },
     untilSignal: () => new Promise<void>((r) => (signal = () => r())),
     stopTimeoutMs: 50,
   });
