@@ -33,6 +33,16 @@ describe('health endpoints', async () => {
     }
   });
 
+  it('names the worker that answered under veil cas serve --workers N, in the contract', async () => {
+    const second = buildApp(ctx, identity, { logLevel: 'silent', worker: 2 });
+    try {
+      const alive = await second.inject({ method: 'GET', url: '/healthz' });
+      assert.deepEqual(aliveAnswerSchema.parse(alive.json()), { alive: true, worker: 2 });
+    } finally {
+      await second.close();
+    }
+  });
+
   it('stays alive but not ready while the store does not answer within the deadline', async () => {
     assert.equal((await down.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
     const ready = await down.inject({ method: 'GET', url: '/readyz' });

@@ -17,8 +17,11 @@ export function registerHealth(
   store: Store,
   keysLoaded: () => boolean,
   auditProblem: () => string | undefined = () => undefined,
+  worker?: number,
 ): void {
-  app.get('/healthz', ALIVE, async () => ({ alive: true as const }));
+  // Which worker answered (README "The CAS on every core"): a connection reaches one worker for its life.
+  const alive = worker === undefined ? { alive: true as const } : { alive: true as const, worker };
+  app.get('/healthz', ALIVE, async () => alive);
   const ready = async () => {
     if (!keysLoaded()) {
       throw new CasError('CAS_NOT_READY', "the CAS's keys (CA, TLS, session encryption) are not loaded yet", {

@@ -73,6 +73,8 @@ export interface CasServerOptions {
   auditAdmins?: readonly string[];
   /** Caps on followers of GET /v1/audit. */
   followLimits?: Partial<FollowLimits>;
+  /** This process's slot (1-based) among the workers of `veil cas serve --workers N`; /healthz names it. */
+  worker?: number | undefined;
 }
 
 export interface RunningCas {
@@ -165,7 +167,15 @@ async function keysOf(store: Store, names: string[], now: Date, audit: CasAuditL
 
 type AppOptions = Pick<
   CasServerOptions,
-  'bodyLimit' | 'logLevel' | 'logStream' | 'selfEvidence' | 'limits' | 'nonceLimits' | 'auditAdmins' | 'followLimits'
+  | 'bodyLimit'
+  | 'logLevel'
+  | 'logStream'
+  | 'selfEvidence'
+  | 'limits'
+  | 'nonceLimits'
+  | 'auditAdmins'
+  | 'followLimits'
+  | 'worker'
 > & {
   /** The session-encryption key: without it, no GET /v1/identity and no PUT /v1/encrypted_sessions. */
   sessionRecipient?: SessionRecipient;
@@ -237,7 +247,7 @@ export function buildApp(
   const self = selfAttestation(identity, options.selfEvidence);
   registerMetrics(app, metrics);
   const keysLoaded = () => Boolean(identity.tlsKeyPem && identity.caCertPem);
-  registerHealth(app, timed.store, keysLoaded, () => auditProblemOf(ctx.audit));
+  registerHealth(app, timed.store, keysLoaded, () => auditProblemOf(ctx.audit), options.worker);
   const { nonces } = registerRoutes(app, timed, writes, self, options.nonceLimits, options.sessionRecipient);
   metrics.watchNonces(nonces);
   metrics.watchSessions(timed.store);

@@ -126,3 +126,15 @@ export function auditAdminFlags(flags: readonly string[], env: NodeJS.ProcessEnv
   }
   return [...new Set(all.map((k) => k.toLowerCase()))];
 }
+
+/** --workers N, else VEIL_CAS_WORKERS, else one per core (README "The CAS on every core"). */
+export function workersFlag(value: string | undefined, env: NodeJS.ProcessEnv, cores: number): number {
+  const given = value ?? (env['VEIL_CAS_WORKERS'] || undefined);
+  if (given === undefined) return Math.max(1, cores);
+  if (!/^[1-9]\d{0,2}$/.test(given))
+    throw usage(
+      `--workers (or VEIL_CAS_WORKERS) '${given}' is not a number of processes from 1 to 999`,
+      'e.g. --workers 2; 1 runs the CAS in this one process',
+    );
+  return Number(given);
+}

@@ -25,7 +25,11 @@ export interface CasProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `veil cas serve` on a free loopback port and waits for the line that says where it listens. */
+/**
+ * Starts `veil cas serve` on a free loopback port and waits for the line that says where it listens. One
+ * process unless the test asks for workers (--workers N or VEIL_CAS_WORKERS in `env`): the tests that count
+ * a CAS's processes, entries or connections are about one CAS process.
+ */
 export async function startCas(
   dataDir: string,
   workDir: string,
@@ -36,7 +40,7 @@ export async function startCas(
     process.execPath,
     [VEIL_BIN, 'cas', 'serve', '--listen', '127.0.0.1:0', '--data', dataDir, ...extraArgs],
     {
-      env: { ...process.env, VEIL_HOME: join(workDir, 'cas-home'), ...env },
+      env: { ...process.env, VEIL_HOME: join(workDir, 'cas-home'), VEIL_CAS_WORKERS: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

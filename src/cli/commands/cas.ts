@@ -1,10 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
+import { clusterFork, runPrimary, serveAsWorker, workerShares, workerSlotOf } from '../../cas/cluster.js';
 import { startCas } from '../../cas/server.js';
 import type { AttestationVariant } from '../../attestation/policy.js';
 import { findSelfEvidence } from '../../cas/self-attestation.js';
 import { collateralFromFlags, COLLATERAL_OPTIONS } from '../collateral-options.js';
 import { usage } from '../errors.js';
+import type { Io } from '../io.js';
 import { normalizeCasUrl, pinCas, pinnedCas, veilHome } from '../home.js';
 import { warnPasswordInArgs } from '../store-url.js';
 import { defineCommand } from '../spec.js';
@@ -17,6 +20,7 @@ import {
   parseListen,
   remoteCasFlags,
   storeFlags,
+  workersFlag,
 } from '../serve-flags.js';
 
 export const serve = defineCommand(
@@ -25,7 +29,7 @@ export const serve = defineCommand(
     usage: [
       '[--listen HOST:PORT] [--data DIR | --store postgres://USER@HOST:PORT/DB] [--master-key-file F] ' +
         '[--name DNS]... [--remote-cas HOST:PORT=KEY]... [--audit-admin KEY_HASH]... ' +
-        '[--collateral F|DIR]...',
+        '[--collateral F|DIR]... [--workers N]',
     ],
     summary: 'runs the CAS (HTTPS); prints its URL and CA fingerprint; stops on SIGINT/SIGTERM/SIGHUP',
     options: {
@@ -67,26 +71,35 @@ export const serve = defineCommand(
         value: 'auto|none',
         description: 'auto: attest itself with configfs-tsm evidence when in a CVM',
       },
+      workers: {
+        type: 'string',
+        value: 'N',
+        description: 'CAS processes sharing the port and the store (or VEIL_CAS_WORKERS; default: one per core)',
+      },
       ...LIMIT_OPTIONS,
       ...COLLATERAL_OPTIONS,
     },
   },
   async ({ values }, io) => {
+    const workers = workersFlag(values.workers, io.env, availableParallelism());
+    const worker = workerSlotOf(io.env);
+    const primary = worker === undefined && workers > 1;
     values.listen ??= '127.0.0.1:8081';
     values['log-level'] ??= 'warn';
     values.tee ??= 'auto';
     const { host, port } = parseListen(values.listen);
     const logLevel = logLevelFlag(values['log-level']);
     const { limits, nonceLimits, storeLimits } = limitsFromFlags(values);
-    const collateral = collateralFromFlags(values, { warm: true });
+    const collateral = collateralFromFlags(values, { warm: !primary });
     if (values.tee !== 'auto' && values.tee !== 'none')
       throw usage(
         `--tee ${values.tee} is not auto or none`,
         'auto: evidence from configfs-tsm when this is a confidential VM',
       );
     const self = values.tee === 'auto' ? await findSelfEvidence(io.env) : { base: '' };
-    warnPasswordInArgs(values.store, io);
-    const cas = await startCas({
+    if (worker === undefined) warnPasswordInArgs(values.store, io);
+    // Flags are checked here, in the primary too: a usage error stops it before any worker is forked.
+    const serveOptions = {
       host,
       port,
       dataDir: values.data ?? join(veilHome(io.env), 'cas'),
@@ -101,24 +114,43 @@ export const serve = defineCommand(
       ...(values['body-limit'] ? { bodyLimit: Number(values['body-limit']) } : {}),
       collateral,
       ...(self.source ? { selfEvidence: self.source } : {}),
-      limits,
-      nonceLimits,
-    });
+    };
+    if (primary) {
+      notes(io, self, collateral !== undefined);
+      return runPrimary({
+        workers,
+        fork: clusterFork(workers),
+        now: Date.now,
+        out: io.out,
+        err: io.err,
+        untilSignal: io.untilSignal,
+      });
+    }
+    // Each worker takes its share of the caps stated in all (README "Limits").
+    const shares = worker ? workerShares(worker.count, { limits, nonceLimits }) : { limits, nonceLimits };
+    const start = () => startCas({ ...serveOptions, ...shares, ...(worker ? { worker: worker.slot } : {}) });
+    if (worker) return serveAsWorker(start, io.untilSignal);
+    const cas = await start();
     io.out(`CAS listening at ${cas.url}\nCA fingerprint (SHA-256): ${cas.identity.fingerprint}\n`);
-    io.err(
-      self.source
-        ? `[VEIL|INFO] this CAS attests itself with TEE evidence from configfs-tsm (${self.base}); clients verify it with veil cas attest\n`
-        : '[VEIL|NOTE] no TEE here: clients can trust this CAS only by its CA fingerprint\n',
-    );
-    if (!collateral)
-      io.err(
-        '[VEIL|NOTE] no collateral (--collateral DIR, --pcs-url URL): SGX and TDX evidence will be refused as of unknown TCB status\n',
-      );
+    notes(io, self, collateral !== undefined);
     await io.untilSignal();
     await cas.close();
     return 0;
   },
 );
+
+/** What the operator should know about this CAS's trust, once (by the primary with --workers N). */
+function notes(io: Io, self: { source?: unknown; base: string }, collateral: boolean): void {
+  io.err(
+    self.source
+      ? `[VEIL|INFO] this CAS attests itself with TEE evidence from configfs-tsm (${self.base}); clients verify it with veil cas attest\n`
+      : '[VEIL|NOTE] no TEE here: clients can trust this CAS only by its CA fingerprint\n',
+  );
+  if (!collateral)
+    io.err(
+      '[VEIL|NOTE] no collateral (--collateral DIR, --pcs-url URL): SGX and TDX evidence will be refused as of unknown TCB status\n',
+    );
+}
 
 /**
  * `veil cas attest URL`: SCONE's flags. A CAS in a TEE is verified by its evidence (measurement options, -C,
