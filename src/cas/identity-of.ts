@@ -41,7 +41,8 @@ export function identityOfSocket(socket: TLSSocket): ClientIdentity | undefined 
   if (typeof socket.getPeerX509Certificate !== 'function') return undefined;
   socket.disableRenegotiation();
   const cert = socket.getPeerX509Certificate();
-  const identity = cert ? identityFromDer(cert.raw) : null;
+  // Already parsed by the TLS layer: taken as is, not parsed again from its DER.
+  const identity = cert ? identityFromCert(cert) : null;
   bySocket.set(socket, identity);
   return identity ?? undefined;
 }
