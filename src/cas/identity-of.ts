@@ -38,11 +38,12 @@ const bySocket = new WeakMap<TLSSocket, ClientIdentity | null>();
 export function identityOfSocket(socket: TLSSocket): ClientIdentity | undefined {
   const known = bySocket.get(socket);
   if (known !== undefined) return known ?? undefined;
-  if (typeof socket.getPeerX509Certificate !== 'function') return undefined;
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
   socket.disableRenegotiation();
-  const cert = socket.getPeerX509Certificate();
-  // Already parsed by the TLS layer: taken as is, not parsed again from its DER.
-  const identity = cert ? identityFromCert(cert) : null;
+  // Not getPeerX509Certificate(): after it, a later getPeerCertificate(true) on the socket came back without the
+  // issuer chain that POST /v1/exports reads (src/cas/remote-import.test.ts).
+  const cert = socket.getPeerCertificate();
+  const identity = cert?.raw ? identityFromDer(cert.raw) : null;
   bySocket.set(socket, identity);
   return identity ?? undefined;
 }
