@@ -1,5 +1,6 @@
 import { createPublicKey, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
+import { Lru } from '../lru.js';
 import { AttestationError } from './errors.js';
 import { hostId, reportData, simulationMessage, type Evidence } from './evidence.js';
 import type { AttestationPolicy } from './policy.js';
@@ -82,7 +83,20 @@ export async function verifySimulation(
  * The host key from its SPKI: Ed25519 only, and in its one DER encoding (re-exported byte for byte), so a key
  * has exactly one platform ID.
  */
+// A host signs every attestation of its programs with one key: decode it once. Keyed by the exact SPKI bytes,
+// and only keys that passed the checks below are kept.
+const hostKeys = new Lru<KeyObject>(1024);
+
 function hostKeyOf(spki: Buffer): KeyObject {
+  const id = spki.toString('hex');
+  const known = hostKeys.get(id);
+  if (known) return known;
+  const key = decodeHostKey(spki);
+  hostKeys.set(id, key);
+  return key;
+}
+
+function decodeHostKey(spki: Buffer): KeyObject {
   let key: KeyObject;
   try {
     key = createPublicKey({ key: spki, format: 'der', type: 'spki' });

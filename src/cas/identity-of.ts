@@ -1,4 +1,5 @@
 import { X509Certificate, createHash, timingSafeEqual } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
 
 /**
  * A client as the CAS knows it: the TLS client certificate it presented. Any certificate is an identity
@@ -24,6 +25,27 @@ export function identityFromDer(der: Buffer): ClientIdentity {
   if (cache.size >= CACHE_LIMIT) cache.clear();
   cache.set(id, identity);
   return identity;
+}
+
+/**
+ * One parse per connection: the identity is the certificate the handshake on THIS socket verified possession
+ * for, so it is cached on the socket object itself (a WeakMap: it goes with the socket, and no other socket can
+ * ever read it). A TLS 1.2 renegotiation could present another certificate on the same socket, so renegotiation
+ * is disabled on the socket before its identity is cached (TLS 1.3 has none).
+ */
+const bySocket = new WeakMap<TLSSocket, ClientIdentity | null>();
+
+export function identityOfSocket(socket: TLSSocket): ClientIdentity | undefined {
+  const known = bySocket.get(socket);
+  if (known !== undefined) return known ?? undefined;
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  socket.disableRenegotiation();
+  // Not getPeerX509Certificate(): after it, a later getPeerCertificate(true) on the socket came back without the
+  // issuer chain that POST /v1/exports reads (src/cas/remote-import.test.ts).
+  const cert = socket.getPeerCertificate();
+  const identity = cert?.raw ? identityFromDer(cert.raw) : null;
+  bySocket.set(socket, identity);
+  return identity ?? undefined;
 }
 
 export function identityFromPem(pem: string): ClientIdentity {

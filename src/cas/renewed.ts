@@ -1,4 +1,5 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
+import { Lru } from '../lru.js';
 import type { StoredCertificate } from '../secrets/index.js';
 import type { Renewal, SessionRecord, Store } from './store/index.js';
 
@@ -44,6 +45,19 @@ export const RENEW_AFTER = 2 / 3;
 
 /** When (ms since the epoch) a certificate reaches two thirds of its lifetime; undefined if its dates do not parse. */
 export function renewalPoint(der: Buffer): number | undefined {
+  // Every attestation asks this of each certificate it renders: parse each one once. A pure function of the
+  // exact bytes (keyed by their SHA-256), so a renewed certificate, being other bytes, is parsed afresh.
+  const id = createHash('sha256').update(der).digest('hex');
+  const known = renewalPoints.get(id);
+  if (known !== undefined) return known;
+  const point = parseRenewalPoint(der);
+  if (point !== undefined) renewalPoints.set(id, point);
+  return point;
+}
+
+const renewalPoints = new Lru<number>(4096);
+
+function parseRenewalPoint(der: Buffer): number | undefined {
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(der);

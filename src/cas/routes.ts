@@ -4,7 +4,7 @@ import { attest, type AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
 import type { WriteGate } from './limits.js';
 import { NonceStore, type NonceLimits } from './nonces.js';
-import { identityFromDer, type ClientIdentity } from './identity-of.js';
+import { identityOfSocket, type ClientIdentity } from './identity-of.js';
 import { listSessions, readSession, writeUpload, type CasContext, type Upload } from './sessions.js';
 import { publicValue, publicValues } from './values.js';
 import { certificateDates } from './expiry.js';
@@ -41,9 +41,7 @@ export const CAS_VERSION = '0.1.0';
 
 /** The client's identity from its TLS certificate, or undefined when it presented none. */
 export function clientOf(request: FastifyRequest): ClientIdentity | undefined {
-  const socket = request.raw.socket as TLSSocket;
-  const cert = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
-  return cert?.raw ? identityFromDer(cert.raw) : undefined;
+  return identityOfSocket(request.raw.socket as TLSSocket);
 }
 
 export function requireClient(request: FastifyRequest): ClientIdentity {

@@ -1,0 +1,97 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer, type Server } from 'node:https';
+import { connect, type TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { identityOfSocket } from './identity-of.js';
+import { ephemeral, type Identity } from './testing.js';
+
+const keyHashOf = (who: Identity) => createHash('sha256').update(who.spki).digest('hex');
+
+/** A bare TLS server that answers each request with the key hash of the identity cached for its socket. */
+async function echoServer(): Promise<{ server: Server; port: number }> {
+  const own = ephemeral();
+  const server = createServer(
+    { key: own.keyPem, cert: own.certPem, requestCert: true, rejectUnauthorized: false },
+    (req, res) => res.end(identityOfSocket(req.socket as TLSSocket)?.keyHash ?? 'none'),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** One connection, several requests on it (keep-alive), so a cached identity is read back. */
+function connection(port: number, who: Identity | undefined, maxVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3') {
+  const socket = connect({
+    host: '127.0.0.1',
+    port,
+    rejectUnauthorized: false,
+    maxVersion,
+    ...(who ? { key: who.keyPem, cert: who.certPem } : {}),
+  });
+  let buffered = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    buffered += chunk;
+  });
+  const ask = async (): Promise<string> => {
+    buffered = '';
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    for (;;) {
+      const match = /\r\n\r\n([0-9a-f]{64}|none)$/.exec(buffered);
+      if (match) return match[1] as string;
+      if (socket.destroyed) throw new Error('connection closed');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+  return { socket, ask, ready: new Promise((resolve) => socket.once('secureConnect', resolve)) };
+}
+
+describe('client identity cached per connection', () => {
+  it('gives two connections with different certificates their own identities, interleaved', async () => {
+    const { server, port } = await echoServer();
+    const alice = ephemeral();
+    const bob = ephemeral();
+    const a = connection(port, alice);
+    const b = connection(port, bob);
+    const anonymous = connection(port, undefined);
+    await Promise.all([a.ready, b.ready, anonymous.ready]);
+    try {
+      assert.equal(await a.ask(), keyHashOf(alice));
+      assert.equal(await b.ask(), keyHashOf(bob));
+      assert.equal(await anonymous.ask(), 'none', 'a cached identity never leaks to a socket without a certificate');
+      assert.equal(await a.ask(), keyHashOf(alice), 'the second request on a connection reads its own cached identity');
+      assert.equal(await b.ask(), keyHashOf(bob));
+      assert.equal(await anonymous.ask(), 'none');
+    } finally {
+      for (const c of [a, b, anonymous]) c.socket.destroy();
+      server.close();
+    }
+  });
+
+  it('refuses a TLS 1.2 renegotiation once the identity of the connection is cached', async () => {
+    const { server, port } = await echoServer();
+    const alice = ephemeral();
+    const a = connection(port, alice, 'TLSv1.2');
+    await a.ready;
+    try {
+      assert.equal(await a.ask(), keyHashOf(alice));
+      // A renegotiation could carry another certificate; the cached identity must never be outlived by it.
+      const renegotiated = await new Promise<boolean>((resolve) => {
+        a.socket.once('close', () => resolve(false));
+        a.socket.on('error', () => resolve(false));
+        a.socket.renegotiate({ rejectUnauthorized: false }, (err) => {
+          if (err) return resolve(false);
+          a.ask().then(
+            () => resolve(true),
+            () => resolve(false),
+          );
+        });
+      });
+      assert.equal(renegotiated, false, 'the server refused the renegotiation');
+    } finally {
+      a.socket.destroy();
+      server.close();
+    }
+  });
+});
