@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import { connect, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { identityOfSocket } from './identity-of.js';
+import { identityFromPem, identityOfSocket } from './identity-of.js';
 import { ephemeral, type Identity } from './testing.js';
 
 const keyHashOf = (who: Identity) => createHash('sha256').update(who.spki).digest('hex');
@@ -92,6 +92,19 @@ describe('client identity cached per connection', () => {
     } finally {
       a.socket.destroy();
       server.close();
+    }
+  });
+});
+
+describe('identities of certificates in sessions', () => {
+  it('kept by their exact text: each certificate keeps its own key hash, read again or not', () => {
+    const people = Array.from({ length: 5 }, () => ephemeral());
+    for (let round = 0; round < 3; round++) {
+      for (const who of people) {
+        const id = identityFromPem(who.certPem);
+        assert.equal(id.keyHash, keyHashOf(who));
+        assert.deepEqual(id.spki, who.spki);
+      }
     }
   });
 });

@@ -48,8 +48,21 @@ export function identityOfSocket(socket: TLSSocket): ClientIdentity | undefined 
   return identity ?? undefined;
 }
 
+/**
+ * Creators' certificates are read on every attestation that imports (the export's trust rule) and every read
+ * rule: parsing one costs ≈ 0.1 ms and a key export, so identities are kept by the SHA-256 of the exact text.
+ * What is kept is a pure function of those bytes, so there is nothing to invalidate; `pemCache` is bounded.
+ */
+const pemCache = new Map<string, ClientIdentity>();
+
 export function identityFromPem(pem: string): ClientIdentity {
-  return identityFromCert(new X509Certificate(pem));
+  const id = createHash('sha256').update(pem).digest('hex');
+  const hit = pemCache.get(id);
+  if (hit) return hit;
+  const identity = identityFromCert(new X509Certificate(pem));
+  if (pemCache.size >= CACHE_LIMIT) pemCache.clear();
+  pemCache.set(id, identity);
+  return identity;
 }
 
 function identityFromCert(cert: X509Certificate): ClientIdentity {
