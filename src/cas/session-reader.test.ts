@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import type { StoredCertificate } from '../secrets/index.js';
+import { encodeRenewal } from './renewed.js';
+import { loadMasterKey, openSqliteStore } from './store/index.js';
 import { record } from './store/contract-cases.js';
-import { loadSessions, movedSince, sessionsRead } from './session-reader.js';
+import { SESSION_CACHE_ENTRIES, loadSessions, movedSince, readerFor, sessionsRead } from './session-reader.js';
 import { tempStore } from './test-store.js';
 
 describe('SessionReader', () => {
@@ -44,5 +47,38 @@ describe('SessionReader', () => {
     await store.append(record('moves', 'm2', 'm1'), 'm1');
     assert.equal(await movedSince(store, await loadSessions(store, ['kept', 'moves'])), undefined);
     assert.equal(await movedSince(store, reader), 'moves');
+  });
+});
+
+describe('SessionReader cache of decoded versions', () => {
+  const { dir, store } = tempStore('veil-reader-cache-');
+  const other = openSqliteStore({ dataDir: dir, masterKey: loadMasterKey({ dataDir: dir }) });
+  after(() => other.close());
+
+  it('serves an update appended by another Store on the same directory at once', async () => {
+    await store.append(record('shared', 's1'), null);
+    assert.equal((await readerFor(store, 'shared')).current('shared')?.hash, 's1');
+    assert.equal((await readerFor(store, 'shared')).current('shared')?.hash, 's1');
+    await other.append(record('shared', 's2', 's1'), 's1');
+    const now = (await readerFor(store, 'shared')).current('shared');
+    assert.equal(now?.hash, 's2');
+    assert.deepEqual(now?.secrets.pw, { kind: 'ascii', value: 'SECRET-VALUE-s2' });
+  });
+
+  it('applies a renewal written by another Store at once (renewals are not cached)', async () => {
+    const cert = (v: string) => ({ kind: 'x509', value: v }) as unknown as StoredCertificate;
+    const crtOf = async () =>
+      ((await readerFor(store, 'renews')).current('renews')?.secrets ?? {}).crt as { value: string };
+    const base = { ...record('renews', 'r1'), secrets: { crt: cert('OWN') } };
+    await store.append(base, null);
+    assert.equal((await crtOf()).value, 'OWN');
+    await other.putRenewal('renews', 'r1', 'crt', { generation: 1, value: encodeRenewal(cert('RENEWED-1')) });
+    assert.equal((await crtOf()).value, 'RENEWED-1');
+    await other.putRenewal('renews', 'r1', 'crt', { generation: 2, value: encodeRenewal(cert('RENEWED-2')) });
+    assert.equal((await crtOf()).value, 'RENEWED-2');
+  });
+
+  it('has an entry cap', () => {
+    assert.equal(SESSION_CACHE_ENTRIES, 1024);
   });
 });

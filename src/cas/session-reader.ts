@@ -1,3 +1,4 @@
+import { Lru } from '../lru.js';
 import { CasError } from './errors.js';
 import { sessionOf } from './parsed.js';
 import { renewedRecord } from './renewed.js';
@@ -43,7 +44,7 @@ export async function loadSessions(
 ): Promise<SessionReader> {
   const records = new Map<string, SessionRecord | undefined>(known.map((r) => [r.name, r]));
   const missing = names.filter((name) => !records.has(name));
-  const loaded = await Promise.all(missing.map((name) => store.current(name)));
+  const loaded = await currentRecords(store, missing);
   for (const [i, name] of missing.entries()) records.set(name, loaded[i]);
   const renewed = await Promise.all([...records.values()].map((r) => r && renewedRecord(store, r)));
   for (const [i, name] of [...records.keys()].entries()) records.set(name, renewed[i]);
@@ -69,7 +70,43 @@ export async function movedSince(store: Store, reader: SessionReader): Promise<s
 
 /** A session as it is now and the sessions its imports read, loaded together. */
 export async function readerFor(store: Store, name: string): Promise<SessionReader> {
-  const record = await store.current(name);
+  const [record] = await currentRecords(store, [name]);
   if (!record) return loadSessions(store, [name]);
   return loadSessions(store, sessionsRead(sessionOf(record)), [record]);
+}
+
+/**
+ * Decoded (unsealed) session versions per store, one version per name, used only for a head of exactly that
+ * version hash (the entry's own). A version is immutable, so a hit can only ever be what reading that exact version returns; renewals (state beside a version) are never
+ * part of an entry: they are read and applied after it on every load. The heads are read from the store on
+ * every call, so an update appended by any process sharing the store is used at once.
+ */
+export const SESSION_CACHE_ENTRIES = 1024;
+const decoded = new WeakMap<Store, Lru<SessionRecord>>();
+
+function cacheOf(store: Store): Lru<SessionRecord> {
+  let cache = decoded.get(store);
+  if (!cache) {
+    cache = new Lru<SessionRecord>(SESSION_CACHE_ENTRIES);
+    decoded.set(store, cache);
+  }
+  return cache;
+}
+
+/** The current version of each name (undefined: absent), the decoded record served from the cache when the head's hash matches. */
+export async function currentRecords(store: Store, names: readonly string[]): Promise<(SessionRecord | undefined)[]> {
+  if (names.length === 0) return [];
+  const cache = cacheOf(store);
+  const heads = await store.heads(names);
+  return Promise.all(
+    names.map(async (name) => {
+      const hash = heads.get(name) ?? null;
+      if (hash === null) return store.current(name);
+      const hit = cache.get(name);
+      if (hit !== undefined && hit.hash === hash) return hit;
+      const record = await store.current(name);
+      if (record) cache.set(name, record);
+      return record;
+    }),
+  );
 }
