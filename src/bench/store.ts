@@ -44,8 +44,7 @@ function filled(text: string, vars: Record<string, string>): string {
 }
 
 const teamOf = (i: number) => Math.floor(i / TEAM);
-const sessionName = (i: number) =>
-  i % TEAM === 0 ? `team-${teamOf(i)}/redis` : `team-${teamOf(i)}/flask-${i % TEAM}`;
+const sessionName = (i: number) => (i % TEAM === 0 ? `team-${teamOf(i)}/redis` : `team-${teamOf(i)}/flask-${i % TEAM}`);
 
 /** One child of the fill: sessions [from, to) of the store in `dir`, progress on stdout every 250 sessions. */
 async function fillPart(dir: string, from: number, to: number): Promise<void> {
