@@ -29,7 +29,10 @@ const SMALL = 100;
 const FILL_SECONDS = Number(process.env['BENCH_FILL_SECONDS'] ?? 600);
 const SAMPLES = Number(process.env['BENCH_SAMPLES'] ?? 200);
 const RESTARTS = 3;
-/** Sessions per team (namespace `team-N/`): the first a Redis session, the others Flask sessions importing from it. */
+/**
+ * Sessions per team (names `team-N-…`, not a namespace: a namespace needs its parent session and a
+ * create_sessions policy first): the first a Redis session, the others Flask sessions importing from it.
+ */
 const TEAM = 10;
 /** Every this many Flask sessions, one gets a second version (an update with its predecessor). */
 const UPDATE_EVERY = 20;
@@ -44,7 +47,7 @@ function filled(text: string, vars: Record<string, string>): string {
 }
 
 const teamOf = (i: number) => Math.floor(i / TEAM);
-const sessionName = (i: number) => (i % TEAM === 0 ? `team-${teamOf(i)}/redis` : `team-${teamOf(i)}/flask-${i % TEAM}`);
+const sessionName = (i: number) => (i % TEAM === 0 ? `team-${teamOf(i)}-redis` : `team-${teamOf(i)}-flask-${i % TEAM}`);
 
 /** One child of the fill: sessions [from, to) of the store in `dir`, progress on stdout every 250 sessions. */
 async function fillPart(dir: string, from: number, to: number): Promise<void> {
