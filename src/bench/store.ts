@@ -121,7 +121,8 @@ function rates(timeline: Array<[number, number]>, span: number): { start: number
   const last = timeline.at(-1)!;
   const at = (count: number) => timeline.find(([, c]) => c >= count) ?? last;
   const first = at(span);
-  const late = at(Math.max(0, last[1] - span));
+  // Progress comes in steps of 250 per child: the last point at or before total - span, never the final one.
+  const late = timeline.findLast(([, c]) => c <= Math.max(0, last[1] - span)) ?? timeline[0]!;
   return {
     start: (first[1] / first[0]) * 1000,
     end: ((last[1] - late[1]) / (last[0] - late[0])) * 1000,
