@@ -6,7 +6,10 @@ import { noQuerySchema } from '../contract/index.js';
 import type { NonceStore } from './nonces.js';
 import type { Store } from './store/index.js';
 
-/** How long the session count is reused between scrapes: counting heads is a query on a shared database. */
+/**
+ * How long the session count is reused between scrapes: counting heads is a query on a shared database, one
+ * that the database answers from its index (countSessions), never a listing of every session.
+ */
 export const SESSION_COUNT_TTL_MS = 5_000;
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 const EVIDENCE_TYPES = new Set(['simulation', 'tdx', 'sgx-dcap', 'sev-snp']);
@@ -95,8 +98,8 @@ export class CasMetrics {
       registers: [this.registry],
       async collect() {
         if (!cached || now() - cached.at >= SESSION_COUNT_TTL_MS) {
-          const count = await store.list().then(
-            (list) => list.length,
+          const count = await store.countSessions().then(
+            (n) => n,
             () => cached?.count,
           );
           if (count !== undefined) cached = { at: now(), count };

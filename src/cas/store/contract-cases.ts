@@ -69,6 +69,8 @@ export function storeContract(label: string, storage: () => Promise<Storage>): v
         (await store.list()).map((e) => [e.name, e.hash, e.createdAt]),
         [['ns/a', 'h2', 1]],
       );
+      // Sessions, not versions: ns/a has two versions and counts once.
+      assert.equal(await store.countSessions(), 1);
       assert.equal(await store.current('missing'), undefined);
       assert.equal(await store.version('ns/a', 'h9'), undefined);
       await store.ping();
@@ -253,6 +255,7 @@ export function storeContract(label: string, storage: () => Promise<Storage>): v
       ];
       await assert.rejects(store.load(replay(broken)), code('STORE_CORRUPT'));
       assert.deepEqual(await store.list(), []);
+      assert.equal(await store.countSessions(), 0);
       assert.equal(await store.version('a', 'a1'), undefined);
       async function* endsEarly(): AsyncIterable<StoreItem> {
         yield { type: 'version', record: record('x', 'x1') };

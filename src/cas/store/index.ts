@@ -64,6 +64,8 @@ export interface Store {
     audit?: EntryMaker,
   ): Promise<AppendOutcome>;
   list(): Promise<Array<{ name: string; hash: string; createdAt: number }>>;
+  /** How many sessions there are (heads), counted by the database: no row is read out or decrypted. */
+  countSessions(): Promise<number>;
   /** The current sessions whose current policy lets this key (or anyone: undefined) read them, from an index. */
   listReadable(keyHash: string | undefined): Promise<Array<{ name: string; hash: string; createdAt: number }>>;
   getBlob(key: string): Promise<Buffer | undefined>;

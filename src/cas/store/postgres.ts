@@ -139,6 +139,12 @@ class PostgresStore implements Store {
     return this.listWhere('', []);
   }
 
+  async countSessions(): Promise<number> {
+    const sql = 'SELECT count(*)::int AS n FROM heads';
+    const rows = await this.rows<{ n: number }>(this.pool, sql, [], 'count sessions');
+    return rows[0]!.n;
+  }
+
   /**
    * The tail is read only once the chain's advisory lock is held (to the end of the transaction): every replica
    * appends after the last committed entry, so the database keeps one chain; the primary key refuses a duplicate

@@ -53,6 +53,7 @@ class SqliteStore implements Store {
       list: db.prepare(
         'SELECT h.name, h.hash, v.created_at FROM heads h JOIN versions v ON v.name = h.name AND v.hash = h.hash ORDER BY h.name',
       ),
+      countHeads: db.prepare('SELECT count(*) AS n FROM heads'),
       listReadable: db.prepare(`SELECT h.name, h.hash, v.created_at
         FROM heads h JOIN versions v ON v.name = h.name AND v.hash = h.hash
         WHERE h.name IN (SELECT name FROM session_readers WHERE principal IN (?, ?)) ORDER BY h.name`),
@@ -175,6 +176,10 @@ class SqliteStore implements Store {
   async list(): Promise<Array<{ name: string; hash: string; createdAt: number }>> {
     const rows = this.stmts.list.all() as Array<{ name: string; hash: string; created_at: number }>;
     return rows.map((r) => ({ name: r.name, hash: r.hash, createdAt: r.created_at }));
+  }
+
+  async countSessions(): Promise<number> {
+    return (this.stmts.countHeads.get() as { n: number }).n;
   }
 
   async listReadable(keyHash: string | undefined): Promise<Array<{ name: string; hash: string; createdAt: number }>> {
