@@ -127,14 +127,19 @@ export function auditAdminFlags(flags: readonly string[], env: NodeJS.ProcessEnv
   return [...new Set(all.map((k) => k.toLowerCase()))];
 }
 
-/** --workers N, else VEIL_CAS_WORKERS, else one per core (README "The CAS on every core"). */
+/**
+ * --workers N|auto, else VEIL_CAS_WORKERS, else 1 (README "The CAS on every core"). One by default: the caps per
+ * client address and key apply per worker, so several workers loosen them (README "Limits"), and inside a
+ * container the core count Node sees may be the host's — using every core is the operator's choice.
+ */
 export function workersFlag(value: string | undefined, env: NodeJS.ProcessEnv, cores: number): number {
   const given = value ?? (env['VEIL_CAS_WORKERS'] || undefined);
-  if (given === undefined) return Math.max(1, cores);
+  if (given === undefined) return 1;
+  if (given === 'auto') return Math.max(1, cores);
   if (!/^[1-9]\d{0,2}$/.test(given))
     throw usage(
-      `--workers (or VEIL_CAS_WORKERS) '${given}' is not a number of processes from 1 to 999`,
-      'e.g. --workers 2; 1 runs the CAS in this one process',
+      `--workers (or VEIL_CAS_WORKERS) '${given}' is neither a number of processes from 1 to 999 nor 'auto'`,
+      'e.g. --workers 2, or --workers auto for one per core; 1 runs the CAS in this one process',
     );
   return Number(given);
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { limitsFromFlags, logLevelFlag, remoteCasFlags } from '../serve-flags.js';
+import { limitsFromFlags, logLevelFlag, remoteCasFlags, workersFlag } from '../serve-flags.js';
 
 describe('veil cas serve limit flags', () => {
   it('map to startCas limits, leaving unset ones to the defaults', () => {
@@ -54,5 +54,16 @@ describe('veil cas serve --log-level', () => {
         bad,
       );
     }
+  });
+});
+
+describe('veil cas serve --workers', () => {
+  it('is one process unless asked; auto is one per core; anything else is a usage error', () => {
+    assert.equal(workersFlag(undefined, {}, 8), 1);
+    assert.equal(workersFlag(undefined, { VEIL_CAS_WORKERS: '3' }, 8), 3);
+    assert.equal(workersFlag('auto', {}, 8), 8);
+    assert.equal(workersFlag('2', { VEIL_CAS_WORKERS: '5' }, 8), 2);
+    assert.throws(() => workersFlag('0', {}, 8), /neither a number of processes/);
+    assert.throws(() => workersFlag('two', {}, 8), /neither a number of processes/);
   });
 });

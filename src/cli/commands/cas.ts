@@ -73,8 +73,9 @@ export const serve = defineCommand(
       },
       workers: {
         type: 'string',
-        value: 'N',
-        description: 'CAS processes sharing the port and the store (or VEIL_CAS_WORKERS; default: one per core)',
+        value: 'N|auto',
+        description:
+          'CAS processes sharing the port and the store (or VEIL_CAS_WORKERS; auto: one per core; default 1)',
       },
       ...LIMIT_OPTIONS,
       ...COLLATERAL_OPTIONS,
