@@ -1,5 +1,6 @@
 import { X509Certificate, createHash, timingSafeEqual } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
+import { Lru } from '../lru.js';
 
 /**
  * A client as the CAS knows it: the TLS client certificate it presented. Any certificate is an identity
@@ -14,17 +15,12 @@ export interface ClientIdentity {
   spki: Buffer;
 }
 
-const cache = new Map<string, ClientIdentity>();
 const CACHE_LIMIT = 1024;
+const derCache = new Lru<ClientIdentity>(CACHE_LIMIT);
 
 export function identityFromDer(der: Buffer): ClientIdentity {
   const id = createHash('sha256').update(der).digest('hex');
-  const hit = cache.get(id);
-  if (hit) return hit;
-  const identity = identityFromCert(new X509Certificate(der));
-  if (cache.size >= CACHE_LIMIT) cache.clear();
-  cache.set(id, identity);
-  return identity;
+  return derCache.memo(id, () => identityFromCert(new X509Certificate(der)));
 }
 
 /**
@@ -53,16 +49,11 @@ export function identityOfSocket(socket: TLSSocket): ClientIdentity | undefined 
  * rule: parsing one costs ≈ 0.1 ms and a key export, so identities are kept by the SHA-256 of the exact text.
  * What is kept is a pure function of those bytes, so there is nothing to invalidate; `pemCache` is bounded.
  */
-const pemCache = new Map<string, ClientIdentity>();
+const pemCache = new Lru<ClientIdentity>(CACHE_LIMIT);
 
 export function identityFromPem(pem: string): ClientIdentity {
   const id = createHash('sha256').update(pem).digest('hex');
-  const hit = pemCache.get(id);
-  if (hit) return hit;
-  const identity = identityFromCert(new X509Certificate(pem));
-  if (pemCache.size >= CACHE_LIMIT) pemCache.clear();
-  pemCache.set(id, identity);
-  return identity;
+  return pemCache.memo(id, () => identityFromCert(new X509Certificate(pem)));
 }
 
 function identityFromCert(cert: X509Certificate): ClientIdentity {
