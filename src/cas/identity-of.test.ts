@@ -1,10 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import { connect, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { identityFromPem, identityOfSocket } from './identity-of.js';
+import { identityFromPem, identityOfSocket, peerCertificateOfSocket } from './identity-of.js';
+import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
 import { ephemeral, type Identity } from './testing.js';
 
 const keyHashOf = (who: Identity) => createHash('sha256').update(who.spki).digest('hex');
@@ -21,7 +22,11 @@ async function echoServer(): Promise<{ server: Server; port: number }> {
 }
 
 /** One connection, several requests on it (keep-alive), so a cached identity is read back. */
-function connection(port: number, who: Identity | undefined, maxVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3') {
+function connection(
+  port: number,
+  who: Pick<Identity, 'keyPem' | 'certPem'> | undefined,
+  maxVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3',
+) {
   const socket = connect({
     host: '127.0.0.1',
     port,
@@ -91,6 +96,61 @@ describe('client identity cached per connection', () => {
       assert.equal(renegotiated, false, 'the server refused the renegotiation');
     } finally {
       a.socket.destroy();
+      server.close();
+    }
+  });
+});
+
+describe('the chain a client sent', () => {
+  it('is still linked after the identity was read (Node hands the issuers out once per socket)', async () => {
+    const day = 864e5;
+    const span = { notBefore: new Date(Date.now() - day), notAfter: new Date(Date.now() + day) };
+    const caKey = generatePrivateKey('P-256');
+    const caDer = issueCertificate({ subjectKey: caKey, commonName: 'other CA', isCa: true, ...span });
+    const key = generatePrivateKey('P-256');
+    const leafDer = issueCertificate({
+      subjectKey: key,
+      commonName: 'other CAS',
+      isCa: false,
+      endpoint: 'client',
+      issuer: { certDer: caDer, key: caKey },
+      ...span,
+    });
+    const own = ephemeral();
+    const seen: { keyHash?: string; leaf?: Buffer; issuer?: Buffer }[] = [];
+    const server = createServer(
+      { key: own.keyPem, cert: own.certPem, requestCert: true, rejectUnauthorized: false },
+      (req, res) => {
+        const socket = req.socket as TLSSocket;
+        const keyHash = identityOfSocket(socket)?.keyHash;
+        const cert = peerCertificateOfSocket(socket);
+        seen.push({
+          ...(keyHash ? { keyHash } : {}),
+          ...(cert ? { leaf: cert.raw } : {}),
+          ...(cert?.issuerCertificate ? { issuer: cert.issuerCertificate.raw } : {}),
+        });
+        res.end('none');
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const who = {
+      keyPem: pemEncode('PRIVATE KEY', key.pkcs8),
+      certPem: pemEncode('CERTIFICATE', leafDer) + pemEncode('CERTIFICATE', caDer),
+    };
+    const spki = createPublicKey(who.keyPem).export({ type: 'spki', format: 'der' });
+    const c = connection((server.address() as AddressInfo).port, who);
+    try {
+      await c.ready;
+      await c.ask();
+      await c.ask();
+      assert.equal(seen.length, 2);
+      for (const s of seen) {
+        assert.equal(s.keyHash, createHash('sha256').update(spki).digest('hex'));
+        assert.deepEqual(s.leaf, leafDer);
+        assert.deepEqual(s.issuer, caDer, 'the issuer the client sent is linked on every request');
+      }
+    } finally {
+      c.socket.destroy();
       server.close();
     }
   });

@@ -16,12 +16,6 @@ export interface ClientIdentity {
 }
 
 const CACHE_LIMIT = 1024;
-const derCache = new Lru<ClientIdentity>(CACHE_LIMIT);
-
-export function identityFromDer(der: Buffer): ClientIdentity {
-  const id = createHash('sha256').update(der).digest('hex');
-  return derCache.memo(id, () => identityFromCert(new X509Certificate(der)));
-}
 
 /**
  * One parse per connection: the identity is the certificate the handshake on THIS socket verified possession
@@ -29,19 +23,33 @@ export function identityFromDer(der: Buffer): ClientIdentity {
  * ever read it). A TLS 1.2 renegotiation could present another certificate on the same socket, so renegotiation
  * is disabled on the socket before its identity is cached (TLS 1.3 has none).
  */
-const bySocket = new WeakMap<TLSSocket, ClientIdentity | null>();
+const bySocket = new WeakMap<TLSSocket, { identity: ClientIdentity; cert: X509Certificate } | null>();
 
 export function identityOfSocket(socket: TLSSocket): ClientIdentity | undefined {
+  return peerOfSocket(socket)?.identity;
+}
+
+/**
+ * The certificate the peer presented, linked to the issuers it sent (`issuerCertificate`). Node hands the chain
+ * out once per socket — a second getPeerX509Certificate() or getPeerCertificate(true) comes back without the
+ * issuers — so everything that needs the chain (POST /v1/exports) reads it here.
+ */
+export function peerCertificateOfSocket(socket: TLSSocket): X509Certificate | undefined {
+  return peerOfSocket(socket)?.cert;
+}
+
+function peerOfSocket(socket: TLSSocket): { identity: ClientIdentity; cert: X509Certificate } | undefined {
   const known = bySocket.get(socket);
   if (known !== undefined) return known ?? undefined;
-  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  if (typeof socket.getPeerX509Certificate !== 'function') return undefined;
   socket.disableRenegotiation();
-  // Not getPeerX509Certificate(): after it, a later getPeerCertificate(true) on the socket came back without the
-  // issuer chain that POST /v1/exports reads (src/cas/remote-import.test.ts).
-  const cert = socket.getPeerCertificate();
-  const identity = cert?.raw ? identityFromDer(cert.raw) : null;
-  bySocket.set(socket, identity);
-  return identity ?? undefined;
+  // The X509Certificate OpenSSL already parsed in the handshake: no re-parse of the DER, and none of the
+  // fingerprints and name strings getPeerCertificate() builds. Every connection brings a fresh certificate
+  // (a runtime's key is new per attestation), so this runs once per attestation.
+  const cert = socket.getPeerX509Certificate();
+  const peer = cert ? { identity: identityFromCert(cert), cert } : null;
+  bySocket.set(socket, peer);
+  return peer ?? undefined;
 }
 
 /**
@@ -58,7 +66,17 @@ export function identityFromPem(pem: string): ClientIdentity {
 
 function identityFromCert(cert: X509Certificate): ClientIdentity {
   const spki = cert.publicKey.export({ type: 'spki', format: 'der' });
-  return { certPem: cert.toString(), keyHash: createHash('sha256').update(spki).digest('hex'), spki };
+  const keyHash = createHash('sha256').update(spki).digest('hex');
+  // The PEM is read only where a session records its creator; most requests never need it.
+  let pem: string | undefined;
+  return {
+    get certPem() {
+      pem ??= cert.toString();
+      return pem;
+    },
+    keyHash,
+    spki,
+  };
 }
 
 /** Constant-time equality of two hex key hashes (they are identities, treated like secrets). */

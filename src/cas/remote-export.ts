@@ -1,5 +1,4 @@
 import { X509Certificate } from 'node:crypto';
-import type { PeerCertificate } from 'node:tls';
 import type { ExportAnswer, ExportRequest, ExportedSecret } from '../contract/index.js';
 import type { Secret } from '../policy/index.js';
 import { isRemoteTarget } from '../policy/remote.js';
@@ -59,12 +58,16 @@ export function callerFingerprint(leafDer: Buffer | undefined, caDer: Buffer | u
   return fingerprintOf(ca.raw);
 }
 
-/** The leaf and the top of the chain a TLS peer sent (Node links the certificates it received). */
-export function peerChain(peer: PeerCertificate | undefined): { leaf?: Buffer; ca?: Buffer } {
-  if (!peer?.raw) return {};
-  let top = peer as PeerCertificate & { issuerCertificate?: PeerCertificate };
-  for (let i = 0; i < MAX_CHAIN && top.issuerCertificate && top.issuerCertificate !== top; i++) {
-    top = top.issuerCertificate as typeof top;
+/**
+ * The leaf and the top of the chain a TLS peer sent (Node links the certificates it received). From the
+ * X509Certificate the handshake parsed — the same object the client's identity is read from (identity-of.ts):
+ * once that was taken, getPeerCertificate(true) no longer carried the issuers.
+ */
+export function peerChain(peer: X509Certificate | undefined): { leaf?: Buffer; ca?: Buffer } {
+  if (!peer) return {};
+  let top = peer;
+  for (let i = 0; i < MAX_CHAIN && top.issuerCertificate && !top.issuerCertificate.raw.equals(top.raw); i++) {
+    top = top.issuerCertificate;
   }
   return { leaf: peer.raw, ...(top !== peer ? { ca: top.raw } : {}) };
 }

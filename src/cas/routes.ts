@@ -4,7 +4,7 @@ import { attest, type AttestationContext } from './attest.js';
 import { CasError } from './errors.js';
 import type { WriteGate } from './limits.js';
 import { NonceStore, type NonceLimits } from './nonces.js';
-import { identityOfSocket, type ClientIdentity } from './identity-of.js';
+import { identityOfSocket, peerCertificateOfSocket, type ClientIdentity } from './identity-of.js';
 import { listSessions, readSession, writeUpload, type CasContext, type Upload } from './sessions.js';
 import { publicValue, publicValues } from './values.js';
 import { certificateDates } from './expiry.js';
@@ -221,9 +221,7 @@ const EXPORT_ROUTE = {
 function registerExports(app: FastifyInstance, ctx: CasContext): void {
   app.post<{ Body: ExportRequest }>('/v1/exports', EXPORT_ROUTE, async (request) => {
     const socket = request.raw.socket as TLSSocket;
-    const { leaf, ca } = peerChain(
-      typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate(true) : undefined,
-    );
+    const { leaf, ca } = peerChain(peerCertificateOfSocket(socket));
     return exportSecret(ctx, request.body, callerFingerprint(leaf, ca, ctx.now()));
   });
 }
