@@ -1,5 +1,6 @@
 /** The seed policies as the attestation bench uploads them, and its table and goals. */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
 export interface Row {
@@ -52,7 +53,7 @@ export function table(rows: Row[]): string {
 }
 
 /** Each goal of the issue beside the figure it is judged by. */
-export function goalLine(rows: Row[], workers: number[]): string[] {
+export function goalLine(rows: Row[], workers: number[], cpuCount = availableParallelism()): string[] {
   const at = (server: string, c: number) => rows.find((r) => r.server === server && r.concurrency === c);
   const out: string[] = [];
   const mark = (ok: boolean) => (ok ? 'met' : 'NOT met');
@@ -77,6 +78,18 @@ export function goalLine(rows: Row[], workers: number[]): string[] {
       `goal: ${many} throughput ≥ 1.8× ${one} — ${f(best2, 2)}× (c=${levels.join('/')}: ${scale.map((x) => f(x, 2)).join(', ')}; ` +
         `cores used by ${many}: ${cores.map((x) => f(x, 2)).join(', ')}) ${mark(best2 >= 1.8)}; ` +
         'the load client runs on the same cores (its CPU per attestation is in the table)',
+    );
+    // What the machine leaves the CAS: at one worker's rate, the CAS and the load client together need
+    // (CAS cores + client cores); N cores allow at most N / that times the rate, and 2 workers at most 2×.
+    const ceiling = levels.map((c) => {
+      const r = at(one, c);
+      if (!r) return Number.NaN;
+      const client = (r.clientCpuMs * r.perSecond) / 1000;
+      return Math.min(Math.max(...workers), cpuCount / (r.cores + client));
+    });
+    out.push(
+      `      this machine (${cpuCount} cores, the load client on them) allows at most ${ceiling.map((x) => f(x, 2)).join(', ')}× ` +
+        `at those levels: ${Math.max(...ceiling) < 1.8 ? 'the 1.8× goal cannot be measured here' : 'room enough for the goal'}`,
     );
   }
   const p = at(many, 64) ?? at(one, 64);

@@ -115,7 +115,12 @@ async function upload(url: string, texts: string[]): Promise<void> {
 async function drive(server: Server, plan: LoadPlan): Promise<Row> {
   const script = join(ROOT, 'dist', 'bench', 'attest-load.js');
   const env = { ...process.env, VEIL_BENCH_LOAD: JSON.stringify(plan) };
-  const client = track(spawn(process.execPath, [script], { env, stdio: ['pipe', 'pipe', 'inherit'] }));
+  const client = track(
+    spawn(process.execPath, [...(process.env['BENCH_CLIENT_NODE_ARGS'] ?? '').split(' ').filter(Boolean), script], {
+      env,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
+  );
   const lines = createInterface({ input: client.stdout! });
   let before: Map<number, number> | undefined;
   let pids: number[] = [];

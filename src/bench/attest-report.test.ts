@@ -1,0 +1,40 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { goalLine, type Row } from './attest-report.js';
+
+const row = (server: string, over: Partial<Row>): Row => ({
+  server,
+  concurrency: 16,
+  count: 100,
+  errors: 0,
+  perSecond: 50,
+  p50: 100,
+  p99: 200,
+  cpuMs: 10,
+  cores: 0.5,
+  clientCpuMs: 12,
+  load: 1,
+  processes: 1,
+  ...over,
+});
+
+describe('bench:attest goals', () => {
+  const rows = [
+    row('bare https', { cpuMs: 5 }),
+    row('CAS ×1', { cpuMs: 10, cores: 0.5, perSecond: 50, clientCpuMs: 12 }),
+    row('CAS ×2', { cpuMs: 10, cores: 0.7, perSecond: 70, clientCpuMs: 12 }),
+  ];
+
+  it('judges the CPU ratio and the scaling by their figures', () => {
+    const lines = goalLine(rows, [1, 2], 2);
+    assert.match(lines[0]!, /0\.50× .* NOT met/);
+    assert.match(lines[1]!, /throughput ≥ 1\.8× CAS ×1 — 1\.40× .* NOT met/);
+  });
+
+  it('says what the machine allows: the CAS and the load client share its cores', () => {
+    // At 50/s one worker used 0.5 cores and the client 0.6: two cores allow 2 / 1.1 = 1.82×.
+    assert.match(goalLine(rows, [1, 2], 2)[2]!, /allows at most 1\.82× .*room enough/);
+    assert.match(goalLine(rows, [1, 2], 1)[2]!, /allows at most 0\.91× .*cannot be measured here/);
+    assert.match(goalLine(rows, [1, 2], 8)[2]!, /allows at most 2\.00×/, 'two workers never more than 2×');
+  });
+});
