@@ -1,6 +1,6 @@
 import { X509Certificate, createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
-import { connect, type PeerCertificate, type TLSSocket } from 'node:tls';
+import { connect, type TLSSocket } from 'node:tls';
 import { RuntimeError } from './errors.js';
 
 export interface PinnedCas {
@@ -60,7 +60,7 @@ export function connectCas(
       },
       () => {
         try {
-          resolve({ socket, pin: { url, ...trustedCa(url, host, socket.getPeerCertificate(true), trust) } });
+          resolve({ socket, pin: { url, ...trustedCa(url, host, socket.getPeerX509Certificate(), trust) } });
         } catch (err) {
           socket.destroy();
           reject(err);
@@ -82,11 +82,13 @@ export function connectCas(
 function trustedCa(
   url: string,
   host: string,
-  peer: PeerCertificate,
+  peer: X509Certificate | undefined,
   trust: CasTrustAnchor,
 ): { fingerprint: string; caPem: string } {
-  const leaf = new X509Certificate(peer.raw);
-  const ca = new X509Certificate(trust.caPem ?? topOf(peer).raw);
+  // The certificate the handshake parsed, linked to the issuers the CAS sent: no second parse of either.
+  if (!peer) throw untrusted(`the CAS at ${url} presented no certificate`, 'this is not a Veil CAS');
+  const leaf = peer;
+  const ca = trust.caPem ? new X509Certificate(trust.caPem) : topOf(peer);
   const fingerprint = createHash('sha256').update(ca.raw).digest('hex');
   if (trust.fingerprint && !sameHex(trust.fingerprint, fingerprint)) {
     throw untrusted(
@@ -128,11 +130,11 @@ export function sameHex(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** The chain's root as the CAS sends it. */
-function topOf(cert: PeerCertificate & { issuerCertificate?: PeerCertificate }): PeerCertificate {
-  let current = cert as PeerCertificate & { issuerCertificate?: PeerCertificate };
-  while (current.issuerCertificate && current.issuerCertificate !== current) {
-    current = current.issuerCertificate as PeerCertificate & { issuerCertificate?: PeerCertificate };
+/** The chain's root as the CAS sends it (a chain longer than a CAS sends is not walked to its end). */
+function topOf(cert: X509Certificate): X509Certificate {
+  let current = cert;
+  for (let i = 0; i < 8 && current.issuerCertificate && !current.issuerCertificate.raw.equals(current.raw); i++) {
+    current = current.issuerCertificate;
   }
   return current;
 }
