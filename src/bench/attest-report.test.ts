@@ -14,6 +14,7 @@ const row = (server: string, over: Partial<Row>): Row => ({
   cores: 0.5,
   clientCpuMs: 12,
   load: 1,
+  otherCores: 0,
   processes: 1,
   ...over,
 });
@@ -36,5 +37,8 @@ describe('bench:attest goals', () => {
     assert.match(goalLine(rows, [1, 2], 2)[2]!, /allows at most 1\.82× .*room enough/);
     assert.match(goalLine(rows, [1, 2], 1)[2]!, /allows at most 0\.91× .*cannot be measured here/);
     assert.match(goalLine(rows, [1, 2], 8)[2]!, /allows at most 2\.00×/, 'two workers never more than 2×');
+    // Other work on the machine took 0.9 of its 2 cores: 1.1 free allow 1.00×.
+    const busy = rows.map((r) => ({ ...r, otherCores: r.server === 'CAS ×2' ? 0.9 : 0.2 }));
+    assert.match(goalLine(busy, [1, 2], 2)[2]!, /other work using 0\.90\) allows at most 1\.00× .*cannot be measured/);
   });
 });

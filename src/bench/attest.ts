@@ -18,7 +18,7 @@ import { Agent, request } from 'undici';
 import { hostId, simulationMeasurement } from '../attestation/index.js';
 import { ephemeral } from '../cas/testing.js';
 import type { LoadPlan, LoadResult } from './attest-load.js';
-import { cpuSeconds, percentile, processTree, spentBetween } from './proc-stat.js';
+import { cpuSeconds, machineBusySeconds, percentile, processTree, spentBetween } from './proc-stat.js';
 import { benchPolicy, goalLine, type Row, table } from './attest-report.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -125,17 +125,20 @@ async function drive(server: Server, plan: LoadPlan): Promise<Row> {
   let before: Map<number, number> | undefined;
   let pids: number[] = [];
   let load = '';
+  let machineBefore = 0;
   const started = { t: 0 };
   for await (const line of lines) {
     if (line === 'READY') {
       pids = processTree(server.child.pid!);
       before = cpuSeconds(pids);
+      machineBefore = machineBusySeconds();
       load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
       started.t = performance.now();
       client.stdin!.write('go\n');
     } else if (line.startsWith('DONE ')) {
       const wall = (performance.now() - started.t) / 1000;
       const spent = before ? spentBetween(before, cpuSeconds(pids)) : 0;
+      const machine = machineBusySeconds() - machineBefore;
       const result = JSON.parse(line.slice(5)) as LoadResult;
       client.stdin!.end();
       if (result.count === 0) throw new Error(`${server.name}: no attestation succeeded: ${result.firstError}`);
@@ -152,6 +155,7 @@ async function drive(server: Server, plan: LoadPlan): Promise<Row> {
         cores: spent / wall,
         clientCpuMs: (result.clientCpuSeconds * 1000) / result.count,
         load: Number(load),
+        otherCores: Math.max(0, machine - spent - result.clientCpuSeconds) / wall,
         processes: pids.length,
       };
     }

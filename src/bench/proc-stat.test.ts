@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { cpuSeconds, cpuTicksOf, percentile, processTree, spentBetween } from './proc-stat.js';
+import {
+  clockTicks,
+  cpuSeconds,
+  cpuTicksOf,
+  machineBusyOf,
+  machineBusySeconds,
+  percentile,
+  processTree,
+  spentBetween,
+} from './proc-stat.js';
 
 describe('bench /proc readers', () => {
   it('reads utime + stime even when the command name holds spaces and parentheses', () => {
@@ -40,5 +49,11 @@ describe('bench /proc readers', () => {
     assert.equal(percentile(xs, 99), 99);
     assert.equal(percentile([7], 99), 7);
     assert.ok(Number.isNaN(percentile([], 50)));
+  });
+  it("reads the machine's busy time, leaving out idle and iowait", () => {
+    const stat = 'cpu  100 20 30 5000 400 6 7 8 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n';
+    assert.equal(machineBusyOf(stat), (100 + 20 + 30 + 6 + 7 + 8) / clockTicks());
+    assert.throws(() => machineBusyOf('intr 1 2 3'), /not \/proc\/stat/);
+    assert.ok(machineBusySeconds() > 0);
   });
 });

@@ -69,3 +69,30 @@ export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
+
+/**
+ * Busy CPU seconds of the whole machine from the first line of /proc/stat (user, nice, system, irq, softirq,
+ * steal; not idle or iowait): beside a benchmark's own processes, what everything else on a shared machine took.
+ */
+export function machineBusyOf(stat: string): number {
+  const line = stat.split('\n', 1)[0] ?? '';
+  const f = line.trim().split(/\s+/);
+  if (f[0] !== 'cpu') throw new Error(`not /proc/stat: ${line}`);
+  const n = f.slice(1, 9).map(Number);
+  if (n.length < 8 || n.some((x) => !Number.isFinite(x))) throw new Error(`not /proc/stat: ${line}`);
+  const [user, nice, system, , , irq, softirq, steal] = n as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return (user + nice + system + irq + softirq + steal) / clockTicks();
+}
+
+export function machineBusySeconds(): number {
+  return machineBusyOf(readFileSync('/proc/stat', 'utf8'));
+}
