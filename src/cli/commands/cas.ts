@@ -1,7 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { clusterFork, runPrimary, serveAsWorker, workerShares, workerSlotOf } from '../../cas/cluster.js';
+import {
+  clusterFork,
+  initializedStore,
+  runPrimary,
+  serveAsWorker,
+  workerShares,
+  workerSlotOf,
+} from '../../cas/cluster.js';
 import type { AttestationVariant } from '../../attestation/policy.js';
 import type { CollateralProvider } from '../../attestation/types.js';
 import { findSelfEvidence } from '../../cas/self-attestation.js';
@@ -120,6 +127,7 @@ export const serve = defineCommand(
       notes(io, self, collateral !== undefined);
       return runPrimary({
         workers,
+        together: initializedStore(serveOptions),
         fork: clusterFork(workers),
         now: Date.now,
         out: io.out,
