@@ -92,7 +92,8 @@ export async function fillPart(dir: string, creatorPem: string, from: number, to
 export interface BulkFigures {
   sessions: number;
   writeSeconds: number;
-  loadSeconds: number;
+  /** null: not recorded (a kept store filled before this figure was kept). */
+  loadSeconds: number | null;
 }
 
 /** Fills the empty store in `dir` with sessions [0, n) from `parts` children, then loads them into it. */
@@ -177,7 +178,13 @@ async function* itemsOf(
 
 /** Creates sessions [0, n) named `api-…` through the CAS at `url` as `creator`, `lanes` teams at a time (one:
  * the CAS takes one upload per client address at a time, README "Limits"). */
-export async function createThroughApi(url: string, creator: Identity, n: number, lanes = 1): Promise<number> {
+export async function createThroughApi(
+  url: string,
+  creator: Identity,
+  n: number,
+  prefix = 'api',
+  lanes = 1,
+): Promise<number> {
   const agent = new Agent({
     connections: lanes,
     connect: { rejectUnauthorized: false, cert: creator.certPem, key: creator.keyPem },
@@ -190,6 +197,11 @@ export async function createThroughApi(url: string, creator: Identity, n: number
       dispatcher: agent,
     });
     const body = (await res.body.json()) as { hash?: string };
+    if (res.statusCode === 429) {
+      // The per-address upload caps (README "Limits") say when there is room again: a client as the CLI is.
+      await new Promise((r) => setTimeout(r, Number(res.headers['retry-after'] ?? 0) * 1000 || 100));
+      return post(text);
+    }
     if (res.statusCode !== 200 && res.statusCode !== 201)
       throw new Error(`POST /v1/sessions answered ${res.statusCode}: ${JSON.stringify(body)}`);
     return body.hash!;
@@ -200,7 +212,7 @@ export async function createThroughApi(url: string, creator: Identity, n: number
     // A team in order (its Redis first: the Flask sessions import from it), other teams beside it.
     for (let team = nextTeam++; team < teams; team = nextTeam++) {
       for (let i = team * TEAM; i < Math.min(n, (team + 1) * TEAM); i++) {
-        const { text, next } = policyOf(i, 'api');
+        const { text, next } = policyOf(i, prefix);
         const hash = await post(text);
         if (next) await post(`${next}\npredecessor: ${hash}\n`);
       }

@@ -250,7 +250,7 @@ function report(c: Creates, small: Figures, large: Figures): void {
   console.log(
     `  bulk: ${fmt(c.bulk.sessions, 0)} sessions through writeSession on 2 processes at ` +
       `${fmt(c.bulk.sessions / c.bulk.writeSeconds, 0)}/s (${fmt(c.bulk.writeSeconds)} s), ` +
-      `Store.load of them and their audit chain ${fmt(c.bulk.loadSeconds)} s`,
+      `Store.load of them and their audit chain ${c.bulk.loadSeconds === null ? '(not recorded)' : `${fmt(c.bulk.loadSeconds)} s`}`,
   );
   line('', `${SMALL}`, n);
   for (const w of [1, 2] as const) {
@@ -271,10 +271,10 @@ function report(c: Creates, small: Figures, large: Figures): void {
 }
 
 /** A first start (it makes the session-encryption key), `count` sessions through the API, stop: the rate. */
-async function createOn(root: string, creator: Identity, count: number): Promise<number> {
+async function createOn(root: string, creator: Identity, count: number, prefix = 'api'): Promise<number> {
   const cas = await serve(join(root, 'data'), join(root, 'home'));
   try {
-    return await createThroughApi(cas.url, creator, count);
+    return await createThroughApi(cas.url, creator, count, prefix);
   } finally {
     await cas.stop();
   }
@@ -287,19 +287,37 @@ async function createOn(root: string, creator: Identity, count: number): Promise
 const KEEP = process.env['BENCH_KEEP_DIR'];
 
 /** The large store, filled by this run or (BENCH_KEEP_DIR) by an earlier one, with what its fill measured. */
-async function largeStore(creator: Identity, host: TestHost): Promise<{ root: string; fill: Omit<Creates, 'small'> }> {
+/** What the large store's reads ask for: sessions the bench's creator may read. */
+interface Reads {
+  prefix: string;
+  count: number;
+}
+
+async function largeStore(
+  creator: Identity,
+  host: TestHost,
+): Promise<{ root: string; fill: Omit<Creates, 'small'>; reads: Reads }> {
   const root = KEEP ?? mkdtempSync(join(tmpdir(), 'veil-bench-store-'));
   const marker = join(root, 'filled.json');
-  if (KEEP && existsSync(marker)) return { root, fill: JSON.parse(readFileSync(marker, 'utf8')) };
+  if (KEEP && existsSync(marker)) return { root, ...JSON.parse(readFileSync(marker, 'utf8')) };
   if (KEEP) mkdirSync(root, { recursive: true });
-  const bulk = await bulkFill(join(root, 'data'), creator, SESSIONS - API_CREATES, 2);
-  const large = await createOn(root, creator, API_CREATES);
+  const hostKey = host.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  // The bulk's figures (and its creator) are kept apart: a later step that fails does not cost the fill.
+  const bulkMarker = join(root, 'bulk.json');
+  const before = existsSync(bulkMarker) ? (JSON.parse(readFileSync(bulkMarker, 'utf8')) as Partial<Saved>) : undefined;
+  const bulk: BulkFigures = before
+    ? (before as unknown as BulkFigures)
+    : await bulkFill(join(root, 'data'), creator, SESSIONS - API_CREATES, 2);
+  if (KEEP && !before) writeFileSync(bulkMarker, JSON.stringify({ ...bulk, creator, hostKey }), { mode: 0o600 });
+  // A prefix of its own per run: an earlier run that stopped half-way left some `api-…` sessions behind.
+  const prefix = `api${Date.now().toString(36)}`;
+  const large = await createOn(root, creator, API_CREATES, prefix);
   await addAttested(join(root, 'data'), creator, host);
   const fill = { large, bulk, total: bulk.sessions + API_CREATES };
-  // The creator's key too: the next run reads and attests as the same client.
-  const hostKey = host.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  writeFileSync(marker, JSON.stringify({ ...fill, creator, hostKey }), { mode: 0o600 });
-  return { root, fill };
+  // A bulk whose creator was not kept (a store filled before it was) is read through the API's sessions.
+  const reads = !before || before.creator ? { prefix: 'team', count: bulk.sessions } : { prefix, count: API_CREATES };
+  writeFileSync(marker, JSON.stringify({ fill, reads, creator, hostKey }), { mode: 0o600 });
+  return { root, fill, reads };
 }
 
 /** The kept store's creator and simulation host: its `bench` session lists that host's platform ID. */
@@ -315,8 +333,10 @@ function hostOf(pem: string): TestHost {
 }
 
 async function main(): Promise<void> {
-  const kept = KEEP && existsSync(join(KEEP, 'filled.json'));
-  const saved = kept ? (JSON.parse(readFileSync(join(KEEP, 'filled.json'), 'utf8')) as Saved) : undefined;
+  const savedIn = (file: string) =>
+    KEEP && existsSync(join(KEEP, file)) ? (JSON.parse(readFileSync(join(KEEP, file), 'utf8')) as Partial<Saved>) : {};
+  const found = [savedIn('filled.json'), savedIn('bulk.json')].find((x) => x.creator && x.hostKey);
+  const saved = found as Saved | undefined;
   const creator = saved?.creator ?? ephemeral();
   const host = saved ? hostOf(saved.hostKey) : testHost();
   const small = mkdtempSync(join(tmpdir(), 'veil-bench-store-'));
@@ -328,7 +348,7 @@ async function main(): Promise<void> {
     large = filled.root;
     const figures = [
       await measure(small, SMALL, creator, host, 'api'),
-      await measure(large, filled.fill.bulk.sessions, creator, host),
+      await measure(large, filled.reads.count, creator, host, filled.reads.prefix),
     ];
     report({ small: smallRate, ...filled.fill }, figures[0]!, figures[1]!);
   } finally {
