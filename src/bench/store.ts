@@ -1,148 +1,52 @@
 /**
  * `npm run bench:store`: the CAS with 100,000 sessions (BENCH_SESSIONS) beside the same CAS with 100, in one
- * run: the create rate through the CAS's session layer (at the start and near the end of the fill), read latency
- * (GET /v1/sessions/NAME), attestation latency, restart time to /readyz and resident memory of a real
- * `veil cas serve` process on each store.
- *
- * The fill runs in two child processes writing to the one SQLite store (WAL), as two CAS processes would: the
- * CPU work of a write (parse, validate, keys and certificates, sealing) runs on both cores, only the commit is
- * serialized. `node dist/bench/store.js fill DIR FROM TO` is one such child.
+ * run: the create rate through the CAS's HTTPS API, read latency (GET /v1/sessions/NAME), attestation latency,
+ * restart time to /readyz with 1 and 2 worker processes (and the CPU the restart took), resident memory and
+ * the database's size. How the stores are filled: store-fill.ts. `node dist/bench/store.js fill DIR FROM TO`
+ * (the creator's certificate on stdin) is one child of the bulk fill.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { simulationMeasurement } from '../attestation/index.js';
+import { hostId } from '../attestation/evidence.js';
 import { signedSimulation, testHost, type TestHost } from '../attestation/testing.js';
 import { openAuditLog } from '../cas/audit-log.js';
 import { identityFromPem } from '../cas/identity-of.js';
-import { writeSession, type CasContext } from '../cas/sessions.js';
+import { writeSession } from '../cas/sessions.js';
 import { loadMasterKey, openSqliteStore } from '../cas/store/index.js';
 import { ephemeral, type Identity } from '../cas/testing.js';
+import { cpuSeconds, processTree } from './proc-stat.js';
+import { bulkFill, createThroughApi, fillPart, sessionName, type BulkFigures } from './store-fill.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SESSIONS = Number(process.env['BENCH_SESSIONS'] ?? 100_000);
 const SMALL = 100;
-const FILL_SECONDS = Number(process.env['BENCH_FILL_SECONDS'] ?? 600);
+/** Sessions of the large store created through the API (the rest in bulk); all of the small one's are. */
+const API_CREATES = Math.min(SESSIONS, Number(process.env['BENCH_API_CREATES'] ?? 300));
 const SAMPLES = Number(process.env['BENCH_SAMPLES'] ?? 200);
-const RESTARTS = 3;
-/**
- * Sessions per team (names `team-N-…`, not a namespace: a namespace needs its parent session and a
- * create_sessions policy first): the first a Redis session, the others Flask sessions importing from it.
- */
-const TEAM = 10;
-/** Every this many Flask sessions, one gets a second version (an update with its predecessor). */
-const UPDATE_EVERY = 20;
+const RESTARTS = Number(process.env['BENCH_RESTARTS'] ?? 3);
 const PROGRAM = simulationMeasurement(Buffer.from('runtime'), Buffer.from('bench'));
-
-function template(which: 'flask' | 'redis'): string {
-  return readFileSync(join(ROOT, 'examples', 'flask-redis', 'policies', `${which}-session.yaml`), 'utf8');
-}
-
-function filled(text: string, vars: Record<string, string>): string {
-  return text.replace(/(?<!\$)\$([A-Z_][A-Z0-9_]*)/g, (m, name: string) => vars[name] ?? m);
-}
-
-const teamOf = (i: number) => Math.floor(i / TEAM);
-const sessionName = (i: number) => (i % TEAM === 0 ? `team-${teamOf(i)}-redis` : `team-${teamOf(i)}-flask-${i % TEAM}`);
-
-/** One child of the fill: sessions [from, to) of the store in `dir`, progress on stdout every 250 sessions. */
-async function fillPart(dir: string, from: number, to: number): Promise<void> {
-  const store = openSqliteStore({ dataDir: dir, masterKey: loadMasterKey({ dataDir: dir }) });
-  // The CAS's own audit log: every version is committed with its signed entry, as `veil cas serve` does.
-  const audit = await openAuditLog(store, () => new Date());
-  const ctx: CasContext = { store, now: () => new Date(), audit };
-  const me = identityFromPem(readFileSync(join(dir, '..', 'creator.pem'), 'utf8'));
-  const [flask, redis] = [template('flask'), template('redis')];
-  const deadline = Date.now() + FILL_SECONDS * 1000;
-  let done = 0;
-  for (let i = from; i < to && Date.now() < deadline; i++) {
-    // Different secrets and measurements in every session: nothing is shared but the team's Redis.
-    const vars = {
-      MRENCLAVE: randomBytes(32).toString('hex'),
-      SCONE_FSPF_KEY: randomBytes(32).toString('hex'),
-      SCONE_FSPF_TAG: randomBytes(16).toString('hex'),
-      FLASK_SESSION: sessionName(i % TEAM === 0 ? i + 1 : i),
-      REDIS_SESSION: sessionName(teamOf(i) * TEAM),
-    };
-    const written = await writeSession(ctx, filled(i % TEAM === 0 ? redis : flask, vars), me);
-    if (i % TEAM !== 0 && i % UPDATE_EVERY === 1) {
-      const next = { ...vars, MRENCLAVE: randomBytes(32).toString('hex') };
-      await writeSession(ctx, `${filled(flask, next)}\npredecessor: ${written.hash}\n`, me);
-    }
-    if (++done % 250 === 0) process.stdout.write(`${JSON.stringify({ done: 250, at: Date.now() })}\n`);
-  }
-  process.stdout.write(`${JSON.stringify({ done: done % 250, at: Date.now() })}\n`);
-  await audit.close();
-  await store.close();
-}
-
-/** Fills `dir` with `n` sessions from `parts` children; returns the progress timeline (ms, sessions so far). */
-async function fill(dir: string, n: number, parts: number): Promise<Array<[number, number]>> {
-  // Made here, once: two children opening a new directory at once would each make a master key of their own
-  // (the CA and audit key would be agreed on, as replicas do, but one would be made for nothing).
-  const store = openSqliteStore({ dataDir: dir, masterKey: loadMasterKey({ dataDir: dir }) });
-  await (await openAuditLog(store, () => new Date())).close();
-  await store.close();
-  const started = Date.now();
-  let total = 0;
-  const timeline: Array<[number, number]> = [[0, 0]];
-  const children: ChildProcess[] = [];
-  const per = Math.ceil(n / parts / TEAM) * TEAM;
-  for (let p = 0; p < parts; p++) {
-    const [from, to] = [p * per, Math.min(n, (p + 1) * per)];
-    if (from >= to) continue;
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'fill', dir, String(from), String(to)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let rest = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      const lines = (rest + d.toString()).split('\n');
-      rest = lines.pop()!;
-      for (const line of lines) {
-        const { done, at } = JSON.parse(line) as { done: number; at: number };
-        total += done;
-        timeline.push([at - started, total]);
-      }
-    });
-    children.push(child);
-  }
-  const codes = await Promise.all(children.map((c) => new Promise<number | null>((r) => c.once('exit', r))));
-  if (codes.some((c) => c !== 0)) throw new Error(`a fill process failed (exit codes ${codes.join(', ')})`);
-  // In the order the parent heard of them: the running total only grows.
-  return timeline;
-}
-
-/** Sessions/s over the first and the last `span` sessions of the timeline. */
-function rates(timeline: Array<[number, number]>, span: number): { start: number; end: number; total: number } {
-  const last = timeline.at(-1)!;
-  const at = (count: number) => timeline.find(([, c]) => c >= count) ?? last;
-  const first = at(span);
-  // Progress comes in steps of 250 per child: the last point at or before total - span, never the final one.
-  const late = timeline.findLast(([, c]) => c <= Math.max(0, last[1] - span)) ?? timeline[0]!;
-  return {
-    start: (first[1] / first[0]) * 1000,
-    end: ((last[1] - late[1]) / (last[0] - late[0])) * 1000,
-    total: last[1],
-  };
-}
 
 interface Cas {
   url: string;
   pid: number;
   ready: number;
+  /** CPU ms of the process tree (primary and workers) from spawn to ready: what the load on the machine hides. */
+  readyCpu: number;
   stop(): Promise<void>;
 }
 
-/** `veil cas serve` on `dir`, timed from spawn until /readyz answers 200. */
-async function serve(dir: string, home: string): Promise<Cas> {
+/** `veil cas serve` on `dir` with `workers` processes, timed from spawn until /readyz answers 200. */
+async function serve(dir: string, home: string, workers = 1): Promise<Cas> {
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'bin', 'veil.js'), 'cas', 'serve', '--listen', '127.0.0.1:0', '--data', dir],
+    [join(ROOT, 'bin', 'veil.js'), 'cas', 'serve', '--listen', '127.0.0.1:0', '--data', dir, '--workers', `${workers}`],
     { env: { ...process.env, VEIL_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -167,7 +71,11 @@ async function serve(dir: string, home: string): Promise<Cas> {
           },
           () => 0,
         );
-        if (status === 200) return { url, pid: child.pid!, ready: performance.now() - started, stop };
+        if (status === 200) {
+          const ready = performance.now() - started;
+          const cpu = [...cpuSeconds(processTree(child.pid!)).values()].reduce((a, b) => a + b, 0);
+          return { url, pid: child.pid!, ready, readyCpu: cpu * 1000, stop };
+        }
       }
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -195,12 +103,12 @@ const agentFor = (who: Identity, connections = 1) =>
   new Agent({ connections, connect: { rejectUnauthorized: false, cert: who.certPem, key: who.keyPem } });
 
 /** GET /v1/sessions/NAME of random sessions of the store, as their creator, on one kept-alive connection. */
-async function readLatency(cas: Cas, creator: Identity, n: number): Promise<number[]> {
+async function readLatency(cas: Cas, creator: Identity, n: number, prefix: string): Promise<number[]> {
   const agent = agentFor(creator);
   const ms: number[] = [];
   try {
     for (let s = 0; s < SAMPLES; s++) {
-      const name = sessionName(Math.floor(Math.random() * n));
+      const name = sessionName(Math.floor(Math.random() * n), prefix);
       const started = performance.now();
       const res = await request(`${cas.url}/v1/sessions/${name}`, { dispatcher: agent });
       await res.body.text();
@@ -270,36 +178,51 @@ async function addAttested(dir: string, creator: Identity, host: TestHost): Prom
   await store.close();
 }
 
+interface Restart {
+  /** Medians of RESTARTS. */
+  ms: number;
+  cpuMs: number;
+}
+
 interface Figures {
-  firstStart: number;
-  /** Median of RESTARTS. */
-  restart: number;
+  restart: Record<1 | 2, Restart>;
   metrics: number;
   read: { p50: number; p99: number };
   attest: { p50: number; p99: number };
   rss: number;
+  fileMiB: number;
 }
 
-/** First start (makes the CA and keys), restart, then reads, attestations and memory on the restarted CAS. */
-async function measure(root: string, n: number, creator: Identity, host: TestHost): Promise<Figures> {
-  const dir = join(root, 'data');
-  const first = await serve(dir, join(root, 'home'));
-  await first.stop();
-  const restarts: number[] = [];
-  for (let r = 1; r < RESTARTS; r++) {
-    const again = await serve(dir, join(root, 'home'));
-    restarts.push(again.ready);
-    await again.stop();
+async function restarts(dir: string, home: string, workers: 1 | 2): Promise<Restart> {
+  const ms: number[] = [];
+  const cpu: number[] = [];
+  for (let r = 0; r < RESTARTS; r++) {
+    const cas = await serve(dir, home, workers);
+    ms.push(cas.ready);
+    cpu.push(cas.readyCpu);
+    await cas.stop();
   }
-  const cas = await serve(dir, join(root, 'home'));
-  restarts.push(cas.ready);
+  return { ms: percentiles(ms).p50, cpuMs: percentiles(cpu).p50 };
+}
+
+/** Restarts with 1 and 2 workers, then reads, attestations and memory on one more restarted CAS. */
+async function measure(root: string, n: number, creator: Identity, host: TestHost, prefix = 'team'): Promise<Figures> {
+  const dir = join(root, 'data');
+  const home = join(root, 'home');
+  const restart = { 1: await restarts(dir, home, 1), 2: await restarts(dir, home, 2) };
+  const cas = await serve(dir, home);
   try {
-    const read = percentiles(await readLatency(cas, creator, n));
+    const read = percentiles(await readLatency(cas, creator, n, prefix));
     const attest = percentiles(await attestLatency(cas, host));
     const metrics = await scrapeMs(cas, creator);
-    const restart = percentiles(restarts).p50;
-    const figures: Figures = { firstStart: first.ready, restart, metrics, read, attest, rss: rssMiB(cas.pid) };
-    return figures;
+    const fileMiB = ['cas.db', 'cas.db-wal'].reduce((sum, f) => {
+      try {
+        return sum + statSync(join(dir, f)).size / 2 ** 20;
+      } catch {
+        return sum;
+      }
+    }, 0);
+    return { restart, metrics, read, attest, rss: rssMiB(cas.pid), fileMiB };
   } finally {
     await cas.stop();
   }
@@ -308,20 +231,34 @@ async function measure(root: string, n: number, creator: Identity, host: TestHos
 const fmt = (x: number, digits = 1) => x.toLocaleString('en-US', { maximumFractionDigits: digits });
 const goal = (met: boolean) => (met ? 'met' : 'NOT met');
 const line = (what: string, a: string, b: string, tail = '') =>
-  console.log(`  ${what.padEnd(34)} ${a.padStart(10)} ${b.padStart(12)}${tail}`);
+  console.log(`  ${what.padEnd(40)} ${a.padStart(10)} ${b.padStart(12)}${tail}`);
 
-function report(created: ReturnType<typeof rates>, seconds: number, small: Figures, large: Figures): void {
-  const n = fmt(created.total, 0);
-  const stopped = created.total < SESSIONS ? `; stopped at BENCH_FILL_SECONDS=${FILL_SECONDS}` : '';
+interface Creates {
+  small: number;
+  large: number;
+  bulk: BulkFigures;
+  total: number;
+}
+
+function report(c: Creates, small: Figures, large: Figures): void {
+  const n = fmt(c.total, 0);
   console.log(`veil store benchmark: ${n} sessions beside ${SMALL} (SQLite, node ${process.version})`);
   console.log(
-    `  create rate (2 processes, full write path): ${fmt(created.start, 0)}/s at the start, ` +
-      `${fmt(created.end, 0)}/s near ${n} (${fmt(seconds)} s in all${stopped})`,
+    `  create rate through the API (POST /v1/sessions, one at a time, 1 worker): ${fmt(c.small, 0)}/s on the ` +
+      `empty store, ${fmt(c.large, 0)}/s at ${n}`,
+  );
+  console.log(
+    `  bulk: ${fmt(c.bulk.sessions, 0)} sessions through writeSession on 2 processes at ` +
+      `${fmt(c.bulk.sessions / c.bulk.writeSeconds, 0)}/s (${fmt(c.bulk.writeSeconds)} s), ` +
+      `Store.load of them and their audit chain ${c.bulk.loadSeconds === null ? '(not recorded)' : `${fmt(c.bulk.loadSeconds)} s`}`,
   );
   line('', `${SMALL}`, n);
-  const restartGoal = `   goal ≤ 2,000 ms at ${n}: ${goal(large.restart <= 2000)}`;
-  line('CAS restart to /readyz 200 (ms)', fmt(small.restart), fmt(large.restart), restartGoal);
-  line('CAS first start to ready (ms)', fmt(small.firstStart), fmt(large.firstStart));
+  for (const w of [1, 2] as const) {
+    const [a, b] = [small.restart[w], large.restart[w]];
+    const restartGoal = `   goal ≤ 2,000 ms at ${n}: ${goal(b.ms <= 2000)}`;
+    line(`CAS restart to /readyz 200, ${w} worker(s) (ms)`, fmt(a.ms, 0), fmt(b.ms, 0), restartGoal);
+    line(`  CPU of its processes until then (ms)`, fmt(a.cpuMs, 0), fmt(b.cpuMs, 0));
+  }
   line('GET /v1/sessions/NAME p50 (ms)', fmt(small.read.p50, 2), fmt(large.read.p50, 2));
   line('GET /v1/sessions/NAME p99 (ms)', fmt(small.read.p99, 2), fmt(large.read.p99, 2));
   const ratio = large.attest.p50 / small.attest.p50;
@@ -330,29 +267,99 @@ function report(created: ReturnType<typeof rates>, seconds: number, small: Figur
   line('attestation p99 (ms)', fmt(small.attest.p99, 2), fmt(large.attest.p99, 2));
   line('first GET /metrics (ms)', fmt(small.metrics, 2), fmt(large.metrics, 2));
   line('resident memory, VmRSS (MiB)', fmt(small.rss), fmt(large.rss));
+  line('database, cas.db + -wal (MiB)', fmt(small.fileMiB), fmt(large.fileMiB));
+}
+
+/** A first start (it makes the session-encryption key), `count` sessions through the API, stop: the rate. */
+async function createOn(root: string, creator: Identity, count: number, prefix = 'api'): Promise<number> {
+  const cas = await serve(join(root, 'data'), join(root, 'home'));
+  try {
+    return await createThroughApi(cas.url, creator, count, prefix);
+  } finally {
+    await cas.stop();
+  }
+}
+
+/**
+ * BENCH_KEEP_DIR=DIR keeps the large store there, and a later run with the same DIR measures it again without
+ * filling it (the fill of 100,000 takes minutes; a restart figure after a change of the CAS takes seconds).
+ */
+const KEEP = process.env['BENCH_KEEP_DIR'];
+
+/** The large store, filled by this run or (BENCH_KEEP_DIR) by an earlier one, with what its fill measured. */
+/** What the large store's reads ask for: sessions the bench's creator may read. */
+interface Reads {
+  prefix: string;
+  count: number;
+}
+
+async function largeStore(
+  creator: Identity,
+  host: TestHost,
+): Promise<{ root: string; fill: Omit<Creates, 'small'>; reads: Reads }> {
+  const root = KEEP ?? mkdtempSync(join(tmpdir(), 'veil-bench-store-'));
+  const marker = join(root, 'filled.json');
+  if (KEEP && existsSync(marker)) return { root, ...JSON.parse(readFileSync(marker, 'utf8')) };
+  if (KEEP) mkdirSync(root, { recursive: true });
+  const hostKey = host.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  // The bulk's figures (and its creator) are kept apart: a later step that fails does not cost the fill.
+  const bulkMarker = join(root, 'bulk.json');
+  const before = existsSync(bulkMarker) ? (JSON.parse(readFileSync(bulkMarker, 'utf8')) as Partial<Saved>) : undefined;
+  const bulk: BulkFigures = before
+    ? (before as unknown as BulkFigures)
+    : await bulkFill(join(root, 'data'), creator, SESSIONS - API_CREATES, 2);
+  if (KEEP && !before) writeFileSync(bulkMarker, JSON.stringify({ ...bulk, creator, hostKey }), { mode: 0o600 });
+  // A prefix of its own per run: an earlier run that stopped half-way left some `api-…` sessions behind.
+  const prefix = `api${Date.now().toString(36)}`;
+  const large = await createOn(root, creator, API_CREATES, prefix);
+  await addAttested(join(root, 'data'), creator, host);
+  const fill = { large, bulk, total: bulk.sessions + API_CREATES };
+  // A bulk whose creator was not kept (a store filled before it was) is read through the API's sessions.
+  const reads = !before || before.creator ? { prefix: 'team', count: bulk.sessions } : { prefix, count: API_CREATES };
+  writeFileSync(marker, JSON.stringify({ fill, reads, creator, hostKey }), { mode: 0o600 });
+  return { root, fill, reads };
+}
+
+/** The kept store's creator and simulation host: its `bench` session lists that host's platform ID. */
+interface Saved {
+  creator: Identity;
+  hostKey: string;
+}
+
+function hostOf(pem: string): TestHost {
+  const privateKey = createPrivateKey(pem);
+  const spki = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
+  return { id: hostId(spki), spki, privateKey };
 }
 
 async function main(): Promise<void> {
-  const host = testHost();
-  const creator = ephemeral();
+  const savedIn = (file: string) =>
+    KEEP && existsSync(join(KEEP, file)) ? (JSON.parse(readFileSync(join(KEEP, file), 'utf8')) as Partial<Saved>) : {};
+  const found = [savedIn('filled.json'), savedIn('bulk.json')].find((x) => x.creator && x.hostKey);
+  const saved = found as Saved | undefined;
+  const creator = saved?.creator ?? ephemeral();
+  const host = saved ? hostOf(saved.hostKey) : testHost();
   const small = mkdtempSync(join(tmpdir(), 'veil-bench-store-'));
-  const large = mkdtempSync(join(tmpdir(), 'veil-bench-store-'));
+  let large: string | undefined;
   try {
-    for (const root of [small, large]) writeFileSync(join(root, 'creator.pem'), creator.certPem);
-    await fill(join(small, 'data'), SMALL, 1);
-    const timeline = await fill(join(large, 'data'), SESSIONS, 2);
-    const created = rates(timeline, Math.min(2_000, Math.floor(SESSIONS / 10)));
-    for (const root of [small, large]) await addAttested(join(root, 'data'), creator, host);
-    const figures = [await measure(small, SMALL, creator, host), await measure(large, created.total, creator, host)];
-    report(created, timeline.at(-1)![0] / 1000, figures[0]!, figures[1]!);
+    const smallRate = await createOn(small, creator, SMALL);
+    await addAttested(join(small, 'data'), creator, host);
+    const filled = await largeStore(creator, host);
+    large = filled.root;
+    const figures = [
+      await measure(small, SMALL, creator, host, 'api'),
+      await measure(large, filled.reads.count, creator, host, filled.reads.prefix),
+    ];
+    report({ small: smallRate, ...filled.fill }, figures[0]!, figures[1]!);
   } finally {
-    for (const root of [small, large]) rmSync(root, { recursive: true, force: true });
+    rmSync(small, { recursive: true, force: true });
+    if (large && !KEEP) rmSync(large, { recursive: true, force: true });
   }
 }
 
 if (process.argv[2] === 'fill') {
   const [dir = '', from = '0', to = '0'] = process.argv.slice(3);
-  await fillPart(dir, Number(from), Number(to));
+  await fillPart(dir, readFileSync(0, 'utf8'), Number(from), Number(to));
 } else {
   await main();
 }

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { crashLoopGuard, runPrimary, shareOf, workerShares, type WorkerHandle } from './cluster.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crashLoopGuard, initializedStore, runPrimary, shareOf, workerShares, type WorkerHandle } from './cluster.js';
 
 describe('shares of the caps stated in all', () => {
   it('is ceil(total / workers), at least 1', () => {
@@ -84,7 +87,7 @@ class FakeWorker extends EventEmitter {
   }
 }
 
-function primary(workers: number, opts: { now?: () => number } = {}) {
+function primary(workers: number, opts: { now?: () => number; together?: boolean } = {}) {
   const forked: FakeWorker[] = [];
   let pid = 100;
   let signal: () => void = () => {};
@@ -106,6 +109,7 @@ function primary(workers: number, opts: { now?: () => number } = {}) {
     },
     untilSignal: () => new Promise<void>((r) => (signal = () => r())),
     stopTimeoutMs: 50,
+    ...(opts.together ? { together: true } : {}),
   });
   const tick = () => new Promise((r) => setImmediate(r));
   return { forked, code, signal: () => signal(), out: () => out, err: () => err, tick };
@@ -129,6 +133,17 @@ describe('the primary', () => {
     p.signal();
     assert.equal(await p.code, 0);
     for (const w of p.forked) assert.deepEqual(w.signals, ['SIGTERM']);
+  });
+
+  it('forks every worker at once when the store needs no first-time initialization', async () => {
+    const p = primary(3, { together: true });
+    await p.tick();
+    assert.equal(p.forked.length, 3);
+    for (const w of p.forked) w.listen();
+    await p.tick();
+    assert.match(p.out(), /3 worker processes \(pids 100, 101, 102\)/);
+    p.signal();
+    assert.equal(await p.code, 0);
   });
 
   it('replaces a worker that exits, in its slot, and logs its pid and exit status', async () => {
@@ -197,5 +212,26 @@ describe('the primary', () => {
     p.signal();
     assert.equal(await p.code, 0);
     assert.deepEqual(w.signals, ['SIGTERM', 'SIGKILL']);
+  });
+});
+
+describe('which stores need their first worker alone', () => {
+  it('a new SQLite data directory (its master key file is made by the first worker), not one made before', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'veil-cluster-'));
+    try {
+      assert.equal(initializedStore({ dataDir: dir }), false);
+      assert.equal(initializedStore({ dataDir: join(dir, 'absent') }), false);
+      writeFileSync(join(dir, 'master.key'), `${'ab'.repeat(32)}\n`, { mode: 0o600 });
+      assert.equal(initializedStore({ dataDir: dir }), true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('none when the key is given or the store is PostgreSQL (keys put only if absent, as replicas put them)', () => {
+    const dir = join(tmpdir(), 'veil-cluster-never-made');
+    assert.equal(initializedStore({ dataDir: dir, masterKeyFile: '/k' }), true);
+    assert.equal(initializedStore({ dataDir: dir, masterKeyEnv: 'ab'.repeat(32) }), true);
+    assert.equal(initializedStore({ dataDir: dir, store: 'postgres://veil@db:5432/cas' }), true);
   });
 });

@@ -1,4 +1,6 @@
 import cluster from 'node:cluster';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './limits.js';
 import { DEFAULT_NONCE_LIMITS, type NonceLimits } from './nonces.js';
 import { DEFAULT_FOLLOW_LIMITS, type FollowLimits } from './audit-follow.js';
@@ -97,6 +99,11 @@ export interface PrimaryOptions {
   /** How long stopping workers get before SIGKILL. */
   stopTimeoutMs?: number;
   crashLoop?: typeof CRASH_LOOP;
+  /**
+   * Fork every worker at once: nothing is left for the first to make alone (the master key exists or is
+   * given; the CA, audit and session keys are put only if absent, as replicas on one database put them).
+   */
+  together?: boolean;
 }
 
 interface Slot {
@@ -108,7 +115,7 @@ interface Slot {
 
 /**
  * The primary: forks worker 1 alone (it may create the master key, the CA, the audit key and the schema), then
- * the others once it listens; prints where they listen; replaces a worker that exits; stops on a signal, and
+ * the others once it listens (all at once with `together`); prints where they listen; replaces a worker that exits; stops on a signal, and
  * exits non-zero when the first worker cannot start or workers die in a loop. Answers the exit code.
  */
 export async function runPrimary(options: PrimaryOptions): Promise<number> {
@@ -171,9 +178,13 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     Promise.race([p.then(() => 'ok' as const), signal, fatal.then((m) => ({ fatal: m }))]);
 
   start(1);
+  const others = () => {
+    for (let slot = 2; slot <= options.workers; slot++) start(slot);
+  };
+  if (options.together) others();
   let step = await outcome(until(1));
   if (step === 'ok') {
-    for (let slot = 2; slot <= options.workers; slot++) start(slot);
+    if (!options.together) others();
     step = await outcome(until(options.workers));
   }
   if (step === 'ok') {
@@ -205,6 +216,22 @@ async function stopAll(slots: Slot[], ms: number): Promise<void> {
     await all;
   }
   clearTimeout(timer);
+}
+
+/**
+ * Whether worker 1 has nothing to make alone (runPrimary's `together`): the one thing two workers starting at
+ * once could make twice is the master key file of a new SQLite data directory — every key in the store is put
+ * only if absent, the key check and the schema are idempotent. A restart finds the file; PostgreSQL and a
+ * given key need none.
+ */
+export function initializedStore(o: {
+  dataDir: string;
+  store?: string | undefined;
+  masterKeyFile?: string | undefined;
+  masterKeyEnv?: string | undefined;
+}): boolean {
+  if (o.store !== undefined || o.masterKeyFile || o.masterKeyEnv) return true;
+  return existsSync(join(o.dataDir, 'master.key'));
 }
 
 /** Forks worker `slot` of `count` with node:cluster: the same command line, the slot in the environment. */

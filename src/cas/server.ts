@@ -1,7 +1,6 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createVerifier } from '../attestation/hardware.js';
 import { SESSION_LIMITS } from '../policy/index.js';
 import type { CollateralProvider, EvidenceVerifier } from '../attestation/types.js';
 import type { AttestationContext } from './attest.js';
@@ -103,7 +102,7 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
     await shut();
     throw err;
   });
-  const verifier = options.verifier ?? createVerifier({ collateral: options.collateral });
+  const verifier = options.verifier ?? lazyVerifier(options.collateral);
   const remoteCas = remoteCasList(options.remoteCas);
   const remote = remoteFetcher(identity, options.remoteLimits, remoteCas);
   const ctx = { store, now, audit, verifier, remote, remoteCas };
@@ -142,6 +141,17 @@ export async function startCas(options: CasServerOptions): Promise<RunningCas> {
       await shut();
     },
   };
+}
+
+/**
+ * Veil's hardware verifiers, loaded at the first hardware evidence (that one waits for them): they bring pkijs
+ * and every TEE's parsers, which a restart need not load before it is ready, and which a CAS attesting only
+ * simulation evidence never needs. Every evidence is still judged by them, as createVerifier's are.
+ */
+function lazyVerifier(collateral: CollateralProvider | undefined): EvidenceVerifier {
+  let loaded: Promise<EvidenceVerifier> | undefined;
+  const load = () => (loaded ??= import('../attestation/hardware.js').then((m) => m.createVerifier({ collateral })));
+  return { verify: async (evidence, now) => (await load()).verify(evidence, now) };
 }
 
 /** `cas.started` / `cas.stopped` of this process: a random replica ID tells the processes of one store apart. */

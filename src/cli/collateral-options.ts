@@ -2,31 +2,10 @@ import { collateralProvider, DEFAULT_COLLATERAL_MAX_AGE_MS } from '../attestatio
 import { intelCollateralFromFiles, intelCollateralFromPcs } from '../attestation/intel/index.js';
 import { amdCollateralFromFiles, amdCollateralFromKds } from '../attestation/snp/index.js';
 import type { AmdSource, CollateralProvider, IntelSource } from '../attestation/types.js';
+import type { CollateralFlags } from './collateral-flags.js';
 import { usage } from './errors.js';
 
-/** The command-line options every command that verifies hardware evidence shares. */
-export const COLLATERAL_OPTIONS = {
-  collateral: {
-    type: 'string',
-    multiple: true,
-    value: 'F|DIR',
-    description: 'collateral files (PCS responses, CRLs, issuer chains, VCEK/ASK/ARK), recognised by content',
-  },
-  'pcs-url': { type: 'string', value: 'URL', description: 'Intel PCS or a PCCS to fetch SGX/TDX collateral from' },
-  'kds-url': { type: 'string', value: 'URL', description: 'AMD KDS to fetch SEV-SNP certificates and CRLs from' },
-  'collateral-max-age': {
-    type: 'string',
-    value: 'DURATION',
-    description: 'how long fetched collateral is cached (3600, 60m, 1h; default 1h)',
-  },
-} as const;
-
-export interface CollateralFlags {
-  collateral?: string[] | undefined;
-  'pcs-url'?: string | undefined;
-  'kds-url'?: string | undefined;
-  'collateral-max-age'?: string | undefined;
-}
+export { COLLATERAL_OPTIONS, collateralGiven, type CollateralFlags } from './collateral-flags.js';
 
 /**
  * Files and directories first (air-gapped operation), then Intel PCS / a PCCS and AMD KDS when their URLs are

@@ -1,4 +1,3 @@
-import { fetch as undiciFetch } from 'undici';
 import { AttestationError } from '../errors.js';
 import type { SignedJson } from '../types.js';
 import { rawMember } from './rawjson.js';
@@ -41,10 +40,13 @@ interface Fetched {
   headers: FetchResponseLike['headers'];
 }
 
+/** undici when the first fetch goes out: a CAS given collateral files only never loads it. */
+const undiciFetch = async () => (await import('undici')).fetch;
+
 export function intelCollateralFromPcs(opts: PcsOptions): IntelCollateralSource {
   const base = opts.baseUrl.replace(/\/+$/, '');
   const doFetch: FetchLike =
-    opts.fetch ?? ((url, init) => undiciFetch(url, init) as unknown as Promise<FetchResponseLike>);
+    opts.fetch ?? (async (url, init) => (await undiciFetch())(url, init) as unknown as Promise<FetchResponseLike>);
   const timeoutMs = opts.timeoutMs ?? PCS_TIMEOUT_MS;
   const maxBytes = opts.maxBytes ?? PCS_MAX_RESPONSE_BYTES;
   const get = (url: string): Promise<Fetched> => fetchBounded(doFetch, url, timeoutMs, maxBytes);

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { parseStoreUrl } from './postgres-errors.js';
 
 /** README "Limits" (CAS on PostgreSQL): what one CAS process asks of the database. */
@@ -28,9 +28,13 @@ export function withPassword(url: string, password: string | undefined): string 
   return parsed.toString();
 }
 
-/** The pool of one CAS process, its connections' failures handled so that none ends the process. */
-export function newPool(connectionString: string, limits: PostgresLimits): pg.Pool {
-  const pool = new pg.Pool({
+/**
+ * The pool of one CAS process, its connections' failures handled so that none ends the process. pg is loaded
+ * here, when a store on PostgreSQL is opened: a CAS on SQLite never loads it (README "Measured", restart).
+ */
+export async function newPool(connectionString: string, limits: PostgresLimits): Promise<pg.Pool> {
+  const { default: pgModule } = await import('pg');
+  const pool = new pgModule.Pool({
     connectionString,
     max: limits.poolSize,
     connectionTimeoutMillis: limits.connectTimeoutMs,

@@ -43,7 +43,7 @@ type Counts = StoreCounts;
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Store> {
   const failures = new PgFailures(opts.url, opts.password);
   const limits = { ...POSTGRES_LIMITS, ...opts.limits };
-  const pool = newPool(withPassword(opts.url, opts.password), limits);
+  const pool = await newPool(withPassword(opts.url, opts.password), limits);
   try {
     const client = await pool.connect();
     try {

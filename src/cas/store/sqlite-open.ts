@@ -55,10 +55,14 @@ export function openDatabase(dataDir: string, synchronous: 'NORMAL' | 'FULL'): D
   }
 }
 
+/**
+ * Put only if absent, then checked: two CAS workers opening a new database at once (`--workers N` with the key
+ * given) agree on the one check that was stored, and a key that is not its own is refused either way.
+ */
 export function checkMasterKey(db: Database.Database, key: Buffer): void {
-  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(KEY_CHECK) as { value: Buffer } | undefined;
-  if (row) verifyKeyCheck(key, row.value, 'this data directory');
-  else db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(KEY_CHECK, sealedKeyCheck(key));
+  db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run(KEY_CHECK, sealedKeyCheck(key));
+  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(KEY_CHECK) as { value: Buffer };
+  verifyKeyCheck(key, row.value, 'this data directory');
 }
 
 export function notEmpty(where: string): StoreError {

@@ -1,11 +1,18 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
-import { clusterFork, runPrimary, serveAsWorker, workerShares, workerSlotOf } from '../../cas/cluster.js';
-import { startCas } from '../../cas/server.js';
+import {
+  clusterFork,
+  initializedStore,
+  runPrimary,
+  serveAsWorker,
+  workerShares,
+  workerSlotOf,
+} from '../../cas/cluster.js';
 import type { AttestationVariant } from '../../attestation/policy.js';
+import type { CollateralProvider } from '../../attestation/types.js';
 import { findSelfEvidence } from '../../cas/self-attestation.js';
-import { collateralFromFlags, COLLATERAL_OPTIONS } from '../collateral-options.js';
+import { COLLATERAL_OPTIONS, collateralGiven, type CollateralFlags } from '../collateral-flags.js';
 import { usage } from '../errors.js';
 import type { Io } from '../io.js';
 import { normalizeCasUrl, pinCas, pinnedCas, veilHome } from '../home.js';
@@ -91,7 +98,7 @@ export const serve = defineCommand(
     const { host, port } = parseListen(values.listen);
     const logLevel = logLevelFlag(values['log-level']);
     const { limits, nonceLimits, storeLimits } = limitsFromFlags(values);
-    const collateral = collateralFromFlags(values, { warm: !primary });
+    const collateral = await collateralOf(values, { warm: !primary });
     if (values.tee !== 'auto' && values.tee !== 'none')
       throw usage(
         `--tee ${values.tee} is not auto or none`,
@@ -120,6 +127,7 @@ export const serve = defineCommand(
       notes(io, self, collateral !== undefined);
       return runPrimary({
         workers,
+        together: initializedStore(serveOptions),
         fork: clusterFork(workers),
         now: Date.now,
         out: io.out,
@@ -127,6 +135,9 @@ export const serve = defineCommand(
         untilSignal: io.untilSignal,
       });
     }
+    // The server's modules only where a CAS runs: the cluster primary forks and supervises, nothing more, and
+    // so reaches its first fork without loading them (README "Measured", restart to ready).
+    const { startCas } = await import('../../cas/server.js');
     // Each worker takes its share of the caps stated in all (README "Limits").
     const shares = worker ? workerShares(worker.count, { limits, nonceLimits }) : { limits, nonceLimits };
     const start = () => startCas({ ...serveOptions, ...shares, ...(worker ? { worker: worker.slot } : {}) });
@@ -139,6 +150,15 @@ export const serve = defineCommand(
     return 0;
   },
 );
+
+/** Collateral code (Intel's, AMD's, their fetchers) is loaded only when a collateral flag names some. */
+async function collateralOf(
+  flags: CollateralFlags,
+  opts: { warm?: boolean } = {},
+): Promise<CollateralProvider | undefined> {
+  if (!collateralGiven(flags)) return undefined;
+  return (await import('../collateral-options.js')).collateralFromFlags(flags, opts);
+}
 
 /** What the operator should know about this CAS's trust, once (by the primary with --workers N). */
 function notes(io: Io, self: { source?: unknown; base: string }, collateral: boolean): void {
@@ -232,7 +252,7 @@ export const attest = defineCommand(
       tolerate,
       ignoreAdvisories,
       identity,
-      collateral: collateralFromFlags(values),
+      collateral: await collateralOf(values),
       now: new Date(),
     });
     if (!result && !values.c && trustAny)
