@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { clusterFork, runPrimary, serveAsWorker, workerShares, workerSlotOf } from '../../cas/cluster.js';
+import { workerLedger } from '../../cas/ledger.js';
 import { startCas } from '../../cas/server.js';
 import type { AttestationVariant } from '../../attestation/policy.js';
 import { findSelfEvidence } from '../../cas/self-attestation.js';
@@ -127,9 +128,11 @@ export const serve = defineCommand(
         untilSignal: io.untilSignal,
       });
     }
-    // Each worker takes its share of the caps stated in all (README "Limits").
+    // Each worker takes its share of the caps stated in all and of those it keeps itself (README "Limits"); the
+    // primary's ledger counts the slots per address and per key for all of them.
     const shares = worker ? workerShares(worker.count, { limits, nonceLimits }) : { limits, nonceLimits };
-    const start = () => startCas({ ...serveOptions, ...shares, ...(worker ? { worker: worker.slot } : {}) });
+    const inCluster = worker ? { worker: worker.slot, ledger: workerLedger(worker.slot, io.out) } : {};
+    const start = () => startCas({ ...serveOptions, ...shares, ...inCluster });
     if (worker) return serveAsWorker(start, io.untilSignal);
     const cas = await start();
     io.out(`CAS listening at ${cas.url}\nCA fingerprint (SHA-256): ${cas.identity.fingerprint}\n`);
