@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import {
   IpcLedger,
   LocalLedger,
@@ -146,6 +146,12 @@ function fakeChannel(open = true) {
 }
 
 describe("a worker's ledger (IPC to the primary)", () => {
+  // Its timers do not hold a process open (a worker's IPC channel does): the test's own timer does here.
+  let alive: NodeJS.Timeout;
+  before(() => {
+    alive = setInterval(() => {}, 1_000);
+  });
+  after(() => clearInterval(alive));
   it('asks the primary and settles with its answer, each take by its own id; gives are sent', async () => {
     const fake = fakeChannel();
     const warnings: string[] = [];
@@ -183,6 +189,23 @@ describe("a worker's ledger (IPC to the primary)", () => {
     const sent = fake.sent.length;
     fake.answer(1, true);
     assert.equal(fake.sent.length, sent, 'an answer is acted on once');
+  });
+
+  it('refuses at once, asking nothing, while too many takes are unanswered', async () => {
+    const fake = fakeChannel();
+    const warnings: string[] = [];
+    const ledger = new IpcLedger(fake.channel, (w) => warnings.push(w), 10_000, 2);
+    const first = ledger.take('connection', 'a', 9);
+    void ledger.take('connection', 'a', 9);
+    assert.equal(await ledger.take('connection', 'a', 9), false);
+    assert.equal(fake.sent.length, 2);
+    assert.match(warnings.join('\n'), /has not answered 2 slot requests: refused/);
+    fake.answer(1, true);
+    assert.equal(await first, true);
+    const third = ledger.take('connection', 'a', 9);
+    assert.equal(fake.sent.length, 3, 'asked again once one was answered');
+    fake.answer(3, true);
+    assert.equal(await third, true);
   });
 
   it('refuses at once when the channel to the primary is closed', async () => {

@@ -192,6 +192,11 @@ export interface LedgerChannel {
 /** How long a worker waits for the primary's answer before it refuses (default deny). */
 export const LEDGER_ANSWER_MS = 1_000;
 const WARN_EVERY_MS = 10_000;
+/**
+ * Takes asked and not yet answered (those given up on included, whose late yes must be given back): past it a
+ * primary is not answering, and more would only grow this map, so the next takes are refused at once.
+ */
+export const LEDGER_MAX_PENDING = 65_536;
 
 /**
  * The worker's side: each take asks the primary and settles with its answer, or with no after `answerMs`
@@ -208,6 +213,7 @@ export class IpcLedger implements SlotLedger {
     private readonly channel: LedgerChannel,
     private readonly warn: (message: string) => void,
     private readonly answerMs = LEDGER_ANSWER_MS,
+    private readonly maxPending = LEDGER_MAX_PENDING,
   ) {
     channel.onMessage((message) => {
       if (!isLedgerAnswer(message)) return;
@@ -220,6 +226,10 @@ export class IpcLedger implements SlotLedger {
   }
 
   take(kind: SlotKind, key: string, cap: number): Promise<boolean> {
+    if (this.pending.size >= this.maxPending) {
+      this.refused(`the CAS primary has not answered ${this.pending.size} slot requests`);
+      return Promise.resolve(false);
+    }
     const id = this.nextId++;
     return new Promise<boolean>((resolve) => {
       const entry: { settle?: (ok: boolean) => void; kind: SlotKind; key: string } = { kind, key };
