@@ -2,6 +2,7 @@ import type { AuditLog } from '../audit/types.js';
 import { AUDIT_API_LIMITS } from '../contract/index.js';
 import { CasError } from './errors.js';
 import type { ConnectionLimits } from './limits.js';
+import { LocalLedger, type SlotLedger } from './ledger.js';
 
 /** Followers of `GET /v1/audit?wait=…` (README "Audit log"): how many may wait, how often the store is asked. */
 export interface FollowLimits {
@@ -40,7 +41,6 @@ interface Waiter {
  */
 export class AuditFollowers {
   private readonly waiting = new Set<Waiter>();
-  private readonly perClient = new Map<string, number>();
   private readonly held = { counted: 0, strangers: 0 };
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -48,31 +48,39 @@ export class AuditFollowers {
   constructor(
     private readonly audit: AuditLog,
     private readonly limits: FollowLimits = DEFAULT_FOLLOW_LIMITS,
+    private readonly ledger: SlotLedger = new LocalLedger(),
   ) {}
 
-  /** Holds a waiting slot of `client` while `work` runs, or refuses at once past the caps. */
+  /**
+   * Holds a waiting slot of `client` while `work` runs, or refuses at once past the caps. The totals are this
+   * process's; the per-client count is the ledger's (cluster-wide with several workers).
+   */
   async slot<T>(client: string, work: () => Promise<T>, kind: FollowerKind = 'reader'): Promise<T> {
-    const mine = this.perClient.get(client) ?? 0;
     const counted = kind !== 'admin';
     const stranger = kind === 'stranger';
     if (
-      mine >= this.limits.waitersPerClient ||
       (counted && this.held.counted >= this.limits.waiters) ||
       (stranger && this.held.strangers >= this.limits.strangers)
     ) {
       throw tooManyWaiters(this.limits);
     }
-    this.perClient.set(client, mine + 1);
+    // Counted before the ledger answers, so that requests meanwhile see this one's total slot.
     if (counted) this.held.counted++;
     if (stranger) this.held.strangers++;
+    const release = () => {
+      if (counted) this.held.counted--;
+      if (stranger) this.held.strangers--;
+    };
+    const taken = this.ledger.take('follow', client, this.limits.waitersPerClient);
+    if (!(taken === true || (taken !== false && (await taken.catch(() => false))))) {
+      release();
+      throw tooManyWaiters(this.limits);
+    }
     try {
       return await work();
     } finally {
-      const left = (this.perClient.get(client) ?? 1) - 1;
-      if (left <= 0) this.perClient.delete(client);
-      else this.perClient.set(client, left);
-      if (counted) this.held.counted--;
-      if (stranger) this.held.strangers--;
+      this.ledger.give('follow', client);
+      release();
     }
   }
 

@@ -15,6 +15,7 @@ import { CasError } from './errors.js';
 import type { ClientIdentity } from './identity-of.js';
 import type { CasIdentity } from './identity.js';
 import type { ConnectionLimits } from './limits.js';
+import type { SlotLedger } from './ledger.js';
 import { requireClient } from './routes.js';
 import type { CasContext } from './sessions.js';
 import { answer } from './wire.js';
@@ -42,6 +43,8 @@ export interface AuditRouteOptions {
   admins: ReadonlySet<string>;
   limits: ConnectionLimits;
   follow?: Partial<FollowLimits>;
+  /** Where the per-client follow slots are counted (cluster-wide with several workers). */
+  ledger?: SlotLedger;
 }
 
 /** Administrators by key hash; anything else is refused at start, so a typo never silently admits nobody. */
@@ -64,7 +67,7 @@ export function registerAuditRoute(
   identity: Pick<CasIdentity, 'fingerprint' | 'caCertPem'>,
   options: AuditRouteOptions,
 ): void {
-  const followers = new AuditFollowers(ctx.audit, { ...DEFAULT_FOLLOW_LIMITS, ...options.follow });
+  const followers = new AuditFollowers(ctx.audit, { ...DEFAULT_FOLLOW_LIMITS, ...options.follow }, options.ledger);
   app.addHook('onClose', async () => followers.close());
   const windowMs = followWindowMs(options.limits);
   app.get<{ Querystring: AuditQuery }>('/v1/audit', ROUTE, async (request, reply) => {

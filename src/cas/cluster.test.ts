@@ -15,10 +15,10 @@ describe('shares of the caps stated in all', () => {
     assert.equal(shareOf(100_000, 1), 100_000);
   });
 
-  it('divides the totals (defaults and flags) and leaves per-address and per-key caps whole', () => {
+  it('divides the totals and the per-worker rates, and leaves the slot caps the ledger counts whole', () => {
     const shares = workerShares(2, {
       limits: { maxWrites: 7, maxConnectionsPerAddress: 10, maxWritesPerAddress: 3 },
-      nonceLimits: { perClient: 16 },
+      nonceLimits: { perClient: 17 },
     });
     // Defaults: 1024 connections, 100,000 spent nonces, 64 audit followers of which 8 strangers.
     assert.equal(shares.limits.maxConnections, 512);
@@ -28,13 +28,23 @@ describe('shares of the caps stated in all', () => {
     assert.equal(shares.followLimits.strangers, 4);
     assert.equal(shares.limits.maxConnectionsPerAddress, 10);
     assert.equal(shares.limits.maxWritesPerAddress, 3);
-    assert.equal(shares.nonceLimits.perClient, 16);
+    assert.equal(shares.followLimits.waitersPerClient, undefined, 'the default: counted by the ledger');
+    // Kept per worker, so divided rounding down: together never more than the figure stated.
+    assert.equal(shares.nonceLimits.perClient, 8);
+    assert.equal(shares.limits.writeMsPerSecondPerAddress, 125);
+    assert.equal(
+      workerShares(3, { limits: { writeMsPerSecondPerAddress: 2 }, nonceLimits: {} }).limits.writeMsPerSecondPerAddress,
+      1,
+      'at least 1',
+    );
   });
 
   it('keeps the totals whole with one worker', () => {
     const shares = workerShares(1, { limits: { maxConnections: 9 }, nonceLimits: {} });
     assert.equal(shares.limits.maxConnections, 9);
     assert.equal(shares.limits.maxWrites, 4);
+    assert.equal(shares.limits.writeMsPerSecondPerAddress, 250);
+    assert.equal(shares.nonceLimits.perClient, 16);
   });
 });
 
@@ -58,6 +68,8 @@ describe('the crash-loop rule', () => {
 /** A worker that the test drives: listens, exits, and records the signals it is sent. */
 class FakeWorker extends EventEmitter {
   readonly signals: string[] = [];
+  /** What the primary sent this worker (ledger answers). */
+  readonly received: unknown[] = [];
   exited = false;
   /** Ignores SIGTERM (a worker stuck closing). */
   stubborn = false;
@@ -76,6 +88,21 @@ class FakeWorker extends EventEmitter {
         return true;
       },
     };
+  }
+  send(message: unknown, _handle: undefined, _options: object, callback: (error: Error | null) => void) {
+    if (this.exited) {
+      setImmediate(() => callback(new Error('channel closed')));
+      return false;
+    }
+    this.received.push(message);
+    setImmediate(() => callback(null));
+    return true;
+  }
+  /** Asks the primary for a slot as a worker's IpcLedger would; answers the primary's yes or no. */
+  take(id: number, key: string, cap = 1): boolean | undefined {
+    this.emit('message', { veil: 'ledger-take', id, kind: 'connection', key, cap });
+    const answer = this.received.find((m) => (m as { id?: number }).id === id) as { ok: boolean } | undefined;
+    return answer?.ok;
   }
   listen(port = 4000) {
     this.emit('message', { veil: 'listening', url: `https://127.0.0.1:${port}`, port, fingerprint: 'f'.repeat(64) });
@@ -200,6 +227,29 @@ describe('the primary', () => {
     p.forked[1]!.listen(4001);
     assert.equal(await p.code, 1);
     assert.match(p.err(), /port 4001, not on the shared port 4000/);
+  });
+
+  it("keeps one ledger for all workers and frees all of a worker's slots when it exits", async () => {
+    const p = primary(2);
+    await p.tick();
+    p.forked[0]!.listen();
+    await p.tick();
+    p.forked[1]!.listen();
+    await p.tick();
+    const [a, b] = [p.forked[0]!, p.forked[1]!];
+    assert.equal(b.take(1, '10.0.0.1', 2), true);
+    assert.equal(b.take(2, '10.0.0.1', 2), true);
+    assert.equal(a.take(1, '10.0.0.1', 2), false, 'the cap holds across workers');
+    assert.equal(a.take(2, '10.0.0.2', 2), true, 'another address has its own count');
+    b.exit(null, 'SIGKILL');
+    await p.tick();
+    assert.equal(a.take(3, '10.0.0.1', 2), true, "the dead worker's slots are free");
+    assert.equal(a.take(4, '10.0.0.1', 2), true);
+    assert.equal(a.take(5, '10.0.0.1', 2), false);
+    b.emit('message', { veil: 'ledger-take', id: 9, kind: 'connection', key: '10.0.0.3', cap: 1 });
+    assert.equal(p.forked[2]!.take(1, '10.0.0.3', 1), true, 'a late message of the dead worker took nothing');
+    p.signal();
+    assert.equal(await p.code, 0);
   });
 
   it('kills with SIGKILL a worker that does not stop in time', async () => {

@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './limits.js';
 import { DEFAULT_NONCE_LIMITS, type NonceLimits } from './nonces.js';
 import { DEFAULT_FOLLOW_LIMITS, type FollowLimits } from './audit-follow.js';
+import { PrimaryLedger, type LedgerAnswer } from './ledger.js';
 
 /**
  * The CAS on every core (README "The CAS on every core"): a primary that binds nothing and N worker processes,
  * each a full CAS on the shared store, listening on one port through node:cluster (Node 20's net has no
- * reusePort). The primary only forks, supervises and stops; everything here takes its clock and its way of
+ * reusePort). The primary forks, supervises and stops, and keeps the ledger of the slots held per client
+ * address and per client key for all workers (ledger.ts); everything here takes its clock and its way of
  * forking as parameters so that the rules can be tested without processes.
  */
 
@@ -21,9 +23,16 @@ export function shareOf(total: number, workers: number): number {
   return Math.max(1, Math.ceil(total / workers));
 }
 
+/** One worker's share of a per-address or per-key rate kept per worker: together they stay within it. */
+export function floorShareOf(total: number, workers: number): number {
+  return Math.max(1, Math.floor(total / workers));
+}
+
 /**
  * The caps that README "Limits" states "in all", divided among `workers` processes so that they still hold as
- * totals (up to rounding up); per-address and per-key caps are not divided: they apply per worker.
+ * totals (up to rounding up), and the per-address and per-key caps that each worker keeps itself (the upload
+ * time budget, spent nonces per key), divided rounding down. The per-address and per-key slot caps are not
+ * divided: the primary's ledger counts them for all workers together.
  */
 export function workerShares(
   workers: number,
@@ -41,8 +50,13 @@ export function workerShares(
       ...given.limits,
       maxConnections: shareOf(limits.maxConnections, workers),
       maxWrites: shareOf(limits.maxWrites, workers),
+      writeMsPerSecondPerAddress: floorShareOf(limits.writeMsPerSecondPerAddress, workers),
     },
-    nonceLimits: { ...given.nonceLimits, max: shareOf(nonces.max, workers) },
+    nonceLimits: {
+      ...given.nonceLimits,
+      max: shareOf(nonces.max, workers),
+      perClient: floorShareOf(nonces.perClient, workers),
+    },
     followLimits: {
       ...given.followLimits,
       waiters: shareOf(follow.waiters, workers),
@@ -83,6 +97,8 @@ export function isListening(message: unknown): message is ListeningMessage {
 /** A forked worker as the primary sees it (node:cluster's Worker fits). */
 export interface WorkerHandle {
   readonly process: { readonly pid?: number | undefined; kill(signal?: NodeJS.Signals): boolean };
+  /** Answers the worker's ledger requests; the callback takes the error of a worker already gone. */
+  send(message: LedgerAnswer, handle: undefined, options: object, callback: (error: Error | null) => void): boolean;
   on(event: 'message', listener: (message: unknown) => void): unknown;
   on(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
 }
@@ -120,6 +136,7 @@ interface Slot {
  */
 export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const slots = new Map<number, Slot>();
+  const ledger = new PrimaryLedger();
   const noteDeath = crashLoopGuard(options.now, options.crashLoop);
   let stopping = false;
   let port: number | undefined;
@@ -135,8 +152,10 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     let exit: () => void = () => {};
     const entry: Slot = { worker, pid: worker.process.pid, exited: new Promise<void>((r) => (exit = () => r())) };
     slots.set(slot, entry);
+    const holder = ledger.holder();
+    const answer = (message: LedgerAnswer) => void worker.send(message, undefined, {}, () => {});
     worker.on('message', (message) => {
-      if (!isListening(message)) return;
+      if (ledger.handle(holder, message, answer) || !isListening(message)) return;
       if (port !== undefined && message.port !== port) {
         fail(`worker ${slot} (pid ${entry.pid}) listens on port ${message.port}, not on the shared port ${port}`);
         return;
@@ -146,6 +165,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
       started();
     });
     worker.on('exit', (code, signal) => {
+      ledger.release(holder);
       exit();
       if (stopping || slots.get(slot) !== entry) return;
       slots.delete(slot);

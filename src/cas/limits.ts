@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { isIPv6, type Server, type Socket } from 'node:net';
 import { CasError } from './errors.js';
+import { LocalLedger, type SlotLedger } from './ledger.js';
 
 /**
  * What one client may hold of the CAS's connections and time (README "Limits").
@@ -74,29 +75,45 @@ export function checkingIntervalMs(limits: ConnectionLimits): number {
 
 /**
  * Counts TCP connections as they arrive — before the TLS handshake, which is where a slow client would
- * otherwise sit — and destroys those over a cap at once, so one address cannot take every socket.
+ * otherwise sit — and destroys those over a cap at once, so one address cannot take every socket. The total is
+ * this process's; the per-address count is the ledger's (cluster-wide with several workers). A decision that
+ * arrives later (a worker asks the primary) lets the handshake start meanwhile, destroys the socket on no, and
+ * gives back a yes whose socket closed while it was on the way.
  */
 export function capConnections(
   server: Server,
   limits: Pick<ConnectionLimits, 'maxConnections' | 'maxConnectionsPerAddress'>,
+  ledger: SlotLedger = new LocalLedger(),
 ): void {
-  const perAddress = new Map<string, number>();
   let total = 0;
   server.prependListener('connection', (socket: Socket) => {
+    if (total >= limits.maxConnections) {
+      socket.destroy();
+      return;
+    }
     const address = addressKey(socket.remoteAddress);
-    const mine = perAddress.get(address) ?? 0;
-    if (total >= limits.maxConnections || mine >= limits.maxConnectionsPerAddress) {
+    const taken = ledger.take('connection', address, limits.maxConnectionsPerAddress);
+    if (taken === false) {
       socket.destroy();
       return;
     }
     total++;
-    perAddress.set(address, mine + 1);
+    let closed = false;
+    let granted = taken === true;
     socket.once('close', () => {
+      closed = true;
       total--;
-      const left = (perAddress.get(address) ?? 1) - 1;
-      if (left <= 0) perAddress.delete(address);
-      else perAddress.set(address, left);
+      if (granted) ledger.give('connection', address);
     });
+    if (taken === true) return;
+    taken.then(
+      (ok) => {
+        if (!ok) socket.destroy();
+        else if (closed) ledger.give('connection', address);
+        else granted = true;
+      },
+      () => socket.destroy(),
+    );
   });
 }
 
@@ -142,9 +159,12 @@ export function earlyWriteRefusal(
  * the address has used its time. The route calls it once the body is in, so a slow sender holds a connection
  * (bounded per address and by the timeouts), never an upload slot. The slot is held, and the time charged,
  * until the work settles: a client hanging up does not stop key generation, so it must not free the slot.
+ * This process's own counts answer the early refusal at once; the ledger's per-address count (cluster-wide
+ * with several workers) decides before the work starts.
  */
 export function limitWrites(
   limits: Pick<ConnectionLimits, 'maxWrites' | 'maxWritesPerAddress' | 'writeMsPerSecondPerAddress'>,
+  ledger: SlotLedger = new LocalLedger(),
 ): WriteGate & { refusal(address: string): CasError | undefined } {
   const inProgress = new Map<string, number>();
   const budget = new WriteBudget(limits.writeMsPerSecondPerAddress);
@@ -177,12 +197,20 @@ export function limitWrites(
   const gate: WriteGate = async (remoteAddress, work) => {
     const address = addressKey(remoteAddress);
     refuseOrTake(address);
+    const taken = ledger.take('write', address, limits.maxWritesPerAddress);
+    if (!(taken === true || (taken !== false && (await taken.catch(() => false))))) {
+      release(address);
+      throw busyWriting(
+        `this client address already has ${limits.maxWritesPerAddress} session uploads in progress on this CAS's workers`,
+      );
+    }
     const started = performance.now();
     try {
       return await work();
     } finally {
       budget.charge(address, performance.now() - started);
       release(address);
+      ledger.give('write', address);
     }
   };
   return Object.assign(gate, { refusal });

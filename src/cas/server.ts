@@ -14,6 +14,7 @@ import {
   type ConnectionLimits,
 } from './limits.js';
 import type { NonceLimits } from './nonces.js';
+import { LocalLedger, type SlotLedger } from './ledger.js';
 import { selfAttestation, type SelfEvidenceSource } from './self-attestation.js';
 import { loadIdentity, type CasIdentity } from './identity.js';
 import { loadSessionRecipient } from './session-key.js';
@@ -72,6 +73,11 @@ export interface CasServerOptions {
   auditAdmins?: readonly string[];
   /** Caps on followers of GET /v1/audit. */
   followLimits?: Partial<FollowLimits>;
+  /**
+   * Where the caps per client address and per client key are counted: this process's own by default; with
+   * `veil cas serve --workers N`, the primary's for every worker (IpcLedger).
+   */
+  ledger?: SlotLedger;
   /** This process's slot (1-based) among the workers of `veil cas serve --workers N`; /healthz names it. */
   worker?: number | undefined;
 }
@@ -186,6 +192,7 @@ type AppOptions = Pick<
   | 'auditAdmins'
   | 'followLimits'
   | 'worker'
+  | 'ledger'
 > & {
   /** The session-encryption key: without it, no GET /v1/identity and no PUT /v1/encrypted_sessions. */
   sessionRecipient?: SessionRecipient;
@@ -249,10 +256,11 @@ export function buildApp(
     });
     return sendError(reply.header('allow', allowed.join(', ')), err);
   });
-  capConnections(app.server, limits);
+  const ledger = options.ledger ?? new LocalLedger();
+  capConnections(app.server, limits, ledger);
   app.addHook('onRequest', async (request, reply) => void reply.header('x-request-id', request.id));
   app.addHook('preHandler', logRouted);
-  const writes = limitWrites(limits);
+  const writes = limitWrites(limits, ledger);
   app.addHook('onRequest', earlyWriteRefusal(writes));
   const self = selfAttestation(identity, options.selfEvidence);
   registerMetrics(app, metrics);
@@ -266,6 +274,7 @@ export function buildApp(
   registerAuditRoute(app, timed, identity, {
     admins,
     limits,
+    ledger,
     ...(options.followLimits ? { follow: options.followLimits } : {}),
   });
   return app;

@@ -128,9 +128,9 @@ export function auditAdminFlags(flags: readonly string[], env: NodeJS.ProcessEnv
 }
 
 /**
- * --workers N|auto, else VEIL_CAS_WORKERS, else 1 (README "The CAS on every core"). One by default: the caps per
- * client address and key apply per worker, so several workers loosen them (README "Limits"), and inside a
- * container the core count Node sees may be the host's — using every core is the operator's choice.
+ * --workers N|auto, else VEIL_CAS_WORKERS, else 1 (README "The CAS on every core"). One by default: inside a
+ * container the core count Node sees may be the host's, /metrics answers per worker and a few caps stay per
+ * worker (README "Limits") — using every core is the operator's choice.
  */
 export function workersFlag(value: string | undefined, env: NodeJS.ProcessEnv, cores: number): number {
   const given = value ?? (env['VEIL_CAS_WORKERS'] || undefined);

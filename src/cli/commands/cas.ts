@@ -9,6 +9,7 @@ import {
   workerShares,
   workerSlotOf,
 } from '../../cas/cluster.js';
+import { workerLedger } from '../../cas/ledger.js';
 import type { AttestationVariant } from '../../attestation/policy.js';
 import type { CollateralProvider } from '../../attestation/types.js';
 import { findSelfEvidence } from '../../cas/self-attestation.js';
@@ -138,9 +139,11 @@ export const serve = defineCommand(
     // The server's modules only where a CAS runs: the cluster primary forks and supervises, nothing more, and
     // so reaches its first fork without loading them (README "Measured", restart to ready).
     const { startCas } = await import('../../cas/server.js');
-    // Each worker takes its share of the caps stated in all (README "Limits").
+    // Each worker takes its share of the caps stated in all and of those it keeps itself (README "Limits"); the
+    // primary's ledger counts the slots per address and per key for all of them.
     const shares = worker ? workerShares(worker.count, { limits, nonceLimits }) : { limits, nonceLimits };
-    const start = () => startCas({ ...serveOptions, ...shares, ...(worker ? { worker: worker.slot } : {}) });
+    const inCluster = worker ? { worker: worker.slot, ledger: workerLedger(worker.slot, io.out) } : {};
+    const start = () => startCas({ ...serveOptions, ...shares, ...inCluster });
     if (worker) return serveAsWorker(start, io.untilSignal);
     const cas = await start();
     io.out(`CAS listening at ${cas.url}\nCA fingerprint (SHA-256): ${cas.identity.fingerprint}\n`);
