@@ -26,12 +26,17 @@ describe('shares of the caps stated in all', () => {
     assert.equal(shares.limits.maxConnectionsPerAddress, 10);
     assert.equal(shares.limits.maxWritesPerAddress, 3);
     assert.equal(shares.nonceLimits.perClient, 16);
+    // PostgreSQL's pool: 10 connections by default, so 5 each; the other store limits are per connection.
+    assert.equal(shares.storeLimits.poolSize, 5);
+    const given = workerShares(3, { limits: {}, nonceLimits: {}, storeLimits: { poolSize: 7, connectTimeoutMs: 900 } });
+    assert.deepEqual(given.storeLimits, { poolSize: 3, connectTimeoutMs: 900 });
   });
 
   it('keeps the totals whole with one worker', () => {
     const shares = workerShares(1, { limits: { maxConnections: 9 }, nonceLimits: {} });
     assert.equal(shares.limits.maxConnections, 9);
     assert.equal(shares.limits.maxWrites, 4);
+    assert.equal(shares.storeLimits.poolSize, 10);
   });
 });
 

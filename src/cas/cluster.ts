@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './limits.js';
 import { DEFAULT_NONCE_LIMITS, type NonceLimits } from './nonces.js';
 import { DEFAULT_FOLLOW_LIMITS, type FollowLimits } from './audit-follow.js';
+import { POSTGRES_LIMITS, type PostgresLimits } from './store/index.js';
 
 /**
  * The CAS on every core (README "The CAS on every core"): a primary that binds nothing and N worker processes,
@@ -21,7 +22,9 @@ export function shareOf(total: number, workers: number): number {
 
 /**
  * The caps that README "Limits" states "in all", divided among `workers` processes so that they still hold as
- * totals (up to rounding up); per-address and per-key caps are not divided: they apply per worker.
+ * totals (up to rounding up); per-address and per-key caps are not divided: they apply per worker. The
+ * PostgreSQL pool is one of them: `--store-pool-size` is what this CAS asks of the database, not N times it
+ * (the database's max_connections is shared with every replica).
  */
 export function workerShares(
   workers: number,
@@ -29,12 +32,20 @@ export function workerShares(
     limits: Partial<ConnectionLimits>;
     nonceLimits: Partial<NonceLimits>;
     followLimits?: Partial<FollowLimits> | undefined;
+    storeLimits?: Partial<PostgresLimits> | undefined;
   },
-): { limits: Partial<ConnectionLimits>; nonceLimits: Partial<NonceLimits>; followLimits: Partial<FollowLimits> } {
+): {
+  limits: Partial<ConnectionLimits>;
+  nonceLimits: Partial<NonceLimits>;
+  followLimits: Partial<FollowLimits>;
+  storeLimits: Partial<PostgresLimits>;
+} {
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...given.limits };
   const nonces = { ...DEFAULT_NONCE_LIMITS, ...given.nonceLimits };
   const follow = { ...DEFAULT_FOLLOW_LIMITS, ...given.followLimits };
+  const pool = { ...POSTGRES_LIMITS, ...given.storeLimits };
   return {
+    storeLimits: { ...given.storeLimits, poolSize: shareOf(pool.poolSize, workers) },
     limits: {
       ...given.limits,
       maxConnections: shareOf(limits.maxConnections, workers),

@@ -128,7 +128,9 @@ export const serve = defineCommand(
       });
     }
     // Each worker takes its share of the caps stated in all (README "Limits").
-    const shares = worker ? workerShares(worker.count, { limits, nonceLimits }) : { limits, nonceLimits };
+    const shares = worker
+      ? workerShares(worker.count, { limits, nonceLimits, storeLimits })
+      : { limits, nonceLimits, storeLimits };
     const start = () => startCas({ ...serveOptions, ...shares, ...(worker ? { worker: worker.slot } : {}) });
     if (worker) return serveAsWorker(start, io.untilSignal);
     const cas = await start();
