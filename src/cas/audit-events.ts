@@ -15,8 +15,17 @@ export async function recordOrFail(audit: AuditLog, event: AuditEvent): Promise<
   } catch (err) {
     // A database that does not answer is told as such (503 CAS_STORE_UNAVAILABLE): retry, or another replica.
     if (err instanceof StoreError && err.code === 'STORE_UNAVAILABLE') throw err;
+    // So is one locked past the store's wait, which the log's batch carries as its cause: retry (Retry-After).
+    const busy = storeBusyIn(err);
+    if (busy) throw busy;
     throw auditUnavailable(event.type, err);
   }
+}
+
+function storeBusyIn(err: unknown): StoreError | undefined {
+  const cause = err instanceof Error ? err.cause : undefined;
+  for (const e of [err, cause]) if (e instanceof StoreError && e.code === 'STORE_BUSY') return e;
+  return undefined;
 }
 
 export function auditUnavailable(what: string, cause: unknown): CasError {

@@ -37,6 +37,10 @@ describe('shares of the caps stated in all', () => {
       1,
       'at least 1',
     );
+    // PostgreSQL's pool: 10 connections by default, so 5 each; the other store limits are per connection.
+    assert.equal(shares.storeLimits.poolSize, 5);
+    const given = workerShares(3, { limits: {}, nonceLimits: {}, storeLimits: { poolSize: 7, connectTimeoutMs: 900 } });
+    assert.deepEqual(given.storeLimits, { poolSize: 3, connectTimeoutMs: 900 });
   });
 
   it('keeps the totals whole with one worker', () => {
@@ -45,6 +49,7 @@ describe('shares of the caps stated in all', () => {
     assert.equal(shares.limits.maxWrites, 4);
     assert.equal(shares.limits.writeMsPerSecondPerAddress, 250);
     assert.equal(shares.nonceLimits.perClient, 16);
+    assert.equal(shares.storeLimits.poolSize, 10);
   });
 });
 

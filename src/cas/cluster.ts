@@ -5,6 +5,7 @@ import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from './limits.js';
 import { DEFAULT_NONCE_LIMITS, type NonceLimits } from './nonces.js';
 import { DEFAULT_FOLLOW_LIMITS, type FollowLimits } from './audit-follow.js';
 import { PrimaryLedger, type LedgerAnswer } from './ledger.js';
+import { POSTGRES_LIMITS, type PostgresLimits } from './store/index.js';
 
 /**
  * The CAS on every core (README "The CAS on every core"): a primary that binds nothing and N worker processes,
@@ -33,6 +34,8 @@ export function floorShareOf(total: number, workers: number): number {
  * totals (up to rounding up), and the per-address and per-key caps that each worker keeps itself (the upload
  * time budget, spent nonces per key), divided rounding down. The per-address and per-key slot caps are not
  * divided: the primary's ledger counts them for all workers together.
+ * The PostgreSQL pool is divided too, rounding up: `--store-pool-size` is what this CAS asks of the database,
+ * not N times it (the database's max_connections is shared with every replica).
  */
 export function workerShares(
   workers: number,
@@ -40,12 +43,20 @@ export function workerShares(
     limits: Partial<ConnectionLimits>;
     nonceLimits: Partial<NonceLimits>;
     followLimits?: Partial<FollowLimits> | undefined;
+    storeLimits?: Partial<PostgresLimits> | undefined;
   },
-): { limits: Partial<ConnectionLimits>; nonceLimits: Partial<NonceLimits>; followLimits: Partial<FollowLimits> } {
+): {
+  limits: Partial<ConnectionLimits>;
+  nonceLimits: Partial<NonceLimits>;
+  followLimits: Partial<FollowLimits>;
+  storeLimits: Partial<PostgresLimits>;
+} {
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...given.limits };
   const nonces = { ...DEFAULT_NONCE_LIMITS, ...given.nonceLimits };
   const follow = { ...DEFAULT_FOLLOW_LIMITS, ...given.followLimits };
+  const pool = { ...POSTGRES_LIMITS, ...given.storeLimits };
   return {
+    storeLimits: { ...given.storeLimits, poolSize: shareOf(pool.poolSize, workers) },
     limits: {
       ...given.limits,
       maxConnections: shareOf(limits.maxConnections, workers),

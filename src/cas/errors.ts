@@ -83,7 +83,9 @@ export const CAS_CATALOGUE = {
   CAS_NOT_READY: { status: 503, summary: "readiness: the CAS's keys are not loaded (yet); retry, or see its log" },
   CAS_STORE_UNAVAILABLE: {
     status: 503,
-    summary: "the CAS's database does not answer (down, unreachable, failing over); retry, or use another replica",
+    summary:
+      "the CAS's database does not answer (down, unreachable, failing over), or another process held its lock past " +
+      "the CAS's wait (SQLite); retry after Retry-After, or use another replica",
   },
   CAS_AUDIT_UNAVAILABLE: {
     status: 503,
@@ -105,14 +107,17 @@ export type CasIssue = Omit<Issue, 'file'>;
 export class CasError extends VeilError<CasErrorCode> {
   readonly status: number;
   readonly issues: CasIssue[] | undefined;
+  /** Seconds, sent as Retry-After: when a retry of the same request may succeed. */
+  readonly retryAfterS: number | undefined;
 
   constructor(
     code: CasErrorCode,
     message: string,
-    options: { hint?: string; cause?: unknown; issues?: CasIssue[] } = {},
+    options: { hint?: string; cause?: unknown; issues?: CasIssue[]; retryAfterS?: number } = {},
   ) {
     super(code, message, options);
     this.status = CAS_ERRORS[code];
+    this.retryAfterS = options.retryAfterS;
     // At most MAX_REPORTED_ISSUES: the message built from them says how many more (moreIssues).
     this.issues = options.issues && reportedIssues(options.issues);
   }

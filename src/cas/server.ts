@@ -32,7 +32,7 @@ import { remoteCasList, type RemoteSource } from './remote-allow.js';
 import { zodValidatorCompiler } from './wire.js';
 import type { CasContext } from './sessions.js';
 import { StoreError, type PostgresLimits, type Store } from './store/index.js';
-import { openStore, storeUnavailable } from './store-choice.js';
+import { openStore, storeBusy, storeUnavailable } from './store-choice.js';
 import { CasMetrics, registerMetrics, timedStore } from './metrics.js';
 import { registerHealth } from './health.js';
 import { LOG_SERIALIZERS, logRouted, requestIdOf } from './logging.js';
@@ -293,6 +293,7 @@ function notFound(what: string): CasError {
 }
 
 function sendError(reply: FastifyReply, err: CasError): FastifyReply {
+  if (err.retryAfterS !== undefined) reply.header('retry-after', String(err.retryAfterS));
   return reply.code(err.status).type('application/json').send(err.toJSON());
 }
 
@@ -300,6 +301,7 @@ function toCasError(error: unknown): CasError {
   if (error instanceof CasError) return error;
   // The database's address stays in the CAS's log (without its password): clients learn only to retry.
   if (error instanceof StoreError && error.code === 'STORE_UNAVAILABLE') return storeUnavailable(error);
+  if (error instanceof StoreError && error.code === 'STORE_BUSY') return storeBusy(error);
   const code = (error as FastifyError).code;
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return new CasError('CAS_PAYLOAD_TOO_LARGE', 'the request body is larger than this CAS accepts', {

@@ -46,12 +46,33 @@ export function givenMasterKey(choice: Pick<StoreChoice, 'masterKeyFile' | 'mast
   return loadMasterKey({ dataDir: choice.dataDir, file: choice.masterKeyFile, env: choice.masterKeyEnv });
 }
 
+/** When a client may retry a request the store could not serve (Retry-After). */
+export const STORE_RETRY_AFTER_S = 1;
+
 /** What a client is told when the store does not answer: to retry; the details are in the CAS's log. */
 export function storeUnavailable(cause: unknown): CasError {
   return new CasError('CAS_STORE_UNAVAILABLE', "the CAS's database does not answer now", {
     hint: 'retry shortly, or on another replica of this CAS',
     cause,
+    retryAfterS: STORE_RETRY_AFTER_S,
   });
+}
+
+/**
+ * SQLite locked by another process past the store's wait (STORE_BUSY): a 503 like a database that does not
+ * answer, since the client did nothing wrong and the same request may succeed in a moment; not 429 CAS_BUSY,
+ * which tells a client that it is over one of its own caps. Where the lock is stays in the CAS's log.
+ */
+export function storeBusy(cause: unknown): CasError {
+  return new CasError(
+    'CAS_STORE_UNAVAILABLE',
+    "the CAS's database is locked by another of its writers and stayed so past the CAS's wait; nothing was changed",
+    {
+      hint: `retry the same request after ${STORE_RETRY_AFTER_S} s (Retry-After); the CAS's log names the database`,
+      cause,
+      retryAfterS: STORE_RETRY_AFTER_S,
+    },
+  );
 }
 
 /** How long readiness waits for the store's answer. */

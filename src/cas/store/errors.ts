@@ -6,7 +6,8 @@ export type StoreErrorCode =
   | 'STORE_CORRUPT'
   | 'STORE_IO'
   | 'STORE_NOT_EMPTY'
-  | 'STORE_UNAVAILABLE';
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_BUSY';
 
 export const STORE_CATALOGUE: ErrorCatalogue<StoreErrorCode> = {
   STORE_OPEN: {
@@ -19,6 +20,9 @@ export const STORE_CATALOGUE: ErrorCatalogue<StoreErrorCode> = {
   STORE_IO: { summary: 'a session or audit entry cannot be written to the database (or would not continue the chain)' },
   STORE_NOT_EMPTY: { summary: 'a restore or migration targets a store that already holds sessions or keys' },
   STORE_UNAVAILABLE: { summary: 'the database does not answer (down, unreachable, or failing over)' },
+  STORE_BUSY: {
+    summary: "SQLite: another process held the database's write lock past the store's wait (5 s); nothing was changed",
+  },
 };
 
 /** Errors of the CAS store. Messages name sessions and files, never their contents or keys. */

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError } from './errors.js';
+import { BUSY_WAIT } from './sqlite-busy.js';
 import { KEY_CHECK, sealedKeyCheck, verifyKeyCheck } from './records.js';
 
 const SCHEMA = `
@@ -44,7 +45,9 @@ export function openDatabase(dataDir: string, synchronous: 'NORMAL' | 'FULL'): D
     // cache) when the commit returns, so it survives the death of the process (kill -9), which is the durability
     // we promise; surviving power loss would need FULL (an fsync per commit; README "Audit log", durability).
     db.pragma(`synchronous = ${synchronous}`);
-    db.pragma('busy_timeout = 5000');
+    // Opening (WAL, the schema, the key check, the read index) may block: nothing is served by this process yet.
+    // serveWithoutBlocking ends that before the store is handed out.
+    db.pragma(`busy_timeout = ${BUSY_WAIT.deadlineMs}`);
     db.exec(SCHEMA);
     return db;
   } catch (err) {
@@ -53,6 +56,14 @@ export function openDatabase(dataDir: string, synchronous: 'NORMAL' | 'FULL'): D
       cause: err,
     });
   }
+}
+
+/**
+ * From here on SQLite never waits for a lock inside a call (which would hold this process's event loop):
+ * SQLITE_BUSY comes back at once and the store waits asynchronously (sqlite-busy.ts).
+ */
+export function serveWithoutBlocking(db: Database.Database): void {
+  db.pragma('busy_timeout = 0');
 }
 
 /**

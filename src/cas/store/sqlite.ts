@@ -7,7 +7,8 @@ import type { AuditEntry, AuditHead, EntryMaker } from '../../audit/types.js';
 import { BROKEN_DUMP, checkContinues, EMPTY, parseEntry, readLimit } from './audit-rows.js';
 import type { AppendOutcome, JudgedBy, SessionRecord, Store, StoreCounts, StoreItem } from './index.js';
 import { ReadIndex, sealBlob, sealVersion, unsealBlob, unsealVersion, type VersionRow } from './records.js';
-import { checkMasterKey, notEmpty, openDatabase } from './sqlite-open.js';
+import { checkMasterKey, notEmpty, openDatabase, serveWithoutBlocking } from './sqlite-open.js';
+import { BUSY_WAIT, whenUnlocked, type BusyWait } from './sqlite-busy.js';
 import { KEPT_GENERATIONS, latestOf, renewalKey, secretPrefix, upperBound, versionPrefix } from './renewals.js';
 import type { Renewal } from './renewals.js';
 
@@ -20,13 +21,17 @@ export interface SqliteStoreOptions {
   readers?: (record: SessionRecord) => Readers;
   /** SQLite's `synchronous` (README "Audit log", durability): NORMAL by default; FULL also survives power loss. */
   synchronous?: 'NORMAL' | 'FULL';
+  /** How long and how an operation waits for a lock another process holds (tests shorten it). */
+  busyWait?: Partial<BusyWait>;
 }
 
 export function openSqliteStore(opts: SqliteStoreOptions): Store {
   const db = openDatabase(opts.dataDir, opts.synchronous ?? 'NORMAL');
   checkMasterKey(db, opts.masterKey);
-  const store = new SqliteStore(db, opts.dataDir, opts.masterKey, opts.readers ?? readersOf);
+  const wait = { ...BUSY_WAIT, ...opts.busyWait };
+  const store = new SqliteStore(db, opts.dataDir, opts.masterKey, opts.readers ?? readersOf, wait);
   store.indexStaleReaders();
+  serveWithoutBlocking(db);
   return store;
 }
 
@@ -39,6 +44,7 @@ class SqliteStore implements Store {
     private readonly dataDir: string,
     private readonly key: Buffer,
     private readonly readers: (r: SessionRecord) => Readers,
+    private readonly wait: BusyWait,
   ) {
     this.index = new ReadIndex(key);
     this.stmts = {
@@ -76,16 +82,44 @@ class SqliteStore implements Store {
     };
   }
 
+  /**
+   * Every operation goes through read or write, the one place that waits for another process's lock
+   * (sqlite-busy.ts). In WAL mode reads rarely meet one (recovery of the WAL index, a closing last connection);
+   * writes meet each other's. Each unit is one statement or one transaction, so a retry repeats it whole.
+   */
+  private read<T>(unit: () => T): T | Promise<T> {
+    return whenUnlocked(unit, this.wait, this.dataDir);
+  }
+
+  /**
+   * Write transactions are BEGIN IMMEDIATE: the write lock is taken first, so SQLITE_BUSY can come only from
+   * BEGIN, before anything was read or written. A deferred transaction would upgrade from read to write after its
+   * reads, and get SQLITE_BUSY_SNAPSHOT there without any busy handler when another writer committed meanwhile;
+   * IMMEDIATE also keeps the heads compared from moving before the write. What the unit throws as a VeilError
+   * (an AuditError, a StoreError of its own) the caller sees as it is; anything else of SQLite is STORE_IO.
+   */
+  private async write<T>(what: string, unit: () => T): Promise<T> {
+    try {
+      return await whenUnlocked(unit, this.wait, this.dataDir);
+    } catch (err) {
+      if (err instanceof VeilError) throw err;
+      throw new StoreError('STORE_IO', `cannot ${what}: ${(err as Error).message}`, {
+        hint: 'check disk space and permissions of the data directory',
+        cause: err,
+      });
+    }
+  }
+
   async current(name: string): Promise<SessionRecord | undefined> {
-    return this.currentNow(name);
+    return this.read(() => this.currentNow(name));
   }
 
   async heads(names: readonly string[]): Promise<Map<string, string | null>> {
-    return new Map(names.map((n) => [n, (this.stmts.head.get(n) as { hash: string } | undefined)?.hash ?? null]));
+    return this.read(() => new Map(names.map((n) => [n, this.headNow(n)])));
   }
 
   async version(name: string, hash: string): Promise<SessionRecord | undefined> {
-    return this.versionNow(name, hash);
+    return this.read(() => this.versionNow(name, hash));
   }
 
   private currentNow(name: string): SessionRecord | undefined {
@@ -123,31 +157,13 @@ class SqliteStore implements Store {
       this.setReaders(record.name, record.hash, readers);
       return { ok: true as const };
     });
-    try {
-      return run.immediate();
-    } catch (err) {
-      // What `audit` threw (an AuditError, a StoreError) is the caller's to see as it is.
-      if (err instanceof VeilError) throw err;
-      throw new StoreError('STORE_IO', `cannot store session '${record.name}': ${(err as Error).message}`, {
-        hint: 'check disk space and permissions of the data directory',
-        cause: err,
-      });
-    }
+    return this.write(`store session '${record.name}'`, () => run.immediate());
   }
 
   /** BEGIN IMMEDIATE: the write lock is held from reading the tail to the commit, across processes too. */
   async appendAudit(make: (head: AuditHead) => AuditEntry[]): Promise<AuditEntry[]> {
     const run = this.db.transaction((): AuditEntry[] => this.insertAudit(make));
-    try {
-      return run.immediate();
-    } catch (err) {
-      // What `make` threw (an AuditError, a StoreError) is the caller's to see as it is.
-      if (err instanceof VeilError) throw err;
-      throw new StoreError('STORE_IO', `cannot append to the audit log in ${this.dataDir}: ${(err as Error).message}`, {
-        hint: 'check disk space and permissions of the data directory',
-        cause: err,
-      });
-    }
+    return this.write(`append to the audit log in ${this.dataDir}`, () => run.immediate());
   }
 
   /** Inside the caller's IMMEDIATE transaction, which holds the write lock: the tail cannot move meanwhile. */
@@ -160,12 +176,14 @@ class SqliteStore implements Store {
   }
 
   async readAudit(after: number, limit: number): Promise<AuditEntry[]> {
-    const rows = this.stmts.auditRead.all(after, readLimit(limit)) as Array<{ entry: string }>;
+    const rows = (await this.read(() => this.stmts.auditRead.all(after, readLimit(limit)))) as Array<{
+      entry: string;
+    }>;
     return rows.map((r) => parseEntry(r.entry));
   }
 
   async auditHead(): Promise<AuditHead> {
-    return this.auditHeadNow();
+    return this.read(() => this.auditHeadNow());
   }
 
   private auditHeadNow(): AuditHead {
@@ -174,17 +192,21 @@ class SqliteStore implements Store {
   }
 
   async list(): Promise<Array<{ name: string; hash: string; createdAt: number }>> {
-    const rows = this.stmts.list.all() as Array<{ name: string; hash: string; created_at: number }>;
+    const rows = (await this.read(() => this.stmts.list.all())) as Array<{
+      name: string;
+      hash: string;
+      created_at: number;
+    }>;
     return rows.map((r) => ({ name: r.name, hash: r.hash, createdAt: r.created_at }));
   }
 
   async countSessions(): Promise<number> {
-    return (this.stmts.countHeads.get() as { n: number }).n;
+    return ((await this.read(() => this.stmts.countHeads.get())) as { n: number }).n;
   }
 
   async listReadable(keyHash: string | undefined): Promise<Array<{ name: string; hash: string; createdAt: number }>> {
     const [any, mine] = this.index.lookup(keyHash);
-    const rows = this.stmts.listReadable.all(any, mine ?? any) as Array<{
+    const rows = (await this.read(() => this.stmts.listReadable.all(any, mine ?? any))) as Array<{
       name: string;
       hash: string;
       created_at: number;
@@ -215,7 +237,7 @@ class SqliteStore implements Store {
   }
 
   async getBlob(key: string): Promise<Buffer | undefined> {
-    return this.blobNow(key);
+    return this.read(() => this.blobNow(key));
   }
 
   private blobNow(key: string): Buffer | undefined {
@@ -223,13 +245,15 @@ class SqliteStore implements Store {
     return row ? unsealBlob(this.key, key, row.value) : undefined;
   }
 
+  /** One statement: taking the write lock and inserting are one step, retried whole (DO NOTHING if present). */
   async putBlobIfAbsent(key: string, value: Buffer): Promise<Buffer> {
-    this.stmts.putBlob.run(key, sealBlob(this.key, key, value));
-    return this.blobNow(key)!;
+    const sealed = sealBlob(this.key, key, value);
+    await this.write(`store '${key}'`, () => this.stmts.putBlob.run(key, sealed));
+    return this.read(() => this.blobNow(key)!);
   }
 
   async renewals(name: string, hash: string): Promise<Map<string, Renewal>> {
-    return this.renewalsUnder(versionPrefix(name, hash));
+    return this.read(() => this.renewalsUnder(versionPrefix(name, hash)));
   }
 
   private renewalsUnder(prefix: string): Map<string, Renewal> {
@@ -249,18 +273,7 @@ class SqliteStore implements Store {
       if (oldest > 1) this.stmts.dropRange.run(prefix, renewalKey(name, hash, secret, oldest));
       return renewal;
     });
-    try {
-      return run.immediate();
-    } catch (err) {
-      throw new StoreError(
-        'STORE_IO',
-        `cannot store a renewal of '${secret}' in '${name}': ${(err as Error).message}`,
-        {
-          hint: 'check disk space and permissions of the data directory',
-          cause: err,
-        },
-      );
-    }
+    return this.write(`store a renewal of '${secret}' in '${name}'`, () => run.immediate());
   }
 
   /**
@@ -302,7 +315,7 @@ class SqliteStore implements Store {
    */
   async load(items: AsyncIterable<StoreItem>): Promise<StoreCounts> {
     const counts: StoreCounts = { versions: 0, heads: 0, blobs: 0, audits: 0 };
-    this.db.exec('BEGIN IMMEDIATE');
+    await this.write(`load into the CAS database in ${this.dataDir}`, () => this.db.exec('BEGIN IMMEDIATE'));
     try {
       if (this.stmts.anything.get() !== undefined) throw notEmpty(this.dataDir);
       for await (const item of items) this.loadItem(item, counts);
@@ -325,7 +338,7 @@ class SqliteStore implements Store {
 
   async ping(): Promise<void> {
     try {
-      this.stmts.anything.get();
+      await this.read(() => this.stmts.anything.get());
     } catch (err) {
       throw new StoreError('STORE_UNAVAILABLE', `the CAS database in ${this.dataDir} does not answer`, {
         hint: 'check the data directory (disk, permissions) and restart the CAS',

@@ -141,7 +141,9 @@ export const serve = defineCommand(
     const { startCas } = await import('../../cas/server.js');
     // Each worker takes its share of the caps stated in all and of those it keeps itself (README "Limits"); the
     // primary's ledger counts the slots per address and per key for all of them.
-    const shares = worker ? workerShares(worker.count, { limits, nonceLimits }) : { limits, nonceLimits };
+    const shares = worker
+      ? workerShares(worker.count, { limits, nonceLimits, storeLimits })
+      : { limits, nonceLimits, storeLimits };
     const inCluster = worker ? { worker: worker.slot, ledger: workerLedger(worker.slot, io.out) } : {};
     const start = () => startCas({ ...serveOptions, ...shares, ...inCluster });
     if (worker) return serveAsWorker(start, io.untilSignal);
