@@ -102,9 +102,10 @@ const keepable = new WeakMap<SessionReader, { store: Store; records: readonly Se
 function cacheOf(store: Store): Lru<SessionRecord> {
   let cache = decoded.get(store);
   if (!cache) {
+    // The per-entry share is judged by keepLoaded (which remembers what was too large), not here.
     cache = new Lru<SessionRecord>(SESSION_CACHE_ENTRIES, {
       bytes: SESSION_CACHE_BYTES,
-      maxEntryBytes: SESSION_CACHE_MAX_ENTRY_BYTES,
+      maxEntryBytes: SESSION_CACHE_BYTES,
     });
     decoded.set(store, cache);
   }
@@ -128,9 +129,27 @@ export function keepLoaded(reader: SessionReader): void {
   const read = keepable.get(reader);
   if (!read) return;
   const cache = cacheOf(read.store);
+  const large = tooLargeOf(read.store);
   for (const record of read.records) {
-    if (cache.get(record.name)?.hash !== record.hash) cache.set(record.name, record, decodedSize(record));
+    if (cache.get(record.name)?.hash === record.hash) continue;
+    // A version over the share is read on every attestation anyway; it is not measured again each time.
+    const version = `${record.name}\0${record.hash}`;
+    if (large.get(version)) continue;
+    const size = decodedSize(record);
+    if (size > SESSION_CACHE_MAX_ENTRY_BYTES) large.set(version, true);
+    else cache.set(record.name, record, size);
   }
+}
+
+const tooLarge = new WeakMap<Store, Lru<true>>();
+
+function tooLargeOf(store: Store): Lru<true> {
+  let versions = tooLarge.get(store);
+  if (!versions) {
+    versions = new Lru<true>(SESSION_CACHE_ENTRIES);
+    tooLarge.set(store, versions);
+  }
+  return versions;
 }
 
 /** How much the session cache of `store` holds now (for tests and metrics). */
