@@ -3,11 +3,28 @@
  * are pure functions of their key: decoded signing keys, and in the verifiers parses and signature checks keyed
  * by the SHA-256 of the exact input bytes, so a hit can only return what the same bytes produced before. The
  * bound keeps a flood of distinct inputs from growing memory.
+ *
+ * Where values vary in size by orders of magnitude (decoded sessions: a few hundred bytes to megabytes), a count
+ * alone does not bound memory, so a byte budget can be given too: `set` then takes each value's size, the oldest
+ * entries leave until both bounds hold, and a value larger than `maxEntryBytes` is not kept at all (one huge
+ * value would otherwise push out a whole working set of ordinary ones).
  */
+export interface ByteBudget {
+  /** The sum of the sizes of the values kept never exceeds this. */
+  bytes: number;
+  /** A value larger than this is not kept (and an entry it would have replaced is dropped). */
+  maxEntryBytes: number;
+}
+
 export class Lru<V> {
   private readonly map = new Map<string, V>();
+  private readonly sizes = new Map<string, number>();
+  private total = 0;
 
-  constructor(private readonly max: number) {}
+  constructor(
+    private readonly max: number,
+    private readonly budget?: ByteBudget,
+  ) {}
 
   get(key: string): V | undefined {
     const value = this.map.get(key);
@@ -18,13 +35,28 @@ export class Lru<V> {
     return value;
   }
 
-  set(key: string, value: V): void {
-    this.map.delete(key);
+  /** Keeps `value` under `key`; `bytes` is its size, counted against the byte budget when there is one. */
+  set(key: string, value: V, bytes = 0): void {
+    this.delete(key);
+    if (this.budget && bytes > this.budget.maxEntryBytes) return;
     this.map.set(key, value);
-    while (this.map.size > this.max) {
+    if (this.budget) {
+      this.sizes.set(key, bytes);
+      this.total += bytes;
+    }
+    while (this.map.size > this.max || (this.budget !== undefined && this.total > this.budget.bytes)) {
       const oldest = this.map.keys().next();
       if (oldest.done) break;
-      this.map.delete(oldest.value);
+      this.delete(oldest.value);
+    }
+  }
+
+  delete(key: string): void {
+    this.map.delete(key);
+    const size = this.sizes.get(key);
+    if (size !== undefined) {
+      this.total -= size;
+      this.sizes.delete(key);
     }
   }
 
@@ -32,8 +64,15 @@ export class Lru<V> {
     return this.map.size;
   }
 
+  /** The sum of the sizes given to `set` for the values kept now. */
+  get bytes(): number {
+    return this.total;
+  }
+
   clear(): void {
     this.map.clear();
+    this.sizes.clear();
+    this.total = 0;
   }
 
   memo(key: string, compute: () => V): V {

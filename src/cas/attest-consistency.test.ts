@@ -8,6 +8,7 @@ import { attest, type AttestationContext } from './attest.js';
 import type { CasError } from './errors.js';
 import { identityFromPem } from './identity-of.js';
 import { NonceStore } from './nonces.js';
+import { cachedVersion } from './session-reader.js';
 import { writeSession, type CasContext } from './sessions.js';
 import { tempStore } from './test-store.js';
 import { ephemeral } from './testing.js';
@@ -47,12 +48,12 @@ const app = (predecessor?: string) =>
 const libV1 = await writeSession(ctx, lib('first-value'), owner);
 const appV1 = await writeSession(ctx, app(), owner);
 
-async function attestNow() {
+async function attestNow(configId = 'app/api') {
   const rt = identityFromPem(ephemeral().certPem);
   const nonce = nonces.issue(rt.keyHash).toString('hex');
   binding = { nonce: Buffer.from(nonce, 'hex'), spki: rt.spki };
   const quote = Buffer.from('a quote').toString('base64');
-  return attest(ctx, nonces, { config_id: 'app/api', nonce, evidence: { type: 'tdx', quote } }, rt);
+  return attest(ctx, nonces, { config_id: configId, nonce, evidence: { type: 'tdx', quote } }, rt);
 }
 const busy = (name: string) => (e: CasError) =>
   e.code === 'CAS_BUSY' && e.message.includes(`session '${name}' changed while the service attested`);
@@ -76,5 +77,33 @@ describe('attest: one consistent set of sessions', () => {
     await assert.rejects(attestNow(), busy('app'));
     during = undefined;
     assert.match((await attestNow()).config.command.join(' '), /--new/);
+  });
+});
+
+describe('attest: the session cache', () => {
+  it('is filled only for a service whose evidence was accepted, never by a refused attestation', async () => {
+    const other = 'c3'.repeat(48);
+    const exporter = await writeSession(
+      ctx,
+      lib('cold-value').replace('name: lib', 'name: cold-lib').replace('session: app', 'session: cold'),
+      owner,
+    );
+    const cold = await writeSession(
+      ctx,
+      app().replace('name: app', 'name: cold').replace('session: lib', 'session: cold-lib').replace(MRTD, other),
+      owner,
+    );
+    await assert.rejects(attestNow('cold/api'), (e: CasError) => e.code === 'CAS_ATTESTATION_FAILED');
+    assert.equal(cachedVersion(store, 'cold'), undefined);
+    assert.equal(cachedVersion(store, 'cold-lib'), undefined);
+    await writeSession(
+      ctx,
+      `${app(cold.hash).replace('name: app', 'name: cold').replace('session: lib', 'session: cold-lib')}`,
+      owner,
+    );
+    const { config } = await attestNow('cold/api');
+    assert.match(config.command.join(' '), /cold-value/);
+    assert.notEqual(cachedVersion(store, 'cold'), undefined);
+    assert.equal(cachedVersion(store, 'cold-lib'), exporter.hash);
   });
 });

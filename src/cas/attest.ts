@@ -23,7 +23,7 @@ import type { ClientIdentity } from './identity-of.js';
 import type { NonceStore } from './nonces.js';
 import { sessionOf } from './parsed.js';
 import { platformsOf } from './platforms.js';
-import { movedSince, readerFor } from './session-reader.js';
+import { keepLoaded, movedSince, readerFor } from './session-reader.js';
 import type { CasContext } from './sessions.js';
 import { fetchRemoteImports, type RemoteFetch } from './remote-import.js';
 import { measurementOf, recordOrFail, recordRefusal, refusalOf } from './audit-events.js';
@@ -135,6 +135,8 @@ async function judgeAndRender(
     if (err instanceof AttestationError) throw attestationFailure(err, request.config_id);
     throw err;
   }
+  // The service is entitled to what was read for it: only now may it enter the session cache (session-reader.ts).
+  keepLoaded(sessions);
   // Only now, for a verified service, are other CAS dialled: asynchronously, each fetch under a deadline.
   const remote = await fetchRemoteImports(ctx.remote, record, sessionOf(record));
   // Judged and rendered from the one read above; what leaves must still be current once rendered, or a

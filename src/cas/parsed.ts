@@ -6,6 +6,7 @@ import {
   type WrittenSession,
 } from '../policy/index.js';
 import type { StoredSecret } from '../secrets/index.js';
+import { Lru } from '../lru.js';
 import { CasError } from './errors.js';
 import type { SessionRecord } from './store/index.js';
 
@@ -22,18 +23,30 @@ export function importedFragmentOf(secrets: Record<string, unknown>, name: strin
   return stored?.kind === 'config-fragment' ? JSON.parse(stored.value) : undefined;
 }
 
-/** Stored sessions were validated when they were created; parsing them again is only for access, so cache it. */
-const cache = new Map<string, { written: WrittenSession; session: Session }>();
-const LIMIT = 4096;
+/**
+ * Stored sessions were validated when they were created; parsing them again is only for access, so cache it,
+ * keyed by name and version hash (a version is immutable). Bounded by bytes too, counted as the text's length:
+ * a session may be as large as the upload limit, so the count alone would let 4,096 of them hold gigabytes.
+ */
+export const PARSED_CACHE_ENTRIES = 4096;
+export const PARSED_CACHE_BYTES = 64 * 1024 * 1024;
+const cache = new Lru<{ written: WrittenSession; session: Session }>(PARSED_CACHE_ENTRIES, {
+  bytes: PARSED_CACHE_BYTES,
+  maxEntryBytes: PARSED_CACHE_BYTES / 16,
+});
+
+/** How much the parse cache holds now (for tests). */
+export function parsedCacheUse(): { entries: number; bytes: number } {
+  return { entries: cache.size, bytes: cache.bytes };
+}
 
 function parsed(record: SessionRecord): { written: WrittenSession; session: Session } {
   const key = `${record.name}\0${record.hash}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const { written, session } = reparsed(record);
-  if (cache.size >= LIMIT) cache.clear();
   const entry = { written, session };
-  cache.set(key, entry);
+  cache.set(key, entry, record.text.length);
   return entry;
 }
 

@@ -10,6 +10,7 @@ import { callerFingerprint, exportSecret, releaseRemote } from './remote-export.
 import { writeSession } from './sessions.js';
 import { clientIdentity, tempStore } from './test-store.js';
 import { remoteCasList } from './remote-allow.js';
+import { cachedVersion } from './session-reader.js';
 
 const DAY = 864e5;
 const now = new Date();
@@ -141,6 +142,20 @@ describe('exporting to another CAS, from the store', () => {
     await denied(() => ask('nothing'));
     await denied(() => ask('cert', G));
     await denied(() => ask('cert', F, 'other'));
+  });
+
+  it('fills the session cache only with an export released, never with a refused one', async () => {
+    const { hash } = await writeSession(ctx, redis.replace('name: redis', 'name: redis-cold'), owner);
+    const askCold = (fingerprint: string) =>
+      exportSecret(
+        ctx,
+        { session: 'redis-cold', secret: 'cert', importer: { session: 'flask', session_hash: H } },
+        fingerprint,
+      );
+    await assert.rejects(askCold(G), (e: CasError) => e.code === 'CAS_IMPORT_DENIED');
+    assert.equal(cachedVersion(ctx.store, 'redis-cold'), undefined);
+    await askCold(F);
+    assert.equal(cachedVersion(ctx.store, 'redis-cold'), hash);
   });
 
   it('never releases a remote target to a local session of the same name', async () => {

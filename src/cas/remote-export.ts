@@ -8,7 +8,7 @@ import { CasError } from './errors.js';
 import { fingerprintOf } from './identity.js';
 import { sessionOf } from './parsed.js';
 import { createSecretView, sameHash } from './secret-view.js';
-import { readerFor, type SessionReader } from './session-reader.js';
+import { keepLoaded, readerFor, type SessionReader } from './session-reader.js';
 import { renewedForExport } from './renewal.js';
 import type { CasContext } from './sessions.js';
 import type { SessionRecord } from './store/index.js';
@@ -119,6 +119,8 @@ export async function exportSecret(
   let renewed: string[];
   try {
     ({ secret, renewed } = await released(ctx, sessions, record, request, importer));
+    // Released to this CAS: what was read for it may enter the session cache (session-reader.ts).
+    keepLoaded(sessions);
   } catch (err) {
     // Only a session that exists is named in an entry; its owners see who was refused what.
     if (record && err instanceof CasError && err.code === 'CAS_IMPORT_DENIED') {

@@ -35,7 +35,8 @@ export function sessionsRead(session: ImportingSession, extra: readonly string[]
 
 /**
  * Reads `names` (those of `known` are taken as given: read already, they must not change under a judgement),
- * each with its renewed certificates in place of the version's own (cas/renewed.ts).
+ * each with its renewed certificates in place of the version's own (cas/renewed.ts). `known` are records as
+ * the store returned them (no renewals applied): `keepLoaded` may cache them.
  */
 export async function loadSessions(
   store: Store,
@@ -46,9 +47,10 @@ export async function loadSessions(
   const missing = names.filter((name) => !records.has(name));
   const loaded = await currentRecords(store, missing);
   for (const [i, name] of missing.entries()) records.set(name, loaded[i]);
+  const asStored = [...records.values()].filter((r): r is SessionRecord => r !== undefined);
   const renewed = await Promise.all([...records.values()].map((r) => r && renewedRecord(store, r)));
   for (const [i, name] of [...records.keys()].entries()) records.set(name, renewed[i]);
-  return {
+  const reader: SessionReader = {
     current(name) {
       if (records.has(name)) return records.get(name);
       throw new CasError('CAS_INTERNAL', `session '${name}' was read without being loaded first`, {
@@ -59,6 +61,8 @@ export async function loadSessions(
       return new Map([...records].map(([name, r]) => [name, r?.hash ?? null]));
     },
   };
+  keepable.set(reader, { store, records: asStored });
+  return reader;
 }
 
 /** The first session of `reader` whose head is no longer the one it loaded, read from the store now. */
@@ -77,20 +81,86 @@ export async function readerFor(store: Store, name: string): Promise<SessionRead
 
 /**
  * Decoded (unsealed) session versions per store, one version per name, used only for a head of exactly that
- * version hash (the entry's own). A version is immutable, so a hit can only ever be what reading that exact version returns; renewals (state beside a version) are never
- * part of an entry: they are read and applied after it on every load. The heads are read from the store on
- * every call, so an update appended by any process sharing the store is used at once.
+ * version hash (the entry's own). A version is immutable, so a hit can only ever be what reading that exact
+ * version returns; renewals (state beside a version) are never part of an entry: they are read and applied
+ * after it on every load. The heads are read from the store on every call, so an update appended by any
+ * process sharing the store is used at once.
+ *
+ * Bounded by count and by bytes (README "Limits"): a session may be as large as the upload limit, so 1,024
+ * of them could hold a gigabyte. A version larger than SESSION_CACHE_MAX_ENTRY_BYTES is never cached.
+ * Reading does not fill the cache: a read happens before the caller is judged (an attestation reads the
+ * policy its evidence is judged by), so a stranger naming many sessions would push out the working set.
+ * Only `keepLoaded`, called once a request was found entitled to what it read, adds entries.
  */
 export const SESSION_CACHE_ENTRIES = 1024;
+export const SESSION_CACHE_BYTES = 64 * 1024 * 1024;
+export const SESSION_CACHE_MAX_ENTRY_BYTES = SESSION_CACHE_BYTES / 16;
 const decoded = new WeakMap<Store, Lru<SessionRecord>>();
+/** What each reader read as stored (before renewals), for `keepLoaded`. */
+const keepable = new WeakMap<SessionReader, { store: Store; records: readonly SessionRecord[] }>();
 
 function cacheOf(store: Store): Lru<SessionRecord> {
   let cache = decoded.get(store);
   if (!cache) {
-    cache = new Lru<SessionRecord>(SESSION_CACHE_ENTRIES);
+    // The per-entry share is judged by keepLoaded (which remembers what was too large), not here.
+    cache = new Lru<SessionRecord>(SESSION_CACHE_ENTRIES, {
+      bytes: SESSION_CACHE_BYTES,
+      maxEntryBytes: SESSION_CACHE_BYTES,
+    });
     decoded.set(store, cache);
   }
   return cache;
+}
+
+/**
+ * The size a decoded version is counted at: the characters of its text, secrets (as JSON) and creator, about
+ * what the store keeps sealed; the decoded objects take a small multiple of it. Computed only when an entry
+ * is added, never on a hit.
+ */
+export function decodedSize(record: SessionRecord): number {
+  return record.text.length + JSON.stringify(record.secrets).length + record.creator.length;
+}
+
+/**
+ * The caller of the judgement `reader` served was found entitled to what it read (a service whose evidence
+ * and identity were accepted, another CAS a secret was released to): its versions may be cached now.
+ */
+export function keepLoaded(reader: SessionReader): void {
+  const read = keepable.get(reader);
+  if (!read) return;
+  const cache = cacheOf(read.store);
+  const large = tooLargeOf(read.store);
+  for (const record of read.records) {
+    if (cache.get(record.name)?.hash === record.hash) continue;
+    // A version over the share is read on every attestation anyway; it is not measured again each time.
+    const version = `${record.name}\0${record.hash}`;
+    if (large.get(version)) continue;
+    const size = decodedSize(record);
+    if (size > SESSION_CACHE_MAX_ENTRY_BYTES) large.set(version, true);
+    else cache.set(record.name, record, size);
+  }
+}
+
+const tooLarge = new WeakMap<Store, Lru<true>>();
+
+function tooLargeOf(store: Store): Lru<true> {
+  let versions = tooLarge.get(store);
+  if (!versions) {
+    versions = new Lru<true>(SESSION_CACHE_ENTRIES);
+    tooLarge.set(store, versions);
+  }
+  return versions;
+}
+
+/** How much the session cache of `store` holds now (for tests and metrics). */
+export function sessionCacheUse(store: Store): { entries: number; bytes: number } {
+  const cache = cacheOf(store);
+  return { entries: cache.size, bytes: cache.bytes };
+}
+
+/** The version hash cached for `name` in `store`'s session cache, if any. */
+export function cachedVersion(store: Store, name: string): string | undefined {
+  return cacheOf(store).get(name)?.hash;
 }
 
 /** The current version of each name (undefined: absent), the decoded record served from the cache when the head's hash matches. */
@@ -104,9 +174,7 @@ export async function currentRecords(store: Store, names: readonly string[]): Pr
       if (hash === null) return store.current(name);
       const hit = cache.get(name);
       if (hit !== undefined && hit.hash === hash) return hit;
-      const record = await store.current(name);
-      if (record) cache.set(name, record);
-      return record;
+      return store.current(name);
     }),
   );
 }

@@ -1,43 +1,24 @@
-import { AttestationError } from '../errors.js';
-import type { TdxClaims, VerificationResult, VerifyOptions } from '../types.js';
+import { VECTORS as INTEL_VECTORS } from '../intel/fixtures.js';
+import { intelCollateralFromFiles, verifyIntelQuote } from '../intel/index.js';
 import { vector } from '../snp/fixtures.js';
-import { parseAzureEvidence, verifyAzureVtpm, type AzureEvidence } from './verify.js';
+import { parseAzureEvidence, verifyAzureVtpm, type AzureEvidence, type TdxQuoteVerifier } from './verify.js';
 
 /**
- * STAND-IN for the Intel DCAP verifier (written elsewhere, wired by the lead): it checks NOTHING, it only reads
- * the TD quote v4 body at its offsets (header 48; REPORTDATA at +520, MRTD at +136, ...). With it these tests
- * cover only the Azure links: HCL var data ↔ REPORTDATA, TDREPORT ↔ quote, AK ↔ TPM quote.
+ * The TD quote of the az-tdx-vtpm vectors is verified by the real Intel DCAP verifier, as hardware.ts wires it
+ * for the CAS, with collateral for its FMSPC (00806f050000) from the project's TDX vectors: TCB info and QE
+ * identity (valid 2025-02-13..2025-03-15), the Intel root CA CRL and the PCK Platform CA CRL. So the quote's
+ * signature by its attestation key, the QE report by the PCK key, the PCK chain to the pinned Intel root, the
+ * QE identity, revocation and the TCB status are all checked here, as well as the Azure links.
  */
-export async function tdxStandIn(quote: Buffer, _opts: VerifyOptions): Promise<VerificationResult> {
-  if (quote.length < 48 + 584 || quote.readUInt16LE(0) !== 4)
-    throw new AttestationError('ATTESTATION_MALFORMED', 'stand-in: not a v4 quote');
-  const b = quote.subarray(48, 48 + 584);
-  const h = (o: number, l: number) => b.subarray(o, o + l).toString('hex');
-  const claims: TdxClaims = {
-    tee_tcb_svn: h(0, 16),
-    mrseam: h(16, 48),
-    mrsignerseam: h(64, 48),
-    seamattributes: h(112, 8),
-    tdattributes: h(120, 8),
-    xfam: h(128, 8),
-    mrtd: h(136, 48),
-    mrconfigid: h(184, 48),
-    mrowner: h(232, 48),
-    mrownerconfig: h(280, 48),
-    rtmr: [h(328, 48), h(376, 48), h(424, 48), h(472, 48)],
-    debug: (b[120]! & 1) === 1,
-  };
-  return {
-    type: 'tdx',
-    claims,
-    reportData: Buffer.from(b.subarray(520, 584)),
-    tcb: undefined,
-    chain: [],
-    warnings: ['TDX stand-in: nothing verified'],
-    simulated: false,
-    revocation: 'unchecked',
-  };
-}
+export const TDX_AT = new Date('2025-02-13T12:00:00Z');
+export const tdxCollateral = intelCollateralFromFiles([
+  INTEL_VECTORS + 'tdx/automata-dcap-rs',
+  INTEL_VECTORS + 'sgx/automata-dcap-rs/intel_root_ca_crl.der',
+  INTEL_VECTORS + 'sgx/automata-dcap-rs/pck_platform_crl.der',
+  INTEL_VECTORS + 'sgx/automata-dcap-rs/tcb_signing_cert.pem',
+]);
+export const verifyTdxQuote: TdxQuoteVerifier = (quote, o) =>
+  verifyIntelQuote(quote, { now: o.now, certs: o.certs, tee: 'tdx', collateral: tdxCollateral });
 
 export const SNP = 'azure/trustee-az-snp-vtpm/';
 export const TDX = 'azure/trustee-az-tdx-vtpm/';
@@ -115,7 +96,7 @@ export const cases: AzCase[] = [
       tpmQuote: tpmQuoteV1(TDX),
     }),
     type: 'az-tdx-vtpm',
-    at: new Date('2025-02-01'),
+    at: TDX_AT,
     certs: [],
     from: new Date(0),
   },
@@ -123,7 +104,7 @@ export const cases: AzCase[] = [
     name: 'tdx evidence-v0.json',
     evidence: () => parseAzureEvidence(vector(TDX + 'evidence-v0.json')),
     type: 'az-tdx-vtpm',
-    at: new Date('2025-02-01'),
+    at: TDX_AT,
     certs: [],
     from: new Date(0),
   },
@@ -131,14 +112,14 @@ export const cases: AzCase[] = [
     name: 'tdx evidence-v1.json',
     evidence: () => parseAzureEvidence(vector(TDX + 'evidence-v1.json')),
     type: 'az-tdx-vtpm',
-    at: new Date('2025-02-01'),
+    at: TDX_AT,
     certs: [],
     from: new Date(0),
   },
 ];
 
 export const run = (c: AzCase, evidence = c.evidence(), at = c.at) =>
-  verifyAzureVtpm(evidence, { type: c.type, now: at, certs: c.certs, verifyTdxQuote: tdxStandIn });
+  verifyAzureVtpm(evidence, { type: c.type, now: at, certs: c.certs, verifyTdxQuote });
 
 export function pemToDers(pem: Buffer): Buffer[] {
   return (pem.toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []).map((p) =>

@@ -4,7 +4,7 @@ import { AttestationError } from '../errors.js';
 import { prng } from '../snp/fixtures.js';
 import { verifyAzureVtpm, type AzureEvidence } from './verify.js';
 
-import { cases, tdxStandIn, pemOrDerVcek, chainOnly } from './azure-cases.js';
+import { cases, verifyTdxQuote, pemOrDerVcek, chainOnly } from './azure-cases.js';
 
 /**
  * Bytes of the HCL TDREPORT that no check covers (the TD quote is what is verified; the TDREPORT is only
@@ -22,11 +22,18 @@ const TDREPORT_UNCHECKED: [number, number][] = [
 describe('verifyAzureVtpm: mutations', () => {
   cases.forEach((c, n) => {
     if (![0, 4, 5].includes(n)) return; // one SNP Milan, the Genoa one, one TDX: each 1,200 mutations
-    it(`refuses 1,200 random single-byte mutations of ${c.name} (HCL report incl. var data, TPM quote, signature, PCRs${c.type === 'az-snp-vtpm' ? ', VCEK' : ''})`, async () => {
+    it(`refuses 1,200 random single-byte mutations of ${c.name} (HCL report incl. var data, TPM quote, signature, PCRs${c.type === 'az-snp-vtpm' ? ', VCEK' : ', TD quote'})`, async () => {
       const rnd = prng(0xa2 + n);
       const base = c.evidence();
       const vcekDer = c.type === 'az-snp-vtpm' ? pemOrDerVcek(base, c) : undefined;
-      const targets = ['hcl', 'hcl', 'hcl', 'message', 'signature', 'pcrs', ...(vcekDer ? ['vcek'] : [])];
+      // The TD quote up to its PCK chain: header, body, signature, attestation key, QE report, its signature and
+      // auth data. The chain is PEM text, where a changed whitespace byte decodes to the same certificates.
+      const pemAt = base.tdQuote ? base.tdQuote.indexOf('-----BEGIN CERTIFICATE-----') : -1;
+      const targets = [
+        ...['hcl', 'hcl', 'hcl', 'message', 'signature', 'pcrs'],
+        ...(vcekDer ? ['vcek'] : []),
+        ...(pemAt > 0 ? ['tdquote', 'tdquote'] : []),
+      ];
       let refused = 0;
       for (let i = 0; i < 1200; i++) {
         const target = targets[Math.floor(rnd() * targets.length)]!;
@@ -44,7 +51,8 @@ describe('verifyAzureVtpm: mutations', () => {
             base.hclReport,
             (at) => c.type !== 'az-tdx-vtpm' || !TDREPORT_UNCHECKED.some(([s, t]) => at >= 0x20 + s && at < 0x20 + t),
           );
-        } else if (target === 'message') e.tpmQuote.message = flip(base.tpmQuote.message);
+        } else if (target === 'tdquote') e.tdQuote = flip(base.tdQuote!, (at) => at < pemAt);
+        else if (target === 'message') e.tpmQuote.message = flip(base.tpmQuote.message);
         else if (target === 'signature') e.tpmQuote.signature = flip(base.tpmQuote.signature);
         else if (target === 'pcrs') {
           const pcrs = base.tpmQuote.pcrs!.map((p) => p);
@@ -60,7 +68,7 @@ describe('verifyAzureVtpm: mutations', () => {
           certs.splice(0, certs.length, ...chainOnly(c));
         }
         try {
-          await verifyAzureVtpm(e, { type: c.type, now: c.at, certs, verifyTdxQuote: tdxStandIn });
+          await verifyAzureVtpm(e, { type: c.type, now: c.at, certs, verifyTdxQuote });
           assert.fail(`${target} mutation ${i} still verified`);
         } catch (err) {
           if (!(err instanceof AttestationError))

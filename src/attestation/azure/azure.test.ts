@@ -8,7 +8,11 @@ import { parseTpmsAttest } from './tpm.js';
 import { AZURE_WARNING, parseAzureEvidence, verifyAzureVtpm, type AzureEvidence } from './verify.js';
 
 import { code } from '../test-errors.js';
-import { cases, run, SNP, TDX, tpmQuoteV1, tdxStandIn } from './azure-cases.js';
+import { verifyHardware } from '../hardware.js';
+import { vector as intelVector } from '../intel/fixtures.js';
+import { verifyIntelQuote } from '../intel/index.js';
+import type { CollateralProvider } from '../types.js';
+import { cases, run, SNP, TDX, TDX_AT, tdxCollateral, tpmQuoteV1, verifyTdxQuote } from './azure-cases.js';
 
 describe('verifyAzureVtpm: the vectors', () => {
   for (const c of cases) {
@@ -31,7 +35,16 @@ describe('verifyAzureVtpm: the vectors', () => {
         assert.equal(r.chain.length, 3);
         assert.ok('measurement' in r.claims.hardware);
       } else {
+        // The real DCAP verifier with full collateral: chain to the Intel root, revocation, TCB status.
         assert.ok('mrtd' in r.claims.hardware);
+        assert.equal(r.claims.hardware.mrtd, hcl.hardware.subarray(512 + 16, 512 + 64).toString('hex'));
+        assert.equal(r.chain.length, 3);
+        assert.match(r.chain[0]!.subject, /Intel SGX PCK Certificate/);
+        assert.match(r.chain.at(-1)!.subject, /Intel SGX Root CA/);
+        assert.equal(r.revocation, 'checked');
+        assert.equal(r.tcb?.status, 'OutOfDate');
+        assert.deepEqual(r.tcb?.parts, { platform: 'OutOfDate', tdxModule: 'OutOfDate', qe: 'UpToDate' });
+        assert.ok(!r.warnings.some((w) => /no collateral|nothing verified/.test(w)), r.warnings.join('; '));
       }
     });
   }
@@ -86,7 +99,7 @@ describe('verifyAzureVtpm: refusals', () => {
 
   it('refuses the wrong report type, and TDX without its quote or verifier', async () => {
     await assert.rejects(
-      verifyAzureVtpm(snp.evidence(), { type: 'az-tdx-vtpm', now: snp.at, verifyTdxQuote: tdxStandIn }),
+      verifyAzureVtpm(snp.evidence(), { type: 'az-tdx-vtpm', now: snp.at, verifyTdxQuote }),
       code('ATTESTATION_UNSUPPORTED', 'SNP report'),
     );
     await assert.rejects(
@@ -98,21 +111,56 @@ describe('verifyAzureVtpm: refusals', () => {
       code('ATTESTATION_UNSUPPORTED', 'no TDX quote verifier'),
     );
     await assert.rejects(
-      verifyAzureVtpm(
-        { ...tdx.evidence(), tdQuote: undefined },
-        { type: 'az-tdx-vtpm', now: tdx.at, verifyTdxQuote: tdxStandIn },
-      ),
+      verifyAzureVtpm({ ...tdx.evidence(), tdQuote: undefined }, { type: 'az-tdx-vtpm', now: tdx.at, verifyTdxQuote }),
       code('ATTESTATION_MALFORMED', 'TD quote'),
     );
   });
 
-  it('refuses a TD quote of another TD (REPORTDATA and TDREPORT mismatch)', async () => {
-    const q = Buffer.from(vector(TDX + 'td-quote.bin'));
-    q[48 + 136] = q[48 + 136]! ^ 1; // MRTD
-    await assert.rejects(run(tdx, { ...tdx.evidence(), tdQuote: q }), code('ATTESTATION_BINDING', 'MRTD'));
-    const q2 = Buffer.from(vector(TDX + 'td-quote.bin'));
-    q2[48 + 520] = q2[48 + 520]! ^ 1; // REPORTDATA
-    await assert.rejects(run(tdx, { ...tdx.evidence(), tdQuote: q2 }), code('ATTESTATION_BINDING', 'REPORTDATA'));
+  it('refuses a TD quote whose signed bytes were changed (the quote signature)', async () => {
+    for (const at of [48 + 136, 48 + 520, 30]) {
+      const q = Buffer.from(vector(TDX + 'td-quote.bin'));
+      q[at] = q[at]! ^ 1; // MRTD, REPORTDATA, the header's user data
+      await assert.rejects(
+        run(tdx, { ...tdx.evidence(), tdQuote: q }),
+        code('ATTESTATION_SIGNATURE', 'quote signature'),
+      );
+    }
+  });
+
+  it('refuses a genuine TD quote of another TD beside this HCL report (REPORTDATA and TDREPORT mismatch)', async () => {
+    // Signed by a real TDX platform of the same FMSPC, so it passes the DCAP checks: only the binding refuses it.
+    const other = intelVector('tdx/automata-dcap-rs/quote_tdx_00806f050000.dat');
+    await verifyIntelQuote(other, { now: TDX_AT, tee: 'tdx', collateral: tdxCollateral });
+    await assert.rejects(run(tdx, { ...tdx.evidence(), tdQuote: other }), code('ATTESTATION_BINDING', 'REPORTDATA'));
+    const hcl = Buffer.from(tdx.evidence().hclReport);
+    hcl[0x20 + 512 + 16] = hcl[0x20 + 512 + 16]! ^ 1; // the TDREPORT's MRTD, which no MAC covers here
+    await assert.rejects(run(tdx, { ...tdx.evidence(), hclReport: hcl }), code('ATTESTATION_BINDING', 'MRTD'));
+  });
+
+  it('refuses the TD quote outside its collateral window, and says what is unchecked without collateral', async () => {
+    await assert.rejects(run(tdx, tdx.evidence(), new Date('2025-03-20')), code('ATTESTATION_EXPIRED', 'TCB info'));
+    await assert.rejects(run(tdx, tdx.evidence(), new Date('2023-06-01')), code('ATTESTATION_EXPIRED', 'PCK'));
+    const bare = await verifyAzureVtpm(tdx.evidence(), {
+      type: 'az-tdx-vtpm',
+      now: TDX_AT,
+      verifyTdxQuote: (quote, o) => verifyIntelQuote(quote, { now: o.now, tee: 'tdx' }),
+    });
+    assert.equal(bare.tcb, undefined);
+    assert.equal(bare.revocation, 'unchecked');
+    assert.ok(bare.warnings.some((w) => /no collateral/.test(w)));
+  });
+
+  it('is verified the same through verifyHardware, the CAS entry (its TDX verifier wired there)', async () => {
+    const provider: CollateralProvider = { intel: tdxCollateral, amd: async () => undefined };
+    const evidence = Buffer.from(vector(TDX + 'evidence-v1.json'));
+    const r = await verifyHardware({ type: 'az-tdx-vtpm', evidence }, { now: TDX_AT, collateral: provider });
+    assert.equal(r.type, 'az-tdx-vtpm');
+    assert.equal(r.revocation, 'checked');
+    assert.equal(r.tcb?.status, 'OutOfDate');
+    await assert.rejects(
+      verifyHardware({ type: 'az-tdx-vtpm', evidence }, { now: new Date('2025-03-20'), collateral: provider }),
+      code('ATTESTATION_EXPIRED', 'TCB info'),
+    );
   });
 
   it('refuses PCR values that do not hash to pcrDigest, and accepts a quote without PCR values (with a warning)', async () => {
