@@ -64,8 +64,14 @@ export interface Threads {
   mainThread?: boolean;
 }
 
-/** Measured with `npm run bench:fspf` (README "Measured"): below this, the main thread alone is faster. */
-export const THREADS_FROM = 8 * 1024 * 1024;
+/**
+ * From what size the threads are used by default: never, for now. `npm run bench:fspf` measures both paths in
+ * each run (README "Measured"); on the shared 2-core development machine the threads cost 0.3–0.5 ms more CPU
+ * per MiB (their start, messages, fresh plaintext pages) and were slower up to 128 MiB in every run and not
+ * reliably faster at 256 MiB (0.64–1.45×), so the main thread stays the default until a run on idle cores
+ * shows where the threads win; callers can opt in with `threads.from`.
+ */
+export const THREADS_FROM = Number.POSITIVE_INFINITY;
 
 /** How many worker threads decrypt `files`: 0 means the main thread alone. */
 export function threadsFor(files: FileEntry[], given: Threads = {}): number {
