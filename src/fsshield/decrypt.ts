@@ -1,14 +1,15 @@
 import { createDecipheriv, createHash, timingSafeEqual } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, read, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
+import { openChunk, tampered } from './chunk.js';
+import { decryptThreaded } from './decrypt-threads.js';
 import { ShieldError } from './errors.js';
 import { WriteQueue } from './write-queue.js';
 import {
   CHUNK,
   FORMAT,
   META_FILE,
-  chunkAad,
-  chunkNonce,
   fileKey,
   metadataKey,
   paddedLength,
@@ -26,8 +27,8 @@ export async function decryptTree(
   shield: string,
   out: string,
   expect: { key: string; tag: string },
-  opts: { beforeWrite?: (paths: string[]) => void } = {},
-): Promise<{ files: number; bytes: number }> {
+  opts: { beforeWrite?: (paths: string[]) => void; threads?: Threads } = {},
+): Promise<{ files: number; bytes: number; threads: number }> {
   const volumeKey = hexKey(expect.key, 32, 'fspf_key');
   const metadata = readMetadata(shield, volumeKey, hexKey(expect.tag, 16, 'fspf_tag'));
   checkBlobSet(shield, metadata.files);
@@ -35,16 +36,49 @@ export async function decryptTree(
   opts.beforeWrite?.(metadata.files.map((f) => f.path));
   mkdirSync(out, { recursive: true, mode: 0o700 });
   const queue = new WriteQueue();
+  const threads = threadsFor(metadata.files, opts.threads);
   let bytes = 0;
   try {
-    for (const file of metadata.files) bytes += await decryptFile(shield, out, volumeKey, file, queue);
+    if (threads > 0) {
+      await decryptThreaded(shield, out, volumeKey, metadata.files, queue, threads, opts.threads?.mainThread);
+      for (const file of metadata.files) bytes += file.size;
+    } else for (const file of metadata.files) bytes += await decryptFile(shield, out, volumeKey, file, queue);
     await queue.drain();
   } catch (err) {
     await queue.drain().catch(() => undefined); // nothing may land after the partial output is removed
     for (const file of metadata.files) rmSync(join(out, file.path), { force: true });
     throw err;
   }
-  return { files: metadata.files.length, bytes };
+  return { files: metadata.files.length, bytes, threads };
+}
+
+/**
+ * When decryption uses worker threads: `from` plaintext bytes of the tree on (below it a pool's start costs
+ * more than it saves), at most `max` of them (default: one fewer than the cores this process may use, since
+ * the main thread deciphers too). `mainThread: false` leaves every chunk to the threads (tests use it to
+ * take the threads' path on any tree).
+ */
+export interface Threads {
+  from?: number;
+  max?: number;
+  mainThread?: boolean;
+}
+
+/**
+ * From what size the threads are used by default: never, for now. `npm run bench:fspf` measures both paths in
+ * each run (README "Measured"); on the shared 2-core development machine the threads cost 0.3–0.5 ms more CPU
+ * per MiB (their start, messages, fresh plaintext pages) and were slower up to 128 MiB in every run and not
+ * reliably faster at 256 MiB (0.64–1.45×), so the main thread stays the default until a run on idle cores
+ * shows where the threads win; callers can opt in with `threads.from`.
+ */
+export const THREADS_FROM = Number.POSITIVE_INFINITY;
+
+/** How many worker threads decrypt `files`: 0 means the main thread alone. */
+export function threadsFor(files: FileEntry[], given: Threads = {}): number {
+  const bytes = files.reduce((sum, f) => sum + f.size, 0);
+  if (bytes < (given.from ?? THREADS_FROM)) return 0;
+  const chunks = files.reduce((sum, f) => sum + f.chunks, 0);
+  return Math.max(0, Math.min(given.max ?? availableParallelism() - 1, chunks));
 }
 
 function hexKey(text: string, bytes: number, what: string): Buffer {
@@ -123,12 +157,6 @@ function checkBlobSet(shield: string, files: FileEntry[]): void {
   }
 }
 
-function tampered(file: FileEntry, why: string): ShieldError {
-  return new ShieldError('SHIELD_TAMPERED', `'${file.path}' ${why}`, {
-    hint: 'the encrypted file was modified or replaced; re-create the tree with veil fspf encrypt',
-  });
-}
-
 async function decryptFile(
   shield: string,
   out: string,
@@ -175,21 +203,4 @@ function sealedSize(file: FileEntry): number {
   let size = 0;
   for (let i = 0; i < file.chunks; i++) size += 28 + paddedLength(file.size, i, file.chunks);
   return size;
-}
-
-function openChunk(key: Buffer, file: FileEntry, index: number, sealed: Buffer): Buffer {
-  if (!sealed.subarray(0, 12).equals(chunkNonce(index))) throw tampered(file, `has chunk ${index} out of place`);
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12));
-    decipher.setAAD(chunkAad(file.blob, index, file.chunks));
-    decipher.setAuthTag(sealed.subarray(12, 28));
-    const plain = decipher.update(sealed.subarray(28));
-    decipher.final(); // GCM yields no bytes here; it checks the tag
-    return plain;
-  } catch (err) {
-    throw new ShieldError('SHIELD_TAMPERED', `'${file.path}' failed authentication in chunk ${index}`, {
-      hint: 'the encrypted file was modified; re-create the tree with veil fspf encrypt',
-      cause: err,
-    });
-  }
 }

@@ -15,7 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { META_FILE, type ShieldError, decryptTree, encryptTree } from './index.js';
+import { META_FILE, type ShieldError, type Threads, decryptTree, encryptTree } from './index.js';
 import { FORMAT, metadataKey } from './format.js';
 
 const root = mkdtempSync(join(tmpdir(), 'veil-fspf-'));
@@ -31,110 +31,127 @@ for (const [path, data] of Object.entries(files)) writeFileSync(join(src, path),
 const enc = join(root, 'enc');
 const shield = encryptTree(src, enc);
 let n = 0;
+// Every test runs twice: on the main thread alone, and with every chunk left to worker threads (from: 0 takes
+// them on any tree; mainThread: false keeps this thread from deciphering while they start).
+const MODES: Array<{ name: string; threads: Threads }> = [
+  { name: 'main thread', threads: { from: Number.POSITIVE_INFINITY } },
+  { name: 'worker threads', threads: { from: 0, max: 2, mainThread: false } },
+];
 
 function copyShield(): string {
   const copy = join(root, `copy${n++}`);
   cpSync(enc, copy, { recursive: true });
   return copy;
 }
-async function refused(dir: string, code: string, pattern: RegExp): Promise<void> {
+async function refused(dir: string, code: string, pattern: RegExp, threads: Threads): Promise<void> {
   const out = join(root, `out${n++}`);
-  await assert.rejects(decryptTree(dir, out, shield), (e: ShieldError) => e.code === code && pattern.test(e.message));
+  await assert.rejects(
+    decryptTree(dir, out, shield, { threads }),
+    (e: ShieldError) => e.code === code && pattern.test(e.message),
+  );
   if (!existsSync(out)) return;
   const left = readdirSync(out, { recursive: true }).filter((f) => statSync(join(out, String(f))).isFile());
   assert.deepEqual(left, [], 'nothing decrypted is left behind');
 }
 const blobOf = (dir: string) => readdirSync(dir).filter((f) => f !== META_FILE);
 
-describe('file-system shield', () => {
-  it('round-trips a tree, and hides names, contents and sizes', async () => {
-    assert.match(shield.tag, /^[0-9a-f]{32}$/);
-    assert.match(shield.key, /^[0-9a-f]{64}$/);
-    const out = join(root, 'plain');
-    await decryptTree(enc, out, shield);
-    for (const [path, data] of Object.entries(files)) assert.deepEqual(readFileSync(join(out, path)), data, path);
-    const stored = readdirSync(enc).join(' ');
-    assert.doesNotMatch(stored, /rest_api|big|empty/);
-    for (const blob of blobOf(enc)) {
-      const bytes = readFileSync(join(enc, blob));
-      assert.ok(!bytes.includes('patient records'));
-      const chunks = Math.ceil(bytes.length / (1024 * 1024 + 28));
-      assert.equal((bytes.length - 28 * chunks) % 4096, 0, 'sizes are padded');
-    }
-  });
+for (const { name, threads } of MODES)
+  describe(`file-system shield (${name})`, () => {
+    it('round-trips a tree, and hides names, contents and sizes', async () => {
+      assert.match(shield.tag, /^[0-9a-f]{32}$/);
+      assert.match(shield.key, /^[0-9a-f]{64}$/);
+      const out = join(root, `plain${n++}`);
+      await decryptTree(enc, out, shield, { threads });
+      for (const [path, data] of Object.entries(files)) assert.deepEqual(readFileSync(join(out, path)), data, path);
+      const stored = readdirSync(enc).join(' ');
+      assert.doesNotMatch(stored, /rest_api|big|empty/);
+      for (const blob of blobOf(enc)) {
+        const bytes = readFileSync(join(enc, blob));
+        assert.ok(!bytes.includes('patient records'));
+        const chunks = Math.ceil(bytes.length / (1024 * 1024 + 28));
+        assert.equal((bytes.length - 28 * chunks) % 4096, 0, 'sizes are padded');
+      }
+    });
 
-  it('refuses a flipped byte, naming the file', async () => {
-    const copy = copyShield();
-    const small = blobOf(copy).find((b) => statSync(join(copy, b)).size < 10_000 && statSync(join(copy, b)).size > 0)!;
-    const bytes = readFileSync(join(copy, small));
-    bytes[100] = bytes[100]! ^ 1;
-    writeFileSync(join(copy, small), bytes);
-    await refused(copy, 'SHIELD_TAMPERED', /'(rest_api\.py|pkg\/empty\.txt)'/);
-  });
+    it('refuses a flipped byte, naming the file', async () => {
+      const copy = copyShield();
+      const small = blobOf(copy).find(
+        (b) => statSync(join(copy, b)).size < 10_000 && statSync(join(copy, b)).size > 0,
+      )!;
+      const bytes = readFileSync(join(copy, small));
+      bytes[100] = bytes[100]! ^ 1;
+      writeFileSync(join(copy, small), bytes);
+      await refused(copy, 'SHIELD_TAMPERED', /'(rest_api\.py|pkg\/empty\.txt)'/, threads);
+    });
 
-  it('refuses a flipped byte in the last chunk of a large file and removes what was already written', async () => {
-    const copy = copyShield();
-    const large = blobOf(copy).find((b) => statSync(join(copy, b)).size > 2 * 1024 * 1024)!;
-    const bytes = readFileSync(join(copy, large));
-    bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 1;
-    writeFileSync(join(copy, large), bytes);
-    await refused(copy, 'SHIELD_TAMPERED', /'pkg\/sub\/big\.bin' failed authentication in chunk 2/);
-  });
+    it('refuses a flipped byte in the last chunk of a large file and removes what was already written', async () => {
+      const copy = copyShield();
+      const large = blobOf(copy).find((b) => statSync(join(copy, b)).size > 2 * 1024 * 1024)!;
+      const bytes = readFileSync(join(copy, large));
+      bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 1;
+      writeFileSync(join(copy, large), bytes);
+      await refused(copy, 'SHIELD_TAMPERED', /'pkg\/sub\/big\.bin' failed authentication in chunk 2/, threads);
+    });
 
-  it('refuses metadata that names a path outside the tree, even when it was sealed with the key', async () => {
-    const copy = copyShield();
-    const volumeKey = Buffer.from(shield.key, 'hex');
-    const sealed = readFileSync(join(copy, META_FILE));
-    const decipher = createDecipheriv('aes-256-gcm', metadataKey(volumeKey), sealed.subarray(0, 12));
-    decipher.setAAD(Buffer.from(FORMAT));
-    decipher.setAuthTag(sealed.subarray(12, 28));
-    const metadata = JSON.parse(Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString()) as {
-      files: Array<{ path: string }>;
-    };
-    metadata.files[0]!.path = '../escaped.txt';
-    const nonce = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', metadataKey(volumeKey), nonce);
-    cipher.setAAD(Buffer.from(FORMAT));
-    const body = Buffer.concat([cipher.update(JSON.stringify(metadata)), cipher.final()]);
-    const tag = cipher.getAuthTag();
-    writeFileSync(join(copy, META_FILE), Buffer.concat([nonce, tag, body]));
-    const out = join(root, `out${n++}`);
-    await assert.rejects(
-      decryptTree(copy, out, { key: shield.key, tag: tag.toString('hex') }),
-      (e: ShieldError) => e.code === 'SHIELD_TAMPERED' && /outside the tree/.test(e.message),
-    );
-    assert.ok(!existsSync(join(root, 'escaped.txt')));
-  });
+    it('refuses metadata that names a path outside the tree, even when it was sealed with the key', async () => {
+      const copy = copyShield();
+      const volumeKey = Buffer.from(shield.key, 'hex');
+      const sealed = readFileSync(join(copy, META_FILE));
+      const decipher = createDecipheriv('aes-256-gcm', metadataKey(volumeKey), sealed.subarray(0, 12));
+      decipher.setAAD(Buffer.from(FORMAT));
+      decipher.setAuthTag(sealed.subarray(12, 28));
+      const metadata = JSON.parse(
+        Buffer.concat([decipher.update(sealed.subarray(28)), decipher.final()]).toString(),
+      ) as {
+        files: Array<{ path: string }>;
+      };
+      metadata.files[0]!.path = '../escaped.txt';
+      const nonce = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', metadataKey(volumeKey), nonce);
+      cipher.setAAD(Buffer.from(FORMAT));
+      const body = Buffer.concat([cipher.update(JSON.stringify(metadata)), cipher.final()]);
+      const tag = cipher.getAuthTag();
+      writeFileSync(join(copy, META_FILE), Buffer.concat([nonce, tag, body]));
+      const out = join(root, `out${n++}`);
+      await assert.rejects(
+        decryptTree(copy, out, { key: shield.key, tag: tag.toString('hex') }, { threads }),
+        (e: ShieldError) => e.code === 'SHIELD_TAMPERED' && /outside the tree/.test(e.message),
+      );
+      assert.ok(!existsSync(join(root, 'escaped.txt')));
+    });
 
-  it('refuses added, removed and renamed files', async () => {
-    const added = copyShield();
-    writeFileSync(join(added, 'ffff.enc'), 'x');
-    await refused(added, 'SHIELD_UNEXPECTED', /ffff\.enc/);
-    const removed = copyShield();
-    rmSync(join(removed, blobOf(removed)[0]!));
-    await refused(removed, 'SHIELD_MISSING', /is missing/);
-    const renamed = copyShield();
-    renameSync(join(renamed, blobOf(renamed)[0]!), join(renamed, '00.enc'));
-    await refused(renamed, 'SHIELD_UNEXPECTED', /00\.enc/);
-  });
+    it('refuses added, removed and renamed files', async () => {
+      const added = copyShield();
+      writeFileSync(join(added, 'ffff.enc'), 'x');
+      await refused(added, 'SHIELD_UNEXPECTED', /ffff\.enc/, threads);
+      const removed = copyShield();
+      rmSync(join(removed, blobOf(removed)[0]!));
+      await refused(removed, 'SHIELD_MISSING', /is missing/, threads);
+      const renamed = copyShield();
+      renameSync(join(renamed, blobOf(renamed)[0]!), join(renamed, '00.enc'));
+      await refused(renamed, 'SHIELD_UNEXPECTED', /00\.enc/, threads);
+    });
 
-  it('refuses an older copy of the tree against the newer policy', async () => {
-    const v1 = copyShield();
-    writeFileSync(join(src, 'rest_api.py'), 'print("v2")\n');
-    const v2 = encryptTree(src, join(root, 'v2'), Buffer.from(shield.key, 'hex'));
-    writeFileSync(join(src, 'rest_api.py'), files['rest_api.py']!);
-    const out = join(root, `out${n++}`);
-    await assert.rejects(
-      decryptTree(v1, out, v2),
-      (e: ShieldError) => e.code === 'SHIELD_TAMPERED' && /tag/.test(e.message),
-    );
-  });
+    it('refuses an older copy of the tree against the newer policy', async () => {
+      const v1 = copyShield();
+      writeFileSync(join(src, 'rest_api.py'), 'print("v2")\n');
+      const v2 = encryptTree(src, join(root, `v2-${n++}`), Buffer.from(shield.key, 'hex'));
+      writeFileSync(join(src, 'rest_api.py'), files['rest_api.py']!);
+      const out = join(root, `out${n++}`);
+      await assert.rejects(
+        decryptTree(v1, out, v2, { threads }),
+        (e: ShieldError) => e.code === 'SHIELD_TAMPERED' && /tag/.test(e.message),
+      );
+    });
 
-  it('refuses a wrong key or tag without decrypting anything', async () => {
-    await assert.rejects(decryptTree(enc, join(root, 'x'), { key: shield.key, tag: '0'.repeat(32) }), /tag/);
-    await assert.rejects(
-      decryptTree(enc, join(root, 'y'), { key: 'f'.repeat(64), tag: shield.tag }),
-      /failed authentication/,
-    );
+    it('refuses a wrong key or tag without decrypting anything', async () => {
+      await assert.rejects(
+        decryptTree(enc, join(root, `x${n++}`), { key: shield.key, tag: '0'.repeat(32) }, { threads }),
+        /tag/,
+      );
+      await assert.rejects(
+        decryptTree(enc, join(root, `y${n++}`), { key: 'f'.repeat(64), tag: shield.tag }, { threads }),
+        /failed authentication/,
+      );
+    });
   });
-});

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CHUNK } from './format.js';
-import { META_FILE, type ShieldError, decryptTree, encryptTree } from './index.js';
+import { META_FILE, type ShieldError, type Threads, decryptTree, encryptTree } from './index.js';
 
 // Reads run ahead of verification (a prefetch in libuv's pool) and writes behind it (the write queue): these
 // tamper with chunks while others are in flight, and check that nothing is left and nothing rejects unhandled.
@@ -21,6 +21,12 @@ const enc = join(root, 'enc');
 const shield = encryptTree(src, enc);
 const SEALED = 28 + CHUNK;
 let n = 0;
+// Every test runs twice: on the main thread alone, and with every chunk left to worker threads (from: 0 takes
+// them on any tree; mainThread: false keeps this thread from deciphering while they start).
+const MODES: Array<{ name: string; threads: Threads }> = [
+  { name: 'main thread', threads: { from: Number.POSITIVE_INFINITY } },
+  { name: 'worker threads', threads: { from: 0, max: 2, mainThread: false } },
+];
 
 function tamper(edit: (bytes: Buffer) => void): string {
   const copy = join(root, `copy${n++}`);
@@ -32,14 +38,14 @@ function tamper(edit: (bytes: Buffer) => void): string {
   return copy;
 }
 
-async function refusedClean(dir: string, pattern: RegExp): Promise<void> {
+async function refusedClean(dir: string, pattern: RegExp, threads: Threads): Promise<void> {
   const unhandled: unknown[] = [];
   const record = (reason: unknown) => unhandled.push(reason);
   process.on('unhandledRejection', record);
   try {
     const out = join(root, `out${n++}`);
     await assert.rejects(
-      decryptTree(dir, out, shield),
+      decryptTree(dir, out, shield, { threads }),
       (e: ShieldError) => e.code === 'SHIELD_TAMPERED' && pattern.test(e.message),
     );
     for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -50,52 +56,57 @@ async function refusedClean(dir: string, pattern: RegExp): Promise<void> {
   }
 }
 
-describe('file-system shield, chunks verified in parallel', () => {
-  it('round-trips a file of several chunks followed by another file', async () => {
-    const out = join(root, 'plain');
-    await decryptTree(enc, out, shield);
-    assert.deepEqual(readFileSync(join(out, 'a-big.bin')), readFileSync(join(src, 'a-big.bin')));
-    assert.equal(readFileSync(join(out, 'z-after.txt'), 'utf8'), 'written after the big file\n');
-  });
+for (const { name, threads } of MODES)
+  describe(`file-system shield, chunks verified in parallel (${name})`, () => {
+    it('round-trips a file of several chunks followed by another file', async () => {
+      const out = join(root, `plain${n++}`);
+      await decryptTree(enc, out, shield, { threads });
+      assert.deepEqual(readFileSync(join(out, 'a-big.bin')), readFileSync(join(src, 'a-big.bin')));
+      assert.equal(readFileSync(join(out, 'z-after.txt'), 'utf8'), 'written after the big file\n');
+    });
 
-  it('refuses a flipped byte in the first chunk while later ones are in flight, and writes nothing after it', async () => {
-    await refusedClean(
-      tamper((b) => {
-        b[100] = b[100]! ^ 1;
-      }),
-      /'a-big\.bin' failed authentication in chunk 0/,
-    );
-  });
+    it('refuses a flipped byte in the first chunk while later ones are in flight, and writes nothing after it', async () => {
+      await refusedClean(
+        tamper((b) => {
+          b[100] = b[100]! ^ 1;
+        }),
+        /'a-big\.bin' failed authentication in chunk 0/,
+        threads,
+      );
+    });
 
-  it('refuses a chunk verified late, naming it', async () => {
-    const late = 5;
-    await refusedClean(
-      tamper((b) => {
-        b[late * SEALED + 500] = b[late * SEALED + 500]! ^ 1;
-      }),
-      new RegExp(`failed authentication in chunk ${late}`),
-    );
-  });
+    it('refuses a chunk verified late, naming it', async () => {
+      const late = 5;
+      await refusedClean(
+        tamper((b) => {
+          b[late * SEALED + 500] = b[late * SEALED + 500]! ^ 1;
+        }),
+        new RegExp(`failed authentication in chunk ${late}`),
+        threads,
+      );
+    });
 
-  it('reports the earliest failing chunk when several fail, without unhandled rejections', async () => {
-    await refusedClean(
-      tamper((b) => {
-        // chunk 1 is out of place, chunk 2 fails its tag: the first failure is the one reported
-        b[SEALED + 3] = b[SEALED + 3]! ^ 1;
-        b[2 * SEALED + 900] = b[2 * SEALED + 900]! ^ 1;
-      }),
-      /'a-big\.bin' has chunk 1 out of place/,
-    );
-  });
+    it('reports the earliest failing chunk when several fail, without unhandled rejections', async () => {
+      await refusedClean(
+        tamper((b) => {
+          // chunk 1 is out of place, chunk 2 fails its tag: the first failure is the one reported
+          b[SEALED + 3] = b[SEALED + 3]! ^ 1;
+          b[2 * SEALED + 900] = b[2 * SEALED + 900]! ^ 1;
+        }),
+        /'a-big\.bin' has chunk 1 out of place/,
+        threads,
+      );
+    });
 
-  it('refuses two neighbouring chunks swapped', async () => {
-    await refusedClean(
-      tamper((b) => {
-        const one = Buffer.from(b.subarray(SEALED, 2 * SEALED));
-        b.copy(b, SEALED, 2 * SEALED, 3 * SEALED);
-        one.copy(b, 2 * SEALED);
-      }),
-      /'a-big\.bin' has chunk 1 out of place/,
-    );
+    it('refuses two neighbouring chunks swapped', async () => {
+      await refusedClean(
+        tamper((b) => {
+          const one = Buffer.from(b.subarray(SEALED, 2 * SEALED));
+          b.copy(b, SEALED, 2 * SEALED, 3 * SEALED);
+          one.copy(b, 2 * SEALED);
+        }),
+        /'a-big\.bin' has chunk 1 out of place/,
+        threads,
+      );
+    });
   });
-});

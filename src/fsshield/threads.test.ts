@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ChunkPool } from './chunk-pool.js';
+import { threadsFor } from './decrypt.js';
+import { CHUNK, chunkAad, chunkNonce, type FileEntry } from './format.js';
+import { META_FILE, type ShieldError, decryptTree, encryptTree } from './index.js';
+
+const root = mkdtempSync(join(tmpdir(), 'veil-fspf-threads-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+const src = join(root, 'src');
+mkdirSync(join(src, 'lib'), { recursive: true });
+const files: Record<string, Buffer> = { 'big.bin': randomBytes(3 * CHUNK + 17), 'lib/empty': Buffer.alloc(0) };
+for (let i = 0; i < 6; i++) files[`lib/small${i}.txt`] = randomBytes(100 + i);
+for (const [path, data] of Object.entries(files)) writeFileSync(join(src, path), data);
+const enc = join(root, 'enc');
+const shield = encryptTree(src, enc);
+const THREADS = { from: 0, max: 2, mainThread: false };
+let n = 0;
+/** The threads of this process: worker threads are among them while they live. */
+const tasks = () => readdirSync('/proc/self/task').length;
+
+describe('file-system shield, worker threads', () => {
+  it('decrypts a tree of large and small files with the threads, and leaves none running', async () => {
+    await decryptTree(enc, join(root, `warm${n++}`), shield); // libuv's pool threads start once, and stay
+    const before = tasks();
+    const out = join(root, `out${n++}`);
+    const result = await decryptTree(enc, out, shield, { threads: THREADS });
+    assert.equal(result.threads, 2);
+    for (const [path, data] of Object.entries(files)) assert.deepEqual(readFileSync(join(out, path)), data, path);
+    assert.equal(tasks(), before, 'the worker threads are gone once decryptTree returns');
+  });
+
+  it('stops at a chunk a thread refuses, removes the output and leaves no thread running', async () => {
+    await decryptTree(enc, join(root, `warm${n++}`), shield);
+    const before = tasks();
+    const copy = join(root, `copy${n++}`);
+    cpSync(enc, copy, { recursive: true });
+    const big = readdirSync(copy).find((b) => b !== META_FILE && readFileSync(join(copy, b)).length > CHUNK)!;
+    const bytes = readFileSync(join(copy, big));
+    bytes[2 * (28 + CHUNK) + 40] = bytes[2 * (28 + CHUNK) + 40]! ^ 1;
+    writeFileSync(join(copy, big), bytes);
+    const out = join(root, `out${n++}`);
+    await assert.rejects(
+      decryptTree(copy, out, shield, { threads: THREADS }),
+      (e: ShieldError) => e.code === 'SHIELD_TAMPERED' && /'big\.bin' failed authentication in chunk 2/.test(e.message),
+    );
+    assert.deepEqual(
+      readdirSync(out, { recursive: true }).filter((f) => /\./.test(String(f))),
+      [],
+    );
+    assert.equal(tasks(), before, 'the worker threads are gone after a failure too');
+  });
+
+  it('refuses two chunks swapped, in a thread', async () => {
+    const copy = join(root, `copy${n++}`);
+    cpSync(enc, copy, { recursive: true });
+    const big = readdirSync(copy).find((b) => b !== META_FILE && readFileSync(join(copy, b)).length > CHUNK)!;
+    const bytes = readFileSync(join(copy, big));
+    const sealed = 28 + CHUNK;
+    const one = Buffer.from(bytes.subarray(sealed, 2 * sealed));
+    bytes.copy(bytes, sealed, 2 * sealed, 3 * sealed);
+    one.copy(bytes, 2 * sealed);
+    writeFileSync(join(copy, big), bytes);
+    await assert.rejects(
+      decryptTree(copy, join(root, `out${n++}`), shield, { threads: THREADS }),
+      (e: ShieldError) => e.code === 'SHIELD_TAMPERED' && /'big\.bin' has chunk 1 out of place/.test(e.message),
+    );
+  });
+
+  it('refuses the chunks a thread still holds when the threads are stopped', async () => {
+    const key = randomBytes(32);
+    const file = { path: 'x.bin', blob: 'ab'.repeat(16), chunks: 1 };
+    const cipher = createCipheriv('aes-256-gcm', key, chunkNonce(0));
+    cipher.setAAD(chunkAad(file.blob, 0, 1));
+    const body = Buffer.concat([cipher.update(Buffer.alloc(4096)), cipher.final()]);
+    const sealed = Buffer.allocUnsafeSlow(28 + body.length);
+    Buffer.concat([chunkNonce(0), cipher.getAuthTag(), body]).copy(sealed);
+    const pool = new ChunkPool(1);
+    const refused = assert.rejects(
+      pool.open(key, file, 0, sealed, true)!,
+      (e: ShieldError) => e.code === 'SHIELD_WORKER',
+    );
+    await pool.close(); // before the thread has started: the chunk is still held
+    await refused;
+  });
+
+  it('uses threads only from the threshold on, never more than the chunks', () => {
+    const entry = (size: number, chunks: number): FileEntry => ({
+      path: 'f',
+      blob: '00',
+      size,
+      mode: 0o644,
+      chunks,
+      digest: '',
+    });
+    assert.equal(threadsFor([entry(CHUNK, 1)], { from: 2 * CHUNK, max: 4 }), 0);
+    assert.equal(threadsFor([entry(3 * CHUNK, 3)], { from: 2 * CHUNK, max: 4 }), 3);
+    assert.equal(threadsFor([entry(3 * CHUNK, 3)], { from: 0, max: 2 }), 2);
+  });
+});
