@@ -119,6 +119,17 @@ class FakeWorker extends EventEmitter {
   }
 }
 
+/** A primary with two workers, both listening (worker 1 first, as on a new store). */
+async function twoListening(): Promise<ReturnType<typeof primary>> {
+  const p = primary(2);
+  await p.tick();
+  p.forked[0]!.listen();
+  await p.tick();
+  p.forked[1]!.listen();
+  await p.tick();
+  return p;
+}
+
 function primary(workers: number, opts: { now?: () => number; together?: boolean } = {}) {
   const forked: FakeWorker[] = [];
   let pid = 100;
@@ -179,12 +190,7 @@ describe('the primary', () => {
   });
 
   it('replaces a worker that exits, in its slot, and logs its pid and exit status', async () => {
-    const p = primary(2);
-    await p.tick();
-    p.forked[0]!.listen();
-    await p.tick();
-    p.forked[1]!.listen();
-    await p.tick();
+    const p = await twoListening();
     p.forked[1]!.exit(null, 'SIGKILL');
     await p.tick();
     assert.equal(p.forked.length, 3);
@@ -199,12 +205,7 @@ describe('the primary', () => {
   });
 
   it('stops all and exits non-zero when workers die in a loop', async () => {
-    const p = primary(2);
-    await p.tick();
-    p.forked[0]!.listen();
-    await p.tick();
-    p.forked[1]!.listen();
-    await p.tick();
+    const p = await twoListening();
     for (let i = 0; i < 6; i++) {
       p.forked.at(-1)!.exit(1);
       await p.tick();
@@ -235,12 +236,7 @@ describe('the primary', () => {
   });
 
   it("keeps one ledger for all workers and frees all of a worker's slots when it exits", async () => {
-    const p = primary(2);
-    await p.tick();
-    p.forked[0]!.listen();
-    await p.tick();
-    p.forked[1]!.listen();
-    await p.tick();
+    const p = await twoListening();
     const [a, b] = [p.forked[0]!, p.forked[1]!];
     assert.equal(b.take(1, '10.0.0.1', 2), true);
     assert.equal(b.take(2, '10.0.0.1', 2), true);
