@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { verifyAuditExport } from '../audit/verify.js';
 import { auditEntrySchema, type AuditEntry } from '../contract/index.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { closedSignal } from './audit-route.js';
 import { identityFromPem } from './identity-of.js';
 import { startCas, type RunningCas } from './server.js';
 import { ephemeral, post, type Identity, type TestJson } from './testing.js';
@@ -158,5 +161,36 @@ describe('GET /v1/audit?wait: following', () => {
     const other = get(alice, `/v1/audit?after=${next}&wait=1`);
     assert.equal((await other).status, 200);
     assert.equal((await first).status, 200);
+  });
+});
+
+describe("a follower's connection closing", () => {
+  const fake = (destroyed: boolean) => {
+    const socket = new EventEmitter() as EventEmitter & { destroyed: boolean };
+    socket.destroyed = destroyed;
+    const raw = new EventEmitter();
+    return {
+      request: { raw: { socket } } as unknown as FastifyRequest,
+      reply: { raw } as unknown as FastifyReply,
+      socket,
+    };
+  };
+
+  it('aborts the follow when the client hung up before the route got to it (an await before the slot)', () => {
+    const { request, reply } = fake(true);
+    assert.equal(closedSignal(request, reply).aborted, true);
+  });
+
+  it('aborts on close later, and not once the answer went out', () => {
+    const open = fake(false);
+    const signal = closedSignal(open.request, open.reply);
+    assert.equal(signal.aborted, false);
+    open.socket.emit('close');
+    assert.equal(signal.aborted, true);
+    const answered = fake(false);
+    const kept = closedSignal(answered.request, answered.reply);
+    (answered.reply.raw as EventEmitter).emit('finish');
+    answered.socket.emit('close');
+    assert.equal(kept.aborted, false);
   });
 });

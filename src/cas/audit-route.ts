@@ -79,10 +79,13 @@ export function registerAuditRoute(
     const visible = visibility(ctx, client, admin, budget);
     if (query.wait === 0) return (await pageOf(ctx, visible, query.after, query.limit, budget)).page;
     const deadline = Date.now() + Math.min(query.wait * 1_000, windowMs);
+    // Before any await (the store read, the ledger's answer): a client that hangs up meanwhile must still be
+    // seen, or its follow would hold its slot until the deadline.
+    const signal = closedSignal(request, reply);
     const kind = admin ? 'admin' : await followerKind(ctx, client);
     return followers.slot(
       client.keyHash,
-      () => follow(ctx, followers, { visible, budget, deadline, query, signal: closedSignal(request, reply) }),
+      () => follow(ctx, followers, { visible, budget, deadline, query, signal }),
       kind,
     );
   });
@@ -193,10 +196,11 @@ export async function follow(ctx: Pick<CasContext, 'audit'>, followers: AuditFol
 }
 
 /** Aborts when the client's connection closes, so a gone follower frees its slot at once. */
-function closedSignal(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+export function closedSignal(request: FastifyRequest, reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
   const socket = request.raw.socket;
   const abort = () => controller.abort();
+  if (socket.destroyed) abort();
   socket.once('close', abort);
   reply.raw.once('finish', () => socket.off('close', abort));
   return controller.signal;

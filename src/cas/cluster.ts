@@ -24,7 +24,10 @@ export function shareOf(total: number, workers: number): number {
   return Math.max(1, Math.ceil(total / workers));
 }
 
-/** One worker's share of a per-address or per-key rate kept per worker: together they stay within it. */
+/**
+ * One worker's share of a per-address or per-key rate kept per worker: together they stay within it, except
+ * with more workers than the figure (each keeps at least 1, so N in all; README "Limits").
+ */
 export function floorShareOf(total: number, workers: number): number {
   return Math.max(1, Math.floor(total / workers));
 }

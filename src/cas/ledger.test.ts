@@ -111,11 +111,7 @@ describe("the primary's ledger", () => {
       null,
       'ledger-take',
       { veil: 'listening', port: 1 },
-      { veil: 'ledger-take', id: 1, kind: 'connection', key: 'x', cap: 0 },
-      { veil: 'ledger-take', id: 1, kind: 'connection', key: 'x', cap: 1.5 },
       { veil: 'ledger-take', id: '1', kind: 'connection', key: 'x', cap: 1 },
-      { veil: 'ledger-take', id: 1, kind: 'nonce', key: 'x', cap: 1 },
-      { veil: 'ledger-take', id: 1, kind: 'connection', key: 'x'.repeat(257), cap: 1 },
       { veil: 'ledger-give', kind: 'connection', key: 7 },
     ];
     for (const message of bad) {
@@ -125,6 +121,24 @@ describe("the primary's ledger", () => {
         JSON.stringify(message),
       );
     }
+    // Unreadable takes whose id can be read are answered no, so the worker stops waiting for them at once.
+    const unreadable: unknown[] = [
+      { veil: 'ledger-take', id: 1, kind: 'connection', key: 'x', cap: 0 },
+      { veil: 'ledger-take', id: 2, kind: 'connection', key: 'x', cap: 1.5 },
+      { veil: 'ledger-take', id: 3, kind: 'nonce', key: 'x', cap: 1 },
+      { veil: 'ledger-take', id: 4, kind: 'connection', key: 'x'.repeat(257), cap: 1 },
+    ];
+    const answers: unknown[] = [];
+    for (const message of unreadable)
+      assert.equal(
+        primary.handle(holder, message, (a) => answers.push(a)),
+        true,
+      );
+    assert.deepEqual(
+      answers,
+      [1, 2, 3, 4].map((id) => ({ veil: 'ledger-answer', id, ok: false })),
+    );
+    assert.equal(primary.held('connection', 'x'), 0);
     assert.equal(isLedgerTake({ veil: 'ledger-take', id: 1, kind: 'write', key: '::/64', cap: 1 }), true);
     assert.equal(isLedgerGive({ veil: 'ledger-give', kind: 'follow', key: 'k' }), true);
   });

@@ -3,9 +3,9 @@
  * audit followers. With one process the counts are local; with `veil cas serve --workers N` the primary keeps
  * them for every worker, so a cap stated per address or per key holds in all and is not multiplied by N.
  */
+import { z } from 'zod';
 
 export type SlotKind = 'connection' | 'write' | 'follow';
-const KINDS: ReadonlySet<string> = new Set<SlotKind>(['connection', 'write', 'follow']);
 
 /**
  * Takes a slot of `kind` for `key` when fewer than `cap` are held (yes) or refuses (no); a taken slot is given
@@ -73,61 +73,33 @@ export class LocalLedger implements SlotLedger {
   }
 }
 
-/** Worker → primary: take a slot (answered by id) or give one back (not answered). */
-export interface LedgerTake {
-  veil: 'ledger-take';
-  id: number;
-  kind: SlotKind;
-  key: string;
-  cap: number;
-}
-export interface LedgerGive {
-  veil: 'ledger-give';
-  kind: SlotKind;
-  key: string;
-}
-/** Primary → worker. */
-export interface LedgerAnswer {
-  veil: 'ledger-answer';
-  id: number;
-  ok: boolean;
-}
-
 /** Addresses are at most an IPv6 /64 key, client keys a 64-digit hash: anything longer is not ours. */
 const MAX_KEY = 256;
 
-function slotFields(m: Record<string, unknown>): boolean {
-  return typeof m.kind === 'string' && KINDS.has(m.kind) && typeof m.key === 'string' && m.key.length <= MAX_KEY;
-}
+const slotKind = z.enum(['connection', 'write', 'follow'] satisfies SlotKind[]);
+const slotKey = z.string().max(MAX_KEY);
+const id = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
-export function isLedgerTake(message: unknown): message is LedgerTake {
-  const m = message as Record<string, unknown> | null;
-  return (
-    typeof m === 'object' &&
-    m !== null &&
-    m.veil === 'ledger-take' &&
-    Number.isSafeInteger(m.id) &&
-    Number.isSafeInteger(m.cap) &&
-    (m.cap as number) > 0 &&
-    slotFields(m)
-  );
-}
+/** The ledger's wire format, both ends (worker → primary: take, answered by id, or give, not answered). */
+const ledgerTake = z.strictObject({
+  veil: z.literal('ledger-take'),
+  id,
+  kind: slotKind,
+  key: slotKey,
+  cap: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+});
+const ledgerGive = z.strictObject({ veil: z.literal('ledger-give'), kind: slotKind, key: slotKey });
+const takeId = z.object({ veil: z.literal('ledger-take'), id });
+/** Primary → worker. */
+const ledgerAnswer = z.strictObject({ veil: z.literal('ledger-answer'), id, ok: z.boolean() });
 
-export function isLedgerGive(message: unknown): message is LedgerGive {
-  const m = message as Record<string, unknown> | null;
-  return typeof m === 'object' && m !== null && m.veil === 'ledger-give' && slotFields(m);
-}
+export type LedgerTake = z.infer<typeof ledgerTake>;
+export type LedgerGive = z.infer<typeof ledgerGive>;
+export type LedgerAnswer = z.infer<typeof ledgerAnswer>;
 
-export function isLedgerAnswer(message: unknown): message is LedgerAnswer {
-  const m = message as Record<string, unknown> | null;
-  return (
-    typeof m === 'object' &&
-    m !== null &&
-    m.veil === 'ledger-answer' &&
-    Number.isSafeInteger(m.id) &&
-    typeof m.ok === 'boolean'
-  );
-}
+export const isLedgerTake = (message: unknown): message is LedgerTake => ledgerTake.safeParse(message).success;
+export const isLedgerGive = (message: unknown): message is LedgerGive => ledgerGive.safeParse(message).success;
+export const isLedgerAnswer = (message: unknown): message is LedgerAnswer => ledgerAnswer.safeParse(message).success;
 
 /** One worker as the primary's ledger knows it: what it holds, and whether it is gone. */
 export interface LedgerHolder {
@@ -159,7 +131,11 @@ export class PrimaryLedger {
       if (holder.held.remove(slot)) this.counts.remove(slot);
       return true;
     }
-    return false;
+    // A take this ledger cannot read (a key too long, a bad cap) is still answered no when its id can be: the
+    // worker would otherwise keep waiting for it, and an unanswered take holds its place among the pending.
+    const unreadable = takeId.safeParse(message);
+    if (unreadable.success) reply({ veil: 'ledger-answer', id: unreadable.data.id, ok: false });
+    return unreadable.success;
   }
 
   /** Frees everything a worker held; called once it exited. */

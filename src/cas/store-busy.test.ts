@@ -48,7 +48,7 @@ describe('a store locked past its wait', async () => {
     assert.equal(res.headers['retry-after'], '1');
     assert.equal(res.json().error.code, 'CAS_STORE_UNAVAILABLE');
     assert.match(res.json().error.message, /locked by another of its writers/);
-    assert.match(res.json().error.hint, /retry the same request after 1 s/);
+    assert.match(res.json().error.hint, /retry after 1 s \(Retry-After\) — an attestation with a new nonce/);
     assert.ok(!res.body.includes(dir), res.body);
   };
 

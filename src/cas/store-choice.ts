@@ -68,7 +68,9 @@ export function storeBusy(cause: unknown): CasError {
     'CAS_STORE_UNAVAILABLE',
     "the CAS's database is locked by another of its writers and stayed so past the CAS's wait; nothing was changed",
     {
-      hint: `retry the same request after ${STORE_RETRY_AFTER_S} s (Retry-After); the CAS's log names the database`,
+      hint:
+        `retry after ${STORE_RETRY_AFTER_S} s (Retry-After) — an attestation with a new nonce, since the one sent was spent —; ` +
+        "the CAS's log names the database",
       cause,
       retryAfterS: STORE_RETRY_AFTER_S,
     },

@@ -2,7 +2,6 @@ import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError } from './errors.js';
-import { BUSY_WAIT } from './sqlite-busy.js';
 import { KEY_CHECK, sealedKeyCheck, verifyKeyCheck } from './records.js';
 
 const SCHEMA = `
@@ -36,6 +35,9 @@ function privateFiles(dataDir: string): void {
   }
 }
 
+/** How long opening waits for another process's write lock (README "Limits"). */
+export const OPEN_BUSY_MS = 60_000;
+
 export function openDatabase(dataDir: string, synchronous: 'NORMAL' | 'FULL'): Database.Database {
   try {
     privateFiles(dataDir);
@@ -46,8 +48,9 @@ export function openDatabase(dataDir: string, synchronous: 'NORMAL' | 'FULL'): D
     // we promise; surviving power loss would need FULL (an fsync per commit; README "Audit log", durability).
     db.pragma(`synchronous = ${synchronous}`);
     // Opening (WAL, the schema, the key check, the read index) may block: nothing is served by this process yet.
-    // serveWithoutBlocking ends that before the store is handed out.
-    db.pragma(`busy_timeout = ${BUSY_WAIT.deadlineMs}`);
+    // serveWithoutBlocking ends that before the store is handed out. Longer than a served write's wait: workers
+    // forked together open at once, and one of them may be rebuilding the read index of a large store.
+    db.pragma(`busy_timeout = ${OPEN_BUSY_MS}`);
     db.exec(SCHEMA);
     return db;
   } catch (err) {
@@ -71,8 +74,13 @@ export function serveWithoutBlocking(db: Database.Database): void {
  * given) agree on the one check that was stored, and a key that is not its own is refused either way.
  */
 export function checkMasterKey(db: Database.Database, key: Buffer): void {
-  db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run(KEY_CHECK, sealedKeyCheck(key));
-  const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(KEY_CHECK) as { value: Buffer };
+  const read = () => db.prepare('SELECT value FROM meta WHERE key = ?').get(KEY_CHECK) as { value: Buffer } | undefined;
+  // A store that has its check (every restart) is only read: no write lock for workers opening together.
+  let row = read();
+  if (!row) {
+    db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run(KEY_CHECK, sealedKeyCheck(key));
+    row = read()!;
+  }
   verifyKeyCheck(key, row.value, 'this data directory');
 }
 
