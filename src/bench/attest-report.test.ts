@@ -32,6 +32,16 @@ describe('bench:attest goals', () => {
     assert.match(lines[1]!, /throughput ≥ 1\.8× CAS ×1 — 1\.40× .* NOT met/);
   });
 
+  it("splits the gap: the framework's share and the CAS's own", () => {
+    const withFastify = [...rows, row('bare fastify', { cpuMs: 6.25 })];
+    const line = goalLine(withFastify, [1, 2], 2).find((l) => l.includes('framework alone'));
+    assert.match(line ?? '', /bare fastify at 0\.80× the bare server's rate; CAS ×1 at 0\.63× bare fastify's/);
+    assert.equal(
+      goalLine(rows, [1, 2], 2).find((l) => l.includes('framework alone')),
+      undefined,
+    );
+  });
+
   it('says what the machine allows: the CAS and the load client share its cores', () => {
     // At 50/s one worker used 0.5 cores and the client 0.6: two cores allow 2 / 1.1 = 1.82×.
     assert.match(goalLine(rows, [1, 2], 2)[2]!, /allows at most 1\.82× .*room enough/);

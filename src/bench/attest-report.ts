@@ -99,6 +99,18 @@ export function goalLine(rows: Row[], workers: number[], cpuCount = availablePar
         `${Math.max(...ceiling) < 1.8 ? 'the 1.8× goal cannot be measured here' : 'room enough for the goal'}`,
     );
   }
+  const framework = rows
+    .filter((r) => r.server === 'bare fastify')
+    .map((r) => {
+      const b = at('bare https', r.concurrency);
+      const cas = at(one, r.concurrency);
+      return { toBare: b ? b.cpuMs / r.cpuMs : Number.NaN, casToIt: cas ? r.cpuMs / cas.cpuMs : Number.NaN };
+    });
+  if (framework.length > 0)
+    out.push(
+      `      the framework alone: bare fastify at ${framework.map((x) => f(x.toBare, 2)).join(', ')}× the bare server's rate; ` +
+        `${one} at ${framework.map((x) => f(x.casToIt, 2)).join(', ')}× bare fastify's`,
+    );
   const p = at(many, 64) ?? at(one, 64);
   if (p)
     out.push(

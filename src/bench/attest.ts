@@ -89,12 +89,14 @@ async function startCas(dir: string, workers: number): Promise<Server> {
   return { name: `CAS ×${workers}`, url: m[1]!, trust: { fingerprint: m[2]! }, child, stop: stopper(child) };
 }
 
-async function startBare(answerFile: string): Promise<Server> {
+async function startBare(answerFile: string, framework?: 'fastify'): Promise<Server> {
   const script = join(ROOT, 'dist', 'bench', 'bare-server.js');
-  const child = track(spawn(process.execPath, [script, answerFile], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const args = [script, answerFile, ...(framework ? [framework] : [])];
+  const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   const m = await lineMatching(child, /PORT (\d+)/, 'bare server');
   const url = `https://127.0.0.1:${m[1]}`;
-  return { name: 'bare https', url, trust: { trustAny: true }, child, stop: stopper(child) };
+  const name = framework ? 'bare fastify' : 'bare https';
+  return { name, url, trust: { trustAny: true }, child, stop: stopper(child) };
 }
 
 async function upload(url: string, texts: string[]): Promise<void> {
@@ -212,8 +214,9 @@ async function main(): Promise<void> {
     });
     const answerFile = join(dir, 'answer.json');
     writeFileSync(answerFile, JSON.stringify(sample));
-    const bare = await startBare(answerFile);
-    servers.unshift(bare);
+    // The bound, and (BENCH_FASTIFY=0 leaves it out) the same work in fastify: what the framework alone costs.
+    if (process.env['BENCH_FASTIFY'] !== '0') servers.unshift(await startBare(answerFile, 'fastify'));
+    servers.unshift(await startBare(answerFile));
     process.stdout.write(
       `bench:attest — ${SECONDS} s per phase after ${WARMUP} s warm-up; the CAS's answer is ${JSON.stringify(sample).length} bytes; ` +
         'the CAS runs with --max-connections-per-address 1024 --max-connections 4096 (one client address)\n',

@@ -2,12 +2,15 @@
  * The bound of `npm run bench:attest`: a bare node:https server doing the CAS's transport work for one
  * attestation — a TLS handshake with a client certificate (a P-256 leaf under a P-256 CA, as the CAS presents),
  * the peer certificate read once per connection, two small JSON POSTs read and parsed, and an answer of the same
- * bytes as the CAS's real one. Run as its own process: `node bare-server.js ANSWER_FILE`; prints `PORT <n>`.
+ * bytes as the CAS's real one. Run as its own process: `node bare-server.js ANSWER_FILE [fastify]`; prints
+ * `PORT <n>`. With `fastify`, the same work in a bare fastify app (the CAS's framework, with its logger level and
+ * its string body parser, JSON parsed in the route, no schemas or hooks of the CAS's): what the framework alone costs.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:https';
+import { createServer, type ServerOptions } from 'node:https';
 import type { TLSSocket } from 'node:tls';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
 
 const answer = readFileSync(process.argv[2]!);
@@ -26,34 +29,55 @@ const leaf = issueCertificate({
   ips: ['127.0.0.1'],
   ...span,
 });
+const tls: ServerOptions = {
+  key: pemEncode('PRIVATE KEY', key.pkcs8),
+  cert: pemEncode('CERTIFICATE', leaf) + pemEncode('CERTIFICATE', caDer),
+  requestCert: true,
+  rejectUnauthorized: false,
+};
 const seen = new WeakSet<TLSSocket>();
-const server = createServer(
-  {
-    key: pemEncode('PRIVATE KEY', key.pkcs8),
-    cert: pemEncode('CERTIFICATE', leaf) + pemEncode('CERTIFICATE', caDer),
-    requestCert: true,
-    rejectUnauthorized: false,
-  },
-  (req, res) => {
-    const socket = req.socket as TLSSocket;
-    // What any server that needs the client's key does once per connection.
-    if (!seen.has(socket)) {
-      seen.add(socket);
-      if (!socket.getPeerX509Certificate()?.publicKey) res.statusCode = 401;
-    }
+/** What any server that needs the client's key does once per connection. */
+const knownClient = (socket: TLSSocket): boolean => {
+  if (seen.has(socket)) return true;
+  seen.add(socket);
+  return socket.getPeerX509Certificate()?.publicKey !== undefined;
+};
+const nonce = () => JSON.stringify({ nonce: randomBytes(32).toString('hex') });
+const announce = (port: number) => process.stdout.write(`PORT ${port}\n`);
+
+if (process.argv[3] === 'fastify') {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify({ https: tls, logger: { level: 'warn' } });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!knownClient(request.raw.socket as TLSSocket)) reply.code(401);
+    const body = typeof request.body === 'string' ? request.body : '';
+    if (body.length > 0) JSON.parse(body);
+    reply.type('application/json');
+    return request.url === '/v1/attest/nonce' ? nonce() : answer;
+  };
+  app.post('/v1/attest/nonce', handler);
+  app.post('/v1/attest', handler);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  announce(typeof address === 'object' && address ? address.port : 0);
+  process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));
+} else {
+  const server = createServer(tls, (req, res) => {
+    if (!knownClient(req.socket as TLSSocket)) res.statusCode = 401;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       if (body.length > 0) JSON.parse(body);
       res.setHeader('content-type', 'application/json');
-      if (req.url === '/v1/attest/nonce') res.end(JSON.stringify({ nonce: randomBytes(32).toString('hex') }));
-      else res.end(answer);
+      res.end(req.url === '/v1/attest/nonce' ? nonce() : answer);
     });
-  },
-);
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  process.stdout.write(`PORT ${typeof address === 'object' && address ? address.port : 0}\n`);
-});
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+  });
+  server.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    announce(typeof address === 'object' && address ? address.port : 0);
+  });
+  process.on('SIGTERM', () => server.close(() => process.exit(0)));
+}
