@@ -14,6 +14,8 @@ const CAP = 4;
 interface Held {
   socket: TLSSocket;
   closed: boolean;
+  /** The worker that answered this connection's last /healthz. */
+  worker?: number;
   /** GET /healthz on this connection: the worker that answered, or undefined once the connection is gone. */
   health(): Promise<number | undefined>;
 }
@@ -62,6 +64,9 @@ async function openMany(url: string, n: number): Promise<Held[]> {
   // A refusal may come after the handshake (the worker asks the primary meanwhile): the second round is
   // after every connection's first answer, long after any refusal.
   const second = await Promise.all(all.map((h) => h.health()));
+  all.forEach((h, i) => {
+    if (second[i] !== undefined) h.worker = second[i];
+  });
   const kept = all.filter((_, i) => second[i] !== undefined);
   for (const h of all) if (!kept.includes(h)) h.socket.destroy();
   return kept;
@@ -105,6 +110,9 @@ describe('caps per client address across two CAS workers', () => {
       kept = await openMany(cas.url, CAP);
     }
     assert.equal(kept.length, CAP);
+    // Connections opened at once are dealt to the workers in turn: one address reaches both, so the cap held
+    // above is the ledger's, not each worker's own count.
+    assert.deepEqual(new Set(kept.map((h) => h.worker)), new Set([1, 2]));
     closeAll(kept);
   });
 
