@@ -3,6 +3,8 @@
  * collateral-options.ts (Intel's and AMD's collateral code, pkijs, undici) only when one is given, so that a
  * CAS started without collateral does not pay for those modules on its way to ready.
  */
+import type { CollateralProvider } from '../attestation/types.js';
+
 export const COLLATERAL_OPTIONS = {
   collateral: {
     type: 'string',
@@ -34,4 +36,13 @@ export function collateralGiven(flags: CollateralFlags): boolean {
     flags['kds-url'] !== undefined ||
     flags['collateral-max-age'] !== undefined
   );
+}
+
+/** Collateral code (Intel's, AMD's, their fetchers) is loaded only when a collateral flag names some. */
+export async function collateralOf(
+  flags: CollateralFlags,
+  opts: { warm?: boolean } = {},
+): Promise<CollateralProvider | undefined> {
+  if (!collateralGiven(flags)) return undefined;
+  return (await import('./collateral-options.js')).collateralFromFlags(flags, opts);
 }

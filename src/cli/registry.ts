@@ -35,7 +35,7 @@ export const COMMANDS: Record<string, Entry> = {
   cas: {
     summary: 'the CAS: serve it, attest it, back it up and restore it, build its image and chart',
     subcommands: {
-      serve: async () => (await import('./commands/cas.js')).serve,
+      serve: async () => (await import('./commands/cas-serve.js')).serve,
       attest: async () => (await import('./commands/cas.js')).attest,
       'show-certificate': async () => (await import('./commands/cas.js')).showCertificate,
       'show-identification': async () => (await import('./commands/cas-identification.js')).showIdentification,
