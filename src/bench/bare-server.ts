@@ -11,27 +11,13 @@ import { readFileSync } from 'node:fs';
 import { createServer, type ServerOptions } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
+import { testChain } from '../secrets/test-chain.js';
 
 const answer = readFileSync(process.argv[2]!);
-const day = 864e5;
-const caKey = generatePrivateKey('P-256');
-const span = { notBefore: new Date(Date.now() - day), notAfter: new Date(Date.now() + day) };
-const caDer = issueCertificate({ subjectKey: caKey, commonName: 'bare CA', isCa: true, ...span });
-const key = generatePrivateKey('P-256');
-const leaf = issueCertificate({
-  subjectKey: key,
-  commonName: 'bare',
-  isCa: false,
-  endpoint: 'server',
-  issuer: { certDer: caDer, key: caKey },
-  dns: ['localhost'],
-  ips: ['127.0.0.1'],
-  ...span,
-});
+const chain = testChain({ commonName: 'bare', endpoint: 'server', dns: ['localhost'], ips: ['127.0.0.1'] });
 const tls: ServerOptions = {
-  key: pemEncode('PRIVATE KEY', key.pkcs8),
-  cert: pemEncode('CERTIFICATE', leaf) + pemEncode('CERTIFICATE', caDer),
+  key: chain.keyPem,
+  cert: chain.chainPem,
   requestCert: true,
   rejectUnauthorized: false,
 };

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:https';
 import { connect, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { identityFromPem, identityOfSocket, peerCertificateOfSocket } from './identity-of.js';
-import { generatePrivateKey, issueCertificate, pemEncode } from '../secrets/index.js';
+import { testChain } from '../secrets/test-chain.js';
 import { ephemeral, type Identity } from './testing.js';
 
 const keyHashOf = (who: Identity) => createHash('sha256').update(who.spki).digest('hex');
@@ -103,19 +103,7 @@ describe('client identity cached per connection', () => {
 
 describe('the chain a client sent', () => {
   it('is still linked after the identity was read (Node hands the issuers out once per socket)', async () => {
-    const day = 864e5;
-    const span = { notBefore: new Date(Date.now() - day), notAfter: new Date(Date.now() + day) };
-    const caKey = generatePrivateKey('P-256');
-    const caDer = issueCertificate({ subjectKey: caKey, commonName: 'other CA', isCa: true, ...span });
-    const key = generatePrivateKey('P-256');
-    const leafDer = issueCertificate({
-      subjectKey: key,
-      commonName: 'other CAS',
-      isCa: false,
-      endpoint: 'client',
-      issuer: { certDer: caDer, key: caKey },
-      ...span,
-    });
+    const { caDer, leafDer, keyPem, chainPem } = testChain({ commonName: 'other CAS', endpoint: 'client' });
     const own = ephemeral();
     const seen: { keyHash?: string; leaf?: Buffer; issuer?: Buffer }[] = [];
     const server = createServer(
@@ -134,8 +122,8 @@ describe('the chain a client sent', () => {
     );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const who = {
-      keyPem: pemEncode('PRIVATE KEY', key.pkcs8),
-      certPem: pemEncode('CERTIFICATE', leafDer) + pemEncode('CERTIFICATE', caDer),
+      keyPem,
+      certPem: chainPem,
     };
     const spki = createPublicKey(who.keyPem).export({ type: 'spki', format: 'der' });
     const c = connection((server.address() as AddressInfo).port, who);
