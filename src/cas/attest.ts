@@ -28,7 +28,8 @@ import type { CasContext } from './sessions.js';
 import { fetchRemoteImports, type RemoteFetch } from './remote-import.js';
 import { measurementOf, recordOrFail, recordRefusal, refusalOf } from './audit-events.js';
 import type { AuditEvent } from '../audit/types.js';
-import { renderRenewed, type RenewalOutcome } from './renewal.js';
+import type { RenewalOutcome } from './renewal.js';
+import { renderReleased } from './release-memo.js';
 
 export type { AttestRequest, AttestationOutcome } from '../contract/index.js';
 
@@ -142,8 +143,9 @@ async function judgeAndRender(
   // Judged and rendered from the one read above; what leaves must still be current once rendered, or a
   // session (this one, or one it imports from) that changed while the evidence was verified would go unseen.
   const used = new Set<string>();
-  // Certificates past two thirds of their lifetime are renewed here (cas/renewal.ts).
-  const rendered = await renderRenewed(ctx, sessions, sessionName, serviceName, remote, used);
+  // Certificates past two thirds of their lifetime are renewed here (cas/renewal.ts); a release rendered before
+  // from the same sessions, with nothing due, is not rendered again (cas/release-memo.ts).
+  const rendered = await renderReleased(ctx, sessions, sessionName, serviceName, remote, used);
   const { config, renewed, renewAt } = rendered;
   const moved = await movedSince(ctx.store, sessions);
   if (moved !== undefined) {

@@ -1,11 +1,16 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { X509Certificate, createHash, createPublicKey } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:https';
 import { connect, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { identityFromPem, identityOfSocket, peerCertificateOfSocket } from './identity-of.js';
 import { testChain } from '../secrets/test-chain.js';
+import { accessEntries } from '../policy/index.js';
 import { ephemeral, type Identity } from './testing.js';
 
 const keyHashOf = (who: Identity) => createHash('sha256').update(who.spki).digest('hex');
@@ -153,6 +158,30 @@ describe('identities of certificates in sessions', () => {
         assert.equal(id.keyHash, keyHashOf(who));
         assert.deepEqual(id.spki, who.spki);
       }
+    }
+  });
+});
+
+describe('one key, one identity', () => {
+  // openssl writes a certificate whose key is a compressed point; OpenSSL's own re-export keeps it compressed.
+  it('a certificate with a compressed EC point: the key hash of the uncompressed key, as its access entry names it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'veil-identity-'));
+    try {
+      const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      run('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'plain.key');
+      run('ec', '-in', 'plain.key', '-conv_form', 'compressed', '-out', 'packed.key');
+      const packed = run('req', '-x509', '-new', '-key', 'packed.key', '-subj', '/CN=packed', '-days', '1').toString();
+      const plain = run('req', '-x509', '-new', '-key', 'plain.key', '-subj', '/CN=plain', '-days', '1').toString();
+      const uncompressed = run('pkey', '-in', 'plain.key', '-pubout', '-outform', 'DER');
+      assert.ok(new X509Certificate(packed).publicKey.export({ type: 'spki', format: 'der' }).length < 91);
+      const want = createHash('sha256').update(uncompressed).digest('hex');
+      assert.equal(identityFromPem(packed).keyHash, want);
+      assert.equal(identityFromPem(plain).keyHash, want);
+      assert.deepEqual(identityFromPem(packed).spki, uncompressed);
+      const [entry] = accessEntries([packed], 'read');
+      assert.deepEqual(entry, { kind: 'key', keyHash: want });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,6 +1,7 @@
 import { X509Certificate, createHash, timingSafeEqual } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { Lru } from '../lru.js';
+import { spkiOfPublicKey } from '../secrets/index.js';
 
 /**
  * A client as the CAS knows it: the TLS client certificate it presented. Any certificate is an identity
@@ -9,7 +10,7 @@ import { Lru } from '../lru.js';
  */
 export interface ClientIdentity {
   certPem: string;
-  /** Hex SHA-256 of the DER SubjectPublicKeyInfo: the "key hash" access policies may name. */
+  /** Hex SHA-256 of the DER SubjectPublicKeyInfo (EC points uncompressed): the "key hash" access policies may name. */
   keyHash: string;
   /** DER SubjectPublicKeyInfo of the certificate's key (what attestation evidence binds). */
   spki: Buffer;
@@ -65,7 +66,7 @@ export function identityFromPem(pem: string): ClientIdentity {
 }
 
 function identityFromCert(cert: X509Certificate): ClientIdentity {
-  const spki = cert.publicKey.export({ type: 'spki', format: 'der' });
+  const spki = spkiOfPublicKey(cert.publicKey);
   const keyHash = createHash('sha256').update(spki).digest('hex');
   // The PEM is read only where a session records its creator; most requests never need it.
   let pem: string | undefined;

@@ -59,6 +59,8 @@ export interface RenewalOutcome {
   renewed: string[];
   /** When the first renewable certificate used reaches two thirds of its lifetime (ms since the epoch). */
   renewAt: number | undefined;
+  /** Certificates used that were due (renewed, or not renewable now): a release with any is not memoized. */
+  due?: number;
 }
 
 /**
@@ -120,9 +122,11 @@ export async function renewCertificates(
   const renewable = uses.filter((use) => renewableSpec(reader, use) !== undefined);
   const renewed: string[] = [];
   const failed = new Set<CertificateUse>();
+  let due = 0;
   for (const use of [...renewable].sort((a, b) => a.depth - b.depth)) {
-    if (renewed.length >= RENEWAL_LIMITS.perRequest) break;
     if (!isDue(certificateOf(reader, use), now)) continue;
+    due++;
+    if (renewed.length >= RENEWAL_LIMITS.perRequest) break;
     const cert = await renewOne(ctx, reader, use);
     if (!cert) failed.add(use);
     else reader.replace(use.owner, use.secret, cert);
@@ -130,7 +134,7 @@ export async function renewCertificates(
   }
   // One that cannot be renewed now would make renew_at "now" for ever: a runtime would attest again and again.
   const ahead = renewable.filter((use) => !failed.has(use));
-  return { renewed, renewAt: renewAtOf(reader, ahead, now) };
+  return { renewed, renewAt: renewAtOf(reader, ahead, now), due };
 }
 
 /** The 2/3 rule: due once now ≥ notBefore + 2/3 · (notAfter − notBefore). */

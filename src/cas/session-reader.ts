@@ -1,7 +1,7 @@
 import { Lru } from '../lru.js';
 import { CasError } from './errors.js';
 import { sessionOf } from './parsed.js';
-import { renewedRecord } from './renewed.js';
+import { withRenewals } from './renewed.js';
 import { resolveRelative } from './secret-view.js';
 import type { SessionRecord, Store } from './store/index.js';
 
@@ -48,8 +48,14 @@ export async function loadSessions(
   const loaded = await currentRecords(store, missing);
   for (const [i, name] of missing.entries()) records.set(name, loaded[i]);
   const asStored = [...records.values()].filter((r): r is SessionRecord => r !== undefined);
-  const renewed = await Promise.all([...records.values()].map((r) => r && renewedRecord(store, r)));
-  for (const [i, name] of [...records.keys()].entries()) records.set(name, renewed[i]);
+  const renewals = await Promise.all([...records.values()].map((r) => r && store.renewals(r.name, r.hash)));
+  const state: Array<[string, string | null, Array<[string, number]>]> = [];
+  for (const [i, [name, record]] of [...records].entries()) {
+    const applied = renewals[i];
+    records.set(name, record && applied ? withRenewals(record, applied) : record);
+    const generations = [...(applied ?? [])].map(([secret, r]): [string, number] => [secret, r.generation]);
+    state.push([name, record?.hash ?? null, generations.sort(byFirst)]);
+  }
   const reader: SessionReader = {
     current(name) {
       if (records.has(name)) return records.get(name);
@@ -62,8 +68,22 @@ export async function loadSessions(
     },
   };
   keepable.set(reader, { store, records: asStored });
+  states.set(reader, JSON.stringify(state.sort(byFirst)));
   return reader;
 }
+
+/**
+ * Everything a judgement by `reader` read, as one string: each session's name and version hash and the generation
+ * of each renewal applied to it. Versions are immutable and a renewal is a new generation, so two readers with
+ * the same state hold the same records: what is rendered from one is what would be rendered from the other
+ * (release-memo.ts). Undefined for readers made elsewhere (RenewedReader), which hold changes of their own.
+ */
+export function readerState(reader: SessionReader): string | undefined {
+  return states.get(reader);
+}
+
+const states = new WeakMap<SessionReader, string>();
+const byFirst = (a: [string, ...unknown[]], b: [string, ...unknown[]]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
 /** The first session of `reader` whose head is no longer the one it loaded, read from the store now. */
 export async function movedSince(store: Store, reader: SessionReader): Promise<string | undefined> {

@@ -85,8 +85,8 @@ function parseCertificate(pem: string): Parsed<LeafEntry> {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----/g)?.length ?? 0;
   if (blocks !== 1) return { problem: 'a certificate entry must hold exactly one PEM certificate' };
   try {
-    const spki = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
-    return { entry: { kind: 'key', keyHash: sha256Hex(spki) } };
+    // The hash the CAS computes for a client presenting this certificate (its EC point uncompressed).
+    return { entry: { kind: 'key', keyHash: signerKeyHashOf(new X509Certificate(pem).publicKey) } };
   } catch {
     return { problem: 'is not a valid PEM certificate' };
   }

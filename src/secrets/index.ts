@@ -8,6 +8,7 @@ export {
   parsePrivateKeyPem,
   privateKeyObject,
   publicKeySpki,
+  spkiOfPublicKey,
   type KeyType,
   type PrivateKeyMaterial,
 } from './keys.js';

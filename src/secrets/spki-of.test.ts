@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { X509Certificate, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { spkiOfPublicKey } from './keys.js';
+import { openssl, opensslBytes, scratch } from './testkit.js';
+
+const { file } = scratch();
+
+describe('spkiOfPublicKey: one DER SubjectPublicKeyInfo per key', () => {
+  // 200 keys per curve: a coordinate with a leading zero byte (1 in 128 per key) must still encode at full width.
+  for (const namedCurve of ['P-256', 'P-384', 'P-521', 'secp256k1'] as const) {
+    it(`${namedCurve}: the bytes OpenSSL's encoder writes, for 200 keys`, () => {
+      for (let i = 0; i < 200; i++) {
+        const { publicKey } = generateKeyPairSync('ec', { namedCurve });
+        assert.deepEqual(spkiOfPublicKey(publicKey), publicKey.export({ type: 'spki', format: 'der' }));
+      }
+    });
+  }
+
+  for (const type of ['ed25519', 'ed448', 'x25519'] as const) {
+    it(`${type}: the bytes OpenSSL's encoder writes`, () => {
+      for (let i = 0; i < 50; i++) {
+        const { publicKey } = generateKeyPairSync(type as 'ed25519');
+        assert.deepEqual(spkiOfPublicKey(publicKey), publicKey.export({ type: 'spki', format: 'der' }));
+      }
+    });
+  }
+
+  it('RSA and RSA-PSS: OpenSSL export', () => {
+    for (const type of ['rsa', 'rsa-pss'] as const) {
+      const { publicKey } = generateKeyPairSync(type as 'rsa', { modulusLength: 2048 });
+      assert.deepEqual(spkiOfPublicKey(publicKey), publicKey.export({ type: 'spki', format: 'der' }));
+    }
+  });
+
+  it("a certificate's key: what the openssl tool writes for it", () => {
+    const key = file('p256.key', openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'));
+    const certPem = openssl('req', '-x509', '-new', '-key', key, '-subj', '/CN=spki', '-days', '1');
+    const cert = file('p256.crt', certPem);
+    const fromTool = opensslBytes('x509', '-in', cert, '-noout', '-pubkey').toString();
+    const der = createPublicKey(fromTool).export({ type: 'spki', format: 'der' });
+    assert.deepEqual(spkiOfPublicKey(new X509Certificate(certPem).publicKey), der);
+    assert.deepEqual(
+      spkiOfPublicKey(new X509Certificate(certPem).publicKey),
+      opensslBytes('pkey', '-in', key, '-pubout', '-outform', 'DER'),
+    );
+  });
+
+  // One key, two encodings of its point: OpenSSL re-exports each as it came, so the key would have two key hashes.
+  it('a compressed EC point: the uncompressed encoding, the same as the uncompressed key', () => {
+    for (const curve of ['P-256', 'P-384']) {
+      const key = file(
+        `${curve}.key`,
+        openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${curve}`),
+      );
+      const plain = opensslBytes('pkey', '-in', key, '-pubout', '-outform', 'DER');
+      const packed = opensslBytes('ec', '-in', key, '-pubout', '-outform', 'DER', '-conv_form', 'compressed');
+      assert.ok(packed.length < plain.length, 'openssl wrote a compressed point');
+      const packedKey = createPublicKey({ key: packed, format: 'der', type: 'spki' });
+      assert.notDeepEqual(packedKey.export({ type: 'spki', format: 'der' }), plain, 'OpenSSL keeps the compression');
+      assert.deepEqual(spkiOfPublicKey(packedKey), plain);
+    }
+  });
+});
