@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { goalLine, type Row } from './attest-report.js';
+import { goalLine, mergeRounds, type Row } from './attest-report.js';
 
 const row = (server: string, over: Partial<Row>): Row => ({
   server,
@@ -50,5 +50,19 @@ describe('bench:attest goals', () => {
     // Other work on the machine took 0.9 of its 2 cores: 1.1 free allow 1.00×.
     const busy = rows.map((r) => ({ ...r, otherCores: r.server === 'CAS ×2' ? 0.9 : 0.2 }));
     assert.match(goalLine(busy, [1, 2], 2)[2]!, /other work using 0\.90\) allows at most 1\.00× .*cannot be measured/);
+  });
+});
+
+describe('bench:attest rounds', () => {
+  it('per server and level, the median of each figure, counts summed', () => {
+    const rounds = [
+      [row('bare https', { cpuMs: 5, count: 10 }), row('CAS ×1', { cpuMs: 9, p99: 300 })],
+      [row('bare https', { cpuMs: 50, count: 20 }), row('CAS ×1', { cpuMs: 8, p99: 100, errors: 2 })],
+      [row('bare https', { cpuMs: 6, count: 30 }), row('CAS ×1', { cpuMs: 7, p99: 200 })],
+    ];
+    const [bare, cas] = mergeRounds(rounds);
+    assert.deepEqual([bare?.cpuMs, bare?.count], [6, 60], 'a burst in one round moves the median little');
+    assert.deepEqual([cas?.cpuMs, cas?.p99, cas?.errors], [8, 200, 2]);
+    assert.deepEqual(mergeRounds([rounds[0]!]), rounds[0]);
   });
 });

@@ -36,6 +36,41 @@ export function benchPolicy(root: string, which: 'flask' | 'redis', vars: Record
   return `${withHost}\nsecurity:\n  attestation:\n    mode: none\n`;
 }
 
+/**
+ * Rounds of the same phases (BENCH_ROUNDS), run one after the other so that a burst of the machine's other work
+ * falls on one round of each server rather than on one server: per server and level, the median of each figure
+ * (counts and errors summed).
+ */
+export function mergeRounds(rounds: Row[][]): Row[] {
+  if (rounds.length <= 1) return rounds[0] ?? [];
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    const mid = s.length >> 1;
+    return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  };
+  return rounds[0]!.map((first) => {
+    const same = rounds.flatMap((round) =>
+      round.filter((r) => r.server === first.server && r.concurrency === first.concurrency),
+    );
+    const of = (key: keyof Row) => median(same.map((r) => r[key] as number));
+    const firstError = same.find((r) => r.firstError !== undefined)?.firstError;
+    return {
+      ...first,
+      count: same.reduce((n, r) => n + r.count, 0),
+      errors: same.reduce((n, r) => n + r.errors, 0),
+      ...(firstError === undefined ? {} : { firstError }),
+      perSecond: of('perSecond'),
+      p50: of('p50'),
+      p99: of('p99'),
+      cpuMs: of('cpuMs'),
+      cores: of('cores'),
+      clientCpuMs: of('clientCpuMs'),
+      load: of('load'),
+      otherCores: of('otherCores'),
+    };
+  });
+}
+
 const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '—');
 
 export function table(rows: Row[]): string {

@@ -19,13 +19,14 @@ import { hostId, simulationMeasurement } from '../attestation/index.js';
 import { ephemeral } from '../cas/testing.js';
 import type { LoadPlan, LoadResult } from './attest-load.js';
 import { cpuSeconds, machineBusySeconds, percentile, processTree, spentBetween } from './proc-stat.js';
-import { benchPolicy, goalLine, type Row, table } from './attest-report.js';
+import { benchPolicy, goalLine, mergeRounds, type Row, table } from './attest-report.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5);
 const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 1);
 const LEVELS = (process.env['BENCH_CONCURRENCY'] ?? '1,16,64,256').split(',').map(Number);
 const WORKERS = (process.env['BENCH_WORKERS'] ?? '1,2').split(',').map(Number);
+const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 1));
 
 interface Server {
   name: string;
@@ -91,7 +92,9 @@ async function startCas(dir: string, workers: number): Promise<Server> {
 
 async function startBare(answerFile: string, framework?: 'fastify'): Promise<Server> {
   const script = join(ROOT, 'dist', 'bench', 'bare-server.js');
-  const args = [script, answerFile, ...(framework ? [framework] : [])];
+  // BENCH_BARE_NODE_ARGS='--cpu-prof --cpu-prof-dir=DIR' profiles the bare servers, to set beside the CAS's profile.
+  const node = (process.env['BENCH_BARE_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const args = [...node, script, answerFile, ...(framework ? [framework] : [])];
   const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   const m = await lineMatching(child, /PORT (\d+)/, 'bare server');
   const url = `https://127.0.0.1:${m[1]}`;
@@ -221,17 +224,21 @@ async function main(): Promise<void> {
       `bench:attest — ${SECONDS} s per phase after ${WARMUP} s warm-up; the CAS's answer is ${JSON.stringify(sample).length} bytes; ` +
         'the CAS runs with --max-connections-per-address 1024 --max-connections 4096 (one client address)\n',
     );
-    const rows: Row[] = [];
+    const rounds: Row[][] = Array.from({ length: ROUNDS }, () => []);
     for (const concurrency of LEVELS) {
-      for (const server of servers) {
-        const row = await drive(server, plan(server, concurrency));
-        rows.push(row);
-        process.stdout.write(
-          `  ${server.name.padEnd(11)} c=${String(concurrency).padStart(3)}: ${row.count} in ${SECONDS} s, ` +
-            `${row.cpuMs.toFixed(2)} ms CPU each\n`,
-        );
+      for (const [i, round] of rounds.entries()) {
+        for (const server of servers) {
+          const row = await drive(server, plan(server, concurrency));
+          round.push(row);
+          process.stdout.write(
+            `  ${server.name.padEnd(11)} c=${String(concurrency).padStart(3)}${ROUNDS > 1 ? ` round ${i + 1}` : ''}: ` +
+              `${row.count} in ${SECONDS} s, ${row.cpuMs.toFixed(2)} ms CPU each\n`,
+          );
+        }
       }
     }
+    const rows = mergeRounds(rounds);
+    if (ROUNDS > 1) process.stdout.write(`\nmedians of ${ROUNDS} rounds, the servers taking turns in each\n`);
     process.stdout.write(`\n${table(rows)}\n`);
     for (const line of goalLine(rows, WORKERS)) process.stdout.write(`${line}\n`);
     const out = process.env['BENCH_JSON'];

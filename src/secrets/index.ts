@@ -8,6 +8,7 @@ export {
   parsePrivateKeyPem,
   privateKeyObject,
   publicKeySpki,
+  spkiOfCertificate,
   spkiOfPublicKey,
   type KeyType,
   type PrivateKeyMaterial,

@@ -8,11 +8,13 @@ import {
   generateKeyPairSync,
   type JsonWebKey,
   type KeyObject,
+  type X509Certificate,
 } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import { KEY_TYPES, type KeyType } from '../key-types.js';
 import { Lru } from '../lru.js';
+import { certificateParts, children, readTlv } from './der-read.js';
 import { pemBlocks } from './encodings.js';
 import { SecretsError } from './errors.js';
 import {
@@ -194,6 +196,44 @@ export function spkiOfPublicKey(key: KeyObject): Buffer {
   const y = leftPad(Buffer.from(jwk.y ?? '', 'base64url'), size);
   return ecSpki(curve, Buffer.concat([Buffer.from([4]), x, y]));
 }
+
+/**
+ * `spkiOfPublicKey(cert.publicKey)` without OpenSSL's key export (≈ 40 µs for a certificate's fresh key): the
+ * SubjectPublicKeyInfo as the certificate's DER holds it, when that is already the one encoding — a P-256,
+ * P-384 or Ed25519 key, EC point uncompressed — else the export. The DER is the X509Certificate's own (what
+ * OpenSSL parsed the key from), read only when it is one definite-length certificate and nothing else.
+ */
+export function spkiOfCertificate(cert: X509Certificate): Buffer {
+  const der = cert.raw;
+  try {
+    const outer = readTlv(der, 0);
+    if (outer.tag === 0x30 && outer.end === der.length && children(der, outer).length === 3) {
+      const { spki } = certificateParts(der);
+      if (
+        CANONICAL_SPKI.some(
+          (head) => spki.length === head.total && head.prefix.equals(spki.subarray(0, head.prefix.length)),
+        )
+      )
+        return Buffer.from(spki);
+    }
+  } catch {
+    // Not what this reads: OpenSSL's export decides.
+  }
+  return spkiOfPublicKey(cert.publicKey);
+}
+
+/** The fixed head (algorithm, bit string header, 0x04 for EC) of each SPKI `spkiOfPublicKey` writes itself. */
+const CANONICAL_SPKI = [
+  ...(['P-256', 'P-384'] as const).map((curve) => {
+    const size = curve === 'P-256' ? 32 : 48;
+    const whole = ecSpki(curve, Buffer.concat([Buffer.from([4]), Buffer.alloc(2 * size)]));
+    return { prefix: whole.subarray(0, whole.length - 2 * size), total: whole.length };
+  }),
+  (() => {
+    const whole = ed25519Spki(Buffer.alloc(32));
+    return { prefix: whole.subarray(0, whole.length - 32), total: whole.length };
+  })(),
+];
 
 /** Hex SHA-256 of a DER SubjectPublicKeyInfo: the "key hash" that names an identity in access policies. */
 export function keyHash(spki: Buffer): string {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { spkiOfPublicKey } from './keys.js';
+import { spkiOfCertificate, spkiOfPublicKey } from './keys.js';
 import { openssl, opensslBytes, scratch } from './testkit.js';
 
 const { file } = scratch();
@@ -60,5 +60,34 @@ describe('spkiOfPublicKey: one DER SubjectPublicKeyInfo per key', () => {
       assert.notDeepEqual(packedKey.export({ type: 'spki', format: 'der' }), plain, 'OpenSSL keeps the compression');
       assert.deepEqual(spkiOfPublicKey(packedKey), plain);
     }
+  });
+
+  // Read from the certificate's DER when that is already the one encoding; every other key through the export.
+  const ALGORITHMS: Array<[string, string[]]> = [
+    ['P-256', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']],
+    ['P-384', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384']],
+    ['P-521', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-521']],
+    ['Ed25519', ['-algorithm', 'ED25519']],
+    ['Ed448', ['-algorithm', 'ED448']],
+    ['RSA', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']],
+  ];
+  for (const [name, args] of ALGORITHMS) {
+    it(`spkiOfCertificate, ${name}: what the openssl tool writes for the certificate's key`, () => {
+      const key = file(`cert-${name}.key`, openssl('genpkey', ...args));
+      const pem = openssl('req', '-x509', '-new', '-key', key, '-subj', `/CN=${name}`, '-days', '1');
+      const cert = new X509Certificate(pem);
+      const fromTool = opensslBytes('pkey', '-in', key, '-pubout', '-outform', 'DER');
+      assert.deepEqual(spkiOfCertificate(cert), fromTool);
+      assert.deepEqual(spkiOfCertificate(cert), spkiOfPublicKey(cert.publicKey));
+    });
+  }
+
+  it('spkiOfCertificate, a compressed point: the uncompressed key, not the bytes of the certificate', () => {
+    const key = file('cert-packed.key', openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'));
+    const packedKey = file('cert-packed-c.key', openssl('ec', '-in', key, '-conv_form', 'compressed'));
+    const pem = openssl('req', '-x509', '-new', '-key', packedKey, '-subj', '/CN=packed', '-days', '1');
+    const cert = new X509Certificate(pem);
+    assert.equal(cert.publicKey.export({ type: 'spki', format: 'der' }).length, 59, 'the certificate holds 33 bytes');
+    assert.deepEqual(spkiOfCertificate(cert), opensslBytes('pkey', '-in', key, '-pubout', '-outform', 'DER'));
   });
 });
