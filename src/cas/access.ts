@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { accessEntries, type AccessEntry, type Permission } from '../policy/index.js';
 import { sha256Hex } from '../policy/access-entries.js';
-import { spkiOfCertificate, type StoredSecret } from '../secrets/index.js';
+import { spkiOfPublicKey, type StoredSecret } from '../secrets/index.js';
 import { admits, type Owner } from './governance.js';
 import { identityFromPem, type ClientIdentity } from './identity-of.js';
 import { sessionOf } from './parsed.js';
@@ -73,7 +73,7 @@ export function certificateKeyHash(secrets: Record<string, unknown>, name: strin
   if (secret.kind !== 'x509' && secret.kind !== 'x509-ca') return undefined;
   try {
     const cert = new X509Certificate(Buffer.from(secret.value, 'base64'));
-    return sha256Hex(spkiOfCertificate(cert));
+    return sha256Hex(spkiOfPublicKey(cert.publicKey));
   } catch {
     return undefined;
   }

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { X509Certificate, createHash, createPublicKey } from 'node:crypto';
+import { type KeyObject, X509Certificate, createHash, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -182,6 +182,64 @@ describe('one key, one identity', () => {
       assert.deepEqual(entry, { kind: 'key', keyHash: want });
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * A certificate built so that a DER reader taking one-byte tags sees another key's SPKI where the SPKI stands:
+ * the serial number's tag in the multi-byte form (0x1f 0x02, which OpenSSL reads as INTEGER), its content
+ * holding fields and a victim's SPKI. OpenSSL takes the key from the real SPKI, the attacker's; so must the CAS.
+ */
+function forgedCertificate(): { pem: string; attacker: KeyObject; victimSpki: Buffer; attackerSpki: Buffer } {
+  const len = (n: number) => (n < 128 ? [n] : n < 256 ? [0x81, n] : [0x82, n >> 8, n & 255]);
+  const tlv = (tag: number, ...parts: Buffer[]) => {
+    const c = Buffer.concat(parts);
+    return Buffer.concat([Buffer.from([tag, ...len(c.length)]), c]);
+  };
+  const seq = (...p: Buffer[]) => tlv(0x30, ...p);
+  const name = (cn: string) => seq(tlv(0x31, seq(tlv(0x06, Buffer.from([0x55, 4, 3])), tlv(0x0c, Buffer.from(cn)))));
+  const time = (d: Date) => tlv(0x17, Buffer.from(`${d.toISOString().replace(/[-:T]/g, '').slice(2, 14)}Z`));
+  const ecdsaSha256 = seq(tlv(0x06, Buffer.from('2a8648ce3d040302', 'hex')));
+  const victim = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const attacker = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const victimSpki = victim.publicKey.export({ type: 'spki', format: 'der' });
+  const attackerSpki = attacker.publicKey.export({ type: 'spki', format: 'der' });
+  const now = Date.now();
+  const validity = seq(time(new Date(now - 3600e3)), time(new Date(now + 86400e3)));
+  const rest = Buffer.concat([ecdsaSha256, name('evil'), validity, name('evil'), attackerSpki]);
+  const hidden = Buffer.concat([
+    Buffer.from('040004000400', 'hex'),
+    Buffer.from('3000', 'hex'),
+    victimSpki,
+    Buffer.from([0x04, 0x82, rest.length >> 8, rest.length & 255]),
+  ]);
+  const serial = Buffer.concat([Buffer.from([0x1f, 0x02, 0x81, hidden.length]), hidden]);
+  const tbs = seq(tlv(0xa0, tlv(0x02, Buffer.from([2]))), serial, rest);
+  const der = seq(tbs, ecdsaSha256, tlv(0x03, Buffer.from([0]), sign('sha256', tbs, attacker.privateKey)));
+  const pem = `-----BEGIN CERTIFICATE-----\n${der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END CERTIFICATE-----\n`;
+  return { pem, attacker: attacker.privateKey, victimSpki, attackerSpki };
+}
+
+describe('a certificate crafted to show a DER reader another key', () => {
+  const hash = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+  it('is the identity of the key OpenSSL took from it, read from a PEM and from a TLS handshake', async () => {
+    const forged = forgedCertificate();
+    assert.ok(new X509Certificate(forged.pem).raw.includes(forged.victimSpki), 'the victim key is inside');
+    assert.equal(identityFromPem(forged.pem).keyHash, hash(forged.attackerSpki));
+    const { server, port } = await echoServer();
+    const keyPem = forged.attacker.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const c = connection(port, { keyPem, certPem: forged.pem });
+    try {
+      await c.ready;
+      assert.equal(await c.ask(), hash(forged.attackerSpki));
+    } finally {
+      c.socket.destroy();
+      server.close();
     }
   });
 });

@@ -1,7 +1,7 @@
 import { X509Certificate, createHash, timingSafeEqual } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { Lru } from '../lru.js';
-import { spkiOfCertificate } from '../secrets/index.js';
+import { spkiOfPublicKey } from '../secrets/index.js';
 
 /**
  * A client as the CAS knows it: the TLS client certificate it presented. Any certificate is an identity
@@ -66,7 +66,7 @@ export function identityFromPem(pem: string): ClientIdentity {
 }
 
 function identityFromCert(cert: X509Certificate): ClientIdentity {
-  const spki = spkiOfCertificate(cert);
+  const spki = spkiOfPublicKey(cert.publicKey);
   const keyHash = createHash('sha256').update(spki).digest('hex');
   // The PEM is read only where a session records its creator; most requests never need it.
   let pem: string | undefined;

@@ -65,15 +65,24 @@ export async function renderReleased(
   }
   const rendered = await renderRenewed(ctx, sessions, sessionName, serviceName, remote, used);
   if (key !== undefined && rendered.renewed.length === 0 && (rendered.due ?? 0) === 0) {
-    const release = { config: rendered.config, used: [...used], renewAt: rendered.renewAt };
-    memo.set(key, release, sizeOf(rendered.config));
+    // Frozen: every later attestation of this service is answered with the same object.
+    const release = { config: frozen(rendered.config), used: Object.freeze([...used]), renewAt: rendered.renewAt };
+    memo.set(key, release, key.length + sizeOf(rendered.config) + release.used.join('').length);
   } else if (key !== undefined) {
     memo.delete(key);
   }
   return rendered;
 }
 
-/** About what an entry holds: the rendered text and files (the configuration is at most RENDER_LIMITS.totalBytes). */
+function frozen(config: ServiceConfig): ServiceConfig {
+  for (const file of config.injectionFiles) Object.freeze(file);
+  Object.freeze(config.injectionFiles);
+  Object.freeze(config.command);
+  Object.freeze(config.environment);
+  return Object.freeze(config);
+}
+
+/** About what an entry holds besides its key: the rendered text and files (at most RENDER_LIMITS.totalBytes). */
 function sizeOf(config: ServiceConfig): number {
   const files = config.injectionFiles.reduce((n, f) => n + f.path.length + f.content.length, 0);
   return files + JSON.stringify({ ...config, injectionFiles: [] }).length;

@@ -1,6 +1,7 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CliError } from './errors.js';
+import { spkiOfPublicKey } from '../secrets/index.js';
 
 /**
  * `--uploader CERT.pem|KEYHASH`: the TLS client identity that will send an upload and so become the CREATOR of
@@ -16,7 +17,7 @@ export function uploaderKeyHash(given: string, option = '--uploader'): string {
     throw notAnUploader(option, given, err);
   }
   try {
-    const spki = createPublicKey(pem).export({ type: 'spki', format: 'der' });
+    const spki = spkiOfPublicKey(createPublicKey(pem));
     return createHash('sha256').update(spki).digest('hex');
   } catch (err) {
     throw notAnUploader(option, given, err);

@@ -12,13 +12,19 @@ export interface Tlv {
 export function readTlv(buf: Buffer, offset: number): Tlv {
   if (offset + 2 > buf.length) throw new Error('truncated DER');
   const tag = buf[offset]!;
+  // DER only: a tag in one byte (0x1f opens the multi-byte form, which OpenSSL reads as the same small tags —
+  // a reader that took it for a tag of its own would walk into the element's content), definite and minimal
+  // lengths. Anything else is refused rather than read another way than OpenSSL reads it.
+  if ((tag & 0x1f) === 0x1f) throw new Error('unsupported DER tag');
   let len = buf[offset + 1]!;
   let start = offset + 2;
   if (len & 0x80) {
     const n = len & 0x7f;
     if (n === 0 || n > 4 || start + n > buf.length) throw new Error('unsupported DER length');
+    if (buf[start] === 0) throw new Error('non-minimal DER length');
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + buf[start + i]!;
+    if (len < 0x80) throw new Error('non-minimal DER length');
     start += n;
   }
   if (start + len > buf.length) throw new Error('truncated DER');

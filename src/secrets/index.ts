@@ -8,7 +8,6 @@ export {
   parsePrivateKeyPem,
   privateKeyObject,
   publicKeySpki,
-  spkiOfCertificate,
   spkiOfPublicKey,
   type KeyType,
   type PrivateKeyMaterial,

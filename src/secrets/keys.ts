@@ -8,13 +8,11 @@ import {
   generateKeyPairSync,
   type JsonWebKey,
   type KeyObject,
-  type X509Certificate,
 } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
 import { KEY_TYPES, type KeyType } from '../key-types.js';
 import { Lru } from '../lru.js';
-import { certificateParts, children, readTlv } from './der-read.js';
 import { pemBlocks } from './encodings.js';
 import { SecretsError } from './errors.js';
 import {
@@ -169,11 +167,12 @@ function ecJwk(curve: EcCurve, d: Buffer, point: Buffer): JsonWebKey {
 /** The DER SubjectPublicKeyInfo of a PKCS#8 private key. */
 export function publicKeySpki(pkcs8: Buffer): Buffer {
   const p = parsed(pkcs8);
-  if (p.type === 'ec' && p.point) return ecSpki(p.curve, p.point);
+  // A compressed point (0x02/0x03) is re-encoded uncompressed below: one key, one key hash (spkiOfPublicKey).
+  if (p.type === 'ec' && p.point?.[0] === 4) return ecSpki(p.curve, p.point);
   const id = cacheKey(pkcs8);
   const hit = spkis.get(id);
   if (hit) return hit;
-  const spki = createPublicKey(privateKeyObject(pkcs8)).export({ type: 'spki', format: 'der' });
+  const spki = spkiOfPublicKey(createPublicKey(privateKeyObject(pkcs8)));
   spkis.set(id, spki);
   return spki;
 }
@@ -187,7 +186,13 @@ export function publicKeySpki(pkcs8: Buffer): Buffer {
 export function spkiOfPublicKey(key: KeyObject): Buffer {
   const type = key.asymmetricKeyType;
   if (type !== 'ec' && type !== 'ed25519') return key.export({ type: 'spki', format: 'der' });
-  const jwk = key.export({ format: 'jwk' });
+  let jwk: JsonWebKey;
+  try {
+    jwk = key.export({ format: 'jwk' });
+  } catch {
+    // A curve JWK has no name for (brainpool, explicit parameters): OpenSSL's own encoding.
+    return key.export({ type: 'spki', format: 'der' });
+  }
   if (type === 'ed25519') return ed25519Spki(Buffer.from(jwk.x ?? '', 'base64url'));
   const curve = jwk.crv === 'P-256' || jwk.crv === 'P-384' ? jwk.crv : undefined;
   if (!curve) return createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'der' });
@@ -196,44 +201,6 @@ export function spkiOfPublicKey(key: KeyObject): Buffer {
   const y = leftPad(Buffer.from(jwk.y ?? '', 'base64url'), size);
   return ecSpki(curve, Buffer.concat([Buffer.from([4]), x, y]));
 }
-
-/**
- * `spkiOfPublicKey(cert.publicKey)` without OpenSSL's key export (≈ 40 µs for a certificate's fresh key): the
- * SubjectPublicKeyInfo as the certificate's DER holds it, when that is already the one encoding — a P-256,
- * P-384 or Ed25519 key, EC point uncompressed — else the export. The DER is the X509Certificate's own (what
- * OpenSSL parsed the key from), read only when it is one definite-length certificate and nothing else.
- */
-export function spkiOfCertificate(cert: X509Certificate): Buffer {
-  const der = cert.raw;
-  try {
-    const outer = readTlv(der, 0);
-    if (outer.tag === 0x30 && outer.end === der.length && children(der, outer).length === 3) {
-      const { spki } = certificateParts(der);
-      if (
-        CANONICAL_SPKI.some(
-          (head) => spki.length === head.total && head.prefix.equals(spki.subarray(0, head.prefix.length)),
-        )
-      )
-        return Buffer.from(spki);
-    }
-  } catch {
-    // Not what this reads: OpenSSL's export decides.
-  }
-  return spkiOfPublicKey(cert.publicKey);
-}
-
-/** The fixed head (algorithm, bit string header, 0x04 for EC) of each SPKI `spkiOfPublicKey` writes itself. */
-const CANONICAL_SPKI = [
-  ...(['P-256', 'P-384'] as const).map((curve) => {
-    const size = curve === 'P-256' ? 32 : 48;
-    const whole = ecSpki(curve, Buffer.concat([Buffer.from([4]), Buffer.alloc(2 * size)]));
-    return { prefix: whole.subarray(0, whole.length - 2 * size), total: whole.length };
-  }),
-  (() => {
-    const whole = ed25519Spki(Buffer.alloc(32));
-    return { prefix: whole.subarray(0, whole.length - 32), total: whole.length };
-  })(),
-];
 
 /** Hex SHA-256 of a DER SubjectPublicKeyInfo: the "key hash" that names an identity in access policies. */
 export function keyHash(spki: Buffer): string {

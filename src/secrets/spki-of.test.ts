@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { X509Certificate, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { spkiOfCertificate, spkiOfPublicKey } from './keys.js';
+import { parsePrivateKeyPem, publicKeySpki, spkiOfPublicKey } from './keys.js';
 import { openssl, opensslBytes, scratch } from './testkit.js';
 
 const { file } = scratch();
@@ -62,7 +62,7 @@ describe('spkiOfPublicKey: one DER SubjectPublicKeyInfo per key', () => {
     }
   });
 
-  // Read from the certificate's DER when that is already the one encoding; every other key through the export.
+  // A certificate's key, as the CAS reads a client's (identity-of.ts).
   const ALGORITHMS: Array<[string, string[]]> = [
     ['P-256', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']],
     ['P-384', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384']],
@@ -72,22 +72,32 @@ describe('spkiOfPublicKey: one DER SubjectPublicKeyInfo per key', () => {
     ['RSA', ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']],
   ];
   for (const [name, args] of ALGORITHMS) {
-    it(`spkiOfCertificate, ${name}: what the openssl tool writes for the certificate's key`, () => {
+    it(`${name} in a certificate: what the openssl tool writes for the certificate's key`, () => {
       const key = file(`cert-${name}.key`, openssl('genpkey', ...args));
       const pem = openssl('req', '-x509', '-new', '-key', key, '-subj', `/CN=${name}`, '-days', '1');
       const cert = new X509Certificate(pem);
       const fromTool = opensslBytes('pkey', '-in', key, '-pubout', '-outform', 'DER');
-      assert.deepEqual(spkiOfCertificate(cert), fromTool);
-      assert.deepEqual(spkiOfCertificate(cert), spkiOfPublicKey(cert.publicKey));
+      assert.deepEqual(spkiOfPublicKey(cert.publicKey), fromTool);
     });
   }
 
-  it('spkiOfCertificate, a compressed point: the uncompressed key, not the bytes of the certificate', () => {
-    const key = file('cert-packed.key', openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'));
-    const packedKey = file('cert-packed-c.key', openssl('ec', '-in', key, '-conv_form', 'compressed'));
-    const pem = openssl('req', '-x509', '-new', '-key', packedKey, '-subj', '/CN=packed', '-days', '1');
-    const cert = new X509Certificate(pem);
-    assert.equal(cert.publicKey.export({ type: 'spki', format: 'der' }).length, 59, 'the certificate holds 33 bytes');
-    assert.deepEqual(spkiOfCertificate(cert), opensslBytes('pkey', '-in', key, '-pubout', '-outform', 'DER'));
+  it('a curve without a JWK name (brainpool): OpenSSL export, as before', () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'brainpoolP256r1' });
+    assert.deepEqual(spkiOfPublicKey(publicKey), publicKey.export({ type: 'spki', format: 'der' }));
+  });
+
+  // The CLI names its own identity by publicKeySpki of its private key: the same hash as the CAS's for its certificate.
+  it('publicKeySpki of a PKCS#8 key holding a compressed point: the uncompressed key', () => {
+    const key = file('packed-pk.key', openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'));
+    const packed = openssl(
+      'pkcs8',
+      '-topk8',
+      '-nocrypt',
+      '-in',
+      file('packed-pk-c.key', openssl('ec', '-in', key, '-conv_form', 'compressed')),
+    );
+    const uncompressed = opensslBytes('pkey', '-in', key, '-pubout', '-outform', 'DER');
+    const parsed = parsePrivateKeyPem(packed);
+    assert.deepEqual(publicKeySpki(parsed.pkcs8), uncompressed);
   });
 });
