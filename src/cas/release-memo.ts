@@ -9,7 +9,7 @@ import type { Store } from './store/index.js';
 /**
  * The configurations attestations released, kept per exact input, so that the next attestation of the same
  * service renders nothing: rendering (placeholders, injection files, the certificates each uses and when they are
- * due) was a tenth of the CAS's work per attestation (README "The CAS on every core").
+ * due) was a tenth of the CAS's JavaScript per attestation (README "Measured", bench:attest).
  *
  * What a release is rendered from is the state of the sessions its judgement read (`readerState`: names, version
  * hashes, renewal generations), fixed per entry, and the clock, which decides only when a certificate is due: an

@@ -180,8 +180,10 @@ export function publicKeySpki(pkcs8: Buffer): Buffer {
 /**
  * The DER SubjectPublicKeyInfo of a public key (a peer's certificate key, say), in one encoding per key: an EC
  * point uncompressed (a compressed point re-exports compressed, so one key would have two key hashes). P-256,
- * P-384 and Ed25519 are encoded here from the key's JWK (≈ 6 µs); OpenSSL's SPKI encoder costs ≈ 140 µs, once per
- * attestation on the CAS (every runtime connects with a fresh key). Other keys are OpenSSL's own export.
+ * P-384 and Ed25519 are encoded here from the key's JWK (≈ 40 µs for a certificate's fresh key); OpenSSL's SPKI
+ * encoder costs ≈ 140 µs, once per attestation on the CAS (every runtime connects with a fresh key). Other keys
+ * are OpenSSL's own export. The key is the one OpenSSL verified in the handshake: never read the SPKI from the
+ * certificate's bytes with another parser (docs/architecture.md, client identity).
  */
 export function spkiOfPublicKey(key: KeyObject): Buffer {
   const type = key.asymmetricKeyType;
