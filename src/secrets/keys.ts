@@ -183,7 +183,9 @@ export function publicKeySpki(pkcs8: Buffer): Buffer {
  * P-384 and Ed25519 are encoded here from the key's JWK (≈ 40 µs for a certificate's fresh key); OpenSSL's SPKI
  * encoder costs ≈ 140 µs, once per attestation on the CAS (every runtime connects with a fresh key). Other keys
  * are OpenSSL's own export. The key is the one OpenSSL verified in the handshake: never read the SPKI from the
- * certificate's bytes with another parser (docs/architecture.md, client identity).
+ * certificate's bytes with another parser (docs/architecture.md, client identity). Callers pass keys parsed from
+ * certificates, PEM or DER: on Node 20 the JWK export of a KeyObject straight from generateKeyPair(Sync) can
+ * deadlock the process if a garbage collection meanwhile destroys the job that made it (both take the key's lock).
  */
 export function spkiOfPublicKey(key: KeyObject): Buffer {
   const type = key.asymmetricKeyType;
