@@ -4,18 +4,14 @@ import type { MemoryAuditLog } from './audit-testing.js';
 import { identityFromPem } from './identity-of.js';
 import { remoteCasList } from './remote-allow.js';
 import { RELEASE_MEMO_MAX_ENTRY_BYTES, releaseMemoUse } from './release-memo.js';
-import { casOf, clock, policy, sharedDir, twoThirds } from './renewal-kit.js';
+import { LEAF_SECRETS, casOf, clock, policy, sharedDir, simulationFor, twoThirds } from './renewal-kit.js';
+import { attest } from './attest.js';
+import { NonceStore } from './nonces.js';
 import { writeSession } from './sessions.js';
 import { ephemeral } from './testing.js';
 
 const owner = identityFromPem(ephemeral().certPem);
-const LEAF_SECRETS = [
-  '{name: ca_key, kind: private-key}',
-  '{name: ca, kind: x509-ca, private_key: ca_key, valid_for: 1 hour}',
-  '{name: leaf_key, kind: private-key}',
-  '{name: leaf, kind: x509, private_key: leaf_key, issuer: ca, dns: [api], valid_for: 30s}',
-  '{name: pw, kind: ascii, size: 16}',
-];
+const SECRETS = [...LEAF_SECRETS, '{name: pw, kind: ascii, size: 16}'];
 const FILES = { '/tls/api.crt': '$$SCONE::leaf.crt$$', '/pw': '$$SCONE::pw$$' };
 
 describe('releases kept per exact input (release-memo.ts)', () => {
@@ -24,7 +20,7 @@ describe('releases kept per exact input (release-memo.ts)', () => {
 
   it('the second attestation of a service is served from the memo, with the same audit entry', async () => {
     const cas = shared.open(time);
-    await writeSession(cas.ctx, policy('same', LEAF_SECRETS, FILES), owner);
+    await writeSession(cas.ctx, policy('same', SECRETS, FILES), owner);
     const first = await cas.attestApi('same');
     assert.equal(releaseMemoUse(cas.ctx.store).entries, 1);
     const second = await cas.attestApi('same');
@@ -37,17 +33,17 @@ describe('releases kept per exact input (release-memo.ts)', () => {
 
   it('an update of the session is released at once', async () => {
     const cas = shared.open(time);
-    const { hash } = await writeSession(cas.ctx, policy('upd', LEAF_SECRETS, { '/v': 'one' }), owner);
+    const { hash } = await writeSession(cas.ctx, policy('upd', SECRETS, { '/v': 'one' }), owner);
     assert.equal((await cas.attestApi('upd')).files['/v'], 'one');
     assert.equal((await cas.attestApi('upd')).files['/v'], 'one');
-    await writeSession(cas.ctx, `${policy('upd', LEAF_SECRETS, { '/v': 'two' })}predecessor: ${hash}\n`, owner);
+    await writeSession(cas.ctx, `${policy('upd', SECRETS, { '/v': 'two' })}predecessor: ${hash}\n`, owner);
     assert.equal((await cas.attestApi('upd')).files['/v'], 'two');
   });
 
   it('a renewal another replica stored is released by this one at once', async () => {
     const [a, b] = [shared.open(time), shared.open(time)];
     time.at = Date.now();
-    await writeSession(a.ctx, policy('other', LEAF_SECRETS, FILES), owner);
+    await writeSession(a.ctx, policy('other', SECRETS, FILES), owner);
     const leaf = (await a.attestApi('other')).files['/tls/api.crt']!;
     time.at = twoThirds(leaf) + 1;
     const renewed = await b.attestApi('other');
@@ -61,7 +57,7 @@ describe('releases kept per exact input (release-memo.ts)', () => {
   it('a certificate that falls due is renewed although its release is kept', async () => {
     const cas = shared.open(time);
     time.at = Date.now();
-    await writeSession(cas.ctx, policy('due', LEAF_SECRETS, FILES), owner);
+    await writeSession(cas.ctx, policy('due', SECRETS, FILES), owner);
     const leaf = (await cas.attestApi('due')).files['/tls/api.crt']!;
     time.at = twoThirds(leaf) - 1;
     assert.equal((await cas.attestApi('due')).files['/tls/api.crt'], leaf);
@@ -87,5 +83,28 @@ describe('releases kept per exact input (release-memo.ts)', () => {
     value = 'second';
     assert.equal((await cas.attestApi('remote')).files['/token'], 'second');
     assert.equal(releaseMemoUse(ctx.store).entries, 0);
+  });
+
+  it('a kept release cannot be changed by whoever it is handed to', async () => {
+    const cas = shared.open(time);
+    time.at = Date.now();
+    await writeSession(cas.ctx, policy('fixed', SECRETS, FILES), owner);
+    const nonces = new NonceStore(cas.ctx.now);
+    const release = async () => {
+      const rt = identityFromPem(ephemeral().certPem);
+      const nonce = nonces.issue(rt.keyHash).toString('hex');
+      const request = { config_id: 'fixed/api', nonce, evidence: simulationFor(nonce, rt.spki) };
+      return (await attest(cas.ctx, nonces, request, rt)).config;
+    };
+    await release();
+    const kept = await release();
+    assert.throws(() => {
+      (kept.environment as Record<string, string>)['LD_PRELOAD'] = '/tmp/x.so';
+    }, TypeError);
+    assert.throws(() => (kept.injectionFiles as unknown[]).push({ path: '/etc/passwd' }), TypeError);
+    assert.throws(() => {
+      (kept.injectionFiles[0] as { path: string }).path = '/elsewhere';
+    }, TypeError);
+    assert.deepEqual((await release()).environment, kept.environment);
   });
 });

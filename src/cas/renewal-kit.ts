@@ -17,6 +17,14 @@ import { ephemeral } from './testing.js';
 export const program = simulationMeasurement(Buffer.from('runtime'), Buffer.from('python3'));
 const host = testHost();
 
+/** A CA and a 30-second leaf it issues, the certificates the renewal tests watch fall due. */
+export const LEAF_SECRETS = [
+  '{name: ca_key, kind: private-key}',
+  '{name: ca, kind: x509-ca, private_key: ca_key, valid_for: 1 hour}',
+  '{name: leaf_key, kind: private-key}',
+  '{name: leaf, kind: x509, private_key: leaf_key, issuer: ca, dns: [api], valid_for: 30s}',
+];
+
 /** A session whose service `api` receives `files` (path → content with placeholders). */
 export function policy(name: string, secrets: string[], files: Record<string, string>): string {
   return [

@@ -6,7 +6,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { identityFromPem } from './identity-of.js';
-import { casOf, clock, certOf, policy, racing, sharedDir, simulationFor, spkiOf, twoThirds } from './renewal-kit.js';
+import {
+  LEAF_SECRETS,
+  casOf,
+  clock,
+  certOf,
+  policy,
+  racing,
+  sharedDir,
+  simulationFor,
+  spkiOf,
+  twoThirds,
+} from './renewal-kit.js';
 import { writeSession } from './sessions.js';
 import { loadMasterKey, openSqliteStore } from './store/index.js';
 import { ephemeral, post } from './testing.js';
@@ -32,12 +43,6 @@ function verifies(at: number, caPem: string, leafPem: string): boolean {
   }
 }
 
-const LEAF_SECRETS = [
-  '{name: ca_key, kind: private-key}',
-  '{name: ca, kind: x509-ca, private_key: ca_key, valid_for: 1 hour}',
-  '{name: leaf_key, kind: private-key}',
-  '{name: leaf, kind: x509, private_key: leaf_key, issuer: ca, dns: [api], valid_for: 30s}',
-];
 const FILES = { '/tls/ca.crt': '$$SCONE::ca.crt$$', '/tls/api.crt': '$$SCONE::leaf.crt$$' };
 
 describe('certificate renewal at attestation', () => {
