@@ -128,7 +128,8 @@ function failures(tap) {
 }
 
 function testRun(dir, tests) {
-  const args = ['--test', '--test-reporter=tap', '--test-concurrency=2', ...tests];
+  // --test-force-exit: a mutation that leaves a thread or a handle alive fails its test, not the clock.
+  const args = ['--test', '--test-force-exit', '--test-reporter=tap', '--test-concurrency=2', ...tests];
   return run(process.execPath, args, dir, TEST_TIMEOUT_MS);
 }
 

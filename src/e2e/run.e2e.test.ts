@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -185,6 +186,26 @@ describe('veil run', () => {
     assert.notEqual(tampered.code, 0);
     assert.doesNotMatch(tampered.stdout, /shielded code runs/);
     assert.match(tampered.stderr, /'hello\.sh' failed authentication/);
+  });
+
+  it('runs a shielded tree larger than the memory file systems of injection files, on large folios', async () => {
+    const src = join(dir.path, 'big-src');
+    const enc = join(dir.path, 'big-enc');
+    mkdirSync(src);
+    writeFileSync(join(src, 'data.bin'), randomBytes(80 * 1024 * 1024)); // more than the 64 MiB a tmpfs had
+    writeFileSync(join(src, 'run.sh'), `wc -c < ${enc}/data.bin; grep " ${enc} " /proc/self/mountinfo\n`);
+    const printed = await veil(['fspf', 'encrypt', src, enc], {});
+    const [, tag, key] = /tag: ([0-9a-f]{32}) key: ([0-9a-f]{64})/.exec(printed.stdout)!;
+    const text = session('bigshield', { script: `. ${enc}/run.sh` }).replace(
+      '    image_name: img',
+      `    image_name: img\n    fspf_path: ${enc}/fs.fspf\n    fspf_key: ${key}\n    fspf_tag: ${tag}`,
+    );
+    assert.equal((await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: text })).status, 201);
+    const r = await run('bigshield/sh');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^83886080$/m, 'the whole file, decrypted');
+    if (existsSync('/sys/kernel/mm/transparent_hugepage/shmem_enabled'))
+      assert.match(r.stdout, /tmpfs .*huge=within_size/, 'the plaintext is written into large folios');
   });
 
   it('maps host names in the namespace only', async () => {

@@ -1,21 +1,10 @@
-import { createDecipheriv, createHash, timingSafeEqual } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, read, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createDecipheriv, timingSafeEqual } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { openChunk, tampered } from './chunk.js';
-import { decryptThreaded } from './decrypt-threads.js';
+import { join } from 'node:path';
+import { decryptRanges } from './decrypt-ranges.js';
 import { ShieldError } from './errors.js';
-import { WriteQueue } from './write-queue.js';
-import {
-  CHUNK,
-  FORMAT,
-  META_FILE,
-  fileKey,
-  metadataKey,
-  paddedLength,
-  type FileEntry,
-  type Metadata,
-} from './format.js';
+import { FORMAT, META_FILE, metadataKey, type FileEntry, type Metadata } from './format.js';
 
 /**
  * Decrypts a shielded tree into `out` (the runtime's tmpfs). Nothing is trusted before it is checked: the
@@ -35,21 +24,15 @@ export async function decryptTree(
   // The caller sees where every file will go (authenticated by now) before a byte is written.
   opts.beforeWrite?.(metadata.files.map((f) => f.path));
   mkdirSync(out, { recursive: true, mode: 0o700 });
-  const queue = new WriteQueue();
   const threads = threadsFor(metadata.files, opts.threads);
-  let bytes = 0;
   try {
-    if (threads > 0) {
-      await decryptThreaded(shield, out, volumeKey, metadata.files, queue, threads, opts.threads?.mainThread);
-      for (const file of metadata.files) bytes += file.size;
-    } else for (const file of metadata.files) bytes += await decryptFile(shield, out, volumeKey, file, queue);
-    await queue.drain();
+    // Every write is synchronous, in a range: once this settles, nothing more lands in `out`.
+    await decryptRanges(shield, out, volumeKey, metadata.files, threads, opts.threads?.mainThread);
   } catch (err) {
-    await queue.drain().catch(() => undefined); // nothing may land after the partial output is removed
     for (const file of metadata.files) rmSync(join(out, file.path), { force: true });
     throw err;
   }
-  return { files: metadata.files.length, bytes, threads };
+  return { files: metadata.files.length, bytes: metadata.files.reduce((sum, f) => sum + f.size, 0), threads };
 }
 
 /**
@@ -65,13 +48,12 @@ export interface Threads {
 }
 
 /**
- * From what size the threads are used by default: never, for now. `npm run bench:fspf` measures both paths in
- * each run (README "Measured"); on the shared 2-core development machine the threads cost 0.3–0.5 ms more CPU
- * per MiB (their start, messages, fresh plaintext pages) and were slower up to 128 MiB in every run and not
- * reliably faster at 256 MiB (0.64–1.45×), so the main thread stays the default until a run on idle cores
- * shows where the threads win; callers can opt in with `threads.from`.
+ * From what size the threads are used by default. A thread takes ≈ 40 ms to start (Node's worker bootstrap
+ * and node:crypto), during which this thread decrypts alone (≈ 1.4 GB/s into the runtime's tmpfs); after it,
+ * two cores decrypt ≈ 2.3–2.6 GB/s. That breaks even near 60 MiB; `npm run bench:fspf` measured the main
+ * thread faster up to 64 MiB and the threads as fast or faster from 128 MiB on (README "Measured").
  */
-export const THREADS_FROM = Number.POSITIVE_INFINITY;
+export const THREADS_FROM = 128 * 1024 * 1024;
 
 /** How many worker threads decrypt `files`: 0 means the main thread alone. */
 export function threadsFor(files: FileEntry[], given: Threads = {}): number {
@@ -155,52 +137,4 @@ function checkBlobSet(shield: string, files: FileEntry[]): void {
         hint: 'files were removed or renamed; re-create the tree with veil fspf encrypt',
       });
   }
-}
-
-async function decryptFile(
-  shield: string,
-  out: string,
-  volumeKey: Buffer,
-  file: FileEntry,
-  queue: WriteQueue,
-): Promise<number> {
-  const key = fileKey(volumeKey, file.blob);
-  const input = openSync(join(shield, `${file.blob}.enc`), 'r');
-  const target = join(out, file.path);
-  mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
-  const output = queue.open(openSync(target, 'w', file.mode & 0o777));
-  const digest = createHash('sha256');
-  let next: Promise<Buffer> | undefined;
-  try {
-    if (fstatSync(input).size !== sealedSize(file)) throw tampered(file, 'has the wrong length');
-    // Two buffers: the pool reads chunk i + 1 while this thread decrypts chunk i.
-    const buffers = [Buffer.allocUnsafe(28 + CHUNK), Buffer.allocUnsafe(28 + CHUNK)] as const;
-    const lengths = Array.from({ length: file.chunks }, (_, i) => 28 + paddedLength(file.size, i, file.chunks));
-    next = readAt(input, buffers[0], lengths[0]!, 0);
-    for (let i = 0, offset = 0; i < file.chunks; offset += lengths[i]!, i++) {
-      const sealed = await next;
-      if (i + 1 < file.chunks) next = readAt(input, buffers[(i + 1) % 2]!, lengths[i + 1]!, offset + lengths[i]!);
-      digest.update(sealed.subarray(12, 28));
-      const plain = openChunk(key, file, i, sealed);
-      await queue.write(output, plain.subarray(0, Math.min(plain.length, file.size - i * CHUNK)), i * CHUNK);
-    }
-    if (digest.digest('hex') !== file.digest) throw tampered(file, 'is not the version the metadata names');
-  } finally {
-    await next?.catch(() => undefined); // the descriptor must outlive a prefetch still in the pool
-    closeSync(input);
-    queue.finish(output);
-  }
-  return file.size;
-}
-
-function readAt(fd: number, buffer: Buffer, length: number, position: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    read(fd, buffer, 0, length, position, (err, got) => (err ? reject(err) : resolve(buffer.subarray(0, got))));
-  });
-}
-
-function sealedSize(file: FileEntry): number {
-  let size = 0;
-  for (let i = 0; i < file.chunks; i++) size += 28 + paddedLength(file.size, i, file.chunks);
-  return size;
 }

@@ -98,6 +98,33 @@ for (const { name, threads } of MODES)
       );
     });
 
+    it('reports a tampered small file before a shortened one after it, though both share a range', async () => {
+      const dir = join(root, `small${n++}`);
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'a.txt'), 'first\n');
+      writeFileSync(join(dir, 'b.txt'), 'second\n');
+      const smallEnc = join(root, `small-enc${n++}`);
+      const smallShield = encryptTree(dir, smallEnc);
+      const blobs = readdirSync(smallEnc).filter((f) => f !== META_FILE);
+      // Which blob is which: the one that decrypts as a.txt once b.txt's is cut short is found by trying.
+      for (const [flip, cut] of [blobs, [...blobs].reverse()] as Array<[string, string]>) {
+        const copy = join(root, `small-copy${n++}`);
+        cpSync(smallEnc, copy, { recursive: true });
+        const a = readFileSync(join(copy, flip));
+        a[40] = a[40]! ^ 1;
+        writeFileSync(join(copy, flip), a);
+        writeFileSync(join(copy, cut), readFileSync(join(copy, cut)).subarray(0, 100));
+        const out = join(root, `out${n++}`);
+        const err = await decryptTree(copy, out, smallShield, { threads }).then(
+          () => assert.fail('a tampered tree decrypted'),
+          (e: ShieldError) => e,
+        );
+        assert.equal(err.code, 'SHIELD_TAMPERED');
+        // a.txt comes first: whichever of its faults it has is the one reported
+        assert.match(err.message, /^'a\.txt' /, err.message);
+      }
+    });
+
     it('refuses two neighbouring chunks swapped', async () => {
       await refusedClean(
         tamper((b) => {

@@ -1,12 +1,23 @@
 import assert from 'node:assert/strict';
-import { createCipheriv, randomBytes } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ChunkPool } from './chunk-pool.js';
+import { RangeFailure } from './range.js';
+import { RangePool } from './range-pool.js';
 import { threadsFor } from './decrypt.js';
-import { CHUNK, chunkAad, chunkNonce, type FileEntry } from './format.js';
+import { CHUNK, type FileEntry } from './format.js';
 import { META_FILE, type ShieldError, decryptTree, encryptTree } from './index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'veil-fspf-threads-'));
@@ -71,21 +82,31 @@ describe('file-system shield, worker threads', () => {
     );
   });
 
-  it('refuses the chunks a thread still holds when the threads are stopped', async () => {
-    const key = randomBytes(32);
-    const file = { path: 'x.bin', blob: 'ab'.repeat(16), chunks: 1 };
-    const cipher = createCipheriv('aes-256-gcm', key, chunkNonce(0));
-    cipher.setAAD(chunkAad(file.blob, 0, 1));
-    const body = Buffer.concat([cipher.update(Buffer.alloc(4096)), cipher.final()]);
-    const sealed = Buffer.allocUnsafeSlow(28 + body.length);
-    Buffer.concat([chunkNonce(0), cipher.getAuthTag(), body]).copy(sealed);
-    const pool = new ChunkPool(1);
-    const refused = assert.rejects(
-      pool.open(key, file, 0, sealed, true)!,
-      (e: ShieldError) => e.code === 'SHIELD_WORKER',
-    );
-    await pool.close(); // before the thread has started: the chunk is still held
-    await refused;
+  it('refuses the range a thread holds when the threads are stopped, and one asked of a closed pool', async () => {
+    const pool = new RangePool(1);
+    while (!pool.hasRoom()) await pool.changed();
+    const dir = join(root, `held${n++}`);
+    mkdirSync(dir);
+    const input = openSync(join(dir, 'in'), 'w+');
+    const output = openSync(join(dir, 'out'), 'w');
+    try {
+      writeFileSync(input, Buffer.alloc(28 + CHUNK));
+      // A range of many chunks of zeros: the thread is still at it (or has refused it) when it is stopped.
+      const file = { path: 'x.bin', blob: 'ab'.repeat(16), chunks: 1, size: CHUNK };
+      const segment = { file, key: randomBytes(32), input, output, first: 0, count: 1, offset: 0 };
+      const held = pool.run(Array.from({ length: 64 }, () => segment));
+      const closing = pool.close();
+      await assert.rejects(held, (e: Error) =>
+        e instanceof RangeFailure
+          ? (e.cause as ShieldError).code === 'SHIELD_TAMPERED'
+          : (e as ShieldError).code === 'SHIELD_WORKER',
+      );
+      await closing;
+      await assert.rejects(pool.run([segment]), (e: ShieldError) => e.code === 'SHIELD_WORKER');
+    } finally {
+      closeSync(input);
+      closeSync(output);
+    }
   });
 
   it('uses threads only from the threshold on, never more than the chunks', () => {

@@ -33,14 +33,17 @@ sub field {
   return substr($plan, $colon + 1, $n);
 }
 sub run { system(@_) == 0 or fail("'@_' failed") }
-my %arity = (mkdir => 1, tmpfs => 1, bind => 2, rbind => 2, symlink => 2, chroot => 1, write => 3, unshield => 5, chdir => 1, env => 2, arg => 1, exec => 0);
+my %arity = (mkdir => 1, tmpfs => 2, bind => 2, rbind => 2, symlink => 2, chroot => 1, write => 3, unshield => 5, chdir => 1, env => 2, arg => 1, exec => 0);
 my (@argv, %env);
 while ($at < length $plan) {
   my $op = field();
   my $arity = $arity{$op} // fail("unknown launch step '$op'");
   my @a = map { field() } 1 .. $arity;
   if ($op eq 'mkdir') { mkdir($a[0], 0755) or $!{EEXIST} or fail("cannot create $a[0]: $! (create it once as root, e.g. sudo mkdir -p $a[0]: it stays empty, the files live on a tmpfs in the namespace)") }
-  elsif ($op eq 'tmpfs') { run('mount', '-t', 'tmpfs', '-o', 'mode=0755,size=64m', 'tmpfs', $a[0]) }
+  elsif ($op eq 'tmpfs') {
+    fail("bad tmpfs options '$a[1]'") unless $a[1] =~ /\Asize=[0-9]+(,huge=within_size)?\z/;
+    run('mount', '-t', 'tmpfs', '-o', "mode=0755,$a[1]", 'tmpfs', $a[0]);
+  }
   elsif ($op eq 'bind') { run('mount', '--bind', $a[0], $a[1]) }
   elsif ($op eq 'rbind') { run('mount', '--rbind', $a[0], $a[1]) }
   elsif ($op eq 'symlink') { symlink($a[0], $a[1]) or fail("cannot link $a[1]: $!") }

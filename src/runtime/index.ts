@@ -5,7 +5,7 @@ export { launch, namespacesWork, startProgram, type LaunchOptions, type Running 
 export { Supervisor, RESTART_GRACE_MS } from './renewal.js';
 export { realTimers, RENEW_MARGIN_MS } from './renewal-rules.js';
 export { rewriteInjected } from './rewrite.js';
-export { encodePlan, launchPlan, type Step } from './plan.js';
+export { encodePlan, launchPlan, tmpfsOptions, type Step } from './plan.js';
 export { openProgram, resolveProgram, RUNTIME_ROOT, type OpenedProgram } from './program.js';
 export { launchInContainer, readMounts, CONTAINER_SHIELD_ROOT } from './container.js';
 export {

@@ -91,6 +91,34 @@ describe('launch plan', () => {
     );
   });
 
+  it("sizes the shield's tmpfs from the shielded tree, with large folios where the kernel has them", () => {
+    const shielded = { ...base, fspf: { path: '/app/fs.fspf', key: 'k', tag: 't' } };
+    const tree = 300 * 1024 * 1024; // larger than the 64 MiB of the other memory file systems
+    const plan = (huge: boolean) =>
+      launchPlan(shielded, {
+        secure: true,
+        uid: 0,
+        tmp: '/tmp/t',
+        bytesOf: (dir) => (dir === '/app' ? tree : 0),
+        hugeTmpfs: () => huge,
+      });
+    const staging = plan(true).find((s) => s.op === 'tmpfs' && s.path === '/tmp/t/.veil-fspf-staging');
+    assert.deepEqual(staging, {
+      op: 'tmpfs',
+      path: '/tmp/t/.veil-fspf-staging',
+      size: tree + 64 * 1024 * 1024,
+      huge: true,
+    });
+    assert.match(encodePlan([staging!]).toString(), new RegExp(`size=${tree + 64 * 1024 * 1024},huge=within_size`));
+    const without = plan(false).find((s) => s.op === 'tmpfs' && s.path === '/tmp/t/.veil-fspf-staging');
+    assert.doesNotMatch(encodePlan([without!]).toString(), /huge/);
+    const injected = launchPlan(
+      { ...base, injectionFiles: [file('/tls/a.pem')] },
+      { secure: true, uid: 0, entriesOf: () => 0, hugeTmpfs: () => true },
+    ).find((s) => s.op === 'tmpfs')!;
+    assert.match(encodePlan([injected]).toString(), /size=67108864$/, 'injection files: 64 MiB, small pages');
+  });
+
   it('maps host names through a file bound over the hosts file', () => {
     const steps = launchPlan(base, { secure: true, hosts: { api: '127.0.0.2' }, tmp: dir });
     const write = steps.find((s): s is Extract<Step, { op: 'write' }> => s.op === 'write')!;
@@ -154,6 +182,11 @@ describe('launch plan', () => {
     const bad = await runHelper(Buffer.from('5:mkdir999:/x'), 'true');
     assert.equal(bad.code, 126);
     assert.match(bad.stderr, /\[VEIL\|FATAL\] malformed launch plan/);
+    // mount options beyond a size and large folios never reach mount(8), whoever wrote the plan
+    const options = 'size=1,uid=0';
+    const mount = await runHelper(Buffer.from(`5:tmpfs2:/x${options.length}:${options}`), 'true');
+    assert.equal(mount.code, 126);
+    assert.match(mount.stderr, /\[VEIL\|FATAL\] bad tmpfs options 'size=1,uid=0'/);
     const noDir = await runHelper(
       encodePlan(launchPlan({ ...base, command: ['echo', 'STARTED'], pwd: join(dir, 'nope') }, { secure: false })),
       'echo',

@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,8 @@ import { inPrivateRoot, needsPrivateRoot } from './private-root.js';
 /** One step of the namespace helper (helper.ts), which runs them in order and ends by exec'ing the program. */
 export type Step =
   | { op: 'mkdir'; path: string }
-  | { op: 'tmpfs'; path: string }
+  /** `size` in bytes (64 MiB unless given); `huge`: large folios where the kernel has them (the shield's). */
+  | { op: 'tmpfs'; path: string; size?: number; huge?: boolean }
   | { op: 'bind'; from: string; to: string }
   | { op: 'rbind'; from: string; to: string }
   | { op: 'symlink'; target: string; path: string }
@@ -34,6 +35,10 @@ export interface PlanOptions {
   canCreate?: (path: string) => boolean;
   /** How many entries a host directory has (0 when it does not exist); a mount would hide them. */
   entriesOf?: (dir: string) => number;
+  /** The bytes the files of a host directory hold (the shielded tree's blobs; 0 when it cannot be read). */
+  bytesOf?: (dir: string) => number;
+  /** Whether the kernel accepts tmpfs's `huge=` option (it has transparent huge pages). */
+  hugeTmpfs?: () => boolean;
 }
 
 const UNSHIELD = fileURLToPath(new URL('./unshield.js', import.meta.url));
@@ -48,7 +53,7 @@ export function launchPlan(config: RuntimeConfig, opts: PlanOptions): Step[] {
   const tmp = opts.tmp ?? privateTmp();
   const steps: Step[] = [
     ...hostSteps(opts, tmp),
-    ...shieldSteps(config, opts.secure, tmp),
+    ...shieldSteps(config, opts, tmp),
     ...injectionSteps(config, opts),
     { op: 'chdir', path: config.pwd },
     ...Object.entries(config.environment).map(([name, value]): Step => ({ op: 'env', name, value })),
@@ -85,7 +90,8 @@ function hostSteps(opts: PlanOptions, tmp: string): Step[] {
  * The shielded tree is verified and decrypted into a fresh tmpfs, then mounted over the encrypted directory:
  * the program finds its code in plaintext where the policy's paths say, only in this namespace.
  */
-function shieldSteps(config: RuntimeConfig, secure: boolean, tmp: string): Step[] {
+function shieldSteps(config: RuntimeConfig, opts: PlanOptions, tmp: string): Step[] {
+  const { secure } = opts;
   const fspf = config.fspf;
   if (!fspf?.path) return [];
   if (!fspf.key || !fspf.tag)
@@ -98,9 +104,14 @@ function shieldSteps(config: RuntimeConfig, secure: boolean, tmp: string): Step[
     });
   const shield = dirname(cleanPath(fspf.path, 'fspf_path'));
   const staging = posix.join(tmp, '.veil-fspf-staging');
+  // Room for the whole tree (its plaintext is smaller than its blobs) and for what the program writes there.
+  const size = (opts.bytesOf ?? bytesOnHost)(shield) + TMPFS_SIZE;
+  // Large folios: writing the plaintext into 4 KiB pages cost ≈ 0.4 ms per MiB, as much as deciphering it;
+  // `within_size` uses them only inside each file's size, so small files waste no memory.
+  const huge = (opts.hugeTmpfs ?? hugeTmpfsOnHost)();
   return [
     ...mkdirs(staging),
-    { op: 'tmpfs', path: staging },
+    { op: 'tmpfs', path: staging, size, huge },
     { op: 'unshield', node: process.execPath, script: UNSHIELD, shield, staging, secret: `${fspf.key} ${fspf.tag}` },
     { op: 'bind', from: staging, to: shield },
   ];
@@ -141,6 +152,28 @@ function hides(dir: string, what: string): RuntimeError {
       hint: 'inject into a directory of its own (e.g. /tls or /secrets), not into one that holds other files',
     },
   );
+}
+
+/** The mount options of a tmpfs step, as the helper passes them to mount(8) (after mode=0755). */
+export function tmpfsOptions(step: { size?: number; huge?: boolean }): string {
+  return `size=${step.size ?? TMPFS_SIZE}${step.huge ? ',huge=within_size' : ''}`;
+}
+
+/** The size of a tmpfs that holds injection files or /etc/hosts (README "Limits"). */
+export const TMPFS_SIZE = 64 * 1024 * 1024;
+
+function bytesOnHost(dir: string): number {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isFile())
+      .reduce((sum, e) => sum + lstatSync(posix.join(dir, e.name)).size, 0);
+  } catch {
+    return 0;
+  }
+}
+
+export function hugeTmpfsOnHost(): boolean {
+  return existsSync('/sys/kernel/mm/transparent_hugepage/shmem_enabled');
 }
 
 function entriesOnHost(dir: string): number {
@@ -217,8 +250,9 @@ export function encodePlan(steps: Step[]): Buffer {
 
 function stepFields(step: Step): Array<string | Buffer> {
   switch (step.op) {
-    case 'mkdir':
     case 'tmpfs':
+      return [step.path, tmpfsOptions(step)];
+    case 'mkdir':
     case 'chdir':
     case 'chroot':
       return [step.path];
