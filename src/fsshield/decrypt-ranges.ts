@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync } from 'node:fs';
+import type { Worker } from 'node:worker_threads';
+import { closeSync, constants, fstatSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tampered } from './chunk.js';
 import { CHUNK, fileKey, paddedLength, type FileEntry } from './format.js';
 import { RangeFailure, openRange, type Segment } from './range.js';
-import { RangePool } from './range-pool.js';
+import { RangePool, threadsGone } from './range-pool.js';
 
 /** Chunks in one range: large enough that a message per range costs nothing, small enough to share a file. */
 export const RANGE_CHUNKS = 4;
@@ -41,8 +42,9 @@ export async function decryptRanges(
   files: FileEntry[],
   threads: number,
   mainThread = true,
+  spawn?: () => Worker,
 ): Promise<void> {
-  const pool = threads > 0 ? new RangePool(threads) : undefined;
+  const pool = threads > 0 ? new RangePool(threads, spawn) : undefined; // never throws: a thread it cannot have is dead
   const here = mainThread || !pool ? Buffer.allocUnsafeSlow(28 + CHUNK) : undefined;
   const open = new Map<number, OpenFile>();
   const failures: Failure[] = [];
@@ -60,20 +62,26 @@ export async function decryptRanges(
         err: tampered(files[index]!, 'is not the version the metadata names'),
       });
   };
-  /** Records what a range did: its tags, or where it failed (a thread's loss counts at its first chunk). */
-  const settle = (range: Range, result: { tags: Buffer[] } | { err: unknown }): void => {
-    if ('err' in result) {
-      const at = result.err instanceof RangeFailure ? result.err : undefined;
-      const segment = range.segments[at?.segment ?? 0]!;
-      failures.push({ file: segment.fileIndex, index: at?.index ?? segment.first, err: at?.cause ?? result.err });
-      return;
-    }
-    range.segments.forEach((segment, s) => {
+  /** The tags of a range's first segments: a file they complete has its digest checked now. */
+  const apply = (range: Range, tags: Buffer[]): void => {
+    tags.forEach((t, s) => {
+      const segment = range.segments[s]!;
       const file = open.get(segment.fileIndex)!;
-      result.tags[s]!.copy(file.tags, 16 * segment.first);
+      t.copy(file.tags, 16 * segment.first);
       file.left -= segment.count;
       if (file.left === 0) finish(segment.fileIndex, file);
     });
+  };
+  /**
+   * Records what a range did: its tags, or where it failed — after the segments done before the failure,
+   * whose files may fail first in tree order (a thread's loss counts at the range's first chunk).
+   */
+  const settle = (range: Range, result: { tags: Buffer[] } | { err: unknown }): void => {
+    if (!('err' in result)) return apply(range, result.tags);
+    const at = result.err instanceof RangeFailure ? result.err : undefined;
+    if (at) apply(range, at.done);
+    const segment = range.segments[at?.segment ?? 0]!;
+    failures.push({ file: segment.fileIndex, index: at?.index ?? segment.first, err: at?.cause ?? result.err });
   };
 
   try {
@@ -93,7 +101,8 @@ export async function decryptRanges(
         range.segments.push(segment);
       }
       if (range.segments.length > 0) {
-        while (pool && here === undefined && !pool.hasRoom()) await pool.changed();
+        while (pool?.alive() && here === undefined && !pool.hasRoom()) await pool.changed();
+        if (failures.length > 0) break; // one arrived while waiting: nothing starts after it
         if (pool?.hasRoom()) {
           const done: Promise<void> = pool
             .run(range.segments)
@@ -103,13 +112,18 @@ export async function decryptRanges(
             )
             .finally(() => inFlight.delete(done));
           inFlight.add(done);
-        } else {
+        } else if (here) {
           try {
-            settle(range, { tags: openRange(range.segments, here!) });
+            settle(range, { tags: openRange(range.segments, here) });
           } catch (err) {
             settle(range, { err });
           }
           await new Promise((resolve) => setImmediate(resolve)); // the threads' messages: ready, ranges done
+        } else {
+          // mainThread: false, and every thread is gone: nobody is left to do the work
+          const first = range.segments[0]!;
+          failures.push({ file: first.fileIndex, index: first.first, err: threadsGone() });
+          break;
         }
       }
       if (refused) failures.push(refused);
@@ -184,7 +198,12 @@ function openFor(
     open.set(segment.fileIndex, file);
     const target = join(out, entry.path);
     mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
-    file.output = openSync(target, 'w', entry.mode & 0o777);
+    // Not through a link planted where a file goes (a memory volume shared with the host, in a container).
+    file.output = openSync(
+      target,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+      entry.mode & 0o777,
+    );
   }
   segment.input = file.input;
   segment.output = file.output!;

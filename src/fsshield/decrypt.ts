@@ -1,7 +1,8 @@
 import { createDecipheriv, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { dirname, join } from 'node:path';
 import { decryptRanges } from './decrypt-ranges.js';
 import { ShieldError } from './errors.js';
 import { FORMAT, META_FILE, metadataKey, type FileEntry, type Metadata } from './format.js';
@@ -27,9 +28,10 @@ export async function decryptTree(
   const threads = threadsFor(metadata.files, opts.threads);
   try {
     // Every write is synchronous, in a range: once this settles, nothing more lands in `out`.
-    await decryptRanges(shield, out, volumeKey, metadata.files, threads, opts.threads?.mainThread);
+    await decryptRanges(shield, out, volumeKey, metadata.files, threads, opts.threads?.mainThread, opts.threads?.spawn);
   } catch (err) {
     for (const file of metadata.files) rmSync(join(out, file.path), { force: true });
+    removeDirectories(out, metadata.files);
     throw err;
   }
   return { files: metadata.files.length, bytes: metadata.files.reduce((sum, f) => sum + f.size, 0), threads };
@@ -45,6 +47,8 @@ export interface Threads {
   from?: number;
   max?: number;
   mainThread?: boolean;
+  /** Makes one decryption thread (tests: one that cannot be had, or dies). */
+  spawn?: () => Worker;
 }
 
 /**
@@ -55,12 +59,32 @@ export interface Threads {
  */
 export const THREADS_FROM = 128 * 1024 * 1024;
 
+/**
+ * Worker threads at most by default: each costs ≈ 9 MiB and its start, and `availableParallelism` counts a
+ * container's host cores, not its CPU quota (README "Limits").
+ */
+export const MAX_THREADS = 3;
+
 /** How many worker threads decrypt `files`: 0 means the main thread alone. */
 export function threadsFor(files: FileEntry[], given: Threads = {}): number {
   const bytes = files.reduce((sum, f) => sum + f.size, 0);
   if (bytes < (given.from ?? THREADS_FROM)) return 0;
   const chunks = files.reduce((sum, f) => sum + f.chunks, 0);
-  return Math.max(0, Math.min(given.max ?? availableParallelism() - 1, chunks));
+  return Math.max(0, Math.min(given.max ?? Math.min(MAX_THREADS, availableParallelism() - 1), chunks));
+}
+
+/** The directories the tree's files made, deepest first, where empty: their names are the tree's too. */
+function removeDirectories(out: string, files: FileEntry[]): void {
+  const dirs = new Set<string>();
+  for (const file of files)
+    for (let dir = dirname(file.path); dir !== '.' && !dirs.has(dir); dir = dirname(dir)) dirs.add(dir);
+  for (const dir of [...dirs].sort((a, b) => b.split('/').length - a.split('/').length)) {
+    try {
+      rmdirSync(join(out, dir));
+    } catch {
+      // not made by this tree (not empty), or never made
+    }
+  }
 }
 
 function hexKey(text: string, bytes: number, what: string): Buffer {

@@ -10,6 +10,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,8 +51,8 @@ async function refused(dir: string, code: string, pattern: RegExp, threads: Thre
     (e: ShieldError) => e.code === code && pattern.test(e.message),
   );
   if (!existsSync(out)) return;
-  const left = readdirSync(out, { recursive: true }).filter((f) => statSync(join(out, String(f))).isFile());
-  assert.deepEqual(left, [], 'nothing decrypted is left behind');
+  // not even a directory: its name is the tree's
+  assert.deepEqual(readdirSync(out, { recursive: true }), [], 'nothing decrypted is left behind');
 }
 const blobOf = (dir: string) => readdirSync(dir).filter((f) => f !== META_FILE);
 
@@ -91,6 +92,19 @@ for (const { name, threads } of MODES)
       bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 1;
       writeFileSync(join(copy, large), bytes);
       await refused(copy, 'SHIELD_TAMPERED', /'pkg\/sub\/big\.bin' failed authentication in chunk 2/, threads);
+    });
+
+    it('writes no plaintext through a link planted where a file goes', async () => {
+      const out = join(root, `planted${n++}`);
+      mkdirSync(out);
+      const elsewhere = join(root, `elsewhere${n++}`);
+      writeFileSync(elsewhere, 'untouched');
+      symlinkSync(elsewhere, join(out, 'rest_api.py'));
+      await assert.rejects(
+        decryptTree(enc, out, shield, { threads }),
+        (e: NodeJS.ErrnoException) => e.code === 'ELOOP',
+      );
+      assert.equal(readFileSync(elsewhere, 'utf8'), 'untouched');
     });
 
     it('refuses metadata that names a path outside the tree, even when it was sealed with the key', async () => {

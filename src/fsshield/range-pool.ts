@@ -7,11 +7,13 @@ export interface RangeRequest {
   segments: Segment[];
 }
 
+/** A range's tags; or where and why it failed, with the tags of the segments done before. */
 export type RangeReply =
   | { id: number; tags: Uint8Array[]; error?: undefined }
   | {
       id: number;
       error: { segment: number; index: number; code?: string; message: string; hint?: string };
+      done: Uint8Array[];
       tags?: undefined;
     };
 
@@ -21,10 +23,12 @@ interface Pending {
 }
 
 interface Slot {
-  worker: Worker;
+  worker: Worker | undefined;
   pending: Map<number, Pending>;
   ready: boolean;
   dead: boolean;
+  /** Settles once the thread is ready or dead: one is never terminated while it loads its modules. */
+  started: Promise<void>;
 }
 
 /** Ranges a thread holds at most: one being worked on, one waiting, so it never idles between two. */
@@ -42,13 +46,22 @@ export class RangePool {
   private closed = false;
   private waiters: Array<() => void> = [];
 
-  constructor(size: number) {
+  /** `spawn` makes one thread running range-worker.js (tests give one that fails, as a pids limit does). */
+  constructor(
+    size: number,
+    private readonly spawn: () => Worker = () => new Worker(new URL('./range-worker.js', import.meta.url)),
+  ) {
     this.slots = Array.from({ length: size }, () => this.start());
   }
 
-  /** A thread is ready and has room — or none is left, so that `run` says so instead of waiting forever. */
+  /** A thread is ready and has room. */
   hasRoom(): boolean {
-    return this.free() !== undefined || this.slots.every((s) => s.dead);
+    return this.free() !== undefined;
+  }
+
+  /** Some thread is alive (started or starting): waiting for room can end. */
+  alive(): boolean {
+    return this.slots.some((s) => !s.dead);
   }
 
   changed(): Promise<void> {
@@ -59,18 +72,22 @@ export class RangePool {
   run(segments: Segment[]): Promise<Buffer[]> {
     if (this.closed) return Promise.reject(stopped('the decryption threads were stopped'));
     const slot = this.free();
-    if (!slot) return Promise.reject(stopped('no decryption thread is left'));
+    if (!slot) return Promise.reject(threadsGone());
     const id = this.nextId++;
     return new Promise<Buffer[]>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, segments } satisfies RangeRequest);
+      slot.worker!.postMessage({ id, segments } satisfies RangeRequest);
     });
   }
 
-  /** Terminates every thread; ranges still in hand are refused. */
+  /**
+   * Terminates every thread; ranges still in hand are refused. A thread still starting is first let finish
+   * its start: Node leaks the descriptors of the module files a thread terminated while loading was reading.
+   */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await Promise.all(this.slots.map((s) => s.started));
+    await Promise.all(this.slots.map((s) => s.worker?.terminate()));
   }
 
   private free(): Slot | undefined {
@@ -84,11 +101,28 @@ export class RangePool {
   }
 
   private start(): Slot {
-    const worker = new Worker(new URL('./range-worker.js', import.meta.url));
-    const slot: Slot = { worker, pending: new Map(), ready: false, dead: false };
+    let started = (): void => undefined;
+    const slot: Slot = {
+      worker: undefined,
+      pending: new Map(),
+      ready: false,
+      dead: false,
+      started: new Promise((resolve) => (started = resolve)),
+    };
+    let worker: Worker;
+    try {
+      worker = this.spawn();
+    } catch {
+      // No thread to be had (a pids limit: ERR_WORKER_INIT_FAILED): the decryption goes on without this one.
+      slot.dead = true;
+      started();
+      return slot;
+    }
+    slot.worker = worker;
     worker.on('message', (reply: RangeReply | 'ready') => {
       if (reply === 'ready') {
         slot.ready = true;
+        started();
         this.wake();
         return;
       }
@@ -97,13 +131,15 @@ export class RangePool {
       if (pending) {
         if (reply.error) {
           const { segment, index, code, message, hint } = reply.error;
-          pending.reject(new RangeFailure(segment, index, rebuilt(code, message, hint)));
+          const done = reply.done.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength));
+          pending.reject(new RangeFailure(segment, index, rebuilt(code, message, hint), done));
         } else pending.resolve(reply.tags.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength)));
       }
       this.wake();
     });
     const fail = (why: string) => {
       slot.dead = true;
+      started();
       for (const pending of slot.pending.values()) pending.reject(stopped(why));
       slot.pending.clear();
       this.wake();
@@ -120,8 +156,12 @@ export class RangePool {
  */
 function rebuilt(code: string | undefined, message: string, hint: string | undefined): Error {
   if (code === 'SHIELD_TAMPERED') return new ShieldError(code, message, { hint });
-  if (code?.startsWith('E')) return Object.assign(new Error(message), { code });
+  if (code !== undefined && /^E[A-Z0-9]+$/.test(code)) return Object.assign(new Error(message), { code });
   return stopped(`a decryption thread failed (${message})`);
+}
+
+export function threadsGone(): ShieldError {
+  return stopped('no decryption thread is left');
 }
 
 function stopped(why: string): ShieldError {

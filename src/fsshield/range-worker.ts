@@ -20,6 +20,7 @@ port.on('message', (job: RangeRequest) => {
     const e = failure.cause as { code?: unknown; message?: unknown; hint?: unknown };
     reply = {
       id: job.id,
+      done: failure.done,
       error: {
         segment: failure.segment,
         index: failure.index,

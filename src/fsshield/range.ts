@@ -14,12 +14,17 @@ export interface Segment {
   offset: number;
 }
 
-/** Where a range stopped: the segment and chunk, so the caller can report the first failure in tree order. */
+/**
+ * Where a range stopped: the segment and chunk, so the caller can report the first failure in tree order,
+ * and the tags of the segments done before it, so the files they finish still get their digests checked
+ * (one of them may fail first in tree order).
+ */
 export class RangeFailure extends Error {
   constructor(
     readonly segment: number,
     readonly index: number,
     override readonly cause: unknown,
+    readonly done: Buffer[] = [],
   ) {
     super('a chunk of the range failed');
   }
@@ -33,7 +38,8 @@ export class RangeFailure extends Error {
  * Returns each segment's chunk tags (16 bytes a chunk) for the blob digests, which the caller checks.
  */
 export function openRange(segments: Segment[], buffer: Buffer): Buffer[] {
-  return segments.map((segment, s) => {
+  const done: Buffer[] = [];
+  for (const [s, segment] of segments.entries()) {
     const { file, input, output, first, count } = segment;
     const key = Buffer.from(segment.key.buffer, segment.key.byteOffset, segment.key.byteLength);
     const tags = Buffer.alloc(16 * count); // its own memory, not the shared pool's: it is posted to another thread
@@ -48,11 +54,12 @@ export function openRange(segments: Segment[], buffer: Buffer): Buffer[] {
         writeFully(output, plain.subarray(0, Math.min(plain.length, file.size - index * CHUNK)), index * CHUNK);
         offset += length;
       } catch (err) {
-        throw new RangeFailure(s, index, err);
+        throw new RangeFailure(s, index, err, done);
       }
     }
-    return tags;
-  });
+    done.push(tags);
+  }
+  return done;
 }
 
 function readFully(fd: number, into: Buffer, position: number, file: ChunkFile): Buffer {

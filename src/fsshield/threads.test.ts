@@ -8,6 +8,7 @@ import {
   openSync,
   readFileSync,
   readdirSync,
+  readlinkSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -107,6 +108,44 @@ describe('file-system shield, worker threads', () => {
       closeSync(input);
       closeSync(output);
     }
+  });
+
+  it('goes on alone when no thread can be had, or refuses when it may not, leaving no thread and no descriptor', async () => {
+    const none = () => {
+      throw Object.assign(new Error('EAGAIN'), { code: 'ERR_WORKER_INIT_FAILED' }); // as under a pids limit
+    };
+    const fds = () => readdirSync('/proc/self/fd').length;
+    await decryptTree(enc, join(root, `warm${n++}`), shield);
+    const [threadsBefore, fdsBefore] = [tasks(), fds()];
+    const out = join(root, `out${n++}`);
+    const result = await decryptTree(enc, out, shield, { threads: { from: 0, max: 2, spawn: none } });
+    assert.equal(result.threads, 2, 'asked for, though none could be had');
+    for (const [path, data] of Object.entries(files)) assert.deepEqual(readFileSync(join(out, path)), data, path);
+    await assert.rejects(
+      decryptTree(enc, join(root, `out${n++}`), shield, {
+        threads: { from: 0, max: 2, mainThread: false, spawn: none },
+      }),
+      (e: ShieldError) => e.code === 'SHIELD_WORKER' && /no decryption thread is left/.test(e.message),
+    );
+    assert.deepEqual([tasks(), fds()], [threadsBefore, fdsBefore]);
+  });
+
+  it('lets a thread finish starting before it is stopped: no descriptor of its modules is left open', async () => {
+    const modules = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).endsWith('.js');
+        } catch {
+          return false;
+        }
+      }).length;
+    const before = modules();
+    for (let i = 0; i < 20; i++) {
+      const pool = new RangePool(3);
+      while (!pool.hasRoom()) await pool.changed(); // one thread is ready, the others may still be loading
+      await pool.close();
+    }
+    assert.equal(modules(), before);
   });
 
   it('uses threads only from the threshold on, never more than the chunks', () => {

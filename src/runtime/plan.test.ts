@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -110,6 +120,17 @@ describe('launch plan', () => {
       huge: true,
     });
     assert.match(encodePlan([staging!]).toString(), new RegExp(`size=${tree + 64 * 1024 * 1024},huge=within_size`));
+    // by default the blobs on the host are counted, links followed (decryption follows them too)
+    const host = join(dir, 'shielded');
+    mkdirSync(host);
+    writeFileSync(join(dir, 'blob'), Buffer.alloc(3000));
+    symlinkSync(join(dir, 'blob'), join(host, 'linked.enc'));
+    writeFileSync(join(host, 'fs.fspf'), Buffer.alloc(1000));
+    const counted = launchPlan(
+      { ...base, fspf: { path: `${host}/fs.fspf`, key: 'k', tag: 't' } },
+      { secure: true, uid: 0, tmp: '/tmp/t' },
+    ).find((s) => s.op === 'tmpfs' && s.path === '/tmp/t/.veil-fspf-staging');
+    assert.equal((counted as { size: number }).size, 4000 + 64 * 1024 * 1024);
     const without = plan(false).find((s) => s.op === 'tmpfs' && s.path === '/tmp/t/.veil-fspf-staging');
     assert.doesNotMatch(encodePlan([without!]).toString(), /huge/);
     const injected = launchPlan(

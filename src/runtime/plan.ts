@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -162,14 +162,24 @@ export function tmpfsOptions(step: { size?: number; huge?: boolean }): string {
 /** The size of a tmpfs that holds injection files or /etc/hosts (README "Limits"). */
 export const TMPFS_SIZE = 64 * 1024 * 1024;
 
+/** The blobs as decryption reads them: links followed (0 where the directory cannot be read: unshield says why). */
 function bytesOnHost(dir: string): number {
+  let names: string[];
   try {
-    return readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isFile())
-      .reduce((sum, e) => sum + lstatSync(posix.join(dir, e.name)).size, 0);
+    names = readdirSync(dir);
   } catch {
     return 0;
   }
+  let sum = 0;
+  for (const name of names) {
+    try {
+      const st = statSync(posix.join(dir, name));
+      if (st.isFile()) sum += st.size;
+    } catch {
+      // a dangling link: decryption refuses the tree
+    }
+  }
+  return sum;
 }
 
 export function hugeTmpfsOnHost(): boolean {
