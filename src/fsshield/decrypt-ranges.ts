@@ -77,7 +77,10 @@ export async function decryptRanges(
    * whose files may fail first in tree order (a thread's loss counts at the range's first chunk).
    */
   const settle = (range: Range, result: { tags: Buffer[] } | { err: unknown }): void => {
-    if (!('err' in result)) return apply(range, result.tags);
+    if (!('err' in result)) {
+      apply(range, result.tags);
+      return;
+    }
     const at = result.err instanceof RangeFailure ? result.err : undefined;
     if (at) apply(range, at.done);
     const segment = range.segments[at?.segment ?? 0]!;
