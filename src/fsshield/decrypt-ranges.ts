@@ -10,6 +10,9 @@ import { RangePool, threadsGone } from './range-pool.js';
 /** Chunks in one range: large enough that a message per range costs nothing, small enough to share a file. */
 export const RANGE_CHUNKS = 4;
 
+/** The chunks at the end of a tree handed out one per range (see `ranges`). */
+const TAIL_CHUNKS = 16;
+
 interface OpenFile {
   input: number;
   output?: number;
@@ -155,14 +158,19 @@ interface Range {
  * files taken together (so a tree of many small files costs a message per few files, not per file).
  * Descriptors are filled in when a range is handed out.
  */
-function* ranges(files: FileEntry[], size: number): Generator<Range> {
+function* ranges(files: FileEntry[], largest: number): Generator<Range> {
   let segments: Range['segments'] = [];
   let chunks = 0;
+  let left = files.reduce((sum, f) => sum + f.chunks, 0);
+  let size = largest;
   for (let fileIndex = 0; fileIndex < files.length; fileIndex++) {
     const entry = files[fileIndex]!;
     let offset = 0;
     for (let first = 0; first < entry.chunks; ) {
+      // The last chunks go one by one: no thread is still at a long range when the others have nothing left.
+      if (chunks === 0) size = left <= TAIL_CHUNKS ? 1 : largest;
       const count = Math.min(size - chunks, entry.chunks - first);
+      left -= count;
       const file = { path: entry.path, blob: entry.blob, chunks: entry.chunks, size: entry.size };
       segments.push({ file, key: new Uint8Array(0), input: -1, output: -1, first, count, offset, fileIndex });
       for (let i = first; i < first + count; i++) offset += 28 + paddedLength(entry.size, i, entry.chunks);
