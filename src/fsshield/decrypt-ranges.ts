@@ -162,13 +162,14 @@ function* ranges(files: FileEntry[], largest: number): Generator<Range> {
   let segments: Range['segments'] = [];
   let chunks = 0;
   let left = files.reduce((sum, f) => sum + f.chunks, 0);
+  const tail = left >= 4 * TAIL_CHUNKS ? TAIL_CHUNKS : 0; // a small tree has no long wait at its end
   let size = largest;
   for (let fileIndex = 0; fileIndex < files.length; fileIndex++) {
     const entry = files[fileIndex]!;
     let offset = 0;
     for (let first = 0; first < entry.chunks; ) {
       // The last chunks go one by one: no thread is still at a long range when the others have nothing left.
-      if (chunks === 0) size = left <= TAIL_CHUNKS ? 1 : largest;
+      if (chunks === 0) size = left <= tail ? 1 : largest;
       const count = Math.min(size - chunks, entry.chunks - first);
       left -= count;
       const file = { path: entry.path, blob: entry.blob, chunks: entry.chunks, size: entry.size };

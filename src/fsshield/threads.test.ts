@@ -148,6 +148,20 @@ describe('file-system shield, worker threads', () => {
     assert.equal(modules(), before);
   });
 
+  it('decrypts a tree large enough to end in ranges of one chunk, on the threads alone', async () => {
+    const big = join(root, `big-src${n++}`);
+    mkdirSync(big);
+    const data = randomBytes(70 * CHUNK + 5);
+    writeFileSync(join(big, 'large.bin'), data);
+    writeFileSync(join(big, 'z.txt'), 'last');
+    const bigEnc = join(root, `big-enc${n++}`);
+    const bigShield = encryptTree(big, bigEnc);
+    const out = join(root, `out${n++}`);
+    await decryptTree(bigEnc, out, bigShield, { threads: THREADS });
+    assert.ok(readFileSync(join(out, 'large.bin')).equals(data));
+    assert.equal(readFileSync(join(out, 'z.txt'), 'utf8'), 'last');
+  });
+
   it('uses threads only from the threshold on, never more than the chunks', () => {
     const entry = (size: number, chunks: number): FileEntry => ({
       path: 'f',
