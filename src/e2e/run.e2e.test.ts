@@ -53,6 +53,16 @@ describe('veil run', () => {
     const res = await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: session(name, opts) });
     assert.equal(res.status, 201, res.body);
   };
+  /** `src` encrypted into `enc` by `veil fspf encrypt`, and a session `name` whose service runs `script` on it. */
+  const createShielded = async (name: string, src: string, enc: string, script: string) => {
+    const printed = await veil(['fspf', 'encrypt', src, enc], {});
+    const [, tag, key] = /tag: ([0-9a-f]{32}) key: ([0-9a-f]{64})/.exec(printed.stdout)!;
+    const text = session(name, { script }).replace(
+      '    image_name: img',
+      `    image_name: img\n    fspf_path: ${enc}/fs.fspf\n    fspf_key: ${key}\n    fspf_tag: ${tag}`,
+    );
+    assert.equal((await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: text })).status, 201);
+  };
   const run = (configId: string, extra: string[] = [], hostEnv: NodeJS.ProcessEnv = {}) =>
     veil(['run', '--mode', 'debug', ...extra, '--', 'sh', 'host-arg-ignored'], {
       ...env,
@@ -166,13 +176,7 @@ describe('veil run', () => {
     const enc = join(dir.path, 'app-enc');
     mkdirSync(src);
     writeFileSync(join(src, 'hello.sh'), 'echo "shielded code runs"\n');
-    const printed = await veil(['fspf', 'encrypt', src, enc], {});
-    const [, tag, key] = /tag: ([0-9a-f]{32}) key: ([0-9a-f]{64})/.exec(printed.stdout)!;
-    const text = session('shield', { script: `. ${enc}/hello.sh` }).replace(
-      '    image_name: img',
-      `    image_name: img\n    fspf_path: ${enc}/fs.fspf\n    fspf_key: ${key}\n    fspf_tag: ${tag}`,
-    );
-    assert.equal((await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: text })).status, 201);
+    await createShielded('shield', src, enc, `. ${enc}/hello.sh`);
     const r = await run('shield/sh');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /shielded code runs/);
@@ -194,13 +198,7 @@ describe('veil run', () => {
     mkdirSync(src);
     writeFileSync(join(src, 'data.bin'), randomBytes(80 * 1024 * 1024)); // more than the 64 MiB a tmpfs had
     writeFileSync(join(src, 'run.sh'), `wc -c < ${enc}/data.bin; grep " ${enc} " /proc/self/mountinfo\n`);
-    const printed = await veil(['fspf', 'encrypt', src, enc], {});
-    const [, tag, key] = /tag: ([0-9a-f]{32}) key: ([0-9a-f]{64})/.exec(printed.stdout)!;
-    const text = session('bigshield', { script: `. ${enc}/run.sh` }).replace(
-      '    image_name: img',
-      `    image_name: img\n    fspf_path: ${enc}/fs.fspf\n    fspf_key: ${key}\n    fspf_tag: ${tag}`,
-    );
-    assert.equal((await curl(cas, `${cas.url}/v1/sessions`, { identity: me, data: text })).status, 201);
+    await createShielded('bigshield', src, enc, `. ${enc}/run.sh`);
     const r = await run('bigshield/sh');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^83886080$/m, 'the whole file, decrypted');
