@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
-import { closeSync, constants, fstatSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tampered } from './chunk.js';
+import { ShieldError } from './errors.js';
 import { CHUNK, fileKey, paddedLength, type FileEntry } from './format.js';
 import { RangeFailure, openRange, type Segment } from './range.js';
 import { RangePool, threadsGone } from './range-pool.js';
@@ -210,14 +211,33 @@ function openFor(
     open.set(segment.fileIndex, file);
     const target = join(out, entry.path);
     mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
-    // Not through a link planted where a file goes (a memory volume shared with the host, in a container).
+    insideOut(out, dirname(entry.path));
+    // Not through a link planted where a file goes (a memory volume shared with the host, in a container),
+    // and not blocked by a FIFO planted there (O_NONBLOCK: ENXIO without a reader; no effect on files).
     file.output = openSync(
       target,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK,
       entry.mode & 0o777,
     );
   }
   segment.input = file.input;
   segment.output = file.output!;
   segment.key = file.key;
+}
+
+/**
+ * `dir` (a directory of the tree, relative) is where it seems under `out`: no component is a link planted
+ * there (in a container the output is a memory volume that outlives the container and may be shared), so
+ * nothing decrypted lands, and nothing is removed, outside `out`.
+ */
+export function insideOut(out: string, dir: string): void {
+  const real = realpathSync(out);
+  if (dir === '.' || realpathSync(join(out, dir)) === join(real, dir)) return;
+  throw new ShieldError(
+    'SHIELD_OUTPUT',
+    `'${dir}' in ${out} is a link, or under one: nothing is decrypted through it`,
+    {
+      hint: 'decrypt into a fresh memory file system (veil run mounts one); remove what was planted there',
+    },
+  );
 }

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync } from 'node:fs
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { dirname, join } from 'node:path';
-import { decryptRanges } from './decrypt-ranges.js';
+import { decryptRanges, insideOut } from './decrypt-ranges.js';
 import { ShieldError } from './errors.js';
 import { FORMAT, META_FILE, metadataKey, type FileEntry, type Metadata } from './format.js';
 
@@ -30,8 +30,7 @@ export async function decryptTree(
     // Every write is synchronous, in a range: once this settles, nothing more lands in `out`.
     await decryptRanges(shield, out, volumeKey, metadata.files, threads, opts.threads?.mainThread, opts.threads?.spawn);
   } catch (err) {
-    for (const file of metadata.files) rmSync(join(out, file.path), { force: true });
-    removeDirectories(out, metadata.files);
+    removeOutput(out, metadata.files);
     throw err;
   }
   return { files: metadata.files.length, bytes: metadata.files.reduce((sum, f) => sum + f.size, 0), threads };
@@ -54,7 +53,7 @@ export interface Threads {
 /**
  * From what size the threads are used by default. A thread takes ≈ 40 ms to start (Node's worker bootstrap
  * and node:crypto), during which this thread decrypts alone (≈ 1.4 GB/s into the runtime's tmpfs); after it,
- * two cores decrypt ≈ 2.3–2.6 GB/s. That breaks even near 60 MiB; `npm run bench:fspf` measured the main
+ * two cores decrypt ≈ 1.9–2.6 GB/s. That breaks even near 60 MiB; `npm run bench:fspf` measured the main
  * thread faster up to 64 MiB and the threads as fast or faster from 128 MiB on (README "Measured").
  */
 export const THREADS_FROM = 128 * 1024 * 1024;
@@ -73,14 +72,27 @@ export function threadsFor(files: FileEntry[], given: Threads = {}): number {
   return Math.max(0, Math.min(given.max ?? Math.min(MAX_THREADS, availableParallelism() - 1), chunks));
 }
 
-/** The directories the tree's files made, deepest first, where empty: their names are the tree's too. */
-function removeDirectories(out: string, files: FileEntry[]): void {
+/**
+ * The partial output: the tree's files, then the directories they made, deepest first, where empty (their
+ * names are the tree's too) — only where no link leads elsewhere, so nothing outside `out` is removed.
+ */
+function removeOutput(out: string, files: FileEntry[]): void {
+  const inside = (dir: string): boolean => {
+    try {
+      insideOut(out, dir);
+      return true;
+    } catch {
+      return false; // a link, or gone: nothing of ours is there
+    }
+  };
   const dirs = new Set<string>();
-  for (const file of files)
+  for (const file of files) {
+    if (inside(dirname(file.path))) rmSync(join(out, file.path), { force: true });
     for (let dir = dirname(file.path); dir !== '.' && !dirs.has(dir); dir = dirname(dir)) dirs.add(dir);
+  }
   for (const dir of [...dirs].sort((a, b) => b.split('/').length - a.split('/').length)) {
     try {
-      rmdirSync(join(out, dir));
+      if (inside(dirname(dir))) rmdirSync(join(out, dir)); // rmdir follows no link of its own name
     } catch {
       // not made by this tree (not empty), or never made
     }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import {
   cpSync,
@@ -105,6 +106,31 @@ for (const { name, threads } of MODES)
         (e: NodeJS.ErrnoException) => e.code === 'ELOOP',
       );
       assert.equal(readFileSync(elsewhere, 'utf8'), 'untouched');
+    });
+
+    it('decrypts nothing through, and removes nothing behind, a directory link planted in the output', async () => {
+      const out = join(root, `planted-dir${n++}`);
+      mkdirSync(out);
+      const elsewhere = join(root, `elsewhere-dir${n++}`);
+      mkdirSync(elsewhere);
+      writeFileSync(join(elsewhere, 'empty.txt'), 'not the tree');
+      symlinkSync(elsewhere, join(out, 'pkg'));
+      await assert.rejects(
+        decryptTree(enc, out, shield, { threads }),
+        (e: ShieldError) => e.code === 'SHIELD_OUTPUT' && /'pkg' in .* is a link/.test(e.message),
+      );
+      assert.deepEqual(readdirSync(elsewhere), ['empty.txt']);
+      assert.equal(readFileSync(join(elsewhere, 'empty.txt'), 'utf8'), 'not the tree');
+    });
+
+    it('is not held by a FIFO planted where a file goes', { timeout: 10_000 }, async () => {
+      const out = join(root, `fifo${n++}`);
+      mkdirSync(out);
+      execFileSync('mkfifo', [join(out, 'rest_api.py')]);
+      await assert.rejects(
+        decryptTree(enc, out, shield, { threads }),
+        (e: NodeJS.ErrnoException) => e.code === 'ENXIO',
+      );
     });
 
     it('refuses metadata that names a path outside the tree, even when it was sealed with the key', async () => {

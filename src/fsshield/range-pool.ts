@@ -34,6 +34,9 @@ interface Slot {
 /** Ranges a thread holds at most: one being worked on, one waiting, so it never idles between two. */
 const DEPTH = 2;
 
+/** How long a thread may take to start (they take ≈ 40 ms; hundreds on a crowded machine). */
+export const START_MS = 10_000;
+
 /**
  * Worker threads that decrypt ranges of chunks (`range-worker.js`), made for one decryption and terminated by
  * `close` after it — a failed or finished decryption leaves no thread behind. A thread takes ranges once it
@@ -46,10 +49,15 @@ export class RangePool {
   private closed = false;
   private waiters: Array<() => void> = [];
 
-  /** `spawn` makes one thread running range-worker.js (tests give one that fails, as a pids limit does). */
+  /**
+   * `spawn` makes one thread running range-worker.js (tests give one that fails, as a pids limit does); a
+   * thread not ready within `startMs` is stopped and counted dead, so that neither the decryption nor
+   * `close` waits on it forever.
+   */
   constructor(
     size: number,
     private readonly spawn: () => Worker = () => new Worker(new URL('./range-worker.js', import.meta.url)),
+    private readonly startMs = START_MS,
   ) {
     this.slots = Array.from({ length: size }, () => this.start());
   }
@@ -119,8 +127,14 @@ export class RangePool {
       return slot;
     }
     slot.worker = worker;
+    const late = setTimeout(() => {
+      fail(`a decryption thread did not start within ${this.startMs} ms`);
+      void worker.terminate();
+    }, this.startMs);
+    late.unref();
     worker.on('message', (reply: RangeReply | 'ready') => {
       if (reply === 'ready') {
+        clearTimeout(late);
         slot.ready = true;
         started();
         this.wake();
@@ -138,7 +152,9 @@ export class RangePool {
       this.wake();
     });
     const fail = (why: string) => {
+      clearTimeout(late);
       slot.dead = true;
+      slot.ready = false;
       started();
       for (const pending of slot.pending.values()) pending.reject(stopped(why));
       slot.pending.clear();

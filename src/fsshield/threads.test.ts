@@ -15,6 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { RangeFailure } from './range.js';
 import { RangePool } from './range-pool.js';
 import { threadsFor } from './decrypt.js';
@@ -160,6 +161,71 @@ describe('file-system shield, worker threads', () => {
     await decryptTree(bigEnc, out, bigShield, { threads: THREADS });
     assert.ok(readFileSync(join(out, 'large.bin')).equals(data));
     assert.equal(readFileSync(join(out, 'z.txt'), 'utf8'), 'last');
+  });
+
+  it('stops waiting for a thread that never starts, and closes without it', { timeout: 10_000 }, async () => {
+    const before = tasks();
+    const stuck = () => new Worker('setInterval(() => {}, 1000)', { eval: true });
+    const pool = new RangePool(1, stuck, 200);
+    while (pool.alive()) await pool.changed();
+    assert.equal(pool.hasRoom(), false);
+    await pool.close();
+    for (let i = 0; i < 50 && tasks() !== before; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(tasks(), before, 'the stuck thread was stopped');
+  });
+
+  it("keeps a thread's read or write error code (ENOSPC), and any other failure is SHIELD_WORKER", async () => {
+    const replying = (code: string) => () =>
+      new Worker(
+        `const { parentPort } = require('node:worker_threads');
+         parentPort.postMessage('ready');
+         parentPort.on('message', (job) => parentPort.postMessage({
+           id: job.id, done: [], error: { segment: 0, index: 0, code: ${JSON.stringify(code)}, message: 'boom' } }));`,
+        { eval: true },
+      );
+    const segment = { file: { path: 'x', blob: 'ab', chunks: 1, size: 1 }, key: new Uint8Array(32) };
+    const job = [{ ...segment, input: -1, output: -1, first: 0, count: 1, offset: 0 }];
+    for (const [code, expected] of [
+      ['ENOSPC', 'ENOSPC'],
+      ['ERR_WORKER_OUT_OF_MEMORY', 'SHIELD_WORKER'],
+      ['SHIELD_TAMPERED', 'SHIELD_TAMPERED'],
+    ]) {
+      const pool = new RangePool(1, replying(code!));
+      while (!pool.hasRoom()) await pool.changed();
+      await assert.rejects(pool.run(job), (e: RangeFailure) => (e.cause as { code?: string }).code === expected);
+      await pool.close();
+    }
+  });
+
+  it('starts no range once one has failed, though the thread had room again', async () => {
+    const dir = join(root, `many${n++}`);
+    mkdirSync(dir);
+    for (let i = 0; i < 16; i++) writeFileSync(join(dir, `f${String(i).padStart(2, '0')}.txt`), `file ${i}\n`);
+    const manyEnc = join(root, `many-enc${n++}`);
+    const manyShield = encryptTree(dir, manyEnc); // 4 ranges of 4 small files
+    let sent = 0;
+    const failing = () => {
+      const worker = new Worker(
+        `const { parentPort } = require('node:worker_threads');
+         parentPort.postMessage('ready');
+         parentPort.on('message', (job) => setTimeout(() => parentPort.postMessage({
+           id: job.id, done: [], error: { segment: 0, index: 0, code: 'SHIELD_TAMPERED', message: 'refused' } }), 50));`,
+        { eval: true },
+      );
+      const post = worker.postMessage.bind(worker);
+      worker.postMessage = (message: unknown) => {
+        sent++;
+        post(message);
+      };
+      return worker;
+    };
+    await assert.rejects(
+      decryptTree(manyEnc, join(root, `out${n++}`), manyShield, {
+        threads: { from: 0, max: 1, mainThread: false, spawn: failing },
+      }),
+      (e: ShieldError) => e.code === 'SHIELD_TAMPERED',
+    );
+    assert.equal(sent, 2, 'the two ranges the thread held, and none after the first failed');
   });
 
   it('uses threads only from the threshold on, never more than the chunks', () => {
