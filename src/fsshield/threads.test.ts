@@ -163,6 +163,20 @@ describe('file-system shield, worker threads', () => {
     assert.equal(readFileSync(join(out, 'z.txt'), 'utf8'), 'last');
   });
 
+  it('stops a thread only once it has started, even when closed at once', async () => {
+    const marker = join(root, `started${n++}`);
+    const slow = () =>
+      new Worker(
+        `setTimeout(() => {
+           require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'started');
+           require('node:worker_threads').parentPort.postMessage('ready');
+         }, 200);`,
+        { eval: true },
+      );
+    await new RangePool(1, slow).close();
+    assert.equal(readFileSync(marker, 'utf8'), 'started', 'the thread finished its start before it was stopped');
+  });
+
   it('stops waiting for a thread that never starts, and closes without it', { timeout: 10_000 }, async () => {
     const before = tasks();
     const stuck = () => new Worker('setInterval(() => {}, 1000)', { eval: true });
