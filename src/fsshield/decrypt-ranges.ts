@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
-import { closeSync, constants, fstatSync, mkdirSync, openSync, realpathSync } from 'node:fs';
+import { type Stats, closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tampered } from './chunk.js';
 import { ShieldError } from './errors.js';
@@ -53,6 +53,7 @@ export async function decryptRanges(
   const open = new Map<number, OpenFile>();
   const failures: Failure[] = [];
   const inFlight = new Set<Promise<void>>();
+  const made = new Set<string>(); // the tree's directories checked or made under `out`
 
   const finish = (index: number, file: OpenFile): void => {
     open.delete(index);
@@ -100,7 +101,7 @@ export async function decryptRanges(
       const range: Range = { segments: [] };
       for (const segment of whole.segments) {
         try {
-          openFor(shield, out, volumeKey, files, open, segment);
+          openFor(shield, out, volumeKey, files, open, segment, made);
         } catch (err) {
           refused = { file: segment.fileIndex, index: -1, err };
           break;
@@ -196,6 +197,7 @@ function openFor(
   files: FileEntry[],
   open: Map<number, OpenFile>,
   segment: Segment & { fileIndex: number },
+  made: Set<string>,
 ): void {
   let file = open.get(segment.fileIndex);
   if (!file) {
@@ -210,8 +212,7 @@ function openFor(
     file = { input, key: fileKey(volumeKey, entry.blob), tags: Buffer.alloc(16 * entry.chunks), left: entry.chunks };
     open.set(segment.fileIndex, file);
     const target = join(out, entry.path);
-    mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
-    insideOut(out, dirname(entry.path));
+    makeInside(out, dirname(entry.path), made);
     // Not through a link planted where a file goes (a memory volume shared with the host, in a container),
     // and not blocked by a FIFO planted there (O_NONBLOCK: ENXIO without a reader; no effect on files).
     file.output = openSync(
@@ -226,6 +227,29 @@ function openFor(
 }
 
 /**
+ * Makes `dir` (a directory of the tree, relative) under `out` one component at a time, refusing any that is
+ * already there as a link or a file: mkdir -p would follow a link planted there and make the tree's
+ * directories, then write its files, wherever it leads. `made` holds the ones checked so far.
+ */
+function makeInside(out: string, dir: string, made: Set<string>): void {
+  let at = '.';
+  for (const part of dir === '.' ? [] : dir.split('/')) {
+    at = at === '.' ? part : `${at}/${part}`;
+    if (made.has(at)) continue;
+    const path = join(out, at);
+    let st: Stats | undefined;
+    try {
+      st = lstatSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (!st) mkdirSync(path, { mode: 0o700 });
+    else if (!st.isDirectory()) throw outputRefused(out, at);
+    made.add(at);
+  }
+}
+
+/**
  * `dir` (a directory of the tree, relative) is where it seems under `out`: no component is a link planted
  * there (in a container the output is a memory volume that outlives the container and may be shared), so
  * nothing decrypted lands, and nothing is removed, outside `out`.
@@ -233,9 +257,13 @@ function openFor(
 export function insideOut(out: string, dir: string): void {
   const real = realpathSync(out);
   if (dir === '.' || realpathSync(join(out, dir)) === join(real, dir)) return;
-  throw new ShieldError(
+  throw outputRefused(out, dir);
+}
+
+function outputRefused(out: string, dir: string): ShieldError {
+  return new ShieldError(
     'SHIELD_OUTPUT',
-    `'${dir}' in ${out} is a link, or under one: nothing is decrypted through it`,
+    `'${dir}' in ${out} is a link (or under one) or not a directory: nothing is decrypted through it`,
     {
       hint: 'decrypt into a fresh memory file system (veil run mounts one); remove what was planted there',
     },

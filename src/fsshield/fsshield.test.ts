@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import {
   cpSync,
@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { META_FILE, type ShieldError, type Threads, decryptTree, encryptTree } from './index.js';
 import { FORMAT, metadataKey } from './format.js';
@@ -121,16 +122,42 @@ for (const { name, threads } of MODES)
       );
       assert.deepEqual(readdirSync(elsewhere), ['empty.txt']);
       assert.equal(readFileSync(join(elsewhere, 'empty.txt'), 'utf8'), 'not the tree');
+
+      // below a link, mkdir -p would make the tree's directories wherever it leads
+      const deep = join(root, `deep-src${n++}`);
+      mkdirSync(join(deep, 'lib', 'deep'), { recursive: true });
+      writeFileSync(join(deep, 'lib', 'deep', 'x.txt'), 'code');
+      const deepEnc = join(root, `deep-enc${n++}`);
+      const deepShield = encryptTree(deep, deepEnc);
+      const out2 = join(root, `planted-deep${n++}`);
+      mkdirSync(out2);
+      const target = join(root, `target${n++}`);
+      mkdirSync(target);
+      symlinkSync(target, join(out2, 'lib'));
+      await assert.rejects(
+        decryptTree(deepEnc, out2, deepShield, { threads }),
+        (e: ShieldError) => e.code === 'SHIELD_OUTPUT',
+      );
+      assert.deepEqual(readdirSync(target), [], 'not even a directory is made through the link');
     });
 
-    it('is not held by a FIFO planted where a file goes', { timeout: 10_000 }, async () => {
+    it('is not held by a FIFO planted where a file goes', () => {
       const out = join(root, `fifo${n++}`);
       mkdirSync(out);
       execFileSync('mkfifo', [join(out, 'rest_api.py')]);
-      await assert.rejects(
-        decryptTree(enc, out, shield, { threads }),
-        (e: NodeJS.ErrnoException) => e.code === 'ENXIO',
-      );
+      // In a child: an open that blocks would block this test's event loop, and its timeout with it.
+      const index = fileURLToPath(new URL('./index.js', import.meta.url));
+      const code = `const { decryptTree } = await import(${JSON.stringify(index)});
+        await decryptTree(${JSON.stringify(enc)}, ${JSON.stringify(out)}, ${JSON.stringify(shield)}, { threads: ${JSON.stringify(threads)} })
+          .then(() => console.log('decrypted'), (e) => console.log(e.code));`;
+      const script = join(root, `fifo${n++}.mjs`); // a file, not -e: threads inherit the CLI's options
+      writeFileSync(script, code);
+      const child = spawnSync(process.execPath, [script], {
+        timeout: 10_000,
+        encoding: 'utf8',
+      });
+      assert.equal(child.signal, null, 'the decryption was held');
+      assert.equal(child.stdout.trim(), 'ENXIO', child.stderr);
     });
 
     it('refuses metadata that names a path outside the tree, even when it was sealed with the key', async () => {
