@@ -254,8 +254,7 @@ function makeInside(out: string, dir: string, made: Set<string>): void {
  * there (in a container the output is a memory volume that outlives the container and may be shared), so
  * nothing decrypted lands, and nothing is removed, outside `out`.
  */
-export function insideOut(out: string, dir: string): void {
-  const real = realpathSync(out);
+export function insideOut(out: string, dir: string, real = realpathSync(out)): void {
   if (dir === '.' || realpathSync(join(out, dir)) === join(real, dir)) return;
   throw outputRefused(out, dir);
 }

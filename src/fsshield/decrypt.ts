@@ -1,5 +1,5 @@
 import { createDecipheriv, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, rmdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { dirname, join } from 'node:path';
@@ -77,9 +77,15 @@ export function threadsFor(files: FileEntry[], given: Threads = {}): number {
  * names are the tree's too) — only where no link leads elsewhere, so nothing outside `out` is removed.
  */
 function removeOutput(out: string, files: FileEntry[]): void {
+  let real: string;
+  try {
+    real = realpathSync(out);
+  } catch {
+    return; // no output at all
+  }
   const inside = (dir: string): boolean => {
     try {
-      insideOut(out, dir);
+      insideOut(out, dir, real);
       return true;
     } catch {
       return false; // a link, or gone: nothing of ours is there
