@@ -97,7 +97,9 @@ async function startStandIn(tmp: string): Promise<StandIn> {
       session: 'standin',
       service,
       attestation: { evidence: 'simulation', simulated: true },
-      renew_at: notBefore + Math.round((LIFETIME_MS * 2) / 3),
+      // Halfway: notAfter keeps whole seconds only (up to 1 s earlier), and a refused renewal needs its 1 s
+      // retry before it; at two thirds a busy machine saw the refusal land after expiry (then 30 s retries).
+      renew_at: notBefore + LIFETIME_MS / 2,
     };
   };
   const server: Server = createServer(tls, (req, res) => {
