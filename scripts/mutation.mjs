@@ -26,7 +26,10 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const LINKED = ['node_modules', 'examples', 'testdata', 'schemas', 'bin', '.cache'];
+// bin/ is copied, not linked: Node resolves a link to its real path, so bin/veil.js would import the unmutated
+// dist/ of the checkout, and a test that runs `veil` would test the mutant only in its own process.
+const LINKED = ['node_modules', 'examples', 'testdata', 'schemas', '.cache'];
+const COPIED = ['tsconfig.json', 'package.json', 'bin'];
 const TEST_TIMEOUT_MS = 120_000;
 
 class MutationSetupError extends Error {}
@@ -90,7 +93,7 @@ function transpile(m, text, options) {
 function prepare() {
   const dir = mkdtempSync(join(tmpdir(), 'veil-mutation-'));
   cpSync(join(root, 'src'), join(dir, 'src'), { recursive: true });
-  for (const file of ['tsconfig.json', 'package.json']) cpSync(join(root, file), join(dir, file));
+  for (const name of COPIED) cpSync(join(root, name), join(dir, name), { recursive: true });
   for (const name of LINKED) if (existsSync(join(root, name))) symlinkSync(join(root, name), join(dir, name));
   return dir;
 }

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  watch,
+  writeFileSync,
+  type FSWatcher,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ROOT, VEIL_BIN, run, tempDir, veil, waitFor } from './harness.js';
@@ -26,6 +35,9 @@ describe('veil up: the confidential patient-records mesh', () => {
   let output = '';
   let info: UpJson;
   let apiCa: string;
+  // What happened to target/up.json, as inotify saw it: written in place, a reader could find it half written.
+  const upJsonEvents: string[] = [];
+  let watcher: FSWatcher;
 
   const api = async (method: string, path: string, data?: string) => {
     const { address, port } = info.services['flask']!;
@@ -56,12 +68,24 @@ describe('veil up: the confidential patient-records mesh', () => {
     systemRedis = spawn('redis-server', ['--port', '6379', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
       stdio: 'ignore',
     });
+    mkdirSync(target);
+    writeFileSync(join(target, 'up.json'), '{"left": "by an earlier run"}\n');
+    watcher = watch(target, (event, name) => {
+      if (name === 'up.json')
+        upJsonEvents.push(`${event}: ${existsSync(join(target, 'up.json')) ? 'present' : 'gone'}`);
+    });
     upProcess = spawn(process.execPath, [VEIL_BIN, 'up', '-f', MESH, '-t', target], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     upProcess.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     upProcess.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    // The stale up.json goes first (an event), so a reader that sees one now sees this run's.
+    await waitFor(
+      () => upJsonEvents.length > 0 || upProcess.exitCode !== null,
+      90_000,
+      () => `veil up did not remove the stale up.json:\n${output}`,
+    );
     await waitFor(
       () => existsSync(join(target, 'up.json')) || upProcess.exitCode !== null,
       90_000,
@@ -69,26 +93,32 @@ describe('veil up: the confidential patient-records mesh', () => {
     );
     assert.ok(existsSync(join(target, 'up.json')), `veil up ended:\n${output}`);
     info = JSON.parse(readFileSync(join(target, 'up.json'), 'utf8')) as UpJson;
+    assert.ok(info.services['flask'], `this run's up.json:\n${readFileSync(join(target, 'up.json'), 'utf8')}`);
     apiCa = await fetchApiCa();
   });
 
   /** As the seed's user: the CAS's own CA (after attesting it), then api_ca_cert from /v1/values with curl. */
   const fetchApiCa = async () => {
-    assert.equal((await veil(['cas', 'attest', info.cas_url, '-c', info.cas_fingerprint], env)).code, 0);
+    const attested = await veil(['cas', 'attest', info.cas_url, '-c', info.cas_fingerprint], env);
+    assert.equal(attested.code, 0, `veil cas attest: ${attested.stderr}\nveil up:\n${output}`);
     const casCa = join(dir.path, 'cas-ca.pem');
-    writeFileSync(casCa, (await veil(['cas', 'show-certificate', info.cas_url], env)).stdout);
+    const shown = await veil(['cas', 'show-certificate', info.cas_url], env);
+    assert.equal(shown.code, 0, `veil cas show-certificate: ${shown.stderr}`);
+    writeFileSync(casCa, shown.stdout);
     const values = await run('curl', [
       '-sS',
       '--cacert',
       casCa,
       `${info.cas_url}/v1/values/session=patient-records/flask`,
     ]);
+    assert.equal(values.code, 0, `curl /v1/values: ${values.stderr}\nveil up:\n${output}`);
     const cert = (JSON.parse(values.stdout) as { values: { api_ca_cert: { value: string } } }).values.api_ca_cert.value;
     assert.equal(cert, readFileSync(info.ca_file, 'utf8'), 'veil up wrote the same CA certificate');
     writeFileSync(join(dir.path, 'cacert.pem'), cert);
     return join(dir.path, 'cacert.pem');
   };
   after(async () => {
+    watcher?.close();
     if (upProcess.exitCode === null) {
       upProcess.kill('SIGTERM');
       await new Promise((r) => upProcess.once('exit', r));
@@ -129,6 +159,13 @@ describe('veil up: the confidential patient-records mesh', () => {
     assert.doesNotMatch(plain.stdout, /PONG/);
   });
 
+  it('replaces up.json in one step (a reader never finds it half written), and removes it when the mesh stops', () => {
+    // The stale one removed at the start, then this run's renamed into place: rename(2) is one "rename" event,
+    // a write in place would be a "change" too.
+    assert.deepEqual(upJsonEvents, ['rename: gone', 'rename: present']);
+    assert.equal(statSync(join(target, 'up.json')).mode & 0o777, 0o644);
+  });
+
   it('keeps the code and every secret value out of the target directory', () => {
     const code = readFileSync(join(ROOT, 'examples', 'flask-redis', 'flask', 'rest_api.py'));
     const needles = [code.subarray(0, 64), Buffer.from('def post_patient')];
@@ -159,6 +196,7 @@ describe('veil up: the confidential patient-records mesh', () => {
     upProcess.kill('SIGTERM');
     const code = await new Promise((r) => upProcess.once('exit', r));
     assert.equal(code, 143, output);
+    assert.ok(!existsSync(join(target, 'up.json')), 'up.json is gone with the mesh');
     const { address, port } = info.services['redis']!;
     const r = await run('redis-cli', ['--tls', '--insecure', '-h', address, '-p', String(port), 'PING']);
     assert.match(r.stdout + r.stderr, /refused/i);

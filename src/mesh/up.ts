@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import {
   SERVICE_PATH,
@@ -13,6 +13,7 @@ import {
   type UploadEncryption,
 } from '../manifests/index.js';
 import { HOST_KEY_ENV } from '../runtime/host-key.js';
+import { replaceFile } from '../runtime/rewrite.js';
 import { freeLoopbackAddresses } from './addresses.js';
 import { ServiceProcess, describe, stopped } from './service-process.js';
 
@@ -63,7 +64,12 @@ export interface RunningMesh {
  */
 export async function up(opts: UpOptions): Promise<RunningMesh> {
   const started: ServiceProcess[] = [];
+  // up.json says "the mesh is up, here": whoever waits for it (make demo, a script, the tests) must never read
+  // one from an earlier run, nor one half written, nor one that outlived the mesh.
+  const upJson = join(opts.target, 'up.json');
+  rmSync(upJson, { force: true });
   const stop = async () => {
+    rmSync(upJson, { force: true });
     for (const s of [...started].reverse()) await s.stop();
   };
   try {
@@ -104,7 +110,7 @@ export async function up(opts: UpOptions): Promise<RunningMesh> {
       );
     }
     const howToCall = await publicCas(opts, plan, info);
-    writeFileSync(join(opts.target, 'up.json'), `${JSON.stringify(info, null, 2)}\n`);
+    replaceFile(upJson, Buffer.from(`${JSON.stringify(info, null, 2)}\n`), 0o644, false);
     const broken = Promise.race(
       started.map(async (s) => {
         await s.whenExited();
@@ -163,7 +169,7 @@ async function publicCas(opts: UpOptions, plan: MeshPlan, info: UpInfo): Promise
     if (!ca) continue;
     const file = join(opts.target, 'public', `${service.name}-${ca[0]}.crt`);
     mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, ca[1].value);
+    replaceFile(file, Buffer.from(ca[1].value), 0o644, false);
     info.ca_file ??= file;
     const { address, port, names } = info.services[service.name]!;
     const name = names.find((n) => n !== service.name) ?? service.name;
