@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -114,6 +114,26 @@ describe('veil up: every process it started ends when it ends', () => {
     );
     console.log(`kill -9 of veil up: ${services.map((p) => p.cmd.split(' ')[0]).join(', ')} gone after ${ms} ms`);
     assert.ok(await bindable(address, 6379), `${address}:6379 is free again`);
+  });
+
+  it("an earlier run's up.json is gone even when veil up fails before its CAS starts (an unusable host key)", async () => {
+    // Left by a veil up that was killed outright: a script waiting for the next one must not take it as ready.
+    mkdirSync(target, { recursive: true });
+    writeFileSync(join(target, 'up.json'), '{"cas_url": "https://127.0.0.1:1"}\n');
+    const keyDir = join(dir.path, 'open-key');
+    mkdirSync(keyDir, { mode: 0o755 });
+    chmodSync(keyDir, 0o755);
+    const args = [VEIL_BIN, 'up', '-f', meshFile, '-t', target];
+    const child = spawn(process.execPath, args, {
+      env: { ...env, VEIL_HOST_KEY: join(keyDir, 'host-key.pem') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    assert.notEqual(code, 0, output);
+    assert.match(output, /host key/, 'it failed on the host key, before starting a CAS');
+    assert.equal(existsSync(join(target, 'up.json')), false, 'the stale up.json was removed first of all');
   });
 
   it('kill -9 of a veil run: its program dies, and veil up stops the mesh (exit 1)', async () => {

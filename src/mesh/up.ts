@@ -65,11 +65,15 @@ export interface RunningMesh {
 export async function up(opts: UpOptions): Promise<RunningMesh> {
   const started: ServiceProcess[] = [];
   // up.json says "the mesh is up, here": whoever waits for it (make demo, a script, the tests) must never read
-  // one from an earlier run, nor one half written, nor one that outlived the mesh.
+  // one half written, nor one that outlived the mesh. An earlier run's is removed by the caller, first of all
+  // (`veil up` does so before it loads keys and starts a CAS, which take the longest).
   const upJson = join(opts.target, 'up.json');
-  rmSync(upJson, { force: true });
   const stop = async () => {
-    rmSync(upJson, { force: true });
+    try {
+      rmSync(upJson, { force: true });
+    } catch {
+      // Whatever keeps up.json (a directory in its place, a read-only target) must not keep the services running.
+    }
     for (const s of [...started].reverse()) await s.stop();
   };
   try {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import {
   lstatSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
@@ -77,6 +78,16 @@ describe('replaceFile: atomic, never through a link, only on memory when asked',
     assert.equal(readFileSync(victim, 'utf8'), 'untouched');
     assert.ok(lstatSync(path).isFile());
     assert.equal(readFileSync(path, 'utf8'), 'renewed');
+  });
+
+  it("a rename that fails (a directory in the file's place) leaves no temporary file with the content", () => {
+    const dir = temp();
+    mkdirSync(join(dir, 'cert.pem', 'inside'), { recursive: true });
+    assert.throws(
+      () => replaceFile(join(dir, 'cert.pem'), Buffer.from('secret'), 0o600, false),
+      /EISDIR|ENOTEMPTY|EEXIST/,
+    );
+    assert.deepEqual(readdirSync(dir), ['cert.pem'], 'only the directory that was there');
   });
 
   it('memoryOnly: a directory on a tmpfs is written, one on a disk is refused and left alone', (t) => {

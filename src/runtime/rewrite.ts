@@ -32,7 +32,13 @@ export function replaceFile(path: string, content: Buffer, mode: number, memoryO
     throw err;
   }
   closeSync(fd);
-  renameSync(temporary, path);
+  try {
+    renameSync(temporary, path);
+  } catch (err) {
+    // A directory (or a mount point) in the target's place: no temporary file left behind with the content.
+    unlinkSync(temporary);
+    throw err;
+  }
 }
 
 /** fstatfs(2) by architecture: perl-base has no statfs and no syscall.ph to look them up. */

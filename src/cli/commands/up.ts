@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +37,9 @@ export const upCommand = defineCommand(
     const meshFile = values.filename ?? 'mesh.yaml';
     const target = resolve(values.t ?? 'target');
     const home = veilHome(io.env);
+    // First of all: a script waiting for up.json must not take an earlier run's (left by a kill -9) for this
+    // one's while keys load and the CAS starts.
+    rmSync(join(target, 'up.json'), { force: true });
     const hostKey = await loadHostKey(hostKeyPath(io.env));
     // Listening from the start: a signal while the mesh comes up stops what was started, too.
     const abort = new AbortController();
