@@ -74,7 +74,10 @@ describe('veil up: the confidential patient-records mesh', () => {
       if (name === 'up.json')
         upJsonEvents.push(`${event}: ${existsSync(join(target, 'up.json')) ? 'present' : 'gone'}`);
     });
-    upProcess = spawn(process.execPath, [VEIL_BIN, 'up', '-f', MESH, '-t', target], {
+    // A generous ready timeout: on a CI machine running other end-to-end tests beside this one a service may
+    // take longer than the default 30 s to listen, and this test is about behaviour, not speed.
+    const args = [VEIL_BIN, 'up', '-f', MESH, '-t', target, '--ready-timeout', '120'];
+    upProcess = spawn(process.execPath, args, {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -88,7 +91,7 @@ describe('veil up: the confidential patient-records mesh', () => {
     );
     await waitFor(
       () => existsSync(join(target, 'up.json')) || upProcess.exitCode !== null,
-      90_000,
+      240_000,
       () => `veil up did not come up:\n${output}`,
     );
     assert.ok(existsSync(join(target, 'up.json')), `veil up ended:\n${output}`);
